@@ -1,0 +1,32 @@
+"""perfmodel: analytical what-if models of AI clusters and HEP data-acquisition systems.
+
+Kernels (roofline), collectives over real topologies, LLM training plans and DAQ pipelines, over a sourced
+hardware database, fast enough to sweep millions of configurations and validated against published
+measurements.
+"""
+
+from __future__ import annotations
+
+from . import _core, hwdb, roofline
+from .errors import (
+    HwdbError,
+    InvalidArgumentError,
+    LogParseError,
+    ModelError,
+    PerfModelError,
+    UnsupportedError,
+)
+
+__version__: str = _core.__version__
+
+__all__ = [
+    "__version__",
+    "PerfModelError",
+    "HwdbError",
+    "InvalidArgumentError",
+    "UnsupportedError",
+    "ModelError",
+    "LogParseError",
+    "hwdb",
+    "roofline",
+]

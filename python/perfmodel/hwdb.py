@@ -1,0 +1,133 @@
+"""The hardware database: devices, NICs, fabrics and systems as strict, sourced TOML (``hwdb/README.md``).
+
+Examples
+--------
+>>> import perfmodel as pm
+>>> h100 = pm.hwdb.get("h100-sxm5-80gb")
+>>> h100.peak_tflops("bf16")
+989.4
+>>> fast = h100.with_overrides({"memory.hbm_bandwidth_gbps": 5000})
+>>> fast.hbm_bandwidth_gbps
+5000.0
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from . import _core
+from .errors import HwdbError
+
+__all__ = ["Spec", "ids", "get", "load", "parse", "KINDS"]
+
+KINDS = ("device", "nic", "fabric", "system")
+
+
+class Spec:
+    """An immutable hardware spec. ``spec["memory.hbm_bandwidth_gbps"]`` reads any field by dotted key."""
+
+    __slots__ = ("_handle", "_dict")
+
+    def __init__(self, handle: _core.HwSpec) -> None:
+        self._handle = handle
+        self._dict: dict[str, Any] = handle.to_dict()
+
+    @property
+    def id(self) -> str:
+        return self._handle.id
+
+    @property
+    def kind(self) -> str:
+        return self._handle.kind
+
+    @property
+    def name(self) -> str:
+        return self._handle.name
+
+    @property
+    def file(self) -> str:
+        return self._handle.file
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as nested dicts, exactly as in the TOML file (sources included)."""
+        return self._handle.to_dict()
+
+    def __getitem__(self, dotted: str) -> Any:
+        node: Any = self._dict
+        for part in dotted.split("."):
+            if not isinstance(node, dict) or part not in node:
+                raise HwdbError(f"{self.file}: no key `{dotted}` in {self.kind} '{self.id}'")
+            node = node[part]
+        return node
+
+    def get(self, dotted: str, default: Any = None) -> Any:
+        try:
+            return self[dotted]
+        except HwdbError:
+            return default
+
+    def with_overrides(self, overrides: dict[str, Any] | None = None, **flat: Any) -> Spec:
+        """A new spec with fields replaced by dotted key (``{"memory.hbm_bandwidth_gbps": 5000}``), validated
+        exactly like a file. Keyword form: ``with_overrides(memory__hbm_bandwidth_gbps=5000)``."""
+        merged = dict(overrides or {})
+        merged.update({k.replace("__", "."): v for k, v in flat.items()})
+        return Spec(self._handle.with_overrides(merged))
+
+    # Convenience readers for devices.
+    def peak_tflops(self, dtype: str = "bf16", unit: str = "matrix") -> float | None:
+        """Dense peak for ``dtype`` on the ``matrix`` or ``vector`` units, TFLOP/s (None if absent)."""
+        suffix = "tops" if dtype == "int8" else "tflops"
+        return self.get(f"compute.{unit}_{dtype}_{suffix}")
+
+    @property
+    def hbm_bandwidth_gbps(self) -> float:
+        return float(self["memory.hbm_bandwidth_gbps"])
+
+    @property
+    def hbm_capacity_gb(self) -> float:
+        return float(self["memory.hbm_capacity_gb"])
+
+    def __repr__(self) -> str:
+        return f"Spec({self.kind} '{self.id}': {self.name})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Spec) and self.to_dict() == other.to_dict()
+
+    def __hash__(self) -> int:
+        return hash((self.kind, self.id))
+
+
+def ids(kind: str) -> list[str]:
+    """Sorted ids of one kind: ``"device"``, ``"nic"``, ``"fabric"`` or ``"system"``."""
+    return list(_core.hwdb_ids(kind))
+
+
+def get(id: str, kind: str | None = None) -> Spec:
+    """An embedded spec by id; an unknown id raises :class:`perfmodel.HwdbError` naming the closest ids."""
+    if isinstance(id, Spec):
+        return id
+    return Spec(_core.hwdb_get(id, kind))
+
+
+def parse(text: str, file: str = "<string>") -> Spec:
+    """A spec from TOML text; errors name ``file``."""
+    return Spec(_core.hwdb_parse(text, file))
+
+
+def load(path: str | Path) -> Spec:
+    """A user's TOML file; a bad file raises :class:`perfmodel.HwdbError` naming the file and the key."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise HwdbError(f"{p}: cannot read hwdb file: {exc.strerror or exc}") from exc
+    return parse(text, str(p))
+
+
+def resolve(spec_or_id: Spec | str, kind: str) -> Spec:
+    """Accepts a spec or an id and checks its kind."""
+    spec = spec_or_id if isinstance(spec_or_id, Spec) else get(spec_or_id, kind)
+    if spec.kind != kind:
+        raise HwdbError(f"'{spec.id}' is a {spec.kind}, expected a {kind}")
+    return spec

@@ -1,0 +1,103 @@
+"""Roofline models of kernels on one device: GEMM, flash-style attention, memory-bound ops.
+
+Every size argument takes a scalar or a numpy array (broadcast together); the result is a polars DataFrame
+with one row per element. The engine runs in Rust with the interpreter lock released, in parallel for large
+inputs. Model: ``rust/perfmodel-core/src/roofline.rs``.
+
+Examples
+--------
+>>> import perfmodel as pm
+>>> df = pm.roofline.gemm(pm.hwdb.get("h100-sxm5-80gb"), 8192, 8192, 8192)
+>>> df["bound"][0]
+'compute'
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from . import _core
+from ._arrays import as_columns
+from .hwdb import Spec, resolve
+
+__all__ = ["gemm", "gemm_time", "attention", "memory_bound", "BOUNDS"]
+
+BOUNDS: tuple[str, ...] = tuple(_core.bound_names())
+_BOUND_DTYPE = pl.Enum(list(BOUNDS))
+_BOUND_VALUES = pl.Series("bound", BOUNDS, dtype=_BOUND_DTYPE)
+
+
+def _frame(inputs: dict[str, np.ndarray], cols: tuple[np.ndarray, ...], device: Spec, dtype: str) -> pl.DataFrame:
+    time_s, flops, hbm_bytes, bound = cols
+    data: dict[str, Any] = dict(inputs)
+    data["time_s"] = time_s
+    data["flops"] = flops
+    data["hbm_bytes"] = hbm_bytes
+    df = pl.DataFrame(data)
+    peak = device.peak_tflops(dtype) or device.peak_tflops(dtype, "vector") or float("nan")
+    return df.with_columns(
+        tflops=pl.col("flops") / pl.col("time_s") / 1e12,
+        gbps=pl.col("hbm_bytes") / pl.col("time_s") / 1e9,
+        intensity=pl.col("flops") / pl.col("hbm_bytes"),
+        bound=_BOUND_VALUES.gather(bound),
+    ).with_columns(fraction_of_peak=pl.col("tflops") / peak)
+
+
+def gemm(
+    device: Spec | str,
+    m: Any,
+    n: Any,
+    k: Any,
+    dtype: str = "bf16",
+    batch: Any = 1,
+) -> pl.DataFrame:
+    """Batched GEMM ``C[b] = A[b] (m x k) @ B[b] (k x n)`` on ``device``.
+
+    Columns: m, n, k, batch, time_s, flops, hbm_bytes, tflops (attained), gbps (attained HBM), intensity
+    (FLOP/byte against HBM), bound (compute, hbm, l2 or launch), fraction_of_peak.
+
+    >>> import perfmodel as pm
+    >>> pm.roofline.gemm("a100-sxm4-80gb", [1024, 8192], 8192, 8192)["tflops"].round(0).to_list()  # doctest: +SKIP
+    """
+    dev = resolve(device, "device")
+    _, cols = as_columns(m=m, n=n, k=k, batch=batch)
+    out = _core.roofline_gemm(dev._handle, dtype, cols["m"], cols["n"], cols["k"], cols["batch"])
+    return _frame(cols, out, dev, dtype)
+
+
+def gemm_time(device: Spec | str, m: float, n: float, k: float, dtype: str = "bf16", batch: float = 1) -> float:
+    """Seconds for one GEMM: the scalar fast path (no DataFrame)."""
+    dev = resolve(device, "device")
+    return _core.roofline_gemm_scalar(dev._handle, dtype, float(m), float(n), float(k), float(batch))[0]
+
+
+def attention(
+    device: Spec | str,
+    batch: Any,
+    heads: Any,
+    seq_len: Any,
+    head_dim: Any,
+    causal: bool = True,
+    backward: bool = False,
+    dtype: str = "bf16",
+    seq_kv: Any = None,
+) -> pl.DataFrame:
+    """Flash-style attention forward (or backward with ``backward=True``); FLOPs ``4 b h s_q s_kv d``
+    forward, halved when causal, 2.5x for backward (FlashAttention-2 accounting)."""
+    dev = resolve(device, "device")
+    _, cols = as_columns(batch=batch, heads=heads, seq_len=seq_len, seq_kv=seq_len if seq_kv is None else seq_kv, head_dim=head_dim)
+    out = _core.roofline_attention(
+        dev._handle, dtype, cols["batch"], cols["heads"], cols["seq_len"], cols["seq_kv"], cols["head_dim"], causal, backward
+    )
+    return _frame(cols, out, dev, dtype)
+
+
+def memory_bound(device: Spec | str, bytes_read: Any, bytes_written: Any = 0, flops: Any = 0, dtype: str = "bf16") -> pl.DataFrame:
+    """A memory-bound kernel (elementwise, normalization, softmax, reduction) by bytes moved."""
+    dev = resolve(device, "device")
+    _, cols = as_columns(bytes_read=bytes_read, bytes_written=bytes_written, flops=flops)
+    out = _core.roofline_stream(dev._handle, dtype, cols["bytes_read"], cols["bytes_written"], cols["flops"])
+    return _frame(cols, out, dev, dtype)

@@ -1,0 +1,206 @@
+//! Accelerator specs: peaks per dtype and unit, memory levels, power and calibrated efficiencies.
+use super::dtype::Dtype;
+use super::reader::Fields;
+use crate::error::{Error, Result};
+
+/// One level of the memory hierarchy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemoryLevel {
+    pub name: &'static str,
+    pub capacity_bytes: f64,
+    /// Peak bandwidth, bytes/s; `None` where no sourced figure exists (the level is then not a ceiling).
+    pub bandwidth_bytes_per_s: Option<f64>,
+}
+
+/// Fractions of peak that well-tuned kernels reach, fitted per device (hwdb `[efficiency]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Efficiency {
+    /// Large-GEMM fraction of the matrix peak for 16-bit inputs (bf16/fp16).
+    pub gemm_16bit: f64,
+    /// Same for 8-bit inputs (fp8/int8); defaults to the 16-bit value.
+    pub gemm_8bit: f64,
+    /// Same for 32/64-bit inputs (tf32/fp32/fp64); defaults to the 16-bit value.
+    pub gemm_32bit: f64,
+    /// Fraction of HBM peak reached by a large read-only stream.
+    pub hbm: f64,
+    /// Fraction of the 16-bit GEMM rate that flash-style attention reaches.
+    pub attention: f64,
+    /// Fixed cost per output tile (prologue/epilogue), seconds.
+    pub tile_overhead_s: f64,
+    /// Kernel launch and synchronisation overhead, seconds.
+    pub launch_overhead_s: f64,
+    /// What the fractions were fitted on.
+    pub fitted_on: String,
+}
+
+/// An accelerator (a GPU, or one GCD of a multi-die package as the scheduler sees it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Device {
+    pub id: String,
+    pub name: String,
+    pub vendor: String,
+    /// Streaming multiprocessors (NVIDIA) or compute units (AMD).
+    pub compute_units: u32,
+    pub unit_name: String,
+    pub boost_clock_mhz: f64,
+    /// Dense matrix (tensor core / matrix core) peaks, FLOP/s, indexed like `Dtype::ALL`.
+    pub matrix_peak: [Option<f64>; 7],
+    /// Dense vector (CUDA core / SIMD) peaks, FLOP/s.
+    pub vector_peak: [Option<f64>; 7],
+    pub hbm: MemoryLevel,
+    pub l2: Option<MemoryLevel>,
+    /// Last-level cache beyond L2 (AMD Infinity Cache).
+    pub llc: Option<MemoryLevel>,
+    pub tdp_w: f64,
+    pub efficiency: Efficiency,
+}
+
+fn idx(d: Dtype) -> usize {
+    Dtype::ALL.iter().position(|x| *x == d).unwrap()
+}
+
+impl Device {
+    /// Dense peak on the matrix units for `dtype`, FLOP/s.
+    pub fn matrix_peak(&self, d: Dtype) -> Option<f64> {
+        self.matrix_peak[idx(d)]
+    }
+
+    /// Dense peak on the vector units for `dtype`, FLOP/s.
+    pub fn vector_peak(&self, d: Dtype) -> Option<f64> {
+        self.vector_peak[idx(d)]
+    }
+
+    /// The peak a GEMM in `dtype` runs at: matrix units when present, else vector units.
+    pub fn gemm_peak(&self, d: Dtype) -> Result<f64> {
+        self.matrix_peak(d).or_else(|| self.vector_peak(d)).ok_or_else(|| {
+            let have: Vec<&str> = Dtype::ALL
+                .iter()
+                .filter(|x| self.matrix_peak(**x).is_some() || self.vector_peak(**x).is_some())
+                .map(|x| x.name())
+                .collect();
+            Error::Unsupported {
+                message: format!(
+                    "device '{}' has no {} support; it computes in {}",
+                    self.id,
+                    d.name(),
+                    have.join(", ")
+                ),
+            }
+        })
+    }
+
+    /// Large-GEMM fraction of peak for `dtype`.
+    pub fn gemm_fraction(&self, d: Dtype) -> f64 {
+        match d {
+            Dtype::Bf16 | Dtype::Fp16 => self.efficiency.gemm_16bit,
+            Dtype::Fp8 | Dtype::Int8 => self.efficiency.gemm_8bit,
+            Dtype::Tf32 | Dtype::Fp32 | Dtype::Fp64 => self.efficiency.gemm_32bit,
+        }
+    }
+
+    /// HBM peak bandwidth, bytes/s.
+    pub fn hbm_bandwidth(&self) -> f64 {
+        self.hbm.bandwidth_bytes_per_s.unwrap_or(f64::INFINITY)
+    }
+
+    /// Memory levels from the device outward: L2, LLC, HBM (those present).
+    pub fn memory_levels(&self) -> Vec<&MemoryLevel> {
+        self.l2.iter().chain(self.llc.iter()).chain(std::iter::once(&self.hbm)).collect()
+    }
+
+    /// Reads a `kind = "device"` file.
+    pub(crate) fn read(root: &Fields<'_>, id: String, name: String) -> Result<Device> {
+        let vendor = root.choice("vendor", &["nvidia", "amd", "intel", "other"])?;
+        let c = root.req_section("compute")?;
+        let compute_units = c.req_figure("units_count")? as u32;
+        let unit_name = c.string("unit_name")?.unwrap_or_else(|| "unit".into());
+        let boost_clock_mhz = c.req_figure("boost_clock_mhz")?;
+        let t = 1e12;
+        let m = |k| -> Result<Option<f64>> { Ok(c.figure(k)?.map(|x| x * t)) };
+        let matrix_peak = [
+            m("matrix_fp64_tflops")?,
+            m("matrix_fp32_tflops")?,
+            m("matrix_tf32_tflops")?,
+            m("matrix_bf16_tflops")?,
+            m("matrix_fp16_tflops")?,
+            m("matrix_fp8_tflops")?,
+            m("matrix_int8_tops")?,
+        ];
+        let vector_peak = [
+            m("vector_fp64_tflops")?,
+            m("vector_fp32_tflops")?,
+            None,
+            m("vector_bf16_tflops")?,
+            m("vector_fp16_tflops")?,
+            None,
+            None,
+        ];
+        c.finish()?;
+        if matrix_peak.iter().chain(vector_peak.iter()).all(Option::is_none) {
+            return Err(root.error("compute", "declares no peak; expected at least one `matrix_*_tflops` or `vector_*_tflops`"));
+        }
+
+        let mem = root.req_section("memory")?;
+        let hbm = MemoryLevel {
+            name: "hbm",
+            capacity_bytes: mem.req_figure("hbm_capacity_gb")? * 1e9,
+            bandwidth_bytes_per_s: Some(mem.req_figure("hbm_bandwidth_gbps")? * 1e9),
+        };
+        let l2 = read_level(&mem, "l2", mem.figure("l2_capacity_mib")?, mem.figure("l2_bandwidth_gbps")?)?;
+        let llc = read_level(&mem, "llc", mem.figure("llc_capacity_mib")?, mem.figure("llc_bandwidth_gbps")?)?;
+        mem.finish()?;
+
+        let p = root.req_section("power")?;
+        let tdp_w = p.req_figure("tdp_w")?;
+        p.finish()?;
+
+        let e = root.req_section("efficiency")?;
+        let gemm_16bit = e.req_figure("gemm_16bit_fraction")?;
+        let efficiency = Efficiency {
+            gemm_16bit,
+            gemm_8bit: e.figure("gemm_8bit_fraction")?.unwrap_or(gemm_16bit),
+            gemm_32bit: e.figure("gemm_32bit_fraction")?.unwrap_or(gemm_16bit),
+            hbm: e.req_figure("hbm_fraction")?,
+            attention: e.req_figure("attention_fraction")?,
+            tile_overhead_s: e.req_figure("tile_overhead_us")? * 1e-6,
+            launch_overhead_s: e.req_figure("launch_overhead_us")? * 1e-6,
+            fitted_on: e.req_string("fitted_on")?,
+        };
+        e.finish()?;
+        Ok(Device {
+            id,
+            name,
+            vendor,
+            compute_units,
+            unit_name,
+            boost_clock_mhz,
+            matrix_peak,
+            vector_peak,
+            hbm,
+            l2,
+            llc,
+            tdp_w,
+            efficiency,
+        })
+    }
+}
+
+fn read_level(
+    mem: &Fields<'_>,
+    name: &'static str,
+    capacity_mib: Option<f64>,
+    bandwidth_gbps: Option<f64>,
+) -> Result<Option<MemoryLevel>> {
+    match (capacity_mib, bandwidth_gbps) {
+        (Some(c), b) => Ok(Some(MemoryLevel {
+            name,
+            capacity_bytes: c * 1024.0 * 1024.0,
+            bandwidth_bytes_per_s: b.map(|b| b * 1e9),
+        })),
+        (None, None) => Ok(None),
+        (None, Some(_)) => Err(mem.error(
+            &format!("{name}_capacity_mib"),
+            format!("is missing; `{name}_bandwidth_gbps` is given, so its capacity is needed too"),
+        )),
+    }
+}

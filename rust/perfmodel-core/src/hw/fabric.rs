@@ -1,0 +1,55 @@
+//! Intra-node (scale-up) fabrics: NVSwitch, fully connected xGMI meshes, Infinity Fabric pairs.
+use super::reader::Fields;
+use crate::error::Result;
+
+/// How the devices of one fabric are wired.
+pub const TOPOLOGIES: &[&str] = &["switch", "full_mesh"];
+
+/// A scale-up fabric joining the devices of one topology level.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fabric {
+    pub id: String,
+    pub name: String,
+    /// `switch`: every device reaches every other at its full injection bandwidth;
+    /// `full_mesh`: one direct link per device pair, so a ring uses one link per hop.
+    pub topology: String,
+    /// Bandwidth of one link per direction, bytes/s.
+    pub link_bandwidth_bytes_per_s: f64,
+    /// Links each device has into this fabric.
+    pub links_per_device: u32,
+    /// Fraction of link bandwidth large transfers reach (calibrated).
+    pub bandwidth_fraction: f64,
+    /// Per-hop latency, seconds.
+    pub latency_s: f64,
+    /// In-switch reduction (NVLink SHARP / NVLS).
+    pub in_network_reduction: bool,
+    pub fitted_on: String,
+}
+
+impl Fabric {
+    /// Injection bandwidth of one device per direction (all its links), bytes/s, before efficiency.
+    pub fn device_bandwidth_bytes_per_s(&self) -> f64 {
+        self.link_bandwidth_bytes_per_s * f64::from(self.links_per_device)
+    }
+
+    pub(crate) fn read(root: &Fields<'_>, id: String, name: String) -> Result<Fabric> {
+        let topology = root.choice("topology", TOPOLOGIES)?;
+        let link_bandwidth_bytes_per_s = root.req_figure("link_bandwidth_per_direction_gbps")? * 1e9;
+        let links_per_device = root.req_figure("links_per_device_count")? as u32;
+        let in_network_reduction = root.boolean("in_network_reduction")?.unwrap_or(false);
+        let e = root.req_section("efficiency")?;
+        let f = Fabric {
+            id,
+            name,
+            topology,
+            link_bandwidth_bytes_per_s,
+            links_per_device,
+            bandwidth_fraction: e.req_figure("bandwidth_fraction")?,
+            latency_s: e.req_figure("latency_us")? * 1e-6,
+            in_network_reduction,
+            fitted_on: e.req_string("fitted_on")?,
+        };
+        e.finish()?;
+        Ok(f)
+    }
+}

@@ -1,0 +1,286 @@
+//! The hardware database: strict TOML specs of devices, NICs, fabrics and systems, embedded at build time.
+//!
+//! Schema and unit vocabulary: `hwdb/README.md`.
+pub mod device;
+pub mod dtype;
+pub mod fabric;
+pub mod nic;
+pub mod reader;
+pub mod system;
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+
+pub use device::{Device, Efficiency, MemoryLevel};
+pub use dtype::Dtype;
+pub use fabric::Fabric;
+pub use nic::Nic;
+pub use system::{Level, System};
+
+use crate::error::{closest, Error, Result};
+use reader::Fields;
+
+include!(concat!(env!("OUT_DIR"), "/embedded_hwdb.rs"));
+
+/// The kinds of spec, and the hwdb folder of each.
+pub const KINDS: &[(&str, &str)] = &[("device", "devices"), ("nic", "nics"), ("fabric", "fabrics"), ("system", "systems")];
+
+/// A parsed spec of any kind.
+#[derive(Debug, Clone)]
+pub enum Spec {
+    Device(Arc<Device>),
+    Nic(Arc<Nic>),
+    Fabric(Arc<Fabric>),
+    System(Arc<System>),
+}
+
+/// A spec together with where it came from and the table it was read from (for overrides).
+#[derive(Debug, Clone)]
+pub struct HwSpec {
+    pub kind: &'static str,
+    pub id: String,
+    pub name: String,
+    pub file: String,
+    pub table: toml::Table,
+    pub sources: BTreeMap<String, String>,
+    pub spec: Spec,
+}
+
+impl HwSpec {
+    /// The device inside, or an error naming what this spec is.
+    pub fn device(&self) -> Result<Arc<Device>> {
+        match &self.spec {
+            Spec::Device(d) => Ok(d.clone()),
+            _ => Err(self.wrong_kind("device")),
+        }
+    }
+
+    pub fn nic(&self) -> Result<Arc<Nic>> {
+        match &self.spec {
+            Spec::Nic(n) => Ok(n.clone()),
+            _ => Err(self.wrong_kind("nic")),
+        }
+    }
+
+    pub fn fabric(&self) -> Result<Arc<Fabric>> {
+        match &self.spec {
+            Spec::Fabric(f) => Ok(f.clone()),
+            _ => Err(self.wrong_kind("fabric")),
+        }
+    }
+
+    pub fn system(&self) -> Result<Arc<System>> {
+        match &self.spec {
+            Spec::System(s) => Ok(s.clone()),
+            _ => Err(self.wrong_kind("system")),
+        }
+    }
+
+    fn wrong_kind(&self, want: &str) -> Error {
+        Error::InvalidArgument {
+            arg: "spec".into(),
+            message: format!("'{}' is a {}, expected a {want}", self.id, self.kind),
+        }
+    }
+
+    /// A new spec with dotted-path fields replaced (`memory.hbm_bandwidth_gbps = 5000`), validated as strictly
+    /// as a file; the id gets no suffix so that callers can name the what-if themselves.
+    pub fn with_overrides(&self, overrides: &[(String, toml::Value)]) -> Result<HwSpec> {
+        let mut table = self.table.clone();
+        let file = format!("{} (with overrides)", self.file);
+        for (path, value) in overrides {
+            set_path(&mut table, path, value.clone()).map_err(|message| Error::Hwdb {
+                file: file.clone(),
+                key: path.clone(),
+                message,
+            })?;
+        }
+        parse_table(&file, table, Some(self.kind))
+    }
+}
+
+fn set_path(table: &mut toml::Table, path: &str, value: toml::Value) -> std::result::Result<(), String> {
+    let parts: Vec<&str> = path.split('.').collect();
+    let mut t = table;
+    for part in &parts[..parts.len() - 1] {
+        let entry = t.entry((*part).to_owned()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        t = match entry {
+            toml::Value::Table(sub) => sub,
+            _ => return Err(format!("`{part}` is not a table, so `{path}` cannot be set")),
+        };
+    }
+    t.insert(parts[parts.len() - 1].to_owned(), value);
+    Ok(())
+}
+
+/// Parses one spec file's text.
+pub fn parse(file: &str, text: &str, expected_kind: Option<&str>) -> Result<HwSpec> {
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| Error::Hwdb {
+        file: file.to_owned(),
+        key: String::new(),
+        message: format!("not valid TOML: {}", e.to_string().trim()),
+    })?;
+    parse_table(file, table, expected_kind)
+}
+
+/// Reads a parsed table strictly into a spec.
+pub fn parse_table(file: &str, table: toml::Table, expected_kind: Option<&str>) -> Result<HwSpec> {
+    let figures = RefCell::new(Vec::new());
+    let root = Fields::root(file, &table, &figures);
+    let kinds: Vec<&str> = KINDS.iter().map(|(k, _)| *k).collect();
+    let kind_s = root.choice("kind", &kinds)?;
+    let kind: &'static str = KINDS.iter().find(|(k, _)| *k == kind_s).unwrap().0;
+    if let Some(want) = expected_kind {
+        if want != kind {
+            return Err(root.error("kind", format!("is '{kind}', expected '{want}' for this file")));
+        }
+    }
+    let id = root.req_string("id")?;
+    if id.is_empty() || !id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+        return Err(root.error("id", format!("is '{id}'; expected a lowercase slug (a-z, 0-9, '-')")));
+    }
+    let name = root.req_string("name")?;
+    let spec = match kind {
+        "device" => Spec::Device(Arc::new(Device::read(&root, id.clone(), name.clone())?)),
+        "nic" => Spec::Nic(Arc::new(Nic::read(&root, id.clone(), name.clone())?)),
+        "fabric" => Spec::Fabric(Arc::new(Fabric::read(&root, id.clone(), name.clone())?)),
+        _ => Spec::System(Arc::new(System::read(&root, id.clone(), name.clone())?)),
+    };
+    let sources = read_sources(&root, &figures.borrow())?;
+    root.finish()?;
+    Ok(HwSpec { kind, id, name, file: file.to_owned(), table, sources, spec })
+}
+
+/// `[sources]`: every figure must be covered by its own key, its section's key or `"*"`.
+fn read_sources(root: &Fields<'_>, figures: &[String]) -> Result<BTreeMap<String, String>> {
+    let Some(t) = root.raw_table("sources")? else {
+        return Err(root.error("sources", "is missing; every figure needs a source (a [sources] table)"));
+    };
+    let mut sources = BTreeMap::new();
+    for (k, v) in t {
+        let toml::Value::String(s) = v else {
+            return Err(root.error(&format!("sources.{k}"), "expected a string naming the datasheet or paper"));
+        };
+        if s.trim().is_empty() {
+            return Err(root.error(&format!("sources.{k}"), "is empty; expected the datasheet or paper"));
+        }
+        let covers_something = k == "*" || figures.iter().any(|f| f == k || f.starts_with(&format!("{k}.")));
+        if !covers_something {
+            let close = closest(k, figures.iter().map(String::as_str));
+            let hint = close.first().map(|c| format!("; closest figure: `{c}`")).unwrap_or_default();
+            return Err(root.error(&format!("sources.{k}"), format!("names no figure of this file{hint}")));
+        }
+        sources.insert(k.clone(), s.clone());
+    }
+    for f in figures {
+        let mut covered = sources.contains_key("*") || sources.contains_key(f);
+        let mut prefix = f.as_str();
+        while !covered {
+            match prefix.rfind('.') {
+                Some(i) => {
+                    prefix = &prefix[..i];
+                    covered = sources.contains_key(prefix);
+                }
+                None => break,
+            }
+        }
+        if !covered {
+            return Err(root.error(f, "has no source; add it (or its section) to [sources]"));
+        }
+    }
+    Ok(sources)
+}
+
+/// All embedded specs, keyed by id.
+pub struct Registry {
+    specs: BTreeMap<String, Arc<HwSpec>>,
+}
+
+static REGISTRY: OnceLock<std::result::Result<Registry, Error>> = OnceLock::new();
+
+fn build_registry() -> Result<Registry> {
+    let mut specs = BTreeMap::new();
+    for (path, text) in EMBEDDED_FILES {
+        let (folder, stem) = path.split_once('/').unwrap_or(("", path));
+        let Some((kind, _)) = KINDS.iter().find(|(_, f)| *f == folder) else { continue };
+        let file = format!("hwdb/{path}");
+        let spec = parse(&file, text, Some(kind))?;
+        let want = stem.trim_end_matches(".toml");
+        if spec.id != want {
+            return Err(Error::Hwdb { file, key: "id".into(), message: format!("is '{}', expected the file stem '{want}'", spec.id) });
+        }
+        specs.insert(spec.id.clone(), Arc::new(spec));
+    }
+    let reg = Registry { specs };
+    for spec in reg.specs.values() {
+        if let Spec::System(s) = &spec.spec {
+            reg.check_system(&spec.file, s)?;
+        }
+    }
+    Ok(reg)
+}
+
+impl Registry {
+    fn check_system(&self, file: &str, s: &System) -> Result<()> {
+        let check = |key: &str, id: &str, kind: &str| -> Result<()> {
+            match self.specs.get(id) {
+                Some(x) if x.kind == kind => Ok(()),
+                _ => {
+                    let close = closest(id, self.ids(kind).iter().map(String::as_str));
+                    let hint = close.first().map(|c| format!(" (closest: '{c}')")).unwrap_or_default();
+                    Err(Error::Hwdb { file: file.into(), key: key.into(), message: format!("'{id}' is not a {kind} id{hint}") })
+                }
+            }
+        };
+        check("device", &s.device, "device")?;
+        check("nic", &s.nic, "nic")?;
+        for (i, l) in s.levels.iter().enumerate() {
+            check(&format!("levels[{i}].fabric"), &l.fabric, "fabric")?;
+        }
+        Ok(())
+    }
+
+    /// Sorted ids of one kind.
+    pub fn ids(&self, kind: &str) -> Vec<String> {
+        self.specs.values().filter(|s| s.kind == kind).map(|s| s.id.clone()).collect()
+    }
+
+    /// A spec by id; an unknown id names the closest ids.
+    pub fn get(&self, id: &str) -> Result<Arc<HwSpec>> {
+        self.specs.get(id).cloned().ok_or_else(|| Error::UnknownId {
+            kind: "hwdb".into(),
+            id: id.to_owned(),
+            close: closest(id, self.specs.keys().map(String::as_str)),
+        })
+    }
+
+    /// A spec of one kind by id.
+    pub fn get_kind(&self, id: &str, kind: &str) -> Result<Arc<HwSpec>> {
+        match self.specs.get(id) {
+            Some(s) if s.kind == kind => Ok(s.clone()),
+            _ => Err(Error::UnknownId {
+                kind: kind.to_owned(),
+                id: id.to_owned(),
+                close: closest(id, self.ids(kind).iter().map(String::as_str)),
+            }),
+        }
+    }
+}
+
+/// The embedded database (parsed once).
+pub fn registry() -> Result<&'static Registry> {
+    REGISTRY.get_or_init(build_registry).as_ref().map_err(Clone::clone)
+}
+
+/// Checks a kind name.
+pub fn check_kind(kind: &str) -> Result<()> {
+    if KINDS.iter().any(|(k, _)| *k == kind) {
+        Ok(())
+    } else {
+        let names: Vec<&str> = KINDS.iter().map(|(k, _)| *k).collect();
+        let close = closest(kind, names.iter().copied());
+        let hint = close.first().map(|c| format!(" (closest: '{c}')")).unwrap_or_default();
+        Err(crate::error::invalid("kind", format!("'{kind}' is not a spec kind; expected one of {names:?}{hint}")))
+    }
+}

@@ -1,0 +1,133 @@
+//! Hardware-database bindings: ids, lookup, user files and what-if overrides.
+use std::sync::Arc;
+
+use perfmodel_core::hw::{self, HwSpec};
+use perfmodel_core::Error;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString};
+
+use crate::errors::{engine, to_py};
+
+/// A parsed hardware spec (device, NIC, fabric or system). Immutable; overrides return a new one.
+#[pyclass(frozen, name = "HwSpec", module = "perfmodel._core")]
+pub struct PyHwSpec {
+    pub inner: Arc<HwSpec>,
+}
+
+fn toml_to_py<'py>(py: Python<'py>, v: &toml::Value) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match v {
+        toml::Value::String(s) => PyString::new(py, s).into_any(),
+        toml::Value::Integer(i) => i.into_pyobject(py)?.into_any(),
+        toml::Value::Float(f) => PyFloat::new(py, *f).into_any(),
+        toml::Value::Boolean(b) => PyBool::new(py, *b).to_owned().into_any(),
+        toml::Value::Datetime(d) => PyString::new(py, &d.to_string()).into_any(),
+        toml::Value::Array(a) => {
+            let items: PyResult<Vec<_>> = a.iter().map(|x| toml_to_py(py, x)).collect();
+            PyList::new(py, items?)?.into_any()
+        }
+        toml::Value::Table(t) => table_to_py(py, t)?.into_any(),
+    })
+}
+
+fn table_to_py<'py>(py: Python<'py>, t: &toml::Table) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    for (k, v) in t {
+        d.set_item(k, toml_to_py(py, v)?)?;
+    }
+    Ok(d)
+}
+
+fn py_to_toml(key: &str, v: &Bound<'_, PyAny>) -> Result<toml::Value, Error> {
+    let bad = |what: &str| Error::InvalidArgument {
+        arg: key.to_owned(),
+        message: format!("override value must be a number, string or bool, got {what}"),
+    };
+    if v.is_instance_of::<PyBool>() {
+        return Ok(toml::Value::Boolean(v.extract::<bool>().map_err(|_| bad("bool"))?));
+    }
+    if v.is_instance_of::<PyInt>() {
+        return Ok(toml::Value::Integer(v.extract::<i64>().map_err(|_| bad("a huge int"))?));
+    }
+    if let Ok(f) = v.extract::<f64>() {
+        return Ok(toml::Value::Float(f));
+    }
+    if let Ok(s) = v.extract::<String>() {
+        return Ok(toml::Value::String(s));
+    }
+    Err(bad(&v.get_type().name().map(|n| n.to_string()).unwrap_or_default()))
+}
+
+#[pymethods]
+impl PyHwSpec {
+    #[getter]
+    fn id(&self) -> String {
+        self.inner.id.clone()
+    }
+
+    #[getter]
+    fn kind(&self) -> &'static str {
+        self.inner.kind
+    }
+
+    #[getter]
+    fn name(&self) -> String {
+        self.inner.name.clone()
+    }
+
+    /// The file the spec was read from (an embedded `hwdb/...` path or a user's path).
+    #[getter]
+    fn file(&self) -> String {
+        self.inner.file.clone()
+    }
+
+    /// The spec's fields as nested dicts, exactly as in its TOML.
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        table_to_py(py, &self.inner.table)
+    }
+
+    /// A new spec with dotted keys replaced, validated like a file.
+    fn with_overrides(&self, py: Python<'_>, overrides: &Bound<'_, PyDict>) -> PyResult<PyHwSpec> {
+        let mut pairs = Vec::new();
+        for (k, v) in overrides.iter() {
+            let key: String = k.extract()?;
+            pairs.push((key.clone(), py_to_toml(&key, &v).map_err(|e| to_py(py, &e))?));
+        }
+        let inner = self.inner.clone();
+        let spec = engine(py, move || inner.with_overrides(&pairs))?;
+        Ok(PyHwSpec { inner: Arc::new(spec) })
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<{} '{}': {}>", self.inner.kind, self.inner.id, self.inner.name)
+    }
+}
+
+/// Sorted ids of one kind.
+#[pyfunction]
+pub fn hwdb_ids(py: Python<'_>, kind: String) -> PyResult<Vec<String>> {
+    engine(py, move || {
+        hw::check_kind(&kind)?;
+        Ok(hw::registry()?.ids(&kind))
+    })
+}
+
+/// An embedded spec by id (optionally of one kind).
+#[pyfunction]
+#[pyo3(signature = (id, kind=None))]
+pub fn hwdb_get(py: Python<'_>, id: String, kind: Option<String>) -> PyResult<PyHwSpec> {
+    let inner = engine(py, move || match kind {
+        Some(k) => {
+            hw::check_kind(&k)?;
+            hw::registry()?.get_kind(&id, &k)
+        }
+        None => hw::registry()?.get(&id),
+    })?;
+    Ok(PyHwSpec { inner })
+}
+
+/// Parses TOML text; `file` names it in errors.
+#[pyfunction]
+pub fn hwdb_parse(py: Python<'_>, text: String, file: String) -> PyResult<PyHwSpec> {
+    let spec = engine(py, move || hw::parse(&file, &text, None))?;
+    Ok(PyHwSpec { inner: Arc::new(spec) })
+}

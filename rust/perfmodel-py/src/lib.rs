@@ -1,0 +1,23 @@
+//! `perfmodel._core`: the Python binding of perfmodel-core. It converts, maps errors and releases the
+//! interpreter lock; no modelling logic lives here.
+mod errors;
+mod hwdb;
+mod roofline;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<hwdb::PyHwSpec>()?;
+    m.add_function(wrap_pyfunction!(hwdb::hwdb_ids, m)?)?;
+    m.add_function(wrap_pyfunction!(hwdb::hwdb_get, m)?)?;
+    m.add_function(wrap_pyfunction!(hwdb::hwdb_parse, m)?)?;
+    m.add_function(wrap_pyfunction!(roofline::bound_names, m)?)?;
+    m.add_function(wrap_pyfunction!(roofline::roofline_gemm, m)?)?;
+    m.add_function(wrap_pyfunction!(roofline::roofline_gemm_scalar, m)?)?;
+    m.add_function(wrap_pyfunction!(roofline::roofline_attention, m)?)?;
+    m.add_function(wrap_pyfunction!(roofline::roofline_stream, m)?)?;
+    m.add_function(wrap_pyfunction!(errors::_debug_panic, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}
