@@ -1,6 +1,6 @@
 # Type stubs of the private extension module perfmodel._core, checked by `python -m mypy.stubtest`.
 # Each domain keeps its own section below; keep sections separate.
-from typing import Any
+from typing import Any, final
 
 import numpy as np
 import numpy.typing as npt
@@ -14,6 +14,7 @@ _U8 = npt.NDArray[np.uint8]
 def _debug_panic() -> None: ...
 
 # ---- hwdb ----
+@final
 class HwSpec:
     @property
     def id(self) -> str: ...
