@@ -259,7 +259,12 @@ impl Registry {
     pub fn get_kind(&self, id: &str, kind: &str) -> Result<Arc<HwSpec>> {
         match self.specs.get(id) {
             Some(s) if s.kind == kind => Ok(s.clone()),
-            _ => Err(Error::UnknownId {
+            Some(s) => Err(Error::Hwdb {
+                file: s.file.clone(),
+                key: "kind".into(),
+                message: format!("'{id}' is a {}, expected a {kind}", s.kind),
+            }),
+            None => Err(Error::UnknownId {
                 kind: kind.to_owned(),
                 id: id.to_owned(),
                 close: closest(id, self.ids(kind).iter().map(String::as_str)),
