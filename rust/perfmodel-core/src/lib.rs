@@ -1,5 +1,6 @@
 //! perfmodel-core: analytical models of kernels, collectives, training steps and data-acquisition
 //! pipelines over a hardware database. Pure Rust, no Python; the `perfmodel-py` crate binds it.
+pub mod daq;
 pub mod error;
 pub mod hw;
 pub mod roofline;
