@@ -7,7 +7,7 @@ measurements.
 
 from __future__ import annotations
 
-from . import _core, hwdb, roofline
+from . import _core, hwdb, llm, roofline
 from .errors import (
     HwdbError,
     InvalidArgumentError,
@@ -28,5 +28,6 @@ __all__ = [
     "ModelError",
     "LogParseError",
     "hwdb",
+    "llm",
     "roofline",
 ]

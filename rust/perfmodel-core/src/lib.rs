@@ -3,6 +3,7 @@
 pub mod daq;
 pub mod error;
 pub mod hw;
+pub mod llm;
 pub mod roofline;
 
 pub use error::{Error, Result};

@@ -2,6 +2,7 @@
 //! interpreter lock; no modelling logic lives here.
 mod errors;
 mod hwdb;
+mod llm;
 mod roofline;
 
 use pyo3::prelude::*;
@@ -20,7 +21,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(errors::_debug_panic, m)?)?;
     // Each domain registers its own functions (one line each, so parallel work does not collide).
     // collectives::register(m)?;
-    // llm::register(m)?;
+    llm::register(m)?;
     // daq::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

@@ -1,0 +1,440 @@
+"""LLM training: models, plans, step time, memory and plan search.
+
+>>> import perfmodel as pm
+>>> m = pm.llm.model("gpt3-175b")
+>>> round(m.params / 1e9, 1)
+174.6
+>>> e = pm.llm.estimate(m, ("dgx-a100", 128), tp=8, pp=16, global_batch=1536, micro_batch=1, recompute="full")
+>>> 0.2 < e.mfu < 0.7
+True
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from .. import _core, hwdb
+from ..errors import InvalidArgumentError, ModelError
+from .presets import PRESETS, PUBLISHED_PARAMS_B
+
+__all__ = [
+    "PRESETS",
+    "PUBLISHED_PARAMS_B",
+    "Model",
+    "Estimate",
+    "SearchResult",
+    "model",
+    "presets",
+    "estimate",
+    "search",
+    "search_full",
+    "calibration",
+    "RECOMPUTE",
+]
+
+#: Recompute names in code order.
+RECOMPUTE: tuple[str, ...] = ("none", "selective", "full")
+_FIELDS = (
+    "hidden", "layers", "heads", "kv_heads", "ffn_hidden", "glu", "seq_len", "vocab",
+    "experts", "top_k", "shared_experts", "moe_ffn_hidden", "bias", "learned_pos", "tied_embeddings",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Model:
+    """A decoder-only transformer (dense or MoE). Build it with :func:`model`."""
+
+    name: str
+    fields: dict[str, float]
+    source: str = ""
+    _stats: dict[str, float] = field(default_factory=dict, repr=False, compare=False)
+
+    def __getattr__(self, key: str) -> Any:
+        f = self.__dict__.get("fields", {})
+        if key in f:
+            return f[key]
+        raise AttributeError(key)
+
+    @property
+    def params(self) -> float:
+        """Total parameters (Narayanan et al. formula for GPT shapes)."""
+        return self._stats["params"]
+
+    @property
+    def active_params(self) -> float:
+        """Parameters a token touches (MoE: top-k experts)."""
+        return self._stats["active_params"]
+
+    def flops_per_token(self, recompute: str = "none") -> float:
+        """Training FLOPs per token: model FLOPs (72-formula generalized) or hardware FLOPs with recompute."""
+        if recompute == "none":
+            return self._stats["model_flops_per_token"]
+        if recompute in ("selective", "full"):
+            return self._stats[f"hardware_flops_per_token_{recompute}"]
+        raise InvalidArgumentError(f"argument `recompute`: is '{recompute}'; expected one of {list(RECOMPUTE)}")
+
+    def to_dict(self) -> dict[str, float]:
+        return dict(self.fields)
+
+    def __repr__(self) -> str:
+        return f"Model({self.name!r}, {self.params / 1e9:.2f}B params)"
+
+
+def presets() -> list[str]:
+    """Sorted preset ids."""
+    return sorted(PRESETS)
+
+
+def _from_hf_config(path: Path) -> tuple[str, dict[str, Any]]:
+    try:
+        cfg = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{path}: cannot read a HuggingFace config.json: {exc}") from exc
+    need = ("hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size")
+    missing = [k for k in need if k not in cfg]
+    if missing:
+        raise ModelError(f"{path}: config.json lacks {missing}; expected a decoder config (Llama/Mistral/Mixtral/GPT-style)")
+    act = str(cfg.get("hidden_act", cfg.get("activation_function", "gelu")))
+    gated = act in ("silu", "swiglu", "swish") or "llama" in str(cfg.get("model_type", "")) or "mistral" in str(cfg.get("model_type", ""))
+    d: dict[str, Any] = {
+        "hidden": cfg["hidden_size"],
+        "layers": cfg["num_hidden_layers"],
+        "heads": cfg["num_attention_heads"],
+        "kv_heads": cfg.get("num_key_value_heads", cfg["num_attention_heads"]),
+        "ffn_hidden": cfg.get("intermediate_size", 4 * cfg["hidden_size"]),
+        "vocab": cfg["vocab_size"],
+        "seq_len": cfg.get("max_position_embeddings", 2048),
+        "glu": gated,
+        "bias": bool(cfg.get("attention_bias", False)) or not gated,
+        "learned_pos": not gated,
+        "tied_embeddings": bool(cfg.get("tie_word_embeddings", not gated)),
+    }
+    if cfg.get("num_local_experts", 0) > 1:
+        d["experts"] = cfg["num_local_experts"]
+        d["top_k"] = cfg.get("num_experts_per_tok", 2)
+    name = str(cfg.get("_name_or_path") or path.parent.name or "hf-config")
+    return name, d
+
+
+def model(preset_or_dict: str | dict[str, Any] | Model, **overrides: Any) -> Model:
+    """A model from a preset id, a dict of fields, or a HuggingFace ``config.json`` path.
+
+    Fields: hidden, layers, heads, seq_len, vocab (required); kv_heads, ffn_hidden, glu, experts, top_k,
+    shared_experts, moe_ffn_hidden, bias, learned_pos, tied_embeddings (optional). ``overrides`` replace fields.
+
+    >>> model("llama2-7b").params / 1e9  # doctest: +ELLIPSIS
+    6.738...
+    """
+    if isinstance(preset_or_dict, Model):
+        name, d, source = preset_or_dict.name, dict(preset_or_dict.fields), preset_or_dict.source
+    elif isinstance(preset_or_dict, dict):
+        d = dict(preset_or_dict)
+        name, source = str(d.pop("name", "custom")), str(d.pop("source", ""))
+    elif isinstance(preset_or_dict, (str, Path)) and str(preset_or_dict).endswith(".json"):
+        name, d = _from_hf_config(Path(preset_or_dict))
+        source = f"HuggingFace config {preset_or_dict}"
+    elif isinstance(preset_or_dict, str):
+        key = preset_or_dict.strip().lower()
+        if key not in PRESETS:
+            import difflib
+
+            close = difflib.get_close_matches(key, PRESETS, n=3)
+            hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            raise ModelError(f"unknown model preset '{preset_or_dict}'{hint} (presets: {', '.join(presets())})")
+        d = dict(PRESETS[key])
+        name, source = key, str(d.pop("source"))
+    else:
+        raise InvalidArgumentError(f"argument `preset_or_dict`: expected a preset id, a dict or a config.json path, got {type(preset_or_dict).__name__}")
+    d.update(overrides)
+    unknown = sorted(set(d) - set(_FIELDS))
+    if unknown:
+        raise InvalidArgumentError(f"argument `{unknown[0]}`: is not a model field; expected some of {list(_FIELDS)}")
+    nums: dict[str, float] = {}
+    for k, v in d.items():
+        if isinstance(v, bool):
+            nums[k] = 1.0 if v else 0.0
+        elif isinstance(v, (int, float)):
+            nums[k] = float(v)
+        else:
+            raise InvalidArgumentError(f"argument `{k}`: expected a number or bool, got {v!r}")
+    stats = _core.llm_model_stats(nums)
+    return Model(name=name, fields=nums, source=source, _stats=stats)
+
+
+# ---- cluster and calibration ----------------------------------------------------------------------------
+
+
+def calibration(system_id: str) -> dict[str, Any]:
+    """The per-system calibration (``compute_time_scale``, ``comm_bandwidth_scale``, ``fitted_on``)."""
+    path = Path(__file__).with_name("calibration.toml")
+    table = tomllib.loads(path.read_text(encoding="utf-8")).get("systems", {})
+    entry = table.get(system_id, {})
+    return {
+        "compute_time_scale": float(entry.get("compute_time_scale", 1.0)),
+        "comm_bandwidth_scale": float(entry.get("comm_bandwidth_scale", 1.0)),
+        "fitted_on": str(entry.get("fitted_on", "uncalibrated")),
+    }
+
+
+def _cluster(cluster: Any) -> tuple[Any, str, int]:
+    """(system handle for the core, system id, nodes) from a (system, nodes) pair, a cluster object or a system."""
+    if isinstance(cluster, tuple) and len(cluster) == 2:
+        system, nodes = cluster
+    elif hasattr(cluster, "system") and hasattr(cluster, "nodes"):
+        system, nodes = cluster.system, cluster.nodes
+    elif isinstance(cluster, (str, hwdb.Spec)):
+        system, nodes = cluster, 1
+    else:
+        raise InvalidArgumentError("argument `cluster`: expected (system, nodes), a perfmodel cluster or a system id")
+    if isinstance(nodes, bool) or not isinstance(nodes, int) or nodes < 1:
+        raise InvalidArgumentError(f"argument `nodes`: is {nodes!r}; expected a whole number >= 1")
+    spec = hwdb.resolve(system, "system") if isinstance(system, (str, hwdb.Spec)) else hwdb.resolve(str(system), "system")
+    return spec._handle, spec.id, nodes
+
+
+def _calib_tuple(system_id: str, calib: dict[str, float] | None) -> tuple[float, float]:
+    c = calibration(system_id) if calib is None else {**calibration(system_id), **calib}
+    return (c["compute_time_scale"], c["comm_bandwidth_scale"])
+
+
+# ---- estimate ----------------------------------------------------------------------------------------------
+
+_TIME_PARTS = ("forward", "backward", "recompute", "tp_comm", "cp_comm", "ep_comm", "pp_comm", "bubble", "dp_comm", "optimizer")
+_MEM_PARTS = ("weights", "gradients", "optimizer_states", "activations", "secondary", "buffers")
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """One plan's predicted step: times (s), memory per GPU (bytes), throughput and utilization."""
+
+    plan: dict[str, Any]
+    step_time_s: float
+    tokens_per_s: float
+    mfu: float
+    hfu: float
+    tflops_per_gpu: float
+    memory_per_gpu_bytes: float
+    capacity_bytes: float
+    fits: bool
+    raw: dict[str, float] = field(repr=False)
+
+    @property
+    def shortfall_bytes(self) -> float:
+        """How much memory is missing (0 when the plan fits)."""
+        return max(0.0, self.memory_per_gpu_bytes - self.capacity_bytes)
+
+    @property
+    def breakdown(self) -> pl.DataFrame:
+        """Step-time components: ``component``, ``time_s``, ``fraction``."""
+        t = [self.raw[k] for k in _TIME_PARTS]
+        return pl.DataFrame({"component": list(_TIME_PARTS), "time_s": t, "fraction": [x / self.step_time_s for x in t]})
+
+    @property
+    def memory_breakdown(self) -> pl.DataFrame:
+        """Memory components per GPU: ``component``, ``bytes``."""
+        return pl.DataFrame({"component": list(_MEM_PARTS), "bytes": [self.raw[k] for k in _MEM_PARTS]})
+
+    def __repr__(self) -> str:
+        fit = "fits" if self.fits else f"does NOT fit (short {self.shortfall_bytes / 1e9:.1f} GB)"
+        return (
+            f"Estimate(step {self.step_time_s:.3f} s, {self.tokens_per_s:,.0f} tok/s, MFU {self.mfu:.1%}, "
+            f"{self.tflops_per_gpu:.1f} TFLOP/s/GPU, {self.memory_per_gpu_bytes / 1e9:.1f} GB/GPU, {fit})"
+        )
+
+
+def _plan_numbers(plan: dict[str, Any]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for k, v in plan.items():
+        if v is None:
+            continue
+        if k == "recompute":
+            if v not in RECOMPUTE:
+                raise InvalidArgumentError(f"argument `recompute`: is {v!r}; expected 'none', 'selective' or 'full'")
+            out[k] = float(RECOMPUTE.index(v))
+        elif k == "dtype":
+            if v not in ("bf16", "fp16", "fp8"):
+                raise InvalidArgumentError(f"argument `dtype`: is {v!r}; expected 'bf16', 'fp16' or 'fp8'")
+            out["fp8"] = 1.0 if v == "fp8" else 0.0
+        elif isinstance(v, bool):
+            out[k] = 1.0 if v else 0.0
+        elif isinstance(v, (int, float)):
+            out[k] = float(v)
+        else:
+            raise InvalidArgumentError(f"argument `{k}`: expected a number, got {v!r}")
+    return out
+
+
+def estimate(
+    model: Model | str | dict[str, Any],
+    cluster: Any,
+    tp: int = 1,
+    pp: int = 1,
+    dp: int | None = None,
+    vp: int = 1,
+    micro_batch: int = 1,
+    global_batch: int | None = None,
+    sp: bool = False,
+    recompute: str = "none",
+    zero: int = 0,
+    dtype: str = "bf16",
+    cp: int = 1,
+    ep: int = 1,
+    qwz: bool = False,
+    qgz: bool = False,
+    hpz: int = 1,
+    flash_attention: bool = True,
+    dp_overlap: bool = False,
+    tp_overlap: bool = False,
+    pp_overlap: bool = False,
+    calib: dict[str, float] | None = None,
+) -> Estimate:
+    """Predicts one training step of ``model`` on ``cluster`` = ``(system, nodes)`` under one plan.
+
+    ``dp=None`` uses all remaining GPUs; ``global_batch`` defaults to ``dp * micro_batch``. Bad plans raise
+    :class:`perfmodel.InvalidArgumentError` / :class:`perfmodel.UnsupportedError` naming the constraint.
+    """
+    m = model if isinstance(model, Model) else globals()["model"](model)
+    handle, sys_id, nodes = _cluster(cluster)
+    gpus = nodes * int(hwdb.get(sys_id, "system")["devices_per_node_count"])
+    if dp is None:
+        mp = tp * pp * cp
+        if mp <= 0 or gpus % mp:
+            raise InvalidArgumentError(f"argument `dp`: the cluster's {gpus} GPUs are not divisible by tp x pp x cp = {mp}")
+        dp = gpus // mp
+    if global_batch is None:
+        global_batch = dp * micro_batch
+    plan = {
+        "tp": tp, "pp": pp, "dp": dp, "vp": vp, "cp": cp, "ep": ep, "micro_batch": micro_batch, "global_batch": global_batch,
+        "sp": sp, "recompute": recompute, "zero": zero, "dtype": dtype, "qwz": qwz, "qgz": qgz, "hpz": hpz,
+        "flash_attention": flash_attention, "dp_overlap": dp_overlap, "tp_overlap": tp_overlap, "pp_overlap": pp_overlap,
+    }  # fmt: skip
+    raw = _core.llm_estimate(m.fields, handle, nodes, _plan_numbers(plan), _calib_tuple(sys_id, calib))
+    return Estimate(
+        plan=plan,
+        step_time_s=raw["step_time_s"],
+        tokens_per_s=raw["tokens_per_s"],
+        mfu=raw["mfu"],
+        hfu=raw["hfu"],
+        tflops_per_gpu=raw["tflops_per_gpu"],
+        memory_per_gpu_bytes=raw["memory_per_gpu_bytes"],
+        capacity_bytes=raw["capacity_bytes"],
+        fits=bool(raw["fits"]),
+        raw=raw,
+    )
+
+
+# ---- search ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """All valid plans (best first), the skipped candidates by reason and timing."""
+
+    plans: pl.DataFrame
+    skipped: dict[str, int]
+    candidates: int
+    seconds: float
+
+
+def _divisors(n: int, limit: int | None = None) -> list[int]:
+    return [d for d in range(1, (limit or n) + 1) if n % d == 0]
+
+
+def _progress(done: int, total: int, start: float) -> None:
+    frac = done / total if total else 1.0
+    bar = "#" * int(30 * frac)
+    sys.stderr.write(f"\rllm search [{bar:<30}] {done:,}/{total:,} candidates, {time.perf_counter() - start:.1f} s")
+    if done >= total:
+        sys.stderr.write("\n")
+    sys.stderr.flush()
+
+
+def search_full(
+    model: Model | str | dict[str, Any],
+    cluster: Any,
+    global_batch: int,
+    tp: list[int] | None = None,
+    pp: list[int] | None = None,
+    vp: list[int] | None = None,
+    cp: list[int] | None = None,
+    ep: list[int] | None = None,
+    micro_batch: list[int] | None = None,
+    recompute: list[str] | None = None,
+    zero: list[int] | None = None,
+    sp: list[bool] | None = None,
+    fits_only: bool = True,
+    max_step_time_s: float | None = None,
+    min_mfu: float | None = None,
+    top: int | None = None,
+    progress: bool | None = None,
+    calib: dict[str, float] | None = None,
+    **options: Any,
+) -> SearchResult:
+    """Every valid plan on all GPUs of ``cluster`` for ``global_batch``; see :func:`search`."""
+    m = model if isinstance(model, Model) else globals()["model"](model)
+    handle, sys_id, nodes = _cluster(cluster)
+    if isinstance(global_batch, bool) or not isinstance(global_batch, int) or global_batch < 1:
+        raise InvalidArgumentError(f"argument `global_batch`: is {global_batch!r}; expected a whole number >= 1")
+    heads, layers = int(m.heads), int(m.layers)
+    space = {
+        "global_batch": [global_batch],
+        "tp": tp or _divisors(heads, min(heads, 64)),
+        "pp": pp or _divisors(layers),
+        "vp": vp or [1, 2, 3, 4, 6, 8],
+        "cp": cp or [1],
+        "ep": ep or ([1] if m.fields.get("experts", 0) <= 1 else _divisors(int(m.experts))),
+        "micro_batch": micro_batch or [1, 2, 4, 8],
+        "recompute": [RECOMPUTE.index(r) if r in RECOMPUTE else -1 for r in (recompute or list(RECOMPUTE))],
+        "zero": zero if zero is not None else [0, 1, 2, 3],
+        "sp": [bool(x) for x in (sp if sp is not None else [False, True])],
+    }
+    if -1 in space["recompute"]:
+        raise InvalidArgumentError(f"argument `recompute`: choices must be among {list(RECOMPUTE)}")
+    base = _plan_numbers(options)
+    spaced = {k: [float(x) for x in v] for k, v in space.items()}
+    total = math.prod(len(v) for k, v in space.items() if k != "global_batch")
+    calib_t = _calib_tuple(sys_id, calib)
+    start = time.perf_counter()
+    chunk = 200_000
+    show = progress if progress is not None else total > chunk
+    frames, skipped_total = [], [0] * len(_core.llm_invalid_reasons())
+    for lo in range(0, total, chunk):
+        cols, skipped, _ = _core.llm_search(m.fields, handle, nodes, calib_t, spaced, base, lo, min(total, lo + chunk))
+        frames.append(pl.DataFrame(cols))
+        skipped_total = [a + b for a, b in zip(skipped_total, skipped, strict=True)]
+        if show:
+            _progress(min(total, lo + chunk), total, start)
+    df = pl.concat(frames) if frames else pl.DataFrame()
+    if df.height:
+        df = df.with_columns(pl.col("recompute").map_elements(lambda r: RECOMPUTE[r], return_dtype=pl.String))
+        if fits_only:
+            df = df.filter(pl.col("fits"))
+        if max_step_time_s is not None:
+            df = df.filter(pl.col("step_time_s") <= max_step_time_s)
+        if min_mfu is not None:
+            df = df.filter(pl.col("mfu") >= min_mfu)
+        df = df.sort(["fits", "step_time_s"], descending=[True, False])
+        if top is not None:
+            df = df.head(top)
+    reasons = dict(zip(_core.llm_invalid_reasons(), skipped_total, strict=True))
+    return SearchResult(plans=df, skipped={k: v for k, v in reasons.items() if v}, candidates=total, seconds=time.perf_counter() - start)
+
+
+def search(model: Model | str | dict[str, Any], cluster: Any, global_batch: int, **kwargs: Any) -> pl.DataFrame:
+    """Every valid plan for ``model`` on all GPUs of ``cluster`` at ``global_batch``, best (fastest fitting) first.
+
+    Choices default to: tp = divisors of heads up to 64, pp = divisors of layers, vp in 1..8, micro_batch in
+    {1, 2, 4, 8}, every recompute mode, ZeRO 0-3, SP on/off. Filters: ``fits_only`` (default True),
+    ``max_step_time_s``, ``min_mfu``, ``top``. Other keyword options (``dtype``, ``flash_attention``,
+    ``dp_overlap``...) are held fixed. Skipped candidates and their reasons: :func:`search_full`.
+    """
+    return search_full(model, cluster, global_batch, **kwargs).plans

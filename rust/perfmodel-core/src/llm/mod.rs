@@ -1,0 +1,17 @@
+//! LLM training: models, plans, memory, step time and plan search.
+//!
+//! - [`model`]: dense and MoE decoder transformers, parameter and FLOP counts;
+//! - [`plan`]: DP/TP/PP/SP/CP/EP, ZeRO 0-3 and ZeRO++ plans and their validity rules;
+//! - [`comm`]: costs of each parallel group's collectives over the topology levels it spans;
+//! - [`step`]: per-plan step time, memory, MFU/HFU;
+//! - [`search`]: parallel exhaustive search.
+pub mod comm;
+pub mod model;
+pub mod plan;
+pub mod search;
+pub mod step;
+
+pub use model::{Model, Recompute};
+pub use plan::{Invalid, Plan};
+pub use search::{search, Found, Space};
+pub use step::{estimate, evaluate, Calibration, Cluster, Estimate, Memory, Times};

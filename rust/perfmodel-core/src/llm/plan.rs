@@ -1,0 +1,309 @@
+//! A parallelization plan and its validity rules (Megatron-LM rank order tp-cp-dp-pp; DeepSpeed ZeRO/ZeRO++).
+use super::model::{Model, Recompute};
+use crate::error::{invalid, Error, Result};
+
+/// Everything about how one training step runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Plan {
+    pub tp: u32,
+    pub pp: u32,
+    pub dp: u32,
+    /// Virtual pipeline stages per device (interleaved 1F1B when > 1).
+    pub vp: u32,
+    pub cp: u32,
+    /// Expert parallelism, carved out of the data-parallel group.
+    pub ep: u32,
+    pub micro_batch: u32,
+    pub global_batch: u32,
+    pub sp: bool,
+    pub recompute: Recompute,
+    pub zero: u8,
+    /// ZeRO++ quantized weight all-gather (int8).
+    pub qwz: bool,
+    /// ZeRO++ quantized gradient all-to-all reduction (int4).
+    pub qgz: bool,
+    /// ZeRO++ hierarchical partition size of the secondary weight copy (1 = off).
+    pub hpz: u32,
+    pub fp8: bool,
+    /// Flash-style fused attention (false: explicit QK^T/softmax/AV as in Megatron-LM 2021).
+    pub flash_attention: bool,
+    /// Overlap of data-parallel collectives with backward/forward compute.
+    pub dp_overlap: bool,
+    /// TP/SP collectives overlapped with the neighbouring GEMMs (MegaScale §3.2).
+    pub tp_overlap: bool,
+    /// Pipeline send/recv overlapped with compute outside warm-up and cool-down (MegaScale §3.2).
+    pub pp_overlap: bool,
+}
+
+impl Default for Plan {
+    fn default() -> Self {
+        Plan {
+            tp: 1,
+            pp: 1,
+            dp: 1,
+            vp: 1,
+            cp: 1,
+            ep: 1,
+            micro_batch: 1,
+            global_batch: 1,
+            sp: false,
+            recompute: Recompute::None,
+            zero: 0,
+            qwz: false,
+            qgz: false,
+            hpz: 1,
+            fp8: false,
+            flash_attention: true,
+            dp_overlap: false,
+            tp_overlap: false,
+            pp_overlap: false,
+        }
+    }
+}
+
+/// Why a candidate plan is not valid; codes count skipped plans in a search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Invalid {
+    HeadsTp = 0,
+    KvHeadsTp = 1,
+    LayersPp = 2,
+    BatchDp = 3,
+    TooManyGpus = 4,
+    EpDense = 5,
+    EpDivides = 6,
+    SeqCp = 7,
+    Interleave = 8,
+    ZeroPp = 9,
+    ZeroPlusPlus = 10,
+    SpWithoutTp = 11,
+    BadValue = 12,
+    GpusDivide = 13,
+}
+
+impl Invalid {
+    pub const COUNT: usize = 14;
+    pub const NAMES: [&'static str; Invalid::COUNT] = [
+        "heads not divisible by tp",
+        "kv_heads and tp not divisible either way",
+        "layers not divisible by pp x vp",
+        "global batch not divisible by dp x micro_batch",
+        "more GPUs than the cluster",
+        "expert parallelism on a dense model",
+        "ep must divide dp and the number of experts",
+        "sequence length not divisible by cp",
+        "interleaving needs pp > 1 and micro-batches divisible by pp",
+        "ZeRO-2/3 with pipeline parallelism",
+        "ZeRO++ options need ZeRO-3 and hpz dividing dp",
+        "sequence parallelism needs tp > 1",
+        "a size is zero",
+        "cluster GPUs not divisible by tp x pp x cp",
+    ];
+}
+
+impl Plan {
+    pub fn gpus(&self) -> u64 {
+        u64::from(self.tp) * u64::from(self.pp) * u64::from(self.dp) * u64::from(self.cp)
+    }
+
+    /// Micro-batches per pipeline per step: `global_batch / (dp micro_batch)`.
+    pub fn micro_batches(&self) -> u32 {
+        self.global_batch / (self.dp * self.micro_batch)
+    }
+
+    /// The first rule the plan breaks, allocation-free (search hot path).
+    #[inline]
+    pub fn check_code(&self, m: &Model, cluster_gpus: u64) -> Option<Invalid> {
+        if self.tp == 0
+            || self.pp == 0
+            || self.dp == 0
+            || self.vp == 0
+            || self.cp == 0
+            || self.ep == 0
+            || self.micro_batch == 0
+            || self.global_batch == 0
+            || self.hpz == 0
+        {
+            return Some(Invalid::BadValue);
+        }
+        if m.heads % self.tp != 0 {
+            return Some(Invalid::HeadsTp);
+        }
+        if m.kv_heads % self.tp != 0 && self.tp % m.kv_heads != 0 {
+            return Some(Invalid::KvHeadsTp);
+        }
+        if m.layers % (self.pp * self.vp) != 0 {
+            return Some(Invalid::LayersPp);
+        }
+        if self.global_batch % (self.dp * self.micro_batch) != 0 {
+            return Some(Invalid::BatchDp);
+        }
+        if self.gpus() > cluster_gpus {
+            return Some(Invalid::TooManyGpus);
+        }
+        if self.ep > 1 && !m.is_moe() {
+            return Some(Invalid::EpDense);
+        }
+        if self.ep > 1 && (self.dp % self.ep != 0 || m.experts % self.ep != 0) {
+            return Some(Invalid::EpDivides);
+        }
+        if (m.seq_len as u64) % u64::from(self.cp) != 0 {
+            return Some(Invalid::SeqCp);
+        }
+        if self.vp > 1 && (self.pp == 1 || self.micro_batches() % self.pp != 0) {
+            return Some(Invalid::Interleave);
+        }
+        if self.zero >= 2 && self.pp > 1 {
+            return Some(Invalid::ZeroPp);
+        }
+        if (self.qwz || self.qgz || self.hpz > 1) && (self.zero != 3 || self.dp % self.hpz != 0) {
+            return Some(Invalid::ZeroPlusPlus);
+        }
+        if self.sp && self.tp == 1 {
+            return Some(Invalid::SpWithoutTp);
+        }
+        None
+    }
+
+    /// Full check with an error naming the constraint and the numbers.
+    pub fn check(&self, m: &Model, cluster_gpus: u64) -> Result<()> {
+        if self.zero > 3 {
+            return Err(invalid(
+                "zero",
+                format!("is {}; expected 0, 1, 2 or 3", self.zero),
+            ));
+        }
+        let Some(code) = self.check_code(m, cluster_gpus) else {
+            return Ok(());
+        };
+        let p = self;
+        Err(match code {
+            Invalid::BadValue => invalid("plan", "tp, pp, dp, vp, cp, ep, micro_batch, global_batch and hpz must all be >= 1"),
+            Invalid::HeadsTp => invalid("tp", format!("heads ({}) must be divisible by tp ({})", m.heads, p.tp)),
+            Invalid::KvHeadsTp => invalid("tp", format!("kv_heads ({}) and tp ({}) must divide one another", m.kv_heads, p.tp)),
+            Invalid::LayersPp => invalid(
+                "pp",
+                format!("layers ({}) must be divisible by pp x vp = {} x {} = {}", m.layers, p.pp, p.vp, p.pp * p.vp),
+            ),
+            Invalid::BatchDp => invalid(
+                "global_batch",
+                format!(
+                    "global batch ({}) must be divisible by dp x micro_batch = {} x {} = {}",
+                    p.global_batch,
+                    p.dp,
+                    p.micro_batch,
+                    p.dp * p.micro_batch
+                ),
+            ),
+            Invalid::TooManyGpus => invalid(
+                "dp",
+                format!(
+                    "the plan uses tp x pp x dp x cp = {} GPUs, more than the cluster's {cluster_gpus}",
+                    p.gpus()
+                ),
+            ),
+            Invalid::EpDense => Error::Unsupported {
+                message: format!("ep = {} needs a mixture-of-experts model; this model is dense (experts = {})", p.ep, m.experts),
+            },
+            Invalid::EpDivides => invalid("ep", format!("ep ({}) must divide dp ({}) and experts ({})", p.ep, p.dp, m.experts)),
+            Invalid::SeqCp => invalid("cp", format!("seq_len ({}) must be divisible by cp ({})", m.seq_len, p.cp)),
+            Invalid::Interleave => invalid(
+                "vp",
+                format!(
+                    "interleaving (vp = {}) needs pp > 1 and micro-batches ({}) divisible by pp ({})",
+                    p.vp,
+                    p.micro_batches(),
+                    p.pp
+                ),
+            ),
+            Invalid::ZeroPp => Error::Unsupported {
+                message: format!("ZeRO-{} cannot be combined with pipeline parallelism (pp = {}); use zero <= 1", p.zero, p.pp),
+            },
+            Invalid::ZeroPlusPlus => invalid(
+                "zeropp",
+                format!("qwz, qgz and hpz need zero = 3 (got {}) and hpz ({}) dividing dp ({})", p.zero, p.hpz, p.dp),
+            ),
+            Invalid::SpWithoutTp => invalid("sp", "sequence parallelism needs tp > 1"),
+            Invalid::GpusDivide => invalid("dp", "the cluster's GPU count must be divisible by tp x pp x cp"),
+        })
+    }
+}
+
+/// Field names a plan map accepts (booleans as 0/1, `recompute` as 0 none / 1 selective / 2 full).
+pub const PLAN_KEYS: &[&str] = &[
+    "tp",
+    "pp",
+    "dp",
+    "vp",
+    "cp",
+    "ep",
+    "micro_batch",
+    "global_batch",
+    "sp",
+    "recompute",
+    "zero",
+    "qwz",
+    "qgz",
+    "hpz",
+    "fp8",
+    "flash_attention",
+    "dp_overlap",
+    "tp_overlap",
+    "pp_overlap",
+];
+
+fn count(arg: &str, v: f64) -> Result<u32> {
+    if !v.is_finite() || v.fract() != 0.0 || v < 1.0 || v > f64::from(u32::MAX) {
+        return Err(invalid(
+            arg,
+            format!("is {v}; expected a whole number >= 1"),
+        ));
+    }
+    Ok(v as u32)
+}
+
+impl Plan {
+    /// Builds a plan from named numbers over [`Plan::default`]; unknown names are errors.
+    pub fn from_pairs(pairs: &[(&str, f64)]) -> Result<Plan> {
+        let mut p = Plan::default();
+        for &(k, v) in pairs {
+            let flag = v != 0.0;
+            match k {
+                "tp" => p.tp = count(k, v)?,
+                "pp" => p.pp = count(k, v)?,
+                "dp" => p.dp = count(k, v)?,
+                "vp" => p.vp = count(k, v)?,
+                "cp" => p.cp = count(k, v)?,
+                "ep" => p.ep = count(k, v)?,
+                "micro_batch" => p.micro_batch = count(k, v)?,
+                "global_batch" => p.global_batch = count(k, v)?,
+                "hpz" => p.hpz = count(k, v)?,
+                "sp" => p.sp = flag,
+                "recompute" => p.recompute = Recompute::from_code(v)?,
+                "zero" => {
+                    if !(v == 0.0 || v == 1.0 || v == 2.0 || v == 3.0) {
+                        return Err(invalid("zero", format!("is {v}; expected 0, 1, 2 or 3")));
+                    }
+                    p.zero = v as u8;
+                }
+                "qwz" => p.qwz = flag,
+                "qgz" => p.qgz = flag,
+                "fp8" => p.fp8 = flag,
+                "flash_attention" => p.flash_attention = flag,
+                "dp_overlap" => p.dp_overlap = flag,
+                "tp_overlap" => p.tp_overlap = flag,
+                "pp_overlap" => p.pp_overlap = flag,
+                _ => {
+                    let close = crate::error::closest(k, PLAN_KEYS.iter().copied());
+                    let hint = if close.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; did you mean {}?", crate::error::quoted_list(&close))
+                    };
+                    return Err(invalid(k, format!("is not a plan option{hint}")));
+                }
+            }
+        }
+        Ok(p)
+    }
+}

@@ -1,0 +1,164 @@
+//! Exhaustive plan search: every combination of the given choices on all GPUs of the cluster, evaluated in
+//! parallel with rayon; invalid candidates are counted by reason.
+use rayon::prelude::*;
+
+use super::model::{Model, Recompute};
+use super::plan::{Invalid, Plan};
+use super::step::{evaluate, Cluster, Estimate};
+use crate::error::{invalid, Result};
+
+/// The choices a search enumerates, and the plan options it holds fixed.
+#[derive(Debug, Clone, Default)]
+pub struct Space {
+    pub global_batch: u32,
+    pub tp: Vec<u32>,
+    pub pp: Vec<u32>,
+    pub vp: Vec<u32>,
+    pub cp: Vec<u32>,
+    pub ep: Vec<u32>,
+    pub micro_batch: Vec<u32>,
+    pub recompute: Vec<Recompute>,
+    pub zero: Vec<u8>,
+    pub sp: Vec<bool>,
+    /// Options copied into every candidate (batch sizes and the enumerated fields are overwritten).
+    pub base: Plan,
+}
+
+/// Valid plans with their estimates, plus skipped counts per [`Invalid`] reason.
+#[derive(Debug, Clone, Default)]
+pub struct Found {
+    pub plans: Vec<Plan>,
+    pub estimates: Vec<Estimate>,
+    pub skipped: [u64; Invalid::COUNT],
+    pub candidates: usize,
+}
+
+impl Space {
+    fn check(&self) -> Result<()> {
+        let lists: [(&str, usize); 10] = [
+            ("tp", self.tp.len()),
+            ("pp", self.pp.len()),
+            ("vp", self.vp.len()),
+            ("cp", self.cp.len()),
+            ("ep", self.ep.len()),
+            ("micro_batch", self.micro_batch.len()),
+            ("recompute", self.recompute.len()),
+            ("zero", self.zero.len()),
+            ("sp", self.sp.len()),
+            ("global_batch", usize::from(self.global_batch > 0)),
+        ];
+        for (name, n) in lists {
+            if n == 0 {
+                return Err(invalid(
+                    name,
+                    "needs at least one choice (global_batch must be >= 1)",
+                ));
+            }
+        }
+        if let Some(z) = self.zero.iter().find(|z| **z > 3) {
+            return Err(invalid(
+                "zero",
+                format!("choice {z}; expected 0, 1, 2 or 3"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Number of candidates (the product of the choice counts).
+    pub fn size(&self) -> usize {
+        self.tp.len()
+            * self.pp.len()
+            * self.vp.len()
+            * self.cp.len()
+            * self.ep.len()
+            * self.micro_batch.len()
+            * self.recompute.len()
+            * self.zero.len()
+            * self.sp.len()
+    }
+
+    /// Candidate number `i` in a fixed mixed-radix order.
+    #[inline]
+    fn candidate(&self, mut i: usize, gpus: u64) -> Plan {
+        let mut pick = |n: usize| {
+            let r = i % n;
+            i /= n;
+            r
+        };
+        let mut p = self.base;
+        p.sp = self.sp[pick(self.sp.len())];
+        p.zero = self.zero[pick(self.zero.len())];
+        p.recompute = self.recompute[pick(self.recompute.len())];
+        p.micro_batch = self.micro_batch[pick(self.micro_batch.len())];
+        p.ep = self.ep[pick(self.ep.len())];
+        p.cp = self.cp[pick(self.cp.len())];
+        p.vp = self.vp[pick(self.vp.len())];
+        p.pp = self.pp[pick(self.pp.len())];
+        p.tp = self.tp[pick(self.tp.len())];
+        p.global_batch = self.global_batch;
+        let mp = u64::from(p.tp) * u64::from(p.pp) * u64::from(p.cp);
+        p.dp = if mp > 0 && gpus % mp == 0 {
+            (gpus / mp) as u32
+        } else {
+            0
+        };
+        p
+    }
+}
+
+/// Evaluates candidates `start..end` (all when `end` is `None`) of the space on every GPU of the cluster.
+pub fn search(
+    m: &Model,
+    c: &Cluster,
+    space: &Space,
+    start: usize,
+    end: Option<usize>,
+) -> Result<Found> {
+    space.check()?;
+    let gpus = c.gpus();
+    let total = space.size();
+    let end = end.unwrap_or(total).min(total);
+    let start = start.min(end);
+    let fp8_ok = !space.base.fp8 || c.gemm8.is_some();
+    if !fp8_ok {
+        return Err(crate::error::Error::Unsupported {
+            message: "fp8 needs a device with fp8 matrix units".into(),
+        });
+    }
+    type Acc = (Vec<(Plan, Estimate)>, [u64; Invalid::COUNT]);
+    let (found, skipped) = (start..end)
+        .into_par_iter()
+        .fold(
+            || -> Acc { (Vec::new(), [0; Invalid::COUNT]) },
+            |mut acc, i| {
+                let p = space.candidate(i, gpus);
+                let code = if p.dp == 0 {
+                    Some(Invalid::GpusDivide)
+                } else {
+                    p.check_code(m, gpus)
+                };
+                match code {
+                    Some(code) => acc.1[code as usize] += 1,
+                    None => acc.0.push((p, evaluate(m, &p, c))),
+                }
+                acc
+            },
+        )
+        .reduce(
+            || (Vec::new(), [0; Invalid::COUNT]),
+            |mut a, b| {
+                a.0.extend(b.0);
+                for (x, y) in a.1.iter_mut().zip(b.1) {
+                    *x += y;
+                }
+                a
+            },
+        );
+    let (plans, estimates) = found.into_iter().unzip();
+    Ok(Found {
+        plans,
+        estimates,
+        skipped,
+        candidates: end - start,
+    })
+}

@@ -1,0 +1,571 @@
+//! Step time and memory of one plan: per-layer compute from the roofline engine, TP/SP/CP/EP collectives,
+//! pipeline send/recv and bubble (Narayanan et al. SC'21 §2.2), DP/ZeRO/ZeRO++ collectives with an overlap
+//! model, and the optimizer step. Pure arithmetic on a resolved [`Cluster`]: no allocation per plan.
+use super::comm::{self, Group, Topology};
+use super::model::{Model, Recompute};
+use super::plan::Plan;
+use crate::error::{check_positive, Result};
+use crate::hw::{self, Dtype, System};
+use crate::roofline::{AttentionContext, GemmContext, StreamContext};
+
+/// Bytes of a 16-bit activation/weight element.
+const B16: f64 = 2.0;
+/// Adam optimizer bytes per parameter (fp32 master + momentum + variance; ZeRO paper K = 12).
+const OPT_BYTES: f64 = 12.0;
+/// Bytes moved per parameter by the Adam update: reads p, m, v (fp32) and the 16-bit gradient, writes p, m, v
+/// and the 16-bit model copy.
+const ADAM_READ: f64 = 14.0;
+const ADAM_WRITE: f64 = 14.0;
+
+/// Per-system calibration: one compute-efficiency factor (multiplies kernel times) and one communication
+/// factor (multiplies link bandwidths), fitted once per hardware system on named rows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Calibration {
+    pub compute_time_scale: f64,
+    pub comm_bandwidth_scale: f64,
+}
+
+impl Default for Calibration {
+    fn default() -> Self {
+        Calibration {
+            compute_time_scale: 1.0,
+            comm_bandwidth_scale: 1.0,
+        }
+    }
+}
+
+/// A cluster resolved for the step model: topology plus the device's kernel contexts.
+#[derive(Debug, Clone, Copy)]
+pub struct Cluster {
+    pub topo: Topology,
+    pub gemm16: GemmContext,
+    pub gemm8: Option<GemmContext>,
+    pub attn: AttentionContext,
+    pub stream: StreamContext,
+    pub peak16: f64,
+    pub peak8: f64,
+    pub capacity_bytes: f64,
+    pub calib: Calibration,
+}
+
+impl Cluster {
+    /// `nodes` nodes of a hwdb system.
+    pub fn new(system: &System, nodes: u32, calib: Calibration) -> Result<Cluster> {
+        if nodes == 0 {
+            return Err(crate::error::invalid(
+                "nodes",
+                "is 0; expected at least 1 node",
+            ));
+        }
+        check_positive("compute_time_scale", calib.compute_time_scale)?;
+        check_positive("comm_bandwidth_scale", calib.comm_bandwidth_scale)?;
+        let dev = hw::registry()?
+            .get_kind(&system.device, "device")?
+            .device()?;
+        let topo = Topology::from_system(system, nodes, calib.comm_bandwidth_scale)?;
+        Ok(Cluster {
+            topo,
+            gemm16: GemmContext::new(&dev, Dtype::Bf16)?,
+            gemm8: GemmContext::new(&dev, Dtype::Fp8).ok(),
+            attn: AttentionContext::new(&dev, Dtype::Bf16)?,
+            stream: StreamContext::new(&dev, Dtype::Bf16)?,
+            peak16: dev.gemm_peak(Dtype::Bf16)?,
+            peak8: dev.matrix_peak(Dtype::Fp8).unwrap_or(0.0),
+            capacity_bytes: dev.hbm.capacity_bytes,
+            calib,
+        })
+    }
+
+    pub fn gpus(&self) -> u64 {
+        self.topo.total_devices()
+    }
+}
+
+/// Memory per device, bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Memory {
+    pub weights: f64,
+    pub gradients: f64,
+    pub optimizer: f64,
+    pub activations: f64,
+    pub secondary: f64,
+    pub buffers: f64,
+}
+
+impl Memory {
+    pub fn total(&self) -> f64 {
+        self.weights
+            + self.gradients
+            + self.optimizer
+            + self.activations
+            + self.secondary
+            + self.buffers
+    }
+}
+
+/// Step time (s) by component; components add up to `step`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Times {
+    pub forward: f64,
+    pub backward: f64,
+    pub recompute: f64,
+    pub tp_comm: f64,
+    pub cp_comm: f64,
+    pub ep_comm: f64,
+    pub pp_comm: f64,
+    pub bubble: f64,
+    pub dp_comm: f64,
+    pub optimizer: f64,
+}
+
+impl Times {
+    pub fn step(&self) -> f64 {
+        self.forward
+            + self.backward
+            + self.recompute
+            + self.tp_comm
+            + self.cp_comm
+            + self.ep_comm
+            + self.pp_comm
+            + self.bubble
+            + self.dp_comm
+            + self.optimizer
+    }
+}
+
+/// The full evaluation of one plan.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Estimate {
+    pub times: Times,
+    pub memory: Memory,
+    pub step_time_s: f64,
+    pub tokens_per_s: f64,
+    pub mfu: f64,
+    pub hfu: f64,
+    pub tflops_per_gpu: f64,
+    pub model_flops_per_step: f64,
+    pub hardware_flops_per_step: f64,
+    pub fits: bool,
+    /// Bytes per rank that cross the node boundary in DP/ZeRO collectives per step.
+    pub dp_cross_node_bytes: f64,
+}
+
+/// One GEMM forward and its two backward GEMMs (data and weight gradients).
+#[inline]
+fn gemm_fb(g: &GemmContext, m: f64, n: f64, k: f64, batch: f64) -> (f64, f64) {
+    let f = g.estimate(m, n, k, batch).time_s;
+    let dgrad = g.estimate(m, k, n, batch).time_s;
+    let wgrad = g.estimate(k, n, m, batch).time_s;
+    (f, dgrad + wgrad)
+}
+
+/// Per-layer, per-micro-batch times on one device.
+#[derive(Debug, Clone, Copy, Default)]
+struct LayerTimes {
+    fwd: f64,
+    bwd: f64,
+    /// Attention-core forward (what selective recompute redoes).
+    attn_fwd: f64,
+    /// GEMM time that TP collectives can hide behind when overlapped.
+    overlappable: f64,
+}
+
+fn layer_times(m: &Model, p: &Plan, c: &Cluster) -> LayerTimes {
+    let g = if p.fp8 {
+        c.gemm8.as_ref().unwrap_or(&c.gemm16)
+    } else {
+        &c.gemm16
+    };
+    let t = f64::from(p.tp);
+    let h = m.hidden;
+    let b = f64::from(p.micro_batch);
+    let s = m.seq_len / f64::from(p.cp);
+    let tok = b * s;
+    let (qkv_f, qkv_b) = gemm_fb(g, tok, (h + m.kv_width()) / t, h, 1.0);
+    let (proj_f, proj_b) = gemm_fb(g, tok, h, h / t, 1.0);
+    let (mut mlp_f, mut mlp_b) = (0.0, 0.0);
+    let mats = m.mlp_mats();
+    let mut mlp_width = m.ffn_hidden;
+    if m.is_moe() {
+        let ep = f64::from(p.ep);
+        let e = f64::from(m.experts);
+        let f = m.expert_ffn();
+        let per_expert = (tok * f64::from(m.top_k) * ep / e).max(1.0);
+        let (uf, ub) = gemm_fb(g, per_expert, (mats - 1.0) * f / t, h, e / ep);
+        let (df, db) = gemm_fb(g, per_expert, h, f / t, e / ep);
+        let (rf, rb) = gemm_fb(&c.gemm16, tok, m.experts.into(), h, 1.0);
+        mlp_f += uf + df + rf;
+        mlp_b += ub + db + rb;
+        if m.shared_experts > 0 {
+            let fs = f * f64::from(m.shared_experts);
+            let (uf, ub) = gemm_fb(g, tok, (mats - 1.0) * fs / t, h, 1.0);
+            let (df, db) = gemm_fb(g, tok, h, fs / t, 1.0);
+            mlp_f += uf + df;
+            mlp_b += ub + db;
+        }
+        mlp_width = f * f64::from(m.top_k + m.shared_experts);
+    } else {
+        let f = m.ffn_hidden;
+        let (uf, ub) = gemm_fb(g, tok, (mats - 1.0) * f / t, h, 1.0);
+        let (df, db) = gemm_fb(g, tok, h, f / t, 1.0);
+        mlp_f = uf + df;
+        mlp_b = ub + db;
+    }
+    let heads = f64::from(m.heads) / t;
+    let d = m.head_dim();
+    let (attn_f, attn_b) = if p.flash_attention {
+        (
+            c.attn
+                .estimate(b, heads, s, m.seq_len, d, true, false)
+                .time_s,
+            c.attn
+                .estimate(b, heads, s, m.seq_len, d, true, true)
+                .time_s,
+        )
+    } else {
+        // Megatron-LM 2021: batched QK^T and AV GEMMs over the full score matrix, plus a fused
+        // scale-mask-softmax and dropout over b (a/t) s^2 scores (read + write, 1-byte dropout mask).
+        let bh = b * heads;
+        let (sf, sb) = gemm_fb(&c.gemm16, s, m.seq_len, d, bh);
+        let (af, ab) = gemm_fb(&c.gemm16, s, d, m.seq_len, bh);
+        let scores = bh * s * m.seq_len;
+        let soft_f = c
+            .stream
+            .estimate(scores * B16, scores * (2.0 * B16 + 1.0), 0.0)
+            .time_s;
+        let soft_b = c
+            .stream
+            .estimate(scores * (2.0 * B16 + 1.0), scores * B16, 0.0)
+            .time_s;
+        (sf + af + soft_f, sb + ab + soft_b)
+    };
+    // Elementwise: two norms, two dropout+residual adds (on tok/t tokens with SP), activation on the MLP.
+    let tok_e = if p.sp { tok / t } else { tok };
+    let read = B16 * (tok_e * (2.0 * h + 4.0 * h) + tok * mlp_width * (mats - 1.0) / t);
+    let write = B16 * (tok_e * (2.0 * h + 2.0 * h) + tok * mlp_width / t) + tok_e * 2.0 * h;
+    let elem_f = c.stream.estimate(read, write, 0.0).time_s;
+    let elem_b = c.stream.estimate(read + write, read, 0.0).time_s;
+    let k = c.calib.compute_time_scale;
+    LayerTimes {
+        fwd: k * (qkv_f + proj_f + mlp_f + attn_f + elem_f),
+        bwd: k * (qkv_b + proj_b + mlp_b + attn_b + elem_b),
+        attn_fwd: k * attn_f,
+        overlappable: k * (qkv_f + mlp_f),
+    }
+}
+
+/// Korthikanti et al. 2022 Table 2 activation bytes of one layer for one micro-batch, generalized to FFN width
+/// F as Megatron's `theoretical_memory_usage.py` does (`18 + 4F/h` in place of 34) and to GQA/MoE widths.
+pub fn layer_activation_bytes(m: &Model, p: &Plan) -> f64 {
+    let s = m.seq_len / f64::from(p.cp);
+    let sbh = s * f64::from(p.micro_batch) * m.hidden;
+    let t = f64::from(p.tp);
+    let mlp_width = if m.is_moe() {
+        m.expert_ffn() * f64::from(m.top_k + m.shared_experts)
+    } else {
+        m.ffn_hidden
+    };
+    // 24 = 8 (QKV input, attention output...) + 4F/h for F = 4h; 10 = norms, dropout masks, residuals.
+    let tp_part = 8.0 + 4.0 * mlp_width / m.hidden;
+    let scores = 5.0 * f64::from(m.heads) * s / m.hidden;
+    match (p.recompute, p.sp) {
+        (Recompute::Full, true) => 2.0 * sbh / t,
+        (Recompute::Full, false) => 2.0 * sbh,
+        (Recompute::Selective, false) => sbh * (10.0 + tp_part / t),
+        (Recompute::Selective, true) => sbh * (10.0 + tp_part) / t,
+        (Recompute::None, false) => sbh * (10.0 + tp_part / t + scores / t),
+        (Recompute::None, true) => sbh * ((10.0 + tp_part) / t + scores / t),
+    }
+}
+
+/// Parameters held by one device of the heaviest pipeline stage, before ZeRO sharding: (dense, expert).
+pub fn device_params(m: &Model, p: &Plan) -> (f64, f64) {
+    let t = f64::from(p.tp);
+    let lps = f64::from(m.layers / p.pp);
+    let emb = if p.pp == 1 {
+        m.embedding_params() + m.output_params() + m.final_norm_params()
+    } else {
+        m.embedding_params()
+            .max(m.output_params() + m.final_norm_params())
+    };
+    let dense = lps * m.layer_dense_params() / t + emb / t;
+    let expert = lps * m.expert_params() / (t * f64::from(p.ep));
+    (dense, expert)
+}
+
+/// Memory per device (heaviest stage: the first, which holds `min(p, m)` micro-batches in flight under 1F1B).
+pub fn memory(m: &Model, p: &Plan, c: &Cluster) -> Memory {
+    let (dense, expert) = device_params(m, p);
+    let params = dense + expert;
+    let dp = f64::from(p.dp);
+    let shard = |on: bool| if on { dp } else { 1.0 };
+    let pp = f64::from(p.pp);
+    let inflight = pp.min(f64::from(p.micro_batches()));
+    let interleave = if p.vp > 1 {
+        1.0 + (pp - 1.0) / (pp * f64::from(p.vp))
+    } else {
+        1.0
+    };
+    let lps = f64::from(m.layers / p.pp);
+    let t = f64::from(p.tp);
+    let s = m.seq_len / f64::from(p.cp);
+    let sbh = s * f64::from(p.micro_batch) * m.hidden;
+    let mut act = layer_activation_bytes(m, p) * lps * inflight * interleave;
+    // Embedding output and dropout mask on the first stage (Megatron theoretical_memory_usage.py).
+    act += inflight * (8.0 * s * f64::from(p.micro_batch) + sbh) / t * if p.sp { 1.0 } else { t };
+    if p.pp == 1 {
+        act += 4.0 * sbh * (1.0 + m.vocab / m.hidden) / t;
+    }
+    let layer_full = (m.layer_dense_params() + m.expert_params() / f64::from(p.ep)) / t;
+    let buffers = if p.zero == 3 {
+        2.0 * B16 * layer_full
+    } else {
+        0.0
+    } + 2.0 * B16 * sbh;
+    let _ = c;
+    Memory {
+        weights: B16 * params / shard(p.zero >= 3),
+        gradients: B16 * params / shard(p.zero >= 2),
+        optimizer: OPT_BYTES * params / shard(p.zero >= 1),
+        activations: act,
+        secondary: if p.hpz > 1 {
+            B16 * params / f64::from(p.hpz)
+        } else {
+            0.0
+        },
+        buffers,
+    }
+}
+
+/// Data-parallel/ZeRO communication per step: (total time if nothing overlapped, exposed time, cross-node bytes).
+fn dp_comm(m: &Model, p: &Plan, c: &Cluster, t_f: f64, t_b: f64) -> (f64, f64, f64) {
+    if p.dp == 1 {
+        return (0.0, 0.0, 0.0);
+    }
+    let topo = &c.topo;
+    let stride = u64::from(p.tp) * u64::from(p.cp);
+    let dp_g = Group::new(topo, p.dp, stride);
+    let (dense, expert) = device_params(m, p);
+    let mb = f64::from(p.micro_batches());
+    let edp = p.dp / p.ep;
+    let edp_g = Group::new(topo, edp, stride * u64::from(p.ep));
+    let rs = |bytes_d: f64, bytes_e: f64| {
+        comm::reduce_scatter(topo, &dp_g, bytes_d)
+            + if edp > 1 {
+                comm::reduce_scatter(topo, &edp_g, bytes_e)
+            } else {
+                0.0
+            }
+    };
+    let xn = |bytes_d: f64, bytes_e: f64| {
+        comm::cross_node_bytes_rs(topo, &dp_g, bytes_d)
+            + if edp > 1 {
+                comm::cross_node_bytes_rs(topo, &edp_g, bytes_e)
+            } else {
+                0.0
+            }
+    };
+    let (gd, ge) = (B16 * dense, B16 * expert);
+    match p.zero {
+        0 => {
+            let total = 2.0 * rs(gd, ge);
+            let exposed = if p.dp_overlap {
+                (total - t_b).max(0.0)
+            } else {
+                total
+            };
+            (total, exposed, 2.0 * xn(gd, ge))
+        }
+        1 | 2 => {
+            let r = rs(gd, ge);
+            let ag = rs(gd, ge);
+            let exposed = if p.dp_overlap {
+                (r - t_b).max(0.0) + (ag - t_f).max(0.0)
+            } else {
+                r + ag
+            };
+            (r + ag, exposed, 2.0 * xn(gd, ge))
+        }
+        _ => {
+            // ZeRO-3, every micro-batch: forward all-gather, backward all-gather, gradient reduce-scatter
+            // (Rajbhandari et al. SC'20 §7: 3 Psi per step vs 2 Psi for DP), with ZeRO++ substitutions
+            // (Wang et al. 2023): qwZ int8 forward gather; hpZ backward gather inside a group of `hpz` ranks
+            // holding the secondary copy; qgZ int4 hierarchical all-to-all reduction.
+            let w_f = if p.qwz { 0.5 } else { 1.0 };
+            let ag_f = rs(w_f * gd, w_f * ge);
+            let xn_f = xn(w_f * gd, w_f * ge);
+            let (ag_b, xn_b) = if p.hpz > 1 {
+                let hg = Group::new(topo, p.hpz, stride);
+                let b = comm::all_gather(topo, &hg, w_f * (gd + ge));
+                (b, comm::cross_node_bytes_rs(topo, &hg, w_f * (gd + ge)))
+            } else {
+                (ag_f, xn_f)
+            };
+            let (red, xn_r) = if p.qgz {
+                // int4 gradients (1/4 of 16-bit), all-to-all inside the node then across nodes.
+                let q = 0.25 * (gd + ge);
+                (
+                    comm::all_to_all(topo, &dp_g, q),
+                    comm::cross_node_bytes_rs(topo, &dp_g, q),
+                )
+            } else {
+                (rs(gd, ge), xn(gd, ge))
+            };
+            let per_mb = ag_f + ag_b + red;
+            let total = mb * per_mb;
+            // Prefetching hides each micro-batch's gathers behind its compute when overlap is on.
+            let exposed = if p.dp_overlap {
+                mb * ((ag_f - t_f).max(0.0) + (ag_b + red - t_b).max(0.0))
+            } else {
+                total
+            };
+            (total, exposed, mb * (xn_f + xn_b + xn_r))
+        }
+    }
+}
+
+/// Evaluates one plan; the plan must already be valid (`Plan::check`).
+pub fn evaluate(m: &Model, p: &Plan, c: &Cluster) -> Estimate {
+    let topo = &c.topo;
+    let lt = layer_times(m, p, c);
+    let t = f64::from(p.tp);
+    let b = f64::from(p.micro_batch);
+    let s = m.seq_len / f64::from(p.cp);
+    let h = m.hidden;
+    let tok = b * s;
+    let lps = f64::from(m.layers / p.pp);
+    let mbs = f64::from(p.micro_batches());
+    let pp = f64::from(p.pp);
+    let v = f64::from(p.vp);
+
+    // Logits + loss on the last stage (the heaviest under 1F1B).
+    let g = &c.gemm16;
+    let (lo_f, lo_b) = gemm_fb(g, tok, m.vocab / t, h, 1.0);
+    let ce = c
+        .stream
+        .estimate(B16 * tok * m.vocab / t, B16 * tok * m.vocab / t, 0.0)
+        .time_s;
+    let k = c.calib.compute_time_scale;
+    let (logit_f, logit_b) = (k * (lo_f + ce), k * (lo_b + ce));
+
+    // TP/SP: 2 all-reduces (or AG+RS pairs) in forward and 2 in backward per layer, each of b s h 16-bit values.
+    let mut tp_fwd = 0.0;
+    if p.tp > 1 {
+        let tg = Group::new(topo, p.tp, 1);
+        tp_fwd = 2.0 * comm::all_reduce(topo, &tg, B16 * tok * h);
+    }
+    let tp_exposed = |comm_t: f64| {
+        if p.tp_overlap {
+            (comm_t - lt.overlappable).max(0.0)
+        } else {
+            comm_t
+        }
+    };
+    let tp_layer = tp_exposed(tp_fwd)
+        * if p.recompute == Recompute::Full {
+            3.0
+        } else {
+            2.0
+        };
+
+    // CP: ring exchange of K and V (forward) and of their gradients (backward), partly hidden by attention.
+    let mut cp_layer = 0.0;
+    if p.cp > 1 {
+        let cg = Group::new(topo, p.cp, u64::from(p.tp));
+        let kv = B16 * b * m.seq_len * m.kv_width() / t;
+        let ag = comm::all_gather(topo, &cg, kv);
+        cp_layer = (ag - lt.attn_fwd).max(0.0) + (ag - 2.0 * lt.attn_fwd).max(0.0);
+    }
+    // EP: dispatch and combine all-to-alls in forward and backward.
+    let mut ep_layer = 0.0;
+    if p.ep > 1 {
+        let eg = Group::new(topo, p.ep, u64::from(p.tp) * u64::from(p.cp));
+        ep_layer = 4.0 * comm::all_to_all(topo, &eg, B16 * tok * f64::from(m.top_k) * h / t);
+    }
+
+    let recompute_layer = match p.recompute {
+        Recompute::None => 0.0,
+        Recompute::Selective => lt.attn_fwd,
+        Recompute::Full => lt.fwd,
+    };
+    let t_f = lps * lt.fwd + logit_f;
+    let t_b = lps * lt.bwd + logit_b;
+    let t_r = lps * recompute_layer;
+    let comm_layer = lps * (tp_layer + cp_layer + ep_layer);
+    let per_mb = t_f + t_b + t_r + comm_layer;
+    // Interleaved 1F1B bubble: (p - 1)/v micro-batch slots (Narayanan et al. §2.2.2).
+    let bubble = (pp - 1.0) / v * per_mb;
+
+    // Pipeline send/recv: per micro-batch v transfers each way; scatter/gather over TP ranks (Narayanan §4.1).
+    let mut pp_comm = 0.0;
+    if p.pp > 1 {
+        let stride = u64::from(p.tp) * u64::from(p.cp) * u64::from(p.dp);
+        let t_p2p = comm::send_recv(topo, stride, B16 * tok * h / t);
+        let transfers = if p.pp_overlap {
+            2.0 * (pp - 1.0)
+        } else {
+            2.0 * (mbs * v + pp - 1.0)
+        };
+        pp_comm = transfers * t_p2p;
+    }
+
+    let (_, dp_exposed, dp_xn) = dp_comm(m, p, c, t_f, t_b + t_r);
+
+    // Optimizer: Adam over the parameters this device owns.
+    let (dense, expert) = device_params(m, p);
+    let owned = (dense + expert) / if p.zero >= 1 { f64::from(p.dp) } else { 1.0 };
+    let optimizer = c
+        .stream
+        .estimate(ADAM_READ * owned, ADAM_WRITE * owned, 10.0 * owned)
+        .time_s;
+
+    let times = super::step::Times {
+        forward: mbs * t_f,
+        backward: mbs * t_b,
+        recompute: mbs * t_r,
+        tp_comm: mbs * lps * tp_layer,
+        cp_comm: mbs * lps * cp_layer,
+        ep_comm: mbs * lps * ep_layer,
+        pp_comm,
+        bubble,
+        dp_comm: dp_exposed,
+        optimizer,
+    };
+    let step = times.step();
+    let gpus = p.gpus() as f64;
+    let tokens = f64::from(p.global_batch) * m.seq_len;
+    let model_flops = m.model_flops_per_token() * tokens;
+    let hw_flops = m.hardware_flops_per_token(p.recompute) * tokens;
+    let peak = if p.fp8 && c.peak8 > 0.0 {
+        c.peak8
+    } else {
+        c.peak16
+    };
+    let mem = memory(m, p, c);
+    Estimate {
+        times,
+        memory: mem,
+        step_time_s: step,
+        tokens_per_s: tokens / step,
+        mfu: model_flops / (step * gpus * peak),
+        hfu: hw_flops / (step * gpus * peak),
+        tflops_per_gpu: hw_flops / (step * gpus) / 1e12,
+        model_flops_per_step: model_flops,
+        hardware_flops_per_step: hw_flops,
+        fits: mem.total() <= c.capacity_bytes,
+        dp_cross_node_bytes: dp_xn,
+    }
+}
+
+/// Checks the plan against the model and cluster, then evaluates it.
+pub fn estimate(m: &Model, p: &Plan, c: &Cluster) -> Result<Estimate> {
+    p.check(m, c.gpus())?;
+    if p.fp8 && c.gemm8.is_none() {
+        return Err(crate::error::Error::Unsupported {
+            message:
+                "fp8 needs a device with fp8 matrix units (e.g. H100, MI300X); this device has none"
+                    .into(),
+        });
+    }
+    Ok(evaluate(m, p, c))
+}

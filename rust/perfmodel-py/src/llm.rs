@@ -1,0 +1,228 @@
+//! LLM training bindings: plain dicts of numbers in, dicts of numbers / numpy columns out; the engine runs
+//! with the interpreter lock released.
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use numpy::{IntoPyArray, PyArray1};
+use perfmodel_core::hw::{self, System};
+use perfmodel_core::llm::{self, Calibration, Cluster, Invalid, Model, Plan, Recompute, Space};
+use perfmodel_core::Result as CoreResult;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::errors::engine;
+use crate::hwdb::PyHwSpec;
+
+fn pairs(map: &HashMap<String, f64>) -> Vec<(&str, f64)> {
+    map.iter().map(|(k, v)| (k.as_str(), *v)).collect()
+}
+
+fn system_of(py: Python<'_>, system: &Bound<'_, PyAny>) -> PyResult<Arc<System>> {
+    let r = if let Ok(spec) = system.cast::<PyHwSpec>() {
+        spec.get().inner.system()
+    } else {
+        let id: String = system.extract()?;
+        hw::registry()
+            .and_then(|r| r.get_kind(&id, "system"))
+            .and_then(|s| s.system())
+    };
+    r.map_err(|e| crate::errors::to_py(py, &e))
+}
+
+fn cluster(system: &System, nodes: u32, calib: (f64, f64)) -> CoreResult<Cluster> {
+    Cluster::new(
+        system,
+        nodes,
+        Calibration {
+            compute_time_scale: calib.0,
+            comm_bandwidth_scale: calib.1,
+        },
+    )
+}
+
+/// Parameter and FLOP counts of a model given as a dict of numbers.
+#[pyfunction]
+pub fn llm_model_stats(
+    py: Python<'_>,
+    model: HashMap<String, f64>,
+) -> PyResult<HashMap<&'static str, f64>> {
+    engine(py, move || {
+        let m = Model::from_pairs(&pairs(&model))?;
+        Ok(HashMap::from([
+            ("params", m.params()),
+            ("active_params", m.active_params()),
+            ("layer_params", m.layer_dense_params() + m.expert_params()),
+            ("embedding_params", m.embedding_params() + m.output_params()),
+            ("model_flops_per_token", m.model_flops_per_token()),
+            (
+                "hardware_flops_per_token_selective",
+                m.hardware_flops_per_token(Recompute::Selective),
+            ),
+            (
+                "hardware_flops_per_token_full",
+                m.hardware_flops_per_token(Recompute::Full),
+            ),
+        ]))
+    })
+}
+
+fn estimate_map(e: &llm::Estimate) -> HashMap<&'static str, f64> {
+    let t = &e.times;
+    let mm = &e.memory;
+    HashMap::from([
+        ("forward", t.forward),
+        ("backward", t.backward),
+        ("recompute", t.recompute),
+        ("tp_comm", t.tp_comm),
+        ("cp_comm", t.cp_comm),
+        ("ep_comm", t.ep_comm),
+        ("pp_comm", t.pp_comm),
+        ("bubble", t.bubble),
+        ("dp_comm", t.dp_comm),
+        ("optimizer", t.optimizer),
+        ("weights", mm.weights),
+        ("gradients", mm.gradients),
+        ("optimizer_states", mm.optimizer),
+        ("activations", mm.activations),
+        ("secondary", mm.secondary),
+        ("buffers", mm.buffers),
+        ("memory_per_gpu_bytes", mm.total()),
+        ("step_time_s", e.step_time_s),
+        ("tokens_per_s", e.tokens_per_s),
+        ("mfu", e.mfu),
+        ("hfu", e.hfu),
+        ("tflops_per_gpu", e.tflops_per_gpu),
+        ("model_flops_per_step", e.model_flops_per_step),
+        ("hardware_flops_per_step", e.hardware_flops_per_step),
+        ("fits", f64::from(u8::from(e.fits))),
+        ("dp_cross_node_bytes", e.dp_cross_node_bytes),
+    ])
+}
+
+/// One plan: a dict of step-time components (s), memory components (bytes) and metrics.
+#[pyfunction]
+pub fn llm_estimate(
+    py: Python<'_>,
+    model: HashMap<String, f64>,
+    system: &Bound<'_, PyAny>,
+    nodes: u32,
+    plan: HashMap<String, f64>,
+    calib: (f64, f64),
+) -> PyResult<HashMap<&'static str, f64>> {
+    let sys = system_of(py, system)?;
+    engine(py, move || {
+        let m = Model::from_pairs(&pairs(&model))?;
+        let p = Plan::from_pairs(&pairs(&plan))?;
+        let c = cluster(&sys, nodes, calib)?;
+        let e = llm::estimate(&m, &p, &c)?;
+        let mut out = estimate_map(&e);
+        out.insert("capacity_bytes", c.capacity_bytes);
+        out.insert("gpus_in_cluster", c.gpus() as f64);
+        Ok(out)
+    })
+}
+
+/// Names of the reasons a search skips a candidate, in code order.
+#[pyfunction]
+pub fn llm_invalid_reasons() -> Vec<&'static str> {
+    Invalid::NAMES.to_vec()
+}
+
+fn u32s(space: &HashMap<String, Vec<f64>>, key: &str) -> CoreResult<Vec<u32>> {
+    let v = space
+        .get(key)
+        .ok_or_else(|| perfmodel_core::error::invalid(key, "is missing from the search space"))?;
+    v.iter()
+        .map(|x| {
+            if x.is_finite() && x.fract() == 0.0 && *x >= 0.0 && *x <= f64::from(u32::MAX) {
+                Ok(*x as u32)
+            } else {
+                Err(perfmodel_core::error::invalid(
+                    key,
+                    format!("choice {x}; expected whole numbers"),
+                ))
+            }
+        })
+        .collect()
+}
+
+/// Exhaustive search over candidates `start..end`: (columns, skipped counts per reason, candidates seen).
+#[pyfunction]
+#[pyo3(signature = (model, system, nodes, calib, space, base, start=0, end=None))]
+pub fn llm_search<'py>(
+    py: Python<'py>,
+    model: HashMap<String, f64>,
+    system: &Bound<'py, PyAny>,
+    nodes: u32,
+    calib: (f64, f64),
+    space: HashMap<String, Vec<f64>>,
+    base: HashMap<String, f64>,
+    start: usize,
+    end: Option<usize>,
+) -> PyResult<(Bound<'py, PyDict>, Vec<u64>, usize)> {
+    let sys = system_of(py, system)?;
+    let found = engine(py, move || {
+        let m = Model::from_pairs(&pairs(&model))?;
+        let c = cluster(&sys, nodes, calib)?;
+        let recompute = u32s(&space, "recompute")?
+            .into_iter()
+            .map(|r| Recompute::from_code(f64::from(r)))
+            .collect::<CoreResult<Vec<_>>>()?;
+        let s = Space {
+            global_batch: *u32s(&space, "global_batch")?.first().unwrap_or(&0),
+            tp: u32s(&space, "tp")?,
+            pp: u32s(&space, "pp")?,
+            vp: u32s(&space, "vp")?,
+            cp: u32s(&space, "cp")?,
+            ep: u32s(&space, "ep")?,
+            micro_batch: u32s(&space, "micro_batch")?,
+            recompute,
+            zero: u32s(&space, "zero")?
+                .into_iter()
+                .map(|z| z.min(255) as u8)
+                .collect(),
+            sp: u32s(&space, "sp")?.into_iter().map(|b| b != 0).collect(),
+            base: Plan::from_pairs(&pairs(&base))?,
+        };
+        llm::search(&m, &c, &s, start, end)
+    })?;
+    let d = PyDict::new(py);
+    let plans = &found.plans;
+    let col_u = |f: &dyn Fn(&Plan) -> u32| -> Bound<'py, PyArray1<u32>> {
+        plans.iter().map(f).collect::<Vec<u32>>().into_pyarray(py)
+    };
+    d.set_item("tp", col_u(&|p| p.tp))?;
+    d.set_item("pp", col_u(&|p| p.pp))?;
+    d.set_item("dp", col_u(&|p| p.dp))?;
+    d.set_item("vp", col_u(&|p| p.vp))?;
+    d.set_item("cp", col_u(&|p| p.cp))?;
+    d.set_item("ep", col_u(&|p| p.ep))?;
+    d.set_item("micro_batch", col_u(&|p| p.micro_batch))?;
+    d.set_item("sp", plans.iter().map(|p| p.sp).collect::<Vec<bool>>())?;
+    d.set_item("recompute", col_u(&|p| p.recompute as u32))?;
+    d.set_item("zero", col_u(&|p| u32::from(p.zero)))?;
+    let est = &found.estimates;
+    let col_f = |f: &dyn Fn(&llm::Estimate) -> f64| -> Bound<'py, PyArray1<f64>> {
+        est.iter().map(f).collect::<Vec<f64>>().into_pyarray(py)
+    };
+    d.set_item("step_time_s", col_f(&|e| e.step_time_s))?;
+    d.set_item("tokens_per_s", col_f(&|e| e.tokens_per_s))?;
+    d.set_item("mfu", col_f(&|e| e.mfu))?;
+    d.set_item("hfu", col_f(&|e| e.hfu))?;
+    d.set_item("tflops_per_gpu", col_f(&|e| e.tflops_per_gpu))?;
+    d.set_item("memory_per_gpu_bytes", col_f(&|e| e.memory.total()))?;
+    d.set_item("bubble_s", col_f(&|e| e.times.bubble))?;
+    d.set_item("dp_comm_s", col_f(&|e| e.times.dp_comm))?;
+    d.set_item("tp_comm_s", col_f(&|e| e.times.tp_comm))?;
+    d.set_item("fits", est.iter().map(|e| e.fits).collect::<Vec<bool>>())?;
+    Ok((d, found.skipped.to_vec(), found.candidates))
+}
+
+/// Registers the LLM functions on `perfmodel._core`.
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(llm_model_stats, m)?)?;
+    m.add_function(wrap_pyfunction!(llm_estimate, m)?)?;
+    m.add_function(wrap_pyfunction!(llm_search, m)?)?;
+    m.add_function(wrap_pyfunction!(llm_invalid_reasons, m)?)?;
+    Ok(())
+}
