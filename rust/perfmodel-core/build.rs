@@ -3,7 +3,9 @@
 use std::{env, fs, path::Path};
 
 fn collect(dir: &Path, root: &Path, out: &mut Vec<(String, String)>) {
-    let Ok(entries) = fs::read_dir(dir) else { return };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
     let mut paths: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
     paths.sort();
     for path in paths {
@@ -12,8 +14,15 @@ fn collect(dir: &Path, root: &Path, out: &mut Vec<(String, String)>) {
             collect(&path, root, out);
         } else if path.extension().is_some_and(|e| e == "toml") {
             println!("cargo:rerun-if-changed={}", path.display());
-            let rel = path.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
-            out.push((rel, path.canonicalize().unwrap().to_string_lossy().into_owned()));
+            let rel = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
+            out.push((
+                rel,
+                path.canonicalize().unwrap().to_string_lossy().into_owned(),
+            ));
         }
     }
 }
@@ -27,7 +36,8 @@ fn main() {
         let root = root.canonicalize().unwrap();
         collect(&root, &root, &mut files);
     }
-    let mut code = String::from("/// (path relative to hwdb/, file contents) of every embedded hwdb file.\n");
+    let mut code =
+        String::from("/// (path relative to hwdb/, file contents) of every embedded hwdb file.\n");
     code.push_str("pub static EMBEDDED_FILES: &[(&str, &str)] = &[\n");
     for (rel, abs) in &files {
         code.push_str(&format!("    ({rel:?}, include_str!({abs:?})),\n"));

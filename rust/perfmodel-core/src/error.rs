@@ -6,9 +6,17 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Error {
     /// A hardware-database file or key is wrong: names the file, the key and what was expected.
-    Hwdb { file: String, key: String, message: String },
+    Hwdb {
+        file: String,
+        key: String,
+        message: String,
+    },
     /// An id that is not in the database, with the closest valid ids.
-    UnknownId { kind: String, id: String, close: Vec<String> },
+    UnknownId {
+        kind: String,
+        id: String,
+        close: Vec<String>,
+    },
     /// A caller's argument is out of its domain (negative size, NaN, unknown name...).
     InvalidArgument { arg: String, message: String },
     /// The request is valid but the hardware or topology cannot do it (fp8 on A100, NVLS without NVSwitch).
@@ -48,7 +56,10 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 /// Builds an `InvalidArgument` error.
 pub fn invalid(arg: &str, message: impl Into<String>) -> Error {
-    Error::InvalidArgument { arg: arg.to_owned(), message: message.into() }
+    Error::InvalidArgument {
+        arg: arg.to_owned(),
+        message: message.into(),
+    }
 }
 
 /// `'a', 'b' or 'c'`.
@@ -77,7 +88,11 @@ pub fn closest<'a, I: IntoIterator<Item = &'a str>>(name: &str, candidates: I) -
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
     scored.dedup_by(|a, b| a.1 == b.1);
-    scored.into_iter().take(3).map(|(_, c)| c.to_owned()).collect()
+    scored
+        .into_iter()
+        .take(3)
+        .map(|(_, c)| c.to_owned())
+        .collect()
 }
 
 /// Checks that a size-like argument is finite and strictly positive.
@@ -85,7 +100,10 @@ pub fn check_positive(arg: &str, value: f64) -> Result<f64> {
     if value.is_nan() {
         Err(invalid(arg, "is NaN; expected a finite number > 0"))
     } else if !value.is_finite() {
-        Err(invalid(arg, format!("is {value}; expected a finite number > 0")))
+        Err(invalid(
+            arg,
+            format!("is {value}; expected a finite number > 0"),
+        ))
     } else if value <= 0.0 {
         Err(invalid(arg, format!("is {value}; expected a number > 0")))
     } else {
@@ -99,13 +117,19 @@ mod tests {
 
     #[test]
     fn closest_finds_typo() {
-        let c = closest("h100-sxm-80gb", ["h100-sxm5-80gb", "a100-sxm4-80gb", "mi300x"]);
+        let c = closest(
+            "h100-sxm-80gb",
+            ["h100-sxm5-80gb", "a100-sxm4-80gb", "mi300x"],
+        );
         assert_eq!(c[0], "h100-sxm5-80gb");
     }
 
     #[test]
     fn positive_check_rejects_nan_zero_negative() {
-        assert!(check_positive("m", f64::NAN).unwrap_err().to_string().contains("NaN"));
+        assert!(check_positive("m", f64::NAN)
+            .unwrap_err()
+            .to_string()
+            .contains("NaN"));
         assert!(check_positive("m", 0.0).is_err());
         assert!(check_positive("m", -1.0).is_err());
         assert_eq!(check_positive("m", 2.0).unwrap(), 2.0);

@@ -73,13 +73,16 @@ pub const OVERLAP_EXPONENT: f64 = 3.0;
 /// BabelStream Copy vs Dot on A100 (0.17) and H100 (0.19); one value for all devices.
 pub const HBM_WRITE_PENALTY: f64 = 0.18;
 
+/// `(a^p + b^p)^(1/p)` for p = `OVERLAP_EXPONENT` = 3 (cube root, no `powf` in the hot loop).
+#[inline]
 fn smooth_max(a: f64, b: f64) -> f64 {
+    const _: () = assert!(OVERLAP_EXPONENT == 3.0);
     let hi = a.max(b);
     if hi <= 0.0 {
         return 0.0;
     }
     let (x, y) = (a / hi, b / hi);
-    hi * (x.powf(OVERLAP_EXPONENT) + y.powf(OVERLAP_EXPONENT)).powf(1.0 / OVERLAP_EXPONENT)
+    hi * (x * x * x + y * y * y).cbrt()
 }
 
 /// The per-device constants a GEMM evaluation needs, resolved once per call so the hot loop is pure arithmetic.
@@ -87,6 +90,9 @@ fn smooth_max(a: f64, b: f64) -> f64 {
 pub struct GemmContext {
     rate_per_unit: f64,
     units: f64,
+    inv_units: f64,
+    /// Per tile shape: (1/tm, 1/tn, seconds per unit of k for one tile = 2 tm tn / (rate x rel), tm + tn).
+    tiles: [(f64, f64, f64, f64); GEMM_TILES.len()],
     tile_overhead_s: f64,
     launch_s: f64,
     hbm_bw: f64,
@@ -105,13 +111,21 @@ impl GemmContext {
             Dtype::Fp8 | Dtype::Int8 => 2.0,
             d => d.bytes(),
         };
+        let rate_per_unit = peak * device.gemm_fraction(dtype) / units;
+        let tiles = GEMM_TILES.map(|(tm, tn, rel)| (1.0 / tm, 1.0 / tn, 2.0 * tm * tn / (rate_per_unit * rel), tm + tn));
         Ok(GemmContext {
-            rate_per_unit: peak * device.gemm_fraction(dtype) / units,
+            rate_per_unit,
             units,
+            inv_units: 1.0 / units,
+            tiles,
             tile_overhead_s: device.efficiency.tile_overhead_s,
             launch_s: device.efficiency.launch_overhead_s,
             hbm_bw: device.hbm_bandwidth() * device.efficiency.hbm,
-            l2_bw: device.l2.as_ref().and_then(|l| l.bandwidth_bytes_per_s).unwrap_or(f64::INFINITY),
+            l2_bw: device
+                .l2
+                .as_ref()
+                .and_then(|l| l.bandwidth_bytes_per_s)
+                .unwrap_or(f64::INFINITY),
             in_bytes: dtype.bytes(),
             out_bytes,
         })
@@ -122,13 +136,13 @@ impl GemmContext {
     pub fn estimate(&self, m: f64, n: f64, k: f64, batch: f64) -> KernelEstimate {
         let mut t_compute = f64::INFINITY;
         let mut l2_bytes = 0.0;
-        for &(tm, tn, rel) in &GEMM_TILES {
-            let tiles = batch * (m / tm).ceil() * (n / tn).ceil();
-            let waves = (tiles / self.units).ceil();
-            let t = waves * (2.0 * tm * tn * k / (self.rate_per_unit * rel) + self.tile_overhead_s);
+        for &(inv_tm, inv_tn, sec_per_k, perimeter) in &self.tiles {
+            let tiles = batch * (m * inv_tm).ceil() * (n * inv_tn).ceil();
+            let waves = (tiles * self.inv_units).ceil();
+            let t = waves * (sec_per_k * k + self.tile_overhead_s);
             if t < t_compute {
                 t_compute = t;
-                l2_bytes = tiles * (tm + tn) * k * self.in_bytes;
+                l2_bytes = tiles * perimeter * k * self.in_bytes;
             }
         }
         let hbm_bytes = batch * ((m * k + k * n) * self.in_bytes + m * n * self.out_bytes);
@@ -145,14 +159,31 @@ impl GemmContext {
         } else {
             Bound::L2
         };
-        KernelEstimate { time_s: body + self.launch_s, flops: 2.0 * m * n * k * batch, hbm_bytes, bound }
+        KernelEstimate {
+            time_s: body + self.launch_s,
+            flops: 2.0 * m * n * k * batch,
+            hbm_bytes,
+            bound,
+        }
     }
 }
 
 /// One GEMM, with argument checks.
-pub fn gemm(device: &Device, m: f64, n: f64, k: f64, batch: f64, dtype: Dtype) -> Result<KernelEstimate> {
+pub fn gemm(
+    device: &Device,
+    m: f64,
+    n: f64,
+    k: f64,
+    batch: f64,
+    dtype: Dtype,
+) -> Result<KernelEstimate> {
     let ctx = GemmContext::new(device, dtype)?;
-    Ok(ctx.estimate(check_positive("m", m)?, check_positive("n", n)?, check_positive("k", k)?, check_positive("batch", batch)?))
+    Ok(ctx.estimate(
+        check_positive("m", m)?,
+        check_positive("n", n)?,
+        check_positive("k", k)?,
+        check_positive("batch", batch)?,
+    ))
 }
 
 /// Column-wise results of a vectorized evaluation.
@@ -189,7 +220,13 @@ where
         }
     };
     if len <= PARALLEL_THRESHOLD {
-        fill(0, &mut out.time_s, &mut out.flops, &mut out.hbm_bytes, &mut out.bound);
+        fill(
+            0,
+            &mut out.time_s,
+            &mut out.flops,
+            &mut out.hbm_bytes,
+            &mut out.bound,
+        );
     } else {
         out.time_s
             .par_chunks_mut(chunk)
@@ -204,9 +241,20 @@ where
 
 /// Checks that every value of a size column is finite and > 0, naming the first bad element.
 pub fn check_column(arg: &str, values: &[f64]) -> Result<()> {
-    if let Some((i, v)) = values.iter().enumerate().find(|(_, v)| !(v.is_finite() && **v > 0.0)) {
-        let what = if v.is_nan() { "NaN".to_owned() } else { v.to_string() };
-        return Err(invalid(arg, format!("element {i} is {what}; expected a finite number > 0")));
+    if let Some((i, v)) = values
+        .iter()
+        .enumerate()
+        .find(|(_, v)| !(v.is_finite() && **v > 0.0))
+    {
+        let what = if v.is_nan() {
+            "NaN".to_owned()
+        } else {
+            v.to_string()
+        };
+        return Err(invalid(
+            arg,
+            format!("element {i} is {what}; expected a finite number > 0"),
+        ));
     }
     Ok(())
 }
@@ -215,20 +263,37 @@ fn check_lengths(cols: &[(&str, usize)]) -> Result<usize> {
     let n = cols[0].1;
     for (name, len) in cols {
         if *len != n {
-            return Err(invalid(name, format!("has {len} elements, expected {n} like `{}`", cols[0].0)));
+            return Err(invalid(
+                name,
+                format!("has {len} elements, expected {n} like `{}`", cols[0].0),
+            ));
         }
     }
     Ok(n)
 }
 
 /// Vectorized GEMM over equal-length columns (the caller broadcasts).
-pub fn gemm_columns(device: &Device, dtype: Dtype, m: &[f64], n: &[f64], k: &[f64], batch: &[f64]) -> Result<KernelColumns> {
-    let len = check_lengths(&[("m", m.len()), ("n", n.len()), ("k", k.len()), ("batch", batch.len())])?;
+pub fn gemm_columns(
+    device: &Device,
+    dtype: Dtype,
+    m: &[f64],
+    n: &[f64],
+    k: &[f64],
+    batch: &[f64],
+) -> Result<KernelColumns> {
+    let len = check_lengths(&[
+        ("m", m.len()),
+        ("n", n.len()),
+        ("k", k.len()),
+        ("batch", batch.len()),
+    ])?;
     for (name, col) in [("m", m), ("n", n), ("k", k), ("batch", batch)] {
         check_column(name, col)?;
     }
     let ctx = GemmContext::new(device, dtype)?;
-    Ok(evaluate_columns(len, |i| ctx.estimate(m[i], n[i], k[i], batch[i])))
+    Ok(evaluate_columns(len, |i| {
+        ctx.estimate(m[i], n[i], k[i], batch[i])
+    }))
 }
 
 /// Flash-style attention (Dao 2023, FlashAttention-2): forward FLOPs `4 b h s_q s_kv d` (halved when causal),
@@ -241,11 +306,23 @@ pub struct AttentionContext {
 
 impl AttentionContext {
     pub fn new(device: &Device, dtype: Dtype) -> Result<Self> {
-        Ok(AttentionContext { gemm: GemmContext::new(device, dtype)?, attention_fraction: device.efficiency.attention })
+        Ok(AttentionContext {
+            gemm: GemmContext::new(device, dtype)?,
+            attention_fraction: device.efficiency.attention,
+        })
     }
 
     #[inline]
-    pub fn estimate(&self, batch: f64, heads: f64, seq_q: f64, seq_kv: f64, head_dim: f64, causal: bool, backward: bool) -> KernelEstimate {
+    pub fn estimate(
+        &self,
+        batch: f64,
+        heads: f64,
+        seq_q: f64,
+        seq_kv: f64,
+        head_dim: f64,
+        causal: bool,
+        backward: bool,
+    ) -> KernelEstimate {
         let g = &self.gemm;
         let causal_factor = if causal { 0.5 } else { 1.0 };
         let fwd_flops = 4.0 * batch * heads * seq_q * seq_kv * head_dim * causal_factor;
@@ -254,10 +331,12 @@ impl AttentionContext {
         let blocks = batch * heads * (seq_q / 128.0).ceil();
         let waves = (blocks / g.units).ceil();
         let per_block = flops / blocks;
-        let t_compute = waves * (per_block / (g.rate_per_unit * self.attention_fraction) + g.tile_overhead_s);
+        let t_compute =
+            waves * (per_block / (g.rate_per_unit * self.attention_fraction) + g.tile_overhead_s);
         let tensor = batch * heads * head_dim * g.in_bytes;
         let hbm_bytes = if backward {
-            tensor * (seq_q * 3.0 + seq_kv * 2.0) + tensor * (seq_q + seq_kv * 2.0) * (1.0 + HBM_WRITE_PENALTY)
+            tensor * (seq_q * 3.0 + seq_kv * 2.0)
+                + tensor * (seq_q + seq_kv * 2.0) * (1.0 + HBM_WRITE_PENALTY)
         } else {
             tensor * (seq_q + 2.0 * seq_kv) + tensor * seq_q * (1.0 + HBM_WRITE_PENALTY)
         };
@@ -270,7 +349,12 @@ impl AttentionContext {
         } else {
             Bound::Hbm
         };
-        KernelEstimate { time_s: body + g.launch_s, flops, hbm_bytes, bound }
+        KernelEstimate {
+            time_s: body + g.launch_s,
+            flops,
+            hbm_bytes,
+            bound,
+        }
     }
 }
 
@@ -286,13 +370,29 @@ pub fn attention_columns(
     causal: bool,
     backward: bool,
 ) -> Result<KernelColumns> {
-    let cols = [("batch", batch), ("heads", heads), ("seq_q", seq_q), ("seq_kv", seq_kv), ("head_dim", head_dim)];
+    let cols = [
+        ("batch", batch),
+        ("heads", heads),
+        ("seq_q", seq_q),
+        ("seq_kv", seq_kv),
+        ("head_dim", head_dim),
+    ];
     let len = check_lengths(&cols.map(|(n, c)| (n, c.len())))?;
     for (name, col) in cols {
         check_column(name, col)?;
     }
     let ctx = AttentionContext::new(device, dtype)?;
-    Ok(evaluate_columns(len, |i| ctx.estimate(batch[i], heads[i], seq_q[i], seq_kv[i], head_dim[i], causal, backward)))
+    Ok(evaluate_columns(len, |i| {
+        ctx.estimate(
+            batch[i],
+            heads[i],
+            seq_q[i],
+            seq_kv[i],
+            head_dim[i],
+            causal,
+            backward,
+        )
+    }))
 }
 
 /// A memory-bound kernel (elementwise, normalization, softmax, reduction) given its bytes read and written
@@ -331,22 +431,57 @@ impl StreamContext {
         } else {
             Bound::Hbm
         };
-        KernelEstimate { time_s: body + self.launch_s, flops, hbm_bytes: bytes_read + bytes_written, bound }
+        KernelEstimate {
+            time_s: body + self.launch_s,
+            flops,
+            hbm_bytes: bytes_read + bytes_written,
+            bound,
+        }
     }
 }
 
 /// Vectorized memory-bound kernel; `flops` may be zero.
-pub fn stream_columns(device: &Device, dtype: Dtype, bytes_read: &[f64], bytes_written: &[f64], flops: &[f64]) -> Result<KernelColumns> {
-    let len = check_lengths(&[("bytes_read", bytes_read.len()), ("bytes_written", bytes_written.len()), ("flops", flops.len())])?;
-    for (name, col) in [("bytes_read", bytes_read), ("bytes_written", bytes_written), ("flops", flops)] {
-        if let Some((i, v)) = col.iter().enumerate().find(|(_, v)| !(v.is_finite() && **v >= 0.0)) {
-            let what = if v.is_nan() { "NaN".to_owned() } else { v.to_string() };
-            return Err(invalid(name, format!("element {i} is {what}; expected a finite number >= 0")));
+pub fn stream_columns(
+    device: &Device,
+    dtype: Dtype,
+    bytes_read: &[f64],
+    bytes_written: &[f64],
+    flops: &[f64],
+) -> Result<KernelColumns> {
+    let len = check_lengths(&[
+        ("bytes_read", bytes_read.len()),
+        ("bytes_written", bytes_written.len()),
+        ("flops", flops.len()),
+    ])?;
+    for (name, col) in [
+        ("bytes_read", bytes_read),
+        ("bytes_written", bytes_written),
+        ("flops", flops),
+    ] {
+        if let Some((i, v)) = col
+            .iter()
+            .enumerate()
+            .find(|(_, v)| !(v.is_finite() && **v >= 0.0))
+        {
+            let what = if v.is_nan() {
+                "NaN".to_owned()
+            } else {
+                v.to_string()
+            };
+            return Err(invalid(
+                name,
+                format!("element {i} is {what}; expected a finite number >= 0"),
+            ));
         }
     }
     if let Some(i) = (0..len).find(|&i| bytes_read[i] + bytes_written[i] <= 0.0) {
-        return Err(invalid("bytes_read", format!("element {i}: a memory-bound kernel must move some bytes (read + written > 0)")));
+        return Err(invalid(
+            "bytes_read",
+            format!("element {i}: a memory-bound kernel must move some bytes (read + written > 0)"),
+        ));
     }
     let ctx = StreamContext::new(device, dtype)?;
-    Ok(evaluate_columns(len, |i| ctx.estimate(bytes_read[i], bytes_written[i], flops[i])))
+    Ok(evaluate_columns(len, |i| {
+        ctx.estimate(bytes_read[i], bytes_written[i], flops[i])
+    }))
 }

@@ -38,7 +38,16 @@ fn every_embedded_spec_loads() {
         assert!(!reg.ids(kind).is_empty(), "no {kind}");
     }
     let devices = reg.ids("device");
-    for id in ["v100-sxm2-32gb", "a100-sxm4-40gb", "a100-sxm4-80gb", "h100-sxm5-80gb", "h200-sxm-141gb", "mi250x-gcd", "mi300x", "mi325x"] {
+    for id in [
+        "v100-sxm2-32gb",
+        "a100-sxm4-40gb",
+        "a100-sxm4-80gb",
+        "h100-sxm5-80gb",
+        "h200-sxm-141gb",
+        "mi250x-gcd",
+        "mi300x",
+        "mi325x",
+    ] {
         assert!(devices.contains(&id.to_string()), "{id}");
     }
     let h100 = reg.get("h100-sxm5-80gb").unwrap().device().unwrap();
@@ -54,27 +63,44 @@ fn good_file_parses() {
 #[test]
 fn unknown_key_names_closest() {
     let e = err_of(&GOOD.replace("hbm_bandwidth_gbps", "hbm_bandwdith_gbps"));
-    assert!(e.contains("toy.toml") && e.contains("memory.hbm_bandwdith_gbps") && e.contains("memory.hbm_bandwidth_gbps"), "{e}");
+    assert!(
+        e.contains("toy.toml")
+            && e.contains("memory.hbm_bandwdith_gbps")
+            && e.contains("memory.hbm_bandwidth_gbps"),
+        "{e}"
+    );
 }
 
 #[test]
 fn missing_unit_is_named() {
     let e = err_of(&GOOD.replace("hbm_bandwidth_gbps", "hbm_bandwidth"));
-    assert!(e.contains("no unit suffix") && e.contains("hbm_bandwidth_gbps"), "{e}");
+    assert!(
+        e.contains("no unit suffix") && e.contains("hbm_bandwidth_gbps"),
+        "{e}"
+    );
 }
 
 #[test]
 fn zero_negative_nan_rejected() {
     for bad in ["0", "-5", "nan", "inf"] {
-        let e = err_of(&GOOD.replace("hbm_bandwidth_gbps = 1000", &format!("hbm_bandwidth_gbps = {bad}")));
-        assert!(e.contains("memory.hbm_bandwidth_gbps") && e.contains("> 0"), "{bad}: {e}");
+        let e = err_of(&GOOD.replace(
+            "hbm_bandwidth_gbps = 1000",
+            &format!("hbm_bandwidth_gbps = {bad}"),
+        ));
+        assert!(
+            e.contains("memory.hbm_bandwidth_gbps") && e.contains("> 0"),
+            "{bad}: {e}"
+        );
     }
 }
 
 #[test]
 fn broken_toml_rejected() {
     let e = err_of("kind = \"device\"\nid = ");
-    assert!(e.contains("toy.toml") && e.contains("not valid TOML"), "{e}");
+    assert!(
+        e.contains("toy.toml") && e.contains("not valid TOML"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -96,9 +122,19 @@ fn unknown_id_suggests() {
 fn override_makes_new_spec() {
     let reg = hw::registry().unwrap();
     let h100 = reg.get("h100-sxm5-80gb").unwrap();
-    let what_if = h100.with_overrides(&[("memory.hbm_bandwidth_gbps".into(), toml::Value::Float(5000.0))]).unwrap();
+    let what_if = h100
+        .with_overrides(&[(
+            "memory.hbm_bandwidth_gbps".into(),
+            toml::Value::Float(5000.0),
+        )])
+        .unwrap();
     assert_eq!(what_if.device().unwrap().hbm_bandwidth(), 5e12);
     assert_eq!(h100.device().unwrap().hbm_bandwidth(), 3.352e12);
-    let bad = h100.with_overrides(&[("memory.hbm_bandwith_gbps".into(), toml::Value::Float(5000.0))]).unwrap_err();
+    let bad = h100
+        .with_overrides(&[(
+            "memory.hbm_bandwith_gbps".into(),
+            toml::Value::Float(5000.0),
+        )])
+        .unwrap_err();
     assert!(bad.to_string().contains("closest valid key"), "{bad}");
 }

@@ -47,7 +47,11 @@ where
                 .map(|s| (*s).to_owned())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
-            Err(make(py, "PerfModelError", format!("internal error in the perfmodel engine (please report): {what}")))
+            Err(make(
+                py,
+                "PerfModelError",
+                format!("internal error in the perfmodel engine (please report): {what}"),
+            ))
         }
     }
 }
@@ -55,5 +59,7 @@ where
 /// Lets the tests check that a panic in the engine surfaces as `PerfModelError`.
 #[pyfunction]
 pub fn _debug_panic(py: Python<'_>) -> PyResult<()> {
-    engine(py, || -> perfmodel_core::Result<()> { panic!("deliberate panic for testing") })
+    engine(py, || -> perfmodel_core::Result<()> {
+        panic!("deliberate panic for testing")
+    })
 }

@@ -43,10 +43,14 @@ fn py_to_toml(key: &str, v: &Bound<'_, PyAny>) -> Result<toml::Value, Error> {
         message: format!("override value must be a number, string or bool, got {what}"),
     };
     if v.is_instance_of::<PyBool>() {
-        return Ok(toml::Value::Boolean(v.extract::<bool>().map_err(|_| bad("bool"))?));
+        return Ok(toml::Value::Boolean(
+            v.extract::<bool>().map_err(|_| bad("bool"))?,
+        ));
     }
     if v.is_instance_of::<PyInt>() {
-        return Ok(toml::Value::Integer(v.extract::<i64>().map_err(|_| bad("a huge int"))?));
+        return Ok(toml::Value::Integer(
+            v.extract::<i64>().map_err(|_| bad("a huge int"))?,
+        ));
     }
     if let Ok(f) = v.extract::<f64>() {
         return Ok(toml::Value::Float(f));
@@ -54,7 +58,11 @@ fn py_to_toml(key: &str, v: &Bound<'_, PyAny>) -> Result<toml::Value, Error> {
     if let Ok(s) = v.extract::<String>() {
         return Ok(toml::Value::String(s));
     }
-    Err(bad(&v.get_type().name().map(|n| n.to_string()).unwrap_or_default()))
+    Err(bad(&v
+        .get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_default()))
 }
 
 #[pymethods]
@@ -90,15 +98,23 @@ impl PyHwSpec {
         let mut pairs = Vec::new();
         for (k, v) in overrides.iter() {
             let key: String = k.extract()?;
-            pairs.push((key.clone(), py_to_toml(&key, &v).map_err(|e| to_py(py, &e))?));
+            pairs.push((
+                key.clone(),
+                py_to_toml(&key, &v).map_err(|e| to_py(py, &e))?,
+            ));
         }
         let inner = self.inner.clone();
         let spec = engine(py, move || inner.with_overrides(&pairs))?;
-        Ok(PyHwSpec { inner: Arc::new(spec) })
+        Ok(PyHwSpec {
+            inner: Arc::new(spec),
+        })
     }
 
     fn __repr__(&self) -> String {
-        format!("<{} '{}': {}>", self.inner.kind, self.inner.id, self.inner.name)
+        format!(
+            "<{} '{}': {}>",
+            self.inner.kind, self.inner.id, self.inner.name
+        )
     }
 }
 
@@ -129,5 +145,7 @@ pub fn hwdb_get(py: Python<'_>, id: String, kind: Option<String>) -> PyResult<Py
 #[pyfunction]
 pub fn hwdb_parse(py: Python<'_>, text: String, file: String) -> PyResult<PyHwSpec> {
     let spec = engine(py, move || hw::parse(&file, &text, None))?;
-    Ok(PyHwSpec { inner: Arc::new(spec) })
+    Ok(PyHwSpec {
+        inner: Arc::new(spec),
+    })
 }

@@ -72,21 +72,23 @@ impl Device {
 
     /// The peak a GEMM in `dtype` runs at: matrix units when present, else vector units.
     pub fn gemm_peak(&self, d: Dtype) -> Result<f64> {
-        self.matrix_peak(d).or_else(|| self.vector_peak(d)).ok_or_else(|| {
-            let have: Vec<&str> = Dtype::ALL
-                .iter()
-                .filter(|x| self.matrix_peak(**x).is_some() || self.vector_peak(**x).is_some())
-                .map(|x| x.name())
-                .collect();
-            Error::Unsupported {
-                message: format!(
-                    "device '{}' has no {} support; it computes in {}",
-                    self.id,
-                    d.name(),
-                    have.join(", ")
-                ),
-            }
-        })
+        self.matrix_peak(d)
+            .or_else(|| self.vector_peak(d))
+            .ok_or_else(|| {
+                let have: Vec<&str> = Dtype::ALL
+                    .iter()
+                    .filter(|x| self.matrix_peak(**x).is_some() || self.vector_peak(**x).is_some())
+                    .map(|x| x.name())
+                    .collect();
+                Error::Unsupported {
+                    message: format!(
+                        "device '{}' has no {} support; it computes in {}",
+                        self.id,
+                        d.name(),
+                        have.join(", ")
+                    ),
+                }
+            })
     }
 
     /// Large-GEMM fraction of peak for `dtype`.
@@ -105,7 +107,11 @@ impl Device {
 
     /// Memory levels from the device outward: L2, LLC, HBM (those present).
     pub fn memory_levels(&self) -> Vec<&MemoryLevel> {
-        self.l2.iter().chain(self.llc.iter()).chain(std::iter::once(&self.hbm)).collect()
+        self.l2
+            .iter()
+            .chain(self.llc.iter())
+            .chain(std::iter::once(&self.hbm))
+            .collect()
     }
 
     /// Reads a `kind = "device"` file.
@@ -136,8 +142,15 @@ impl Device {
             None,
         ];
         c.finish()?;
-        if matrix_peak.iter().chain(vector_peak.iter()).all(Option::is_none) {
-            return Err(root.error("compute", "declares no peak; expected at least one `matrix_*_tflops` or `vector_*_tflops`"));
+        if matrix_peak
+            .iter()
+            .chain(vector_peak.iter())
+            .all(Option::is_none)
+        {
+            return Err(root.error(
+                "compute",
+                "declares no peak; expected at least one `matrix_*_tflops` or `vector_*_tflops`",
+            ));
         }
 
         let mem = root.req_section("memory")?;
@@ -146,8 +159,18 @@ impl Device {
             capacity_bytes: mem.req_figure("hbm_capacity_gb")? * 1e9,
             bandwidth_bytes_per_s: Some(mem.req_figure("hbm_bandwidth_gbps")? * 1e9),
         };
-        let l2 = read_level(&mem, "l2", mem.figure("l2_capacity_mib")?, mem.figure("l2_bandwidth_gbps")?)?;
-        let llc = read_level(&mem, "llc", mem.figure("llc_capacity_mib")?, mem.figure("llc_bandwidth_gbps")?)?;
+        let l2 = read_level(
+            &mem,
+            "l2",
+            mem.figure("l2_capacity_mib")?,
+            mem.figure("l2_bandwidth_gbps")?,
+        )?;
+        let llc = read_level(
+            &mem,
+            "llc",
+            mem.figure("llc_capacity_mib")?,
+            mem.figure("llc_bandwidth_gbps")?,
+        )?;
         mem.finish()?;
 
         let p = root.req_section("power")?;

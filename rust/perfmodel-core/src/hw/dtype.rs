@@ -14,8 +14,15 @@ pub enum Dtype {
 }
 
 impl Dtype {
-    pub const ALL: [Dtype; 7] =
-        [Dtype::Fp64, Dtype::Fp32, Dtype::Tf32, Dtype::Bf16, Dtype::Fp16, Dtype::Fp8, Dtype::Int8];
+    pub const ALL: [Dtype; 7] = [
+        Dtype::Fp64,
+        Dtype::Fp32,
+        Dtype::Tf32,
+        Dtype::Bf16,
+        Dtype::Fp16,
+        Dtype::Fp8,
+        Dtype::Int8,
+    ];
 
     /// The lowercase name used in the API and in hwdb keys.
     pub fn name(self) -> &'static str {
@@ -54,8 +61,14 @@ impl Dtype {
             _ => {
                 let names: Vec<&str> = Dtype::ALL.iter().map(|d| d.name()).collect();
                 let close = closest(&n, names.iter().copied());
-                let hint = close.first().map(|c| format!(" (closest: '{c}')")).unwrap_or_default();
-                return Err(invalid("dtype", format!("'{name}' is not a dtype; expected one of {names:?}{hint}")));
+                let hint = close
+                    .first()
+                    .map(|c| format!(" (closest: '{c}')"))
+                    .unwrap_or_default();
+                return Err(invalid(
+                    "dtype",
+                    format!("'{name}' is not a dtype; expected one of {names:?}{hint}"),
+                ));
             }
         };
         Ok(d)

@@ -24,7 +24,12 @@ use reader::Fields;
 include!(concat!(env!("OUT_DIR"), "/embedded_hwdb.rs"));
 
 /// The kinds of spec, and the hwdb folder of each.
-pub const KINDS: &[(&str, &str)] = &[("device", "devices"), ("nic", "nics"), ("fabric", "fabrics"), ("system", "systems")];
+pub const KINDS: &[(&str, &str)] = &[
+    ("device", "devices"),
+    ("nic", "nics"),
+    ("fabric", "fabrics"),
+    ("system", "systems"),
+];
 
 /// A parsed spec of any kind.
 #[derive(Debug, Clone)]
@@ -100,14 +105,24 @@ impl HwSpec {
     }
 }
 
-fn set_path(table: &mut toml::Table, path: &str, value: toml::Value) -> std::result::Result<(), String> {
+fn set_path(
+    table: &mut toml::Table,
+    path: &str,
+    value: toml::Value,
+) -> std::result::Result<(), String> {
     let parts: Vec<&str> = path.split('.').collect();
     let mut t = table;
     for part in &parts[..parts.len() - 1] {
-        let entry = t.entry((*part).to_owned()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let entry = t
+            .entry((*part).to_owned())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
         t = match entry {
             toml::Value::Table(sub) => sub,
-            _ => return Err(format!("`{part}` is not a table, so `{path}` cannot be set")),
+            _ => {
+                return Err(format!(
+                    "`{part}` is not a table, so `{path}` cannot be set"
+                ))
+            }
         };
     }
     t.insert(parts[parts.len() - 1].to_owned(), value);
@@ -133,12 +148,22 @@ pub fn parse_table(file: &str, table: toml::Table, expected_kind: Option<&str>) 
     let kind: &'static str = KINDS.iter().find(|(k, _)| *k == kind_s).unwrap().0;
     if let Some(want) = expected_kind {
         if want != kind {
-            return Err(root.error("kind", format!("is '{kind}', expected '{want}' for this file")));
+            return Err(root.error(
+                "kind",
+                format!("is '{kind}', expected '{want}' for this file"),
+            ));
         }
     }
     let id = root.req_string("id")?;
-    if id.is_empty() || !id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
-        return Err(root.error("id", format!("is '{id}'; expected a lowercase slug (a-z, 0-9, '-')")));
+    if id.is_empty()
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        return Err(root.error(
+            "id",
+            format!("is '{id}'; expected a lowercase slug (a-z, 0-9, '-')"),
+        ));
     }
     let name = root.req_string("name")?;
     let spec = match kind {
@@ -149,27 +174,53 @@ pub fn parse_table(file: &str, table: toml::Table, expected_kind: Option<&str>) 
     };
     let sources = read_sources(&root, &figures.borrow())?;
     root.finish()?;
-    Ok(HwSpec { kind, id, name, file: file.to_owned(), table, sources, spec })
+    Ok(HwSpec {
+        kind,
+        id,
+        name,
+        file: file.to_owned(),
+        table,
+        sources,
+        spec,
+    })
 }
 
 /// `[sources]`: every figure must be covered by its own key, its section's key or `"*"`.
 fn read_sources(root: &Fields<'_>, figures: &[String]) -> Result<BTreeMap<String, String>> {
     let Some(t) = root.raw_table("sources")? else {
-        return Err(root.error("sources", "is missing; every figure needs a source (a [sources] table)"));
+        return Err(root.error(
+            "sources",
+            "is missing; every figure needs a source (a [sources] table)",
+        ));
     };
     let mut sources = BTreeMap::new();
     for (k, v) in t {
         let toml::Value::String(s) = v else {
-            return Err(root.error(&format!("sources.{k}"), "expected a string naming the datasheet or paper"));
+            return Err(root.error(
+                &format!("sources.{k}"),
+                "expected a string naming the datasheet or paper",
+            ));
         };
         if s.trim().is_empty() {
-            return Err(root.error(&format!("sources.{k}"), "is empty; expected the datasheet or paper"));
+            return Err(root.error(
+                &format!("sources.{k}"),
+                "is empty; expected the datasheet or paper",
+            ));
         }
-        let covers_something = k == "*" || figures.iter().any(|f| f == k || f.starts_with(&format!("{k}.")));
+        let covers_something = k == "*"
+            || figures
+                .iter()
+                .any(|f| f == k || f.starts_with(&format!("{k}.")));
         if !covers_something {
             let close = closest(k, figures.iter().map(String::as_str));
-            let hint = close.first().map(|c| format!("; closest figure: `{c}`")).unwrap_or_default();
-            return Err(root.error(&format!("sources.{k}"), format!("names no figure of this file{hint}")));
+            let hint = close
+                .first()
+                .map(|c| format!("; closest figure: `{c}`"))
+                .unwrap_or_default();
+            return Err(root.error(
+                &format!("sources.{k}"),
+                format!("names no figure of this file{hint}"),
+            ));
         }
         sources.insert(k.clone(), s.clone());
     }
@@ -203,12 +254,18 @@ fn build_registry() -> Result<Registry> {
     let mut specs = BTreeMap::new();
     for (path, text) in EMBEDDED_FILES {
         let (folder, stem) = path.split_once('/').unwrap_or(("", path));
-        let Some((kind, _)) = KINDS.iter().find(|(_, f)| *f == folder) else { continue };
+        let Some((kind, _)) = KINDS.iter().find(|(_, f)| *f == folder) else {
+            continue;
+        };
         let file = format!("hwdb/{path}");
         let spec = parse(&file, text, Some(kind))?;
         let want = stem.trim_end_matches(".toml");
         if spec.id != want {
-            return Err(Error::Hwdb { file, key: "id".into(), message: format!("is '{}', expected the file stem '{want}'", spec.id) });
+            return Err(Error::Hwdb {
+                file,
+                key: "id".into(),
+                message: format!("is '{}', expected the file stem '{want}'", spec.id),
+            });
         }
         specs.insert(spec.id.clone(), Arc::new(spec));
     }
@@ -228,8 +285,15 @@ impl Registry {
                 Some(x) if x.kind == kind => Ok(()),
                 _ => {
                     let close = closest(id, self.ids(kind).iter().map(String::as_str));
-                    let hint = close.first().map(|c| format!(" (closest: '{c}')")).unwrap_or_default();
-                    Err(Error::Hwdb { file: file.into(), key: key.into(), message: format!("'{id}' is not a {kind} id{hint}") })
+                    let hint = close
+                        .first()
+                        .map(|c| format!(" (closest: '{c}')"))
+                        .unwrap_or_default();
+                    Err(Error::Hwdb {
+                        file: file.into(),
+                        key: key.into(),
+                        message: format!("'{id}' is not a {kind} id{hint}"),
+                    })
                 }
             }
         };
@@ -243,7 +307,11 @@ impl Registry {
 
     /// Sorted ids of one kind.
     pub fn ids(&self, kind: &str) -> Vec<String> {
-        self.specs.values().filter(|s| s.kind == kind).map(|s| s.id.clone()).collect()
+        self.specs
+            .values()
+            .filter(|s| s.kind == kind)
+            .map(|s| s.id.clone())
+            .collect()
     }
 
     /// A spec by id; an unknown id names the closest ids.
@@ -275,7 +343,10 @@ impl Registry {
 
 /// The embedded database (parsed once).
 pub fn registry() -> Result<&'static Registry> {
-    REGISTRY.get_or_init(build_registry).as_ref().map_err(Clone::clone)
+    REGISTRY
+        .get_or_init(build_registry)
+        .as_ref()
+        .map_err(Clone::clone)
 }
 
 /// Checks a kind name.
@@ -285,7 +356,13 @@ pub fn check_kind(kind: &str) -> Result<()> {
     } else {
         let names: Vec<&str> = KINDS.iter().map(|(k, _)| *k).collect();
         let close = closest(kind, names.iter().copied());
-        let hint = close.first().map(|c| format!(" (closest: '{c}')")).unwrap_or_default();
-        Err(crate::error::invalid("kind", format!("'{kind}' is not a spec kind; expected one of {names:?}{hint}")))
+        let hint = close
+            .first()
+            .map(|c| format!(" (closest: '{c}')"))
+            .unwrap_or_default();
+        Err(crate::error::invalid(
+            "kind",
+            format!("'{kind}' is not a spec kind; expected one of {names:?}{hint}"),
+        ))
     }
 }

@@ -24,7 +24,10 @@ pub const UNIT_SUFFIXES: &[(&str, &str)] = &[
 
 /// Describes the expected unit of a key from its suffix.
 pub fn unit_of(key: &str) -> Option<&'static str> {
-    UNIT_SUFFIXES.iter().find(|(s, _)| key.ends_with(s)).map(|(_, d)| *d)
+    UNIT_SUFFIXES
+        .iter()
+        .find(|(s, _)| key.ends_with(s))
+        .map(|(_, d)| *d)
 }
 
 /// A reader over one table of a hwdb file that remembers which keys it was asked for.
@@ -39,7 +42,13 @@ pub struct Fields<'a> {
 impl<'a> Fields<'a> {
     /// Starts reading the root table of `file`.
     pub fn root(file: &'a str, table: &'a toml::Table, figures: &'a RefCell<Vec<String>>) -> Self {
-        Fields { file, section: String::new(), table, known: RefCell::new(Vec::new()), figures }
+        Fields {
+            file,
+            section: String::new(),
+            table,
+            known: RefCell::new(Vec::new()),
+            figures,
+        }
     }
 
     /// The file name this reader reports in errors.
@@ -58,7 +67,11 @@ impl<'a> Fields<'a> {
 
     /// An error about `key` in this table.
     pub fn error(&self, key: &str, message: impl Into<String>) -> Error {
-        Error::Hwdb { file: self.file.to_owned(), key: self.path(key), message: message.into() }
+        Error::Hwdb {
+            file: self.file.to_owned(),
+            key: self.path(key),
+            message: message.into(),
+        }
     }
 
     fn get(&self, key: &'static str) -> Option<&'a toml::Value> {
@@ -68,22 +81,34 @@ impl<'a> Fields<'a> {
 
     /// An optional positive, finite figure (integers accepted); the key must carry a unit suffix.
     pub fn figure(&self, key: &'static str) -> Result<Option<f64>> {
-        debug_assert!(unit_of(key).is_some(), "schema key {key} lacks a unit suffix");
-        let Some(v) = self.get(key) else { return Ok(None) };
+        debug_assert!(
+            unit_of(key).is_some(),
+            "schema key {key} lacks a unit suffix"
+        );
+        let Some(v) = self.get(key) else {
+            return Ok(None);
+        };
         let x = match v {
             toml::Value::Float(x) => *x,
             toml::Value::Integer(i) => *i as f64,
             other => {
                 return Err(self.error(
                     key,
-                    format!("expected a number in {}, found {}", unit_of(key).unwrap_or("?"), other.type_str()),
+                    format!(
+                        "expected a number in {}, found {}",
+                        unit_of(key).unwrap_or("?"),
+                        other.type_str()
+                    ),
                 ))
             }
         };
         if !x.is_finite() || x <= 0.0 {
             return Err(self.error(
                 key,
-                format!("is {x}; expected a finite number > 0 in {}", unit_of(key).unwrap_or("?")),
+                format!(
+                    "is {x}; expected a finite number > 0 in {}",
+                    unit_of(key).unwrap_or("?")
+                ),
             ));
         }
         if key.ends_with("_fraction") && x > 1.0 {
@@ -98,25 +123,45 @@ impl<'a> Fields<'a> {
 
     /// A required positive, finite figure.
     pub fn req_figure(&self, key: &'static str) -> Result<f64> {
-        self.figure(key)?
-            .ok_or_else(|| self.missing(key, &format!("expected a number in {}", unit_of(key).unwrap_or("?"))))
+        self.figure(key)?.ok_or_else(|| {
+            self.missing(
+                key,
+                &format!("expected a number in {}", unit_of(key).unwrap_or("?")),
+            )
+        })
     }
 
     /// The error for a required key that is absent: a present key without its unit suffix, or a misspelling
     /// of it, is named as such.
     fn missing(&self, key: &str, expected: &str) -> Error {
-        if let Some(suffix) = UNIT_SUFFIXES.iter().map(|(s, _)| *s).find(|s| key.ends_with(s)) {
+        if let Some(suffix) = UNIT_SUFFIXES
+            .iter()
+            .map(|(s, _)| *s)
+            .find(|s| key.ends_with(s))
+        {
             let bare = &key[..key.len() - suffix.len()];
             if self.table.contains_key(bare) {
                 return self.error(
                     bare,
-                    format!("has no unit suffix; expected `{}` ({})", self.path(key), unit_of(key).unwrap_or("?")),
+                    format!(
+                        "has no unit suffix; expected `{}` ({})",
+                        self.path(key),
+                        unit_of(key).unwrap_or("?")
+                    ),
                 );
             }
         }
-        let strays: Vec<&str> = self.table.keys().map(String::as_str).filter(|k| !self.known.borrow().contains(k)).collect();
+        let strays: Vec<&str> = self
+            .table
+            .keys()
+            .map(String::as_str)
+            .filter(|k| !self.known.borrow().contains(k))
+            .collect();
         if let Some(typo) = closest(key, strays.iter().copied()).first() {
-            return self.error(typo, format!("unknown key; closest valid key: `{}`", self.path(key)));
+            return self.error(
+                typo,
+                format!("unknown key; closest valid key: `{}`", self.path(key)),
+            );
         }
         self.error(key, format!("is missing; {expected}"))
     }
@@ -132,7 +177,8 @@ impl<'a> Fields<'a> {
 
     /// A required string.
     pub fn req_string(&self, key: &'static str) -> Result<String> {
-        self.string(key)?.ok_or_else(|| self.missing(key, "expected a string"))
+        self.string(key)?
+            .ok_or_else(|| self.missing(key, "expected a string"))
     }
 
     /// A required string from a fixed set of choices.
@@ -142,7 +188,10 @@ impl<'a> Fields<'a> {
             Ok(s)
         } else {
             let close = closest(&s, choices.iter().copied());
-            let hint = close.first().map(|c| format!(" (closest: '{c}')")).unwrap_or_default();
+            let hint = close
+                .first()
+                .map(|c| format!(" (closest: '{c}')"))
+                .unwrap_or_default();
             Err(self.error(key, format!("is '{s}'; expected one of {choices:?}{hint}")))
         }
     }
@@ -152,7 +201,10 @@ impl<'a> Fields<'a> {
         match self.get(key) {
             None => Ok(None),
             Some(toml::Value::Boolean(b)) => Ok(Some(*b)),
-            Some(o) => Err(self.error(key, format!("expected true or false, found {}", o.type_str()))),
+            Some(o) => Err(self.error(
+                key,
+                format!("expected true or false, found {}", o.type_str()),
+            )),
         }
     }
 
@@ -161,13 +213,25 @@ impl<'a> Fields<'a> {
         match self.get(key) {
             None => Ok(None),
             Some(toml::Value::Table(t)) => Ok(Some(self.child(self.path(key), t))),
-            Some(o) => Err(self.error(key, format!("expected a table [{}], found {}", self.path(key), o.type_str()))),
+            Some(o) => Err(self.error(
+                key,
+                format!(
+                    "expected a table [{}], found {}",
+                    self.path(key),
+                    o.type_str()
+                ),
+            )),
         }
     }
 
     /// A required sub-table.
     pub fn req_section(&self, key: &'static str) -> Result<Fields<'a>> {
-        self.section(key)?.ok_or_else(|| self.error(key, format!("is missing; expected a table [{}]", self.path(key))))
+        self.section(key)?.ok_or_else(|| {
+            self.error(
+                key,
+                format!("is missing; expected a table [{}]", self.path(key)),
+            )
+        })
     }
 
     /// An optional array of tables (`[[key]]`).
@@ -179,10 +243,19 @@ impl<'a> Fields<'a> {
                 .enumerate()
                 .map(|(i, v)| match v {
                     toml::Value::Table(t) => Ok(self.child(format!("{}[{i}]", self.path(key)), t)),
-                    o => Err(self.error(key, format!("item {i}: expected a table, found {}", o.type_str()))),
+                    o => Err(self.error(
+                        key,
+                        format!("item {i}: expected a table, found {}", o.type_str()),
+                    )),
                 })
                 .collect(),
-            Some(o) => Err(self.error(key, format!("expected an array of tables [[{key}]], found {}", o.type_str()))),
+            Some(o) => Err(self.error(
+                key,
+                format!(
+                    "expected an array of tables [[{key}]], found {}",
+                    o.type_str()
+                ),
+            )),
         }
     }
 
@@ -196,7 +269,13 @@ impl<'a> Fields<'a> {
     }
 
     fn child(&self, section: String, table: &'a toml::Table) -> Fields<'a> {
-        Fields { file: self.file, section, table, known: RefCell::new(Vec::new()), figures: self.figures }
+        Fields {
+            file: self.file,
+            section,
+            table,
+            known: RefCell::new(Vec::new()),
+            figures: self.figures,
+        }
     }
 
     /// Fails on the first key nobody asked for, naming the closest valid key and a missing unit.
@@ -208,9 +287,12 @@ impl<'a> Fields<'a> {
             if known.iter().any(|k| k == key) {
                 continue;
             }
-            if let Some(with_unit) =
-                known.iter().find(|k| k.starts_with(key.as_str()) && unit_of(&k[key.len()..]).is_some() && k[key.len()..].starts_with('_') && UNIT_SUFFIXES.iter().any(|(s, _)| *s == &k[key.len()..]))
-            {
+            if let Some(with_unit) = known.iter().find(|k| {
+                k.starts_with(key.as_str())
+                    && unit_of(&k[key.len()..]).is_some()
+                    && k[key.len()..].starts_with('_')
+                    && UNIT_SUFFIXES.iter().any(|(s, _)| *s == &k[key.len()..])
+            }) {
                 return Err(self.error(
                     key,
                     format!(
