@@ -7,7 +7,8 @@ measurements.
 
 from __future__ import annotations
 
-from . import _core, hwdb, llm, roofline
+from . import _core, collectives, hwdb, llm, nccl_tests, roofline
+from .cluster import Cluster, cluster
 from .errors import (
     HwdbError,
     InvalidArgumentError,
@@ -30,4 +31,8 @@ __all__ = [
     "hwdb",
     "llm",
     "roofline",
+    "cluster",
+    "Cluster",
+    "collectives",
+    "nccl_tests",
 ]

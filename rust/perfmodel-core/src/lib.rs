@@ -1,9 +1,11 @@
 //! perfmodel-core: analytical models of kernels, collectives, training steps and data-acquisition
 //! pipelines over a hardware database. Pure Rust, no Python; the `perfmodel-py` crate binds it.
+pub mod collective;
 pub mod daq;
 pub mod error;
 pub mod hw;
 pub mod llm;
 pub mod roofline;
+pub mod topology;
 
 pub use error::{Error, Result};

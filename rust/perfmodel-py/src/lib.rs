@@ -1,5 +1,6 @@
 //! `perfmodel._core`: the Python binding of perfmodel-core. It converts, maps errors and releases the
 //! interpreter lock; no modelling logic lives here.
+mod collectives;
 mod errors;
 mod hwdb;
 mod llm;
@@ -20,7 +21,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(roofline::roofline_stream, m)?)?;
     m.add_function(wrap_pyfunction!(errors::_debug_panic, m)?)?;
     // Each domain registers its own functions (one line each, so parallel work does not collide).
-    // collectives::register(m)?;
+    collectives::register(m)?;
     llm::register(m)?;
     // daq::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

@@ -23,6 +23,12 @@ pub struct Fabric {
     pub latency_s: f64,
     /// In-switch reduction (NVLink SHARP / NVLS).
     pub in_network_reduction: bool,
+    /// Fixed cost of one collective call on this fabric (kernel launch, synchronisation), seconds
+    /// (`[efficiency] launch_us`, optional, default 5 us).
+    pub launch_s: f64,
+    /// Fraction of the device bandwidth an in-switch-reduction all-reduce reaches
+    /// (`[efficiency] nvls_bandwidth_fraction`, optional, default `bandwidth_fraction`).
+    pub nvls_bandwidth_fraction: f64,
     pub fitted_on: String,
 }
 
@@ -34,19 +40,25 @@ impl Fabric {
 
     pub(crate) fn read(root: &Fields<'_>, id: String, name: String) -> Result<Fabric> {
         let topology = root.choice("topology", TOPOLOGIES)?;
-        let link_bandwidth_bytes_per_s = root.req_figure("link_bandwidth_per_direction_gbps")? * 1e9;
+        let link_bandwidth_bytes_per_s =
+            root.req_figure("link_bandwidth_per_direction_gbps")? * 1e9;
         let links_per_device = root.req_figure("links_per_device_count")? as u32;
         let in_network_reduction = root.boolean("in_network_reduction")?.unwrap_or(false);
         let e = root.req_section("efficiency")?;
+        let bandwidth_fraction = e.req_figure("bandwidth_fraction")?;
         let f = Fabric {
             id,
             name,
             topology,
             link_bandwidth_bytes_per_s,
             links_per_device,
-            bandwidth_fraction: e.req_figure("bandwidth_fraction")?,
+            bandwidth_fraction,
             latency_s: e.req_figure("latency_us")? * 1e-6,
             in_network_reduction,
+            launch_s: e.figure("launch_us")?.unwrap_or(5.0) * 1e-6,
+            nvls_bandwidth_fraction: e
+                .figure("nvls_bandwidth_fraction")?
+                .unwrap_or(bandwidth_fraction),
             fitted_on: e.req_string("fitted_on")?,
         };
         e.finish()?;

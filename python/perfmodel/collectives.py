@@ -1,0 +1,139 @@
+"""Collective communication over real topologies, in nccl-tests conventions.
+
+:func:`predict` evaluates all-reduce, all-gather, reduce-scatter, broadcast, reduce, all-to-all and send/recv
+over a system or a :class:`~perfmodel.cluster.Cluster`, vectorized over message sizes, rank counts and
+algorithms, and returns time, algbw and busbw as nccl-tests reports them (busbw factors of nccl-tests'
+doc/PERFORMANCE.md: all-reduce ``2(n-1)/n``; all-gather, reduce-scatter, all-to-all ``(n-1)/n``; broadcast,
+reduce, send/recv ``1``). ``algorithm="auto"`` picks the fastest algorithm NCCL/RCCL would consider and the
+``algorithm`` column names it. Model: ``rust/perfmodel-core/src/collective/mod.rs``.
+
+Examples
+--------
+>>> import perfmodel as pm
+>>> df = pm.collectives.predict("dgx-h100", "all_reduce", 2**30, 8)
+>>> df.columns[:6]
+['nbytes', 'nranks', 'time_s', 'algbw_gbps', 'busbw_gbps', 'algorithm']
+>>> df["algorithm"][0]
+'nvls'
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from . import _core
+from .cluster import Cluster, cluster
+from .errors import InvalidArgumentError
+from .hwdb import Spec
+
+__all__ = ["predict", "OPS", "ALGORITHMS", "busbw_factor"]
+
+_OPS, _ALGOS = _core.collectives_names()
+OPS: tuple[str, ...] = tuple(_OPS)
+ALGORITHMS: tuple[str, ...] = tuple(_ALGOS)
+_ALGO_DTYPE = pl.Enum(list(ALGORITHMS))
+_ALGO_VALUES = pl.Series("algorithm", ALGORITHMS, dtype=_ALGO_DTYPE)
+
+
+def _where(where: Spec | str | Cluster, nranks: np.ndarray) -> Cluster:
+    if isinstance(where, Cluster):
+        return where
+    if isinstance(where, (str, Spec)):
+        from .hwdb import resolve
+
+        spec = resolve(where, "system")
+        dpn = int(spec["devices_per_node_count"])
+        most = int(np.max(nranks)) if nranks.size and np.all(np.isfinite(nranks)) else 1
+        return cluster(spec, max(1, -(-most // dpn)))
+    raise InvalidArgumentError(f"argument `where`: expected a system id, a system spec or a Cluster, got {where!r}")
+
+
+def _algorithm_codes(algorithm: Any, n: int) -> np.ndarray:
+    if isinstance(algorithm, str):
+        return np.full(n, _core.collectives_algorithm(algorithm), dtype=np.uint8)
+    names = list(algorithm)
+    codes = np.array([_core.collectives_algorithm(a) for a in names], dtype=np.uint8)
+    return codes
+
+
+def predict(
+    where: Spec | str | Cluster,
+    op: str,
+    nbytes: Any,
+    nranks: Any,
+    algorithm: str | list[str] = "auto",
+) -> pl.DataFrame:
+    """Time, algbw and busbw of ``op`` on ``nbytes`` over ``nranks`` ranks.
+
+    Parameters
+    ----------
+    where
+        A system id/spec (ranks beyond one node span nodes of that system) or a :class:`Cluster`.
+    op
+        ``all_reduce``, ``all_gather``, ``reduce_scatter``, ``broadcast``, ``reduce``, ``all_to_all`` or
+        ``send_recv`` (nccl-tests spellings such as ``allreduce`` are accepted).
+    nbytes
+        Sizes as nccl-tests counts them (the ``size`` column): scalar or array.
+    nranks
+        Ranks: scalar or array, broadcast against ``nbytes``.
+    algorithm
+        ``"auto"`` or an algorithm name (``ring``, ``tree``, ``recursive_doubling``, ``rabenseifner``,
+        ``bruck``, ``direct``, ``nvls``, ``sharp``, ``hierarchical``, ``pxn``), or a list of names: then every
+        (nbytes, nranks) element is evaluated for each algorithm (a new leading axis).
+
+    Returns
+    -------
+    polars.DataFrame
+        Columns nbytes, nranks, time_s, algbw_gbps, busbw_gbps, algorithm (the one used), op, time_us.
+    """
+    op_name = _core.collectives_op(op)
+    try:
+        b = np.asarray(nbytes, dtype=np.float64)
+        r = np.asarray(nranks, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgumentError(f"arguments `nbytes`/`nranks`: expected numbers or arrays of numbers ({exc})") from exc
+    try:
+        b, r = np.broadcast_arrays(b, r)
+    except ValueError as exc:
+        raise InvalidArgumentError(f"arguments do not broadcast together: nbytes{b.shape}, nranks{r.shape}") from exc
+    b = b.reshape(-1)
+    r = r.reshape(-1)
+    if isinstance(algorithm, str):
+        codes = np.full(b.size, _core.collectives_algorithm(algorithm), dtype=np.uint8)
+    else:
+        per = _algorithm_codes(algorithm, 0)
+        codes = np.repeat(per, b.size)
+        b = np.tile(b, per.size)
+        r = np.tile(r, per.size)
+    b = np.ascontiguousarray(b)
+    r = np.ascontiguousarray(r)
+    c = _where(where, r)
+    time_s, used, factor = _core.collectives_predict(c._handle, op_name, b, r, codes)
+    algbw = b / time_s / 1e9
+    return pl.DataFrame(
+        {
+            "nbytes": b,
+            "nranks": r.astype(np.int64) if np.all(np.isfinite(r)) else r,
+            "time_s": time_s,
+            "algbw_gbps": algbw,
+            "busbw_gbps": algbw * factor,
+        }
+    ).with_columns(
+        algorithm=_ALGO_VALUES.gather(used),
+        op=pl.lit(op_name),
+        time_us=pl.col("time_s") * 1e6,
+    )
+
+
+def busbw_factor(op: str, nranks: int) -> float:
+    """nccl-tests bus-bandwidth factor of ``op`` for ``nranks`` ranks (doc/PERFORMANCE.md)."""
+    name = _core.collectives_op(op)
+    n = max(int(nranks), 1)
+    if name == "all_reduce":
+        return 2.0 * (n - 1) / n
+    if name in ("all_gather", "reduce_scatter", "all_to_all"):
+        return (n - 1) / n
+    return 1.0

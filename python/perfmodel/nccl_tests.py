@@ -1,0 +1,409 @@
+"""nccl-tests and rccl-tests logs as input: read, compare with the model, calibrate a fabric or NIC.
+
+:func:`read` parses the text output of ``*_perf`` binaries by their header row (current format with
+``#wrong``, the older ``error`` column, ``-C`` cputime, rccl-tests' in-place-only output) and nccl-tests' JSON
+output (``-J``). Every data row becomes one row per placement (out-of-place, in-place); a data row that cannot
+be parsed raises :class:`~perfmodel.errors.LogParseError` naming the line, it is never dropped silently.
+
+Examples
+--------
+>>> import perfmodel as pm
+>>> log = pm.nccl_tests.read("tests/data/nccl_tests/h100_8gpu_all_reduce.txt")  # doctest: +SKIP
+>>> pm.nccl_tests.compare(log, "dgx-h100")                                       # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from .errors import InvalidArgumentError, LogParseError
+from .hwdb import Spec, resolve
+
+__all__ = ["read", "parse", "compare", "calibrate", "COLUMNS"]
+
+#: Columns of :func:`read`.
+COLUMNS: dict[str, Any] = {
+    "op": pl.String,
+    "size_bytes": pl.Int64,
+    "count": pl.Int64,
+    "type": pl.String,
+    "redop": pl.String,
+    "root": pl.Int64,
+    "placement": pl.String,
+    "time_us": pl.Float64,
+    "algbw_gbps": pl.Float64,
+    "busbw_gbps": pl.Float64,
+    "wrong": pl.Float64,
+    "nranks": pl.Int64,
+    "line": pl.Int64,
+}
+
+_OPS = {
+    "all_reduce": "all_reduce",
+    "all_gather": "all_gather",
+    "reduce_scatter": "reduce_scatter",
+    "broadcast": "broadcast",
+    "reduce": "reduce",
+    "alltoall": "all_to_all",
+    "sendrecv": "send_recv",
+}
+
+_TIME_NAMES = ("time", "cputime", "cpu_time")
+_ERR_NAMES = ("#wrong", "error", "wrong", "res", "#err")
+
+
+def _op_from_text(text: str, path: str) -> str | None:
+    for key, op in _OPS.items():
+        if re.search(rf"{key}_perf", text) or re.search(rf"{key}(_perf)?", Path(path).name):
+            return op
+    return None
+
+
+def _ranks_from_text(text: str) -> int | None:
+    ranks = re.findall(r"^#\s+Rank\s+(\d+)", text, flags=re.M)
+    if ranks:
+        return max(int(r) for r in ranks) + 1
+    m = re.search(r"nranks\s+(\d+)", text)
+    return int(m.group(1)) if m else None
+
+
+def _num(tok: str, what: str, lineno: int, path: str) -> float:
+    if tok in ("N/A", "n/a", "-"):
+        return math.nan
+    try:
+        return float(tok)
+    except ValueError:
+        raise LogParseError(f"{path}:{lineno}: column `{what}` is '{tok}', expected a number") from None
+
+
+def _parse_text(text: str, path: str) -> list[dict[str, Any]]:
+    lines = text.splitlines()
+    header: list[str] | None = None
+    groups: list[str] = []
+    rows: list[dict[str, Any]] = []
+    prev_comment = ""
+    for lineno, raw in enumerate(lines, start=1):
+        line = raw.strip()
+        if not line:
+            continue
+        if line.startswith("#"):
+            body = line[1:].split()
+            if "size" in body and any(t in body for t in _TIME_NAMES) and "busbw" in body:
+                header = body
+                groups = re.findall(r"(out-of-place|in-place)", prev_comment)
+            prev_comment = line
+            continue
+        if header is None:
+            continue
+        toks = line.split()
+        if not toks or not re.fullmatch(r"\d+", toks[0]):
+            # Library chatter (NCCL INFO, warnings) between rows is not a data row.
+            if re.match(r"^\d", line):
+                raise LogParseError(f"{path}:{lineno}: cannot parse data row '{line}'")
+            continue
+        lead = [h for h in header if h not in _TIME_NAMES and h not in ("algbw", "busbw") and h not in _ERR_NAMES]
+        # The leading descriptive columns end where the first time column starts.
+        first_time = next(i for i, h in enumerate(header) if h in _TIME_NAMES)
+        lead = header[:first_time]
+        block = header[first_time:]
+        per = len(block)
+        n_blocks = max(1, len(groups)) if groups else max(1, len(block) // per)
+        expected = len(lead) + per * n_blocks
+        if len(toks) != expected:
+            raise LogParseError(
+                f"{path}:{lineno}: data row has {len(toks)} fields, the header row has {expected} "
+                f"({' '.join(header)}); the log is malformed or truncated: '{line}'"
+            )
+        base: dict[str, Any] = {}
+        for name, tok in zip(lead, toks[: len(lead)], strict=True):
+            if name in ("size", "bytes"):
+                base["size_bytes"] = int(_num(tok, name, lineno, path))
+            elif name in ("count", "N"):
+                base["count"] = int(_num(tok, name, lineno, path))
+            elif name == "type":
+                base["type"] = tok
+            elif name in ("redop", "op"):
+                base["redop"] = tok
+            elif name == "root":
+                base["root"] = int(_num(tok, name, lineno, path))
+        for b in range(n_blocks):
+            vals = toks[len(lead) + b * per : len(lead) + (b + 1) * per]
+            rec = dict(base)
+            rec["placement"] = groups[b] if b < len(groups) else ("out-of-place" if b == 0 and n_blocks == 2 else "in-place")
+            for name, tok in zip(block, vals, strict=True):
+                if name in _TIME_NAMES:
+                    rec["time_us"] = _num(tok, name, lineno, path)
+                elif name == "algbw":
+                    rec["algbw_gbps"] = _num(tok, name, lineno, path)
+                elif name == "busbw":
+                    rec["busbw_gbps"] = _num(tok, name, lineno, path)
+                else:
+                    rec["wrong"] = _num(tok, name, lineno, path)
+            rec["line"] = lineno
+            rows.append(rec)
+    if header is None:
+        raise LogParseError(f"{path}: no nccl-tests header row (a '#' line with size, time, algbw, busbw) found")
+    if not rows:
+        raise LogParseError(f"{path}: the header row is present but no data rows follow; is the log truncated?")
+    return rows
+
+
+def _parse_json(doc: Any, path: str) -> tuple[list[dict[str, Any]], str | None, int | None]:
+    if not isinstance(doc, dict):
+        raise LogParseError(f"{path}: JSON top level is not an object")
+    results = doc.get("results")
+    if not isinstance(results, list):
+        raise LogParseError(f"{path}: JSON has no 'results' list")
+    rows: list[dict[str, Any]] = []
+    for i, r in enumerate(results):
+        if not isinstance(r, dict) or "size" not in r:
+            raise LogParseError(f"{path}: results[{i}] is not a result object with a 'size'")
+        base = {
+            "size_bytes": int(r["size"]),
+            "count": int(r.get("count", 0)),
+            "type": r.get("type"),
+            "redop": r.get("redop"),
+            "root": int(str(r.get("root", "-1")).strip() or -1),
+        }
+        for key, placement in (("out_of_place", "out-of-place"), ("in_place", "in-place")):
+            block = r.get(key)
+            if block is None:
+                continue
+            if not isinstance(block, dict):
+                raise LogParseError(f"{path}: results[{i}].{key} is not an object")
+            t = block.get("time", block.get("cpu_time"))
+            try:
+                rec = dict(base)
+                rec.update(
+                    placement=placement,
+                    time_us=float(t),
+                    algbw_gbps=float(block["alg_bw"]),
+                    busbw_gbps=float(block["bus_bw"]),
+                    wrong=math.nan if block.get("nwrong") is None else float(block["nwrong"]),
+                    line=i,
+                )
+            except (KeyError, TypeError, ValueError) as exc:
+                raise LogParseError(f"{path}: results[{i}].{key}: missing or bad field ({exc})") from None
+            rows.append(rec)
+    args = " ".join(str(a) for a in doc.get("args", []))
+    op = _op_from_text(args, path)
+    nranks = None
+    for key in ("ranks", "devices"):
+        if isinstance(doc.get(key), list):
+            nranks = len(doc[key])
+    return rows, op, nranks
+
+
+def parse(text: str, path: str = "<string>", op: str | None = None, nranks: int | None = None) -> pl.DataFrame:
+    """Parses log text (see :func:`read`)."""
+    stripped = text.lstrip()
+    if stripped.startswith("{"):
+        try:
+            doc = json.loads(stripped)
+        except json.JSONDecodeError as exc:
+            raise LogParseError(f"{path}: malformed or truncated JSON log: {exc}") from None
+        rows, found_op, found_ranks = _parse_json(doc, path)
+    else:
+        rows = _parse_text(text, path)
+        found_op, found_ranks = _op_from_text(text, path), _ranks_from_text(text)
+    df = pl.DataFrame(rows, schema={k: v for k, v in COLUMNS.items() if k not in ("op", "nranks")}, strict=False)
+    return df.with_columns(
+        op=pl.lit(op or found_op, dtype=pl.String),
+        nranks=pl.lit(nranks if nranks is not None else found_ranks, dtype=pl.Int64),
+    ).select(list(COLUMNS))
+
+
+def read(path: str | Path, op: str | None = None, nranks: int | None = None) -> pl.DataFrame:
+    """Reads an nccl-tests/rccl-tests log (text or JSON) into a DataFrame.
+
+    Columns: op, size_bytes, count, type, redop, root, placement (``out-of-place``/``in-place``), time_us,
+    algbw_gbps, busbw_gbps, wrong, nranks, line. ``op`` comes from the binary name in the log or file name and
+    ``nranks`` from the ``# Rank`` lines, unless given.
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise LogParseError(f"{p}: cannot read log: {exc.strerror or exc}") from exc
+    return parse(text, str(p), op=op, nranks=nranks)
+
+
+def _log_meta(log: pl.DataFrame, op: str | None, nranks: int | None) -> tuple[str, int]:
+    op = op or (log["op"][0] if log.height and log["op"][0] is not None else None)
+    nr = nranks or (log["nranks"][0] if log.height and log["nranks"][0] is not None else None)
+    if op is None:
+        raise InvalidArgumentError("argument `op`: the log does not say which collective it measured; pass op=...")
+    if nr is None:
+        raise InvalidArgumentError("argument `nranks`: the log does not list its ranks; pass nranks=...")
+    return op, int(nr)
+
+
+def compare(
+    log: pl.DataFrame,
+    where: Any,
+    placement: str = "out-of-place",
+    algorithm: str = "auto",
+    op: str | None = None,
+    nranks: int | None = None,
+) -> pl.DataFrame:
+    """Model and measurement side by side, one row per size: measured and predicted time and busbw, the
+    relative busbw error ``(predicted - measured) / measured`` and the algorithm the model used."""
+    from . import collectives
+
+    op, nr = _log_meta(log, op, nranks)
+    rows = log.filter((pl.col("placement") == placement) & (pl.col("size_bytes") > 0))
+    if rows.height == 0:
+        have = sorted(set(log["placement"].to_list()))
+        raise InvalidArgumentError(f"argument `placement`: the log has no '{placement}' rows with size > 0; it has {have}")
+    pred = collectives.predict(where, op, rows["size_bytes"].to_numpy().astype(np.float64), nr, algorithm)
+    return pl.DataFrame(
+        {
+            "size_bytes": rows["size_bytes"],
+            "measured_time_us": rows["time_us"],
+            "predicted_time_us": pred["time_us"],
+            "measured_busbw_gbps": rows["busbw_gbps"],
+            "predicted_busbw_gbps": pred["busbw_gbps"],
+            "algorithm": pred["algorithm"],
+        }
+    ).with_columns(
+        busbw_error=(pl.col("predicted_busbw_gbps") - pl.col("measured_busbw_gbps")) / pl.col("measured_busbw_gbps"),
+        time_error=(pl.col("predicted_time_us") - pl.col("measured_time_us")) / pl.col("measured_time_us"),
+    )
+
+
+def _nelder_mead(f: Any, x0: np.ndarray, iters: int = 400) -> np.ndarray:
+    n = x0.size
+    pts = [x0] + [x0 + 0.3 * np.eye(n)[i] for i in range(n)]
+    vals = [f(p) for p in pts]
+    for _ in range(iters):
+        order = np.argsort(vals)
+        pts = [pts[i] for i in order]
+        vals = [vals[i] for i in order]
+        if abs(vals[-1] - vals[0]) < 1e-12:
+            break
+        c = np.mean(pts[:-1], axis=0)
+        xr = c + (c - pts[-1])
+        fr = f(xr)
+        if fr < vals[0]:
+            xe = c + 2 * (c - pts[-1])
+            fe = f(xe)
+            pts[-1], vals[-1] = (xe, fe) if fe < fr else (xr, fr)
+        elif fr < vals[-2]:
+            pts[-1], vals[-1] = xr, fr
+        else:
+            xc = c + 0.5 * (pts[-1] - c)
+            fc = f(xc)
+            if fc < vals[-1]:
+                pts[-1], vals[-1] = xc, fc
+            else:
+                pts = [pts[0] + 0.5 * (p - pts[0]) for p in pts]
+                vals = [f(p) for p in pts]
+    return pts[int(np.argmin(vals))]
+
+
+_FIT_KEYS = ("efficiency.bandwidth_fraction", "efficiency.latency_us", "efficiency.launch_us")
+
+
+def calibrate(
+    logs: pl.DataFrame | Sequence[pl.DataFrame],
+    system: Spec | str,
+    target: str | None = None,
+    placement: str = "out-of-place",
+    algorithm: str = "auto",
+    fitted_on: str = "",
+    fit: Sequence[str] = _FIT_KEYS,
+    min_bytes: int = 1024,
+) -> Spec:
+    """Fits a fabric's (or NIC's) bandwidth fraction, per-step latency and launch cost to measured logs.
+
+    ``target`` is the hwdb id of the fabric or NIC to fit (default: the system's innermost fabric for a
+    single-node log, its NIC for a multi-node one). Minimizes the squared log error of the predicted time
+    over all rows of all logs with ``size >= min_bytes``. Returns a new spec (``spec.to_toml()`` is not
+    needed: ``spec.to_dict()`` holds the fields) with ``efficiency.fitted_on`` set, ready to save as TOML
+    with :func:`to_toml` or to pass to :func:`perfmodel.cluster` through ``specs={id: spec}``.
+    """
+    from . import collectives
+    from .cluster import cluster
+
+    frames = [logs] if isinstance(logs, pl.DataFrame) else list(logs)
+    if not frames:
+        raise InvalidArgumentError("argument `logs`: no logs given")
+    sysspec = resolve(system, "system")
+    dpn = int(sysspec["devices_per_node_count"])
+    metas = [_log_meta(f, None, None) for f in frames]
+    multi = any(nr > dpn for _, nr in metas)
+    if target is None:
+        target = sysspec["nic"] if multi else sysspec["levels"][0]["fabric"]
+    kind = "nic" if target == sysspec["nic"] else "fabric"
+    base = resolve(target, kind)
+    fit = [k for k in fit if not (kind == "nic" and k == "efficiency.launch_us")]
+    x0 = np.array([math.log(float(base.get(k, 5.0))) for k in fit])
+    data = []
+    for f, (op, nr) in zip(frames, metas, strict=True):
+        rows = f.filter((pl.col("placement") == placement) & (pl.col("size_bytes") >= min_bytes) & (pl.col("time_us") > 0))
+        if rows.height == 0:
+            raise InvalidArgumentError(f"argument `logs`: a log has no '{placement}' rows with size >= {min_bytes}")
+        data.append((op, nr, rows["size_bytes"].to_numpy().astype(np.float64), rows["time_us"].to_numpy()))
+    nodes = max(1, max(-(-nr // dpn) for _, nr in metas))
+
+    def spec_of(x: np.ndarray) -> Spec:
+        vals = {k: float(np.exp(v)) for k, v in zip(fit, x, strict=True)}
+        if "efficiency.bandwidth_fraction" in vals:
+            vals["efficiency.bandwidth_fraction"] = min(vals["efficiency.bandwidth_fraction"], 1.0)
+        return base.with_overrides(vals)
+
+    def loss(x: np.ndarray) -> float:
+        try:
+            s = spec_of(x)
+        except Exception:  # an out-of-domain trial point (e.g. a fraction > 1) is just a bad point
+            return 1e9
+        c = cluster(sysspec, nodes, specs={target: s})
+        total = 0.0
+        for op, nr, size, t in data:
+            pred = collectives.predict(c, op, size, nr, algorithm)["time_us"].to_numpy()
+            total += float(np.sum((np.log(pred) - np.log(t)) ** 2))
+        return total
+
+    best = _nelder_mead(loss, x0)
+    out = spec_of(best)
+    note = fitted_on or "calibrate(): " + "; ".join(f"{op} {nr} ranks, {len(s)} sizes" for op, nr, s, _ in data)
+    return out.with_overrides({"efficiency.fitted_on": note})
+
+
+def to_toml(spec: Spec) -> str:
+    """The spec as TOML text (the format of hwdb files), to save a calibration."""
+    d = spec.to_dict()
+
+    def value(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (int, float)):
+            return repr(round(v, 6)) if isinstance(v, float) else str(v)
+        return json.dumps(v)
+
+    out: list[str] = []
+    tables: list[tuple[str, Any]] = []
+    for k, v in d.items():
+        if isinstance(v, dict):
+            tables.append((k, v))
+        elif isinstance(v, list) and v and isinstance(v[0], dict):
+            tables.append((k, v))
+        else:
+            out.append(f"{k} = {value(v)}")
+    for k, v in tables:
+        items = v if isinstance(v, list) else [v]
+        for item in items:
+            out.append("")
+            out.append(f"[[{k}]]" if isinstance(v, list) else f"[{k}]")
+            for kk, vv in item.items():
+                key = kk if re.fullmatch(r"[A-Za-z0-9_-]+", kk) else json.dumps(kk)
+                out.append(f"{key} = {value(vv)}")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,292 @@
+//! Flat algorithms over a communicator (ring, tree, recursive doubling/halving, Rabenseifner, Bruck,
+//! direct/pairwise, PXN, NVLS) and the tuner that picks among them. Hierarchical compositions and SHARP
+//! live in [`super::hierarchical`].
+//!
+//! A flat algorithm treats the communicator as `p` ranks joined by its slowest active level: the bandwidth is
+//! the least per-rank bandwidth over the levels it crosses, the per-step latency the largest.
+use super::formulas::pipelined;
+use super::hierarchical;
+use super::{Algorithm, Op};
+use crate::error::{Error, Result};
+use crate::topology::{Comm, LinkKind};
+
+/// Bottleneck ring bandwidth (bytes/s) and largest per-step latency (s) over the active levels.
+fn ring_figures(comm: &Comm) -> (f64, f64) {
+    let mut bw = f64::INFINITY;
+    let mut alpha: f64 = 0.0;
+    for (l, k) in comm.active() {
+        bw = bw.min(l.ring_bandwidth(k, comm.ranks_per_node));
+        alpha = alpha.max(l.hop_latency_s);
+    }
+    (bw, alpha)
+}
+
+/// Bottleneck direct (all peers at once) bandwidth and largest latency.
+fn direct_figures(comm: &Comm, rail_aligned: bool) -> (f64, f64) {
+    let mut bw = f64::INFINITY;
+    let mut alpha: f64 = 0.0;
+    for (l, k) in comm.active() {
+        bw = bw.min(l.direct_bandwidth(k, comm.ranks_per_node, rail_aligned));
+        alpha = alpha.max(l.hop_latency_s);
+    }
+    (bw, alpha)
+}
+
+fn unsupported(message: String) -> Error {
+    Error::Unsupported { message }
+}
+
+fn lg(p: f64) -> f64 {
+    p.log2()
+}
+
+fn clg(p: f64) -> f64 {
+    p.log2().ceil()
+}
+
+fn require_power_of_two(comm: &Comm, algo: Algorithm) -> Result<()> {
+    if comm.nranks.is_power_of_two() {
+        Ok(())
+    } else {
+        Err(unsupported(format!(
+            "algorithm '{}' needs a power-of-two rank count, got {} ranks; use 'ring' or 'bruck'",
+            algo.name(),
+            comm.nranks
+        )))
+    }
+}
+
+/// Hops of a tree (NCCL style): a chain inside the node, a binary tree across nodes, up and down.
+fn tree_latency(comm: &Comm) -> f64 {
+    let mut l = 0.0;
+    for (lvl, k) in comm.active() {
+        let hops = if lvl.kind == LinkKind::Network {
+            clg(f64::from(k))
+        } else {
+            f64::from(k - 1)
+        };
+        l += hops * lvl.hop_latency_s;
+    }
+    l
+}
+
+/// Bytes each rank exchanges across each active level in an all-to-all of `n` bytes per rank, over that
+/// level's direct bandwidth: the slowest level bounds the time.
+fn all_to_all_bandwidth_time(comm: &Comm, n: f64, rail_aligned: bool) -> f64 {
+    let p = f64::from(comm.nranks);
+    let mut below = 1.0;
+    let mut w: f64 = 0.0;
+    for (l, k) in comm.active() {
+        let within = below * f64::from(k);
+        let peers = within.min(p) - below;
+        let bw = l.direct_bandwidth(k, comm.ranks_per_node, rail_aligned);
+        w = w.max(n / p * peers / bw);
+        below = within;
+    }
+    w
+}
+
+/// Time of `algo` (not `Auto`) for `op` on `comm`, without the launch cost.
+pub fn flat_time(comm: &Comm, op: Op, n: f64, algo: Algorithm) -> Result<f64> {
+    let p = f64::from(comm.nranks);
+    let (rb, ra) = ring_figures(comm);
+    let t = match (algo, op) {
+        (Algorithm::Ring, Op::AllReduce) => {
+            pipelined(2.0 * (p - 1.0) * ra, 2.0 * (p - 1.0) / p * n / rb)
+        }
+        (Algorithm::Ring, Op::AllGather | Op::ReduceScatter) => {
+            pipelined((p - 1.0) * ra, (p - 1.0) / p * n / rb)
+        }
+        (Algorithm::Ring, Op::Broadcast | Op::Reduce) => pipelined((p - 1.0) * ra, n / rb),
+        (Algorithm::Tree, Op::AllReduce) => pipelined(2.0 * tree_latency(comm), 2.0 * n / rb),
+        (Algorithm::Tree, Op::Broadcast | Op::Reduce) => pipelined(tree_latency(comm), n / rb),
+        (Algorithm::RecursiveDoubling, Op::AllReduce) => {
+            require_power_of_two(comm, algo)?;
+            lg(p) * (ra + n / rb)
+        }
+        (Algorithm::RecursiveDoubling, Op::AllGather | Op::ReduceScatter) => {
+            require_power_of_two(comm, algo)?;
+            lg(p) * ra + (p - 1.0) / p * n / rb
+        }
+        (Algorithm::Rabenseifner, Op::AllReduce | Op::Reduce) => {
+            2.0 * clg(p) * ra + 2.0 * (p - 1.0) / p * n / rb
+        }
+        (Algorithm::Bruck, Op::AllGather) => clg(p) * ra + (p - 1.0) / p * n / rb,
+        (Algorithm::Bruck, Op::AllToAll) => {
+            let (db, da) = direct_figures(comm, true);
+            clg(p) * da + n / 2.0 * clg(p) / db
+        }
+        (Algorithm::Direct | Algorithm::Pxn, Op::AllToAll) => {
+            let pxn = algo == Algorithm::Pxn;
+            check_rails(comm, algo)?;
+            let (_, da) = direct_figures(comm, pxn);
+            // PXN forwards cross-rail data over the in-node fabric first: one more hop of latency.
+            let extra = if pxn {
+                comm.levels[0].hop_latency_s
+            } else {
+                0.0
+            };
+            pipelined(
+                (p - 1.0) * da + extra,
+                all_to_all_bandwidth_time(comm, n, pxn),
+            )
+        }
+        (Algorithm::Direct | Algorithm::Pxn, Op::SendRecv) => {
+            let pxn = algo == Algorithm::Pxn;
+            check_rails(comm, algo)?;
+            // nccl-tests sendrecv: every rank sends n bytes to the next rank and receives from the previous.
+            let (db, da) = send_recv_figures(comm, pxn);
+            pipelined(da, n / db)
+        }
+        (Algorithm::Direct, Op::AllReduce) => {
+            let (db, da) = direct_figures(comm, false);
+            pipelined(2.0 * da, 2.0 * (p - 1.0) / p * n / db)
+        }
+        (Algorithm::Direct, Op::AllGather | Op::ReduceScatter) => {
+            let (db, da) = direct_figures(comm, false);
+            pipelined(da, (p - 1.0) / p * n / db)
+        }
+        (Algorithm::Nvls, Op::AllReduce) => {
+            let l = &comm.levels[0];
+            if comm.len != 1 || l.kind != LinkKind::Switch || !l.in_network_reduction {
+                return Err(nvls_unsupported(comm));
+            }
+            // Each rank pushes n bytes into the switch, which reduces and multicasts n bytes back.
+            pipelined(
+                2.0 * l.hop_latency_s,
+                n / l.inr_bandwidth(comm.ranks_per_node),
+            )
+        }
+        (Algorithm::Sharp | Algorithm::Hierarchical, _) => hierarchical::time(comm, op, n, algo)?,
+        _ => {
+            return Err(unsupported(format!(
+                "algorithm '{}' does not implement {}; it implements {}",
+                algo.name(),
+                op.name(),
+                algo.ops()
+                    .iter()
+                    .map(|o| o.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )))
+        }
+    };
+    Ok(t)
+}
+
+fn nvls_unsupported(comm: &Comm) -> Error {
+    if comm.levels[..comm.len]
+        .iter()
+        .any(|l| l.kind == LinkKind::Switch && l.in_network_reduction)
+    {
+        unsupported("algorithm 'nvls' is modelled inside one NVSwitch domain; this communicator spans nodes, use 'hierarchical' or 'sharp'".into())
+    } else {
+        unsupported("algorithm 'nvls' needs an NVSwitch with in-switch reduction (NVLink SHARP); this topology has none, use 'ring' or 'tree'".into())
+    }
+}
+
+fn check_rails(comm: &Comm, algo: Algorithm) -> Result<()> {
+    let rails_only = comm
+        .active()
+        .any(|(l, _)| l.kind == LinkKind::Network && l.rails_only);
+    if algo == Algorithm::Direct && rails_only && comm.ranks_per_node > 1 {
+        return Err(unsupported(
+            "algorithm 'direct' sends across rails, which a rails-only network cannot carry; use 'pxn' (rail-aligned forwarding)".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Point-to-point bandwidth and latency of the neighbour exchange: the busiest level a rank's send crosses.
+fn send_recv_figures(comm: &Comm, rail_aligned: bool) -> (f64, f64) {
+    let mut bw = f64::INFINITY;
+    let mut alpha: f64 = 0.0;
+    for (l, _) in comm.active() {
+        bw = bw.min(match l.kind {
+            LinkKind::Network => l.direct_bandwidth(2, comm.ranks_per_node, rail_aligned),
+            _ => l.direct_bandwidth(2, 1, true),
+        });
+        alpha = alpha.max(l.hop_latency_s);
+    }
+    (bw, alpha)
+}
+
+/// The algorithms NCCL/RCCL's tuners consider for `op` on this communicator.
+pub fn candidates(comm: &Comm, op: Op) -> &'static [Algorithm] {
+    let multi = comm.len > 1;
+    let nvls = comm.len == 1
+        && comm.levels[0].kind == LinkKind::Switch
+        && comm.levels[0].in_network_reduction;
+    let sharp = multi
+        && comm
+            .active()
+            .any(|(l, _)| l.kind == LinkKind::Network && l.in_network_reduction);
+    let rails_only = comm
+        .active()
+        .any(|(l, _)| l.kind == LinkKind::Network && l.rails_only);
+    match op {
+        Op::AllReduce => match (nvls, multi, sharp) {
+            (true, _, _) => &[Algorithm::Ring, Algorithm::Tree, Algorithm::Nvls],
+            (false, true, true) => &[
+                Algorithm::Ring,
+                Algorithm::Tree,
+                Algorithm::Hierarchical,
+                Algorithm::Sharp,
+            ],
+            (false, true, false) => &[Algorithm::Ring, Algorithm::Tree, Algorithm::Hierarchical],
+            _ => &[Algorithm::Ring, Algorithm::Tree],
+        },
+        Op::AllGather | Op::ReduceScatter => {
+            if multi {
+                &[Algorithm::Ring, Algorithm::Hierarchical]
+            } else {
+                &[Algorithm::Ring]
+            }
+        }
+        Op::Broadcast | Op::Reduce => &[Algorithm::Ring],
+        Op::AllToAll | Op::SendRecv => {
+            if rails_only && multi {
+                &[Algorithm::Pxn]
+            } else {
+                &[Algorithm::Direct, Algorithm::Pxn]
+            }
+        }
+    }
+}
+
+/// Time (launch included) and the algorithm used; `Auto` picks the fastest candidate.
+pub fn evaluate(comm: &Comm, op: Op, n: f64, algo: Algorithm) -> Result<(f64, Algorithm)> {
+    if algo != Algorithm::Auto && !algo.ops().contains(&op) {
+        return Err(unsupported(format!(
+            "algorithm '{}' does not implement {}; it implements {}",
+            algo.name(),
+            op.name(),
+            algo.ops()
+                .iter()
+                .map(|o| o.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    if comm.len == 0 {
+        // One rank (or ranks that share nothing): the library still launches a kernel.
+        let used = if algo == Algorithm::Auto {
+            candidates(comm, op)[0]
+        } else {
+            algo
+        };
+        return Ok((comm.launch_s, used));
+    }
+    if algo != Algorithm::Auto {
+        return Ok((comm.launch_s + flat_time(comm, op, n, algo)?, algo));
+    }
+    let mut best = (f64::INFINITY, Algorithm::Ring);
+    for &c in candidates(comm, op) {
+        if let Ok(t) = flat_time(comm, op, n, c) {
+            if t < best.0 {
+                best = (t, c);
+            }
+        }
+    }
+    Ok((comm.launch_s + best.0, best.1))
+}

@@ -1,0 +1,100 @@
+//! Hierarchical compositions across topology levels (e.g. GCD pair -> node -> scale-out), and in-network
+//! reduction across nodes (SHARP / CollNet).
+//!
+//! All-reduce (domain.md §6.8, multi-level §3.5): reduce-scatter inside each level from the innermost out,
+//! an all-reduce of the remaining shard at the outermost level (ring, tree or SHARP, whichever is fastest
+//! there; every rank on its own rail when that level is the network), then all-gather back inwards.
+//! All-gather and reduce-scatter run level by level on the shrinking/growing shard; broadcast and reduce
+//! pipeline a ring through each level in turn.
+use super::formulas::pipelined;
+use super::{Algorithm, Op};
+use crate::error::{Error, Result};
+use crate::topology::{Comm, LevelParams, LinkKind};
+
+/// Bandwidth of one rank at level `l` with `k` members in a hierarchical phase: its own rail on the
+/// network, its share of the fabric otherwise.
+fn phase_bandwidth(comm: &Comm, l: &LevelParams, k: u32) -> f64 {
+    match l.kind {
+        LinkKind::Network => l.rail_bandwidth(comm.ranks_per_node),
+        _ => l.ring_bandwidth(k, comm.ranks_per_node),
+    }
+}
+
+/// Reduce-scatter (or all-gather) of a `total`-byte array over `k` members: a pipelined ring.
+fn scatter_phase(comm: &Comm, l: &LevelParams, k: u32, total: f64) -> f64 {
+    let kf = f64::from(k);
+    pipelined(
+        (kf - 1.0) * l.hop_latency_s,
+        (kf - 1.0) / kf * total / phase_bandwidth(comm, l, k),
+    )
+}
+
+/// All-reduce of `s` bytes at the outermost level: the fastest of ring, tree and (when `sharp`) SHARP.
+fn top_all_reduce(comm: &Comm, l: &LevelParams, k: u32, s: f64, sharp: bool) -> Result<f64> {
+    let kf = f64::from(k);
+    let bw = phase_bandwidth(comm, l, k);
+    if sharp {
+        if l.kind != LinkKind::Network || !l.in_network_reduction {
+            return Err(Error::Unsupported {
+                message: "algorithm 'sharp' needs a scale-out network with in-network reduction (InfiniBand SHARP) \
+                          on every node of the communicator; use 'hierarchical' or 'ring'"
+                    .into(),
+            });
+        }
+        return Ok(pipelined(
+            2.0 * l.hop_latency_s,
+            s / l.inr_bandwidth(comm.ranks_per_node),
+        ));
+    }
+    let ring = pipelined(
+        2.0 * (kf - 1.0) * l.hop_latency_s,
+        2.0 * (kf - 1.0) / kf * s / bw,
+    );
+    let tree = pipelined(2.0 * kf.log2().ceil() * l.hop_latency_s, 2.0 * s / bw);
+    Ok(ring.min(tree))
+}
+
+/// Time of a hierarchical (or SHARP) `op` of `n` bytes, launch cost excluded.
+pub fn time(comm: &Comm, op: Op, n: f64, algo: Algorithm) -> Result<f64> {
+    let levels = &comm.levels[..comm.len];
+    let members = &comm.members[..comm.len];
+    let top = comm.len - 1;
+    let sharp = algo == Algorithm::Sharp;
+    match op {
+        Op::AllReduce => {
+            let mut t = 0.0;
+            let mut s = n;
+            for i in 0..top {
+                t += 2.0 * scatter_phase(comm, &levels[i], members[i], s);
+                s /= f64::from(members[i]);
+            }
+            Ok(t + top_all_reduce(comm, &levels[top], members[top], s, sharp)?)
+        }
+        Op::AllGather | Op::ReduceScatter => {
+            let mut t = 0.0;
+            let mut total = n;
+            for i in 0..=top {
+                t += scatter_phase(comm, &levels[i], members[i], total);
+                total /= f64::from(members[i]);
+            }
+            Ok(t)
+        }
+        Op::Broadcast | Op::Reduce => Ok(levels
+            .iter()
+            .zip(members)
+            .map(|(l, &k)| {
+                pipelined(
+                    f64::from(k - 1) * l.hop_latency_s,
+                    n / l.ring_bandwidth(k, comm.ranks_per_node),
+                )
+            })
+            .sum()),
+        Op::AllToAll | Op::SendRecv => Err(Error::Unsupported {
+            message: format!(
+                "algorithm '{}' does not implement {}; use 'direct' or 'pxn'",
+                algo.name(),
+                op.name()
+            ),
+        }),
+    }
+}
