@@ -7,7 +7,7 @@ measurements.
 
 from __future__ import annotations
 
-from . import _core, collectives, hwdb, llm, nccl_tests, roofline
+from . import _core, collectives, daq, hwdb, llm, nccl_tests, roofline
 from .cluster import Cluster, cluster
 from .errors import (
     HwdbError,
@@ -28,6 +28,7 @@ __all__ = [
     "UnsupportedError",
     "ModelError",
     "LogParseError",
+    "daq",
     "hwdb",
     "llm",
     "roofline",

@@ -1,6 +1,7 @@
 //! `perfmodel._core`: the Python binding of perfmodel-core. It converts, maps errors and releases the
 //! interpreter lock; no modelling logic lives here.
 mod collectives;
+mod daq;
 mod errors;
 mod hwdb;
 mod llm;
@@ -23,7 +24,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // Each domain registers its own functions (one line each, so parallel work does not collide).
     collectives::register(m)?;
     llm::register(m)?;
-    // daq::register(m)?;
+    daq::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -1,0 +1,23 @@
+"""Sizing processing farms from throughput with hwdb devices and the roofline engine.
+
+SystemFlow has no hardware cost; perfmodel defines a stage's cost as ``units x unit cost`` with
+``units = fixed units + ceil(input rate x ops per event x seconds per op per unit / utilization)``
+(``rust/perfmodel-core/src/daq/eval.rs``). This module gives ``seconds per op per unit`` for a device: the
+roofline time of one op's FLOPs (vector units) and bytes (HBM) on that device. FLOPs and bytes per op are
+the caller's assumptions; the CMS presets state theirs in the TOML files.
+"""
+
+from __future__ import annotations
+
+from ..hwdb import Spec
+from ..roofline import memory_bound
+
+__all__ = ["device_unit_time_s"]
+
+
+def device_unit_time_s(device: Spec | str, flops_per_op: float, bytes_per_op: float, dtype: str = "fp32") -> float:
+    """Seconds one ``device`` needs per op: roofline time of ``flops_per_op`` FLOPs and ``bytes_per_op`` bytes.
+
+    >>> round(device_unit_time_s("h100-sxm5-80gb", 3.3e11, 2e9) * 1e3, 1)  # doctest: +SKIP
+    """
+    return float(memory_bound(device, bytes_read=bytes_per_op, flops=flops_per_op, dtype=dtype)["time_s"][0])

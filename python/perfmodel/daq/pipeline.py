@@ -1,0 +1,454 @@
+"""Defining a DAQ pipeline in Python and evaluating it with the Rust engine (``perfmodel_core::daq``).
+
+Model (SystemFlow, Olin-Ammentorp, Wu & Chien, arXiv:2407.00123; spec in ``shared/specs/domain.md`` 1.3):
+compute power = energy per op x complexity(message bytes) x input rate; link power = energy per bit x 8 x
+bytes x output rate; power is divided by the CMOS scaling factor ``exp(0.18717361 (year - 2022))``; each
+trigger keeps ``1/RR`` of its input, split between relevant and irrelevant events by its classifier.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from .. import _core
+from .._arrays import as_columns
+from ..errors import InvalidArgumentError, ModelError
+
+__all__ = ["Gaussian", "Rates", "Empirical", "Pipeline", "Evaluation", "METRICS"]
+
+#: Metric columns of an evaluation or a sweep, in engine order.
+METRICS: tuple[str, ...] = tuple(_core.daq_metric_names())
+
+_NODE_FIELDS = (
+    "sample_rate_hz",
+    "data_bytes",
+    "compression",
+    "reduction_ratio",
+    "energy_per_op_j",
+    "complexity_scale",
+    "units",
+    "unit_cost",
+    "unit_time_s",
+    "utilization",
+)
+
+
+@dataclass(frozen=True)
+class Gaussian:
+    """Negative scores ~ N(0, 1), positive scores ~ N(skill, sigma^2); the threshold is solved
+    deterministically for the stage's reduction ratio (SystemFlow ``GaussianClassifier``)."""
+
+    skill: float
+    sigma: float = 1.0
+
+    def _spec(self) -> tuple[str, dict[str, float]]:
+        return "gaussian", {"skill": float(self.skill), "sigma": float(self.sigma)}
+
+
+@dataclass(frozen=True)
+class Rates:
+    """Given true- and false-positive rates; the stage's output rate follows from them (its reduction
+    ratio is used only for the detectors' relevant fraction ``1/G``)."""
+
+    tpr: float
+    fpr: float
+
+    def _spec(self) -> tuple[str, dict[str, float]]:
+        return "rates", {"tpr": float(self.tpr), "fpr": float(self.fpr)}
+
+
+@dataclass(frozen=True)
+class Empirical:
+    """Tabulated score CDFs of irrelevant (``cdf_neg``) and relevant (``cdf_pos``) events on a grid ``x``,
+    linearly interpolated; ``shift`` is added to relevant scores (SystemFlow's ``skill_boost``)."""
+
+    x: tuple[float, ...]
+    cdf_neg: tuple[float, ...]
+    cdf_pos: tuple[float, ...]
+    shift: float = 0.0
+
+    @classmethod
+    def from_efficiency_curve(
+        cls, thresholds: Sequence[float], signal_efficiency: Sequence[float], background_efficiency: Sequence[float], shift: float = 0.0
+    ) -> Empirical:
+        """From a trigger-efficiency curve: the fraction of relevant (signal) and irrelevant (background)
+        events passing each threshold, so ``cdf = 1 - efficiency``."""
+        x = tuple(float(v) for v in thresholds)
+        return cls(x, tuple(1.0 - float(v) for v in background_efficiency), tuple(1.0 - float(v) for v in signal_efficiency), shift)
+
+    @classmethod
+    def from_scores(cls, negative: Any, positive: Any, points: int = 512, shift: float = 0.0) -> Empirical:
+        """From samples of scores of irrelevant and relevant events (empirical CDFs on ``points`` grid points)."""
+        neg = np.sort(np.asarray(negative, dtype=np.float64))
+        pos = np.sort(np.asarray(positive, dtype=np.float64))
+        if neg.size < 2 or pos.size < 2:
+            raise InvalidArgumentError("argument `negative`/`positive`: need at least 2 scores of each class")
+        grid = np.linspace(min(neg[0], pos[0]), max(neg[-1], pos[-1]), points)
+        cn = np.searchsorted(neg, grid, side="right") / neg.size
+        cp = np.searchsorted(pos, grid, side="right") / pos.size
+        return cls(tuple(grid.tolist()), tuple(cn.tolist()), tuple(cp.tolist()), shift)
+
+    def _spec(self) -> tuple[str, dict[str, float]]:
+        return "empirical", {"skill": float(self.shift)}
+
+
+Classifier = Gaussian | Rates | Empirical | None
+
+
+@dataclass
+class _Node:
+    name: str
+    kind: str
+    values: dict[str, float]
+    complexity: tuple[float, ...] = (0.0, 1.0)
+    classifier: Classifier = None
+    to: str | None = None
+    link_energy_per_bit_j: float = 0.0
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Metrics of one evaluation (powers in W at the pipeline's technology year) and a per-stage table."""
+
+    metrics: dict[str, float]
+    stages: pl.DataFrame
+
+    power_w: float = field(init=False)
+    f1: float = field(init=False)
+    precision: float = field(init=False)
+    recall: float = field(init=False)
+    relevant_per_kj: float = field(init=False)
+    energy_per_relevant_j: float = field(init=False)
+    output_rate_hz: float = field(init=False)
+    cost: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        for name in ("power_w", "f1", "precision", "recall", "relevant_per_kj", "energy_per_relevant_j", "output_rate_hz", "cost"):
+            object.__setattr__(self, name, self.metrics[name])
+
+    def __getitem__(self, name: str) -> float:
+        return self.metrics[name]
+
+    def to_dict(self) -> dict[str, float]:
+        return dict(self.metrics)
+
+
+def _num(where: str, key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
+        raise InvalidArgumentError(f"argument `{where}`: `{key}` must be a number, got {value!r}")
+    return float(value)
+
+
+class Pipeline:
+    """A DAQ pipeline: detectors -> processing/trigger stages -> one storage root.
+
+    >>> import perfmodel as pm
+    >>> p = pm.daq.Pipeline(year=2022)
+    >>> _ = p.detector("Pixels", sample_rate_hz=1e6, data_bytes=1000, to="Trigger", link_energy_per_bit_j=1e-11)
+    >>> _ = p.stage("Trigger", reduction_ratio=10, classifier=pm.daq.Gaussian(3.0), energy_per_op_j=1e-6, to="Disk")
+    >>> _ = p.storage("Disk")
+    >>> round(p.evaluate().output_rate_hz)
+    100000
+    """
+
+    def __init__(self, name: str = "pipeline", year: float = 2022, relevant_fraction: float | None = None, integer_counts: bool = True):
+        self.name = name
+        self.year = float(year)
+        self.relevant_fraction = relevant_fraction
+        self.integer_counts = integer_counts
+        self._nodes: dict[str, _Node] = {}
+        self._compiled: Any = None
+        self.meta: dict[str, Any] = {}
+
+    # -- definition -------------------------------------------------------------------------------------
+    def _add(self, node: _Node) -> Pipeline:
+        if node.name in self._nodes:
+            raise ModelError(f"stage '{node.name}' is defined twice")
+        self._nodes[node.name] = node
+        self._compiled = None
+        return self
+
+    def _values(self, name: str, **kw: Any) -> dict[str, float]:
+        return {k: _num(f"stage '{name}'", k, v) for k, v in kw.items() if v is not None}
+
+    def detector(
+        self,
+        name: str,
+        *,
+        sample_rate_hz: float,
+        data_bytes: float,
+        compression: float = 0.0,
+        energy_per_op_j: float = 0.0,
+        complexity: Sequence[float] = (0.0, 1.0),
+        to: str | None = None,
+        link_energy_per_bit_j: float = 0.0,
+        units: float = 0.0,
+        unit_cost: float = 0.0,
+    ) -> Pipeline:
+        """A detector sampling ``sample_rate_hz`` times a second, ``data_bytes`` per sample."""
+        vals = self._values(name, sample_rate_hz=sample_rate_hz, data_bytes=data_bytes, compression=compression, energy_per_op_j=energy_per_op_j, units=units, unit_cost=unit_cost)
+        return self._add(_Node(name, "detector", vals, tuple(complexity), None, to, float(link_energy_per_bit_j)))
+
+    def stage(
+        self,
+        name: str,
+        *,
+        to: str | None = None,
+        data_bytes: float = 0.0,
+        reduction_ratio: float = 1.0,
+        classifier: Classifier = None,
+        energy_per_op_j: float = 0.0,
+        complexity: Sequence[float] = (0.0, 1.0),
+        complexity_scale: float = 1.0,
+        compression: float = 0.0,
+        link_energy_per_bit_j: float = 0.0,
+        units: float = 0.0,
+        unit_cost: float = 0.0,
+        unit_time_s: float = 0.0,
+        utilization: float = 1.0,
+    ) -> Pipeline:
+        """A processing or trigger stage. ``complexity`` are polynomial coefficients ``k0, k1, k2, k3`` of ops
+        per event in the message size (bytes); ``unit_time_s`` (seconds one farm unit needs per op) sizes a farm."""
+        vals = self._values(
+            name, data_bytes=data_bytes, reduction_ratio=reduction_ratio, energy_per_op_j=energy_per_op_j, complexity_scale=complexity_scale,
+            compression=compression, units=units, unit_cost=unit_cost, unit_time_s=unit_time_s, utilization=utilization,
+        )  # fmt: skip
+        return self._add(_Node(name, "processor", vals, tuple(complexity), classifier, to, float(link_energy_per_bit_j)))
+
+    def storage(self, name: str = "Storage", *, energy_per_op_j: float = 0.0, complexity: Sequence[float] = (0.0, 1.0), units: float = 0.0, unit_cost: float = 0.0) -> Pipeline:
+        """The storage root."""
+        vals = self._values(name, energy_per_op_j=energy_per_op_j, units=units, unit_cost=unit_cost)
+        return self._add(_Node(name, "storage", vals, tuple(complexity)))
+
+    def link(self, source: str, target: str, energy_per_bit_j: float = 0.0) -> Pipeline:
+        """Connects ``source`` to ``target`` (each node sends its data to one successor)."""
+        node = self._node(source)
+        if node.to is not None and node.to != target:
+            raise ModelError(f"stage '{source}' has two outgoing links (to '{node.to}' and '{target}'); each stage sends its data to one successor")
+        node.to = target
+        node.link_energy_per_bit_j = _num(f"link '{source}' -> '{target}'", "energy_per_bit_j", energy_per_bit_j)
+        self._compiled = None
+        return self
+
+    def _node(self, name: str) -> _Node:
+        if name not in self._nodes:
+            import difflib
+
+            close = difflib.get_close_matches(name, list(self._nodes), n=3)
+            hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            raise InvalidArgumentError(f"argument `stage`: no stage named '{name}'{hint}")
+        return self._nodes[name]
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._nodes)
+
+    def kind(self, name: str) -> str:
+        return self._node(name).kind
+
+    def get(self, key: str) -> float:
+        """The value of ``"stage.parameter"`` (or ``"year"``)."""
+        if key == "year":
+            return self.year
+        stage, fld = self._split(key)
+        node = self._node(stage)
+        if fld == "link_energy_per_bit_j":
+            return node.link_energy_per_bit_j
+        if fld == "skill" and node.classifier is not None:
+            return float(node.classifier._spec()[1].get("skill", 0.0))
+        if fld.startswith("complexity_k"):
+            i = int(fld[-1])
+            return node.complexity[i] if i < len(node.complexity) else 0.0
+        default = {"reduction_ratio": 1.0, "complexity_scale": 1.0, "utilization": 1.0}.get(fld, 0.0)
+        return node.values.get(fld, default)
+
+    @staticmethod
+    def _split(key: str) -> tuple[str, str]:
+        stage, sep, fld = key.rpartition(".")
+        if not sep or not stage:
+            raise InvalidArgumentError(f"argument `{key}`: expected 'stage.parameter' (for example 'L1T.reduction_ratio') or 'year'")
+        return stage, fld
+
+    def with_values(self, values: Mapping[str, float]) -> Pipeline:
+        """A copy with ``{"stage.parameter": value}`` (and ``"year"``) changed."""
+        compiled, self._compiled = self._compiled, None
+        try:
+            new = copy.deepcopy(self)
+        finally:
+            self._compiled = compiled
+        for key, value in values.items():
+            if key == "year":
+                new.year = _num("year", "year", value)
+                continue
+            stage, fld = new._split(key)
+            node = new._node(stage)
+            v = _num(f"stage '{stage}'", fld, value)
+            if fld == "link_energy_per_bit_j":
+                node.link_energy_per_bit_j = v
+            elif fld in ("skill", "sigma", "tpr", "fpr"):
+                if node.classifier is None:
+                    raise ModelError(f"stage '{stage}' has no classifier; cannot set `{fld}`")
+                if isinstance(node.classifier, Empirical) and fld == "skill":
+                    node.classifier = dataclasses.replace(node.classifier, shift=v)
+                else:
+                    node.classifier = dataclasses.replace(node.classifier, **{fld: v})  # type: ignore[arg-type]
+            elif fld.startswith("complexity_k") and fld[-1] in "0123":
+                k = list(node.complexity) + [0.0] * (4 - len(node.complexity))
+                k[int(fld[-1])] = v
+                node.complexity = tuple(k)
+            elif fld in _NODE_FIELDS:
+                node.values[fld] = v
+            else:
+                raise InvalidArgumentError(f"argument `{key}`: unknown parameter '{fld}' of stage '{stage}'")
+        return new
+
+    # -- engine -----------------------------------------------------------------------------------------
+    def compile(self) -> Any:
+        """Validates the pipeline in the engine (cycle, single storage root, value domains)."""
+        if self._compiled is not None:
+            return self._compiled
+        names = list(self._nodes)
+        index = {n: i for i, n in enumerate(names)}
+        nodes, links, tables = [], [], []
+        for node in self._nodes.values():
+            values = dict(node.values)
+            if len(node.complexity) > 4:
+                raise InvalidArgumentError(f"stage '{node.name}': complexity takes at most 4 polynomial coefficients (k0..k3)")
+            for i, k in enumerate(node.complexity):
+                values[f"complexity_k{i}"] = _num(f"stage '{node.name}'", "complexity", k)
+            kind, table = "none", None
+            if node.classifier is not None:
+                kind, extra = node.classifier._spec()
+                values.update(extra)
+                if isinstance(node.classifier, Empirical):
+                    table = len(tables)
+                    tables.append((list(node.classifier.x), list(node.classifier.cdf_neg), list(node.classifier.cdf_pos)))
+            nodes.append((node.name, node.kind, kind, table, list(values.items())))
+            if node.to is not None:
+                if node.to not in index:
+                    raise ModelError(f"stage '{node.name}' sends its data to '{node.to}', which is not defined")
+                links.append((index[node.name], index[node.to], node.link_energy_per_bit_j))
+        rf = float("nan") if self.relevant_fraction is None else float(self.relevant_fraction)
+        self._compiled = _core.daq_pipeline(nodes, links, tables, self.year, rf, self.integer_counts)
+        return self._compiled
+
+    def evaluate(self, mc_seed: int | None = None, mc_samples: int = 50_000) -> Evaluation:
+        """Metrics of the pipeline. ``mc_seed`` switches on the seeded Monte Carlo classifiers (``mc_samples``
+        scores per class, as SystemFlow's 50 000); by default the evaluation is deterministic."""
+        metrics, cols = _core.daq_evaluate(self.compile(), mc_seed, mc_samples)
+        compiled = self.compile()
+        stages = pl.DataFrame({"stage": compiled.names, "kind": compiled.kinds, **dict(cols)}).with_columns(
+            power_w=pl.col("compute_power_w") + pl.col("link_power_w")
+        )
+        return Evaluation(dict(metrics), stages)
+
+    def sweep(self, columns: Mapping[str, Any], per_stage: bool = False, mc_seed: int | None = None, mc_samples: int = 50_000) -> pl.DataFrame:
+        """Vectorized what-if: ``{"stage.parameter" | "year" | "relevant_fraction": scalar or array}``, broadcast
+        together; one row per element with the inputs and every metric (plus ``power_w:<stage>`` columns
+        with ``per_stage``).
+
+        >>> import numpy as np, perfmodel as pm
+        >>> df = pm.daq.preset("cms-run5").sweep({"L1T.skill": np.linspace(1, 4, 7)})
+        >>> df.height
+        7
+        """
+        compiled = self.compile()
+        index = {n: i for i, n in enumerate(compiled.names)}
+        _, cols = as_columns(**{k.replace(".", "\x00"): v for k, v in columns.items()}) if columns else ((), {})
+        targets = []
+        arrays = []
+        for raw, arr in cols.items():
+            key = raw.replace("\x00", ".")
+            if key in ("year", "relevant_fraction"):
+                targets.append((-1, key))
+            else:
+                stage, fld = self._split(key)
+                self._node(stage)
+                targets.append((index[stage], fld))
+            arrays.append(arr)
+        rows, flat, stage_flat = _core.daq_sweep(compiled, targets, arrays, per_stage, mc_seed, mc_samples)
+        data: dict[str, Any] = {raw.replace("\x00", "."): arr for raw, arr in cols.items()}
+        m = flat.reshape(rows, len(METRICS))
+        for j, name in enumerate(METRICS):
+            data[name] = np.ascontiguousarray(m[:, j])
+        if per_stage:
+            s = stage_flat.reshape(rows, len(compiled.names))
+            for j, name in enumerate(compiled.names):
+                data[f"power_w:{name}"] = np.ascontiguousarray(s[:, j])
+        return pl.DataFrame(data)
+
+    # -- TOML -------------------------------------------------------------------------------------------
+    @classmethod
+    def from_toml(cls, source: str | Path, *, text: str | None = None) -> Pipeline:
+        """Loads a pipeline from a TOML file (format: ``perfmodel/daq/presets/cms-run5.toml``)."""
+        where = str(source)
+        try:
+            doc = tomllib.loads(text) if text is not None else tomllib.loads(Path(source).read_text())
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise InvalidArgumentError(f"{where}: cannot read pipeline TOML: {exc}") from exc
+        return _from_doc(doc, where)
+
+
+_CLASSIFIERS = {"gaussian": Gaussian, "rates": Rates}
+
+
+def _classifier(where: str, spec: Any) -> Classifier:
+    if spec is None:
+        return None
+    if not isinstance(spec, dict) or "kind" not in spec:
+        raise InvalidArgumentError(f"{where}: classifier must be a table with `kind` ('gaussian', 'rates' or 'empirical')")
+    spec = dict(spec)
+    kind = spec.pop("kind")
+    spec.pop("note", None)
+    try:
+        if kind == "empirical":
+            if "efficiency_curve" in spec:
+                c = spec.pop("efficiency_curve")
+                return Empirical.from_efficiency_curve(c["threshold"], c["signal_efficiency"], c["background_efficiency"], **spec)
+            return Empirical(tuple(spec.pop("x")), tuple(spec.pop("cdf_neg")), tuple(spec.pop("cdf_pos")), **spec)
+        return _CLASSIFIERS[kind](**spec)  # type: ignore[no-any-return]
+    except (KeyError, TypeError) as exc:
+        raise InvalidArgumentError(f"{where}: bad classifier {kind!r}: {exc}") from exc
+
+
+_DETECTOR_KEYS = {"name", "to", "sample_rate_hz", "data_bytes", "compression", "energy_per_op_j", "complexity", "link_energy_per_bit_j", "units", "unit_cost", "category", "note"}
+_STAGE_KEYS = {"name", "to", "data_bytes", "reduction_ratio", "classifier", "energy_per_op_j", "complexity", "complexity_scale", "compression", "link_energy_per_bit_j", "units", "unit_cost", "unit_time_s", "utilization", "note"}
+_STORAGE_KEYS = {"name", "energy_per_op_j", "complexity", "units", "unit_cost", "note"}
+
+
+def _check_keys(where: str, table: dict[str, Any], allowed: set[str]) -> dict[str, Any]:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        import difflib
+
+        hints = [f"`{k}`" + (f" (did you mean `{m[0]}`?)" if (m := difflib.get_close_matches(k, sorted(allowed), n=1)) else "") for k in unknown]
+        raise InvalidArgumentError(f"{where}: unknown key(s) {', '.join(hints)}")
+    return {k: v for k, v in table.items() if k not in ("note", "category")}
+
+
+def _from_doc(doc: dict[str, Any], where: str) -> Pipeline:
+    head = doc.get("pipeline", {})
+    p = Pipeline(head.get("name", Path(where).stem), year=head.get("year", 2022), relevant_fraction=head.get("relevant_fraction"), integer_counts=head.get("integer_counts", True))
+    p.meta = {k: v for k, v in doc.items() if k not in ("detector", "stage", "storage", "defaults")}
+    defaults = doc.get("defaults", {})
+    for i, d in enumerate(doc.get("detector", [])):
+        d = _check_keys(f"{where}: detector[{i}]", {**defaults.get("detector", {}), **d}, _DETECTOR_KEYS)
+        p.detector(**d)
+    for i, s in enumerate(doc.get("stage", [])):
+        s = _check_keys(f"{where}: stage[{i}] ({s.get('name', '?')})", {**defaults.get("stage", {}), **s}, _STAGE_KEYS)
+        s["classifier"] = _classifier(f"{where}: stage '{s.get('name')}'", s.get("classifier"))
+        p.stage(**s)
+    storage = doc.get("storage")
+    if storage is None:
+        raise ModelError(f"{where}: pipeline has no [storage] table; a pipeline needs exactly one storage root")
+    p.storage(**_check_keys(f"{where}: storage", storage, _STORAGE_KEYS))
+    return p

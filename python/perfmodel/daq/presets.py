@@ -1,0 +1,131 @@
+"""CMS presets (TOML files in ``perfmodel/daq/presets``), their technology levers, lever sweeps and the
+calibration of the Gaussian L1T skill (the one fitted quantity of the presets)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import tomllib
+from importlib import resources
+from typing import Any
+
+import polars as pl
+
+from ..errors import InvalidArgumentError
+from .farm import device_unit_time_s
+from .pipeline import Pipeline
+
+__all__ = ["PRESETS", "LEVERS", "preset", "levers", "lever_values", "lever_sweep", "calibrate_skill"]
+
+PRESETS: tuple[str, ...] = ("cms-run3", "cms-run5")
+LEVERS: tuple[str, ...] = ("gpu_hlt", "smart_pixels", "l1_tracking", "optical_links")
+
+
+def _doc(name: str) -> dict[str, Any]:
+    if name not in PRESETS:
+        import difflib
+
+        close = difflib.get_close_matches(name, PRESETS, n=2)
+        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise InvalidArgumentError(f"argument `name`: unknown DAQ preset '{name}'{hint} (available: {', '.join(PRESETS)})")
+    text = resources.files("perfmodel.daq").joinpath("presets", f"{name}.toml").read_text()
+    return tomllib.loads(text)
+
+
+def levers(name: str) -> dict[str, dict[str, Any]]:
+    """The lever definitions of a preset (description, the values each sets, farm sizing)."""
+    return dict(_doc(name).get("levers", {}))
+
+
+def _expand(p: Pipeline, values: dict[str, float]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for key, v in values.items():
+        if key.startswith("kind:"):
+            kind, _, fld = key[5:].partition(".")
+            for n in p.names:
+                if p.kind(n) == kind:
+                    out[f"{n}.{fld}"] = v
+        else:
+            out[key] = v
+    return out
+
+
+def lever_values(name: str, base: Pipeline | None = None, **switches: bool) -> dict[str, float]:
+    """The ``"stage.parameter": value`` changes the switched-on levers make to the base preset."""
+    defs = levers(name)
+    p = base if base is not None else _base(name)
+    out: dict[str, float] = {}
+    for lever, on in switches.items():
+        if lever not in defs:
+            raise InvalidArgumentError(f"argument `{lever}`: unknown lever of preset '{name}'; expected one of {', '.join(defs)}")
+        if not isinstance(on, bool):
+            raise InvalidArgumentError(f"argument `{lever}`: expected True or False, got {on!r}")
+        if not on:
+            continue
+        d = defs[lever]
+        out.update(_expand(p, dict(d.get("set", {}))))
+        farm = d.get("farm")
+        if farm is not None:
+            out[f"{farm['stage']}.unit_time_s"] = device_unit_time_s(farm["device"], farm["flops_per_op"], farm["bytes_per_op"], farm.get("dtype", "fp32"))
+            out[f"{farm['stage']}.unit_cost"] = float(farm["unit_cost"])
+            out[f"{farm['stage']}.utilization"] = float(farm.get("utilization", 0.7))
+    return out
+
+
+def _base(name: str) -> Pipeline:
+    from .pipeline import _from_doc
+
+    return _from_doc(_doc(name), f"{name}.toml")
+
+
+def preset(name: str, *, year: float | None = None, **switches: bool) -> Pipeline:
+    """A CMS pipeline: ``"cms-run3"`` (pileup 60) or ``"cms-run5"`` (HL-LHC, pileup 200), with technology
+    levers ``gpu_hlt``, ``smart_pixels``, ``l1_tracking``, ``optical_links`` (booleans).
+
+    >>> import perfmodel as pm
+    >>> round(pm.daq.preset("cms-run5").evaluate().power_w / 1e6, 2)
+    51.6
+    """
+    base = _base(name)
+    values = lever_values(name, base, **switches)
+    if year is not None:
+        values["year"] = year
+    p = base.with_values(values) if values else base
+    p.meta["levers"] = {lv: bool(switches.get(lv, False)) for lv in levers(name)}
+    return p
+
+
+def lever_sweep(name: str, per_stage: bool = True, **fixed: bool) -> pl.DataFrame:
+    """Every combination of the preset's levers (those not fixed), evaluated in one vectorized engine call.
+    Columns: one boolean per lever, the metrics, and ``power_w:<stage>`` with ``per_stage``."""
+    names = list(levers(name))
+    free = [lv for lv in names if lv not in fixed]
+    combos = [dict(zip(free, bits, strict=True)) | fixed for bits in itertools.product([False, True], repeat=len(free))]
+    base = _base(name)
+    changes = [lever_values(name, base, **c) for c in combos]
+    keys = sorted({k for c in changes for k in c})
+    columns = {k: [c.get(k, base.get(k)) for c in changes] for k in keys}
+    df = base.sweep(columns, per_stage=per_stage).drop(keys)
+    flags = pl.DataFrame({lv: [c[lv] for c in combos] for lv in names})
+    label = pl.DataFrame({"configuration": [" + ".join(lv for lv in names if c[lv]) or "baseline" for c in combos]})
+    return pl.concat([label, flags, df], how="horizontal")
+
+
+def calibrate_skill(pipeline: Pipeline, stage: str, target_f1: float, lo: float = 0.0, hi: float = 10.0) -> float:
+    """The Gaussian skill of ``stage`` at which the pipeline's F1 equals ``target_f1`` (bisection; F1 rises
+    with skill). Used to calibrate the presets' L1T skills to SystemFlow's published F1 rows."""
+    def f1(s: float) -> float:
+        return pipeline.with_values({f"{stage}.skill": s}).evaluate().f1
+
+    f_lo, f_hi = f1(lo), f1(hi)
+    if not (f_lo <= target_f1 <= f_hi):
+        raise InvalidArgumentError(f"argument `target_f1`: {target_f1} is outside the F1 range [{f_lo:.4f}, {f_hi:.4f}] for skills [{lo}, {hi}]")
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if f1(mid) < target_f1:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo < 1e-9:
+            break
+    return 0.5 * (lo + hi) if math.isfinite(lo + hi) else lo
