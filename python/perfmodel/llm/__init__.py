@@ -295,6 +295,7 @@ def estimate(
     dp_overlap: bool = False,
     tp_overlap: bool = False,
     pp_overlap: bool = False,
+    grad_fp32: bool = False,
     calib: dict[str, float] | None = None,
 ) -> Estimate:
     """Predicts one training step of ``model`` on ``cluster`` = ``(system, nodes)`` under one plan.
@@ -315,7 +316,7 @@ def estimate(
     plan = {
         "tp": tp, "pp": pp, "dp": dp, "vp": vp, "cp": cp, "ep": ep, "micro_batch": micro_batch, "global_batch": global_batch,
         "sp": sp, "recompute": recompute, "zero": zero, "dtype": dtype, "qwz": qwz, "qgz": qgz, "hpz": hpz,
-        "flash_attention": flash_attention, "dp_overlap": dp_overlap, "tp_overlap": tp_overlap, "pp_overlap": pp_overlap,
+        "flash_attention": flash_attention, "dp_overlap": dp_overlap, "tp_overlap": tp_overlap, "pp_overlap": pp_overlap, "grad_fp32": grad_fp32,
     }  # fmt: skip
     raw = _core.llm_estimate(m.fields, handle, nodes, _plan_numbers(plan), _calib_tuple(sys_id, calib))
     return Estimate(

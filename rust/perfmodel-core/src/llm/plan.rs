@@ -33,6 +33,8 @@ pub struct Plan {
     pub tp_overlap: bool,
     /// Pipeline send/recv overlapped with compute outside warm-up and cool-down (MegaScale §3.2).
     pub pp_overlap: bool,
+    /// Gradients reduced in fp32 (Megatron-LM with bf16: `accumulate_allreduce_grads_in_fp32`).
+    pub grad_fp32: bool,
 }
 
 impl Default for Plan {
@@ -57,6 +59,7 @@ impl Default for Plan {
             dp_overlap: false,
             tp_overlap: false,
             pp_overlap: false,
+            grad_fp32: false,
         }
     }
 }
@@ -250,6 +253,7 @@ pub const PLAN_KEYS: &[&str] = &[
     "dp_overlap",
     "tp_overlap",
     "pp_overlap",
+    "grad_fp32",
 ];
 
 fn count(arg: &str, v: f64) -> Result<u32> {
@@ -293,6 +297,7 @@ impl Plan {
                 "dp_overlap" => p.dp_overlap = flag,
                 "tp_overlap" => p.tp_overlap = flag,
                 "pp_overlap" => p.pp_overlap = flag,
+                "grad_fp32" => p.grad_fp32 = flag,
                 _ => {
                     let close = crate::error::closest(k, PLAN_KEYS.iter().copied());
                     let hint = if close.is_empty() {

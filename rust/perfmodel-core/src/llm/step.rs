@@ -366,40 +366,43 @@ fn dp_comm(m: &Model, p: &Plan, c: &Cluster, t_f: f64, t_b: f64) -> (f64, f64, f
             }
     };
     let (gd, ge) = (B16 * dense, B16 * expert);
+    let gr = if p.grad_fp32 { 2.0 } else { 1.0 };
     match p.zero {
         0 => {
-            let total = 2.0 * rs(gd, ge);
+            let total = 2.0 * rs(gr * gd, gr * ge);
             let exposed = if p.dp_overlap {
                 (total - t_b).max(0.0)
             } else {
                 total
             };
-            (total, exposed, 2.0 * xn(gd, ge))
+            (total, exposed, 2.0 * xn(gr * gd, gr * ge))
         }
         1 | 2 => {
-            let r = rs(gd, ge);
+            let r = rs(gr * gd, gr * ge);
             let ag = rs(gd, ge);
             let exposed = if p.dp_overlap {
                 (r - t_b).max(0.0) + (ag - t_f).max(0.0)
             } else {
                 r + ag
             };
-            (r + ag, exposed, 2.0 * xn(gd, ge))
+            (r + ag, exposed, xn(gr * gd, gr * ge) + xn(gd, ge))
         }
         _ => {
             // ZeRO-3, every micro-batch: forward all-gather, backward all-gather, gradient reduce-scatter
             // (Rajbhandari et al. SC'20 §7: 3 Psi per step vs 2 Psi for DP), with ZeRO++ substitutions
-            // (Wang et al. 2023): qwZ int8 forward gather; hpZ backward gather inside a group of `hpz` ranks
-            // holding the secondary copy; qgZ int4 hierarchical all-to-all reduction.
+            // (Wang et al. 2023): qwZ int8 forward gather; hpZ backward gather of the 16-bit secondary copy
+            // inside a group of `hpz` ranks; qgZ int4 hierarchical all-to-all reduction.
             let w_f = if p.qwz { 0.5 } else { 1.0 };
             let ag_f = rs(w_f * gd, w_f * ge);
             let xn_f = xn(w_f * gd, w_f * ge);
             let (ag_b, xn_b) = if p.hpz > 1 {
                 let hg = Group::new(topo, p.hpz, stride);
-                let b = comm::all_gather(topo, &hg, w_f * (gd + ge));
-                (b, comm::cross_node_bytes_rs(topo, &hg, w_f * (gd + ge)))
+                (
+                    comm::all_gather(topo, &hg, gd + ge),
+                    comm::cross_node_bytes_rs(topo, &hg, gd + ge),
+                )
             } else {
-                (ag_f, xn_f)
+                (rs(gd, ge), xn(gd, ge))
             };
             let (red, xn_r) = if p.qgz {
                 // int4 gradients (1/4 of 16-bit), all-to-all inside the node then across nodes.
@@ -409,7 +412,7 @@ fn dp_comm(m: &Model, p: &Plan, c: &Cluster, t_f: f64, t_b: f64) -> (f64, f64, f
                     comm::cross_node_bytes_rs(topo, &dp_g, q),
                 )
             } else {
-                (rs(gd, ge), xn(gd, ge))
+                (rs(gr * gd, gr * ge), xn(gr * gd, gr * ge))
             };
             let per_mb = ag_f + ag_b + red;
             let total = mb * per_mb;
