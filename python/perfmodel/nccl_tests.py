@@ -96,7 +96,7 @@ def _parse_text(text: str, path: str) -> list[dict[str, Any]]:
             continue
         if line.startswith("#"):
             body = line[1:].split()
-            if "size" in body and any(t in body for t in _TIME_NAMES) and "busbw" in body:
+            if ("size" in body or "bytes" in body) and any(t in body for t in _TIME_NAMES) and "busbw" in body:
                 header = body
                 groups = re.findall(r"(out-of-place|in-place)", prev_comment)
             prev_comment = line
@@ -109,13 +109,14 @@ def _parse_text(text: str, path: str) -> list[dict[str, Any]]:
             if re.match(r"^\d", line):
                 raise LogParseError(f"{path}:{lineno}: cannot parse data row '{line}'")
             continue
-        lead = [h for h in header if h not in _TIME_NAMES and h not in ("algbw", "busbw") and h not in _ERR_NAMES]
-        # The leading descriptive columns end where the first time column starts.
+        # The leading descriptive columns end where the first time column starts; the rest is one block of
+        # (time, algbw, busbw, error) per placement named in the line above the header.
         first_time = next(i for i, h in enumerate(header) if h in _TIME_NAMES)
         lead = header[:first_time]
-        block = header[first_time:]
-        per = len(block)
-        n_blocks = max(1, len(groups)) if groups else max(1, len(block) // per)
+        block_all = header[first_time:]
+        n_blocks = max(1, sum(1 for h in block_all if h in _TIME_NAMES))
+        per = len(block_all) // n_blocks
+        block = block_all[:per]
         expected = len(lead) + per * n_blocks
         if len(toks) != expected:
             raise LogParseError(
@@ -137,7 +138,10 @@ def _parse_text(text: str, path: str) -> list[dict[str, Any]]:
         for b in range(n_blocks):
             vals = toks[len(lead) + b * per : len(lead) + (b + 1) * per]
             rec = dict(base)
-            rec["placement"] = groups[b] if b < len(groups) else ("out-of-place" if b == 0 and n_blocks == 2 else "in-place")
+            if b < len(groups):
+                rec["placement"] = groups[b]
+            else:
+                rec["placement"] = "out-of-place" if n_blocks == 2 and b == 0 else "in-place"
             for name, tok in zip(block, vals, strict=True):
                 if name in _TIME_NAMES:
                     rec["time_us"] = _num(tok, name, lineno, path)
@@ -345,7 +349,8 @@ def calibrate(
     kind = "nic" if target == sysspec["nic"] else "fabric"
     base = resolve(target, kind)
     fit = [k for k in fit if not (kind == "nic" and k == "efficiency.launch_us")]
-    x0 = np.array([math.log(float(base.get(k, 5.0))) for k in fit])
+    defaults = {"efficiency.launch_us": 5.0, "efficiency.nvls_bandwidth_fraction": base.get("efficiency.bandwidth_fraction", 0.8)}
+    x0 = np.array([math.log(float(base.get(k, defaults.get(k, 1.0)))) for k in fit])
     data = []
     for f, (op, nr) in zip(frames, metas, strict=True):
         rows = f.filter((pl.col("placement") == placement) & (pl.col("size_bytes") >= min_bytes) & (pl.col("time_us") > 0))
@@ -356,8 +361,9 @@ def calibrate(
 
     def spec_of(x: np.ndarray) -> Spec:
         vals = {k: float(np.exp(v)) for k, v in zip(fit, x, strict=True)}
-        if "efficiency.bandwidth_fraction" in vals:
-            vals["efficiency.bandwidth_fraction"] = min(vals["efficiency.bandwidth_fraction"], 1.0)
+        for k in vals:
+            if k.endswith("_fraction"):
+                vals[k] = min(vals[k], 1.0)
         return base.with_overrides(vals)
 
     def loss(x: np.ndarray) -> float:
