@@ -38,6 +38,7 @@ __all__ = [
     "search",
     "search_full",
     "calibration",
+    "layer_activation_bytes",
     "RECOMPUTE",
 ]
 
@@ -168,6 +169,19 @@ def model(preset_or_dict: str | dict[str, Any] | Model, **overrides: Any) -> Mod
             raise InvalidArgumentError(f"argument `{k}`: expected a number or bool, got {v!r}")
     stats = _core.llm_model_stats(nums)
     return Model(name=name, fields=nums, source=source, _stats=stats)
+
+
+def layer_activation_bytes(
+    model: Model | str | dict[str, Any], tp: int = 1, sp: bool = False, recompute: str = "none", micro_batch: int = 1, cp: int = 1
+) -> float:
+    """Activation bytes of one transformer layer for one micro-batch (Korthikanti et al. 2022, Table 2).
+
+    >>> round(layer_activation_bytes("gpt3-175b", tp=8, sp=True, recompute="selective") / 1e9, 3)
+    0.107
+    """
+    m = model if isinstance(model, Model) else globals()["model"](model)
+    plan = _plan_numbers({"tp": tp, "sp": sp, "recompute": recompute, "micro_batch": micro_batch, "cp": cp})
+    return float(_core.llm_layer_activation_bytes(m.fields, plan))
 
 
 # ---- cluster and calibration ----------------------------------------------------------------------------

