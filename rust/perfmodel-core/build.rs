@@ -1,5 +1,6 @@
 //! Embeds every TOML file of the repository's `hwdb/` folder into the core crate,
 //! so the built library works from any directory without data files beside it.
+use std::fmt::Write as _;
 use std::{env, fs, path::Path};
 
 fn collect(dir: &Path, root: &Path, out: &mut Vec<(String, String)>) {
@@ -40,7 +41,7 @@ fn main() {
         String::from("/// (path relative to hwdb/, file contents) of every embedded hwdb file.\n");
     code.push_str("pub static EMBEDDED_FILES: &[(&str, &str)] = &[\n");
     for (rel, abs) in &files {
-        code.push_str(&format!("    ({rel:?}, include_str!({abs:?})),\n"));
+        writeln!(code, "    ({rel:?}, include_str!({abs:?})),").unwrap();
     }
     code.push_str("];\n");
     let out = Path::new(&env::var("OUT_DIR").unwrap()).join("embedded_hwdb.rs");

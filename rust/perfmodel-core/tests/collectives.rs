@@ -3,7 +3,7 @@ use perfmodel_core::collective::{self, formulas, Algorithm, Op};
 use perfmodel_core::topology::{disjoint_rings, system_of, Cluster};
 use perfmodel_core::Error;
 
-const GIB: f64 = 1073741824.0;
+const GIB: f64 = 1_073_741_824.0;
 
 fn close(a: f64, b: f64, rel: f64) {
     assert!((a - b).abs() <= rel * b.abs(), "{a} vs {b}");
