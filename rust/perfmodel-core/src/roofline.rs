@@ -112,7 +112,14 @@ impl GemmContext {
             d => d.bytes(),
         };
         let rate_per_unit = peak * device.gemm_fraction(dtype) / units;
-        let tiles = GEMM_TILES.map(|(tm, tn, rel)| (1.0 / tm, 1.0 / tn, 2.0 * tm * tn / (rate_per_unit * rel), tm + tn));
+        let tiles = GEMM_TILES.map(|(tm, tn, rel)| {
+            (
+                1.0 / tm,
+                1.0 / tn,
+                2.0 * tm * tn / (rate_per_unit * rel),
+                tm + tn,
+            )
+        });
         Ok(GemmContext {
             rate_per_unit,
             units,
