@@ -7,11 +7,10 @@ import json
 from pathlib import Path
 
 import numpy as np
-import polars as pl
-import pytest
-
 import perfmodel as pm
 import perfmodel.validation
+import polars as pl
+import pytest
 from perfmodel.errors import InvalidArgumentError, ModelError
 
 # domain.md 1.5 power table (P_scaled, 2032 technology), tolerance 0.5 %.

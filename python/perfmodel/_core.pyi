@@ -60,3 +60,34 @@ def collectives_predict(
 # ---- llm ----
 
 # ---- daq ----
+@final
+class DaqPipeline:
+    @property
+    def names(self) -> list[str]: ...
+    @property
+    def kinds(self) -> list[str]: ...
+    @property
+    def successors(self) -> list[int]: ...
+
+def daq_pipeline(
+    nodes: list[tuple[str, str, str, int | None, list[tuple[str, float]]]],
+    links: list[tuple[int, int, float]],
+    tables: list[tuple[list[float], list[float], list[float]]],
+    year: float,
+    relevant_fraction: float,
+    integer_counts: bool,
+    reference_year: float = 2022.0,
+    scaling_rate: float = 0.18717361,
+) -> DaqPipeline: ...
+def daq_metric_names() -> list[str]: ...
+def daq_evaluate(
+    pipeline: DaqPipeline, mc_seed: int | None = None, mc_samples: int = 50000
+) -> tuple[dict[str, float], list[tuple[str, list[float]]]]: ...
+def daq_sweep(
+    pipeline: DaqPipeline,
+    targets: list[tuple[int, str]],
+    columns: list[_F64],
+    per_stage: bool = False,
+    mc_seed: int | None = None,
+    mc_samples: int = 50000,
+) -> tuple[int, _F64, _F64]: ...

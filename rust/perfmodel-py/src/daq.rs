@@ -4,7 +4,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
-use perfmodel_core::daq::{self, Field, Link, McOptions, Node, Pipeline, ScoreTable, Settings, Target};
+use perfmodel_core::daq::{
+    self, Field, Link, McOptions, Node, Pipeline, ScoreTable, Settings, Target,
+};
 use perfmodel_core::error::invalid;
 use pyo3::prelude::*;
 
@@ -33,7 +35,11 @@ impl PyDaqPipeline {
     /// Index of each node's successor (-1 for the storage root).
     #[getter]
     fn successors(&self) -> Vec<i64> {
-        self.inner.succ.iter().map(|s| s.map_or(-1, |i| i as i64)).collect()
+        self.inner
+            .succ
+            .iter()
+            .map(|s| s.map_or(-1, |i| i64::try_from(i).unwrap_or(-1)))
+            .collect()
     }
 }
 
@@ -55,14 +61,32 @@ pub fn daq_pipeline(
     scaling_rate: f64,
 ) -> PyResult<PyDaqPipeline> {
     let p = engine(py, move || {
-        let nodes = nodes.iter().map(|(name, kind, cls, table, values)| Node::new(name, kind, cls, *table, values)).collect::<Result<Vec<_>, _>>()?;
+        let nodes = nodes
+            .iter()
+            .map(|(name, kind, cls, table, values)| Node::new(name, kind, cls, *table, values))
+            .collect::<Result<Vec<_>, _>>()?;
         let tables = tables
             .into_iter()
             .enumerate()
-            .map(|(i, (x, n, p))| ScoreTable::new(x, n, p).map_err(|m| invalid(&format!("score table {i}"), m)))
+            .map(|(i, (x, n, p))| {
+                ScoreTable::new(x, n, p).map_err(|m| invalid(&format!("score table {i}"), m))
+            })
             .collect::<Result<Vec<_>, _>>()?;
-        let links: Vec<Link> = links.into_iter().map(|(from, to, energy_per_bit_j)| Link { from, to, energy_per_bit_j }).collect();
-        let settings = Settings { year, reference_year, scaling_rate, relevant_fraction, integer_counts };
+        let links: Vec<Link> = links
+            .into_iter()
+            .map(|(from, to, energy_per_bit_j)| Link {
+                from,
+                to,
+                energy_per_bit_j,
+            })
+            .collect();
+        let settings = Settings {
+            year,
+            reference_year,
+            scaling_rate,
+            relevant_fraction,
+            integer_counts,
+        };
         Pipeline::new(nodes, &links, tables, settings)
     })?;
     Ok(PyDaqPipeline { inner: Arc::new(p) })
@@ -83,10 +107,21 @@ type NodeColumns = Vec<(&'static str, Vec<f64>)>;
 /// One evaluation: (metrics by name, per-node columns by name).
 #[pyfunction]
 #[pyo3(signature = (pipeline, mc_seed=None, mc_samples=50_000))]
-pub fn daq_evaluate(py: Python<'_>, pipeline: &PyDaqPipeline, mc_seed: Option<u64>, mc_samples: usize) -> PyResult<(HashMap<&'static str, f64>, NodeColumns)> {
+pub fn daq_evaluate(
+    py: Python<'_>,
+    pipeline: &PyDaqPipeline,
+    mc_seed: Option<u64>,
+    mc_samples: usize,
+) -> PyResult<(HashMap<&'static str, f64>, NodeColumns)> {
     let p = pipeline.inner.clone();
-    let e = engine(py, move || daq::evaluate(&p, mc_options(mc_seed, mc_samples)))?;
-    let metrics = daq::METRIC_NAMES.iter().copied().zip(e.metrics.values()).collect();
+    let e = engine(py, move || {
+        daq::evaluate(&p, mc_options(mc_seed, mc_samples))
+    })?;
+    let metrics = daq::METRIC_NAMES
+        .iter()
+        .copied()
+        .zip(e.metrics.values())
+        .collect();
     let col = |f: fn(&daq::NodeResult) -> f64| e.nodes.iter().map(f).collect::<Vec<f64>>();
     let nodes = vec![
         ("message_bytes", col(|r| r.message_bytes)),
@@ -114,9 +149,13 @@ pub fn daq_evaluate(py: Python<'_>, pipeline: &PyDaqPipeline, mc_seed: Option<u6
     Ok((metrics, nodes))
 }
 
+type SweepOut<'py> = (usize, Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<f64>>);
+
 /// Vectorized sweep. `targets`: (node index, field), node index -1 for `year` or `relevant_fraction`;
 /// one column per target. Returns (rows, metrics flat row-major rows x 19, stage power flat rows x nodes).
 #[pyfunction]
+// PyO3 extracts owned Python sequences.
+#[allow(clippy::needless_pass_by_value)]
 #[pyo3(signature = (pipeline, targets, columns, per_stage=false, mc_seed=None, mc_samples=50_000))]
 pub fn daq_sweep<'py>(
     py: Python<'py>,
@@ -126,9 +165,15 @@ pub fn daq_sweep<'py>(
     per_stage: bool,
     mc_seed: Option<u64>,
     mc_samples: usize,
-) -> PyResult<(usize, Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<f64>>)> {
+) -> PyResult<SweepOut<'py>> {
     if targets.len() != columns.len() {
-        return Err(to_py(py, &invalid("columns", format!("{} targets but {} columns", targets.len(), columns.len()))));
+        return Err(to_py(
+            py,
+            &invalid(
+                "columns",
+                format!("{} targets but {} columns", targets.len(), columns.len()),
+            ),
+        ));
     }
     let p = pipeline.inner.clone();
     let mut resolved = Vec::with_capacity(targets.len());
@@ -136,19 +181,37 @@ pub fn daq_sweep<'py>(
         let t = match (*node, field.as_str()) {
             (-1, "year") => Target::Year,
             (-1, "relevant_fraction") => Target::RelevantFraction,
-            (i, f) if i >= 0 && (i as usize) < p.nodes.len() => {
-                Target::Node(i as usize, Field::parse(&p.nodes[i as usize].name, f).map_err(|e| to_py(py, &e))?)
+            (i, f) if i >= 0 && (i as usize) < p.nodes.len() => Target::Node(
+                i as usize,
+                Field::parse(&p.nodes[i as usize].name, f).map_err(|e| to_py(py, &e))?,
+            ),
+            (i, f) => {
+                return Err(to_py(
+                    py,
+                    &invalid(
+                        "targets",
+                        format!(
+                            "({i}, '{f}') is not a node parameter, 'year' or 'relevant_fraction'"
+                        ),
+                    ),
+                ))
             }
-            (i, f) => return Err(to_py(py, &invalid("targets", format!("({i}, '{f}') is not a node parameter, 'year' or 'relevant_fraction'")))),
         };
         resolved.push(t);
     }
-    let slices = columns.iter().map(PyReadonlyArray1::as_slice).collect::<Result<Vec<_>, _>>()?;
+    let slices = columns
+        .iter()
+        .map(PyReadonlyArray1::as_slice)
+        .collect::<Result<Vec<_>, _>>()?;
     let out = engine(py, move || {
         let cols: Vec<(Target, &[f64])> = resolved.into_iter().zip(slices).collect();
         daq::sweep(&p, &cols, per_stage, mc_options(mc_seed, mc_samples))
     })?;
-    Ok((out.rows, out.metrics.into_pyarray(py), out.stage_power_w.into_pyarray(py)))
+    Ok((
+        out.rows,
+        out.metrics.into_pyarray(py),
+        out.stage_power_w.into_pyarray(py),
+    ))
 }
 
 /// Registers the DAQ bindings on `perfmodel._core`.

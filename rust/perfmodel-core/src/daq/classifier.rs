@@ -4,8 +4,6 @@
 //! `[[tn, fn], [fp, tp]]` (row 0 rejected, row 1 passed; column 0 negatives, column 1 positives).
 //! Score classifiers pick the threshold `x` at which the mixture keeps the target fraction:
 //! `(neg F_neg(x) + pos F_pos(x)) / (neg + pos) = 1 - 1/RR` (domain.md 1.3).
-use crate::error::Result;
-
 /// A tabulated pair of score CDFs on one grid (for example from trigger-efficiency curves:
 /// `cdf = 1 - efficiency(threshold)`), linearly interpolated, constant outside the grid.
 #[derive(Debug, Clone, PartialEq)]
@@ -256,10 +254,10 @@ pub fn error_matrix_mc(
     r: f64,
     samples: usize,
     rng: &mut Rng,
-) -> Result<([f64; 4], f64)> {
+) -> ([f64; 4], f64) {
     let (mut sn, mut sp): (Vec<f64>, Vec<f64>) = match *c {
-        Classifier::None | Classifier::Rates { .. } => return Ok(error_matrix(c, neg, pos, r)),
-        _ if r <= 0.0 => return Ok(error_matrix(c, neg, pos, r)),
+        Classifier::None | Classifier::Rates { .. } => return error_matrix(c, neg, pos, r),
+        _ if r <= 0.0 => return error_matrix(c, neg, pos, r),
         Classifier::Gaussian { skill, sigma } => (
             (0..samples).map(|_| rng.normal()).collect(),
             (0..samples).map(|_| skill + sigma * rng.normal()).collect(),
@@ -296,7 +294,7 @@ pub fn error_matrix_mc(
     }
     let x = hi;
     let (tn, fnr) = (ecdf(&sn, x), ecdf(&sp, x));
-    Ok(([tn, fnr, 1.0 - tn, 1.0 - fnr], x))
+    ([tn, fnr, 1.0 - tn, 1.0 - fnr], x)
 }
 
 #[cfg(test)]
@@ -353,8 +351,8 @@ mod tests {
             sigma: 1.0,
         };
         let (det, _) = error_matrix(&c, 1e6, 1e4, 0.9);
-        let a = error_matrix_mc(&c, 1e6, 1e4, 0.9, 50_000, &mut Rng::new(7)).unwrap();
-        let b = error_matrix_mc(&c, 1e6, 1e4, 0.9, 50_000, &mut Rng::new(7)).unwrap();
+        let a = error_matrix_mc(&c, 1e6, 1e4, 0.9, 50_000, &mut Rng::new(7));
+        let b = error_matrix_mc(&c, 1e6, 1e4, 0.9, 50_000, &mut Rng::new(7));
         assert_eq!(a.0, b.0);
         assert!((a.0[3] - det[3]).abs() < 0.01, "{:?} vs {:?}", a.0, det);
     }

@@ -200,7 +200,6 @@ fn eval_into(
                         ^ row.wrapping_mul(0x9E37_79B9_7F4A_7C15)
                         ^ (i as u64).wrapping_mul(0xD1B5_4A32_D192_ED03);
                     error_matrix_mc(&c, neg_in, pos_in, reject, o.samples, &mut Rng::new(seed))
-                        .unwrap_or_else(|_| error_matrix(&c, neg_in, pos_in, reject))
                 }
                 _ => error_matrix(&c, neg_in, pos_in, reject),
             };
@@ -431,7 +430,7 @@ pub fn sweep(
                 .zip(out.stage_power_w.par_chunks_mut(chunk * n_nodes))
                 .enumerate()
                 .for_each_init(scratch, |(params, res, down), (ci, (m, sp))| {
-                    run(ci * chunk, m, sp, params, res, down)
+                    run(ci * chunk, m, sp, params, res, down);
                 });
         } else {
             out.metrics

@@ -207,8 +207,10 @@ impl Field {
             | Field::DataBytes
             | Field::EnergyPerOpJ
             | Field::ComplexityScale
-            | Field::LinkEnergyPerBitJ => v.is_finite() && v >= 0.0,
-            Field::Units | Field::UnitCost | Field::UnitTimeS => v.is_finite() && v >= 0.0,
+            | Field::LinkEnergyPerBitJ
+            | Field::Units
+            | Field::UnitCost
+            | Field::UnitTimeS => v.is_finite() && v >= 0.0,
             Field::Compression | Field::Tpr | Field::Fpr => (0.0..=1.0).contains(&v),
             Field::ReductionRatio => v.is_finite() && v >= 1.0,
             Field::Complexity(_) | Field::Skill => v.is_finite(),
@@ -310,12 +312,14 @@ impl Node {
                     "an empirical classifier needs a score table",
                 ))
             }
-            (c, _) => return Err(invalid(
-                &format!("stage '{name}'"),
-                format!(
+            (c, _) => {
+                return Err(invalid(
+                    &format!("stage '{name}'"),
+                    format!(
                     "unknown classifier '{c}'; expected 'none', 'rates', 'gaussian' or 'empirical'"
                 ),
-            )),
+                ))
+            }
         };
         let mut params = NodeParams::default();
         for (k, v) in values {
