@@ -430,7 +430,7 @@ def search_full(
             _progress(min(total, lo + chunk), total, start)
     df = pl.concat(frames) if frames else pl.DataFrame()
     if df.height:
-        df = df.with_columns(pl.col("recompute").map_elements(lambda r: RECOMPUTE[r], return_dtype=pl.String))
+        df = df.with_columns(pl.col("recompute").replace_strict(dict(enumerate(RECOMPUTE)), return_dtype=pl.String))
         if fits_only:
             df = df.filter(pl.col("fits"))
         if max_step_time_s is not None:

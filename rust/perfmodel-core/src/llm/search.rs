@@ -4,7 +4,7 @@ use rayon::prelude::*;
 
 use super::model::{Model, Recompute};
 use super::plan::{Invalid, Plan};
-use super::step::{evaluate, Cluster, Estimate};
+use super::step::{evaluate_with, kernel_key, kernels, Cluster, Estimate, Kernels};
 use crate::error::{invalid, Result};
 
 /// The choices a search enumerates, and the plan options it holds fixed.
@@ -86,14 +86,14 @@ impl Space {
             r
         };
         let mut p = self.base;
-        p.sp = self.sp[pick(self.sp.len())];
         p.zero = self.zero[pick(self.zero.len())];
         p.recompute = self.recompute[pick(self.recompute.len())];
+        p.vp = self.vp[pick(self.vp.len())];
+        p.pp = self.pp[pick(self.pp.len())];
+        p.sp = self.sp[pick(self.sp.len())];
         p.micro_batch = self.micro_batch[pick(self.micro_batch.len())];
         p.ep = self.ep[pick(self.ep.len())];
         p.cp = self.cp[pick(self.cp.len())];
-        p.vp = self.vp[pick(self.vp.len())];
-        p.pp = self.pp[pick(self.pp.len())];
         p.tp = self.tp[pick(self.tp.len())];
         p.global_batch = self.global_batch;
         let mp = u64::from(p.tp) * u64::from(p.pp) * u64::from(p.cp);
@@ -125,11 +125,16 @@ pub fn search(
             message: "fp8 needs a device with fp8 matrix units".into(),
         });
     }
-    type Acc = (Vec<(Plan, Estimate)>, [u64; Invalid::COUNT]);
+    type Key = (u32, u32, u32, u32, bool, bool, bool);
+    type Acc = (
+        Vec<(Plan, Estimate)>,
+        [u64; Invalid::COUNT],
+        Option<(Key, Kernels)>,
+    );
     let (found, skipped) = (start..end)
         .into_par_iter()
         .fold(
-            || -> Acc { (Vec::new(), [0; Invalid::COUNT]) },
+            || -> Acc { (Vec::new(), [0; Invalid::COUNT], None) },
             |mut acc, i| {
                 let p = space.candidate(i, gpus);
                 let code = if p.dp == 0 {
@@ -139,11 +144,24 @@ pub fn search(
                 };
                 match code {
                     Some(code) => acc.1[code as usize] += 1,
-                    None => acc.0.push((p, evaluate(m, &p, c))),
+                    None => {
+                        // Candidates are ordered so that consecutive ones mostly share their kernel times.
+                        let key = kernel_key(&p);
+                        let kern = match acc.2 {
+                            Some((k, kern)) if k == key => kern,
+                            _ => {
+                                let kern = kernels(m, &p, c);
+                                acc.2 = Some((key, kern));
+                                kern
+                            }
+                        };
+                        acc.0.push((p, evaluate_with(m, &p, c, &kern)));
+                    }
                 }
                 acc
             },
         )
+        .map(|(found, skipped, _)| (found, skipped))
         .reduce(
             || (Vec::new(), [0; Invalid::COUNT]),
             |mut a, b| {

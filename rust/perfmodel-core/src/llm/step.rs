@@ -428,9 +428,55 @@ fn dp_comm(m: &Model, p: &Plan, c: &Cluster, t_f: f64, t_b: f64) -> (f64, f64, f
 }
 
 /// Evaluates one plan; the plan must already be valid (`Plan::check`).
+/// Kernel times of one micro-batch that depend only on (tp, cp, ep, micro_batch, sp, fp8, flash): a search
+/// reuses them across the plans that differ in pp, vp, dp, recompute and ZeRO.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Kernels {
+    lt: LayerTimes,
+    logit_f: f64,
+    logit_b: f64,
+}
+
+/// The plan fields [`Kernels`] depend on.
+pub fn kernel_key(p: &Plan) -> (u32, u32, u32, u32, bool, bool, bool) {
+    (
+        p.tp,
+        p.cp,
+        p.ep,
+        p.micro_batch,
+        p.sp,
+        p.fp8,
+        p.flash_attention,
+    )
+}
+
+/// Per-layer and logit kernel times of one micro-batch (roofline engine).
+pub fn kernels(m: &Model, p: &Plan, c: &Cluster) -> Kernels {
+    let t = f64::from(p.tp);
+    let tok = f64::from(p.micro_batch) * m.seq_len / f64::from(p.cp);
+    // Logits + loss on the last stage (the heaviest under 1F1B).
+    let (lo_f, lo_b) = gemm_fb(&c.gemm16, tok, m.vocab / t, m.hidden, 1.0);
+    let ce = c
+        .stream
+        .estimate(B16 * tok * m.vocab / t, B16 * tok * m.vocab / t, 0.0)
+        .time_s;
+    let k = c.calib.compute_time_scale;
+    Kernels {
+        lt: layer_times(m, p, c),
+        logit_f: k * (lo_f + ce),
+        logit_b: k * (lo_b + ce),
+    }
+}
+
+/// Evaluates one plan; the plan must already be valid (`Plan::check`).
 pub fn evaluate(m: &Model, p: &Plan, c: &Cluster) -> Estimate {
+    evaluate_with(m, p, c, &kernels(m, p, c))
+}
+
+/// Evaluates one plan with precomputed [`kernels`] (which must match `kernel_key(p)`).
+pub fn evaluate_with(m: &Model, p: &Plan, c: &Cluster, kern: &Kernels) -> Estimate {
     let topo = &c.topo;
-    let lt = layer_times(m, p, c);
+    let lt = kern.lt;
     let t = f64::from(p.tp);
     let b = f64::from(p.micro_batch);
     let s = m.seq_len / f64::from(p.cp);
@@ -440,16 +486,7 @@ pub fn evaluate(m: &Model, p: &Plan, c: &Cluster) -> Estimate {
     let mbs = f64::from(p.micro_batches());
     let pp = f64::from(p.pp);
     let v = f64::from(p.vp);
-
-    // Logits + loss on the last stage (the heaviest under 1F1B).
-    let g = &c.gemm16;
-    let (lo_f, lo_b) = gemm_fb(g, tok, m.vocab / t, h, 1.0);
-    let ce = c
-        .stream
-        .estimate(B16 * tok * m.vocab / t, B16 * tok * m.vocab / t, 0.0)
-        .time_s;
-    let k = c.calib.compute_time_scale;
-    let (logit_f, logit_b) = (k * (lo_f + ce), k * (lo_b + ce));
+    let (logit_f, logit_b) = (kern.logit_f, kern.logit_b);
 
     // TP/SP: 2 all-reduces (or AG+RS pairs) in forward and 2 in backward per layer, each of b s h 16-bit values.
     let mut tp_fwd = 0.0;

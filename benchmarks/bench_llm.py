@@ -1,0 +1,81 @@
+"""LLM plan-evaluation benchmark.
+
+Prints (1) full plan evaluations per second of the Rust search (GPT-3 175B on 1,024 A100, a wide space),
+(2) the wall time of searching every plan for Turing-NLG 530B on 5,120 A100 (640 DGX A100 nodes), and
+(3) llm-analysis 0.2.2 on one plan in the same run, with the per-evaluation speed ratio.
+
+Targets: >= 200,000 evaluations/s on a 2-core machine; the 530B search under 1 s.
+Run: python benchmarks/bench_llm.py
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+
+import perfmodel as pm
+
+
+def evals_per_second() -> tuple[float, int, float]:
+    wide = {"micro_batch": [1, 2, 4, 8, 16], "vp": [1, 2, 3, 4, 6, 8], "cp": [1, 2], "fits_only": False, "progress": False}
+    pm.llm.search_full("gpt3-175b", ("dgx-a100", 128), global_batch=1536, **wide)  # warm-up (thread pool, caches)
+    best = 0.0
+    n = 0
+    secs = 0.0
+    for _ in range(3):
+        r = pm.llm.search_full("gpt3-175b", ("dgx-a100", 128), global_batch=1536, **wide)
+        rate = r.plans.height / r.seconds
+        if rate > best:
+            best, n, secs = rate, r.plans.height, r.seconds
+    return best, n, secs
+
+
+def search_530b() -> tuple[float, int, int, pm.llm.SearchResult]:
+    times = []
+    r = None
+    for _ in range(3):
+        t0 = time.perf_counter()
+        r = pm.llm.search_full("turing-nlg-530b", ("dgx-a100", 640), global_batch=2560, progress=False)
+        times.append(time.perf_counter() - t0)
+    assert r is not None
+    return min(times), r.candidates, r.plans.height, r
+
+
+def llm_analysis_one_plan(repeat: int = 20) -> float | None:
+    try:
+        from llm_analysis.analysis import train
+    except ImportError:
+        return None
+    logging.disable(logging.CRITICAL)
+    kw = dict(model_name="facebook_opt-175b", gpu_name="a100-sxm-80gb", dtype_name="w16a16e16", log_level="CRITICAL",
+              seq_len=2048, global_batch_size=1536, batch_size_per_gpu=1, tp_size=8, pp_size=16, total_num_gpus=1024,
+              activation_recomputation=2, flops_efficiency=0.5, hbm_memory_efficiency=0.9)  # fmt: skip
+    train(**kw)
+    t0 = time.perf_counter()
+    for _ in range(repeat):
+        train(**kw)
+    logging.disable(logging.NOTSET)
+    return (time.perf_counter() - t0) / repeat
+
+
+def main() -> None:
+    print(f"cores available: {os.cpu_count()}")
+    rate, n, secs = evals_per_second()
+    print(f"plan evaluations: {n:,} valid plans in {secs * 1e3:.1f} ms -> {rate:,.0f} evaluations/s (target >= 200,000)")
+    t, cand, valid, r = search_530b()
+    print(f"Turing-NLG 530B on 5,120 A100, global batch 2560: {cand:,} candidates, {valid:,} fitting plans, search {t * 1e3:.1f} ms (target < 1 s)")
+    print(f"  skipped: {r.skipped}")
+    if r.plans.height:
+        print("  best plans:")
+        print(r.plans.head(5).select("tp", "pp", "dp", "vp", "micro_batch", "sp", "recompute", "zero", "step_time_s", "mfu"))
+    la = llm_analysis_one_plan()
+    if la is None:
+        print("llm-analysis not installed (pip install llm-analysis==0.2.2); ratio not measured")
+    else:
+        print(f"llm-analysis 0.2.2 one plan (OPT-175B, tp 8, pp 16, 1024 A100): {la * 1e3:.2f} ms -> {1 / la:,.0f} evaluations/s")
+        print(f"ratio perfmodel / llm-analysis evaluations per second: {rate * la:,.0f}x")
+
+
+if __name__ == "__main__":
+    main()
