@@ -13,13 +13,22 @@ from __future__ import annotations
 import logging
 import os
 import time
+from typing import Any
 
 import perfmodel as pm
 
 
 def evals_per_second() -> tuple[float, int, float]:
-    wide = {"micro_batch": [1, 2, 4, 8, 16], "vp": [1, 2, 3, 4, 6, 8], "cp": [1, 2], "fits_only": False, "progress": False}
-    pm.llm.search_full("gpt3-175b", ("dgx-a100", 128), global_batch=1536, **wide)  # warm-up (thread pool, caches)
+    wide: dict[str, Any] = {
+        "micro_batch": [1, 2, 4, 8, 16],
+        "vp": [1, 2, 3, 4, 6, 8],
+        "cp": [1, 2],
+        "fits_only": False,
+        "progress": False,
+    }
+    pm.llm.search_full(
+        "gpt3-175b", ("dgx-a100", 128), global_batch=1536, **wide
+    )  # warm-up (thread pool, caches)
     best = 0.0
     n = 0
     secs = 0.0
@@ -62,18 +71,28 @@ def llm_analysis_one_plan(repeat: int = 20) -> float | None:
 def main() -> None:
     print(f"cores available: {os.cpu_count()}")
     rate, n, secs = evals_per_second()
-    print(f"plan evaluations: {n:,} valid plans in {secs * 1e3:.1f} ms -> {rate:,.0f} evaluations/s (target >= 200,000)")
+    print(
+        f"plan evaluations: {n:,} valid plans in {secs * 1e3:.1f} ms -> {rate:,.0f} evaluations/s (target >= 200,000)"
+    )
     t, cand, valid, r = search_530b()
-    print(f"Turing-NLG 530B on 5,120 A100, global batch 2560: {cand:,} candidates, {valid:,} fitting plans, search {t * 1e3:.1f} ms (target < 1 s)")
+    print(
+        f"Turing-NLG 530B on 5,120 A100, global batch 2560: {cand:,} candidates, {valid:,} fitting plans, search {t * 1e3:.1f} ms (target < 1 s)"
+    )
     print(f"  skipped: {r.skipped}")
     if r.plans.height:
         print("  best plans:")
-        print(r.plans.head(5).select("tp", "pp", "dp", "vp", "micro_batch", "sp", "recompute", "zero", "step_time_s", "mfu"))
+        print(
+            r.plans.head(5).select(
+                "tp", "pp", "dp", "vp", "micro_batch", "sp", "recompute", "zero", "step_time_s", "mfu"
+            )
+        )
     la = llm_analysis_one_plan()
     if la is None:
         print("llm-analysis not installed (pip install llm-analysis==0.2.2); ratio not measured")
     else:
-        print(f"llm-analysis 0.2.2 one plan (OPT-175B, tp 8, pp 16, 1024 A100): {la * 1e3:.2f} ms -> {1 / la:,.0f} evaluations/s")
+        print(
+            f"llm-analysis 0.2.2 one plan (OPT-175B, tp 8, pp 16, 1024 A100): {la * 1e3:.2f} ms -> {1 / la:,.0f} evaluations/s"
+        )
         print(f"ratio perfmodel / llm-analysis evaluations per second: {rate * la:,.0f}x")
 
 

@@ -58,6 +58,20 @@ def collectives_predict(
 ) -> tuple[_F64, _U8, _F64]: ...
 
 # ---- llm ----
+def llm_model_stats(model: dict[str, float]) -> dict[str, float]: ...
+def llm_estimate(model: dict[str, float], system: HwSpec | str, nodes: int, plan: dict[str, float], calib: tuple[float, float]) -> dict[str, float]: ...
+def llm_layer_activation_bytes(model: dict[str, float], plan: dict[str, float]) -> float: ...
+def llm_invalid_reasons() -> list[str]: ...
+def llm_search(
+    model: dict[str, float],
+    system: HwSpec | str,
+    nodes: int,
+    calib: tuple[float, float],
+    space: dict[str, list[float]],
+    base: dict[str, float],
+    start: int = 0,
+    end: int | None = None,
+) -> tuple[dict[str, Any], list[int], int]: ...
 
 # ---- daq ----
 @final

@@ -81,7 +81,9 @@ class Model:
             return self._stats["model_flops_per_token"]
         if recompute in ("selective", "full"):
             return self._stats[f"hardware_flops_per_token_{recompute}"]
-        raise InvalidArgumentError(f"argument `recompute`: is '{recompute}'; expected one of {list(RECOMPUTE)}")
+        raise InvalidArgumentError(
+            f"argument `recompute`: is '{recompute}'; expected one of {list(RECOMPUTE)}"
+        )
 
     def to_dict(self) -> dict[str, float]:
         return dict(self.fields)
@@ -103,9 +105,15 @@ def _from_hf_config(path: Path) -> tuple[str, dict[str, Any]]:
     need = ("hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size")
     missing = [k for k in need if k not in cfg]
     if missing:
-        raise ModelError(f"{path}: config.json lacks {missing}; expected a decoder config (Llama/Mistral/Mixtral/GPT-style)")
+        raise ModelError(
+            f"{path}: config.json lacks {missing}; expected a decoder config (Llama/Mistral/Mixtral/GPT-style)"
+        )
     act = str(cfg.get("hidden_act", cfg.get("activation_function", "gelu")))
-    gated = act in ("silu", "swiglu", "swish") or "llama" in str(cfg.get("model_type", "")) or "mistral" in str(cfg.get("model_type", ""))
+    gated = (
+        act in ("silu", "swiglu", "swish")
+        or "llama" in str(cfg.get("model_type", ""))
+        or "mistral" in str(cfg.get("model_type", ""))
+    )
     d: dict[str, Any] = {
         "hidden": cfg["hidden_size"],
         "layers": cfg["num_hidden_layers"],
@@ -150,15 +158,21 @@ def model(preset_or_dict: str | dict[str, Any] | Model, **overrides: Any) -> Mod
 
             close = difflib.get_close_matches(key, PRESETS, n=3)
             hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-            raise ModelError(f"unknown model preset '{preset_or_dict}'{hint} (presets: {', '.join(presets())})")
+            raise ModelError(
+                f"unknown model preset '{preset_or_dict}'{hint} (presets: {', '.join(presets())})"
+            )
         d = dict(PRESETS[key])
         name, source = key, str(d.pop("source"))
     else:
-        raise InvalidArgumentError(f"argument `preset_or_dict`: expected a preset id, a dict or a config.json path, got {type(preset_or_dict).__name__}")
+        raise InvalidArgumentError(
+            f"argument `preset_or_dict`: expected a preset id, a dict or a config.json path, got {type(preset_or_dict).__name__}"
+        )
     d.update(overrides)
     unknown = sorted(set(d) - set(_FIELDS))
     if unknown:
-        raise InvalidArgumentError(f"argument `{unknown[0]}`: is not a model field; expected some of {list(_FIELDS)}")
+        raise InvalidArgumentError(
+            f"argument `{unknown[0]}`: is not a model field; expected some of {list(_FIELDS)}"
+        )
     nums: dict[str, float] = {}
     for k, v in d.items():
         if isinstance(v, bool):
@@ -172,7 +186,12 @@ def model(preset_or_dict: str | dict[str, Any] | Model, **overrides: Any) -> Mod
 
 
 def layer_activation_bytes(
-    model: Model | str | dict[str, Any], tp: int = 1, sp: bool = False, recompute: str = "none", micro_batch: int = 1, cp: int = 1
+    model: Model | str | dict[str, Any],
+    tp: int = 1,
+    sp: bool = False,
+    recompute: str = "none",
+    micro_batch: int = 1,
+    cp: int = 1,
 ) -> float:
     """Activation bytes of one transformer layer for one micro-batch (Korthikanti et al. 2022, Table 2).
 
@@ -208,10 +227,16 @@ def _cluster(cluster: Any) -> tuple[Any, str, int]:
     elif isinstance(cluster, (str, hwdb.Spec)):
         system, nodes = cluster, 1
     else:
-        raise InvalidArgumentError("argument `cluster`: expected (system, nodes), a perfmodel cluster or a system id")
+        raise InvalidArgumentError(
+            "argument `cluster`: expected (system, nodes), a perfmodel cluster or a system id"
+        )
     if isinstance(nodes, bool) or not isinstance(nodes, int) or nodes < 1:
         raise InvalidArgumentError(f"argument `nodes`: is {nodes!r}; expected a whole number >= 1")
-    spec = hwdb.resolve(system, "system") if isinstance(system, (str, hwdb.Spec)) else hwdb.resolve(str(system), "system")
+    spec = (
+        hwdb.resolve(system, "system")
+        if isinstance(system, (str, hwdb.Spec))
+        else hwdb.resolve(str(system), "system")
+    )
     return spec._handle, spec.id, nodes
 
 
@@ -222,7 +247,18 @@ def _calib_tuple(system_id: str, calib: dict[str, float] | None) -> tuple[float,
 
 # ---- estimate ----------------------------------------------------------------------------------------------
 
-_TIME_PARTS = ("forward", "backward", "recompute", "tp_comm", "cp_comm", "ep_comm", "pp_comm", "bubble", "dp_comm", "optimizer")
+_TIME_PARTS = (
+    "forward",
+    "backward",
+    "recompute",
+    "tp_comm",
+    "cp_comm",
+    "ep_comm",
+    "pp_comm",
+    "bubble",
+    "dp_comm",
+    "optimizer",
+)
 _MEM_PARTS = ("weights", "gradients", "optimizer_states", "activations", "secondary", "buffers")
 
 
@@ -250,7 +286,9 @@ class Estimate:
     def breakdown(self) -> pl.DataFrame:
         """Step-time components: ``component``, ``time_s``, ``fraction``."""
         t = [self.raw[k] for k in _TIME_PARTS]
-        return pl.DataFrame({"component": list(_TIME_PARTS), "time_s": t, "fraction": [x / self.step_time_s for x in t]})
+        return pl.DataFrame(
+            {"component": list(_TIME_PARTS), "time_s": t, "fraction": [x / self.step_time_s for x in t]}
+        )
 
     @property
     def memory_breakdown(self) -> pl.DataFrame:
@@ -272,7 +310,9 @@ def _plan_numbers(plan: dict[str, Any]) -> dict[str, float]:
             continue
         if k == "recompute":
             if v not in RECOMPUTE:
-                raise InvalidArgumentError(f"argument `recompute`: is {v!r}; expected 'none', 'selective' or 'full'")
+                raise InvalidArgumentError(
+                    f"argument `recompute`: is {v!r}; expected 'none', 'selective' or 'full'"
+                )
             out[k] = float(RECOMPUTE.index(v))
         elif k == "dtype":
             if v not in ("bf16", "fp16", "fp8"):
@@ -323,7 +363,9 @@ def estimate(
     if dp is None:
         mp = tp * pp * cp
         if mp <= 0 or gpus % mp:
-            raise InvalidArgumentError(f"argument `dp`: the cluster's {gpus} GPUs are not divisible by tp x pp x cp = {mp}")
+            raise InvalidArgumentError(
+                f"argument `dp`: the cluster's {gpus} GPUs are not divisible by tp x pp x cp = {mp}"
+            )
         dp = gpus // mp
     if global_batch is None:
         global_batch = dp * micro_batch
@@ -367,7 +409,9 @@ def _divisors(n: int, limit: int | None = None) -> list[int]:
 def _progress(done: int, total: int, start: float) -> None:
     frac = done / total if total else 1.0
     bar = "#" * int(30 * frac)
-    sys.stderr.write(f"\rllm search [{bar:<30}] {done:,}/{total:,} candidates, {time.perf_counter() - start:.1f} s")
+    sys.stderr.write(
+        f"\rllm search [{bar:<30}] {done:,}/{total:,} candidates, {time.perf_counter() - start:.1f} s"
+    )
     if done >= total:
         sys.stderr.write("\n")
     sys.stderr.flush()
@@ -398,9 +442,11 @@ def search_full(
     m = model if isinstance(model, Model) else globals()["model"](model)
     handle, sys_id, nodes = _cluster(cluster)
     if isinstance(global_batch, bool) or not isinstance(global_batch, int) or global_batch < 1:
-        raise InvalidArgumentError(f"argument `global_batch`: is {global_batch!r}; expected a whole number >= 1")
+        raise InvalidArgumentError(
+            f"argument `global_batch`: is {global_batch!r}; expected a whole number >= 1"
+        )
     heads, layers = int(m.heads), int(m.layers)
-    space = {
+    space: dict[str, list[Any]] = {
         "global_batch": [global_batch],
         "tp": tp or _divisors(heads, min(heads, 64)),
         "pp": pp or _divisors(layers),
@@ -423,14 +469,18 @@ def search_full(
     show = progress if progress is not None else total > chunk
     frames, skipped_total = [], [0] * len(_core.llm_invalid_reasons())
     for lo in range(0, total, chunk):
-        cols, skipped, _ = _core.llm_search(m.fields, handle, nodes, calib_t, spaced, base, lo, min(total, lo + chunk))
+        cols, skipped, _ = _core.llm_search(
+            m.fields, handle, nodes, calib_t, spaced, base, lo, min(total, lo + chunk)
+        )
         frames.append(pl.DataFrame(cols))
         skipped_total = [a + b for a, b in zip(skipped_total, skipped, strict=True)]
         if show:
             _progress(min(total, lo + chunk), total, start)
     df = pl.concat(frames) if frames else pl.DataFrame()
     if df.height:
-        df = df.with_columns(pl.col("recompute").replace_strict(dict(enumerate(RECOMPUTE)), return_dtype=pl.String))
+        df = df.with_columns(
+            pl.col("recompute").replace_strict(dict(enumerate(RECOMPUTE)), return_dtype=pl.String)
+        )
         if fits_only:
             df = df.filter(pl.col("fits"))
         if max_step_time_s is not None:
@@ -441,10 +491,17 @@ def search_full(
         if top is not None:
             df = df.head(top)
     reasons = dict(zip(_core.llm_invalid_reasons(), skipped_total, strict=True))
-    return SearchResult(plans=df, skipped={k: v for k, v in reasons.items() if v}, candidates=total, seconds=time.perf_counter() - start)
+    return SearchResult(
+        plans=df,
+        skipped={k: v for k, v in reasons.items() if v},
+        candidates=total,
+        seconds=time.perf_counter() - start,
+    )
 
 
-def search(model: Model | str | dict[str, Any], cluster: Any, global_batch: int, **kwargs: Any) -> pl.DataFrame:
+def search(
+    model: Model | str | dict[str, Any], cluster: Any, global_batch: int, **kwargs: Any
+) -> pl.DataFrame:
     """Every valid plan for ``model`` on all GPUs of ``cluster`` at ``global_batch``, best (fastest fitting) first.
 
     Choices default to: tp = divisors of heads up to 64, pp = divisors of layers, vp in 1..8, micro_batch in

@@ -43,14 +43,27 @@ KORTHIKANTI = {
     "530B": (20480, 128, 105, 8, 35, 280),
     "1T": (25600, 160, 128, 8, 64, 512),
 }
-_NARAYANAN_HEADS = {2304: 24, 3072: 32, 4096: 32, 6144: 48, 8192: 64, 10240: 80, 12288: 96, 16384: 128, 20480: 128, 25600: 160}
+_NARAYANAN_HEADS = {
+    2304: 24,
+    3072: 32,
+    4096: 32,
+    6144: 48,
+    8192: 64,
+    10240: 80,
+    12288: 96,
+    16384: 128,
+    20480: 128,
+    25600: 160,
+}
 
 
 def _nodes(gpus: int) -> int:
     return max(1, math.ceil(gpus / 8))
 
 
-def _best(m: llm.Model, gpus: int, calib: dict[str, float] | None, mbs: list[int], vps: list[int], **plan: Any) -> llm.Estimate:
+def _best(
+    m: llm.Model, gpus: int, calib: dict[str, float] | None, mbs: list[int], vps: list[int], **plan: Any
+) -> llm.Estimate:
     """Fastest fitting plan over the unpublished knobs (micro-batch, interleaving); falls back to the fastest."""
     best: llm.Estimate | None = None
     best_fit: llm.Estimate | None = None
@@ -92,10 +105,14 @@ def _throughput_rows(calib: dict[str, float] | None = None) -> list[dict[str, An
         )
 
     # Megatron-LM Table 1 (Narayanan et al. 2021): achieved TFLOP/s per GPU with full recomputation.
-    t1 = pub.filter(pl.col("system").str.contains("Selene DGX A100") & (pl.col("metric") == "achieved_tflops_per_gpu"))
+    t1 = pub.filter(
+        pl.col("system").str.contains("Selene DGX A100") & (pl.col("metric") == "achieved_tflops_per_gpu")
+    )
     for r in t1.iter_rows(named=True):
         p = json.loads(r["params"])
-        m = llm.model({"hidden": p["hidden"], "heads": _NARAYANAN_HEADS[p["hidden"]], "layers": p["layers"], **_GPT})
+        m = llm.model(
+            {"hidden": p["hidden"], "heads": _NARAYANAN_HEADS[p["hidden"]], "layers": p["layers"], **_GPT}
+        )
         e = _best(
             m, p["gpus"], calib, [1, 2, 4, 8], [1, 2, 3, 4],
             tp=p["tp_derived"], pp=p["pp_derived"], dp=p["dp_derived"], global_batch=p["global_batch"],
@@ -103,22 +120,52 @@ def _throughput_rows(calib: dict[str, float] | None = None) -> list[dict[str, An
         )  # fmt: skip
         add("megatron_table1", r, e.tflops_per_gpu, "fit" if p["model"] in FIT_ROWS else "holdout")
     # GPT-3 175B on 1024 A100 (Megatron-LM README).
-    gpt3 = pub.filter(pl.col("system").str.contains("1024x A100") & (pl.col("metric") == "achieved_tflops_per_gpu"))
+    gpt3 = pub.filter(
+        pl.col("system").str.contains("1024x A100") & (pl.col("metric") == "achieved_tflops_per_gpu")
+    )
     for r in gpt3.iter_rows(named=True):
         p = json.loads(r["params"])
         m = llm.model({"hidden": 12288, "heads": 96, "layers": 96, **_GPT})
-        e = _best(m, 1024, calib, [1, 2, 4, 8], [1, 2, 3], tp=8, pp=16, global_batch=1536, recompute="full", flash_attention=False)
+        e = _best(
+            m,
+            1024,
+            calib,
+            [1, 2, 4, 8],
+            [1, 2, 3],
+            tp=8,
+            pp=16,
+            global_batch=1536,
+            recompute="full",
+            flash_attention=False,
+        )
         add("megatron_table1", r, e.tflops_per_gpu, "holdout")
     # Korthikanti et al. 2022: MFU and HFU with selective recompute + SP, micro-batch 1, dp 1.
     ko = pub.filter(pl.col("source").str.contains("Korthikanti") & pl.col("metric").is_in(["MFU", "HFU"]))
     for r in ko.iter_rows(named=True):
         label = json.loads(r["params"])["model"]
-        h, a, l, tp, pp, gb = KORTHIKANTI[label]
-        m = llm.model({"hidden": h, "heads": a, "layers": l, **_GPT})
-        e = _best(m, tp * pp, calib, [1], [1, 2, 3, 4], tp=tp, pp=pp, dp=1, global_batch=gb, sp=True, recompute="selective", flash_attention=False)
+        h, a, n_layers, tp, pp, gb = KORTHIKANTI[label]
+        m = llm.model({"hidden": h, "heads": a, "layers": n_layers, **_GPT})
+        e = _best(
+            m,
+            tp * pp,
+            calib,
+            [1],
+            [1, 2, 3, 4],
+            tp=tp,
+            pp=pp,
+            dp=1,
+            global_batch=gb,
+            sp=True,
+            recompute="selective",
+            flash_attention=False,
+        )
         add("korthikanti", r, 100 * (e.mfu if r["metric"] == "MFU" else e.hfu), "holdout")
     # MegaScale Table 2 strong scaling (175B, vocab 64000, heads 128, tp 8, pp 8, vp 6, global batch 768).
-    ms = pub.filter(pl.col("system").str.contains("MegaScale cluster") & (pl.col("metric") == "MFU") & pl.col("operation").str.contains("strong"))
+    ms = pub.filter(
+        pl.col("system").str.contains("MegaScale cluster")
+        & (pl.col("metric") == "MFU")
+        & pl.col("operation").str.contains("strong")
+    )
     m175 = llm.model({"hidden": 12288, "heads": 128, "layers": 96, "seq_len": 2048, "vocab": 64000})
     for r in ms.iter_rows(named=True):
         p = json.loads(r["params"])
@@ -130,11 +177,26 @@ def _throughput_rows(calib: dict[str, float] | None = None) -> list[dict[str, An
         role = "fit" if (not mega and p["gpus"] in MEGASCALE_FIT_GPUS) else "holdout"
         add("megascale_optimized" if mega else "megascale_megatron", r, 100 * e.mfu, role)
     # MegaScale Figure 9: 530B weak scaling of Megatron-LM (tp 8, pp 35, vp 3, global batch = GPUs).
-    wk = pub.filter(pl.col("operation").str.contains(r"530B weak scaling \(Megatron-LM\)") & (pl.col("metric") == "MFU"))
+    wk = pub.filter(
+        pl.col("operation").str.contains(r"530B weak scaling \(Megatron-LM\)") & (pl.col("metric") == "MFU")
+    )
     m530 = llm.model({"hidden": 20480, "heads": 160, "layers": 105, "seq_len": 2048, "vocab": 64000})
     for r in wk.iter_rows(named=True):
         g = int(json.loads(r["params"])["gpus"])
-        e = llm.estimate(m530, (SYSTEM, g // 8), tp=8, pp=35, vp=3, micro_batch=1, global_batch=g, sp=True, recompute="selective", zero=1, grad_fp32=True, calib=calib)
+        e = llm.estimate(
+            m530,
+            (SYSTEM, g // 8),
+            tp=8,
+            pp=35,
+            vp=3,
+            micro_batch=1,
+            global_batch=g,
+            sp=True,
+            recompute="selective",
+            zero=1,
+            grad_fp32=True,
+            calib=calib,
+        )
         add("megascale_megatron", r, 100 * e.mfu, "holdout")
     return rows
 
@@ -160,7 +222,13 @@ def _check_rows() -> list[dict[str, Any]]:
         e = llm.estimate(m20, ("dgx-a100", nodes), dp=nodes * gpn, zero=3, global_batch=nodes * gpn, **kw)
         return e.raw["dp_cross_node_bytes"] * gpn / (2 * m20.params * (nodes - 1) / nodes)
 
-    plain, q_w, h_p, q_g, allpp = xm(), xm(qwz=True), xm(hpz=gpn), xm(qgz=True), xm(qwz=True, hpz=gpn, qgz=True)
+    plain, q_w, h_p, q_g, allpp = (
+        xm(),
+        xm(qwz=True),
+        xm(hpz=gpn),
+        xm(qgz=True),
+        xm(qwz=True, hpz=gpn, qgz=True),
+    )
     derived = {
         ("forward all-gather on weights", "zero3_volume_xM"): 1.0 - (plain - plain) if plain else 0.0,
         ("forward all-gather on weights", "zeropp_volume_xM"): 1.0 - (plain - q_w),
@@ -186,7 +254,12 @@ def run(calib: dict[str, float] | None = None) -> pl.DataFrame:
     """Per-row predicted vs measured; ``error`` = (predicted - measured) / measured."""
     df = frame(_throughput_rows(calib) + _check_rows())
     # A zero measured value (ZeRO++ backward gather: 0 cross-node) has no relative error; report the difference.
-    return df.with_columns(pl.when(pl.col("measured") == 0).then(pl.col("predicted") - pl.col("measured")).otherwise(pl.col("error")).alias("error"))
+    return df.with_columns(
+        pl.when(pl.col("measured") == 0)
+        .then(pl.col("predicted") - pl.col("measured"))
+        .otherwise(pl.col("error"))
+        .alias("error")
+    )
 
 
 #: Groups the throughput targets apply to (median <= 5 %, max <= 12 %).
@@ -198,7 +271,11 @@ def fit() -> tuple[float, float]:
     log error; golden-section on the compute factor inside a grid over the communication factor."""
 
     def loss(k: float, c: float) -> float:
-        rows = [r for r in _throughput_rows({"compute_time_scale": k, "comm_bandwidth_scale": c}) if r["role"] == "fit"]
+        rows = [
+            r
+            for r in _throughput_rows({"compute_time_scale": k, "comm_bandwidth_scale": c})
+            if r["role"] == "fit"
+        ]
         return sum(math.log(r["predicted"] / r["measured"]) ** 2 for r in rows)
 
     def best_k(c: float) -> tuple[float, float]:
@@ -226,9 +303,22 @@ def fit() -> tuple[float, float]:
 def _write_calibration(k: float, c: float) -> None:
     path = Path(llm.__file__).with_name("calibration.toml")
     text = path.read_text(encoding="utf-8")
-    names = ", ".join(f"Megatron-LM Table 1 {x}" for x in FIT_ROWS) + ", MegaScale Table 2 Megatron-LM " + " and ".join(f"{g} GPUs" for g in MEGASCALE_FIT_GPUS)
-    text = re.sub(r"(\[systems\.dgx-a100\]\n)compute_time_scale = [^\n]*\ncomm_bandwidth_scale = [^\n]*\n", rf"\g<1>compute_time_scale = {k:.4f}\ncomm_bandwidth_scale = {c:.2f}\n", text)
-    text = re.sub(r'(\[systems\.dgx-a100\][^\[]*?)fitted_on = "[^"]*"', rf'\g<1>fitted_on = "{names} (achieved TFLOP/s per GPU, MFU)"', text, flags=re.S)
+    names = (
+        ", ".join(f"Megatron-LM Table 1 {x}" for x in FIT_ROWS)
+        + ", MegaScale Table 2 Megatron-LM "
+        + " and ".join(f"{g} GPUs" for g in MEGASCALE_FIT_GPUS)
+    )
+    text = re.sub(
+        r"(\[systems\.dgx-a100\]\n)compute_time_scale = [^\n]*\ncomm_bandwidth_scale = [^\n]*\n",
+        rf"\g<1>compute_time_scale = {k:.4f}\ncomm_bandwidth_scale = {c:.2f}\n",
+        text,
+    )
+    text = re.sub(
+        r'(\[systems\.dgx-a100\][^\[]*?)fitted_on = "[^"]*"',
+        rf'\g<1>fitted_on = "{names} (achieved TFLOP/s per GPU, MFU)"',
+        text,
+        flags=re.S,
+    )
     path.write_text(text, encoding="utf-8")
 
 

@@ -124,7 +124,11 @@ pub fn llm_estimate(
 
 /// Korthikanti et al. activation bytes of one layer for one micro-batch under a plan (tp, sp, cp, recompute).
 #[pyfunction]
-pub fn llm_layer_activation_bytes(py: Python<'_>, model: HashMap<String, f64>, plan: HashMap<String, f64>) -> PyResult<f64> {
+pub fn llm_layer_activation_bytes(
+    py: Python<'_>,
+    model: HashMap<String, f64>,
+    plan: HashMap<String, f64>,
+) -> PyResult<f64> {
     engine(py, move || {
         let m = Model::from_pairs(&pairs(&model))?;
         let p = Plan::from_pairs(&pairs(&plan))?;

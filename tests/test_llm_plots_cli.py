@@ -1,0 +1,43 @@
+"""LLM charts render without a browser, and the ``llm`` CLI prints plans and errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import perfmodel as pm
+import pytest
+from perfmodel import cli_llm
+from perfmodel.plots import llm as llm_plots
+from perfmodel.plots import save
+
+
+def test_charts_render(tmp_path: Path) -> None:
+    e = {"a": pm.llm.estimate("megatron-39b", ("dgx-a100", 8), tp=8, pp=2, global_batch=64, recompute="full")}
+    r = pm.llm.search("megatron-39b", ("dgx-a100", 8), global_batch=64, micro_batch=[1])
+    charts: dict[str, Any] = {
+        "step": llm_plots.step_breakdown(e),
+        "mem": llm_plots.memory_breakdown(e),
+        "heat": llm_plots.tp_pp_heatmap(r),
+        "mfu": llm_plots.mfu_vs_gpus(
+            "megatron-39b", "dgx-a100", [64, 128], 128, tp=8, pp=2, recompute="full"
+        ),
+    }
+    for name, chart in charts.items():
+        out = save(chart, tmp_path / f"{name}.svg")
+        assert out.read_text().startswith("<svg")
+
+
+def test_cli_search_and_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        cli_llm.main(["search", "megatron-39b", "dgx-a100", "8", "--global-batch", "64", "--top", "3"]) == 0
+    )
+    out = capsys.readouterr().out
+    assert "step_time_s" in out and "candidates" in out
+    assert (
+        cli_llm.main(
+            ["estimate", "gpt3-175b", "dgx-a100", "8", "--global-batch", "8", "--tp", "5", "--pp", "1"]
+        )
+        == 2
+    )
+    assert "tp x pp x cp = 5" in capsys.readouterr().err
