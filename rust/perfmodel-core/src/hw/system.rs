@@ -47,15 +47,30 @@ impl System {
             l.finish()?;
         }
         if levels.is_empty() {
-            return Err(root.error("levels", "is missing; expected at least one [[levels]] table"));
+            return Err(root.error(
+                "levels",
+                "is missing; expected at least one [[levels]] table",
+            ));
         }
         let product: u32 = levels.iter().map(|l| l.size).product();
         if product != devices_per_node {
             return Err(root.error(
                 "levels",
-                format!("sizes multiply to {product}, but devices_per_node_count is {devices_per_node}"),
+                format!(
+                    "sizes multiply to {product}, but devices_per_node_count is {devices_per_node}"
+                ),
             ));
         }
-        Ok(System { id, name, device, devices_per_node, levels, nic, nics_per_node, network, oversubscription })
+        Ok(System {
+            id,
+            name,
+            device,
+            devices_per_node,
+            levels,
+            nic,
+            nics_per_node,
+            network,
+            oversubscription,
+        })
     }
 }
