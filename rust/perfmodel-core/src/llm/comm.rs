@@ -4,8 +4,12 @@
 //! hierarchically over the topology levels a group actually spans (domain.md §6.6, §6.8, §3.5): a collective
 //! runs level by level, innermost (fastest) first for reduce-scatter, outermost first for all-gather, with
 //! the data shrinking by each level's group size.
-//! NOTE: when the shared collectives engine (`crate::collective`) exposes a public per-level cost API, these
-//! functions are the single place to route through it; today they use the hwdb fabric/NIC figures directly.
+//! NOTE (collectives engine): `crate::collective` is public now, but `topology::Cluster::comm(nranks)` describes
+//! the first `nranks` contiguous devices only. A plan's groups are strided (a DP group with tp = 8 has one rank
+//! per node) and run concurrently with their sibling groups (8 DP groups share a node's NICs), which that API
+//! cannot express yet. Routing through it needs a `Comm` built from (size, stride, concurrent groups per
+//! node); until the collectives owner adds one, these functions use the hwdb fabric/NIC figures directly with
+//! the same alpha-beta formulas (domain.md §6.6), and this file is the single place to switch.
 use crate::error::Result;
 use crate::hw::{self, System};
 
