@@ -61,6 +61,23 @@ def frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
     return df.with_columns(error=(pl.col("predicted") - pl.col("measured")) / pl.col("measured")).select(list(ROW_COLUMNS))
 
 
+def published_row(suite: str, group: str, row: dict[str, Any], predicted: float, role: str) -> dict[str, Any]:
+    """A suite row for one published measurement (a row of :func:`published`) and its prediction."""
+    return {
+        "suite": suite,
+        "group": group,
+        "system": row["system"],
+        "operation": row["operation"],
+        "params": row["params"],
+        "metric": row["metric"],
+        "unit": row["unit"],
+        "measured": float(row["value"]),
+        "predicted": predicted,
+        "role": role,
+        "source": row["source"],
+    }
+
+
 def run(suite: str = "all") -> pl.DataFrame:
     """Per-row predicted vs measured for one suite or ``"all"`` available suites."""
     names = list(SUITES) if suite == "all" else [suite]

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from . import frame, published
+from . import frame, published, published_row
 
 #: system text in the published table -> (hwdb system, fabric or nic substitutions)
 SWEEPS: dict[str, tuple[str, str]] = {
@@ -72,19 +72,7 @@ def run() -> pl.DataFrame:
 
     def add(r: dict[str, Any], group: str, predicted: float, role: str) -> None:
         out.append(
-            {
-                "suite": "collectives",
-                "group": group,
-                "system": r["system"],
-                "operation": r["operation"],
-                "params": r["params"],
-                "metric": r["metric"],
-                "unit": r["unit"],
-                "measured": float(r["value"]),
-                "predicted": predicted,
-                "role": role,
-                "source": r["source"],
-            }
+            published_row("collectives", group, r, predicted, role)
         )
 
     for r in _sweep_rows(pub):

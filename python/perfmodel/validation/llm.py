@@ -27,7 +27,7 @@ import polars as pl
 
 from .. import llm
 from ..errors import PerfModelError
-from . import frame, published
+from . import frame, published, published_row
 
 SYSTEM = "dgx-a100"
 #: Megatron-LM Table 1 rows (by model label) the dgx-a100 calibration is fitted on.
@@ -89,19 +89,7 @@ def _throughput_rows(calib: dict[str, float] | None = None) -> list[dict[str, An
 
     def add(group: str, r: dict[str, Any], predicted: float, role: str) -> None:
         rows.append(
-            {
-                "suite": "llm",
-                "group": group,
-                "system": r["system"],
-                "operation": r["operation"],
-                "params": r["params"],
-                "metric": r["metric"],
-                "unit": r["unit"],
-                "measured": float(r["value"]),
-                "predicted": predicted,
-                "role": role,
-                "source": r["source"],
-            }
+            published_row("llm", group, r, predicted, role)
         )
 
     # Megatron-LM Table 1 (Narayanan et al. 2021): achieved TFLOP/s per GPU with full recomputation.
