@@ -31,7 +31,7 @@ class Cluster:
 
     __slots__ = ("_handle", "groups", "fallback_nic")
 
-    def __init__(self, handle: _core.Cluster, groups: list[dict[str, Any]], fallback_nic: Spec) -> None:
+    def __init__(self, handle: _core.Cluster, groups: list[dict[str, Any]], fallback_nic: Spec | None) -> None:
         self._handle = handle
         self.groups = groups
         self.fallback_nic = fallback_nic
@@ -90,7 +90,7 @@ def cluster(
     nodes: int = 1,
     *,
     specs: Mapping[str, Spec | str] | None = None,
-    fallback_nic: Spec | str = "eth-100g",
+    fallback_nic: Spec | str | None = "eth-100g",
     fallback_nics_per_node: int = 1,
 ) -> Cluster:
     """A cluster of ``nodes`` nodes of ``system`` (an hwdb id or spec), or of several node groups.
@@ -106,7 +106,8 @@ def cluster(
         What-if substitutions: ``{fabric id or level name or nic id or "nic": spec}``; e.g. a calibrated fabric
         from :func:`perfmodel.nccl_tests.calibrate` or ``pm.hwdb.get("cx7-ndr400").with_overrides(...)``.
     fallback_nic, fallback_nics_per_node
-        The NIC (TCP sockets) a communicator spanning different NIC transports uses.
+        The NIC (TCP sockets) a communicator spanning different NIC transports uses; ``None`` when the groups
+        share no network, so that such a communicator is an error.
 
     >>> import perfmodel as pm
     >>> het = pm.cluster([("dgx-a100", 2), ("mi300x-pollara-node", 2)])
@@ -127,10 +128,13 @@ def cluster(
             if not (isinstance(item, tuple) and len(item) == 2):
                 raise InvalidArgumentError(f"argument `system`: each group must be a (system, nodes) tuple, got {item!r}")
             groups.append(_group(item[0], item[1], specs))
-    fb = get(fallback_nic, "nic") if isinstance(fallback_nic, str) else resolve(fallback_nic, "nic")
+    if fallback_nic is None:
+        fb = None
+    else:
+        fb = get(fallback_nic, "nic") if isinstance(fallback_nic, str) else resolve(fallback_nic, "nic")
     handle = _core.collectives_cluster(
         [(g["system"]._handle, [f._handle for f in g["fabrics"]], g["nic"]._handle, g["nodes"]) for g in groups],
-        fb._handle,
+        None if fb is None else fb._handle,
         int(fallback_nics_per_node),
     )
     return Cluster(handle, groups, fb)

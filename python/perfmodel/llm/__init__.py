@@ -16,6 +16,7 @@ import math
 import sys
 import time
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,8 @@ __all__ = [
     "calibration",
     "layer_activation_bytes",
     "RECOMPUTE",
+    "PlacedEstimate",
+    "compare_placements",
 ]
 
 #: Recompute names in code order.
@@ -211,6 +214,10 @@ def calibration(system_id: str) -> dict[str, Any]:
     path = Path(__file__).with_name("calibration.toml")
     table = tomllib.loads(path.read_text(encoding="utf-8")).get("systems", {})
     entry = table.get(system_id, {})
+    if "same_as" in entry:
+        base = calibration(str(entry["same_as"]))
+        base["fitted_on"] = f"same as {entry['same_as']}: {entry.get('reason', '')} ({base['fitted_on']})"
+        return base
     return {
         "compute_time_scale": float(entry.get("compute_time_scale", 1.0)),
         "comm_bandwidth_scale": float(entry.get("comm_bandwidth_scale", 1.0)),
@@ -351,15 +358,32 @@ def estimate(
     pp_overlap: bool = False,
     grad_fp32: bool = False,
     calib: dict[str, float] | None = None,
+    placement: str | Sequence[int] | None = None,
+    layers_per_stage: str | Sequence[int] | None = None,
 ) -> Estimate:
-    """Predicts one training step of ``model`` on ``cluster`` = ``(system, nodes)`` under one plan.
+    """Predicts one training step of ``model`` on ``cluster`` under one plan.
+
+    ``cluster`` is ``(system, nodes)`` (even pipeline stages, each priced as the heaviest) or a
+    :func:`perfmodel.cluster`, possibly of node groups with different NICs: then ranks are placed over the
+    nodes by ``placement`` (``"nic-aware"`` by default, ``"naive"`` or a node order) and each stage is priced
+    on the fabric it sits on, with ``layers_per_stage`` given or ``"auto"`` (default: chosen to minimize the
+    step); the result is a :class:`perfmodel.llm.placement.PlacedEstimate` (see that module).
 
     ``dp=None`` uses all remaining GPUs; ``global_batch`` defaults to ``dp * micro_batch``. Bad plans raise
     :class:`perfmodel.InvalidArgumentError` / :class:`perfmodel.UnsupportedError` naming the constraint.
     """
+    from ..cluster import Cluster, cluster as make_cluster
+
     m = model if isinstance(model, Model) else globals()["model"](model)
-    handle, sys_id, nodes = _cluster(cluster)
-    gpus = nodes * int(hwdb.get(sys_id, "system")["devices_per_node_count"])
+    placed = isinstance(cluster, Cluster) or placement is not None or layers_per_stage is not None
+    if placed and not isinstance(cluster, Cluster):
+        _, sys_id, nodes = _cluster(cluster)
+        cluster = make_cluster(sys_id, nodes)
+    if isinstance(cluster, Cluster):
+        handle, gpus = None, cluster.devices
+    else:
+        handle, sys_id, nodes = _cluster(cluster)
+        gpus = nodes * int(hwdb.get(sys_id, "system")["devices_per_node_count"])
     if dp is None:
         mp = tp * pp * cp
         if mp <= 0 or gpus % mp:
@@ -374,6 +398,10 @@ def estimate(
         "sp": sp, "recompute": recompute, "zero": zero, "dtype": dtype, "qwz": qwz, "qgz": qgz, "hpz": hpz,
         "flash_attention": flash_attention, "dp_overlap": dp_overlap, "tp_overlap": tp_overlap, "pp_overlap": pp_overlap, "grad_fp32": grad_fp32,
     }  # fmt: skip
+    if handle is None:
+        return placement_mod.estimate_placed(
+            m, cluster, plan, placement or "nic-aware", layers_per_stage or "auto", calib
+        )
     raw = _core.llm_estimate(m.fields, handle, nodes, _plan_numbers(plan), _calib_tuple(sys_id, calib))
     return Estimate(
         plan=plan,
@@ -510,3 +538,7 @@ def search(
     ``dp_overlap``...) are held fixed. Skipped candidates and their reasons: :func:`search_full`.
     """
     return search_full(model, cluster, global_batch, **kwargs).plans
+
+
+from . import placement as placement_mod  # noqa: E402  (needs Estimate above)
+from .placement import PlacedEstimate, compare_placements  # noqa: E402

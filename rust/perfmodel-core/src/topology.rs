@@ -74,8 +74,9 @@ pub struct NodeGroup {
 #[derive(Debug, Clone)]
 pub struct Cluster {
     pub groups: Vec<NodeGroup>,
-    /// Used by communicators that span groups whose NIC transports differ.
-    pub fallback: Level,
+    /// The network joining groups whose NIC transports differ (TCP over Ethernet by default); `None` when
+    /// there is none, so a communicator spanning such groups is an error.
+    pub fallback: Option<Level>,
 }
 
 /// Most levels a communicator can span (in-node levels plus the network).
@@ -226,26 +227,26 @@ impl NodeGroup {
 impl Cluster {
     /// A cluster of identical nodes of an hwdb system.
     pub fn new(system: Arc<System>, nodes: u32) -> Result<Cluster> {
-        Cluster::with_groups(vec![NodeGroup::from_system(system, nodes)?], "eth-100g", 1)
+        Cluster::with_groups(
+            vec![NodeGroup::from_system(system, nodes)?],
+            Some(("eth-100g", 1)),
+        )
     }
 
     /// A cluster of node groups; `fallback_nic` (with `fallback_nics_per_node`) carries communicators that span
     /// groups of different transports over TCP.
-    pub fn with_groups(
-        groups: Vec<NodeGroup>,
-        fallback_nic: &str,
-        fallback_nics_per_node: u32,
-    ) -> Result<Cluster> {
-        let nic = hw::registry()?.get_kind(fallback_nic, "nic")?.nic()?;
-        Cluster::with_fallback(groups, &nic, fallback_nics_per_node)
+    pub fn with_groups(groups: Vec<NodeGroup>, fallback: Option<(&str, u32)>) -> Result<Cluster> {
+        match fallback {
+            Some((id, per_node)) => {
+                let nic = hw::registry()?.get_kind(id, "nic")?.nic()?;
+                Cluster::with_fallback(groups, Some((&*nic, per_node)))
+            }
+            None => Cluster::with_fallback(groups, None),
+        }
     }
 
     /// Like [`Cluster::with_groups`] with an explicit fallback NIC spec.
-    pub fn with_fallback(
-        groups: Vec<NodeGroup>,
-        nic: &Nic,
-        fallback_nics_per_node: u32,
-    ) -> Result<Cluster> {
+    pub fn with_fallback(groups: Vec<NodeGroup>, fallback: Option<(&Nic, u32)>) -> Result<Cluster> {
         if groups.is_empty() {
             return Err(invalid(
                 "groups",
@@ -253,13 +254,9 @@ impl Cluster {
             ));
         }
         let nodes: u32 = groups.iter().map(|g| g.nodes).sum();
-        let fallback = network_level(
-            &groups[0].system,
-            nic,
-            fallback_nics_per_node.max(1),
-            nodes,
-            "tcp",
-        );
+        let fallback = fallback.map(|(nic, per_node)| {
+            network_level(&groups[0].system, nic, per_node.max(1), nodes, "tcp")
+        });
         Ok(Cluster { groups, fallback })
     }
 
@@ -350,7 +347,7 @@ impl Cluster {
         if nodes > 1 {
             let mut net = if spanned > 1 && !self.same_transport(spanned) {
                 comm.crosses_groups = true;
-                self.fallback.params
+                self.shared_network(0, spanned)?.params
             } else {
                 let mut p = first.levels[in_node].params;
                 for g in &self.groups[1..spanned] {
@@ -368,6 +365,26 @@ impl Cluster {
             comm.push(net, nodes);
         }
         Ok(comm)
+    }
+
+    /// The network joining groups `first..end` (whose NIC transports differ), or an error naming them.
+    pub fn shared_network(&self, first: usize, end: usize) -> Result<&Level> {
+        self.fallback.as_ref().ok_or_else(|| {
+            let mut names: Vec<String> = self.groups[first..end]
+                .iter()
+                .filter_map(|g| g.levels.last())
+                .map(|l| format!("{} ({})", l.transport, l.spec))
+                .collect();
+            names.dedup();
+            Error::Unsupported {
+                message: format!(
+                    "a communicator spans node groups with NIC transports {} that share no transport, and \
+                     the cluster has no network joining them; give the cluster a fallback NIC (e.g. \
+                     fallback_nic='eth-100g') or keep every group inside one NIC type",
+                    names.join(" and ")
+                ),
+            }
+        })
     }
 
     fn same_transport(&self, spanned: usize) -> bool {
@@ -397,7 +414,10 @@ impl Cluster {
         }
         if nranks.div_ceil(first.system.devices_per_node) > 1 {
             if comm.crosses_groups {
-                parts.push(format!("scale-out:tcp({})", self.fallback.spec));
+                parts.push(format!(
+                    "scale-out:tcp({})",
+                    self.shared_network(0, spanned)?.spec
+                ));
             } else {
                 let mut specs: Vec<&str> = self.groups[..spanned]
                     .iter()

@@ -12,7 +12,7 @@ use crate::hwdb::PyHwSpec;
 /// A cluster: groups of identical nodes with their fabrics and NICs resolved.
 #[pyclass(frozen, name = "Cluster", module = "perfmodel._core")]
 pub struct PyCluster {
-    inner: Arc<Cluster>,
+    pub(crate) inner: Arc<Cluster>,
 }
 
 #[pymethods]
@@ -71,7 +71,7 @@ type Group<'py> = (
 pub fn collectives_cluster(
     py: Python<'_>,
     groups: Vec<Group<'_>>,
-    fallback_nic: PyRef<'_, PyHwSpec>,
+    fallback_nic: Option<PyRef<'_, PyHwSpec>>,
     fallback_nics_per_node: u32,
 ) -> PyResult<PyCluster> {
     let mut parts = Vec::with_capacity(groups.len());
@@ -80,7 +80,7 @@ pub fn collectives_cluster(
             fabrics.iter().map(|f| f.inner.clone()).collect();
         parts.push((system.inner.clone(), fabrics, nic.inner.clone(), *nodes));
     }
-    let fallback = fallback_nic.inner.clone();
+    let fallback = fallback_nic.map(|f| f.inner.clone());
     let cluster = engine(py, move || {
         let mut built = Vec::with_capacity(parts.len());
         for (system, fabrics, nic, nodes) in parts {
@@ -95,7 +95,10 @@ pub fn collectives_cluster(
                 nodes,
             )?);
         }
-        Cluster::with_fallback(built, &*fallback.nic()?, fallback_nics_per_node)
+        match fallback {
+            Some(f) => Cluster::with_fallback(built, Some((&*f.nic()?, fallback_nics_per_node))),
+            None => Cluster::with_fallback(built, None),
+        }
     })?;
     Ok(PyCluster {
         inner: Arc::new(cluster),

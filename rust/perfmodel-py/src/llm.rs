@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use numpy::{IntoPyArray, PyArray1};
 use perfmodel_core::hw::{self, System};
-use perfmodel_core::llm::{self, Calibration, Cluster, Invalid, Model, Plan, Recompute, Space};
+use perfmodel_core::llm::{
+    self, hetero, Calibration, Cluster, Invalid, Model, Plan, Recompute, Space,
+};
 use perfmodel_core::Result as CoreResult;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -119,6 +121,84 @@ pub fn llm_estimate(
         out.insert("capacity_bytes", c.capacity_bytes);
         out.insert("gpus_in_cluster", c.gpus() as f64);
         Ok(out)
+    })
+}
+
+/// One stage of a heterogeneous estimate: (node group, nodes, transport, layers, transport of the send to the
+/// next stage, figures: per-micro-batch times, exposed DP time, optimizer, memory and capacity, send time).
+type StageRow = (
+    usize,
+    Vec<u32>,
+    String,
+    u32,
+    String,
+    HashMap<&'static str, f64>,
+);
+
+/// A plan on a heterogeneous cluster: (metrics as in `llm_estimate`, one row per stage, placement, reason).
+#[pyfunction]
+#[pyo3(signature = (model, cluster, calibs, plan, placement, node_order=None, layers=None))]
+pub fn llm_estimate_hetero(
+    py: Python<'_>,
+    model: HashMap<String, f64>,
+    cluster: &crate::collectives::PyCluster,
+    calibs: Vec<(f64, f64)>,
+    plan: HashMap<String, f64>,
+    placement: String,
+    node_order: Option<Vec<u32>>,
+    layers: Option<Vec<u32>>,
+) -> PyResult<(HashMap<&'static str, f64>, Vec<StageRow>, String, String)> {
+    let net = cluster.inner.clone();
+    engine(py, move || {
+        let m = Model::from_pairs(&pairs(&model))?;
+        let p = Plan::from_pairs(&pairs(&plan))?;
+        let place = match node_order {
+            Some(order) => hetero::Placement::Nodes(order),
+            None => hetero::Placement::parse(&placement)?,
+        };
+        let calib = calibs
+            .iter()
+            .map(|&(c, b)| Calibration {
+                compute_time_scale: c,
+                comm_bandwidth_scale: b,
+            })
+            .collect();
+        let hc = hetero::HeteroCluster { net: &net, calib };
+        let e = hetero::estimate(&m, &p, &hc, &place, layers.as_deref())?;
+        let mut out = estimate_map(&e.estimate);
+        let worst = e
+            .stages
+            .iter()
+            .map(|s| s.capacity_bytes)
+            .fold(f64::INFINITY, f64::min);
+        out.insert("capacity_bytes", worst);
+        out.insert("gpus_in_cluster", net.devices() as f64);
+        let rows = e
+            .stages
+            .iter()
+            .map(|s| {
+                (
+                    s.group,
+                    s.nodes.clone(),
+                    s.transport.clone(),
+                    s.layers,
+                    s.p2p_transport.clone(),
+                    HashMap::from([
+                        ("micro_batch_s", s.cost.per_micro_batch()),
+                        ("forward_s", s.cost.forward),
+                        ("backward_s", s.cost.backward),
+                        ("recompute_s", s.cost.recompute),
+                        ("tp_comm_s", s.cost.tp_comm),
+                        ("dp_comm_s", s.cost.dp_comm),
+                        ("optimizer_s", s.cost.optimizer),
+                        ("memory_bytes", s.memory.total()),
+                        ("capacity_bytes", s.capacity_bytes),
+                        ("p2p_s", s.p2p_s),
+                    ]),
+                )
+            })
+            .collect();
+        Ok((out, rows, e.placement.to_owned(), e.reason))
     })
 }
 
@@ -236,6 +316,7 @@ pub fn llm_search<'py>(
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(llm_model_stats, m)?)?;
     m.add_function(wrap_pyfunction!(llm_estimate, m)?)?;
+    m.add_function(wrap_pyfunction!(llm_estimate_hetero, m)?)?;
     m.add_function(wrap_pyfunction!(llm_search, m)?)?;
     m.add_function(wrap_pyfunction!(llm_invalid_reasons, m)?)?;
     m.add_function(wrap_pyfunction!(llm_layer_activation_bytes, m)?)?;

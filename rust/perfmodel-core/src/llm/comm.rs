@@ -73,6 +73,46 @@ impl Topology {
         })
     }
 
+    /// The same levels from a [`crate::topology::NodeGroup`]'s in-node levels and a network level (the
+    /// group's own NIC, or the network joining groups), `nodes` nodes.
+    pub fn from_levels(
+        in_node: &[crate::topology::Level],
+        network: &crate::topology::LevelParams,
+        devices_per_node: u32,
+        nodes: u32,
+        comm_scale: f64,
+    ) -> Topology {
+        let mut levels = [LinkLevel::default(); MAX_LEVELS];
+        let mut n = 0;
+        let mut block = 1u64;
+        for l in in_node.iter().take(MAX_LEVELS - 1) {
+            let q = &l.params;
+            block *= u64::from(q.size);
+            levels[n] = LinkLevel {
+                size: q.size,
+                bandwidth: q.link_bandwidth * f64::from(q.links) * q.efficiency * comm_scale,
+                latency: q.hop_latency_s,
+                block,
+            };
+            n += 1;
+        }
+        let per_device = network.link_bandwidth * network.efficiency * f64::from(network.links)
+            / f64::from(devices_per_node)
+            / network.oversubscription.max(1.0);
+        levels[n] = LinkLevel {
+            size: nodes,
+            bandwidth: per_device * comm_scale,
+            latency: network.hop_latency_s,
+            block: block * u64::from(nodes),
+        };
+        Topology {
+            levels,
+            n_levels: n + 1,
+            devices_per_node,
+            nodes,
+        }
+    }
+
     pub fn total_devices(&self) -> u64 {
         u64::from(self.devices_per_node) * u64::from(self.nodes)
     }

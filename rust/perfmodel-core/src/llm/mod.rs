@@ -4,8 +4,10 @@
 //! - [`plan`]: DP/TP/PP/SP/CP/EP, ZeRO 0-3 and ZeRO++ plans and their validity rules;
 //! - [`comm`]: costs of each parallel group's collectives over the topology levels it spans;
 //! - [`step`]: per-plan step time, memory, MFU/HFU;
-//! - [`search`]: parallel exhaustive search.
+//! - [`search`]: parallel exhaustive search;
+//! - [`hetero`]: node groups with different NICs: placement and the asymmetric pipeline partition.
 pub mod comm;
+pub mod hetero;
 pub mod model;
 pub mod plan;
 pub mod search;

@@ -168,6 +168,24 @@ impl Plan {
         None
     }
 
+    /// [`Plan::check`] for a plan whose layers are split unevenly by an explicit partition: every rule but
+    /// `layers divisible by pp x vp` (the partition is checked on its own).
+    pub fn check_partitioned(&self, m: &Model, cluster_gpus: u64) -> Result<()> {
+        let mut even = *m;
+        even.layers = self.pp.max(1) * self.vp.max(1);
+        self.check(&even, cluster_gpus)?;
+        if m.layers < even.layers {
+            return Err(invalid(
+                "pp",
+                format!(
+                    "the model's {} layers cannot fill pp x vp = {} stages",
+                    m.layers, even.layers
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Full check with an error naming the constraint and the numbers.
     pub fn check(&self, m: &Model, cluster_gpus: u64) -> Result<()> {
         if self.zero > 3 {

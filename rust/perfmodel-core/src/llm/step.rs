@@ -76,6 +76,26 @@ impl Cluster {
         })
     }
 
+    /// `nodes` nodes of a system whose levels are given (in-node levels from a
+    /// [`crate::topology::NodeGroup`], and the network its communicators cross).
+    pub fn from_levels(
+        system: &System,
+        in_node: &[crate::topology::Level],
+        network: &crate::topology::LevelParams,
+        nodes: u32,
+        calib: Calibration,
+    ) -> Result<Cluster> {
+        let mut c = Cluster::new(system, nodes, calib)?;
+        c.topo = Topology::from_levels(
+            in_node,
+            network,
+            system.devices_per_node,
+            nodes,
+            calib.comm_bandwidth_scale,
+        );
+        Ok(c)
+    }
+
     pub fn gpus(&self) -> u64 {
         self.topo.total_devices()
     }
@@ -278,42 +298,124 @@ pub fn layer_activation_bytes(m: &Model, p: &Plan) -> f64 {
     }
 }
 
-/// Parameters held by one device of the heaviest pipeline stage, before ZeRO sharding: (dense, expert).
-pub fn device_params(m: &Model, p: &Plan) -> (f64, f64) {
+/// Which part of the model a pipeline stage holds besides its transformer layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StageRole {
+    /// The only stage (pp = 1): embedding, output layer and loss.
+    Only,
+    /// First of several: the embedding.
+    First,
+    /// Neither end: layers only.
+    Middle,
+    /// Last of several: output layer, final norm and loss.
+    Last,
+    /// Every stage priced as the heaviest one (the even-partition model): the larger of the first and last
+    /// stages' extra parameters, and the logits and loss on the critical path.
+    Uniform,
+}
+
+impl StageRole {
+    /// The role of stage `i` of `pp` in an explicit (possibly uneven) partition.
+    pub fn of(i: usize, pp: usize) -> StageRole {
+        match (i, pp) {
+            (_, 1) => StageRole::Only,
+            (0, _) => StageRole::First,
+            (i, pp) if i + 1 == pp => StageRole::Last,
+            _ => StageRole::Middle,
+        }
+    }
+
+    /// The role of every stage of an even partition.
+    pub fn even(pp: u32) -> StageRole {
+        if pp == 1 {
+            StageRole::Only
+        } else {
+            StageRole::Uniform
+        }
+    }
+
+    /// Parameters besides the transformer layers (embedding, output layer, final norm).
+    fn extra_params(self, m: &Model) -> f64 {
+        let out = m.output_params() + m.final_norm_params();
+        match self {
+            StageRole::Only => m.embedding_params() + out,
+            StageRole::First => m.embedding_params(),
+            StageRole::Middle => 0.0,
+            StageRole::Last => out,
+            StageRole::Uniform => m.embedding_params().max(out),
+        }
+    }
+
+    /// Whether the stage runs the output layer and loss.
+    fn logits(self) -> bool {
+        matches!(self, StageRole::Only | StageRole::Last | StageRole::Uniform)
+    }
+
+    /// Whether the stage holds the embedding activations (the first stage; the uniform model prices it).
+    fn embedding(self) -> bool {
+        matches!(
+            self,
+            StageRole::Only | StageRole::First | StageRole::Uniform
+        )
+    }
+}
+
+/// Parameters held by one device of a stage with `layers` layers, before ZeRO sharding: (dense, expert).
+pub fn stage_params(m: &Model, p: &Plan, layers: f64, role: StageRole) -> (f64, f64) {
     let t = f64::from(p.tp);
-    let lps = f64::from(m.layers / p.pp);
-    let emb = if p.pp == 1 {
-        m.embedding_params() + m.output_params() + m.final_norm_params()
-    } else {
-        m.embedding_params()
-            .max(m.output_params() + m.final_norm_params())
-    };
-    let dense = lps * m.layer_dense_params() / t + emb / t;
-    let expert = lps * m.expert_params() / (t * f64::from(p.ep));
+    let dense = layers * m.layer_dense_params() / t + role.extra_params(m) / t;
+    let expert = layers * m.expert_params() / (t * f64::from(p.ep));
     (dense, expert)
+}
+
+/// Parameters held by one device of the heaviest stage of an even partition: (dense, expert).
+pub fn device_params(m: &Model, p: &Plan) -> (f64, f64) {
+    stage_params(m, p, f64::from(m.layers / p.pp), StageRole::even(p.pp))
 }
 
 /// Memory per device (heaviest stage: the first, which holds `min(p, m)` micro-batches in flight under 1F1B).
 pub fn memory(m: &Model, p: &Plan, c: &Cluster) -> Memory {
-    let (dense, expert) = device_params(m, p);
+    let _ = c;
+    stage_memory(
+        m,
+        p,
+        f64::from(m.layers / p.pp),
+        f64::from(p.pp),
+        StageRole::even(p.pp),
+    )
+}
+
+/// Memory per device of a stage with `layers` layers and `inflight_stages` stages from it to the end of the
+/// pipeline (stage i of p holds `min(p - i, m)` micro-batches in flight under 1F1B, Narayanan et al. §2.2).
+pub fn stage_memory(
+    m: &Model,
+    p: &Plan,
+    layers: f64,
+    inflight_stages: f64,
+    role: StageRole,
+) -> Memory {
+    let (dense, expert) = stage_params(m, p, layers, role);
     let params = dense + expert;
     let dp = f64::from(p.dp);
     let shard = |on: bool| if on { dp } else { 1.0 };
     let pp = f64::from(p.pp);
-    let inflight = pp.min(f64::from(p.micro_batches()));
+    let inflight = inflight_stages.min(f64::from(p.micro_batches()));
     let interleave = if p.vp > 1 {
         1.0 + (pp - 1.0) / (pp * f64::from(p.vp))
     } else {
         1.0
     };
-    let lps = f64::from(m.layers / p.pp);
+    let lps = layers;
     let t = f64::from(p.tp);
     let s = m.seq_len / f64::from(p.cp);
     let sbh = s * f64::from(p.micro_batch) * m.hidden;
     let mut act = layer_activation_bytes(m, p) * lps * inflight * interleave;
     // Embedding output and dropout mask on the first stage (Megatron theoretical_memory_usage.py).
-    act += inflight * (8.0 * s * f64::from(p.micro_batch) + sbh) / t * if p.sp { 1.0 } else { t };
-    if p.pp == 1 {
+    if role.embedding() {
+        act +=
+            inflight * (8.0 * s * f64::from(p.micro_batch) + sbh) / t * if p.sp { 1.0 } else { t };
+    }
+    if matches!(role, StageRole::Only | StageRole::Last) {
         act += 4.0 * sbh * (1.0 + m.vocab / m.hidden) / t;
     }
     let layer_full = (m.layer_dense_params() + m.expert_params() / f64::from(p.ep)) / t;
@@ -322,7 +424,6 @@ pub fn memory(m: &Model, p: &Plan, c: &Cluster) -> Memory {
     } else {
         0.0
     } + 2.0 * B16 * sbh;
-    let _ = c;
     Memory {
         weights: B16 * params / shard(p.zero >= 3),
         gradients: B16 * params / shard(p.zero >= 2),
@@ -338,14 +439,14 @@ pub fn memory(m: &Model, p: &Plan, c: &Cluster) -> Memory {
 }
 
 /// Data-parallel/ZeRO communication per step: (total time if nothing overlapped, exposed time, cross-node bytes).
-fn dp_comm(m: &Model, p: &Plan, c: &Cluster, t_f: f64, t_b: f64) -> (f64, f64, f64) {
+fn dp_comm(p: &Plan, c: &Cluster, params: (f64, f64), t_f: f64, t_b: f64) -> (f64, f64, f64) {
     if p.dp == 1 {
         return (0.0, 0.0, 0.0);
     }
     let topo = &c.topo;
     let stride = u64::from(p.tp) * u64::from(p.cp);
     let dp_g = Group::new(topo, p.dp, stride);
-    let (dense, expert) = device_params(m, p);
+    let (dense, expert) = params;
     let mb = f64::from(p.micro_batches());
     let edp = p.dp / p.ep;
     let edp_g = Group::new(topo, edp, stride * u64::from(p.ep));
@@ -473,8 +574,40 @@ pub fn evaluate(m: &Model, p: &Plan, c: &Cluster) -> Estimate {
     evaluate_with(m, p, c, &kernels(m, p, c))
 }
 
-/// Evaluates one plan with precomputed [`kernels`] (which must match `kernel_key(p)`).
-pub fn evaluate_with(m: &Model, p: &Plan, c: &Cluster, kern: &Kernels) -> Estimate {
+/// What one pipeline stage costs: per-micro-batch compute and in-stage communication, and per-step exposed
+/// DP/ZeRO communication and optimizer time.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StageCost {
+    pub forward: f64,
+    pub backward: f64,
+    pub recompute: f64,
+    pub tp_comm: f64,
+    pub cp_comm: f64,
+    pub ep_comm: f64,
+    /// Exposed DP/ZeRO communication per step.
+    pub dp_comm: f64,
+    /// Bytes per rank crossing the node boundary in DP/ZeRO collectives per step.
+    pub dp_cross_node_bytes: f64,
+    pub optimizer: f64,
+}
+
+impl StageCost {
+    /// Time of one micro-batch (forward, backward, recompute and in-stage collectives) on this stage.
+    pub fn per_micro_batch(&self) -> f64 {
+        self.forward + self.backward + self.recompute + self.tp_comm + self.cp_comm + self.ep_comm
+    }
+}
+
+/// Costs of a stage holding `layers` transformer layers in `role` on cluster `c` (whose network level is
+/// the one the stage's data-parallel groups cross), with precomputed [`kernels`].
+pub fn stage_cost(
+    m: &Model,
+    p: &Plan,
+    c: &Cluster,
+    kern: &Kernels,
+    layers: f64,
+    role: StageRole,
+) -> StageCost {
     let topo = &c.topo;
     let lt = kern.lt;
     let t = f64::from(p.tp);
@@ -482,11 +615,11 @@ pub fn evaluate_with(m: &Model, p: &Plan, c: &Cluster, kern: &Kernels) -> Estima
     let s = m.seq_len / f64::from(p.cp);
     let h = m.hidden;
     let tok = b * s;
-    let lps = f64::from(m.layers / p.pp);
-    let mbs = f64::from(p.micro_batches());
-    let pp = f64::from(p.pp);
-    let v = f64::from(p.vp);
-    let (logit_f, logit_b) = (kern.logit_f, kern.logit_b);
+    let (logit_f, logit_b) = if role.logits() {
+        (kern.logit_f, kern.logit_b)
+    } else {
+        (0.0, 0.0)
+    };
 
     // TP/SP: 2 all-reduces (or AG+RS pairs) in forward and 2 in backward per layer, each of b s h 16-bit values.
     let mut tp_fwd = 0.0;
@@ -494,14 +627,12 @@ pub fn evaluate_with(m: &Model, p: &Plan, c: &Cluster, kern: &Kernels) -> Estima
         let tg = Group::new(topo, p.tp, 1);
         tp_fwd = 2.0 * comm::all_reduce(topo, &tg, B16 * tok * h);
     }
-    let tp_exposed = |comm_t: f64| {
-        if p.tp_overlap {
-            (comm_t - lt.overlappable).max(0.0)
-        } else {
-            comm_t
-        }
+    let tp_exposed = if p.tp_overlap {
+        (tp_fwd - lt.overlappable).max(0.0)
+    } else {
+        tp_fwd
     };
-    let tp_layer = tp_exposed(tp_fwd)
+    let tp_layer = tp_exposed
         * if p.recompute == Recompute::Full {
             3.0
         } else {
@@ -528,63 +659,123 @@ pub fn evaluate_with(m: &Model, p: &Plan, c: &Cluster, kern: &Kernels) -> Estima
         Recompute::Selective => lt.attn_fwd,
         Recompute::Full => lt.fwd,
     };
-    let t_f = lps * lt.fwd + logit_f;
-    let t_b = lps * lt.bwd + logit_b;
-    let t_r = lps * recompute_layer;
-    let comm_layer = lps * (tp_layer + cp_layer + ep_layer);
-    let per_mb = t_f + t_b + t_r + comm_layer;
-    // Interleaved 1F1B bubble: (p - 1)/v micro-batch slots (Narayanan et al. §2.2.2).
-    let bubble = (pp - 1.0) / v * per_mb;
-
-    // Pipeline send/recv: per micro-batch v transfers each way; scatter/gather over TP ranks (Narayanan §4.1).
-    let mut pp_comm = 0.0;
-    if p.pp > 1 {
-        let stride = u64::from(p.tp) * u64::from(p.cp) * u64::from(p.dp);
-        let t_p2p = comm::send_recv(topo, stride, B16 * tok * h / t);
-        let transfers = if p.pp_overlap {
-            2.0 * (pp - 1.0)
-        } else {
-            2.0 * (mbs * v + pp - 1.0)
-        };
-        pp_comm = transfers * t_p2p;
-    }
-
-    let (_, dp_exposed, dp_xn) = dp_comm(m, p, c, t_f, t_b + t_r);
+    let t_f = layers * lt.fwd + logit_f;
+    let t_b = layers * lt.bwd + logit_b;
+    let t_r = layers * recompute_layer;
+    let params = stage_params(m, p, layers, role);
+    let (_, dp_exposed, dp_xn) = dp_comm(p, c, params, t_f, t_b + t_r);
 
     // Optimizer: Adam over the parameters this device owns.
-    let (dense, expert) = device_params(m, p);
-    let owned = (dense + expert) / if p.zero >= 1 { f64::from(p.dp) } else { 1.0 };
+    let owned = (params.0 + params.1) / if p.zero >= 1 { f64::from(p.dp) } else { 1.0 };
     let optimizer = c
         .stream
         .estimate(ADAM_READ * owned, ADAM_WRITE * owned, 10.0 * owned)
         .time_s;
-
-    let times = super::step::Times {
-        forward: mbs * t_f,
-        backward: mbs * t_b,
-        recompute: mbs * t_r,
-        tp_comm: mbs * lps * tp_layer,
-        cp_comm: mbs * lps * cp_layer,
-        ep_comm: mbs * lps * ep_layer,
-        pp_comm,
-        bubble,
+    StageCost {
+        forward: t_f,
+        backward: t_b,
+        recompute: t_r,
+        tp_comm: layers * tp_layer,
+        cp_comm: layers * cp_layer,
+        ep_comm: layers * ep_layer,
         dp_comm: dp_exposed,
+        dp_cross_node_bytes: dp_xn,
         optimizer,
+    }
+}
+
+/// Time of one pipeline send (activations or their gradients, scattered over the TP ranks, Narayanan §4.1)
+/// between ranks `stride` apart on `c`.
+pub fn p2p_time(m: &Model, p: &Plan, c: &Cluster, stride: u64) -> f64 {
+    let tok = f64::from(p.micro_batch) * m.seq_len / f64::from(p.cp);
+    comm::send_recv(&c.topo, stride, B16 * tok * m.hidden / f64::from(p.tp))
+}
+
+/// What a step depends on from a pipeline's stages: the slowest stage, the sum of per-micro-batch stage
+/// times, the slowest and summed stage-to-stage sends, and the largest exposed DP and optimizer times.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Pipeline {
+    pub slowest: StageCost,
+    pub sum_per_micro_batch: f64,
+    pub p2p_max: f64,
+    pub p2p_sum: f64,
+    pub dp_comm: f64,
+    pub optimizer: f64,
+    pub dp_cross_node_bytes: f64,
+}
+
+impl Pipeline {
+    /// `pp` identical stages joined by identical sends.
+    pub fn even(st: &StageCost, pp: u32, p2p: f64) -> Pipeline {
+        let links = f64::from(pp.saturating_sub(1));
+        Pipeline {
+            slowest: *st,
+            sum_per_micro_batch: f64::from(pp) * st.per_micro_batch(),
+            p2p_max: if pp > 1 { p2p } else { 0.0 },
+            p2p_sum: links * p2p,
+            dp_comm: st.dp_comm,
+            optimizer: st.optimizer,
+            dp_cross_node_bytes: st.dp_cross_node_bytes,
+        }
+    }
+
+    /// Stages in pipeline order; `p2p[i]` is one send between stage i and i+1.
+    pub fn of(stages: &[StageCost], p2p: &[f64]) -> Pipeline {
+        let mut out = Pipeline::default();
+        let mut max_mb = -1.0_f64;
+        for st in stages {
+            let t = st.per_micro_batch();
+            if t > max_mb {
+                max_mb = t;
+                out.slowest = *st;
+            }
+            out.sum_per_micro_batch += t;
+            out.dp_comm = out.dp_comm.max(st.dp_comm);
+            out.optimizer = out.optimizer.max(st.optimizer);
+            out.dp_cross_node_bytes = out.dp_cross_node_bytes.max(st.dp_cross_node_bytes);
+        }
+        for &x in p2p {
+            out.p2p_max = out.p2p_max.max(x);
+            out.p2p_sum += x;
+        }
+        out
+    }
+}
+
+/// The step of a 1F1B pipeline (memory left empty). The steady state runs at the slowest stage once per
+/// micro-batch; filling and draining costs every other stage once, divided by the interleaving factor
+/// (Narayanan et al. SC'21 §2.2: `(p - 1)/v` micro-batch slots when stages are equal). Each micro-batch
+/// sends v times each way at the slowest link unless sends are overlapped (Narayanan §4.1). DP
+/// communication and the optimizer run after the last backward, so the slowest stage's set the step.
+pub fn combine(m: &Model, p: &Plan, peak: f64, pl: &Pipeline) -> Estimate {
+    let mbs = f64::from(p.micro_batches());
+    let v = f64::from(p.vp);
+    let st = &pl.slowest;
+    let pp_comm = if p.pp_overlap {
+        2.0 * pl.p2p_sum
+    } else {
+        2.0 * (mbs * v * pl.p2p_max + pl.p2p_sum)
+    };
+    let times = Times {
+        forward: mbs * st.forward,
+        backward: mbs * st.backward,
+        recompute: mbs * st.recompute,
+        tp_comm: mbs * st.tp_comm,
+        cp_comm: mbs * st.cp_comm,
+        ep_comm: mbs * st.ep_comm,
+        pp_comm,
+        bubble: (pl.sum_per_micro_batch - st.per_micro_batch()) / v,
+        dp_comm: pl.dp_comm,
+        optimizer: pl.optimizer,
     };
     let step = times.step();
     let gpus = p.gpus() as f64;
     let tokens = f64::from(p.global_batch) * m.seq_len;
     let model_flops = m.model_flops_per_token() * tokens;
     let hw_flops = m.hardware_flops_per_token(p.recompute) * tokens;
-    let peak = if p.fp8 && c.peak8 > 0.0 {
-        c.peak8
-    } else {
-        c.peak16
-    };
-    let mem = memory(m, p, c);
     Estimate {
         times,
-        memory: mem,
+        memory: Memory::default(),
         step_time_s: step,
         tokens_per_s: tokens / step,
         mfu: model_flops / (step * gpus * peak),
@@ -592,9 +783,40 @@ pub fn evaluate_with(m: &Model, p: &Plan, c: &Cluster, kern: &Kernels) -> Estima
         tflops_per_gpu: hw_flops / (step * gpus) / 1e12,
         model_flops_per_step: model_flops,
         hardware_flops_per_step: hw_flops,
-        fits: mem.total() <= c.capacity_bytes,
-        dp_cross_node_bytes: dp_xn,
+        fits: true,
+        dp_cross_node_bytes: pl.dp_cross_node_bytes,
     }
+}
+
+/// The peak FLOP/s MFU is measured against for a plan on `c`.
+pub fn plan_peak(p: &Plan, c: &Cluster) -> f64 {
+    if p.fp8 && c.peak8 > 0.0 {
+        c.peak8
+    } else {
+        c.peak16
+    }
+}
+
+/// Evaluates one plan with precomputed [`kernels`] (which must match `kernel_key(p)`): `pp` equal stages of
+/// `layers / pp` layers, each priced as the heaviest.
+pub fn evaluate_with(m: &Model, p: &Plan, c: &Cluster, kern: &Kernels) -> Estimate {
+    let st = stage_cost(
+        m,
+        p,
+        c,
+        kern,
+        f64::from(m.layers / p.pp),
+        StageRole::even(p.pp),
+    );
+    let p2p = if p.pp > 1 {
+        p2p_time(m, p, c, u64::from(p.tp) * u64::from(p.cp) * u64::from(p.dp))
+    } else {
+        0.0
+    };
+    let mut e = combine(m, p, plan_peak(p, c), &Pipeline::even(&st, p.pp, p2p));
+    e.memory = memory(m, p, c);
+    e.fits = e.memory.total() <= c.capacity_bytes;
+    e
 }
 
 /// Checks the plan against the model and cluster, then evaluates it.

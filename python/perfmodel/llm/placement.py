@@ -1,0 +1,151 @@
+"""Training across node groups with different NICs: rank placement, per-communicator NIC selection and the
+asymmetric pipeline partition (Holmes, Yang et al., ICPP'24, arXiv:2312.03549; domain.md §2).
+
+Ranks follow Megatron-LM's order (pipeline outermost, then data, context, tensor innermost) over the nodes in
+placement order, so a pipeline stage is a contiguous block of ``tp * cp * dp`` ranks and only pipeline
+sends cross stage boundaries. Placements:
+
+- ``"naive"``: nodes as listed (launch order) and one network setting for the whole job: on a cluster mixing
+  NIC transports every inter-node communicator runs over the network joining the groups (TCP), as
+  Megatron-LM does when launched across an InfiniBand and a RoCE cluster;
+- ``"nic-aware"``: nodes grouped by NIC transport, each communicator on its own RDMA fabric when all its
+  nodes share one (Holmes's cross-cluster pipeline with automatic NIC selection);
+- a list of node indices: the user's order, with per-communicator selection.
+
+``layers_per_stage="auto"`` (default) picks the layers of each stage to minimize the predicted step and
+says why; a list gives them explicitly (Holmes's ``--hetero-pipeline-stages``).
+
+>>> import perfmodel as pm
+>>> c = pm.cluster([("holmes-a100-ib", 2), ("holmes-a100-roce", 2)])
+>>> e = pm.llm.estimate("megatron-39b", c, tp=8, pp=2, micro_batch=4, global_batch=1536,
+...                     placement="nic-aware", layers_per_stage=[26, 22])
+>>> e.layers_per_stage
+[26, 22]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from .. import _core
+from ..cluster import Cluster
+from ..errors import InvalidArgumentError
+from . import Estimate, _calib_tuple, _plan_numbers
+
+__all__ = ["PlacedEstimate", "estimate_placed", "compare_placements", "PLACEMENTS"]
+
+#: Named placements.
+PLACEMENTS: tuple[str, ...] = ("naive", "nic-aware")
+
+
+@dataclass(frozen=True)
+class PlacedEstimate(Estimate):
+    """An :class:`perfmodel.llm.Estimate` on a cluster of node groups, with the stages as placed."""
+
+    placement: str = "nic-aware"
+    layers_per_stage: list[int] = field(default_factory=list)
+    stages: pl.DataFrame = field(default_factory=pl.DataFrame, repr=False)
+    reason: str = field(default="", repr=False)
+
+
+def _calibs(cluster: Cluster, calib: dict[str, float] | None) -> list[tuple[float, float]]:
+    return [_calib_tuple(g["system"].id, calib) for g in cluster.groups]
+
+
+def estimate_placed(
+    model: Any,
+    cluster: Cluster,
+    plan: dict[str, Any],
+    placement: str | Sequence[int] = "nic-aware",
+    layers_per_stage: str | Sequence[int] | None = "auto",
+    calib: dict[str, float] | None = None,
+) -> PlacedEstimate:
+    """One plan (``plan`` as :func:`perfmodel.llm.estimate` builds it) on a :func:`perfmodel.cluster`."""
+    if isinstance(placement, str):
+        order = None
+        name = placement
+    else:
+        try:
+            order = [int(i) for i in placement]
+        except (TypeError, ValueError):
+            raise InvalidArgumentError(
+                f"argument `placement`: is {placement!r}; expected {list(PLACEMENTS)} or a list of node indices"
+            ) from None
+        name = "user"
+    if layers_per_stage is None or (isinstance(layers_per_stage, str) and layers_per_stage == "auto"):
+        layers = None
+    elif isinstance(layers_per_stage, str):
+        raise InvalidArgumentError(
+            f"argument `layers_per_stage`: is {layers_per_stage!r}; expected 'auto' or a list of layers per stage"
+        )
+    else:
+        layers = [int(x) for x in layers_per_stage]
+    raw, rows, placed, reason = _core.llm_estimate_hetero(
+        model.fields, cluster._handle, _calibs(cluster, calib), _plan_numbers(plan), name, order, layers
+    )
+    stages = pl.DataFrame(
+        {
+            "stage": list(range(len(rows))),
+            "group": [r[0] for r in rows],
+            "system": [cluster.groups[r[0]]["system"].id for r in rows],
+            "nodes": [r[1] for r in rows],
+            "transport": [r[2] for r in rows],
+            "layers": [r[3] for r in rows],
+            **{k: [r[5][k] for r in rows] for k in rows[0][5]},
+            "p2p_transport": [r[4] for r in rows],
+        }
+    )
+    return PlacedEstimate(
+        plan=dict(plan),
+        step_time_s=raw["step_time_s"],
+        tokens_per_s=raw["tokens_per_s"],
+        mfu=raw["mfu"],
+        hfu=raw["hfu"],
+        tflops_per_gpu=raw["tflops_per_gpu"],
+        memory_per_gpu_bytes=raw["memory_per_gpu_bytes"],
+        capacity_bytes=raw["capacity_bytes"],
+        fits=bool(raw["fits"]),
+        raw=raw,
+        placement=placed,
+        layers_per_stage=[r[3] for r in rows],
+        stages=stages,
+        reason=reason,
+    )
+
+
+def compare_placements(
+    model: Any,
+    cluster: Cluster,
+    placements: Sequence[str | Sequence[int]] = PLACEMENTS,
+    layers_per_stage: str | Sequence[int] | None = "auto",
+    **plan: Any,
+) -> pl.DataFrame:
+    """Placements side by side: step time, TFLOP/s per GPU, MFU, DP/PP communication and the partition.
+
+    ``plan`` takes the keyword arguments of :func:`perfmodel.llm.estimate`.
+    """
+    from . import estimate
+
+    rows = []
+    for pl_ in placements:
+        e = estimate(model, cluster, placement=pl_, layers_per_stage=layers_per_stage, **plan)
+        rows.append(
+            {
+                "placement": e.placement if isinstance(pl_, str) else f"user {list(pl_)}",
+                "layers_per_stage": e.layers_per_stage,
+                "step_time_s": e.step_time_s,
+                "tflops_per_gpu": e.tflops_per_gpu,
+                "mfu": e.mfu,
+                "tokens_per_s": e.tokens_per_s,
+                "dp_comm_s": e.raw["dp_comm"],
+                "pp_comm_s": e.raw["pp_comm"],
+                "bubble_s": e.raw["bubble"],
+                "transports": " | ".join(e.stages["transport"].to_list()),
+                "fits": e.fits,
+            }
+        )
+    return pl.DataFrame(rows)
