@@ -57,6 +57,9 @@ _OPS = {
 }
 
 _TIME_NAMES = ("time", "cputime", "cpu_time")
+# Per-line prefixes launchers add: Open MPI ``--tag-output`` (``[1,0]<stdout>:``) and Slurm ``srun --label``
+# (``0: ``). Stripped before parsing, so a tagged log reads like an untagged one.
+_TAG_PREFIX = re.compile(r"^(?:\[\d+,\d+\]<std(?:out|err)>:|\d+: )", flags=re.M)
 _ERR_NAMES = ("#wrong", "error", "wrong", "res", "#err")
 
 
@@ -216,6 +219,7 @@ def parse(text: str, path: str = "<string>", op: str | None = None, nranks: int 
             raise LogParseError(f"{path}: malformed or truncated JSON log: {exc}") from None
         rows, found_op, found_ranks = _parse_json(doc, path)
     else:
+        text = _TAG_PREFIX.sub("", text)
         rows = _parse_text(text, path)
         found_op, found_ranks = _op_from_text(text, path), _ranks_from_text(text)
     df = pl.DataFrame(rows, schema={k: v for k, v in COLUMNS.items() if k not in ("op", "nranks")}, strict=False)
