@@ -189,3 +189,13 @@ def test_compare_on_real_old_format_logs():
     mi250 = pm.nccl_tests.compare(pm.nccl_tests.read(DATA / "mi250x_16rank_all_reduce_error_column_excerpt.txt", nranks=16), "frontier-node")
     assert mi250.height == 8 and mi250["predicted_time_us"].is_finite().all()
     assert mi250["measured_time_us"].to_list()[0] == 25.06
+
+
+def test_log_copied_from_a_rendered_page_without_hashes(tmp_path):
+    # Self-made: the H100 fixture with every leading '#' removed, as a log looks when copied from a GitHub page
+    # that rendered the pasted '# ...' lines as headings (seen in NVIDIA/nccl-tests#249, NVIDIA/nccl#583).
+    p = tmp_path / "all_reduce_perf.txt"
+    p.write_text("\n".join(line[1:] if line.startswith("#") else line for line in H100.read_text().splitlines()))
+    df = pm.nccl_tests.read(p)
+    assert df.height == 62 and df["nranks"][0] == 16
+    assert df.drop("line").equals(pm.nccl_tests.read(H100).drop("line"))

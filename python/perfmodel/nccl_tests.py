@@ -71,7 +71,9 @@ def _op_from_text(text: str, path: str) -> str | None:
 
 
 def _ranks_from_text(text: str) -> int | None:
-    ranks = re.findall(r"^#\s+Rank\s+(\d+)", text, flags=re.M)
+    # "#  Rank  3 Group  0 Pid ..." (or "#   Rank  3 Pid ..."); the '#' may be lost when a log was copied from a
+    # rendered web page.
+    ranks = re.findall(r"^#?\s*Rank\s+(\d+)\s+(?:Group|Pid)\b", text, flags=re.M)
     if ranks:
         return max(int(r) for r in ranks) + 1
     m = re.search(r"nranks\s+(\d+)", text)
@@ -87,6 +89,16 @@ def _num(tok: str, what: str, lineno: int, path: str) -> float:
         raise LogParseError(f"{path}:{lineno}: column `{what}` is '{tok}', expected a number") from None
 
 
+def _is_header(tokens: list[str]) -> bool:
+    """The column-name row of a results table: size (or bytes), a time column, algbw and busbw."""
+    return (
+        ("size" in tokens or "bytes" in tokens)
+        and any(t in tokens for t in _TIME_NAMES)
+        and "algbw" in tokens
+        and "busbw" in tokens
+    )
+
+
 def _parse_text(text: str, path: str) -> list[dict[str, Any]]:
     lines = text.splitlines()
     header: list[str] | None = None
@@ -97,11 +109,16 @@ def _parse_text(text: str, path: str) -> list[dict[str, Any]]:
         line = raw.strip()
         if not line:
             continue
-        if line.startswith("#"):
-            body = line[1:].split()
-            if ("size" in body or "bytes" in body) and any(t in body for t in _TIME_NAMES) and "busbw" in body:
-                header = body
-                groups = re.findall(r"(out-of-place|in-place)", prev_comment)
+        is_comment = line.startswith("#")
+        body = (line[1:] if is_comment else line).split()
+        if _is_header(body):
+            # A header row, with its '#' or without it (GitHub renders a pasted '# ...' line as a heading, and a
+            # log copied from the page loses the '#').
+            header = body
+            groups = re.findall(r"(out-of-place|in-place)", prev_comment)
+            prev_comment = line
+            continue
+        if is_comment or (not line[0].isdigit() and re.search(r"\b(out-of-place|in-place)\b", line)):
             prev_comment = line
             continue
         if header is None:
