@@ -1,4 +1,5 @@
-"""Charts of LLM training estimates: step-time and memory breakdowns, MFU vs GPU count, TP x PP heatmap."""
+"""Charts of LLM training estimates: step-time and memory breakdowns, MFU vs GPU count, TP x PP heatmap, and
+TFLOP/s by NIC mix and placement."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import polars as pl
 
 from .. import llm
 
-__all__ = ["step_breakdown", "memory_breakdown", "mfu_vs_gpus", "tp_pp_heatmap"]
+__all__ = ["step_breakdown", "memory_breakdown", "mfu_vs_gpus", "tp_pp_heatmap", "placement_bars"]
 
 
 def step_breakdown(estimates: dict[str, llm.Estimate]) -> alt.Chart:
@@ -96,3 +97,32 @@ def tp_pp_heatmap(plans: pl.DataFrame) -> alt.LayerChart:
         .encode(x="tp:O", y="pp:O", text=alt.Text("step_time_s:Q", format=".1f"))
     )
     return (heat + text).properties(title="Best step time (s) by TP x PP", width=360, height=300)
+
+
+def placement_bars(rows: pl.DataFrame, measured: pl.DataFrame | None = None) -> alt.LayerChart:
+    """Grouped bars of predicted TFLOP/s per GPU by NIC mix (``nic_mix``) and ``placement``, from a frame with
+    those columns and ``tflops_per_gpu`` (e.g. stacked :func:`perfmodel.llm.compare_placements` results);
+    ``measured`` (same columns) adds published points as black ticks."""
+    order = list(dict.fromkeys(rows["nic_mix"].to_list()))
+    base = alt.Chart(alt.Data(values=rows.select("nic_mix", "placement", "tflops_per_gpu").to_dicts()))
+    bars = base.mark_bar().encode(
+        x=alt.X("nic_mix:N", title="NIC mix", sort=order),
+        xOffset="placement:N",
+        y=alt.Y("tflops_per_gpu:Q", title="TFLOP/s per GPU"),
+        color=alt.Color("placement:N", title="placement (model)"),
+        tooltip=["nic_mix:N", "placement:N", alt.Tooltip("tflops_per_gpu:Q", format=".1f")],
+    )
+    chart: alt.LayerChart = alt.layer(bars)
+    if measured is not None and measured.height:
+        pts = (
+            alt.Chart(alt.Data(values=measured.select("nic_mix", "placement", "tflops_per_gpu").to_dicts()))
+            .mark_tick(color="black", thickness=3, size=18)
+            .encode(
+                x=alt.X("nic_mix:N", sort=order),
+                xOffset="placement:N",
+                y="tflops_per_gpu:Q",
+                tooltip=["nic_mix:N", "placement:N", alt.Tooltip("tflops_per_gpu:Q", title="published")],
+            )
+        )
+        chart = alt.layer(bars, pts)
+    return chart.properties(title="TFLOP/s per GPU by NIC mix and placement (ticks: published)", width=420)

@@ -463,6 +463,44 @@ fn explain(
         ));
     }
     let mut s = parts.join("; ");
+    // The best single move of one chunk of layers, and what it trades: pipeline time against exposed DP time.
+    let peak = ctxs
+        .iter()
+        .map(|c| plan_peak(p, &c.cluster))
+        .fold(f64::INFINITY, f64::min);
+    let p2p: Vec<f64> = stages[..stages.len().saturating_sub(1)]
+        .iter()
+        .map(|st| st.p2p_s)
+        .collect();
+    let mut costs: Vec<StageCost> = stages.iter().map(|st| st.cost).collect();
+    let here = combine(m, p, peak, &Pipeline::of(&costs, &p2p));
+    let mut best: Option<(f64, usize, usize, f64)> = None;
+    for from in 0..stages.len() {
+        for to in 0..stages.len() {
+            if from == to || stages[from].layers <= p.vp {
+                continue;
+            }
+            let (kf, kt) = (costs[from], costs[to]);
+            costs[from] = cost_of(m, p, &ctxs[from], stages[from].layers - p.vp);
+            costs[to] = cost_of(m, p, &ctxs[to], stages[to].layers + p.vp);
+            let e = combine(m, p, peak, &Pipeline::of(&costs, &p2p));
+            costs[from] = kf;
+            costs[to] = kt;
+            let delta = e.step_time_s - here.step_time_s;
+            if best.is_none_or(|b| delta < b.0) {
+                best = Some((delta, from, to, e.times.dp_comm - here.times.dp_comm));
+            }
+        }
+    }
+    if let Some((delta, from, to, dp)) = best {
+        let _ = write!(
+            s,
+            ". The best move of {} layer(s), stage {from} -> stage {to}, would change the step by {delta:+.3} s: \
+             {:+.3} s of pipeline time against {dp:+.3} s of exposed DP communication",
+            p.vp,
+            delta - dp
+        );
+    }
     if let Some((layers, t)) = even {
         let _ = write!(
             s,
