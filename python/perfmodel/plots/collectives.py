@@ -22,7 +22,7 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import altair as alt
 import numpy as np
@@ -343,7 +343,8 @@ def busbw_chart(
         )
     ops = sorted(set(curves["op"].to_list())) if "op" in curves.columns else []
     default = "Bus bandwidth vs message size" + (f" ({', '.join(ops)})" if ops else "")
-    return alt.layer(*layers).properties(width=width, height=height, title=title or default)
+    chart = alt.layer(*layers).properties(width=width, height=height, title=title or default)
+    return cast(alt.LayerChart, chart)
 
 
 def busbw_vs_size(
@@ -468,11 +469,12 @@ def algorithm_map(
             .mark_text(fontSize=8, color="white")
             .encode(x=x, y=y, text=alt.Text("busbw_gbps:Q", format=".2~r"))
         )
-    return alt.layer(*layers).properties(
+    chart = alt.layer(*layers).properties(
         width=max(320, 34 * len(size_order)),
         height=max(160, 26 * len(rank_order)),
         title=title or f"Which {op} algorithm wins: {name}",
     )
+    return cast(alt.LayerChart, chart)
 
 
 def compare_curves(
