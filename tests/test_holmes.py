@@ -149,3 +149,19 @@ def test_bad_placement_inputs(hybrid4: pm.cluster.Cluster) -> None:
     het_dev = pm.cluster([("dgx-a100", 1), ("dgx-h100", 1)])
     with pytest.raises(pm.UnsupportedError, match="devices differ"):
         pm.llm.estimate(m, het_dev, tp=8, pp=1, micro_batch=1, global_batch=16)
+
+
+def test_cli_places_groups_and_reports_the_partition(capsys: pytest.CaptureFixture[str]) -> None:
+    from perfmodel.cli import main
+
+    args = ["llm", "estimate", "megatron-3.6b", "holmes-a100-ib", "2", "--group", "holmes-a100-roce:2",
+            "--tp", "2", "--pp", "2", "--micro-batch", "4", "--global-batch", "512"]  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "infiniband(cx6-hdr200)" in out and "roce(cx6-roce200)" in out and "partition: layers per stage" in out
+    assert main([*args, "--placement", "compare"]) == 0
+    assert "naive" in capsys.readouterr().out
+    assert main([*args, "--no-fallback"]) == 2
+    assert "share no transport" in capsys.readouterr().err
+    assert main([*args[:5], "--group", "holmes-a100-roce", *args[7:]]) == 2
+    assert "SYSTEM:NODES" in capsys.readouterr().err

@@ -2,7 +2,11 @@
 
 perfmodel llm search MODEL SYSTEM NODES --global-batch N [--top 10] [--tp 8 --pp 1,2,4 ...]
 perfmodel llm estimate MODEL SYSTEM NODES --global-batch N [--tp 8 --pp 8 --vp 1 --micro-batch 1 --recompute full --zero 1 --sp]
+    [--group SYSTEM:NODES ... --placement nic-aware|naive|compare --layers-per-stage 26,22|auto --no-fallback]
 perfmodel llm presets
+
+With ``--group`` (more node groups, e.g. a RoCE cluster next to an InfiniBand one) or ``--placement`` the
+plan is placed over the nodes (see ``perfmodel.llm.placement``) and each stage is reported.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ from collections.abc import Sequence
 import polars as pl
 
 from . import llm
-from .errors import PerfModelError
+from .cluster import cluster as make_cluster
+from .errors import InvalidArgumentError, PerfModelError
 
 
 def _ints(text: str) -> list[int]:
@@ -42,7 +47,36 @@ def _parser() -> argparse.ArgumentParser:
                 s.add_argument(f"--{k}", type=int, default=d)
             s.add_argument("--recompute", default="none")
             s.add_argument("--sp", action="store_true")
+            s.add_argument("--group", action="append", default=[], metavar="SYSTEM:NODES",
+                           help="another node group of the cluster (repeatable)")  # fmt: skip
+            s.add_argument("--placement", default=None, help="nic-aware (default with groups), naive, or compare")
+            s.add_argument("--layers-per-stage", default=None, help="comma-separated layers per stage, or auto")
+            s.add_argument("--no-fallback", action="store_true", help="the groups share no network (no TCP fallback)")
     return p
+
+
+def _placed(args: argparse.Namespace, plan: dict[str, object]) -> int:
+    groups: list[tuple[str, int]] = [(args.system, args.nodes)]
+    for g in args.group:
+        system, _, nodes = g.rpartition(":")
+        if not system or not nodes.isdigit():
+            raise InvalidArgumentError(f"argument `--group`: is {g!r}; expected SYSTEM:NODES, e.g. holmes-a100-roce:2")
+        groups.append((system, int(nodes)))
+    c = make_cluster(groups, fallback_nic=None if args.no_fallback else "eth-100g")
+    lps: str | list[int] = "auto"
+    if args.layers_per_stage and args.layers_per_stage != "auto":
+        lps = _ints(args.layers_per_stage)
+    if args.placement == "compare":
+        with pl.Config(tbl_cols=20, tbl_width_chars=160):
+            print(llm.compare_placements(args.model, c, layers_per_stage=lps, **plan))  # type: ignore[arg-type]
+        return 0
+    e = llm.estimate(args.model, c, placement=args.placement or "nic-aware", layers_per_stage=lps, **plan)  # type: ignore[arg-type]
+    print(e)
+    with pl.Config(tbl_cols=20, tbl_width_chars=160):
+        print(e.stages.select("stage", "system", "nodes", "transport", "layers", "micro_batch_s", "dp_comm_s", "p2p_transport"))
+        print(e.breakdown)
+    print("partition:", getattr(e, "reason", ""))
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -55,8 +89,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         cluster = (args.system, args.nodes)
         if args.cmd == "estimate":
-            e = llm.estimate(args.model, cluster, tp=args.tp, pp=args.pp, vp=args.vp, micro_batch=args.micro_batch, global_batch=args.global_batch,
-                             recompute=args.recompute, zero=args.zero, sp=args.sp, dtype=args.dtype)  # fmt: skip
+            plan = dict(tp=args.tp, pp=args.pp, vp=args.vp, micro_batch=args.micro_batch, global_batch=args.global_batch,
+                        recompute=args.recompute, zero=args.zero, sp=args.sp, dtype=args.dtype)  # fmt: skip
+            if args.group or args.placement or args.layers_per_stage or args.no_fallback:
+                return _placed(args, plan)
+            e = llm.estimate(args.model, cluster, **plan)
             print(e)
             print(e.breakdown)
             print(e.memory_breakdown)

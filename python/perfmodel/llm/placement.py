@@ -42,14 +42,19 @@ __all__ = ["PlacedEstimate", "estimate_placed", "compare_placements", "PLACEMENT
 PLACEMENTS: tuple[str, ...] = ("naive", "nic-aware")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class PlacedEstimate(Estimate):
-    """An :class:`perfmodel.llm.Estimate` on a cluster of node groups, with the stages as placed."""
+    """An :class:`perfmodel.llm.Estimate` on a cluster of node groups, with the stages as placed: ``stages``
+    (one row per pipeline stage: node group, nodes, transport, layers, times, memory, the send to the next
+    stage) and ``reason`` (how the layers per stage were chosen)."""
 
     placement: str = "nic-aware"
     layers_per_stage: list[int] = field(default_factory=list)
-    stages: pl.DataFrame = field(default_factory=pl.DataFrame, repr=False)
-    reason: str = field(default="", repr=False)
+    stages: pl.DataFrame = field(default_factory=pl.DataFrame)
+    reason: str = ""
+
+    def __repr__(self) -> str:
+        return f"{super().__repr__()[:-1]}, placement {self.placement}, layers per stage {self.layers_per_stage})"
 
 
 def _calibs(cluster: Cluster, calib: dict[str, float] | None) -> list[tuple[float, float]]:
