@@ -165,3 +165,30 @@ def test_cli_places_groups_and_reports_the_partition(capsys: pytest.CaptureFixtu
     assert "share no transport" in capsys.readouterr().err
     assert main([*args[:5], "--group", "holmes-a100-roce", *args[7:]]) == 2
     assert "SYSTEM:NODES" in capsys.readouterr().err
+
+
+def test_hwdb_cluster_kind() -> None:
+    c = pm.cluster("holmes-4ib-4roce")
+    assert c.devices == 64 and c.transports(64).endswith("scale-out:tcp(eth-100g)")
+    assert [g["system"].id for g in c.groups] == ["holmes-a100-ib", "holmes-a100-roce"]
+    text = """
+kind = "cluster"
+id = "two-kinds"
+name = "test"
+[[groups]]
+system = "holmes-a100-ib"
+nodes_count = 1
+[[groups]]
+system = "holmes-a100-roce"
+nodes_count = 1
+[sources]
+"*" = "test"
+"""
+    spec = pm.hwdb.parse(text, "two-kinds.toml")
+    assert pm.cluster(spec).fallback_nic is None  # no fallback_nic: the groups share no network
+    with pytest.raises(pm.UnsupportedError, match="share no transport"):
+        pm.cluster(spec).transports(16)
+    with pytest.raises(pm.HwdbError, match="nodes_cont.*nodes_count|nodes_count"):
+        pm.hwdb.parse(text.replace("nodes_count = 1\n[[groups]]", "nodes_cont = 1\n[[groups]]"), "bad.toml")
+    with pytest.raises(pm.HwdbError, match="holmes-a100-ib"):
+        pm.cluster(pm.hwdb.parse(text.replace('"holmes-a100-ib"', '"holmes-a100-ibb"'), "bad.toml"))

@@ -85,6 +85,18 @@ def _group(system: Spec | str, nodes: int, overrides: Mapping[str, Spec | str] |
     return {"system": sysspec, "nodes": nodes, "fabrics": fabrics, "nic": nic}
 
 
+def _cluster_spec(system: Any) -> Spec | None:
+    """The hwdb cluster spec ``system`` names, if it names one."""
+    if isinstance(system, Spec):
+        return system if system.kind == "cluster" else None
+    if isinstance(system, str):
+        try:
+            return get(system, "cluster")
+        except KeyError:
+            return None
+    return None
+
+
 def cluster(
     system: Spec | str | Sequence[tuple[Spec | str, int]],
     nodes: int = 1,
@@ -98,8 +110,9 @@ def cluster(
     Parameters
     ----------
     system
-        A system id/spec, or a list of ``(system, nodes)`` groups for a heterogeneous cluster (e.g. A100 nodes
-        with InfiniBand and A100 nodes with RoCE).
+        A system id/spec, an hwdb cluster id/spec (``kind = "cluster"``: node groups and the network joining
+        them, e.g. ``holmes-4ib-4roce``), or a list of ``(system, nodes)`` groups for a heterogeneous cluster
+        (e.g. A100 nodes with InfiniBand and A100 nodes with RoCE).
     nodes
         Nodes of ``system`` (ignored when ``system`` is a list of groups).
     specs
@@ -114,6 +127,13 @@ def cluster(
     >>> het.transports(32)
     'node:nvlink(nvlink3-nvswitch)+scale-out:tcp(eth-100g)'
     """
+    spec = _cluster_spec(system)
+    if spec is not None:
+        # An hwdb cluster: its groups, and its joining network unless the call names one.
+        system = [(g["system"], int(g["nodes_count"])) for g in spec["groups"]]
+        if fallback_nic == "eth-100g":
+            fallback_nic = spec.get("fallback_nic")
+            fallback_nics_per_node = int(spec.get("fallback_nics_per_node_count", 1))
     if isinstance(system, (str, Spec)):
         groups = [_group(system, nodes, specs)]
     else:

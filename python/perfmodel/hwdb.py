@@ -99,7 +99,7 @@ class Spec:
 
 
 def ids(kind: str) -> list[str]:
-    """Sorted ids of one kind: ``"device"``, ``"nic"``, ``"fabric"`` or ``"system"``."""
+    """Sorted ids of one kind: ``"device"``, ``"nic"``, ``"fabric"``, ``"system"`` or ``"cluster"``."""
     return list(_core.hwdb_ids(kind))
 
 

@@ -1,6 +1,7 @@
 //! The hardware database: strict TOML specs of devices, NICs, fabrics and systems, embedded at build time.
 //!
 //! Schema and unit vocabulary: `hwdb/README.md`.
+pub mod cluster;
 pub mod device;
 pub mod dtype;
 pub mod fabric;
@@ -12,6 +13,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
+pub use cluster::{ClusterGroup, ClusterSpec};
 pub use device::{Device, Efficiency, MemoryLevel};
 pub use dtype::Dtype;
 pub use fabric::Fabric;
@@ -29,6 +31,7 @@ pub const KINDS: &[(&str, &str)] = &[
     ("nic", "nics"),
     ("fabric", "fabrics"),
     ("system", "systems"),
+    ("cluster", "clusters"),
 ];
 
 /// A parsed spec of any kind.
@@ -38,6 +41,7 @@ pub enum Spec {
     Nic(Arc<Nic>),
     Fabric(Arc<Fabric>),
     System(Arc<System>),
+    Cluster(Arc<ClusterSpec>),
 }
 
 /// A spec together with where it came from and the table it was read from (for overrides).
@@ -72,6 +76,14 @@ impl HwSpec {
         match &self.spec {
             Spec::Fabric(f) => Ok(f.clone()),
             _ => Err(self.wrong_kind("fabric")),
+        }
+    }
+
+    /// The cluster inside, or an error naming what this spec is.
+    pub fn cluster(&self) -> Result<Arc<ClusterSpec>> {
+        match &self.spec {
+            Spec::Cluster(c) => Ok(c.clone()),
+            _ => Err(self.wrong_kind("cluster")),
         }
     }
 
@@ -170,6 +182,11 @@ pub fn parse_table(file: &str, table: toml::Table, expected_kind: Option<&str>) 
         "device" => Spec::Device(Arc::new(Device::read(&root, id.clone(), name.clone())?)),
         "nic" => Spec::Nic(Arc::new(Nic::read(&root, id.clone(), name.clone())?)),
         "fabric" => Spec::Fabric(Arc::new(Fabric::read(&root, id.clone(), name.clone())?)),
+        "cluster" => Spec::Cluster(Arc::new(ClusterSpec::read(
+            &root,
+            id.clone(),
+            name.clone(),
+        )?)),
         _ => Spec::System(Arc::new(System::read(&root, id.clone(), name.clone())?)),
     };
     let sources = read_sources(&root, &figures.borrow())?;
@@ -271,36 +288,49 @@ fn build_registry() -> Result<Registry> {
     }
     let reg = Registry { specs };
     for spec in reg.specs.values() {
-        if let Spec::System(s) = &spec.spec {
-            reg.check_system(&spec.file, s)?;
+        match &spec.spec {
+            Spec::System(s) => reg.check_system(&spec.file, s)?,
+            Spec::Cluster(c) => reg.check_cluster(&spec.file, c)?,
+            _ => {}
         }
     }
     Ok(reg)
 }
 
 impl Registry {
-    fn check_system(&self, file: &str, s: &System) -> Result<()> {
-        let check = |key: &str, id: &str, kind: &str| -> Result<()> {
-            match self.specs.get(id) {
-                Some(x) if x.kind == kind => Ok(()),
-                _ => {
-                    let close = closest(id, self.ids(kind).iter().map(String::as_str));
-                    let hint = close
-                        .first()
-                        .map(|c| format!(" (closest: '{c}')"))
-                        .unwrap_or_default();
-                    Err(Error::Hwdb {
-                        file: file.into(),
-                        key: key.into(),
-                        message: format!("'{id}' is not a {kind} id{hint}"),
-                    })
-                }
+    fn check_ref(&self, file: &str, key: &str, id: &str, kind: &str) -> Result<()> {
+        match self.specs.get(id) {
+            Some(x) if x.kind == kind => Ok(()),
+            _ => {
+                let close = closest(id, self.ids(kind).iter().map(String::as_str));
+                let hint = close
+                    .first()
+                    .map(|c| format!(" (closest: '{c}')"))
+                    .unwrap_or_default();
+                Err(Error::Hwdb {
+                    file: file.into(),
+                    key: key.into(),
+                    message: format!("'{id}' is not a {kind} id{hint}"),
+                })
             }
-        };
-        check("device", &s.device, "device")?;
-        check("nic", &s.nic, "nic")?;
+        }
+    }
+
+    fn check_cluster(&self, file: &str, c: &ClusterSpec) -> Result<()> {
+        for (i, g) in c.groups.iter().enumerate() {
+            self.check_ref(file, &format!("groups[{i}].system"), &g.system, "system")?;
+        }
+        if let Some(n) = &c.fallback_nic {
+            self.check_ref(file, "fallback_nic", n, "nic")?;
+        }
+        Ok(())
+    }
+
+    fn check_system(&self, file: &str, s: &System) -> Result<()> {
+        self.check_ref(file, "device", &s.device, "device")?;
+        self.check_ref(file, "nic", &s.nic, "nic")?;
         for (i, l) in s.levels.iter().enumerate() {
-            check(&format!("levels[{i}].fabric"), &l.fabric, "fabric")?;
+            self.check_ref(file, &format!("levels[{i}].fabric"), &l.fabric, "fabric")?;
         }
         Ok(())
     }
