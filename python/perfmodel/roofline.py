@@ -30,20 +30,25 @@ _BOUND_DTYPE = pl.Enum(list(BOUNDS))
 _BOUND_VALUES = pl.Series("bound", BOUNDS, dtype=_BOUND_DTYPE)
 
 
-def _frame(inputs: dict[str, np.ndarray], cols: tuple[np.ndarray, ...], device: Spec, dtype: str) -> pl.DataFrame:
-    time_s, flops, hbm_bytes, bound = cols
+def _peak(device: Spec, dtype: str) -> float:
+    """The dense peak ``fraction_of_peak`` is taken against, TFLOP/s (NaN if the device lists none)."""
+    return float(device.peak_tflops(dtype) or device.peak_tflops(dtype, "vector") or float("nan"))
+
+
+def _frame(inputs: dict[str, np.ndarray], cols: tuple[np.ndarray, ...]) -> pl.DataFrame:
+    """The result frame: the (broadcast) inputs, then the engine's columns, all taken over without copies
+    except ``bound`` (codes -> enum)."""
+    time_s, flops, hbm_bytes, tflops, gbps, intensity, fraction_of_peak, bound = cols
     data: dict[str, Any] = dict(inputs)
     data["time_s"] = time_s
     data["flops"] = flops
     data["hbm_bytes"] = hbm_bytes
-    df = pl.DataFrame(data)
-    peak = device.peak_tflops(dtype) or device.peak_tflops(dtype, "vector") or float("nan")
-    return df.with_columns(
-        tflops=pl.col("flops") / pl.col("time_s") / 1e12,
-        gbps=pl.col("hbm_bytes") / pl.col("time_s") / 1e9,
-        intensity=pl.col("flops") / pl.col("hbm_bytes"),
-        bound=_BOUND_VALUES.gather(bound),
-    ).with_columns(fraction_of_peak=pl.col("tflops") / peak)
+    data["tflops"] = tflops
+    data["gbps"] = gbps
+    data["intensity"] = intensity
+    data["bound"] = _BOUND_VALUES.gather(pl.Series(bound))
+    data["fraction_of_peak"] = fraction_of_peak
+    return pl.DataFrame(data)
 
 
 def gemm(
@@ -64,8 +69,8 @@ def gemm(
     """
     dev = resolve(device, "device")
     _, cols = as_columns(m=m, n=n, k=k, batch=batch)
-    out = _core.roofline_gemm(dev._handle, dtype, cols["m"], cols["n"], cols["k"], cols["batch"])
-    return _frame(cols, out, dev, dtype)
+    out = _core.roofline_gemm(dev._handle, dtype, cols["m"], cols["n"], cols["k"], cols["batch"], _peak(dev, dtype))
+    return _frame(cols, out)
 
 
 def gemm_time(device: Spec | str, m: float, n: float, k: float, dtype: str = "bf16", batch: float = 1) -> float:
@@ -90,14 +95,23 @@ def attention(
     dev = resolve(device, "device")
     _, cols = as_columns(batch=batch, heads=heads, seq_len=seq_len, seq_kv=seq_len if seq_kv is None else seq_kv, head_dim=head_dim)
     out = _core.roofline_attention(
-        dev._handle, dtype, cols["batch"], cols["heads"], cols["seq_len"], cols["seq_kv"], cols["head_dim"], causal, backward
+        dev._handle,
+        dtype,
+        cols["batch"],
+        cols["heads"],
+        cols["seq_len"],
+        cols["seq_kv"],
+        cols["head_dim"],
+        causal,
+        backward,
+        _peak(dev, dtype),
     )
-    return _frame(cols, out, dev, dtype)
+    return _frame(cols, out)
 
 
 def memory_bound(device: Spec | str, bytes_read: Any, bytes_written: Any = 0, flops: Any = 0, dtype: str = "bf16") -> pl.DataFrame:
     """A memory-bound kernel (elementwise, normalization, softmax, reduction) by bytes moved."""
     dev = resolve(device, "device")
     _, cols = as_columns(bytes_read=bytes_read, bytes_written=bytes_written, flops=flops)
-    out = _core.roofline_stream(dev._handle, dtype, cols["bytes_read"], cols["bytes_written"], cols["flops"])
-    return _frame(cols, out, dev, dtype)
+    out = _core.roofline_stream(dev._handle, dtype, cols["bytes_read"], cols["bytes_written"], cols["flops"], _peak(dev, dtype))
+    return _frame(cols, out)

@@ -4,7 +4,11 @@
 //! time = smoothmax(compute, memory levels) + launch, where compute is not a single knob:
 //! output tiles are quantized into waves over the SMs/CUs, each tile pays a fixed prologue/epilogue
 //! cost, and the device's calibrated fraction of peak applies to the steady state.
-use rayon::prelude::*;
+//!
+//! The vectorized GEMM runs in blocks compiled twice, for any CPU and for AVX2 + FMA (chosen at run time);
+//! both give the same bits. Code must be inlined into the AVX2 copy to use its instructions, hence the
+//! `#[inline(always)]` on the hot helpers.
+#![allow(clippy::inline_always)]
 
 use crate::error::{check_positive, invalid, Result};
 use crate::hw::{Device, Dtype};
@@ -73,17 +77,163 @@ pub const OVERLAP_EXPONENT: f64 = 3.0;
 /// BabelStream Copy vs Dot on A100 (0.17) and H100 (0.19); one value for all devices.
 pub const HBM_WRITE_PENALTY: f64 = 0.18;
 
+/// The instruction-set specific operations of the hot loops. Every implementation gives the same bits (both
+/// operations are exact), so results never depend on the CPU.
+trait Arith {
+    /// `x.ceil()`.
+    fn ceil(x: f64) -> f64;
+    /// `a * b` as `p + e` exactly.
+    fn two_prod(a: f64, b: f64) -> (f64, f64);
+}
+
+/// Any CPU. On baseline x86-64 (no SSE4.1, no FMA) `f64::ceil` and `f64::mul_add` are library calls, so
+/// `ceil` adds and removes 2^52 (which rounds |x| < 2^52 to the nearest integer; every larger f64 is an
+/// integer) and `two_prod` is Dekker's product.
+struct Portable;
+
+impl Arith for Portable {
+    #[inline(always)]
+    fn ceil(x: f64) -> f64 {
+        if cfg!(any(target_arch = "aarch64", target_feature = "sse4.1")) {
+            return x.ceil();
+        }
+        const TWO_52: f64 = 4_503_599_627_370_496.0;
+        let a = x.abs();
+        let r = (a + TWO_52) - TWO_52;
+        let c = if x.is_sign_negative() {
+            -(r - if r > a { 1.0 } else { 0.0 })
+        } else {
+            r + if r < a { 1.0 } else { 0.0 }
+        };
+        if a < TWO_52 {
+            c
+        } else {
+            x
+        }
+    }
+
+    #[inline(always)]
+    fn two_prod(a: f64, b: f64) -> (f64, f64) {
+        let p = a * b;
+        if cfg!(any(target_arch = "aarch64", target_feature = "fma")) {
+            return (p, a.mul_add(b, -p));
+        }
+        // Veltkamp's split into 26-bit halves, whose products are exact.
+        let split = |v: f64| {
+            let c = 134_217_729.0 * v; // 2^27 + 1
+            let hi = c - (c - v);
+            (hi, v - hi)
+        };
+        let (ah, al) = split(a);
+        let (bh, bl) = split(b);
+        (p, ((ah * bh - p) + ah * bl + al * bh) + al * bl)
+    }
+}
+
+/// x86-64 with AVX2 and FMA, detected at run time: `roundsd`/`roundpd` and `vfmadd`, only inside functions
+/// compiled for those features (`fill_block_avx2`).
+#[cfg(target_arch = "x86_64")]
+struct Avx2Fma;
+
+#[cfg(target_arch = "x86_64")]
+impl Arith for Avx2Fma {
+    #[inline(always)]
+    fn ceil(x: f64) -> f64 {
+        x.ceil()
+    }
+
+    #[inline(always)]
+    fn two_prod(a: f64, b: f64) -> (f64, f64) {
+        let p = a * b;
+        (p, a.mul_add(b, -p))
+    }
+}
+
 /// `(a^p + b^p)^(1/p)` for p = `OVERLAP_EXPONENT` = 3 (cube root, no `powf` in the hot loop).
-#[inline]
-fn smooth_max(a: f64, b: f64) -> f64 {
+///
+/// Computed as `hi * cbrt(x^3 + y^3)` with `x = a / hi`, `y = b / hi`. For finite inputs the larger of the two
+/// ratios is exactly 1, so only the smaller one needs a division, the cube root's argument lies in [1, 2]
+/// (`cbrt_1_2`), and when the small cube vanishes next to 1 the cube root of 1 is skipped: all give the same
+/// bits as the plain formula.
+#[inline(always)]
+fn smooth_max<A: Arith>(a: f64, b: f64) -> f64 {
     const _: () = assert!(OVERLAP_EXPONENT == 3.0);
     let hi = a.max(b);
     if hi <= 0.0 {
         return 0.0;
     }
+    // Finite and not negative (NaN fails too): r in [0, 1], s in [1, 2].
+    if hi < f64::INFINITY && a >= 0.0 && b >= 0.0 {
+        let r = a.min(b) / hi;
+        let s = 1.0 + r * r * r;
+        return if s == 1.0 { hi } else { hi * cbrt_1_2::<A>(s) };
+    }
     let (x, y) = (a / hi, b / hi);
     hi * (x * x * x + y * y * y).cbrt()
 }
+
+/// `s.cbrt()` for `s` in [1, 2], correctly rounded like `f64::cbrt` (Rust's libm cbrt is the correctly rounded
+/// CORE-MATH one), at a fraction of its cost: a polynomial for s^(-1/3), two Newton steps, then one
+/// correction of y = cbrt(s) from the residual s - y^3 taken in double-double. Rounding y + correction is
+/// the correctly rounded result unless that sum lies within 2^-30 ulp of a rounding boundary, which
+/// `f64::cbrt` then decides (about one argument in 10^9; none in the 2 x 10^8 of the unit test).
+#[inline(always)]
+fn cbrt_1_2<A: Arith>(s: f64) -> f64 {
+    // Least-squares fit of s^(-1/3) on [1, 2] in u = s - 1.5; relative error 4.4e-5.
+    const C: [f64; 5] = [
+        0.873_581_669_177_884_2,
+        -0.193_812_519_811_907_72,
+        0.086_052_703_412_238_6,
+        -0.049_672_691_517_503_33,
+        0.027_941_972_984_737_25,
+    ];
+    const HALF_ULP: f64 = 1.110_223_024_625_156_5e-16; // 2^-53: half an ulp in [1, 2)
+    const SLACK: f64 = HALF_ULP * 9.313_225_746_154_785e-10; // 2^-30 of it
+    let u = s - 1.5;
+    let mut z = C[0] + u * (C[1] + u * (C[2] + u * (C[3] + u * C[4])));
+    // z <- z + z (1 - s z^3) / 3: relative error 4.4e-5 -> 4e-9 -> a few ulps.
+    z += z * (1.0 - s * z * z * z) * (1.0 / 3.0);
+    z += z * (1.0 - s * z * z * z) * (1.0 / 3.0);
+    let y = s * z * z;
+    let (p, pe) = A::two_prod(y, y);
+    let (c, ce) = A::two_prod(y, p);
+    let residual = (s - c) - (ce + y * pe);
+    let d = residual * (z * z * (1.0 / 3.0));
+    let r = y + d;
+    // What rounding y + d to r dropped; within SLACK of half an ulp the rounding is not certain.
+    let dropped = d - (r - y);
+    if (dropped.abs() - HALF_ULP).abs() > SLACK && (1.0..2.0).contains(&r) {
+        r
+    } else {
+        s.cbrt()
+    }
+}
+
+/// The distinct edge lengths of the `GEMM_TILES` shapes; the tiles per row (column) of a GEMM are needed
+/// once per edge length, not once per shape.
+const TILE_EDGES: [f64; 3] = [64.0, 128.0, 256.0];
+
+const fn edge_index(edge: f64) -> usize {
+    let mut i = 0;
+    while i < TILE_EDGES.len() {
+        if TILE_EDGES[i] == edge {
+            return i;
+        }
+        i += 1;
+    }
+    panic!("a GEMM_TILES edge is missing from TILE_EDGES");
+}
+
+/// Per `GEMM_TILES` shape: the index of its tm and tn in `TILE_EDGES` (checked at compile time).
+const TILE_EDGE_INDEX: [(usize, usize); GEMM_TILES.len()] = {
+    let mut out = [(0, 0); GEMM_TILES.len()];
+    let mut i = 0;
+    while i < GEMM_TILES.len() {
+        out[i] = (edge_index(GEMM_TILES[i].0), edge_index(GEMM_TILES[i].1));
+        i += 1;
+    }
+    out
+};
 
 /// The per-device constants a GEMM evaluation needs, resolved once per call so the hot loop is pure arithmetic.
 #[derive(Debug, Clone, Copy)]
@@ -91,8 +241,10 @@ pub struct GemmContext {
     rate_per_unit: f64,
     units: f64,
     inv_units: f64,
-    /// Per tile shape: (1/tm, 1/tn, seconds per unit of k for one tile = 2 tm tn / (rate x rel), tm + tn).
-    tiles: [(f64, f64, f64, f64); GEMM_TILES.len()],
+    /// Per tile shape: (seconds per unit of k for one tile = 2 tm tn / (rate x rel), tm + tn).
+    tiles: [(f64, f64); GEMM_TILES.len()],
+    /// 1 / `TILE_EDGES`.
+    inv_edges: [f64; TILE_EDGES.len()],
     tile_overhead_s: f64,
     launch_s: f64,
     hbm_bw: f64,
@@ -112,19 +264,14 @@ impl GemmContext {
             d => d.bytes(),
         };
         let rate_per_unit = peak * device.gemm_fraction(dtype) / units;
-        let tiles = GEMM_TILES.map(|(tm, tn, rel)| {
-            (
-                1.0 / tm,
-                1.0 / tn,
-                2.0 * tm * tn / (rate_per_unit * rel),
-                tm + tn,
-            )
-        });
+        let tiles =
+            GEMM_TILES.map(|(tm, tn, rel)| (2.0 * tm * tn / (rate_per_unit * rel), tm + tn));
         Ok(GemmContext {
             rate_per_unit,
             units,
             inv_units: 1.0 / units,
             tiles,
+            inv_edges: TILE_EDGES.map(|e| 1.0 / e),
             tile_overhead_s: device.efficiency.tile_overhead_s,
             launch_s: device.efficiency.launch_overhead_s,
             hbm_bw: device.hbm_bandwidth() * device.efficiency.hbm,
@@ -141,37 +288,181 @@ impl GemmContext {
     /// Time of a batched GEMM C[b] = A[b] (m x k) * B[b] (k x n); sizes must already be validated.
     #[inline]
     pub fn estimate(&self, m: f64, n: f64, k: f64, batch: f64) -> KernelEstimate {
+        self.estimate_inline(m, n, k, batch)
+    }
+
+    /// Everything of `estimate` but the smooth maximum: (compute time, memory time, HBM bytes, the bound
+    /// unless launch-bound).
+    ///
+    /// For each tile shape: tiles = batch * ceil(m / tm) * ceil(n / tn), waves = ceil(tiles / units),
+    /// time = waves * (k * seconds per k + tile overhead); the fastest shape wins (the first on ties).
+    #[inline(always)]
+    fn terms<A: Arith>(&self, m: f64, n: f64, k: f64, batch: f64) -> (f64, f64, f64, Bound) {
+        let row_tiles = self.inv_edges.map(|inv| A::ceil(m * inv));
+        let col_tiles = self.inv_edges.map(|inv| A::ceil(n * inv));
         let mut t_compute = f64::INFINITY;
         let mut l2_bytes = 0.0;
-        for &(inv_tm, inv_tn, sec_per_k, perimeter) in &self.tiles {
-            let tiles = batch * (m * inv_tm).ceil() * (n * inv_tn).ceil();
-            let waves = (tiles * self.inv_units).ceil();
+        for (&(sec_per_k, perimeter), &(mi, ni)) in self.tiles.iter().zip(&TILE_EDGE_INDEX) {
+            let tiles = batch * row_tiles[mi] * col_tiles[ni];
+            let waves = A::ceil(tiles * self.inv_units);
             let t = waves * (sec_per_k * k + self.tile_overhead_s);
-            if t < t_compute {
-                t_compute = t;
-                l2_bytes = tiles * perimeter * k * self.in_bytes;
-            }
+            let better = t < t_compute;
+            t_compute = if better { t } else { t_compute };
+            l2_bytes = if better {
+                tiles * perimeter * k * self.in_bytes
+            } else {
+                l2_bytes
+            };
         }
         let hbm_bytes = batch * ((m * k + k * n) * self.in_bytes + m * n * self.out_bytes);
         let t_hbm = hbm_bytes / self.hbm_bw;
         let t_l2 = l2_bytes / self.l2_bw;
         let t_mem = t_hbm.max(t_l2);
-        let body = smooth_max(t_compute, t_mem);
-        let bound = if self.launch_s > body {
-            Bound::Launch
-        } else if t_compute >= t_mem {
+        let bound = if t_compute >= t_mem {
             Bound::Compute
         } else if t_hbm >= t_l2 {
             Bound::Hbm
         } else {
             Bound::L2
         };
+        (t_compute, t_mem, hbm_bytes, bound)
+    }
+
+    /// `estimate`, inlined.
+    #[inline]
+    fn estimate_inline(&self, m: f64, n: f64, k: f64, batch: f64) -> KernelEstimate {
+        let (t_compute, t_mem, hbm_bytes, bound) = self.terms::<Portable>(m, n, k, batch);
+        let body = smooth_max::<Portable>(t_compute, t_mem);
         KernelEstimate {
             time_s: body + self.launch_s,
             flops: 2.0 * m * n * k * batch,
             hbm_bytes,
-            bound,
+            bound: if self.launch_s > body {
+                Bound::Launch
+            } else {
+                bound
+            },
         }
+    }
+
+    /// All columns of one block of at most `BLOCK` elements, in passes with no dependence between elements
+    /// (which the compiler vectorizes where it can), so the CPU works on many elements at once instead of
+    /// waiting on one element's long chain (tiles, then the smooth maximum's division and cube root).
+    /// Returns whether every input was valid.
+    #[inline(always)]
+    fn fill_block<A: Arith>(
+        &self,
+        m: &[f64],
+        n: &[f64],
+        k: &[f64],
+        batch: &[f64],
+        out: &mut KernelColumnsMut<'_>,
+        inv_peak: f64,
+    ) -> bool {
+        let len = out.len();
+        let (m, n, k, batch) = (&m[..len], &n[..len], &k[..len], &batch[..len]);
+        let (time_s, flops, hbm_bytes, bound) = (
+            &mut out.time_s[..len],
+            &mut out.flops[..len],
+            &mut out.hbm_bytes[..len],
+            &mut out.bound[..len],
+        );
+        let mut t_mem = [0.0; BLOCK];
+        let t_mem = &mut t_mem[..len];
+        let mut valid = true;
+        // Pass 1: the compute time goes to time_s for now.
+        for i in 0..len {
+            let (mi, ni, ki, bi) = (m[i], n[i], k[i], batch[i]);
+            valid &= is_size(mi) && is_size(ni) && is_size(ki) && is_size(bi);
+            let (tc, tm, hbm, bd) = self.terms::<A>(mi, ni, ki, bi);
+            time_s[i] = tc;
+            t_mem[i] = tm;
+            hbm_bytes[i] = hbm;
+            flops[i] = 2.0 * mi * ni * ki * bi;
+            bound[i] = bd as u8;
+        }
+        // Pass 2: the smooth maximum and the launch overhead.
+        for ((t, &tm), bd) in time_s.iter_mut().zip(&*t_mem).zip(bound.iter_mut()) {
+            let body = smooth_max::<A>(*t, tm);
+            if self.launch_s > body {
+                *bd = Bound::Launch as u8;
+            }
+            *t = body + self.launch_s;
+        }
+        fill_rates(out, inv_peak);
+        valid
+    }
+}
+
+/// `GemmContext::fill_block` compiled for AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn fill_block_avx2(
+    ctx: &GemmContext,
+    m: &[f64],
+    n: &[f64],
+    k: &[f64],
+    batch: &[f64],
+    out: &mut KernelColumnsMut<'_>,
+    inv_peak: f64,
+) -> bool {
+    ctx.fill_block::<Avx2Fma>(m, n, k, batch, out, inv_peak)
+}
+
+/// GEMM input columns, evaluated a block at a time by `GemmContext::fill_block`.
+struct GemmBlocks<'a> {
+    ctx: &'a GemmContext,
+    m: &'a [f64],
+    n: &'a [f64],
+    k: &'a [f64],
+    batch: &'a [f64],
+    /// Whether the CPU has AVX2 and FMA.
+    avx2_fma: bool,
+}
+
+impl<'a> GemmBlocks<'a> {
+    fn new(
+        ctx: &'a GemmContext,
+        m: &'a [f64],
+        n: &'a [f64],
+        k: &'a [f64],
+        batch: &'a [f64],
+    ) -> Self {
+        GemmBlocks {
+            ctx,
+            m,
+            n,
+            k,
+            batch,
+            avx2_fma: avx2_fma(),
+        }
+    }
+}
+
+/// Whether `fill_block_avx2` may run on this CPU.
+fn avx2_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
+    #[cfg(not(target_arch = "x86_64"))]
+    return false;
+}
+
+impl BlockFill for GemmBlocks<'_> {
+    fn fill(&self, start: usize, out: &mut KernelColumnsMut<'_>, inv_peak: f64) -> bool {
+        let end = start + out.len();
+        let (m, n, k, batch) = (
+            &self.m[start..end],
+            &self.n[start..end],
+            &self.k[start..end],
+            &self.batch[start..end],
+        );
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2_fma {
+            // SAFETY: the CPU has AVX2 and FMA (checked in `new`).
+            return unsafe { fill_block_avx2(self.ctx, m, n, k, batch, out, inv_peak) };
+        }
+        self.ctx
+            .fill_block::<Portable>(m, n, k, batch, out, inv_peak)
     }
 }
 
@@ -193,57 +484,240 @@ pub fn gemm(
     ))
 }
 
-/// Column-wise results of a vectorized evaluation.
+/// Column-wise results of a vectorized evaluation, with the attained rates derived from them in the same pass.
 #[derive(Debug, Default, Clone)]
 pub struct KernelColumns {
     pub time_s: Vec<f64>,
     pub flops: Vec<f64>,
     pub hbm_bytes: Vec<f64>,
+    /// Attained TFLOP/s: `flops / time_s * 1e-12`.
+    pub tflops: Vec<f64>,
+    /// Attained HBM GB/s: `hbm_bytes / time_s * 1e-9`.
+    pub gbps: Vec<f64>,
+    /// Arithmetic intensity against HBM: `flops / hbm_bytes`.
+    pub intensity: Vec<f64>,
+    /// `tflops * (1 / peak_tflops)` (NaN where the caller has no peak).
+    pub fraction_of_peak: Vec<f64>,
+    /// `Bound` codes.
     pub bound: Vec<u8>,
 }
 
-/// Element count above which vectorized evaluation runs in parallel.
-const PARALLEL_THRESHOLD: usize = 8192;
-
-/// Evaluates `f` on index `i` for every element, in parallel for large inputs; checks inputs first.
-fn evaluate_columns<F>(len: usize, f: F) -> KernelColumns
-where
-    F: Fn(usize) -> KernelEstimate + Sync,
-{
-    let mut out = KernelColumns {
-        time_s: vec![0.0; len],
-        flops: vec![0.0; len],
-        hbm_bytes: vec![0.0; len],
-        bound: vec![0; len],
-    };
-    let chunk = (len / (rayon::current_num_threads() * 4)).max(PARALLEL_THRESHOLD);
-    let fill = |start: usize, t: &mut [f64], fl: &mut [f64], b: &mut [f64], bd: &mut [u8]| {
-        for j in 0..t.len() {
-            let e = f(start + j);
-            t[j] = e.time_s;
-            fl[j] = e.flops;
-            b[j] = e.hbm_bytes;
-            bd[j] = e.bound as u8;
+impl KernelColumns {
+    fn zeroed(len: usize) -> Self {
+        // Zeroed allocations of this size come straight from the OS (no memset).
+        KernelColumns {
+            time_s: vec![0.0; len],
+            flops: vec![0.0; len],
+            hbm_bytes: vec![0.0; len],
+            tflops: vec![0.0; len],
+            gbps: vec![0.0; len],
+            intensity: vec![0.0; len],
+            fraction_of_peak: vec![0.0; len],
+            bound: vec![0; len],
         }
-    };
-    if len <= PARALLEL_THRESHOLD {
-        fill(
-            0,
-            &mut out.time_s,
-            &mut out.flops,
-            &mut out.hbm_bytes,
-            &mut out.bound,
-        );
-    } else {
-        out.time_s
-            .par_chunks_mut(chunk)
-            .zip(out.flops.par_chunks_mut(chunk))
-            .zip(out.hbm_bytes.par_chunks_mut(chunk))
-            .zip(out.bound.par_chunks_mut(chunk))
-            .enumerate()
-            .for_each(|(ci, (((t, fl), b), bd))| fill(ci * chunk, t, fl, b, bd));
     }
-    out
+
+    /// The columns as output windows.
+    pub fn as_mut(&mut self) -> KernelColumnsMut<'_> {
+        KernelColumnsMut {
+            time_s: &mut self.time_s,
+            flops: &mut self.flops,
+            hbm_bytes: &mut self.hbm_bytes,
+            tflops: &mut self.tflops,
+            gbps: &mut self.gbps,
+            intensity: &mut self.intensity,
+            fraction_of_peak: &mut self.fraction_of_peak,
+            bound: &mut self.bound,
+        }
+    }
+}
+
+/// Output windows a vectorized evaluation writes into, one element per input element, with the meaning of the
+/// `KernelColumns` fields (e.g. numpy arrays allocated by the binding, so results are not copied).
+#[derive(Debug)]
+pub struct KernelColumnsMut<'a> {
+    pub time_s: &'a mut [f64],
+    pub flops: &'a mut [f64],
+    pub hbm_bytes: &'a mut [f64],
+    pub tflops: &'a mut [f64],
+    pub gbps: &'a mut [f64],
+    pub intensity: &'a mut [f64],
+    pub fraction_of_peak: &'a mut [f64],
+    pub bound: &'a mut [u8],
+}
+
+impl KernelColumnsMut<'_> {
+    fn len(&self) -> usize {
+        self.time_s.len()
+    }
+
+    /// Checks that every window holds `len` elements.
+    fn check_len(&self, len: usize) -> Result<()> {
+        let lens = [
+            self.time_s.len(),
+            self.flops.len(),
+            self.hbm_bytes.len(),
+            self.tflops.len(),
+            self.gbps.len(),
+            self.intensity.len(),
+            self.fraction_of_peak.len(),
+            self.bound.len(),
+        ];
+        match lens.iter().find(|&&l| l != len) {
+            Some(l) => Err(invalid(
+                "out",
+                format!("an output column has {l} elements, expected {len} like the inputs"),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    fn split_at(self, mid: usize) -> (Self, Self) {
+        let (t0, t1) = self.time_s.split_at_mut(mid);
+        let (f0, f1) = self.flops.split_at_mut(mid);
+        let (h0, h1) = self.hbm_bytes.split_at_mut(mid);
+        let (tf0, tf1) = self.tflops.split_at_mut(mid);
+        let (g0, g1) = self.gbps.split_at_mut(mid);
+        let (i0, i1) = self.intensity.split_at_mut(mid);
+        let (p0, p1) = self.fraction_of_peak.split_at_mut(mid);
+        let (b0, b1) = self.bound.split_at_mut(mid);
+        (
+            KernelColumnsMut {
+                time_s: t0,
+                flops: f0,
+                hbm_bytes: h0,
+                tflops: tf0,
+                gbps: g0,
+                intensity: i0,
+                fraction_of_peak: p0,
+                bound: b0,
+            },
+            KernelColumnsMut {
+                time_s: t1,
+                flops: f1,
+                hbm_bytes: h1,
+                tflops: tf1,
+                gbps: g1,
+                intensity: i1,
+                fraction_of_peak: p1,
+                bound: b1,
+            },
+        )
+    }
+}
+
+/// Elements per cache-resident block: a block's estimates are written, then its rates derived from them.
+const BLOCK: usize = 512;
+/// Smallest and largest number of elements one parallel task evaluates.
+const MIN_TASK: usize = 8192;
+const MAX_TASK: usize = 65_536;
+
+/// Fills a window of at most `BLOCK` elements whose first element has index `start` (rates from
+/// `fill_rates`); returns whether every element's input was valid.
+trait BlockFill: Sync {
+    fn fill(&self, start: usize, out: &mut KernelColumnsMut<'_>, inv_peak: f64) -> bool;
+}
+
+/// A `BlockFill` from a per-element function giving the estimate and whether the input was valid.
+struct PerElement<F>(F);
+
+impl<F> BlockFill for PerElement<F>
+where
+    F: Fn(usize) -> (KernelEstimate, bool) + Sync,
+{
+    fn fill(&self, start: usize, out: &mut KernelColumnsMut<'_>, inv_peak: f64) -> bool {
+        let mut valid = true;
+        for ((((t, fl), b), bd), i) in out
+            .time_s
+            .iter_mut()
+            .zip(out.flops.iter_mut())
+            .zip(out.hbm_bytes.iter_mut())
+            .zip(out.bound.iter_mut())
+            .zip(start..)
+        {
+            let (e, ok) = (self.0)(i);
+            *t = e.time_s;
+            *fl = e.flops;
+            *b = e.hbm_bytes;
+            *bd = e.bound as u8;
+            valid &= ok;
+        }
+        fill_rates(out, inv_peak);
+        valid
+    }
+}
+
+/// Derives the rate columns of `out` from its estimate columns.
+///
+/// Bit-identical to the polars expressions this replaces: polars divides by a literal as a product with its
+/// reciprocal.
+#[inline(always)]
+fn fill_rates(out: &mut KernelColumnsMut<'_>, inv_peak: f64) {
+    for ((((((tf, gb), it), fr), &t), &fl), &b) in out
+        .tflops
+        .iter_mut()
+        .zip(out.gbps.iter_mut())
+        .zip(out.intensity.iter_mut())
+        .zip(out.fraction_of_peak.iter_mut())
+        .zip(&*out.time_s)
+        .zip(&*out.flops)
+        .zip(&*out.hbm_bytes)
+    {
+        let tflops = (fl / t) * (1.0 / 1e12);
+        *tf = tflops;
+        *gb = (b / t) * (1.0 / 1e9);
+        *it = fl / b;
+        *fr = tflops * inv_peak;
+    }
+}
+
+/// Fills `out` block by block on the current thread.
+fn fill_task<G: BlockFill>(start: usize, out: KernelColumnsMut<'_>, inv_peak: f64, g: &G) -> bool {
+    let mut valid = true;
+    let mut rest = out;
+    let mut at = start;
+    while rest.len() > 0 {
+        let take = rest.len().min(BLOCK);
+        let (mut block, tail) = rest.split_at(take);
+        valid &= g.fill(at, &mut block, inv_peak);
+        rest = tail;
+        at += take;
+    }
+    valid
+}
+
+/// Splits `out` in halves down to `task` elements and fills them in parallel.
+fn fill_parallel<G: BlockFill>(
+    start: usize,
+    out: KernelColumnsMut<'_>,
+    task: usize,
+    inv_peak: f64,
+    g: &G,
+) -> bool {
+    if out.len() <= task {
+        return fill_task(start, out, inv_peak, g);
+    }
+    let mid = out.len() / 2;
+    let (a, b) = out.split_at(mid);
+    let (va, vb) = rayon::join(
+        || fill_parallel(start, a, task, inv_peak, g),
+        || fill_parallel(start + mid, b, task, inv_peak, g),
+    );
+    va & vb
+}
+
+/// Evaluates every element of `out`, in parallel for large inputs, and derives the rates. Returns false if
+/// any element's input was invalid (the caller then finds and reports the first bad element, so valid inputs
+/// are read only once).
+fn evaluate_columns<G: BlockFill>(out: KernelColumnsMut<'_>, peak_tflops: f64, g: &G) -> bool {
+    let task = (out.len() / (rayon::current_num_threads() * 4)).clamp(MIN_TASK, MAX_TASK);
+    fill_parallel(0, out, task, 1.0 / peak_tflops, g)
+}
+
+/// Whether a size is finite and > 0, without branches (`check_column` names the bad one).
+#[inline(always)]
+fn is_size(v: f64) -> bool {
+    v > 0.0 && v < f64::INFINITY
 }
 
 /// Checks that every value of a size column is finite and > 0, naming the first bad element.
@@ -279,7 +753,8 @@ fn check_lengths(cols: &[(&str, usize)]) -> Result<usize> {
     Ok(n)
 }
 
-/// Vectorized GEMM over equal-length columns (the caller broadcasts).
+/// Vectorized GEMM over equal-length columns (the caller broadcasts); `peak_tflops` only scales
+/// `fraction_of_peak`.
 pub fn gemm_columns(
     device: &Device,
     dtype: Dtype,
@@ -287,20 +762,46 @@ pub fn gemm_columns(
     n: &[f64],
     k: &[f64],
     batch: &[f64],
+    peak_tflops: f64,
 ) -> Result<KernelColumns> {
+    let mut out = KernelColumns::zeroed(m.len());
+    gemm_columns_into(device, dtype, m, n, k, batch, peak_tflops, out.as_mut())?;
+    Ok(out)
+}
+
+/// `gemm_columns`, writing into `out`.
+pub fn gemm_columns_into(
+    device: &Device,
+    dtype: Dtype,
+    m: &[f64],
+    n: &[f64],
+    k: &[f64],
+    batch: &[f64],
+    peak_tflops: f64,
+    out: KernelColumnsMut<'_>,
+) -> Result<()> {
     let len = check_lengths(&[
         ("m", m.len()),
         ("n", n.len()),
         ("k", k.len()),
         ("batch", batch.len()),
     ])?;
-    for (name, col) in [("m", m), ("n", n), ("k", k), ("batch", batch)] {
-        check_column(name, col)?;
+    out.check_len(len)?;
+    let cols = [("m", m), ("n", n), ("k", k), ("batch", batch)];
+    let check = || {
+        cols.iter()
+            .try_for_each(|(name, col)| check_column(name, col))
+    };
+    let ctx = match GemmContext::new(device, dtype) {
+        Ok(ctx) => ctx,
+        // Bad sizes are reported before an unsupported dtype.
+        Err(e) => return check().and(Err(e)),
+    };
+    let valid = evaluate_columns(out, peak_tflops, &GemmBlocks::new(&ctx, m, n, k, batch));
+    if !valid {
+        check()?;
     }
-    let ctx = GemmContext::new(device, dtype)?;
-    Ok(evaluate_columns(len, |i| {
-        ctx.estimate(m[i], n[i], k[i], batch[i])
-    }))
+    Ok(())
 }
 
 /// Flash-style attention (Dao 2023, FlashAttention-2): forward FLOPs `4 b h s_q s_kv d` (halved when causal),
@@ -335,8 +836,8 @@ impl AttentionContext {
         let fwd_flops = 4.0 * batch * heads * seq_q * seq_kv * head_dim * causal_factor;
         let flops = if backward { 2.5 * fwd_flops } else { fwd_flops };
         // One thread block per 128 query rows of one (batch, head); waves over the compute units.
-        let blocks = batch * heads * (seq_q / 128.0).ceil();
-        let waves = (blocks / g.units).ceil();
+        let blocks = batch * heads * Portable::ceil(seq_q / 128.0);
+        let waves = Portable::ceil(blocks / g.units);
         let per_block = flops / blocks;
         let t_compute =
             waves * (per_block / (g.rate_per_unit * self.attention_fraction) + g.tile_overhead_s);
@@ -348,7 +849,7 @@ impl AttentionContext {
             tensor * (seq_q + 2.0 * seq_kv) + tensor * seq_q * (1.0 + HBM_WRITE_PENALTY)
         };
         let t_hbm = hbm_bytes / g.hbm_bw;
-        let body = smooth_max(t_compute, t_hbm);
+        let body = smooth_max::<Portable>(t_compute, t_hbm);
         let bound = if g.launch_s > body {
             Bound::Launch
         } else if t_compute >= t_hbm {
@@ -365,7 +866,7 @@ impl AttentionContext {
     }
 }
 
-/// Vectorized attention.
+/// Vectorized attention; `peak_tflops` only scales `fraction_of_peak`.
 pub fn attention_columns(
     device: &Device,
     dtype: Dtype,
@@ -376,7 +877,39 @@ pub fn attention_columns(
     head_dim: &[f64],
     causal: bool,
     backward: bool,
+    peak_tflops: f64,
 ) -> Result<KernelColumns> {
+    let mut out = KernelColumns::zeroed(batch.len());
+    attention_columns_into(
+        device,
+        dtype,
+        batch,
+        heads,
+        seq_q,
+        seq_kv,
+        head_dim,
+        causal,
+        backward,
+        peak_tflops,
+        out.as_mut(),
+    )?;
+    Ok(out)
+}
+
+/// `attention_columns`, writing into `out`.
+pub fn attention_columns_into(
+    device: &Device,
+    dtype: Dtype,
+    batch: &[f64],
+    heads: &[f64],
+    seq_q: &[f64],
+    seq_kv: &[f64],
+    head_dim: &[f64],
+    causal: bool,
+    backward: bool,
+    peak_tflops: f64,
+    out: KernelColumnsMut<'_>,
+) -> Result<()> {
     let cols = [
         ("batch", batch),
         ("heads", heads),
@@ -385,21 +918,29 @@ pub fn attention_columns(
         ("head_dim", head_dim),
     ];
     let len = check_lengths(&cols.map(|(n, c)| (n, c.len())))?;
-    for (name, col) in cols {
-        check_column(name, col)?;
+    out.check_len(len)?;
+    let check = || {
+        cols.iter()
+            .try_for_each(|(name, col)| check_column(name, col))
+    };
+    let ctx = match AttentionContext::new(device, dtype) {
+        Ok(ctx) => ctx,
+        // Bad sizes are reported before an unsupported dtype.
+        Err(e) => return check().and(Err(e)),
+    };
+    let valid = evaluate_columns(
+        out,
+        peak_tflops,
+        &PerElement(|i| {
+            let (b, h, sq, skv, d) = (batch[i], heads[i], seq_q[i], seq_kv[i], head_dim[i]);
+            let ok = is_size(b) && is_size(h) && is_size(sq) && is_size(skv) && is_size(d);
+            (ctx.estimate(b, h, sq, skv, d, causal, backward), ok)
+        }),
+    );
+    if !valid {
+        check()?;
     }
-    let ctx = AttentionContext::new(device, dtype)?;
-    Ok(evaluate_columns(len, |i| {
-        ctx.estimate(
-            batch[i],
-            heads[i],
-            seq_q[i],
-            seq_kv[i],
-            head_dim[i],
-            causal,
-            backward,
-        )
-    }))
+    Ok(())
 }
 
 /// A memory-bound kernel (elementwise, normalization, softmax, reduction) given its bytes read and written
@@ -430,7 +971,7 @@ impl StreamContext {
     pub fn estimate(&self, bytes_read: f64, bytes_written: f64, flops: f64) -> KernelEstimate {
         let t_hbm = (bytes_read + bytes_written * (1.0 + HBM_WRITE_PENALTY)) / self.hbm_bw;
         let t_compute = flops / self.vector_rate;
-        let body = smooth_max(t_hbm, t_compute);
+        let body = smooth_max::<Portable>(t_hbm, t_compute);
         let bound = if self.launch_s > body {
             Bound::Launch
         } else if t_compute > t_hbm {
@@ -447,48 +988,461 @@ impl StreamContext {
     }
 }
 
-/// Vectorized memory-bound kernel; `flops` may be zero.
+/// Vectorized memory-bound kernel; `flops` may be zero; `peak_tflops` only scales `fraction_of_peak`.
 pub fn stream_columns(
     device: &Device,
     dtype: Dtype,
     bytes_read: &[f64],
     bytes_written: &[f64],
     flops: &[f64],
+    peak_tflops: f64,
 ) -> Result<KernelColumns> {
+    let mut out = KernelColumns::zeroed(bytes_read.len());
+    stream_columns_into(
+        device,
+        dtype,
+        bytes_read,
+        bytes_written,
+        flops,
+        peak_tflops,
+        out.as_mut(),
+    )?;
+    Ok(out)
+}
+
+/// `stream_columns`, writing into `out`.
+pub fn stream_columns_into(
+    device: &Device,
+    dtype: Dtype,
+    bytes_read: &[f64],
+    bytes_written: &[f64],
+    flops: &[f64],
+    peak_tflops: f64,
+    out: KernelColumnsMut<'_>,
+) -> Result<()> {
     let len = check_lengths(&[
         ("bytes_read", bytes_read.len()),
         ("bytes_written", bytes_written.len()),
         ("flops", flops.len()),
     ])?;
-    for (name, col) in [
-        ("bytes_read", bytes_read),
-        ("bytes_written", bytes_written),
-        ("flops", flops),
-    ] {
-        if let Some((i, v)) = col
-            .iter()
-            .enumerate()
-            .find(|(_, v)| !(v.is_finite() && **v >= 0.0))
-        {
-            let what = if v.is_nan() {
-                "NaN".to_owned()
-            } else {
-                v.to_string()
-            };
+    out.check_len(len)?;
+    let check = || -> Result<()> {
+        for (name, col) in [
+            ("bytes_read", bytes_read),
+            ("bytes_written", bytes_written),
+            ("flops", flops),
+        ] {
+            if let Some((i, v)) = col
+                .iter()
+                .enumerate()
+                .find(|(_, v)| !(v.is_finite() && **v >= 0.0))
+            {
+                let what = if v.is_nan() {
+                    "NaN".to_owned()
+                } else {
+                    v.to_string()
+                };
+                return Err(invalid(
+                    name,
+                    format!("element {i} is {what}; expected a finite number >= 0"),
+                ));
+            }
+        }
+        if let Some(i) = (0..len).find(|&i| bytes_read[i] + bytes_written[i] <= 0.0) {
             return Err(invalid(
-                name,
-                format!("element {i} is {what}; expected a finite number >= 0"),
+                "bytes_read",
+                format!(
+                    "element {i}: a memory-bound kernel must move some bytes (read + written > 0)"
+                ),
             ));
         }
+        Ok(())
+    };
+    let ctx = match StreamContext::new(device, dtype) {
+        Ok(ctx) => ctx,
+        Err(e) => return check().and(Err(e)),
+    };
+    let valid = evaluate_columns(
+        out,
+        peak_tflops,
+        &PerElement(|i| {
+            let (r, w, f) = (bytes_read[i], bytes_written[i], flops[i]);
+            let amount = |v: f64| (0.0..f64::INFINITY).contains(&v);
+            let ok = amount(r) && amount(w) && amount(f) && r + w > 0.0;
+            (ctx.estimate(r, w, f), ok)
+        }),
+    );
+    if !valid {
+        check()?;
     }
-    if let Some(i) = (0..len).find(|&i| bytes_read[i] + bytes_written[i] <= 0.0) {
-        return Err(invalid(
-            "bytes_read",
-            format!("element {i}: a memory-bound kernel must move some bytes (read + written > 0)"),
-        ));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hw;
+
+    /// The GEMM model as first written (per tile shape, `f64::ceil`, `f64::cbrt`): the vectorized paths must
+    /// give exactly its bits.
+    fn reference_gemm(ctx: &GemmContext, m: f64, n: f64, k: f64, batch: f64) -> KernelEstimate {
+        let mut t_compute = f64::INFINITY;
+        let mut l2_bytes = 0.0;
+        for (tm, tn, rel) in GEMM_TILES {
+            let sec_per_k = 2.0 * tm * tn / (ctx.rate_per_unit * rel);
+            let tiles = batch * (m * (1.0 / tm)).ceil() * (n * (1.0 / tn)).ceil();
+            let waves = (tiles * ctx.inv_units).ceil();
+            let t = waves * (sec_per_k * k + ctx.tile_overhead_s);
+            if t < t_compute {
+                t_compute = t;
+                l2_bytes = tiles * (tm + tn) * k * ctx.in_bytes;
+            }
+        }
+        let hbm_bytes = batch * ((m * k + k * n) * ctx.in_bytes + m * n * ctx.out_bytes);
+        let t_hbm = hbm_bytes / ctx.hbm_bw;
+        let t_l2 = l2_bytes / ctx.l2_bw;
+        let t_mem = t_hbm.max(t_l2);
+        let hi = t_compute.max(t_mem);
+        let body = if hi <= 0.0 {
+            0.0
+        } else {
+            let (x, y) = (t_compute / hi, t_mem / hi);
+            hi * (x * x * x + y * y * y).cbrt()
+        };
+        let bound = if ctx.launch_s > body {
+            Bound::Launch
+        } else if t_compute >= t_mem {
+            Bound::Compute
+        } else if t_hbm >= t_l2 {
+            Bound::Hbm
+        } else {
+            Bound::L2
+        };
+        KernelEstimate {
+            time_s: body + ctx.launch_s,
+            flops: 2.0 * m * n * k * batch,
+            hbm_bytes,
+            bound,
+        }
     }
-    let ctx = StreamContext::new(device, dtype)?;
-    Ok(evaluate_columns(len, |i| {
-        ctx.estimate(bytes_read[i], bytes_written[i], flops[i])
-    }))
+
+    /// xorshift64: reproducible inputs without a dependency.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+
+        /// Uniform in [0, 1).
+        fn unit(&mut self) -> f64 {
+            (self.next() >> 11) as f64 / (1u64 << 53) as f64
+        }
+
+        /// GEMM-like sizes: integers over many scales, tile and wave edges, fractions, extremes.
+        fn size(&mut self) -> f64 {
+            const EDGES: [f64; 16] = [
+                1.0,
+                63.0,
+                64.0,
+                65.0,
+                128.0,
+                255.0,
+                256.0,
+                257.0,
+                16_896.0,
+                16_897.0,
+                0.5,
+                1.5,
+                1e-300,
+                1e20,
+                4_503_599_627_370_495.5,
+                9_007_199_254_740_994.0,
+            ];
+            match self.next() % 8 {
+                0 => EDGES[(self.next() % 16) as usize],
+                1 => (1e-3f64.ln() + self.unit() * (1e9f64.ln() - 1e-3f64.ln())).exp(),
+                _ => (self.unit() * 1e6f64.ln()).exp().round().max(1.0),
+            }
+        }
+    }
+
+    /// Elements `r` of `cols`.
+    fn window(cols: &mut KernelColumns, r: std::ops::Range<usize>) -> KernelColumnsMut<'_> {
+        let (head, _) = cols.as_mut().split_at(r.end);
+        head.split_at(r.start).1
+    }
+
+    fn same_bits(a: f64, b: f64) -> bool {
+        a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
+    }
+
+    #[test]
+    fn portable_ceil_is_exact() {
+        let mut rng = Rng(7);
+        let mut values = vec![
+            0.0,
+            -0.0,
+            0.5,
+            -0.5,
+            1.0,
+            -1.0,
+            1.5,
+            2.5,
+            -2.5,
+            f64::MIN_POSITIVE,
+            5e-324,
+            -5e-324,
+            4_503_599_627_370_495.5,
+            4_503_599_627_370_496.0,
+            -4_503_599_627_370_495.5,
+            9_007_199_254_740_993.0,
+            f64::MAX,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+        ];
+        for _ in 0..200_000 {
+            values.push(f64::from_bits(rng.next()));
+            values.push((rng.unit() - 0.5) * 1e6);
+            values.push(rng.size() / 128.0);
+        }
+        for x in values {
+            assert!(same_bits(Portable::ceil(x), x.ceil()), "ceil({x:e})");
+            #[cfg(target_arch = "x86_64")]
+            assert!(same_bits(Avx2Fma::ceil(x), x.ceil()), "ceil({x:e})");
+        }
+    }
+
+    #[test]
+    fn cbrt_1_2_is_correctly_rounded() {
+        let mut rng = Rng(11);
+        let check = |s: f64| {
+            assert!(same_bits(cbrt_1_2::<Portable>(s), s.cbrt()), "cbrt({s:e})");
+            #[cfg(target_arch = "x86_64")]
+            if avx2_fma() {
+                assert!(same_bits(cbrt_1_2::<Avx2Fma>(s), s.cbrt()), "cbrt({s:e})");
+            }
+        };
+        for i in 1..20_000u64 {
+            check(f64::from_bits(1.0f64.to_bits() + i));
+            check(f64::from_bits(2.0f64.to_bits() - i));
+        }
+        check(2.0);
+        for _ in 0..1_000_000 {
+            check(1.0 + rng.unit().max(1e-300));
+            let r = rng.unit();
+            let s = 1.0 + r * r * r;
+            if s > 1.0 {
+                check(s);
+            }
+            // Cubes of doubles: the cube root lies next to a representable number.
+            let y = f64::from_bits(1.0f64.to_bits() + rng.next() % (1u64 << 50));
+            let s = y * y * y;
+            if s > 1.0 && s <= 2.0 {
+                check(s);
+            }
+        }
+    }
+
+    #[test]
+    fn smooth_max_matches_the_plain_formula() {
+        let plain = |a: f64, b: f64| {
+            let hi = a.max(b);
+            if hi <= 0.0 {
+                return 0.0;
+            }
+            let (x, y) = (a / hi, b / hi);
+            hi * (x * x * x + y * y * y).cbrt()
+        };
+        let mut rng = Rng(3);
+        let special = [
+            0.0,
+            -0.0,
+            1e-300,
+            1.0,
+            3.0,
+            -2.0,
+            f64::MAX,
+            f64::INFINITY,
+            f64::NAN,
+        ];
+        for &a in &special {
+            for &b in &special {
+                assert!(
+                    same_bits(smooth_max::<Portable>(a, b), plain(a, b)),
+                    "{a} {b}"
+                );
+            }
+        }
+        for _ in 0..200_000 {
+            let a = rng.size() * 1e-6;
+            let b = if rng.next() % 4 == 0 {
+                a
+            } else {
+                rng.size() * 1e-6
+            };
+            assert!(
+                same_bits(smooth_max::<Portable>(a, b), plain(a, b)),
+                "{a} {b}"
+            );
+        }
+    }
+
+    /// Every device and dtype, through the parallel, dispatched path and through each block path directly.
+    #[test]
+    fn gemm_columns_match_the_reference_bit_for_bit() {
+        let reg = hw::registry().unwrap();
+        let mut rng = Rng(42);
+        let len = 3 * MIN_TASK + 77;
+        for id in reg.ids("device") {
+            let dev = reg.get(&id).unwrap().device().unwrap();
+            for dtype in Dtype::ALL {
+                let Ok(ctx) = GemmContext::new(&dev, dtype) else {
+                    continue;
+                };
+                let cols: Vec<Vec<f64>> = (0..4)
+                    .map(|c| {
+                        (0..len)
+                            .map(|_| {
+                                if c == 3 && rng.next() % 2 == 0 {
+                                    1.0
+                                } else {
+                                    rng.size()
+                                }
+                            })
+                            .collect()
+                    })
+                    .collect();
+                let (m, n, k, b) = (&cols[0], &cols[1], &cols[2], &cols[3]);
+                let peak = 989.4;
+                let out = gemm_columns(&dev, dtype, m, n, k, b, peak).unwrap();
+                let has_avx2_fma = cfg!(target_arch = "x86_64") && avx2_fma();
+                let mut portable = KernelColumns::zeroed(len);
+                let mut avx2 = KernelColumns::zeroed(len);
+                for start in (0..len).step_by(BLOCK) {
+                    let r = start..(start + BLOCK).min(len);
+                    let args = (&m[r.clone()], &n[r.clone()], &k[r.clone()], &b[r.clone()]);
+                    let mut p = window(&mut portable, r.clone());
+                    ctx.fill_block::<Portable>(args.0, args.1, args.2, args.3, &mut p, 1.0 / peak);
+                    #[cfg(target_arch = "x86_64")]
+                    if has_avx2_fma {
+                        let mut a = window(&mut avx2, r);
+                        // SAFETY: the CPU has AVX2 and FMA (checked above).
+                        unsafe {
+                            fill_block_avx2(
+                                &ctx,
+                                args.0,
+                                args.1,
+                                args.2,
+                                args.3,
+                                &mut a,
+                                1.0 / peak,
+                            )
+                        };
+                    }
+                }
+                for i in 0..len {
+                    let e = reference_gemm(&ctx, m[i], n[i], k[i], b[i]);
+                    let what = || {
+                        format!(
+                            "{id} {dtype:?} m={} n={} k={} batch={}",
+                            m[i], n[i], k[i], b[i]
+                        )
+                    };
+                    for c in [&out, &portable] {
+                        assert!(same_bits(c.time_s[i], e.time_s), "time {}", what());
+                        assert!(same_bits(c.flops[i], e.flops), "flops {}", what());
+                        assert!(same_bits(c.hbm_bytes[i], e.hbm_bytes), "bytes {}", what());
+                        assert_eq!(c.bound[i], e.bound as u8, "bound {}", what());
+                        let tflops = e.flops / e.time_s * 1e-12;
+                        assert!(same_bits(c.tflops[i], tflops), "tflops {}", what());
+                        assert!(
+                            same_bits(c.gbps[i], e.hbm_bytes / e.time_s * 1e-9),
+                            "gbps {}",
+                            what()
+                        );
+                        assert!(
+                            same_bits(c.intensity[i], e.flops / e.hbm_bytes),
+                            "intensity {}",
+                            what()
+                        );
+                        assert!(
+                            same_bits(c.fraction_of_peak[i], tflops * (1.0 / peak)),
+                            "fraction {}",
+                            what()
+                        );
+                    }
+                    if has_avx2_fma {
+                        assert!(same_bits(avx2.time_s[i], e.time_s), "avx2 time {}", what());
+                        assert_eq!(avx2.bound[i], e.bound as u8, "avx2 bound {}", what());
+                        assert!(
+                            same_bits(avx2.fraction_of_peak[i], out.fraction_of_peak[i]),
+                            "avx2 {}",
+                            what()
+                        );
+                    }
+                    let scalar = ctx.estimate(m[i], n[i], k[i], b[i]);
+                    assert!(same_bits(scalar.time_s, e.time_s), "estimate {}", what());
+                    assert_eq!(scalar.bound, e.bound, "estimate bound {}", what());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn vectorized_errors_name_the_first_bad_element_and_come_before_dtype_errors() {
+        let reg = hw::registry().unwrap();
+        let h100 = reg.get("h100-sxm5-80gb").unwrap().device().unwrap();
+        let a100 = reg.get("a100-sxm4-80gb").unwrap().device().unwrap();
+        let mut m = vec![1024.0; 50_000];
+        let ones = vec![1.0; 50_000];
+        m[40_000] = f64::NAN;
+        m[45_000] = -1.0;
+        let err = gemm_columns(&h100, Dtype::Bf16, &m, &ones, &ones, &ones, 1.0)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`m`") && err.contains("element 40000 is NaN"),
+            "{err}"
+        );
+        // Bad sizes are reported before a dtype the device lacks.
+        let err = gemm_columns(&a100, Dtype::Fp8, &m, &ones, &ones, &ones, 1.0)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("element 40000"), "{err}");
+        assert!(gemm_columns(&a100, Dtype::Fp8, &ones, &ones, &ones, &ones, 1.0).is_err());
+        // Output windows must match the inputs.
+        let mut out = KernelColumns::zeroed(3);
+        let err = gemm_columns_into(
+            &h100,
+            Dtype::Bf16,
+            &ones,
+            &ones,
+            &ones,
+            &ones,
+            1.0,
+            out.as_mut(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("out"), "{err}");
+        let err = stream_columns(
+            &h100,
+            Dtype::Bf16,
+            &[1.0, 0.0],
+            &[1.0, 0.0],
+            &[0.0, 0.0],
+            1.0,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("element 1") && err.contains("read + written"),
+            "{err}"
+        );
+    }
 }

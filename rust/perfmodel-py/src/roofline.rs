@@ -1,26 +1,56 @@
 //! Roofline bindings: numpy columns in, numpy columns out, the lock released while the engine runs.
-use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
+//!
+//! The output columns are numpy arrays allocated here and filled in place by the engine: numpy backs large
+//! arrays with transparent huge pages, so the first touch of tens of megabytes of results costs a few page
+//! faults instead of one per 4 KiB, and nothing is copied afterwards.
+use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1};
 use perfmodel_core::hw::Dtype;
-use perfmodel_core::roofline::{self, KernelColumns};
+use perfmodel_core::roofline::{self, KernelColumnsMut};
 use pyo3::prelude::*;
 
 use crate::errors::engine;
 use crate::hwdb::PyHwSpec;
 
+type F64Array<'py> = Bound<'py, PyArray1<f64>>;
+
+/// time_s, flops, hbm_bytes, tflops, gbps, intensity, fraction_of_peak, bound code.
 type Columns<'py> = (
-    Bound<'py, PyArray1<f64>>,
-    Bound<'py, PyArray1<f64>>,
-    Bound<'py, PyArray1<f64>>,
+    F64Array<'py>,
+    F64Array<'py>,
+    F64Array<'py>,
+    F64Array<'py>,
+    F64Array<'py>,
+    F64Array<'py>,
+    F64Array<'py>,
     Bound<'py, PyArray1<u8>>,
 );
 
-fn to_numpy(py: Python<'_>, c: KernelColumns) -> Columns<'_> {
-    (
-        c.time_s.into_pyarray(py),
-        c.flops.into_pyarray(py),
-        c.hbm_bytes.into_pyarray(py),
-        c.bound.into_pyarray(py),
-    )
+/// Allocates the output columns (zeroed: fresh pages from the OS, no memset), lets `fill` write them with the
+/// interpreter lock released, and returns them.
+fn with_columns<'py, F>(py: Python<'py>, len: usize, fill: F) -> PyResult<Columns<'py>>
+where
+    F: for<'a> FnOnce(KernelColumnsMut<'a>) -> perfmodel_core::Result<()> + Send,
+{
+    let f64s: [F64Array<'py>; 7] = std::array::from_fn(|_| PyArray1::zeros(py, len, false));
+    let bound = PyArray1::<u8>::zeros(py, len, false);
+    {
+        let mut w = f64s.each_ref().map(PyArrayMethods::readwrite);
+        let mut wb = bound.readwrite();
+        let [t, fl, hb, tf, gb, it, fr] = &mut w;
+        let out = KernelColumnsMut {
+            time_s: t.as_slice_mut()?,
+            flops: fl.as_slice_mut()?,
+            hbm_bytes: hb.as_slice_mut()?,
+            tflops: tf.as_slice_mut()?,
+            gbps: gb.as_slice_mut()?,
+            intensity: it.as_slice_mut()?,
+            fraction_of_peak: fr.as_slice_mut()?,
+            bound: wb.as_slice_mut()?,
+        };
+        engine(py, move || fill(out))?;
+    }
+    let [t, fl, hb, tf, gb, it, fr] = f64s;
+    Ok((t, fl, hb, tf, gb, it, fr, bound))
 }
 
 /// Names of the `bound` codes, in code order.
@@ -29,7 +59,7 @@ pub fn bound_names() -> Vec<&'static str> {
     roofline::Bound::NAMES.to_vec()
 }
 
-/// Vectorized GEMM: (time_s, flops, hbm_bytes, bound code).
+/// Vectorized GEMM: see `Columns`; `peak_tflops` (NaN if none) only scales `fraction_of_peak`.
 #[pyfunction]
 pub fn roofline_gemm<'py>(
     py: Python<'py>,
@@ -39,6 +69,7 @@ pub fn roofline_gemm<'py>(
     n: PyReadonlyArray1<'py, f64>,
     k: PyReadonlyArray1<'py, f64>,
     batch: PyReadonlyArray1<'py, f64>,
+    peak_tflops: f64,
 ) -> PyResult<Columns<'py>> {
     let (m, n, k, batch) = (
         m.as_slice()?,
@@ -47,10 +78,18 @@ pub fn roofline_gemm<'py>(
         batch.as_slice()?,
     );
     let spec = spec.inner.clone();
-    let cols = engine(py, move || {
-        roofline::gemm_columns(&*spec.device()?, Dtype::parse(&dtype)?, m, n, k, batch)
-    })?;
-    Ok(to_numpy(py, cols))
+    with_columns(py, m.len(), move |out| {
+        roofline::gemm_columns_into(
+            &*spec.device()?,
+            Dtype::parse(&dtype)?,
+            m,
+            n,
+            k,
+            batch,
+            peak_tflops,
+            out,
+        )
+    })
 }
 
 /// One GEMM without numpy: (time_s, flops, hbm_bytes, bound code). The cheap path for scalar calls.
@@ -73,7 +112,7 @@ pub fn roofline_gemm_scalar(
     Ok((e.time_s, e.flops, e.hbm_bytes, e.bound as u8))
 }
 
-/// Vectorized flash-style attention.
+/// Vectorized flash-style attention: see `Columns`.
 #[pyfunction]
 pub fn roofline_attention<'py>(
     py: Python<'py>,
@@ -86,6 +125,7 @@ pub fn roofline_attention<'py>(
     head_dim: PyReadonlyArray1<'py, f64>,
     causal: bool,
     backward: bool,
+    peak_tflops: f64,
 ) -> PyResult<Columns<'py>> {
     let (b, h, sq, skv, d) = (
         batch.as_slice()?,
@@ -95,8 +135,8 @@ pub fn roofline_attention<'py>(
         head_dim.as_slice()?,
     );
     let spec = spec.inner.clone();
-    let cols = engine(py, move || {
-        roofline::attention_columns(
+    with_columns(py, b.len(), move |out| {
+        roofline::attention_columns_into(
             &*spec.device()?,
             Dtype::parse(&dtype)?,
             b,
@@ -106,12 +146,13 @@ pub fn roofline_attention<'py>(
             d,
             causal,
             backward,
+            peak_tflops,
+            out,
         )
-    })?;
-    Ok(to_numpy(py, cols))
+    })
 }
 
-/// Vectorized memory-bound kernel.
+/// Vectorized memory-bound kernel: see `Columns`.
 #[pyfunction]
 pub fn roofline_stream<'py>(
     py: Python<'py>,
@@ -120,6 +161,7 @@ pub fn roofline_stream<'py>(
     bytes_read: PyReadonlyArray1<'py, f64>,
     bytes_written: PyReadonlyArray1<'py, f64>,
     flops: PyReadonlyArray1<'py, f64>,
+    peak_tflops: f64,
 ) -> PyResult<Columns<'py>> {
     let (r, w, f) = (
         bytes_read.as_slice()?,
@@ -127,8 +169,15 @@ pub fn roofline_stream<'py>(
         flops.as_slice()?,
     );
     let spec = spec.inner.clone();
-    let cols = engine(py, move || {
-        roofline::stream_columns(&*spec.device()?, Dtype::parse(&dtype)?, r, w, f)
-    })?;
-    Ok(to_numpy(py, cols))
+    with_columns(py, r.len(), move |out| {
+        roofline::stream_columns_into(
+            &*spec.device()?,
+            Dtype::parse(&dtype)?,
+            r,
+            w,
+            f,
+            peak_tflops,
+            out,
+        )
+    })
 }
