@@ -192,3 +192,25 @@ nodes_count = 1
         pm.hwdb.parse(text.replace("nodes_count = 1\n[[groups]]", "nodes_cont = 1\n[[groups]]"), "bad.toml")
     with pytest.raises(pm.HwdbError, match="holmes-a100-ib"):
         pm.cluster(pm.hwdb.parse(text.replace('"holmes-a100-ib"', '"holmes-a100-ibb"'), "bad.toml"))
+
+
+def test_search_on_a_mixed_cluster_places_every_plan() -> None:
+    m = pm.llm.model("megatron-7.5b")
+    c = pm.cluster("holmes-4ib-4roce")
+    r = pm.llm.search_full(m, c, global_batch=512, tp=[2, 4, 8], pp=[1, 2, 4], micro_batch=[1, 4], zero=[1], sp=[True], recompute=["selective"], dtype="fp16")
+    assert r.plans.height > 0 and "layers_per_stage" in r.plans.columns
+    best = r.plans.row(0, named=True)
+    # The winner keeps each DP group inside one NIC type: pp >= 2 with stage boundaries on the clusters.
+    assert best["pp"] >= 2
+    again = pm.llm.estimate(m, c, tp=best["tp"], pp=best["pp"], micro_batch=best["micro_batch"], global_batch=512,
+                            zero=1, sp=True, recompute="selective", dtype="fp16")  # fmt: skip
+    assert again.step_time_s == pytest.approx(best["step_time_s"], rel=1e-12)
+    assert again.layers_per_stage == best["layers_per_stage"]
+    # pp = 1 puts a DP group across both NIC types: over TCP, so it ranks below.
+    pp1 = r.plans.filter(pl.col("pp") == 1)["step_time_s"].min()
+    assert pp1 > best["step_time_s"]
+    # Without a network between the clusters, plans whose groups cross it are skipped with the reason.
+    c2 = pm.cluster([("holmes-a100-ib", 4), ("holmes-a100-roce", 4)], fallback_nic=None)
+    r2 = pm.llm.search_full(m, c2, global_batch=512, tp=[8], pp=[1, 2], micro_batch=[1], zero=[1], sp=[True], recompute=["selective"])
+    assert set(r2.plans["pp"].to_list()) == set()  # pp 2 still needs the pipeline send between the clusters
+    assert any("share no transport" in k for k in r2.skipped)

@@ -83,6 +83,17 @@ def llm_estimate_hetero(
     node_order: list[int] | None = None,
     layers: list[int] | None = None,
 ) -> tuple[dict[str, float], list[tuple[int, list[int], str, int, str, dict[str, float]]], str, str]: ...
+def llm_search_hetero(
+    model: dict[str, float],
+    cluster: Cluster,
+    calibs: list[tuple[float, float]],
+    space: dict[str, list[float]],
+    base: dict[str, float],
+    placement: str,
+    node_order: list[int] | None = None,
+    start: int = 0,
+    end: int | None = None,
+) -> tuple[dict[str, Any], list[int], int, int, str]: ...
 def llm_layer_activation_bytes(model: dict[str, float], plan: dict[str, float]) -> float: ...
 def llm_invalid_reasons() -> list[str]: ...
 def llm_search(

@@ -464,11 +464,21 @@ def search_full(
     top: int | None = None,
     progress: bool | None = None,
     calib: dict[str, float] | None = None,
+    placement: str | Sequence[int] | None = None,
     **options: Any,
 ) -> SearchResult:
     """Every valid plan on all GPUs of ``cluster`` for ``global_batch``; see :func:`search`."""
+    from ..cluster import Cluster, cluster as make_cluster
+
     m = model if isinstance(model, Model) else globals()["model"](model)
-    handle, sys_id, nodes = _cluster(cluster)
+    placed = isinstance(cluster, Cluster) or placement is not None
+    if placed and not isinstance(cluster, Cluster):
+        _, sys_id0, nodes0 = _cluster(cluster)
+        cluster = make_cluster(sys_id0, nodes0)
+    if placed:
+        handle, sys_id, nodes = None, "", 0
+    else:
+        handle, sys_id, nodes = _cluster(cluster)
     if isinstance(global_batch, bool) or not isinstance(global_batch, int) or global_batch < 1:
         raise InvalidArgumentError(
             f"argument `global_batch`: is {global_batch!r}; expected a whole number >= 1"
@@ -491,19 +501,28 @@ def search_full(
     base = _plan_numbers(options)
     spaced = {k: [float(x) for x in v] for k, v in space.items()}
     total = math.prod(len(v) for k, v in space.items() if k != "global_batch")
-    calib_t = _calib_tuple(sys_id, calib)
     start = time.perf_counter()
-    chunk = 200_000
-    show = progress if progress is not None else total > chunk
+    chunk = 200_000 if handle is not None else 2_000
     frames, skipped_total = [], [0] * len(_core.llm_invalid_reasons())
+    rejected, rejected_why = 0, ""
+    if handle is None:
+        name, order = ("user", [int(i) for i in placement]) if not (placement is None or isinstance(placement, str)) else (placement or "nic-aware", None)  # type: ignore[union-attr]
+        calibs = placement_mod._calibs(cluster, calib)
+    else:
+        calib_t = _calib_tuple(sys_id, calib)
     for lo in range(0, total, chunk):
-        cols, skipped, _ = _core.llm_search(
-            m.fields, handle, nodes, calib_t, spaced, base, lo, min(total, lo + chunk)
-        )
+        hi = min(total, lo + chunk)
+        if handle is None:
+            cols, skipped, _, rej, why = _core.llm_search_hetero(m.fields, cluster._handle, calibs, spaced, base, name, order, lo, hi)
+            rejected += rej
+            rejected_why = rejected_why or why
+        else:
+            cols, skipped, _ = _core.llm_search(m.fields, handle, nodes, calib_t, spaced, base, lo, hi)
         frames.append(pl.DataFrame(cols))
         skipped_total = [a + b for a, b in zip(skipped_total, skipped, strict=True)]
-        if show:
-            _progress(min(total, lo + chunk), total, start)
+        # The bar shows when asked, or by itself once a search has run for more than a second.
+        if progress or (progress is None and time.perf_counter() - start > 1.0):
+            _progress(hi, total, start)
     df = pl.concat(frames) if frames else pl.DataFrame()
     if df.height:
         df = df.with_columns(
@@ -519,6 +538,8 @@ def search_full(
         if top is not None:
             df = df.head(top)
     reasons = dict(zip(_core.llm_invalid_reasons(), skipped_total, strict=True))
+    if rejected:
+        reasons[f"rejected by the placement (first: {rejected_why})"] = rejected
     return SearchResult(
         plans=df,
         skipped={k: v for k, v in reasons.items() if v},
@@ -536,6 +557,10 @@ def search(
     {1, 2, 4, 8}, every recompute mode, ZeRO 0-3, SP on/off. Filters: ``fits_only`` (default True),
     ``max_step_time_s``, ``min_mfu``, ``top``. Other keyword options (``dtype``, ``flash_attention``,
     ``dp_overlap``...) are held fixed. Skipped candidates and their reasons: :func:`search_full`.
+
+    On a :func:`perfmodel.cluster` (for instance node groups with different NICs) every plan is placed over
+    the nodes (``placement``, default ``"nic-aware"``) and gets its automatic layers per stage (column
+    ``layers_per_stage``); see :mod:`perfmodel.llm.placement`.
     """
     return search_full(model, cluster, global_batch, **kwargs).plans
 

@@ -240,6 +240,65 @@ fn u32s(space: &HashMap<String, Vec<f64>>, key: &str) -> CoreResult<Vec<u32>> {
         .collect()
 }
 
+fn space_of(space: &HashMap<String, Vec<f64>>, base: &HashMap<String, f64>) -> CoreResult<Space> {
+    let recompute = u32s(space, "recompute")?
+        .into_iter()
+        .map(|r| Recompute::from_code(f64::from(r)))
+        .collect::<CoreResult<Vec<_>>>()?;
+    Ok(Space {
+        global_batch: *u32s(space, "global_batch")?.first().unwrap_or(&0),
+        tp: u32s(space, "tp")?,
+        pp: u32s(space, "pp")?,
+        vp: u32s(space, "vp")?,
+        cp: u32s(space, "cp")?,
+        ep: u32s(space, "ep")?,
+        micro_batch: u32s(space, "micro_batch")?,
+        recompute,
+        zero: u32s(space, "zero")?
+            .into_iter()
+            .map(|z| z.min(255) as u8)
+            .collect(),
+        sp: u32s(space, "sp")?.into_iter().map(|b| b != 0).collect(),
+        base: Plan::from_pairs(&pairs(base))?,
+    })
+}
+
+/// Plan and estimate columns of a search result.
+fn columns<'py>(
+    py: Python<'py>,
+    plans: &[Plan],
+    est: &[llm::Estimate],
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    let col_u = |f: &dyn Fn(&Plan) -> u32| -> Bound<'py, PyArray1<u32>> {
+        plans.iter().map(f).collect::<Vec<u32>>().into_pyarray(py)
+    };
+    d.set_item("tp", col_u(&|p| p.tp))?;
+    d.set_item("pp", col_u(&|p| p.pp))?;
+    d.set_item("dp", col_u(&|p| p.dp))?;
+    d.set_item("vp", col_u(&|p| p.vp))?;
+    d.set_item("cp", col_u(&|p| p.cp))?;
+    d.set_item("ep", col_u(&|p| p.ep))?;
+    d.set_item("micro_batch", col_u(&|p| p.micro_batch))?;
+    d.set_item("sp", plans.iter().map(|p| p.sp).collect::<Vec<bool>>())?;
+    d.set_item("recompute", col_u(&|p| p.recompute as u32))?;
+    d.set_item("zero", col_u(&|p| u32::from(p.zero)))?;
+    let col_f = |f: &dyn Fn(&llm::Estimate) -> f64| -> Bound<'py, PyArray1<f64>> {
+        est.iter().map(f).collect::<Vec<f64>>().into_pyarray(py)
+    };
+    d.set_item("step_time_s", col_f(&|e| e.step_time_s))?;
+    d.set_item("tokens_per_s", col_f(&|e| e.tokens_per_s))?;
+    d.set_item("mfu", col_f(&|e| e.mfu))?;
+    d.set_item("hfu", col_f(&|e| e.hfu))?;
+    d.set_item("tflops_per_gpu", col_f(&|e| e.tflops_per_gpu))?;
+    d.set_item("memory_per_gpu_bytes", col_f(&|e| e.memory.total()))?;
+    d.set_item("bubble_s", col_f(&|e| e.times.bubble))?;
+    d.set_item("dp_comm_s", col_f(&|e| e.times.dp_comm))?;
+    d.set_item("tp_comm_s", col_f(&|e| e.times.tp_comm))?;
+    d.set_item("fits", est.iter().map(|e| e.fits).collect::<Vec<bool>>())?;
+    Ok(d)
+}
+
 /// Exhaustive search over candidates `start..end`: (columns, skipped counts per reason, candidates seen).
 #[pyfunction]
 #[pyo3(signature = (model, system, nodes, calib, space, base, start=0, end=None))]
@@ -258,58 +317,54 @@ pub fn llm_search<'py>(
     let found = engine(py, move || {
         let m = Model::from_pairs(&pairs(&model))?;
         let c = cluster(&sys, nodes, calib)?;
-        let recompute = u32s(&space, "recompute")?
-            .into_iter()
-            .map(|r| Recompute::from_code(f64::from(r)))
-            .collect::<CoreResult<Vec<_>>>()?;
-        let s = Space {
-            global_batch: *u32s(&space, "global_batch")?.first().unwrap_or(&0),
-            tp: u32s(&space, "tp")?,
-            pp: u32s(&space, "pp")?,
-            vp: u32s(&space, "vp")?,
-            cp: u32s(&space, "cp")?,
-            ep: u32s(&space, "ep")?,
-            micro_batch: u32s(&space, "micro_batch")?,
-            recompute,
-            zero: u32s(&space, "zero")?
-                .into_iter()
-                .map(|z| z.min(255) as u8)
-                .collect(),
-            sp: u32s(&space, "sp")?.into_iter().map(|b| b != 0).collect(),
-            base: Plan::from_pairs(&pairs(&base))?,
-        };
-        llm::search(&m, &c, &s, start, end)
+        llm::search(&m, &c, &space_of(&space, &base)?, start, end)
     })?;
-    let d = PyDict::new(py);
-    let plans = &found.plans;
-    let col_u = |f: &dyn Fn(&Plan) -> u32| -> Bound<'py, PyArray1<u32>> {
-        plans.iter().map(f).collect::<Vec<u32>>().into_pyarray(py)
-    };
-    d.set_item("tp", col_u(&|p| p.tp))?;
-    d.set_item("pp", col_u(&|p| p.pp))?;
-    d.set_item("dp", col_u(&|p| p.dp))?;
-    d.set_item("vp", col_u(&|p| p.vp))?;
-    d.set_item("cp", col_u(&|p| p.cp))?;
-    d.set_item("ep", col_u(&|p| p.ep))?;
-    d.set_item("micro_batch", col_u(&|p| p.micro_batch))?;
-    d.set_item("sp", plans.iter().map(|p| p.sp).collect::<Vec<bool>>())?;
-    d.set_item("recompute", col_u(&|p| p.recompute as u32))?;
-    d.set_item("zero", col_u(&|p| u32::from(p.zero)))?;
-    let est = &found.estimates;
-    let col_f = |f: &dyn Fn(&llm::Estimate) -> f64| -> Bound<'py, PyArray1<f64>> {
-        est.iter().map(f).collect::<Vec<f64>>().into_pyarray(py)
-    };
-    d.set_item("step_time_s", col_f(&|e| e.step_time_s))?;
-    d.set_item("tokens_per_s", col_f(&|e| e.tokens_per_s))?;
-    d.set_item("mfu", col_f(&|e| e.mfu))?;
-    d.set_item("hfu", col_f(&|e| e.hfu))?;
-    d.set_item("tflops_per_gpu", col_f(&|e| e.tflops_per_gpu))?;
-    d.set_item("memory_per_gpu_bytes", col_f(&|e| e.memory.total()))?;
-    d.set_item("bubble_s", col_f(&|e| e.times.bubble))?;
-    d.set_item("dp_comm_s", col_f(&|e| e.times.dp_comm))?;
-    d.set_item("tp_comm_s", col_f(&|e| e.times.tp_comm))?;
-    d.set_item("fits", est.iter().map(|e| e.fits).collect::<Vec<bool>>())?;
+    let d = columns(py, &found.plans, &found.estimates)?;
     Ok((d, found.skipped.to_vec(), found.candidates))
+}
+
+/// Search on a cluster of node groups under a placement, each plan with its automatic partition:
+/// (columns with `layers_per_stage`, skipped per reason, candidates, rejected by the placement, first reason).
+#[pyfunction]
+#[pyo3(signature = (model, cluster, calibs, space, base, placement, node_order=None, start=0, end=None))]
+pub fn llm_search_hetero<'py>(
+    py: Python<'py>,
+    model: HashMap<String, f64>,
+    cluster: &crate::collectives::PyCluster,
+    calibs: Vec<(f64, f64)>,
+    space: HashMap<String, Vec<f64>>,
+    base: HashMap<String, f64>,
+    placement: String,
+    node_order: Option<Vec<u32>>,
+    start: usize,
+    end: Option<usize>,
+) -> PyResult<(Bound<'py, PyDict>, Vec<u64>, usize, u64, String)> {
+    let net = cluster.inner.clone();
+    let found = engine(py, move || {
+        let m = Model::from_pairs(&pairs(&model))?;
+        let place = match node_order {
+            Some(order) => hetero::Placement::Nodes(order),
+            None => hetero::Placement::parse(&placement)?,
+        };
+        let calib = calibs
+            .iter()
+            .map(|&(c, b)| Calibration {
+                compute_time_scale: c,
+                comm_bandwidth_scale: b,
+            })
+            .collect();
+        let hc = hetero::HeteroCluster { net: &net, calib };
+        hetero::search(&m, &hc, &space_of(&space, &base)?, &place, start, end)
+    })?;
+    let d = columns(py, &found.plans, &found.estimates)?;
+    d.set_item("layers_per_stage", found.layers.clone())?;
+    Ok((
+        d,
+        found.skipped.to_vec(),
+        found.candidates,
+        found.placement_rejected,
+        found.placement_reason,
+    ))
 }
 
 /// Registers the LLM functions on `perfmodel._core`.
@@ -318,6 +373,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(llm_estimate, m)?)?;
     m.add_function(wrap_pyfunction!(llm_estimate_hetero, m)?)?;
     m.add_function(wrap_pyfunction!(llm_search, m)?)?;
+    m.add_function(wrap_pyfunction!(llm_search_hetero, m)?)?;
     m.add_function(wrap_pyfunction!(llm_invalid_reasons, m)?)?;
     m.add_function(wrap_pyfunction!(llm_layer_activation_bytes, m)?)?;
     Ok(())

@@ -10,8 +10,11 @@
 //! with one NCCL network setting, so on a mixed cluster every inter-node communicator uses that network.
 use std::fmt::Write as _;
 
+use rayon::prelude::*;
+
 use super::model::Model;
-use super::plan::Plan;
+use super::plan::{Invalid, Plan};
+use super::search::Space;
 use super::step::{
     combine, kernels, p2p_time, plan_peak, stage_cost, stage_memory, Calibration, Cluster,
     Estimate, Kernels, Memory, Pipeline, StageCost, StageRole,
@@ -530,6 +533,15 @@ pub fn estimate(
             check_layers(m, p, l)?;
             (l.to_vec(), "given".to_owned())
         }
+        None if m.layers % p.vp != 0 => {
+            return Err(invalid(
+                "vp",
+                format!(
+                    "the model's {} layers cannot be dealt in chunks of vp = {} (each stage holds a multiple of vp)",
+                    m.layers, p.vp
+                ),
+            ))
+        }
         None => (
             solve(m, p, &ctxs, &p2p, peak),
             "chosen to minimize the predicted step (greedy by layer, then single-layer moves)"
@@ -572,4 +584,97 @@ pub fn estimate(
         placement: placement.name(),
         reason,
     })
+}
+
+/// Valid plans of a search on a heterogeneous cluster, each with its partition and estimate, plus skipped
+/// candidates per [`Invalid`] reason and those the placement rejects (with the first such reason).
+#[derive(Debug, Clone, Default)]
+pub struct Found {
+    pub plans: Vec<Plan>,
+    pub layers: Vec<Vec<u32>>,
+    pub estimates: Vec<Estimate>,
+    pub skipped: [u64; Invalid::COUNT],
+    pub placement_rejected: u64,
+    pub placement_reason: String,
+    pub candidates: usize,
+}
+
+/// Every candidate of `space` (`start..end`) on all GPUs of the cluster under `placement`, layers per
+/// stage chosen automatically for each; in parallel.
+pub fn search(
+    m: &Model,
+    cluster: &HeteroCluster<'_>,
+    space: &Space,
+    placement: &Placement,
+    start: usize,
+    end: Option<usize>,
+) -> Result<Found> {
+    space.check()?;
+    let gpus = cluster.net.devices();
+    let total = space.size();
+    let end = end.unwrap_or(total).min(total);
+    let start = start.min(end);
+    let base_model = *m;
+    type Acc = (Vec<(Plan, Vec<u32>, Estimate)>, [u64; Invalid::COUNT], u64, String);
+    let (found, skipped, rejected, reason) = (start..end)
+        .into_par_iter()
+        .fold(
+            || -> Acc { (Vec::new(), [0; Invalid::COUNT], 0, String::new()) },
+            |mut acc, i| {
+                let p = space.candidate(i, gpus);
+                let mut even = base_model;
+                even.layers = p.pp.max(1) * p.vp.max(1);
+                let code = if p.dp == 0 {
+                    Some(Invalid::GpusDivide)
+                } else if m.layers < even.layers || m.layers % p.vp != 0 {
+                    Some(Invalid::LayersPp)
+                } else {
+                    p.check_code(&even, gpus)
+                };
+                if let Some(code) = code {
+                    acc.1[code as usize] += 1;
+                    return acc;
+                }
+                match estimate(m, &p, cluster, placement, None) {
+                    Ok(e) => {
+                        let layers = e.stages.iter().map(|s| s.layers).collect();
+                        acc.0.push((p, layers, e.estimate));
+                    }
+                    Err(err) => {
+                        acc.2 += 1;
+                        if acc.3.is_empty() {
+                            acc.3 = err.to_string();
+                        }
+                    }
+                }
+                acc
+            },
+        )
+        .reduce(
+            || (Vec::new(), [0; Invalid::COUNT], 0, String::new()),
+            |mut a, b| {
+                a.0.extend(b.0);
+                for (x, y) in a.1.iter_mut().zip(b.1) {
+                    *x += y;
+                }
+                a.2 += b.2;
+                if a.3.is_empty() {
+                    a.3 = b.3;
+                }
+                a
+            },
+        );
+    let mut out = Found {
+        skipped,
+        placement_rejected: rejected,
+        placement_reason: reason,
+        candidates: end - start,
+        ..Found::default()
+    };
+    for (p, l, e) in found {
+        out.plans.push(p);
+        out.layers.push(l);
+        out.estimates.push(e);
+    }
+    Ok(out)
 }

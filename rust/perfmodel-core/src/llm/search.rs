@@ -34,7 +34,7 @@ pub struct Found {
 }
 
 impl Space {
-    fn check(&self) -> Result<()> {
+    pub fn check(&self) -> Result<()> {
         let lists: [(&str, usize); 10] = [
             ("tp", self.tp.len()),
             ("pp", self.pp.len()),
@@ -79,7 +79,7 @@ impl Space {
 
     /// Candidate number `i` in a fixed mixed-radix order.
     #[inline]
-    fn candidate(&self, mut i: usize, gpus: u64) -> Plan {
+    pub fn candidate(&self, mut i: usize, gpus: u64) -> Plan {
         let mut pick = |n: usize| {
             let r = i % n;
             i /= n;
