@@ -99,3 +99,46 @@ def test_large_input_parallel_matches_scalar():
     df = pm.roofline.gemm(H100, m, 4096, 4096)
     i = 12345
     assert df["time_s"][i] == pm.roofline.gemm_time(H100, m[i], 4096, 4096)
+
+
+def test_rate_columns_equal_the_polars_expressions_they_replace():
+    # The engine derives tflops, gbps, intensity and fraction_of_peak in its parallel pass; they must be the same
+    # bits polars gave for the expressions the frame used to apply.
+    h100 = pm.hwdb.get(H100)
+    rng = np.random.default_rng(1)
+    m, n, k = (rng.integers(1, 70000, 100_000).astype(float) for _ in range(3))
+    df = pm.roofline.gemm(h100, m, n, k, batch=rng.integers(1, 4, 100_000))
+    peak = h100.peak_tflops("bf16")
+    expected = df.select(
+        tflops=pl.col("flops") / pl.col("time_s") / 1e12,
+        gbps=pl.col("hbm_bytes") / pl.col("time_s") / 1e9,
+        intensity=pl.col("flops") / pl.col("hbm_bytes"),
+    ).with_columns(fraction_of_peak=pl.col("tflops") / peak)
+    for col in expected.columns:
+        assert (df[col] == expected[col]).all(), col
+    assert set(df["bound"].unique()) >= {"compute", "hbm", "launch"}
+
+
+def test_small_and_large_frames_are_the_same(monkeypatch):
+    # Up to roofline._SMALL_FRAME rows the frame is built from Python rows (cheaper); same schema and values.
+    sizes = np.array([1.0, 100.5, 4096.0, 16897.0, 1e6])
+    small = pm.roofline.gemm(H100, sizes, sizes[::-1], 64.0, dtype="fp8")
+    att_small = pm.roofline.attention(H100, 1, 8, sizes, 128)
+    mem_small = pm.roofline.memory_bound(H100, sizes, 0.0)
+    monkeypatch.setattr(pm.roofline, "_SMALL_FRAME", -1)
+    assert small.equals(pm.roofline.gemm(H100, sizes, sizes[::-1], 64.0, dtype="fp8"))
+    assert small.schema == pm.roofline.gemm(H100, sizes, sizes[::-1], 64.0, dtype="fp8").schema
+    assert att_small.equals(pm.roofline.attention(H100, 1, 8, sizes, 128))
+    assert mem_small.equals(pm.roofline.memory_bound(H100, sizes, 0.0))
+    assert small.columns[-2:] == ["bound", "fraction_of_peak"]
+
+
+def test_bad_element_found_in_a_large_parallel_input():
+    m = np.full(200_000, 1024.0)
+    m[150_001] = -3.0
+    m[199_999] = np.nan
+    with pytest.raises(pm.InvalidArgumentError, match=r"`m`.*element 150001 is -3"):
+        pm.roofline.gemm(H100, m, 1024, 1024)
+    # Bad sizes come before a dtype the device lacks.
+    with pytest.raises(pm.InvalidArgumentError, match="element 150001"):
+        pm.roofline.gemm("a100-sxm4-80gb", m, 1024, 1024, dtype="fp8")

@@ -35,17 +35,23 @@ def _peak(device: Spec, dtype: str) -> float:
     return float(device.peak_tflops(dtype) or device.peak_tflops(dtype, "vector") or float("nan"))
 
 
+#: Up to this many rows, a frame built from Python rows beats polars' fixed cost per numpy column.
+_SMALL_FRAME = 32
+
+
 def _frame(inputs: dict[str, np.ndarray], cols: tuple[np.ndarray, ...]) -> pl.DataFrame:
-    """The result frame: the (broadcast) inputs, then the engine's columns, all taken over without copies
-    except ``bound`` (codes -> enum)."""
+    """The result frame: the (broadcast) inputs, then the engine's columns, taken over without copies except
+    ``bound`` (codes -> enum)."""
     time_s, flops, hbm_bytes, tflops, gbps, intensity, fraction_of_peak, bound = cols
-    data: dict[str, Any] = dict(inputs)
-    data["time_s"] = time_s
-    data["flops"] = flops
-    data["hbm_bytes"] = hbm_bytes
-    data["tflops"] = tflops
-    data["gbps"] = gbps
-    data["intensity"] = intensity
+    floats: dict[str, Any] = dict(inputs)
+    floats.update(time_s=time_s, flops=flops, hbm_bytes=hbm_bytes, tflops=tflops, gbps=gbps, intensity=intensity)
+    if len(bound) <= _SMALL_FRAME:
+        names = [*floats, "bound", "fraction_of_peak"]
+        columns = [a.tolist() for a in floats.values()]
+        columns += [[BOUNDS[c] for c in bound.tolist()], fraction_of_peak.tolist()]
+        schema = dict.fromkeys(names, pl.Float64) | {"bound": _BOUND_DTYPE}
+        return pl.from_dicts([dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)], schema=schema)
+    data = floats
     data["bound"] = _BOUND_VALUES.gather(pl.Series(bound))
     data["fraction_of_peak"] = fraction_of_peak
     return pl.DataFrame(data)

@@ -157,28 +157,45 @@ impl Arith for Avx2Fma {
 /// bits as the plain formula.
 #[inline(always)]
 fn smooth_max<A: Arith>(a: f64, b: f64) -> f64 {
+    match smooth_max_lanes::<A>(a, b) {
+        (v, true) => v,
+        _ => smooth_max_plain(a, b),
+    }
+}
+
+/// The plain formula, for what `smooth_max_lanes` leaves.
+#[inline(never)]
+fn smooth_max_plain(a: f64, b: f64) -> f64 {
     const _: () = assert!(OVERLAP_EXPONENT == 3.0);
     let hi = a.max(b);
     if hi <= 0.0 {
         return 0.0;
     }
-    // Finite and not negative (NaN fails too): r in [0, 1], s in [1, 2].
-    if hi < f64::INFINITY && a >= 0.0 && b >= 0.0 {
-        let r = a.min(b) / hi;
-        let s = 1.0 + r * r * r;
-        return if s == 1.0 { hi } else { hi * cbrt_1_2::<A>(s) };
-    }
     let (x, y) = (a / hi, b / hi);
     hi * (x * x * x + y * y * y).cbrt()
 }
 
-/// `s.cbrt()` for `s` in [1, 2], correctly rounded like `f64::cbrt` (Rust's libm cbrt is the correctly rounded
-/// CORE-MATH one), at a fraction of its cost: a polynomial for s^(-1/3), two Newton steps, then one
-/// correction of y = cbrt(s) from the residual s - y^3 taken in double-double. Rounding y + correction is
-/// the correctly rounded result unless that sum lies within 2^-30 ulp of a rounding boundary, which
-/// `f64::cbrt` then decides (about one argument in 10^9; none in the 2 x 10^8 of the unit test).
+/// `smooth_max` without branches (so a loop of it vectorizes): the value, and whether it is settled. It is
+/// not for a negative, NaN or infinite input, a zero maximum, or a cube root `cbrt_1_2_lanes` leaves.
 #[inline(always)]
-fn cbrt_1_2<A: Arith>(s: f64) -> f64 {
+fn smooth_max_lanes<A: Arith>(a: f64, b: f64) -> (f64, bool) {
+    let hi = a.max(b);
+    let r = a.min(b) / hi;
+    let s = 1.0 + r * r * r;
+    let (c, sure) = cbrt_1_2_lanes::<A>(s);
+    let one = s == 1.0;
+    let value = if one { hi } else { hi * c };
+    let settled = a >= 0.0 && b >= 0.0 && hi > 0.0 && hi < f64::INFINITY && (sure || one);
+    (value, settled)
+}
+
+/// The cube root of `s` in [1, 2], correctly rounded like `f64::cbrt` (Rust's libm cbrt is the correctly
+/// rounded CORE-MATH one) at a fraction of its cost, and without branches: a polynomial for s^(-1/3), two Newton steps, then one
+/// correction of y = cbrt(s) from the residual s - y^3 taken in double-double. Rounding y + correction gives
+/// the correctly rounded result unless that sum lies within 2^-30 ulp of a rounding boundary; the flag says
+/// it does not (all but about one argument in 10^9; all of the 2 x 10^8 of the unit test).
+#[inline(always)]
+fn cbrt_1_2_lanes<A: Arith>(s: f64) -> (f64, bool) {
     // Least-squares fit of s^(-1/3) on [1, 2] in u = s - 1.5; relative error 4.4e-5.
     const C: [f64; 5] = [
         0.873_581_669_177_884_2,
@@ -202,11 +219,8 @@ fn cbrt_1_2<A: Arith>(s: f64) -> f64 {
     let r = y + d;
     // What rounding y + d to r dropped; within SLACK of half an ulp the rounding is not certain.
     let dropped = d - (r - y);
-    if (dropped.abs() - HALF_ULP).abs() > SLACK && (1.0..2.0).contains(&r) {
-        r
-    } else {
-        s.cbrt()
-    }
+    let sure = (dropped.abs() - HALF_ULP).abs() > SLACK && (1.0..2.0).contains(&r);
+    (r, sure)
 }
 
 /// The distinct edge lengths of the `GEMM_TILES` shapes; the tiles per row (column) of a GEMM are needed
@@ -381,12 +395,32 @@ impl GemmContext {
             flops[i] = 2.0 * mi * ni * ki * bi;
             bound[i] = bd as u8;
         }
-        // Pass 2: the smooth maximum and the launch overhead.
-        for ((t, &tm), bd) in time_s.iter_mut().zip(&*t_mem).zip(bound.iter_mut()) {
-            let body = smooth_max::<A>(*t, tm);
-            if self.launch_s > body {
-                *bd = Bound::Launch as u8;
+        // Pass 2: the smooth maximum, without branches; the few elements it leaves (see `smooth_max_lanes`)
+        // are flagged and done one by one.
+        let mut unsettled = [false; BLOCK];
+        let unsettled = &mut unsettled[..len];
+        let mut any_unsettled = false;
+        for ((t, &tm), u) in time_s.iter_mut().zip(&*t_mem).zip(unsettled.iter_mut()) {
+            let (body, settled) = smooth_max_lanes::<A>(*t, tm);
+            *t = if settled { body } else { *t };
+            *u = !settled;
+            any_unsettled |= !settled;
+        }
+        if any_unsettled {
+            for ((t, &tm), &u) in time_s.iter_mut().zip(&*t_mem).zip(&*unsettled) {
+                if u {
+                    *t = smooth_max::<A>(*t, tm);
+                }
             }
+        }
+        // Pass 3: the launch overhead.
+        for (t, bd) in time_s.iter_mut().zip(bound.iter_mut()) {
+            let body = *t;
+            *bd = if self.launch_s > body {
+                Bound::Launch as u8
+            } else {
+                *bd
+            };
             *t = body + self.launch_s;
         }
         fill_rates(out, inv_peak);
@@ -1214,6 +1248,13 @@ mod tests {
             assert!(same_bits(Portable::ceil(x), x.ceil()), "ceil({x:e})");
             #[cfg(target_arch = "x86_64")]
             assert!(same_bits(Avx2Fma::ceil(x), x.ceil()), "ceil({x:e})");
+        }
+    }
+
+    fn cbrt_1_2<A: Arith>(s: f64) -> f64 {
+        match cbrt_1_2_lanes::<A>(s) {
+            (r, true) => r,
+            _ => s.cbrt(),
         }
     }
 
