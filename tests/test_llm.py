@@ -16,6 +16,7 @@ import pytest
 from perfmodel.errors import InvalidArgumentError, ModelError, UnsupportedError
 
 A100 = ("dgx-a100", 8)
+A100_1 = ("dgx-a100", 1)
 
 
 @pytest.mark.parametrize(
@@ -201,24 +202,85 @@ def test_search_best_first_with_skip_reasons() -> None:
     assert again.step_time_s == pytest.approx(best["step_time_s"], rel=1e-12)
 
 
-def test_mfu_falls_as_fixed_batch_spreads_over_more_gpus() -> None:
-    # MegaScale Table 2 trend: 175B, global batch 768, 256 -> 1024 GPUs, Megatron-LM MFU 53.0 -> 44.7 %.
+#: MegaScale (Jiang et al. NSDI'24) Table 2, Megatron-LM rows: global batch -> {GPUs: MFU %}.
+MEGASCALE_MEGATRON = {
+    768: {256: 53.0, 512: 49.9, 768: 46.7, 1024: 44.7},
+    6144: {3072: 48.7, 6144: 47.8, 8192: 43.3, 12288: 41.2},
+}
+
+
+@pytest.mark.parametrize("global_batch", sorted(MEGASCALE_MEGATRON))
+def test_megascale_mfu_falls_with_gpus_like_the_published_trend(global_batch: int) -> None:
+    # 175B (h 12288, 128 heads, 96 layers, vocab 64000), tp 8, pp 8, vp 6, micro-batch 1, SP + selective
+    # recompute, distributed optimizer with fp32 gradient reduction, no overlap (the validation's plan). A fixed
+    # global batch spread over more GPUs leaves fewer micro-batches per pipeline while the per-step costs (the
+    # bubble, the exposed DP reduce-scatter and all-gather) stay, so MFU falls.
     m = pm.llm.model({"hidden": 12288, "heads": 128, "layers": 96, "seq_len": 2048, "vocab": 64000})
-    mfu = [
-        pm.llm.estimate(
-            m,
-            ("dgx-a100", g // 8),
-            tp=8,
-            pp=8,
-            vp=6,
-            global_batch=768,
-            sp=True,
-            recompute="selective",
-            zero=1,
-        ).mfu
-        for g in (256, 512, 768, 1024)
-    ]
-    assert all(a > b for a, b in zip(mfu, mfu[1:], strict=False))
+    published = MEGASCALE_MEGATRON[global_batch]
+    mfu = {
+        g: 100
+        * pm.llm.estimate(
+            m, ("dgx-a100", g // 8), tp=8, pp=8, vp=6, global_batch=global_batch, sp=True, recompute="selective",
+            zero=1, grad_fp32=True,
+        ).mfu  # fmt: skip
+        for g in published
+    }
+    gpus = sorted(published)
+    assert all(mfu[a] > mfu[b] for a, b in zip(gpus, gpus[1:], strict=False)), mfu
+    # The drop from the smallest to the largest GPU count: published 8.3 points (768) and 7.5 points (6144).
+    # Tolerance: at least half and at most 1.5 times the published drop (the model before the network factor
+    # and the overlap terms predicted 3.4 points for the 768 group).
+    drop, pub_drop = mfu[gpus[0]] - mfu[gpus[-1]], published[gpus[0]] - published[gpus[-1]]
+    assert 0.5 * pub_drop <= drop <= 1.5 * pub_drop, (drop, pub_drop, mfu)
+    # Every level within the 12 % target.
+    for g in gpus:
+        assert abs(mfu[g] / published[g] - 1) <= 0.12, (g, mfu[g], published[g])
+
+
+#: Korthikanti et al. 2022 Table 4: one transformer layer of the 22B model (micro-batch 4, tp 8), forward +
+#: backward ms: (recompute, sp) -> time.
+KORTHIKANTI_TABLE4 = {
+    ("none", False): 19.6,
+    ("none", True): 19.0,
+    ("full", False): 27.2,
+    ("selective", False): 20.9,
+    ("selective", True): 20.3,
+}
+
+
+def test_korthikanti_per_layer_times_and_recompute_overheads() -> None:
+    # Per-layer time as the difference of two models that differ only in depth (48 and 24 layers): forward,
+    # backward, recompute and exposed TP communication. Backward TP collectives of the column-parallel linears
+    # run behind their weight-gradient GEMMs (Korthikanti §6.2), which is why full recompute costs 39 % there
+    # and not 33 %.
+    def per_layer(recompute: str, sp: bool) -> float:
+        t = []
+        for layers in (48, 24):
+            m = pm.llm.model({"hidden": 6144, "heads": 64, "layers": layers, "seq_len": 2048, "vocab": 51200})
+            e = pm.llm.estimate(m, A100_1, tp=8, dp=1, micro_batch=4, global_batch=4, sp=sp, recompute=recompute, flash_attention=False)
+            t.append(e.raw["forward"] + e.raw["backward"] + e.raw["recompute"] + e.raw["tp_comm"])
+        return 1e3 * (t[0] - t[1]) / 24
+
+    got = {k: per_layer(*k) for k in KORTHIKANTI_TABLE4}
+    base, pub_base = got[("none", False)], KORTHIKANTI_TABLE4[("none", False)]
+    for k, ms in KORTHIKANTI_TABLE4.items():
+        assert got[k] == pytest.approx(ms, rel=0.12), (k, got[k], ms)
+        # Overheads relative to the no-recompute layer (1.39 full, 1.07 selective, 1.04 selective + SP).
+        assert got[k] / base == pytest.approx(ms / pub_base, rel=0.03), (k, got[k] / base, ms / pub_base)
+
+
+def test_dp_overlap_with_interleaving_leaves_one_chunk_exposed() -> None:
+    # MegaScale §3.2: with v model chunks the DP collectives run per chunk and only the first all-gather and the
+    # last reduce-scatter cannot be hidden; 175B on 256 GPUs (dp 4, v 6) has a cool-down long enough for the rest.
+    m = pm.llm.model({"hidden": 12288, "heads": 128, "layers": 96, "seq_len": 2048, "vocab": 64000})
+    plan: dict[str, Any] = dict(tp=8, pp=8, micro_batch=1, global_batch=768, sp=True, recompute="selective", zero=1, grad_fp32=True)
+    off = pm.llm.estimate(m, ("dgx-a100", 32), vp=6, **plan).raw["dp_comm"]
+    on = pm.llm.estimate(m, ("dgx-a100", 32), vp=6, dp_overlap=True, **plan).raw["dp_comm"]
+    assert on == pytest.approx(off / 6, rel=1e-9)
+    # Without interleaving the window is the last micro-batch's backward (forward) only.
+    off1 = pm.llm.estimate(m, ("dgx-a100", 32), vp=1, **plan).raw["dp_comm"]
+    on1 = pm.llm.estimate(m, ("dgx-a100", 32), vp=1, dp_overlap=True, **plan).raw["dp_comm"]
+    assert off1 / 6 < on1 < off1
 
 
 def test_validation_targets() -> None:
@@ -230,9 +292,10 @@ def test_validation_targets() -> None:
     assert float(checks["error"].abs().max()) < 0.003  # type: ignore[arg-type]
     s = V.summarize(rows.filter(pl.col("group").is_in(vl.TARGET_GROUPS)), ("role",)).to_dicts()
     by = {r["role"]: r for r in s}
-    # Target: median <= 5 %, max <= 12 %. The holdout median is 5.6 % today (target not met); guard the level.
+    # Issue 4 targets over Megatron-LM Table 1, Korthikanti et al. and MegaScale's Megatron-LM rows: median <= 5 %,
+    # max <= 12 %, one calibration for dgx-a100.
     assert by["fit"]["median_abs_error"] <= 0.05 and by["fit"]["max_abs_error"] <= 0.12
-    assert by["holdout"]["median_abs_error"] <= 0.06 and by["holdout"]["max_abs_error"] <= 0.12
+    assert by["holdout"]["median_abs_error"] <= 0.05 and by["holdout"]["max_abs_error"] <= 0.12
 
 
 def test_committed_summary_matches_run() -> None:

@@ -194,3 +194,31 @@ fn search_matches_single_estimates() {
         assert!((single.step_time_s - e.step_time_s).abs() <= 1e-12 * e.step_time_s);
     }
 }
+
+#[test]
+fn backward_tp_collectives_hide_behind_gradient_gemms() {
+    // Megatron-LM runs the input-gradient collective of each column-parallel linear behind its weight-gradient
+    // GEMM (Korthikanti et al. 2022 §6.2). With GEMMs longer than the collectives (175B, tp 8 in one node):
+    // no SP -> only the 2 forward all-reduces per layer are exposed, and a full-recompute forward repeats them;
+    // SP -> the forward's 2 all-gather + reduce-scatter pairs plus the 2 backward all-gathers of the
+    // row-parallel outputs (1.5x).
+    let m = gpt(12288.0, 96.0, 96.0);
+    let c = a100(1);
+    let plan = |recompute, sp| Plan {
+        tp: 8,
+        dp: 1,
+        micro_batch: 1,
+        global_batch: 1,
+        recompute,
+        sp,
+        ..Plan::default()
+    };
+    let tp = |recompute, sp| llm::evaluate(&m, &plan(recompute, sp), &c).times.tp_comm;
+    let tg = Group::new(&c.topo, 8, 1);
+    let ar = comm::all_reduce(&c.topo, &tg, 2.0 * 2048.0 * 12288.0);
+    let none = tp(Recompute::None, false);
+    assert!((none / (96.0 * 2.0 * ar) - 1.0).abs() < 1e-12, "{none}");
+    assert!((tp(Recompute::Full, false) / none - 2.0).abs() < 1e-12);
+    assert!((tp(Recompute::Selective, false) / none - 1.0).abs() < 1e-12);
+    assert!((tp(Recompute::None, true) / none - 1.5).abs() < 1e-12);
+}

@@ -173,10 +173,18 @@ pub struct Estimate {
 /// One GEMM forward and its two backward GEMMs (data and weight gradients).
 #[inline]
 fn gemm_fb(g: &GemmContext, m: f64, n: f64, k: f64, batch: f64) -> (f64, f64) {
-    let f = g.estimate(m, n, k, batch).time_s;
-    let dgrad = g.estimate(m, k, n, batch).time_s;
-    let wgrad = g.estimate(k, n, m, batch).time_s;
+    let (f, dgrad, wgrad) = gemm_fdw(g, m, n, k, batch);
     (f, dgrad + wgrad)
+}
+
+/// One GEMM forward, its data-gradient and its weight-gradient GEMM, separately.
+#[inline]
+fn gemm_fdw(g: &GemmContext, m: f64, n: f64, k: f64, batch: f64) -> (f64, f64, f64) {
+    (
+        g.estimate(m, n, k, batch).time_s,
+        g.estimate(m, k, n, batch).time_s,
+        g.estimate(k, n, m, batch).time_s,
+    )
 }
 
 /// Per-layer, per-micro-batch times on one device.
@@ -188,6 +196,12 @@ struct LayerTimes {
     attn_fwd: f64,
     /// GEMM time that TP collectives can hide behind when overlapped.
     overlappable: f64,
+    /// Data- and weight-gradient GEMM times of the two column-parallel linears (QKV and the MLP
+    /// up-projection): Megatron-LM's backward runs the input-gradient collective of each of them
+    /// asynchronously, behind that linear's weight-gradient GEMM (and, with SP, the re-gather of its
+    /// sequence-sharded input behind the data-gradient GEMM).
+    col_dgrad: [f64; 2],
+    col_wgrad: [f64; 2],
 }
 
 fn layer_times(m: &Model, p: &Plan, c: &Cluster) -> LayerTimes {
@@ -201,7 +215,10 @@ fn layer_times(m: &Model, p: &Plan, c: &Cluster) -> LayerTimes {
     let b = f64::from(p.micro_batch);
     let s = m.seq_len / f64::from(p.cp);
     let tok = b * s;
-    let (qkv_f, qkv_b) = gemm_fb(g, tok, (h + m.kv_width()) / t, h, 1.0);
+    let (qkv_f, qkv_d, qkv_w) = gemm_fdw(g, tok, (h + m.kv_width()) / t, h, 1.0);
+    let qkv_b = qkv_d + qkv_w;
+    // Column-parallel up-projection of the MLP: (data-gradient, weight-gradient) time.
+    let up_dw;
     let (proj_f, proj_b) = gemm_fb(g, tok, h, h / t, 1.0);
     let (mut mlp_f, mut mlp_b) = (0.0, 0.0);
     let mats = m.mlp_mats();
@@ -211,7 +228,9 @@ fn layer_times(m: &Model, p: &Plan, c: &Cluster) -> LayerTimes {
         let e = f64::from(m.experts);
         let f = m.expert_ffn();
         let per_expert = (tok * f64::from(m.top_k) * ep / e).max(1.0);
-        let (uf, ub) = gemm_fb(g, per_expert, (mats - 1.0) * f / t, h, e / ep);
+        let (uf, ud, uw) = gemm_fdw(g, per_expert, (mats - 1.0) * f / t, h, e / ep);
+        let ub = ud + uw;
+        up_dw = (ud, uw);
         let (df, db) = gemm_fb(g, per_expert, h, f / t, e / ep);
         let (rf, rb) = gemm_fb(&c.gemm16, tok, m.experts.into(), h, 1.0);
         mlp_f += uf + df + rf;
@@ -226,7 +245,9 @@ fn layer_times(m: &Model, p: &Plan, c: &Cluster) -> LayerTimes {
         mlp_width = f * f64::from(m.top_k + m.shared_experts);
     } else {
         let f = m.ffn_hidden;
-        let (uf, ub) = gemm_fb(g, tok, (mats - 1.0) * f / t, h, 1.0);
+        let (uf, ud, uw) = gemm_fdw(g, tok, (mats - 1.0) * f / t, h, 1.0);
+        let ub = ud + uw;
+        up_dw = (ud, uw);
         let (df, db) = gemm_fb(g, tok, h, f / t, 1.0);
         mlp_f = uf + df;
         mlp_b = ub + db;
@@ -271,6 +292,8 @@ fn layer_times(m: &Model, p: &Plan, c: &Cluster) -> LayerTimes {
         bwd: k * (qkv_b + proj_b + mlp_b + attn_b + elem_b),
         attn_fwd: k * attn_f,
         overlappable: k * (qkv_f + mlp_f),
+        col_dgrad: [k * qkv_d, k * up_dw.0],
+        col_wgrad: [k * qkv_w, k * up_dw.1],
     }
 }
 
@@ -468,24 +491,39 @@ fn dp_comm(p: &Plan, c: &Cluster, params: (f64, f64), t_f: f64, t_b: f64) -> (f6
     };
     let (gd, ge) = (B16 * dense, B16 * expert);
     let gr = if p.grad_fp32 { 2.0 } else { 1.0 };
+    // Overlap (ZeRO-0/1/2): gradients are final only in the last micro-batch's backward and parameters are
+    // needed from the first micro-batch's forward. Without interleaving the collectives run per gradient
+    // bucket behind that one backward (forward) pass. With v > 1 model chunks they run per chunk (MegaScale,
+    // Jiang et al. NSDI'24 §3.2: the all-gather before a chunk's forward, the reduce-scatter after its
+    // backward; "the first all-gather operation and the last reduce-scatter operation cannot be hidden"):
+    // the other chunks' collectives hide behind the warm-up (cool-down) phase of interleaved 1F1B, which on
+    // the first stage is `2 (p - 1) + (v - 1) p` chunk passes (Megatron-LM `schedules.py`,
+    // num_warmup_microbatches), i.e. that many / v micro-batch passes of the stage.
+    let v = f64::from(p.vp);
+    let pp = f64::from(p.pp);
+    let phase = if p.vp > 1 {
+        (2.0 * (pp - 1.0) + (v - 1.0) * pp) / v
+    } else {
+        1.0
+    };
+    let hide = |x: f64, window: f64| {
+        if !p.dp_overlap {
+            x
+        } else if p.vp > 1 {
+            x / v + (x * (v - 1.0) / v - window).max(0.0)
+        } else {
+            (x - window).max(0.0)
+        }
+    };
     match p.zero {
         0 => {
             let total = 2.0 * rs(gr * gd, gr * ge);
-            let exposed = if p.dp_overlap {
-                (total - t_b).max(0.0)
-            } else {
-                total
-            };
-            (total, exposed, 2.0 * xn(gr * gd, gr * ge))
+            (total, hide(total, phase * t_b), 2.0 * xn(gr * gd, gr * ge))
         }
         1 | 2 => {
             let r = rs(gr * gd, gr * ge);
             let ag = rs(gd, ge);
-            let exposed = if p.dp_overlap {
-                (r - t_b).max(0.0) + (ag - t_f).max(0.0)
-            } else {
-                r + ag
-            };
+            let exposed = hide(r, phase * t_b) + hide(ag, phase * t_f);
             (r + ag, exposed, xn(gr * gd, gr * ge) + xn(gd, ge))
         }
         _ => {
@@ -621,23 +659,46 @@ pub fn stage_cost(
         (0.0, 0.0)
     };
 
-    // TP/SP: 2 all-reduces (or AG+RS pairs) in forward and 2 in backward per layer, each of b s h 16-bit values.
-    let mut tp_fwd = 0.0;
+    // TP/SP per layer, each collective over b s h 16-bit values (Shoeybi et al. 2019; Korthikanti et al.
+    // 2022 §4.2). Forward: 2 all-reduces (SP: 2 all-gather + reduce-scatter pairs), exposed, and again in a
+    // full-recompute forward. Backward, as Megatron-LM's `LinearWithGradAccumulationAndAsyncCommunication`
+    // runs it (Korthikanti et al. §6.2: "we overlap all-reduce communication with the linear weight's
+    // gradient computation", which is why full recompute costs 39 % there instead of the expected 33 %):
+    // - without SP, the input-gradient all-reduce of each column-parallel linear (QKV, MLP up) runs behind
+    //   that linear's weight-gradient GEMM; the row-parallel linears need none;
+    // - with SP, the conjugate all-gathers of the two row-parallel outputs are exposed, the input-gradient
+    //   reduce-scatter of each column-parallel linear runs behind its weight-gradient GEMM and the re-gather
+    //   of its sequence-sharded input behind its data-gradient GEMM.
+    let (mut tp_fwd, mut tp_bwd) = (0.0, 0.0);
     if p.tp > 1 {
         let tg = Group::new(topo, p.tp, 1);
-        tp_fwd = 2.0 * comm::all_reduce(topo, &tg, B16 * tok * h);
-    }
-    let tp_exposed = if p.tp_overlap {
-        (tp_fwd - lt.overlappable).max(0.0)
-    } else {
-        tp_fwd
-    };
-    let tp_layer = tp_exposed
-        * if p.recompute == Recompute::Full {
-            3.0
+        let rs = comm::reduce_scatter(topo, &tg, B16 * tok * h);
+        tp_fwd = 4.0 * rs;
+        tp_bwd = if p.sp {
+            let mut t = 2.0 * rs;
+            for i in 0..2 {
+                t += (rs - lt.col_wgrad[i]).max(0.0) + (rs - lt.col_dgrad[i]).max(0.0);
+            }
+            t
         } else {
-            2.0
+            (0..2).map(|i| (2.0 * rs - lt.col_wgrad[i]).max(0.0)).sum()
         };
+    }
+    // MegaScale §3.2 fuses the remaining exposed collectives into the neighbouring GEMMs.
+    let hide = |c: f64| {
+        if p.tp_overlap {
+            (c - lt.overlappable).max(0.0)
+        } else {
+            c
+        }
+    };
+    let tp_layer = hide(tp_fwd)
+        * if p.recompute == Recompute::Full {
+            2.0
+        } else {
+            1.0
+        }
+        + hide(tp_bwd);
 
     // CP: ring exchange of K and V (forward) and of their gradients (backward), partly hidden by attention.
     let mut cp_layer = 0.0;
