@@ -615,7 +615,12 @@ pub fn search(
     let end = end.unwrap_or(total).min(total);
     let start = start.min(end);
     let base_model = *m;
-    type Acc = (Vec<(Plan, Vec<u32>, Estimate)>, [u64; Invalid::COUNT], u64, String);
+    type Acc = (
+        Vec<(Plan, Vec<u32>, Estimate)>,
+        [u64; Invalid::COUNT],
+        u64,
+        String,
+    );
     let (found, skipped, rejected, reason) = (start..end)
         .into_par_iter()
         .fold(
