@@ -100,11 +100,20 @@ fn groups_without_a_shared_network_are_an_error() {
     };
     let m = gpt_7_5b();
     // DP over all 32 GPUs spans both NIC types.
-    let err = hetero::estimate(&m, &plan(2.0, 1.0, 16.0, 64.0), &hc, &Placement::NicAware, None)
-        .unwrap_err();
+    let err = hetero::estimate(
+        &m,
+        &plan(2.0, 1.0, 16.0, 64.0),
+        &hc,
+        &Placement::NicAware,
+        None,
+    )
+    .unwrap_err();
     match err {
         Error::Unsupported { message } => {
-            assert!(message.contains("infiniband") && message.contains("roce"), "{message}");
+            assert!(
+                message.contains("infiniband") && message.contains("roce"),
+                "{message}"
+            );
         }
         other => panic!("expected Unsupported, got {other:?}"),
     }
