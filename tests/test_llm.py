@@ -305,3 +305,12 @@ def test_committed_summary_matches_run() -> None:
     saved = json.loads(path.read_text())
     got = vl.run()
     assert len(got) == sum(g["rows"] for g in saved["overall"])
+
+
+def test_fp16_training_on_a_device_without_bf16() -> None:
+    # V100 has fp16 tensor cores and no bf16: 16-bit plans run at its fp16 peak (125 TFLOP/s dense).
+    e = pm.llm.estimate("megatron-1.7b", ("dgx-v100", 2), tp=1, micro_batch=1, global_batch=16, dtype="fp16")
+    peak = pm.hwdb.get("v100-sxm2-32gb").peak_tflops("fp16") * 1e12
+    gpus = 16
+    flops = e.raw["model_flops_per_step"]
+    assert e.mfu == pytest.approx(flops / (e.step_time_s * gpus * peak), rel=1e-12)

@@ -63,13 +63,20 @@ impl Cluster {
             .get_kind(&system.device, "device")?
             .device()?;
         let topo = Topology::from_system(system, nodes, calib.comm_bandwidth_scale)?;
+        // 16-bit training runs in bf16 where the device has it, else in fp16 (V100); the two peaks are equal
+        // on devices that have both.
+        let d16 = if dev.gemm_peak(Dtype::Bf16).is_ok() {
+            Dtype::Bf16
+        } else {
+            Dtype::Fp16
+        };
         Ok(Cluster {
             topo,
-            gemm16: GemmContext::new(&dev, Dtype::Bf16)?,
+            gemm16: GemmContext::new(&dev, d16)?,
             gemm8: GemmContext::new(&dev, Dtype::Fp8).ok(),
-            attn: AttentionContext::new(&dev, Dtype::Bf16)?,
-            stream: StreamContext::new(&dev, Dtype::Bf16)?,
-            peak16: dev.gemm_peak(Dtype::Bf16)?,
+            attn: AttentionContext::new(&dev, d16)?,
+            stream: StreamContext::new(&dev, d16)?,
+            peak16: dev.gemm_peak(d16)?,
             peak8: dev.matrix_peak(Dtype::Fp8).unwrap_or(0.0),
             capacity_bytes: dev.hbm.capacity_bytes,
             calib,
