@@ -403,18 +403,13 @@ def estimate(
             m, cluster, plan, placement or "nic-aware", layers_per_stage or "auto", calib
         )
     raw = _core.llm_estimate(m.fields, handle, nodes, _plan_numbers(plan), _calib_tuple(sys_id, calib))
-    return Estimate(
-        plan=plan,
-        step_time_s=raw["step_time_s"],
-        tokens_per_s=raw["tokens_per_s"],
-        mfu=raw["mfu"],
-        hfu=raw["hfu"],
-        tflops_per_gpu=raw["tflops_per_gpu"],
-        memory_per_gpu_bytes=raw["memory_per_gpu_bytes"],
-        capacity_bytes=raw["capacity_bytes"],
-        fits=bool(raw["fits"]),
-        raw=raw,
-    )
+    return Estimate(**_estimate_fields(plan, raw))
+
+
+def _estimate_fields(plan: dict[str, Any], raw: dict[str, float]) -> dict[str, Any]:
+    """The fields of an :class:`Estimate` from the engine's result dict."""
+    keys = ("step_time_s", "tokens_per_s", "mfu", "hfu", "tflops_per_gpu", "memory_per_gpu_bytes", "capacity_bytes")
+    return {"plan": dict(plan), **{k: raw[k] for k in keys}, "fits": bool(raw["fits"]), "raw": raw}
 
 
 # ---- search ------------------------------------------------------------------------------------------------

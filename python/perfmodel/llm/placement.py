@@ -34,7 +34,7 @@ import polars as pl
 from .. import _core
 from ..cluster import Cluster
 from ..errors import InvalidArgumentError
-from . import Estimate, _calib_tuple, _plan_numbers
+from . import Estimate, _calib_tuple, _estimate_fields, _plan_numbers
 
 __all__ = ["PlacedEstimate", "estimate_placed", "compare_placements", "PLACEMENTS"]
 
@@ -105,16 +105,7 @@ def estimate_placed(
         }
     )
     return PlacedEstimate(
-        plan=dict(plan),
-        step_time_s=raw["step_time_s"],
-        tokens_per_s=raw["tokens_per_s"],
-        mfu=raw["mfu"],
-        hfu=raw["hfu"],
-        tflops_per_gpu=raw["tflops_per_gpu"],
-        memory_per_gpu_bytes=raw["memory_per_gpu_bytes"],
-        capacity_bytes=raw["capacity_bytes"],
-        fits=bool(raw["fits"]),
-        raw=raw,
+        **_estimate_fields(plan, raw),
         placement=placed,
         layers_per_stage=[r[3] for r in rows],
         stages=stages,

@@ -124,6 +124,26 @@ pub fn llm_estimate(
     })
 }
 
+/// The placement (a name, or a node order when given) and the per-group calibrations of a placed call.
+fn placed_inputs(
+    placement: &str,
+    node_order: Option<Vec<u32>>,
+    calibs: &[(f64, f64)],
+) -> CoreResult<(hetero::Placement, Vec<Calibration>)> {
+    let place = match node_order {
+        Some(order) => hetero::Placement::Nodes(order),
+        None => hetero::Placement::parse(placement)?,
+    };
+    let calib = calibs
+        .iter()
+        .map(|&(c, b)| Calibration {
+            compute_time_scale: c,
+            comm_bandwidth_scale: b,
+        })
+        .collect();
+    Ok((place, calib))
+}
+
 /// One stage of a heterogeneous estimate: (node group, nodes, transport, layers, transport of the send to the
 /// next stage, figures: per-micro-batch times, exposed DP time, optimizer, memory and capacity, send time).
 type StageRow = (
@@ -152,17 +172,7 @@ pub fn llm_estimate_hetero(
     engine(py, move || {
         let m = Model::from_pairs(&pairs(&model))?;
         let p = Plan::from_pairs(&pairs(&plan))?;
-        let place = match node_order {
-            Some(order) => hetero::Placement::Nodes(order),
-            None => hetero::Placement::parse(&placement)?,
-        };
-        let calib = calibs
-            .iter()
-            .map(|&(c, b)| Calibration {
-                compute_time_scale: c,
-                comm_bandwidth_scale: b,
-            })
-            .collect();
+        let (place, calib) = placed_inputs(&placement, node_order, &calibs)?;
         let hc = hetero::HeteroCluster { net: &net, calib };
         let e = hetero::estimate(&m, &p, &hc, &place, layers.as_deref())?;
         let mut out = estimate_map(&e.estimate);
@@ -342,17 +352,7 @@ pub fn llm_search_hetero<'py>(
     let net = cluster.inner.clone();
     let found = engine(py, move || {
         let m = Model::from_pairs(&pairs(&model))?;
-        let place = match node_order {
-            Some(order) => hetero::Placement::Nodes(order),
-            None => hetero::Placement::parse(&placement)?,
-        };
-        let calib = calibs
-            .iter()
-            .map(|&(c, b)| Calibration {
-                compute_time_scale: c,
-                comm_bandwidth_scale: b,
-            })
-            .collect();
+        let (place, calib) = placed_inputs(&placement, node_order, &calibs)?;
         let hc = hetero::HeteroCluster { net: &net, calib };
         hetero::search(&m, &hc, &space_of(&space, &base)?, &place, start, end)
     })?;
