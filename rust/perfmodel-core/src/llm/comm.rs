@@ -11,7 +11,7 @@
 //! node); until the collectives owner adds one, these functions use the hwdb fabric/NIC figures directly with
 //! the same alpha-beta formulas (domain.md §6.6), and this file is the single place to switch.
 use crate::error::Result;
-use crate::hw::{self, System};
+use crate::hw::System;
 
 /// Most levels a topology has (in-node levels + the scale-out network).
 pub const MAX_LEVELS: usize = 4;
@@ -39,38 +39,16 @@ pub struct Topology {
 impl Topology {
     /// Resolves a hwdb system's fabrics and NIC into levels; `nodes` nodes of it.
     pub fn from_system(system: &System, nodes: u32, comm_scale: f64) -> Result<Topology> {
-        let reg = hw::registry()?;
-        let mut levels = [LinkLevel::default(); MAX_LEVELS];
-        let mut n = 0;
-        let mut block = 1u64;
-        for l in system.levels.iter().take(MAX_LEVELS - 1) {
-            let f = reg.get_kind(&l.fabric, "fabric")?.fabric()?;
-            block *= u64::from(l.size);
-            levels[n] = LinkLevel {
-                size: l.size,
-                bandwidth: f.device_bandwidth_bytes_per_s() * f.bandwidth_fraction * comm_scale,
-                latency: f.latency_s,
-                block,
-            };
-            n += 1;
-        }
-        let nic = reg.get_kind(&system.nic, "nic")?.nic()?;
-        let per_device = nic.bandwidth_bytes_per_s() * f64::from(system.nics_per_node)
-            / f64::from(system.devices_per_node)
-            / system.oversubscription.max(1.0);
-        levels[n] = LinkLevel {
-            size: nodes,
-            bandwidth: per_device * comm_scale,
-            latency: nic.latency_s,
-            block: block * u64::from(nodes),
-        };
-        n += 1;
-        Ok(Topology {
-            levels,
-            n_levels: n,
-            devices_per_node: system.devices_per_node,
+        let g =
+            crate::topology::NodeGroup::from_system(std::sync::Arc::new(system.clone()), nodes)?;
+        let (in_node, net) = g.levels.split_at(g.levels.len() - 1);
+        Ok(Topology::from_levels(
+            in_node,
+            &net[0].params,
+            system.devices_per_node,
             nodes,
-        })
+            comm_scale,
+        ))
     }
 
     /// The same levels from a [`crate::topology::NodeGroup`]'s in-node levels and a network level (the
