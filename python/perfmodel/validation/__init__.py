@@ -49,10 +49,14 @@ ROW_COLUMNS: dict[str, Any] = {
 
 
 def published() -> pl.DataFrame:
-    """The published measurements the library ships (``perfmodel/data/published_measurements.csv``), each with
-    its source; ``params`` is a JSON string."""
-    path = Path(__file__).resolve().parent.parent / "data" / "published_measurements.csv"
-    return pl.read_csv(path, infer_schema=False).with_columns(pl.col("value").cast(pl.Float64, strict=False))
+    """The published measurements the library ships, each with its source; ``params`` is a JSON string.
+
+    ``perfmodel/data/published_measurements.csv`` is the team's curated table; ``transcribed_measurements.csv``
+    holds further rows this library transcribed from the papers' text and tables (same columns, each row naming
+    the passage it comes from)."""
+    data = Path(__file__).resolve().parent.parent / "data"
+    frames = [pl.read_csv(data / name, infer_schema=False) for name in ("published_measurements.csv", "transcribed_measurements.csv")]
+    return pl.concat(frames).with_columns(pl.col("value").cast(pl.Float64, strict=False))
 
 
 def frame(rows: list[dict[str, Any]]) -> pl.DataFrame:

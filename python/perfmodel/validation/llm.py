@@ -8,8 +8,8 @@ only (role ``fit``); every other throughput row is ``holdout``. Refit with
 
 Rows: the published rows of ``published_measurements.csv`` (Megatron-LM Table 1 and README GPT-3; Korthikanti
 et al. Table 5 MFU/HFU; MegaScale Table 2 at global batch 768, Figure 9, Table 3's baseline) and, from the
-papers' text, MegaScale Table 2 at global batch 6144 (:data:`MEGASCALE_6144`) and Korthikanti et al.'s
-530B run with 8-way data parallelism (:data:`KORTHIKANTI_DP8`).
+papers' text (``transcribed_measurements.csv``), MegaScale Table 2 at global batch 6144 and Korthikanti et
+al.'s 530B run with 8-way data parallelism (§6.3).
 
 Modelling choices per source (not per row): Megatron-LM 2021/2022 runs (Narayanan, Korthikanti) use explicit
 softmax attention (``flash_attention=False``); the micro-batch size and interleaving factor Narayanan et al. do
@@ -53,34 +53,6 @@ KORTHIKANTI = {
     "530B": (20480, 128, 105, 8, 35, 280, 1, 3),
     "1T": (25600, 160, 128, 8, 64, 512, 1, 1),
 }
-_MEGASCALE_SRC = (
-    "Jiang et al., 'MegaScale: Scaling Large Language Model Training to More Than 10,000 GPUs', NSDI'24 / "
-    "arXiv:2402.15627v1, Table 2 (strong scaling, 175B, seq 2048, vocab 64000, global batch 6144 for 3072 to "
-    "12288 GPUs); text via public paper-to-markdown copy (index id 61225413316)"
-)
-#: MegaScale Table 2, the global-batch-6144 half (not in published_measurements.csv): GPUs -> (Megatron-LM
-#: iteration s, MFU %, MegaScale iteration s, MFU %). Each MFU checks against its iteration time with the
-#: 72-formula (1.0774e12 FLOP/token, 312 TFLOP/s): 3072 GPUs, 29.02 s -> 48.7 %.
-MEGASCALE_6144 = {
-    3072: (29.02, 48.7, 23.66, 59.1),
-    6144: (14.78, 47.8, 12.21, 57.3),
-    8192: (12.24, 43.3, 9.56, 54.9),
-    12288: (8.57, 41.2, 6.34, 55.2),
-}
-#: Korthikanti et al. 2022 §6.3: the 530B plan of Table 3 with 8-way data parallelism (2240 GPUs, global batch
-#: 8 x 280): "the time per iteration increases slightly from 37.83 seconds to 39.15 seconds. This results in an
-#: MFU drop from 56.0% to 54.2%", gradient all-reduce not overlapped.
-KORTHIKANTI_DP8 = {
-    "system": "A100 80GB (Megatron-LM, Selene)",
-    "operation": "GPT training (Korthikanti et al.), 530B with 8-way data parallelism",
-    "params": json.dumps({"model": "530B", "dp": 8, "gpus": 2240, "global_batch": 2240, "iteration_s": 39.15}),
-    "metric": "MFU",
-    "unit": "%",
-    "value": 54.2,
-    "source": "Korthikanti et al. 2022 (arXiv:2205.05198) §6.3 text (8-way data parallelism of the 530B case, "
-    "iteration 39.15 s); text via public paper copy (index id 69442322288)",
-}
-
 _NARAYANAN_HEADS = {
     2304: 24,
     3072: 32,
@@ -166,8 +138,9 @@ def _throughput_rows(calib: dict[str, float] | None = None) -> list[dict[str, An
         )
         add("megatron_table1", r, e.tflops_per_gpu, "holdout")
     # Korthikanti et al. 2022: MFU and HFU with selective recompute + SP, dp 1, the paper's Table 3 plans.
-    ko = pub.filter(pl.col("source").str.contains("Korthikanti") & pl.col("metric").is_in(["MFU", "HFU"]))
-    for r in ko.iter_rows(named=True):
+    korth = pub.filter(pl.col("source").str.contains("Korthikanti") & pl.col("metric").is_in(["MFU", "HFU"]))
+    korth_rows = [(r, json.loads(r["params"])) for r in korth.iter_rows(named=True)]
+    for r in [r for r, p in korth_rows if int(p.get("dp", 1)) == 1]:
         label = json.loads(r["params"])["model"]
         h, a, n_layers, tp, pp, gb, mb, vp = KORTHIKANTI[label]
         m = llm.model({"hidden": h, "heads": a, "layers": n_layers, **_GPT})
@@ -189,14 +162,17 @@ def _throughput_rows(calib: dict[str, float] | None = None) -> list[dict[str, An
     # The same 530B plan with 8-way data parallelism: the exposed gradient all-reduce (fp32, as Megatron-LM
     # reduces bf16 gradients: arguments.py "bfloat16 requires gradient accumulation and all-reduce to be done
     # in fp32") over one rank per node.
-    h, a, n_layers, tp, pp, gb, mb, vp = KORTHIKANTI["530B"]
-    m = llm.model({"hidden": h, "heads": a, "layers": n_layers, **_GPT})
-    e = llm.estimate(
-        m, (SYSTEM, _nodes(tp * pp * 8)), tp=tp, pp=pp, dp=8, vp=vp, micro_batch=mb, global_batch=8 * gb, sp=True,
-        recompute="selective", flash_attention=False, grad_fp32=True, calib=calib,
-    )  # fmt: skip
-    add("korthikanti", KORTHIKANTI_DP8, 100 * e.mfu, "holdout")
-    # MegaScale Table 2 strong scaling (175B, vocab 64000, heads 128, tp 8, pp 8, vp 6, global batch 768).
+    for r, p in [(r, p) for r, p in korth_rows if int(p.get("dp", 1)) > 1]:
+        h, a, n_layers, tp, pp, gb, mb, vp = KORTHIKANTI[p["model"]]
+        m = llm.model({"hidden": h, "heads": a, "layers": n_layers, **_GPT})
+        dp = int(p["dp"])
+        e = llm.estimate(
+            m, (SYSTEM, _nodes(tp * pp * dp)), tp=tp, pp=pp, dp=dp, vp=vp, micro_batch=mb, global_batch=dp * gb, sp=True,
+            recompute="selective", flash_attention=False, grad_fp32=True, calib=calib,
+        )  # fmt: skip
+        add("korthikanti", r, 100 * e.mfu, "holdout")
+    # MegaScale Table 2 strong scaling (175B, vocab 64000, heads 128, tp 8, pp 8, vp 6; global batch 768, and 6144
+    # on 3072 to 12288 GPUs).
     ms = pub.filter(
         pl.col("system").str.contains("MegaScale cluster")
         & (pl.col("metric") == "MFU")
@@ -212,26 +188,6 @@ def _throughput_rows(calib: dict[str, float] | None = None) -> list[dict[str, An
         )  # fmt: skip
         role = "fit" if (not mega and p["gpus"] in MEGASCALE_FIT_GPUS) else "holdout"
         add("megascale_optimized" if mega else "megascale_megatron", r, 100 * e.mfu, role)
-    # Table 2, global batch 6144 on 3072 to 12288 GPUs (dp 48 to 192), same plan.
-    for g, (_, mfu_megatron, _, mfu_mega) in MEGASCALE_6144.items():
-        for mega, mfu in ((False, mfu_megatron), (True, mfu_mega)):
-            e = llm.estimate(
-                m175, (SYSTEM, g // 8), tp=8, pp=8, vp=6, micro_batch=1, global_batch=6144, sp=True, recompute="selective",
-                zero=1, grad_fp32=True, dp_overlap=mega, tp_overlap=mega, pp_overlap=mega, calib=calib,
-            )  # fmt: skip
-            row = {
-                "system": "MegaScale cluster (NVIDIA Ampere GPUs)",
-                "operation": "175B strong scaling",
-                "params": json.dumps({
-                    "model": "175B", "heads": 128, "hidden": 12288, "layers": 96, "tp": 8, "pp": 8, "interleave": 6, "gpus": g,
-                    "global_batch": 6144, "seq_len": 2048, "framework": "MegaScale" if mega else "Megatron-LM", "quality": "exact",
-                }),  # fmt: skip
-                "metric": "MFU",
-                "unit": "%",
-                "value": mfu,
-                "source": _MEGASCALE_SRC,
-            }
-            add("megascale_optimized" if mega else "megascale_megatron", row, 100 * e.mfu, "holdout")
     # Table 3 baseline: Megatron-LM on 256 GPUs at global batch 256 (m = 64 micro-batches, against 192 in Table 2).
     base = pub.filter(
         pl.col("operation").str.contains("175B ablation") & pl.col("params").str.contains("baseline")
