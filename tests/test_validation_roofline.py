@@ -13,7 +13,8 @@ MEDIAN_TARGET = 0.05
 MAX_TARGET = 0.15
 # The one row beyond the max target, named: A100 bf16 2048^3 (Azure cuBLASLt, -15.3%). Measured, 2048^3 runs at
 # 97% of the 4096^3 rate, so the library hides most of the wave quantization the model charges at that size
-# (stream-K/split-K are not modelled; NOTES.md, issue 2). Held at 16% so it cannot get worse unnoticed.
+# (a stream-K candidate was measured and did not help; NOTES.md, session 3). Held at 16% so it cannot get worse
+# unnoticed.
 KNOWN_OVER = {('"m":2048,"n":2048,"k":2048', "a100-sxm4-80gb"): 0.16}
 
 
