@@ -140,9 +140,10 @@ def _throughput_rows(calib: dict[str, float] | None = None) -> list[dict[str, An
     # Korthikanti et al. 2022: MFU and HFU with selective recompute + SP, dp 1, the paper's Table 3 plans.
     korth = pub.filter(pl.col("source").str.contains("Korthikanti") & pl.col("metric").is_in(["MFU", "HFU"]))
     korth_rows = [(r, json.loads(r["params"])) for r in korth.iter_rows(named=True)]
-    for r in [r for r, p in korth_rows if int(p.get("dp", 1)) == 1]:
-        label = json.loads(r["params"])["model"]
-        h, a, n_layers, tp, pp, gb, mb, vp = KORTHIKANTI[label]
+    for r, p in korth_rows:
+        if int(p.get("dp", 1)) != 1:
+            continue
+        h, a, n_layers, tp, pp, gb, mb, vp = KORTHIKANTI[p["model"]]
         m = llm.model({"hidden": h, "heads": a, "layers": n_layers, **_GPT})
         e = _best(
             m,
@@ -162,7 +163,9 @@ def _throughput_rows(calib: dict[str, float] | None = None) -> list[dict[str, An
     # The same 530B plan with 8-way data parallelism: the exposed gradient all-reduce (fp32, as Megatron-LM
     # reduces bf16 gradients: arguments.py "bfloat16 requires gradient accumulation and all-reduce to be done
     # in fp32") over one rank per node.
-    for r, p in [(r, p) for r, p in korth_rows if int(p.get("dp", 1)) > 1]:
+    for r, p in korth_rows:
+        if int(p.get("dp", 1)) == 1:
+            continue
         h, a, n_layers, tp, pp, gb, mb, vp = KORTHIKANTI[p["model"]]
         m = llm.model({"hidden": h, "heads": a, "layers": n_layers, **_GPT})
         dp = int(p["dp"])
