@@ -29,7 +29,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-
 import perfmodel as pm
 from perfmodel.validation.roofline import _MAX_GRID, FIT_DEVICES, Case, cases, predict
 
