@@ -26,7 +26,9 @@ from __future__ import annotations
 import re
 import statistics
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import perfmodel as pm
@@ -56,12 +58,15 @@ def score(errors: list[float]) -> float:
     return max(a) + statistics.median(a)
 
 
-def fit_one(device: str, key: str, rows: list[Case]) -> float:
+def fit_one(
+    device: str, key: str, rows: list[Case], shared: dict[str, float] | None = None, predictor: Callable[[Case, Any], float] = predict
+) -> float:
+    """The GRID fraction with the best score on ``rows``, under the ``shared`` overrides."""
     base = pm.hwdb.get(device)
     best = (float("inf"), 0.0)
     for f in GRID:
-        spec = base.with_overrides({f"efficiency.{KEYS[key]}": float(f)})
-        errs = [(predict(c, spec) - c.measured) / c.measured for c in rows]
+        spec = base.with_overrides({**(shared or {}), f"efficiency.{KEYS[key]}": float(f)})
+        errs = [(predictor(c, spec) - c.measured) / c.measured for c in rows]
         s = score(errs)
         if s < best[0]:
             best = (s, float(f))
@@ -109,25 +114,25 @@ def shared_search() -> tuple[float, float]:
     """Grid search of the shared (launch, tile) overheads; prints every pair and returns the best."""
     gemm = [c for c in cases() if c.group == "gemm"]
     short = _shortlists(gemm)
+    by_case = {id(c): short.get(i) for i, c in enumerate(gemm)}
+
+    def fast(c: Case, spec: Any) -> float:
+        return _fast_predict(c, spec, by_case[id(c)])
+
     best = (float("inf"), SHARED_GRID[0])
     for launch, tile in SHARED_GRID:
         shared = {"efficiency.launch_overhead_us": launch, "efficiency.tile_overhead_us": tile}
         fractions: dict[tuple[str, str], float] = {}
         for dev in FIT_DEVICES:
             for key in ("gemm16", "gemm8"):
-                rows = [(i, c) for i, c in enumerate(gemm) if c.device == dev and kind(c) == key]
-                if not rows:
-                    continue
-                scored = []
-                for f in GRID:
-                    spec = pm.hwdb.get(dev).with_overrides({**shared, f"efficiency.{KEYS[key]}": float(f)})
-                    scored.append((score([_fast_predict(c, spec, short.get(i)) / c.measured - 1 for i, c in rows]), float(f)))
-                fractions[(dev, key)] = min(scored)[1]
+                rows = [c for c in gemm if c.device == dev and kind(c) == key]
+                if rows:
+                    fractions[(dev, key)] = fit_one(dev, key, rows, shared, fast)
         errors = []
-        for i, c in enumerate(gemm):
+        for c in gemm:
             parent = c.device if c.device in FIT_DEVICES else INHERIT[c.device][0]
             spec = pm.hwdb.get(c.device).with_overrides({**shared, f"efficiency.{KEYS[kind(c)]}": fractions[(parent, kind(c))]})
-            errors.append(abs(_fast_predict(c, spec, short.get(i)) / c.measured - 1))
+            errors.append(abs(fast(c, spec) / c.measured - 1))
         s = score(errors)
         print(f"launch {launch:.1f} us, tile {tile:.2f} us: GEMM rows |err| median {statistics.median(errors):.4f} max {max(errors):.4f}")
         if s < best[0]:
