@@ -148,7 +148,7 @@ def main() -> None:
         if write:
             for path in sorted(Path("hwdb/devices").glob("*.toml")):
                 text = path.read_text()
-                for name, value in zip(SHARED_KEYS, (launch, tile)):
+                for name, value in zip(SHARED_KEYS, (launch, tile), strict=True):
                     text = re.sub(rf"^{name} = .*$", f"{name} = {value}", text, flags=re.M)
                 path.write_text(text)
             print("wrote the shared overheads; rebuild (pip install -e .) and run again without --shared to refit fractions")
