@@ -73,11 +73,11 @@ def collectives_predict(
 
 # ---- llm ----
 def llm_model_stats(model: dict[str, float]) -> dict[str, float]: ...
-def llm_estimate(model: dict[str, float], system: HwSpec | str, nodes: int, plan: dict[str, float], calib: tuple[float, float]) -> dict[str, float]: ...
+def llm_estimate(model: dict[str, float], system: HwSpec | str, nodes: int, plan: dict[str, float], calib: tuple[float, float, float]) -> dict[str, float]: ...
 def llm_estimate_hetero(
     model: dict[str, float],
     cluster: Cluster,
-    calibs: list[tuple[float, float]],
+    calibs: list[tuple[float, float, float]],
     plan: dict[str, float],
     placement: str,
     node_order: list[int] | None = None,
@@ -86,7 +86,7 @@ def llm_estimate_hetero(
 def llm_search_hetero(
     model: dict[str, float],
     cluster: Cluster,
-    calibs: list[tuple[float, float]],
+    calibs: list[tuple[float, float, float]],
     space: dict[str, list[float]],
     base: dict[str, float],
     placement: str,
@@ -100,7 +100,7 @@ def llm_search(
     model: dict[str, float],
     system: HwSpec | str,
     nodes: int,
-    calib: tuple[float, float],
+    calib: tuple[float, float, float],
     space: dict[str, list[float]],
     base: dict[str, float],
     start: int = 0,

@@ -210,7 +210,9 @@ def layer_activation_bytes(
 
 
 def calibration(system_id: str) -> dict[str, Any]:
-    """The per-system calibration (``compute_time_scale``, ``comm_bandwidth_scale``, ``fitted_on``)."""
+    """The per-system calibration: ``compute_time_scale`` (multiplies GEMM and attention kernel times),
+    ``memory_time_scale`` (multiplies the memory-bound kernels of the layers and the loss; equal to the compute
+    factor where an entry gives none), ``comm_bandwidth_scale`` (multiplies link bandwidths), ``fitted_on``."""
     path = Path(__file__).with_name("calibration.toml")
     table = tomllib.loads(path.read_text(encoding="utf-8")).get("systems", {})
     entry = table.get(system_id, {})
@@ -218,8 +220,10 @@ def calibration(system_id: str) -> dict[str, Any]:
         base = calibration(str(entry["same_as"]))
         base["fitted_on"] = f"same as {entry['same_as']}: {entry.get('reason', '')} ({base['fitted_on']})"
         return base
+    compute = float(entry.get("compute_time_scale", 1.0))
     return {
-        "compute_time_scale": float(entry.get("compute_time_scale", 1.0)),
+        "compute_time_scale": compute,
+        "memory_time_scale": float(entry.get("memory_time_scale", compute)),
         "comm_bandwidth_scale": float(entry.get("comm_bandwidth_scale", 1.0)),
         "fitted_on": str(entry.get("fitted_on", "uncalibrated")),
     }
@@ -247,9 +251,22 @@ def _cluster(cluster: Any) -> tuple[Any, str, int]:
     return spec._handle, spec.id, nodes
 
 
-def _calib_tuple(system_id: str, calib: dict[str, float] | None) -> tuple[float, float]:
+_CALIB_KEYS = ("compute_time_scale", "memory_time_scale", "comm_bandwidth_scale")
+
+
+def _calib_tuple(system_id: str, calib: dict[str, float] | None) -> tuple[float, float, float]:
+    """The system's calibration with the keys of ``calib`` replaced (keys it does not give keep the system's)."""
+    for key in calib or {}:
+        if key not in _CALIB_KEYS and key != "fitted_on":
+            import difflib
+
+            close = difflib.get_close_matches(str(key), _CALIB_KEYS, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise InvalidArgumentError(
+                f"argument `calib`: unknown key '{key}'{hint} (expected {', '.join(_CALIB_KEYS)})"
+            )
     c = calibration(system_id) if calib is None else {**calibration(system_id), **calib}
-    return (c["compute_time_scale"], c["comm_bandwidth_scale"])
+    return (c["compute_time_scale"], c["memory_time_scale"], c["comm_bandwidth_scale"])
 
 
 # ---- estimate ----------------------------------------------------------------------------------------------

@@ -31,15 +31,19 @@ fn system_of(py: Python<'_>, system: &Bound<'_, PyAny>) -> PyResult<Arc<System>>
     r.map_err(|e| crate::errors::to_py(py, &e))
 }
 
-fn cluster(system: &System, nodes: u32, calib: (f64, f64)) -> CoreResult<Cluster> {
-    Cluster::new(
-        system,
-        nodes,
-        Calibration {
-            compute_time_scale: calib.0,
-            comm_bandwidth_scale: calib.1,
-        },
-    )
+/// Calibration tuple from Python: (compute_time_scale, memory_time_scale, comm_bandwidth_scale).
+type CalibTuple = (f64, f64, f64);
+
+fn calibration((compute, memory, comm): CalibTuple) -> Calibration {
+    Calibration {
+        compute_time_scale: compute,
+        memory_time_scale: memory,
+        comm_bandwidth_scale: comm,
+    }
+}
+
+fn cluster(system: &System, nodes: u32, calib: CalibTuple) -> CoreResult<Cluster> {
+    Cluster::new(system, nodes, calibration(calib))
 }
 
 /// Parameter and FLOP counts of a model given as a dict of numbers.
@@ -109,7 +113,7 @@ pub fn llm_estimate(
     system: &Bound<'_, PyAny>,
     nodes: u32,
     plan: HashMap<String, f64>,
-    calib: (f64, f64),
+    calib: CalibTuple,
 ) -> PyResult<HashMap<&'static str, f64>> {
     let sys = system_of(py, system)?;
     engine(py, move || {
@@ -128,19 +132,13 @@ pub fn llm_estimate(
 fn placed_inputs(
     placement: &str,
     node_order: Option<Vec<u32>>,
-    calibs: &[(f64, f64)],
+    calibs: &[CalibTuple],
 ) -> CoreResult<(hetero::Placement, Vec<Calibration>)> {
     let place = match node_order {
         Some(order) => hetero::Placement::Nodes(order),
         None => hetero::Placement::parse(placement)?,
     };
-    let calib = calibs
-        .iter()
-        .map(|&(c, b)| Calibration {
-            compute_time_scale: c,
-            comm_bandwidth_scale: b,
-        })
-        .collect();
+    let calib = calibs.iter().copied().map(calibration).collect();
     Ok((place, calib))
 }
 
@@ -162,7 +160,7 @@ pub fn llm_estimate_hetero(
     py: Python<'_>,
     model: HashMap<String, f64>,
     cluster: &crate::collectives::PyCluster,
-    calibs: Vec<(f64, f64)>,
+    calibs: Vec<CalibTuple>,
     plan: HashMap<String, f64>,
     placement: String,
     node_order: Option<Vec<u32>>,
@@ -317,7 +315,7 @@ pub fn llm_search<'py>(
     model: HashMap<String, f64>,
     system: &Bound<'py, PyAny>,
     nodes: u32,
-    calib: (f64, f64),
+    calib: CalibTuple,
     space: HashMap<String, Vec<f64>>,
     base: HashMap<String, f64>,
     start: usize,
@@ -341,7 +339,7 @@ pub fn llm_search_hetero<'py>(
     py: Python<'py>,
     model: HashMap<String, f64>,
     cluster: &crate::collectives::PyCluster,
-    calibs: Vec<(f64, f64)>,
+    calibs: Vec<CalibTuple>,
     space: HashMap<String, Vec<f64>>,
     base: HashMap<String, f64>,
     placement: String,

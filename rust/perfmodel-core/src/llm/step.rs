@@ -17,11 +17,13 @@ const OPT_BYTES: f64 = 12.0;
 const ADAM_READ: f64 = 14.0;
 const ADAM_WRITE: f64 = 14.0;
 
-/// Per-system calibration: one compute-efficiency factor (multiplies kernel times) and one communication
-/// factor (multiplies link bandwidths), fitted once per hardware system on named rows.
+/// Per-system calibration, fitted once per hardware system on named rows: a factor on the times of the
+/// matrix-unit kernels (GEMMs, attention), one on the times of the memory-bound kernels of the layers and the
+/// loss (norms, activations, dropout, residuals, softmax, cross-entropy), and one on link bandwidths.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Calibration {
     pub compute_time_scale: f64,
+    pub memory_time_scale: f64,
     pub comm_bandwidth_scale: f64,
 }
 
@@ -29,6 +31,7 @@ impl Default for Calibration {
     fn default() -> Self {
         Calibration {
             compute_time_scale: 1.0,
+            memory_time_scale: 1.0,
             comm_bandwidth_scale: 1.0,
         }
     }
@@ -58,6 +61,7 @@ impl Cluster {
             ));
         }
         check_positive("compute_time_scale", calib.compute_time_scale)?;
+        check_positive("memory_time_scale", calib.memory_time_scale)?;
         check_positive("comm_bandwidth_scale", calib.comm_bandwidth_scale)?;
         let dev = hw::registry()?
             .get_kind(&system.device, "device")?
@@ -261,15 +265,11 @@ fn layer_times(m: &Model, p: &Plan, c: &Cluster) -> LayerTimes {
     }
     let heads = f64::from(m.heads) / t;
     let d = m.head_dim();
-    let (attn_f, attn_b) = if p.flash_attention {
-        (
-            c.attn
-                .estimate(b, heads, s, m.seq_len, d, true, false)
-                .time_s,
-            c.attn
-                .estimate(b, heads, s, m.seq_len, d, true, true)
-                .time_s,
-        )
+    // Attention core: (matrix-unit forward, backward), (memory-bound forward, backward).
+    let ((attn_f, attn_b), (soft_f, soft_b)) = if p.flash_attention {
+        let fwd = c.attn.estimate(b, heads, s, m.seq_len, d, true, false);
+        let bwd = c.attn.estimate(b, heads, s, m.seq_len, d, true, true);
+        ((fwd.time_s, bwd.time_s), (0.0, 0.0))
     } else {
         // Megatron-LM 2021: batched QK^T and AV GEMMs over the full score matrix, plus a fused
         // scale-mask-softmax and dropout over b (a/t) s^2 scores (read + write, 1-byte dropout mask).
@@ -285,7 +285,7 @@ fn layer_times(m: &Model, p: &Plan, c: &Cluster) -> LayerTimes {
             .stream
             .estimate(scores * (2.0 * B16 + 1.0), scores * B16, 0.0)
             .time_s;
-        (sf + af + soft_f, sb + ab + soft_b)
+        ((sf + af, sb + ab), (soft_f, soft_b))
     };
     // Elementwise: two norms, two dropout+residual adds (on tok/t tokens with SP), activation on the MLP.
     let tok_e = if p.sp { tok / t } else { tok };
@@ -294,10 +294,11 @@ fn layer_times(m: &Model, p: &Plan, c: &Cluster) -> LayerTimes {
     let elem_f = c.stream.estimate(read, write, 0.0).time_s;
     let elem_b = c.stream.estimate(read + write, read, 0.0).time_s;
     let k = c.calib.compute_time_scale;
+    let km = c.calib.memory_time_scale;
     LayerTimes {
-        fwd: k * (qkv_f + proj_f + mlp_f + attn_f + elem_f),
-        bwd: k * (qkv_b + proj_b + mlp_b + attn_b + elem_b),
-        attn_fwd: k * attn_f,
+        fwd: k * (qkv_f + proj_f + mlp_f + attn_f) + km * (soft_f + elem_f),
+        bwd: k * (qkv_b + proj_b + mlp_b + attn_b) + km * (soft_b + elem_b),
+        attn_fwd: k * attn_f + km * soft_f,
         overlappable: k * (qkv_f + mlp_f),
         col_dgrad: [k * qkv_d, k * up_dw.0],
         col_wgrad: [k * qkv_w, k * up_dw.1],
@@ -606,11 +607,11 @@ pub fn kernels(m: &Model, p: &Plan, c: &Cluster) -> Kernels {
         .stream
         .estimate(B16 * tok * m.vocab / t, B16 * tok * m.vocab / t, 0.0)
         .time_s;
-    let k = c.calib.compute_time_scale;
+    let (k, km) = (c.calib.compute_time_scale, c.calib.memory_time_scale);
     Kernels {
         lt: layer_times(m, p, c),
-        logit_f: k * (lo_f + ce),
-        logit_b: k * (lo_b + ce),
+        logit_f: k * lo_f + km * ce,
+        logit_b: k * lo_b + km * ce,
     }
 }
 
@@ -773,12 +774,13 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// `pp` identical stages joined by identical sends.
-    pub fn even(st: &StageCost, pp: u32, p2p: f64) -> Pipeline {
+    /// `pp` stages of equal layer counts joined by identical sends: the slowest `st` (the one with the output
+    /// layer and loss) and `pp - 1` others whose per-micro-batch time is `others_per_micro_batch`.
+    pub fn even(st: &StageCost, others_per_micro_batch: f64, pp: u32, p2p: f64) -> Pipeline {
         let links = f64::from(pp.saturating_sub(1));
         Pipeline {
             slowest: *st,
-            sum_per_micro_batch: f64::from(pp) * st.per_micro_batch(),
+            sum_per_micro_batch: st.per_micro_batch() + links * others_per_micro_batch,
             p2p_max: if pp > 1 { p2p } else { 0.0 },
             p2p_sum: links * p2p,
             dp_comm: st.dp_comm,
@@ -865,8 +867,11 @@ pub fn plan_peak(p: &Plan, c: &Cluster) -> f64 {
     }
 }
 
-/// Evaluates one plan with precomputed [`kernels`] (which must match `kernel_key(p)`): `pp` equal stages of
-/// `layers / pp` layers, each priced as the heaviest.
+/// Evaluates one plan with precomputed [`kernels`] (which must match `kernel_key(p)`): `pp` stages of
+/// `layers / pp` layers. The steady state, DP communication and optimizer are priced on the heaviest stage
+/// (the last one's output layer and loss, the first one's embedding parameters); filling and draining the
+/// pipeline runs the other `pp - 1` stages, which have no output layer or loss (the embedding lookup costs
+/// no modelled kernel time), as the placed model prices them stage by stage.
 pub fn evaluate_with(m: &Model, p: &Plan, c: &Cluster, kern: &Kernels) -> Estimate {
     let st = stage_cost(
         m,
@@ -881,7 +886,9 @@ pub fn evaluate_with(m: &Model, p: &Plan, c: &Cluster, kern: &Kernels) -> Estima
     } else {
         0.0
     };
-    let mut e = combine(m, p, plan_peak(p, c), &Pipeline::even(&st, p.pp, p2p));
+    let others = st.per_micro_batch() - (kern.logit_f + kern.logit_b);
+    let pipe = Pipeline::even(&st, others, p.pp, p2p);
+    let mut e = combine(m, p, plan_peak(p, c), &pipe);
     e.memory = memory(m, p, c);
     e.fits = e.memory.total() <= c.capacity_bytes;
     e
