@@ -4,9 +4,8 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
-
 import perfmodel as pm
+import pytest
 from perfmodel.errors import InvalidArgumentError, UnsupportedError
 
 

@@ -1,8 +1,7 @@
 """The error hierarchy, and panics surfacing as PerfModelError."""
 
-import pytest
-
 import perfmodel as pm
+import pytest
 
 
 def test_hierarchy():

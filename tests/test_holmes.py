@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import perfmodel as pm
 import polars as pl
 import pytest
-
-import perfmodel as pm
 from perfmodel.validation import holmes
 
 ROOT = Path(__file__).resolve().parent.parent

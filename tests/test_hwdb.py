@@ -2,9 +2,8 @@
 
 from pathlib import Path
 
-import pytest
-
 import perfmodel as pm
+import pytest
 
 DEVICES = ["v100-sxm2-32gb", "a100-sxm4-40gb", "a100-sxm4-80gb", "h100-sxm5-80gb", "h200-sxm-141gb", "mi250x-gcd", "mi300x", "mi325x"]
 NICS = ["pollara-400", "cx7-ndr400", "cx7-roce400", "cx6-hdr200", "eth-100g", "slingshot-11"]

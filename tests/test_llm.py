@@ -345,3 +345,33 @@ def test_transcribed_megascale_rows_agree_with_their_iteration_times():
         else:
             ratios.append(r["value"] / mfu)
     assert len(ratios) == 4 and 0.98 < min(ratios) and max(ratios) - min(ratios) < 0.003
+
+
+def test_calibration_factors_split_matrix_and_memory_bound_kernels() -> None:
+    # Kernel time = compute_time_scale * (GEMMs, attention) + memory_time_scale * (norms, activations, softmax,
+    # loss), so on one GPU (no communication) the forward time is linear in the two factors and each part is
+    # recovered from one change: f(1, 1) = G + M, f(2, 1) - f(1, 1) = G, f(1, 2) - f(1, 1) = M.
+    def fwd(model: str, k: float, km: float) -> float:
+        calib = {"compute_time_scale": k, "memory_time_scale": km, "comm_bandwidth_scale": 1.0}
+        return pm.llm.estimate(model, A100_1, tp=1, dp=1, micro_batch=1, global_batch=1, calib=calib, recompute="none",
+                               flash_attention=False).raw["forward"]  # fmt: skip
+
+    shares = []
+    for model in ("megatron-1.7b", "megatron-7.5b"):
+        base = fwd(model, 1.0, 1.0)
+        g, mem = fwd(model, 2.0, 1.0) - base, fwd(model, 1.0, 2.0) - base
+        assert g > 0 and mem > 0
+        assert g + mem == pytest.approx(base, rel=1e-9)
+        assert fwd(model, 2.0, 2.0) == pytest.approx(2 * base, rel=1e-9)
+        shares.append(mem / base)
+    # GEMM FLOPs grow as h^2 per token, memory-bound bytes as h (and the s^2 softmax per head): the memory-bound
+    # share falls from hidden 2304 to 4096.
+    assert shares[1] < shares[0]
+
+
+def test_calibration_defaults_and_misspelled_keys() -> None:
+    c = pm.llm.calibration("dgx-a100")
+    assert c["memory_time_scale"] == c["compute_time_scale"]  # fitted tied (validation/llm.py)
+    assert pm.llm.calibration("dgx-h100")["memory_time_scale"] == 1.0  # uncalibrated system
+    with pytest.raises(InvalidArgumentError, match="unknown key 'memory_scale'.*'memory_time_scale'"):
+        pm.llm.estimate("megatron-1.7b", A100_1, tp=1, dp=1, calib={"memory_scale": 1.1})

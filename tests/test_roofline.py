@@ -1,10 +1,9 @@
 """Roofline model: formulas, broadcasting, bounds and bad input."""
 
 import numpy as np
+import perfmodel as pm
 import polars as pl
 import pytest
-
-import perfmodel as pm
 
 H100 = "h100-sxm5-80gb"
 

@@ -3,9 +3,8 @@
 import json
 from pathlib import Path
 
-import polars as pl
-
 import perfmodel.validation as v
+import polars as pl
 
 ROOT = Path(__file__).resolve().parent.parent
 # Targets of the foundation issue for published GEMM and HBM rows, one efficiency model per device.

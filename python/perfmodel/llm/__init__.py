@@ -389,7 +389,8 @@ def estimate(
     ``dp=None`` uses all remaining GPUs; ``global_batch`` defaults to ``dp * micro_batch``. Bad plans raise
     :class:`perfmodel.InvalidArgumentError` / :class:`perfmodel.UnsupportedError` naming the constraint.
     """
-    from ..cluster import Cluster, cluster as make_cluster
+    from ..cluster import Cluster
+    from ..cluster import cluster as make_cluster
 
     m = model if isinstance(model, Model) else globals()["model"](model)
     placed = isinstance(cluster, Cluster) or placement is not None or layers_per_stage is not None
@@ -480,7 +481,8 @@ def search_full(
     **options: Any,
 ) -> SearchResult:
     """Every valid plan on all GPUs of ``cluster`` for ``global_batch``; see :func:`search`."""
-    from ..cluster import Cluster, cluster as make_cluster
+    from ..cluster import Cluster
+    from ..cluster import cluster as make_cluster
 
     m = model if isinstance(model, Model) else globals()["model"](model)
     placed = isinstance(cluster, Cluster) or placement is not None
