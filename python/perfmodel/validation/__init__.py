@@ -1,6 +1,7 @@
 """Validation against published measurements, as a library feature.
 
-Each suite (``roofline``, ``collectives``, ``llm``, ``daq``, ``holmes``) is a module of this package with a
+Each suite (``roofline``, ``collectives``, ``llm``, ``daq``, ``holmes``, and ``measured`` for this project's own
+GPU measurements) is a module of this package with a
 ``run() -> polars.DataFrame`` returning one row per published measurement it predicts, with the columns of
 :data:`ROW_COLUMNS`. :func:`run` concatenates suites; :func:`summarize` gives median and max absolute error
 per suite and role. The CLI (``perfmodel validate SUITE``) writes ``validation/<suite>.csv`` (per row) and
@@ -28,6 +29,7 @@ SUITES: dict[str, str] = {
     "llm": "perfmodel.validation.llm",
     "daq": "perfmodel.validation.daq",
     "holmes": "perfmodel.validation.holmes",
+    "measured": "perfmodel.validation.measured",
 }
 
 #: Columns every suite returns. ``error`` is (predicted - measured) / measured; ``role`` is ``fit`` for rows

@@ -1,0 +1,102 @@
+"""Validation against this project's own GPU measurements (``perfmodel/data/measured_gpu.csv``).
+
+The rows were measured with ``tools/measure_gpu.py`` on a device lent to a development session and imported
+with ``tools/import_gpu_measurements.py``; each row's ``source`` names the GPU, date, driver, software versions
+and method, and ``params`` the number of runs and their spread. None of them is used by a calibration, so every
+row is a ``holdout`` of the device's fitted fractions (hwdb ``fitted_on``).
+
+Predictions use the same conventions as the measurement:
+- GEMM: TFLOP/s = 2 m n k batch / time;
+- stream and row-wise kernels: TB/s = (bytes read + bytes written) / time, with the bytes the script counts;
+- attention (PyTorch SDPA, FlashAttention-2 or cuDNN backend): the FlashAttention-2 paper's FLOP count, forward
+  4 b h s^2 d (half with a causal mask), backward 2.5x the forward, divided by the model's time;
+- launch: the GPU time per back-to-back call of a one-element kernel and of a 64^3 GEMM, in microseconds.
+PyTorch's eager dispatch time per call is a host-side cost the model does not describe; it is listed by
+:func:`skipped`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from .. import roofline
+from ..hwdb import get
+from . import frame
+
+__all__ = ["group", "measurements", "predict", "run", "skipped"]
+
+
+def measurements() -> pl.DataFrame:
+    """The measured rows the library ships (``params`` is a JSON string)."""
+    path = Path(__file__).resolve().parent.parent / "data" / "measured_gpu.csv"
+    return pl.read_csv(path, infer_schema=False).with_columns(pl.col("value").cast(pl.Float64))
+
+
+def _attention_flops(p: dict[str, Any]) -> float:
+    return 4.0 * p["batch"] * p["heads"] * p["seq"] ** 2 * p["head_dim"] / (2.0 if p["causal"] else 1.0)
+
+
+def predict(row: dict[str, Any]) -> float | None:
+    """The model's value for one measured row, in the row's unit; None where the model has no counterpart."""
+    dev = get(row["device"])
+    p = json.loads(row["params"])
+    group = row["group"]
+    if group in ("gemm", "gemm_layout"):
+        df = roofline.gemm(dev, p["m"], p["n"], p["k"], dtype=p["dtype"], batch=p.get("batch", 1))
+        return float(df["tflops"][0])
+    if group == "stream":
+        b = p["array_bytes"]
+        return float(roofline.memory_bound(dev, p["reads"] * b, p["writes"] * b, dtype="fp32")["gbps"][0]) / 1000.0
+    if group == "rowwise":
+        return float(roofline.memory_bound(dev, p["read_bytes"], p["write_bytes"])["gbps"][0]) / 1000.0
+    if group.startswith("attention"):
+        args = (dev, p["batch"], p["heads"], p["seq"], p["head_dim"])
+        fwd = float(roofline.attention(*args, causal=p["causal"])["time_s"][0])
+        ff = _attention_flops(p)
+        if row["metric"] == "fwd_tflops":
+            return ff / fwd / 1e12
+        bwd = float(roofline.attention(*args, causal=p["causal"], backward=True)["time_s"][0])
+        return 3.5 * ff / (fwd + bwd) / 1e12
+    if group == "launch" and p.get("mode") == "graph":
+        if p["op"].startswith("matmul"):
+            return roofline.gemm_time(dev, 64, 64, 64, dtype="bf16") * 1e6
+        return float(roofline.memory_bound(dev, 4.0, 4.0, dtype="fp32")["time_s"][0]) * 1e6
+    return None
+
+
+def skipped() -> list[tuple[str, str]]:
+    """(operation, reason) of measured rows without a prediction."""
+    return [
+        (r["operation"], "PyTorch eager dispatch per call: host-side framework cost, not a kernel the model describes")
+        for r in measurements().iter_rows(named=True)
+        if predict(r) is None
+    ]
+
+
+def group(row: dict[str, Any]) -> str:
+    """The row's group, prefixed with its device; GEMMs whose row-major operands have a leading dimension (k for
+    A, n for B and C) that is not a multiple of 8 elements form their own group: cuBLAS cannot use its aligned
+    (TMA) kernels for them, which the model does not describe."""
+    g = row["group"]
+    if g == "gemm":
+        p = json.loads(row["params"])
+        if p["n"] % 8 or p["k"] % 8:
+            g = "gemm_unaligned"
+    return f"{row['device']}/{g}"
+
+
+def run() -> pl.DataFrame:
+    rows = []
+    for r in measurements().iter_rows(named=True):
+        pred = predict(r)
+        if pred is None:
+            continue
+        rows.append(dict(
+            suite="measured", group=group(r), system=r["device"], operation=r["operation"], params=r["params"],
+            metric=r["metric"], unit=r["unit"], measured=r["value"], predicted=pred, role="holdout", source=r["source"],
+        ))  # fmt: skip
+    return frame(rows)
