@@ -74,6 +74,16 @@ def test_korthikanti_activation_table(tp: int, sp: bool, recompute: str, gb: flo
     assert got / 1e9 == pytest.approx(gb, abs=0.0006)
 
 
+@pytest.mark.parametrize(("tp", "sp", "gb"), [(8, False, 0.327), (8, True, 0.107), (1, False, 0.856)])
+def test_flash_attention_stores_no_scores(tp: int, sp: bool, gb: float) -> None:
+    # A flash-style kernel keeps no s^2 scores (Dao et al. 2022 §3.1), so without recomputation a layer stores
+    # what Korthikanti's selective recomputation stores: sbh (10 + 24/t) (domain.md §6.3; tp=1: 34 sbh = 0.856 GB).
+    none_flash = pm.llm.layer_activation_bytes("gpt3-175b", tp=tp, sp=sp, recompute="none", flash_attention=True)
+    selective = pm.llm.layer_activation_bytes("gpt3-175b", tp=tp, sp=sp, recompute="selective")
+    assert none_flash == selective
+    assert none_flash / 1e9 == pytest.approx(gb, abs=0.0006)
+
+
 @pytest.mark.parametrize(("vp", "fraction"), [(1, 0.21875), (4, 0.0546875)])
 def test_pipeline_bubble_fraction(vp: int, fraction: float) -> None:
     # domain.md §6.4: p = 8, m = 32 -> (p - 1)/(v m) of the busy time when all stages are equal. Here the last

@@ -195,14 +195,18 @@ def layer_activation_bytes(
     recompute: str = "none",
     micro_batch: int = 1,
     cp: int = 1,
+    flash_attention: bool = False,
 ) -> float:
-    """Activation bytes of one transformer layer for one micro-batch (Korthikanti et al. 2022, Table 2).
+    """Activation bytes of one transformer layer for one micro-batch (Korthikanti et al. 2022, Table 2, explicit
+    attention; with ``flash_attention=True`` the attention scores are not stored).
 
     >>> round(layer_activation_bytes("gpt3-175b", tp=8, sp=True, recompute="selective") / 1e9, 3)
     0.107
     """
     m = model if isinstance(model, Model) else globals()["model"](model)
-    plan = _plan_numbers({"tp": tp, "sp": sp, "recompute": recompute, "micro_batch": micro_batch, "cp": cp})
+    plan = _plan_numbers(
+        {"tp": tp, "sp": sp, "recompute": recompute, "micro_batch": micro_batch, "cp": cp, "flash_attention": flash_attention}
+    )
     return float(_core.llm_layer_activation_bytes(m.fields, plan))
 
 

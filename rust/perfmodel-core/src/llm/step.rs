@@ -306,7 +306,9 @@ fn layer_times(m: &Model, p: &Plan, c: &Cluster) -> LayerTimes {
 }
 
 /// Korthikanti et al. 2022 Table 2 activation bytes of one layer for one micro-batch, generalized to FFN width
-/// F as Megatron's `theoretical_memory_usage.py` does (`18 + 4F/h` in place of 34) and to GQA/MoE widths.
+/// F as Megatron's `theoretical_memory_usage.py` does (`18 + 4F/h` in place of 34) and to GQA/MoE widths. With
+/// flash attention the `5as/h` score term is absent (Dao et al. 2022 §3.1: only the output and the softmax
+/// statistics are kept), so no recomputation and selective recomputation store the same.
 pub fn layer_activation_bytes(m: &Model, p: &Plan) -> f64 {
     let s = m.seq_len / f64::from(p.cp);
     let sbh = s * f64::from(p.micro_batch) * m.hidden;
@@ -318,7 +320,13 @@ pub fn layer_activation_bytes(m: &Model, p: &Plan) -> f64 {
     };
     // 24 = 8 (QKV input, attention output...) + 4F/h for F = 4h; 10 = norms, dropout masks, residuals.
     let tp_part = 8.0 + 4.0 * mlp_width / m.hidden;
-    let scores = 5.0 * f64::from(m.heads) * s / m.hidden;
+    // Softmax output, dropout mask and dropout output over the a s^2 scores; a flash-style kernel stores none
+    // of them (it keeps the output and a per-row log-sum-exp, and recomputes the scores in the backward).
+    let scores = if p.flash_attention {
+        0.0
+    } else {
+        5.0 * f64::from(m.heads) * s / m.hidden
+    };
     match (p.recompute, p.sp) {
         (Recompute::Full, true) => 2.0 * sbh / t,
         (Recompute::Full, false) => 2.0 * sbh,
