@@ -10,7 +10,10 @@ Predictions use the same conventions as the measurement:
 - stream and row-wise kernels: TB/s = (bytes read + bytes written) / time, with the bytes the script counts;
 - attention (PyTorch SDPA, FlashAttention-2 or cuDNN backend): the FlashAttention-2 paper's FLOP count, forward
   4 b h s^2 d (half with a causal mask), backward 2.5x the forward, divided by the model's time;
-- launch: the GPU time per back-to-back call of a one-element kernel and of a 64^3 GEMM, in microseconds.
+- launch: the GPU time per back-to-back call of a one-element kernel and of a 64^3 GEMM, in microseconds;
+- training step (``tools/measure_train_step.py``, a plain-PyTorch GPT on one GPU): step time and peak memory
+  against ``perfmodel.llm.estimate`` on one node of the device's system with tp = pp = dp = 1, no
+  recomputation, flash attention and that system's calibration (dgx-h100 has none: the uncalibrated roofline).
 PyTorch's eager dispatch time per call is a host-side cost the model does not describe; it is listed by
 :func:`skipped`.
 """
@@ -23,7 +26,7 @@ from typing import Any
 
 import polars as pl
 
-from .. import roofline
+from .. import llm, roofline
 from ..hwdb import get
 from . import frame
 
@@ -61,11 +64,28 @@ def predict(row: dict[str, Any]) -> float | None:
             return ff / fwd / 1e12
         bwd = float(roofline.attention(*args, causal=p["causal"], backward=True)["time_s"][0])
         return 3.5 * ff / (fwd + bwd) / 1e12
+    if group == "train_step":
+        e = _train_step(row["device"], p)
+        return e.step_time_s * 1e3 if row["metric"] == "step_time_ms" else e.memory_per_gpu_bytes / 1e9
     if group == "launch" and p.get("mode") == "graph":
         if p["op"].startswith("matmul"):
             return roofline.gemm_time(dev, 64, 64, 64, dtype="bf16") * 1e6
         return float(roofline.memory_bound(dev, 4.0, 4.0, dtype="fp32")["time_s"][0]) * 1e6
     return None
+
+
+#: One-node hwdb system of each measured device, for the training-step rows.
+SYSTEM_OF = {"h100-sxm5-80gb": "dgx-h100", "h200-sxm-141gb": "hgx-h200"}
+
+
+def _train_step(device: str, p: dict[str, Any]) -> Any:
+    """The library's estimate of one single-GPU step as tools/measure_train_step.py runs it: no parallelism,
+    one micro-batch per step, no recomputation, flash attention; the system's calibration (none for dgx-h100)."""
+    m = llm.model({"hidden": p["hidden"], "heads": p["heads"], "layers": p["layers"], "seq_len": p["seq"], "vocab": p["vocab"]})
+    return llm.estimate(
+        m, (SYSTEM_OF[device], 1), tp=1, pp=1, dp=1, micro_batch=p["batch"], global_batch=p["batch"],
+        recompute="none", flash_attention=True,
+    )  # fmt: skip
 
 
 def skipped() -> list[tuple[str, str]]:
