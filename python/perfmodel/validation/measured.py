@@ -2,8 +2,9 @@
 
 The rows were measured with ``tools/measure_gpu.py`` on a device lent to a development session and imported
 with ``tools/import_gpu_measurements.py``; each row's ``source`` names the GPU, date, driver, software versions
-and method, and ``params`` the number of runs and their spread. None of them is used by a calibration, so every
-row is a ``holdout`` of the device's fitted fractions (hwdb ``fitted_on``).
+and method, and ``params`` the number of runs and their spread. The H100 FlashAttention-2 rows are ``fit`` rows
+(the attention work model and H100's attention fraction were fitted on them, see :func:`role`); every other row
+is a ``holdout`` of the device's fitted fractions (hwdb ``fitted_on``).
 
 Predictions use the same conventions as the measurement:
 - GEMM: TFLOP/s = 2 m n k batch / time;
@@ -27,8 +28,9 @@ from typing import Any
 import polars as pl
 
 from .. import llm, roofline
-from ..hwdb import get
+from ..hwdb import Spec, get
 from . import frame
+from .roofline import FIT_DEVICES
 
 __all__ = ["group", "measurements", "predict", "run", "skipped"]
 
@@ -43,9 +45,10 @@ def _attention_flops(p: dict[str, Any]) -> float:
     return 4.0 * p["batch"] * p["heads"] * p["seq"] ** 2 * p["head_dim"] / (2.0 if p["causal"] else 1.0)
 
 
-def predict(row: dict[str, Any]) -> float | None:
-    """The model's value for one measured row, in the row's unit; None where the model has no counterpart."""
-    dev = get(row["device"])
+def predict(row: dict[str, Any], device: Spec | None = None) -> float | None:
+    """The model's value for one measured row, in the row's unit (on ``device`` when given, e.g. a spec with
+    overridden fractions); None where the model has no counterpart."""
+    dev = device or get(row["device"])
     p = json.loads(row["params"])
     group = row["group"]
     if group in ("gemm", "gemm_layout"):
@@ -97,6 +100,13 @@ def skipped() -> list[tuple[str, str]]:
     ]
 
 
+def role(row: dict[str, Any]) -> str:
+    """``fit`` for the FlashAttention-2 rows of a device whose attention fraction is fitted on them
+    (tools/calibrate_roofline.py; the attention work-model constants in the engine were fitted on the H100 rows
+    too), ``holdout`` for every other row."""
+    return "fit" if row["group"] == "attention_flash" and row["device"] in FIT_DEVICES else "holdout"
+
+
 def group(row: dict[str, Any]) -> str:
     """The row's group, prefixed with its device; GEMMs whose row-major operands have a leading dimension (k for
     A, n for B and C) that is not a multiple of 8 elements form their own group: cuBLAS cannot use its aligned
@@ -117,6 +127,6 @@ def run() -> pl.DataFrame:
             continue
         rows.append(dict(
             suite="measured", group=group(r), system=r["device"], operation=r["operation"], params=r["params"],
-            metric=r["metric"], unit=r["unit"], measured=r["value"], predicted=pred, role="holdout", source=r["source"],
+            metric=r["metric"], unit=r["unit"], measured=r["value"], predicted=pred, role=role(r), source=r["source"],
         ))  # fmt: skip
     return frame(rows)

@@ -838,8 +838,27 @@ pub fn gemm_columns_into(
     Ok(())
 }
 
-/// Flash-style attention (Dao 2023, FlashAttention-2): forward FLOPs `4 b h s_q s_kv d` (halved when causal),
-/// backward 2.5x forward; Q, K, V, O (and dO, dQ, dK, dV backward) stream through HBM once.
+/// Rows of a query block and of a key/value tile in FlashAttention-2's schedule.
+const ATTN_BLOCK: f64 = 128.0;
+/// Fixed cost of one forward block (load Q, write O and its log-sum-exp), in d = 128 tile times.
+const ATTN_FWD_BLOCK_TILES: f64 = 0.6;
+/// Fixed cost of one backward block (write dK, dV; its share of the dO.O row-sum pre-pass and of the fp32 dQ
+/// accumulator and its conversion), in d = 128 tile times.
+const ATTN_BWD_BLOCK_TILES: f64 = 5.0;
+/// Extra cost of the masked diagonal tile of a causal block, in tiles.
+const ATTN_DIAGONAL_TILES: f64 = 0.75;
+/// Matrix rate of the backward relative to the forward (five GEMMs per tile and more non-matrix work).
+const ATTN_BWD_RATE: f64 = 0.85;
+
+/// Flash-style attention (Dao 2023, FlashAttention-2). Reported FLOPs follow the paper: forward
+/// `4 b h s_q s_kv d` (halved when causal), backward 2.5x forward. Time follows the kernel's schedule: one
+/// thread block per 128 query rows (forward) or 128 key rows (backward) of one (batch, head), each running
+/// its 128 x 128 tiles at the device's attention rate plus a fixed per-block cost; a causal block runs only the
+/// tiles at or below the diagonal (`n(n+1)/2` of `n^2`, not half) plus a masked diagonal tile, and the blocks,
+/// of unequal length, share the compute units. Q, K, V, O (and dO, dQ, dK, dV backward) stream through HBM
+/// once. The four constants above were fitted on this project's H100 measurements of PyTorch's
+/// FlashAttention-2 kernels (validation/gpu_runs/h100-sxm5-2026-11-23, 48 rows: forward and forward+backward,
+/// causal or not, d 64 and 128, sequence 512-16384); the H200 runs are their check.
 #[derive(Debug, Clone, Copy)]
 pub struct AttentionContext {
     gemm: GemmContext,
@@ -869,12 +888,36 @@ impl AttentionContext {
         let causal_factor = if causal { 0.5 } else { 1.0 };
         let fwd_flops = 4.0 * batch * heads * seq_q * seq_kv * head_dim * causal_factor;
         let flops = if backward { 2.5 * fwd_flops } else { fwd_flops };
-        // One thread block per 128 query rows of one (batch, head); waves over the compute units.
-        let blocks = batch * heads * Portable::ceil(seq_q / 128.0);
-        let waves = Portable::ceil(blocks / g.units);
-        let per_block = flops / blocks;
-        let t_compute =
-            waves * (per_block / (g.rate_per_unit * self.attention_fraction) + g.tile_overhead_s);
+        let rate = g.rate_per_unit * self.attention_fraction;
+        let tile_flops = 4.0 * ATTN_BLOCK * ATTN_BLOCK;
+        let (tile, fixed) = if backward {
+            (
+                2.5 * tile_flops * head_dim / (rate * ATTN_BWD_RATE),
+                ATTN_BWD_BLOCK_TILES * tile_flops * 128.0 / rate,
+            )
+        } else {
+            (
+                tile_flops * head_dim / rate,
+                ATTN_FWD_BLOCK_TILES * tile_flops * 128.0 / rate,
+            )
+        };
+        let n_q = Portable::ceil(seq_q / ATTN_BLOCK);
+        let n_kv = Portable::ceil(seq_kv / ATTN_BLOCK);
+        let bh = batch * heads;
+        let t_compute = if causal {
+            // Query block i sees the key tiles up to the diagonal, offset when the keys run ahead of the
+            // queries (s_kv > s_q); the backward pairs the same tiles by key block.
+            let offset = (n_kv - n_q).max(0.0);
+            let pairs = (n_q * offset + 0.5 * n_q * (n_q + 1.0)).min(n_q * n_kv);
+            let longest = (offset + n_q).min(n_kv);
+            let per_block = fixed + ATTN_DIAGONAL_TILES * tile;
+            let total = bh * (pairs * tile + n_q * per_block);
+            (total / g.units).max(longest * tile + per_block)
+        } else {
+            let (blocks, tiles) = if backward { (n_kv, n_q) } else { (n_q, n_kv) };
+            let waves = Portable::ceil(bh * blocks / g.units);
+            waves * (tiles * tile + fixed)
+        };
         let tensor = batch * heads * head_dim * g.in_bytes;
         let hbm_bytes = if backward {
             tensor * (seq_q * 3.0 + seq_kv * 2.0)
