@@ -13,9 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import polars as pl
-
 import perfmodel as pm
+import polars as pl
 from perfmodel.plots import llm as llm_plots
 from perfmodel.plots import save
 from perfmodel.validation import holmes

@@ -3,9 +3,8 @@ efficiency curve. Writes examples/output/roofline_h100.png and gemm_efficiency.p
 
 from pathlib import Path
 
-import polars as pl
-
 import perfmodel as pm
+import polars as pl
 from perfmodel.plots import save
 from perfmodel.plots.roofline import gemm_efficiency_chart, roofline_chart
 
