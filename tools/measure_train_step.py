@@ -100,12 +100,14 @@ def main() -> None:
     configs = [
         # (hidden, heads, layers, seq, vocab, micro-batch): GPT-3 paper sizes 350M, 1.3B, 2.7B (Brown et al. 2020
         # Table 2.1) with a vocabulary padded to a multiple of 128 (Megatron-LM), and 350M with the unpadded
-        # GPT-2 vocabulary.
+        # GPT-2 vocabulary; 6.7B too on a GPU with more than 100 GB.
         (1024, 16, 24, 2048, 50304, 8),
         (2048, 16, 24, 2048, 50304, 4),
         (2560, 32, 32, 2048, 50304, 2),
         (1024, 16, 24, 2048, 50257, 8),
     ]
+    if torch.cuda.get_device_properties(0).total_memory > 100e9:
+        configs.append((4096, 32, 32, 2048, 50304, 1))  # 6.7B: 16 bytes per parameter alone is 107 GB
     for cfg in configs:
         try:
             r = step_time(*cfg)
