@@ -79,12 +79,12 @@ def test_stored_summary_matches_and_has_not_regressed():
         assert g["max_abs_error"] <= before["max_abs_error"] + 0.005
 
 
-def test_single_gpu_training_step_memory_on_h100():
-    # Peak memory of plain-PyTorch GPT steps (350M, 1.3B, 2.7B; tools/measure_train_step.py) against the memory
-    # model (16 bytes per parameter, Korthikanti activations with flash attention, Megatron's output-layer term):
-    # within 20 % (seen: -18 % for 350M, whose unfused fp32 cross-entropy over 50k logits the model does not
-    # count; -2 % and +6 % for 1.3B and 2.7B).
+def test_single_gpu_training_step_memory_on_h100_and_h200():
+    # Peak memory of plain-PyTorch GPT steps (350M, 1.3B, 2.7B on both GPUs, 6.7B on H200;
+    # tools/measure_train_step.py) against the memory model (16 bytes per parameter, Korthikanti activations with
+    # flash attention, Megatron's output-layer term): within 20 % (seen: -18 % for 350M, whose unfused fp32
+    # cross-entropy over 50k logits the model does not count; -2 %, +6 % and +8 % for 1.3B, 2.7B and 6.7B).
     rows = [r for r in _rows("/train_step") if r["metric"] == "peak_memory_gb"]
-    assert len(rows) == 4
+    assert len(rows) == 9
     for r in rows:
-        assert abs(r["error"]) <= 0.20, (r["operation"], r["error"])
+        assert abs(r["error"]) <= 0.20, (r["system"], r["operation"], r["error"])
