@@ -6,7 +6,6 @@ Run: ``python benchmarks/bench_collectives.py``. Target (issue 3): >= 10 million
 import time
 
 import numpy as np
-
 import perfmodel as pm
 
 

@@ -88,6 +88,29 @@ def test_bad_dtype_and_shapes():
         pm.roofline.gemm(H100, "big", 1, 1)
 
 
+def test_unaligned_leading_dimensions():
+    # A leading dimension that is not a multiple of 16 bytes (8 bf16 elements) slows the GEMM by the device's
+    # unaligned fraction (hwdb; H100 fitted on its own 8191^3 and 1024x2145x1024 torch.matmul rows); which
+    # dimensions lead depends on the layout: k and n row-major (PyTorch), k and m in cuBLAS's column-major TN.
+    frac = float(pm.hwdb.get(H100)["efficiency.unaligned_gemm_fraction"])
+    assert 0.1 < frac < 0.4
+    aligned = pm.roofline.gemm_time(H100, 4096, 4096, 4096)
+    for m, n, k, layout, slow in [
+        (4096, 4100, 4096, "row", True), (4100, 4096, 4096, "row", False),
+        (4100, 4096, 4096, "tn", True), (4096, 4100, 4096, "tn", False), (4096, 4096, 4100, "tn", True),
+    ]:  # fmt: skip
+        t = pm.roofline.gemm_time(H100, m, n, k, layout=layout)
+        # Compute-bound at this size, so the time scales by 1 / fraction (up to the 0.1 % size change).
+        expected = aligned / frac if slow else aligned
+        assert t == pytest.approx(expected, rel=0.02), (m, n, k, layout)
+    # fp8 needs 16 elements: 4104 is a multiple of 8, not of 16.
+    assert pm.roofline.gemm_time(H100, 4096, 4104, 4096, dtype="fp8") > 3 * pm.roofline.gemm_time(H100, 4096, 4096, 4096, dtype="fp8")
+    # A device without a measured fraction has no penalty.
+    assert pm.roofline.gemm_time("a100-sxm4-80gb", 4096, 4100, 4096) == pytest.approx(pm.roofline.gemm_time("a100-sxm4-80gb", 4096, 4096, 4096), rel=0.01)
+    with pytest.raises(pm.InvalidArgumentError, match="`layout`.*'row'.*'tn'"):
+        pm.roofline.gemm(H100, 1024, 1024, 1024, layout="col")
+
+
 def test_not_a_device():
     with pytest.raises(pm.HwdbError, match="expected a device"):
         pm.roofline.gemm("dgx-h100", 1, 1, 1)
@@ -106,7 +129,8 @@ def test_rate_columns_equal_the_polars_expressions_they_replace():
     # bits polars gave for the expressions the frame used to apply.
     h100 = pm.hwdb.get(H100)
     rng = np.random.default_rng(1)
-    m, n, k = (rng.integers(1, 70000, 100_000).astype(float) for _ in range(3))
+    # Multiples of 8 (aligned), so tiny GEMMs stay launch-bound on H100 instead of taking its unaligned slowdown.
+    m, n, k = ((8 * rng.integers(1, 8750, 100_000)).astype(float) for _ in range(3))
     df = pm.roofline.gemm(h100, m, n, k, batch=rng.integers(1, 4, 100_000))
     peak = h100.peak_tflops("bf16")
     expected = df.select(

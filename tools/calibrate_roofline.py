@@ -4,7 +4,8 @@ reports in-sample and leave-one-out errors.
 One model per device: for each device in FIT_DEVICES and each dtype class (16-bit, 8-bit GEMM), the HBM
 stream and flash attention, one fraction is chosen to minimise (max + median) absolute relative error over
 that device's rows of that kind. The attention fraction is fitted on the published rows together with this
-project's own FlashAttention-2 measurements of the device, where there are some (H100). Devices without rows inherit from a sibling, stated in their ``fitted_on``.
+project's own FlashAttention-2 measurements of the device, where there are some (H100); the unaligned-GEMM
+fraction on its own unaligned GEMM measurements only (H100: 8191^3 and 1024x2145x1024 through torch.matmul). Devices without rows inherit from a sibling, stated in their ``fitted_on``.
 The tile and launch overheads are shared by all devices. ``--shared`` chooses them by a grid search over
 SHARED_GRID: for each pair every device's fractions are refitted and the pair is scored by (max + median)
 absolute error over all GEMM rows, the same score as the fractions. For speed the search evaluates each
@@ -35,7 +36,13 @@ import perfmodel as pm
 from perfmodel.validation import measured
 from perfmodel.validation.roofline import _MAX_GRID, FIT_DEVICES, Case, cases, predict
 
-KEYS = {"gemm16": "gemm_16bit_fraction", "gemm8": "gemm_8bit_fraction", "hbm": "hbm_fraction", "attention": "attention_fraction"}
+KEYS = {
+    "gemm16": "gemm_16bit_fraction",
+    "gemm8": "gemm_8bit_fraction",
+    "hbm": "hbm_fraction",
+    "attention": "attention_fraction",
+    "unaligned": "unaligned_gemm_fraction",
+}
 INHERIT = {
     "h200-sxm-141gb": ("h100-sxm5-80gb", "same GH100 die, SM count and clocks as H100 SXM5; HBM3e fraction assumed equal"),
     "a100-sxm4-40gb": ("a100-sxm4-80gb", "same GA100 die and clocks as A100 SXM4 80GB; HBM2 fraction assumed equal"),
@@ -43,6 +50,8 @@ INHERIT = {
     "mi250x-gcd": ("mi300x", "no published MI250X GEMM/HBM row in the validation set; MI300X's fractions assumed (an assumption, not a fit)"),
 }
 GRID = np.round(np.arange(0.30, 1.0001, 0.0025), 4)
+#: The unaligned-GEMM fraction lies far below the others (H100: about 0.2).
+GRID_UNALIGNED = np.round(np.arange(0.05, 1.0001, 0.0025), 4)
 #: (launch overhead us, tile overhead us) pairs the shared search tries.
 SHARED_GRID = [(launch, tile) for launch in (2.0, 3.0, 4.0, 5.0, 6.0) for tile in (0.5, 1.0, 1.5)]
 SHARED_KEYS = ("launch_overhead_us", "tile_overhead_us")
@@ -65,7 +74,7 @@ def fit_one(
     """The GRID fraction with the best score on ``rows``, under the ``shared`` overrides."""
     base = pm.hwdb.get(device)
     best = (float("inf"), 0.0)
-    for f in GRID:
+    for f in GRID_UNALIGNED if key == "unaligned" else GRID:
         spec = base.with_overrides({**(shared or {}), f"efficiency.{KEYS[key]}": float(f)})
         errs = [(predictor(c, spec) - c.measured) / c.measured for c in rows]
         s = score(errs)
@@ -74,15 +83,17 @@ def fit_one(
     return best[1]
 
 
-def measured_attention(device: str) -> list[Case]:
-    """This project's own FlashAttention-2 measurements of ``device`` (suite ``measured``) as fit rows of its
-    attention fraction, next to the published row: one published row cannot pin a fraction that also has to
-    hold for causal, backward and short-sequence runs."""
+def own_rows(device: str, key: str) -> list[Case]:
+    """This project's own measurements of ``device`` (suite ``measured``) that fit ``key``: FlashAttention-2 rows
+    for the attention fraction, next to the published row (one published row cannot pin a fraction that also has
+    to hold for causal, backward and short-sequence runs), and the unaligned GEMMs for the unaligned fraction."""
+    wanted = {"attention": "attention_flash", "unaligned": "gemm_unaligned"}.get(key)
     return [
-        Case("attention", device, "bf16", {"measured_row": r}, measured=r["value"], metric=r["metric"], unit=r["unit"],
-             system=r["device"], operation=r["operation"], params=r["params"], source=r["source"])
+        Case("attention" if key == "attention" else "gemm", device, "bf16", {"measured_row": r}, measured=r["value"],
+             metric=r["metric"], unit=r["unit"], system=r["device"], operation=r["operation"], params=r["params"],
+             source=r["source"])
         for r in measured.measurements().iter_rows(named=True)
-        if r["device"] == device and r["group"] == "attention_flash"
+        if r["device"] == device and measured.group(r) == f"{device}/{wanted}"
     ]  # fmt: skip
 
 
@@ -182,26 +193,27 @@ def main() -> None:
         fitted[dev] = {}
         described[dev] = []
         for key in KEYS:
-            rows = [c for c in all_cases if c.device == dev and kind(c) == key]
-            if key == "attention":
-                rows += measured_attention(dev)
+            rows = [c for c in all_cases if c.device == dev and kind(c) == key] + own_rows(dev, key)
             if not rows:
                 continue
             fitted[dev][key] = fit_one(dev, key, rows, predictor=predict_any)
             own = [c for c in rows if "measured_row" in c.args]
             names = "; ".join(
-                f"{c.operation} {c.args.get('shape') or c.args.get('kernel') or ''} {c.dtype}".strip() for c in rows if c not in own
-            ) + (f"; {len(own)} own FlashAttention-2 measurements (perfmodel/data/measured_gpu.csv)" if own else "")
+                [f"{c.operation} {c.args.get('shape') or c.args.get('kernel') or ''} {c.dtype}".strip() for c in rows if c not in own]
+                + ([f"{len(own)} own measurements (perfmodel/data/measured_gpu.csv, group {measured.group(own[0].args['measured_row'])})"] if own else [])
+            )
             described[dev].append(f"{KEYS[key]} on {len(rows)} row(s): {names}")
-            # Leave-one-out: refit without each published row, predict it (own measurements stay in the fit).
+            # Leave-one-out: refit without each published row (each own row where there is no published one),
+            # predict it; the other rows stay in the fit.
             if len(rows) > 1:
                 loo = []
+                left_out = [c for c in rows if c not in own] or own
                 for i, c in enumerate(rows):
-                    if c in own:
+                    if c not in left_out:
                         continue
                     f = fit_one(dev, key, rows[:i] + rows[i + 1 :], predictor=predict_any)
                     spec = pm.hwdb.get(dev).with_overrides({f"efficiency.{KEYS[key]}": f})
-                    loo.append(abs(predict(c, spec) - c.measured) / c.measured)
+                    loo.append(abs(predict_any(c, spec) - c.measured) / c.measured)
                 print(f"{dev:16s} {KEYS[key]:22s} = {fitted[dev][key]:.4f}  rows={len(rows)}  leave-one-out |err| median {statistics.median(loo):.3f} max {max(loo):.3f}")
             else:
                 print(f"{dev:16s} {KEYS[key]:22s} = {fitted[dev][key]:.4f}  rows=1 (single-row fit; no out-of-sample check)")

@@ -64,25 +64,35 @@ def gemm(
     k: Any,
     dtype: str = "bf16",
     batch: Any = 1,
+    layout: str = "row",
 ) -> pl.DataFrame:
     """Batched GEMM ``C[b] = A[b] (m x k) @ B[b] (k x n)`` on ``device``.
 
     Columns: m, n, k, batch, time_s, flops, hbm_bytes, tflops (attained), gbps (attained HBM), intensity
     (FLOP/byte against HBM), bound (compute, hbm, l2 or launch), fraction_of_peak.
 
+    ``layout`` names the dimensions that must be multiples of 16 bytes for the aligned kernels: ``"row"``
+    (row-major operands as PyTorch and ``nn.Linear`` hold them: k and n) or ``"tn"`` (cuBLAS column-major
+    TN, as cuBLASLt benchmarks call it: k and m). An unaligned GEMM runs at the device's
+    ``unaligned_gemm_fraction`` of the aligned rate (measured on H100: 0.2-0.25; 1 where hwdb has no figure).
+
     >>> import perfmodel as pm
     >>> pm.roofline.gemm("a100-sxm4-80gb", [1024, 8192], 8192, 8192)["tflops"].round(0).to_list()  # doctest: +SKIP
     """
     dev = resolve(device, "device")
     _, cols = as_columns(m=m, n=n, k=k, batch=batch)
-    out = _core.roofline_gemm(dev._handle, dtype, cols["m"], cols["n"], cols["k"], cols["batch"], _peak(dev, dtype))
+    out = _core.roofline_gemm(
+        dev._handle, dtype, layout, cols["m"], cols["n"], cols["k"], cols["batch"], _peak(dev, dtype)
+    )
     return _frame(cols, out)
 
 
-def gemm_time(device: Spec | str, m: float, n: float, k: float, dtype: str = "bf16", batch: float = 1) -> float:
-    """Seconds for one GEMM: the scalar fast path (no DataFrame)."""
+def gemm_time(
+    device: Spec | str, m: float, n: float, k: float, dtype: str = "bf16", batch: float = 1, layout: str = "row"
+) -> float:
+    """Seconds for one GEMM: the scalar fast path (no DataFrame); ``layout`` as in :func:`gemm`."""
     dev = resolve(device, "device")
-    return _core.roofline_gemm_scalar(dev._handle, dtype, float(m), float(n), float(k), float(batch))[0]
+    return _core.roofline_gemm_scalar(dev._handle, dtype, layout, float(m), float(n), float(k), float(batch))[0]
 
 
 def attention(

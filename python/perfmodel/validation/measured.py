@@ -2,9 +2,10 @@
 
 The rows were measured with ``tools/measure_gpu.py`` on a device lent to a development session and imported
 with ``tools/import_gpu_measurements.py``; each row's ``source`` names the GPU, date, driver, software versions
-and method, and ``params`` the number of runs and their spread. The H100 FlashAttention-2 rows are ``fit`` rows
-(the attention work model and H100's attention fraction were fitted on them, see :func:`role`); every other row
-is a ``holdout`` of the device's fitted fractions (hwdb ``fitted_on``).
+and method, and ``params`` the number of runs and their spread. The H100 FlashAttention-2 and unaligned-GEMM
+rows are ``fit`` rows (the attention work model, H100's attention fraction and its unaligned-GEMM fraction were
+fitted on them, see :func:`role`); every other row is a ``holdout`` of the device's fitted fractions (hwdb
+``fitted_on``).
 
 Predictions use the same conventions as the measurement:
 - GEMM: TFLOP/s = 2 m n k batch / time;
@@ -101,10 +102,11 @@ def skipped() -> list[tuple[str, str]]:
 
 
 def role(row: dict[str, Any]) -> str:
-    """``fit`` for the FlashAttention-2 rows of a device whose attention fraction is fitted on them
-    (tools/calibrate_roofline.py; the attention work-model constants in the engine were fitted on the H100 rows
-    too), ``holdout`` for every other row."""
-    return "fit" if row["group"] == "attention_flash" and row["device"] in FIT_DEVICES else "holdout"
+    """``fit`` for the rows tools/calibrate_roofline.py fits a device's fractions on (FlashAttention-2 rows for
+    the attention fraction, whose work-model constants in the engine were fitted on the H100 rows too; unaligned
+    GEMMs for the unaligned fraction) where the device is fitted on its own rows, ``holdout`` for every other."""
+    fitted = group(row).split("/")[1] in ("attention_flash", "gemm_unaligned")
+    return "fit" if fitted and row["device"] in FIT_DEVICES else "holdout"
 
 
 def group(row: dict[str, Any]) -> str:

@@ -166,6 +166,12 @@ _MAMF_SWEEP = {"a100-sxm4-80gb": 5376, "mi300x": 5376, "mi325x": 5376, "h100-sxm
 _MAX_GRID = np.array([4096, 6144, 8192, 12288, 16384, 24576, 32768], dtype=float)
 
 
+def _layout(case: Case) -> str:
+    """cuBLASLt benchmarks (Azure AI-benchmarking-guide) call the column-major TN GEMM, whose leading
+    dimensions are k and m; the PyTorch rows (MAMF) are row-major (k and n)."""
+    return "tn" if "cuBLASLt" in case.operation else "row"
+
+
 def predict(case: Case, device: Spec | None = None) -> float:
     """The model's value for one case, in the case's unit (TFLOP/s or TB/s)."""
     dev = device or get(case.device)
@@ -179,7 +185,7 @@ def predict(case: Case, device: Spec | None = None) -> float:
             return float(roofline.gemm(dev, m, n, k, dtype=case.dtype)["tflops"].max())
         m, n, k = case.args["shape"]
         flops = 2.0 * m * n * k
-        return flops / roofline.gemm_time(dev, m, n, k, dtype=case.dtype) / 1e12
+        return flops / roofline.gemm_time(dev, m, n, k, dtype=case.dtype, layout=_layout(case)) / 1e12
     if case.group == "attention":
         a = case.args
         # Forward + backward, non-causal (the FlashAttention-2 benchmark's reported pass).

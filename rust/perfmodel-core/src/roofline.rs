@@ -249,6 +249,31 @@ const TILE_EDGE_INDEX: [(usize, usize); GEMM_TILES.len()] = {
     out
 };
 
+/// How a GEMM's operands are laid out, which decides the dimensions that must be aligned (multiples of 16
+/// bytes) for the library's aligned kernels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// Row-major A (m x k), B (k x n) or its transpose stored as (n x k), C (m x n), as PyTorch and
+    /// `nn.Linear` hold them: the leading dimensions are k and n.
+    Row,
+    /// cuBLAS column-major "TN" (A^T B with A stored k x m, B stored k x n, C stored m x n column-major), as
+    /// cuBLASLt benchmarks call it: the leading dimensions are k and m.
+    Tn,
+}
+
+impl Layout {
+    pub fn parse(name: &str) -> Result<Layout> {
+        match name {
+            "row" => Ok(Layout::Row),
+            "tn" => Ok(Layout::Tn),
+            _ => Err(crate::error::invalid(
+                "layout",
+                format!("is '{name}'; expected 'row' (row-major, PyTorch) or 'tn' (cuBLAS column-major TN)"),
+            )),
+        }
+    }
+}
+
 /// The per-device constants a GEMM evaluation needs, resolved once per call so the hot loop is pure arithmetic.
 #[derive(Debug, Clone, Copy)]
 pub struct GemmContext {
@@ -265,6 +290,13 @@ pub struct GemmContext {
     l2_bw: f64,
     in_bytes: f64,
     out_bytes: f64,
+    /// Elements per 16 bytes and its inverse (a power of two, so the alignment test is exact).
+    align: f64,
+    inv_align: f64,
+    /// Whether m (`Layout::Tn`) or n (`Layout::Row`) is the other leading dimension besides k.
+    align_m: bool,
+    /// Compute-time factor of an unaligned GEMM (1 / the device's unaligned fraction).
+    unaligned_slowdown: f64,
 }
 
 impl GemmContext {
@@ -296,7 +328,18 @@ impl GemmContext {
                 .unwrap_or(f64::INFINITY),
             in_bytes: dtype.bytes(),
             out_bytes,
+            align: 16.0 / dtype.bytes(),
+            inv_align: dtype.bytes() / 16.0,
+            align_m: false,
+            unaligned_slowdown: 1.0 / device.efficiency.unaligned_gemm,
         })
+    }
+
+    /// The same context for operands in `layout` (`Layout::Row` unless told).
+    #[must_use]
+    pub fn with_layout(mut self, layout: Layout) -> Self {
+        self.align_m = layout == Layout::Tn;
+        self
     }
 
     /// Time of a batched GEMM C[b] = A[b] (m x k) * B[b] (k x n); sizes must already be validated.
@@ -309,7 +352,8 @@ impl GemmContext {
     /// unless launch-bound).
     ///
     /// For each tile shape: tiles = batch * ceil(m / tm) * ceil(n / tn), waves = ceil(tiles / units),
-    /// time = waves * (k * seconds per k + tile overhead); the fastest shape wins (the first on ties).
+    /// time = waves * (k * seconds per k + tile overhead); the fastest shape wins (the first on ties). An
+    /// unaligned leading dimension (see [`Layout`]) multiplies it by the device's unaligned slowdown.
     #[inline(always)]
     fn terms<A: Arith>(&self, m: f64, n: f64, k: f64, batch: f64) -> (f64, f64, f64, Bound) {
         let row_tiles = self.inv_edges.map(|inv| A::ceil(m * inv));
@@ -328,6 +372,15 @@ impl GemmContext {
                 l2_bytes
             };
         }
+        // A leading dimension that is not a multiple of 16 bytes slows the whole GEMM down.
+        let other = if self.align_m { m } else { n };
+        let aligned = A::ceil(k * self.inv_align) * self.align == k
+            && A::ceil(other * self.inv_align) * self.align == other;
+        let t_compute = if aligned {
+            t_compute
+        } else {
+            t_compute * self.unaligned_slowdown
+        };
         let hbm_bytes = batch * ((m * k + k * n) * self.in_bytes + m * n * self.out_bytes);
         let t_hbm = hbm_bytes / self.hbm_bw;
         let t_l2 = l2_bytes / self.l2_bw;
@@ -508,8 +561,9 @@ pub fn gemm(
     k: f64,
     batch: f64,
     dtype: Dtype,
+    layout: Layout,
 ) -> Result<KernelEstimate> {
-    let ctx = GemmContext::new(device, dtype)?;
+    let ctx = GemmContext::new(device, dtype)?.with_layout(layout);
     Ok(ctx.estimate(
         check_positive("m", m)?,
         check_positive("n", n)?,
@@ -792,6 +846,7 @@ fn check_lengths(cols: &[(&str, usize)]) -> Result<usize> {
 pub fn gemm_columns(
     device: &Device,
     dtype: Dtype,
+    layout: Layout,
     m: &[f64],
     n: &[f64],
     k: &[f64],
@@ -799,7 +854,17 @@ pub fn gemm_columns(
     peak_tflops: f64,
 ) -> Result<KernelColumns> {
     let mut out = KernelColumns::zeroed(m.len());
-    gemm_columns_into(device, dtype, m, n, k, batch, peak_tflops, out.as_mut())?;
+    gemm_columns_into(
+        device,
+        dtype,
+        layout,
+        m,
+        n,
+        k,
+        batch,
+        peak_tflops,
+        out.as_mut(),
+    )?;
     Ok(out)
 }
 
@@ -807,6 +872,7 @@ pub fn gemm_columns(
 pub fn gemm_columns_into(
     device: &Device,
     dtype: Dtype,
+    layout: Layout,
     m: &[f64],
     n: &[f64],
     k: &[f64],
@@ -827,7 +893,7 @@ pub fn gemm_columns_into(
             .try_for_each(|(name, col)| check_column(name, col))
     };
     let ctx = match GemmContext::new(device, dtype) {
-        Ok(ctx) => ctx,
+        Ok(ctx) => ctx.with_layout(layout),
         // Bad sizes are reported before an unsupported dtype.
         Err(e) => return check().and(Err(e)),
     };
@@ -1175,6 +1241,10 @@ mod tests {
                 l2_bytes = tiles * (tm + tn) * k * ctx.in_bytes;
             }
         }
+        let other = if ctx.align_m { m } else { n };
+        if k % ctx.align != 0.0 || other % ctx.align != 0.0 {
+            t_compute *= ctx.unaligned_slowdown;
+        }
         let hbm_bytes = batch * ((m * k + k * n) * ctx.in_bytes + m * n * ctx.out_bytes);
         let t_hbm = hbm_bytes / ctx.hbm_bw;
         let t_l2 = l2_bytes / ctx.l2_bw;
@@ -1384,10 +1454,14 @@ mod tests {
         let len = 3 * MIN_TASK + 77;
         for id in reg.ids("device") {
             let dev = reg.get(&id).unwrap().device().unwrap();
-            for dtype in Dtype::ALL {
+            for (dtype, layout) in Dtype::ALL
+                .into_iter()
+                .flat_map(|d| [(d, Layout::Row), (d, Layout::Tn)])
+            {
                 let Ok(ctx) = GemmContext::new(&dev, dtype) else {
                     continue;
                 };
+                let ctx = ctx.with_layout(layout);
                 let cols: Vec<Vec<f64>> = (0..4)
                     .map(|c| {
                         (0..len)
@@ -1403,7 +1477,7 @@ mod tests {
                     .collect();
                 let (m, n, k, b) = (&cols[0], &cols[1], &cols[2], &cols[3]);
                 let peak = 989.4;
-                let out = gemm_columns(&dev, dtype, m, n, k, b, peak).unwrap();
+                let out = gemm_columns(&dev, dtype, layout, m, n, k, b, peak).unwrap();
                 let has_avx2_fma = cfg!(target_arch = "x86_64") && avx2_fma();
                 let mut portable = KernelColumns::zeroed(len);
                 let mut avx2 = KernelColumns::zeroed(len);
@@ -1486,24 +1560,44 @@ mod tests {
         let ones = vec![1.0; 50_000];
         m[40_000] = f64::NAN;
         m[45_000] = -1.0;
-        let err = gemm_columns(&h100, Dtype::Bf16, &m, &ones, &ones, &ones, 1.0)
-            .unwrap_err()
-            .to_string();
+        let err = gemm_columns(
+            &h100,
+            Dtype::Bf16,
+            Layout::Row,
+            &m,
+            &ones,
+            &ones,
+            &ones,
+            1.0,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
             err.contains("`m`") && err.contains("element 40000 is NaN"),
             "{err}"
         );
         // Bad sizes are reported before a dtype the device lacks.
-        let err = gemm_columns(&a100, Dtype::Fp8, &m, &ones, &ones, &ones, 1.0)
+        let err = gemm_columns(&a100, Dtype::Fp8, Layout::Row, &m, &ones, &ones, &ones, 1.0)
             .unwrap_err()
             .to_string();
         assert!(err.contains("element 40000"), "{err}");
-        assert!(gemm_columns(&a100, Dtype::Fp8, &ones, &ones, &ones, &ones, 1.0).is_err());
+        assert!(gemm_columns(
+            &a100,
+            Dtype::Fp8,
+            Layout::Row,
+            &ones,
+            &ones,
+            &ones,
+            &ones,
+            1.0
+        )
+        .is_err());
         // Output windows must match the inputs.
         let mut out = KernelColumns::zeroed(3);
         let err = gemm_columns_into(
             &h100,
             Dtype::Bf16,
+            Layout::Row,
             &ones,
             &ones,
             &ones,

@@ -5,7 +5,7 @@
 //! faults instead of one per 4 KiB, and nothing is copied afterwards.
 use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1};
 use perfmodel_core::hw::Dtype;
-use perfmodel_core::roofline::{self, KernelColumnsMut};
+use perfmodel_core::roofline::{self, KernelColumnsMut, Layout};
 use pyo3::prelude::*;
 
 use crate::errors::engine;
@@ -61,10 +61,12 @@ pub fn bound_names() -> Vec<&'static str> {
 
 /// Vectorized GEMM: see `Columns`; `peak_tflops` (NaN if none) only scales `fraction_of_peak`.
 #[pyfunction]
+#[allow(clippy::too_many_arguments)]
 pub fn roofline_gemm<'py>(
     py: Python<'py>,
     spec: &PyHwSpec,
     dtype: String,
+    layout: String,
     m: PyReadonlyArray1<'py, f64>,
     n: PyReadonlyArray1<'py, f64>,
     k: PyReadonlyArray1<'py, f64>,
@@ -82,6 +84,7 @@ pub fn roofline_gemm<'py>(
         roofline::gemm_columns_into(
             &*spec.device()?,
             Dtype::parse(&dtype)?,
+            Layout::parse(&layout)?,
             m,
             n,
             k,
@@ -94,10 +97,12 @@ pub fn roofline_gemm<'py>(
 
 /// One GEMM without numpy: (time_s, flops, hbm_bytes, bound code). The cheap path for scalar calls.
 #[pyfunction]
+#[allow(clippy::too_many_arguments)]
 pub fn roofline_gemm_scalar(
     py: Python<'_>,
     spec: &PyHwSpec,
     dtype: &str,
+    layout: &str,
     m: f64,
     n: f64,
     k: f64,
@@ -106,9 +111,10 @@ pub fn roofline_gemm_scalar(
     let d = spec
         .inner
         .device()
-        .and_then(|dev| Ok((dev, Dtype::parse(dtype)?)));
-    let (dev, dt) = d.map_err(|e| crate::errors::to_py(py, &e))?;
-    let e = roofline::gemm(&dev, m, n, k, batch, dt).map_err(|e| crate::errors::to_py(py, &e))?;
+        .and_then(|dev| Ok((dev, Dtype::parse(dtype)?, Layout::parse(layout)?)));
+    let (dev, dt, lay) = d.map_err(|e| crate::errors::to_py(py, &e))?;
+    let e =
+        roofline::gemm(&dev, m, n, k, batch, dt, lay).map_err(|e| crate::errors::to_py(py, &e))?;
     Ok((e.time_s, e.flops, e.hbm_bytes, e.bound as u8))
 }
 

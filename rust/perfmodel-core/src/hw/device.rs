@@ -25,6 +25,9 @@ pub struct Efficiency {
     pub hbm: f64,
     /// Fraction of the 16-bit GEMM rate that flash-style attention reaches.
     pub attention: f64,
+    /// Fraction of the aligned GEMM rate left when a leading dimension is not a multiple of 16 bytes (the
+    /// library falls back from its aligned kernels); 1 where no measurement says otherwise.
+    pub unaligned_gemm: f64,
     /// Fixed cost per output tile (prologue/epilogue), seconds.
     pub tile_overhead_s: f64,
     /// Kernel launch and synchronisation overhead, seconds.
@@ -185,6 +188,7 @@ impl Device {
             gemm_32bit: e.figure("gemm_32bit_fraction")?.unwrap_or(gemm_16bit),
             hbm: e.req_figure("hbm_fraction")?,
             attention: e.req_figure("attention_fraction")?,
+            unaligned_gemm: e.figure("unaligned_gemm_fraction")?.unwrap_or(1.0),
             tile_overhead_s: e.req_figure("tile_overhead_us")? * 1e-6,
             launch_overhead_s: e.req_figure("launch_overhead_us")? * 1e-6,
             fitted_on: e.req_string("fitted_on")?,
