@@ -385,3 +385,18 @@ def test_calibration_defaults_and_misspelled_keys() -> None:
     assert pm.llm.calibration("dgx-h100")["memory_time_scale"] == 1.0  # uncalibrated system
     with pytest.raises(InvalidArgumentError, match="unknown key 'memory_scale'.*'memory_time_scale'"):
         pm.llm.estimate("megatron-1.7b", A100_1, tp=1, dp=1, calib={"memory_scale": 1.1})
+
+
+def test_cudnn_attention_plans() -> None:
+    # Transformer Engine runs cuDNN's fused attention on Hopper: a plan can ask for it where the device has the
+    # measured figure; the step gets faster only by the attention share, and memory does not change.
+    plan: dict[str, Any] = dict(tp=8, dp=1, micro_batch=1, global_batch=8, sp=True, recompute="selective")
+    m = pm.llm.model({"hidden": 8192, "heads": 64, "layers": 8, "seq_len": 16384, "vocab": 32000})
+    flash = pm.llm.estimate(m, ("dgx-h100", 1), **plan)
+    cudnn = pm.llm.estimate(m, ("dgx-h100", 1), cudnn_attention=True, **plan)
+    assert 0.6 * flash.step_time_s < cudnn.step_time_s < flash.step_time_s
+    assert cudnn.memory_per_gpu_bytes == flash.memory_per_gpu_bytes
+    with pytest.raises(UnsupportedError, match="cudnn_attention.*attention_cudnn_fraction"):
+        pm.llm.estimate(m, A100_1, cudnn_attention=True, **plan)
+    with pytest.raises(InvalidArgumentError, match="cudnn_attention.*flash_attention=True"):
+        pm.llm.estimate(m, ("dgx-h100", 1), cudnn_attention=True, flash_attention=False, **plan)

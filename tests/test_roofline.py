@@ -111,6 +111,22 @@ def test_unaligned_leading_dimensions():
         pm.roofline.gemm(H100, 1024, 1024, 1024, layout="col")
 
 
+def test_cudnn_attention_kernel():
+    # cuDNN's fused attention has its own fraction (H100: fitted on this project's 48 cuDNN SDPA rows; H200
+    # inherits); the work model is the same, so the time ratio to FlashAttention-2 is the fraction ratio in the
+    # compute-bound limit.
+    h = pm.hwdb.get(H100)
+    ratio = float(h["efficiency.attention_cudnn_fraction"]) / float(h["efficiency.attention_fraction"])
+    assert 1.3 < ratio < 1.9  # measured forward rates 1.4-1.9x FlashAttention-2 (validation/measured.csv)
+    flash = pm.roofline.attention(H100, 1, 16, 16384, 128, causal=False)["time_s"][0]
+    cudnn = pm.roofline.attention(H100, 1, 16, 16384, 128, causal=False, kernel="cudnn")["time_s"][0]
+    assert flash / cudnn == pytest.approx(ratio, rel=0.02)
+    with pytest.raises(pm.UnsupportedError, match="cuDNN attention.*a100-sxm4-80gb"):
+        pm.roofline.attention("a100-sxm4-80gb", 1, 16, 4096, 128, kernel="cudnn")
+    with pytest.raises(pm.InvalidArgumentError, match="`kernel`.*'flash'.*'cudnn'"):
+        pm.roofline.attention(H100, 1, 16, 4096, 128, kernel="fa3")
+
+
 def test_not_a_device():
     with pytest.raises(pm.HwdbError, match="expected a device"):
         pm.roofline.gemm("dgx-h100", 1, 1, 1)

@@ -4,8 +4,9 @@ reports in-sample and leave-one-out errors.
 One model per device: for each device in FIT_DEVICES and each dtype class (16-bit, 8-bit GEMM), the HBM
 stream and flash attention, one fraction is chosen to minimise (max + median) absolute relative error over
 that device's rows of that kind. The attention fraction is fitted on the published rows together with this
-project's own FlashAttention-2 measurements of the device, where there are some (H100); the unaligned-GEMM
-fraction on its own unaligned GEMM measurements only (H100: 8191^3 and 1024x2145x1024 through torch.matmul). Devices without rows inherit from a sibling, stated in their ``fitted_on``.
+project's own FlashAttention-2 measurements of the device, where there are some (H100); the cuDNN attention
+and unaligned-GEMM fractions on its own measurements only (H100: 48 cuDNN SDPA rows; 8191^3 and
+1024x2145x1024 through torch.matmul). Devices without rows inherit from a sibling, stated in their ``fitted_on``.
 The tile and launch overheads are shared by all devices. ``--shared`` chooses them by a grid search over
 SHARED_GRID: for each pair every device's fractions are refitted and the pair is scored by (max + median)
 absolute error over all GEMM rows, the same score as the fractions. For speed the search evaluates each
@@ -41,6 +42,7 @@ KEYS = {
     "gemm8": "gemm_8bit_fraction",
     "hbm": "hbm_fraction",
     "attention": "attention_fraction",
+    "attention_cudnn": "attention_cudnn_fraction",
     "unaligned": "unaligned_gemm_fraction",
 }
 INHERIT = {
@@ -87,9 +89,9 @@ def own_rows(device: str, key: str) -> list[Case]:
     """This project's own measurements of ``device`` (suite ``measured``) that fit ``key``: FlashAttention-2 rows
     for the attention fraction, next to the published row (one published row cannot pin a fraction that also has
     to hold for causal, backward and short-sequence runs), and the unaligned GEMMs for the unaligned fraction."""
-    wanted = {"attention": "attention_flash", "unaligned": "gemm_unaligned"}.get(key)
+    wanted = {"attention": "attention_flash", "attention_cudnn": "attention_cudnn", "unaligned": "gemm_unaligned"}.get(key)
     return [
-        Case("attention" if key == "attention" else "gemm", device, "bf16", {"measured_row": r}, measured=r["value"],
+        Case("gemm" if key == "unaligned" else "attention", device, "bf16", {"measured_row": r}, measured=r["value"],
              metric=r["metric"], unit=r["unit"], system=r["device"], operation=r["operation"], params=r["params"],
              source=r["source"])
         for r in measured.measurements().iter_rows(named=True)

@@ -41,6 +41,7 @@ def roofline_gemm_scalar(spec: HwSpec, dtype: str, layout: str, m: float, n: flo
 def roofline_attention(
     spec: HwSpec,
     dtype: str,
+    kernel: str,
     batch: _F64,
     heads: _F64,
     seq_q: _F64,

@@ -105,14 +105,17 @@ def attention(
     backward: bool = False,
     dtype: str = "bf16",
     seq_kv: Any = None,
+    kernel: str = "flash",
 ) -> pl.DataFrame:
     """Flash-style attention forward (or backward with ``backward=True``); FLOPs ``4 b h s_q s_kv d``
-    forward, halved when causal, 2.5x for backward (FlashAttention-2 accounting)."""
+    forward, halved when causal, 2.5x for backward (FlashAttention-2 accounting). ``kernel`` is ``"flash"``
+    (FlashAttention-2) or ``"cudnn"`` (cuDNN's fused attention, where hwdb has its fraction: H100, H200)."""
     dev = resolve(device, "device")
     _, cols = as_columns(batch=batch, heads=heads, seq_len=seq_len, seq_kv=seq_len if seq_kv is None else seq_kv, head_dim=head_dim)
     out = _core.roofline_attention(
         dev._handle,
         dtype,
+        kernel,
         cols["batch"],
         cols["heads"],
         cols["seq_len"],

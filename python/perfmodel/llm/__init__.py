@@ -374,6 +374,7 @@ def estimate(
     qgz: bool = False,
     hpz: int = 1,
     flash_attention: bool = True,
+    cudnn_attention: bool = False,
     dp_overlap: bool = False,
     tp_overlap: bool = False,
     pp_overlap: bool = False,
@@ -389,6 +390,10 @@ def estimate(
     nodes by ``placement`` (``"nic-aware"`` by default, ``"naive"`` or a node order) and each stage is priced
     on the fabric it sits on, with ``layers_per_stage`` given or ``"auto"`` (default: chosen to minimize the
     step); the result is a :class:`perfmodel.llm.placement.PlacedEstimate` (see that module).
+
+    ``flash_attention`` prices attention as FlashAttention-2 (``False``: explicit QK^T/softmax/AV);
+    ``cudnn_attention=True`` prices it as cuDNN's fused attention instead (Transformer Engine's default on
+    Hopper; needs the device's measured figure: H100, H200).
 
     ``dp=None`` uses all remaining GPUs; ``global_batch`` defaults to ``dp * micro_batch``. Bad plans raise
     :class:`perfmodel.InvalidArgumentError` / :class:`perfmodel.UnsupportedError` naming the constraint.
@@ -418,7 +423,7 @@ def estimate(
     plan = {
         "tp": tp, "pp": pp, "dp": dp, "vp": vp, "cp": cp, "ep": ep, "micro_batch": micro_batch, "global_batch": global_batch,
         "sp": sp, "recompute": recompute, "zero": zero, "dtype": dtype, "qwz": qwz, "qgz": qgz, "hpz": hpz,
-        "flash_attention": flash_attention, "dp_overlap": dp_overlap, "tp_overlap": tp_overlap, "pp_overlap": pp_overlap, "grad_fp32": grad_fp32,
+        "flash_attention": flash_attention, "cudnn_attention": cudnn_attention, "dp_overlap": dp_overlap, "tp_overlap": tp_overlap, "pp_overlap": pp_overlap, "grad_fp32": grad_fp32,
     }  # fmt: skip
     if handle is None:
         return placement_mod.estimate_placed(
@@ -573,7 +578,7 @@ def search(
 
     Choices default to: tp = divisors of heads up to 64, pp = divisors of layers, vp in 1..8, micro_batch in
     {1, 2, 4, 8}, every recompute mode, ZeRO 0-3, SP on/off. Filters: ``fits_only`` (default True),
-    ``max_step_time_s``, ``min_mfu``, ``top``. Other keyword options (``dtype``, ``flash_attention``,
+    ``max_step_time_s``, ``min_mfu``, ``top``. Other keyword options (``dtype``, ``flash_attention``, ``cudnn_attention``,
     ``dp_overlap``...) are held fixed. Skipped candidates and their reasons: :func:`search_full`.
 
     On a :func:`perfmodel.cluster` (for instance node groups with different NICs) every plan is placed over

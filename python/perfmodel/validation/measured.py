@@ -2,10 +2,10 @@
 
 The rows were measured with ``tools/measure_gpu.py`` on a device lent to a development session and imported
 with ``tools/import_gpu_measurements.py``; each row's ``source`` names the GPU, date, driver, software versions
-and method, and ``params`` the number of runs and their spread. The H100 FlashAttention-2 and unaligned-GEMM
-rows are ``fit`` rows (the attention work model, H100's attention fraction and its unaligned-GEMM fraction were
-fitted on them, see :func:`role`); every other row is a ``holdout`` of the device's fitted fractions (hwdb
-``fitted_on``).
+and method, and ``params`` the number of runs and their spread. The H100 attention (FlashAttention-2, cuDNN)
+and unaligned-GEMM rows are ``fit`` rows (the attention work model and H100's attention, cuDNN-attention and
+unaligned-GEMM fractions were fitted on them, see :func:`role`); every other row is a ``holdout`` of the device's
+fitted fractions (hwdb ``fitted_on``).
 
 Predictions use the same conventions as the measurement:
 - GEMM: TFLOP/s = 2 m n k batch / time;
@@ -62,11 +62,12 @@ def predict(row: dict[str, Any], device: Spec | None = None) -> float | None:
         return float(roofline.memory_bound(dev, p["read_bytes"], p["write_bytes"])["gbps"][0]) / 1000.0
     if group.startswith("attention"):
         args = (dev, p["batch"], p["heads"], p["seq"], p["head_dim"])
-        fwd = float(roofline.attention(*args, causal=p["causal"])["time_s"][0])
+        kernel = "cudnn" if p.get("backend") == "cudnn" else "flash"
+        fwd = float(roofline.attention(*args, causal=p["causal"], kernel=kernel)["time_s"][0])
         ff = _attention_flops(p)
         if row["metric"] == "fwd_tflops":
             return ff / fwd / 1e12
-        bwd = float(roofline.attention(*args, causal=p["causal"], backward=True)["time_s"][0])
+        bwd = float(roofline.attention(*args, causal=p["causal"], backward=True, kernel=kernel)["time_s"][0])
         return 3.5 * ff / (fwd + bwd) / 1e12
     if group == "train_step":
         e = _train_step(row["device"], p)
@@ -102,10 +103,11 @@ def skipped() -> list[tuple[str, str]]:
 
 
 def role(row: dict[str, Any]) -> str:
-    """``fit`` for the rows tools/calibrate_roofline.py fits a device's fractions on (FlashAttention-2 rows for
-    the attention fraction, whose work-model constants in the engine were fitted on the H100 rows too; unaligned
-    GEMMs for the unaligned fraction) where the device is fitted on its own rows, ``holdout`` for every other."""
-    fitted = group(row).split("/")[1] in ("attention_flash", "gemm_unaligned")
+    """``fit`` for the rows tools/calibrate_roofline.py fits a device's fractions on (FlashAttention-2 and cuDNN
+    rows for the two attention fractions, the work-model constants in the engine having been fitted on the H100
+    FlashAttention-2 rows; unaligned GEMMs for the unaligned fraction) where the device is fitted on its own
+    rows, ``holdout`` for every other."""
+    fitted = group(row).split("/")[1] in ("attention_flash", "attention_cudnn", "gemm_unaligned")
     return "fit" if fitted and row["device"] in FIT_DEVICES else "holdout"
 
 

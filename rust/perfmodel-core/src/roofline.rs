@@ -931,11 +931,50 @@ pub struct AttentionContext {
     attention_fraction: f64,
 }
 
+/// Which fused attention kernel runs: FlashAttention-2, or cuDNN's (faster on Hopper; its own fraction, the
+/// same work model).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttentionKernel {
+    Flash,
+    Cudnn,
+}
+
+impl AttentionKernel {
+    pub fn parse(name: &str) -> Result<AttentionKernel> {
+        match name {
+            "flash" => Ok(AttentionKernel::Flash),
+            "cudnn" => Ok(AttentionKernel::Cudnn),
+            _ => Err(crate::error::invalid(
+                "kernel",
+                format!("is '{name}'; expected 'flash' (FlashAttention-2) or 'cudnn'"),
+            )),
+        }
+    }
+}
+
 impl AttentionContext {
+    /// FlashAttention-2 on `device`.
     pub fn new(device: &Device, dtype: Dtype) -> Result<Self> {
+        Self::with_kernel(device, dtype, AttentionKernel::Flash)
+    }
+
+    /// `kernel` on `device`; cuDNN needs the device's `attention_cudnn_fraction`.
+    pub fn with_kernel(device: &Device, dtype: Dtype, kernel: AttentionKernel) -> Result<Self> {
+        let attention_fraction = match kernel {
+            AttentionKernel::Flash => device.efficiency.attention,
+            AttentionKernel::Cudnn => device.efficiency.attention_cudnn.ok_or_else(|| {
+                crate::error::Error::Unsupported {
+                    message: format!(
+                        "no cuDNN attention figure for '{}' (hwdb efficiency.attention_cudnn_fraction; \
+                         measured on H100 and H200 only); use the flash kernel",
+                        device.id
+                    ),
+                }
+            })?,
+        };
         Ok(AttentionContext {
             gemm: GemmContext::new(device, dtype)?,
-            attention_fraction: device.efficiency.attention,
+            attention_fraction,
         })
     }
 
@@ -1013,6 +1052,7 @@ impl AttentionContext {
 pub fn attention_columns(
     device: &Device,
     dtype: Dtype,
+    kernel: AttentionKernel,
     batch: &[f64],
     heads: &[f64],
     seq_q: &[f64],
@@ -1026,6 +1066,7 @@ pub fn attention_columns(
     attention_columns_into(
         device,
         dtype,
+        kernel,
         batch,
         heads,
         seq_q,
@@ -1043,6 +1084,7 @@ pub fn attention_columns(
 pub fn attention_columns_into(
     device: &Device,
     dtype: Dtype,
+    kernel: AttentionKernel,
     batch: &[f64],
     heads: &[f64],
     seq_q: &[f64],
@@ -1066,7 +1108,7 @@ pub fn attention_columns_into(
         cols.iter()
             .try_for_each(|(name, col)| check_column(name, col))
     };
-    let ctx = match AttentionContext::new(device, dtype) {
+    let ctx = match AttentionContext::with_kernel(device, dtype, kernel) {
         Ok(ctx) => ctx,
         // Bad sizes are reported before an unsupported dtype.
         Err(e) => return check().and(Err(e)),

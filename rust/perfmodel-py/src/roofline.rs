@@ -5,7 +5,7 @@
 //! faults instead of one per 4 KiB, and nothing is copied afterwards.
 use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1};
 use perfmodel_core::hw::Dtype;
-use perfmodel_core::roofline::{self, KernelColumnsMut, Layout};
+use perfmodel_core::roofline::{self, AttentionKernel, KernelColumnsMut, Layout};
 use pyo3::prelude::*;
 
 use crate::errors::engine;
@@ -124,6 +124,7 @@ pub fn roofline_attention<'py>(
     py: Python<'py>,
     spec: &PyHwSpec,
     dtype: String,
+    kernel: String,
     batch: PyReadonlyArray1<'py, f64>,
     heads: PyReadonlyArray1<'py, f64>,
     seq_q: PyReadonlyArray1<'py, f64>,
@@ -145,6 +146,7 @@ pub fn roofline_attention<'py>(
         roofline::attention_columns_into(
             &*spec.device()?,
             Dtype::parse(&dtype)?,
+            AttentionKernel::parse(&kernel)?,
             b,
             h,
             sq,

@@ -23,8 +23,10 @@ pub struct Efficiency {
     pub gemm_32bit: f64,
     /// Fraction of HBM peak reached by a large read-only stream.
     pub hbm: f64,
-    /// Fraction of the 16-bit GEMM rate that flash-style attention reaches.
+    /// Fraction of the 16-bit GEMM rate that flash-style attention reaches (FlashAttention-2).
     pub attention: f64,
+    /// Same for cuDNN's fused attention, where measured.
+    pub attention_cudnn: Option<f64>,
     /// Fraction of the aligned GEMM rate left when a leading dimension is not a multiple of 16 bytes (the
     /// library falls back from its aligned kernels); 1 where no measurement says otherwise.
     pub unaligned_gemm: f64,
@@ -188,6 +190,7 @@ impl Device {
             gemm_32bit: e.figure("gemm_32bit_fraction")?.unwrap_or(gemm_16bit),
             hbm: e.req_figure("hbm_fraction")?,
             attention: e.req_figure("attention_fraction")?,
+            attention_cudnn: e.figure("attention_cudnn_fraction")?,
             unaligned_gemm: e.figure("unaligned_gemm_fraction")?.unwrap_or(1.0),
             tile_overhead_s: e.req_figure("tile_overhead_us")? * 1e-6,
             launch_overhead_s: e.req_figure("launch_overhead_us")? * 1e-6,

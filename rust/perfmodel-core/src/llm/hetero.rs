@@ -16,8 +16,8 @@ use super::model::Model;
 use super::plan::{Invalid, Plan};
 use super::search::Space;
 use super::step::{
-    combine, kernels, p2p_time, plan_peak, stage_cost, stage_memory, Calibration, Cluster,
-    Estimate, Kernels, Memory, Pipeline, StageCost, StageRole,
+    check_supported, combine, kernels, p2p_time, plan_peak, stage_cost, stage_memory, Calibration,
+    Cluster, Estimate, Kernels, Memory, Pipeline, StageCost, StageRole,
 };
 use crate::error::{invalid, Error, Result};
 use crate::topology::{self, Level, LevelParams};
@@ -294,14 +294,7 @@ impl HeteroCluster<'_> {
                 nodes.len() as u32,
                 self.calib[g],
             )?;
-            if p.fp8 && cluster.gemm8.is_none() {
-                return Err(Error::Unsupported {
-                    message: format!(
-                        "fp8 needs fp8 matrix units; the devices of '{}' have none",
-                        grp.system.id
-                    ),
-                });
-            }
+            check_supported(p, &cluster, &format!("the devices of '{}'", grp.system.id))?;
             let kern = kernels(m, p, &cluster);
             // Send to the next stage: rank r to rank r + stage_ranks.
             let (mut t_p2p, mut p2p_transport) = (0.0, String::new());

@@ -27,6 +27,8 @@ pub struct Plan {
     pub fp8: bool,
     /// Flash-style fused attention (false: explicit QK^T/softmax/AV as in Megatron-LM 2021).
     pub flash_attention: bool,
+    /// The fused attention is cuDNN's (Transformer Engine's default on Hopper) instead of FlashAttention-2.
+    pub cudnn_attention: bool,
     /// Overlap of data-parallel collectives with backward/forward compute.
     pub dp_overlap: bool,
     /// TP/SP collectives overlapped with the neighbouring GEMMs (MegaScale §3.2).
@@ -56,6 +58,7 @@ impl Default for Plan {
             hpz: 1,
             fp8: false,
             flash_attention: true,
+            cudnn_attention: false,
             dp_overlap: false,
             tp_overlap: false,
             pp_overlap: false,
@@ -268,6 +271,7 @@ pub const PLAN_KEYS: &[&str] = &[
     "hpz",
     "fp8",
     "flash_attention",
+    "cudnn_attention",
     "dp_overlap",
     "tp_overlap",
     "pp_overlap",
@@ -312,6 +316,7 @@ impl Plan {
                 "qgz" => p.qgz = flag,
                 "fp8" => p.fp8 = flag,
                 "flash_attention" => p.flash_attention = flag,
+                "cudnn_attention" => p.cudnn_attention = flag,
                 "dp_overlap" => p.dp_overlap = flag,
                 "tp_overlap" => p.tp_overlap = flag,
                 "pp_overlap" => p.pp_overlap = flag,

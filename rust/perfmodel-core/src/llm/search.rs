@@ -4,7 +4,9 @@ use rayon::prelude::*;
 
 use super::model::{Model, Recompute};
 use super::plan::{Invalid, Plan};
-use super::step::{evaluate_with, kernel_key, kernels, Cluster, Estimate, Kernels};
+use super::step::{
+    check_supported, evaluate_with, kernel_key, kernels, Cluster, Estimate, KernelKey, Kernels,
+};
 use crate::error::{invalid, Result};
 
 /// The choices a search enumerates, and the plan options it holds fixed.
@@ -119,13 +121,8 @@ pub fn search(
     let total = space.size();
     let end = end.unwrap_or(total).min(total);
     let start = start.min(end);
-    let fp8_ok = !space.base.fp8 || c.gemm8.is_some();
-    if !fp8_ok {
-        return Err(crate::error::Error::Unsupported {
-            message: "fp8 needs a device with fp8 matrix units".into(),
-        });
-    }
-    type Key = (u32, u32, u32, u32, bool, bool, bool);
+    check_supported(&space.base, c, "this device")?;
+    type Key = KernelKey;
     type Acc = (
         Vec<(Plan, Estimate)>,
         [u64; Invalid::COUNT],

@@ -6,7 +6,7 @@ use super::model::{Model, Recompute};
 use super::plan::Plan;
 use crate::error::{check_positive, Result};
 use crate::hw::{self, Dtype, System};
-use crate::roofline::{AttentionContext, GemmContext, StreamContext};
+use crate::roofline::{AttentionContext, AttentionKernel, GemmContext, StreamContext};
 
 /// Bytes of a 16-bit activation/weight element.
 const B16: f64 = 2.0;
@@ -44,6 +44,8 @@ pub struct Cluster {
     pub gemm16: GemmContext,
     pub gemm8: Option<GemmContext>,
     pub attn: AttentionContext,
+    /// cuDNN's fused attention, where the device has its figure.
+    pub attn_cudnn: Option<AttentionContext>,
     pub stream: StreamContext,
     pub peak16: f64,
     pub peak8: f64,
@@ -79,6 +81,7 @@ impl Cluster {
             gemm16: GemmContext::new(&dev, d16)?,
             gemm8: GemmContext::new(&dev, Dtype::Fp8).ok(),
             attn: AttentionContext::new(&dev, d16)?,
+            attn_cudnn: AttentionContext::with_kernel(&dev, d16, AttentionKernel::Cudnn).ok(),
             stream: StreamContext::new(&dev, d16)?,
             peak16: dev.gemm_peak(d16)?,
             peak8: dev.matrix_peak(Dtype::Fp8).unwrap_or(0.0),
@@ -267,8 +270,13 @@ fn layer_times(m: &Model, p: &Plan, c: &Cluster) -> LayerTimes {
     let d = m.head_dim();
     // Attention core: (matrix-unit forward, backward), (memory-bound forward, backward).
     let ((attn_f, attn_b), (soft_f, soft_b)) = if p.flash_attention {
-        let fwd = c.attn.estimate(b, heads, s, m.seq_len, d, true, false);
-        let bwd = c.attn.estimate(b, heads, s, m.seq_len, d, true, true);
+        let attn = if p.cudnn_attention {
+            c.attn_cudnn.as_ref().unwrap_or(&c.attn)
+        } else {
+            &c.attn
+        };
+        let fwd = attn.estimate(b, heads, s, m.seq_len, d, true, false);
+        let bwd = attn.estimate(b, heads, s, m.seq_len, d, true, true);
         ((fwd.time_s, bwd.time_s), (0.0, 0.0))
     } else {
         // Megatron-LM 2021: batched QK^T and AV GEMMs over the full score matrix, plus a fused
@@ -593,7 +601,10 @@ pub struct Kernels {
 }
 
 /// The plan fields [`Kernels`] depend on.
-pub fn kernel_key(p: &Plan) -> (u32, u32, u32, u32, bool, bool, bool) {
+/// What [`kernels`] depends on in a plan.
+pub type KernelKey = (u32, u32, u32, u32, bool, bool, bool, bool);
+
+pub fn kernel_key(p: &Plan) -> KernelKey {
     (
         p.tp,
         p.cp,
@@ -602,7 +613,34 @@ pub fn kernel_key(p: &Plan) -> (u32, u32, u32, u32, bool, bool, bool) {
         p.sp,
         p.fp8,
         p.flash_attention,
+        p.cudnn_attention,
     )
+}
+
+/// Whether the cluster's device has the kernels the plan asks for (fp8 matrix units, cuDNN attention).
+pub fn check_supported(p: &Plan, c: &Cluster, what: &str) -> Result<()> {
+    if p.fp8 && c.gemm8.is_none() {
+        return Err(crate::error::Error::Unsupported {
+            message: format!(
+                "fp8 needs a device with fp8 matrix units (e.g. H100, MI300X); {what} has none"
+            ),
+        });
+    }
+    if p.cudnn_attention && !p.flash_attention {
+        return Err(crate::error::invalid(
+            "cudnn_attention",
+            "is a fused (flash-style) attention kernel; it needs flash_attention=True",
+        ));
+    }
+    if p.cudnn_attention && c.attn_cudnn.is_none() {
+        return Err(crate::error::Error::Unsupported {
+            message: format!(
+                "cudnn_attention needs the device's measured cuDNN attention figure (hwdb \
+                 efficiency.attention_cudnn_fraction: H100, H200); {what} has none"
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// Per-layer and logit kernel times of one micro-batch (roofline engine).
@@ -905,12 +943,6 @@ pub fn evaluate_with(m: &Model, p: &Plan, c: &Cluster, kern: &Kernels) -> Estima
 /// Checks the plan against the model and cluster, then evaluates it.
 pub fn estimate(m: &Model, p: &Plan, c: &Cluster) -> Result<Estimate> {
     p.check(m, c.gpus())?;
-    if p.fp8 && c.gemm8.is_none() {
-        return Err(crate::error::Error::Unsupported {
-            message:
-                "fp8 needs a device with fp8 matrix units (e.g. H100, MI300X); this device has none"
-                    .into(),
-        });
-    }
+    check_supported(p, c, "this device")?;
     Ok(evaluate(m, p, c))
 }
