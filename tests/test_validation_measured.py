@@ -1,8 +1,8 @@
 """The ``measured`` suite: the model against this project's own H100/H200 measurements (tools/measure_gpu.py).
 
-Only the H100 attention (FlashAttention-2, cuDNN) and unaligned-GEMM rows were used in a fit (the attention work
-model, H100's attention, cuDNN-attention and unaligned fractions); every other assertion is a holdout check of
-the fractions hwdb fitted on published rows. Bounds are the errors seen when the data were imported
+H100 rows were used in its fits (``measured.fit_key``: attention, cuDNN attention, unaligned GEMMs, aligned
+GEMMs of every dimension >= 2048); the assertions below are holdout checks (H200, which inherits H100's fractions;
+HBM kernels and training steps, which no fit used). Bounds are the errors seen when the data were imported
 (2026-11-23) with a little room; the known gaps (small GEMMs, PyTorch's row-wise kernels, L2-resident copies,
 eager training steps) are reported in validation/measured_summary.json, not asserted.
 """
@@ -75,16 +75,15 @@ def test_unaligned_gemms_and_vocabulary_on_h200():
     assert abs(steps[50257] - steps[50304]) <= 0.03, steps
 
 
-def test_large_aligned_gemms_on_h100_and_h200():
-    # GEMMs with every dimension >= 2048 and aligned leading dimensions, bf16/fp16/fp8/tf32/fp32: the model is
-    # above the measurement by a median 8 % (H100) and 12 % (H200), these GPUs running power-limited at
-    # 1740-1845 MHz; no row beyond 35 % (seen: +30 %, H200 bf16 8192^3).
-    rows = _rows("/gemm")
-    for dev in ("h100-sxm5-80gb", "h200-sxm-141gb"):
-        big = [r for r in rows if r["system"] == dev and min(r["p"]["m"], r["p"]["n"], r["p"]["k"]) >= 2048]
-        assert len(big) == 30
-        errs = sorted(abs(r["error"]) for r in big)
-        assert errs[len(errs) // 2] <= 0.15 and errs[-1] <= 0.35, (dev, errs)
+def test_large_aligned_gemms_on_h200():
+    # H100's 16-bit and 8-bit GEMM fractions are fitted on its published rows and its own aligned GEMMs of every
+    # dimension >= 2048; H200 (same SMs and clocks) inherits them. Its 30 such rows (bf16/fp16/fp8/tf32/fp32,
+    # squares and LLM layer shapes): median within 10 %, none beyond 25 % (seen: 6.7 % and 20.8 %, bf16 8192^3,
+    # which ran slower than both its neighbours on both GPUs).
+    big = [r for r in _rows("/gemm") if r["system"] == "h200-sxm-141gb" and min(r["p"]["m"], r["p"]["n"], r["p"]["k"]) >= 2048]
+    assert len(big) == 30
+    errs = sorted(abs(r["error"]) for r in big)
+    assert errs[len(errs) // 2] <= 0.10 and errs[-1] <= 0.25, errs
 
 
 def test_stored_summary_matches_and_has_not_regressed():

@@ -3,10 +3,10 @@ reports in-sample and leave-one-out errors.
 
 One model per device: for each device in FIT_DEVICES and each dtype class (16-bit, 8-bit GEMM), the HBM
 stream and flash attention, one fraction is chosen to minimise (max + median) absolute relative error over
-that device's rows of that kind. The attention fraction is fitted on the published rows together with this
-project's own FlashAttention-2 measurements of the device, where there are some (H100); the cuDNN attention
-and unaligned-GEMM fractions on its own measurements only (H100: 48 cuDNN SDPA rows; 8191^3 and
-1024x2145x1024 through torch.matmul). Devices without rows inherit from a sibling, stated in their ``fitted_on``.
+that device's rows of that kind, published rows together with this project's own measurements of the device
+where there are some (H100; ``perfmodel.validation.measured.fit_key`` says which rows fit which fraction: 16-bit
+and 8-bit GEMMs of every dimension >= 2048, FlashAttention-2 rows; the cuDNN-attention and unaligned-GEMM
+fractions rest on own rows only). Devices without rows inherit from a sibling, stated in their ``fitted_on``.
 The tile and launch overheads are shared by all devices. ``--shared`` chooses them by a grid search over
 SHARED_GRID: for each pair every device's fractions are refitted and the pair is scored by (max + median)
 absolute error over all GEMM rows, the same score as the fractions. For speed the search evaluates each
@@ -86,16 +86,15 @@ def fit_one(
 
 
 def own_rows(device: str, key: str) -> list[Case]:
-    """This project's own measurements of ``device`` (suite ``measured``) that fit ``key``: FlashAttention-2 rows
-    for the attention fraction, next to the published row (one published row cannot pin a fraction that also has
-    to hold for causal, backward and short-sequence runs), and the unaligned GEMMs for the unaligned fraction."""
-    wanted = {"attention": "attention_flash", "attention_cudnn": "attention_cudnn", "unaligned": "gemm_unaligned"}.get(key)
+    """This project's own measurements of ``device`` (suite ``measured``) that fit ``key`` (``measured.fit_key``),
+    next to the published rows: one published row cannot pin a fraction that also has to hold for other shapes,
+    causal, backward and short-sequence runs."""
     return [
-        Case("gemm" if key == "unaligned" else "attention", device, "bf16", {"measured_row": r}, measured=r["value"],
-             metric=r["metric"], unit=r["unit"], system=r["device"], operation=r["operation"], params=r["params"],
-             source=r["source"])
+        Case("attention" if key.startswith("attention") else "gemm", device, "bf16", {"measured_row": r},
+             measured=r["value"], metric=r["metric"], unit=r["unit"], system=r["device"], operation=r["operation"],
+             params=r["params"], source=r["source"])
         for r in measured.measurements().iter_rows(named=True)
-        if r["device"] == device and measured.group(r) == f"{device}/{wanted}"
+        if r["device"] == device and measured.fit_key(r) == key
     ]  # fmt: skip
 
 
@@ -198,7 +197,9 @@ def main() -> None:
             rows = [c for c in all_cases if c.device == dev and kind(c) == key] + own_rows(dev, key)
             if not rows:
                 continue
-            fitted[dev][key] = fit_one(dev, key, rows, predictor=predict_any)
+            # Fractions fitted before this one (the 16-bit GEMM rate scales attention and unaligned GEMMs) apply.
+            before = {f"efficiency.{KEYS[k]}": v for k, v in fitted[dev].items()}
+            fitted[dev][key] = fit_one(dev, key, rows, before, predict_any)
             own = [c for c in rows if "measured_row" in c.args]
             names = "; ".join(
                 [f"{c.operation} {c.args.get('shape') or c.args.get('kernel') or ''} {c.dtype}".strip() for c in rows if c not in own]
@@ -213,8 +214,8 @@ def main() -> None:
                 for i, c in enumerate(rows):
                     if c not in left_out:
                         continue
-                    f = fit_one(dev, key, rows[:i] + rows[i + 1 :], predictor=predict_any)
-                    spec = pm.hwdb.get(dev).with_overrides({f"efficiency.{KEYS[key]}": f})
+                    f = fit_one(dev, key, rows[:i] + rows[i + 1 :], before, predict_any)
+                    spec = pm.hwdb.get(dev).with_overrides({**before, f"efficiency.{KEYS[key]}": f})
                     loo.append(abs(predict_any(c, spec) - c.measured) / c.measured)
                 print(f"{dev:16s} {KEYS[key]:22s} = {fitted[dev][key]:.4f}  rows={len(rows)}  leave-one-out |err| median {statistics.median(loo):.3f} max {max(loo):.3f}")
             else:

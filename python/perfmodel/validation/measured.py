@@ -2,10 +2,10 @@
 
 The rows were measured with ``tools/measure_gpu.py`` on a device lent to a development session and imported
 with ``tools/import_gpu_measurements.py``; each row's ``source`` names the GPU, date, driver, software versions
-and method, and ``params`` the number of runs and their spread. The H100 attention (FlashAttention-2, cuDNN)
-and unaligned-GEMM rows are ``fit`` rows (the attention work model and H100's attention, cuDNN-attention and
-unaligned-GEMM fractions were fitted on them, see :func:`role`); every other row is a ``holdout`` of the device's
-fitted fractions (hwdb ``fitted_on``).
+and method, and ``params`` the number of runs and their spread. H100 rows that its fractions were fitted on are
+``fit`` rows (:func:`fit_key`: attention, cuDNN attention, unaligned GEMMs, and aligned 16-bit and 8-bit GEMMs
+of every dimension >= 2048, next to the published rows); every other row, H200's included, is a ``holdout`` of
+the device's fitted fractions (hwdb ``fitted_on``).
 
 Predictions use the same conventions as the measurement:
 - GEMM: TFLOP/s = 2 m n k batch / time;
@@ -33,7 +33,7 @@ from ..hwdb import Spec, get
 from . import frame
 from .roofline import FIT_DEVICES
 
-__all__ = ["group", "measurements", "predict", "run", "skipped"]
+__all__ = ["fit_key", "group", "measurements", "predict", "role", "run", "skipped"]
 
 
 def measurements() -> pl.DataFrame:
@@ -102,13 +102,28 @@ def skipped() -> list[tuple[str, str]]:
     ]
 
 
+def fit_key(row: dict[str, Any]) -> str | None:
+    """The fraction tools/calibrate_roofline.py fits on this row (its ``KEYS``), or None: FlashAttention-2 and
+    cuDNN rows fit the two attention fractions (the engine's attention work-model constants were fitted on the
+    H100 FlashAttention-2 rows), unaligned GEMMs the unaligned fraction, and aligned single GEMMs with every
+    dimension >= 2048 the 16-bit or 8-bit GEMM fraction (smaller ones are set by the fixed per-kernel cost, which
+    depends on how kernels are issued; see NOTES)."""
+    g = group(row).split("/")[1]
+    if g in ("attention_flash", "attention_cudnn"):
+        return "attention" if g == "attention_flash" else "attention_cudnn"
+    if g == "gemm_unaligned":
+        return "unaligned"
+    if g == "gemm":
+        p = json.loads(row["params"])
+        if p.get("batch", 1) == 1 and min(p["m"], p["n"], p["k"]) >= 2048:
+            return {"bf16": "gemm16", "fp16": "gemm16", "fp8": "gemm8"}.get(p["dtype"])
+    return None
+
+
 def role(row: dict[str, Any]) -> str:
-    """``fit`` for the rows tools/calibrate_roofline.py fits a device's fractions on (FlashAttention-2 and cuDNN
-    rows for the two attention fractions, the work-model constants in the engine having been fitted on the H100
-    FlashAttention-2 rows; unaligned GEMMs for the unaligned fraction) where the device is fitted on its own
-    rows, ``holdout`` for every other."""
-    fitted = group(row).split("/")[1] in ("attention_flash", "attention_cudnn", "gemm_unaligned")
-    return "fit" if fitted and row["device"] in FIT_DEVICES else "holdout"
+    """``fit`` for the rows a device's fractions are fitted on (:func:`fit_key`) where the device is fitted on its
+    own rows (``FIT_DEVICES``), ``holdout`` for every other."""
+    return "fit" if fit_key(row) is not None and row["device"] in FIT_DEVICES else "holdout"
 
 
 def group(row: dict[str, Any]) -> str:
