@@ -25,6 +25,7 @@ Run from the repository root after ``pip install -e .``:
 
 from __future__ import annotations
 
+import json
 import re
 import statistics
 import sys
@@ -90,7 +91,8 @@ def own_rows(device: str, key: str) -> list[Case]:
     next to the published rows: one published row cannot pin a fraction that also has to hold for other shapes,
     causal, backward and short-sequence runs."""
     return [
-        Case("attention" if key.startswith("attention") else "gemm", device, "bf16", {"measured_row": r},
+        Case("attention" if key.startswith("attention") else "gemm", device, json.loads(r["params"]).get("dtype", "bf16"),
+             {"measured_row": r},
              measured=r["value"], metric=r["metric"], unit=r["unit"], system=r["device"], operation=r["operation"],
              params=r["params"], source=r["source"])
         for r in measured.measurements().iter_rows(named=True)

@@ -911,6 +911,8 @@ const ATTN_FWD_BLOCK_TILES: f64 = 0.6;
 /// Fixed cost of one backward block (write dK, dV; its share of the dO.O row-sum pre-pass and of the fp32 dQ
 /// accumulator and its conversion), in d = 128 tile times.
 const ATTN_BWD_BLOCK_TILES: f64 = 5.0;
+/// Head dimension of the tile the fixed per-block costs are counted in.
+const ATTN_REFERENCE_HEAD_DIM: f64 = 128.0;
 /// Extra cost of the masked diagonal tile of a causal block, in tiles.
 const ATTN_DIAGONAL_TILES: f64 = 0.75;
 /// Matrix rate of the backward relative to the forward (five GEMMs per tile and more non-matrix work).
@@ -998,12 +1000,12 @@ impl AttentionContext {
         let (tile, fixed) = if backward {
             (
                 2.5 * tile_flops * head_dim / (rate * ATTN_BWD_RATE),
-                ATTN_BWD_BLOCK_TILES * tile_flops * 128.0 / rate,
+                ATTN_BWD_BLOCK_TILES * tile_flops * ATTN_REFERENCE_HEAD_DIM / rate,
             )
         } else {
             (
                 tile_flops * head_dim / rate,
-                ATTN_FWD_BLOCK_TILES * tile_flops * 128.0 / rate,
+                ATTN_FWD_BLOCK_TILES * tile_flops * ATTN_REFERENCE_HEAD_DIM / rate,
             )
         };
         let n_q = Portable::ceil(seq_q / ATTN_BLOCK);
