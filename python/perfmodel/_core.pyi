@@ -69,7 +69,13 @@ def collectives_names() -> tuple[list[str], list[str]]: ...
 def collectives_op(name: str) -> str: ...
 def collectives_algorithm(name: str) -> int: ...
 def collectives_predict(
-    cluster: Cluster, op: str, nbytes: _F64, nranks: _F64, algorithm: _U8
+    cluster: Cluster,
+    op: str,
+    nbytes: _F64,
+    nranks: _F64,
+    algorithm: _U8,
+    stride: int = 1,
+    concurrent: int | None = None,
 ) -> tuple[_F64, _U8, _F64]: ...
 
 # ---- llm ----

@@ -38,7 +38,7 @@ _ALGO_DTYPE = pl.Enum(list(ALGORITHMS))
 _ALGO_VALUES = pl.Series("algorithm", ALGORITHMS, dtype=_ALGO_DTYPE)
 
 
-def _where(where: Spec | str | Cluster, nranks: np.ndarray) -> Cluster:
+def _where(where: Spec | str | Cluster, nranks: np.ndarray, stride: int = 1) -> Cluster:
     if isinstance(where, Cluster):
         return where
     if isinstance(where, (str, Spec)):
@@ -46,7 +46,7 @@ def _where(where: Spec | str | Cluster, nranks: np.ndarray) -> Cluster:
 
         spec = resolve(where, "system")
         dpn = int(spec["devices_per_node_count"])
-        most = int(np.max(nranks)) if nranks.size and np.all(np.isfinite(nranks)) else 1
+        most = int(np.max(nranks)) * stride if nranks.size and np.all(np.isfinite(nranks)) else 1
         return cluster(spec, max(1, -(-most // dpn)))
     raise InvalidArgumentError(f"argument `where`: expected a system id, a system spec or a Cluster, got {where!r}")
 
@@ -65,6 +65,9 @@ def predict(
     nbytes: Any,
     nranks: Any,
     algorithm: str | list[str] = "auto",
+    *,
+    stride: int = 1,
+    concurrent: int | None = None,
 ) -> pl.DataFrame:
     """Time, algbw and busbw of ``op`` on ``nbytes`` over ``nranks`` ranks.
 
@@ -83,6 +86,14 @@ def predict(
         ``"auto"`` or an algorithm name (``ring``, ``tree``, ``recursive_doubling``, ``rabenseifner``,
         ``bruck``, ``direct``, ``nvls``, ``sharp``, ``hierarchical``, ``pxn``), or a list of names: then every
         (nbytes, nranks) element is evaluated for each algorithm (a new leading axis).
+    stride
+        Rank distance between consecutive members (1: consecutive devices, innermost level first). A data-
+        parallel group under tensor parallelism 8 on 8-GPU nodes is ``stride=8``: one rank per node. The
+        training model's groups are laid out so (Megatron order: tp, cp, dp/ep, pp).
+    concurrent
+        Ranks of each node communicating at the same time, sharing its NICs (``None``: only this
+        communicator's own; in a training plan every rank communicates, so the model uses the devices per
+        node). Strided or concurrent groups need a cluster of one node group.
 
     Returns
     -------
@@ -110,8 +121,16 @@ def predict(
         r = np.tile(r, per.size)
     b = np.ascontiguousarray(b)
     r = np.ascontiguousarray(r)
-    c = _where(where, r)
-    time_s, used, factor = _core.collectives_predict(c._handle, op_name, b, r, codes)
+    if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or stride < 1:
+        raise InvalidArgumentError(f"argument `stride`: is {stride!r}; expected a whole number >= 1")
+    if concurrent is not None and (
+        isinstance(concurrent, bool) or not isinstance(concurrent, (int, np.integer)) or concurrent < 1
+    ):
+        raise InvalidArgumentError(f"argument `concurrent`: is {concurrent!r}; expected None or a whole number >= 1")
+    c = _where(where, r, int(stride))
+    time_s, used, factor = _core.collectives_predict(
+        c._handle, op_name, b, r, codes, int(stride), None if concurrent is None else int(concurrent)
+    )
     algbw = b / time_s / 1e9
     return pl.DataFrame(
         {

@@ -1,6 +1,6 @@
 //! Collectives: the worked numbers of shared/specs/domain.md §6.6 and §6.8, and topology behaviour.
-use perfmodel_core::collective::{self, formulas, Algorithm, Op};
-use perfmodel_core::topology::{disjoint_rings, system_of, Cluster};
+use perfmodel_core::collective::{self, algorithms, formulas, Algorithm, Op, Placement};
+use perfmodel_core::topology::{disjoint_rings, system_of, Cluster, Comm, LevelParams, LinkKind};
 use perfmodel_core::Error;
 
 const GIB: f64 = 1_073_741_824.0;
@@ -9,56 +9,124 @@ fn close(a: f64, b: f64, rel: f64) {
     assert!((a - b).abs() <= rel * b.abs(), "{a} vs {b}");
 }
 
-#[test]
-fn thakur_formulas_reproduce_domain_6_6() {
-    // n = 1 GiB, p = 8, 1/beta = 50 GB/s, alpha = 5 us, gamma = 0.
-    let (p, n, a, b) = (8.0, GIB, 5e-6, 1.0 / 50e9);
-    close(
-        formulas::ring_all_reduce(p, n, a, b, 0.0) * 1e3,
-        37.651,
-        1e-4,
-    );
-    close(
-        formulas::rabenseifner_all_reduce(p, n, a, b, 0.0) * 1e3,
-        37.611,
-        1e-4,
-    );
-    close(
-        formulas::recursive_doubling_all_reduce(p, n, a, b, 0.0) * 1e3,
-        64.440,
-        1e-4,
-    );
-    close(formulas::binomial_broadcast(p, n, a, b) * 1e3, 64.440, 1e-4);
-    close(formulas::ring_all_gather(p, n, a, b) * 1e3, 18.825, 1e-4);
+/// A synthetic level: `size` members, `bw` bytes/s per link (efficiency 1), `alpha` s per step, no launch.
+fn level(kind: LinkKind, size: u32, bw: f64, links: u32, alpha: f64) -> LevelParams {
+    LevelParams {
+        kind,
+        size,
+        link_bandwidth: bw,
+        links,
+        efficiency: 1.0,
+        inr_efficiency: 1.0,
+        hop_latency_s: alpha,
+        launch_s: 0.0,
+        in_network_reduction: false,
+        rails_only: false,
+        oversubscription: 1.0,
+        devices_per_node: 1,
+    }
+}
+
+/// A communicator over the given (level, members) pairs, innermost first.
+fn comm_over(levels: &[(LevelParams, u32)], ranks_per_node: u32) -> Comm {
+    let mut c = Comm {
+        nranks: levels.iter().map(|(_, k)| k).product(),
+        levels: [levels[0].0; 6],
+        members: [1; 6],
+        len: levels.len(),
+        ranks_per_node,
+        launch_s: 0.0,
+        crosses_groups: false,
+    };
+    for (i, (l, k)) in levels.iter().enumerate() {
+        c.levels[i] = *l;
+        c.members[i] = *k;
+    }
+    c
 }
 
 #[test]
-fn hierarchical_reproduces_domain_6_8() {
-    let (rs, ar, ag) = formulas::hierarchical_all_reduce(8.0, 16.0, GIB, 450e9, 50e9);
+fn engine_reproduces_domain_6_6() {
+    // n = 1 GiB, p = 8, 1/beta = 50 GB/s, alpha = 5 us, gamma = 0, on one switch level (every rank has its
+    // full bandwidth). The store-and-forward algorithms equal the textbook formulas exactly; the pipelined
+    // ring equals (sqrt L + sqrt W)^2 with L = 2 (p-1) alpha and W = 2 (p-1)/p n beta, whose sum L + W is
+    // §6.6's 37.651 ms.
+    let c = comm_over(&[(level(LinkKind::Switch, 8, 50e9, 1, 5e-6), 8)], 8);
+    let t = |op, algo| algorithms::flat_time(&c, op, GIB, algo).unwrap() * 1e3;
+    close(t(Op::AllReduce, Algorithm::Rabenseifner), 37.611, 1e-4);
+    close(t(Op::AllReduce, Algorithm::RecursiveDoubling), 64.440, 1e-4);
+    let (l, w) = (2.0 * 7.0 * 5e-6, 2.0 * 7.0 / 8.0 * GIB / 50e9);
+    close(t(Op::AllReduce, Algorithm::Ring), formulas::pipelined(l, w) * 1e3, 1e-12);
+    close((l + w) * 1e3, 37.651, 1e-4);
+    let ag = t(Op::AllGather, Algorithm::Ring);
+    close(ag, formulas::pipelined(7.0 * 5e-6, 7.0 / 8.0 * GIB / 50e9) * 1e3, 1e-12);
+}
+
+#[test]
+fn engine_hierarchical_reproduces_domain_6_8() {
+    // g = 8 GPUs per node at 450 GB/s, n = 16 nodes, one 50 GB/s rail per GPU, no latency: reduce-scatter in
+    // the node 2.088 ms, all-reduce of n/8 across nodes 5.033 ms, all-gather 2.088 ms; 9.209 ms in all.
+    let intra = level(LinkKind::Switch, 8, 450e9, 1, 0.0);
+    let mut net = level(LinkKind::Network, 16, 50e9, 8, 0.0);
+    net.devices_per_node = 8;
+    let c = comm_over(&[(intra, 8), (net, 16)], 8);
+    let t = algorithms::flat_time(&c, Op::AllReduce, GIB, Algorithm::Hierarchical).unwrap();
+    close(t * 1e3, 9.209, 1e-3);
+    let node = comm_over(&[(intra, 8)], 8);
+    let rs = algorithms::flat_time(&node, Op::ReduceScatter, GIB, Algorithm::Ring).unwrap();
     close(rs * 1e3, 2.088, 1e-3);
-    close(ar * 1e3, 5.033, 1e-3);
-    close((rs + ar + ag) * 1e3, 9.209, 1e-3);
-    // Flat ring bottlenecked at one NIC: 42.61 ms.
-    close(
-        formulas::ring_all_reduce(128.0, GIB, 0.0, 1.0 / 50e9, 0.0) * 1e3,
-        42.61,
-        1e-3,
-    );
 }
 
 #[test]
 fn engine_hierarchical_matches_6_8_bandwidth_terms_at_large_sizes() {
     // 16 DGX H100 nodes: NVSwitch per-GPU ring bandwidth and one rail per GPU, as §6.8 assumes. At 1 TiB the
-    // latency and pipeline-fill terms are ~1 % of the total at 1 TiB, so the engine's hierarchical all-reduce must equal §6.8's formula
-    // with the hwdb bandwidths.
+    // latency and pipeline-fill terms are ~1 % of the total, so the engine's hierarchical all-reduce must equal
+    // §6.8's bandwidth terms with the hwdb bandwidths: 2 (g-1)/g n / B_intra + 2 (N-1)/N (n/g) / B_nic.
     let c = Cluster::new(system_of("dgx-h100").unwrap(), 16).unwrap();
     let comm = c.comm(128).unwrap();
     let intra = comm.levels[0].ring_bandwidth(8, 8);
     let nic = comm.levels[1].rail_bandwidth(8);
     let n = 1024.0 * GIB;
-    let (rs, ar, ag) = formulas::hierarchical_all_reduce(8.0, 16.0, n, intra, nic);
+    let expected = 2.0 * 7.0 / 8.0 * n / intra + 2.0 * 15.0 / 16.0 * (n / 8.0) / nic;
     let e = collective::time(&c, Op::AllReduce, n as u64, 128, Algorithm::Hierarchical).unwrap();
-    close(e.time_s, rs + ar + ag, 0.02);
+    close(e.time_s, expected, 0.02);
+}
+
+#[test]
+fn strided_groups_share_the_nodes_nics() {
+    // A data-parallel group with tp = 8 on DGX H100 nodes has one rank per node; with all 8 ranks of a node
+    // reducing at once each group gets one of the node's 8 NICs, as a lone 16-rank ring of one rank per
+    // node would. Two concurrent ranks per node on a 1-NIC-per-GPU system still get one NIC each.
+    let c = Cluster::new(system_of("dgx-h100").unwrap(), 16).unwrap();
+    let alone = Placement {
+        stride: 8,
+        concurrent: None,
+    };
+    let crowded = Placement {
+        stride: 8,
+        concurrent: Some(8),
+    };
+    let a = collective::placed_comm(&c, 16, alone).unwrap();
+    let b = collective::placed_comm(&c, 16, crowded).unwrap();
+    assert_eq!((a.len, a.members[0], a.ranks_per_node), (1, 16, 1));
+    let ta = algorithms::evaluate(&a, Op::ReduceScatter, GIB, Algorithm::Ring).unwrap().0;
+    let tb = algorithms::evaluate(&b, Op::ReduceScatter, GIB, Algorithm::Ring).unwrap().0;
+    close(tb, ta, 1e-12);
+    // Frontier: 8 GCDs share 4 NICs, so a one-rank-per-node group with every GCD busy gets half a NIC.
+    let f = Cluster::new(system_of("frontier-node").unwrap(), 16).unwrap();
+    let lone = collective::placed_comm(&f, 16, Placement { stride: 8, concurrent: None }).unwrap();
+    let busy = collective::placed_comm(&f, 16, Placement { stride: 8, concurrent: Some(8) }).unwrap();
+    let t = |c: &Comm| algorithms::evaluate(c, Op::ReduceScatter, 16.0 * GIB, Algorithm::Ring).unwrap().0;
+    close(t(&busy) / t(&lone), 2.0, 0.01);
+}
+
+#[test]
+fn a_group_that_does_not_nest_is_an_error_naming_the_level() {
+    let c = Cluster::new(system_of("dgx-h100").unwrap(), 4).unwrap();
+    let e = collective::placed_comm(&c, 4, Placement { stride: 3, concurrent: None }).unwrap_err();
+    assert!(e.to_string().contains("level 0"), "{e}");
+    let e = collective::placed_comm(&c, 4, Placement { stride: 8, concurrent: Some(9) }).unwrap_err();
+    assert!(e.to_string().contains("concurrent"), "{e}");
 }
 
 #[test]

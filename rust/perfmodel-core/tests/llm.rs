@@ -1,6 +1,9 @@
 //! LLM core: counts, collectives over levels, plan rules, search. Expected values: shared/specs/domain.md.
 use perfmodel_core::hw;
-use perfmodel_core::llm::comm::{self, Group, LinkLevel, Topology, MAX_LEVELS};
+use perfmodel_core::collective::group::Machine;
+use perfmodel_core::collective::{self, algorithms, Algorithm, Op};
+use perfmodel_core::llm::step::GroupKind;
+use perfmodel_core::topology::{system_of, NodeGroup};
 use perfmodel_core::llm::{self, Calibration, Cluster, Invalid, Model, Plan, Recompute, Space};
 
 fn gpt(h: f64, a: f64, l: f64) -> Model {
@@ -50,49 +53,81 @@ fn seventy_two_formula() {
     );
 }
 
-fn two_level(g: u32, n: u32, b_intra: f64, b_nic: f64) -> Topology {
-    let mut levels = [LinkLevel::default(); MAX_LEVELS];
-    levels[0] = LinkLevel {
-        size: g,
-        bandwidth: b_intra,
-        latency: 0.0,
-        block: u64::from(g),
-    };
-    levels[1] = LinkLevel {
-        size: n,
-        bandwidth: b_nic,
-        latency: 0.0,
-        block: u64::from(g * n),
-    };
-    Topology {
-        levels,
-        n_levels: 2,
-        devices_per_node: g,
-        nodes: n,
-    }
-}
-
-#[test]
-fn hierarchical_all_reduce_matches_domain_example() {
-    // domain.md §6.8: g = 8, n = 16, S = 1 GiB, 450 GB/s intra, 50 GB/s NIC: 2.088 + 5.033 + 2.088 = 9.209 ms.
-    let topo = two_level(8, 16, 450e9, 50e9);
-    let g = Group::new(&topo, 128, 1);
-    assert_eq!(g.factors[..2], [8.0, 16.0]);
-    let t = comm::all_reduce(&topo, &g, 1024.0 * 1024.0 * 1024.0);
-    assert!((t * 1e3 - 9.209).abs() < 0.001, "{}", t * 1e3);
+fn dgx_h100(nodes: u32) -> Machine {
+    let g = NodeGroup::from_system(system_of("dgx-h100").unwrap(), nodes).unwrap();
+    Machine::of_group(&g, 1.0).unwrap()
 }
 
 #[test]
 fn group_placement_by_stride() {
-    let topo = two_level(8, 16, 450e9, 50e9);
+    let m = dgx_h100(16);
     // A DP group with tp = 8 has one member per node: all traffic crosses the network.
-    let dp = Group::new(&topo, 16, 8);
-    assert_eq!(dp.factors[..2], [1.0, 16.0]);
-    assert!(dp.crosses_nodes(&topo));
+    let dp = m.layout(16, 8).unwrap();
+    assert_eq!((&dp.members[..2], dp.ranks_per_node), (&[1, 16][..], 1));
+    assert_eq!(m.outer_level(16, 8), Some(1));
     // A TP group of 8 stays in the node.
-    let tp = Group::new(&topo, 8, 1);
-    assert_eq!(tp.factors[..2], [8.0, 1.0]);
-    assert!(!tp.crosses_nodes(&topo));
+    let tp = m.layout(8, 1).unwrap();
+    assert_eq!((&tp.members[..2], tp.ranks_per_node), (&[8, 1][..], 8));
+    assert_eq!(m.outer_level(8, 1), Some(0));
+    // 32 ranks 4 apart: 2 per node over 16 nodes.
+    let g = m.layout(32, 4).unwrap();
+    assert_eq!((&g.members[..2], g.ranks_per_node), (&[2, 16][..], 2));
+    // Stride 3 does not nest in 8-GPU nodes.
+    assert!(m.layout(4, 3).unwrap_err().to_string().contains("level 0"));
+}
+
+#[test]
+fn plan_collectives_are_the_engines() {
+    // Every collective the step model lists is the collectives engine's estimate for the same cluster, group
+    // layout (size, stride, every rank of a node communicating) and size.
+    let m = gpt(12288.0, 96.0, 96.0);
+    let c = a100(64);
+    let p = Plan {
+        tp: 8,
+        pp: 8,
+        dp: 8,
+        vp: 3,
+        micro_batch: 1,
+        global_batch: 64,
+        sp: true,
+        recompute: Recompute::Selective,
+        zero: 1,
+        ..Plan::default()
+    };
+    let net = perfmodel_core::topology::Cluster::new(system_of("dgx-a100").unwrap(), 64).unwrap();
+    let cols = llm::step::plan_collectives(&m, &p, &c);
+    assert_eq!(cols.len(), 5, "{cols:?}");
+    for x in &cols {
+        let place = collective::Placement {
+            stride: x.stride,
+            concurrent: Some(8),
+        };
+        let comm = collective::placed_comm(&net, x.size, place).unwrap();
+        let (t, algo) = algorithms::evaluate(&comm, x.op(), x.bytes, Algorithm::Auto).unwrap();
+        assert_eq!(t, x.time_s(), "{x:?}");
+        assert_eq!(algo, x.algorithm());
+    }
+    // The DP group (stride 8) crosses only the network; TP stays in the node.
+    let dp = cols.iter().find(|x| x.group == GroupKind::Dp).unwrap();
+    assert_eq!((dp.size, dp.stride), (8, 8));
+    assert!(dp.cross_node_bytes > 0.0);
+    let tp = cols.iter().find(|x| x.group == GroupKind::Tp).unwrap();
+    assert_eq!(tp.cross_node_bytes, 0.0);
+}
+
+#[test]
+fn unplaceable_plan_names_the_group() {
+    // tp = 3 leaves data-parallel ranks 3 apart, which do not nest in 8-GPU nodes.
+    let m = gpt(6144.0, 48.0, 48.0);
+    let c = a100(3);
+    let p = Plan {
+        tp: 3,
+        dp: 8,
+        global_batch: 8,
+        ..Plan::default()
+    };
+    let e = llm::estimate(&m, &p, &c).unwrap_err().to_string();
+    assert!(e.contains("dp group") && e.contains("level 0"), "{e}");
 }
 
 fn a100(nodes: u32) -> Cluster {
@@ -214,11 +249,18 @@ fn backward_tp_collectives_hide_behind_gradient_gemms() {
         ..Plan::default()
     };
     let tp = |recompute, sp| llm::evaluate(&m, &plan(recompute, sp), &c).times.tp_comm;
-    let tg = Group::new(&c.topo, 8, 1);
-    let ar = comm::all_reduce(&c.topo, &tg, 2.0 * 2048.0 * 12288.0);
+    let ar = c.collective(Op::AllReduce, 8, 1, 2.0 * 2048.0 * 12288.0).time_s;
     let none = tp(Recompute::None, false);
     assert!((none / (96.0 * 2.0 * ar) - 1.0).abs() < 1e-12, "{none}");
     assert!((tp(Recompute::Full, false) / none - 2.0).abs() < 1e-12);
     assert!((tp(Recompute::Selective, false) / none - 1.0).abs() < 1e-12);
-    assert!((tp(Recompute::None, true) / none - 1.5).abs() < 1e-12);
+    // With SP: 2 all-gathers + 2 reduce-scatters forward and the 2 conjugate all-gathers backward (each the
+    // engine's estimate for the TP group); 1.5x the all-reduces when an all-gather and a reduce-scatter each
+    // cost half an all-reduce, as for a bandwidth-bound ring.
+    let bytes = 2.0 * 2048.0 * 12288.0;
+    let ag = c.collective(Op::AllGather, 8, 1, bytes).time_s;
+    let rs = c.collective(Op::ReduceScatter, 8, 1, bytes).time_s;
+    let sp = tp(Recompute::None, true);
+    assert!((sp / (96.0 * (4.0 * ag + 2.0 * rs)) - 1.0).abs() < 1e-12, "{sp}");
+    assert!((sp / none - 1.5).abs() < 0.1, "{}", sp / none);
 }

@@ -131,8 +131,11 @@ type Out<'py> = (
     Bound<'py, PyArray1<f64>>,
 );
 
-/// Vectorized prediction: (time_s, algorithm code used, busbw factor) per element.
+/// Vectorized prediction: (time_s, algorithm code used, busbw factor) per element; communicators of ranks
+/// `stride` apart with `concurrent` ranks per node communicating at once (None: only their own).
 #[pyfunction]
+#[pyo3(signature = (cluster, op, nbytes, nranks, algorithm, stride=1, concurrent=None))]
+#[allow(clippy::too_many_arguments)]
 pub fn collectives_predict<'py>(
     py: Python<'py>,
     cluster: &PyCluster,
@@ -140,6 +143,8 @@ pub fn collectives_predict<'py>(
     nbytes: PyReadonlyArray1<'py, f64>,
     nranks: PyReadonlyArray1<'py, f64>,
     algorithm: PyReadonlyArray1<'py, u8>,
+    stride: u64,
+    concurrent: Option<u32>,
 ) -> PyResult<Out<'py>> {
     let op = Op::parse(op).map_err(|e| to_py(py, &e))?;
     let (b, r, a) = (
@@ -148,7 +153,10 @@ pub fn collectives_predict<'py>(
         algorithm.as_slice()?,
     );
     let c = cluster.inner.clone();
-    let cols = engine(py, move || collective::columns(&c, op, b, r, a))?;
+    let placement = collective::Placement { stride, concurrent };
+    let cols = engine(py, move || {
+        collective::columns_placed(&c, op, b, r, a, placement)
+    })?;
     Ok((
         cols.time_s.into_pyarray(py),
         cols.algorithm.into_pyarray(py),

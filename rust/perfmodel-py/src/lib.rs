@@ -8,6 +8,7 @@ mod daq;
 mod errors;
 mod hwdb;
 mod llm;
+mod llm_comm;
 mod roofline;
 
 use pyo3::prelude::*;
@@ -27,6 +28,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // Each domain registers its own functions (one line each, so parallel work does not collide).
     collectives::register(m)?;
     llm::register(m)?;
+    llm_comm::register(m)?;
     daq::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

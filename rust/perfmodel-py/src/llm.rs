@@ -19,7 +19,7 @@ fn pairs(map: &HashMap<String, f64>) -> Vec<(&str, f64)> {
     map.iter().map(|(k, v)| (k.as_str(), *v)).collect()
 }
 
-fn system_of(py: Python<'_>, system: &Bound<'_, PyAny>) -> PyResult<Arc<System>> {
+pub(crate) fn system_of(py: Python<'_>, system: &Bound<'_, PyAny>) -> PyResult<Arc<System>> {
     let r = if let Ok(spec) = system.cast::<PyHwSpec>() {
         spec.get().inner.system()
     } else {

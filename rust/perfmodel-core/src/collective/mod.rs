@@ -39,6 +39,7 @@
 //! returns the fastest, naming it in [`Estimate::algorithm`].
 pub mod algorithms;
 pub mod formulas;
+pub mod group;
 pub mod hierarchical;
 
 use rayon::prelude::*;
@@ -290,6 +291,66 @@ pub fn time_comm(comm: &Comm, op: Op, bytes: f64, algorithm: Algorithm) -> Resul
     })
 }
 
+/// How a communicator's ranks sit in the rank order: `stride` apart (1: consecutive devices, innermost
+/// level first), while `concurrent` ranks of each node communicate at once (`None`: only this
+/// communicator's own ranks, as nccl-tests runs it; a plan's groups run with all their sibling groups).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placement {
+    pub stride: u64,
+    pub concurrent: Option<u32>,
+}
+
+impl Default for Placement {
+    fn default() -> Self {
+        Placement {
+            stride: 1,
+            concurrent: None,
+        }
+    }
+}
+
+impl Placement {
+    fn is_default(&self) -> bool {
+        *self == Placement::default()
+    }
+}
+
+/// The communicator of `nranks` ranks of `cluster` placed as `placement` says. Strided or concurrent groups
+/// are modelled on clusters of one node group.
+pub fn placed_comm(cluster: &Cluster, nranks: u32, placement: Placement) -> Result<Comm> {
+    if placement.is_default() {
+        return cluster.comm(nranks);
+    }
+    if cluster.groups.len() != 1 {
+        return Err(Error::Unsupported {
+            message: "a strided or concurrent communicator is modelled on a cluster of one node group;                       this cluster has several"
+                .into(),
+        });
+    }
+    let machine = group::Machine::of_group(&cluster.groups[0], 1.0)?;
+    let layout = machine.layout(nranks, placement.stride)?;
+    let sharers = match placement.concurrent {
+        Some(0) => {
+            return Err(invalid(
+                "concurrent",
+                "is 0; expected the number of ranks per node communicating at once (>= 1)",
+            ))
+        }
+        Some(c) if c > machine.devices_per_node => {
+            return Err(invalid(
+                "concurrent",
+                format!(
+                    "is {c}, more than the {} devices of a node",
+                    machine.devices_per_node
+                ),
+            ))
+        }
+        Some(c) => c,
+        None => layout.ranks_per_node,
+    };
+    Ok(machine.comm_of(&layout, sharers))
+}
+
 /// Vectorized results: one entry per input element.
 #[derive(Debug, Clone, Default)]
 pub struct CollectiveColumns {
@@ -309,6 +370,18 @@ pub fn columns(
     bytes: &[f64],
     nranks: &[f64],
     algorithm: &[u8],
+) -> Result<CollectiveColumns> {
+    columns_placed(cluster, op, bytes, nranks, algorithm, Placement::default())
+}
+
+/// [`columns`] for communicators placed as `placement` says (strided, with concurrent sibling groups).
+pub fn columns_placed(
+    cluster: &Cluster,
+    op: Op,
+    bytes: &[f64],
+    nranks: &[f64],
+    algorithm: &[u8],
+    placement: Placement,
 ) -> Result<CollectiveColumns> {
     let len = bytes.len();
     if nranks.len() != len || algorithm.len() != len {
@@ -336,7 +409,10 @@ pub fn columns(
         let idx = match comms.iter().position(|(q, _)| *q == p) {
             Some(j) => j,
             None => {
-                comms.push((p, cluster.comm(p)?));
+                comms.push((
+                    p,
+                    placed_comm(cluster, p, placement).map_err(|e| element_error(e, i))?,
+                ));
                 comms.len() - 1
             }
         };

@@ -2,11 +2,10 @@
 //!
 //! - [`model`]: dense and MoE decoder transformers, parameter and FLOP counts;
 //! - [`plan`]: DP/TP/PP/SP/CP/EP, ZeRO 0-3 and ZeRO++ plans and their validity rules;
-//! - [`comm`]: costs of each parallel group's collectives over the topology levels it spans;
-//! - [`step`]: per-plan step time, memory, MFU/HFU;
+//! - [`step`]: per-plan step time, memory, MFU/HFU; every collective of a plan is priced by
+//!   [`crate::collective`] over the levels its group spans ([`crate::collective::group`]);
 //! - [`search`]: parallel exhaustive search;
 //! - [`hetero`]: node groups with different NICs: placement and the asymmetric pipeline partition.
-pub mod comm;
 pub mod hetero;
 pub mod model;
 pub mod plan;

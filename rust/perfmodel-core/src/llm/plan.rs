@@ -85,10 +85,11 @@ pub enum Invalid {
     SpWithoutTp = 11,
     BadValue = 12,
     GpusDivide = 13,
+    Placement = 14,
 }
 
 impl Invalid {
-    pub const COUNT: usize = 14;
+    pub const COUNT: usize = 15;
     pub const NAMES: [&'static str; Invalid::COUNT] = [
         "heads not divisible by tp",
         "kv_heads and tp not divisible either way",
@@ -104,6 +105,7 @@ impl Invalid {
         "sequence parallelism needs tp > 1",
         "a size is zero",
         "cluster GPUs not divisible by tp x pp x cp",
+        "a parallel group does not nest in the node's levels",
     ];
 }
 
@@ -249,6 +251,8 @@ impl Plan {
             ),
             Invalid::SpWithoutTp => invalid("sp", "sequence parallelism needs tp > 1"),
             Invalid::GpusDivide => invalid("dp", "the cluster's GPU count must be divisible by tp x pp x cp"),
+            // Found against a cluster (step::check_placement names the group and the level).
+            Invalid::Placement => invalid("plan", Invalid::NAMES[Invalid::Placement as usize]),
         })
     }
 }

@@ -5,7 +5,8 @@ use rayon::prelude::*;
 use super::model::{Model, Recompute};
 use super::plan::{Invalid, Plan};
 use super::step::{
-    check_supported, evaluate_with, kernel_key, kernels, Cluster, Estimate, KernelKey, Kernels,
+    check_supported, evaluate_with, kernel_key, kernels, placement_ok, Cluster, Estimate,
+    KernelKey, Kernels,
 };
 use crate::error::{invalid, Result};
 
@@ -138,6 +139,7 @@ pub fn search(
                     Some(Invalid::GpusDivide)
                 } else {
                     p.check_code(m, gpus)
+                        .or_else(|| (!placement_ok(&p, c)).then_some(Invalid::Placement))
                 };
                 match code {
                     Some(code) => acc.1[code as usize] += 1,

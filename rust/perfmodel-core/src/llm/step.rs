@@ -1,9 +1,10 @@
 //! Step time and memory of one plan: per-layer compute from the roofline engine, TP/SP/CP/EP collectives,
 //! pipeline send/recv and bubble (Narayanan et al. SC'21 §2.2), DP/ZeRO/ZeRO++ collectives with an overlap
 //! model, and the optimizer step. Pure arithmetic on a resolved [`Cluster`]: no allocation per plan.
-use super::comm::{self, Group, Topology};
 use super::model::{Model, Recompute};
 use super::plan::Plan;
+use crate::collective::group::Machine;
+use crate::collective::{Algorithm, Estimate as CollectiveEstimate, Op};
 use crate::error::{check_positive, Result};
 use crate::hw::{self, Dtype, System};
 use crate::roofline::{AttentionContext, AttentionKernel, GemmContext, StreamContext};
@@ -37,10 +38,11 @@ impl Default for Calibration {
     }
 }
 
-/// A cluster resolved for the step model: topology plus the device's kernel contexts.
+/// A cluster resolved for the step model: the machine its communicators are priced on (by the collectives
+/// engine) plus the device's kernel contexts.
 #[derive(Debug, Clone, Copy)]
 pub struct Cluster {
-    pub topo: Topology,
+    pub machine: Machine,
     pub gemm16: GemmContext,
     pub gemm8: Option<GemmContext>,
     pub attn: AttentionContext,
@@ -68,7 +70,9 @@ impl Cluster {
         let dev = hw::registry()?
             .get_kind(&system.device, "device")?
             .device()?;
-        let topo = Topology::from_system(system, nodes, calib.comm_bandwidth_scale)?;
+        let group =
+            crate::topology::NodeGroup::from_system(std::sync::Arc::new(system.clone()), nodes)?;
+        let machine = Machine::of_group(&group, calib.comm_bandwidth_scale)?;
         // 16-bit training runs in bf16 where the device has it, else in fp16 (V100); the two peaks are equal
         // on devices that have both.
         let d16 = if dev.gemm_peak(Dtype::Bf16).is_ok() {
@@ -77,7 +81,7 @@ impl Cluster {
             Dtype::Fp16
         };
         Ok(Cluster {
-            topo,
+            machine,
             gemm16: GemmContext::new(&dev, d16)?,
             gemm8: GemmContext::new(&dev, Dtype::Fp8).ok(),
             attn: AttentionContext::new(&dev, d16)?,
@@ -99,19 +103,25 @@ impl Cluster {
         nodes: u32,
         calib: Calibration,
     ) -> Result<Cluster> {
-        let mut c = Cluster::new(system, nodes, calib)?;
-        c.topo = Topology::from_levels(
+        let mut c = Cluster::new(system, 1, calib)?;
+        c.machine = Machine::new(
             in_node,
             network,
             system.devices_per_node,
             nodes,
             calib.comm_bandwidth_scale,
-        );
+        )?;
         Ok(c)
     }
 
     pub fn gpus(&self) -> u64 {
-        self.topo.total_devices()
+        self.machine.devices()
+    }
+
+    /// One collective of a plan's group (`size` ranks `stride` apart), priced by the collectives engine.
+    #[inline]
+    pub fn collective(&self, op: Op, size: u32, stride: u64, bytes: f64) -> CollectiveEstimate {
+        self.machine.collective(op, size, stride, bytes)
     }
 }
 
@@ -485,36 +495,305 @@ pub fn stage_memory(
     }
 }
 
+/// Which parallel group of a plan a collective runs over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum GroupKind {
+    Tp = 0,
+    Cp = 1,
+    Ep = 2,
+    Dp = 3,
+    /// The data-parallel group of the expert parameters (`dp / ep` ranks).
+    ExpertDp = 4,
+    /// ZeRO++ hpZ: the ranks sharing one secondary copy of the weights.
+    Hpz = 5,
+    /// ZeRO++ qgZ's first hop: the data-parallel ranks inside one node.
+    DpInNode = 6,
+    /// ZeRO++ qgZ's second hop: one data-parallel rank per node.
+    DpAcrossNodes = 7,
+    /// Pipeline neighbours.
+    Pp = 8,
+}
+
+impl GroupKind {
+    pub const NAMES: [&'static str; 9] = [
+        "tp",
+        "cp",
+        "ep",
+        "dp",
+        "expert_dp",
+        "hpz",
+        "dp_in_node",
+        "dp_across_nodes",
+        "pp",
+    ];
+
+    pub fn name(self) -> &'static str {
+        GroupKind::NAMES[self as usize]
+    }
+}
+
+/// The pass a collective can hide behind when overlapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    Forward,
+    Backward,
+}
+
+/// One collective of a plan: its group (`size` ranks `stride` apart), bytes (as nccl-tests counts them) and
+/// the collectives engine's estimate of one call (time and the algorithm the tuner picked).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Collective {
+    /// What it moves, e.g. `"gradients"`, `"activations (forward)"`.
+    pub what: &'static str,
+    pub group: GroupKind,
+    pub size: u32,
+    pub stride: u64,
+    pub bytes: f64,
+    pub estimate: CollectiveEstimate,
+    /// Calls per step on one device (the heaviest stage, for an even pipeline).
+    pub calls_per_step: f64,
+    /// Bytes per rank per call that cross the node boundary.
+    pub cross_node_bytes: f64,
+}
+
+impl Collective {
+    pub fn time_s(&self) -> f64 {
+        self.estimate.time_s
+    }
+    pub fn op(&self) -> Op {
+        self.estimate.op
+    }
+    pub fn algorithm(&self) -> Algorithm {
+        self.estimate.algorithm
+    }
+}
+
+impl Cluster {
+    /// One collective of a group of the plan, priced by the engine.
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    fn coll(
+        &self,
+        what: &'static str,
+        group: GroupKind,
+        op: Op,
+        size: u32,
+        stride: u64,
+        bytes: f64,
+        calls_per_step: f64,
+    ) -> Collective {
+        Collective {
+            what,
+            group,
+            size,
+            stride,
+            bytes,
+            estimate: self.collective(op, size, stride, bytes),
+            calls_per_step,
+            cross_node_bytes: self.machine.cross_node_bytes(op, size, stride, bytes),
+        }
+    }
+}
+
+/// Most collectives of one data-parallel/ZeRO schedule.
+const MAX_DP: usize = 8;
+
+/// The data-parallel/ZeRO collectives of a stage, each with the pass it may hide behind. With ZeRO-3 every
+/// call repeats per micro-batch (`calls_per_step` = micro-batches); otherwise once per step.
+#[derive(Debug, Clone, Copy)]
+pub struct DpSchedule {
+    pub items: [(Collective, Pass); MAX_DP],
+    pub len: usize,
+}
+
+impl DpSchedule {
+    fn push(&mut self, c: Collective, pass: Pass) {
+        self.items[self.len] = (c, pass);
+        self.len += 1;
+    }
+
+    pub fn collectives(&self) -> impl Iterator<Item = &Collective> {
+        self.items[..self.len].iter().map(|(c, _)| c)
+    }
+
+    /// Time of one round of the collectives of `pass` (one micro-batch for ZeRO-3, the step otherwise).
+    fn round(&self, pass: Pass) -> f64 {
+        self.items[..self.len]
+            .iter()
+            .filter(|(_, p)| *p == pass)
+            .map(|(c, _)| c.time_s())
+            .sum()
+    }
+}
+
+/// The data-parallel/ZeRO collectives of a stage holding `params` (dense, expert) per device before sharding:
+/// ZeRO-0 all-reduces the gradients; ZeRO-1/2 reduce-scatter them and all-gather the updated parameters;
+/// ZeRO-3 gathers the parameters for the forward and again for the backward and reduce-scatters the
+/// gradients every micro-batch (Rajbhandari et al. SC'20 §7: 3 Psi per step vs 2 Psi), with ZeRO++'s
+/// substitutions (Wang et al. 2023): qwZ gathers int8 weights for the forward, hpZ gathers the backward's
+/// 16-bit secondary copy inside `hpz` ranks, qgZ reduces int4 gradients by an all-to-all inside the node and
+/// then across nodes on the in-node reduced shard.
+pub fn dp_schedule(p: &Plan, c: &Cluster, params: (f64, f64)) -> DpSchedule {
+    let none = c.coll("", GroupKind::Dp, Op::AllReduce, 1, 1, 0.0, 0.0);
+    let mut out = DpSchedule {
+        items: [(none, Pass::Backward); MAX_DP],
+        len: 0,
+    };
+    if p.dp == 1 {
+        return out;
+    }
+    let stride = u64::from(p.tp) * u64::from(p.cp);
+    let (dense, expert) = params;
+    let edp = p.dp / p.ep;
+    let estride = stride * u64::from(p.ep);
+    let (gd, ge) = (B16 * dense, B16 * expert);
+    let gr = if p.grad_fp32 { 2.0 } else { 1.0 };
+    let mb = f64::from(p.micro_batches());
+    // Dense parameters over the DP group and expert parameters over the expert-DP group.
+    let both = |out: &mut DpSchedule, what, op, scale: f64, pass, calls| {
+        out.push(
+            c.coll(what, GroupKind::Dp, op, p.dp, stride, scale * gd, calls),
+            pass,
+        );
+        if edp > 1 && ge > 0.0 {
+            out.push(
+                c.coll(
+                    what,
+                    GroupKind::ExpertDp,
+                    op,
+                    edp,
+                    estride,
+                    scale * ge,
+                    calls,
+                ),
+                pass,
+            );
+        }
+    };
+    match p.zero {
+        0 => both(
+            &mut out,
+            "gradients",
+            Op::AllReduce,
+            gr,
+            Pass::Backward,
+            1.0,
+        ),
+        1 | 2 => {
+            both(
+                &mut out,
+                "gradients",
+                Op::ReduceScatter,
+                gr,
+                Pass::Backward,
+                1.0,
+            );
+            both(
+                &mut out,
+                "parameters",
+                Op::AllGather,
+                1.0,
+                Pass::Forward,
+                1.0,
+            );
+        }
+        _ => {
+            let w_f = if p.qwz { 0.5 } else { 1.0 };
+            both(
+                &mut out,
+                if p.qwz {
+                    "int8 weights (forward)"
+                } else {
+                    "weights (forward)"
+                },
+                Op::AllGather,
+                w_f,
+                Pass::Forward,
+                mb,
+            );
+            if p.hpz > 1 {
+                out.push(
+                    c.coll(
+                        "secondary weights (backward)",
+                        GroupKind::Hpz,
+                        Op::AllGather,
+                        p.hpz,
+                        stride,
+                        gd + ge,
+                        mb,
+                    ),
+                    Pass::Backward,
+                );
+            } else {
+                both(
+                    &mut out,
+                    "weights (backward)",
+                    Op::AllGather,
+                    1.0,
+                    Pass::Backward,
+                    mb,
+                );
+            }
+            if p.qgz {
+                let q = 0.25 * (gd + ge);
+                let lay = c.machine.layout(p.dp, stride);
+                let in_node = lay.map(|l| l.ranks_per_node).unwrap_or(1);
+                let across = p.dp / in_node.max(1);
+                if in_node > 1 {
+                    out.push(
+                        c.coll(
+                            "int4 gradients (in node)",
+                            GroupKind::DpInNode,
+                            Op::AllToAll,
+                            in_node,
+                            stride,
+                            q,
+                            mb,
+                        ),
+                        Pass::Backward,
+                    );
+                }
+                if across > 1 {
+                    out.push(
+                        c.coll(
+                            "int4 gradients (across nodes)",
+                            GroupKind::DpAcrossNodes,
+                            Op::AllToAll,
+                            across,
+                            stride * u64::from(in_node),
+                            q / f64::from(in_node),
+                            mb,
+                        ),
+                        Pass::Backward,
+                    );
+                }
+            } else {
+                both(
+                    &mut out,
+                    "gradients",
+                    Op::ReduceScatter,
+                    gr,
+                    Pass::Backward,
+                    mb,
+                );
+            }
+        }
+    }
+    out
+}
+
 /// Data-parallel/ZeRO communication per step: (total time if nothing overlapped, exposed time, cross-node bytes).
 fn dp_comm(p: &Plan, c: &Cluster, params: (f64, f64), t_f: f64, t_b: f64) -> (f64, f64, f64) {
     if p.dp == 1 {
         return (0.0, 0.0, 0.0);
     }
-    let topo = &c.topo;
-    let stride = u64::from(p.tp) * u64::from(p.cp);
-    let dp_g = Group::new(topo, p.dp, stride);
-    let (dense, expert) = params;
-    let mb = f64::from(p.micro_batches());
-    let edp = p.dp / p.ep;
-    let edp_g = Group::new(topo, edp, stride * u64::from(p.ep));
-    let rs = |bytes_d: f64, bytes_e: f64| {
-        comm::reduce_scatter(topo, &dp_g, bytes_d)
-            + if edp > 1 {
-                comm::reduce_scatter(topo, &edp_g, bytes_e)
-            } else {
-                0.0
-            }
-    };
-    let xn = |bytes_d: f64, bytes_e: f64| {
-        comm::cross_node_bytes_rs(topo, &dp_g, bytes_d)
-            + if edp > 1 {
-                comm::cross_node_bytes_rs(topo, &edp_g, bytes_e)
-            } else {
-                0.0
-            }
-    };
-    let (gd, ge) = (B16 * dense, B16 * expert);
-    let gr = if p.grad_fp32 { 2.0 } else { 1.0 };
+    let sched = dp_schedule(p, c, params);
+    let xn: f64 = sched
+        .collectives()
+        .map(|c| c.calls_per_step * c.cross_node_bytes)
+        .sum();
+    let (fwd, bwd) = (sched.round(Pass::Forward), sched.round(Pass::Backward));
     // Overlap (ZeRO-0/1/2): gradients are final only in the last micro-batch's backward and parameters are
     // needed from the first micro-batch's forward. Without interleaving the collectives run per gradient
     // bucket behind that one backward (forward) pass. With v > 1 model chunks they run per chunk (MegaScale,
@@ -539,65 +818,35 @@ fn dp_comm(p: &Plan, c: &Cluster, params: (f64, f64), t_f: f64, t_b: f64) -> (f6
             (x - window).max(0.0)
         }
     };
-    match p.zero {
-        0 => {
-            let total = 2.0 * rs(gr * gd, gr * ge);
-            (total, hide(total, phase * t_b), 2.0 * xn(gr * gd, gr * ge))
-        }
-        1 | 2 => {
-            let r = rs(gr * gd, gr * ge);
-            let ag = rs(gd, ge);
-            let exposed = hide(r, phase * t_b) + hide(ag, phase * t_f);
-            (r + ag, exposed, xn(gr * gd, gr * ge) + xn(gd, ge))
-        }
-        _ => {
-            // ZeRO-3, every micro-batch: forward all-gather, backward all-gather, gradient reduce-scatter
-            // (Rajbhandari et al. SC'20 §7: 3 Psi per step vs 2 Psi for DP), with ZeRO++ substitutions
-            // (Wang et al. 2023): qwZ int8 forward gather; hpZ backward gather of the 16-bit secondary copy
-            // inside a group of `hpz` ranks; qgZ int4 hierarchical all-to-all reduction.
-            let w_f = if p.qwz { 0.5 } else { 1.0 };
-            let ag_f = rs(w_f * gd, w_f * ge);
-            let xn_f = xn(w_f * gd, w_f * ge);
-            let (ag_b, xn_b) = if p.hpz > 1 {
-                let hg = Group::new(topo, p.hpz, stride);
-                (
-                    comm::all_gather(topo, &hg, gd + ge),
-                    comm::cross_node_bytes_rs(topo, &hg, gd + ge),
-                )
-            } else {
-                (rs(gd, ge), xn(gd, ge))
-            };
-            let (red, xn_r) = if p.qgz {
-                // int4 gradients (1/4 of 16-bit), all-to-all inside the node then across nodes.
-                let q = 0.25 * (gd + ge);
-                (
-                    comm::all_to_all(topo, &dp_g, q),
-                    comm::cross_node_bytes_rs(topo, &dp_g, q),
-                )
-            } else {
-                (rs(gr * gd, gr * ge), xn(gr * gd, gr * ge))
-            };
-            let per_mb = ag_f + ag_b + red;
-            let total = mb * per_mb;
-            // Prefetching hides each micro-batch's gathers behind its compute when overlap is on.
-            let exposed = if p.dp_overlap {
-                mb * ((ag_f - t_f).max(0.0) + (ag_b + red - t_b).max(0.0))
-            } else {
-                total
-            };
-            (total, exposed, mb * (xn_f + xn_b + xn_r))
-        }
+    if p.zero <= 2 {
+        let exposed = hide(bwd, phase * t_b) + hide(fwd, phase * t_f);
+        (fwd + bwd, exposed, xn)
+    } else {
+        let mb = f64::from(p.micro_batches());
+        let total = mb * (fwd + bwd);
+        // Prefetching hides each micro-batch's gathers behind its compute when overlap is on.
+        let exposed = if p.dp_overlap {
+            mb * ((fwd - t_f).max(0.0) + (bwd - t_b).max(0.0))
+        } else {
+            total
+        };
+        (total, exposed, xn)
     }
 }
 
 /// Evaluates one plan; the plan must already be valid (`Plan::check`).
-/// Kernel times of one micro-batch that depend only on (tp, cp, ep, micro_batch, sp, fp8, flash): a search
-/// reuses them across the plans that differ in pp, vp, dp, recompute and ZeRO.
+/// Kernel and TP/CP/EP collective times of one micro-batch that depend only on (tp, cp, ep, micro_batch, sp,
+/// fp8, flash): a search reuses them across the plans that differ in pp, vp, dp, recompute and ZeRO.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Kernels {
     lt: LayerTimes,
     logit_f: f64,
     logit_b: f64,
+    /// One TP collective per kind: [all-reduce, all-reduce] without SP, [all-gather, reduce-scatter] with SP.
+    tp: [f64; 2],
+    /// CP's K/V all-gather and EP's all-to-all of one layer.
+    cp: f64,
+    ep: f64,
 }
 
 /// The plan fields [`Kernels`] depend on.
@@ -658,6 +907,9 @@ pub fn kernels(m: &Model, p: &Plan, c: &Cluster) -> Kernels {
         lt: layer_times(m, p, c),
         logit_f: k * lo_f + km * ce,
         logit_b: k * lo_b + km * ce,
+        tp: tp_collectives(m, p, c).map_or([0.0; 2], |t| [t[0].time_s(), t[1].time_s()]),
+        cp: cp_collective(m, p, c).map_or(0.0, |x| x.time_s()),
+        ep: ep_collective(m, p, c).map_or(0.0, |x| x.time_s()),
     }
 }
 
@@ -700,13 +952,7 @@ pub fn stage_cost(
     layers: f64,
     role: StageRole,
 ) -> StageCost {
-    let topo = &c.topo;
     let lt = kern.lt;
-    let t = f64::from(p.tp);
-    let b = f64::from(p.micro_batch);
-    let s = m.seq_len / f64::from(p.cp);
-    let h = m.hidden;
-    let tok = b * s;
     let (logit_f, logit_b) = if role.logits() {
         (kern.logit_f, kern.logit_b)
     } else {
@@ -725,18 +971,18 @@ pub fn stage_cost(
     //   of its sequence-sharded input behind its data-gradient GEMM.
     let (mut tp_fwd, mut tp_bwd) = (0.0, 0.0);
     if p.tp > 1 {
-        let tg = Group::new(topo, p.tp, 1);
-        let rs = comm::reduce_scatter(topo, &tg, B16 * tok * h);
-        tp_fwd = 4.0 * rs;
-        tp_bwd = if p.sp {
-            let mut t = 2.0 * rs;
+        let (ag, rs) = (kern.tp[0], kern.tp[1]);
+        if p.sp {
+            tp_fwd = 2.0 * (ag + rs);
+            tp_bwd = 2.0 * ag;
             for i in 0..2 {
-                t += (rs - lt.col_wgrad[i]).max(0.0) + (rs - lt.col_dgrad[i]).max(0.0);
+                tp_bwd += (rs - lt.col_wgrad[i]).max(0.0) + (ag - lt.col_dgrad[i]).max(0.0);
             }
-            t
         } else {
-            (0..2).map(|i| (2.0 * rs - lt.col_wgrad[i]).max(0.0)).sum()
-        };
+            // tc[0] is the all-reduce.
+            tp_fwd = 2.0 * ag;
+            tp_bwd = (0..2).map(|i| (ag - lt.col_wgrad[i]).max(0.0)).sum();
+        }
     }
     // MegaScale §3.2 fuses the remaining exposed collectives into the neighbouring GEMMs.
     let hide = |c: f64| {
@@ -757,17 +1003,11 @@ pub fn stage_cost(
     // CP: ring exchange of K and V (forward) and of their gradients (backward), partly hidden by attention.
     let mut cp_layer = 0.0;
     if p.cp > 1 {
-        let cg = Group::new(topo, p.cp, u64::from(p.tp));
-        let kv = B16 * b * m.seq_len * m.kv_width() / t;
-        let ag = comm::all_gather(topo, &cg, kv);
+        let ag = kern.cp;
         cp_layer = (ag - lt.attn_fwd).max(0.0) + (ag - 2.0 * lt.attn_fwd).max(0.0);
     }
     // EP: dispatch and combine all-to-alls in forward and backward.
-    let mut ep_layer = 0.0;
-    if p.ep > 1 {
-        let eg = Group::new(topo, p.ep, u64::from(p.tp) * u64::from(p.cp));
-        ep_layer = 4.0 * comm::all_to_all(topo, &eg, B16 * tok * f64::from(m.top_k) * h / t);
-    }
+    let ep_layer = 4.0 * kern.ep;
 
     let recompute_layer = match p.recompute {
         Recompute::None => 0.0,
@@ -799,11 +1039,196 @@ pub fn stage_cost(
     }
 }
 
-/// Time of one pipeline send (activations or their gradients, scattered over the TP ranks, Narayanan §4.1)
-/// between ranks `stride` apart on `c`.
-pub fn p2p_time(m: &Model, p: &Plan, c: &Cluster, stride: u64) -> f64 {
+/// The TP/SP collectives of one layer's forward (per micro-batch), each over `b s h` 16-bit values (Shoeybi
+/// et al. 2019; Korthikanti et al. 2022 §4.2): without SP `[all-reduce, all-reduce]` (one entry priced twice
+/// per layer), with SP `[all-gather, reduce-scatter]`. `None` when tp = 1.
+pub fn tp_collectives(m: &Model, p: &Plan, c: &Cluster) -> Option<[Collective; 2]> {
+    if p.tp == 1 {
+        return None;
+    }
     let tok = f64::from(p.micro_batch) * m.seq_len / f64::from(p.cp);
-    comm::send_recv(&c.topo, stride, B16 * tok * m.hidden / f64::from(p.tp))
+    let bytes = B16 * tok * m.hidden;
+    let layers = f64::from(m.layers / p.pp);
+    let mbs = f64::from(p.micro_batches());
+    // Calls per layer and micro-batch. Without SP: 2 all-reduces forward, 2 backward, 2 more in a full
+    // recompute. With SP: forward 2 all-gathers + 2 reduce-scatters; backward 2 conjugate all-gathers, 2
+    // re-gathers of the sharded inputs and 2 input-gradient reduce-scatters; a full recompute repeats the
+    // forward's.
+    let full = if p.recompute == Recompute::Full {
+        2.0
+    } else {
+        0.0
+    };
+    let per = layers * mbs;
+    Some(if p.sp {
+        [
+            c.coll(
+                "activations",
+                GroupKind::Tp,
+                Op::AllGather,
+                p.tp,
+                1,
+                bytes,
+                per * (6.0 + full),
+            ),
+            c.coll(
+                "activations",
+                GroupKind::Tp,
+                Op::ReduceScatter,
+                p.tp,
+                1,
+                bytes,
+                per * (4.0 + full),
+            ),
+        ]
+    } else {
+        let ar = c.coll(
+            "activations",
+            GroupKind::Tp,
+            Op::AllReduce,
+            p.tp,
+            1,
+            bytes,
+            per * (4.0 + full),
+        );
+        [ar, ar]
+    })
+}
+
+/// CP's all-gather of one layer's K and V (`2 b s kv_width / tp` 16-bit values over the cp ranks).
+pub fn cp_collective(m: &Model, p: &Plan, c: &Cluster) -> Option<Collective> {
+    if p.cp == 1 {
+        return None;
+    }
+    let kv = B16 * f64::from(p.micro_batch) * m.seq_len * m.kv_width() / f64::from(p.tp);
+    let calls = f64::from(m.layers / p.pp) * f64::from(p.micro_batches()) * 2.0;
+    Some(c.coll(
+        "keys and values",
+        GroupKind::Cp,
+        Op::AllGather,
+        p.cp,
+        u64::from(p.tp),
+        kv,
+        calls,
+    ))
+}
+
+/// EP's dispatch (or combine) all-to-all of one layer: `top_k b s h / tp` 16-bit values per rank.
+pub fn ep_collective(m: &Model, p: &Plan, c: &Cluster) -> Option<Collective> {
+    if p.ep == 1 {
+        return None;
+    }
+    let tok = f64::from(p.micro_batch) * m.seq_len / f64::from(p.cp);
+    let bytes = B16 * tok * f64::from(m.top_k) * m.hidden / f64::from(p.tp);
+    let calls = f64::from(m.layers / p.pp) * f64::from(p.micro_batches()) * 4.0;
+    let stride = u64::from(p.tp) * u64::from(p.cp);
+    Some(c.coll(
+        "routed tokens",
+        GroupKind::Ep,
+        Op::AllToAll,
+        p.ep,
+        stride,
+        bytes,
+        calls,
+    ))
+}
+
+/// One pipeline send (activations or their gradients, scattered over the TP ranks, Narayanan §4.1) between
+/// ranks `stride` apart on `c`: the engine's send/recv between the two.
+pub fn p2p_collective(m: &Model, p: &Plan, c: &Cluster, stride: u64) -> Collective {
+    let tok = f64::from(p.micro_batch) * m.seq_len / f64::from(p.cp);
+    let bytes = B16 * tok * m.hidden / f64::from(p.tp);
+    let calls = 2.0 * f64::from(p.micro_batches()) * f64::from(p.vp);
+    c.coll(
+        "activations and their gradients",
+        GroupKind::Pp,
+        Op::SendRecv,
+        2,
+        stride,
+        bytes,
+        calls,
+    )
+}
+
+/// Time of one pipeline send between ranks `stride` apart on `c`.
+pub fn p2p_time(m: &Model, p: &Plan, c: &Cluster, stride: u64) -> f64 {
+    p2p_collective(m, p, c, stride).time_s()
+}
+
+/// Every collective of a plan on an even pipeline (the heaviest stage's DP/ZeRO collectives), with calls per
+/// step: what the breakdown of an estimate lists.
+pub fn plan_collectives(m: &Model, p: &Plan, c: &Cluster) -> Vec<Collective> {
+    let mut out = Vec::new();
+    if let Some(tc) = tp_collectives(m, p, c) {
+        out.push(tc[0]);
+        if p.sp {
+            out.push(tc[1]);
+        }
+    }
+    out.extend(cp_collective(m, p, c));
+    out.extend(ep_collective(m, p, c));
+    if p.pp > 1 {
+        out.push(p2p_collective(m, p, c, pp_stride(p)));
+    }
+    out.extend(
+        dp_schedule(p, c, device_params(m, p))
+            .collectives()
+            .copied(),
+    );
+    out
+}
+
+/// Rank distance between pipeline neighbours (Megatron order: pp outermost).
+pub fn pp_stride(p: &Plan) -> u64 {
+    u64::from(p.tp) * u64::from(p.cp) * u64::from(p.dp)
+}
+
+/// The groups of a plan as (kind, size, stride) in Megatron's rank order (tp, cp, ep within dp, pp).
+fn plan_groups(p: &Plan) -> [(GroupKind, u32, u64); 7] {
+    let tc = u64::from(p.tp) * u64::from(p.cp);
+    [
+        (GroupKind::Tp, p.tp, 1),
+        (GroupKind::Cp, p.cp, u64::from(p.tp)),
+        (GroupKind::Ep, p.ep, tc),
+        (GroupKind::Dp, p.dp, tc),
+        (
+            GroupKind::ExpertDp,
+            p.dp / p.ep.max(1),
+            tc * u64::from(p.ep),
+        ),
+        (GroupKind::Hpz, p.hpz, tc),
+        (GroupKind::Pp, if p.pp > 1 { 2 } else { 1 }, pp_stride(p)),
+    ]
+}
+
+/// Checks that every group of the plan can be placed on the cluster's levels; the error names the group and
+/// the level.
+pub fn check_placement(p: &Plan, c: &Cluster) -> Result<()> {
+    for (kind, size, stride) in plan_groups(p) {
+        if size > 1 {
+            c.machine.layout(size, stride).map_err(|e| {
+                let detail = match e {
+                    crate::error::Error::InvalidArgument { message, .. } => message,
+                    other => other.to_string(),
+                };
+                crate::error::invalid(
+                    kind.name(),
+                    format!(
+                        "the {} group cannot be placed on this cluster: {detail}",
+                        kind.name()
+                    ),
+                )
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether every group of the plan can be placed (search hot path).
+pub fn placement_ok(p: &Plan, c: &Cluster) -> bool {
+    plan_groups(p)
+        .iter()
+        .all(|&(_, size, stride)| size <= 1 || c.machine.layout(size, stride).is_ok())
 }
 
 /// What a step depends on from a pipeline's stages: the slowest stage, the sum of per-micro-batch stage
@@ -928,7 +1353,7 @@ pub fn evaluate_with(m: &Model, p: &Plan, c: &Cluster, kern: &Kernels) -> Estima
         StageRole::even(p.pp),
     );
     let p2p = if p.pp > 1 {
-        p2p_time(m, p, c, u64::from(p.tp) * u64::from(p.cp) * u64::from(p.dp))
+        p2p_time(m, p, c, pp_stride(p))
     } else {
         0.0
     };
@@ -944,5 +1369,6 @@ pub fn evaluate_with(m: &Model, p: &Plan, c: &Cluster, kern: &Kernels) -> Estima
 pub fn estimate(m: &Model, p: &Plan, c: &Cluster) -> Result<Estimate> {
     p.check(m, c.gpus())?;
     check_supported(p, c, "this device")?;
+    check_placement(p, c)?;
     Ok(evaluate(m, p, c))
 }
