@@ -1,10 +1,12 @@
 """LLM plan-evaluation benchmark.
 
 Prints (1) full plan evaluations per second of the Rust search (GPT-3 175B on 1,024 A100, a wide space),
-(2) the wall time of searching every plan for Turing-NLG 530B on 5,120 A100 (640 DGX A100 nodes), and
-(3) llm-analysis 0.2.2 on one plan in the same run, with the per-evaluation speed ratio.
+(2) the wall time of searching every plan for Turing-NLG 530B on 5,120 A100 (640 DGX A100 nodes),
+(3) one ``pm.llm.estimate`` call through Python (GPT-3 175B, tp 8, pp 16 on 1,024 A100: the plan llm-analysis
+is timed on), the median over repeats of the mean of many calls, and
+(4) llm-analysis 0.2.2 on that plan in the same run, with the per-evaluation speed ratios (search and one call).
 
-Targets: >= 200,000 evaluations/s on a 2-core machine; the 530B search under 1 s.
+Targets: >= 200,000 evaluations/s on a 2-core machine; the 530B search under 1 s; one estimate call under 20 us.
 Run: python benchmarks/bench_llm.py
 """
 
@@ -51,6 +53,21 @@ def search_530b() -> tuple[float, int, int, pm.llm.SearchResult]:
     return min(times), r.candidates, r.plans.height, r
 
 
+def estimate_one_call(calls: int = 2000, repeats: int = 7) -> float:
+    """Seconds per ``pm.llm.estimate`` call: the median over ``repeats`` of the mean over ``calls`` calls (after a
+    warm-up call, so the cluster and model are resolved, as in any sweep a user writes)."""
+    m = pm.llm.model("gpt3-175b")
+    kw: dict[str, Any] = dict(tp=8, pp=16, global_batch=1536, micro_batch=1, recompute="full")
+    pm.llm.estimate(m, ("dgx-a100", 128), **kw)
+    per = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            pm.llm.estimate(m, ("dgx-a100", 128), **kw)
+        per.append((time.perf_counter() - t0) / calls)
+    return sorted(per)[len(per) // 2]
+
+
 def llm_analysis_one_plan(repeat: int = 20) -> float | None:
     try:
         from llm_analysis.analysis import train
@@ -86,6 +103,8 @@ def main() -> None:
                 "tp", "pp", "dp", "vp", "micro_batch", "sp", "recompute", "zero", "step_time_s", "mfu"
             )
         )
+    one = estimate_one_call()
+    print(f"pm.llm.estimate one call through Python (GPT-3 175B, tp 8, pp 16, 1024 A100): {one * 1e6:.1f} us (target < 20 us)")
     la = llm_analysis_one_plan()
     if la is None:
         print("llm-analysis not installed (pip install llm-analysis==0.2.2); ratio not measured")
@@ -93,7 +112,8 @@ def main() -> None:
         print(
             f"llm-analysis 0.2.2 one plan (OPT-175B, tp 8, pp 16, 1024 A100): {la * 1e3:.2f} ms -> {1 / la:,.0f} evaluations/s"
         )
-        print(f"ratio perfmodel / llm-analysis evaluations per second: {rate * la:,.0f}x")
+        print(f"ratio perfmodel / llm-analysis evaluations per second (search): {rate * la:,.0f}x")
+        print(f"ratio perfmodel / llm-analysis one call through Python: {la / one:,.1f}x")
 
 
 if __name__ == "__main__":

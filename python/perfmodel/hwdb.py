@@ -27,11 +27,13 @@ KINDS = ("device", "nic", "fabric", "system")
 class Spec:
     """An immutable hardware spec. ``spec["memory.hbm_bandwidth_gbps"]`` reads any field by dotted key."""
 
-    __slots__ = ("_handle", "_dict")
+    __slots__ = ("_handle", "_dict", "_memo")
 
     def __init__(self, handle: _core.HwSpec) -> None:
         self._handle = handle
         self._dict: dict[str, Any] = handle.to_dict()
+        #: What callers derived from this (immutable) spec, for reuse (e.g. the LLM calibration).
+        self._memo: dict[str, Any] = {}
 
     @property
     def id(self) -> str:
@@ -85,8 +87,21 @@ class Spec:
         return float(self["memory.hbm_bandwidth_gbps"])
 
     @property
+    def hbm_capacity_bytes(self) -> float:
+        """HBM capacity in bytes, from ``memory.hbm_capacity_gib`` (2^30 bytes) or ``memory.hbm_capacity_gb``
+        (10^9 bytes), whichever unit the datasheet uses."""
+        gib = self.get("memory.hbm_capacity_gib")
+        return float(gib) * 2**30 if gib is not None else float(self["memory.hbm_capacity_gb"]) * 1e9
+
+    @property
+    def hbm_capacity_gib(self) -> float:
+        """HBM capacity in GiB (2^30 bytes)."""
+        return self.hbm_capacity_bytes / 2**30
+
+    @property
     def hbm_capacity_gb(self) -> float:
-        return float(self["memory.hbm_capacity_gb"])
+        """HBM capacity in vendor GB (10^9 bytes): an 80 GiB H100 is 85.9 GB."""
+        return self.hbm_capacity_bytes / 1e9
 
     def __repr__(self) -> str:
         return f"Spec({self.kind} '{self.id}': {self.name})"
@@ -103,11 +118,20 @@ def ids(kind: str) -> list[str]:
     return list(_core.hwdb_ids(kind))
 
 
+#: Embedded specs already wrapped, by (id, kind): they never change, so one object each.
+_EMBEDDED: dict[tuple[str, str | None], Spec] = {}
+
+
 def get(id: str, kind: str | None = None) -> Spec:
     """An embedded spec by id; an unknown id raises :class:`perfmodel.HwdbError` naming the closest ids."""
     if isinstance(id, Spec):
         return id
-    return Spec(_core.hwdb_get(id, kind))
+    spec = _EMBEDDED.get((id, kind))
+    if spec is None:
+        spec = Spec(_core.hwdb_get(id, kind))
+        if type(id) is str:
+            _EMBEDDED[(id, kind)] = spec
+    return spec
 
 
 def parse(text: str, file: str = "<string>") -> Spec:

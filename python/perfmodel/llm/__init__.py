@@ -15,7 +15,6 @@ import json
 import math
 import sys
 import time
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Any
 import polars as pl
 
 from .. import _core, hwdb
-from ..errors import InvalidArgumentError, ModelError
+from ..errors import InvalidArgumentError, ModelError, UnsupportedError
 from .presets import PRESETS, PUBLISHED_PARAMS_B
 
 __all__ = [
@@ -61,6 +60,8 @@ class Model:
     fields: dict[str, float]
     source: str = ""
     _stats: dict[str, float] = field(default_factory=dict, repr=False, compare=False)
+    #: The engine's resolved model (made on first use; see :func:`_model_handle`).
+    _handle: Any = field(default=None, repr=False, compare=False)
 
     def __getattr__(self, key: str) -> Any:
         f = self.__dict__.get("fields", {})
@@ -213,29 +214,50 @@ def layer_activation_bytes(
 # ---- cluster and calibration ----------------------------------------------------------------------------
 
 
-def calibration(system_id: str) -> dict[str, Any]:
-    """The per-system calibration: ``compute_time_scale`` (multiplies GEMM and attention kernel times),
-    ``memory_time_scale`` (multiplies the memory-bound kernels of the layers and the loss; equal to the compute
-    factor where an entry gives none), ``comm_bandwidth_scale`` (multiplies link bandwidths), ``fitted_on``."""
-    path = Path(__file__).with_name("calibration.toml")
-    table = tomllib.loads(path.read_text(encoding="utf-8")).get("systems", {})
-    entry = table.get(system_id, {})
-    if "same_as" in entry:
-        base = calibration(str(entry["same_as"]))
-        base["fitted_on"] = f"same as {entry['same_as']}: {entry.get('reason', '')} ({base['fitted_on']})"
-        return base
-    compute = float(entry.get("compute_time_scale", 1.0))
-    return {
-        "compute_time_scale": compute,
-        "memory_time_scale": float(entry.get("memory_time_scale", compute)),
-        "comm_bandwidth_scale": float(entry.get("comm_bandwidth_scale", 1.0)),
-        "fitted_on": str(entry.get("fitted_on", "uncalibrated")),
-    }
+def calibration(system: str | hwdb.Spec) -> dict[str, Any]:
+    """The per-system calibration, from the system's hwdb ``[calibration]`` table: ``compute_time_scale``
+    (multiplies GEMM and attention kernel times), ``memory_time_scale`` (multiplies the memory-bound kernels of
+    the layers and the loss; equal to the compute factor where the table gives none), ``comm_bandwidth_scale``
+    (multiplies link bandwidths), ``fitted_on`` (a system with ``same_as`` says whose it takes and why) and
+    ``same_as``. A system without the table is uncalibrated (1, 1, 1). Refit: ``tools/calibrate.py --llm``.
+
+    >>> calibration("holmes-a100-ib")["same_as"]
+    'dgx-a100'
+    """
+    return dict(_system_calibration(hwdb.resolve(system, "system")))
 
 
-def _cluster(cluster: Any) -> tuple[Any, str, int]:
-    """(system handle for the core, system id, nodes) from a (system, nodes) pair, a cluster object or a system."""
-    if isinstance(cluster, tuple) and len(cluster) == 2:
+def _system_calibration(spec: hwdb.Spec) -> dict[str, Any]:
+    """``spec``'s calibration, read once per spec object (specs are immutable)."""
+    cached = spec._memo.get("calibration")
+    if cached is None:
+        cached = spec._memo["calibration"] = spec._handle.calibration()
+    return cached
+
+
+def _model_handle(m: Model) -> Any:
+    """The engine's resolved copy of ``m``, made once per model object."""
+    h = m._handle
+    if h is None:
+        h = _core.llm_model_handle(m.fields)
+        object.__setattr__(m, "_handle", h)
+    return h
+
+
+#: What a call needs of a cluster: (core system handle, system id, nodes, GPUs, the system's calibration tuple,
+#: the system spec's memo where its engine clusters are kept by (nodes, calibration)).
+_Resolved = tuple[Any, str, int, int, tuple[float, float, float], dict[Any, Any]]
+#: Resolved ``(system id, nodes)`` pairs of embedded systems.
+_RESOLVED: dict[tuple[str, int], _Resolved] = {}
+
+
+def _resolve(cluster: Any) -> _Resolved:
+    """What a call needs of a (system, nodes) pair, a cluster object with ``system`` and ``nodes``, or a system
+    (one node). Embedded systems named by id are cached."""
+    if type(cluster) is tuple and len(cluster) == 2:
+        hit = _RESOLVED.get(cluster)  # type: ignore[arg-type]
+        if hit is not None:
+            return hit
         system, nodes = cluster
     elif hasattr(cluster, "system") and hasattr(cluster, "nodes"):
         system, nodes = cluster.system, cluster.nodes
@@ -247,20 +269,73 @@ def _cluster(cluster: Any) -> tuple[Any, str, int]:
         )
     if isinstance(nodes, bool) or not isinstance(nodes, int) or nodes < 1:
         raise InvalidArgumentError(f"argument `nodes`: is {nodes!r}; expected a whole number >= 1")
-    spec = (
-        hwdb.resolve(system, "system")
-        if isinstance(system, (str, hwdb.Spec))
-        else hwdb.resolve(str(system), "system")
+    spec = hwdb.resolve(system if isinstance(system, (str, hwdb.Spec)) else str(system), "system")
+    c = _system_calibration(spec)
+    out = (
+        spec._handle,
+        spec.id,
+        nodes,
+        nodes * int(spec["devices_per_node_count"]),
+        (c["compute_time_scale"], c["memory_time_scale"], c["comm_bandwidth_scale"]),
+        spec._memo.setdefault("llm_clusters", {}),
     )
-    return spec._handle, spec.id, nodes
+    if type(system) is str and type(nodes) is int:
+        if len(_RESOLVED) >= 4096:
+            _RESOLVED.clear()
+        _RESOLVED[(system, nodes)] = out
+    return out
+
+
+def _llm_cluster(r: _Resolved, calib: tuple[float, float, float]) -> Any:
+    """The engine's resolved cluster for ``r`` under ``calib``, made once per (system, nodes, calibration)."""
+    memo, key = r[5], (r[2], calib)
+    c = memo.get(key)
+    if c is None:
+        if len(memo) >= 4096:
+            memo.clear()
+        c = memo[key] = _core.llm_cluster_handle(r[0], r[2], calib)
+    return c
+
+
+def _model_handle(m: Model) -> Any:
+    """The engine's resolved copy of ``m``, made once per model object."""
+    h = m._handle
+    if h is None:
+        h = _core.llm_model_handle(m.fields)
+        object.__setattr__(m, "_handle", h)
+    return h
+
+
+#: The plan values and result figures of ``_core.llm_estimate_values``, in order.
+_VALUE_PLAN_KEYS, _VALUE_KEYS = (tuple(k) for k in _core.llm_value_keys())
+#: The order :func:`estimate` writes its plan values in; if the engine's differs, it goes by name.
+_PLAN_ORDER = (
+    "tp", "pp", "dp", "vp", "cp", "ep", "micro_batch", "global_batch", "sp", "recompute", "zero", "fp8",
+    "qwz", "qgz", "hpz", "flash_attention", "cudnn_attention", "dp_overlap", "tp_overlap", "pp_overlap", "grad_fp32",
+)  # fmt: skip
+_PLAN_IN_ORDER = _VALUE_PLAN_KEYS == _PLAN_ORDER
+
+
+def _cluster(cluster: Any) -> tuple[Any, str, int]:
+    """(system handle for the core, system id, nodes) from a (system, nodes) pair, a cluster object or a system."""
+    r = _resolve(cluster)
+    return r[0], r[1], r[2]
 
 
 _CALIB_KEYS = ("compute_time_scale", "memory_time_scale", "comm_bandwidth_scale")
 
 
-def _calib_tuple(system_id: str, calib: dict[str, float] | None) -> tuple[float, float, float]:
-    """The system's calibration with the keys of ``calib`` replaced (keys it does not give keep the system's)."""
-    for key in calib or {}:
+def _calib_tuple(
+    system: str | hwdb.Spec, calib: dict[str, float] | None, base: tuple[float, float, float] | None = None
+) -> tuple[float, float, float]:
+    """The system's calibration (``base`` when the caller has it) with the keys of ``calib`` replaced (keys it
+    does not give keep the system's)."""
+    if base is None:
+        c = _system_calibration(hwdb.resolve(system, "system"))
+        base = (c["compute_time_scale"], c["memory_time_scale"], c["comm_bandwidth_scale"])
+    if not calib:
+        return base
+    for key in calib:
         if key not in _CALIB_KEYS and key != "fitted_on":
             import difflib
 
@@ -269,8 +344,7 @@ def _calib_tuple(system_id: str, calib: dict[str, float] | None) -> tuple[float,
             raise InvalidArgumentError(
                 f"argument `calib`: unknown key '{key}'{hint} (expected {', '.join(_CALIB_KEYS)})"
             )
-    c = calibration(system_id) if calib is None else {**calibration(system_id), **calib}
-    return (c["compute_time_scale"], c["memory_time_scale"], c["comm_bandwidth_scale"])
+    return tuple(calib.get(k, b) for k, b in zip(_CALIB_KEYS, base, strict=True))  # type: ignore[return-value]
 
 
 # ---- estimate ----------------------------------------------------------------------------------------------
@@ -319,21 +393,46 @@ class Estimate:
         )
 
     @property
+    def collectives(self) -> pl.DataFrame:
+        """Every collective of the step as the collectives engine priced it (the heaviest pipeline stage's DP/ZeRO
+        collectives): ``group`` (tp, cp, ep, dp, expert_dp, hpz, dp_in_node, dp_across_nodes, pp), ``what`` it
+        moves, ``op``, ``algorithm`` (the tuner's pick), ``levels`` (the fabric levels the group crosses, as
+        ``level:transport(spec)``), ``ranks``, ``stride`` (rank distance between members), ``bytes`` per call
+        (as nccl-tests counts them), ``time_s`` per call, ``calls_per_step`` and ``cross_node_bytes`` per call.
+        The exposed share of these calls is in :attr:`breakdown` (``tp_comm``, ``dp_comm``...)."""
+        ctx = self.__dict__.get("_context")
+        if ctx is None:
+            raise UnsupportedError(
+                "this estimate has no collective list; placed (heterogeneous) estimates give each stage's "
+                "transports in `.stages`"
+            )
+        fields, handle, nodes, calib, sys_id, spec_calib = ctx
+        rows = _core.llm_collectives(fields, handle, nodes, _plan_numbers(self.plan), _calib_tuple(sys_id, calib, spec_calib))
+        names = ("group", "what", "op", "algorithm", "levels", "ranks", "stride", "bytes", "time_s",
+                 "calls_per_step", "cross_node_bytes")  # fmt: skip
+        return pl.DataFrame([dict(zip(names, r, strict=True)) for r in rows], schema=list(names), orient="row")
+
+    @property
     def memory_breakdown(self) -> pl.DataFrame:
         """Memory components per GPU: ``component``, ``bytes``."""
         return pl.DataFrame({"component": list(_MEM_PARTS), "bytes": [self.raw[k] for k in _MEM_PARTS]})
 
     def __repr__(self) -> str:
-        fit = "fits" if self.fits else f"does NOT fit (short {self.shortfall_bytes / 1e9:.1f} GB)"
+        fit = "fits" if self.fits else f"does NOT fit (short {self.shortfall_bytes / 2**30:.1f} GiB)"
         return (
             f"Estimate(step {self.step_time_s:.3f} s, {self.tokens_per_s:,.0f} tok/s, MFU {self.mfu:.1%}, "
-            f"{self.tflops_per_gpu:.1f} TFLOP/s/GPU, {self.memory_per_gpu_bytes / 1e9:.1f} GB/GPU, {fit})"
+            f"{self.tflops_per_gpu:.1f} TFLOP/s/GPU, {self.memory_per_gpu_bytes / 2**30:.1f} of "
+            f"{self.capacity_bytes / 2**30:.0f} GiB/GPU, {fit})"
         )
 
 
 def _plan_numbers(plan: dict[str, Any]) -> dict[str, float]:
     out: dict[str, float] = {}
     for k, v in plan.items():
+        t = type(v)
+        if (t is int or t is float) and k != "recompute" and k != "dtype":  # the common case (bool is not int here)
+            out[k] = float(v)
+            continue
         if v is None:
             continue
         if k == "recompute":
@@ -398,19 +497,25 @@ def estimate(
     ``dp=None`` uses all remaining GPUs; ``global_batch`` defaults to ``dp * micro_batch``. Bad plans raise
     :class:`perfmodel.InvalidArgumentError` / :class:`perfmodel.UnsupportedError` naming the constraint.
     """
-    from ..cluster import Cluster
-    from ..cluster import cluster as make_cluster
-
-    m = model if isinstance(model, Model) else globals()["model"](model)
-    placed = isinstance(cluster, Cluster) or placement is not None or layers_per_stage is not None
-    if placed and not isinstance(cluster, Cluster):
-        _, sys_id, nodes = _cluster(cluster)
-        cluster = make_cluster(sys_id, nodes)
-    if isinstance(cluster, Cluster):
-        handle, gpus = None, cluster.devices
+    m = model if type(model) is Model else globals()["model"](model)
+    resolved = None
+    if type(cluster) is tuple and placement is None and layers_per_stage is None:
+        # The common call, (system, nodes): resolved once per pair (_resolve).
+        resolved = _resolve(cluster)
+        handle, sys_id, nodes, gpus = resolved[:4]
     else:
-        handle, sys_id, nodes = _cluster(cluster)
-        gpus = nodes * int(hwdb.get(sys_id, "system")["devices_per_node_count"])
+        from ..cluster import Cluster
+        from ..cluster import cluster as make_cluster
+
+        placed = isinstance(cluster, Cluster) or placement is not None or layers_per_stage is not None
+        if placed and not isinstance(cluster, Cluster):
+            _, sys_id, nodes = _cluster(cluster)
+            cluster = make_cluster(sys_id, nodes)
+        if isinstance(cluster, Cluster):
+            handle, gpus = None, cluster.devices
+        else:
+            resolved = _resolve(cluster)
+            handle, sys_id, nodes, gpus = resolved[:4]
     if dp is None:
         mp = tp * pp * cp
         if mp <= 0 or gpus % mp:
@@ -429,8 +534,37 @@ def estimate(
         return placement_mod.estimate_placed(
             m, cluster, plan, placement or "nic-aware", layers_per_stage or "auto", calib
         )
-    raw = _core.llm_estimate(m.fields, handle, nodes, _plan_numbers(plan), _calib_tuple(sys_id, calib))
-    return Estimate(**_estimate_fields(plan, raw))
+    assert resolved is not None
+    c = _llm_cluster(resolved, _calib_tuple(sys_id, calib, resolved[4]))
+    values = None
+    if (
+        _PLAN_IN_ORDER
+        and recompute in RECOMPUTE
+        and dtype in ("bf16", "fp16", "fp8")
+        and str not in {type(tp), type(pp), type(dp), type(vp), type(cp), type(ep), type(micro_batch), type(global_batch),
+                        type(sp), type(zero), type(qwz), type(qgz), type(hpz), type(flash_attention), type(cudnn_attention),
+                        type(dp_overlap), type(tp_overlap), type(pp_overlap), type(grad_fp32)}
+    ):  # fmt: skip
+        # The plan as numbers in the engine's order (bools and ints as floats); anything unusual takes the
+        # checked path below, for its error message.
+        try:
+            values = [float(tp), float(pp), float(dp), float(vp), float(cp), float(ep), float(micro_batch),
+                      float(global_batch), float(sp), float(RECOMPUTE.index(recompute)), float(zero),
+                      1.0 if dtype == "fp8" else 0.0, float(qwz), float(qgz), float(hpz), float(flash_attention),
+                      float(cudnn_attention), float(dp_overlap), float(tp_overlap), float(pp_overlap),
+                      float(grad_fp32)]  # fmt: skip
+        except (TypeError, ValueError):
+            values = None
+    if values is None:
+        raw = _core.llm_estimate(m.fields, handle, nodes, _plan_numbers(plan), _calib_tuple(sys_id, calib, resolved[4]))
+    else:
+        raw = dict(zip(_VALUE_KEYS, _core.llm_estimate_values(_model_handle(m), c, values), strict=True))
+    # Built without the dataclass __init__ (the fields are the engine's, already checked): the per-call cost.
+    e = object.__new__(Estimate)
+    e.__dict__.update(_estimate_fields(plan, raw))
+    # What `Estimate.collectives` needs to list the communication (built only when asked for).
+    e.__dict__["_context"] = (m.fields, handle, nodes, calib, sys_id, resolved[4])
+    return e
 
 
 def _estimate_fields(plan: dict[str, Any], raw: dict[str, float]) -> dict[str, Any]:

@@ -2,11 +2,12 @@
 MegaScale), exact ZeRO model-state memory and ZeRO++ cross-node volumes.
 
 Calibration: one ``compute_time_scale`` and one ``comm_bandwidth_scale`` per hardware system
-(``perfmodel/llm/calibration.toml``), fitted on the rows of :data:`FIT_ROWS` and :data:`MEGASCALE_FIT_GPUS`
+(the ``[calibration]`` table of ``hwdb/systems/<id>.toml``), fitted on the rows of :data:`FIT_ROWS` and :data:`MEGASCALE_FIT_GPUS`
 only (role ``fit``); every other throughput row is ``holdout``. The memory-bound kernels' factor
 (``memory_time_scale``) is tied to the compute factor: fitted on its own (grid 0.8-1.6, step 0.2) it goes to
 1.2 with 1.249 for the GEMMs, for a 3 % lower fit loss and holdout median / max 4.5 % / 10.9 % instead of
-4.7 % / 11.3 % (measured 2026-11-23), a difference seven fit rows do not tell from noise. Refit with ``python -m perfmodel.validation.llm --fit``.
+4.7 % / 11.3 % (measured 2026-11-23), a difference seven fit rows do not tell from noise. Refit with
+``python tools/calibrate.py --llm --write`` (:func:`fit`, on scipy.optimize).
 
 Rows: the published rows of ``published_measurements.csv`` (Megatron-LM Table 1 and README GPT-3; Korthikanti
 et al. Table 5 MFU/HFU; MegaScale Table 2 at global batch 768, Figure 9, Table 3's baseline) and, from the
@@ -28,9 +29,9 @@ from __future__ import annotations
 
 import json
 import math
-import re
+import statistics
 import sys
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import polars as pl
@@ -364,69 +365,88 @@ def run(calib: dict[str, float] | None = None) -> pl.DataFrame:
 TARGET_GROUPS = ("megatron_table1", "korthikanti", "megascale_megatron")
 
 
-def fit() -> tuple[float, float]:
-    """Fits dgx-a100's (compute_time_scale, comm_bandwidth_scale) on the ``fit`` rows only: least squares in
-    log error; golden-section on the compute factor inside a grid over the communication factor."""
-
-    def loss(k: float, c: float) -> float:
-        rows = [
-            r
-            for r in _throughput_rows({"compute_time_scale": k, "memory_time_scale": k, "comm_bandwidth_scale": c})
-            if r["role"] == "fit"
-        ]
-        return sum(math.log(r["predicted"] / r["measured"]) ** 2 for r in rows)
-
-    def best_k(c: float) -> tuple[float, float]:
-        lo, hi = 0.8, 1.6
-        g = (math.sqrt(5) - 1) / 2
-        a, b = hi - g * (hi - lo), lo + g * (hi - lo)
-        fa, fb = loss(a, c), loss(b, c)
-        for _ in range(18):
-            if fa < fb:
-                hi, b, fb = b, a, fa
-                a = hi - g * (hi - lo)
-                fa = loss(a, c)
-            else:
-                lo, a, fa = a, b, fb
-                b = lo + g * (hi - lo)
-                fb = loss(b, c)
-        k = (lo + hi) / 2
-        return loss(k, c), k
-
-    # The communication factor: a grid of 0.1, then refined around the best to 0.025.
-    results = [(*best_k(c), c) for c in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)]
-    c0 = min(results)[2]
-    results += [(*best_k(c), c) for c in (c0 - 0.05, c0 - 0.025, c0 + 0.025, c0 + 0.05) if 0.2 <= c <= 1.0]
-    _, k, c = min(results)
-    return k, c
-
-
-def _write_calibration(k: float, c: float) -> None:
-    path = Path(llm.__file__).with_name("calibration.toml")
-    text = path.read_text(encoding="utf-8")
+def fit_description() -> str:
+    """What the calibration of :data:`SYSTEM` is fitted on, for its hwdb ``fitted_on``."""
     names = (
         ", ".join(f"Megatron-LM Table 1 {x}" for x in FIT_ROWS)
         + ", MegaScale Table 2 Megatron-LM "
         + " and ".join(f"{g} GPUs" for g in MEGASCALE_FIT_GPUS)
     )
-    text = re.sub(
-        r"(\[systems\.dgx-a100\]\n)compute_time_scale = [^\n]*\n(memory_time_scale = [^\n]*\n)?"
-        r"comm_bandwidth_scale = [^\n]*\n",
-        rf"\g<1>compute_time_scale = {k:.4f}\nmemory_time_scale = {k:.4f}\ncomm_bandwidth_scale = {c:.3f}\n",
-        text,
-    )
-    text = re.sub(
-        r'(\[systems\.dgx-a100\][^\[]*?)fitted_on = "[^"]*"',
-        rf'\g<1>fitted_on = "{names} (achieved TFLOP/s per GPU, MFU)"',
-        text,
-        flags=re.S,
-    )
-    path.write_text(text, encoding="utf-8")
+    return f"{names} (achieved TFLOP/s per GPU, MFU)"
+
+
+#: Bounds of (compute_time_scale, comm_bandwidth_scale) in :func:`fit`.
+FIT_BOUNDS = ((0.8, 1.6), (0.2, 1.0))
+
+
+def fit(report: bool = False) -> Any:
+    """Fits :data:`SYSTEM`'s (compute_time_scale, comm_bandwidth_scale) on the ``fit`` rows only (the memory factor
+    tied to the compute factor): least squares in log error, a bounded 2-D problem solved by
+    ``scipy.optimize.minimize(method="Powell")`` from the system's current calibration (hwdb ``[calibration]``).
+
+    Returns ``(k, c)``; with ``report=True`` a dict with the values, the optimizer's convergence (``success``,
+    ``message``, ``evaluations``, ``loss``), the leave-one-group-out errors (each fit group's rows predicted by a
+    fit without them) and the holdout groups' errors at the fitted values. The tool that writes the result into
+    hwdb is ``tools/calibrate.py --llm --write`` (needs scipy: ``pip install perfmodel[calibrate]``)."""
+    from scipy import optimize
+
+    def rows_at(x: Sequence[float]) -> list[dict[str, Any]]:
+        k, c = float(x[0]), float(x[1])
+        return _throughput_rows({"compute_time_scale": k, "memory_time_scale": k, "comm_bandwidth_scale": c})
+
+    def loss(x: Sequence[float], groups: tuple[str, ...] | None) -> float:
+        rows = [r for r in rows_at(x) if r["role"] == "fit" and (groups is None or r["group"] in groups)]
+        return sum(math.log(r["predicted"] / r["measured"]) ** 2 for r in rows)
+
+    cal = llm.calibration(SYSTEM)
+    x0 = [min(max(cal["compute_time_scale"], 0.8), 1.6), min(max(cal["comm_bandwidth_scale"], 0.2), 1.0)]
+
+    def solve(groups: tuple[str, ...] | None) -> Any:
+        return optimize.minimize(
+            loss, x0, args=(groups,), method="Powell", bounds=FIT_BOUNDS, options={"xtol": 1e-4, "ftol": 1e-10}
+        )
+
+    res = solve(None)
+    k, c = round(float(res.x[0]), 4), round(float(res.x[1]), 4)
+    if not report:
+        return k, c
+
+    def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+        a = [abs(r["predicted"] / r["measured"] - 1) for r in rows]
+        return {"rows": len(a), "median_abs_error": statistics.median(a), "max_abs_error": max(a)}
+
+    at_fit = rows_at((k, c))
+    fit_groups = sorted({r["group"] for r in at_fit if r["role"] == "fit"})
+    logo = {}
+    for g in fit_groups:
+        rest = tuple(x for x in fit_groups if x != g)
+        r = solve(rest)
+        left = [row for row in rows_at(r.x) if row["role"] == "fit" and row["group"] == g]
+        logo[g] = {"compute_time_scale": float(r.x[0]), "comm_bandwidth_scale": float(r.x[1]),
+                   "converged": bool(r.success), **summary(left)}  # fmt: skip
+    holdout = {
+        g: summary([r for r in at_fit if r["role"] == "holdout" and r["group"] == g])
+        for g in sorted({r["group"] for r in at_fit if r["role"] == "holdout"})
+    }
+    return {
+        "compute_time_scale": k,
+        "memory_time_scale": k,
+        "comm_bandwidth_scale": c,
+        "start": x0,
+        "bounds": [list(b) for b in FIT_BOUNDS],
+        "success": bool(res.success),
+        "message": str(res.message),
+        "evaluations": int(res.nfev),
+        "loss": float(res.fun),
+        "in_sample": summary([r for r in at_fit if r["role"] == "fit"]),
+        "leave_one_group_out": logo,
+        "holdout": holdout,
+    }
 
 
 if __name__ == "__main__":
     if "--fit" in sys.argv:
         k, c = fit()
-        _write_calibration(k, c)
-        print(f"dgx-a100 compute_time_scale = {k:.4f}, comm_bandwidth_scale = {c:.3f}")
+        print(f"{SYSTEM} compute_time_scale = {k:.4f}, comm_bandwidth_scale = {c:.4f} (not written; to write it into "
+              "hwdb/systems: python tools/calibrate.py --llm --write)")
     print(run())

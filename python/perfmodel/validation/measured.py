@@ -16,8 +16,11 @@ Predictions use the same conventions as the measurement:
 - training step (``tools/measure_train_step.py``, a plain-PyTorch GPT on one GPU): step time and peak memory
   against ``perfmodel.llm.estimate`` on one node of the device's system with tp = pp = dp = 1, no
   recomputation, flash attention and that system's calibration (dgx-h100 has none: the uncalibrated roofline).
-PyTorch's eager dispatch time per call is a host-side cost the model does not describe; it is listed by
-:func:`skipped`.
+- FP8 (``tools/measure_fp8.py``, H200): fp8 and bf16 GEMMs at GPT-3 175B / Llama-2-70B TP shapes against the
+  roofline GEMM; the fused (torch.compile) cast+amax and cast+transpose+amax passes against the memory-bound
+  kernel the training model prices for Transformer Engine's casts.
+PyTorch's eager dispatch time per call is a host-side cost the model does not describe; it and the unfused FP8
+kernels are listed by :func:`skipped`.
 """
 
 from __future__ import annotations
@@ -72,6 +75,13 @@ def predict(row: dict[str, Any], device: Spec | None = None) -> float | None:
     if group == "train_step":
         e = _train_step(row["device"], p)
         return e.step_time_s * 1e3 if row["metric"] == "step_time_ms" else e.memory_per_gpu_bytes / 1e9
+    if group == "fp8_gemm":
+        df = roofline.gemm(dev, p["m"], p["n"], p["k"], dtype=p["dtype"])
+        return float(df["tflops"][0])
+    if group == "fp8_fused":
+        # One fused pass (cast, amax, and for cast+transpose a second fp8 copy): the memory-bound kernel the
+        # training model prices for Transformer Engine's cast_transpose (llm/step.rs fp8_cast_times).
+        return float(roofline.memory_bound(dev, p["read_bytes"], p["write_bytes"])["gbps"][0]) / 1000.0
     if group == "launch" and p.get("mode") == "graph":
         if p["op"].startswith("matmul"):
             return roofline.gemm_time(dev, 64, 64, 64, dtype="bf16") * 1e6
@@ -93,10 +103,21 @@ def _train_step(device: str, p: dict[str, Any]) -> Any:
     )  # fmt: skip
 
 
+#: Why measured groups have no prediction.
+_SKIP_REASONS = {
+    "fp8_cast": "eager cast as separate PyTorch kernels; the model prices the fused cast (fp8_fused rows)",
+    "fp8_amax": "eager amax as a separate kernel; the model prices the fused cast with its amax (fp8_fused rows)",
+    "fp8_transpose": "eager fp8 transpose; the model prices the fused cast+transpose (fp8_fused rows)",
+    "fp8_scale_update": "amax-history update: a few small kernels per step, not priced (llm/step.rs fp8_cast_times)",
+    "fp8_linear": "a whole linear layer with unfused casts, reported as context for the FP8 overhead (NOTES)",
+}
+
+
 def skipped() -> list[tuple[str, str]]:
     """(operation, reason) of measured rows without a prediction."""
+    default = "PyTorch eager dispatch per call: host-side framework cost, not a kernel the model describes"
     return [
-        (r["operation"], "PyTorch eager dispatch per call: host-side framework cost, not a kernel the model describes")
+        (r["operation"], _SKIP_REASONS.get(r["group"], default))
         for r in measurements().iter_rows(named=True)
         if predict(r) is None
     ]

@@ -69,13 +69,10 @@ pub const GEMM_TILES: [(f64, f64, f64); 6] = [
     (64.0, 64.0, 0.70),
 ];
 
-/// Exponent p of the smooth maximum (a^p + b^p)^(1/p) joining compute and memory time: real kernels do not
-/// overlap the two perfectly near the ridge point. Fitted once across devices (A100, H100, MI300X GEMM rows).
-pub const OVERLAP_EXPONENT: f64 = 3.0;
-
-/// Extra cost of a written byte relative to a read byte on HBM (read/write turnaround), fitted on
-/// BabelStream Copy vs Dot on A100 (0.17) and H100 (0.19); one value for all devices.
-pub const HBM_WRITE_PENALTY: f64 = 0.18;
+// Per-device figures (hwdb `[efficiency]`, `hw::Efficiency`): the exponent p of the smooth maximum
+// (a^p + b^p)^(1/p) joining compute and memory time (real kernels do not overlap the two perfectly near the ridge
+// point; `overlap_exponent`), the extra cost of a written HBM byte (`hbm_write_penalty_ratio`) and the fused
+// attention schedule (`attention_*`). p = 3 has an exact fast path (`smooth_max`); any other p takes `powf`.
 
 /// The instruction-set specific operations of the hot loops. Every implementation gives the same bits (both
 /// operations are exact), so results never depend on the CPU.
@@ -149,7 +146,7 @@ impl Arith for Avx2Fma {
     }
 }
 
-/// `(a^p + b^p)^(1/p)` for p = `OVERLAP_EXPONENT` = 3 (cube root, no `powf` in the hot loop).
+/// `(a^p + b^p)^(1/p)` for p = 3 (cube root, no `powf` in the hot loop).
 ///
 /// Computed as `hi * cbrt(x^3 + y^3)` with `x = a / hi`, `y = b / hi`. For finite inputs the larger of the two
 /// ratios is exactly 1, so only the smaller one needs a division, the cube root's argument lies in [1, 2]
@@ -163,16 +160,36 @@ fn smooth_max<A: Arith>(a: f64, b: f64) -> f64 {
     }
 }
 
-/// The plain formula, for what `smooth_max_lanes` leaves.
+/// The plain formula (p = 3), for what `smooth_max_lanes` leaves.
 #[inline(never)]
 fn smooth_max_plain(a: f64, b: f64) -> f64 {
-    const _: () = assert!(OVERLAP_EXPONENT == 3.0);
     let hi = a.max(b);
     if hi <= 0.0 {
         return 0.0;
     }
     let (x, y) = (a / hi, b / hi);
     hi * (x * x * x + y * y * y).cbrt()
+}
+
+/// `(a^p + b^p)^(1/p)` for any exponent p >= 1 (a device whose `overlap_exponent` is not 3).
+#[inline(never)]
+fn smooth_max_pow(a: f64, b: f64, p: f64) -> f64 {
+    let hi = a.max(b);
+    if hi <= 0.0 || hi == f64::INFINITY {
+        return hi.max(0.0);
+    }
+    let (x, y) = (a / hi, b / hi);
+    hi * (x.powf(p) + y.powf(p)).powf(1.0 / p)
+}
+
+/// The smooth maximum with exponent `p`: the exact p = 3 path, else `smooth_max_pow`.
+#[inline(always)]
+fn smooth_max_p<A: Arith>(a: f64, b: f64, p: f64) -> f64 {
+    if p == 3.0 {
+        smooth_max::<A>(a, b)
+    } else {
+        smooth_max_pow(a, b, p)
+    }
 }
 
 /// `smooth_max` without branches (so a loop of it vectorizes): the value, and whether it is settled. It is
@@ -297,6 +314,8 @@ pub struct GemmContext {
     align_m: bool,
     /// Compute-time factor of an unaligned GEMM (1 / the device's unaligned fraction).
     unaligned_slowdown: f64,
+    /// The device's smooth-maximum exponent.
+    overlap_exponent: f64,
 }
 
 impl GemmContext {
@@ -332,6 +351,7 @@ impl GemmContext {
             inv_align: dtype.bytes() / 16.0,
             align_m: false,
             unaligned_slowdown: 1.0 / device.efficiency.unaligned_gemm,
+            overlap_exponent: device.efficiency.overlap_exponent,
         })
     }
 
@@ -399,7 +419,7 @@ impl GemmContext {
     #[inline]
     fn estimate_inline(&self, m: f64, n: f64, k: f64, batch: f64) -> KernelEstimate {
         let (t_compute, t_mem, hbm_bytes, bound) = self.terms::<Portable>(m, n, k, batch);
-        let body = smooth_max::<Portable>(t_compute, t_mem);
+        let body = smooth_max_p::<Portable>(t_compute, t_mem, self.overlap_exponent);
         KernelEstimate {
             time_s: body + self.launch_s,
             flops: 2.0 * m * n * k * batch,
@@ -449,21 +469,27 @@ impl GemmContext {
             bound[i] = bd as u8;
         }
         // Pass 2: the smooth maximum, without branches; the few elements it leaves (see `smooth_max_lanes`)
-        // are flagged and done one by one.
-        let mut unsettled = [false; BLOCK];
-        let unsettled = &mut unsettled[..len];
-        let mut any_unsettled = false;
-        for ((t, &tm), u) in time_s.iter_mut().zip(&*t_mem).zip(unsettled.iter_mut()) {
-            let (body, settled) = smooth_max_lanes::<A>(*t, tm);
-            *t = if settled { body } else { *t };
-            *u = !settled;
-            any_unsettled |= !settled;
-        }
-        if any_unsettled {
-            for ((t, &tm), &u) in time_s.iter_mut().zip(&*t_mem).zip(&*unsettled) {
-                if u {
-                    *t = smooth_max::<A>(*t, tm);
+        // are flagged and done one by one. An exponent other than 3 takes the general formula.
+        if self.overlap_exponent == 3.0 {
+            let mut unsettled = [false; BLOCK];
+            let unsettled = &mut unsettled[..len];
+            let mut any_unsettled = false;
+            for ((t, &tm), u) in time_s.iter_mut().zip(&*t_mem).zip(unsettled.iter_mut()) {
+                let (body, settled) = smooth_max_lanes::<A>(*t, tm);
+                *t = if settled { body } else { *t };
+                *u = !settled;
+                any_unsettled |= !settled;
+            }
+            if any_unsettled {
+                for ((t, &tm), &u) in time_s.iter_mut().zip(&*t_mem).zip(&*unsettled) {
+                    if u {
+                        *t = smooth_max::<A>(*t, tm);
+                    }
                 }
+            }
+        } else {
+            for (t, &tm) in time_s.iter_mut().zip(&*t_mem) {
+                *t = smooth_max_pow(*t, tm, self.overlap_exponent);
             }
         }
         // Pass 3: the launch overhead.
@@ -904,19 +930,11 @@ pub fn gemm_columns_into(
     Ok(())
 }
 
-/// Rows of a query block and of a key/value tile in FlashAttention-2's schedule.
+/// Rows of a query block and of a key/value tile in FlashAttention-2's schedule (the kernel's block size, not a
+/// fitted figure).
 const ATTN_BLOCK: f64 = 128.0;
-/// Fixed cost of one forward block (load Q, write O and its log-sum-exp), in d = 128 tile times.
-const ATTN_FWD_BLOCK_TILES: f64 = 0.6;
-/// Fixed cost of one backward block (write dK, dV; its share of the dO.O row-sum pre-pass and of the fp32 dQ
-/// accumulator and its conversion), in d = 128 tile times.
-const ATTN_BWD_BLOCK_TILES: f64 = 5.0;
 /// Head dimension of the tile the fixed per-block costs are counted in.
 const ATTN_REFERENCE_HEAD_DIM: f64 = 128.0;
-/// Extra cost of the masked diagonal tile of a causal block, in tiles.
-const ATTN_DIAGONAL_TILES: f64 = 0.75;
-/// Matrix rate of the backward relative to the forward (five GEMMs per tile and more non-matrix work).
-const ATTN_BWD_RATE: f64 = 0.85;
 
 /// Flash-style attention (Dao 2023, FlashAttention-2). Reported FLOPs follow the paper: forward
 /// `4 b h s_q s_kv d` (halved when causal), backward 2.5x forward. Time follows the kernel's schedule: one
@@ -924,13 +942,18 @@ const ATTN_BWD_RATE: f64 = 0.85;
 /// its 128 x 128 tiles at the device's attention rate plus a fixed per-block cost; a causal block runs only the
 /// tiles at or below the diagonal (`n(n+1)/2` of `n^2`, not half) plus a masked diagonal tile, and the blocks,
 /// of unequal length, share the compute units. Q, K, V, O (and dO, dQ, dK, dV backward) stream through HBM
-/// once. The four constants above were fitted on this project's H100 measurements of PyTorch's
-/// FlashAttention-2 kernels (validation/gpu_runs/h100-sxm5-2026-11-23, 48 rows: forward and forward+backward,
-/// causal or not, d 64 and 128, sequence 512-16384); the H200 runs are their check.
+/// once. The schedule's four figures (`hw::AttentionSchedule`: fixed forward and backward block costs, the
+/// diagonal tile, the backward rate) are the device's hwdb figures; H100's were fitted on this project's H100
+/// measurements of PyTorch's FlashAttention-2 kernels (validation/gpu_runs/h100-sxm5-2026-11-23, 48 rows:
+/// forward and forward+backward, causal or not, d 64 and 128, sequence 512-16384; the H200 runs are their
+/// check), and devices without measurements inherit them (hwdb `inherit_from`).
 #[derive(Debug, Clone, Copy)]
 pub struct AttentionContext {
     gemm: GemmContext,
     attention_fraction: f64,
+    schedule: crate::hw::AttentionSchedule,
+    /// 1 + the device's HBM write penalty.
+    write_cost: f64,
 }
 
 /// Which fused attention kernel runs: FlashAttention-2, or cuDNN's (faster on Hopper; its own fraction, the
@@ -977,6 +1000,8 @@ impl AttentionContext {
         Ok(AttentionContext {
             gemm: GemmContext::new(device, dtype)?,
             attention_fraction,
+            schedule: device.efficiency.attention_schedule,
+            write_cost: 1.0 + device.efficiency.hbm_write_penalty,
         })
     }
 
@@ -992,6 +1017,7 @@ impl AttentionContext {
         backward: bool,
     ) -> KernelEstimate {
         let g = &self.gemm;
+        let sch = &self.schedule;
         let causal_factor = if causal { 0.5 } else { 1.0 };
         let fwd_flops = 4.0 * batch * heads * seq_q * seq_kv * head_dim * causal_factor;
         let flops = if backward { 2.5 * fwd_flops } else { fwd_flops };
@@ -999,13 +1025,13 @@ impl AttentionContext {
         let tile_flops = 4.0 * ATTN_BLOCK * ATTN_BLOCK;
         let (tile, fixed) = if backward {
             (
-                2.5 * tile_flops * head_dim / (rate * ATTN_BWD_RATE),
-                ATTN_BWD_BLOCK_TILES * tile_flops * ATTN_REFERENCE_HEAD_DIM / rate,
+                2.5 * tile_flops * head_dim / (rate * sch.bwd_rate),
+                sch.bwd_block_tiles * tile_flops * ATTN_REFERENCE_HEAD_DIM / rate,
             )
         } else {
             (
                 tile_flops * head_dim / rate,
-                ATTN_FWD_BLOCK_TILES * tile_flops * ATTN_REFERENCE_HEAD_DIM / rate,
+                sch.fwd_block_tiles * tile_flops * ATTN_REFERENCE_HEAD_DIM / rate,
             )
         };
         let n_q = Portable::ceil(seq_q / ATTN_BLOCK);
@@ -1017,7 +1043,7 @@ impl AttentionContext {
             let offset = (n_kv - n_q).max(0.0);
             let pairs = (n_q * offset + 0.5 * n_q * (n_q + 1.0)).min(n_q * n_kv);
             let longest = (offset + n_q).min(n_kv);
-            let per_block = fixed + ATTN_DIAGONAL_TILES * tile;
+            let per_block = fixed + sch.diagonal_tiles * tile;
             let total = bh * (pairs * tile + n_q * per_block);
             (total / g.units).max(longest * tile + per_block)
         } else {
@@ -1028,12 +1054,12 @@ impl AttentionContext {
         let tensor = batch * heads * head_dim * g.in_bytes;
         let hbm_bytes = if backward {
             tensor * (seq_q * 3.0 + seq_kv * 2.0)
-                + tensor * (seq_q + seq_kv * 2.0) * (1.0 + HBM_WRITE_PENALTY)
+                + tensor * (seq_q + seq_kv * 2.0) * self.write_cost
         } else {
-            tensor * (seq_q + 2.0 * seq_kv) + tensor * seq_q * (1.0 + HBM_WRITE_PENALTY)
+            tensor * (seq_q + 2.0 * seq_kv) + tensor * seq_q * self.write_cost
         };
         let t_hbm = hbm_bytes / g.hbm_bw;
-        let body = smooth_max::<Portable>(t_compute, t_hbm);
+        let body = smooth_max_p::<Portable>(t_compute, t_hbm, g.overlap_exponent);
         let bound = if g.launch_s > body {
             Bound::Launch
         } else if t_compute >= t_hbm {
@@ -1137,6 +1163,9 @@ pub struct StreamContext {
     hbm_bw: f64,
     vector_rate: f64,
     launch_s: f64,
+    /// 1 + the device's HBM write penalty.
+    write_cost: f64,
+    overlap_exponent: f64,
 }
 
 impl StreamContext {
@@ -1150,15 +1179,17 @@ impl StreamContext {
             hbm_bw: device.hbm_bandwidth() * device.efficiency.hbm,
             vector_rate: vector,
             launch_s: device.efficiency.launch_overhead_s,
+            write_cost: 1.0 + device.efficiency.hbm_write_penalty,
+            overlap_exponent: device.efficiency.overlap_exponent,
         })
     }
 
     /// time = launch + smoothmax((R + (1 + write penalty) W) / (HBM bw x fraction), FLOPs / vector peak).
     #[inline]
     pub fn estimate(&self, bytes_read: f64, bytes_written: f64, flops: f64) -> KernelEstimate {
-        let t_hbm = (bytes_read + bytes_written * (1.0 + HBM_WRITE_PENALTY)) / self.hbm_bw;
+        let t_hbm = (bytes_read + bytes_written * self.write_cost) / self.hbm_bw;
         let t_compute = flops / self.vector_rate;
-        let body = smooth_max::<Portable>(t_hbm, t_compute);
+        let body = smooth_max_p::<Portable>(t_hbm, t_compute, self.overlap_exponent);
         let bound = if self.launch_s > body {
             Bound::Launch
         } else if t_compute > t_hbm {
@@ -1491,6 +1522,44 @@ mod tests {
     }
 
     /// Every device and dtype, through the parallel, dispatched path and through each block path directly.
+    #[test]
+    fn overlap_exponent_is_a_device_figure() {
+        // hwdb `efficiency.overlap_exponent`: 3 takes the exact cube-root path; another exponent the general
+        // formula, in the scalar and the vectorized evaluation alike.
+        let h100 = hw::registry().unwrap().get("h100-sxm5-80gb").unwrap();
+        let with_p = |p: f64| {
+            h100.with_overrides(&[("efficiency.overlap_exponent".into(), toml::Value::Float(p))])
+                .unwrap()
+                .device()
+                .unwrap()
+        };
+        let (base, p3, p2) = (h100.device().unwrap(), with_p(3.0), with_p(2.0));
+        assert_eq!(p2.efficiency.overlap_exponent, 2.0);
+        let (m, n, k) = (
+            vec![4096.0, 8192.0, 1000.0, 64.0],
+            vec![4096.0, 1024.0, 3000.0, 64.0],
+            vec![512.0, 256.0, 77.0, 64.0],
+        );
+        let b = vec![1.0; 4];
+        let cols =
+            |d: &Device| gemm_columns(d, Dtype::Bf16, Layout::Row, &m, &n, &k, &b, 989.4).unwrap();
+        let (c_base, c3, c2) = (cols(&base), cols(&p3), cols(&p2));
+        let ctx2 = GemmContext::new(&p2, Dtype::Bf16).unwrap();
+        for i in 0..m.len() {
+            assert!(same_bits(c_base.time_s[i], c3.time_s[i]));
+            let e = ctx2.estimate(m[i], n[i], k[i], b[i]);
+            assert!(same_bits(e.time_s, c2.time_s[i]), "{i}");
+            let (tc, tm, _, _) = ctx2.terms::<Portable>(m[i], n[i], k[i], b[i]);
+            let p2_body = (tc * tc + tm * tm).sqrt();
+            assert!(
+                (e.time_s - ctx2.launch_s - p2_body).abs() <= 1e-12 * p2_body,
+                "{i}"
+            );
+            // p = 2 overlaps compute and memory less than p = 3.
+            assert!(c2.time_s[i] >= c_base.time_s[i]);
+        }
+    }
+
     #[test]
     fn gemm_columns_match_the_reference_bit_for_bit() {
         let reg = hw::registry().unwrap();

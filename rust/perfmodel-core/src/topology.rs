@@ -469,25 +469,50 @@ impl LevelParams {
         self.link_bandwidth * self.efficiency
     }
 
+    /// Links joining one member pair of a full mesh: the device's links spread over its `size - 1`
+    /// peers (at least one). The two GCDs of an MI250X (size 2, 4 links) are joined by 4; an MI300X
+    /// (size 8, 7 links) by 1.
+    pub fn links_per_pair(&self) -> u32 {
+        (self.links / self.size.saturating_sub(1).max(1)).max(1)
+    }
+
+    /// Rings a full mesh of `k` members carries at once: the edge-disjoint Hamiltonian rings of the complete
+    /// digraph, each once per parallel link of a pair (NCCL/RCCL open a channel per link), at most one
+    /// per link of the device.
+    pub fn mesh_rings(&self, k: u32) -> u32 {
+        disjoint_rings(k)
+            .saturating_mul(self.links_per_pair())
+            .min(self.links)
+    }
+
+    /// Links a rank of a full mesh drives when it sends to all `k - 1` peers at once: every parallel link
+    /// to each peer, at most the device's links.
+    pub fn mesh_direct_links(&self, k: u32) -> u32 {
+        k.saturating_sub(1)
+            .max(1)
+            .saturating_mul(self.links_per_pair())
+            .min(self.links)
+    }
+
     /// Bandwidth a ring (or tree) edge of one rank gets at this level with `k` members, bytes/s.
-    /// Switch: all links; mesh: as many edge-disjoint rings as the mesh holds (one link each);
-    /// network: the node's NICs, one ring channel per rank on its own rail.
+    /// Switch: all links; mesh: as many edge-disjoint rings as the mesh holds, times the parallel links
+    /// of a pair ([`LevelParams::mesh_rings`]); network: the node's NICs, one ring channel per rank on its
+    /// own rail.
     pub fn ring_bandwidth(&self, k: u32, ranks_per_node: u32) -> f64 {
         match self.kind {
             LinkKind::Switch => self.link() * f64::from(self.links),
-            LinkKind::FullMesh => self.link() * f64::from(self.links.min(disjoint_rings(k))),
+            LinkKind::FullMesh => self.link() * f64::from(self.mesh_rings(k)),
             LinkKind::Network => self.link() * f64::from(self.links.min(ranks_per_node.max(1))),
         }
     }
 
-    /// Bandwidth of one rank sending to all `k - 1` peers at once: a mesh uses every link it has to them.
+    /// Bandwidth of one rank sending to all `k - 1` peers at once: a mesh uses every link it has to them
+    /// (all parallel links of each pair, [`LevelParams::mesh_direct_links`]).
     /// Network: the rank's share of the node's NICs; non-rail-aligned traffic pays the oversubscription.
     pub fn direct_bandwidth(&self, k: u32, ranks_per_node: u32, rail_aligned: bool) -> f64 {
         match self.kind {
             LinkKind::Switch => self.link() * f64::from(self.links),
-            LinkKind::FullMesh => {
-                self.link() * f64::from(self.links.min(k.saturating_sub(1).max(1)))
-            }
+            LinkKind::FullMesh => self.link() * f64::from(self.mesh_direct_links(k)),
             LinkKind::Network => {
                 let rpn = ranks_per_node.max(1);
                 let share = self.link() * f64::from(self.links.min(rpn)) / f64::from(rpn);

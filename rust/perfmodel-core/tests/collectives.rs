@@ -56,10 +56,18 @@ fn engine_reproduces_domain_6_6() {
     close(t(Op::AllReduce, Algorithm::Rabenseifner), 37.611, 1e-4);
     close(t(Op::AllReduce, Algorithm::RecursiveDoubling), 64.440, 1e-4);
     let (l, w) = (2.0 * 7.0 * 5e-6, 2.0 * 7.0 / 8.0 * GIB / 50e9);
-    close(t(Op::AllReduce, Algorithm::Ring), formulas::pipelined(l, w) * 1e3, 1e-12);
+    close(
+        t(Op::AllReduce, Algorithm::Ring),
+        formulas::pipelined(l, w) * 1e3,
+        1e-12,
+    );
     close((l + w) * 1e3, 37.651, 1e-4);
     let ag = t(Op::AllGather, Algorithm::Ring);
-    close(ag, formulas::pipelined(7.0 * 5e-6, 7.0 / 8.0 * GIB / 50e9) * 1e3, 1e-12);
+    close(
+        ag,
+        formulas::pipelined(7.0 * 5e-6, 7.0 / 8.0 * GIB / 50e9) * 1e3,
+        1e-12,
+    );
 }
 
 #[test]
@@ -109,23 +117,63 @@ fn strided_groups_share_the_nodes_nics() {
     let a = collective::placed_comm(&c, 16, alone).unwrap();
     let b = collective::placed_comm(&c, 16, crowded).unwrap();
     assert_eq!((a.len, a.members[0], a.ranks_per_node), (1, 16, 1));
-    let ta = algorithms::evaluate(&a, Op::ReduceScatter, GIB, Algorithm::Ring).unwrap().0;
-    let tb = algorithms::evaluate(&b, Op::ReduceScatter, GIB, Algorithm::Ring).unwrap().0;
+    let ta = algorithms::evaluate(&a, Op::ReduceScatter, GIB, Algorithm::Ring)
+        .unwrap()
+        .0;
+    let tb = algorithms::evaluate(&b, Op::ReduceScatter, GIB, Algorithm::Ring)
+        .unwrap()
+        .0;
     close(tb, ta, 1e-12);
     // Frontier: 8 GCDs share 4 NICs, so a one-rank-per-node group with every GCD busy gets half a NIC.
     let f = Cluster::new(system_of("frontier-node").unwrap(), 16).unwrap();
-    let lone = collective::placed_comm(&f, 16, Placement { stride: 8, concurrent: None }).unwrap();
-    let busy = collective::placed_comm(&f, 16, Placement { stride: 8, concurrent: Some(8) }).unwrap();
-    let t = |c: &Comm| algorithms::evaluate(c, Op::ReduceScatter, 16.0 * GIB, Algorithm::Ring).unwrap().0;
+    let lone = collective::placed_comm(
+        &f,
+        16,
+        Placement {
+            stride: 8,
+            concurrent: None,
+        },
+    )
+    .unwrap();
+    let busy = collective::placed_comm(
+        &f,
+        16,
+        Placement {
+            stride: 8,
+            concurrent: Some(8),
+        },
+    )
+    .unwrap();
+    let t = |c: &Comm| {
+        algorithms::evaluate(c, Op::ReduceScatter, 16.0 * GIB, Algorithm::Ring)
+            .unwrap()
+            .0
+    };
     close(t(&busy) / t(&lone), 2.0, 0.01);
 }
 
 #[test]
 fn a_group_that_does_not_nest_is_an_error_naming_the_level() {
     let c = Cluster::new(system_of("dgx-h100").unwrap(), 4).unwrap();
-    let e = collective::placed_comm(&c, 4, Placement { stride: 3, concurrent: None }).unwrap_err();
+    let e = collective::placed_comm(
+        &c,
+        4,
+        Placement {
+            stride: 3,
+            concurrent: None,
+        },
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("level 0"), "{e}");
-    let e = collective::placed_comm(&c, 4, Placement { stride: 8, concurrent: Some(9) }).unwrap_err();
+    let e = collective::placed_comm(
+        &c,
+        4,
+        Placement {
+            stride: 8,
+            concurrent: Some(9),
+        },
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("concurrent"), "{e}");
 }
 

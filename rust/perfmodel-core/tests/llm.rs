@@ -1,10 +1,10 @@
 //! LLM core: counts, collectives over levels, plan rules, search. Expected values: shared/specs/domain.md.
-use perfmodel_core::hw;
 use perfmodel_core::collective::group::Machine;
 use perfmodel_core::collective::{self, algorithms, Algorithm, Op};
+use perfmodel_core::hw;
 use perfmodel_core::llm::step::GroupKind;
-use perfmodel_core::topology::{system_of, NodeGroup};
 use perfmodel_core::llm::{self, Calibration, Cluster, Invalid, Model, Plan, Recompute, Space};
+use perfmodel_core::topology::{system_of, NodeGroup};
 
 fn gpt(h: f64, a: f64, l: f64) -> Model {
     Model::from_pairs(&[
@@ -215,6 +215,7 @@ fn search_matches_single_estimates() {
         recompute: Recompute::ALL.to_vec(),
         zero: vec![0, 1, 3],
         sp: vec![false, true],
+        overlap: vec![0, 7],
         base: Plan::default(),
     };
     let found = llm::search(&m, &c, &space, 0, None).unwrap();
@@ -249,7 +250,9 @@ fn backward_tp_collectives_hide_behind_gradient_gemms() {
         ..Plan::default()
     };
     let tp = |recompute, sp| llm::evaluate(&m, &plan(recompute, sp), &c).times.tp_comm;
-    let ar = c.collective(Op::AllReduce, 8, 1, 2.0 * 2048.0 * 12288.0).time_s;
+    let ar = c
+        .collective(Op::AllReduce, 8, 1, 2.0 * 2048.0 * 12288.0)
+        .time_s;
     let none = tp(Recompute::None, false);
     assert!((none / (96.0 * 2.0 * ar) - 1.0).abs() < 1e-12, "{none}");
     assert!((tp(Recompute::Full, false) / none - 2.0).abs() < 1e-12);
@@ -261,6 +264,9 @@ fn backward_tp_collectives_hide_behind_gradient_gemms() {
     let ag = c.collective(Op::AllGather, 8, 1, bytes).time_s;
     let rs = c.collective(Op::ReduceScatter, 8, 1, bytes).time_s;
     let sp = tp(Recompute::None, true);
-    assert!((sp / (96.0 * (4.0 * ag + 2.0 * rs)) - 1.0).abs() < 1e-12, "{sp}");
+    assert!(
+        (sp / (96.0 * (4.0 * ag + 2.0 * rs)) - 1.0).abs() < 1e-12,
+        "{sp}"
+    );
     assert!((sp / none - 1.5).abs() < 0.1, "{}", sp / none);
 }

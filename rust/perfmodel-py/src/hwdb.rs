@@ -93,6 +93,20 @@ impl PyHwSpec {
         table_to_py(py, &self.inner.table)
     }
 
+    /// A system's LLM calibration as resolved (`same_as` followed): compute_time_scale, memory_time_scale,
+    /// comm_bandwidth_scale, fitted_on, same_as (None or the system id).
+    fn calibration<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let sys = self.inner.system().map_err(|e| to_py(py, &e))?;
+        let c = &sys.calibration;
+        let d = PyDict::new(py);
+        d.set_item("compute_time_scale", c.compute_time_scale)?;
+        d.set_item("memory_time_scale", c.memory_time_scale)?;
+        d.set_item("comm_bandwidth_scale", c.comm_bandwidth_scale)?;
+        d.set_item("fitted_on", &c.fitted_on)?;
+        d.set_item("same_as", c.same_as.as_ref().map(|(id, _)| id.clone()))?;
+        Ok(d)
+    }
+
     /// A new spec with dotted keys replaced, validated like a file.
     fn with_overrides(&self, py: Python<'_>, overrides: &Bound<'_, PyDict>) -> PyResult<PyHwSpec> {
         let mut pairs = Vec::new();

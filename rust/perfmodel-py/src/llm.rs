@@ -174,12 +174,16 @@ pub fn llm_estimate_hetero(
         let hc = hetero::HeteroCluster { net: &net, calib };
         let e = hetero::estimate(&m, &p, &hc, &place, layers.as_deref())?;
         let mut out = estimate_map(&e.estimate);
-        let worst = e
-            .stages
-            .iter()
-            .map(|s| s.capacity_bytes)
-            .fold(f64::INFINITY, f64::min);
-        out.insert("capacity_bytes", worst);
+        // The estimate's memory is the stage that comes closest to its own device's capacity (the first such
+        // stage, as the engine chose it); its capacity goes with it, so that `fits` and the shortfall agree.
+        let mut worst = (f64::NEG_INFINITY, f64::INFINITY);
+        for s in &e.stages {
+            let use_frac = s.memory.total() / s.capacity_bytes;
+            if use_frac > worst.0 {
+                worst = (use_frac, s.capacity_bytes);
+            }
+        }
+        out.insert("capacity_bytes", worst.1);
         out.insert("gpus_in_cluster", net.devices() as f64);
         let rows = e
             .stages
@@ -267,6 +271,14 @@ fn space_of(space: &HashMap<String, Vec<f64>>, base: &HashMap<String, f64>) -> C
             .map(|z| z.min(255) as u8)
             .collect(),
         sp: u32s(space, "sp")?.into_iter().map(|b| b != 0).collect(),
+        overlap: if space.contains_key("overlap") {
+            u32s(space, "overlap")?
+                .into_iter()
+                .map(|o| o.min(255) as u8)
+                .collect()
+        } else {
+            Vec::new()
+        },
         base: Plan::from_pairs(&pairs(base))?,
     })
 }
@@ -291,6 +303,18 @@ fn columns<'py>(
     d.set_item("sp", plans.iter().map(|p| p.sp).collect::<Vec<bool>>())?;
     d.set_item("recompute", col_u(&|p| p.recompute as u32))?;
     d.set_item("zero", col_u(&|p| u32::from(p.zero)))?;
+    d.set_item(
+        "dp_overlap",
+        plans.iter().map(|p| p.dp_overlap).collect::<Vec<bool>>(),
+    )?;
+    d.set_item(
+        "tp_overlap",
+        plans.iter().map(|p| p.tp_overlap).collect::<Vec<bool>>(),
+    )?;
+    d.set_item(
+        "pp_overlap",
+        plans.iter().map(|p| p.pp_overlap).collect::<Vec<bool>>(),
+    )?;
     let col_f = |f: &dyn Fn(&llm::Estimate) -> f64| -> Bound<'py, PyArray1<f64>> {
         est.iter().map(f).collect::<Vec<f64>>().into_pyarray(py)
     };
@@ -365,8 +389,124 @@ pub fn llm_search_hetero<'py>(
     ))
 }
 
+/// A model resolved once (the Python `Model` keeps it), so that an estimate does not convert its fields again.
+#[pyclass(frozen, name = "LlmModel", module = "perfmodel._core")]
+pub struct PyLlmModel {
+    inner: Model,
+}
+
+/// A model's handle for `llm_estimate_values`.
+#[pyfunction]
+pub fn llm_model_handle(py: Python<'_>, model: HashMap<String, f64>) -> PyResult<PyLlmModel> {
+    let inner = engine(py, move || Model::from_pairs(&pairs(&model)))?;
+    Ok(PyLlmModel { inner })
+}
+
+/// `nodes` nodes of a system with a calibration, resolved once for the step model (Python caches it per
+/// system, nodes and calibration).
+#[pyclass(frozen, name = "LlmCluster", module = "perfmodel._core")]
+pub struct PyLlmCluster {
+    inner: Cluster,
+}
+
+/// A cluster's handle for `llm_estimate_values`.
+#[pyfunction]
+pub fn llm_cluster_handle(
+    py: Python<'_>,
+    system: &Bound<'_, PyAny>,
+    nodes: u32,
+    calib: CalibTuple,
+) -> PyResult<PyLlmCluster> {
+    let sys = system_of(py, system)?;
+    let inner = engine(py, move || cluster(&sys, nodes, calib))?;
+    Ok(PyLlmCluster { inner })
+}
+
+/// The plan options `llm_estimate_values` takes, in order (the names of `Plan::from_pairs`).
+const VALUE_PLAN_KEYS: [&str; 21] = [
+    "tp",
+    "pp",
+    "dp",
+    "vp",
+    "cp",
+    "ep",
+    "micro_batch",
+    "global_batch",
+    "sp",
+    "recompute",
+    "zero",
+    "fp8",
+    "qwz",
+    "qgz",
+    "hpz",
+    "flash_attention",
+    "cudnn_attention",
+    "dp_overlap",
+    "tp_overlap",
+    "pp_overlap",
+    "grad_fp32",
+];
+
+/// The names of `llm_estimate_values`'s plan values (input) and result values (output), in order.
+#[pyfunction]
+pub fn llm_value_keys() -> (Vec<&'static str>, Vec<&'static str>) {
+    let out = estimate_values(&llm::Estimate::default(), 0.0, 0.0)
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    (VALUE_PLAN_KEYS.to_vec(), out)
+}
+
+/// The figures of `llm_estimate`, in a fixed order, with the cluster's capacity and GPUs.
+fn estimate_values(e: &llm::Estimate, capacity_bytes: f64, gpus: f64) -> Vec<(&'static str, f64)> {
+    let mut out: Vec<(&'static str, f64)> = estimate_map(e).into_iter().collect();
+    out.sort_unstable_by_key(|(k, _)| *k);
+    out.push(("capacity_bytes", capacity_bytes));
+    out.push(("gpus_in_cluster", gpus));
+    out
+}
+
+/// One plan on resolved handles, the lean path of `pm.llm.estimate`: the plan as numbers in the order of
+/// `llm_value_keys()[0]`, the result as numbers in the order of `llm_value_keys()[1]` (the figures of
+/// `llm_estimate`).
+#[pyfunction]
+pub fn llm_estimate_values(
+    py: Python<'_>,
+    model: &PyLlmModel,
+    cluster: &PyLlmCluster,
+    plan: Vec<f64>,
+) -> PyResult<Vec<f64>> {
+    let (m, c) = (&model.inner, &cluster.inner);
+    engine(py, move || {
+        if plan.len() != VALUE_PLAN_KEYS.len() {
+            return Err(perfmodel_core::error::invalid(
+                "plan",
+                format!(
+                    "has {} values; expected {} ({})",
+                    plan.len(),
+                    VALUE_PLAN_KEYS.len(),
+                    VALUE_PLAN_KEYS.join(", ")
+                ),
+            ));
+        }
+        let pairs: Vec<(&str, f64)> = VALUE_PLAN_KEYS.iter().copied().zip(plan).collect();
+        let p = Plan::from_pairs(&pairs)?;
+        let e = llm::estimate(m, &p, c)?;
+        Ok(estimate_values(&e, c.capacity_bytes, c.gpus() as f64)
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect())
+    })
+}
+
 /// Registers the LLM functions on `perfmodel._core`.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyLlmModel>()?;
+    m.add_class::<PyLlmCluster>()?;
+    m.add_function(wrap_pyfunction!(llm_model_handle, m)?)?;
+    m.add_function(wrap_pyfunction!(llm_cluster_handle, m)?)?;
+    m.add_function(wrap_pyfunction!(llm_value_keys, m)?)?;
+    m.add_function(wrap_pyfunction!(llm_estimate_values, m)?)?;
     m.add_function(wrap_pyfunction!(llm_model_stats, m)?)?;
     m.add_function(wrap_pyfunction!(llm_estimate, m)?)?;
     m.add_function(wrap_pyfunction!(llm_estimate_hetero, m)?)?;

@@ -239,14 +239,7 @@ impl Machine {
             Op::AllGather | Op::ReduceScatter => shard,
             Op::AllReduce => 2.0 * shard,
             Op::AllToAll => bytes * (n - 1.0) / n,
-            Op::SendRecv => {
-                if n > 1.0 {
-                    bytes
-                } else {
-                    0.0
-                }
-            }
-            Op::Broadcast | Op::Reduce => {
+            Op::SendRecv | Op::Broadcast | Op::Reduce => {
                 if n > 1.0 {
                     bytes
                 } else {

@@ -3,6 +3,9 @@ use super::dtype::Dtype;
 use super::reader::Fields;
 use crate::error::{Error, Result};
 
+/// Bytes in a GiB.
+const GIB: f64 = 1_073_741_824.0;
+
 /// One level of the memory hierarchy.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MemoryLevel {
@@ -11,6 +14,39 @@ pub struct MemoryLevel {
     /// Peak bandwidth, bytes/s; `None` where no sourced figure exists (the level is then not a ceiling).
     pub bandwidth_bytes_per_s: Option<f64>,
 }
+
+/// The work model of fused (FlashAttention-2-style) attention kernels: one thread block per 128 query rows
+/// (forward) or 128 key rows (backward), 128 x 128 tiles; see `roofline::AttentionContext`. Fitted per device
+/// (hwdb `[efficiency]` `attention_*_ratio` / `attention_bwd_rate_fraction`); a device without measurements
+/// inherits them (`inherit_from`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AttentionSchedule {
+    /// Fixed cost of one forward block (load Q, write O and its log-sum-exp), in d = 128 tile times.
+    pub fwd_block_tiles: f64,
+    /// Fixed cost of one backward block (write dK, dV; its share of the dO.O pre-pass and of the fp32 dQ
+    /// accumulator), in d = 128 tile times.
+    pub bwd_block_tiles: f64,
+    /// Extra cost of the masked diagonal tile of a causal block, in tiles.
+    pub diagonal_tiles: f64,
+    /// Matrix rate of the backward relative to the forward.
+    pub bwd_rate: f64,
+}
+
+/// `[efficiency]` keys a device may leave out and take from the device it names in `inherit_from` (or, when it
+/// names none, from [`DEFAULT_INHERIT_FROM`]): figures fitted on one device's measurements and assumed for
+/// devices that have none.
+pub const INHERITABLE_EFFICIENCY: &[&str] = &[
+    "attention_fwd_block_tiles_ratio",
+    "attention_bwd_block_tiles_ratio",
+    "attention_diagonal_tiles_ratio",
+    "attention_bwd_rate_fraction",
+    "hbm_write_penalty_ratio",
+    "overlap_exponent",
+];
+
+/// The device whose measurements the inheritable efficiency figures were fitted on, inherited by a device that
+/// gives neither the figures nor `inherit_from` (a user's file written before these figures existed).
+pub const DEFAULT_INHERIT_FROM: &str = "h100-sxm5-80gb";
 
 /// Fractions of peak that well-tuned kernels reach, fitted per device (hwdb `[efficiency]`).
 #[derive(Debug, Clone, PartialEq)]
@@ -34,6 +70,14 @@ pub struct Efficiency {
     pub tile_overhead_s: f64,
     /// Kernel launch and synchronisation overhead, seconds.
     pub launch_overhead_s: f64,
+    /// The fused-attention work model's constants.
+    pub attention_schedule: AttentionSchedule,
+    /// Extra cost of a written byte relative to a read byte on HBM (read/write turnaround).
+    pub hbm_write_penalty: f64,
+    /// Exponent p of the smooth maximum (a^p + b^p)^(1/p) joining compute and memory time (>= 1).
+    pub overlap_exponent: f64,
+    /// The device the inheritable figures this file does not give were taken from.
+    pub inherit_from: Option<String>,
     /// What the fractions were fitted on.
     pub fitted_on: String,
 }
@@ -159,9 +203,26 @@ impl Device {
         }
 
         let mem = root.req_section("memory")?;
+        // Capacity in the datasheet's unit: GiB (HBM stacks are binary; an "80 GB" H100 holds 80 GiB) or vendor
+        // GB where a datasheet really means 10^9 bytes.
+        let capacity_bytes = match (
+            mem.figure("hbm_capacity_gib")?,
+            mem.figure("hbm_capacity_gb")?,
+        ) {
+            (Some(gib), None) => gib * GIB,
+            (None, Some(gb)) => gb * 1e9,
+            (Some(_), Some(_)) => {
+                return Err(mem.error(
+                    "hbm_capacity_gb",
+                    "is given together with `hbm_capacity_gib`; expected one of them (the datasheet's unit)",
+                ))
+            }
+            // The reader's own message: a key without its unit, a misspelling, or the missing key.
+            (None, None) => return Err(mem.req_figure("hbm_capacity_gib").unwrap_err()),
+        };
         let hbm = MemoryLevel {
             name: "hbm",
-            capacity_bytes: mem.req_figure("hbm_capacity_gb")? * 1e9,
+            capacity_bytes,
             bandwidth_bytes_per_s: Some(mem.req_figure("hbm_bandwidth_gbps")? * 1e9),
         };
         let l2 = read_level(
@@ -194,8 +255,27 @@ impl Device {
             unaligned_gemm: e.figure("unaligned_gemm_fraction")?.unwrap_or(1.0),
             tile_overhead_s: e.req_figure("tile_overhead_us")? * 1e-6,
             launch_overhead_s: e.req_figure("launch_overhead_us")? * 1e-6,
+            // Present after `inherit_from` was resolved (hw::resolve_references).
+            attention_schedule: AttentionSchedule {
+                fwd_block_tiles: e.req_figure("attention_fwd_block_tiles_ratio")?,
+                bwd_block_tiles: e.req_figure("attention_bwd_block_tiles_ratio")?,
+                diagonal_tiles: e.req_figure("attention_diagonal_tiles_ratio")?,
+                bwd_rate: e.req_figure("attention_bwd_rate_fraction")?,
+            },
+            hbm_write_penalty: e.req_figure("hbm_write_penalty_ratio")?,
+            overlap_exponent: e.req_figure("overlap_exponent")?,
+            inherit_from: e.string("inherit_from")?,
             fitted_on: e.req_string("fitted_on")?,
         };
+        if efficiency.overlap_exponent < 1.0 {
+            return Err(e.error(
+                "overlap_exponent",
+                format!(
+                    "is {}; expected an exponent >= 1 (1: compute and memory add up; large: they overlap fully)",
+                    efficiency.overlap_exponent
+                ),
+            ));
+        }
         e.finish()?;
         Ok(Device {
             id,

@@ -14,11 +14,14 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
 pub use cluster::{ClusterGroup, ClusterSpec};
-pub use device::{Device, Efficiency, MemoryLevel};
+pub use device::{
+    AttentionSchedule, Device, Efficiency, MemoryLevel, DEFAULT_INHERIT_FROM,
+    INHERITABLE_EFFICIENCY,
+};
 pub use dtype::Dtype;
 pub use fabric::Fabric;
 pub use nic::Nic;
-pub use system::{Level, System};
+pub use system::{Level, System, SystemCalibration, CALIBRATION_KEYS};
 
 use crate::error::{closest, Error, Result};
 use reader::Fields;
@@ -151,10 +154,112 @@ pub fn parse(file: &str, text: &str, expected_kind: Option<&str>) -> Result<HwSp
     parse_table(file, table, expected_kind)
 }
 
-/// Reads a parsed table strictly into a spec.
+/// Reads a parsed table strictly into a spec; what it takes from other specs (`efficiency.inherit_from`,
+/// `calibration.same_as`) comes from the embedded database.
 pub fn parse_table(file: &str, table: toml::Table, expected_kind: Option<&str>) -> Result<HwSpec> {
+    let lookup = |id: &str| -> Option<toml::Table> {
+        registry()
+            .ok()
+            .and_then(|r| r.specs.get(id))
+            .map(|s| s.table.clone())
+    };
+    let resolved = resolve_references(file, &table, &lookup, 0)?;
+    parse_resolved(file, table, &resolved, expected_kind)
+}
+
+/// The longest chain of `inherit_from` / `same_as` references followed.
+const MAX_REFERENCE_DEPTH: u32 = 8;
+
+fn str_at<'a>(t: &'a toml::Table, key: &str) -> Option<&'a str> {
+    t.get(key).and_then(toml::Value::as_str)
+}
+
+/// `table` with the keys it takes from another spec filled in: a device's inheritable `[efficiency]` figures
+/// (`INHERITABLE_EFFICIENCY`) from the device its `inherit_from` names (default `DEFAULT_INHERIT_FROM`), a
+/// system's `[calibration]` from the system its `same_as` names (its `fitted_on` says so). Keys the file gives
+/// are kept. `lookup` gives the raw table of an id.
+pub fn resolve_references(
+    file: &str,
+    table: &toml::Table,
+    lookup: &dyn Fn(&str) -> Option<toml::Table>,
+    depth: u32,
+) -> Result<toml::Table> {
+    let mut out = table.clone();
+    let (section, keys, reference) = match str_at(table, "kind") {
+        Some("device") => ("efficiency", INHERITABLE_EFFICIENCY, "inherit_from"),
+        Some("system") => ("calibration", CALIBRATION_KEYS, "same_as"),
+        _ => return Ok(out),
+    };
+    let Some(toml::Value::Table(own)) = table.get(section) else {
+        return Ok(out);
+    };
+    let missing: Vec<&str> = keys
+        .iter()
+        .copied()
+        .filter(|k| !own.contains_key(*k))
+        .collect();
+    if missing.is_empty() {
+        return Ok(out);
+    }
+    let key = format!("{section}.{reference}");
+    let parent_id = match own.get(reference) {
+        Some(toml::Value::String(s)) => s.clone(),
+        None if section == "efficiency" && str_at(table, "id") != Some(DEFAULT_INHERIT_FROM) => {
+            DEFAULT_INHERIT_FROM.to_owned()
+        }
+        // A wrong type is the strict reader's to report; nothing named, nothing to take.
+        _ => return Ok(out),
+    };
+    let err = |message: String| Error::Hwdb {
+        file: file.to_owned(),
+        key: key.clone(),
+        message,
+    };
+    if depth >= MAX_REFERENCE_DEPTH {
+        return Err(err(format!(
+            "'{parent_id}': the chain of references is longer than {MAX_REFERENCE_DEPTH} (a cycle?)"
+        )));
+    }
+    let kind = str_at(table, "kind").unwrap_or_default();
+    let parent = lookup(&parent_id)
+        .filter(|t| str_at(t, "kind") == Some(kind))
+        .ok_or_else(|| err(format!("'{parent_id}' is not an embedded {kind} id")))?;
+    let parent_file = format!("hwdb/{parent_id} (via {key})");
+    let parent = resolve_references(&parent_file, &parent, lookup, depth + 1)?;
+    let Some(toml::Value::Table(from)) = parent.get(section) else {
+        return Err(err(format!(
+            "'{parent_id}' has no [{section}] table to take from"
+        )));
+    };
+    let Some(toml::Value::Table(dest)) = out.get_mut(section) else {
+        unreachable!("checked above")
+    };
+    for k in missing {
+        let Some(v) = from.get(k) else { continue };
+        let v = if k == "fitted_on" && section == "calibration" {
+            let reason = str_at(own, "reason").unwrap_or("no reason given");
+            toml::Value::String(format!(
+                "same as {parent_id}: {reason} ({})",
+                v.as_str().unwrap_or_default()
+            ))
+        } else {
+            v.clone()
+        };
+        dest.insert(k.to_owned(), v);
+    }
+    Ok(out)
+}
+
+/// Reads `resolved` (a spec's table with its references filled in) strictly; the spec keeps `table`, the file
+/// as written.
+fn parse_resolved(
+    file: &str,
+    table: toml::Table,
+    resolved: &toml::Table,
+    expected_kind: Option<&str>,
+) -> Result<HwSpec> {
     let figures = RefCell::new(Vec::new());
-    let root = Fields::root(file, &table, &figures);
+    let root = Fields::root(file, resolved, &figures);
     let kinds: Vec<&str> = KINDS.iter().map(|(k, _)| *k).collect();
     let kind_s = root.choice("kind", &kinds)?;
     let kind: &'static str = KINDS.iter().find(|(k, _)| *k == kind_s).unwrap().0;
@@ -268,18 +373,34 @@ pub struct Registry {
 static REGISTRY: OnceLock<std::result::Result<Registry, Error>> = OnceLock::new();
 
 fn build_registry() -> Result<Registry> {
-    let mut specs = BTreeMap::new();
+    // Every file as a table first, so that references between them resolve in any order.
+    let mut raw = Vec::new();
     for (path, text) in EMBEDDED_FILES {
         let (folder, stem) = path.split_once('/').unwrap_or(("", path));
         let Some((kind, _)) = KINDS.iter().find(|(_, f)| *f == folder) else {
             continue;
         };
         let file = format!("hwdb/{path}");
-        let spec = parse(&file, text, Some(kind))?;
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| Error::Hwdb {
+            file: file.clone(),
+            key: String::new(),
+            message: format!("not valid TOML: {}", e.to_string().trim()),
+        })?;
+        raw.push((file, *kind, stem, table));
+    }
+    let by_id: BTreeMap<&str, &toml::Table> = raw
+        .iter()
+        .filter_map(|(_, _, _, t)| str_at(t, "id").map(|id| (id, t)))
+        .collect();
+    let lookup = |id: &str| by_id.get(id).map(|t| (*t).clone());
+    let mut specs = BTreeMap::new();
+    for (file, kind, stem, table) in &raw {
+        let resolved = resolve_references(file, table, &lookup, 0)?;
+        let spec = parse_resolved(file, table.clone(), &resolved, Some(kind))?;
         let want = stem.trim_end_matches(".toml");
         if spec.id != want {
             return Err(Error::Hwdb {
-                file,
+                file: file.clone(),
                 key: "id".into(),
                 message: format!("is '{}', expected the file stem '{want}'", spec.id),
             });
@@ -394,5 +515,75 @@ pub fn check_kind(kind: &str) -> Result<()> {
             "kind",
             format!("'{kind}' is not a spec kind; expected one of {names:?}{hint}"),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inherited_figures_and_calibrations_resolve() {
+        let reg = registry().unwrap();
+        let dev = |id: &str| reg.get(id).unwrap().device().unwrap();
+        let h100 = dev("h100-sxm5-80gb");
+        for id in [
+            "mi250x-gcd",
+            "mi300x",
+            "mi325x",
+            "h200-sxm-141gb",
+            "v100-sxm2-32gb",
+        ] {
+            let d = dev(id);
+            assert_eq!(
+                d.efficiency.attention_schedule, h100.efficiency.attention_schedule,
+                "{id}"
+            );
+            assert!(d.efficiency.inherit_from.is_some(), "{id}");
+        }
+        assert_eq!(h100.efficiency.hbm_write_penalty, 0.18);
+        assert_eq!(h100.efficiency.overlap_exponent, 3.0);
+        assert_eq!(h100.hbm.capacity_bytes, 80.0 * 1_073_741_824.0);
+        let sys = |id: &str| reg.get(id).unwrap().system().unwrap();
+        let (a100, holmes) = (sys("dgx-a100"), sys("holmes-a100-eth"));
+        assert_eq!(
+            holmes.calibration.compute_time_scale,
+            a100.calibration.compute_time_scale
+        );
+        assert_eq!(
+            holmes
+                .calibration
+                .same_as
+                .as_ref()
+                .map(|(id, _)| id.as_str()),
+            Some("dgx-a100")
+        );
+        assert!(holmes
+            .calibration
+            .fitted_on
+            .starts_with("same as dgx-a100: "));
+        assert_eq!(sys("dgx-h100").calibration, SystemCalibration::default());
+    }
+
+    #[test]
+    fn a_reference_cycle_is_an_error_naming_the_key() {
+        let a: toml::Table = "kind = \"device\"\nid = \"a\"\n[efficiency]\ninherit_from = \"b\"\n"
+            .parse()
+            .unwrap();
+        let b: toml::Table = "kind = \"device\"\nid = \"b\"\n[efficiency]\ninherit_from = \"a\"\n"
+            .parse()
+            .unwrap();
+        let lookup = |id: &str| match id {
+            "a" => Some(a.clone()),
+            "b" => Some(b.clone()),
+            _ => None,
+        };
+        let err = resolve_references("a.toml", &a, &lookup, 0)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("efficiency.inherit_from") && err.contains("cycle"),
+            "{err}"
+        );
     }
 }

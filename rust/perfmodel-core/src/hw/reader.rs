@@ -20,6 +20,11 @@ pub const UNIT_SUFFIXES: &[(&str, &str)] = &[
     ("_fraction", "a number in (0, 1]"),
     ("_ratio", "a dimensionless ratio > 0"),
     ("_bytes", "bytes"),
+    (
+        "_scale",
+        "a dimensionless multiplier > 0 (calibration factor)",
+    ),
+    ("_exponent", "a dimensionless exponent > 0"),
 ];
 
 /// Describes the expected unit of a key from its suffix.

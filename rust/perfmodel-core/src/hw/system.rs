@@ -14,6 +14,80 @@ pub struct Level {
     pub fabric: String,
 }
 
+/// The LLM step model's calibration of one system (hwdb `[calibration]`), fitted once on named rows: a factor
+/// on the times of the matrix-unit kernels (GEMMs, attention), one on the memory-bound kernels of the layers and
+/// the loss, and one on link bandwidths. A system without the table is uncalibrated (all 1).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SystemCalibration {
+    pub compute_time_scale: f64,
+    /// Equal to `compute_time_scale` where the file gives none.
+    pub memory_time_scale: f64,
+    pub comm_bandwidth_scale: f64,
+    /// What the factors were fitted on (for `same_as`: the other system's, with the reason).
+    pub fitted_on: String,
+    /// The system whose calibration this one takes (`same_as`), and why.
+    pub same_as: Option<(String, String)>,
+}
+
+impl Default for SystemCalibration {
+    fn default() -> Self {
+        SystemCalibration {
+            compute_time_scale: 1.0,
+            memory_time_scale: 1.0,
+            comm_bandwidth_scale: 1.0,
+            fitted_on: "uncalibrated".to_owned(),
+            same_as: None,
+        }
+    }
+}
+
+/// `[calibration]` keys a system with `same_as` takes from that system.
+pub const CALIBRATION_KEYS: &[&str] = &[
+    "compute_time_scale",
+    "memory_time_scale",
+    "comm_bandwidth_scale",
+    "fitted_on",
+];
+
+impl SystemCalibration {
+    fn read(root: &Fields<'_>) -> Result<SystemCalibration> {
+        let Some(c) = root.section("calibration")? else {
+            return Ok(SystemCalibration::default());
+        };
+        let same_as = match c.string("same_as")? {
+            Some(id) => {
+                let reason = c.string("reason")?.ok_or_else(|| {
+                    c.error(
+                        "reason",
+                        format!("is missing; `same_as = \"{id}\"` needs a reason (why the calibration carries over)"),
+                    )
+                })?;
+                Some((id, reason))
+            }
+            None => None,
+        };
+        let compute = c.req_figure("compute_time_scale")?;
+        let out = SystemCalibration {
+            compute_time_scale: compute,
+            memory_time_scale: c.figure("memory_time_scale")?.unwrap_or(compute),
+            comm_bandwidth_scale: c.req_figure("comm_bandwidth_scale")?,
+            fitted_on: c.req_string("fitted_on")?,
+            same_as,
+        };
+        if out.same_as.is_none() {
+            // `reason` belongs to `same_as`; asking for it here would accept it alone.
+            c.string("reason")?.map_or(Ok(()), |_| {
+                Err(c.error(
+                    "reason",
+                    "is given without `same_as`; expected it only with `same_as`",
+                ))
+            })?;
+        }
+        c.finish()?;
+        Ok(out)
+    }
+}
+
 /// A node type, as hwdb describes it. Ids of devices, fabrics and NICs are resolved by the registry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct System {
@@ -27,6 +101,8 @@ pub struct System {
     pub network: String,
     /// Oversubscription of the scale-out network above the leaf (1 = non-blocking).
     pub oversubscription: f64,
+    /// The LLM step model's calibration.
+    pub calibration: SystemCalibration,
 }
 
 impl System {
@@ -37,6 +113,7 @@ impl System {
         let nics_per_node = root.req_figure("nics_per_node_count")? as u32;
         let network = root.choice("network", NETWORKS)?;
         let oversubscription = root.figure("oversubscription_ratio")?.unwrap_or(1.0);
+        let calibration = SystemCalibration::read(root)?;
         let mut levels = Vec::new();
         for l in root.tables("levels")? {
             levels.push(Level {
@@ -71,6 +148,7 @@ impl System {
             nics_per_node,
             network,
             oversubscription,
+            calibration,
         })
     }
 }

@@ -23,6 +23,11 @@ pub struct Space {
     pub recompute: Vec<Recompute>,
     pub zero: Vec<u8>,
     pub sp: Vec<bool>,
+    /// Overlap choices as bit sets: 1 = DP gradient/parameter collectives behind compute, 2 = TP
+    /// collectives behind GEMMs, 4 = pipeline sends behind compute (Megatron-LM's
+    /// `--overlap-grad-reduce`/`--overlap-param-gather`, `--tp-comm-overlap`, `--overlap-p2p-communication`).
+    /// Empty: the base plan's flags.
+    pub overlap: Vec<u8>,
     /// Options copied into every candidate (batch sizes and the enumerated fields are overwritten).
     pub base: Plan,
 }
@@ -38,6 +43,12 @@ pub struct Found {
 
 impl Space {
     pub fn check(&self) -> Result<()> {
+        if let Some(o) = self.overlap.iter().find(|o| **o > 7) {
+            return Err(invalid(
+                "overlap",
+                format!("choice {o}; expected a bit set 0..7 (1 dp, 2 tp, 4 pp)"),
+            ));
+        }
         let lists: [(&str, usize); 10] = [
             ("tp", self.tp.len()),
             ("pp", self.pp.len()),
@@ -78,6 +89,7 @@ impl Space {
             * self.recompute.len()
             * self.zero.len()
             * self.sp.len()
+            * self.overlap.len().max(1)
     }
 
     /// Candidate number `i` in a fixed mixed-radix order.
@@ -89,6 +101,12 @@ impl Space {
             r
         };
         let mut p = self.base;
+        if !self.overlap.is_empty() {
+            let o = self.overlap[pick(self.overlap.len())];
+            p.dp_overlap = o & 1 != 0;
+            p.tp_overlap = o & 2 != 0;
+            p.pp_overlap = o & 4 != 0;
+        }
         p.zero = self.zero[pick(self.zero.len())];
         p.recompute = self.recompute[pick(self.recompute.len())];
         p.vp = self.vp[pick(self.vp.len())];

@@ -1,0 +1,66 @@
+"""Issue 12: the training model prices every collective with the collectives engine (`collective/`), over the
+levels its group spans. Each collective the step model lists must be exactly `pm.collectives.predict` for the
+same cluster, group layout (size, stride, every rank of a node communicating at once) and size."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import perfmodel as pm
+import pytest
+
+PLANS: list[tuple[str, str | dict[str, Any], int, dict[str, Any]]] = [
+    # system, model, nodes, plan
+    ("dgx-h100", "gpt3-175b", 32, dict(tp=8, pp=8, vp=2, micro_batch=1, global_batch=256, sp=True, recompute="selective", zero=1)),
+    ("dgx-h100", "gpt3-175b", 16, dict(tp=4, pp=8, micro_batch=2, global_batch=64, recompute="full", zero=0)),
+    ("frontier-node", "frontier-gpt-20b", 8, dict(dp=64, zero=3, global_batch=64, recompute="full", qwz=True, qgz=True, hpz=2)),
+    ("frontier-node", "frontier-gpt-20b", 4, dict(dp=32, zero=3, global_batch=64, recompute="full")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("system", "model", "nodes", "plan"), PLANS)
+def test_each_collective_is_the_engines(system: str, model: str, nodes: int, plan: dict[str, Any]) -> None:
+    calib = {"compute_time_scale": 1.0, "memory_time_scale": 1.0, "comm_bandwidth_scale": 1.0}
+    e = pm.llm.estimate(pm.llm.model(model), (system, nodes), calib=calib, **plan)
+    cols = e.collectives
+    assert cols.height >= 2
+    cluster = pm.cluster(system, nodes)
+    dpn = pm.hwdb.get(system)["devices_per_node_count"]
+    for r in cols.iter_rows(named=True):
+        want = pm.collectives.predict(
+            cluster, r["op"], r["bytes"], r["ranks"], stride=r["stride"], concurrent=dpn
+        ).row(0, named=True)
+        assert r["time_s"] == want["time_s"], r
+        assert r["algorithm"] == want["algorithm"], r
+        assert r["levels"], r
+
+
+def test_breakdown_names_groups_algorithms_and_levels() -> None:
+    # 175B, tp 8 inside a DGX H100 node, dp 4 one rank per node: the TP collectives stay on NVLink, the DP ones
+    # cross only the InfiniBand network, and the pipeline send crosses nodes.
+    e = pm.llm.estimate(
+        pm.llm.model("gpt3-175b"), ("dgx-h100", 32), tp=8, pp=8, global_batch=256, sp=True, recompute="selective", zero=1
+    )
+    c = {(r["group"], r["op"]): r for r in e.collectives.iter_rows(named=True)}
+    assert c[("tp", "all_gather")]["levels"].startswith("node:nvlink")
+    assert "scale-out" not in c[("tp", "all_gather")]["levels"]
+    assert c[("dp", "reduce_scatter")]["levels"].startswith("scale-out:")
+    assert (c[("dp", "reduce_scatter")]["ranks"], c[("dp", "reduce_scatter")]["stride"]) == (4, 8)
+    assert c[("pp", "send_recv")]["cross_node_bytes"] == c[("pp", "send_recv")]["bytes"]
+
+
+def test_a_group_that_cannot_be_placed_names_the_group_and_level() -> None:
+    # tp = 3 leaves data-parallel ranks 3 apart, which do not nest in 8-GPU nodes.
+    m = pm.llm.model({"hidden": 6144, "heads": 48, "layers": 48, "seq_len": 2048, "vocab": 51200})
+    with pytest.raises(pm.PerfModelError, match=r"dp group .*level 0"):
+        pm.llm.estimate(m, ("dgx-a100", 3), tp=3, dp=8, global_batch=8)
+    with pytest.raises(pm.PerfModelError, match="stride"):
+        pm.collectives.predict("dgx-h100", "all_reduce", 2**20, 4, stride=0)
+
+
+def test_strided_group_on_frontier_shares_the_nodes_four_nics() -> None:
+    # One rank per node (stride 8) with all 8 GCDs of a node communicating: each gets half a 25 GB/s NIC, so a
+    # large all-gather's busbw is half of what the same group gets alone (one NIC per rank).
+    alone = pm.collectives.predict("frontier-node", "all_gather", 2**34, 16, stride=8)
+    busy = pm.collectives.predict("frontier-node", "all_gather", 2**34, 16, stride=8, concurrent=8)
+    assert busy["busbw_gbps"][0] == pytest.approx(alone["busbw_gbps"][0] / 2, rel=0.02)

@@ -1,0 +1,440 @@
+"""The one calibration tool: fits every fitted figure perfmodel keeps in hwdb, on scipy.optimize, and writes
+them back into the repository's hwdb TOML files with tomlkit (comments and layout kept).
+
+What it fits (issue 12 item 3; DESIGN.md "every fitted figure lives in hwdb with what it was fitted on"):
+
+- ``--roofline``: per device in ``FIT_DEVICES`` and per figure (16-bit and 8-bit GEMM, HBM stream, FlashAttention-2,
+  cuDNN attention, unaligned GEMM fractions) one value minimising (max + median) absolute relative error over that
+  device's published rows of that kind and this project's own measurements of it (``perfmodel.validation.measured
+  .fit_key``). Each fraction is a bounded scalar problem: ``scipy.optimize.minimize_scalar(method="bounded")``
+  from ``STARTS`` sub-intervals of the bounds (the score is piecewise smooth, so one bracket can hold a local
+  minimum), best kept. Devices without rows inherit (``INHERIT``), said in their ``fitted_on``. Fractions fitted
+  earlier in ``KEYS`` order apply to later ones (the 16-bit GEMM rate scales attention and unaligned GEMMs).
+- ``--shared``: the launch and tile overheads every device shares, a bounded 2-D problem
+  (``scipy.optimize.differential_evolution``) whose score refits every device's GEMM fractions at each point
+  and scores all GEMM rows. Slow (minutes per generation on 2 cores); rerun when GEMM rows are added.
+- ``--llm``: each calibrated system's LLM step-model factors (``[calibration]`` of ``hwdb/systems/<id>.toml``):
+  ``compute_time_scale`` (= ``memory_time_scale``, tied: see ``perfmodel.validation.llm``) and
+  ``comm_bandwidth_scale``, least squares in log error over the rows with role ``fit``; a bounded 2-D problem
+  (``scipy.optimize.minimize(method="Powell", bounds=...)``), see ``perfmodel.validation.llm.fit``.
+
+The fit report says for each problem whether the optimizer converged (``success``, ``message``, evaluations,
+the score) and, per fit group, the leave-one-group-out error: the figure refitted without that group's rows,
+then that group's rows predicted. Groups: for the roofline, the source family of the rows (e.g. ``GEMM
+cuBLASLt``, ``matmul (torch) best shape - MAMF``, ``HBM STREAM``, or this project's own measurements); for the
+LLM, the validation group (``megatron_table1``, ``megascale_megatron``). It goes to
+``validation/calibration_report.json`` (kept in the repository) when writing.
+
+Inherited figures that are not refitted here (the FlashAttention-2 schedule, ``hbm_write_penalty_ratio``,
+``overlap_exponent``; see ``FIGURE_NOTES``) keep their values; the tool restates where each comes from in every
+device's ``fitted_on``.
+
+Run from the repository root after ``pip install .`` (``pip install .[calibrate]`` brings scipy and tomlkit):
+
+    python tools/calibrate.py                        # roofline and LLM fits, report only
+    python tools/calibrate.py --write                # ... and write hwdb/ and validation/calibration_report.json
+    python tools/calibrate.py --report               # ... and write only the report (hwdb untouched)
+    python tools/calibrate.py --llm --write          # one part (or --roofline)
+    python tools/calibrate.py --shared [--write]     # the shared overheads, then rerun --roofline
+
+After ``--write``: ``pip install .`` again (hwdb is embedded in the wheel) and regenerate ``validation/``
+(``perfmodel validate``). The tool only ever writes below this repository's ``hwdb/`` and ``validation/``,
+never into an installed package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import perfmodel as pm
+import tomlkit
+from perfmodel.validation import measured
+from perfmodel.validation.roofline import _MAX_GRID, FIT_DEVICES, Case, cases, predict
+from scipy import optimize
+
+ROOT = Path(__file__).resolve().parent.parent
+HWDB = ROOT / "hwdb"
+REPORT = ROOT / "validation" / "calibration_report.json"
+
+KEYS = {
+    "gemm16": "gemm_16bit_fraction",
+    "gemm8": "gemm_8bit_fraction",
+    "hbm": "hbm_fraction",
+    "attention": "attention_fraction",
+    "attention_cudnn": "attention_cudnn_fraction",
+    "unaligned": "unaligned_gemm_fraction",
+}
+#: Bounds of each fraction (the unaligned-GEMM fraction lies far below the others: H100 about 0.2).
+BOUNDS = {k: ((0.05, 1.0) if k == "unaligned" else (0.3, 1.0)) for k in KEYS}
+#: Sub-intervals of the bounds each scalar fit starts from.
+STARTS = 6
+#: Tolerance of the fitted fractions.
+XATOL = 1e-4
+INHERIT = {
+    "h200-sxm-141gb": ("h100-sxm5-80gb", "same GH100 die, SM count and clocks as H100 SXM5; HBM3e fraction assumed equal"),
+    "a100-sxm4-40gb": ("a100-sxm4-80gb", "same GA100 die and clocks as A100 SXM4 80GB; HBM2 fraction assumed equal"),
+    "v100-sxm2-32gb": ("a100-sxm4-80gb", "no published V100 GEMM/HBM row in the validation set; A100's fractions assumed (an assumption, not a fit)"),
+    "mi250x-gcd": ("mi300x", "no published MI250X GEMM/HBM row in the validation set; MI300X's fractions assumed (an assumption, not a fit)"),
+}
+#: (launch overhead us, tile overhead us) bounds of ``--shared``.
+SHARED_BOUNDS = [(2.0, 6.0), (0.5, 1.5)]
+SHARED_KEYS = ("launch_overhead_us", "tile_overhead_us")
+
+#: What the figures this tool does not refit were fitted on, by the device that gives them in its file.
+SCHEDULE_KEYS = (
+    "attention_fwd_block_tiles_ratio",
+    "attention_bwd_block_tiles_ratio",
+    "attention_diagonal_tiles_ratio",
+    "attention_bwd_rate_fraction",
+)
+FIGURE_NOTES = {
+    "schedule": "FlashAttention-2 schedule (attention_fwd_block_tiles_ratio, attention_bwd_block_tiles_ratio, "
+    "attention_diagonal_tiles_ratio, attention_bwd_rate_fraction) fitted on this project's 48 H100 FlashAttention-2 "
+    "rows (validation/gpu_runs/h100-sxm5-2026-11-23; the H200 rows held out)",
+    "hbm_write_penalty_ratio": "hbm_write_penalty_ratio fitted on BabelStream Copy vs Dot on A100 (0.17) and H100 (0.19), "
+    "one value for both",
+    "overlap_exponent": "overlap_exponent chosen once on the A100, H100 and MI300X GEMM rows, one value for all three",
+}
+
+
+# ---- hwdb files -------------------------------------------------------------------------------------------
+
+
+def _device_path(dev: str) -> Path:
+    return HWDB / "devices" / f"{dev}.toml"
+
+
+def _read(path: Path) -> tomlkit.TOMLDocument:
+    return tomlkit.parse(path.read_text(encoding="utf-8"))
+
+
+def _write_doc(path: Path, doc: tomlkit.TOMLDocument) -> None:
+    # Only this repository's hwdb/ and validation/: never an installed copy.
+    assert path.resolve().is_relative_to(ROOT), path
+    path.write_text(tomlkit.dumps(doc), encoding="utf-8")
+    print("wrote", path.relative_to(ROOT))
+
+
+def figure_notes(dev: str) -> str:
+    """Where the figures of ``dev`` that this tool does not refit come from: its own file, or the device its
+    ``inherit_from`` names (followed until a file gives them)."""
+    eff = _read(_device_path(dev))["efficiency"]
+    parts = []
+    groups = [("schedule", SCHEDULE_KEYS), ("hbm_write_penalty_ratio", ("hbm_write_penalty_ratio",)), ("overlap_exponent", ("overlap_exponent",))]
+    inherited: list[str] = []
+    for name, keys in groups:
+        if all(k in eff for k in keys):
+            parts.append(FIGURE_NOTES[name])
+        else:
+            inherited.append("the FlashAttention-2 schedule" if name == "schedule" else name)
+    if inherited:
+        parent = str(eff.get("inherit_from", "h100-sxm5-80gb"))  # hw::DEFAULT_INHERIT_FROM
+        source = parent
+        while True:  # the file that gives them
+            peff = _read(_device_path(source))["efficiency"]
+            if all(k in peff for k in SCHEDULE_KEYS) or "inherit_from" not in peff:
+                break
+            source = str(peff["inherit_from"])
+        via = "" if source == parent else f"; {parent} takes what it lacks from {source}"
+        parts.append(f"{', '.join(inherited)} inherited from {parent} (not measured on this device{via})")
+    return " | ".join(parts)
+
+
+def write_device(dev: str, values: dict[str, float], fitted_on: str) -> None:
+    """Sets the fractions of ``dev`` and its ``fitted_on`` (the fractions' rows, then ``figure_notes``)."""
+    path = _device_path(dev)
+    doc = _read(path)
+    eff = doc["efficiency"]
+    for key, value in values.items():
+        eff[KEYS[key]] = round(float(value), 4)
+    eff["fitted_on"] = f"{fitted_on} | {figure_notes(dev)}"
+    _write_doc(path, doc)
+
+
+def write_system_calibration(system: str, values: dict[str, float], fitted_on: str) -> None:
+    """Sets the ``[calibration]`` table of ``hwdb/systems/<system>.toml`` (created before ``[sources]``)."""
+    path = HWDB / "systems" / f"{system}.toml"
+    doc = _read(path)
+    if "calibration" not in doc:
+        table = tomlkit.table()
+        sources = doc.pop("sources")
+        doc.add("calibration", table)
+        doc.add("sources", sources)
+    cal = doc["calibration"]
+    for k, v in values.items():
+        cal[k] = round(float(v), 4)
+    cal["fitted_on"] = fitted_on
+    doc["sources"]["calibration"] = (
+        "Fitted by tools/calibrate.py --llm (perfmodel.validation.llm) on the published rows named in "
+        "calibration.fitted_on (role `fit` in validation/llm.csv)"
+    )
+    _write_doc(path, doc)
+
+
+# ---- roofline fractions -----------------------------------------------------------------------------------
+
+
+def kind(c: Case) -> str:
+    if c.group == "gemm":
+        return "gemm8" if c.dtype_class == "8bit" else "gemm16"
+    return c.group
+
+
+def score(errors: Sequence[float]) -> float:
+    a = [abs(e) for e in errors]
+    return max(a) + statistics.median(a)
+
+
+def own_rows(device: str, key: str) -> list[Case]:
+    """This project's own measurements of ``device`` (suite ``measured``) that fit ``key``."""
+    return [
+        Case("attention" if key.startswith("attention") else "gemm", device, json.loads(r["params"]).get("dtype", "bf16"),
+             {"measured_row": r},
+             measured=r["value"], metric=r["metric"], unit=r["unit"], system=r["device"], operation=r["operation"],
+             params=r["params"], source=r["source"])
+        for r in measured.measurements().iter_rows(named=True)
+        if r["device"] == device and measured.fit_key(r) == key
+    ]  # fmt: skip
+
+
+def predict_any(c: Case, spec: Any) -> float:
+    """``predict`` for published rows, ``measured.predict`` for this project's own."""
+    if "measured_row" in c.args:
+        value = measured.predict(c.args["measured_row"], spec)
+        assert value is not None
+        return value
+    return predict(c, spec)
+
+
+def row_group(c: Case) -> str:
+    """The source family of a row, the unit of leave-one-group-out."""
+    if "measured_row" in c.args:
+        return f"own measurements ({measured.group(c.args['measured_row'])})"
+    return c.operation.split(" (")[0] if c.operation.startswith("GEMM") else c.operation
+
+
+@dataclass
+class Fit:
+    """One bounded fit: the value, the score and how the optimizer ended."""
+
+    value: float
+    score: float
+    success: bool
+    message: str
+    evaluations: int
+    starts: list[dict[str, Any]] = field(default_factory=list)
+
+    def report(self) -> dict[str, Any]:
+        return {"value": self.value, "score": self.score, "success": self.success, "message": self.message,
+                "evaluations": self.evaluations, "starts": self.starts}  # fmt: skip
+
+
+def fit_scalar(objective: Callable[[float], float], bounds: tuple[float, float], starts: int = STARTS) -> Fit:
+    """Bounded minimisation of a piecewise-smooth scalar function: Brent's bounded method on each of ``starts``
+    equal sub-intervals, the best result kept; success when every start converged."""
+    edges = np.linspace(bounds[0], bounds[1], starts + 1)
+    runs = [
+        optimize.minimize_scalar(objective, bounds=(float(lo), float(hi)), method="bounded", options={"xatol": XATOL})
+        for lo, hi in zip(edges[:-1], edges[1:], strict=True)
+    ]
+    best = min(runs, key=lambda r: r.fun)
+    return Fit(
+        value=round(float(best.x), 4),
+        score=float(best.fun),
+        success=all(bool(r.success) for r in runs),
+        message=str(best.message),
+        evaluations=sum(int(r.nfev) for r in runs),
+        starts=[{"bounds": [float(lo), float(hi)], "x": float(r.x), "score": float(r.fun), "success": bool(r.success)}
+                for (lo, hi), r in zip(zip(edges[:-1], edges[1:], strict=True), runs, strict=True)],  # fmt: skip
+    )
+
+
+def fit_fraction(
+    device: str, key: str, rows: list[Case], shared: dict[str, float] | None = None, predictor: Callable[[Case, Any], float] = predict_any
+) -> Fit:
+    """The fraction of ``key`` on ``device`` with the best score on ``rows``, under the ``shared`` overrides."""
+    base = pm.hwdb.get(device)
+
+    def objective(f: float) -> float:
+        spec = base.with_overrides({**(shared or {}), f"efficiency.{KEYS[key]}": float(f)})
+        return score([(predictor(c, spec) - c.measured) / c.measured for c in rows])
+
+    return fit_scalar(objective, BOUNDS[key])
+
+
+def _errors(device: str, key: str, value: float, rows: list[Case], before: dict[str, float]) -> list[float]:
+    spec = pm.hwdb.get(device).with_overrides({**before, f"efficiency.{KEYS[key]}": value})
+    return [(predict_any(c, spec) - c.measured) / c.measured for c in rows]
+
+
+def _summary(errors: Sequence[float]) -> dict[str, Any]:
+    a = [abs(e) for e in errors]
+    return {"rows": len(a), "median_abs_error": statistics.median(a), "max_abs_error": max(a)} if a else {"rows": 0}
+
+
+def calibrate_roofline(shared: dict[str, float] | None = None) -> tuple[dict[str, dict[str, float]], dict[str, str], dict[str, Any]]:
+    """Fits every device's fractions: (values per device, fitted_on text per device, report)."""
+    all_cases = cases()
+    fitted: dict[str, dict[str, float]] = {}
+    described: dict[str, list[str]] = {}
+    report: dict[str, Any] = {}
+    for dev in FIT_DEVICES:
+        fitted[dev], described[dev], report[dev] = {}, [], {}
+        for key in KEYS:
+            rows = [c for c in all_cases if c.device == dev and kind(c) == key] + own_rows(dev, key)
+            if not rows:
+                continue
+            t0 = time.perf_counter()
+            before = {**(shared or {}), **{f"efficiency.{KEYS[k]}": v for k, v in fitted[dev].items()}}
+            f = fit_fraction(dev, key, rows, before)
+            fitted[dev][key] = f.value
+            own = [c for c in rows if "measured_row" in c.args]
+            names = "; ".join(
+                [f"{c.operation} {c.args.get('shape') or c.args.get('kernel') or ''} {c.dtype}".strip() for c in rows if c not in own]
+                + ([f"{len(own)} own measurements (perfmodel/data/measured_gpu.csv, group {measured.group(own[0].args['measured_row'])})"] if own else [])
+            )
+            described[dev].append(f"{KEYS[key]} on {len(rows)} row(s): {names}")
+            groups = sorted({row_group(c) for c in rows})
+            logo: dict[str, Any] = {}
+            if len(groups) > 1:
+                for g in groups:
+                    rest = [c for c in rows if row_group(c) != g]
+                    out = [c for c in rows if row_group(c) == g]
+                    refit = fit_fraction(dev, key, rest, before)
+                    logo[g] = {"refitted_value": refit.value, "converged": refit.success, **_summary(_errors(dev, key, refit.value, out, before))}
+            entry = {
+                "figure": KEYS[key],
+                **f.report(),
+                "in_sample": _summary(_errors(dev, key, f.value, rows, before)),
+                "groups": groups,
+                "leave_one_group_out": logo or "one group only: no out-of-group check",
+                "seconds": time.perf_counter() - t0,
+            }
+            report[dev][KEYS[key]] = entry
+            worst = max((v["max_abs_error"] for v in logo.values() if v.get("rows")), default=None)
+            print(
+                f"{dev:16s} {KEYS[key]:26s} = {f.value:.4f}  rows={len(rows):3d} groups={len(groups)}  "
+                f"{'converged' if f.success else 'NOT converged'} ({f.evaluations} evals)  in-sample |err| median "
+                f"{entry['in_sample']['median_abs_error']:.3f} max {entry['in_sample']['max_abs_error']:.3f}  "
+                + (f"leave-one-group-out max {worst:.3f}" if worst is not None else "one group: no out-of-group check"),
+                flush=True,
+            )
+    texts = {dev: "published_measurements.csv rows (tools/calibrate.py): " + " | ".join(d) for dev, d in described.items()}
+    return fitted, texts, report
+
+
+def _sweep(c: Case) -> tuple[np.ndarray, ...] | None:
+    """The M, N, K arrays a best-of-grid row is evaluated over (None for a single-shape row)."""
+    if c.args["shape"] is None:
+        g = _MAX_GRID
+    elif "sweep_max" in c.args:
+        g = np.arange(256, c.args["sweep_max"] + 1, 256, dtype=float)
+    else:
+        return None
+    return tuple(x.ravel() for x in np.meshgrid(g, g, g, indexing="ij"))
+
+
+def calibrate_shared() -> tuple[tuple[float, float], dict[str, Any]]:
+    """The shared (launch, tile) overheads: a bounded 2-D global search; each point refits every device's GEMM
+    fractions and is scored by (max + median) absolute error over all GEMM rows."""
+    gemm = [c for c in cases() if c.group == "gemm"]
+
+    def objective(x: np.ndarray) -> float:
+        shared = {"efficiency.launch_overhead_us": float(x[0]), "efficiency.tile_overhead_us": float(x[1])}
+        fractions = {}
+        for dev in FIT_DEVICES:
+            for key in ("gemm16", "gemm8"):
+                rows = [c for c in gemm if c.device == dev and kind(c) == key]
+                if rows:
+                    fractions[(dev, key)] = fit_fraction(dev, key, rows, shared, predict).value
+        errors = []
+        for c in gemm:
+            parent = c.device if c.device in FIT_DEVICES else INHERIT[c.device][0]
+            spec = pm.hwdb.get(c.device).with_overrides({**shared, f"efficiency.{KEYS[kind(c)]}": fractions[(parent, kind(c))]})
+            errors.append((predict(c, spec) - c.measured) / c.measured)
+        s = score(errors)
+        print(f"launch {x[0]:.2f} us, tile {x[1]:.2f} us: score {s:.4f}", flush=True)
+        return s
+
+    res = optimize.differential_evolution(objective, SHARED_BOUNDS, popsize=5, maxiter=6, tol=1e-3, seed=0, polish=False)
+    value = (round(float(res.x[0]), 2), round(float(res.x[1]), 2))
+    rep = {"launch_overhead_us": value[0], "tile_overhead_us": value[1], "score": float(res.fun),
+           "success": bool(res.success), "message": str(res.message), "evaluations": int(res.nfev)}  # fmt: skip
+    print(f"chosen: launch {value[0]} us, tile {value[1]} us ({rep['message']})")
+    return value, rep
+
+
+# ---- LLM calibration --------------------------------------------------------------------------------------
+
+
+def calibrate_llm() -> tuple[dict[str, dict[str, float]], dict[str, str], dict[str, Any]]:
+    """Fits each calibrated system (``perfmodel.validation.llm``): values, fitted_on and report per system."""
+    from perfmodel.validation import llm as vllm
+
+    t0 = time.perf_counter()
+    res = vllm.fit(report=True)
+    k, c = res["compute_time_scale"], res["comm_bandwidth_scale"]
+    print(
+        f"{vllm.SYSTEM}: compute_time_scale = memory_time_scale = {k:.4f}, comm_bandwidth_scale = {c:.4f}  "
+        f"{'converged' if res['success'] else 'NOT converged'} ({res['evaluations']} evals, {res['message']})"
+    )
+    for g, v in res["leave_one_group_out"].items():
+        print(f"  leave out {g:20s}: refit ({v['compute_time_scale']:.4f}, {v['comm_bandwidth_scale']:.4f}), its rows |err| median {v['median_abs_error']:.3f} max {v['max_abs_error']:.3f}")
+    for g, v in res["holdout"].items():
+        print(f"  holdout {g:22s}: rows {v['rows']}, |err| median {v['median_abs_error']:.3f} max {v['max_abs_error']:.3f}")
+    res["seconds"] = time.perf_counter() - t0
+    values = {"compute_time_scale": k, "memory_time_scale": k, "comm_bandwidth_scale": c}
+    return {vllm.SYSTEM: values}, {vllm.SYSTEM: vllm.fit_description()}, {vllm.SYSTEM: res}
+
+
+# ---- main -------------------------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--roofline", action="store_true", help="fit the devices' roofline fractions")
+    ap.add_argument("--llm", action="store_true", help="fit the systems' LLM calibration")
+    ap.add_argument("--shared", action="store_true", help="fit the shared launch/tile overheads (slow)")
+    ap.add_argument("--write", action="store_true", help="write hwdb/ and validation/calibration_report.json")
+    ap.add_argument("--report", action="store_true", help="write validation/calibration_report.json only (hwdb untouched)")
+    a = ap.parse_args(argv)
+    both = not (a.roofline or a.llm or a.shared)
+    report: dict[str, Any] = json.loads(REPORT.read_text()) if REPORT.exists() else {}
+    report["engine"] = {"perfmodel": pm.__version__, "python": sys.version.split()[0]}
+    if a.shared:
+        (launch, tile), report["shared_overheads"] = calibrate_shared()
+        if a.write:
+            for path in sorted((HWDB / "devices").glob("*.toml")):
+                doc = _read(path)
+                doc["efficiency"]["launch_overhead_us"] = launch
+                doc["efficiency"]["tile_overhead_us"] = tile
+                _write_doc(path, doc)
+            print("wrote the shared overheads; pip install . and run --roofline to refit the fractions")
+    if a.roofline or both:
+        values, texts, report["roofline"] = calibrate_roofline()
+        if a.write:
+            for dev, v in values.items():
+                write_device(dev, v, texts[dev])
+            for dev, (parent, why) in INHERIT.items():
+                write_device(dev, values[parent], f"inherited from {parent}: {why}")
+    if a.llm or both:
+        values, texts, report["llm"] = calibrate_llm()
+        if a.write:
+            for system, v in values.items():
+                write_system_calibration(system, v, texts[system])
+    if a.write or a.report:
+        REPORT.write_text(json.dumps(report, indent=2, sort_keys=True, default=float) + "\n", encoding="utf-8")
+        print("wrote", REPORT.relative_to(ROOT))
+
+
+if __name__ == "__main__":
+    main()
