@@ -201,8 +201,9 @@ def test_search_on_a_mixed_cluster_places_every_plan() -> None:
     best = r.plans.row(0, named=True)
     # The winner keeps each DP group inside one NIC type: pp >= 2 with stage boundaries on the clusters.
     assert best["pp"] >= 2
-    again = pm.llm.estimate(m, c, tp=best["tp"], pp=best["pp"], micro_batch=best["micro_batch"], global_batch=512,
-                            zero=1, sp=True, recompute="selective", dtype="fp16")  # fmt: skip
+    again = pm.llm.estimate(m, c, tp=best["tp"], pp=best["pp"], vp=best["vp"], micro_batch=best["micro_batch"], global_batch=512,
+                            zero=1, sp=True, recompute="selective", dtype="fp16", dp_overlap=best["dp_overlap"],
+                            tp_overlap=best["tp_overlap"], pp_overlap=best["pp_overlap"])  # fmt: skip
     assert again.step_time_s == pytest.approx(best["step_time_s"], rel=1e-12)
     assert again.layers_per_stage == best["layers_per_stage"]
     # pp = 1 puts a DP group across both NIC types: over TCP, so it ranks below.

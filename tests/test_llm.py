@@ -217,8 +217,13 @@ def test_search_best_first_with_skip_reasons() -> None:
     assert sum(r.skipped.values()) + r.plans.height <= r.candidates
     best: dict[str, Any] = df.row(0, named=True)
     again = pm.llm.estimate("megatron-39b", ("dgx-a100", 8), tp=best["tp"], pp=best["pp"], vp=best["vp"], micro_batch=best["micro_batch"],
-                            global_batch=64, sp=best["sp"], recompute=best["recompute"], zero=best["zero"])  # fmt: skip
+                            global_batch=64, sp=best["sp"], recompute=best["recompute"], zero=best["zero"],
+                            dp_overlap=best["dp_overlap"], tp_overlap=best["tp_overlap"], pp_overlap=best["pp_overlap"])  # fmt: skip
     assert again.step_time_s == pytest.approx(best["step_time_s"], rel=1e-12)
+    # Overlap flags are searched; a flag without the communication it hides (pp_overlap with pp = 1...) is
+    # skipped as a duplicate of the plan without it.
+    assert r.skipped.get("overlap flag without the communication it hides", 0) > 0
+    assert not (df["pp_overlap"] & (df["pp"] == 1)).any()
 
 
 #: MegaScale (Jiang et al. NSDI'24) Table 2, Megatron-LM rows: global batch -> {GPUs: MFU %}.

@@ -645,14 +645,17 @@ def search_full(
         "global_batch": [global_batch],
         "tp": tp or _divisors(heads, min(heads, 64)),
         "pp": pp or _divisors(layers),
-        "vp": vp or [1, 2, 3, 4, 6, 8],
+        "vp": vp or _divisors(layers),
         "cp": cp or [1],
         "ep": ep or ([1] if m.fields.get("experts", 0) <= 1 else _divisors(int(m.experts))),
-        "micro_batch": micro_batch or [1, 2, 4, 8],
+        "micro_batch": micro_batch or [1, 2, 4, 8, 16],
         "recompute": [RECOMPUTE.index(r) if r in RECOMPUTE else -1 for r in (recompute or list(RECOMPUTE))],
         "zero": zero if zero is not None else [0, 1, 2, 3],
         "sp": [bool(x) for x in (sp if sp is not None else [False, True])],
     }
+    # Overlap of DP, TP and pipeline communication (bit set 1, 2, 4) is searched unless the caller fixes a flag.
+    if not any(k in options for k in ("dp_overlap", "tp_overlap", "pp_overlap")):
+        space["overlap"] = list(range(8))
     if -1 in space["recompute"]:
         raise InvalidArgumentError(f"argument `recompute`: choices must be among {list(RECOMPUTE)}")
     base = _plan_numbers(options)
@@ -710,8 +713,10 @@ def search(
 ) -> pl.DataFrame:
     """Every valid plan for ``model`` on all GPUs of ``cluster`` at ``global_batch``, best (fastest fitting) first.
 
-    Choices default to: tp = divisors of heads up to 64, pp = divisors of layers, vp in 1..8, micro_batch in
-    {1, 2, 4, 8}, every recompute mode, ZeRO 0-3, SP on/off. Filters: ``fits_only`` (default True),
+    Choices default to: tp = divisors of heads up to 64, pp = divisors of layers, every interleaving that divides
+    the layers, micro_batch in {1, 2, 4, 8, 16}, every recompute mode, ZeRO 0-3, SP on/off, and every
+    combination of DP, TP and pipeline-send overlap (unless ``dp_overlap``/``tp_overlap``/``pp_overlap`` is
+    given, which holds the three fixed). Filters: ``fits_only`` (default True),
     ``max_step_time_s``, ``min_mfu``, ``top``. Other keyword options (``dtype``, ``flash_attention``, ``cudnn_attention``,
     ``dp_overlap``...) are held fixed. Skipped candidates and their reasons: :func:`search_full`.
 

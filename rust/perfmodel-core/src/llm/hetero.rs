@@ -626,6 +626,8 @@ pub fn search(
                     Some(Invalid::GpusDivide)
                 } else if m.layers < even.layers || m.layers % p.vp != 0 {
                     Some(Invalid::LayersPp)
+                } else if !space.overlap.is_empty() && p.redundant_overlap() {
+                    Some(Invalid::RedundantOverlap)
                 } else {
                     p.check_code(&even, gpus)
                 };

@@ -86,10 +86,11 @@ pub enum Invalid {
     BadValue = 12,
     GpusDivide = 13,
     Placement = 14,
+    RedundantOverlap = 15,
 }
 
 impl Invalid {
-    pub const COUNT: usize = 15;
+    pub const COUNT: usize = 16;
     pub const NAMES: [&'static str; Invalid::COUNT] = [
         "heads not divisible by tp",
         "kv_heads and tp not divisible either way",
@@ -106,6 +107,7 @@ impl Invalid {
         "a size is zero",
         "cluster GPUs not divisible by tp x pp x cp",
         "a parallel group does not nest in the node's levels",
+        "overlap flag without the communication it hides",
     ];
 }
 
@@ -191,6 +193,14 @@ impl Plan {
         Ok(())
     }
 
+    /// Whether an overlap flag is set where there is nothing to hide (dp, tp or pp of 1): the plan is then the same
+    /// as the one without the flag, so a search skips it.
+    pub fn redundant_overlap(&self) -> bool {
+        (self.dp_overlap && self.dp == 1)
+            || (self.tp_overlap && self.tp == 1)
+            || (self.pp_overlap && self.pp == 1)
+    }
+
     /// Full check with an error naming the constraint and the numbers.
     pub fn check(&self, m: &Model, cluster_gpus: u64) -> Result<()> {
         if self.zero > 3 {
@@ -253,6 +263,8 @@ impl Plan {
             Invalid::GpusDivide => invalid("dp", "the cluster's GPU count must be divisible by tp x pp x cp"),
             // Found against a cluster (step::check_placement names the group and the level).
             Invalid::Placement => invalid("plan", Invalid::NAMES[Invalid::Placement as usize]),
+            // Search only (a duplicate of the plan without the flag).
+            Invalid::RedundantOverlap => invalid("plan", Invalid::NAMES[Invalid::RedundantOverlap as usize]),
         })
     }
 }

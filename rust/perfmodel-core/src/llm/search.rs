@@ -141,6 +141,7 @@ pub fn search(
     let end = end.unwrap_or(total).min(total);
     let start = start.min(end);
     check_supported(&space.base, c, "this device")?;
+    let searched_overlap = !space.overlap.is_empty();
     type Key = KernelKey;
     type Acc = (
         Vec<(Plan, Estimate)>,
@@ -157,6 +158,10 @@ pub fn search(
                     Some(Invalid::GpusDivide)
                 } else {
                     p.check_code(m, gpus)
+                        .or_else(|| {
+                            (searched_overlap && p.redundant_overlap())
+                                .then_some(Invalid::RedundantOverlap)
+                        })
                         .or_else(|| (!placement_ok(&p, c)).then_some(Invalid::Placement))
                 };
                 match code {
