@@ -396,6 +396,41 @@ def calibrate_llm() -> tuple[dict[str, dict[str, float]], dict[str, str], dict[s
     return {vllm.SYSTEM: values}, {vllm.SYSTEM: vllm.fit_description()}, {vllm.SYSTEM: res}
 
 
+def calibrate_profiles(comm_bandwidth_scale: float | None = None) -> dict[str, Any]:
+    """Fits the software-stack profiles of the calibrated systems (``perfmodel.validation.llm.fit_profile``: the
+    Megatron-LM 2022 profile of dgx-a100 on Korthikanti Table 4, with the system's communication factor)."""
+    from perfmodel.validation import llm as vllm
+
+    res = vllm.fit_profile(comm_bandwidth_scale)
+    h = res["holdout"]["korthikanti_table5"]
+    print(
+        f"{vllm.SYSTEM} profile {res['profile']}: compute_time_scale = memory_time_scale = {res['compute_time_scale']:.4f} "
+        f"(comm {res['comm_bandwidth_scale']:.4f}, the system's)  {'converged' if res['success'] else 'NOT converged'} "
+        f"({res['evaluations']} evals); Table 4 in sample |err| max {res['in_sample']['max_abs_error']:.3f}; "
+        f"Table 5 holdout mean {h['mean_abs_error']:.3f} max {h['max_abs_error']:.3f}"
+    )
+    return res
+
+
+def write_profile(system: str, name: str, values: dict[str, Any], fitted_on: str) -> None:
+    """Sets (or adds) the ``[[calibration.profiles]]`` entry ``name`` of ``hwdb/systems/<system>.toml``; the
+    communication factor is left to the system's."""
+    path = HWDB / "systems" / f"{system}.toml"
+    doc = _read(path)
+    cal = doc["calibration"]
+    if "profiles" not in cal:
+        cal["profiles"] = tomlkit.aot()
+    entry = next((t for t in cal["profiles"] if t.get("name") == name), None)
+    if entry is None:
+        entry = tomlkit.table()
+        entry["name"] = name
+        cal["profiles"].append(entry)
+    for k in ("compute_time_scale", "memory_time_scale"):
+        entry[k] = round(float(values[k]), 4)
+    entry["fitted_on"] = fitted_on
+    _write_doc(path, doc)
+
+
 # ---- main -------------------------------------------------------------------------------------------------
 
 
@@ -431,6 +466,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         if a.write:
             for system, v in values.items():
                 write_system_calibration(system, v, texts[system])
+        from perfmodel.validation import llm as vllm
+
+        prof = calibrate_profiles(values[vllm.SYSTEM]["comm_bandwidth_scale"])
+        report["llm_profiles"] = {f"{vllm.SYSTEM}/{prof['profile']}": prof}
+        if a.write:
+            write_profile(vllm.SYSTEM, prof["profile"], prof, vllm.profile_description())
     if a.write or a.report:
         REPORT.write_text(json.dumps(report, indent=2, sort_keys=True, default=float) + "\n", encoding="utf-8")
         print("wrote", REPORT.relative_to(ROOT))

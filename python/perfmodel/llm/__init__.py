@@ -219,7 +219,9 @@ def calibration(system: str | hwdb.Spec) -> dict[str, Any]:
     (multiplies GEMM and attention kernel times), ``memory_time_scale`` (multiplies the memory-bound kernels of
     the layers and the loss; equal to the compute factor where the table gives none), ``comm_bandwidth_scale``
     (multiplies link bandwidths), ``fitted_on`` (a system with ``same_as`` says whose it takes and why) and
-    ``same_as``. A system without the table is uncalibrated (1, 1, 1). Refit: ``tools/calibrate.py --llm``.
+    ``same_as``, and ``profiles``: named calibrations of the same system for other software stacks (hwdb
+    ``[[calibration.profiles]]``; pass the name as ``calib=`` to :func:`estimate`). A system without the table
+    is uncalibrated (1, 1, 1). Refit: ``tools/calibrate.py --llm``.
 
     >>> calibration("holmes-a100-ib")["same_as"]
     'dgx-a100'
@@ -312,6 +314,7 @@ _VALUE_PLAN_KEYS, _VALUE_KEYS = (tuple(k) for k in _core.llm_value_keys())
 _PLAN_ORDER = (
     "tp", "pp", "dp", "vp", "cp", "ep", "micro_batch", "global_batch", "sp", "recompute", "zero", "fp8",
     "qwz", "qgz", "hpz", "flash_attention", "cudnn_attention", "dp_overlap", "tp_overlap", "pp_overlap", "grad_fp32",
+    "weights_group", "grads_group",
 )  # fmt: skip
 _PLAN_IN_ORDER = _VALUE_PLAN_KEYS == _PLAN_ORDER
 
@@ -326,10 +329,24 @@ _CALIB_KEYS = ("compute_time_scale", "memory_time_scale", "comm_bandwidth_scale"
 
 
 def _calib_tuple(
-    system: str | hwdb.Spec, calib: dict[str, float] | None, base: tuple[float, float, float] | None = None
+    system: str | hwdb.Spec, calib: dict[str, float] | str | None, base: tuple[float, float, float] | None = None
 ) -> tuple[float, float, float]:
     """The system's calibration (``base`` when the caller has it) with the keys of ``calib`` replaced (keys it
-    does not give keep the system's)."""
+    does not give keep the system's); a string names one of the system's calibration profiles (hwdb
+    ``[[calibration.profiles]]``, e.g. ``"megatron-2022"``)."""
+    if isinstance(calib, str):
+        profiles = _system_calibration(hwdb.resolve(system, "system")).get("profiles") or {}
+        if calib not in profiles:
+            import difflib
+
+            close = difflib.get_close_matches(calib, list(profiles), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            known = ", ".join(sorted(profiles)) or "none"
+            raise InvalidArgumentError(
+                f"argument `calib`: '{calib}' is not a calibration profile of this system{hint} (profiles: {known})"
+            )
+        p = profiles[calib]
+        return (p["compute_time_scale"], p["memory_time_scale"], p["comm_bandwidth_scale"])
     if base is None:
         c = _system_calibration(hwdb.resolve(system, "system"))
         base = (c["compute_time_scale"], c["memory_time_scale"], c["comm_bandwidth_scale"])
@@ -478,7 +495,9 @@ def estimate(
     tp_overlap: bool = False,
     pp_overlap: bool = False,
     grad_fp32: bool = False,
-    calib: dict[str, float] | None = None,
+    weights_group: int = 0,
+    grads_group: int = 0,
+    calib: dict[str, float] | str | None = None,
     placement: str | Sequence[int] | None = None,
     layers_per_stage: str | Sequence[int] | None = None,
 ) -> Estimate:
@@ -493,6 +512,12 @@ def estimate(
     ``flash_attention`` prices attention as FlashAttention-2 (``False``: explicit QK^T/softmax/AV);
     ``cudnn_attention=True`` prices it as cuDNN's fused attention instead (Transformer Engine's default on
     Hopper; needs the device's measured figure: H100, H200).
+
+    ``weights_group``/``grads_group`` (ZeRO-3 only, 0 = all of dp) partition the 16-bit weights and the
+    gradients over smaller groups of data-parallel ranks, as Xu et al.'s 3-level hierarchical partitioning on
+    Frontier does (weights over the GCD pair, gradients over the node: ``weights_group=2, grads_group=8``): the
+    per-micro-batch gathers and reductions stay inside the groups, and the gradient shards are reduced and the
+    updated weights re-gathered across groups once per step.
 
     ``dp=None`` uses all remaining GPUs; ``global_batch`` defaults to ``dp * micro_batch``. Bad plans raise
     :class:`perfmodel.InvalidArgumentError` / :class:`perfmodel.UnsupportedError` naming the constraint.
@@ -529,6 +554,7 @@ def estimate(
         "tp": tp, "pp": pp, "dp": dp, "vp": vp, "cp": cp, "ep": ep, "micro_batch": micro_batch, "global_batch": global_batch,
         "sp": sp, "recompute": recompute, "zero": zero, "dtype": dtype, "qwz": qwz, "qgz": qgz, "hpz": hpz,
         "flash_attention": flash_attention, "cudnn_attention": cudnn_attention, "dp_overlap": dp_overlap, "tp_overlap": tp_overlap, "pp_overlap": pp_overlap, "grad_fp32": grad_fp32,
+        "weights_group": weights_group, "grads_group": grads_group,
     }  # fmt: skip
     if handle is None:
         return placement_mod.estimate_placed(
@@ -543,7 +569,8 @@ def estimate(
         and dtype in ("bf16", "fp16", "fp8")
         and str not in {type(tp), type(pp), type(dp), type(vp), type(cp), type(ep), type(micro_batch), type(global_batch),
                         type(sp), type(zero), type(qwz), type(qgz), type(hpz), type(flash_attention), type(cudnn_attention),
-                        type(dp_overlap), type(tp_overlap), type(pp_overlap), type(grad_fp32)}
+                        type(dp_overlap), type(tp_overlap), type(pp_overlap), type(grad_fp32), type(weights_group),
+                        type(grads_group)}
     ):  # fmt: skip
         # The plan as numbers in the engine's order (bools and ints as floats); anything unusual takes the
         # checked path below, for its error message.
@@ -552,7 +579,7 @@ def estimate(
                       float(global_batch), float(sp), float(RECOMPUTE.index(recompute)), float(zero),
                       1.0 if dtype == "fp8" else 0.0, float(qwz), float(qgz), float(hpz), float(flash_attention),
                       float(cudnn_attention), float(dp_overlap), float(tp_overlap), float(pp_overlap),
-                      float(grad_fp32)]  # fmt: skip
+                      float(grad_fp32), float(weights_group), float(grads_group)]  # fmt: skip
         except (TypeError, ValueError):
             values = None
     if values is None:
@@ -619,7 +646,7 @@ def search_full(
     min_mfu: float | None = None,
     top: int | None = None,
     progress: bool | None = None,
-    calib: dict[str, float] | None = None,
+    calib: dict[str, float] | str | None = None,
     placement: str | Sequence[int] | None = None,
     **options: Any,
 ) -> SearchResult:

@@ -57,7 +57,7 @@ class PlacedEstimate(Estimate):
         return f"{super().__repr__()[:-1]}, placement {self.placement}, layers per stage {self.layers_per_stage})"
 
 
-def _calibs(cluster: Cluster, calib: dict[str, float] | None) -> list[tuple[float, float]]:
+def _calibs(cluster: Cluster, calib: dict[str, float] | str | None) -> list[tuple[float, float]]:
     return [_calib_tuple(g["system"].id, calib) for g in cluster.groups]
 
 
@@ -67,7 +67,7 @@ def estimate_placed(
     plan: dict[str, Any],
     placement: str | Sequence[int] = "nic-aware",
     layers_per_stage: str | Sequence[int] | None = "auto",
-    calib: dict[str, float] | None = None,
+    calib: dict[str, float] | str | None = None,
 ) -> PlacedEstimate:
     """One plan (``plan`` as :func:`perfmodel.llm.estimate` builds it) on a :func:`perfmodel.cluster`."""
     if isinstance(placement, str):

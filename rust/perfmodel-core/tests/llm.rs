@@ -257,9 +257,8 @@ fn backward_tp_collectives_hide_behind_gradient_gemms() {
     assert!((none / (96.0 * 2.0 * ar) - 1.0).abs() < 1e-12, "{none}");
     assert!((tp(Recompute::Full, false) / none - 2.0).abs() < 1e-12);
     assert!((tp(Recompute::Selective, false) / none - 1.0).abs() < 1e-12);
-    // With SP: 2 all-gathers + 2 reduce-scatters forward and the 2 conjugate all-gathers backward (each the
-    // engine's estimate for the TP group); 1.5x the all-reduces when an all-gather and a reduce-scatter each
-    // cost half an all-reduce, as for a bandwidth-bound ring.
+    // With SP: 2 all-gathers + 2 reduce-scatters forward and the 2 conjugate all-gathers backward, each the
+    // engine's estimate for the TP group.
     let bytes = 2.0 * 2048.0 * 12288.0;
     let ag = c.collective(Op::AllGather, 8, 1, bytes).time_s;
     let rs = c.collective(Op::ReduceScatter, 8, 1, bytes).time_s;
@@ -268,5 +267,6 @@ fn backward_tp_collectives_hide_behind_gradient_gemms() {
         (sp / (96.0 * (4.0 * ag + 2.0 * rs)) - 1.0).abs() < 1e-12,
         "{sp}"
     );
-    assert!((sp / none - 1.5).abs() < 0.1, "{}", sp / none);
+    // Exposed: SP adds the backward all-gathers, so it costs more than the all-reduces without SP.
+    assert!(sp > none, "{sp} vs {none}");
 }

@@ -104,6 +104,16 @@ impl PyHwSpec {
         d.set_item("comm_bandwidth_scale", c.comm_bandwidth_scale)?;
         d.set_item("fitted_on", &c.fitted_on)?;
         d.set_item("same_as", c.same_as.as_ref().map(|(id, _)| id.clone()))?;
+        let profiles = PyDict::new(py);
+        for p in &c.profiles {
+            let q = PyDict::new(py);
+            q.set_item("compute_time_scale", p.compute_time_scale)?;
+            q.set_item("memory_time_scale", p.memory_time_scale)?;
+            q.set_item("comm_bandwidth_scale", p.comm_bandwidth_scale)?;
+            q.set_item("fitted_on", &p.fitted_on)?;
+            profiles.set_item(&p.name, q)?;
+        }
+        d.set_item("profiles", profiles)?;
         Ok(d)
     }
 

@@ -423,7 +423,7 @@ pub fn llm_cluster_handle(
 }
 
 /// The plan options `llm_estimate_values` takes, in order (the names of `Plan::from_pairs`).
-const VALUE_PLAN_KEYS: [&str; 21] = [
+const VALUE_PLAN_KEYS: [&str; 23] = [
     "tp",
     "pp",
     "dp",
@@ -445,6 +445,8 @@ const VALUE_PLAN_KEYS: [&str; 21] = [
     "tp_overlap",
     "pp_overlap",
     "grad_fp32",
+    "weights_group",
+    "grads_group",
 ];
 
 /// The names of `llm_estimate_values`'s plan values (input) and result values (output), in order.

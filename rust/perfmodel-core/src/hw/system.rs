@@ -27,6 +27,21 @@ pub struct SystemCalibration {
     pub fitted_on: String,
     /// The system whose calibration this one takes (`same_as`), and why.
     pub same_as: Option<(String, String)>,
+    /// Named alternatives (`[[calibration.profiles]]`) for other software stacks on the same hardware, e.g.
+    /// `megatron-2022`: Megatron-LM 2021 and 2022 differ by about 9% on identical plans on Selene (Narayanan et
+    /// al. Table 1 1T vs Korthikanti et al. Table 5 1T, same tp/pp/micro-batches), more than any one factor
+    /// absorbs.
+    pub profiles: Vec<CalibrationProfile>,
+}
+
+/// A named calibration of a system for one software stack; a factor it leaves out is the system's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CalibrationProfile {
+    pub name: String,
+    pub compute_time_scale: f64,
+    pub memory_time_scale: f64,
+    pub comm_bandwidth_scale: f64,
+    pub fitted_on: String,
 }
 
 impl Default for SystemCalibration {
@@ -37,6 +52,7 @@ impl Default for SystemCalibration {
             comm_bandwidth_scale: 1.0,
             fitted_on: "uncalibrated".to_owned(),
             same_as: None,
+            profiles: Vec::new(),
         }
     }
 }
@@ -67,12 +83,30 @@ impl SystemCalibration {
             None => None,
         };
         let compute = c.req_figure("compute_time_scale")?;
+        let comm = c.req_figure("comm_bandwidth_scale")?;
+        let mut profiles: Vec<CalibrationProfile> = Vec::new();
+        for t in c.tables("profiles")? {
+            let name = t.req_string("name")?;
+            if profiles.iter().any(|p| p.name == name) {
+                return Err(t.error("name", format!("'{name}' is given twice")));
+            }
+            let pc = t.req_figure("compute_time_scale")?;
+            profiles.push(CalibrationProfile {
+                name,
+                compute_time_scale: pc,
+                memory_time_scale: t.figure("memory_time_scale")?.unwrap_or(pc),
+                comm_bandwidth_scale: t.figure("comm_bandwidth_scale")?.unwrap_or(comm),
+                fitted_on: t.req_string("fitted_on")?,
+            });
+            t.finish()?;
+        }
         let out = SystemCalibration {
             compute_time_scale: compute,
             memory_time_scale: c.figure("memory_time_scale")?.unwrap_or(compute),
-            comm_bandwidth_scale: c.req_figure("comm_bandwidth_scale")?,
+            comm_bandwidth_scale: comm,
             fitted_on: c.req_string("fitted_on")?,
             same_as,
+            profiles,
         };
         if out.same_as.is_none() {
             // `reason` belongs to `same_as`; asking for it here would accept it alone.

@@ -24,6 +24,13 @@ pub struct Plan {
     pub qgz: bool,
     /// ZeRO++ hierarchical partition size of the secondary weight copy (1 = off).
     pub hpz: u32,
+    /// Hierarchical ZeRO-3 partitioning (Xu et al. 2025's 3-level scheme, MiCS-style): the 16-bit weights are
+    /// sharded over groups of this many data-parallel ranks (both gathers stay inside the group), 0 = over all
+    /// of dp (plain ZeRO-3).
+    pub weights_group: u32,
+    /// Gradients are reduce-scattered over groups of this many ranks every micro-batch and reduced across the
+    /// groups once per step; 0 = over all of dp.
+    pub grads_group: u32,
     pub fp8: bool,
     /// Flash-style fused attention (false: explicit QK^T/softmax/AV as in Megatron-LM 2021).
     pub flash_attention: bool,
@@ -56,6 +63,8 @@ impl Default for Plan {
             qwz: false,
             qgz: false,
             hpz: 1,
+            weights_group: 0,
+            grads_group: 0,
             fp8: false,
             flash_attention: true,
             cudnn_attention: false,
@@ -87,10 +96,11 @@ pub enum Invalid {
     GpusDivide = 13,
     Placement = 14,
     RedundantOverlap = 15,
+    Partition = 16,
 }
 
 impl Invalid {
-    pub const COUNT: usize = 16;
+    pub const COUNT: usize = 17;
     pub const NAMES: [&'static str; Invalid::COUNT] = [
         "heads not divisible by tp",
         "kv_heads and tp not divisible either way",
@@ -108,6 +118,7 @@ impl Invalid {
         "cluster GPUs not divisible by tp x pp x cp",
         "a parallel group does not nest in the node's levels",
         "overlap flag without the communication it hides",
+        "hierarchical partition groups need ZeRO-3, weights_group | grads_group | dp and no hpz",
     ];
 }
 
@@ -169,6 +180,12 @@ impl Plan {
         if (self.qwz || self.qgz || self.hpz > 1) && (self.zero != 3 || self.dp % self.hpz != 0) {
             return Some(Invalid::ZeroPlusPlus);
         }
+        if self.hierarchical_partition() {
+            let (w, g) = (self.weights_of(), self.grads_of());
+            if self.zero != 3 || self.hpz > 1 || g % w != 0 || self.dp % g != 0 {
+                return Some(Invalid::Partition);
+            }
+        }
         if self.sp && self.tp == 1 {
             return Some(Invalid::SpWithoutTp);
         }
@@ -191,6 +208,30 @@ impl Plan {
             ));
         }
         Ok(())
+    }
+
+    /// Whether ZeRO-3 states are partitioned over groups smaller than dp (`weights_group`/`grads_group`).
+    pub fn hierarchical_partition(&self) -> bool {
+        (self.weights_group > 0 && self.weights_group < self.dp)
+            || (self.grads_group > 0 && self.grads_group < self.dp)
+    }
+
+    /// Ranks sharing one copy of the 16-bit weights (dp when not set).
+    pub fn weights_of(&self) -> u32 {
+        if self.weights_group == 0 {
+            self.dp
+        } else {
+            self.weights_group.min(self.dp)
+        }
+    }
+
+    /// Ranks the gradients are reduce-scattered over per micro-batch (dp when not set).
+    pub fn grads_of(&self) -> u32 {
+        if self.grads_group == 0 {
+            self.dp
+        } else {
+            self.grads_group.min(self.dp)
+        }
     }
 
     /// Whether an overlap flag is set where there is nothing to hide (dp, tp or pp of 1): the plan is then the same
@@ -265,6 +306,14 @@ impl Plan {
             Invalid::Placement => invalid("plan", Invalid::NAMES[Invalid::Placement as usize]),
             // Search only (a duplicate of the plan without the flag).
             Invalid::RedundantOverlap => invalid("plan", Invalid::NAMES[Invalid::RedundantOverlap as usize]),
+            Invalid::Partition => invalid(
+                "weights_group",
+                format!(
+                    "hierarchical partitioning needs zero = 3 (got {}), no hpz (got {}), and weights_group ({}) dividing \
+                     grads_group ({}) dividing dp ({})",
+                    p.zero, p.hpz, p.weights_of(), p.grads_of(), p.dp
+                ),
+            ),
         })
     }
 }
@@ -285,6 +334,8 @@ pub const PLAN_KEYS: &[&str] = &[
     "qwz",
     "qgz",
     "hpz",
+    "weights_group",
+    "grads_group",
     "fp8",
     "flash_attention",
     "cudnn_attention",
@@ -299,6 +350,17 @@ fn count(arg: &str, v: f64) -> Result<u32> {
         return Err(invalid(
             arg,
             format!("is {v}; expected a whole number >= 1"),
+        ));
+    }
+    Ok(v as u32)
+}
+
+/// A whole number >= 0 (0 meaning "not set").
+fn whole(arg: &str, v: f64) -> Result<u32> {
+    if !v.is_finite() || v.fract() != 0.0 || v < 0.0 || v > f64::from(u32::MAX) {
+        return Err(invalid(
+            arg,
+            format!("is {v}; expected a whole number >= 0 (0: all data-parallel ranks)"),
         ));
     }
     Ok(v as u32)
@@ -320,6 +382,8 @@ impl Plan {
                 "micro_batch" => p.micro_batch = count(k, v)?,
                 "global_batch" => p.global_batch = count(k, v)?,
                 "hpz" => p.hpz = count(k, v)?,
+                "weights_group" => p.weights_group = whole(k, v)?,
+                "grads_group" => p.grads_group = whole(k, v)?,
                 "sp" => p.sp = flag,
                 "recompute" => p.recompute = Recompute::from_code(v)?,
                 "zero" => {

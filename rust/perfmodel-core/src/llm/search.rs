@@ -5,8 +5,8 @@ use rayon::prelude::*;
 use super::model::{Model, Recompute};
 use super::plan::{Invalid, Plan};
 use super::step::{
-    check_supported, evaluate_with, kernel_key, kernels, placement_ok, Cluster, Estimate,
-    KernelKey, Kernels,
+    check_supported, evaluate_cached, kernel_key, kernels, placement_ok, Cluster, DpFigures, DpKey,
+    Estimate, KernelKey, Kernels,
 };
 use crate::error::{invalid, Result};
 
@@ -147,11 +147,12 @@ pub fn search(
         Vec<(Plan, Estimate)>,
         [u64; Invalid::COUNT],
         Option<(Key, Kernels)>,
+        Option<(DpKey, DpFigures)>,
     );
     let (found, skipped) = (start..end)
         .into_par_iter()
         .fold(
-            || -> Acc { (Vec::new(), [0; Invalid::COUNT], None) },
+            || -> Acc { (Vec::new(), [0; Invalid::COUNT], None, None) },
             |mut acc, i| {
                 let p = space.candidate(i, gpus);
                 let code = if p.dp == 0 {
@@ -177,13 +178,14 @@ pub fn search(
                                 kern
                             }
                         };
-                        acc.0.push((p, evaluate_with(m, &p, c, &kern)));
+                        let e = evaluate_cached(m, &p, c, &kern, &mut acc.3);
+                        acc.0.push((p, e));
                     }
                 }
                 acc
             },
         )
-        .map(|(found, skipped, _)| (found, skipped))
+        .map(|(found, skipped, _, _)| (found, skipped))
         .reduce(
             || (Vec::new(), [0; Invalid::COUNT]),
             |mut a, b| {

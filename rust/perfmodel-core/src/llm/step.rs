@@ -512,9 +512,14 @@ pub fn stage_memory(
     } else {
         0.0
     } + 2.0 * B16 * sbh;
+    let (wshard, gshard) = if p.zero == 3 && p.hierarchical_partition() {
+        (f64::from(p.weights_of()), f64::from(p.grads_of()))
+    } else {
+        (shard(p.zero >= 3), shard(p.zero >= 2))
+    };
     Memory {
-        weights: B16 * params / shard(p.zero >= 3),
-        gradients: B16 * params / shard(p.zero >= 2),
+        weights: B16 * params / wshard,
+        gradients: B16 * params / gshard,
         optimizer: OPT_BYTES * params / shard(p.zero >= 1),
         activations: act,
         secondary: if p.hpz > 1 {
@@ -544,10 +549,18 @@ pub enum GroupKind {
     DpAcrossNodes = 7,
     /// Pipeline neighbours.
     Pp = 8,
+    /// Hierarchical partitioning: the ranks sharing one copy of the weights.
+    Weights = 9,
+    /// Hierarchical partitioning: the ranks the gradients are reduce-scattered over every micro-batch.
+    Grads = 10,
+    /// One rank per weights group (the per-step re-gather of updated weights).
+    AcrossWeights = 11,
+    /// One rank per grads group (the per-step reduction of gradient shards).
+    AcrossGrads = 12,
 }
 
 impl GroupKind {
-    pub const NAMES: [&'static str; 9] = [
+    pub const NAMES: [&'static str; 13] = [
         "tp",
         "cp",
         "ep",
@@ -557,6 +570,10 @@ impl GroupKind {
         "dp_in_node",
         "dp_across_nodes",
         "pp",
+        "weights",
+        "grads",
+        "across_weights",
+        "across_grads",
     ];
 
     pub fn name(self) -> &'static str {
@@ -569,6 +586,9 @@ impl GroupKind {
 pub enum Pass {
     Forward,
     Backward,
+    /// Once per step after the last backward (hierarchical partitioning's cross-group reduction and
+    /// re-gather): exposed.
+    Step,
 }
 
 /// One collective of a plan: its group (`size` ranks `stride` apart), bytes (as nccl-tests counts them) and
@@ -702,6 +722,10 @@ pub fn dp_schedule(p: &Plan, c: &Cluster, params: (f64, f64)) -> DpSchedule {
             );
         }
     };
+    if p.zero == 3 && p.hierarchical_partition() {
+        hierarchical_schedule(&mut out, p, c, stride, gd + ge, gr);
+        return out;
+    }
     match p.zero {
         0 => both(
             &mut out,
@@ -814,17 +838,166 @@ pub fn dp_schedule(p: &Plan, c: &Cluster, params: (f64, f64)) -> DpSchedule {
     out
 }
 
+/// Hierarchical partitioning (Xu et al. 2025's 3-level scheme on Frontier; MiCS): every micro-batch the weights
+/// are gathered (forward, int8 with qwZ; backward, 16-bit) inside `weights_group` ranks and the gradients
+/// reduce-scattered (an int4 all-to-all with qgZ) inside `grads_group` ranks; once per step the gradient shards
+/// are reduce-scattered across the grads groups (one rank per group), the optimizer runs on 1/dp of the states,
+/// and the updated weights are all-gathered across the weights groups.
+fn hierarchical_schedule(
+    out: &mut DpSchedule,
+    p: &Plan,
+    c: &Cluster,
+    stride: u64,
+    all: f64,
+    gr: f64,
+) {
+    let (w, g) = (p.weights_of(), p.grads_of());
+    let mb = f64::from(p.micro_batches());
+    let (w_f, fwd) = if p.qwz {
+        (0.5, "int8 weights (forward)")
+    } else {
+        (1.0, "weights (forward)")
+    };
+    if w > 1 {
+        let f = c.coll(
+            fwd,
+            GroupKind::Weights,
+            Op::AllGather,
+            w,
+            stride,
+            w_f * all,
+            mb,
+        );
+        out.push(f, Pass::Forward);
+        let b = c.coll(
+            "weights (backward)",
+            GroupKind::Weights,
+            Op::AllGather,
+            w,
+            stride,
+            all,
+            mb,
+        );
+        out.push(b, Pass::Backward);
+    }
+    if g > 1 {
+        let red = if p.qgz {
+            c.coll(
+                "int4 gradients",
+                GroupKind::Grads,
+                Op::AllToAll,
+                g,
+                stride,
+                0.25 * all,
+                mb,
+            )
+        } else {
+            c.coll(
+                "gradients",
+                GroupKind::Grads,
+                Op::ReduceScatter,
+                g,
+                stride,
+                gr * all,
+                mb,
+            )
+        };
+        out.push(red, Pass::Backward);
+    }
+    let (ng, nw) = (p.dp / g, p.dp / w);
+    if ng > 1 {
+        let bytes = gr * all / f64::from(g);
+        let s = stride * u64::from(g);
+        let r = c.coll(
+            "gradient shards (per step)",
+            GroupKind::AcrossGrads,
+            Op::ReduceScatter,
+            ng,
+            s,
+            bytes,
+            1.0,
+        );
+        out.push(r, Pass::Step);
+    }
+    if nw > 1 {
+        let s = stride * u64::from(w);
+        let bytes = all / f64::from(w);
+        let a = c.coll(
+            "updated weights (per step)",
+            GroupKind::AcrossWeights,
+            Op::AllGather,
+            nw,
+            s,
+            bytes,
+            1.0,
+        );
+        out.push(a, Pass::Step);
+    }
+}
+
 /// Data-parallel/ZeRO communication per step: (total time if nothing overlapped, exposed time, cross-node bytes).
-fn dp_comm(p: &Plan, c: &Cluster, params: (f64, f64), t_f: f64, t_b: f64) -> (f64, f64, f64) {
+/// What the step needs of a stage's DP/ZeRO schedule: one round of its forward-pass and backward-pass
+/// collectives, the per-step ones, and the bytes crossing the node boundary per step.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct DpFigures {
+    pub forward: f64,
+    pub backward: f64,
+    pub per_step: f64,
+    pub cross_node_bytes: f64,
+}
+
+/// The plan fields (with the stage's parameters) [`DpFigures`] depend on: a search reuses them across plans
+/// that differ only in recompute, interleaving, SP or overlap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DpKey {
+    groups: [u32; 8],
+    zero: u8,
+    flags: u8,
+    params: [u64; 2],
+}
+
+pub fn dp_key(p: &Plan, params: (f64, f64)) -> DpKey {
+    DpKey {
+        groups: [
+            p.tp,
+            p.cp,
+            p.ep,
+            p.dp,
+            p.micro_batches(),
+            p.hpz,
+            p.weights_group,
+            p.grads_group,
+        ],
+        zero: p.zero,
+        flags: u8::from(p.qwz) | u8::from(p.qgz) << 1 | u8::from(p.grad_fp32) << 2,
+        params: [params.0.to_bits(), params.1.to_bits()],
+    }
+}
+
+/// The DP/ZeRO figures of a stage holding `params` (dense, expert) per device.
+pub fn dp_figures(p: &Plan, c: &Cluster, params: (f64, f64)) -> DpFigures {
+    if p.dp == 1 {
+        return DpFigures::default();
+    }
+    let sched = dp_schedule(p, c, params);
+    DpFigures {
+        forward: sched.round(Pass::Forward),
+        backward: sched.round(Pass::Backward),
+        per_step: sched.round(Pass::Step),
+        cross_node_bytes: sched
+            .collectives()
+            .map(|c| c.calls_per_step * c.cross_node_bytes)
+            .sum(),
+    }
+}
+
+/// Data-parallel/ZeRO communication per step from the stage's figures: (total time if nothing overlapped,
+/// exposed time, cross-node bytes).
+fn dp_comm(p: &Plan, f: &DpFigures, t_f: f64, t_b: f64) -> (f64, f64, f64) {
     if p.dp == 1 {
         return (0.0, 0.0, 0.0);
     }
-    let sched = dp_schedule(p, c, params);
-    let xn: f64 = sched
-        .collectives()
-        .map(|c| c.calls_per_step * c.cross_node_bytes)
-        .sum();
-    let (fwd, bwd) = (sched.round(Pass::Forward), sched.round(Pass::Backward));
+    let (fwd, bwd, per_step, xn) = (f.forward, f.backward, f.per_step, f.cross_node_bytes);
     // Overlap (ZeRO-0/1/2): gradients are final only in the last micro-batch's backward and parameters are
     // needed from the first micro-batch's forward. Without interleaving the collectives run per gradient
     // bucket behind that one backward (forward) pass. With v > 1 model chunks they run per chunk (MegaScale,
@@ -854,10 +1027,11 @@ fn dp_comm(p: &Plan, c: &Cluster, params: (f64, f64), t_f: f64, t_b: f64) -> (f6
         (fwd + bwd, exposed, xn)
     } else {
         let mb = f64::from(p.micro_batches());
-        let total = mb * (fwd + bwd);
-        // Prefetching hides each micro-batch's gathers behind its compute when overlap is on.
+        let total = mb * (fwd + bwd) + per_step;
+        // Prefetching hides each micro-batch's gathers behind its compute when overlap is on; the per-step
+        // collectives of hierarchical partitioning run after the last backward.
         let exposed = if p.dp_overlap {
-            mb * ((fwd - t_f).max(0.0) + (bwd - t_b).max(0.0))
+            mb * ((fwd - t_f).max(0.0) + (bwd - t_b).max(0.0)) + per_step
         } else {
             total
         };
@@ -983,6 +1157,21 @@ pub fn stage_cost(
     layers: f64,
     role: StageRole,
 ) -> StageCost {
+    let params = stage_params(m, p, layers, role);
+    stage_cost_with(m, p, c, kern, layers, role, &dp_figures(p, c, params))
+}
+
+/// [`stage_cost`] with the stage's DP/ZeRO figures given (a search caches them by [`dp_key`]).
+#[allow(clippy::too_many_arguments)]
+pub fn stage_cost_with(
+    m: &Model,
+    p: &Plan,
+    c: &Cluster,
+    kern: &Kernels,
+    layers: f64,
+    role: StageRole,
+    dp: &DpFigures,
+) -> StageCost {
     let lt = kern.lt;
     let (logit_f, logit_b) = if role.logits() {
         (kern.logit_f, kern.logit_b)
@@ -1049,7 +1238,7 @@ pub fn stage_cost(
     let t_b = layers * lt.bwd + logit_b;
     let t_r = layers * recompute_layer;
     let params = stage_params(m, p, layers, role);
-    let (_, dp_exposed, dp_xn) = dp_comm(p, c, params, t_f, t_b + t_r);
+    let (_, dp_exposed, dp_xn) = dp_comm(p, dp, t_f, t_b + t_r);
 
     // Optimizer: Adam over the parameters this device owns.
     let owned = (params.0 + params.1) / if p.zero >= 1 { f64::from(p.dp) } else { 1.0 };
@@ -1215,7 +1404,7 @@ pub fn pp_stride(p: &Plan) -> u64 {
 }
 
 /// The groups of a plan as (kind, size, stride) in Megatron's rank order (tp, cp, ep within dp, pp).
-fn plan_groups(p: &Plan) -> [(GroupKind, u32, u64); 7] {
+fn plan_groups(p: &Plan) -> [(GroupKind, u32, u64); 9] {
     let tc = u64::from(p.tp) * u64::from(p.cp);
     [
         (GroupKind::Tp, p.tp, 1),
@@ -1229,6 +1418,8 @@ fn plan_groups(p: &Plan) -> [(GroupKind, u32, u64); 7] {
         ),
         (GroupKind::Hpz, p.hpz, tc),
         (GroupKind::Pp, if p.pp > 1 { 2 } else { 1 }, pp_stride(p)),
+        (GroupKind::Weights, p.weights_of(), tc),
+        (GroupKind::Grads, p.grads_of(), tc),
     ]
 }
 
@@ -1375,14 +1566,31 @@ pub fn plan_peak(p: &Plan, c: &Cluster) -> f64 {
 /// pipeline runs the other `pp - 1` stages, which have no output layer or loss (the embedding lookup costs
 /// no modelled kernel time), as the placed model prices them stage by stage.
 pub fn evaluate_with(m: &Model, p: &Plan, c: &Cluster, kern: &Kernels) -> Estimate {
-    let st = stage_cost(
-        m,
-        p,
-        c,
-        kern,
-        f64::from(m.layers / p.pp),
-        StageRole::even(p.pp),
-    );
+    evaluate_cached(m, p, c, kern, &mut None)
+}
+
+/// [`evaluate_with`] reusing the DP/ZeRO figures of the previous plan when its [`dp_key`] matches (a search's
+/// consecutive candidates mostly differ in recompute, interleaving, SP and overlap, which do not move them).
+pub fn evaluate_cached(
+    m: &Model,
+    p: &Plan,
+    c: &Cluster,
+    kern: &Kernels,
+    cache: &mut Option<(DpKey, DpFigures)>,
+) -> Estimate {
+    let layers = f64::from(m.layers / p.pp);
+    let role = StageRole::even(p.pp);
+    let params = stage_params(m, p, layers, role);
+    let key = dp_key(p, params);
+    let figs = match cache {
+        Some((k, f)) if *k == key => *f,
+        _ => {
+            let f = dp_figures(p, c, params);
+            *cache = Some((key, f));
+            f
+        }
+    };
+    let st = stage_cost_with(m, p, c, kern, layers, role, &figs);
     let p2p = if p.pp > 1 {
         p2p_time(m, p, c, pp_stride(p))
     } else {
