@@ -2,7 +2,7 @@
 
 For each cluster the full plan search (TP, PP, interleaving, micro-batch, recompute, ZeRO, SP) at a global batch
 of 1024 sequences of 4096 tokens; the best fitting plan's step time, MFU, tokens/s, memory and where the time
-goes. Both systems are uncalibrated in `perfmodel/llm/calibration.toml` (no published Megatron-class run on
+goes. Both systems are uncalibrated (no hwdb `[calibration]`) (no published Megatron-class run on
 them in the validation set), so the numbers are the calibrated roofline's: on dgx-a100 the fitted compute
 factor is 1.24 and this project's eager-PyTorch steps on one H100 took 23-33% longer than the uncalibrated
 estimate (validation/measured.csv, group train_step); on MLPerf's FP8 GPT-3 run the uncalibrated H100 model is

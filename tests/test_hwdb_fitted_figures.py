@@ -143,7 +143,7 @@ def test_llm_calibration_lives_in_the_system_spec() -> None:
         k: a100[k] for k in ("compute_time_scale", "memory_time_scale", "comm_bandwidth_scale")
     }
     assert holmes["fitted_on"].startswith("same as dgx-a100: same A100 SXM4 device")
-    assert pm.llm.calibration("dgx-h100")["fitted_on"] == "uncalibrated"
+    assert pm.llm.calibration("dgx-v100")["fitted_on"] == "uncalibrated"
     # A what-if system takes its own [calibration]; an estimate uses it, and calib= still overrides it.
     slow = pm.hwdb.get("dgx-a100").with_overrides({"calibration.compute_time_scale": 2.0, "calibration.memory_time_scale": 2.0})
     kw: dict[str, object] = dict(tp=8, dp=1, global_batch=8)

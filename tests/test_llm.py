@@ -404,7 +404,7 @@ def test_calibration_factors_split_matrix_and_memory_bound_kernels() -> None:
 def test_calibration_defaults_and_misspelled_keys() -> None:
     c = pm.llm.calibration("dgx-a100")
     assert c["memory_time_scale"] == c["compute_time_scale"]  # fitted tied (validation/llm.py)
-    assert pm.llm.calibration("dgx-h100")["memory_time_scale"] == 1.0  # uncalibrated system
+    assert pm.llm.calibration("dgx-v100")["memory_time_scale"] == 1.0  # uncalibrated system
     with pytest.raises(InvalidArgumentError, match="unknown key 'memory_scale'.*'memory_time_scale'"):
         pm.llm.estimate("megatron-1.7b", A100_1, tp=1, dp=1, calib={"memory_scale": 1.1})
 

@@ -102,3 +102,21 @@ def test_korthikanti_table5_iteration_times_within_issue_target() -> None:
     assert "Table 4" in prof["fitted_on"] and "Table 5" in prof["fitted_on"] and "held out" in prof["fitted_on"]
     with pytest.raises(pm.PerfModelError, match="megatron-2022"):
         pm.llm.estimate("gpt3-175b", ("dgx-a100", 8), tp=8, calib="megatron-2021")
+
+
+def test_search_finds_a_plan_at_least_as_fast_as_calculons() -> None:
+    # Issue 12: Calculon's search of Turing-NLG 530B on 5,120 A100 at batch 2,560 returns tp 8, pp 5, dp 128,
+    # micro-batch 4, interleave 21, selective recompute + SP, distributed optimizer, TP and DP overlap, activation
+    # and optimizer offload (transcribed_measurements.csv, "Calculon 530B search plan"). perfmodel's search of the
+    # broader space (overlaps and offload searched) must find a plan at least as fast, both priced by perfmodel.
+    m = pm.llm.model("turing-nlg-530b")
+    calculon = dict(tp=8, pp=5, dp=128, micro_batch=4, vp=21, global_batch=2560, sp=True, recompute="selective",
+                    zero=1, tp_overlap=True, dp_overlap=True, offload_activations=True, offload_optimizer=True)  # fmt: skip
+    theirs = pm.llm.estimate(m, ("dgx-a100", 640), **calculon)
+    assert theirs.fits and theirs.raw["host_offload_bytes"] > 0
+    # Without offload the plan does not fit in 80 GiB: the offload options are what make it valid.
+    assert not pm.llm.estimate(m, ("dgx-a100", 640), **{**calculon, "offload_activations": False, "offload_optimizer": False}).fits
+    r = pm.llm.search_full(m, ("dgx-a100", 640), global_batch=2560)
+    assert r.candidates > 1_000_000 and r.plans.height > 1_000
+    assert r.plans["step_time_s"][0] <= theirs.step_time_s
+    assert r.plans["offload_activations"].any() and r.plans["dp_overlap"].any()

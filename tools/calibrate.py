@@ -10,13 +10,19 @@ What it fits (issue 12 item 3; DESIGN.md "every fitted figure lives in hwdb with
   from ``STARTS`` sub-intervals of the bounds (the score is piecewise smooth, so one bracket can hold a local
   minimum), best kept. Devices without rows inherit (``INHERIT``), said in their ``fitted_on``. Fractions fitted
   earlier in ``KEYS`` order apply to later ones (the 16-bit GEMM rate scales attention and unaligned GEMMs).
+- ``--roofline`` also fits the FP8 cast fraction (``fp8_cast_fraction``, the share of the HBM stream rate a
+  fused cast(+transpose)+amax pass reaches) of ``CAST_DEVICES`` on their own ``fp8_fused`` rows with role ``fit``
+  (GPT-3 175B shapes; the Llama-2-70B shapes are held out and reported); ``CAST_INHERIT`` devices take the value,
+  said in their ``fitted_on`` (not through ``inherit_from``: H200 inherits H100's other figures).
 - ``--shared``: the launch and tile overheads every device shares, a bounded 2-D problem
   (``scipy.optimize.differential_evolution``) whose score refits every device's GEMM fractions at each point
   and scores all GEMM rows. Slow (minutes per generation on 2 cores); rerun when GEMM rows are added.
 - ``--llm``: each calibrated system's LLM step-model factors (``[calibration]`` of ``hwdb/systems/<id>.toml``):
   ``compute_time_scale`` (= ``memory_time_scale``, tied: see ``perfmodel.validation.llm``) and
   ``comm_bandwidth_scale``, least squares in log error over the rows with role ``fit``; a bounded 2-D problem
-  (``scipy.optimize.minimize(method="Powell", bounds=...)``), see ``perfmodel.validation.llm.fit``.
+  (``scipy.optimize.minimize(method="Powell", bounds=...)``), see ``perfmodel.validation.llm.fit`` (dgx-a100)
+  and ``perfmodel.validation.llm.fit_mlperf`` (dgx-h100, on NVIDIA's MLPerf GPT-3 175B submissions; hgx-h200
+  takes it with ``same_as``).
 
 The fit report says for each problem whether the optimizer converged (``success``, ``message``, evaluations,
 the score) and, per fit group, the leave-one-group-out error: the figure refitted without that group's rows,
@@ -36,6 +42,8 @@ Run from the repository root after ``pip install .`` (``pip install .[calibrate]
     python tools/calibrate.py --report               # ... and write only the report (hwdb untouched)
     python tools/calibrate.py --llm --write          # one part (or --roofline)
     python tools/calibrate.py --shared [--write]     # the shared overheads, then rerun --roofline
+    python tools/calibrate.py --fp8-cast [--write]   # only the FP8 cast fractions (the rest of hwdb untouched)
+    python tools/calibrate.py --llm --llm-system dgx-h100 [--write]   # one system's LLM calibration
 
 After ``--write``: ``pip install .`` again (hwdb is embedded in the wheel) and regenerate ``validation/``
 (``perfmodel validate``). The tool only ever writes below this repository's ``hwdb/`` and ``validation/``,
@@ -72,9 +80,18 @@ KEYS = {
     "attention": "attention_fraction",
     "attention_cudnn": "attention_cudnn_fraction",
     "unaligned": "unaligned_gemm_fraction",
+    "fp8_cast": "fp8_cast_fraction",
 }
-#: Bounds of each fraction (the unaligned-GEMM fraction lies far below the others: H100 about 0.2).
-BOUNDS = {k: ((0.05, 1.0) if k == "unaligned" else (0.3, 1.0)) for k in KEYS}
+#: Bounds of each fraction (the unaligned-GEMM fraction lies far below the others: H100 about 0.2; the FP8 cast
+#: pass on H200 about 0.45 of the stream rate).
+BOUNDS = {k: ((0.05, 1.0) if k == "unaligned" else (0.1, 1.0) if k == "fp8_cast" else (0.3, 1.0)) for k in KEYS}
+#: Devices whose FP8 cast fraction is fitted on their own fused cast measurements (``measured.fit_key`` ==
+#: "fp8_cast": the GPT-3 175B shapes; the Llama-2-70B shapes are held out), and devices that take another's.
+CAST_DEVICES = ("h200-sxm-141gb",)
+CAST_INHERIT = {
+    "h100-sxm5-80gb": ("h200-sxm-141gb", "no H100 cast measurements; same GH100 die, SM count and clocks as H200, so "
+                       "the cast pass's share of the HBM stream rate is assumed equal (an assumption, not a fit)"),
+}
 #: Sub-intervals of the bounds each scalar fit starts from.
 STARTS = 6
 #: Tolerance of the fitted fractions.
@@ -160,6 +177,18 @@ def write_device(dev: str, values: dict[str, float], fitted_on: str) -> None:
     _write_doc(path, doc)
 
 
+def write_fp8_cast(dev: str, value: float, text: str) -> None:
+    """Sets only the FP8 cast fraction of ``dev`` and its part of ``fitted_on`` (``--fp8-cast``: the other
+    fractions and their texts are left as they are)."""
+    path = _device_path(dev)
+    doc = _read(path)
+    eff = doc["efficiency"]
+    eff[KEYS["fp8_cast"]] = round(float(value), 4)
+    parts = [x for x in str(eff["fitted_on"]).split(" | ") if "fp8_cast_fraction" not in x]
+    eff["fitted_on"] = " | ".join([*parts, text])
+    _write_doc(path, doc)
+
+
 def write_system_calibration(system: str, values: dict[str, float], fitted_on: str) -> None:
     """Sets the ``[calibration]`` table of ``hwdb/systems/<system>.toml`` (created before ``[sources]``)."""
     path = HWDB / "systems" / f"{system}.toml"
@@ -197,7 +226,8 @@ def score(errors: Sequence[float]) -> float:
 def own_rows(device: str, key: str) -> list[Case]:
     """This project's own measurements of ``device`` (suite ``measured``) that fit ``key``."""
     return [
-        Case("attention" if key.startswith("attention") else "gemm", device, json.loads(r["params"]).get("dtype", "bf16"),
+        Case("attention" if key.startswith("attention") else "stream" if key == "fp8_cast" else "gemm", device,
+             json.loads(r["params"]).get("dtype", "bf16"),
              {"measured_row": r},
              measured=r["value"], metric=r["metric"], unit=r["unit"], system=r["device"], operation=r["operation"],
              params=r["params"], source=r["source"])
@@ -332,6 +362,51 @@ def calibrate_roofline(shared: dict[str, float] | None = None) -> tuple[dict[str
     return fitted, texts, report
 
 
+def calibrate_fp8_cast() -> tuple[dict[str, float], dict[str, str], dict[str, Any]]:
+    """Fits the FP8 cast fraction of each of ``CAST_DEVICES`` on its own fused cast(+transpose)+amax rows with
+    role ``fit``; reports the held-out rows (role ``holdout``) at the fitted value. Returns (value, fitted_on text,
+    report) per device."""
+    values: dict[str, float] = {}
+    texts: dict[str, str] = {}
+    report: dict[str, Any] = {}
+    for dev in CAST_DEVICES:
+        t0 = time.perf_counter()
+        rows = own_rows(dev, "fp8_cast")
+        held = [
+            Case("stream", dev, "bf16", {"measured_row": r}, measured=r["value"], metric=r["metric"], unit=r["unit"],
+                 system=r["device"], operation=r["operation"], params=r["params"], source=r["source"])
+            for r in measured.measurements().iter_rows(named=True)
+            if r["device"] == dev and r["group"] == "fp8_fused" and measured.fit_key(r) is None
+        ]  # fmt: skip
+        f = fit_fraction(dev, "fp8_cast", rows)
+        values[dev] = f.value
+        texts[dev] = (
+            f"fp8_cast_fraction on {len(rows)} own measurements (perfmodel/data/measured_gpu.csv, group {dev}/fp8_fused: "
+            f"torch.compile cast+amax and cast+transpose+amax at the {measured.CAST_FIT_MODEL} TP 4 shapes; the "
+            f"{len(held)} rows at Llama-2-70B TP 4/8 shapes held out)"
+        )
+        holdout = _summary(_errors(dev, "fp8_cast", f.value, held, {}))
+        report[dev] = {
+            "fp8_cast_fraction": {
+                "figure": KEYS["fp8_cast"],
+                **f.report(),
+                "in_sample": _summary(_errors(dev, "fp8_cast", f.value, rows, {})),
+                "holdout": holdout,
+                "leave_one_group_out": "one group only: the held-out rows (other model's shapes) are the check",
+                "seconds": time.perf_counter() - t0,
+            }
+        }
+        print(
+            f"{dev:16s} {KEYS['fp8_cast']:26s} = {f.value:.4f}  rows={len(rows):3d}  "
+            f"{'converged' if f.success else 'NOT converged'} ({f.evaluations} evals)  in-sample |err| median "
+            f"{report[dev]['fp8_cast_fraction']['in_sample']['median_abs_error']:.3f} max "
+            f"{report[dev]['fp8_cast_fraction']['in_sample']['max_abs_error']:.3f}  holdout ({holdout['rows']} rows) "
+            f"median {holdout['median_abs_error']:.3f} max {holdout['max_abs_error']:.3f}",
+            flush=True,
+        )
+    return values, texts, report
+
+
 def _sweep(c: Case) -> tuple[np.ndarray, ...] | None:
     """The M, N, K arrays a best-of-grid row is evaluated over (None for a single-shape row)."""
     if c.args["shape"] is None:
@@ -393,7 +468,25 @@ def calibrate_llm() -> tuple[dict[str, dict[str, float]], dict[str, str], dict[s
         print(f"  holdout {g:22s}: rows {v['rows']}, |err| median {v['median_abs_error']:.3f} max {v['max_abs_error']:.3f}")
     res["seconds"] = time.perf_counter() - t0
     values = {"compute_time_scale": k, "memory_time_scale": k, "comm_bandwidth_scale": c}
-    return {vllm.SYSTEM: values}, {vllm.SYSTEM: vllm.fit_description()}, {vllm.SYSTEM: res}
+    t0 = time.perf_counter()
+    mres = vllm.fit_mlperf(report=True)
+    mk, mc = mres["compute_time_scale"], mres["comm_bandwidth_scale"]
+    print(
+        f"{vllm.MLPERF_SYSTEM}: compute_time_scale = memory_time_scale = {mk:.4f}, comm_bandwidth_scale = {mc:.4f}  "
+        f"{'converged' if mres['success'] else 'NOT converged'} ({mres['evaluations']} evals, {mres['message']}); "
+        f"in-sample |err| median {mres['in_sample']['median_abs_error']:.3f} max {mres['in_sample']['max_abs_error']:.3f}"
+    )
+    for g, v in mres["leave_one_group_out"].items():
+        print(f"  leave out {g:20s}: refit ({v['compute_time_scale']:.4f}, {v['comm_bandwidth_scale']:.4f}), its rows |err| median {v['median_abs_error']:.3f} max {v['max_abs_error']:.3f}")
+    for g, v in mres["holdout"].items():
+        print(f"  holdout {g:22s}: rows {v['rows']}, |err| median {v['median_abs_error']:.3f} max {v['max_abs_error']:.3f}")
+    mres["seconds"] = time.perf_counter() - t0
+    mvalues = {"compute_time_scale": mk, "memory_time_scale": mk, "comm_bandwidth_scale": mc}
+    return (
+        {vllm.SYSTEM: values, vllm.MLPERF_SYSTEM: mvalues},
+        {vllm.SYSTEM: vllm.fit_description(), vllm.MLPERF_SYSTEM: vllm.mlperf_fit_description()},
+        {vllm.SYSTEM: res, vllm.MLPERF_SYSTEM: mres},
+    )
 
 
 def calibrate_profiles(comm_bandwidth_scale: float | None = None) -> dict[str, Any]:
@@ -439,10 +532,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--roofline", action="store_true", help="fit the devices' roofline fractions")
     ap.add_argument("--llm", action="store_true", help="fit the systems' LLM calibration")
     ap.add_argument("--shared", action="store_true", help="fit the shared launch/tile overheads (slow)")
+    ap.add_argument("--llm-system", default=None, help="with --llm: report and write only this system (e.g. dgx-h100)")
+    ap.add_argument("--fp8-cast", action="store_true", help="fit (and with --write, write) only the FP8 cast fractions")
     ap.add_argument("--write", action="store_true", help="write hwdb/ and validation/calibration_report.json")
     ap.add_argument("--report", action="store_true", help="write validation/calibration_report.json only (hwdb untouched)")
     a = ap.parse_args(argv)
-    both = not (a.roofline or a.llm or a.shared)
+    both = not (a.roofline or a.llm or a.shared or a.fp8_cast)
     report: dict[str, Any] = json.loads(REPORT.read_text()) if REPORT.exists() else {}
     report["engine"] = {"perfmodel": pm.__version__, "python": sys.version.split()[0]}
     if a.shared:
@@ -456,22 +551,46 @@ def main(argv: Sequence[str] | None = None) -> None:
             print("wrote the shared overheads; pip install . and run --roofline to refit the fractions")
     if a.roofline or both:
         values, texts, report["roofline"] = calibrate_roofline()
+        cast, cast_texts, cast_report = calibrate_fp8_cast()
+        for dev, rep in cast_report.items():
+            report["roofline"].setdefault(dev, {}).update(rep)
+        for dev, (parent, why) in CAST_INHERIT.items():
+            values[dev]["fp8_cast"] = cast[parent]
+            texts[dev] += f" | fp8_cast_fraction taken from {parent} ({why}; {cast_texts[parent]})"
         if a.write:
             for dev, v in values.items():
                 write_device(dev, v, texts[dev])
             for dev, (parent, why) in INHERIT.items():
-                write_device(dev, values[parent], f"inherited from {parent}: {why}")
-    if a.llm or both:
-        values, texts, report["llm"] = calibrate_llm()
+                v = {k: x for k, x in values[parent].items() if k != "fp8_cast"}
+                text = f"inherited from {parent}: {why}"
+                if dev in cast:
+                    v["fp8_cast"] = cast[dev]
+                    text += f" | {cast_texts[dev]}"
+                write_device(dev, v, text)
+    if a.fp8_cast and not (a.roofline or both):
+        cast, cast_texts, cast_report = calibrate_fp8_cast()
+        for dev, rep in cast_report.items():
+            report.setdefault("roofline", {}).setdefault(dev, {}).update(rep)
         if a.write:
-            for system, v in values.items():
-                write_system_calibration(system, v, texts[system])
+            for dev in CAST_DEVICES:
+                write_fp8_cast(dev, cast[dev], cast_texts[dev])
+            for dev, (parent, why) in CAST_INHERIT.items():
+                write_fp8_cast(dev, cast[parent], f"fp8_cast_fraction taken from {parent} ({why}; {cast_texts[parent]})")
+    if a.llm or both:
+        values, texts, llm_report = calibrate_llm()
+        report.setdefault("llm", {})
+        for system, v in values.items():
+            if a.llm_system in (None, system):
+                report["llm"][system] = llm_report[system]
+                if a.write:
+                    write_system_calibration(system, v, texts[system])
         from perfmodel.validation import llm as vllm
 
-        prof = calibrate_profiles(values[vllm.SYSTEM]["comm_bandwidth_scale"])
-        report["llm_profiles"] = {f"{vllm.SYSTEM}/{prof['profile']}": prof}
-        if a.write:
-            write_profile(vllm.SYSTEM, prof["profile"], prof, vllm.profile_description())
+        if a.llm_system in (None, vllm.SYSTEM):
+            prof = calibrate_profiles(values[vllm.SYSTEM]["comm_bandwidth_scale"])
+            report["llm_profiles"] = {f"{vllm.SYSTEM}/{prof['profile']}": prof}
+            if a.write:
+                write_profile(vllm.SYSTEM, prof["profile"], prof, vllm.profile_description())
     if a.write or a.report:
         REPORT.write_text(json.dumps(report, indent=2, sort_keys=True, default=float) + "\n", encoding="utf-8")
         print("wrote", REPORT.relative_to(ROOT))

@@ -314,7 +314,7 @@ _VALUE_PLAN_KEYS, _VALUE_KEYS = (tuple(k) for k in _core.llm_value_keys())
 _PLAN_ORDER = (
     "tp", "pp", "dp", "vp", "cp", "ep", "micro_batch", "global_batch", "sp", "recompute", "zero", "fp8",
     "qwz", "qgz", "hpz", "flash_attention", "cudnn_attention", "dp_overlap", "tp_overlap", "pp_overlap", "grad_fp32",
-    "weights_group", "grads_group",
+    "weights_group", "grads_group", "offload_optimizer", "offload_activations",
 )  # fmt: skip
 _PLAN_IN_ORDER = _VALUE_PLAN_KEYS == _PLAN_ORDER
 
@@ -497,6 +497,8 @@ def estimate(
     grad_fp32: bool = False,
     weights_group: int = 0,
     grads_group: int = 0,
+    offload_optimizer: bool = False,
+    offload_activations: bool = False,
     calib: dict[str, float] | str | None = None,
     placement: str | Sequence[int] | None = None,
     layers_per_stage: str | Sequence[int] | None = None,
@@ -518,6 +520,12 @@ def estimate(
     Frontier does (weights over the GCD pair, gradients over the node: ``weights_group=2, grads_group=8``): the
     per-micro-batch gathers and reductions stay inside the groups, and the gradient shards are reduced and the
     updated weights re-gathered across groups once per step.
+
+    ``offload_optimizer`` keeps the optimizer states in host memory and streams them over the system's host link
+    for the update (ZeRO-Offload); ``offload_activations`` sends each layer's stored activations to the host
+    after its forward and back before its backward, overlapped with compute (Calculon). Both need the system's
+    hwdb ``host_link_bandwidth_per_direction_gbps``; host memory per device is ``raw["host_offload_bytes"]``
+    and counts against ``host_memory_capacity_gib`` in ``fits``.
 
     ``dp=None`` uses all remaining GPUs; ``global_batch`` defaults to ``dp * micro_batch``. Bad plans raise
     :class:`perfmodel.InvalidArgumentError` / :class:`perfmodel.UnsupportedError` naming the constraint.
@@ -554,7 +562,8 @@ def estimate(
         "tp": tp, "pp": pp, "dp": dp, "vp": vp, "cp": cp, "ep": ep, "micro_batch": micro_batch, "global_batch": global_batch,
         "sp": sp, "recompute": recompute, "zero": zero, "dtype": dtype, "qwz": qwz, "qgz": qgz, "hpz": hpz,
         "flash_attention": flash_attention, "cudnn_attention": cudnn_attention, "dp_overlap": dp_overlap, "tp_overlap": tp_overlap, "pp_overlap": pp_overlap, "grad_fp32": grad_fp32,
-        "weights_group": weights_group, "grads_group": grads_group,
+        "weights_group": weights_group, "grads_group": grads_group, "offload_optimizer": offload_optimizer,
+        "offload_activations": offload_activations,
     }  # fmt: skip
     if handle is None:
         return placement_mod.estimate_placed(
@@ -570,7 +579,7 @@ def estimate(
         and str not in {type(tp), type(pp), type(dp), type(vp), type(cp), type(ep), type(micro_batch), type(global_batch),
                         type(sp), type(zero), type(qwz), type(qgz), type(hpz), type(flash_attention), type(cudnn_attention),
                         type(dp_overlap), type(tp_overlap), type(pp_overlap), type(grad_fp32), type(weights_group),
-                        type(grads_group)}
+                        type(grads_group), type(offload_optimizer), type(offload_activations)}
     ):  # fmt: skip
         # The plan as numbers in the engine's order (bools and ints as floats); anything unusual takes the
         # checked path below, for its error message.
@@ -579,7 +588,8 @@ def estimate(
                       float(global_batch), float(sp), float(RECOMPUTE.index(recompute)), float(zero),
                       1.0 if dtype == "fp8" else 0.0, float(qwz), float(qgz), float(hpz), float(flash_attention),
                       float(cudnn_attention), float(dp_overlap), float(tp_overlap), float(pp_overlap),
-                      float(grad_fp32), float(weights_group), float(grads_group)]  # fmt: skip
+                      float(grad_fp32), float(weights_group), float(grads_group), float(offload_optimizer),
+                      float(offload_activations)]  # fmt: skip
         except (TypeError, ValueError):
             values = None
     if values is None:
@@ -683,6 +693,10 @@ def search_full(
     # Overlap of DP, TP and pipeline communication (bit set 1, 2, 4) is searched unless the caller fixes a flag.
     if not any(k in options for k in ("dp_overlap", "tp_overlap", "pp_overlap")):
         space["overlap"] = list(range(8))
+    # Offload of optimizer states and activations to host memory (bit set 1, 2), unless the caller fixes a flag;
+    # systems without a host-link figure skip the offloading candidates with that reason.
+    if not any(k in options for k in ("offload_optimizer", "offload_activations")):
+        space["offload"] = list(range(4))
     if -1 in space["recompute"]:
         raise InvalidArgumentError(f"argument `recompute`: choices must be among {list(RECOMPUTE)}")
     base = _plan_numbers(options)
@@ -705,12 +719,14 @@ def search_full(
             rejected_why = rejected_why or why
         else:
             cols, skipped, _ = _core.llm_search(m.fields, handle, nodes, calib_t, spaced, base, lo, hi)
-        frames.append(pl.DataFrame(cols))
+        chunk_df = pl.DataFrame(cols)
+        if chunk_df.height or not frames:  # an empty chunk has untyped (null) bool columns
+            frames.append(chunk_df)
         skipped_total = [a + b for a, b in zip(skipped_total, skipped, strict=True)]
         # The bar shows when asked, or by itself once a search has run for more than a second.
         if progress or (progress is None and time.perf_counter() - start > 1.0):
             _progress(hi, total, start)
-    df = pl.concat(frames) if frames else pl.DataFrame()
+    df = pl.concat([f for f in frames if f.height] or frames[:1]) if frames else pl.DataFrame()
     if df.height:
         df = df.with_columns(
             pl.col("recompute").replace_strict(dict(enumerate(RECOMPUTE)), return_dtype=pl.String)
@@ -743,7 +759,8 @@ def search(
     Choices default to: tp = divisors of heads up to 64, pp = divisors of layers, every interleaving that divides
     the layers, micro_batch in {1, 2, 4, 8, 16}, every recompute mode, ZeRO 0-3, SP on/off, and every
     combination of DP, TP and pipeline-send overlap (unless ``dp_overlap``/``tp_overlap``/``pp_overlap`` is
-    given, which holds the three fixed). Filters: ``fits_only`` (default True),
+    given, which holds the three fixed), and offload of optimizer states and activations to host memory (unless
+    ``offload_optimizer``/``offload_activations`` is given). Filters: ``fits_only`` (default True),
     ``max_step_time_s``, ``min_mfu``, ``top``. Other keyword options (``dtype``, ``flash_attention``, ``cudnn_attention``,
     ``dp_overlap``...) are held fixed. Skipped candidates and their reasons: :func:`search_full`.
 

@@ -4,8 +4,9 @@ The rows were measured with ``tools/measure_gpu.py`` on a device lent to a devel
 with ``tools/import_gpu_measurements.py``; each row's ``source`` names the GPU, date, driver, software versions
 and method, and ``params`` the number of runs and their spread. H100 rows that its fractions were fitted on are
 ``fit`` rows (:func:`fit_key`: attention, cuDNN attention, unaligned GEMMs, and aligned 16-bit and 8-bit GEMMs
-of every dimension >= 2048, next to the published rows); every other row, H200's included, is a ``holdout`` of
-the device's fitted fractions (hwdb ``fitted_on``).
+of every dimension >= 2048, next to the published rows), and so are H200's fused FP8 cast rows at GPT-3 175B
+shapes (its ``fp8_cast_fraction``; the Llama-2-70B shapes are held out); every other row, H200's included, is a
+``holdout`` of the device's fitted fractions (hwdb ``fitted_on``).
 
 Predictions use the same conventions as the measurement:
 - GEMM: TFLOP/s = 2 m n k batch / time;
@@ -15,10 +16,12 @@ Predictions use the same conventions as the measurement:
 - launch: the GPU time per back-to-back call of a one-element kernel and of a 64^3 GEMM, in microseconds;
 - training step (``tools/measure_train_step.py``, a plain-PyTorch GPT on one GPU): step time and peak memory
   against ``perfmodel.llm.estimate`` on one node of the device's system with tp = pp = dp = 1, no
-  recomputation, flash attention and that system's calibration (dgx-h100 has none: the uncalibrated roofline).
+  recomputation, flash attention and no LLM calibration (the uncalibrated roofline: the systems' calibrations
+  describe Megatron/NeMo software at scale, fitted on other rows, not this plain-PyTorch single-GPU loop).
 - FP8 (``tools/measure_fp8.py``, H200): fp8 and bf16 GEMMs at GPT-3 175B / Llama-2-70B TP shapes against the
-  roofline GEMM; the fused (torch.compile) cast+amax and cast+transpose+amax passes against the memory-bound
-  kernel the training model prices for Transformer Engine's casts.
+  roofline GEMM; the fused (torch.compile) cast+amax and cast+transpose+amax passes against the FP8 cast pass
+  the training model prices for Transformer Engine's casts (``memory_bound(..., dtype="fp8")``: the stream at
+  the device's ``fp8_cast_fraction``).
 PyTorch's eager dispatch time per call is a host-side cost the model does not describe; it and the unfused FP8
 kernels are listed by :func:`skipped`.
 """
@@ -79,9 +82,10 @@ def predict(row: dict[str, Any], device: Spec | None = None) -> float | None:
         df = roofline.gemm(dev, p["m"], p["n"], p["k"], dtype=p["dtype"])
         return float(df["tflops"][0])
     if group == "fp8_fused":
-        # One fused pass (cast, amax, and for cast+transpose a second fp8 copy): the memory-bound kernel the
-        # training model prices for Transformer Engine's cast_transpose (llm/step.rs fp8_cast_times).
-        return float(roofline.memory_bound(dev, p["read_bytes"], p["write_bytes"])["gbps"][0]) / 1000.0
+        # One fused pass (cast, amax, and for cast+transpose a second fp8 copy): the FP8 cast pass the training
+        # model prices for Transformer Engine's cast_transpose (llm/step.rs fp8_cast_times, at the device's
+        # fp8_cast_fraction of the stream rate).
+        return float(roofline.memory_bound(dev, p["read_bytes"], p["write_bytes"], dtype="fp8")["gbps"][0]) / 1000.0
     if group == "launch" and p.get("mode") == "graph":
         if p["op"].startswith("matmul"):
             return roofline.gemm_time(dev, 64, 64, 64, dtype="bf16") * 1e6
@@ -89,17 +93,25 @@ def predict(row: dict[str, Any], device: Spec | None = None) -> float | None:
     return None
 
 
+#: The model whose shapes' fused FP8 cast rows the FP8 cast fraction is fitted on (the others are held out).
+CAST_FIT_MODEL = "gpt3-175b"
+
+
+#: The training-step rows are priced without an LLM calibration: plain PyTorch on one GPU, not the software the
+#: systems' calibrations were fitted on (dgx-h100: NeMo MLPerf runs).
+UNCALIBRATED = {"compute_time_scale": 1.0, "memory_time_scale": 1.0, "comm_bandwidth_scale": 1.0}
+
 #: One-node hwdb system of each measured device, for the training-step rows.
 SYSTEM_OF = {"h100-sxm5-80gb": "dgx-h100", "h200-sxm-141gb": "hgx-h200"}
 
 
 def _train_step(device: str, p: dict[str, Any]) -> Any:
     """The library's estimate of one single-GPU step as tools/measure_train_step.py runs it: no parallelism,
-    one micro-batch per step, no recomputation, flash attention; the system's calibration (none for dgx-h100)."""
+    one micro-batch per step, no recomputation, flash attention; uncalibrated (:data:`UNCALIBRATED`)."""
     m = llm.model({"hidden": p["hidden"], "heads": p["heads"], "layers": p["layers"], "seq_len": p["seq"], "vocab": p["vocab"]})
     return llm.estimate(
         m, (SYSTEM_OF[device], 1), tp=1, pp=1, dp=1, micro_batch=p["batch"], global_batch=p["batch"],
-        recompute="none", flash_attention=True,
+        recompute="none", flash_attention=True, calib=UNCALIBRATED,
     )  # fmt: skip
 
 
@@ -124,12 +136,16 @@ def skipped() -> list[tuple[str, str]]:
 
 
 def fit_key(row: dict[str, Any]) -> str | None:
-    """The fraction tools/calibrate_roofline.py fits on this row (its ``KEYS``), or None: FlashAttention-2 and
+    """The fraction tools/calibrate.py --roofline fits on this row (its ``KEYS``), or None: FlashAttention-2 and
     cuDNN rows fit the two attention fractions (the engine's attention work-model constants were fitted on the
     H100 FlashAttention-2 rows), unaligned GEMMs the unaligned fraction, and aligned single GEMMs with every
     dimension >= 2048 the 16-bit or 8-bit GEMM fraction (smaller ones are set by the fixed per-kernel cost, which
-    depends on how kernels are issued; see NOTES)."""
+    depends on how kernels are issued; see NOTES). The fused FP8 cast(+transpose)+amax passes at GPT-3 175B
+    shapes fit the device's FP8 cast fraction (:data:`CAST_FIT_MODEL`); those at Llama-2-70B shapes are held out."""
     g = group(row).split("/")[1]
+    if g == "fp8_fused":
+        uses = json.loads(row["params"]).get("uses", [])
+        return "fp8_cast" if uses and all(u.startswith(CAST_FIT_MODEL) for u in uses) else None
     if g in ("attention_flash", "attention_cudnn"):
         return "attention" if g == "attention_flash" else "attention_cudnn"
     if g == "gemm_unaligned":
@@ -143,8 +159,10 @@ def fit_key(row: dict[str, Any]) -> str | None:
 
 def role(row: dict[str, Any]) -> str:
     """``fit`` for the rows a device's fractions are fitted on (:func:`fit_key`) where the device is fitted on its
-    own rows (``FIT_DEVICES``), ``holdout`` for every other."""
-    return "fit" if fit_key(row) is not None and row["device"] in FIT_DEVICES else "holdout"
+    own rows (``FIT_DEVICES``; for the FP8 cast fraction, the measured device itself), ``holdout`` for every
+    other."""
+    key = fit_key(row)
+    return "fit" if key == "fp8_cast" or (key is not None and row["device"] in FIT_DEVICES) else "holdout"
 
 
 def group(row: dict[str, Any]) -> str:

@@ -2,7 +2,7 @@
 
 Rows come from ``perfmodel/data/published_measurements.csv`` (categories ``compute_gemm`` and ``memory_bw``).
 Each row is predicted with the device's one efficiency model from hwdb; ``role`` says whether the row was
-used to fit that device's fractions (``fit``, see ``tools/calibrate_roofline.py``) or not (``holdout``).
+used to fit that device's fractions (``fit``, see ``tools/calibrate.py --roofline``) or not (``holdout``).
 Rows are skipped, with the reason in :func:`skipped`, when the device is not in hwdb (B200, GH200, A100
 PCIe, MI355X), when the row is a secondary quote without a shape, or when it is a vendor spec, not a
 measurement.

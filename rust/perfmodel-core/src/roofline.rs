@@ -1161,6 +1161,8 @@ pub fn attention_columns_into(
 #[derive(Debug, Clone, Copy)]
 pub struct StreamContext {
     hbm_bw: f64,
+    /// HBM rate of an FP8 cast pass: the stream rate times the device's `fp8_cast_fraction`.
+    cast_bw: f64,
     vector_rate: f64,
     launch_s: f64,
     /// 1 + the device's HBM write penalty.
@@ -1175,8 +1177,10 @@ impl StreamContext {
             .or_else(|| device.vector_peak(Dtype::Fp32))
             .or_else(|| device.gemm_peak(dtype).ok())
             .unwrap_or(f64::INFINITY);
+        let hbm_bw = device.hbm_bandwidth() * device.efficiency.hbm;
         Ok(StreamContext {
-            hbm_bw: device.hbm_bandwidth() * device.efficiency.hbm,
+            hbm_bw,
+            cast_bw: hbm_bw * device.efficiency.fp8_cast,
             vector_rate: vector,
             launch_s: device.efficiency.launch_overhead_s,
             write_cost: 1.0 + device.efficiency.hbm_write_penalty,
@@ -1187,7 +1191,27 @@ impl StreamContext {
     /// time = launch + smoothmax((R + (1 + write penalty) W) / (HBM bw x fraction), FLOPs / vector peak).
     #[inline]
     pub fn estimate(&self, bytes_read: f64, bytes_written: f64, flops: f64) -> KernelEstimate {
-        let t_hbm = (bytes_read + bytes_written * self.write_cost) / self.hbm_bw;
+        self.estimate_at(self.hbm_bw, bytes_read, bytes_written, flops)
+    }
+
+    /// An FP8 cast pass (Transformer Engine's `cast_transpose`, or a cast alone: scale, saturate, convert, and
+    /// the amax of the input in the same pass): [`StreamContext::estimate`] at the device's `fp8_cast_fraction`
+    /// of the stream rate (hwdb `[efficiency]`; 1 where not measured). `bytes_written` counts every fp8 copy
+    /// (two with the transpose).
+    #[inline]
+    pub fn estimate_fp8_cast(&self, bytes_read: f64, bytes_written: f64) -> KernelEstimate {
+        self.estimate_at(self.cast_bw, bytes_read, bytes_written, 0.0)
+    }
+
+    #[inline]
+    fn estimate_at(
+        &self,
+        hbm_bw: f64,
+        bytes_read: f64,
+        bytes_written: f64,
+        flops: f64,
+    ) -> KernelEstimate {
+        let t_hbm = (bytes_read + bytes_written * self.write_cost) / hbm_bw;
         let t_compute = flops / self.vector_rate;
         let body = smooth_max_p::<Portable>(t_hbm, t_compute, self.overlap_exponent);
         let bound = if self.launch_s > body {
@@ -1206,7 +1230,9 @@ impl StreamContext {
     }
 }
 
-/// Vectorized memory-bound kernel; `flops` may be zero; `peak_tflops` only scales `fraction_of_peak`.
+/// Vectorized memory-bound kernel; `flops` may be zero; `peak_tflops` only scales `fraction_of_peak`. With
+/// `dtype` fp8 the kernel is an FP8 cast pass (`StreamContext::estimate_fp8_cast`: there is no fp8 arithmetic on
+/// the vector units, so a memory-bound kernel that writes fp8 is a cast; `flops` is then ignored).
 pub fn stream_columns(
     device: &Device,
     dtype: Dtype,
@@ -1280,6 +1306,7 @@ pub fn stream_columns_into(
         Ok(ctx) => ctx,
         Err(e) => return check().and(Err(e)),
     };
+    let cast = dtype == Dtype::Fp8;
     let valid = evaluate_columns(
         out,
         peak_tflops,
@@ -1287,7 +1314,12 @@ pub fn stream_columns_into(
             let (r, w, f) = (bytes_read[i], bytes_written[i], flops[i]);
             let amount = |v: f64| (0.0..f64::INFINITY).contains(&v);
             let ok = amount(r) && amount(w) && amount(f) && r + w > 0.0;
-            (ctx.estimate(r, w, f), ok)
+            let est = if cast {
+                ctx.estimate_fp8_cast(r, w)
+            } else {
+                ctx.estimate(r, w, f)
+            };
+            (est, ok)
         }),
     );
     if !valid {

@@ -216,6 +216,7 @@ fn search_matches_single_estimates() {
         zero: vec![0, 1, 3],
         sp: vec![false, true],
         overlap: vec![0, 7],
+        offload: vec![0, 3],
         base: Plan::default(),
     };
     let found = llm::search(&m, &c, &space, 0, None).unwrap();

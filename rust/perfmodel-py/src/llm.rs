@@ -92,6 +92,7 @@ fn estimate_map(e: &llm::Estimate) -> HashMap<&'static str, f64> {
         ("activations", mm.activations),
         ("secondary", mm.secondary),
         ("buffers", mm.buffers),
+        ("host_offload_bytes", mm.host),
         ("memory_per_gpu_bytes", mm.total()),
         ("step_time_s", e.step_time_s),
         ("tokens_per_s", e.tokens_per_s),
@@ -252,6 +253,17 @@ fn u32s(space: &HashMap<String, Vec<f64>>, key: &str) -> CoreResult<Vec<u32>> {
         .collect()
 }
 
+/// Optional bit-set choices of a search space (empty when the key is absent: the base plan's flags).
+fn bit_sets(space: &HashMap<String, Vec<f64>>, key: &str) -> CoreResult<Vec<u8>> {
+    if !space.contains_key(key) {
+        return Ok(Vec::new());
+    }
+    Ok(u32s(space, key)?
+        .into_iter()
+        .map(|o| o.min(255) as u8)
+        .collect())
+}
+
 fn space_of(space: &HashMap<String, Vec<f64>>, base: &HashMap<String, f64>) -> CoreResult<Space> {
     let recompute = u32s(space, "recompute")?
         .into_iter()
@@ -271,14 +283,8 @@ fn space_of(space: &HashMap<String, Vec<f64>>, base: &HashMap<String, f64>) -> C
             .map(|z| z.min(255) as u8)
             .collect(),
         sp: u32s(space, "sp")?.into_iter().map(|b| b != 0).collect(),
-        overlap: if space.contains_key("overlap") {
-            u32s(space, "overlap")?
-                .into_iter()
-                .map(|o| o.min(255) as u8)
-                .collect()
-        } else {
-            Vec::new()
-        },
+        offload: bit_sets(space, "offload")?,
+        overlap: bit_sets(space, "overlap")?,
         base: Plan::from_pairs(&pairs(base))?,
     })
 }
@@ -314,6 +320,20 @@ fn columns<'py>(
     d.set_item(
         "pp_overlap",
         plans.iter().map(|p| p.pp_overlap).collect::<Vec<bool>>(),
+    )?;
+    d.set_item(
+        "offload_optimizer",
+        plans
+            .iter()
+            .map(|p| p.offload_optimizer)
+            .collect::<Vec<bool>>(),
+    )?;
+    d.set_item(
+        "offload_activations",
+        plans
+            .iter()
+            .map(|p| p.offload_activations)
+            .collect::<Vec<bool>>(),
     )?;
     let col_f = |f: &dyn Fn(&llm::Estimate) -> f64| -> Bound<'py, PyArray1<f64>> {
         est.iter().map(f).collect::<Vec<f64>>().into_pyarray(py)
@@ -423,7 +443,7 @@ pub fn llm_cluster_handle(
 }
 
 /// The plan options `llm_estimate_values` takes, in order (the names of `Plan::from_pairs`).
-const VALUE_PLAN_KEYS: [&str; 23] = [
+const VALUE_PLAN_KEYS: [&str; 25] = [
     "tp",
     "pp",
     "dp",
@@ -447,6 +467,8 @@ const VALUE_PLAN_KEYS: [&str; 23] = [
     "grad_fp32",
     "weights_group",
     "grads_group",
+    "offload_optimizer",
+    "offload_activations",
 ];
 
 /// The names of `llm_estimate_values`'s plan values (input) and result values (output), in order.

@@ -66,6 +66,12 @@ pub struct Efficiency {
     /// Fraction of the aligned GEMM rate left when a leading dimension is not a multiple of 16 bytes (the
     /// library falls back from its aligned kernels); 1 where no measurement says otherwise.
     pub unaligned_gemm: f64,
+    /// Fraction of the HBM stream rate (`hbm` x peak) that an FP8 cast pass reaches: scale, convert and amax of a
+    /// 16-bit tensor, optionally with its transposed fp8 copy (Transformer Engine's `cast_transpose`); 1 where no
+    /// measurement says otherwise. Not inheritable through `inherit_from` (a device names one parent for all its
+    /// inherited figures): a device without cast measurements states the value it assumes and whose it is in
+    /// `fitted_on` (H100 SXM5 takes H200's).
+    pub fp8_cast: f64,
     /// Fixed cost per output tile (prologue/epilogue), seconds.
     pub tile_overhead_s: f64,
     /// Kernel launch and synchronisation overhead, seconds.
@@ -253,6 +259,7 @@ impl Device {
             attention: e.req_figure("attention_fraction")?,
             attention_cudnn: e.figure("attention_cudnn_fraction")?,
             unaligned_gemm: e.figure("unaligned_gemm_fraction")?.unwrap_or(1.0),
+            fp8_cast: e.figure("fp8_cast_fraction")?.unwrap_or(1.0),
             tile_overhead_s: e.req_figure("tile_overhead_us")? * 1e-6,
             launch_overhead_s: e.req_figure("launch_overhead_us")? * 1e-6,
             // Present after `inherit_from` was resolved (hw::resolve_references).

@@ -562,7 +562,7 @@ mod tests {
             .calibration
             .fitted_on
             .starts_with("same as dgx-a100: "));
-        assert_eq!(sys("dgx-h100").calibration, SystemCalibration::default());
+        assert_eq!(sys("dgx-v100").calibration, SystemCalibration::default());
     }
 
     #[test]

@@ -137,6 +137,11 @@ pub struct System {
     pub oversubscription: f64,
     /// The LLM step model's calibration.
     pub calibration: SystemCalibration,
+    /// Host link of one device (PCIe or CPU-GPU fabric), bytes/s per direction: what offloaded optimizer states
+    /// and activations cross. `None` where hwdb has no sourced figure (offload is then unsupported).
+    pub host_link_bytes_per_s: Option<f64>,
+    /// Host memory of one node, bytes (what offloaded states must fit in); `None` where not given.
+    pub host_memory_bytes: Option<f64>,
 }
 
 impl System {
@@ -148,6 +153,12 @@ impl System {
         let network = root.choice("network", NETWORKS)?;
         let oversubscription = root.figure("oversubscription_ratio")?.unwrap_or(1.0);
         let calibration = SystemCalibration::read(root)?;
+        let host_link_bytes_per_s = root
+            .figure("host_link_bandwidth_per_direction_gbps")?
+            .map(|x| x * 1e9);
+        let host_memory_bytes = root
+            .figure("host_memory_capacity_gib")?
+            .map(|x| x * 1_073_741_824.0);
         let mut levels = Vec::new();
         for l in root.tables("levels")? {
             levels.push(Level {
@@ -183,6 +194,8 @@ impl System {
             network,
             oversubscription,
             calibration,
+            host_link_bytes_per_s,
+            host_memory_bytes,
         })
     }
 }

@@ -628,6 +628,14 @@ pub fn search(
                     Some(Invalid::LayersPp)
                 } else if !space.overlap.is_empty() && p.redundant_overlap() {
                     Some(Invalid::RedundantOverlap)
+                } else if (p.offload_optimizer || p.offload_activations)
+                    && cluster
+                        .net
+                        .groups
+                        .iter()
+                        .any(|g| g.system.host_link_bytes_per_s.is_none())
+                {
+                    Some(Invalid::NoHostLink)
                 } else {
                     p.check_code(&even, gpus)
                 };

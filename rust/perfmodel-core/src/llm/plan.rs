@@ -31,6 +31,12 @@ pub struct Plan {
     /// Gradients are reduce-scattered over groups of this many ranks every micro-batch and reduced across the
     /// groups once per step; 0 = over all of dp.
     pub grads_group: u32,
+    /// Optimizer states (fp32 master, momentum, variance) kept in host memory and streamed over the host link
+    /// for the update (ZeRO-Offload, Ren et al. ATC'21; Calculon's optimizer offload).
+    pub offload_optimizer: bool,
+    /// Each layer's stored activations sent to host memory after its forward and fetched back before its
+    /// backward, overlapped with the neighbouring layers' compute (Calculon's activation offload).
+    pub offload_activations: bool,
     pub fp8: bool,
     /// Flash-style fused attention (false: explicit QK^T/softmax/AV as in Megatron-LM 2021).
     pub flash_attention: bool,
@@ -65,6 +71,8 @@ impl Default for Plan {
             hpz: 1,
             weights_group: 0,
             grads_group: 0,
+            offload_optimizer: false,
+            offload_activations: false,
             fp8: false,
             flash_attention: true,
             cudnn_attention: false,
@@ -97,10 +105,11 @@ pub enum Invalid {
     Placement = 14,
     RedundantOverlap = 15,
     Partition = 16,
+    NoHostLink = 17,
 }
 
 impl Invalid {
-    pub const COUNT: usize = 17;
+    pub const COUNT: usize = 18;
     pub const NAMES: [&'static str; Invalid::COUNT] = [
         "heads not divisible by tp",
         "kv_heads and tp not divisible either way",
@@ -119,6 +128,7 @@ impl Invalid {
         "a parallel group does not nest in the node's levels",
         "overlap flag without the communication it hides",
         "hierarchical partition groups need ZeRO-3, weights_group | grads_group | dp and no hpz",
+        "offload without the system's host link figure",
     ];
 }
 
@@ -306,6 +316,7 @@ impl Plan {
             Invalid::Placement => invalid("plan", Invalid::NAMES[Invalid::Placement as usize]),
             // Search only (a duplicate of the plan without the flag).
             Invalid::RedundantOverlap => invalid("plan", Invalid::NAMES[Invalid::RedundantOverlap as usize]),
+            Invalid::NoHostLink => invalid("offload", Invalid::NAMES[Invalid::NoHostLink as usize]),
             Invalid::Partition => invalid(
                 "weights_group",
                 format!(
@@ -336,6 +347,8 @@ pub const PLAN_KEYS: &[&str] = &[
     "hpz",
     "weights_group",
     "grads_group",
+    "offload_optimizer",
+    "offload_activations",
     "fp8",
     "flash_attention",
     "cudnn_attention",
@@ -384,6 +397,8 @@ impl Plan {
                 "hpz" => p.hpz = count(k, v)?,
                 "weights_group" => p.weights_group = whole(k, v)?,
                 "grads_group" => p.grads_group = whole(k, v)?,
+                "offload_optimizer" => p.offload_optimizer = flag,
+                "offload_activations" => p.offload_activations = flag,
                 "sp" => p.sp = flag,
                 "recompute" => p.recompute = Recompute::from_code(v)?,
                 "zero" => {

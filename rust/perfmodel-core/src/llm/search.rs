@@ -28,6 +28,9 @@ pub struct Space {
     /// `--overlap-grad-reduce`/`--overlap-param-gather`, `--tp-comm-overlap`, `--overlap-p2p-communication`).
     /// Empty: the base plan's flags.
     pub overlap: Vec<u8>,
+    /// Offload choices as bit sets: 1 = optimizer states, 2 = activations, to host memory over the host link.
+    /// Empty: the base plan's flags.
+    pub offload: Vec<u8>,
     /// Options copied into every candidate (batch sizes and the enumerated fields are overwritten).
     pub base: Plan,
 }
@@ -43,6 +46,12 @@ pub struct Found {
 
 impl Space {
     pub fn check(&self) -> Result<()> {
+        if let Some(o) = self.offload.iter().find(|o| **o > 3) {
+            return Err(invalid(
+                "offload",
+                format!("choice {o}; expected a bit set 0..3 (1 optimizer, 2 activations)"),
+            ));
+        }
         if let Some(o) = self.overlap.iter().find(|o| **o > 7) {
             return Err(invalid(
                 "overlap",
@@ -90,6 +99,7 @@ impl Space {
             * self.zero.len()
             * self.sp.len()
             * self.overlap.len().max(1)
+            * self.offload.len().max(1)
     }
 
     /// Candidate number `i` in a fixed mixed-radix order.
@@ -101,6 +111,11 @@ impl Space {
             r
         };
         let mut p = self.base;
+        if !self.offload.is_empty() {
+            let o = self.offload[pick(self.offload.len())];
+            p.offload_optimizer = o & 1 != 0;
+            p.offload_activations = o & 2 != 0;
+        }
         if !self.overlap.is_empty() {
             let o = self.overlap[pick(self.overlap.len())];
             p.dp_overlap = o & 1 != 0;
@@ -162,6 +177,10 @@ pub fn search(
                         .or_else(|| {
                             (searched_overlap && p.redundant_overlap())
                                 .then_some(Invalid::RedundantOverlap)
+                        })
+                        .or_else(|| {
+                            ((p.offload_optimizer || p.offload_activations) && c.host_link <= 0.0)
+                                .then_some(Invalid::NoHostLink)
                         })
                         .or_else(|| (!placement_ok(&p, c)).then_some(Invalid::Placement))
                 };

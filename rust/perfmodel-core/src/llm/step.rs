@@ -52,6 +52,10 @@ pub struct Cluster {
     pub peak16: f64,
     pub peak8: f64,
     pub capacity_bytes: f64,
+    /// Host link of one device, bytes/s per direction (0: no sourced figure, offload unsupported).
+    pub host_link: f64,
+    /// Host memory per device (the node's divided by its devices), bytes (infinite where not given).
+    pub host_capacity_bytes: f64,
     pub calib: Calibration,
 }
 
@@ -90,6 +94,10 @@ impl Cluster {
             peak16: dev.gemm_peak(d16)?,
             peak8: dev.matrix_peak(Dtype::Fp8).unwrap_or(0.0),
             capacity_bytes: dev.hbm.capacity_bytes,
+            host_link: system.host_link_bytes_per_s.unwrap_or(0.0),
+            host_capacity_bytes: system
+                .host_memory_bytes
+                .map_or(f64::INFINITY, |b| b / f64::from(system.devices_per_node)),
             calib,
         })
     }
@@ -128,6 +136,8 @@ impl Cluster {
 /// Memory per device, bytes.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Memory {
+    /// Bytes per device kept in host memory (offloaded optimizer states and activations); not in `total`.
+    pub host: f64,
     pub weights: f64,
     pub gradients: f64,
     pub optimizer: f64,
@@ -332,7 +342,9 @@ fn layer_times(m: &Model, p: &Plan, c: &Cluster) -> LayerTimes {
 /// before each fp8 GEMM the 16-bit operand is scaled, cast and transposed in one pass (TE's `cast_transpose`,
 /// which also takes the amax): the forward reads each linear's input once (2 bytes per value) and writes its
 /// fp8 copy and fp8 transpose (the transpose serves the weight-gradient GEMM); the backward does the same for
-/// each output gradient (e5m2). Priced as memory-bound kernels on the roofline engine. Not priced: the weight
+/// each output gradient (e5m2). Priced as FP8 cast passes on the roofline engine (`StreamContext::
+/// estimate_fp8_cast`: the stream rate times the device's hwdb `fp8_cast_fraction`, fitted on this project's
+/// fused cast(+transpose)+amax measurements on H200, about half the plain stream rate). Not priced: the weight
 /// casts (once per step, cached across micro-batches as TE does) and the amax-history/scale update (a few
 /// small batched kernels per step). Measured on H200 (validation/gpu_runs/fp8_h200_2026-12-04, PyTorch
 /// `_scaled_mm`, casts, amax and transposes as separate kernels, fp8 weights cached): one fp8 linear layer
@@ -350,7 +362,11 @@ fn fp8_cast_times(m: &Model, p: &Plan, c: &Cluster, tok: f64) -> (f64, f64) {
     // Inputs (forward) and outputs (backward gradients) of QKV, projection, MLP up and MLP down, per TP rank.
     let inputs = tok * (h + h / t + h + f / t);
     let outputs = tok * ((h + m.kv_width()) / t + h + (mats - 1.0) * f / t + h);
-    let pass = |values: f64| c.stream.estimate(B16 * values, 2.0 * values, 0.0).time_s;
+    let pass = |values: f64| {
+        c.stream
+            .estimate_fp8_cast(B16 * values, 2.0 * values)
+            .time_s
+    };
     (pass(inputs), pass(outputs))
 }
 
@@ -497,7 +513,19 @@ pub fn stage_memory(
     let t = f64::from(p.tp);
     let s = m.seq_len / f64::from(p.cp);
     let sbh = s * f64::from(p.micro_batch) * m.hidden;
-    let mut act = layer_activation_bytes(m, p) * lps * inflight * interleave;
+    let layer_act = layer_activation_bytes(m, p);
+    // With activation offload each layer's stash leaves for the host after its forward: the device holds the
+    // layer being computed and the one in flight over the host link.
+    let mut act = if p.offload_activations {
+        2.0 * layer_act
+    } else {
+        layer_act * lps * inflight * interleave
+    };
+    let host_act = if p.offload_activations {
+        layer_act * lps * inflight * interleave
+    } else {
+        0.0
+    };
     // Embedding output and dropout mask on the first stage (Megatron theoretical_memory_usage.py).
     if role.embedding() {
         act +=
@@ -517,11 +545,13 @@ pub fn stage_memory(
     } else {
         (shard(p.zero >= 3), shard(p.zero >= 2))
     };
+    let optimizer = OPT_BYTES * params / shard(p.zero >= 1);
     Memory {
         weights: B16 * params / wshard,
         gradients: B16 * params / gshard,
-        optimizer: OPT_BYTES * params / shard(p.zero >= 1),
+        optimizer: if p.offload_optimizer { 0.0 } else { optimizer },
         activations: act,
+        host: host_act + if p.offload_optimizer { optimizer } else { 0.0 },
         secondary: if p.hpz > 1 {
             B16 * params / f64::from(p.hpz)
         } else {
@@ -1080,6 +1110,14 @@ pub fn check_supported(p: &Plan, c: &Cluster, what: &str) -> Result<()> {
             ),
         });
     }
+    if (p.offload_optimizer || p.offload_activations) && c.host_link <= 0.0 {
+        return Err(crate::error::Error::Unsupported {
+            message: format!(
+                "offload needs the system's host link (hwdb host_link_bandwidth_per_direction_gbps); {what} \
+                 has none"
+            ),
+        });
+    }
     if p.cudnn_attention && !p.flash_attention {
         return Err(crate::error::invalid(
             "cudnn_attention",
@@ -1234,18 +1272,30 @@ pub fn stage_cost_with(
         Recompute::Selective => lt.attn_fwd,
         Recompute::Full => lt.fwd,
     };
-    let t_f = layers * lt.fwd + logit_f;
-    let t_b = layers * lt.bwd + logit_b;
+    // Activation offload: each layer's stash crosses the host link once each way, behind the next layer's
+    // forward (the previous layer's backward); what the compute does not cover is exposed.
+    let (off_f, off_b) = if p.offload_activations && c.host_link > 0.0 {
+        let x = layer_activation_bytes(m, p) / c.host_link;
+        ((x - lt.fwd).max(0.0), (x - lt.bwd).max(0.0))
+    } else {
+        (0.0, 0.0)
+    };
+    let t_f = layers * (lt.fwd + off_f) + logit_f;
+    let t_b = layers * (lt.bwd + off_b) + logit_b;
     let t_r = layers * recompute_layer;
     let params = stage_params(m, p, layers, role);
     let (_, dp_exposed, dp_xn) = dp_comm(p, dp, t_f, t_b + t_r);
 
     // Optimizer: Adam over the parameters this device owns.
     let owned = (params.0 + params.1) / if p.zero >= 1 { f64::from(p.dp) } else { 1.0 };
-    let optimizer = c
+    let mut optimizer = c
         .stream
         .estimate(ADAM_READ * owned, ADAM_WRITE * owned, 10.0 * owned)
         .time_s;
+    if p.offload_optimizer && c.host_link > 0.0 {
+        // The 12 bytes of states per owned parameter stream in and back out, the two directions at once.
+        optimizer = optimizer.max(OPT_BYTES * owned / c.host_link);
+    }
     StageCost {
         forward: t_f,
         backward: t_b,
@@ -1600,7 +1650,7 @@ pub fn evaluate_cached(
     let pipe = Pipeline::even(&st, others, p.pp, p2p);
     let mut e = combine(m, p, plan_peak(p, c), &pipe);
     e.memory = memory(m, p, c);
-    e.fits = e.memory.total() <= c.capacity_bytes;
+    e.fits = e.memory.total() <= c.capacity_bytes && e.memory.host <= c.host_capacity_bytes;
     e
 }
 

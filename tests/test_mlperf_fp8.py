@@ -1,0 +1,77 @@
+"""FP8 cast fraction (hwdb ``fp8_cast_fraction``) and the dgx-h100 calibration fitted on MLPerf Training rows
+(issue 12 item 7, FP8)."""
+
+from __future__ import annotations
+
+import json
+import statistics
+
+import perfmodel as pm
+import pytest
+from perfmodel.validation import llm as vllm
+from perfmodel.validation import measured
+
+
+def _fp8_fused(role: str) -> list[float]:
+    rows = [r for r in measured.measurements().iter_rows(named=True) if r["group"] == "fp8_fused" and measured.role(r) == role]
+    return [abs(measured.predict(r) / r["value"] - 1) for r in rows]
+
+
+def test_fp8_cast_fraction_in_hwdb() -> None:
+    h200 = pm.hwdb.get("h200-sxm-141gb")
+    h100 = pm.hwdb.get("h100-sxm5-80gb")
+    f = h200["efficiency.fp8_cast_fraction"]
+    assert 0.3 < f < 0.6
+    assert h100["efficiency.fp8_cast_fraction"] == f  # H100 takes H200's, and says so
+    assert "taken from h200-sxm-141gb" in h100["efficiency.fitted_on"]
+    assert "fp8_fused" in h200["efficiency.fitted_on"]
+
+
+def test_fp8_memory_bound_is_the_cast_pass() -> None:
+    h200 = pm.hwdb.get("h200-sxm-141gb")
+    f = h200["efficiency.fp8_cast_fraction"]
+    plain = pm.roofline.memory_bound(h200, 1e9, 1e9)["time_s"][0]
+    cast = pm.roofline.memory_bound(h200, 1e9, 1e9, dtype="fp8")["time_s"][0]
+    launch = h200["efficiency.launch_overhead_us"] * 1e-6
+    assert (cast - launch) == pytest.approx((plain - launch) / f, rel=1e-9)
+    # A device without the figure streams casts at the plain rate.
+    a100 = pm.hwdb.get("a100-sxm4-80gb")
+    assert pm.roofline.memory_bound(a100, 1e9, 1e9, dtype="fp8")["time_s"][0] == pytest.approx(
+        pm.roofline.memory_bound(a100, 1e9, 1e9)["time_s"][0], rel=1e-12
+    )
+
+
+def test_fp8_fused_rows_fit_and_holdout() -> None:
+    fit, held = _fp8_fused("fit"), _fp8_fused("holdout")
+    assert len(fit) == 14 and len(held) == 32
+    assert statistics.median(fit) < 0.10 and max(fit) < 0.15
+    # Llama-2-70B shapes, held out (the model said +89 % median before the figure).
+    assert statistics.median(held) < 0.06 and max(held) < 0.22
+
+
+def test_dgx_h100_calibration_and_h200_same_as() -> None:
+    cal = pm.llm.calibration("dgx-h100")
+    assert "MLPerf Training GPT-3 175B" in cal["fitted_on"]
+    h200 = pm.llm.calibration("hgx-h200")
+    assert h200["same_as"] == "dgx-h100"
+    assert h200["compute_time_scale"] == cal["compute_time_scale"]
+
+
+def test_mlperf_gpt3_holdout_within_target() -> None:
+    rows = vllm._mlperf_gpt3_rows()
+    fit = [r for r in rows if r["role"] == "fit"]
+    held = [r for r in rows if r["role"] == "holdout"]
+    assert len(fit) == 10 and len(held) == 5
+    assert {json.loads(r["params"])["submitter"] for r in fit} == {"NVIDIA"}
+    err = [abs(r["predicted"] / r["measured"] - 1) for r in held]
+    # Issue 12 target: FP8 MLPerf holdout median <= 10 %, max <= 20 % (GPT-3 rows).
+    assert statistics.median(err) <= 0.10 and max(err) <= 0.20
+
+
+@pytest.mark.xfail(strict=True, reason="LoRA rows (no frozen-weight mode in the engine; priced as full fine-tuning "
+                   "less the frozen weight gradients, DP collectives and optimizer) held out at median 18 %, max 25 %")
+def test_mlperf_lora_holdout_within_target() -> None:
+    rows = vllm._mlperf_lora_rows()
+    assert len(rows) == 16
+    err = [abs(r["predicted"] / r["measured"] - 1) for r in rows]
+    assert statistics.median(err) <= 0.10 and max(err) <= 0.20
