@@ -474,7 +474,8 @@ def calibrate_collectives() -> tuple[dict[str, Any], dict[str, str], dict[str, A
 
 
 #: The ``[efficiency]`` figures the collectives fits set (those a spec holds; NICs have no launch cost).
-COLLECTIVE_KEYS = ("bandwidth_fraction", "latency_us", "launch_us", "ll_latency_ratio", "ll_bandwidth_ratio")
+COLLECTIVE_KEYS = ("bandwidth_fraction", "latency_us", "launch_us", "ll_latency_ratio", "ll_bandwidth_ratio",
+                   "ll128_latency_ratio", "ll128_bandwidth_ratio")
 
 
 def write_efficiency(spec_id: str, spec: Any, fitted_on: str) -> None:

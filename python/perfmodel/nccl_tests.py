@@ -343,6 +343,8 @@ _BOUNDS = {
     "efficiency.launch_us": (0.1, 500.0),
     "efficiency.ll_latency_ratio": (1e-4, 1.0),
     "efficiency.ll_bandwidth_ratio": (0.01, 1.0),
+    "efficiency.ll128_latency_ratio": (1e-3, 1.0),
+    "efficiency.ll128_bandwidth_ratio": (0.3, 1.0),
 }
 _DEFAULT_START = {"efficiency.launch_us": 5.0, "efficiency.ll_latency_ratio": 0.2, "efficiency.ll_bandwidth_ratio": 0.2}
 
@@ -364,7 +366,8 @@ def calibrate(
     ``target`` is the hwdb id of the fabric or NIC to fit (default: the system's innermost fabric for a
     single-node log, its NIC for a multi-node one). Minimizes the squared log error of the predicted time
     over all rows of all logs with ``size >= min_bytes``. ``fit`` names the figures to fit (add
-    ``efficiency.ll_latency_ratio`` and ``efficiency.ll_bandwidth_ratio`` to fit the low-latency protocol).
+    ``efficiency.ll_latency_ratio`` and ``efficiency.ll_bandwidth_ratio`` to fit the low-latency protocol, the
+    ``ll128_`` ones for LL128).
     With scipy installed the fit is ``scipy.optimize.least_squares`` (bounded, in log space) from the spec's
     values and from each of ``starts`` (partial overrides), best kept; without it, a Nelder-Mead search from
     the spec's values. ``report`` (a dict), when given, receives the optimizer's outcome. Returns a new spec

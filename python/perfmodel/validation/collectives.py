@@ -259,6 +259,10 @@ def frontier_busbw(nodes: int, nbytes: Any, seconds: Any) -> np.ndarray:
     return (p - 1) / p * np.asarray(nbytes, dtype=float) / np.asarray(seconds, dtype=float) / 1e9
 
 
+#: Latency of one Infinity Fabric hop for a kernel store (assumed, as mi250x-gcd-pair-if's latency_us).
+STORE_HOP_US = 1.0
+
+
 def frontier_store_predict(rows: list[dict[str, Any]], specs: dict[str, Any] | None = None) -> np.ndarray:
     """Predicted GB/s of kernel stores into a peer GCD: a one-way send over the links joining the pair
     (``send_recv`` between the two GCDs of one MI250X for pair 0-1; between two packages, one link of the
@@ -267,10 +271,11 @@ def frontier_store_predict(rows: list[dict[str, Any]], specs: dict[str, Any] | N
     from ..hwdb import get
 
     # A kernel store is not a collective: no library launch cost (RCCL's, in the fabrics' launch_us), only a
-    # kernel launch (the engine's 5 us default).
+    # kernel launch (the engine's 5 us default), and no protocol step (the fabrics' latency_us is RCCL's Simple
+    # per-step latency, handshakes included): one hop of the link, the 1 us the pair fabric assumes.
     specs = dict(specs or {})
     for sid in (PAIR, NODE):
-        specs[sid] = (specs.get(sid) or get(sid)).with_overrides({"efficiency.launch_us": 5.0})
+        specs[sid] = (specs.get(sid) or get(sid)).with_overrides({"efficiency.launch_us": 5.0, "efficiency.latency_us": STORE_HOP_US})
     out = []
     for r in rows:
         a, b = r["_p"]["gcd_pair"]
@@ -368,17 +373,23 @@ def summary_by_size(rows: pl.DataFrame) -> pl.DataFrame:
 # Calibration (run by tools/calibrate.py --collectives; every fit keeps the holdout rows out)
 
 #: Single-node sweeps refitted with the engine: published system text -> (fabric, figures, algorithm, note).
+#: NVLink3 keeps NCCL's own LL128 figures (hwLat[NVLINK] 1.9 / 3.4 us, busBw x 0.92): fitted with LL's, the two
+#: low-latency protocols are interchangeable on the A100 rows. RCCL on MI300X fits its own (its mid sizes run
+#: at ~0.71 of Simple's bandwidth, NCCL's figure for one rank per node, not 0.92).
 LL_KEYS = ("efficiency.ll_latency_ratio", "efficiency.ll_bandwidth_ratio")
+#: NCCL/RCCL's LL128 protocol (latency and bandwidth as ratios of Simple's); starts from NCCL's tuner figures.
+LL128_KEYS = ("efficiency.ll128_latency_ratio", "efficiency.ll128_bandwidth_ratio")
 SWEEP_FITS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "Azure ND A100 v4 (8x A100 SXM4 80GB, NVLink3/NVSwitch)": (
         "nvlink3-nvswitch", ("efficiency.bandwidth_fraction", "efficiency.latency_us", "efficiency.launch_us", *LL_KEYS), "auto"),
     "8x AMD MI300X (single node, xGMI fully connected)": (
-        "mi300x-xgmi-mesh", ("efficiency.bandwidth_fraction", "efficiency.latency_us", "efficiency.launch_us", *LL_KEYS), "auto"),
+        "mi300x-xgmi-mesh", ("efficiency.bandwidth_fraction", "efficiency.latency_us", "efficiency.launch_us", *LL_KEYS, *LL128_KEYS), "auto"),
 }
 #: Starting points of the multi-start fits (partial overrides of the spec's values).
 SWEEP_STARTS: list[dict[str, float]] = [
-    {"efficiency.latency_us": lat, "efficiency.ll_latency_ratio": llr, "efficiency.ll_bandwidth_ratio": llb}
-    for lat in (0.3, 3.0, 10.0) for llr in (0.02, 0.2) for llb in (0.2, 0.5)
+    {"efficiency.latency_us": lat, "efficiency.ll_latency_ratio": llr, "efficiency.ll_bandwidth_ratio": llb,
+     "efficiency.ll128_latency_ratio": l128, "efficiency.ll128_bandwidth_ratio": b128}
+    for lat in (0.3, 3.0, 10.0) for llr in (0.02, 0.2) for llb in (0.2, 0.5) for l128, b128 in ((0.56, 0.92), (0.3, 0.7))
 ]
 
 

@@ -56,6 +56,10 @@ pub struct LevelParams {
     /// bandwidth; 0 where the level has none modelled (then only Simple).
     pub ll_latency_ratio: f64,
     pub ll_bandwidth_ratio: f64,
+    /// The LL128 protocol (NCCL: Simple's bandwidth less its 8-byte flag per 128-byte line, at a per-step
+    /// latency between LL's and Simple's), the same way; 0 where not modelled.
+    pub ll128_latency_ratio: f64,
+    pub ll128_bandwidth_ratio: f64,
 }
 
 /// A level with its names, for reports.
@@ -144,6 +148,8 @@ pub fn fabric_level(name: &str, size: u32, devices_per_member: u32, f: &Fabric) 
             devices_per_member: devices_per_member.max(1),
             ll_latency_ratio: f.ll_latency_ratio.unwrap_or(0.0),
             ll_bandwidth_ratio: f.ll_bandwidth_ratio.unwrap_or(0.0),
+            ll128_latency_ratio: f.ll128_latency_ratio.unwrap_or(0.0),
+            ll128_bandwidth_ratio: f.ll128_bandwidth_ratio.unwrap_or(0.0),
         },
     }
 }
@@ -176,6 +182,8 @@ pub fn network_level(
             devices_per_member: system.devices_per_node,
             ll_latency_ratio: nic.ll_latency_ratio.unwrap_or(0.0),
             ll_bandwidth_ratio: nic.ll_bandwidth_ratio.unwrap_or(0.0),
+            ll128_latency_ratio: nic.ll128_latency_ratio.unwrap_or(0.0),
+            ll128_bandwidth_ratio: nic.ll128_bandwidth_ratio.unwrap_or(0.0),
         },
     }
 }
@@ -537,6 +545,11 @@ impl LevelParams {
     /// Whether the low-latency protocol is modelled on this level.
     pub fn has_ll(&self) -> bool {
         self.ll_latency_ratio > 0.0 && self.ll_bandwidth_ratio > 0.0
+    }
+
+    /// Whether the LL128 protocol is modelled on this level.
+    pub fn has_ll128(&self) -> bool {
+        self.ll128_latency_ratio > 0.0 && self.ll128_bandwidth_ratio > 0.0
     }
 
     /// Bandwidth a ring (or tree) edge of one rank gets at this level with `k` members, bytes/s.

@@ -27,6 +27,8 @@ fn level(kind: LinkKind, size: u32, bw: f64, links: u32, alpha: f64) -> LevelPar
         devices_per_member: 1,
         ll_latency_ratio: 0.0,
         ll_bandwidth_ratio: 0.0,
+        ll128_latency_ratio: 0.0,
+        ll128_bandwidth_ratio: 0.0,
     }
 }
 
@@ -89,6 +91,25 @@ fn ring_takes_the_faster_protocol() {
     let c2 = comm_over(&[(l, 8), (level(LinkKind::Switch, 2, 50e9, 1, 5e-6), 2)], 8);
     let small = algorithms::flat_time(&c2, Op::AllGather, 4096.0, Algorithm::Ring).unwrap();
     close(small, 15.0 * 5e-6 + 15.0 / 16.0 * 4096.0 / 50e9, 1e-12);
+}
+
+#[test]
+fn ring_takes_ll128_at_mid_sizes() {
+    // LL128 (NCCL's tuner: Simple's bandwidth x 0.92 at a smaller per-step latency) wins between LL and Simple:
+    // a 1 MiB all-gather of 8 ranks pays 7 x 2.5 us + 7/8 MiB / 46 GB/s; small sizes stay LL, large Simple.
+    let mut l = level(LinkKind::Switch, 8, 50e9, 1, 5e-6);
+    (l.ll_latency_ratio, l.ll_bandwidth_ratio) = (0.2, 0.25);
+    (l.ll128_latency_ratio, l.ll128_bandwidth_ratio) = (0.5, 0.92);
+    let c = comm_over(&[(l, 8)], 8);
+    let t = |n: f64| algorithms::flat_time(&c, Op::AllGather, n, Algorithm::Ring).unwrap();
+    let ll128 = |n: f64| 7.0 * 2.5e-6 + 7.0 / 8.0 * n / 46e9;
+    close(t(1048576.0), ll128(1048576.0), 1e-12);
+    close(t(256.0), 7.0 * 1e-6 + 7.0 / 8.0 * 256.0 / 12.5e9, 1e-12);
+    close(t(GIB), 7.0 * 5e-6 + 7.0 / 8.0 * GIB / 50e9, 1e-12);
+    // A level without LL128 takes it away from every ring that crosses it.
+    let c2 = comm_over(&[(l, 8), (level(LinkKind::Switch, 2, 50e9, 1, 5e-6), 2)], 8);
+    let mid = algorithms::flat_time(&c2, Op::AllGather, 1048576.0, Algorithm::Ring).unwrap();
+    close(mid, 15.0 * 5e-6 + 15.0 / 16.0 * 1048576.0 / 50e9, 1e-12);
 }
 
 #[test]

@@ -135,8 +135,9 @@ pub fn flat_time(comm: &Comm, op: Op, n: f64, algo: Algorithm) -> Result<f64> {
             let pxn = algo == Algorithm::Pxn;
             check_rails(comm, algo)?;
             // nccl-tests sendrecv: every rank sends n bytes to the next rank and receives from the previous.
+            // One hop: nothing to pipeline (the segmented cost (s - 1 + m)(alpha + W/m) is alpha + W at s = 1).
             let (db, da) = send_recv_figures(comm, pxn);
-            pipelined(da, n / db)
+            da + n / db
         }
         (Algorithm::Direct, Op::AllReduce) => {
             let (db, da) = direct_figures(comm, false);

@@ -15,11 +15,11 @@ pub fn pipelined(l: f64, w: f64) -> f64 {
     s * s
 }
 
-/// Per-step latency and bandwidth of a ring over some levels, for NCCL/RCCL's Simple protocol and, where
-/// every level models it, the low-latency (LL) protocol. NCCL's tuner (`src/graph/tuning.cc`) prices each
-/// protocol as `latency + bytes / bandwidth` (a per-step latency that depends on the protocol and the
-/// transport: LL pays less latency per step and reaches a fraction of the bandwidth) and runs the fastest;
-/// [`Protocols::time`] does the same.
+/// Per-step latency and bandwidth of a ring over some levels, for NCCL/RCCL's three protocols: Simple and,
+/// where every level models them, LL (a flag with every 8 bytes: small latency, a fraction of the bandwidth)
+/// and LL128 (a flag per 128-byte line: nearly Simple's bandwidth, NCCL's tuner takes 0.92 of it, at a
+/// latency between LL's and Simple's). NCCL's tuner (`src/graph/tuning.cc`) prices each protocol as
+/// `latency + bytes / bandwidth` and runs the fastest; [`Protocols::time`] does the same.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Protocols {
     /// Simple: bottleneck bandwidth (bytes/s) and largest per-step latency (s).
@@ -28,16 +28,21 @@ pub struct Protocols {
     /// LL: the same figures, `ll_bandwidth = 0` where a level does not model LL.
     pub ll_bandwidth: f64,
     pub ll_latency: f64,
+    /// LL128: the same figures, `ll128_bandwidth = 0` where a level does not model LL128.
+    pub ll128_bandwidth: f64,
+    pub ll128_latency: f64,
 }
 
 impl Protocols {
-    /// No level yet: infinite bandwidth, no latency, LL available until a level lacks it.
+    /// No level yet: infinite bandwidth, no latency, LL and LL128 available until a level lacks them.
     pub fn none() -> Protocols {
         Protocols {
             bandwidth: f64::INFINITY,
             latency: 0.0,
             ll_bandwidth: f64::INFINITY,
             ll_latency: 0.0,
+            ll128_bandwidth: f64::INFINITY,
+            ll128_latency: 0.0,
         }
     }
 
@@ -51,15 +56,27 @@ impl Protocols {
         } else {
             self.ll_bandwidth = 0.0;
         }
+        if l.has_ll128() {
+            self.ll128_bandwidth = self.ll128_bandwidth.min(bw * l.ll128_bandwidth_ratio);
+            self.ll128_latency = self
+                .ll128_latency
+                .max(l.hop_latency_s * l.ll128_latency_ratio);
+        } else {
+            self.ll128_bandwidth = 0.0;
+        }
     }
 
     /// Time of `steps` ring steps moving `bytes` over each rank's busiest link: `L + W` of the fastest protocol.
     pub fn time(&self, steps: f64, bytes: f64) -> f64 {
-        let simple = steps * self.latency + bytes / self.bandwidth;
-        if self.ll_bandwidth > 0.0 && self.ll_bandwidth.is_finite() {
-            simple.min(steps * self.ll_latency + bytes / self.ll_bandwidth)
-        } else {
-            simple
+        let mut t = steps * self.latency + bytes / self.bandwidth;
+        for (bw, lat) in [
+            (self.ll_bandwidth, self.ll_latency),
+            (self.ll128_bandwidth, self.ll128_latency),
+        ] {
+            if bw > 0.0 && bw.is_finite() {
+                t = t.min(steps * lat + bytes / bw);
+            }
         }
+        t
     }
 }

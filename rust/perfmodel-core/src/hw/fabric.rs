@@ -34,6 +34,10 @@ pub struct Fabric {
     /// `ll_bandwidth_ratio`, optional (absent: only the Simple protocol is modelled).
     pub ll_latency_ratio: Option<f64>,
     pub ll_bandwidth_ratio: Option<f64>,
+    /// NCCL/RCCL's LL128 protocol on this fabric, the same way (`[efficiency] ll128_latency_ratio`,
+    /// `ll128_bandwidth_ratio`, optional; absent: LL128 is not modelled).
+    pub ll128_latency_ratio: Option<f64>,
+    pub ll128_bandwidth_ratio: Option<f64>,
     pub fitted_on: String,
 }
 
@@ -66,6 +70,8 @@ impl Fabric {
                 .unwrap_or(bandwidth_fraction),
             ll_latency_ratio: e.figure("ll_latency_ratio")?,
             ll_bandwidth_ratio: e.figure("ll_bandwidth_ratio")?,
+            ll128_latency_ratio: e.figure("ll128_latency_ratio")?,
+            ll128_bandwidth_ratio: e.figure("ll128_bandwidth_ratio")?,
             fitted_on: e.req_string("fitted_on")?,
         };
         e.finish()?;

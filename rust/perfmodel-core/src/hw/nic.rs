@@ -26,6 +26,9 @@ pub struct Nic {
     /// bandwidth (`[efficiency] ll_latency_ratio`, `ll_bandwidth_ratio`, optional; see `Fabric`).
     pub ll_latency_ratio: Option<f64>,
     pub ll_bandwidth_ratio: Option<f64>,
+    /// The LL128 protocol over this NIC, the same way (`ll128_latency_ratio`, `ll128_bandwidth_ratio`).
+    pub ll128_latency_ratio: Option<f64>,
+    pub ll128_bandwidth_ratio: Option<f64>,
     pub fitted_on: String,
 }
 
@@ -54,6 +57,8 @@ impl Nic {
             in_network_reduction: root.boolean("in_network_reduction")?.unwrap_or(false),
             ll_latency_ratio: e.figure("ll_latency_ratio")?,
             ll_bandwidth_ratio: e.figure("ll_bandwidth_ratio")?,
+            ll128_latency_ratio: e.figure("ll128_latency_ratio")?,
+            ll128_bandwidth_ratio: e.figure("ll128_bandwidth_ratio")?,
             fitted_on: e.req_string("fitted_on")?,
         };
         e.finish()?;
