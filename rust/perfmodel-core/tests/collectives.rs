@@ -4,6 +4,7 @@ use perfmodel_core::topology::{disjoint_rings, system_of, Cluster, Comm, LevelPa
 use perfmodel_core::Error;
 
 const GIB: f64 = 1_073_741_824.0;
+const MIB: f64 = 1_048_576.0;
 
 fn close(a: f64, b: f64, rel: f64) {
     assert!((a - b).abs() <= rel * b.abs(), "{a} vs {b}");
@@ -103,13 +104,13 @@ fn ring_takes_ll128_at_mid_sizes() {
     let c = comm_over(&[(l, 8)], 8);
     let t = |n: f64| algorithms::flat_time(&c, Op::AllGather, n, Algorithm::Ring).unwrap();
     let ll128 = |n: f64| 7.0 * 2.5e-6 + 7.0 / 8.0 * n / 46e9;
-    close(t(1048576.0), ll128(1048576.0), 1e-12);
+    close(t(MIB), ll128(MIB), 1e-12);
     close(t(256.0), 7.0 * 1e-6 + 7.0 / 8.0 * 256.0 / 12.5e9, 1e-12);
     close(t(GIB), 7.0 * 5e-6 + 7.0 / 8.0 * GIB / 50e9, 1e-12);
     // A level without LL128 takes it away from every ring that crosses it.
     let c2 = comm_over(&[(l, 8), (level(LinkKind::Switch, 2, 50e9, 1, 5e-6), 2)], 8);
-    let mid = algorithms::flat_time(&c2, Op::AllGather, 1048576.0, Algorithm::Ring).unwrap();
-    close(mid, 15.0 * 5e-6 + 15.0 / 16.0 * 1048576.0 / 50e9, 1e-12);
+    let mid = algorithms::flat_time(&c2, Op::AllGather, MIB, Algorithm::Ring).unwrap();
+    close(mid, 15.0 * 5e-6 + 15.0 / 16.0 * MIB / 50e9, 1e-12);
 }
 
 #[test]

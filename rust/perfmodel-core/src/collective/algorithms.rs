@@ -85,6 +85,11 @@ fn all_to_all_bandwidth_time(comm: &Comm, n: f64, rail_aligned: bool) -> f64 {
     w
 }
 
+/// NCCL's multi-node ring all-reduce factor on the Simple protocol's per-step latency (`src/enqueue.cc`,
+/// `ncclTopoGetAlgoTime`: `lat *= minCompCap < 80 ? 1.9 : 1.4`, "plateau effect of ring"); a tuner constant,
+/// not fitted.
+pub const RING_PLATEAU: f64 = 1.4;
+
 /// Time of `algo` (not `Auto`) for `op` on `comm`, without the launch cost.
 pub fn flat_time(comm: &Comm, op: Op, n: f64, algo: Algorithm) -> Result<f64> {
     let p = f64::from(comm.nranks);
@@ -93,7 +98,15 @@ pub fn flat_time(comm: &Comm, op: Op, n: f64, algo: Algorithm) -> Result<f64> {
     let t = match (algo, op) {
         // Every rank's link is busy from the first step: the textbook L + W (Thakur et al. 2005), per protocol,
         // the fastest protocol as NCCL/RCCL's tuner picks it.
-        (Algorithm::Ring, Op::AllReduce) => ring.time(2.0 * (p - 1.0), 2.0 * (p - 1.0) / p * n),
+        (Algorithm::Ring, Op::AllReduce) => {
+            // NCCL's tuner (`ncclTopoGetAlgoTime`, "plateau effect of ring"): a ring all-reduce across nodes
+            // pays its Simple per-step latency x 1.4 (GPUs of compute capability 8.0 and up).
+            let mut r = ring;
+            if comm.active().any(|(l, _)| l.kind == LinkKind::Network) {
+                r.latency *= RING_PLATEAU;
+            }
+            r.time(2.0 * (p - 1.0), 2.0 * (p - 1.0) / p * n)
+        }
         (Algorithm::Ring, Op::AllGather | Op::ReduceScatter) => {
             ring.time(p - 1.0, (p - 1.0) / p * n)
         }
