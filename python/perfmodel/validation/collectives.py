@@ -385,6 +385,10 @@ SWEEP_FITS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "8x AMD MI300X (single node, xGMI fully connected)": (
         "mi300x-xgmi-mesh", ("efficiency.bandwidth_fraction", "efficiency.latency_us", "efficiency.launch_us", *LL_KEYS, *LL128_KEYS), "auto"),
 }
+#: Smallest message the sweep fits use: below 1 KiB the sweeps print busbw as 0.01-0.04 GB/s, two decimals, so a
+#: row's time is known to +-25-50 % only (the A100 sweep starts at 1 KiB; the MI300X sweep's 64 B and 256 B fit
+#: rows stay in the validation, outside the fit).
+SWEEP_MIN_BYTES = 1024
 #: Starting points of the multi-start fits (partial overrides of the spec's values).
 SWEEP_STARTS: list[dict[str, float]] = [
     {"efficiency.latency_us": lat, "efficiency.ll_latency_ratio": llr, "efficiency.ll_bandwidth_ratio": llb,
@@ -402,18 +406,19 @@ def fit_sweeps() -> tuple[dict[str, Any], dict[str, str], dict[str, Any]]:
     for system, (fabric, keys, algo) in SWEEP_FITS.items():
         sysid = SWEEPS[system][0]
         frame_ = fit_frame(system)
+        n_rows = frame_.filter(pl.col("size_bytes") >= SWEEP_MIN_BYTES).height
         rep: dict[str, Any] = {}
         text = (
             f"tools/calibrate.py --collectives (perfmodel.nccl_tests.calibrate, scipy least_squares on log time, "
-            f"{len(SWEEP_STARTS) + 1} starts) on the {frame_.height} 'fit' rows (all_reduce busbw at message sizes 4^k "
+            f"{len(SWEEP_STARTS) + 1} starts) on the {n_rows} 'fit' rows (all_reduce busbw at message sizes 4^k >= {SWEEP_MIN_BYTES} "
             f"bytes) of the '{system}' sweep in published_measurements.csv; figures {', '.join(k.split('.')[1] for k in keys)}; "
             "odd powers of two and every other row of the system are holdout (validation/collectives.csv)"
         )
-        spec = calibrate(frame_, sysid, target=fabric, algorithm=algo, fit=keys, min_bytes=1, starts=SWEEP_STARTS,
+        spec = calibrate(frame_, sysid, target=fabric, algorithm=algo, fit=keys, min_bytes=SWEEP_MIN_BYTES, starts=SWEEP_STARTS,
                          fitted_on=text, report=rep)  # fmt: skip
         specs[fabric] = spec
         texts[fabric] = text
-        report[fabric] = {**rep, "values": {k: spec[k] for k in keys}, "rows": frame_.height}
+        report[fabric] = {**rep, "values": {k: spec[k] for k in keys}, "rows": n_rows}
     return specs, texts, report
 
 
