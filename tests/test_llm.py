@@ -241,7 +241,7 @@ MEGASCALE_MEGATRON = {
             marks=pytest.mark.xfail(
                 strict=True,
                 reason="issue 12 (open): with the collectives engine the MFU drop from 256 to 1024 GPUs at batch 768 "
-                "is 3.8 points (published 8.3; was 4.3 with the private comm model); the model's scaling is too "
+                "is 3.7 points (published 8.3; was 4.3 with the private comm model); the model's scaling is too "
                 "optimistic, as the issue's MegaScale target says",
             ),
         ),

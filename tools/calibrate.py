@@ -24,6 +24,13 @@ What it fits (issue 12 item 3; DESIGN.md "every fitted figure lives in hwdb with
   and ``perfmodel.validation.llm.fit_mlperf`` (dgx-h100, on NVIDIA's MLPerf GPT-3 175B submissions; hgx-h200
   takes it with ``same_as``).
 
+- ``--collectives``: the collectives engine's fabric and NIC figures (``perfmodel.validation.collectives``):
+  the A100 NVSwitch and MI300X xGMI fabrics on their sweeps' ``fit`` rows (sizes 4^k bytes) through
+  ``perfmodel.nccl_tests.calibrate`` (scipy ``least_squares``, bounded, log space, 13 starts; bandwidth fraction,
+  Simple per-step latency, launch cost, LL latency and bandwidth ratios), and Frontier (``fit_frontier``): the
+  GCD-pair fraction on the 1 GiB kernel store, then the node fabric and Slingshot-11 jointly on the RCCL
+  all-gather rows of 1, 2, 8 and 32 nodes (every row of 4, 16 and 64 nodes held out). Not run by default.
+
 The fit report says for each problem whether the optimizer converged (``success``, ``message``, evaluations,
 the score) and, per fit group, the leave-one-group-out error: the figure refitted without that group's rows,
 then that group's rows predicted. Groups: for the roofline, the source family of the rows (e.g. ``GEMM
@@ -44,6 +51,7 @@ Run from the repository root after ``pip install .`` (``pip install .[calibrate]
     python tools/calibrate.py --shared [--write]     # the shared overheads, then rerun --roofline
     python tools/calibrate.py --fp8-cast [--write]   # only the FP8 cast fractions (the rest of hwdb untouched)
     python tools/calibrate.py --llm --llm-system dgx-h100 [--write]   # one system's LLM calibration
+    python tools/calibrate.py --collectives [--write]  # fabric/NIC figures of the collectives engine
 
 After ``--write``: ``pip install .`` again (hwdb is embedded in the wheel) and regenerate ``validation/``
 (``perfmodel validate``). The tool only ever writes below this repository's ``hwdb/`` and ``validation/``,
@@ -491,7 +499,7 @@ def calibrate_llm() -> tuple[dict[str, dict[str, float]], dict[str, str], dict[s
 
 def calibrate_profiles(comm_bandwidth_scale: float | None = None) -> dict[str, Any]:
     """Fits the software-stack profiles of the calibrated systems (``perfmodel.validation.llm.fit_profile``: the
-    Megatron-LM 2022 profile of dgx-a100 on Korthikanti Table 4, with the system's communication factor)."""
+    Megatron-LM 2022 profile of dgx-a100 on Korthikanti Table 4, the system's communication factor)."""
     from perfmodel.validation import llm as vllm
 
     res = vllm.fit_profile(comm_bandwidth_scale)
@@ -505,7 +513,7 @@ def calibrate_profiles(comm_bandwidth_scale: float | None = None) -> dict[str, A
     return res
 
 
-def write_profile(system: str, name: str, values: dict[str, Any], fitted_on: str) -> None:
+def write_profile(system: str, name: str, values: dict[str, float], fitted_on: str) -> None:
     """Sets (or adds) the ``[[calibration.profiles]]`` entry ``name`` of ``hwdb/systems/<system>.toml``; the
     communication factor is left to the system's."""
     path = HWDB / "systems" / f"{system}.toml"
@@ -524,6 +532,62 @@ def write_profile(system: str, name: str, values: dict[str, Any], fitted_on: str
     _write_doc(path, doc)
 
 
+# ---- collectives -------------------------------------------------------------------------------------------
+
+
+def calibrate_collectives() -> tuple[dict[str, Any], dict[str, str], dict[str, Any]]:
+    """The collectives engine's fabric and NIC figures (``perfmodel.validation.collectives``): the single-node
+    nccl-tests/rccl-tests sweeps (``fit_sweeps``, via ``perfmodel.nccl_tests.calibrate``) and Frontier
+    (``fit_frontier``: GCD pair on a kernel store, node fabric and Slingshot-11 jointly on RCCL all-gather)."""
+    from perfmodel.validation import collectives as vc
+
+    t0 = time.perf_counter()
+    specs, texts, report = vc.fit_sweeps()
+    for fid, rep in report.items():
+        vals = ", ".join(f"{k.split('.')[1]} {v:.4g}" for k, v in rep["values"].items())
+        print(f"{fid:18s} {vals}  {'converged' if rep.get('success', True) else 'NOT converged'} "
+              f"({rep.get('nfev', '?')} evals, best of {rep.get('starts', 1)} starts, rms log error {rep.get('rms_log_error', float('nan')):.3f})")  # fmt: skip
+    if vc.frontier_csv() is None:
+        print("frontier_measurements.csv not found: Frontier not fitted", file=sys.stderr)
+    else:
+        fspecs, ftexts, freport = vc.fit_frontier()
+        specs.update(fspecs)
+        texts.update(ftexts)
+        report["frontier"] = freport
+        j = freport["joint"]
+        print(f"frontier pair bandwidth_fraction {freport['pair']['bandwidth_fraction']:.4f}; joint fit on {j['fit_rows']} rows: "
+              f"{'converged' if j['success'] else 'NOT converged'} ({j['message']}, {j['nfev']} evals), rms log error "
+              f"{j['rms_log_error']:.3f}, at a bound: {j['at_bound'] or 'none'}")  # fmt: skip
+        for k, v in j["values"].items():
+            print(f"  {k:45s} {v:.4g}")
+        for k, e in freport["errors"].items():
+            print(f"  RCCL |busbw error| {k:22s} rows {e['rows']:3d} median {e['median']:.3f} max {e['max']:.3f}")
+    report["seconds"] = time.perf_counter() - t0
+    return specs, texts, report
+
+
+#: The ``[efficiency]`` figures the collectives fits set (those a spec holds; NICs have no launch cost).
+COLLECTIVE_KEYS = ("bandwidth_fraction", "latency_us", "launch_us", "ll_latency_ratio", "ll_bandwidth_ratio",
+                   "ll128_latency_ratio", "ll128_bandwidth_ratio")
+
+
+def write_efficiency(spec_id: str, spec: Any, fitted_on: str) -> None:
+    """Sets the fitted ``[efficiency]`` figures of an hwdb fabric or NIC from ``spec`` and its ``fitted_on``."""
+    path = next(p for p in (HWDB / "fabrics" / f"{spec_id}.toml", HWDB / "nics" / f"{spec_id}.toml") if p.exists())
+    doc = _read(path)
+    eff = doc["efficiency"]
+    eff.pop("fitted_on", None)  # re-added last
+    for key in COLLECTIVE_KEYS:
+        v = spec.get(f"efficiency.{key}")
+        if v is not None and not (key == "launch_us" and path.parent.name == "nics"):
+            eff[key] = round(float(v), 4)
+    eff["fitted_on"] = fitted_on
+    src = doc.get("sources")
+    if src is not None:
+        src["efficiency"] = "Fitted by tools/calibrate.py --collectives (see efficiency.fitted_on)"
+    _write_doc(path, doc)
+
+
 # ---- main -------------------------------------------------------------------------------------------------
 
 
@@ -534,12 +598,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--shared", action="store_true", help="fit the shared launch/tile overheads (slow)")
     ap.add_argument("--llm-system", default=None, help="with --llm: report and write only this system (e.g. dgx-h100)")
     ap.add_argument("--fp8-cast", action="store_true", help="fit (and with --write, write) only the FP8 cast fractions")
+    ap.add_argument("--collectives", action="store_true", help="fit the collectives engine's fabric and NIC figures")
     ap.add_argument("--write", action="store_true", help="write hwdb/ and validation/calibration_report.json")
     ap.add_argument("--report", action="store_true", help="write validation/calibration_report.json only (hwdb untouched)")
     a = ap.parse_args(argv)
-    both = not (a.roofline or a.llm or a.shared or a.fp8_cast)
+    both = not (a.roofline or a.llm or a.shared or a.fp8_cast or a.collectives)
     report: dict[str, Any] = json.loads(REPORT.read_text()) if REPORT.exists() else {}
     report["engine"] = {"perfmodel": pm.__version__, "python": sys.version.split()[0]}
+    if a.collectives:
+        specs, texts, report["collectives"] = calibrate_collectives()
+        if a.write:
+            for sid, spec in specs.items():
+                write_efficiency(sid, spec, texts[sid])
+            print("wrote the collectives figures; pip install . and run `perfmodel validate collectives --write validation`")
     if a.shared:
         (launch, tile), report["shared_overheads"] = calibrate_shared()
         if a.write:

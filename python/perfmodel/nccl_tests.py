@@ -335,6 +335,18 @@ def _nelder_mead(f: Any, x0: np.ndarray, iters: int = 400) -> np.ndarray:
 
 
 _FIT_KEYS = ("efficiency.bandwidth_fraction", "efficiency.latency_us", "efficiency.launch_us")
+#: Bounds of the fitted figures (fractions and ratios of the Simple protocol; latencies in microseconds).
+_BOUNDS = {
+    "efficiency.bandwidth_fraction": (0.2, 0.99),
+    "efficiency.nvls_bandwidth_fraction": (0.2, 0.99),
+    "efficiency.latency_us": (0.01, 200.0),
+    "efficiency.launch_us": (0.1, 500.0),
+    "efficiency.ll_latency_ratio": (1e-4, 1.0),
+    "efficiency.ll_bandwidth_ratio": (0.01, 1.0),
+    "efficiency.ll128_latency_ratio": (1e-3, 1.0),
+    "efficiency.ll128_bandwidth_ratio": (0.3, 1.0),
+}
+_DEFAULT_START = {"efficiency.launch_us": 5.0, "efficiency.ll_latency_ratio": 0.2, "efficiency.ll_bandwidth_ratio": 0.2}
 
 
 def calibrate(
@@ -346,14 +358,21 @@ def calibrate(
     fitted_on: str = "",
     fit: Sequence[str] = _FIT_KEYS,
     min_bytes: int = 1024,
+    starts: Sequence[dict[str, float]] = (),
+    report: dict[str, Any] | None = None,
 ) -> Spec:
     """Fits a fabric's (or NIC's) bandwidth fraction, per-step latency and launch cost to measured logs.
 
     ``target`` is the hwdb id of the fabric or NIC to fit (default: the system's innermost fabric for a
     single-node log, its NIC for a multi-node one). Minimizes the squared log error of the predicted time
-    over all rows of all logs with ``size >= min_bytes``. Returns a new spec (``spec.to_toml()`` is not
-    needed: ``spec.to_dict()`` holds the fields) with ``efficiency.fitted_on`` set, ready to save as TOML
-    with :func:`to_toml` or to pass to :func:`perfmodel.cluster` through ``specs={id: spec}``.
+    over all rows of all logs with ``size >= min_bytes``. ``fit`` names the figures to fit (add
+    ``efficiency.ll_latency_ratio`` and ``efficiency.ll_bandwidth_ratio`` to fit the low-latency protocol, the
+    ``ll128_`` ones for LL128).
+    With scipy installed the fit is ``scipy.optimize.least_squares`` (bounded, in log space) from the spec's
+    values and from each of ``starts`` (partial overrides), best kept; without it, a Nelder-Mead search from
+    the spec's values. ``report`` (a dict), when given, receives the optimizer's outcome. Returns a new spec
+    with ``efficiency.fitted_on`` set, ready to save as TOML with :func:`to_toml` or to pass to
+    :func:`perfmodel.cluster` through ``specs={id: spec}``.
     """
     from . import collectives
     from .cluster import cluster
@@ -370,8 +389,14 @@ def calibrate(
     kind = "nic" if target == sysspec["nic"] else "fabric"
     base = resolve(target, kind)
     fit = [k for k in fit if not (kind == "nic" and k == "efficiency.launch_us")]
-    defaults = {"efficiency.launch_us": 5.0, "efficiency.nvls_bandwidth_fraction": base.get("efficiency.bandwidth_fraction", 0.8)}
-    x0 = np.array([math.log(float(base.get(k, defaults.get(k, 1.0)))) for k in fit])
+    defaults = {**_DEFAULT_START, "efficiency.nvls_bandwidth_fraction": base.get("efficiency.bandwidth_fraction", 0.8)}
+    lo = np.log([_BOUNDS.get(k, (1e-4, 1e4))[0] for k in fit])
+    hi = np.log([_BOUNDS.get(k, (1e-4, 1e4))[1] for k in fit])
+
+    def start(over: dict[str, float]) -> np.ndarray:
+        x = np.array([math.log(float(over.get(k, base.get(k, defaults.get(k, 1.0))))) for k in fit])
+        return np.clip(x, lo + 1e-9, hi - 1e-9)
+
     data = []
     for f, (op, nr) in zip(frames, metas, strict=True):
         rows = f.filter((pl.col("placement") == placement) & (pl.col("size_bytes") >= min_bytes) & (pl.col("time_us") > 0))
@@ -383,23 +408,36 @@ def calibrate(
     def spec_of(x: np.ndarray) -> Spec:
         vals = {k: float(np.exp(v)) for k, v in zip(fit, x, strict=True)}
         for k in vals:
-            if k.endswith("_fraction"):
+            if k.endswith("_fraction") or k.endswith("_ratio"):
                 vals[k] = min(vals[k], 1.0)
         return base.with_overrides(vals)
 
+    def residuals(x: np.ndarray) -> np.ndarray:
+        c = cluster(sysspec, nodes, specs={target: spec_of(x)})
+        out = [np.log(collectives.predict(c, op, size, nr, algorithm)["time_us"].to_numpy() / t) for op, nr, size, t in data]
+        return np.concatenate(out)
+
     def loss(x: np.ndarray) -> float:
         try:
-            s = spec_of(x)
+            return float(np.sum(residuals(x) ** 2))
         except Exception:  # an out-of-domain trial point (e.g. a fraction > 1) is just a bad point
             return 1e9
-        c = cluster(sysspec, nodes, specs={target: s})
-        total = 0.0
-        for op, nr, size, t in data:
-            pred = collectives.predict(c, op, size, nr, algorithm)["time_us"].to_numpy()
-            total += float(np.sum((np.log(pred) - np.log(t)) ** 2))
-        return total
 
-    best = _nelder_mead(loss, x0)
+    try:
+        from scipy.optimize import least_squares
+    except ImportError:  # scipy is optional (pip install perfmodel[calibrate])
+        best = _nelder_mead(loss, start({}))
+        outcome = {"method": "nelder-mead (scipy not installed)", "cost": loss(best) / 2}
+    else:
+        sols = [least_squares(residuals, start(o), bounds=(lo, hi), method="trf", x_scale="jac") for o in [{}, *starts]]
+        sol = min(sols, key=lambda r: r.cost)
+        best = sol.x
+        outcome = {"method": "scipy least_squares (trf, bounded, log space)", "starts": len(sols), "cost": float(sol.cost),
+                   "status": int(sol.status), "message": str(sol.message), "nfev": int(sol.nfev), "success": bool(sol.success),
+                   "at_bound": [k for k, a in zip(fit, sol.active_mask, strict=True) if a != 0],
+                   "rms_log_error": float(np.sqrt(np.mean(sol.fun**2)))}  # fmt: skip
+    if report is not None:
+        report.update(outcome)
     out = spec_of(best)
     note = fitted_on or "calibrate(): " + "; ".join(f"{op} {nr} ranks, {len(s)} sizes" for op, nr, s, _ in data)
     return out.with_overrides({"efficiency.fitted_on": note})

@@ -9,17 +9,18 @@ per-step latency and launch cost; the values are stored in ``hwdb/fabrics/*.toml
 other row (odd powers of two, other sources, other systems, multi-node) is ``holdout``. NIC fractions come
 from maintainers' per-NIC statements (rows noted ``fit``). Rows left out: measured busbw of 0 (no relative
 error), metrics that are ranges or unclear (``busbw_range_*``, ``secondary_unclear_metric``), systems without
-an hwdb entry (B200, H800, PCIe pairs) and host-device copies.
+an hwdb entry (B200, H800, PCIe pairs) and host-device copies. ``tools/calibrate.py --collectives`` runs these
+fits (:func:`fit_sweeps`; A100 and MI300X also fit the LL protocol's latency and bandwidth ratios).
 
 Frontier (groups named ``frontier-node ...``; rows from ``frontier_measurements.csv``, the PCCL paper's raw
 Frontier logs and Pearson's frontier-gpu-bandwidth results, see :func:`frontier_rows`): RCCL all-gather through
 ``torch.distributed.all_gather_into_tensor`` on 1 to 128 nodes (8 GCDs each), 1 MiB to 1 GiB. The benchmark's
 timed region also holds the output allocation and a ``torch.cat`` of the per-rank blocks, a device-local copy
 of the whole output, so a row's prediction is the collective plus that copy priced by the roofline
-(:func:`frontier_predict_time`). ``tools/calibrate_frontier.py`` fits the Slingshot-11 NIC and the Frontier
-node fabric on the rows of :data:`FRONTIER_FIT_NODES` at output sizes >= 256 MiB and the GCD-pair fabric on
-the 1 GiB kernel store into the peer GCD; every other RCCL row of 1 to 64 nodes at >= 1 MiB is ``holdout``
-(all sizes of :data:`FRONTIER_HOLDOUT_NODES`, and the sizes below 256 MiB of the fit node counts). 128 nodes,
+(:func:`frontier_predict_time`). ``tools/calibrate.py --collectives`` (:func:`fit_frontier`) fits the
+Slingshot-11 NIC and the Frontier node fabric on every size (>= 1 MiB) of the rows of :data:`FRONTIER_FIT_NODES`
+and the GCD-pair fabric on the 1 GiB kernel store into the peer GCD; every RCCL row of
+:data:`FRONTIER_HOLDOUT_NODES` (4, 16, 64 nodes) at >= 1 MiB is ``holdout``. 128 nodes,
 Cray-MPICH ``MPI_Allgather`` (not what RCCL does) and the 1 MiB rows that open each multi-node job (connection
 set-up inside the timed iterations) are role ``reported``: shown, never fitted, outside the targets.
 """
@@ -149,10 +150,10 @@ FRONTIER_HOLDOUT_NODES: tuple[int, ...] = (4, 16, 64)
 FRONTIER_REPORTED_NODES: tuple[int, ...] = (128,)
 #: Sizes from 1 MiB up are in the target; the logs start at 1 MiB.
 FRONTIER_MIN_BYTES = 2**20
-#: The fit uses the bandwidth-bound band only (output >= 256 MiB) of the fit node counts; the smaller sizes of
-#: those node counts are held out too. The engine's pipelined ring cost cannot follow both regimes at once
-#: (docs/frontier_calibration.md), and the large sizes are the ones training steps spend their time in.
-FRONTIER_FIT_MIN_BYTES = 2**28
+#: The fit uses every size (>= 1 MiB) of the fit node counts: the ring's cost (latency + bytes / bandwidth of
+#: the faster of RCCL's LL and Simple protocols) follows both the latency-bound and the bandwidth-bound sizes
+#: (docs/frontier_calibration.md). Every row of the holdout node counts is held out.
+FRONTIER_FIT_MIN_BYTES = FRONTIER_MIN_BYTES
 #: Devices (GCDs) per Frontier node.
 FRONTIER_GCDS = 8
 
@@ -258,12 +259,23 @@ def frontier_busbw(nodes: int, nbytes: Any, seconds: Any) -> np.ndarray:
     return (p - 1) / p * np.asarray(nbytes, dtype=float) / np.asarray(seconds, dtype=float) / 1e9
 
 
+#: Latency of one Infinity Fabric hop for a kernel store (assumed, as mi250x-gcd-pair-if's latency_us).
+STORE_HOP_US = 1.0
+
+
 def frontier_store_predict(rows: list[dict[str, Any]], specs: dict[str, Any] | None = None) -> np.ndarray:
     """Predicted GB/s of kernel stores into a peer GCD: a one-way send over the links joining the pair
     (``send_recv`` between the two GCDs of one MI250X for pair 0-1; between two packages, one link of the
     node fabric, for the single-link pairs)."""
     from ..collectives import predict
+    from ..hwdb import get
 
+    # A kernel store is not a collective: no library launch cost (RCCL's, in the fabrics' launch_us), only a
+    # kernel launch (the engine's 5 us default), and no protocol step (the fabrics' latency_us is RCCL's Simple
+    # per-step latency, handshakes included): one hop of the link, the 1 us the pair fabric assumes.
+    specs = dict(specs or {})
+    for sid in (PAIR, NODE):
+        specs[sid] = (specs.get(sid) or get(sid)).with_overrides({"efficiency.launch_us": 5.0, "efficiency.latency_us": STORE_HOP_US})
     out = []
     for r in rows:
         a, b = r["_p"]["gcd_pair"]
@@ -357,5 +369,183 @@ def summary_by_size(rows: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _unused(_: np.ndarray) -> None:  # keep numpy import meaningful for type checkers
-    return None
+# ---------------------------------------------------------------------------------------------------------
+# Calibration (run by tools/calibrate.py --collectives; every fit keeps the holdout rows out)
+
+#: Single-node sweeps refitted with the engine: published system text -> (fabric, figures, algorithm, note).
+#: NVLink3 keeps NCCL's own LL128 figures (hwLat[NVLINK] 1.9 / 3.4 us, busBw x 0.92): fitted with LL's, the two
+#: low-latency protocols are interchangeable on the A100 rows. RCCL on MI300X fits its own (its mid sizes run
+#: at ~0.71 of Simple's bandwidth, NCCL's figure for one rank per node, not 0.92).
+LL_KEYS = ("efficiency.ll_latency_ratio", "efficiency.ll_bandwidth_ratio")
+#: NCCL/RCCL's LL128 protocol (latency and bandwidth as ratios of Simple's); starts from NCCL's tuner figures.
+LL128_KEYS = ("efficiency.ll128_latency_ratio", "efficiency.ll128_bandwidth_ratio")
+SWEEP_FITS: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "Azure ND A100 v4 (8x A100 SXM4 80GB, NVLink3/NVSwitch)": (
+        "nvlink3-nvswitch", ("efficiency.bandwidth_fraction", "efficiency.latency_us", "efficiency.launch_us", *LL_KEYS), "auto"),
+    "8x AMD MI300X (single node, xGMI fully connected)": (
+        "mi300x-xgmi-mesh", ("efficiency.bandwidth_fraction", "efficiency.latency_us", "efficiency.launch_us", *LL_KEYS, *LL128_KEYS), "auto"),
+}
+#: Smallest message the sweep fits use: below 1 KiB the sweeps print busbw as 0.01-0.04 GB/s, two decimals, so a
+#: row's time is known to +-25-50 % only (the A100 sweep starts at 1 KiB; the MI300X sweep's 64 B and 256 B fit
+#: rows stay in the validation, outside the fit).
+SWEEP_MIN_BYTES = 1024
+#: Starting points of the multi-start fits (partial overrides of the spec's values).
+SWEEP_STARTS: list[dict[str, float]] = [
+    {"efficiency.latency_us": lat, "efficiency.ll_latency_ratio": llr, "efficiency.ll_bandwidth_ratio": llb,
+     "efficiency.ll128_latency_ratio": l128, "efficiency.ll128_bandwidth_ratio": b128}
+    for lat in (0.3, 3.0, 10.0) for llr in (0.02, 0.2) for llb in (0.2, 0.5) for l128, b128 in ((0.56, 0.92), (0.3, 0.7))
+]
+
+
+def fit_sweeps() -> tuple[dict[str, Any], dict[str, str], dict[str, Any]]:
+    """Refits each single-node sweep's fabric (:data:`SWEEP_FITS`) on its ``fit`` rows (sizes 4^k bytes) with
+    :func:`perfmodel.nccl_tests.calibrate`: (spec per fabric id, fitted_on per fabric id, report)."""
+    from ..nccl_tests import calibrate
+
+    specs, texts, report = {}, {}, {}
+    for system, (fabric, keys, algo) in SWEEP_FITS.items():
+        sysid = SWEEPS[system][0]
+        frame_ = fit_frame(system)
+        n_rows = frame_.filter(pl.col("size_bytes") >= SWEEP_MIN_BYTES).height
+        rep: dict[str, Any] = {}
+        text = (
+            f"tools/calibrate.py --collectives (perfmodel.nccl_tests.calibrate, scipy least_squares on log time, "
+            f"{len(SWEEP_STARTS) + 1} starts) on the {n_rows} 'fit' rows (all_reduce busbw at message sizes 4^k >= {SWEEP_MIN_BYTES} "
+            f"bytes) of the '{system}' sweep in published_measurements.csv; figures {', '.join(k.split('.')[1] for k in keys)}; "
+            "odd powers of two and every other row of the system are holdout (validation/collectives.csv)"
+        )
+        spec = calibrate(frame_, sysid, target=fabric, algorithm=algo, fit=keys, min_bytes=SWEEP_MIN_BYTES, starts=SWEEP_STARTS,
+                         fitted_on=text, report=rep)  # fmt: skip
+        specs[fabric] = spec
+        texts[fabric] = text
+        report[fabric] = {**rep, "values": {k: spec[k] for k in keys}, "rows": n_rows}
+    return specs, texts, report
+
+
+PAIR, NODE, NIC = "mi250x-gcd-pair-if", "frontier-node-if", "slingshot-11"
+#: (spec id, key, lower, upper, start) of the Frontier joint fit; the pair fabric takes the node fabric's LL
+#: ratios (the same Infinity Fabric transport), every figure is fitted in log space.
+FRONTIER_PARAMS: list[tuple[str, str, float, float, float]] = [
+    (NODE, "efficiency.bandwidth_fraction", 0.3, 0.99, 0.75),
+    (NODE, "efficiency.latency_us", 0.1, 100.0, 5.0),
+    (NODE, "efficiency.launch_us", 1.0, 500.0, 20.0),
+    (NODE, "efficiency.ll_latency_ratio", 0.01, 1.0, 0.3),
+    (NODE, "efficiency.ll_bandwidth_ratio", 0.01, 1.0, 0.2),
+    (NIC, "efficiency.bandwidth_fraction", 0.3, 0.99, 0.85),
+    (NIC, "efficiency.latency_us", 0.5, 200.0, 14.0),
+    (NIC, "efficiency.ll_latency_ratio", 0.01, 1.0, 0.3),
+    (NIC, "efficiency.ll_bandwidth_ratio", 0.01, 1.0, 0.2),
+]
+
+
+def frontier_specs(values: dict[tuple[str, str], float]) -> dict[str, Any]:
+    """What-if specs of the Frontier fabrics and NIC from ``{(id, key): value}`` (the pair takes the node's LL)."""
+    from ..hwdb import get
+
+    by: dict[str, dict[str, float]] = {}
+    for (sid, key), v in values.items():
+        by.setdefault(sid, {})[key] = float(v)
+        if sid == NODE and key in LL_KEYS:
+            by.setdefault(PAIR, {})[key] = float(v)
+    return {sid: get(sid).with_overrides(kv) for sid, kv in by.items()}
+
+
+def frontier_rccl_by_nodes(role: str | None = None) -> dict[int, list[dict[str, Any]]]:
+    """RCCL rows by node count (sorted by size), only those of ``role`` when given."""
+    by: dict[int, list[dict[str, Any]]] = {}
+    for r in frontier_rows("rccl"):
+        by.setdefault(r["_nodes"], []).append(r)
+    out = {}
+    for nodes, rs in by.items():
+        rs.sort(key=lambda r: r["_bytes"])
+        first = rs[0]["_bytes"]
+        keep = [r for r in rs if role is None or frontier_role(nodes, r["_bytes"], first_size=r["_bytes"] == first) == role]
+        if keep:
+            out[nodes] = keep
+    return out
+
+
+def frontier_measured_time(r: dict[str, Any]) -> float:
+    """Seconds of the timed region, from the printed busbw (``(P-1) * input / time``)."""
+    p = r["_p"]["ranks"]
+    return (p - 1) / p * r["_bytes"] / (r["value"] * 1e9)
+
+
+def fit_frontier() -> tuple[dict[str, Any], dict[str, str], dict[str, Any]]:
+    """Stage 1: the GCD-pair fabric's bandwidth fraction on the 1 GiB kernel store GCD0 -> GCD1. Stage 2: the node
+    fabric and the NIC (:data:`FRONTIER_PARAMS`) jointly on the ``fit`` RCCL rows. Returns (spec per id,
+    fitted_on per id, report)."""
+    from scipy.optimize import least_squares
+
+    from ..hwdb import get
+
+    rows = [r for r in frontier_rows("store") if tuple(r["_p"]["gcd_pair"]) == (0, 1) and r["_bytes"] == 2**30]
+
+    def pair_resid(x: np.ndarray) -> np.ndarray:
+        spec = {PAIR: get(PAIR).with_overrides({"efficiency.bandwidth_fraction": float(x[0])})}
+        return np.log(frontier_store_predict(rows, spec) / np.array([r["value"] for r in rows]))
+
+    s1 = least_squares(pair_resid, x0=[0.75], bounds=([0.3], [1.0]), method="trf", x_scale="jac", xtol=1e-12, ftol=1e-12)
+    pair_fraction = float(s1.x[0])
+    fit_rows = frontier_rccl_by_nodes("fit")
+    measured = {n: np.array([frontier_measured_time(r) for r in rs]) for n, rs in fit_rows.items()}
+    base = {(PAIR, "efficiency.bandwidth_fraction"): pair_fraction}
+    lo = np.log([p[2] for p in FRONTIER_PARAMS])
+    hi = np.log([p[3] for p in FRONTIER_PARAMS])
+
+    def unpack(x: np.ndarray) -> dict[tuple[str, str], float]:
+        return {**base, **{(p[0], p[1]): float(np.exp(v)) for p, v in zip(FRONTIER_PARAMS, x, strict=True)}}
+
+    def resid(x: np.ndarray) -> np.ndarray:
+        specs = frontier_specs(unpack(x))
+        out = []
+        for nodes, rs in sorted(fit_rows.items()):
+            t, _ = frontier_predict_time(nodes, np.array([r["_bytes"] for r in rs]), specs)
+            out.append(np.log(t / measured[nodes]))
+        return np.concatenate(out)
+
+    x0 = np.log([p[4] for p in FRONTIER_PARAMS])
+    s2 = least_squares(resid, x0=x0, bounds=(lo, hi), method="trf", x_scale="jac", diff_step=1e-4)
+    values = unpack(s2.x)
+    n_fit = sum(len(v) for v in fit_rows.values())
+    rms = float(np.sqrt(np.mean(s2.fun**2)))
+    at_bound = [f"{p[0]}.{p[1]}" for p, a in zip(FRONTIER_PARAMS, s2.active_mask, strict=True) if a != 0]
+    fit_desc = (
+        f"RCCL all_gather_into_tensor busbw (aws-ofi-rccl, 8 GCDs/node, bf16) on 1, 2, 8 and 32 Frontier nodes at every "
+        f"output size from 1 MiB to 1 GiB except the first size of each multi-node job ({n_fit} rows); timed region priced "
+        "as the all-gather plus the torch.cat copy (roofline); PCCL raw logs axonn-ai/sc2025-pccl-reproducer @ 5a6353f "
+        "data/all_gather_3 via shared/data/frontier_measurements.csv; tools/calibrate.py --collectives, scipy least_squares "
+        f"on log time, rms log error {rms:.3f}; holdout: every row of 4, 16 and 64 nodes"
+    )
+    texts = {
+        PAIR: (
+            "tools/calibrate.py --collectives: bandwidth_fraction on the 1 GiB GPU-kernel store GCD0 -> GCD1 (152.09 GB/s over "
+            "the 4 links; Pearson, cwpearson/frontier-gpu-bandwidth @ f63e1bf, implicit_mapped_GPUWrGPU) predicted as send_recv "
+            "between the two GCDs; 16 MiB and 256 MiB stores held out; ll_latency_ratio and ll_bandwidth_ratio taken from "
+            "frontier-node-if (same Infinity Fabric transport); latency_us not fitted (no row isolates it)"
+        ),
+        NODE: f"jointly with slingshot-11 (bandwidth_fraction, latency_us, launch_us, ll_latency_ratio, ll_bandwidth_ratio): {fit_desc}",
+        NIC: f"jointly with frontier-node-if (bandwidth_fraction, latency_us, ll_latency_ratio, ll_bandwidth_ratio): {fit_desc}",
+    }
+    specs = frontier_specs(values)
+    report = {
+        "pair": {"bandwidth_fraction": pair_fraction, "status": int(s1.status), "nfev": int(s1.nfev), "success": bool(s1.success)},
+        "joint": {"values": {f"{sid}.{k}": v for (sid, k), v in values.items()}, "status": int(s2.status), "message": str(s2.message),
+                  "nfev": int(s2.nfev), "cost": float(s2.cost), "rms_log_error": rms, "optimality": float(s2.optimality),
+                  "at_bound": at_bound, "fit_rows": n_fit, "success": bool(s2.success)},
+        "errors": frontier_errors(specs),
+    }  # fmt: skip
+    return specs, texts, report
+
+
+def frontier_errors(specs: dict[str, Any] | None = None) -> dict[str, dict[str, float]]:
+    """Median / max |busbw error| of the RCCL rows per role and per role and node count."""
+    per: dict[str, list[float]] = {}
+    for nodes, rs in sorted(frontier_rccl_by_nodes().items()):
+        sizes = np.array([r["_bytes"] for r in rs])
+        t, _ = frontier_predict_time(nodes, sizes, specs)
+        for r, b in zip(rs, frontier_busbw(nodes, sizes, t), strict=True):
+            role = frontier_role(nodes, r["_bytes"], first_size=r["_bytes"] == rs[0]["_bytes"])
+            per.setdefault(role, []).append(abs(b / r["value"] - 1))
+            per.setdefault(f"{role} {nodes:3d} nodes", []).append(abs(b / r["value"] - 1))
+    return {k: {"rows": len(v), "median": float(np.median(v)), "max": float(np.max(v))} for k, v in sorted(per.items())}

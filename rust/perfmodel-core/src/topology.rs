@@ -16,7 +16,8 @@ use crate::hw::{self, Fabric, Nic, System};
 pub enum LinkKind {
     /// A switch (NVSwitch): every member reaches every other at its full injection bandwidth.
     Switch,
-    /// One direct link per member pair (xGMI, Infinity Fabric): a ring uses one link per hop.
+    /// Direct links between every member pair (xGMI, Infinity Fabric): a member's links are spread over its
+    /// peers, and a ring uses the links of one pair per hop.
     FullMesh,
     /// Scale-out network: NICs per node, rail-optimized or rails-only.
     Network,
@@ -48,6 +49,17 @@ pub struct LevelParams {
     pub oversubscription: f64,
     /// Devices per node (network level: the ranks that share the node's NICs).
     pub devices_per_node: u32,
+    /// Devices in one member of this level (1 for the innermost; e.g. 2 GCDs per MI250X package on a
+    /// Frontier node's package mesh): a mesh member has `links x devices_per_member` links to its peers.
+    pub devices_per_member: u32,
+    /// The low-latency protocol (NCCL/RCCL LL) as ratios of the Simple protocol's per-step latency and
+    /// bandwidth; 0 where the level has none modelled (then only Simple).
+    pub ll_latency_ratio: f64,
+    pub ll_bandwidth_ratio: f64,
+    /// The LL128 protocol (NCCL: Simple's bandwidth less its 8-byte flag per 128-byte line, at a per-step
+    /// latency between LL's and Simple's), the same way; 0 where not modelled.
+    pub ll128_latency_ratio: f64,
+    pub ll128_bandwidth_ratio: f64,
 }
 
 /// A level with its names, for reports.
@@ -110,8 +122,8 @@ fn fabric_transport(f: &Fabric) -> &'static str {
     }
 }
 
-/// The level of one in-node fabric.
-pub fn fabric_level(name: &str, size: u32, f: &Fabric) -> Level {
+/// The level of one in-node fabric whose members hold `devices_per_member` devices each.
+pub fn fabric_level(name: &str, size: u32, devices_per_member: u32, f: &Fabric) -> Level {
     Level {
         name: name.to_owned(),
         spec: f.id.clone(),
@@ -133,6 +145,11 @@ pub fn fabric_level(name: &str, size: u32, f: &Fabric) -> Level {
             rails_only: false,
             oversubscription: 1.0,
             devices_per_node: 1,
+            devices_per_member: devices_per_member.max(1),
+            ll_latency_ratio: f.ll_latency_ratio.unwrap_or(0.0),
+            ll_bandwidth_ratio: f.ll_bandwidth_ratio.unwrap_or(0.0),
+            ll128_latency_ratio: f.ll128_latency_ratio.unwrap_or(0.0),
+            ll128_bandwidth_ratio: f.ll128_bandwidth_ratio.unwrap_or(0.0),
         },
     }
 }
@@ -162,6 +179,11 @@ pub fn network_level(
             rails_only: system.network == "rails-only",
             oversubscription: system.oversubscription,
             devices_per_node: system.devices_per_node,
+            devices_per_member: system.devices_per_node,
+            ll_latency_ratio: nic.ll_latency_ratio.unwrap_or(0.0),
+            ll_bandwidth_ratio: nic.ll_bandwidth_ratio.unwrap_or(0.0),
+            ll128_latency_ratio: nic.ll128_latency_ratio.unwrap_or(0.0),
+            ll128_bandwidth_ratio: nic.ll128_bandwidth_ratio.unwrap_or(0.0),
         },
     }
 }
@@ -201,8 +223,10 @@ impl NodeGroup {
             ));
         }
         let mut levels = Vec::with_capacity(system.levels.len() + 1);
+        let mut below = 1u32;
         for (l, f) in system.levels.iter().zip(fabrics) {
-            levels.push(fabric_level(&l.name, l.size, f));
+            levels.push(fabric_level(&l.name, l.size, below, f));
+            below = below.saturating_mul(l.size);
         }
         levels.push(network_level(
             &system,
@@ -451,6 +475,17 @@ impl Comm {
             .iter()
             .zip(self.members[..self.len].iter().copied())
     }
+
+    /// The active levels with their member counts and the communicator's ranks in one member of each
+    /// (the product of the members of the active levels inside it).
+    pub fn active_nested(&self) -> impl Iterator<Item = (&LevelParams, u32, u32)> {
+        let mut below = 1u32;
+        self.active().map(move |(l, k)| {
+            let b = below;
+            below = below.saturating_mul(k);
+            (l, k, b)
+        })
+    }
 }
 
 /// Edge-disjoint directed Hamiltonian rings of a complete digraph on `k` vertices: `k - 1`, except for
@@ -469,39 +504,64 @@ impl LevelParams {
         self.link_bandwidth * self.efficiency
     }
 
-    /// Links joining one member pair of a full mesh: the device's links spread over its `size - 1`
+    /// Links of one member of a full mesh to its peers: every device of the member brings its links (the
+    /// two GCDs of an MI250X package bring 2 x 3 links to the other packages of a Frontier node).
+    /// `ranks_per_member` of the member's devices are in the communicator (the others' links are idle).
+    pub fn member_links(&self, ranks_per_member: u32) -> u32 {
+        self.links
+            .saturating_mul(self.devices_per_member.min(ranks_per_member).max(1))
+    }
+
+    /// Links joining one member pair of a full mesh: the member's links spread over its `size - 1`
     /// peers (at least one). The two GCDs of an MI250X (size 2, 4 links) are joined by 4; an MI300X
-    /// (size 8, 7 links) by 1.
+    /// (size 8, 7 links) by 1; two MI250X packages of a Frontier node (size 4, 6 links per package) by 2.
     pub fn links_per_pair(&self) -> u32 {
-        (self.links / self.size.saturating_sub(1).max(1)).max(1)
+        (self.member_links(self.devices_per_member) / self.size.saturating_sub(1).max(1)).max(1)
     }
 
     /// Rings a full mesh of `k` members carries at once: the edge-disjoint Hamiltonian rings of the complete
-    /// digraph, each once per parallel link of a pair (NCCL/RCCL open a channel per link), at most one
-    /// per link of the device.
-    pub fn mesh_rings(&self, k: u32) -> u32 {
+    /// digraph, each once per parallel link of a member pair (NCCL/RCCL open a channel per link), at most
+    /// one per link of the member's devices in the communicator and one per link of a device (a channel
+    /// runs through every rank). A Frontier node's ring of 8 GCDs over 4 packages gets 3 links per rank.
+    pub fn mesh_rings(&self, k: u32, ranks_per_member: u32) -> u32 {
         disjoint_rings(k)
             .saturating_mul(self.links_per_pair())
+            .min(self.member_links(ranks_per_member))
             .min(self.links)
     }
 
-    /// Links a rank of a full mesh drives when it sends to all `k - 1` peers at once: every parallel link
-    /// to each peer, at most the device's links.
+    /// Links a rank of a full mesh drives when it sends to all `k - 1` peers at once: its own share of the
+    /// parallel links to each peer member (a member pair's links spread over the member's devices, at
+    /// least one), at most the device's links. A single GCD of a Frontier package reaches a GCD of another
+    /// package over one link.
     pub fn mesh_direct_links(&self, k: u32) -> u32 {
+        let own = (self.links_per_pair() / self.devices_per_member.max(1)).max(1);
         k.saturating_sub(1)
             .max(1)
-            .saturating_mul(self.links_per_pair())
+            .saturating_mul(own)
             .min(self.links)
+    }
+
+    /// Whether the low-latency protocol is modelled on this level.
+    pub fn has_ll(&self) -> bool {
+        self.ll_latency_ratio > 0.0 && self.ll_bandwidth_ratio > 0.0
+    }
+
+    /// Whether the LL128 protocol is modelled on this level.
+    pub fn has_ll128(&self) -> bool {
+        self.ll128_latency_ratio > 0.0 && self.ll128_bandwidth_ratio > 0.0
     }
 
     /// Bandwidth a ring (or tree) edge of one rank gets at this level with `k` members, bytes/s.
     /// Switch: all links; mesh: as many edge-disjoint rings as the mesh holds, times the parallel links
     /// of a pair ([`LevelParams::mesh_rings`]); network: the node's NICs, one ring channel per rank on its
     /// own rail.
-    pub fn ring_bandwidth(&self, k: u32, ranks_per_node: u32) -> f64 {
+    /// `ranks_per_member`: ranks of the communicator in each member of this level (a mesh member's devices
+    /// outside the communicator lend it no links).
+    pub fn ring_bandwidth(&self, k: u32, ranks_per_node: u32, ranks_per_member: u32) -> f64 {
         match self.kind {
             LinkKind::Switch => self.link() * f64::from(self.links),
-            LinkKind::FullMesh => self.link() * f64::from(self.mesh_rings(k)),
+            LinkKind::FullMesh => self.link() * f64::from(self.mesh_rings(k, ranks_per_member)),
             LinkKind::Network => self.link() * f64::from(self.links.min(ranks_per_node.max(1))),
         }
     }

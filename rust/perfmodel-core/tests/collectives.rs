@@ -4,6 +4,7 @@ use perfmodel_core::topology::{disjoint_rings, system_of, Cluster, Comm, LevelPa
 use perfmodel_core::Error;
 
 const GIB: f64 = 1_073_741_824.0;
+const MIB: f64 = 1_048_576.0;
 
 fn close(a: f64, b: f64, rel: f64) {
     assert!((a - b).abs() <= rel * b.abs(), "{a} vs {b}");
@@ -24,6 +25,11 @@ fn level(kind: LinkKind, size: u32, bw: f64, links: u32, alpha: f64) -> LevelPar
         rails_only: false,
         oversubscription: 1.0,
         devices_per_node: 1,
+        devices_per_member: 1,
+        ll_latency_ratio: 0.0,
+        ll_bandwidth_ratio: 0.0,
+        ll128_latency_ratio: 0.0,
+        ll128_bandwidth_ratio: 0.0,
     }
 }
 
@@ -48,26 +54,103 @@ fn comm_over(levels: &[(LevelParams, u32)], ranks_per_node: u32) -> Comm {
 #[test]
 fn engine_reproduces_domain_6_6() {
     // n = 1 GiB, p = 8, 1/beta = 50 GB/s, alpha = 5 us, gamma = 0, on one switch level (every rank has its
-    // full bandwidth). The store-and-forward algorithms equal the textbook formulas exactly; the pipelined
-    // ring equals (sqrt L + sqrt W)^2 with L = 2 (p-1) alpha and W = 2 (p-1)/p n beta, whose sum L + W is
-    // §6.6's 37.651 ms.
+    // full bandwidth). The ring (Simple protocol only on this level) and the store-and-forward algorithms
+    // equal the textbook formulas exactly: ring all-reduce 2 (p-1) alpha + 2 (p-1)/p n beta = 37.651 ms.
     let c = comm_over(&[(level(LinkKind::Switch, 8, 50e9, 1, 5e-6), 8)], 8);
     let t = |op, algo| algorithms::flat_time(&c, op, GIB, algo).unwrap() * 1e3;
+    close(t(Op::AllReduce, Algorithm::Ring), 37.651, 1e-4);
     close(t(Op::AllReduce, Algorithm::Rabenseifner), 37.611, 1e-4);
     close(t(Op::AllReduce, Algorithm::RecursiveDoubling), 64.440, 1e-4);
-    let (l, w) = (2.0 * 7.0 * 5e-6, 2.0 * 7.0 / 8.0 * GIB / 50e9);
+    let ag = (7.0 * 5e-6 + 7.0 / 8.0 * GIB / 50e9) * 1e3;
+    close(t(Op::AllGather, Algorithm::Ring), ag, 1e-12);
+    close(t(Op::ReduceScatter, Algorithm::Ring), ag, 1e-12);
+    // Chains and trees keep the segmented-pipeline cost (sqrt L + sqrt W)^2.
     close(
-        t(Op::AllReduce, Algorithm::Ring),
-        formulas::pipelined(l, w) * 1e3,
+        t(Op::Broadcast, Algorithm::Ring),
+        formulas::pipelined(7.0 * 5e-6, GIB / 50e9) * 1e3,
         1e-12,
     );
-    close((l + w) * 1e3, 37.651, 1e-4);
-    let ag = t(Op::AllGather, Algorithm::Ring);
-    close(
-        ag,
-        formulas::pipelined(7.0 * 5e-6, 7.0 / 8.0 * GIB / 50e9) * 1e3,
-        1e-12,
+}
+
+#[test]
+fn ring_takes_the_faster_protocol() {
+    // With the LL protocol modelled (latency x 0.2, bandwidth x 0.25), a small all-gather pays the LL
+    // latency and a large one Simple's bandwidth: each is L + W of the faster protocol, as NCCL's tuner prices.
+    let mut l = level(LinkKind::Switch, 8, 50e9, 1, 5e-6);
+    l.ll_latency_ratio = 0.2;
+    l.ll_bandwidth_ratio = 0.25;
+    let c = comm_over(&[(l, 8)], 8);
+    let t = |n: f64| algorithms::flat_time(&c, Op::AllGather, n, Algorithm::Ring).unwrap();
+    let (simple, ll) = (
+        |n: f64| 7.0 * 5e-6 + 7.0 / 8.0 * n / 50e9,
+        |n: f64| 7.0 * 1e-6 + 7.0 / 8.0 * n / 12.5e9,
     );
+    close(t(4096.0), ll(4096.0), 1e-12);
+    close(t(GIB), simple(GIB), 1e-12);
+    assert!(ll(4096.0) < simple(4096.0) && simple(GIB) < ll(GIB));
+    // A level without LL (another transport) leaves only Simple for a ring that crosses it.
+    let c2 = comm_over(&[(l, 8), (level(LinkKind::Switch, 2, 50e9, 1, 5e-6), 2)], 8);
+    let small = algorithms::flat_time(&c2, Op::AllGather, 4096.0, Algorithm::Ring).unwrap();
+    close(small, 15.0 * 5e-6 + 15.0 / 16.0 * 4096.0 / 50e9, 1e-12);
+}
+
+#[test]
+fn ring_takes_ll128_at_mid_sizes() {
+    // LL128 (NCCL's tuner: Simple's bandwidth x 0.92 at a smaller per-step latency) wins between LL and Simple:
+    // a 1 MiB all-gather of 8 ranks pays 7 x 2.5 us + 7/8 MiB / 46 GB/s; small sizes stay LL, large Simple.
+    let mut l = level(LinkKind::Switch, 8, 50e9, 1, 5e-6);
+    (l.ll_latency_ratio, l.ll_bandwidth_ratio) = (0.2, 0.25);
+    (l.ll128_latency_ratio, l.ll128_bandwidth_ratio) = (0.5, 0.92);
+    let c = comm_over(&[(l, 8)], 8);
+    let t = |n: f64| algorithms::flat_time(&c, Op::AllGather, n, Algorithm::Ring).unwrap();
+    let ll128 = |n: f64| 7.0 * 2.5e-6 + 7.0 / 8.0 * n / 46e9;
+    close(t(MIB), ll128(MIB), 1e-12);
+    close(t(256.0), 7.0 * 1e-6 + 7.0 / 8.0 * 256.0 / 12.5e9, 1e-12);
+    close(t(GIB), 7.0 * 5e-6 + 7.0 / 8.0 * GIB / 50e9, 1e-12);
+    // A level without LL128 takes it away from every ring that crosses it.
+    let c2 = comm_over(&[(l, 8), (level(LinkKind::Switch, 2, 50e9, 1, 5e-6), 2)], 8);
+    let mid = algorithms::flat_time(&c2, Op::AllGather, MIB, Algorithm::Ring).unwrap();
+    close(mid, 15.0 * 5e-6 + 15.0 / 16.0 * MIB / 50e9, 1e-12);
+}
+
+#[test]
+fn mesh_members_bring_all_their_devices_links() {
+    // Frontier's node level joins 4 MI250X packages of 2 GCDs, 3 links per GCD: 6 links per package, 2 per
+    // package pair; a flat ring of the node's 8 GCDs gets disjoint_rings(4) x 2 = 4 rings, held to the 3
+    // links of a GCD (every channel runs through every rank); the level alone counted per device gave 2.
+    // A single GCD to a GCD of another package (send/recv) gets one link.
+    let c = Cluster::new(system_of("frontier-node").unwrap(), 1).unwrap();
+    let comm = c.comm(8).unwrap();
+    let node = comm.levels[1];
+    assert_eq!((node.devices_per_member, node.links_per_pair()), (2, 2));
+    assert_eq!((node.mesh_rings(4, 2), disjoint_rings(4)), (3, 2));
+    close(node.ring_bandwidth(4, 8, 2), 3.0 * node.link(), 1e-12);
+    // Two packages, one GCD each (a strided group): that GCD's links to one peer package, 2.
+    close(node.ring_bandwidth(2, 2, 1), 2.0 * node.link(), 1e-12);
+    close(node.direct_bandwidth(2, 1, true), node.link(), 1e-12);
+    // The MI250X pair and the MI300X mesh are unchanged: 4 links, and 1 link per pair.
+    assert_eq!(comm.levels[0].links_per_pair(), 4);
+    let m = Cluster::new(system_of("mi300x-pollara-node").unwrap(), 1)
+        .unwrap()
+        .comm(8)
+        .unwrap();
+    assert_eq!(
+        (m.levels[0].links_per_pair(), m.levels[0].mesh_rings(8, 1)),
+        (1, 7)
+    );
+}
+
+#[test]
+fn all_gather_and_reduce_scatter_candidates_are_rings() {
+    // NCCL/RCCL run all-gather and reduce-scatter as rings: the tuner offers nothing else; hierarchical
+    // stays selectable by name.
+    let c = Cluster::new(system_of("frontier-node").unwrap(), 16).unwrap();
+    let comm = c.comm(128).unwrap();
+    for op in [Op::AllGather, Op::ReduceScatter] {
+        assert_eq!(algorithms::candidates(&comm, op), &[Algorithm::Ring]);
+        let e = collective::time(&c, op, 1 << 30, 128, Algorithm::Hierarchical).unwrap();
+        assert_eq!(e.algorithm, Algorithm::Hierarchical);
+    }
 }
 
 #[test]
@@ -92,7 +175,7 @@ fn engine_hierarchical_matches_6_8_bandwidth_terms_at_large_sizes() {
     // §6.8's bandwidth terms with the hwdb bandwidths: 2 (g-1)/g n / B_intra + 2 (N-1)/N (n/g) / B_nic.
     let c = Cluster::new(system_of("dgx-h100").unwrap(), 16).unwrap();
     let comm = c.comm(128).unwrap();
-    let intra = comm.levels[0].ring_bandwidth(8, 8);
+    let intra = comm.levels[0].ring_bandwidth(8, 8, 1);
     let nic = comm.levels[1].rail_bandwidth(8);
     let n = 1024.0 * GIB;
     let expected = 2.0 * 7.0 / 8.0 * n / intra + 2.0 * 15.0 / 16.0 * (n / 8.0) / nic;

@@ -4,21 +4,20 @@
 //!
 //! A flat algorithm treats the communicator as `p` ranks joined by its slowest active level: the bandwidth is
 //! the least per-rank bandwidth over the levels it crosses, the per-step latency the largest.
-use super::formulas::pipelined;
+use super::formulas::{pipelined, Protocols};
 use super::hierarchical;
 use super::{Algorithm, Op};
 use crate::error::{Error, Result};
 use crate::topology::{Comm, LinkKind};
 
-/// Bottleneck ring bandwidth (bytes/s) and largest per-step latency (s) over the active levels.
-fn ring_figures(comm: &Comm) -> (f64, f64) {
-    let mut bw = f64::INFINITY;
-    let mut alpha: f64 = 0.0;
-    for (l, k) in comm.active() {
-        bw = bw.min(l.ring_bandwidth(k, comm.ranks_per_node));
-        alpha = alpha.max(l.hop_latency_s);
+/// Bottleneck ring bandwidth (bytes/s) and largest per-step latency (s) over the active levels, per
+/// protocol (the low-latency one only where every active level models it).
+fn ring_figures(comm: &Comm) -> Protocols {
+    let mut p = Protocols::none();
+    for (l, k, below) in comm.active_nested() {
+        p.include(l, l.ring_bandwidth(k, comm.ranks_per_node, below));
     }
-    (bw, alpha)
+    p
 }
 
 /// Bottleneck direct (all peers at once) bandwidth and largest latency.
@@ -86,16 +85,30 @@ fn all_to_all_bandwidth_time(comm: &Comm, n: f64, rail_aligned: bool) -> f64 {
     w
 }
 
+/// NCCL's multi-node ring all-reduce factor on the Simple protocol's per-step latency (`src/enqueue.cc`,
+/// `ncclTopoGetAlgoTime`: `lat *= minCompCap < 80 ? 1.9 : 1.4`, "plateau effect of ring"); a tuner constant,
+/// not fitted.
+pub const RING_PLATEAU: f64 = 1.4;
+
 /// Time of `algo` (not `Auto`) for `op` on `comm`, without the launch cost.
 pub fn flat_time(comm: &Comm, op: Op, n: f64, algo: Algorithm) -> Result<f64> {
     let p = f64::from(comm.nranks);
-    let (rb, ra) = ring_figures(comm);
+    let ring = ring_figures(comm);
+    let (rb, ra) = (ring.bandwidth, ring.latency);
     let t = match (algo, op) {
+        // Every rank's link is busy from the first step: the textbook L + W (Thakur et al. 2005), per protocol,
+        // the fastest protocol as NCCL/RCCL's tuner picks it.
         (Algorithm::Ring, Op::AllReduce) => {
-            pipelined(2.0 * (p - 1.0) * ra, 2.0 * (p - 1.0) / p * n / rb)
+            // NCCL's tuner (`ncclTopoGetAlgoTime`, "plateau effect of ring"): a ring all-reduce across nodes
+            // pays its Simple per-step latency x 1.4 (GPUs of compute capability 8.0 and up).
+            let mut r = ring;
+            if comm.active().any(|(l, _)| l.kind == LinkKind::Network) {
+                r.latency *= RING_PLATEAU;
+            }
+            r.time(2.0 * (p - 1.0), 2.0 * (p - 1.0) / p * n)
         }
         (Algorithm::Ring, Op::AllGather | Op::ReduceScatter) => {
-            pipelined((p - 1.0) * ra, (p - 1.0) / p * n / rb)
+            ring.time(p - 1.0, (p - 1.0) / p * n)
         }
         (Algorithm::Ring, Op::Broadcast | Op::Reduce) => pipelined((p - 1.0) * ra, n / rb),
         (Algorithm::Tree, Op::AllReduce) => pipelined(2.0 * tree_latency(comm), 2.0 * n / rb),
@@ -135,8 +148,9 @@ pub fn flat_time(comm: &Comm, op: Op, n: f64, algo: Algorithm) -> Result<f64> {
             let pxn = algo == Algorithm::Pxn;
             check_rails(comm, algo)?;
             // nccl-tests sendrecv: every rank sends n bytes to the next rank and receives from the previous.
+            // One hop: nothing to pipeline (the segmented cost (s - 1 + m)(alpha + W/m) is alpha + W at s = 1).
             let (db, da) = send_recv_figures(comm, pxn);
-            pipelined(da, n / db)
+            da + n / db
         }
         (Algorithm::Direct, Op::AllReduce) => {
             let (db, da) = direct_figures(comm, false);
@@ -236,14 +250,9 @@ pub fn candidates(comm: &Comm, op: Op) -> &'static [Algorithm] {
             (false, true, false) => &[Algorithm::Ring, Algorithm::Tree, Algorithm::Hierarchical],
             _ => &[Algorithm::Ring, Algorithm::Tree],
         },
-        Op::AllGather | Op::ReduceScatter => {
-            if multi {
-                &[Algorithm::Ring, Algorithm::Hierarchical]
-            } else {
-                &[Algorithm::Ring]
-            }
-        }
-        Op::Broadcast | Op::Reduce => &[Algorithm::Ring],
+        // NCCL/RCCL run all-gather and reduce-scatter as rings (NVLS/CollNet/PAT variants of newer NCCL are
+        // not modelled); `hierarchical` stays selectable by name.
+        Op::AllGather | Op::ReduceScatter | Op::Broadcast | Op::Reduce => &[Algorithm::Ring],
         Op::AllToAll | Op::SendRecv => {
             if rails_only && multi {
                 &[Algorithm::Pxn]

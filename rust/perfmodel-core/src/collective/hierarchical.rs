@@ -6,27 +6,33 @@
 //! there; every rank on its own rail when that level is the network), then all-gather back inwards.
 //! All-gather and reduce-scatter run level by level on the shrinking/growing shard; broadcast and reduce
 //! pipeline a ring through each level in turn.
-use super::formulas::pipelined;
+use super::formulas::{pipelined, Protocols};
 use super::{Algorithm, Op};
 use crate::error::{Error, Result};
 use crate::topology::{Comm, LevelParams, LinkKind};
 
 /// Bandwidth of one rank at level `l` with `k` members in a hierarchical phase: its own rail on the
-/// network, its share of the fabric otherwise.
+/// network, its share of the fabric otherwise (each phase's ring has one rank per member; the member's
+/// other devices run their own rings at once, each on its own links).
 fn phase_bandwidth(comm: &Comm, l: &LevelParams, k: u32) -> f64 {
     match l.kind {
         LinkKind::Network => l.rail_bandwidth(comm.ranks_per_node),
-        _ => l.ring_bandwidth(k, comm.ranks_per_node),
+        _ => l.ring_bandwidth(k, comm.ranks_per_node, 1),
     }
 }
 
-/// Reduce-scatter (or all-gather) of a `total`-byte array over `k` members: a pipelined ring.
+/// The ring figures of one phase at level `l`, per protocol.
+fn phase_ring(comm: &Comm, l: &LevelParams, k: u32) -> Protocols {
+    let mut p = Protocols::none();
+    p.include(l, phase_bandwidth(comm, l, k));
+    p
+}
+
+/// Reduce-scatter (or all-gather) of a `total`-byte array over `k` members: a ring, `L + W` of the fastest
+/// protocol.
 fn scatter_phase(comm: &Comm, l: &LevelParams, k: u32, total: f64) -> f64 {
     let kf = f64::from(k);
-    pipelined(
-        (kf - 1.0) * l.hop_latency_s,
-        (kf - 1.0) / kf * total / phase_bandwidth(comm, l, k),
-    )
+    phase_ring(comm, l, k).time(kf - 1.0, (kf - 1.0) / kf * total)
 }
 
 /// All-reduce of `s` bytes at the outermost level: the fastest of ring, tree and (when `sharp`) SHARP.
@@ -46,10 +52,7 @@ fn top_all_reduce(comm: &Comm, l: &LevelParams, k: u32, s: f64, sharp: bool) -> 
             s / l.inr_bandwidth(comm.ranks_per_node),
         ));
     }
-    let ring = pipelined(
-        2.0 * (kf - 1.0) * l.hop_latency_s,
-        2.0 * (kf - 1.0) / kf * s / bw,
-    );
+    let ring = phase_ring(comm, l, k).time(2.0 * (kf - 1.0), 2.0 * (kf - 1.0) / kf * s);
     let tree = pipelined(2.0 * kf.log2().ceil() * l.hop_latency_s, 2.0 * s / bw);
     Ok(ring.min(tree))
 }
@@ -85,7 +88,7 @@ pub fn time(comm: &Comm, op: Op, n: f64, algo: Algorithm) -> Result<f64> {
             .map(|(l, &k)| {
                 pipelined(
                     f64::from(k - 1) * l.hop_latency_s,
-                    n / l.ring_bandwidth(k, comm.ranks_per_node),
+                    n / l.ring_bandwidth(k, comm.ranks_per_node, 1),
                 )
             })
             .sum()),

@@ -25,16 +25,21 @@
 //! # Model
 //!
 //! Every algorithm is a sequence of phases over the levels it spans. A phase has a latency term
-//! `L = steps * alpha` and a bandwidth term `W = bytes_on_the_busiest_link / bandwidth`; pipelined
-//! algorithms (ring, tree, direct, NVLS, SHARP, the phases of hierarchical ones) cost
-//! `(sqrt L + sqrt W)^2` (the optimum of segmented pipelining, [`formulas::pipelined`]); store-and-forward
+//! `L = steps * alpha` and a bandwidth term `W = bytes_on_the_busiest_link / bandwidth`. Rings (all-reduce,
+//! all-gather, reduce-scatter, flat and as hierarchical phases) keep every link busy from the first step and
+//! cost `L + W`, priced per protocol as NCCL/RCCL's tuner does (`src/graph/tuning.cc`: latency + bytes /
+//! bandwidth): Simple with the level's `latency_us` and `bandwidth_fraction`, and, where every level crossed
+//! models it, LL with `ll_latency_ratio` x the latency and `ll_bandwidth_ratio` x the bandwidth; the faster
+//! wins ([`formulas::Protocols`]). Chains and trees (ring broadcast/reduce, tree, direct, NVLS, SHARP) cost
+//! `(sqrt L + sqrt W)^2`, the optimum of segmented pipelining ([`formulas::pipelined`]); store-and-forward
 //! ones (recursive doubling/halving, Rabenseifner, Bruck) cost `L + W`. A collective also pays its launch
-//! cost (the largest `launch_us` of the levels it spans). The pipelined fill term is what gives the
-//! sub-linear small-message ramp nccl-tests shows (fewer channels and smaller chunks at small sizes).
-//! Bandwidths per level: a switch gives every rank its full injection bandwidth; a full mesh gives a ring one
-//! link per hop per ring (as many edge-disjoint rings as the mesh holds) and a direct algorithm all links; a
-//! network gives a flat ring the node's NICs and a hierarchical phase one rail per rank, with oversubscription
-//! paid by traffic that is not rail-aligned. Efficiencies and latencies are hwdb `[efficiency]` figures.
+//! cost (the largest `launch_us` of the levels it spans).
+//! Bandwidths per level: a switch gives every rank its full injection bandwidth; a full mesh spreads each
+//! member's links (its devices' links) over its peers and gives a ring the links of one member pair per hop per
+//! ring (as many edge-disjoint rings as the mesh holds, at most one per link of a device) and a direct algorithm
+//! its share of all of them; a network gives a flat ring the node's NICs and a hierarchical phase one rail per
+//! rank, with oversubscription paid by traffic that is not rail-aligned. Efficiencies and latencies are hwdb
+//! `[efficiency]` figures.
 //! [`Algorithm::Auto`] evaluates the algorithms NCCL/RCCL would consider for the op and topology and
 //! returns the fastest, naming it in [`Estimate::algorithm`].
 pub mod algorithms;

@@ -29,6 +29,15 @@ pub struct Fabric {
     /// Fraction of the device bandwidth an in-switch-reduction all-reduce reaches
     /// (`[efficiency] nvls_bandwidth_fraction`, optional, default `bandwidth_fraction`).
     pub nvls_bandwidth_fraction: f64,
+    /// NCCL/RCCL's low-latency (LL) protocol on this fabric: its per-step latency and bandwidth as ratios
+    /// of the Simple protocol's (`latency_us`, `bandwidth_fraction`); `[efficiency] ll_latency_ratio` and
+    /// `ll_bandwidth_ratio`, optional (absent: only the Simple protocol is modelled).
+    pub ll_latency_ratio: Option<f64>,
+    pub ll_bandwidth_ratio: Option<f64>,
+    /// NCCL/RCCL's LL128 protocol on this fabric, the same way (`[efficiency] ll128_latency_ratio`,
+    /// `ll128_bandwidth_ratio`, optional; absent: LL128 is not modelled).
+    pub ll128_latency_ratio: Option<f64>,
+    pub ll128_bandwidth_ratio: Option<f64>,
     pub fitted_on: String,
 }
 
@@ -59,6 +68,10 @@ impl Fabric {
             nvls_bandwidth_fraction: e
                 .figure("nvls_bandwidth_fraction")?
                 .unwrap_or(bandwidth_fraction),
+            ll_latency_ratio: e.figure("ll_latency_ratio")?,
+            ll_bandwidth_ratio: e.figure("ll_bandwidth_ratio")?,
+            ll128_latency_ratio: e.figure("ll128_latency_ratio")?,
+            ll128_bandwidth_ratio: e.figure("ll128_bandwidth_ratio")?,
             fitted_on: e.req_string("fitted_on")?,
         };
         e.finish()?;

@@ -22,6 +22,13 @@ pub struct Nic {
     pub fallback_transport: String,
     /// In-network reduction (SHARP) available with this NIC's switches.
     pub in_network_reduction: bool,
+    /// The low-latency (LL) protocol over this NIC, as ratios of the Simple protocol's per-step latency and
+    /// bandwidth (`[efficiency] ll_latency_ratio`, `ll_bandwidth_ratio`, optional; see `Fabric`).
+    pub ll_latency_ratio: Option<f64>,
+    pub ll_bandwidth_ratio: Option<f64>,
+    /// The LL128 protocol over this NIC, the same way (`ll128_latency_ratio`, `ll128_bandwidth_ratio`).
+    pub ll128_latency_ratio: Option<f64>,
+    pub ll128_bandwidth_ratio: Option<f64>,
     pub fitted_on: String,
 }
 
@@ -48,6 +55,10 @@ impl Nic {
             transport,
             fallback_transport,
             in_network_reduction: root.boolean("in_network_reduction")?.unwrap_or(false),
+            ll_latency_ratio: e.figure("ll_latency_ratio")?,
+            ll_bandwidth_ratio: e.figure("ll_bandwidth_ratio")?,
+            ll128_latency_ratio: e.figure("ll128_latency_ratio")?,
+            ll128_bandwidth_ratio: e.figure("ll128_bandwidth_ratio")?,
             fitted_on: e.req_string("fitted_on")?,
         };
         e.finish()?;
