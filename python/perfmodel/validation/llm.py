@@ -530,6 +530,22 @@ def fit_description() -> str:
 FIT_BOUNDS = ((0.8, 1.6), (0.2, 1.0))
 
 
+def _start(system: str) -> list[float]:
+    """A fit's starting point: the system's current (compute, comm) factors, inside :data:`FIT_BOUNDS`."""
+    cal = llm.calibration(system)
+    (k_lo, k_hi), (c_lo, c_hi) = FIT_BOUNDS
+    return [min(max(cal["compute_time_scale"], k_lo), k_hi), min(max(cal["comm_bandwidth_scale"], c_lo), c_hi)]
+
+
+def _powell(loss: Any, x0: list[float], arg: Any) -> Any:
+    """Bounded Powell minimization of ``loss(x, arg)`` over (compute, comm) factors (scipy)."""
+    from scipy import optimize
+
+    return optimize.minimize(
+        loss, x0, args=(arg,), method="Powell", bounds=FIT_BOUNDS, options={"xtol": 1e-4, "ftol": 1e-10}
+    )
+
+
 def fit(report: bool = False) -> Any:
     """Fits :data:`SYSTEM`'s (compute_time_scale, comm_bandwidth_scale) on the ``fit`` rows only (the memory factor
     tied to the compute factor): least squares in log error, a bounded 2-D problem solved by
@@ -539,7 +555,6 @@ def fit(report: bool = False) -> Any:
     ``message``, ``evaluations``, ``loss``), the leave-one-group-out errors (each fit group's rows predicted by a
     fit without them) and the holdout groups' errors at the fitted values. The tool that writes the result into
     hwdb is ``tools/calibrate.py --llm --write`` (needs scipy: ``pip install perfmodel[calibrate]``)."""
-    from scipy import optimize
 
     def rows_at(x: Sequence[float]) -> list[dict[str, Any]]:
         k, c = float(x[0]), float(x[1])
@@ -549,13 +564,10 @@ def fit(report: bool = False) -> Any:
         rows = [r for r in rows_at(x) if r["role"] == "fit" and (groups is None or r["group"] in groups)]
         return sum(math.log(r["predicted"] / r["measured"]) ** 2 for r in rows)
 
-    cal = llm.calibration(SYSTEM)
-    x0 = [min(max(cal["compute_time_scale"], 0.8), 1.6), min(max(cal["comm_bandwidth_scale"], 0.2), 1.0)]
+    x0 = _start(SYSTEM)
 
     def solve(groups: tuple[str, ...] | None) -> Any:
-        return optimize.minimize(
-            loss, x0, args=(groups,), method="Powell", bounds=FIT_BOUNDS, options={"xtol": 1e-4, "ftol": 1e-10}
-        )
+        return _powell(loss, x0, groups)
 
     res = solve(None)
     k, c = round(float(res.x[0]), 4), round(float(res.x[1]), 4)
@@ -660,7 +672,6 @@ def fit_mlperf(report: bool = False) -> Any:
     Returns ``(k, c)``; with ``report=True`` a dict with the values, the optimizer's convergence, the in-sample
     errors, the leave-one-group-out errors (groups: MLPerf version of the fit rows) and the holdout groups' errors
     (GPT-3 rows of other submitters, the two runs whose config does not match the log, the LoRA rows)."""
-    from scipy import optimize
 
     def cal(x: Sequence[float]) -> dict[str, float]:
         k, c = float(x[0]), float(x[1])
@@ -673,13 +684,10 @@ def fit_mlperf(report: bool = False) -> Any:
         rows = [r for r in _mlperf_gpt3_rows(cal(x)) if r["role"] == "fit" and version(r) != leave_out]
         return sum(math.log(r["predicted"] / r["measured"]) ** 2 for r in rows)
 
-    current = llm.calibration(MLPERF_SYSTEM)
-    x0 = [min(max(current["compute_time_scale"], 0.8), 1.6), min(max(current["comm_bandwidth_scale"], 0.2), 1.0)]
+    x0 = _start(MLPERF_SYSTEM)
 
     def solve(leave_out: str | None) -> Any:
-        return optimize.minimize(
-            loss, x0, args=(leave_out,), method="Powell", bounds=FIT_BOUNDS, options={"xtol": 1e-4, "ftol": 1e-10}
-        )
+        return _powell(loss, x0, leave_out)
 
     res = solve(None)
     k, c = round(float(res.x[0]), 4), round(float(res.x[1]), 4)
