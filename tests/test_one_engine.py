@@ -120,3 +120,11 @@ def test_search_finds_a_plan_at_least_as_fast_as_calculons() -> None:
     assert r.candidates > 1_000_000 and r.plans.height > 1_000
     assert r.plans["step_time_s"][0] <= theirs.step_time_s
     assert r.plans["offload_activations"].any() and r.plans["dp_overlap"].any()
+
+
+def test_fast_estimate_path_writes_the_engines_plan_order() -> None:
+    # pm.llm.estimate passes the plan as numbers in the order of the engine's plan keys (Plan::from_pairs); if the
+    # two lists drift apart it silently falls back to the slower dict path.
+    from perfmodel import llm
+
+    assert llm._PLAN_IN_ORDER, (llm._VALUE_PLAN_KEYS, llm._PLAN_ORDER)

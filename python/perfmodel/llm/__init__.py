@@ -312,9 +312,9 @@ def _model_handle(m: Model) -> Any:
 _VALUE_PLAN_KEYS, _VALUE_KEYS = (tuple(k) for k in _core.llm_value_keys())
 #: The order :func:`estimate` writes its plan values in; if the engine's differs, it goes by name.
 _PLAN_ORDER = (
-    "tp", "pp", "dp", "vp", "cp", "ep", "micro_batch", "global_batch", "sp", "recompute", "zero", "fp8",
-    "qwz", "qgz", "hpz", "flash_attention", "cudnn_attention", "dp_overlap", "tp_overlap", "pp_overlap", "grad_fp32",
-    "weights_group", "grads_group", "offload_optimizer", "offload_activations",
+    "tp", "pp", "dp", "vp", "cp", "ep", "micro_batch", "global_batch", "sp", "recompute", "zero", "qwz", "qgz", "hpz",
+    "weights_group", "grads_group", "offload_optimizer", "offload_activations", "fp8", "flash_attention",
+    "cudnn_attention", "dp_overlap", "tp_overlap", "pp_overlap", "grad_fp32",
 )  # fmt: skip
 _PLAN_IN_ORDER = _VALUE_PLAN_KEYS == _PLAN_ORDER
 
@@ -585,11 +585,11 @@ def estimate(
         # checked path below, for its error message.
         try:
             values = [float(tp), float(pp), float(dp), float(vp), float(cp), float(ep), float(micro_batch),
-                      float(global_batch), float(sp), float(RECOMPUTE.index(recompute)), float(zero),
-                      1.0 if dtype == "fp8" else 0.0, float(qwz), float(qgz), float(hpz), float(flash_attention),
+                      float(global_batch), float(sp), float(RECOMPUTE.index(recompute)), float(zero), float(qwz),
+                      float(qgz), float(hpz), float(weights_group), float(grads_group), float(offload_optimizer),
+                      float(offload_activations), 1.0 if dtype == "fp8" else 0.0, float(flash_attention),
                       float(cudnn_attention), float(dp_overlap), float(tp_overlap), float(pp_overlap),
-                      float(grad_fp32), float(weights_group), float(grads_group), float(offload_optimizer),
-                      float(offload_activations)]  # fmt: skip
+                      float(grad_fp32)]  # fmt: skip
         except (TypeError, ValueError):
             values = None
     if values is None:

@@ -546,6 +546,21 @@ def _powell(loss: Any, x0: list[float], arg: Any) -> Any:
     )
 
 
+def _fit_report(k: float, c: float, x0: list[float], res: Any) -> dict[str, Any]:
+    """The fitted factors and the optimizer's convergence, as the calibration report keeps them."""
+    return {
+        "compute_time_scale": k,
+        "memory_time_scale": k,
+        "comm_bandwidth_scale": c,
+        "start": x0,
+        "bounds": [list(b) for b in FIT_BOUNDS],
+        "success": bool(res.success),
+        "message": str(res.message),
+        "evaluations": int(res.nfev),
+        "loss": float(res.fun),
+    }
+
+
 def fit(report: bool = False) -> Any:
     """Fits :data:`SYSTEM`'s (compute_time_scale, comm_bandwidth_scale) on the ``fit`` rows only (the memory factor
     tied to the compute factor): least squares in log error, a bounded 2-D problem solved by
@@ -592,15 +607,7 @@ def fit(report: bool = False) -> Any:
         for g in sorted({r["group"] for r in at_fit if r["role"] == "holdout"})
     }
     return {
-        "compute_time_scale": k,
-        "memory_time_scale": k,
-        "comm_bandwidth_scale": c,
-        "start": x0,
-        "bounds": [list(b) for b in FIT_BOUNDS],
-        "success": bool(res.success),
-        "message": str(res.message),
-        "evaluations": int(res.nfev),
-        "loss": float(res.fun),
+        **_fit_report(k, c, x0, res),
         "in_sample": summary([r for r in at_fit if r["role"] == "fit"]),
         "leave_one_group_out": logo,
         "holdout": holdout,
@@ -711,15 +718,7 @@ def fit_mlperf(report: bool = False) -> Any:
     held = [r for r in at_fit if r["role"] == "holdout"]
     return {
         "system": MLPERF_SYSTEM,
-        "compute_time_scale": k,
-        "memory_time_scale": k,
-        "comm_bandwidth_scale": c,
-        "start": x0,
-        "bounds": [list(b) for b in FIT_BOUNDS],
-        "success": bool(res.success),
-        "message": str(res.message),
-        "evaluations": int(res.nfev),
-        "loss": float(res.fun),
+        **_fit_report(k, c, x0, res),
         "in_sample": summary(fit_rows),
         "leave_one_group_out": logo,
         "holdout": {g: summary([r for r in held if r["group"] == g]) for g in sorted({r["group"] for r in held})},

@@ -442,34 +442,8 @@ pub fn llm_cluster_handle(
     Ok(PyLlmCluster { inner })
 }
 
-/// The plan options `llm_estimate_values` takes, in order (the names of `Plan::from_pairs`).
-const VALUE_PLAN_KEYS: [&str; 25] = [
-    "tp",
-    "pp",
-    "dp",
-    "vp",
-    "cp",
-    "ep",
-    "micro_batch",
-    "global_batch",
-    "sp",
-    "recompute",
-    "zero",
-    "fp8",
-    "qwz",
-    "qgz",
-    "hpz",
-    "flash_attention",
-    "cudnn_attention",
-    "dp_overlap",
-    "tp_overlap",
-    "pp_overlap",
-    "grad_fp32",
-    "weights_group",
-    "grads_group",
-    "offload_optimizer",
-    "offload_activations",
-];
+/// The plan options `llm_estimate_values` takes, in order: every name `Plan::from_pairs` accepts.
+const VALUE_PLAN_KEYS: &[&str] = perfmodel_core::llm::plan::PLAN_KEYS;
 
 /// The names of `llm_estimate_values`'s plan values (input) and result values (output), in order.
 #[pyfunction]
