@@ -26,6 +26,20 @@ pub struct Model {
     /// Learned position embeddings (GPT) vs rotary (Llama).
     pub learned_pos: bool,
     pub tied_embeddings: bool,
+    /// Width of one attention head; 0 means `hidden / heads` (Qwen3 and others set it apart from hidden).
+    pub head_dim_override: f64,
+    /// Multi-head latent attention (DeepSeek-V2/V3): rank of the query down-projection (0: no query
+    /// compression), rank of the joint KV latent (0: not MLA), and the rotary, non-rotary and value head widths.
+    pub q_lora_rank: f64,
+    pub kv_lora_rank: f64,
+    pub qk_rope_head_dim: f64,
+    pub qk_nope_head_dim: f64,
+    pub v_head_dim: f64,
+    /// MoE models: leading layers that keep a dense MLP of width `ffn_hidden` (DeepSeek `first_k_dense_replace`).
+    pub dense_layers: u32,
+    /// MoE models: every `moe_layer_step`-th layer after the dense ones is MoE, the others dense (Llama-4
+    /// Maverick `interleave_moe_layer_step` = 2); 1 = every layer.
+    pub moe_layer_step: u32,
 }
 
 /// Field names a model map accepts, in the order of the defaults below.
@@ -45,6 +59,14 @@ pub const MODEL_KEYS: &[&str] = &[
     "bias",
     "learned_pos",
     "tied_embeddings",
+    "head_dim",
+    "q_lora_rank",
+    "kv_lora_rank",
+    "qk_rope_head_dim",
+    "qk_nope_head_dim",
+    "v_head_dim",
+    "dense_layers",
+    "moe_layer_step",
 ];
 
 fn whole(arg: &str, v: f64, min: f64) -> Result<u32> {
@@ -103,6 +125,22 @@ impl Model {
             bias: get("bias").unwrap_or(1.0) != 0.0,
             learned_pos: get("learned_pos").unwrap_or(1.0) != 0.0,
             tied_embeddings: get("tied_embeddings").unwrap_or(1.0) != 0.0,
+            head_dim_override: f64::from(whole("head_dim", get("head_dim").unwrap_or(0.0), 0.0)?),
+            q_lora_rank: f64::from(whole("q_lora_rank", get("q_lora_rank").unwrap_or(0.0), 0.0)?),
+            kv_lora_rank: f64::from(whole("kv_lora_rank", get("kv_lora_rank").unwrap_or(0.0), 0.0)?),
+            qk_rope_head_dim: f64::from(whole(
+                "qk_rope_head_dim",
+                get("qk_rope_head_dim").unwrap_or(0.0),
+                0.0,
+            )?),
+            qk_nope_head_dim: f64::from(whole(
+                "qk_nope_head_dim",
+                get("qk_nope_head_dim").unwrap_or(0.0),
+                0.0,
+            )?),
+            v_head_dim: f64::from(whole("v_head_dim", get("v_head_dim").unwrap_or(0.0), 0.0)?),
+            dense_layers: whole("dense_layers", get("dense_layers").unwrap_or(0.0), 0.0)?,
+            moe_layer_step: whole("moe_layer_step", get("moe_layer_step").unwrap_or(1.0), 1.0)?,
         };
         m.validate()?;
         Ok(m)
@@ -117,7 +155,7 @@ impl Model {
                 ),
             });
         }
-        if (self.hidden as u64) % u64::from(self.heads) != 0 {
+        if self.head_dim_override == 0.0 && (self.hidden as u64) % u64::from(self.heads) != 0 {
             return Err(Error::Model {
                 message: format!(
                     "hidden ({}) must be divisible by heads ({})",
@@ -141,7 +179,11 @@ impl Model {
     }
 
     pub fn head_dim(&self) -> f64 {
-        self.hidden / f64::from(self.heads)
+        if self.head_dim_override > 0.0 {
+            self.head_dim_override
+        } else {
+            self.hidden / f64::from(self.heads)
+        }
     }
 
     /// Width of the K and V projections together: 2 kv_heads head_dim.
