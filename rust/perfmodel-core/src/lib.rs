@@ -6,6 +6,7 @@ pub mod error;
 pub mod hw;
 pub mod llm;
 pub mod roofline;
+pub mod serve;
 pub mod topology;
 
 pub use error::{Error, Result};
