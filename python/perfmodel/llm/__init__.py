@@ -49,6 +49,8 @@ RECOMPUTE: tuple[str, ...] = ("none", "selective", "full")
 _FIELDS = (
     "hidden", "layers", "heads", "kv_heads", "ffn_hidden", "glu", "seq_len", "vocab",
     "experts", "top_k", "shared_experts", "moe_ffn_hidden", "bias", "learned_pos", "tied_embeddings",
+    "head_dim", "q_lora_rank", "kv_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim",
+    "dense_layers", "moe_layer_step",
 )  # fmt: skip
 
 
@@ -101,40 +103,105 @@ def presets() -> list[str]:
     return sorted(PRESETS)
 
 
+#: HF config.json spellings of each field, first found wins (Llama/Qwen/DeepSeek, BLOOM ``n_embed``/``n_head``,
+#: GPT-2/GPT-J ``n_embd``/``n_head``/``n_layer``/``n_positions``).
+_HF_ALIASES: dict[str, tuple[str, ...]] = {
+    "hidden": ("hidden_size", "n_embed", "n_embd"),
+    "layers": ("num_hidden_layers", "n_layer"),
+    "heads": ("num_attention_heads", "n_head"),
+    "vocab": ("vocab_size",),
+}
+
+
+def _hf_int(cfg: dict[str, Any], key: str, path: Path) -> int:
+    """``cfg[key]`` as a whole number, or a :class:`ModelError` naming the config key."""
+    v = cfg[key]
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v) or v < 0:
+        raise ModelError(f"{path}: config.json key `{key}` is {v!r}; expected a whole number >= 0")
+    return int(v)
+
+
+def _hf_first(cfg: dict[str, Any], keys: Sequence[str], path: Path) -> int | None:
+    for k in keys:
+        if cfg.get(k) is not None:
+            return _hf_int(cfg, k, path)
+    return None
+
+
 def _from_hf_config(path: Path) -> tuple[str, dict[str, Any]]:
+    """Model fields from a HuggingFace ``config.json``: Llama 2/3/3.1/3.3, Mistral/Mixtral, Qwen3 (dense and
+    MoE), Llama-4 (its ``text_config``), DeepSeek-V3 (MLA, MoE with leading dense layers), BLOOM, GPT-J and
+    GPT-2-style configs."""
     try:
-        cfg = json.loads(path.read_text(encoding="utf-8"))
+        root = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise ModelError(f"{path}: cannot read a HuggingFace config.json: {exc}") from exc
-    need = ("hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size")
-    missing = [k for k in need if k not in cfg]
+    if not isinstance(root, dict):
+        raise ModelError(f"{path}: config.json is not a JSON object")
+    # Llama-4 (and other multimodal configs) nest the language model under `text_config`; its own keys win.
+    text = root.get("text_config")
+    cfg = {**root, **text} if isinstance(text, dict) else root
+    found = {f: _hf_first(cfg, keys, path) for f, keys in _HF_ALIASES.items()}
+    missing = [keys[0] for f, keys in _HF_ALIASES.items() if found[f] is None]
     if missing:
         raise ModelError(
-            f"{path}: config.json lacks {missing}; expected a decoder config (Llama/Mistral/Mixtral/GPT-style)"
+            f"{path}: config.json lacks {missing}; expected a decoder config "
+            "(Llama/Mistral/Mixtral/Qwen3/Llama-4/DeepSeek-V3/BLOOM/GPT-J/GPT-2-style)"
         )
+    hidden, heads = int(found["hidden"] or 0), int(found["heads"] or 0)
+    model_type = str(cfg.get("model_type", ""))
     act = str(cfg.get("hidden_act", cfg.get("activation_function", "gelu")))
-    gated = (
-        act in ("silu", "swiglu", "swish")
-        or "llama" in str(cfg.get("model_type", ""))
-        or "mistral" in str(cfg.get("model_type", ""))
-    )
+    gated = act in ("silu", "swiglu", "swish") or any(t in model_type for t in ("llama", "mistral"))
+    # Rotary (Llama, GPT-J `rotary_dim`, Qwen, DeepSeek) or ALiBi (BLOOM): no learned position table.
+    no_pos_table = gated or "rotary_dim" in cfg or model_type in ("gptj", "bloom")
     d: dict[str, Any] = {
-        "hidden": cfg["hidden_size"],
-        "layers": cfg["num_hidden_layers"],
-        "heads": cfg["num_attention_heads"],
-        "kv_heads": cfg.get("num_key_value_heads", cfg["num_attention_heads"]),
-        "ffn_hidden": cfg.get("intermediate_size", 4 * cfg["hidden_size"]),
-        "vocab": cfg["vocab_size"],
-        "seq_len": cfg.get("max_position_embeddings", 2048),
+        "hidden": hidden,
+        "layers": found["layers"],
+        "heads": heads,
+        "kv_heads": _hf_first(cfg, ("num_key_value_heads",), path) or heads,
+        "ffn_hidden": _hf_first(cfg, ("intermediate_size_mlp", "intermediate_size", "n_inner"), path)
+        or 4 * hidden,
+        "vocab": found["vocab"],
+        "seq_len": _hf_first(cfg, ("max_position_embeddings", "n_positions", "seq_length"), path) or 2048,
         "glu": gated,
+        # GPT-J has biases on the MLP only; the flag puts them on attention too (a few thousand parameters).
         "bias": bool(cfg.get("attention_bias", False)) or not gated,
-        "learned_pos": not gated,
-        "tied_embeddings": bool(cfg.get("tie_word_embeddings", not gated)),
+        "learned_pos": not no_pos_table,
+        "tied_embeddings": bool(cfg.get("tie_word_embeddings", root.get("tie_word_embeddings", not gated))),
     }
-    if cfg.get("num_local_experts", 0) > 1:
-        d["experts"] = cfg["num_local_experts"]
-        d["top_k"] = cfg.get("num_experts_per_tok", 2)
-    name = str(cfg.get("_name_or_path") or path.parent.name or "hf-config")
+    head_dim = _hf_first(cfg, ("head_dim",), path)
+    kv_lora = _hf_first(cfg, ("kv_lora_rank",), path)
+    if kv_lora:
+        d["kv_lora_rank"] = kv_lora
+        for k in ("q_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim"):
+            v = _hf_first(cfg, (k,), path)
+            if v:
+                d[k] = v
+    elif head_dim:
+        d["head_dim"] = head_dim
+    experts = _hf_first(cfg, ("n_routed_experts", "num_experts", "num_local_experts"), path) or 0
+    if experts > 1:
+        d["experts"] = experts
+        d["top_k"] = _hf_first(cfg, ("num_experts_per_tok",), path) or 2
+        if "intermediate_size_mlp" in cfg:
+            # Llama-4: `intermediate_size` is the expert width, `intermediate_size_mlp` the dense layers'.
+            d["moe_ffn_hidden"] = _hf_int(cfg, "intermediate_size", path)
+        moe_ffn = _hf_first(cfg, ("moe_intermediate_size",), path)
+        if moe_ffn:
+            d["moe_ffn_hidden"] = moe_ffn
+        # Llama-4's MoE block always has one shared expert (transformers Llama4TextMoe.shared_expert).
+        shared = _hf_first(cfg, ("n_shared_experts",), path)
+        if shared is None and model_type.startswith("llama4"):
+            shared = 1
+        if shared:
+            d["shared_experts"] = shared
+        dense = _hf_first(cfg, ("first_k_dense_replace",), path)
+        if dense:
+            d["dense_layers"] = dense
+        step = _hf_first(cfg, ("interleave_moe_layer_step", "decoder_sparse_step", "moe_layer_freq"), path)
+        if step and step > 1:
+            d["moe_layer_step"] = step
+    name = str(root.get("_name_or_path") or path.parent.name or "hf-config")
     return name, d
 
 
@@ -142,7 +209,10 @@ def model(preset_or_dict: str | dict[str, Any] | Model, **overrides: Any) -> Mod
     """A model from a preset id, a dict of fields, or a HuggingFace ``config.json`` path.
 
     Fields: hidden, layers, heads, seq_len, vocab (required); kv_heads, ffn_hidden, glu, experts, top_k,
-    shared_experts, moe_ffn_hidden, bias, learned_pos, tied_embeddings (optional). ``overrides`` replace fields.
+    shared_experts, moe_ffn_hidden, bias, learned_pos, tied_embeddings, head_dim (0: hidden / heads), the MLA
+    widths q_lora_rank, kv_lora_rank, qk_rope_head_dim, qk_nope_head_dim, v_head_dim, and for MoE models
+    dense_layers (leading dense-MLP layers) and moe_layer_step (every n-th later layer is MoE) (optional).
+    ``overrides`` replace fields.
 
     >>> model("llama2-7b").params / 1e9  # doctest: +ELLIPSIS
     6.738...

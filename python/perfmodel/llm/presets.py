@@ -16,6 +16,48 @@ _GPT = {
 _LLAMA = {"glu": True, "bias": False, "learned_pos": False, "tied_embeddings": False}
 
 
+def _hf(repo: str) -> str:
+    """Source string for a shape read from a model's published config.json on the Hugging Face Hub."""
+    return f"{repo} config.json, https://huggingface.co/{repo}/blob/main/config.json"
+
+
+_LLAMA31_8B = {
+    "hidden": 4096,
+    "heads": 32,
+    "kv_heads": 8,
+    "layers": 32,
+    "ffn_hidden": 14336,
+    "seq_len": 131072,
+    "vocab": 128256,
+    **_LLAMA,
+}
+_LLAMA31_70B = {
+    "hidden": 8192,
+    "heads": 64,
+    "kv_heads": 8,
+    "layers": 80,
+    "ffn_hidden": 28672,
+    "seq_len": 131072,
+    "vocab": 128256,
+    **_LLAMA,
+}
+#: Llama-4 Scout and Maverick share the text model's shape (text_config): hidden 5120, 48 layers, 40 heads of 128,
+#: 8 KV heads, expert width intermediate_size 8192, dense width intermediate_size_mlp 16384, top-1 routing.
+_LLAMA4 = {
+    "hidden": 5120,
+    "heads": 40,
+    "kv_heads": 8,
+    "head_dim": 128,
+    "layers": 48,
+    "ffn_hidden": 16384,
+    "moe_ffn_hidden": 8192,
+    "top_k": 1,
+    "shared_experts": 1,
+    "vocab": 202048,
+    **_LLAMA,
+}
+
+
 def _megatron(h: int, a: int, layers: int) -> dict[str, Any]:
     return {"hidden": h, "heads": a, "layers": layers, **_GPT, "source": _NARAYANAN}
 
@@ -131,6 +173,148 @@ PRESETS: dict[str, dict[str, Any]] = {
         **_LLAMA,
         "source": "Jiang et al., 'Mixtral of Experts', arXiv:2401.04088, Table 1 (seq_len set to 4096 for training; the model supports 32768)",
     },
+    # ---- serving models: shapes from each model's published Hugging Face config.json ----
+    "llama2-13b": {
+        "hidden": 5120,
+        "heads": 40,
+        "kv_heads": 40,
+        "layers": 40,
+        "ffn_hidden": 13824,
+        "seq_len": 4096,
+        "vocab": 32000,
+        **_LLAMA,
+        "source": _hf("meta-llama/Llama-2-13b-hf"),
+    },
+    "llama3.1-8b": {**_LLAMA31_8B, "source": _hf("meta-llama/Llama-3.1-8B")},
+    "llama3.1-70b": {**_LLAMA31_70B, "source": _hf("meta-llama/Llama-3.1-70B")},
+    "llama3.1-405b": {
+        "hidden": 16384,
+        "heads": 128,
+        "kv_heads": 8,
+        "layers": 126,
+        "ffn_hidden": 53248,
+        "seq_len": 131072,
+        "vocab": 128256,
+        **_LLAMA,
+        "source": _hf("meta-llama/Llama-3.1-405B"),
+    },
+    "llama3.3-70b": {
+        **_LLAMA31_70B,
+        "source": _hf("meta-llama/Llama-3.3-70B-Instruct") + " (the Llama-3.1-70B shape)",
+    },
+    "qwen3-8b": {
+        "hidden": 4096,
+        "heads": 32,
+        "kv_heads": 8,
+        "head_dim": 128,
+        "layers": 36,
+        "ffn_hidden": 12288,
+        "seq_len": 40960,
+        "vocab": 151936,
+        **_LLAMA,
+        "source": _hf("Qwen/Qwen3-8B"),
+    },
+    "qwen3-32b": {
+        "hidden": 5120,
+        "heads": 64,
+        "kv_heads": 8,
+        "head_dim": 128,
+        "layers": 64,
+        "ffn_hidden": 25600,
+        "seq_len": 40960,
+        "vocab": 151936,
+        **_LLAMA,
+        "source": _hf("Qwen/Qwen3-32B") + " (q width 64 x 128 = 8192 > hidden 5120)",
+    },
+    "qwen3-235b-a22b": {
+        "hidden": 4096,
+        "heads": 64,
+        "kv_heads": 4,
+        "head_dim": 128,
+        "layers": 94,
+        "ffn_hidden": 12288,
+        "moe_ffn_hidden": 1536,
+        "experts": 128,
+        "top_k": 8,
+        "seq_len": 40960,
+        "vocab": 151936,
+        **_LLAMA,
+        "source": _hf("Qwen/Qwen3-235B-A22B")
+        + " (every layer MoE: decoder_sparse_step 1, mlp_only_layers []; intermediate_size unused)",
+    },
+    "llama4-scout": {
+        **_LLAMA4,
+        "experts": 16,
+        "seq_len": 10485760,
+        "source": _hf("meta-llama/Llama-4-Scout-17B-16E")
+        + " text_config (every layer MoE, interleave_moe_layer_step 1; one shared expert per MoE layer as in"
+        " transformers' Llama4TextMoe; the vision encoder is not modelled)",
+    },
+    "llama4-maverick": {
+        **_LLAMA4,
+        "experts": 128,
+        "moe_layer_step": 2,
+        "seq_len": 1048576,
+        "source": _hf("meta-llama/Llama-4-Maverick-17B-128E")
+        + " text_config (interleave_moe_layer_step 2: 24 of 48 layers MoE, the others a dense MLP of"
+        " intermediate_size_mlp 16384; one shared expert per MoE layer; the vision encoder is not modelled)",
+    },
+    "deepseek-v3": {
+        "hidden": 7168,
+        "heads": 128,
+        "kv_heads": 128,
+        "layers": 61,
+        "ffn_hidden": 18432,
+        "moe_ffn_hidden": 2048,
+        "experts": 256,
+        "top_k": 8,
+        "shared_experts": 1,
+        "dense_layers": 3,
+        "q_lora_rank": 1536,
+        "kv_lora_rank": 512,
+        "qk_rope_head_dim": 64,
+        "qk_nope_head_dim": 128,
+        "v_head_dim": 128,
+        "seq_len": 163840,
+        "vocab": 129280,
+        **_LLAMA,
+        "source": _hf("deepseek-ai/DeepSeek-V3")
+        + "; DeepSeek-AI, 'DeepSeek-V3 Technical Report', arXiv:2412.19437, §4.2 (MLA, first_k_dense_replace 3,"
+        " 1 shared + 256 routed experts, top-8; the multi-token-prediction module is not modelled)",
+    },
+    "gpt-j-6b": {
+        "hidden": 4096,
+        "heads": 16,
+        "kv_heads": 16,
+        "layers": 28,
+        "ffn_hidden": 16384,
+        "seq_len": 2048,
+        "vocab": 50400,
+        "glu": False,
+        "bias": True,
+        "learned_pos": False,
+        "tied_embeddings": False,
+        "source": _hf("EleutherAI/gpt-j-6b")
+        + " (n_embd 4096, n_layer 28, n_head 16, n_inner null = 4 n_embd, rotary_dim 64). Approximation: GPT-J runs"
+        " attention and MLP in parallel from one LayerNorm and has no attention biases; modelled as a sequential"
+        " GPT block with biases (a few hundred thousand extra parameters, same FLOPs)",
+    },
+    "bloom-176b": {
+        "hidden": 14336,
+        "heads": 112,
+        "kv_heads": 112,
+        "layers": 70,
+        "ffn_hidden": 57344,
+        "seq_len": 2048,
+        "vocab": 250880,
+        "glu": False,
+        "bias": True,
+        "learned_pos": False,
+        "tied_embeddings": True,
+        "source": _hf("bigscience/bloom")
+        + " (hidden_size 14336, n_layer 70, n_head 112, vocab 250880; ALiBi, no position table);"
+        " sequence length 2048 from BigScience, 'BLOOM', arXiv:2211.05100, §3.2 (the config gives none)",
+    },
 }
 
 #: Published total parameter counts (billions) a test checks the formulas against.
@@ -152,4 +336,28 @@ PUBLISHED_PARAMS_B: dict[str, tuple[float, str]] = {
     "llama3-70b": (70.55, "HF model card meta-llama/Meta-Llama-3-70B (70.55B)"),
     "llama3-405b": (405.9, "Llama 3 paper: 405B; HF model card 405.85B"),
     "mixtral-8x7b": (46.7, "Mixtral paper: 47B total (46.7B), 13B active (12.9B)"),
+    "llama2-13b": (13.0, "HF model card meta-llama/Llama-2-13b-hf (13B; 13.0B in its safetensors metadata)"),
+    "llama3.1-8b": (8.03, "HF model card meta-llama/Llama-3.1-8B (8.03B in its safetensors metadata)"),
+    "llama3.1-70b": (70.6, "HF model card meta-llama/Llama-3.1-70B (70.6B in its safetensors metadata)"),
+    "llama3.1-405b": (405.9, "HF model card meta-llama/Llama-3.1-405B (406B; 405.85B in its safetensors metadata)"),
+    "llama3.3-70b": (70.6, "HF model card meta-llama/Llama-3.3-70B-Instruct (70.6B in its safetensors metadata)"),
+    "qwen3-8b": (8.2, "HF model card Qwen/Qwen3-8B: 'Number of Parameters: 8.2B'"),
+    "qwen3-32b": (32.8, "HF model card Qwen/Qwen3-32B: 'Number of Parameters: 32.8B'"),
+    "qwen3-235b-a22b": (235.0, "HF model card Qwen/Qwen3-235B-A22B: '235B in total and 22B activated'"),
+    # Meta's totals are for the text model; the vision encoder (under 1B) is outside our count and theirs is
+    # rounded, so the check has the 1.5% tolerance of the others.
+    "llama4-scout": (109.0, "HF model card meta-llama/Llama-4-Scout-17B-16E: 17B activated, 109B total"),
+    "llama4-maverick": (400.0, "HF model card meta-llama/Llama-4-Maverick-17B-128E: 17B activated, 400B total"),
+    # 671B excludes the 14B multi-token-prediction module (the Hub's 685B includes it).
+    "deepseek-v3": (671.0, "DeepSeek-V3 Technical Report arXiv:2412.19437 and HF model card: 671B total, 37B activated"),
+    "gpt-j-6b": (6.053381344, "HF model card EleutherAI/gpt-j-6b: n_parameters 6,053,381,344"),
+    "bloom-176b": (176.247271424, "HF model card bigscience/bloom: 176,247,271,424 parameters"),
+}
+
+#: Published activated-parameter counts (billions) of the MoE presets.
+PUBLISHED_ACTIVE_PARAMS_B: dict[str, tuple[float, str]] = {
+    "qwen3-235b-a22b": (22.0, "HF model card Qwen/Qwen3-235B-A22B: 22B activated"),
+    "llama4-scout": (17.0, "HF model card meta-llama/Llama-4-Scout-17B-16E: 17B activated"),
+    "llama4-maverick": (17.0, "HF model card meta-llama/Llama-4-Maverick-17B-128E: 17B activated"),
+    "deepseek-v3": (37.0, "DeepSeek-V3 Technical Report arXiv:2412.19437: 37B activated per token"),
 }

@@ -126,8 +126,16 @@ impl Model {
             learned_pos: get("learned_pos").unwrap_or(1.0) != 0.0,
             tied_embeddings: get("tied_embeddings").unwrap_or(1.0) != 0.0,
             head_dim_override: f64::from(whole("head_dim", get("head_dim").unwrap_or(0.0), 0.0)?),
-            q_lora_rank: f64::from(whole("q_lora_rank", get("q_lora_rank").unwrap_or(0.0), 0.0)?),
-            kv_lora_rank: f64::from(whole("kv_lora_rank", get("kv_lora_rank").unwrap_or(0.0), 0.0)?),
+            q_lora_rank: f64::from(whole(
+                "q_lora_rank",
+                get("q_lora_rank").unwrap_or(0.0),
+                0.0,
+            )?),
+            kv_lora_rank: f64::from(whole(
+                "kv_lora_rank",
+                get("kv_lora_rank").unwrap_or(0.0),
+                0.0,
+            )?),
             qk_rope_head_dim: f64::from(whole(
                 "qk_rope_head_dim",
                 get("qk_rope_head_dim").unwrap_or(0.0),
@@ -163,6 +171,30 @@ impl Model {
                 ),
             });
         }
+        if self.is_mla() && self.qk_nope_head_dim + self.qk_rope_head_dim == 0.0 {
+            return Err(Error::Model {
+                message: format!(
+                    "kv_lora_rank ({}) makes this an MLA model; it needs qk_nope_head_dim or qk_rope_head_dim > 0",
+                    self.kv_lora_rank
+                ),
+            });
+        }
+        if self.is_mla() && self.v_head_dim == 0.0 {
+            return Err(Error::Model {
+                message: format!(
+                    "kv_lora_rank ({}) makes this an MLA model; it needs v_head_dim > 0",
+                    self.kv_lora_rank
+                ),
+            });
+        }
+        if self.is_moe() && self.dense_layers >= self.layers {
+            return Err(Error::Model {
+                message: format!(
+                    "dense_layers ({}) must be below layers ({}) in an MoE model",
+                    self.dense_layers, self.layers
+                ),
+            });
+        }
         if self.is_moe() && (self.top_k == 0 || self.top_k > self.experts) {
             return Err(Error::Model {
                 message: format!(
@@ -176,6 +208,56 @@ impl Model {
 
     pub fn is_moe(&self) -> bool {
         self.experts > 1
+    }
+
+    /// Multi-head latent attention (DeepSeek-V2/V3): a joint KV latent of rank `kv_lora_rank` > 0.
+    pub fn is_mla(&self) -> bool {
+        self.kv_lora_rank > 0.0
+    }
+
+    /// Layers whose MLP is MoE: those after the `dense_layers` leading dense ones, every `moe_layer_step`-th
+    /// (HF Llama-4: layers `step-1, 2 step-1, ...`; DeepSeek: all after `first_k_dense_replace`); 0 for dense.
+    pub fn moe_layer_count(&self) -> u32 {
+        if self.is_moe() {
+            (self.layers - self.dense_layers.min(self.layers)) / self.moe_layer_step
+        } else {
+            0
+        }
+    }
+
+    /// Layers with a dense MLP of width `ffn_hidden`: every layer of a dense model, the others of an MoE one.
+    pub fn dense_layer_count(&self) -> u32 {
+        self.layers - self.moe_layer_count()
+    }
+
+    /// Width of the query projection output: `heads head_dim`; MLA: `heads (qk_nope + qk_rope)`.
+    pub fn q_width(&self) -> f64 {
+        if self.is_mla() {
+            f64::from(self.heads) * (self.qk_nope_head_dim + self.qk_rope_head_dim)
+        } else if self.head_dim_override > 0.0 {
+            f64::from(self.heads) * self.head_dim_override
+        } else {
+            self.hidden
+        }
+    }
+
+    /// Width of the attention output before the output projection: `heads head_dim`; MLA: `heads v_head_dim`.
+    pub fn attn_out_width(&self) -> f64 {
+        if self.is_mla() {
+            f64::from(self.heads) * self.v_head_dim
+        } else {
+            self.q_width()
+        }
+    }
+
+    /// Elements cached per token per layer: K and V, `2 kv_heads head_dim`; MLA caches the latent and the
+    /// shared rotary key, `kv_lora_rank + qk_rope_head_dim` (DeepSeek-V2, arXiv:2405.04434, §2.1.2).
+    pub fn kv_cache_width(&self) -> f64 {
+        if self.is_mla() {
+            self.kv_lora_rank + self.qk_rope_head_dim
+        } else {
+            self.kv_width()
+        }
     }
 
     pub fn head_dim(&self) -> f64 {
@@ -209,19 +291,42 @@ impl Model {
         }
     }
 
-    /// Attention parameters of one layer: QKV + output projection (+ biases).
-    pub fn attention_params(&self) -> f64 {
+    /// Weight-matrix parameters of one layer's attention: `h (q + kv) + q h` with q = heads head_dim; MLA
+    /// (DeepSeek-V3 `modeling_deepseek.py`): query down/up projections (or one `h q` matrix without
+    /// `q_lora_rank`), KV down-projection `h (kv_lora_rank + rope)`, KV up-projection
+    /// `kv_lora_rank heads (nope + v)` and output `heads v h`.
+    fn attention_matrix_params(&self) -> f64 {
         let h = self.hidden;
-        let w = h * (h + self.kv_width()) + h * h;
-        if self.bias {
-            w + (h + self.kv_width()) + h
+        if self.is_mla() {
+            let heads = f64::from(self.heads);
+            let q = if self.q_lora_rank > 0.0 {
+                h * self.q_lora_rank + self.q_lora_rank * self.q_width()
+            } else {
+                h * self.q_width()
+            };
+            let kv_a = h * (self.kv_lora_rank + self.qk_rope_head_dim);
+            let kv_b = self.kv_lora_rank * heads * (self.qk_nope_head_dim + self.v_head_dim);
+            q + kv_a + kv_b + self.attn_out_width() * h
+        } else {
+            let q = self.q_width();
+            h * (q + self.kv_width()) + q * h
+        }
+    }
+
+    /// Attention parameters of one layer: projections (+ biases; MLA: + the RMSNorms of the query and KV latents).
+    pub fn attention_params(&self) -> f64 {
+        let w = self.attention_matrix_params();
+        if self.is_mla() {
+            w + self.q_lora_rank + self.kv_lora_rank
+        } else if self.bias {
+            w + (self.q_width() + self.kv_width()) + self.hidden
         } else {
             w
         }
     }
 
     /// Parameters of one dense MLP of width f (+ biases).
-    fn mlp_params(&self, f: f64) -> f64 {
+    pub fn mlp_params(&self, f: f64) -> f64 {
         let h = self.hidden;
         let w = self.mlp_mats() * h * f;
         if self.bias {
@@ -231,20 +336,42 @@ impl Model {
         }
     }
 
-    /// Parameters of the MLP block that every token uses (dense MLP, or shared experts + router for MoE).
+    /// `x` per MoE layer (and `dense` per dense-MLP layer) as a mean over all layers, so that `layers` times it
+    /// is the model's total; exactly `x` when every layer is MoE.
+    fn per_layer_mean(&self, moe: f64, dense: f64) -> f64 {
+        let (n_moe, n_dense) = (self.moe_layer_count(), self.dense_layer_count());
+        if n_dense == 0 {
+            moe
+        } else if n_moe == 0 {
+            dense
+        } else {
+            (f64::from(n_moe) * moe + f64::from(n_dense) * dense) / f64::from(self.layers)
+        }
+    }
+
+    /// Parameters of the shared experts and router of one MoE layer (what every token of it uses).
+    pub fn moe_shared_params(&self) -> f64 {
+        f64::from(self.shared_experts) * self.mlp_params(self.expert_ffn())
+            + self.hidden * f64::from(self.experts)
+    }
+
+    /// Parameters of the MLP block that every token uses, per layer (mean over layers): the dense MLP, or
+    /// shared experts + router on MoE layers and the dense MLP (`ffn_hidden`) on an MoE model's dense layers.
     pub fn dense_mlp_params(&self) -> f64 {
         if self.is_moe() {
-            f64::from(self.shared_experts) * self.mlp_params(self.expert_ffn())
-                + self.hidden * f64::from(self.experts)
+            self.per_layer_mean(self.moe_shared_params(), self.mlp_params(self.ffn_hidden))
         } else {
             self.mlp_params(self.ffn_hidden)
         }
     }
 
-    /// Parameters of the routed experts of one layer (0 for dense).
+    /// Parameters of the routed experts per layer (mean over layers: MoE layers only hold experts; 0 for dense).
     pub fn expert_params(&self) -> f64 {
         if self.is_moe() {
-            f64::from(self.experts) * self.mlp_params(self.expert_ffn())
+            self.per_layer_mean(
+                f64::from(self.experts) * self.mlp_params(self.expert_ffn()),
+                0.0,
+            )
         } else {
             0.0
         }
@@ -259,7 +386,7 @@ impl Model {
         }
     }
 
-    /// Non-expert parameters of one layer.
+    /// Non-expert parameters of one layer (mean over layers where dense and MoE layers differ).
     pub fn layer_dense_params(&self) -> f64 {
         self.attention_params() + self.dense_mlp_params() + self.norm_params()
     }
@@ -305,7 +432,10 @@ impl Model {
     pub fn active_params(&self) -> f64 {
         let l = f64::from(self.layers);
         let routed = if self.is_moe() {
-            f64::from(self.top_k) * self.mlp_params(self.expert_ffn())
+            self.per_layer_mean(
+                f64::from(self.top_k) * self.mlp_params(self.expert_ffn()),
+                0.0,
+            )
         } else {
             0.0
         };
@@ -315,26 +445,51 @@ impl Model {
             + self.final_norm_params()
     }
 
-    /// Forward matmul FLOPs per token of one layer's weights (QKV, projection, MLP incl. top-k experts, router).
-    pub fn layer_gemm_flops_fwd(&self) -> f64 {
-        let h = self.hidden;
-        let attn = 2.0 * h * (h + self.kv_width()) + 2.0 * h * h;
-        let mlp = if self.is_moe() {
-            2.0 * self.mlp_mats()
-                * h
-                * self.expert_ffn()
-                * f64::from(self.top_k + self.shared_experts)
-                + 2.0 * h * f64::from(self.experts)
+    /// Forward matmul FLOPs per token of one layer's attention projections: 2 per weight, `2 h (q + kv) + 2 q h`
+    /// (MLA: 2 x its projection weights, without absorbing the KV up-projection).
+    pub fn attention_gemm_flops_fwd(&self) -> f64 {
+        if self.is_mla() {
+            2.0 * self.attention_matrix_params()
         } else {
-            2.0 * self.mlp_mats() * h * self.ffn_hidden
+            let (h, q) = (self.hidden, self.q_width());
+            2.0 * h * (q + self.kv_width()) + 2.0 * q * h
+        }
+    }
+
+    /// Forward matmul FLOPs per token of one MoE layer's MLP: top-k routed and shared experts, router.
+    pub fn moe_mlp_gemm_flops_fwd(&self) -> f64 {
+        let h = self.hidden;
+        2.0 * self.mlp_mats() * h * self.expert_ffn() * f64::from(self.top_k + self.shared_experts)
+            + 2.0 * h * f64::from(self.experts)
+    }
+
+    /// Forward matmul FLOPs per token of one dense MLP of width `ffn_hidden`.
+    pub fn dense_mlp_gemm_flops_fwd(&self) -> f64 {
+        2.0 * self.mlp_mats() * self.hidden * self.ffn_hidden
+    }
+
+    /// Forward matmul FLOPs per token of one layer's weights (QKV, projection, MLP incl. top-k experts,
+    /// router), a mean over layers where an MoE model also has dense-MLP layers.
+    pub fn layer_gemm_flops_fwd(&self) -> f64 {
+        let mlp = if self.is_moe() {
+            self.per_layer_mean(
+                self.moe_mlp_gemm_flops_fwd(),
+                self.dense_mlp_gemm_flops_fwd(),
+            )
+        } else {
+            self.dense_mlp_gemm_flops_fwd()
         };
-        attn + mlp
+        self.attention_gemm_flops_fwd() + mlp
     }
 
     /// Forward attention-core FLOPs per token of one layer, counted over the full s x s score matrix as
-    /// Megatron's formulas do: QK^T and AV, `4 s h`.
+    /// Megatron's formulas do: QK^T and AV, `4 s h` for q = h; `2 s q + 2 s heads v_head_dim` in general.
     pub fn layer_attention_flops_fwd(&self) -> f64 {
-        4.0 * self.seq_len * self.hidden
+        if self.is_mla() {
+            2.0 * self.seq_len * self.q_width() + 2.0 * self.seq_len * self.attn_out_width()
+        } else {
+            4.0 * self.seq_len * self.q_width()
+        }
     }
 
     /// Forward logit FLOPs per token: `2 h V`.
@@ -399,5 +554,85 @@ impl Recompute {
                 format!("code {code}; expected 0 (none), 1 (selective) or 2 (full)"),
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deepseek_v3() -> Model {
+        // DeepSeek-V3 config.json (deepseek-ai/DeepSeek-V3).
+        Model::from_pairs(&[
+            ("hidden", 7168.0),
+            ("layers", 61.0),
+            ("heads", 128.0),
+            ("ffn_hidden", 18432.0),
+            ("moe_ffn_hidden", 2048.0),
+            ("experts", 256.0),
+            ("top_k", 8.0),
+            ("shared_experts", 1.0),
+            ("dense_layers", 3.0),
+            ("q_lora_rank", 1536.0),
+            ("kv_lora_rank", 512.0),
+            ("qk_rope_head_dim", 64.0),
+            ("qk_nope_head_dim", 128.0),
+            ("v_head_dim", 128.0),
+            ("seq_len", 163_840.0),
+            ("vocab", 129_280.0),
+            ("glu", 1.0),
+            ("bias", 0.0),
+            ("learned_pos", 0.0),
+            ("tied_embeddings", 0.0),
+        ])
+        .unwrap()
+    }
+
+    #[test]
+    fn mla_widths_and_layer_split() {
+        let m = deepseek_v3();
+        assert!(m.is_mla());
+        assert_eq!(m.q_width(), 128.0 * 192.0);
+        // DeepSeek-V2 §2.1.2: the cache holds the latent and the shared rotary key, (d_c + d_h^R) per token.
+        assert_eq!(m.kv_cache_width(), 576.0);
+        assert_eq!((m.moe_layer_count(), m.dense_layer_count()), (58, 3));
+        // Technical report (arXiv:2412.19437): 671B total, 37B activated.
+        assert!((m.params() / 671e9 - 1.0).abs() < 0.005);
+        assert!((m.active_params() / 37e9 - 1.0).abs() < 0.03);
+    }
+
+    #[test]
+    fn interleaved_moe_layers_and_explicit_head_width() {
+        let pairs = |step: f64| {
+            vec![
+                ("hidden", 5120.0),
+                ("layers", 48.0),
+                ("heads", 40.0),
+                ("kv_heads", 8.0),
+                ("head_dim", 128.0),
+                ("experts", 128.0),
+                ("top_k", 1.0),
+                ("moe_layer_step", step),
+                ("seq_len", 8192.0),
+                ("vocab", 202_048.0),
+            ]
+        };
+        let m = Model::from_pairs(&pairs(2.0)).unwrap();
+        assert_eq!((m.moe_layer_count(), m.dense_layer_count()), (24, 24));
+        assert_eq!(m.kv_cache_width(), 2.0 * 8.0 * 128.0);
+        assert!(!m.is_mla());
+        let every = Model::from_pairs(&pairs(1.0)).unwrap();
+        assert_eq!(every.moe_layer_count(), 48);
+        let dense = Model::from_pairs(&[
+            ("hidden", 4096.0),
+            ("layers", 4.0),
+            ("heads", 32.0),
+            ("head_dim", 128.0),
+            ("seq_len", 8.0),
+            ("vocab", 8.0),
+        ])
+        .unwrap();
+        assert_eq!((dense.moe_layer_count(), dense.dense_layer_count()), (0, 4));
+        assert_eq!(dense.q_width(), 4096.0);
     }
 }
