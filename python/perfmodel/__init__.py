@@ -7,7 +7,7 @@ measurements.
 
 from __future__ import annotations
 
-from . import _core, collectives, daq, hwdb, llm, nccl_tests, roofline, validation
+from . import _core, collectives, daq, hwdb, llm, nccl_tests, roofline, serve, validation
 from .cluster import Cluster, cluster
 from .errors import (
     HwdbError,
@@ -31,6 +31,7 @@ __all__ = [
     "daq",
     "hwdb",
     "llm",
+    "serve",
     "roofline",
     "validation",
     "cluster",

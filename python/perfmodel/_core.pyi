@@ -160,3 +160,45 @@ def daq_sweep(
     mc_seed: int | None = None,
     mc_samples: int = 50000,
 ) -> tuple[int, _F64, _F64]: ...
+
+# serving
+@final
+class ServeEngine:
+    @property
+    def fitted_on(self) -> str | None: ...
+    @property
+    def framework(self) -> dict[str, float]: ...
+    @property
+    def kv_bytes_per_token(self) -> float: ...
+
+def serve_engine(
+    model: dict[str, float],
+    system: HwSpec | str,
+    nodes: int,
+    tp: int,
+    pp: int,
+    ep: int,
+    dtype: str,
+    kv_dtype: str,
+    framework: str,
+    overrides: dict[str, float],
+) -> ServeEngine: ...
+def serve_iteration(
+    handle: ServeEngine, prefill_seqs: _F64, prompt: _F64, cached: _F64, decode_seqs: _F64, context: _F64
+) -> dict[str, _F64]: ...
+def serve_memory(
+    handle: ServeEngine, max_batched_tokens: float, max_seqs: float, fraction: float, of_free: bool, block_size: int
+) -> dict[str, float]: ...
+def serve_requests(
+    rate: float, n: int, prompt: tuple[str, float, float, float], output: tuple[str, float, float, float], seed: int
+) -> tuple[_F64, _F64, _F64]: ...
+def serve_simulate(
+    handle: ServeEngine,
+    arrival: _F64,
+    prompt: _F64,
+    output: _F64,
+    replicas: int,
+    scheduler: Any,
+    balancer: str,
+    record_itl: bool,
+) -> dict[str, Any]: ...

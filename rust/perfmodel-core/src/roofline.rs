@@ -306,6 +306,9 @@ pub struct GemmContext {
     hbm_bw: f64,
     l2_bw: f64,
     in_bytes: f64,
+    /// Bytes per element of the second operand B (k x n, the weights of a linear layer): `in_bytes` unless a
+    /// weight-only quantized GEMM reads packed weights (4-bit: 0.5 plus its scales).
+    weight_bytes: f64,
     out_bytes: f64,
     /// Elements per 16 bytes and its inverse (a power of two, so the alignment test is exact).
     align: f64,
@@ -346,6 +349,7 @@ impl GemmContext {
                 .and_then(|l| l.bandwidth_bytes_per_s)
                 .unwrap_or(f64::INFINITY),
             in_bytes: dtype.bytes(),
+            weight_bytes: dtype.bytes(),
             out_bytes,
             align: 16.0 / dtype.bytes(),
             inv_align: dtype.bytes() / 16.0,
@@ -359,6 +363,14 @@ impl GemmContext {
     #[must_use]
     pub fn with_layout(mut self, layout: Layout) -> Self {
         self.align_m = layout == Layout::Tn;
+        self
+    }
+
+    /// The same context reading B (the weights) at `bytes` per element: a weight-only quantized GEMM
+    /// (W4A16: 4-bit weights dequantized in the kernel, computed at this context's rate).
+    #[must_use]
+    pub fn with_weight_bytes(mut self, bytes: f64) -> Self {
+        self.weight_bytes = bytes;
         self
     }
 
@@ -401,7 +413,12 @@ impl GemmContext {
         } else {
             t_compute * self.unaligned_slowdown
         };
-        let hbm_bytes = batch * ((m * k + k * n) * self.in_bytes + m * n * self.out_bytes);
+        let operands = if self.weight_bytes == self.in_bytes {
+            (m * k + k * n) * self.in_bytes
+        } else {
+            m * k * self.in_bytes + k * n * self.weight_bytes
+        };
+        let hbm_bytes = batch * (operands + m * n * self.out_bytes);
         let t_hbm = hbm_bytes / self.hbm_bw;
         let t_l2 = l2_bytes / self.l2_bw;
         let t_mem = t_hbm.max(t_l2);

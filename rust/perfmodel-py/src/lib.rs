@@ -10,6 +10,7 @@ mod hwdb;
 mod llm;
 mod llm_comm;
 mod roofline;
+mod serve;
 
 use pyo3::prelude::*;
 
@@ -30,6 +31,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     llm::register(m)?;
     llm_comm::register(m)?;
     daq::register(m)?;
+    serve::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

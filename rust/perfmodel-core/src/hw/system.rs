@@ -122,6 +122,48 @@ impl SystemCalibration {
     }
 }
 
+/// Serving frameworks a system's `[[serving]]` tables may calibrate (framework classes: SGLang schedules as
+/// vLLM does and shares its figures unless given its own).
+pub const SERVING_FRAMEWORKS: &[&str] = &["vllm", "trtllm", "sglang"];
+
+/// The serving model's figures for one framework class on one system (hwdb `[[serving]]`), fitted on named
+/// rows (see `perfmodel.serve` and `tools/calibrate.py --serving`). An absent figure keeps the uncalibrated
+/// engine's value (scale 1, fraction 1, no overhead).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServingCalibration {
+    pub framework: String,
+    pub kernel_time_scale: Option<f64>,
+    pub decode_attention_fraction: Option<f64>,
+    pub iteration_overhead_s: Option<f64>,
+    pub per_sequence_overhead_s: Option<f64>,
+    pub kernel_launch_s: Option<f64>,
+    pub fitted_on: String,
+}
+
+impl ServingCalibration {
+    fn read_all(root: &Fields<'_>) -> Result<Vec<ServingCalibration>> {
+        let mut out: Vec<ServingCalibration> = Vec::new();
+        for t in root.tables("serving")? {
+            let framework = t.choice("framework", SERVING_FRAMEWORKS)?;
+            if out.iter().any(|c| c.framework == framework) {
+                return Err(t.error("framework", format!("'{framework}' is given twice")));
+            }
+            let us = |k: &'static str| t.figure(k).map(|v| v.map(|x| x * 1e-6));
+            out.push(ServingCalibration {
+                framework,
+                kernel_time_scale: t.figure("kernel_time_scale")?,
+                decode_attention_fraction: t.figure("decode_attention_fraction")?,
+                iteration_overhead_s: us("iteration_overhead_us")?,
+                per_sequence_overhead_s: us("per_sequence_overhead_us")?,
+                kernel_launch_s: us("kernel_launch_us")?,
+                fitted_on: t.req_string("fitted_on")?,
+            });
+            t.finish()?;
+        }
+        Ok(out)
+    }
+}
+
 /// A node type, as hwdb describes it. Ids of devices, fabrics and NICs are resolved by the registry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct System {
@@ -142,6 +184,8 @@ pub struct System {
     pub host_link_bytes_per_s: Option<f64>,
     /// Host memory of one node, bytes (what offloaded states must fit in); `None` where not given.
     pub host_memory_bytes: Option<f64>,
+    /// The serving model's calibrations, one per framework class.
+    pub serving: Vec<ServingCalibration>,
 }
 
 impl System {
@@ -153,6 +197,7 @@ impl System {
         let network = root.choice("network", NETWORKS)?;
         let oversubscription = root.figure("oversubscription_ratio")?.unwrap_or(1.0);
         let calibration = SystemCalibration::read(root)?;
+        let serving = ServingCalibration::read_all(root)?;
         let host_link_bytes_per_s = root
             .figure("host_link_bandwidth_per_direction_gbps")?
             .map(|x| x * 1e9);
@@ -196,6 +241,7 @@ impl System {
             calibration,
             host_link_bytes_per_s,
             host_memory_bytes,
+            serving,
         })
     }
 }

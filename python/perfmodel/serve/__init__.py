@@ -1,0 +1,452 @@
+"""LLM inference and serving: one engine iteration, phase times, KV-cache memory, the continuous-batching
+simulator and serving-plan search, on the same roofline, collectives and hwdb as training.
+
+>>> import perfmodel as pm
+>>> p = pm.serve.prefill("llama3-70b", "dgx-h100", tp=8, batch=1, prompt_len=2048)
+>>> 0.05 < p.time_s < 0.5
+True
+>>> d = pm.serve.decode("llama3-70b", "dgx-h100", tp=8, batch=64, context_len=2048)
+>>> 0.005 < d.time_s < 0.1
+True
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from .. import _core, hwdb
+from .._arrays import as_columns
+from ..errors import InvalidArgumentError, ModelError
+from ..llm import Model
+from ..llm import model as _llm_model
+from .frameworks import FRAMEWORKS, FrameworkDefaults, framework_defaults
+from .simulate import Simulation, check_slo, read_requests, requests, summarize
+
+__all__ = [
+    "FRAMEWORKS",
+    "Iteration",
+    "MemoryReport",
+    "engine",
+    "iteration",
+    "prefill",
+    "decode",
+    "memory",
+]
+
+#: The breakdown columns of one iteration, seconds (``kernels`` is a count).
+ITERATION_COLUMNS: tuple[str, ...] = (
+    "time_s", "gemm_s", "moe_s", "prefill_attention_s", "decode_attention_s", "elementwise_s", "head_s",
+    "tp_comm_s", "pp_comm_s", "overhead_s", "kernels",
+)  # fmt: skip
+
+
+def _as_model(model: Any) -> Model:
+    return model if isinstance(model, Model) else _llm_model(model)
+
+
+def _system_and_nodes(where: Any, gpus: int) -> tuple[hwdb.Spec, int]:
+    """The system of ``where`` (an id, spec, ``(system, nodes)`` or a one-group cluster) and the nodes a group
+    of ``gpus`` GPUs needs."""
+    nodes = None
+    if isinstance(where, tuple) and len(where) == 2:
+        where, nodes = where
+    elif hasattr(where, "groups") and hasattr(where, "devices"):
+        if len(where.groups) != 1:
+            raise InvalidArgumentError(
+                "argument `where`: serving runs on one kind of node; give a system id or a cluster of one group"
+            )
+        nodes = where.groups[0]["nodes"]
+        where = where.groups[0]["system"]
+    if not isinstance(where, (str, hwdb.Spec)):
+        raise InvalidArgumentError(
+            f"argument `where`: expected a system id, a system spec, (system, nodes) or a cluster; got {where!r}"
+        )
+    spec = hwdb.resolve(where, "system")
+    per_node = int(spec["devices_per_node_count"])
+    need = -(-gpus // per_node)
+    if nodes is None:
+        nodes = need
+    elif isinstance(nodes, bool) or not isinstance(nodes, int) or nodes < 1:
+        raise InvalidArgumentError(f"argument `nodes`: is {nodes!r}; expected a whole number >= 1")
+    if nodes * per_node < gpus:
+        raise InvalidArgumentError(
+            f"argument `tp`: tp x pp = {gpus} GPUs, more than the {nodes * per_node} of {nodes} '{spec.id}' node(s)"
+        )
+    return spec, nodes
+
+
+def _whole(name: str, v: Any, lo: int = 1) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+        raise InvalidArgumentError(f"argument `{name}`: is {v!r}; expected a whole number >= {lo}")
+    return int(v)
+
+
+_ENGINES: dict[tuple[Any, ...], Any] = {}
+
+
+def engine(
+    model: Any,
+    where: Any,
+    tp: int = 1,
+    pp: int = 1,
+    ep: int = 1,
+    dtype: str = "bf16",
+    kv_dtype: str | None = None,
+    framework: str = "vllm",
+    **figures: float,
+) -> Any:
+    """The engine's resolved serving instance (cached): ``model`` on ``tp x pp`` GPUs of ``where`` with weights
+    in ``dtype`` ("bf16", "fp16", "fp8" W8A8, "int4" weight-only), the KV cache in ``kv_dtype`` (default: 16-bit),
+    and the ``framework`` class's figures from the system's hwdb ``[[serving]]`` table; ``figures`` replace
+    them by name (``kernel_time_scale``, ``decode_attention_fraction``, ``iteration_overhead_s``,
+    ``per_sequence_overhead_s``, ``kernel_launch_s``, ``cuda_graphs``)."""
+    m = _as_model(model)
+    tp, pp, ep = _whole("tp", tp), _whole("pp", pp), _whole("ep", ep)
+    spec, nodes = _system_and_nodes(where, tp * pp)
+    kv = "bf16" if kv_dtype is None else str(kv_dtype)
+    key = (m.name, tuple(sorted(m.fields.items())), spec.id, id(spec), nodes, tp, pp, ep, dtype, kv, framework,
+           tuple(sorted(figures.items())))  # fmt: skip
+    hit = _ENGINES.get(key)
+    if hit is not None:
+        return hit
+    for k, v in figures.items():
+        if isinstance(v, bool):
+            figures[k] = float(v)
+        elif not isinstance(v, (int, float)):
+            raise InvalidArgumentError(f"argument `{k}`: expected a number, got {v!r}")
+    h = _core.serve_engine(m.fields, spec._handle, nodes, tp, pp, ep, str(dtype), kv, str(framework),
+                           {k: float(v) for k, v in figures.items()})  # fmt: skip
+    if len(_ENGINES) > 1024:
+        _ENGINES.clear()
+    _ENGINES[key] = h
+    return h
+
+
+@dataclass(frozen=True)
+class Iteration:
+    """Times of iterations, seconds, with the breakdown: ``gemm_s`` (attention and dense-MLP linears),
+    ``moe_s`` (router and experts), ``prefill_attention_s``, ``decode_attention_s``, ``elementwise_s``,
+    ``head_s`` (embedding, LM head, sampling), ``tp_comm_s``, ``pp_comm_s``, ``overhead_s`` (framework host
+    time), and ``kernels`` per GPU. Scalars for scalar inputs, numpy arrays otherwise; :meth:`frame` gives one row
+    per element with the inputs."""
+
+    values: dict[str, Any]
+    inputs: dict[str, Any] = field(default_factory=dict)
+    #: What the framework figures were fitted on (None: uncalibrated engine).
+    fitted_on: str | None = None
+
+    def __getattr__(self, key: str) -> Any:
+        v = self.__dict__.get("values", {})
+        if key in v:
+            return v[key]
+        i = self.__dict__.get("inputs", {})
+        if key in i:
+            return i[key]
+        raise AttributeError(key)
+
+    def frame(self) -> pl.DataFrame:
+        cols = {k: np.atleast_1d(v) for k, v in {**self.inputs, **self.values}.items()}
+        return pl.DataFrame(cols)
+
+    def __repr__(self) -> str:
+        t = self.values["time_s"]
+        shown = f"{t * 1e3:.3f} ms" if np.ndim(t) == 0 else f"{np.size(t)} iterations"
+        return f"Iteration({shown})"
+
+
+def _scalarize(shape: tuple[int, ...], cols: dict[str, np.ndarray]) -> dict[str, Any]:
+    if shape == ():
+        return {k: float(v[0]) for k, v in cols.items()}
+    return {k: v.reshape(shape) for k, v in cols.items()}
+
+
+def iteration(
+    model: Any,
+    where: Any,
+    tp: int = 1,
+    pp: int = 1,
+    prefill_seqs: Any = 0,
+    prompt_len: Any = 0,
+    cached: Any = 0,
+    decode_seqs: Any = 0,
+    context_len: Any = 0,
+    dtype: str = "bf16",
+    kv_dtype: str | None = None,
+    framework: str = "vllm",
+    ep: int = 1,
+    **figures: float,
+) -> Iteration:
+    """One engine iteration holding ``prefill_seqs`` prompt chunks of ``prompt_len`` new tokens (after
+    ``cached`` tokens already in the KV cache; each chunk ends its prompt and samples a token) and
+    ``decode_seqs`` decode sequences attending to ``context_len`` tokens. Sizes broadcast (numpy arrays)."""
+    h = engine(model, where, tp, pp, ep, dtype, kv_dtype, framework, **figures)
+    shape, cols = as_columns(
+        prefill_seqs=prefill_seqs, prompt_len=prompt_len, cached=cached, decode_seqs=decode_seqs,
+        context_len=context_len,
+    )  # fmt: skip
+    out = _core.serve_iteration(h, cols["prefill_seqs"], cols["prompt_len"], cols["cached"], cols["decode_seqs"],
+                                cols["context_len"])  # fmt: skip
+    return Iteration(_scalarize(shape, out), _scalarize(shape, cols), h.fitted_on)
+
+
+@dataclass(frozen=True)
+class MemoryReport:
+    """Memory of one GPU of the heaviest pipeline stage, bytes: ``weights_bytes``, ``activations_bytes`` (the
+    largest iteration's workspace), ``kv_cache_bytes`` (what the framework allocates), ``kv_bytes_per_token``,
+    ``kv_tokens`` (whole blocks), ``capacity_bytes``, ``shortfall_bytes`` (by how much weights and activations
+    exceed the framework's share; 0 when they fit) and ``fits``."""
+
+    weights_bytes: float
+    activations_bytes: float
+    kv_cache_bytes: float
+    kv_bytes_per_token: float
+    kv_tokens: float
+    capacity_bytes: float
+    shortfall_bytes: float
+
+    @property
+    def fits(self) -> bool:
+        return self.shortfall_bytes <= 0 and self.kv_tokens > 0
+
+    def frame(self) -> pl.DataFrame:
+        """One row per part (weights, activations, KV cache, free), bytes and GiB."""
+        free = max(self.capacity_bytes - self.weights_bytes - self.activations_bytes - self.kv_cache_bytes, 0.0)
+        parts = ["weights", "activations", "kv_cache", "free"]
+        b = [self.weights_bytes, self.activations_bytes, self.kv_cache_bytes, free]
+        return pl.DataFrame({"part": parts, "bytes": b, "gib": [x / 2**30 for x in b]})
+
+    def explain(self) -> str:
+        if self.fits:
+            return (
+                f"fits: weights {self.weights_bytes / 2**30:.1f} GiB, activations "
+                f"{self.activations_bytes / 2**30:.1f} GiB, KV cache {self.kv_cache_bytes / 2**30:.1f} GiB "
+                f"({self.kv_tokens:,.0f} tokens) of {self.capacity_bytes / 2**30:.1f} GiB per GPU"
+            )
+        return (
+            f"does not fit: weights {self.weights_bytes / 2**30:.1f} GiB and activations "
+            f"{self.activations_bytes / 2**30:.1f} GiB exceed the framework's share of the "
+            f"{self.capacity_bytes / 2**30:.1f} GiB per GPU by {self.shortfall_bytes / 2**30:.1f} GiB"
+        )
+
+
+def memory(
+    model: Any,
+    where: Any,
+    tp: int = 1,
+    pp: int = 1,
+    dtype: str = "bf16",
+    kv_dtype: str | None = None,
+    framework: str = "vllm",
+    ep: int = 1,
+    max_num_batched_tokens: int | None = None,
+    max_num_seqs: int | None = None,
+    gpu_memory_utilization: float | None = None,
+    block_size: int | None = None,
+) -> MemoryReport:
+    """Memory per GPU of a serving instance as ``framework`` allocates it (its defaults unless given:
+    :data:`perfmodel.serve.frameworks.FRAMEWORKS`)."""
+    h = engine(model, where, tp, pp, ep, dtype, kv_dtype, framework)
+    d = framework_defaults(framework)
+    tokens = d.max_num_batched_tokens if max_num_batched_tokens is None else _whole("max_num_batched_tokens", max_num_batched_tokens)
+    seqs = d.max_num_seqs if max_num_seqs is None else _whole("max_num_seqs", max_num_seqs)
+    frac = d.memory_fraction if gpu_memory_utilization is None else float(gpu_memory_utilization)
+    block = d.block_size if block_size is None else _whole("block_size", block_size)
+    r = _core.serve_memory(h, float(tokens), float(seqs), frac, d.fraction_of_free, block)
+    return MemoryReport(**{k: float(r[k]) for k in MemoryReport.__dataclass_fields__})
+
+
+def _check_fits(mem: MemoryReport, model: Any, where: Any, tp: int, pp: int) -> None:
+    if not mem.fits:
+        name = model.name if isinstance(model, Model) else str(model)
+        raise ModelError(f"{name} on tp={tp} x pp={pp} of {where!r}: {mem.explain()}")
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One prefill or decode iteration: ``time_s`` with its breakdown (:class:`Iteration`), ``tokens_per_s``
+    (prompt tokens per second for prefill, generated tokens per second for decode), and the GPU memory
+    (:class:`MemoryReport`) the phase needs: ``memory_per_gpu_bytes`` (weights, activations and this phase's KV
+    cache), ``fits``."""
+
+    iteration: Iteration
+    tokens_per_s: Any
+    memory_per_gpu_bytes: Any
+    fits: Any
+    memory: MemoryReport
+
+    def __getattr__(self, key: str) -> Any:
+        it = self.__dict__.get("iteration")
+        if it is not None:
+            return getattr(it, key)
+        raise AttributeError(key)
+
+    def frame(self) -> pl.DataFrame:
+        f = self.iteration.frame()
+        return f.with_columns(
+            pl.Series("tokens_per_s", np.atleast_1d(self.tokens_per_s)),
+            pl.Series("memory_per_gpu_bytes", np.atleast_1d(self.memory_per_gpu_bytes)),
+            pl.Series("fits", np.atleast_1d(self.fits)),
+        )
+
+
+def _phase(model: Any, where: Any, tp: int, pp: int, ep: int, dtype: str, kv_dtype: str | None, framework: str,
+           figures: dict[str, float], it_args: dict[str, Any], tokens: Any, kv_tokens: Any, batch: Any) -> Phase:  # fmt: skip
+    it = iteration(model, where, tp, pp, dtype=dtype, kv_dtype=kv_dtype, framework=framework, ep=ep, **it_args, **figures)
+    h = engine(model, where, tp, pp, ep, dtype, kv_dtype, framework, **figures)
+    mem = memory(model, where, tp, pp, dtype, kv_dtype, framework, ep)
+    kv_bytes = np.asarray(kv_tokens, dtype=float) * h.kv_bytes_per_token
+    act = np.asarray(batch, dtype=float) * 0 + mem.activations_bytes
+    need = mem.weights_bytes + act + kv_bytes
+    fits = (need <= mem.capacity_bytes) & (mem.shortfall_bytes <= 0)
+    tps = np.asarray(tokens, dtype=float) / np.asarray(it.time_s)
+    scalar = np.ndim(it.time_s) == 0
+    conv = (lambda x: float(x)) if scalar else (lambda x: x)
+    return Phase(it, conv(tps), conv(need), bool(fits) if scalar else fits, mem)
+
+
+def prefill(
+    model: Any,
+    where: Any,
+    tp: int = 1,
+    pp: int = 1,
+    batch: Any = 1,
+    prompt_len: Any = 2048,
+    dtype: str = "bf16",
+    kv_dtype: str | None = None,
+    framework: str = "vllm",
+    ep: int = 1,
+    **figures: float,
+) -> Phase:
+    """One prefill of ``batch`` whole prompts of ``prompt_len`` tokens: ``time_s`` (the iteration, which also
+    samples each prompt's first token), prompt ``tokens_per_s``, memory per GPU."""
+    return _phase(model, where, tp, pp, ep, dtype, kv_dtype, framework, figures,
+                  {"prefill_seqs": batch, "prompt_len": prompt_len}, np.multiply(batch, prompt_len),
+                  np.multiply(batch, prompt_len), batch)  # fmt: skip
+
+
+def decode(
+    model: Any,
+    where: Any,
+    tp: int = 1,
+    pp: int = 1,
+    batch: Any = 1,
+    context_len: Any = 2048,
+    dtype: str = "bf16",
+    kv_dtype: str | None = None,
+    framework: str = "vllm",
+    ep: int = 1,
+    **figures: float,
+) -> Phase:
+    """One decode iteration of ``batch`` sequences each attending to ``context_len`` tokens: ``time_s`` (the
+    time per output token at this batch), generated ``tokens_per_s``, memory per GPU."""
+    return _phase(model, where, tp, pp, ep, dtype, kv_dtype, framework, figures,
+                  {"decode_seqs": batch, "context_len": context_len}, batch, np.multiply(batch, context_len),
+                  batch)  # fmt: skip
+
+
+
+
+def _scheduler(m: Model, framework: str, mem: MemoryReport, max_num_seqs: int | None, max_num_batched_tokens: int | None,
+               chunked_prefill: bool | None, block_size: int | None, max_model_len: int | None) -> dict[str, Any]:  # fmt: skip
+    d = framework_defaults(framework)
+    return {
+        "max_num_seqs": d.max_num_seqs if max_num_seqs is None else _whole("max_num_seqs", max_num_seqs),
+        "max_num_batched_tokens": d.max_num_batched_tokens if max_num_batched_tokens is None else _whole("max_num_batched_tokens", max_num_batched_tokens),
+        "chunked_prefill": d.chunked_prefill if chunked_prefill is None else bool(chunked_prefill),
+        "block_size": d.block_size if block_size is None else _whole("block_size", block_size),
+        "kv_capacity_tokens": float(mem.kv_tokens),
+        "max_model_len": int(m.seq_len) if max_model_len is None else _whole("max_model_len", max_model_len),
+    }
+
+
+def simulate(
+    model: Any,
+    where: Any,
+    tp: int = 1,
+    pp: int = 1,
+    replicas: int = 1,
+    requests: Any = None,
+    rate: float | None = None,
+    num_requests: int = 1000,
+    prompt_tokens: Any = 512,
+    output_tokens: Any = 128,
+    dtype: str = "bf16",
+    kv_dtype: str | None = None,
+    framework: str = "vllm",
+    ep: int = 1,
+    seed: int = 0,
+    slo_ttft_s: float | None = None,
+    slo_tpot_s: float | None = None,
+    max_num_seqs: int | None = None,
+    max_num_batched_tokens: int | None = None,
+    chunked_prefill: bool | None = None,
+    block_size: int | None = None,
+    gpu_memory_utilization: float | None = None,
+    max_model_len: int | None = None,
+    balancer: str = "round_robin",
+    **figures: float,
+) -> Simulation:
+    """Serves ``requests`` (a frame or CSV/JSONL path with ``arrival_s``, ``prompt_tokens``, ``output_tokens``)
+    or ``num_requests`` Poisson arrivals at ``rate`` per second (lengths fixed or drawn, see
+    :func:`perfmodel.serve.requests`) on ``replicas`` copies of a ``tp x pp`` instance behind a load balancer,
+    with ``framework``'s scheduler (chunked prefill, FCFS, paged KV cache with recompute preemption; its
+    defaults unless given). Returns per-request TTFT, TPOT, ITL and end-to-end latency, their mean and
+    percentiles, throughput and goodput under the SLOs."""
+    m = _as_model(model)
+    if (requests is None) == (rate is None):
+        raise InvalidArgumentError("give either `requests` (a trace) or `rate` (Poisson arrivals per second), not both or neither")
+    trace = read_requests(requests) if requests is not None else globals()["requests"](rate, num_requests, prompt_tokens, output_tokens, seed)  # type: ignore[arg-type]
+    replicas = _whole("replicas", replicas)
+    slo_ttft_s, slo_tpot_s = check_slo("slo_ttft_s", slo_ttft_s), check_slo("slo_tpot_s", slo_tpot_s)
+    h = engine(m, where, tp, pp, ep, dtype, kv_dtype, framework, **figures)
+    mem = memory(m, where, tp, pp, dtype, kv_dtype, framework, ep, max_num_batched_tokens, max_num_seqs,
+                 gpu_memory_utilization, block_size)  # fmt: skip
+    _check_fits(mem, m, where, tp, pp)
+    sched = _scheduler(m, framework, mem, max_num_seqs, max_num_batched_tokens, chunked_prefill, block_size, max_model_len)
+    cols = {c: np.ascontiguousarray(trace[c].to_numpy().astype(np.float64)) for c in ("arrival_s", "prompt_tokens", "output_tokens")}
+    raw = _core.serve_simulate(h, cols["arrival_s"], cols["prompt_tokens"], cols["output_tokens"], replicas, sched,
+                               str(balancer), True)  # fmt: skip
+    return summarize(raw, trace, slo_ttft_s, slo_tpot_s)
+
+
+def max_throughput(
+    model: Any,
+    where: Any,
+    tp: int = 1,
+    pp: int = 1,
+    isl: int = 1024,
+    osl: int = 1024,
+    dtype: str = "bf16",
+    kv_dtype: str | None = None,
+    framework: str = "trtllm",
+    ep: int = 1,
+    num_requests: int | None = None,
+    **options: Any,
+) -> Simulation:
+    """Offline maximum throughput of one ``tp x pp`` instance: ``num_requests`` requests of ``isl`` prompt and
+    ``osl`` output tokens all arriving at once (as trtllm-bench and MLPerf Offline run; default: enough for
+    eight full batches, at least 256), simulated with ``framework``'s scheduler. ``output_tokens_per_s`` is the
+    whole group's."""
+    m = _as_model(model)
+    isl, osl = _whole("isl", isl), _whole("osl", osl)
+    if num_requests is None:
+        d = framework_defaults(framework)
+        seqs = options.get("max_num_seqs") or d.max_num_seqs
+        mem = memory(m, where, tp, pp, dtype, kv_dtype, framework, ep, options.get("max_num_batched_tokens"),
+                     options.get("max_num_seqs"))  # fmt: skip
+        _check_fits(mem, m, where, tp, pp)
+        fit = max(int(mem.kv_tokens // (isl + osl)), 1)
+        num_requests = max(8 * min(seqs, fit), 256)
+    max_len = options.pop("max_model_len", None) or max(int(m.seq_len), isl + osl)
+    return simulate(m, where, tp, pp, 1, rate=math.inf, num_requests=_whole("num_requests", num_requests),
+                    prompt_tokens=isl, output_tokens=osl, dtype=dtype, kv_dtype=kv_dtype, framework=framework, ep=ep,
+                    max_model_len=max_len, **options)  # fmt: skip
+
+
+__all__ += ["Phase", "ITERATION_COLUMNS", "FrameworkDefaults", "framework_defaults", "Simulation", "simulate",
+            "max_throughput", "requests", "read_requests"]  # fmt: skip

@@ -1,0 +1,77 @@
+"""Scheduler and memory defaults of the serving frameworks, as their documentation gives them.
+
+The timing figures of each framework class (kernel scale, paged-attention fraction, host overheads) are
+fitted per system and live in hwdb (``[[serving]]`` tables of a system); these are the configuration defaults
+a user gets without setting anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import InvalidArgumentError
+
+
+@dataclass(frozen=True)
+class FrameworkDefaults:
+    """``max_num_seqs`` (sequences per iteration), ``max_num_batched_tokens`` (tokens per iteration),
+    ``memory_fraction`` of the GPU (or of the memory left after weights and activations when
+    ``fraction_of_free``) given to the KV cache, ``block_size`` (tokens per KV block), ``chunked_prefill``,
+    and ``source``."""
+
+    max_num_seqs: int
+    max_num_batched_tokens: int
+    memory_fraction: float
+    fraction_of_free: bool
+    block_size: int
+    chunked_prefill: bool
+    source: str
+
+
+#: Framework class -> its defaults.
+FRAMEWORKS: dict[str, FrameworkDefaults] = {
+    "vllm": FrameworkDefaults(
+        max_num_seqs=256,
+        max_num_batched_tokens=2048,
+        memory_fraction=0.9,
+        fraction_of_free=False,
+        block_size=16,
+        chunked_prefill=True,
+        source="vLLM engine arguments (docs.vllm.ai, 'Engine Arguments'): max_num_seqs 256, "
+        "gpu_memory_utilization 0.9, block_size 16; V1 enables chunked prefill with max_num_batched_tokens 2048 "
+        "for online serving",
+    ),
+    "sglang": FrameworkDefaults(
+        max_num_seqs=1024,
+        max_num_batched_tokens=8192,
+        memory_fraction=0.88,
+        fraction_of_free=False,
+        block_size=1,
+        chunked_prefill=True,
+        source="SGLang server arguments (docs.sglang.ai, 'Server Arguments'): chunked_prefill_size 8192 on "
+        "80 GB-class GPUs, mem_fraction_static about 0.88, token-granular KV pool (page size 1)",
+    ),
+    "trtllm": FrameworkDefaults(
+        max_num_seqs=2048,
+        max_num_batched_tokens=8192,
+        memory_fraction=0.9,
+        fraction_of_free=True,
+        block_size=64,
+        chunked_prefill=True,
+        source="TensorRT-LLM BuildConfig / KvCacheConfig defaults (nvidia.github.io/TensorRT-LLM): max_batch_size "
+        "2048, max_num_tokens 8192, kv_cache_free_gpu_mem_fraction 0.9 of the memory left after the engine, "
+        "tokens_per_block 64",
+    ),
+}
+
+
+def framework_defaults(name: str) -> FrameworkDefaults:
+    """The defaults of framework class ``name`` (``vllm``, ``sglang``, ``trtllm``)."""
+    key = str(name).strip().lower()
+    if key not in FRAMEWORKS:
+        import difflib
+
+        close = difflib.get_close_matches(key, FRAMEWORKS, n=1)
+        hint = f" (closest: '{close[0]}')" if close else ""
+        raise InvalidArgumentError(f"argument `framework`: is '{name}'; expected one of {sorted(FRAMEWORKS)}{hint}")
+    return FRAMEWORKS[key]

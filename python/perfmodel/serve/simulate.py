@@ -1,0 +1,153 @@
+"""The continuous-batching simulator from Python: request traces (Poisson or a file), one run on ``replicas``
+copies of a serving instance, and offline maximum throughput (all requests at once, as trtllm-bench and
+MLPerf Offline run)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from .. import _core
+from ..errors import InvalidArgumentError
+
+#: Columns a request trace has.
+REQUEST_COLUMNS = ("arrival_s", "prompt_tokens", "output_tokens")
+
+
+def _dist(name: str, v: Any) -> tuple[str, float, float, float]:
+    """A length given as a number (fixed), ``("uniform", lo, hi)`` or ``("lognormal", mean, sigma, max)``."""
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+        return ("fixed", float(v), 0.0, 0.0)
+    if isinstance(v, tuple) and v and v[0] == "uniform" and len(v) == 3:
+        return ("uniform", float(v[1]), float(v[2]), 0.0)
+    if isinstance(v, tuple) and v and v[0] == "lognormal" and len(v) == 4:
+        return ("lognormal", float(v[1]), float(v[2]), float(v[3]))
+    raise InvalidArgumentError(
+        f"argument `{name}`: is {v!r}; expected a whole number, ('uniform', lo, hi) or ('lognormal', mean, sigma, max)"
+    )
+
+
+def requests(rate: float, n: int = 1000, prompt_tokens: Any = 512, output_tokens: Any = 128, seed: int = 0) -> pl.DataFrame:
+    """``n`` requests arriving as a Poisson process of ``rate`` per second (``math.inf``: all at time 0), with
+    prompt and output lengths fixed or drawn (see :func:`_dist`); seeded and deterministic."""
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or math.isnan(rate) or rate <= 0:
+        raise InvalidArgumentError(f"argument `rate`: is {rate!r}; expected requests per second > 0 (math.inf: all at once)")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise InvalidArgumentError(f"argument `n`: is {n!r}; expected a whole number >= 1")
+    a, p, o = _core.serve_requests(float(rate), int(n), _dist("prompt_tokens", prompt_tokens), _dist("output_tokens", output_tokens), int(seed))
+    return pl.DataFrame({"arrival_s": a, "prompt_tokens": p.astype(np.int64), "output_tokens": o.astype(np.int64)})
+
+
+def read_requests(source: Any) -> pl.DataFrame:
+    """A request trace from a polars frame, or a CSV or JSONL file with columns ``arrival_s``, ``prompt_tokens``,
+    ``output_tokens`` (rows are checked by the simulator: positive lengths, arrivals in order)."""
+    where = "requests"
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        where = str(path)
+        if not path.is_file():
+            raise InvalidArgumentError(f"argument `requests`: file '{path}' does not exist")
+        try:
+            frame = pl.read_ndjson(path) if path.suffix in (".jsonl", ".ndjson") else pl.read_csv(path)
+        except Exception as exc:  # polars raises several types for a malformed file
+            raise InvalidArgumentError(f"{path}: could not be read as {'JSONL' if path.suffix in ('.jsonl', '.ndjson') else 'CSV'}: {exc}") from None
+    elif isinstance(source, pl.DataFrame):
+        frame = source
+    else:
+        raise InvalidArgumentError(f"argument `requests`: expected a polars DataFrame or a CSV/JSONL path, got {type(source).__name__}")
+    missing = [c for c in REQUEST_COLUMNS if c not in frame.columns]
+    if missing:
+        raise InvalidArgumentError(f"{where}: missing column(s) {missing}; a trace needs {list(REQUEST_COLUMNS)} (has {frame.columns})")
+    try:
+        return frame.select(pl.col(c).cast(pl.Float64) for c in REQUEST_COLUMNS)
+    except Exception as exc:  # non-numeric cells
+        raise InvalidArgumentError(f"{where}: columns {list(REQUEST_COLUMNS)} must be numbers ({exc})") from None
+
+
+def _q(v: np.ndarray, q: float) -> float:
+    return float(np.quantile(v, q)) if v.size else 0.0
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """One simulated run. ``requests``: one row per request (arrival_s, prompt_tokens, output_tokens, ttft_s,
+    tpot_s, e2e_s, max_itl_s, preemptions, replica, finish_s). Summaries: ``mean_/p50_/p90_/p99_`` of
+    ``ttft_s``, ``tpot_s``, ``e2e_s`` and ``itl_s`` (over every inter-token gap); ``output_tokens_per_s`` and
+    ``requests_per_s`` over the makespan; ``goodput_requests_per_s`` (requests meeting both SLOs per second of
+    makespan; all when no SLO is given), ``slo_attainment``; ``iterations``, ``preemptions``, ``makespan_s``."""
+
+    requests: pl.DataFrame
+    summary: dict[str, float]
+
+    def __getattr__(self, key: str) -> Any:
+        s = self.__dict__.get("summary", {})
+        if key in s:
+            return s[key]
+        raise AttributeError(key)
+
+    def frame(self) -> pl.DataFrame:
+        """The summary as a one-row frame."""
+        return pl.DataFrame([self.summary])
+
+    def __repr__(self) -> str:
+        s = self.summary
+        return (
+            f"Simulation({s['num_requests']:.0f} requests: mean TTFT {s['mean_ttft_s'] * 1e3:.1f} ms, mean TPOT "
+            f"{s['mean_tpot_s'] * 1e3:.2f} ms, {s['output_tokens_per_s']:,.0f} output tokens/s)"
+        )
+
+
+def summarize(raw: dict[str, Any], trace: pl.DataFrame, slo_ttft_s: float | None, slo_tpot_s: float | None) -> Simulation:
+    """Per-request frame and summary of the engine's raw result."""
+    req = trace.with_columns(
+        pl.col("prompt_tokens").cast(pl.Int64),
+        pl.col("output_tokens").cast(pl.Int64),
+        ttft_s=raw["ttft_s"],
+        tpot_s=raw["tpot_s"],
+        e2e_s=raw["e2e_s"],
+        max_itl_s=raw["max_itl_s"],
+        first_token_s=raw["first_token_s"],
+        finish_s=raw["finish_s"],
+        preemptions=raw["preemptions"].astype(np.int64),
+        replica=raw["replica"].astype(np.int64),
+    )
+    out: dict[str, float] = {"num_requests": float(req.height)}
+    ttft, tpot, e2e = raw["ttft_s"], raw["tpot_s"], raw["e2e_s"]
+    multi = req["output_tokens"].to_numpy() > 1
+    gaps = np.asarray(raw["itl_gaps_s"], dtype=np.float64)
+    for name, v in (("ttft_s", ttft), ("tpot_s", tpot[multi]), ("e2e_s", e2e), ("itl_s", gaps)):
+        out[f"mean_{name}"] = float(v.mean()) if v.size else 0.0
+        for q in (50, 90, 99):
+            out[f"p{q}_{name}"] = _q(v, q / 100)
+    # Token-weighted TPOT (sum of per-token times over generated tokens), as APEX reports it.
+    n_out = req["output_tokens"].to_numpy().astype(float)
+    out["token_weighted_tpot_s"] = float((tpot * np.maximum(n_out - 1, 0)).sum() / max((n_out - 1).sum(), 1.0))
+    start = float(req["arrival_s"].min()) if req.height else 0.0
+    span = max(float(raw["makespan_s"]) - start, 1e-30)
+    out["makespan_s"] = float(raw["makespan_s"])
+    out["output_tokens_per_s"] = float(n_out.sum() / span)
+    out["requests_per_s"] = req.height / span
+    ok = np.ones(req.height, dtype=bool)
+    if slo_ttft_s is not None:
+        ok &= ttft <= slo_ttft_s
+    if slo_tpot_s is not None:
+        ok &= tpot <= slo_tpot_s
+    out["slo_attainment"] = float(ok.mean()) if req.height else 0.0
+    out["goodput_requests_per_s"] = float(ok.sum() / span)
+    out["iterations"] = float(raw["iterations"])
+    out["preemptions"] = float(raw["preemptions"].sum())
+    return Simulation(req, out)
+
+
+def check_slo(name: str, v: float | None) -> float | None:
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0 or math.isinf(v):
+        raise InvalidArgumentError(f"argument `{name}`: is {v!r}; expected seconds > 0")
+    return float(v)
+

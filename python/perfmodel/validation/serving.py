@@ -1,0 +1,106 @@
+"""Validation suite ``serving``: the serving model against published serving measurements
+(``perfmodel/data/serving_measurements.csv``; cases and the fit/holdout split in :mod:`.serving_cases`,
+rationale in docs/serving_validation.md).
+
+Splitwise phase times (Patel et al., ISCA'24; Mutinifni/splitwise-sim ``data/perf_model.csv``): prefill time of
+``batch`` prompts, and the mean decode iteration of ``batch`` sequences over a request of ``prompt`` +
+``output`` tokens (mean context ``prompt + output / 2``). The Splitwise prototype ran on a 2023 vLLM without
+CUDA graphs, so its iterations are priced eagerly (``cuda_graphs = 0``: the host launches every kernel).
+
+The framework figures of each system (hwdb ``[[serving]]``, framework ``vllm``) are fitted on the ``fit`` rows
+only (:func:`fit_splitwise`), by least squares on log(predicted / measured); ``tools/calibrate.py --serving``
+writes them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from .. import serve
+from . import frame
+from .serving_cases import split, splitwise_phase_cases
+
+SUITE = "serving"
+#: Framework figures the Splitwise fit sets, with (lower, upper) bounds.
+SPLITWISE_FIGURES: dict[str, tuple[float, float]] = {
+    "kernel_time_scale": (0.5, 3.0),
+    "decode_attention_fraction": (0.05, 1.0),
+    "iteration_overhead_s": (0.0, 0.05),
+    "kernel_launch_s": (0.0, 2e-4),
+}
+
+
+def splitwise_frame() -> pl.DataFrame:
+    """Splitwise prefill and decode rows (not the end-to-end rows) with their role."""
+    return split(splitwise_phase_cases()).filter(pl.col("phase").is_in(["prefill", "decode"]))
+
+
+def _predict_phase(r: dict[str, Any], figures: dict[str, float]) -> float:
+    common = {"tp": r["tp"], "pp": r["pp"] or 1, "batch": r["batch_size"], "framework": "vllm", "cuda_graphs": 0.0}
+    if r["phase"] == "prefill":
+        return float(serve.prefill(r["model_id"], r["system_id"], prompt_len=r["prompt_tokens"], **common, **figures).time_s)
+    ctx = r["prompt_tokens"] + r["output_tokens"] / 2
+    return float(serve.decode(r["model_id"], r["system_id"], context_len=ctx, **common, **figures).time_s)
+
+
+def fit_splitwise(system: str) -> tuple[dict[str, float], dict[str, Any]]:
+    """The ``vllm`` framework figures of ``system`` fitted on its Splitwise ``fit`` rows, and a report (rows,
+    median and max error on them)."""
+    from scipy.optimize import least_squares
+
+    rows = [r for r in splitwise_frame().iter_rows(named=True) if r["role"] == "fit" and r["system_id"] == system]
+    if not rows:
+        raise ValueError(f"no Splitwise fit rows on '{system}'")
+    names = list(SPLITWISE_FIGURES)
+    lo = np.array([SPLITWISE_FIGURES[n][0] for n in names])
+    hi = np.array([SPLITWISE_FIGURES[n][1] for n in names])
+    scale = np.array([1.0, 1.0, 1e-3, 1e-5])
+
+    def residuals(x: np.ndarray) -> np.ndarray:
+        figs = dict(zip(names, (x * scale).tolist(), strict=True))
+        return np.array([math.log(_predict_phase(r, figs) / r["measured_s"]) for r in rows])
+
+    x0 = np.array([1.0, 0.5, 1.0, 1.0])
+    fit = least_squares(residuals, x0, bounds=(lo / scale, hi / scale), x_scale="jac")
+    figures = dict(zip(names, (fit.x * scale).tolist(), strict=True))
+    err = np.abs(np.exp(residuals(fit.x)) - 1)
+    report = {"rows": len(rows), "median_abs_error": float(np.median(err)), "max_abs_error": float(err.max())}
+    return figures, report
+
+
+def splitwise_rows() -> list[dict[str, Any]]:
+    """Suite rows for every Splitwise prefill and decode measurement (excluded rows left out)."""
+    out = []
+    for r in splitwise_frame().iter_rows(named=True):
+        if r["role"] == "excluded":
+            continue
+        params = {
+            "model": r["model_id"], "tp": r["tp"], "phase": r["phase"], "batch": r["batch_size"],
+            "prompt_tokens": r["prompt_tokens"], "output_tokens": r["output_tokens"], "csv_row": r["row"],
+        }  # fmt: skip
+        out.append(
+            {
+                "suite": SUITE,
+                "group": f"splitwise_{r['phase']}",
+                "system": r["system_id"],
+                "operation": f"{r['model_id']} {r['phase']} (Splitwise, vLLM-based prototype)",
+                "params": json.dumps(params, sort_keys=True),
+                "metric": "prompt_time" if r["phase"] == "prefill" else "token_time_per_iteration",
+                "unit": "s",
+                "measured": float(r["measured_s"]),
+                "predicted": _predict_phase(r, {}),
+                "role": r["role"],
+                "source": r["source"],
+            }
+        )
+    return out
+
+
+def run() -> pl.DataFrame:
+    """Per-row predicted vs measured for the serving suite."""
+    return frame(splitwise_rows())

@@ -1,0 +1,724 @@
+//! One serving-engine iteration (prefill chunks and decode sequences together, as vLLM, SGLang and
+//! TensorRT-LLM batch them) priced on the roofline and collectives engines.
+//!
+//! Per layer: the linear layers are GEMMs of all the iteration's new tokens against the weights, which are
+//! read from HBM once per iteration (the roofline GEMM counts them); prefill attention is the fused
+//! FlashAttention kernel of each chunk over its cached plus new keys (causal); decode attention reads every
+//! decode sequence's KV cache at the device's stream rate times the framework's paged-attention fraction
+//! (the paged kernel of Kwon et al., SOSP'23, is bound by those bytes); norms, activation and residual adds are
+//! stream kernels; MoE layers run each active local expert's GEMMs on its share of the routed tokens. The
+//! tensor-parallel all-reduces (two per layer, Shoeybi et al. 2019 §3) and the pipeline sends are priced by
+//! the collectives engine on the machine's real topology ([`crate::collective::Machine`]).
+//!
+//! Framework costs the kernels do not show (the scheduler, sampling bookkeeping, input preparation) are
+//! [`Framework`] figures fitted per system and framework class (hwdb `[serving.<framework>]`).
+use super::batch::{Batch, PrefillChunk};
+use crate::collective::Op;
+use crate::error::{invalid, Error, Result};
+use crate::hw::Dtype;
+use crate::hw::System;
+use crate::llm::{Calibration, Cluster, Model};
+use crate::roofline::{AttentionContext, GemmContext, StreamContext};
+
+/// How the linear layers' weights are stored and computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightFormat {
+    Bf16,
+    Fp16,
+    /// W8A8 fp8: weights and activations in fp8 on the matrix units (needs an fp8 peak: Hopper, Ada, CDNA3).
+    Fp8,
+    /// 4-bit weight-only (AWQ/GPTQ-style W4A16): packed weights dequantized in the kernel, 16-bit compute.
+    Int4,
+}
+
+/// Bytes per 4-bit weight with one 16-bit scale per group of 128 (AWQ/GPTQ's default group size):
+/// 0.5 + 2/128.
+const INT4_BYTES: f64 = 0.5 + 2.0 / 128.0;
+
+impl WeightFormat {
+    pub const NAMES: [&'static str; 4] = ["bf16", "fp16", "fp8", "int4"];
+
+    pub fn parse(name: &str) -> Result<WeightFormat> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "bf16" | "bfloat16" => Ok(WeightFormat::Bf16),
+            "fp16" | "float16" | "half" => Ok(WeightFormat::Fp16),
+            "fp8" | "w8a8" | "fp8-w8a8" => Ok(WeightFormat::Fp8),
+            "int4" | "w4a16" | "awq" | "gptq" => Ok(WeightFormat::Int4),
+            other => {
+                let close = crate::error::closest(other, Self::NAMES.iter().copied());
+                Err(invalid(
+                    "dtype",
+                    format!(
+                        "is '{name}'; expected one of {:?}{}",
+                        Self::NAMES,
+                        close
+                            .first()
+                            .map(|c| format!(" (closest: '{c}')"))
+                            .unwrap_or_default()
+                    ),
+                ))
+            }
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
+    /// Bytes per stored weight.
+    pub fn bytes(self) -> f64 {
+        match self {
+            WeightFormat::Bf16 | WeightFormat::Fp16 => 2.0,
+            WeightFormat::Fp8 => 1.0,
+            WeightFormat::Int4 => INT4_BYTES,
+        }
+    }
+
+    /// The dtype activations are computed in (16-bit, or fp8 for W8A8).
+    fn compute_dtype(self, d16: Dtype) -> Dtype {
+        match self {
+            WeightFormat::Fp8 => Dtype::Fp8,
+            WeightFormat::Fp16 => Dtype::Fp16,
+            WeightFormat::Bf16 | WeightFormat::Int4 => d16,
+        }
+    }
+}
+
+/// The KV cache's element format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KvFormat {
+    /// bf16 or fp16: 2 bytes.
+    Half,
+    /// fp8 (e4m3/e5m2): 1 byte; vLLM's `kv_cache_dtype="fp8"`.
+    Fp8,
+}
+
+impl KvFormat {
+    pub fn parse(name: &str) -> Result<KvFormat> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "bf16" | "fp16" | "auto" | "half" => Ok(KvFormat::Half),
+            "fp8" | "fp8_e4m3" | "fp8_e5m2" => Ok(KvFormat::Fp8),
+            _ => Err(invalid(
+                "kv_dtype",
+                format!("is '{name}'; expected 'bf16', 'fp16' or 'fp8'"),
+            )),
+        }
+    }
+
+    pub fn bytes(self) -> f64 {
+        match self {
+            KvFormat::Half => 2.0,
+            KvFormat::Fp8 => 1.0,
+        }
+    }
+}
+
+/// Framework figures fitted per system and framework class (hwdb `[serving.<framework>]`; defaults are the
+/// uncalibrated engine: kernels as the roofline prices them, no overhead).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Framework {
+    /// Multiplies every kernel time (the framework's kernels against the roofline's tuned ones).
+    pub kernel_time_scale: f64,
+    /// Share of the device's stream (HBM) rate the paged decode-attention kernel reaches.
+    pub decode_attention_fraction: f64,
+    /// Fixed host time per iteration (scheduling, input preparation, sampling bookkeeping), s.
+    pub iteration_overhead_s: f64,
+    /// Host time per sequence in the iteration, s.
+    pub per_sequence_overhead_s: f64,
+    /// Host time to launch one kernel when the iteration runs eagerly (no CUDA graph), s; the iteration
+    /// then takes the longer of its GPU time and its launches.
+    pub kernel_launch_s: f64,
+    /// Whether decode-only iterations replay a captured CUDA graph (launches cost nothing on the host).
+    pub cuda_graphs: bool,
+}
+
+impl Default for Framework {
+    fn default() -> Self {
+        Framework {
+            kernel_time_scale: 1.0,
+            decode_attention_fraction: 1.0,
+            iteration_overhead_s: 0.0,
+            per_sequence_overhead_s: 0.0,
+            kernel_launch_s: 0.0,
+            cuda_graphs: true,
+        }
+    }
+}
+
+impl Framework {
+    /// The figures `system` gives `framework` (hwdb `[[serving]]`; SGLang takes vLLM's where it has none of
+    /// its own), and whether any were found; an unknown framework name is an error naming the valid ones.
+    pub fn of_system(system: &System, framework: &str) -> Result<(Framework, Option<String>)> {
+        let name = framework.trim().to_ascii_lowercase();
+        if !crate::hw::system::SERVING_FRAMEWORKS.contains(&name.as_str()) {
+            let close =
+                crate::error::closest(&name, crate::hw::system::SERVING_FRAMEWORKS.iter().copied());
+            return Err(invalid(
+                "framework",
+                format!(
+                    "is '{framework}'; expected one of {:?}{}",
+                    crate::hw::system::SERVING_FRAMEWORKS,
+                    close
+                        .first()
+                        .map(|c| format!(" (closest: '{c}')"))
+                        .unwrap_or_default()
+                ),
+            ));
+        }
+        let find = |n: &str| system.serving.iter().find(|c| c.framework == n);
+        let found = find(&name).or_else(|| if name == "sglang" { find("vllm") } else { None });
+        let d = Framework::default();
+        Ok(match found {
+            None => (d, None),
+            Some(c) => (
+                Framework {
+                    kernel_time_scale: c.kernel_time_scale.unwrap_or(d.kernel_time_scale),
+                    decode_attention_fraction: c
+                        .decode_attention_fraction
+                        .unwrap_or(d.decode_attention_fraction),
+                    iteration_overhead_s: c.iteration_overhead_s.unwrap_or(0.0),
+                    per_sequence_overhead_s: c.per_sequence_overhead_s.unwrap_or(0.0),
+                    kernel_launch_s: c.kernel_launch_s.unwrap_or(0.0),
+                    cuda_graphs: true,
+                },
+                Some(c.fitted_on.clone()),
+            ),
+        })
+    }
+
+    fn validate(&self) -> Result<()> {
+        let pos = [
+            ("kernel_time_scale", self.kernel_time_scale),
+            ("decode_attention_fraction", self.decode_attention_fraction),
+        ];
+        for (k, v) in pos {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(invalid(k, format!("is {v}; expected a number > 0")));
+            }
+        }
+        let nonneg = [
+            ("iteration_overhead_s", self.iteration_overhead_s),
+            ("per_sequence_overhead_s", self.per_sequence_overhead_s),
+            ("kernel_launch_s", self.kernel_launch_s),
+        ];
+        for (k, v) in nonneg {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(invalid(k, format!("is {v}; expected a number >= 0")));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How one serving instance is split over its GPUs: tensor parallel `tp` (experts split over `ep` of the TP
+/// ranks, each expert's width over `tp / ep`), pipeline parallel `pp`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServePlan {
+    pub tp: u32,
+    pub pp: u32,
+    pub ep: u32,
+}
+
+impl ServePlan {
+    pub fn gpus(&self) -> u32 {
+        self.tp * self.pp
+    }
+}
+
+/// Seconds of one iteration by part (each already summed over the layers of every pipeline stage).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct IterationTime {
+    /// Linear layers of attention and dense MLPs (QKV, output projection, up/gate, down).
+    pub gemm_s: f64,
+    /// MoE: router and expert GEMMs.
+    pub moe_s: f64,
+    pub prefill_attention_s: f64,
+    pub decode_attention_s: f64,
+    /// Norms, activation, residual adds, rotary embedding and KV-cache writes.
+    pub elementwise_s: f64,
+    /// Embedding lookup, LM head and sampling.
+    pub head_s: f64,
+    /// Tensor-parallel all-reduces (and the logits' all-gather).
+    pub tp_comm_s: f64,
+    /// Pipeline sends between stages.
+    pub pp_comm_s: f64,
+    /// Host-side framework time (fixed, per sequence, eager launches beyond the GPU time).
+    pub overhead_s: f64,
+    /// Everything: the iteration's latency, s.
+    pub time_s: f64,
+    /// Kernels launched per iteration on one GPU.
+    pub kernels: f64,
+}
+
+/// Elementwise passes per layer priced as stream kernels: input norm, rotary, KV write, post-attention norm,
+/// activation (SwiGLU/GeLU), two residual adds.
+const ELEMENTWISE_KERNELS: f64 = 7.0;
+/// Activations and the all-reduce run in 16-bit.
+const B16: f64 = 2.0;
+/// Logits are sampled in fp32.
+const LOGIT_BYTES: f64 = 4.0;
+
+/// A serving instance of `model` on a cluster with a plan, formats and framework figures; prices iterations.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    pub model: Model,
+    pub plan: ServePlan,
+    pub weights: WeightFormat,
+    pub kv: KvFormat,
+    pub framework: Framework,
+    pub cluster: Cluster,
+    linear: GemmContext,
+    head: GemmContext,
+    attn: AttentionContext,
+    stream: StreamContext,
+    /// Layers of the heaviest stage, and its dense and MoE layers (whole layers).
+    stage_layers: f64,
+    stage_dense: f64,
+    stage_moe: f64,
+    /// Per-GPU widths.
+    q_heads: f64,
+    kv_cache_width: f64,
+}
+
+impl Engine {
+    /// Checks the plan against the model and the cluster (TP divides the attention heads, and the KV heads or
+    /// they divide it; PP at most the layers; EP divides TP and the experts; the device computes in the
+    /// weights' format) and resolves the kernel contexts.
+    pub fn new(
+        model: Model,
+        system: &System,
+        nodes: u32,
+        plan: ServePlan,
+        weights: WeightFormat,
+        kv: KvFormat,
+        framework: Framework,
+    ) -> Result<Engine> {
+        framework.validate()?;
+        // The collectives engine as validated (no training calibration on its bandwidth).
+        let cluster = Cluster::new(system, nodes, Calibration::default())?;
+        let ServePlan { tp, pp, ep } = plan;
+        for (k, v) in [("tp", tp), ("pp", pp), ("ep", ep)] {
+            if v == 0 {
+                return Err(invalid(k, "is 0; expected at least 1"));
+            }
+        }
+        if model.heads % tp != 0 {
+            return Err(Error::Model {
+                message: format!(
+                    "tp ({tp}) must divide the attention heads ({}); valid tp: {:?}",
+                    model.heads,
+                    divisors(model.heads)
+                ),
+            });
+        }
+        if !model.is_mla() && model.kv_heads % tp != 0 && tp % model.kv_heads != 0 {
+            return Err(Error::Model {
+                message: format!(
+                    "tp ({tp}) and the KV heads ({}) must divide one another (KV heads are split over TP \
+                     ranks, or replicated when TP exceeds them)",
+                    model.kv_heads
+                ),
+            });
+        }
+        if pp > model.layers {
+            return Err(invalid(
+                "pp",
+                format!("is {pp}; the model has only {} layers", model.layers),
+            ));
+        }
+        if ep > 1 && (!model.is_moe() || tp % ep != 0 || model.experts % ep != 0) {
+            return Err(invalid(
+                "ep",
+                format!(
+                    "is {ep}; expert parallelism needs an MoE model and ep dividing both tp ({tp}) and the \
+                     experts ({})",
+                    model.experts
+                ),
+            ));
+        }
+        let gpus = u64::from(plan.gpus());
+        if gpus > cluster.gpus() {
+            return Err(invalid(
+                "tp",
+                format!(
+                    "tp x pp = {gpus} GPUs, more than the {} of the cluster",
+                    cluster.gpus()
+                ),
+            ));
+        }
+        let dev = crate::hw::registry()?
+            .get_kind(&system.device, "device")?
+            .device()?;
+        let d16 = if dev.gemm_peak(Dtype::Bf16).is_ok() && weights != WeightFormat::Fp16 {
+            Dtype::Bf16
+        } else {
+            Dtype::Fp16
+        };
+        if weights == WeightFormat::Int4 && dev.matrix_peak(Dtype::Bf16).is_none() {
+            return Err(Error::Unsupported {
+                message: format!(
+                    "device '{}' has no 4-bit weight-only GEMM path (W4A16 kernels need bf16 matrix units: \
+                     Ampere, Ada, Hopper, CDNA3); use dtype 'fp16'",
+                    dev.id
+                ),
+            });
+        }
+        let linear =
+            GemmContext::new(&dev, weights.compute_dtype(d16))?.with_weight_bytes(weights.bytes());
+        let head = GemmContext::new(&dev, d16)?;
+        let attn = AttentionContext::new(&dev, d16)?;
+        let stream = StreamContext::new(&dev, d16)?;
+        let ppf = f64::from(pp);
+        let stage_layers = (f64::from(model.layers) / ppf).ceil();
+        let moe = f64::from(model.moe_layer_count());
+        let stage_moe = (moe / ppf).ceil().min(stage_layers);
+        let tpf = f64::from(tp);
+        let kv_cache_width = if model.is_mla() {
+            // The latent is not split over TP ranks: each keeps all of it (DeepSeek-V3 in vLLM/SGLang).
+            model.kv_cache_width()
+        } else {
+            model.kv_cache_width() / f64::from(model.kv_heads)
+                * (f64::from(model.kv_heads) / tpf).max(1.0)
+        };
+        Ok(Engine {
+            model,
+            plan,
+            weights,
+            kv,
+            framework,
+            cluster,
+            linear,
+            head,
+            attn,
+            stream,
+            stage_layers,
+            stage_dense: stage_layers - stage_moe,
+            stage_moe,
+            q_heads: f64::from(model.heads) / tpf,
+            kv_cache_width,
+        })
+    }
+
+    /// Layers of the heaviest stage: all, dense-MLP and MoE.
+    pub fn stage_layer_counts(&self) -> (f64, f64, f64) {
+        (self.stage_layers, self.stage_dense, self.stage_moe)
+    }
+
+    /// KV-cache elements per token per layer on one GPU.
+    pub fn kv_cache_width_per_gpu(&self) -> f64 {
+        self.kv_cache_width
+    }
+
+    /// KV-cache bytes per token on one GPU (the heaviest pipeline stage).
+    pub fn kv_bytes_per_token(&self) -> f64 {
+        self.stage_layers * self.kv_cache_width * self.kv.bytes()
+    }
+
+    /// Time of one iteration holding `b`.
+    pub fn iteration(&self, b: &Batch) -> IterationTime {
+        let chunks = &b.prefill;
+        let runs = RunsOfEqual { chunks, at: 0 };
+        self.price(runs, b.decode_seqs, b.decode_context_sum)
+    }
+
+    /// Time of one iteration of `prefill_seqs` equal prompt chunks of `prompt` new tokens after `cached`
+    /// cached ones (each ending its prompt) and `decode_seqs` decode sequences attending to `context` tokens.
+    pub fn uniform(
+        &self,
+        prefill_seqs: f64,
+        prompt: f64,
+        cached: f64,
+        decode_seqs: f64,
+        context: f64,
+    ) -> IterationTime {
+        let run = (prefill_seqs > 0.0 && prompt > 0.0).then_some((
+            prefill_seqs,
+            PrefillChunk {
+                tokens: prompt,
+                cached,
+                last: true,
+            },
+        ));
+        self.price(run.into_iter(), decode_seqs, decode_seqs * context)
+    }
+
+    /// [`Engine::uniform`] over equal-length columns (prefill seqs, prompt, cached, decode seqs, context), in
+    /// parallel; every element must be finite and >= 0 (the error names the column and element).
+    pub fn uniform_columns(&self, cols: [(&str, &[f64]); 5]) -> Result<Vec<IterationTime>> {
+        use rayon::prelude::*;
+        let n = cols[0].1.len();
+        for (name, c) in cols {
+            if c.len() != n {
+                return Err(invalid(
+                    name,
+                    format!("has {} elements; expected {n}", c.len()),
+                ));
+            }
+            if let Some((i, x)) = c
+                .iter()
+                .enumerate()
+                .find(|(_, x)| !(x.is_finite() && **x >= 0.0))
+            {
+                return Err(invalid(
+                    name,
+                    format!("element {i} is {x}; expected a finite number >= 0"),
+                ));
+            }
+        }
+        let [ps, pl, ca, ds, cx] = cols.map(|(_, c)| c);
+        Ok((0..n)
+            .into_par_iter()
+            .with_min_len(4096)
+            .map(|i| self.uniform(ps[i], pl[i], ca[i], ds[i], cx[i]))
+            .collect())
+    }
+
+    /// Prices runs of equal prefill chunks `(count, chunk)` and the decode sequences.
+    fn price(
+        &self,
+        runs: impl Iterator<Item = (f64, PrefillChunk)> + Clone,
+        decode_seqs: f64,
+        decode_context_sum: f64,
+    ) -> IterationTime {
+        let m = &self.model;
+        let tp = f64::from(self.plan.tp);
+        let pp = f64::from(self.plan.pp);
+        let mut prefill_tokens = 0.0;
+        let mut prefill_seqs = 0.0;
+        let mut finishing = 0.0;
+        for (n, c) in runs.clone() {
+            prefill_tokens += n * c.tokens;
+            prefill_seqs += n;
+            if c.last {
+                finishing += n;
+            }
+        }
+        let t = prefill_tokens + decode_seqs;
+        let mut out = IterationTime::default();
+        if t <= 0.0 {
+            return out;
+        }
+        let h = m.hidden;
+        let g = &self.linear;
+        let mut kernels = 0.0;
+        // Attention linears.
+        let attn_linear = if m.is_mla() {
+            let rope = m.qk_rope_head_dim;
+            let qk = m.qk_nope_head_dim + rope;
+            let q = if m.q_lora_rank > 0.0 {
+                g.estimate(t, m.q_lora_rank, h, 1.0).time_s
+                    + g.estimate(t, self.q_heads * qk, m.q_lora_rank, 1.0).time_s
+            } else {
+                g.estimate(t, self.q_heads * qk, h, 1.0).time_s
+            };
+            kernels += 5.0;
+            q + g.estimate(t, m.kv_lora_rank + rope, h, 1.0).time_s
+                + g.estimate(
+                    t,
+                    self.q_heads * (m.qk_nope_head_dim + m.v_head_dim),
+                    m.kv_lora_rank,
+                    1.0,
+                )
+                .time_s
+                + g.estimate(t, h, self.q_heads * m.v_head_dim, 1.0).time_s
+        } else {
+            kernels += 2.0;
+            let qkv = m.q_width() / tp + self.kv_cache_width;
+            g.estimate(t, qkv, h, 1.0).time_s + g.estimate(t, h, m.q_width() / tp, 1.0).time_s
+        };
+        // Dense MLP linears.
+        let mats = m.mlp_mats();
+        let dense_mlp = |width: f64| {
+            let f = width / tp;
+            g.estimate(t, (mats - 1.0) * f, h, 1.0).time_s + g.estimate(t, h, f, 1.0).time_s
+        };
+        let dense = if self.stage_dense > 0.0 {
+            dense_mlp(m.ffn_hidden)
+        } else {
+            0.0
+        };
+        // MoE: router, shared experts, routed experts.
+        let moe = if self.stage_moe > 0.0 {
+            let e = f64::from(m.experts);
+            let k = f64::from(m.top_k);
+            let ep = f64::from(self.plan.ep);
+            let local = e / ep;
+            let width = m.expert_ffn() / (tp / ep);
+            // Experts of this rank that receive at least one of the t tokens (each token picks k of e).
+            let active = local * (1.0 - (1.0 - k / e).powf(t));
+            let per_expert = (t * k / e * local / active.max(1e-9)).max(1.0);
+            let shared = if m.shared_experts > 0 {
+                dense_mlp(m.expert_ffn() * f64::from(m.shared_experts))
+            } else {
+                0.0
+            };
+            g.estimate(t, e, h, 1.0).time_s
+                + shared
+                + g.estimate(per_expert, (mats - 1.0) * width, h, active)
+                    .time_s
+                + g.estimate(per_expert, h, width, active).time_s
+        } else {
+            0.0
+        };
+        // Prefill attention: runs of equal chunks share one kernel call.
+        let qk_dim = if m.is_mla() {
+            m.qk_nope_head_dim + m.qk_rope_head_dim
+        } else {
+            m.head_dim()
+        };
+        let mut prefill_attn = 0.0;
+        for (n, c) in runs {
+            if c.tokens > 0.0 {
+                prefill_attn += self
+                    .attn
+                    .estimate(
+                        n,
+                        self.q_heads,
+                        c.tokens,
+                        c.tokens + c.cached,
+                        qk_dim,
+                        true,
+                        false,
+                    )
+                    .time_s;
+                kernels += 1.0;
+            }
+        }
+        // Decode attention: every sequence's cached K and V read once; QK^T and AV on the vector units.
+        let decode_attn = if decode_seqs > 0.0 {
+            kernels += 1.0;
+            let bytes = decode_context_sum * self.kv_cache_width * self.kv.bytes();
+            let flops = 4.0 * self.q_heads * qk_dim * decode_context_sum;
+            let est = self.stream.estimate(bytes, 0.0, flops);
+            est.time_s / self.framework.decode_attention_fraction
+        } else {
+            0.0
+        };
+        // Elementwise passes over the new tokens' activations (and the KV write).
+        let row = t * h * B16;
+        let ffn_row = t * m.ffn_hidden.max(m.expert_ffn()) / tp * B16;
+        let elementwise = self.stream.estimate(2.0 * row, 2.0 * row, 0.0).time_s
+            + self.stream.estimate(row, row, 0.0).time_s
+            + self
+                .stream
+                .estimate(0.0, t * self.kv_cache_width * self.kv.bytes(), 0.0)
+                .time_s
+            + self.stream.estimate(2.0 * row, row, 0.0).time_s * 2.0
+            + self.stream.estimate(2.0 * ffn_row, ffn_row, 0.0).time_s
+            + self
+                .stream
+                .estimate(t * m.q_width() / tp * B16, t * m.q_width() / tp * B16, 0.0)
+                .time_s;
+        kernels += ELEMENTWISE_KERNELS;
+        // Tensor-parallel all-reduces: after attention and after the MLP.
+        let tp_ar = if self.plan.tp > 1 {
+            2.0 * self
+                .cluster
+                .collective(Op::AllReduce, self.plan.tp, 1, row)
+                .time_s
+        } else {
+            0.0
+        };
+        let layers = self.stage_layers * pp;
+        let dense_layers = self.stage_dense * pp;
+        let moe_layers = self.stage_moe * pp;
+        // Kernels per stage: each layer's attention, elementwise and all-reduce kernels counted above, two
+        // MLP GEMMs per dense layer, router + two grouped expert GEMMs + the shared experts' two per MoE layer.
+        if self.plan.tp > 1 {
+            kernels += 2.0;
+        }
+        let moe_kernels = 3.0 + if m.shared_experts > 0 { 2.0 } else { 0.0 };
+        kernels =
+            kernels * self.stage_layers + 2.0 * self.stage_dense + moe_kernels * self.stage_moe;
+        // Head: embedding gather, LM head over the sampled rows, logits gathered over TP, sampling.
+        let s = finishing + decode_seqs;
+        let embed = self.stream.estimate(row, row, 0.0).time_s;
+        let (lm, gather, sample) = if s > 0.0 {
+            let logits = s * m.vocab * LOGIT_BYTES;
+            (
+                self.head.estimate(s, m.vocab / tp, h, 1.0).time_s,
+                if self.plan.tp > 1 {
+                    self.cluster
+                        .collective(Op::AllGather, self.plan.tp, 1, logits)
+                        .time_s
+                } else {
+                    0.0
+                },
+                self.stream.estimate(logits, 0.0, 5.0 * s * m.vocab).time_s,
+            )
+        } else {
+            (0.0, 0.0, 0.0)
+        };
+        kernels += 4.0;
+        let pp_comm = if self.plan.pp > 1 {
+            (pp - 1.0)
+                * self
+                    .cluster
+                    .collective(Op::SendRecv, 2, u64::from(self.plan.tp), row / tp)
+                    .time_s
+        } else {
+            0.0
+        };
+        let k = self.framework.kernel_time_scale;
+        out.gemm_s = k * (layers * attn_linear + dense_layers * dense);
+        out.moe_s = k * moe_layers * moe;
+        out.prefill_attention_s = k * layers * prefill_attn;
+        out.decode_attention_s = k * layers * decode_attn;
+        out.elementwise_s = k * layers * elementwise;
+        out.head_s = k * (embed + lm + sample);
+        out.tp_comm_s = layers * tp_ar + gather;
+        out.pp_comm_s = pp_comm;
+        let gpu = out.gemm_s
+            + out.moe_s
+            + out.prefill_attention_s
+            + out.decode_attention_s
+            + out.elementwise_s
+            + out.head_s
+            + out.tp_comm_s
+            + out.pp_comm_s;
+        let graphed = self.framework.cuda_graphs && prefill_seqs == 0.0;
+        let launches = if graphed {
+            0.0
+        } else {
+            kernels * pp * self.framework.kernel_launch_s
+        };
+        out.overhead_s = self.framework.iteration_overhead_s
+            + self.framework.per_sequence_overhead_s * (prefill_seqs + decode_seqs)
+            + (launches - gpu).max(0.0);
+        out.time_s = gpu + out.overhead_s;
+        out.kernels = kernels;
+        out
+    }
+}
+
+fn divisors(n: u32) -> Vec<u32> {
+    (1..=n).filter(|d| n % d == 0).collect()
+}
+
+/// Consecutive equal chunks of a batch as `(count, chunk)`: a batch of equal prompts is one attention call.
+#[derive(Clone)]
+struct RunsOfEqual<'a> {
+    chunks: &'a [PrefillChunk],
+    at: usize,
+}
+
+impl Iterator for RunsOfEqual<'_> {
+    type Item = (f64, PrefillChunk);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let first = *self.chunks.get(self.at)?;
+        let mut end = self.at + 1;
+        while end < self.chunks.len() && self.chunks[end] == first {
+            end += 1;
+        }
+        let n = (end - self.at) as f64;
+        self.at = end;
+        Some((n, first))
+    }
+}
+
+impl super::sim::IterationCost for Engine {
+    fn iteration_s(&self, batch: &Batch) -> f64 {
+        self.iteration(batch).time_s
+    }
+}

@@ -1,0 +1,409 @@
+//! LLM serving bindings: an engine handle (model, system, plan, formats, framework figures) resolved once,
+//! iteration times over numpy columns, memory, and the simulator; the engine runs with the interpreter lock
+//! released.
+use std::collections::HashMap;
+
+use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
+use perfmodel_core::error::invalid;
+use perfmodel_core::llm::Model;
+use perfmodel_core::serve::requests::{self, LengthDist, Request};
+use perfmodel_core::serve::sim::{self, LoadBalancer, SchedulerConfig, SimOptions};
+use perfmodel_core::serve::{
+    Engine, Framework, IterationTime, KvFormat, KvPolicy, ServePlan, WeightFormat,
+};
+use perfmodel_core::Result as CoreResult;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::errors::engine;
+use crate::llm::system_of;
+
+/// A serving instance resolved once.
+#[pyclass(frozen, name = "ServeEngine", module = "perfmodel._core")]
+pub struct PyServeEngine {
+    pub(crate) inner: Engine,
+    /// What the framework figures were fitted on (`None`: uncalibrated).
+    fitted_on: Option<String>,
+}
+
+#[pymethods]
+impl PyServeEngine {
+    /// What the system's framework figures were fitted on, or None when uncalibrated.
+    #[getter]
+    fn fitted_on(&self) -> Option<String> {
+        self.fitted_on.clone()
+    }
+
+    /// The framework figures in use.
+    #[getter]
+    fn framework(&self) -> HashMap<&'static str, f64> {
+        let f = &self.inner.framework;
+        HashMap::from([
+            ("kernel_time_scale", f.kernel_time_scale),
+            ("decode_attention_fraction", f.decode_attention_fraction),
+            ("iteration_overhead_s", f.iteration_overhead_s),
+            ("per_sequence_overhead_s", f.per_sequence_overhead_s),
+            ("kernel_launch_s", f.kernel_launch_s),
+            ("cuda_graphs", f64::from(u8::from(f.cuda_graphs))),
+        ])
+    }
+
+    /// KV-cache bytes per token on one GPU.
+    #[getter]
+    fn kv_bytes_per_token(&self) -> f64 {
+        self.inner.kv_bytes_per_token()
+    }
+}
+
+/// `base` with the figures of `f` (by name) replaced.
+fn framework_of(base: Framework, f: &HashMap<String, f64>) -> CoreResult<Framework> {
+    const KEYS: [&str; 6] = [
+        "kernel_time_scale",
+        "decode_attention_fraction",
+        "iteration_overhead_s",
+        "per_sequence_overhead_s",
+        "kernel_launch_s",
+        "cuda_graphs",
+    ];
+    for k in f.keys() {
+        if !KEYS.contains(&k.as_str()) {
+            return Err(invalid(
+                k,
+                format!("is not a framework figure; expected one of {KEYS:?}"),
+            ));
+        }
+    }
+    let d = base;
+    let get = |k: &str, v: f64| f.get(k).copied().unwrap_or(v);
+    Ok(Framework {
+        kernel_time_scale: get("kernel_time_scale", d.kernel_time_scale),
+        decode_attention_fraction: get("decode_attention_fraction", d.decode_attention_fraction),
+        iteration_overhead_s: get("iteration_overhead_s", d.iteration_overhead_s),
+        per_sequence_overhead_s: get("per_sequence_overhead_s", d.per_sequence_overhead_s),
+        kernel_launch_s: get("kernel_launch_s", d.kernel_launch_s),
+        cuda_graphs: get("cuda_graphs", f64::from(u8::from(d.cuda_graphs))) != 0.0,
+    })
+}
+
+/// Resolves a serving instance: `model` as a dict of numbers, `system` an id or spec, a plan, the weight and
+/// KV formats by name, the framework class whose figures the system gives, and figures replacing them.
+#[pyfunction]
+#[pyo3(signature = (model, system, nodes, tp, pp, ep, dtype, kv_dtype, framework, overrides))]
+pub fn serve_engine(
+    py: Python<'_>,
+    model: HashMap<String, f64>,
+    system: &Bound<'_, PyAny>,
+    nodes: u32,
+    tp: u32,
+    pp: u32,
+    ep: u32,
+    dtype: String,
+    kv_dtype: String,
+    framework: String,
+    overrides: HashMap<String, f64>,
+) -> PyResult<PyServeEngine> {
+    let sys = system_of(py, system)?;
+    let (inner, fitted_on) = engine(py, move || {
+        let pairs: Vec<(&str, f64)> = model.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        let m = Model::from_pairs(&pairs)?;
+        let (base, fitted_on) = Framework::of_system(&sys, &framework)?;
+        let e = Engine::new(
+            m,
+            &sys,
+            nodes,
+            ServePlan { tp, pp, ep },
+            WeightFormat::parse(&dtype)?,
+            KvFormat::parse(&kv_dtype)?,
+            framework_of(base, &overrides)?,
+        )?;
+        Ok((e, fitted_on))
+    })?;
+    Ok(PyServeEngine { inner, fitted_on })
+}
+
+/// The breakdown names of an iteration, in the order `serve_iteration` returns its columns.
+pub const ITERATION_COLUMNS: [&str; 11] = [
+    "time_s",
+    "gemm_s",
+    "moe_s",
+    "prefill_attention_s",
+    "decode_attention_s",
+    "elementwise_s",
+    "head_s",
+    "tp_comm_s",
+    "pp_comm_s",
+    "overhead_s",
+    "kernels",
+];
+
+fn row(t: &IterationTime) -> [f64; 11] {
+    [
+        t.time_s,
+        t.gemm_s,
+        t.moe_s,
+        t.prefill_attention_s,
+        t.decode_attention_s,
+        t.elementwise_s,
+        t.head_s,
+        t.tp_comm_s,
+        t.pp_comm_s,
+        t.overhead_s,
+        t.kernels,
+    ]
+}
+
+/// Iteration times of equal-length columns: `prefill_seqs` prompts of `prompt` new tokens after `cached`
+/// cached tokens, with `decode_seqs` decode sequences at `context` tokens. Returns a dict of numpy columns
+/// named as `ITERATION_COLUMNS`.
+#[pyfunction]
+pub fn serve_iteration<'py>(
+    py: Python<'py>,
+    handle: &PyServeEngine,
+    prefill_seqs: PyReadonlyArray1<'py, f64>,
+    prompt: PyReadonlyArray1<'py, f64>,
+    cached: PyReadonlyArray1<'py, f64>,
+    decode_seqs: PyReadonlyArray1<'py, f64>,
+    context: PyReadonlyArray1<'py, f64>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let cols = [
+        ("prefill_seqs", prefill_seqs.as_slice()?),
+        ("prompt_len", prompt.as_slice()?),
+        ("cached", cached.as_slice()?),
+        ("decode_seqs", decode_seqs.as_slice()?),
+        ("context_len", context.as_slice()?),
+    ];
+    let e = &handle.inner;
+    let out = engine(py, move || e.uniform_columns(cols))?;
+    let out: Vec<[f64; 11]> = out.iter().map(row).collect();
+    let d = PyDict::new(py);
+    for (j, name) in ITERATION_COLUMNS.iter().enumerate() {
+        let col: Vec<f64> = out.iter().map(|r| r[j]).collect();
+        let arr: Bound<'py, PyArray1<f64>> = col.into_pyarray(py);
+        d.set_item(*name, arr)?;
+    }
+    Ok(d)
+}
+
+/// Memory of one GPU: weights, activations, KV cache, KV bytes per token, KV tokens, capacity, shortfall.
+#[pyfunction]
+#[pyo3(signature = (handle, max_batched_tokens, max_seqs, fraction, of_free, block_size))]
+pub fn serve_memory(
+    py: Python<'_>,
+    handle: &PyServeEngine,
+    max_batched_tokens: f64,
+    max_seqs: f64,
+    fraction: f64,
+    of_free: bool,
+    block_size: u32,
+) -> PyResult<HashMap<&'static str, f64>> {
+    let e = &handle.inner;
+    let m = engine(py, move || {
+        e.memory(
+            max_batched_tokens,
+            max_seqs,
+            &KvPolicy {
+                fraction,
+                of_free,
+                block_size,
+            },
+        )
+    })?;
+    Ok(HashMap::from([
+        ("weights_bytes", m.weights),
+        ("activations_bytes", m.activations),
+        ("kv_cache_bytes", m.kv_cache),
+        ("kv_bytes_per_token", m.kv_bytes_per_token),
+        ("kv_tokens", m.kv_tokens),
+        ("capacity_bytes", m.capacity),
+        ("shortfall_bytes", m.shortfall),
+    ]))
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyServeEngine>()?;
+    m.add_function(wrap_pyfunction!(serve_engine, m)?)?;
+    m.add_function(wrap_pyfunction!(serve_iteration, m)?)?;
+    m.add_function(wrap_pyfunction!(serve_memory, m)?)?;
+    m.add_function(wrap_pyfunction!(serve_requests, m)?)?;
+    m.add_function(wrap_pyfunction!(serve_simulate, m)?)?;
+    Ok(())
+}
+
+/// A length distribution from Python: ("fixed", n), ("uniform", lo, hi) or ("lognormal", mean, sigma, max).
+fn length_dist(arg: &str, d: &(String, f64, f64, f64)) -> CoreResult<LengthDist> {
+    let whole = |v: f64, what: &str| -> CoreResult<u32> {
+        if v.is_finite() && v >= 1.0 && v.fract() == 0.0 && v <= f64::from(u32::MAX) {
+            Ok(v as u32)
+        } else {
+            Err(invalid(
+                arg,
+                format!("{what} is {v}; expected a whole number >= 1"),
+            ))
+        }
+    };
+    let dist = match d.0.as_str() {
+        "fixed" => LengthDist::Fixed(whole(d.1, "the length")?),
+        "uniform" => LengthDist::Uniform {
+            lo: whole(d.1, "lo")?,
+            hi: whole(d.2, "hi")?,
+        },
+        "lognormal" => LengthDist::LogNormal {
+            mean: d.1,
+            sigma: d.2,
+            max: whole(d.3, "max")?,
+        },
+        other => {
+            return Err(invalid(
+                arg,
+                format!("is a '{other}' distribution; expected 'fixed', 'uniform' or 'lognormal'"),
+            ))
+        }
+    };
+    dist.check(arg)?;
+    Ok(dist)
+}
+
+/// Requests with Poisson arrivals at `rate` per second (`rate` = inf: all at time 0) and lengths drawn from
+/// the two distributions: (arrival_s, prompt_tokens, output_tokens) columns.
+#[pyfunction]
+pub fn serve_requests(
+    py: Python<'_>,
+    rate: f64,
+    n: usize,
+    prompt: (String, f64, f64, f64),
+    output: (String, f64, f64, f64),
+    seed: u64,
+) -> PyResult<(
+    Bound<'_, PyArray1<f64>>,
+    Bound<'_, PyArray1<f64>>,
+    Bound<'_, PyArray1<f64>>,
+)> {
+    let reqs = engine(py, move || {
+        let p = length_dist("prompt_tokens", &prompt)?;
+        let o = length_dist("output_tokens", &output)?;
+        if rate == f64::INFINITY {
+            requests::offline(n, p, o, seed)
+        } else {
+            requests::poisson(rate, n, p, o, seed)
+        }
+    })?;
+    let a: Vec<f64> = reqs.iter().map(|r| r.arrival_s).collect();
+    let p: Vec<f64> = reqs.iter().map(|r| f64::from(r.prompt_tokens)).collect();
+    let o: Vec<f64> = reqs.iter().map(|r| f64::from(r.output_tokens)).collect();
+    Ok((a.into_pyarray(py), p.into_pyarray(py), o.into_pyarray(py)))
+}
+
+fn to_requests(arrival: &[f64], prompt: &[f64], output: &[f64]) -> CoreResult<Vec<Request>> {
+    let n = arrival.len();
+    if prompt.len() != n || output.len() != n {
+        return Err(invalid(
+            "requests",
+            format!(
+                "columns differ in length: arrival_s {n}, prompt_tokens {}, output_tokens {}",
+                prompt.len(),
+                output.len()
+            ),
+        ));
+    }
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let len = |v: f64, col: &str| -> CoreResult<u32> {
+            if v.is_finite() && v >= 1.0 && v.fract() == 0.0 && v <= f64::from(u32::MAX) {
+                Ok(v as u32)
+            } else {
+                Err(invalid(
+                    "requests",
+                    format!("row {i}: {col} is {v}; expected a whole number >= 1"),
+                ))
+            }
+        };
+        out.push(Request {
+            arrival_s: arrival[i],
+            prompt_tokens: len(prompt[i], "prompt_tokens")?,
+            output_tokens: len(output[i], "output_tokens")?,
+        });
+    }
+    requests::validate(&out)?;
+    Ok(out)
+}
+
+/// The scheduler of a simulation, from Python's numbers.
+#[derive(FromPyObject)]
+#[pyo3(from_item_all)]
+pub struct SchedulerArgs {
+    max_num_seqs: u32,
+    max_num_batched_tokens: u32,
+    chunked_prefill: bool,
+    block_size: u32,
+    kv_capacity_tokens: f64,
+    max_model_len: u32,
+}
+
+/// Simulates the requests (columns) on `replicas` copies of the engine: per-request columns and run figures.
+#[pyfunction]
+#[pyo3(signature = (handle, arrival, prompt, output, replicas, scheduler, balancer, record_itl))]
+pub fn serve_simulate<'py>(
+    py: Python<'py>,
+    handle: &PyServeEngine,
+    arrival: PyReadonlyArray1<'py, f64>,
+    prompt: PyReadonlyArray1<'py, f64>,
+    output: PyReadonlyArray1<'py, f64>,
+    replicas: u32,
+    scheduler: SchedulerArgs,
+    balancer: String,
+    record_itl: bool,
+) -> PyResult<Bound<'py, PyDict>> {
+    let (a, p, o) = (arrival.as_slice()?, prompt.as_slice()?, output.as_slice()?);
+    let e = &handle.inner;
+    let r = engine(py, move || {
+        let reqs = to_requests(a, p, o)?;
+        let cfg = SchedulerConfig {
+            max_num_seqs: scheduler.max_num_seqs,
+            max_num_batched_tokens: scheduler.max_num_batched_tokens,
+            chunked_prefill: scheduler.chunked_prefill,
+            block_size: scheduler.block_size,
+            kv_capacity_tokens: scheduler.kv_capacity_tokens,
+            max_model_len: scheduler.max_model_len,
+        };
+        let balancer = match balancer.as_str() {
+            "round_robin" => LoadBalancer::RoundRobin,
+            "least_outstanding" => LoadBalancer::LeastOutstanding,
+            other => {
+                return Err(invalid(
+                    "balancer",
+                    format!("is '{other}'; expected 'round_robin' or 'least_outstanding'"),
+                ))
+            }
+        };
+        if replicas == 0 {
+            return Err(invalid("replicas", "is 0; expected at least 1"));
+        }
+        sim::simulate_with(
+            e,
+            &cfg,
+            replicas,
+            &reqs,
+            &SimOptions {
+                balancer,
+                record_itl_gaps: record_itl,
+            },
+        )
+    })?;
+    let d = PyDict::new(py);
+    d.set_item("arrival_s", r.arrival_s.into_pyarray(py))?;
+    d.set_item("first_token_s", r.first_token_s.into_pyarray(py))?;
+    d.set_item("finish_s", r.finish_s.into_pyarray(py))?;
+    d.set_item("ttft_s", r.ttft_s.into_pyarray(py))?;
+    d.set_item("tpot_s", r.tpot_s.into_pyarray(py))?;
+    d.set_item("e2e_s", r.e2e_s.into_pyarray(py))?;
+    d.set_item("max_itl_s", r.max_itl_s.into_pyarray(py))?;
+    let pre: Vec<f64> = r.preemptions.iter().map(|&x| f64::from(x)).collect();
+    d.set_item("preemptions", pre.into_pyarray(py))?;
+    let rep: Vec<f64> = r.replica.iter().map(|&x| f64::from(x)).collect();
+    d.set_item("replica", rep.into_pyarray(py))?;
+    d.set_item("itl_gaps_s", r.itl_gaps_s.into_pyarray(py))?;
+    d.set_item("iterations", r.iterations)?;
+    d.set_item("makespan_s", r.makespan_s)?;
+    d.set_item("busy_s", r.busy_s.into_pyarray(py))?;
+    Ok(d)
+}
