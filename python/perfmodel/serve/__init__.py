@@ -449,4 +449,7 @@ def max_throughput(
 
 
 __all__ += ["Phase", "ITERATION_COLUMNS", "FrameworkDefaults", "framework_defaults", "Simulation", "simulate",
-            "max_throughput", "requests", "read_requests"]  # fmt: skip
+            "max_throughput", "requests", "read_requests", "search", "plans"]  # fmt: skip
+
+
+from .search import plans, search  # noqa: E402  (uses the functions above)

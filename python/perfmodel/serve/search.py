@@ -1,0 +1,133 @@
+"""Serving-plan search: every TP x PP (x EP for MoE) split of a cluster's GPUs into data-parallel replicas,
+each simulated on the same requests; the best plan for throughput under TTFT/TPOT SLOs first, with why."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import polars as pl
+
+from .. import hwdb
+from ..errors import InvalidArgumentError, PerfModelError
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def _cluster_size(cluster: Any) -> tuple[Any, int, int]:
+    """(system, nodes, GPUs per node) of a system id/spec (one node), ``(system, nodes)`` or a one-group cluster."""
+    if isinstance(cluster, tuple) and len(cluster) == 2:
+        system, nodes = cluster
+    elif hasattr(cluster, "groups"):
+        if len(cluster.groups) != 1:
+            raise InvalidArgumentError("argument `cluster`: serving search needs a cluster of one kind of node")
+        system, nodes = cluster.groups[0]["system"], cluster.groups[0]["nodes"]
+    else:
+        system, nodes = cluster, 1
+    spec = hwdb.resolve(system, "system")
+    if isinstance(nodes, bool) or not isinstance(nodes, int) or nodes < 1:
+        raise InvalidArgumentError(f"argument `cluster`: nodes is {nodes!r}; expected a whole number >= 1")
+    return spec, nodes, int(spec["devices_per_node_count"])
+
+
+def plans(model: Any, cluster: Any, max_pp: int = 8) -> list[dict[str, int]]:
+    """Every plan: TP dividing a node's GPUs (and the model's heads), PP up to ``max_pp`` whole nodes or within
+    one, EP in {1, TP} for MoE models, replicas filling the cluster."""
+    from . import _as_model
+
+    m = _as_model(model)
+    spec, nodes, per_node = _cluster_size(cluster)
+    gpus = nodes * per_node
+    out = []
+    for tp in _divisors(per_node):
+        if m.heads % tp:
+            continue
+        for pp in _divisors(gpus // tp):
+            if pp > max_pp or pp > m.layers:
+                continue
+            eps = [1, tp] if m.fields.get("experts", 0) > 1 and tp > 1 and int(m.experts) % tp == 0 else [1]
+            for ep in eps:
+                out.append({"tp": tp, "pp": pp, "ep": ep, "replicas": gpus // (tp * pp), "gpus": gpus})
+    return out
+
+
+def search(
+    model: Any,
+    cluster: Any,
+    rate: float | None = None,
+    slo_ttft_s: float | None = None,
+    slo_tpot_s: float | None = None,
+    percentile: int = 90,
+    num_requests: int = 1000,
+    prompt_tokens: Any = 512,
+    output_tokens: Any = 128,
+    requests: Any = None,
+    dtype: str = "bf16",
+    kv_dtype: str | None = None,
+    framework: str = "vllm",
+    max_num_seqs: tuple[int | None, ...] = (None,),
+    max_pp: int = 8,
+    seed: int = 0,
+) -> pl.DataFrame:
+    """Simulates every plan of :func:`plans` (and each ``max_num_seqs`` option) on the same requests (a trace,
+    or ``num_requests`` Poisson arrivals at ``rate`` per second for the whole cluster; offline, all at once,
+    when neither is given) and returns one row per plan, best first: plans meeting the SLOs (on the
+    ``percentile``-th TTFT and TPOT) before those that do not, then by goodput and output tokens/s. ``why``
+    says what decided each row. Plans that do not fit say by how much."""
+    from . import _check_fits, memory, simulate
+
+    if percentile not in (50, 90, 99):
+        raise InvalidArgumentError(f"argument `percentile`: is {percentile!r}; expected 50, 90 or 99")
+    spec, nodes, _ = _cluster_size(cluster)
+    rows: list[dict[str, Any]] = []
+    offline = rate is None and requests is None
+    for p in plans(model, cluster, max_pp):
+        for seqs in max_num_seqs:
+            row: dict[str, Any] = {**p, "max_num_seqs": seqs}
+            mem = memory(model, (spec, nodes), p["tp"], p["pp"], dtype, kv_dtype, framework, p["ep"], max_num_seqs=seqs)
+            row["kv_tokens"] = mem.kv_tokens
+            row["weights_gib_per_gpu"] = mem.weights_bytes / 2**30
+            try:
+                _check_fits(mem, model, spec.id, p["tp"], p["pp"])
+            except PerfModelError as exc:
+                row.update(fits=False, why=str(exc))
+                rows.append(row)
+                continue
+            kw: dict[str, Any] = {"requests": requests} if requests is not None else {
+                "rate": math.inf if offline else rate, "num_requests": num_requests,
+                "prompt_tokens": prompt_tokens, "output_tokens": output_tokens, "seed": seed,
+            }  # fmt: skip
+            sim = simulate(model, (spec, nodes), p["tp"], p["pp"], p["replicas"], dtype=dtype, kv_dtype=kv_dtype,
+                           framework=framework, ep=p["ep"], slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s,
+                           max_num_seqs=seqs, **kw)  # fmt: skip
+            s = sim.summary
+            ttft, tpot = s[f"p{percentile}_ttft_s"], s[f"p{percentile}_tpot_s"]
+            meets = (slo_ttft_s is None or ttft <= slo_ttft_s) and (slo_tpot_s is None or tpot <= slo_tpot_s)
+            parts = [f"p{percentile} TTFT {ttft * 1e3:.0f} ms", f"p{percentile} TPOT {tpot * 1e3:.1f} ms"]
+            if not meets:
+                parts.append("misses the SLO")
+            if s["preemptions"]:
+                parts.append(f"{s['preemptions']:.0f} preemptions (KV cache full)")
+            row.update(
+                fits=True,
+                meets_slo=meets,
+                **{k: s[k] for k in ("mean_ttft_s", "mean_tpot_s", "mean_e2e_s", "output_tokens_per_s",
+                                     "goodput_requests_per_s", "slo_attainment", "preemptions")},  # fmt: skip
+                **{f"p{percentile}_ttft_s": ttft, f"p{percentile}_tpot_s": tpot},
+                output_tokens_per_s_per_gpu=s["output_tokens_per_s"] / p["gpus"],
+                why="; ".join(parts),
+            )
+            rows.append(row)
+    if not rows:
+        raise InvalidArgumentError("no plan: the model's heads admit no TP degree dividing the node's GPUs")
+    frame = pl.DataFrame(rows, infer_schema_length=None)
+    for col, dtype_ in (("meets_slo", pl.Boolean), ("goodput_requests_per_s", pl.Float64), ("output_tokens_per_s", pl.Float64)):
+        if col not in frame.columns:
+            frame = frame.with_columns(pl.lit(None, dtype=dtype_).alias(col))
+    return frame.sort(
+        [pl.col("fits"), pl.col("meets_slo").fill_null(False), pl.col("goodput_requests_per_s").fill_null(0.0),
+         pl.col("output_tokens_per_s").fill_null(0.0)],
+        descending=True,
+    )  # fmt: skip
