@@ -6,12 +6,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import perfmodel as pm
 import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import perfmodel as pm
 
 H100_HBM = 3352e9 * 0.97  # datasheet bandwidth x the hwdb stream fraction (hwdb/devices/h100-sxm5-80gb.toml)
 H100_BF16 = 989.4e12 * 0.7475  # dense bf16 peak x the fitted GEMM fraction (same file)
