@@ -4,7 +4,7 @@
     perfmodel roofline gemm DEVICE M N K [--dtype bf16]
     perfmodel hwdb list [KIND] | perfmodel hwdb show ID
     perfmodel validate [SUITE|all] [--write DIR]
-    perfmodel llm ... | collectives ... | daq ...      domain subcommands (when installed)
+    perfmodel llm ... | collectives ... | daq ... | serve ...   domain subcommands (when installed)
 """
 
 from __future__ import annotations
@@ -24,7 +24,12 @@ from .errors import PerfModelError
 
 DEFAULT_DEVICE = "h100-sxm5-80gb"
 # Subcommands implemented by domain modules exposing ``main(argv) -> int``.
-DOMAIN_COMMANDS = {"llm": "perfmodel.cli_llm", "collectives": "perfmodel.cli_collectives", "daq": "perfmodel.cli_daq"}
+DOMAIN_COMMANDS = {
+    "llm": "perfmodel.cli_llm",
+    "collectives": "perfmodel.cli_collectives",
+    "daq": "perfmodel.cli_daq",
+    "serve": "perfmodel.cli_serve",
+}
 
 
 def _value(text: str) -> Any:

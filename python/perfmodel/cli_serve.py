@@ -1,0 +1,280 @@
+"""``perfmodel serve``: LLM inference phases, serving memory, the continuous-batching simulator and offline
+maximum throughput.
+
+perfmodel serve prefill MODEL SYSTEM [--tp 8 --pp 1 --batch 1 --prompt-len 2048 --dtype bf16]
+perfmodel serve decode MODEL SYSTEM [--tp 8 --batch 64 --context-len 2048]
+perfmodel serve memory MODEL SYSTEM [--tp 8]
+perfmodel serve simulate MODEL SYSTEM [--tp 8 --replicas 1] (--rate R [--num-requests N --prompt-tokens P
+    --output-tokens O] | --requests FILE) [--slo-ttft S --slo-tpot S --csv OUT]
+perfmodel serve throughput MODEL SYSTEM [--tp 8 --isl 1024 --osl 1024]
+
+Lengths (``--prompt-tokens``, ``--output-tokens``) are a whole number, ``uniform:LO:HI`` or
+``lognormal:MEAN:SIGMA:MAX``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from . import serve
+from .errors import InvalidArgumentError, PerfModelError
+
+#: Breakdown rows printed for one iteration (attribute, label).
+_BREAKDOWN = (
+    ("gemm_s", "GEMMs (attention and MLP linears)"),
+    ("moe_s", "MoE router and experts"),
+    ("prefill_attention_s", "prefill attention"),
+    ("decode_attention_s", "decode attention"),
+    ("elementwise_s", "elementwise"),
+    ("head_s", "embedding, LM head, sampling"),
+    ("tp_comm_s", "TP all-reduce"),
+    ("pp_comm_s", "PP sends"),
+    ("overhead_s", "framework overhead"),
+)
+
+
+def _length(text: str) -> Any:
+    """A length: ``512``, ``uniform:LO:HI`` or ``lognormal:MEAN:SIGMA:MAX``."""
+    parts = text.split(":")
+    try:
+        if len(parts) == 1:
+            return int(parts[0])
+        if parts[0] == "uniform" and len(parts) == 3:
+            return ("uniform", float(parts[1]), float(parts[2]))
+        if parts[0] == "lognormal" and len(parts) == 4:
+            return ("lognormal", float(parts[1]), float(parts[2]), float(parts[3]))
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"{text!r}: expected N, uniform:LO:HI or lognormal:MEAN:SIGMA:MAX")
+
+
+def _rate(text: str) -> float:
+    if text.lower() in ("inf", "offline"):
+        return math.inf
+    return float(text)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="perfmodel serve", description="LLM serving: phases, memory, simulation, throughput"
+    )
+    sub = p.add_subparsers(dest="cmd", required=True)
+    helps = {
+        "prefill": "time of one prefill of BATCH prompts",
+        "decode": "time of one decode iteration (time per output token) of BATCH sequences",
+        "memory": "memory per GPU: weights, activations, KV cache, free",
+        "simulate": "continuous-batching simulation of a request stream",
+        "throughput": "offline maximum throughput of one instance (all requests at once)",
+    }
+    for name, text in helps.items():
+        s = sub.add_parser(name, help=text, description=text)
+        s.add_argument("model", help="preset id (see `perfmodel llm presets`) or config.json path")
+        s.add_argument("system", help="hwdb system id, e.g. dgx-h100")
+        s.add_argument("--tp", type=int, default=1, help="tensor-parallel GPUs (default 1)")
+        s.add_argument("--pp", type=int, default=1, help="pipeline stages (default 1)")
+        s.add_argument("--dtype", default="bf16", help="weights: bf16, fp16, fp8 (W8A8), int4 (weight-only)")
+        s.add_argument("--kv-dtype", default=None, help="KV cache dtype (default 16-bit)")
+        fw = "trtllm" if name == "throughput" else "vllm"
+        s.add_argument(
+            "--framework", default=fw, help=f"framework class of the scheduler and figures (default {fw})"
+        )
+        if name == "prefill":
+            s.add_argument("--batch", type=int, default=1)
+            s.add_argument("--prompt-len", type=int, default=2048)
+        elif name == "decode":
+            s.add_argument("--batch", type=int, default=1)
+            s.add_argument("--context-len", type=int, default=2048)
+        elif name == "simulate":
+            s.add_argument("--replicas", type=int, default=1)
+            s.add_argument(
+                "--rate", type=_rate, default=None, help="Poisson arrivals per second (inf: all at once)"
+            )
+            s.add_argument("--num-requests", type=int, default=1000)
+            s.add_argument(
+                "--prompt-tokens",
+                type=_length,
+                default=512,
+                help="N, uniform:LO:HI or lognormal:MEAN:SIGMA:MAX",
+            )
+            s.add_argument(
+                "--output-tokens",
+                type=_length,
+                default=128,
+                help="N, uniform:LO:HI or lognormal:MEAN:SIGMA:MAX",
+            )
+            s.add_argument("--seed", type=int, default=0)
+            s.add_argument("--requests", metavar="FILE", default=None,
+                           help="CSV/JSONL trace with arrival_s, prompt_tokens, output_tokens (instead of --rate)")  # fmt: skip
+            s.add_argument("--slo-ttft", type=float, default=None, metavar="S", help="TTFT SLO, seconds")
+            s.add_argument("--slo-tpot", type=float, default=None, metavar="S", help="TPOT SLO, seconds")
+            s.add_argument("--balancer", default="round_robin", help="round_robin or least_outstanding")
+            s.add_argument("--csv", metavar="OUT", default=None, help="write the per-request frame to OUT")
+        elif name == "throughput":
+            s.add_argument("--isl", type=int, default=1024, help="prompt tokens per request")
+            s.add_argument("--osl", type=int, default=1024, help="output tokens per request")
+            s.add_argument("--num-requests", type=int, default=None)
+    return p
+
+
+def _gib(b: float) -> str:
+    return f"{b / 2**30:.2f} GiB"
+
+
+def _ms(s: float) -> str:
+    return f"{s * 1e3:.3f} ms"
+
+
+def _where(args: argparse.Namespace) -> str:
+    plan = f"tp={args.tp}" + (f" x pp={args.pp}" if args.pp != 1 else "")
+    return f"{args.model} on {args.system} ({plan}, {args.dtype}, {args.framework})"
+
+
+def _calibration(fitted_on: str | None) -> str:
+    if fitted_on:
+        return f"calibration: {fitted_on[:160]}"
+    return "calibration: none (no hwdb [[serving]] table for this system and framework; figures are uncalibrated)"
+
+
+def _common(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "tp": args.tp,
+        "pp": args.pp,
+        "dtype": args.dtype,
+        "kv_dtype": args.kv_dtype,
+        "framework": args.framework,
+    }
+
+
+def _phase(args: argparse.Namespace) -> int:
+    kw = _common(args)
+    if args.cmd == "prefill":
+        ph = serve.prefill(args.model, args.system, batch=args.batch, prompt_len=args.prompt_len, **kw)
+        head = f"prefill of {args.batch} x {args.prompt_len} prompt tokens"
+        unit = "prompt tokens/s"
+    else:
+        ph = serve.decode(args.model, args.system, batch=args.batch, context_len=args.context_len, **kw)
+        head = f"decode of {args.batch} sequences at {args.context_len} tokens of context"
+        unit = "output tokens/s"
+    print(f"{head}: {_where(args)}")
+    print(f"  time              {_ms(ph.time_s)}")
+    print(f"  throughput        {ph.tokens_per_s:,.1f} {unit}")
+    if args.cmd == "decode":
+        print(f"  per user          {1.0 / ph.time_s:,.1f} tokens/s")
+    print(f"  memory per GPU    {_gib(ph.memory_per_gpu_bytes)} of {_gib(ph.memory.capacity_bytes)} "
+          f"({'fits' if ph.fits else 'does NOT fit'})")  # fmt: skip
+    print(f"  kernels per GPU   {ph.kernels:,.0f}")
+    print("  breakdown:")
+    for key, label in _BREAKDOWN:
+        v = getattr(ph, key)
+        if v > 0:
+            print(f"    {label:34s} {_ms(v):>12s}  {v / ph.time_s:6.1%}")
+    print(_calibration(ph.iteration.fitted_on))
+    return 0
+
+
+def _memory(args: argparse.Namespace) -> int:
+    kw = _common(args)
+    m = serve.memory(args.model, args.system, **kw)
+    print(f"memory per GPU: {_where(args)}")
+    for r in m.frame().to_dicts():
+        print(f"  {r['part']:12s} {r['gib']:9.2f} GiB  {r['bytes'] / m.capacity_bytes:6.1%}")
+    print(f"  {'capacity':12s} {m.capacity_bytes / 2**30:9.2f} GiB")
+    print(f"  KV cache: {m.kv_tokens:,.0f} tokens at {m.kv_bytes_per_token:,.0f} bytes per token per GPU")
+    print(m.explain())
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    if (args.requests is None) == (args.rate is None):
+        raise InvalidArgumentError("give either --rate (Poisson arrivals per second) or --requests FILE")
+    kw = _common(args)
+    sim = serve.simulate(
+        args.model, args.system, replicas=args.replicas, requests=args.requests, rate=args.rate,
+        num_requests=args.num_requests, prompt_tokens=args.prompt_tokens, output_tokens=args.output_tokens,
+        seed=args.seed, slo_ttft_s=args.slo_ttft, slo_tpot_s=args.slo_tpot, balancer=args.balancer, **kw,
+    )  # fmt: skip
+    print(format_summary(sim, f"{_where(args)}, {args.replicas} replica(s)", args.slo_ttft, args.slo_tpot))
+    if args.csv:
+        sim.requests.write_csv(args.csv)
+        print(f"wrote {sim.requests.height} requests to {args.csv}")
+    print(
+        _calibration(
+            serve.engine(
+                args.model, args.system, args.tp, args.pp, 1, args.dtype, args.kv_dtype, args.framework
+            ).fitted_on
+        )
+    )
+    return 0
+
+
+def format_summary(
+    sim: serve.Simulation, title: str, slo_ttft: float | None = None, slo_tpot: float | None = None
+) -> str:
+    """A readable summary of one :class:`perfmodel.serve.Simulation`."""
+    s = sim.summary
+    lines = [f"{s['num_requests']:.0f} requests, {title}"]
+    lines.append(f"  {'latency':8s} {'mean':>12s} {'p50':>12s} {'p90':>12s} {'p99':>12s}")
+    for key, label in (("ttft_s", "TTFT"), ("tpot_s", "TPOT"), ("itl_s", "ITL"), ("e2e_s", "E2E")):
+        lines.append(
+            f"  {label:8s} " + " ".join(f"{_ms(s[f'{q}_{key}']):>12s}" for q in ("mean", "p50", "p90", "p99"))
+        )
+    lines.append(f"  throughput      {s['output_tokens_per_s']:,.1f} output tokens/s, {s['requests_per_s']:,.3f} requests/s "
+                 f"over {s['makespan_s']:,.2f} s")  # fmt: skip
+    slo = ", ".join(
+        x for x in (slo_ttft and f"TTFT <= {slo_ttft:g} s", slo_tpot and f"TPOT <= {slo_tpot:g} s") if x
+    )
+    lines.append(f"  goodput         {s['goodput_requests_per_s']:,.3f} requests/s; SLO attainment "
+                 f"{s['slo_attainment']:.1%}" + (f" ({slo})" if slo else " (no SLO given)"))  # fmt: skip
+    lines.append(f"  iterations      {s['iterations']:,.0f}; preemptions {s['preemptions']:,.0f}")
+    return "\n".join(lines)
+
+
+def _throughput(args: argparse.Namespace) -> int:
+    kw = _common(args)
+    sim = serve.max_throughput(
+        args.model, args.system, isl=args.isl, osl=args.osl, num_requests=args.num_requests, **kw
+    )
+    s = sim.summary
+    gpus = args.tp * args.pp
+    print(f"offline maximum throughput, {args.isl} prompt / {args.osl} output tokens: {_where(args)}")
+    print(
+        f"  output tokens/s  {s['output_tokens_per_s']:,.1f} ({s['output_tokens_per_s'] / gpus:,.1f} per GPU)"
+    )
+    print(
+        f"  requests/s       {s['requests_per_s']:,.3f} ({s['num_requests']:.0f} requests in {s['makespan_s']:,.2f} s)"
+    )
+    print(
+        f"  mean TPOT        {_ms(s['mean_tpot_s'])}; mean TTFT {_ms(s['mean_ttft_s'])} (queueing included)"
+    )
+    print(
+        _calibration(
+            serve.engine(
+                args.model, args.system, args.tp, args.pp, 1, args.dtype, args.kv_dtype, args.framework
+            ).fitted_on
+        )
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    try:
+        if args.cmd in ("prefill", "decode"):
+            return _phase(args)
+        if args.cmd == "memory":
+            return _memory(args)
+        if args.cmd == "simulate":
+            return _simulate(args)
+        return _throughput(args)
+    except PerfModelError as exc:
+        msg = " ".join(str(exc).split())
+        print(f"perfmodel serve {args.cmd}: error: {msg}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
