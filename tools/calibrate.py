@@ -532,6 +532,54 @@ def write_profile(system: str, name: str, values: dict[str, float], fitted_on: s
     _write_doc(path, doc)
 
 
+# ---- serving -----------------------------------------------------------------------------------------------
+
+#: hwdb keys of the serving figures and their factor from the fitted value (seconds are written in us).
+SERVING_KEYS = {
+    "kernel_time_scale": ("kernel_time_scale", 1.0),
+    "iteration_overhead_s": ("iteration_overhead_us", 1e6),
+    "kernel_launch_s": ("kernel_launch_us", 1e6),
+}
+
+
+def calibrate_serving() -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
+    """The ``vllm`` serving figures of each Splitwise system, fitted on its Splitwise ``fit`` rows
+    (``perfmodel.validation.serving.fit_splitwise``)."""
+    from perfmodel.validation import serving as vs
+
+    values, report = {}, {}
+    for system in vs.SPLITWISE_SYSTEMS:
+        figures, rep = vs.fit_splitwise(system)
+        values[system], report[system] = figures, rep
+        print(f"{system} vllm: " + ", ".join(f"{k} = {v:.4g}" for k, v in figures.items())
+              + f"; fit rows {rep['rows']}: median |err| {rep['median_abs_error']:.3f}, max {rep['max_abs_error']:.3f}")
+    return values, report
+
+
+def write_serving(system: str, framework: str, figures: dict[str, float], fitted_on: str) -> None:
+    """Sets (or adds) the ``[[serving]]`` entry of ``framework`` in ``hwdb/systems/<system>.toml``; figures at
+    zero are left out (hwdb figures are > 0; absent means none)."""
+    path = HWDB / "systems" / f"{system}.toml"
+    doc = _read(path)
+    if "serving" not in doc:
+        doc["serving"] = tomlkit.aot()
+    entry = next((t for t in doc["serving"] if t.get("framework") == framework), None)
+    if entry is None:
+        entry = tomlkit.table()
+        entry["framework"] = framework
+        doc["serving"].append(entry)
+    for name, (key, factor) in SERVING_KEYS.items():
+        v = round(float(figures[name]) * factor, 4)
+        if v > 0:
+            entry[key] = v
+        elif key in entry:
+            del entry[key]
+    entry["fitted_on"] = fitted_on
+    sources = doc.setdefault("sources", tomlkit.table())
+    sources["serving"] = "Fitted by tools/calibrate.py --serving (perfmodel.validation.serving) on the rows named in serving.fitted_on"
+    _write_doc(path, doc)
+
+
 # ---- collectives -------------------------------------------------------------------------------------------
 
 
@@ -599,12 +647,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--llm-system", default=None, help="with --llm: report and write only this system (e.g. dgx-h100)")
     ap.add_argument("--fp8-cast", action="store_true", help="fit (and with --write, write) only the FP8 cast fractions")
     ap.add_argument("--collectives", action="store_true", help="fit the collectives engine's fabric and NIC figures")
+    ap.add_argument("--serving", action="store_true", help="fit the systems' serving-framework figures")
     ap.add_argument("--write", action="store_true", help="write hwdb/ and validation/calibration_report.json")
     ap.add_argument("--report", action="store_true", help="write validation/calibration_report.json only (hwdb untouched)")
     a = ap.parse_args(argv)
-    both = not (a.roofline or a.llm or a.shared or a.fp8_cast or a.collectives)
+    both = not (a.roofline or a.llm or a.shared or a.fp8_cast or a.collectives or a.serving)
     report: dict[str, Any] = json.loads(REPORT.read_text()) if REPORT.exists() else {}
     report["engine"] = {"perfmodel": pm.__version__, "python": sys.version.split()[0]}
+    if a.serving:
+        from perfmodel.validation import serving as vs
+
+        values_s, report["serving"] = calibrate_serving()
+        if a.write:
+            for system, figures in values_s.items():
+                write_serving(system, "vllm", figures, vs.splitwise_fitted_on(system))
+            print("wrote the serving figures; pip install . and run `perfmodel validate serving --write validation`")
     if a.collectives:
         specs, texts, report["collectives"] = calibrate_collectives()
         if a.write:

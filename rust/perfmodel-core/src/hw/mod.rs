@@ -330,9 +330,9 @@ fn read_sources(root: &Fields<'_>, figures: &[String]) -> Result<BTreeMap<String
             ));
         }
         let covers_something = k == "*"
-            || figures
-                .iter()
-                .any(|f| f == k || f.starts_with(&format!("{k}.")));
+            || figures.iter().any(|f| {
+                f == k || f.starts_with(&format!("{k}.")) || f.starts_with(&format!("{k}["))
+            });
         if !covers_something {
             let close = closest(k, figures.iter().map(String::as_str));
             let hint = close
@@ -357,6 +357,10 @@ fn read_sources(root: &Fields<'_>, figures: &[String]) -> Result<BTreeMap<String
                 }
                 None => break,
             }
+        }
+        // An entry of an array of tables (`serving[0]`) is covered by the array's name.
+        if let (false, Some(i)) = (covered, prefix.find('[')) {
+            covered = sources.contains_key(&prefix[..i]);
         }
         if !covered {
             return Err(root.error(f, "has no source; add it (or its section) to [sources]"));
