@@ -59,9 +59,10 @@ def max_rate(system: str, tp: int, replicas: int, steps: int = 8) -> tuple[float
 
 def main() -> None:
     t0 = time.perf_counter()
-    rows, memories, sweeps = [], {}, []
+    rows, memories, sweeps, calibrated = [], {}, [], {}
     for label, system in SYSTEMS.items():
         fitted = pm.serve.engine(MODEL, system, tp=8).fitted_on
+        calibrated[label] = fitted
         print(f"{label} ({system}): serving calibration: {fitted or 'none — uncalibrated figures'}")
         for tp in (1, 2, 4, 8):
             replicas = 8 // tp
@@ -102,6 +103,10 @@ def main() -> None:
                   f"({b['output_tok_s']:,.0f} output tokens/s)")  # fmt: skip
     print("note: MI300X and H100 serving figures are uncalibrated unless hwdb has a [[serving]] table for that "
           "system (see the calibration lines above).")  # fmt: skip
+    if len({c is None for c in calibrated.values()}) > 1:
+        print("warning: one system is calibrated and the other is not; the two are not on the same footing "
+              "(" + ", ".join(f"{k}: {'calibrated' if v else 'uncalibrated'}" for k, v in calibrated.items()) + ")")  # fmt: skip
+    print("max_rate_rps 0: the plan misses the SLO even at the lowest rate tried.")
 
     sweep = pl.concat(sweeps)
     OUT.mkdir(exist_ok=True)
