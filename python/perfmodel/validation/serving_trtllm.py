@@ -1,0 +1,273 @@
+"""Serving suite, TensorRT-LLM part: offline maximum throughput against the TensorRT-LLM performance tables
+(:func:`perfmodel.validation.serving_cases.trtllm_throughput_cases`).
+
+Each table entry is predicted as :func:`perfmodel.serve.max_throughput` with ``framework="trtllm"`` (its
+scheduler and memory defaults; figures from the system's hwdb ``[[serving]]`` table of framework ``trtllm``,
+absent so far, so the uncalibrated engine): ``num_requests`` requests of ``isl`` prompt and ``osl`` output
+tokens all arriving at once, the whole TP group's output tokens/s.
+
+- In-flight batching rows (v1.0 trtllm-bench, v0.10 gptManagerBenchmark) simulate the table's own
+  ``num_requests`` (1000-30000), capped at :data:`MAX_OUTPUT_TOKENS` generated tokens per simulation.
+- Static-batch rows (v0.6.1 gptSessionBenchmark, v0.5 blog) have a ``batch_size`` and no request count: one
+  batch is simulated, ``batch_size`` requests with ``max_num_seqs = batch_size`` (the scheduler's chunked
+  prefill still admits the batch in 8192-token chunks, where the static engine ran the context phase whole).
+- Not predicted, each with its reason (:func:`unpredicted`): models without a preset, systems not in hwdb,
+  configurations that do not fit in memory (TensorRT-LLM ran them, so a non-fit is a model error), and rows the
+  split excludes (published typos, ambiguous units).
+
+:func:`fit` fits four ``trtllm`` framework figures of one system on its ``fit`` rows (the v0.10 Llama-2 7B/70B
+tables) by least squares on log(predicted / measured).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from functools import cache
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from .. import hwdb, llm, serve
+from ..errors import PerfModelError
+from .serving_cases import split, trtllm_throughput_cases
+
+SUITE = "serving"
+GROUP = "trtllm_throughput"
+SYSTEMS = ("dgx-a100", "dgx-h100")
+#: Cap on ``num_requests x osl`` (generated tokens) of one simulation. Measured on the 2-core development
+#: machine: the largest cases of the tables (2000 x 2048, 3000 x 2048, 1500 x 4096 generated tokens) take
+#: 0.2-0.28 s each; no current case reaches the cap, it only bounds a future table with larger counts (the
+#: throughput of an offline run changes by a few % once a run holds many full batches).
+MAX_OUTPUT_TOKENS = 6_200_000
+#: Framework figures :func:`fit` sets, with (lower, upper) bounds.
+FIGURES: dict[str, tuple[float, float]] = {
+    "kernel_time_scale": (0.5, 3.0),
+    "comm_time_scale": (0.5, 10.0),
+    "iteration_overhead_s": (0.0, 0.02),
+    "per_sequence_overhead_s": (0.0, 5e-5),
+}
+#: Units the optimiser works in (so every variable is of order 1).
+_SCALE = np.array([1.0, 1.0, 1e-3, 1e-6])
+#: Starting points of the fit, in units of ``_SCALE``.
+_STARTS = ([1.0, 1.0, 1.0, 1.0], [1.5, 2.0, 5.0, 10.0], [0.8, 4.0, 0.2, 30.0])
+
+__all__ = [
+    "SUITE", "GROUP", "SYSTEMS", "MAX_OUTPUT_TOKENS", "FIGURES", "cases", "predict", "num_requests",
+    "unpredicted", "fit", "fit_residuals", "rows", "engine_figures",
+]  # fmt: skip
+
+
+# ----------------------------------------------------------------------------------------- engine figures
+
+
+@cache
+def _engine_keys() -> frozenset[str]:
+    return frozenset(serve.engine("llama2-7b", "dgx-h100", framework="trtllm").framework)
+
+
+def engine_figures(figures: dict[str, float]) -> dict[str, float]:
+    """``figures`` as the installed engine names them: ``comm_time_scale`` (collective time multiplier) becomes
+    ``comm_bandwidth_scale = 1 / comm_time_scale`` where the engine scales collective bandwidth instead."""
+    keys = _engine_keys()
+    out = dict(figures)
+    if "comm_time_scale" in out and "comm_time_scale" not in keys and "comm_bandwidth_scale" in keys:
+        out["comm_bandwidth_scale"] = 1.0 / out.pop("comm_time_scale")
+    return out
+
+
+def uncalibrated_figures() -> dict[str, float]:
+    """Every framework figure the engine has at its uncalibrated value (scales and fractions 1, CUDA graphs on,
+    host times 0): overrides whatever hwdb ``[[serving]]`` table a system has."""
+    one = {"cuda_graphs", "decode_attention_fraction"}
+    return {k: (1.0 if k in one or k.endswith("_scale") else 0.0) for k in _engine_keys()}
+
+
+# ------------------------------------------------------------------------------------------------- cases
+
+
+@cache
+def _cases() -> pl.DataFrame:
+    return split(trtllm_throughput_cases())
+
+
+def cases() -> pl.DataFrame:
+    """The TensorRT-LLM throughput cases with their split (``role``)."""
+    return _cases()
+
+
+def num_requests(case_row: dict[str, Any]) -> int | None:
+    """Requests simulated for a case: the table's count capped at :data:`MAX_OUTPUT_TOKENS` generated tokens;
+    one batch of ``batch_size`` for static-batch rows; None (max_throughput's default) when neither is given."""
+    if case_row["batching"] == "static" and case_row.get("batch_size"):
+        return int(case_row["batch_size"])
+    n = case_row.get("num_requests")
+    if n is None:
+        return None
+    return max(1, min(int(n), MAX_OUTPUT_TOKENS // int(case_row["osl"])))
+
+
+def _skip_reason(r: dict[str, Any]) -> tuple[str, str] | None:
+    """(kind, reason) when a case is not predicted before simulating it, else None."""
+    if r["role"] == "excluded":
+        return "excluded", f"excluded by the split: {r['caveat'] or 'ambiguous per-GPU vs whole-group units'}"
+    if r["model_id"] not in llm.presets():
+        return "no_preset", f"model '{r['model']}' ({r['model_id']}) has no perfmodel.llm preset"
+    try:
+        hwdb.get(r["system_id"], "system")
+    except PerfModelError:
+        return "no_system", f"system '{r['system_id']}' ({r['system']}) is not in hwdb"
+    if r["osl"] is None:
+        return "no_osl", "the table gives no output length"
+    return None
+
+
+def predict(case_row: dict[str, Any], figures: dict[str, float] | None = None) -> float:
+    """Predicted whole-TP-group output tokens/s of one case (a row of :func:`cases`) with framework
+    ``figures`` overriding the system's hwdb ``trtllm`` figures (none: hwdb as is)."""
+    r = case_row
+    opts: dict[str, Any] = {}
+    if r["batching"] == "static" and r.get("batch_size"):
+        opts["max_num_seqs"] = int(r["batch_size"])
+    sim = serve.max_throughput(
+        r["model_id"], r["system_id"], tp=int(r["tp"]), pp=int(r["pp"] or 1), isl=int(r["isl"]),
+        osl=int(r["osl"]), dtype=r["dtype"], framework="trtllm", num_requests=num_requests(r),
+        **opts, **engine_figures(figures or {}),
+    )  # fmt: skip
+    return float(sim.output_tokens_per_s)
+
+
+def _fits(r: dict[str, Any]) -> str | None:
+    """None when the case's instance fits in memory as the ``trtllm`` class allocates it, else why not."""
+    seqs = int(r["batch_size"]) if r["batching"] == "static" and r.get("batch_size") else None
+    try:
+        mem = serve.memory(r["model_id"], r["system_id"], tp=int(r["tp"]), pp=int(r["pp"] or 1), dtype=r["dtype"],
+                           framework="trtllm", max_num_seqs=seqs)  # fmt: skip
+    except PerfModelError as exc:
+        return str(exc)
+    return None if mem.fits else mem.explain()
+
+
+@cache
+def _partition() -> tuple[tuple[int, ...], tuple[tuple[int, str, str], ...]]:
+    """(indices of predictable cases, (index, kind, reason) of the others)."""
+    ok: list[int] = []
+    bad: list[tuple[int, str, str]] = []
+    for i, r in enumerate(_cases().iter_rows(named=True)):
+        skip = _skip_reason(r)
+        if skip is None:
+            why = _fits(r)
+            skip = None if why is None else ("does_not_fit", why)
+        if skip is None:
+            ok.append(i)
+        else:
+            bad.append((i, *skip))
+    return tuple(ok), tuple(bad)
+
+
+def predictable() -> pl.DataFrame:
+    """The cases :func:`rows` predicts."""
+    return _cases()[list(_partition()[0])]
+
+
+def unpredicted() -> pl.DataFrame:
+    """Cases not predicted, one row each with ``kind`` (``no_preset``, ``no_system``, ``does_not_fit``,
+    ``excluded``, ``no_osl``) and ``reason``."""
+    bad = _partition()[1]
+    f = _cases()[[i for i, _, _ in bad]].select(
+        "row", "model", "model_id", "system_id", "framework_version", "tp", "pp", "dtype", "isl", "osl",
+        "batch_size", "num_requests", "output_tokens_per_s", "role",
+    )  # fmt: skip
+    return f.with_columns(
+        kind=pl.Series([k for _, k, _ in bad], dtype=pl.String),
+        reason=pl.Series([w for _, _, w in bad], dtype=pl.String),
+    )
+
+
+# --------------------------------------------------------------------------------------------------- fit
+
+
+def fit_residuals(system: str) -> tuple[Any, list[np.ndarray], tuple[np.ndarray, np.ndarray], list[dict[str, Any]]]:
+    """The least-squares problem of :func:`fit` on ``system``: ``(residuals, starts, (lo, hi), rows)`` where
+    ``residuals(x)`` is log(predicted / measured) over the system's predictable ``fit`` rows for the scaled
+    figure vector ``x`` (figures ``x * _SCALE`` in the order of :data:`FIGURES`)."""
+    f = predictable().filter((pl.col("role") == "fit") & (pl.col("system_id") == system))
+    rows_ = list(f.iter_rows(named=True))
+    if not rows_:
+        raise ValueError(f"no TensorRT-LLM fit rows on '{system}'")
+    names = list(FIGURES)
+    lo = np.array([FIGURES[n][0] for n in names]) / _SCALE
+    hi = np.array([FIGURES[n][1] for n in names]) / _SCALE
+
+    def residuals(x: np.ndarray) -> np.ndarray:
+        figs = dict(zip(names, (np.asarray(x) * _SCALE).tolist(), strict=True))
+        return np.array([math.log(predict(r, figs) / r["output_tokens_per_s"]) for r in rows_])
+
+    return residuals, [np.array(s, dtype=float) for s in _STARTS], (lo, hi), rows_
+
+
+def fit(system: str) -> tuple[dict[str, float], dict[str, Any]]:
+    """The ``trtllm`` framework figures of ``system`` fitted on its ``fit`` rows (:data:`FIGURES`, bounded;
+    least squares on log(predicted / measured) from each of three starts, the best kept), and a report: rows,
+    median and max |error| on them, the uncalibrated engine's on the same rows, cost, seconds taken."""
+    from scipy.optimize import least_squares
+
+    t0 = time.perf_counter()
+    residuals, starts, (lo, hi), rows_ = fit_residuals(system)
+    x_unc = np.array([1.0, 1.0, 0.0, 0.0])
+    err0 = np.abs(np.expm1(residuals(x_unc)))
+    fits = [least_squares(residuals, x0, bounds=(lo, hi), diff_step=1e-3, x_scale=1.0) for x0 in starts]
+    best = min(fits, key=lambda f: f.cost)
+    figures = dict(zip(FIGURES, (best.x * _SCALE).tolist(), strict=True))
+    err = np.abs(np.expm1(best.fun))
+    report = {
+        "system": system,
+        "rows": len(rows_),
+        "median_abs_error": float(np.median(err)),
+        "max_abs_error": float(err.max()),
+        "uncalibrated_median_abs_error": float(np.median(err0)),
+        "uncalibrated_max_abs_error": float(err0.max()),
+        "cost": float(best.cost),
+        "costs_by_start": [float(f.cost) for f in fits],
+        "evaluations": int(sum(f.nfev for f in fits)),
+        "seconds": time.perf_counter() - t0,
+    }
+    return figures, report
+
+
+# -------------------------------------------------------------------------------------------------- rows
+
+
+def rows(figures_by_system: dict[str, dict[str, float]] | None = None) -> list[dict[str, Any]]:
+    """Suite rows for every predictable case: with ``figures_by_system[system]`` overriding that system's
+    hwdb ``trtllm`` figures, or hwdb as is (None, or a system absent from the dict). About 13 s for the 179
+    rows on the 2-core development machine."""
+    figs = figures_by_system or {}
+    out = []
+    for r in predictable().iter_rows(named=True):
+        n = num_requests(r)
+        params = {
+            "model": r["model_id"], "tp": r["tp"], "pp": r["pp"], "dtype": r["dtype"], "isl": r["isl"],
+            "osl": r["osl"], "framework_version": r["framework_version"], "batching": r["batching"],
+            "batch_size": r["batch_size"], "num_requests": r["num_requests"], "simulated_requests": n,
+            "throughput_counts": r["throughput_counts"], "csv_row": r["row"],
+        }  # fmt: skip
+        out.append(
+            {
+                "suite": SUITE,
+                "group": GROUP,
+                "system": r["system_id"],
+                "operation": f"{r['model_id']} TP{r['tp']} {r['dtype']} {r['isl']}/{r['osl']} max throughput "
+                f"(TensorRT-LLM {r['framework_version']}, {r['batching']} batching)",
+                "params": json.dumps(params, sort_keys=True),
+                "metric": "output_tokens_per_s",
+                "unit": "tokens/s",
+                "measured": float(r["output_tokens_per_s"]),
+                "predicted": predict(r, figs.get(r["system_id"])),
+                "role": r["role"],
+                "source": r["source"],
+            }
+        )
+    return out
