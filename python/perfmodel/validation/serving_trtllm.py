@@ -56,7 +56,7 @@ _STARTS = ([1.0, 1.0, 1.0, 1.0], [1.5, 2.0, 5.0, 10.0], [0.8, 4.0, 0.2, 30.0])
 
 __all__ = [
     "SUITE", "GROUP", "SYSTEMS", "MAX_OUTPUT_TOKENS", "FIGURES", "cases", "predict", "num_requests",
-    "unpredicted", "fit", "fit_residuals", "rows", "engine_figures",
+    "unpredicted", "predictable", "fit", "fit_residuals", "rows", "engine_figures", "uncalibrated_figures",
 ]  # fmt: skip
 
 

@@ -1,0 +1,159 @@
+"""Serving suite, APEX part: vLLM v0.6.0 / SGLang trace replays on one H100 replica
+(:func:`perfmodel.validation.serving_cases.apex_replay_cases`), all held out.
+
+Each replay is simulated with :func:`perfmodel.serve.simulate` on ``dgx-h100`` with the replay's TP (and EP
+for SGLang's EP8 runs), dtype and framework class (``vllm`` or ``sglang``: its scheduler defaults and the
+system's hwdb ``[[serving]]`` figures of that class), replaying the packaged trace (:func:`load_trace`) or, for
+the summarization traces that are not packaged, a :func:`synthetic_trace` with the replay's rate, request count
+and token sums (seed 0, CV 0.5). Compared: mean TTFT (queueing included, as APEX measures it) and the
+token-weighted mean TPOT (``Simulation.summary["token_weighted_tpot_s"]``: per-token time summed over all
+generated tokens, as APEX reports it; vLLM rows only). The trace's output lengths are replayed as given; the
+lmsys replays stopped early (EOS) on the real server, which matters for end-to-end latency more than for TTFT
+or TPOT, so end-to-end latency is predicted (:func:`predict`) but not a suite row.
+
+Replays whose model has no preset (Mistral-Large-2407, Mixtral-8x22B: every SGLang replay) are listed by
+:func:`unpredicted` with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any
+
+import polars as pl
+
+from .. import hwdb, llm, serve
+from ..errors import PerfModelError
+from .serving_cases import apex_replay_cases, load_trace, split, synthetic_trace
+from .serving_trtllm import engine_figures, uncalibrated_figures
+
+SUITE = "serving"
+SYSTEM = "dgx-h100"
+#: metric of a case -> (suite group, suite metric, summary key of the simulation).
+METRICS: dict[str, tuple[str, str, str]] = {
+    "mean_ttft_s": ("apex_ttft", "mean_ttft", "mean_ttft_s"),
+    "mean_tpot_s": ("apex_tpot", "mean_tpot", "token_weighted_tpot_s"),
+}
+
+__all__ = ["SUITE", "SYSTEM", "METRICS", "cases", "trace", "predict", "predictable", "unpredicted", "rows",
+           "uncalibrated_figures"]  # fmt: skip
+
+
+@cache
+def _cases() -> pl.DataFrame:
+    return split(apex_replay_cases())
+
+
+def cases() -> pl.DataFrame:
+    """The APEX replay cases with their split (``role``: all ``holdout``)."""
+    return _cases()
+
+
+def trace(case_row: dict[str, Any]) -> pl.DataFrame:
+    """The request trace a case replays: the packaged trace, or a synthetic one with the same rate, request count
+    and token sums (seed 0) where the trace is not packaged."""
+    r = case_row
+    if r["trace_file"]:
+        return load_trace(r["trace_file"])
+    return synthetic_trace(r["rate_req_s"], int(r["num_requests"]), int(r["trace_prompt_tokens_sum"]),
+                           int(r["trace_output_tokens_sum"]), seed=0)  # fmt: skip
+
+
+def predict(case_row: dict[str, Any], figures: dict[str, float] | None = None) -> dict[str, float]:
+    """Predicted ``mean_ttft_s``, ``mean_tpot_s`` (token-weighted) and ``mean_e2e_s`` of one replay (a row of
+    :func:`cases`), with framework ``figures`` overriding the system's hwdb figures of the case's framework
+    class (none: hwdb as is; ``comm_time_scale`` is translated for engines that scale collective bandwidth)."""
+    r = case_row
+    sim = serve.simulate(
+        r["model_id"], r["system_id"], tp=int(r["tp"]), ep=int(r["ep"] or 1), requests=trace(r),
+        framework=r["framework"], dtype=r["dtype"], **engine_figures(figures or {}),
+    )  # fmt: skip
+    s = sim.summary
+    return {"mean_ttft_s": float(s["mean_ttft_s"]), "mean_tpot_s": float(s["token_weighted_tpot_s"]),
+            "mean_e2e_s": float(s["mean_e2e_s"])}  # fmt: skip
+
+
+def _skip_reason(r: dict[str, Any]) -> tuple[str, str] | None:
+    if r["role"] == "excluded":
+        return "excluded", f"excluded by the split: {r['caveat']}"
+    if r["model_id"] not in llm.presets():
+        return "no_preset", f"model '{r['model']}' ({r['model_id']}) has no perfmodel.llm preset"
+    try:
+        hwdb.get(r["system_id"], "system")
+    except PerfModelError:
+        return "no_system", f"system '{r['system_id']}' ({r['system']}) is not in hwdb"
+    try:
+        mem = serve.memory(r["model_id"], r["system_id"], tp=int(r["tp"]), dtype=r["dtype"], framework=r["framework"],
+                           ep=int(r["ep"] or 1))  # fmt: skip
+    except PerfModelError as exc:
+        return "does_not_fit", str(exc)
+    if not mem.fits:
+        return "does_not_fit", mem.explain()
+    return None
+
+
+@cache
+def _partition() -> tuple[tuple[int, ...], tuple[tuple[int, str, str], ...]]:
+    ok: list[int] = []
+    bad: list[tuple[int, str, str]] = []
+    for i, r in enumerate(_cases().iter_rows(named=True)):
+        skip = _skip_reason(r)
+        if skip is None:
+            ok.append(i)
+        else:
+            bad.append((i, *skip))
+    return tuple(ok), tuple(bad)
+
+
+def predictable() -> pl.DataFrame:
+    """The replays :func:`rows` predicts."""
+    return _cases()[list(_partition()[0])]
+
+
+def unpredicted() -> pl.DataFrame:
+    """Replays not predicted, one row each with ``kind`` (``no_preset``, ``no_system``, ``does_not_fit``,
+    ``excluded``) and ``reason``."""
+    bad = _partition()[1]
+    f = _cases()[[i for i, _, _ in bad]].select(
+        "rows", "model", "model_id", "system_id", "framework", "parallelism", "tp", "ep", "dtype", "trace",
+        "mean_ttft_s", "mean_tpot_s", "role",
+    )  # fmt: skip
+    return f.with_columns(
+        kind=pl.Series([k for _, k, _ in bad], dtype=pl.String),
+        reason=pl.Series([w for _, _, w in bad], dtype=pl.String),
+    )
+
+
+def rows(figures: dict[str, float] | None = None) -> list[dict[str, Any]]:
+    """Suite rows (groups ``apex_ttft`` and ``apex_tpot``) for every predictable replay and measured metric,
+    with ``figures`` overriding the hwdb framework figures (None: hwdb as is). About 1.5 s for the 11 replays."""
+    out = []
+    for r in predictable().iter_rows(named=True):
+        pred = predict(r, figures)
+        params = {
+            "model": r["model_id"], "tp": r["tp"], "ep": r["ep"], "dtype": r["dtype"], "framework": r["framework"],
+            "framework_version": r["framework_version"], "trace": r["trace"],
+            "trace_file": r["trace_file"] or "synthetic (seed 0, CV 0.5)", "rate_req_s": r["rate_req_s"],
+            "num_requests": r["num_requests"], "csv_rows": r["rows"],
+        }  # fmt: skip
+        for col, (group, metric, _) in METRICS.items():
+            if r[col] is None:
+                continue
+            out.append(
+                {
+                    "suite": SUITE,
+                    "group": group,
+                    "system": r["system_id"],
+                    "operation": f"{r['model_id']} {r['parallelism']} {r['dtype']} {r['trace']} replay "
+                    f"({r['framework']}{' ' + r['framework_version'] if r['framework_version'] else ''}, APEX)",
+                    "params": json.dumps(params, sort_keys=True),
+                    "metric": metric,
+                    "unit": "s",
+                    "measured": float(r[col]),
+                    "predicted": pred[col],
+                    "role": r["role"],
+                    "source": r["source"],
+                }
+            )
+    return out

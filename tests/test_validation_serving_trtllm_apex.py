@@ -1,0 +1,104 @@
+"""Serving suite, TensorRT-LLM throughput and APEX replay parts: fast checks only (a few simulations, no fit)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import polars as pl
+import pytest
+from perfmodel.validation import ROW_COLUMNS
+from perfmodel.validation import serving_apex as apex
+from perfmodel.validation import serving_trtllm as trt
+
+ROW_KEYS = set(ROW_COLUMNS) - {"error"}
+
+
+def _case(frame: pl.DataFrame, **eq: object) -> dict:
+    f = frame
+    for k, v in eq.items():
+        f = f.filter(pl.col(k) == v)
+    assert f.height >= 1, eq
+    return f.row(0, named=True)
+
+
+def test_trtllm_rows_predicted_end_to_end() -> None:
+    c = trt.predictable()
+    for row in (
+        _case(c, model_id="llama2-7b", system_id="dgx-h100", framework_version="v0.10", dtype="fp8", isl=128, osl=128),
+        _case(c, model_id="llama2-7b", system_id="dgx-a100", framework_version="v0.6", isl=2048, osl=128),
+    ):
+        p = trt.predict(row, {})
+        assert math.isfinite(p) and p > 0
+        # within a factor of 3 of the table (uncalibrated engine)
+        assert 1 / 3 < p / row["output_tokens_per_s"] < 3, (row["row"], p, row["output_tokens_per_s"])
+    # static-batch rows simulate one batch of batch_size; in-flight rows the table's count, capped
+    static = _case(c, batching="static")
+    assert trt.num_requests(static) == static["batch_size"]
+    inflight = _case(c, batching="inflight")
+    assert trt.num_requests(inflight) == min(inflight["num_requests"], trt.MAX_OUTPUT_TOKENS // inflight["osl"])
+
+
+def test_trtllm_rows_schema(monkeypatch: pytest.MonkeyPatch) -> None:
+    two = trt.predictable().filter(pl.col("model_id") == "llama2-7b").head(2)
+    monkeypatch.setattr(trt, "predictable", lambda: two)
+    rows = trt.rows({"dgx-h100": {"kernel_time_scale": 1.2}})
+    assert len(rows) == 2
+    for r in rows:
+        assert set(r) == ROW_KEYS
+        assert r["group"] == "trtllm_throughput" and r["suite"] == "serving"
+        assert r["role"] in ("fit", "holdout") and r["predicted"] > 0
+        assert json.loads(r["params"])["csv_row"] >= 0
+
+
+def test_unpredicted_have_reasons() -> None:
+    for mod in (trt, apex):
+        u = mod.unpredicted()
+        assert u.height > 0
+        assert all(isinstance(w, str) and w.strip() for w in u["reason"].to_list())
+        assert set(u["kind"].to_list()) <= {"no_preset", "no_system", "does_not_fit", "excluded", "no_osl"}
+    # every case is either predicted or listed, never silently dropped
+    assert trt.predictable().height + trt.unpredicted().height == trt.cases().height
+    assert apex.predictable().height + apex.unpredicted().height == apex.cases().height
+    assert "no_preset" in apex.unpredicted()["kind"].to_list()
+
+
+def test_trtllm_fit_residuals_finite_at_start() -> None:
+    residuals, starts, (lo, hi), rows = trt.fit_residuals("dgx-a100")
+    assert len(rows) > 0 and all(r["role"] == "fit" for r in rows)
+    assert np.all(lo <= starts[0]) and np.all(starts[0] <= hi)
+    res = residuals(starts[0])
+    assert res.shape == (len(rows),) and np.all(np.isfinite(res))
+
+
+def test_engine_figures_translate_comm() -> None:
+    out = trt.engine_figures({"comm_time_scale": 2.0, "kernel_time_scale": 1.1})
+    assert out["kernel_time_scale"] == 1.1
+    assert out.get("comm_time_scale", 2.0) == 2.0 or out["comm_bandwidth_scale"] == 0.5
+    unc = trt.uncalibrated_figures()
+    assert unc["kernel_time_scale"] == 1.0 and unc["iteration_overhead_s"] == 0.0
+
+
+def test_apex_replay_predicted_end_to_end() -> None:
+    c = apex.predictable()
+    row = _case(c, model_id="llama3.1-70b", framework="vllm", trace="lmsys_05", tp=2)
+    p = apex.predict(row)
+    assert set(p) == {"mean_ttft_s", "mean_tpot_s", "mean_e2e_s"}
+    assert all(math.isfinite(v) and v > 0 for v in p.values())
+    assert 0.2 < p["mean_tpot_s"] / row["mean_tpot_s"] < 5
+    assert 0.1 < p["mean_ttft_s"] / row["mean_ttft_s"] < 10
+    # summarization traces are not packaged: a synthetic trace with the same request count and token sums
+    summ = _case(c, trace="summarization_05", tp=8)
+    t = apex.trace(summ)
+    assert t.height == summ["num_requests"] and int(t["prompt_tokens"].sum()) == summ["trace_prompt_tokens_sum"]
+
+
+def test_apex_rows_schema(monkeypatch: pytest.MonkeyPatch) -> None:
+    one = apex.predictable().filter((pl.col("trace") == "lmsys_05") & (pl.col("tp") == 2))
+    monkeypatch.setattr(apex, "predictable", lambda: one)
+    rows = apex.rows()
+    assert {r["group"] for r in rows} == {"apex_ttft", "apex_tpot"}
+    assert {r["metric"] for r in rows} == {"mean_ttft", "mean_tpot"}
+    for r in rows:
+        assert set(r) == ROW_KEYS and r["role"] == "holdout" and r["unit"] == "s" and r["predicted"] > 0
