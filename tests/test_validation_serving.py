@@ -26,7 +26,7 @@ def _holdout(rows: pl.DataFrame) -> pl.DataFrame:
 def test_every_splitwise_phase_row_is_predicted_and_roles_come_from_the_split(rows: pl.DataFrame) -> None:
     assert set(rows["group"].unique()) == {"splitwise_prefill", "splitwise_decode"}
     assert set(rows["role"].unique()) == {"fit", "holdout"}
-    assert rows.filter(pl.col("role") == "holdout").height >= 100
+    assert rows.filter(pl.col("role") == "holdout").height >= 50  # BLOOM-176B on both systems
     assert rows["predicted"].is_finite().all() and (rows["predicted"] > 0).all()
 
 

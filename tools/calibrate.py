@@ -537,7 +537,10 @@ def write_profile(system: str, name: str, values: dict[str, float], fitted_on: s
 #: hwdb keys of the serving figures and their factor from the fitted value (seconds are written in us).
 SERVING_KEYS = {
     "kernel_time_scale": ("kernel_time_scale", 1.0),
+    "comm_bandwidth_scale": ("comm_bandwidth_scale", 1.0),
     "iteration_overhead_s": ("iteration_overhead_us", 1e6),
+    "collective_sync_s": ("collective_sync_us", 1e6),
+    "prefill_overhead_s": ("prefill_overhead_us", 1e6),
     "kernel_launch_s": ("kernel_launch_us", 1e6),
 }
 
@@ -551,7 +554,7 @@ def calibrate_serving() -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
     for system in vs.SPLITWISE_SYSTEMS:
         figures, rep = vs.fit_splitwise(system)
         values[system], report[system] = figures, rep
-        print(f"{system} vllm: " + ", ".join(f"{k} = {v:.4g}" for k, v in figures.items())
+        print(f"{system} splitwise: " + ", ".join(f"{k} = {v:.4g}" for k, v in figures.items())
               + f"; fit rows {rep['rows']}: median |err| {rep['median_abs_error']:.3f}, max {rep['max_abs_error']:.3f}")
     return values, report
 
@@ -569,7 +572,7 @@ def write_serving(system: str, framework: str, figures: dict[str, float], fitted
         entry["framework"] = framework
         doc["serving"].append(entry)
     for name, (key, factor) in SERVING_KEYS.items():
-        v = round(float(figures[name]) * factor, 4)
+        v = round(float(figures.get(name, 0.0)) * factor, 4)
         if v > 0:
             entry[key] = v
         elif key in entry:
@@ -660,7 +663,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         values_s, report["serving"] = calibrate_serving()
         if a.write:
             for system, figures in values_s.items():
-                write_serving(system, "vllm", figures, vs.splitwise_fitted_on(system))
+                write_serving(system, "splitwise", figures, vs.splitwise_fitted_on(system))
             print("wrote the serving figures; pip install . and run `perfmodel validate serving --write validation`")
     if a.collectives:
         specs, texts, report["collectives"] = calibrate_collectives()

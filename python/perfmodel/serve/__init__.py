@@ -103,7 +103,7 @@ def engine(
     """The engine's resolved serving instance (cached): ``model`` on ``tp x pp`` GPUs of ``where`` with weights
     in ``dtype`` ("bf16", "fp16", "fp8" W8A8, "int4" weight-only), the KV cache in ``kv_dtype`` (default: 16-bit),
     and the ``framework`` class's figures from the system's hwdb ``[[serving]]`` table; ``figures`` replace
-    them by name (``kernel_time_scale``, ``decode_attention_fraction``, ``iteration_overhead_s``,
+    them by name (``kernel_time_scale``, ``comm_bandwidth_scale``, ``decode_attention_fraction``, ``iteration_overhead_s``, ``collective_sync_s``, ``prefill_overhead_s``,
     ``per_sequence_overhead_s``, ``kernel_launch_s``, ``cuda_graphs``)."""
     m = _as_model(model)
     tp, pp, ep = _whole("tp", tp), _whole("pp", pp), _whole("ep", ep)
@@ -294,8 +294,24 @@ class Phase:
         )
 
 
+#: The largest batch or token count a phase accepts (2^40: beyond any serving iteration; larger is a mistake).
+_MAX_SIZE = float(2**40)
+_ARG_NAMES = {"prefill_seqs": "batch", "decode_seqs": "batch"}
+
+
+def _product(a: Any, b: Any) -> Any:
+    with np.errstate(all="ignore"):  # sizes are checked in _phase
+        return np.multiply(a, b)
+
+
 def _phase(model: Any, where: Any, tp: int, pp: int, ep: int, dtype: str, kv_dtype: str | None, framework: str,
            figures: dict[str, float], it_args: dict[str, Any], tokens: Any, kv_tokens: Any, batch: Any) -> Phase:  # fmt: skip
+    for name, v in it_args.items():
+        arr = np.asarray(v, dtype=float) if not isinstance(v, str) else np.asarray(np.nan)
+        if not np.all(np.isfinite(arr)) or np.any(arr < 0) or np.any(arr > _MAX_SIZE):
+            raise InvalidArgumentError(
+                f"argument `{_ARG_NAMES.get(name, name)}`: is {v!r}; expected whole numbers from 0 to {_MAX_SIZE:.0e}"
+            )
     it = iteration(model, where, tp, pp, dtype=dtype, kv_dtype=kv_dtype, framework=framework, ep=ep, **it_args, **figures)
     h = engine(model, where, tp, pp, ep, dtype, kv_dtype, framework, **figures)
     mem = memory(model, where, tp, pp, dtype, kv_dtype, framework, ep)
@@ -324,9 +340,10 @@ def prefill(
 ) -> Phase:
     """One prefill of ``batch`` whole prompts of ``prompt_len`` tokens: ``time_s`` (the iteration, which also
     samples each prompt's first token), prompt ``tokens_per_s``, memory per GPU."""
+    with np.errstate(all="ignore"):  # sizes are checked in _phase
+        tokens = np.multiply(batch, prompt_len)
     return _phase(model, where, tp, pp, ep, dtype, kv_dtype, framework, figures,
-                  {"prefill_seqs": batch, "prompt_len": prompt_len}, np.multiply(batch, prompt_len),
-                  np.multiply(batch, prompt_len), batch)  # fmt: skip
+                  {"prefill_seqs": batch, "prompt_len": prompt_len}, tokens, tokens, batch)  # fmt: skip
 
 
 def decode(
@@ -345,7 +362,7 @@ def decode(
     """One decode iteration of ``batch`` sequences each attending to ``context_len`` tokens: ``time_s`` (the
     time per output token at this batch), generated ``tokens_per_s``, memory per GPU."""
     return _phase(model, where, tp, pp, ep, dtype, kv_dtype, framework, figures,
-                  {"decode_seqs": batch, "context_len": context_len}, batch, np.multiply(batch, context_len),
+                  {"decode_seqs": batch, "context_len": context_len}, batch, _product(batch, context_len),
                   batch)  # fmt: skip
 
 

@@ -7,7 +7,8 @@ Splitwise phase times (Patel et al., ISCA'24; Mutinifni/splitwise-sim ``data/per
 ``output`` tokens (mean context ``prompt + output / 2``). The Splitwise prototype ran on a 2023 vLLM without
 CUDA graphs, so its iterations are priced eagerly (``cuda_graphs = 0``: the host launches every kernel).
 
-The framework figures of each system (hwdb ``[[serving]]``, framework ``vllm``) are fitted on the ``fit`` rows
+The framework figures of each system (hwdb ``[[serving]]``, framework ``splitwise``: the prototype is its own
+framework class, not vLLM v0.6+) are fitted on the ``fit`` rows
 only (:func:`fit_splitwise`), by least squares on log(predicted / measured); ``tools/calibrate.py --serving``
 writes them.
 """
@@ -33,9 +34,14 @@ SPLITWISE_SYSTEMS = ("dgx-a100", "dgx-h100")
 #: launch figure (both make TP 8 decode slow) and then misses TP 2/4 by 65% (session 6, NOTES.md).
 SPLITWISE_FIGURES: dict[str, tuple[float, float]] = {
     "kernel_time_scale": (0.5, 3.0),
+    "comm_bandwidth_scale": (0.05, 1.5),
+    "collective_sync_s": (0.0, 2e-4),
     "iteration_overhead_s": (0.0, 0.05),
-    "kernel_launch_s": (0.0, 2e-4),
+    "prefill_overhead_s": (0.0, 0.1),
 }
+#: Starting points (in units of ``_SCALE``) of the fit.
+_STARTS = ([1.0, 1.0, 1.0, 1.0, 1.0], [1.3, 0.3, 2.0, 10.0, 20.0], [1.1, 0.5, 1.5, 0.1, 5.0])
+_SCALE = np.array([1.0, 1.0, 1e-5, 1e-3, 1e-3])
 
 
 def splitwise_frame() -> pl.DataFrame:
@@ -44,42 +50,56 @@ def splitwise_frame() -> pl.DataFrame:
 
 
 def _predict_phase(r: dict[str, Any], figures: dict[str, float]) -> float:
-    common = {"tp": r["tp"], "pp": r["pp"] or 1, "batch": r["batch_size"], "framework": "vllm", "cuda_graphs": 0.0}
+    common = {"tp": r["tp"], "pp": r["pp"] or 1, "batch": r["batch_size"], "framework": "splitwise"}
     if r["phase"] == "prefill":
         return float(serve.prefill(r["model_id"], r["system_id"], prompt_len=r["prompt_tokens"], **common, **figures).time_s)
     ctx = r["prompt_tokens"] + r["output_tokens"] / 2
     return float(serve.decode(r["model_id"], r["system_id"], context_len=ctx, **common, **figures).time_s)
 
 
-def fit_splitwise(system: str) -> tuple[dict[str, float], dict[str, Any]]:
-    """The ``vllm`` framework figures of ``system`` fitted on its Splitwise ``fit`` rows, and a report (rows,
-    median and max error on them)."""
+#: Systems whose Splitwise rows hold one TP degree only take the collective figures of a system with several:
+#: at one degree the collectives' bandwidth and sync trade off against the kernel factor (same software, the
+#: same NVSwitch-class node fabric; an assumption, said so in fitted_on).
+COMM_FROM: dict[str, str] = {"dgx-h100": "dgx-a100"}
+_COMM_FIGURES = ("comm_bandwidth_scale", "collective_sync_s")
+
+
+def fit_splitwise(system: str, fixed: dict[str, float] | None = None) -> tuple[dict[str, float], dict[str, Any]]:
+    """The ``splitwise`` framework figures of ``system`` fitted on its Splitwise ``fit`` rows, and a report (rows,
+    median and max error on them). ``fixed`` figures are held at their values (default: the collective figures
+    of :data:`COMM_FROM`'s system, fitted first)."""
+    if fixed is None and system in COMM_FROM:
+        base, _ = fit_splitwise(COMM_FROM[system])
+        fixed = {k: base[k] for k in _COMM_FIGURES}
+    fixed = fixed or {}
     from scipy.optimize import least_squares
 
     rows = [r for r in splitwise_frame().iter_rows(named=True) if r["role"] == "fit" and r["system_id"] == system]
     if not rows:
         raise ValueError(f"no Splitwise fit rows on '{system}'")
-    names = list(SPLITWISE_FIGURES)
+    free = [i for i, n in enumerate(SPLITWISE_FIGURES) if n not in fixed]
+    names = [list(SPLITWISE_FIGURES)[i] for i in free]
     lo = np.array([SPLITWISE_FIGURES[n][0] for n in names])
     hi = np.array([SPLITWISE_FIGURES[n][1] for n in names])
-    scale = np.array([1.0, 1e-3, 1e-5])
+    scale = _SCALE[free]
 
     def residuals(x: np.ndarray) -> np.ndarray:
-        figs = dict(zip(names, (x * scale).tolist(), strict=True))
+        figs = {**fixed, **dict(zip(names, (x * scale).tolist(), strict=True))}
         return np.array([math.log(_predict_phase(r, figs) / r["measured_s"]) for r in rows])
 
-    # The launch figure enters through max(GPU time, launches): flat where the GPU dominates, so several starts.
-    starts = ([1.0, 1.0, 1.0], [1.0, 0.1, 3.5], [1.5, 0.5, 2.5])
-    fits = [least_squares(residuals, np.array(x0), bounds=(lo / scale, hi / scale), diff_step=1e-3) for x0 in starts]
+    # Overheads enter through max() and bounds: the cost has flat directions, so several starts.
+    starts = _STARTS
+    fits = [least_squares(residuals, np.array(x0)[free], bounds=(lo / scale, hi / scale), diff_step=1e-3) for x0 in starts]
     fit = min(fits, key=lambda f: f.cost)
-    figures = dict(zip(names, (fit.x * scale).tolist(), strict=True))
+    figures = {**fixed, **dict(zip(names, (fit.x * scale).tolist(), strict=True))}
+    figures = {n: figures[n] for n in SPLITWISE_FIGURES}
     err = np.abs(np.exp(residuals(fit.x)) - 1)
     report = {"rows": len(rows), "median_abs_error": float(np.median(err)), "max_abs_error": float(err.max())}
     return figures, report
 
 
 def splitwise_fitted_on(system: str) -> str:
-    """What ``system``'s vllm figures are fitted on, for hwdb ``fitted_on``."""
+    """What ``system``'s splitwise figures are fitted on, for hwdb ``fitted_on``."""
     f = splitwise_frame().filter(pl.col("system_id") == system)
     fit = f.filter(pl.col("role") == "fit")
     held = f.filter(pl.col("role") == "holdout")
@@ -89,6 +109,12 @@ def splitwise_fitted_on(system: str) -> str:
         f"no CUDA graphs): {fit.height} prefill and decode rows of {desc(fit)} on {system}; held out: {held.height} rows "
         f"({desc(held) or 'none'}) and every other serving suite row. Least squares on log(predicted/measured) "
         f"(perfmodel.validation.serving.fit_splitwise). Caveat: these are the 2023 prototype's figures, not vLLM v0.6+'s"
+        + (
+            f"; comm_bandwidth_scale and collective_sync_us taken from {COMM_FROM[system]}'s fit (this system's rows hold "
+            "one TP degree, where they trade off against the kernel factor; same software and NVSwitch-class fabric)"
+            if system in COMM_FROM
+            else ""
+        )
     )
 
 

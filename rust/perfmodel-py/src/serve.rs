@@ -40,8 +40,11 @@ impl PyServeEngine {
         let f = &self.inner.framework;
         HashMap::from([
             ("kernel_time_scale", f.kernel_time_scale),
+            ("comm_bandwidth_scale", f.comm_bandwidth_scale),
             ("decode_attention_fraction", f.decode_attention_fraction),
             ("iteration_overhead_s", f.iteration_overhead_s),
+            ("collective_sync_s", f.collective_sync_s),
+            ("prefill_overhead_s", f.prefill_overhead_s),
             ("per_sequence_overhead_s", f.per_sequence_overhead_s),
             ("kernel_launch_s", f.kernel_launch_s),
             ("cuda_graphs", f64::from(u8::from(f.cuda_graphs))),
@@ -57,8 +60,11 @@ impl PyServeEngine {
 
 /// `base` with the figures of `f` (by name) replaced.
 fn framework_of(base: Framework, f: &HashMap<String, f64>) -> CoreResult<Framework> {
-    const KEYS: [&str; 6] = [
+    const KEYS: [&str; 9] = [
+        "collective_sync_s",
+        "prefill_overhead_s",
         "kernel_time_scale",
+        "comm_bandwidth_scale",
         "decode_attention_fraction",
         "iteration_overhead_s",
         "per_sequence_overhead_s",
@@ -77,8 +83,11 @@ fn framework_of(base: Framework, f: &HashMap<String, f64>) -> CoreResult<Framewo
     let get = |k: &str, v: f64| f.get(k).copied().unwrap_or(v);
     Ok(Framework {
         kernel_time_scale: get("kernel_time_scale", d.kernel_time_scale),
+        comm_bandwidth_scale: get("comm_bandwidth_scale", d.comm_bandwidth_scale),
         decode_attention_fraction: get("decode_attention_fraction", d.decode_attention_fraction),
         iteration_overhead_s: get("iteration_overhead_s", d.iteration_overhead_s),
+        collective_sync_s: get("collective_sync_s", d.collective_sync_s),
+        prefill_overhead_s: get("prefill_overhead_s", d.prefill_overhead_s),
         per_sequence_overhead_s: get("per_sequence_overhead_s", d.per_sequence_overhead_s),
         kernel_launch_s: get("kernel_launch_s", d.kernel_launch_s),
         cuda_graphs: get("cuda_graphs", f64::from(u8::from(d.cuda_graphs))) != 0.0,

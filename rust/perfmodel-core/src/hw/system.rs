@@ -123,8 +123,9 @@ impl SystemCalibration {
 }
 
 /// Serving frameworks a system's `[[serving]]` tables may calibrate (framework classes: SGLang schedules as
-/// vLLM does and shares its figures unless given its own).
-pub const SERVING_FRAMEWORKS: &[&str] = &["vllm", "trtllm", "sglang"];
+/// vLLM does and shares its figures unless given its own; `splitwise` is the 2023 vLLM-based prototype of
+/// Patel et al., ISCA'24, run eagerly, whose phase times are the Splitwise measurements).
+pub const SERVING_FRAMEWORKS: &[&str] = &["vllm", "trtllm", "sglang", "splitwise"];
 
 /// The serving model's figures for one framework class on one system (hwdb `[[serving]]`), fitted on named
 /// rows (see `perfmodel.serve` and `tools/calibrate.py --serving`). An absent figure keeps the uncalibrated
@@ -133,8 +134,11 @@ pub const SERVING_FRAMEWORKS: &[&str] = &["vllm", "trtllm", "sglang"];
 pub struct ServingCalibration {
     pub framework: String,
     pub kernel_time_scale: Option<f64>,
+    pub comm_bandwidth_scale: Option<f64>,
     pub decode_attention_fraction: Option<f64>,
     pub iteration_overhead_s: Option<f64>,
+    pub collective_sync_s: Option<f64>,
+    pub prefill_overhead_s: Option<f64>,
     pub per_sequence_overhead_s: Option<f64>,
     pub kernel_launch_s: Option<f64>,
     pub fitted_on: String,
@@ -152,8 +156,11 @@ impl ServingCalibration {
             out.push(ServingCalibration {
                 framework,
                 kernel_time_scale: t.figure("kernel_time_scale")?,
+                comm_bandwidth_scale: t.figure("comm_bandwidth_scale")?,
                 decode_attention_fraction: t.figure("decode_attention_fraction")?,
                 iteration_overhead_s: us("iteration_overhead_us")?,
+                collective_sync_s: us("collective_sync_us")?,
+                prefill_overhead_s: us("prefill_overhead_us")?,
                 per_sequence_overhead_s: us("per_sequence_overhead_us")?,
                 kernel_launch_s: us("kernel_launch_us")?,
                 fitted_on: t.req_string("fitted_on")?,

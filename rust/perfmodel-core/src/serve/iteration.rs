@@ -13,6 +13,7 @@
 //! Framework costs the kernels do not show (the scheduler, sampling bookkeeping, input preparation) are
 //! [`Framework`] figures fitted per system and framework class (hwdb `[serving.<framework>]`).
 use super::batch::{Batch, PrefillChunk};
+use super::cache::Memo;
 use crate::collective::Op;
 use crate::error::{invalid, Error, Result};
 use crate::hw::Dtype;
@@ -113,12 +114,20 @@ impl KvFormat {
     }
 }
 
-/// Framework figures fitted per system and framework class (hwdb `[serving.<framework>]`; defaults are the
+/// Framework figures fitted per system and framework class (hwdb `[[serving]]` of a system; defaults are the
 /// uncalibrated engine: kernels as the roofline prices them, no overhead).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Framework {
     /// Multiplies every kernel time (the framework's kernels against the roofline's tuned ones).
     pub kernel_time_scale: f64,
+    /// Multiplies every link bandwidth the collectives engine uses (the framework's achieved collective
+    /// bandwidth against nccl-tests', as the training calibration's factor of the same name).
+    pub comm_bandwidth_scale: f64,
+    /// Host synchronisation per TP collective call per rank beyond the first, s: in eager mode each
+    /// collective waits for the slowest of the TP worker processes to launch it.
+    pub collective_sync_s: f64,
+    /// Fixed host time of an iteration that holds prefill chunks (prompt input preparation), s.
+    pub prefill_overhead_s: f64,
     /// Share of the device's stream (HBM) rate the paged decode-attention kernel reaches.
     pub decode_attention_fraction: f64,
     /// Fixed host time per iteration (scheduling, input preparation, sampling bookkeeping), s.
@@ -136,6 +145,9 @@ impl Default for Framework {
     fn default() -> Self {
         Framework {
             kernel_time_scale: 1.0,
+            comm_bandwidth_scale: 1.0,
+            collective_sync_s: 0.0,
+            prefill_overhead_s: 0.0,
             decode_attention_fraction: 1.0,
             iteration_overhead_s: 0.0,
             per_sequence_overhead_s: 0.0,
@@ -167,19 +179,26 @@ impl Framework {
         }
         let find = |n: &str| system.serving.iter().find(|c| c.framework == n);
         let found = find(&name).or_else(|| if name == "sglang" { find("vllm") } else { None });
-        let d = Framework::default();
+        let d = Framework {
+            cuda_graphs: name != "splitwise",
+            ..Framework::default()
+        };
         Ok(match found {
             None => (d, None),
             Some(c) => (
                 Framework {
                     kernel_time_scale: c.kernel_time_scale.unwrap_or(d.kernel_time_scale),
+                    comm_bandwidth_scale: c.comm_bandwidth_scale.unwrap_or(d.comm_bandwidth_scale),
+                    collective_sync_s: c.collective_sync_s.unwrap_or(0.0),
+                    prefill_overhead_s: c.prefill_overhead_s.unwrap_or(0.0),
                     decode_attention_fraction: c
                         .decode_attention_fraction
                         .unwrap_or(d.decode_attention_fraction),
                     iteration_overhead_s: c.iteration_overhead_s.unwrap_or(0.0),
                     per_sequence_overhead_s: c.per_sequence_overhead_s.unwrap_or(0.0),
                     kernel_launch_s: c.kernel_launch_s.unwrap_or(0.0),
-                    cuda_graphs: true,
+                    // The Splitwise prototype predates vLLM's CUDA graphs (v0.2.5, December 2023).
+                    cuda_graphs: name != "splitwise",
                 },
                 Some(c.fitted_on.clone()),
             ),
@@ -189,6 +208,7 @@ impl Framework {
     fn validate(&self) -> Result<()> {
         let pos = [
             ("kernel_time_scale", self.kernel_time_scale),
+            ("comm_bandwidth_scale", self.comm_bandwidth_scale),
             ("decode_attention_fraction", self.decode_attention_fraction),
         ];
         for (k, v) in pos {
@@ -198,6 +218,8 @@ impl Framework {
         }
         let nonneg = [
             ("iteration_overhead_s", self.iteration_overhead_s),
+            ("collective_sync_s", self.collective_sync_s),
+            ("prefill_overhead_s", self.prefill_overhead_s),
             ("per_sequence_overhead_s", self.per_sequence_overhead_s),
             ("kernel_launch_s", self.kernel_launch_s),
         ];
@@ -278,6 +300,8 @@ pub struct Engine {
     /// Per-GPU widths.
     q_heads: f64,
     kv_cache_width: f64,
+    /// The engine's own per-token and per-sequence terms, remembered ([`TokenTerms`], [`SampleTerms`]).
+    memo: EngineMemo,
 }
 
 impl Engine {
@@ -294,8 +318,12 @@ impl Engine {
         framework: Framework,
     ) -> Result<Engine> {
         framework.validate()?;
-        // The collectives engine as validated (no training calibration on its bandwidth).
-        let cluster = Cluster::new(system, nodes, Calibration::default())?;
+        // The collectives engine as validated, at the framework's share of its bandwidth.
+        let calib = Calibration {
+            comm_bandwidth_scale: framework.comm_bandwidth_scale,
+            ..Calibration::default()
+        };
+        let cluster = Cluster::new(system, nodes, calib)?;
         let ServePlan { tp, pp, ep } = plan;
         for (k, v) in [("tp", tp), ("pp", pp), ("ep", ep)] {
             if v == 0 {
@@ -396,6 +424,7 @@ impl Engine {
             stage_moe,
             q_heads: f64::from(model.heads) / tpf,
             kv_cache_width,
+            memo: EngineMemo::default(),
         })
     }
 
@@ -498,9 +527,158 @@ impl Engine {
         if t <= 0.0 {
             return out;
         }
+        // Linear layers, MoE, elementwise passes, all-reduces, embedding and pipeline sends: functions of the
+        // new tokens alone, remembered per token count.
+        let TokenTerms {
+            attn_linear,
+            dense,
+            moe,
+            elementwise,
+            tp_ar,
+            embed,
+            pp_comm,
+        } = self.memo.tokens.get(t, || self.token_terms(t));
+        let mut kernels = if m.is_mla() { 5.0 } else { 2.0 };
+        // Prefill attention: runs of equal chunks share one kernel call.
+        let qk_dim = if m.is_mla() {
+            m.qk_nope_head_dim + m.qk_rope_head_dim
+        } else {
+            m.head_dim()
+        };
+        let mut prefill_attn = 0.0;
+        for (n, c) in runs {
+            if c.tokens > 0.0 {
+                prefill_attn += self
+                    .attn
+                    .estimate(
+                        n,
+                        self.q_heads,
+                        c.tokens,
+                        c.tokens + c.cached,
+                        qk_dim,
+                        true,
+                        false,
+                    )
+                    .time_s;
+                kernels += 1.0;
+            }
+        }
+        // Decode attention: every sequence's cached K and V read once; QK^T and AV on the vector units.
+        let decode_attn = if decode_seqs > 0.0 {
+            kernels += 1.0;
+            let bytes = decode_context_sum * self.kv_cache_width * self.kv.bytes();
+            let flops = 4.0 * self.q_heads * qk_dim * decode_context_sum;
+            let est = self.stream.estimate(bytes, 0.0, flops);
+            est.time_s / self.framework.decode_attention_fraction
+        } else {
+            0.0
+        };
+        kernels += ELEMENTWISE_KERNELS;
+        let layers = self.stage_layers * pp;
+        let dense_layers = self.stage_dense * pp;
+        let moe_layers = self.stage_moe * pp;
+        // Kernels per stage: each layer's attention, elementwise and all-reduce kernels counted above, two
+        // MLP GEMMs per dense layer, router + two grouped expert GEMMs + the shared experts' two per MoE layer.
+        if self.plan.tp > 1 {
+            kernels += 2.0;
+        }
+        let moe_kernels = 3.0 + if m.shared_experts > 0 { 2.0 } else { 0.0 };
+        kernels =
+            kernels * self.stage_layers + 2.0 * self.stage_dense + moe_kernels * self.stage_moe;
+        // Head: embedding gather, LM head over the sampled rows, logits gathered over TP, sampling.
+        let s = finishing + decode_seqs;
+        let SampleTerms { lm, gather, sample } = if s > 0.0 {
+            self.memo.samples.get(s, || self.sample_terms(s))
+        } else {
+            SampleTerms::default()
+        };
+        kernels += 4.0;
+        let k = self.framework.kernel_time_scale;
+        out.gemm_s = k * (layers * attn_linear + dense_layers * dense);
+        out.moe_s = k * moe_layers * moe;
+        out.prefill_attention_s = k * layers * prefill_attn;
+        out.decode_attention_s = k * layers * decode_attn;
+        out.elementwise_s = k * layers * elementwise;
+        out.head_s = k * (embed + lm + sample);
+        // Eager launch skew: every TP collective call waits on the slowest of the other tp - 1 ranks.
+        let tp_calls = if self.plan.tp > 1 {
+            2.0 * layers + if s > 0.0 { 1.0 } else { 0.0 }
+        } else {
+            0.0
+        };
+        let sync = self.framework.collective_sync_s * (tp - 1.0) * tp_calls;
+        out.tp_comm_s = layers * tp_ar + gather + sync;
+        out.pp_comm_s = pp_comm;
+        let gpu = out.gemm_s
+            + out.moe_s
+            + out.prefill_attention_s
+            + out.decode_attention_s
+            + out.elementwise_s
+            + out.head_s
+            + out.tp_comm_s
+            + out.pp_comm_s;
+        let graphed = self.framework.cuda_graphs && prefill_seqs == 0.0;
+        let launches = if graphed {
+            0.0
+        } else {
+            kernels * pp * self.framework.kernel_launch_s
+        };
+        let prefill_overhead = if prefill_seqs > 0.0 {
+            self.framework.prefill_overhead_s
+        } else {
+            0.0
+        };
+        out.overhead_s = self.framework.iteration_overhead_s
+            + prefill_overhead
+            + self.framework.per_sequence_overhead_s * (prefill_seqs + decode_seqs)
+            + (launches - gpu).max(0.0);
+        out.time_s = gpu + out.overhead_s;
+        out.kernels = kernels;
+        out
+    }
+}
+
+/// The parts of an iteration's price that depend on its new tokens `t` alone, per layer of the heaviest stage
+/// (`embed` and `pp_comm` once per iteration).
+#[derive(Debug, Clone, Copy, Default)]
+struct TokenTerms {
+    attn_linear: f64,
+    dense: f64,
+    moe: f64,
+    elementwise: f64,
+    tp_ar: f64,
+    embed: f64,
+    pp_comm: f64,
+}
+
+/// The parts of an iteration's price that depend on the sequences sampled `s` alone: the LM head, the logits'
+/// all-gather over TP, sampling.
+#[derive(Debug, Clone, Copy, Default)]
+struct SampleTerms {
+    lm: f64,
+    gather: f64,
+    sample: f64,
+}
+
+/// [`TokenTerms`] and [`SampleTerms`] remembered per whole token (sequence) count: serving batches repeat the
+/// same counts, and the collectives tuner and the GEMM tile search behind these terms cost most of a price.
+/// The terms are the engine's own results for each count (computed by [`Engine::token_terms`] and
+/// [`Engine::sample_terms`] the first time), so a remembered one is the same to the bit.
+#[derive(Debug, Clone, Default)]
+struct EngineMemo {
+    tokens: Memo<TokenTerms>,
+    samples: Memo<SampleTerms>,
+}
+
+impl Engine {
+    /// The linear layers, MoE, elementwise passes, tensor-parallel all-reduces, embedding and pipeline sends of
+    /// an iteration of `t` new tokens.
+    fn token_terms(&self, t: f64) -> TokenTerms {
+        let m = &self.model;
+        let tp = f64::from(self.plan.tp);
+        let pp = f64::from(self.plan.pp);
         let h = m.hidden;
         let g = &self.linear;
-        let mut kernels = 0.0;
         // Attention linears.
         let attn_linear = if m.is_mla() {
             let rope = m.qk_rope_head_dim;
@@ -511,7 +689,6 @@ impl Engine {
             } else {
                 g.estimate(t, self.q_heads * qk, h, 1.0).time_s
             };
-            kernels += 5.0;
             q + g.estimate(t, m.kv_lora_rank + rope, h, 1.0).time_s
                 + g.estimate(
                     t,
@@ -522,7 +699,6 @@ impl Engine {
                 .time_s
                 + g.estimate(t, h, self.q_heads * m.v_head_dim, 1.0).time_s
         } else {
-            kernels += 2.0;
             let qkv = m.q_width() / tp + self.kv_cache_width;
             g.estimate(t, qkv, h, 1.0).time_s + g.estimate(t, h, m.q_width() / tp, 1.0).time_s
         };
@@ -560,40 +736,6 @@ impl Engine {
         } else {
             0.0
         };
-        // Prefill attention: runs of equal chunks share one kernel call.
-        let qk_dim = if m.is_mla() {
-            m.qk_nope_head_dim + m.qk_rope_head_dim
-        } else {
-            m.head_dim()
-        };
-        let mut prefill_attn = 0.0;
-        for (n, c) in runs {
-            if c.tokens > 0.0 {
-                prefill_attn += self
-                    .attn
-                    .estimate(
-                        n,
-                        self.q_heads,
-                        c.tokens,
-                        c.tokens + c.cached,
-                        qk_dim,
-                        true,
-                        false,
-                    )
-                    .time_s;
-                kernels += 1.0;
-            }
-        }
-        // Decode attention: every sequence's cached K and V read once; QK^T and AV on the vector units.
-        let decode_attn = if decode_seqs > 0.0 {
-            kernels += 1.0;
-            let bytes = decode_context_sum * self.kv_cache_width * self.kv.bytes();
-            let flops = 4.0 * self.q_heads * qk_dim * decode_context_sum;
-            let est = self.stream.estimate(bytes, 0.0, flops);
-            est.time_s / self.framework.decode_attention_fraction
-        } else {
-            0.0
-        };
         // Elementwise passes over the new tokens' activations (and the KV write).
         let row = t * h * B16;
         let ffn_row = t * m.ffn_hidden.max(m.expert_ffn()) / tp * B16;
@@ -609,7 +751,6 @@ impl Engine {
                 .stream
                 .estimate(t * m.q_width() / tp * B16, t * m.q_width() / tp * B16, 0.0)
                 .time_s;
-        kernels += ELEMENTWISE_KERNELS;
         // Tensor-parallel all-reduces: after attention and after the MLP.
         let tp_ar = if self.plan.tp > 1 {
             2.0 * self
@@ -619,37 +760,7 @@ impl Engine {
         } else {
             0.0
         };
-        let layers = self.stage_layers * pp;
-        let dense_layers = self.stage_dense * pp;
-        let moe_layers = self.stage_moe * pp;
-        // Kernels per stage: each layer's attention, elementwise and all-reduce kernels counted above, two
-        // MLP GEMMs per dense layer, router + two grouped expert GEMMs + the shared experts' two per MoE layer.
-        if self.plan.tp > 1 {
-            kernels += 2.0;
-        }
-        let moe_kernels = 3.0 + if m.shared_experts > 0 { 2.0 } else { 0.0 };
-        kernels =
-            kernels * self.stage_layers + 2.0 * self.stage_dense + moe_kernels * self.stage_moe;
-        // Head: embedding gather, LM head over the sampled rows, logits gathered over TP, sampling.
-        let s = finishing + decode_seqs;
         let embed = self.stream.estimate(row, row, 0.0).time_s;
-        let (lm, gather, sample) = if s > 0.0 {
-            let logits = s * m.vocab * LOGIT_BYTES;
-            (
-                self.head.estimate(s, m.vocab / tp, h, 1.0).time_s,
-                if self.plan.tp > 1 {
-                    self.cluster
-                        .collective(Op::AllGather, self.plan.tp, 1, logits)
-                        .time_s
-                } else {
-                    0.0
-                },
-                self.stream.estimate(logits, 0.0, 5.0 * s * m.vocab).time_s,
-            )
-        } else {
-            (0.0, 0.0, 0.0)
-        };
-        kernels += 4.0;
         let pp_comm = if self.plan.pp > 1 {
             (pp - 1.0)
                 * self
@@ -659,35 +770,34 @@ impl Engine {
         } else {
             0.0
         };
-        let k = self.framework.kernel_time_scale;
-        out.gemm_s = k * (layers * attn_linear + dense_layers * dense);
-        out.moe_s = k * moe_layers * moe;
-        out.prefill_attention_s = k * layers * prefill_attn;
-        out.decode_attention_s = k * layers * decode_attn;
-        out.elementwise_s = k * layers * elementwise;
-        out.head_s = k * (embed + lm + sample);
-        out.tp_comm_s = layers * tp_ar + gather;
-        out.pp_comm_s = pp_comm;
-        let gpu = out.gemm_s
-            + out.moe_s
-            + out.prefill_attention_s
-            + out.decode_attention_s
-            + out.elementwise_s
-            + out.head_s
-            + out.tp_comm_s
-            + out.pp_comm_s;
-        let graphed = self.framework.cuda_graphs && prefill_seqs == 0.0;
-        let launches = if graphed {
-            0.0
-        } else {
-            kernels * pp * self.framework.kernel_launch_s
-        };
-        out.overhead_s = self.framework.iteration_overhead_s
-            + self.framework.per_sequence_overhead_s * (prefill_seqs + decode_seqs)
-            + (launches - gpu).max(0.0);
-        out.time_s = gpu + out.overhead_s;
-        out.kernels = kernels;
-        out
+        TokenTerms {
+            attn_linear,
+            dense,
+            moe,
+            elementwise,
+            tp_ar,
+            embed,
+            pp_comm,
+        }
+    }
+
+    /// The LM head over `s` sampled rows, the logits' all-gather over TP and sampling.
+    fn sample_terms(&self, s: f64) -> SampleTerms {
+        let m = &self.model;
+        let tp = f64::from(self.plan.tp);
+        let h = m.hidden;
+        let logits = s * m.vocab * LOGIT_BYTES;
+        SampleTerms {
+            lm: self.head.estimate(s, m.vocab / tp, h, 1.0).time_s,
+            gather: if self.plan.tp > 1 {
+                self.cluster
+                    .collective(Op::AllGather, self.plan.tp, 1, logits)
+                    .time_s
+            } else {
+                0.0
+            },
+            sample: self.stream.estimate(logits, 0.0, 5.0 * s * m.vocab).time_s,
+        }
     }
 }
 

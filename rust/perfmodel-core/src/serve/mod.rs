@@ -1,6 +1,7 @@
 //! LLM inference and serving: one engine iteration priced on the roofline and collectives engines
 //! ([`iteration`]), KV-cache and weight memory ([`memory`]), and the continuous-batching simulator ([`sim`]).
 pub mod batch;
+mod cache;
 pub mod iteration;
 pub mod memory;
 pub mod requests;
