@@ -131,35 +131,7 @@ pub fn serve_engine(
 }
 
 /// The breakdown names of an iteration, in the order `serve_iteration` returns its columns.
-pub const ITERATION_COLUMNS: [&str; 11] = [
-    "time_s",
-    "gemm_s",
-    "moe_s",
-    "prefill_attention_s",
-    "decode_attention_s",
-    "elementwise_s",
-    "head_s",
-    "tp_comm_s",
-    "pp_comm_s",
-    "overhead_s",
-    "kernels",
-];
-
-fn row(t: &IterationTime) -> [f64; 11] {
-    [
-        t.time_s,
-        t.gemm_s,
-        t.moe_s,
-        t.prefill_attention_s,
-        t.decode_attention_s,
-        t.elementwise_s,
-        t.head_s,
-        t.tp_comm_s,
-        t.pp_comm_s,
-        t.overhead_s,
-        t.kernels,
-    ]
-}
+pub const ITERATION_COLUMNS: [&str; 11] = IterationTime::NAMES;
 
 /// Iteration times of equal-length columns: `prefill_seqs` prompts of `prompt` new tokens after `cached`
 /// cached tokens, with `decode_seqs` decode sequences at `context` tokens. Returns a dict of numpy columns
@@ -182,11 +154,13 @@ pub fn serve_iteration<'py>(
         ("context_len", context.as_slice()?),
     ];
     let e = &handle.inner;
-    let out = engine(py, move || e.uniform_columns(cols))?;
-    let out: Vec<[f64; 11]> = out.iter().map(row).collect();
+    // The engine writes each part straight into its own column (no rows in between).
+    let n = cols[0].1.len();
+    let mut out: [Vec<f64>; 11] = std::array::from_fn(|_| vec![0.0; n]);
+    let parts = out.each_mut().map(Vec::as_mut_slice);
+    engine(py, move || e.uniform_columns_into(cols, parts))?;
     let d = PyDict::new(py);
-    for (j, name) in ITERATION_COLUMNS.iter().enumerate() {
-        let col: Vec<f64> = out.iter().map(|r| r[j]).collect();
+    for (name, col) in ITERATION_COLUMNS.iter().zip(out) {
         let arr: Bound<'py, PyArray1<f64>> = col.into_pyarray(py);
         d.set_item(*name, arr)?;
     }

@@ -475,25 +475,7 @@ impl Engine {
     /// parallel; every element must be finite and >= 0 (the error names the column and element).
     pub fn uniform_columns(&self, cols: [(&str, &[f64]); 5]) -> Result<Vec<IterationTime>> {
         use rayon::prelude::*;
-        let n = cols[0].1.len();
-        for (name, c) in cols {
-            if c.len() != n {
-                return Err(invalid(
-                    name,
-                    format!("has {} elements; expected {n}", c.len()),
-                ));
-            }
-            if let Some((i, x)) = c
-                .iter()
-                .enumerate()
-                .find(|(_, x)| !(x.is_finite() && **x >= 0.0))
-            {
-                return Err(invalid(
-                    name,
-                    format!("element {i} is {x}; expected a finite number >= 0"),
-                ));
-            }
-        }
+        let n = check_columns(&cols)?;
         let [ps, pl, ca, ds, cx] = cols.map(|(_, c)| c);
         Ok((0..n)
             .into_par_iter()
@@ -635,6 +617,114 @@ impl Engine {
         out.time_s = gpu + out.overhead_s;
         out.kernels = kernels;
         out
+    }
+}
+
+impl IterationTime {
+    /// The parts' names, in the order of [`IterationTime::values`].
+    pub const NAMES: [&'static str; 11] = [
+        "time_s",
+        "gemm_s",
+        "moe_s",
+        "prefill_attention_s",
+        "decode_attention_s",
+        "elementwise_s",
+        "head_s",
+        "tp_comm_s",
+        "pp_comm_s",
+        "overhead_s",
+        "kernels",
+    ];
+
+    /// The parts in the order of [`IterationTime::NAMES`].
+    pub fn values(&self) -> [f64; 11] {
+        [
+            self.time_s,
+            self.gemm_s,
+            self.moe_s,
+            self.prefill_attention_s,
+            self.decode_attention_s,
+            self.elementwise_s,
+            self.head_s,
+            self.tp_comm_s,
+            self.pp_comm_s,
+            self.overhead_s,
+            self.kernels,
+        ]
+    }
+}
+
+/// The common length of named input columns whose every element is finite and >= 0 (the error names the
+/// column and element).
+fn check_columns(cols: &[(&str, &[f64])]) -> Result<usize> {
+    let n = cols.first().map_or(0, |(_, c)| c.len());
+    for &(name, c) in cols {
+        if c.len() != n {
+            return Err(invalid(
+                name,
+                format!("has {} elements; expected {n}", c.len()),
+            ));
+        }
+        if let Some((i, x)) = c
+            .iter()
+            .enumerate()
+            .find(|(_, x)| !(x.is_finite() && **x >= 0.0))
+        {
+            return Err(invalid(
+                name,
+                format!("element {i} is {x}; expected a finite number >= 0"),
+            ));
+        }
+    }
+    Ok(n)
+}
+
+/// Elements per parallel task of [`Engine::uniform_columns_into`].
+const COLUMN_CHUNK: usize = 4096;
+
+impl Engine {
+    /// [`Engine::uniform_columns`] written into one output column per part (`out[j]` receives
+    /// [`IterationTime::NAMES`]`[j]`, each as long as the inputs), in parallel, without the rows in between.
+    pub fn uniform_columns_into(
+        &self,
+        cols: [(&str, &[f64]); 5],
+        out: [&mut [f64]; 11],
+    ) -> Result<()> {
+        use rayon::prelude::*;
+        let n = check_columns(&cols)?;
+        for (name, o) in IterationTime::NAMES.iter().zip(&out) {
+            if o.len() != n {
+                return Err(invalid(
+                    name,
+                    format!("output has {} elements; expected {n}", o.len()),
+                ));
+            }
+        }
+        let [ps, pl, ca, ds, cx] = cols.map(|(_, c)| c);
+        // Every output column cut in chunks, gathered by chunk: tasks[j][p] is part p's chunk j.
+        let mut parts = out.map(|c| c.chunks_mut(COLUMN_CHUNK));
+        let mut tasks: Vec<[&mut [f64]; 11]> = Vec::with_capacity(n.div_ceil(COLUMN_CHUNK));
+        loop {
+            let next = parts.each_mut().map(Iterator::next);
+            if next.iter().any(Option::is_none) {
+                break;
+            }
+            tasks.push(next.map(Option::unwrap_or_default));
+        }
+        tasks
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(j, mut chunk)| {
+                let start = j * COLUMN_CHUNK;
+                for i in 0..chunk[0].len() {
+                    let k = start + i;
+                    let v = self.uniform(ps[k], pl[k], ca[k], ds[k], cx[k]).values();
+                    for (c, x) in chunk.iter_mut().zip(v) {
+                        c[i] = x;
+                    }
+                }
+            });
+        Ok(())
     }
 }
 
