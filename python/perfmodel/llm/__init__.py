@@ -130,8 +130,8 @@ def _hf_first(cfg: dict[str, Any], keys: Sequence[str], path: Path) -> int | Non
 
 def _from_hf_config(path: Path) -> tuple[str, dict[str, Any]]:
     """Model fields from a HuggingFace ``config.json``: Llama 2/3/3.1/3.3, Mistral/Mixtral, Qwen3 (dense and
-    MoE), Llama-4 (its ``text_config``), DeepSeek-V3 (MLA, MoE with leading dense layers), BLOOM, GPT-J and
-    GPT-2-style configs."""
+    MoE), Llama-4 (its ``text_config``), DeepSeek-V3 (MLA, MoE with leading dense layers), BLOOM, Falcon, GPT-J
+    and GPT-2-style configs."""
     try:
         root = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
@@ -152,20 +152,27 @@ def _from_hf_config(path: Path) -> tuple[str, dict[str, Any]]:
     model_type = str(cfg.get("model_type", ""))
     act = str(cfg.get("hidden_act", cfg.get("activation_function", "gelu")))
     gated = act in ("silu", "swiglu", "swish") or any(t in model_type for t in ("llama", "mistral"))
-    # Rotary (Llama, GPT-J `rotary_dim`, Qwen, DeepSeek) or ALiBi (BLOOM): no learned position table.
-    no_pos_table = gated or "rotary_dim" in cfg or model_type in ("gptj", "bloom")
+    # Rotary (Llama, GPT-J `rotary_dim`, Qwen, DeepSeek, Falcon) or ALiBi (BLOOM, Falcon `alibi`): no learned
+    # position table.
+    no_pos_table = gated or "rotary_dim" in cfg or model_type in ("gptj", "bloom", "falcon")
     d: dict[str, Any] = {
         "hidden": hidden,
         "layers": found["layers"],
         "heads": heads,
-        "kv_heads": _hf_first(cfg, ("num_key_value_heads",), path) or heads,
-        "ffn_hidden": _hf_first(cfg, ("intermediate_size_mlp", "intermediate_size", "n_inner"), path)
+        # Falcon spells the KV head count `num_kv_heads` and the MLP width `ffn_hidden_size` (default 4 x hidden).
+        "kv_heads": _hf_first(cfg, ("num_key_value_heads", "num_kv_heads"), path) or heads,
+        "ffn_hidden": _hf_first(
+            cfg, ("intermediate_size_mlp", "intermediate_size", "n_inner", "ffn_hidden_size"), path
+        )
         or 4 * hidden,
         "vocab": found["vocab"],
         "seq_len": _hf_first(cfg, ("max_position_embeddings", "n_positions", "seq_length"), path) or 2048,
         "glu": gated,
         # GPT-J has biases on the MLP only; the flag puts them on attention too (a few thousand parameters).
-        "bias": bool(cfg.get("attention_bias", False)) or not gated,
+        # Falcon says so in its own `bias` key.
+        "bias": bool(cfg["bias"])
+        if isinstance(cfg.get("bias"), bool)
+        else bool(cfg.get("attention_bias", False)) or not gated,
         "learned_pos": not no_pos_table,
         "tied_embeddings": bool(cfg.get("tie_word_embeddings", root.get("tie_word_embeddings", not gated))),
     }

@@ -315,6 +315,57 @@ PRESETS: dict[str, dict[str, Any]] = {
         + " (hidden_size 14336, n_layer 70, n_head 112, vocab 250880; ALiBi, no position table);"
         " sequence length 2048 from BigScience, 'BLOOM', arXiv:2211.05100, §3.2 (the config gives none)",
     },
+    "mistral-large-2407": {
+        "hidden": 12288,
+        "heads": 96,
+        "kv_heads": 8,
+        "layers": 88,
+        "ffn_hidden": 28672,
+        "seq_len": 131072,
+        "vocab": 32768,
+        **_LLAMA,
+        "source": _hf("mistralai/Mistral-Large-Instruct-2407")
+        + " (hidden_size 12288, 88 layers, 96 heads of 128, 8 KV heads, intermediate_size 28672, vocab 32768,"
+        " max_position_embeddings 131072, untied). The gated repository's config.json was not found in a"
+        " public copy to check against; the values agree with third-party configs of the same shape and with"
+        " the model card's 123B and 128k context",
+    },
+    "mixtral-8x22b": {
+        "hidden": 6144,
+        "heads": 48,
+        "kv_heads": 8,
+        "layers": 56,
+        "ffn_hidden": 16384,
+        "seq_len": 65536,
+        "vocab": 32000,
+        "experts": 8,
+        "top_k": 2,
+        **_LLAMA,
+        "source": _hf("mistralai/Mixtral-8x22B-v0.1")
+        + " (hidden_size 6144, 56 layers, 48 heads, 8 KV heads, 8 local experts of intermediate_size 16384,"
+        " top-2, max_position_embeddings 65536, vocab 32000). Mixtral-8x22B-Instruct-v0.1 has the same shape"
+        " with the v3 tokenizer's vocab 32768 (+9.4M parameters, 0.007 %)",
+    },
+    "falcon-180b": {
+        "hidden": 14848,
+        "heads": 232,
+        "kv_heads": 8,
+        "layers": 80,
+        "ffn_hidden": 59392,
+        "seq_len": 2048,
+        "vocab": 65024,
+        "glu": False,
+        "bias": False,
+        "learned_pos": False,
+        "tied_embeddings": True,
+        "source": _hf("tiiuae/falcon-180B")
+        + " (hidden_size 14848, num_hidden_layers 80, num_attention_heads 232 of 64, num_kv_heads 8,"
+        " new_decoder_architecture, parallel_attn, bias false, alibi false (rotary), vocab 65024; GeLU MLP of"
+        " 4 x hidden; no max_position_embeddings, so FalconConfig's 2048, the training length; no"
+        " tie_word_embeddings, so transformers ties lm_head to the embeddings). Approximation: Falcon runs"
+        " attention and MLP in parallel (ln_attn and ln_mlp on the same input); modelled as a sequential block"
+        " (same parameters and FLOPs)",
+    },
 }
 
 #: Published total parameter counts (billions) a test checks the formulas against.
@@ -352,6 +403,10 @@ PUBLISHED_PARAMS_B: dict[str, tuple[float, str]] = {
     "deepseek-v3": (671.0, "DeepSeek-V3 Technical Report arXiv:2412.19437 and HF model card: 671B total, 37B activated"),
     "gpt-j-6b": (6.053381344, "HF model card EleutherAI/gpt-j-6b: n_parameters 6,053,381,344"),
     "bloom-176b": (176.247271424, "HF model card bigscience/bloom: 176,247,271,424 parameters"),
+    "mistral-large-2407": (123.0, "HF model card mistralai/Mistral-Large-Instruct-2407: 123B parameters"),
+    "mixtral-8x22b": (141.0, "HF model card mistralai/Mixtral-8x22B-v0.1 and Mistral AI: 141B total, 39B active"),
+    # Rounded; ours (tied embeddings, as transformers loads it) is 178.6B, -0.8 %.
+    "falcon-180b": (180.0, "HF model card tiiuae/falcon-180B: 'a 180B parameters causal decoder-only model'"),
 }
 
 #: Published activated-parameter counts (billions) of the MoE presets.
@@ -360,4 +415,5 @@ PUBLISHED_ACTIVE_PARAMS_B: dict[str, tuple[float, str]] = {
     "llama4-scout": (17.0, "HF model card meta-llama/Llama-4-Scout-17B-16E: 17B activated"),
     "llama4-maverick": (17.0, "HF model card meta-llama/Llama-4-Maverick-17B-128E: 17B activated"),
     "deepseek-v3": (37.0, "DeepSeek-V3 Technical Report arXiv:2412.19437: 37B activated per token"),
+    "mixtral-8x22b": (39.0, "Mistral AI, 'Cheaper, Better, Faster, Stronger' (Mixtral 8x22B): 39B active of 141B"),
 }

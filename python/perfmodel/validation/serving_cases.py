@@ -105,7 +105,6 @@ MODEL_IDS: dict[str, str] = {
 MISSING_PRESETS: frozenset[str] = frozenset(
     {
         "bloom-176b",
-        "falcon-180b",
         "gpt-j-6b",
         "llama3.1-8b",
         "llama3.1-70b",
@@ -113,8 +112,6 @@ MISSING_PRESETS: frozenset[str] = frozenset(
         "llama3.3-70b",
         "llama4-scout",
         "llama4-maverick",
-        "mistral-large-2407",
-        "mixtral-8x22b",
         "qwen3-8b",
         "qwen3-32b",
         "qwen3-235b-a22b",
