@@ -69,8 +69,15 @@ def read_requests(source: Any) -> pl.DataFrame:
         raise InvalidArgumentError(f"{where}: columns {list(REQUEST_COLUMNS)} must be numbers ({exc})") from None
 
 
-def _q(v: np.ndarray, q: float) -> float:
-    return float(np.quantile(v, q)) if v.size else 0.0
+#: The percentiles a summary gives.
+_QS = (50, 90, 99)
+
+
+def _quantiles(v: np.ndarray) -> list[float]:
+    """The ``_QS`` percentiles of ``v`` (numpy's linear method; zeros when empty), in one partition."""
+    if not v.size:
+        return [0.0] * len(_QS)
+    return [float(x) for x in np.quantile(v, [q / 100 for q in _QS])]
 
 
 @dataclass(frozen=True)
@@ -119,11 +126,14 @@ def summarize(raw: dict[str, Any], trace: pl.DataFrame, slo_ttft_s: float | None
     out: dict[str, float] = {"num_requests": float(req.height)}
     ttft, tpot, e2e = raw["ttft_s"], raw["tpot_s"], raw["e2e_s"]
     multi = req["output_tokens"].to_numpy() > 1
-    gaps = np.asarray(raw["itl_gaps_s"], dtype=np.float64)
-    for name, v in (("ttft_s", ttft), ("tpot_s", tpot[multi]), ("e2e_s", e2e), ("itl_s", gaps)):
+    for name, v in (("ttft_s", ttft), ("tpot_s", tpot[multi]), ("e2e_s", e2e)):
         out[f"mean_{name}"] = float(v.mean()) if v.size else 0.0
-        for q in (50, 90, 99):
-            out[f"p{q}_{name}"] = _q(v, q / 100)
+        for q, x in zip(_QS, _quantiles(v), strict=True):
+            out[f"p{q}_{name}"] = x
+    # Every inter-token gap (millions): the engine gives their mean and percentiles as numpy would.
+    out["mean_itl_s"] = float(raw["itl_mean_s"])
+    for q in _QS:
+        out[f"p{q}_itl_s"] = float(raw[f"itl_p{q}_s"])
     # Token-weighted TPOT (sum of per-token times over generated tokens), as APEX reports it.
     n_out = req["output_tokens"].to_numpy().astype(float)
     out["token_weighted_tpot_s"] = float((tpot * np.maximum(n_out - 1, 0)).sum() / max((n_out - 1).sum(), 1.0))

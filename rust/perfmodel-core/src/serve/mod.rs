@@ -6,6 +6,7 @@ pub mod iteration;
 pub mod memory;
 pub mod requests;
 pub mod sim;
+pub mod stats;
 
 pub use batch::{Batch, PrefillChunk};
 pub use iteration::{Engine, Framework, IterationTime, KvFormat, ServePlan, WeightFormat};

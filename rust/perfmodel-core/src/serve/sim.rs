@@ -325,8 +325,9 @@ impl<C: IterationCost> Engine<'_, C> {
                     i += 1;
                     continue;
                 }
-                // Decode: writes the KV of the token fed, so the cache grows to kv + 1.
-                if (s.kv + 1).div_ceil(bs) > s.blocks {
+                // Decode: writes the KV of the token fed, so the cache grows to kv + 1, which needs a new
+                // block when ceil((kv + 1) / bs) > blocks, i.e. kv + 1 > blocks x bs (no division per step).
+                if u64::from(s.kv) + 1 > u64::from(s.blocks) * u64::from(bs) {
                     let mut got = false;
                     loop {
                         if rep.free_blocks > 0 {
