@@ -537,6 +537,7 @@ def write_profile(system: str, name: str, values: dict[str, float], fitted_on: s
 #: hwdb keys of the serving figures and their factor from the fitted value (seconds are written in us).
 SERVING_KEYS = {
     "kernel_time_scale": ("kernel_time_scale", 1.0),
+    "per_sequence_overhead_s": ("per_sequence_overhead_us", 1e6),
     "comm_bandwidth_scale": ("comm_bandwidth_scale", 1.0),
     "iteration_overhead_s": ("iteration_overhead_us", 1e6),
     "collective_sync_s": ("collective_sync_us", 1e6),
@@ -546,16 +547,33 @@ SERVING_KEYS = {
 
 
 def calibrate_serving() -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
-    """The ``vllm`` serving figures of each Splitwise system, fitted on its Splitwise ``fit`` rows
+    """The ``splitwise`` serving figures of each Splitwise system, fitted on its Splitwise ``fit`` rows
     (``perfmodel.validation.serving.fit_splitwise``)."""
     from perfmodel.validation import serving as vs
 
-    values, report = {}, {}
+    values: dict[str, dict[str, float]] = {}
+    report: dict[str, Any] = {}
     for system in vs.SPLITWISE_SYSTEMS:
         figures, rep = vs.fit_splitwise(system)
         values[system], report[system] = figures, rep
         print(f"{system} splitwise: " + ", ".join(f"{k} = {v:.4g}" for k, v in figures.items())
               + f"; fit rows {rep['rows']}: median |err| {rep['median_abs_error']:.3f}, max {rep['max_abs_error']:.3f}")
+    return values, report
+
+
+def calibrate_trtllm() -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
+    """The ``trtllm`` serving figures of each system with TensorRT-LLM fit rows
+    (``perfmodel.validation.serving_trtllm.fit``; minutes per system)."""
+    from perfmodel.validation import serving_trtllm as vt
+
+    values: dict[str, dict[str, float]] = {}
+    report: dict[str, Any] = {}
+    for system in vt.SYSTEMS:
+        figures, rep = vt.fit(system)
+        values[system], report[system] = figures, rep
+        print(f"{system} trtllm: " + ", ".join(f"{k} = {v:.4g}" for k, v in figures.items())
+              + f"; fit rows {rep['rows']}: median |err| {rep['median_abs_error']:.3f}, max {rep['max_abs_error']:.3f}"
+              + f" (uncalibrated {rep['uncalibrated_median_abs_error']:.3f} / {rep['uncalibrated_max_abs_error']:.3f}; {rep['seconds']:.0f} s)")
     return values, report
 
 
@@ -650,11 +668,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--llm-system", default=None, help="with --llm: report and write only this system (e.g. dgx-h100)")
     ap.add_argument("--fp8-cast", action="store_true", help="fit (and with --write, write) only the FP8 cast fractions")
     ap.add_argument("--collectives", action="store_true", help="fit the collectives engine's fabric and NIC figures")
-    ap.add_argument("--serving", action="store_true", help="fit the systems' serving-framework figures")
+    ap.add_argument("--serving", action="store_true", help="fit the systems' serving-framework figures (Splitwise prototype)")
+    ap.add_argument("--trtllm", action="store_true", help="fit the systems' TensorRT-LLM figures (slow: minutes)")
+    ap.add_argument("--vllm", action="store_true", help="fit dgx-h100's vLLM figures on the APEX replays (minutes)")
     ap.add_argument("--write", action="store_true", help="write hwdb/ and validation/calibration_report.json")
     ap.add_argument("--report", action="store_true", help="write validation/calibration_report.json only (hwdb untouched)")
     a = ap.parse_args(argv)
-    both = not (a.roofline or a.llm or a.shared or a.fp8_cast or a.collectives or a.serving)
+    both = not (a.roofline or a.llm or a.shared or a.fp8_cast or a.collectives or a.serving or a.trtllm or a.vllm)
     report: dict[str, Any] = json.loads(REPORT.read_text()) if REPORT.exists() else {}
     report["engine"] = {"perfmodel": pm.__version__, "python": sys.version.split()[0]}
     if a.serving:
@@ -665,6 +685,21 @@ def main(argv: Sequence[str] | None = None) -> None:
             for system, figures in values_s.items():
                 write_serving(system, "splitwise", figures, vs.splitwise_fitted_on(system))
             print("wrote the serving figures; pip install . and run `perfmodel validate serving --write validation`")
+    if a.vllm:
+        from perfmodel.validation import serving_apex as va
+
+        figures_v, report["vllm"] = va.fit(va.SYSTEM)
+        print(f"{va.SYSTEM} vllm: " + ", ".join(f"{k} = {v:.4g}" for k, v in figures_v.items()) + f"; {report['vllm']}")
+        if a.write:
+            write_serving(va.SYSTEM, "vllm", figures_v, va.fitted_on(va.SYSTEM))
+    if a.trtllm:
+        from perfmodel.validation import serving_trtllm as vt
+
+        values_t, report["trtllm"] = calibrate_trtllm()
+        if a.write:
+            for system, figures in values_t.items():
+                write_serving(system, "trtllm", figures, vt.fitted_on(system))
+            print("wrote the trtllm figures; pip install . and run `perfmodel validate serving --write validation`")
     if a.collectives:
         specs, texts, report["collectives"] = calibrate_collectives()
         if a.write:

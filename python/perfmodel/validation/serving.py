@@ -147,5 +147,9 @@ def splitwise_rows() -> list[dict[str, Any]]:
 
 
 def run() -> pl.DataFrame:
-    """Per-row predicted vs measured for the serving suite."""
-    return frame(splitwise_rows())
+    """Per-row predicted vs measured for the serving suite: Splitwise phase times, TensorRT-LLM offline
+    throughput (:mod:`.serving_trtllm`) and APEX vLLM trace replays (:mod:`.serving_apex`), each with the hwdb
+    figures of its framework class on its system."""
+    from . import serving_apex, serving_trtllm
+
+    return frame(splitwise_rows() + serving_trtllm.rows() + serving_apex.rows())

@@ -60,6 +60,15 @@ def trace(case_row: dict[str, Any]) -> pl.DataFrame:
                            int(r["trace_output_tokens_sum"]), seed=0)  # fmt: skip
 
 
+#: The scheduler of the vLLM v0.6.0 replays, as that version configures it for Llama-3.1 (max_model_len 131072):
+#: chunked prefill switched on for models with max_model_len > 32K (vLLM 0.5.x/0.6 arg_utils: "Chunked prefill is
+#: enabled by default for models with max_model_len > 32K"), at its default 512 batched tokens (vLLM 0.6 docs,
+#: Performance and Tuning: "512 is the default max_num_batched_tokens for chunked prefill"), max_num_seqs 256,
+#: and the replays' gpu-memory-utilization 0.97-0.99 (APEX rows' params; 0.98 used).
+VLLM_060: dict[str, Any] = {"chunked_prefill": True, "max_num_batched_tokens": 512, "max_num_seqs": 256,
+                            "gpu_memory_utilization": 0.98}  # fmt: skip
+
+
 def predict(case_row: dict[str, Any], figures: dict[str, float] | None = None) -> dict[str, float]:
     """Predicted ``mean_ttft_s``, ``mean_tpot_s`` (token-weighted) and ``mean_e2e_s`` of one replay (a row of
     :func:`cases`), with framework ``figures`` overriding the system's hwdb figures of the case's framework
@@ -67,7 +76,8 @@ def predict(case_row: dict[str, Any], figures: dict[str, float] | None = None) -
     r = case_row
     sim = serve.simulate(
         r["model_id"], r["system_id"], tp=int(r["tp"]), ep=int(r["ep"] or 1), requests=trace(r),
-        framework=r["framework"], dtype=r["dtype"], **engine_figures(figures or {}),
+        framework=r["framework"], dtype=r["dtype"], **(VLLM_060 if r["framework"] == "vllm" else {}),
+        **engine_figures(figures or {}),
     )  # fmt: skip
     s = sim.summary
     return {"mean_ttft_s": float(s["mean_ttft_s"]), "mean_tpot_s": float(s["token_weighted_tpot_s"]),
@@ -157,3 +167,71 @@ def rows(figures: dict[str, float] | None = None) -> list[dict[str, Any]]:
                 }
             )
     return out
+
+
+#: Framework figures :func:`fit` sets on the system's ``vllm`` table, with (lower, upper) bounds.
+FIGURES: dict[str, tuple[float, float]] = {
+    "kernel_time_scale": (0.5, 3.0),
+    "iteration_overhead_s": (0.0, 0.02),
+    "prefill_overhead_s": (0.0, 0.1),
+}
+_SCALE = (1.0, 1e-3, 1e-3)
+_STARTS = ((1.0, 1.0, 5.0), (1.2, 0.2, 20.0), (0.9, 3.0, 1.0))
+
+
+def fit(system: str = SYSTEM) -> tuple[dict[str, float], dict[str, Any]]:
+    """The ``vllm`` figures of ``system`` fitted on its ``fit`` replays (:data:`FIGURES`): least squares on
+    log(predicted / measured) of mean TTFT and token-weighted mean TPOT together, from three starts; and a report
+    (rows, median and max |error| on them, the uncalibrated engine's, seconds)."""
+    import math
+    import time
+
+    import numpy as np
+    from scipy.optimize import least_squares
+
+    t0 = time.perf_counter()
+    fit_rows = [r for r in predictable().iter_rows(named=True) if r["role"] == "fit" and r["system_id"] == system
+                and r["framework"] == "vllm"]  # fmt: skip
+    if not fit_rows:
+        raise ValueError(f"no APEX vLLM fit replays on '{system}'")
+    names = list(FIGURES)
+    scale = np.array(_SCALE)
+    lo = np.array([FIGURES[n][0] for n in names]) / scale
+    hi = np.array([FIGURES[n][1] for n in names]) / scale
+    base = uncalibrated_figures()
+
+    def residuals(x: np.ndarray) -> np.ndarray:
+        figs = {**base, **dict(zip(names, (x * scale).tolist(), strict=True))}
+        out = []
+        for r in fit_rows:
+            p = predict(r, figs)
+            out += [math.log(p["mean_ttft_s"] / r["mean_ttft_s"])]
+            if r["mean_tpot_s"] is not None:
+                out += [math.log(p["mean_tpot_s"] / r["mean_tpot_s"])]
+        return np.array(out)
+
+    err0 = np.abs(np.expm1(residuals(np.array([1.0, 0.0, 0.0]))))
+    fits = [least_squares(residuals, np.array(s), bounds=(lo, hi), diff_step=1e-3) for s in _STARTS]
+    best = min(fits, key=lambda f: f.cost)
+    figures = dict(zip(names, (best.x * scale).tolist(), strict=True))
+    err = np.abs(np.expm1(best.fun))
+    return figures, {
+        "replays": len(fit_rows), "residuals": int(err.size), "median_abs_error": float(np.median(err)),
+        "max_abs_error": float(err.max()), "uncalibrated_median_abs_error": float(np.median(err0)),
+        "uncalibrated_max_abs_error": float(err0.max()), "seconds": time.perf_counter() - t0,
+    }  # fmt: skip
+
+
+def fitted_on(system: str = SYSTEM) -> str:
+    """What ``system``'s ``vllm`` figures are fitted on, for hwdb ``fitted_on``."""
+    p = predictable().filter(pl.col("system_id") == system)
+    fit_rows = p.filter((pl.col("role") == "fit") & (pl.col("framework") == "vllm"))
+    held = p.filter(pl.col("role") == "holdout")
+    return (
+        f"APEX vLLM v0.6.0 trace replays (microsoft/apex_plus vllm/results; 1 replica, Poisson arrivals): mean TTFT "
+        f"and token-weighted mean TPOT of {fit_rows.height} Llama-3.1-70B TP8 replays (creation, lmsys, summarization "
+        f"traces, bf16 and fp8) on {system}, simulated with vLLM v0.6.0's scheduler (chunked prefill, 512 batched "
+        f"tokens) (perfmodel.validation.serving_apex.fit, least squares on log(predicted/measured)); held out: "
+        f"{held.height} replays of other models (Mistral-Large-2407 on vLLM, Mixtral-8x22B on SGLang) and every "
+        "other serving row"
+    )

@@ -45,18 +45,18 @@ MAX_OUTPUT_TOKENS = 6_200_000
 #: Framework figures :func:`fit` sets, with (lower, upper) bounds.
 FIGURES: dict[str, tuple[float, float]] = {
     "kernel_time_scale": (0.5, 3.0),
-    "comm_time_scale": (0.5, 10.0),
+    "comm_bandwidth_scale": (0.1, 2.0),
     "iteration_overhead_s": (0.0, 0.02),
     "per_sequence_overhead_s": (0.0, 5e-5),
 }
 #: Units the optimiser works in (so every variable is of order 1).
 _SCALE = np.array([1.0, 1.0, 1e-3, 1e-6])
 #: Starting points of the fit, in units of ``_SCALE``.
-_STARTS = ([1.0, 1.0, 1.0, 1.0], [1.5, 2.0, 5.0, 10.0], [0.8, 4.0, 0.2, 30.0])
+_STARTS = ([1.0, 1.0, 1.0, 1.0], [1.5, 0.5, 5.0, 10.0], [0.8, 0.25, 0.2, 30.0])
 
 __all__ = [
     "SUITE", "GROUP", "SYSTEMS", "MAX_OUTPUT_TOKENS", "FIGURES", "cases", "predict", "num_requests",
-    "unpredicted", "predictable", "fit", "fit_residuals", "rows", "engine_figures", "uncalibrated_figures",
+    "unpredicted", "predictable", "fit", "fit_residuals", "rows", "engine_figures", "uncalibrated_figures", "fitted_on",
 ]  # fmt: skip
 
 
@@ -273,3 +273,17 @@ def rows(figures_by_system: dict[str, dict[str, float]] | None = None) -> list[d
             }
         )
     return out
+
+
+def fitted_on(system: str) -> str:
+    """What ``system``'s ``trtllm`` figures are fitted on, for hwdb ``fitted_on``."""
+    p = predictable().filter(pl.col("system_id") == system)
+    fit_rows = p.filter(pl.col("role") == "fit")
+    held = p.filter(pl.col("role") == "holdout")
+    models = ", ".join(sorted(set(fit_rows["model_id"].to_list())))
+    return (
+        f"TensorRT-LLM offline throughput tables (NVIDIA/TensorRT-LLM docs/source/performance/perf-overview.md, v0.10 "
+        f"in-flight batching, trtllm-bench): {fit_rows.height} rows of {models} on {system}, simulated as offline runs "
+        f"(perfmodel.validation.serving_trtllm.fit, least squares on log(predicted/measured)); held out: {held.height} "
+        "rows (the other v0.10 models, every v1.0 row, the static-batch v0.6.1/v0.5 rows) and every other serving row"
+    )

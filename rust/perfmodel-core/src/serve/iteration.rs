@@ -582,8 +582,10 @@ impl Engine {
         out.decode_attention_s = k * layers * decode_attn;
         out.elementwise_s = k * layers * elementwise;
         out.head_s = k * (embed + lm + sample);
-        // Eager launch skew: every TP collective call waits on the slowest of the other tp - 1 ranks.
-        let tp_calls = if self.plan.tp > 1 {
+        // Eager launch skew: every TP collective call waits on the slowest of the other tp - 1 ranks; a
+        // replayed CUDA graph launches them all at once.
+        let graphed = self.framework.cuda_graphs && prefill_seqs == 0.0;
+        let tp_calls = if self.plan.tp > 1 && !graphed {
             2.0 * layers + if s > 0.0 { 1.0 } else { 0.0 }
         } else {
             0.0
@@ -599,7 +601,6 @@ impl Engine {
             + out.head_s
             + out.tp_comm_s
             + out.pp_comm_s;
-        let graphed = self.framework.cuda_graphs && prefill_seqs == 0.0;
         let launches = if graphed {
             0.0
         } else {
