@@ -184,7 +184,7 @@ def test_search_ranks_plans_and_says_why() -> None:
     assert {(r["tp"], r["replicas"]) for r in f.iter_rows(named=True)} >= {(8, 1), (4, 2), (2, 4), (1, 8)}
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     batch=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-5, 10**6)),
     ctx=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-5, 10**7)),
@@ -196,3 +196,17 @@ def test_bad_numbers_give_perfmodel_errors(batch: float, ctx: float, tp: int) ->
     except pm.PerfModelError:
         return
     assert math.isfinite(d.time_s) and d.time_s >= 0
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    rate=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-3, 100)),
+    n=st.integers(-2, 50),
+    prompt=st.one_of(st.integers(-5, 5000), st.tuples(st.just("uniform"), st.integers(-5, 100), st.integers(-5, 100))),
+)
+def test_request_generation_gives_perfmodel_errors_or_valid_traces(rate: float, n: int, prompt: object) -> None:
+    try:
+        f = pm.serve.requests(rate, n, prompt_tokens=prompt, output_tokens=16, seed=1)
+    except pm.PerfModelError:
+        return
+    assert f.height == n and (f["prompt_tokens"] >= 1).all() and (f["arrival_s"].diff().drop_nulls() >= 0).all()

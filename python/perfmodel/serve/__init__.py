@@ -308,9 +308,9 @@ def _phase(model: Any, where: Any, tp: int, pp: int, ep: int, dtype: str, kv_dty
            figures: dict[str, float], it_args: dict[str, Any], tokens: Any, kv_tokens: Any, batch: Any) -> Phase:  # fmt: skip
     for name, v in it_args.items():
         arr = np.asarray(v, dtype=float) if not isinstance(v, str) else np.asarray(np.nan)
-        if not np.all(np.isfinite(arr)) or np.any(arr < 0) or np.any(arr > _MAX_SIZE):
+        if not np.all(np.isfinite(arr)) or np.any(arr < 1) or np.any(arr > _MAX_SIZE):
             raise InvalidArgumentError(
-                f"argument `{_ARG_NAMES.get(name, name)}`: is {v!r}; expected whole numbers from 0 to {_MAX_SIZE:.0e}"
+                f"argument `{_ARG_NAMES.get(name, name)}`: is {v!r}; expected numbers from 1 to {_MAX_SIZE:.0e}"
             )
     it = iteration(model, where, tp, pp, dtype=dtype, kv_dtype=kv_dtype, framework=framework, ep=ep, **it_args, **figures)
     h = engine(model, where, tp, pp, ep, dtype, kv_dtype, framework, **figures)

@@ -124,11 +124,25 @@ def _skip_reason(r: dict[str, Any]) -> tuple[str, str] | None:
     return None
 
 
+def _engine_limits(r: dict[str, Any]) -> dict[str, Any]:
+    """The scheduler limits a case's row states (v0.10 rows: "max_batch_size 2048, max_num_tokens 2048, ..."),
+    as simulator options; the trtllm defaults otherwise."""
+    import re
+
+    text = json.loads(r["params"]).get("framework", "") if r.get("params") else ""
+    out: dict[str, Any] = {}
+    if m := re.search(r"max_num_tokens (\d+)", text):
+        out["max_num_batched_tokens"] = int(m.group(1))
+    if m := re.search(r"max_batch_size (\d+)", text):
+        out["max_num_seqs"] = int(m.group(1))
+    return out
+
+
 def predict(case_row: dict[str, Any], figures: dict[str, float] | None = None) -> float:
     """Predicted whole-TP-group output tokens/s of one case (a row of :func:`cases`) with framework
     ``figures`` overriding the system's hwdb ``trtllm`` figures (none: hwdb as is)."""
     r = case_row
-    opts: dict[str, Any] = {}
+    opts: dict[str, Any] = _engine_limits(r)
     if r["batching"] == "static" and r.get("batch_size"):
         opts["max_num_seqs"] = int(r["batch_size"])
     sim = serve.max_throughput(
