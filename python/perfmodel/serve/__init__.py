@@ -425,9 +425,18 @@ def simulate(
                  gpu_memory_utilization, block_size)  # fmt: skip
     _check_fits(mem, m, where, tp, pp)
     sched = _scheduler(m, framework, mem, max_num_seqs, max_num_batched_tokens, chunked_prefill, block_size, max_model_len)
+    # Pipeline parallelism keeps `pp` batches in flight, as vLLM's virtual engines do: each has its own scheduler
+    # and batch and a 1/pp share of the KV blocks, and each iteration takes the whole pipeline's latency, so the
+    # pp stages work on pp batches at once. A replica is simulated as pp such engines.
+    pp = _whole("pp", pp)
+    if pp > 1:
+        block = sched["block_size"]
+        sched["kv_capacity_tokens"] = float(math.floor(sched["kv_capacity_tokens"] / pp / block) * block)
     cols = {c: np.ascontiguousarray(trace[c].to_numpy().astype(np.float64)) for c in ("arrival_s", "prompt_tokens", "output_tokens")}
-    raw = _core.serve_simulate(h, cols["arrival_s"], cols["prompt_tokens"], cols["output_tokens"], replicas, sched,
-                               str(balancer), True)  # fmt: skip
+    raw = _core.serve_simulate(h, cols["arrival_s"], cols["prompt_tokens"], cols["output_tokens"], replicas * pp,
+                               sched, str(balancer), True)  # fmt: skip
+    if pp > 1:
+        raw["replica"] = np.floor_divide(raw["replica"], pp)
     return summarize(raw, trace, slo_ttft_s, slo_tpot_s)
 
 
