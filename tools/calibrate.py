@@ -568,10 +568,10 @@ def calibrate_trtllm() -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
 
     values: dict[str, dict[str, float]] = {}
     report: dict[str, Any] = {}
-    for system in vt.SYSTEMS:
-        figures, rep = vt.fit(system)
-        values[system], report[system] = figures, rep
-        print(f"{system} trtllm: " + ", ".join(f"{k} = {v:.4g}" for k, v in figures.items())
+    for system, framework in vt.FITS:
+        figures, rep = vt.fit(system, framework)
+        values[f"{system}/{framework}"], report[f"{system}/{framework}"] = figures, rep
+        print(f"{system} {framework}: " + ", ".join(f"{k} = {v:.4g}" for k, v in figures.items())
               + f"; fit rows {rep['rows']}: median |err| {rep['median_abs_error']:.3f}, max {rep['max_abs_error']:.3f}"
               + f" (uncalibrated {rep['uncalibrated_median_abs_error']:.3f} / {rep['uncalibrated_max_abs_error']:.3f}; {rep['seconds']:.0f} s)")
     return values, report
@@ -697,8 +697,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         values_t, report["trtllm"] = calibrate_trtllm()
         if a.write:
-            for system, figures in values_t.items():
-                write_serving(system, "trtllm", figures, vt.fitted_on(system))
+            for key, figures in values_t.items():
+                system, framework = key.split("/")
+                write_serving(system, framework, figures, vt.fitted_on(system, framework))
             print("wrote the trtllm figures; pip install . and run `perfmodel validate serving --write validation`")
     if a.collectives:
         specs, texts, report["collectives"] = calibrate_collectives()

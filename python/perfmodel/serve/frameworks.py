@@ -51,6 +51,16 @@ FRAMEWORKS: dict[str, FrameworkDefaults] = {
         source="SGLang server arguments (docs.sglang.ai, 'Server Arguments'): chunked_prefill_size 8192 on "
         "80 GB-class GPUs, mem_fraction_static about 0.88, token-granular KV pool (page size 1)",
     ),
+    "trtllm-pytorch": FrameworkDefaults(
+        max_num_seqs=2048,
+        max_num_batched_tokens=8192,
+        memory_fraction=0.9,
+        fraction_of_free=True,
+        block_size=32,
+        chunked_prefill=True,
+        source="TensorRT-LLM 1.0 LLM API / trtllm-bench (PyTorch backend) defaults (nvidia.github.io/TensorRT-LLM): "
+        "max_batch_size 2048, max_num_tokens 8192, KvCacheConfig free_gpu_memory_fraction 0.9, tokens_per_block 32",
+    ),
     "splitwise": FrameworkDefaults(
         max_num_seqs=256,
         max_num_batched_tokens=8192,

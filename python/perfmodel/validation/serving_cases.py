@@ -672,13 +672,16 @@ def synthetic_trace(
 
 # ----------------------------------------------------------------------------------------------- split
 
-#: Splitwise: the (model, TP) groups a device's vLLM-like calibration is fitted on. Every device has
-#: Llama-2-70B at TP8; BLOOM-176B (same devices) and Llama-2-70B at TP2/TP4 (A100) are held out.
+#: Splitwise: the (model, TP) groups a device's `splitwise` calibration is fitted on: Llama-2-70B at every TP
+#: degree; BLOOM-176B (same devices) is held out.
 SPLITWISE_FIT: frozenset[tuple[str, int]] = frozenset({("llama2-70b", 2), ("llama2-70b", 4), ("llama2-70b", 8)})
-#: TensorRT-LLM: the (version, model) groups each device's TensorRT-LLM calibration is fitted on: the v0.10
-#: tables of the Llama-2 models (7B TP1 and 70B TP2-8, on both A100 and H100). Every other v0.10 model, all of
-#: v1.0 (other models, other software) and the static-batch v0.6/v0.5 rows are held out.
-TRTLLM_FIT: frozenset[tuple[str, str]] = frozenset({("v0.10", "llama2-7b"), ("v0.10", "llama2-70b")})
+#: TensorRT-LLM: the (version, model) groups each device's calibrations are fitted on: `trtllm` (the TensorRT
+#: engine) on the v0.10 tables of the Llama-2 models (7B TP1 and 70B TP2-8, A100 and H100); `trtllm-pytorch`
+#: (1.0's PyTorch backend, H100 fp8) on Llama-3.1-8B and Llama-3.3-70B. Held out: every other v0.10 model, the
+#: v1.0 Llama-3.1-405B and MoE models (Llama-4 Scout/Maverick, Qwen3-235B-A22B), the static v0.6/v0.5 rows.
+TRTLLM_FIT: frozenset[tuple[str, str]] = frozenset(
+    {("v0.10", "llama2-7b"), ("v0.10", "llama2-70b"), ("v1.0", "llama3.1-8b"), ("v1.0", "llama3.3-70b")}
+)
 
 
 #: APEX: (framework, model) replays that may fit the H100 ``vllm`` figures. Empty: session 6 fitted the 11
@@ -721,8 +724,9 @@ def split(cases: pl.DataFrame) -> pl.DataFrame:
       BLOOM-176B on the same devices (another model, 2.5x the weights, MHA instead of GQA). All TP degrees are
       fitted because at one degree the framework's collective cost and its kernel efficiency cannot be told
       apart (session 6: fitted on TP8 alone, TP2/TP4 were missed by 30-65%).
-    - TensorRT-LLM throughput: fit on the v0.10 Llama-2 7B/70B tables per device; hold out the other v0.10
-      models, all v1.0 rows and the static-batch v0.6.1/v0.5 rows.
+    - TensorRT-LLM throughput: `trtllm` fit on the v0.10 Llama-2 7B/70B tables per device, `trtllm-pytorch` on
+      the v1.0 Llama-3.1-8B and Llama-3.3-70B rows (H100); hold out the other v0.10 models, the other v1.0
+      models (405B dense, the MoE models) and the static-batch v0.6.1/v0.5 rows.
     - APEX replays (vLLM v0.6.0, SGLang): holdout only, predicted with the uncalibrated engine (see
       :data:`APEX_FIT`). TensorRT-LLM batch-1 latencies and ML.ENERGY: holdout only.
     - ``excluded``: rows the CSV flags for exclusion and ambiguous-unit rows (column ``excluded``); in no fit

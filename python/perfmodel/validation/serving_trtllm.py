@@ -124,6 +124,21 @@ def _skip_reason(r: dict[str, Any]) -> tuple[str, str] | None:
     return None
 
 
+def framework_of(r: dict[str, Any]) -> str:
+    """The framework class of a case: ``trtllm-pytorch`` for the v1.0-era tables (trtllm-bench on the PyTorch
+    backend), ``trtllm`` (the TensorRT engine) for the rest."""
+    return "trtllm-pytorch" if r["framework_version"] == "v1.0" else "trtllm"
+
+
+def kv_dtype_of(r: dict[str, Any]) -> str | None:
+    """The KV cache format of a case: fp8 for the v1.0-era fp8 rows, whose checkpoints are NVIDIA ModelOpt FP8
+    builds (the row's params: "fp8 (ModelOpt)"), which carry ``kv_cache_quant_algo: FP8`` in their
+    hf_quant_config.json (ModelOpt's export format) and so run an fp8 KV cache in TensorRT-LLM; 16-bit otherwise
+    (the v0.10 rows state no KV format)."""
+    dtype = json.loads(r["params"]).get("dtype", "") if r.get("params") else ""
+    return "fp8" if "modelopt" in str(dtype).lower() else None
+
+
 def _engine_limits(r: dict[str, Any]) -> dict[str, Any]:
     """The scheduler limits a case's row states (v0.10 rows: "max_batch_size 2048, max_num_tokens 2048, ..."),
     as simulator options; the trtllm defaults otherwise."""
@@ -147,7 +162,8 @@ def predict(case_row: dict[str, Any], figures: dict[str, float] | None = None) -
         opts["max_num_seqs"] = int(r["batch_size"])
     sim = serve.max_throughput(
         r["model_id"], r["system_id"], tp=int(r["tp"]), pp=int(r["pp"] or 1), isl=int(r["isl"]),
-        osl=int(r["osl"]), dtype=r["dtype"], framework="trtllm", num_requests=num_requests(r),
+        osl=int(r["osl"]), dtype=r["dtype"], kv_dtype=kv_dtype_of(r), framework=framework_of(r),
+        num_requests=num_requests(r),
         **opts, **engine_figures(figures or {}),
     )  # fmt: skip
     return float(sim.output_tokens_per_s)
@@ -158,7 +174,7 @@ def _fits(r: dict[str, Any]) -> str | None:
     seqs = int(r["batch_size"]) if r["batching"] == "static" and r.get("batch_size") else None
     try:
         mem = serve.memory(r["model_id"], r["system_id"], tp=int(r["tp"]), pp=int(r["pp"] or 1), dtype=r["dtype"],
-                           framework="trtllm", max_num_seqs=seqs)  # fmt: skip
+                           framework=framework_of(r), max_num_seqs=seqs)  # fmt: skip
     except PerfModelError as exc:
         return str(exc)
     return None if mem.fits else mem.explain()
@@ -203,14 +219,14 @@ def unpredicted() -> pl.DataFrame:
 # --------------------------------------------------------------------------------------------------- fit
 
 
-def fit_residuals(system: str) -> tuple[Any, list[np.ndarray], tuple[np.ndarray, np.ndarray], list[dict[str, Any]]]:
+def fit_residuals(system: str, framework: str = "trtllm") -> tuple[Any, list[np.ndarray], tuple[np.ndarray, np.ndarray], list[dict[str, Any]]]:
     """The least-squares problem of :func:`fit` on ``system``: ``(residuals, starts, (lo, hi), rows)`` where
     ``residuals(x)`` is log(predicted / measured) over the system's predictable ``fit`` rows for the scaled
     figure vector ``x`` (figures ``x * _SCALE`` in the order of :data:`FIGURES`)."""
     f = predictable().filter((pl.col("role") == "fit") & (pl.col("system_id") == system))
-    rows_ = list(f.iter_rows(named=True))
+    rows_ = [r for r in f.iter_rows(named=True) if framework_of(r) == framework]
     if not rows_:
-        raise ValueError(f"no TensorRT-LLM fit rows on '{system}'")
+        raise ValueError(f"no {framework} fit rows on '{system}'")
     names = list(FIGURES)
     lo = np.array([FIGURES[n][0] for n in names]) / _SCALE
     hi = np.array([FIGURES[n][1] for n in names]) / _SCALE
@@ -222,7 +238,7 @@ def fit_residuals(system: str) -> tuple[Any, list[np.ndarray], tuple[np.ndarray,
     return residuals, [np.array(s, dtype=float) for s in _STARTS], (lo, hi), rows_
 
 
-def fit(system: str) -> tuple[dict[str, float], dict[str, Any]]:
+def fit(system: str, framework: str = "trtllm") -> tuple[dict[str, float], dict[str, Any]]:
     """The ``trtllm`` framework figures of ``system`` fitted on its ``fit`` rows (:data:`FIGURES`, bounded;
     least squares on log(predicted / measured) from each of three starts, the best kept), and a report: rows,
     median and max |error| on them, the uncalibrated engine's on the same rows, cost, seconds taken (on the 2-core development machine, two fits
@@ -231,7 +247,7 @@ def fit(system: str) -> tuple[dict[str, float], dict[str, Any]]:
     from scipy.optimize import least_squares
 
     t0 = time.perf_counter()
-    residuals, starts, (lo, hi), rows_ = fit_residuals(system)
+    residuals, starts, (lo, hi), rows_ = fit_residuals(system, framework)
     x_unc = np.array([1.0, 1.0, 0.0, 0.0])
     err0 = np.abs(np.expm1(residuals(x_unc)))
     fits = [least_squares(residuals, x0, bounds=(lo, hi), diff_step=1e-3, x_scale=1.0) for x0 in starts]
@@ -289,11 +305,23 @@ def rows(figures_by_system: dict[str, dict[str, float]] | None = None) -> list[d
     return out
 
 
-def fitted_on(system: str) -> str:
-    """What ``system``'s ``trtllm`` figures are fitted on, for hwdb ``fitted_on``."""
+#: (system, framework class) pairs :func:`fit` calibrates.
+FITS: tuple[tuple[str, str], ...] = (("dgx-a100", "trtllm"), ("dgx-h100", "trtllm"), ("dgx-h100", "trtllm-pytorch"))
+
+
+def fitted_on(system: str, framework: str = "trtllm") -> str:
+    """What ``system``'s ``framework`` figures are fitted on, for hwdb ``fitted_on``."""
     p = predictable().filter(pl.col("system_id") == system)
+    p = p.filter(pl.Series([framework_of(r) == framework for r in p.iter_rows(named=True)], dtype=pl.Boolean))
     fit_rows = p.filter(pl.col("role") == "fit")
     held = p.filter(pl.col("role") == "holdout")
+    if framework == "trtllm-pytorch":
+        return (
+            f"TensorRT-LLM v1.0-era throughput tables (perf-overview.md, trtllm-bench on the PyTorch backend, fp8): "
+            f"{fit_rows.height} rows of {', '.join(sorted(set(fit_rows['model_id'].to_list())))} on {system}, "
+            f"simulated as offline runs (perfmodel.validation.serving_trtllm.fit); held out: {held.height} rows "
+            "(Llama-3.1-405B and the MoE models Llama-4 Scout/Maverick and Qwen3-235B-A22B) and every other serving row"
+        )
     models = ", ".join(sorted(set(fit_rows["model_id"].to_list())))
     return (
         f"TensorRT-LLM offline throughput tables (NVIDIA/TensorRT-LLM docs/source/performance/perf-overview.md, v0.10 "

@@ -178,7 +178,12 @@ impl Framework {
             ));
         }
         let find = |n: &str| system.serving.iter().find(|c| c.framework == n);
-        let found = find(&name).or_else(|| if name == "sglang" { find("vllm") } else { None });
+        let fallback = match name.as_str() {
+            "sglang" => Some("vllm"),
+            "trtllm-pytorch" => Some("trtllm"),
+            _ => None,
+        };
+        let found = find(&name).or_else(|| fallback.and_then(find));
         let d = Framework {
             cuda_graphs: name != "splitwise",
             ..Framework::default()
