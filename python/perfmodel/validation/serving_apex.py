@@ -25,7 +25,7 @@ import polars as pl
 
 from .. import hwdb, llm, serve
 from ..errors import PerfModelError
-from .serving_cases import apex_replay_cases, load_trace, split, synthetic_trace
+from .serving_cases import apex_replay_cases, load_trace, partition, split, synthetic_trace
 from .serving_trtllm import engine_figures, uncalibrated_figures
 
 SUITE = "serving"
@@ -105,15 +105,7 @@ def _skip_reason(r: dict[str, Any]) -> tuple[str, str] | None:
 
 @cache
 def _partition() -> tuple[tuple[int, ...], tuple[tuple[int, str, str], ...]]:
-    ok: list[int] = []
-    bad: list[tuple[int, str, str]] = []
-    for i, r in enumerate(_cases().iter_rows(named=True)):
-        skip = _skip_reason(r)
-        if skip is None:
-            ok.append(i)
-        else:
-            bad.append((i, *skip))
-    return tuple(ok), tuple(bad)
+    return partition(_cases(), _skip_reason)
 
 
 def predictable() -> pl.DataFrame:

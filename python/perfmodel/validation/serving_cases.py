@@ -23,7 +23,7 @@ import csv
 import json
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -760,3 +760,19 @@ def all_cases() -> dict[str, pl.DataFrame]:
         ("mlenergy", mlenergy_cases),
     )
     return {name: split(build()) for name, build in builders}
+
+
+def partition(
+    cases: pl.DataFrame, skip_reason: Callable[[dict[str, Any]], tuple[str, str] | None]
+) -> tuple[tuple[int, ...], tuple[tuple[int, str, str], ...]]:
+    """Row indices of ``cases`` a suite part predicts, and ``(index, kind, reason)`` of those it does not, as
+    ``skip_reason(row)`` decides (None: predicted): nothing is dropped silently."""
+    ok: list[int] = []
+    bad: list[tuple[int, str, str]] = []
+    for i, r in enumerate(cases.iter_rows(named=True)):
+        skip = skip_reason(r)
+        if skip is None:
+            ok.append(i)
+        else:
+            bad.append((i, *skip))
+    return tuple(ok), tuple(bad)

@@ -32,7 +32,7 @@ import polars as pl
 
 from .. import hwdb, llm, serve
 from ..errors import PerfModelError
-from .serving_cases import split, trtllm_throughput_cases
+from .serving_cases import partition, split, trtllm_throughput_cases
 
 SUITE = "serving"
 GROUP = "trtllm_throughput"
@@ -183,18 +183,14 @@ def _fits(r: dict[str, Any]) -> str | None:
 @cache
 def _partition() -> tuple[tuple[int, ...], tuple[tuple[int, str, str], ...]]:
     """(indices of predictable cases, (index, kind, reason) of the others)."""
-    ok: list[int] = []
-    bad: list[tuple[int, str, str]] = []
-    for i, r in enumerate(_cases().iter_rows(named=True)):
-        skip = _skip_reason(r)
-        if skip is None:
-            why = _fits(r)
-            skip = None if why is None else ("does_not_fit", why)
-        if skip is None:
-            ok.append(i)
-        else:
-            bad.append((i, *skip))
-    return tuple(ok), tuple(bad)
+
+    def skip(r: dict[str, Any]) -> tuple[str, str] | None:
+        reason = _skip_reason(r)
+        if reason is None and (why := _fits(r)) is not None:
+            return ("does_not_fit", why)
+        return reason
+
+    return partition(_cases(), skip)
 
 
 def predictable() -> pl.DataFrame:
