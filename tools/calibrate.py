@@ -185,6 +185,18 @@ def write_device(dev: str, values: dict[str, float], fitted_on: str) -> None:
     _write_doc(path, doc)
 
 
+def write_power(dev: str, figures: dict[str, float], fitted_on: str) -> None:
+    """Sets the fitted ``[power]`` figures of ``dev`` (``*_tdp_ratio``) and their ``fitted_on`` (``--power``);
+    ``tdp_w``, ``idle_w`` and every other section are left as they are."""
+    path = _device_path(dev)
+    doc = _read(path)
+    pw = doc["power"]
+    for key, value in figures.items():
+        pw[key] = round(float(value), 4)
+    pw["fitted_on"] = fitted_on
+    _write_doc(path, doc)
+
+
 def write_fp8_cast(dev: str, value: float, text: str) -> None:
     """Sets only the FP8 cast fraction of ``dev`` and its part of ``fitted_on`` (``--fp8-cast``: the other
     fractions and their texts are left as they are)."""
@@ -671,12 +683,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--serving", action="store_true", help="fit the systems' serving-framework figures (Splitwise prototype)")
     ap.add_argument("--trtllm", action="store_true", help="fit the systems' TensorRT-LLM figures (slow: minutes)")
     ap.add_argument("--vllm", action="store_true", help="fit dgx-h100's vLLM figures on the APEX replays (minutes)")
+    ap.add_argument("--power", action="store_true", help="fit the H100 power figures on the ML.ENERGY rows (fit models only)")
     ap.add_argument("--write", action="store_true", help="write hwdb/ and validation/calibration_report.json")
     ap.add_argument("--report", action="store_true", help="write validation/calibration_report.json only (hwdb untouched)")
     a = ap.parse_args(argv)
-    both = not (a.roofline or a.llm or a.shared or a.fp8_cast or a.collectives or a.serving or a.trtllm or a.vllm)
+    both = not (a.roofline or a.llm or a.shared or a.fp8_cast or a.collectives or a.serving or a.trtllm or a.vllm or a.power)
     report: dict[str, Any] = json.loads(REPORT.read_text()) if REPORT.exists() else {}
     report["engine"] = {"perfmodel": pm.__version__, "python": sys.version.split()[0]}
+    if a.power:
+        from perfmodel.validation import energy as ve
+
+        fit = ve.fit()
+        report["power"] = fit
+        print(f"{fit['device']} power: " + ", ".join(f"{k} = {v:.4g}" for k, v in fit["figures"].items())
+              + f"; fit rows median |error| {fit['fit_median_error']:.3f}")  # fmt: skip
+        if a.write:
+            write_power(fit["device"], fit["figures"], fit["fitted_on"])
+            print("wrote the power figures; pip install . and run `perfmodel validate energy --write validation`")
     if a.serving:
         from perfmodel.validation import serving as vs
 

@@ -7,7 +7,7 @@ measurements.
 
 from __future__ import annotations
 
-from . import _core, collectives, daq, hwdb, llm, nccl_tests, roofline, serve, validation
+from . import _core, collectives, daq, hwdb, llm, nccl_tests, power, roofline, serve, validation
 from .cluster import Cluster, cluster
 from .errors import (
     HwdbError,
@@ -32,6 +32,7 @@ __all__ = [
     "hwdb",
     "llm",
     "serve",
+    "power",
     "roofline",
     "validation",
     "cluster",

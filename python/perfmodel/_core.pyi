@@ -202,3 +202,61 @@ def serve_simulate(
     balancer: str,
     record_itl: bool,
 ) -> dict[str, Any]: ...
+def serve_disaggregated(
+    prefill: ServeEngine,
+    decode: ServeEngine,
+    prefill_system: HwSpec | str,
+    decode_system: HwSpec | str,
+    link: str,
+    transfer: str,
+    arrival: _F64,
+    prompt: _F64,
+    output: _F64,
+    prefill_pool: Any,
+    decode_pool: Any,
+    balancer: str,
+    record_itl: bool,
+) -> dict[str, Any]: ...
+
+# ---- power (perfmodel-py/src/power.rs) ----
+@final
+class PowerModel:
+    @property
+    def figures(self) -> dict[str, float]: ...
+    @property
+    def fitted_on(self) -> str: ...
+    @property
+    def device(self) -> str: ...
+    def check_cap(self, cap_w: float) -> float: ...
+
+def power_model(device: HwSpec, dtype: str, overrides: dict[str, float]) -> PowerModel: ...
+def power_iteration(
+    handle: ServeEngine,
+    model: PowerModel,
+    prefill_seqs: _F64,
+    prompt: _F64,
+    cached: _F64,
+    decode_seqs: _F64,
+    context: _F64,
+    cap_w: float | None = None,
+) -> dict[str, _F64]: ...
+def power_operate(
+    model: PowerModel,
+    flops: _F64,
+    hbm_bytes: _F64,
+    time_s: _F64,
+    host_s: _F64,
+    cap_w: float | None = None,
+) -> dict[str, _F64]: ...
+def power_simulate(
+    handle: ServeEngine,
+    model: PowerModel,
+    arrival: _F64,
+    prompt: _F64,
+    output: _F64,
+    replicas: int,
+    scheduler: Any,
+    balancer: str,
+    record_itl: bool,
+    cap_w: float | None = None,
+) -> dict[str, Any]: ...

@@ -4,7 +4,7 @@
     perfmodel roofline gemm DEVICE M N K [--dtype bf16]
     perfmodel hwdb list [KIND] | perfmodel hwdb show ID
     perfmodel validate [SUITE|all] [--write DIR]
-    perfmodel llm ... | collectives ... | daq ... | serve ...   domain subcommands (when installed)
+    perfmodel llm ... | collectives ... | daq ... | serve ... | mix ... | power ...   domain subcommands (when installed)
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ DOMAIN_COMMANDS = {
     "collectives": "perfmodel.cli_collectives",
     "daq": "perfmodel.cli_daq",
     "serve": "perfmodel.cli_serve",
+    "mix": "perfmodel.cli_mix",
+    "power": "perfmodel.cli_power",
 }
 
 

@@ -7,6 +7,9 @@ perfmodel serve memory MODEL SYSTEM [--tp 8]
 perfmodel serve simulate MODEL SYSTEM [--tp 8 --replicas 1] (--rate R [--num-requests N --prompt-tokens P
     --output-tokens O] | --requests FILE) [--slo-ttft S --slo-tpot S --csv OUT]
 perfmodel serve throughput MODEL SYSTEM [--tp 8 --isl 1024 --osl 1024]
+perfmodel serve disagg MODEL SYSTEM [--prefill-tp 2 --prefill-replicas 2 --decode-tp 4 --decode-replicas 1
+    --prefill-system ID --link auto --kv-transfer layerwise] (--rate R | --requests FILE)
+perfmodel serve split MODEL SYSTEM --gpus 8 --rate R [--slo-ttft S --slo-tpot S --prefill-system ID]
 
 Lengths (``--prompt-tokens``, ``--output-tokens``) are a whole number, ``uniform:LO:HI`` or
 ``lognormal:MEAN:SIGMA:MAX``.
@@ -117,6 +120,9 @@ def _parser() -> argparse.ArgumentParser:
             s.add_argument("--isl", type=int, default=1024, help="prompt tokens per request")
             s.add_argument("--osl", type=int, default=1024, help="output tokens per request")
             s.add_argument("--num-requests", type=int, default=None)
+    from .serve import disagg_cli
+
+    disagg_cli.add_parsers(sub, _length, _rate)
     return p
 
 
@@ -269,6 +275,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _memory(args)
         if args.cmd == "simulate":
             return _simulate(args)
+        if args.cmd in ("disagg", "split"):
+            from .serve import disagg_cli
+
+            return disagg_cli.run(args, format_summary)
         return _throughput(args)
     except PerfModelError as exc:
         msg = " ".join(str(exc).split())

@@ -478,6 +478,33 @@ class Estimate:
         """How much memory is missing (0 when the plan fits)."""
         return max(0.0, self.memory_per_gpu_bytes - self.capacity_bytes)
 
+    def energy(self, power_cap_w: float | None = None) -> dict[str, float]:
+        """Energy of one step (:func:`perfmodel.power.step_energy`): ``energy_per_step_j`` and
+        ``power_per_gpu_w`` per GPU, ``cluster_energy_per_step_j``, ``energy_per_token_j``, and under
+        ``power_cap_w`` (W per GPU) the slowed ``step_time_s``."""
+        from ..power import step_energy
+
+        ctx = self.__dict__.get("_context")
+        if ctx is not None:
+            return step_energy(self, ctx[4], power_cap_w)
+        stages = self.__dict__.get("stages")
+        systems = set(stages["system"].to_list()) if stages is not None else set()
+        if len(systems) != 1:
+            raise UnsupportedError(
+                f"this placed estimate spans systems {sorted(systems)}; the step's energy is priced for one GPU type"
+            )
+        return step_energy(self, systems.pop(), power_cap_w)
+
+    @property
+    def energy_per_step_j(self) -> float:
+        """Energy of one training step on one GPU, J (:meth:`energy`)."""
+        return self.energy()["energy_per_step_j"]
+
+    @property
+    def power_per_gpu_w(self) -> float:
+        """Average power of one GPU over the step, W (:meth:`energy`)."""
+        return self.energy()["power_per_gpu_w"]
+
     @property
     def breakdown(self) -> pl.DataFrame:
         """Step-time components: ``component``, ``time_s``, ``fraction``."""

@@ -80,6 +80,12 @@ def _system_and_nodes(where: Any, gpus: int) -> tuple[hwdb.Spec, int]:
     return spec, nodes
 
 
+def _check_cap(pmod: Any, cap: Any) -> float | None:
+    from ..power import check_cap
+
+    return check_cap(pmod, cap)
+
+
 def _whole(name: str, v: Any, lo: int = 1) -> int:
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
         raise InvalidArgumentError(f"argument `{name}`: is {v!r}; expected a whole number >= {lo}")
@@ -278,8 +284,14 @@ class Phase:
     memory_per_gpu_bytes: Any
     fits: Any
     memory: MemoryReport
+    #: Power and energy of the iteration (:func:`perfmodel.power.serve_energy`): ``power_per_gpu_w``,
+    #: ``energy_per_gpu_j``, ``energy_j`` (all GPUs of the instance), ``energy_per_token_j``, utilisations.
+    energy: dict[str, Any] = field(default_factory=dict)
 
     def __getattr__(self, key: str) -> Any:
+        en = self.__dict__.get("energy") or {}
+        if key in en:
+            return en[key]
         it = self.__dict__.get("iteration")
         if it is not None:
             return getattr(it, key)
@@ -322,7 +334,12 @@ def _phase(model: Any, where: Any, tp: int, pp: int, ep: int, dtype: str, kv_dty
     tps = np.asarray(tokens, dtype=float) / np.asarray(it.time_s)
     scalar = np.ndim(it.time_s) == 0
     conv = (lambda x: float(x)) if scalar else (lambda x: x)
-    return Phase(it, conv(tps), conv(need), bool(fits) if scalar else fits, mem)
+    from ..power import serve_energy
+
+    spec, _ = _system_and_nodes(where, tp * pp)
+    energy = serve_energy(h, spec, dtype, it.inputs, tokens, tp * pp)
+    return Phase(it, conv(tps), conv(need), bool(fits) if scalar else fits, mem,
+                 {k: conv(v) if np.ndim(v) else v for k, v in energy.items()})  # fmt: skip
 
 
 def prefill(
@@ -406,6 +423,7 @@ def simulate(
     gpu_memory_utilization: float | None = None,
     max_model_len: int | None = None,
     balancer: str = "round_robin",
+    power_cap_w: float | None = None,
     **figures: float,
 ) -> Simulation:
     """Serves ``requests`` (a frame or CSV/JSONL path with ``arrival_s``, ``prompt_tokens``, ``output_tokens``)
@@ -433,11 +451,19 @@ def simulate(
         block = sched["block_size"]
         sched["kv_capacity_tokens"] = float(math.floor(sched["kv_capacity_tokens"] / pp / block) * block)
     cols = {c: np.ascontiguousarray(trace[c].to_numpy().astype(np.float64)) for c in ("arrival_s", "prompt_tokens", "output_tokens")}
-    raw = _core.serve_simulate(h, cols["arrival_s"], cols["prompt_tokens"], cols["output_tokens"], replicas * pp,
-                               sched, str(balancer), True)  # fmt: skip
+    # The simulator with each iteration's power tallied (perfmodel.power; times bit-identical without a cap).
+    from ..power import add_run_energy
+    from ..power import model as _power_model
+
+    spec, _ = _system_and_nodes(where, tp * pp)
+    pmod = _power_model(spec, dtype)
+    raw = _core.power_simulate(h, pmod.handle, cols["arrival_s"], cols["prompt_tokens"], cols["output_tokens"],
+                               replicas * pp, sched, str(balancer), True, _check_cap(pmod, power_cap_w))  # fmt: skip
     if pp > 1:
         raw["replica"] = np.floor_divide(raw["replica"], pp)
-    return summarize(raw, trace, slo_ttft_s, slo_tpot_s)
+    sim = summarize(raw, trace, slo_ttft_s, slo_tpot_s)
+    add_run_energy(sim.summary, raw, tp * pp, replicas, spec)
+    return sim
 
 
 def max_throughput(
@@ -478,4 +504,11 @@ __all__ += ["Phase", "ITERATION_COLUMNS", "FrameworkDefaults", "framework_defaul
             "max_throughput", "requests", "read_requests", "search", "plans"]  # fmt: skip
 
 
+from .disagg import Disaggregation, Pool, SplitSearch, disaggregated, split_search  # noqa: E402  (uses the functions above)
 from .search import plans, search  # noqa: E402  (uses the functions above)
+
+__all__ += ["Pool", "Disaggregation", "SplitSearch", "disaggregated", "split_search"]
+from . import mix  # noqa: E402  (uses the functions above)
+from .mix import cheapest_mix  # noqa: E402
+
+__all__ += ["mix", "cheapest_mix"]

@@ -117,6 +117,8 @@ def search(
                                      "goodput_requests_per_s", "slo_attainment", "preemptions")},  # fmt: skip
                 **{f"p{percentile}_ttft_s": ttft, f"p{percentile}_tpot_s": tpot},
                 output_tokens_per_s_per_gpu=s["output_tokens_per_s"] / p["gpus"],
+                energy_per_output_token_j=s["energy_per_output_token_j"],
+                mean_power_per_gpu_w=s["mean_power_per_gpu_w"],
                 why="; ".join(parts),
             )
             rows.append(row)

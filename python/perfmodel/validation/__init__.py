@@ -1,6 +1,6 @@
 """Validation against published measurements, as a library feature.
 
-Each suite (``roofline``, ``collectives``, ``llm``, ``daq``, ``holmes``, ``serving``, and ``measured`` for this project's own
+Each suite (``roofline``, ``collectives``, ``llm``, ``daq``, ``holmes``, ``serving``, ``allocation``, and ``measured`` for this project's own
 GPU measurements) is a module of this package with a
 ``run() -> polars.DataFrame`` returning one row per published measurement it predicts, with the columns of
 :data:`ROW_COLUMNS`. :func:`run` concatenates suites; :func:`summarize` gives median and max absolute error
@@ -31,6 +31,8 @@ SUITES: dict[str, str] = {
     "holmes": "perfmodel.validation.holmes",
     "measured": "perfmodel.validation.measured",
     "serving": "perfmodel.validation.serving",
+    "allocation": "perfmodel.validation.allocation",
+    "energy": "perfmodel.validation.energy",
 }
 
 #: Columns every suite returns. ``error`` is (predicted - measured) / measured; ``role`` is ``fit`` for rows

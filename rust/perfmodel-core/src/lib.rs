@@ -5,6 +5,7 @@ pub mod daq;
 pub mod error;
 pub mod hw;
 pub mod llm;
+pub mod power;
 pub mod roofline;
 pub mod serve;
 pub mod topology;

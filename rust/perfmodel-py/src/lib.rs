@@ -9,6 +9,7 @@ mod errors;
 mod hwdb;
 mod llm;
 mod llm_comm;
+mod power;
 mod roofline;
 mod serve;
 
@@ -32,6 +33,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     llm_comm::register(m)?;
     daq::register(m)?;
     serve::register(m)?;
+    power::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

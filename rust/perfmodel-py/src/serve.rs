@@ -5,7 +5,9 @@ use std::collections::HashMap;
 
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use perfmodel_core::error::invalid;
+use perfmodel_core::hw::System;
 use perfmodel_core::llm::Model;
+use perfmodel_core::serve::disagg::{self, DisaggOptions, KvLink, KvSplit, Pool, Transfer};
 use perfmodel_core::serve::requests::{self, LengthDist, Request};
 use perfmodel_core::serve::sim::{self, LoadBalancer, SchedulerConfig, SimOptions};
 use perfmodel_core::serve::stats;
@@ -210,6 +212,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(serve_memory, m)?)?;
     m.add_function(wrap_pyfunction!(serve_requests, m)?)?;
     m.add_function(wrap_pyfunction!(serve_simulate, m)?)?;
+    m.add_function(wrap_pyfunction!(serve_disaggregated, m)?)?;
     Ok(())
 }
 
@@ -345,24 +348,8 @@ pub fn serve_simulate<'py>(
     let e = &handle.inner;
     let r = engine(py, move || {
         let reqs = to_requests(a, p, o)?;
-        let cfg = SchedulerConfig {
-            max_num_seqs: scheduler.max_num_seqs,
-            max_num_batched_tokens: scheduler.max_num_batched_tokens,
-            chunked_prefill: scheduler.chunked_prefill,
-            block_size: scheduler.block_size,
-            kv_capacity_tokens: scheduler.kv_capacity_tokens,
-            max_model_len: scheduler.max_model_len,
-        };
-        let balancer = match balancer.as_str() {
-            "round_robin" => LoadBalancer::RoundRobin,
-            "least_outstanding" => LoadBalancer::LeastOutstanding,
-            other => {
-                return Err(invalid(
-                    "balancer",
-                    format!("is '{other}'; expected 'round_robin' or 'least_outstanding'"),
-                ))
-            }
-        };
+        let cfg = scheduler.config();
+        let balancer = balancer_of(&balancer)?;
         if replicas == 0 {
             return Err(invalid("replicas", "is 0; expected at least 1"));
         }
@@ -381,7 +368,38 @@ pub fn serve_simulate<'py>(
             .unwrap_or((0.0, vec![0.0; ITL_QUANTILES.len()]));
         Ok((r, itl))
     })?;
-    let (r, (itl_mean, itl_quantiles)) = r;
+    sim_dict(py, r)
+}
+
+impl SchedulerArgs {
+    fn config(&self) -> SchedulerConfig {
+        SchedulerConfig {
+            max_num_seqs: self.max_num_seqs,
+            max_num_batched_tokens: self.max_num_batched_tokens,
+            chunked_prefill: self.chunked_prefill,
+            block_size: self.block_size,
+            kv_capacity_tokens: self.kv_capacity_tokens,
+            max_model_len: self.max_model_len,
+        }
+    }
+}
+
+fn balancer_of(name: &str) -> CoreResult<LoadBalancer> {
+    match name {
+        "round_robin" => Ok(LoadBalancer::RoundRobin),
+        "least_outstanding" => Ok(LoadBalancer::LeastOutstanding),
+        other => Err(invalid(
+            "balancer",
+            format!("is '{other}'; expected 'round_robin' or 'least_outstanding'"),
+        )),
+    }
+}
+
+/// A simulation's result and its gap statistics as a dict of numpy columns and numbers.
+fn sim_dict(
+    py: Python<'_>,
+    (r, (itl_mean, itl_quantiles)): (sim::SimResult, (f64, Vec<f64>)),
+) -> PyResult<Bound<'_, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("itl_mean_s", itl_mean)?;
     for (name, v) in ["itl_p50_s", "itl_p90_s", "itl_p99_s"]
@@ -399,11 +417,146 @@ pub fn serve_simulate<'py>(
     d.set_item("max_itl_s", r.max_itl_s.into_pyarray(py))?;
     let pre: Vec<f64> = r.preemptions.iter().map(|&x| f64::from(x)).collect();
     d.set_item("preemptions", pre.into_pyarray(py))?;
-    let rep: Vec<f64> = r.replica.iter().map(|&x| f64::from(x)).collect();
+    // A request that never reached a replica of this pool (u32::MAX) is -1.
+    let rep: Vec<f64> = r
+        .replica
+        .iter()
+        .map(|&x| if x == u32::MAX { -1.0 } else { f64::from(x) })
+        .collect();
     d.set_item("replica", rep.into_pyarray(py))?;
     d.set_item("itl_gaps_s", r.itl_gaps_s.into_pyarray(py))?;
     d.set_item("iterations", r.iterations)?;
     d.set_item("makespan_s", r.makespan_s)?;
     d.set_item("busy_s", r.busy_s.into_pyarray(py))?;
+    Ok(d)
+}
+
+/// The link joining the pools by name: `nvlink` (both in one node of the prefill system), `nic` (between nodes
+/// of the two systems) or `ideal` (no transfer time).
+fn link_of(name: &str, prefill: &System, decode: &System, scale: f64) -> CoreResult<KvLink> {
+    match name {
+        "nvlink" => {
+            if prefill.id != decode.id {
+                return Err(invalid(
+                    "link",
+                    format!(
+                        "is 'nvlink' but the pools run on different systems ('{}', '{}'); they can only be joined by 'nic'",
+                        prefill.id, decode.id
+                    ),
+                ));
+            }
+            KvLink::in_node(prefill, scale)
+        }
+        "nic" => KvLink::between_nodes(prefill, decode, scale),
+        "ideal" => Ok(KvLink::ideal()),
+        other => Err(invalid(
+            "link",
+            format!("is '{other}'; expected 'auto', 'nvlink', 'nic' or 'ideal'"),
+        )),
+    }
+}
+
+/// One disaggregated pool from Python's numbers.
+#[derive(FromPyObject)]
+#[pyo3(from_item_all)]
+pub struct PoolArgs {
+    /// Engines: instances x pp (vLLM's virtual engines).
+    engines: u32,
+    pp: u32,
+    scheduler: SchedulerArgs,
+}
+
+impl PoolArgs {
+    fn pool(&self) -> Pool {
+        Pool {
+            sched: self.scheduler.config(),
+            engines: self.engines,
+            engines_per_instance: self.pp,
+        }
+    }
+}
+
+/// Simulates the requests (columns) on a prefill pool and a decode pool (engine handles, their systems, the
+/// pools' engines and schedulers) joined by `link`, the KV moved `layerwise` or `serial`: the columns and
+/// figures of `serve_simulate` plus the per-request transfer and each pool's busy time.
+#[pyfunction]
+#[pyo3(signature = (prefill, decode, prefill_system, decode_system, link, transfer, arrival, prompt, output, prefill_pool, decode_pool, balancer, record_itl))]
+pub fn serve_disaggregated<'py>(
+    py: Python<'py>,
+    prefill: &PyServeEngine,
+    decode: &PyServeEngine,
+    prefill_system: &Bound<'py, PyAny>,
+    decode_system: &Bound<'py, PyAny>,
+    link: String,
+    transfer: String,
+    arrival: PyReadonlyArray1<'py, f64>,
+    prompt: PyReadonlyArray1<'py, f64>,
+    output: PyReadonlyArray1<'py, f64>,
+    prefill_pool: PoolArgs,
+    decode_pool: PoolArgs,
+    balancer: String,
+    record_itl: bool,
+) -> PyResult<Bound<'py, PyDict>> {
+    let (ps, ds) = (
+        system_of(py, prefill_system)?,
+        system_of(py, decode_system)?,
+    );
+    let (a, p, o) = (arrival.as_slice()?, prompt.as_slice()?, output.as_slice()?);
+    let (pe, de) = (&prefill.inner, &decode.inner);
+    let (r, split, kind) = engine(py, move || {
+        let reqs = to_requests(a, p, o)?;
+        let split = KvSplit::new(pe, de)?;
+        let kv_link = link_of(&link, &ps, &ds, pe.framework.comm_bandwidth_scale)?;
+        let transfer = match transfer.as_str() {
+            "layerwise" => Transfer::Layerwise,
+            "serial" => Transfer::Serial,
+            other => {
+                return Err(invalid(
+                    "kv_transfer",
+                    format!("is '{other}'; expected 'layerwise' or 'serial'"),
+                ))
+            }
+        };
+        let opts = DisaggOptions {
+            transfer,
+            balancer: balancer_of(&balancer)?,
+            record_itl_gaps: record_itl,
+        };
+        let send = |b: f64| kv_link.send_s(b);
+        let r = disagg::simulate(
+            pe,
+            de,
+            &prefill_pool.pool(),
+            &decode_pool.pool(),
+            &split,
+            &send,
+            &reqs,
+            &opts,
+        )?;
+        let itl = stats::mean_and_quantiles(&r.requests.itl_gaps_s, &ITL_QUANTILES)
+            .unwrap_or((0.0, vec![0.0; ITL_QUANTILES.len()]));
+        Ok(((r, itl), split, kv_link.kind))
+    })?;
+    let ((r, itl), split, kind) = (r, split, kind);
+    let d = sim_dict(py, (r.requests, itl))?;
+    let pre: Vec<f64> = r.prefill_replica.iter().map(|&x| f64::from(x)).collect();
+    d.set_item("prefill_replica", pre.into_pyarray(py))?;
+    d.set_item("kv_transfer_bytes", r.kv_bytes.into_pyarray(py))?;
+    d.set_item("kv_transfer_s", r.kv_transfer_s.into_pyarray(py))?;
+    d.set_item("kv_ready_s", r.kv_ready_s.into_pyarray(py))?;
+    d.set_item("prefill_busy_s", r.prefill_busy_s.into_pyarray(py))?;
+    d.set_item("decode_busy_s", r.decode_busy_s.into_pyarray(py))?;
+    d.set_item("link_busy_s", r.link_busy_s.into_pyarray(py))?;
+    d.set_item("prefill_iterations", r.prefill_iterations)?;
+    d.set_item("decode_iterations", r.decode_iterations)?;
+    d.set_item("kv_bytes_per_token", split.bytes_per_token)?;
+    d.set_item("kv_lane_bytes_per_token", split.lane_bytes_per_token)?;
+    d.set_item("kv_layers", split.layers)?;
+    let kind = match kind {
+        disagg::LinkKind::InNode => "nvlink",
+        disagg::LinkKind::Network => "nic",
+        disagg::LinkKind::Ideal => "ideal",
+    };
+    d.set_item("link", kind)?;
     Ok(d)
 }

@@ -107,7 +107,39 @@ pub struct Device {
     /// Last-level cache beyond L2 (AMD Infinity Cache).
     pub llc: Option<MemoryLevel>,
     pub tdp_w: f64,
+    /// The power model's figures (hwdb `[power]` beyond `tdp_w`); see [`crate::power`].
+    pub power: PowerFigures,
     pub efficiency: Efficiency,
+    /// What one GPU of this kind rents for (hwdb `[price]`), where a sourced, dated price exists.
+    pub price: Option<Price>,
+}
+
+/// hwdb `[power]` figures beyond the TDP, as the file gives them (absent ones are inherited at use, see
+/// [`crate::power::PowerModel::of_device`]): the published idle power, and the fitted busy, compute and memory
+/// terms as fractions of the TDP (so that a sibling device without measurements scales them to its own TDP).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PowerFigures {
+    /// Board power with nothing running (published or measured), W.
+    pub idle_w: Option<f64>,
+    /// Power above idle of a GPU running kernels at its boost clock, regardless of their work, / TDP (fitted).
+    pub active: Option<f64>,
+    /// Power above that at the full dense matrix peak, / TDP (fitted).
+    pub compute: Option<f64>,
+    /// Power above that at the full HBM bandwidth, / TDP (fitted).
+    pub memory: Option<f64>,
+    /// What `active`, `compute` and `memory` were fitted on.
+    pub fitted_on: Option<String>,
+}
+
+/// An hourly rental price of one GPU (hwdb `[price]`): a figure with its offer and the date it was quoted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Price {
+    /// On-demand price of one GPU, US dollars per hour.
+    pub on_demand_usd_per_h: f64,
+    /// The offer quoted (provider and instance), as the source names it.
+    pub offer: String,
+    /// When the price was quoted (ISO date, year-month at least).
+    pub date: String,
 }
 
 fn idx(d: Dtype) -> usize {
@@ -247,6 +279,7 @@ impl Device {
 
         let p = root.req_section("power")?;
         let tdp_w = p.req_figure("tdp_w")?;
+        let power = read_power(&p, tdp_w)?;
         p.finish()?;
 
         let e = root.req_section("efficiency")?;
@@ -284,6 +317,19 @@ impl Device {
             ));
         }
         e.finish()?;
+
+        let price = match root.section("price")? {
+            Some(p) => {
+                let price = Price {
+                    on_demand_usd_per_h: p.req_figure("on_demand_usd_per_h")?,
+                    offer: p.req_string("offer")?,
+                    date: p.req_string("date")?,
+                };
+                p.finish()?;
+                Some(price)
+            }
+            None => None,
+        };
         Ok(Device {
             id,
             name,
@@ -297,9 +343,52 @@ impl Device {
             l2,
             llc,
             tdp_w,
+            power,
             efficiency,
+            price,
         })
     }
+}
+
+/// Reads the power model's optional `[power]` figures: `idle_w` (below the TDP), the fitted
+/// `active_tdp_ratio`, `compute_tdp_ratio`, `memory_tdp_ratio` (of the TDP; all three or none, with `fitted_on`).
+fn read_power(p: &Fields<'_>, tdp_w: f64) -> Result<PowerFigures> {
+    let idle_w = p.figure("idle_w")?;
+    if let Some(idle) = idle_w {
+        if idle >= tdp_w {
+            return Err(p.error(
+                "idle_w",
+                format!("is {idle}; expected less than tdp_w ({tdp_w})"),
+            ));
+        }
+    }
+    let active = p.figure("active_tdp_ratio")?;
+    let compute = p.figure("compute_tdp_ratio")?;
+    let memory = p.figure("memory_tdp_ratio")?;
+    let fitted_on = p.string("fitted_on")?;
+    let given = [active, compute, memory]
+        .iter()
+        .filter(|x| x.is_some())
+        .count();
+    if given != 0 && given != 3 {
+        return Err(p.error(
+            "active_tdp_ratio",
+            "expected all of `active_tdp_ratio`, `compute_tdp_ratio` and `memory_tdp_ratio` or none of them",
+        ));
+    }
+    if given == 3 && fitted_on.is_none() {
+        return Err(p.error(
+            "fitted_on",
+            "is missing; fitted power figures must say what they were fitted on",
+        ));
+    }
+    Ok(PowerFigures {
+        idle_w,
+        active,
+        compute,
+        memory,
+        fitted_on,
+    })
 }
 
 fn read_level(

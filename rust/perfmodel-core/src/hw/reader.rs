@@ -16,6 +16,7 @@ pub const UNIT_SUFFIXES: &[(&str, &str)] = &[
     ("_us", "microseconds"),
     ("_mhz", "megahertz"),
     ("_w", "watts"),
+    ("_usd_per_h", "US dollars per hour"),
     ("_count", "a whole number of things"),
     ("_fraction", "a number in (0, 1]"),
     ("_ratio", "a dimensionless ratio > 0"),

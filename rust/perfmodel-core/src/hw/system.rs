@@ -195,6 +195,9 @@ pub struct System {
     pub host_memory_bytes: Option<f64>,
     /// The serving model's calibrations, one per framework class.
     pub serving: Vec<ServingCalibration>,
+    /// The node's rated (maximum) power, W, where the vendor publishes one: GPUs plus CPUs, NICs, fans and
+    /// power conversion (`perfmodel.power.node_power`).
+    pub rated_node_power_w: Option<f64>,
 }
 
 impl System {
@@ -213,6 +216,7 @@ impl System {
         let host_memory_bytes = root
             .figure("host_memory_capacity_gib")?
             .map(|x| x * 1_073_741_824.0);
+        let rated_node_power_w = root.figure("rated_node_power_w")?;
         let mut levels = Vec::new();
         for l in root.tables("levels")? {
             levels.push(Level {
@@ -251,6 +255,7 @@ impl System {
             host_link_bytes_per_s,
             host_memory_bytes,
             serving,
+            rated_node_power_w,
         })
     }
 }

@@ -249,11 +249,14 @@ fn layer_times(m: &Model, p: &Plan, c: &Cluster) -> LayerTimes {
     let b = f64::from(p.micro_batch);
     let s = m.seq_len / f64::from(p.cp);
     let tok = b * s;
-    let (qkv_f, qkv_d, qkv_w) = gemm_fdw(g, tok, (h + m.kv_width()) / t, h, 1.0);
+    // Query width: heads x head_dim, which differs from the hidden size where head_dim is given (Qwen3,
+    // Gemma) or the queries are MLA's (DeepSeek-V3).
+    let q = m.q_width();
+    let (qkv_f, qkv_d, qkv_w) = gemm_fdw(g, tok, (q + m.kv_width()) / t, h, 1.0);
     let qkv_b = qkv_d + qkv_w;
     // Column-parallel up-projection of the MLP: (data-gradient, weight-gradient) time.
     let up_dw;
-    let (proj_f, proj_b) = gemm_fb(g, tok, h, h / t, 1.0);
+    let (proj_f, proj_b) = gemm_fb(g, tok, h, q / t, 1.0);
     let (mut mlp_f, mut mlp_b) = (0.0, 0.0);
     let mats = m.mlp_mats();
     let mut mlp_width = m.ffn_hidden;
@@ -360,8 +363,9 @@ fn fp8_cast_times(m: &Model, p: &Plan, c: &Cluster, tok: f64) -> (f64, f64) {
     };
     let mats = m.mlp_mats();
     // Inputs (forward) and outputs (backward gradients) of QKV, projection, MLP up and MLP down, per TP rank.
-    let inputs = tok * (h + h / t + h + f / t);
-    let outputs = tok * ((h + m.kv_width()) / t + h + (mats - 1.0) * f / t + h);
+    let q = m.q_width();
+    let inputs = tok * (h + q / t + h + f / t);
+    let outputs = tok * ((q + m.kv_width()) / t + h + (mats - 1.0) * f / t + h);
     let pass = |values: f64| {
         c.stream
             .estimate_fp8_cast(B16 * values, 2.0 * values)

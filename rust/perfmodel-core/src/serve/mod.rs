@@ -2,6 +2,7 @@
 //! ([`iteration`]), KV-cache and weight memory ([`memory`]), and the continuous-batching simulator ([`sim`]).
 pub mod batch;
 mod cache;
+pub mod disagg;
 pub mod iteration;
 pub mod memory;
 pub mod requests;

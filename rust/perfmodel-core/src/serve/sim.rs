@@ -44,6 +44,12 @@
 //! round-robin in trace order, or least outstanding requests (assigned and not finished by `t`; ties to
 //! the lowest replica index). An idle replica waits for its next request.
 //!
+//! **Arrivals with their KV** (the decode pool of [`super::disagg`]): a request whose prompt was prefilled in
+//! another pool arrives with its prompt's KV and its first token. At the start of each iteration such requests
+//! at the head of the waiting queue are moved to the running list FCFS while `running < max_num_seqs` and the
+//! free blocks hold `ceil(prompt / block_size)` blocks, and decode in that iteration; the rest wait. Co-located
+//! runs never have such requests, and their schedules are unchanged.
+//!
 //! # Rejected inputs (errors name the 0-based trace row)
 //!
 //! * `prompt_tokens + output_tokens > max_model_len` (vLLM rejects such requests);
@@ -198,6 +204,10 @@ pub struct SimResult {
     pub makespan_s: f64,
     /// Sum of iteration times per replica.
     pub busy_s: Vec<f64>,
+    /// Duration of the iteration that emitted each request's first token (its last prefill iteration), s;
+    /// the disaggregated simulator overlaps the KV transfer with it ([`super::disagg`]). 0 for a request whose
+    /// first token came from another pool.
+    pub first_token_iteration_s: Vec<f64>,
 }
 
 impl SimResult {
@@ -231,16 +241,43 @@ pub fn quantile(values: &[f64], q: f64) -> Result<f64> {
 
 /// Per-request state during the run.
 #[derive(Debug, Clone, Copy)]
-struct Seq {
+pub(crate) struct Seq {
     prompt: u32,
     output: u32,
     /// Tokens to prefill at (re)admission: the prompt, plus the generated tokens after a preemption.
     prefill_len: u32,
-    /// Tokens whose KV is in the cache.
+    /// Tokens whose KV is in the cache (for a waiting sequence: > 0 only when its KV arrived from a prefill
+    /// pool, see [`Seq::arrived`]).
     kv: u32,
     generated: u32,
     blocks: u32,
     last_token_s: f64,
+}
+
+impl Seq {
+    /// A request before its prefill.
+    pub(crate) fn new(r: &Request) -> Seq {
+        Seq {
+            prompt: r.prompt_tokens,
+            output: r.output_tokens,
+            prefill_len: r.prompt_tokens,
+            kv: 0,
+            generated: 0,
+            blocks: 0,
+            last_token_s: 0.0,
+        }
+    }
+
+    /// A request whose prompt was prefilled elsewhere (a prefill pool) and whose first token was emitted at
+    /// `first_token_s`: its prompt's KV arrives with it, and its next step is a decode.
+    pub(crate) fn arrived(r: &Request, first_token_s: f64) -> Seq {
+        Seq {
+            kv: r.prompt_tokens,
+            generated: 1,
+            last_token_s: first_token_s,
+            ..Seq::new(r)
+        }
+    }
 }
 
 /// One entry of an iteration's schedule: `tokens` new tokens for `seq`; `decode` for a decode step.
@@ -252,7 +289,7 @@ struct Slot {
 }
 
 #[derive(Debug, Default)]
-struct Replica {
+pub(crate) struct Replica {
     now: f64,
     waiting: VecDeque<u32>,
     running: Vec<u32>,
@@ -287,6 +324,24 @@ struct Engine<'a, C: IterationCost> {
     slots: Vec<Slot>,
     res: SimResult,
     record_gaps: bool,
+    /// Some waiting sequences bring their prompt's KV (a decode pool, [`super::disagg`]).
+    arrivals_with_kv: bool,
+}
+
+/// What [`run`] returns: the result (per-request vectors filled for the requests it served) and the replicas.
+pub(crate) struct Run {
+    pub res: SimResult,
+    pub replicas: Vec<Replica>,
+}
+
+impl Replica {
+    pub(crate) fn busy_s(&self) -> f64 {
+        self.busy_s
+    }
+
+    pub(crate) fn iterations(&self) -> u64 {
+        self.iterations
+    }
 }
 
 impl<C: IterationCost> Engine<'_, C> {
@@ -385,6 +440,10 @@ impl<C: IterationCost> Engine<'_, C> {
                 break;
             }
             let s = self.seqs[id as usize];
+            if s.kv > 0 {
+                // Its KV arrived from a prefill pool: admitted by `admit_arrived` at the next iteration.
+                break;
+            }
             let need = s.prefill_len.div_ceil(bs);
             if u64::from(need) > rep.free_blocks {
                 break;
@@ -409,10 +468,34 @@ impl<C: IterationCost> Engine<'_, C> {
         budget
     }
 
+    /// Moves waiting sequences whose prompt KV arrived from a prefill pool to the running list, FCFS, while
+    /// `running < max_num_seqs` and the free blocks hold their cache (`ceil(prompt / block_size)` blocks):
+    /// they decode in this iteration. Stops at the first that does not fit, or at a recomputed sequence.
+    fn admit_arrived(&mut self, rep: &mut Replica) {
+        let bs = self.cfg.block_size;
+        while let Some(&id) = rep.waiting.front() {
+            let s = self.seqs[id as usize];
+            if s.kv == 0 || rep.running.len() >= self.cfg.max_num_seqs as usize {
+                break;
+            }
+            let need = s.kv.div_ceil(bs);
+            if u64::from(need) > rep.free_blocks {
+                break;
+            }
+            rep.waiting.pop_front();
+            rep.running.push(id);
+            rep.free_blocks -= u64::from(need);
+            self.seqs[id as usize].blocks = need;
+        }
+    }
+
     /// One iteration of replica `r`.
     fn step(&mut self, rep: &mut Replica, r: usize) -> Result<()> {
         self.batch.clear();
         self.slots.clear();
+        if self.arrivals_with_kv {
+            self.admit_arrived(rep);
+        }
         let budget = self.cfg.max_num_batched_tokens;
         if self.cfg.chunked_prefill {
             let left = self.schedule_running(rep, budget);
@@ -457,6 +540,7 @@ impl<C: IterationCost> Engine<'_, C> {
             s.generated += 1;
             if s.generated == 1 {
                 self.res.first_token_s[i] = end;
+                self.res.first_token_iteration_s[i] = dt;
             } else {
                 let gap = end - s.last_token_s;
                 if gap > self.res.max_itl_s[i] {
@@ -484,8 +568,14 @@ impl<C: IterationCost> Engine<'_, C> {
     }
 }
 
-/// Checks each row against the scheduler limits (see the module notes).
-fn check_rows(cfg: &SchedulerConfig, blocks: u64, requests: &[Request]) -> Result<()> {
+/// Checks each row against the scheduler limits (see the module notes). `prefills` is false for a decode
+/// pool, whose prompts were prefilled elsewhere (a recomputed prefill is admitted alone when over budget).
+pub(crate) fn check_rows(
+    cfg: &SchedulerConfig,
+    blocks: u64,
+    requests: &[Request],
+    prefills: bool,
+) -> Result<()> {
     for (i, r) in requests.iter().enumerate() {
         let total = u64::from(r.prompt_tokens) + u64::from(r.output_tokens);
         if total > u64::from(cfg.max_model_len) {
@@ -508,7 +598,7 @@ fn check_rows(cfg: &SchedulerConfig, blocks: u64, requests: &[Request]) -> Resul
                 ),
             ));
         }
-        if !cfg.chunked_prefill && r.prompt_tokens > cfg.max_num_batched_tokens {
+        if prefills && !cfg.chunked_prefill && r.prompt_tokens > cfg.max_num_batched_tokens {
             return Err(invalid(
                 "requests",
                 format!(
@@ -532,17 +622,8 @@ pub fn simulate(
     simulate_with(cost, cfg, replicas, requests, &SimOptions::default())
 }
 
-/// Simulates `requests` (sorted by arrival, validated by [`requests::validate`]) on `replicas` identical
-/// replicas, each scheduling as described in the module notes and pricing its iterations with `cost`.
-/// Deterministic: the same inputs give the same result bit for bit.
-pub fn simulate_with(
-    cost: &impl IterationCost,
-    cfg: &SchedulerConfig,
-    replicas: u32,
-    requests: &[Request],
-    opts: &SimOptions,
-) -> Result<SimResult> {
-    let blocks = cfg.check()?;
+/// Checks the replica count and the trace length.
+pub(crate) fn check_replicas_and_rows(replicas: u32, requests: &[Request]) -> Result<()> {
     if replicas == 0 {
         return Err(invalid("replicas", "is 0; expected >= 1"));
     }
@@ -556,30 +637,62 @@ pub fn simulate_with(
             ),
         ));
     }
-    requests::validate(requests)?;
-    check_rows(cfg, blocks, requests)?;
+    Ok(())
+}
 
+/// Simulates `requests` (sorted by arrival, validated by [`requests::validate`]) on `replicas` identical
+/// replicas, each scheduling as described in the module notes and pricing its iterations with `cost`.
+/// Deterministic: the same inputs give the same result bit for bit.
+pub fn simulate_with(
+    cost: &impl IterationCost,
+    cfg: &SchedulerConfig,
+    replicas: u32,
+    requests: &[Request],
+    opts: &SimOptions,
+) -> Result<SimResult> {
+    let blocks = cfg.check()?;
+    check_replicas_and_rows(replicas, requests)?;
+    requests::validate(requests)?;
+    check_rows(cfg, blocks, requests, true)?;
+    let seqs = requests.iter().map(Seq::new).collect();
+    let arrivals = requests
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.arrival_s, i as u32));
+    let run = run(
+        cost, cfg, blocks, replicas, requests, seqs, arrivals, *opts, false,
+    )?;
+    Ok(run.res)
+}
+
+/// The event loop: `arrivals` (time, request index), in non-decreasing time, enter the waiting queue of the
+/// replica the balancer picks (round-robin counts arrivals); the replicas step until every request is done.
+/// `seqs` holds each request's initial state (index = request row); rows that never arrive keep zeros in the
+/// per-request outputs. `arrivals_with_kv`: arriving sequences bring their prompt's KV (a decode pool).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run(
+    cost: &impl IterationCost,
+    cfg: &SchedulerConfig,
+    blocks: u64,
+    replicas: u32,
+    requests: &[Request],
+    seqs: Vec<Seq>,
+    arrivals: impl Iterator<Item = (f64, u32)>,
+    opts: SimOptions,
+    arrivals_with_kv: bool,
+) -> Result<Run> {
     let n = requests.len();
     let gaps: usize = if opts.record_itl_gaps {
-        requests.iter().map(|r| r.output_tokens as usize - 1).sum()
+        seqs.iter()
+            .map(|s| (s.output - s.generated.max(1)) as usize)
+            .sum()
     } else {
         0
     };
     let mut eng = Engine {
         cost,
         cfg,
-        seqs: requests
-            .iter()
-            .map(|r| Seq {
-                prompt: r.prompt_tokens,
-                output: r.output_tokens,
-                prefill_len: r.prompt_tokens,
-                kv: 0,
-                generated: 0,
-                blocks: 0,
-                last_token_s: 0.0,
-            })
-            .collect(),
+        seqs,
         batch: Batch::default(),
         slots: Vec::with_capacity(cfg.max_num_seqs as usize + 1),
         res: SimResult {
@@ -590,9 +703,11 @@ pub fn simulate_with(
             preemptions: vec![0; n],
             replica: vec![0; n],
             itl_gaps_s: Vec::with_capacity(gaps),
+            first_token_iteration_s: vec![0.0; n],
             ..SimResult::default()
         },
         record_gaps: opts.record_itl_gaps,
+        arrivals_with_kv,
     };
     let mut reps: Vec<Replica> = (0..replicas)
         .map(|_| Replica {
@@ -601,10 +716,9 @@ pub fn simulate_with(
         })
         .collect();
 
-    for (i, req) in requests.iter().enumerate() {
-        let t = req.arrival_s;
+    for (k, (t, id)) in arrivals.enumerate() {
         let r = match opts.balancer {
-            LoadBalancer::RoundRobin => i % replicas as usize,
+            LoadBalancer::RoundRobin => k % replicas as usize,
             LoadBalancer::LeastOutstanding => {
                 for (k, rep) in reps.iter_mut().enumerate() {
                     eng.advance(rep, k, t)?;
@@ -626,9 +740,9 @@ pub fn simulate_with(
         if !rep.has_work() && rep.now < t {
             rep.now = t; // idle until this arrival
         }
-        rep.waiting.push_back(i as u32);
+        rep.waiting.push_back(id);
         rep.assigned += 1;
-        eng.res.replica[i] = r as u32;
+        eng.res.replica[id as usize] = r as u32;
     }
     for (k, rep) in reps.iter_mut().enumerate() {
         eng.advance(rep, k, f64::INFINITY)?;
@@ -661,7 +775,10 @@ pub fn simulate_with(
     res.iterations_per_replica = reps.iter().map(|r| r.iterations).collect();
     res.iterations = res.iterations_per_replica.iter().sum();
     res.busy_s = reps.iter().map(|r| r.busy_s).collect();
-    Ok(res)
+    Ok(Run {
+        res,
+        replicas: reps,
+    })
 }
 
 #[cfg(test)]

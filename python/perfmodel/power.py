@@ -1,0 +1,353 @@
+"""Power and energy: a GPU's power as a function of what it is doing, on the time model's own quantities.
+
+The law (``perfmodel_core::power``; docs there): over an interval of ``t`` s in which kernels run for ``tau``
+s doing ``F`` FLOPs and moving ``B`` HBM bytes, board power is
+
+    P = P_idle + (a_busy * tau + a_compute * F / R_peak + a_memory * B / BW_peak) / t,   at most the limit
+
+(Hong & Kim, ISCA 2010: idle plus each unit's access rate times its peak dynamic power). ``P_idle`` is
+published (hwdb ``[power] idle_w``); ``a_*`` are fitted per device on measured power (hwdb
+``active_tdp_ratio``, ``compute_tdp_ratio``, ``memory_tdp_ratio`` of the TDP; ``tools/calibrate.py --power``);
+a device without them inherits its sibling's as fractions of its own TDP. A power cap lowers the SM clock
+``s``: the compute-bound share of the busy time stretches as ``1/s``, dynamic energy per FLOP falls as ``s^2``
+(CMOS ``P = a C V^2 f`` with V tracking f), energy per HBM byte stays: a memory-bound decode barely slows,
+a prefill slows fully (POLCA, arXiv:2308.12908; Ma et al., arXiv:2605.11999).
+
+>>> import perfmodel as pm
+>>> p = pm.power.model("h100-sxm5-80gb")
+>>> p.idle_w < p.tdp_w
+True
+>>> d = pm.serve.decode("llama3.1-8b", "dgx-h100", batch=64, context_len=1024)
+>>> 300 < d.power_per_gpu_w <= 700
+True
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from . import _core, hwdb
+from .errors import InvalidArgumentError
+
+__all__ = [
+    "PowerModel",
+    "model",
+    "check_cap",
+    "node_power",
+    "oversubscription",
+    "step_energy",
+]
+
+
+@dataclass(frozen=True)
+class PowerModel:
+    """One device's resolved power law: ``tdp_w``, ``idle_w``, ``active_w`` (busy power above idle),
+    ``compute_w`` (at the full dense matrix peak), ``memory_w`` (at the full HBM bandwidth), ``fitted_on``."""
+
+    device: str
+    dtype: str
+    tdp_w: float
+    idle_w: float
+    active_w: float
+    compute_w: float
+    memory_w: float
+    fitted_on: str
+    handle: Any
+
+
+_MODELS: dict[tuple[Any, ...], PowerModel] = {}
+
+
+def _dtype_of(dev: hwdb.Spec, dtype: str) -> str:
+    """The dtype whose matrix peak the power law uses for weights in ``dtype`` (int4: 16-bit compute)."""
+    d = str(dtype).lower()
+    if d == "fp8":
+        return "fp8"
+    if d == "fp16" or not dev.get("compute.matrix_bf16_tflops"):
+        return "fp16"
+    return "bf16"
+
+
+def model(device: Any, dtype: str = "bf16", **overrides: float) -> PowerModel:
+    """The power law of ``device`` (an id or spec; a system id or spec takes its device) for weights in
+    ``dtype``; ``overrides`` replace figures by name (``active_tdp_ratio``, ``compute_tdp_ratio``,
+    ``memory_tdp_ratio``, ``idle_w``): a what-if, or a calibration's trial point."""
+    spec = device if isinstance(device, hwdb.Spec) else hwdb.get(device)
+    if spec.kind == "system":
+        spec = hwdb.get(spec["device"], "device")
+    elif spec.kind != "device":
+        raise InvalidArgumentError(f"argument `device`: '{spec.id}' is a {spec.kind}; expected a device or a system")
+    for k, v in overrides.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            raise InvalidArgumentError(f"argument `{k}`: is {v!r}; expected a finite number >= 0")
+    d = _dtype_of(spec, dtype)
+    key = (spec.id, id(spec), d, tuple(sorted(overrides.items())))
+    hit = _MODELS.get(key)
+    if hit is not None:
+        return hit
+    h = _core.power_model(spec._handle, d, {k: float(v) for k, v in overrides.items()})
+    f = h.figures
+    out = PowerModel(spec.id, d, f["tdp_w"], f["idle_w"], f["active_w"], f["compute_w"], f["memory_w"], h.fitted_on, h)
+    if len(_MODELS) > 256:
+        _MODELS.clear()
+    _MODELS[key] = out
+    return out
+
+
+def check_cap(power: PowerModel, cap_w: Any) -> float | None:
+    """``cap_w`` checked against the device (None: no cap): a number above idle and at most the TDP, else an
+    :class:`~perfmodel.InvalidArgumentError` naming ``power_cap_w``."""
+    if cap_w is None:
+        return None
+    if isinstance(cap_w, bool) or not isinstance(cap_w, (int, float, np.floating, np.integer)):
+        raise InvalidArgumentError(f"argument `power_cap_w`: is {cap_w!r}; expected a number of watts")
+    return float(power.handle.check_cap(float(cap_w)))
+
+
+def operate(power: PowerModel, flops: Any, hbm_bytes: Any, time_s: Any, host_s: Any, power_cap_w: float | None = None) -> dict[str, np.ndarray]:
+    """The law over intervals of given work (columns): ``time_s``, ``power_w``, ``energy_j``,
+    ``clock_fraction``, ``compute_utilization``, ``memory_utilization``, ``demand_w``."""
+    cols = [np.ascontiguousarray(np.atleast_1d(np.asarray(x, dtype=float))) for x in (flops, hbm_bytes, time_s, host_s)]
+    n = max(c.size for c in cols)
+    f, b, t, h = (np.ascontiguousarray(np.broadcast_to(c, (n,))) for c in cols)
+    return dict(_core.power_operate(power.handle, f, b, t, h, check_cap(power, power_cap_w)))
+
+
+# ---- nodes and clusters -------------------------------------------------------------------------------------
+
+def _rated(spec: hwdb.Spec) -> float | None:
+    v = spec.get("rated_node_power_w")
+    return None if v is None else float(v)
+
+
+def node_power(system: Any, gpu_power_w: float, gpus: int | None = None) -> dict[str, float]:
+    """Power of the nodes a plan uses: ``gpus`` GPUs (default: one node's) at ``gpu_power_w`` each plus, where
+    the system's hwdb entry has its ``rated_node_power_w`` (the vendor's maximum), each node's non-GPU power
+    taken at the rating's share (``rated - GPUs x TDP``: CPUs, NICs, fans, conversion, at the datasheet maximum,
+    so an upper bound: an 8x H100 HGX node measured at full GPU utilisation peaked at 8.4 kW of its 10.2 kW,
+    Latif et al. 2024). Returns ``gpu_w``, ``non_gpu_w`` (NaN where unsourced), ``total_w``, ``nodes``,
+    ``rated_w``."""
+    spec = hwdb.resolve(system, "system")
+    per_node = int(spec["devices_per_node_count"])
+    if gpus is not None and (isinstance(gpus, bool) or not isinstance(gpus, (int, np.integer))):
+        raise InvalidArgumentError(f"argument `gpus`: is {gpus!r}; expected a whole number >= 1")
+    n = per_node if gpus is None else int(gpus)
+    if n < 1:
+        raise InvalidArgumentError(f"argument `gpus`: is {gpus!r}; expected a whole number >= 1")
+    if isinstance(gpu_power_w, bool) or not (isinstance(gpu_power_w, (int, float)) and math.isfinite(gpu_power_w) and gpu_power_w >= 0):
+        raise InvalidArgumentError(f"argument `gpu_power_w`: is {gpu_power_w!r}; expected watts >= 0")
+    nodes = -(-n // per_node)
+    rated = _rated(spec)
+    tdp = float(hwdb.get(spec["device"], "device")["power.tdp_w"])
+    non_gpu = nodes * (rated - per_node * tdp) if rated else float("nan")
+    gpu_w = n * float(gpu_power_w)
+    return {
+        "gpu_w": gpu_w,
+        "non_gpu_w": non_gpu,
+        "total_w": gpu_w + non_gpu if rated else gpu_w,
+        "nodes": float(nodes),
+        "rated_w": nodes * rated if rated else float("nan"),
+    }
+
+
+def oversubscription(
+    model_: Any,
+    system: Any,
+    facility_power_w: float,
+    server_cap_w: float | Any,
+    tp: int = 8,
+    isl: int = 1024,
+    osl: int = 256,
+    dtype: str = "bf16",
+    framework: str = "vllm",
+    **options: Any,
+) -> pl.DataFrame:
+    """POLCA-style power oversubscription (Patel et al., arXiv:2308.12908): under a facility budget of
+    ``facility_power_w``, servers provisioned at their rated power vs capped at ``server_cap_w`` each (one
+    value or several). Each server runs ``model_`` offline (``isl``/``osl``, ``tp``-GPU instances filling the
+    node) with its GPUs capped at ``(server_cap_w - non-GPU power) / GPUs``; returns one row per cap with
+    ``servers`` that fit, ``servers_uncapped``, ``extra_servers_fraction``, throughput per server capped and
+    uncapped, ``throughput_loss_fraction`` per server, and the facility's total output tokens/s both ways.
+    The non-GPU share is the rating's (hwdb ``rated_node_power_w``); a system without one is an error."""
+    from . import serve
+
+    spec = hwdb.resolve(system, "system")
+    rated_w = _rated(spec)
+    if rated_w is None:
+        have = [s for s in hwdb.ids("system") if _rated(hwdb.get(s, "system")) is not None]
+        raise InvalidArgumentError(f"argument `system`: '{spec.id}' has no rated node power in hwdb (rated_node_power_w); systems with one: {have}")
+    if isinstance(facility_power_w, bool) or not (isinstance(facility_power_w, (int, float)) and math.isfinite(facility_power_w) and facility_power_w > 0):
+        raise InvalidArgumentError(f"argument `facility_power_w`: is {facility_power_w!r}; expected watts > 0")
+    per_node = int(spec["devices_per_node_count"])
+    rated = rated_w
+    nb = node_power(spec, 0.0)
+    non_gpu = nb["non_gpu_w"]
+    caps: list[Any] = [server_cap_w] if np.ndim(server_cap_w) == 0 else [*np.asarray(server_cap_w, dtype=object)]
+    pmod = model(spec, dtype)
+    instances = per_node // tp
+    base = serve.max_throughput(model_, spec, tp=tp, isl=isl, osl=osl, dtype=dtype, framework=framework, **options)
+    base_server = base.output_tokens_per_s * instances
+    n_uncapped = math.floor(facility_power_w / rated)
+    rows = []
+    for cap in caps:
+        if isinstance(cap, bool) or not isinstance(cap, (int, float)) or not math.isfinite(cap) or cap > rated:
+            raise InvalidArgumentError(f"argument `server_cap_w`: is {cap!r}; expected watts at most the server rating ({rated:.0f} W)")
+        gpu_cap = (cap - non_gpu) / per_node
+        if gpu_cap <= pmod.idle_w:
+            raise InvalidArgumentError(
+                f"argument `server_cap_w`: {cap:.0f} W leaves {gpu_cap:.0f} W per GPU after {non_gpu:.0f} W of "
+                f"non-GPU power, not above the GPU's idle {pmod.idle_w:.0f} W"
+            )
+        gpu_cap = min(gpu_cap, pmod.tdp_w)
+        sim = serve.max_throughput(model_, spec, tp=tp, isl=isl, osl=osl, dtype=dtype, framework=framework,
+                                   power_cap_w=gpu_cap, **options)  # fmt: skip
+        server = sim.output_tokens_per_s * instances
+        n = math.floor(facility_power_w / cap)
+        rows.append({
+            "server_cap_w": float(cap), "gpu_cap_w": gpu_cap, "servers": n, "servers_uncapped": n_uncapped,
+            "extra_servers_fraction": n / n_uncapped - 1 if n_uncapped else float("inf"),
+            "tokens_per_s_per_server": server, "tokens_per_s_per_server_uncapped": base_server,
+            "throughput_loss_fraction": 1 - server / base_server,
+            "facility_tokens_per_s": n * server, "facility_tokens_per_s_uncapped": n_uncapped * base_server,
+            "mean_power_per_gpu_w": sim.mean_power_per_gpu_w,
+        })  # fmt: skip
+    return pl.DataFrame(rows)
+
+
+# ---- training -----------------------------------------------------------------------------------------------
+
+_IDLE_PARTS = ("tp_comm", "cp_comm", "ep_comm", "pp_comm", "bubble", "dp_comm")
+
+
+def step_energy(estimate: Any, system: Any, power_cap_w: float | None = None) -> dict[str, float]:
+    """Energy of one training step of a :func:`perfmodel.llm.estimate` result on ``system``'s GPUs: the step's
+    hardware FLOPs per GPU; HBM bytes per GPU counted from its memory model (weights read by the forward,
+    backward and recompute passes of every micro-batch, activations written and read once, the optimizer step
+    reading and writing weights, gradients and optimizer states); the exposed communication and pipeline
+    bubble as GPU time without kernels. Returns ``energy_per_step_j`` (per GPU), ``power_per_gpu_w``,
+    ``cluster_energy_per_step_j`` (all GPUs), ``energy_per_token_j``, ``compute_utilization``,
+    ``memory_utilization``."""
+    spec = hwdb.resolve(system, "system")
+    raw, plan = estimate.raw, estimate.plan
+    pmod = model(spec, plan.get("dtype", "bf16"))
+    gpus = float(plan["tp"] * plan["pp"] * plan["dp"] * plan.get("cp", 1))
+    micro = plan["global_batch"] / (plan["micro_batch"] * plan["dp"])
+    passes = 3.0 + (1.0 if plan.get("recompute") == "full" else 0.0)
+    hbm = (passes * micro * raw["weights"] + 2.0 * raw["activations"]
+           + 2.0 * (raw["weights"] + raw["optimizer_states"]) + raw["gradients"])  # fmt: skip
+    idle = sum(raw[k] for k in _IDLE_PARTS)
+    op = operate(pmod, raw["hardware_flops_per_step"] / gpus, hbm, raw["step_time_s"], idle, power_cap_w)
+    e = float(op["energy_j"][0])
+    tokens = raw["tokens_per_s"] * raw["step_time_s"]
+    return {
+        "energy_per_step_j": e,
+        "power_per_gpu_w": float(op["power_w"][0]),
+        "step_time_s": float(op["time_s"][0]),
+        "cluster_energy_per_step_j": e * gpus,
+        "energy_per_token_j": e * gpus / tokens,
+        "compute_utilization": float(op["compute_utilization"][0]),
+        "memory_utilization": float(op["memory_utilization"][0]),
+    }
+
+
+# ---- serving ------------------------------------------------------------------------------------------------
+
+
+def serve_energy(engine_handle: Any, system: Any, dtype: str, inputs: dict[str, Any], tokens: Any, gpus: int,
+                 power_cap_w: float | None = None) -> dict[str, Any]:  # fmt: skip
+    """Power and energy of uniform serving iterations (``inputs``: the iteration's ``prefill_seqs``,
+    ``prompt_len``, ``cached``, ``decode_seqs``, ``context_len``, scalars or arrays) on an engine handle of
+    :func:`perfmodel.serve.engine`, per GPU of the heaviest stage: ``power_per_gpu_w``, ``energy_per_gpu_j``,
+    ``energy_j`` (the instance's ``gpus``), ``energy_per_token_j`` (over ``tokens``), ``compute_utilization``,
+    ``memory_utilization``, ``clock_fraction`` and ``capped_time_s`` (the iteration under the cap)."""
+    pmod = model(system, dtype)
+    names = ("prefill_seqs", "prompt_len", "cached", "decode_seqs", "context_len")
+    arrs = [np.atleast_1d(np.asarray(inputs.get(k, 0.0), dtype=float)) for k in names]
+    shape = np.broadcast_shapes(*(np.shape(inputs.get(k, 0.0)) for k in names))
+    n = max(int(np.prod(shape)), 1)
+    ps, pl_, ca, ds, cx = (np.ascontiguousarray(np.broadcast_to(a.reshape(-1) if a.size == n else a, (n,))) for a in arrs)
+    r = _core.power_iteration(engine_handle, pmod.handle, ps, pl_, ca, ds, cx, check_cap(pmod, power_cap_w))
+    tok = np.broadcast_to(np.asarray(tokens, dtype=float).reshape(-1), (n,))
+    out = {
+        "power_per_gpu_w": r["power_w"],
+        "energy_per_gpu_j": r["energy_j"],
+        "energy_j": r["energy_j"] * gpus,
+        "energy_per_token_j": r["energy_j"] * gpus / tok,
+        "compute_utilization": r["compute_utilization"],
+        "memory_utilization": r["memory_utilization"],
+        "clock_fraction": r["clock_fraction"],
+        "capped_time_s": r["time_s"],
+    }
+    if shape == ():
+        return {k: float(v[0]) for k, v in out.items()}
+    return {k: v.reshape(shape) for k, v in out.items()}
+
+
+def add_run_energy(summary: dict[str, float], raw: dict[str, Any], gpus_per_replica: int, replicas: int,
+                   system: Any = None) -> None:  # fmt: skip
+    """Adds a simulated run's energy to its summary (from the simulator's power tally): ``energy_j`` (every GPU
+    of every replica, idle power over the whole makespan plus each iteration's energy above idle),
+    ``mean_power_per_gpu_w``, ``peak_power_per_gpu_w`` (the busiest iteration's), ``energy_per_output_token_j``,
+    ``energy_per_request_j``, ``energy_per_iteration_j`` (one instance's GPUs, above idle, mean),
+    ``throttled_iterations``, ``gpus`` and, with ``system``, ``cluster_power_w`` (the GPUs' mean power plus the
+    nodes' non-GPU power at the rating's share, :func:`node_power`; NaN where the system has no rating)."""
+    gpus = float(gpus_per_replica * replicas)
+    makespan = float(raw["makespan_s"])
+    energy = float(raw["idle_w"]) * gpus * makespan + float(raw["dynamic_j"]) * gpus_per_replica
+    n_out = summary["output_tokens_per_s"] * max(makespan - float(np.min(raw["arrival_s"])) if len(raw["arrival_s"]) else 0.0, 0.0)
+    iters = max(float(raw["iterations"]), 1.0)
+    summary.update(
+        gpus=gpus,
+        energy_j=energy,
+        mean_power_per_gpu_w=energy / (gpus * makespan) if makespan > 0 else float(raw["idle_w"]),
+        peak_power_per_gpu_w=float(raw["peak_power_w"]),
+        energy_per_output_token_j=energy / n_out if n_out > 0 else float("nan"),
+        energy_per_request_j=energy / summary["num_requests"] if summary["num_requests"] else float("nan"),
+        energy_per_iteration_j=float(raw["dynamic_j"]) * gpus_per_replica / iters,
+        throttled_iterations=float(raw["throttled_iterations"]),
+    )
+    if system is not None:
+        nodes = node_power(system, summary["mean_power_per_gpu_w"], int(gpus))
+        summary["cluster_power_w"] = nodes["total_w"] if not math.isnan(nodes["non_gpu_w"]) else float("nan")
+
+
+def steady_state(model_: Any, where: Any, batch: Any, prompt_len: float, output_len: Any, tp: int = 1,
+                 dtype: str = "bf16", framework: str = "vllm", power_cap_w: float | None = None,
+                 **figures: float) -> dict[str, Any]:  # fmt: skip
+    """A serving engine in steady state at ``batch`` running sequences (scalars or arrays): each iteration
+    decodes ``batch`` sequences at the mean context ``prompt_len + output_len / 2`` and carries the prefill of
+    ``batch x prompt_len / output_len`` prompt tokens (chunked prefill spreads every admitted prompt over the
+    decode iterations, so each output token brings ``prompt_len / output_len`` prompt tokens). Returns
+    ``time_s`` (per iteration, under the cap when given), ``output_tokens_per_s`` (the instance's),
+    ``power_per_gpu_w``, ``energy_per_token_j`` (all ``tp`` GPUs, per output token), utilisations."""
+    from . import serve
+
+    b = np.asarray(batch, dtype=float)
+    o = np.asarray(output_len, dtype=float)
+    if np.any(~np.isfinite(b)) or np.any(b < 1):
+        raise InvalidArgumentError(f"argument `batch`: is {batch!r}; expected numbers >= 1")
+    if not (np.isfinite(prompt_len) and prompt_len >= 0) or np.any(~np.isfinite(o)) or np.any(o < 1):
+        raise InvalidArgumentError(f"argument `prompt_len`/`output_len`: expected prompt_len >= 0 and output_len >= 1; got {prompt_len!r}, {output_len!r}")
+    with np.errstate(all="ignore"):
+        inputs = {"prefill_seqs": np.where(prompt_len > 0, 1.0, 0.0) + 0 * b, "prompt_len": b * prompt_len / o,
+                  "cached": prompt_len / 2 + 0 * b, "decode_seqs": b, "context_len": prompt_len + o / 2 + 0 * b}  # fmt: skip
+    if np.ndim(b) == 0 and np.ndim(o) == 0:
+        inputs = {k: float(v) for k, v in inputs.items()}
+    h = serve.engine(model_, where, tp=tp, dtype=dtype, framework=framework, **figures)  # type: ignore[arg-type]  # figures are keyword-only names
+    spec, _ = serve._system_and_nodes(where, tp)
+    e = serve_energy(h, spec, dtype, inputs, b, tp, power_cap_w)
+    t = e["capped_time_s"]
+    tps = b / t
+    return {
+        "time_s": t,
+        "output_tokens_per_s": float(tps) if np.ndim(tps) == 0 else tps,
+        "power_per_gpu_w": e["power_per_gpu_w"],
+        "energy_per_token_j": e["energy_per_token_j"],
+        "compute_utilization": e["compute_utilization"],
+        "memory_utilization": e["memory_utilization"],
+    }

@@ -1,0 +1,399 @@
+"""The cheapest GPU mix for a serving workload: Mélange's cost-aware bin packing on the serving model.
+
+Griggs et al., "Mélange: Cost Efficient Large Language Model Serving by Exploiting GPU Heterogeneity",
+arXiv:2404.14527, Section 5: the workload is a histogram of requests over (prompt, output) length buckets at a
+total rate; each GPU type has a capacity per bucket (the largest request rate one instance serves under the
+TPOT SLO); each bucket is cut into ``slice_factor`` equal slices, every slice goes whole to one GPU type, and the
+integer program chooses the slices' types and the instance counts that minimise the hourly cost:
+
+    minimise  sum_g price_g n_g
+    s.t.      sum_g x_sg = 1                       for every slice s   (x_sg binary)
+              sum_s x_sg rate_s / cap_b(s),g <= n_g  for every type g    (n_g integer >= 0)
+
+Mélange measures ``cap`` on each GPU; here it comes from the serving model (:func:`capacity`), so a GPU that
+nobody has profiled is priced the same way as one that has. The program is solved with HiGHS through
+``scipy.optimize.milp``.
+
+>>> import perfmodel as pm
+>>> w = pm.serve.mix.workload(pm.serve.mix.trace_requests("lmsys_05"))
+>>> r = pm.serve.cheapest_mix("llama2-7b", ["g6-l4", "g5-a10g"], w, rate=4.0, tpot_slo_s=0.12, dtype="fp16")
+>>> r.cost_usd_per_h > 0
+True
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from .. import hwdb
+from ..errors import InvalidArgumentError, PerfModelError
+from . import _as_model, _system_and_nodes, _whole, iteration, memory
+from .frameworks import framework_defaults
+from .simulate import read_requests
+
+__all__ = [
+    "INPUT_EDGES",
+    "OUTPUT_EDGES",
+    "NoAllocationError",
+    "Workload",
+    "MixResult",
+    "workload",
+    "trace_requests",
+    "capacity",
+    "cheapest_mix",
+    "price",
+]
+
+#: Prompt-length bucket edges, tokens (Mélange's ranges 1-25, 25-100, 100-250, ... doubling from 250; ten
+#: buckets as the paper's Arena evaluation uses; melange-release README and Appendix C).
+INPUT_EDGES: tuple[int, ...] = (1, 25, 100, 250, 500, 1000, 2000, 4000, 8000, 16000, 32000)
+#: Output-length bucket edges, tokens (six buckets).
+OUTPUT_EDGES: tuple[int, ...] = (1, 25, 100, 250, 500, 1000, 2000)
+
+
+class NoAllocationError(PerfModelError, ValueError):
+    """No GPU type can serve some bucket of the workload under the SLO (the message names the bucket and why)."""
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A request-length histogram: one row per non-empty bucket with ``prompt_lo``/``prompt_hi`` and
+    ``output_lo``/``output_hi`` (token ranges, lower edge included), ``share`` (fraction of requests, summing to
+    1) and the bucket's representative request ``prompt_tokens``/``output_tokens`` (the mean of its requests)."""
+
+    buckets: pl.DataFrame
+
+    def __len__(self) -> int:
+        return self.buckets.height
+
+
+def trace_requests(name_or_path: str) -> pl.DataFrame:
+    """A packaged request trace (``lmsys_05``, ``creation_025``, ... under ``llama/`` or ``mistral/``) or a
+    CSV/JSONL path, as a frame with ``prompt_tokens`` and ``output_tokens``."""
+    from ..validation.serving_cases import load_trace
+
+    try:
+        return load_trace(name_or_path if "/" in str(name_or_path) else f"llama/{name_or_path}")
+    except PerfModelError:
+        return read_requests(name_or_path)
+
+
+def _edges(name: str, edges: Any) -> np.ndarray:
+    e = np.asarray(edges, dtype=float)
+    if e.ndim != 1 or e.size < 2 or not np.all(np.isfinite(e)) or e[0] < 1 or np.any(np.diff(e) <= 0):
+        raise InvalidArgumentError(f"argument `{name}`: is {edges!r}; expected at least two increasing token counts >= 1")
+    return e
+
+
+def workload(requests: Any, input_edges: Any = INPUT_EDGES, output_edges: Any = OUTPUT_EDGES) -> Workload:
+    """The histogram of ``requests`` (a frame, or a CSV/JSONL path, with ``prompt_tokens`` and ``output_tokens``)
+    over the buckets ``input_edges`` x ``output_edges`` (tokens; the last edge closes the last bucket). A request
+    longer than the last edge is an error naming its row."""
+    frame = requests if isinstance(requests, pl.DataFrame) else read_requests(requests)
+    for col in ("prompt_tokens", "output_tokens"):
+        if col not in frame.columns:
+            raise InvalidArgumentError(f"argument `requests`: has no `{col}` column; columns are {frame.columns}")
+    ie, oe = _edges("input_edges", input_edges), _edges("output_edges", output_edges)
+    p = frame["prompt_tokens"].to_numpy().astype(float)
+    o = frame["output_tokens"].to_numpy().astype(float)
+    for col, x, e in (("prompt_tokens", p, ie), ("output_tokens", o, oe)):
+        bad = np.flatnonzero(~np.isfinite(x) | (x < e[0]) | (x > e[-1]))
+        if bad.size:
+            raise InvalidArgumentError(
+                f"argument `requests`: row {int(bad[0])} has {col} = {x[bad[0]]:g}; expected {e[0]:g} to {e[-1]:g} "
+                f"(the bucket edges)"
+            )
+    if p.size == 0:
+        raise InvalidArgumentError("argument `requests`: is empty; expected at least one request")
+    i = np.clip(np.searchsorted(ie, p, side="right") - 1, 0, ie.size - 2)
+    j = np.clip(np.searchsorted(oe, o, side="right") - 1, 0, oe.size - 2)
+    rows = []
+    for bi in range(ie.size - 1):
+        for bj in range(oe.size - 1):
+            m = (i == bi) & (j == bj)
+            if m.any():
+                rows.append({"prompt_lo": int(ie[bi]), "prompt_hi": int(ie[bi + 1]), "output_lo": int(oe[bj]),
+                             "output_hi": int(oe[bj + 1]), "share": float(m.sum() / p.size),
+                             "prompt_tokens": float(p[m].mean()), "output_tokens": float(o[m].mean())})  # fmt: skip
+    return Workload(pl.DataFrame(rows))
+
+
+def price(system: str, prices: dict[str, float] | None = None) -> float:
+    """Hourly on-demand price of one GPU of ``system`` (a system or device id), US dollars: ``prices`` (by system
+    or device id) first, else the device's hwdb ``[price]``."""
+    spec = hwdb.get(system)
+    device = spec.id if spec.kind == "device" else spec["device"]
+    for key in (system, device):
+        if prices and key in prices:
+            v = prices[key]
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+                raise InvalidArgumentError(f"argument `prices`: '{key}' is {v!r}; expected a price > 0 in USD per hour")
+            return float(v)
+    p = hwdb.get(device).to_dict().get("price")
+    if not p:
+        raise InvalidArgumentError(
+            f"argument `gpus`: device '{device}' (of '{system}') has no [price] in hwdb; give one with "
+            f"prices={{'{device}': usd_per_hour}}"
+        )
+    return float(p["on_demand_usd_per_h"])
+
+
+def _check_rate(name: str, v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+        raise InvalidArgumentError(f"argument `{name}`: is {v!r}; expected a finite number > 0")
+    return float(v)
+
+
+def capacity(
+    model: Any,
+    system: str,
+    work: Workload,
+    tpot_slo_s: float,
+    ttft_slo_s: float | None = None,
+    tp: int = 1,
+    dtype: str = "bf16",
+    framework: str = "vllm",
+    max_num_seqs: int | None = None,
+) -> pl.DataFrame:
+    """Per bucket of ``work``, the largest request rate one ``tp``-GPU instance of ``system`` serves in steady
+    state with the mean time per output token within ``tpot_slo_s`` (and, if given, a time to first token within
+    ``ttft_slo_s``), requests/s.
+
+    Steady state of continuous batching (whole prompts prefilled first, as vLLM before chunked prefill): with
+    ``B`` sequences decoding at once, every request's prefill ``t_pf(I)`` interrupts all of them once, so over a
+    request's ``O`` output tokens each sequence waits ``B t_pf(I) / O`` of prefill per token on top of the decode
+    iteration ``t_dec(B, I + O/2)`` (mean context). Hence ``TPOT(B) = t_dec(B) + B t_pf(I)/O``, and Little's law
+    gives the rate ``B / (O TPOT(B))``. The capacity is its maximum over ``B`` up to ``max_num_seqs`` whose KV
+    cache fits ``B (I + O)`` tokens (each running sequence grows to its whole length; the paged scheduler admits
+    while blocks last and preempts growing sequences when they run out, so the simulator saturates near this
+    bound rather than at the mean occupancy ``I + O/2``). The time to first token is taken as ``t_pf(I) + t_dec(B)`` (a prompt
+    waits for the running iteration). Columns: the bucket, ``max_rate_req_s`` (0 when even one request misses
+    the SLO), ``batch``, ``tpot_s``, ``ttft_s``, ``limited_by`` (``tpot_slo``, ``ttft_slo``, ``kv_cache``,
+    ``max_num_seqs``, ``peak``: larger batches serve fewer requests/s) and ``why``."""
+    tpot_slo_s = _check_rate("tpot_slo_s", tpot_slo_s)
+    if ttft_slo_s is not None:
+        ttft_slo_s = _check_rate("ttft_slo_s", ttft_slo_s)
+    m = _as_model(model)
+    tp = _whole("tp", tp)
+    _system_and_nodes(system, tp)
+    seqs = framework_defaults(framework).max_num_seqs if max_num_seqs is None else _whole("max_num_seqs", max_num_seqs)
+    mem = memory(m, system, tp, 1, dtype, None, framework)
+    b = work.buckets
+    I = b["prompt_tokens"].to_numpy()  # noqa: E741  (the formula's names)
+    O = b["output_tokens"].to_numpy()  # noqa: E741
+    if not mem.fits:
+        return b.with_columns(
+            pl.lit(0.0).alias("max_rate_req_s"), pl.lit(0).alias("batch"), pl.lit(math.inf).alias("tpot_s"),
+            pl.lit(math.inf).alias("ttft_s"), pl.lit("memory").alias("limited_by"),
+            pl.lit(f"the weights do not fit: {mem.shortfall_bytes / 2**30:.1f} GiB short per GPU").alias("why"),
+        )  # fmt: skip
+    B = np.arange(1, seqs + 1, dtype=float)
+    ctx = np.maximum(np.rint(I + O / 2), 1.0)
+    # The iteration model as pm.serve.decode and pm.serve.prefill price it (times only).
+    t_dec = np.asarray(iteration(m, system, tp, decode_seqs=B[None, :], context_len=ctx[:, None], dtype=dtype,
+                                 framework=framework).time_s)  # fmt: skip
+    t_pf = np.asarray(iteration(m, system, tp, prefill_seqs=1, prompt_len=np.maximum(np.rint(I), 1.0), dtype=dtype,
+                                framework=framework).time_s)  # fmt: skip
+    tpot = t_dec + B[None, :] * t_pf[:, None] / O[:, None]
+    ttft = t_pf[:, None] + t_dec
+    rate = B[None, :] / (O[:, None] * tpot)
+    kv_ok = B[None, :] * (I + O)[:, None] <= mem.kv_tokens
+    slo_ok = tpot <= tpot_slo_s
+    ttft_ok = np.ones_like(slo_ok) if ttft_slo_s is None else ttft <= ttft_slo_s
+    ok = kv_ok & slo_ok & ttft_ok
+    out: dict[str, list[Any]] = {"max_rate_req_s": [], "batch": [], "tpot_s": [], "ttft_s": [], "limited_by": [], "why": []}
+    for k in range(I.size):
+        if not ok[k].any():
+            if not kv_ok[k, 0]:
+                lim, why = "kv_cache", f"one request ({I[k]:.0f} + {O[k]:.0f} tokens) exceeds the KV cache ({mem.kv_tokens:.0f} tokens)"
+            elif not slo_ok[k, 0]:
+                lim, why = "tpot_slo", f"TPOT at batch 1 is {tpot[k, 0] * 1e3:.1f} ms > SLO {tpot_slo_s * 1e3:g} ms"
+            else:
+                lim, why = "ttft_slo", f"TTFT at batch 1 is {ttft[k, 0] * 1e3:.1f} ms > SLO {ttft_slo_s * 1e3:g} ms"  # type: ignore[operator]
+            out["max_rate_req_s"].append(0.0)
+            out["batch"].append(0)
+            out["tpot_s"].append(float(tpot[k, 0]))
+            out["ttft_s"].append(float(ttft[k, 0]))
+        else:
+            r = np.where(ok[k], rate[k], -1.0)
+            a = int(np.argmax(r))
+            nxt = a + 1
+            if nxt >= B.size:
+                lim, why = "max_num_seqs", f"batch {seqs} (max_num_seqs) reached within the SLO"
+            elif not kv_ok[k, nxt]:
+                lim, why = "kv_cache", f"batch {nxt + 1} would exceed the KV cache ({mem.kv_tokens:.0f} tokens)"
+            elif not slo_ok[k, nxt]:
+                lim, why = "tpot_slo", f"batch {nxt + 1} would take TPOT to {tpot[k, nxt] * 1e3:.1f} ms"
+            elif not ttft_ok[k, nxt]:
+                lim, why = "ttft_slo", f"batch {nxt + 1} would take TTFT to {ttft[k, nxt] * 1e3:.1f} ms"
+            else:
+                lim, why = "peak", f"the rate peaks at batch {a + 1}: larger batches within the SLO serve fewer requests/s"
+            out["max_rate_req_s"].append(float(rate[k, a]))
+            out["batch"].append(a + 1)
+            out["tpot_s"].append(float(tpot[k, a]))
+            out["ttft_s"].append(float(ttft[k, a]))
+        out["limited_by"].append(lim)
+        out["why"].append(why)
+    return b.with_columns(*(pl.Series(k, v) for k, v in out.items()))
+
+
+@dataclass(frozen=True)
+class MixResult:
+    """The minimum-cost allocation: ``allocation`` (one row per GPU type: ``system``, ``tp``, ``instances``,
+    ``gpus``, ``usd_per_gpu_h``, ``cost_usd_per_h``, ``load`` (the assigned load over the instances, in (0, 1])),
+    ``assignment`` (one row per bucket and type: the share of the bucket's requests sent there and its rate),
+    ``capacities`` (per bucket and type, from :func:`capacity`), ``single_type`` (the cheapest allocation using
+    one type only, per type, with ``saving`` of the mix against it, %; infeasible types have a null cost and
+    say why), ``cost_usd_per_h``, ``solve_s`` (the integer program's time) and ``gap`` (the proven relative
+    distance of ``cost_usd_per_h`` from the optimum: 0 when optimal, > 0 when the time limit stopped the search)."""
+
+    allocation: pl.DataFrame
+    assignment: pl.DataFrame
+    capacities: pl.DataFrame
+    single_type: pl.DataFrame
+    cost_usd_per_h: float
+    solve_s: float
+    gap: float = 0.0
+
+    def __repr__(self) -> str:
+        parts = ", ".join(f"{r['instances']}x {r['system']}" for r in self.allocation.iter_rows(named=True) if r["instances"])
+        gap = "" if self.gap == 0 else f", within {self.gap * 100:.2g}% of optimal"
+        return f"MixResult({parts}: ${self.cost_usd_per_h:.2f}/h{gap})"
+
+
+def _solve(load: np.ndarray, cost: np.ndarray, slice_factor: int, time_limit_s: float | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+    """Mélange's integer program on bucket loads ``load[b, g]`` (instances of type g that bucket b alone needs;
+    inf where g cannot serve it), instance costs ``cost[g]`` and ``slice_factor`` slices per bucket: the number of
+    slices ``k[b, g]`` of each bucket given to each type and the instance counts ``n[g]`` of least cost.
+
+    Slices of one bucket are interchangeable, so the program counts them (``0 <= k[b, g] <= slice_factor``,
+    ``sum_g k[b, g] = slice_factor``, ``sum_b k[b, g] load[b, g] / slice_factor <= n[g]``) instead of assigning
+    each by a binary as the paper writes it: the same feasible allocations and optimum, without the symmetric
+    copies that slow branch and bound. HiGHS (scipy.optimize.milp); with ``time_limit_s`` the best allocation found
+    by then is returned with its proven relative gap to the optimum (0: optimal)."""
+    from scipy.optimize import Bounds, LinearConstraint, milp
+    from scipy.sparse import coo_matrix, hstack
+
+    nb, ng = load.shape
+    ok = np.isfinite(load)
+    nk = nb * ng
+    c = np.concatenate([np.zeros(nk), cost])
+    b_idx = np.repeat(np.arange(nb), ng)
+    g_idx = np.tile(np.arange(ng), nb)
+    a1 = hstack([coo_matrix((np.ones(nk), (b_idx, np.arange(nk))), shape=(nb, nk)), coo_matrix((nb, ng))])
+    lv = np.where(ok, load, 0.0).ravel() / slice_factor
+    a2 = hstack([coo_matrix((lv, (g_idx, np.arange(nk))), shape=(ng, nk)), coo_matrix(-np.eye(ng))])
+    # A type that takes any slice runs at least one instance: k[b, g] <= slice_factor n[g] (implied by the load
+    # constraint in exact arithmetic, but not within the solver's feasibility tolerance for tiny loads).
+    a3 = hstack([coo_matrix((np.ones(nk), (np.arange(nk), np.arange(nk))), shape=(nk, nk)),
+                 coo_matrix((np.full(nk, -float(slice_factor)), (np.arange(nk), g_idx)), shape=(nk, ng))])  # fmt: skip
+    ub = np.concatenate([np.where(ok, float(slice_factor), 0.0).ravel(), np.full(ng, np.inf)])
+    res = milp(
+        c,
+        integrality=np.ones(nk + ng),
+        bounds=Bounds(np.zeros(nk + ng), ub),
+        constraints=[LinearConstraint(a1.tocsr(), slice_factor, slice_factor), LinearConstraint(a2.tocsr(), -np.inf, 0),
+                     LinearConstraint(a3.tocsr(), -np.inf, 0)],
+        options={"mip_rel_gap": 1e-9} | ({} if time_limit_s is None else {"time_limit": float(time_limit_s)}),
+    )
+    if res.x is None:
+        raise PerfModelError(f"the allocation integer program found no solution: {res.message}")
+    gap = 0.0 if res.status == 0 else float(getattr(res, "mip_gap", math.nan))
+    return np.rint(res.x[:nk]).reshape(nb, ng), np.rint(res.x[nk:]), gap
+
+
+def _gpu_list(gpus: Any) -> list[tuple[str, int]]:
+    if isinstance(gpus, str):
+        gpus = [gpus]
+    items = list(gpus.items()) if isinstance(gpus, dict) else [(g, 1) if isinstance(g, str) else tuple(g) for g in gpus]
+    if not items:
+        raise InvalidArgumentError("argument `gpus`: is empty; expected system ids (or {system: tp})")
+    out = []
+    for g, tp in items:
+        hwdb.get(g)  # unknown ids raise with the closest name
+        out.append((str(g), _whole(f"gpus['{g}'] (tp)", tp)))
+    return out
+
+
+def cheapest_mix(
+    model: Any,
+    gpus: Any,
+    work: Workload,
+    rate: float,
+    tpot_slo_s: float,
+    ttft_slo_s: float | None = None,
+    prices: dict[str, float] | None = None,
+    slice_factor: int = 8,
+    dtype: str = "bf16",
+    framework: str = "vllm",
+    max_num_seqs: int | None = None,
+    time_limit_s: float | None = 0.9,
+) -> MixResult:
+    """The minimum-cost mix of GPU types serving ``work`` at ``rate`` requests/s under ``tpot_slo_s`` (and
+    ``ttft_slo_s``), Mélange's formulation (module docstring). ``gpus``: system ids (one GPU per instance) or
+    ``{system: tp}``; an instance of ``tp`` GPUs costs ``tp`` times the GPU's price (hwdb ``[price]``, or
+    ``prices`` by system or device id, USD per GPU-hour). Raises :class:`NoAllocationError` naming the bucket
+    no type can serve, and why, for each type. The integer program stops after ``time_limit_s`` (None: no limit)
+    with the best allocation found and its proven ``gap`` to the optimum (0 when solved to optimality)."""
+    rate = _check_rate("rate", rate)
+    if time_limit_s is not None:
+        time_limit_s = _check_rate("time_limit_s", time_limit_s)
+    slice_factor = _whole("slice_factor", slice_factor)
+    types = _gpu_list(gpus)
+    if not isinstance(work, Workload):
+        raise InvalidArgumentError("argument `work`: expected a Workload from perfmodel.serve.mix.workload(requests)")
+    caps = []
+    for system, tp in types:
+        c = capacity(model, system, work, tpot_slo_s, ttft_slo_s, tp, dtype, framework, max_num_seqs)
+        caps.append(c.with_columns(pl.lit(system).alias("system"), pl.lit(tp).alias("tp")))
+    unit_cost = np.array([price(s, prices) * tp for s, tp in types])
+    cap = np.stack([c["max_rate_req_s"].to_numpy() for c in caps], axis=1)  # buckets x types
+    share = work.buckets["share"].to_numpy()
+    for k in np.flatnonzero(~(cap > 0).any(axis=1)):
+        b = work.buckets.row(int(k), named=True)
+        reasons = "; ".join(f"{s}: {c['why'][int(k)]}" for (s, _), c in zip(types, caps, strict=True))
+        raise NoAllocationError(
+            f"no GPU type can serve bucket prompt {b['prompt_lo']}-{b['prompt_hi']} x output {b['output_lo']}-"
+            f"{b['output_hi']} tokens ({b['share'] * 100:.1f}% of requests) under the SLO: {reasons}"
+        )
+    with np.errstate(divide="ignore"):
+        bucket_load = np.where(cap > 0, (share * rate)[:, None] / cap, np.inf)  # instances per whole bucket
+    t0 = time.perf_counter()
+    k, n, gap = _solve(bucket_load, unit_cost, slice_factor, time_limit_s)
+    solve_s = time.perf_counter() - t0
+    assigned = k / slice_factor  # share of each bucket per type
+    used = (np.where(np.isfinite(bucket_load), bucket_load, 0.0) * assigned).sum(axis=0)
+    allocation = pl.DataFrame({
+        "system": [s for s, _ in types], "tp": [tp for _, tp in types], "instances": n.astype(int),
+        "gpus": (n * np.array([tp for _, tp in types])).astype(int),
+        "usd_per_gpu_h": unit_cost / np.array([tp for _, tp in types], dtype=float),
+        "cost_usd_per_h": n * unit_cost, "load": np.where(n > 0, used / np.maximum(n, 1), 0.0),
+    })  # fmt: skip
+    rows = []
+    for k in range(len(share)):
+        b = work.buckets.row(k, named=True)
+        for g, (s, _) in enumerate(types):
+            if assigned[k, g] > 0:
+                rows.append({"prompt_lo": b["prompt_lo"], "prompt_hi": b["prompt_hi"], "output_lo": b["output_lo"],
+                             "output_hi": b["output_hi"], "system": s, "share_of_bucket": float(assigned[k, g]),
+                             "rate_req_s": float(assigned[k, g] * share[k] * rate)})  # fmt: skip
+    single = []
+    for g, (s, tp) in enumerate(types):
+        if np.all(np.isfinite(bucket_load[:, g])):
+            cnt = int(math.ceil(bucket_load[:, g].sum() - 1e-9))
+            single.append({"system": s, "tp": tp, "instances": cnt, "cost_usd_per_h": cnt * float(unit_cost[g]), "why": ""})
+        else:
+            k = int(np.flatnonzero(~np.isfinite(bucket_load[:, g]))[0])
+            single.append({"system": s, "tp": tp, "instances": None, "cost_usd_per_h": None,
+                           "why": f"cannot serve every bucket: {caps[g]['why'][k]}"})  # fmt: skip
+    total = float((n * unit_cost).sum())
+    single_df = pl.DataFrame(single, schema={"system": pl.String, "tp": pl.Int64, "instances": pl.Int64,
+                                             "cost_usd_per_h": pl.Float64, "why": pl.String})  # fmt: skip
+    single_df = single_df.with_columns(((1 - total / pl.col("cost_usd_per_h")) * 100).alias("saving"))
+    return MixResult(allocation, pl.DataFrame(rows), pl.concat(caps), single_df, total, solve_s, gap)
