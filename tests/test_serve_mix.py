@@ -144,6 +144,10 @@ def test_errors_name_the_argument(arena):
         pm.serve.cheapest_mix("llama2-7b", GPUS, arena, rate=1.0, tpot_slo_s=0.0, dtype="fp16")
     with pytest.raises(PerfModelError, match="no \\[price\\]"):
         pm.serve.cheapest_mix("llama2-7b", ["dgx-a100"], arena, rate=1.0, tpot_slo_s=0.12, dtype="fp16")
+    with pytest.raises(PerfModelError, match="'l5' is not a system or device id.*did you mean 'l4'"):
+        pm.serve.cheapest_mix("llama2-7b", ["g6-l4"], arena, rate=1.0, tpot_slo_s=0.12, dtype="fp16", prices={"l5": 1.0})
+    with pytest.raises(PerfModelError, match="lmsys_05"):
+        mix.trace_requests("lmsys_07")
     with pytest.raises(PerfModelError, match="row 1 has prompt_tokens = 50000"):
         mix.workload(pl.DataFrame({"prompt_tokens": [10, 50000], "output_tokens": [10, 10]}))
 

@@ -23,6 +23,7 @@ True
 
 from __future__ import annotations
 
+import difflib
 import math
 import time
 from dataclasses import dataclass
@@ -76,12 +77,13 @@ class Workload:
 def trace_requests(name_or_path: str) -> pl.DataFrame:
     """A packaged request trace (``lmsys_05``, ``creation_025``, ... under ``llama/`` or ``mistral/``) or a
     CSV/JSONL path, as a frame with ``prompt_tokens`` and ``output_tokens``."""
+    from pathlib import Path
+
     from ..validation.serving_cases import load_trace
 
-    try:
-        return load_trace(name_or_path if "/" in str(name_or_path) else f"llama/{name_or_path}")
-    except PerfModelError:
+    if Path(name_or_path).is_file():
         return read_requests(name_or_path)
+    return load_trace(name_or_path if "/" in str(name_or_path) else f"llama/{name_or_path}")
 
 
 def _edges(name: str, edges: Any) -> np.ndarray:
@@ -342,10 +344,19 @@ def cheapest_mix(
     no type can serve, and why, for each type. The integer program stops after ``time_limit_s`` (None: no limit)
     with the best allocation found and its proven ``gap`` to the optimum (0 when solved to optimality)."""
     rate = _check_rate("rate", rate)
+    types = _gpu_list(gpus)
+    if prices:
+        known = {s for s, _ in types} | {hwdb.get(s)["device"] for s, _ in types}
+        for key in prices:
+            if key not in known:
+                close = difflib.get_close_matches(key, sorted(known), n=2, cutoff=0.4)
+                hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+                raise InvalidArgumentError(
+                    f"argument `prices`: '{key}' is not a system or device id of `gpus` {sorted(known)}{hint}"
+                )
     if time_limit_s is not None:
         time_limit_s = _check_rate("time_limit_s", time_limit_s)
     slice_factor = _whole("slice_factor", slice_factor)
-    types = _gpu_list(gpus)
     if not isinstance(work, Workload):
         raise InvalidArgumentError("argument `work`: expected a Workload from perfmodel.serve.mix.workload(requests)")
     caps = []
