@@ -1,9 +1,9 @@
 """Power benchmark: what power and energy add to a serving plan search.
 
-``pm.serve.search`` simulates every plan with each iteration's power tallied (``_core.power_simulate``). This
-prints (a) the whole search (Llama-3-70B on one dgx-h100 node, every TP x replicas plan, 1,000 Poisson requests)
-and (b) for the same plans and requests, the simulator engine call with power (``_core.power_simulate``) and
-without it (``_core.serve_simulate``, the plain engine), best of 5 each, and the overhead as a share of the plain
+``pm.serve.search`` simulates every plan with each iteration's power tallied (``_core.serve_simulate`` given a
+power law). This prints (a) the whole search (Llama-3-70B on one dgx-h100 node, every TP x replicas plan, 1,000
+Poisson requests) and (b) for the same plans and requests, the simulator engine call with power
+(``_core.serve_simulate`` with the power law) and without it (``_core.serve_simulate``, the plain engine), best of 5 each, and the overhead as a share of the plain
 simulations and of the whole search. Target (issue 14): power adds < 10% to a plan search.
 (c) the power of one iteration over 1,000,000 decode batches (``_core.power_iteration``) against the iteration
 alone (``_core.serve_iteration``). Benchmarks print numbers; they do not assert on time.
@@ -13,14 +13,12 @@ Run: python benchmarks/bench_power.py
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import perfmodel as pm
+from _timing import best_of, vllm_scheduler
 from perfmodel import _core
-from perfmodel.serve import framework_defaults
 
 MODEL = "llama3-70b"
 SYSTEM = "dgx-h100"
@@ -28,29 +26,15 @@ N = 1000
 RATE = 8.0
 
 
-def best_of(fn: Callable[[], Any], repeats: int = 5) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
-
 def plan_inputs() -> list[tuple[Any, int, dict[str, Any]]]:
     """(engine handle, replicas, scheduler) of every plan of the search that fits."""
-    d = framework_defaults("vllm")
     out = []
     for p in pm.serve.plans(MODEL, pm.cluster(SYSTEM, 1)):
         mem = pm.serve.memory(MODEL, SYSTEM, p["tp"], p["pp"])
         if not mem.fits:
             continue
         h = pm.serve.engine(MODEL, SYSTEM, tp=p["tp"], pp=p["pp"], ep=p["ep"])
-        sched = {"max_num_seqs": d.max_num_seqs, "max_num_batched_tokens": d.max_num_batched_tokens,
-                 "chunked_prefill": d.chunked_prefill, "block_size": d.block_size,
-                 "kv_capacity_tokens": float(mem.kv_tokens), "max_model_len": 131072}  # fmt: skip
-        out.append((h, p["replicas"] * p["pp"], sched))
+        out.append((h, p["replicas"] * p["pp"], vllm_scheduler(mem, 131072)))
     return out
 
 
@@ -61,7 +45,7 @@ def main() -> None:
     pmod = pm.power.model(SYSTEM)
     plans = plan_inputs()
     plain = best_of(lambda: [_core.serve_simulate(h, a, p, o, r, s, "round_robin", True) for h, r, s in plans])
-    powered = best_of(lambda: [_core.power_simulate(h, pmod.handle, a, p, o, r, s, "round_robin", True, None) for h, r, s in plans])
+    powered = best_of(lambda: [_core.serve_simulate(h, a, p, o, r, s, "round_robin", True, pmod.handle) for h, r, s in plans])
     extra = powered - plain
     print(f"(a) plan search, {len(plans)} fitting plans x {N} requests, with power: {search * 1e3:.1f} ms")
     print(f"(b) simulator engine calls: plain {plain * 1e3:.2f} ms, with power {powered * 1e3:.2f} ms; power adds "

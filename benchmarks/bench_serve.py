@@ -23,22 +23,12 @@ from typing import Any
 
 import numpy as np
 import perfmodel as pm
+from _timing import best_of, vllm_scheduler
 from perfmodel import _core
-from perfmodel.serve import framework_defaults
 
 MODEL = "llama3-70b"
 SYSTEM = "dgx-h100"
 SHAREGPT = {"prompt_tokens": ("lognormal", 600, 1.0, 4000), "output_tokens": ("lognormal", 250, 0.8, 2000)}
-
-
-def best_of(fn: Callable[[], Any], repeats: int = 5) -> float:
-    fn()  # warm-up (engine cache, thread pool)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def iteration_rate(n: int = 1_000_000) -> tuple[float, float, float]:
@@ -59,15 +49,7 @@ def simulation_10k() -> tuple[float, float, pm.serve.Simulation]:
     # The engine call alone: handle, scheduler and trace prepared as pm.serve.simulate prepares them.
     h = pm.serve.engine(MODEL, SYSTEM, tp=8)
     mem = pm.serve.memory(MODEL, SYSTEM, tp=8)
-    d = framework_defaults("vllm")
-    sched = {
-        "max_num_seqs": d.max_num_seqs,
-        "max_num_batched_tokens": d.max_num_batched_tokens,
-        "chunked_prefill": d.chunked_prefill,
-        "block_size": d.block_size,
-        "kv_capacity_tokens": float(mem.kv_tokens),
-        "max_model_len": int(pm.llm.model(MODEL).seq_len),
-    }
+    sched = vllm_scheduler(mem, int(pm.llm.model(MODEL).seq_len))
     trace = pm.serve.requests(20.0, 10_000, seed=1, **SHAREGPT)
     cols = ("arrival_s", "prompt_tokens", "output_tokens")
     a, p, o = (np.ascontiguousarray(trace[c].to_numpy().astype(np.float64)) for c in cols)

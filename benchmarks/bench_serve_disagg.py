@@ -9,25 +9,12 @@ assert on time. Run: python benchmarks/bench_serve_disagg.py
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import Any
-
 import perfmodel as pm
+from _timing import best_of
 
 MODEL = "llama3-70b"
 SYSTEM = "dgx-h100"
 SHAREGPT = {"prompt_tokens": ("lognormal", 600, 1.0, 4000), "output_tokens": ("lognormal", 250, 0.8, 2000)}
-
-
-def best_of(fn: Callable[[], Any], repeats: int = 5) -> float:
-    fn()  # warm-up (engine cache, memo of iteration terms)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def main() -> None:

@@ -114,6 +114,10 @@ def main() -> None:
     print(f"Splitwise-HA (1 x TP8 H100 prefill + 1 x TP8 A100 decode, {ha.link}) at 4 requests/s: p90 TTFT "
           f"{ha.p90_ttft_s * 1e3:.0f} ms, p90 TPOT {ha.p90_tpot_s * 1e3:.1f} ms, KV {ha.mean_kv_transfer_s * 1e3:.2f} ms "
           f"per request, prefill busy {ha.prefill_utilization:.0%}, decode busy {ha.decode_utilization:.0%}")  # fmt: skip
+    # Energy on the same power law as pm.serve.simulate (each pool on its own device; idle GPUs count).
+    print(f"  energy: {ha.energy_per_output_token_j:.2f} J per output token; mean power per GPU "
+          f"{ha.prefill_mean_power_per_gpu_w:.0f} W on the H100 prefill pool, {ha.decode_mean_power_per_gpu_w:.0f} W on "
+          f"the A100 decode pool")  # fmt: skip
     print(f"done in {time.perf_counter() - t0:.1f} s")
 
 

@@ -111,7 +111,7 @@ def test_simulate_energy_adds_up_and_keeps_times():
     sched = {"max_num_seqs": 256, "max_num_batched_tokens": 8192, "chunked_prefill": True, "block_size": 16,
              "kv_capacity_tokens": float(mem.kv_tokens), "max_model_len": 131072}  # fmt: skip
     plain = _core.serve_simulate(h, *cols, 2, sched, "round_robin", True)
-    powered = _core.power_simulate(h, pm.power.model(H100).handle, *cols, 2, sched, "round_robin", True, None)
+    powered = _core.serve_simulate(h, *cols, 2, sched, "round_robin", True, pm.power.model(H100).handle, None)
     for k in ("ttft_s", "finish_s", "itl_gaps_s"):
         assert np.array_equal(plain[k], powered[k]), k
 
@@ -297,3 +297,21 @@ def test_cli(capsys, tmp_path):
     assert "energy_per_output_token_j" in capsys.readouterr().out
     assert main(["power", "simulate", "llama3.1-8b", "dgx-h100", "--num-requests", "20", "--cap", "20"]) == 2
     assert "power_cap_w" in capsys.readouterr().err
+
+
+def test_phase_power_broadcasts_like_the_times():
+    """decode/prefill over a 2-D grid of sizes (batch across, context down) give the power and energy of each
+    cell exactly as the scalar call for that cell does."""
+    import numpy as np
+    import perfmodel as pm
+
+    batch, ctx = np.array([[1, 8, 64]]), np.array([[128], [2048]])
+    grid = pm.serve.decode("llama3.1-8b", "dgx-h100", batch=batch, context_len=ctx)
+    assert np.shape(grid.power_per_gpu_w) == (2, 3)
+    for i in range(2):
+        for j in range(3):
+            one = pm.serve.decode("llama3.1-8b", "dgx-h100", batch=int(batch[0, j]), context_len=int(ctx[i, 0]))
+            assert grid.power_per_gpu_w[i, j] == one.power_per_gpu_w
+            assert grid.energy_per_token_j[i, j] == one.energy_per_token_j
+    pre = pm.serve.prefill("llama3.1-8b", "dgx-h100", batch=[[1, 2]], prompt_len=[[100], [200]])
+    assert np.shape(pre.power_per_gpu_w) == (2, 2)

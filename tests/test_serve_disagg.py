@@ -221,7 +221,10 @@ def test_cli_disagg_and_split(capsys: pytest.CaptureFixture[str], tmp_path: obje
                          "--num-requests", "50", "--slo-tpot", "0.02", "--csv", out_csv])  # fmt: skip
     text = capsys.readouterr().out
     assert rc == 0 and "KV over nvlink" in text and "KV transfer" in text and "utilisation" in text
+    assert "J per output token" in text
     assert pl.read_csv(out_csv).height == 50
+    rc = cli_serve.main(["disagg", "llama3-8b", SYS, "--rate", "3", "--num-requests", "10", "--power-cap", "20"])
+    assert rc == 2 and "power_cap_w" in capsys.readouterr().err
     rc = cli_serve.main(["split", "llama3-8b", SYS, "--gpus", "8", "--rate", "10", "--num-requests", "100",
                          "--slo-ttft", "0.5", "--slo-tpot", "0.02"])  # fmt: skip
     text = capsys.readouterr().out
@@ -284,3 +287,93 @@ def test_split_search_with_pipeline_stages() -> None:
     assert flat["p90_tpot_s"].to_list() == base["p90_tpot_s"].to_list()
     with pytest.raises(pm.errors.InvalidArgumentError, match="`max_pp`"):
         pm.serve.split_search("llama3-8b", SYS, gpus=8, max_pp=0, **kw)  # type: ignore[arg-type]
+
+
+# ---- energy -------------------------------------------------------------------------------------------------
+# What a disaggregated run's energy counts: every GPU of both pools draws the device's idle power from t = 0 to
+# the makespan, busy or not, and each iteration adds its energy above idle on every GPU of its instance; the KV
+# transfer's own energy is not counted. So one request alone costs the prefill iteration's energy (pm.serve.prefill)
+# plus its decode iterations' energies (pm.serve.decode, the same power law) plus idle power of each pool's GPUs
+# over the part of the run in which they ran nothing.
+
+
+def _one_request_energy(prompt: int, output: int, arrival: float, tp_p: int, tp_d: int,
+                        prefill_energy: float, prefill_s: float) -> tuple[float, float, float]:  # fmt: skip
+    """(prefill pool J, decode pool J, makespan s) of one request alone, the KV moved in no time."""
+    idle = pm.power.model(SYS).idle_w
+    d = pm.serve.decode("llama3-8b", SYS, tp=tp_d, batch=1, context_len=prompt + np.arange(1, output))
+    makespan = arrival + prefill_s + float(np.sum(d.time_s))
+    e_p = prefill_energy + idle * tp_p * (makespan - prefill_s)
+    e_d = float(np.sum(d.energy_j)) + idle * tp_d * (makespan - float(np.sum(d.time_s)))
+    return e_p, e_d, makespan
+
+
+def test_one_request_energy_is_its_iterations_plus_idle_gpus() -> None:
+    prompt, output, arrival = 1500, 9, 0.5
+    d = pm.serve.disaggregated("llama3-8b", pool(1), pool(2), requests=one(prompt, output, arrival), link="ideal")
+    p = pm.serve.prefill("llama3-8b", SYS, tp=1, batch=1, prompt_len=prompt)
+    e_p, e_d, makespan = _one_request_energy(prompt, output, arrival, 1, 2, p.energy_j, p.time_s)
+    s = d.summary
+    assert s["makespan_s"] == pytest.approx(makespan, rel=1e-12)
+    assert s["prefill_energy_j"] == pytest.approx(e_p, rel=1e-9)
+    assert s["decode_energy_j"] == pytest.approx(e_d, rel=1e-9)
+    assert s["energy_j"] == pytest.approx(e_p + e_d, rel=1e-9)
+    assert s["energy_per_request_j"] == pytest.approx(e_p + e_d, rel=1e-9)
+    assert s["energy_per_output_token_j"] == pytest.approx((e_p + e_d) / output, rel=1e-9)
+    assert s["mean_power_per_gpu_w"] == pytest.approx((e_p + e_d) / (3 * makespan), rel=1e-9)
+    assert s["prefill_mean_power_per_gpu_w"] == pytest.approx(e_p / makespan, rel=1e-9)
+    assert s["decode_mean_power_per_gpu_w"] == pytest.approx(e_d / (2 * makespan), rel=1e-9)
+    # The busiest iteration per GPU is the prefill (compute-bound); nothing was throttled.
+    assert s["peak_power_per_gpu_w"] == pytest.approx(p.power_per_gpu_w, rel=1e-12)
+    assert s["prefill_peak_power_per_gpu_w"] == s["peak_power_per_gpu_w"]
+    assert s["throttled_iterations"] == 0
+
+
+def test_pool_power_cap_slows_and_is_counted_by_the_same_law() -> None:
+    # The prefill pool capped at 350 W: its iteration runs as the power law says under that cap (serve_energy's
+    # capped time and energy); the decode pool, uncapped, is unchanged.
+    prompt, output, arrival, cap = 2000, 5, 0.0, 350.0  # one prefill iteration (vLLM chunks at 2048 tokens)
+    pre = pool(1, power_cap_w=cap)
+    d = pm.serve.disaggregated("llama3-8b", pre, pool(1), requests=one(prompt, output, arrival), link="ideal")
+    h = pm.serve.engine("llama3-8b", SYS)
+    capped = pm.power.serve_energy(h, SYS, "bf16", {"prefill_seqs": 1, "prompt_len": prompt}, prompt, 1, cap)
+    assert capped["clock_fraction"] < 1  # the cap binds
+    assert d.requests["ttft_s"][0] == pytest.approx(capped["capped_time_s"], rel=1e-12)
+    e_p, e_d, makespan = _one_request_energy(prompt, output, arrival, 1, 1, capped["energy_j"], capped["capped_time_s"])
+    s = d.summary
+    assert s["prefill_energy_j"] == pytest.approx(e_p, rel=1e-9)
+    assert s["decode_energy_j"] == pytest.approx(e_d, rel=1e-9)
+    assert s["prefill_peak_power_per_gpu_w"] <= cap + 1e-6
+    assert s["prefill_throttled_iterations"] == 1 and s["decode_throttled_iterations"] == 0
+    # `power_cap_w` of the call applies to a pool without its own; a pool's own wins.
+    both = pm.serve.disaggregated("llama3-8b", pool(1), pool(1), requests=one(prompt, output, arrival), link="ideal",
+                                  power_cap_w=cap)  # fmt: skip
+    assert both.requests["ttft_s"][0] == d.requests["ttft_s"][0]
+    assert both.summary["prefill_peak_power_per_gpu_w"] == s["prefill_peak_power_per_gpu_w"]
+    assert both.summary["decode_peak_power_per_gpu_w"] <= cap + 1e-6
+    own = pm.serve.disaggregated("llama3-8b", pool(1), pool(1, power_cap_w=700.0), requests=one(prompt, output, arrival),
+                                 link="ideal", power_cap_w=cap)  # fmt: skip
+    assert own.summary["decode_energy_j"] == pytest.approx(e_d, rel=1e-9)
+
+
+def test_disaggregated_energy_matches_the_colocated_accounting_with_an_ideal_link() -> None:
+    # With no transfer time, the decode pool does what a co-located instance does after each first token; a
+    # Poisson run's energy then splits as the tally says: per pool, idle over the run plus the iterations' dynamic
+    # energy; and the total per output token is the sum over pools.
+    trace = pm.serve.requests(4.0, 40, prompt_tokens=("uniform", 100, 2000), output_tokens=("uniform", 2, 64), seed=4)
+    d = pm.serve.disaggregated("llama3-8b", pool(1, replicas=2), pool(2), requests=trace, link="ideal")
+    s = d.summary
+    idle = pm.power.model(SYS).idle_w
+    assert s["prefill_energy_j"] > idle * 2 * s["makespan_s"] and s["decode_energy_j"] > idle * 2 * s["makespan_s"]
+    assert s["energy_j"] == pytest.approx(s["prefill_energy_j"] + s["decode_energy_j"], rel=1e-12)
+    n_out = float(trace["output_tokens"].sum())
+    assert s["energy_per_output_token_j"] == pytest.approx(s["energy_j"] / n_out, rel=1e-9)
+    assert idle < s["mean_power_per_gpu_w"] < s["peak_power_per_gpu_w"] <= 700
+
+
+@pytest.mark.parametrize("cap", [0.0, -1.0, 10_000.0, float("nan")])
+def test_bad_pool_cap_names_the_pool_and_argument(cap: float) -> None:
+    with pytest.raises(pm.errors.InvalidArgumentError, match=r"decode pool: .*`power_cap_w`"):
+        pm.serve.disaggregated("llama3-8b", pool(1), pool(1, power_cap_w=cap), requests=one(100, 4))
+    with pytest.raises(pm.errors.InvalidArgumentError, match=r"prefill pool: .*`power_cap_w`"):
+        pm.serve.disaggregated("llama3-8b", pool(1), pool(1), requests=one(100, 4), power_cap_w=cap)

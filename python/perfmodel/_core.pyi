@@ -201,6 +201,8 @@ def serve_simulate(
     scheduler: Any,
     balancer: str,
     record_itl: bool,
+    power: PowerModel | None = None,
+    cap_w: float | None = None,
 ) -> dict[str, Any]: ...
 def serve_disaggregated(
     prefill: ServeEngine,
@@ -216,6 +218,10 @@ def serve_disaggregated(
     decode_pool: Any,
     balancer: str,
     record_itl: bool,
+    prefill_power: PowerModel,
+    decode_power: PowerModel,
+    prefill_cap_w: float | None = None,
+    decode_cap_w: float | None = None,
 ) -> dict[str, Any]: ...
 
 # ---- power (perfmodel-py/src/power.rs) ----
@@ -248,15 +254,3 @@ def power_operate(
     host_s: _F64,
     cap_w: float | None = None,
 ) -> dict[str, _F64]: ...
-def power_simulate(
-    handle: ServeEngine,
-    model: PowerModel,
-    arrival: _F64,
-    prompt: _F64,
-    output: _F64,
-    replicas: int,
-    scheduler: Any,
-    balancer: str,
-    record_itl: bool,
-    cap_w: float | None = None,
-) -> dict[str, Any]: ...

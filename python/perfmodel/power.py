@@ -25,6 +25,7 @@ True
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -267,12 +268,11 @@ def serve_energy(engine_handle: Any, system: Any, dtype: str, inputs: dict[str, 
     ``memory_utilization``, ``clock_fraction`` and ``capped_time_s`` (the iteration under the cap)."""
     pmod = model(system, dtype)
     names = ("prefill_seqs", "prompt_len", "cached", "decode_seqs", "context_len")
-    arrs = [np.atleast_1d(np.asarray(inputs.get(k, 0.0), dtype=float)) for k in names]
-    shape = np.broadcast_shapes(*(np.shape(inputs.get(k, 0.0)) for k in names))
-    n = max(int(np.prod(shape)), 1)
-    ps, pl_, ca, ds, cx = (np.ascontiguousarray(np.broadcast_to(a.reshape(-1) if a.size == n else a, (n,))) for a in arrs)
+    arrs = [np.asarray(inputs.get(k, 0.0), dtype=float) for k in names]
+    shape = np.broadcast_shapes(*(a.shape for a in arrs))
+    ps, pl_, ca, ds, cx = (np.ascontiguousarray(np.broadcast_to(a, shape).reshape(-1)) for a in arrs)
     r = _core.power_iteration(engine_handle, pmod.handle, ps, pl_, ca, ds, cx, check_cap(pmod, power_cap_w))
-    tok = np.broadcast_to(np.asarray(tokens, dtype=float).reshape(-1), (n,))
+    tok = np.broadcast_to(np.asarray(tokens, dtype=float), shape).reshape(-1)
     out = {
         "power_per_gpu_w": r["power_w"],
         "energy_per_gpu_j": r["energy_j"],
@@ -288,28 +288,48 @@ def serve_energy(engine_handle: Any, system: Any, dtype: str, inputs: dict[str, 
     return {k: v.reshape(shape) for k, v in out.items()}
 
 
-def add_run_energy(summary: dict[str, float], raw: dict[str, Any], gpus_per_replica: int, replicas: int,
+def add_run_energy(summary: dict[str, float], raw: dict[str, Any], pools: Sequence[tuple[str, int, int]],
                    system: Any = None) -> None:  # fmt: skip
-    """Adds a simulated run's energy to its summary (from the simulator's power tally): ``energy_j`` (every GPU
-    of every replica, idle power over the whole makespan plus each iteration's energy above idle),
-    ``mean_power_per_gpu_w``, ``peak_power_per_gpu_w`` (the busiest iteration's), ``energy_per_output_token_j``,
-    ``energy_per_request_j``, ``energy_per_iteration_j`` (one instance's GPUs, above idle, mean),
-    ``throttled_iterations``, ``gpus`` and, with ``system``, ``cluster_power_w`` (the GPUs' mean power plus the
-    nodes' non-GPU power at the rating's share, :func:`node_power`; NaN where the system has no rating)."""
-    gpus = float(gpus_per_replica * replicas)
+    """Adds a simulated run's energy to its summary, from the simulator's power tally (``raw``: the dict of
+    ``_core.serve_simulate`` or ``_core.serve_disaggregated``). ``pools``: ``(prefix, GPUs per instance,
+    instances)`` of each pool whose tally ``raw`` holds under keys starting with ``prefix`` (``""`` for a
+    co-located run; ``"prefill_"`` and ``"decode_"`` for a disaggregated one). Each GPU draws its idle power over
+    the whole run (0 to the makespan, busy or not) plus, for each iteration of its instance, that iteration's
+    energy above idle. Adds ``energy_j`` (every GPU of every pool, J), ``mean_power_per_gpu_w`` (W),
+    ``peak_power_per_gpu_w`` (the busiest iteration's, W), ``energy_per_output_token_j``,
+    ``energy_per_request_j``, ``energy_per_iteration_j`` (one instance's GPUs, above idle, mean over iterations),
+    ``throttled_iterations``, ``gpus``; for a prefixed pool also its own ``{prefix}energy_j``,
+    ``{prefix}mean_power_per_gpu_w``, ``{prefix}peak_power_per_gpu_w``, ``{prefix}throttled_iterations``; and,
+    with ``system``, ``cluster_power_w`` (the GPUs' mean power plus the nodes' non-GPU power at the rating's
+    share, :func:`node_power`; NaN where the system has no rating)."""
     makespan = float(raw["makespan_s"])
-    energy = float(raw["idle_w"]) * gpus * makespan + float(raw["dynamic_j"]) * gpus_per_replica
     n_out = summary["output_tokens_per_s"] * max(makespan - float(np.min(raw["arrival_s"])) if len(raw["arrival_s"]) else 0.0, 0.0)
-    iters = max(float(raw["iterations"]), 1.0)
+    gpus = energy = dynamic = iterations = throttled = peak = idle_gpu_w = 0.0
+    for prefix, gpus_per_replica, replicas in pools:
+        g = float(gpus_per_replica * replicas)
+        idle = float(raw[f"{prefix}idle_w"])
+        e = idle * g * makespan + float(raw[f"{prefix}dynamic_j"]) * gpus_per_replica
+        if prefix:
+            summary[f"{prefix}energy_j"] = e
+            summary[f"{prefix}mean_power_per_gpu_w"] = e / (g * makespan) if makespan > 0 else idle
+            summary[f"{prefix}peak_power_per_gpu_w"] = float(raw[f"{prefix}peak_power_w"])
+            summary[f"{prefix}throttled_iterations"] = float(raw[f"{prefix}throttled_iterations"])
+        gpus += g
+        energy += e
+        dynamic += float(raw[f"{prefix}dynamic_j"]) * gpus_per_replica
+        iterations += float(raw[f"{prefix}iterations"])
+        throttled += float(raw[f"{prefix}throttled_iterations"])
+        peak = max(peak, float(raw[f"{prefix}peak_power_w"]))
+        idle_gpu_w += idle * g
     summary.update(
         gpus=gpus,
         energy_j=energy,
-        mean_power_per_gpu_w=energy / (gpus * makespan) if makespan > 0 else float(raw["idle_w"]),
-        peak_power_per_gpu_w=float(raw["peak_power_w"]),
+        mean_power_per_gpu_w=energy / (gpus * makespan) if makespan > 0 else idle_gpu_w / gpus,
+        peak_power_per_gpu_w=peak,
         energy_per_output_token_j=energy / n_out if n_out > 0 else float("nan"),
         energy_per_request_j=energy / summary["num_requests"] if summary["num_requests"] else float("nan"),
-        energy_per_iteration_j=float(raw["dynamic_j"]) * gpus_per_replica / iters,
-        throttled_iterations=float(raw["throttled_iterations"]),
+        energy_per_iteration_j=dynamic / max(iterations, 1.0),
+        throttled_iterations=throttled,
     )
     if system is not None:
         nodes = node_power(system, summary["mean_power_per_gpu_w"], int(gpus))

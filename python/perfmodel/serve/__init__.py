@@ -80,12 +80,6 @@ def _system_and_nodes(where: Any, gpus: int) -> tuple[hwdb.Spec, int]:
     return spec, nodes
 
 
-def _check_cap(pmod: Any, cap: Any) -> float | None:
-    from ..power import check_cap
-
-    return check_cap(pmod, cap)
-
-
 def _whole(name: str, v: Any, lo: int = 1) -> int:
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
         raise InvalidArgumentError(f"argument `{name}`: is {v!r}; expected a whole number >= {lo}")
@@ -386,9 +380,13 @@ def decode(
 
 
 def _scheduler(m: Model, framework: str, mem: MemoryReport, max_num_seqs: int | None, max_num_batched_tokens: int | None,
-               chunked_prefill: bool | None, block_size: int | None, max_model_len: int | None) -> dict[str, Any]:  # fmt: skip
+               chunked_prefill: bool | None, block_size: int | None, max_model_len: int | None, pp: int = 1) -> dict[str, Any]:  # fmt: skip
+    """The scheduler of one engine (the framework's defaults unless given). Pipeline parallelism keeps ``pp``
+    batches in flight, as vLLM's virtual engines do: each has its own scheduler and batch and a 1/pp share of the
+    KV blocks, and each iteration takes the whole pipeline's latency, so the pp stages work on pp batches at
+    once; a replica is simulated as pp such engines."""
     d = framework_defaults(framework)
-    return {
+    out = {
         "max_num_seqs": d.max_num_seqs if max_num_seqs is None else _whole("max_num_seqs", max_num_seqs),
         "max_num_batched_tokens": d.max_num_batched_tokens if max_num_batched_tokens is None else _whole("max_num_batched_tokens", max_num_batched_tokens),
         "chunked_prefill": d.chunked_prefill if chunked_prefill is None else bool(chunked_prefill),
@@ -396,6 +394,60 @@ def _scheduler(m: Model, framework: str, mem: MemoryReport, max_num_seqs: int | 
         "kv_capacity_tokens": float(mem.kv_tokens),
         "max_model_len": int(m.seq_len) if max_model_len is None else _whole("max_model_len", max_model_len),
     }
+    if pp > 1:
+        block = out["block_size"]
+        out["kv_capacity_tokens"] = float(math.floor(out["kv_capacity_tokens"] / pp / block) * block)
+    return out
+
+
+def _trace(requests: Any, rate: float | None, num_requests: int, prompt_tokens: Any, output_tokens: Any,
+           seed: int) -> pl.DataFrame:  # fmt: skip
+    """The requests of a run: a trace (a frame or CSV/JSONL path) or Poisson arrivals, exactly one of them."""
+    if (requests is None) == (rate is None):
+        raise InvalidArgumentError("give either `requests` (a trace) or `rate` (Poisson arrivals per second), not both or neither")
+    if requests is not None:
+        return read_requests(requests)
+    return globals()["requests"](rate, num_requests, prompt_tokens, output_tokens, seed)  # type: ignore[no-any-return]
+
+
+def _columns(trace: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The trace's ``arrival_s``, ``prompt_tokens``, ``output_tokens`` as contiguous float64 columns."""
+    a, p, o = (np.ascontiguousarray(trace[c].to_numpy().astype(np.float64)) for c in ("arrival_s", "prompt_tokens", "output_tokens"))
+    return a, p, o
+
+
+@dataclass(frozen=True)
+class _Instance:
+    """A serving instance ready to simulate: its engine handle, memory, one engine's scheduler, the system's
+    power law and the checked power cap (W, None: uncapped)."""
+
+    handle: Any
+    memory: MemoryReport
+    scheduler: dict[str, Any]
+    power: Any
+    power_cap_w: float | None
+
+
+def _instance(m: Model, where: Any, tp: int, pp: int, ep: int, dtype: str, kv_dtype: str | None, framework: str,
+              max_num_seqs: int | None = None, max_num_batched_tokens: int | None = None,
+              chunked_prefill: bool | None = None, block_size: int | None = None,
+              gpu_memory_utilization: float | None = None, max_model_len: int | None = None,
+              power_cap_w: Any = None, **figures: float) -> _Instance:  # fmt: skip
+    """Resolves one ``tp x pp`` instance for the simulators (:func:`simulate` and the pools of
+    :func:`perfmodel.serve.disaggregated`): engine, memory (a :class:`~perfmodel.ModelError` when it does not
+    fit), scheduler, power law (:func:`perfmodel.power.model`) and cap."""
+    from ..power import check_cap
+    from ..power import model as power_model
+
+    h = engine(m, where, tp, pp, ep, dtype, kv_dtype, framework, **figures)
+    mem = memory(m, where, tp, pp, dtype, kv_dtype, framework, ep, max_num_batched_tokens, max_num_seqs,
+                 gpu_memory_utilization, block_size)  # fmt: skip
+    _check_fits(mem, m, where.id if isinstance(where, hwdb.Spec) else where, tp, pp)
+    pp = _whole("pp", pp)
+    sched = _scheduler(m, framework, mem, max_num_seqs, max_num_batched_tokens, chunked_prefill, block_size, max_model_len, pp)
+    spec, _ = _system_and_nodes(where, tp * pp)
+    pmod = power_model(spec, dtype)
+    return _Instance(h, mem, sched, pmod, check_cap(pmod, power_cap_w))
 
 
 def simulate(
@@ -431,38 +483,26 @@ def simulate(
     :func:`perfmodel.serve.requests`) on ``replicas`` copies of a ``tp x pp`` instance behind a load balancer,
     with ``framework``'s scheduler (chunked prefill, FCFS, paged KV cache with recompute preemption; its
     defaults unless given). Returns per-request TTFT, TPOT, ITL and end-to-end latency, their mean and
-    percentiles, throughput and goodput under the SLOs."""
+    percentiles, throughput and goodput under the SLOs, and the run's energy (:func:`perfmodel.power.add_run_energy`:
+    ``energy_j``, ``mean_power_per_gpu_w``, ``energy_per_output_token_j``, ...; each GPU's power limited to
+    ``power_cap_w`` watts when given)."""
     m = _as_model(model)
-    if (requests is None) == (rate is None):
-        raise InvalidArgumentError("give either `requests` (a trace) or `rate` (Poisson arrivals per second), not both or neither")
-    trace = read_requests(requests) if requests is not None else globals()["requests"](rate, num_requests, prompt_tokens, output_tokens, seed)  # type: ignore[arg-type]
+    trace = _trace(requests, rate, num_requests, prompt_tokens, output_tokens, seed)
     replicas = _whole("replicas", replicas)
     slo_ttft_s, slo_tpot_s = check_slo("slo_ttft_s", slo_ttft_s), check_slo("slo_tpot_s", slo_tpot_s)
-    h = engine(m, where, tp, pp, ep, dtype, kv_dtype, framework, **figures)
-    mem = memory(m, where, tp, pp, dtype, kv_dtype, framework, ep, max_num_batched_tokens, max_num_seqs,
-                 gpu_memory_utilization, block_size)  # fmt: skip
-    _check_fits(mem, m, where, tp, pp)
-    sched = _scheduler(m, framework, mem, max_num_seqs, max_num_batched_tokens, chunked_prefill, block_size, max_model_len)
-    # Pipeline parallelism keeps `pp` batches in flight, as vLLM's virtual engines do: each has its own scheduler
-    # and batch and a 1/pp share of the KV blocks, and each iteration takes the whole pipeline's latency, so the
-    # pp stages work on pp batches at once. A replica is simulated as pp such engines.
+    inst = _instance(m, where, tp, pp, ep, dtype, kv_dtype, framework, max_num_seqs, max_num_batched_tokens,
+                     chunked_prefill, block_size, gpu_memory_utilization, max_model_len, power_cap_w, **figures)  # fmt: skip
     pp = _whole("pp", pp)
-    if pp > 1:
-        block = sched["block_size"]
-        sched["kv_capacity_tokens"] = float(math.floor(sched["kv_capacity_tokens"] / pp / block) * block)
-    cols = {c: np.ascontiguousarray(trace[c].to_numpy().astype(np.float64)) for c in ("arrival_s", "prompt_tokens", "output_tokens")}
     # The simulator with each iteration's power tallied (perfmodel.power; times bit-identical without a cap).
-    from ..power import add_run_energy
-    from ..power import model as _power_model
-
-    spec, _ = _system_and_nodes(where, tp * pp)
-    pmod = _power_model(spec, dtype)
-    raw = _core.power_simulate(h, pmod.handle, cols["arrival_s"], cols["prompt_tokens"], cols["output_tokens"],
-                               replicas * pp, sched, str(balancer), True, _check_cap(pmod, power_cap_w))  # fmt: skip
+    raw = _core.serve_simulate(inst.handle, *_columns(trace), replicas * pp, inst.scheduler, str(balancer), True,
+                               inst.power.handle, inst.power_cap_w)  # fmt: skip
     if pp > 1:
         raw["replica"] = np.floor_divide(raw["replica"], pp)
     sim = summarize(raw, trace, slo_ttft_s, slo_tpot_s)
-    add_run_energy(sim.summary, raw, tp * pp, replicas, spec)
+    from ..power import add_run_energy
+
+    spec, _ = _system_and_nodes(where, tp * pp)
+    add_run_energy(sim.summary, raw, [("", tp * pp, replicas)], spec)
     return sim
 
 

@@ -15,6 +15,11 @@ The model (``rust/perfmodel-core/src/serve/disagg.rs`` has the details):
   layers (``kv_transfer="layerwise"``) or after it (``"serial"``). TP may differ between the pools: KV heads are
   split in contiguous ranges on both sides, and every GPU moves its share at once, so one transfer takes the
   send/recv time of the larger of one prefill GPU's send and one decode GPU's receive.
+* **Energy**: each pool's iterations are priced by the same power law as :func:`perfmodel.serve.simulate`
+  (:mod:`perfmodel.power`, on the pool's own device; a pool's ``power_cap_w`` slows its iterations as the law
+  says); every GPU of both pools draws its idle power over the whole run, busy or not (a pool waiting for work
+  is not switched off), and :func:`perfmodel.power.add_run_energy` sums it. The KV transfer's own energy (NICs,
+  NVLink) is not counted.
 * **Decode pool**: continuous batching of requests whose KV has arrived (admitted FCFS while ``max_num_seqs``
   and the free KV blocks allow, otherwise they wait), preemption by recompute on the decode machine (vLLM's
   default). TPOT, ITL and end-to-end latency come from there; the first inter-token gap holds the exposed
@@ -38,6 +43,8 @@ import polars as pl
 
 from .. import _core, hwdb
 from ..errors import HwdbError, InvalidArgumentError, PerfModelError
+from ..power import add_run_energy
+from .search import rank_key, ranked
 from .simulate import Simulation, check_slo, read_requests, summarize
 from .simulate import requests as _poisson_requests
 
@@ -52,8 +59,9 @@ TRANSFERS = ("layerwise", "serial")
 @dataclass(frozen=True)
 class Pool:
     """One pool of identical serving instances: ``where`` (a system id or spec), each instance ``tp x pp`` GPUs
-    (``ep`` for MoE), ``replicas`` instances, and optional scheduler limits (the framework's defaults
-    otherwise)."""
+    (``ep`` for MoE), ``replicas`` instances, optional scheduler limits (the framework's defaults otherwise),
+    and an optional power limit per GPU, ``power_cap_w`` in watts (above the device's idle power, at most its
+    TDP; None: :func:`disaggregated`'s ``power_cap_w``)."""
 
     where: Any
     tp: int = 1
@@ -64,6 +72,7 @@ class Pool:
     max_num_batched_tokens: int | None = None
     chunked_prefill: bool | None = None
     gpu_memory_utilization: float | None = None
+    power_cap_w: float | None = None
 
     @property
     def gpus(self) -> int:
@@ -112,7 +121,12 @@ class Disaggregation(Simulation):
     ``kv_transfer_s`` (the request's KV alone over the link), ``kv_ready_s`` and ``kv_exposed_s`` (KV arrival
     after the first token); summary: ``mean_/p50_/p90_/p99_kv_transfer_s``, ``mean_kv_exposed_s``,
     ``mean_kv_transfer_bytes``, ``prefill_utilization`` and ``decode_utilization`` (busy time over the run, mean
-    over instances), ``link_utilization``, ``prefill_gpus``, ``decode_gpus``, ``gpus``."""
+    over instances), ``link_utilization``, ``prefill_gpus``, ``decode_gpus``, ``gpus``; energy
+    (:func:`perfmodel.power.add_run_energy`, both pools): ``energy_j`` (J), ``mean_power_per_gpu_w`` (W, over
+    every GPU of both pools), ``peak_power_per_gpu_w``, ``energy_per_output_token_j``, ``energy_per_request_j``,
+    ``energy_per_iteration_j``, ``throttled_iterations``, and per pool ``prefill_energy_j``,
+    ``prefill_mean_power_per_gpu_w``, ``prefill_peak_power_per_gpu_w``, ``prefill_throttled_iterations`` (and
+    ``decode_...``)."""
 
     prefill: Pool | None = None
     decode: Pool | None = None
@@ -127,16 +141,6 @@ class Disaggregation(Simulation):
             f"{s['mean_ttft_s'] * 1e3:.1f} ms, mean TPOT {s['mean_tpot_s'] * 1e3:.2f} ms, mean KV transfer "
             f"{s['mean_kv_transfer_s'] * 1e3:.2f} ms, {s['output_tokens_per_s']:,.0f} output tokens/s)"
         )
-
-
-def _scheduler(m: Any, framework: str, p: Pool, mem: Any, max_model_len: int | None) -> dict[str, Any]:
-    from . import _scheduler as sched_of
-
-    s = sched_of(m, framework, mem, p.max_num_seqs, p.max_num_batched_tokens, p.chunked_prefill, None, max_model_len)
-    if p.pp > 1:
-        block = s["block_size"]
-        s["kv_capacity_tokens"] = float(math.floor(s["kv_capacity_tokens"] / p.pp / block) * block)
-    return s
 
 
 def _auto_link(pre: Pool, dec: Pool, ps: hwdb.Spec, ds: hwdb.Spec) -> str:
@@ -165,15 +169,18 @@ def disaggregated(
     kv_transfer: str = "layerwise",
     max_model_len: int | None = None,
     balancer: str = "round_robin",
+    power_cap_w: float | None = None,
 ) -> Disaggregation:
     """Serves ``requests`` (a frame or CSV/JSONL path) or ``num_requests`` Poisson arrivals at ``rate`` per second
     on a ``prefill`` pool and a ``decode`` pool (:class:`Pool`; the two may be different systems, Splitwise-HA
     style), the KV cache moved per request over ``link``: ``"auto"`` (NVLink when both pools are one system and
     fit in one node, else the NIC), ``"nvlink"``, ``"nic"`` or ``"ideal"`` (no transfer time, a bound), and
     ``kv_transfer`` ``"layerwise"`` (overlapped with the prefill) or ``"serial"``. Both pools run ``framework``'s
-    scheduler and figures. Returns a :class:`Disaggregation`: the per-request frame and the summaries of
-    :func:`perfmodel.serve.simulate`, the transfer per request and each pool's utilisation."""
-    from . import _as_model, _check_fits, engine, memory
+    scheduler and figures; each GPU's power is limited to its pool's ``power_cap_w`` (W), or to
+    ``power_cap_w`` for a pool without one. Returns a :class:`Disaggregation`: the per-request frame and the
+    summaries of :func:`perfmodel.serve.simulate` (energy included), the transfer per request, each pool's
+    utilisation and energy."""
+    from . import _as_model, _columns, _instance, _trace
 
     m = _as_model(model)
     pre, dec = _pool("prefill", prefill), _pool("decode", decode)
@@ -182,28 +189,23 @@ def disaggregated(
         raise InvalidArgumentError(f"argument `link`: is {link!r}; expected one of {list(LINKS)}")
     if kv_transfer not in TRANSFERS:
         raise InvalidArgumentError(f"argument `kv_transfer`: is {kv_transfer!r}; expected one of {list(TRANSFERS)}")
-    if (requests is None) == (rate is None):
-        raise InvalidArgumentError("give either `requests` (a trace) or `rate` (Poisson arrivals per second), not both or neither")
-    trace = read_requests(requests) if requests is not None else _poisson_requests(rate, num_requests, prompt_tokens, output_tokens, seed)  # type: ignore[arg-type]
+    trace = _trace(requests, rate, num_requests, prompt_tokens, output_tokens, seed)
     slo_ttft_s, slo_tpot_s = check_slo("slo_ttft_s", slo_ttft_s), check_slo("slo_tpot_s", slo_tpot_s)
-    handles, pools = [], []
+    inst = []
     for name, p, spec in (("prefill", pre, ps), ("decode", dec, ds)):
         try:
-            h = engine(m, spec, p.tp, p.pp, p.ep, dtype, kv_dtype, framework)
-            mem = memory(m, spec, p.tp, p.pp, dtype, kv_dtype, framework, p.ep, p.max_num_batched_tokens,
-                         p.max_num_seqs, p.gpu_memory_utilization)  # fmt: skip
-            _check_fits(mem, m, spec.id, p.tp, p.pp)
+            inst.append(_instance(m, spec, p.tp, p.pp, p.ep, dtype, kv_dtype, framework, p.max_num_seqs,
+                                  p.max_num_batched_tokens, p.chunked_prefill, None, p.gpu_memory_utilization,
+                                  max_model_len, power_cap_w if p.power_cap_w is None else p.power_cap_w))  # fmt: skip
         except HwdbError:
             raise
         except PerfModelError as exc:
             raise type(exc)(f"{name} pool: {exc}") from None
-        handles.append(h)
-        pools.append({"engines": p.replicas * p.pp, "pp": p.pp, "scheduler": _scheduler(m, framework, p, mem, max_model_len)})
+    pools = [{"engines": p.replicas * p.pp, "pp": p.pp, "scheduler": i.scheduler} for p, i in zip((pre, dec), inst, strict=True)]
     kind = _auto_link(pre, dec, ps, ds) if link == "auto" else link
-    cols = {c: np.ascontiguousarray(trace[c].to_numpy().astype(np.float64)) for c in ("arrival_s", "prompt_tokens", "output_tokens")}
-    raw = _core.serve_disaggregated(handles[0], handles[1], ps._handle, ds._handle, kind, kv_transfer,
-                                    cols["arrival_s"], cols["prompt_tokens"], cols["output_tokens"], pools[0],
-                                    pools[1], str(balancer), True)  # fmt: skip
+    raw = _core.serve_disaggregated(inst[0].handle, inst[1].handle, ps._handle, ds._handle, kind, kv_transfer,
+                                    *_columns(trace), pools[0], pools[1], str(balancer), True, inst[0].power.handle,
+                                    inst[1].power.handle, inst[0].power_cap_w, inst[1].power_cap_w)  # fmt: skip
     return _summarize(raw, trace, slo_ttft_s, slo_tpot_s, pre, dec, kind, kv_transfer)
 
 
@@ -237,7 +239,7 @@ def _summarize(raw: dict[str, Any], trace: pl.DataFrame, slo_ttft_s: float | Non
     out["kv_bytes_per_token"] = float(raw["kv_bytes_per_token"])
     out["kv_lane_bytes_per_token"] = float(raw["kv_lane_bytes_per_token"])
     out["prefill_gpus"], out["decode_gpus"] = float(pre.gpus), float(dec.gpus)
-    out["gpus"] = float(pre.gpus + dec.gpus)
+    add_run_energy(out, raw, [("prefill_", pre.tp * pre.pp, pre.replicas), ("decode_", dec.tp * dec.pp, dec.replicas)])
     return Disaggregation(req, out, pre, dec, str(raw["link"]), kv_transfer)
 
 
@@ -264,11 +266,6 @@ def _tps(m: Any, spec: hwdb.Spec, limit: int) -> list[int]:
     per_node = int(spec["devices_per_node_count"])
     kv = int(m.fields.get("kv_heads", m.heads))
     return [t for t in _divisors(per_node) if t <= limit and m.heads % t == 0 and (kv % t == 0 or t % kv == 0)]
-
-
-def _rank_key() -> list[pl.Expr]:
-    return [pl.col("fits"), pl.col("meets_slo").fill_null(False), pl.col("goodput_requests_per_s").fill_null(0.0),
-            pl.col("output_tokens_per_s").fill_null(0.0)]  # fmt: skip
 
 
 def _summary_row(s: dict[str, float], percentile: int, slo_ttft_s: float | None, slo_tpot_s: float | None) -> dict[str, Any]:
@@ -385,11 +382,7 @@ def split_search(
                 rows.append(r)
     if not rows:
         raise InvalidArgumentError(f"argument `gpus`: no split of {gpus} GPUs into TP-sized pools (TP dividing a node and the heads)")
-    splits = pl.DataFrame(rows, infer_schema_length=None)
-    for col, t in (("meets_slo", pl.Boolean), ("goodput_requests_per_s", pl.Float64), ("output_tokens_per_s", pl.Float64)):
-        if col not in splits.columns:
-            splits = splits.with_columns(pl.lit(None, dtype=t).alias(col))
-    splits = splits.sort(_rank_key(), descending=True)
+    splits = ranked(rows)
 
     # Co-located on the same GPUs (of the decode system) and the same requests.
     per_node = int(ds["devices_per_node_count"])
@@ -411,11 +404,7 @@ def split_search(
             r = row | _summary_row(s, percentile, slo_ttft_s, slo_tpot_s)
             r["why"] = _why(r, percentile, slo_ttft_s, slo_tpot_s)
             crow.append(r)
-        colo = pl.DataFrame(crow, infer_schema_length=None)
-        for col, t in (("meets_slo", pl.Boolean), ("goodput_requests_per_s", pl.Float64), ("output_tokens_per_s", pl.Float64)):
-            if col not in colo.columns:
-                colo = colo.with_columns(pl.lit(None, dtype=t).alias(col))
-        colo = colo.sort(_rank_key(), descending=True)
+        colo = ranked(crow)
     return SplitSearch(_compare(splits, colo, ps, ds, percentile, slo_ttft_s, slo_tpot_s), splits, colo)
 
 
@@ -452,4 +441,4 @@ def _compare(splits: pl.DataFrame, colo: pl.DataFrame, ps: hwdb.Spec, ds: hwdb.S
             dp = r[f"p{percentile}_tpot_s"] / max(o[f"p{percentile}_tpot_s"], 1e-30)
             why += f"; TTFT {dt:.2f}x, TPOT {dp:.2f}x the {o['mode']} plan's"
         out.append(r | {"why": why})
-    return pl.DataFrame(out).sort(_rank_key()[1:], descending=True)
+    return pl.DataFrame(out).sort(rank_key()[1:], descending=True)

@@ -44,6 +44,8 @@ def add_parsers(sub: Any, length: Any, rate: Any) -> None:
             for side in ("prefill", "decode"):
                 s.add_argument(f"--{side}-tp", type=int, default=1, help=f"TP of a {side} instance (default 1)")
                 s.add_argument(f"--{side}-replicas", type=int, default=1, help=f"{side} instances (default 1)")
+            s.add_argument("--power-cap", type=float, default=None, metavar="W",
+                           help="power limit per GPU of both pools, watts (default: none)")  # fmt: skip
             s.add_argument("--csv", metavar="OUT", default=None, help="write the per-request frame to OUT")
         else:
             s.add_argument("--gpus", type=int, required=True, help="GPU budget shared by the two pools")
@@ -68,7 +70,7 @@ def run(args: argparse.Namespace, format_summary: Any) -> int:
     if args.cmd == "disagg":
         pre = disagg.Pool(args.prefill_system or args.system, tp=args.prefill_tp, replicas=args.prefill_replicas)
         dec = disagg.Pool(args.system, tp=args.decode_tp, replicas=args.decode_replicas)
-        d = disagg.disaggregated(args.model, pre, dec, **_trace_kw(args), **common)
+        d = disagg.disaggregated(args.model, pre, dec, **_trace_kw(args), **common, power_cap_w=args.power_cap)
         s = d.summary
         title = f"{args.model}: prefill {pre.label()}, decode {dec.label()}, KV over {d.link} ({args.kv_transfer})"
         print(format_summary(d, title, args.slo_ttft, args.slo_tpot))
@@ -77,6 +79,9 @@ def run(args: argparse.Namespace, format_summary: Any) -> int:
               f"{s['mean_kv_exposed_s'] * 1e3:.3f} ms exposed after the first token on average")  # fmt: skip
         print(f"  utilisation     prefill {s['prefill_utilization']:.1%}, decode {s['decode_utilization']:.1%}, "
               f"link {s['link_utilization']:.2%}")  # fmt: skip
+        print(f"  energy          {s['energy_per_output_token_j']:.3f} J per output token, "
+              f"{s['energy_per_request_j']:,.1f} J per request; mean power per GPU {s['mean_power_per_gpu_w']:.0f} W "
+              f"(prefill {s['prefill_mean_power_per_gpu_w']:.0f} W, decode {s['decode_mean_power_per_gpu_w']:.0f} W)")  # fmt: skip
         if args.csv:
             d.requests.write_csv(args.csv)
             print(f"wrote {d.requests.height} requests to {args.csv}")

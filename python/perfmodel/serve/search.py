@@ -124,12 +124,19 @@ def search(
             rows.append(row)
     if not rows:
         raise InvalidArgumentError("no plan: the model's heads admit no TP degree dividing the node's GPUs")
+    return ranked(rows)
+
+
+def rank_key() -> list[pl.Expr]:
+    """How plans rank, best first: fitting, meeting the SLOs, then goodput, then output tokens/s."""
+    return [pl.col("fits"), pl.col("meets_slo").fill_null(False), pl.col("goodput_requests_per_s").fill_null(0.0),
+            pl.col("output_tokens_per_s").fill_null(0.0)]  # fmt: skip
+
+
+def ranked(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    """One row per plan (those that do not fit lack the simulated columns), best first (:func:`rank_key`)."""
     frame = pl.DataFrame(rows, infer_schema_length=None)
     for col, dtype_ in (("meets_slo", pl.Boolean), ("goodput_requests_per_s", pl.Float64), ("output_tokens_per_s", pl.Float64)):
         if col not in frame.columns:
             frame = frame.with_columns(pl.lit(None, dtype=dtype_).alias(col))
-    return frame.sort(
-        [pl.col("fits"), pl.col("meets_slo").fill_null(False), pl.col("goodput_requests_per_s").fill_null(0.0),
-         pl.col("output_tokens_per_s").fill_null(0.0)],
-        descending=True,
-    )  # fmt: skip
+    return frame.sort(rank_key(), descending=True)

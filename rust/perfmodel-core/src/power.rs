@@ -42,7 +42,8 @@
 use crate::error::{invalid, Error, Result};
 use crate::hw::device::{Device, DEFAULT_INHERIT_FROM};
 use crate::hw::Dtype;
-use crate::serve::{Batch, Engine, IterationTime, WeightFormat};
+use crate::serve::iteration::check_columns;
+use crate::serve::{Batch, Engine, IterationTime, PrefillChunk, WeightFormat};
 
 /// The lowest SM clock a power limit may push the GPU to, as a fraction of the boost clock (H100 SXM5:
 /// `nvidia-smi -q -d SUPPORTED_CLOCKS` lists graphics clocks from 345 MHz to 1980 MHz, about 0.17 of the
@@ -385,21 +386,16 @@ impl WorkModel {
         )
     }
 
-    /// The work of `prefill_seqs` equal chunks of `prompt` new tokens after `cached` (each ending its prompt)
-    /// and `decode_seqs` sequences attending to `context` tokens (the engine's `uniform` iteration).
+    /// The work of the engine's uniform iteration ([`Engine::uniform`]): `prefill` equal chunks (as
+    /// [`crate::serve::batch::uniform_prefill`] gives them) and `decode_seqs` sequences attending to `context`
+    /// tokens.
     pub fn uniform(
         &self,
-        prefill_seqs: f64,
-        prompt: f64,
-        cached: f64,
+        prefill: Option<(f64, PrefillChunk)>,
         decode_seqs: f64,
         context: f64,
     ) -> Work {
-        let (n, p) = if prefill_seqs > 0.0 && prompt > 0.0 {
-            (prefill_seqs, prompt)
-        } else {
-            (0.0, 0.0)
-        };
+        let (n, p, cached) = prefill.map_or((0.0, 0.0, 0.0), |(n, c)| (n, c.tokens, c.cached));
         self.work(
             n * p,
             n * p * (cached + 0.5 * (p + 1.0)),
@@ -436,25 +432,8 @@ impl WorkModel {
     }
 }
 
-/// [`WorkModel::iteration`] of a one-off engine (resolves the coefficients each call).
-pub fn iteration_work(e: &Engine, b: &Batch) -> Work {
-    WorkModel::new(e).iteration(b)
-}
-
-/// [`WorkModel::uniform`] of a one-off engine.
-pub fn uniform_work(
-    e: &Engine,
-    prefill_seqs: f64,
-    prompt: f64,
-    cached: f64,
-    decode_seqs: f64,
-    context: f64,
-) -> Work {
-    WorkModel::new(e).uniform(prefill_seqs, prompt, cached, decode_seqs, context)
-}
-
 /// Power of one serving iteration on one GPU: the engine's time (with its host overhead as GPU idle time) and
-/// [`iteration_work`]; under a cap the iteration stretches (see the module notes). The host overhead and the
+/// its work ([`WorkModel`]); under a cap the iteration stretches (see the module notes). The host overhead and the
 /// TP/PP collectives are GPU time without compute kernels; with pipeline parallelism one GPU runs its stage's
 /// share, `1/pp` of the kernel time.
 pub fn iteration_power(
@@ -499,7 +478,8 @@ pub fn uniform_power_columns(
         .enumerate()
         .with_min_len(4096)
         .map(|(i, it)| {
-            let w = wm.uniform(ps[i], pl[i], ca[i], ds[i], cx[i]);
+            let prefill = crate::serve::batch::uniform_prefill(ps[i], pl[i], ca[i]);
+            let w = wm.uniform(prefill, ds[i], cx[i]);
             (iteration_power(p, e, it, &w, cap_w), w)
         })
         .collect())
@@ -570,17 +550,28 @@ impl crate::serve::sim::IterationCost for Powered<'_> {
     }
 }
 
-/// Energy and power of a simulated run of `replicas` instances of `gpus_per_replica` GPUs over `makespan_s`:
-/// idle power of every GPU for the whole run plus each iteration's energy above idle on every GPU of its
-/// instance (the tally is per GPU of one instance).
-pub fn run_energy_j(
+/// [`PowerModel::operate`] over equal-length columns of work (`flops`, `hbm_bytes`, `time_s`, `host_s`; every
+/// element finite and >= 0, the error naming the column and element) under the optional limit `cap_w` (checked
+/// first, the error naming `power_cap_w`): each interval's power and its work, in input order.
+pub fn operate_columns(
     p: &PowerModel,
-    t: &EnergyTally,
-    gpus_per_replica: f64,
-    replicas: f64,
-    makespan_s: f64,
-) -> f64 {
-    p.idle_w * gpus_per_replica * replicas * makespan_s + t.dynamic_j * gpus_per_replica
+    cols: [(&str, &[f64]); 4],
+    cap_w: Option<f64>,
+) -> Result<Vec<(Operating, Work)>> {
+    let n = check_columns(&cols)?;
+    if let Some(c) = cap_w {
+        p.check_cap(c)?;
+    }
+    let [f, b, t, h] = cols.map(|(_, c)| c);
+    Ok((0..n)
+        .map(|i| {
+            let w = Work {
+                flops: f[i],
+                hbm_bytes: b[i],
+            };
+            (p.operate(&w, t[i], h[i], cap_w), w)
+        })
+        .collect())
 }
 
 /// Power of a training step on one GPU: `step_s` long, `flops` hardware FLOPs on the GPU, `hbm_bytes` moved,

@@ -1,12 +1,13 @@
 //! LLM serving bindings: an engine handle (model, system, plan, formats, framework figures) resolved once,
-//! iteration times over numpy columns, memory, and the simulator; the engine runs with the interpreter lock
-//! released.
+//! iteration times over numpy columns, memory, and the simulators (co-located and disaggregated, with each
+//! iteration's power tallied when given a power law); the engine runs with the interpreter lock released.
 use std::collections::HashMap;
 
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use perfmodel_core::error::invalid;
 use perfmodel_core::hw::System;
 use perfmodel_core::llm::Model;
+use perfmodel_core::power::Powered;
 use perfmodel_core::serve::disagg::{self, DisaggOptions, KvLink, KvSplit, Pool, Transfer};
 use perfmodel_core::serve::requests::{self, LengthDist, Request};
 use perfmodel_core::serve::sim::{self, LoadBalancer, SchedulerConfig, SimOptions};
@@ -20,6 +21,7 @@ use pyo3::types::PyDict;
 
 use crate::errors::engine;
 use crate::llm::system_of;
+use crate::power::{tally_items, PyPowerModel};
 
 /// A serving instance resolved once.
 #[pyclass(frozen, name = "ServeEngine", module = "perfmodel._core")]
@@ -136,6 +138,21 @@ pub fn serve_engine(
 /// The breakdown names of an iteration, in the order `serve_iteration` returns its columns.
 pub const ITERATION_COLUMNS: [&str; 11] = IterationTime::NAMES;
 
+/// The columns of a uniform iteration (`prefill_seqs`, `prompt`, `cached`, `decode_seqs`, `context`, in that
+/// order) as the engine takes them, each with its name for errors.
+pub(crate) fn uniform_columns<'a>(
+    arrays: [&'a PyReadonlyArray1<'_, f64>; 5],
+) -> PyResult<[(&'static str, &'a [f64]); 5]> {
+    let [prefill_seqs, prompt, cached, decode_seqs, context] = arrays;
+    Ok([
+        ("prefill_seqs", prefill_seqs.as_slice()?),
+        ("prompt_len", prompt.as_slice()?),
+        ("cached", cached.as_slice()?),
+        ("decode_seqs", decode_seqs.as_slice()?),
+        ("context_len", context.as_slice()?),
+    ])
+}
+
 /// Iteration times of equal-length columns: `prefill_seqs` prompts of `prompt` new tokens after `cached`
 /// cached tokens, with `decode_seqs` decode sequences at `context` tokens. Returns a dict of numpy columns
 /// named as `ITERATION_COLUMNS`.
@@ -149,13 +166,7 @@ pub fn serve_iteration<'py>(
     decode_seqs: PyReadonlyArray1<'py, f64>,
     context: PyReadonlyArray1<'py, f64>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let cols = [
-        ("prefill_seqs", prefill_seqs.as_slice()?),
-        ("prompt_len", prompt.as_slice()?),
-        ("cached", cached.as_slice()?),
-        ("decode_seqs", decode_seqs.as_slice()?),
-        ("context_len", context.as_slice()?),
-    ];
+    let cols = uniform_columns([&prefill_seqs, &prompt, &cached, &decode_seqs, &context])?;
     let e = &handle.inner;
     // The engine writes each part straight into its own column (no rows in between).
     let n = cols[0].1.len();
@@ -331,8 +342,11 @@ const ITL_QUANTILES: [f64; 3] = [0.5, 0.9, 0.99];
 
 /// Simulates the requests (columns) on `replicas` copies of the engine: per-request columns and run figures,
 /// with the mean and p50/p90/p99 of every inter-token gap (`itl_mean_s`, `itl_p50_s`, ...; 0 without gaps).
+/// With `power` (a device's power law) each iteration's power is tallied ([`tally_items`]'s keys added; the
+/// times stay the engine's to the bit) and under `cap_w` iterations slow as the law says.
 #[pyfunction]
-#[pyo3(signature = (handle, arrival, prompt, output, replicas, scheduler, balancer, record_itl))]
+#[pyo3(signature = (handle, arrival, prompt, output, replicas, scheduler, balancer, record_itl, power=None, cap_w=None))]
+#[allow(clippy::too_many_arguments)]
 pub fn serve_simulate<'py>(
     py: Python<'py>,
     handle: &PyServeEngine,
@@ -343,32 +357,44 @@ pub fn serve_simulate<'py>(
     scheduler: SchedulerArgs,
     balancer: String,
     record_itl: bool,
+    power: Option<PyRef<'py, PyPowerModel>>,
+    cap_w: Option<f64>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let (a, p, o) = (arrival.as_slice()?, prompt.as_slice()?, output.as_slice()?);
     let e = &handle.inner;
-    let r = engine(py, move || {
+    let law = power.as_deref().map(|m| &m.inner);
+    let (r, tally) = engine(py, move || {
         let reqs = to_requests(a, p, o)?;
         let cfg = scheduler.config();
-        let balancer = balancer_of(&balancer)?;
+        let opts = SimOptions {
+            balancer: balancer_of(&balancer)?,
+            record_itl_gaps: record_itl,
+        };
         if replicas == 0 {
             return Err(invalid("replicas", "is 0; expected at least 1"));
         }
-        let r = sim::simulate_with(
-            e,
-            &cfg,
-            replicas,
-            &reqs,
-            &SimOptions {
-                balancer,
-                record_itl_gaps: record_itl,
-            },
-        )?;
-        // Mean and p50/p90/p99 of the gaps as numpy gives them, without sorting millions of gaps in Python.
-        let itl = stats::mean_and_quantiles(&r.itl_gaps_s, &ITL_QUANTILES)
-            .unwrap_or((0.0, vec![0.0; ITL_QUANTILES.len()]));
-        Ok((r, itl))
+        let (r, tally) = match law {
+            Some(m) => {
+                let cost = Powered::new(e, m, cap_w)?;
+                let r = sim::simulate_with(&cost, &cfg, replicas, &reqs, &opts)?;
+                (r, Some(cost.tally()))
+            }
+            None if cap_w.is_some() => {
+                return Err(invalid(
+                    "cap_w",
+                    "needs a power law (`power`) to slow the iterations by",
+                ))
+            }
+            None => (sim::simulate_with(e, &cfg, replicas, &reqs, &opts)?, None),
+        };
+        let itl = itl_stats(&r.itl_gaps_s);
+        Ok(((r, itl), tally))
     })?;
-    sim_dict(py, r)
+    let d = sim_dict(py, r)?;
+    if let (Some(t), Some(m)) = (tally, law) {
+        tally_items(&d, "", &t, m)?;
+    }
+    Ok(d)
 }
 
 impl SchedulerArgs {
@@ -382,6 +408,12 @@ impl SchedulerArgs {
             max_model_len: self.max_model_len,
         }
     }
+}
+
+/// Mean and p50/p90/p99 of the inter-token gaps as numpy gives them, without sorting millions of gaps in
+/// Python (zeros without gaps).
+fn itl_stats(gaps: &[f32]) -> (f64, Vec<f64>) {
+    stats::mean_and_quantiles(gaps, &ITL_QUANTILES).unwrap_or((0.0, vec![0.0; ITL_QUANTILES.len()]))
 }
 
 fn balancer_of(name: &str) -> CoreResult<LoadBalancer> {
@@ -478,9 +510,11 @@ impl PoolArgs {
 
 /// Simulates the requests (columns) on a prefill pool and a decode pool (engine handles, their systems, the
 /// pools' engines and schedulers) joined by `link`, the KV moved `layerwise` or `serial`: the columns and
-/// figures of `serve_simulate` plus the per-request transfer and each pool's busy time.
+/// figures of `serve_simulate` plus the per-request transfer and each pool's busy time. Each pool's iterations
+/// have their power tallied on its power law (`prefill_power`, `decode_power`; under the pool's `cap_w`
+/// they slow as the law says): [`tally_items`]'s keys prefixed `prefill_` and `decode_`.
 #[pyfunction]
-#[pyo3(signature = (prefill, decode, prefill_system, decode_system, link, transfer, arrival, prompt, output, prefill_pool, decode_pool, balancer, record_itl))]
+#[pyo3(signature = (prefill, decode, prefill_system, decode_system, link, transfer, arrival, prompt, output, prefill_pool, decode_pool, balancer, record_itl, prefill_power, decode_power, prefill_cap_w=None, decode_cap_w=None))]
 pub fn serve_disaggregated<'py>(
     py: Python<'py>,
     prefill: &PyServeEngine,
@@ -496,6 +530,10 @@ pub fn serve_disaggregated<'py>(
     decode_pool: PoolArgs,
     balancer: String,
     record_itl: bool,
+    prefill_power: PyRef<'py, PyPowerModel>,
+    decode_power: PyRef<'py, PyPowerModel>,
+    prefill_cap_w: Option<f64>,
+    decode_cap_w: Option<f64>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let (ps, ds) = (
         system_of(py, prefill_system)?,
@@ -503,7 +541,8 @@ pub fn serve_disaggregated<'py>(
     );
     let (a, p, o) = (arrival.as_slice()?, prompt.as_slice()?, output.as_slice()?);
     let (pe, de) = (&prefill.inner, &decode.inner);
-    let (r, split, kind) = engine(py, move || {
+    let (pm, dm) = (&prefill_power.inner, &decode_power.inner);
+    let ((r, itl), split, kind, tallies) = engine(py, move || {
         let reqs = to_requests(a, p, o)?;
         let split = KvSplit::new(pe, de)?;
         let kv_link = link_of(&link, &ps, &ds, pe.framework.comm_bandwidth_scale)?;
@@ -523,9 +562,11 @@ pub fn serve_disaggregated<'py>(
             record_itl_gaps: record_itl,
         };
         let send = |b: f64| kv_link.send_s(b);
+        let pc = disagg::in_pool("prefill", Powered::new(pe, pm, prefill_cap_w))?;
+        let dc = disagg::in_pool("decode", Powered::new(de, dm, decode_cap_w))?;
         let r = disagg::simulate(
-            pe,
-            de,
+            &pc,
+            &dc,
             &prefill_pool.pool(),
             &decode_pool.pool(),
             &split,
@@ -533,12 +574,12 @@ pub fn serve_disaggregated<'py>(
             &reqs,
             &opts,
         )?;
-        let itl = stats::mean_and_quantiles(&r.requests.itl_gaps_s, &ITL_QUANTILES)
-            .unwrap_or((0.0, vec![0.0; ITL_QUANTILES.len()]));
-        Ok(((r, itl), split, kv_link.kind))
+        let itl = itl_stats(&r.requests.itl_gaps_s);
+        Ok(((r, itl), split, kv_link.kind, (pc.tally(), dc.tally())))
     })?;
-    let ((r, itl), split, kind) = (r, split, kind);
     let d = sim_dict(py, (r.requests, itl))?;
+    tally_items(&d, "prefill_", &tallies.0, pm)?;
+    tally_items(&d, "decode_", &tallies.1, dm)?;
     let pre: Vec<f64> = r.prefill_replica.iter().map(|&x| f64::from(x)).collect();
     d.set_item("prefill_replica", pre.into_pyarray(py))?;
     d.set_item("kv_transfer_bytes", r.kv_bytes.into_pyarray(py))?;

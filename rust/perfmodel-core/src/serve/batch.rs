@@ -11,6 +11,19 @@ pub struct PrefillChunk {
     pub last: bool,
 }
 
+/// The prefill part of a uniform iteration (`Engine::uniform`, `WorkModel::uniform`): `prefill_seqs` equal
+/// chunks of `prompt` new tokens after `cached` cached ones, each ending its prompt; `None` when there is none.
+pub fn uniform_prefill(prefill_seqs: f64, prompt: f64, cached: f64) -> Option<(f64, PrefillChunk)> {
+    (prefill_seqs > 0.0 && prompt > 0.0).then_some((
+        prefill_seqs,
+        PrefillChunk {
+            tokens: prompt,
+            cached,
+            last: true,
+        },
+    ))
+}
+
 /// One iteration's work. `decode_context_sum` is the sum over decode sequences of the tokens each attends
 /// to (its KV-cache length including the token being generated).
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -278,8 +278,8 @@ impl Pool {
     }
 }
 
-/// Names the pool in an error.
-fn in_pool<T>(name: &str, r: Result<T>) -> Result<T> {
+/// Names the pool (`"prefill"` or `"decode"`) in an error.
+pub fn in_pool<T>(name: &str, r: Result<T>) -> Result<T> {
     r.map_err(|e| match e {
         Error::InvalidArgument { arg, message } => Error::InvalidArgument {
             arg,
@@ -529,21 +529,7 @@ pub fn simulate(
             res.replica[i] /= dper;
         }
     }
-    res.ttft_s = (0..n)
-        .map(|i| res.first_token_s[i] - res.arrival_s[i])
-        .collect();
-    res.e2e_s = (0..n).map(|i| res.finish_s[i] - res.arrival_s[i]).collect();
-    res.tpot_s = (0..n)
-        .map(|i| {
-            let out = requests[i].output_tokens;
-            if out > 1 {
-                (res.finish_s[i] - res.first_token_s[i]) / f64::from(out - 1)
-            } else {
-                0.0
-            }
-        })
-        .collect();
-    res.makespan_s = res.finish_s.iter().fold(0.0, |m: f64, &f| m.max(f));
+    res.set_latencies(requests);
     Ok(DisaggResult {
         prefill_replica: p.replica.iter().map(|&r| r / per).collect(),
         kv_bytes,
@@ -561,22 +547,12 @@ pub fn simulate(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::serve::requests::{poisson, LengthDist};
+    use crate::serve::requests::poisson;
+    use crate::serve::sim::tests::{bench_config, cfg, lengths, linear};
     use crate::serve::Batch;
 
     const P: f64 = 0.05; // a prefill iteration
     const D: f64 = 0.01; // a decode iteration
-
-    fn cfg(max_num_seqs: u32, budget: u32, chunked: bool, cap: f64) -> SchedulerConfig {
-        SchedulerConfig {
-            max_num_seqs,
-            max_num_batched_tokens: budget,
-            chunked_prefill: chunked,
-            block_size: 16,
-            kv_capacity_tokens: cap,
-            max_model_len: 1 << 20,
-        }
-    }
 
     fn pool(engines: u32) -> Pool {
         Pool {
@@ -614,6 +590,26 @@ mod tests {
         (a - b).abs() <= 1e-12 * (1.0 + a.abs().max(b.abs()))
     }
 
+    /// One prefill and one decode instance priced by [`phase_cost`].
+    fn phase_run(
+        kv: &KvSplit,
+        send: &impl Fn(f64) -> f64,
+        r: &[Request],
+        opts: DisaggOptions,
+    ) -> DisaggResult {
+        simulate(
+            &phase_cost,
+            &phase_cost,
+            &pool(1),
+            &pool(1),
+            kv,
+            send,
+            r,
+            &opts,
+        )
+        .unwrap()
+    }
+
     /// A link of latency `alpha` and `beta` seconds per byte.
     fn link(alpha: f64, beta: f64) -> impl Fn(f64) -> f64 {
         move |b: f64| alpha + beta * b
@@ -627,17 +623,7 @@ mod tests {
             let send = link(alpha, beta);
             let x = alpha + beta * lane / 10.0;
             let opts = DisaggOptions::default();
-            let out = simulate(
-                &phase_cost,
-                &phase_cost,
-                &pool(1),
-                &pool(1),
-                &KV,
-                &send,
-                &r,
-                &opts,
-            )
-            .unwrap();
+            let out = phase_run(&KV, &send, &r, opts);
             // Layer l ready at 1 + l P/10; the link sends each in x: done = max(1 + P/10 + 10x, 1 + P + x).
             let done = (1.0 + P / 10.0 + 10.0 * x).max(1.0 + P + x);
             let q = &out.requests;
@@ -655,17 +641,7 @@ mod tests {
                 transfer: Transfer::Serial,
                 ..opts
             };
-            let out = simulate(
-                &phase_cost,
-                &phase_cost,
-                &pool(1),
-                &pool(1),
-                &KV,
-                &send,
-                &r,
-                &opts,
-            )
-            .unwrap();
+            let out = phase_run(&KV, &send, &r, opts);
             let xs = alpha + beta * lane;
             assert!(close(out.kv_ready_s[0], 1.0 + P + xs));
             assert!(close(out.kv_transfer_s[0], xs));
@@ -679,17 +655,7 @@ mod tests {
         let kv = KvSplit { window: 0.5, ..KV };
         let send = link(0.0, 4e-7); // x = 250 * 400 / 10 * 4e-7 = 4 ms per layer, slower than P / 20
         let r = [req(0.0, 400, 3)];
-        let out = simulate(
-            &phase_cost,
-            &phase_cost,
-            &pool(1),
-            &pool(1),
-            &kv,
-            &send,
-            &r,
-            &DisaggOptions::default(),
-        )
-        .unwrap();
+        let out = phase_run(&kv, &send, &r, DisaggOptions::default());
         let x = 4e-3;
         let done = (P - P / 2.0 + P / 20.0 + 10.0 * x).max(P + x);
         assert!(
@@ -699,17 +665,7 @@ mod tests {
         );
         // Two requests prefilled in one iteration send together; the next iteration's queue behind them.
         let r = [req(0.0, 400, 3), req(0.0, 400, 3), req(0.01, 400, 3)];
-        let out = simulate(
-            &phase_cost,
-            &phase_cost,
-            &pool(1),
-            &pool(1),
-            &KV,
-            &send,
-            &r,
-            &DisaggOptions::default(),
-        )
-        .unwrap();
+        let out = phase_run(&KV, &send, &r, DisaggOptions::default());
         let x2 = 2.0 * x; // 800 tokens per layer message
         let first = (P / 10.0 + 10.0 * x2).max(P + x2);
         assert!(close(out.kv_ready_s[0], first) && close(out.kv_ready_s[1], first));
@@ -754,25 +710,6 @@ mod tests {
             assert_eq!(q.itl_gaps_s, co.itl_gaps_s);
             assert_eq!(dis.decode_iterations, co.iterations - 1);
         }
-    }
-
-    fn lengths() -> (LengthDist, LengthDist) {
-        (
-            LengthDist::LogNormal {
-                mean: 500.0,
-                sigma: 0.5,
-                max: 4000,
-            },
-            LengthDist::LogNormal {
-                mean: 200.0,
-                sigma: 0.5,
-                max: 1000,
-            },
-        )
-    }
-
-    fn linear(b: &Batch) -> f64 {
-        5e-3 + 1e-5 * b.tokens() + 1e-8 * b.decode_context_sum
     }
 
     #[test]
@@ -883,14 +820,7 @@ mod tests {
     fn bench_disagg_10k() {
         let (p, o) = lengths();
         let trace = poisson(40.0, 10_000, p, o, 7).unwrap();
-        let c = SchedulerConfig {
-            max_num_seqs: 256,
-            max_num_batched_tokens: 8192,
-            chunked_prefill: true,
-            block_size: 16,
-            kv_capacity_tokens: 2e5,
-            max_model_len: 8192,
-        };
+        let c = bench_config();
         let pl = Pool {
             sched: c,
             engines: 1,

@@ -465,14 +465,7 @@ impl Engine {
         decode_seqs: f64,
         context: f64,
     ) -> IterationTime {
-        let run = (prefill_seqs > 0.0 && prompt > 0.0).then_some((
-            prefill_seqs,
-            PrefillChunk {
-                tokens: prompt,
-                cached,
-                last: true,
-            },
-        ));
+        let run = super::batch::uniform_prefill(prefill_seqs, prompt, cached);
         self.price(run.into_iter(), decode_seqs, decode_seqs * context)
     }
 
@@ -662,7 +655,7 @@ impl IterationTime {
 
 /// The common length of named input columns whose every element is finite and >= 0 (the error names the
 /// column and element).
-fn check_columns(cols: &[(&str, &[f64])]) -> Result<usize> {
+pub fn check_columns(cols: &[(&str, &[f64])]) -> Result<usize> {
     let n = cols.first().map_or(0, |(_, c)| c.len());
     for &(name, c) in cols {
         if c.len() != n {

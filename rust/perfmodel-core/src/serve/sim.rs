@@ -211,6 +211,27 @@ pub struct SimResult {
 }
 
 impl SimResult {
+    /// TTFT, end-to-end latency, TPOT (0 for a one-token request) and the makespan from each request's arrival,
+    /// first-token and finish times.
+    pub(crate) fn set_latencies(&mut self, requests: &[Request]) {
+        let since_arrival =
+            |t: &[f64]| -> Vec<f64> { t.iter().zip(&self.arrival_s).map(|(t, a)| t - a).collect() };
+        self.ttft_s = since_arrival(&self.first_token_s);
+        self.e2e_s = since_arrival(&self.finish_s);
+        self.tpot_s = requests
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                if r.output_tokens > 1 {
+                    (self.finish_s[i] - self.first_token_s[i]) / f64::from(r.output_tokens - 1)
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        self.makespan_s = self.finish_s.iter().fold(0.0, |m: f64, &f| m.max(f));
+    }
+
     /// Quantile `q` in [0, 1] of all inter-token gaps (linear interpolation between order statistics,
     /// numpy's default). Errors when no gaps were recorded.
     pub fn itl_quantile_s(&self, q: f64) -> Result<f64> {
@@ -749,29 +770,7 @@ pub(crate) fn run(
     }
 
     let mut res = eng.res;
-    res.ttft_s = res
-        .first_token_s
-        .iter()
-        .zip(&res.arrival_s)
-        .map(|(f, a)| f - a)
-        .collect();
-    res.e2e_s = res
-        .finish_s
-        .iter()
-        .zip(&res.arrival_s)
-        .map(|(f, a)| f - a)
-        .collect();
-    res.tpot_s = (0..n)
-        .map(|i| {
-            let out = requests[i].output_tokens;
-            if out > 1 {
-                (res.finish_s[i] - res.first_token_s[i]) / f64::from(out - 1)
-            } else {
-                0.0
-            }
-        })
-        .collect();
-    res.makespan_s = res.finish_s.iter().fold(0.0, |m: f64, &f| m.max(f));
+    res.set_latencies(requests);
     res.iterations_per_replica = reps.iter().map(|r| r.iterations).collect();
     res.iterations = res.iterations_per_replica.iter().sum();
     res.busy_s = reps.iter().map(|r| r.busy_s).collect();
@@ -782,14 +781,15 @@ pub(crate) fn run(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::serve::requests::{offline, poisson, LengthDist};
     use std::cell::RefCell;
 
     const T: f64 = 0.01;
 
-    fn cfg(max_num_seqs: u32, budget: u32, chunked: bool, cap: f64) -> SchedulerConfig {
+    /// A scheduler of 16-token blocks and a long `max_model_len` (shared with the disaggregated tests).
+    pub(crate) fn cfg(max_num_seqs: u32, budget: u32, chunked: bool, cap: f64) -> SchedulerConfig {
         SchedulerConfig {
             max_num_seqs,
             max_num_batched_tokens: budget,
@@ -1015,11 +1015,13 @@ mod tests {
         }
     }
 
-    fn linear(b: &Batch) -> f64 {
+    /// A cost linear in the tokens and the decode context (shared with the disaggregated tests).
+    pub(crate) fn linear(b: &Batch) -> f64 {
         5e-3 + 1e-5 * b.tokens() + 1e-8 * b.decode_context_sum
     }
 
-    fn lengths() -> (LengthDist, LengthDist) {
+    /// ShareGPT-like prompt (~500) and output (~200) lengths (shared with the disaggregated tests).
+    pub(crate) fn lengths() -> (LengthDist, LengthDist) {
         (
             LengthDist::LogNormal {
                 mean: 500.0,
@@ -1211,6 +1213,14 @@ mod tests {
         assert!(quantile(&[f64::NAN], 0.5).is_err());
     }
 
+    /// The scheduler of the 10,000-request timing runs (vLLM-like, one replica near saturation).
+    pub(crate) fn bench_config() -> SchedulerConfig {
+        SchedulerConfig {
+            max_model_len: 8192,
+            ..cfg(256, 8192, true, 2e5)
+        }
+    }
+
     /// Speed check (no assertion on time): 10,000 Poisson requests, prompt ~500, output ~200, one
     /// replica near saturation. Run with
     /// `cargo test --release -p perfmodel-core bench_10k -- --ignored --nocapture`.
@@ -1219,14 +1229,7 @@ mod tests {
     fn bench_10k_requests() {
         let (p, o) = lengths();
         let trace = poisson(40.0, 10_000, p, o, 7).unwrap();
-        let c = SchedulerConfig {
-            max_num_seqs: 256,
-            max_num_batched_tokens: 8192,
-            chunked_prefill: true,
-            block_size: 16,
-            kv_capacity_tokens: 2e5,
-            max_model_len: 8192,
-        };
+        let c = bench_config();
         for record_itl_gaps in [true, true, true, false] {
             let opts = SimOptions {
                 record_itl_gaps,
