@@ -5,7 +5,7 @@ For each system every plan TP in {1, 2, 4, 8} x 8/TP replicas whose weights fit 
 serves a seeded Poisson stream of 500 requests with ShareGPT-like lengths (prompt lognormal, mean 600, sigma 1.0,
 at most 4000 tokens; output lognormal, mean 250, sigma 0.8, at most 2000), vLLM's scheduler (chunked prefill,
 paged KV cache) and a round-robin balancer. A bisection over the rate finds the highest rate whose p90 TTFT and
-p90 TPOT both meet the SLO. Serving figures of a system are uncalibrated unless its hwdb entry has a
+p90 TPOT both meet the SLO (``pm.serve.max_rate``). Serving figures of a system are uncalibrated unless its hwdb entry has a
 ``[[serving]]`` table for the framework (printed below): compare the two systems with each other, not with a
 stopwatch.
 """
@@ -34,27 +34,10 @@ TRAFFIC = dict(
 )
 
 
-def meets(system: str, tp: int, replicas: int, rate: float) -> tuple[bool, pm.serve.Simulation]:
-    sim = pm.serve.simulate(MODEL, system, tp=tp, replicas=replicas, rate=rate, **TRAFFIC)
-    return sim.p90_ttft_s <= SLO_TTFT_S and sim.p90_tpot_s <= SLO_TPOT_S, sim
-
-
-def max_rate(system: str, tp: int, replicas: int, steps: int = 8) -> tuple[float, pm.serve.Simulation | None]:
-    """The highest Poisson rate (requests/s) meeting both p90 SLOs: doubling to bracket it, then bisection."""
-    lo, hi, best = 0.0, 1.0, None
-    while hi <= 512:
-        ok, sim = meets(system, tp, replicas, hi)
-        if not ok:
-            break
-        lo, best, hi = hi, sim, hi * 2
-    for _ in range(steps):
-        mid = (lo + hi) / 2
-        ok, sim = meets(system, tp, replicas, mid)
-        if ok:
-            lo, best = mid, sim
-        else:
-            hi = mid
-    return lo, best
+def max_rate(system: str, tp: int, replicas: int) -> tuple[float, pm.serve.Simulation | None]:
+    """The highest Poisson rate (requests/s) meeting both p90 SLOs (pm.serve.max_rate: bracketing, then bisection)."""
+    r = pm.serve.max_rate(MODEL, system, tp=tp, replicas=replicas, rel_tol=0.01, **TRAFFIC)
+    return r.rate_req_s, r.simulation
 
 
 def main() -> None:

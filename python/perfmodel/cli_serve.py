@@ -7,6 +7,8 @@ perfmodel serve memory MODEL SYSTEM [--tp 8]
 perfmodel serve simulate MODEL SYSTEM [--tp 8 --replicas 1] (--rate R [--num-requests N --prompt-tokens P
     --output-tokens O] | --requests FILE) [--slo-ttft S --slo-tpot S --csv OUT]
 perfmodel serve throughput MODEL SYSTEM [--tp 8 --isl 1024 --osl 1024]
+perfmodel serve max-rate MODEL SYSTEM [--tp 8 --replicas 1 | --search] --slo-tpot S [--slo-ttft S --percentile 90]
+    [--num-requests N --prompt-tokens P --output-tokens O | --requests FILE]
 perfmodel serve disagg MODEL SYSTEM [--prefill-tp 2 --prefill-replicas 2 --decode-tp 4 --decode-replicas 1
     --prefill-system ID --link auto --kv-transfer layerwise] (--rate R | --requests FILE)
 perfmodel serve split MODEL SYSTEM --gpus 8 --rate R [--slo-ttft S --slo-tpot S --prefill-system ID]
@@ -72,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
         "memory": "memory per GPU: weights, activations, KV cache, free",
         "simulate": "continuous-batching simulation of a request stream",
         "throughput": "offline maximum throughput of one instance (all requests at once)",
+        "max-rate": "the highest request rate meeting the TTFT/TPOT SLOs (--search: of every plan of the node)",
     }
     for name, text in helps.items():
         s = sub.add_parser(name, help=text, description=text)
@@ -91,11 +94,15 @@ def _parser() -> argparse.ArgumentParser:
         elif name == "decode":
             s.add_argument("--batch", type=int, default=1)
             s.add_argument("--context-len", type=int, default=2048)
-        elif name == "simulate":
+        elif name in ("simulate", "max-rate"):
             s.add_argument("--replicas", type=int, default=1)
-            s.add_argument(
-                "--rate", type=_rate, default=None, help="Poisson arrivals per second (inf: all at once)"
-            )
+            if name == "simulate":
+                s.add_argument(
+                    "--rate", type=_rate, default=None, help="Poisson arrivals per second (inf: all at once)"
+                )
+            else:
+                s.add_argument("--percentile", default="90", help="50, 90, 99 or mean (default 90)")
+                s.add_argument("--search", action="store_true", help="every TP x PP x replicas plan of the node, ranked")
             s.add_argument("--num-requests", type=int, default=1000)
             s.add_argument(
                 "--prompt-tokens",
@@ -115,7 +122,7 @@ def _parser() -> argparse.ArgumentParser:
             s.add_argument("--slo-ttft", type=float, default=None, metavar="S", help="TTFT SLO, seconds")
             s.add_argument("--slo-tpot", type=float, default=None, metavar="S", help="TPOT SLO, seconds")
             s.add_argument("--balancer", default="round_robin", help="round_robin or least_outstanding")
-            s.add_argument("--csv", metavar="OUT", default=None, help="write the per-request frame to OUT")
+            s.add_argument("--csv", metavar="OUT", default=None, help="write the per-request frame (or, with --search, the plans) to OUT")
         elif name == "throughput":
             s.add_argument("--isl", type=int, default=1024, help="prompt tokens per request")
             s.add_argument("--osl", type=int, default=1024, help="output tokens per request")
@@ -217,6 +224,32 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _max_rate(args: argparse.Namespace) -> int:
+    pct: int | str = args.percentile if args.percentile == "mean" else int(args.percentile) if args.percentile.isdigit() else args.percentile
+    traffic = dict(requests=args.requests, num_requests=args.num_requests, prompt_tokens=args.prompt_tokens,
+                   output_tokens=args.output_tokens, seed=args.seed)  # fmt: skip
+    if args.search:
+        import polars as pl
+
+        f = serve.search(args.model, args.system, slo_ttft_s=args.slo_ttft, slo_tpot_s=args.slo_tpot, percentile=pct,
+                         dtype=args.dtype, kv_dtype=args.kv_dtype, framework=args.framework, objective="max_rate",
+                         **traffic)  # fmt: skip
+        with pl.Config(tbl_rows=100, tbl_width_chars=200, fmt_str_lengths=110):
+            print(f.select("tp", "pp", "ep", "replicas", "fits", "max_rate_req_s", "why"))
+        if args.csv:
+            f.drop([c for c, t in f.schema.items() if t == pl.Object]).write_csv(args.csv)
+        return 0
+    r = serve.max_rate(args.model, args.system, args.tp, args.pp, args.replicas, slo_ttft_s=args.slo_ttft,
+                       slo_tpot_s=args.slo_tpot, percentile=pct, dtype=args.dtype, kv_dtype=args.kv_dtype,
+                       framework=args.framework, balancer=args.balancer, **traffic)  # fmt: skip
+    print(f"{_where(args)}, {args.replicas} replica(s): {r.rate_req_s:.3g} requests/s meet the SLOs; beyond: {r.why}")
+    if r.simulation is not None:
+        print(format_summary(r.simulation, f"at {r.rate_req_s:.3g} requests/s", args.slo_ttft, args.slo_tpot))
+        if args.csv:
+            r.simulation.requests.write_csv(args.csv)
+    return 0
+
+
 def format_summary(
     sim: serve.Simulation, title: str, slo_ttft: float | None = None, slo_tpot: float | None = None
 ) -> str:
@@ -275,6 +308,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _memory(args)
         if args.cmd == "simulate":
             return _simulate(args)
+        if args.cmd == "max-rate":
+            return _max_rate(args)
         if args.cmd in ("disagg", "split"):
             from .serve import disagg_cli
 

@@ -549,6 +549,7 @@ from .search import plans, search  # noqa: E402  (uses the functions above)
 
 __all__ += ["Pool", "Disaggregation", "SplitSearch", "disaggregated", "split_search"]
 from . import mix  # noqa: E402  (uses the functions above)
+from .max_rate import MaxRate, max_rate  # noqa: E402
 from .mix import cheapest_mix  # noqa: E402
 
-__all__ += ["mix", "cheapest_mix"]
+__all__ += ["mix", "cheapest_mix", "MaxRate", "max_rate"]

@@ -70,16 +70,26 @@ def search(
     max_num_seqs: tuple[int | None, ...] = (None,),
     max_pp: int = 8,
     seed: int = 0,
+    objective: str = "goodput",
 ) -> pl.DataFrame:
     """Simulates every plan of :func:`plans` (and each ``max_num_seqs`` option) on the same requests (a trace,
     or ``num_requests`` Poisson arrivals at ``rate`` per second for the whole cluster; offline, all at once,
     when neither is given) and returns one row per plan, best first: plans meeting the SLOs (on the
     ``percentile``-th TTFT and TPOT) before those that do not, then by goodput and output tokens/s. ``why``
-    says what decided each row. Plans that do not fit say by how much."""
+    says what decided each row. Plans that do not fit say by how much.
+
+    ``objective="max_rate"`` answers "how many requests/s under these SLOs, with which plan": each plan's
+    highest rate meeting the SLOs (:func:`perfmodel.serve.max_rate` on the same lengths or trace; ``rate`` is not
+    needed) in ``max_rate_req_s``, plans ranked by it, the other columns from the run at that rate."""
     from . import _check_fits, memory, simulate
+    from .max_rate import max_rate
 
     if percentile not in (50, 90, 99):
         raise InvalidArgumentError(f"argument `percentile`: is {percentile!r}; expected 50, 90 or 99")
+    if objective not in ("goodput", "max_rate"):
+        raise InvalidArgumentError(f"argument `objective`: is {objective!r}; expected 'goodput' or 'max_rate'")
+    if objective == "max_rate" and slo_ttft_s is None and slo_tpot_s is None:
+        raise InvalidArgumentError("objective 'max_rate' needs `slo_ttft_s`, `slo_tpot_s` or both")
     spec, nodes, _ = _cluster_size(cluster)
     rows: list[dict[str, Any]] = []
     offline = rate is None and requests is None
@@ -99,13 +109,27 @@ def search(
                 "rate": math.inf if offline else rate, "num_requests": num_requests,
                 "prompt_tokens": prompt_tokens, "output_tokens": output_tokens, "seed": seed,
             }  # fmt: skip
-            sim = simulate(model, (spec, nodes), p["tp"], p["pp"], p["replicas"], dtype=dtype, kv_dtype=kv_dtype,
-                           framework=framework, ep=p["ep"], slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s,
-                           max_num_seqs=seqs, **kw)  # fmt: skip
+            common = dict(dtype=dtype, kv_dtype=kv_dtype, framework=framework, ep=p["ep"], max_num_seqs=seqs)
+            if objective == "max_rate":
+                mr = max_rate(model, (spec, nodes), p["tp"], p["pp"], p["replicas"], slo_ttft_s=slo_ttft_s,
+                              slo_tpot_s=slo_tpot_s, percentile=percentile, requests=requests,
+                              num_requests=num_requests, prompt_tokens=prompt_tokens, output_tokens=output_tokens,
+                              seed=seed, **common)  # fmt: skip
+                row.update(max_rate_req_s=mr.rate_req_s, beyond_max_rate=mr.why)
+                if mr.simulation is None:
+                    row.update(fits=True, meets_slo=False, why=f"no rate meets the SLOs: {mr.why}")
+                    rows.append(row)
+                    continue
+                sim = mr.simulation
+            else:
+                sim = simulate(model, (spec, nodes), p["tp"], p["pp"], p["replicas"], slo_ttft_s=slo_ttft_s,
+                               slo_tpot_s=slo_tpot_s, **common, **kw)  # fmt: skip
             s = sim.summary
             ttft, tpot = s[f"p{percentile}_ttft_s"], s[f"p{percentile}_tpot_s"]
             meets = (slo_ttft_s is None or ttft <= slo_ttft_s) and (slo_tpot_s is None or tpot <= slo_tpot_s)
             parts = [f"p{percentile} TTFT {ttft * 1e3:.0f} ms", f"p{percentile} TPOT {tpot * 1e3:.1f} ms"]
+            if objective == "max_rate":
+                parts.insert(0, f"serves {row['max_rate_req_s']:.3g} req/s (beyond: {row['beyond_max_rate']})")
             if not meets:
                 parts.append("misses the SLO")
             if s["preemptions"]:
@@ -124,19 +148,23 @@ def search(
             rows.append(row)
     if not rows:
         raise InvalidArgumentError("no plan: the model's heads admit no TP degree dividing the node's GPUs")
-    return ranked(rows)
+    return ranked(rows, objective)
 
 
-def rank_key() -> list[pl.Expr]:
-    """How plans rank, best first: fitting, meeting the SLOs, then goodput, then output tokens/s."""
-    return [pl.col("fits"), pl.col("meets_slo").fill_null(False), pl.col("goodput_requests_per_s").fill_null(0.0),
-            pl.col("output_tokens_per_s").fill_null(0.0)]  # fmt: skip
+def rank_key(objective: str = "goodput") -> list[pl.Expr]:
+    """How plans rank, best first: fitting, then (objective ``max_rate``) the highest rate under the SLOs, then
+    meeting the SLOs, then goodput, then output tokens/s."""
+    first = [pl.col("max_rate_req_s").fill_null(0.0)] if objective == "max_rate" else []
+    return [pl.col("fits"), *first, pl.col("meets_slo").fill_null(False),
+            pl.col("goodput_requests_per_s").fill_null(0.0), pl.col("output_tokens_per_s").fill_null(0.0)]  # fmt: skip
 
 
-def ranked(rows: list[dict[str, Any]]) -> pl.DataFrame:
+def ranked(rows: list[dict[str, Any]], objective: str = "goodput") -> pl.DataFrame:
     """One row per plan (those that do not fit lack the simulated columns), best first (:func:`rank_key`)."""
     frame = pl.DataFrame(rows, infer_schema_length=None)
     for col, dtype_ in (("meets_slo", pl.Boolean), ("goodput_requests_per_s", pl.Float64), ("output_tokens_per_s", pl.Float64)):
         if col not in frame.columns:
             frame = frame.with_columns(pl.lit(None, dtype=dtype_).alias(col))
-    return frame.sort(rank_key(), descending=True)
+    if objective == "max_rate" and "max_rate_req_s" not in frame.columns:
+        frame = frame.with_columns(pl.lit(None, dtype=pl.Float64).alias("max_rate_req_s"))
+    return frame.sort(rank_key(objective), descending=True)
