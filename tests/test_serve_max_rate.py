@@ -46,6 +46,17 @@ def test_rate_meets_the_slo_and_a_little_more_does_not():
     assert r.rate_req_s * mean_out * r.mean_tpot_s <= 256 * 1.05
 
 
+def test_a_short_run_is_flagged():
+    """200 requests at ~10 req/s arrive in ~17 s, fewer than 10 mean request lifetimes: the answer says so; 2,000
+    requests do not trigger it, and the answer moves by less than 10%."""
+    kw = dict(slo_ttft_s=0.5, slo_tpot_s=0.012, prompt_tokens=("lognormal", 1000, 0.8, 4000),
+              output_tokens=("lognormal", 200, 0.8, 1000), seed=1)  # fmt: skip
+    short = pm.serve.max_rate("llama3-8b", "dgx-h100", num_requests=200, **kw)
+    long = pm.serve.max_rate("llama3-8b", "dgx-h100", num_requests=2000, **kw)
+    assert "caution" in short.why and "caution" not in long.why
+    assert abs(short.rate_req_s / long.rate_req_s - 1) < 0.10
+
+
 def test_looser_slo_never_lowers_the_rate():
     tight = pm.serve.max_rate("llama3-8b", "dgx-h100", slo_tpot_s=0.015, **TRAFFIC).rate_req_s
     loose = pm.serve.max_rate("llama3-8b", "dgx-h100", slo_tpot_s=0.030, **TRAFFIC).rate_req_s
@@ -104,3 +115,21 @@ def test_cli_max_rate(capsys):
     assert "requests/s meet the SLOs; beyond: at" in capsys.readouterr().out
     assert cli_serve.main([*args, "--percentile", "95"]) == 2
     assert "argument `percentile`" in capsys.readouterr().err
+
+
+def test_split_search_by_max_rate_matches_max_rate_of_each_side():
+    """DistServe's comparison: the best split's and the best co-located plan's highest rates under the SLOs,
+    each equal to pm.serve.max_rate of that deployment on the same lengths (4 GPUs: below a node, so the
+    co-located side is the direct TP x replicas enumeration)."""
+    kw = dict(slo_ttft_s=0.5, slo_tpot_s=0.012, num_requests=200, prompt_tokens=("lognormal", 1000, 0.8, 4000),
+              output_tokens=("lognormal", 200, 0.8, 1000), seed=1)  # fmt: skip
+    r = pm.serve.split_search("llama3-8b", "dgx-h100", gpus=4, objective="max_rate", **kw)
+    best = r.splits.row(0, named=True)
+    pools = {side: pm.serve.Pool("dgx-h100", tp=best[f"{side}_tp"], replicas=best[f"{side}_replicas"]) for side in ("prefill", "decode")}
+    alone = pm.serve.max_rate("llama3-8b", prefill=pools["prefill"], decode=pools["decode"], **kw)
+    assert best["max_rate_req_s"] == alone.rate_req_s > 0
+    rates = r.splits.filter(r.splits["fits"])["max_rate_req_s"].to_list()
+    assert rates == sorted(rates, reverse=True)
+    colo = r.colocated.row(0, named=True)
+    assert colo["max_rate_req_s"] == pm.serve.max_rate("llama3-8b", "dgx-h100", tp=colo["tp"], replicas=colo["replicas"], **kw).rate_req_s
+    assert set(r.compare["mode"]) == {"disaggregated", "co-located"} and "max_rate_req_s" in r.compare.columns

@@ -313,6 +313,7 @@ def split_search(
     max_tp: int | None = None,
     max_pp: int = 1,
     seed: int = 0,
+    objective: str = "goodput",
 ) -> SplitSearch:
     """The best split of ``gpus`` GPUs of ``where`` (a system id) into a prefill pool and a decode pool (each
     side's TP (dividing a node and the heads, up to ``max_tp``), PP (up to ``max_pp``) and replicas, using every GPU; ``prefill_where`` puts the prefill pool on another system,
@@ -321,12 +322,19 @@ def split_search(
     :func:`perfmodel.serve.search` ranks plans (SLO met, then goodput, then output tokens/s). Returns a
     :class:`SplitSearch` whose ``compare`` frame puts the best split next to the best co-located plan of
     :func:`perfmodel.serve.search` on the same GPUs and requests (when ``gpus`` is not a whole number of nodes,
-    the same TP x replicas enumeration is simulated directly)."""
+    the same TP x replicas enumeration is simulated directly). ``objective="max_rate"`` ranks splits and plans by
+    the highest rate each holds under the SLOs (:func:`perfmodel.serve.max_rate`, DistServe's measure; ``rate`` not
+    needed), in ``max_rate_req_s``."""
     from . import _as_model, _check_fits, memory, search, simulate
+    from .max_rate import max_rate
 
     m = _as_model(model)
     if percentile not in (50, 90, 99):
         raise InvalidArgumentError(f"argument `percentile`: is {percentile!r}; expected 50, 90 or 99")
+    if objective not in ("goodput", "max_rate"):
+        raise InvalidArgumentError(f"argument `objective`: is {objective!r}; expected 'goodput' or 'max_rate'")
+    if objective == "max_rate" and slo_ttft_s is None and slo_tpot_s is None:
+        raise InvalidArgumentError("objective 'max_rate' needs `slo_ttft_s`, `slo_tpot_s` or both")
     if isinstance(gpus, bool) or not isinstance(gpus, (int, np.integer)) or gpus < 2:
         raise InvalidArgumentError(f"argument `gpus`: is {gpus!r}; expected a whole number >= 2 (one GPU per pool at least)")
     gpus = int(gpus)
@@ -342,6 +350,9 @@ def split_search(
         raise InvalidArgumentError(f"argument `max_pp`: is {max_pp!r}; expected a whole number >= 1")
     pps = [p for p in range(1, int(max_pp) + 1) if p <= m.layers]
     fits: dict[tuple[str, int, int], str | None] = {}
+    by_rate = objective == "max_rate"
+    traffic: dict[str, Any] = {"requests": requests} if requests is not None else {
+        "num_requests": num_requests, "prompt_tokens": prompt_tokens, "output_tokens": output_tokens, "seed": seed}  # fmt: skip
 
     def fit(spec: hwdb.Spec, tp: int, pp: int = 1) -> str | None:
         key = (spec.id, tp, pp)
@@ -371,24 +382,36 @@ def split_search(
                 if bad:
                     rows.append(row | {"fits": False, "why": bad})
                     continue
-                d = disaggregated(m, pre, dec, requests=trace, dtype=dtype, kv_dtype=kv_dtype, framework=framework,
-                                  slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s, link=link, kv_transfer=kv_transfer)  # fmt: skip
+                opts = dict(dtype=dtype, kv_dtype=kv_dtype, framework=framework, link=link, kv_transfer=kv_transfer)
+                if by_rate:
+                    mr = max_rate(m, prefill=pre, decode=dec, slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s,
+                                  percentile=percentile, **traffic, **opts)  # fmt: skip
+                    row |= {"max_rate_req_s": mr.rate_req_s, "beyond_max_rate": mr.why}
+                    if mr.simulation is None:
+                        rows.append(row | {"fits": True, "meets_slo": False, "why": f"no rate meets the SLOs: {mr.why}"})
+                        continue
+                    d = mr.simulation
+                else:
+                    d = disaggregated(m, pre, dec, requests=trace, slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s, **opts)
                 s = d.summary
                 r = row | _summary_row(s, percentile, slo_ttft_s, slo_tpot_s) | {
                     "link": d.link, "mean_kv_transfer_s": s["mean_kv_transfer_s"], "mean_kv_exposed_s": s["mean_kv_exposed_s"],
                     "prefill_utilization": s["prefill_utilization"], "decode_utilization": s["decode_utilization"],
                 }  # fmt: skip
                 r["why"] = _why(r, percentile, slo_ttft_s, slo_tpot_s) + f"; prefill busy {s['prefill_utilization']:.0%}, decode busy {s['decode_utilization']:.0%}"
+                if by_rate:
+                    r["why"] = f"serves {mr.rate_req_s:.3g} req/s (beyond: {mr.why}); " + r["why"]
                 rows.append(r)
     if not rows:
         raise InvalidArgumentError(f"argument `gpus`: no split of {gpus} GPUs into TP-sized pools (TP dividing a node and the heads)")
-    splits = ranked(rows)
+    splits = ranked(rows, objective)
 
     # Co-located on the same GPUs (of the decode system) and the same requests.
     per_node = int(ds["devices_per_node_count"])
     if gpus % per_node == 0:
         colo = search(m, (ds, gpus // per_node), slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s, percentile=percentile,
-                      requests=trace, dtype=dtype, kv_dtype=kv_dtype, framework=framework, max_pp=max_pp)  # fmt: skip
+                      dtype=dtype, kv_dtype=kv_dtype, framework=framework, max_pp=max_pp, objective=objective,
+                      **(traffic if by_rate else {"requests": trace}))  # fmt: skip
     else:
         crow = []
         for tp, pp in shapes_d:
@@ -399,29 +422,41 @@ def split_search(
             if bad:
                 crow.append(row | {"fits": False, "why": bad})
                 continue
-            s = simulate(m, ds, tp, pp, gpus // (tp * pp), requests=trace, dtype=dtype, kv_dtype=kv_dtype,
-                         framework=framework, slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s).summary  # fmt: skip
+            copts = dict(dtype=dtype, kv_dtype=kv_dtype, framework=framework)
+            if by_rate:
+                mr = max_rate(m, ds, tp, pp, gpus // (tp * pp), slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s,
+                              percentile=percentile, **traffic, **copts)  # fmt: skip
+                row |= {"max_rate_req_s": mr.rate_req_s, "beyond_max_rate": mr.why}
+                if mr.simulation is None:
+                    crow.append(row | {"fits": True, "meets_slo": False, "why": f"no rate meets the SLOs: {mr.why}"})
+                    continue
+                s = mr.simulation.summary
+            else:
+                s = simulate(m, ds, tp, pp, gpus // (tp * pp), requests=trace, slo_ttft_s=slo_ttft_s,
+                             slo_tpot_s=slo_tpot_s, **copts).summary  # fmt: skip
             r = row | _summary_row(s, percentile, slo_ttft_s, slo_tpot_s)
             r["why"] = _why(r, percentile, slo_ttft_s, slo_tpot_s)
             crow.append(r)
-        colo = ranked(crow)
-    return SplitSearch(_compare(splits, colo, ps, ds, percentile, slo_ttft_s, slo_tpot_s), splits, colo)
+        colo = ranked(crow, objective)
+    return SplitSearch(_compare(splits, colo, ps, ds, percentile, slo_ttft_s, slo_tpot_s, objective), splits, colo)
 
 
 def _compare(splits: pl.DataFrame, colo: pl.DataFrame, ps: hwdb.Spec, ds: hwdb.Spec, percentile: int,
-             slo_ttft_s: float | None, slo_tpot_s: float | None) -> pl.DataFrame:  # fmt: skip
+             slo_ttft_s: float | None, slo_tpot_s: float | None, objective: str = "goodput") -> pl.DataFrame:  # fmt: skip
     keys = ["meets_slo", f"p{percentile}_ttft_s", f"p{percentile}_tpot_s", "mean_ttft_s", "mean_tpot_s", "mean_e2e_s",
             "output_tokens_per_s", "goodput_requests_per_s", "slo_attainment"]  # fmt: skip
+    if objective == "max_rate":
+        keys = ["max_rate_req_s", *keys]
     rows = []
     d = splits.row(0, named=True)
     c = colo.row(0, named=True)
-    if d.get("fits"):
+    if d.get("fits") and d.get("meets_slo") is not None and f"p{percentile}_ttft_s" in d and d[f"p{percentile}_ttft_s"] is not None:
         def shape(side: str) -> str:
             return f"{d[f'{side}_replicas']} x TP{d[f'{side}_tp']}" + (f"xPP{d[f'{side}_pp']}" if d[f"{side}_pp"] != 1 else "")
 
         plan = f"prefill {shape('prefill')} on {ps.id} + decode {shape('decode')} on {ds.id} over {d['link']}"
         rows.append({"mode": "disaggregated", "plan": plan, "gpus": d["prefill_gpus"] + d["decode_gpus"]} | {k: d[k] for k in keys})
-    if c.get("fits"):
+    if c.get("fits") and c.get(f"p{percentile}_ttft_s") is not None:
         plan = f"{c['replicas']} x TP{c['tp']}" + (f"xPP{c['pp']}" if c.get("pp", 1) != 1 else "") + f" on {ds.id}"
         rows.append({"mode": "co-located", "plan": plan, "gpus": c["gpus"]} | {k: c[k] for k in keys})
     if not rows:
@@ -433,7 +468,9 @@ def _compare(splits: pl.DataFrame, colo: pl.DataFrame, ps: hwdb.Spec, ds: hwdb.S
         if others:
             o = others[0]
             g, og = r["goodput_requests_per_s"], o["goodput_requests_per_s"]
-            if r["meets_slo"] != o["meets_slo"]:
+            if objective == "max_rate" and o["max_rate_req_s"] > 0:
+                why = f"serves {r['max_rate_req_s']:.3g} req/s, {r['max_rate_req_s'] / o['max_rate_req_s']:.2f}x the {o['mode']} plan; " + why
+            elif r["meets_slo"] != o["meets_slo"]:
                 why += "; the only one of the two that meets the SLOs" if r["meets_slo"] else f"; the {o['mode']} plan meets them"
             elif og > 0:
                 why += f"; goodput {g / og:.2f}x the {o['mode']} plan's"
@@ -441,4 +478,4 @@ def _compare(splits: pl.DataFrame, colo: pl.DataFrame, ps: hwdb.Spec, ds: hwdb.S
             dp = r[f"p{percentile}_tpot_s"] / max(o[f"p{percentile}_tpot_s"], 1e-30)
             why += f"; TTFT {dt:.2f}x, TPOT {dp:.2f}x the {o['mode']} plan's"
         out.append(r | {"why": why})
-    return pl.DataFrame(out).sort(rank_key()[1:], descending=True)
+    return pl.DataFrame(out).sort(rank_key(objective)[1:], descending=True)

@@ -3,6 +3,7 @@
 perfmodel serve disagg MODEL SYSTEM [--prefill-tp 2 --prefill-replicas 2 --decode-tp 4 --decode-replicas 1
     --prefill-system dgx-h100 --link auto --kv-transfer layerwise] (--rate R [...] | --requests FILE)
 perfmodel serve split MODEL SYSTEM --gpus 8 --rate R [--slo-ttft S --slo-tpot S --prefill-system ID]
+    (or --objective max_rate without --rate: the highest rate each side holds under the SLOs)
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ def add_parsers(sub: Any, length: Any, rate: Any) -> None:
         else:
             s.add_argument("--gpus", type=int, required=True, help="GPU budget shared by the two pools")
             s.add_argument("--percentile", type=int, default=90, choices=(50, 90, 99))
+            s.add_argument("--objective", default="goodput", choices=("goodput", "max_rate"),
+                           help="rank by goodput at --rate, or by the highest rate meeting the SLOs (no --rate)")  # fmt: skip
 
 
 def _trace_kw(args: argparse.Namespace) -> dict[str, Any]:
@@ -86,12 +89,14 @@ def run(args: argparse.Namespace, format_summary: Any) -> int:
             d.requests.write_csv(args.csv)
             print(f"wrote {d.requests.height} requests to {args.csv}")
         return 0
-    if args.rate is None and args.requests is None:
+    if args.rate is None and args.requests is None and args.objective != "max_rate":
         raise InvalidArgumentError("give --rate (Poisson arrivals per second) or --requests FILE")
     kw = _trace_kw(args)
     kw.pop("seed", None)
+    if kw.get("rate") is None:
+        kw.pop("rate", None)
     r = disagg.split_search(args.model, args.system, args.gpus, prefill_where=args.prefill_system,
-                            percentile=args.percentile, seed=args.seed, **kw, **common)  # fmt: skip
+                            percentile=args.percentile, seed=args.seed, objective=args.objective, **kw, **common)  # fmt: skip
     p = args.percentile
     print(f"{args.model} on {args.gpus} GPUs ({args.system}): best disaggregated split vs best co-located plan")
     with pl.Config(tbl_cols=-1, tbl_rows=-1, fmt_str_lengths=400, tbl_width_chars=220, tbl_hide_dataframe_shape=True,
@@ -99,6 +104,7 @@ def run(args: argparse.Namespace, format_summary: Any) -> int:
         print(r.compare.select("mode", "plan", "meets_slo", (pl.col(f"p{p}_ttft_s") * 1e3).round(1).alias(f"p{p} TTFT ms"),
                                (pl.col(f"p{p}_tpot_s") * 1e3).round(2).alias(f"p{p} TPOT ms"),
                                pl.col("goodput_requests_per_s").round(2).alias("goodput req/s"),
+                               *([pl.col("max_rate_req_s").round(2).alias("max rate req/s")] if args.objective == "max_rate" else []),
                                pl.col("output_tokens_per_s").round(0).alias("out tok/s")))  # fmt: skip
         for row in r.compare.iter_rows(named=True):
             print(f"  {row['mode']}: {row['why']}")

@@ -28,6 +28,9 @@ from .simulate import Simulation, check_slo, read_requests
 
 __all__ = ["MaxRate", "max_rate", "slo_check"]
 
+#: A run whose arrivals span fewer mean request lifetimes (end-to-end latencies) than this is flagged in ``why``:
+#: its queue may not have reached a steady state.
+STEADY_LIVES = 10.0
 #: Latency statistics an SLO can be checked on.
 STATISTICS = ("mean", 50, 90, 99)
 
@@ -147,7 +150,15 @@ def bisect_rate(
         else:
             hi = mid
     frame = pl.DataFrame(rows).sort("rate_req_s")
-    return MaxRate(best[0], best[1], frame, why)
+    sim = best[1]
+    if sim is not None and isinstance(sim.requests, pl.DataFrame):
+        arrivals = sim.requests["arrival_s"]
+        span = float(arrivals.max() - arrivals.min())
+        lives = span / sim.summary["mean_e2e_s"] if sim.summary["mean_e2e_s"] > 0 else math.inf
+        if lives < STEADY_LIVES:
+            why += (f"; caution: at that rate the {arrivals.len()} requests arrive within {span:.3g} s, only "
+                    f"{lives:.1f} mean request lifetimes: the run may not reach a steady state, give more requests")  # fmt: skip
+    return MaxRate(best[0], sim, frame, why)
 
 
 def _scaled_trace(trace: pl.DataFrame) -> Callable[[float], pl.DataFrame]:
