@@ -182,6 +182,7 @@ def serve_engine(
     kv_dtype: str,
     framework: str,
     overrides: dict[str, float],
+    attention_dp: bool = False,
 ) -> ServeEngine: ...
 def serve_iteration(
     handle: ServeEngine, prefill_seqs: _F64, prompt: _F64, cached: _F64, decode_seqs: _F64, context: _F64

@@ -80,6 +80,12 @@ def _system_and_nodes(where: Any, gpus: int) -> tuple[hwdb.Spec, int]:
     return spec, nodes
 
 
+def _flag(name: str, v: Any) -> bool:
+    if not isinstance(v, (bool, np.bool_)):
+        raise InvalidArgumentError(f"argument `{name}`: is {v!r}; expected True or False")
+    return bool(v)
+
+
 def _whole(name: str, v: Any, lo: int = 1) -> int:
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
         raise InvalidArgumentError(f"argument `{name}`: is {v!r}; expected a whole number >= {lo}")
@@ -98,19 +104,30 @@ def engine(
     dtype: str = "bf16",
     kv_dtype: str | None = None,
     framework: str = "vllm",
+    *,
+    attention_dp: bool = False,
     **figures: float,
 ) -> Any:
     """The engine's resolved serving instance (cached): ``model`` on ``tp x pp`` GPUs of ``where`` with weights
     in ``dtype`` ("bf16", "fp16", "fp8" W8A8, "int4" weight-only), the KV cache in ``kv_dtype`` (default: 16-bit),
     and the ``framework`` class's figures from the system's hwdb ``[[serving]]`` table; ``figures`` replace
     them by name (``kernel_time_scale``, ``comm_bandwidth_scale``, ``decode_attention_fraction``, ``iteration_overhead_s``, ``collective_sync_s``, ``prefill_overhead_s``,
-    ``per_sequence_overhead_s``, ``kernel_launch_s``, ``cuda_graphs``)."""
+    ``per_sequence_overhead_s``, ``kernel_launch_s``, ``cuda_graphs``).
+
+    ``attention_dp=True`` (MoE models; TensorRT-LLM's ``enable_attention_dp``, SGLang's ``--enable-dp-attention``,
+    DeepSeek-V3's serving layout) makes the ``tp`` GPUs ``tp`` data-parallel attention ranks: each holds the
+    whole attention, dense, shared-expert and embedding weights, its own requests, scheduler and KV cache, and
+    runs attention on its own tokens (no TP all-reduce); the MoE layers are expert-parallel over the same ranks
+    (``ep`` must equal ``tp``; ``experts / ep`` whole experts per GPU, routing assumed uniform), the tokens
+    dispatched and combined by two all-to-alls per MoE layer on the collectives engine; the ranks step in
+    lockstep. ``pp`` must be 1."""
     m = _as_model(model)
     tp, pp, ep = _whole("tp", tp), _whole("pp", pp), _whole("ep", ep)
+    attention_dp = _flag("attention_dp", attention_dp)
     spec, nodes = _system_and_nodes(where, tp * pp)
     kv = "bf16" if kv_dtype is None else str(kv_dtype)
     key = (m.name, tuple(sorted(m.fields.items())), spec.id, id(spec), nodes, tp, pp, ep, dtype, kv, framework,
-           tuple(sorted(figures.items())))  # fmt: skip
+           attention_dp, tuple(sorted(figures.items())))  # fmt: skip
     hit = _ENGINES.get(key)
     if hit is not None:
         return hit
@@ -120,7 +137,7 @@ def engine(
         elif not isinstance(v, (int, float)):
             raise InvalidArgumentError(f"argument `{k}`: expected a number, got {v!r}")
     h = _core.serve_engine(m.fields, spec._handle, nodes, tp, pp, ep, str(dtype), kv, str(framework),
-                           {k: float(v) for k, v in figures.items()})  # fmt: skip
+                           {k: float(v) for k, v in figures.items()}, attention_dp)  # fmt: skip
     if len(_ENGINES) > 1024:
         _ENGINES.clear()
     _ENGINES[key] = h
@@ -179,12 +196,15 @@ def iteration(
     kv_dtype: str | None = None,
     framework: str = "vllm",
     ep: int = 1,
+    attention_dp: bool = False,
     **figures: float,
 ) -> Iteration:
     """One engine iteration holding ``prefill_seqs`` prompt chunks of ``prompt_len`` new tokens (after
     ``cached`` tokens already in the KV cache; each chunk ends its prompt and samples a token) and
-    ``decode_seqs`` decode sequences attending to ``context_len`` tokens. Sizes broadcast (numpy arrays)."""
-    h = engine(model, where, tp, pp, ep, dtype, kv_dtype, framework, **figures)
+    ``decode_seqs`` decode sequences attending to ``context_len`` tokens. Sizes broadcast (numpy arrays).
+    With ``attention_dp`` (see :func:`engine`) the batch is each rank's: all ``tp`` ranks hold it, the local
+    experts take ``tp`` ranks' routed tokens, and ``tp_comm_s`` holds the EP dispatch and combine all-to-alls."""
+    h = engine(model, where, tp, pp, ep, dtype, kv_dtype, framework, attention_dp=attention_dp, **figures)
     shape, cols = as_columns(
         prefill_seqs=prefill_seqs, prompt_len=prompt_len, cached=cached, decode_seqs=decode_seqs,
         context_len=context_len,
@@ -247,10 +267,12 @@ def memory(
     max_num_seqs: int | None = None,
     gpu_memory_utilization: float | None = None,
     block_size: int | None = None,
+    attention_dp: bool = False,
 ) -> MemoryReport:
     """Memory per GPU of a serving instance as ``framework`` allocates it (its defaults unless given:
-    :data:`perfmodel.serve.frameworks.FRAMEWORKS`)."""
-    h = engine(model, where, tp, pp, ep, dtype, kv_dtype, framework)
+    :data:`perfmodel.serve.frameworks.FRAMEWORKS`). With ``attention_dp`` each GPU holds the whole attention,
+    dense, shared-expert and embedding weights and ``experts / ep`` routed experts, and its own requests' KV."""
+    h = engine(model, where, tp, pp, ep, dtype, kv_dtype, framework, attention_dp=attention_dp)
     d = framework_defaults(framework)
     tokens = d.max_num_batched_tokens if max_num_batched_tokens is None else _whole("max_num_batched_tokens", max_num_batched_tokens)
     seqs = d.max_num_seqs if max_num_seqs is None else _whole("max_num_seqs", max_num_seqs)
@@ -311,16 +333,18 @@ def _product(a: Any, b: Any) -> Any:
 
 
 def _phase(model: Any, where: Any, tp: int, pp: int, ep: int, dtype: str, kv_dtype: str | None, framework: str,
-           figures: dict[str, float], it_args: dict[str, Any], tokens: Any, kv_tokens: Any, batch: Any) -> Phase:  # fmt: skip
+           figures: dict[str, float], it_args: dict[str, Any], tokens: Any, kv_tokens: Any, batch: Any,
+           attention_dp: bool = False) -> Phase:  # fmt: skip
     for name, v in it_args.items():
         arr = np.asarray(v, dtype=float) if not isinstance(v, str) else np.asarray(np.nan)
         if not np.all(np.isfinite(arr)) or np.any(arr < 1) or np.any(arr > _MAX_SIZE):
             raise InvalidArgumentError(
                 f"argument `{_ARG_NAMES.get(name, name)}`: is {v!r}; expected numbers from 1 to {_MAX_SIZE:.0e}"
             )
-    it = iteration(model, where, tp, pp, dtype=dtype, kv_dtype=kv_dtype, framework=framework, ep=ep, **it_args, **figures)
-    h = engine(model, where, tp, pp, ep, dtype, kv_dtype, framework, **figures)
-    mem = memory(model, where, tp, pp, dtype, kv_dtype, framework, ep)
+    it = iteration(model, where, tp, pp, dtype=dtype, kv_dtype=kv_dtype, framework=framework, ep=ep,
+                   attention_dp=attention_dp, **it_args, **figures)  # fmt: skip
+    h = engine(model, where, tp, pp, ep, dtype, kv_dtype, framework, attention_dp=attention_dp, **figures)
+    mem = memory(model, where, tp, pp, dtype, kv_dtype, framework, ep, attention_dp=attention_dp)
     kv_bytes = np.asarray(kv_tokens, dtype=float) * h.kv_bytes_per_token
     act = np.asarray(batch, dtype=float) * 0 + mem.activations_bytes
     need = mem.weights_bytes + act + kv_bytes
@@ -347,14 +371,16 @@ def prefill(
     kv_dtype: str | None = None,
     framework: str = "vllm",
     ep: int = 1,
+    attention_dp: bool = False,
     **figures: float,
 ) -> Phase:
     """One prefill of ``batch`` whole prompts of ``prompt_len`` tokens: ``time_s`` (the iteration, which also
-    samples each prompt's first token), prompt ``tokens_per_s``, memory per GPU."""
+    samples each prompt's first token), prompt ``tokens_per_s``, memory per GPU. With ``attention_dp`` the batch
+    is each rank's (every one of the ``tp`` ranks prefills ``batch`` prompts; ``tokens_per_s`` is one rank's)."""
     with np.errstate(all="ignore"):  # sizes are checked in _phase
         tokens = np.multiply(batch, prompt_len)
     return _phase(model, where, tp, pp, ep, dtype, kv_dtype, framework, figures,
-                  {"prefill_seqs": batch, "prompt_len": prompt_len}, tokens, tokens, batch)  # fmt: skip
+                  {"prefill_seqs": batch, "prompt_len": prompt_len}, tokens, tokens, batch, attention_dp)  # fmt: skip
 
 
 def decode(
@@ -368,13 +394,15 @@ def decode(
     kv_dtype: str | None = None,
     framework: str = "vllm",
     ep: int = 1,
+    attention_dp: bool = False,
     **figures: float,
 ) -> Phase:
     """One decode iteration of ``batch`` sequences each attending to ``context_len`` tokens: ``time_s`` (the
-    time per output token at this batch), generated ``tokens_per_s``, memory per GPU."""
+    time per output token at this batch), generated ``tokens_per_s``, memory per GPU. With ``attention_dp`` the
+    batch is each rank's (``tokens_per_s`` is one rank's)."""
     return _phase(model, where, tp, pp, ep, dtype, kv_dtype, framework, figures,
                   {"decode_seqs": batch, "context_len": context_len}, batch, _product(batch, context_len),
-                  batch)  # fmt: skip
+                  batch, attention_dp)  # fmt: skip
 
 
 
@@ -432,16 +460,16 @@ def _instance(m: Model, where: Any, tp: int, pp: int, ep: int, dtype: str, kv_dt
               max_num_seqs: int | None = None, max_num_batched_tokens: int | None = None,
               chunked_prefill: bool | None = None, block_size: int | None = None,
               gpu_memory_utilization: float | None = None, max_model_len: int | None = None,
-              power_cap_w: Any = None, **figures: float) -> _Instance:  # fmt: skip
+              power_cap_w: Any = None, attention_dp: bool = False, **figures: float) -> _Instance:  # fmt: skip
     """Resolves one ``tp x pp`` instance for the simulators (:func:`simulate` and the pools of
     :func:`perfmodel.serve.disaggregated`): engine, memory (a :class:`~perfmodel.ModelError` when it does not
     fit), scheduler, power law (:func:`perfmodel.power.model`) and cap."""
     from ..power import check_cap
     from ..power import model as power_model
 
-    h = engine(m, where, tp, pp, ep, dtype, kv_dtype, framework, **figures)
+    h = engine(m, where, tp, pp, ep, dtype, kv_dtype, framework, attention_dp=attention_dp, **figures)
     mem = memory(m, where, tp, pp, dtype, kv_dtype, framework, ep, max_num_batched_tokens, max_num_seqs,
-                 gpu_memory_utilization, block_size)  # fmt: skip
+                 gpu_memory_utilization, block_size, attention_dp)  # fmt: skip
     _check_fits(mem, m, where.id if isinstance(where, hwdb.Spec) else where, tp, pp)
     pp = _whole("pp", pp)
     sched = _scheduler(m, framework, mem, max_num_seqs, max_num_batched_tokens, chunked_prefill, block_size, max_model_len, pp)
@@ -476,6 +504,7 @@ def simulate(
     max_model_len: int | None = None,
     balancer: str = "round_robin",
     power_cap_w: float | None = None,
+    attention_dp: bool = False,
     **figures: float,
 ) -> Simulation:
     """Serves ``requests`` (a frame or CSV/JSONL path with ``arrival_s``, ``prompt_tokens``, ``output_tokens``)
@@ -485,13 +514,23 @@ def simulate(
     defaults unless given). Returns per-request TTFT, TPOT, ITL and end-to-end latency, their mean and
     percentiles, throughput and goodput under the SLOs, and the run's energy (:func:`perfmodel.power.add_run_energy`:
     ``energy_j``, ``mean_power_per_gpu_w``, ``energy_per_output_token_j``, ...; each GPU's power limited to
-    ``power_cap_w`` watts when given)."""
+    ``power_cap_w`` watts when given).
+
+    With ``attention_dp`` (see :func:`engine`) each of the ``replicas`` groups is ``tp`` data-parallel attention
+    ranks, each with its own scheduler (the framework's limits per rank) and KV cache, stepping in lockstep: an
+    iteration holds every rank's batch and takes the slowest rank's time. ``balancer`` spreads requests over all
+    ranks; the ``replica`` column is the rank (0 to ``replicas x tp - 1``). The energy columns are NaN (the power
+    tally prices one batch per iteration; not modelled for lockstep groups)."""
     m = _as_model(model)
     trace = _trace(requests, rate, num_requests, prompt_tokens, output_tokens, seed)
     replicas = _whole("replicas", replicas)
+    attention_dp = _flag("attention_dp", attention_dp)
+    if attention_dp and power_cap_w is not None:
+        raise InvalidArgumentError("argument `power_cap_w`: power capping is not modelled with attention_dp")
     slo_ttft_s, slo_tpot_s = check_slo("slo_ttft_s", slo_ttft_s), check_slo("slo_tpot_s", slo_tpot_s)
     inst = _instance(m, where, tp, pp, ep, dtype, kv_dtype, framework, max_num_seqs, max_num_batched_tokens,
-                     chunked_prefill, block_size, gpu_memory_utilization, max_model_len, power_cap_w, **figures)  # fmt: skip
+                     chunked_prefill, block_size, gpu_memory_utilization, max_model_len, power_cap_w,
+                     attention_dp, **figures)  # fmt: skip
     pp = _whole("pp", pp)
     # The simulator with each iteration's power tallied (perfmodel.power; times bit-identical without a cap).
     raw = _core.serve_simulate(inst.handle, *_columns(trace), replicas * pp, inst.scheduler, str(balancer), True,
@@ -499,6 +538,12 @@ def simulate(
     if pp > 1:
         raw["replica"] = np.floor_divide(raw["replica"], pp)
     sim = summarize(raw, trace, slo_ttft_s, slo_tpot_s)
+    if attention_dp:
+        nan = float("nan")
+        sim.summary.update(gpus=float(tp * replicas), energy_j=nan, mean_power_per_gpu_w=nan, peak_power_per_gpu_w=nan,
+                           energy_per_output_token_j=nan, energy_per_request_j=nan, energy_per_iteration_j=nan,
+                           throttled_iterations=nan, cluster_power_w=nan)  # fmt: skip
+        return sim
     from ..power import add_run_energy
 
     spec, _ = _system_and_nodes(where, tp * pp)
@@ -518,26 +563,29 @@ def max_throughput(
     framework: str = "trtllm",
     ep: int = 1,
     num_requests: int | None = None,
+    attention_dp: bool = False,
     **options: Any,
 ) -> Simulation:
     """Offline maximum throughput of one ``tp x pp`` instance: ``num_requests`` requests of ``isl`` prompt and
     ``osl`` output tokens all arriving at once (as trtllm-bench and MLPerf Offline run; default: enough for
-    eight full batches, at least 256), simulated with ``framework``'s scheduler. ``output_tokens_per_s`` is the
-    whole group's."""
+    eight full batches, at least 256; with ``attention_dp``, eight full batches on every one of the ``tp``
+    ranks), simulated with ``framework``'s scheduler. ``output_tokens_per_s`` is the whole group's."""
     m = _as_model(model)
     isl, osl = _whole("isl", isl), _whole("osl", osl)
+    attention_dp = _flag("attention_dp", attention_dp)
     if num_requests is None:
         d = framework_defaults(framework)
         seqs = options.get("max_num_seqs") or d.max_num_seqs
         mem = memory(m, where, tp, pp, dtype, kv_dtype, framework, ep, options.get("max_num_batched_tokens"),
-                     options.get("max_num_seqs"))  # fmt: skip
+                     options.get("max_num_seqs"), attention_dp=attention_dp)  # fmt: skip
         _check_fits(mem, m, where, tp, pp)
         fit = max(int(mem.kv_tokens // (isl + osl)), 1)
-        num_requests = max(8 * min(seqs, fit), 256)
+        ranks = _whole("tp", tp) if attention_dp else 1
+        num_requests = max(8 * min(seqs, fit) * ranks, 256)
     max_len = options.pop("max_model_len", None) or max(int(m.seq_len), isl + osl)
     return simulate(m, where, tp, pp, 1, rate=math.inf, num_requests=_whole("num_requests", num_requests),
                     prompt_tokens=isl, output_tokens=osl, dtype=dtype, kv_dtype=kv_dtype, framework=framework, ep=ep,
-                    max_model_len=max_len, **options)  # fmt: skip
+                    max_model_len=max_len, attention_dp=attention_dp, **options)  # fmt: skip
 
 
 __all__ += ["Phase", "ITERATION_COLUMNS", "FrameworkDefaults", "framework_defaults", "Simulation", "simulate",

@@ -34,7 +34,8 @@ def _cluster_size(cluster: Any) -> tuple[Any, int, int]:
 
 def plans(model: Any, cluster: Any, max_pp: int = 8) -> list[dict[str, int]]:
     """Every plan: TP dividing a node's GPUs (and the model's heads), PP up to ``max_pp`` whole nodes or within
-    one, EP in {1, TP} for MoE models, replicas filling the cluster."""
+    one, EP in {1, TP} for MoE models, replicas filling the cluster; for MoE models also data-parallel attention
+    over the TP ranks with EP = TP (``attention_dp``, PP 1, TP dividing the experts)."""
     from . import _as_model
 
     m = _as_model(model)
@@ -42,14 +43,16 @@ def plans(model: Any, cluster: Any, max_pp: int = 8) -> list[dict[str, int]]:
     gpus = nodes * per_node
     out = []
     for tp in _divisors(per_node):
-        if m.heads % tp:
-            continue
-        for pp in _divisors(gpus // tp):
-            if pp > max_pp or pp > m.layers:
-                continue
-            eps = [1, tp] if m.fields.get("experts", 0) > 1 and tp > 1 and int(m.experts) % tp == 0 else [1]
-            for ep in eps:
-                out.append({"tp": tp, "pp": pp, "ep": ep, "replicas": gpus // (tp * pp), "gpus": gpus})
+        moe_ep = m.fields.get("experts", 0) > 1 and tp > 1 and int(m.experts) % tp == 0
+        if m.heads % tp == 0:
+            for pp in _divisors(gpus // tp):
+                if pp > max_pp or pp > m.layers:
+                    continue
+                for ep in [1, tp] if moe_ep else [1]:
+                    out.append({"tp": tp, "pp": pp, "ep": ep, "attention_dp": False, "replicas": gpus // (tp * pp),
+                                "gpus": gpus})  # fmt: skip
+        if moe_ep:
+            out.append({"tp": tp, "pp": 1, "ep": tp, "attention_dp": True, "replicas": gpus // tp, "gpus": gpus})
     return out
 
 
@@ -96,7 +99,8 @@ def search(
     for p in plans(model, cluster, max_pp):
         for seqs in max_num_seqs:
             row: dict[str, Any] = {**p, "max_num_seqs": seqs}
-            mem = memory(model, (spec, nodes), p["tp"], p["pp"], dtype, kv_dtype, framework, p["ep"], max_num_seqs=seqs)
+            mem = memory(model, (spec, nodes), p["tp"], p["pp"], dtype, kv_dtype, framework, p["ep"], max_num_seqs=seqs,
+                         attention_dp=p["attention_dp"])  # fmt: skip
             row["kv_tokens"] = mem.kv_tokens
             row["weights_gib_per_gpu"] = mem.weights_bytes / 2**30
             try:
@@ -110,6 +114,8 @@ def search(
                 "prompt_tokens": prompt_tokens, "output_tokens": output_tokens, "seed": seed,
             }  # fmt: skip
             common = dict(dtype=dtype, kv_dtype=kv_dtype, framework=framework, ep=p["ep"], max_num_seqs=seqs)
+            if p["attention_dp"]:
+                common["attention_dp"] = True
             if objective == "max_rate":
                 mr = max_rate(model, (spec, nodes), p["tp"], p["pp"], p["replicas"], slo_ttft_s=slo_ttft_s,
                               slo_tpot_s=slo_tpot_s, percentile=percentile, requests=requests,

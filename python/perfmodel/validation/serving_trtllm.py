@@ -57,6 +57,7 @@ _STARTS = ([1.0, 1.0, 1.0, 1.0], [1.5, 0.5, 5.0, 10.0], [0.8, 0.25, 0.2, 30.0])
 __all__ = [
     "SUITE", "GROUP", "SYSTEMS", "MAX_OUTPUT_TOKENS", "FIGURES", "cases", "predict", "num_requests",
     "unpredicted", "predictable", "fit", "fit_residuals", "rows", "engine_figures", "uncalibrated_figures", "fitted_on",
+    "moe_attention_dp",
 ]  # fmt: skip
 
 
@@ -153,11 +154,27 @@ def _engine_limits(r: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def predict(case_row: dict[str, Any], figures: dict[str, float] | None = None) -> float:
+def moe_attention_dp(r: dict[str, Any]) -> dict[str, Any]:
+    """The plan options of a case under the reading that the v1.0-era MoE rows ran data-parallel attention with
+    expert parallelism over the TP ranks (TensorRT-LLM perf-overview.md, "For MoE models": ``trtllm-bench --tp
+    $tp_size --pp $pp_size --ep $ep_size`` with ``enable_attention_dp: true``; the EP degree of each row is not
+    published: assumed ``ep = tp``): ``{"ep": tp, "attention_dp": True}`` for such rows, ``{}`` otherwise. Not
+    the suite's default (see NOTES.md: it makes every MoE group worse)."""
+    if r["framework_version"] != "v1.0" or int(r["pp"] or 1) != 1:
+        return {}
+    if llm.model(r["model_id"]).fields.get("experts", 0) <= 1:
+        return {}
+    return {"ep": int(r["tp"]), "attention_dp": True}
+
+
+def predict(case_row: dict[str, Any], figures: dict[str, float] | None = None, attention_dp: bool = False) -> float:
     """Predicted whole-TP-group output tokens/s of one case (a row of :func:`cases`) with framework
-    ``figures`` overriding the system's hwdb ``trtllm`` figures (none: hwdb as is)."""
+    ``figures`` overriding the system's hwdb ``trtllm`` figures (none: hwdb as is). ``attention_dp``: predict
+    the v1.0 MoE rows with data-parallel attention and ``ep = tp`` (:func:`moe_attention_dp`)."""
     r = case_row
     opts: dict[str, Any] = _engine_limits(r)
+    if attention_dp:
+        opts.update(moe_attention_dp(r))
     if r["batching"] == "static" and r.get("batch_size"):
         opts["max_num_seqs"] = int(r["batch_size"])
     sim = serve.max_throughput(

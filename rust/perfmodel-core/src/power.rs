@@ -341,7 +341,9 @@ pub struct WorkModel {
 impl WorkModel {
     pub fn new(e: &Engine) -> WorkModel {
         let m = &e.model;
-        let tp = f64::from(e.plan.tp);
+        // With attention DP each rank runs whole layers on its own tokens (under uniform routing its local
+        // experts see as many routed rows as its own tokens would give them).
+        let tp = e.attention_tp();
         let (layers, _, _) = e.stage_layer_counts();
         // The embedding table is gathered (t rows), not streamed; the first stage holds it (pp = 1: this stage).
         let embedding = if e.plan.pp == 1 {

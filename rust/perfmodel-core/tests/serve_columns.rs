@@ -26,6 +26,7 @@ fn llama3_70b_tp8() -> Engine {
         tp: 8,
         pp: 1,
         ep: 1,
+        attention_dp: false,
     };
     Engine::new(model, &sys, 1, plan, WeightFormat::Bf16, KvFormat::Half, fw).unwrap()
 }

@@ -102,7 +102,8 @@ fn framework_of(base: Framework, f: &HashMap<String, f64>) -> CoreResult<Framewo
 /// Resolves a serving instance: `model` as a dict of numbers, `system` an id or spec, a plan, the weight and
 /// KV formats by name, the framework class whose figures the system gives, and figures replacing them.
 #[pyfunction]
-#[pyo3(signature = (model, system, nodes, tp, pp, ep, dtype, kv_dtype, framework, overrides))]
+#[pyo3(signature = (model, system, nodes, tp, pp, ep, dtype, kv_dtype, framework, overrides, attention_dp=false))]
+#[allow(clippy::too_many_arguments)]
 pub fn serve_engine(
     py: Python<'_>,
     model: HashMap<String, f64>,
@@ -115,6 +116,7 @@ pub fn serve_engine(
     kv_dtype: String,
     framework: String,
     overrides: HashMap<String, f64>,
+    attention_dp: bool,
 ) -> PyResult<PyServeEngine> {
     let sys = system_of(py, system)?;
     let (inner, fitted_on) = engine(py, move || {
@@ -125,7 +127,12 @@ pub fn serve_engine(
             m,
             &sys,
             nodes,
-            ServePlan { tp, pp, ep },
+            ServePlan {
+                tp,
+                pp,
+                ep,
+                attention_dp,
+            },
             WeightFormat::parse(&dtype)?,
             KvFormat::parse(&kv_dtype)?,
             framework_of(base, &overrides)?,
@@ -374,6 +381,18 @@ pub fn serve_simulate<'py>(
             return Err(invalid("replicas", "is 0; expected at least 1"));
         }
         let (r, tally) = match law {
+            // Attention DP: the `tp` ranks of each of the `replicas` groups step in lockstep. The power tally
+            // prices one batch per iteration, so it is not kept for lockstep groups (times are unaffected).
+            _ if e.plan.attention_dp => {
+                if cap_w.is_some() {
+                    return Err(invalid(
+                        "power_cap_w",
+                        "is not modelled with attention_dp (the power tally prices one batch per iteration)",
+                    ));
+                }
+                let r = sim::simulate_lockstep(e, &cfg, replicas, e.plan.tp, &reqs, &opts)?;
+                (r, None)
+            }
             Some(m) => {
                 let cost = Powered::new(e, m, cap_w)?;
                 let r = sim::simulate_with(&cost, &cfg, replicas, &reqs, &opts)?;

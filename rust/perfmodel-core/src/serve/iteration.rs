@@ -239,11 +239,19 @@ impl Framework {
 
 /// How one serving instance is split over its GPUs: tensor parallel `tp` (experts split over `ep` of the TP
 /// ranks, each expert's width over `tp / ep`), pipeline parallel `pp`.
+///
+/// With `attention_dp` (TensorRT-LLM's `enable_attention_dp`, SGLang's `--enable-dp-attention`; DeepSeek-V3's
+/// serving layout, arXiv:2412.19437 §3.4) the `tp` GPUs are instead `tp` data-parallel attention ranks: each
+/// holds the whole attention, dense-MLP, shared-expert and embedding weights, its own requests and KV cache,
+/// and runs attention on its own tokens (no TP all-reduce); the MoE layers are expert-parallel over the same
+/// ranks (`ep = tp`, each rank holding `experts / ep` whole experts), tokens dispatched to and combined from
+/// their experts' ranks by two all-to-alls per MoE layer. `pp` must be 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServePlan {
     pub tp: u32,
     pub pp: u32,
     pub ep: u32,
+    pub attention_dp: bool,
 }
 
 impl ServePlan {
@@ -265,7 +273,8 @@ pub struct IterationTime {
     pub elementwise_s: f64,
     /// Embedding lookup, LM head and sampling.
     pub head_s: f64,
-    /// Tensor-parallel all-reduces (and the logits' all-gather).
+    /// The layers' collectives: tensor-parallel all-reduces (and the logits' all-gather), or with attention DP
+    /// the EP dispatch and combine all-to-alls.
     pub tp_comm_s: f64,
     /// Pipeline sends between stages.
     pub pp_comm_s: f64,
@@ -302,6 +311,8 @@ pub struct Engine {
     stage_layers: f64,
     stage_dense: f64,
     stage_moe: f64,
+    /// The TP degree of attention, dense MLPs, shared experts and the LM head: `tp`, or 1 with attention DP.
+    attn_tp: f64,
     /// Per-GPU widths.
     q_heads: f64,
     kv_cache_width: f64,
@@ -329,13 +340,23 @@ impl Engine {
             ..Calibration::default()
         };
         let cluster = Cluster::new(system, nodes, calib)?;
-        let ServePlan { tp, pp, ep } = plan;
+        let ServePlan {
+            tp,
+            pp,
+            ep,
+            attention_dp,
+        } = plan;
         for (k, v) in [("tp", tp), ("pp", pp), ("ep", ep)] {
             if v == 0 {
                 return Err(invalid(k, "is 0; expected at least 1"));
             }
         }
-        if model.heads % tp != 0 {
+        if attention_dp {
+            check_attention_dp(&model, plan)?;
+        }
+        // Attention's TP degree: with attention DP every rank runs whole attention heads.
+        let atp = if attention_dp { 1 } else { tp };
+        if model.heads % atp != 0 {
             return Err(Error::Model {
                 message: format!(
                     "tp ({tp}) must divide the attention heads ({}); valid tp: {:?}",
@@ -344,7 +365,7 @@ impl Engine {
                 ),
             });
         }
-        if !model.is_mla() && model.kv_heads % tp != 0 && tp % model.kv_heads != 0 {
+        if !model.is_mla() && model.kv_heads % atp != 0 && atp % model.kv_heads != 0 {
             return Err(Error::Model {
                 message: format!(
                     "tp ({tp}) and the KV heads ({}) must divide one another (KV heads are split over TP \
@@ -405,7 +426,7 @@ impl Engine {
         let stage_layers = (f64::from(model.layers) / ppf).ceil();
         let moe = f64::from(model.moe_layer_count());
         let stage_moe = (moe / ppf).ceil().min(stage_layers);
-        let tpf = f64::from(tp);
+        let tpf = f64::from(atp);
         let kv_cache_width = if model.is_mla() {
             // The latent is not split over TP ranks: each keeps all of it (DeepSeek-V3 in vLLM/SGLang).
             model.kv_cache_width()
@@ -427,10 +448,16 @@ impl Engine {
             stage_layers,
             stage_dense: stage_layers - stage_moe,
             stage_moe,
+            attn_tp: tpf,
             q_heads: f64::from(model.heads) / tpf,
             kv_cache_width,
             memo: EngineMemo::default(),
         })
+    }
+
+    /// The TP degree of attention, dense MLPs, shared experts and the LM head: `tp`, or 1 with attention DP.
+    pub fn attention_tp(&self) -> f64 {
+        self.attn_tp
     }
 
     /// Layers of the heaviest stage: all, dense-MLP and MoE.
@@ -448,11 +475,57 @@ impl Engine {
         self.stage_layers * self.kv_cache_width * self.kv.bytes()
     }
 
-    /// Time of one iteration holding `b`.
+    /// Time of one iteration holding `b` (with attention DP: every rank holding `b`).
     pub fn iteration(&self, b: &Batch) -> IterationTime {
         let chunks = &b.prefill;
         let runs = RunsOfEqual { chunks, at: 0 };
-        self.price(runs, b.decode_seqs, b.decode_context_sum)
+        let route = self.replicated_route(runs.clone(), b.decode_seqs);
+        self.price(runs, b.decode_seqs, b.decode_context_sum, route)
+    }
+
+    /// With attention DP, the routed tokens when every one of the `tp` ranks holds the same batch: `(all
+    /// ranks' tokens, the largest rank's)`; `None` without attention DP.
+    fn replicated_route(
+        &self,
+        runs: impl Iterator<Item = (f64, PrefillChunk)>,
+        decode_seqs: f64,
+    ) -> Option<(f64, f64)> {
+        self.plan.attention_dp.then(|| {
+            let t = runs.map(|(n, c)| n * c.tokens).sum::<f64>() + decode_seqs;
+            (f64::from(self.plan.tp) * t, t)
+        })
+    }
+
+    /// With attention DP: one lockstep iteration of the `tp` ranks, rank `r` holding `batches[r]` (missing
+    /// ranks hold nothing). Each rank runs attention and dense layers on its own tokens and its local experts
+    /// on the tokens routed to them from every rank (uniform routing); the all-to-alls carry the largest rank's
+    /// tokens (the collective ends when its largest sender has sent). Returns the slowest rank's iteration,
+    /// which every rank waits for. Without attention DP: the iteration of `batches[0]`.
+    pub fn group_iteration(&self, batches: &[Batch]) -> IterationTime {
+        if !self.plan.attention_dp {
+            return batches
+                .first()
+                .map(|b| self.iteration(b))
+                .unwrap_or_default();
+        }
+        let tokens = |b: &Batch| b.prefill.iter().map(|c| c.tokens).sum::<f64>() + b.decode_seqs;
+        let all: f64 = batches.iter().map(tokens).sum();
+        let max = batches.iter().map(tokens).fold(0.0, f64::max);
+        let mut worst = IterationTime::default();
+        let idle = batches.len() < self.plan.tp as usize;
+        let empty = Batch::default();
+        let ranks = batches.iter().chain(idle.then_some(&empty));
+        for b in ranks {
+            let runs = RunsOfEqual {
+                chunks: &b.prefill,
+                at: 0,
+            };
+            let it = self.price(runs, b.decode_seqs, b.decode_context_sum, Some((all, max)));
+            if it.time_s > worst.time_s {
+                worst = it;
+            }
+        }
+        worst
     }
 
     /// Time of one iteration of `prefill_seqs` equal prompt chunks of `prompt` new tokens after `cached`
@@ -466,7 +539,8 @@ impl Engine {
         context: f64,
     ) -> IterationTime {
         let run = super::batch::uniform_prefill(prefill_seqs, prompt, cached);
-        self.price(run.into_iter(), decode_seqs, decode_seqs * context)
+        let route = self.replicated_route(run.into_iter(), decode_seqs);
+        self.price(run.into_iter(), decode_seqs, decode_seqs * context, route)
     }
 
     /// [`Engine::uniform`] over equal-length columns (prefill seqs, prompt, cached, decode seqs, context), in
@@ -482,15 +556,17 @@ impl Engine {
             .collect())
     }
 
-    /// Prices runs of equal prefill chunks `(count, chunk)` and the decode sequences.
+    /// Prices runs of equal prefill chunks `(count, chunk)` and the decode sequences; with attention DP,
+    /// `route` is (all ranks' tokens, the largest rank's) for the routed experts and the all-to-alls.
     fn price(
         &self,
         runs: impl Iterator<Item = (f64, PrefillChunk)> + Clone,
         decode_seqs: f64,
         decode_context_sum: f64,
+        route: Option<(f64, f64)>,
     ) -> IterationTime {
         let m = &self.model;
-        let tp = f64::from(self.plan.tp);
+        let tp = self.attn_tp;
         let pp = f64::from(self.plan.pp);
         let mut prefill_tokens = 0.0;
         let mut prefill_seqs = 0.0;
@@ -504,7 +580,7 @@ impl Engine {
         }
         let t = prefill_tokens + decode_seqs;
         let mut out = IterationTime::default();
-        if t <= 0.0 {
+        if t <= 0.0 && route.is_none_or(|(all, _)| all <= 0.0) {
             return out;
         }
         // Linear layers, MoE, elementwise passes, all-reduces, embedding and pipeline sends: functions of the
@@ -512,12 +588,26 @@ impl Engine {
         let TokenTerms {
             attn_linear,
             dense,
-            moe,
+            mut moe,
             elementwise,
             tp_ar,
             embed,
             pp_comm,
-        } = self.memo.tokens.get(t, || self.token_terms(t));
+        } = if t > 0.0 {
+            self.memo.tokens.get(t, || self.token_terms(t))
+        } else {
+            TokenTerms::default()
+        };
+        // Attention DP: the local experts over every rank's routed tokens, and the dispatch and combine
+        // all-to-alls of the largest rank's tokens.
+        let mut a2a = 0.0;
+        if let Some((all, max)) = route {
+            if self.stage_moe > 0.0 {
+                let (up, down) = self.memo.experts.get(all, || self.routed_experts(all));
+                moe += up + down;
+                a2a = self.memo.a2a.get(max, || self.dispatch_combine(max));
+            }
+        }
         let mut kernels = if m.is_mla() { 5.0 } else { 2.0 };
         // Prefill attention: runs of equal chunks share one kernel call.
         let qk_dim = if m.is_mla() {
@@ -559,10 +649,12 @@ impl Engine {
         let moe_layers = self.stage_moe * pp;
         // Kernels per stage: each layer's attention, elementwise and all-reduce kernels counted above, two
         // MLP GEMMs per dense layer, router + two grouped expert GEMMs + the shared experts' two per MoE layer.
-        if self.plan.tp > 1 {
+        if self.attn_tp > 1.0 {
             kernels += 2.0;
         }
-        let moe_kernels = 3.0 + if m.shared_experts > 0 { 2.0 } else { 0.0 };
+        let moe_kernels = 3.0
+            + if m.shared_experts > 0 { 2.0 } else { 0.0 }
+            + if route.is_some() { 2.0 } else { 0.0 };
         kernels =
             kernels * self.stage_layers + 2.0 * self.stage_dense + moe_kernels * self.stage_moe;
         // Head: embedding gather, LM head over the sampled rows, logits gathered over TP, sampling.
@@ -583,13 +675,16 @@ impl Engine {
         // Eager launch skew: every TP collective call waits on the slowest of the other tp - 1 ranks; a
         // replayed CUDA graph launches them all at once.
         let graphed = self.framework.cuda_graphs && prefill_seqs == 0.0;
-        let tp_calls = if self.plan.tp > 1 && !graphed {
+        let tp_calls = if self.attn_tp > 1.0 && !graphed {
             2.0 * layers + if s > 0.0 { 1.0 } else { 0.0 }
         } else {
             0.0
         };
         let sync = self.framework.collective_sync_s * (tp - 1.0) * tp_calls;
         out.tp_comm_s = layers * tp_ar + gather + sync;
+        if route.is_some() {
+            out.tp_comm_s += moe_layers * a2a;
+        }
         out.pp_comm_s = pp_comm;
         let gpu = out.gemm_s
             + out.moe_s
@@ -757,6 +852,9 @@ struct SampleTerms {
 struct EngineMemo {
     tokens: Memo<TokenTerms>,
     samples: Memo<SampleTerms>,
+    /// Attention DP: routed-expert GEMMs per routed token count, all-to-alls per largest rank's tokens.
+    experts: Memo<(f64, f64)>,
+    a2a: Memo<f64>,
 }
 
 impl Engine {
@@ -764,7 +862,7 @@ impl Engine {
     /// an iteration of `t` new tokens.
     fn token_terms(&self, t: f64) -> TokenTerms {
         let m = &self.model;
-        let tp = f64::from(self.plan.tp);
+        let tp = self.attn_tp;
         let pp = f64::from(self.plan.pp);
         let h = m.hidden;
         let g = &self.linear;
@@ -802,26 +900,22 @@ impl Engine {
         } else {
             0.0
         };
-        // MoE: router, shared experts, routed experts.
+        // MoE: router, shared experts, routed experts (with attention DP the routed experts take every rank's
+        // tokens: priced in `price`).
         let moe = if self.stage_moe > 0.0 {
             let e = f64::from(m.experts);
-            let k = f64::from(m.top_k);
-            let ep = f64::from(self.plan.ep);
-            let local = e / ep;
-            let width = m.expert_ffn() / (tp / ep);
-            // Experts of this rank that receive at least one of the t tokens (each token picks k of e).
-            let active = local * (1.0 - (1.0 - k / e).powf(t));
-            let per_expert = (t * k / e * local / active.max(1e-9)).max(1.0);
             let shared = if m.shared_experts > 0 {
                 dense_mlp(m.expert_ffn() * f64::from(m.shared_experts))
             } else {
                 0.0
             };
-            g.estimate(t, e, h, 1.0).time_s
-                + shared
-                + g.estimate(per_expert, (mats - 1.0) * width, h, active)
-                    .time_s
-                + g.estimate(per_expert, h, width, active).time_s
+            let local = g.estimate(t, e, h, 1.0).time_s + shared;
+            if self.plan.attention_dp {
+                local
+            } else {
+                let (up, down) = self.routed_experts(t);
+                local + up + down
+            }
         } else {
             0.0
         };
@@ -841,7 +935,7 @@ impl Engine {
                 .estimate(t * m.q_width() / tp * B16, t * m.q_width() / tp * B16, 0.0)
                 .time_s;
         // Tensor-parallel all-reduces: after attention and after the MLP.
-        let tp_ar = if self.plan.tp > 1 {
+        let tp_ar = if self.attn_tp > 1.0 {
             2.0 * self
                 .cluster
                 .collective(Op::AllReduce, self.plan.tp, 1, row)
@@ -870,15 +964,52 @@ impl Engine {
         }
     }
 
+    /// This rank's routed-expert GEMMs (up/gate, down) when `t` tokens are routed, each to `top_k` of the
+    /// experts uniformly: the rank's `experts / ep` local experts, each `expert_ffn / (tp / ep)` wide; an expert
+    /// is active when at least one token picks it (probability `1 - (1 - k/e)^t`) and the active ones share
+    /// the `t k local / e` routed rows equally.
+    fn routed_experts(&self, t: f64) -> (f64, f64) {
+        let m = &self.model;
+        let g = &self.linear;
+        let h = m.hidden;
+        let mats = m.mlp_mats();
+        let e = f64::from(m.experts);
+        let k = f64::from(m.top_k);
+        let ep = f64::from(self.plan.ep);
+        let local = e / ep;
+        let width = m.expert_ffn() / (f64::from(self.plan.tp) / ep);
+        // Experts of this rank that receive at least one of the t tokens (each token picks k of e).
+        let active = local * (1.0 - (1.0 - k / e).powf(t));
+        let per_expert = (t * k / e * local / active.max(1e-9)).max(1.0);
+        (
+            g.estimate(per_expert, (mats - 1.0) * width, h, active)
+                .time_s,
+            g.estimate(per_expert, h, width, active).time_s,
+        )
+    }
+
+    /// Attention DP: one MoE layer's dispatch and combine all-to-alls over the `ep` ranks when the largest
+    /// rank sends `t` tokens, each to `top_k` experts, as 16-bit hidden vectors: `2 x all_to_all(t top_k
+    /// hidden 2 bytes)` on the collectives engine (nccl-tests' byte count, per rank; the same convention as the
+    /// training model's EP all-to-all, `llm::step::ep_collective`).
+    fn dispatch_combine(&self, t: f64) -> f64 {
+        let m = &self.model;
+        let bytes = t * f64::from(m.top_k) * m.hidden * B16;
+        2.0 * self
+            .cluster
+            .collective(Op::AllToAll, self.plan.ep, 1, bytes)
+            .time_s
+    }
+
     /// The LM head over `s` sampled rows, the logits' all-gather over TP and sampling.
     fn sample_terms(&self, s: f64) -> SampleTerms {
         let m = &self.model;
-        let tp = f64::from(self.plan.tp);
+        let tp = self.attn_tp;
         let h = m.hidden;
         let logits = s * m.vocab * LOGIT_BYTES;
         SampleTerms {
             lm: self.head.estimate(s, m.vocab / tp, h, 1.0).time_s,
-            gather: if self.plan.tp > 1 {
+            gather: if self.attn_tp > 1.0 {
                 self.cluster
                     .collective(Op::AllGather, self.plan.tp, 1, logits)
                     .time_s
@@ -888,6 +1019,46 @@ impl Engine {
             sample: self.stream.estimate(logits, 0.0, 5.0 * s * m.vocab).time_s,
         }
     }
+}
+
+/// Checks an attention-DP plan: an MoE model, `ep = tp` (the experts spread over every attention rank), the
+/// experts divisible by `ep`, `pp = 1`; each error names the argument.
+fn check_attention_dp(model: &Model, plan: ServePlan) -> Result<()> {
+    if !model.is_moe() {
+        return Err(invalid(
+            "attention_dp",
+            "needs an MoE model (data-parallel attention pairs with expert-parallel MoE layers); this model is \
+             dense: use tp and replicas instead",
+        ));
+    }
+    if plan.ep != plan.tp {
+        return Err(invalid(
+            "ep",
+            format!(
+                "is {}; with attention_dp the experts are spread over all {} attention ranks: ep must equal tp \
+                 ({})",
+                plan.ep, plan.tp, plan.tp
+            ),
+        ));
+    }
+    if model.experts % plan.ep != 0 {
+        return Err(invalid(
+            "ep",
+            format!(
+                "is {}; it must divide the experts ({}); valid ep: {:?}",
+                plan.ep,
+                model.experts,
+                divisors(model.experts)
+            ),
+        ));
+    }
+    if plan.pp != 1 {
+        return Err(invalid(
+            "pp",
+            format!("is {}; attention_dp is modelled with pp = 1 only", plan.pp),
+        ));
+    }
+    Ok(())
 }
 
 fn divisors(n: u32) -> Vec<u32> {
@@ -913,6 +1084,12 @@ impl Iterator for RunsOfEqual<'_> {
         let n = (end - self.at) as f64;
         self.at = end;
         Some((n, first))
+    }
+}
+
+impl super::sim::GroupCost for Engine {
+    fn group_iteration_s(&self, batches: &[Batch]) -> f64 {
+        self.group_iteration(batches).time_s
     }
 }
 

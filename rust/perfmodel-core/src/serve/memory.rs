@@ -58,10 +58,12 @@ impl ServeMemory {
 impl Engine {
     /// Weight bytes on one GPU of the heaviest stage: its layers' attention, dense MLP and expert weights
     /// split over TP (the MLA down-projections replicated), norms, and the embedding (first stage) or LM head
-    /// (last stage), vocabulary-parallel over TP, kept in 16-bit when the linears are quantized.
+    /// (last stage), vocabulary-parallel over TP, kept in 16-bit when the linears are quantized. With attention
+    /// DP every rank holds the whole attention, dense, shared-expert, router and embedding weights and
+    /// `experts / ep` whole routed experts.
     pub fn weight_bytes(&self) -> f64 {
         let m = &self.model;
-        let tp = f64::from(self.plan.tp);
+        let tp = self.attention_tp();
         let h = m.hidden;
         let wb = self.weights.bytes();
         let attn = if m.is_mla() {
@@ -87,7 +89,11 @@ impl Engine {
         };
         let mats = m.mlp_mats();
         let dense = mats * h * m.ffn_hidden / tp;
-        let moe = if m.is_moe() {
+        let moe = if m.is_moe() && self.plan.attention_dp {
+            let routed = f64::from(m.experts) / f64::from(self.plan.ep);
+            (routed + f64::from(m.shared_experts)) * mats * h * m.expert_ffn()
+                + h * f64::from(m.experts)
+        } else if m.is_moe() {
             f64::from(m.experts + m.shared_experts) * mats * h * m.expert_ffn() / tp
                 + h * f64::from(m.experts)
         } else {
@@ -117,7 +123,7 @@ impl Engine {
     /// residual stream, the widest intermediate (QKV or the MLP's up/gate), and the fp32 logits.
     pub fn activation_bytes(&self, tokens: f64, sampled: f64) -> f64 {
         let m = &self.model;
-        let tp = f64::from(self.plan.tp);
+        let tp = self.attention_tp();
         let widest = (m.q_width() / tp + self.kv_cache_width_per_gpu())
             .max(m.mlp_mats() * m.ffn_hidden.max(m.expert_ffn()) / tp);
         tokens * (3.0 * m.hidden + 2.0 * widest) * 2.0 + sampled * m.vocab / tp * 4.0 * 2.0

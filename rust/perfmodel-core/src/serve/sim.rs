@@ -95,6 +95,20 @@ impl<F: Fn(&Batch) -> f64> IterationCost for F {
     }
 }
 
+/// The time of one lockstep iteration of data-parallel attention ranks (attention DP with expert-parallel MoE
+/// layers): `batches[r]` is rank `r`'s batch (empty when it has nothing to run); every rank waits for the
+/// slowest. The iteration model implements it ([`crate::serve::Engine::group_iteration`]).
+pub trait GroupCost {
+    /// Seconds of the lockstep iteration; must be finite and >= 0.
+    fn group_iteration_s(&self, batches: &[Batch]) -> f64;
+}
+
+impl<F: Fn(&[Batch]) -> f64> GroupCost for F {
+    fn group_iteration_s(&self, batches: &[Batch]) -> f64 {
+        self(batches)
+    }
+}
+
 /// One replica's scheduler limits (vLLM engine arguments of the same names).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SchedulerConfig {
@@ -337,7 +351,7 @@ impl Replica {
 }
 
 /// State shared by the replicas while stepping (one replica steps at a time).
-struct Engine<'a, C: IterationCost> {
+struct Engine<'a, C> {
     cost: &'a C,
     cfg: &'a SchedulerConfig,
     seqs: Vec<Seq>,
@@ -374,6 +388,69 @@ impl<C: IterationCost> Engine<'_, C> {
         Ok(())
     }
 
+    /// One iteration of replica `r`.
+    fn step(&mut self, rep: &mut Replica, r: usize) -> Result<()> {
+        self.schedule(rep, r)?;
+        let dt = self.cost.iteration_s(&self.batch);
+        self.check_dt(dt)?;
+        self.commit(rep, dt);
+        Ok(())
+    }
+}
+
+impl<C: GroupCost> Engine<'_, C> {
+    /// Runs lockstep iterations of the ranks `group` (global rank of the first: `first`) while any has work and
+    /// the next iteration starts before `t`.
+    fn advance_group(
+        &mut self,
+        group: &mut [Replica],
+        first: usize,
+        scratch: &mut Lockstep,
+        t: f64,
+    ) -> Result<()> {
+        while group.iter().any(Replica::has_work) && group[0].now < t {
+            self.step_group(group, first, scratch)?;
+        }
+        Ok(())
+    }
+
+    /// One lockstep iteration: each rank with work schedules its batch as a replica would, the group's cost
+    /// prices all the batches together, and every rank (idle ones too: they join the MoE collectives) ends at
+    /// the same time.
+    fn step_group(
+        &mut self,
+        group: &mut [Replica],
+        first: usize,
+        scratch: &mut Lockstep,
+    ) -> Result<()> {
+        for (i, rep) in group.iter_mut().enumerate() {
+            if rep.has_work() {
+                self.schedule(rep, first + i)?;
+            } else {
+                self.batch.clear();
+                self.slots.clear();
+            }
+            std::mem::swap(&mut self.batch, &mut scratch.batches[i]);
+            std::mem::swap(&mut self.slots, &mut scratch.slots[i]);
+        }
+        let dt = self.cost.group_iteration_s(&scratch.batches);
+        self.check_dt(dt)?;
+        for (i, rep) in group.iter_mut().enumerate() {
+            std::mem::swap(&mut self.batch, &mut scratch.batches[i]);
+            std::mem::swap(&mut self.slots, &mut scratch.slots[i]);
+            self.commit(rep, dt);
+        }
+        Ok(())
+    }
+}
+
+/// Per-rank batches and schedules of a lockstep group, reused across iterations.
+struct Lockstep {
+    batches: Vec<Batch>,
+    slots: Vec<Vec<Slot>>,
+}
+
+impl<C> Engine<'_, C> {
     /// Recompute-preempts the tail of the running list; returns the victim.
     fn preempt_tail(&mut self, rep: &mut Replica) -> Option<u32> {
         let v = rep.running.pop()?;
@@ -510,8 +587,8 @@ impl<C: IterationCost> Engine<'_, C> {
         }
     }
 
-    /// One iteration of replica `r`.
-    fn step(&mut self, rep: &mut Replica, r: usize) -> Result<()> {
+    /// Builds replica `r`'s next iteration in `self.batch` and `self.slots` (see the module notes).
+    fn schedule(&mut self, rep: &mut Replica, r: usize) -> Result<()> {
         self.batch.clear();
         self.slots.clear();
         if self.arrivals_with_kv {
@@ -535,7 +612,11 @@ impl<C: IterationCost> Engine<'_, C> {
                 ),
             });
         }
-        let dt = self.cost.iteration_s(&self.batch);
+        Ok(())
+    }
+
+    /// Checks an iteration's cost.
+    fn check_dt(&self, dt: f64) -> Result<()> {
         if !dt.is_finite() || dt < 0.0 {
             return Err(Error::Model {
                 message: format!(
@@ -545,6 +626,12 @@ impl<C: IterationCost> Engine<'_, C> {
                 ),
             });
         }
+        Ok(())
+    }
+
+    /// Ends the iteration held in `self.slots` on `rep` after `dt` seconds: tokens emitted, finished requests
+    /// freed.
+    fn commit(&mut self, rep: &mut Replica, dt: f64) {
         let end = rep.now + dt;
         rep.now = end;
         rep.busy_s += dt;
@@ -585,7 +672,6 @@ impl<C: IterationCost> Engine<'_, C> {
             rep.running
                 .retain(|&id| seqs[id as usize].generated < seqs[id as usize].output);
         }
-        Ok(())
     }
 }
 
@@ -778,6 +864,119 @@ pub(crate) fn run(
         res,
         replicas: reps,
     })
+}
+
+/// Simulates `requests` on `groups` independent groups of `ranks` data-parallel attention ranks stepping in
+/// lockstep (attention DP with expert-parallel MoE layers, TensorRT-LLM's `enable_attention_dp`): each rank
+/// has its own scheduler, waiting queue, running list and `cfg`'s KV blocks, as a replica does; each group
+/// iteration builds every rank's batch, is priced by `cost` over all of them (every rank waits for the slowest)
+/// and ends on all ranks at once; a rank with nothing to run still joins its group's iteration. The balancer
+/// spreads arrivals over all `groups x ranks` ranks as over replicas (round-robin by rank index, or least
+/// outstanding). `SimResult::replica` is the global rank; `iterations_per_replica` and `busy_s` are per rank.
+/// Deterministic.
+pub fn simulate_lockstep(
+    cost: &impl GroupCost,
+    cfg: &SchedulerConfig,
+    groups: u32,
+    ranks: u32,
+    requests: &[Request],
+    opts: &SimOptions,
+) -> Result<SimResult> {
+    let blocks = cfg.check()?;
+    check_replicas_and_rows(groups, requests)?;
+    if ranks == 0 {
+        return Err(invalid("ranks", "is 0; expected >= 1"));
+    }
+    let total = groups.checked_mul(ranks).ok_or_else(|| {
+        invalid(
+            "ranks",
+            format!("{groups} groups x {ranks} ranks overflows"),
+        )
+    })?;
+    requests::validate(requests)?;
+    check_rows(cfg, blocks, requests, true)?;
+    let n = requests.len();
+    let seqs: Vec<Seq> = requests.iter().map(Seq::new).collect();
+    let gaps: usize = if opts.record_itl_gaps {
+        seqs.iter().map(|s| (s.output - 1) as usize).sum()
+    } else {
+        0
+    };
+    let mut eng = Engine {
+        cost,
+        cfg,
+        seqs,
+        batch: Batch::default(),
+        slots: Vec::with_capacity(cfg.max_num_seqs as usize + 1),
+        res: SimResult {
+            arrival_s: requests.iter().map(|r| r.arrival_s).collect(),
+            first_token_s: vec![0.0; n],
+            finish_s: vec![0.0; n],
+            max_itl_s: vec![0.0; n],
+            preemptions: vec![0; n],
+            replica: vec![0; n],
+            itl_gaps_s: Vec::with_capacity(gaps),
+            first_token_iteration_s: vec![0.0; n],
+            ..SimResult::default()
+        },
+        record_gaps: opts.record_itl_gaps,
+        arrivals_with_kv: false,
+    };
+    let mut reps: Vec<Replica> = (0..total)
+        .map(|_| Replica {
+            free_blocks: blocks,
+            ..Replica::default()
+        })
+        .collect();
+    let ranks = ranks as usize;
+    let mut scratch = Lockstep {
+        batches: vec![Batch::default(); ranks],
+        slots: (0..ranks)
+            .map(|_| Vec::with_capacity(cfg.max_num_seqs as usize + 1))
+            .collect(),
+    };
+    for (k, r) in requests.iter().enumerate() {
+        let t = r.arrival_s;
+        let target = match opts.balancer {
+            LoadBalancer::RoundRobin => k % total as usize,
+            LoadBalancer::LeastOutstanding => {
+                for (g, group) in reps.chunks_mut(ranks).enumerate() {
+                    eng.advance_group(group, g * ranks, &mut scratch, t)?;
+                }
+                let mut best = 0;
+                let mut best_n = u64::MAX;
+                for (i, rep) in reps.iter().enumerate() {
+                    let o = rep.outstanding_at(t);
+                    if o < best_n {
+                        best = i;
+                        best_n = o;
+                    }
+                }
+                best
+            }
+        };
+        let g = target / ranks;
+        let group = &mut reps[g * ranks..(g + 1) * ranks];
+        eng.advance_group(group, g * ranks, &mut scratch, t)?;
+        if !group.iter().any(Replica::has_work) && group[0].now < t {
+            for rep in group.iter_mut() {
+                rep.now = t; // the group idles until this arrival
+            }
+        }
+        let rep = &mut reps[target];
+        rep.waiting.push_back(k as u32);
+        rep.assigned += 1;
+        eng.res.replica[k] = target as u32;
+    }
+    for (g, group) in reps.chunks_mut(ranks).enumerate() {
+        eng.advance_group(group, g * ranks, &mut scratch, f64::INFINITY)?;
+    }
+    let mut res = eng.res;
+    res.set_latencies(requests);
+    res.iterations_per_replica = reps.iter().map(|r| r.iterations).collect();
+    res.iterations = res.iterations_per_replica.iter().sum();
+    res.busy_s = reps.iter().map(|r| r.busy_s).collect();
+    Ok(res)
 }
 
 #[cfg(test)]
@@ -1013,6 +1212,60 @@ pub(crate) mod tests {
             assert_close(&r.finish_s, &fin);
             assert_eq!(r.iterations, 6);
         }
+    }
+
+    #[test]
+    fn lockstep_of_one_rank_is_the_replica_simulator() {
+        // One rank per group: each group is a replica, so the lockstep simulator must give the replica
+        // simulator's results to the bit, for both balancers and with preemption (a small KV cache).
+        let (p, o) = lengths();
+        let trace = poisson(40.0, 600, p, o, 3).unwrap();
+        let c = cfg(64, 2048, true, 3e4);
+        let one = |bs: &[Batch]| linear(&bs[0]);
+        for balancer in [LoadBalancer::RoundRobin, LoadBalancer::LeastOutstanding] {
+            let opts = SimOptions {
+                balancer,
+                record_itl_gaps: true,
+            };
+            for groups in [1, 3] {
+                let want = simulate_with(&linear, &c, groups, &trace, &opts).unwrap();
+                let got = simulate_lockstep(&one, &c, groups, 1, &trace, &opts).unwrap();
+                assert!(want.preemptions.iter().any(|&x| x > 0) || groups > 1);
+                assert_eq!(got.ttft_s, want.ttft_s);
+                assert_eq!(got.finish_s, want.finish_s);
+                assert_eq!(got.itl_gaps_s, want.itl_gaps_s);
+                assert_eq!(got.preemptions, want.preemptions);
+                assert_eq!(got.replica, want.replica);
+                assert_eq!(got.iterations_per_replica, want.iterations_per_replica);
+            }
+        }
+    }
+
+    #[test]
+    fn lockstep_ranks_wait_for_the_slowest() {
+        // Cost: T per token of the largest rank's batch. R0 (100-token prompt) on rank 0, R1 (10) on rank 1,
+        // 3 output tokens each. Iteration 1 prefills both: 100 T; then two decode iterations of T each.
+        // Independent replicas would give R1 its first token at 10 T.
+        let slowest = |bs: &[Batch]| bs.iter().map(Batch::tokens).fold(0.0, f64::max) * T;
+        let trace = [req(0.0, 100, 3), req(0.0, 10, 3)];
+        let c = cfg(8, 2048, true, 1e5);
+        let r = simulate_lockstep(&slowest, &c, 1, 2, &trace, &SimOptions::default()).unwrap();
+        assert_eq!(r.replica, [0, 1]);
+        assert_close(&r.ttft_s, &[100.0 * T, 100.0 * T]);
+        assert_close(&r.finish_s, &[102.0 * T, 102.0 * T]);
+        assert_eq!(r.iterations_per_replica, [3, 3]);
+        let apart = simulate(&|b: &Batch| b.tokens() * T, &c, 2, &trace).unwrap();
+        assert_close(&apart.ttft_s, &[100.0 * T, 10.0 * T]);
+        // An idle rank joins every iteration of its group (it runs its share of the MoE layers): one request
+        // on two ranks is three iterations on each; a later arrival waits for the group's iteration to end.
+        let trace = [req(0.0, 100, 3), req(50.0 * T, 10, 1)];
+        let r = simulate_lockstep(&slowest, &c, 1, 2, &trace, &SimOptions::default()).unwrap();
+        // R1 arrives mid-prefill (ends at 100 T), joins the first decode iteration: max(1, 10) = 10 T.
+        assert_close(&r.ttft_s, &[100.0 * T, 60.0 * T]);
+        assert_close(&r.finish_s, &[111.0 * T, 110.0 * T]);
+        assert_eq!(r.iterations_per_replica, [3, 3]);
+        let e = simulate_lockstep(&slowest, &c, 1, 0, &trace, &SimOptions::default());
+        assert!(e.unwrap_err().to_string().contains("ranks"));
     }
 
     /// A cost linear in the tokens and the decode context (shared with the disaggregated tests).
