@@ -363,6 +363,58 @@ struct Engine<'a, C> {
     arrivals_with_kv: bool,
 }
 
+impl<'a, C> Engine<'a, C> {
+    /// An engine over `seqs` (one per request, in order) with its per-request result vectors sized, and room
+    /// for every inter-token gap still to come when `record_gaps`.
+    fn new(
+        cost: &'a C,
+        cfg: &'a SchedulerConfig,
+        requests: &[Request],
+        seqs: Vec<Seq>,
+        record_gaps: bool,
+        arrivals_with_kv: bool,
+    ) -> Self {
+        let n = requests.len();
+        let gaps: usize = if record_gaps {
+            seqs.iter()
+                .map(|s| (s.output - s.generated.max(1)) as usize)
+                .sum()
+        } else {
+            0
+        };
+        Engine {
+            cost,
+            cfg,
+            seqs,
+            batch: Batch::default(),
+            slots: Vec::with_capacity(cfg.max_num_seqs as usize + 1),
+            res: SimResult {
+                arrival_s: requests.iter().map(|r| r.arrival_s).collect(),
+                first_token_s: vec![0.0; n],
+                finish_s: vec![0.0; n],
+                max_itl_s: vec![0.0; n],
+                preemptions: vec![0; n],
+                replica: vec![0; n],
+                itl_gaps_s: Vec::with_capacity(gaps),
+                first_token_iteration_s: vec![0.0; n],
+                ..SimResult::default()
+            },
+            record_gaps,
+            arrivals_with_kv,
+        }
+    }
+}
+
+/// `count` idle replicas (or attention ranks), each with `blocks` free KV blocks.
+fn new_replicas(count: u32, blocks: u64) -> Vec<Replica> {
+    (0..count)
+        .map(|_| Replica {
+            free_blocks: blocks,
+            ..Replica::default()
+        })
+        .collect()
+}
+
 /// What [`run`] returns: the result (per-request vectors filled for the requests it served) and the replicas.
 pub(crate) struct Run {
     pub res: SimResult,
@@ -788,40 +840,15 @@ pub(crate) fn run(
     opts: SimOptions,
     arrivals_with_kv: bool,
 ) -> Result<Run> {
-    let n = requests.len();
-    let gaps: usize = if opts.record_itl_gaps {
-        seqs.iter()
-            .map(|s| (s.output - s.generated.max(1)) as usize)
-            .sum()
-    } else {
-        0
-    };
-    let mut eng = Engine {
+    let mut eng = Engine::new(
         cost,
         cfg,
+        requests,
         seqs,
-        batch: Batch::default(),
-        slots: Vec::with_capacity(cfg.max_num_seqs as usize + 1),
-        res: SimResult {
-            arrival_s: requests.iter().map(|r| r.arrival_s).collect(),
-            first_token_s: vec![0.0; n],
-            finish_s: vec![0.0; n],
-            max_itl_s: vec![0.0; n],
-            preemptions: vec![0; n],
-            replica: vec![0; n],
-            itl_gaps_s: Vec::with_capacity(gaps),
-            first_token_iteration_s: vec![0.0; n],
-            ..SimResult::default()
-        },
-        record_gaps: opts.record_itl_gaps,
+        opts.record_itl_gaps,
         arrivals_with_kv,
-    };
-    let mut reps: Vec<Replica> = (0..replicas)
-        .map(|_| Replica {
-            free_blocks: blocks,
-            ..Replica::default()
-        })
-        .collect();
+    );
+    let mut reps = new_replicas(replicas, blocks);
 
     for (k, (t, id)) in arrivals.enumerate() {
         let r = match opts.balancer {
@@ -895,39 +922,9 @@ pub fn simulate_lockstep(
     })?;
     requests::validate(requests)?;
     check_rows(cfg, blocks, requests, true)?;
-    let n = requests.len();
     let seqs: Vec<Seq> = requests.iter().map(Seq::new).collect();
-    let gaps: usize = if opts.record_itl_gaps {
-        seqs.iter().map(|s| (s.output - 1) as usize).sum()
-    } else {
-        0
-    };
-    let mut eng = Engine {
-        cost,
-        cfg,
-        seqs,
-        batch: Batch::default(),
-        slots: Vec::with_capacity(cfg.max_num_seqs as usize + 1),
-        res: SimResult {
-            arrival_s: requests.iter().map(|r| r.arrival_s).collect(),
-            first_token_s: vec![0.0; n],
-            finish_s: vec![0.0; n],
-            max_itl_s: vec![0.0; n],
-            preemptions: vec![0; n],
-            replica: vec![0; n],
-            itl_gaps_s: Vec::with_capacity(gaps),
-            first_token_iteration_s: vec![0.0; n],
-            ..SimResult::default()
-        },
-        record_gaps: opts.record_itl_gaps,
-        arrivals_with_kv: false,
-    };
-    let mut reps: Vec<Replica> = (0..total)
-        .map(|_| Replica {
-            free_blocks: blocks,
-            ..Replica::default()
-        })
-        .collect();
+    let mut eng = Engine::new(cost, cfg, requests, seqs, opts.record_itl_gaps, false);
+    let mut reps = new_replicas(total, blocks);
     let ranks = ranks as usize;
     let mut scratch = Lockstep {
         batches: vec![Batch::default(); ranks],
