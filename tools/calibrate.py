@@ -471,6 +471,14 @@ def calibrate_shared() -> tuple[tuple[float, float], dict[str, Any]]:
 # ---- LLM calibration --------------------------------------------------------------------------------------
 
 
+def _print_groups(res: dict[str, Any]) -> None:
+    """Prints an LLM fit's leave-one-group-out refits and its held-out groups' errors."""
+    for g, v in res["leave_one_group_out"].items():
+        print(f"  leave out {g:20s}: refit ({v['compute_time_scale']:.4f}, {v['comm_bandwidth_scale']:.4f}), its rows |err| median {v['median_abs_error']:.3f} max {v['max_abs_error']:.3f}")
+    for g, v in res["holdout"].items():
+        print(f"  holdout {g:22s}: rows {v['rows']}, |err| median {v['median_abs_error']:.3f} max {v['max_abs_error']:.3f}")
+
+
 def calibrate_llm() -> tuple[dict[str, dict[str, float]], dict[str, str], dict[str, Any]]:
     """Fits each calibrated system (``perfmodel.validation.llm``): values, fitted_on and report per system."""
     from perfmodel.validation import llm as vllm
@@ -482,10 +490,7 @@ def calibrate_llm() -> tuple[dict[str, dict[str, float]], dict[str, str], dict[s
         f"{vllm.SYSTEM}: compute_time_scale = memory_time_scale = {k:.4f}, comm_bandwidth_scale = {c:.4f}  "
         f"{'converged' if res['success'] else 'NOT converged'} ({res['evaluations']} evals, {res['message']})"
     )
-    for g, v in res["leave_one_group_out"].items():
-        print(f"  leave out {g:20s}: refit ({v['compute_time_scale']:.4f}, {v['comm_bandwidth_scale']:.4f}), its rows |err| median {v['median_abs_error']:.3f} max {v['max_abs_error']:.3f}")
-    for g, v in res["holdout"].items():
-        print(f"  holdout {g:22s}: rows {v['rows']}, |err| median {v['median_abs_error']:.3f} max {v['max_abs_error']:.3f}")
+    _print_groups(res)
     res["seconds"] = time.perf_counter() - t0
     values = {"compute_time_scale": k, "memory_time_scale": k, "comm_bandwidth_scale": c}
     t0 = time.perf_counter()
@@ -496,10 +501,7 @@ def calibrate_llm() -> tuple[dict[str, dict[str, float]], dict[str, str], dict[s
         f"{'converged' if mres['success'] else 'NOT converged'} ({mres['evaluations']} evals, {mres['message']}); "
         f"in-sample |err| median {mres['in_sample']['median_abs_error']:.3f} max {mres['in_sample']['max_abs_error']:.3f}"
     )
-    for g, v in mres["leave_one_group_out"].items():
-        print(f"  leave out {g:20s}: refit ({v['compute_time_scale']:.4f}, {v['comm_bandwidth_scale']:.4f}), its rows |err| median {v['median_abs_error']:.3f} max {v['max_abs_error']:.3f}")
-    for g, v in mres["holdout"].items():
-        print(f"  holdout {g:22s}: rows {v['rows']}, |err| median {v['median_abs_error']:.3f} max {v['max_abs_error']:.3f}")
+    _print_groups(mres)
     mres["seconds"] = time.perf_counter() - t0
     mvalues = {"compute_time_scale": mk, "memory_time_scale": mk, "comm_bandwidth_scale": mc}
     return (
