@@ -295,10 +295,12 @@ def calibration(system: str | hwdb.Spec) -> dict[str, Any]:
     """The per-system calibration, from the system's hwdb ``[calibration]`` table: ``compute_time_scale``
     (multiplies GEMM and attention kernel times), ``memory_time_scale`` (multiplies the memory-bound kernels of
     the layers and the loss; equal to the compute factor where the table gives none), ``comm_bandwidth_scale``
-    (multiplies link bandwidths), ``fitted_on`` (a system with ``same_as`` says whose it takes and why) and
+    (multiplies link bandwidths), ``network_bandwidth_scale`` (multiplies the network (NIC) level's bandwidth
+    on top: the training framework's data-parallel and pipeline traffic over the NICs against the
+    nccl-tests-validated engine; 1 where the table gives none), ``fitted_on`` (a system with ``same_as`` says whose it takes and why) and
     ``same_as``, and ``profiles``: named calibrations of the same system for other software stacks (hwdb
     ``[[calibration.profiles]]``; pass the name as ``calib=`` to :func:`estimate`). A system without the table
-    is uncalibrated (1, 1, 1). Refit: ``tools/calibrate.py --llm``.
+    is uncalibrated (all 1). Refit: ``tools/calibrate.py --llm``.
 
     >>> calibration("holmes-a100-ib")["same_as"]
     'dgx-a100'
@@ -325,7 +327,9 @@ def _model_handle(m: Model) -> Any:
 
 #: What a call needs of a cluster: (core system handle, system id, nodes, GPUs, the system's calibration tuple,
 #: the system spec's memo where its engine clusters are kept by (nodes, calibration)).
-_Resolved = tuple[Any, str, int, int, tuple[float, float, float], dict[Any, Any]]
+#: A calibration as the engine takes it, in the order of :data:`_CALIB_KEYS`.
+_CalibTuple = tuple[float, float, float, float]
+_Resolved = tuple[Any, str, int, int, _CalibTuple, dict[Any, Any]]
 #: Resolved ``(system id, nodes)`` pairs of embedded systems.
 _RESOLVED: dict[tuple[str, int], _Resolved] = {}
 
@@ -355,7 +359,7 @@ def _resolve(cluster: Any) -> _Resolved:
         spec.id,
         nodes,
         nodes * int(spec["devices_per_node_count"]),
-        (c["compute_time_scale"], c["memory_time_scale"], c["comm_bandwidth_scale"]),
+        _as_tuple(c),
         spec._memo.setdefault("llm_clusters", {}),
     )
     if type(system) is str and type(nodes) is int:
@@ -365,7 +369,7 @@ def _resolve(cluster: Any) -> _Resolved:
     return out
 
 
-def _llm_cluster(r: _Resolved, calib: tuple[float, float, float]) -> Any:
+def _llm_cluster(r: _Resolved, calib: _CalibTuple) -> Any:
     """The engine's resolved cluster for ``r`` under ``calib``, made once per (system, nodes, calibration)."""
     memo, key = r[5], (r[2], calib)
     c = memo.get(key)
@@ -402,12 +406,17 @@ def _cluster(cluster: Any) -> tuple[Any, str, int]:
     return r[0], r[1], r[2]
 
 
-_CALIB_KEYS = ("compute_time_scale", "memory_time_scale", "comm_bandwidth_scale")
+_CALIB_KEYS = ("compute_time_scale", "memory_time_scale", "comm_bandwidth_scale", "network_bandwidth_scale")
+
+
+def _as_tuple(c: dict[str, Any]) -> _CalibTuple:
+    """A calibration dict (hwdb's, a profile's) as the engine's tuple."""
+    return tuple(float(c[k]) for k in _CALIB_KEYS)  # type: ignore[return-value]
 
 
 def _calib_tuple(
-    system: str | hwdb.Spec, calib: dict[str, float] | str | None, base: tuple[float, float, float] | None = None
-) -> tuple[float, float, float]:
+    system: str | hwdb.Spec, calib: dict[str, float] | str | None, base: _CalibTuple | None = None
+) -> _CalibTuple:
     """The system's calibration (``base`` when the caller has it) with the keys of ``calib`` replaced (keys it
     does not give keep the system's); a string names one of the system's calibration profiles (hwdb
     ``[[calibration.profiles]]``, e.g. ``"megatron-2022"``)."""
@@ -423,10 +432,10 @@ def _calib_tuple(
                 f"argument `calib`: '{calib}' is not a calibration profile of this system{hint} (profiles: {known})"
             )
         p = profiles[calib]
-        return (p["compute_time_scale"], p["memory_time_scale"], p["comm_bandwidth_scale"])
+        return _as_tuple(p)
     if base is None:
         c = _system_calibration(hwdb.resolve(system, "system"))
-        base = (c["compute_time_scale"], c["memory_time_scale"], c["comm_bandwidth_scale"])
+        base = _as_tuple(c)
     if not calib:
         return base
     for key in calib:

@@ -94,7 +94,7 @@ impl PyHwSpec {
     }
 
     /// A system's LLM calibration as resolved (`same_as` followed): compute_time_scale, memory_time_scale,
-    /// comm_bandwidth_scale, fitted_on, same_as (None or the system id).
+    /// comm_bandwidth_scale, network_bandwidth_scale, fitted_on, same_as (None or the system id).
     fn calibration<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let sys = self.inner.system().map_err(|e| to_py(py, &e))?;
         let c = &sys.calibration;
@@ -102,6 +102,7 @@ impl PyHwSpec {
         d.set_item("compute_time_scale", c.compute_time_scale)?;
         d.set_item("memory_time_scale", c.memory_time_scale)?;
         d.set_item("comm_bandwidth_scale", c.comm_bandwidth_scale)?;
+        d.set_item("network_bandwidth_scale", c.network_bandwidth_scale)?;
         d.set_item("fitted_on", &c.fitted_on)?;
         d.set_item("same_as", c.same_as.as_ref().map(|(id, _)| id.clone()))?;
         let profiles = PyDict::new(py);
@@ -110,6 +111,7 @@ impl PyHwSpec {
             q.set_item("compute_time_scale", p.compute_time_scale)?;
             q.set_item("memory_time_scale", p.memory_time_scale)?;
             q.set_item("comm_bandwidth_scale", p.comm_bandwidth_scale)?;
+            q.set_item("network_bandwidth_scale", p.network_bandwidth_scale)?;
             q.set_item("fitted_on", &p.fitted_on)?;
             profiles.set_item(&p.name, q)?;
         }

@@ -31,14 +31,16 @@ pub(crate) fn system_of(py: Python<'_>, system: &Bound<'_, PyAny>) -> PyResult<A
     r.map_err(|e| crate::errors::to_py(py, &e))
 }
 
-/// Calibration tuple from Python: (compute_time_scale, memory_time_scale, comm_bandwidth_scale).
-type CalibTuple = (f64, f64, f64);
+/// Calibration tuple from Python: (compute_time_scale, memory_time_scale, comm_bandwidth_scale,
+/// network_bandwidth_scale).
+pub(crate) type CalibTuple = (f64, f64, f64, f64);
 
-fn calibration((compute, memory, comm): CalibTuple) -> Calibration {
+pub(crate) fn calibration((compute, memory, comm, network): CalibTuple) -> Calibration {
     Calibration {
         compute_time_scale: compute,
         memory_time_scale: memory,
         comm_bandwidth_scale: comm,
+        network_bandwidth_scale: network,
     }
 }
 

@@ -2,7 +2,7 @@
 //! the fabric levels it crosses, as the collectives engine priced it.
 use std::collections::HashMap;
 
-use perfmodel_core::llm::{self, Calibration, Cluster, Model, Plan};
+use perfmodel_core::llm::{self, Cluster, Model, Plan};
 use perfmodel_core::topology::NodeGroup;
 use pyo3::prelude::*;
 
@@ -36,18 +36,13 @@ pub fn llm_collectives(
     system: &Bound<'_, PyAny>,
     nodes: u32,
     plan: HashMap<String, f64>,
-    calib: (f64, f64, f64),
+    calib: crate::llm::CalibTuple,
 ) -> PyResult<Vec<Row>> {
     let sys = crate::llm::system_of(py, system)?;
     engine(py, move || {
         let m = Model::from_pairs(&pairs(&model))?;
         let p = Plan::from_pairs(&pairs(&plan))?;
-        let calib = Calibration {
-            compute_time_scale: calib.0,
-            memory_time_scale: calib.1,
-            comm_bandwidth_scale: calib.2,
-        };
-        let c = Cluster::new(&sys, nodes, calib)?;
+        let c = Cluster::new(&sys, nodes, crate::llm::calibration(calib))?;
         llm::estimate(&m, &p, &c)?;
         let group = NodeGroup::from_system(sys.clone(), nodes)?;
         let rows = llm::step::plan_collectives(&m, &p, &c)

@@ -86,6 +86,15 @@ impl Machine {
         )
     }
 
+    /// The same machine with the network level's link bandwidth multiplied by `scale` (the step model's
+    /// `network_bandwidth_scale`; in-node levels unchanged).
+    #[must_use]
+    pub fn with_network_scale(mut self, scale: f64) -> Machine {
+        let net = self.network_level();
+        self.levels[net].link_bandwidth *= scale;
+        self
+    }
+
     pub fn devices(&self) -> u64 {
         u64::from(self.devices_per_node) * u64::from(self.nodes)
     }

@@ -16,13 +16,15 @@ pub struct Level {
 
 /// The LLM step model's calibration of one system (hwdb `[calibration]`), fitted once on named rows: a factor
 /// on the times of the matrix-unit kernels (GEMMs, attention), one on the memory-bound kernels of the layers and
-/// the loss, and one on link bandwidths. A system without the table is uncalibrated (all 1).
+/// the loss, one on link bandwidths, and one more on the network (NIC) level's bandwidth alone (1 where the
+/// file gives none). A system without the table is uncalibrated (all 1).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SystemCalibration {
     pub compute_time_scale: f64,
     /// Equal to `compute_time_scale` where the file gives none.
     pub memory_time_scale: f64,
     pub comm_bandwidth_scale: f64,
+    pub network_bandwidth_scale: f64,
     /// What the factors were fitted on (for `same_as`: the other system's, with the reason).
     pub fitted_on: String,
     /// The system whose calibration this one takes (`same_as`), and why.
@@ -41,6 +43,7 @@ pub struct CalibrationProfile {
     pub compute_time_scale: f64,
     pub memory_time_scale: f64,
     pub comm_bandwidth_scale: f64,
+    pub network_bandwidth_scale: f64,
     pub fitted_on: String,
 }
 
@@ -50,6 +53,7 @@ impl Default for SystemCalibration {
             compute_time_scale: 1.0,
             memory_time_scale: 1.0,
             comm_bandwidth_scale: 1.0,
+            network_bandwidth_scale: 1.0,
             fitted_on: "uncalibrated".to_owned(),
             same_as: None,
             profiles: Vec::new(),
@@ -62,6 +66,7 @@ pub const CALIBRATION_KEYS: &[&str] = &[
     "compute_time_scale",
     "memory_time_scale",
     "comm_bandwidth_scale",
+    "network_bandwidth_scale",
     "fitted_on",
 ];
 
@@ -84,6 +89,7 @@ impl SystemCalibration {
         };
         let compute = c.req_figure("compute_time_scale")?;
         let comm = c.req_figure("comm_bandwidth_scale")?;
+        let network = c.figure("network_bandwidth_scale")?.unwrap_or(1.0);
         let mut profiles: Vec<CalibrationProfile> = Vec::new();
         for t in c.tables("profiles")? {
             let name = t.req_string("name")?;
@@ -96,6 +102,7 @@ impl SystemCalibration {
                 compute_time_scale: pc,
                 memory_time_scale: t.figure("memory_time_scale")?.unwrap_or(pc),
                 comm_bandwidth_scale: t.figure("comm_bandwidth_scale")?.unwrap_or(comm),
+                network_bandwidth_scale: t.figure("network_bandwidth_scale")?.unwrap_or(network),
                 fitted_on: t.req_string("fitted_on")?,
             });
             t.finish()?;
@@ -104,6 +111,7 @@ impl SystemCalibration {
             compute_time_scale: compute,
             memory_time_scale: c.figure("memory_time_scale")?.unwrap_or(compute),
             comm_bandwidth_scale: comm,
+            network_bandwidth_scale: network,
             fitted_on: c.req_string("fitted_on")?,
             same_as,
             profiles,

@@ -20,12 +20,16 @@ const ADAM_WRITE: f64 = 14.0;
 
 /// Per-system calibration, fitted once per hardware system on named rows: a factor on the times of the
 /// matrix-unit kernels (GEMMs, attention), one on the times of the memory-bound kernels of the layers and the
-/// loss (norms, activations, dropout, residuals, softmax, cross-entropy), and one on link bandwidths.
+/// loss (norms, activations, dropout, residuals, softmax, cross-entropy), one on every level's link bandwidth,
+/// and one more on the network (scale-out NIC) level's alone: what a training framework's data-parallel and
+/// pipeline traffic achieves over the NICs against the nccl-tests-validated engine (strided communicators of
+/// every rank of a node at once, fp32 gradient buckets, fabric congestion at scale).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Calibration {
     pub compute_time_scale: f64,
     pub memory_time_scale: f64,
     pub comm_bandwidth_scale: f64,
+    pub network_bandwidth_scale: f64,
 }
 
 impl Default for Calibration {
@@ -34,6 +38,7 @@ impl Default for Calibration {
             compute_time_scale: 1.0,
             memory_time_scale: 1.0,
             comm_bandwidth_scale: 1.0,
+            network_bandwidth_scale: 1.0,
         }
     }
 }
@@ -71,12 +76,14 @@ impl Cluster {
         check_positive("compute_time_scale", calib.compute_time_scale)?;
         check_positive("memory_time_scale", calib.memory_time_scale)?;
         check_positive("comm_bandwidth_scale", calib.comm_bandwidth_scale)?;
+        check_positive("network_bandwidth_scale", calib.network_bandwidth_scale)?;
         let dev = hw::registry()?
             .get_kind(&system.device, "device")?
             .device()?;
         let group =
             crate::topology::NodeGroup::from_system(std::sync::Arc::new(system.clone()), nodes)?;
-        let machine = Machine::of_group(&group, calib.comm_bandwidth_scale)?;
+        let machine = Machine::of_group(&group, calib.comm_bandwidth_scale)?
+            .with_network_scale(calib.network_bandwidth_scale);
         // 16-bit training runs in bf16 where the device has it, else in fp16 (V100); the two peaks are equal
         // on devices that have both.
         let d16 = if dev.gemm_peak(Dtype::Bf16).is_ok() {
@@ -118,7 +125,8 @@ impl Cluster {
             system.devices_per_node,
             nodes,
             calib.comm_bandwidth_scale,
-        )?;
+        )?
+        .with_network_scale(calib.network_bandwidth_scale);
         Ok(c)
     }
 
