@@ -233,21 +233,7 @@ MEGASCALE_MEGATRON = {
 }
 
 
-@pytest.mark.parametrize(
-    "global_batch",
-    [
-        pytest.param(
-            768,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="issue 12 (open): with the collectives engine the MFU drop from 256 to 1024 GPUs at batch 768 "
-                "is 3.7 points (published 8.3; was 4.3 with the private comm model); the model's scaling is too "
-                "optimistic, as the issue's MegaScale target says",
-            ),
-        ),
-        6144,
-    ],
-)
+@pytest.mark.parametrize("global_batch", [768, 6144])
 def test_megascale_mfu_falls_with_gpus_like_the_published_trend(global_batch: int) -> None:
     # 175B (h 12288, 128 heads, 96 layers, vocab 64000), tp 8, pp 8, vp 6, micro-batch 1, SP + selective
     # recompute, distributed optimizer with fp32 gradient reduction, no overlap (the validation's plan). A fixed
@@ -273,6 +259,22 @@ def test_megascale_mfu_falls_with_gpus_like_the_published_trend(global_batch: in
     # Every level within the 12 % target.
     for g in gpus:
         assert abs(mfu[g] / published[g] - 1) <= 0.12, (g, mfu[g], published[g])
+
+
+def test_megascale_strong_scaling_step_ratio_within_three_percent() -> None:
+    # Issue 12 target: MegaScale Table 2, 175B at global batch 6144, 3,072 -> 12,288 GPUs: measured step time
+    # 29.02 s -> 8.57 s (ratio 0.2953). These rows are held out of the dgx-a100 fit (batch 768 at 256 and 1024
+    # GPUs and Megatron-LM Table 1 are in it); the validation's plan (tp 8, pp 8, vp 6, micro-batch 1, SP,
+    # selective recompute, distributed optimizer, fp32 gradient reduction, no overlap).
+    m = pm.llm.model({"hidden": 12288, "heads": 128, "layers": 96, "seq_len": 2048, "vocab": 64000})
+    step = {
+        g: pm.llm.estimate(
+            m, ("dgx-a100", g // 8), tp=8, pp=8, vp=6, micro_batch=1, global_batch=6144, sp=True, recompute="selective",
+            zero=1, grad_fp32=True,
+        ).step_time_s  # fmt: skip
+        for g in (3072, 12288)
+    }
+    assert step[12288] / step[3072] == pytest.approx(8.57 / 29.02, rel=0.03), step
 
 
 #: Korthikanti et al. 2022 Table 4: one transformer layer of the 22B model (micro-batch 4, tp 8), forward +

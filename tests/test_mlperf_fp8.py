@@ -68,10 +68,18 @@ def test_mlperf_gpt3_holdout_within_target() -> None:
     assert statistics.median(err) <= 0.10 and max(err) <= 0.20
 
 
-@pytest.mark.xfail(strict=True, reason="LoRA rows (no frozen-weight mode in the engine; priced as full fine-tuning "
-                   "less the frozen weight gradients, DP collectives and optimizer) held out at median 15 %, max 29 %")
-def test_mlperf_lora_holdout_within_target() -> None:
+def test_mlperf_lora_holdout_median_within_target() -> None:
+    # Issue 12: FP8 MLPerf holdout median <= 10 %. The LoRA rows are held out of every fit (priced as full
+    # fine-tuning less the frozen weight gradients, DP collectives and optimizer).
     rows = vllm._mlperf_lora_rows()
     assert len(rows) == 16
     err = [abs(r["predicted"] / r["measured"] - 1) for r in rows]
-    assert statistics.median(err) <= 0.10 and max(err) <= 0.20
+    assert statistics.median(err) <= 0.10
+
+
+@pytest.mark.xfail(strict=True, reason="issue 12 target (max <= 20 %) not met: Oracle's v5.0 512 x H200 row (80.8 "
+                   "samples/s) is over-predicted by 42 %; Azure's v4.1 512 x H200 submission with the same plan "
+                   "measured 112.3 (+39 %), and the model (one hgx-h200 system) cannot tell the two apart")
+def test_mlperf_lora_holdout_max_within_target() -> None:
+    err = [abs(r["predicted"] / r["measured"] - 1) for r in vllm._mlperf_lora_rows()]
+    assert max(err) <= 0.20

@@ -20,7 +20,7 @@ PLANS: list[tuple[str, str | dict[str, Any], int, dict[str, Any]]] = [
 
 @pytest.mark.parametrize(("system", "model", "nodes", "plan"), PLANS)
 def test_each_collective_is_the_engines(system: str, model: str, nodes: int, plan: dict[str, Any]) -> None:
-    calib = {"compute_time_scale": 1.0, "memory_time_scale": 1.0, "comm_bandwidth_scale": 1.0}
+    calib = {"compute_time_scale": 1.0, "memory_time_scale": 1.0, "comm_bandwidth_scale": 1.0, "network_bandwidth_scale": 1.0}
     e = pm.llm.estimate(pm.llm.model(model), (system, nodes), calib=calib, **plan)
     cols = e.collectives
     assert cols.height >= 2
@@ -33,6 +33,28 @@ def test_each_collective_is_the_engines(system: str, model: str, nodes: int, pla
         assert r["time_s"] == want["time_s"], r
         assert r["algorithm"] == want["algorithm"], r
         assert r["levels"], r
+
+
+def test_the_network_factor_scales_the_nic_level_alone() -> None:
+    # dgx-h100's calibration: every level's link factor 1 and a fitted network factor n. In-node collectives are
+    # the engine's as is; collectives that cross nodes are the engine's on a cluster whose NIC bandwidth is
+    # n times the datasheet's (the same NIC with its bandwidth fraction scaled).
+    system, nodes = "dgx-h100", 32
+    cal = pm.llm.calibration(system)
+    n = cal["network_bandwidth_scale"]
+    assert cal["comm_bandwidth_scale"] == 1.0 and 0.0 < n < 1.0
+    plan = dict(tp=8, pp=8, vp=2, micro_batch=1, global_batch=256, sp=True, recompute="selective", zero=1)
+    e = pm.llm.estimate(pm.llm.model("gpt3-175b"), (system, nodes), **plan)
+    nic = pm.hwdb.get(pm.hwdb.get(system)["nic"], "nic")
+    slow = nic.with_overrides(**{"efficiency.bandwidth_fraction": nic.get("efficiency.bandwidth_fraction") * n})
+    clusters = {"node": pm.cluster(system, nodes), "network": pm.cluster(system, nodes, specs={"nic": slow})}
+    seen = set()
+    for r in e.collectives.iter_rows(named=True):
+        where = "network" if "scale-out" in r["levels"] else "node"
+        seen.add(where)
+        want = pm.collectives.predict(clusters[where], r["op"], r["bytes"], r["ranks"], stride=r["stride"], concurrent=8)
+        assert r["time_s"] == pytest.approx(want["time_s"][0], rel=1e-12), (where, r)
+    assert seen == {"node", "network"}
 
 
 def test_breakdown_names_groups_algorithms_and_levels() -> None:

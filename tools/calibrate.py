@@ -19,7 +19,7 @@ What it fits (issue 12 item 3; DESIGN.md "every fitted figure lives in hwdb with
   and scores all GEMM rows. Slow (minutes per generation on 2 cores); rerun when GEMM rows are added.
 - ``--llm``: each calibrated system's LLM step-model factors (``[calibration]`` of ``hwdb/systems/<id>.toml``):
   ``compute_time_scale`` (= ``memory_time_scale``, tied: see ``perfmodel.validation.llm``) and
-  ``comm_bandwidth_scale``, least squares in log error over the rows with role ``fit``; a bounded 2-D problem
+  ``network_bandwidth_scale`` (``comm_bandwidth_scale`` fixed at 1: the engine as validated), least squares in log error over the rows with role ``fit``; a bounded 2-D problem
   (``scipy.optimize.minimize(method="Powell", bounds=...)``), see ``perfmodel.validation.llm.fit`` (dgx-a100)
   and ``perfmodel.validation.llm.fit_mlperf`` (dgx-h100, on NVIDIA's MLPerf GPT-3 175B submissions; hgx-h200
   takes it with ``same_as``).
@@ -474,7 +474,7 @@ def calibrate_shared() -> tuple[tuple[float, float], dict[str, Any]]:
 def _print_groups(res: dict[str, Any]) -> None:
     """Prints an LLM fit's leave-one-group-out refits and its held-out groups' errors."""
     for g, v in res["leave_one_group_out"].items():
-        print(f"  leave out {g:20s}: refit ({v['compute_time_scale']:.4f}, {v['comm_bandwidth_scale']:.4f}), its rows |err| median {v['median_abs_error']:.3f} max {v['max_abs_error']:.3f}")
+        print(f"  leave out {g:20s}: refit ({v['compute_time_scale']:.4f}, {v['network_bandwidth_scale']:.4f}), its rows |err| median {v['median_abs_error']:.3f} max {v['max_abs_error']:.3f}")
     for g, v in res["holdout"].items():
         print(f"  holdout {g:22s}: rows {v['rows']}, |err| median {v['median_abs_error']:.3f} max {v['max_abs_error']:.3f}")
 
@@ -483,44 +483,38 @@ def calibrate_llm() -> tuple[dict[str, dict[str, float]], dict[str, str], dict[s
     """Fits each calibrated system (``perfmodel.validation.llm``): values, fitted_on and report per system."""
     from perfmodel.validation import llm as vllm
 
-    t0 = time.perf_counter()
-    res = vllm.fit(report=True)
-    k, c = res["compute_time_scale"], res["comm_bandwidth_scale"]
-    print(
-        f"{vllm.SYSTEM}: compute_time_scale = memory_time_scale = {k:.4f}, comm_bandwidth_scale = {c:.4f}  "
-        f"{'converged' if res['success'] else 'NOT converged'} ({res['evaluations']} evals, {res['message']})"
-    )
-    _print_groups(res)
-    res["seconds"] = time.perf_counter() - t0
-    values = {"compute_time_scale": k, "memory_time_scale": k, "comm_bandwidth_scale": c}
-    t0 = time.perf_counter()
-    mres = vllm.fit_mlperf(report=True)
-    mk, mc = mres["compute_time_scale"], mres["comm_bandwidth_scale"]
-    print(
-        f"{vllm.MLPERF_SYSTEM}: compute_time_scale = memory_time_scale = {mk:.4f}, comm_bandwidth_scale = {mc:.4f}  "
-        f"{'converged' if mres['success'] else 'NOT converged'} ({mres['evaluations']} evals, {mres['message']}); "
-        f"in-sample |err| median {mres['in_sample']['median_abs_error']:.3f} max {mres['in_sample']['max_abs_error']:.3f}"
-    )
-    _print_groups(mres)
-    mres["seconds"] = time.perf_counter() - t0
-    mvalues = {"compute_time_scale": mk, "memory_time_scale": mk, "comm_bandwidth_scale": mc}
+    out: dict[str, Any] = {}
+    for system, fit in ((vllm.SYSTEM, vllm.fit), (vllm.MLPERF_SYSTEM, vllm.fit_mlperf)):
+        t0 = time.perf_counter()
+        res = fit(report=True)
+        print(
+            f"{system}: compute_time_scale = memory_time_scale = {res['compute_time_scale']:.4f}, "
+            f"network_bandwidth_scale = {res['network_bandwidth_scale']:.4f} (comm_bandwidth_scale "
+            f"{res['comm_bandwidth_scale']:.4f}, fixed)  {'converged' if res['success'] else 'NOT converged'} "
+            f"({res['evaluations']} evals, {res['message']}); in-sample |err| median "
+            f"{res['in_sample']['median_abs_error']:.3f} max {res['in_sample']['max_abs_error']:.3f}"
+        )
+        _print_groups(res)
+        res["seconds"] = time.perf_counter() - t0
+        out[system] = res
+    keys = ("compute_time_scale", "memory_time_scale", "comm_bandwidth_scale", "network_bandwidth_scale")
     return (
-        {vllm.SYSTEM: values, vllm.MLPERF_SYSTEM: mvalues},
+        {s: {k: r[k] for k in keys} for s, r in out.items()},
         {vllm.SYSTEM: vllm.fit_description(), vllm.MLPERF_SYSTEM: vllm.mlperf_fit_description()},
-        {vllm.SYSTEM: res, vllm.MLPERF_SYSTEM: mres},
+        out,
     )
 
 
-def calibrate_profiles(comm_bandwidth_scale: float | None = None) -> dict[str, Any]:
+def calibrate_profiles(system_calib: dict[str, float] | None = None) -> dict[str, Any]:
     """Fits the software-stack profiles of the calibrated systems (``perfmodel.validation.llm.fit_profile``: the
     Megatron-LM 2022 profile of dgx-a100 on Korthikanti Table 4, the system's communication factor)."""
     from perfmodel.validation import llm as vllm
 
-    res = vllm.fit_profile(comm_bandwidth_scale)
+    res = vllm.fit_profile(system_calib)
     h = res["holdout"]["korthikanti_table5"]
     print(
         f"{vllm.SYSTEM} profile {res['profile']}: compute_time_scale = memory_time_scale = {res['compute_time_scale']:.4f} "
-        f"(comm {res['comm_bandwidth_scale']:.4f}, the system's)  {'converged' if res['success'] else 'NOT converged'} "
+        f"(comm {res['comm_bandwidth_scale']:.4f}, network {res['network_bandwidth_scale']:.4f}, the system's)  {'converged' if res['success'] else 'NOT converged'} "
         f"({res['evaluations']} evals); Table 4 in sample |err| max {res['in_sample']['max_abs_error']:.3f}; "
         f"Table 5 holdout mean {h['mean_abs_error']:.3f} max {h['max_abs_error']:.3f}"
     )
@@ -779,7 +773,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         from perfmodel.validation import llm as vllm
 
         if a.llm_system in (None, vllm.SYSTEM):
-            prof = calibrate_profiles(values[vllm.SYSTEM]["comm_bandwidth_scale"])
+            prof = calibrate_profiles(values[vllm.SYSTEM])
             report["llm_profiles"] = {f"{vllm.SYSTEM}/{prof['profile']}": prof}
             if a.write:
                 write_profile(vllm.SYSTEM, prof["profile"], prof, vllm.profile_description())
