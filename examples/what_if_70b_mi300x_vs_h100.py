@@ -19,7 +19,8 @@ CLUSTERS = {
 
 
 #: The same footing for both systems: the engines as validated, no per-system factors.
-UNCALIBRATED = {"compute_time_scale": 1.0, "memory_time_scale": 1.0, "comm_bandwidth_scale": 1.0}
+UNCALIBRATED = {"compute_time_scale": 1.0, "memory_time_scale": 1.0, "comm_bandwidth_scale": 1.0,
+                "network_bandwidth_scale": 1.0}  # fmt: skip
 PLAN_COLUMNS = ("tp", "pp", "dp", "vp", "micro_batch", "sp", "recompute", "zero", "dp_overlap", "tp_overlap",
                 "pp_overlap", "offload_optimizer", "offload_activations")  # fmt: skip
 
@@ -33,7 +34,7 @@ def main() -> None:
         e = pm.llm.estimate(model, cluster, global_batch=1024, calib=UNCALIBRATED, **plan)
         own = pm.llm.calibration(cluster[0])
         calib = "none" if own["fitted_on"] == "uncalibrated" else (
-            f"compute {own['compute_time_scale']:.3f}, comm {own['comm_bandwidth_scale']:.3f} (not applied here)"
+            f"compute {own['compute_time_scale']:.3f}, network {own['network_bandwidth_scale']:.3f} (not applied here)"
         )
         rows.append((name, plan, e, calib))
     for name, plan, e, calib in rows:
