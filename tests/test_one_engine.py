@@ -150,3 +150,24 @@ def test_fast_estimate_path_writes_the_engines_plan_order() -> None:
     from perfmodel import llm
 
     assert llm._PLAN_IN_ORDER, (llm._VALUE_PLAN_KEYS, llm._PLAN_ORDER)
+
+
+def test_zero3_gathers_and_reduces_one_module_at_a_time() -> None:
+    # ZeRO-3 cannot gather the whole model at once (that would hold every parameter, which it exists to avoid):
+    # DeepSpeed fetches each submodule's parameters as the pass reaches it. Each per-micro-batch collective is
+    # priced as 4 calls per layer (QKV, attention output, MLP in, MLP out) of 1/(4 x layers) of the bytes, each
+    # paying the engine's whole latency; without overlap the step's DP time is the sum over calls.
+    m = pm.llm.model("frontier-gpt-20b")
+    nodes, g, mb = 8, 64, 2
+    e = pm.llm.estimate(m, ("frontier-node", nodes), dp=g, zero=3, micro_batch=1, global_batch=g * mb, recompute="full")
+    k = 4 * m.fields["layers"]
+    cluster = pm.cluster("frontier-node", nodes)
+    total = 0.0
+    for r in e.collectives.iter_rows(named=True):
+        assert r["calls_per_step"] == mb * k, r
+        one = pm.collectives.predict(cluster, r["op"], r["bytes"], g, stride=1, concurrent=8)["time_s"][0]
+        assert r["time_s"] == pytest.approx(one, rel=1e-12)
+        total += r["calls_per_step"] * r["time_s"]
+    # Forward and backward gathers of the 16-bit weights and the gradients' reduce-scatter, 1/k of them per call.
+    assert sorted(r["bytes"] * k / (2 * m.params) for r in e.collectives.iter_rows(named=True)) == pytest.approx([1, 1, 1])
+    assert e.raw["dp_comm"] == pytest.approx(total, rel=1e-9)

@@ -646,6 +646,9 @@ pub struct Collective {
     pub estimate: CollectiveEstimate,
     /// Calls per step on one device (the heaviest stage, for an even pipeline).
     pub calls_per_step: f64,
+    /// Calls per round of its pass (one micro-batch for ZeRO-3, the step otherwise): 1, or the stage's
+    /// parameter modules where ZeRO-3 gathers and reduces one module at a time.
+    pub calls_per_round: f64,
     /// Bytes per rank per call that cross the node boundary.
     pub cross_node_bytes: f64,
 }
@@ -684,10 +687,33 @@ impl Cluster {
             bytes,
             estimate: self.collective(op, size, stride, bytes),
             calls_per_step,
+            calls_per_round: 1.0,
             cross_node_bytes: self.machine.cross_node_bytes(op, size, stride, bytes),
         }
     }
+
+    /// `x` issued as `k` equal calls per round instead of one: each call moves `1/k` of its bytes and pays the
+    /// engine's whole latency (ZeRO-3 gathers and reduces one module's parameters at a time).
+    fn per_module(&self, mut x: Collective, k: f64) -> Collective {
+        if k <= 1.0 {
+            return x;
+        }
+        let (op, b) = (x.op(), x.bytes / k);
+        x.estimate = self.collective(op, x.size, x.stride, b);
+        x.cross_node_bytes = self.machine.cross_node_bytes(op, x.size, x.stride, b);
+        x.bytes = b;
+        x.calls_per_step *= k;
+        x.calls_per_round = k;
+        x
+    }
 }
+
+/// Parameter modules of one transformer layer that ZeRO-3 gathers (and whose gradients it reduces) as one
+/// call each: the QKV, attention-output, MLP-input (gate and up fused) and MLP-output linears. DeepSpeed's
+/// stage 3 fetches parameters per submodule as the forward and backward reach it
+/// (`PartitionedParameterCoordinator.fetch_sub_module`), never the whole model at once (that would hold every
+/// parameter in memory, which ZeRO-3 exists to avoid); norms and biases are small and ride along.
+pub const ZERO3_MODULES_PER_LAYER: f64 = 4.0;
 
 /// Most collectives of one data-parallel/ZeRO schedule.
 const MAX_DP: usize = 8;
@@ -706,6 +732,16 @@ impl DpSchedule {
         self.len += 1;
     }
 
+    /// ZeRO-3: each per-micro-batch collective as one call per parameter module of the stage's `layers`.
+    fn per_module(&mut self, c: &Cluster, layers: f64) {
+        let k = (ZERO3_MODULES_PER_LAYER * layers).max(1.0);
+        for (x, pass) in &mut self.items[..self.len] {
+            if *pass != Pass::Step {
+                *x = c.per_module(*x, k);
+            }
+        }
+    }
+
     pub fn collectives(&self) -> impl Iterator<Item = &Collective> {
         self.items[..self.len].iter().map(|(c, _)| c)
     }
@@ -715,7 +751,7 @@ impl DpSchedule {
         self.items[..self.len]
             .iter()
             .filter(|(_, p)| *p == pass)
-            .map(|(c, _)| c.time_s())
+            .map(|(c, _)| c.time_s() * c.calls_per_round)
             .sum()
     }
 }
@@ -726,8 +762,10 @@ impl DpSchedule {
 /// gradients every micro-batch (Rajbhandari et al. SC'20 §7: 3 Psi per step vs 2 Psi), with ZeRO++'s
 /// substitutions (Wang et al. 2023): qwZ gathers int8 weights for the forward, hpZ gathers the backward's
 /// 16-bit secondary copy inside `hpz` ranks, qgZ reduces int4 gradients by an all-to-all inside the node and
-/// then across nodes on the in-node reduced shard.
-pub fn dp_schedule(p: &Plan, c: &Cluster, params: (f64, f64)) -> DpSchedule {
+/// then across nodes on the in-node reduced shard. ZeRO-3's per-micro-batch collectives run per parameter module
+/// of the stage's `layers` ([`ZERO3_MODULES_PER_LAYER`]); the once-per-step ones (ZeRO-0/1/2, hierarchical
+/// partitioning's cross-group ones) as one call each.
+pub fn dp_schedule(p: &Plan, c: &Cluster, params: (f64, f64), layers: f64) -> DpSchedule {
     let none = c.coll("", GroupKind::Dp, Op::AllReduce, 1, 1, 0.0, 0.0);
     let mut out = DpSchedule {
         items: [(none, Pass::Backward); MAX_DP],
@@ -766,6 +804,7 @@ pub fn dp_schedule(p: &Plan, c: &Cluster, params: (f64, f64)) -> DpSchedule {
     };
     if p.zero == 3 && p.hierarchical_partition() {
         hierarchical_schedule(&mut out, p, c, stride, gd + ge, gr);
+        out.per_module(c, layers);
         return out;
     }
     match p.zero {
@@ -876,6 +915,9 @@ pub fn dp_schedule(p: &Plan, c: &Cluster, params: (f64, f64)) -> DpSchedule {
                 );
             }
         }
+    }
+    if p.zero == 3 {
+        out.per_module(c, layers);
     }
     out
 }
@@ -995,10 +1037,10 @@ pub struct DpKey {
     groups: [u32; 8],
     zero: u8,
     flags: u8,
-    params: [u64; 2],
+    params: [u64; 3],
 }
 
-pub fn dp_key(p: &Plan, params: (f64, f64)) -> DpKey {
+pub fn dp_key(p: &Plan, params: (f64, f64), layers: f64) -> DpKey {
     DpKey {
         groups: [
             p.tp,
@@ -1012,16 +1054,16 @@ pub fn dp_key(p: &Plan, params: (f64, f64)) -> DpKey {
         ],
         zero: p.zero,
         flags: u8::from(p.qwz) | u8::from(p.qgz) << 1 | u8::from(p.grad_fp32) << 2,
-        params: [params.0.to_bits(), params.1.to_bits()],
+        params: [params.0.to_bits(), params.1.to_bits(), layers.to_bits()],
     }
 }
 
-/// The DP/ZeRO figures of a stage holding `params` (dense, expert) per device.
-pub fn dp_figures(p: &Plan, c: &Cluster, params: (f64, f64)) -> DpFigures {
+/// The DP/ZeRO figures of a stage holding `params` (dense, expert) per device in `layers` layers.
+pub fn dp_figures(p: &Plan, c: &Cluster, params: (f64, f64), layers: f64) -> DpFigures {
     if p.dp == 1 {
         return DpFigures::default();
     }
-    let sched = dp_schedule(p, c, params);
+    let sched = dp_schedule(p, c, params, layers);
     DpFigures {
         forward: sched.round(Pass::Forward),
         backward: sched.round(Pass::Backward),
@@ -1208,7 +1250,7 @@ pub fn stage_cost(
     role: StageRole,
 ) -> StageCost {
     let params = stage_params(m, p, layers, role);
-    stage_cost_with(m, p, c, kern, layers, role, &dp_figures(p, c, params))
+    stage_cost_with(m, p, c, kern, layers, role, &dp_figures(p, c, params, layers))
 }
 
 /// [`stage_cost`] with the stage's DP/ZeRO figures given (a search caches them by [`dp_key`]).
@@ -1453,7 +1495,7 @@ pub fn plan_collectives(m: &Model, p: &Plan, c: &Cluster) -> Vec<Collective> {
         out.push(p2p_collective(m, p, c, pp_stride(p)));
     }
     out.extend(
-        dp_schedule(p, c, device_params(m, p))
+        dp_schedule(p, c, device_params(m, p), f64::from(m.layers / p.pp))
             .collectives()
             .copied(),
     );
@@ -1643,11 +1685,11 @@ pub fn evaluate_cached(
     let layers = f64::from(m.layers / p.pp);
     let role = StageRole::even(p.pp);
     let params = stage_params(m, p, layers, role);
-    let key = dp_key(p, params);
+    let key = dp_key(p, params, layers);
     let figs = match cache {
         Some((k, f)) if *k == key => *f,
         _ => {
-            let f = dp_figures(p, c, params);
+            let f = dp_figures(p, c, params, layers);
             *cache = Some((key, f));
             f
         }
