@@ -1250,7 +1250,15 @@ pub fn stage_cost(
     role: StageRole,
 ) -> StageCost {
     let params = stage_params(m, p, layers, role);
-    stage_cost_with(m, p, c, kern, layers, role, &dp_figures(p, c, params, layers))
+    stage_cost_with(
+        m,
+        p,
+        c,
+        kern,
+        layers,
+        role,
+        &dp_figures(p, c, params, layers),
+    )
 }
 
 /// [`stage_cost`] with the stage's DP/ZeRO figures given (a search caches them by [`dp_key`]).
