@@ -42,7 +42,6 @@ def test_splitwise_holdout_meets_the_target(holdout: dict[str, dict[str, float]]
         assert holdout[g]["median_abs_error"] <= 0.10 and holdout[g]["max_abs_error"] <= 0.25, g
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 target not met: TensorRT-LLM held-out median <= 15% (H100 fp8/fp16 split)")
 def test_trtllm_holdout_meets_the_target(holdout: dict[str, dict[str, float]]) -> None:
     assert holdout["trtllm_throughput"]["median_abs_error"] <= 0.15
 

@@ -102,3 +102,31 @@ def test_apex_rows_schema(monkeypatch: pytest.MonkeyPatch) -> None:
     assert {r["metric"] for r in rows} == {"mean_ttft", "mean_tpot"}
     for r in rows:
         assert set(r) == ROW_KEYS and r["role"] == "holdout" and r["unit"] == "s" and r["predicted"] > 0
+
+
+def test_trtllm_kv_format_follows_the_published_engine_configs() -> None:
+    c = trt.predictable()
+    # v0.10: every network configuration file sets kv_cache_quant_algo FP8 with FP8 weights (H100 only)
+    assert trt.kv_dtype_of(_case(c, system_id="dgx-h100", framework_version="v0.10", dtype="fp8")) == "fp8"
+    assert trt.kv_dtype_of(_case(c, system_id="dgx-h100", framework_version="v0.10", dtype="fp16")) is None
+    assert trt.kv_dtype_of(_case(c, system_id="dgx-a100", framework_version="v0.10")) is None
+    # v0.6.1 table: "fp8 (fp8 KV)"; v1.0: ModelOpt FP8 checkpoints
+    assert trt.kv_dtype_of(_case(c, framework_version="v0.6", dtype="fp8")) == "fp8"
+    assert trt.kv_dtype_of(_case(c, framework_version="v1.0")) == "fp8"
+
+
+def test_trtllm_bench_settings_by_hand() -> None:
+    # Llama-3.1-8B FP8 on one H100, 128/2048 (tensorrt_llm/bench/build/tuning.py): engine 8.03e9 B = 7.48 GiB,
+    # available 80 - 7.48 = 72.52 GiB, KV 2 x 32 layers x 8 heads x 128 x 1 B = 64 KiB per token,
+    # 0.9 x 72.52 GiB / (64 KiB x 2176) = 491.4 requests -> batch 128 x ceil(491.4/128) = 512; tokens
+    # 491.4 x (1 + 128/2048) = 522 -> 2048, and max(2048, isl + batch = 640) = 2048.
+    c = trt.predictable()
+    r = _case(c, model_id="llama3.1-8b", framework_version="v1.0", isl=128, osl=2048)
+    assert trt.trtllm_bench_settings(r) == (512, 2048)
+    # 20000/2000: 48.6 requests -> the minimum batch 64; tokens raised to isl + batch (no chunked prefill)
+    r = _case(c, model_id="llama3.1-8b", framework_version="v1.0", isl=20000, osl=2000)
+    assert trt.trtllm_bench_settings(r) == (64, 20064)
+    # the simulated limit: no more sequences than whole requests fit the KV cache (guaranteed_no_evict)
+    lim = trt._bench_limits(r)
+    assert 1 <= lim["max_num_seqs"] <= 64 and lim["max_num_batched_tokens"] == 20064
+    assert trt._bench_limits(_case(c, framework_version="v0.10")) == {}

@@ -132,12 +132,24 @@ def framework_of(r: dict[str, Any]) -> str:
 
 
 def kv_dtype_of(r: dict[str, Any]) -> str | None:
-    """The KV cache format of a case: fp8 for the v1.0-era fp8 rows, whose checkpoints are NVIDIA ModelOpt FP8
-    builds (the row's params: "fp8 (ModelOpt)"), which carry ``kv_cache_quant_algo: FP8`` in their
-    hf_quant_config.json (ModelOpt's export format) and so run an fp8 KV cache in TensorRT-LLM; 16-bit otherwise
-    (the v0.10 rows state no KV format)."""
-    dtype = json.loads(r["params"]).get("dtype", "") if r.get("params") else ""
-    return "fp8" if "modelopt" in str(dtype).lower() else None
+    """The KV cache format of a case, fp8 for:
+
+    - the v1.0-era fp8 rows, whose checkpoints are NVIDIA ModelOpt FP8 builds (the row's params: "fp8
+      (ModelOpt)"), which carry ``kv_cache_quant_algo: FP8`` in their hf_quant_config.json (ModelOpt's export
+      format) and so run an fp8 KV cache in TensorRT-LLM;
+    - the v0.10 fp8 rows: the v0.10 perf-overview.md builds every engine from a network configuration file
+      ("Network Configuration Files"; GPT-J, Falcon-180B, Llama-2 7B/70B, Llama-3 8B/70B, Mixtral-8x7B), each
+      with ``"quantization": {"quant_algo": "FP8", "kv_cache_quant_algo": "FP8"}``, removed only for A100
+      ("Running on A100"), so the H100 FP8 columns ran an fp8 KV cache;
+    - the v0.6.1 fp8 rows, whose table says "fp8 (fp8 KV)".
+
+    16-bit otherwise (fp16 rows; the v0.5 blog's fp8 row states no KV format)."""
+    dtype = str(json.loads(r["params"]).get("dtype", "") if r.get("params") else "").lower()
+    if "modelopt" in dtype or "fp8 kv" in dtype:
+        return "fp8"
+    if r["framework_version"] == "v0.10" and r["dtype"] == "fp8":
+        return "fp8"
+    return None
 
 
 def _engine_limits(r: dict[str, Any]) -> dict[str, Any]:
@@ -152,6 +164,73 @@ def _engine_limits(r: dict[str, Any]) -> dict[str, Any]:
     if m := re.search(r"max_batch_size (\d+)", text):
         out["max_num_seqs"] = int(m.group(1))
     return out
+
+
+#: trtllm-bench's ``--kv_cache_free_gpu_mem_fraction`` default (the v1.0-era perf-overview.md: "the default
+#: setting of 0.90"; some runs used 0.95, which ones is not published).
+BENCH_KV_FRACTION = 0.9
+
+
+def trtllm_bench_settings(r: dict[str, Any]) -> tuple[int, int]:
+    """``(max_batch_size, max_num_tokens)`` trtllm-bench derives for a v1.0-era case, whose published command
+    (``trtllm-bench ... throughput --dataset ... --backend pytorch``) sets neither: ``get_settings`` ->
+    ``get_benchmark_engine_settings`` -> ``calc_engine_setting`` and ``finetune_setting``
+    (tensorrt_llm/bench/build/tuning.py), with chunked prefill off (``--enable_chunked_context`` defaults to
+    off: ``max_num_tokens`` is raised to ``max_isl + max_batch_size``, tensorrt_llm/bench/benchmark/utils/
+    general.py). The heuristic: engine size = parameters x bytes per element (FP8 1); available = device memory x
+    GPUs - engine size; KV bytes per token = 2 x layers x max(tp, kv_heads) x head_dim x KV bytes; requests
+    that fit = ``BENCH_KV_FRACTION`` x available / (KV bytes per token x (isl + osl)); the batch rounded up (to
+    32 below 256 requests, at least 64; 128 below 1024; else 256; capped at 4096 / pp) and tokens = batch x (1 +
+    isl/osl) rounded up (to 256 below 4096, at least 2048; 512 below 8192; else 1024; capped at 32768). Device
+    memory here is hwdb's capacity (NVML reports 79.6 GiB for an H100 80GB; hwdb has 80)."""
+    m = llm.model(r["model_id"])
+    f = m.fields
+    tp, pp = int(r["tp"]), int(r["pp"] or 1)
+    isl, osl = int(r["isl"]), int(r["osl"])
+    elem = {"fp8": 1.0, "fp4": 0.5, "int4": 0.5}.get(str(r["dtype"]), 2.0)
+    kv_elem = 1.0 if kv_dtype_of(r) == "fp8" else 2.0
+    head_dim = f.get("head_dim") or f["hidden"] / f["heads"]
+    kv_gib_per_token = 2 * f["layers"] * max(tp, f["kv_heads"]) * head_dim * kv_elem / 2**30
+    system = hwdb.get(r["system_id"], "system")
+    total_gib = float(hwdb.get(system.get("device"), "device").hbm_capacity_gib) * tp * pp
+    available = total_gib - m.params * elem / 2**30
+    requests = BENCH_KV_FRACTION * available / (kv_gib_per_token * (isl + osl))
+    raw_bs = min(requests, 4096) / pp
+    raw_tokens = min(raw_bs * (1 + isl / osl), 32768)
+    if raw_bs < 256:
+        bs = max(64, 32 * math.ceil(raw_bs / 32))
+    elif raw_bs < 1024:
+        bs = 128 * math.ceil(raw_bs / 128)
+    else:
+        bs = 256 * math.ceil(raw_bs / 256)
+    if raw_tokens < 4096:
+        tokens = max(2048, 256 * math.ceil(raw_tokens / 256))
+    elif raw_tokens < 8192:
+        tokens = 512 * math.ceil(raw_tokens / 512)
+    else:
+        tokens = 1024 * math.ceil(raw_tokens / 1024)
+    return bs, max(tokens, isl + bs)
+
+
+def _bench_limits(r: dict[str, Any]) -> dict[str, Any]:
+    """Simulator limits of a v1.0-era (trtllm-bench) case, ``{}`` for the others: the token budget of
+    :func:`trtllm_bench_settings` and, as the sequence limit, the smaller of its batch size and the number of
+    whole requests (prompt + output) the simulated KV cache holds. trtllm-bench's ``--scheduler_policy``
+    defaults to ``guaranteed_no_evict`` (tensorrt_llm/bench/benchmark/throughput.py; the default users report
+    for v0.17, NVIDIA/TensorRT-LLM#3122), which admits a request only when the blocks of its whole prompt and
+    maximum output can be reserved; with every request of the same length that is exactly this cap (the
+    simulator's own admission, by the prompt's blocks with recompute preemption, is vLLM's and TensorRT-LLM's
+    ``max_utilization``, which the v0.10 rows state)."""
+    if r["framework_version"] != "v1.0":
+        return {}
+    bs, tokens = trtllm_bench_settings(r)
+    fw = framework_of(r)
+    mem = serve.memory(r["model_id"], r["system_id"], tp=int(r["tp"]), pp=int(r["pp"] or 1), dtype=r["dtype"],
+                       kv_dtype=kv_dtype_of(r), framework=fw, max_num_batched_tokens=tokens, max_num_seqs=bs)  # fmt: skip
+    block = serve.framework_defaults(fw).block_size
+    whole = math.ceil((int(r["isl"]) + int(r["osl"])) / block)
+    fit = int(mem.kv_tokens // block) // whole
+    return {"max_num_seqs": max(1, min(bs, fit)), "max_num_batched_tokens": tokens}
 
 
 def moe_attention_dp(r: dict[str, Any]) -> dict[str, Any]:
@@ -175,6 +254,8 @@ def predict(case_row: dict[str, Any], figures: dict[str, float] | None = None, a
     opts: dict[str, Any] = _engine_limits(r)
     if attention_dp:
         opts.update(moe_attention_dp(r))
+    else:
+        opts.update(_bench_limits(r))
     if r["batching"] == "static" and r.get("batch_size"):
         opts["max_num_seqs"] = int(r["batch_size"])
     sim = serve.max_throughput(
@@ -191,7 +272,7 @@ def _fits(r: dict[str, Any]) -> str | None:
     seqs = int(r["batch_size"]) if r["batching"] == "static" and r.get("batch_size") else None
     try:
         mem = serve.memory(r["model_id"], r["system_id"], tp=int(r["tp"]), pp=int(r["pp"] or 1), dtype=r["dtype"],
-                           framework=framework_of(r), max_num_seqs=seqs)  # fmt: skip
+                           kv_dtype=kv_dtype_of(r), framework=framework_of(r), max_num_seqs=seqs)  # fmt: skip
     except PerfModelError as exc:
         return str(exc)
     return None if mem.fits else mem.explain()
