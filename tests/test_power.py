@@ -109,7 +109,7 @@ def test_simulate_energy_adds_up_and_keeps_times():
     cols = [np.ascontiguousarray(req[c].to_numpy().astype(float)) for c in ("arrival_s", "prompt_tokens", "output_tokens")]
     mem = pm.serve.memory("llama3.1-8b", "dgx-h100", tp=2)
     sched = {"max_num_seqs": 256, "max_num_batched_tokens": 8192, "chunked_prefill": True, "block_size": 16,
-             "kv_capacity_tokens": float(mem.kv_tokens), "max_model_len": 131072}  # fmt: skip
+             "kv_capacity_tokens": float(mem.kv_tokens), "max_model_len": 131072, "reserve_output": False}  # fmt: skip
     plain = _core.serve_simulate(h, *cols, 2, sched, "round_robin", True)
     powered = _core.serve_simulate(h, *cols, 2, sched, "round_robin", True, pm.power.model(H100).handle, None)
     for k in ("ttft_s", "finish_s", "itl_gaps_s"):

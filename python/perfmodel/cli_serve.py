@@ -122,15 +122,21 @@ def _parser() -> argparse.ArgumentParser:
             s.add_argument("--slo-ttft", type=float, default=None, metavar="S", help="TTFT SLO, seconds")
             s.add_argument("--slo-tpot", type=float, default=None, metavar="S", help="TPOT SLO, seconds")
             s.add_argument("--balancer", default="round_robin", help="round_robin or least_outstanding")
+            s.add_argument("--scheduler-policy", default=None, help=_POLICY_HELP)
             s.add_argument("--csv", metavar="OUT", default=None, help="write the per-request frame (or, with --search, the plans) to OUT")
         elif name == "throughput":
             s.add_argument("--isl", type=int, default=1024, help="prompt tokens per request")
             s.add_argument("--osl", type=int, default=1024, help="output tokens per request")
             s.add_argument("--num-requests", type=int, default=None)
+            s.add_argument("--scheduler-policy", default=None, help=_POLICY_HELP)
     from .serve import disagg_cli
 
     disagg_cli.add_parsers(sub, _length, _rate)
     return p
+
+
+_POLICY_HELP = ("how admission holds KV blocks: max_utilization (the prompt's, growing with preemption; vLLM, SGLang) "
+                "or guaranteed_no_evict (the whole request's; TensorRT-LLM); default: the framework's")
 
 
 def _gib(b: float) -> str:
@@ -208,7 +214,8 @@ def _simulate(args: argparse.Namespace) -> int:
     sim = serve.simulate(
         args.model, args.system, replicas=args.replicas, requests=args.requests, rate=args.rate,
         num_requests=args.num_requests, prompt_tokens=args.prompt_tokens, output_tokens=args.output_tokens,
-        seed=args.seed, slo_ttft_s=args.slo_ttft, slo_tpot_s=args.slo_tpot, balancer=args.balancer, **kw,
+        seed=args.seed, slo_ttft_s=args.slo_ttft, slo_tpot_s=args.slo_tpot, balancer=args.balancer,
+        scheduler_policy=args.scheduler_policy, **kw,
     )  # fmt: skip
     print(format_summary(sim, f"{_where(args)}, {args.replicas} replica(s)", args.slo_ttft, args.slo_tpot))
     if args.csv:
@@ -241,7 +248,8 @@ def _max_rate(args: argparse.Namespace) -> int:
         return 0
     r = serve.max_rate(args.model, args.system, args.tp, args.pp, args.replicas, slo_ttft_s=args.slo_ttft,
                        slo_tpot_s=args.slo_tpot, percentile=pct, dtype=args.dtype, kv_dtype=args.kv_dtype,
-                       framework=args.framework, balancer=args.balancer, **traffic)  # fmt: skip
+                       framework=args.framework, balancer=args.balancer, scheduler_policy=args.scheduler_policy,
+                       **traffic)  # fmt: skip
     print(f"{_where(args)}, {args.replicas} replica(s): {r.rate_req_s:.3g} requests/s meet the SLOs; beyond: {r.why}")
     if r.simulation is not None:
         print(format_summary(r.simulation, f"at {r.rate_req_s:.3g} requests/s", args.slo_ttft, args.slo_tpot))
@@ -275,7 +283,8 @@ def format_summary(
 def _throughput(args: argparse.Namespace) -> int:
     kw = _common(args)
     sim = serve.max_throughput(
-        args.model, args.system, isl=args.isl, osl=args.osl, num_requests=args.num_requests, **kw
+        args.model, args.system, isl=args.isl, osl=args.osl, num_requests=args.num_requests,
+        scheduler_policy=args.scheduler_policy, **kw,
     )
     s = sim.summary
     gpus = args.tp * args.pp

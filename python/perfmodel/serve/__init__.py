@@ -24,7 +24,8 @@ from .._arrays import as_columns
 from ..errors import InvalidArgumentError, ModelError
 from ..llm import Model
 from ..llm import model as _llm_model
-from .frameworks import FRAMEWORKS, FrameworkDefaults, framework_defaults
+from .frameworks import FRAMEWORKS, SCHEDULER_POLICIES, FrameworkDefaults, framework_defaults
+from .frameworks import scheduler_policy as _policy
 from .simulate import Simulation, check_slo, read_requests, requests, summarize
 
 __all__ = [
@@ -408,7 +409,8 @@ def decode(
 
 
 def _scheduler(m: Model, framework: str, mem: MemoryReport, max_num_seqs: int | None, max_num_batched_tokens: int | None,
-               chunked_prefill: bool | None, block_size: int | None, max_model_len: int | None, pp: int = 1) -> dict[str, Any]:  # fmt: skip
+               chunked_prefill: bool | None, block_size: int | None, max_model_len: int | None, pp: int = 1,
+               scheduler_policy: str | None = None) -> dict[str, Any]:  # fmt: skip
     """The scheduler of one engine (the framework's defaults unless given). Pipeline parallelism keeps ``pp``
     batches in flight, as vLLM's virtual engines do: each has its own scheduler and batch and a 1/pp share of the
     KV blocks, and each iteration takes the whole pipeline's latency, so the pp stages work on pp batches at
@@ -421,6 +423,8 @@ def _scheduler(m: Model, framework: str, mem: MemoryReport, max_num_seqs: int | 
         "block_size": d.block_size if block_size is None else _whole("block_size", block_size),
         "kv_capacity_tokens": float(mem.kv_tokens),
         "max_model_len": int(m.seq_len) if max_model_len is None else _whole("max_model_len", max_model_len),
+        "reserve_output": (d.scheduler_policy if scheduler_policy is None else _policy(scheduler_policy))
+        == "guaranteed_no_evict",
     }
     if pp > 1:
         block = out["block_size"]
@@ -460,7 +464,8 @@ def _instance(m: Model, where: Any, tp: int, pp: int, ep: int, dtype: str, kv_dt
               max_num_seqs: int | None = None, max_num_batched_tokens: int | None = None,
               chunked_prefill: bool | None = None, block_size: int | None = None,
               gpu_memory_utilization: float | None = None, max_model_len: int | None = None,
-              power_cap_w: Any = None, attention_dp: bool = False, **figures: float) -> _Instance:  # fmt: skip
+              power_cap_w: Any = None, attention_dp: bool = False, scheduler_policy: str | None = None,
+              **figures: float) -> _Instance:  # fmt: skip
     """Resolves one ``tp x pp`` instance for the simulators (:func:`simulate` and the pools of
     :func:`perfmodel.serve.disaggregated`): engine, memory (a :class:`~perfmodel.ModelError` when it does not
     fit), scheduler, power law (:func:`perfmodel.power.model`) and cap."""
@@ -472,7 +477,8 @@ def _instance(m: Model, where: Any, tp: int, pp: int, ep: int, dtype: str, kv_dt
                  gpu_memory_utilization, block_size, attention_dp)  # fmt: skip
     _check_fits(mem, m, where.id if isinstance(where, hwdb.Spec) else where, tp, pp)
     pp = _whole("pp", pp)
-    sched = _scheduler(m, framework, mem, max_num_seqs, max_num_batched_tokens, chunked_prefill, block_size, max_model_len, pp)
+    sched = _scheduler(m, framework, mem, max_num_seqs, max_num_batched_tokens, chunked_prefill, block_size, max_model_len, pp,
+                       scheduler_policy)  # fmt: skip
     spec, _ = _system_and_nodes(where, tp * pp)
     pmod = power_model(spec, dtype)
     return _Instance(h, mem, sched, pmod, check_cap(pmod, power_cap_w))
@@ -505,13 +511,16 @@ def simulate(
     balancer: str = "round_robin",
     power_cap_w: float | None = None,
     attention_dp: bool = False,
+    scheduler_policy: str | None = None,
     **figures: float,
 ) -> Simulation:
     """Serves ``requests`` (a frame or CSV/JSONL path with ``arrival_s``, ``prompt_tokens``, ``output_tokens``)
     or ``num_requests`` Poisson arrivals at ``rate`` per second (lengths fixed or drawn, see
     :func:`perfmodel.serve.requests`) on ``replicas`` copies of a ``tp x pp`` instance behind a load balancer,
-    with ``framework``'s scheduler (chunked prefill, FCFS, paged KV cache with recompute preemption; its
-    defaults unless given). Returns per-request TTFT, TPOT, ITL and end-to-end latency, their mean and
+    with ``framework``'s scheduler (chunked prefill, FCFS, paged KV cache; its defaults unless given).
+    ``scheduler_policy`` says how admission holds KV blocks (``max_utilization``: the prompt's, growing per
+    decode with recompute preemption, as vLLM and SGLang do; ``guaranteed_no_evict``: the whole request's,
+    TensorRT-LLM's default; see :data:`perfmodel.serve.frameworks.SCHEDULER_POLICIES`). Returns per-request TTFT, TPOT, ITL and end-to-end latency, their mean and
     percentiles, throughput and goodput under the SLOs, and the run's energy (:func:`perfmodel.power.add_run_energy`:
     ``energy_j``, ``mean_power_per_gpu_w``, ``energy_per_output_token_j``, ...; each GPU's power limited to
     ``power_cap_w`` watts when given).
@@ -530,7 +539,7 @@ def simulate(
     slo_ttft_s, slo_tpot_s = check_slo("slo_ttft_s", slo_ttft_s), check_slo("slo_tpot_s", slo_tpot_s)
     inst = _instance(m, where, tp, pp, ep, dtype, kv_dtype, framework, max_num_seqs, max_num_batched_tokens,
                      chunked_prefill, block_size, gpu_memory_utilization, max_model_len, power_cap_w,
-                     attention_dp, **figures)  # fmt: skip
+                     attention_dp, scheduler_policy, **figures)  # fmt: skip
     pp = _whole("pp", pp)
     # The simulator with each iteration's power tallied (perfmodel.power; times bit-identical without a cap).
     raw = _core.serve_simulate(inst.handle, *_columns(trace), replicas * pp, inst.scheduler, str(balancer), True,
@@ -588,7 +597,7 @@ def max_throughput(
                     max_model_len=max_len, attention_dp=attention_dp, **options)  # fmt: skip
 
 
-__all__ += ["Phase", "ITERATION_COLUMNS", "FrameworkDefaults", "framework_defaults", "Simulation", "simulate",
+__all__ += ["Phase", "ITERATION_COLUMNS", "FrameworkDefaults", "framework_defaults", "SCHEDULER_POLICIES", "Simulation", "simulate",
             "max_throughput", "requests", "read_requests", "search", "plans"]  # fmt: skip
 
 

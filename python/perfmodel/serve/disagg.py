@@ -59,7 +59,8 @@ TRANSFERS = ("layerwise", "serial")
 @dataclass(frozen=True)
 class Pool:
     """One pool of identical serving instances: ``where`` (a system id or spec), each instance ``tp x pp`` GPUs
-    (``ep`` for MoE), ``replicas`` instances, optional scheduler limits (the framework's defaults otherwise),
+    (``ep`` for MoE), ``replicas`` instances, optional scheduler limits and ``scheduler_policy`` (the
+    framework's defaults otherwise),
     and an optional power limit per GPU, ``power_cap_w`` in watts (above the device's idle power, at most its
     TDP; None: :func:`disaggregated`'s ``power_cap_w``)."""
 
@@ -73,6 +74,7 @@ class Pool:
     chunked_prefill: bool | None = None
     gpu_memory_utilization: float | None = None
     power_cap_w: float | None = None
+    scheduler_policy: str | None = None
 
     @property
     def gpus(self) -> int:
@@ -196,7 +198,8 @@ def disaggregated(
         try:
             inst.append(_instance(m, spec, p.tp, p.pp, p.ep, dtype, kv_dtype, framework, p.max_num_seqs,
                                   p.max_num_batched_tokens, p.chunked_prefill, None, p.gpu_memory_utilization,
-                                  max_model_len, power_cap_w if p.power_cap_w is None else p.power_cap_w))  # fmt: skip
+                                  max_model_len, power_cap_w if p.power_cap_w is None else p.power_cap_w,
+                                  scheduler_policy=p.scheduler_policy))  # fmt: skip
         except HwdbError:
             raise
         except PerfModelError as exc:

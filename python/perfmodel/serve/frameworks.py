@@ -17,7 +17,7 @@ class FrameworkDefaults:
     """``max_num_seqs`` (sequences per iteration), ``max_num_batched_tokens`` (tokens per iteration),
     ``memory_fraction`` of the GPU (or of the memory left after weights and activations when
     ``fraction_of_free``) given to the KV cache, ``block_size`` (tokens per KV block), ``chunked_prefill``,
-    and ``source``."""
+    ``scheduler_policy`` (:data:`SCHEDULER_POLICIES`) and ``source``."""
 
     max_num_seqs: int
     max_num_batched_tokens: int
@@ -26,7 +26,16 @@ class FrameworkDefaults:
     block_size: int
     chunked_prefill: bool
     source: str
+    scheduler_policy: str = "max_utilization"
 
+
+#: How admission holds KV blocks (TensorRT-LLM's ``CapacitySchedulerPolicy`` names): ``max_utilization``
+#: allocates a prompt's blocks and grows per decode, preempting (recompute) when the cache is full (vLLM's and
+#: SGLang's only behaviour); ``guaranteed_no_evict`` reserves the blocks of the whole request (prompt and every
+#: output token) at admission, so nothing is ever preempted and fewer requests run at once (TensorRT-LLM's
+#: default: ``executor::SchedulerConfig`` constructs with ``kGUARANTEED_NO_EVICT``, and trtllm-bench's
+#: ``--scheduler_policy`` defaults to it).
+SCHEDULER_POLICIES: tuple[str, ...] = ("max_utilization", "guaranteed_no_evict")
 
 #: Framework class -> its defaults.
 FRAMEWORKS: dict[str, FrameworkDefaults] = {
@@ -59,7 +68,9 @@ FRAMEWORKS: dict[str, FrameworkDefaults] = {
         block_size=32,
         chunked_prefill=True,
         source="TensorRT-LLM 1.0 LLM API / trtllm-bench (PyTorch backend) defaults (nvidia.github.io/TensorRT-LLM): "
-        "max_batch_size 2048, max_num_tokens 8192, KvCacheConfig free_gpu_memory_fraction 0.9, tokens_per_block 32",
+        "max_batch_size 2048, max_num_tokens 8192, KvCacheConfig free_gpu_memory_fraction 0.9, tokens_per_block 32; "
+        "capacity scheduler policy guaranteed_no_evict (executor SchedulerConfig default)",
+        scheduler_policy="guaranteed_no_evict",
     ),
     "splitwise": FrameworkDefaults(
         max_num_seqs=256,
@@ -81,9 +92,24 @@ FRAMEWORKS: dict[str, FrameworkDefaults] = {
         chunked_prefill=True,
         source="TensorRT-LLM BuildConfig / KvCacheConfig defaults (nvidia.github.io/TensorRT-LLM): max_batch_size "
         "2048, max_num_tokens 8192, kv_cache_free_gpu_mem_fraction 0.9 of the memory left after the engine, "
-        "tokens_per_block 64",
+        "tokens_per_block 64; capacity scheduler policy guaranteed_no_evict (executor SchedulerConfig default)",
+        scheduler_policy="guaranteed_no_evict",
     ),
 }
+
+
+def scheduler_policy(name: str) -> str:
+    """``name`` checked against :data:`SCHEDULER_POLICIES` (an error names the closest)."""
+    key = str(name).strip().lower()
+    if key not in SCHEDULER_POLICIES:
+        import difflib
+
+        close = difflib.get_close_matches(key, SCHEDULER_POLICIES, n=1)
+        hint = f" (closest: '{close[0]}')" if close else ""
+        raise InvalidArgumentError(
+            f"argument `scheduler_policy`: is {name!r}; expected one of {list(SCHEDULER_POLICIES)}{hint}"
+        )
+    return key
 
 
 def framework_defaults(name: str) -> FrameworkDefaults:

@@ -153,8 +153,8 @@ def kv_dtype_of(r: dict[str, Any]) -> str | None:
 
 
 def _engine_limits(r: dict[str, Any]) -> dict[str, Any]:
-    """The scheduler limits a case's row states (v0.10 rows: "max_batch_size 2048, max_num_tokens 2048, ..."),
-    as simulator options; the trtllm defaults otherwise."""
+    """The scheduler limits and policy of a case's run (v0.10 rows: "max_batch_size 2048, max_num_tokens 2048,
+    ..." and the documented ``max_utilization`` policy), as simulator options; the trtllm defaults otherwise."""
     import re
 
     text = json.loads(r["params"]).get("framework", "") if r.get("params") else ""
@@ -163,6 +163,10 @@ def _engine_limits(r: dict[str, Any]) -> dict[str, Any]:
         out["max_num_batched_tokens"] = int(m.group(1))
     if m := re.search(r"max_batch_size (\d+)", text):
         out["max_num_seqs"] = int(m.group(1))
+    if r["framework_version"] == "v0.10":
+        # The v0.10 perf-overview.md "Commands" table runs gptManagerBenchmark with
+        # `--scheduler_policy max_utilization` (the executor's default is guaranteed_no_evict).
+        out["scheduler_policy"] = "max_utilization"
     return out
 
 
@@ -213,24 +217,15 @@ def trtllm_bench_settings(r: dict[str, Any]) -> tuple[int, int]:
 
 
 def _bench_limits(r: dict[str, Any]) -> dict[str, Any]:
-    """Simulator limits of a v1.0-era (trtllm-bench) case, ``{}`` for the others: the token budget of
-    :func:`trtllm_bench_settings` and, as the sequence limit, the smaller of its batch size and the number of
-    whole requests (prompt + output) the simulated KV cache holds. trtllm-bench's ``--scheduler_policy``
-    defaults to ``guaranteed_no_evict`` (tensorrt_llm/bench/benchmark/throughput.py; the default users report
-    for v0.17, NVIDIA/TensorRT-LLM#3122), which admits a request only when the blocks of its whole prompt and
-    maximum output can be reserved; with every request of the same length that is exactly this cap (the
-    simulator's own admission, by the prompt's blocks with recompute preemption, is vLLM's and TensorRT-LLM's
-    ``max_utilization``, which the v0.10 rows state)."""
+    """Simulator limits of a v1.0-era (trtllm-bench) case, ``{}`` for the others: the batch size and token
+    budget of :func:`trtllm_bench_settings`, with trtllm-bench's ``--scheduler_policy`` default
+    ``guaranteed_no_evict`` (tensorrt_llm/bench/benchmark/throughput.py; the default users report for v0.17,
+    NVIDIA/TensorRT-LLM#3122): a request is admitted only when the blocks of its whole prompt and output can be
+    reserved (the simulator's ``scheduler_policy``; the v0.10 rows state ``max_utilization``)."""
     if r["framework_version"] != "v1.0":
         return {}
     bs, tokens = trtllm_bench_settings(r)
-    fw = framework_of(r)
-    mem = serve.memory(r["model_id"], r["system_id"], tp=int(r["tp"]), pp=int(r["pp"] or 1), dtype=r["dtype"],
-                       kv_dtype=kv_dtype_of(r), framework=fw, max_num_batched_tokens=tokens, max_num_seqs=bs)  # fmt: skip
-    block = serve.framework_defaults(fw).block_size
-    whole = math.ceil((int(r["isl"]) + int(r["osl"])) / block)
-    fit = int(mem.kv_tokens // block) // whole
-    return {"max_num_seqs": max(1, min(bs, fit)), "max_num_batched_tokens": tokens}
+    return {"max_num_seqs": bs, "max_num_batched_tokens": tokens, "scheduler_policy": "guaranteed_no_evict"}
 
 
 def moe_attention_dp(r: dict[str, Any]) -> dict[str, Any]:
@@ -258,6 +253,9 @@ def predict(case_row: dict[str, Any], figures: dict[str, float] | None = None, a
         opts.update(_bench_limits(r))
     if r["batching"] == "static" and r.get("batch_size"):
         opts["max_num_seqs"] = int(r["batch_size"])
+        # A static engine (gptSessionBenchmark) allocates the whole batch's KV when it builds, so the batch
+        # runs together; the simulated cache (a fraction of free memory) must not serialise it by reserving.
+        opts["scheduler_policy"] = "max_utilization"
     sim = serve.max_throughput(
         r["model_id"], r["system_id"], tp=int(r["tp"]), pp=int(r["pp"] or 1), isl=int(r["isl"]),
         osl=int(r["osl"]), dtype=r["dtype"], kv_dtype=kv_dtype_of(r), framework=framework_of(r),

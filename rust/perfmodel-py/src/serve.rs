@@ -342,6 +342,7 @@ pub struct SchedulerArgs {
     block_size: u32,
     kv_capacity_tokens: f64,
     max_model_len: u32,
+    reserve_output: bool,
 }
 
 /// The inter-token-gap quantiles `serve_simulate` returns (`itl_p50_s`, `itl_p90_s`, `itl_p99_s`).
@@ -425,6 +426,7 @@ impl SchedulerArgs {
             block_size: self.block_size,
             kv_capacity_tokens: self.kv_capacity_tokens,
             max_model_len: self.max_model_len,
+            reserve_output: self.reserve_output,
         }
     }
 }

@@ -26,7 +26,10 @@
 //! wait. Otherwise the iteration is a decode iteration over all running sequences.
 //!
 //! **KV blocks and preemption.** Admission allocates the blocks of the whole prompt (vLLM's
-//! `can_allocate` check; no watermark is modelled). A decode that crosses a block boundary needs one
+//! `can_allocate` check, TensorRT-LLM's `max_utilization` policy; no watermark is modelled), or with
+//! [`SchedulerConfig::reserve_output`] the blocks of the whole request, prompt plus every output token still to
+//! come (TensorRT-LLM's `guaranteed_no_evict`, its default): such a sequence never needs another block, so
+//! nothing is ever preempted. A decode that crosses a block boundary needs one
 //! more block; when none is free, the most recently admitted running sequence (the tail of the running
 //! list, possibly the sequence itself) is preempted by *recompute*, vLLM's default: its blocks are
 //! freed and it goes back to the *front* of the waiting queue; when readmitted it prefills its prompt
@@ -53,8 +56,8 @@
 //! # Rejected inputs (errors name the 0-based trace row)
 //!
 //! * `prompt_tokens + output_tokens > max_model_len` (vLLM rejects such requests);
-//! * a request whose largest cache, `prompt + output − 1` tokens (the KV written by its last decode),
-//!   needs more blocks than a replica has: it could never finish even alone (vLLM would preempt it
+//! * a request whose largest cache, `prompt + output − 1` tokens (the KV written by its last decode;
+//!   `prompt + output` with `reserve_output`), needs more blocks than a replica has: it could never finish even alone (vLLM would preempt it
 //!   forever);
 //! * chunked prefill off and `prompt_tokens > max_num_batched_tokens`: vLLM refuses such a configuration
 //!   (without chunking it requires `max_num_batched_tokens >= max_model_len`). A *recomputed* prefill
@@ -124,6 +127,10 @@ pub struct SchedulerConfig {
     pub kv_capacity_tokens: f64,
     /// Largest prompt + output of a request.
     pub max_model_len: u32,
+    /// Admission reserves the blocks of the whole request (prompt + remaining output), TensorRT-LLM's
+    /// `guaranteed_no_evict`; false: the prompt's blocks only, growing per decode with recompute preemption
+    /// (vLLM, TensorRT-LLM's `max_utilization`).
+    pub reserve_output: bool,
 }
 
 impl SchedulerConfig {
@@ -584,7 +591,6 @@ impl<C> Engine<'_, C> {
 
     /// Admits waiting requests FCFS (see the module notes); returns the budget left.
     fn admit(&mut self, rep: &mut Replica, mut budget: u32) -> u32 {
-        let bs = self.cfg.block_size;
         while let Some(&id) = rep.waiting.front() {
             if rep.running.len() >= self.cfg.max_num_seqs as usize || budget == 0 {
                 break;
@@ -594,7 +600,7 @@ impl<C> Engine<'_, C> {
                 // Its KV arrived from a prefill pool: admitted by `admit_arrived` at the next iteration.
                 break;
             }
-            let need = s.prefill_len.div_ceil(bs);
+            let need = self.blocks_at_admission(&s, s.prefill_len);
             if u64::from(need) > rep.free_blocks {
                 break;
             }
@@ -622,13 +628,12 @@ impl<C> Engine<'_, C> {
     /// `running < max_num_seqs` and the free blocks hold their cache (`ceil(prompt / block_size)` blocks):
     /// they decode in this iteration. Stops at the first that does not fit, or at a recomputed sequence.
     fn admit_arrived(&mut self, rep: &mut Replica) {
-        let bs = self.cfg.block_size;
         while let Some(&id) = rep.waiting.front() {
             let s = self.seqs[id as usize];
             if s.kv == 0 || rep.running.len() >= self.cfg.max_num_seqs as usize {
                 break;
             }
-            let need = s.kv.div_ceil(bs);
+            let need = self.blocks_at_admission(&s, s.kv);
             if u64::from(need) > rep.free_blocks {
                 break;
             }
@@ -637,6 +642,17 @@ impl<C> Engine<'_, C> {
             rep.free_blocks -= u64::from(need);
             self.seqs[id as usize].blocks = need;
         }
+    }
+
+    /// Blocks a sequence takes when admitted with `cached` tokens of KV to hold: those, or with
+    /// `reserve_output` those plus every output token it has still to generate.
+    fn blocks_at_admission(&self, s: &Seq, cached: u32) -> u32 {
+        let tokens = if self.cfg.reserve_output {
+            cached + (s.output - s.generated)
+        } else {
+            cached
+        };
+        tokens.div_ceil(self.cfg.block_size)
     }
 
     /// Builds replica `r`'s next iteration in `self.batch` and `self.slots` (see the module notes).
@@ -746,7 +762,8 @@ pub(crate) fn check_rows(
                 ),
             ));
         }
-        let peak = total - 1;
+        // Reserving admission holds the whole request's blocks from the start.
+        let peak = if cfg.reserve_output { total } else { total - 1 };
         let need = peak.div_ceil(u64::from(cfg.block_size));
         if need > blocks {
             return Err(invalid(
@@ -993,6 +1010,7 @@ pub(crate) mod tests {
             block_size: 16,
             kv_capacity_tokens: cap,
             max_model_len: 1 << 20,
+            reserve_output: false,
         }
     }
 
@@ -1156,6 +1174,39 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn reserving_admission_never_preempts_and_serialises_what_does_not_fit() {
+        // The same two requests and 4 blocks of 16 as above, with TensorRT-LLM's guaranteed_no_evict: each
+        // request reserves ceil((16 + 20) / 16) = 3 blocks at admission, so only A runs; B waits until A's
+        // blocks are freed at the end of iteration 20 (A: prefill at T, tokens 2..20 at 2T..20T), then
+        // prefills in iteration 21 (first token 21T) and decodes to its 20th token at 40T. No preemption.
+        for chunked in [false, true] {
+            let c = SchedulerConfig {
+                reserve_output: true,
+                ..cfg(2, 2048, chunked, 64.0)
+            };
+            let trace = [req(0.0, 16, 20), req(0.0, 16, 20)];
+            let r = simulate(&constant, &c, 1, &trace).unwrap();
+            assert_eq!(r.preemptions, [0, 0]);
+            assert_close(&r.first_token_s, &[T, 21.0 * T]);
+            assert_close(&r.finish_s, &[20.0 * T, 40.0 * T]);
+            assert_close(&r.max_itl_s, &[T, T]);
+            // With room for both (6 blocks) they run together, as without reservation.
+            let roomy = SchedulerConfig {
+                kv_capacity_tokens: 96.0,
+                ..c
+            };
+            let r = simulate(&constant, &roomy, 1, &trace).unwrap();
+            assert_close(&r.finish_s, &[20.0 * T, 20.0 * T]);
+            // A request whose whole reservation exceeds the cache is refused up front (36 tokens, 3 blocks).
+            let small = SchedulerConfig {
+                kv_capacity_tokens: 32.0,
+                ..c
+            };
+            assert!(simulate(&constant, &small, 1, &trace[..1]).is_err());
+        }
+    }
+
+    #[test]
     fn round_robin_over_two_replicas_shortens_the_queue() {
         let trace = [req(0.0, 10, 2); 4];
         let c = cfg(1, 2048, true, 1e5);
@@ -1298,6 +1349,7 @@ pub(crate) mod tests {
             block_size: 16,
             kv_capacity_tokens: 1e6,
             max_model_len: 8192,
+            reserve_output: false,
         };
         let r = simulate(&linear, &c, 1, &trace).unwrap();
         // Time-average number in system over [0, T_last_arrival], integrating N(t) exactly.
