@@ -409,6 +409,10 @@ def test_calibration_defaults_and_misspelled_keys() -> None:
     assert pm.llm.calibration("dgx-v100")["memory_time_scale"] == 1.0  # uncalibrated system
     with pytest.raises(InvalidArgumentError, match="unknown key 'memory_scale'.*'memory_time_scale'"):
         pm.llm.estimate("megatron-1.7b", A100_1, tp=1, dp=1, calib={"memory_scale": 1.1})
+    with pytest.raises(InvalidArgumentError, match="'network_bandwidth_scale' is 'x'; expected a number"):
+        pm.llm.estimate("megatron-1.7b", A100_1, tp=1, dp=1, calib={"network_bandwidth_scale": "x"})
+    with pytest.raises(InvalidArgumentError, match="network_bandwidth_scale.*expected a finite number > 0"):
+        pm.llm.estimate("megatron-1.7b", A100_1, tp=1, dp=1, calib={"network_bandwidth_scale": float("nan")})
 
 
 def test_cudnn_attention_plans() -> None:

@@ -447,7 +447,10 @@ def _calib_tuple(
             raise InvalidArgumentError(
                 f"argument `calib`: unknown key '{key}'{hint} (expected {', '.join(_CALIB_KEYS)})"
             )
-    return tuple(calib.get(k, b) for k, b in zip(_CALIB_KEYS, base, strict=True))  # type: ignore[return-value]
+        value = calib[key]
+        if key != "fitted_on" and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise InvalidArgumentError(f"argument `calib`: '{key}' is {value!r}; expected a number > 0")
+    return tuple(float(calib.get(k, b)) for k, b in zip(_CALIB_KEYS, base, strict=True))  # type: ignore[return-value]
 
 
 # ---- estimate ----------------------------------------------------------------------------------------------
