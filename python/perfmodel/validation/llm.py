@@ -344,12 +344,13 @@ def _frontier_rows() -> list[dict[str, Any]]:
     weights over the GCD pair and gradients over the node (``weights_group=2, grads_group=8``) with qwZ and qgZ,
     the optimizer states over all ranks. ZeRO-3's per-micro-batch collectives run one call per parameter module
     (4 per layer, ``ZERO3_MODULES_PER_LAYER`` in the engine), each paying the ring's latency over 384 ranks.
-    How the figures move with the assumptions (NOTES.md, session 8): with 2, 4 or 8 micro-batches per step
-    (micro-batch 1) the 3-level ratio goes 1.32 -> 1.44 -> 1.51 -> 1.54 and the scaling efficiency 0.87 -> 0.93
-    -> 0.96 -> 0.98 (ZeRO++ over ZeRO-3 stays +46 %: every one of its collectives is per micro-batch); with
-    micro-batch 2, ZeRO++ over ZeRO-3 is +30 % and the 3-level ratio 1.19; with overlap on, ZeRO-3's gathers hide
-    behind compute and every ratio goes to about 1.0. frontier-node has no LLM calibration, so these rows are
-    reported outside the targets."""
+    The per-step cross-group collectives are quantized as ZeRO++'s (int4 gradient all-to-all, int8 weight
+    gather). How the figures move with the assumptions (NOTES.md, session 8): with 2, 4 or 8 micro-batches per
+    step (micro-batch 1) the 3-level ratio goes 1.46 -> 1.52 -> 1.55 -> 1.56 and the scaling efficiency 0.95 ->
+    0.98 -> 0.99 -> 0.99 (ZeRO++ over ZeRO-3 stays +46 %: every one of its collectives is per micro-batch); with
+    micro-batch 2, ZeRO++ over ZeRO-3 is +30 % and the 3-level ratio 1.26; with overlap on, ZeRO-3's gathers hide
+    behind compute and every ratio goes to about 1.0. frontier-node has no LLM calibration (nothing is fitted on
+    these rows)."""
     pub = published().filter(
         (pl.col("category") == "frontier_zeropp")
         & pl.col("metric").is_in(["tflops_per_gpu_speedup_vs_zeropp", "scaling_efficiency", "improvement_vs_ZeRO-3"])

@@ -926,7 +926,10 @@ pub fn dp_schedule(p: &Plan, c: &Cluster, params: (f64, f64), layers: f64) -> Dp
 /// are gathered (forward, int8 with qwZ; backward, 16-bit) inside `weights_group` ranks and the gradients
 /// reduce-scattered (an int4 all-to-all with qgZ) inside `grads_group` ranks; once per step the gradient shards
 /// are reduce-scattered across the grads groups (one rank per group), the optimizer runs on 1/dp of the states,
-/// and the updated weights are all-gathered across the weights groups.
+/// and the updated weights are all-gathered across the weights groups. ZeRO++'s quantization applies to these
+/// per-step collectives as to the per-micro-batch ones (Wang et al. 2023: qwZ quantizes the weight all-gather
+/// from the primary partition, qgZ the gradient reduction, at every level they cross): with qgZ the cross-group
+/// reduction is an int4 all-to-all of the group's shard, with qwZ the updated weights are gathered in int8.
 fn hierarchical_schedule(
     out: &mut DpSchedule,
     p: &Plan,
@@ -990,29 +993,44 @@ fn hierarchical_schedule(
     }
     let (ng, nw) = (p.dp / g, p.dp / w);
     if ng > 1 {
-        let bytes = gr * all / f64::from(g);
         let s = stride * u64::from(g);
-        let r = c.coll(
-            "gradient shards (per step)",
-            GroupKind::AcrossGrads,
-            Op::ReduceScatter,
-            ng,
-            s,
-            bytes,
-            1.0,
-        );
+        let r = if p.qgz {
+            c.coll(
+                "int4 gradient shards (per step)",
+                GroupKind::AcrossGrads,
+                Op::AllToAll,
+                ng,
+                s,
+                0.25 * all / f64::from(g),
+                1.0,
+            )
+        } else {
+            c.coll(
+                "gradient shards (per step)",
+                GroupKind::AcrossGrads,
+                Op::ReduceScatter,
+                ng,
+                s,
+                gr * all / f64::from(g),
+                1.0,
+            )
+        };
         out.push(r, Pass::Step);
     }
     if nw > 1 {
         let s = stride * u64::from(w);
-        let bytes = all / f64::from(w);
+        let (w_f, what) = if p.qwz {
+            (0.5, "int8 updated weights (per step)")
+        } else {
+            (1.0, "updated weights (per step)")
+        };
         let a = c.coll(
-            "updated weights (per step)",
+            what,
             GroupKind::AcrossWeights,
             Op::AllGather,
             nw,
             s,
-            bytes,
+            w_f * all / f64::from(w),
             1.0,
         );
         out.push(a, Pass::Step);
