@@ -7,7 +7,10 @@ import math
 
 import numpy as np
 import perfmodel as pm
+import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 
 def test_framework_defaults_follow_the_frameworks() -> None:
@@ -41,3 +44,27 @@ def test_reserving_admission_never_preempts_and_caps_concurrency_at_whole_reques
 def test_a_policy_name_is_checked() -> None:
     with pytest.raises(pm.PerfModelError, match="guaranteed_no_evict"):
         pm.serve.simulate("llama2-7b", "g6-l4", rate=1.0, num_requests=4, scheduler_policy="guaranteed_no_evic")
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(st.floats(0.0, 5.0), st.integers(1, 600), st.integers(1, 300)), min_size=1, max_size=30
+    ),
+    policy=st.sampled_from(["max_utilization", "guaranteed_no_evict"]),
+)
+def test_every_request_finishes_under_either_policy(rows: list[tuple[float, int, int]], policy: str) -> None:
+    # Random traces on a small cache (Llama-2-7B on one L4, a few thousand tokens of KV per request at most):
+    # every request ends with all its tokens, in order, and reserving admission never preempts.
+    rows = sorted(rows)
+    trace = pl.DataFrame(
+        {"arrival_s": [r[0] for r in rows], "prompt_tokens": [r[1] for r in rows], "output_tokens": [r[2] for r in rows]}
+    )
+    sim = pm.serve.simulate("llama2-7b", "g6-l4", requests=trace, framework="vllm", scheduler_policy=policy)
+    r = sim.requests
+    assert r.height == len(rows)
+    assert (r["first_token_s"] >= r["arrival_s"]).all()
+    assert (r["finish_s"] >= r["first_token_s"]).all()
+    assert np.all(np.isfinite(r["e2e_s"].to_numpy()))
+    if policy == "guaranteed_no_evict":
+        assert sim.summary["preemptions"] == 0
