@@ -41,3 +41,14 @@ def test_cli_search_and_error(capsys: pytest.CaptureFixture[str]) -> None:
         == 2
     )
     assert "tp x pp x cp = 5" in capsys.readouterr().err
+
+
+def test_cli_estimate_lists_collectives_and_calibration(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["estimate", "gpt3-175b", "dgx-h100", "32", "--global-batch", "256", "--tp", "8", "--pp", "8", "--sp",
+            "--recompute", "selective", "--zero", "1"]  # fmt: skip
+    assert cli_llm.main(argv) == 0
+    out = capsys.readouterr().out
+    # Every communication term with its algorithm and the levels it crosses, and the factors applied.
+    assert "node:nvlink(nvlink4-nvswitch)" in out and "scale-out:infiniband(cx7-ndr400)" in out
+    assert "reduce_scatter" in out and "ring" in out
+    assert "calibration of dgx-h100" in out and "network x0.3058" in out

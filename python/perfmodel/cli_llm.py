@@ -79,6 +79,17 @@ def _placed(args: argparse.Namespace, plan: dict[str, object]) -> int:
     return 0
 
 
+def _calibration_line(system: str) -> str:
+    """What the estimate's factors are and what they were fitted on."""
+    c = llm.calibration(system)
+    if c["fitted_on"] == "uncalibrated":
+        return f"calibration: none for {system} (the engines as validated)"
+    return (
+        f"calibration of {system}: kernels x{c['compute_time_scale']:.4g}, links x{c['comm_bandwidth_scale']:.4g}, "
+        f"network x{c['network_bandwidth_scale']:.4g}; fitted on {c['fitted_on']}"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     try:
@@ -97,6 +108,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(e)
             print(e.breakdown)
             print(e.memory_breakdown)
+            with pl.Config(tbl_rows=20, tbl_cols=12, tbl_width_chars=260, fmt_str_lengths=60):
+                print(e.collectives.select("group", "what", "op", "algorithm", "levels", "ranks", "bytes", "time_s",
+                                           "calls_per_step"))  # fmt: skip
+            print(_calibration_line(args.system))
             return 0
         r = llm.search_full(
             args.model, cluster, global_batch=args.global_batch, tp=args.tp, pp=args.pp, vp=args.vp, micro_batch=args.micro_batch, zero=args.zero,
