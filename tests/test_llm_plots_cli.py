@@ -51,4 +51,5 @@ def test_cli_estimate_lists_collectives_and_calibration(capsys: pytest.CaptureFi
     # Every communication term with its algorithm and the levels it crosses, and the factors applied.
     assert "node:nvlink(nvlink4-nvswitch)" in out and "scale-out:infiniband(cx7-ndr400)" in out
     assert "reduce_scatter" in out and "ring" in out
-    assert "calibration of dgx-h100" in out and "network x0.3058" in out
+    n = pm.llm.calibration("dgx-h100")["network_bandwidth_scale"]
+    assert "calibration of dgx-h100" in out and f"network x{n:.4g}" in out
