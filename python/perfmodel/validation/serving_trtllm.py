@@ -201,19 +201,18 @@ def trtllm_bench_settings(r: dict[str, Any]) -> tuple[int, int]:
     requests = BENCH_KV_FRACTION * available / (kv_gib_per_token * (isl + osl))
     raw_bs = min(requests, 4096) / pp
     raw_tokens = min(raw_bs * (1 + isl / osl), 32768)
-    if raw_bs < 256:
-        bs = max(64, 32 * math.ceil(raw_bs / 32))
-    elif raw_bs < 1024:
-        bs = 128 * math.ceil(raw_bs / 128)
-    else:
-        bs = 256 * math.ceil(raw_bs / 256)
-    if raw_tokens < 4096:
-        tokens = max(2048, 256 * math.ceil(raw_tokens / 256))
-    elif raw_tokens < 8192:
-        tokens = 512 * math.ceil(raw_tokens / 512)
-    else:
-        tokens = 1024 * math.ceil(raw_tokens / 1024)
+    bs = _round_up(raw_bs, ((256, 32), (1024, 128)), 256, least=64)
+    tokens = _round_up(raw_tokens, ((4096, 256), (8192, 512)), 1024, least=2048)
     return bs, max(tokens, isl + bs)
+
+
+def _round_up(x: float, rungs: tuple[tuple[float, int], ...], step: int, least: int) -> int:
+    """``x`` rounded up to the multiple of the first rung's step whose limit it is below (``step`` beyond the
+    last), at least ``least``: trtllm-bench's rounding of its batch size and token budget."""
+    for limit, multiple in rungs:
+        if x < limit:
+            return max(least, multiple * math.ceil(x / multiple))
+    return max(least, step * math.ceil(x / step))
 
 
 def _bench_limits(r: dict[str, Any]) -> dict[str, Any]:
