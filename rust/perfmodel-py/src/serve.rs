@@ -342,6 +342,8 @@ pub struct SchedulerArgs {
     block_size: u32,
     kv_capacity_tokens: f64,
     max_model_len: u32,
+    /// TensorRT-LLM's `guaranteed_no_evict` admission; absent: false (vLLM's).
+    #[pyo3(default)]
     reserve_output: bool,
 }
 
