@@ -146,10 +146,38 @@ def splitwise_rows() -> list[dict[str, Any]]:
     return out
 
 
+#: The vLLM blog's light-load decode interval (v0.6.0 perf update, Llama-3-8B on one H100) is predicted as one
+#: decode iteration of one sequence at the ShareGPT mean context of the same post (202 prompt + 179 / 2 output
+#: tokens). The post gives neither the batch nor the context, so the row is reported, not a target.
+VLLM_BLOG_CONTEXT = 202 + 179 / 2
+
+
+def vllm_blog_rows() -> list[dict[str, Any]]:
+    """The vLLM blog posts' one predictable figure (role ``reported``): the light-load decode interval of
+    Llama-3-8B on one H100 under vLLM v0.6.0, against one uncalibrated ``vllm`` decode iteration (dgx-h100 has
+    no ``vllm`` table). The blog's other rows are relative gains between vLLM versions (context only)."""
+    from .serving_cases import measured_rows
+
+    out = []
+    for i, r, p in measured_rows("serving_latency_load"):
+        if r["system"] != "H100 SXM (vLLM blog)" or r["metric"] != "decode_interval":
+            continue
+        d = serve.decode("llama3-8b", "dgx-h100", tp=1, batch=1, context_len=VLLM_BLOG_CONTEXT, framework="vllm")
+        params = {"model": "llama3-8b", "tp": 1, "batch": 1, "context_len": VLLM_BLOG_CONTEXT, "csv_row": i,
+                  "framework": p.get("framework")}  # fmt: skip
+        out.append({
+            "suite": SUITE, "group": "vllm_blog", "system": "dgx-h100", "operation": r["operation"],
+            "params": json.dumps(params, sort_keys=True), "metric": "decode_interval", "unit": "s",
+            "measured": float(r["value"]) * 1e-3, "predicted": float(d.iteration.time_s), "role": "reported",
+            "source": r["source"],
+        })  # fmt: skip
+    return out
+
+
 def run() -> pl.DataFrame:
     """Per-row predicted vs measured for the serving suite: Splitwise phase times, TensorRT-LLM offline
-    throughput (:mod:`.serving_trtllm`) and APEX vLLM trace replays (:mod:`.serving_apex`), each with the hwdb
-    figures of its framework class on its system."""
+    throughput (:mod:`.serving_trtllm`), APEX vLLM trace replays (:mod:`.serving_apex`) and the vLLM blog's
+    light-load decode interval (reported), each with the hwdb figures of its framework class on its system."""
     from . import serving_apex, serving_trtllm
 
-    return frame(splitwise_rows() + serving_trtllm.rows() + serving_apex.rows())
+    return frame(splitwise_rows() + serving_trtllm.rows() + serving_apex.rows() + vllm_blog_rows())
