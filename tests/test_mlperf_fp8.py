@@ -83,3 +83,42 @@ def test_mlperf_lora_holdout_median_within_target() -> None:
 def test_mlperf_lora_holdout_max_within_target() -> None:
     err = [abs(r["predicted"] / r["measured"] - 1) for r in vllm._mlperf_lora_rows()]
     assert max(err) <= 0.20
+
+
+def _gemm_s(device: str, m: float, n: float, k: float, dtype: str) -> float:
+    return float(pm.roofline.gemm(device, m, n, k, dtype=dtype)["time_s"][0])
+
+
+@pytest.mark.parametrize(("system", "plan"), [
+    ("dgx-h100", dict(tp=4, cp=2, dp=8, nodes=8)),
+    ("hgx-h200", dict(tp=2, cp=1, dp=4, nodes=1)),
+])  # fmt: skip
+def test_frozen_weights_is_full_finetuning_less_what_frozen_weights_do_not_need(system: str, plan: dict) -> None:
+    # An independent derivation of the frozen-weights step (LoRA): the full fine-tuning step of the same plan
+    # less its data-parallel collectives and optimizer step, and less the weight-gradient GEMMs of the four
+    # linears of every layer (fp8, with the shapes the step model uses: forward m = tokens of the rank,
+    # n = outputs per TP rank, k = inputs; weight gradient (k, n, m)) and of the 16-bit output layer, priced by
+    # the roofline GEMM and the system's compute factor. The frozen step must be exactly that.
+    m = pm.llm.model({"hidden": 8192, "heads": 64, "kv_heads": 8, "layers": 80, "ffn_hidden": 28672, "seq_len": 8192,
+                      "vocab": 32000, "glu": True})  # fmt: skip
+    nodes = plan.pop("nodes")
+    kw = dict(micro_batch=1, global_batch=2 * plan["dp"], sp=plan["tp"] > 1, recompute="none", dtype="fp8", zero=1,
+              dp_overlap=True, tp_overlap=True, **plan)  # fmt: skip
+    full = pm.llm.estimate(m, (system, nodes), **kw)
+    frozen = pm.llm.estimate(m, (system, nodes), frozen_weights=True, **kw)
+    f = m.fields
+    t, h, ff = plan["tp"], f["hidden"], f["ffn_hidden"]
+    tok = f["seq_len"] / plan["cp"]
+    kv = 2.0 * f["kv_heads"] * h / f["heads"]
+    device = pm.hwdb.get(system)["device"]
+    shapes = [(h, (h + kv) / t), (h / t, h), (h, 2.0 * ff / t), (ff / t, h)]  # (inputs, outputs)
+    layer = sum(_gemm_s(device, k_in, n_out, tok, "fp8") for k_in, n_out in shapes)
+    logits = _gemm_s(device, h, f["vocab"] / t, tok, "bf16")
+    k = pm.llm.calibration(system)["compute_time_scale"]
+    wgrad = 2 * k * (f["layers"] * layer + logits)  # two micro-batches per rank
+    expect = full.step_time_s - full.raw["dp_comm"] - full.raw["optimizer"] - wgrad
+    assert frozen.step_time_s == pytest.approx(expect, rel=1e-6)
+    # Nothing to reduce or update; no gradients or optimizer states kept.
+    assert frozen.raw["dp_comm"] == 0 and frozen.raw["optimizer"] == 0
+    assert frozen.raw["gradients"] == 0 and frozen.raw["optimizer_states"] == 0
+    assert frozen.raw["weights"] == full.raw["weights"]

@@ -37,6 +37,8 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("nodes", type=int)
         s.add_argument("--global-batch", type=int, required=True)
         s.add_argument("--dtype", default="bf16")
+        s.add_argument("--frozen-weights", action="store_true",
+                       help="fine-tuning with the weights frozen (LoRA): no weight gradients, reduction or optimizer for them")  # fmt: skip
         if name == "search":
             s.add_argument("--top", type=int, default=10)
             for k in ("tp", "pp", "vp", "micro-batch", "zero"):
@@ -101,7 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         cluster = (args.system, args.nodes)
         if args.cmd == "estimate":
             plan = dict(tp=args.tp, pp=args.pp, vp=args.vp, micro_batch=args.micro_batch, global_batch=args.global_batch,
-                        recompute=args.recompute, zero=args.zero, sp=args.sp, dtype=args.dtype)  # fmt: skip
+                        recompute=args.recompute, zero=args.zero, sp=args.sp, dtype=args.dtype,
+                        frozen_weights=args.frozen_weights)  # fmt: skip
             if args.group or args.placement or args.layers_per_stage or args.no_fallback:
                 return _placed(args, plan)
             e = llm.estimate(args.model, cluster, **plan)
@@ -116,6 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         r = llm.search_full(
             args.model, cluster, global_batch=args.global_batch, tp=args.tp, pp=args.pp, vp=args.vp, micro_batch=args.micro_batch, zero=args.zero,
             recompute=args.recompute.split(",") if args.recompute else None, dtype=args.dtype, top=args.top,
+            frozen_weights=args.frozen_weights,
         )  # fmt: skip
         with pl.Config(tbl_rows=args.top, tbl_cols=20, tbl_width_chars=160):
             print(

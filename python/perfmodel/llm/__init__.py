@@ -395,7 +395,7 @@ _VALUE_PLAN_KEYS, _VALUE_KEYS = (tuple(k) for k in _core.llm_value_keys())
 _PLAN_ORDER = (
     "tp", "pp", "dp", "vp", "cp", "ep", "micro_batch", "global_batch", "sp", "recompute", "zero", "qwz", "qgz", "hpz",
     "weights_group", "grads_group", "offload_optimizer", "offload_activations", "fp8", "flash_attention",
-    "cudnn_attention", "dp_overlap", "tp_overlap", "pp_overlap", "grad_fp32",
+    "cudnn_attention", "dp_overlap", "tp_overlap", "pp_overlap", "grad_fp32", "frozen_weights",
 )  # fmt: skip
 _PLAN_IN_ORDER = _VALUE_PLAN_KEYS == _PLAN_ORDER
 
@@ -618,6 +618,7 @@ def estimate(
     calib: dict[str, float] | str | None = None,
     placement: str | Sequence[int] | None = None,
     layers_per_stage: str | Sequence[int] | None = None,
+    frozen_weights: bool = False,
 ) -> Estimate:
     """Predicts one training step of ``model`` on ``cluster`` under one plan.
 
@@ -642,6 +643,10 @@ def estimate(
     after its forward and back before its backward, overlapped with compute (Calculon). Both need the system's
     hwdb ``host_link_bandwidth_per_direction_gbps``; host memory per device is ``raw["host_offload_bytes"]``
     and counts against ``host_memory_capacity_gib`` in ``fits``.
+
+    ``frozen_weights`` prices fine-tuning with the model's weights frozen (LoRA and other adapters): no
+    weight-gradient GEMMs, gradient reduction, optimizer step, gradients or optimizer states for them (ZeRO-3
+    still gathers them); the adapters themselves are not priced.
 
     ``dp=None`` uses all remaining GPUs; ``global_batch`` defaults to ``dp * micro_batch``. Bad plans raise
     :class:`perfmodel.InvalidArgumentError` / :class:`perfmodel.UnsupportedError` naming the constraint.
@@ -679,7 +684,7 @@ def estimate(
         "sp": sp, "recompute": recompute, "zero": zero, "dtype": dtype, "qwz": qwz, "qgz": qgz, "hpz": hpz,
         "flash_attention": flash_attention, "cudnn_attention": cudnn_attention, "dp_overlap": dp_overlap, "tp_overlap": tp_overlap, "pp_overlap": pp_overlap, "grad_fp32": grad_fp32,
         "weights_group": weights_group, "grads_group": grads_group, "offload_optimizer": offload_optimizer,
-        "offload_activations": offload_activations,
+        "offload_activations": offload_activations, "frozen_weights": frozen_weights,
     }  # fmt: skip
     if handle is None:
         return placement_mod.estimate_placed(
@@ -695,7 +700,7 @@ def estimate(
         and str not in {type(tp), type(pp), type(dp), type(vp), type(cp), type(ep), type(micro_batch), type(global_batch),
                         type(sp), type(zero), type(qwz), type(qgz), type(hpz), type(flash_attention), type(cudnn_attention),
                         type(dp_overlap), type(tp_overlap), type(pp_overlap), type(grad_fp32), type(weights_group),
-                        type(grads_group), type(offload_optimizer), type(offload_activations)}
+                        type(grads_group), type(offload_optimizer), type(offload_activations), type(frozen_weights)}
     ):  # fmt: skip
         # The plan as numbers in the engine's order (bools and ints as floats); anything unusual takes the
         # checked path below, for its error message.
@@ -705,7 +710,7 @@ def estimate(
                       float(qgz), float(hpz), float(weights_group), float(grads_group), float(offload_optimizer),
                       float(offload_activations), 1.0 if dtype == "fp8" else 0.0, float(flash_attention),
                       float(cudnn_attention), float(dp_overlap), float(tp_overlap), float(pp_overlap),
-                      float(grad_fp32)]  # fmt: skip
+                      float(grad_fp32), float(frozen_weights)]  # fmt: skip
         except (TypeError, ValueError):
             values = None
     if values is None:

@@ -37,9 +37,8 @@ from typing import Any
 
 import polars as pl
 
-from .. import llm, roofline
+from .. import llm
 from ..errors import PerfModelError
-from ..hwdb import get
 from . import frame, published, published_row
 
 SYSTEM = "dgx-a100"
@@ -450,54 +449,33 @@ def _mlperf_gpt3_rows(calib: dict[str, float] | None = None) -> list[dict[str, A
 _LORA_SYSTEM = {"H100": "dgx-h100", "H200": "hgx-h200"}
 
 
-def _lora_wgrad_s(device: str, p: dict[str, Any], m: llm.Model, compute_scale: float) -> float:
-    """Seconds per micro-batch of the weight-gradient GEMMs a LoRA step does not run, on one rank: the four
-    frozen linears of each layer and the frozen output layer, with the shapes the step model uses (forward
-    m = tokens of the rank, n = outputs per TP rank, k = inputs; weight gradient (k, n, m)), priced by the same
-    roofline GEMM (fp8 for the layers, 16-bit for the output layer) and the calibration's compute factor."""
-    f = m.fields
-    t, h, ff, vocab = p["tp"], f["hidden"], f["ffn_hidden"], f["vocab"]
-    tok = p["micro_batch"] * f["seq_len"] / p.get("cp", 1)
-    kv = 2.0 * f["kv_heads"] * h / f["heads"]
-    mats = 3.0 if f["glu"] else 2.0
-    shapes = [(h, (h + kv) / t), (h / t, h), (h, (mats - 1.0) * ff / t), (ff / t, h)]  # (inputs, outputs)
-    layer = sum(_gemm_s(device, k_in, n_out, tok, "fp8") for k_in, n_out in shapes)
-    logits = _gemm_s(device, h, vocab / t, tok, "bf16")
-    return compute_scale * (f["layers"] / p.get("pp", 1) * layer + logits)
+def _lora_model(p: dict[str, Any]) -> llm.Model:
+    """The Llama-2-70B of a LoRA submission, as its params give it (vocabulary 32,000)."""
+    return llm.model({"hidden": p["hidden"], "heads": p["heads"], "kv_heads": p["kv_heads"], "layers": p["layers"],
+                      "ffn_hidden": p["ffn"], "seq_len": p["seq_len"], "vocab": 32000, "glu": True})  # fmt: skip
 
 
-def _gemm_s(device: str, m: float, n: float, k: float, dtype: str) -> float:
-    return float(roofline.gemm(device, m, n, k, dtype=dtype)["time_s"][0])
+def _lora_plan(p: dict[str, Any]) -> dict[str, Any]:
+    """The plan of a LoRA submission (TP, CP, DP, SP, PP 1, micro-batch 1, FP8, TP overlap), frozen weights."""
+    return dict(tp=p["tp"], pp=p.get("pp", 1), cp=p.get("cp", 1), dp=p["dp"], micro_batch=p["micro_batch"],
+                global_batch=p["global_batch"], sp=bool(p["sequence_parallel"]), recompute=p.get("recompute", "none"),
+                dtype="fp8", zero=1, dp_overlap=True, tp_overlap=bool(p.get("tp_comm_overlap", False)),
+                frozen_weights=True)  # fmt: skip
 
 
 def _mlperf_lora_rows(calib: dict[str, float] | None = None) -> list[dict[str, Any]]:
     """MLPerf Training Llama-2-70B LoRA submissions on H100 and H200 (v4.0-v5.0, docs/sources_issue12.md):
     samples/s (one sample = one packed 8,192-token sequence), with each submission's plan (TP, CP, DP, SP, PP 1,
-    micro-batch 1, FP8, TP overlap). The step model has no frozen-weight (LoRA) mode, so the step is the
-    engine's full fine-tuning step of the same plan less what LoRA does not do, each part from the engine:
-    the data-parallel gradient collectives and the optimizer step (LoRA's adapters, rank 16 on attention, are
-    about 0.06 % of the parameters: their all-reduce and Adam update are under 1 % of the step and not priced),
-    and the weight-gradient GEMMs of the frozen linears and output layer (:func:`_lora_wgrad_s`). Not priced:
-    the adapters' own small GEMMs (about 2,000 rank-16 kernels per micro-batch, launch-bound). H200 rows use
-    hgx-h200 (its calibration is dgx-h100's, ``same_as``). All rows are held out of every fit."""
+    micro-batch 1, FP8, TP overlap), priced with the step model's ``frozen_weights`` (no weight gradients, no
+    gradient reduction or optimizer step for the frozen weights). Not priced: LoRA's adapters (rank 16 on
+    attention, about 0.06 % of the parameters; their all-reduce and Adam update are under 1 % of the step) and
+    their small GEMMs (about 2,000 rank-16 kernels per micro-batch, launch-bound). H200 rows use hgx-h200 (its
+    calibration is dgx-h100's, ``same_as``). All rows are held out of every fit."""
     rows = []
     for r in _mlperf_pub("Llama-2-70B LoRA").iter_rows(named=True):
         p = json.loads(r["params"])
-        system = _LORA_SYSTEM[p["gpu"]]
-        m = llm.model({"hidden": p["hidden"], "heads": p["heads"], "kv_heads": p["kv_heads"], "layers": p["layers"],
-                       "ffn_hidden": p["ffn"], "seq_len": p["seq_len"], "vocab": 32000, "glu": True})  # fmt: skip
-        cal = calib or llm.calibration(system)
-        e = llm.estimate(
-            m, (system, int(p["nodes"])), tp=p["tp"], pp=p.get("pp", 1), cp=p.get("cp", 1), dp=p["dp"],
-            micro_batch=p["micro_batch"], global_batch=p["global_batch"], sp=bool(p["sequence_parallel"]),
-            recompute=p.get("recompute", "none"), dtype="fp8", zero=1, dp_overlap=True,
-            tp_overlap=bool(p.get("tp_comm_overlap", False)), calib=calib,
-        )  # fmt: skip
-        micro_batches = p["global_batch"] / (p["dp"] * p["micro_batch"])
-        device = get(system)["device"]
-        wgrad = micro_batches * _lora_wgrad_s(device, p, m, float(cal["compute_time_scale"]))
-        step = e.step_time_s - e.raw["dp_comm"] - e.raw["optimizer"] - wgrad
-        rows.append(published_row("llm", "mlperf_llama2_lora", r, p["global_batch"] / step, "holdout"))
+        e = llm.estimate(_lora_model(p), (_LORA_SYSTEM[p["gpu"]], int(p["nodes"])), calib=calib, **_lora_plan(p))
+        rows.append(published_row("llm", "mlperf_llama2_lora", r, p["global_batch"] / e.step_time_s, "holdout"))
     return rows
 
 

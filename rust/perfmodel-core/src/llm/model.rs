@@ -505,17 +505,29 @@ impl Model {
             + self.logit_flops_fwd())
     }
 
+    /// Model FLOPs per token with the weights frozen (adapter fine-tuning): the linears' and the logits'
+    /// backward computes only the input gradient (2x forward in all), attention's both operands' (3x).
+    pub fn frozen_model_flops_per_token(&self) -> f64 {
+        let l = f64::from(self.layers);
+        2.0 * (l * self.layer_gemm_flops_fwd() + self.logit_flops_fwd())
+            + 3.0 * l * self.layer_attention_flops_fwd()
+    }
+
     /// Hardware FLOPs per token including recomputation, as the papers count them: full recompute adds one
     /// forward of every layer (Narayanan et al. 96-formula); selective adds `12 s h` per layer (Korthikanti
     /// et al. §6: `72 l h^2 (1 + s/(3h) + V/(12 l h))`).
     pub fn hardware_flops_per_token(&self, recompute: Recompute) -> f64 {
+        self.model_flops_per_token() + self.recompute_flops_per_token(recompute)
+    }
+
+    /// The FLOPs per token recomputation adds.
+    pub fn recompute_flops_per_token(&self, recompute: Recompute) -> f64 {
         let l = f64::from(self.layers);
-        let extra = match recompute {
+        match recompute {
             Recompute::None => 0.0,
             Recompute::Selective => l * 3.0 * self.layer_attention_flops_fwd(),
             Recompute::Full => l * (self.layer_gemm_flops_fwd() + self.layer_attention_flops_fwd()),
-        };
-        self.model_flops_per_token() + extra
+        }
     }
 }
 

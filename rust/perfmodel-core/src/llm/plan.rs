@@ -50,6 +50,10 @@ pub struct Plan {
     pub pp_overlap: bool,
     /// Gradients reduced in fp32 (Megatron-LM with bf16: `accumulate_allreduce_grads_in_fp32`).
     pub grad_fp32: bool,
+    /// The model's weights are frozen (LoRA and other adapter fine-tuning): no weight-gradient GEMMs, gradient
+    /// reduction, optimizer step, gradients or optimizer states for them; ZeRO-3 still gathers them. The
+    /// adapters themselves (well under 1% of the parameters at the usual ranks) are not priced.
+    pub frozen_weights: bool,
 }
 
 impl Default for Plan {
@@ -80,6 +84,7 @@ impl Default for Plan {
             tp_overlap: false,
             pp_overlap: false,
             grad_fp32: false,
+            frozen_weights: false,
         }
     }
 }
@@ -356,6 +361,7 @@ pub const PLAN_KEYS: &[&str] = &[
     "tp_overlap",
     "pp_overlap",
     "grad_fp32",
+    "frozen_weights",
 ];
 
 fn count(arg: &str, v: f64) -> Result<u32> {
@@ -416,6 +422,7 @@ impl Plan {
                 "tp_overlap" => p.tp_overlap = flag,
                 "pp_overlap" => p.pp_overlap = flag,
                 "grad_fp32" => p.grad_fp32 = flag,
+                "frozen_weights" => p.frozen_weights = flag,
                 _ => {
                     let close = crate::error::closest(k, PLAN_KEYS.iter().copied());
                     let hint = if close.is_empty() {

@@ -219,6 +219,14 @@ fn gemm_fb(g: &GemmContext, m: f64, n: f64, k: f64, batch: f64) -> (f64, f64) {
     (f, dgrad + wgrad)
 }
 
+/// A linear layer's (forward, backward): the backward without the weight-gradient GEMM when the weights are
+/// `frozen`.
+#[inline]
+fn linear_fb(g: &GemmContext, m: f64, n: f64, k: f64, batch: f64, frozen: bool) -> (f64, f64) {
+    let (f, dgrad, wgrad) = gemm_fdw(g, m, n, k, batch);
+    (f, if frozen { dgrad } else { dgrad + wgrad })
+}
+
 /// One GEMM forward, its data-gradient and its weight-gradient GEMM, separately.
 #[inline]
 fn gemm_fdw(g: &GemmContext, m: f64, n: f64, k: f64, batch: f64) -> (f64, f64, f64) {
@@ -260,11 +268,15 @@ fn layer_times(m: &Model, p: &Plan, c: &Cluster) -> LayerTimes {
     // Query width: heads x head_dim, which differs from the hidden size where head_dim is given (Qwen3,
     // Gemma) or the queries are MLA's (DeepSeek-V3).
     let q = m.q_width();
-    let (qkv_f, qkv_d, qkv_w) = gemm_fdw(g, tok, (q + m.kv_width()) / t, h, 1.0);
+    let fz = p.frozen_weights;
+    let (qkv_f, qkv_d, mut qkv_w) = gemm_fdw(g, tok, (q + m.kv_width()) / t, h, 1.0);
+    if fz {
+        qkv_w = 0.0;
+    }
     let qkv_b = qkv_d + qkv_w;
     // Column-parallel up-projection of the MLP: (data-gradient, weight-gradient) time.
     let up_dw;
-    let (proj_f, proj_b) = gemm_fb(g, tok, h, q / t, 1.0);
+    let (proj_f, proj_b) = linear_fb(g, tok, h, q / t, 1.0, fz);
     let (mut mlp_f, mut mlp_b) = (0.0, 0.0);
     let mats = m.mlp_mats();
     let mut mlp_width = m.ffn_hidden;
@@ -274,16 +286,17 @@ fn layer_times(m: &Model, p: &Plan, c: &Cluster) -> LayerTimes {
         let f = m.expert_ffn();
         let per_expert = (tok * f64::from(m.top_k) * ep / e).max(1.0);
         let (uf, ud, uw) = gemm_fdw(g, per_expert, (mats - 1.0) * f / t, h, e / ep);
+        let uw = if fz { 0.0 } else { uw };
         let ub = ud + uw;
         up_dw = (ud, uw);
-        let (df, db) = gemm_fb(g, per_expert, h, f / t, e / ep);
-        let (rf, rb) = gemm_fb(&c.gemm16, tok, m.experts.into(), h, 1.0);
+        let (df, db) = linear_fb(g, per_expert, h, f / t, e / ep, fz);
+        let (rf, rb) = linear_fb(&c.gemm16, tok, m.experts.into(), h, 1.0, fz);
         mlp_f += uf + df + rf;
         mlp_b += ub + db + rb;
         if m.shared_experts > 0 {
             let fs = f * f64::from(m.shared_experts);
-            let (uf, ub) = gemm_fb(g, tok, (mats - 1.0) * fs / t, h, 1.0);
-            let (df, db) = gemm_fb(g, tok, h, fs / t, 1.0);
+            let (uf, ub) = linear_fb(g, tok, (mats - 1.0) * fs / t, h, 1.0, fz);
+            let (df, db) = linear_fb(g, tok, h, fs / t, 1.0, fz);
             mlp_f += uf + df;
             mlp_b += ub + db;
         }
@@ -291,9 +304,10 @@ fn layer_times(m: &Model, p: &Plan, c: &Cluster) -> LayerTimes {
     } else {
         let f = m.ffn_hidden;
         let (uf, ud, uw) = gemm_fdw(g, tok, (mats - 1.0) * f / t, h, 1.0);
+        let uw = if fz { 0.0 } else { uw };
         let ub = ud + uw;
         up_dw = (ud, uw);
-        let (df, db) = gemm_fb(g, tok, h, f / t, 1.0);
+        let (df, db) = linear_fb(g, tok, h, f / t, 1.0, fz);
         mlp_f = uf + df;
         mlp_b = ub + db;
     }
@@ -557,10 +571,12 @@ pub fn stage_memory(
     } else {
         (shard(p.zero >= 3), shard(p.zero >= 2))
     };
-    let optimizer = OPT_BYTES * params / shard(p.zero >= 1);
+    // Frozen weights keep no gradients and no optimizer states (fp32 master copy, Adam moments).
+    let trained = if p.frozen_weights { 0.0 } else { params };
+    let optimizer = OPT_BYTES * trained / shard(p.zero >= 1);
     Memory {
         weights: B16 * params / wshard,
-        gradients: B16 * params / gshard,
+        gradients: B16 * trained / gshard,
         optimizer: if p.offload_optimizer { 0.0 } else { optimizer },
         activations: act,
         host: host_act + if p.offload_optimizer { optimizer } else { 0.0 },
@@ -732,6 +748,24 @@ impl DpSchedule {
         self.len += 1;
     }
 
+    /// Frozen weights: only ZeRO-3's per-micro-batch weight gathers remain (no gradients to reduce, no updated
+    /// weights to re-gather).
+    fn keep_frozen(&mut self, p: &Plan) {
+        if !p.frozen_weights {
+            return;
+        }
+        let keep = |(x, pass): &(Collective, Pass)| {
+            p.zero == 3 && x.op() == Op::AllGather && *pass != Pass::Step
+        };
+        let kept: Vec<(Collective, Pass)> = self.items[..self.len]
+            .iter()
+            .copied()
+            .filter(keep)
+            .collect();
+        self.len = kept.len();
+        self.items[..kept.len()].copy_from_slice(&kept);
+    }
+
     /// ZeRO-3: each per-micro-batch collective as one call per parameter module of the stage's `layers`.
     fn per_module(&mut self, c: &Cluster, layers: f64) {
         let k = (ZERO3_MODULES_PER_LAYER * layers).max(1.0);
@@ -805,6 +839,7 @@ pub fn dp_schedule(p: &Plan, c: &Cluster, params: (f64, f64), layers: f64) -> Dp
     if p.zero == 3 && p.hierarchical_partition() {
         hierarchical_schedule(&mut out, p, c, stride, gd + ge, gr);
         out.per_module(c, layers);
+        out.keep_frozen(p);
         return out;
     }
     match p.zero {
@@ -919,6 +954,7 @@ pub fn dp_schedule(p: &Plan, c: &Cluster, params: (f64, f64), layers: f64) -> Dp
     if p.zero == 3 {
         out.per_module(c, layers);
     }
+    out.keep_frozen(p);
     out
 }
 
@@ -1071,7 +1107,10 @@ pub fn dp_key(p: &Plan, params: (f64, f64), layers: f64) -> DpKey {
             p.grads_group,
         ],
         zero: p.zero,
-        flags: u8::from(p.qwz) | u8::from(p.qgz) << 1 | u8::from(p.grad_fp32) << 2,
+        flags: u8::from(p.qwz)
+            | u8::from(p.qgz) << 1
+            | u8::from(p.grad_fp32) << 2
+            | u8::from(p.frozen_weights) << 3,
         params: [params.0.to_bits(), params.1.to_bits(), layers.to_bits()],
     }
 }
@@ -1158,7 +1197,7 @@ pub struct Kernels {
 
 /// The plan fields [`Kernels`] depend on.
 /// What [`kernels`] depends on in a plan.
-pub type KernelKey = (u32, u32, u32, u32, bool, bool, bool, bool);
+pub type KernelKey = (u32, u32, u32, u32, bool, bool, bool, bool, bool);
 
 pub fn kernel_key(p: &Plan) -> KernelKey {
     (
@@ -1170,6 +1209,7 @@ pub fn kernel_key(p: &Plan) -> KernelKey {
         p.fp8,
         p.flash_attention,
         p.cudnn_attention,
+        p.frozen_weights,
     )
 }
 
@@ -1212,7 +1252,7 @@ pub fn kernels(m: &Model, p: &Plan, c: &Cluster) -> Kernels {
     let t = f64::from(p.tp);
     let tok = f64::from(p.micro_batch) * m.seq_len / f64::from(p.cp);
     // Logits + loss on the last stage (the heaviest under 1F1B).
-    let (lo_f, lo_b) = gemm_fb(&c.gemm16, tok, m.vocab / t, m.hidden, 1.0);
+    let (lo_f, lo_b) = linear_fb(&c.gemm16, tok, m.vocab / t, m.hidden, 1.0, p.frozen_weights);
     let ce = c
         .stream
         .estimate(B16 * tok * m.vocab / t, B16 * tok * m.vocab / t, 0.0)
@@ -1367,11 +1407,19 @@ pub fn stage_cost_with(
     let (_, dp_exposed, dp_xn) = dp_comm(p, dp, t_f, t_b + t_r);
 
     // Optimizer: Adam over the parameters this device owns.
-    let owned = (params.0 + params.1) / if p.zero >= 1 { f64::from(p.dp) } else { 1.0 };
-    let mut optimizer = c
-        .stream
-        .estimate(ADAM_READ * owned, ADAM_WRITE * owned, 10.0 * owned)
-        .time_s;
+    let owned = if p.frozen_weights {
+        0.0
+    } else {
+        (params.0 + params.1) / if p.zero >= 1 { f64::from(p.dp) } else { 1.0 }
+    };
+    // Nothing to update with frozen weights (not even a kernel launch).
+    let mut optimizer = if owned > 0.0 {
+        c.stream
+            .estimate(ADAM_READ * owned, ADAM_WRITE * owned, 10.0 * owned)
+            .time_s
+    } else {
+        0.0
+    };
     if p.offload_optimizer && c.host_link > 0.0 {
         // The 12 bytes of states per owned parameter stream in and back out, the two directions at once.
         optimizer = optimizer.max(OPT_BYTES * owned / c.host_link);
@@ -1664,8 +1712,13 @@ pub fn combine(m: &Model, p: &Plan, peak: f64, pl: &Pipeline) -> Estimate {
     let step = times.step();
     let gpus = p.gpus() as f64;
     let tokens = f64::from(p.global_batch) * m.seq_len;
-    let model_flops = m.model_flops_per_token() * tokens;
-    let hw_flops = m.hardware_flops_per_token(p.recompute) * tokens;
+    let per_token = if p.frozen_weights {
+        m.frozen_model_flops_per_token()
+    } else {
+        m.model_flops_per_token()
+    };
+    let model_flops = per_token * tokens;
+    let hw_flops = (per_token + m.recompute_flops_per_token(p.recompute)) * tokens;
     Estimate {
         times,
         memory: Memory::default(),
