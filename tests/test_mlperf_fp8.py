@@ -122,3 +122,17 @@ def test_frozen_weights_is_full_finetuning_less_what_frozen_weights_do_not_need(
     assert frozen.raw["dp_comm"] == 0 and frozen.raw["optimizer"] == 0
     assert frozen.raw["gradients"] == 0 and frozen.raw["optimizer_states"] == 0
     assert frozen.raw["weights"] == full.raw["weights"]
+
+
+def test_a_frozen_weights_search_skips_options_that_change_nothing() -> None:
+    # With frozen weights ZeRO-1/2 shard nothing, optimizer offload moves nothing and DP overlap hides nothing
+    # below ZeRO-3: the search keeps the plan without them and counts the rest as skipped.
+    m = pm.llm.model({"hidden": 8192, "heads": 64, "kv_heads": 8, "layers": 80, "ffn_hidden": 28672, "seq_len": 8192,
+                      "vocab": 32000, "glu": True})  # fmt: skip
+    r = pm.llm.search_full(m, ("dgx-h100", 2), global_batch=16, dtype="fp8", frozen_weights=True, top=None)
+    plans = r.plans
+    assert plans.height > 0
+    assert not plans["zero"].is_in([1, 2]).any()
+    assert not plans["offload_optimizer"].any()
+    assert not (plans["dp_overlap"] & (plans["zero"] != 3)).any()
+    assert r.skipped["an option with no effect on frozen weights (ZeRO-1/2, optimizer offload, DP overlap)"] > 0

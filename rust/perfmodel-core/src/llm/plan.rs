@@ -111,10 +111,11 @@ pub enum Invalid {
     RedundantOverlap = 15,
     Partition = 16,
     NoHostLink = 17,
+    FrozenRedundant = 18,
 }
 
 impl Invalid {
-    pub const COUNT: usize = 18;
+    pub const COUNT: usize = 19;
     pub const NAMES: [&'static str; Invalid::COUNT] = [
         "heads not divisible by tp",
         "kv_heads and tp not divisible either way",
@@ -134,6 +135,7 @@ impl Invalid {
         "overlap flag without the communication it hides",
         "hierarchical partition groups need ZeRO-3, weights_group | grads_group | dp and no hpz",
         "offload without the system's host link figure",
+        "an option with no effect on frozen weights (ZeRO-1/2, optimizer offload, DP overlap)",
     ];
 }
 
@@ -251,6 +253,16 @@ impl Plan {
 
     /// Whether an overlap flag is set where there is nothing to hide (dp, tp or pp of 1): the plan is then the same
     /// as the one without the flag, so a search skips it.
+    /// With frozen weights, options that change nothing: ZeRO-1/2 (no gradients or optimizer states to
+    /// shard), optimizer offload (no states), DP overlap below ZeRO-3 (no DP collectives). A search skips them
+    /// where the space also holds the plan without them.
+    pub fn redundant_frozen(&self) -> bool {
+        self.frozen_weights
+            && (matches!(self.zero, 1 | 2)
+                || self.offload_optimizer
+                || (self.dp_overlap && self.zero != 3))
+    }
+
     pub fn redundant_overlap(&self) -> bool {
         (self.dp_overlap && self.dp == 1)
             || (self.tp_overlap && self.tp == 1)
@@ -322,6 +334,9 @@ impl Plan {
             // Search only (a duplicate of the plan without the flag).
             Invalid::RedundantOverlap => invalid("plan", Invalid::NAMES[Invalid::RedundantOverlap as usize]),
             Invalid::NoHostLink => invalid("offload", Invalid::NAMES[Invalid::NoHostLink as usize]),
+            Invalid::FrozenRedundant => {
+                invalid("frozen_weights", Invalid::NAMES[Invalid::FrozenRedundant as usize])
+            }
             Invalid::Partition => invalid(
                 "weights_group",
                 format!(

@@ -157,6 +157,11 @@ pub fn search(
     let start = start.min(end);
     check_supported(&space.base, c, "this device")?;
     let searched_overlap = !space.overlap.is_empty();
+    // The space holds each frozen-weights plan without its no-op options only when it enumerates them.
+    let searched_frozen = space.base.frozen_weights
+        && space.zero.contains(&0)
+        && !space.overlap.is_empty()
+        && (space.offload.is_empty() || space.offload.iter().any(|o| o & 1 == 0));
     type Key = KernelKey;
     type Acc = (
         Vec<(Plan, Estimate)>,
@@ -177,6 +182,10 @@ pub fn search(
                         .or_else(|| {
                             (searched_overlap && p.redundant_overlap())
                                 .then_some(Invalid::RedundantOverlap)
+                        })
+                        .or_else(|| {
+                            (searched_frozen && p.redundant_frozen())
+                                .then_some(Invalid::FrozenRedundant)
                         })
                         .or_else(|| {
                             ((p.offload_optimizer || p.offload_activations) && c.host_link <= 0.0)
