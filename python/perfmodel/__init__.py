@@ -7,6 +7,8 @@ measurements.
 
 from __future__ import annotations
 
+import numpy as np
+
 from . import _core, collectives, daq, hwdb, llm, nccl_tests, power, roofline, serve, validation
 from .cluster import Cluster, cluster
 from .errors import (
@@ -19,6 +21,21 @@ from .errors import (
 )
 
 __version__: str = _core.__version__
+
+
+def set_num_threads(n: int) -> None:
+    """Sets the threads the engine's parallel calls (searches, sweeps, array calls) use, from now on in this
+    process. Without it the engine uses ``RAYON_NUM_THREADS`` threads if set, else one per CPU. A process
+    forked after the engine ran gets a fresh pool of its own (the parent's threads are not copied by a fork)."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise InvalidArgumentError(f"argument `n`: is {n!r}; expected a whole number of threads >= 1")
+    _core.set_num_threads(int(n))
+
+
+def get_num_threads() -> int:
+    """The threads the engine's parallel calls use (:func:`set_num_threads`, ``RAYON_NUM_THREADS``)."""
+    return int(_core.get_num_threads())
+
 
 __all__ = [
     "__version__",
@@ -39,4 +56,6 @@ __all__ = [
     "Cluster",
     "collectives",
     "nccl_tests",
+    "set_num_threads",
+    "get_num_threads",
 ]

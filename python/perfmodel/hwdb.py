@@ -103,6 +103,15 @@ class Spec:
         """HBM capacity in vendor GB (10^9 bytes): an 80 GiB H100 is 85.9 GB."""
         return self.hbm_capacity_bytes / 1e9
 
+    def to_toml(self) -> str:
+        """The spec as TOML text (the hwdb file format), written by a TOML library with every float exact:
+        :func:`parse` of it gives an equal spec. Keys come in sorted order; comments are not kept."""
+        return self._handle.to_toml()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled as its engine handle, which travels as its hwdb id or its TOML text (never raw memory).
+        return (Spec, (self._handle,))
+
     def __repr__(self) -> str:
         return f"Spec({self.kind} '{self.id}': {self.name})"
 

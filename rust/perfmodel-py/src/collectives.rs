@@ -5,6 +5,7 @@ use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use perfmodel_core::collective::{self, Algorithm, Op};
 use perfmodel_core::topology::{Cluster, NodeGroup};
 use pyo3::prelude::*;
+use pyo3::types::PyTuple;
 
 use crate::errors::{engine, to_py};
 use crate::hwdb::PyHwSpec;
@@ -13,10 +14,20 @@ use crate::hwdb::PyHwSpec;
 #[pyclass(frozen, name = "Cluster", module = "perfmodel._core")]
 pub struct PyCluster {
     pub(crate) inner: Arc<Cluster>,
+    /// The arguments of `collectives_cluster` that built it (pickling).
+    args: Py<PyTuple>,
 }
 
 #[pymethods]
 impl PyCluster {
+    /// Pickling: `collectives_cluster` with the specs and node counts that built it.
+    fn __reduce__<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        crate::pickling::reduce(py, "collectives_cluster", &self.args)
+    }
+
     /// Devices in the cluster.
     fn devices(&self) -> u64 {
         self.inner.devices()
@@ -74,6 +85,9 @@ pub fn collectives_cluster(
     fallback_nic: Option<PyRef<'_, PyHwSpec>>,
     fallback_nics_per_node: u32,
 ) -> PyResult<PyCluster> {
+    let args = (&groups, &fallback_nic, fallback_nics_per_node)
+        .into_pyobject(py)?
+        .unbind();
     let mut parts = Vec::with_capacity(groups.len());
     for (system, fabrics, nic, nodes) in &groups {
         let fabrics: Vec<Arc<perfmodel_core::hw::HwSpec>> =
@@ -102,6 +116,7 @@ pub fn collectives_cluster(
     })?;
     Ok(PyCluster {
         inner: Arc::new(cluster),
+        args,
     })
 }
 

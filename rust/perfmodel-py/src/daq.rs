@@ -9,6 +9,7 @@ use perfmodel_core::daq::{
 };
 use perfmodel_core::error::invalid;
 use pyo3::prelude::*;
+use pyo3::types::PyTuple;
 
 use crate::errors::{engine, to_py};
 
@@ -16,10 +17,20 @@ use crate::errors::{engine, to_py};
 #[pyclass(frozen, name = "DaqPipeline", module = "perfmodel._core")]
 pub struct PyDaqPipeline {
     inner: Arc<Pipeline>,
+    /// The arguments of its constructor (pickling).
+    args: Py<PyTuple>,
 }
 
 #[pymethods]
 impl PyDaqPipeline {
+    /// Pickling: `daq_pipeline` with the nodes, links, tables and settings that built it.
+    fn __reduce__<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        crate::pickling::reduce(py, "daq_pipeline", &self.args)
+    }
+
     /// Node names, in definition order.
     #[getter]
     fn names(&self) -> Vec<String> {
@@ -60,6 +71,18 @@ pub fn daq_pipeline(
     reference_year: f64,
     scaling_rate: f64,
 ) -> PyResult<PyDaqPipeline> {
+    let args = (
+        &nodes,
+        &links,
+        &tables,
+        year,
+        relevant_fraction,
+        integer_counts,
+        reference_year,
+        scaling_rate,
+    )
+        .into_pyobject(py)?
+        .unbind();
     let p = engine(py, move || {
         let nodes = nodes
             .iter()
@@ -89,7 +112,10 @@ pub fn daq_pipeline(
         };
         Pipeline::new(nodes, &links, tables, settings)
     })?;
-    Ok(PyDaqPipeline { inner: Arc::new(p) })
+    Ok(PyDaqPipeline {
+        inner: Arc::new(p),
+        args,
+    })
 }
 
 fn mc_options(seed: Option<u64>, samples: usize) -> Option<McOptions> {

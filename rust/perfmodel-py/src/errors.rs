@@ -31,14 +31,16 @@ pub fn to_py(py: Python<'_>, e: &Error) -> PyErr {
     make(py, class_name(e), e.to_string())
 }
 
-/// Runs engine work with the interpreter lock released; core errors and panics become Python exceptions
+/// Runs engine work with the interpreter lock released, on the engine's pool (`crate::threads`); core errors and panics become Python exceptions
 /// (a panic is a `PerfModelError` naming an internal error, never a crash).
 pub fn engine<T, F>(py: Python<'_>, f: F) -> PyResult<T>
 where
     T: Send,
     F: FnOnce() -> perfmodel_core::Result<T> + Send,
 {
-    match py.detach(move || catch_unwind(AssertUnwindSafe(f))) {
+    let ran = py.detach(move || crate::threads::run(move || catch_unwind(AssertUnwindSafe(f))));
+    let ran = ran.map_err(|message| to_py(py, &Error::Unsupported { message }))?;
+    match ran {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(to_py(py, &e)),
         Err(payload) => {

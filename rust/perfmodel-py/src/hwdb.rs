@@ -4,7 +4,7 @@ use std::sync::Arc;
 use perfmodel_core::hw::{self, HwSpec};
 use perfmodel_core::Error;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 use crate::errors::{engine, to_py};
 
@@ -134,6 +134,39 @@ impl PyHwSpec {
         Ok(PyHwSpec {
             inner: Arc::new(spec),
         })
+    }
+
+    /// The spec as TOML text, written by the `toml` library from the spec's table (floats exact: the
+    /// shortest text that reads back to the same number). Parsing it gives an equal spec.
+    fn to_toml(&self, py: Python<'_>) -> PyResult<String> {
+        toml::to_string(&self.inner.table).map_err(|e| {
+            to_py(
+                py,
+                &Error::Hwdb {
+                    file: self.inner.file.clone(),
+                    key: String::new(),
+                    message: format!("cannot be written as TOML: {e}"),
+                },
+            )
+        })
+    }
+
+    /// Pickling: an embedded spec as its id and kind (`hwdb_get`); any other (a user's file, overrides) as its
+    /// TOML text and file name (`hwdb_parse`), never raw memory.
+    fn __reduce__<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        let embedded = hw::registry()
+            .and_then(|r| r.get_kind(&self.inner.id, self.inner.kind))
+            .is_ok_and(|s| Arc::ptr_eq(&s, &self.inner));
+        let core = py.import("perfmodel._core")?;
+        if embedded {
+            let args = (self.inner.id.clone(), self.inner.kind).into_pyobject(py)?;
+            return Ok((core.getattr("hwdb_get")?, args));
+        }
+        let args = (self.to_toml(py)?, self.inner.file.clone()).into_pyobject(py)?;
+        Ok((core.getattr("hwdb_parse")?, args))
     }
 
     fn __repr__(&self) -> String {

@@ -9,9 +9,11 @@ mod errors;
 mod hwdb;
 mod llm;
 mod llm_comm;
+mod pickling;
 mod power;
 mod roofline;
 mod serve;
+mod threads;
 
 use pyo3::prelude::*;
 
@@ -27,6 +29,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(roofline::roofline_attention, m)?)?;
     m.add_function(wrap_pyfunction!(roofline::roofline_stream, m)?)?;
     m.add_function(wrap_pyfunction!(errors::_debug_panic, m)?)?;
+    threads::register_at_fork();
+    m.add_function(wrap_pyfunction!(threads::set_num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(threads::get_num_threads, m)?)?;
     // Each domain registers its own functions (one line each, so parallel work does not collide).
     collectives::register(m)?;
     llm::register(m)?;

@@ -10,7 +10,7 @@ use perfmodel_core::llm::{
 };
 use perfmodel_core::Result as CoreResult;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyTuple};
 
 use crate::errors::engine;
 use crate::hwdb::PyHwSpec;
@@ -415,13 +415,27 @@ pub fn llm_search_hetero<'py>(
 #[pyclass(frozen, name = "LlmModel", module = "perfmodel._core")]
 pub struct PyLlmModel {
     inner: Model,
+    /// The arguments of its constructor (pickling).
+    args: Py<PyTuple>,
+}
+
+#[pymethods]
+impl PyLlmModel {
+    /// Pickling: `llm_model_handle` with the model's fields.
+    fn __reduce__<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        crate::pickling::reduce(py, "llm_model_handle", &self.args)
+    }
 }
 
 /// A model's handle for `llm_estimate_values`.
 #[pyfunction]
 pub fn llm_model_handle(py: Python<'_>, model: HashMap<String, f64>) -> PyResult<PyLlmModel> {
+    let args = (&model,).into_pyobject(py)?.unbind();
     let inner = engine(py, move || Model::from_pairs(&pairs(&model)))?;
-    Ok(PyLlmModel { inner })
+    Ok(PyLlmModel { inner, args })
 }
 
 /// `nodes` nodes of a system with a calibration, resolved once for the step model (Python caches it per
@@ -429,6 +443,19 @@ pub fn llm_model_handle(py: Python<'_>, model: HashMap<String, f64>) -> PyResult
 #[pyclass(frozen, name = "LlmCluster", module = "perfmodel._core")]
 pub struct PyLlmCluster {
     inner: Cluster,
+    /// The arguments of its constructor (pickling).
+    args: Py<PyTuple>,
+}
+
+#[pymethods]
+impl PyLlmCluster {
+    /// Pickling: `llm_cluster_handle` with the system, nodes and calibration.
+    fn __reduce__<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        crate::pickling::reduce(py, "llm_cluster_handle", &self.args)
+    }
 }
 
 /// A cluster's handle for `llm_estimate_values`.
@@ -439,9 +466,10 @@ pub fn llm_cluster_handle(
     nodes: u32,
     calib: CalibTuple,
 ) -> PyResult<PyLlmCluster> {
+    let args = (system, nodes, calib).into_pyobject(py)?.unbind();
     let sys = system_of(py, system)?;
     let inner = engine(py, move || cluster(&sys, nodes, calib))?;
-    Ok(PyLlmCluster { inner })
+    Ok(PyLlmCluster { inner, args })
 }
 
 /// The plan options `llm_estimate_values` takes, in order: every name `Plan::from_pairs` accepts.

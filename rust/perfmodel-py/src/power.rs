@@ -10,7 +10,7 @@ use perfmodel_core::error::invalid;
 use perfmodel_core::hw::Dtype;
 use perfmodel_core::power::{self, EnergyTally, PowerModel, Work};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyTuple};
 
 use crate::errors::engine;
 use crate::hwdb::PyHwSpec;
@@ -20,10 +20,20 @@ use crate::serve::{uniform_columns, PyServeEngine};
 #[pyclass(frozen, name = "PowerModel", module = "perfmodel._core")]
 pub struct PyPowerModel {
     pub(crate) inner: PowerModel,
+    /// The arguments of its constructor (pickling).
+    args: Py<PyTuple>,
 }
 
 #[pymethods]
 impl PyPowerModel {
+    /// Pickling: `power_model` with the device spec, dtype and overrides.
+    fn __reduce__<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        crate::pickling::reduce(py, "power_model", &self.args)
+    }
+
     /// The resolved figures: watts, FLOP/s, bytes/s.
     #[getter]
     fn figures(&self) -> HashMap<&'static str, f64> {
@@ -63,10 +73,11 @@ impl PyPowerModel {
 #[pyo3(signature = (device, dtype, overrides))]
 pub fn power_model(
     py: Python<'_>,
-    device: &PyHwSpec,
+    device: PyRef<'_, PyHwSpec>,
     dtype: String,
     overrides: HashMap<String, f64>,
 ) -> PyResult<PyPowerModel> {
+    let args = (&device, &dtype, &overrides).into_pyobject(py)?.unbind();
     let spec = device.inner.clone();
     let inner = engine(py, move || {
         let dev = spec.device()?;
@@ -94,7 +105,7 @@ pub fn power_model(
         }
         Ok(p)
     })?;
-    Ok(PyPowerModel { inner })
+    Ok(PyPowerModel { inner, args })
 }
 
 /// Column names of `power_iteration` and `power_operate`.

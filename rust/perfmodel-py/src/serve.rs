@@ -17,7 +17,7 @@ use perfmodel_core::serve::{
 };
 use perfmodel_core::Result as CoreResult;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyTuple};
 
 use crate::errors::engine;
 use crate::llm::system_of;
@@ -29,10 +29,20 @@ pub struct PyServeEngine {
     pub(crate) inner: Engine,
     /// What the framework figures were fitted on (`None`: uncalibrated).
     fitted_on: Option<String>,
+    /// The arguments of its constructor (pickling).
+    args: Py<PyTuple>,
 }
 
 #[pymethods]
 impl PyServeEngine {
+    /// Pickling: `serve_engine` with the arguments that built it.
+    fn __reduce__<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        crate::pickling::reduce(py, "serve_engine", &self.args)
+    }
+
     /// What the system's framework figures were fitted on, or None when uncalibrated.
     #[getter]
     fn fitted_on(&self) -> Option<String> {
@@ -118,6 +128,21 @@ pub fn serve_engine(
     overrides: HashMap<String, f64>,
     attention_dp: bool,
 ) -> PyResult<PyServeEngine> {
+    let args = (
+        &model,
+        system,
+        nodes,
+        tp,
+        pp,
+        ep,
+        &dtype,
+        &kv_dtype,
+        &framework,
+        &overrides,
+        attention_dp,
+    )
+        .into_pyobject(py)?
+        .unbind();
     let sys = system_of(py, system)?;
     let (inner, fitted_on) = engine(py, move || {
         let pairs: Vec<(&str, f64)> = model.iter().map(|(k, v)| (k.as_str(), *v)).collect();
@@ -139,7 +164,11 @@ pub fn serve_engine(
         )?;
         Ok((e, fitted_on))
     })?;
-    Ok(PyServeEngine { inner, fitted_on })
+    Ok(PyServeEngine {
+        inner,
+        fitted_on,
+        args,
+    })
 }
 
 /// The breakdown names of an iteration, in the order `serve_iteration` returns its columns.

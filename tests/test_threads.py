@@ -1,0 +1,79 @@
+"""The engine's threads: `pm.set_num_threads` / `pm.get_num_threads`, and a forked child that calls a parallel
+function after its parent did finishes (run in a subprocess with a timeout, so that a hang fails the test
+instead of hanging the suite)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import perfmodel as pm
+import pytest
+
+_FORK_SCRIPT = textwrap.dedent(
+    """
+    import multiprocessing as mp
+    import numpy as np
+    import perfmodel as pm
+
+    SIZES = np.arange(1, 400_001)  # large enough for the engine to split the work over its threads
+
+    def work(threads):
+        if threads:
+            pm.set_num_threads(threads)
+        t = pm.roofline.gemm("h100-sxm5-80gb", SIZES, 4096, 4096)["time_s"].to_numpy()
+        return float(t.sum()), pm.get_num_threads()
+
+    if __name__ == "__main__":
+        parent = work(0)  # the engine's pool has run in the parent
+        with mp.get_context("fork").Pool(2) as pool:
+            children = pool.map(work, [0, 1])
+        assert children[0][0] == parent[0] and children[1][0] == parent[0], (parent, children)
+        assert children[1][1] == 1, children
+        print("OK", parent, children)
+    """
+)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() is POSIX-only")
+def test_forked_child_runs_the_engine_after_the_parent_did(tmp_path):
+    script = tmp_path / "fork_after_parallel.py"
+    script.write_text(_FORK_SCRIPT)
+    env = {**os.environ, "RAYON_NUM_THREADS": "2"}
+    try:
+        done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"a forked child hung in the engine after its parent used it: {exc}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("OK")
+
+
+def test_set_num_threads_round_trips_and_keeps_results():
+    sizes = list(range(1, 50_001))
+    before = pm.get_num_threads()
+    reference = pm.roofline.gemm("a100-sxm4-80gb", sizes, 1024, 1024)
+    try:
+        pm.set_num_threads(1)
+        assert pm.get_num_threads() == 1
+        assert pm.roofline.gemm("a100-sxm4-80gb", sizes, 1024, 1024).equals(reference)
+        pm.set_num_threads(3)
+        assert pm.get_num_threads() == 3
+        assert pm.roofline.gemm("a100-sxm4-80gb", sizes, 1024, 1024).equals(reference)
+    finally:
+        pm.set_num_threads(before)
+    assert pm.get_num_threads() == before
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "4", 10**6])
+def test_set_num_threads_rejects_bad_counts(bad):
+    with pytest.raises(pm.InvalidArgumentError, match="`n`"):
+        pm.set_num_threads(bad)
+
+
+def test_rayon_num_threads_sets_the_default():
+    code = "import perfmodel as pm; print(pm.get_num_threads())"
+    env = {**os.environ, "RAYON_NUM_THREADS": "3"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env, check=True)
+    assert out.stdout.strip() == "3"
