@@ -164,6 +164,7 @@ def daq_sweep(
     per_stage: bool = False,
     mc_seed: int | None = None,
     mc_samples: int = 50000,
+    first_row: int = 0,
 ) -> tuple[int, _F64, _F64]: ...
 
 # serving

@@ -68,6 +68,7 @@ def predict(
     *,
     stride: int = 1,
     concurrent: int | None = None,
+    client: Any = None,
 ) -> pl.DataFrame:
     """Time, algbw and busbw of ``op`` on ``nbytes`` over ``nranks`` ranks.
 
@@ -94,6 +95,8 @@ def predict(
         Ranks of each node communicating at the same time, sharing its NICs (``None``: only this
         communicator's own; in a training plan every rank communicates, so the model uses the devices per
         node). Strided or concurrent groups need a cluster of one node group.
+    client
+        A ``dask.distributed.Client``: row ranges are evaluated on its workers; the frame is the local one.
 
     Returns
     -------
@@ -128,9 +131,14 @@ def predict(
     ):
         raise InvalidArgumentError(f"argument `concurrent`: is {concurrent!r}; expected None or a whole number >= 1")
     c = _where(where, r, int(stride))
-    time_s, used, factor = _core.collectives_predict(
-        c._handle, op_name, b, r, codes, int(stride), None if concurrent is None else int(concurrent)
-    )
+    tail = (int(stride), None if concurrent is None else int(concurrent))
+    if client is None:
+        time_s, used, factor = _core.collectives_predict(c._handle, op_name, b, r, codes, *tail)
+    else:
+        from ._distributed import map_columns
+
+        time_s, used, factor = map_columns(client, _core.collectives_predict, (c._handle, op_name), [b, r, codes], tail,
+                                           what="collectives")  # fmt: skip
     algbw = b / time_s / 1e9
     return pl.DataFrame(
         {

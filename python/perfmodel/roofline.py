@@ -35,6 +35,15 @@ def _peak(device: Spec, dtype: str) -> float:
     return float(device.peak_tflops(dtype) or device.peak_tflops(dtype, "vector") or float("nan"))
 
 
+def _call(client: Any, fn: Any, head: tuple[Any, ...], columns: list[np.ndarray], tail: tuple[Any, ...]) -> tuple[np.ndarray, ...]:
+    """The engine's kernel columns: one call here, or row ranges on ``client``'s workers."""
+    if client is None:
+        return fn(*head, *columns, *tail)  # type: ignore[no-any-return]
+    from ._distributed import map_columns
+
+    return map_columns(client, fn, head, columns, tail, what="roofline")
+
+
 #: Up to this many rows, a frame built from Python rows beats polars' fixed cost per numpy column.
 _SMALL_FRAME = 32
 
@@ -65,6 +74,8 @@ def gemm(
     dtype: str = "bf16",
     batch: Any = 1,
     layout: str = "row",
+    *,
+    client: Any = None,
 ) -> pl.DataFrame:
     """Batched GEMM ``C[b] = A[b] (m x k) @ B[b] (k x n)`` on ``device``.
 
@@ -76,14 +87,16 @@ def gemm(
     TN, as cuBLASLt benchmarks call it: k and m). An unaligned GEMM runs at the device's
     ``unaligned_gemm_fraction`` of the aligned rate (measured on H100: 0.2-0.25; 1 where hwdb has no figure).
 
+    ``client`` (a ``dask.distributed.Client``) evaluates row ranges on its workers (every array call of this
+    module takes it); the frame is the local one.
+
     >>> import perfmodel as pm
     >>> pm.roofline.gemm("a100-sxm4-80gb", [1024, 8192], 8192, 8192)["tflops"].round(0).to_list()  # doctest: +SKIP
     """
     dev = resolve(device, "device")
     _, cols = as_columns(m=m, n=n, k=k, batch=batch)
-    out = _core.roofline_gemm(
-        dev._handle, dtype, layout, cols["m"], cols["n"], cols["k"], cols["batch"], _peak(dev, dtype)
-    )
+    columns = [cols["m"], cols["n"], cols["k"], cols["batch"]]
+    out = _call(client, _core.roofline_gemm, (dev._handle, dtype, layout), columns, (_peak(dev, dtype),))
     return _frame(cols, out)
 
 
@@ -106,31 +119,24 @@ def attention(
     dtype: str = "bf16",
     seq_kv: Any = None,
     kernel: str = "flash",
+    *,
+    client: Any = None,
 ) -> pl.DataFrame:
     """Flash-style attention forward (or backward with ``backward=True``); FLOPs ``4 b h s_q s_kv d``
     forward, halved when causal, 2.5x for backward (FlashAttention-2 accounting). ``kernel`` is ``"flash"``
     (FlashAttention-2) or ``"cudnn"`` (cuDNN's fused attention, where hwdb has its fraction: H100, H200)."""
     dev = resolve(device, "device")
     _, cols = as_columns(batch=batch, heads=heads, seq_len=seq_len, seq_kv=seq_len if seq_kv is None else seq_kv, head_dim=head_dim)
-    out = _core.roofline_attention(
-        dev._handle,
-        dtype,
-        kernel,
-        cols["batch"],
-        cols["heads"],
-        cols["seq_len"],
-        cols["seq_kv"],
-        cols["head_dim"],
-        causal,
-        backward,
-        _peak(dev, dtype),
-    )
+    columns = [cols["batch"], cols["heads"], cols["seq_len"], cols["seq_kv"], cols["head_dim"]]
+    out = _call(client, _core.roofline_attention, (dev._handle, dtype, kernel), columns, (causal, backward, _peak(dev, dtype)))
     return _frame(cols, out)
 
 
-def memory_bound(device: Spec | str, bytes_read: Any, bytes_written: Any = 0, flops: Any = 0, dtype: str = "bf16") -> pl.DataFrame:
+def memory_bound(device: Spec | str, bytes_read: Any, bytes_written: Any = 0, flops: Any = 0, dtype: str = "bf16",
+                 *, client: Any = None) -> pl.DataFrame:  # fmt: skip
     """A memory-bound kernel (elementwise, normalization, softmax, reduction) by bytes moved."""
     dev = resolve(device, "device")
     _, cols = as_columns(bytes_read=bytes_read, bytes_written=bytes_written, flops=flops)
-    out = _core.roofline_stream(dev._handle, dtype, cols["bytes_read"], cols["bytes_written"], cols["flops"], _peak(dev, dtype))
+    columns = [cols["bytes_read"], cols["bytes_written"], cols["flops"]]
+    out = _call(client, _core.roofline_stream, (dev._handle, dtype), columns, (_peak(dev, dtype),))
     return _frame(cols, out)

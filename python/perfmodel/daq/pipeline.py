@@ -351,7 +351,8 @@ class Pipeline:
         )
         return Evaluation(dict(metrics), stages)
 
-    def sweep(self, columns: Mapping[str, Any], per_stage: bool = False, mc_seed: int | None = None, mc_samples: int = 50_000) -> pl.DataFrame:
+    def sweep(self, columns: Mapping[str, Any], per_stage: bool = False, mc_seed: int | None = None, mc_samples: int = 50_000,
+              *, client: Any = None) -> pl.DataFrame:  # fmt: skip
         """Vectorized what-if: ``{"stage.parameter" | "year" | "relevant_fraction": scalar or array}``, broadcast
         together; one row per element with the inputs and every metric (plus ``power_w:<stage>`` columns
         with ``per_stage``).
@@ -360,6 +361,9 @@ class Pipeline:
         >>> df = pm.daq.preset("cms-run5").sweep({"L1T.skill": np.linspace(1, 4, 7)})
         >>> df.height
         7
+
+        ``client`` (a ``dask.distributed.Client``) sweeps row ranges as tasks on its workers; the frame (Monte
+        Carlo draws included: each row is seeded by its number) is the local one.
         """
         compiled = self.compile()
         index = {n: i for i, n in enumerate(compiled.names)}
@@ -375,7 +379,18 @@ class Pipeline:
                 self._node(stage)
                 targets.append((index[stage], fld))
             arrays.append(arr)
-        rows, flat, stage_flat = _core.daq_sweep(compiled, targets, arrays, per_stage, mc_seed, mc_samples)
+        n = arrays[0].size if arrays else 0
+        if client is None or n == 0:
+            rows, flat, stage_flat = _core.daq_sweep(compiled, targets, arrays, per_stage, mc_seed, mc_samples)
+        else:
+            from .._distributed import chunk_count, index_ranges, map_chunks
+
+            ranges = index_ranges(n, chunk_count(client, n, min_items=1024))
+            args = [(compiled, targets, [a[lo:hi] for a in arrays], per_stage, mc_seed, mc_samples, lo) for lo, hi in ranges]
+            parts = map_chunks(client, _core.daq_sweep, args, what="daq sweep")
+            rows = sum(part[0] for part in parts)
+            flat = np.concatenate([part[1] for part in parts])
+            stage_flat = np.concatenate([part[2] for part in parts])
         data: dict[str, Any] = {raw.replace("\x00", "."): arr for raw, arr in cols.items()}
         m = flat.reshape(rows, len(METRICS))
         for j, name in enumerate(METRICS):

@@ -779,9 +779,12 @@ def search_full(
     progress: bool | None = None,
     calib: dict[str, float] | str | None = None,
     placement: str | Sequence[int] | None = None,
+    client: Any = None,
     **options: Any,
 ) -> SearchResult:
-    """Every valid plan on all GPUs of ``cluster`` for ``global_batch``; see :func:`search`."""
+    """Every valid plan on all GPUs of ``cluster`` for ``global_batch``; see :func:`search`. With ``client`` (a
+    ``dask.distributed.Client``) the candidates' index ranges run as tasks on its workers; the result is the
+    local one."""
     from ..cluster import Cluster
     from ..cluster import cluster as make_cluster
 
@@ -829,24 +832,32 @@ def search_full(
     rejected, rejected_why = 0, ""
     if handle is None:
         name, order = ("user", [int(i) for i in placement]) if not (placement is None or isinstance(placement, str)) else (placement or "nic-aware", None)  # type: ignore[union-attr]
-        calibs = placement_mod._calibs(cluster, calib)
+        job: tuple[Any, ...] = (True, m.fields, cluster._handle, placement_mod._calibs(cluster, calib), spaced, base, name, order)
     else:
-        calib_t = _calib_tuple(sys_id, calib)
-    for lo in range(0, total, chunk):
-        hi = min(total, lo + chunk)
-        if handle is None:
-            cols, skipped, _, rej, why = _core.llm_search_hetero(m.fields, cluster._handle, calibs, spaced, base, name, order, lo, hi)
-            rejected += rej
-            rejected_why = rejected_why or why
-        else:
-            cols, skipped, _ = _core.llm_search(m.fields, handle, nodes, calib_t, spaced, base, lo, hi)
+        job = (False, m.fields, handle, nodes, _calib_tuple(sys_id, calib), spaced, base)
+    ranges = [(lo, min(total, lo + chunk)) for lo in range(0, total, chunk)]
+
+    def show(done: int, _chunks: int) -> None:
+        # The bar shows when asked, or by itself once a search has run for more than a second.
+        if progress or (progress is None and time.perf_counter() - start > 1.0):
+            _progress(ranges[done - 1][1] if client is None else sum(hi - lo for lo, hi in ranges[:done]), total, start)
+
+    if client is None:
+        outputs = []
+        for i, (lo, hi) in enumerate(ranges):
+            outputs.append(_search_chunk(job, lo, hi))
+            show(i + 1, len(ranges))
+    else:
+        from .._distributed import map_chunks
+
+        outputs = map_chunks(client, _search_chunk, [(job, lo, hi) for lo, hi in ranges], what="llm search", progress=show)
+    for cols, skipped, rej, why in outputs:
+        rejected += rej
+        rejected_why = rejected_why or why
         chunk_df = pl.DataFrame(cols)
         if chunk_df.height or not frames:  # an empty chunk has untyped (null) bool columns
             frames.append(chunk_df)
         skipped_total = [a + b for a, b in zip(skipped_total, skipped, strict=True)]
-        # The bar shows when asked, or by itself once a search has run for more than a second.
-        if progress or (progress is None and time.perf_counter() - start > 1.0):
-            _progress(hi, total, start)
     df = pl.concat([f for f in frames if f.height] or frames[:1]) if frames else pl.DataFrame()
     if df.height:
         df = df.with_columns(
@@ -858,7 +869,9 @@ def search_full(
             df = df.filter(pl.col("step_time_s") <= max_step_time_s)
         if min_mfu is not None:
             df = df.filter(pl.col("mfu") >= min_mfu)
-        df = df.sort(["fits", "step_time_s"], descending=[True, False])
+        # Stable: plans of equal step time stay in candidate order, so the frame is the same however the
+        # candidates were chunked or distributed.
+        df = df.sort(["fits", "step_time_s"], descending=[True, False], maintain_order=True)
         if top is not None:
             df = df.head(top)
     reasons = dict(zip(_core.llm_invalid_reasons(), skipped_total, strict=True))
@@ -870,6 +883,18 @@ def search_full(
         candidates=total,
         seconds=time.perf_counter() - start,
     )
+
+
+def _search_chunk(job: tuple[Any, ...], lo: int, hi: int) -> tuple[dict[str, Any], list[int], int, str]:
+    """Candidates ``lo..hi`` of a search (a task of a distributed search, or one step of a local one):
+    (plan columns, skipped per reason, rejected by the placement, the first rejection's reason)."""
+    if job[0]:
+        _, fields, cluster, calibs, space, base, name, order = job
+        cols, skipped, _, rej, why = _core.llm_search_hetero(fields, cluster, calibs, space, base, name, order, lo, hi)
+        return cols, skipped, rej, why
+    _, fields, system, nodes, calib_t, space, base = job
+    cols, skipped, _ = _core.llm_search(fields, system, nodes, calib_t, space, base, lo, hi)
+    return cols, skipped, 0, ""
 
 
 def search(
@@ -888,6 +913,9 @@ def search(
     On a :func:`perfmodel.cluster` (for instance node groups with different NICs) every plan is placed over
     the nodes (``placement``, default ``"nic-aware"``) and gets its automatic layers per stage (column
     ``layers_per_stage``); see :mod:`perfmodel.llm.placement`.
+
+    ``client`` (a ``dask.distributed.Client``; ``pip install 'perfmodel[dask]'``) runs the candidates' index
+    ranges as tasks on its workers and returns the same frame as the local search (a failed chunk is retried).
     """
     return search_full(model, cluster, global_batch, **kwargs).plans
 

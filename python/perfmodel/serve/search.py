@@ -74,6 +74,7 @@ def search(
     max_pp: int = 8,
     seed: int = 0,
     objective: str = "goodput",
+    client: Any = None,
 ) -> pl.DataFrame:
     """Simulates every plan of :func:`plans` (and each ``max_num_seqs`` option) on the same requests (a trace,
     or ``num_requests`` Poisson arrivals at ``rate`` per second for the whole cluster; offline, all at once,
@@ -83,10 +84,10 @@ def search(
 
     ``objective="max_rate"`` answers "how many requests/s under these SLOs, with which plan": each plan's
     highest rate meeting the SLOs (:func:`perfmodel.serve.max_rate` on the same lengths or trace; ``rate`` is not
-    needed) in ``max_rate_req_s``, plans ranked by it, the other columns from the run at that rate."""
-    from . import _check_fits, memory, simulate
-    from .max_rate import max_rate
+    needed) in ``max_rate_req_s``, plans ranked by it, the other columns from the run at that rate.
 
+    ``client`` (a ``dask.distributed.Client``) simulates the plans as tasks on its workers (chunks of the plan
+    list, each retried if it fails); the frame is the local one."""
     if percentile not in (50, 90, 99):
         raise InvalidArgumentError(f"argument `percentile`: is {percentile!r}; expected 50, 90 or 99")
     if objective not in ("goodput", "max_rate"):
@@ -94,67 +95,92 @@ def search(
     if objective == "max_rate" and slo_ttft_s is None and slo_tpot_s is None:
         raise InvalidArgumentError("objective 'max_rate' needs `slo_ttft_s`, `slo_tpot_s` or both")
     spec, nodes, _ = _cluster_size(cluster)
-    rows: list[dict[str, Any]] = []
-    offline = rate is None and requests is None
-    for p in plans(model, cluster, max_pp):
-        for seqs in max_num_seqs:
-            row: dict[str, Any] = {**p, "max_num_seqs": seqs}
-            mem = memory(model, (spec, nodes), p["tp"], p["pp"], dtype, kv_dtype, framework, p["ep"], max_num_seqs=seqs,
-                         attention_dp=p["attention_dp"])  # fmt: skip
-            row["kv_tokens"] = mem.kv_tokens
-            row["weights_gib_per_gpu"] = mem.weights_bytes / 2**30
-            try:
-                _check_fits(mem, model, spec.id, p["tp"], p["pp"])
-            except PerfModelError as exc:
-                row.update(fits=False, why=str(exc))
-                rows.append(row)
-                continue
-            kw: dict[str, Any] = {"requests": requests} if requests is not None else {
-                "rate": math.inf if offline else rate, "num_requests": num_requests,
-                "prompt_tokens": prompt_tokens, "output_tokens": output_tokens, "seed": seed,
-            }  # fmt: skip
-            common = dict(dtype=dtype, kv_dtype=kv_dtype, framework=framework, ep=p["ep"], max_num_seqs=seqs)
-            if p["attention_dp"]:
-                common["attention_dp"] = True
-            if objective == "max_rate":
-                mr = max_rate(model, (spec, nodes), p["tp"], p["pp"], p["replicas"], slo_ttft_s=slo_ttft_s,
-                              slo_tpot_s=slo_tpot_s, percentile=percentile, requests=requests,
-                              num_requests=num_requests, prompt_tokens=prompt_tokens, output_tokens=output_tokens,
-                              seed=seed, **common)  # fmt: skip
-                row.update(max_rate_req_s=mr.rate_req_s, beyond_max_rate=mr.why)
-                if mr.simulation is None:
-                    row.update(fits=True, meets_slo=False, why=f"no rate meets the SLOs: {mr.why}")
-                    rows.append(row)
-                    continue
-                sim = mr.simulation
-            else:
-                sim = simulate(model, (spec, nodes), p["tp"], p["pp"], p["replicas"], slo_ttft_s=slo_ttft_s,
-                               slo_tpot_s=slo_tpot_s, **common, **kw)  # fmt: skip
-            s = sim.summary
-            ttft, tpot = s[f"p{percentile}_ttft_s"], s[f"p{percentile}_tpot_s"]
-            meets = (slo_ttft_s is None or ttft <= slo_ttft_s) and (slo_tpot_s is None or tpot <= slo_tpot_s)
-            parts = [f"p{percentile} TTFT {ttft * 1e3:.0f} ms", f"p{percentile} TPOT {tpot * 1e3:.1f} ms"]
-            if objective == "max_rate":
-                parts.insert(0, f"serves {row['max_rate_req_s']:.3g} req/s (beyond: {row['beyond_max_rate']})")
-            if not meets:
-                parts.append("misses the SLO")
-            if s["preemptions"]:
-                parts.append(f"{s['preemptions']:.0f} preemptions (KV cache full)")
-            row.update(
-                fits=True,
-                meets_slo=meets,
-                **{k: s[k] for k in ("mean_ttft_s", "mean_tpot_s", "mean_e2e_s", "output_tokens_per_s",
-                                     "goodput_requests_per_s", "slo_attainment", "preemptions")},  # fmt: skip
-                **{f"p{percentile}_ttft_s": ttft, f"p{percentile}_tpot_s": tpot},
-                output_tokens_per_s_per_gpu=s["output_tokens_per_s"] / p["gpus"],
-                energy_per_output_token_j=s["energy_per_output_token_j"],
-                mean_power_per_gpu_w=s["mean_power_per_gpu_w"],
-                why="; ".join(parts),
-            )
-            rows.append(row)
+    items = [(p, seqs) for p in plans(model, cluster, max_pp) for seqs in max_num_seqs]
+    ctx: dict[str, Any] = dict(model=model, spec=spec, nodes=nodes, rate=rate, slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s,
+                               percentile=percentile, num_requests=num_requests, prompt_tokens=prompt_tokens,
+                               output_tokens=output_tokens, requests=requests, dtype=dtype, kv_dtype=kv_dtype,
+                               framework=framework, seed=seed, objective=objective)  # fmt: skip
+    if client is None:
+        rows = _plan_rows(items, ctx)
+    else:
+        from .._distributed import chunk_count, index_ranges, map_chunks
+
+        ranges = index_ranges(len(items), chunk_count(client, len(items)))
+        parts = map_chunks(client, _plan_rows, [(items[lo:hi], ctx) for lo, hi in ranges], what="serving plan search")
+        rows = [row for part in parts for row in part]
     if not rows:
         raise InvalidArgumentError("no plan: the model's heads admit no TP degree dividing the node's GPUs")
     return ranked(rows, objective)
+
+
+def _plan_rows(items: list[tuple[dict[str, int], int | None]], ctx: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows of :func:`search` for ``(plan, max_num_seqs)`` items (all of them locally, a chunk of them as a
+    task of a distributed search)."""
+    from . import _check_fits, memory, simulate
+    from .max_rate import max_rate
+
+    model, spec, nodes, rate, requests = ctx["model"], ctx["spec"], ctx["nodes"], ctx["rate"], ctx["requests"]
+    slo_ttft_s, slo_tpot_s, percentile, objective = ctx["slo_ttft_s"], ctx["slo_tpot_s"], ctx["percentile"], ctx["objective"]
+    num_requests, prompt_tokens, output_tokens, seed = ctx["num_requests"], ctx["prompt_tokens"], ctx["output_tokens"], ctx["seed"]
+    dtype, kv_dtype, framework = ctx["dtype"], ctx["kv_dtype"], ctx["framework"]
+    rows: list[dict[str, Any]] = []
+    offline = rate is None and requests is None
+    for p, seqs in items:
+        row: dict[str, Any] = {**p, "max_num_seqs": seqs}
+        mem = memory(model, (spec, nodes), p["tp"], p["pp"], dtype, kv_dtype, framework, p["ep"], max_num_seqs=seqs,
+                     attention_dp=p["attention_dp"])  # fmt: skip
+        row["kv_tokens"] = mem.kv_tokens
+        row["weights_gib_per_gpu"] = mem.weights_bytes / 2**30
+        try:
+            _check_fits(mem, model, spec.id, p["tp"], p["pp"])
+        except PerfModelError as exc:
+            row.update(fits=False, why=str(exc))
+            rows.append(row)
+            continue
+        kw: dict[str, Any] = {"requests": requests} if requests is not None else {
+            "rate": math.inf if offline else rate, "num_requests": num_requests,
+            "prompt_tokens": prompt_tokens, "output_tokens": output_tokens, "seed": seed,
+        }  # fmt: skip
+        common = dict(dtype=dtype, kv_dtype=kv_dtype, framework=framework, ep=p["ep"], max_num_seqs=seqs)
+        if p["attention_dp"]:
+            common["attention_dp"] = True
+        if objective == "max_rate":
+            mr = max_rate(model, (spec, nodes), p["tp"], p["pp"], p["replicas"], slo_ttft_s=slo_ttft_s,
+                          slo_tpot_s=slo_tpot_s, percentile=percentile, requests=requests,
+                          num_requests=num_requests, prompt_tokens=prompt_tokens, output_tokens=output_tokens,
+                          seed=seed, **common)  # fmt: skip
+            row.update(max_rate_req_s=mr.rate_req_s, beyond_max_rate=mr.why)
+            if mr.simulation is None:
+                row.update(fits=True, meets_slo=False, why=f"no rate meets the SLOs: {mr.why}")
+                rows.append(row)
+                continue
+            sim = mr.simulation
+        else:
+            sim = simulate(model, (spec, nodes), p["tp"], p["pp"], p["replicas"], slo_ttft_s=slo_ttft_s,
+                           slo_tpot_s=slo_tpot_s, **common, **kw)  # fmt: skip
+        s = sim.summary
+        ttft, tpot = s[f"p{percentile}_ttft_s"], s[f"p{percentile}_tpot_s"]
+        meets = (slo_ttft_s is None or ttft <= slo_ttft_s) and (slo_tpot_s is None or tpot <= slo_tpot_s)
+        parts = [f"p{percentile} TTFT {ttft * 1e3:.0f} ms", f"p{percentile} TPOT {tpot * 1e3:.1f} ms"]
+        if objective == "max_rate":
+            parts.insert(0, f"serves {row['max_rate_req_s']:.3g} req/s (beyond: {row['beyond_max_rate']})")
+        if not meets:
+            parts.append("misses the SLO")
+        if s["preemptions"]:
+            parts.append(f"{s['preemptions']:.0f} preemptions (KV cache full)")
+        row.update(
+            fits=True,
+            meets_slo=meets,
+            **{k: s[k] for k in ("mean_ttft_s", "mean_tpot_s", "mean_e2e_s", "output_tokens_per_s",
+                                 "goodput_requests_per_s", "slo_attainment", "preemptions")},  # fmt: skip
+            **{f"p{percentile}_ttft_s": ttft, f"p{percentile}_tpot_s": tpot},
+            output_tokens_per_s_per_gpu=s["output_tokens_per_s"] / p["gpus"],
+            energy_per_output_token_j=s["energy_per_output_token_j"],
+            mean_power_per_gpu_w=s["mean_power_per_gpu_w"],
+            why="; ".join(parts),
+        )
+        rows.append(row)
+    return rows
 
 
 def rank_key(objective: str = "goodput") -> list[pl.Expr]:
@@ -173,4 +199,5 @@ def ranked(rows: list[dict[str, Any]], objective: str = "goodput") -> pl.DataFra
             frame = frame.with_columns(pl.lit(None, dtype=dtype_).alias(col))
     if objective == "max_rate" and "max_rate_req_s" not in frame.columns:
         frame = frame.with_columns(pl.lit(None, dtype=pl.Float64).alias("max_rate_req_s"))
-    return frame.sort(rank_key(objective), descending=True)
+    # Stable: plans that tie keep the order of :func:`plans`, so local and distributed searches agree.
+    return frame.sort(rank_key(objective), descending=True, maintain_order=True)

@@ -2,6 +2,7 @@
 //! flat numpy arrays out). Conversions and error mapping only; the model is `perfmodel_core::daq`.
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use perfmodel_core::daq::{
@@ -175,14 +176,20 @@ pub fn daq_evaluate(
     Ok((metrics, nodes))
 }
 
+/// Rows of a sweep's first part, and the seconds each later part aims at (Ctrl-C is checked between parts).
+const FIRST_PART_ROWS: usize = 64;
+const PART_SECONDS: f64 = 0.1;
+
 type SweepOut<'py> = (usize, Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<f64>>);
 
 /// Vectorized sweep. `targets`: (node index, field), node index -1 for `year` or `relevant_fraction`;
-/// one column per target. Returns (rows, metrics flat row-major rows x 19, stage power flat rows x nodes).
+/// one column per target; `first_row`: the number of the columns' first row in a larger sweep (a part of it
+/// run elsewhere). Returns (rows, metrics flat row-major rows x 19, stage power flat rows x nodes). The rows
+/// run in parts of about a tenth of a second, with a check for Ctrl-C between parts.
 #[pyfunction]
 // PyO3 extracts owned Python sequences.
 #[allow(clippy::needless_pass_by_value)]
-#[pyo3(signature = (pipeline, targets, columns, per_stage=false, mc_seed=None, mc_samples=50_000))]
+#[pyo3(signature = (pipeline, targets, columns, per_stage=false, mc_seed=None, mc_samples=50_000, first_row=0))]
 pub fn daq_sweep<'py>(
     py: Python<'py>,
     pipeline: &PyDaqPipeline,
@@ -191,6 +198,7 @@ pub fn daq_sweep<'py>(
     per_stage: bool,
     mc_seed: Option<u64>,
     mc_samples: usize,
+    first_row: u64,
 ) -> PyResult<SweepOut<'py>> {
     if targets.len() != columns.len() {
         return Err(to_py(
@@ -229,10 +237,33 @@ pub fn daq_sweep<'py>(
         .iter()
         .map(PyReadonlyArray1::as_slice)
         .collect::<Result<Vec<_>, _>>()?;
-    let out = engine(py, move || {
-        let cols: Vec<(Target, &[f64])> = resolved.into_iter().zip(slices).collect();
-        daq::sweep(&p, &cols, per_stage, mc_options(mc_seed, mc_samples))
-    })?;
+    let rows = slices.first().map_or(1, |c| c.len());
+    let mc = mc_options(mc_seed, mc_samples);
+    let mut out = daq::SweepColumns::default();
+    let (mut lo, mut part) = (0, FIRST_PART_ROWS);
+    loop {
+        let hi = (lo + part).min(rows);
+        let cols: Vec<(Target, &[f64])> = resolved
+            .iter()
+            .zip(&slices)
+            .map(|(t, c)| (*t, &c[lo..hi]))
+            .collect();
+        let started = Instant::now();
+        let done = engine(py, || {
+            daq::sweep_rows(&p, &cols, per_stage, mc, first_row + lo as u64)
+        })?;
+        out.rows += done.rows;
+        out.metrics.extend_from_slice(&done.metrics);
+        out.stage_power_w.extend_from_slice(&done.stage_power_w);
+        lo = hi;
+        if lo >= rows {
+            break;
+        }
+        py.check_signals()?;
+        // The next part: about PART_SECONDS at the rate of this one, at most 4x larger or 2x smaller.
+        let rate = part as f64 / started.elapsed().as_secs_f64().max(1e-6);
+        part = ((rate * PART_SECONDS) as usize).clamp((part / 2).max(FIRST_PART_ROWS), part * 4);
+    }
     Ok((
         out.rows,
         out.metrics.into_pyarray(py),

@@ -341,6 +341,19 @@ pub fn sweep(
     per_stage: bool,
     mc: Option<McOptions>,
 ) -> Result<SweepColumns> {
+    sweep_rows(p, targets, per_stage, mc, 0)
+}
+
+/// [`sweep`] of rows `first_row..` of a larger sweep (the columns hold those rows only): each row is numbered,
+/// seeded (Monte Carlo) and named in errors as in the whole sweep, so sweeping a column in parts gives the rows
+/// of sweeping it at once.
+pub fn sweep_rows(
+    p: &Pipeline,
+    targets: &[(Target, &[f64])],
+    per_stage: bool,
+    mc: Option<McOptions>,
+    first_row: u64,
+) -> Result<SweepColumns> {
     let rows = targets.first().map_or(1, |t| t.1.len());
     for (t, col) in targets {
         if col.len() != rows {
@@ -359,7 +372,7 @@ pub fn sweep(
         }
         for (row, &v) in col.iter().enumerate() {
             p.check_target(*t, v)
-                .map_err(|e| invalid("sweep", format!("row {row}: {e}")))?;
+                .map_err(|e| invalid("sweep", format!("row {}: {e}", first_row + row as u64)))?;
         }
     }
     if let Some(o) = mc {
@@ -396,7 +409,14 @@ pub fn sweep(
                     Target::RelevantFraction => s.relevant_fraction = v,
                 }
             }
-            let met = eval_into(p, params, &s, mc.map(|o| (o, row as u64)), res, down);
+            let met = eval_into(
+                p,
+                params,
+                &s,
+                mc.map(|o| (o, first_row + row as u64)),
+                res,
+                down,
+            );
             m[k * width..(k + 1) * width].copy_from_slice(&met.values());
             if per_stage {
                 for (i, r) in res.iter().enumerate() {

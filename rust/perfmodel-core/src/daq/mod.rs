@@ -20,6 +20,7 @@ mod graph;
 
 pub use classifier::{error_matrix, normal_cdf, solve_threshold, Classifier, ScoreTable};
 pub use eval::{
-    evaluate, sweep, Evaluation, McOptions, Metrics, NodeResult, SweepColumns, METRIC_NAMES,
+    evaluate, sweep, sweep_rows, Evaluation, McOptions, Metrics, NodeResult, SweepColumns,
+    METRIC_NAMES,
 };
 pub use graph::{Field, Link, Node, NodeKind, NodeParams, Pipeline, Settings, Target};
