@@ -1,13 +1,15 @@
-"""The engine's threads: `pm.set_num_threads` / `pm.get_num_threads`, and a forked child that calls a parallel
-function after its parent did finishes (run in a subprocess with a timeout, so that a hang fails the test
-instead of hanging the suite)."""
+"""The engine's threads: `pm.set_num_threads` / `pm.get_num_threads`, a forked child that calls a parallel
+function after its parent did finishes, and Ctrl-C stops a long engine call (each run in a subprocess with a
+timeout, so that a hang fails the test instead of hanging the suite)."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import perfmodel as pm
 import pytest
@@ -77,3 +79,44 @@ def test_rayon_num_threads_sets_the_default():
     env = {**os.environ, "RAYON_NUM_THREADS": "3"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env, check=True)
     assert out.stdout.strip() == "3"
+
+
+_SIGINT_SCRIPT = textwrap.dedent(
+    """
+    import sys, time
+    import numpy as np
+    import perfmodel as pm
+
+    p = pm.daq.preset("cms-run5")
+    print("started", flush=True)
+    t0 = time.perf_counter()
+    try:
+        # About a minute of Monte Carlo draws in one engine call.
+        p.sweep({"L1T.skill": np.linspace(1, 4, 6000)}, mc_seed=1, mc_samples=50_000)
+    except KeyboardInterrupt:
+        print(f"interrupted after {time.perf_counter() - t0:.2f} s", flush=True)
+        sys.exit(3)
+    print("finished", flush=True)
+    """
+)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGINT") or sys.platform == "win32", reason="POSIX signals")
+def test_ctrl_c_stops_a_long_daq_sweep(tmp_path):
+    script = tmp_path / "long_sweep.py"
+    script.write_text(_SIGINT_SCRIPT)
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "started"
+        time.sleep(1.0)
+        sent = time.perf_counter()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+        waited = time.perf_counter() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 3, (out, err[-2000:])
+    assert out.startswith("interrupted")
+    # The sweep checks for signals between parts of about 0.1 s of work.
+    assert waited < 5.0, waited

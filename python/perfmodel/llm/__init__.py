@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from .. import _core, hwdb
@@ -835,7 +836,13 @@ def search_full(
         job: tuple[Any, ...] = (True, m.fields, cluster._handle, placement_mod._calibs(cluster, calib), spaced, base, name, order)
     else:
         job = (False, m.fields, handle, nodes, _calib_tuple(sys_id, calib), spaced, base)
-    ranges = [(lo, min(total, lo + chunk)) for lo in range(0, total, chunk)]
+    if client is None:
+        ranges = [(lo, min(total, lo + chunk)) for lo in range(0, total, chunk)]
+    else:
+        from .._distributed import chunk_count, index_ranges
+
+        # A few large tasks per worker thread: the frames are the same however the candidates are split.
+        ranges = index_ranges(total, chunk_count(client, total, min_items=chunk))
 
     def show(done: int, _chunks: int) -> None:
         # The bar shows when asked, or by itself once a search has run for more than a second.
@@ -845,12 +852,13 @@ def search_full(
     if client is None:
         outputs = []
         for i, (lo, hi) in enumerate(ranges):
-            outputs.append(_search_chunk(job, lo, hi))
+            outputs.append(_search_chunk(job, lo, hi, fits_only))
             show(i + 1, len(ranges))
     else:
         from .._distributed import map_chunks
 
-        outputs = map_chunks(client, _search_chunk, [(job, lo, hi) for lo, hi in ranges], what="llm search", progress=show)
+        outputs = map_chunks(client, _search_chunk, [(job, lo, hi, fits_only) for lo, hi in ranges], what="llm search",
+                             progress=show)  # fmt: skip
     for cols, skipped, rej, why in outputs:
         rejected += rej
         rejected_why = rejected_why or why
@@ -885,16 +893,25 @@ def search_full(
     )
 
 
-def _search_chunk(job: tuple[Any, ...], lo: int, hi: int) -> tuple[dict[str, Any], list[int], int, str]:
+def _search_chunk(
+    job: tuple[Any, ...], lo: int, hi: int, fits_only: bool = False
+) -> tuple[dict[str, Any], list[int], int, str]:
     """Candidates ``lo..hi`` of a search (a task of a distributed search, or one step of a local one):
-    (plan columns, skipped per reason, rejected by the placement, the first rejection's reason)."""
+    (plan columns, only the fitting plans' with ``fits_only``; skipped per reason; rejected by the placement;
+    the first rejection's reason)."""
     if job[0]:
         _, fields, cluster, calibs, space, base, name, order = job
         cols, skipped, _, rej, why = _core.llm_search_hetero(fields, cluster, calibs, space, base, name, order, lo, hi)
-        return cols, skipped, rej, why
-    _, fields, system, nodes, calib_t, space, base = job
-    cols, skipped, _ = _core.llm_search(fields, system, nodes, calib_t, space, base, lo, hi)
-    return cols, skipped, 0, ""
+    else:
+        _, fields, system, nodes, calib_t, space, base = job
+        cols, skipped, _ = _core.llm_search(fields, system, nodes, calib_t, space, base, lo, hi)
+        rej, why = 0, ""
+    if fits_only:
+        keep = np.asarray(cols["fits"], dtype=bool)
+        if not keep.all():
+            cols = {k: v[keep] if isinstance(v, np.ndarray) else [x for x, f in zip(v, keep, strict=True) if f]
+                    for k, v in cols.items()}  # fmt: skip
+    return cols, skipped, rej, why
 
 
 def search(
