@@ -308,34 +308,55 @@ fn columns<'py>(
     d.set_item("cp", col_u(&|p| p.cp))?;
     d.set_item("ep", col_u(&|p| p.ep))?;
     d.set_item("micro_batch", col_u(&|p| p.micro_batch))?;
-    d.set_item("sp", plans.iter().map(|p| p.sp).collect::<Vec<bool>>().into_pyarray(py))?;
+    d.set_item(
+        "sp",
+        plans
+            .iter()
+            .map(|p| p.sp)
+            .collect::<Vec<bool>>()
+            .into_pyarray(py),
+    )?;
     d.set_item("recompute", col_u(&|p| p.recompute as u32))?;
     d.set_item("zero", col_u(&|p| u32::from(p.zero)))?;
     d.set_item(
         "dp_overlap",
-        plans.iter().map(|p| p.dp_overlap).collect::<Vec<bool>>().into_pyarray(py),
+        plans
+            .iter()
+            .map(|p| p.dp_overlap)
+            .collect::<Vec<bool>>()
+            .into_pyarray(py),
     )?;
     d.set_item(
         "tp_overlap",
-        plans.iter().map(|p| p.tp_overlap).collect::<Vec<bool>>().into_pyarray(py),
+        plans
+            .iter()
+            .map(|p| p.tp_overlap)
+            .collect::<Vec<bool>>()
+            .into_pyarray(py),
     )?;
     d.set_item(
         "pp_overlap",
-        plans.iter().map(|p| p.pp_overlap).collect::<Vec<bool>>().into_pyarray(py),
+        plans
+            .iter()
+            .map(|p| p.pp_overlap)
+            .collect::<Vec<bool>>()
+            .into_pyarray(py),
     )?;
     d.set_item(
         "offload_optimizer",
         plans
             .iter()
             .map(|p| p.offload_optimizer)
-            .collect::<Vec<bool>>().into_pyarray(py),
+            .collect::<Vec<bool>>()
+            .into_pyarray(py),
     )?;
     d.set_item(
         "offload_activations",
         plans
             .iter()
             .map(|p| p.offload_activations)
-            .collect::<Vec<bool>>().into_pyarray(py),
+            .collect::<Vec<bool>>()
+            .into_pyarray(py),
     )?;
     let col_f = |f: &dyn Fn(&llm::Estimate) -> f64| -> Bound<'py, PyArray1<f64>> {
         est.iter().map(f).collect::<Vec<f64>>().into_pyarray(py)
@@ -349,7 +370,13 @@ fn columns<'py>(
     d.set_item("bubble_s", col_f(&|e| e.times.bubble))?;
     d.set_item("dp_comm_s", col_f(&|e| e.times.dp_comm))?;
     d.set_item("tp_comm_s", col_f(&|e| e.times.tp_comm))?;
-    d.set_item("fits", est.iter().map(|e| e.fits).collect::<Vec<bool>>().into_pyarray(py))?;
+    d.set_item(
+        "fits",
+        est.iter()
+            .map(|e| e.fits)
+            .collect::<Vec<bool>>()
+            .into_pyarray(py),
+    )?;
     Ok(d)
 }
 
