@@ -848,16 +848,13 @@ fn evaluate_columns<G: BlockFill>(out: KernelColumnsMut<'_>, peak_tflops: f64, g
 /// Whether a size is finite and > 0, without branches (`check_column` names the bad one).
 #[inline(always)]
 fn is_size(v: f64) -> bool {
-    v > 0.0 && v < f64::INFINITY
+    v > 0.0 && v <= crate::error::MAX_DIM
 }
 
-/// Checks that every value of a size column is finite and > 0, naming the first bad element.
+/// Checks that every value of a size column is finite, > 0 and at most [`crate::error::MAX_DIM`], naming
+/// the first bad element.
 pub fn check_column(arg: &str, values: &[f64]) -> Result<()> {
-    if let Some((i, v)) = values
-        .iter()
-        .enumerate()
-        .find(|(_, v)| !(v.is_finite() && **v > 0.0))
-    {
+    if let Some((i, v)) = values.iter().enumerate().find(|(_, v)| !is_size(**v)) {
         let what = if v.is_nan() {
             "NaN".to_owned()
         } else {
@@ -865,7 +862,7 @@ pub fn check_column(arg: &str, values: &[f64]) -> Result<()> {
         };
         return Err(invalid(
             arg,
-            format!("element {i} is {what}; expected a finite number > 0"),
+            format!("element {i} is {what}; expected a finite number > 0 and <= 2^40"),
         ));
     }
     Ok(())
@@ -1296,7 +1293,7 @@ pub fn stream_columns_into(
             if let Some((i, v)) = col
                 .iter()
                 .enumerate()
-                .find(|(_, v)| !(v.is_finite() && **v >= 0.0))
+                .find(|(_, v)| !(**v >= 0.0 && **v <= crate::error::MAX_BYTES))
             {
                 let what = if v.is_nan() {
                     "NaN".to_owned()
@@ -1305,15 +1302,15 @@ pub fn stream_columns_into(
                 };
                 return Err(invalid(
                     name,
-                    format!("element {i} is {what}; expected a finite number >= 0"),
+                    format!("element {i} is {what}; expected a finite number >= 0 and <= 1e18"),
                 ));
             }
         }
-        if let Some(i) = (0..len).find(|&i| bytes_read[i] + bytes_written[i] <= 0.0) {
+        if let Some(i) = (0..len).find(|&i| bytes_read[i] + bytes_written[i] < 1.0) {
             return Err(invalid(
                 "bytes_read",
                 format!(
-                    "element {i}: a memory-bound kernel must move some bytes (read + written > 0)"
+                    "element {i}: a memory-bound kernel must move at least one byte (read + written >= 1)"
                 ),
             ));
         }
@@ -1329,8 +1326,8 @@ pub fn stream_columns_into(
         peak_tflops,
         &PerElement(|i| {
             let (r, w, f) = (bytes_read[i], bytes_written[i], flops[i]);
-            let amount = |v: f64| (0.0..f64::INFINITY).contains(&v);
-            let ok = amount(r) && amount(w) && amount(f) && r + w > 0.0;
+            let amount = |v: f64| (0.0..=crate::error::MAX_BYTES).contains(&v);
+            let ok = amount(r) && amount(w) && amount(f) && r + w >= 1.0;
             let est = if cast {
                 ctx.estimate_fp8_cast(r, w)
             } else {

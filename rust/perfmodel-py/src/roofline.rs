@@ -59,6 +59,19 @@ pub fn bound_names() -> Vec<&'static str> {
     roofline::Bound::NAMES.to_vec()
 }
 
+/// The canonical name of a dtype name or alias, the error naming `arg` (Python's one dtype vocabulary).
+#[pyfunction]
+pub fn dtype_name(py: Python<'_>, arg: &str, value: &str) -> PyResult<&'static str> {
+    match Dtype::parse(value) {
+        Ok(d) => Ok(d.name()),
+        Err(perfmodel_core::Error::InvalidArgument { message, .. }) => Err(crate::errors::to_py(
+            py,
+            &perfmodel_core::error::invalid(arg, message),
+        )),
+        Err(e) => Err(crate::errors::to_py(py, &e)),
+    }
+}
+
 /// Vectorized GEMM: see `Columns`; `peak_tflops` (NaN if none) only scales `fraction_of_peak`.
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
