@@ -12,13 +12,14 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import perfmodel as pm
 import polars as pl
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 EXAMPLES = int(os.environ.get("PERFMODEL_FUZZ_EXAMPLES", "2000"))
@@ -54,9 +55,12 @@ def outcome(f: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 def refused_or(f: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """:func:`outcome`, ``None`` when refused."""
     try:
-        return outcome(f, *args, **kwargs)
+        out = outcome(f, *args, **kwargs)
     except Refused:
+        event("refused")
         return None
+    event("answered")
+    return out
 
 
 def assert_finite_frame(df: pl.DataFrame, nonneg: tuple[str, ...] = ()) -> None:
@@ -68,27 +72,31 @@ def assert_finite_frame(df: pl.DataFrame, nonneg: tuple[str, ...] = ()) -> None:
         assert (df[c].to_numpy() >= 0).all(), f"column {c} negative"
 
 
-# -- values: a mix of valid and invalid inputs of every kind a user passes ------------------------------------
-def counts(lo: int = 0, hi: int = 4096) -> st.SearchStrategy[Any]:
-    """Counts: mostly small valid ints, with numpy ints, bools, floats, huge and negative values."""
-    return st.one_of(
-        st.integers(lo, hi),
-        st.integers(lo, hi).map(np.int64),
-        st.sampled_from([0, -1, True, False, 2.0, 2.5, float("nan"), 2**31, 2**33, 2**63, 10**30, None, "8", [2]]),
-    )
+# -- values: mostly valid inputs, with every kind of invalid one a user passes now and then -------------------
+def mostly(valid: st.SearchStrategy[Any], invalid: st.SearchStrategy[Any], percent_invalid: int = 8) -> st.SearchStrategy[Any]:
+    """``valid`` values, and ``invalid`` ones ``percent_invalid`` % of the time (so that a call with ten arguments
+    still answers often enough to check its outputs)."""
+    return st.integers(0, 99).flatmap(lambda i: invalid if i < percent_invalid else valid)
+
+
+BAD_COUNTS = st.sampled_from([0, -1, True, False, 2.0, 2.5, float("nan"), 2**31, 2**33, 2**63, 10**30, None, "8", [2]])
+BAD_SIZES = st.sampled_from([0, -1, -1e9, float("nan"), float("inf"), 1e30, 1e300, 5e-324, True, "1024", None])
+BAD_FLAGS = st.sampled_from([-1, 2, 2.5, float("nan"), "no", ["no"], None])
+
+
+def counts(lo: int = 0, hi: int = 4096, choices: list[int] | None = None) -> st.SearchStrategy[Any]:
+    """Counts: valid ints (numpy ints too) in ``[max(lo, 1), hi]`` or from ``choices``; sometimes invalid."""
+    ints = st.sampled_from(choices) if choices else st.integers(max(lo, 1), hi)
+    return mostly(st.one_of(ints, ints.map(np.int64)), BAD_COUNTS)
 
 
 def sizes(hi: float = 1e12) -> st.SearchStrategy[Any]:
-    """Sizes (bytes, dimensions): valid floats and ints, with NaN, inf, negative, zero, huge, wrong types."""
-    return st.one_of(
-        st.floats(1, hi),
-        st.integers(1, int(hi)),
-        st.sampled_from([0, -1, -1e9, float("nan"), float("inf"), 1e30, 1e300, 5e-324, True, "1024", None]),
-    )
+    """Sizes (bytes, dimensions): valid floats and ints in [1, hi]; sometimes NaN, inf, negative, huge, wrong types."""
+    return mostly(st.one_of(st.floats(1, hi), st.integers(1, int(hi))), BAD_SIZES)
 
 
 def flags() -> st.SearchStrategy[Any]:
-    return st.one_of(st.booleans(), st.sampled_from([0, 1, np.bool_(True), -1, 2, 2.5, float("nan"), "no", ["no"], None]))
+    return mostly(st.one_of(st.booleans(), st.sampled_from([0, 1, np.bool_(True)])), BAD_FLAGS)
 
 
 DEVICES = pm.hwdb.ids("device")
@@ -201,23 +209,23 @@ def test_cluster(system: str, nodes: Any) -> None:
 
 
 # -- LLM training -------------------------------------------------------------------------------------------
-LLM_MODELS = ["megatron-1.7b", "gpt3-175b", "llama2-70b", "mixtral-8x7b"]
+LLM_MODELS = ["megatron-1.7b", "megatron-18b", "gpt3-175b", "llama2-70b", "mixtral-8x7b"]
 
 
 @FUZZ
 @given(
     model=st.sampled_from(LLM_MODELS),
     system=st.sampled_from(["dgx-a100", "dgx-h100", "frontier-node", "mi300x-pollara-node"]),
-    nodes=counts(1, 64),
-    tp=counts(0, 16),
-    pp=counts(0, 8),
-    vp=counts(0, 4),
-    mb=counts(0, 8),
-    gb=counts(0, 4096),
+    nodes=counts(1, 64, [1, 2, 4, 16]),
+    tp=counts(0, 16, [1, 2, 4, 8]),
+    pp=counts(0, 8, [1, 2, 4]),
+    vp=counts(0, 4, [1, 2]),
+    mb=counts(0, 8, [1, 2, 4]),
+    gb=counts(0, 4096, [64, 128, 256, 512, 1024, 2048]),
     sp=flags(),
-    zero=st.sampled_from([0, 1, 2, 3, 4, -1, 1.5, True]),
-    recompute=st.sampled_from(["none", "selective", "full", "all", None]),
-    dtype=st.sampled_from(["bf16", "fp16", "fp8", "FP16", "float16", "fp32"]),
+    zero=mostly(st.sampled_from([0, 1, 2, 3]), st.sampled_from([4, -1, 1.5, True])),
+    recompute=mostly(st.sampled_from(["none", "selective", "full"]), st.sampled_from(["all", None])),
+    dtype=mostly(st.sampled_from(["bf16", "fp16", "fp8", "FP16", "float16"]), st.sampled_from(["fp32", 3])),
     overlap=flags(),
     flash=flags(),
 )
@@ -236,8 +244,261 @@ def test_llm_estimate(model: str, system: str, nodes: Any, tp: Any, pp: Any, vp:
 
 @FUZZ
 @given(key=st.sampled_from(["compute_time_scale", "memory_time_scale", "comm_bandwidth_scale", "network_bandwidth_scale", "bogus"]),
-       value=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([0, -1, "x", None, True])))  # fmt: skip
+       value=mostly(st.floats(0.5, 3.0), st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([0, -1, "x", None, True])), 30))  # fmt: skip
 def test_llm_calibration_values(key: str, value: Any) -> None:
     e = refused_or(pm.llm.estimate, "megatron-1.7b", ("dgx-a100", 1), tp=1, global_batch=8, calib={key: value})
     if e is not None:
         assert 0 < e.mfu <= 1.0 and math.isfinite(e.step_time_s)
+
+
+@FUZZ
+@given(
+    tp=st.one_of(st.lists(counts(0, 16), min_size=1, max_size=3), st.sampled_from([None, [], 8, "8"])),
+    vp=st.one_of(st.lists(counts(0, 4), min_size=1, max_size=2), st.just(None)),
+    mb=st.one_of(st.lists(counts(0, 4), min_size=1, max_size=2), st.just(None)),
+    sp=st.one_of(st.lists(flags(), min_size=1, max_size=2), st.just(None)),
+    gb=counts(0, 64),
+    top=st.one_of(st.none(), counts(-1, 5)),
+    min_mfu=st.one_of(st.none(), st.floats(allow_nan=True), st.sampled_from([0.0, 0.3, 1.5, -1])),
+    placement=st.sampled_from([None, "naive", [0, 1], [0.5, 1], [1, 0], "bogus"]),
+)
+def test_llm_search(tp: Any, vp: Any, mb: Any, sp: Any, gb: Any, top: Any, min_mfu: Any, placement: Any) -> None:
+    """A small search space (one or two nodes) with every list option fuzzed, homogeneous or mixed-NIC."""
+    where: Any = ("dgx-a100", 1) if placement is None else pm.cluster([("holmes-a100-ib", 1), ("holmes-a100-roce", 1)])
+    r = refused_or(pm.llm.search_full, "megatron-1.7b", where, gb, tp=tp, vp=vp, micro_batch=mb, sp=sp, pp=[1, 2],
+                   zero=[0, 1], recompute=["none"], top=top, min_mfu=min_mfu, placement=placement,
+                   dp_overlap=False, tp_overlap=False, pp_overlap=False, offload_optimizer=False,
+                   offload_activations=False)  # fmt: skip
+    if r is None or r.plans.height == 0:
+        return
+    df = r.plans
+    for c in ("step_time_s", "mfu", "tokens_per_s"):
+        v = df[c].to_numpy()
+        assert np.all(np.isfinite(v)) and np.all(v > 0), c
+    assert (df["mfu"] <= 1.0).all()
+
+
+# -- DAQ --------------------------------------------------------------------------------------------------
+DAQ_KEYS = ["year", "L1T.reduction_ratio", "L1T.skill", "L1T.data_bytes", "HLT.complexity_k2", "HLT.utilization",
+            "HLT.unit_time_s", "HLT.energy_per_op_j", "Inner Tracker.sample_rate_hz", "Inner Tracker.data_bytes",
+            "HLT.reduction_ratio", "L1T.compression", "HLT.units", "L1T.sigma", "Disk.energy_per_op_j", "HLT.nope"]  # fmt: skip
+DAQ_VALUES = st.one_of(
+    st.floats(-1e3, 1e9),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([0, 1, 1.0, 1e-300, 1e300, -1, 2022, 2050, 1e-9, 0.5, True, "x", None]),
+)
+
+
+@FUZZ
+@given(preset=st.sampled_from(["cms-run3", "cms-run5"]), changes=st.dictionaries(st.sampled_from(DAQ_KEYS), DAQ_VALUES, max_size=3))
+def test_daq_evaluate(preset: str, changes: dict[str, Any]) -> None:
+    def run() -> Any:
+        return pm.daq.preset(preset).with_values(changes).evaluate()
+
+    ev = refused_or(run)
+    if ev is None:
+        return
+    m = ev.metrics
+    for k, v in m.items():
+        assert v is None or math.isfinite(v), f"{k} = {v} for {changes}"
+    assert m["energy_per_relevant_j"] is not None or m["relevant_per_s"] == 0
+    assert m["power_w"] >= 0 and m["cost"] >= 0 and m["output_rate_hz"] >= 0
+    for k in ("f1", "precision", "recall", "accuracy"):
+        assert 0.0 <= m[k] <= 1.0 + 1e-12, f"{k} = {m[k]}"
+    assert (ev.stages["power_w"].to_numpy() >= 0).all()
+
+
+@FUZZ
+@given(key=st.sampled_from(DAQ_KEYS), values=st.lists(DAQ_VALUES, min_size=1, max_size=4),
+       kind=st.sampled_from(["gaussian", "empirical"]), mc=st.sampled_from([None, 1, -1]))  # fmt: skip
+def test_daq_sweep(key: str, values: list[Any], kind: str, mc: Any) -> None:
+    p = pm.daq.preset("cms-run5")
+    if kind == "empirical":
+        rng = np.random.default_rng(0)
+        emp = pm.daq.Empirical.from_scores(rng.normal(0, 1, 500), rng.normal(2, 1, 500))
+        p = pm.daq.preset("cms-run5")
+        p._nodes["L1T"].classifier = emp
+    df = refused_or(p.sweep, {key: values}, mc_seed=mc, mc_samples=200)
+    if df is None:
+        return
+    for c in ("power_w", "f1", "output_rate_hz", "cost", "energy_per_relevant_j", "relevant_per_kj"):
+        v = df[c].drop_nulls().to_numpy()
+        assert np.all(np.isfinite(v)) and np.all(v >= 0), f"{c}: {v}"
+    assert (df["f1"] <= 1.0 + 1e-12).all()
+
+
+# -- serving ------------------------------------------------------------------------------------------------
+SERVE_MODELS = ["llama3.1-8b", "llama3.1-70b", "mixtral-8x7b", "qwen3-8b", "deepseek-v3"]
+
+
+@FUZZ
+@given(
+    model=st.sampled_from(SERVE_MODELS),
+    system=st.sampled_from(["dgx-h100", "dgx-a100", "g6-l4", "mi300x-pollara-node"]),
+    tp=counts(0, 16, [1, 2, 4, 8]),
+    prefill=mostly(st.integers(0, 64), BAD_SIZES),
+    prompt=sizes(1e5),
+    decode=mostly(st.integers(0, 1024), BAD_SIZES),
+    context=sizes(1e5),
+    dtype=mostly(st.sampled_from(["bf16", "fp16", "fp8", "int4", "FP16"]), st.sampled_from(["fp4", 1])),
+    framework=mostly(st.sampled_from(["vllm", "sglang", "trtllm", "trtllm-pytorch", "splitwise"]), st.just("nope")),
+)
+def test_serve_iteration(model: str, system: str, tp: Any, prefill: Any, prompt: Any, decode: Any, context: Any,
+                         dtype: Any, framework: str) -> None:  # fmt: skip
+    it = refused_or(pm.serve.iteration, model, system, tp=tp, prefill_seqs=prefill, prompt_len=prompt,
+                    decode_seqs=decode, context_len=context, dtype=dtype, framework=framework)  # fmt: skip
+    if it is None:
+        return
+    for k, v in it.values.items():
+        assert np.all(np.isfinite(v)) and np.all(np.asarray(v) >= 0), f"{k} = {v}"
+
+
+@settings(FUZZ, max_examples=max(EXAMPLES // 4, 50))
+@given(
+    model=st.sampled_from(["llama3.1-8b", "mixtral-8x7b"]),
+    rate=mostly(st.one_of(st.floats(0.01, 100), st.just(math.inf)), st.sampled_from([0, -1, float("nan"), "x", True])),
+    n=counts(0, 64),
+    prompt=mostly(st.one_of(st.integers(1, 8192), st.sampled_from([("uniform", 10, 100), ("lognormal", 500, 1.0, 4000)])),
+                  st.sampled_from([0, -5, 2.5, ("uniform", 100, 10), ("lognormal", 500, -1, 4000), ("uniform", "a", 9), "x"])),
+    output=mostly(st.one_of(st.integers(1, 1024), st.just(("uniform", 1, 64))), st.sampled_from([0, -1, 1e9])),
+    max_num_seqs=st.one_of(st.none(), counts(0, 512)),
+    max_batched=st.one_of(st.none(), counts(0, 16384, [512, 2048, 8192])),
+    block_size=st.one_of(st.none(), counts(0, 64, [8, 16, 32])),
+    gmu=st.one_of(st.none(), mostly(st.floats(0.5, 0.95), st.sampled_from([float("nan"), 0.0, 1.5, -1]))),
+    slo=st.one_of(st.none(), mostly(st.floats(1e-3, 1.0), st.sampled_from([float("nan"), -1.0, 0.0, math.inf]))),
+    seed=mostly(st.integers(0, 2**40), st.sampled_from([-5, 2**70, 1.5, "s"])),
+    policy=mostly(st.sampled_from([None, "max_utilization", "guaranteed_no_evict"]), st.just("nope")),
+)
+def test_serve_simulate(model: str, rate: Any, n: Any, prompt: Any, output: Any, max_num_seqs: Any, max_batched: Any,
+                        block_size: Any, gmu: Any, slo: Any, seed: Any, policy: Any) -> None:  # fmt: skip
+    sim = refused_or(pm.serve.simulate, model, "dgx-h100", tp=1, rate=rate, num_requests=n, prompt_tokens=prompt,
+                     output_tokens=output, max_num_seqs=max_num_seqs, max_num_batched_tokens=max_batched,
+                     block_size=block_size, gpu_memory_utilization=gmu, slo_tpot_s=slo, seed=seed,
+                     scheduler_policy=policy)  # fmt: skip
+    if sim is None:
+        return
+    s = sim.summary
+    for k in ("mean_ttft_s", "mean_tpot_s", "p99_e2e_s", "output_tokens_per_s", "makespan_s", "energy_j"):
+        assert math.isfinite(s[k]) and s[k] >= 0, f"{k} = {s[k]}"
+    assert 0.0 <= s["slo_attainment"] <= 1.0
+    df = sim.requests
+    assert (df["ttft_s"] >= 0).all() and (df["e2e_s"] >= df["ttft_s"] - 1e-12).all()
+
+
+@FUZZ
+@given(
+    model=st.sampled_from(["llama3.1-8b", "llama3.1-70b"]),
+    tp=counts(0, 16, [1, 2, 4, 8]),
+    pp=counts(0, 4, [1, 2]),
+    batch=sizes(4096),
+    prompt=sizes(1e5),
+    output=sizes(1e5),
+)
+def test_serve_decode_and_memory(model: str, tp: Any, pp: Any, batch: Any, prompt: Any, output: Any) -> None:
+    mem = refused_or(pm.serve.memory, model, "dgx-h100", tp=tp, pp=pp)
+    if mem is not None:
+        assert mem.kv_tokens >= 0 and math.isfinite(mem.kv_tokens)
+    d = refused_or(pm.serve.decode, model, "dgx-h100", tp=tp, batch=batch, context_len=prompt)
+    if d is not None:
+        for k, v in d.values.items():
+            assert np.all(np.isfinite(v)) and np.all(np.asarray(v) >= 0), f"{k} = {v}"
+
+
+# -- logs and hardware files --------------------------------------------------------------------------------
+NCCL_LOG = """# nThread 1 nGpus 1 minBytes 8 maxBytes 1073741824 step: 2(factor) warmup iters: 5 iters: 20 agg iters: 1 validation: 1 graph: 0
+#
+#                                                              out-of-place                       in-place
+#       size         count      type   redop    root     time   algbw   busbw #wrong     time   algbw   busbw #wrong
+#        (B)    (elements)                               (us)  (GB/s)  (GB/s)            (us)  (GB/s)  (GB/s)
+{rows}
+# Out of bounds values : 0 OK
+# Avg bus bandwidth    : 100.0
+"""
+
+
+@FUZZ
+@given(rows=st.lists(st.tuples(mostly(st.integers(0, 1 << 34), st.sampled_from([-10, "x", "1e3", "-0"]), 5),
+                               mostly(st.floats(0, 1e7), st.sampled_from([-1.0, float("nan"), "inf", "N/A"]), 5)),
+                     min_size=0, max_size=6),
+       nranks=st.one_of(st.none(), counts(0, 64)))  # fmt: skip
+def test_nccl_tests_parse(rows: list[tuple[Any, Any]], nranks: Any) -> None:
+    lines = []
+    for size, t in rows:
+        busbw = 1.0
+        lines.append(f"   {size}   {size}   float   sum   -1   {t}   1.0   {busbw}   0   {t}   1.0   {busbw}   0")
+    df = refused_or(pm.nccl_tests.parse, NCCL_LOG.format(rows="\n".join(lines)), op="all_reduce", nranks=nranks)
+    if df is None:
+        return
+    data_rows = [r for r in rows if str(r[0]).isdigit()]
+    assert df.height == 2 * len(data_rows), "rows dropped silently"
+    for c in df.columns:
+        if df[c].dtype.is_float() and c != "wrong":
+            v = df[c].to_numpy()
+            assert np.all(np.isfinite(v)) and np.all(v >= 0), c
+
+
+HW_FILES = sorted((Path(__file__).resolve().parents[1] / "hwdb").rglob("*.toml"))
+
+
+def _mutations() -> st.SearchStrategy[tuple[int, int, str]]:
+    return st.tuples(st.integers(0, 10**6), st.integers(0, 10**6),
+                     st.sampled_from(["1e300", "-1", "0", "nan", "inf", "5e-324", '"x"', "[1, 2]", "{a = 1}", "true",
+                                      "\xff", "= =", "[[", "", "1.0", "99999999999999999999"]))  # fmt: skip
+
+
+@settings(FUZZ, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(mutation=_mutations())
+def test_hwdb_parse_mutated_real_files(tmp_path_factory: Any, mutation: tuple[int, int, str]) -> None:
+    """Every real hwdb file with one value replaced: loads (with sane values) or a named HwdbError/PerfModelError."""
+    if not HW_FILES:
+        pytest.skip("hwdb files not found in the installed package")
+    fi, li, new = mutation
+    path = HW_FILES[fi % len(HW_FILES)]
+    lines = path.read_text().splitlines()
+    assign = [i for i, line in enumerate(lines) if "=" in line and not line.lstrip().startswith("#")]
+    if not assign:
+        return
+    i = assign[li % len(assign)]
+    key = lines[i].split("=", 1)[0]
+    lines[i] = f"{key}= {new}"
+    text = "\n".join(lines)
+    d = tmp_path_factory.mktemp("hw")
+    target = d / path.name
+    target.write_bytes(text.encode("utf-8", "surrogateescape") if "\xff" not in new else text.encode("latin-1", "replace"))
+    spec = refused_or(pm.hwdb.load, target)
+    if spec is None:
+        return
+    _ = repr(spec)
+    if spec.kind == "device":
+        refused_or(pm.roofline.gemm, spec, 4096, 4096, 4096)
+
+
+# -- CLI ----------------------------------------------------------------------------------------------------
+CLI_ARGS = [
+    ["roofline", "gemm", "h100-sxm5-80gb", "1024", "1024", "1024"],
+    ["collectives", "predict", "dgx-h100", "all_reduce", "--sizes", "1K..1G"],
+    ["collectives", "predict", "dgx-h100", "all_reduce", "--sizes", "10T..1000T", "--factor", "1.0000001"],
+    ["llm", "estimate", "megatron-1.7b", "dgx-a100", "--nodes", "1", "--tp", "2"],
+    ["serve", "simulate", "llama3.1-8b", "dgx-h100", "--rate", "1", "--num-requests", "8"],
+]
+
+
+@settings(FUZZ, max_examples=max(EXAMPLES // 4, 50), suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(base=st.sampled_from(CLI_ARGS), tweak=st.lists(st.tuples(st.integers(0, 20), st.sampled_from(
+    ["-1", "0", "nan", "1e300", "x", "--tp", "--nodes", "--bogus", "", "10T..1P", "1..0", "--factor", "0.5", "inf"])),
+    max_size=3))  # fmt: skip
+def test_cli(base: list[str], tweak: list[tuple[int, str]], capsys: Any) -> None:
+    """The CLI returns 0, 1 or 2 with a message; it never raises and never runs away with memory."""
+    from perfmodel.cli import main
+
+    args = list(base)
+    for pos, tok in tweak:
+        args.insert(pos % (len(args) + 1), tok)
+    try:
+        code = main(args)
+    except SystemExit as e:  # argparse usage errors
+        code = e.code if isinstance(e.code, int) else 2
+    assert code in (0, 1, 2), code
+    captured = capsys.readouterr()
+    if code:
+        assert "internal error" not in captured.err and "Traceback" not in captured.err

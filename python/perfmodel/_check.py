@@ -85,3 +85,14 @@ def dtype(name: str, value: Any) -> str:
     if not isinstance(value, str):
         raise InvalidArgumentError(f"argument `{name}`: is {value!r}; expected a dtype name such as 'bf16'")
     return str(_core.dtype_name(name, value))
+
+
+def choices(name: str, values: Any, each: Any) -> list[Any]:
+    """A non-empty list of choices, each checked by ``each(f"{name}[{i}]", value)``; a scalar is refused (a
+    search space is a list)."""
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise InvalidArgumentError(f"argument `{name}`: is {values!r}; expected a list of choices")
+    out = [each(f"{name}[{i}]", v) for i, v in enumerate(values)]
+    if not out:
+        raise InvalidArgumentError(f"argument `{name}`: the list of choices is empty")
+    return out

@@ -824,22 +824,34 @@ def search_full(
         handle, sys_id, nodes = None, "", 0
     else:
         handle, sys_id, nodes = _cluster(cluster)
-    if isinstance(global_batch, bool) or not isinstance(global_batch, int) or global_batch < 1:
-        raise InvalidArgumentError(
-            f"argument `global_batch`: is {global_batch!r}; expected a whole number >= 1"
-        )
+    global_batch = check.whole("global_batch", global_batch)
+    fits_only = check.flag("fits_only", fits_only)
+    top = check.optional_whole("top", top)
+    if max_step_time_s is not None:
+        max_step_time_s = check.number("max_step_time_s", max_step_time_s, allow_inf=True, unit=" (seconds)")
+    if min_mfu is not None:
+        min_mfu = check.number("min_mfu", min_mfu, 0.0, 1.0, lo_open=False)
     heads, layers = int(m.heads), int(m.layers)
+
+    def counts(name: str, given: Any, default: list[int]) -> list[int]:
+        return default if given is None else check.choices(name, given, check.whole)
+
+    def recompute_name(name: str, v: Any) -> int:
+        if not isinstance(v, str) or v not in RECOMPUTE:
+            raise InvalidArgumentError(f"argument `{name}`: is {v!r}; expected 'none', 'selective' or 'full'")
+        return RECOMPUTE.index(v)
+
     space: dict[str, list[Any]] = {
         "global_batch": [global_batch],
-        "tp": tp or _divisors(heads, min(heads, 64)),
-        "pp": pp or _divisors(layers),
-        "vp": vp or _divisors(layers),
-        "cp": cp or [1],
-        "ep": ep or ([1] if m.fields.get("experts", 0) <= 1 else _divisors(int(m.experts))),
-        "micro_batch": micro_batch or [1, 2, 4, 8, 16],
-        "recompute": [RECOMPUTE.index(r) if r in RECOMPUTE else -1 for r in (recompute or list(RECOMPUTE))],
-        "zero": zero if zero is not None else [0, 1, 2, 3],
-        "sp": [bool(x) for x in (sp if sp is not None else [False, True])],
+        "tp": counts("tp", tp, _divisors(heads, min(heads, 64))),
+        "pp": counts("pp", pp, _divisors(layers)),
+        "vp": counts("vp", vp, _divisors(layers)),
+        "cp": counts("cp", cp, [1]),
+        "ep": counts("ep", ep, [1] if m.fields.get("experts", 0) <= 1 else _divisors(int(m.experts))),
+        "micro_batch": counts("micro_batch", micro_batch, [1, 2, 4, 8, 16]),
+        "recompute": check.choices("recompute", list(RECOMPUTE) if recompute is None else recompute, recompute_name),
+        "zero": [0, 1, 2, 3] if zero is None else check.choices("zero", zero, lambda n, v: check.whole(n, v, 0, 3)),
+        "sp": [False, True] if sp is None else check.choices("sp", sp, check.flag),
     }
     # Overlap of DP, TP and pipeline communication (bit set 1, 2, 4) is searched unless the caller fixes a flag.
     if not any(k in options for k in ("dp_overlap", "tp_overlap", "pp_overlap")):
@@ -848,8 +860,6 @@ def search_full(
     # systems without a host-link figure skip the offloading candidates with that reason.
     if not any(k in options for k in ("offload_optimizer", "offload_activations")):
         space["offload"] = list(range(4))
-    if -1 in space["recompute"]:
-        raise InvalidArgumentError(f"argument `recompute`: choices must be among {list(RECOMPUTE)}")
     base = _plan_numbers(options)
     spaced = {k: [float(x) for x in v] for k, v in space.items()}
     total = math.prod(len(v) for k, v in space.items() if k != "global_batch")
@@ -858,7 +868,7 @@ def search_full(
     frames, skipped_total = [], [0] * len(_core.llm_invalid_reasons())
     rejected, rejected_why = 0, ""
     if handle is None:
-        name, order = ("user", [int(i) for i in placement]) if not (placement is None or isinstance(placement, str)) else (placement or "nic-aware", None)  # type: ignore[union-attr]
+        name, order = placement_mod.placement_order("nic-aware" if placement is None else placement)
         calibs = placement_mod._calibs(cluster, calib)
     else:
         calib_t = _calib_tuple(sys_id, calib)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from .. import _check as check
 from .. import _core, hwdb
 from .._arrays import as_columns
 from ..errors import InvalidArgumentError, ModelError
@@ -81,16 +82,8 @@ def _system_and_nodes(where: Any, gpus: int) -> tuple[hwdb.Spec, int]:
     return spec, nodes
 
 
-def _flag(name: str, v: Any) -> bool:
-    if not isinstance(v, (bool, np.bool_)):
-        raise InvalidArgumentError(f"argument `{name}`: is {v!r}; expected True or False")
-    return bool(v)
-
-
-def _whole(name: str, v: Any, lo: int = 1) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-        raise InvalidArgumentError(f"argument `{name}`: is {v!r}; expected a whole number >= {lo}")
-    return int(v)
+_flag = check.flag
+_whole = check.whole
 
 
 _ENGINES: dict[tuple[Any, ...], Any] = {}
@@ -439,7 +432,7 @@ def _trace(requests: Any, rate: float | None, num_requests: int, prompt_tokens: 
         raise InvalidArgumentError("give either `requests` (a trace) or `rate` (Poisson arrivals per second), not both or neither")
     if requests is not None:
         return read_requests(requests)
-    return globals()["requests"](rate, num_requests, prompt_tokens, output_tokens, seed)  # type: ignore[no-any-return]
+    return globals()["requests"](rate, num_requests, prompt_tokens, output_tokens, seed, n_name="num_requests")  # type: ignore[no-any-return]
 
 
 def _columns(trace: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

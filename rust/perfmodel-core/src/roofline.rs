@@ -845,14 +845,14 @@ fn evaluate_columns<G: BlockFill>(out: KernelColumnsMut<'_>, peak_tflops: f64, g
     fill_parallel(0, out, task, 1.0 / peak_tflops, g)
 }
 
-/// Whether a size is finite and > 0, without branches (`check_column` names the bad one).
+/// Whether a size is in [1, 2^40] (`check_column` names the bad one).
 #[inline(always)]
 fn is_size(v: f64) -> bool {
-    v > 0.0 && v <= crate::error::MAX_DIM
+    (1.0..=crate::error::MAX_DIM).contains(&v)
 }
 
-/// Checks that every value of a size column is finite, > 0 and at most [`crate::error::MAX_DIM`], naming
-/// the first bad element.
+/// Checks that every value of a size column is at least 1 (one element) and at most
+/// [`crate::error::MAX_DIM`], naming the first bad element.
 pub fn check_column(arg: &str, values: &[f64]) -> Result<()> {
     if let Some((i, v)) = values.iter().enumerate().find(|(_, v)| !is_size(**v)) {
         let what = if v.is_nan() {
@@ -862,7 +862,7 @@ pub fn check_column(arg: &str, values: &[f64]) -> Result<()> {
         };
         return Err(invalid(
             arg,
-            format!("element {i} is {what}; expected a finite number > 0 and <= 2^40"),
+            format!("element {i} is {what}; expected a number >= 1 and <= 2^40"),
         ));
     }
     Ok(())
@@ -1423,16 +1423,17 @@ mod tests {
                 257.0,
                 16_896.0,
                 16_897.0,
-                0.5,
                 1.5,
-                1e-300,
-                1e20,
-                4_503_599_627_370_495.5,
-                9_007_199_254_740_994.0,
+                2.5,
+                1.0 + f64::EPSILON,
+                // The largest sizes the engine accepts (`MAX_DIM` = 2^40) and a half just below it.
+                1_099_511_627_776.0,
+                1_099_511_627_775.5,
+                1e12,
             ];
             match self.next() % 8 {
                 0 => EDGES[(self.next() % 16) as usize],
-                1 => (1e-3f64.ln() + self.unit() * (1e9f64.ln() - 1e-3f64.ln())).exp(),
+                1 => (self.unit() * 1e9f64.ln()).exp(),
                 _ => (self.unit() * 1e6f64.ln()).exp().round().max(1.0),
             }
         }

@@ -547,7 +547,7 @@ impl Engine {
     /// parallel; every element must be finite and >= 0 (the error names the column and element).
     pub fn uniform_columns(&self, cols: [(&str, &[f64]); 5]) -> Result<Vec<IterationTime>> {
         use rayon::prelude::*;
-        let n = check_columns(&cols)?;
+        let n = check_columns_within(&cols, crate::error::MAX_DIM)?;
         let [ps, pl, ca, ds, cx] = cols.map(|(_, c)| c);
         Ok((0..n)
             .into_par_iter()
@@ -748,9 +748,14 @@ impl IterationTime {
     }
 }
 
-/// The common length of named input columns whose every element is finite and >= 0 (the error names the
-/// column and element).
+/// [`check_columns_within`] with no bound but finiteness.
 pub fn check_columns(cols: &[(&str, &[f64])]) -> Result<usize> {
+    check_columns_within(cols, f64::MAX)
+}
+
+/// The common length of named input columns whose every element is finite, >= 0 and <= `max` (the error
+/// names the column and element).
+pub fn check_columns_within(cols: &[(&str, &[f64])], max: f64) -> Result<usize> {
     let n = cols.first().map_or(0, |(_, c)| c.len());
     for &(name, c) in cols {
         if c.len() != n {
@@ -762,11 +767,16 @@ pub fn check_columns(cols: &[(&str, &[f64])]) -> Result<usize> {
         if let Some((i, x)) = c
             .iter()
             .enumerate()
-            .find(|(_, x)| !(x.is_finite() && **x >= 0.0))
+            .find(|(_, x)| !(x.is_finite() && **x >= 0.0 && **x <= max))
         {
+            let bound = if max < f64::MAX {
+                format!(" and <= {max:e}")
+            } else {
+                String::new()
+            };
             return Err(invalid(
                 name,
-                format!("element {i} is {x}; expected a finite number >= 0"),
+                format!("element {i} is {x}; expected a finite number >= 0{bound}"),
             ));
         }
     }
@@ -785,7 +795,7 @@ impl Engine {
         out: [&mut [f64]; 11],
     ) -> Result<()> {
         use rayon::prelude::*;
-        let n = check_columns(&cols)?;
+        let n = check_columns_within(&cols, crate::error::MAX_DIM)?;
         for (name, o) in IterationTime::NAMES.iter().zip(&out) {
             if o.len() != n {
                 return Err(invalid(
