@@ -44,6 +44,10 @@ __all__ = [
     "RECOMPUTE",
     "PlacedEstimate",
     "compare_placements",
+    "Sizing",
+    "sizing",
+    "sizing_sweep",
+    "sizing_rules",
 ]
 
 #: Recompute names in code order.
@@ -924,3 +928,7 @@ def search(
 
 from . import placement as placement_mod  # noqa: E402  (needs Estimate above)
 from .placement import PlacedEstimate, compare_placements  # noqa: E402
+
+
+# The sizing advisor (its own module; it builds on `model` above).
+from .advisor import Sizing, sizing, sizing_rules, sizing_sweep  # noqa: E402
