@@ -927,8 +927,5 @@ def search(
 
 
 from . import placement as placement_mod  # noqa: E402  (needs Estimate above)
+from .advisor import Sizing, sizing, sizing_rules, sizing_sweep  # noqa: E402  (the sizing advisor; needs `model`)
 from .placement import PlacedEstimate, compare_placements  # noqa: E402
-
-
-# The sizing advisor (its own module; it builds on `model` above).
-from .advisor import Sizing, sizing, sizing_rules, sizing_sweep  # noqa: E402
