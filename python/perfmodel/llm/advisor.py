@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from .. import _core, hwdb
+from .. import _check, _core, hwdb
 from ..errors import InvalidArgumentError, UnsupportedError
 
 __all__ = [
@@ -82,6 +82,14 @@ def _device(device: hwdb.Spec | str) -> hwdb.Spec:
     if isinstance(device, str) and device not in hwdb.ids("device"):
         raise _arg_error("device", device, f"a device id, one of {hwdb.ids('device')}", hwdb.ids("device"))
     return hwdb.resolve(device, "device")
+
+
+def _dtype(dtype: Any) -> str:
+    """The canonical dtype name (``_check.dtype``: aliases such as 'bfloat16'), with the closest name on a typo."""
+    try:
+        return _check.dtype("dtype", dtype)
+    except InvalidArgumentError:
+        raise _arg_error("dtype", dtype, "a dtype name", ["fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8"]) from None
 
 
 def _peak(dev: hwdb.Spec, dtype: str) -> float:
@@ -354,11 +362,11 @@ def sizing(
 
     m = make_model(model) if not hasattr(model, "fields") else model
     dev = _device(device)
-    tp = _whole("tp", tp)
-    micro_batch = _whole("micro_batch", micro_batch)
-    seq = _whole("seq_len", seq_len if seq_len is not None else m.fields["seq_len"])
-    if not isinstance(training, bool):
-        raise _arg_error("training", training, "True or False")
+    tp = _check.whole("tp", tp)
+    micro_batch = _check.whole("micro_batch", micro_batch)
+    seq = _check.whole("seq_len", seq_len) if seq_len is not None else _whole("seq_len", m.fields["seq_len"])
+    training = _check.flag("training", training)
+    dtype = _dtype(dtype)
     if dev.peak_tflops(dtype) is None:
         names = ["fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8"]
         raise _arg_error("dtype", dtype, f"a matrix dtype of {dev.id}", names)
@@ -526,9 +534,12 @@ def sizing_sweep(
         raise InvalidArgumentError("arguments `heads` and `head_dim`: give one of them (the other follows from hidden)")
     mults = _as_list("ffn_multiplier", ffn_multiplier, whole=False)
     vms = _as_list("vocab_multiple", vocab_multiple)
-    tp = _whole("tp", tp)
-    fm = _whole("ffn_multiple", ffn_multiple)
-    vocab = _whole("vocab", vocab)
+    tp = _check.whole("tp", tp)
+    fm = _check.whole("ffn_multiple", ffn_multiple)
+    vocab = _check.whole("vocab", vocab)
+    training = _check.flag("training", training)
+    glu = _check.flag("glu", glu)
+    dtype = _dtype(dtype)
     rows: dict[str, list[float]] = {k: [] for k in ("hidden", "heads", "kv_heads", "head_dim", "ffn_hidden", "vocab")}
     second = _as_list("heads", heads) if heads is not None else _as_list("head_dim", head_dim if head_dim is not None else 128)
     for h, x, mult, vm in itertools.product(hs, second, mults, vms):
@@ -540,7 +551,7 @@ def sizing_sweep(
             d = x
         if rem or a == 0:
             continue
-        kv = a if kv_heads is None else min(_whole("kv_heads", kv_heads), a)
+        kv = a if kv_heads is None else min(_check.whole("kv_heads", kv_heads), a)
         f = fm * math.ceil(mult * h / fm)
         v = vm * tp * math.ceil(vocab / (vm * tp))
         if a % tp or kv % tp or f % tp:
@@ -553,8 +564,8 @@ def sizing_sweep(
     s = _Shapes(
         hidden=np.array(rows["hidden"]), heads=np.array(rows["heads"]), kv_heads=np.array(rows["kv_heads"]),
         head_dim=np.array(rows["head_dim"]), ffn=np.array(rows["ffn_hidden"]), vocab=np.array(rows["vocab"]),
-        layers=np.full(count, float(_whole("layers", layers))), glu=bool(glu), seq_len=_whole("seq_len", seq_len),
-        micro_batch=_whole("micro_batch", micro_batch), tp=tp,
+        layers=np.full(count, float(_check.whole("layers", layers))), glu=glu, seq_len=_check.whole("seq_len", seq_len),
+        micro_batch=_check.whole("micro_batch", micro_batch), tp=tp,
     )  # fmt: skip
     frames = []
     for dev in devs:
@@ -595,6 +606,8 @@ def sizing_rules(
     64, 128, 256 whose padding of 50,257 reaches 99% of the best logits throughput), waves_h4096 and
     wave_utilization_h4096 (the MLP up-projection at hidden 4,096: a worked example of wave quantization).
     """
+    dtype = _dtype(dtype)
+    tp = _check.whole("tp", tp)
     out = []
     grid = np.arange(2048, 16384 + 1, 64)
     for d in devices:
