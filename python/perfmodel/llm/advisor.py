@@ -522,9 +522,9 @@ def sizing_sweep(
     (tflops / the device's best), rank (1 = highest tflops on the device).
 
     >>> import perfmodel as pm
-    >>> df = pm.llm.sizing_sweep(["h100-sxm5-80gb"], hidden=[4096, 4160], heads=32)
-    >>> df.sort("hidden")["rank"].to_list()
-    [1, 2]
+    >>> df = pm.llm.sizing_sweep(["h100-sxm5-80gb"], hidden=4096, heads=32, vocab_multiple=[1, 64])
+    >>> df.sort("rank")["vocab"].to_list()  # the padded vocabulary avoids the unaligned logits GEMM
+    [50304, 50257]
     """
     devs = [_device(d) for d in ([devices] if isinstance(devices, (str, hwdb.Spec)) else devices)]
     if not devs:
