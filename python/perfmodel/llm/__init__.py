@@ -44,6 +44,10 @@ __all__ = [
     "RECOMPUTE",
     "PlacedEstimate",
     "compare_placements",
+    "Sizing",
+    "sizing",
+    "sizing_sweep",
+    "sizing_rules",
 ]
 
 #: Recompute names in code order.
@@ -933,4 +937,5 @@ def search(
 
 
 from . import placement as placement_mod  # noqa: E402  (needs Estimate above)
+from .advisor import Sizing, sizing, sizing_rules, sizing_sweep  # noqa: E402  (the sizing advisor; needs `model`)
 from .placement import PlacedEstimate, compare_placements  # noqa: E402
