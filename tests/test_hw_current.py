@@ -15,8 +15,15 @@ NEW = {
 }
 
 # A dense Llama-3-70B-shaped model at 8k context (the preset llama3.1-70b trains at 128k).
-LLAMA70_8K = {"hidden": 8192, "layers": 80, "heads": 64, "kv_heads": 8, "ffn_hidden": 28672, "seq_len": 8192,
-              "vocab": 128256}
+LLAMA70_8K = {
+    "hidden": 8192,
+    "layers": 80,
+    "heads": 64,
+    "kv_heads": 8,
+    "ffn_hidden": 28672,
+    "seq_len": 8192,
+    "vocab": 128256,
+}
 
 
 @pytest.mark.parametrize("kind,id_", [(k, i) for k, ids in NEW.items() for i in ids])
@@ -31,9 +38,18 @@ def test_new_files_load_strictly_with_sources(kind, id_):
     "device,dtype,tflops",
     # Dense datasheet peaks: HGX/DGX B200 (8-GPU sums with sparsity / 2 / 8), GB200 NVL72 (/ 2 / 72),
     # MI355X (256 CUs x 8192 FP8 FLOPs/clock x 2.4 GHz), L40S datasheet (sparse / 2), H800 FP64.
-    [("b200-sxm-180gb", "bf16", 2250), ("b200-sxm-180gb", "fp8", 4500), ("b200-sxm-180gb", "nvfp4", 9000),
-     ("b200-sxm-180gb", "mxfp4", 9000), ("b200-sxm-180gb", "fp6", 4500), ("gb200-186gb", "nvfp4", 10000),
-     ("mi355x", "fp8", 5033.2), ("mi355x", "mxfp4", 10066.3), ("l40s", "fp8", 733), ("h800-sxm5-80gb", "fp64", 1)],
+    [
+        ("b200-sxm-180gb", "bf16", 2250),
+        ("b200-sxm-180gb", "fp8", 4500),
+        ("b200-sxm-180gb", "nvfp4", 9000),
+        ("b200-sxm-180gb", "mxfp4", 9000),
+        ("b200-sxm-180gb", "fp6", 4500),
+        ("gb200-186gb", "nvfp4", 10000),
+        ("mi355x", "fp8", 5033.2),
+        ("mi355x", "mxfp4", 10066.3),
+        ("l40s", "fp8", 733),
+        ("h800-sxm5-80gb", "fp64", 1),
+    ],
 )
 def test_new_datasheet_peaks(device, dtype, tflops):
     assert pm.hwdb.get(device).peak_tflops(dtype) == tflops
@@ -41,8 +57,10 @@ def test_new_datasheet_peaks(device, dtype, tflops):
 
 def test_block_scaled_gemm_is_below_its_peak_and_above_fp8():
     """An NVFP4 GEMM on B200 runs faster than FP8 but, with the block-scaling overhead, below twice its rate."""
-    t = {d: float(pm.roofline.gemm("b200-sxm-180gb", 8192, 8192, 8192, dtype=d)["time_s"][0])
-         for d in ("fp8", "nvfp4", "mxfp4")}
+    t = {
+        d: float(pm.roofline.gemm("b200-sxm-180gb", 8192, 8192, 8192, dtype=d)["time_s"][0])
+        for d in ("fp8", "nvfp4", "mxfp4")
+    }
     assert t["nvfp4"] < t["fp8"]
     assert t["fp8"] / t["nvfp4"] < 2.0
     tflops = float(pm.roofline.gemm("b200-sxm-180gb", 8192, 8192, 8192, dtype="nvfp4")["tflops"][0])
@@ -110,7 +128,44 @@ def test_gb200_nvl72_plan_search():
     plan = dict(tp=8, pp=1, micro_batch=1, global_batch=144, recompute="selective", zero=1)
     nvl = pm.llm.estimate(LLAMA70_8K, rack, **plan)
     dgx = pm.llm.estimate(LLAMA70_8K, pm.cluster("dgx-b200", 9), **plan)
-    comp = {e: dict(zip(x.breakdown["component"], x.breakdown["time_s"])) for e, x in (("nvl", nvl), ("dgx", dgx))}
+    comp = {
+        e: dict(zip(x.breakdown["component"], x.breakdown["time_s"], strict=True))
+        for e, x in (("nvl", nvl), ("dgx", dgx))
+    }
     assert comp["nvl"]["dp_comm"] < 0.25 * comp["dgx"]["dp_comm"]
     # TP=8 groups are NVLink 5 on both; the GB200 GPU's higher clocks make its compute shorter.
     assert comp["nvl"]["forward"] < comp["dgx"]["forward"]
+
+
+ADD_GPU = Path(__file__).resolve().parents[1] / "examples" / "data" / "add_gpu"
+
+
+def test_add_your_own_gpu_walkthrough(tmp_path: Path):
+    """docs/add_your_own_gpu.md: a template that loads, then a calibration that recovers the fractions the synthetic
+    files were made with (0.70, 0.62, 0.90, 2% noise) and reports its error; the nccl log fits the node's fabric."""
+    pytest.importorskip("scipy")
+    pytest.importorskip("tomlkit")
+    from perfmodel import add_gpu, cli
+
+    out = tmp_path / "my-gpu.toml"
+    assert cli.main(["hwdb", "new", "my-gpu", "--from", "h100-sxm5-80gb", "--out", str(out)]) == 0
+    spec = pm.hwdb.load(out)
+    assert spec["id"] == "my-gpu" and "TEMPLATE" in str(spec.to_dict()["sources"])
+    text, report = add_gpu.calibrate(out, gemm=ADD_GPU / "gemm_sweep.csv", stream=ADD_GPU / "stream_copy.csv")
+    fits = {f["figure"]: f for f in report["fits"]}
+    assert fits["efficiency.gemm_16bit_fraction"]["value"] == pytest.approx(0.70, abs=0.01)
+    assert fits["efficiency.gemm_8bit_fraction"]["value"] == pytest.approx(0.62, abs=0.01)
+    assert fits["efficiency.hbm_fraction"]["value"] == pytest.approx(0.90, abs=0.01)
+    assert all(f["median_abs_error"] < 0.05 and not f["at_bound"] for f in fits.values())
+    assert cli.main(["hwdb", "calibrate", str(out), "--gemm", str(ADD_GPU / "gemm_sweep.csv"), "--stream",
+                     str(ADD_GPU / "stream_copy.csv"), "--nccl", str(ADD_GPU / "all_reduce_8gpu.log"), "--system",
+                     "mi300x-pollara-node", "--write"]) == 0  # fmt: skip
+    calibrated = pm.hwdb.load(out)
+    assert calibrated["efficiency.gemm_16bit_fraction"] == pytest.approx(0.70, abs=0.01)
+    assert "perfmodel hwdb calibrate" in calibrated["efficiency.fitted_on"]
+    fabric = pm.hwdb.load(tmp_path / "mi300x-xgmi-mesh.toml")
+    assert 0.3 < fabric["efficiency.bandwidth_fraction"] <= 1.0
+    with pytest.raises(pm.PerfModelError, match="time_s"):
+        bad = tmp_path / "bad.csv"
+        bad.write_text("m,n,k\n1,2,3\n")
+        add_gpu.calibrate(out, gemm=bad)

@@ -191,8 +191,14 @@ impl Device {
             Dtype::Bf16 | Dtype::Fp16 => self.efficiency.gemm_16bit,
             Dtype::Fp8 | Dtype::Int8 => self.efficiency.gemm_8bit,
             Dtype::Tf32 | Dtype::Fp32 | Dtype::Fp64 => self.efficiency.gemm_32bit,
-            Dtype::Nvfp4 | Dtype::Mxfp4 => self.efficiency.gemm_4bit.unwrap_or(self.efficiency.gemm_8bit),
-            Dtype::Fp6 => self.efficiency.gemm_6bit.unwrap_or(self.efficiency.gemm_8bit),
+            Dtype::Nvfp4 | Dtype::Mxfp4 => self
+                .efficiency
+                .gemm_4bit
+                .unwrap_or(self.efficiency.gemm_8bit),
+            Dtype::Fp6 => self
+                .efficiency
+                .gemm_6bit
+                .unwrap_or(self.efficiency.gemm_8bit),
         }
     }
 
@@ -331,7 +337,11 @@ impl Device {
                 "gemm_4bit_fraction",
                 &[Dtype::Nvfp4, Dtype::Mxfp4][..],
             ),
-            (efficiency.gemm_6bit, "gemm_6bit_fraction", &[Dtype::Fp6][..]),
+            (
+                efficiency.gemm_6bit,
+                "gemm_6bit_fraction",
+                &[Dtype::Fp6][..],
+            ),
         ] {
             if let Some(d) = dtypes.iter().find(|d| declares(**d)) {
                 if fraction.is_none() {
