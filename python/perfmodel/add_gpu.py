@@ -132,28 +132,29 @@ def template(device_id: str, template_id: str = "h100-sxm5-80gb", name: str | No
     return tomlkit.dumps(doc)
 
 
-def _measured_gemm_tflops(df: pl.DataFrame, path: str) -> pl.DataFrame:
-    missing = [c for c in GEMM_COLUMNS if c not in df.columns]
-    if missing or not ({"time_s", "tflops"} & set(df.columns)):
-        raise InvalidArgumentError(f"{path}: a GEMM sweep needs columns {list(GEMM_COLUMNS)} and 'time_s' or 'tflops'; "
-                                   f"it has {df.columns}")  # fmt: skip
-    if "tflops" not in df.columns:
-        df = df.with_columns(
-            (2 * pl.col("m") * pl.col("n") * pl.col("k") / pl.col("time_s") / 1e12).alias("tflops")
+def _measured_rate(
+    df: pl.DataFrame, path: str, what: str, columns: Sequence[str], rate: str, work: pl.Expr
+) -> pl.DataFrame:
+    """``df`` with its measured ``rate`` column: as given, or ``work / time_s``; an error naming the file and the
+    columns expected when neither is there."""
+    missing = [c for c in columns if c not in df.columns]
+    if missing or not ({"time_s", rate} & set(df.columns)):
+        raise InvalidArgumentError(
+            f"{path}: a {what} needs columns {list(columns)} and 'time_s' or '{rate}'; it has {df.columns}"
         )
-    return df.with_columns(pl.col("dtype").str.to_lowercase())
+    return df if rate in df.columns else df.with_columns((work / pl.col("time_s")).alias(rate))
+
+
+def _measured_gemm_tflops(df: pl.DataFrame, path: str) -> pl.DataFrame:
+    flops = 2 * pl.col("m") * pl.col("n") * pl.col("k") / 1e12
+    return _measured_rate(df, path, "GEMM sweep", GEMM_COLUMNS, "tflops", flops).with_columns(
+        pl.col("dtype").str.to_lowercase()
+    )
 
 
 def _measured_stream_gbps(df: pl.DataFrame, path: str) -> pl.DataFrame:
-    missing = [c for c in STREAM_COLUMNS if c not in df.columns]
-    if missing or not ({"time_s", "gbps"} & set(df.columns)):
-        raise InvalidArgumentError(f"{path}: a STREAM-like file needs columns {list(STREAM_COLUMNS)} and 'time_s' or "
-                                   f"'gbps'; it has {df.columns}")  # fmt: skip
-    if "gbps" not in df.columns:
-        df = df.with_columns(
-            ((pl.col("bytes_read") + pl.col("bytes_written")) / pl.col("time_s") / 1e9).alias("gbps")
-        )
-    return df
+    moved = (pl.col("bytes_read") + pl.col("bytes_written")) / 1e9
+    return _measured_rate(df, path, "STREAM-like file", STREAM_COLUMNS, "gbps", moved)
 
 
 def _errors(predict: Callable[[Spec], Sequence[float]], measured: Sequence[float], spec: Spec) -> list[float]:
