@@ -103,7 +103,8 @@ def engine(
     **figures: float,
 ) -> Any:
     """The engine's resolved serving instance (cached): ``model`` on ``tp x pp`` GPUs of ``where`` with weights
-    in ``dtype`` ("bf16", "fp16", "fp8" W8A8, "int4" weight-only), the KV cache in ``kv_dtype`` (default: 16-bit),
+    in ``dtype`` ("bf16", "fp16", "fp8" W8A8, "int4" weight-only, "nvfp4"/"mxfp4" W4A4 and
+    "fp6" W6A6 block-scaled on devices with those matrix peaks), the KV cache in ``kv_dtype`` (default: 16-bit),
     and the ``framework`` class's figures from the system's hwdb ``[[serving]]`` table; ``figures`` replace
     them by name (``kernel_time_scale``, ``comm_bandwidth_scale``, ``decode_attention_fraction``, ``iteration_overhead_s``, ``collective_sync_s``, ``prefill_overhead_s``,
     ``per_sequence_overhead_s``, ``kernel_launch_s``, ``cuda_graphs``).

@@ -292,6 +292,9 @@ impl PowerModel {
 pub fn engine_dtype(e: &Engine, dev: &Device) -> Dtype {
     match e.weights {
         WeightFormat::Fp8 => Dtype::Fp8,
+        WeightFormat::Nvfp4 => Dtype::Nvfp4,
+        WeightFormat::Mxfp4 => Dtype::Mxfp4,
+        WeightFormat::Fp6 => Dtype::Fp6,
         WeightFormat::Fp16 => Dtype::Fp16,
         WeightFormat::Bf16 | WeightFormat::Int4 => {
             if dev.matrix_peak(Dtype::Bf16).is_some() {
