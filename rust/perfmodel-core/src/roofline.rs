@@ -1228,7 +1228,7 @@ pub fn attention_columns_into(
     let cols = [
         ("batch", batch),
         ("heads", heads),
-        ("seq_q", seq_q),
+        ("seq_len", seq_q), // the Python argument's name
         ("seq_kv", seq_kv),
         ("head_dim", head_dim),
     ];

@@ -56,6 +56,15 @@ pub fn range_of(key: &str) -> (f64, f64) {
         .map_or((f64::MIN_POSITIVE, f64::MAX), |&(_, lo, hi)| (lo, hi))
 }
 
+/// `x` as a reader writes it: plain between 0.001 and 10^8, in exponent form otherwise.
+fn compact(x: f64) -> String {
+    if (1e-3..1e8).contains(&x.abs()) {
+        format!("{x}")
+    } else {
+        format!("{x:e}")
+    }
+}
+
 /// Describes the expected unit of a key from its suffix.
 pub fn unit_of(key: &str) -> Option<&'static str> {
     UNIT_SUFFIXES
@@ -153,7 +162,10 @@ impl<'a> Fields<'a> {
             return Err(self.error(
                 key,
                 format!(
-                    "is {x}; expected {lo:e} to {hi:e} {} (outside any real part: a typo?)",
+                    "is {}; expected {} to {} ({}); outside any real part, a typo?",
+                    compact(x),
+                    compact(lo),
+                    compact(hi),
                     unit_of(key).unwrap_or("")
                 ),
             ));
