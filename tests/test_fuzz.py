@@ -502,3 +502,40 @@ def test_cli(base: list[str], tweak: list[tuple[int, str]], capsys: Any) -> None
     captured = capsys.readouterr()
     if code:
         assert "internal error" not in captured.err and "Traceback" not in captured.err
+
+
+# -- physical properties ------------------------------------------------------------------------------------
+@FUZZ
+@given(
+    system=st.sampled_from(["dgx-a100", "dgx-h100", "mi300x-pollara-node", "frontier-node"]),
+    nodes=st.integers(2, 16),
+    nbytes=st.floats(1, 1e10),
+    faster=st.floats(1.0, 8.0),
+    op=st.sampled_from(["all_reduce", "all_gather", "reduce_scatter", "all_to_all", "broadcast"]),
+)
+def test_more_network_bandwidth_is_never_slower(system: str, nodes: int, nbytes: float, faster: float, op: str) -> None:
+    spec = pm.hwdb.get(system)
+    nic = pm.hwdb.get(spec["nic"])
+    rate = nic["line_rate_gbit_per_s"]
+    quick = nic.with_overrides({"line_rate_gbit_per_s": rate * faster})
+    ranks = nodes * int(spec["devices_per_node_count"])
+    slow = pm.collectives.predict(pm.cluster(system, nodes), op, nbytes, ranks)["time_s"][0]
+    fast = pm.collectives.predict(pm.cluster(system, nodes, specs={"nic": quick}), op, nbytes, ranks)["time_s"][0]
+    assert fast <= slow * (1 + 1e-9)
+
+
+@FUZZ
+@given(
+    model=st.sampled_from(["megatron-1.7b", "megatron-18b", "llama2-70b"]),
+    system=st.sampled_from(["dgx-a100", "dgx-h100"]),
+    nodes=st.sampled_from([1, 2, 4]),
+    tp=st.sampled_from([1, 2, 8]),
+    mb=st.sampled_from([1, 2]),
+)
+def test_more_zero3_ranks_never_more_memory_per_gpu(model: str, system: str, nodes: int, tp: int, mb: int) -> None:
+    """Doubling the data-parallel ranks under ZeRO-3 (same micro-batch) never adds memory per GPU."""
+    small = refused_or(pm.llm.estimate, model, (system, nodes), tp=tp, zero=3, micro_batch=mb)
+    large = refused_or(pm.llm.estimate, model, (system, 2 * nodes), tp=tp, zero=3, micro_batch=mb)
+    if small is None or large is None:
+        return
+    assert large.memory_per_gpu_bytes <= small.memory_per_gpu_bytes * (1 + 1e-12)
