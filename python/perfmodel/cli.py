@@ -126,6 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"perfmodel {argv[0]}: error: {e}", file=sys.stderr)
             return 2
     p = argparse.ArgumentParser(prog="perfmodel", description="Analytical what-if models of AI clusters and DAQ systems.")
+    p.add_argument("--version", action="version", version=f"perfmodel {__import__('perfmodel').__version__}")
     sub = p.add_subparsers(dest="command")
     r = sub.add_parser("report", help="what-if report of one device")
     r.add_argument("device", nargs="?", default=DEFAULT_DEVICE)
