@@ -539,3 +539,77 @@ def test_more_zero3_ranks_never_more_memory_per_gpu(model: str, system: str, nod
     if small is None or large is None:
         return
     assert large.memory_per_gpu_bytes <= small.memory_per_gpu_bytes * (1 + 1e-12)
+
+
+# -- power, serving plan search, offline throughput, sizing ------------------------------------------------
+@FUZZ
+@given(
+    device=st.sampled_from(["h100-sxm5-80gb", "a100-sxm4-80gb", "mi300x", "dgx-h100", "cx7-ndr400"]),
+    flops=sizes(1e15),
+    hbm=sizes(1e12),
+    t=mostly(st.floats(1e-6, 10.0), BAD_SIZES),
+    cap=st.one_of(st.none(), mostly(st.floats(100, 1000), st.sampled_from([0, -1, float("nan"), 1e9, "x"]))),
+    override=st.one_of(st.just({}), st.dictionaries(st.sampled_from(["idle_w", "active_tdp_ratio", "bogus"]),
+                                                    mostly(st.floats(0, 1), st.sampled_from([-1, float("nan"), "x"])), max_size=1)),
+)  # fmt: skip
+def test_power(device: str, flops: Any, hbm: Any, t: Any, cap: Any, override: dict[str, Any]) -> None:
+    pmod = refused_or(pm.power.model, device, **override)
+    if pmod is None:
+        return
+    out = refused_or(pm.power.operate, pmod, flops, hbm, t, 0.0, power_cap_w=cap)
+    if out is None:
+        return
+    for k, v in out.items():
+        assert np.all(np.isfinite(v)) and np.all(np.asarray(v) >= 0), f"{k} = {v}"
+    assert np.all(out["power_w"] <= pmod.tdp_w * (1 + 1e-9))
+
+
+@settings(FUZZ, max_examples=max(EXAMPLES // 20, 20))
+@given(
+    rate=st.one_of(st.none(), mostly(st.floats(0.1, 20), st.sampled_from([0, -1, float("nan")]))),
+    slo=st.one_of(st.none(), mostly(st.floats(0.005, 0.5), st.sampled_from([0, -1, float("nan")]))),
+    pct=mostly(st.sampled_from([50, 90, 99]), st.sampled_from([0, 101, 90.5, "p90"])),
+    max_pp=counts(0, 8, [1, 2]),
+    objective=mostly(st.sampled_from(["goodput", "throughput"]), st.just("bogus")),
+)
+def test_serve_search(rate: Any, slo: Any, pct: Any, max_pp: Any, objective: str) -> None:
+    df = refused_or(pm.serve.search, "llama3.1-8b", ("dgx-h100", 1), rate=rate, slo_tpot_s=slo, percentile=pct,
+                    num_requests=32, max_pp=max_pp, objective=objective)  # fmt: skip
+    if df is None or df.height == 0:
+        return
+    for c in df.columns:
+        if df[c].dtype.is_float():
+            v = df[c].drop_nulls().to_numpy()
+            assert np.all(~np.isnan(v)), c
+
+
+@settings(FUZZ, max_examples=max(EXAMPLES // 10, 20))
+@given(
+    model=st.sampled_from(["llama3.1-8b", "qwen3-8b"]),
+    tp=counts(0, 8, [1, 2, 8]),
+    isl=mostly(st.integers(1, 4096), st.sampled_from([0, -1, 2.5, 2**40])),
+    osl=mostly(st.integers(1, 512), st.sampled_from([0, -1, 2.5])),
+    framework=mostly(st.sampled_from(["trtllm", "vllm", "sglang"]), st.just("nope")),
+    n=st.one_of(st.none(), counts(0, 64)),
+)
+def test_serve_max_throughput(model: str, tp: Any, isl: Any, osl: Any, framework: str, n: Any) -> None:
+    sim = refused_or(pm.serve.max_throughput, model, "dgx-h100", tp=tp, isl=isl, osl=osl, framework=framework,
+                     num_requests=n if n is not None else 64)  # fmt: skip
+    if sim is not None:
+        assert math.isfinite(sim.output_tokens_per_s) and sim.output_tokens_per_s > 0
+
+
+@FUZZ
+@given(
+    model=st.sampled_from(["llama3.1-8b", "llama2-70b", "mixtral-8x7b", "megatron-1.7b"]),
+    device=st.sampled_from(["h100-sxm5-80gb", "mi300x", "a100-sxm4-80gb", "h100"]),
+    dtype=mostly(st.sampled_from(["bf16", "fp16", "fp8"]), st.sampled_from(["fp4", 3])),
+    tp=counts(0, 8, [1, 2, 4, 8]),
+    seq=st.one_of(st.none(), counts(0, 1 << 20, [1024, 2048, 8192])),
+    mb=counts(0, 8, [1, 2, 4]),
+)
+def test_llm_sizing(model: str, device: str, dtype: Any, tp: Any, seq: Any, mb: Any) -> None:
+    s = refused_or(pm.llm.sizing, model, device, dtype=dtype, tp=tp, seq_len=seq, micro_batch=mb)
+    if s is None:
+        return
+    assert math.isfinite(s.speedup) and s.speedup >= 1.0 - 1e-9
