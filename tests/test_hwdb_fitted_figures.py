@@ -183,5 +183,5 @@ def test_estimate_results_are_the_same_through_the_lean_path() -> None:
     # Bad values still get the checked path's messages.
     with pytest.raises(pm.InvalidArgumentError, match="recompute"):
         pm.llm.estimate(m, ("dgx-a100", 32), tp=8, global_batch=64, recompute="some")
-    with pytest.raises(pm.InvalidArgumentError, match="argument `sp`: expected a number"):
+    with pytest.raises(pm.InvalidArgumentError, match="argument `sp`: is 'yes'; expected True or False"):
         pm.llm.estimate(m, ("dgx-a100", 32), tp=8, global_batch=64, sp="yes")

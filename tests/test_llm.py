@@ -409,10 +409,16 @@ def test_calibration_defaults_and_misspelled_keys() -> None:
     assert pm.llm.calibration("dgx-v100")["memory_time_scale"] == 1.0  # uncalibrated system
     with pytest.raises(InvalidArgumentError, match="unknown key 'memory_scale'.*'memory_time_scale'"):
         pm.llm.estimate("megatron-1.7b", A100_1, tp=1, dp=1, calib={"memory_scale": 1.1})
-    with pytest.raises(InvalidArgumentError, match="'network_bandwidth_scale' is 'x'; expected a number"):
+    with pytest.raises(InvalidArgumentError, match=r"calib\['network_bandwidth_scale'\]`: is 'x'; expected a number"):
         pm.llm.estimate("megatron-1.7b", A100_1, tp=1, dp=1, calib={"network_bandwidth_scale": "x"})
-    with pytest.raises(InvalidArgumentError, match="network_bandwidth_scale.*expected a finite number > 0"):
+    with pytest.raises(InvalidArgumentError, match="network_bandwidth_scale.*is nan; expected a finite number"):
         pm.llm.estimate("megatron-1.7b", A100_1, tp=1, dp=1, calib={"network_bandwidth_scale": float("nan")})
+    # A factor past 100x either way says the model is wrong, not the calibration; and no factor may make the
+    # step faster than the GPUs' peak (issue 15: compute_time_scale 0.1 gave MFU 2.59).
+    with pytest.raises(InvalidArgumentError, match=r"compute_time_scale.*>= 0.01 and <= 100"):
+        pm.llm.estimate("megatron-1.7b", A100_1, tp=1, dp=1, calib={"compute_time_scale": 1e-3})
+    with pytest.raises(InvalidArgumentError, match="faster than the GPUs' peak"):
+        pm.llm.estimate("megatron-1.7b", A100_1, tp=1, dp=1, global_batch=8, calib={"compute_time_scale": 0.1})
 
 
 def test_cudnn_attention_plans() -> None:

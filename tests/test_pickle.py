@@ -155,15 +155,19 @@ def test_objects_behave_the_same_in_a_spawned_process():
     assert remote == local
 
 
-@pytest.mark.parametrize("value", [3e-7, 1e-300, 1.0000000000000002, 123456789.123456789])
-def test_toml_export_keeps_floats_exact(value):
-    nic = pm.hwdb.get("cx7-ndr400").with_overrides({"efficiency.latency_us": value})
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("efficiency.latency_us", 3e-7), ("efficiency.bandwidth_fraction", 1e-300),
+     ("efficiency.latency_us", 1.0000000000000002), ("efficiency.latency_us", 123456789.123456789)],
+)  # fmt: skip
+def test_toml_export_keeps_floats_exact(key, value):
+    nic = pm.hwdb.get("cx7-ndr400").with_overrides({key: value})
     text = pm.nccl_tests.to_toml(nic)
     assert text == nic.to_toml()
     back = pm.hwdb.parse(text, "exported.toml")
-    assert back["efficiency.latency_us"] == value
+    assert back[key] == value
     assert back.to_dict() == nic.to_dict()
-    assert _round_trip(nic)["efficiency.latency_us"] == value
+    assert _round_trip(nic)[key] == value
 
 
 def test_search_result_frames_pickle():

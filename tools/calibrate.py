@@ -66,13 +66,13 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import perfmodel as pm
 import tomlkit
+from perfmodel.fitting import Fit, fit_scalar
 from perfmodel.validation import measured
 from perfmodel.validation.roofline import _MAX_GRID, FIT_DEVICES, Case, cases, predict
 from scipy import optimize
@@ -100,10 +100,6 @@ CAST_INHERIT = {
     "h100-sxm5-80gb": ("h200-sxm-141gb", "no H100 cast measurements; same GH100 die, SM count and clocks as H200, so "
                        "the cast pass's share of the HBM stream rate is assumed equal (an assumption, not a fit)"),
 }
-#: Sub-intervals of the bounds each scalar fit starts from.
-STARTS = 6
-#: Tolerance of the fitted fractions.
-XATOL = 1e-4
 INHERIT = {
     "h200-sxm-141gb": ("h100-sxm5-80gb", "same GH100 die, SM count and clocks as H100 SXM5; HBM3e fraction assumed equal"),
     "a100-sxm4-40gb": ("a100-sxm4-80gb", "same GA100 die and clocks as A100 SXM4 80GB; HBM2 fraction assumed equal"),
@@ -270,42 +266,6 @@ def row_group(c: Case) -> str:
     if "measured_row" in c.args:
         return f"own measurements ({measured.group(c.args['measured_row'])})"
     return c.operation.split(" (")[0] if c.operation.startswith("GEMM") else c.operation
-
-
-@dataclass
-class Fit:
-    """One bounded fit: the value, the score and how the optimizer ended."""
-
-    value: float
-    score: float
-    success: bool
-    message: str
-    evaluations: int
-    starts: list[dict[str, Any]] = field(default_factory=list)
-
-    def report(self) -> dict[str, Any]:
-        return {"value": self.value, "score": self.score, "success": self.success, "message": self.message,
-                "evaluations": self.evaluations, "starts": self.starts}  # fmt: skip
-
-
-def fit_scalar(objective: Callable[[float], float], bounds: tuple[float, float], starts: int = STARTS) -> Fit:
-    """Bounded minimisation of a piecewise-smooth scalar function: Brent's bounded method on each of ``starts``
-    equal sub-intervals, the best result kept; success when every start converged."""
-    edges = np.linspace(bounds[0], bounds[1], starts + 1)
-    runs = [
-        optimize.minimize_scalar(objective, bounds=(float(lo), float(hi)), method="bounded", options={"xatol": XATOL})
-        for lo, hi in zip(edges[:-1], edges[1:], strict=True)
-    ]
-    best = min(runs, key=lambda r: r.fun)
-    return Fit(
-        value=round(float(best.x), 4),
-        score=float(best.fun),
-        success=all(bool(r.success) for r in runs),
-        message=str(best.message),
-        evaluations=sum(int(r.nfev) for r in runs),
-        starts=[{"bounds": [float(lo), float(hi)], "x": float(r.x), "score": float(r.fun), "success": bool(r.success)}
-                for (lo, hi), r in zip(zip(edges[:-1], edges[1:], strict=True), runs, strict=True)],  # fmt: skip
-    )
 
 
 def fit_fraction(

@@ -14,7 +14,10 @@ def as_columns(**named: Any) -> tuple[tuple[int, ...], dict[str, np.ndarray]]:
     arrays = {}
     for name, value in named.items():
         try:
-            arr = np.asarray(value, dtype=np.float64)
+            raw = np.asarray(value)
+            if raw.dtype.kind not in "iuf":  # strings, bools, None and objects are not sizes
+                raise TypeError(raw.dtype)
+            arr = raw.astype(np.float64, copy=False)
         except (TypeError, ValueError) as exc:
             raise InvalidArgumentError(f"argument `{name}`: expected a number or an array of numbers, got {value!r}") from exc
         arrays[name] = arr

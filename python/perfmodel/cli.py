@@ -3,6 +3,7 @@
     perfmodel report [DEVICE] [--set KEY=VALUE ...]   what-if report of one device (default h100-sxm5-80gb)
     perfmodel roofline gemm DEVICE M N K [--dtype bf16]
     perfmodel hwdb list [KIND] | perfmodel hwdb show ID
+    perfmodel hwdb new DEVICE_ID --from TEMPLATE | perfmodel hwdb calibrate FILE --gemm CSV --stream CSV --nccl LOG
     perfmodel validate [SUITE|all] [--write DIR]
     perfmodel llm ... | collectives ... | daq ... | serve ... | mix ... | power ...   domain subcommands (when installed)
 """
@@ -105,6 +106,14 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["hwdb"] and argv[1:2] in (["new"], ["calibrate"]):
+        from . import cli_hwdb
+
+        try:
+            return cli_hwdb.main(argv[1:])
+        except PerfModelError as e:
+            print(f"perfmodel hwdb: error: {e}", file=sys.stderr)
+            return 2
     if argv and argv[0] in DOMAIN_COMMANDS:
         try:
             module = importlib.import_module(DOMAIN_COMMANDS[argv[0]])
@@ -117,6 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"perfmodel {argv[0]}: error: {e}", file=sys.stderr)
             return 2
     p = argparse.ArgumentParser(prog="perfmodel", description="Analytical what-if models of AI clusters and DAQ systems.")
+    p.add_argument("--version", action="version", version=f"perfmodel {__import__('perfmodel').__version__}")
     sub = p.add_subparsers(dest="command")
     r = sub.add_parser("report", help="what-if report of one device")
     r.add_argument("device", nargs="?", default=DEFAULT_DEVICE)
@@ -129,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     g.add_argument("k", type=float)
     g.add_argument("--dtype", default="bf16")
     g.add_argument("--batch", type=float, default=1)
-    h = sub.add_parser("hwdb", help="list or show hardware specs")
+    h = sub.add_parser("hwdb", help="list or show hardware specs (also: hwdb new, hwdb calibrate)")
     h.add_argument("action", choices=["list", "show"])
     h.add_argument("target", nargs="?")
     v = sub.add_parser("validate", help="model error against published measurements")

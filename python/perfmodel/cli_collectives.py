@@ -43,10 +43,14 @@ def parse_size(text: str) -> int:
     return int(value)
 
 
+#: The most message sizes one command evaluates (a table longer than this is not for reading).
+MAX_SIZES = 100_000
+
+
 def parse_sizes(text: str, factor: float = 2.0) -> np.ndarray:
     """``1K..8G`` (geometric steps of ``factor``), ``1M,4M,1G`` or a single size, as float64 bytes."""
-    if not factor > 1:
-        raise InvalidArgumentError(f"argument `--factor`: is {factor}; expected a step factor > 1")
+    if not (factor > 1 and math.isfinite(factor)):
+        raise InvalidArgumentError(f"argument `--factor`: is {factor}; expected a finite step factor > 1")
     out: list[float] = []
     for part in text.split(","):
         if ".." in part:
@@ -57,6 +61,11 @@ def parse_sizes(text: str, factor: float = 2.0) -> np.ndarray:
                     f"argument `--sizes`: range '{part}' ends below its start; {_SIZES_HELP}"
                 )
             n = int(math.floor(math.log(hi / lo, factor) + 1e-9)) + 1
+            if len(out) + n > MAX_SIZES:
+                raise InvalidArgumentError(
+                    f"argument `--sizes`: '{part}' with --factor {factor} is {n:,} sizes; at most {MAX_SIZES:,} "
+                    "(raise --factor)"
+                )
             out.extend(float(round(lo * factor**i)) for i in range(n))
         elif part.strip():
             out.append(float(parse_size(part)))

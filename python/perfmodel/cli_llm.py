@@ -4,6 +4,8 @@ perfmodel llm search MODEL SYSTEM NODES --global-batch N [--top 10] [--tp 8 --pp
 perfmodel llm estimate MODEL SYSTEM NODES --global-batch N [--tp 8 --pp 8 --vp 1 --micro-batch 1 --recompute full --zero 1 --sp]
     [--group SYSTEM:NODES ... --placement nic-aware|naive|compare --layers-per-stage 26,22|auto --no-fallback]
 perfmodel llm presets
+perfmodel llm sizing MODEL DEVICE [--tp 1 --seq-len N --micro-batch 1 --forward --format json]  (``cli_sizing``)
+perfmodel llm sizing-rules [--devices mi300x,h100-sxm5-80gb --format json]
 
 With ``--group`` (more node groups, e.g. a RoCE cluster next to an InfiniBand one) or ``--placement`` the
 plan is placed over the nodes (see ``perfmodel.llm.placement``) and each stage is reported.
@@ -17,7 +19,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from . import llm
+from . import cli_sizing, llm
 from .cluster import cluster as make_cluster
 from .errors import InvalidArgumentError, PerfModelError
 
@@ -30,6 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="perfmodel llm", description="LLM training plans: search and estimate")
     sub = p.add_subparsers(dest="cmd", required=True)
     sub.add_parser("presets", help="list model presets")
+    cli_sizing.add_parsers(sub)
     for name in ("search", "estimate"):
         s = sub.add_parser(name)
         s.add_argument("model", help="preset id or config.json path")
@@ -100,6 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 m = llm.model(k)
                 print(f"{k:18s} {m.params / 1e9:9.2f}B  {m.source}")
             return 0
+        if args.cmd in ("sizing", "sizing-rules"):
+            return cli_sizing.run(args)
         cluster = (args.system, args.nodes)
         if args.cmd == "estimate":
             plan = dict(tp=args.tp, pp=args.pp, vp=args.vp, micro_batch=args.micro_batch, global_batch=args.global_batch,

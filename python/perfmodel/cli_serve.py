@@ -82,7 +82,7 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("system", help="hwdb system id, e.g. dgx-h100")
         s.add_argument("--tp", type=int, default=1, help="tensor-parallel GPUs (default 1)")
         s.add_argument("--pp", type=int, default=1, help="pipeline stages (default 1)")
-        s.add_argument("--dtype", default="bf16", help="weights: bf16, fp16, fp8 (W8A8), int4 (weight-only)")
+        s.add_argument("--dtype", default="bf16", help="weights: bf16, fp16, fp8 (W8A8), int4 (weight-only), nvfp4 / mxfp4 (W4A4), fp6 (W6A6 MXFP6)")
         s.add_argument("--kv-dtype", default=None, help="KV cache dtype (default 16-bit)")
         fw = "trtllm" if name == "throughput" else "vllm"
         s.add_argument(

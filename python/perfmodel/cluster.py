@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from . import _check as check
 from . import _core
 from .errors import InvalidArgumentError
 from .hwdb import Spec, get, resolve
@@ -43,7 +44,7 @@ class Cluster:
 
     def transports(self, nranks: int) -> str:
         """The transport of each level a communicator of ``nranks`` spans, innermost first."""
-        return self._handle.transports(int(nranks))
+        return self._handle.transports(check.whole("nranks", nranks))
 
     def describe(self) -> list[dict[str, Any]]:
         """One dict per group: system, nodes, devices per node and its levels (name, spec, transport, size)."""
@@ -67,8 +68,7 @@ class Cluster:
 
 def _group(system: Spec | str, nodes: int, overrides: Mapping[str, Spec | str] | None) -> dict[str, Any]:
     sysspec = resolve(system, "system")
-    if not isinstance(nodes, int) or isinstance(nodes, bool) or nodes < 1:
-        raise InvalidArgumentError(f"argument `nodes`: is {nodes!r}; expected a whole number of nodes >= 1")
+    nodes = check.whole("nodes", nodes)
     overrides = dict(overrides or {})
     levels = sysspec["levels"]
     fabrics = []
@@ -148,6 +148,12 @@ def cluster(
             if not (isinstance(item, tuple) and len(item) == 2):
                 raise InvalidArgumentError(f"argument `system`: each group must be a (system, nodes) tuple, got {item!r}")
             groups.append(_group(item[0], item[1], specs))
+    devices = sum(g["nodes"] * int(g["system"]["devices_per_node_count"]) for g in groups)
+    if devices > check.MAX_COUNT:
+        raise InvalidArgumentError(
+            f"argument `nodes`: the cluster would have {devices:,} devices; at most {check.MAX_COUNT:,}"
+        )
+    fallback_nics_per_node = check.whole("fallback_nics_per_node", fallback_nics_per_node)
     if fallback_nic is None:
         fb = None
     else:
@@ -155,6 +161,6 @@ def cluster(
     handle = _core.collectives_cluster(
         [(g["system"]._handle, [f._handle for f in g["fabrics"]], g["nic"]._handle, g["nodes"]) for g in groups],
         None if fb is None else fb._handle,
-        int(fallback_nics_per_node),
+        fallback_nics_per_node,
     )
     return Cluster(handle, groups, fb)

@@ -24,7 +24,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from . import _check as check
 from . import _core
+from ._arrays import as_columns
 from .cluster import Cluster, cluster
 from .errors import InvalidArgumentError
 from .hwdb import Spec
@@ -46,7 +48,7 @@ def _where(where: Spec | str | Cluster, nranks: np.ndarray, stride: int = 1) -> 
 
         spec = resolve(where, "system")
         dpn = int(spec["devices_per_node_count"])
-        most = int(np.max(nranks)) * stride if nranks.size and np.all(np.isfinite(nranks)) else 1
+        most = int(np.max(nranks)) * stride if nranks.size else 1
         return cluster(spec, max(1, -(-most // dpn)))
     raise InvalidArgumentError(f"argument `where`: expected a system id, a system spec or a Cluster, got {where!r}")
 
@@ -104,17 +106,14 @@ def predict(
         Columns nbytes, nranks, time_s, algbw_gbps, busbw_gbps, algorithm (the one used), op, time_us.
     """
     op_name = _core.collectives_op(op)
-    try:
-        b = np.asarray(nbytes, dtype=np.float64)
-        r = np.asarray(nranks, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise InvalidArgumentError(f"arguments `nbytes`/`nranks`: expected numbers or arrays of numbers ({exc})") from exc
-    try:
-        b, r = np.broadcast_arrays(b, r)
-    except ValueError as exc:
-        raise InvalidArgumentError(f"arguments do not broadcast together: nbytes{b.shape}, nranks{r.shape}") from exc
-    b = b.reshape(-1)
-    r = r.reshape(-1)
+    _, cols = as_columns(nbytes=nbytes, nranks=nranks)
+    b, r = cols["nbytes"], cols["nranks"]
+    bad = ~((r >= 1) & (r <= check.MAX_COUNT) & (r == np.floor(r)))
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise InvalidArgumentError(
+            f"argument `nranks`: element {i} is {r[i]:g}; expected a whole number from 1 to {check.MAX_COUNT:,}"
+        )
     if isinstance(algorithm, str):
         codes = np.full(b.size, _core.collectives_algorithm(algorithm), dtype=np.uint8)
     else:
@@ -124,14 +123,14 @@ def predict(
         r = np.tile(r, per.size)
     b = np.ascontiguousarray(b)
     r = np.ascontiguousarray(r)
-    if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or stride < 1:
-        raise InvalidArgumentError(f"argument `stride`: is {stride!r}; expected a whole number >= 1")
-    if concurrent is not None and (
-        isinstance(concurrent, bool) or not isinstance(concurrent, (int, np.integer)) or concurrent < 1
-    ):
-        raise InvalidArgumentError(f"argument `concurrent`: is {concurrent!r}; expected None or a whole number >= 1")
+    stride = check.whole("stride", stride)
+    concurrent = check.optional_whole("concurrent", concurrent)
+    if r.size and float(np.max(r)) * stride > check.MAX_COUNT:
+        raise InvalidArgumentError(
+            f"arguments `nranks` x `stride`: span {float(np.max(r)) * stride:,.0f} devices; at most {check.MAX_COUNT:,}"
+        )
     c = _where(where, r, int(stride))
-    tail = (int(stride), None if concurrent is None else int(concurrent))
+    tail = (stride, concurrent)
     if client is None:
         time_s, used, factor = _core.collectives_predict(c._handle, op_name, b, r, codes, *tail)
     else:
@@ -143,7 +142,7 @@ def predict(
     return pl.DataFrame(
         {
             "nbytes": b,
-            "nranks": r.astype(np.int64) if np.all(np.isfinite(r)) else r,
+            "nranks": r.astype(np.int64),
             "time_s": time_s,
             "algbw_gbps": algbw,
             "busbw_gbps": algbw * factor,

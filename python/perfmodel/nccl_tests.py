@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from . import _check as check
 from .errors import InvalidArgumentError, LogParseError
 from .hwdb import Spec, resolve
 
@@ -89,6 +90,14 @@ def _num(tok: str, what: str, lineno: int, path: str) -> float:
         raise LogParseError(f"{path}:{lineno}: column `{what}` is '{tok}', expected a number") from None
 
 
+def _amount(tok: str, what: str, lineno: int | str, path: str) -> float:
+    """A time (us) or bandwidth (GB/s) cell: a finite number >= 0 (a log with a negative or NaN time is corrupt)."""
+    v = _num(tok, what, lineno, path) if isinstance(tok, str) else float(tok)
+    if not (v >= 0.0 and math.isfinite(v)):
+        raise LogParseError(f"{path}:{lineno}: column `{what}` is '{tok}', expected a finite number >= 0")
+    return v
+
+
 def _is_header(tokens: list[str]) -> bool:
     """The column-name row of a results table: size (or bytes), a time column, algbw and busbw."""
     return (
@@ -125,9 +134,12 @@ def _parse_text(text: str, path: str) -> list[dict[str, Any]]:
             continue
         toks = line.split()
         if not toks or not re.fullmatch(r"\d+", toks[0]):
-            # Library chatter (NCCL INFO, warnings) between rows is not a data row.
-            if re.match(r"^\d", line):
-                raise LogParseError(f"{path}:{lineno}: cannot parse data row '{line}'")
+            # Library chatter (NCCL INFO, warnings) between rows is not a data row; a row that starts like a
+            # number but is not a whole size (negative, fractional) is a corrupt row, never dropped silently.
+            if re.match(r"^[-+.]?\d", line):
+                raise LogParseError(
+                    f"{path}:{lineno}: cannot parse data row '{line}': the size must be a whole number of bytes >= 0"
+                )
             continue
         # The leading descriptive columns end where the first time column starts; the rest is one block of
         # (time, algbw, busbw, error) per placement named in the line above the header.
@@ -164,11 +176,11 @@ def _parse_text(text: str, path: str) -> list[dict[str, Any]]:
                 rec["placement"] = "out-of-place" if n_blocks == 2 and b == 0 else "in-place"
             for name, tok in zip(block, vals, strict=True):
                 if name in _TIME_NAMES:
-                    rec["time_us"] = _num(tok, name, lineno, path)
+                    rec["time_us"] = _amount(tok, name, lineno, path)
                 elif name == "algbw":
-                    rec["algbw_gbps"] = _num(tok, name, lineno, path)
+                    rec["algbw_gbps"] = _amount(tok, name, lineno, path)
                 elif name == "busbw":
-                    rec["busbw_gbps"] = _num(tok, name, lineno, path)
+                    rec["busbw_gbps"] = _amount(tok, name, lineno, path)
                 else:
                     rec["wrong"] = _num(tok, name, lineno, path)
             rec["line"] = lineno
@@ -190,8 +202,11 @@ def _parse_json(doc: Any, path: str) -> tuple[list[dict[str, Any]], str | None, 
     for i, r in enumerate(results):
         if not isinstance(r, dict) or "size" not in r:
             raise LogParseError(f"{path}: results[{i}] is not a result object with a 'size'")
+        size = r["size"]
+        if isinstance(size, bool) or not isinstance(size, (int, str)) or not str(size).isdigit():
+            raise LogParseError(f"{path}: results[{i}].size is {size!r}; expected a whole number of bytes >= 0")
         base = {
-            "size_bytes": int(r["size"]),
+            "size_bytes": int(size),
             "count": int(r.get("count", 0)),
             "type": r.get("type"),
             "redop": r.get("redop"),
@@ -208,9 +223,9 @@ def _parse_json(doc: Any, path: str) -> tuple[list[dict[str, Any]], str | None, 
                 rec = dict(base)
                 rec.update(
                     placement=placement,
-                    time_us=float(t),
-                    algbw_gbps=float(block["alg_bw"]),
-                    busbw_gbps=float(block["bus_bw"]),
+                    time_us=_amount(t, "time", f"results[{i}].{key}", path),
+                    algbw_gbps=_amount(block["alg_bw"], "alg_bw", f"results[{i}].{key}", path),
+                    busbw_gbps=_amount(block["bus_bw"], "bus_bw", f"results[{i}].{key}", path),
                     wrong=math.nan if block.get("nwrong") is None else float(block["nwrong"]),
                     line=i,
                 )
@@ -228,6 +243,7 @@ def _parse_json(doc: Any, path: str) -> tuple[list[dict[str, Any]], str | None, 
 
 def parse(text: str, path: str = "<string>", op: str | None = None, nranks: int | None = None) -> pl.DataFrame:
     """Parses log text (see :func:`read`)."""
+    nranks = check.optional_whole("nranks", nranks)
     stripped = text.lstrip()
     if stripped.startswith("{"):
         try:

@@ -65,10 +65,13 @@ _MODELS: dict[tuple[Any, ...], PowerModel] = {}
 
 
 def _dtype_of(dev: hwdb.Spec, dtype: str) -> str:
-    """The dtype whose matrix peak the power law uses for weights in ``dtype`` (int4: 16-bit compute)."""
+    """The dtype whose matrix peak the power law uses for weights in ``dtype`` (int4: 16-bit compute; the
+    block-scaled W4A4/W6A6 formats compute in their own)."""
     d = str(dtype).lower()
-    if d == "fp8":
-        return "fp8"
+    if d in ("fp8", "nvfp4", "mxfp4", "fp6"):
+        return d
+    if d == "mxfp6":
+        return "fp6"
     if d == "fp16" or not dev.get("compute.matrix_bf16_tflops"):
         return "fp16"
     return "bf16"

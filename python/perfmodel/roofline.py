@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from . import _check as check
 from . import _core
 from ._arrays import as_columns
 from .hwdb import Spec, resolve
@@ -31,7 +32,8 @@ _BOUND_VALUES = pl.Series("bound", BOUNDS, dtype=_BOUND_DTYPE)
 
 
 def _peak(device: Spec, dtype: str) -> float:
-    """The dense peak ``fraction_of_peak`` is taken against, TFLOP/s (NaN if the device lists none)."""
+    """The dense peak ``fraction_of_peak`` is taken against, TFLOP/s; NaN if the device lists none (the engine
+    refuses GEMMs and attention in such a dtype; a memory-bound kernel's ``fraction_of_peak`` is then null)."""
     return float(device.peak_tflops(dtype) or device.peak_tflops(dtype, "vector") or float("nan"))
 
 
@@ -57,12 +59,12 @@ def _frame(inputs: dict[str, np.ndarray], cols: tuple[np.ndarray, ...]) -> pl.Da
     if len(bound) <= _SMALL_FRAME:
         names = [*floats, "bound", "fraction_of_peak"]
         columns = [a.tolist() for a in floats.values()]
-        columns += [[BOUNDS[c] for c in bound.tolist()], fraction_of_peak.tolist()]
+        columns += [[BOUNDS[c] for c in bound.tolist()], [None if f != f else f for f in fraction_of_peak.tolist()]]
         schema = dict.fromkeys(names, pl.Float64) | {"bound": _BOUND_DTYPE}
         return pl.from_dicts([dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)], schema=schema)
     data = floats
     data["bound"] = _BOUND_VALUES.gather(pl.Series(bound))
-    data["fraction_of_peak"] = fraction_of_peak
+    data["fraction_of_peak"] = pl.Series(fraction_of_peak, nan_to_null=True)
     return pl.DataFrame(data)
 
 
@@ -80,7 +82,7 @@ def gemm(
     """Batched GEMM ``C[b] = A[b] (m x k) @ B[b] (k x n)`` on ``device``.
 
     Columns: m, n, k, batch, time_s, flops, hbm_bytes, tflops (attained), gbps (attained HBM), intensity
-    (FLOP/byte against HBM), bound (compute, hbm, l2 or launch), fraction_of_peak.
+    (FLOP/byte against HBM), bound (compute, hbm, l2 or launch), fraction_of_peak (of the dtype's dense peak).
 
     ``layout`` names the dimensions that must be multiples of 16 bytes for the aligned kernels: ``"row"``
     (row-major operands as PyTorch and ``nn.Linear`` hold them: k and n) or ``"tn"`` (cuBLAS column-major
@@ -94,6 +96,7 @@ def gemm(
     >>> pm.roofline.gemm("a100-sxm4-80gb", [1024, 8192], 8192, 8192)["tflops"].round(0).to_list()  # doctest: +SKIP
     """
     dev = resolve(device, "device")
+    dtype = check.dtype("dtype", dtype)
     _, cols = as_columns(m=m, n=n, k=k, batch=batch)
     columns = [cols["m"], cols["n"], cols["k"], cols["batch"]]
     out = _call(client, _core.roofline_gemm, (dev._handle, dtype, layout), columns, (_peak(dev, dtype),))
@@ -105,7 +108,8 @@ def gemm_time(
 ) -> float:
     """Seconds for one GEMM: the scalar fast path (no DataFrame); ``layout`` as in :func:`gemm`."""
     dev = resolve(device, "device")
-    return _core.roofline_gemm_scalar(dev._handle, dtype, layout, float(m), float(n), float(k), float(batch))[0]
+    dims = [check.number(name, v, hi=check.MAX_DIM) for name, v in (("m", m), ("n", n), ("k", k), ("batch", batch))]
+    return _core.roofline_gemm_scalar(dev._handle, check.dtype("dtype", dtype), layout, *dims)[0]
 
 
 def attention(
@@ -126,6 +130,8 @@ def attention(
     forward, halved when causal, 2.5x for backward (FlashAttention-2 accounting). ``kernel`` is ``"flash"``
     (FlashAttention-2) or ``"cudnn"`` (cuDNN's fused attention, where hwdb has its fraction: H100, H200)."""
     dev = resolve(device, "device")
+    dtype = check.dtype("dtype", dtype)
+    causal, backward = check.flag("causal", causal), check.flag("backward", backward)
     _, cols = as_columns(batch=batch, heads=heads, seq_len=seq_len, seq_kv=seq_len if seq_kv is None else seq_kv, head_dim=head_dim)
     columns = [cols["batch"], cols["heads"], cols["seq_len"], cols["seq_kv"], cols["head_dim"]]
     out = _call(client, _core.roofline_attention, (dev._handle, dtype, kernel), columns, (causal, backward, _peak(dev, dtype)))
@@ -134,8 +140,10 @@ def attention(
 
 def memory_bound(device: Spec | str, bytes_read: Any, bytes_written: Any = 0, flops: Any = 0, dtype: str = "bf16",
                  *, client: Any = None) -> pl.DataFrame:  # fmt: skip
-    """A memory-bound kernel (elementwise, normalization, softmax, reduction) by bytes moved."""
+    """A memory-bound kernel (elementwise, normalization, softmax, reduction) by bytes moved (at least one byte,
+    at most 1e18). ``fraction_of_peak`` is null where the device has no ``dtype`` peak (fp8 casts on A100)."""
     dev = resolve(device, "device")
+    dtype = check.dtype("dtype", dtype)
     _, cols = as_columns(bytes_read=bytes_read, bytes_written=bytes_written, flops=flops)
     columns = [cols["bytes_read"], cols["bytes_written"], cols["flops"]]
     out = _call(client, _core.roofline_stream, (dev._handle, dtype), columns, (_peak(dev, dtype),))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from .. import _check as check
 from .. import _core
 from .._arrays import as_columns
 from ..errors import InvalidArgumentError, ModelError
@@ -117,17 +119,20 @@ class _Node:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Metrics of one evaluation (powers in W at the pipeline's technology year) and a per-stage table."""
+    """Metrics of one evaluation (powers in W at the pipeline's technology year) and a per-stage table.
 
-    metrics: dict[str, float]
+    ``energy_per_relevant_j`` is ``None`` when no relevant sample reaches storage, and ``relevant_per_kj`` when
+    the pipeline draws no power (the ratios are undefined there; sweeps show them as nulls)."""
+
+    metrics: dict[str, float | None]
     stages: pl.DataFrame
 
     power_w: float = field(init=False)
     f1: float = field(init=False)
     precision: float = field(init=False)
     recall: float = field(init=False)
-    relevant_per_kj: float = field(init=False)
-    energy_per_relevant_j: float = field(init=False)
+    relevant_per_kj: float | None = field(init=False)
+    energy_per_relevant_j: float | None = field(init=False)
     output_rate_hz: float = field(init=False)
     cost: float = field(init=False)
 
@@ -140,6 +145,18 @@ class Evaluation:
 
     def to_dict(self) -> dict[str, float]:
         return dict(self.metrics)
+
+
+#: Ratio metrics the engine gives as inf where their denominator is zero; shown as None/null (undefined).
+_RATIOS = ("relevant_per_kj", "energy_per_relevant_j")
+
+#: The most Monte Carlo scores per class an evaluation draws (memory grows with it: 16 bytes per score).
+MAX_MC_SAMPLES = 10_000_000
+
+
+def _mc_args(mc_seed: Any, mc_samples: Any) -> tuple[int | None, int]:
+    """Checked Monte Carlo arguments: a seed in [0, 2^64) or None, samples in [1, MAX_MC_SAMPLES]."""
+    return check.optional_whole("mc_seed", mc_seed, 0, 2**64 - 1), check.whole("mc_samples", mc_samples, 2, MAX_MC_SAMPLES)
 
 
 def _num(where: str, key: str, value: Any) -> float:
@@ -344,7 +361,8 @@ class Pipeline:
     def evaluate(self, mc_seed: int | None = None, mc_samples: int = 50_000) -> Evaluation:
         """Metrics of the pipeline. ``mc_seed`` switches on the seeded Monte Carlo classifiers (``mc_samples``
         scores per class, as SystemFlow's 50 000); by default the evaluation is deterministic."""
-        metrics, cols = _core.daq_evaluate(self.compile(), mc_seed, mc_samples)
+        metrics, cols = _core.daq_evaluate(self.compile(), *_mc_args(mc_seed, mc_samples))
+        metrics = {k: (None if k in _RATIOS and math.isinf(v) else v) for k, v in metrics.items()}
         compiled = self.compile()
         stages = pl.DataFrame({"stage": compiled.names, "kind": compiled.kinds, **dict(cols)}).with_columns(
             power_w=pl.col("compute_power_w") + pl.col("link_power_w")
@@ -379,6 +397,8 @@ class Pipeline:
                 self._node(stage)
                 targets.append((index[stage], fld))
             arrays.append(arr)
+        mc_seed, mc_samples = _mc_args(mc_seed, mc_samples)
+        per_stage = check.flag("per_stage", per_stage)
         n = arrays[0].size if arrays else 0
         if client is None or n == 0:
             rows, flat, stage_flat = _core.daq_sweep(compiled, targets, arrays, per_stage, mc_seed, mc_samples)
@@ -394,7 +414,8 @@ class Pipeline:
         data: dict[str, Any] = {raw.replace("\x00", "."): arr for raw, arr in cols.items()}
         m = flat.reshape(rows, len(METRICS))
         for j, name in enumerate(METRICS):
-            data[name] = np.ascontiguousarray(m[:, j])
+            col = np.ascontiguousarray(m[:, j])
+            data[name] = pl.Series(name, np.where(np.isinf(col), np.nan, col), nan_to_null=True) if name in _RATIOS else col
         if per_stage:
             s = stage_flat.reshape(rows, len(compiled.names))
             for j, name in enumerate(compiled.names):
@@ -408,8 +429,10 @@ class Pipeline:
         where = str(source)
         try:
             doc = tomllib.loads(text) if text is not None else tomllib.loads(Path(source).read_text())
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise InvalidArgumentError(f"{where}: cannot read pipeline TOML: {exc}") from exc
+        except (OSError, ValueError) as exc:  # TOMLDecodeError and UnicodeDecodeError are ValueErrors
+            raise InvalidArgumentError(f"{where}: cannot read pipeline TOML: {exc}") from None
+        except RecursionError:
+            raise InvalidArgumentError(f"{where}: cannot read pipeline TOML: nested too deeply") from None
         return _from_doc(doc, where)
 
 

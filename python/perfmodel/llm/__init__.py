@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from .. import _check as check
 from .. import _core, hwdb
 from ..errors import InvalidArgumentError, ModelError, UnsupportedError
 from .presets import PRESETS, PUBLISHED_PARAMS_B
@@ -43,6 +44,10 @@ __all__ = [
     "RECOMPUTE",
     "PlacedEstimate",
     "compare_placements",
+    "Sizing",
+    "sizing",
+    "sizing_sweep",
+    "sizing_rules",
 ]
 
 #: Recompute names in code order.
@@ -351,9 +356,12 @@ def _resolve(cluster: Any) -> _Resolved:
         raise InvalidArgumentError(
             "argument `cluster`: expected (system, nodes), a perfmodel cluster or a system id"
         )
-    if isinstance(nodes, bool) or not isinstance(nodes, int) or nodes < 1:
-        raise InvalidArgumentError(f"argument `nodes`: is {nodes!r}; expected a whole number >= 1")
+    nodes = check.whole("nodes", nodes)
     spec = hwdb.resolve(system if isinstance(system, (str, hwdb.Spec)) else str(system), "system")
+    if nodes * int(spec["devices_per_node_count"]) > check.MAX_COUNT:
+        raise InvalidArgumentError(
+            f"argument `nodes`: {nodes:,} nodes of {spec.id} are more than {check.MAX_COUNT:,} GPUs"
+        )
     c = _system_calibration(spec)
     out = (
         spec._handle,
@@ -407,6 +415,9 @@ def _cluster(cluster: Any) -> tuple[Any, str, int]:
     return r[0], r[1], r[2]
 
 
+#: The range of calibration factors accepted: a factor of 100 either way on a time or a bandwidth says the
+#: model, not the calibration, is wrong.
+CALIB_MIN, CALIB_MAX = 0.01, 100.0
 _CALIB_KEYS = ("compute_time_scale", "memory_time_scale", "comm_bandwidth_scale", "network_bandwidth_scale")
 
 
@@ -448,10 +459,8 @@ def _calib_tuple(
             raise InvalidArgumentError(
                 f"argument `calib`: unknown key '{key}'{hint} (expected {', '.join(_CALIB_KEYS)})"
             )
-        value = calib[key]
-        if key != "fitted_on" and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            raise InvalidArgumentError(f"argument `calib`: '{key}' is {value!r}; expected a number > 0")
-    return tuple(float(calib.get(k, b)) for k, b in zip(_CALIB_KEYS, base, strict=True))  # type: ignore[return-value]
+    values = {k: check.number(f"calib['{k}']", calib[k], CALIB_MIN, CALIB_MAX, lo_open=False) for k in _CALIB_KEYS if k in calib}
+    return tuple(values.get(k, b) for k, b in zip(_CALIB_KEYS, base, strict=True))  # type: ignore[return-value]
 
 
 # ---- estimate ----------------------------------------------------------------------------------------------
@@ -560,31 +569,47 @@ class Estimate:
         )
 
 
+#: Plan options that are counts (whole numbers >= 1), counts where 0 means "not set", and on/off flags.
+_COUNT_KEYS = ("tp", "pp", "dp", "vp", "cp", "ep", "micro_batch", "global_batch", "hpz")
+_ZERO_OK_KEYS = ("weights_group", "grads_group")
+_FLAG_KEYS = ("sp", "qwz", "qgz", "offload_optimizer", "offload_activations", "flash_attention", "cudnn_attention",
+              "dp_overlap", "tp_overlap", "pp_overlap", "grad_fp32", "frozen_weights")  # fmt: skip
+
+
+_INT = {int}
+_BOOL = {bool}
+
+
 def _plan_numbers(plan: dict[str, Any]) -> dict[str, float]:
+    """The plan as the engine's named numbers, every option checked (``_check``): counts whole, flags True/False,
+    ``zero`` 0-3, ``recompute`` and ``dtype`` names. Unknown names go on to the engine, which names the closest."""
     out: dict[str, float] = {}
     for k, v in plan.items():
-        t = type(v)
-        if (t is int or t is float) and k != "recompute" and k != "dtype":  # the common case (bool is not int here)
-            out[k] = float(v)
-            continue
         if v is None:
             continue
         if k == "recompute":
-            if v not in RECOMPUTE:
+            if not isinstance(v, str) or v not in RECOMPUTE:
                 raise InvalidArgumentError(
                     f"argument `recompute`: is {v!r}; expected 'none', 'selective' or 'full'"
                 )
             out[k] = float(RECOMPUTE.index(v))
         elif k == "dtype":
-            if v not in ("bf16", "fp16", "fp8"):
+            name = check.dtype("dtype", v)
+            if name not in ("bf16", "fp16", "fp8"):
                 raise InvalidArgumentError(f"argument `dtype`: is {v!r}; expected 'bf16', 'fp16' or 'fp8'")
-            out["fp8"] = 1.0 if v == "fp8" else 0.0
-        elif isinstance(v, bool):
+            out["fp8"] = 1.0 if name == "fp8" else 0.0
+        elif k in _FLAG_KEYS:
+            out[k] = 1.0 if check.flag(k, v) else 0.0
+        elif k == "zero":
+            out[k] = float(check.whole(k, v, 0, 3))
+        elif k in _ZERO_OK_KEYS:
+            out[k] = float(check.whole(k, v, 0))
+        elif k in _COUNT_KEYS:
+            out[k] = float(check.whole(k, v))
+        elif isinstance(v, (bool, np.bool_)):
             out[k] = 1.0 if v else 0.0
-        elif isinstance(v, (int, float)):
-            out[k] = float(v)
         else:
-            raise InvalidArgumentError(f"argument `{k}`: expected a number, got {v!r}")
+            out[k] = check.number(k, v, lo=0.0, lo_open=False)
     return out
 
 
@@ -671,15 +696,17 @@ def estimate(
         else:
             resolved = _resolve(cluster)
             handle, sys_id, nodes, gpus = resolved[:4]
+    if not (type(tp) is int and type(pp) is int and type(cp) is int and tp > 0 and pp > 0 and cp > 0):
+        tp, pp, cp = check.whole("tp", tp), check.whole("pp", pp), check.whole("cp", cp)
     if dp is None:
         mp = tp * pp * cp
-        if mp <= 0 or gpus % mp:
+        if gpus % mp:
             raise InvalidArgumentError(
                 f"argument `dp`: the cluster's {gpus} GPUs are not divisible by tp x pp x cp = {mp}"
             )
         dp = gpus // mp
     if global_batch is None:
-        global_batch = dp * micro_batch
+        global_batch = check.whole("dp", dp) * check.whole("micro_batch", micro_batch)
     plan = {
         "tp": tp, "pp": pp, "dp": dp, "vp": vp, "cp": cp, "ep": ep, "micro_batch": micro_batch, "global_batch": global_batch,
         "sp": sp, "recompute": recompute, "zero": zero, "dtype": dtype, "qwz": qwz, "qgz": qgz, "hpz": hpz,
@@ -698,13 +725,14 @@ def estimate(
         _PLAN_IN_ORDER
         and recompute in RECOMPUTE
         and dtype in ("bf16", "fp16", "fp8")
-        and str not in {type(tp), type(pp), type(dp), type(vp), type(cp), type(ep), type(micro_batch), type(global_batch),
-                        type(sp), type(zero), type(qwz), type(qgz), type(hpz), type(flash_attention), type(cudnn_attention),
-                        type(dp_overlap), type(tp_overlap), type(pp_overlap), type(grad_fp32), type(weights_group),
-                        type(grads_group), type(offload_optimizer), type(offload_activations), type(frozen_weights)}
+        and {type(tp), type(pp), type(dp), type(vp), type(cp), type(ep), type(micro_batch), type(global_batch),
+             type(zero), type(hpz), type(weights_group), type(grads_group)} == _INT
+        and {type(sp), type(qwz), type(qgz), type(flash_attention), type(cudnn_attention), type(dp_overlap),
+             type(tp_overlap), type(pp_overlap), type(grad_fp32), type(offload_optimizer), type(offload_activations),
+             type(frozen_weights)} == _BOOL
     ):  # fmt: skip
-        # The plan as numbers in the engine's order (bools and ints as floats); anything unusual takes the
-        # checked path below, for its error message.
+        # The plan as numbers in the engine's order (ints and bools as floats; the engine checks ranges);
+        # anything else (numpy scalars, 0/1 flags, wrong types) takes the checked path below.
         try:
             values = [float(tp), float(pp), float(dp), float(vp), float(cp), float(ep), float(micro_batch),
                       float(global_batch), float(sp), float(RECOMPUTE.index(recompute)), float(zero), float(qwz),
@@ -729,6 +757,11 @@ def estimate(
 def _estimate_fields(plan: dict[str, Any], raw: dict[str, float]) -> dict[str, Any]:
     """The fields of an :class:`Estimate` from the engine's result dict."""
     keys = ("step_time_s", "tokens_per_s", "mfu", "hfu", "tflops_per_gpu", "memory_per_gpu_bytes", "capacity_bytes")
+    if not raw["hfu"] <= 1.0:
+        raise InvalidArgumentError(
+            f"argument `calib`: the calibration makes the step faster than the GPUs' peak (hardware FLOPs "
+            f"utilization {raw['hfu']:.0%}); a compute_time_scale this small is not physical"
+        )
     return {"plan": dict(plan), **{k: raw[k] for k in keys}, "fits": bool(raw["fits"]), "raw": raw}
 
 
@@ -798,22 +831,34 @@ def search_full(
         handle, sys_id, nodes = None, "", 0
     else:
         handle, sys_id, nodes = _cluster(cluster)
-    if isinstance(global_batch, bool) or not isinstance(global_batch, int) or global_batch < 1:
-        raise InvalidArgumentError(
-            f"argument `global_batch`: is {global_batch!r}; expected a whole number >= 1"
-        )
+    global_batch = check.whole("global_batch", global_batch)
+    fits_only = check.flag("fits_only", fits_only)
+    top = check.optional_whole("top", top)
+    if max_step_time_s is not None:
+        max_step_time_s = check.number("max_step_time_s", max_step_time_s, allow_inf=True, unit=" (seconds)")
+    if min_mfu is not None:
+        min_mfu = check.number("min_mfu", min_mfu, 0.0, 1.0, lo_open=False)
     heads, layers = int(m.heads), int(m.layers)
+
+    def counts(name: str, given: Any, default: list[int]) -> list[int]:
+        return default if given is None else check.choices(name, given, check.whole)
+
+    def recompute_name(name: str, v: Any) -> int:
+        if not isinstance(v, str) or v not in RECOMPUTE:
+            raise InvalidArgumentError(f"argument `{name}`: is {v!r}; expected 'none', 'selective' or 'full'")
+        return RECOMPUTE.index(v)
+
     space: dict[str, list[Any]] = {
         "global_batch": [global_batch],
-        "tp": tp or _divisors(heads, min(heads, 64)),
-        "pp": pp or _divisors(layers),
-        "vp": vp or _divisors(layers),
-        "cp": cp or [1],
-        "ep": ep or ([1] if m.fields.get("experts", 0) <= 1 else _divisors(int(m.experts))),
-        "micro_batch": micro_batch or [1, 2, 4, 8, 16],
-        "recompute": [RECOMPUTE.index(r) if r in RECOMPUTE else -1 for r in (recompute or list(RECOMPUTE))],
-        "zero": zero if zero is not None else [0, 1, 2, 3],
-        "sp": [bool(x) for x in (sp if sp is not None else [False, True])],
+        "tp": counts("tp", tp, _divisors(heads, min(heads, 64))),
+        "pp": counts("pp", pp, _divisors(layers)),
+        "vp": counts("vp", vp, _divisors(layers)),
+        "cp": counts("cp", cp, [1]),
+        "ep": counts("ep", ep, [1] if m.fields.get("experts", 0) <= 1 else _divisors(int(m.experts))),
+        "micro_batch": counts("micro_batch", micro_batch, [1, 2, 4, 8, 16]),
+        "recompute": check.choices("recompute", list(RECOMPUTE) if recompute is None else recompute, recompute_name),
+        "zero": [0, 1, 2, 3] if zero is None else check.choices("zero", zero, lambda n, v: check.whole(n, v, 0, 3)),
+        "sp": [False, True] if sp is None else check.choices("sp", sp, check.flag),
     }
     # Overlap of DP, TP and pipeline communication (bit set 1, 2, 4) is searched unless the caller fixes a flag.
     if not any(k in options for k in ("dp_overlap", "tp_overlap", "pp_overlap")):
@@ -822,8 +867,6 @@ def search_full(
     # systems without a host-link figure skip the offloading candidates with that reason.
     if not any(k in options for k in ("offload_optimizer", "offload_activations")):
         space["offload"] = list(range(4))
-    if -1 in space["recompute"]:
-        raise InvalidArgumentError(f"argument `recompute`: choices must be among {list(RECOMPUTE)}")
     base = _plan_numbers(options)
     spaced = {k: [float(x) for x in v] for k, v in space.items()}
     total = math.prod(len(v) for k, v in space.items() if k != "global_batch")
@@ -832,7 +875,7 @@ def search_full(
     frames, skipped_total = [], [0] * len(_core.llm_invalid_reasons())
     rejected, rejected_why = 0, ""
     if handle is None:
-        name, order = ("user", [int(i) for i in placement]) if not (placement is None or isinstance(placement, str)) else (placement or "nic-aware", None)  # type: ignore[union-attr]
+        name, order = placement_mod.placement_order("nic-aware" if placement is None else placement)
         job: tuple[Any, ...] = (True, m.fields, cluster._handle, placement_mod._calibs(cluster, calib), spaced, base, name, order)
     else:
         job = (False, m.fields, handle, nodes, _calib_tuple(sys_id, calib), spaced, base)
@@ -938,4 +981,5 @@ def search(
 
 
 from . import placement as placement_mod  # noqa: E402  (needs Estimate above)
+from .advisor import Sizing, sizing, sizing_rules, sizing_sweep  # noqa: E402  (the sizing advisor; needs `model`)
 from .placement import PlacedEstimate, compare_placements  # noqa: E402

@@ -31,6 +31,7 @@ from typing import Any
 
 import polars as pl
 
+from .. import _check as check
 from .. import _core
 from ..cluster import Cluster
 from ..errors import InvalidArgumentError
@@ -61,6 +62,16 @@ def _calibs(cluster: Cluster, calib: dict[str, float] | str | None) -> list[tupl
     return [_calib_tuple(g["system"].id, calib) for g in cluster.groups]
 
 
+def placement_order(placement: Any) -> tuple[str, list[int] | None]:
+    """The engine's (name, node order) for a ``placement`` argument: a strategy name or a list of node indices."""
+    if isinstance(placement, str):
+        return placement, None
+    try:
+        return "user", check.choices("placement", placement, lambda n, v: check.whole(n, v, 0))
+    except InvalidArgumentError as e:
+        raise InvalidArgumentError(f"{e}; expected {list(PLACEMENTS)} or a list of node indices") from None
+
+
 def estimate_placed(
     model: Any,
     cluster: Cluster,
@@ -70,17 +81,7 @@ def estimate_placed(
     calib: dict[str, float] | str | None = None,
 ) -> PlacedEstimate:
     """One plan (``plan`` as :func:`perfmodel.llm.estimate` builds it) on a :func:`perfmodel.cluster`."""
-    if isinstance(placement, str):
-        order = None
-        name = placement
-    else:
-        try:
-            order = [int(i) for i in placement]
-        except (TypeError, ValueError):
-            raise InvalidArgumentError(
-                f"argument `placement`: is {placement!r}; expected {list(PLACEMENTS)} or a list of node indices"
-            ) from None
-        name = "user"
+    name, order = placement_order(placement)
     if layers_per_stage is None or (isinstance(layers_per_stage, str) and layers_per_stage == "auto"):
         layers = None
     elif isinstance(layers_per_stage, str):
@@ -88,7 +89,7 @@ def estimate_placed(
             f"argument `layers_per_stage`: is {layers_per_stage!r}; expected 'auto' or a list of layers per stage"
         )
     else:
-        layers = [int(x) for x in layers_per_stage]
+        layers = check.choices("layers_per_stage", layers_per_stage, check.whole)
     raw, rows, placed, reason = _core.llm_estimate_hetero(
         model.fields, cluster._handle, _calibs(cluster, calib), _plan_numbers(plan), name, order, layers
     )

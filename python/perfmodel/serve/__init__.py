@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from .. import _check as check
 from .. import _core, hwdb
 from .._arrays import as_columns
 from ..errors import InvalidArgumentError, ModelError
@@ -81,16 +82,8 @@ def _system_and_nodes(where: Any, gpus: int) -> tuple[hwdb.Spec, int]:
     return spec, nodes
 
 
-def _flag(name: str, v: Any) -> bool:
-    if not isinstance(v, (bool, np.bool_)):
-        raise InvalidArgumentError(f"argument `{name}`: is {v!r}; expected True or False")
-    return bool(v)
-
-
-def _whole(name: str, v: Any, lo: int = 1) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-        raise InvalidArgumentError(f"argument `{name}`: is {v!r}; expected a whole number >= {lo}")
-    return int(v)
+_flag = check.flag
+_whole = check.whole
 
 
 _ENGINES: dict[tuple[Any, ...], Any] = {}
@@ -110,7 +103,8 @@ def engine(
     **figures: float,
 ) -> Any:
     """The engine's resolved serving instance (cached): ``model`` on ``tp x pp`` GPUs of ``where`` with weights
-    in ``dtype`` ("bf16", "fp16", "fp8" W8A8, "int4" weight-only), the KV cache in ``kv_dtype`` (default: 16-bit),
+    in ``dtype`` ("bf16", "fp16", "fp8" W8A8, "int4" weight-only, "nvfp4"/"mxfp4" W4A4 and
+    "fp6" W6A6 block-scaled on devices with those matrix peaks), the KV cache in ``kv_dtype`` (default: 16-bit),
     and the ``framework`` class's figures from the system's hwdb ``[[serving]]`` table; ``figures`` replace
     them by name (``kernel_time_scale``, ``comm_bandwidth_scale``, ``decode_attention_fraction``, ``iteration_overhead_s``, ``collective_sync_s``, ``prefill_overhead_s``,
     ``per_sequence_overhead_s``, ``kernel_launch_s``, ``cuda_graphs``).
@@ -439,7 +433,7 @@ def _trace(requests: Any, rate: float | None, num_requests: int, prompt_tokens: 
         raise InvalidArgumentError("give either `requests` (a trace) or `rate` (Poisson arrivals per second), not both or neither")
     if requests is not None:
         return read_requests(requests)
-    return globals()["requests"](rate, num_requests, prompt_tokens, output_tokens, seed)  # type: ignore[no-any-return]
+    return globals()["requests"](rate, num_requests, prompt_tokens, output_tokens, seed, n_name="num_requests")  # type: ignore[no-any-return]
 
 
 def _columns(trace: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -28,7 +28,7 @@ def add_parsers(sub: Any, length: Any, rate: Any) -> None:
         s.add_argument("model", help="preset id (see `perfmodel llm presets`) or config.json path")
         s.add_argument("system", help="hwdb system id of the decode pool (and of the prefill pool by default)")
         s.add_argument("--prefill-system", default=None, help="hwdb system of the prefill pool (e.g. Splitwise-HA)")
-        s.add_argument("--dtype", default="bf16", help="weights: bf16, fp16, fp8 (W8A8), int4 (weight-only)")
+        s.add_argument("--dtype", default="bf16", help="weights: bf16, fp16, fp8 (W8A8), int4 (weight-only), nvfp4 / mxfp4 (W4A4), fp6 (W6A6 MXFP6)")
         s.add_argument("--kv-dtype", default=None, help="KV cache dtype (default 16-bit)")
         s.add_argument("--framework", default="vllm", help="framework class of the schedulers and figures")
         s.add_argument("--link", default="auto", choices=disagg.LINKS, help="link between the pools (default auto)")

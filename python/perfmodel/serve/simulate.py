@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from .. import _check as check
 from .. import _core
 from ..errors import InvalidArgumentError
 
@@ -19,27 +20,39 @@ from ..errors import InvalidArgumentError
 REQUEST_COLUMNS = ("arrival_s", "prompt_tokens", "output_tokens")
 
 
+#: The most requests one simulation takes (about 1 KiB of state each in the engine and the result frame).
+MAX_REQUESTS = 10_000_000
+#: The longest prompt or output a request may have, tokens.
+MAX_TOKENS = 1 << 24
+
+
 def _dist(name: str, v: Any) -> tuple[str, float, float, float]:
     """A length given as a number (fixed), ``("uniform", lo, hi)`` or ``("lognormal", mean, sigma, max)``."""
-    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
-        return ("fixed", float(v), 0.0, 0.0)
-    if isinstance(v, tuple) and v and v[0] == "uniform" and len(v) == 3:
-        return ("uniform", float(v[1]), float(v[2]), 0.0)
-    if isinstance(v, tuple) and v and v[0] == "lognormal" and len(v) == 4:
-        return ("lognormal", float(v[1]), float(v[2]), float(v[3]))
+    if isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)):
+        return ("fixed", float(check.whole(name, v, 1, MAX_TOKENS)), 0.0, 0.0)
+    if isinstance(v, tuple) and len(v) == 3 and v[0] == "uniform":
+        lo = check.number(f"{name}[1]", v[1], 1.0, MAX_TOKENS, lo_open=False)
+        hi = check.number(f"{name}[2]", v[2], lo, MAX_TOKENS, lo_open=False)
+        return ("uniform", lo, hi, 0.0)
+    if isinstance(v, tuple) and len(v) == 4 and v[0] == "lognormal":
+        mean = check.number(f"{name}[1]", v[1], 0.0, MAX_TOKENS)
+        sigma = check.number(f"{name}[2]", v[2], 0.0, 10.0, lo_open=False)
+        top = check.number(f"{name}[3]", v[3], 1.0, MAX_TOKENS, lo_open=False)
+        return ("lognormal", mean, sigma, top)
     raise InvalidArgumentError(
         f"argument `{name}`: is {v!r}; expected a whole number, ('uniform', lo, hi) or ('lognormal', mean, sigma, max)"
     )
 
 
-def requests(rate: float, n: int = 1000, prompt_tokens: Any = 512, output_tokens: Any = 128, seed: int = 0) -> pl.DataFrame:
+def requests(rate: float, n: int = 1000, prompt_tokens: Any = 512, output_tokens: Any = 128, seed: int = 0,
+             *, n_name: str = "n") -> pl.DataFrame:  # fmt: skip
     """``n`` requests arriving as a Poisson process of ``rate`` per second (``math.inf``: all at time 0), with
-    prompt and output lengths fixed or drawn (see :func:`_dist`); seeded and deterministic."""
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or math.isnan(rate) or rate <= 0:
-        raise InvalidArgumentError(f"argument `rate`: is {rate!r}; expected requests per second > 0 (math.inf: all at once)")
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise InvalidArgumentError(f"argument `n`: is {n!r}; expected a whole number >= 1")
-    a, p, o = _core.serve_requests(float(rate), int(n), _dist("prompt_tokens", prompt_tokens), _dist("output_tokens", output_tokens), int(seed))
+    prompt and output lengths fixed or drawn (see :func:`_dist`); seeded and deterministic (``seed`` in
+    [0, 2^64))."""
+    rate = check.number("rate", rate, allow_inf=True, unit=" (requests per second; math.inf: all at once)")
+    n = check.whole(n_name, n, 1, MAX_REQUESTS)
+    seed = check.whole("seed", seed, 0, 2**64 - 1)
+    a, p, o = _core.serve_requests(rate, n, _dist("prompt_tokens", prompt_tokens), _dist("output_tokens", output_tokens), seed)
     return pl.DataFrame({"arrival_s": a, "prompt_tokens": p.astype(np.int64), "output_tokens": o.astype(np.int64)})
 
 

@@ -33,6 +33,7 @@ SUITES: dict[str, str] = {
     "serving": "perfmodel.validation.serving",
     "allocation": "perfmodel.validation.allocation",
     "energy": "perfmodel.validation.energy",
+    "sizing": "perfmodel.validation.sizing",
 }
 
 #: Columns every suite returns. ``error`` is (predicted - measured) / measured; ``role`` is ``fit`` for rows
@@ -129,5 +130,8 @@ def write(suite: str, directory: str | Path = "validation") -> dict[str, Any]:
         "groups": summarize(rows, ("group", "role")).to_dicts(),
         "overall": summarize(rows, ("suite", "role")).to_dicts(),
     }
+    extra = getattr(importlib.import_module(SUITES[suite]), "summary_extra", None) if suite in SUITES else None
+    if extra is not None:
+        summary.update(extra(rows))
     (out / f"{suite}_summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     return summary

@@ -95,6 +95,12 @@ pub fn closest<'a, I: IntoIterator<Item = &'a str>>(name: &str, candidates: I) -
         .collect()
 }
 
+/// The largest tensor dimension the engine accepts (GEMM m, n, k, batch, heads, sequence length): 2^40.
+/// Past it products of dimensions leave the range where FLOP counts are exact and meaningful.
+pub const MAX_DIM: f64 = 1_099_511_627_776.0;
+/// The largest size in bytes the engine accepts: 1e18 (one exabyte, beyond any machine's memory).
+pub const MAX_BYTES: f64 = 1e18;
+
 /// Checks that a size-like argument is finite and strictly positive.
 pub fn check_positive(arg: &str, value: f64) -> Result<f64> {
     if value.is_nan() {

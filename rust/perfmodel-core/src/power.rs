@@ -292,6 +292,9 @@ impl PowerModel {
 pub fn engine_dtype(e: &Engine, dev: &Device) -> Dtype {
     match e.weights {
         WeightFormat::Fp8 => Dtype::Fp8,
+        WeightFormat::Nvfp4 => Dtype::Nvfp4,
+        WeightFormat::Mxfp4 => Dtype::Mxfp4,
+        WeightFormat::Fp6 => Dtype::Fp6,
         WeightFormat::Fp16 => Dtype::Fp16,
         WeightFormat::Bf16 | WeightFormat::Int4 => {
             if dev.matrix_peak(Dtype::Bf16).is_some() {
@@ -565,6 +568,27 @@ pub fn operate_columns(
         p.check_cap(c)?;
     }
     let [f, b, t, h] = cols.map(|(_, c)| c);
+    // Work the device cannot do in its interval at peak (a typo, or the wrong unit) is an error, not a power
+    // past the TDP: 1e-6 of slack for rounding.
+    for i in 0..n {
+        let busy = (t[i] - h[i]).max(0.0) * (1.0 + 1e-6);
+        let (tf, tb) = (f[i] / p.peak_flops, b[i] / p.hbm_bytes_per_s);
+        if tf > busy || tb > busy {
+            let (arg, need) = if tf > busy {
+                ("flops", tf)
+            } else {
+                ("hbm_bytes", tb)
+            };
+            return Err(crate::error::invalid(
+                arg,
+                format!(
+                    "element {i} needs {need:e} s at the device's peak, more than its busy time \
+                     (time_s - host_s = {:e} s)",
+                    (t[i] - h[i]).max(0.0)
+                ),
+            ));
+        }
+    }
     Ok((0..n)
         .map(|i| {
             let w = Work {

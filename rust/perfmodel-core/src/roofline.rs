@@ -291,6 +291,26 @@ impl Layout {
     }
 }
 
+/// How the GEMM engine schedules one GEMM (`GemmContext::schedule`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GemmSchedule {
+    /// Output tile (rows x columns) of the fastest `GEMM_TILES` shape.
+    pub tile_m: f64,
+    pub tile_n: f64,
+    /// Output tiles: `batch * ceil(m / tile_m) * ceil(n / tile_n)`.
+    pub tiles: f64,
+    /// `ceil(tiles / units)`.
+    pub waves: f64,
+    /// Compute units (SMs or CUs) a wave fills.
+    pub units: f64,
+    /// Whether the leading dimensions are multiples of 16 bytes.
+    pub aligned: bool,
+    /// Compute time, the alignment penalty included, seconds.
+    pub compute_s: f64,
+    /// Memory time (the slower of HBM and L2), seconds.
+    pub memory_s: f64,
+}
+
 /// The per-device constants a GEMM evaluation needs, resolved once per call so the hot loop is pure arithmetic.
 #[derive(Debug, Clone, Copy)]
 pub struct GemmContext {
@@ -388,26 +408,9 @@ impl GemmContext {
     /// unaligned leading dimension (see [`Layout`]) multiplies it by the device's unaligned slowdown.
     #[inline(always)]
     fn terms<A: Arith>(&self, m: f64, n: f64, k: f64, batch: f64) -> (f64, f64, f64, Bound) {
-        let row_tiles = self.inv_edges.map(|inv| A::ceil(m * inv));
-        let col_tiles = self.inv_edges.map(|inv| A::ceil(n * inv));
-        let mut t_compute = f64::INFINITY;
-        let mut l2_bytes = 0.0;
-        for (&(sec_per_k, perimeter), &(mi, ni)) in self.tiles.iter().zip(&TILE_EDGE_INDEX) {
-            let tiles = batch * row_tiles[mi] * col_tiles[ni];
-            let waves = A::ceil(tiles * self.inv_units);
-            let t = waves * (sec_per_k * k + self.tile_overhead_s);
-            let better = t < t_compute;
-            t_compute = if better { t } else { t_compute };
-            l2_bytes = if better {
-                tiles * perimeter * k * self.in_bytes
-            } else {
-                l2_bytes
-            };
-        }
+        let (t_compute, l2_bytes, _, _) = self.tile_choice::<A>(m, n, k, batch);
         // A leading dimension that is not a multiple of 16 bytes slows the whole GEMM down.
-        let other = if self.align_m { m } else { n };
-        let aligned = A::ceil(k * self.inv_align) * self.align == k
-            && A::ceil(other * self.inv_align) * self.align == other;
+        let aligned = self.aligned::<A>(m, n, k);
         let t_compute = if aligned {
             t_compute
         } else {
@@ -430,6 +433,62 @@ impl GemmContext {
             Bound::L2
         };
         (t_compute, t_mem, hbm_bytes, bound)
+    }
+
+    /// The fastest tile shape of `GEMM_TILES` (the first on ties): (compute time before the alignment penalty,
+    /// L2 bytes, index of the shape in `GEMM_TILES`, its tile count).
+    #[inline(always)]
+    fn tile_choice<A: Arith>(&self, m: f64, n: f64, k: f64, batch: f64) -> (f64, f64, usize, f64) {
+        let row_tiles = self.inv_edges.map(|inv| A::ceil(m * inv));
+        let col_tiles = self.inv_edges.map(|inv| A::ceil(n * inv));
+        let mut t_compute = f64::INFINITY;
+        let mut l2_bytes = 0.0;
+        let mut best = 0;
+        let mut best_tiles = 0.0;
+        for (i, (&(sec_per_k, perimeter), &(mi, ni))) in
+            self.tiles.iter().zip(&TILE_EDGE_INDEX).enumerate()
+        {
+            let tiles = batch * row_tiles[mi] * col_tiles[ni];
+            let waves = A::ceil(tiles * self.inv_units);
+            let t = waves * (sec_per_k * k + self.tile_overhead_s);
+            let better = t < t_compute;
+            t_compute = if better { t } else { t_compute };
+            l2_bytes = if better {
+                tiles * perimeter * k * self.in_bytes
+            } else {
+                l2_bytes
+            };
+            best = if better { i } else { best };
+            best_tiles = if better { tiles } else { best_tiles };
+        }
+        (t_compute, l2_bytes, best, best_tiles)
+    }
+
+    /// Whether k and the other leading dimension (see [`Layout`]) are multiples of 16 bytes.
+    #[inline(always)]
+    fn aligned<A: Arith>(&self, m: f64, n: f64, k: f64) -> bool {
+        let other = if self.align_m { m } else { n };
+        A::ceil(k * self.inv_align) * self.align == k
+            && A::ceil(other * self.inv_align) * self.align == other
+    }
+
+    /// How the engine schedules one GEMM (the same choice `estimate` prices): the output tile it picks, the
+    /// tiles and waves over the compute units, whether the leading dimensions are aligned, and the compute
+    /// (alignment penalty included) and memory times before their smooth maximum. Sizes must already be
+    /// validated.
+    pub fn schedule(&self, m: f64, n: f64, k: f64, batch: f64) -> GemmSchedule {
+        let (_, _, best, tiles) = self.tile_choice::<Portable>(m, n, k, batch);
+        let (compute_s, memory_s, _, _) = self.terms::<Portable>(m, n, k, batch);
+        GemmSchedule {
+            tile_m: GEMM_TILES[best].0,
+            tile_n: GEMM_TILES[best].1,
+            tiles,
+            waves: Portable::ceil(tiles * self.inv_units),
+            units: self.units,
+            aligned: self.aligned::<Portable>(m, n, k),
+            compute_s,
+            memory_s,
+        }
     }
 
     /// `estimate`, inlined.
@@ -613,6 +672,35 @@ pub fn gemm(
         check_positive("k", k)?,
         check_positive("batch", batch)?,
     ))
+}
+
+/// `GemmContext::schedule` over equal-length columns (the caller broadcasts): the tile, tiles, waves and
+/// alignment behind each GEMM's time, for diagnostics (the model sizing advisor).
+pub fn gemm_schedules(
+    device: &Device,
+    dtype: Dtype,
+    layout: Layout,
+    m: &[f64],
+    n: &[f64],
+    k: &[f64],
+    batch: &[f64],
+) -> Result<Vec<GemmSchedule>> {
+    check_lengths(&[
+        ("m", m.len()),
+        ("n", n.len()),
+        ("k", k.len()),
+        ("batch", batch.len()),
+    ])?;
+    for (name, col) in [("m", m), ("n", n), ("k", k), ("batch", batch)] {
+        check_column(name, col)?;
+    }
+    let ctx = GemmContext::new(device, dtype)?.with_layout(layout);
+    Ok(m.iter()
+        .zip(n)
+        .zip(k)
+        .zip(batch)
+        .map(|(((&m, &n), &k), &b)| ctx.schedule(m, n, k, b))
+        .collect())
 }
 
 /// Column-wise results of a vectorized evaluation, with the attained rates derived from them in the same pass.
@@ -845,19 +933,16 @@ fn evaluate_columns<G: BlockFill>(out: KernelColumnsMut<'_>, peak_tflops: f64, g
     fill_parallel(0, out, task, 1.0 / peak_tflops, g)
 }
 
-/// Whether a size is finite and > 0, without branches (`check_column` names the bad one).
+/// Whether a size is in [1, 2^40] (`check_column` names the bad one).
 #[inline(always)]
 fn is_size(v: f64) -> bool {
-    v > 0.0 && v < f64::INFINITY
+    (1.0..=crate::error::MAX_DIM).contains(&v)
 }
 
-/// Checks that every value of a size column is finite and > 0, naming the first bad element.
+/// Checks that every value of a size column is at least 1 (one element) and at most
+/// [`crate::error::MAX_DIM`], naming the first bad element.
 pub fn check_column(arg: &str, values: &[f64]) -> Result<()> {
-    if let Some((i, v)) = values
-        .iter()
-        .enumerate()
-        .find(|(_, v)| !(v.is_finite() && **v > 0.0))
-    {
+    if let Some((i, v)) = values.iter().enumerate().find(|(_, v)| !is_size(**v)) {
         let what = if v.is_nan() {
             "NaN".to_owned()
         } else {
@@ -865,7 +950,7 @@ pub fn check_column(arg: &str, values: &[f64]) -> Result<()> {
         };
         return Err(invalid(
             arg,
-            format!("element {i} is {what}; expected a finite number > 0"),
+            format!("element {i} is {what}; expected a number >= 1 and <= 2^40"),
         ));
     }
     Ok(())
@@ -1143,7 +1228,7 @@ pub fn attention_columns_into(
     let cols = [
         ("batch", batch),
         ("heads", heads),
-        ("seq_q", seq_q),
+        ("seq_len", seq_q), // the Python argument's name
         ("seq_kv", seq_kv),
         ("head_dim", head_dim),
     ];
@@ -1296,7 +1381,7 @@ pub fn stream_columns_into(
             if let Some((i, v)) = col
                 .iter()
                 .enumerate()
-                .find(|(_, v)| !(v.is_finite() && **v >= 0.0))
+                .find(|(_, v)| !(**v >= 0.0 && **v <= crate::error::MAX_BYTES))
             {
                 let what = if v.is_nan() {
                     "NaN".to_owned()
@@ -1305,15 +1390,15 @@ pub fn stream_columns_into(
                 };
                 return Err(invalid(
                     name,
-                    format!("element {i} is {what}; expected a finite number >= 0"),
+                    format!("element {i} is {what}; expected a finite number >= 0 and <= 1e18"),
                 ));
             }
         }
-        if let Some(i) = (0..len).find(|&i| bytes_read[i] + bytes_written[i] <= 0.0) {
+        if let Some(i) = (0..len).find(|&i| bytes_read[i] + bytes_written[i] < 1.0) {
             return Err(invalid(
                 "bytes_read",
                 format!(
-                    "element {i}: a memory-bound kernel must move some bytes (read + written > 0)"
+                    "element {i}: a memory-bound kernel must move at least one byte (read + written >= 1)"
                 ),
             ));
         }
@@ -1329,8 +1414,8 @@ pub fn stream_columns_into(
         peak_tflops,
         &PerElement(|i| {
             let (r, w, f) = (bytes_read[i], bytes_written[i], flops[i]);
-            let amount = |v: f64| (0.0..f64::INFINITY).contains(&v);
-            let ok = amount(r) && amount(w) && amount(f) && r + w > 0.0;
+            let amount = |v: f64| (0.0..=crate::error::MAX_BYTES).contains(&v);
+            let ok = amount(r) && amount(w) && amount(f) && r + w >= 1.0;
             let est = if cast {
                 ctx.estimate_fp8_cast(r, w)
             } else {
@@ -1426,16 +1511,17 @@ mod tests {
                 257.0,
                 16_896.0,
                 16_897.0,
-                0.5,
                 1.5,
-                1e-300,
-                1e20,
-                4_503_599_627_370_495.5,
-                9_007_199_254_740_994.0,
+                2.5,
+                1.0 + f64::EPSILON,
+                // The largest sizes the engine accepts (`MAX_DIM` = 2^40) and a half just below it.
+                1_099_511_627_776.0,
+                1_099_511_627_775.5,
+                1e12,
             ];
             match self.next() % 8 {
                 0 => EDGES[(self.next() % 16) as usize],
-                1 => (1e-3f64.ln() + self.unit() * (1e9f64.ln() - 1e-3f64.ln())).exp(),
+                1 => (self.unit() * 1e9f64.ln()).exp(),
                 _ => (self.unit() * 1e6f64.ln()).exp().round().max(1.0),
             }
         }
@@ -1568,6 +1654,62 @@ mod tests {
                 "{a} {b}"
             );
         }
+    }
+
+    #[test]
+    fn schedule_names_the_tile_and_waves_the_estimate_prices() {
+        let h100 = hw::registry()
+            .unwrap()
+            .get("h100-sxm5-80gb")
+            .unwrap()
+            .device()
+            .unwrap();
+        let ctx = GemmContext::new(&h100, Dtype::Bf16).unwrap();
+        // 8192^3 on 132 SMs: a 256 x 128 tile gives 32 x 64 = 2048 tiles, ceil(2048 / 132) = 16 waves.
+        let s = ctx.schedule(8192.0, 8192.0, 8192.0, 1.0);
+        assert_eq!(
+            (s.tile_m, s.tile_n, s.tiles, s.waves, s.units),
+            (256.0, 128.0, 2048.0, 16.0, 132.0)
+        );
+        assert!(s.aligned);
+        // n = 8191 is not a multiple of 8 bf16 elements (16 bytes): the compute time pays the penalty.
+        let u = ctx.schedule(8192.0, 8191.0, 8192.0, 1.0);
+        assert!(!u.aligned);
+        assert!(
+            (u.compute_s * h100.efficiency.unaligned_gemm - s.compute_s).abs()
+                <= 1e-12 * s.compute_s
+        );
+        // The times are the ones `estimate` joins.
+        for (m, n, k) in [
+            (4096.0, 12288.0, 4096.0),
+            (1000.0, 3000.0, 77.0),
+            (64.0, 64.0, 64.0),
+        ] {
+            let sc = ctx.schedule(m, n, k, 1.0);
+            let (tc, tm, _, _) = ctx.terms::<Portable>(m, n, k, 1.0);
+            assert!(same_bits(sc.compute_s, tc) && same_bits(sc.memory_s, tm));
+        }
+        let cols = gemm_schedules(
+            &h100,
+            Dtype::Bf16,
+            Layout::Row,
+            &[8192.0],
+            &[8192.0],
+            &[8192.0],
+            &[1.0],
+        )
+        .unwrap();
+        assert_eq!(cols[0], s);
+        assert!(gemm_schedules(
+            &h100,
+            Dtype::Bf16,
+            Layout::Row,
+            &[0.0],
+            &[1.0],
+            &[1.0],
+            &[1.0]
+        )
+        .is_err());
     }
 
     /// Every device and dtype, through the parallel, dispatched path and through each block path directly.

@@ -24,8 +24,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(hwdb::hwdb_get, m)?)?;
     m.add_function(wrap_pyfunction!(hwdb::hwdb_parse, m)?)?;
     m.add_function(wrap_pyfunction!(roofline::bound_names, m)?)?;
+    m.add_function(wrap_pyfunction!(roofline::dtype_name, m)?)?;
     m.add_function(wrap_pyfunction!(roofline::roofline_gemm, m)?)?;
     m.add_function(wrap_pyfunction!(roofline::roofline_gemm_scalar, m)?)?;
+    m.add_function(wrap_pyfunction!(roofline::roofline_gemm_schedule, m)?)?;
     m.add_function(wrap_pyfunction!(roofline::roofline_attention, m)?)?;
     m.add_function(wrap_pyfunction!(roofline::roofline_stream, m)?)?;
     m.add_function(wrap_pyfunction!(errors::_debug_panic, m)?)?;

@@ -3,7 +3,7 @@
 //! The output columns are numpy arrays allocated here and filled in place by the engine: numpy backs large
 //! arrays with transparent huge pages, so the first touch of tens of megabytes of results costs a few page
 //! faults instead of one per 4 KiB, and nothing is copied afterwards.
-use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1};
+use numpy::{IntoPyArray, PyArray1, PyArrayMethods, PyReadonlyArray1};
 use perfmodel_core::hw::Dtype;
 use perfmodel_core::roofline::{self, AttentionKernel, KernelColumnsMut, Layout};
 use pyo3::prelude::*;
@@ -59,6 +59,19 @@ pub fn bound_names() -> Vec<&'static str> {
     roofline::Bound::NAMES.to_vec()
 }
 
+/// The canonical name of a dtype name or alias, the error naming `arg` (Python's one dtype vocabulary).
+#[pyfunction]
+pub fn dtype_name(py: Python<'_>, arg: &str, value: &str) -> PyResult<&'static str> {
+    match Dtype::parse(value) {
+        Ok(d) => Ok(d.name()),
+        Err(perfmodel_core::Error::InvalidArgument { message, .. }) => Err(crate::errors::to_py(
+            py,
+            &perfmodel_core::error::invalid(arg, message),
+        )),
+        Err(e) => Err(crate::errors::to_py(py, &e)),
+    }
+}
+
 /// Vectorized GEMM: see `Columns`; `peak_tflops` (NaN if none) only scales `fraction_of_peak`.
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
@@ -93,6 +106,67 @@ pub fn roofline_gemm<'py>(
             out,
         )
     })
+}
+
+/// tile_m, tile_n, tiles, waves, units, aligned (0/1), compute_s, memory_s.
+type ScheduleColumns<'py> = (
+    F64Array<'py>,
+    F64Array<'py>,
+    F64Array<'py>,
+    F64Array<'py>,
+    F64Array<'py>,
+    Bound<'py, PyArray1<u8>>,
+    F64Array<'py>,
+    F64Array<'py>,
+);
+
+/// How the GEMM engine schedules each GEMM (`roofline::gemm_schedules`): see `ScheduleColumns`.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+pub fn roofline_gemm_schedule<'py>(
+    py: Python<'py>,
+    spec: &PyHwSpec,
+    dtype: String,
+    layout: String,
+    m: PyReadonlyArray1<'py, f64>,
+    n: PyReadonlyArray1<'py, f64>,
+    k: PyReadonlyArray1<'py, f64>,
+    batch: PyReadonlyArray1<'py, f64>,
+) -> PyResult<ScheduleColumns<'py>> {
+    let (m, n, k, batch) = (
+        m.as_slice()?,
+        n.as_slice()?,
+        k.as_slice()?,
+        batch.as_slice()?,
+    );
+    let spec = spec.inner.clone();
+    let s = engine(py, move || {
+        roofline::gemm_schedules(
+            &*spec.device()?,
+            Dtype::parse(&dtype)?,
+            Layout::parse(&layout)?,
+            m,
+            n,
+            k,
+            batch,
+        )
+    })?;
+    let col = |f: fn(&roofline::GemmSchedule) -> f64| {
+        s.iter().map(f).collect::<Vec<f64>>().into_pyarray(py)
+    };
+    Ok((
+        col(|x| x.tile_m),
+        col(|x| x.tile_n),
+        col(|x| x.tiles),
+        col(|x| x.waves),
+        col(|x| x.units),
+        s.iter()
+            .map(|x| u8::from(x.aligned))
+            .collect::<Vec<u8>>()
+            .into_pyarray(py),
+        col(|x| x.compute_s),
+        col(|x| x.memory_s),
+    ))
 }
 
 /// One GEMM without numpy: (time_s, flops, hbm_bytes, bound code). The cheap path for scalar calls.

@@ -281,10 +281,10 @@ pub fn time(
 
 /// Time of one collective on a precomputed communicator.
 pub fn time_comm(comm: &Comm, op: Op, bytes: f64, algorithm: Algorithm) -> Result<Estimate> {
-    if !bytes.is_finite() || bytes < 0.0 {
+    if !(0.0..=crate::error::MAX_BYTES).contains(&bytes) {
         return Err(invalid(
             "nbytes",
-            format!("is {bytes}; expected a finite number of bytes >= 0"),
+            format!("is {bytes}; expected a number of bytes >= 0 and <= 1e18"),
         ));
     }
     let (time_s, algorithm) = algorithms::evaluate(comm, op, bytes, algorithm)?;
@@ -435,10 +435,10 @@ pub fn columns_placed(
             let comm = &comms[comm_index[i] as usize].1;
             let algo = Algorithm::from_code(algorithm[i])?;
             let b = bytes[i];
-            if !b.is_finite() || b < 0.0 {
+            if !(0.0..=crate::error::MAX_BYTES).contains(&b) {
                 return Err(invalid(
                     "nbytes",
-                    format!("element {i} is {b}; expected a finite number of bytes >= 0"),
+                    format!("element {i} is {b}; expected a number of bytes >= 0 and <= 1e18"),
                 ));
             }
             let (ts, used) =

@@ -47,7 +47,8 @@ impl ScoreTable {
 
     fn interp(&self, c: &[f64], x: f64) -> f64 {
         let n = self.x.len();
-        if x <= self.x[0] {
+        // NaN is taken as the low end too: `partition_point` below could not place it.
+        if x.is_nan() || x <= self.x[0] {
             return c[0];
         }
         if x >= self.x[n - 1] {
@@ -162,11 +163,10 @@ fn solve_mixture<F: Fn(f64) -> (f64, f64, f64)>(
 /// Threshold a score classifier sets to keep `1 - r` of `[neg, pos]` events (`r = 1 - 1/RR`);
 /// NaN for classifiers without a score (None, Rates).
 pub fn solve_threshold(c: &Classifier<'_>, neg: f64, pos: f64, r: f64) -> f64 {
+    // With no events in (integer counts truncated to zero at a low rate) the threshold is the one that rejects
+    // `r` of the negatives, as the Monte Carlo mode takes it; any error matrix times zero events is zero.
     let n = neg + pos;
-    if n <= 0.0 {
-        return f64::NAN;
-    }
-    let w_neg = neg / n;
+    let w_neg = if n > 0.0 { neg / n } else { 1.0 };
     match *c {
         Classifier::None | Classifier::Rates { .. } => f64::NAN,
         Classifier::Gaussian { skill, sigma } => {

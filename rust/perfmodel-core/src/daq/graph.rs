@@ -120,6 +120,16 @@ pub enum Field {
     Utilization,
 }
 
+/// The largest amount a DAQ field takes (a rate in Hz, a size in bytes, an energy, a count): 1e18.
+pub const MAX_VALUE: f64 = 1e18;
+/// The lowest farm utilization a stage may be sized for: 1%.
+pub const MIN_UTILIZATION: f64 = 0.01;
+/// The largest classifier skill or score width magnitude: 1000 standard deviations.
+pub const MAX_SKILL: f64 = 1000.0;
+/// Technology years the CMOS scaling is evaluated at: `S(year) = exp(0.187 (year - 2022))` is a fit to IEDM'22
+/// data; a century back or forty years ahead it would be a guess.
+pub const YEARS: std::ops::RangeInclusive<f64> = 1990.0..=2060.0;
+
 impl Field {
     pub const NAMES: [&'static str; 19] = [
         "sample_rate_hz",
@@ -201,6 +211,8 @@ impl Field {
     }
 
     /// The domain of a value: `Err(expected)` when outside it.
+    /// Checks `v` against the field's domain: every amount finite, >= 0 and at most [`MAX_VALUE`] (so that
+    /// products of rates, sizes, polynomial ops and energies stay finite), fractions in [0, 1].
     pub fn check(self, v: f64) -> std::result::Result<(), &'static str> {
         let ok = match self {
             Field::SampleRateHz
@@ -210,12 +222,13 @@ impl Field {
             | Field::LinkEnergyPerBitJ
             | Field::Units
             | Field::UnitCost
-            | Field::UnitTimeS => v.is_finite() && v >= 0.0,
+            | Field::UnitTimeS
+            | Field::Complexity(_) => (0.0..=MAX_VALUE).contains(&v),
             Field::Compression | Field::Tpr | Field::Fpr => (0.0..=1.0).contains(&v),
-            Field::ReductionRatio => v.is_finite() && v >= 1.0,
-            Field::Complexity(_) | Field::Skill => v.is_finite(),
-            Field::Sigma => v.is_finite() && v > 0.0,
-            Field::Utilization => v > 0.0 && v <= 1.0,
+            Field::ReductionRatio => (1.0..=MAX_VALUE).contains(&v),
+            Field::Skill => v.is_finite() && v.abs() <= MAX_SKILL,
+            Field::Sigma => v > 0.0 && v <= MAX_SKILL,
+            Field::Utilization => (MIN_UTILIZATION..=1.0).contains(&v),
         };
         if ok {
             return Ok(());
@@ -227,10 +240,15 @@ impl Field {
                 "a reduction ratio >= 1 (a stage cannot emit more events than it receives)"
             }
             Field::Compression | Field::Tpr | Field::Fpr => "a fraction in [0, 1]",
-            Field::Sigma => "a finite number > 0",
-            Field::Utilization => "a fraction in (0, 1]",
-            Field::Complexity(_) | Field::Skill => "a finite number",
-            _ => "a finite number >= 0",
+            Field::Sigma => "a number > 0 and <= 1000",
+            Field::Utilization => {
+                "a fraction from 0.01 to 1 (a farm sized for under 1% use is not a design)"
+            }
+            Field::Skill => "a number from -1000 to 1000",
+            Field::Complexity(_) => {
+                "a polynomial coefficient >= 0 and <= 1e18 (ops per event cannot be negative)"
+            }
+            _ => "a number >= 0 and <= 1e18",
         })
     }
 
@@ -595,10 +613,18 @@ impl Pipeline {
                 Ok(())
             }
             Target::Year => {
-                if v.is_finite() {
+                if YEARS.contains(&v) {
                     Ok(())
                 } else {
-                    Err(invalid("year", format!("is {v}; expected a finite year")))
+                    Err(invalid(
+                        "year",
+                        format!(
+                            "is {v}; expected a technology year from {} to {} (the CMOS density fit, IEDM'22, \
+                             extrapolated no further)",
+                            YEARS.start(),
+                            YEARS.end()
+                        ),
+                    ))
                 }
             }
             Target::RelevantFraction => {

@@ -57,6 +57,12 @@ pub struct Efficiency {
     pub gemm_8bit: f64,
     /// Same for 32/64-bit inputs (tf32/fp32/fp64); defaults to the 16-bit value.
     pub gemm_32bit: f64,
+    /// Same for block-scaled 4-bit inputs (nvfp4/mxfp4): below the 8-bit fraction where the scale loads, the
+    /// per-block rescaling and the activation quantization keep a GEMM further from its peak. Required (measured
+    /// or an explicit assumption) when the device declares a 4-bit peak; `None` otherwise.
+    pub gemm_4bit: Option<f64>,
+    /// Same for block-scaled 6-bit inputs (mxfp6); required when the device declares a 6-bit peak.
+    pub gemm_6bit: Option<f64>,
     /// Fraction of HBM peak reached by a large read-only stream.
     pub hbm: f64,
     /// Fraction of the 16-bit GEMM rate that flash-style attention reaches (FlashAttention-2).
@@ -99,9 +105,9 @@ pub struct Device {
     pub unit_name: String,
     pub boost_clock_mhz: f64,
     /// Dense matrix (tensor core / matrix core) peaks, FLOP/s, indexed like `Dtype::ALL`.
-    pub matrix_peak: [Option<f64>; 7],
+    pub matrix_peak: [Option<f64>; Dtype::ALL.len()],
     /// Dense vector (CUDA core / SIMD) peaks, FLOP/s.
-    pub vector_peak: [Option<f64>; 7],
+    pub vector_peak: [Option<f64>; Dtype::ALL.len()],
     pub hbm: MemoryLevel,
     pub l2: Option<MemoryLevel>,
     /// Last-level cache beyond L2 (AMD Infinity Cache).
@@ -178,12 +184,21 @@ impl Device {
             })
     }
 
-    /// Large-GEMM fraction of peak for `dtype`.
+    /// Large-GEMM fraction of peak for `dtype` (a block-scaled format without its fraction, which the reader
+    /// rejects for a declared peak, falls back to the 8-bit one).
     pub fn gemm_fraction(&self, d: Dtype) -> f64 {
         match d {
             Dtype::Bf16 | Dtype::Fp16 => self.efficiency.gemm_16bit,
             Dtype::Fp8 | Dtype::Int8 => self.efficiency.gemm_8bit,
             Dtype::Tf32 | Dtype::Fp32 | Dtype::Fp64 => self.efficiency.gemm_32bit,
+            Dtype::Nvfp4 | Dtype::Mxfp4 => self
+                .efficiency
+                .gemm_4bit
+                .unwrap_or(self.efficiency.gemm_8bit),
+            Dtype::Fp6 => self
+                .efficiency
+                .gemm_6bit
+                .unwrap_or(self.efficiency.gemm_8bit),
         }
     }
 
@@ -218,6 +233,9 @@ impl Device {
             m("matrix_fp16_tflops")?,
             m("matrix_fp8_tflops")?,
             m("matrix_int8_tops")?,
+            m("matrix_fp6_tflops")?,
+            m("matrix_nvfp4_tflops")?,
+            m("matrix_mxfp4_tflops")?,
         ];
         let vector_peak = [
             m("vector_fp64_tflops")?,
@@ -225,6 +243,9 @@ impl Device {
             None,
             m("vector_bf16_tflops")?,
             m("vector_fp16_tflops")?,
+            None,
+            None,
+            None,
             None,
             None,
         ];
@@ -288,6 +309,8 @@ impl Device {
             gemm_16bit,
             gemm_8bit: e.figure("gemm_8bit_fraction")?.unwrap_or(gemm_16bit),
             gemm_32bit: e.figure("gemm_32bit_fraction")?.unwrap_or(gemm_16bit),
+            gemm_4bit: e.figure("gemm_4bit_fraction")?,
+            gemm_6bit: e.figure("gemm_6bit_fraction")?,
             hbm: e.req_figure("hbm_fraction")?,
             attention: e.req_figure("attention_fraction")?,
             attention_cudnn: e.figure("attention_cudnn_fraction")?,
@@ -307,6 +330,33 @@ impl Device {
             inherit_from: e.string("inherit_from")?,
             fitted_on: e.req_string("fitted_on")?,
         };
+        let declares = |d: Dtype| matrix_peak[idx(d)].is_some();
+        for (fraction, key, dtypes) in [
+            (
+                efficiency.gemm_4bit,
+                "gemm_4bit_fraction",
+                &[Dtype::Nvfp4, Dtype::Mxfp4][..],
+            ),
+            (
+                efficiency.gemm_6bit,
+                "gemm_6bit_fraction",
+                &[Dtype::Fp6][..],
+            ),
+        ] {
+            if let Some(d) = dtypes.iter().find(|d| declares(**d)) {
+                if fraction.is_none() {
+                    return Err(e.error(
+                        key,
+                        format!(
+                            "is missing; `compute.matrix_{}_tflops` is declared, and a block-scaled GEMM does not \
+                             reach the 8-bit fraction (scale loads, per-block rescaling, activation quantization): \
+                             give a measured fraction or an explicit assumption with its source",
+                            d.name()
+                        ),
+                    ));
+                }
+            }
+        }
         if efficiency.overlap_exponent < 1.0 {
             return Err(e.error(
                 "overlap_exponent",

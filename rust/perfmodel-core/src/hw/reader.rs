@@ -28,6 +28,43 @@ pub const UNIT_SUFFIXES: &[(&str, &str)] = &[
     ("_exponent", "a dimensionless exponent > 0"),
 ];
 
+/// The physical range a figure of each unit must lie in (inclusive): wide enough for any real part, narrow
+/// enough that products of figures stay finite and that a typo (1e300 NICs, a 5e-324 line rate) is an error.
+pub fn range_of(key: &str) -> (f64, f64) {
+    const RANGES: &[(&str, f64, f64)] = &[
+        ("_tflops", 1e-6, 1e6),
+        ("_tops", 1e-6, 1e6),
+        ("_gbps", 1e-6, 1e7),
+        ("_gbit_per_s", 1e-3, 1e7),
+        ("_gb", 1e-6, 1e9),
+        ("_gib", 1e-6, 1e9),
+        ("_mib", 1e-6, 1e9),
+        ("_us", 1e-12, 1e9),
+        ("_mhz", 1.0, 1e5),
+        ("_w", 1e-6, 1e9),
+        ("_usd_per_h", 1e-6, 1e7),
+        ("_count", 1.0, 16_777_216.0),
+        ("_fraction", f64::MIN_POSITIVE, 1.0),
+        ("_ratio", 1e-9, 1e9),
+        ("_bytes", 1.0, 1e18),
+        ("_scale", 0.01, 100.0),
+        ("_exponent", 1e-3, 1e3),
+    ];
+    RANGES
+        .iter()
+        .find(|(s, _, _)| key.ends_with(s))
+        .map_or((f64::MIN_POSITIVE, f64::MAX), |&(_, lo, hi)| (lo, hi))
+}
+
+/// `x` as a reader writes it: plain between 0.001 and 10^8, in exponent form otherwise.
+fn compact(x: f64) -> String {
+    if (1e-3..1e8).contains(&x.abs()) {
+        format!("{x}")
+    } else {
+        format!("{x:e}")
+    }
+}
+
 /// Describes the expected unit of a key from its suffix.
 pub fn unit_of(key: &str) -> Option<&'static str> {
     UNIT_SUFFIXES
@@ -119,6 +156,19 @@ impl<'a> Fields<'a> {
         }
         if key.ends_with("_fraction") && x > 1.0 {
             return Err(self.error(key, format!("is {x}; expected a fraction in (0, 1]")));
+        }
+        let (lo, hi) = range_of(key);
+        if !(lo..=hi).contains(&x) {
+            return Err(self.error(
+                key,
+                format!(
+                    "is {}; expected {} to {} ({}); outside any real part, a typo?",
+                    compact(x),
+                    compact(lo),
+                    compact(hi),
+                    unit_of(key).unwrap_or("")
+                ),
+            ));
         }
         if key.ends_with("_count") && x.fract() != 0.0 {
             return Err(self.error(key, format!("is {x}; expected a whole number")));

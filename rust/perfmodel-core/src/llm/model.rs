@@ -69,14 +69,26 @@ pub const MODEL_KEYS: &[&str] = &[
     "moe_layer_step",
 ];
 
+/// The largest model dimension accepted (hidden, FFN width, vocabulary, sequence length, layers): 2^30.
+const MAX_MODEL_DIM: f64 = 1_073_741_824.0;
+
 fn whole(arg: &str, v: f64, min: f64) -> Result<u32> {
-    if !v.is_finite() || v.fract() != 0.0 || v < min || v > f64::from(u32::MAX) {
+    if !v.is_finite() || v.fract() != 0.0 || v < min || v > MAX_MODEL_DIM {
         return Err(invalid(
             arg,
-            format!("is {v}; expected a whole number >= {min}"),
+            format!("is {v}; expected a whole number from {min} to 2^30"),
         ));
     }
     Ok(v as u32)
+}
+
+/// An on/off model option: exactly 0 or 1 (a bool from Python).
+fn flag(arg: &str, v: Option<f64>, default: bool) -> Result<bool> {
+    match v {
+        None => Ok(default),
+        Some(x) if x == 0.0 || x == 1.0 => Ok(x == 1.0),
+        Some(x) => Err(invalid(arg, format!("is {x}; expected True or False"))),
+    }
 }
 
 impl Model {
@@ -115,16 +127,20 @@ impl Model {
                 get("ffn_hidden").unwrap_or(4.0 * hidden),
                 1.0,
             )?),
-            glu: get("glu").unwrap_or(0.0) != 0.0,
+            glu: flag("glu", get("glu"), false)?,
             seq_len: f64::from(whole("seq_len", req("seq_len")?, 1.0)?),
             vocab: f64::from(whole("vocab", req("vocab")?, 1.0)?),
             experts: whole("experts", get("experts").unwrap_or(0.0), 0.0)?,
             top_k: whole("top_k", get("top_k").unwrap_or(0.0), 0.0)?,
             shared_experts: whole("shared_experts", get("shared_experts").unwrap_or(0.0), 0.0)?,
-            moe_ffn_hidden: get("moe_ffn_hidden").unwrap_or(0.0),
-            bias: get("bias").unwrap_or(1.0) != 0.0,
-            learned_pos: get("learned_pos").unwrap_or(1.0) != 0.0,
-            tied_embeddings: get("tied_embeddings").unwrap_or(1.0) != 0.0,
+            moe_ffn_hidden: f64::from(whole(
+                "moe_ffn_hidden",
+                get("moe_ffn_hidden").unwrap_or(0.0),
+                0.0,
+            )?),
+            bias: flag("bias", get("bias"), true)?,
+            learned_pos: flag("learned_pos", get("learned_pos"), true)?,
+            tied_embeddings: flag("tied_embeddings", get("tied_embeddings"), true)?,
             head_dim_override: f64::from(whole("head_dim", get("head_dim").unwrap_or(0.0), 0.0)?),
             q_lora_rank: f64::from(whole(
                 "q_lora_rank",

@@ -146,7 +146,7 @@ impl Plan {
 
     /// Micro-batches per pipeline per step: `global_batch / (dp micro_batch)`.
     pub fn micro_batches(&self) -> u32 {
-        self.global_batch / (self.dp * self.micro_batch)
+        (u64::from(self.global_batch) / (u64::from(self.dp) * u64::from(self.micro_batch))) as u32
     }
 
     /// The first rule the plan breaks, allocation-free (search hot path).
@@ -170,10 +170,10 @@ impl Plan {
         if m.kv_heads % self.tp != 0 && self.tp % m.kv_heads != 0 {
             return Some(Invalid::KvHeadsTp);
         }
-        if m.layers % (self.pp * self.vp) != 0 {
+        if u64::from(m.layers) % (u64::from(self.pp) * u64::from(self.vp)) != 0 {
             return Some(Invalid::LayersPp);
         }
-        if self.global_batch % (self.dp * self.micro_batch) != 0 {
+        if u64::from(self.global_batch) % (u64::from(self.dp) * u64::from(self.micro_batch)) != 0 {
             return Some(Invalid::BatchDp);
         }
         if self.gpus() > cluster_gpus {
@@ -287,7 +287,7 @@ impl Plan {
             Invalid::KvHeadsTp => invalid("tp", format!("kv_heads ({}) and tp ({}) must divide one another", m.kv_heads, p.tp)),
             Invalid::LayersPp => invalid(
                 "pp",
-                format!("layers ({}) must be divisible by pp x vp = {} x {} = {}", m.layers, p.pp, p.vp, p.pp * p.vp),
+                format!("layers ({}) must be divisible by pp x vp = {} x {} = {}", m.layers, p.pp, p.vp, u64::from(p.pp) * u64::from(p.vp)),
             ),
             Invalid::BatchDp => invalid(
                 "global_batch",
@@ -296,7 +296,7 @@ impl Plan {
                     p.global_batch,
                     p.dp,
                     p.micro_batch,
-                    p.dp * p.micro_batch
+                    u64::from(p.dp) * u64::from(p.micro_batch)
                 ),
             ),
             Invalid::TooManyGpus => invalid(
@@ -379,22 +379,36 @@ pub const PLAN_KEYS: &[&str] = &[
     "frozen_weights",
 ];
 
+/// The largest count a plan option takes (GPUs, ranks, batch): 2^24, as the Python boundary's `MAX_COUNT`.
+pub const MAX_PLAN_COUNT: f64 = 16_777_216.0;
+
 fn count(arg: &str, v: f64) -> Result<u32> {
-    if !v.is_finite() || v.fract() != 0.0 || v < 1.0 || v > f64::from(u32::MAX) {
+    if !v.is_finite() || v.fract() != 0.0 || !(1.0..=MAX_PLAN_COUNT).contains(&v) {
         return Err(invalid(
             arg,
-            format!("is {v}; expected a whole number >= 1"),
+            format!("is {v}; expected a whole number from 1 to 16,777,216"),
         ));
     }
     Ok(v as u32)
 }
 
+/// An on/off option: exactly 0 or 1 (a bool from Python).
+fn flag(arg: &str, v: f64) -> Result<bool> {
+    if v == 0.0 || v == 1.0 {
+        Ok(v == 1.0)
+    } else {
+        Err(invalid(arg, format!("is {v}; expected True or False")))
+    }
+}
+
 /// A whole number >= 0 (0 meaning "not set").
 fn whole(arg: &str, v: f64) -> Result<u32> {
-    if !v.is_finite() || v.fract() != 0.0 || v < 0.0 || v > f64::from(u32::MAX) {
+    if !v.is_finite() || v.fract() != 0.0 || !(0.0..=MAX_PLAN_COUNT).contains(&v) {
         return Err(invalid(
             arg,
-            format!("is {v}; expected a whole number >= 0 (0: all data-parallel ranks)"),
+            format!(
+                "is {v}; expected a whole number from 0 to 16,777,216 (0: all data-parallel ranks)"
+            ),
         ));
     }
     Ok(v as u32)
@@ -405,7 +419,6 @@ impl Plan {
     pub fn from_pairs(pairs: &[(&str, f64)]) -> Result<Plan> {
         let mut p = Plan::default();
         for &(k, v) in pairs {
-            let flag = v != 0.0;
             match k {
                 "tp" => p.tp = count(k, v)?,
                 "pp" => p.pp = count(k, v)?,
@@ -418,9 +431,9 @@ impl Plan {
                 "hpz" => p.hpz = count(k, v)?,
                 "weights_group" => p.weights_group = whole(k, v)?,
                 "grads_group" => p.grads_group = whole(k, v)?,
-                "offload_optimizer" => p.offload_optimizer = flag,
-                "offload_activations" => p.offload_activations = flag,
-                "sp" => p.sp = flag,
+                "offload_optimizer" => p.offload_optimizer = flag(k, v)?,
+                "offload_activations" => p.offload_activations = flag(k, v)?,
+                "sp" => p.sp = flag(k, v)?,
                 "recompute" => p.recompute = Recompute::from_code(v)?,
                 "zero" => {
                     if !(v == 0.0 || v == 1.0 || v == 2.0 || v == 3.0) {
@@ -428,16 +441,16 @@ impl Plan {
                     }
                     p.zero = v as u8;
                 }
-                "qwz" => p.qwz = flag,
-                "qgz" => p.qgz = flag,
-                "fp8" => p.fp8 = flag,
-                "flash_attention" => p.flash_attention = flag,
-                "cudnn_attention" => p.cudnn_attention = flag,
-                "dp_overlap" => p.dp_overlap = flag,
-                "tp_overlap" => p.tp_overlap = flag,
-                "pp_overlap" => p.pp_overlap = flag,
-                "grad_fp32" => p.grad_fp32 = flag,
-                "frozen_weights" => p.frozen_weights = flag,
+                "qwz" => p.qwz = flag(k, v)?,
+                "qgz" => p.qgz = flag(k, v)?,
+                "fp8" => p.fp8 = flag(k, v)?,
+                "flash_attention" => p.flash_attention = flag(k, v)?,
+                "cudnn_attention" => p.cudnn_attention = flag(k, v)?,
+                "dp_overlap" => p.dp_overlap = flag(k, v)?,
+                "tp_overlap" => p.tp_overlap = flag(k, v)?,
+                "pp_overlap" => p.pp_overlap = flag(k, v)?,
+                "grad_fp32" => p.grad_fp32 = flag(k, v)?,
+                "frozen_weights" => p.frozen_weights = flag(k, v)?,
                 _ => {
                     let close = crate::error::closest(k, PLAN_KEYS.iter().copied());
                     let hint = if close.is_empty() {

@@ -30,6 +30,14 @@ pub enum WeightFormat {
     Fp8,
     /// 4-bit weight-only (AWQ/GPTQ-style W4A16): packed weights dequantized in the kernel, 16-bit compute.
     Int4,
+    /// W4A4 NVFP4: weights and activations block-scaled FP4 (one FP8 scale per 16) on the matrix units (needs an
+    /// nvfp4 peak: Blackwell). The activations' quantization is taken as fused into the kernel before the GEMM;
+    /// its cost is in the device's `gemm_4bit_fraction`.
+    Nvfp4,
+    /// W4A4 MXFP4: the same with one E8M0 scale per 32 (OCP MX; Blackwell, CDNA4).
+    Mxfp4,
+    /// W6A6 MXFP6 (OCP MX; Blackwell, CDNA4).
+    Fp6,
 }
 
 /// Bytes per 4-bit weight with one 16-bit scale per group of 128 (AWQ/GPTQ's default group size):
@@ -37,7 +45,7 @@ pub enum WeightFormat {
 const INT4_BYTES: f64 = 0.5 + 2.0 / 128.0;
 
 impl WeightFormat {
-    pub const NAMES: [&'static str; 4] = ["bf16", "fp16", "fp8", "int4"];
+    pub const NAMES: [&'static str; 7] = ["bf16", "fp16", "fp8", "int4", "nvfp4", "mxfp4", "fp6"];
 
     pub fn parse(name: &str) -> Result<WeightFormat> {
         match name.trim().to_ascii_lowercase().as_str() {
@@ -45,6 +53,9 @@ impl WeightFormat {
             "fp16" | "float16" | "half" => Ok(WeightFormat::Fp16),
             "fp8" | "w8a8" | "fp8-w8a8" => Ok(WeightFormat::Fp8),
             "int4" | "w4a16" | "awq" | "gptq" => Ok(WeightFormat::Int4),
+            "nvfp4" | "w4a4-nvfp4" => Ok(WeightFormat::Nvfp4),
+            "mxfp4" | "w4a4-mxfp4" => Ok(WeightFormat::Mxfp4),
+            "fp6" | "mxfp6" => Ok(WeightFormat::Fp6),
             other => {
                 let close = crate::error::closest(other, Self::NAMES.iter().copied());
                 Err(invalid(
@@ -72,13 +83,19 @@ impl WeightFormat {
             WeightFormat::Bf16 | WeightFormat::Fp16 => 2.0,
             WeightFormat::Fp8 => 1.0,
             WeightFormat::Int4 => INT4_BYTES,
+            WeightFormat::Nvfp4 => Dtype::Nvfp4.bytes(),
+            WeightFormat::Mxfp4 => Dtype::Mxfp4.bytes(),
+            WeightFormat::Fp6 => Dtype::Fp6.bytes(),
         }
     }
 
-    /// The dtype activations are computed in (16-bit, or fp8 for W8A8).
-    fn compute_dtype(self, d16: Dtype) -> Dtype {
+    /// The dtype activations are computed in (16-bit, or the low-precision format for W8A8, W4A4, W6A6).
+    pub fn compute_dtype(self, d16: Dtype) -> Dtype {
         match self {
             WeightFormat::Fp8 => Dtype::Fp8,
+            WeightFormat::Nvfp4 => Dtype::Nvfp4,
+            WeightFormat::Mxfp4 => Dtype::Mxfp4,
+            WeightFormat::Fp6 => Dtype::Fp6,
             WeightFormat::Fp16 => Dtype::Fp16,
             WeightFormat::Bf16 | WeightFormat::Int4 => d16,
         }
@@ -547,7 +564,7 @@ impl Engine {
     /// parallel; every element must be finite and >= 0 (the error names the column and element).
     pub fn uniform_columns(&self, cols: [(&str, &[f64]); 5]) -> Result<Vec<IterationTime>> {
         use rayon::prelude::*;
-        let n = check_columns(&cols)?;
+        let n = check_columns_within(&cols, crate::error::MAX_DIM)?;
         let [ps, pl, ca, ds, cx] = cols.map(|(_, c)| c);
         Ok((0..n)
             .into_par_iter()
@@ -748,9 +765,14 @@ impl IterationTime {
     }
 }
 
-/// The common length of named input columns whose every element is finite and >= 0 (the error names the
-/// column and element).
+/// [`check_columns_within`] with no bound but finiteness.
 pub fn check_columns(cols: &[(&str, &[f64])]) -> Result<usize> {
+    check_columns_within(cols, f64::MAX)
+}
+
+/// The common length of named input columns whose every element is finite, >= 0 and <= `max` (the error
+/// names the column and element).
+pub fn check_columns_within(cols: &[(&str, &[f64])], max: f64) -> Result<usize> {
     let n = cols.first().map_or(0, |(_, c)| c.len());
     for &(name, c) in cols {
         if c.len() != n {
@@ -762,11 +784,16 @@ pub fn check_columns(cols: &[(&str, &[f64])]) -> Result<usize> {
         if let Some((i, x)) = c
             .iter()
             .enumerate()
-            .find(|(_, x)| !(x.is_finite() && **x >= 0.0))
+            .find(|(_, x)| !(x.is_finite() && **x >= 0.0 && **x <= max))
         {
+            let bound = if max < f64::MAX {
+                format!(" and <= {max:e}")
+            } else {
+                String::new()
+            };
             return Err(invalid(
                 name,
-                format!("element {i} is {x}; expected a finite number >= 0"),
+                format!("element {i} is {x}; expected a finite number >= 0{bound}"),
             ));
         }
     }
@@ -785,7 +812,7 @@ impl Engine {
         out: [&mut [f64]; 11],
     ) -> Result<()> {
         use rayon::prelude::*;
-        let n = check_columns(&cols)?;
+        let n = check_columns_within(&cols, crate::error::MAX_DIM)?;
         for (name, o) in IterationTime::NAMES.iter().zip(&out) {
             if o.len() != n {
                 return Err(invalid(

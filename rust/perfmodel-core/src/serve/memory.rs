@@ -114,7 +114,11 @@ impl Engine {
         };
         let head_bytes = match self.weights {
             WeightFormat::Bf16 | WeightFormat::Fp16 => wb,
-            WeightFormat::Fp8 | WeightFormat::Int4 => 2.0,
+            WeightFormat::Fp8
+            | WeightFormat::Int4
+            | WeightFormat::Nvfp4
+            | WeightFormat::Mxfp4
+            | WeightFormat::Fp6 => 2.0,
         };
         linear * wb + norms * 2.0 + ends * head_bytes
     }

@@ -1,0 +1,158 @@
+"""Sizing validation: does the roofline engine order GEMM shapes the way measurements do?
+
+The sizing advisor (:mod:`perfmodel.llm.advisor`) ranks shapes by predicted throughput, so what matters is the
+ordering within a sweep of shapes measured on one device with one library, and the throughput error. Each group
+is one such sweep; the rows are the measurements the library ships, each with its source and citation:
+
+- this project's own H100 and H200 GEMM measurements (``perfmodel/data/measured_gpu.csv``, PyTorch ``matmul``
+  on cuBLAS): square bf16 GEMMs 256..16,384 with the unaligned 4,000 and 8,191 (the alignment cliff), square
+  fp16 and fp8 sweeps, and GEMMs at transformer-layer shapes (Llama-2-7B/13B/70B, GPT-3 175B under tensor
+  parallelism, aligned and unaligned: 802,816 x 192 x 768, 1,024 x 2,145 x 1,024);
+- the H200 bf16 forward, data-gradient and weight-gradient GEMMs of GPT-3 175B and Llama-2-70B linears
+  (``tools/measure_fp8.py``);
+- Azure's published cuBLASLt sweeps on ND A100 v4 (fp16) and ND H100 v5 (fp8) (Azure/AI-benchmarking-guide,
+  ``published_measurements.csv``).
+
+Predictions are the ones the ``measured`` and ``roofline`` suites make for the same rows (one model, one set of
+conventions). ``role`` is theirs: ``fit`` where a device's fraction was fitted on the row, else ``holdout``.
+Nothing here is fitted.
+
+Anthony et al., "The Case for Co-Designing Model Architectures with Hardware" (arXiv:2401.14489), give their
+GEMM and transformer-layer sweeps (A100, V100, H100) as figures only; no table or text of theirs with the
+numbers was found (the EleutherAI cookbook's ``benchmarks/sizing`` holds the scripts and a few sample lines of
+unstated hardware), so none of their points is in this suite. No AMD MI300X GEMM sweep with numbers was found
+either (the published MI300X rows are single best-shape figures, in the ``roofline`` suite).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import polars as pl
+
+from . import frame, measured
+from . import roofline as roofline_suite
+
+__all__ = ["SWEEPS", "run", "sweep_summary", "device_agreement", "summary_extra", "TARGET_SPEARMAN", "TARGET_MEDIAN_ERROR"]
+
+#: The issue's targets, per sweep.
+TARGET_SPEARMAN = 0.8
+TARGET_MEDIAN_ERROR = 0.10
+
+_SQUARE_BF16 = {256, 512, 1024, 2048, 3072, 4000, 4096, 5120, 6144, 8191, 8192, 10240, 12288, 16384}
+
+
+def _measured_sweep(row: dict[str, Any]) -> str | None:
+    """The sweep a row of ``measured_gpu.csv`` belongs to, or None."""
+    g, dev = row["group"], row["device"].split("-")[0]
+    p = json.loads(row["params"])
+    if g == "gemm":
+        if p.get("batch", 1) != 1:
+            return None
+        m, n, k, dt = p["m"], p["n"], p["k"], p["dtype"]
+        if m == n == k:
+            if dt == "bf16" and m in _SQUARE_BF16:
+                return f"{dev}_square_bf16"
+            if dt in ("fp16", "fp8"):
+                return f"{dev}_square_{dt}"
+            return None
+        return f"{dev}_llm_shapes_bf16" if dt == "bf16" else None
+    if g == "fp8_gemm" and p.get("dtype") == "bf16" and "square" not in row["operation"]:
+        return f"{dev}_llm_linears_bf16"
+    return None
+
+
+def _published_sweep(case: Any) -> str | None:
+    if "cuBLASLt" not in case.operation or case.group != "gemm" or case.args.get("shape") is None:
+        return None
+    return {"a100-sxm4-80gb": "azure_a100_cublaslt_fp16", "h100-sxm5-80gb": "azure_h100_cublaslt_fp8"}.get(case.device)
+
+
+#: Sweep -> what it is.
+SWEEPS: dict[str, str] = {
+    "h100_square_bf16": "H100 SXM, square bf16 GEMMs 256..16384 with unaligned 4000 and 8191 (this project)",
+    "h200_square_bf16": "H200, square bf16 GEMMs 256..16384 with unaligned 4000 and 8191 (this project)",
+    "h100_square_fp16": "H100 SXM, square fp16 GEMMs 1024..16384 (this project)",
+    "h200_square_fp16": "H200, square fp16 GEMMs 1024..16384 (this project)",
+    "h100_square_fp8": "H100 SXM, square fp8 GEMMs 1024..16384 (this project)",
+    "h200_square_fp8": "H200, square fp8 GEMMs 1024..16384 (this project)",
+    "h100_llm_shapes_bf16": "H100 SXM, bf16 GEMMs at transformer-layer shapes, aligned and unaligned (this project)",
+    "h200_llm_shapes_bf16": "H200, bf16 GEMMs at transformer-layer shapes, aligned and unaligned (this project)",
+    "h200_llm_linears_bf16": "H200, bf16 fwd/dgrad/wgrad GEMMs of GPT-3 175B and Llama-2-70B TP linears (this project)",
+    "azure_a100_cublaslt_fp16": "Azure ND A100 v4, cuBLASLt fp16 sweep (Azure/AI-benchmarking-guide)",
+    "azure_h100_cublaslt_fp8": "Azure ND H100 v5, cuBLASLt fp8 sweep (Azure/AI-benchmarking-guide)",
+}
+
+
+def run() -> pl.DataFrame:
+    """One row per measured GEMM of a sweep: measured and predicted TFLOP/s, grouped by sweep."""
+    rows = []
+    for r in measured.measurements().iter_rows(named=True):
+        sweep = _measured_sweep(r)
+        if sweep is None:
+            continue
+        pred = measured.predict(r)
+        if pred is None:
+            continue
+        rows.append(dict(
+            suite="sizing", group=sweep, system=r["device"], operation=r["operation"], params=r["params"],
+            metric=r["metric"], unit=r["unit"], measured=r["value"], predicted=pred, role=measured.role(r),
+            source=r["source"],
+        ))  # fmt: skip
+    for c in roofline_suite.cases():
+        sweep = _published_sweep(c)
+        if sweep is None:
+            continue
+        rows.append(dict(
+            suite="sizing", group=sweep, system=f"{c.system} [{c.device}]", operation=c.operation, params=c.params,
+            metric=c.metric, unit=c.unit, measured=c.measured, predicted=roofline_suite.predict(c),
+            role=roofline_suite.role(c), source=c.source,
+        ))  # fmt: skip
+    return frame(rows)
+
+
+def sweep_summary(rows: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Per sweep: rows, Spearman rank correlation of predicted vs measured throughput (ties averaged), median
+    and max |error|, the roles present, and whether each target is met (Spearman >= 0.8, median <= 10%)."""
+    df = run() if rows is None else rows
+    out = (
+        df.group_by("group")
+        .agg(
+            rows=pl.len(),
+            spearman=pl.corr("predicted", "measured", method="spearman"),
+            median_abs_error=pl.col("error").abs().median(),
+            max_abs_error=pl.col("error").abs().max(),
+            roles=pl.col("role").unique().sort().str.join("+"),
+        )
+        .with_columns(
+            spearman_met=pl.col("spearman") >= TARGET_SPEARMAN,
+            median_met=pl.col("median_abs_error") <= TARGET_MEDIAN_ERROR,
+        )
+        .sort("group")
+    )
+    return out
+
+
+def device_agreement(rows: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Spearman rank correlation of the H100 measurements against the H200 measurements of the same shapes, per
+    sweep kind: H200 has H100's GH100 die and clocks (hwdb), so this is how well two measurements of the same
+    ordering agree, a ceiling for any model's rank correlation on these sweeps."""
+    df = run() if rows is None else rows
+    mine = df.filter(pl.col("group").str.starts_with("h100_") | pl.col("group").str.starts_with("h200_")).with_columns(
+        kind=pl.col("group").str.slice(5), gpu=pl.col("group").str.slice(0, 4)
+    )
+    h100 = mine.filter(pl.col("gpu") == "h100").select("kind", "operation", h100="measured")
+    h200 = mine.filter(pl.col("gpu") == "h200").select("kind", "operation", h200="measured")
+    both = h100.join(h200, on=["kind", "operation"])
+    return (
+        both.group_by("kind")
+        .agg(rows=pl.len(), spearman_h100_vs_h200=pl.corr("h100", "h200", method="spearman"))
+        .sort("kind")
+    )
+
+
+def summary_extra(rows: pl.DataFrame) -> dict[str, Any]:
+    """What ``perfmodel validate sizing --write`` adds to the summary: per-sweep Spearman and targets, and the
+    H100-vs-H200 agreement of the measurements themselves."""
+    return {"sweeps": sweep_summary(rows).to_dicts(), "h100_vs_h200_measured": device_agreement(rows).to_dicts()}

@@ -1,0 +1,197 @@
+"""The model sizing advisor (perfmodel.llm.advisor), its CLI, charts and validation suite."""
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import perfmodel as pm
+import polars as pl
+import pytest
+from perfmodel import cli
+from perfmodel.validation import sizing as vsizing
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def llama_h100():
+    return pm.llm.sizing("llama2-7b", "h100-sxm5-80gb", seq_len=4096)
+
+
+def test_calls_are_the_layer_gemms_priced_by_the_roofline_engine(llama_h100):
+    s = llama_h100
+    calls = {r["call"]: r for r in s.calls.iter_rows(named=True)}
+    assert list(calls) == ["qkv", "attention", "attn_out", "mlp_up_gate", "mlp_down", "logits"]
+    h, f, v, tok = 4096, 11008, 32000, 4096  # Llama-2-7B (config.json), 1 x 4,096 tokens
+    shapes = {"qkv": (tok, 3 * h, h), "attn_out": (tok, h, h), "mlp_up_gate": (tok, 2 * f, h), "mlp_down": (tok, h, f),
+              "logits": (tok, v, h)}  # fmt: skip
+    dev = pm.hwdb.get("h100-sxm5-80gb")
+    for name, (m, n, k) in shapes.items():
+        c = calls[name]
+        assert (c["m"], c["n"], c["k"]) == (m, n, k)
+        # Training: forward, data gradient (m, k, n), weight gradient (k, n, m) on the one GEMM model.
+        want = sum(pm.roofline.gemm_time(dev, *mnk) for mnk in ((m, n, k), (m, k, n), (k, n, m)))
+        assert c["time_s"] == pytest.approx(want, rel=1e-12)
+        assert c["flops"] == pytest.approx(3 * 2.0 * m * n * k)
+    fwd = pm.roofline.attention(dev, 1, 32, 4096, 128, causal=True)
+    bwd = pm.roofline.attention(dev, 1, 32, 4096, 128, causal=True, backward=True)
+    assert calls["attention"]["time_s"] == pytest.approx(fwd["time_s"][0] + bwd["time_s"][0], rel=1e-12)
+    layer = sum(r["time_s"] for r in calls.values() if r["per"] == "layer")
+    assert s.layer_time_s == pytest.approx(layer)
+    assert s.model_time_s == pytest.approx(32 * layer + calls["logits"]["time_s"])
+
+
+def test_tiles_and_waves_are_derived_by_hand(llama_h100):
+    qkv = llama_h100.calls.row(0, named=True)
+    # 4,096 x 12,288 output in 256 x 128 tiles: 16 x 96 = 1,536 tiles; 132 SMs: ceil(1536 / 132) = 12 waves, the
+    # last holding 84 tiles: 1536 / (12 x 132) of the wave slots used.
+    assert (qkv["tile"], qkv["tiles"], qkv["waves"]) == ("256x128", 1536, 12)
+    assert qkv["wave_utilization"] == pytest.approx(1536 / (12 * 132))
+    assert qkv["tile_fill"] == 1.0 and qkv["aligned"]
+    assert qkv["limiter"] == "wave tail"
+
+
+def test_an_unaligned_vocabulary_is_named_and_padding_beats_it():
+    s = pm.llm.sizing({"hidden": 2560, "heads": 32, "layers": 32, "seq_len": 2048, "vocab": 50257}, "h100-sxm5-80gb",
+                      micro_batch=4, training=False)  # fmt: skip
+    logits = s.calls.filter(pl.col("call") == "logits").row(0, named=True)
+    assert not logits["aligned"] and logits["limiter"] == "alignment"
+    pads = s.alternatives.filter(pl.col("change") == "vocab")
+    # Padded to multiples of 64, 128 and 256 (Megatron-LM's make-vocab-size-divisible-by).
+    assert set(pads["vocab"].to_list()) == {64 * math.ceil(50257 / 64), 128 * math.ceil(50257 / 128), 256 * math.ceil(50257 / 256)}
+    assert (pads["relative"] > 1.0).all()
+    assert s.best["tflops"] >= s.tflops and s.speedup >= 1.0
+    model_row = s.alternatives.filter(pl.col("change") == "model").row(0, named=True)
+    assert model_row["relative"] == 1.0 and model_row["tflops"] == pytest.approx(s.tflops)
+    assert s.alternatives["tflops"].is_sorted(descending=True)
+
+
+def test_tensor_parallel_widths_are_divided():
+    s = pm.llm.sizing("llama3-70b", "mi300x", tp=8, training=False)
+    qkv = s.calls.row(0, named=True)
+    # 64 query heads and 8 KV heads of 128: (8192 + 2 x 1024) / 8 columns per rank.
+    assert (qkv["n"], qkv["k"]) == ((8192 + 2048) // 8, 8192)
+    assert s.calls.filter(pl.col("call") == "mlp_down")["k"][0] == 28672 // 8
+
+
+def test_sweep_ranks_per_device_and_agrees_with_sizing():
+    df = pm.llm.sizing_sweep(["h100-sxm5-80gb", "mi300x"], hidden=[2560, 4096], heads=[20, 32], vocab_multiple=[1, 128])
+    # 2560/20, 2560/32 and 4096/32 are whole head dims (4096/20 is not): 3 shapes x 2 vocabularies x 2 devices.
+    assert df.height == 3 * 2 * 2
+    for _, g in df.group_by("device"):
+        assert g.sort("rank")["tflops"].is_sorted(descending=True)
+        assert g["rank"].min() == 1 and g["relative"].max() == 1.0
+    row = df.filter((pl.col("device") == "mi300x") & (pl.col("hidden") == 4096) & (pl.col("heads") == 32) & (pl.col("vocab") == 50257))
+    s = pm.llm.sizing({"hidden": 4096, "heads": 32, "layers": 32, "seq_len": 2048, "vocab": 50257}, "mi300x",
+                      micro_batch=4, training=False)  # fmt: skip
+    assert row["tflops"][0] == pytest.approx(s.tflops, rel=1e-12)
+    # head_dim and heads: hidden / heads must be whole.
+    assert pm.llm.sizing_sweep(["a100-sxm4-80gb"], hidden=[4096, 4100], heads=32)["hidden"].to_list() == [4096]
+
+
+def test_rules_table_side_by_side():
+    r = pm.llm.sizing_rules()
+    assert r["device"].to_list() == ["mi300x", "mi325x", "h100-sxm5-80gb", "h200-sxm-141gb", "a100-sxm4-80gb"]
+    assert r["units"].to_list() == [int(pm.hwdb.get(d)["compute.units_count"]) for d in r["device"]]
+    assert r.filter(pl.col("device") == "mi300x")["partitions"][0] == 8  # 8 XCDs x 38 CUs = 304
+    # 16-byte alignment: 8 bf16 elements, 16 fp8 elements.
+    assert set(r["align_elements"]) == {8}
+    assert pm.llm.sizing_rules(["h100-sxm5-80gb"], dtype="fp8")["align_elements"][0] == 16
+
+
+def test_errors_name_the_argument_and_the_closest_value():
+    with pytest.raises(pm.PerfModelError, match=r"`device`.*'mi300x'"):
+        pm.llm.sizing("llama2-7b", "mi30x")
+    with pytest.raises(pm.PerfModelError, match="`tp`"):
+        pm.llm.sizing("llama2-7b", "mi300x", tp=3)
+    with pytest.raises(pm.PerfModelError, match=r"`dtype`.*'bf16'"):
+        pm.llm.sizing("llama2-7b", "mi300x", dtype="bf61")
+    with pytest.raises(pm.PerfModelError, match="MoE"):
+        pm.llm.sizing("mixtral-8x7b", "mi300x")
+    with pytest.raises(pm.PerfModelError, match="`micro_batch`"):
+        pm.llm.sizing("llama2-7b", "mi300x", micro_batch=0)
+    with pytest.raises(pm.PerfModelError, match="`hidden`"):
+        pm.llm.sizing_sweep(["mi300x"], hidden=[4096.5])
+    with pytest.raises(pm.PerfModelError, match="`heads` and `head_dim`"):
+        pm.llm.sizing_sweep(["mi300x"], hidden=[4096], heads=32, head_dim=128)
+
+
+def test_schedule_binding_matches_the_engine_time():
+    from perfmodel import _core
+
+    dev = pm.hwdb.get("mi300x")
+    m = np.array([8192.0, 4096.0, 1000.0])
+    tm, tn, tiles, waves, units, aligned, compute_s, memory_s = _core.roofline_gemm_schedule(dev._handle, "bf16", "row", m, m, m, np.ones(3))
+    assert list(units) == [304.0] * 3 and list(aligned) == [1, 1, 1]
+    assert list(waves) == [math.ceil(t / 304) for t in tiles]
+    t = pm.roofline.gemm(dev, m, m, m)["time_s"].to_numpy()
+    # time = (compute^3 + memory^3)^(1/3) + launch (overlap exponent 3).
+    launch = float(dev["efficiency.launch_overhead_us"]) * 1e-6
+    assert np.allclose(t, np.cbrt(compute_s**3 + memory_s**3) + launch, rtol=1e-12)
+
+
+def test_cli_sizing_table_and_json(capsys):
+    assert cli.main(["llm", "sizing", "llama2-7b", "mi300x", "--seq-len", "4096", "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["device"] == "mi300x" and len(out["calls"]) == 6 and out["speedup"] >= 1.0
+    assert cli.main(["llm", "sizing-rules", "--devices", "mi300x,h100-sxm5-80gb", "--format", "json"]) == 0
+    assert [r["device"] for r in json.loads(capsys.readouterr().out)] == ["mi300x", "h100-sxm5-80gb"]
+    assert cli.main(["llm", "sizing", "llama2-7b", "h100-sxm5-80gb", "--forward"]) == 0
+    assert "limiter" in capsys.readouterr().out
+    assert cli.main(["llm", "sizing", "llama2-7b", "mi30x"]) == 2
+    assert "did you mean 'mi300x'" in capsys.readouterr().err
+
+
+def test_charts_build():
+    from perfmodel.plots.sizing import heads_hidden_heatmap, sawtooth_chart
+
+    sweep = pm.llm.sizing_sweep(["mi300x", "a100-sxm4-80gb"], hidden=[2048, 2560, 4096], heads=[16, 32])
+    assert "arXiv:2401.14489" in json.dumps(sawtooth_chart(sweep).to_dict())
+    assert heads_hidden_heatmap(sweep, "mi300x").to_dict()["mark"]["type"] == "rect"
+    with pytest.raises(pm.PerfModelError, match="`device`"):
+        heads_hidden_heatmap(sweep, "h100-sxm5-80gb")
+
+
+# ---- validation ------------------------------------------------------------------------------------------------
+
+#: Sweeps that do not meet the issue's targets, and why (numbers in validation/sizing_summary.json).
+_UNMET = {
+    "h100_square_bf16": "rank 0.73: 8192^3 and 10240^3 measure 621 and 674 TFLOP/s (runs spread 9-10%) below "
+                        "6144^3; the engine orders 2048-6144 by waves (3072 and 5120 low) where H100 measures flat",
+    "h200_square_bf16": "rank 0.75: as H100 (8192^3 measures 586); H100 and H200 measurements agree at Spearman 0.88",
+    "h100_llm_shapes_bf16": "rank 0.61: 12 of 14 shapes measure 629-710 TFLOP/s with runs spread 2-11% of the value",
+    "h200_llm_shapes_bf16": "rank 0.71: as H100; the two GPUs' measurements of these shapes agree at Spearman 0.86",
+    "h200_llm_linears_bf16": "rank 0.36: 33 shapes within 624-705 TFLOP/s; the weight-gradient GEMMs (dy.t() @ x) "
+                             "measure 3-7% below fwd/dgrad of the same size, and the engine has no per-layout rate",
+    "h100_square_fp8": "rank 0.7, median 15.8%: 5 points, 8192^3 measures below 4096^3; the fp8 fraction is fitted "
+                       "on Azure's cuBLASLt rows (which it meets), not on this PyTorch sweep",
+    "h200_square_fp16": "rank 0.1, median 12.9%: 5 points within 642-690 TFLOP/s above 2048 (noise-level order); "
+                        "1024^3 under-predicted by 37% (the fixed per-kernel cost, see NOTES)",
+}
+
+
+@pytest.fixture(scope="module")
+def sweeps():
+    return {r["group"]: r for r in vsizing.sweep_summary().iter_rows(named=True)}
+
+
+def test_every_sweep_is_listed(sweeps):
+    assert set(sweeps) == set(vsizing.SWEEPS)
+    assert set(_UNMET) <= set(sweeps)
+
+
+@pytest.mark.parametrize(
+    "sweep",
+    [pytest.param(s, marks=pytest.mark.xfail(strict=True, reason=_UNMET[s])) if s in _UNMET else s for s in vsizing.SWEEPS],
+)
+def test_sweep_targets(sweeps, sweep):
+    r = sweeps[sweep]
+    assert r["spearman"] >= vsizing.TARGET_SPEARMAN and r["median_abs_error"] <= vsizing.TARGET_MEDIAN_ERROR, r
+
+
+def test_stored_summary_matches_a_fresh_run(sweeps):
+    stored = json.loads((ROOT / "validation" / "sizing_summary.json").read_text())
+    for r in stored["sweeps"]:
+        assert r["spearman"] == pytest.approx(sweeps[r["group"]]["spearman"], abs=1e-9), r["group"]
+        assert r["median_abs_error"] == pytest.approx(sweeps[r["group"]]["median_abs_error"], abs=1e-6), r["group"]
