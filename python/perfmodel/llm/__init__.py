@@ -389,15 +389,6 @@ def _llm_cluster(r: _Resolved, calib: _CalibTuple) -> Any:
     return c
 
 
-def _model_handle(m: Model) -> Any:
-    """The engine's resolved copy of ``m``, made once per model object."""
-    h = m._handle
-    if h is None:
-        h = _core.llm_model_handle(m.fields)
-        object.__setattr__(m, "_handle", h)
-    return h
-
-
 #: The plan values and result figures of ``_core.llm_estimate_values``, in order.
 _VALUE_PLAN_KEYS, _VALUE_KEYS = (tuple(k) for k in _core.llm_value_keys())
 #: The order :func:`estimate` writes its plan values in; if the engine's differs, it goes by name.
