@@ -22,7 +22,9 @@ def main() -> None:
         df = pm.collectives.predict(c, "all_reduce", sizes[:, None], ranks, algos)
         best = min(best, time.perf_counter() - t0)
     assert df.height == n
-    print(f"{n} evaluations in {best * 1e3:.1f} ms: {n / best / 1e6:.1f} million collective evaluations per second")
+    print(
+        f"{n} evaluations in {best * 1e3:.1f} ms: {n / best / 1e6:.1f} million collective evaluations per second"
+    )
 
 
 if __name__ == "__main__":

@@ -16,7 +16,11 @@ import perfmodel as pm
 def main(rows: int = 1_000_000) -> float:
     p = pm.daq.preset("cms-run5")
     rng = np.random.default_rng(0)
-    cols = {"L1T.skill": rng.uniform(1.0, 4.0, rows), "L1T.reduction_ratio": rng.uniform(20.0, 400.0, rows), "year": rng.uniform(2024, 2040, rows)}
+    cols = {
+        "L1T.skill": rng.uniform(1.0, 4.0, rows),
+        "L1T.reduction_ratio": rng.uniform(20.0, 400.0, rows),
+        "year": rng.uniform(2024, 2040, rows),
+    }
     p.sweep({k: v[:1000] for k, v in cols.items()})  # warm-up (compile, thread pool)
     best = 0.0
     for _ in range(3):

@@ -30,7 +30,10 @@ def main(repeats: int = 5) -> None:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(f"cores available: {cores}; engine threads locally: {pm.get_num_threads()}")
     for fits_only in (True, False):
-        print(f"-- fits_only={fits_only}" + (" (the default: fitting plans only)" if fits_only else " (every valid plan)"))
+        print(
+            f"-- fits_only={fits_only}"
+            + (" (the default: fitting plans only)" if fits_only else " (every valid plan)")
+        )
         compare(repeats, fits_only)
 
 
@@ -45,14 +48,18 @@ def compare(repeats: int, fits_only: bool) -> None:
         timed(fits_only=fits_only)  # warm-up: thread pool, caches
         timed(client=client, fits_only=fits_only)  # warm-up: the workers import perfmodel
         # Alternated, best of each: a machine shared with other work slows both alike.
-        runs = [(timed(fits_only=fits_only), timed(client=client, fits_only=fits_only)) for _ in range(repeats)]
+        runs = [
+            (timed(fits_only=fits_only), timed(client=client, fits_only=fits_only)) for _ in range(repeats)
+        ]
     local_s, local = min((r[0] for r in runs), key=lambda x: x[0])
     dist_s, dist = min((r[1] for r in runs), key=lambda x: x[0])
     print(f"local: {local.candidates:,} candidates, {local.plans.height:,} plans in {local_s:.2f} s")
     assert dist.plans.equals(local.plans), "the distributed search differs from the local one"
     assert dist.skipped == local.skipped and dist.candidates == local.candidates
     print(f"2-worker LocalCluster: {dist.plans.height:,} plans in {dist_s:.2f} s (frames identical)")
-    print(f"ratio distributed / local: {dist_s / local_s:.3f}; overhead {100 * (dist_s / local_s - 1):+.1f}% (target < 15%)")
+    print(
+        f"ratio distributed / local: {dist_s / local_s:.3f}; overhead {100 * (dist_s / local_s - 1):+.1f}% (target < 15%)"
+    )
 
 
 if __name__ == "__main__":

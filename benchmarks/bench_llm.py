@@ -104,7 +104,9 @@ def main() -> None:
             )
         )
     one = estimate_one_call()
-    print(f"pm.llm.estimate one call through Python (GPT-3 175B, tp 8, pp 16, 1024 A100): {one * 1e6:.1f} us (target < 20 us)")
+    print(
+        f"pm.llm.estimate one call through Python (GPT-3 175B, tp 8, pp 16, 1024 A100): {one * 1e6:.1f} us (target < 20 us)"
+    )
     la = llm_analysis_one_plan()
     if la is None:
         print("llm-analysis not installed (pip install llm-analysis==0.2.2); ratio not measured")

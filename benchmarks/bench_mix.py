@@ -40,18 +40,24 @@ def main() -> None:
     r = pm.serve.cheapest_mix("llama3.1-8b", GPUS, w, rate=20.0, tpot_slo_s=0.5, dtype="bf16")
     print(f"first call (scipy import included): {time.perf_counter() - t0:.3f} s")
     best_total, best_solve = 1e9, 1e9
-    print('default time_limit_s = 0.9 s; then without a limit:')
+    print("default time_limit_s = 0.9 s; then without a limit:")
     for rate in (5.0, 20.0, 40.0, 80.0, 160.0):
         pm.serve.engine.__globals__["_ENGINES"].clear()  # capacities recomputed: no engine cache across calls
         t = time.perf_counter()
         r = pm.serve.cheapest_mix("llama3.1-8b", GPUS, w, rate=rate, tpot_slo_s=0.5, dtype="bf16")
         total = time.perf_counter() - t
-        exact = pm.serve.cheapest_mix("llama3.1-8b", GPUS, w, rate=rate, tpot_slo_s=0.5, dtype="bf16", time_limit_s=None)
+        exact = pm.serve.cheapest_mix(
+            "llama3.1-8b", GPUS, w, rate=rate, tpot_slo_s=0.5, dtype="bf16", time_limit_s=None
+        )
         best_total, best_solve = min(best_total, total), min(best_solve, r.solve_s)
-        print(f"rate {rate:5.0f} req/s: {len(w)} buckets x {len(GPUS)} types, ${r.cost_usd_per_h:7.2f}/h, "
-              f"whole call {total * 1e3:6.1f} ms, integer program {r.solve_s * 1e3:6.1f} ms (gap {r.gap * 100:.2f}%); "
-              f"to proven optimality {exact.solve_s * 1e3:6.1f} ms, ${exact.cost_usd_per_h:7.2f}/h")
-    print(f"best: whole call {best_total * 1e3:.1f} ms (target < 1000 ms), integer program {best_solve * 1e3:.1f} ms")
+        print(
+            f"rate {rate:5.0f} req/s: {len(w)} buckets x {len(GPUS)} types, ${r.cost_usd_per_h:7.2f}/h, "
+            f"whole call {total * 1e3:6.1f} ms, integer program {r.solve_s * 1e3:6.1f} ms (gap {r.gap * 100:.2f}%); "
+            f"to proven optimality {exact.solve_s * 1e3:6.1f} ms, ${exact.cost_usd_per_h:7.2f}/h"
+        )
+    print(
+        f"best: whole call {best_total * 1e3:.1f} ms (target < 1000 ms), integer program {best_solve * 1e3:.1f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -39,13 +39,24 @@ def plan_inputs() -> list[tuple[Any, int, dict[str, Any]]]:
 
 
 def main() -> None:
-    search = best_of(lambda: pm.serve.search(MODEL, pm.cluster(SYSTEM, 1), rate=RATE, num_requests=N), repeats=3)
+    search = best_of(
+        lambda: pm.serve.search(MODEL, pm.cluster(SYSTEM, 1), rate=RATE, num_requests=N), repeats=3
+    )
     req = pm.serve.requests(RATE, N, 512, 128, 0)
-    a, p, o = (np.ascontiguousarray(req[c].to_numpy().astype(np.float64)) for c in ("arrival_s", "prompt_tokens", "output_tokens"))
+    a, p, o = (
+        np.ascontiguousarray(req[c].to_numpy().astype(np.float64))
+        for c in ("arrival_s", "prompt_tokens", "output_tokens")
+    )
     pmod = pm.power.model(SYSTEM)
     plans = plan_inputs()
-    plain = best_of(lambda: [_core.serve_simulate(h, a, p, o, r, s, "round_robin", True) for h, r, s in plans])
-    powered = best_of(lambda: [_core.serve_simulate(h, a, p, o, r, s, "round_robin", True, pmod.handle) for h, r, s in plans])
+    plain = best_of(
+        lambda: [_core.serve_simulate(h, a, p, o, r, s, "round_robin", True) for h, r, s in plans]
+    )
+    powered = best_of(
+        lambda: [
+            _core.serve_simulate(h, a, p, o, r, s, "round_robin", True, pmod.handle) for h, r, s in plans
+        ]
+    )
     extra = powered - plain
     print(f"(a) plan search, {len(plans)} fitting plans x {N} requests, with power: {search * 1e3:.1f} ms")
     print(f"(b) simulator engine calls: plain {plain * 1e3:.2f} ms, with power {powered * 1e3:.2f} ms; power adds "
@@ -59,8 +70,10 @@ def main() -> None:
     h = pm.serve.engine(MODEL, SYSTEM, tp=8)
     it = best_of(lambda: _core.serve_iteration(h, zero, zero, zero, batch, ctx), repeats=3)
     pw = best_of(lambda: _core.power_iteration(h, pmod.handle, zero, zero, zero, batch, ctx, None), repeats=3)
-    print(f"(c) 1,000,000 decode iterations: time only {it * 1e3:.1f} ms ({n / it / 1e6:.2f} M/s), with power "
-          f"{pw * 1e3:.1f} ms ({n / pw / 1e6:.2f} M/s)")
+    print(
+        f"(c) 1,000,000 decode iterations: time only {it * 1e3:.1f} ms ({n / it / 1e6:.2f} M/s), with power "
+        f"{pw * 1e3:.1f} ms ({n / pw / 1e6:.2f} M/s)"
+    )
     assert math.isfinite(search)
 
 

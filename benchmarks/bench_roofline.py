@@ -32,8 +32,12 @@ def main() -> None:
     k = rng.integers(64, 65536, N).astype(np.float64)
     t = best_of(lambda: pm.roofline.gemm(dev, m, n, k))
     print(f"cores: {os.cpu_count()}")
-    print(f"gemm, {N:,} elements -> DataFrame: {t:.3f} s = {N / t / 1e6:.1f} million evaluations/s (target >= 20)")
-    t_core = best_of(lambda: pm._core.roofline_gemm(dev._handle, "bf16", "row", m, n, k, np.ones(N), float("nan")))
+    print(
+        f"gemm, {N:,} elements -> DataFrame: {t:.3f} s = {N / t / 1e6:.1f} million evaluations/s (target >= 20)"
+    )
+    t_core = best_of(
+        lambda: pm._core.roofline_gemm(dev._handle, "bf16", "row", m, n, k, np.ones(N), float("nan"))
+    )
     print(f"gemm engine only (numpy columns out): {N / t_core / 1e6:.1f} million evaluations/s")
     calls = 100_000
     t_scalar = best_of(lambda: [pm.roofline.gemm_time(dev, 4096, 4096, 4096) for _ in range(calls)], 2)

@@ -25,7 +25,9 @@ def main() -> None:
     d = pm.serve.disaggregated(MODEL, requests=trace, link="nic", **pools)  # type: ignore[arg-type]
     s = pm.serve.simulate(MODEL, SYSTEM, tp=8, requests=trace)
     print(f"10,000 requests, {MODEL} TP8 on {SYSTEM}, 20 requests/s (ShareGPT-like lengths):")
-    print(f"  co-located pm.serve.simulate (1 x TP8):               {co * 1e3:7.1f} ms  ({s.iterations:,.0f} iterations)")
+    print(
+        f"  co-located pm.serve.simulate (1 x TP8):               {co * 1e3:7.1f} ms  ({s.iterations:,.0f} iterations)"
+    )
     print(f"  disaggregated pm.serve.disaggregated (1 P + 1 D TP8): {dis * 1e3:7.1f} ms  ({d.iterations:,.0f} iterations: "
           f"{d.prefill_iterations:,.0f} prefill, {d.decode_iterations:,.0f} decode)")  # fmt: skip
     print(f"  ratio {dis / co:.2f}x (target <= ~2x)")

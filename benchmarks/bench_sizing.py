@@ -13,7 +13,11 @@ from _timing import best_of
 
 
 def main() -> None:
-    for model, device, tp in (("llama2-7b", "mi300x", 1), ("llama3-70b", "h100-sxm5-80gb", 8), ("gpt3-175b", "a100-sxm4-80gb", 8)):
+    for model, device, tp in (
+        ("llama2-7b", "mi300x", 1),
+        ("llama3-70b", "h100-sxm5-80gb", 8),
+        ("gpt3-175b", "a100-sxm4-80gb", 8),
+    ):
         t = best_of(lambda: pm.llm.sizing(model, device, tp=tp))  # noqa: B023
         print(f"sizing {model} on {device} tp={tp}: {t * 1e3:.1f} ms (target 50 ms)")
     # 125 hidden sizes x 4 head counts x 5 FFN multipliers x 4 vocabulary paddings = 10,000 shapes.

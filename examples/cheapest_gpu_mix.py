@@ -29,12 +29,23 @@ def main() -> None:
     with pl.Config(tbl_rows=40, tbl_width_chars=140, fmt_str_lengths=70):
         print(r.allocation)
         print(r.single_type)
-        print(r.capacities.select("system", "prompt_lo", "output_lo", "share", "max_rate_req_s", "batch", "limited_by").head(12))
-    frame = cost.cost_sweep("llama2-7b", GPUS, work, [1, 2, 4, 8, 16, 32, 64, 128], tpot_slo_s=0.12, dtype="fp16")
+        print(
+            r.capacities.select(
+                "system", "prompt_lo", "output_lo", "share", "max_rate_req_s", "batch", "limited_by"
+            ).head(12)
+        )
+    frame = cost.cost_sweep(
+        "llama2-7b", GPUS, work, [1, 2, 4, 8, 16, 32, 64, 128], tpot_slo_s=0.12, dtype="fp16"
+    )
     with pl.Config(tbl_rows=80, tbl_width_chars=140, fmt_str_lengths=70):
         print(frame.filter(pl.col("allocation") == "mix"))
     out = Path(__file__).resolve().parent.parent / "docs" / "cost_vs_rate.png"
-    save(cost.cost_vs_rate(frame, "Llama-2-7B, LMSYS-Chat requests, TPOT <= 120 ms: cheapest mix vs one GPU type"), out)
+    save(
+        cost.cost_vs_rate(
+            frame, "Llama-2-7B, LMSYS-Chat requests, TPOT <= 120 ms: cheapest mix vs one GPU type"
+        ),
+        out,
+    )
     print(f"wrote {out}")
 
 

@@ -34,7 +34,9 @@ def main() -> None:
     base = table.filter(pl.col("configuration") == "baseline")
     best = table.filter(pl.col("configuration") == "gpu_hlt + smart_pixels + l1_tracking")
     print(f"power reduction: {1 - best['power_MW'][0] / base['power_MW'][0]:.1%} (paper: 60 %)")
-    print(f"relevant samples/kJ: {base['relevant_per_kj'][0]:.3f} -> {best['relevant_per_kj'][0]:.3f} (paper: 0.065 -> 0.31)")
+    print(
+        f"relevant samples/kJ: {base['relevant_per_kj'][0]:.3f} -> {best['relevant_per_kj'][0]:.3f} (paper: 0.065 -> 0.31)"
+    )
     table.write_csv(OUT / "daq_cms_table.csv")
     everything = pm.daq.lever_sweep("cms-run5")
     plots.save(plots.power_pareto(everything), OUT / "daq_power_vs_f1.png")

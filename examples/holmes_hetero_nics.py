@@ -26,18 +26,30 @@ def holmes_example() -> None:
     # CodexDive/Holmes examples/pretrain_gpt_4_nodes.sh: 48 layers, hidden 8192, 64 heads, SwiGLU, RoPE.
     m = pm.llm.model("megatron-39b", glu=True, ffn_hidden=21824, learned_pos=False)
     c = pm.cluster([("holmes-a100-ib", 2), ("holmes-a100-roce", 2)])
-    plan = dict(tp=8, pp=2, micro_batch=4, global_batch=1536, sp=True, recompute="selective", zero=1, dtype="fp16")
+    plan = dict(
+        tp=8, pp=2, micro_batch=4, global_batch=1536, sp=True, recompute="selective", zero=1, dtype="fp16"
+    )
     auto = pm.llm.estimate(m, c, placement="nic-aware", **plan)
     hand = pm.llm.estimate(m, c, placement="nic-aware", layers_per_stage=[26, 22], **plan)
-    print(f"automatic partition {auto.layers_per_stage}: step {auto.step_time_s:.2f} s, {auto.tflops_per_gpu:.1f} TFLOP/s/GPU")
-    print(f"Holmes's hand partition [26, 22]: step {hand.step_time_s:.2f} s, {hand.tflops_per_gpu:.1f} TFLOP/s/GPU")
+    print(
+        f"automatic partition {auto.layers_per_stage}: step {auto.step_time_s:.2f} s, {auto.tflops_per_gpu:.1f} TFLOP/s/GPU"
+    )
+    print(
+        f"Holmes's hand partition [26, 22]: step {hand.step_time_s:.2f} s, {hand.tflops_per_gpu:.1f} TFLOP/s/GPU"
+    )
     print("why:", auto.reason)
-    print(auto.stages.select("stage", "system", "transport", "layers", "micro_batch_s", "dp_comm_s", "p2p_transport"))
+    print(
+        auto.stages.select(
+            "stage", "system", "transport", "layers", "micro_batch_s", "dp_comm_s", "p2p_transport"
+        )
+    )
 
 
 def nic_mixes() -> None:
     m = pm.llm.model("megatron-7.5b")
-    plan = dict(tp=4, pp=2, micro_batch=4, global_batch=512, sp=True, recompute="selective", zero=1, dtype="fp16")
+    plan = dict(
+        tp=4, pp=2, micro_batch=4, global_batch=512, sp=True, recompute="selective", zero=1, dtype="fp16"
+    )
     mixes = {
         "8 IB": [("holmes-a100-ib", 8)],
         "4 RoCE + 4 IB": [("holmes-a100-roce", 4), ("holmes-a100-ib", 4)],
@@ -52,7 +64,11 @@ def nic_mixes() -> None:
     rows = pl.concat(frames)
     print(rows.select("nic_mix", "placement", "layers_per_stage", "tflops_per_gpu", "dp_comm_s", "pp_comm_s"))
     published = pl.DataFrame(
-        {"nic_mix": ["4 RoCE + 4 IB", "4 RoCE + 4 IB"], "placement": ["naive", "nic-aware"], "tflops_per_gpu": [145.0, 195.0]}
+        {
+            "nic_mix": ["4 RoCE + 4 IB", "4 RoCE + 4 IB"],
+            "placement": ["naive", "nic-aware"],
+            "tflops_per_gpu": [145.0, 195.0],
+        }
     )
     save(llm_plots.placement_bars(rows, published), OUT / "holmes_nic_mix.png")
 

@@ -42,9 +42,11 @@ def main() -> None:
     title = "Qwen3-8B on one H100 (vLLM): model (held out of the power fit) vs ML.ENERGY v3"
     print("wrote", save(pp.power_energy_chart(f, title=title, tdp_w=h100.tdp_w), OUT / "power_vs_batch.png"))
     s = energy.summary()
-    print(f"ML.ENERGY held out: power per GPU median {s['holdout/power_per_gpu_w']['median']:.1%} "
-          f"(max {s['holdout/power_per_gpu_w']['max']:.1%}), energy per output token median "
-          f"{s['holdout/energy_per_output_token_j']['median']:.1%} (max {s['holdout/energy_per_output_token_j']['max']:.1%})")
+    print(
+        f"ML.ENERGY held out: power per GPU median {s['holdout/power_per_gpu_w']['median']:.1%} "
+        f"(max {s['holdout/power_per_gpu_w']['max']:.1%}), energy per output token median "
+        f"{s['holdout/energy_per_output_token_j']['median']:.1%} (max {s['holdout/energy_per_output_token_j']['max']:.1%})"
+    )
 
     # 2. energy-latency Pareto front of serving plans
     plans = pm.serve.search("llama3-70b", pm.cluster("dgx-h100", 1), num_requests=512, prompt_tokens=512,
@@ -53,18 +55,22 @@ def main() -> None:
     ok = plans.filter(pl.col("fits"))
     fast = ok.sort("p90_tpot_s").row(0, named=True)
     frugal = ok.sort("energy_per_output_token_j").row(0, named=True)
-    print(f"latency-optimal TP{fast['tp']} x{fast['replicas']} seqs {fast['max_num_seqs']}: p90 TPOT "
-          f"{fast['p90_tpot_s'] * 1e3:.1f} ms, {fast['energy_per_output_token_j']:.2f} J/token; energy-optimal "
-          f"TP{frugal['tp']} PP{frugal['pp']} x{frugal['replicas']} seqs {frugal['max_num_seqs']}: "
-          f"{frugal['p90_tpot_s'] * 1e3:.1f} ms, {frugal['energy_per_output_token_j']:.2f} J/token "
-          f"({1 - frugal['energy_per_output_token_j'] / fast['energy_per_output_token_j']:.0%} less; APEX claims ~45%)")
+    print(
+        f"latency-optimal TP{fast['tp']} x{fast['replicas']} seqs {fast['max_num_seqs']}: p90 TPOT "
+        f"{fast['p90_tpot_s'] * 1e3:.1f} ms, {fast['energy_per_output_token_j']:.2f} J/token; energy-optimal "
+        f"TP{frugal['tp']} PP{frugal['pp']} x{frugal['replicas']} seqs {frugal['max_num_seqs']}: "
+        f"{frugal['p90_tpot_s'] * 1e3:.1f} ms, {frugal['energy_per_output_token_j']:.2f} J/token "
+        f"({1 - frugal['energy_per_output_token_j'] / fast['energy_per_output_token_j']:.0%} less; APEX claims ~45%)"
+    )
 
     # 3. caps and oversubscription
     for cap in (None, 500, 350):
         sim = pm.serve.simulate("llama3.1-8b", "dgx-h100", rate=30.0, num_requests=600, prompt_tokens=512,
                                 output_tokens=128, seed=1, power_cap_w=cap)  # fmt: skip
-        print(f"cap {cap or 'none (TDP)'}: mean TPOT {sim.mean_tpot_s * 1e3:.2f} ms, p90 TTFT {sim.p90_ttft_s * 1e3:.0f} ms, "
-              f"mean power {sim.mean_power_per_gpu_w:.0f} W, {sim.energy_per_output_token_j:.3f} J/token")
+        print(
+            f"cap {cap or 'none (TDP)'}: mean TPOT {sim.mean_tpot_s * 1e3:.2f} ms, p90 TTFT {sim.p90_ttft_s * 1e3:.0f} ms, "
+            f"mean power {sim.mean_power_per_gpu_w:.0f} W, {sim.energy_per_output_token_j:.3f} J/token"
+        )
     over = pm.power.oversubscription("llama3.1-8b", "dgx-h100", 1_000_000, [8_000, 9_000], tp=1, isl=512, osl=128,
                                      num_requests=256)  # fmt: skip
     with pl.Config(tbl_cols=12, tbl_width_chars=160, float_precision=3):
@@ -75,9 +81,11 @@ def main() -> None:
     est = pm.llm.estimate("llama3.1-8b", ("dgx-h100", 1), tp=1, dp=8, global_batch=16)
     e = est.energy()
     node = pm.power.node_power("dgx-h100", e["power_per_gpu_w"])
-    print(f"training step {est.step_time_s:.1f} s at MFU {est.mfu:.0%}: {e['power_per_gpu_w']:.0f} W per GPU, "
-          f"{e['cluster_energy_per_step_j'] / 3.6e6:.3f} kWh per step for 8 GPUs, node {node['total_w'] / 1e3:.1f} kW "
-          f"with {node['non_gpu_w'] / 1e3:.1f} kW non-GPU at the rating (measured peak of such a node: 8.4 kW)")
+    print(
+        f"training step {est.step_time_s:.1f} s at MFU {est.mfu:.0%}: {e['power_per_gpu_w']:.0f} W per GPU, "
+        f"{e['cluster_energy_per_step_j'] / 3.6e6:.3f} kWh per step for 8 GPUs, node {node['total_w'] / 1e3:.1f} kW "
+        f"with {node['non_gpu_w'] / 1e3:.1f} kW non-GPU at the rating (measured peak of such a node: 8.4 kW)"
+    )
 
 
 if __name__ == "__main__":

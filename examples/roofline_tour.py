@@ -21,10 +21,19 @@ kernels = pl.concat(
     ],
     how="diagonal",
 )
-attn = pm.roofline.attention(h100, 1, 64, 8192, 128, causal=True).with_columns(label=pl.lit("flash attention fwd"))
-norm = pm.roofline.memory_bound(h100, 8192 * 8192 * 2, 8192 * 8192 * 2, flops=5 * 8192 * 8192).with_columns(label=pl.lit("RMSNorm"))
-points = pl.concat([kernels.select("intensity", "tflops", "bound", "label"), attn.select("intensity", "tflops", "bound", "label"),
-                    norm.select("intensity", "tflops", "bound", "label")])
+attn = pm.roofline.attention(h100, 1, 64, 8192, 128, causal=True).with_columns(
+    label=pl.lit("flash attention fwd")
+)
+norm = pm.roofline.memory_bound(h100, 8192 * 8192 * 2, 8192 * 8192 * 2, flops=5 * 8192 * 8192).with_columns(
+    label=pl.lit("RMSNorm")
+)
+points = pl.concat(
+    [
+        kernels.select("intensity", "tflops", "bound", "label"),
+        attn.select("intensity", "tflops", "bound", "label"),
+        norm.select("intensity", "tflops", "bound", "label"),
+    ]
+)
 print(points)
 
 what_if = h100.with_overrides({"memory.hbm_bandwidth_gbps": 5000})

@@ -34,6 +34,7 @@ TRAFFIC = dict(num_requests=600, seed=11, slo_ttft_s=SLO_TTFT_S, slo_tpot_s=SLO_
 def max_rate(run: object, kw: dict[str, object], tpot: float, hi: float = 48.0) -> float:
     """The highest rate meeting p90 TTFT <= SLO_TTFT_S and p90 TPOT <= ``tpot``, by bisection to 0.5 request/s
     (0 when even 0.5 requests/s misses)."""
+
     def ok(rate: float) -> bool:
         s = run(rate, kw)  # type: ignore[operator]
         return bool(s.p90_ttft_s <= SLO_TTFT_S and s.p90_tpot_s <= tpot)
@@ -49,14 +50,18 @@ def main() -> None:
     t0 = time.perf_counter()
     rate = 12.0
     r = pm.serve.split_search(MODEL, "dgx-h100", gpus=16, rate=rate, **TRAFFIC)  # type: ignore[arg-type]
-    print(f"Llama-3-70B on 16 H100 at {rate:g} requests/s (p90 TTFT <= {SLO_TTFT_S:g} s, TPOT <= {SLO_TPOT_S * 1e3:g} ms):")
+    print(
+        f"Llama-3-70B on 16 H100 at {rate:g} requests/s (p90 TTFT <= {SLO_TTFT_S:g} s, TPOT <= {SLO_TPOT_S * 1e3:g} ms):"
+    )
     with pl.Config(tbl_cols=-1, fmt_str_lengths=120, tbl_width_chars=200, tbl_hide_dataframe_shape=True):
         print(r.compare.select("mode", "plan", "meets_slo", "p90_ttft_s", "p90_tpot_s", "goodput_requests_per_s",
                                "output_tokens_per_s"))  # fmt: skip
     for row in r.compare.iter_rows(named=True):
         print(f"  {row['mode']}: {row['why']}")
     fits = r.splits.filter(pl.col("fits"))
-    print(f"  ({r.splits.height} splits, {fits.height} fit, {fits.filter(pl.col('meets_slo')).height} meet the SLOs)")
+    print(
+        f"  ({r.splits.height} splits, {fits.height} fit, {fits.filter(pl.col('meets_slo')).height} meet the SLOs)"
+    )
 
     best = fits.row(0, named=True)
     colo = r.colocated.row(0, named=True)
@@ -105,8 +110,10 @@ def main() -> None:
         print(f"  {mode:9s}: {d.mean_kv_transfer_bytes / 2**20:,.0f} MiB per request, {d.mean_kv_transfer_s * 1e3:.2f} ms "
               f"alone, {d.mean_kv_exposed_s * 1e3:.3f} ms exposed on average "
               f"({d.mean_kv_exposed_s / prefill_s:.2%} of the median TTFT); p90 TPOT {d.p90_tpot_s * 1e3:.1f} ms")  # fmt: skip
-    print("  Splitwise (context, quoted second-hand): layer-wise transfer < 7% of the prompt phase, ~5 ms not overlapped "
-          "on DGX-H100, +16.5% second-token latency (serialized: +64%)")
+    print(
+        "  Splitwise (context, quoted second-hand): layer-wise transfer < 7% of the prompt phase, ~5 ms not overlapped "
+        "on DGX-H100, +16.5% second-token latency (serialized: +64%)"
+    )
 
     # Splitwise-HA: H100 prefill, A100 decode, joined by the NIC (the slower end: A100's ConnectX-6 HDR 200).
     ha = pm.serve.disaggregated(MODEL, prefill=pm.serve.Pool("dgx-h100", tp=8), decode=pm.serve.Pool("dgx-a100", tp=8),

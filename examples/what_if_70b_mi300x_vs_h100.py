@@ -33,8 +33,12 @@ def main() -> None:
         plan = {k: best[k] for k in PLAN_COLUMNS}
         e = pm.llm.estimate(model, cluster, global_batch=1024, calib=UNCALIBRATED, **plan)
         own = pm.llm.calibration(cluster[0])
-        calib = "none" if own["fitted_on"] == "uncalibrated" else (
-            f"compute {own['compute_time_scale']:.3f}, network {own['network_bandwidth_scale']:.3f} (not applied here)"
+        calib = (
+            "none"
+            if own["fitted_on"] == "uncalibrated"
+            else (
+                f"compute {own['compute_time_scale']:.3f}, network {own['network_bandwidth_scale']:.3f} (not applied here)"
+            )
         )
         rows.append((name, plan, e, calib))
     for name, plan, e, calib in rows:

@@ -25,7 +25,13 @@ def test_bad_input_is_a_message_not_a_traceback(capsys):
 
 
 def test_console_script_runs_from_elsewhere(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "perfmodel.cli", "hwdb", "list", "system"], cwd=tmp_path, capture_output=True, text=True, check=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "perfmodel.cli", "hwdb", "list", "system"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "frontier-node" in r.stdout
 
 
@@ -35,5 +41,7 @@ def test_version_and_module_entry_point() -> None:
 
     import perfmodel as pm
 
-    out = subprocess.run([sys.executable, "-m", "perfmodel", "--version"], capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "perfmodel", "--version"], capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 0 and out.stdout.strip() == f"perfmodel {pm.__version__}"

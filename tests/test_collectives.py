@@ -20,7 +20,9 @@ def test_predict_columns_and_busbw_factor_from_performance_md():
 
 def test_vectorized_over_sizes_ranks_and_algorithms():
     sizes = np.logspace(10, 33, 24, base=2)
-    df = pm.collectives.predict(pm.cluster("dgx-h100", 4), "all_reduce", sizes[:, None], [8, 16, 32], ["ring", "tree"])
+    df = pm.collectives.predict(
+        pm.cluster("dgx-h100", 4), "all_reduce", sizes[:, None], [8, 16, 32], ["ring", "tree"]
+    )
     assert df.height == 24 * 3 * 2
     assert set(df["algorithm"].to_list()) == {"ring", "tree"}
     assert df["time_s"].is_finite().all()
@@ -66,13 +68,41 @@ def test_auto_is_the_fastest_candidate_across_nodes():
 @pytest.mark.parametrize(
     ("call", "exc", "text"),
     [
-        (lambda: pm.collectives.predict(pm.cluster("dgx-a100", 1), "all_reduce", 1024, 9), InvalidArgumentError, "beyond the 8 devices"),
-        (lambda: pm.collectives.predict("dgx-a100", "all_reduce", 1024, 0), InvalidArgumentError, "`nranks`.*from 1"),
-        (lambda: pm.collectives.predict("dgx-a100", "allreduse", 1024, 8), InvalidArgumentError, "all_reduce"),
-        (lambda: pm.collectives.predict("dgx-a100", "all_reduce", 1024, 8, "rign"), InvalidArgumentError, "ring"),
-        (lambda: pm.collectives.predict("dgx-a100", "all_reduce", 1024, 8, "nvls"), UnsupportedError, "NVSwitch"),
-        (lambda: pm.collectives.predict("dgx-a100", "all_reduce", float("nan"), 8), InvalidArgumentError, "NaN"),
-        (lambda: pm.collectives.predict("dgx-a100", "all_reduce", 1024, 6, "recursive_doubling"), UnsupportedError, "power-of-two"),
+        (
+            lambda: pm.collectives.predict(pm.cluster("dgx-a100", 1), "all_reduce", 1024, 9),
+            InvalidArgumentError,
+            "beyond the 8 devices",
+        ),
+        (
+            lambda: pm.collectives.predict("dgx-a100", "all_reduce", 1024, 0),
+            InvalidArgumentError,
+            "`nranks`.*from 1",
+        ),
+        (
+            lambda: pm.collectives.predict("dgx-a100", "allreduse", 1024, 8),
+            InvalidArgumentError,
+            "all_reduce",
+        ),
+        (
+            lambda: pm.collectives.predict("dgx-a100", "all_reduce", 1024, 8, "rign"),
+            InvalidArgumentError,
+            "ring",
+        ),
+        (
+            lambda: pm.collectives.predict("dgx-a100", "all_reduce", 1024, 8, "nvls"),
+            UnsupportedError,
+            "NVSwitch",
+        ),
+        (
+            lambda: pm.collectives.predict("dgx-a100", "all_reduce", float("nan"), 8),
+            InvalidArgumentError,
+            "NaN",
+        ),
+        (
+            lambda: pm.collectives.predict("dgx-a100", "all_reduce", 1024, 6, "recursive_doubling"),
+            UnsupportedError,
+            "power-of-two",
+        ),
     ],
 )
 def test_bad_input_is_a_clear_error(call, exc, text):
@@ -81,7 +111,9 @@ def test_bad_input_is_a_clear_error(call, exc, text):
 
 
 def test_validation_summary_meets_targets_and_is_current():
-    summary = json.loads(Path(__file__).resolve().parent.parent.joinpath("validation/collectives_summary.json").read_text())
+    summary = json.loads(
+        Path(__file__).resolve().parent.parent.joinpath("validation/collectives_summary.json").read_text()
+    )
     from perfmodel.validation import run, summarize
     from perfmodel.validation.collectives import summary_by_size
 

@@ -27,7 +27,9 @@ def test_power_table(levers: dict[str, bool], watts: float) -> None:
     m = pm.daq.preset("cms-run5", **levers).evaluate()
     assert m.power_w == pytest.approx(watts, rel=5e-3)
     # Technology levers that do not touch compute leave power unchanged (domain.md 1.5: L1T tracking).
-    assert pm.daq.preset("cms-run5", l1_tracking=True, **levers).evaluate().power_w == pytest.approx(m.power_w, rel=1e-12)
+    assert pm.daq.preset("cms-run5", l1_tracking=True, **levers).evaluate().power_w == pytest.approx(
+        m.power_w, rel=1e-12
+    )
 
 
 def test_power_reduction_is_the_papers_60_percent() -> None:
@@ -48,12 +50,17 @@ def test_link_breakdown_run5() -> None:
     link = {r["stage"]: r["link_power_w"] * scale for r in st.iter_rows(named=True)}
     detectors = sum(v for k, v in link.items() if st.filter(pl.col("stage") == k)["kind"][0] == "detector")
     assert detectors == pytest.approx(58.00e3, rel=1e-3)
-    assert sum(link[c] for c in ("Tracking", "Timing", "Calorimetry", "Muon")) == pytest.approx(65.32e3, rel=1e-3)
+    assert sum(link[c] for c in ("Tracking", "Timing", "Calorimetry", "Muon")) == pytest.approx(
+        65.32e3, rel=1e-3
+    )
     assert link["L1T"] == pytest.approx(1.265e3, rel=1e-3)
     assert link["HLT"] == pytest.approx(12.6, rel=5e-3)
 
 
-@pytest.mark.parametrize(("skill", "f1", "precision", "recall"), [(3.0, 0.729308, 0.729211, 0.729405), (3.4, 0.790670, 0.790617, 0.790722)])
+@pytest.mark.parametrize(
+    ("skill", "f1", "precision", "recall"),
+    [(3.0, 0.729308, 0.729211, 0.729405), (3.4, 0.790670, 0.790617, 0.790722)],
+)
 def test_deterministic_gaussian_oracle(skill: float, f1: float, precision: float, recall: float) -> None:
     m = pm.daq.preset("cms-run5").with_values({"L1T.skill": skill, "HLT.skill": 4.0}).evaluate()
     assert m.f1 == pytest.approx(f1, rel=1e-4)
@@ -78,7 +85,11 @@ def test_fitted_skills_reproduce_their_calibration_rows() -> None:
 def test_headline_productivity_within_systemflow_spread() -> None:
     """Paper: 0.065 -> 0.31 relevant samples/kJ; SystemFlow's own runs: 0.0550/0.0562 -> 0.2595/0.2963 (holdout)."""
     base = pm.daq.preset("cms-run5").evaluate().relevant_per_kj
-    best = pm.daq.preset("cms-run5", gpu_hlt=True, smart_pixels=True, l1_tracking=True).evaluate().relevant_per_kj
+    best = (
+        pm.daq.preset("cms-run5", gpu_hlt=True, smart_pixels=True, l1_tracking=True)
+        .evaluate()
+        .relevant_per_kj
+    )
     assert 0.055 <= base <= 0.065
     assert 0.2595 <= best <= 0.31
 
@@ -88,7 +99,9 @@ def test_validation_suite_meets_targets_and_is_committed() -> None:
     check = rows.filter(pl.col("role") == "check")
     assert check.filter(pl.col("group") == "power_table")["error"].abs().max() < 5e-3
     assert check.filter(pl.col("group") == "gaussian_oracle")["error"].abs().max() < 1e-4
-    summary = json.loads((Path(__file__).resolve().parent.parent / "validation" / "daq_summary.json").read_text())
+    summary = json.loads(
+        (Path(__file__).resolve().parent.parent / "validation" / "daq_summary.json").read_text()
+    )
     committed = {(g["group"], g["role"]): g["max_abs_error"] for g in summary["groups"]}
     now = pm.validation.summarize(rows, ("group", "role"))
     for r in now.iter_rows(named=True):
@@ -105,7 +118,9 @@ def test_sweep_matches_single_evaluations() -> None:
         assert f1 == pytest.approx(m.f1, rel=1e-14)
         assert pw == pytest.approx(m.power_w, rel=1e-14)
     stage_cols = [c for c in df.columns if c.startswith("power_w:")]
-    assert df.select(pl.sum_horizontal(stage_cols))[:, 0].to_list() == pytest.approx(df["power_w"].to_list(), rel=1e-12)
+    assert df.select(pl.sum_horizontal(stage_cols))[:, 0].to_list() == pytest.approx(
+        df["power_w"].to_list(), rel=1e-12
+    )
     # CMOS scaling: ten more years divide power by exp(0.18717361 * 10).
     later = p.sweep({"year": [2032.0, 2042.0]})["power_w"]
     assert later[0] / later[1] == pytest.approx(np.exp(1.8717361), rel=1e-12)
@@ -114,8 +129,12 @@ def test_sweep_matches_single_evaluations() -> None:
 def test_lever_sweep_has_every_combination() -> None:
     df = pm.daq.lever_sweep("cms-run5")
     assert df.height == 16
-    row = df.filter(pl.col("gpu_hlt") & pl.col("smart_pixels") & ~pl.col("l1_tracking") & ~pl.col("optical_links"))
-    assert row["power_w"][0] == pytest.approx(pm.daq.preset("cms-run5", gpu_hlt=True, smart_pixels=True).evaluate().power_w, rel=1e-12)
+    row = df.filter(
+        pl.col("gpu_hlt") & pl.col("smart_pixels") & ~pl.col("l1_tracking") & ~pl.col("optical_links")
+    )
+    assert row["power_w"][0] == pytest.approx(
+        pm.daq.preset("cms-run5", gpu_hlt=True, smart_pixels=True).evaluate().power_w, rel=1e-12
+    )
 
 
 def test_monte_carlo_is_seeded_and_spreads_like_systemflow() -> None:
@@ -140,9 +159,13 @@ def test_rates_and_empirical_classifiers() -> None:
     assert (m["tp_per_s"], m["fp_per_s"]) == (90_000.0, 45_000.0)
     assert m.precision == pytest.approx(90 / 135)
     # Empirical: negatives uniform [0, 1], positives uniform [1, 2], keep 1/2 of equal classes -> perfect.
-    e = pm.daq.Empirical.from_efficiency_curve([0.0, 1.0, 2.0], signal_efficiency=[1.0, 1.0, 0.0], background_efficiency=[1.0, 0.0, 0.0])
+    e = pm.daq.Empirical.from_efficiency_curve(
+        [0.0, 1.0, 2.0], signal_efficiency=[1.0, 1.0, 0.0], background_efficiency=[1.0, 0.0, 0.0]
+    )
     q = pm.daq.Pipeline(relevant_fraction=0.5)
-    q.detector("D", sample_rate_hz=1e6, data_bytes=100, to="T").stage("T", reduction_ratio=2, classifier=e, to="S").storage("S")
+    q.detector("D", sample_rate_hz=1e6, data_bytes=100, to="T").stage(
+        "T", reduction_ratio=2, classifier=e, to="S"
+    ).storage("S")
     assert q.evaluate().f1 == pytest.approx(1.0, abs=1e-6)
 
 
@@ -170,7 +193,9 @@ def test_bad_input_names_the_stage() -> None:
     with pytest.raises(ModelError, match="cycle"):
         p.evaluate()
     q = pm.daq.Pipeline()
-    q.detector("D", sample_rate_hz=1e6, data_bytes=100, to="L1").stage("L1", reduction_ratio=10, classifier=pm.daq.Gaussian(2.0))
+    q.detector("D", sample_rate_hz=1e6, data_bytes=100, to="L1").stage(
+        "L1", reduction_ratio=10, classifier=pm.daq.Gaussian(2.0)
+    )
     with pytest.raises(ModelError, match="storage"):
         q.evaluate()
     with pytest.raises(InvalidArgumentError, match="'L1' reduction_ratio"):

@@ -23,7 +23,11 @@ def client():
     # One engine thread per worker: two single-threaded processes, as a cluster of small workers runs them.
     with (
         distributed.LocalCluster(
-            n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None, env={"RAYON_NUM_THREADS": "1"}
+            n_workers=2,
+            processes=True,
+            threads_per_worker=1,
+            dashboard_address=None,
+            env={"RAYON_NUM_THREADS": "1"},
         ) as cluster,
         distributed.Client(cluster) as c,
     ):
@@ -32,7 +36,9 @@ def client():
 
 def test_llm_search_on_the_cluster_is_the_local_search(client):
     local = pm.llm.search_full("megatron-1.7b", ("dgx-a100", 2), 64, fits_only=False, progress=False)
-    remote = pm.llm.search_full("megatron-1.7b", ("dgx-a100", 2), 64, fits_only=False, progress=False, client=client)
+    remote = pm.llm.search_full(
+        "megatron-1.7b", ("dgx-a100", 2), 64, fits_only=False, progress=False, client=client
+    )
     assert local.candidates > 1_000_000 and local.plans.height > 10_000
     assert remote.plans.equals(local.plans)
     assert remote.skipped == local.skipped and remote.candidates == local.candidates
@@ -79,7 +85,9 @@ def test_array_calls_on_the_cluster_are_the_local_calls(client):
         pm.roofline.attention("h100-sxm5-80gb", 4, 32, seq, 128)
     )
     b = np.logspace(3, 9, 15_000)
-    assert pm.roofline.memory_bound("a100-sxm4-80gb", b, b, client=client).equals(pm.roofline.memory_bound("a100-sxm4-80gb", b, b))
+    assert pm.roofline.memory_bound("a100-sxm4-80gb", b, b, client=client).equals(
+        pm.roofline.memory_bound("a100-sxm4-80gb", b, b)
+    )
     c = pm.cluster("dgx-h100", 4)
     local = pm.collectives.predict(c, "all_reduce", b, 32)
     assert pm.collectives.predict(c, "all_reduce", b, 32, client=client).equals(local)
@@ -122,7 +130,10 @@ def test_a_failed_chunk_runs_again_and_no_rows_are_lost(client, tmp_path, by_val
     ranges = _distributed.index_ranges(1000, 4)
     seen = []
     parts = _distributed.map_chunks(
-        client, fn, [(marker, i, lo, hi) for i, (lo, hi) in enumerate(ranges)], progress=lambda d, t: seen.append((d, t))
+        client,
+        fn,
+        [(marker, i, lo, hi) for i, (lo, hi) in enumerate(ranges)],
+        progress=lambda d, t: seen.append((d, t)),
     )
     assert os.path.exists(marker)  # the failure did happen
     assert [x for part in parts for x in part] == list(range(1000))

@@ -21,7 +21,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_gcd_pair_all_reduce_uses_all_four_links():
     pair = pm.hwdb.get("mi250x-gcd-pair-if")
-    links, per_link, eff = pair["links_per_device_count"], pair["link_bandwidth_per_direction_gbps"], pair["efficiency.bandwidth_fraction"]
+    links, per_link, eff = (
+        pair["links_per_device_count"],
+        pair["link_bandwidth_per_direction_gbps"],
+        pair["efficiency.bandwidth_fraction"],
+    )
     assert links == 4 and per_link == 50
     ceiling = links * per_link * eff  # GB/s per direction the four links reach after the fitted efficiency
     busbw = pm.collectives.predict("frontier-node", "all_reduce", 2**30, 2)["busbw_gbps"][0]
@@ -42,8 +46,10 @@ def test_mesh_links_per_pair_leave_mi300x_alone():
 
 def _frontier_rows() -> pl.DataFrame:
     if vc.frontier_csv() is None:
-        pytest.fail("frontier_measurements.csv not found: copy shared/data/frontier_measurements.csv into "
-                    "python/perfmodel/data/ or set PERFMODEL_FRONTIER_DATA")
+        pytest.fail(
+            "frontier_measurements.csv not found: copy shared/data/frontier_measurements.csv into "
+            "python/perfmodel/data/ or set PERFMODEL_FRONTIER_DATA"
+        )
     return run("collectives").filter(pl.col("group").str.starts_with("frontier-node"))
 
 
@@ -73,7 +79,9 @@ def test_frontier_holdout_median_within_target():
     # issue 12: Frontier RCCL collectives at >= 1 MiB on 1 to 64 nodes, holdout median <= 15 %.
     by = {r["role"]: r for r in vc.frontier_summary(_frontier_rows()).to_dicts()}
     assert by["holdout"]["median_abs_error"] <= 0.15
-    held = _frontier_rows().filter((pl.col("group") == "frontier-node rccl all_gather >=1MiB") & (pl.col("role") == "holdout"))
+    held = _frontier_rows().filter(
+        (pl.col("group") == "frontier-node rccl all_gather >=1MiB") & (pl.col("role") == "holdout")
+    )
     nodes = set(held["params"].str.json_path_match("$.nodes").cast(pl.Int64).to_list())
     assert nodes == set(vc.FRONTIER_HOLDOUT_NODES)  # no fitted node count among the holdout rows
 
@@ -83,12 +91,16 @@ def test_all_gather_tuner_offers_rings_only():
     c = pm.cluster("frontier-node", 16)
     auto = pm.collectives.predict(c, "all_gather", 2**30, 128)
     assert auto["algorithm"][0] == "ring"
-    assert pm.collectives.predict(c, "all_gather", 2**30, 128, "hierarchical")["algorithm"][0] == "hierarchical"
+    assert (
+        pm.collectives.predict(c, "all_gather", 2**30, 128, "hierarchical")["algorithm"][0] == "hierarchical"
+    )
 
 
 def test_large_messages_multi_node_busbw():
     # Bandwidth-bound band (>= 256 MiB) on 1 to 64 nodes, every node count, fit and holdout: within 35 %.
     rows = _frontier_rows().filter(pl.col("group") == "frontier-node rccl all_gather >=1MiB")
-    big = rows.filter(pl.col("params").str.json_path_match("$.msg_bytes_output_total").cast(pl.Int64) >= 2**28)
+    big = rows.filter(
+        pl.col("params").str.json_path_match("$.msg_bytes_output_total").cast(pl.Int64) >= 2**28
+    )
     assert big.height == 21
     assert big["error"].abs().median() < 0.25

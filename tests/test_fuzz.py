@@ -73,14 +73,20 @@ def assert_finite_frame(df: pl.DataFrame, nonneg: tuple[str, ...] = ()) -> None:
 
 
 # -- values: mostly valid inputs, with every kind of invalid one a user passes now and then -------------------
-def mostly(valid: st.SearchStrategy[Any], invalid: st.SearchStrategy[Any], percent_invalid: int = 8) -> st.SearchStrategy[Any]:
+def mostly(
+    valid: st.SearchStrategy[Any], invalid: st.SearchStrategy[Any], percent_invalid: int = 8
+) -> st.SearchStrategy[Any]:
     """``valid`` values, and ``invalid`` ones ``percent_invalid`` % of the time (so that a call with ten arguments
     still answers often enough to check its outputs)."""
     return st.integers(0, 99).flatmap(lambda i: invalid if i < percent_invalid else valid)
 
 
-BAD_COUNTS = st.sampled_from([0, -1, True, False, 2.0, 2.5, float("nan"), 2**31, 2**33, 2**63, 10**30, None, "8", [2]])
-BAD_SIZES = st.sampled_from([0, -1, -1e9, float("nan"), float("inf"), 1e30, 1e300, 5e-324, True, "1024", None])
+BAD_COUNTS = st.sampled_from(
+    [0, -1, True, False, 2.0, 2.5, float("nan"), 2**31, 2**33, 2**63, 10**30, None, "8", [2]]
+)
+BAD_SIZES = st.sampled_from(
+    [0, -1, -1e9, float("nan"), float("inf"), 1e30, 1e300, 5e-324, True, "1024", None]
+)
 BAD_FLAGS = st.sampled_from([-1, 2, 2.5, float("nan"), "no", ["no"], None])
 
 
@@ -101,7 +107,22 @@ def flags() -> st.SearchStrategy[Any]:
 
 DEVICES = pm.hwdb.ids("device")
 SYSTEMS = pm.hwdb.ids("system")
-DTYPES = ["bf16", "fp16", "fp32", "tf32", "fp8", "int8", "fp64", "FP16", "float16", "bfloat16", "fp4", "half", "", 3]
+DTYPES = [
+    "bf16",
+    "fp16",
+    "fp32",
+    "tf32",
+    "fp8",
+    "int8",
+    "fp64",
+    "FP16",
+    "float16",
+    "bfloat16",
+    "fp4",
+    "half",
+    "",
+    3,
+]
 
 
 # -- roofline -----------------------------------------------------------------------------------------------
@@ -164,7 +185,13 @@ def test_roofline_attention(device: str, batch: Any, heads: Any, seq: Any, head_
 
 
 @FUZZ
-@given(device=st.sampled_from(DEVICES), r=sizes(1e13), w=sizes(1e13), flops=sizes(1e15), dtype=st.sampled_from(DTYPES))
+@given(
+    device=st.sampled_from(DEVICES),
+    r=sizes(1e13),
+    w=sizes(1e13),
+    flops=sizes(1e15),
+    dtype=st.sampled_from(DTYPES),
+)
 def test_roofline_memory_bound(device: str, r: Any, w: Any, flops: Any, dtype: Any) -> None:
     df = refused_or(pm.roofline.memory_bound, device, r, w, flops, dtype=dtype)
     if df is not None:
@@ -172,7 +199,17 @@ def test_roofline_memory_bound(device: str, r: Any, w: Any, flops: Any, dtype: A
 
 
 # -- collectives and clusters -------------------------------------------------------------------------------
-OPS = ["all_reduce", "all_gather", "reduce_scatter", "broadcast", "reduce", "all_to_all", "send_recv", "allreduce", "x"]
+OPS = [
+    "all_reduce",
+    "all_gather",
+    "reduce_scatter",
+    "broadcast",
+    "reduce",
+    "all_to_all",
+    "send_recv",
+    "allreduce",
+    "x",
+]
 
 
 @FUZZ
@@ -184,7 +221,9 @@ OPS = ["all_reduce", "all_gather", "reduce_scatter", "broadcast", "reduce", "all
     algorithm=st.sampled_from(["auto", "ring", "tree", "nvls", "direct", "hierarchical", "bogus"]),
     stride=counts(0, 16),
 )
-def test_collectives_predict(system: str, op: str, nbytes: Any, nranks: Any, algorithm: str, stride: Any) -> None:
+def test_collectives_predict(
+    system: str, op: str, nbytes: Any, nranks: Any, algorithm: str, stride: Any
+) -> None:
     df = refused_or(pm.collectives.predict, system, op, nbytes, nranks, algorithm, stride=stride)
     if df is not None:
         assert_finite_frame(df, nonneg=("time_s", "busbw_gbps"))
@@ -192,8 +231,15 @@ def test_collectives_predict(system: str, op: str, nbytes: Any, nranks: Any, alg
 
 
 @FUZZ
-@given(system=st.sampled_from(SYSTEMS), nranks=st.integers(2, 64), nbytes=st.floats(1, 1e11), more=st.floats(1.0, 64.0))
-def test_collectives_larger_message_never_faster(system: str, nranks: int, nbytes: float, more: float) -> None:
+@given(
+    system=st.sampled_from(SYSTEMS),
+    nranks=st.integers(2, 64),
+    nbytes=st.floats(1, 1e11),
+    more=st.floats(1.0, 64.0),
+)
+def test_collectives_larger_message_never_faster(
+    system: str, nranks: int, nbytes: float, more: float
+) -> None:
     df = refused_or(pm.collectives.predict, system, "all_reduce", [nbytes, nbytes * more], nranks)
     if df is not None:
         small, large = df["time_s"].to_list()
@@ -246,7 +292,9 @@ def test_llm_estimate(model: str, system: str, nodes: Any, tp: Any, pp: Any, vp:
 @given(key=st.sampled_from(["compute_time_scale", "memory_time_scale", "comm_bandwidth_scale", "network_bandwidth_scale", "bogus"]),
        value=mostly(st.floats(0.5, 3.0), st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.sampled_from([0, -1, "x", None, True])), 30))  # fmt: skip
 def test_llm_calibration_values(key: str, value: Any) -> None:
-    e = refused_or(pm.llm.estimate, "megatron-1.7b", ("dgx-a100", 1), tp=1, global_batch=8, calib={key: value})
+    e = refused_or(
+        pm.llm.estimate, "megatron-1.7b", ("dgx-a100", 1), tp=1, global_batch=8, calib={key: value}
+    )
     if e is not None:
         assert 0 < e.mfu <= 1.0 and math.isfinite(e.step_time_s)
 
@@ -262,9 +310,13 @@ def test_llm_calibration_values(key: str, value: Any) -> None:
     min_mfu=st.one_of(st.none(), st.floats(allow_nan=True), st.sampled_from([0.0, 0.3, 1.5, -1])),
     placement=st.sampled_from([None, "naive", [0, 1], [0.5, 1], [1, 0], "bogus"]),
 )
-def test_llm_search(tp: Any, vp: Any, mb: Any, sp: Any, gb: Any, top: Any, min_mfu: Any, placement: Any) -> None:
+def test_llm_search(
+    tp: Any, vp: Any, mb: Any, sp: Any, gb: Any, top: Any, min_mfu: Any, placement: Any
+) -> None:
     """A small search space (one or two nodes) with every list option fuzzed, homogeneous or mixed-NIC."""
-    where: Any = ("dgx-a100", 1) if placement is None else pm.cluster([("holmes-a100-ib", 1), ("holmes-a100-roce", 1)])
+    where: Any = (
+        ("dgx-a100", 1) if placement is None else pm.cluster([("holmes-a100-ib", 1), ("holmes-a100-roce", 1)])
+    )
     r = refused_or(pm.llm.search_full, "megatron-1.7b", where, gb, tp=tp, vp=vp, micro_batch=mb, sp=sp, pp=[1, 2],
                    zero=[0, 1], recompute=["none"], top=top, min_mfu=min_mfu, placement=placement,
                    dp_overlap=False, tp_overlap=False, pp_overlap=False, offload_optimizer=False,
@@ -290,7 +342,10 @@ DAQ_VALUES = st.one_of(
 
 
 @FUZZ
-@given(preset=st.sampled_from(["cms-run3", "cms-run5"]), changes=st.dictionaries(st.sampled_from(DAQ_KEYS), DAQ_VALUES, max_size=3))
+@given(
+    preset=st.sampled_from(["cms-run3", "cms-run5"]),
+    changes=st.dictionaries(st.sampled_from(DAQ_KEYS), DAQ_VALUES, max_size=3),
+)
 def test_daq_evaluate(preset: str, changes: dict[str, Any]) -> None:
     def run() -> Any:
         return pm.daq.preset(preset).with_values(changes).evaluate()
@@ -341,7 +396,9 @@ SERVE_MODELS = ["llama3.1-8b", "llama3.1-70b", "mixtral-8x7b", "qwen3-8b", "deep
     decode=mostly(st.integers(0, 1024), BAD_SIZES),
     context=sizes(1e5),
     dtype=mostly(st.sampled_from(["bf16", "fp16", "fp8", "int4", "FP16"]), st.sampled_from(["fp4", 1])),
-    framework=mostly(st.sampled_from(["vllm", "sglang", "trtllm", "trtllm-pytorch", "splitwise"]), st.just("nope")),
+    framework=mostly(
+        st.sampled_from(["vllm", "sglang", "trtllm", "trtllm-pytorch", "splitwise"]), st.just("nope")
+    ),
 )
 def test_serve_iteration(model: str, system: str, tp: Any, prefill: Any, prompt: Any, decode: Any, context: Any,
                          dtype: Any, framework: str) -> None:  # fmt: skip
@@ -356,16 +413,28 @@ def test_serve_iteration(model: str, system: str, tp: Any, prefill: Any, prompt:
 @settings(FUZZ, max_examples=max(EXAMPLES // 4, 50))
 @given(
     model=st.sampled_from(["llama3.1-8b", "mixtral-8x7b"]),
-    rate=mostly(st.one_of(st.floats(0.01, 100), st.just(math.inf)), st.sampled_from([0, -1, float("nan"), "x", True])),
+    rate=mostly(
+        st.one_of(st.floats(0.01, 100), st.just(math.inf)), st.sampled_from([0, -1, float("nan"), "x", True])
+    ),
     n=counts(0, 64),
-    prompt=mostly(st.one_of(st.integers(1, 8192), st.sampled_from([("uniform", 10, 100), ("lognormal", 500, 1.0, 4000)])),
-                  st.sampled_from([0, -5, 2.5, ("uniform", 100, 10), ("lognormal", 500, -1, 4000), ("uniform", "a", 9), "x"])),
-    output=mostly(st.one_of(st.integers(1, 1024), st.just(("uniform", 1, 64))), st.sampled_from([0, -1, 1e9])),
+    prompt=mostly(
+        st.one_of(
+            st.integers(1, 8192), st.sampled_from([("uniform", 10, 100), ("lognormal", 500, 1.0, 4000)])
+        ),
+        st.sampled_from(
+            [0, -5, 2.5, ("uniform", 100, 10), ("lognormal", 500, -1, 4000), ("uniform", "a", 9), "x"]
+        ),
+    ),
+    output=mostly(
+        st.one_of(st.integers(1, 1024), st.just(("uniform", 1, 64))), st.sampled_from([0, -1, 1e9])
+    ),
     max_num_seqs=st.one_of(st.none(), counts(0, 512)),
     max_batched=st.one_of(st.none(), counts(0, 16384, [512, 2048, 8192])),
     block_size=st.one_of(st.none(), counts(0, 64, [8, 16, 32])),
     gmu=st.one_of(st.none(), mostly(st.floats(0.5, 0.95), st.sampled_from([float("nan"), 0.0, 1.5, -1]))),
-    slo=st.one_of(st.none(), mostly(st.floats(1e-3, 1.0), st.sampled_from([float("nan"), -1.0, 0.0, math.inf]))),
+    slo=st.one_of(
+        st.none(), mostly(st.floats(1e-3, 1.0), st.sampled_from([float("nan"), -1.0, 0.0, math.inf]))
+    ),
     seed=mostly(st.integers(0, 2**40), st.sampled_from([-5, 2**70, 1.5, "s"])),
     policy=mostly(st.sampled_from([None, "max_utilization", "guaranteed_no_evict"]), st.just("nope")),
 )
@@ -425,8 +494,12 @@ def test_nccl_tests_parse(rows: list[tuple[Any, Any]], nranks: Any) -> None:
     lines = []
     for size, t in rows:
         busbw = 1.0
-        lines.append(f"   {size}   {size}   float   sum   -1   {t}   1.0   {busbw}   0   {t}   1.0   {busbw}   0")
-    df = refused_or(pm.nccl_tests.parse, NCCL_LOG.format(rows="\n".join(lines)), op="all_reduce", nranks=nranks)
+        lines.append(
+            f"   {size}   {size}   float   sum   -1   {t}   1.0   {busbw}   0   {t}   1.0   {busbw}   0"
+        )
+    df = refused_or(
+        pm.nccl_tests.parse, NCCL_LOG.format(rows="\n".join(lines)), op="all_reduce", nranks=nranks
+    )
     if df is None:
         return
     data_rows = [r for r in rows if str(r[0]).isdigit()]
@@ -464,7 +537,9 @@ def test_hwdb_parse_mutated_real_files(tmp_path_factory: Any, mutation: tuple[in
     text = "\n".join(lines)
     d = tmp_path_factory.mktemp("hw")
     target = d / path.name
-    target.write_bytes(text.encode("utf-8", "surrogateescape") if "\xff" not in new else text.encode("latin-1", "replace"))
+    target.write_bytes(
+        text.encode("utf-8", "surrogateescape") if "\xff" not in new else text.encode("latin-1", "replace")
+    )
     spec = refused_or(pm.hwdb.load, target)
     if spec is None:
         return
@@ -483,7 +558,9 @@ CLI_ARGS = [
 ]
 
 
-@settings(FUZZ, max_examples=max(EXAMPLES // 4, 50), suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    FUZZ, max_examples=max(EXAMPLES // 4, 50), suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(base=st.sampled_from(CLI_ARGS), tweak=st.lists(st.tuples(st.integers(0, 20), st.sampled_from(
     ["-1", "0", "nan", "1e300", "x", "--tp", "--nodes", "--bogus", "", "10T..1P", "1..0", "--factor", "0.5", "inf"])),
     max_size=3))  # fmt: skip
@@ -513,14 +590,18 @@ def test_cli(base: list[str], tweak: list[tuple[int, str]], capsys: Any) -> None
     faster=st.floats(1.0, 8.0),
     op=st.sampled_from(["all_reduce", "all_gather", "reduce_scatter", "all_to_all", "broadcast"]),
 )
-def test_more_network_bandwidth_is_never_slower(system: str, nodes: int, nbytes: float, faster: float, op: str) -> None:
+def test_more_network_bandwidth_is_never_slower(
+    system: str, nodes: int, nbytes: float, faster: float, op: str
+) -> None:
     spec = pm.hwdb.get(system)
     nic = pm.hwdb.get(spec["nic"])
     rate = nic["line_rate_gbit_per_s"]
     quick = nic.with_overrides({"line_rate_gbit_per_s": rate * faster})
     ranks = nodes * int(spec["devices_per_node_count"])
     slow = pm.collectives.predict(pm.cluster(system, nodes), op, nbytes, ranks)["time_s"][0]
-    fast = pm.collectives.predict(pm.cluster(system, nodes, specs={"nic": quick}), op, nbytes, ranks)["time_s"][0]
+    fast = pm.collectives.predict(pm.cluster(system, nodes, specs={"nic": quick}), op, nbytes, ranks)[
+        "time_s"
+    ][0]
     assert fast <= slow * (1 + 1e-9)
 
 
@@ -532,7 +613,9 @@ def test_more_network_bandwidth_is_never_slower(system: str, nodes: int, nbytes:
     tp=st.sampled_from([1, 2, 8]),
     mb=st.sampled_from([1, 2]),
 )
-def test_more_zero3_ranks_never_more_memory_per_gpu(model: str, system: str, nodes: int, tp: int, mb: int) -> None:
+def test_more_zero3_ranks_never_more_memory_per_gpu(
+    model: str, system: str, nodes: int, tp: int, mb: int
+) -> None:
     """Doubling the data-parallel ranks under ZeRO-3 (same micro-batch) never adds memory per GPU."""
     small = refused_or(pm.llm.estimate, model, (system, nodes), tp=tp, zero=3, micro_batch=mb)
     large = refused_or(pm.llm.estimate, model, (system, 2 * nodes), tp=tp, zero=3, micro_batch=mb)

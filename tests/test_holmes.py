@@ -14,7 +14,9 @@ ROOT = Path(__file__).resolve().parent.parent
 #: The Holmes 4-node example (CodexDive/Holmes examples/pretrain_gpt_4_nodes.sh): 48 layers, h 8192, 64 heads,
 #: SwiGLU (Megatron's ffn = int(4h * 2/3 / 64) * 64), RoPE, TP 8, PP 2, micro-batch 4, global batch 1536, fp16.
 HOLMES_39B = {"glu": True, "ffn_hidden": 21824, "learned_pos": False}
-HOLMES_PLAN = dict(tp=8, pp=2, micro_batch=4, global_batch=1536, sp=True, recompute="selective", zero=1, dtype="fp16")
+HOLMES_PLAN = dict(
+    tp=8, pp=2, micro_batch=4, global_batch=1536, sp=True, recompute="selective", zero=1, dtype="fp16"
+)
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +66,9 @@ def test_transport_selection_per_placement(hybrid4: pm.cluster.Cluster) -> None:
     assert aware.stages["p2p_transport"][0] == "tcp(eth-100g)"
     assert naive.step_time_s > aware.step_time_s
     # NIC-aware grouping puts interleaved launch orders back together: same stages as listed order.
-    mixed = pm.cluster([("holmes-a100-ib", 1), ("holmes-a100-roce", 1), ("holmes-a100-ib", 1), ("holmes-a100-roce", 1)])
+    mixed = pm.cluster(
+        [("holmes-a100-ib", 1), ("holmes-a100-roce", 1), ("holmes-a100-ib", 1), ("holmes-a100-roce", 1)]
+    )
     regrouped = pm.llm.estimate(m, mixed, placement="nic-aware", layers_per_stage=[24, 24], **HOLMES_PLAN)
     assert regrouped.stages["nodes"].to_list() == [[0, 2], [1, 3]]
     assert regrouped.step_time_s == pytest.approx(aware.step_time_s, rel=1e-12)
@@ -80,7 +84,9 @@ def test_auto_partition_on_the_holmes_example(hybrid4: pm.cluster.Cluster) -> No
     assert "stage 0 on infiniband" in auto.reason and "even split" in auto.reason
     # Exhaustive check of the solver: no split of the 48 layers predicts a shorter step.
     best = min(
-        pm.llm.estimate(m, hybrid4, placement="nic-aware", layers_per_stage=[a, 48 - a], **HOLMES_PLAN).step_time_s
+        pm.llm.estimate(
+            m, hybrid4, placement="nic-aware", layers_per_stage=[a, 48 - a], **HOLMES_PLAN
+        ).step_time_s
         for a in range(16, 33)
     )
     assert auto.step_time_s == pytest.approx(best, rel=1e-12)
@@ -157,7 +163,11 @@ def test_cli_places_groups_and_reports_the_partition(capsys: pytest.CaptureFixtu
             "--tp", "2", "--pp", "2", "--micro-batch", "4", "--global-batch", "512"]  # fmt: skip
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "infiniband(cx6-hdr200)" in out and "roce(cx6-roce200)" in out and "partition: layers per stage" in out
+    assert (
+        "infiniband(cx6-hdr200)" in out
+        and "roce(cx6-roce200)" in out
+        and "partition: layers per stage" in out
+    )
     assert main([*args, "--placement", "compare"]) == 0
     assert "naive" in capsys.readouterr().out
     assert main([*args, "--no-fallback"]) == 2
@@ -196,7 +206,18 @@ nodes_count = 1
 def test_search_on_a_mixed_cluster_places_every_plan() -> None:
     m = pm.llm.model("megatron-7.5b")
     c = pm.cluster("holmes-4ib-4roce")
-    r = pm.llm.search_full(m, c, global_batch=512, tp=[2, 4, 8], pp=[1, 2, 4], micro_batch=[1, 4], zero=[1], sp=[True], recompute=["selective"], dtype="fp16")
+    r = pm.llm.search_full(
+        m,
+        c,
+        global_batch=512,
+        tp=[2, 4, 8],
+        pp=[1, 2, 4],
+        micro_batch=[1, 4],
+        zero=[1],
+        sp=[True],
+        recompute=["selective"],
+        dtype="fp16",
+    )
     assert r.plans.height > 0 and "layers_per_stage" in r.plans.columns
     best = r.plans.row(0, named=True)
     # The winner keeps each DP group inside one NIC type: pp >= 2 with stage boundaries on the clusters.
@@ -211,6 +232,16 @@ def test_search_on_a_mixed_cluster_places_every_plan() -> None:
     assert pp1 > best["step_time_s"]
     # Without a network between the clusters, plans whose groups cross it are skipped with the reason.
     c2 = pm.cluster([("holmes-a100-ib", 4), ("holmes-a100-roce", 4)], fallback_nic=None)
-    r2 = pm.llm.search_full(m, c2, global_batch=512, tp=[8], pp=[1, 2], micro_batch=[1], zero=[1], sp=[True], recompute=["selective"])
+    r2 = pm.llm.search_full(
+        m,
+        c2,
+        global_batch=512,
+        tp=[8],
+        pp=[1, 2],
+        micro_batch=[1],
+        zero=[1],
+        sp=[True],
+        recompute=["selective"],
+    )
     assert set(r2.plans["pp"].to_list()) == set()  # pp 2 still needs the pipeline send between the clusters
     assert any("share no transport" in k for k in r2.skipped)

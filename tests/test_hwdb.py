@@ -5,7 +5,16 @@ from pathlib import Path
 import perfmodel as pm
 import pytest
 
-DEVICES = ["v100-sxm2-32gb", "a100-sxm4-40gb", "a100-sxm4-80gb", "h100-sxm5-80gb", "h200-sxm-141gb", "mi250x-gcd", "mi300x", "mi325x"]
+DEVICES = [
+    "v100-sxm2-32gb",
+    "a100-sxm4-40gb",
+    "a100-sxm4-80gb",
+    "h100-sxm5-80gb",
+    "h200-sxm-141gb",
+    "mi250x-gcd",
+    "mi300x",
+    "mi325x",
+]
 NICS = ["pollara-400", "cx7-ndr400", "cx7-roce400", "cx6-hdr200", "eth-100g", "slingshot-11"]
 SYSTEMS = ["dgx-v100", "dgx-a100", "dgx-h100", "hgx-h200", "mi300x-pollara-node", "frontier-node"]
 
@@ -45,8 +54,14 @@ def test_required_ids_exist():
 @pytest.mark.parametrize(
     "device,dtype,tflops",
     # NVIDIA Ampere/Hopper whitepapers and AMD ROCm spec tables (dense, no sparsity).
-    [("a100-sxm4-80gb", "bf16", 312), ("h100-sxm5-80gb", "bf16", 989.4), ("h100-sxm5-80gb", "fp8", 1978.9),
-     ("mi300x", "bf16", 1307.4), ("mi250x-gcd", "bf16", 191.5), ("v100-sxm2-32gb", "fp16", 125)],
+    [
+        ("a100-sxm4-80gb", "bf16", 312),
+        ("h100-sxm5-80gb", "bf16", 989.4),
+        ("h100-sxm5-80gb", "fp8", 1978.9),
+        ("mi300x", "bf16", 1307.4),
+        ("mi250x-gcd", "bf16", 191.5),
+        ("v100-sxm2-32gb", "fp16", 125),
+    ],
 )
 def test_datasheet_peaks(device, dtype, tflops):
     assert pm.hwdb.get(device).peak_tflops(dtype) == tflops
@@ -91,8 +106,8 @@ def test_user_file_and_errors_name_file_and_key(tmp_path: Path):
         ("hbm_bandwidth_gbps = 1000", "hbm_bandwidth_gbps = 0", "> 0"),
         ("hbm_bandwidth_gbps = 1000", "hbm_bandwidth_gbps = -3", "> 0"),
         ("hbm_bandwidth_gbps = 1000", "hbm_bandwidth_gbps = nan", "> 0"),
-        ("vendor = \"other\"", "vendor = \"nvidai\"", "closest: 'nvidia'"),
-        ("[sources]\n\"*\" = \"made up for a test\"", "", "source"),
+        ('vendor = "other"', 'vendor = "nvidai"', "closest: 'nvidia'"),
+        ('[sources]\n"*" = "made up for a test"', "", "source"),
         ("units_count = 10", "units_count = 10\nfrobnicate_w = 3", "unknown key"),
     ],
 )
@@ -106,7 +121,7 @@ def test_strict_loading(tmp_path: Path, old, new, expect):
 
 def test_broken_toml(tmp_path: Path):
     p = tmp_path / "broken.toml"
-    p.write_text("kind = \"device\"\nid = \n")
+    p.write_text('kind = "device"\nid = \n')
     with pytest.raises(pm.HwdbError, match="broken.toml.*not valid TOML"):
         pm.hwdb.load(p)
 

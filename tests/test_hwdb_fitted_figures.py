@@ -70,8 +70,12 @@ def test_inherited_schedule_prices_like_the_parent_and_a_device_can_override_it(
     gcd = pm.hwdb.get("mi250x-gcd")
     kw = dict(batch=4, heads=32, seq_len=2048, head_dim=128, causal=True, backward=True)
     base = pm.roofline.attention(gcd, **kw)["time_s"][0]
-    same = pm.roofline.attention(gcd.with_overrides({"efficiency.attention_bwd_block_tiles_ratio": 5.0}), **kw)["time_s"][0]
-    more = pm.roofline.attention(gcd.with_overrides({"efficiency.attention_bwd_block_tiles_ratio": 10.0}), **kw)["time_s"][0]
+    same = pm.roofline.attention(
+        gcd.with_overrides({"efficiency.attention_bwd_block_tiles_ratio": 5.0}), **kw
+    )["time_s"][0]
+    more = pm.roofline.attention(
+        gcd.with_overrides({"efficiency.attention_bwd_block_tiles_ratio": 10.0}), **kw
+    )["time_s"][0]
     assert same == base  # H100's value, inherited
     assert more > base
     assert h100["efficiency.attention_bwd_block_tiles_ratio"] == 5.0
@@ -80,7 +84,11 @@ def test_inherited_schedule_prices_like_the_parent_and_a_device_can_override_it(
 def test_write_penalty_and_overlap_exponent_are_device_figures() -> None:
     h100 = pm.hwdb.get("h100-sxm5-80gb")
     t = lambda spec: pm.roofline.gemm(spec, 4096, 4096, 512)["time_s"][0]  # noqa: E731  (near the ridge)
-    p3, p2, p8 = t(h100), t(h100.with_overrides({"efficiency.overlap_exponent": 2})), t(h100.with_overrides({"efficiency.overlap_exponent": 8}))
+    p3, p2, p8 = (
+        t(h100),
+        t(h100.with_overrides({"efficiency.overlap_exponent": 2})),
+        t(h100.with_overrides({"efficiency.overlap_exponent": 8})),
+    )
     assert p2 > p3 > p8  # p = 2 overlaps less than 3, 8 almost perfectly
     with pytest.raises(pm.HwdbError, match="overlap_exponent.*>= 1"):
         h100.with_overrides({"efficiency.overlap_exponent": 0.5})
@@ -93,7 +101,9 @@ def test_user_device_without_the_figures_inherits_the_documented_default(tmp_pat
     assert "attention_fwd_block_tiles_ratio" not in toy["efficiency"]  # the file as written
     pm.roofline.attention(toy, batch=1, heads=8, seq_len=1024, head_dim=128)
     bad = TOY.replace('fitted_on = "nothing"', 'inherit_from = "h100-sxm5"\nfitted_on = "nothing"')
-    with pytest.raises(pm.HwdbError, match=r"efficiency\.inherit_from.*'h100-sxm5' is not an embedded device"):
+    with pytest.raises(
+        pm.HwdbError, match=r"efficiency\.inherit_from.*'h100-sxm5' is not an embedded device"
+    ):
         pm.hwdb.parse(bad, "toy.toml")
 
 
@@ -109,7 +119,9 @@ def test_capacity_in_the_datasheets_unit() -> None:
     gb = pm.hwdb.parse(TOY.replace("hbm_capacity_gib = 10", "hbm_capacity_gb = 10"), "toy.toml")
     assert gb.hbm_capacity_bytes == 10e9
     with pytest.raises(pm.HwdbError, match="hbm_capacity_gb.*together with `hbm_capacity_gib`"):
-        pm.hwdb.parse(TOY.replace("hbm_capacity_gib = 10", "hbm_capacity_gib = 10\nhbm_capacity_gb = 10"), "toy.toml")
+        pm.hwdb.parse(
+            TOY.replace("hbm_capacity_gib = 10", "hbm_capacity_gib = 10\nhbm_capacity_gb = 10"), "toy.toml"
+        )
     with pytest.raises(pm.HwdbError, match="hbm_capacity.*no unit suffix"):
         pm.hwdb.parse(TOY.replace("hbm_capacity_gib = 10", "hbm_capacity = 10"), "toy.toml")
 
@@ -121,14 +133,18 @@ def test_placed_estimate_fits_and_shortfall_agree_per_stage() -> None:
     roce40 = pm.hwdb.get("holmes-a100-roce").with_overrides({"device": "a100-sxm4-40gb"})
     c = pm.cluster([("holmes-a100-ib", 2), (roce40, 2)])
     for lps in ([32, 16], [30, 18], [24, 24]):
-        e = pm.llm.estimate("megatron-39b", c, tp=8, pp=2, micro_batch=1, global_batch=256, layers_per_stage=lps)
+        e = pm.llm.estimate(
+            "megatron-39b", c, tp=8, pp=2, micro_batch=1, global_batch=256, layers_per_stage=lps
+        )
         stages = e.stages.select("memory_bytes", "capacity_bytes").rows()
         assert e.fits == all(m <= cap for m, cap in stages)
         assert (e.shortfall_bytes == 0) == e.fits
         # The reported memory and capacity are one stage's: the one closest to (or furthest over) its own capacity.
         worst = max(stages, key=lambda r: r[0] / r[1])
         assert (e.memory_per_gpu_bytes, e.capacity_bytes) == worst
-    e = pm.llm.estimate("megatron-39b", c, tp=8, pp=2, micro_batch=1, global_batch=256, layers_per_stage=[32, 16])
+    e = pm.llm.estimate(
+        "megatron-39b", c, tp=8, pp=2, micro_batch=1, global_batch=256, layers_per_stage=[32, 16]
+    )
     assert e.fits and e.capacity_bytes == 80 * 2**30
 
 
@@ -145,12 +161,24 @@ def test_llm_calibration_lives_in_the_system_spec() -> None:
     assert holmes["fitted_on"].startswith("same as dgx-a100: same A100 SXM4 device")
     assert pm.llm.calibration("dgx-v100")["fitted_on"] == "uncalibrated"
     # A what-if system takes its own [calibration]; an estimate uses it, and calib= still overrides it.
-    slow = pm.hwdb.get("dgx-a100").with_overrides({"calibration.compute_time_scale": 2.0, "calibration.memory_time_scale": 2.0})
+    slow = pm.hwdb.get("dgx-a100").with_overrides(
+        {"calibration.compute_time_scale": 2.0, "calibration.memory_time_scale": 2.0}
+    )
     kw: dict[str, object] = dict(tp=8, dp=1, global_batch=8)
     base = pm.llm.estimate("megatron-1.7b", ("dgx-a100", 1), **kw)
     what_if = pm.llm.estimate("megatron-1.7b", (slow, 1), **kw)
-    assert what_if.raw["forward"] == pytest.approx(base.raw["forward"] * 2.0 / a100["compute_time_scale"], rel=1e-9)
-    again = pm.llm.estimate("megatron-1.7b", (slow, 1), calib={"compute_time_scale": a100["compute_time_scale"], "memory_time_scale": a100["memory_time_scale"]}, **kw)
+    assert what_if.raw["forward"] == pytest.approx(
+        base.raw["forward"] * 2.0 / a100["compute_time_scale"], rel=1e-9
+    )
+    again = pm.llm.estimate(
+        "megatron-1.7b",
+        (slow, 1),
+        calib={
+            "compute_time_scale": a100["compute_time_scale"],
+            "memory_time_scale": a100["memory_time_scale"],
+        },
+        **kw,
+    )
     assert again.raw["forward"] == pytest.approx(base.raw["forward"], rel=1e-12)
 
 
@@ -173,8 +201,24 @@ def test_estimate_results_are_the_same_through_the_lean_path() -> None:
     m = pm.llm.model("gpt3-175b")
     for system, kw in [
         ("dgx-a100", dict(tp=8, pp=16, global_batch=1536, recompute="full")),
-        ("dgx-h100", dict(tp=4, pp=4, zero=1, sp=True, dtype="fp8", global_batch=512, micro_batch=2, recompute="selective", dp_overlap=True)),
-        ("dgx-h100", dict(tp=8, zero=3, sp=True, global_batch=512, qwz=True, hpz=8, calib={"compute_time_scale": 1.5})),
+        (
+            "dgx-h100",
+            dict(
+                tp=4,
+                pp=4,
+                zero=1,
+                sp=True,
+                dtype="fp8",
+                global_batch=512,
+                micro_batch=2,
+                recompute="selective",
+                dp_overlap=True,
+            ),
+        ),
+        (
+            "dgx-h100",
+            dict(tp=8, zero=3, sp=True, global_batch=512, qwz=True, hpz=8, calib={"compute_time_scale": 1.5}),
+        ),
     ]:
         e = pm.llm.estimate(m, (system, 32), **kw)
         h, sid, n = _cluster((system, 32))

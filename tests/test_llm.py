@@ -78,7 +78,9 @@ def test_korthikanti_activation_table(tp: int, sp: bool, recompute: str, gb: flo
 def test_flash_attention_stores_no_scores(tp: int, sp: bool, gb: float) -> None:
     # A flash-style kernel keeps no s^2 scores (Dao et al. 2022 §3.1), so without recomputation a layer stores
     # what Korthikanti's selective recomputation stores: sbh (10 + 24/t) (domain.md §6.3; tp=1: 34 sbh = 0.856 GB).
-    none_flash = pm.llm.layer_activation_bytes("gpt3-175b", tp=tp, sp=sp, recompute="none", flash_attention=True)
+    none_flash = pm.llm.layer_activation_bytes(
+        "gpt3-175b", tp=tp, sp=sp, recompute="none", flash_attention=True
+    )
     selective = pm.llm.layer_activation_bytes("gpt3-175b", tp=tp, sp=sp, recompute="selective")
     assert none_flash == selective
     assert none_flash / 1e9 == pytest.approx(gb, abs=0.0006)
@@ -94,7 +96,9 @@ def test_pipeline_bubble_fraction(vp: int, fraction: float) -> None:
         m = pm.llm.model({"hidden": 25600, "heads": 160, "layers": layers, "seq_len": 2048, "vocab": 51200})
         e = pm.llm.estimate(m, ("dgx-a100", 8), tp=8, pp=8, vp=vp, dp=1, micro_batch=1, global_batch=32)
         t = e.raw
-        return t["forward"] + t["backward"] + t["recompute"] + t["tp_comm"] + t["cp_comm"] + t["ep_comm"], t["bubble"]
+        return t["forward"] + t["backward"] + t["recompute"] + t["tp_comm"] + t["cp_comm"] + t["ep_comm"], t[
+            "bubble"
+        ]
 
     busy, bubble = busy_and_bubble(128)
     half, _ = busy_and_bubble(64)
@@ -244,8 +248,16 @@ def test_megascale_mfu_falls_with_gpus_like_the_published_trend(global_batch: in
     mfu = {
         g: 100
         * pm.llm.estimate(
-            m, ("dgx-a100", g // 8), tp=8, pp=8, vp=6, global_batch=global_batch, sp=True, recompute="selective",
-            zero=1, grad_fp32=True,
+            m,
+            ("dgx-a100", g // 8),
+            tp=8,
+            pp=8,
+            vp=6,
+            global_batch=global_batch,
+            sp=True,
+            recompute="selective",
+            zero=1,
+            grad_fp32=True,
         ).mfu  # fmt: skip
         for g in published
     }
@@ -269,8 +281,17 @@ def test_megascale_strong_scaling_step_ratio_within_three_percent() -> None:
     m = pm.llm.model({"hidden": 12288, "heads": 128, "layers": 96, "seq_len": 2048, "vocab": 64000})
     step = {
         g: pm.llm.estimate(
-            m, ("dgx-a100", g // 8), tp=8, pp=8, vp=6, micro_batch=1, global_batch=6144, sp=True, recompute="selective",
-            zero=1, grad_fp32=True,
+            m,
+            ("dgx-a100", g // 8),
+            tp=8,
+            pp=8,
+            vp=6,
+            micro_batch=1,
+            global_batch=6144,
+            sp=True,
+            recompute="selective",
+            zero=1,
+            grad_fp32=True,
         ).step_time_s  # fmt: skip
         for g in (3072, 12288)
     }
@@ -316,7 +337,9 @@ def test_dp_overlap_with_interleaving_leaves_one_chunk_exposed() -> None:
     # MegaScale §3.2: with v model chunks the DP collectives run per chunk and only the first all-gather and the
     # last reduce-scatter cannot be hidden; 175B on 256 GPUs (dp 4, v 6) has a cool-down long enough for the rest.
     m = pm.llm.model({"hidden": 12288, "heads": 128, "layers": 96, "seq_len": 2048, "vocab": 64000})
-    plan: dict[str, Any] = dict(tp=8, pp=8, micro_batch=1, global_batch=768, sp=True, recompute="selective", zero=1, grad_fp32=True)
+    plan: dict[str, Any] = dict(
+        tp=8, pp=8, micro_batch=1, global_batch=768, sp=True, recompute="selective", zero=1, grad_fp32=True
+    )
     off = pm.llm.estimate(m, ("dgx-a100", 32), vp=6, **plan).raw["dp_comm"]
     on = pm.llm.estimate(m, ("dgx-a100", 32), vp=6, dp_overlap=True, **plan).raw["dp_comm"]
     assert on == pytest.approx(off / 6, rel=1e-9)
@@ -409,16 +432,22 @@ def test_calibration_defaults_and_misspelled_keys() -> None:
     assert pm.llm.calibration("dgx-v100")["memory_time_scale"] == 1.0  # uncalibrated system
     with pytest.raises(InvalidArgumentError, match="unknown key 'memory_scale'.*'memory_time_scale'"):
         pm.llm.estimate("megatron-1.7b", A100_1, tp=1, dp=1, calib={"memory_scale": 1.1})
-    with pytest.raises(InvalidArgumentError, match=r"calib\['network_bandwidth_scale'\]`: is 'x'; expected a number"):
+    with pytest.raises(
+        InvalidArgumentError, match=r"calib\['network_bandwidth_scale'\]`: is 'x'; expected a number"
+    ):
         pm.llm.estimate("megatron-1.7b", A100_1, tp=1, dp=1, calib={"network_bandwidth_scale": "x"})
-    with pytest.raises(InvalidArgumentError, match="network_bandwidth_scale.*is nan; expected a finite number"):
+    with pytest.raises(
+        InvalidArgumentError, match="network_bandwidth_scale.*is nan; expected a finite number"
+    ):
         pm.llm.estimate("megatron-1.7b", A100_1, tp=1, dp=1, calib={"network_bandwidth_scale": float("nan")})
     # A factor past 100x either way says the model is wrong, not the calibration; and no factor may make the
     # step faster than the GPUs' peak (issue 15: compute_time_scale 0.1 gave MFU 2.59).
     with pytest.raises(InvalidArgumentError, match=r"compute_time_scale.*>= 0.01 and <= 100"):
         pm.llm.estimate("megatron-1.7b", A100_1, tp=1, dp=1, calib={"compute_time_scale": 1e-3})
     with pytest.raises(InvalidArgumentError, match="faster than the GPUs' peak"):
-        pm.llm.estimate("megatron-1.7b", A100_1, tp=1, dp=1, global_batch=8, calib={"compute_time_scale": 0.1})
+        pm.llm.estimate(
+            "megatron-1.7b", A100_1, tp=1, dp=1, global_batch=8, calib={"compute_time_scale": 0.1}
+        )
 
 
 def test_cudnn_attention_plans() -> None:

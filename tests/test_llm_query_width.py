@@ -22,7 +22,9 @@ def test_query_width_moves_the_compute_time_by_the_extra_projection_work():
     plan = dict(tp=8, pp=1, global_batch=64, micro_batch=1, recompute="full", zero=1)
     real = pm.llm.model({**pm.llm.model("qwen3-32b").fields, "seq_len": 1024.0})
     narrow = pm.llm.model({**real.fields, "head_dim": 80.0})
-    extra = _compute_s(pm.llm.estimate(real, ("dgx-h100", 1), **plan)) - _compute_s(pm.llm.estimate(narrow, ("dgx-h100", 1), **plan))
+    extra = _compute_s(pm.llm.estimate(real, ("dgx-h100", 1), **plan)) - _compute_s(
+        pm.llm.estimate(narrow, ("dgx-h100", 1), **plan)
+    )
     per_token_fwd = 2 * 5120 * (3072 + 768) + 2 * 3072 * 5120 + 4 * 512 * 64 * 48
     flops_per_gpu = 4 * per_token_fwd * 64 * 1024 * 64 / 8  # x (fwd, bwd, recompute) x layers x tokens / GPUs
     scale = pm.llm.calibration("dgx-h100")["compute_time_scale"]

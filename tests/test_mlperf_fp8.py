@@ -13,7 +13,11 @@ from perfmodel.validation import measured
 
 
 def _fp8_fused(role: str) -> list[float]:
-    rows = [r for r in measured.measurements().iter_rows(named=True) if r["group"] == "fp8_fused" and measured.role(r) == role]
+    rows = [
+        r
+        for r in measured.measurements().iter_rows(named=True)
+        if r["group"] == "fp8_fused" and measured.role(r) == role
+    ]
     return [abs(measured.predict(r) / r["value"] - 1) for r in rows]
 
 
@@ -77,9 +81,12 @@ def test_mlperf_lora_holdout_median_within_target() -> None:
     assert statistics.median(err) <= 0.10
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12 target (max <= 20 %) not met: Oracle's v5.0 512 x H200 row (80.8 "
-                   "samples/s) is over-predicted by 42 %; Azure's v4.1 512 x H200 submission with the same plan "
-                   "measured 112.3 (+39 %), and the model (one hgx-h200 system) cannot tell the two apart")
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 12 target (max <= 20 %) not met: Oracle's v5.0 512 x H200 row (80.8 "
+    "samples/s) is over-predicted by 42 %; Azure's v4.1 512 x H200 submission with the same plan "
+    "measured 112.3 (+39 %), and the model (one hgx-h200 system) cannot tell the two apart",
+)
 def test_mlperf_lora_holdout_max_within_target() -> None:
     err = [abs(r["predicted"] / r["measured"] - 1) for r in vllm._mlperf_lora_rows()]
     assert max(err) <= 0.20
@@ -93,7 +100,9 @@ def _gemm_s(device: str, m: float, n: float, k: float, dtype: str) -> float:
     ("dgx-h100", dict(tp=4, cp=2, dp=8, nodes=8)),
     ("hgx-h200", dict(tp=2, cp=1, dp=4, nodes=1)),
 ])  # fmt: skip
-def test_frozen_weights_is_full_finetuning_less_what_frozen_weights_do_not_need(system: str, plan: dict) -> None:
+def test_frozen_weights_is_full_finetuning_less_what_frozen_weights_do_not_need(
+    system: str, plan: dict
+) -> None:
     # An independent derivation of the frozen-weights step (LoRA): the full fine-tuning step of the same plan
     # less its data-parallel collectives and optimizer step, and less the weight-gradient GEMMs of the four
     # linears of every layer (fp8, with the shapes the step model uses: forward m = tokens of the rank,
@@ -135,4 +144,6 @@ def test_a_frozen_weights_search_skips_options_that_change_nothing() -> None:
     assert not plans["zero"].is_in([1, 2]).any()
     assert not plans["offload_optimizer"].any()
     assert not (plans["dp_overlap"] & (plans["zero"] != 3)).any()
-    assert r.skipped["an option with no effect on frozen weights (ZeRO-1/2, optimizer offload, DP overlap)"] > 0
+    assert (
+        r.skipped["an option with no effect on frozen weights (ZeRO-1/2, optimizer offload, DP overlap)"] > 0
+    )

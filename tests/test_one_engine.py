@@ -20,7 +20,12 @@ PLANS: list[tuple[str, str | dict[str, Any], int, dict[str, Any]]] = [
 
 @pytest.mark.parametrize(("system", "model", "nodes", "plan"), PLANS)
 def test_each_collective_is_the_engines(system: str, model: str, nodes: int, plan: dict[str, Any]) -> None:
-    calib = {"compute_time_scale": 1.0, "memory_time_scale": 1.0, "comm_bandwidth_scale": 1.0, "network_bandwidth_scale": 1.0}
+    calib = {
+        "compute_time_scale": 1.0,
+        "memory_time_scale": 1.0,
+        "comm_bandwidth_scale": 1.0,
+        "network_bandwidth_scale": 1.0,
+    }
     e = pm.llm.estimate(pm.llm.model(model), (system, nodes), calib=calib, **plan)
     cols = e.collectives
     assert cols.height >= 2
@@ -46,13 +51,17 @@ def test_the_network_factor_scales_the_nic_level_alone() -> None:
     plan = dict(tp=8, pp=8, vp=2, micro_batch=1, global_batch=256, sp=True, recompute="selective", zero=1)
     e = pm.llm.estimate(pm.llm.model("gpt3-175b"), (system, nodes), **plan)
     nic = pm.hwdb.get(pm.hwdb.get(system)["nic"], "nic")
-    slow = nic.with_overrides(**{"efficiency.bandwidth_fraction": nic.get("efficiency.bandwidth_fraction") * n})
+    slow = nic.with_overrides(
+        **{"efficiency.bandwidth_fraction": nic.get("efficiency.bandwidth_fraction") * n}
+    )
     clusters = {"node": pm.cluster(system, nodes), "network": pm.cluster(system, nodes, specs={"nic": slow})}
     seen = set()
     for r in e.collectives.iter_rows(named=True):
         where = "network" if "scale-out" in r["levels"] else "node"
         seen.add(where)
-        want = pm.collectives.predict(clusters[where], r["op"], r["bytes"], r["ranks"], stride=r["stride"], concurrent=8)
+        want = pm.collectives.predict(
+            clusters[where], r["op"], r["bytes"], r["ranks"], stride=r["stride"], concurrent=8
+        )
         assert r["time_s"] == pytest.approx(want["time_s"][0], rel=1e-12), (where, r)
     assert seen == {"node", "network"}
 
@@ -61,7 +70,14 @@ def test_breakdown_names_groups_algorithms_and_levels() -> None:
     # 175B, tp 8 inside a DGX H100 node, dp 4 one rank per node: the TP collectives stay on NVLink, the DP ones
     # cross only the InfiniBand network, and the pipeline send crosses nodes.
     e = pm.llm.estimate(
-        pm.llm.model("gpt3-175b"), ("dgx-h100", 32), tp=8, pp=8, global_batch=256, sp=True, recompute="selective", zero=1
+        pm.llm.model("gpt3-175b"),
+        ("dgx-h100", 32),
+        tp=8,
+        pp=8,
+        global_batch=256,
+        sp=True,
+        recompute="selective",
+        zero=1,
     )
     c = {(r["group"], r["op"]): r for r in e.collectives.iter_rows(named=True)}
     assert c[("tp", "all_gather")]["levels"].startswith("node:nvlink")
@@ -115,12 +131,21 @@ def test_hierarchical_per_step_collectives_are_quantized_with_zeropp() -> None:
     # bytes), the updated weights (1/weights_group of them) gathered in int8 (half). Without, 16-bit.
     m = pm.llm.model("frontier-gpt-20b")
     kw = dict(dp=32, zero=3, global_batch=32, recompute="full", weights_group=2, grads_group=8)
-    plain = {r["group"]: r for r in pm.llm.estimate(m, ("frontier-node", 4), **kw).collectives.iter_rows(named=True)}
+    plain = {
+        r["group"]: r
+        for r in pm.llm.estimate(m, ("frontier-node", 4), **kw).collectives.iter_rows(named=True)
+    }
     quant = pm.llm.estimate(m, ("frontier-node", 4), qwz=True, qgz=True, **kw).collectives
     q = {r["group"]: r for r in quant.iter_rows(named=True)}
     p16 = 2 * m.params
-    assert (plain["across_grads"]["op"], plain["across_grads"]["bytes"]) == ("reduce_scatter", pytest.approx(p16 / 8))
-    assert (q["across_grads"]["op"], q["across_grads"]["bytes"]) == ("all_to_all", pytest.approx(0.25 * p16 / 8))
+    assert (plain["across_grads"]["op"], plain["across_grads"]["bytes"]) == (
+        "reduce_scatter",
+        pytest.approx(p16 / 8),
+    )
+    assert (q["across_grads"]["op"], q["across_grads"]["bytes"]) == (
+        "all_to_all",
+        pytest.approx(0.25 * p16 / 8),
+    )
     assert plain["across_weights"]["bytes"] == pytest.approx(p16 / 2)
     assert q["across_weights"]["bytes"] == pytest.approx(0.5 * p16 / 2)
 
@@ -150,7 +175,9 @@ def test_korthikanti_table5_iteration_times_within_issue_target() -> None:
     assert sum(err) / len(err) <= 0.035, err
     assert max(err) <= 0.08, err
     prof = pm.llm.calibration("dgx-a100")["profiles"]["megatron-2022"]
-    assert "Table 4" in prof["fitted_on"] and "Table 5" in prof["fitted_on"] and "held out" in prof["fitted_on"]
+    assert (
+        "Table 4" in prof["fitted_on"] and "Table 5" in prof["fitted_on"] and "held out" in prof["fitted_on"]
+    )
     with pytest.raises(pm.PerfModelError, match="megatron-2022"):
         pm.llm.estimate("gpt3-175b", ("dgx-a100", 8), tp=8, calib="megatron-2021")
 
@@ -166,7 +193,9 @@ def test_search_finds_a_plan_at_least_as_fast_as_calculons() -> None:
     theirs = pm.llm.estimate(m, ("dgx-a100", 640), **calculon)
     assert theirs.fits and theirs.raw["host_offload_bytes"] > 0
     # Without offload the plan does not fit in 80 GiB: the offload options are what make it valid.
-    assert not pm.llm.estimate(m, ("dgx-a100", 640), **{**calculon, "offload_activations": False, "offload_optimizer": False}).fits
+    assert not pm.llm.estimate(
+        m, ("dgx-a100", 640), **{**calculon, "offload_activations": False, "offload_optimizer": False}
+    ).fits
     r = pm.llm.search_full(m, ("dgx-a100", 640), global_batch=2560)
     assert r.candidates > 1_000_000 and r.plans.height > 1_000
     assert r.plans["step_time_s"][0] <= theirs.step_time_s
@@ -188,7 +217,9 @@ def test_zero3_gathers_and_reduces_one_module_at_a_time() -> None:
     # paying the engine's whole latency; without overlap the step's DP time is the sum over calls.
     m = pm.llm.model("frontier-gpt-20b")
     nodes, g, mb = 8, 64, 2
-    e = pm.llm.estimate(m, ("frontier-node", nodes), dp=g, zero=3, micro_batch=1, global_batch=g * mb, recompute="full")
+    e = pm.llm.estimate(
+        m, ("frontier-node", nodes), dp=g, zero=3, micro_batch=1, global_batch=g * mb, recompute="full"
+    )
     k = 4 * m.fields["layers"]
     cluster = pm.cluster("frontier-node", nodes)
     total = 0.0
@@ -198,5 +229,7 @@ def test_zero3_gathers_and_reduces_one_module_at_a_time() -> None:
         assert r["time_s"] == pytest.approx(one, rel=1e-12)
         total += r["calls_per_step"] * r["time_s"]
     # Forward and backward gathers of the 16-bit weights and the gradients' reduce-scatter, 1/k of them per call.
-    assert sorted(r["bytes"] * k / (2 * m.params) for r in e.collectives.iter_rows(named=True)) == pytest.approx([1, 1, 1])
+    assert sorted(
+        r["bytes"] * k / (2 * m.params) for r in e.collectives.iter_rows(named=True)
+    ) == pytest.approx([1, 1, 1])
     assert e.raw["dp_comm"] == pytest.approx(total, rel=1e-9)

@@ -38,7 +38,9 @@ def test_overridden_and_user_specs_pickle_as_toml_text(tmp_path):
     assert a.equals(b)
     # A user's file (not in the embedded database) travels as its text too.
     path = tmp_path / "my-nic.toml"
-    path.write_text(pm.hwdb.get("cx7-ndr400").with_overrides({"id": "my-nic", "line_rate_gbit_per_s": 800}).to_toml())
+    path.write_text(
+        pm.hwdb.get("cx7-ndr400").with_overrides({"id": "my-nic", "line_rate_gbit_per_s": 800}).to_toml()
+    )
     mine = pm.hwdb.load(path)
     back = _round_trip(mine)
     assert back.id == "my-nic" and back["line_rate_gbit_per_s"] == 800 and back.file == str(path)
@@ -48,7 +50,10 @@ def test_core_handles_reduce_to_their_constructors():
     """Each engine handle pickles as a call of the `_core` function that built it."""
     spec = pm.hwdb.get("dgx-h100", "system")._handle
     assert spec.__reduce__()[0] is _core.hwdb_get
-    assert pm.hwdb.get("cx7-ndr400").with_overrides({"line_rate_gbit_per_s": 800})._handle.__reduce__()[0] is _core.hwdb_parse
+    assert (
+        pm.hwdb.get("cx7-ndr400").with_overrides({"line_rate_gbit_per_s": 800})._handle.__reduce__()[0]
+        is _core.hwdb_parse
+    )
     assert pm.cluster("dgx-h100", 2)._handle.__reduce__()[0] is _core.collectives_cluster
     handle = _core.llm_model_handle(pm.llm.model("llama3-8b").fields)
     assert handle.__reduce__()[0] is _core.llm_model_handle
@@ -96,7 +101,9 @@ def test_llm_objects_round_trip():
                "recompute": 2, "hpz": 1, "weights_group": 1, "grads_group": 1, "flash_attention": 1}  # fmt: skip
     values = [float(numbers.get(k, 0)) for k in _core.llm_value_keys()[0]]
     assert _core.llm_estimate_values(handle, cl, values) == _core.llm_estimate_values(
-        _core.llm_model_handle(m.fields), _core.llm_cluster_handle("dgx-a100", 128, (1.0, 1.0, 1.0, 1.0)), values
+        _core.llm_model_handle(m.fields),
+        _core.llm_cluster_handle("dgx-a100", 128, (1.0, 1.0, 1.0, 1.0)),
+        values,
     )
     res = pm.llm.search_full("megatron-1.7b", ("dgx-a100", 1), 8, top=5)
     back = _round_trip(res)
@@ -107,7 +114,10 @@ def test_serving_and_power_handles_round_trip():
     h = pm.serve.engine("llama3-8b", "dgx-h100", tp=2, framework="vllm", kernel_time_scale=1.3)
     h2 = _round_trip(h)
     assert h2.framework == h.framework and h2.kv_bytes_per_token == h.kv_bytes_per_token
-    cols = [np.ascontiguousarray(np.asarray(x, dtype=np.float64)) for x in ([1, 0], [512, 0], [0, 0], [0, 64], [0, 1024])]
+    cols = [
+        np.ascontiguousarray(np.asarray(x, dtype=np.float64))
+        for x in ([1, 0], [512, 0], [0, 0], [0, 64], [0, 1024])
+    ]
     a, b = _core.serve_iteration(h, *cols), _core.serve_iteration(h2, *cols)
     assert {k: list(v) for k, v in a.items()} == {k: list(v) for k, v in b.items()}
     p = pm.power.model("h100-sxm5-80gb", idle_w=90.0)

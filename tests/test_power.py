@@ -106,7 +106,10 @@ def test_simulate_energy_adds_up_and_keeps_times():
     # Without a cap the simulator's times are the plain engine's, to the bit.
     h = pm.serve.engine("llama3.1-8b", "dgx-h100", tp=2)
     req = pm.serve.requests(4.0, 60, 256, 64, 3)
-    cols = [np.ascontiguousarray(req[c].to_numpy().astype(float)) for c in ("arrival_s", "prompt_tokens", "output_tokens")]
+    cols = [
+        np.ascontiguousarray(req[c].to_numpy().astype(float))
+        for c in ("arrival_s", "prompt_tokens", "output_tokens")
+    ]
     mem = pm.serve.memory("llama3.1-8b", "dgx-h100", tp=2)
     sched = {"max_num_seqs": 256, "max_num_batched_tokens": 8192, "chunked_prefill": True, "block_size": 16,
              "kv_capacity_tokens": float(mem.kv_tokens), "max_model_len": 131072, "reserve_output": False}  # fmt: skip
@@ -206,7 +209,10 @@ def test_hwdb_power_rules():
     with pytest.raises(pm.HwdbError, match="active_tdp_ratio"):
         pm.hwdb.parse(base + "[power]\ntdp_w = 100\nactive_tdp_ratio = 0.5\n")
     with pytest.raises(pm.HwdbError, match="fitted_on"):
-        pm.hwdb.parse(base + "[power]\ntdp_w = 100\nactive_tdp_ratio = 0.5\ncompute_tdp_ratio = 0.5\nmemory_tdp_ratio = 0.1\n")
+        pm.hwdb.parse(
+            base
+            + "[power]\ntdp_w = 100\nactive_tdp_ratio = 0.5\ncompute_tdp_ratio = 0.5\nmemory_tdp_ratio = 0.1\n"
+        )
 
 
 def test_node_power_from_the_rating():
@@ -220,9 +226,21 @@ def test_node_power_from_the_rating():
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-10, 0), st.booleans(), st.text(max_size=3)))
+@given(
+    st.one_of(
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.integers(-10, 0),
+        st.booleans(),
+        st.text(max_size=3),
+    )
+)
 def test_bad_facility_budget(budget):
-    ok = isinstance(budget, (int, float)) and not isinstance(budget, bool) and math.isfinite(budget) and budget > 0
+    ok = (
+        isinstance(budget, (int, float))
+        and not isinstance(budget, bool)
+        and math.isfinite(budget)
+        and budget > 0
+    )
     if ok:
         return
     with pytest.raises(pm.InvalidArgumentError, match="facility_power_w"):
@@ -291,7 +309,21 @@ def test_cli(capsys, tmp_path):
 
     assert main(["power", "model", "dgx-h100"]) == 0
     assert "idle 75 W" in capsys.readouterr().out
-    assert main(["power", "batch", "llama3.1-8b", "dgx-h100", "--batches", "8,64", "--chart", str(tmp_path / "b.png")]) == 0
+    assert (
+        main(
+            [
+                "power",
+                "batch",
+                "llama3.1-8b",
+                "dgx-h100",
+                "--batches",
+                "8,64",
+                "--chart",
+                str(tmp_path / "b.png"),
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "b.png").exists()
     assert main(["power", "simulate", "llama3.1-8b", "dgx-h100", "--num-requests", "20", "--cap", "400"]) == 0
     assert "energy_per_output_token_j" in capsys.readouterr().out
@@ -310,7 +342,9 @@ def test_phase_power_broadcasts_like_the_times():
     assert np.shape(grid.power_per_gpu_w) == (2, 3)
     for i in range(2):
         for j in range(3):
-            one = pm.serve.decode("llama3.1-8b", "dgx-h100", batch=int(batch[0, j]), context_len=int(ctx[i, 0]))
+            one = pm.serve.decode(
+                "llama3.1-8b", "dgx-h100", batch=int(batch[0, j]), context_len=int(ctx[i, 0])
+            )
             assert grid.power_per_gpu_w[i, j] == one.power_per_gpu_w
             assert grid.energy_per_token_j[i, j] == one.energy_per_token_j
     pre = pm.serve.prefill("llama3.1-8b", "dgx-h100", batch=[[1, 2]], prompt_len=[[100], [200]])

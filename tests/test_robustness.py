@@ -57,7 +57,9 @@ def test_dtype_aliases_are_one_vocabulary() -> None:
     a = pm.roofline.gemm("h100-sxm5-80gb", 4096, 4096, 4096, dtype="FP16")
     b = pm.roofline.gemm("h100-sxm5-80gb", 4096, 4096, 4096, dtype="fp16")
     assert a["fraction_of_peak"][0] == b["fraction_of_peak"][0] and math.isfinite(a["fraction_of_peak"][0])
-    assert pm.roofline.gemm("h100-sxm5-80gb", 4096, 4096, 4096, dtype="float16")["time_s"][0] == b["time_s"][0]
+    assert (
+        pm.roofline.gemm("h100-sxm5-80gb", 4096, 4096, 4096, dtype="float16")["time_s"][0] == b["time_s"][0]
+    )
 
 
 @pytest.mark.parametrize(
@@ -69,20 +71,37 @@ def test_dtype_aliases_are_one_vocabulary() -> None:
         (lambda: pm.cluster("dgx-h100", 2**33), "nodes.*16,777,216"),
         (lambda: pm.llm.estimate("megatron-1.7b", A100_1, tp=True, global_batch=8), "`tp`.*True"),
         (lambda: pm.llm.estimate("megatron-1.7b", A100_1, tp=0, global_batch=8), "argument `tp`"),
-        (lambda: pm.llm.estimate("megatron-1.7b", A100_1, tp=2, sp=float("nan"), global_batch=8), "`sp`.*True or False"),
-        (lambda: pm.llm.estimate("megatron-1.7b", A100_1, tp=2, sp=["no"], global_batch=8), "`sp`.*True or False"),
-        (lambda: pm.llm.estimate("megatron-1.7b", A100_1, flash_attention=2.5, global_batch=8), "flash_attention"),
+        (
+            lambda: pm.llm.estimate("megatron-1.7b", A100_1, tp=2, sp=float("nan"), global_batch=8),
+            "`sp`.*True or False",
+        ),
+        (
+            lambda: pm.llm.estimate("megatron-1.7b", A100_1, tp=2, sp=["no"], global_batch=8),
+            "`sp`.*True or False",
+        ),
+        (
+            lambda: pm.llm.estimate("megatron-1.7b", A100_1, flash_attention=2.5, global_batch=8),
+            "flash_attention",
+        ),
         (lambda: pm.llm.estimate("megatron-1.7b", A100_1, dp_overlap=-1, global_batch=8), "dp_overlap"),
         (lambda: pm.llm.estimate("megatron-1.7b", A100_1, tp=2, pp=2, vp=2**31, global_batch=8), "`vp`"),
         (lambda: pm.llm.search("megatron-1.7b", A100_1, 8, top=-1), "`top`"),
         (lambda: pm.llm.search("megatron-1.7b", A100_1, 8, vp=[0]), r"`vp\[0\]`"),
         (lambda: pm.llm.search("megatron-1.7b", A100_1, 8, sp=["no"]), r"`sp\[0\]`"),
-        (lambda: pm.llm.estimate("megatron-1.7b", pm.cluster("holmes-4ib-4roce"), tp=8, placement=[0.5, 1, 2, 3]), r"placement\[0\]"),
+        (
+            lambda: pm.llm.estimate(
+                "megatron-1.7b", pm.cluster("holmes-4ib-4roce"), tp=8, placement=[0.5, 1, 2, 3]
+            ),
+            r"placement\[0\]",
+        ),
         (lambda: pm.llm.model("mixtral-8x7b", moe_ffn_hidden=-1), "moe_ffn_hidden"),
         (lambda: pm.roofline.attention("h100-sxm5-80gb", 1, 8, -5, 128), "`seq_len`"),
         (lambda: pm.serve.simulate("llama3.1-8b", "dgx-h100", rate=1.0, num_requests=2**40), "num_requests"),
         (lambda: pm.serve.simulate("llama3.1-8b", "dgx-h100", rate=1.0, num_requests=4, seed=-1), "seed"),
-        (lambda: pm.hwdb.get("dgx-h100").with_overrides({"nics_per_node_count": 1e300}), "nics_per_node_count.*typo"),
+        (
+            lambda: pm.hwdb.get("dgx-h100").with_overrides({"nics_per_node_count": 1e300}),
+            "nics_per_node_count.*typo",
+        ),
         (lambda: pm.hwdb.get("cx7-ndr400").with_overrides({"line_rate_gbit_per_s": 5e-324}), "line_rate"),
     ],
 )
@@ -104,10 +123,16 @@ def test_nccl_logs_with_negative_or_corrupt_rows_are_errors(tmp_path: Path) -> N
         "#       size         count      type   redop    root     time   algbw   busbw #wrong     time   algbw   busbw #wrong\n"
         "#        (B)    (elements)                               (us)  (GB/s)  (GB/s)            (us)  (GB/s)  (GB/s)\n"
     )
-    neg_time = head + "        1024           256     float     sum      -1    -5.0    0.20    0.35      0    5.0    0.20    0.35      0\n"
+    neg_time = (
+        head
+        + "        1024           256     float     sum      -1    -5.0    0.20    0.35      0    5.0    0.20    0.35      0\n"
+    )
     with pytest.raises(pm.LogParseError, match="`time`.*>= 0"):
         pm.nccl_tests.parse(neg_time, op="all_reduce")
-    neg_size = head + "       -1024           256     float     sum      -1    5.0    0.20    0.35      0    5.0    0.20    0.35      0\n"
+    neg_size = (
+        head
+        + "       -1024           256     float     sum      -1    5.0    0.20    0.35      0    5.0    0.20    0.35      0\n"
+    )
     with pytest.raises(pm.LogParseError, match="whole number of bytes"):
         pm.nccl_tests.parse(neg_size, op="all_reduce")
 

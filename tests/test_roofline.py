@@ -66,7 +66,9 @@ def test_attention_flops():
 
 
 def test_fp8_faster_than_bf16_on_h100_but_absent_on_a100():
-    assert pm.roofline.gemm_time(H100, 8192, 8192, 8192, dtype="fp8") < pm.roofline.gemm_time(H100, 8192, 8192, 8192)
+    assert pm.roofline.gemm_time(H100, 8192, 8192, 8192, dtype="fp8") < pm.roofline.gemm_time(
+        H100, 8192, 8192, 8192
+    )
     with pytest.raises(pm.UnsupportedError, match="a100-sxm4-80gb.*fp8"):
         pm.roofline.gemm("a100-sxm4-80gb", 1024, 1024, 1024, dtype="fp8")
 
@@ -104,9 +106,13 @@ def test_unaligned_leading_dimensions():
         expected = aligned / frac if slow else aligned
         assert t == pytest.approx(expected, rel=0.02), (m, n, k, layout)
     # fp8 needs 16 elements: 4104 is a multiple of 8, not of 16.
-    assert pm.roofline.gemm_time(H100, 4096, 4104, 4096, dtype="fp8") > 3 * pm.roofline.gemm_time(H100, 4096, 4096, 4096, dtype="fp8")
+    assert pm.roofline.gemm_time(H100, 4096, 4104, 4096, dtype="fp8") > 3 * pm.roofline.gemm_time(
+        H100, 4096, 4096, 4096, dtype="fp8"
+    )
     # A device without a measured fraction has no penalty.
-    assert pm.roofline.gemm_time("a100-sxm4-80gb", 4096, 4100, 4096) == pytest.approx(pm.roofline.gemm_time("a100-sxm4-80gb", 4096, 4096, 4096), rel=0.01)
+    assert pm.roofline.gemm_time("a100-sxm4-80gb", 4096, 4100, 4096) == pytest.approx(
+        pm.roofline.gemm_time("a100-sxm4-80gb", 4096, 4096, 4096), rel=0.01
+    )
     with pytest.raises(pm.InvalidArgumentError, match="`layout`.*'row'.*'tn'"):
         pm.roofline.gemm(H100, 1024, 1024, 1024, layout="col")
 

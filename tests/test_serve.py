@@ -35,7 +35,9 @@ def test_long_prefill_is_bound_by_the_gemm_flops() -> None:
     linear = 2 * (m.params - 2 * m.vocab * m.hidden) * tokens / H100_BF16
     assert linear <= p.gemm_s + p.head_s <= 1.2 * linear
     # Its attention is the roofline engine's FlashAttention kernel, once per layer.
-    fa = pm.roofline.attention("h100-sxm5-80gb", 1, m.heads, tokens, m.hidden / m.heads, causal=True)["time_s"][0]
+    fa = pm.roofline.attention("h100-sxm5-80gb", 1, m.heads, tokens, m.hidden / m.heads, causal=True)[
+        "time_s"
+    ][0]
     assert p.prefill_attention_s == pytest.approx(m.layers * fa, rel=1e-9)
 
 
@@ -101,7 +103,15 @@ def test_arrays_broadcast() -> None:
 
 
 def test_tp_must_split_the_kv_heads_or_be_split_by_them() -> None:
-    model = {"hidden": 6144, "layers": 4, "heads": 48, "kv_heads": 12, "seq_len": 4096, "vocab": 32000, "glu": True}
+    model = {
+        "hidden": 6144,
+        "layers": 4,
+        "heads": 48,
+        "kv_heads": 12,
+        "seq_len": 4096,
+        "vocab": 32000,
+        "glu": True,
+    }
     with pytest.raises(pm.ModelError, match=r"tp \(8\).*KV heads \(12\)"):
         pm.serve.engine(model, "dgx-h100", tp=8)
     with pytest.raises(pm.ModelError, match=r"tp \(8\) must divide the attention heads \(12\)"):
@@ -138,7 +148,9 @@ def test_trace_files_csv_and_jsonl(tmp_path: object) -> None:
     from pathlib import Path
 
     d = Path(str(tmp_path))
-    frame = pl.DataFrame({"arrival_s": [0.0, 0.1, 0.2], "prompt_tokens": [100, 200, 300], "output_tokens": [10, 20, 30]})
+    frame = pl.DataFrame(
+        {"arrival_s": [0.0, 0.1, 0.2], "prompt_tokens": [100, 200, 300], "output_tokens": [10, 20, 30]}
+    )
     frame.write_csv(d / "t.csv")
     frame.write_ndjson(d / "t.jsonl")
     a = pm.serve.simulate("llama3-8b", "dgx-h100", requests=d / "t.csv")
@@ -160,7 +172,12 @@ def test_one_request_alone_takes_its_prefill_then_one_decode_step_per_token() ->
 
 
 def test_simulation_is_seeded_and_replicas_share_the_load() -> None:
-    kw = {"rate": 30.0, "num_requests": 400, "prompt_tokens": ("lognormal", 500, 0.8, 4000), "output_tokens": 100}
+    kw = {
+        "rate": 30.0,
+        "num_requests": 400,
+        "prompt_tokens": ("lognormal", 500, 0.8, 4000),
+        "output_tokens": 100,
+    }
     a = pm.serve.simulate("llama3-8b", "dgx-h100", seed=3, **kw)
     b = pm.serve.simulate("llama3-8b", "dgx-h100", seed=3, **kw)
     assert a.summary == b.summary
@@ -202,14 +219,20 @@ def test_bad_numbers_give_perfmodel_errors(batch: float, ctx: float, tp: int) ->
 @given(
     rate=st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-3, 100)),
     n=st.integers(-2, 50),
-    prompt=st.one_of(st.integers(-5, 5000), st.tuples(st.just("uniform"), st.integers(-5, 100), st.integers(-5, 100))),
+    prompt=st.one_of(
+        st.integers(-5, 5000), st.tuples(st.just("uniform"), st.integers(-5, 100), st.integers(-5, 100))
+    ),
 )
-def test_request_generation_gives_perfmodel_errors_or_valid_traces(rate: float, n: int, prompt: object) -> None:
+def test_request_generation_gives_perfmodel_errors_or_valid_traces(
+    rate: float, n: int, prompt: object
+) -> None:
     try:
         f = pm.serve.requests(rate, n, prompt_tokens=prompt, output_tokens=16, seed=1)
     except pm.PerfModelError:
         return
-    assert f.height == n and (f["prompt_tokens"] >= 1).all() and (f["arrival_s"].diff().drop_nulls() >= 0).all()
+    assert (
+        f.height == n and (f["prompt_tokens"] >= 1).all() and (f["arrival_s"].diff().drop_nulls() >= 0).all()
+    )
 
 
 def test_pipeline_parallel_keeps_pp_batches_in_flight() -> None:

@@ -66,7 +66,9 @@ def test_memory_per_gpu_from_parameter_counts() -> None:
 def _trace(n: int, prompt: int, output: int) -> object:
     import polars as pl
 
-    return pl.DataFrame({"arrival_s": [0.0] * n, "prompt_tokens": [prompt] * n, "output_tokens": [output] * n})
+    return pl.DataFrame(
+        {"arrival_s": [0.0] * n, "prompt_tokens": [prompt] * n, "output_tokens": [output] * n}
+    )
 
 
 def test_lockstep_run_of_one_request_per_rank_is_the_replicated_iteration() -> None:
@@ -130,7 +132,9 @@ MOE = {"hidden": 1024, "layers": 4, "heads": 16, "kv_heads": 4, "seq_len": 4096,
 
 @settings(max_examples=60, deadline=None)
 @given(tp=st.integers(1, 8), ep=st.integers(1, 8), experts=st.integers(2, 160))
-def test_attention_dp_accepts_exactly_ep_equal_tp_dividing_the_experts(tp: int, ep: int, experts: int) -> None:
+def test_attention_dp_accepts_exactly_ep_equal_tp_dividing_the_experts(
+    tp: int, ep: int, experts: int
+) -> None:
     model = pm.llm.model({**MOE, "experts": experts})
     if ep == tp and experts % ep == 0:
         h = pm.serve.engine(model, "dgx-h100", tp=tp, ep=ep, attention_dp=True)

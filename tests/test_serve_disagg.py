@@ -31,7 +31,9 @@ def pool(tp: int = 1, replicas: int = 1, where: str = SYS, **kw: object) -> pm.s
 def send(where: str, nbytes: float, stride: int) -> float:
     """The collectives engine's send/recv of `nbytes` between two GPUs `stride` apart, every GPU of the node
     communicating (8 per DGX node)."""
-    return float(pm.collectives.predict(where, "send_recv", nbytes, 2, stride=stride, concurrent=8)["time_s"][0])
+    return float(
+        pm.collectives.predict(where, "send_recv", nbytes, 2, stride=stride, concurrent=8)["time_s"][0]
+    )
 
 
 def test_one_request_timeline_from_the_iteration_model_and_the_collectives_engine() -> None:
@@ -68,14 +70,18 @@ def test_transfer_bytes_are_the_models_kv_and_the_lane_follows_the_shards() -> N
     assert d.kv_lane_bytes_per_token == KV_8B
     # Llama-3-70B, TP4 prefill -> TP8 decode: each decode GPU keeps one KV head (1/8 of the bytes), each prefill
     # GPU sends two (1/4): the lane is the prefill side's.
-    d = pm.serve.disaggregated("llama3-70b", pool(4), pool(8, where="dgx-h100"), requests=one(1000, 4), link="nic")
+    d = pm.serve.disaggregated(
+        "llama3-70b", pool(4), pool(8, where="dgx-h100"), requests=one(1000, 4), link="nic"
+    )
     assert d.kv_bytes_per_token == KV_70B
     assert d.kv_lane_bytes_per_token == KV_70B / 4
     assert d.requests["kv_transfer_bytes"][0] == 1000 * KV_70B
 
 
 @pytest.mark.parametrize(("link", "where", "stride"), [("nvlink", SYS, 1), ("nic", SYS, 8)])
-def test_serial_transfer_time_is_the_collectives_engines_send_recv(link: str, where: str, stride: int) -> None:
+def test_serial_transfer_time_is_the_collectives_engines_send_recv(
+    link: str, where: str, stride: int
+) -> None:
     trace = pm.serve.requests(3.0, 20, prompt_tokens=("uniform", 64, 4000), output_tokens=8, seed=1)
     d = pm.serve.disaggregated("llama3-8b", pool(1), pool(1), requests=trace, link=link, kv_transfer="serial")
     assert d.link == link
@@ -95,7 +101,9 @@ def test_heterogeneous_pools_cross_the_slower_nic() -> None:
     assert d.requests["kv_transfer_s"][0] == pytest.approx(want, rel=1e-12)
     assert want > send(SYS, KV_8B * 1500, stride=8)
     with pytest.raises(pm.errors.InvalidArgumentError, match="different systems"):
-        pm.serve.disaggregated("llama3-8b", pool(1), pool(1, where="dgx-a100"), requests=one(10, 2), link="nvlink")
+        pm.serve.disaggregated(
+            "llama3-8b", pool(1), pool(1, where="dgx-a100"), requests=one(10, 2), link="nvlink"
+        )
 
 
 def test_ideal_link_decodes_as_colocated() -> None:
@@ -110,7 +118,12 @@ def test_ideal_link_decodes_as_colocated() -> None:
 
 
 def test_auto_link_and_utilisation_and_determinism() -> None:
-    kw = dict(rate=6.0, num_requests=300, prompt_tokens=("lognormal", 1000, 0.6, 6000), output_tokens=("lognormal", 150, 0.6, 800))
+    kw = dict(
+        rate=6.0,
+        num_requests=300,
+        prompt_tokens=("lognormal", 1000, 0.6, 6000),
+        output_tokens=("lognormal", 150, 0.6, 800),
+    )
     a = pm.serve.disaggregated("llama3-8b", pool(2, 2), pool(4), seed=7, **kw)  # type: ignore[arg-type]
     b = pm.serve.disaggregated("llama3-8b", pool(2, 2), pool(4), seed=7, **kw)  # type: ignore[arg-type]
     c = pm.serve.disaggregated("llama3-8b", pool(2, 2), pool(4), seed=8, **kw)  # type: ignore[arg-type]
@@ -196,7 +209,9 @@ def test_split_search_uses_every_gpu_and_compares_with_the_colocated_search() ->
     assert set(r.compare["mode"]) == {"disaggregated", "co-located"}
     # The co-located row is pm.serve.search's best plan on the same GPUs and requests.
     trace = pm.serve.requests(30.0, 400, kw["prompt_tokens"], kw["output_tokens"], seed=0)
-    best = pm.serve.search("llama3-8b", (SYS, 1), requests=trace, slo_ttft_s=0.3, slo_tpot_s=0.012, max_pp=1).row(0, named=True)
+    best = pm.serve.search(
+        "llama3-8b", (SYS, 1), requests=trace, slo_ttft_s=0.3, slo_tpot_s=0.012, max_pp=1
+    ).row(0, named=True)
     colo = r.compare.filter(pl.col("mode") == "co-located").row(0, named=True)
     assert colo["goodput_requests_per_s"] == best["goodput_requests_per_s"]
     assert colo["p90_tpot_s"] == best["p90_tpot_s"]
@@ -206,7 +221,10 @@ def test_split_search_uses_every_gpu_and_compares_with_the_colocated_search() ->
     again = pm.serve.disaggregated("llama3-8b", pool(top["prefill_tp"], top["prefill_replicas"]),
                                    pool(top["decode_tp"], top["decode_replicas"]), requests=trace,
                                    slo_ttft_s=0.3, slo_tpot_s=0.012)  # fmt: skip
-    assert dis["p90_ttft_s"] == again.p90_ttft_s and dis["goodput_requests_per_s"] == again.goodput_requests_per_s
+    assert (
+        dis["p90_ttft_s"] == again.p90_ttft_s
+        and dis["goodput_requests_per_s"] == again.goodput_requests_per_s
+    )
     assert all(isinstance(w, str) and "TTFT" in w for w in r.compare["why"])
     # Ranking: no split after one that meets the SLOs meets them with a higher goodput.
     met = s.filter(pl.col("meets_slo"))
@@ -223,7 +241,9 @@ def test_cli_disagg_and_split(capsys: pytest.CaptureFixture[str], tmp_path: obje
     assert rc == 0 and "KV over nvlink" in text and "KV transfer" in text and "utilisation" in text
     assert "J per output token" in text
     assert pl.read_csv(out_csv).height == 50
-    rc = cli_serve.main(["disagg", "llama3-8b", SYS, "--rate", "3", "--num-requests", "10", "--power-cap", "20"])
+    rc = cli_serve.main(
+        ["disagg", "llama3-8b", SYS, "--rate", "3", "--num-requests", "10", "--power-cap", "20"]
+    )
     assert rc == 2 and "power_cap_w" in capsys.readouterr().err
     rc = cli_serve.main(["split", "llama3-8b", SYS, "--gpus", "8", "--rate", "10", "--num-requests", "100",
                          "--slo-ttft", "0.5", "--slo-tpot", "0.02"])  # fmt: skip
@@ -253,7 +273,9 @@ def test_latency_chart_of_colocated_and_disaggregated(tmp_path: object) -> None:
 def test_pipeline_parallel_decode_pool_matches_colocated_with_an_ideal_link() -> None:
     # A PP2 decode pool runs as vLLM's two virtual engines, as pm.serve.simulate runs PP: one request's decode
     # span equals the co-located PP2 instance's.
-    d = pm.serve.disaggregated("llama3-8b", pool(2), pm.serve.Pool(SYS, tp=2, pp=2), requests=one(800, 30), link="ideal")
+    d = pm.serve.disaggregated(
+        "llama3-8b", pool(2), pm.serve.Pool(SYS, tp=2, pp=2), requests=one(800, 30), link="ideal"
+    )
     c = pm.serve.simulate("llama3-8b", SYS, tp=2, pp=2, requests=one(800, 30))
     p = pm.serve.iteration("llama3-8b", SYS, tp=2, prefill_seqs=1, prompt_len=800).time_s
     rd, rc = d.requests.row(0, named=True), c.requests.row(0, named=True)
@@ -263,7 +285,9 @@ def test_pipeline_parallel_decode_pool_matches_colocated_with_an_ideal_link() ->
 
 
 def test_heterogeneous_split_search_crosses_the_nic() -> None:
-    r = pm.serve.split_search("llama3-8b", "dgx-a100", gpus=8, prefill_where="dgx-h100", rate=6.0, num_requests=120)
+    r = pm.serve.split_search(
+        "llama3-8b", "dgx-a100", gpus=8, prefill_where="dgx-h100", rate=6.0, num_requests=120
+    )
     s = r.splits.filter(pl.col("fits"))
     assert s.height > 0 and (s["link"] == "nic").all()
     assert "on dgx-h100" in r.compare.filter(pl.col("mode") == "disaggregated")["plan"][0]
@@ -310,7 +334,9 @@ def _one_request_energy(prompt: int, output: int, arrival: float, tp_p: int, tp_
 
 def test_one_request_energy_is_its_iterations_plus_idle_gpus() -> None:
     prompt, output, arrival = 1500, 9, 0.5
-    d = pm.serve.disaggregated("llama3-8b", pool(1), pool(2), requests=one(prompt, output, arrival), link="ideal")
+    d = pm.serve.disaggregated(
+        "llama3-8b", pool(1), pool(2), requests=one(prompt, output, arrival), link="ideal"
+    )
     p = pm.serve.prefill("llama3-8b", SYS, tp=1, batch=1, prompt_len=prompt)
     e_p, e_d, makespan = _one_request_energy(prompt, output, arrival, 1, 2, p.energy_j, p.time_s)
     s = d.summary
@@ -339,7 +365,9 @@ def test_pool_power_cap_slows_and_is_counted_by_the_same_law() -> None:
     capped = pm.power.serve_energy(h, SYS, "bf16", {"prefill_seqs": 1, "prompt_len": prompt}, prompt, 1, cap)
     assert capped["clock_fraction"] < 1  # the cap binds
     assert d.requests["ttft_s"][0] == pytest.approx(capped["capped_time_s"], rel=1e-12)
-    e_p, e_d, makespan = _one_request_energy(prompt, output, arrival, 1, 1, capped["energy_j"], capped["capped_time_s"])
+    e_p, e_d, makespan = _one_request_energy(
+        prompt, output, arrival, 1, 1, capped["energy_j"], capped["capped_time_s"]
+    )
     s = d.summary
     assert s["prefill_energy_j"] == pytest.approx(e_p, rel=1e-9)
     assert s["decode_energy_j"] == pytest.approx(e_d, rel=1e-9)
@@ -360,11 +388,16 @@ def test_disaggregated_energy_matches_the_colocated_accounting_with_an_ideal_lin
     # With no transfer time, the decode pool does what a co-located instance does after each first token; a
     # Poisson run's energy then splits as the tally says: per pool, idle over the run plus the iterations' dynamic
     # energy; and the total per output token is the sum over pools.
-    trace = pm.serve.requests(4.0, 40, prompt_tokens=("uniform", 100, 2000), output_tokens=("uniform", 2, 64), seed=4)
+    trace = pm.serve.requests(
+        4.0, 40, prompt_tokens=("uniform", 100, 2000), output_tokens=("uniform", 2, 64), seed=4
+    )
     d = pm.serve.disaggregated("llama3-8b", pool(1, replicas=2), pool(2), requests=trace, link="ideal")
     s = d.summary
     idle = pm.power.model(SYS).idle_w
-    assert s["prefill_energy_j"] > idle * 2 * s["makespan_s"] and s["decode_energy_j"] > idle * 2 * s["makespan_s"]
+    assert (
+        s["prefill_energy_j"] > idle * 2 * s["makespan_s"]
+        and s["decode_energy_j"] > idle * 2 * s["makespan_s"]
+    )
     assert s["energy_j"] == pytest.approx(s["prefill_energy_j"] + s["decode_energy_j"], rel=1e-12)
     n_out = float(trace["output_tokens"].sum())
     assert s["energy_per_output_token_j"] == pytest.approx(s["energy_j"] / n_out, rel=1e-9)

@@ -11,8 +11,22 @@ from perfmodel.errors import PerfModelError
 from perfmodel.serve.max_rate import bisect_rate, slo_check
 from perfmodel.serve.simulate import Simulation
 
-TRAFFIC = dict(num_requests=300, prompt_tokens=("lognormal", 600, 1.0, 4000), output_tokens=("lognormal", 250, 0.8, 2000), seed=3)
-KEYS = ("mean_ttft_s", "p90_ttft_s", "p99_ttft_s", "mean_tpot_s", "p90_tpot_s", "p99_tpot_s", "output_tokens_per_s", "slo_attainment")
+TRAFFIC = dict(
+    num_requests=300,
+    prompt_tokens=("lognormal", 600, 1.0, 4000),
+    output_tokens=("lognormal", 250, 0.8, 2000),
+    seed=3,
+)
+KEYS = (
+    "mean_ttft_s",
+    "p90_ttft_s",
+    "p99_ttft_s",
+    "mean_tpot_s",
+    "p90_tpot_s",
+    "p99_tpot_s",
+    "output_tokens_per_s",
+    "slo_attainment",
+)
 
 
 def _fake(rate: float) -> Simulation:
@@ -34,7 +48,9 @@ def test_bisection_finds_a_known_boundary():
 
 
 def test_rate_meets_the_slo_and_a_little_more_does_not():
-    r = pm.serve.max_rate("llama3-70b", "dgx-h100", tp=8, slo_ttft_s=1.0, slo_tpot_s=0.05, rel_tol=0.02, **TRAFFIC)
+    r = pm.serve.max_rate(
+        "llama3-70b", "dgx-h100", tp=8, slo_ttft_s=1.0, slo_tpot_s=0.05, rel_tol=0.02, **TRAFFIC
+    )
     assert 1 < r.rate_req_s < math.inf
     again = pm.serve.simulate("llama3-70b", "dgx-h100", tp=8, rate=r.rate_req_s, **TRAFFIC)
     assert again.p90_ttft_s <= 1.0 and again.p90_tpot_s <= 0.05
@@ -65,7 +81,9 @@ def test_looser_slo_never_lowers_the_rate():
 
 def test_trace_and_disaggregated_and_unbounded():
     trace = "python/perfmodel/data/serving_traces/llama/lmsys_05.csv"
-    r = pm.serve.max_rate("llama3-8b", "dgx-h100", requests=trace, slo_ttft_s=0.5, slo_tpot_s=0.02, percentile="mean")
+    r = pm.serve.max_rate(
+        "llama3-8b", "dgx-h100", requests=trace, slo_ttft_s=0.5, slo_tpot_s=0.02, percentile="mean"
+    )
     assert 1 < r.rate_req_s < math.inf and r.simulation.mean_ttft_s <= 0.5
     unbounded = pm.serve.max_rate("llama3-8b", "dgx-h100", requests=trace, slo_tpot_s=0.05, percentile="mean")
     assert unbounded.rate_req_s == math.inf and "at once" in unbounded.why
@@ -75,7 +93,9 @@ def test_trace_and_disaggregated_and_unbounded():
 
 
 def test_search_by_max_rate_ranks_plans_by_their_own_max_rate():
-    f = pm.serve.search("llama3-70b", "dgx-h100", slo_ttft_s=1.0, slo_tpot_s=0.05, objective="max_rate", **TRAFFIC)
+    f = pm.serve.search(
+        "llama3-70b", "dgx-h100", slo_ttft_s=1.0, slo_tpot_s=0.05, objective="max_rate", **TRAFFIC
+    )
     fitting = f.filter(f["fits"])
     rates = fitting["max_rate_req_s"].to_list()
     assert rates == sorted(rates, reverse=True)
@@ -110,7 +130,17 @@ def test_bad_input():
 def test_cli_max_rate(capsys):
     from perfmodel import cli_serve
 
-    args = ["max-rate", "llama3-8b", "dgx-h100", "--slo-tpot", "0.02", "--num-requests", "200", "--output-tokens", "200"]
+    args = [
+        "max-rate",
+        "llama3-8b",
+        "dgx-h100",
+        "--slo-tpot",
+        "0.02",
+        "--num-requests",
+        "200",
+        "--output-tokens",
+        "200",
+    ]
     assert cli_serve.main(args) == 0
     assert "requests/s meet the SLOs; beyond: at" in capsys.readouterr().out
     assert cli_serve.main([*args, "--percentile", "95"]) == 2
@@ -125,11 +155,19 @@ def test_split_search_by_max_rate_matches_max_rate_of_each_side():
               output_tokens=("lognormal", 200, 0.8, 1000), seed=1)  # fmt: skip
     r = pm.serve.split_search("llama3-8b", "dgx-h100", gpus=4, objective="max_rate", **kw)
     best = r.splits.row(0, named=True)
-    pools = {side: pm.serve.Pool("dgx-h100", tp=best[f"{side}_tp"], replicas=best[f"{side}_replicas"]) for side in ("prefill", "decode")}
+    pools = {
+        side: pm.serve.Pool("dgx-h100", tp=best[f"{side}_tp"], replicas=best[f"{side}_replicas"])
+        for side in ("prefill", "decode")
+    }
     alone = pm.serve.max_rate("llama3-8b", prefill=pools["prefill"], decode=pools["decode"], **kw)
     assert best["max_rate_req_s"] == alone.rate_req_s > 0
     rates = r.splits.filter(r.splits["fits"])["max_rate_req_s"].to_list()
     assert rates == sorted(rates, reverse=True)
     colo = r.colocated.row(0, named=True)
-    assert colo["max_rate_req_s"] == pm.serve.max_rate("llama3-8b", "dgx-h100", tp=colo["tp"], replicas=colo["replicas"], **kw).rate_req_s
+    assert (
+        colo["max_rate_req_s"]
+        == pm.serve.max_rate(
+            "llama3-8b", "dgx-h100", tp=colo["tp"], replicas=colo["replicas"], **kw
+        ).rate_req_s
+    )
     assert set(r.compare["mode"]) == {"disaggregated", "co-located"} and "max_rate_req_s" in r.compare.columns

@@ -55,7 +55,10 @@ def test_solver_slices_split_a_bucket_when_cheaper():
         cost = np.array([1.0, price_b])
         slices = np.tile([[1.5 / 4, 0.75 / 4]], (4, 1))
         best = min(
-            sum(cost[g] * math.ceil(sum(slices[s, g] for s in range(4) if pick[s] == g) - 1e-12) for g in range(2))
+            sum(
+                cost[g] * math.ceil(sum(slices[s, g] for s in range(4) if pick[s] == g) - 1e-12)
+                for g in range(2)
+            )
             for pick in itertools.product(range(2), repeat=4)
         )
         _, n, _ = mix._solve(np.array([[1.5, 0.75]]), cost, 4)
@@ -69,7 +72,14 @@ def test_capacity_is_where_the_simulator_saturates():
     for system, slo in (("g5-a10g", 0.12), ("nc24ads-a100-v4", 0.04)):
         c = mix.capacity("llama2-7b", system, _one_bucket(150, 200), slo, dtype="fp16").row(0, named=True)
         assert c["max_rate_req_s"] > 0
-        kw = dict(num_requests=3000, prompt_tokens=150, output_tokens=200, dtype="fp16", chunked_prefill=False, seed=1)
+        kw = dict(
+            num_requests=3000,
+            prompt_tokens=150,
+            output_tokens=200,
+            dtype="fp16",
+            chunked_prefill=False,
+            seed=1,
+        )
         low = pm.serve.simulate("llama2-7b", system, rate=0.7 * c["max_rate_req_s"], **kw)
         high = pm.serve.simulate("llama2-7b", system, rate=1.5 * c["max_rate_req_s"], **kw)
         assert low.mean_tpot_s <= slo and low.mean_ttft_s < 0.5
@@ -134,7 +144,9 @@ def test_workload_histogram(arena):
 
 def test_errors_name_the_argument(arena):
     with pytest.raises(PerfModelError, match="prices.*> 0"):
-        pm.serve.cheapest_mix("llama2-7b", GPUS, arena, rate=1.0, tpot_slo_s=0.12, dtype="fp16", prices={"l4": 0})
+        pm.serve.cheapest_mix(
+            "llama2-7b", GPUS, arena, rate=1.0, tpot_slo_s=0.12, dtype="fp16", prices={"l4": 0}
+        )
     with pytest.raises(PerfModelError, match="g6-l4"):
         pm.serve.cheapest_mix("llama2-7b", ["g6-l5"], arena, rate=1.0, tpot_slo_s=0.12, dtype="fp16")
     for bad in (0, -1.0, math.nan, math.inf):
@@ -145,7 +157,9 @@ def test_errors_name_the_argument(arena):
     with pytest.raises(PerfModelError, match="no \\[price\\]"):
         pm.serve.cheapest_mix("llama2-7b", ["dgx-a100"], arena, rate=1.0, tpot_slo_s=0.12, dtype="fp16")
     with pytest.raises(PerfModelError, match="'l5' is not a system or device id.*did you mean 'l4'"):
-        pm.serve.cheapest_mix("llama2-7b", ["g6-l4"], arena, rate=1.0, tpot_slo_s=0.12, dtype="fp16", prices={"l5": 1.0})
+        pm.serve.cheapest_mix(
+            "llama2-7b", ["g6-l4"], arena, rate=1.0, tpot_slo_s=0.12, dtype="fp16", prices={"l5": 1.0}
+        )
     with pytest.raises(PerfModelError, match="lmsys_05"):
         mix.trace_requests("lmsys_07")
     with pytest.raises(PerfModelError, match="row 1 has prompt_tokens = 50000"):
@@ -154,7 +168,10 @@ def test_errors_name_the_argument(arena):
 
 def test_unservable_bucket_names_the_bucket_and_why(arena):
     """At a 30 ms TPOT an L4 (300 GB/s, 13.5 GB of fp16 weights: >= 45 ms a token) serves nothing."""
-    with pytest.raises(mix.NoAllocationError, match=r"bucket prompt 1-25 x output 1-25 .*g6-l4: TPOT at batch 1 is \d+\.\d ms > SLO 30 ms"):
+    with pytest.raises(
+        mix.NoAllocationError,
+        match=r"bucket prompt 1-25 x output 1-25 .*g6-l4: TPOT at batch 1 is \d+\.\d ms > SLO 30 ms",
+    ):
         pm.serve.cheapest_mix("llama2-7b", ["g6-l4"], arena, rate=1.0, tpot_slo_s=0.03, dtype="fp16")
 
 
@@ -177,12 +194,22 @@ def test_bad_or_odd_input_is_a_clear_error_or_a_valid_allocation(arena, rate, sl
 def test_cli_prints_the_allocation_and_errors_cleanly(capsys, tmp_path):
     from perfmodel import cli_mix
 
-    assert cli_mix.main(["llama2-7b", "--gpus", "g6-l4,g5-a10g", "--rate", "4", "--tpot-slo", "0.12", "--dtype", "fp16"]) == 0
+    assert (
+        cli_mix.main(
+            ["llama2-7b", "--gpus", "g6-l4,g5-a10g", "--rate", "4", "--tpot-slo", "0.12", "--dtype", "fp16"]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "cheapest mix: $" in out and "single GPU type" in out
     chart = tmp_path / "cost.svg"
     assert cli_mix.main(["llama2-7b", "--gpus", "g6-l4,g5-a10g", "--rates", "1,4", "--tpot-slo", "0.12", "--dtype", "fp16",
                          "--chart", str(chart)]) == 0  # fmt: skip
     assert chart.stat().st_size > 1000
-    assert cli_mix.main(["llama2-7b", "--gpus", "g6-l4", "--rate", "4", "--tpot-slo", "0.12", "--price", "l4=-1"]) == 2
+    assert (
+        cli_mix.main(
+            ["llama2-7b", "--gpus", "g6-l4", "--rate", "4", "--tpot-slo", "0.12", "--price", "l4=-1"]
+        )
+        == 2
+    )
     assert "argument `prices`: 'l4' is -1.0" in capsys.readouterr().err

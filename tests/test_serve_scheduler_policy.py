@@ -43,7 +43,9 @@ def test_reserving_admission_never_preempts_and_caps_concurrency_at_whole_reques
 
 def test_a_policy_name_is_checked() -> None:
     with pytest.raises(pm.PerfModelError, match="guaranteed_no_evict"):
-        pm.serve.simulate("llama2-7b", "g6-l4", rate=1.0, num_requests=4, scheduler_policy="guaranteed_no_evic")
+        pm.serve.simulate(
+            "llama2-7b", "g6-l4", rate=1.0, num_requests=4, scheduler_policy="guaranteed_no_evic"
+        )
 
 
 @settings(max_examples=25, deadline=None)
@@ -58,7 +60,11 @@ def test_every_request_finishes_under_either_policy(rows: list[tuple[float, int,
     # every request ends with all its tokens, in order, and reserving admission never preempts.
     rows = sorted(rows)
     trace = pl.DataFrame(
-        {"arrival_s": [r[0] for r in rows], "prompt_tokens": [r[1] for r in rows], "output_tokens": [r[2] for r in rows]}
+        {
+            "arrival_s": [r[0] for r in rows],
+            "prompt_tokens": [r[1] for r in rows],
+            "output_tokens": [r[2] for r in rows],
+        }
     )
     sim = pm.serve.simulate("llama2-7b", "g6-l4", requests=trace, framework="vllm", scheduler_policy=policy)
     r = sim.requests

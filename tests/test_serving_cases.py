@@ -249,7 +249,10 @@ def test_split_does_not_leak(cases):
     trt = cases["trtllm_throughput"].filter(pl.col("role") != "excluded")
     by = trt.group_by("framework_version", "model_id", "device").agg(pl.col("role").n_unique())
     assert (by["role"] == 1).all()
-    assert set(trt.filter(pl.col("role") == "fit")["framework_version"]) == {"v0.10", "v1.0"}  # trtllm, trtllm-pytorch
+    assert set(trt.filter(pl.col("role") == "fit")["framework_version"]) == {
+        "v0.10",
+        "v1.0",
+    }  # trtllm, trtllm-pytorch
     # every calibration with held-out rows in these two case types has fit rows of the same calibration
     for df in (sw, trt):
         fitted = set(df.filter(pl.col("role") == "fit")["calibration"])

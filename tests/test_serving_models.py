@@ -62,7 +62,9 @@ def test_published_config_loads_to_the_preset(preset: str) -> None:
 def test_deepseek_v3_mla_and_moe_counts() -> None:
     # DeepSeek-V3 config.json: hidden 7168, 128 heads, q_lora 1536, kv_lora 512, rope 64, nope 128, v 128.
     h, a = 7168, 128
-    attn = (h * 1536 + 1536 * a * (128 + 64) + 1536) + h * (512 + 64) + 512 + 512 * a * (128 + 128) + a * 128 * h
+    attn = (
+        (h * 1536 + 1536 * a * (128 + 64) + 1536) + h * (512 + 64) + 512 + 512 * a * (128 + 128) + a * 128 * h
+    )
     expert = 3 * h * 2048
     dense_mlp = 3 * h * 18432
     norms = 2 * h
@@ -89,7 +91,13 @@ def test_maverick_alternates_dense_and_moe_layers() -> None:
     assert m.active_params == pytest.approx(active, rel=1e-12)
     # Forward GEMM FLOPs per token: 2 per weight a token touches (routed top-1, shared, router; dense MLPs).
     s = 1048576
-    fwd = 48 * 2 * attn + 24 * 2 * (2 * expert + h * 128) + 24 * 2 * 3 * h * 16384 + 48 * 4 * s * 5120 + 2 * h * v
+    fwd = (
+        48 * 2 * attn
+        + 24 * 2 * (2 * expert + h * 128)
+        + 24 * 2 * 3 * h * 16384
+        + 48 * 4 * s * 5120
+        + 2 * h * v
+    )
     assert m.flops_per_token() == pytest.approx(3 * fwd, rel=1e-12)
 
 

@@ -45,7 +45,9 @@ def test_forked_child_runs_the_engine_after_the_parent_did(tmp_path):
     script.write_text(_FORK_SCRIPT)
     env = {**os.environ, "RAYON_NUM_THREADS": "2"}
     try:
-        done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env)
+        done = subprocess.run(
+            [sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env
+        )
     except subprocess.TimeoutExpired as exc:
         pytest.fail(f"a forked child hung in the engine after its parent used it: {exc}")
     assert done.returncode == 0, done.stderr[-2000:]
@@ -77,7 +79,9 @@ def test_set_num_threads_rejects_bad_counts(bad):
 def test_rayon_num_threads_sets_the_default():
     code = "import perfmodel as pm; print(pm.get_num_threads())"
     env = {**os.environ, "RAYON_NUM_THREADS": "3"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env, check=True
+    )
     assert out.stdout.strip() == "3"
 
 
@@ -105,7 +109,9 @@ _SIGINT_SCRIPT = textwrap.dedent(
 def test_ctrl_c_stops_a_long_daq_sweep(tmp_path):
     script = tmp_path / "long_sweep.py"
     script.write_text(_SIGINT_SCRIPT)
-    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "started"
         time.sleep(1.0)

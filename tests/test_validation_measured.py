@@ -88,7 +88,11 @@ def test_large_aligned_gemms_on_h200():
     # dimension >= 2048; H200 (same SMs and clocks) inherits them. Its 30 such rows (bf16/fp16/fp8/tf32/fp32,
     # squares and LLM layer shapes): median within 10 %, none beyond 25 % (seen: 6.7 % and 20.8 %, bf16 8192^3,
     # which ran slower than both its neighbours on both GPUs).
-    big = [r for r in _rows("/gemm") if r["system"] == "h200-sxm-141gb" and min(r["p"]["m"], r["p"]["n"], r["p"]["k"]) >= 2048]
+    big = [
+        r
+        for r in _rows("/gemm")
+        if r["system"] == "h200-sxm-141gb" and min(r["p"]["m"], r["p"]["n"], r["p"]["k"]) >= 2048
+    ]
     assert len(big) == 30
     median, worst = _median_and_max([r["error"] for r in big])
     assert median <= 0.10 and worst <= 0.25, (median, worst)

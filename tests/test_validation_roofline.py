@@ -12,7 +12,6 @@ MEDIAN_TARGET = 0.05
 MAX_TARGET = 0.15
 
 
-
 def test_every_published_row_is_predicted_or_skipped_with_a_reason():
     from perfmodel.validation.roofline import cases, skipped
 

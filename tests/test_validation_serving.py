@@ -38,7 +38,9 @@ def test_every_group_is_predicted_and_roles_come_from_the_split(rows: pl.DataFra
     assert rows.filter(pl.col("group").str.starts_with("apex")).filter(pl.col("role") == "fit").height == 0
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13 target not met: Splitwise held-out median <= 10%, max <= 25%")
+@pytest.mark.xfail(
+    strict=True, reason="issue 13 target not met: Splitwise held-out median <= 10%, max <= 25%"
+)
 def test_splitwise_holdout_meets_the_target(holdout: dict[str, dict[str, float]]) -> None:
     for g in ("splitwise_prefill", "splitwise_decode"):
         assert holdout[g]["median_abs_error"] <= 0.10 and holdout[g]["max_abs_error"] <= 0.25, g

@@ -26,7 +26,15 @@ def _case(frame: pl.DataFrame, **eq: object) -> dict:
 def test_trtllm_rows_predicted_end_to_end() -> None:
     c = trt.predictable()
     for row in (
-        _case(c, model_id="llama2-7b", system_id="dgx-h100", framework_version="v0.10", dtype="fp8", isl=128, osl=128),
+        _case(
+            c,
+            model_id="llama2-7b",
+            system_id="dgx-h100",
+            framework_version="v0.10",
+            dtype="fp8",
+            isl=128,
+            osl=128,
+        ),
         _case(c, model_id="llama2-7b", system_id="dgx-a100", framework_version="v0.6", isl=2048, osl=128),
     ):
         p = trt.predict(row, {})
@@ -37,7 +45,9 @@ def test_trtllm_rows_predicted_end_to_end() -> None:
     static = _case(c, batching="static")
     assert trt.num_requests(static) == static["batch_size"]
     inflight = _case(c, batching="inflight")
-    assert trt.num_requests(inflight) == min(inflight["num_requests"], trt.MAX_OUTPUT_TOKENS // inflight["osl"])
+    assert trt.num_requests(inflight) == min(
+        inflight["num_requests"], trt.MAX_OUTPUT_TOKENS // inflight["osl"]
+    )
 
 
 def test_trtllm_rows_schema(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -91,7 +101,9 @@ def test_apex_replay_predicted_end_to_end() -> None:
     # summarization traces are not packaged: a synthetic trace with the same request count and token sums
     summ = _case(c, trace="summarization_05", tp=8)
     t = apex.trace(summ)
-    assert t.height == summ["num_requests"] and int(t["prompt_tokens"].sum()) == summ["trace_prompt_tokens_sum"]
+    assert (
+        t.height == summ["num_requests"] and int(t["prompt_tokens"].sum()) == summ["trace_prompt_tokens_sum"]
+    )
 
 
 def test_apex_rows_schema(monkeypatch: pytest.MonkeyPatch) -> None:

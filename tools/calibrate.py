@@ -92,19 +92,36 @@ KEYS = {
 }
 #: Bounds of each fraction (the unaligned-GEMM fraction lies far below the others: H100 about 0.2; the FP8 cast
 #: pass on H200 about 0.45 of the stream rate).
-BOUNDS = {k: ((0.05, 1.0) if k == "unaligned" else (0.1, 1.0) if k == "fp8_cast" else (0.3, 1.0)) for k in KEYS}
+BOUNDS = {
+    k: ((0.05, 1.0) if k == "unaligned" else (0.1, 1.0) if k == "fp8_cast" else (0.3, 1.0)) for k in KEYS
+}
 #: Devices whose FP8 cast fraction is fitted on their own fused cast measurements (``measured.fit_key`` ==
 #: "fp8_cast": the GPT-3 175B shapes; the Llama-2-70B shapes are held out), and devices that take another's.
 CAST_DEVICES = ("h200-sxm-141gb",)
 CAST_INHERIT = {
-    "h100-sxm5-80gb": ("h200-sxm-141gb", "no H100 cast measurements; same GH100 die, SM count and clocks as H200, so "
-                       "the cast pass's share of the HBM stream rate is assumed equal (an assumption, not a fit)"),
+    "h100-sxm5-80gb": (
+        "h200-sxm-141gb",
+        "no H100 cast measurements; same GH100 die, SM count and clocks as H200, so "
+        "the cast pass's share of the HBM stream rate is assumed equal (an assumption, not a fit)",
+    ),
 }
 INHERIT = {
-    "h200-sxm-141gb": ("h100-sxm5-80gb", "same GH100 die, SM count and clocks as H100 SXM5; HBM3e fraction assumed equal"),
-    "a100-sxm4-40gb": ("a100-sxm4-80gb", "same GA100 die and clocks as A100 SXM4 80GB; HBM2 fraction assumed equal"),
-    "v100-sxm2-32gb": ("a100-sxm4-80gb", "no published V100 GEMM/HBM row in the validation set; A100's fractions assumed (an assumption, not a fit)"),
-    "mi250x-gcd": ("mi300x", "no published MI250X GEMM/HBM row in the validation set; MI300X's fractions assumed (an assumption, not a fit)"),
+    "h200-sxm-141gb": (
+        "h100-sxm5-80gb",
+        "same GH100 die, SM count and clocks as H100 SXM5; HBM3e fraction assumed equal",
+    ),
+    "a100-sxm4-40gb": (
+        "a100-sxm4-80gb",
+        "same GA100 die and clocks as A100 SXM4 80GB; HBM2 fraction assumed equal",
+    ),
+    "v100-sxm2-32gb": (
+        "a100-sxm4-80gb",
+        "no published V100 GEMM/HBM row in the validation set; A100's fractions assumed (an assumption, not a fit)",
+    ),
+    "mi250x-gcd": (
+        "mi300x",
+        "no published MI250X GEMM/HBM row in the validation set; MI300X's fractions assumed (an assumption, not a fit)",
+    ),
 }
 #: (launch overhead us, tile overhead us) bounds of ``--shared``.
 SHARED_BOUNDS = [(2.0, 6.0), (0.5, 1.5)]
@@ -150,7 +167,11 @@ def figure_notes(dev: str) -> str:
     ``inherit_from`` names (followed until a file gives them)."""
     eff = _read(_device_path(dev))["efficiency"]
     parts = []
-    groups = [("schedule", SCHEDULE_KEYS), ("hbm_write_penalty_ratio", ("hbm_write_penalty_ratio",)), ("overlap_exponent", ("overlap_exponent",))]
+    groups = [
+        ("schedule", SCHEDULE_KEYS),
+        ("hbm_write_penalty_ratio", ("hbm_write_penalty_ratio",)),
+        ("overlap_exponent", ("overlap_exponent",)),
+    ]
     inherited: list[str] = []
     for name, keys in groups:
         if all(k in eff for k in keys):
@@ -269,7 +290,11 @@ def row_group(c: Case) -> str:
 
 
 def fit_fraction(
-    device: str, key: str, rows: list[Case], shared: dict[str, float] | None = None, predictor: Callable[[Case, Any], float] = predict_any
+    device: str,
+    key: str,
+    rows: list[Case],
+    shared: dict[str, float] | None = None,
+    predictor: Callable[[Case, Any], float] = predict_any,
 ) -> Fit:
     """The fraction of ``key`` on ``device`` with the best score on ``rows``, under the ``shared`` overrides."""
     base = pm.hwdb.get(device)
@@ -288,10 +313,16 @@ def _errors(device: str, key: str, value: float, rows: list[Case], before: dict[
 
 def _summary(errors: Sequence[float]) -> dict[str, Any]:
     a = [abs(e) for e in errors]
-    return {"rows": len(a), "median_abs_error": statistics.median(a), "max_abs_error": max(a)} if a else {"rows": 0}
+    return (
+        {"rows": len(a), "median_abs_error": statistics.median(a), "max_abs_error": max(a)}
+        if a
+        else {"rows": 0}
+    )
 
 
-def calibrate_roofline(shared: dict[str, float] | None = None) -> tuple[dict[str, dict[str, float]], dict[str, str], dict[str, Any]]:
+def calibrate_roofline(
+    shared: dict[str, float] | None = None,
+) -> tuple[dict[str, dict[str, float]], dict[str, str], dict[str, Any]]:
     """Fits every device's fractions: (values per device, fitted_on text per device, report)."""
     all_cases = cases()
     fitted: dict[str, dict[str, float]] = {}
@@ -309,8 +340,18 @@ def calibrate_roofline(shared: dict[str, float] | None = None) -> tuple[dict[str
             fitted[dev][key] = f.value
             own = [c for c in rows if "measured_row" in c.args]
             names = "; ".join(
-                [f"{c.operation} {c.args.get('shape') or c.args.get('kernel') or ''} {c.dtype}".strip() for c in rows if c not in own]
-                + ([f"{len(own)} own measurements (perfmodel/data/measured_gpu.csv, group {measured.group(own[0].args['measured_row'])})"] if own else [])
+                [
+                    f"{c.operation} {c.args.get('shape') or c.args.get('kernel') or ''} {c.dtype}".strip()
+                    for c in rows
+                    if c not in own
+                ]
+                + (
+                    [
+                        f"{len(own)} own measurements (perfmodel/data/measured_gpu.csv, group {measured.group(own[0].args['measured_row'])})"
+                    ]
+                    if own
+                    else []
+                )
             )
             described[dev].append(f"{KEYS[key]} on {len(rows)} row(s): {names}")
             groups = sorted({row_group(c) for c in rows})
@@ -320,7 +361,11 @@ def calibrate_roofline(shared: dict[str, float] | None = None) -> tuple[dict[str
                     rest = [c for c in rows if row_group(c) != g]
                     out = [c for c in rows if row_group(c) == g]
                     refit = fit_fraction(dev, key, rest, before)
-                    logo[g] = {"refitted_value": refit.value, "converged": refit.success, **_summary(_errors(dev, key, refit.value, out, before))}
+                    logo[g] = {
+                        "refitted_value": refit.value,
+                        "converged": refit.success,
+                        **_summary(_errors(dev, key, refit.value, out, before)),
+                    }
             entry = {
                 "figure": KEYS[key],
                 **f.report(),
@@ -335,10 +380,17 @@ def calibrate_roofline(shared: dict[str, float] | None = None) -> tuple[dict[str
                 f"{dev:16s} {KEYS[key]:26s} = {f.value:.4f}  rows={len(rows):3d} groups={len(groups)}  "
                 f"{'converged' if f.success else 'NOT converged'} ({f.evaluations} evals)  in-sample |err| median "
                 f"{entry['in_sample']['median_abs_error']:.3f} max {entry['in_sample']['max_abs_error']:.3f}  "
-                + (f"leave-one-group-out max {worst:.3f}" if worst is not None else "one group: no out-of-group check"),
+                + (
+                    f"leave-one-group-out max {worst:.3f}"
+                    if worst is not None
+                    else "one group: no out-of-group check"
+                ),
                 flush=True,
             )
-    texts = {dev: "published_measurements.csv rows (tools/calibrate.py): " + " | ".join(d) for dev, d in described.items()}
+    texts = {
+        dev: "published_measurements.csv rows (tools/calibrate.py): " + " | ".join(d)
+        for dev, d in described.items()
+    }
     return fitted, texts, report
 
 
@@ -414,13 +466,17 @@ def calibrate_shared() -> tuple[tuple[float, float], dict[str, Any]]:
         errors = []
         for c in gemm:
             parent = c.device if c.device in FIT_DEVICES else INHERIT[c.device][0]
-            spec = pm.hwdb.get(c.device).with_overrides({**shared, f"efficiency.{KEYS[kind(c)]}": fractions[(parent, kind(c))]})
+            spec = pm.hwdb.get(c.device).with_overrides(
+                {**shared, f"efficiency.{KEYS[kind(c)]}": fractions[(parent, kind(c))]}
+            )
             errors.append((predict(c, spec) - c.measured) / c.measured)
         s = score(errors)
         print(f"launch {x[0]:.2f} us, tile {x[1]:.2f} us: score {s:.4f}", flush=True)
         return s
 
-    res = optimize.differential_evolution(objective, SHARED_BOUNDS, popsize=5, maxiter=6, tol=1e-3, seed=0, polish=False)
+    res = optimize.differential_evolution(
+        objective, SHARED_BOUNDS, popsize=5, maxiter=6, tol=1e-3, seed=0, polish=False
+    )
     value = (round(float(res.x[0]), 2), round(float(res.x[1]), 2))
     rep = {"launch_overhead_us": value[0], "tile_overhead_us": value[1], "score": float(res.fun),
            "success": bool(res.success), "message": str(res.message), "evaluations": int(res.nfev)}  # fmt: skip
@@ -434,9 +490,13 @@ def calibrate_shared() -> tuple[tuple[float, float], dict[str, Any]]:
 def _print_groups(res: dict[str, Any]) -> None:
     """Prints an LLM fit's leave-one-group-out refits and its held-out groups' errors."""
     for g, v in res["leave_one_group_out"].items():
-        print(f"  leave out {g:20s}: refit ({v['compute_time_scale']:.4f}, {v['network_bandwidth_scale']:.4f}), its rows |err| median {v['median_abs_error']:.3f} max {v['max_abs_error']:.3f}")
+        print(
+            f"  leave out {g:20s}: refit ({v['compute_time_scale']:.4f}, {v['network_bandwidth_scale']:.4f}), its rows |err| median {v['median_abs_error']:.3f} max {v['max_abs_error']:.3f}"
+        )
     for g, v in res["holdout"].items():
-        print(f"  holdout {g:22s}: rows {v['rows']}, |err| median {v['median_abs_error']:.3f} max {v['max_abs_error']:.3f}")
+        print(
+            f"  holdout {g:22s}: rows {v['rows']}, |err| median {v['median_abs_error']:.3f} max {v['max_abs_error']:.3f}"
+        )
 
 
 def calibrate_llm() -> tuple[dict[str, dict[str, float]], dict[str, str], dict[str, Any]]:
@@ -524,8 +584,11 @@ def calibrate_serving() -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
     for system in vs.SPLITWISE_SYSTEMS:
         figures, rep = vs.fit_splitwise(system)
         values[system], report[system] = figures, rep
-        print(f"{system} splitwise: " + ", ".join(f"{k} = {v:.4g}" for k, v in figures.items())
-              + f"; fit rows {rep['rows']}: median |err| {rep['median_abs_error']:.3f}, max {rep['max_abs_error']:.3f}")
+        print(
+            f"{system} splitwise: "
+            + ", ".join(f"{k} = {v:.4g}" for k, v in figures.items())
+            + f"; fit rows {rep['rows']}: median |err| {rep['median_abs_error']:.3f}, max {rep['max_abs_error']:.3f}"
+        )
     return values, report
 
 
@@ -539,9 +602,12 @@ def calibrate_trtllm() -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
     for system, framework in vt.FITS:
         figures, rep = vt.fit(system, framework)
         values[f"{system}/{framework}"], report[f"{system}/{framework}"] = figures, rep
-        print(f"{system} {framework}: " + ", ".join(f"{k} = {v:.4g}" for k, v in figures.items())
-              + f"; fit rows {rep['rows']}: median |err| {rep['median_abs_error']:.3f}, max {rep['max_abs_error']:.3f}"
-              + f" (uncalibrated {rep['uncalibrated_median_abs_error']:.3f} / {rep['uncalibrated_max_abs_error']:.3f}; {rep['seconds']:.0f} s)")
+        print(
+            f"{system} {framework}: "
+            + ", ".join(f"{k} = {v:.4g}" for k, v in figures.items())
+            + f"; fit rows {rep['rows']}: median |err| {rep['median_abs_error']:.3f}, max {rep['max_abs_error']:.3f}"
+            + f" (uncalibrated {rep['uncalibrated_median_abs_error']:.3f} / {rep['uncalibrated_max_abs_error']:.3f}; {rep['seconds']:.0f} s)"
+        )
     return values, report
 
 
@@ -565,7 +631,9 @@ def write_serving(system: str, framework: str, figures: dict[str, float], fitted
             del entry[key]
     entry["fitted_on"] = fitted_on
     sources = doc.setdefault("sources", tomlkit.table())
-    sources["serving"] = "Fitted by tools/calibrate.py --serving (perfmodel.validation.serving) on the rows named in serving.fitted_on"
+    sources["serving"] = (
+        "Fitted by tools/calibrate.py --serving (perfmodel.validation.serving) on the rows named in serving.fitted_on"
+    )
     _write_doc(path, doc)
 
 
@@ -598,19 +666,30 @@ def calibrate_collectives() -> tuple[dict[str, Any], dict[str, str], dict[str, A
         for k, v in j["values"].items():
             print(f"  {k:45s} {v:.4g}")
         for k, e in freport["errors"].items():
-            print(f"  RCCL |busbw error| {k:22s} rows {e['rows']:3d} median {e['median']:.3f} max {e['max']:.3f}")
+            print(
+                f"  RCCL |busbw error| {k:22s} rows {e['rows']:3d} median {e['median']:.3f} max {e['max']:.3f}"
+            )
     report["seconds"] = time.perf_counter() - t0
     return specs, texts, report
 
 
 #: The ``[efficiency]`` figures the collectives fits set (those a spec holds; NICs have no launch cost).
-COLLECTIVE_KEYS = ("bandwidth_fraction", "latency_us", "launch_us", "ll_latency_ratio", "ll_bandwidth_ratio",
-                   "ll128_latency_ratio", "ll128_bandwidth_ratio")
+COLLECTIVE_KEYS = (
+    "bandwidth_fraction",
+    "latency_us",
+    "launch_us",
+    "ll_latency_ratio",
+    "ll_bandwidth_ratio",
+    "ll128_latency_ratio",
+    "ll128_bandwidth_ratio",
+)
 
 
 def write_efficiency(spec_id: str, spec: Any, fitted_on: str) -> None:
     """Sets the fitted ``[efficiency]`` figures of an hwdb fabric or NIC from ``spec`` and its ``fitted_on``."""
-    path = next(p for p in (HWDB / "fabrics" / f"{spec_id}.toml", HWDB / "nics" / f"{spec_id}.toml") if p.exists())
+    path = next(
+        p for p in (HWDB / "fabrics" / f"{spec_id}.toml", HWDB / "nics" / f"{spec_id}.toml") if p.exists()
+    )
     doc = _read(path)
     eff = doc["efficiency"]
     eff.pop("fitted_on", None)  # re-added last
@@ -629,21 +708,53 @@ def write_efficiency(spec_id: str, spec: Any, fitted_on: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--roofline", action="store_true", help="fit the devices' roofline fractions")
     ap.add_argument("--llm", action="store_true", help="fit the systems' LLM calibration")
     ap.add_argument("--shared", action="store_true", help="fit the shared launch/tile overheads (slow)")
-    ap.add_argument("--llm-system", default=None, help="with --llm: report and write only this system (e.g. dgx-h100)")
-    ap.add_argument("--fp8-cast", action="store_true", help="fit (and with --write, write) only the FP8 cast fractions")
-    ap.add_argument("--collectives", action="store_true", help="fit the collectives engine's fabric and NIC figures")
-    ap.add_argument("--serving", action="store_true", help="fit the systems' serving-framework figures (Splitwise prototype)")
-    ap.add_argument("--trtllm", action="store_true", help="fit the systems' TensorRT-LLM figures (slow: minutes)")
-    ap.add_argument("--vllm", action="store_true", help="fit dgx-h100's vLLM figures on the APEX replays (minutes)")
-    ap.add_argument("--power", action="store_true", help="fit the H100 power figures on the ML.ENERGY rows (fit models only)")
+    ap.add_argument(
+        "--llm-system", default=None, help="with --llm: report and write only this system (e.g. dgx-h100)"
+    )
+    ap.add_argument(
+        "--fp8-cast", action="store_true", help="fit (and with --write, write) only the FP8 cast fractions"
+    )
+    ap.add_argument(
+        "--collectives", action="store_true", help="fit the collectives engine's fabric and NIC figures"
+    )
+    ap.add_argument(
+        "--serving",
+        action="store_true",
+        help="fit the systems' serving-framework figures (Splitwise prototype)",
+    )
+    ap.add_argument(
+        "--trtllm", action="store_true", help="fit the systems' TensorRT-LLM figures (slow: minutes)"
+    )
+    ap.add_argument(
+        "--vllm", action="store_true", help="fit dgx-h100's vLLM figures on the APEX replays (minutes)"
+    )
+    ap.add_argument(
+        "--power",
+        action="store_true",
+        help="fit the H100 power figures on the ML.ENERGY rows (fit models only)",
+    )
     ap.add_argument("--write", action="store_true", help="write hwdb/ and validation/calibration_report.json")
-    ap.add_argument("--report", action="store_true", help="write validation/calibration_report.json only (hwdb untouched)")
+    ap.add_argument(
+        "--report", action="store_true", help="write validation/calibration_report.json only (hwdb untouched)"
+    )
     a = ap.parse_args(argv)
-    both = not (a.roofline or a.llm or a.shared or a.fp8_cast or a.collectives or a.serving or a.trtllm or a.vllm or a.power)
+    both = not (
+        a.roofline
+        or a.llm
+        or a.shared
+        or a.fp8_cast
+        or a.collectives
+        or a.serving
+        or a.trtllm
+        or a.vllm
+        or a.power
+    )
     report: dict[str, Any] = json.loads(REPORT.read_text()) if REPORT.exists() else {}
     report["engine"] = {"perfmodel": pm.__version__, "python": sys.version.split()[0]}
     if a.power:
@@ -655,7 +766,9 @@ def main(argv: Sequence[str] | None = None) -> None:
               + f"; fit rows median |error| {fit['fit_median_error']:.3f}")  # fmt: skip
         if a.write:
             write_power(fit["device"], fit["figures"], fit["fitted_on"])
-            print("wrote the power figures; pip install . and run `perfmodel validate energy --write validation`")
+            print(
+                "wrote the power figures; pip install . and run `perfmodel validate energy --write validation`"
+            )
     if a.serving:
         from perfmodel.validation import serving as vs
 
@@ -663,12 +776,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         if a.write:
             for system, figures in values_s.items():
                 write_serving(system, "splitwise", figures, vs.splitwise_fitted_on(system))
-            print("wrote the serving figures; pip install . and run `perfmodel validate serving --write validation`")
+            print(
+                "wrote the serving figures; pip install . and run `perfmodel validate serving --write validation`"
+            )
     if a.vllm:
         from perfmodel.validation import serving_apex as va
 
         figures_v, report["vllm"] = va.fit(va.SYSTEM)
-        print(f"{va.SYSTEM} vllm: " + ", ".join(f"{k} = {v:.4g}" for k, v in figures_v.items()) + f"; {report['vllm']}")
+        print(
+            f"{va.SYSTEM} vllm: "
+            + ", ".join(f"{k} = {v:.4g}" for k, v in figures_v.items())
+            + f"; {report['vllm']}"
+        )
         if a.write:
             write_serving(va.SYSTEM, "vllm", figures_v, va.fitted_on(va.SYSTEM))
     if a.trtllm:
@@ -679,13 +798,17 @@ def main(argv: Sequence[str] | None = None) -> None:
             for key, figures in values_t.items():
                 system, framework = key.split("/")
                 write_serving(system, framework, figures, vt.fitted_on(system, framework))
-            print("wrote the trtllm figures; pip install . and run `perfmodel validate serving --write validation`")
+            print(
+                "wrote the trtllm figures; pip install . and run `perfmodel validate serving --write validation`"
+            )
     if a.collectives:
         specs, texts, report["collectives"] = calibrate_collectives()
         if a.write:
             for sid, spec in specs.items():
                 write_efficiency(sid, spec, texts[sid])
-            print("wrote the collectives figures; pip install . and run `perfmodel validate collectives --write validation`")
+            print(
+                "wrote the collectives figures; pip install . and run `perfmodel validate collectives --write validation`"
+            )
     if a.shared:
         (launch, tile), report["shared_overheads"] = calibrate_shared()
         if a.write:
@@ -721,7 +844,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             for dev in CAST_DEVICES:
                 write_fp8_cast(dev, cast[dev], cast_texts[dev])
             for dev, (parent, why) in CAST_INHERIT.items():
-                write_fp8_cast(dev, cast[parent], f"fp8_cast_fraction taken from {parent} ({why}; {cast_texts[parent]})")
+                write_fp8_cast(
+                    dev, cast[parent], f"fp8_cast_fraction taken from {parent} ({why}; {cast_texts[parent]})"
+                )
     if a.llm or both:
         values, texts, llm_report = calibrate_llm()
         report.setdefault("llm", {})
@@ -738,7 +863,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             if a.write:
                 write_profile(vllm.SYSTEM, prof["profile"], prof, vllm.profile_description())
     if a.write or a.report:
-        REPORT.write_text(json.dumps(report, indent=2, sort_keys=True, default=float) + "\n", encoding="utf-8")
+        REPORT.write_text(
+            json.dumps(report, indent=2, sort_keys=True, default=float) + "\n", encoding="utf-8"
+        )
         print("wrote", REPORT.relative_to(ROOT))
 
 

@@ -30,9 +30,27 @@ from pathlib import Path
 
 CSV_PATH = Path("python/perfmodel/data/measured_gpu.csv")
 COLUMNS = ["device", "group", "operation", "params", "metric", "value", "unit", "source"]
-GROUPS = ("fp8_gemm", "fp8_cast", "fp8_amax", "fp8_transpose", "fp8_fused", "fp8_scale_update", "fp8_linear", "te_linear")
+GROUPS = (
+    "fp8_gemm",
+    "fp8_cast",
+    "fp8_amax",
+    "fp8_transpose",
+    "fp8_fused",
+    "fp8_scale_update",
+    "fp8_linear",
+    "te_linear",
+)
 #: Keys that are measured (vary between runs) rather than name the measurement.
-VALUE_KEYS = {"time_s", "tflops", "tbps", "kernels", "kernel_names", "kernels_error", "compile_s", "fp8_reason"}
+VALUE_KEYS = {
+    "time_s",
+    "tflops",
+    "tbps",
+    "kernels",
+    "kernel_names",
+    "kernels_error",
+    "compile_s",
+    "fp8_reason",
+}
 
 
 def _records(path: Path) -> tuple[list[dict], list[dict]]:
@@ -69,7 +87,11 @@ def _values(r: dict) -> list[tuple[str, str, float]]:
 def _operation(r: dict) -> str:
     k = r["kind"]
     if k == "fp8_gemm":
-        dt = f"fp8 {r['a_dtype']}x{r['b_dtype']} {'fast' if r['fast_accum'] else 'split'} accumulation" if r["dtype"] == "fp8" else "bf16"
+        dt = (
+            f"fp8 {r['a_dtype']}x{r['b_dtype']} {'fast' if r['fast_accum'] else 'split'} accumulation"
+            if r["dtype"] == "fp8"
+            else "bf16"
+        )
         return f"GEMM {r['m']}x{r['n']}x{r['k']} {r['role']} {dt} ({r['layout']})"
     if k in ("fp8_cast", "fp8_amax", "fp8_transpose", "fp8_fused"):
         return f"{r['op']} bf16 {r['rows']}x{r['cols']} -> {r['fp8']}"
@@ -100,12 +122,16 @@ def _identity(r: dict) -> tuple:
 
 
 def build_rows(device: str, paths: list[Path], allow_check: bool = False) -> tuple[list[dict], list[dict]]:
-    env_path = next((q for p in paths for q in (p / "fp8_env.json", p.parent / "fp8_env.json") if q.exists()), None)
+    env_path = next(
+        (q for p in paths for q in (p / "fp8_env.json", p.parent / "fp8_env.json") if q.exists()), None
+    )
     if env_path is None:
         sys.exit("no fp8_env.json in or beside the runs given")
     env = json.loads(env_path.read_text())
     if env.get("check_mode") and not allow_check:
-        sys.exit(f"{env_path} is from a --check run (CPU, shapes / 16): not measurements (--allow-check to import anyway)")
+        sys.exit(
+            f"{env_path} is from a --check run (CPU, shapes / 16): not measurements (--allow-check to import anyway)"
+        )
     grouped: dict[tuple, list[float]] = defaultdict(list)
     first: dict[tuple, tuple[dict, str, str]] = {}
     failed = []
@@ -126,11 +152,18 @@ def build_rows(device: str, paths: list[Path], allow_check: bool = False) -> tup
         if "kernels" in r:
             params["kernels"] = r["kernels"]
         params.update(runs=len(vals), run_min=round(min(vals), 4), run_max=round(max(vals), 4))
-        rows.append({
-            "device": device, "group": r["kind"], "operation": _operation(r),
-            "params": json.dumps(params, separators=(",", ":")), "metric": metric,
-            "value": round(statistics.median(vals), 4), "unit": unit, "source": source,
-        })
+        rows.append(
+            {
+                "device": device,
+                "group": r["kind"],
+                "operation": _operation(r),
+                "params": json.dumps(params, separators=(",", ":")),
+                "metric": metric,
+                "value": round(statistics.median(vals), 4),
+                "unit": unit,
+                "source": source,
+            }
+        )
     return rows, failed
 
 
@@ -140,7 +173,9 @@ def main() -> None:
     ap.add_argument("runs", nargs="+", type=Path)
     ap.add_argument("--csv", type=Path, default=CSV_PATH, help=f"file to update (default {CSV_PATH})")
     ap.add_argument("--stdout", action="store_true", help="print the new rows instead of writing the file")
-    ap.add_argument("--allow-check", action="store_true", help="accept --check runs (for testing this script)")
+    ap.add_argument(
+        "--allow-check", action="store_true", help="accept --check runs (for testing this script)"
+    )
     args = ap.parse_args()
     rows, failed = build_rows(args.device, args.runs, args.allow_check)
     for r in failed:
@@ -164,7 +199,9 @@ def main() -> None:
         w = csv.DictWriter(f, fieldnames=COLUMNS)
         w.writeheader()
         w.writerows(kept + rows)
-    print(f"wrote {len(rows)} {args.device} FP8 rows ({len(failed)} error records left out); {len(kept) + len(rows)} rows in {args.csv}")
+    print(
+        f"wrote {len(rows)} {args.device} FP8 rows ({len(failed)} error records left out); {len(kept) + len(rows)} rows in {args.csv}"
+    )
 
 
 if __name__ == "__main__":

@@ -26,9 +26,34 @@ from pathlib import Path
 
 OUT = Path("python/perfmodel/data/measured_gpu.csv")
 COLUMNS = ["device", "group", "operation", "params", "metric", "value", "unit", "source"]
-SHAPE_KEYS = ("dtype", "m", "n", "k", "batch", "kernel", "array_bytes", "reads", "writes", "op", "rows", "cols",
-              "read_bytes", "write_bytes", "backend", "heads", "seq", "head_dim", "causal", "mode", "variant", "data",
-              "hidden", "layers", "vocab", "params")
+SHAPE_KEYS = (
+    "dtype",
+    "m",
+    "n",
+    "k",
+    "batch",
+    "kernel",
+    "array_bytes",
+    "reads",
+    "writes",
+    "op",
+    "rows",
+    "cols",
+    "read_bytes",
+    "write_bytes",
+    "backend",
+    "heads",
+    "seq",
+    "head_dim",
+    "causal",
+    "mode",
+    "variant",
+    "data",
+    "hidden",
+    "layers",
+    "vocab",
+    "params",
+)
 
 
 def _records(path: Path) -> list[dict]:
@@ -56,12 +81,17 @@ def _values(r: dict) -> list[tuple[str, str, str, float]]:
         return [("rowwise", "tbps", "TB/s", r["tbps"])]
     if k == "attention":
         g = f"attention_{r['backend']}"
-        return [(g, "fwd_tflops", "TFLOP/s", r["fwd_tflops"]), (g, "fwd_bwd_tflops", "TFLOP/s", r["fwd_bwd_tflops"])]
+        return [
+            (g, "fwd_tflops", "TFLOP/s", r["fwd_tflops"]),
+            (g, "fwd_bwd_tflops", "TFLOP/s", r["fwd_bwd_tflops"]),
+        ]
     if k == "launch":
         return [("launch", "us_per_call", "us", r["time_s"] * 1e6)]
     if k == "train_step":
-        return [("train_step", "step_time_ms", "ms", r["time_s"] * 1e3),
-                ("train_step", "peak_memory_gb", "GB", r["peak_memory_bytes"] / 1e9)]
+        return [
+            ("train_step", "step_time_ms", "ms", r["time_s"] * 1e3),
+            ("train_step", "peak_memory_gb", "GB", r["peak_memory_bytes"] / 1e9),
+        ]
     raise ValueError(f"unknown kind {k!r}")
 
 
@@ -117,10 +147,18 @@ def main() -> None:
         r, group, metric, unit = first[key]
         params = {name: value for name, value in key[1]}
         params.update(runs=len(vals), run_min=round(min(vals), 4), run_max=round(max(vals), 4))
-        rows.append({
-            "device": device, "group": group, "operation": _operation(r), "params": json.dumps(params, separators=(",", ":")),
-            "metric": metric, "value": round(statistics.median(vals), 4), "unit": unit, "source": _source(env, r["kind"]),
-        })
+        rows.append(
+            {
+                "device": device,
+                "group": group,
+                "operation": _operation(r),
+                "params": json.dumps(params, separators=(",", ":")),
+                "metric": metric,
+                "value": round(statistics.median(vals), 4),
+                "unit": unit,
+                "source": _source(env, r["kind"]),
+            }
+        )
     # Rows of other devices already in the file stay; this device's rows are replaced.
     if OUT.exists():
         with OUT.open(newline="") as f:

@@ -252,13 +252,23 @@ def _err(e: BaseException) -> str:
 def nvsmi() -> dict:
     q = "name,driver_version,clocks.sm,clocks.mem,clocks.max.sm,power.draw,power.limit,temperature.gpu,pstate"
     try:
-        r = subprocess.run(["nvidia-smi", f"--query-gpu={q}", "--format=csv,noheader"], capture_output=True, text=True, timeout=20)
+        r = subprocess.run(
+            ["nvidia-smi", f"--query-gpu={q}", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
         d = dict(zip(q.split(","), (x.strip() for x in r.stdout.strip().split(",")), strict=False))
     except Exception as e:  # noqa: BLE001 - environment probe only
         return {"error": repr(e)}
     try:
         q2 = "clocks_throttle_reasons.active"
-        r = subprocess.run(["nvidia-smi", f"--query-gpu={q2}", "--format=csv,noheader"], capture_output=True, text=True, timeout=20)
+        r = subprocess.run(
+            ["nvidia-smi", f"--query-gpu={q2}", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
         if r.returncode == 0:
             d[q2] = r.stdout.strip()
     except Exception:  # noqa: BLE001
@@ -283,8 +293,12 @@ def environment() -> dict:
         pass
     if not R.check:
         p = torch.cuda.get_device_properties(0)
-        env.update(device=torch.cuda.get_device_name(), capability=list(torch.cuda.get_device_capability()),
-                   sm_count=p.multi_processor_count, memory_bytes=p.total_memory)
+        env.update(
+            device=torch.cuda.get_device_name(),
+            capability=list(torch.cuda.get_device_capability()),
+            sm_count=p.multi_processor_count,
+            memory_bytes=p.total_memory,
+        )
         try:
             env["blas"] = str(torch.backends.cuda.preferred_blas_library())
         except Exception:  # noqa: BLE001
@@ -297,7 +311,13 @@ def environment() -> dict:
             break
         except Exception:  # noqa: BLE001
             pass
-    for pkg in ("triton", "transformer_engine", "transformer-engine", "transformer_engine_torch", "transformer_engine_cu12"):
+    for pkg in (
+        "triton",
+        "transformer_engine",
+        "transformer-engine",
+        "transformer_engine_torch",
+        "transformer_engine_cu12",
+    ):
         try:
             env[pkg] = md.version(pkg)
         except Exception:  # noqa: BLE001
@@ -318,15 +338,28 @@ def linear_layers() -> list[dict]:
     """The linear layers (local TP shards) of GPT-3 175B (TP 4, 2048 tokens) and Llama-2-70B (TP 4, 8; 4096)."""
     layers = []
     h, t, tok = 12288, 4, 2048
-    for name, out_f, in_f in (("qkv", 3 * h // t, h), ("proj", h, h // t), ("mlp_up", 4 * h // t, h), ("mlp_down", h, 4 * h // t)):
+    for name, out_f, in_f in (
+        ("qkv", 3 * h // t, h),
+        ("proj", h, h // t),
+        ("mlp_up", 4 * h // t, h),
+        ("mlp_down", h, 4 * h // t),
+    ):
         layers.append({"model": "gpt3-175b", "tp": t, "layer": name, "tokens": tok, "out": out_f, "in": in_f})
     h, kv, ffn, tok = 8192, 8 * 128, 28672, 4096
     for t in (4, 8):
-        for name, out_f, in_f in (("qkv", (h + 2 * kv) // t, h), ("proj", h, h // t), ("mlp_gate_up", 2 * ffn // t, h),
-                                  ("mlp_down", h, ffn // t)):
-            layers.append({"model": "llama2-70b", "tp": t, "layer": name, "tokens": tok, "out": out_f, "in": in_f})
+        for name, out_f, in_f in (
+            ("qkv", (h + 2 * kv) // t, h),
+            ("proj", h, h // t),
+            ("mlp_gate_up", 2 * ffn // t, h),
+            ("mlp_down", h, ffn // t),
+        ):
+            layers.append(
+                {"model": "llama2-70b", "tp": t, "layer": name, "tokens": tok, "out": out_f, "in": in_f}
+            )
     for lay in layers:
-        lay.update(tokens=_scale_dim(lay["tokens"]), out=_scale_dim(lay["out"]), **{"in": _scale_dim(lay["in"])})
+        lay.update(
+            tokens=_scale_dim(lay["tokens"]), out=_scale_dim(lay["out"]), **{"in": _scale_dim(lay["in"])}
+        )
     return layers
 
 
@@ -340,7 +373,9 @@ def gemm_plan(layers: list[dict]) -> list[dict]:
     for lay in layers:
         tok, o, i = lay["tokens"], lay["out"], lay["in"]
         for role, m, n, k in (("fwd", tok, o, i), ("dgrad", tok, i, o), ("wgrad", o, i, tok)):
-            plan.setdefault((role, m, n, k), {"role": role, "m": m, "n": n, "k": k, "uses": []})["uses"].append(_use(lay))
+            plan.setdefault((role, m, n, k), {"role": role, "m": m, "n": n, "k": k, "uses": []})[
+                "uses"
+            ].append(_use(lay))
     for s in (2048, 4096, 8192):
         s = _scale_dim(s)
         plan.setdefault(("square", s, s, s), {"role": "square", "m": s, "n": s, "k": s, "uses": []})
@@ -370,7 +405,9 @@ def _fp8(*shape, f8=E4M3) -> torch.Tensor:
     return torch.randn(*shape, device=R.dev).to(f8)
 
 
-def scaled_mm(a: torch.Tensor, b: torch.Tensor, sa: torch.Tensor, sb: torch.Tensor, fast: bool) -> torch.Tensor:
+def scaled_mm(
+    a: torch.Tensor, b: torch.Tensor, sa: torch.Tensor, sb: torch.Tensor, fast: bool
+) -> torch.Tensor:
     """fp8 ``a @ b`` -> bf16; ``a`` must be row-major, ``b`` column-major, every dimension a multiple of 16."""
     return torch._scaled_mm(a, b, scale_a=sa, scale_b=sb, out_dtype=torch.bfloat16, use_fast_accum=fast)
 
@@ -431,8 +468,17 @@ def gemm_fp8(g: dict, fast: bool) -> None:
 
 def _gemm_fp8_one(g: dict, fast: bool, a_f8: torch.dtype) -> bool:
     role, m, n, k = g["role"], g["m"], g["n"], g["k"]
-    base = {"kind": "fp8_gemm", "dtype": "fp8", "role": role, "m": m, "n": n, "k": k,
-            "a_dtype": FP8_NAME[a_f8], "b_dtype": "e4m3", "fast_accum": fast}
+    base = {
+        "kind": "fp8_gemm",
+        "dtype": "fp8",
+        "role": role,
+        "m": m,
+        "n": n,
+        "k": k,
+        "a_dtype": FP8_NAME[a_f8],
+        "b_dtype": "e4m3",
+        "fast_accum": fast,
+    }
     try:
         one = torch.ones((), device=R.dev)
         if role in ("fwd", "square"):
@@ -524,7 +570,9 @@ def _cast_one(tp: dict) -> None:
                 elif kind == "fp8_amax":
                     assert float(fn()) == float(x.abs().max())
             t = graph_time(fn)
-            R.record(kind=kind, op=op, **shape, read_bytes=rd, write_bytes=wr, time_s=t, tbps=(rd + wr) / t / 1e12)
+            R.record(
+                kind=kind, op=op, **shape, read_bytes=rd, write_bytes=wr, time_s=t, tbps=(rd + wr) / t / 1e12
+            )
         except Exception as e:  # noqa: BLE001
             R.record(kind=kind, op=op, **shape, error=_err(e))
 
@@ -562,16 +610,25 @@ def section_scale() -> None:
     R.progress("amax history / scale update, launch reference")
     try:
         z = torch.zeros(1, device=R.dev)
-        R.record(kind="fp8_scale_update", op="reference: add_ one element", hist_len=0, tensors=1,
-                 time_s=graph_time(lambda: z.add_(1.0)))
+        R.record(
+            kind="fp8_scale_update",
+            op="reference: add_ one element",
+            hist_len=0,
+            tensors=1,
+            time_s=graph_time(lambda: z.add_(1.0)),
+        )
     except Exception as e:  # noqa: BLE001
-        R.record(kind="fp8_scale_update", op="reference: add_ one element", hist_len=0, tensors=1, error=_err(e))
+        R.record(
+            kind="fp8_scale_update", op="reference: add_ one element", hist_len=0, tensors=1, error=_err(e)
+        )
     for hist_len, tensors in SCALE_SIZES:
         try:
             fn = make_scale_update(hist_len, tensors)
             t = graph_time(fn)
             extra = count_kernels(fn) if (hist_len, tensors) == (1024, 3) else {}
-            R.record(kind="fp8_scale_update", op="eager", hist_len=hist_len, tensors=tensors, time_s=t, **extra)
+            R.record(
+                kind="fp8_scale_update", op="eager", hist_len=hist_len, tensors=tensors, time_s=t, **extra
+            )
         except Exception as e:  # noqa: BLE001
             R.record(kind="fp8_scale_update", op="eager", hist_len=hist_len, tensors=tensors, error=_err(e))
     _free()
@@ -596,7 +653,9 @@ def _linear_one(lay: dict) -> None:
     fl = 6.0 * tok * o * i
     try:
         x, w, dy = _randn(tok, i), _randn(o, i), _randn(tok, o)
-        y, dx, dw = (torch.empty(*s, device=R.dev, dtype=torch.bfloat16) for s in ((tok, o), (tok, i), (o, i)))
+        y, dx, dw = (
+            torch.empty(*s, device=R.dev, dtype=torch.bfloat16) for s in ((tok, o), (tok, i), (o, i))
+        )
         s = torch.full((), 0.5, device=R.dev)
         si = torch.full((), 2.0, device=R.dev)
         w8_cached = w.to(E4M3)
@@ -625,8 +684,11 @@ def _linear_one(lay: dict) -> None:
         scaled_mm(dy8, wt8.t(), si, si, False)  # dgrad
         scaled_mm(dy8.t().contiguous(), x8.t().contiguous().t(), si, si, False)  # wgrad
 
-    for variant, fn in (("bf16", bf16_step), ("fp8 unfused", lambda: fp8_step(False)),
-                        ("fp8 unfused, cached weight", lambda: fp8_step(True))):
+    for variant, fn in (
+        ("bf16", bf16_step),
+        ("fp8 unfused", lambda: fp8_step(False)),
+        ("fp8 unfused, cached weight", lambda: fp8_step(True)),
+    ):
         try:
             t = graph_time(fn)
             R.record(kind="fp8_linear", variant=variant, **shape, time_s=t, flops=fl, tflops=fl / t / 1e12)
@@ -670,7 +732,9 @@ def section_te(layers: list[dict]) -> None:
 
     recipes = {}
     try:
-        recipes["fp8 delayed"] = ter.DelayedScaling(fp8_format=ter.Format.HYBRID, amax_history_len=1024, amax_compute_algo="max")
+        recipes["fp8 delayed"] = ter.DelayedScaling(
+            fp8_format=ter.Format.HYBRID, amax_history_len=1024, amax_compute_algo="max"
+        )
     except Exception as e:  # noqa: BLE001
         R.record(kind="te_linear", variant="recipe fp8 delayed", error=_err(e))
     if hasattr(ter, "Float8CurrentScaling"):
@@ -679,7 +743,9 @@ def section_te(layers: list[dict]) -> None:
         except Exception as e:  # noqa: BLE001
             R.record(kind="te_linear", variant="recipe fp8 current", error=_err(e))
 
-    R.progress(f"te.Linear: {len(layers)} layers x (bf16, {', '.join(recipes)}, fp8 delayed cached weight) x (fwd, fwd+bwd)")
+    R.progress(
+        f"te.Linear: {len(layers)} layers x (bf16, {', '.join(recipes)}, fp8 delayed cached weight) x (fwd, fwd+bwd)"
+    )
     for li, lay in enumerate(layers):
         if R.late():
             R.record(kind="skipped", section="te", at=_use(lay))
@@ -737,8 +803,17 @@ def _te_one(te, autocast, recipes: dict, info: dict, li: int, lay: dict) -> None
                 t = eager_time(fn)
                 fl = (6.0 if backward else 2.0) * tok * o * i
                 extra = count_kernels(fn) if li == 0 and backward else {}
-                R.record(kind="te_linear", variant=name, mode=mode, **shape, **info, time_s=t, flops=fl,
-                         tflops=fl / t / 1e12, **extra)
+                R.record(
+                    kind="te_linear",
+                    variant=name,
+                    mode=mode,
+                    **shape,
+                    **info,
+                    time_s=t,
+                    flops=fl,
+                    tflops=fl / t / 1e12,
+                    **extra,
+                )
         except Exception as e:  # noqa: BLE001
             R.record(kind="te_linear", variant=name, **shape, **info, error=_err(e))
         finally:
@@ -778,7 +853,12 @@ def section_compile(layers: list[dict]) -> None:
     try:
         import torch._dynamo
 
-        for name in ("cache_size_limit", "recompile_limit", "accumulated_cache_size_limit", "accumulated_recompile_limit"):
+        for name in (
+            "cache_size_limit",
+            "recompile_limit",
+            "accumulated_cache_size_limit",
+            "accumulated_recompile_limit",
+        ):
             if hasattr(torch._dynamo.config, name):
                 setattr(torch._dynamo.config, name, 256)
         t = time.time()
@@ -805,17 +885,27 @@ def section_compile(layers: list[dict]) -> None:
                 break
             t = graph_time(cf)
             extra = count_kernels(cf) if (hist_len, tensors) == (1024, 3) else {}
-            R.record(kind="fp8_scale_update", op="compiled", hist_len=hist_len, tensors=tensors, time_s=t, **extra)
+            R.record(
+                kind="fp8_scale_update", op="compiled", hist_len=hist_len, tensors=tensors, time_s=t, **extra
+            )
         except Exception as e:  # noqa: BLE001
-            R.record(kind="fp8_scale_update", op="compiled", hist_len=hist_len, tensors=tensors, error=_err(e))
+            R.record(
+                kind="fp8_scale_update", op="compiled", hist_len=hist_len, tensors=tensors, error=_err(e)
+            )
 
     plan = tensor_plan(layers)
-    R.progress(f"fused (torch.compile) cast+amax, cast+transpose+amax: {len(plan)} tensors, compile budget "
-               f"{COMPILE_BUDGET_S - R.compile_used_s:.0f} s left")
+    R.progress(
+        f"fused (torch.compile) cast+amax, cast+transpose+amax: {len(plan)} tensors, compile budget "
+        f"{COMPILE_BUDGET_S - R.compile_used_s:.0f} s left"
+    )
     for tp in plan:
         if R.late() or R.compile_used_s > COMPILE_BUDGET_S:
-            R.record(kind="skipped", section="compile", at=f"{tp['rows']}x{tp['cols']}",
-                     compile_used_s=round(R.compile_used_s, 1))
+            R.record(
+                kind="skipped",
+                section="compile",
+                at=f"{tp['rows']}x{tp['cols']}",
+                compile_used_s=round(R.compile_used_s, 1),
+            )
             return
         _fused_one(tp)
         _free()
@@ -825,7 +915,10 @@ def _fused_one(tp: dict) -> None:
     rows, cols, f8 = tp["rows"], tp["cols"], tp["fp8"]
     n = rows * cols
     shape = {"rows": rows, "cols": cols, "fp8": FP8_NAME[f8], "uses": tp["uses"]}
-    for op, fn, wr in (("compiled cast+amax", cast_amax, n), ("compiled cast+transpose+amax", cast_transpose_amax, 2 * n)):
+    for op, fn, wr in (
+        ("compiled cast+amax", cast_amax, n),
+        ("compiled cast+transpose+amax", cast_transpose_amax, 2 * n),
+    ):
         try:
             x = _randn(rows, cols)
             scale = torch.full((), 0.5, device=R.dev)
@@ -839,8 +932,16 @@ def _fused_one(tp: dict) -> None:
                 ref, got = fn(*args), cf(*args)
                 assert all(torch.equal(a.float(), b.float()) for a, b in zip(ref, got, strict=True)), op
             t = graph_time(lambda cf=cf, args=args: cf(*args))
-            R.record(kind="fp8_fused", op=op, **shape, read_bytes=2 * n, write_bytes=wr, time_s=t,
-                     tbps=(2 * n + wr) / t / 1e12, compile_s=ct)
+            R.record(
+                kind="fp8_fused",
+                op=op,
+                **shape,
+                read_bytes=2 * n,
+                write_bytes=wr,
+                time_s=t,
+                tbps=(2 * n + wr) / t / 1e12,
+                compile_s=ct,
+            )
         except Exception as e:  # noqa: BLE001
             R.record(kind="fp8_fused", op=op, **shape, error=_err(e))
 
@@ -851,12 +952,24 @@ def _fused_one(tp: dict) -> None:
 def main() -> None:
     global R, COMPILE_BUDGET_S
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", default=os.environ.get("OUT") or "out", help="output folder (default $OUT or ./out)")
-    ap.add_argument("--sections", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}")
-    ap.add_argument("--deadline", type=float, default=200.0, help="seconds after which no new measurement starts")
-    ap.add_argument("--compile-budget", type=float, default=COMPILE_BUDGET_S,
-                    help="seconds torch.compile may take in all (probe included) before fused kernels are skipped")
-    ap.add_argument("--check", action="store_true", help="no GPU: run every code path on the CPU at shapes / 16")
+    ap.add_argument(
+        "--out", default=os.environ.get("OUT") or "out", help="output folder (default $OUT or ./out)"
+    )
+    ap.add_argument(
+        "--sections", default=",".join(SECTIONS), help=f"comma-separated subset of {','.join(SECTIONS)}"
+    )
+    ap.add_argument(
+        "--deadline", type=float, default=200.0, help="seconds after which no new measurement starts"
+    )
+    ap.add_argument(
+        "--compile-budget",
+        type=float,
+        default=COMPILE_BUDGET_S,
+        help="seconds torch.compile may take in all (probe included) before fused kernels are skipped",
+    )
+    ap.add_argument(
+        "--check", action="store_true", help="no GPU: run every code path on the CPU at shapes / 16"
+    )
     args = ap.parse_args()
     COMPILE_BUDGET_S = args.compile_budget
     sections = [s for s in args.sections.split(",") if s]
@@ -884,9 +997,14 @@ def main() -> None:
             R.record(kind="skipped", section=name, at="start")
             continue
         try:
-            {"gemm": lambda: section_gemm(layers), "cast": lambda: section_cast(layers), "scale": section_scale,
-             "te": lambda: section_te(layers), "linear": lambda: section_linear(layers),
-             "compile": lambda: section_compile(layers)}[name]()
+            {
+                "gemm": lambda: section_gemm(layers),
+                "cast": lambda: section_cast(layers),
+                "scale": section_scale,
+                "te": lambda: section_te(layers),
+                "linear": lambda: section_linear(layers),
+                "compile": lambda: section_compile(layers),
+            }[name]()
         except Exception as e:  # noqa: BLE001 - one section's failure must not lose the run
             R.record(kind="section_error", section=name, error=_err(e))
         if not R.check:

@@ -109,7 +109,12 @@ def record(**kw) -> None:
 def nvsmi() -> dict:
     q = "name,driver_version,clocks.sm,clocks.mem,clocks.max.sm,power.draw,power.limit,temperature.gpu,pstate"
     try:
-        r = subprocess.run(["nvidia-smi", f"--query-gpu={q}", "--format=csv,noheader"], capture_output=True, text=True, timeout=20)
+        r = subprocess.run(
+            ["nvidia-smi", f"--query-gpu={q}", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
         return dict(zip(q.split(","), (x.strip() for x in r.stdout.strip().split(",")), strict=False))
     except Exception as e:  # noqa: BLE001 - environment probe only
         return {"error": repr(e)}
@@ -125,7 +130,9 @@ def gemm(dtype: str, m: int, n: int, k: int, batch: int = 1) -> None:
     try:
         if dtype == "fp8":
             a = torch.randn(m, k, device=DEV).to(torch.float8_e4m3fn)
-            b = torch.randn(n, k, device=DEV).to(torch.float8_e4m3fn).t()  # column-major, as cuBLASLt fp8 needs
+            b = (
+                torch.randn(n, k, device=DEV).to(torch.float8_e4m3fn).t()
+            )  # column-major, as cuBLASLt fp8 needs
             one = torch.ones((), device=DEV)
 
             def fn():
@@ -140,9 +147,20 @@ def gemm(dtype: str, m: int, n: int, k: int, batch: int = 1) -> None:
 
             def fn():
                 return torch.matmul(a, b, out=c)
+
         t = graph_time(fn)
         flops = 2.0 * m * n * k * batch
-        record(kind="gemm", dtype=dtype, m=m, n=n, k=k, batch=batch, time_s=t, flops=flops, tflops=flops / t / 1e12)
+        record(
+            kind="gemm",
+            dtype=dtype,
+            m=m,
+            n=n,
+            k=k,
+            batch=batch,
+            time_s=t,
+            flops=flops,
+            tflops=flops / t / 1e12,
+        )
     except Exception as e:  # noqa: BLE001 - a failed shape is recorded, the rest goes on
         record(kind="gemm", dtype=dtype, m=m, n=n, k=k, batch=batch, error=repr(e)[:300])
     finally:
@@ -166,8 +184,17 @@ def gemm_layouts(m: int, n: int, k: int) -> None:
         )
         for name, fn in variants:
             t = graph_time(fn)
-            record(kind="gemm_layout", variant=name, data=data, dtype="bf16", m=m, n=n, k=k, time_s=t,
-                   tflops=2.0 * m * n * k / t / 1e12)
+            record(
+                kind="gemm_layout",
+                variant=name,
+                data=data,
+                dtype="bf16",
+                m=m,
+                n=n,
+                k=k,
+                time_s=t,
+                tflops=2.0 * m * n * k / t / 1e12,
+            )
         del a, b, w, c, variants
         torch.cuda.empty_cache()
 
@@ -194,8 +221,16 @@ def stream(kernel: str, nbytes: int) -> None:
         }
         fn, reads, writes = fns[kernel]
         t = graph_time(fn)
-        record(kind="stream", kernel=kernel, array_bytes=nbytes, reads=reads, writes=writes, time_s=t,
-               bytes=(reads + writes) * nbytes, tbps=(reads + writes) * nbytes / t / 1e12)
+        record(
+            kind="stream",
+            kernel=kernel,
+            array_bytes=nbytes,
+            reads=reads,
+            writes=writes,
+            time_s=t,
+            bytes=(reads + writes) * nbytes,
+            tbps=(reads + writes) * nbytes / t / 1e12,
+        )
     except Exception as e:  # noqa: BLE001
         record(kind="stream", kernel=kernel, array_bytes=nbytes, error=repr(e)[:300])
     finally:
@@ -218,8 +253,17 @@ def rowwise(op: str, rows: int, cols: int) -> None:
         }
         fn, rd, wr = fns[op]
         t = graph_time(fn)
-        record(kind="rowwise", op=op, rows=rows, cols=cols, dtype="bf16", read_bytes=rd, write_bytes=wr, time_s=t,
-               tbps=(rd + wr) / t / 1e12)
+        record(
+            kind="rowwise",
+            op=op,
+            rows=rows,
+            cols=cols,
+            dtype="bf16",
+            read_bytes=rd,
+            write_bytes=wr,
+            time_s=t,
+            tbps=(rd + wr) / t / 1e12,
+        )
     except Exception as e:  # noqa: BLE001
         record(kind="rowwise", op=op, rows=rows, cols=cols, error=repr(e)[:300])
     finally:
@@ -234,9 +278,13 @@ def attention(backend: str, batch: int, heads: int, seq: int, head_dim: int, cau
 
     be = {"flash": SDPBackend.FLASH_ATTENTION, "cudnn": SDPBackend.CUDNN_ATTENTION}[backend]
     try:
-        q, k, v = (torch.randn(batch, heads, seq, head_dim, device=DEV, dtype=torch.bfloat16, requires_grad=True) for _ in range(3))
+        q, k, v = (
+            torch.randn(batch, heads, seq, head_dim, device=DEV, dtype=torch.bfloat16, requires_grad=True)
+            for _ in range(3)
+        )
         g = torch.randn(batch, heads, seq, head_dim, device=DEV, dtype=torch.bfloat16)
         with sdpa_kernel([be]):
+
             def fwd():
                 with torch.no_grad():
                     return F.scaled_dot_product_attention(q, k, v, is_causal=causal)
@@ -250,12 +298,32 @@ def attention(backend: str, batch: int, heads: int, seq: int, head_dim: int, cau
             tfb = eager_time(fwd_bwd)
         # FlashAttention-2 paper accounting: forward 4 b h s^2 d FLOPs (half with a causal mask), backward 2.5x.
         ff = 4.0 * batch * heads * seq * seq * head_dim / (2.0 if causal else 1.0)
-        record(kind="attention", backend=backend, batch=batch, heads=heads, seq=seq, head_dim=head_dim, causal=causal,
-               fwd_s=tf, fwd_bwd_s=tfb, fwd_flops=ff, bwd_flops=2.5 * ff,
-               fwd_tflops=ff / tf / 1e12, fwd_bwd_tflops=3.5 * ff / tfb / 1e12)
+        record(
+            kind="attention",
+            backend=backend,
+            batch=batch,
+            heads=heads,
+            seq=seq,
+            head_dim=head_dim,
+            causal=causal,
+            fwd_s=tf,
+            fwd_bwd_s=tfb,
+            fwd_flops=ff,
+            bwd_flops=2.5 * ff,
+            fwd_tflops=ff / tf / 1e12,
+            fwd_bwd_tflops=3.5 * ff / tfb / 1e12,
+        )
     except Exception as e:  # noqa: BLE001
-        record(kind="attention", backend=backend, batch=batch, heads=heads, seq=seq, head_dim=head_dim, causal=causal,
-               error=repr(e)[:300])
+        record(
+            kind="attention",
+            backend=backend,
+            batch=batch,
+            heads=heads,
+            seq=seq,
+            head_dim=head_dim,
+            causal=causal,
+            error=repr(e)[:300],
+        )
     finally:
         torch.cuda.empty_cache()
 
@@ -269,7 +337,12 @@ def launch() -> None:
     record(kind="launch", mode="eager", op="add_ one element", time_s=eager_time(lambda: x.add_(1.0)))
     a = torch.randn(64, 64, device=DEV, dtype=torch.bfloat16)
     c = torch.empty(64, 64, device=DEV, dtype=torch.bfloat16)
-    record(kind="launch", mode="graph", op="matmul bf16 64x64x64", time_s=graph_time(lambda: torch.matmul(a, a, out=c)))
+    record(
+        kind="launch",
+        mode="graph",
+        op="matmul bf16 64x64x64",
+        time_s=graph_time(lambda: torch.matmul(a, a, out=c)),
+    )
 
 
 def main() -> None:
@@ -316,13 +389,25 @@ def main() -> None:
     gemm("fp32", 4096, 4096, 4096)
     llm_shapes = [
         # Llama-2-7B layer, 8192 tokens: QKV, output, gate+up, down.
-        (8192, 12288, 4096), (8192, 4096, 4096), (8192, 22016, 4096), (8192, 4096, 11008),
+        (8192, 12288, 4096),
+        (8192, 4096, 4096),
+        (8192, 22016, 4096),
+        (8192, 4096, 11008),
         # Llama-70B with TP 8, 8192 tokens: QKV shard (GQA), output, gate+up, down.
-        (8192, 1280, 8192), (8192, 8192, 1024), (8192, 7168, 8192), (8192, 8192, 3584),
+        (8192, 1280, 8192),
+        (8192, 8192, 1024),
+        (8192, 7168, 8192),
+        (8192, 8192, 3584),
         # GPT-3 175B with TP 8, 2048 tokens: QKV, output, up, down.
-        (2048, 4608, 12288), (2048, 12288, 1536), (2048, 6144, 12288), (2048, 12288, 6144),
+        (2048, 4608, 12288),
+        (2048, 12288, 1536),
+        (2048, 6144, 12288),
+        (2048, 12288, 6144),
         # Odd sizes and a skinny one (as in the Azure cuBLASLt rows).
-        (4000, 4000, 4000), (8191, 8191, 8191), (802816, 192, 768), (1024, 2145, 1024),
+        (4000, 4000, 4000),
+        (8191, 8191, 8191),
+        (802816, 192, 768),
+        (1024, 2145, 1024),
     ]
     for m, n, k in llm_shapes:
         gemm("bf16", m, n, k)

@@ -84,17 +84,32 @@ def step_time(h: int, heads: int, layers: int, seq: int, vocab: int, batch: int)
         b.synchronize()
         times.append(a.elapsed_time(b) / 1e3)
     params = sum(p.numel() for p in model.parameters())
-    out = dict(kind="train_step", hidden=h, heads=heads, layers=layers, seq=seq, vocab=vocab, batch=batch,
-               params=params, time_s=statistics.median(times), time_min_s=min(times), time_max_s=max(times),
-               peak_memory_bytes=torch.cuda.max_memory_allocated())
+    out = dict(
+        kind="train_step",
+        hidden=h,
+        heads=heads,
+        layers=layers,
+        seq=seq,
+        vocab=vocab,
+        batch=batch,
+        params=params,
+        time_s=statistics.median(times),
+        time_min_s=min(times),
+        time_max_s=max(times),
+        peak_memory_bytes=torch.cuda.max_memory_allocated(),
+    )
     return out
 
 
 def main() -> None:
     out = Path(sys.argv[1])
     out.mkdir(parents=True, exist_ok=True)
-    env = {"date_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-           "torch": torch.__version__, "cuda": torch.version.cuda, "device": torch.cuda.get_device_name()}
+    env = {
+        "date_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "device": torch.cuda.get_device_name(),
+    }
     print(json.dumps(env), flush=True)
     rows = []
     configs = [

@@ -19,7 +19,9 @@ def as_columns(**named: Any) -> tuple[tuple[int, ...], dict[str, np.ndarray]]:
                 raise TypeError(raw.dtype)
             arr = raw.astype(np.float64, copy=False)
         except (TypeError, ValueError) as exc:
-            raise InvalidArgumentError(f"argument `{name}`: expected a number or an array of numbers, got {value!r}") from exc
+            raise InvalidArgumentError(
+                f"argument `{name}`: expected a number or an array of numbers, got {value!r}"
+            ) from exc
         arrays[name] = arr
     try:
         shape = np.broadcast_shapes(*(a.shape for a in arrays.values()))

@@ -75,7 +75,9 @@ def number(
     if low_bad or (v > hi and not (allow_inf and math.isinf(v))):
         rel = ">" if lo_open else ">="
         upper = "" if math.isinf(hi) else f" and <= {hi:g}"
-        raise InvalidArgumentError(f"argument `{name}`: is {v:g}; expected a number {rel} {lo:g}{upper}{unit}")
+        raise InvalidArgumentError(
+            f"argument `{name}`: is {v:g}; expected a number {rel} {lo:g}{upper}{unit}"
+        )
     return v
 
 

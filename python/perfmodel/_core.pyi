@@ -43,8 +43,13 @@ _Kernel = tuple[_F64, _F64, _F64, _F64, _F64, _F64, _F64, _U8]
 
 def bound_names() -> list[str]: ...
 def dtype_name(arg: str, value: str) -> str: ...
-def roofline_gemm(spec: HwSpec, dtype: str, layout: str, m: _F64, n: _F64, k: _F64, batch: _F64, peak_tflops: float) -> _Kernel: ...
-def roofline_gemm_scalar(spec: HwSpec, dtype: str, layout: str, m: float, n: float, k: float, batch: float) -> tuple[float, float, float, int]: ...
+def roofline_gemm(
+    spec: HwSpec, dtype: str, layout: str, m: _F64, n: _F64, k: _F64, batch: _F64, peak_tflops: float
+) -> _Kernel: ...
+def roofline_gemm_scalar(
+    spec: HwSpec, dtype: str, layout: str, m: float, n: float, k: float, batch: float
+) -> tuple[float, float, float, int]: ...
+
 # tile_m, tile_n, tiles, waves, units, aligned (0/1), compute_s, memory_s.
 def roofline_gemm_schedule(
     spec: HwSpec, dtype: str, layout: str, m: _F64, n: _F64, k: _F64, batch: _F64
@@ -74,7 +79,9 @@ class Cluster:
     def describe(self) -> list[tuple[int, str, int, int, list[tuple[str, str, str, int]]]]: ...
 
 def collectives_cluster(
-    groups: list[tuple[HwSpec, list[HwSpec], HwSpec, int]], fallback_nic: HwSpec | None, fallback_nics_per_node: int
+    groups: list[tuple[HwSpec, list[HwSpec], HwSpec, int]],
+    fallback_nic: HwSpec | None,
+    fallback_nics_per_node: int,
 ) -> Cluster: ...
 def collectives_names() -> tuple[list[str], list[str]]: ...
 def collectives_op(name: str) -> str: ...
@@ -91,7 +98,13 @@ def collectives_predict(
 
 # ---- llm ----
 def llm_model_stats(model: dict[str, float]) -> dict[str, float]: ...
-def llm_estimate(model: dict[str, float], system: HwSpec | str, nodes: int, plan: dict[str, float], calib: tuple[float, float, float, float]) -> dict[str, float]: ...
+def llm_estimate(
+    model: dict[str, float],
+    system: HwSpec | str,
+    nodes: int,
+    plan: dict[str, float],
+    calib: tuple[float, float, float, float],
+) -> dict[str, float]: ...
 def llm_estimate_hetero(
     model: dict[str, float],
     cluster: Cluster,
@@ -116,15 +129,22 @@ def llm_layer_activation_bytes(model: dict[str, float], plan: dict[str, float]) 
 
 @final
 class LlmModel: ...
+
 @final
 class LlmCluster: ...
 
 def llm_model_handle(model: dict[str, float]) -> LlmModel: ...
-def llm_cluster_handle(system: HwSpec | str, nodes: int, calib: tuple[float, float, float, float]) -> LlmCluster: ...
+def llm_cluster_handle(
+    system: HwSpec | str, nodes: int, calib: tuple[float, float, float, float]
+) -> LlmCluster: ...
 def llm_value_keys() -> tuple[list[str], list[str]]: ...
 def llm_estimate_values(model: LlmModel, cluster: LlmCluster, plan: list[float]) -> list[float]: ...
 def llm_collectives(
-    model: dict[str, float], system: HwSpec | str, nodes: int, plan: dict[str, float], calib: tuple[float, float, float, float]
+    model: dict[str, float],
+    system: HwSpec | str,
+    nodes: int,
+    plan: dict[str, float],
+    calib: tuple[float, float, float, float],
 ) -> list[tuple[str, str, str, str, str, int, int, float, float, float, float]]: ...
 def llm_invalid_reasons() -> list[str]: ...
 def llm_search(
@@ -199,10 +219,19 @@ def serve_iteration(
     handle: ServeEngine, prefill_seqs: _F64, prompt: _F64, cached: _F64, decode_seqs: _F64, context: _F64
 ) -> dict[str, _F64]: ...
 def serve_memory(
-    handle: ServeEngine, max_batched_tokens: float, max_seqs: float, fraction: float, of_free: bool, block_size: int
+    handle: ServeEngine,
+    max_batched_tokens: float,
+    max_seqs: float,
+    fraction: float,
+    of_free: bool,
+    block_size: int,
 ) -> dict[str, float]: ...
 def serve_requests(
-    rate: float, n: int, prompt: tuple[str, float, float, float], output: tuple[str, float, float, float], seed: int
+    rate: float,
+    n: int,
+    prompt: tuple[str, float, float, float],
+    output: tuple[str, float, float, float],
+    seed: int,
 ) -> tuple[_F64, _F64, _F64]: ...
 def serve_simulate(
     handle: ServeEngine,

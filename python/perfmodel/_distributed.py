@@ -45,7 +45,9 @@ def check_client(client: Any) -> Any:
             "(pip install 'perfmodel[dask]')"
         ) from exc
     if not isinstance(client, Client):
-        raise InvalidArgumentError(f"argument `client`: expected a dask.distributed.Client, got {type(client).__name__}")
+        raise InvalidArgumentError(
+            f"argument `client`: expected a dask.distributed.Client, got {type(client).__name__}"
+        )
     return client
 
 

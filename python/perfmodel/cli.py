@@ -1,11 +1,11 @@
 """The ``perfmodel`` command line.
 
-    perfmodel report [DEVICE] [--set KEY=VALUE ...]   what-if report of one device (default h100-sxm5-80gb)
-    perfmodel roofline gemm DEVICE M N K [--dtype bf16]
-    perfmodel hwdb list [KIND] | perfmodel hwdb show ID
-    perfmodel hwdb new DEVICE_ID --from TEMPLATE | perfmodel hwdb calibrate FILE --gemm CSV --stream CSV --nccl LOG
-    perfmodel validate [SUITE|all] [--write DIR]
-    perfmodel llm ... | collectives ... | daq ... | serve ... | mix ... | power ...   domain subcommands (when installed)
+perfmodel report [DEVICE] [--set KEY=VALUE ...]   what-if report of one device (default h100-sxm5-80gb)
+perfmodel roofline gemm DEVICE M N K [--dtype bf16]
+perfmodel hwdb list [KIND] | perfmodel hwdb show ID
+perfmodel hwdb new DEVICE_ID --from TEMPLATE | perfmodel hwdb calibrate FILE --gemm CSV --stream CSV --nccl LOG
+perfmodel validate [SUITE|all] [--write DIR]
+perfmodel llm ... | collectives ... | daq ... | serve ... | mix ... | power ...   domain subcommands (when installed)
 """
 
 from __future__ import annotations
@@ -59,9 +59,13 @@ def report(device_id: str, overrides: Sequence[str] = ()) -> str:
     if overrides:
         lines.append("overrides: " + ", ".join(overrides))
     hbm = dev.hbm_bandwidth_gbps
-    lines.append(f"HBM {dev.hbm_capacity_gb:g} GB at {hbm:g} GB/s; {dev['compute.units_count']} {dev.get('compute.unit_name', 'units')}; TDP {dev['power.tdp_w']} W")
+    lines.append(
+        f"HBM {dev.hbm_capacity_gb:g} GB at {hbm:g} GB/s; {dev['compute.units_count']} {dev.get('compute.unit_name', 'units')}; TDP {dev['power.tdp_w']} W"
+    )
     lines.append("")
-    lines.append(f"{'dtype':6s} {'peak TFLOP/s':>13s} {'ridge FLOP/B':>13s} {'GEMM 1k':>9s} {'GEMM 4k':>9s} {'GEMM 16k':>9s}  (modelled TFLOP/s, square M=N=K)")
+    lines.append(
+        f"{'dtype':6s} {'peak TFLOP/s':>13s} {'ridge FLOP/B':>13s} {'GEMM 1k':>9s} {'GEMM 4k':>9s} {'GEMM 16k':>9s}  (modelled TFLOP/s, square M=N=K)"
+    )
     sizes = np.array([1024.0, 4096.0, 16384.0])
     for dt in ("fp64", "tf32", "bf16", "fp16", "fp8", "int8"):
         peak = dev.peak_tflops(dt)
@@ -71,8 +75,13 @@ def report(device_id: str, overrides: Sequence[str] = ()) -> str:
         lines.append(f"{dt:6s} {peak:13.1f} {peak * 1000 / hbm:13.0f} {g[0]:9.1f} {g[1]:9.1f} {g[2]:9.1f}")
     s = roofline.memory_bound(dev, [1e6, 1e8, 1e10], [1e6, 1e8, 1e10])
     lines.append("")
-    lines.append("HBM copy (read + write), modelled: " + ", ".join(
-        f"{int(r):.0e} B -> {gb:.0f} GB/s" for r, gb in zip(s["bytes_read"].to_list(), s["gbps"].to_list(), strict=True)))
+    lines.append(
+        "HBM copy (read + write), modelled: "
+        + ", ".join(
+            f"{int(r):.0e} B -> {gb:.0f} GB/s"
+            for r, gb in zip(s["bytes_read"].to_list(), s["gbps"].to_list(), strict=True)
+        )
+    )
     lines.append(f"calibration: {dev['efficiency.fitted_on'][:160]}")
     return "\n".join(lines)
 
@@ -125,12 +134,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         except PerfModelError as e:
             print(f"perfmodel {argv[0]}: error: {e}", file=sys.stderr)
             return 2
-    p = argparse.ArgumentParser(prog="perfmodel", description="Analytical what-if models of AI clusters and DAQ systems.")
+    p = argparse.ArgumentParser(
+        prog="perfmodel", description="Analytical what-if models of AI clusters and DAQ systems."
+    )
     p.add_argument("--version", action="version", version=f"perfmodel {__import__('perfmodel').__version__}")
     sub = p.add_subparsers(dest="command")
     r = sub.add_parser("report", help="what-if report of one device")
     r.add_argument("device", nargs="?", default=DEFAULT_DEVICE)
-    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a hwdb field, e.g. memory.hbm_bandwidth_gbps=5000")
+    r.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a hwdb field, e.g. memory.hbm_bandwidth_gbps=5000",
+    )
     g = sub.add_parser("roofline", help="roofline of one kernel")
     g.add_argument("kernel", choices=["gemm"])
     g.add_argument("device")

@@ -54,9 +54,15 @@ def _parser() -> argparse.ArgumentParser:
             s.add_argument("--sp", action="store_true")
             s.add_argument("--group", action="append", default=[], metavar="SYSTEM:NODES",
                            help="another node group of the cluster (repeatable)")  # fmt: skip
-            s.add_argument("--placement", default=None, help="nic-aware (default with groups), naive, or compare")
-            s.add_argument("--layers-per-stage", default=None, help="comma-separated layers per stage, or auto")
-            s.add_argument("--no-fallback", action="store_true", help="the groups share no network (no TCP fallback)")
+            s.add_argument(
+                "--placement", default=None, help="nic-aware (default with groups), naive, or compare"
+            )
+            s.add_argument(
+                "--layers-per-stage", default=None, help="comma-separated layers per stage, or auto"
+            )
+            s.add_argument(
+                "--no-fallback", action="store_true", help="the groups share no network (no TCP fallback)"
+            )
     return p
 
 
@@ -65,7 +71,9 @@ def _placed(args: argparse.Namespace, plan: dict[str, object]) -> int:
     for g in args.group:
         system, _, nodes = g.rpartition(":")
         if not system or not nodes.isdigit():
-            raise InvalidArgumentError(f"argument `--group`: is {g!r}; expected SYSTEM:NODES, e.g. holmes-a100-roce:2")
+            raise InvalidArgumentError(
+                f"argument `--group`: is {g!r}; expected SYSTEM:NODES, e.g. holmes-a100-roce:2"
+            )
         groups.append((system, int(nodes)))
     c = make_cluster(groups, fallback_nic=None if args.no_fallback else "eth-100g")
     lps: str | list[int] = "auto"
@@ -78,7 +86,18 @@ def _placed(args: argparse.Namespace, plan: dict[str, object]) -> int:
     e = llm.estimate(args.model, c, placement=args.placement or "nic-aware", layers_per_stage=lps, **plan)  # type: ignore[arg-type]
     print(e)
     with pl.Config(tbl_cols=20, tbl_width_chars=160):
-        print(e.stages.select("stage", "system", "nodes", "transport", "layers", "micro_batch_s", "dp_comm_s", "p2p_transport"))
+        print(
+            e.stages.select(
+                "stage",
+                "system",
+                "nodes",
+                "transport",
+                "layers",
+                "micro_batch_s",
+                "dp_comm_s",
+                "p2p_transport",
+            )
+        )
         print(e.breakdown)
     print("partition:", getattr(e, "reason", ""))
     return 0

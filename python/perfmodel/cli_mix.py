@@ -22,7 +22,9 @@ from .serve import mix
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="perfmodel mix", description="cheapest GPU mix for a workload under a latency SLO")
+    p = argparse.ArgumentParser(
+        prog="perfmodel mix", description="cheapest GPU mix for a workload under a latency SLO"
+    )
     p.add_argument("model", help="preset id (see `perfmodel llm presets`) or config.json path")
     p.add_argument("--gpus", required=True, help="comma-separated hwdb system ids, each optionally :TP")
     p.add_argument("--requests", default="lmsys_05", help="trace name or CSV/JSONL file (default lmsys_05)")
@@ -30,11 +32,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--rates", default=None, help="comma-separated rates to sweep instead of --rate")
     p.add_argument("--tpot-slo", type=float, required=True, help="mean time per output token SLO, seconds")
     p.add_argument("--ttft-slo", type=float, default=None, help="time to first token SLO, seconds")
-    p.add_argument("--price", action="append", default=[], help="price override ID=USD_PER_GPU_HOUR (repeatable)")
+    p.add_argument(
+        "--price", action="append", default=[], help="price override ID=USD_PER_GPU_HOUR (repeatable)"
+    )
     p.add_argument("--dtype", default="bf16")
     p.add_argument("--framework", default="vllm")
     p.add_argument("--slice-factor", type=int, default=8)
-    p.add_argument("--chart", default=None, help="with --rates: write the cost-vs-rate chart (.png/.svg/.html)")
+    p.add_argument(
+        "--chart", default=None, help="with --rates: write the cost-vs-rate chart (.png/.svg/.html)"
+    )
     return p
 
 
@@ -75,7 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             try:
                 rates = [float(r) for r in args.rates.split(",")]
             except ValueError:
-                raise PerfModelError(f"argument `--rates`: '{args.rates}'; expected comma-separated numbers") from None
+                raise PerfModelError(
+                    f"argument `--rates`: '{args.rates}'; expected comma-separated numbers"
+                ) from None
             frame = cost.cost_sweep(args.model, gpus, work, rates, **kw)
             with pl.Config(tbl_rows=200, tbl_width_chars=160, fmt_str_lengths=60):
                 print(frame)

@@ -36,7 +36,9 @@ def _floats(text: str) -> list[float]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="perfmodel power", description="GPU power and energy, caps, oversubscription")
+    p = argparse.ArgumentParser(
+        prog="perfmodel power", description="GPU power and energy, caps, oversubscription"
+    )
     sub = p.add_subparsers(dest="cmd", required=True)
     m = sub.add_parser("model", help="a device's power law (idle, busy, compute and memory terms, TDP)")
     m.add_argument("device", help="hwdb device or system id")
@@ -45,7 +47,10 @@ def _parser() -> argparse.ArgumentParser:
         ("batch", "power and energy per output token vs batch size (steady-state serving iterations)"),
         ("simulate", "energy of a simulated request stream (per token, per request, mean power)"),
         ("pareto", "energy-latency Pareto front of the serving plans of a cluster"),
-        ("oversubscribe", "POLCA-style oversubscription: servers under a facility budget at a per-server cap"),
+        (
+            "oversubscribe",
+            "POLCA-style oversubscription: servers under a facility budget at a per-server cap",
+        ),
     ):
         s = sub.add_parser(name, help=text, description=text)
         s.add_argument("model", help="preset id (see `perfmodel llm presets`) or config.json path")
@@ -78,7 +83,9 @@ def _parser() -> argparse.ArgumentParser:
             s.add_argument("--chart", default=None, help="write the chart (.png, .svg, .html)")
         else:
             s.add_argument("--facility-w", type=float, required=True, help="facility power budget, W")
-            s.add_argument("--server-cap-w", type=_floats, required=True, help="per-server caps, W (comma-separated)")
+            s.add_argument(
+                "--server-cap-w", type=_floats, required=True, help="per-server caps, W (comma-separated)"
+            )
             s.add_argument("--tp", type=int, default=8)
             s.add_argument("--isl", type=int, default=1024)
             s.add_argument("--osl", type=int, default=256)
@@ -112,7 +119,10 @@ def _batch(args: argparse.Namespace) -> int:
         from .plots import save
 
         tdp = power.model(args.system, args.dtype).tdp_w
-        path = save(pp.power_energy_chart(f, title=f"{args.model} on {args.system} (TP {args.tp})", tdp_w=tdp), args.chart)
+        path = save(
+            pp.power_energy_chart(f, title=f"{args.model} on {args.system} (TP {args.tp})", tdp_w=tdp),
+            args.chart,
+        )
         print(f"wrote {path}")
     return 0
 
@@ -136,7 +146,9 @@ def _pareto(args: argparse.Namespace) -> int:
                      framework=args.framework, max_num_seqs=tuple(args.max_num_seqs), max_pp=args.max_pp)  # fmt: skip
     f = f.filter(pl.col("fits"))
     if f.is_empty():
-        raise InvalidArgumentError(f"no serving plan of {args.model} fits {args.nodes} '{args.system}' node(s)")
+        raise InvalidArgumentError(
+            f"no serving plan of {args.model} fits {args.nodes} '{args.system}' node(s)"
+        )
     f = f.with_columns(pp.energy_pareto_front(f.with_columns(latency_ms=pl.col("p90_tpot_s") * 1e3), "latency_ms",
                                               "energy_per_output_token_j"))  # fmt: skip
     cols = ["tp", "pp", "replicas", "max_num_seqs", "p90_tpot_s", "output_tokens_per_s", "energy_per_output_token_j",

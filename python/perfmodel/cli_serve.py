@@ -82,7 +82,11 @@ def _parser() -> argparse.ArgumentParser:
         s.add_argument("system", help="hwdb system id, e.g. dgx-h100")
         s.add_argument("--tp", type=int, default=1, help="tensor-parallel GPUs (default 1)")
         s.add_argument("--pp", type=int, default=1, help="pipeline stages (default 1)")
-        s.add_argument("--dtype", default="bf16", help="weights: bf16, fp16, fp8 (W8A8), int4 (weight-only), nvfp4 / mxfp4 (W4A4), fp6 (W6A6 MXFP6)")
+        s.add_argument(
+            "--dtype",
+            default="bf16",
+            help="weights: bf16, fp16, fp8 (W8A8), int4 (weight-only), nvfp4 / mxfp4 (W4A4), fp6 (W6A6 MXFP6)",
+        )
         s.add_argument("--kv-dtype", default=None, help="KV cache dtype (default 16-bit)")
         fw = "trtllm" if name == "throughput" else "vllm"
         s.add_argument(
@@ -102,7 +106,9 @@ def _parser() -> argparse.ArgumentParser:
                 )
             else:
                 s.add_argument("--percentile", default="90", help="50, 90, 99 or mean (default 90)")
-                s.add_argument("--search", action="store_true", help="every TP x PP x replicas plan of the node, ranked")
+                s.add_argument(
+                    "--search", action="store_true", help="every TP x PP x replicas plan of the node, ranked"
+                )
             s.add_argument("--num-requests", type=int, default=1000)
             s.add_argument(
                 "--prompt-tokens",
@@ -123,7 +129,12 @@ def _parser() -> argparse.ArgumentParser:
             s.add_argument("--slo-tpot", type=float, default=None, metavar="S", help="TPOT SLO, seconds")
             s.add_argument("--balancer", default="round_robin", help="round_robin or least_outstanding")
             s.add_argument("--scheduler-policy", default=None, help=_POLICY_HELP)
-            s.add_argument("--csv", metavar="OUT", default=None, help="write the per-request frame (or, with --search, the plans) to OUT")
+            s.add_argument(
+                "--csv",
+                metavar="OUT",
+                default=None,
+                help="write the per-request frame (or, with --search, the plans) to OUT",
+            )
         elif name == "throughput":
             s.add_argument("--isl", type=int, default=1024, help="prompt tokens per request")
             s.add_argument("--osl", type=int, default=1024, help="output tokens per request")
@@ -135,8 +146,10 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-_POLICY_HELP = ("how admission holds KV blocks: max_utilization (the prompt's, growing with preemption; vLLM, SGLang) "
-                "or guaranteed_no_evict (the whole request's; TensorRT-LLM); default: the framework's")
+_POLICY_HELP = (
+    "how admission holds KV blocks: max_utilization (the prompt's, growing with preemption; vLLM, SGLang) "
+    "or guaranteed_no_evict (the whole request's; TensorRT-LLM); default: the framework's"
+)
 
 
 def _gib(b: float) -> str:
@@ -232,7 +245,13 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _max_rate(args: argparse.Namespace) -> int:
-    pct: int | str = args.percentile if args.percentile == "mean" else int(args.percentile) if args.percentile.isdigit() else args.percentile
+    pct: int | str = (
+        args.percentile
+        if args.percentile == "mean"
+        else int(args.percentile)
+        if args.percentile.isdigit()
+        else args.percentile
+    )
     traffic = dict(requests=args.requests, num_requests=args.num_requests, prompt_tokens=args.prompt_tokens,
                    output_tokens=args.output_tokens, seed=args.seed)  # fmt: skip
     if args.search:
@@ -250,7 +269,9 @@ def _max_rate(args: argparse.Namespace) -> int:
                        slo_tpot_s=args.slo_tpot, percentile=pct, dtype=args.dtype, kv_dtype=args.kv_dtype,
                        framework=args.framework, balancer=args.balancer, scheduler_policy=args.scheduler_policy,
                        **traffic)  # fmt: skip
-    print(f"{_where(args)}, {args.replicas} replica(s): {r.rate_req_s:.3g} requests/s meet the SLOs; beyond: {r.why}")
+    print(
+        f"{_where(args)}, {args.replicas} replica(s): {r.rate_req_s:.3g} requests/s meet the SLOs; beyond: {r.why}"
+    )
     if r.simulation is not None:
         print(format_summary(r.simulation, f"at {r.rate_req_s:.3g} requests/s", args.slo_ttft, args.slo_tpot))
         if args.csv:
@@ -283,8 +304,13 @@ def format_summary(
 def _throughput(args: argparse.Namespace) -> int:
     kw = _common(args)
     sim = serve.max_throughput(
-        args.model, args.system, isl=args.isl, osl=args.osl, num_requests=args.num_requests,
-        scheduler_policy=args.scheduler_policy, **kw,
+        args.model,
+        args.system,
+        isl=args.isl,
+        osl=args.osl,
+        num_requests=args.num_requests,
+        scheduler_policy=args.scheduler_policy,
+        **kw,
     )
     s = sim.summary
     gpus = args.tp * args.pp

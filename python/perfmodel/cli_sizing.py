@@ -39,7 +39,9 @@ def add_parsers(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Runs ``sizing`` or ``sizing-rules``; errors propagate as :class:`perfmodel.PerfModelError`."""
     if args.cmd == "sizing-rules":
-        rules = sz.sizing_rules([d for d in args.devices.split(",") if d.strip()], dtype=args.dtype, tp=args.tp)
+        rules = sz.sizing_rules(
+            [d for d in args.devices.split(",") if d.strip()], dtype=args.dtype, tp=args.tp
+        )
         if args.format == "json":
             print(json.dumps(rules.to_dicts(), indent=2))
         else:

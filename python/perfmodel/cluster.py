@@ -32,7 +32,9 @@ class Cluster:
 
     __slots__ = ("_handle", "groups", "fallback_nic")
 
-    def __init__(self, handle: _core.Cluster, groups: list[dict[str, Any]], fallback_nic: Spec | None) -> None:
+    def __init__(
+        self, handle: _core.Cluster, groups: list[dict[str, Any]], fallback_nic: Spec | None
+    ) -> None:
         self._handle = handle
         self.groups = groups
         self.fallback_nic = fallback_nic
@@ -56,7 +58,9 @@ class Cluster:
                     "system": system,
                     "nodes": nodes,
                     "devices_per_node": dpn,
-                    "levels": [dict(zip(("name", "spec", "transport", "size"), lv, strict=True)) for lv in levels],
+                    "levels": [
+                        dict(zip(("name", "spec", "transport", "size"), lv, strict=True)) for lv in levels
+                    ],
                 }
             )
         return out
@@ -140,13 +144,17 @@ def cluster(
         try:
             items = list(system)
         except TypeError:
-            raise InvalidArgumentError(f"argument `system`: expected a system id, a spec or a list of (system, nodes), got {system!r}") from None
+            raise InvalidArgumentError(
+                f"argument `system`: expected a system id, a spec or a list of (system, nodes), got {system!r}"
+            ) from None
         if not items:
             raise InvalidArgumentError("argument `system`: the list of node groups is empty")
         groups = []
         for item in items:
             if not (isinstance(item, tuple) and len(item) == 2):
-                raise InvalidArgumentError(f"argument `system`: each group must be a (system, nodes) tuple, got {item!r}")
+                raise InvalidArgumentError(
+                    f"argument `system`: each group must be a (system, nodes) tuple, got {item!r}"
+                )
             groups.append(_group(item[0], item[1], specs))
     devices = sum(g["nodes"] * int(g["system"]["devices_per_node_count"]) for g in groups)
     if devices > check.MAX_COUNT:
@@ -159,7 +167,10 @@ def cluster(
     else:
         fb = get(fallback_nic, "nic") if isinstance(fallback_nic, str) else resolve(fallback_nic, "nic")
     handle = _core.collectives_cluster(
-        [(g["system"]._handle, [f._handle for f in g["fabrics"]], g["nic"]._handle, g["nodes"]) for g in groups],
+        [
+            (g["system"]._handle, [f._handle for f in g["fabrics"]], g["nic"]._handle, g["nodes"])
+            for g in groups
+        ],
         None if fb is None else fb._handle,
         fallback_nics_per_node,
     )

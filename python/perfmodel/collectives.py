@@ -50,7 +50,9 @@ def _where(where: Spec | str | Cluster, nranks: np.ndarray, stride: int = 1) -> 
         dpn = int(spec["devices_per_node_count"])
         most = int(np.max(nranks)) * stride if nranks.size else 1
         return cluster(spec, max(1, -(-most // dpn)))
-    raise InvalidArgumentError(f"argument `where`: expected a system id, a system spec or a Cluster, got {where!r}")
+    raise InvalidArgumentError(
+        f"argument `where`: expected a system id, a system spec or a Cluster, got {where!r}"
+    )
 
 
 def _algorithm_codes(algorithm: Any, n: int) -> np.ndarray:

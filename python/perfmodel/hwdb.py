@@ -157,7 +157,9 @@ def load(path: str | Path) -> Spec:
         raise HwdbError(f"{p}: cannot read hwdb file: {exc.strerror or exc}") from exc
     except UnicodeDecodeError as exc:
         line = p.read_bytes()[: exc.start].count(b"\n") + 1
-        raise HwdbError(f"{p}:{line}: not UTF-8 text (byte {exc.object[exc.start]:#04x}); TOML files are UTF-8") from None
+        raise HwdbError(
+            f"{p}:{line}: not UTF-8 text (byte {exc.object[exc.start]:#04x}); TOML files are UTF-8"
+        ) from None
     return parse(text, str(p))
 
 

@@ -186,9 +186,13 @@ def _parse_text(text: str, path: str) -> list[dict[str, Any]]:
             rec["line"] = lineno
             rows.append(rec)
     if header is None:
-        raise LogParseError(f"{path}: no nccl-tests header row (a '#' line with size, time, algbw, busbw) found")
+        raise LogParseError(
+            f"{path}: no nccl-tests header row (a '#' line with size, time, algbw, busbw) found"
+        )
     if not rows:
-        raise LogParseError(f"{path}: the header row is present but no data rows follow; is the log truncated?")
+        raise LogParseError(
+            f"{path}: the header row is present but no data rows follow; is the log truncated?"
+        )
     return rows
 
 
@@ -204,7 +208,9 @@ def _parse_json(doc: Any, path: str) -> tuple[list[dict[str, Any]], str | None, 
             raise LogParseError(f"{path}: results[{i}] is not a result object with a 'size'")
         size = r["size"]
         if isinstance(size, bool) or not isinstance(size, (int, str)) or not str(size).isdigit():
-            raise LogParseError(f"{path}: results[{i}].size is {size!r}; expected a whole number of bytes >= 0")
+            raise LogParseError(
+                f"{path}: results[{i}].size is {size!r}; expected a whole number of bytes >= 0"
+            )
         base = {
             "size_bytes": int(size),
             "count": int(r.get("count", 0)),
@@ -241,7 +247,9 @@ def _parse_json(doc: Any, path: str) -> tuple[list[dict[str, Any]], str | None, 
     return rows, op, nranks
 
 
-def parse(text: str, path: str = "<string>", op: str | None = None, nranks: int | None = None) -> pl.DataFrame:
+def parse(
+    text: str, path: str = "<string>", op: str | None = None, nranks: int | None = None
+) -> pl.DataFrame:
     """Parses log text (see :func:`read`)."""
     nranks = check.optional_whole("nranks", nranks)
     stripped = text.lstrip()
@@ -255,7 +263,9 @@ def parse(text: str, path: str = "<string>", op: str | None = None, nranks: int 
         text = _TAG_PREFIX.sub("", text)
         rows = _parse_text(text, path)
         found_op, found_ranks = _op_from_text(text, path), _ranks_from_text(text)
-    df = pl.DataFrame(rows, schema={k: v for k, v in COLUMNS.items() if k not in ("op", "nranks")}, strict=False)
+    df = pl.DataFrame(
+        rows, schema={k: v for k, v in COLUMNS.items() if k not in ("op", "nranks")}, strict=False
+    )
     return df.with_columns(
         op=pl.lit(op or found_op, dtype=pl.String),
         nranks=pl.lit(nranks if nranks is not None else found_ranks, dtype=pl.Int64),
@@ -281,7 +291,9 @@ def _log_meta(log: pl.DataFrame, op: str | None, nranks: int | None) -> tuple[st
     op = op or (log["op"][0] if log.height and log["op"][0] is not None else None)
     nr = nranks or (log["nranks"][0] if log.height and log["nranks"][0] is not None else None)
     if op is None:
-        raise InvalidArgumentError("argument `op`: the log does not say which collective it measured; pass op=...")
+        raise InvalidArgumentError(
+            "argument `op`: the log does not say which collective it measured; pass op=..."
+        )
     if nr is None:
         raise InvalidArgumentError("argument `nranks`: the log does not list its ranks; pass nranks=...")
     return op, int(nr)
@@ -303,7 +315,9 @@ def compare(
     rows = log.filter((pl.col("placement") == placement) & (pl.col("size_bytes") > 0))
     if rows.height == 0:
         have = sorted(set(log["placement"].to_list()))
-        raise InvalidArgumentError(f"argument `placement`: the log has no '{placement}' rows with size > 0; it has {have}")
+        raise InvalidArgumentError(
+            f"argument `placement`: the log has no '{placement}' rows with size > 0; it has {have}"
+        )
     pred = collectives.predict(where, op, rows["size_bytes"].to_numpy().astype(np.float64), nr, algorithm)
     return pl.DataFrame(
         {
@@ -315,7 +329,8 @@ def compare(
             "algorithm": pred["algorithm"],
         }
     ).with_columns(
-        busbw_error=(pl.col("predicted_busbw_gbps") - pl.col("measured_busbw_gbps")) / pl.col("measured_busbw_gbps"),
+        busbw_error=(pl.col("predicted_busbw_gbps") - pl.col("measured_busbw_gbps"))
+        / pl.col("measured_busbw_gbps"),
         time_error=(pl.col("predicted_time_us") - pl.col("measured_time_us")) / pl.col("measured_time_us"),
     )
 
@@ -362,7 +377,11 @@ _BOUNDS = {
     "efficiency.ll128_latency_ratio": (1e-3, 1.0),
     "efficiency.ll128_bandwidth_ratio": (0.3, 1.0),
 }
-_DEFAULT_START = {"efficiency.launch_us": 5.0, "efficiency.ll_latency_ratio": 0.2, "efficiency.ll_bandwidth_ratio": 0.2}
+_DEFAULT_START = {
+    "efficiency.launch_us": 5.0,
+    "efficiency.ll_latency_ratio": 0.2,
+    "efficiency.ll_bandwidth_ratio": 0.2,
+}
 
 
 def calibrate(
@@ -405,7 +424,10 @@ def calibrate(
     kind = "nic" if target == sysspec["nic"] else "fabric"
     base = resolve(target, kind)
     fit = [k for k in fit if not (kind == "nic" and k == "efficiency.launch_us")]
-    defaults = {**_DEFAULT_START, "efficiency.nvls_bandwidth_fraction": base.get("efficiency.bandwidth_fraction", 0.8)}
+    defaults = {
+        **_DEFAULT_START,
+        "efficiency.nvls_bandwidth_fraction": base.get("efficiency.bandwidth_fraction", 0.8),
+    }
     lo = np.log([_BOUNDS.get(k, (1e-4, 1e4))[0] for k in fit])
     hi = np.log([_BOUNDS.get(k, (1e-4, 1e4))[1] for k in fit])
 
@@ -415,9 +437,13 @@ def calibrate(
 
     data = []
     for f, (op, nr) in zip(frames, metas, strict=True):
-        rows = f.filter((pl.col("placement") == placement) & (pl.col("size_bytes") >= min_bytes) & (pl.col("time_us") > 0))
+        rows = f.filter(
+            (pl.col("placement") == placement) & (pl.col("size_bytes") >= min_bytes) & (pl.col("time_us") > 0)
+        )
         if rows.height == 0:
-            raise InvalidArgumentError(f"argument `logs`: a log has no '{placement}' rows with size >= {min_bytes}")
+            raise InvalidArgumentError(
+                f"argument `logs`: a log has no '{placement}' rows with size >= {min_bytes}"
+            )
         data.append((op, nr, rows["size_bytes"].to_numpy().astype(np.float64), rows["time_us"].to_numpy()))
     nodes = max(1, max(-(-nr // dpn) for _, nr in metas))
 
@@ -430,7 +456,10 @@ def calibrate(
 
     def residuals(x: np.ndarray) -> np.ndarray:
         c = cluster(sysspec, nodes, specs={target: spec_of(x)})
-        out = [np.log(collectives.predict(c, op, size, nr, algorithm)["time_us"].to_numpy() / t) for op, nr, size, t in data]
+        out = [
+            np.log(collectives.predict(c, op, size, nr, algorithm)["time_us"].to_numpy() / t)
+            for op, nr, size, t in data
+        ]
         return np.concatenate(out)
 
     def loss(x: np.ndarray) -> float:
@@ -445,7 +474,10 @@ def calibrate(
         best = _nelder_mead(loss, start({}))
         outcome = {"method": "nelder-mead (scipy not installed)", "cost": loss(best) / 2}
     else:
-        sols = [least_squares(residuals, start(o), bounds=(lo, hi), method="trf", x_scale="jac") for o in [{}, *starts]]
+        sols = [
+            least_squares(residuals, start(o), bounds=(lo, hi), method="trf", x_scale="jac")
+            for o in [{}, *starts]
+        ]
         sol = min(sols, key=lambda r: r.cost)
         best = sol.x
         outcome = {"method": "scipy least_squares (trf, bounded, log space)", "starts": len(sols), "cost": float(sol.cost),
@@ -455,7 +487,9 @@ def calibrate(
     if report is not None:
         report.update(outcome)
     out = spec_of(best)
-    note = fitted_on or "calibrate(): " + "; ".join(f"{op} {nr} ranks, {len(s)} sizes" for op, nr, s, _ in data)
+    note = fitted_on or "calibrate(): " + "; ".join(
+        f"{op} {nr} ranks, {len(s)} sizes" for op, nr, s, _ in data
+    )
     return out.with_overrides({"efficiency.fitted_on": note})
 
 

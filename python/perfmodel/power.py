@@ -85,7 +85,9 @@ def model(device: Any, dtype: str = "bf16", **overrides: float) -> PowerModel:
     if spec.kind == "system":
         spec = hwdb.get(spec["device"], "device")
     elif spec.kind != "device":
-        raise InvalidArgumentError(f"argument `device`: '{spec.id}' is a {spec.kind}; expected a device or a system")
+        raise InvalidArgumentError(
+            f"argument `device`: '{spec.id}' is a {spec.kind}; expected a device or a system"
+        )
     for k, v in overrides.items():
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
             raise InvalidArgumentError(f"argument `{k}`: is {v!r}; expected a finite number >= 0")
@@ -96,7 +98,9 @@ def model(device: Any, dtype: str = "bf16", **overrides: float) -> PowerModel:
         return hit
     h = _core.power_model(spec._handle, d, {k: float(v) for k, v in overrides.items()})
     f = h.figures
-    out = PowerModel(spec.id, d, f["tdp_w"], f["idle_w"], f["active_w"], f["compute_w"], f["memory_w"], h.fitted_on, h)
+    out = PowerModel(
+        spec.id, d, f["tdp_w"], f["idle_w"], f["active_w"], f["compute_w"], f["memory_w"], h.fitted_on, h
+    )
     if len(_MODELS) > 256:
         _MODELS.clear()
     _MODELS[key] = out
@@ -113,16 +117,22 @@ def check_cap(power: PowerModel, cap_w: Any) -> float | None:
     return float(power.handle.check_cap(float(cap_w)))
 
 
-def operate(power: PowerModel, flops: Any, hbm_bytes: Any, time_s: Any, host_s: Any, power_cap_w: float | None = None) -> dict[str, np.ndarray]:
+def operate(
+    power: PowerModel, flops: Any, hbm_bytes: Any, time_s: Any, host_s: Any, power_cap_w: float | None = None
+) -> dict[str, np.ndarray]:
     """The law over intervals of given work (columns): ``time_s``, ``power_w``, ``energy_j``,
     ``clock_fraction``, ``compute_utilization``, ``memory_utilization``, ``demand_w``."""
-    cols = [np.ascontiguousarray(np.atleast_1d(np.asarray(x, dtype=float))) for x in (flops, hbm_bytes, time_s, host_s)]
+    cols = [
+        np.ascontiguousarray(np.atleast_1d(np.asarray(x, dtype=float)))
+        for x in (flops, hbm_bytes, time_s, host_s)
+    ]
     n = max(c.size for c in cols)
     f, b, t, h = (np.ascontiguousarray(np.broadcast_to(c, (n,))) for c in cols)
     return dict(_core.power_operate(power.handle, f, b, t, h, check_cap(power, power_cap_w)))
 
 
 # ---- nodes and clusters -------------------------------------------------------------------------------------
+
 
 def _rated(spec: hwdb.Spec) -> float | None:
     v = spec.get("rated_node_power_w")
@@ -143,7 +153,9 @@ def node_power(system: Any, gpu_power_w: float, gpus: int | None = None) -> dict
     n = per_node if gpus is None else int(gpus)
     if n < 1:
         raise InvalidArgumentError(f"argument `gpus`: is {gpus!r}; expected a whole number >= 1")
-    if isinstance(gpu_power_w, bool) or not (isinstance(gpu_power_w, (int, float)) and math.isfinite(gpu_power_w) and gpu_power_w >= 0):
+    if isinstance(gpu_power_w, bool) or not (
+        isinstance(gpu_power_w, (int, float)) and math.isfinite(gpu_power_w) and gpu_power_w >= 0
+    ):
         raise InvalidArgumentError(f"argument `gpu_power_w`: is {gpu_power_w!r}; expected watts >= 0")
     nodes = -(-n // per_node)
     rated = _rated(spec)
@@ -184,23 +196,42 @@ def oversubscription(
     rated_w = _rated(spec)
     if rated_w is None:
         have = [s for s in hwdb.ids("system") if _rated(hwdb.get(s, "system")) is not None]
-        raise InvalidArgumentError(f"argument `system`: '{spec.id}' has no rated node power in hwdb (rated_node_power_w); systems with one: {have}")
-    if isinstance(facility_power_w, bool) or not (isinstance(facility_power_w, (int, float)) and math.isfinite(facility_power_w) and facility_power_w > 0):
-        raise InvalidArgumentError(f"argument `facility_power_w`: is {facility_power_w!r}; expected watts > 0")
+        raise InvalidArgumentError(
+            f"argument `system`: '{spec.id}' has no rated node power in hwdb (rated_node_power_w); systems with one: {have}"
+        )
+    if isinstance(facility_power_w, bool) or not (
+        isinstance(facility_power_w, (int, float))
+        and math.isfinite(facility_power_w)
+        and facility_power_w > 0
+    ):
+        raise InvalidArgumentError(
+            f"argument `facility_power_w`: is {facility_power_w!r}; expected watts > 0"
+        )
     per_node = int(spec["devices_per_node_count"])
     rated = rated_w
     nb = node_power(spec, 0.0)
     non_gpu = nb["non_gpu_w"]
-    caps: list[Any] = [server_cap_w] if np.ndim(server_cap_w) == 0 else [*np.asarray(server_cap_w, dtype=object)]
+    caps: list[Any] = (
+        [server_cap_w] if np.ndim(server_cap_w) == 0 else [*np.asarray(server_cap_w, dtype=object)]
+    )
     pmod = model(spec, dtype)
     instances = per_node // tp
-    base = serve.max_throughput(model_, spec, tp=tp, isl=isl, osl=osl, dtype=dtype, framework=framework, **options)
+    base = serve.max_throughput(
+        model_, spec, tp=tp, isl=isl, osl=osl, dtype=dtype, framework=framework, **options
+    )
     base_server = base.output_tokens_per_s * instances
     n_uncapped = math.floor(facility_power_w / rated)
     rows = []
     for cap in caps:
-        if isinstance(cap, bool) or not isinstance(cap, (int, float)) or not math.isfinite(cap) or cap > rated:
-            raise InvalidArgumentError(f"argument `server_cap_w`: is {cap!r}; expected watts at most the server rating ({rated:.0f} W)")
+        if (
+            isinstance(cap, bool)
+            or not isinstance(cap, (int, float))
+            or not math.isfinite(cap)
+            or cap > rated
+        ):
+            raise InvalidArgumentError(
+                f"argument `server_cap_w`: is {cap!r}; expected watts at most the server rating ({rated:.0f} W)"
+            )
         gpu_cap = (cap - non_gpu) / per_node
         if gpu_cap <= pmod.idle_w:
             raise InvalidArgumentError(
@@ -306,7 +337,9 @@ def add_run_energy(summary: dict[str, float], raw: dict[str, Any], pools: Sequen
     with ``system``, ``cluster_power_w`` (the GPUs' mean power plus the nodes' non-GPU power at the rating's
     share, :func:`node_power`; NaN where the system has no rating)."""
     makespan = float(raw["makespan_s"])
-    n_out = summary["output_tokens_per_s"] * max(makespan - float(np.min(raw["arrival_s"])) if len(raw["arrival_s"]) else 0.0, 0.0)
+    n_out = summary["output_tokens_per_s"] * max(
+        makespan - float(np.min(raw["arrival_s"])) if len(raw["arrival_s"]) else 0.0, 0.0
+    )
     gpus = energy = dynamic = iterations = throttled = peak = idle_gpu_w = 0.0
     for prefix, gpus_per_replica, replicas in pools:
         g = float(gpus_per_replica * replicas)
@@ -355,7 +388,9 @@ def steady_state(model_: Any, where: Any, batch: Any, prompt_len: float, output_
     if np.any(~np.isfinite(b)) or np.any(b < 1):
         raise InvalidArgumentError(f"argument `batch`: is {batch!r}; expected numbers >= 1")
     if not (np.isfinite(prompt_len) and prompt_len >= 0) or np.any(~np.isfinite(o)) or np.any(o < 1):
-        raise InvalidArgumentError(f"argument `prompt_len`/`output_len`: expected prompt_len >= 0 and output_len >= 1; got {prompt_len!r}, {output_len!r}")
+        raise InvalidArgumentError(
+            f"argument `prompt_len`/`output_len`: expected prompt_len >= 0 and output_len >= 1; got {prompt_len!r}, {output_len!r}"
+        )
     with np.errstate(all="ignore"):
         inputs = {"prefill_seqs": np.where(prompt_len > 0, 1.0, 0.0) + 0 * b, "prompt_len": b * prompt_len / o,
                   "cached": prompt_len / 2 + 0 * b, "decode_seqs": b, "context_len": prompt_len + o / 2 + 0 * b}  # fmt: skip

@@ -37,7 +37,9 @@ def _peak(device: Spec, dtype: str) -> float:
     return float(device.peak_tflops(dtype) or device.peak_tflops(dtype, "vector") or float("nan"))
 
 
-def _call(client: Any, fn: Any, head: tuple[Any, ...], columns: list[np.ndarray], tail: tuple[Any, ...]) -> tuple[np.ndarray, ...]:
+def _call(
+    client: Any, fn: Any, head: tuple[Any, ...], columns: list[np.ndarray], tail: tuple[Any, ...]
+) -> tuple[np.ndarray, ...]:
     """The engine's kernel columns: one call here, or row ranges on ``client``'s workers."""
     if client is None:
         return fn(*head, *columns, *tail)  # type: ignore[no-any-return]
@@ -55,13 +57,20 @@ def _frame(inputs: dict[str, np.ndarray], cols: tuple[np.ndarray, ...]) -> pl.Da
     ``bound`` (codes -> enum)."""
     time_s, flops, hbm_bytes, tflops, gbps, intensity, fraction_of_peak, bound = cols
     floats: dict[str, Any] = dict(inputs)
-    floats.update(time_s=time_s, flops=flops, hbm_bytes=hbm_bytes, tflops=tflops, gbps=gbps, intensity=intensity)
+    floats.update(
+        time_s=time_s, flops=flops, hbm_bytes=hbm_bytes, tflops=tflops, gbps=gbps, intensity=intensity
+    )
     if len(bound) <= _SMALL_FRAME:
         names = [*floats, "bound", "fraction_of_peak"]
         columns = [a.tolist() for a in floats.values()]
-        columns += [[BOUNDS[c] for c in bound.tolist()], [None if f != f else f for f in fraction_of_peak.tolist()]]
+        columns += [
+            [BOUNDS[c] for c in bound.tolist()],
+            [None if f != f else f for f in fraction_of_peak.tolist()],
+        ]
         schema = dict.fromkeys(names, pl.Float64) | {"bound": _BOUND_DTYPE}
-        return pl.from_dicts([dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)], schema=schema)
+        return pl.from_dicts(
+            [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)], schema=schema
+        )
     data = floats
     data["bound"] = _BOUND_VALUES.gather(pl.Series(bound))
     data["fraction_of_peak"] = pl.Series(fraction_of_peak, nan_to_null=True)
@@ -104,11 +113,20 @@ def gemm(
 
 
 def gemm_time(
-    device: Spec | str, m: float, n: float, k: float, dtype: str = "bf16", batch: float = 1, layout: str = "row"
+    device: Spec | str,
+    m: float,
+    n: float,
+    k: float,
+    dtype: str = "bf16",
+    batch: float = 1,
+    layout: str = "row",
 ) -> float:
     """Seconds for one GEMM: the scalar fast path (no DataFrame); ``layout`` as in :func:`gemm`."""
     dev = resolve(device, "device")
-    dims = [check.number(name, v, hi=check.MAX_DIM) for name, v in (("m", m), ("n", n), ("k", k), ("batch", batch))]
+    dims = [
+        check.number(name, v, hi=check.MAX_DIM)
+        for name, v in (("m", m), ("n", n), ("k", k), ("batch", batch))
+    ]
     return _core.roofline_gemm_scalar(dev._handle, check.dtype("dtype", dtype), layout, *dims)[0]
 
 
@@ -132,9 +150,21 @@ def attention(
     dev = resolve(device, "device")
     dtype = check.dtype("dtype", dtype)
     causal, backward = check.flag("causal", causal), check.flag("backward", backward)
-    _, cols = as_columns(batch=batch, heads=heads, seq_len=seq_len, seq_kv=seq_len if seq_kv is None else seq_kv, head_dim=head_dim)
+    _, cols = as_columns(
+        batch=batch,
+        heads=heads,
+        seq_len=seq_len,
+        seq_kv=seq_len if seq_kv is None else seq_kv,
+        head_dim=head_dim,
+    )
     columns = [cols["batch"], cols["heads"], cols["seq_len"], cols["seq_kv"], cols["head_dim"]]
-    out = _call(client, _core.roofline_attention, (dev._handle, dtype, kernel), columns, (causal, backward, _peak(dev, dtype)))
+    out = _call(
+        client,
+        _core.roofline_attention,
+        (dev._handle, dtype, kernel),
+        columns,
+        (causal, backward, _peak(dev, dtype)),
+    )
     return _frame(cols, out)
 
 

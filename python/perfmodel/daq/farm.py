@@ -15,7 +15,9 @@ from ..roofline import memory_bound
 __all__ = ["device_unit_time_s"]
 
 
-def device_unit_time_s(device: Spec | str, flops_per_op: float, bytes_per_op: float, dtype: str = "fp32") -> float:
+def device_unit_time_s(
+    device: Spec | str, flops_per_op: float, bytes_per_op: float, dtype: str = "fp32"
+) -> float:
     """Seconds one ``device`` needs per op: roofline time of ``flops_per_op`` FLOPs and ``bytes_per_op`` bytes.
 
     >>> round(device_unit_time_s("h100-sxm5-80gb", 3.3e11, 2e9) * 1e3, 1)  # doctest: +SKIP

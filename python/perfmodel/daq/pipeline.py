@@ -80,12 +80,21 @@ class Empirical:
 
     @classmethod
     def from_efficiency_curve(
-        cls, thresholds: Sequence[float], signal_efficiency: Sequence[float], background_efficiency: Sequence[float], shift: float = 0.0
+        cls,
+        thresholds: Sequence[float],
+        signal_efficiency: Sequence[float],
+        background_efficiency: Sequence[float],
+        shift: float = 0.0,
     ) -> Empirical:
         """From a trigger-efficiency curve: the fraction of relevant (signal) and irrelevant (background)
         events passing each threshold, so ``cdf = 1 - efficiency``."""
         x = tuple(float(v) for v in thresholds)
-        return cls(x, tuple(1.0 - float(v) for v in background_efficiency), tuple(1.0 - float(v) for v in signal_efficiency), shift)
+        return cls(
+            x,
+            tuple(1.0 - float(v) for v in background_efficiency),
+            tuple(1.0 - float(v) for v in signal_efficiency),
+            shift,
+        )
 
     @classmethod
     def from_scores(cls, negative: Any, positive: Any, points: int = 512, shift: float = 0.0) -> Empirical:
@@ -137,7 +146,16 @@ class Evaluation:
     cost: float = field(init=False)
 
     def __post_init__(self) -> None:
-        for name in ("power_w", "f1", "precision", "recall", "relevant_per_kj", "energy_per_relevant_j", "output_rate_hz", "cost"):
+        for name in (
+            "power_w",
+            "f1",
+            "precision",
+            "recall",
+            "relevant_per_kj",
+            "energy_per_relevant_j",
+            "output_rate_hz",
+            "cost",
+        ):
             object.__setattr__(self, name, self.metrics[name])
 
     def __getitem__(self, name: str) -> float:
@@ -156,7 +174,9 @@ MAX_MC_SAMPLES = 10_000_000
 
 def _mc_args(mc_seed: Any, mc_samples: Any) -> tuple[int | None, int]:
     """Checked Monte Carlo arguments: a seed in [0, 2^64) or None, samples in [1, MAX_MC_SAMPLES]."""
-    return check.optional_whole("mc_seed", mc_seed, 0, 2**64 - 1), check.whole("mc_samples", mc_samples, 2, MAX_MC_SAMPLES)
+    return check.optional_whole("mc_seed", mc_seed, 0, 2**64 - 1), check.whole(
+        "mc_samples", mc_samples, 2, MAX_MC_SAMPLES
+    )
 
 
 def _num(where: str, key: str, value: Any) -> float:
@@ -177,7 +197,13 @@ class Pipeline:
     100000
     """
 
-    def __init__(self, name: str = "pipeline", year: float = 2022, relevant_fraction: float | None = None, integer_counts: bool = True):
+    def __init__(
+        self,
+        name: str = "pipeline",
+        year: float = 2022,
+        relevant_fraction: float | None = None,
+        integer_counts: bool = True,
+    ):
         self.name = name
         self.year = float(year)
         self.relevant_fraction = relevant_fraction
@@ -212,8 +238,18 @@ class Pipeline:
         unit_cost: float = 0.0,
     ) -> Pipeline:
         """A detector sampling ``sample_rate_hz`` times a second, ``data_bytes`` per sample."""
-        vals = self._values(name, sample_rate_hz=sample_rate_hz, data_bytes=data_bytes, compression=compression, energy_per_op_j=energy_per_op_j, units=units, unit_cost=unit_cost)
-        return self._add(_Node(name, "detector", vals, tuple(complexity), None, to, float(link_energy_per_bit_j)))
+        vals = self._values(
+            name,
+            sample_rate_hz=sample_rate_hz,
+            data_bytes=data_bytes,
+            compression=compression,
+            energy_per_op_j=energy_per_op_j,
+            units=units,
+            unit_cost=unit_cost,
+        )
+        return self._add(
+            _Node(name, "detector", vals, tuple(complexity), None, to, float(link_energy_per_bit_j))
+        )
 
     def stage(
         self,
@@ -239,9 +275,19 @@ class Pipeline:
             name, data_bytes=data_bytes, reduction_ratio=reduction_ratio, energy_per_op_j=energy_per_op_j, complexity_scale=complexity_scale,
             compression=compression, units=units, unit_cost=unit_cost, unit_time_s=unit_time_s, utilization=utilization,
         )  # fmt: skip
-        return self._add(_Node(name, "processor", vals, tuple(complexity), classifier, to, float(link_energy_per_bit_j)))
+        return self._add(
+            _Node(name, "processor", vals, tuple(complexity), classifier, to, float(link_energy_per_bit_j))
+        )
 
-    def storage(self, name: str = "Storage", *, energy_per_op_j: float = 0.0, complexity: Sequence[float] = (0.0, 1.0), units: float = 0.0, unit_cost: float = 0.0) -> Pipeline:
+    def storage(
+        self,
+        name: str = "Storage",
+        *,
+        energy_per_op_j: float = 0.0,
+        complexity: Sequence[float] = (0.0, 1.0),
+        units: float = 0.0,
+        unit_cost: float = 0.0,
+    ) -> Pipeline:
         """The storage root."""
         vals = self._values(name, energy_per_op_j=energy_per_op_j, units=units, unit_cost=unit_cost)
         return self._add(_Node(name, "storage", vals, tuple(complexity)))
@@ -250,9 +296,13 @@ class Pipeline:
         """Connects ``source`` to ``target`` (each node sends its data to one successor)."""
         node = self._node(source)
         if node.to is not None and node.to != target:
-            raise ModelError(f"stage '{source}' has two outgoing links (to '{node.to}' and '{target}'); each stage sends its data to one successor")
+            raise ModelError(
+                f"stage '{source}' has two outgoing links (to '{node.to}' and '{target}'); each stage sends its data to one successor"
+            )
         node.to = target
-        node.link_energy_per_bit_j = _num(f"link '{source}' -> '{target}'", "energy_per_bit_j", energy_per_bit_j)
+        node.link_energy_per_bit_j = _num(
+            f"link '{source}' -> '{target}'", "energy_per_bit_j", energy_per_bit_j
+        )
         self._compiled = None
         return self
 
@@ -292,7 +342,9 @@ class Pipeline:
     def _split(key: str) -> tuple[str, str]:
         stage, sep, fld = key.rpartition(".")
         if not sep or not stage:
-            raise InvalidArgumentError(f"argument `{key}`: expected 'stage.parameter' (for example 'L1T.reduction_ratio') or 'year'")
+            raise InvalidArgumentError(
+                f"argument `{key}`: expected 'stage.parameter' (for example 'L1T.reduction_ratio') or 'year'"
+            )
         return stage, fld
 
     def with_values(self, values: Mapping[str, float]) -> Pipeline:
@@ -339,7 +391,9 @@ class Pipeline:
         for node in self._nodes.values():
             values = dict(node.values)
             if len(node.complexity) > 4:
-                raise InvalidArgumentError(f"stage '{node.name}': complexity takes at most 4 polynomial coefficients (k0..k3)")
+                raise InvalidArgumentError(
+                    f"stage '{node.name}': complexity takes at most 4 polynomial coefficients (k0..k3)"
+                )
             for i, k in enumerate(node.complexity):
                 values[f"complexity_k{i}"] = _num(f"stage '{node.name}'", "complexity", k)
             kind, table = "none", None
@@ -348,11 +402,19 @@ class Pipeline:
                 values.update(extra)
                 if isinstance(node.classifier, Empirical):
                     table = len(tables)
-                    tables.append((list(node.classifier.x), list(node.classifier.cdf_neg), list(node.classifier.cdf_pos)))
+                    tables.append(
+                        (
+                            list(node.classifier.x),
+                            list(node.classifier.cdf_neg),
+                            list(node.classifier.cdf_pos),
+                        )
+                    )
             nodes.append((node.name, node.kind, kind, table, list(values.items())))
             if node.to is not None:
                 if node.to not in index:
-                    raise ModelError(f"stage '{node.name}' sends its data to '{node.to}', which is not defined")
+                    raise ModelError(
+                        f"stage '{node.name}' sends its data to '{node.to}', which is not defined"
+                    )
                 links.append((index[node.name], index[node.to], node.link_energy_per_bit_j))
         rf = float("nan") if self.relevant_fraction is None else float(self.relevant_fraction)
         self._compiled = _core.daq_pipeline(nodes, links, tables, self.year, rf, self.integer_counts)
@@ -385,7 +447,9 @@ class Pipeline:
         """
         compiled = self.compile()
         index = {n: i for i, n in enumerate(compiled.names)}
-        _, cols = as_columns(**{k.replace(".", "\x00"): v for k, v in columns.items()}) if columns else ((), {})
+        _, cols = (
+            as_columns(**{k.replace(".", "\x00"): v for k, v in columns.items()}) if columns else ((), {})
+        )
         targets = []
         arrays = []
         for raw, arr in cols.items():
@@ -401,12 +465,17 @@ class Pipeline:
         per_stage = check.flag("per_stage", per_stage)
         n = arrays[0].size if arrays else 0
         if client is None or n == 0:
-            rows, flat, stage_flat = _core.daq_sweep(compiled, targets, arrays, per_stage, mc_seed, mc_samples)
+            rows, flat, stage_flat = _core.daq_sweep(
+                compiled, targets, arrays, per_stage, mc_seed, mc_samples
+            )
         else:
             from .._distributed import chunk_count, index_ranges, map_chunks
 
             ranges = index_ranges(n, chunk_count(client, n, min_items=1024))
-            args = [(compiled, targets, [a[lo:hi] for a in arrays], per_stage, mc_seed, mc_samples, lo) for lo, hi in ranges]
+            args = [
+                (compiled, targets, [a[lo:hi] for a in arrays], per_stage, mc_seed, mc_samples, lo)
+                for lo, hi in ranges
+            ]
             parts = map_chunks(client, _core.daq_sweep, args, what="daq sweep")
             rows = sum(part[0] for part in parts)
             flat = np.concatenate([part[1] for part in parts])
@@ -415,7 +484,11 @@ class Pipeline:
         m = flat.reshape(rows, len(METRICS))
         for j, name in enumerate(METRICS):
             col = np.ascontiguousarray(m[:, j])
-            data[name] = pl.Series(name, np.where(np.isinf(col), np.nan, col), nan_to_null=True) if name in _RATIOS else col
+            data[name] = (
+                pl.Series(name, np.where(np.isinf(col), np.nan, col), nan_to_null=True)
+                if name in _RATIOS
+                else col
+            )
         if per_stage:
             s = stage_flat.reshape(rows, len(compiled.names))
             for j, name in enumerate(compiled.names):
@@ -443,7 +516,9 @@ def _classifier(where: str, spec: Any) -> Classifier:
     if spec is None:
         return None
     if not isinstance(spec, dict) or "kind" not in spec:
-        raise InvalidArgumentError(f"{where}: classifier must be a table with `kind` ('gaussian', 'rates' or 'empirical')")
+        raise InvalidArgumentError(
+            f"{where}: classifier must be a table with `kind` ('gaussian', 'rates' or 'empirical')"
+        )
     spec = dict(spec)
     kind = spec.pop("kind")
     spec.pop("note", None)
@@ -451,15 +526,48 @@ def _classifier(where: str, spec: Any) -> Classifier:
         if kind == "empirical":
             if "efficiency_curve" in spec:
                 c = spec.pop("efficiency_curve")
-                return Empirical.from_efficiency_curve(c["threshold"], c["signal_efficiency"], c["background_efficiency"], **spec)
-            return Empirical(tuple(spec.pop("x")), tuple(spec.pop("cdf_neg")), tuple(spec.pop("cdf_pos")), **spec)
+                return Empirical.from_efficiency_curve(
+                    c["threshold"], c["signal_efficiency"], c["background_efficiency"], **spec
+                )
+            return Empirical(
+                tuple(spec.pop("x")), tuple(spec.pop("cdf_neg")), tuple(spec.pop("cdf_pos")), **spec
+            )
         return _CLASSIFIERS[kind](**spec)  # type: ignore[no-any-return]
     except (KeyError, TypeError) as exc:
         raise InvalidArgumentError(f"{where}: bad classifier {kind!r}: {exc}") from exc
 
 
-_DETECTOR_KEYS = {"name", "to", "sample_rate_hz", "data_bytes", "compression", "energy_per_op_j", "complexity", "link_energy_per_bit_j", "units", "unit_cost", "category", "note"}
-_STAGE_KEYS = {"name", "to", "data_bytes", "reduction_ratio", "classifier", "energy_per_op_j", "complexity", "complexity_scale", "compression", "link_energy_per_bit_j", "units", "unit_cost", "unit_time_s", "utilization", "note"}
+_DETECTOR_KEYS = {
+    "name",
+    "to",
+    "sample_rate_hz",
+    "data_bytes",
+    "compression",
+    "energy_per_op_j",
+    "complexity",
+    "link_energy_per_bit_j",
+    "units",
+    "unit_cost",
+    "category",
+    "note",
+}
+_STAGE_KEYS = {
+    "name",
+    "to",
+    "data_bytes",
+    "reduction_ratio",
+    "classifier",
+    "energy_per_op_j",
+    "complexity",
+    "complexity_scale",
+    "compression",
+    "link_energy_per_bit_j",
+    "units",
+    "unit_cost",
+    "unit_time_s",
+    "utilization",
+    "note",
+}
 _STORAGE_KEYS = {"name", "energy_per_op_j", "complexity", "units", "unit_cost", "note"}
 
 
@@ -468,25 +576,42 @@ def _check_keys(where: str, table: dict[str, Any], allowed: set[str]) -> dict[st
     if unknown:
         import difflib
 
-        hints = [f"`{k}`" + (f" (did you mean `{m[0]}`?)" if (m := difflib.get_close_matches(k, sorted(allowed), n=1)) else "") for k in unknown]
+        hints = [
+            f"`{k}`"
+            + (
+                f" (did you mean `{m[0]}`?)"
+                if (m := difflib.get_close_matches(k, sorted(allowed), n=1))
+                else ""
+            )
+            for k in unknown
+        ]
         raise InvalidArgumentError(f"{where}: unknown key(s) {', '.join(hints)}")
     return {k: v for k, v in table.items() if k not in ("note", "category")}
 
 
 def _from_doc(doc: dict[str, Any], where: str) -> Pipeline:
     head = doc.get("pipeline", {})
-    p = Pipeline(head.get("name", Path(where).stem), year=head.get("year", 2022), relevant_fraction=head.get("relevant_fraction"), integer_counts=head.get("integer_counts", True))
+    p = Pipeline(
+        head.get("name", Path(where).stem),
+        year=head.get("year", 2022),
+        relevant_fraction=head.get("relevant_fraction"),
+        integer_counts=head.get("integer_counts", True),
+    )
     p.meta = {k: v for k, v in doc.items() if k not in ("detector", "stage", "storage", "defaults")}
     defaults = doc.get("defaults", {})
     for i, d in enumerate(doc.get("detector", [])):
         d = _check_keys(f"{where}: detector[{i}]", {**defaults.get("detector", {}), **d}, _DETECTOR_KEYS)
         p.detector(**d)
     for i, s in enumerate(doc.get("stage", [])):
-        s = _check_keys(f"{where}: stage[{i}] ({s.get('name', '?')})", {**defaults.get("stage", {}), **s}, _STAGE_KEYS)
+        s = _check_keys(
+            f"{where}: stage[{i}] ({s.get('name', '?')})", {**defaults.get("stage", {}), **s}, _STAGE_KEYS
+        )
         s["classifier"] = _classifier(f"{where}: stage '{s.get('name')}'", s.get("classifier"))
         p.stage(**s)
     storage = doc.get("storage")
     if storage is None:
-        raise ModelError(f"{where}: pipeline has no [storage] table; a pipeline needs exactly one storage root")
+        raise ModelError(
+            f"{where}: pipeline has no [storage] table; a pipeline needs exactly one storage root"
+        )
     p.storage(**_check_keys(f"{where}: storage", storage, _STORAGE_KEYS))
     return p

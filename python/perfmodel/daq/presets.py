@@ -27,7 +27,9 @@ def _doc(name: str) -> dict[str, Any]:
 
         close = difflib.get_close_matches(name, PRESETS, n=2)
         hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        raise InvalidArgumentError(f"argument `name`: unknown DAQ preset '{name}'{hint} (available: {', '.join(PRESETS)})")
+        raise InvalidArgumentError(
+            f"argument `name`: unknown DAQ preset '{name}'{hint} (available: {', '.join(PRESETS)})"
+        )
     text = resources.files("perfmodel.daq").joinpath("presets", f"{name}.toml").read_text()
     return tomllib.loads(text)
 
@@ -57,7 +59,9 @@ def lever_values(name: str, base: Pipeline | None = None, **switches: bool) -> d
     out: dict[str, float] = {}
     for lever, on in switches.items():
         if lever not in defs:
-            raise InvalidArgumentError(f"argument `{lever}`: unknown lever of preset '{name}'; expected one of {', '.join(defs)}")
+            raise InvalidArgumentError(
+                f"argument `{lever}`: unknown lever of preset '{name}'; expected one of {', '.join(defs)}"
+            )
         if not isinstance(on, bool):
             raise InvalidArgumentError(f"argument `{lever}`: expected True or False, got {on!r}")
         if not on:
@@ -66,7 +70,9 @@ def lever_values(name: str, base: Pipeline | None = None, **switches: bool) -> d
         out.update(_expand(p, dict(d.get("set", {}))))
         farm = d.get("farm")
         if farm is not None:
-            out[f"{farm['stage']}.unit_time_s"] = device_unit_time_s(farm["device"], farm["flops_per_op"], farm["bytes_per_op"], farm.get("dtype", "fp32"))
+            out[f"{farm['stage']}.unit_time_s"] = device_unit_time_s(
+                farm["device"], farm["flops_per_op"], farm["bytes_per_op"], farm.get("dtype", "fp32")
+            )
             out[f"{farm['stage']}.unit_cost"] = float(farm["unit_cost"])
             out[f"{farm['stage']}.utilization"] = float(farm.get("utilization", 0.7))
     return out
@@ -100,26 +106,36 @@ def lever_sweep(name: str, per_stage: bool = True, **fixed: bool) -> pl.DataFram
     Columns: one boolean per lever, the metrics, and ``power_w:<stage>`` with ``per_stage``."""
     names = list(levers(name))
     free = [lv for lv in names if lv not in fixed]
-    combos = [dict(zip(free, bits, strict=True)) | fixed for bits in itertools.product([False, True], repeat=len(free))]
+    combos = [
+        dict(zip(free, bits, strict=True)) | fixed
+        for bits in itertools.product([False, True], repeat=len(free))
+    ]
     base = _base(name)
     changes = [lever_values(name, base, **c) for c in combos]
     keys = sorted({k for c in changes for k in c})
     columns = {k: [c.get(k, base.get(k)) for c in changes] for k in keys}
     df = base.sweep(columns, per_stage=per_stage).drop(keys)
     flags = pl.DataFrame({lv: [c[lv] for c in combos] for lv in names})
-    label = pl.DataFrame({"configuration": [" + ".join(lv for lv in names if c[lv]) or "baseline" for c in combos]})
+    label = pl.DataFrame(
+        {"configuration": [" + ".join(lv for lv in names if c[lv]) or "baseline" for c in combos]}
+    )
     return pl.concat([label, flags, df], how="horizontal")
 
 
-def calibrate_skill(pipeline: Pipeline, stage: str, target_f1: float, lo: float = 0.0, hi: float = 10.0) -> float:
+def calibrate_skill(
+    pipeline: Pipeline, stage: str, target_f1: float, lo: float = 0.0, hi: float = 10.0
+) -> float:
     """The Gaussian skill of ``stage`` at which the pipeline's F1 equals ``target_f1`` (bisection; F1 rises
     with skill). Used to calibrate the presets' L1T skills to SystemFlow's published F1 rows."""
+
     def f1(s: float) -> float:
         return pipeline.with_values({f"{stage}.skill": s}).evaluate().f1
 
     f_lo, f_hi = f1(lo), f1(hi)
     if not (f_lo <= target_f1 <= f_hi):
-        raise InvalidArgumentError(f"argument `target_f1`: {target_f1} is outside the F1 range [{f_lo:.4f}, {f_hi:.4f}] for skills [{lo}, {hi}]")
+        raise InvalidArgumentError(
+            f"argument `target_f1`: {target_f1} is outside the F1 range [{f_lo:.4f}, {f_hi:.4f}] for skills [{lo}, {hi}]"
+        )
     for _ in range(60):
         mid = 0.5 * (lo + hi)
         if f1(mid) < target_f1:

@@ -289,7 +289,14 @@ def layer_activation_bytes(
     """
     m = model if isinstance(model, Model) else globals()["model"](model)
     plan = _plan_numbers(
-        {"tp": tp, "sp": sp, "recompute": recompute, "micro_batch": micro_batch, "cp": cp, "flash_attention": flash_attention}
+        {
+            "tp": tp,
+            "sp": sp,
+            "recompute": recompute,
+            "micro_batch": micro_batch,
+            "cp": cp,
+            "flash_attention": flash_attention,
+        }
     )
     return float(_core.llm_layer_activation_bytes(m.fields, plan))
 
@@ -450,7 +457,11 @@ def _calib_tuple(
             raise InvalidArgumentError(
                 f"argument `calib`: unknown key '{key}'{hint} (expected {', '.join(_CALIB_KEYS)})"
             )
-    values = {k: check.number(f"calib['{k}']", calib[k], CALIB_MIN, CALIB_MAX, lo_open=False) for k in _CALIB_KEYS if k in calib}
+    values = {
+        k: check.number(f"calib['{k}']", calib[k], CALIB_MIN, CALIB_MAX, lo_open=False)
+        for k in _CALIB_KEYS
+        if k in calib
+    }
     return tuple(values.get(k, b) for k, b in zip(_CALIB_KEYS, base, strict=True))  # type: ignore[return-value]
 
 
@@ -541,10 +552,14 @@ class Estimate:
                 "transports in `.stages`"
             )
         fields, handle, nodes, calib, sys_id, spec_calib = ctx
-        rows = _core.llm_collectives(fields, handle, nodes, _plan_numbers(self.plan), _calib_tuple(sys_id, calib, spec_calib))
+        rows = _core.llm_collectives(
+            fields, handle, nodes, _plan_numbers(self.plan), _calib_tuple(sys_id, calib, spec_calib)
+        )
         names = ("group", "what", "op", "algorithm", "levels", "ranks", "stride", "bytes", "time_s",
                  "calls_per_step", "cross_node_bytes")  # fmt: skip
-        return pl.DataFrame([dict(zip(names, r, strict=True)) for r in rows], schema=list(names), orient="row")
+        return pl.DataFrame(
+            [dict(zip(names, r, strict=True)) for r in rows], schema=list(names), orient="row"
+        )
 
     @property
     def memory_breakdown(self) -> pl.DataFrame:
@@ -734,7 +749,9 @@ def estimate(
         except (TypeError, ValueError):
             values = None
     if values is None:
-        raw = _core.llm_estimate(m.fields, handle, nodes, _plan_numbers(plan), _calib_tuple(sys_id, calib, resolved[4]))
+        raw = _core.llm_estimate(
+            m.fields, handle, nodes, _plan_numbers(plan), _calib_tuple(sys_id, calib, resolved[4])
+        )
     else:
         raw = dict(zip(_VALUE_KEYS, _core.llm_estimate_values(_model_handle(m), c, values), strict=True))
     # Built without the dataclass __init__ (the fields are the engine's, already checked): the per-call cost.
@@ -747,7 +764,15 @@ def estimate(
 
 def _estimate_fields(plan: dict[str, Any], raw: dict[str, float]) -> dict[str, Any]:
     """The fields of an :class:`Estimate` from the engine's result dict."""
-    keys = ("step_time_s", "tokens_per_s", "mfu", "hfu", "tflops_per_gpu", "memory_per_gpu_bytes", "capacity_bytes")
+    keys = (
+        "step_time_s",
+        "tokens_per_s",
+        "mfu",
+        "hfu",
+        "tflops_per_gpu",
+        "memory_per_gpu_bytes",
+        "capacity_bytes",
+    )
     if not raw["hfu"] <= 1.0:
         raise InvalidArgumentError(
             f"argument `calib`: the calibration makes the step faster than the GPUs' peak (hardware FLOPs "
@@ -847,8 +872,12 @@ def search_full(
         "cp": counts("cp", cp, [1]),
         "ep": counts("ep", ep, [1] if m.fields.get("experts", 0) <= 1 else _divisors(int(m.experts))),
         "micro_batch": counts("micro_batch", micro_batch, [1, 2, 4, 8, 16]),
-        "recompute": check.choices("recompute", list(RECOMPUTE) if recompute is None else recompute, recompute_name),
-        "zero": [0, 1, 2, 3] if zero is None else check.choices("zero", zero, lambda n, v: check.whole(n, v, 0, 3)),
+        "recompute": check.choices(
+            "recompute", list(RECOMPUTE) if recompute is None else recompute, recompute_name
+        ),
+        "zero": [0, 1, 2, 3]
+        if zero is None
+        else check.choices("zero", zero, lambda n, v: check.whole(n, v, 0, 3)),
         "sp": [False, True] if sp is None else check.choices("sp", sp, check.flag),
     }
     # Overlap of DP, TP and pipeline communication (bit set 1, 2, 4) is searched unless the caller fixes a flag.
@@ -867,7 +896,16 @@ def search_full(
     rejected, rejected_why = 0, ""
     if handle is None:
         name, order = placement_mod.placement_order("nic-aware" if placement is None else placement)
-        job: tuple[Any, ...] = (True, m.fields, cluster._handle, placement_mod._calibs(cluster, calib), spaced, base, name, order)
+        job: tuple[Any, ...] = (
+            True,
+            m.fields,
+            cluster._handle,
+            placement_mod._calibs(cluster, calib),
+            spaced,
+            base,
+            name,
+            order,
+        )
     else:
         job = (False, m.fields, handle, nodes, _calib_tuple(sys_id, calib), spaced, base)
     if client is None:
@@ -881,7 +919,11 @@ def search_full(
     def show(done: int, _chunks: int) -> None:
         # The bar shows when asked, or by itself once a search has run for more than a second.
         if progress or (progress is None and time.perf_counter() - start > 1.0):
-            _progress(ranges[done - 1][1] if client is None else sum(hi - lo for lo, hi in ranges[:done]), total, start)
+            _progress(
+                ranges[done - 1][1] if client is None else sum(hi - lo for lo, hi in ranges[:done]),
+                total,
+                start,
+            )
 
     if client is None:
         outputs = []
@@ -935,7 +977,9 @@ def _search_chunk(
     the first rejection's reason)."""
     if job[0]:
         _, fields, cluster, calibs, space, base, name, order = job
-        cols, skipped, _, rej, why = _core.llm_search_hetero(fields, cluster, calibs, space, base, name, order, lo, hi)
+        cols, skipped, _, rej, why = _core.llm_search_hetero(
+            fields, cluster, calibs, space, base, name, order, lo, hi
+        )
     else:
         _, fields, system, nodes, calib_t, space, base = job
         cols, skipped, _ = _core.llm_search(fields, system, nodes, calib_t, space, base, lo, hi)

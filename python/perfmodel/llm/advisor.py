@@ -73,7 +73,12 @@ def _arg_error(name: str, value: Any, expected: str, choices: Iterable[str] = ()
 
 
 def _whole(name: str, value: Any, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer)) or value != int(value) or value < minimum:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.integer))
+        or value != int(value)
+        or value < minimum
+    ):
         raise _arg_error(name, value, f"a whole number >= {minimum}")
     return int(value)
 
@@ -89,7 +94,9 @@ def _dtype(dtype: Any) -> str:
     try:
         return _check.dtype("dtype", dtype)
     except InvalidArgumentError:
-        raise _arg_error("dtype", dtype, "a dtype name", ["fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8"]) from None
+        raise _arg_error(
+            "dtype", dtype, "a dtype name", ["fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8"]
+        ) from None
 
 
 def _peak(dev: hwdb.Spec, dtype: str) -> float:
@@ -155,7 +162,9 @@ def _evaluate(dev: hwdb.Spec, dtype: str, s: _Shapes, training: bool) -> dict[st
             ns.append(mnk[order[1]])
             ks.append(mnk[order[2]])
     m, n, k = (np.concatenate(x).astype(float) for x in (ms, ns, ks))
-    time_s, flops, _, _, _, _, _, bound = _core.roofline_gemm(dev._handle, dtype, "row", m, n, k, np.ones_like(m), float("nan"))
+    time_s, flops, _, _, _, _, _, bound = _core.roofline_gemm(
+        dev._handle, dtype, "row", m, n, k, np.ones_like(m), float("nan")
+    )
     count = len(s)
     shape = (len(names), len(passes), count)
     time_s, flops, bound = time_s.reshape(shape), flops.reshape(shape), bound.reshape(shape)
@@ -165,10 +174,14 @@ def _evaluate(dev: hwdb.Spec, dtype: str, s: _Shapes, training: bool) -> dict[st
     b = np.full(count, float(s.micro_batch))
     seq = np.full(count, float(s.seq_len))
     heads = s.heads / float(s.tp)
-    fwd = _core.roofline_attention(dev._handle, dtype, "flash", b, heads, seq, seq, s.head_dim, True, False, float("nan"))
+    fwd = _core.roofline_attention(
+        dev._handle, dtype, "flash", b, heads, seq, seq, s.head_dim, True, False, float("nan")
+    )
     at, af, ab = fwd[0], fwd[1], fwd[7]
     if training:
-        bwd = _core.roofline_attention(dev._handle, dtype, "flash", b, heads, seq, seq, s.head_dim, True, True, float("nan"))
+        bwd = _core.roofline_attention(
+            dev._handle, dtype, "flash", b, heads, seq, seq, s.head_dim, True, True, float("nan")
+        )
         at, af = at + bwd[0], af + bwd[1]
     out["attention"] = {"time_s": at, "flops": af, "bound": ab}
     return out
@@ -180,7 +193,12 @@ def _totals(calls: dict[str, dict[str, np.ndarray]], layers: np.ndarray) -> dict
     layer_f = sum(calls[c]["flops"] for c in _KINDS if c != "logits")
     model_t = layers * layer_t + calls["logits"]["time_s"]
     model_f = layers * layer_f + calls["logits"]["flops"]
-    return {"layer_time_s": np.asarray(layer_t), "layer_flops": np.asarray(layer_f), "model_time_s": model_t, "model_flops": model_f}
+    return {
+        "layer_time_s": np.asarray(layer_t),
+        "layer_flops": np.asarray(layer_f),
+        "model_time_s": model_t,
+        "model_flops": model_f,
+    }
 
 
 # ---- one model: diagnosis and nearby shapes -------------------------------------------------------------------
@@ -196,7 +214,9 @@ def _base_shape(m: Any) -> dict[str, Any]:
     hidden, heads = int(f["hidden"]), int(f["heads"])
     head_dim = int(f.get("head_dim") or 0) or hidden // heads
     if not f.get("head_dim") and hidden % heads:
-        raise InvalidArgumentError(f"argument `model`: hidden {hidden} is not a multiple of heads {heads}; give head_dim")
+        raise InvalidArgumentError(
+            f"argument `model`: hidden {hidden} is not a multiple of heads {heads}; give head_dim"
+        )
     return {
         "hidden": hidden,
         "heads": heads,
@@ -238,7 +258,13 @@ def _neighbours(base: dict[str, Any], tp: int) -> list[tuple[str, dict[str, Any]
         kv = heads * kv_ratio
         if kv != int(kv) or heads % tp or int(kv) % tp:
             return None
-        return {"hidden": h2, "heads": heads, "kv_heads": int(kv), "head_dim": hd, "ffn_hidden": _round(f * h2 / h, 64)}
+        return {
+            "hidden": h2,
+            "heads": heads,
+            "kv_heads": int(kv),
+            "head_dim": hd,
+            "ffn_hidden": _round(f * h2 / h, 64),
+        }
 
     hs = {h + s * j for s in (64,) for j in (-4, -3, -2, -1, 1, 2, 3, 4)}
     hs |= {m * math.floor(h / m) for m in (128, 256, 512)} | {m * math.ceil(h / m) for m in (128, 256, 512)}
@@ -255,7 +281,9 @@ def _neighbours(base: dict[str, Any], tp: int) -> list[tuple[str, dict[str, Any]
             continue
         out.append(("heads", {"heads": a2, "kv_heads": int(kv), "head_dim": hd}))
     fs = {f + s * j for s in (64,) for j in (-4, -2, -1, 1, 2, 4)}
-    fs |= {m * math.floor(f / m) for m in (64, 128, 256, 512)} | {m * math.ceil(f / m) for m in (64, 128, 256, 512)}
+    fs |= {m * math.floor(f / m) for m in (64, 128, 256, 512)} | {
+        m * math.ceil(f / m) for m in (64, 128, 256, 512)
+    }
     for f2 in sorted(fs):
         if f2 > 0 and f2 != f and f2 % tp == 0:
             out.append(("ffn", {"ffn_hidden": f2}))
@@ -267,7 +295,10 @@ def _neighbours(base: dict[str, Any], tp: int) -> list[tuple[str, dict[str, Any]
 
 
 def _shapes(rows: Sequence[dict[str, Any]], glu: bool, seq_len: int, micro_batch: int, tp: int) -> _Shapes:
-    col = {k: np.array([float(r[k]) for r in rows]) for k in ("hidden", "heads", "kv_heads", "head_dim", "ffn_hidden", "vocab", "layers")}
+    col = {
+        k: np.array([float(r[k]) for r in rows])
+        for k in ("hidden", "heads", "kv_heads", "head_dim", "ffn_hidden", "vocab", "layers")
+    }
     return _Shapes(
         hidden=col["hidden"], heads=col["heads"], kv_heads=col["kv_heads"], head_dim=col["head_dim"], ffn=col["ffn_hidden"],
         vocab=col["vocab"], layers=col["layers"], glu=glu, seq_len=seq_len, micro_batch=micro_batch, tp=tp,
@@ -322,7 +353,9 @@ class Sizing:
 
     def __repr__(self) -> str:
         b = self.best
-        change = ", ".join(f"{k}={b[k]}" for k in ("hidden", "heads", "head_dim", "ffn_hidden", "vocab") if b[f"{k}_changed"])
+        change = ", ".join(
+            f"{k}={b[k]}" for k in ("hidden", "heads", "head_dim", "ffn_hidden", "vocab") if b[f"{k}_changed"]
+        )
         return (
             f"Sizing({self.model!r} on {self.device}, {self.dtype}, tp={self.tp}, {self.micro_batch}x{self.seq_len} tokens, "
             f"{'training' if self.training else 'forward'}: layer {self.layer_time_s * 1e3:.3f} ms, model {self.tflops:.0f} TFLOP/s; "
@@ -371,9 +404,15 @@ def sizing(
         names = ["fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8"]
         raise _arg_error("dtype", dtype, f"a matrix dtype of {dev.id}", names)
     base = _base_shape(m)
-    for name, v in (("heads", base["heads"]), ("kv_heads", base["kv_heads"]), ("ffn_hidden", base["ffn_hidden"])):
+    for name, v in (
+        ("heads", base["heads"]),
+        ("kv_heads", base["kv_heads"]),
+        ("ffn_hidden", base["ffn_hidden"]),
+    ):
         if v % tp:
-            raise InvalidArgumentError(f"argument `tp`: is {tp}; the model's {name} ({v}) is not a multiple of it")
+            raise InvalidArgumentError(
+                f"argument `tp`: is {tp}; the model's {name} ({v}) is not a multiple of it"
+            )
 
     cands: list[tuple[str, dict[str, Any]]] = [("model", {})] + _neighbours(base, tp)
     rows = [{**base, **c} for _, c in cands]
@@ -432,7 +471,12 @@ def sizing(
 
 
 def _diagnose(
-    dev: hwdb.Spec, dtype: str, s: _Shapes, res: dict[str, dict[str, np.ndarray]], base: dict[str, Any], training: bool
+    dev: hwdb.Spec,
+    dtype: str,
+    s: _Shapes,
+    res: dict[str, dict[str, np.ndarray]],
+    base: dict[str, Any],
+    training: bool,
 ) -> pl.DataFrame:
     """The calls of the model's own shape (element 0 of ``s``) with the engine's schedule of each forward GEMM."""
     lin = _linears(s)
@@ -440,7 +484,9 @@ def _diagnose(
     m = np.array([lin[c][0][0] for c in names])
     n = np.array([lin[c][1][0] for c in names])
     k = np.array([lin[c][2][0] for c in names])
-    tile_m, tile_n, tiles, waves, units, aligned, _, _ = _core.roofline_gemm_schedule(dev._handle, dtype, "row", m, n, k, np.ones_like(m))
+    tile_m, tile_n, tiles, waves, units, aligned, _, _ = _core.roofline_gemm_schedule(
+        dev._handle, dtype, "row", m, n, k, np.ones_like(m)
+    )
     unaligned_loss = 1.0 / float(dev.get("efficiency.unaligned_gemm_fraction") or 1.0)
     bounds = _core.bound_names()
     peak = _peak(dev, dtype)
@@ -463,7 +509,14 @@ def _diagnose(
                        tiles=int(tiles[i]), waves=int(waves[i]), wave_utilization=float(wave_util),
                        tile_fill=float(fill), aligned=bool(aligned[i]))  # fmt: skip
             lim = _limiter(bd, bool(aligned[i]), unaligned_loss, 1.0 / wave_util, 1.0 / fill)
-        row.update(time_s=t, flops=fl, tflops=fl / t / 1e12, fraction_of_peak=fl / t / 1e12 / peak, bound=bd, limiter=lim)
+        row.update(
+            time_s=t,
+            flops=fl,
+            tflops=fl / t / 1e12,
+            fraction_of_peak=fl / t / 1e12 / peak,
+            bound=bd,
+            limiter=lim,
+        )
         rows.append(row)
     schema = {
         "call": pl.String, "per": pl.String, "m": pl.Int64, "n": pl.Int64, "k": pl.Int64, "batch": pl.Int64,
@@ -531,7 +584,9 @@ def sizing_sweep(
         raise _arg_error("devices", devices, "at least one device id")
     hs = _as_list("hidden", hidden)
     if heads is not None and head_dim is not None:
-        raise InvalidArgumentError("arguments `heads` and `head_dim`: give one of them (the other follows from hidden)")
+        raise InvalidArgumentError(
+            "arguments `heads` and `head_dim`: give one of them (the other follows from hidden)"
+        )
     mults = _as_list("ffn_multiplier", ffn_multiplier, whole=False)
     vms = _as_list("vocab_multiple", vocab_multiple)
     tp = _check.whole("tp", tp)
@@ -540,8 +595,14 @@ def sizing_sweep(
     training = _check.flag("training", training)
     glu = _check.flag("glu", glu)
     dtype = _dtype(dtype)
-    rows: dict[str, list[float]] = {k: [] for k in ("hidden", "heads", "kv_heads", "head_dim", "ffn_hidden", "vocab")}
-    second = _as_list("heads", heads) if heads is not None else _as_list("head_dim", head_dim if head_dim is not None else 128)
+    rows: dict[str, list[float]] = {
+        k: [] for k in ("hidden", "heads", "kv_heads", "head_dim", "ffn_hidden", "vocab")
+    }
+    second = (
+        _as_list("heads", heads)
+        if heads is not None
+        else _as_list("head_dim", head_dim if head_dim is not None else 128)
+    )
     for h, x, mult, vm in itertools.product(hs, second, mults, vms):
         if heads is not None:
             a, rem = divmod(h, x)
@@ -559,7 +620,9 @@ def sizing_sweep(
         for key, val in zip(rows, (h, a, kv, d, f, v), strict=True):
             rows[key].append(float(val))
     if not rows["hidden"]:
-        raise InvalidArgumentError("arguments `hidden`/`heads`/`head_dim`: no shape of the grid has a whole head_dim")
+        raise InvalidArgumentError(
+            "arguments `hidden`/`heads`/`head_dim`: no shape of the grid has a whole head_dim"
+        )
     count = len(rows["hidden"])
     s = _Shapes(
         hidden=np.array(rows["hidden"]), heads=np.array(rows["heads"]), kv_heads=np.array(rows["kv_heads"]),
@@ -579,7 +642,9 @@ def sizing_sweep(
                     fraction_of_peak=tf / _peak(dev, dtype), relative=tf / tf.max())  # fmt: skip
         frames.append(pl.DataFrame(data))
     df = pl.concat(frames)
-    return df.with_columns(rank=pl.col("tflops").rank("ordinal", descending=True).over("device").cast(pl.Int64))
+    return df.with_columns(
+        rank=pl.col("tflops").rank("ordinal", descending=True).over("device").cast(pl.Int64)
+    )
 
 
 # ---- rules -----------------------------------------------------------------------------------------------------
@@ -624,9 +689,13 @@ def sizing_rules(
                                "unit_name": str(dev.get("compute.unit_name") or "SM"),
                                "partitions": PARTITIONS.get(dev.id, (None, ""))[0]}  # fmt: skip
         a = np.arange(1, 65, dtype=float)
-        sched = _core.roofline_gemm_schedule(dev._handle, dtype, "row", np.full(64, 4096.0), a, a, np.ones(64))
+        sched = _core.roofline_gemm_schedule(
+            dev._handle, dtype, "row", np.full(64, 4096.0), a, a, np.ones(64)
+        )
         row["align_elements"] = int(a[np.argmax(sched[5] == 1)])
-        big = _core.roofline_gemm_schedule(dev._handle, dtype, "row", np.array([8192.0]), np.array([16384.0]), np.array([4096.0]), np.ones(1))
+        big = _core.roofline_gemm_schedule(
+            dev._handle, dtype, "row", np.array([8192.0]), np.array([16384.0]), np.array([4096.0]), np.ones(1)
+        )
         row["tile"] = f"{int(big[0][0])}x{int(big[1][0])}"
         means = {}
         for mlt in (64, 128, 256, 512):
@@ -634,7 +703,9 @@ def sizing_rules(
             row[f"rel_at_{mlt}"] = means[mlt]
         row["min_rel_at_64"] = float(rel.min())
         row["min_rel_at_128"] = float(rel[h % 128 == 0].min())
-        row["hidden_multiple"] = next(mlt for mlt in (64, 128, 256, 512) if means[mlt] >= 0.98 * max(means.values()))
+        row["hidden_multiple"] = next(
+            mlt for mlt in (64, 128, 256, 512) if means[mlt] >= 0.98 * max(means.values())
+        )
         hd = np.array([64.0, 80.0, 96.0, 128.0, 160.0, 256.0])
         tok = float(seq_len)
         att = _core.roofline_attention(dev._handle, dtype, "flash", np.full(6, float(micro_batch)), 4096.0 / hd,
@@ -643,10 +714,27 @@ def sizing_rules(
         vm = np.array([8.0, 64.0, 128.0, 256.0])
         vp = vm * tp * np.ceil(50257 / (vm * tp))
         n_tok = float(seq_len * micro_batch)
-        lg = _core.roofline_gemm(dev._handle, dtype, "row", np.full(4, n_tok), vp / tp, np.full(4, 4096.0), np.ones(4), float("nan"))
+        lg = _core.roofline_gemm(
+            dev._handle,
+            dtype,
+            "row",
+            np.full(4, n_tok),
+            vp / tp,
+            np.full(4, 4096.0),
+            np.ones(4),
+            float("nan"),
+        )
         lt = lg[1] / lg[0]
         row["vocab_multiple"] = int(vm[np.argmax(lt >= 0.99 * lt.max())])
-        up = _core.roofline_gemm_schedule(dev._handle, dtype, "row", np.array([n_tok]), np.array([4.0 * 4096 / tp]), np.array([4096.0]), np.ones(1))
+        up = _core.roofline_gemm_schedule(
+            dev._handle,
+            dtype,
+            "row",
+            np.array([n_tok]),
+            np.array([4.0 * 4096 / tp]),
+            np.array([4096.0]),
+            np.ones(1),
+        )
         row["waves_h4096"] = int(up[3][0])
         row["wave_utilization_h4096"] = float(up[2][0] / (up[3][0] * up[4][0]))
         out.append(row)

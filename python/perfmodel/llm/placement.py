@@ -58,7 +58,9 @@ class PlacedEstimate(Estimate):
         return f"{super().__repr__()[:-1]}, placement {self.placement}, layers per stage {self.layers_per_stage})"
 
 
-def _calibs(cluster: Cluster, calib: dict[str, float] | str | None) -> list[tuple[float, float, float, float]]:
+def _calibs(
+    cluster: Cluster, calib: dict[str, float] | str | None
+) -> list[tuple[float, float, float, float]]:
     return [_calib_tuple(g["system"].id, calib) for g in cluster.groups]
 
 

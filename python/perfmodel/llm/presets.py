@@ -390,21 +390,36 @@ PUBLISHED_PARAMS_B: dict[str, tuple[float, str]] = {
     "llama2-13b": (13.0, "HF model card meta-llama/Llama-2-13b-hf (13B; 13.0B in its safetensors metadata)"),
     "llama3.1-8b": (8.03, "HF model card meta-llama/Llama-3.1-8B (8.03B in its safetensors metadata)"),
     "llama3.1-70b": (70.6, "HF model card meta-llama/Llama-3.1-70B (70.6B in its safetensors metadata)"),
-    "llama3.1-405b": (405.9, "HF model card meta-llama/Llama-3.1-405B (406B; 405.85B in its safetensors metadata)"),
-    "llama3.3-70b": (70.6, "HF model card meta-llama/Llama-3.3-70B-Instruct (70.6B in its safetensors metadata)"),
+    "llama3.1-405b": (
+        405.9,
+        "HF model card meta-llama/Llama-3.1-405B (406B; 405.85B in its safetensors metadata)",
+    ),
+    "llama3.3-70b": (
+        70.6,
+        "HF model card meta-llama/Llama-3.3-70B-Instruct (70.6B in its safetensors metadata)",
+    ),
     "qwen3-8b": (8.2, "HF model card Qwen/Qwen3-8B: 'Number of Parameters: 8.2B'"),
     "qwen3-32b": (32.8, "HF model card Qwen/Qwen3-32B: 'Number of Parameters: 32.8B'"),
     "qwen3-235b-a22b": (235.0, "HF model card Qwen/Qwen3-235B-A22B: '235B in total and 22B activated'"),
     # Meta's totals are for the text model; the vision encoder (under 1B) is outside our count and theirs is
     # rounded, so the check has the 1.5% tolerance of the others.
     "llama4-scout": (109.0, "HF model card meta-llama/Llama-4-Scout-17B-16E: 17B activated, 109B total"),
-    "llama4-maverick": (400.0, "HF model card meta-llama/Llama-4-Maverick-17B-128E: 17B activated, 400B total"),
+    "llama4-maverick": (
+        400.0,
+        "HF model card meta-llama/Llama-4-Maverick-17B-128E: 17B activated, 400B total",
+    ),
     # 671B excludes the 14B multi-token-prediction module (the Hub's 685B includes it).
-    "deepseek-v3": (671.0, "DeepSeek-V3 Technical Report arXiv:2412.19437 and HF model card: 671B total, 37B activated"),
+    "deepseek-v3": (
+        671.0,
+        "DeepSeek-V3 Technical Report arXiv:2412.19437 and HF model card: 671B total, 37B activated",
+    ),
     "gpt-j-6b": (6.053381344, "HF model card EleutherAI/gpt-j-6b: n_parameters 6,053,381,344"),
     "bloom-176b": (176.247271424, "HF model card bigscience/bloom: 176,247,271,424 parameters"),
     "mistral-large-2407": (123.0, "HF model card mistralai/Mistral-Large-Instruct-2407: 123B parameters"),
-    "mixtral-8x22b": (141.0, "HF model card mistralai/Mixtral-8x22B-v0.1 and Mistral AI: 141B total, 39B active"),
+    "mixtral-8x22b": (
+        141.0,
+        "HF model card mistralai/Mixtral-8x22B-v0.1 and Mistral AI: 141B total, 39B active",
+    ),
     # Rounded; ours (tied embeddings, as transformers loads it) is 178.6B, -0.8 %.
     "falcon-180b": (180.0, "HF model card tiiuae/falcon-180B: 'a 180B parameters causal decoder-only model'"),
 }
@@ -415,5 +430,8 @@ PUBLISHED_ACTIVE_PARAMS_B: dict[str, tuple[float, str]] = {
     "llama4-scout": (17.0, "HF model card meta-llama/Llama-4-Scout-17B-16E: 17B activated"),
     "llama4-maverick": (17.0, "HF model card meta-llama/Llama-4-Maverick-17B-128E: 17B activated"),
     "deepseek-v3": (37.0, "DeepSeek-V3 Technical Report arXiv:2412.19437: 37B activated per token"),
-    "mixtral-8x22b": (39.0, "Mistral AI, 'Cheaper, Better, Faster, Stronger' (Mixtral 8x22B): 39B active of 141B"),
+    "mixtral-8x22b": (
+        39.0,
+        "Mistral AI, 'Cheaper, Better, Faster, Stronger' (Mixtral 8x22B): 39B active of 141B",
+    ),
 }

@@ -33,5 +33,7 @@ def save(chart: alt.TopLevelMixin, path: str | Path, scale: float = 2.0) -> Path
 
         p.write_text(vlc.vegalite_to_html(chart.to_json(), bundle=True))
     else:
-        raise InvalidArgumentError(f"argument `path`: unsupported chart format '{suffix}'; expected .png, .svg or .html")
+        raise InvalidArgumentError(
+            f"argument `path`: unsupported chart format '{suffix}'; expected .png, .svg or .html"
+        )
     return p

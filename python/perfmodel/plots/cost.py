@@ -29,8 +29,20 @@ def cost_sweep(model: Any, gpus: Any, work: mix.Workload, rates: Sequence[float]
     rows = []
     for r in rates:
         res = mix.cheapest_mix(model, gpus, work, float(r), **kw)
-        parts = ", ".join(f"{n}x {s}" for s, n in zip(res.allocation["system"], res.allocation["instances"], strict=True) if n)
-        rows.append({"rate": float(r), "allocation": "mix", "cost_usd_per_h": res.cost_usd_per_h, "gpus": parts, "saving": 0.0})
+        parts = ", ".join(
+            f"{n}x {s}"
+            for s, n in zip(res.allocation["system"], res.allocation["instances"], strict=True)
+            if n
+        )
+        rows.append(
+            {
+                "rate": float(r),
+                "allocation": "mix",
+                "cost_usd_per_h": res.cost_usd_per_h,
+                "gpus": parts,
+                "saving": 0.0,
+            }
+        )
         for s in res.single_type.iter_rows(named=True):
             rows.append({"rate": float(r), "allocation": f"{s['system']} only", "cost_usd_per_h": s["cost_usd_per_h"],
                          "gpus": "" if s["instances"] is None else f"{s['instances']}x {s['system']}", "saving": s["saving"]})  # fmt: skip
@@ -46,11 +58,28 @@ def cost_vs_rate(frame: pl.DataFrame, title: str = "Hourly cost of serving vs re
     palette = ["#000000", "#4c78a8", "#f58518", "#e45756", "#54a24b", "#b279a2", "#9d755d", "#72b7b2"]
     xs, ys = data["rate"], data["cost_usd_per_h"]
     base = alt.Chart(data).encode(
-        x=alt.X("rate:Q", scale=alt.Scale(type="log", domain=[xs.min(), xs.max()], nice=False), title="request rate (requests/s)"),
-        y=alt.Y("cost_usd_per_h:Q", scale=alt.Scale(type="log", domain=[ys.min() * 0.8, ys.max() * 1.25], nice=False),
-                title="cost (USD per hour)"),
-        color=alt.Color("allocation:N", title="allocation", scale=alt.Scale(domain=names, range=palette[: len(names)])),
-        tooltip=["allocation", "rate", alt.Tooltip("cost_usd_per_h:Q", format=".2f"), "gpus", alt.Tooltip("saving:Q", format=".1f")],
+        x=alt.X(
+            "rate:Q",
+            scale=alt.Scale(type="log", domain=[xs.min(), xs.max()], nice=False),
+            title="request rate (requests/s)",
+        ),
+        y=alt.Y(
+            "cost_usd_per_h:Q",
+            scale=alt.Scale(type="log", domain=[ys.min() * 0.8, ys.max() * 1.25], nice=False),
+            title="cost (USD per hour)",
+        ),
+        color=alt.Color(
+            "allocation:N", title="allocation", scale=alt.Scale(domain=names, range=palette[: len(names)])
+        ),
+        tooltip=[
+            "allocation",
+            "rate",
+            alt.Tooltip("cost_usd_per_h:Q", format=".2f"),
+            "gpus",
+            alt.Tooltip("saving:Q", format=".1f"),
+        ],
     )
-    lines = base.mark_line(point=True).encode(strokeWidth=alt.condition("datum.is_mix", alt.value(4), alt.value(1.5)))
+    lines = base.mark_line(point=True).encode(
+        strokeWidth=alt.condition("datum.is_mix", alt.value(4), alt.value(1.5))
+    )
     return lines.properties(title=title, width=520, height=340)

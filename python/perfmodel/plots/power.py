@@ -58,14 +58,20 @@ def power_vs_batch(model: Any, where: Any, batches: Sequence[int], context_len: 
 def power_energy_chart(frame: pl.DataFrame, title: str = "", tdp_w: float | None = None) -> alt.HConcatChart:
     """Power per GPU (W) and energy per output token (J, log) against the batch size (log), side by side; model
     rows as lines, measured rows as points; the TDP, when given, as a dashed rule."""
-    missing = [c for c in ("batch", "power_per_gpu_w", "energy_per_token_j", "source") if c not in frame.columns]
+    missing = [
+        c for c in ("batch", "power_per_gpu_w", "energy_per_token_j", "source") if c not in frame.columns
+    ]
     if missing:
         raise InvalidArgumentError(f"argument `frame`: missing column(s) {missing} (has {frame.columns})")
-    data = alt.Data(values=frame.select("batch", "power_per_gpu_w", "energy_per_token_j", "source").to_dicts())
+    data = alt.Data(
+        values=frame.select("batch", "power_per_gpu_w", "energy_per_token_j", "source").to_dicts()
+    )
     ticks = [v for v in (1, 4, 16, 64, 256, 1024, 4096) if v <= max(frame["batch"].max() or 1, 1) * 2]  # type: ignore[operator]
     x = alt.X("batch:Q", title="running sequences per iteration (log)", scale=alt.Scale(type="log", base=2),
               axis=alt.Axis(values=ticks, format="d"))  # fmt: skip
-    color = alt.Color("source:N", title="", scale=alt.Scale(domain=["model", "measured"], range=["#1f77b4", "#d62728"]))
+    color = alt.Color(
+        "source:N", title="", scale=alt.Scale(domain=["model", "measured"], range=["#1f77b4", "#d62728"])
+    )
     panels = []
     for field, ytitle, log in (
         ("power_per_gpu_w", "power per GPU (W)", False),
@@ -73,14 +79,26 @@ def power_energy_chart(frame: pl.DataFrame, title: str = "", tdp_w: float | None
     ):
         y = alt.Y(f"{field}:Q", title=ytitle, scale=alt.Scale(type="log") if log else alt.Scale(zero=False))
         base = alt.Chart(data)
-        line = base.transform_filter("datum.source == 'model'").mark_line(point=True).encode(x=x, y=y, color=color)
-        pts = base.transform_filter("datum.source == 'measured'").mark_point(size=60, filled=True).encode(x=x, y=y, color=color)
+        line = (
+            base.transform_filter("datum.source == 'model'")
+            .mark_line(point=True)
+            .encode(x=x, y=y, color=color)
+        )
+        pts = (
+            base.transform_filter("datum.source == 'measured'")
+            .mark_point(size=60, filled=True)
+            .encode(x=x, y=y, color=color)
+        )
         layers: list[Any] = [line, pts]
         if tdp_w is not None and field == "power_per_gpu_w":
             layers.append(
-                alt.Chart(alt.Data(values=[{"tdp": tdp_w}])).mark_rule(color="gray", strokeDash=[5, 4]).encode(y="tdp:Q")
+                alt.Chart(alt.Data(values=[{"tdp": tdp_w}]))
+                .mark_rule(color="gray", strokeDash=[5, 4])
+                .encode(y="tdp:Q")
             )
-        panels.append(alt.layer(*layers).properties(width=340, height=260, title=ytitle.split(" (")[0] + " vs batch"))
+        panels.append(
+            alt.layer(*layers).properties(width=340, height=260, title=ytitle.split(" (")[0] + " vs batch")
+        )
     return alt.hconcat(*panels).properties(title=title)
 
 
@@ -111,14 +129,22 @@ def energy_latency_pareto(frame: pl.DataFrame, latency: str = "p90_tpot_s",
     seqs = pl.col("max_num_seqs").cast(pl.String) if "max_num_seqs" in f.columns else pl.lit("default")
     f = f.with_columns(
         parallelism=pl.format("TP{} x PP{}", pl.col("tp"), pp),
-        plan=pl.format("TP{} PP{} x{} seqs {}", pl.col("tp"), pp, pl.col("replicas"), seqs.fill_null("default")),
+        plan=pl.format(
+            "TP{} PP{} x{} seqs {}", pl.col("tp"), pp, pl.col("replicas"), seqs.fill_null("default")
+        ),
         max_num_seqs_label=seqs.fill_null("default"),
         latency_ms=pl.col(latency) * 1e3,
     )
     f = f.with_columns(energy_pareto_front(f, "latency_ms", energy))
-    data = alt.Data(values=f.select("plan", "parallelism", "max_num_seqs_label", "latency_ms", energy, "pareto").to_dicts())
+    data = alt.Data(
+        values=f.select(
+            "plan", "parallelism", "max_num_seqs_label", "latency_ms", energy, "pareto"
+        ).to_dicts()
+    )
     x = alt.X("latency_ms:Q", title=f"{latency.removesuffix('_s').replace('_', ' ').upper()} (ms)")
-    y = alt.Y(f"{energy}:Q", title="energy per output token (J, all GPUs of the plan)", scale=alt.Scale(zero=False))
+    y = alt.Y(
+        f"{energy}:Q", title="energy per output token (J, all GPUs of the plan)", scale=alt.Scale(zero=False)
+    )
     pts = alt.Chart(data).mark_point(filled=True, size=90).encode(
         x=x, y=y, color=alt.Color("parallelism:N", title="parallelism"),
         shape=alt.Shape("max_num_seqs_label:N", title="max_num_seqs"),
@@ -137,6 +163,7 @@ def energy_latency_pareto(frame: pl.DataFrame, latency: str = "p90_tpot_s",
         .encode(x=x, y=y, text="plan:N")
     )
     return alt.layer(front, pts, labels).properties(
-        title="Energy per output token vs latency of serving plans (dashed: Pareto front, labelled)", width=520,
+        title="Energy per output token vs latency of serving plans (dashed: Pareto front, labelled)",
+        width=520,
         height=340,
     )

@@ -46,7 +46,10 @@ def disagg_sweep(
         for r in rates:
             rest = {k: v for k, v in a.items() if k != "where"}
             s = serve.simulate(model, a["where"], rate=float(r), **{**kw, **rest}).summary
-            rows.append({"mode": "co-located", "plan": label, "rate": float(r), "gpus": gpus} | {c: s[c] for c in SWEEP_COLUMNS})
+            rows.append(
+                {"mode": "co-located", "plan": label, "rate": float(r), "gpus": gpus}
+                | {c: s[c] for c in SWEEP_COLUMNS}
+            )
     for label, args in disaggregated.items():
         for r in rates:
             d = serve.disaggregated(model, rate=float(r), **{**kw, **args})
@@ -54,7 +57,11 @@ def disagg_sweep(
             rows.append(
                 {"mode": "disaggregated", "plan": label, "rate": float(r), "gpus": int(s["gpus"])}
                 | {c: s[c] for c in SWEEP_COLUMNS}
-                | {"mean_kv_exposed_s": s["mean_kv_exposed_s"], "mean_kv_transfer_s": s["mean_kv_transfer_s"],
-                   "prefill_utilization": s["prefill_utilization"], "decode_utilization": s["decode_utilization"]}  # fmt: skip
+                | {
+                    "mean_kv_exposed_s": s["mean_kv_exposed_s"],
+                    "mean_kv_transfer_s": s["mean_kv_transfer_s"],
+                    "prefill_utilization": s["prefill_utilization"],
+                    "decode_utilization": s["decode_utilization"],
+                }  # fmt: skip
             )
     return pl.DataFrame(rows, infer_schema_length=None)

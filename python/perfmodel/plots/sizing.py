@@ -16,7 +16,9 @@ _CITE = "Roofline model (perfmodel), shapes after Anthony et al. 2024, arXiv:240
 def _check(sweep: pl.DataFrame, needs: tuple[str, ...]) -> None:
     missing = [c for c in needs if c not in sweep.columns]
     if missing:
-        raise InvalidArgumentError(f"argument `sweep`: lacks columns {missing}; expected a frame from pm.llm.sizing_sweep")
+        raise InvalidArgumentError(
+            f"argument `sweep`: lacks columns {missing}; expected a frame from pm.llm.sizing_sweep"
+        )
 
 
 def sawtooth_chart(sweep: pl.DataFrame, title: str | None = None, subtitle: str | None = None) -> alt.Chart:
@@ -47,7 +49,9 @@ def sawtooth_chart(sweep: pl.DataFrame, title: str | None = None, subtitle: str 
     )
 
 
-def heads_hidden_heatmap(sweep: pl.DataFrame, device: str, title: str | None = None, subtitle: str | None = None) -> alt.Chart:
+def heads_hidden_heatmap(
+    sweep: pl.DataFrame, device: str, title: str | None = None, subtitle: str | None = None
+) -> alt.Chart:
     """Heatmap of model TFLOP/s over head count x hidden size on one device (empty where head_dim is not whole)."""
     _check(sweep, ("device", "hidden", "heads", "tflops"))
     data = sweep.filter(pl.col("device") == device)

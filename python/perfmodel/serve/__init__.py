@@ -230,7 +230,9 @@ class MemoryReport:
 
     def frame(self) -> pl.DataFrame:
         """One row per part (weights, activations, KV cache, free), bytes and GiB."""
-        free = max(self.capacity_bytes - self.weights_bytes - self.activations_bytes - self.kv_cache_bytes, 0.0)
+        free = max(
+            self.capacity_bytes - self.weights_bytes - self.activations_bytes - self.kv_cache_bytes, 0.0
+        )
         parts = ["weights", "activations", "kv_cache", "free"]
         b = [self.weights_bytes, self.activations_bytes, self.kv_cache_bytes, free]
         return pl.DataFrame({"part": parts, "bytes": b, "gib": [x / 2**30 for x in b]})
@@ -269,7 +271,11 @@ def memory(
     dense, shared-expert and embedding weights and ``experts / ep`` routed experts, and its own requests' KV."""
     h = engine(model, where, tp, pp, ep, dtype, kv_dtype, framework, attention_dp=attention_dp)
     d = framework_defaults(framework)
-    tokens = d.max_num_batched_tokens if max_num_batched_tokens is None else _whole("max_num_batched_tokens", max_num_batched_tokens)
+    tokens = (
+        d.max_num_batched_tokens
+        if max_num_batched_tokens is None
+        else _whole("max_num_batched_tokens", max_num_batched_tokens)
+    )
     seqs = d.max_num_seqs if max_num_seqs is None else _whole("max_num_seqs", max_num_seqs)
     frac = d.memory_fraction if gpu_memory_utilization is None else float(gpu_memory_utilization)
     block = d.block_size if block_size is None else _whole("block_size", block_size)
@@ -400,8 +406,6 @@ def decode(
                   batch, attention_dp)  # fmt: skip
 
 
-
-
 def _scheduler(m: Model, framework: str, mem: MemoryReport, max_num_seqs: int | None, max_num_batched_tokens: int | None,
                chunked_prefill: bool | None, block_size: int | None, max_model_len: int | None, pp: int = 1,
                scheduler_policy: str | None = None) -> dict[str, Any]:  # fmt: skip
@@ -412,7 +416,9 @@ def _scheduler(m: Model, framework: str, mem: MemoryReport, max_num_seqs: int | 
     d = framework_defaults(framework)
     out = {
         "max_num_seqs": d.max_num_seqs if max_num_seqs is None else _whole("max_num_seqs", max_num_seqs),
-        "max_num_batched_tokens": d.max_num_batched_tokens if max_num_batched_tokens is None else _whole("max_num_batched_tokens", max_num_batched_tokens),
+        "max_num_batched_tokens": d.max_num_batched_tokens
+        if max_num_batched_tokens is None
+        else _whole("max_num_batched_tokens", max_num_batched_tokens),
         "chunked_prefill": d.chunked_prefill if chunked_prefill is None else bool(chunked_prefill),
         "block_size": d.block_size if block_size is None else _whole("block_size", block_size),
         "kv_capacity_tokens": float(mem.kv_tokens),
@@ -430,15 +436,22 @@ def _trace(requests: Any, rate: float | None, num_requests: int, prompt_tokens: 
            seed: int) -> pl.DataFrame:  # fmt: skip
     """The requests of a run: a trace (a frame or CSV/JSONL path) or Poisson arrivals, exactly one of them."""
     if (requests is None) == (rate is None):
-        raise InvalidArgumentError("give either `requests` (a trace) or `rate` (Poisson arrivals per second), not both or neither")
+        raise InvalidArgumentError(
+            "give either `requests` (a trace) or `rate` (Poisson arrivals per second), not both or neither"
+        )
     if requests is not None:
         return read_requests(requests)
-    return globals()["requests"](rate, num_requests, prompt_tokens, output_tokens, seed, n_name="num_requests")  # type: ignore[no-any-return]
+    return globals()["requests"](
+        rate, num_requests, prompt_tokens, output_tokens, seed, n_name="num_requests"
+    )  # type: ignore[no-any-return]
 
 
 def _columns(trace: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The trace's ``arrival_s``, ``prompt_tokens``, ``output_tokens`` as contiguous float64 columns."""
-    a, p, o = (np.ascontiguousarray(trace[c].to_numpy().astype(np.float64)) for c in ("arrival_s", "prompt_tokens", "output_tokens"))
+    a, p, o = (
+        np.ascontiguousarray(trace[c].to_numpy().astype(np.float64))
+        for c in ("arrival_s", "prompt_tokens", "output_tokens")
+    )
     return a, p, o
 
 

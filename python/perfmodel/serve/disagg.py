@@ -98,10 +98,14 @@ def _pool(name: str, v: Any) -> Pool:
                 f"argument `{name}`: unknown field(s) {unknown}; a pool has {sorted(Pool.__dataclass_fields__)}"
             )
         if "where" not in d:
-            raise InvalidArgumentError(f"argument `{name}`: a pool needs `where` (a system id such as 'dgx-h100')")
+            raise InvalidArgumentError(
+                f"argument `{name}`: a pool needs `where` (a system id such as 'dgx-h100')"
+            )
         v = Pool(**d)
     if not isinstance(v, Pool):
-        raise InvalidArgumentError(f"argument `{name}`: expected a pm.serve.Pool or a dict, got {type(v).__name__}")
+        raise InvalidArgumentError(
+            f"argument `{name}`: expected a pm.serve.Pool or a dict, got {type(v).__name__}"
+        )
     for f in ("tp", "pp", "replicas", "ep"):
         x = getattr(v, f)
         if isinstance(x, bool) or not isinstance(x, (int, np.integer)) or x < 1:
@@ -190,7 +194,9 @@ def disaggregated(
     if link not in LINKS:
         raise InvalidArgumentError(f"argument `link`: is {link!r}; expected one of {list(LINKS)}")
     if kv_transfer not in TRANSFERS:
-        raise InvalidArgumentError(f"argument `kv_transfer`: is {kv_transfer!r}; expected one of {list(TRANSFERS)}")
+        raise InvalidArgumentError(
+            f"argument `kv_transfer`: is {kv_transfer!r}; expected one of {list(TRANSFERS)}"
+        )
     trace = _trace(requests, rate, num_requests, prompt_tokens, output_tokens, seed)
     slo_ttft_s, slo_tpot_s = check_slo("slo_ttft_s", slo_ttft_s), check_slo("slo_tpot_s", slo_tpot_s)
     inst = []
@@ -204,7 +210,10 @@ def disaggregated(
             raise
         except PerfModelError as exc:
             raise type(exc)(f"{name} pool: {exc}") from None
-    pools = [{"engines": p.replicas * p.pp, "pp": p.pp, "scheduler": i.scheduler} for p, i in zip((pre, dec), inst, strict=True)]
+    pools = [
+        {"engines": p.replicas * p.pp, "pp": p.pp, "scheduler": i.scheduler}
+        for p, i in zip((pre, dec), inst, strict=True)
+    ]
     kind = _auto_link(pre, dec, ps, ds) if link == "auto" else link
     raw = _core.serve_disaggregated(inst[0].handle, inst[1].handle, ps._handle, ds._handle, kind, kv_transfer,
                                     *_columns(trace), pools[0], pools[1], str(balancer), True, inst[0].power.handle,
@@ -227,7 +236,9 @@ def _summarize(raw: dict[str, Any], trace: pl.DataFrame, slo_ttft_s: float | Non
     out = dict(sim.summary)
     t = raw["kv_transfer_s"][moved]
     out["mean_kv_transfer_s"] = float(t.mean()) if t.size else 0.0
-    for q, x in zip((50, 90, 99), np.quantile(t, [0.5, 0.9, 0.99]) if t.size else (0.0, 0.0, 0.0), strict=True):
+    for q, x in zip(
+        (50, 90, 99), np.quantile(t, [0.5, 0.9, 0.99]) if t.size else (0.0, 0.0, 0.0), strict=True
+    ):
         out[f"p{q}_kv_transfer_s"] = float(x)
     out["mean_kv_exposed_s"] = float(exposed[moved].mean()) if moved.any() else 0.0
     out["mean_kv_transfer_bytes"] = float(raw["kv_transfer_bytes"][moved].mean()) if moved.any() else 0.0
@@ -242,7 +253,9 @@ def _summarize(raw: dict[str, Any], trace: pl.DataFrame, slo_ttft_s: float | Non
     out["kv_bytes_per_token"] = float(raw["kv_bytes_per_token"])
     out["kv_lane_bytes_per_token"] = float(raw["kv_lane_bytes_per_token"])
     out["prefill_gpus"], out["decode_gpus"] = float(pre.gpus), float(dec.gpus)
-    add_run_energy(out, raw, [("prefill_", pre.tp * pre.pp, pre.replicas), ("decode_", dec.tp * dec.pp, dec.replicas)])
+    add_run_energy(
+        out, raw, [("prefill_", pre.tp * pre.pp, pre.replicas), ("decode_", dec.tp * dec.pp, dec.replicas)]
+    )
     return Disaggregation(req, out, pre, dec, str(raw["link"]), kv_transfer)
 
 
@@ -268,10 +281,14 @@ def _divisors(n: int) -> list[int]:
 def _tps(m: Any, spec: hwdb.Spec, limit: int) -> list[int]:
     per_node = int(spec["devices_per_node_count"])
     kv = int(m.fields.get("kv_heads", m.heads))
-    return [t for t in _divisors(per_node) if t <= limit and m.heads % t == 0 and (kv % t == 0 or t % kv == 0)]
+    return [
+        t for t in _divisors(per_node) if t <= limit and m.heads % t == 0 and (kv % t == 0 or t % kv == 0)
+    ]
 
 
-def _summary_row(s: dict[str, float], percentile: int, slo_ttft_s: float | None, slo_tpot_s: float | None) -> dict[str, Any]:
+def _summary_row(
+    s: dict[str, float], percentile: int, slo_ttft_s: float | None, slo_tpot_s: float | None
+) -> dict[str, Any]:
     ttft, tpot = s[f"p{percentile}_ttft_s"], s[f"p{percentile}_tpot_s"]
     meets = (slo_ttft_s is None or ttft <= slo_ttft_s) and (slo_tpot_s is None or tpot <= slo_tpot_s)
     return {
@@ -279,15 +296,29 @@ def _summary_row(s: dict[str, float], percentile: int, slo_ttft_s: float | None,
         "meets_slo": meets,
         f"p{percentile}_ttft_s": ttft,
         f"p{percentile}_tpot_s": tpot,
-        **{k: s[k] for k in ("mean_ttft_s", "mean_tpot_s", "mean_e2e_s", "output_tokens_per_s", "goodput_requests_per_s",
-                             "slo_attainment", "preemptions")},  # fmt: skip
+        **{
+            k: s[k]
+            for k in (
+                "mean_ttft_s",
+                "mean_tpot_s",
+                "mean_e2e_s",
+                "output_tokens_per_s",
+                "goodput_requests_per_s",
+                "slo_attainment",
+                "preemptions",
+            )
+        },  # fmt: skip
     }
 
 
 def _why(row: dict[str, Any], percentile: int, slo_ttft_s: float | None, slo_tpot_s: float | None) -> str:
     ttft, tpot = row[f"p{percentile}_ttft_s"], row[f"p{percentile}_tpot_s"]
     parts = [f"p{percentile} TTFT {ttft * 1e3:.0f} ms", f"p{percentile} TPOT {tpot * 1e3:.1f} ms"]
-    miss = [n for n, v, slo in (("TTFT", ttft, slo_ttft_s), ("TPOT", tpot, slo_tpot_s)) if slo is not None and v > slo]
+    miss = [
+        n
+        for n, v, slo in (("TTFT", ttft, slo_ttft_s), ("TPOT", tpot, slo_tpot_s))
+        if slo is not None and v > slo
+    ]
     parts.append(f"misses the {' and '.join(miss)} SLO" if miss else "meets the SLOs")
     parts.append(f"goodput {row['goodput_requests_per_s']:.2f} req/s")
     if row.get("preemptions"):
@@ -335,13 +366,19 @@ def split_search(
     if percentile not in (50, 90, 99):
         raise InvalidArgumentError(f"argument `percentile`: is {percentile!r}; expected 50, 90 or 99")
     if objective not in ("goodput", "max_rate"):
-        raise InvalidArgumentError(f"argument `objective`: is {objective!r}; expected 'goodput' or 'max_rate'")
+        raise InvalidArgumentError(
+            f"argument `objective`: is {objective!r}; expected 'goodput' or 'max_rate'"
+        )
     if objective == "max_rate" and slo_ttft_s is None and slo_tpot_s is None:
         raise InvalidArgumentError("objective 'max_rate' needs `slo_ttft_s`, `slo_tpot_s` or both")
     if isinstance(gpus, bool) or not isinstance(gpus, (int, np.integer)) or gpus < 2:
-        raise InvalidArgumentError(f"argument `gpus`: is {gpus!r}; expected a whole number >= 2 (one GPU per pool at least)")
+        raise InvalidArgumentError(
+            f"argument `gpus`: is {gpus!r}; expected a whole number >= 2 (one GPU per pool at least)"
+        )
     gpus = int(gpus)
-    if rate is not None and (isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0 or math.isinf(rate)):
+    if rate is not None and (
+        isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0 or math.isinf(rate)
+    ):
         raise InvalidArgumentError(f"argument `rate`: is {rate!r}; expected requests per second > 0")
     slo_ttft_s, slo_tpot_s = check_slo("slo_ttft_s", slo_ttft_s), check_slo("slo_tpot_s", slo_tpot_s)
     ds = _system("where", where)
@@ -385,28 +422,40 @@ def split_search(
                 if bad:
                     rows.append(row | {"fits": False, "why": bad})
                     continue
-                opts = dict(dtype=dtype, kv_dtype=kv_dtype, framework=framework, link=link, kv_transfer=kv_transfer)
+                opts = dict(
+                    dtype=dtype, kv_dtype=kv_dtype, framework=framework, link=link, kv_transfer=kv_transfer
+                )
                 if by_rate:
                     mr = max_rate(m, prefill=pre, decode=dec, slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s,
                                   percentile=percentile, **traffic, **opts)  # fmt: skip
                     row |= {"max_rate_req_s": mr.rate_req_s, "beyond_max_rate": mr.why}
                     if mr.simulation is None:
-                        rows.append(row | {"fits": True, "meets_slo": False, "why": f"no rate meets the SLOs: {mr.why}"})
+                        rows.append(
+                            row
+                            | {"fits": True, "meets_slo": False, "why": f"no rate meets the SLOs: {mr.why}"}
+                        )
                         continue
                     d = mr.simulation
                 else:
-                    d = disaggregated(m, pre, dec, requests=trace, slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s, **opts)
+                    d = disaggregated(
+                        m, pre, dec, requests=trace, slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s, **opts
+                    )
                 s = d.summary
                 r = row | _summary_row(s, percentile, slo_ttft_s, slo_tpot_s) | {
                     "link": d.link, "mean_kv_transfer_s": s["mean_kv_transfer_s"], "mean_kv_exposed_s": s["mean_kv_exposed_s"],
                     "prefill_utilization": s["prefill_utilization"], "decode_utilization": s["decode_utilization"],
                 }  # fmt: skip
-                r["why"] = _why(r, percentile, slo_ttft_s, slo_tpot_s) + f"; prefill busy {s['prefill_utilization']:.0%}, decode busy {s['decode_utilization']:.0%}"
+                r["why"] = (
+                    _why(r, percentile, slo_ttft_s, slo_tpot_s)
+                    + f"; prefill busy {s['prefill_utilization']:.0%}, decode busy {s['decode_utilization']:.0%}"
+                )
                 if by_rate:
                     r["why"] = f"serves {mr.rate_req_s:.3g} req/s (beyond: {mr.why}); " + r["why"]
                 rows.append(r)
     if not rows:
-        raise InvalidArgumentError(f"argument `gpus`: no split of {gpus} GPUs into TP-sized pools (TP dividing a node and the heads)")
+        raise InvalidArgumentError(
+            f"argument `gpus`: no split of {gpus} GPUs into TP-sized pools (TP dividing a node and the heads)"
+        )
     splits = ranked(rows, objective)
 
     # Co-located on the same GPUs (of the decode system) and the same requests.
@@ -431,7 +480,9 @@ def split_search(
                               percentile=percentile, **traffic, **copts)  # fmt: skip
                 row |= {"max_rate_req_s": mr.rate_req_s, "beyond_max_rate": mr.why}
                 if mr.simulation is None:
-                    crow.append(row | {"fits": True, "meets_slo": False, "why": f"no rate meets the SLOs: {mr.why}"})
+                    crow.append(
+                        row | {"fits": True, "meets_slo": False, "why": f"no rate meets the SLOs: {mr.why}"}
+                    )
                     continue
                 s = mr.simulation.summary
             else:
@@ -441,7 +492,9 @@ def split_search(
             r["why"] = _why(r, percentile, slo_ttft_s, slo_tpot_s)
             crow.append(r)
         colo = ranked(crow, objective)
-    return SplitSearch(_compare(splits, colo, ps, ds, percentile, slo_ttft_s, slo_tpot_s, objective), splits, colo)
+    return SplitSearch(
+        _compare(splits, colo, ps, ds, percentile, slo_ttft_s, slo_tpot_s, objective), splits, colo
+    )
 
 
 def _compare(splits: pl.DataFrame, colo: pl.DataFrame, ps: hwdb.Spec, ds: hwdb.Spec, percentile: int,
@@ -453,14 +506,29 @@ def _compare(splits: pl.DataFrame, colo: pl.DataFrame, ps: hwdb.Spec, ds: hwdb.S
     rows = []
     d = splits.row(0, named=True)
     c = colo.row(0, named=True)
-    if d.get("fits") and d.get("meets_slo") is not None and f"p{percentile}_ttft_s" in d and d[f"p{percentile}_ttft_s"] is not None:
+    if (
+        d.get("fits")
+        and d.get("meets_slo") is not None
+        and f"p{percentile}_ttft_s" in d
+        and d[f"p{percentile}_ttft_s"] is not None
+    ):
+
         def shape(side: str) -> str:
-            return f"{d[f'{side}_replicas']} x TP{d[f'{side}_tp']}" + (f"xPP{d[f'{side}_pp']}" if d[f"{side}_pp"] != 1 else "")
+            return f"{d[f'{side}_replicas']} x TP{d[f'{side}_tp']}" + (
+                f"xPP{d[f'{side}_pp']}" if d[f"{side}_pp"] != 1 else ""
+            )
 
         plan = f"prefill {shape('prefill')} on {ps.id} + decode {shape('decode')} on {ds.id} over {d['link']}"
-        rows.append({"mode": "disaggregated", "plan": plan, "gpus": d["prefill_gpus"] + d["decode_gpus"]} | {k: d[k] for k in keys})
+        rows.append(
+            {"mode": "disaggregated", "plan": plan, "gpus": d["prefill_gpus"] + d["decode_gpus"]}
+            | {k: d[k] for k in keys}
+        )
     if c.get("fits") and c.get(f"p{percentile}_ttft_s") is not None:
-        plan = f"{c['replicas']} x TP{c['tp']}" + (f"xPP{c['pp']}" if c.get("pp", 1) != 1 else "") + f" on {ds.id}"
+        plan = (
+            f"{c['replicas']} x TP{c['tp']}"
+            + (f"xPP{c['pp']}" if c.get("pp", 1) != 1 else "")
+            + f" on {ds.id}"
+        )
         rows.append({"mode": "co-located", "plan": plan, "gpus": c["gpus"]} | {k: c[k] for k in keys})
     if not rows:
         raise PerfModelError(f"no plan fits: {d.get('why')}")
@@ -472,9 +540,16 @@ def _compare(splits: pl.DataFrame, colo: pl.DataFrame, ps: hwdb.Spec, ds: hwdb.S
             o = others[0]
             g, og = r["goodput_requests_per_s"], o["goodput_requests_per_s"]
             if objective == "max_rate" and o["max_rate_req_s"] > 0:
-                why = f"serves {r['max_rate_req_s']:.3g} req/s, {r['max_rate_req_s'] / o['max_rate_req_s']:.2f}x the {o['mode']} plan; " + why
+                why = (
+                    f"serves {r['max_rate_req_s']:.3g} req/s, {r['max_rate_req_s'] / o['max_rate_req_s']:.2f}x the {o['mode']} plan; "
+                    + why
+                )
             elif r["meets_slo"] != o["meets_slo"]:
-                why += "; the only one of the two that meets the SLOs" if r["meets_slo"] else f"; the {o['mode']} plan meets them"
+                why += (
+                    "; the only one of the two that meets the SLOs"
+                    if r["meets_slo"]
+                    else f"; the {o['mode']} plan meets them"
+                )
             elif og > 0:
                 why += f"; goodput {g / og:.2f}x the {o['mode']} plan's"
             dt = r[f"p{percentile}_ttft_s"] / max(o[f"p{percentile}_ttft_s"], 1e-30)

@@ -26,25 +26,43 @@ def add_parsers(sub: Any, length: Any, rate: Any) -> None:
     for name, text in helps.items():
         s = sub.add_parser(name, help=text, description=text)
         s.add_argument("model", help="preset id (see `perfmodel llm presets`) or config.json path")
-        s.add_argument("system", help="hwdb system id of the decode pool (and of the prefill pool by default)")
-        s.add_argument("--prefill-system", default=None, help="hwdb system of the prefill pool (e.g. Splitwise-HA)")
-        s.add_argument("--dtype", default="bf16", help="weights: bf16, fp16, fp8 (W8A8), int4 (weight-only), nvfp4 / mxfp4 (W4A4), fp6 (W6A6 MXFP6)")
+        s.add_argument(
+            "system", help="hwdb system id of the decode pool (and of the prefill pool by default)"
+        )
+        s.add_argument(
+            "--prefill-system", default=None, help="hwdb system of the prefill pool (e.g. Splitwise-HA)"
+        )
+        s.add_argument(
+            "--dtype",
+            default="bf16",
+            help="weights: bf16, fp16, fp8 (W8A8), int4 (weight-only), nvfp4 / mxfp4 (W4A4), fp6 (W6A6 MXFP6)",
+        )
         s.add_argument("--kv-dtype", default=None, help="KV cache dtype (default 16-bit)")
         s.add_argument("--framework", default="vllm", help="framework class of the schedulers and figures")
-        s.add_argument("--link", default="auto", choices=disagg.LINKS, help="link between the pools (default auto)")
+        s.add_argument(
+            "--link", default="auto", choices=disagg.LINKS, help="link between the pools (default auto)"
+        )
         s.add_argument("--kv-transfer", default="layerwise", choices=disagg.TRANSFERS)
         s.add_argument("--rate", type=rate, default=None, help="Poisson arrivals per second")
         s.add_argument("--num-requests", type=int, default=1000)
-        s.add_argument("--prompt-tokens", type=length, default=512, help="N, uniform:LO:HI or lognormal:MEAN:SIGMA:MAX")
-        s.add_argument("--output-tokens", type=length, default=128, help="N, uniform:LO:HI or lognormal:MEAN:SIGMA:MAX")
+        s.add_argument(
+            "--prompt-tokens", type=length, default=512, help="N, uniform:LO:HI or lognormal:MEAN:SIGMA:MAX"
+        )
+        s.add_argument(
+            "--output-tokens", type=length, default=128, help="N, uniform:LO:HI or lognormal:MEAN:SIGMA:MAX"
+        )
         s.add_argument("--seed", type=int, default=0)
         s.add_argument("--requests", metavar="FILE", default=None, help="CSV/JSONL trace (instead of --rate)")
         s.add_argument("--slo-ttft", type=float, default=None, metavar="S", help="TTFT SLO, seconds")
         s.add_argument("--slo-tpot", type=float, default=None, metavar="S", help="TPOT SLO, seconds")
         if name == "disagg":
             for side in ("prefill", "decode"):
-                s.add_argument(f"--{side}-tp", type=int, default=1, help=f"TP of a {side} instance (default 1)")
-                s.add_argument(f"--{side}-replicas", type=int, default=1, help=f"{side} instances (default 1)")
+                s.add_argument(
+                    f"--{side}-tp", type=int, default=1, help=f"TP of a {side} instance (default 1)"
+                )
+                s.add_argument(
+                    f"--{side}-replicas", type=int, default=1, help=f"{side} instances (default 1)"
+                )
             s.add_argument("--power-cap", type=float, default=None, metavar="W",
                            help="power limit per GPU of both pools, watts (default: none)")  # fmt: skip
             s.add_argument("--csv", metavar="OUT", default=None, help="write the per-request frame to OUT")
@@ -71,9 +89,13 @@ def run(args: argparse.Namespace, format_summary: Any) -> int:
     common = {"dtype": args.dtype, "kv_dtype": args.kv_dtype, "framework": args.framework, "link": args.link,
               "kv_transfer": args.kv_transfer, "slo_ttft_s": args.slo_ttft, "slo_tpot_s": args.slo_tpot}  # fmt: skip
     if args.cmd == "disagg":
-        pre = disagg.Pool(args.prefill_system or args.system, tp=args.prefill_tp, replicas=args.prefill_replicas)
+        pre = disagg.Pool(
+            args.prefill_system or args.system, tp=args.prefill_tp, replicas=args.prefill_replicas
+        )
         dec = disagg.Pool(args.system, tp=args.decode_tp, replicas=args.decode_replicas)
-        d = disagg.disaggregated(args.model, pre, dec, **_trace_kw(args), **common, power_cap_w=args.power_cap)
+        d = disagg.disaggregated(
+            args.model, pre, dec, **_trace_kw(args), **common, power_cap_w=args.power_cap
+        )
         s = d.summary
         title = f"{args.model}: prefill {pre.label()}, decode {dec.label()}, KV over {d.link} ({args.kv_transfer})"
         print(format_summary(d, title, args.slo_ttft, args.slo_tpot))
@@ -98,7 +120,9 @@ def run(args: argparse.Namespace, format_summary: Any) -> int:
     r = disagg.split_search(args.model, args.system, args.gpus, prefill_where=args.prefill_system,
                             percentile=args.percentile, seed=args.seed, objective=args.objective, **kw, **common)  # fmt: skip
     p = args.percentile
-    print(f"{args.model} on {args.gpus} GPUs ({args.system}): best disaggregated split vs best co-located plan")
+    print(
+        f"{args.model} on {args.gpus} GPUs ({args.system}): best disaggregated split vs best co-located plan"
+    )
     with pl.Config(tbl_cols=-1, tbl_rows=-1, fmt_str_lengths=400, tbl_width_chars=220, tbl_hide_dataframe_shape=True,
                    tbl_hide_column_data_types=True):  # fmt: skip
         print(r.compare.select("mode", "plan", "meets_slo", (pl.col(f"p{p}_ttft_s") * 1e3).round(1).alias(f"p{p} TTFT ms"),

@@ -120,5 +120,7 @@ def framework_defaults(name: str) -> FrameworkDefaults:
 
         close = difflib.get_close_matches(key, FRAMEWORKS, n=1)
         hint = f" (closest: '{close[0]}')" if close else ""
-        raise InvalidArgumentError(f"argument `framework`: is '{name}'; expected one of {sorted(FRAMEWORKS)}{hint}")
+        raise InvalidArgumentError(
+            f"argument `framework`: is '{name}'; expected one of {sorted(FRAMEWORKS)}{hint}"
+        )
     return FRAMEWORKS[key]

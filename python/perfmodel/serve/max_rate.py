@@ -57,13 +57,19 @@ class MaxRate:
         return f"MaxRate({self.rate_req_s:.3g} requests/s; beyond it: {self.why})"
 
 
-def slo_check(percentile: Any, slo_ttft_s: float | None, slo_tpot_s: float | None) -> Callable[[dict[str, float]], tuple[bool, str]]:
+def slo_check(
+    percentile: Any, slo_ttft_s: float | None, slo_tpot_s: float | None
+) -> Callable[[dict[str, float]], tuple[bool, str]]:
     """A check of a run's summary against the SLOs on the ``percentile``-th request (50, 90, 99) or the mean
     (``"mean"``): returns (met, what it saw)."""
     if percentile not in STATISTICS:
-        raise InvalidArgumentError(f"argument `percentile`: is {percentile!r}; expected one of {list(STATISTICS)}")
+        raise InvalidArgumentError(
+            f"argument `percentile`: is {percentile!r}; expected one of {list(STATISTICS)}"
+        )
     if slo_ttft_s is None and slo_tpot_s is None:
-        raise InvalidArgumentError("give `slo_ttft_s`, `slo_tpot_s` or both: the highest rate is the one that meets them")
+        raise InvalidArgumentError(
+            "give `slo_ttft_s`, `slo_tpot_s` or both: the highest rate is the one that meets them"
+        )
     stat = "mean" if percentile == "mean" else f"p{percentile}"
 
     def check(s: dict[str, float]) -> tuple[bool, str]:
@@ -165,11 +171,15 @@ def _scaled_trace(trace: pl.DataFrame) -> Callable[[float], pl.DataFrame]:
     """The trace with its arrival times scaled so that it arrives at ``rate`` requests/s on average."""
     a = trace["arrival_s"].to_numpy().astype(float)
     if a.size < 2 or not a[-1] > a[0]:
-        raise InvalidArgumentError("argument `requests`: needs at least two requests with different arrival times to scale its rate")
+        raise InvalidArgumentError(
+            "argument `requests`: needs at least two requests with different arrival times to scale its rate"
+        )
     base = (a.size - 1) / (a[-1] - a[0])
 
     def at(rate: float) -> pl.DataFrame:
-        return trace.with_columns(arrival_s=pl.Series((a - a[0]) * (base / rate) + a[0]))  # rate inf: all at a[0]
+        return trace.with_columns(
+            arrival_s=pl.Series((a - a[0]) * (base / rate) + a[0])
+        )  # rate inf: all at a[0]
 
     return at
 
@@ -211,9 +221,13 @@ def max_rate(
     rel_tol = _check_positive("rel_tol", rel_tol)
     disagg = prefill is not None or decode is not None
     if disagg and where is not None:
-        raise InvalidArgumentError("give `where` (co-located) or `prefill` and `decode` pools (disaggregated), not both")
+        raise InvalidArgumentError(
+            "give `where` (co-located) or `prefill` and `decode` pools (disaggregated), not both"
+        )
     if not disagg and where is None:
-        raise InvalidArgumentError("argument `where`: missing; expected a system id (or `prefill` and `decode` pools)")
+        raise InvalidArgumentError(
+            "argument `where`: missing; expected a system id (or `prefill` and `decode` pools)"
+        )
     if requests is not None:
         scaled = _scaled_trace(read_requests(requests))
         traffic: Callable[[float], dict[str, Any]] = lambda r: {"requests": scaled(r)}  # noqa: E731
@@ -221,10 +235,25 @@ def max_rate(
         traffic = lambda r: {"rate": r, "num_requests": num_requests, "prompt_tokens": prompt_tokens,  # noqa: E731
                              "output_tokens": output_tokens, "seed": seed}  # fmt: skip
     if disagg:
+
         def run(r: float) -> Simulation:
-            return disaggregated(model, prefill, decode, slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s, **traffic(r), **options)
+            return disaggregated(
+                model, prefill, decode, slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s, **traffic(r), **options
+            )
     else:
+
         def run(r: float) -> Simulation:
-            return simulate(model, where, tp, pp, replicas, slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s, **traffic(r), **options)
+            return simulate(
+                model,
+                where,
+                tp,
+                pp,
+                replicas,
+                slo_ttft_s=slo_ttft_s,
+                slo_tpot_s=slo_tpot_s,
+                **traffic(r),
+                **options,
+            )
+
     first = _check_positive("start", start) if start is not None else float(replicas if not disagg else 1)
     return bisect_rate(run, check, start=first, rel_tol=rel_tol)

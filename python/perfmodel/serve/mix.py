@@ -89,7 +89,9 @@ def trace_requests(name_or_path: str) -> pl.DataFrame:
 def _edges(name: str, edges: Any) -> np.ndarray:
     e = np.asarray(edges, dtype=float)
     if e.ndim != 1 or e.size < 2 or not np.all(np.isfinite(e)) or e[0] < 1 or np.any(np.diff(e) <= 0):
-        raise InvalidArgumentError(f"argument `{name}`: is {edges!r}; expected at least two increasing token counts >= 1")
+        raise InvalidArgumentError(
+            f"argument `{name}`: is {edges!r}; expected at least two increasing token counts >= 1"
+        )
     return e
 
 
@@ -100,7 +102,9 @@ def workload(requests: Any, input_edges: Any = INPUT_EDGES, output_edges: Any = 
     frame = requests if isinstance(requests, pl.DataFrame) else read_requests(requests)
     for col in ("prompt_tokens", "output_tokens"):
         if col not in frame.columns:
-            raise InvalidArgumentError(f"argument `requests`: has no `{col}` column; columns are {frame.columns}")
+            raise InvalidArgumentError(
+                f"argument `requests`: has no `{col}` column; columns are {frame.columns}"
+            )
     ie, oe = _edges("input_edges", input_edges), _edges("output_edges", output_edges)
     p = frame["prompt_tokens"].to_numpy().astype(float)
     o = frame["output_tokens"].to_numpy().astype(float)
@@ -135,7 +139,9 @@ def price(system: str, prices: dict[str, float] | None = None) -> float:
         if prices and key in prices:
             v = prices[key]
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
-                raise InvalidArgumentError(f"argument `prices`: '{key}' is {v!r}; expected a price > 0 in USD per hour")
+                raise InvalidArgumentError(
+                    f"argument `prices`: '{key}' is {v!r}; expected a price > 0 in USD per hour"
+                )
             return float(v)
     p = hwdb.get(device).to_dict().get("price")
     if not p:
@@ -184,7 +190,11 @@ def capacity(
     m = _as_model(model)
     tp = _whole("tp", tp)
     _system_and_nodes(system, tp)
-    seqs = framework_defaults(framework).max_num_seqs if max_num_seqs is None else _whole("max_num_seqs", max_num_seqs)
+    seqs = (
+        framework_defaults(framework).max_num_seqs
+        if max_num_seqs is None
+        else _whole("max_num_seqs", max_num_seqs)
+    )
     mem = memory(m, system, tp, 1, dtype, None, framework)
     b = work.buckets
     I = b["prompt_tokens"].to_numpy()  # noqa: E741  (the formula's names)
@@ -209,15 +219,31 @@ def capacity(
     slo_ok = tpot <= tpot_slo_s
     ttft_ok = np.ones_like(slo_ok) if ttft_slo_s is None else ttft <= ttft_slo_s
     ok = kv_ok & slo_ok & ttft_ok
-    out: dict[str, list[Any]] = {"max_rate_req_s": [], "batch": [], "tpot_s": [], "ttft_s": [], "limited_by": [], "why": []}
+    out: dict[str, list[Any]] = {
+        "max_rate_req_s": [],
+        "batch": [],
+        "tpot_s": [],
+        "ttft_s": [],
+        "limited_by": [],
+        "why": [],
+    }
     for k in range(I.size):
         if not ok[k].any():
             if not kv_ok[k, 0]:
-                lim, why = "kv_cache", f"one request ({I[k]:.0f} + {O[k]:.0f} tokens) exceeds the KV cache ({mem.kv_tokens:.0f} tokens)"
+                lim, why = (
+                    "kv_cache",
+                    f"one request ({I[k]:.0f} + {O[k]:.0f} tokens) exceeds the KV cache ({mem.kv_tokens:.0f} tokens)",
+                )
             elif not slo_ok[k, 0]:
-                lim, why = "tpot_slo", f"TPOT at batch 1 is {tpot[k, 0] * 1e3:.1f} ms > SLO {tpot_slo_s * 1e3:g} ms"
+                lim, why = (
+                    "tpot_slo",
+                    f"TPOT at batch 1 is {tpot[k, 0] * 1e3:.1f} ms > SLO {tpot_slo_s * 1e3:g} ms",
+                )
             else:
-                lim, why = "ttft_slo", f"TTFT at batch 1 is {ttft[k, 0] * 1e3:.1f} ms > SLO {ttft_slo_s * 1e3:g} ms"  # type: ignore[operator]
+                lim, why = (
+                    "ttft_slo",
+                    f"TTFT at batch 1 is {ttft[k, 0] * 1e3:.1f} ms > SLO {ttft_slo_s * 1e3:g} ms",
+                )  # type: ignore[operator]
             out["max_rate_req_s"].append(0.0)
             out["batch"].append(0)
             out["tpot_s"].append(float(tpot[k, 0]))
@@ -229,13 +255,19 @@ def capacity(
             if nxt >= B.size:
                 lim, why = "max_num_seqs", f"batch {seqs} (max_num_seqs) reached within the SLO"
             elif not kv_ok[k, nxt]:
-                lim, why = "kv_cache", f"batch {nxt + 1} would exceed the KV cache ({mem.kv_tokens:.0f} tokens)"
+                lim, why = (
+                    "kv_cache",
+                    f"batch {nxt + 1} would exceed the KV cache ({mem.kv_tokens:.0f} tokens)",
+                )
             elif not slo_ok[k, nxt]:
                 lim, why = "tpot_slo", f"batch {nxt + 1} would take TPOT to {tpot[k, nxt] * 1e3:.1f} ms"
             elif not ttft_ok[k, nxt]:
                 lim, why = "ttft_slo", f"batch {nxt + 1} would take TTFT to {ttft[k, nxt] * 1e3:.1f} ms"
             else:
-                lim, why = "peak", f"the rate peaks at batch {a + 1}: larger batches within the SLO serve fewer requests/s"
+                lim, why = (
+                    "peak",
+                    f"the rate peaks at batch {a + 1}: larger batches within the SLO serve fewer requests/s",
+                )
             out["max_rate_req_s"].append(float(rate[k, a]))
             out["batch"].append(a + 1)
             out["tpot_s"].append(float(tpot[k, a]))
@@ -264,12 +296,18 @@ class MixResult:
     gap: float = 0.0
 
     def __repr__(self) -> str:
-        parts = ", ".join(f"{r['instances']}x {r['system']}" for r in self.allocation.iter_rows(named=True) if r["instances"])
+        parts = ", ".join(
+            f"{r['instances']}x {r['system']}"
+            for r in self.allocation.iter_rows(named=True)
+            if r["instances"]
+        )
         gap = "" if self.gap == 0 else f", within {self.gap * 100:.2g}% of optimal"
         return f"MixResult({parts}: ${self.cost_usd_per_h:.2f}/h{gap})"
 
 
-def _solve(load: np.ndarray, cost: np.ndarray, slice_factor: int, time_limit_s: float | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+def _solve(
+    load: np.ndarray, cost: np.ndarray, slice_factor: int, time_limit_s: float | None = None
+) -> tuple[np.ndarray, np.ndarray, float]:
     """Mélange's integer program on bucket loads ``load[b, g]`` (instances of type g that bucket b alone needs;
     inf where g cannot serve it), instance costs ``cost[g]`` and ``slice_factor`` slices per bucket: the number of
     slices ``k[b, g]`` of each bucket given to each type and the instance counts ``n[g]`` of least cost.
@@ -300,8 +338,11 @@ def _solve(load: np.ndarray, cost: np.ndarray, slice_factor: int, time_limit_s: 
         c,
         integrality=np.ones(nk + ng),
         bounds=Bounds(np.zeros(nk + ng), ub),
-        constraints=[LinearConstraint(a1.tocsr(), slice_factor, slice_factor), LinearConstraint(a2.tocsr(), -np.inf, 0),
-                     LinearConstraint(a3.tocsr(), -np.inf, 0)],
+        constraints=[
+            LinearConstraint(a1.tocsr(), slice_factor, slice_factor),
+            LinearConstraint(a2.tocsr(), -np.inf, 0),
+            LinearConstraint(a3.tocsr(), -np.inf, 0),
+        ],
         options={"mip_rel_gap": 1e-9} | ({} if time_limit_s is None else {"time_limit": float(time_limit_s)}),
     )
     if res.x is None:
@@ -313,7 +354,11 @@ def _solve(load: np.ndarray, cost: np.ndarray, slice_factor: int, time_limit_s: 
 def _gpu_list(gpus: Any) -> list[tuple[str, int]]:
     if isinstance(gpus, str):
         gpus = [gpus]
-    items = list(gpus.items()) if isinstance(gpus, dict) else [(g, 1) if isinstance(g, str) else tuple(g) for g in gpus]
+    items = (
+        list(gpus.items())
+        if isinstance(gpus, dict)
+        else [(g, 1) if isinstance(g, str) else tuple(g) for g in gpus]
+    )
     if not items:
         raise InvalidArgumentError("argument `gpus`: is empty; expected system ids (or {system: tp})")
     out = []
@@ -358,7 +403,9 @@ def cheapest_mix(
         time_limit_s = _check_rate("time_limit_s", time_limit_s)
     slice_factor = _whole("slice_factor", slice_factor)
     if not isinstance(work, Workload):
-        raise InvalidArgumentError("argument `work`: expected a Workload from perfmodel.serve.mix.workload(requests)")
+        raise InvalidArgumentError(
+            "argument `work`: expected a Workload from perfmodel.serve.mix.workload(requests)"
+        )
     caps = []
     for system, tp in types:
         c = capacity(model, system, work, tpot_slo_s, ttft_slo_s, tp, dtype, framework, max_num_seqs)
@@ -398,7 +445,15 @@ def cheapest_mix(
     for g, (s, tp) in enumerate(types):
         if np.all(np.isfinite(bucket_load[:, g])):
             cnt = int(math.ceil(bucket_load[:, g].sum() - 1e-9))
-            single.append({"system": s, "tp": tp, "instances": cnt, "cost_usd_per_h": cnt * float(unit_cost[g]), "why": ""})
+            single.append(
+                {
+                    "system": s,
+                    "tp": tp,
+                    "instances": cnt,
+                    "cost_usd_per_h": cnt * float(unit_cost[g]),
+                    "why": "",
+                }
+            )
         else:
             k = int(np.flatnonzero(~np.isfinite(bucket_load[:, g]))[0])
             single.append({"system": s, "tp": tp, "instances": None, "cost_usd_per_h": None,

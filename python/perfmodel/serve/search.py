@@ -22,7 +22,9 @@ def _cluster_size(cluster: Any) -> tuple[Any, int, int]:
         system, nodes = cluster
     elif hasattr(cluster, "groups"):
         if len(cluster.groups) != 1:
-            raise InvalidArgumentError("argument `cluster`: serving search needs a cluster of one kind of node")
+            raise InvalidArgumentError(
+                "argument `cluster`: serving search needs a cluster of one kind of node"
+            )
         system, nodes = cluster.groups[0]["system"], cluster.groups[0]["nodes"]
     else:
         system, nodes = cluster, 1
@@ -52,7 +54,9 @@ def plans(model: Any, cluster: Any, max_pp: int = 8) -> list[dict[str, int]]:
                     out.append({"tp": tp, "pp": pp, "ep": ep, "attention_dp": False, "replicas": gpus // (tp * pp),
                                 "gpus": gpus})  # fmt: skip
         if moe_ep:
-            out.append({"tp": tp, "pp": 1, "ep": tp, "attention_dp": True, "replicas": gpus // tp, "gpus": gpus})
+            out.append(
+                {"tp": tp, "pp": 1, "ep": tp, "attention_dp": True, "replicas": gpus // tp, "gpus": gpus}
+            )
     return out
 
 
@@ -91,7 +95,9 @@ def search(
     if percentile not in (50, 90, 99):
         raise InvalidArgumentError(f"argument `percentile`: is {percentile!r}; expected 50, 90 or 99")
     if objective not in ("goodput", "max_rate"):
-        raise InvalidArgumentError(f"argument `objective`: is {objective!r}; expected 'goodput' or 'max_rate'")
+        raise InvalidArgumentError(
+            f"argument `objective`: is {objective!r}; expected 'goodput' or 'max_rate'"
+        )
     if objective == "max_rate" and slo_ttft_s is None and slo_tpot_s is None:
         raise InvalidArgumentError("objective 'max_rate' needs `slo_ttft_s`, `slo_tpot_s` or both")
     spec, nodes, _ = _cluster_size(cluster)
@@ -106,7 +112,9 @@ def search(
         from .._distributed import chunk_count, index_ranges, map_chunks
 
         ranges = index_ranges(len(items), chunk_count(client, len(items)))
-        parts = map_chunks(client, _plan_rows, [(items[lo:hi], ctx) for lo, hi in ranges], what="serving plan search")
+        parts = map_chunks(
+            client, _plan_rows, [(items[lo:hi], ctx) for lo, hi in ranges], what="serving plan search"
+        )
         rows = [row for part in parts for row in part]
     if not rows:
         raise InvalidArgumentError("no plan: the model's heads admit no TP degree dividing the node's GPUs")
@@ -120,8 +128,18 @@ def _plan_rows(items: list[tuple[dict[str, int], int | None]], ctx: dict[str, An
     from .max_rate import max_rate
 
     model, spec, nodes, rate, requests = ctx["model"], ctx["spec"], ctx["nodes"], ctx["rate"], ctx["requests"]
-    slo_ttft_s, slo_tpot_s, percentile, objective = ctx["slo_ttft_s"], ctx["slo_tpot_s"], ctx["percentile"], ctx["objective"]
-    num_requests, prompt_tokens, output_tokens, seed = ctx["num_requests"], ctx["prompt_tokens"], ctx["output_tokens"], ctx["seed"]
+    slo_ttft_s, slo_tpot_s, percentile, objective = (
+        ctx["slo_ttft_s"],
+        ctx["slo_tpot_s"],
+        ctx["percentile"],
+        ctx["objective"],
+    )
+    num_requests, prompt_tokens, output_tokens, seed = (
+        ctx["num_requests"],
+        ctx["prompt_tokens"],
+        ctx["output_tokens"],
+        ctx["seed"],
+    )
     dtype, kv_dtype, framework = ctx["dtype"], ctx["kv_dtype"], ctx["framework"]
     rows: list[dict[str, Any]] = []
     offline = rate is None and requests is None
@@ -171,8 +189,18 @@ def _plan_rows(items: list[tuple[dict[str, int], int | None]], ctx: dict[str, An
         row.update(
             fits=True,
             meets_slo=meets,
-            **{k: s[k] for k in ("mean_ttft_s", "mean_tpot_s", "mean_e2e_s", "output_tokens_per_s",
-                                 "goodput_requests_per_s", "slo_attainment", "preemptions")},  # fmt: skip
+            **{
+                k: s[k]
+                for k in (
+                    "mean_ttft_s",
+                    "mean_tpot_s",
+                    "mean_e2e_s",
+                    "output_tokens_per_s",
+                    "goodput_requests_per_s",
+                    "slo_attainment",
+                    "preemptions",
+                )
+            },  # fmt: skip
             **{f"p{percentile}_ttft_s": ttft, f"p{percentile}_tpot_s": tpot},
             output_tokens_per_s_per_gpu=s["output_tokens_per_s"] / p["gpus"],
             energy_per_output_token_j=s["energy_per_output_token_j"],
@@ -194,7 +222,11 @@ def rank_key(objective: str = "goodput") -> list[pl.Expr]:
 def ranked(rows: list[dict[str, Any]], objective: str = "goodput") -> pl.DataFrame:
     """One row per plan (those that do not fit lack the simulated columns), best first (:func:`rank_key`)."""
     frame = pl.DataFrame(rows, infer_schema_length=None)
-    for col, dtype_ in (("meets_slo", pl.Boolean), ("goodput_requests_per_s", pl.Float64), ("output_tokens_per_s", pl.Float64)):
+    for col, dtype_ in (
+        ("meets_slo", pl.Boolean),
+        ("goodput_requests_per_s", pl.Float64),
+        ("output_tokens_per_s", pl.Float64),
+    ):
         if col not in frame.columns:
             frame = frame.with_columns(pl.lit(None, dtype=dtype_).alias(col))
     if objective == "max_rate" and "max_rate_req_s" not in frame.columns:

@@ -52,8 +52,12 @@ def requests(rate: float, n: int = 1000, prompt_tokens: Any = 512, output_tokens
     rate = check.number("rate", rate, allow_inf=True, unit=" (requests per second; math.inf: all at once)")
     n = check.whole(n_name, n, 1, MAX_REQUESTS)
     seed = check.whole("seed", seed, 0, 2**64 - 1)
-    a, p, o = _core.serve_requests(rate, n, _dist("prompt_tokens", prompt_tokens), _dist("output_tokens", output_tokens), seed)
-    return pl.DataFrame({"arrival_s": a, "prompt_tokens": p.astype(np.int64), "output_tokens": o.astype(np.int64)})
+    a, p, o = _core.serve_requests(
+        rate, n, _dist("prompt_tokens", prompt_tokens), _dist("output_tokens", output_tokens), seed
+    )
+    return pl.DataFrame(
+        {"arrival_s": a, "prompt_tokens": p.astype(np.int64), "output_tokens": o.astype(np.int64)}
+    )
 
 
 def read_requests(source: Any) -> pl.DataFrame:
@@ -68,18 +72,26 @@ def read_requests(source: Any) -> pl.DataFrame:
         try:
             frame = pl.read_ndjson(path) if path.suffix in (".jsonl", ".ndjson") else pl.read_csv(path)
         except Exception as exc:  # polars raises several types for a malformed file
-            raise InvalidArgumentError(f"{path}: could not be read as {'JSONL' if path.suffix in ('.jsonl', '.ndjson') else 'CSV'}: {exc}") from None
+            raise InvalidArgumentError(
+                f"{path}: could not be read as {'JSONL' if path.suffix in ('.jsonl', '.ndjson') else 'CSV'}: {exc}"
+            ) from None
     elif isinstance(source, pl.DataFrame):
         frame = source
     else:
-        raise InvalidArgumentError(f"argument `requests`: expected a polars DataFrame or a CSV/JSONL path, got {type(source).__name__}")
+        raise InvalidArgumentError(
+            f"argument `requests`: expected a polars DataFrame or a CSV/JSONL path, got {type(source).__name__}"
+        )
     missing = [c for c in REQUEST_COLUMNS if c not in frame.columns]
     if missing:
-        raise InvalidArgumentError(f"{where}: missing column(s) {missing}; a trace needs {list(REQUEST_COLUMNS)} (has {frame.columns})")
+        raise InvalidArgumentError(
+            f"{where}: missing column(s) {missing}; a trace needs {list(REQUEST_COLUMNS)} (has {frame.columns})"
+        )
     try:
         return frame.select(pl.col(c).cast(pl.Float64) for c in REQUEST_COLUMNS)
     except Exception as exc:  # non-numeric cells
-        raise InvalidArgumentError(f"{where}: columns {list(REQUEST_COLUMNS)} must be numbers ({exc})") from None
+        raise InvalidArgumentError(
+            f"{where}: columns {list(REQUEST_COLUMNS)} must be numbers ({exc})"
+        ) from None
 
 
 #: The percentiles a summary gives.
@@ -122,7 +134,9 @@ class Simulation:
         )
 
 
-def summarize(raw: dict[str, Any], trace: pl.DataFrame, slo_ttft_s: float | None, slo_tpot_s: float | None) -> Simulation:
+def summarize(
+    raw: dict[str, Any], trace: pl.DataFrame, slo_ttft_s: float | None, slo_tpot_s: float | None
+) -> Simulation:
     """Per-request frame and summary of the engine's raw result."""
     req = trace.with_columns(
         pl.col("prompt_tokens").cast(pl.Int64),
@@ -149,7 +163,9 @@ def summarize(raw: dict[str, Any], trace: pl.DataFrame, slo_ttft_s: float | None
         out[f"p{q}_itl_s"] = float(raw[f"itl_p{q}_s"])
     # Token-weighted TPOT (sum of per-token times over generated tokens), as APEX reports it.
     n_out = req["output_tokens"].to_numpy().astype(float)
-    out["token_weighted_tpot_s"] = float((tpot * np.maximum(n_out - 1, 0)).sum() / max((n_out - 1).sum(), 1.0))
+    out["token_weighted_tpot_s"] = float(
+        (tpot * np.maximum(n_out - 1, 0)).sum() / max((n_out - 1).sum(), 1.0)
+    )
     start = float(req["arrival_s"].min()) if req.height else 0.0
     span = max(float(raw["makespan_s"]) - start, 1e-30)
     out["makespan_s"] = float(raw["makespan_s"])
@@ -173,4 +189,3 @@ def check_slo(name: str, v: float | None) -> float | None:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0 or math.isinf(v):
         raise InvalidArgumentError(f"argument `{name}`: is {v!r}; expected seconds > 0")
     return float(v)
-

@@ -61,14 +61,19 @@ def published() -> pl.DataFrame:
     holds further rows this library transcribed from the papers' text and tables (same columns, each row naming
     the passage it comes from)."""
     data = Path(__file__).resolve().parent.parent / "data"
-    frames = [pl.read_csv(data / name, infer_schema=False) for name in ("published_measurements.csv", "transcribed_measurements.csv")]
+    frames = [
+        pl.read_csv(data / name, infer_schema=False)
+        for name in ("published_measurements.csv", "transcribed_measurements.csv")
+    ]
     return pl.concat(frames).with_columns(pl.col("value").cast(pl.Float64, strict=False))
 
 
 def frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
     """Builds a suite's result frame from row dicts; fills ``error`` from measured and predicted."""
     df = pl.DataFrame(rows, schema={k: v for k, v in ROW_COLUMNS.items() if k != "error"})
-    return df.with_columns(error=(pl.col("predicted") - pl.col("measured")) / pl.col("measured")).select(list(ROW_COLUMNS))
+    return df.with_columns(error=(pl.col("predicted") - pl.col("measured")) / pl.col("measured")).select(
+        list(ROW_COLUMNS)
+    )
 
 
 def published_row(suite: str, group: str, row: dict[str, Any], predicted: float, role: str) -> dict[str, Any]:
@@ -94,7 +99,9 @@ def run(suite: str = "all") -> pl.DataFrame:
     frames = []
     for name in names:
         if name not in SUITES:
-            raise InvalidArgumentError(f"argument `suite`: unknown validation suite '{name}'; expected one of {sorted(SUITES)} or 'all'")
+            raise InvalidArgumentError(
+                f"argument `suite`: unknown validation suite '{name}'; expected one of {sorted(SUITES)} or 'all'"
+            )
         try:
             module = importlib.import_module(SUITES[name])
         except ModuleNotFoundError:
@@ -130,7 +137,9 @@ def write(suite: str, directory: str | Path = "validation") -> dict[str, Any]:
         "groups": summarize(rows, ("group", "role")).to_dicts(),
         "overall": summarize(rows, ("suite", "role")).to_dicts(),
     }
-    extra = getattr(importlib.import_module(SUITES[suite]), "summary_extra", None) if suite in SUITES else None
+    extra = (
+        getattr(importlib.import_module(SUITES[suite]), "summary_extra", None) if suite in SUITES else None
+    )
     if extra is not None:
         summary.update(extra(rows))
     (out / f"{suite}_summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")

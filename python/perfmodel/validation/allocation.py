@@ -25,7 +25,12 @@ import polars as pl
 from . import frame
 
 #: Mélange's GPU names -> the hwdb systems that price them (one GPU per instance).
-SYSTEMS: dict[str, str] = {"L4": "g6-l4", "A10G": "g5-a10g", "A100-80G": "nc24ads-a100-v4", "H100": "dgx-h100"}
+SYSTEMS: dict[str, str] = {
+    "L4": "g6-l4",
+    "A10G": "g5-a10g",
+    "A100-80G": "nc24ads-a100-v4",
+    "H100": "dgx-h100",
+}
 #: The stand-in for Mélange's Arena request histogram.
 TRACE = "llama/lmsys_05"
 MODEL = "llama2-7b"
@@ -42,7 +47,10 @@ def cases() -> pl.DataFrame:
     out: dict[tuple[float, float, str], dict[str, Any]] = {}
     with open(CSV_PATH, newline="") as f:
         for i, r in enumerate(csv.DictReader(f)):
-            if r["category"] != "melange_allocation" or r["metric"] not in ("hourly_cost", "melange_cost_saving"):
+            if r["category"] != "melange_allocation" or r["metric"] not in (
+                "hourly_cost",
+                "melange_cost_saving",
+            ):
                 continue
             p = json.loads(r["params"])
             key = (float(p["tpot_slo_ms"]), float(p["request_rate_req_s"]), p["solver"])
@@ -72,7 +80,9 @@ def comparison() -> pl.DataFrame:
         if c["solver"] == "Mélange":
             cost, saving = r.cost_usd_per_h, None
         else:
-            gpu = {"A100": "A100-80G"}.get(c["solver"].removesuffix("-only"), c["solver"].removesuffix("-only"))
+            gpu = {"A100": "A100-80G"}.get(
+                c["solver"].removesuffix("-only"), c["solver"].removesuffix("-only")
+            )
             st = r.single_type.filter(pl.col("system") == SYSTEMS[gpu]).row(0, named=True)
             cost, saving = st["cost_usd_per_h"], st["saving"]
         rows.append({**c, "predicted_cost": cost, "predicted_saving": saving,
@@ -90,7 +100,13 @@ def run() -> pl.DataFrame:
                              "allocation": json.loads(c["allocation"]),
                              "predicted_allocation": json.loads(c["predicted_allocation"]), "workload": TRACE,
                              "rows": c["rows"]}, sort_keys=True)  # fmt: skip
-        base = {"suite": "allocation", "system": c["solver"], "params": params, "role": "holdout", "source": c["source"]}
+        base = {
+            "suite": "allocation",
+            "system": c["solver"],
+            "params": params,
+            "role": "holdout",
+            "source": c["source"],
+        }
         if c["predicted_cost"] is not None:
             out.append({**base, "group": f"melange_cost_{c['tpot_slo_ms']:g}ms", "operation": "min-cost allocation",
                         "metric": "hourly_cost", "unit": "USD/h", "measured": c["hourly_cost"],

@@ -53,7 +53,11 @@ def _is_fit_size(nbytes: float) -> bool:
 
 
 def _sweep_rows(pub: pl.DataFrame) -> list[dict[str, Any]]:
-    return [r for r in pub.iter_rows(named=True) if r["system"] in SWEEPS and r["metric"] == "busbw" and (r["value"] or 0) > 0]
+    return [
+        r
+        for r in pub.iter_rows(named=True)
+        if r["system"] in SWEEPS and r["metric"] == "busbw" and (r["value"] or 0) > 0
+    ]
 
 
 def fit_frame(system: str) -> pl.DataFrame:
@@ -69,7 +73,9 @@ def fit_frame(system: str) -> pl.DataFrame:
         if not _is_fit_size(n):
             continue
         t_us = n * busbw_factor(r["operation"], p["gpus"]) / (r["value"] * 1e9) * 1e6
-        rows.append({"size_bytes": int(n), "time_us": t_us, "busbw_gbps": r["value"], "placement": "out-of-place"})
+        rows.append(
+            {"size_bytes": int(n), "time_us": t_us, "busbw_gbps": r["value"], "placement": "out-of-place"}
+        )
     return pl.DataFrame(rows).with_columns(op=pl.lit("all_reduce"), nranks=pl.lit(8, dtype=pl.Int64))
 
 
@@ -87,16 +93,19 @@ def run() -> pl.DataFrame:
     out: list[dict[str, Any]] = []
 
     def add(r: dict[str, Any], group: str, predicted: float, role: str) -> None:
-        out.append(
-            published_row("collectives", group, r, predicted, role)
-        )
+        out.append(published_row("collectives", group, r, predicted, role))
 
     for r in _sweep_rows(pub):
         sysid, algo = SWEEPS[r["system"]]
         p = json.loads(r["params"])
         n = float(p["msg_bytes"])
         size_class = ">=1MiB" if n >= 2**20 else "<1MiB"
-        add(r, f"{sysid} all_reduce {size_class}", _predict_busbw(sysid, "all_reduce", n, int(p["gpus"]), algo), "fit" if _is_fit_size(n) else "holdout")
+        add(
+            r,
+            f"{sysid} all_reduce {size_class}",
+            _predict_busbw(sysid, "all_reduce", n, int(p["gpus"]), algo),
+            "fit" if _is_fit_size(n) else "holdout",
+        )
 
     roce = cluster("dgx-h100", 2, specs={"nic": "cx7-roce400"})
     for r in pub.iter_rows(named=True):
@@ -106,31 +115,67 @@ def run() -> pl.DataFrame:
             continue
         if s.startswith("8x H100 (NVLink4/NVSwitch)") and metric == "busbw_peak_expected":
             algo = "nvls" if "NVLS" in op else "ring"
-            add(r, "dgx-h100 all_reduce >=1MiB", _predict_busbw("dgx-h100", "all_reduce", 2**33, 8, algo), "holdout")
+            add(
+                r,
+                "dgx-h100 all_reduce >=1MiB",
+                _predict_busbw("dgx-h100", "all_reduce", 2**33, 8, algo),
+                "holdout",
+            )
         elif s.startswith("8x H100 (NVLink4/NVSwitch)") and metric == "algbw_peak_expected":
             pred = float(pm_predict("dgx-h100", "all_reduce", 2**33, 8, "nvls")["algbw_gbps"][0])
             add(r, "dgx-h100 all_reduce >=1MiB", pred, "holdout")
         elif s == "8x H100 node (NVLink4)" and metric == "busbw":
-            add(r, "dgx-h100 all_reduce >=1MiB", _predict_busbw("dgx-h100", "all_reduce", p["msg_bytes"], 8), "holdout")
+            add(
+                r,
+                "dgx-h100 all_reduce >=1MiB",
+                _predict_busbw("dgx-h100", "all_reduce", p["msg_bytes"], 8),
+                "holdout",
+            )
         elif s == "8x H200 (NVLink4)" and metric == "busbw_peak":
-            add(r, "hgx-h200 all_reduce >=1MiB", _predict_busbw("hgx-h200", "all_reduce", 2**32, 8), "holdout")
+            add(
+                r, "hgx-h200 all_reduce >=1MiB", _predict_busbw("hgx-h200", "all_reduce", 2**32, 8), "holdout"
+            )
         elif s in ("8x A100 node (NVLink3)", "8x A100 SXM4 (NVLink3, NV12)") and metric == "busbw":
-            add(r, "dgx-a100 all_reduce >=1MiB", _predict_busbw("dgx-a100", "all_reduce", 2**33, 8), "holdout")
+            add(
+                r, "dgx-a100 all_reduce >=1MiB", _predict_busbw("dgx-a100", "all_reduce", 2**33, 8), "holdout"
+            )
         elif s.startswith("HPE Apollo 6500") and metric == "busbw_approx":
-            add(r, "dgx-a100 all_reduce >=1MiB", _predict_busbw("dgx-a100", "all_reduce", 2**30, 8), "holdout")
+            add(
+                r, "dgx-a100 all_reduce >=1MiB", _predict_busbw("dgx-a100", "all_reduce", 2**30, 8), "holdout"
+            )
         elif s == "8x AMD MI300X node" and metric == "busbw":
-            add(r, "mi300x all_reduce >=1MiB", _predict_busbw("mi300x-pollara-node", "all_reduce", p["msg_bytes"], p["gpus"]), "holdout")
+            add(
+                r,
+                "mi300x all_reduce >=1MiB",
+                _predict_busbw("mi300x-pollara-node", "all_reduce", p["msg_bytes"], p["gpus"]),
+                "holdout",
+            )
         elif s.startswith("2 nodes x 8x H100 SXM, 8x400G RoCEv2 (reported") and metric == "busbw":
             opname = {"alltoall": "all_to_all"}.get(op, op)
             add(r, "2x dgx-h100 roce multi-node", _predict_busbw(roce, opname, p["msg_bytes"], 16), "holdout")
         elif s.startswith("32 nodes x 8 H100") and metric == "busbw_approx":
-            add(r, "32x dgx-h100 multi-node", _predict_busbw(cluster("dgx-h100", 32), "all_gather", 2**31, 256), "holdout")
+            add(
+                r,
+                "32x dgx-h100 multi-node",
+                _predict_busbw(cluster("dgx-h100", 32), "all_gather", 2**31, 256),
+                "holdout",
+            )
         elif s == "ConnectX-7 NDR 400 Gb/s" and metric == "bw":
             nic = get("cx7-ndr400")
-            add(r, "nic per-NIC bandwidth", nic["line_rate_gbit_per_s"] / 8 * nic["efficiency.bandwidth_fraction"], "fit")
+            add(
+                r,
+                "nic per-NIC bandwidth",
+                nic["line_rate_gbit_per_s"] / 8 * nic["efficiency.bandwidth_fraction"],
+                "fit",
+            )
         elif s == "200 Gb/s HDR InfiniBand NIC" and metric == "busbw_per_nic":
             nic = get("cx6-hdr200")
-            add(r, "nic per-NIC bandwidth", nic["line_rate_gbit_per_s"] / 8 * nic["efficiency.bandwidth_fraction"], "fit")
+            add(
+                r,
+                "nic per-NIC bandwidth",
+                nic["line_rate_gbit_per_s"] / 8 * nic["efficiency.bandwidth_fraction"],
+                "fit",
+            )
         elif s == "8x AMD MI300X (single node)" and metric in ("avg_link_bw", "per_gpu_aggregate_bw"):
             f = get("mi300x-xgmi-mesh")
             link = f["link_bandwidth_per_direction_gbps"] * f["efficiency.bandwidth_fraction"]
@@ -241,7 +286,9 @@ def frontier_cat_time(nbytes: Any) -> np.ndarray:
     return memory_bound("mi250x-gcd", b, b)["time_s"].to_numpy()
 
 
-def frontier_predict_time(nodes: int, nbytes: Any, specs: dict[str, Any] | None = None, algorithm: str = "auto") -> tuple[np.ndarray, np.ndarray]:
+def frontier_predict_time(
+    nodes: int, nbytes: Any, specs: dict[str, Any] | None = None, algorithm: str = "auto"
+) -> tuple[np.ndarray, np.ndarray]:
     """Predicted (timed region, collective alone) seconds of the PCCL benchmark's RCCL all-gather of
     ``nbytes`` output bytes on ``nodes`` nodes: the collective over all their GCDs plus the ``torch.cat``
     copy. The output allocations (host-side, from PyTorch's caching allocator) are not priced: a few
@@ -249,7 +296,9 @@ def frontier_predict_time(nodes: int, nbytes: Any, specs: dict[str, Any] | None 
     from ..collectives import predict
 
     b = np.atleast_1d(np.asarray(nbytes, dtype=float))
-    coll = predict(frontier_cluster(nodes, specs), "all_gather", b, nodes * FRONTIER_GCDS, algorithm)["time_s"].to_numpy()
+    coll = predict(frontier_cluster(nodes, specs), "all_gather", b, nodes * FRONTIER_GCDS, algorithm)[
+        "time_s"
+    ].to_numpy()
     return coll + frontier_cat_time(b), coll
 
 
@@ -275,7 +324,9 @@ def frontier_store_predict(rows: list[dict[str, Any]], specs: dict[str, Any] | N
     # per-step latency, handshakes included): one hop of the link, the 1 us the pair fabric assumes.
     specs = dict(specs or {})
     for sid in (PAIR, NODE):
-        specs[sid] = (specs.get(sid) or get(sid)).with_overrides({"efficiency.launch_us": 5.0, "efficiency.latency_us": STORE_HOP_US})
+        specs[sid] = (specs.get(sid) or get(sid)).with_overrides(
+            {"efficiency.launch_us": 5.0, "efficiency.latency_us": STORE_HOP_US}
+        )
     out = []
     for r in rows:
         a, b = r["_p"]["gcd_pair"]
@@ -300,7 +351,10 @@ def _node_link_time(c: Any, nbytes: float) -> float:
 
 #: Kernel-store pairs the validation uses: the GCD pair (4 links; the 1 GiB row is what the pair fabric is
 #: fitted on) and the single-link pair 0-2 (a check of the node fabric's per-link figure).
-FRONTIER_STORE_PAIRS: dict[tuple[int, int], str] = {(0, 1): "frontier-node gcd-pair kernel store", (0, 2): "frontier-node 1-link kernel store"}
+FRONTIER_STORE_PAIRS: dict[tuple[int, int], str] = {
+    (0, 1): "frontier-node gcd-pair kernel store",
+    (0, 2): "frontier-node 1-link kernel store",
+}
 
 
 def frontier_validation_rows() -> list[dict[str, Any]]:
@@ -325,7 +379,11 @@ def frontier_validation_rows() -> list[dict[str, Any]]:
                 else:
                     role = frontier_role(nodes, r["_bytes"], first_size=r["_bytes"] == first)
                     size_class = ">=1MiB" if r["_bytes"] >= FRONTIER_MIN_BYTES else "<1MiB"
-                    group = f"frontier-node {label} {size_class}" if role != "reported" else f"frontier-node {label} (reported)"
+                    group = (
+                        f"frontier-node {label} {size_class}"
+                        if role != "reported"
+                        else f"frontier-node {label} (reported)"
+                    )
                 out.append(published_row("collectives", group, r, float(pred), role))
     stores = [r for r in frontier_rows("store") if tuple(r["_p"]["gcd_pair"]) in FRONTIER_STORE_PAIRS]
     for r, pred in zip(stores, frontier_store_predict(stores), strict=True):
@@ -342,7 +400,11 @@ def frontier_summary(rows: pl.DataFrame) -> pl.DataFrame:
         rows.filter(pl.col("group") == "frontier-node rccl all_gather >=1MiB")
         .with_columns(abs_error=pl.col("error").abs())
         .group_by("role")
-        .agg(rows=pl.len(), median_abs_error=pl.col("abs_error").median(), max_abs_error=pl.col("abs_error").max())
+        .agg(
+            rows=pl.len(),
+            median_abs_error=pl.col("abs_error").median(),
+            max_abs_error=pl.col("abs_error").max(),
+        )
         .sort("role")
     )
 
@@ -360,11 +422,17 @@ def summary_by_size(rows: pl.DataFrame) -> pl.DataFrame:
     return (
         rows.filter(~pl.col("group").str.starts_with("frontier-node") & (pl.col("role") != "reported"))
         .with_columns(
-            size_class=pl.when(pl.col("group").str.contains("<1MiB")).then(pl.lit("<1MiB")).otherwise(pl.lit(">=1MiB")),
+            size_class=pl.when(pl.col("group").str.contains("<1MiB"))
+            .then(pl.lit("<1MiB"))
+            .otherwise(pl.lit(">=1MiB")),
             abs_error=pl.col("error").abs(),
         )
         .group_by("size_class", "role")
-        .agg(rows=pl.len(), median_abs_error=pl.col("abs_error").median(), max_abs_error=pl.col("abs_error").max())
+        .agg(
+            rows=pl.len(),
+            median_abs_error=pl.col("abs_error").median(),
+            max_abs_error=pl.col("abs_error").max(),
+        )
         .sort("size_class", "role")
     )
 
@@ -381,9 +449,21 @@ LL_KEYS = ("efficiency.ll_latency_ratio", "efficiency.ll_bandwidth_ratio")
 LL128_KEYS = ("efficiency.ll128_latency_ratio", "efficiency.ll128_bandwidth_ratio")
 SWEEP_FITS: dict[str, tuple[str, tuple[str, ...], str]] = {
     "Azure ND A100 v4 (8x A100 SXM4 80GB, NVLink3/NVSwitch)": (
-        "nvlink3-nvswitch", ("efficiency.bandwidth_fraction", "efficiency.latency_us", "efficiency.launch_us", *LL_KEYS), "auto"),
+        "nvlink3-nvswitch",
+        ("efficiency.bandwidth_fraction", "efficiency.latency_us", "efficiency.launch_us", *LL_KEYS),
+        "auto",
+    ),
     "8x AMD MI300X (single node, xGMI fully connected)": (
-        "mi300x-xgmi-mesh", ("efficiency.bandwidth_fraction", "efficiency.latency_us", "efficiency.launch_us", *LL_KEYS, *LL128_KEYS), "auto"),
+        "mi300x-xgmi-mesh",
+        (
+            "efficiency.bandwidth_fraction",
+            "efficiency.latency_us",
+            "efficiency.launch_us",
+            *LL_KEYS,
+            *LL128_KEYS,
+        ),
+        "auto",
+    ),
 }
 #: Smallest message the sweep fits use: below 1 KiB the sweeps print busbw as 0.01-0.04 GB/s, two decimals, so a
 #: row's time is known to +-25-50 % only (the A100 sweep starts at 1 KiB; the MI300X sweep's 64 B and 256 B fit
@@ -391,9 +471,17 @@ SWEEP_FITS: dict[str, tuple[str, tuple[str, ...], str]] = {
 SWEEP_MIN_BYTES = 1024
 #: Starting points of the multi-start fits (partial overrides of the spec's values).
 SWEEP_STARTS: list[dict[str, float]] = [
-    {"efficiency.latency_us": lat, "efficiency.ll_latency_ratio": llr, "efficiency.ll_bandwidth_ratio": llb,
-     "efficiency.ll128_latency_ratio": l128, "efficiency.ll128_bandwidth_ratio": b128}
-    for lat in (0.3, 3.0, 10.0) for llr in (0.02, 0.2) for llb in (0.2, 0.5) for l128, b128 in ((0.56, 0.92), (0.3, 0.7))
+    {
+        "efficiency.latency_us": lat,
+        "efficiency.ll_latency_ratio": llr,
+        "efficiency.ll_bandwidth_ratio": llb,
+        "efficiency.ll128_latency_ratio": l128,
+        "efficiency.ll128_bandwidth_ratio": b128,
+    }
+    for lat in (0.3, 3.0, 10.0)
+    for llr in (0.02, 0.2)
+    for llb in (0.2, 0.5)
+    for l128, b128 in ((0.56, 0.92), (0.3, 0.7))
 ]
 
 
@@ -459,7 +547,11 @@ def frontier_rccl_by_nodes(role: str | None = None) -> dict[int, list[dict[str, 
     for nodes, rs in by.items():
         rs.sort(key=lambda r: r["_bytes"])
         first = rs[0]["_bytes"]
-        keep = [r for r in rs if role is None or frontier_role(nodes, r["_bytes"], first_size=r["_bytes"] == first) == role]
+        keep = [
+            r
+            for r in rs
+            if role is None or frontier_role(nodes, r["_bytes"], first_size=r["_bytes"] == first) == role
+        ]
         if keep:
             out[nodes] = keep
     return out
@@ -479,13 +571,17 @@ def fit_frontier() -> tuple[dict[str, Any], dict[str, str], dict[str, Any]]:
 
     from ..hwdb import get
 
-    rows = [r for r in frontier_rows("store") if tuple(r["_p"]["gcd_pair"]) == (0, 1) and r["_bytes"] == 2**30]
+    rows = [
+        r for r in frontier_rows("store") if tuple(r["_p"]["gcd_pair"]) == (0, 1) and r["_bytes"] == 2**30
+    ]
 
     def pair_resid(x: np.ndarray) -> np.ndarray:
         spec = {PAIR: get(PAIR).with_overrides({"efficiency.bandwidth_fraction": float(x[0])})}
         return np.log(frontier_store_predict(rows, spec) / np.array([r["value"] for r in rows]))
 
-    s1 = least_squares(pair_resid, x0=[0.75], bounds=([0.3], [1.0]), method="trf", x_scale="jac", xtol=1e-12, ftol=1e-12)
+    s1 = least_squares(
+        pair_resid, x0=[0.75], bounds=([0.3], [1.0]), method="trf", x_scale="jac", xtol=1e-12, ftol=1e-12
+    )
     pair_fraction = float(s1.x[0])
     fit_rows = frontier_rccl_by_nodes("fit")
     measured = {n: np.array([frontier_measured_time(r) for r in rs]) for n, rs in fit_rows.items()}
@@ -548,4 +644,7 @@ def frontier_errors(specs: dict[str, Any] | None = None) -> dict[str, dict[str, 
             role = frontier_role(nodes, r["_bytes"], first_size=r["_bytes"] == rs[0]["_bytes"])
             per.setdefault(role, []).append(abs(b / r["value"] - 1))
             per.setdefault(f"{role} {nodes:3d} nodes", []).append(abs(b / r["value"] - 1))
-    return {k: {"rows": len(v), "median": float(np.median(v)), "max": float(np.max(v))} for k, v in sorted(per.items())}
+    return {
+        k: {"rows": len(v), "median": float(np.median(v)), "max": float(np.max(v))}
+        for k, v in sorted(per.items())
+    }

@@ -29,12 +29,30 @@ SCENARIOS: dict[str, tuple[str, dict[str, bool]]] = {
     "Run-5 + GPU HLT + L1T tracking": ("cms-run5", {"gpu_hlt": True, "l1_tracking": True}),
     "Run-5 + L1T tracking + smart sensors": ("cms-run5", {"l1_tracking": True, "smart_pixels": True}),
     "Run-5 + GPU HLT + smart sensors": ("cms-run5", {"gpu_hlt": True, "smart_pixels": True}),
-    "Run-5 + GPU HLT + L1T tracking + smart sensors": ("cms-run5", {"gpu_hlt": True, "l1_tracking": True, "smart_pixels": True}),
+    "Run-5 + GPU HLT + L1T tracking + smart sensors": (
+        "cms-run5",
+        {"gpu_hlt": True, "l1_tracking": True, "smart_pixels": True},
+    ),
 }
-_METRIC = {"total_power_projected_2032": ("power_w", "W"), "pipeline_F1": ("f1", "fraction"), "productivity": ("relevant_per_kj", "relevant samples/kJ")}
+_METRIC = {
+    "total_power_projected_2032": ("power_w", "W"),
+    "pipeline_F1": ("f1", "fraction"),
+    "productivity": ("relevant_per_kj", "relevant samples/kJ"),
+}
 
 
-def _row(group: str, system: str, operation: str, params: dict[str, Any], metric: str, unit: str, measured: float, predicted: float, role: str, source: str) -> dict[str, Any]:
+def _row(
+    group: str,
+    system: str,
+    operation: str,
+    params: dict[str, Any],
+    metric: str,
+    unit: str,
+    measured: float,
+    predicted: float,
+    role: str,
+    source: str,
+) -> dict[str, Any]:
     return {
         "suite": "daq", "group": group, "system": system, "operation": operation, "params": json.dumps(params, sort_keys=True),
         "metric": metric, "unit": unit, "measured": float(measured), "predicted": float(predicted), "role": role, "source": source,
@@ -64,20 +82,101 @@ def run() -> pl.DataFrame:
     ]
     for label, name, lv, values, mw in table:
         m = ev(name, **lv, values=values) if values else ev(name, **lv)
-        rows.append(_row("power_table", name, label, {"levers": lv, "overrides": values or {}}, "power_w", "W", mw, m.power_w, "check", DOMAIN))
+        rows.append(
+            _row(
+                "power_table",
+                name,
+                label,
+                {"levers": lv, "overrides": values or {}},
+                "power_w",
+                "W",
+                mw,
+                m.power_w,
+                "check",
+                DOMAIN,
+            )
+        )
     base, best = ev("cms-run5"), ev("cms-run5", gpu_hlt=True, smart_pixels=True)
-    rows.append(_row("power_table", "cms-run5", "power reduction baseline -> GPU + smart pixels", {}, "power_reduction", "%", 60.3, 100 * (1 - best.power_w / base.power_w), "check", DOMAIN))
+    rows.append(
+        _row(
+            "power_table",
+            "cms-run5",
+            "power reduction baseline -> GPU + smart pixels",
+            {},
+            "power_reduction",
+            "%",
+            60.3,
+            100 * (1 - best.power_w / base.power_w),
+            "check",
+            DOMAIN,
+        )
+    )
     l1 = base.stages.filter(pl.col("stage") == "L1T")
-    rows.append(_row("power_table", "cms-run5", "L1T node power (unscaled)", {}, "power", "W", 505499.99, l1["compute_power_w"][0] * base["scale_factor"], "check", "SystemFlow results_table.ipynb at dc62d1e (published_measurements.csv)"))
-    rows.append(_row("power_table", "cms-run5", "CMOS density scaling factor 2032", {}, "scale_factor", "x", 6.499570514329353, base["scale_factor"], "check", "SystemFlow density_scale_model(2032) (published_measurements.csv)"))
+    rows.append(
+        _row(
+            "power_table",
+            "cms-run5",
+            "L1T node power (unscaled)",
+            {},
+            "power",
+            "W",
+            505499.99,
+            l1["compute_power_w"][0] * base["scale_factor"],
+            "check",
+            "SystemFlow results_table.ipynb at dc62d1e (published_measurements.csv)",
+        )
+    )
+    rows.append(
+        _row(
+            "power_table",
+            "cms-run5",
+            "CMOS density scaling factor 2032",
+            {},
+            "scale_factor",
+            "x",
+            6.499570514329353,
+            base["scale_factor"],
+            "check",
+            "SystemFlow density_scale_model(2032) (published_measurements.csv)",
+        )
+    )
 
     # Deterministic Gaussian oracle: L1T N(3|3.4, 1), HLT N(4, 1), CPU HLT.
-    for skill, f1, extra in [(3.0, 0.729308, {"relevant_per_kj": 0.10606, "precision": 0.729211, "recall": 0.729405}), (3.4, 0.790670, {"precision": 0.790617, "recall": 0.790722})]:
+    for skill, f1, extra in [
+        (3.0, 0.729308, {"relevant_per_kj": 0.10606, "precision": 0.729211, "recall": 0.729405}),
+        (3.4, 0.790670, {"precision": 0.790617, "recall": 0.790722}),
+    ]:
         m = ev("cms-run5", values={"L1T.skill": skill})
         params = {"L1T": f"gaussian({skill}, 1)", "HLT": "gaussian(4, 1)"}
-        rows.append(_row("gaussian_oracle", "cms-run5", f"L1T skill {skill}", params, "f1", "fraction", f1, m.f1, "check", DOMAIN))
+        rows.append(
+            _row(
+                "gaussian_oracle",
+                "cms-run5",
+                f"L1T skill {skill}",
+                params,
+                "f1",
+                "fraction",
+                f1,
+                m.f1,
+                "check",
+                DOMAIN,
+            )
+        )
         for k, v in extra.items():
-            rows.append(_row("gaussian_oracle", "cms-run5", f"L1T skill {skill}", params, k, "relevant samples/kJ" if k == "relevant_per_kj" else "fraction", v, m[k], "check", DOMAIN))
+            rows.append(
+                _row(
+                    "gaussian_oracle",
+                    "cms-run5",
+                    f"L1T skill {skill}",
+                    params,
+                    k,
+                    "relevant samples/kJ" if k == "relevant_per_kj" else "fraction",
+                    v,
+                    m[k],
+                    "check",
+                    DOMAIN,
+                )
+            )
 
     # SystemFlow's notebook outputs (two commits) and the paper's headline numbers.
     pub = published().filter(pl.col("category") == "hep_daq")
@@ -88,10 +187,44 @@ def run() -> pl.DataFrame:
             continue
         name, lv = SCENARIOS[scenario]
         metric, unit = _METRIC[r["metric"]]
-        fitted = metric == "f1" and commit == FIT_COMMIT and scenario in ("Run-5 baseline (PU200, L1T 53x)", "Run-5 + L1T tracking")
-        rows.append(_row(f"systemflow_{commit}", name, scenario, {"levers": lv, "commit": commit}, metric, unit, r["value"], ev(name, **lv)[metric], "fit" if fitted else "holdout", r["source"]))
+        fitted = (
+            metric == "f1"
+            and commit == FIT_COMMIT
+            and scenario in ("Run-5 baseline (PU200, L1T 53x)", "Run-5 + L1T tracking")
+        )
+        rows.append(
+            _row(
+                f"systemflow_{commit}",
+                name,
+                scenario,
+                {"levers": lv, "commit": commit},
+                metric,
+                unit,
+                r["value"],
+                ev(name, **lv)[metric],
+                "fit" if fitted else "holdout",
+                r["source"],
+            )
+        )
     head = pub.filter(pl.col("metric").is_in(["productivity_baseline", "productivity_improved"]))
     for r in head.iter_rows(named=True):
-        lv = {} if r["metric"] == "productivity_baseline" else {"gpu_hlt": True, "smart_pixels": True, "l1_tracking": True}
-        rows.append(_row("paper_headline", "cms-run5", r["operation"], {"levers": lv}, "relevant_per_kj", "relevant samples/kJ", r["value"], ev("cms-run5", **lv).relevant_per_kj, "holdout", r["source"]))
+        lv = (
+            {}
+            if r["metric"] == "productivity_baseline"
+            else {"gpu_hlt": True, "smart_pixels": True, "l1_tracking": True}
+        )
+        rows.append(
+            _row(
+                "paper_headline",
+                "cms-run5",
+                r["operation"],
+                {"levers": lv},
+                "relevant_per_kj",
+                "relevant samples/kJ",
+                r["value"],
+                ev("cms-run5", **lv).relevant_per_kj,
+                "holdout",
+                r["source"],
+            )
+        )
     return frame(rows)

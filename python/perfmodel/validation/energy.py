@@ -49,7 +49,9 @@ TARGETS = {"power_per_gpu_w": 0.10, "energy_per_output_token_j": 0.15}
 def cases() -> pl.DataFrame:
     """The ML.ENERGY rows with ``role`` (fit / holdout by model)."""
     c = mlenergy_cases()
-    role = pl.when(pl.col("model_id").is_in(sorted(FIT_MODELS))).then(pl.lit("fit")).otherwise(pl.lit("holdout"))
+    role = (
+        pl.when(pl.col("model_id").is_in(sorted(FIT_MODELS))).then(pl.lit("fit")).otherwise(pl.lit("holdout"))
+    )
     return c.with_columns(role=role).sort("model_id", "gpus", "max_num_seqs")
 
 
@@ -60,7 +62,9 @@ def predict(c: pl.DataFrame, **overrides: float) -> pl.DataFrame:
     pw, en, thr = [], [], []
     for r in c.iter_rows(named=True):
         tp = int(r["tp"])
-        s = _steady(r["model_id"], r["system_id"], r["avg_batch_size"], r["avg_output_len"], tp, r["dtype"], overrides)
+        s = _steady(
+            r["model_id"], r["system_id"], r["avg_batch_size"], r["avg_output_len"], tp, r["dtype"], overrides
+        )
         pw.append(s["power_per_gpu_w"])
         en.append(s["energy_per_token_j"])
         thr.append(s["output_tokens_per_s"] * (r["gpus"] // tp))
@@ -71,7 +75,9 @@ def predict(c: pl.DataFrame, **overrides: float) -> pl.DataFrame:
     )
 
 
-def _steady(model: str, system: str, batch: float, output: float, tp: int, dtype: str, overrides: dict[str, float]) -> dict[str, Any]:
+def _steady(
+    model: str, system: str, batch: float, output: float, tp: int, dtype: str, overrides: dict[str, float]
+) -> dict[str, Any]:
     if not overrides:
         return power.steady_state(model, system, batch, PROMPT_TOKENS, output, tp=tp, dtype=dtype)
     # A trial point of the fit: the same steady-state iteration with the power law's figures replaced.
@@ -98,7 +104,9 @@ def fit() -> dict[str, Any]:
     meas = fit_rows["power_per_gpu_w"].to_numpy()
 
     def resid(x: np.ndarray) -> np.ndarray:
-        p = predict(fit_rows, **dict(zip(names, map(float, x), strict=True)))["predicted_power_per_gpu_w"].to_numpy()
+        p = predict(fit_rows, **dict(zip(names, map(float, x), strict=True)))[
+            "predicted_power_per_gpu_w"
+        ].to_numpy()
         return np.log(p / meas)
 
     best = None
@@ -111,11 +119,14 @@ def fit() -> dict[str, Any]:
     err = np.abs(np.exp(resid(np.array(list(figures.values())))) - 1)
     models = sorted(FIT_MODELS)
     rows = fit_rows.height
-    at_bound = [n for n in names if min(abs(figures[n] - FIGURES[n][0]), abs(figures[n] - FIGURES[n][1])) < 1e-3]
+    at_bound = [
+        n for n in names if min(abs(figures[n] - FIGURES[n][0]), abs(figures[n] - FIGURES[n][1])) < 1e-3
+    ]
     bound_note = (
         f"; at a bound of the fit: {', '.join(at_bound)} (not identifiable on these runs: HBM utilisation varies "
         f"little across one model's batch sizes, so the busy term carries that power)"
-        if at_bound else ""
+        if at_bound
+        else ""
     )
     return {
         "device": "h100-sxm5-80gb",
@@ -141,7 +152,12 @@ def run() -> pl.DataFrame:
                              "prompt_tokens_assumed": PROMPT_TOKENS})  # fmt: skip
         for metric, unit, meas, pred in (
             ("power_per_gpu_w", "W", r["power_per_gpu_w"], r["predicted_power_per_gpu_w"]),
-            ("energy_per_output_token_j", "J/token", r["energy_per_output_token_j"], r["predicted_energy_per_output_token_j"]),
+            (
+                "energy_per_output_token_j",
+                "J/token",
+                r["energy_per_output_token_j"],
+                r["predicted_energy_per_output_token_j"],
+            ),
             ("output_tokens_per_s", "tokens/s", r["output_tokens_per_s"], r["predicted_output_tokens_per_s"]),
         ):
             rows.append({
@@ -160,5 +176,9 @@ def summary(rows: pl.DataFrame | None = None) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     for (role, metric), g in rows.group_by(["role", "metric"]):
         e = g["error"].abs()
-        out[f"{role}/{metric}"] = {"median": float(e.median()), "max": float(e.max()), "rows": float(g.height)}  # type: ignore[arg-type]
+        out[f"{role}/{metric}"] = {
+            "median": float(e.median()),
+            "max": float(e.max()),
+            "rows": float(g.height),
+        }  # type: ignore[arg-type]
     return out

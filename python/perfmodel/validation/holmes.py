@@ -42,7 +42,14 @@ from . import frame, published, published_row
 #: hwdb system per NIC type of the published rows.
 SYSTEMS = {"InfiniBand": "holmes-a100-ib", "RoCE": "holmes-a100-roce", "Ethernet": "holmes-a100-eth"}
 #: Options of the Holmes launch scripts (CodexDive/Holmes examples/pretrain_gpt_4_nodes.sh).
-SCRIPT = {"micro_batch": 4, "dtype": "fp16", "flash_attention": True, "recompute": "selective", "sp": True, "zero": 1}
+SCRIPT = {
+    "micro_batch": 4,
+    "dtype": "fp16",
+    "flash_attention": True,
+    "recompute": "selective",
+    "sp": True,
+    "zero": 1,
+}
 #: Megatron-LM Table 1 (Narayanan et al. 2021): (preset, tp, global batch).
 TABLE1 = {"3.6B": ("megatron-3.6b", 2, 512), "7.5B": ("megatron-7.5b", 4, 512)}
 #: Figure-6 frameworks modelled: framework -> (placement, layers per stage, DP overlap).
@@ -55,7 +62,9 @@ FRAMEWORKS: dict[str, tuple[str, str | list[int], bool]] = {
 def homogeneous(nic: str, nodes: int) -> llm.Estimate:
     """GPT 3.6B on ``nodes`` Holmes A100 nodes of one NIC type."""
     preset, tp, gb = TABLE1["3.6B"]
-    return llm.estimate(preset, (SYSTEMS[nic], nodes), tp=tp, pp=1, global_batch=gb, dp_overlap=False, **SCRIPT)
+    return llm.estimate(
+        preset, (SYSTEMS[nic], nodes), tp=tp, pp=1, global_batch=gb, dp_overlap=False, **SCRIPT
+    )
 
 
 def hybrid(framework: str) -> llm.Estimate:
@@ -66,7 +75,15 @@ def hybrid(framework: str) -> llm.Estimate:
     lps: Any = [int(m.layers) // 2] * 2 if layers == "even" else layers
     c = cluster([("holmes-a100-roce", 4), ("holmes-a100-ib", 4)])
     return llm.estimate(
-        m, c, tp=tp, pp=2, global_batch=gb, dp_overlap=overlap, placement=placement, layers_per_stage=lps, **SCRIPT
+        m,
+        c,
+        tp=tp,
+        pp=2,
+        global_batch=gb,
+        dp_overlap=overlap,
+        placement=placement,
+        layers_per_stage=lps,
+        **SCRIPT,
     )
 
 
@@ -79,7 +96,8 @@ def run() -> pl.DataFrame:
         e = homogeneous(p["nic"], int(p["nodes"]))
         rows.append(published_row("holmes", "holmes_homogeneous", r, e.tflops_per_gpu, "holdout"))
     fig = pub.filter(
-        (pl.col("operation") == "GPT training (Holmes Fig. 6)") & (pl.col("metric") == "tflops_per_gpu_approx")
+        (pl.col("operation") == "GPT training (Holmes Fig. 6)")
+        & (pl.col("metric") == "tflops_per_gpu_approx")
     )
     for r in fig.iter_rows(named=True):
         fw = json.loads(r["params"])["framework"]

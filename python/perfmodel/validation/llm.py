@@ -93,7 +93,15 @@ def _table4_rows(profile_calib: dict[str, float] | str | None = PROFILE) -> list
         p = json.loads(r["params"])
         t = []
         for layers in (48, 24):
-            m = llm.model({"hidden": p["hidden"], "heads": p["heads"], "layers": layers, "seq_len": p["seq_len"], "vocab": 51200})
+            m = llm.model(
+                {
+                    "hidden": p["hidden"],
+                    "heads": p["heads"],
+                    "layers": layers,
+                    "seq_len": p["seq_len"],
+                    "vocab": 51200,
+                }
+            )
             e = llm.estimate(
                 m, (SYSTEM, 1), tp=p["tp"], dp=1, micro_batch=p["micro_batch"], global_batch=p["micro_batch"], sp=p["sp"],
                 recompute=p["recompute"], flash_attention=False, calib=profile_calib,
@@ -110,7 +118,15 @@ def _table5_rows(profile_calib: dict[str, float] | str | None = PROFILE) -> list
     rows = []
     for r in pub.iter_rows(named=True):
         p = json.loads(r["params"])
-        m = llm.model({"hidden": p["hidden"], "heads": p["heads"], "layers": p["layers"], "seq_len": p["seq_len"], "vocab": p["vocab"]})
+        m = llm.model(
+            {
+                "hidden": p["hidden"],
+                "heads": p["heads"],
+                "layers": p["layers"],
+                "seq_len": p["seq_len"],
+                "vocab": p["vocab"],
+            }
+        )
         full = p["recompute"] == "full"
         e = llm.estimate(
             m, (SYSTEM, _nodes(p["tp"] * p["pp"] * p["dp"])), tp=p["tp"], pp=p["pp"], dp=p["dp"], vp=p["interleave"],
@@ -156,9 +172,7 @@ def _throughput_rows(
     rows: list[dict[str, Any]] = []
 
     def add(group: str, r: dict[str, Any], predicted: float, role: str) -> None:
-        rows.append(
-            published_row("llm", group, r, predicted, role)
-        )
+        rows.append(published_row("llm", group, r, predicted, role))
 
     # Megatron-LM Table 1 (Narayanan et al. 2021): achieved TFLOP/s per GPU with full recomputation.
     t1 = pub.filter(
@@ -352,7 +366,9 @@ def _frontier_rows() -> list[dict[str, Any]]:
     these rows)."""
     pub = published().filter(
         (pl.col("category") == "frontier_zeropp")
-        & pl.col("metric").is_in(["tflops_per_gpu_speedup_vs_zeropp", "scaling_efficiency", "improvement_vs_ZeRO-3"])
+        & pl.col("metric").is_in(
+            ["tflops_per_gpu_speedup_vs_zeropp", "scaling_efficiency", "improvement_vs_ZeRO-3"]
+        )
     )
     m = llm.model("frontier-gpt-20b")
     zeropp = {"qwz": True, "qgz": True, "hpz": 8}
@@ -370,7 +386,10 @@ def _frontier_rows() -> list[dict[str, Any]]:
         "scaling_efficiency": tflops(48, **three_level) / tflops(1, **three_level),
         "improvement_vs_ZeRO-3": 100.0 * (tflops(48, **zeropp) / tflops(48) - 1.0),
     }
-    return [published_row("llm", "frontier_zeropp", r, pred[r["metric"]], "holdout") for r in pub.iter_rows(named=True)]
+    return [
+        published_row("llm", "frontier_zeropp", r, pred[r["metric"]], "holdout")
+        for r in pub.iter_rows(named=True)
+    ]
 
 
 def _mlperf_rows() -> list[dict[str, Any]]:
@@ -416,7 +435,11 @@ def _mlperf_pub(benchmark: str) -> pl.DataFrame:
 
 
 def _mlperf_gpt3_role(p: dict[str, Any]) -> str:
-    return "fit" if p.get("submitter") == MLPERF_FIT_SUBMITTER and p.get("config_matches_log", True) else "holdout"
+    return (
+        "fit"
+        if p.get("submitter") == MLPERF_FIT_SUBMITTER and p.get("config_matches_log", True)
+        else "holdout"
+    )
 
 
 def _mlperf_gpt3_rows(calib: dict[str, float] | None = None) -> list[dict[str, Any]]:
@@ -474,8 +497,12 @@ def _mlperf_lora_rows(calib: dict[str, float] | None = None) -> list[dict[str, A
     rows = []
     for r in _mlperf_pub("Llama-2-70B LoRA").iter_rows(named=True):
         p = json.loads(r["params"])
-        e = llm.estimate(_lora_model(p), (_LORA_SYSTEM[p["gpu"]], int(p["nodes"])), calib=calib, **_lora_plan(p))
-        rows.append(published_row("llm", "mlperf_llama2_lora", r, p["global_batch"] / e.step_time_s, "holdout"))
+        e = llm.estimate(
+            _lora_model(p), (_LORA_SYSTEM[p["gpu"]], int(p["nodes"])), calib=calib, **_lora_plan(p)
+        )
+        rows.append(
+            published_row("llm", "mlperf_llama2_lora", r, p["global_batch"] / e.step_time_s, "holdout")
+        )
     return rows
 
 
@@ -529,7 +556,10 @@ def _start(system: str) -> list[float]:
     """A fit's starting point: the system's current (compute, network) factors, inside :data:`FIT_BOUNDS`."""
     cal = llm.calibration(system)
     (k_lo, k_hi), (n_lo, n_hi) = FIT_BOUNDS
-    return [min(max(cal["compute_time_scale"], k_lo), k_hi), min(max(cal["network_bandwidth_scale"], n_lo), n_hi)]
+    return [
+        min(max(cal["compute_time_scale"], k_lo), k_hi),
+        min(max(cal["network_bandwidth_scale"], n_lo), n_hi),
+    ]
 
 
 def _powell(loss: Any, x0: list[float], arg: Any) -> Any:
@@ -610,8 +640,10 @@ def fit(report: bool = False) -> Any:
 if __name__ == "__main__":
     if "--fit" in sys.argv:
         k, n = fit()
-        print(f"{SYSTEM} compute_time_scale = {k:.4f}, network_bandwidth_scale = {n:.4f} (not written; to write it into "
-              "hwdb/systems: python tools/calibrate.py --llm --write)")
+        print(
+            f"{SYSTEM} compute_time_scale = {k:.4f}, network_bandwidth_scale = {n:.4f} (not written; to write it into "
+            "hwdb/systems: python tools/calibrate.py --llm --write)"
+        )
     print(run())
 
 
@@ -626,7 +658,12 @@ def fit_profile(system_calib: dict[str, float] | None = None) -> dict[str, Any]:
     c, n = sys_cal["comm_bandwidth_scale"], sys_cal["network_bandwidth_scale"]
 
     def cal(k: float) -> dict[str, float]:
-        return {"compute_time_scale": k, "memory_time_scale": k, "comm_bandwidth_scale": c, "network_bandwidth_scale": n}
+        return {
+            "compute_time_scale": k,
+            "memory_time_scale": k,
+            "comm_bandwidth_scale": c,
+            "network_bandwidth_scale": n,
+        }
 
     def loss(k: float) -> float:
         return sum(math.log(r["predicted"] / r["measured"]) ** 2 for r in _table4_rows(cal(k)))
@@ -636,7 +673,12 @@ def fit_profile(system_calib: dict[str, float] | None = None) -> dict[str, Any]:
 
     def errors(rows: list[dict[str, Any]]) -> dict[str, Any]:
         a = [abs(r["predicted"] / r["measured"] - 1) for r in rows]
-        return {"rows": len(a), "mean_abs_error": sum(a) / len(a), "median_abs_error": statistics.median(a), "max_abs_error": max(a)}
+        return {
+            "rows": len(a),
+            "mean_abs_error": sum(a) / len(a),
+            "median_abs_error": statistics.median(a),
+            "max_abs_error": max(a),
+        }
 
     korth = [r for r in _throughput_rows(None, cal(k)) if r["group"] == "korthikanti"]
     return {
@@ -714,7 +756,9 @@ def fit_mlperf(report: bool = False) -> Any:
         **_fit_report(k, n, x0, res),
         "in_sample": summary(fit_rows),
         "leave_one_group_out": logo,
-        "holdout": {g: summary([r for r in held if r["group"] == g]) for g in sorted({r["group"] for r in held})},
+        "holdout": {
+            g: summary([r for r in held if r["group"] == g]) for g in sorted({r["group"] for r in held})
+        },
         "holdout_all": summary(held),
     }
 

@@ -63,7 +63,10 @@ def predict(row: dict[str, Any], device: Spec | None = None) -> float | None:
         return float(df["tflops"][0])
     if group == "stream":
         b = p["array_bytes"]
-        return float(roofline.memory_bound(dev, p["reads"] * b, p["writes"] * b, dtype="fp32")["gbps"][0]) / 1000.0
+        return (
+            float(roofline.memory_bound(dev, p["reads"] * b, p["writes"] * b, dtype="fp32")["gbps"][0])
+            / 1000.0
+        )
     if group == "rowwise":
         return float(roofline.memory_bound(dev, p["read_bytes"], p["write_bytes"])["gbps"][0]) / 1000.0
     if group.startswith("attention"):
@@ -85,7 +88,10 @@ def predict(row: dict[str, Any], device: Spec | None = None) -> float | None:
         # One fused pass (cast, amax, and for cast+transpose a second fp8 copy): the FP8 cast pass the training
         # model prices for Transformer Engine's cast_transpose (llm/step.rs fp8_cast_times, at the device's
         # fp8_cast_fraction of the stream rate).
-        return float(roofline.memory_bound(dev, p["read_bytes"], p["write_bytes"], dtype="fp8")["gbps"][0]) / 1000.0
+        return (
+            float(roofline.memory_bound(dev, p["read_bytes"], p["write_bytes"], dtype="fp8")["gbps"][0])
+            / 1000.0
+        )
     if group == "launch" and p.get("mode") == "graph":
         if p["op"].startswith("matmul"):
             return roofline.gemm_time(dev, 64, 64, 64, dtype="bf16") * 1e6
@@ -108,7 +114,15 @@ SYSTEM_OF = {"h100-sxm5-80gb": "dgx-h100", "h200-sxm-141gb": "hgx-h200"}
 def _train_step(device: str, p: dict[str, Any]) -> Any:
     """The library's estimate of one single-GPU step as tools/measure_train_step.py runs it: no parallelism,
     one micro-batch per step, no recomputation, flash attention; uncalibrated (:data:`UNCALIBRATED`)."""
-    m = llm.model({"hidden": p["hidden"], "heads": p["heads"], "layers": p["layers"], "seq_len": p["seq"], "vocab": p["vocab"]})
+    m = llm.model(
+        {
+            "hidden": p["hidden"],
+            "heads": p["heads"],
+            "layers": p["layers"],
+            "seq_len": p["seq"],
+            "vocab": p["vocab"],
+        }
+    )
     return llm.estimate(
         m, (SYSTEM_OF[device], 1), tp=1, pp=1, dp=1, micro_batch=p["batch"], global_batch=p["batch"],
         recompute="none", flash_attention=True, calib=UNCALIBRATED,

@@ -103,8 +103,13 @@ def cases() -> list[Case]:
         system = row["system"].strip()
         device = SYSTEM_TO_DEVICE.get(system)
         common = dict(
-            measured=float(row["value"]), metric=row["metric"], unit=row["unit"], system=system,
-            operation=row["operation"], params=row["params"], source=row["source"],
+            measured=float(row["value"]),
+            metric=row["metric"],
+            unit=row["unit"],
+            system=system,
+            operation=row["operation"],
+            params=row["params"],
+            source=row["source"],
         )
         if device is None:
             _SKIPPED.append((system, row["operation"], "device not in hwdb"))
@@ -130,9 +135,20 @@ def cases() -> list[Case]:
                 _SKIPPED.append((system, op, "unfused PyTorch attention is not a flash-style kernel"))
                 continue
             hd = int(params["head_dim"])
-            out.append(Case("attention", device, "bf16",
-                            {"batch": int(params["batch"]), "seq_len": int(params["seq_len"]), "head_dim": hd,
-                             "heads": 2048 // hd}, **common))
+            out.append(
+                Case(
+                    "attention",
+                    device,
+                    "bf16",
+                    {
+                        "batch": int(params["batch"]),
+                        "seq_len": int(params["seq_len"]),
+                        "head_dim": hd,
+                        "heads": 2048 // hd,
+                    },
+                    **common,
+                )
+            )
         else:
             dtype = _dtype(str(params.get("dtype", "")))
             shape = _shape(params)
@@ -160,7 +176,13 @@ def skipped() -> list[tuple[str, str, str]]:
 #: compute/accelerator/benchmarks README, architecture notes: A100 and MI300X ``--m_range 0 5376 256`` on
 #: M, N and K; H100 ``0 20480 256``); H200 as H100, MI325X as MI300X. A row whose published best shape lies
 #: beyond it was evidently swept further, so the sweep is extended to cover that shape.
-_MAMF_SWEEP = {"a100-sxm4-80gb": 5376, "mi300x": 5376, "mi325x": 5376, "h100-sxm5-80gb": 20480, "h200-sxm-141gb": 20480}
+_MAMF_SWEEP = {
+    "a100-sxm4-80gb": 5376,
+    "mi300x": 5376,
+    "mi325x": 5376,
+    "h100-sxm5-80gb": 20480,
+    "h200-sxm-141gb": 20480,
+}
 
 # Grid over which "maximum achievable" rows without a shape take the model's best result.
 _MAX_GRID = np.array([4096, 6144, 8192, 12288, 16384, 24576, 32768], dtype=float)
@@ -178,7 +200,9 @@ def predict(case: Case, device: Spec | None = None) -> float:
     if case.group == "gemm":
         if case.args["shape"] is None:
             m, n, k = np.meshgrid(_MAX_GRID, _MAX_GRID, _MAX_GRID, indexing="ij")
-            return float(roofline.gemm(dev, m.ravel(), n.ravel(), k.ravel(), dtype=case.dtype)["tflops"].max())
+            return float(
+                roofline.gemm(dev, m.ravel(), n.ravel(), k.ravel(), dtype=case.dtype)["tflops"].max()
+            )
         if "sweep_max" in case.args:
             g = np.arange(256, case.args["sweep_max"] + 1, 256, dtype=float)
             m, n, k = (x.ravel() for x in np.meshgrid(g, g, g, indexing="ij"))
@@ -190,10 +214,14 @@ def predict(case: Case, device: Spec | None = None) -> float:
         a = case.args
         # Forward + backward, non-causal (the FlashAttention-2 benchmark's reported pass).
         fwd = roofline.attention(dev, a["batch"], a["heads"], a["seq_len"], a["head_dim"], causal=False)
-        bwd = roofline.attention(dev, a["batch"], a["heads"], a["seq_len"], a["head_dim"], causal=False, backward=True)
+        bwd = roofline.attention(
+            dev, a["batch"], a["heads"], a["seq_len"], a["head_dim"], causal=False, backward=True
+        )
         return float((fwd["flops"][0] + bwd["flops"][0]) / (fwd["time_s"][0] + bwd["time_s"][0]) / 1e12)
     a = case.args
-    df = roofline.memory_bound(dev, a["reads"] * _BABELSTREAM_ARRAY_BYTES, a["writes"] * _BABELSTREAM_ARRAY_BYTES, dtype="fp64")
+    df = roofline.memory_bound(
+        dev, a["reads"] * _BABELSTREAM_ARRAY_BYTES, a["writes"] * _BABELSTREAM_ARRAY_BYTES, dtype="fp64"
+    )
     return float(df["gbps"][0]) / 1000.0
 
 
@@ -204,8 +232,19 @@ def role(case: Case) -> str:
 def run() -> Any:
     rows = []
     for c in cases():
-        rows.append(dict(
-            suite="roofline", group=c.group, system=f"{c.system} [{c.device}]", operation=c.operation, params=c.params,
-            metric=c.metric, unit=c.unit, measured=c.measured, predicted=predict(c), role=role(c), source=c.source,
-        ))
+        rows.append(
+            dict(
+                suite="roofline",
+                group=c.group,
+                system=f"{c.system} [{c.device}]",
+                operation=c.operation,
+                params=c.params,
+                metric=c.metric,
+                unit=c.unit,
+                measured=c.measured,
+                predicted=predict(c),
+                role=role(c),
+                source=c.source,
+            )
+        )
     return frame(rows)

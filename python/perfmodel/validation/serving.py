@@ -52,7 +52,11 @@ def splitwise_frame() -> pl.DataFrame:
 def _predict_phase(r: dict[str, Any], figures: dict[str, float]) -> float:
     common = {"tp": r["tp"], "pp": r["pp"] or 1, "batch": r["batch_size"], "framework": "splitwise"}
     if r["phase"] == "prefill":
-        return float(serve.prefill(r["model_id"], r["system_id"], prompt_len=r["prompt_tokens"], **common, **figures).time_s)
+        return float(
+            serve.prefill(
+                r["model_id"], r["system_id"], prompt_len=r["prompt_tokens"], **common, **figures
+            ).time_s
+        )
     ctx = r["prompt_tokens"] + r["output_tokens"] / 2
     return float(serve.decode(r["model_id"], r["system_id"], context_len=ctx, **common, **figures).time_s)
 
@@ -64,7 +68,9 @@ COMM_FROM: dict[str, str] = {"dgx-h100": "dgx-a100"}
 _COMM_FIGURES = ("comm_bandwidth_scale", "collective_sync_s")
 
 
-def fit_splitwise(system: str, fixed: dict[str, float] | None = None) -> tuple[dict[str, float], dict[str, Any]]:
+def fit_splitwise(
+    system: str, fixed: dict[str, float] | None = None
+) -> tuple[dict[str, float], dict[str, Any]]:
     """The ``splitwise`` framework figures of ``system`` fitted on its Splitwise ``fit`` rows, and a report (rows,
     median and max error on them). ``fixed`` figures are held at their values (default: the collective figures
     of :data:`COMM_FROM`'s system, fitted first)."""
@@ -74,7 +80,9 @@ def fit_splitwise(system: str, fixed: dict[str, float] | None = None) -> tuple[d
     fixed = fixed or {}
     from scipy.optimize import least_squares
 
-    rows = [r for r in splitwise_frame().iter_rows(named=True) if r["role"] == "fit" and r["system_id"] == system]
+    rows = [
+        r for r in splitwise_frame().iter_rows(named=True) if r["role"] == "fit" and r["system_id"] == system
+    ]
     if not rows:
         raise ValueError(f"no Splitwise fit rows on '{system}'")
     free = [i for i, n in enumerate(SPLITWISE_FIGURES) if n not in fixed]
@@ -89,7 +97,10 @@ def fit_splitwise(system: str, fixed: dict[str, float] | None = None) -> tuple[d
 
     # Overheads enter through max() and bounds: the cost has flat directions, so several starts.
     starts = _STARTS
-    fits = [least_squares(residuals, np.array(x0)[free], bounds=(lo / scale, hi / scale), diff_step=1e-3) for x0 in starts]
+    fits = [
+        least_squares(residuals, np.array(x0)[free], bounds=(lo / scale, hi / scale), diff_step=1e-3)
+        for x0 in starts
+    ]
     fit = min(fits, key=lambda f: f.cost)
     figures = {**fixed, **dict(zip(names, (fit.x * scale).tolist(), strict=True))}
     figures = {n: figures[n] for n in SPLITWISE_FIGURES}
@@ -103,7 +114,12 @@ def splitwise_fitted_on(system: str) -> str:
     f = splitwise_frame().filter(pl.col("system_id") == system)
     fit = f.filter(pl.col("role") == "fit")
     held = f.filter(pl.col("role") == "holdout")
-    desc = lambda fr: ", ".join(f"{m} TP{t}" for m, t in fr.select("model_id", "tp").unique().sort(["model_id", "tp"]).iter_rows())  # noqa: E731
+
+    def desc(fr: pl.DataFrame) -> str:
+        return ", ".join(
+            f"{m} TP{t}" for m, t in fr.select("model_id", "tp").unique().sort(["model_id", "tp"]).iter_rows()
+        )
+
     return (
         f"Splitwise phase times (Mutinifni/splitwise-sim data/perf_model.csv; a 2023 vLLM-based prototype run eagerly, "
         f"no CUDA graphs): {fit.height} prefill and decode rows of {desc(fit)} on {system}; held out: {held.height} rows "
@@ -162,7 +178,9 @@ def vllm_blog_rows() -> list[dict[str, Any]]:
     for i, r, p in measured_rows("serving_latency_load"):
         if r["system"] != "H100 SXM (vLLM blog)" or r["metric"] != "decode_interval":
             continue
-        d = serve.decode("llama3-8b", "dgx-h100", tp=1, batch=1, context_len=VLLM_BLOG_CONTEXT, framework="vllm")
+        d = serve.decode(
+            "llama3-8b", "dgx-h100", tp=1, batch=1, context_len=VLLM_BLOG_CONTEXT, framework="vllm"
+        )
         params = {"model": "llama3-8b", "tp": 1, "batch": 1, "context_len": VLLM_BLOG_CONTEXT, "csv_row": i,
                   "framework": p.get("framework")}  # fmt: skip
         out.append({

@@ -674,7 +674,9 @@ def synthetic_trace(
 
 #: Splitwise: the (model, TP) groups a device's `splitwise` calibration is fitted on: Llama-2-70B at every TP
 #: degree; BLOOM-176B (same devices) is held out.
-SPLITWISE_FIT: frozenset[tuple[str, int]] = frozenset({("llama2-70b", 2), ("llama2-70b", 4), ("llama2-70b", 8)})
+SPLITWISE_FIT: frozenset[tuple[str, int]] = frozenset(
+    {("llama2-70b", 2), ("llama2-70b", 4), ("llama2-70b", 8)}
+)
 #: TensorRT-LLM: the (version, model) groups each device's calibrations are fitted on: `trtllm` (the TensorRT
 #: engine) on the v0.10 tables of the Llama-2 models (7B TP1 and 70B TP2-8, A100 and H100); `trtllm-pytorch`
 #: (1.0's PyTorch backend, H100 fp8) on Llama-3.1-8B and Llama-3.3-70B. Held out: every other v0.10 model, the

@@ -240,7 +240,9 @@ def moe_attention_dp(r: dict[str, Any]) -> dict[str, Any]:
     return {"ep": int(r["tp"]), "attention_dp": True}
 
 
-def predict(case_row: dict[str, Any], figures: dict[str, float] | None = None, attention_dp: bool = False) -> float:
+def predict(
+    case_row: dict[str, Any], figures: dict[str, float] | None = None, attention_dp: bool = False
+) -> float:
     """Predicted whole-TP-group output tokens/s of one case (a row of :func:`cases`) with framework
     ``figures`` overriding the system's hwdb ``trtllm`` figures (none: hwdb as is). ``attention_dp``: predict
     the v1.0 MoE rows with data-parallel attention and ``ep = tp`` (:func:`moe_attention_dp`)."""
@@ -310,7 +312,9 @@ def unpredicted() -> pl.DataFrame:
 # --------------------------------------------------------------------------------------------------- fit
 
 
-def fit_residuals(system: str, framework: str = "trtllm") -> tuple[Any, list[np.ndarray], tuple[np.ndarray, np.ndarray], list[dict[str, Any]]]:
+def fit_residuals(
+    system: str, framework: str = "trtllm"
+) -> tuple[Any, list[np.ndarray], tuple[np.ndarray, np.ndarray], list[dict[str, Any]]]:
     """The least-squares problem of :func:`fit` on ``system``: ``(residuals, starts, (lo, hi), rows)`` where
     ``residuals(x)`` is log(predicted / measured) over the system's predictable ``fit`` rows for the scaled
     figure vector ``x`` (figures ``x * _SCALE`` in the order of :data:`FIGURES`)."""
@@ -397,7 +401,11 @@ def rows(figures_by_system: dict[str, dict[str, float]] | None = None) -> list[d
 
 
 #: (system, framework class) pairs :func:`fit` calibrates.
-FITS: tuple[tuple[str, str], ...] = (("dgx-a100", "trtllm"), ("dgx-h100", "trtllm"), ("dgx-h100", "trtllm-pytorch"))
+FITS: tuple[tuple[str, str], ...] = (
+    ("dgx-a100", "trtllm"),
+    ("dgx-h100", "trtllm"),
+    ("dgx-h100", "trtllm-pytorch"),
+)
 
 
 def fitted_on(system: str, framework: str = "trtllm") -> str:

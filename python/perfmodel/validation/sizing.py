@@ -34,7 +34,15 @@ import polars as pl
 from . import frame, measured
 from . import roofline as roofline_suite
 
-__all__ = ["SWEEPS", "run", "sweep_summary", "device_agreement", "summary_extra", "TARGET_SPEARMAN", "TARGET_MEDIAN_ERROR"]
+__all__ = [
+    "SWEEPS",
+    "run",
+    "sweep_summary",
+    "device_agreement",
+    "summary_extra",
+    "TARGET_SPEARMAN",
+    "TARGET_MEDIAN_ERROR",
+]
 
 #: The issue's targets, per sweep.
 TARGET_SPEARMAN = 0.8
@@ -66,7 +74,9 @@ def _measured_sweep(row: dict[str, Any]) -> str | None:
 def _published_sweep(case: Any) -> str | None:
     if "cuBLASLt" not in case.operation or case.group != "gemm" or case.args.get("shape") is None:
         return None
-    return {"a100-sxm4-80gb": "azure_a100_cublaslt_fp16", "h100-sxm5-80gb": "azure_h100_cublaslt_fp8"}.get(case.device)
+    return {"a100-sxm4-80gb": "azure_a100_cublaslt_fp16", "h100-sxm5-80gb": "azure_h100_cublaslt_fp8"}.get(
+        case.device
+    )
 
 
 #: Sweep -> what it is.
@@ -139,9 +149,9 @@ def device_agreement(rows: pl.DataFrame | None = None) -> pl.DataFrame:
     sweep kind: H200 has H100's GH100 die and clocks (hwdb), so this is how well two measurements of the same
     ordering agree, a ceiling for any model's rank correlation on these sweeps."""
     df = run() if rows is None else rows
-    mine = df.filter(pl.col("group").str.starts_with("h100_") | pl.col("group").str.starts_with("h200_")).with_columns(
-        kind=pl.col("group").str.slice(5), gpu=pl.col("group").str.slice(0, 4)
-    )
+    mine = df.filter(
+        pl.col("group").str.starts_with("h100_") | pl.col("group").str.starts_with("h200_")
+    ).with_columns(kind=pl.col("group").str.slice(5), gpu=pl.col("group").str.slice(0, 4))
     h100 = mine.filter(pl.col("gpu") == "h100").select("kind", "operation", h100="measured")
     h200 = mine.filter(pl.col("gpu") == "h200").select("kind", "operation", h200="measured")
     both = h100.join(h200, on=["kind", "operation"])
@@ -155,4 +165,7 @@ def device_agreement(rows: pl.DataFrame | None = None) -> pl.DataFrame:
 def summary_extra(rows: pl.DataFrame) -> dict[str, Any]:
     """What ``perfmodel validate sizing --write`` adds to the summary: per-sweep Spearman and targets, and the
     H100-vs-H200 agreement of the measurements themselves."""
-    return {"sweeps": sweep_summary(rows).to_dicts(), "h100_vs_h200_measured": device_agreement(rows).to_dicts()}
+    return {
+        "sweeps": sweep_summary(rows).to_dicts(),
+        "h100_vs_h200_measured": device_agreement(rows).to_dicts(),
+    }
