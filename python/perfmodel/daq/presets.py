@@ -101,9 +101,12 @@ def preset(name: str, *, year: float | None = None, **switches: bool) -> Pipelin
     return p
 
 
-def lever_sweep(name: str, per_stage: bool = True, **fixed: bool) -> pl.DataFrame:
+def lever_sweep(name: str, per_stage: bool = True, *, client: Any = None, **fixed: bool) -> pl.DataFrame:
     """Every combination of the preset's levers (those not fixed), evaluated in one vectorized engine call.
-    Columns: one boolean per lever, the metrics, and ``power_w:<stage>`` with ``per_stage``."""
+    Columns: one boolean per lever, the metrics, and ``power_w:<stage>`` with ``per_stage``.
+
+    ``client`` (a ``dask.distributed.Client``) runs the sweep on its workers as :meth:`Pipeline.sweep` does;
+    the frame is the local one."""
     names = list(levers(name))
     free = [lv for lv in names if lv not in fixed]
     combos = [
@@ -114,7 +117,7 @@ def lever_sweep(name: str, per_stage: bool = True, **fixed: bool) -> pl.DataFram
     changes = [lever_values(name, base, **c) for c in combos]
     keys = sorted({k for c in changes for k in c})
     columns = {k: [c.get(k, base.get(k)) for c in changes] for k in keys}
-    df = base.sweep(columns, per_stage=per_stage).drop(keys)
+    df = base.sweep(columns, per_stage=per_stage, client=client).drop(keys)
     flags = pl.DataFrame({lv: [c[lv] for c in combos] for lv in names})
     label = pl.DataFrame(
         {"configuration": [" + ".join(lv for lv in names if c[lv]) or "baseline" for c in combos]}
