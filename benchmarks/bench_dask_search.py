@@ -9,7 +9,7 @@ local time when the cluster has the local run's cores (2 workers x 1 thread vs 2
 On a machine shared with other work the numbers measure the other work: ``--wait-idle`` runs each pair only
 after a second in which the CPUs were at least 90% idle (from /proc/stat) and keeps it only if the half second
 after was too; it gives up after ``--max-wait`` seconds. Needs ``pip install 'perfmodel[dask]'``.
-Run: python benchmarks/bench_dask_search.py [--repeats 9] [--wait-idle]
+Run: python benchmarks/bench_dask_search.py [--repeats 9] [--wait-idle] [--large]
 """
 
 from __future__ import annotations
@@ -25,6 +25,12 @@ import perfmodel as pm
 MODEL, CLUSTER, BATCH = "gpt3-175b", ("dgx-a100", 128), 1536
 #: Every interleaving, micro-batch, recompute, ZeRO, SP, overlap and offload choice: 12,165,120 candidates.
 SPACE: dict[str, Any] = {"micro_batch": [1, 2, 4, 8, 16], "cp": [1, 2], "progress": False}
+#: ``--large``: 512 nodes, global batch 6,144, micro-batches to 32, CP to 4: 21,897,216 candidates.
+LARGE: tuple[tuple[str, int], int, dict[str, Any]] = (
+    ("dgx-a100", 512),
+    6144,
+    {"micro_batch": [1, 2, 4, 8, 16, 32], "cp": [1, 2, 4], "progress": False},
+)
 IDLE = 0.9
 
 
@@ -58,7 +64,11 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=9)
     ap.add_argument("--wait-idle", action="store_true", help="run and keep pairs only on an idle machine")
     ap.add_argument("--max-wait", type=float, default=1800.0, help="seconds to wait for idle pairs in all")
+    ap.add_argument("--large", action="store_true", help="the 21.9 M-candidate space instead of 12.2 M")
     args = ap.parse_args()
+    if args.large:
+        global CLUSTER, BATCH, SPACE
+        CLUSTER, BATCH, SPACE = LARGE
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(f"cores available: {cores}; engine threads locally: {pm.get_num_threads()}")
     with (
