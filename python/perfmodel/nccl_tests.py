@@ -81,7 +81,7 @@ def _ranks_from_text(text: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def _num(tok: str, what: str, lineno: int, path: str) -> float:
+def _num(tok: str, what: str, lineno: int | str, path: str) -> float:
     if tok in ("N/A", "n/a", "-"):
         return math.nan
     try:
@@ -90,7 +90,7 @@ def _num(tok: str, what: str, lineno: int, path: str) -> float:
         raise LogParseError(f"{path}:{lineno}: column `{what}` is '{tok}', expected a number") from None
 
 
-def _amount(tok: str, what: str, lineno: int | str, path: str) -> float:
+def _amount(tok: Any, what: str, lineno: int | str, path: str) -> float:
     """A time (us) or bandwidth (GB/s) cell: a finite number >= 0 (a log with a negative or NaN time is corrupt)."""
     v = _num(tok, what, lineno, path) if isinstance(tok, str) else float(tok)
     if not (v >= 0.0 and math.isfinite(v)):

@@ -158,10 +158,10 @@ class Evaluation:
         ):
             object.__setattr__(self, name, self.metrics[name])
 
-    def __getitem__(self, name: str) -> float:
+    def __getitem__(self, name: str) -> float | None:
         return self.metrics[name]
 
-    def to_dict(self) -> dict[str, float]:
+    def to_dict(self) -> dict[str, float | None]:
         return dict(self.metrics)
 
 
@@ -387,7 +387,9 @@ class Pipeline:
             return self._compiled
         names = list(self._nodes)
         index = {n: i for i, n in enumerate(names)}
-        nodes, links, tables = [], [], []
+        nodes: list[Any] = []
+        links: list[Any] = []
+        tables: list[Any] = []
         for node in self._nodes.values():
             values = dict(node.values)
             if len(node.complexity) > 4:
@@ -424,12 +426,14 @@ class Pipeline:
         """Metrics of the pipeline. ``mc_seed`` switches on the seeded Monte Carlo classifiers (``mc_samples``
         scores per class, as SystemFlow's 50 000); by default the evaluation is deterministic."""
         metrics, cols = _core.daq_evaluate(self.compile(), *_mc_args(mc_seed, mc_samples))
-        metrics = {k: (None if k in _RATIOS and math.isinf(v) else v) for k, v in metrics.items()}
+        shown: dict[str, float | None] = {
+            k: (None if k in _RATIOS and math.isinf(v) else v) for k, v in metrics.items()
+        }
         compiled = self.compile()
         stages = pl.DataFrame({"stage": compiled.names, "kind": compiled.kinds, **dict(cols)}).with_columns(
             power_w=pl.col("compute_power_w") + pl.col("link_power_w")
         )
-        return Evaluation(dict(metrics), stages)
+        return Evaluation(shown, stages)
 
     def sweep(self, columns: Mapping[str, Any], per_stage: bool = False, mc_seed: int | None = None, mc_samples: int = 50_000,
               *, client: Any = None) -> pl.DataFrame:  # fmt: skip

@@ -892,7 +892,8 @@ def search_full(
     total = math.prod(len(v) for k, v in space.items() if k != "global_batch")
     start = time.perf_counter()
     chunk = 200_000 if handle is not None else 2_000
-    frames, skipped_total = [], [0] * len(_core.llm_invalid_reasons())
+    frames: list[pl.DataFrame] = []
+    skipped_total = [0] * len(_core.llm_invalid_reasons())
     rejected, rejected_why = 0, ""
     if handle is None:
         name, order = placement_mod.placement_order("nic-aware" if placement is None else placement)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 
@@ -131,7 +131,9 @@ def compare_placements(
 
     rows = []
     for pl_ in placements:
-        e = estimate(model, cluster, placement=pl_, layers_per_stage=layers_per_stage, **plan)
+        e = cast(
+            PlacedEstimate, estimate(model, cluster, placement=pl_, layers_per_stage=layers_per_stage, **plan)
+        )
         rows.append(
             {
                 "placement": e.placement if isinstance(pl_, str) else f"user {list(pl_)}",

@@ -422,7 +422,7 @@ def split_search(
                 if bad:
                     rows.append(row | {"fits": False, "why": bad})
                     continue
-                opts = dict(
+                opts: dict[str, Any] = dict(
                     dtype=dtype, kv_dtype=kv_dtype, framework=framework, link=link, kv_transfer=kv_transfer
                 )
                 if by_rate:
@@ -474,7 +474,7 @@ def split_search(
             if bad:
                 crow.append(row | {"fits": False, "why": bad})
                 continue
-            copts = dict(dtype=dtype, kv_dtype=kv_dtype, framework=framework)
+            copts: dict[str, Any] = dict(dtype=dtype, kv_dtype=kv_dtype, framework=framework)
             if by_rate:
                 mr = max_rate(m, ds, tp, pp, gpus // (tp * pp), slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s,
                               percentile=percentile, **traffic, **copts)  # fmt: skip

@@ -159,7 +159,8 @@ def bisect_rate(
     sim = best[1]
     if sim is not None and isinstance(sim.requests, pl.DataFrame):
         arrivals = sim.requests["arrival_s"]
-        span = float(arrivals.max() - arrivals.min())
+        arrival_s = arrivals.to_numpy()
+        span = float(arrival_s.max() - arrival_s.min())
         lives = span / sim.summary["mean_e2e_s"] if sim.summary["mean_e2e_s"] > 0 else math.inf
         if lives < STEADY_LIVES:
             why += (f"; caution: at that rate the {arrivals.len()} requests arrive within {span:.3g} s, only "

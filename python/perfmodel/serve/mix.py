@@ -242,8 +242,8 @@ def capacity(
             else:
                 lim, why = (
                     "ttft_slo",
-                    f"TTFT at batch 1 is {ttft[k, 0] * 1e3:.1f} ms > SLO {ttft_slo_s * 1e3:g} ms",
-                )  # type: ignore[operator]
+                    f"TTFT at batch 1 is {ttft[k, 0] * 1e3:.1f} ms > SLO {(ttft_slo_s or math.inf) * 1e3:g} ms",
+                )
             out["max_rate_req_s"].append(0.0)
             out["batch"].append(0)
             out["tpot_s"].append(float(tpot[k, 0]))
@@ -413,9 +413,9 @@ def cheapest_mix(
     unit_cost = np.array([price(s, prices) * tp for s, tp in types])
     cap = np.stack([c["max_rate_req_s"].to_numpy() for c in caps], axis=1)  # buckets x types
     share = work.buckets["share"].to_numpy()
-    for k in np.flatnonzero(~(cap > 0).any(axis=1)):
-        b = work.buckets.row(int(k), named=True)
-        reasons = "; ".join(f"{s}: {c['why'][int(k)]}" for (s, _), c in zip(types, caps, strict=True))
+    for bad in np.flatnonzero(~(cap > 0).any(axis=1)):
+        b = work.buckets.row(int(bad), named=True)
+        reasons = "; ".join(f"{s}: {c['why'][int(bad)]}" for (s, _), c in zip(types, caps, strict=True))
         raise NoAllocationError(
             f"no GPU type can serve bucket prompt {b['prompt_lo']}-{b['prompt_hi']} x output {b['output_lo']}-"
             f"{b['output_hi']} tokens ({b['share'] * 100:.1f}% of requests) under the SLO: {reasons}"
@@ -423,9 +423,9 @@ def cheapest_mix(
     with np.errstate(divide="ignore"):
         bucket_load = np.where(cap > 0, (share * rate)[:, None] / cap, np.inf)  # instances per whole bucket
     t0 = time.perf_counter()
-    k, n, gap = _solve(bucket_load, unit_cost, slice_factor, time_limit_s)
+    slices, n, gap = _solve(bucket_load, unit_cost, slice_factor, time_limit_s)
     solve_s = time.perf_counter() - t0
-    assigned = k / slice_factor  # share of each bucket per type
+    assigned = slices / slice_factor  # share of each bucket per type
     used = (np.where(np.isfinite(bucket_load), bucket_load, 0.0) * assigned).sum(axis=0)
     allocation = pl.DataFrame({
         "system": [s for s, _ in types], "tp": [tp for _, tp in types], "instances": n.astype(int),
@@ -455,9 +455,9 @@ def cheapest_mix(
                 }
             )
         else:
-            k = int(np.flatnonzero(~np.isfinite(bucket_load[:, g]))[0])
+            first = int(np.flatnonzero(~np.isfinite(bucket_load[:, g]))[0])
             single.append({"system": s, "tp": tp, "instances": None, "cost_usd_per_h": None,
-                           "why": f"cannot serve every bucket: {caps[g]['why'][k]}"})  # fmt: skip
+                           "why": f"cannot serve every bucket: {caps[g]['why'][first]}"})  # fmt: skip
     total = float((n * unit_cost).sum())
     single_df = pl.DataFrame(single, schema={"system": pl.String, "tp": pl.Int64, "instances": pl.Int64,
                                              "cost_usd_per_h": pl.Float64, "why": pl.String})  # fmt: skip

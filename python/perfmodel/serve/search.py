@@ -146,7 +146,7 @@ def _plan_rows(items: list[tuple[dict[str, int], int | None]], ctx: dict[str, An
     for p, seqs in items:
         row: dict[str, Any] = {**p, "max_num_seqs": seqs}
         mem = memory(model, (spec, nodes), p["tp"], p["pp"], dtype, kv_dtype, framework, p["ep"], max_num_seqs=seqs,
-                     attention_dp=p["attention_dp"])  # fmt: skip
+                     attention_dp=bool(p["attention_dp"]))  # fmt: skip
         row["kv_tokens"] = mem.kv_tokens
         row["weights_gib_per_gpu"] = mem.weights_bytes / 2**30
         try:

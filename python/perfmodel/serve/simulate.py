@@ -166,7 +166,7 @@ def summarize(
     out["token_weighted_tpot_s"] = float(
         (tpot * np.maximum(n_out - 1, 0)).sum() / max((n_out - 1).sum(), 1.0)
     )
-    start = float(req["arrival_s"].min()) if req.height else 0.0
+    start = float(req["arrival_s"].to_numpy().min()) if req.height else 0.0
     span = max(float(raw["makespan_s"]) - start, 1e-30)
     out["makespan_s"] = float(raw["makespan_s"])
     out["output_tokens_per_s"] = float(n_out.sum() / span)

@@ -19,7 +19,7 @@ on one GPU and on TP 2 (4x the weights, tensor parallel with NVLink all-reduces)
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -177,8 +177,8 @@ def summary(rows: pl.DataFrame | None = None) -> dict[str, dict[str, float]]:
     for (role, metric), g in rows.group_by(["role", "metric"]):
         e = g["error"].abs()
         out[f"{role}/{metric}"] = {
-            "median": float(e.median()),
-            "max": float(e.max()),
+            "median": cast(float, e.median()),
+            "max": cast(float, e.max()),
             "rows": float(g.height),
         }  # type: ignore[arg-type]
     return out

@@ -42,7 +42,7 @@ from . import frame, published, published_row
 #: hwdb system per NIC type of the published rows.
 SYSTEMS = {"InfiniBand": "holmes-a100-ib", "RoCE": "holmes-a100-roce", "Ethernet": "holmes-a100-eth"}
 #: Options of the Holmes launch scripts (CodexDive/Holmes examples/pretrain_gpt_4_nodes.sh).
-SCRIPT = {
+SCRIPT: dict[str, Any] = {
     "micro_batch": 4,
     "dtype": "fp16",
     "flash_attention": True,

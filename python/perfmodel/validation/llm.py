@@ -142,7 +142,7 @@ def _nodes(gpus: int) -> int:
 
 
 def _best(
-    m: llm.Model, gpus: int, calib: dict[str, float] | None, mbs: list[int], vps: list[int], **plan: Any
+    m: llm.Model, gpus: int, calib: dict[str, float] | str | None, mbs: list[int], vps: list[int], **plan: Any
 ) -> llm.Estimate:
     """Fastest fitting plan over the unpublished knobs (micro-batch, interleaving); falls back to the fastest."""
     best: llm.Estimate | None = None

@@ -69,7 +69,7 @@ def _engine_keys() -> frozenset[str]:
     return frozenset(serve.engine("llama2-7b", "dgx-h100", framework="trtllm").framework)
 
 
-def engine_figures(figures: dict[str, float]) -> dict[str, float]:
+def engine_figures(figures: dict[str, float]) -> dict[str, Any]:
     """``figures`` as the installed engine names them: ``comm_time_scale`` (collective time multiplier) becomes
     ``comm_bandwidth_scale = 1 / comm_time_scale`` where the engine scales collective bandwidth instead."""
     keys = _engine_keys()
