@@ -99,7 +99,7 @@ def _print(f: pl.DataFrame) -> None:
 
 
 def _model(args: argparse.Namespace) -> int:
-    p = power.model(args.device, args.dtype)
+    p = power.model(args.device, dtype=args.dtype)
     print(f"{p.device} ({p.dtype}): idle {p.idle_w:.0f} W, busy +{p.active_w:.0f} W, +{p.compute_w:.0f} W at the full "
           f"matrix peak, +{p.memory_w:.0f} W at the full HBM bandwidth, limit (TDP) {p.tdp_w:.0f} W")  # fmt: skip
     print(f"fitted on: {p.fitted_on}")
@@ -118,7 +118,7 @@ def _batch(args: argparse.Namespace) -> int:
     if args.chart:
         from .plots import save
 
-        tdp = power.model(args.system, args.dtype).tdp_w
+        tdp = power.model(args.system, dtype=args.dtype).tdp_w
         path = save(
             pp.power_energy_chart(f, title=f"{args.model} on {args.system} (TP {args.tp})", tdp_w=tdp),
             args.chart,

@@ -237,7 +237,14 @@ def _simulate(args: argparse.Namespace) -> int:
     print(
         _calibration(
             serve.engine(
-                args.model, args.system, args.tp, args.pp, 1, args.dtype, args.kv_dtype, args.framework
+                args.model,
+                args.system,
+                tp=args.tp,
+                pp=args.pp,
+                ep=1,
+                dtype=args.dtype,
+                kv_dtype=args.kv_dtype,
+                framework=args.framework,
             ).fitted_on
         )
     )
@@ -265,7 +272,7 @@ def _max_rate(args: argparse.Namespace) -> int:
         if args.csv:
             f.drop([c for c, t in f.schema.items() if t == pl.Object]).write_csv(args.csv)
         return 0
-    r = serve.max_rate(args.model, args.system, args.tp, args.pp, args.replicas, slo_ttft_s=args.slo_ttft,
+    r = serve.max_rate(args.model, args.system, tp=args.tp, pp=args.pp, replicas=args.replicas, slo_ttft_s=args.slo_ttft,
                        slo_tpot_s=args.slo_tpot, percentile=pct, dtype=args.dtype, kv_dtype=args.kv_dtype,
                        framework=args.framework, balancer=args.balancer, scheduler_policy=args.scheduler_policy,
                        **traffic)  # fmt: skip
@@ -327,7 +334,14 @@ def _throughput(args: argparse.Namespace) -> int:
     print(
         _calibration(
             serve.engine(
-                args.model, args.system, args.tp, args.pp, 1, args.dtype, args.kv_dtype, args.framework
+                args.model,
+                args.system,
+                tp=args.tp,
+                pp=args.pp,
+                ep=1,
+                dtype=args.dtype,
+                kv_dtype=args.kv_dtype,
+                framework=args.framework,
             ).fitted_on
         )
     )

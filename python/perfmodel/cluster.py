@@ -21,6 +21,7 @@ from typing import Any
 
 from . import _check as check
 from . import _core
+from ._api import keyword_options
 from .errors import InvalidArgumentError
 from .hwdb import Spec, get, resolve
 
@@ -101,6 +102,7 @@ def _cluster_spec(system: Any) -> Spec | None:
     return None
 
 
+@keyword_options(2)
 def cluster(
     system: Spec | str | Sequence[tuple[Spec | str, int]],
     nodes: int = 1,

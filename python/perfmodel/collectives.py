@@ -26,6 +26,7 @@ import polars as pl
 
 from . import _check as check
 from . import _core
+from ._api import keyword_options
 from ._arrays import as_columns
 from .cluster import Cluster, cluster
 from .errors import InvalidArgumentError
@@ -43,15 +44,17 @@ _ALGO_VALUES = pl.Series("algorithm", ALGORITHMS, dtype=_ALGO_DTYPE)
 def _where(where: Spec | str | Cluster, nranks: np.ndarray, stride: int = 1) -> Cluster:
     if isinstance(where, Cluster):
         return where
+    if isinstance(where, tuple) and len(where) == 2:
+        return cluster(*where)
     if isinstance(where, (str, Spec)):
         from .hwdb import resolve
 
-        spec = resolve(where, "system")
+        spec = resolve(where, "system", "where")
         dpn = int(spec["devices_per_node_count"])
         most = int(np.max(nranks)) * stride if nranks.size else 1
         return cluster(spec, max(1, -(-most // dpn)))
     raise InvalidArgumentError(
-        f"argument `where`: expected a system id, a system spec or a Cluster, got {where!r}"
+        f"argument `where`: expected a system id, a system spec, (system, nodes) or a Cluster, got {where!r}"
     )
 
 
@@ -63,6 +66,7 @@ def _algorithm_codes(algorithm: Any, n: int) -> np.ndarray:
     return codes
 
 
+@keyword_options(5)
 def predict(
     where: Spec | str | Cluster,
     op: str,

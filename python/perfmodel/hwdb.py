@@ -13,13 +13,14 @@ Examples
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
 from . import _core
 from .errors import HwdbError
 
-__all__ = ["Spec", "ids", "get", "load", "parse", "KINDS"]
+__all__ = ["Spec", "ids", "get", "load", "parse", "resolve", "systems_with", "KINDS"]
 
 KINDS = ("device", "nic", "fabric", "system")
 
@@ -163,9 +164,89 @@ def load(path: str | Path) -> Spec:
     return parse(text, str(p))
 
 
-def resolve(spec_or_id: Spec | str, kind: str) -> Spec:
-    """Accepts a spec or an id and checks its kind."""
-    spec = spec_or_id if isinstance(spec_or_id, Spec) else get(spec_or_id, kind)
-    if spec.kind != kind:
-        raise HwdbError(f"'{spec.id}' is a {spec.kind}, expected a {kind}")
-    return spec
+@functools.cache
+def _id_set(kind: str) -> frozenset[str]:
+    """The embedded ids of one kind (they never change in a process)."""
+    return frozenset(_core.hwdb_ids(kind))
+
+
+def systems_with(device: Spec | str) -> list[str]:
+    """Ids of the embedded systems whose nodes hold ``device`` (an id or spec), sorted."""
+    dev_id = device.id if isinstance(device, Spec) else str(device)
+    return [s for s in ids("system") if get(s, "system").get("device") == dev_id]
+
+
+def resolve(hardware: Any, kind: str, argument: str | None = None) -> Spec:
+    """The one hardware argument every function takes, as the ``kind`` of spec that function needs.
+
+    ``hardware`` may be an id (device, system), a :class:`Spec`, a ``(system, nodes)`` pair or a
+    :class:`perfmodel.Cluster`:
+
+    - ``kind="device"`` (a kernel, a power model, sizing): a system, pair or cluster gives the device its
+      nodes hold (a cluster whose groups hold different devices is an error naming them);
+    - ``kind="system"`` (anything with a node's fabric and NICs): a pair or a one-group cluster gives its
+      system; a device is an error listing the systems that hold it;
+    - other kinds (``nic``, ``fabric``): an id or spec of that kind.
+
+    Errors are :class:`perfmodel.HwdbError` naming the closest ids (and ``argument``, the caller's name
+    for it, where given).
+    """
+    if argument is None:
+        return _resolve(hardware, kind)
+    try:
+        return _resolve(hardware, kind)
+    except HwdbError as exc:
+        raise HwdbError(f"argument `{argument}`: {exc}") from None
+
+
+def _resolve(hardware: Any, kind: str) -> Spec:
+    if isinstance(hardware, tuple) and len(hardware) == 2 and kind in ("device", "system"):
+        return _resolve(hardware[0], kind)
+    if hasattr(hardware, "groups") and hasattr(hardware, "devices") and kind in ("device", "system"):
+        systems = [g["system"] for g in hardware.groups]
+        if kind == "system":
+            if len(systems) != 1:
+                raise HwdbError(
+                    f"a cluster of {len(systems)} node groups ({', '.join(s.id for s in systems)}) where one "
+                    "system is needed: give the system id or a cluster of one group"
+                )
+            return systems[0]
+        devices = sorted({_resolve(s, "device").id for s in systems})
+        if len(devices) != 1:
+            raise HwdbError(
+                f"a cluster of different devices ({', '.join(devices)}) where one device is needed"
+            )
+        return get(devices[0], "device")
+    if isinstance(hardware, Spec):
+        spec = hardware
+    elif isinstance(hardware, str):
+        hit = _EMBEDDED.get((hardware, kind))
+        if hit is not None:
+            return hit
+        if kind == "device" and hardware in _id_set("system"):
+            spec = get(hardware, "system")
+        elif kind == "system" and hardware in _id_set("device"):
+            spec = get(hardware, "device")
+        else:
+            spec = get(hardware, kind)
+    else:
+        raise HwdbError(
+            f"expected a {kind} id or spec"
+            + (", a (system, nodes) pair or a cluster" if kind in ("device", "system") else "")
+            + f", got {type(hardware).__name__} {hardware!r}"
+        )
+    if spec.kind == kind:
+        return spec
+    if kind == "device" and spec.kind == "system":
+        return get(str(spec["device"]), "device")
+    if kind == "system" and spec.kind == "device":
+        holders = systems_with(spec)
+        raise HwdbError(
+            f"'{spec.id}' is a device; this needs a system (a node with its fabric and NICs)"
+            + (
+                f": systems with this device: {', '.join(holders)}"
+                if holders
+                else ": no embedded system holds it"
+            )
+        )
+    raise HwdbError(f"'{spec.id}' is a {spec.kind}, expected a {kind}")

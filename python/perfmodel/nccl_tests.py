@@ -25,6 +25,7 @@ import numpy as np
 import polars as pl
 
 from . import _check as check
+from ._api import keyword_options
 from .errors import InvalidArgumentError, LogParseError
 from .hwdb import Spec, resolve
 
@@ -272,6 +273,7 @@ def parse(
     ).select(list(COLUMNS))
 
 
+@keyword_options()
 def read(path: str | Path, op: str | None = None, nranks: int | None = None) -> pl.DataFrame:
     """Reads an nccl-tests/rccl-tests log (text or JSON) into a DataFrame.
 
@@ -299,6 +301,7 @@ def _log_meta(log: pl.DataFrame, op: str | None, nranks: int | None) -> tuple[st
     return op, int(nr)
 
 
+@keyword_options()
 def compare(
     log: pl.DataFrame,
     where: Any,

@@ -33,6 +33,7 @@ import numpy as np
 import polars as pl
 
 from . import _core, hwdb
+from ._api import keyword_options
 from .errors import InvalidArgumentError
 
 __all__ = [
@@ -77,17 +78,13 @@ def _dtype_of(dev: hwdb.Spec, dtype: str) -> str:
     return "bf16"
 
 
+@keyword_options()
 def model(device: Any, dtype: str = "bf16", **overrides: float) -> PowerModel:
-    """The power law of ``device`` (an id or spec; a system id or spec takes its device) for weights in
+    """The power law of ``device`` (a device or system id or spec, ``(system, nodes)`` or a cluster: the
+    device its nodes hold) for weights in
     ``dtype``; ``overrides`` replace figures by name (``active_tdp_ratio``, ``compute_tdp_ratio``,
     ``memory_tdp_ratio``, ``idle_w``): a what-if, or a calibration's trial point."""
-    spec = device if isinstance(device, hwdb.Spec) else hwdb.get(device)
-    if spec.kind == "system":
-        spec = hwdb.get(spec["device"], "device")
-    elif spec.kind != "device":
-        raise InvalidArgumentError(
-            f"argument `device`: '{spec.id}' is a {spec.kind}; expected a device or a system"
-        )
+    spec = hwdb.resolve(device, "device", "device")
     for k, v in overrides.items():
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
             raise InvalidArgumentError(f"argument `{k}`: is {v!r}; expected a finite number >= 0")
@@ -139,6 +136,7 @@ def _rated(spec: hwdb.Spec) -> float | None:
     return None if v is None else float(v)
 
 
+@keyword_options()
 def node_power(system: Any, gpu_power_w: float, gpus: int | None = None) -> dict[str, float]:
     """Power of the nodes a plan uses: ``gpus`` GPUs (default: one node's) at ``gpu_power_w`` each plus, where
     the system's hwdb entry has its ``rated_node_power_w`` (the vendor's maximum), each node's non-GPU power
@@ -171,6 +169,7 @@ def node_power(system: Any, gpu_power_w: float, gpus: int | None = None) -> dict
     }
 
 
+@keyword_options()
 def oversubscription(
     model_: Any,
     system: Any,
@@ -214,7 +213,7 @@ def oversubscription(
     caps: list[Any] = (
         [server_cap_w] if np.ndim(server_cap_w) == 0 else [*np.asarray(server_cap_w, dtype=object)]
     )
-    pmod = model(spec, dtype)
+    pmod = model(spec, dtype=dtype)
     instances = per_node // tp
     base = serve.max_throughput(
         model_, spec, tp=tp, isl=isl, osl=osl, dtype=dtype, framework=framework, **options
@@ -259,6 +258,7 @@ def oversubscription(
 _IDLE_PARTS = ("tp_comm", "cp_comm", "ep_comm", "pp_comm", "bubble", "dp_comm")
 
 
+@keyword_options()
 def step_energy(estimate: Any, system: Any, power_cap_w: float | None = None) -> dict[str, float]:
     """Energy of one training step of a :func:`perfmodel.llm.estimate` result on ``system``'s GPUs: the step's
     hardware FLOPs per GPU; HBM bytes per GPU counted from its memory model (weights read by the forward,
@@ -269,7 +269,7 @@ def step_energy(estimate: Any, system: Any, power_cap_w: float | None = None) ->
     ``memory_utilization``."""
     spec = hwdb.resolve(system, "system")
     raw, plan = estimate.raw, estimate.plan
-    pmod = model(spec, plan.get("dtype", "bf16"))
+    pmod = model(spec, dtype=plan.get("dtype", "bf16"))
     gpus = float(plan["tp"] * plan["pp"] * plan["dp"] * plan.get("cp", 1))
     micro = plan["global_batch"] / (plan["micro_batch"] * plan["dp"])
     passes = 3.0 + (1.0 if plan.get("recompute") == "full" else 0.0)
@@ -300,7 +300,7 @@ def serve_energy(engine_handle: Any, system: Any, dtype: str, inputs: dict[str, 
     :func:`perfmodel.serve.engine`, per GPU of the heaviest stage: ``power_per_gpu_w``, ``energy_per_gpu_j``,
     ``energy_j`` (the instance's ``gpus``), ``energy_per_token_j`` (over ``tokens``), ``compute_utilization``,
     ``memory_utilization``, ``clock_fraction`` and ``capped_time_s`` (the iteration under the cap)."""
-    pmod = model(system, dtype)
+    pmod = model(system, dtype=dtype)
     names = ("prefill_seqs", "prompt_len", "cached", "decode_seqs", "context_len")
     arrs = [np.asarray(inputs.get(k, 0.0), dtype=float) for k in names]
     shape = np.broadcast_shapes(*(a.shape for a in arrs))
@@ -368,10 +368,11 @@ def add_run_energy(summary: dict[str, float], raw: dict[str, Any], pools: Sequen
         throttled_iterations=throttled,
     )
     if system is not None:
-        nodes = node_power(system, summary["mean_power_per_gpu_w"], int(gpus))
+        nodes = node_power(system, summary["mean_power_per_gpu_w"], gpus=int(gpus))
         summary["cluster_power_w"] = nodes["total_w"] if not math.isnan(nodes["non_gpu_w"]) else float("nan")
 
 
+@keyword_options()
 def steady_state(model_: Any, where: Any, batch: Any, prompt_len: float, output_len: Any, tp: int = 1,
                  dtype: str = "bf16", framework: str = "vllm", power_cap_w: float | None = None,
                  **figures: float) -> dict[str, Any]:  # fmt: skip

@@ -21,6 +21,7 @@ import polars as pl
 
 from . import _check as check
 from . import _core
+from ._api import keyword_options
 from ._arrays import as_columns
 from .hwdb import Spec, resolve
 
@@ -77,6 +78,7 @@ def _frame(inputs: dict[str, np.ndarray], cols: tuple[np.ndarray, ...]) -> pl.Da
     return pl.DataFrame(data)
 
 
+@keyword_options(5)
 def gemm(
     device: Spec | str,
     m: Any,
@@ -104,7 +106,7 @@ def gemm(
     >>> import perfmodel as pm
     >>> pm.roofline.gemm("a100-sxm4-80gb", [1024, 8192], 8192, 8192)["tflops"].round(0).to_list()  # doctest: +SKIP
     """
-    dev = resolve(device, "device")
+    dev = resolve(device, "device", "device")
     dtype = check.dtype("dtype", dtype)
     _, cols = as_columns(m=m, n=n, k=k, batch=batch)
     columns = [cols["m"], cols["n"], cols["k"], cols["batch"]]
@@ -122,7 +124,7 @@ def gemm_time(
     layout: str = "row",
 ) -> float:
     """Seconds for one GEMM: the scalar fast path (no DataFrame); ``layout`` as in :func:`gemm`."""
-    dev = resolve(device, "device")
+    dev = resolve(device, "device", "device")
     dims = [
         check.number(name, v, hi=check.MAX_DIM)
         for name, v in (("m", m), ("n", n), ("k", k), ("batch", batch))
@@ -130,6 +132,7 @@ def gemm_time(
     return _core.roofline_gemm_scalar(dev._handle, check.dtype("dtype", dtype), layout, *dims)[0]
 
 
+@keyword_options()
 def attention(
     device: Spec | str,
     batch: Any,
@@ -147,7 +150,7 @@ def attention(
     """Flash-style attention forward (or backward with ``backward=True``); FLOPs ``4 b h s_q s_kv d``
     forward, halved when causal, 2.5x for backward (FlashAttention-2 accounting). ``kernel`` is ``"flash"``
     (FlashAttention-2) or ``"cudnn"`` (cuDNN's fused attention, where hwdb has its fraction: H100, H200)."""
-    dev = resolve(device, "device")
+    dev = resolve(device, "device", "device")
     dtype = check.dtype("dtype", dtype)
     causal, backward = check.flag("causal", causal), check.flag("backward", backward)
     _, cols = as_columns(
@@ -168,11 +171,12 @@ def attention(
     return _frame(cols, out)
 
 
+@keyword_options(4)
 def memory_bound(device: Spec | str, bytes_read: Any, bytes_written: Any = 0, flops: Any = 0, dtype: str = "bf16",
                  *, client: Any = None) -> pl.DataFrame:  # fmt: skip
     """A memory-bound kernel (elementwise, normalization, softmax, reduction) by bytes moved (at least one byte,
     at most 1e18). ``fraction_of_peak`` is null where the device has no ``dtype`` peak (fp8 casts on A100)."""
-    dev = resolve(device, "device")
+    dev = resolve(device, "device", "device")
     dtype = check.dtype("dtype", dtype)
     _, cols = as_columns(bytes_read=bytes_read, bytes_written=bytes_written, flops=flops)
     columns = [cols["bytes_read"], cols["bytes_written"], cols["flops"]]

@@ -25,6 +25,7 @@ import polars as pl
 
 from .. import _check as check
 from .. import _core, hwdb
+from .._api import keyword_options
 from ..errors import InvalidArgumentError, ModelError, UnsupportedError
 from .presets import PRESETS, PUBLISHED_PARAMS_B
 
@@ -364,7 +365,7 @@ def _resolve(cluster: Any) -> _Resolved:
             "argument `cluster`: expected (system, nodes), a perfmodel cluster or a system id"
         )
     nodes = check.whole("nodes", nodes)
-    spec = hwdb.resolve(system if isinstance(system, (str, hwdb.Spec)) else str(system), "system")
+    spec = hwdb.resolve(system if isinstance(system, (str, hwdb.Spec)) else str(system), "system", "cluster")
     if nodes * int(spec["devices_per_node_count"]) > check.MAX_COUNT:
         raise InvalidArgumentError(
             f"argument `nodes`: {nodes:,} nodes of {spec.id} are more than {check.MAX_COUNT:,} GPUs"
@@ -510,14 +511,14 @@ class Estimate:
 
         ctx = self.__dict__.get("_context")
         if ctx is not None:
-            return step_energy(self, ctx[4], power_cap_w)
+            return step_energy(self, ctx[4], power_cap_w=power_cap_w)
         stages = self.__dict__.get("stages")
         systems = set(stages["system"].to_list()) if stages is not None else set()
         if len(systems) != 1:
             raise UnsupportedError(
                 f"this placed estimate spans systems {sorted(systems)}; the step's energy is priced for one GPU type"
             )
-        return step_energy(self, systems.pop(), power_cap_w)
+        return step_energy(self, systems.pop(), power_cap_w=power_cap_w)
 
     @property
     def energy_per_step_j(self) -> float:
@@ -619,6 +620,7 @@ def _plan_numbers(plan: dict[str, Any]) -> dict[str, float]:
     return out
 
 
+@keyword_options()
 def estimate(
     model: Model | str | dict[str, Any],
     cluster: Any,
@@ -809,6 +811,7 @@ def _progress(done: int, total: int, start: float) -> None:
     sys.stderr.flush()
 
 
+@keyword_options()
 def search_full(
     model: Model | str | dict[str, Any],
     cluster: Any,
@@ -993,6 +996,7 @@ def _search_chunk(
     return cols, skipped, rej, why
 
 
+@keyword_options()
 def search(
     model: Model | str | dict[str, Any], cluster: Any, global_batch: int, **kwargs: Any
 ) -> pl.DataFrame:

@@ -83,10 +83,11 @@ def _whole(name: str, value: Any, minimum: int = 1) -> int:
     return int(value)
 
 
-def _device(device: hwdb.Spec | str) -> hwdb.Spec:
-    if isinstance(device, str) and device not in hwdb.ids("device"):
+def _device(device: Any) -> hwdb.Spec:
+    """The device of ``device``: a device or system id/spec, ``(system, nodes)`` or a cluster."""
+    if isinstance(device, str) and device not in hwdb.ids("device") and device not in hwdb.ids("system"):
         raise _arg_error("device", device, f"a device id, one of {hwdb.ids('device')}", hwdb.ids("device"))
-    return hwdb.resolve(device, "device")
+    return hwdb.resolve(device, "device", "device")
 
 
 def _dtype(dtype: Any) -> str:

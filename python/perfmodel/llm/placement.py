@@ -33,6 +33,7 @@ import polars as pl
 
 from .. import _check as check
 from .. import _core
+from .._api import keyword_options
 from ..cluster import Cluster
 from ..errors import InvalidArgumentError
 from . import Estimate, _calib_tuple, _estimate_fields, _plan_numbers
@@ -116,6 +117,7 @@ def estimate_placed(
     )
 
 
+@keyword_options()
 def compare_placements(
     model: Any,
     cluster: Cluster,

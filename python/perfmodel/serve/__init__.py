@@ -21,6 +21,7 @@ import polars as pl
 
 from .. import _check as check
 from .. import _core, hwdb
+from .._api import keyword_options
 from .._arrays import as_columns
 from ..errors import InvalidArgumentError, ModelError
 from ..llm import Model
@@ -68,7 +69,7 @@ def _system_and_nodes(where: Any, gpus: int) -> tuple[hwdb.Spec, int]:
         raise InvalidArgumentError(
             f"argument `where`: expected a system id, a system spec, (system, nodes) or a cluster; got {where!r}"
         )
-    spec = hwdb.resolve(where, "system")
+    spec = hwdb.resolve(where, "system", "where")
     per_node = int(spec["devices_per_node_count"])
     need = -(-gpus // per_node)
     if nodes is None:
@@ -89,6 +90,7 @@ _whole = check.whole
 _ENGINES: dict[tuple[Any, ...], Any] = {}
 
 
+@keyword_options()
 def engine(
     model: Any,
     where: Any,
@@ -177,6 +179,7 @@ def _scalarize(shape: tuple[int, ...], cols: dict[str, np.ndarray]) -> dict[str,
     return {k: v.reshape(shape) for k, v in cols.items()}
 
 
+@keyword_options()
 def iteration(
     model: Any,
     where: Any,
@@ -199,7 +202,18 @@ def iteration(
     ``decode_seqs`` decode sequences attending to ``context_len`` tokens. Sizes broadcast (numpy arrays).
     With ``attention_dp`` (see :func:`engine`) the batch is each rank's: all ``tp`` ranks hold it, the local
     experts take ``tp`` ranks' routed tokens, and ``tp_comm_s`` holds the EP dispatch and combine all-to-alls."""
-    h = engine(model, where, tp, pp, ep, dtype, kv_dtype, framework, attention_dp=attention_dp, **figures)
+    h = engine(
+        model,
+        where,
+        tp=tp,
+        pp=pp,
+        ep=ep,
+        dtype=dtype,
+        kv_dtype=kv_dtype,
+        framework=framework,
+        attention_dp=attention_dp,
+        **figures,
+    )
     shape, cols = as_columns(
         prefill_seqs=prefill_seqs, prompt_len=prompt_len, cached=cached, decode_seqs=decode_seqs,
         context_len=context_len,
@@ -251,6 +265,7 @@ class MemoryReport:
         )
 
 
+@keyword_options()
 def memory(
     model: Any,
     where: Any,
@@ -269,7 +284,17 @@ def memory(
     """Memory per GPU of a serving instance as ``framework`` allocates it (its defaults unless given:
     :data:`perfmodel.serve.frameworks.FRAMEWORKS`). With ``attention_dp`` each GPU holds the whole attention,
     dense, shared-expert and embedding weights and ``experts / ep`` routed experts, and its own requests' KV."""
-    h = engine(model, where, tp, pp, ep, dtype, kv_dtype, framework, attention_dp=attention_dp)
+    h = engine(
+        model,
+        where,
+        tp=tp,
+        pp=pp,
+        ep=ep,
+        dtype=dtype,
+        kv_dtype=kv_dtype,
+        framework=framework,
+        attention_dp=attention_dp,
+    )
     d = framework_defaults(framework)
     tokens = (
         d.max_num_batched_tokens
@@ -342,10 +367,31 @@ def _phase(model: Any, where: Any, tp: int, pp: int, ep: int, dtype: str, kv_dty
             raise InvalidArgumentError(
                 f"argument `{_ARG_NAMES.get(name, name)}`: is {v!r}; expected numbers from 1 to {_MAX_SIZE:.0e}"
             )
-    it = iteration(model, where, tp, pp, dtype=dtype, kv_dtype=kv_dtype, framework=framework, ep=ep,
+    it = iteration(model, where, tp=tp, pp=pp, dtype=dtype, kv_dtype=kv_dtype, framework=framework, ep=ep,
                    attention_dp=attention_dp, **it_args, **figures)  # fmt: skip
-    h = engine(model, where, tp, pp, ep, dtype, kv_dtype, framework, attention_dp=attention_dp, **figures)
-    mem = memory(model, where, tp, pp, dtype, kv_dtype, framework, ep, attention_dp=attention_dp)
+    h = engine(
+        model,
+        where,
+        tp=tp,
+        pp=pp,
+        ep=ep,
+        dtype=dtype,
+        kv_dtype=kv_dtype,
+        framework=framework,
+        attention_dp=attention_dp,
+        **figures,
+    )
+    mem = memory(
+        model,
+        where,
+        tp=tp,
+        pp=pp,
+        dtype=dtype,
+        kv_dtype=kv_dtype,
+        framework=framework,
+        ep=ep,
+        attention_dp=attention_dp,
+    )
     kv_bytes = np.asarray(kv_tokens, dtype=float) * h.kv_bytes_per_token
     act = np.asarray(batch, dtype=float) * 0 + mem.activations_bytes
     need = mem.weights_bytes + act + kv_bytes
@@ -361,6 +407,7 @@ def _phase(model: Any, where: Any, tp: int, pp: int, ep: int, dtype: str, kv_dty
                  {k: conv(v) if np.ndim(v) else v for k, v in energy.items()})  # fmt: skip
 
 
+@keyword_options()
 def prefill(
     model: Any,
     where: Any,
@@ -384,6 +431,7 @@ def prefill(
                   {"prefill_seqs": batch, "prompt_len": prompt_len}, tokens, tokens, batch, attention_dp)  # fmt: skip
 
 
+@keyword_options()
 def decode(
     model: Any,
     where: Any,
@@ -479,18 +527,31 @@ def _instance(m: Model, where: Any, tp: int, pp: int, ep: int, dtype: str, kv_dt
     from ..power import check_cap
     from ..power import model as power_model
 
-    h = engine(m, where, tp, pp, ep, dtype, kv_dtype, framework, attention_dp=attention_dp, **figures)
-    mem = memory(m, where, tp, pp, dtype, kv_dtype, framework, ep, max_num_batched_tokens, max_num_seqs,
-                 gpu_memory_utilization, block_size, attention_dp)  # fmt: skip
+    h = engine(
+        m,
+        where,
+        tp=tp,
+        pp=pp,
+        ep=ep,
+        dtype=dtype,
+        kv_dtype=kv_dtype,
+        framework=framework,
+        attention_dp=attention_dp,
+        **figures,
+    )
+    mem = memory(m, where, tp=tp, pp=pp, dtype=dtype, kv_dtype=kv_dtype, framework=framework, ep=ep,
+                 max_num_batched_tokens=max_num_batched_tokens, max_num_seqs=max_num_seqs,
+                 gpu_memory_utilization=gpu_memory_utilization, block_size=block_size, attention_dp=attention_dp)  # fmt: skip
     _check_fits(mem, m, where.id if isinstance(where, hwdb.Spec) else where, tp, pp)
     pp = _whole("pp", pp)
     sched = _scheduler(m, framework, mem, max_num_seqs, max_num_batched_tokens, chunked_prefill, block_size, max_model_len, pp,
                        scheduler_policy)  # fmt: skip
     spec, _ = _system_and_nodes(where, tp * pp)
-    pmod = power_model(spec, dtype)
+    pmod = power_model(spec, dtype=dtype)
     return _Instance(h, mem, sched, pmod, check_cap(pmod, power_cap_w))
 
 
+@keyword_options()
 def simulate(
     model: Any,
     where: Any,
@@ -567,6 +628,7 @@ def simulate(
     return sim
 
 
+@keyword_options()
 def max_throughput(
     model: Any,
     where: Any,
@@ -592,14 +654,15 @@ def max_throughput(
     if num_requests is None:
         d = framework_defaults(framework)
         seqs = options.get("max_num_seqs") or d.max_num_seqs
-        mem = memory(m, where, tp, pp, dtype, kv_dtype, framework, ep, options.get("max_num_batched_tokens"),
-                     options.get("max_num_seqs"), attention_dp=attention_dp)  # fmt: skip
+        mem = memory(m, where, tp=tp, pp=pp, dtype=dtype, kv_dtype=kv_dtype, framework=framework, ep=ep,
+                     max_num_batched_tokens=options.get("max_num_batched_tokens"),
+                     max_num_seqs=options.get("max_num_seqs"), attention_dp=attention_dp)  # fmt: skip
         _check_fits(mem, m, where, tp, pp)
         fit = max(int(mem.kv_tokens // (isl + osl)), 1)
         ranks = _whole("tp", tp) if attention_dp else 1
         num_requests = max(8 * min(seqs, fit) * ranks, 256)
     max_len = options.pop("max_model_len", None) or max(int(m.seq_len), isl + osl)
-    return simulate(m, where, tp, pp, 1, rate=math.inf, num_requests=_whole("num_requests", num_requests),
+    return simulate(m, where, tp=tp, pp=pp, replicas=1, rate=math.inf, num_requests=_whole("num_requests", num_requests),
                     prompt_tokens=isl, output_tokens=osl, dtype=dtype, kv_dtype=kv_dtype, framework=framework, ep=ep,
                     max_model_len=max_len, attention_dp=attention_dp, **options)  # fmt: skip
 

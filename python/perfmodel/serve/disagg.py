@@ -42,6 +42,7 @@ import numpy as np
 import polars as pl
 
 from .. import _core, hwdb
+from .._api import keyword_options
 from ..errors import HwdbError, InvalidArgumentError, PerfModelError
 from ..power import add_run_energy
 from .search import rank_key, ranked
@@ -156,6 +157,7 @@ def _auto_link(pre: Pool, dec: Pool, ps: hwdb.Spec, ds: hwdb.Spec) -> str:
     return "nic"
 
 
+@keyword_options()
 def disaggregated(
     model: Any,
     prefill: Pool | dict[str, Any],
@@ -326,6 +328,7 @@ def _why(row: dict[str, Any], percentile: int, slo_ttft_s: float | None, slo_tpo
     return "; ".join(parts)
 
 
+@keyword_options()
 def split_search(
     model: Any,
     where: Any,
@@ -398,7 +401,13 @@ def split_search(
         key = (spec.id, tp, pp)
         if key not in fits:
             try:
-                _check_fits(memory(m, spec, tp, pp, dtype, kv_dtype, framework), m, spec.id, tp, pp)
+                _check_fits(
+                    memory(m, spec, tp=tp, pp=pp, dtype=dtype, kv_dtype=kv_dtype, framework=framework),
+                    m,
+                    spec.id,
+                    tp,
+                    pp,
+                )
                 fits[key] = None
             except PerfModelError as exc:
                 fits[key] = str(exc)
@@ -476,7 +485,7 @@ def split_search(
                 continue
             copts: dict[str, Any] = dict(dtype=dtype, kv_dtype=kv_dtype, framework=framework)
             if by_rate:
-                mr = max_rate(m, ds, tp, pp, gpus // (tp * pp), slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s,
+                mr = max_rate(m, ds, tp=tp, pp=pp, replicas=gpus // (tp * pp), slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s,
                               percentile=percentile, **traffic, **copts)  # fmt: skip
                 row |= {"max_rate_req_s": mr.rate_req_s, "beyond_max_rate": mr.why}
                 if mr.simulation is None:

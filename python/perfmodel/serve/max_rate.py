@@ -23,6 +23,7 @@ from typing import Any
 
 import polars as pl
 
+from .._api import keyword_options
 from ..errors import InvalidArgumentError
 from .simulate import Simulation, check_slo, read_requests
 
@@ -185,6 +186,7 @@ def _scaled_trace(trace: pl.DataFrame) -> Callable[[float], pl.DataFrame]:
     return at
 
 
+@keyword_options(2)
 def max_rate(
     model: Any,
     where: Any = None,
@@ -247,9 +249,9 @@ def max_rate(
             return simulate(
                 model,
                 where,
-                tp,
-                pp,
-                replicas,
+                tp=tp,
+                pp=pp,
+                replicas=replicas,
                 slo_ttft_s=slo_ttft_s,
                 slo_tpot_s=slo_tpot_s,
                 **traffic(r),

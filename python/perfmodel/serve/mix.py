@@ -33,6 +33,7 @@ import numpy as np
 import polars as pl
 
 from .. import hwdb
+from .._api import keyword_options
 from ..errors import InvalidArgumentError, PerfModelError
 from . import _as_model, _system_and_nodes, _whole, iteration, memory
 from .frameworks import framework_defaults
@@ -158,6 +159,7 @@ def _check_rate(name: str, v: Any) -> float:
     return float(v)
 
 
+@keyword_options()
 def capacity(
     model: Any,
     system: str,
@@ -195,7 +197,7 @@ def capacity(
         if max_num_seqs is None
         else _whole("max_num_seqs", max_num_seqs)
     )
-    mem = memory(m, system, tp, 1, dtype, None, framework)
+    mem = memory(m, system, tp=tp, pp=1, dtype=dtype, kv_dtype=None, framework=framework)
     b = work.buckets
     I = b["prompt_tokens"].to_numpy()  # noqa: E741  (the formula's names)
     O = b["output_tokens"].to_numpy()  # noqa: E741
@@ -208,9 +210,9 @@ def capacity(
     B = np.arange(1, seqs + 1, dtype=float)
     ctx = np.maximum(np.rint(I + O / 2), 1.0)
     # The iteration model as pm.serve.decode and pm.serve.prefill price it (times only).
-    t_dec = np.asarray(iteration(m, system, tp, decode_seqs=B[None, :], context_len=ctx[:, None], dtype=dtype,
+    t_dec = np.asarray(iteration(m, system, tp=tp, decode_seqs=B[None, :], context_len=ctx[:, None], dtype=dtype,
                                  framework=framework).time_s)  # fmt: skip
-    t_pf = np.asarray(iteration(m, system, tp, prefill_seqs=1, prompt_len=np.maximum(np.rint(I), 1.0), dtype=dtype,
+    t_pf = np.asarray(iteration(m, system, tp=tp, prefill_seqs=1, prompt_len=np.maximum(np.rint(I), 1.0), dtype=dtype,
                                 framework=framework).time_s)  # fmt: skip
     tpot = t_dec + B[None, :] * t_pf[:, None] / O[:, None]
     ttft = t_pf[:, None] + t_dec
@@ -368,6 +370,7 @@ def _gpu_list(gpus: Any) -> list[tuple[str, int]]:
     return out
 
 
+@keyword_options()
 def cheapest_mix(
     model: Any,
     gpus: Any,
@@ -408,7 +411,17 @@ def cheapest_mix(
         )
     caps = []
     for system, tp in types:
-        c = capacity(model, system, work, tpot_slo_s, ttft_slo_s, tp, dtype, framework, max_num_seqs)
+        c = capacity(
+            model,
+            system,
+            work,
+            tpot_slo_s,
+            ttft_slo_s=ttft_slo_s,
+            tp=tp,
+            dtype=dtype,
+            framework=framework,
+            max_num_seqs=max_num_seqs,
+        )
         caps.append(c.with_columns(pl.lit(system).alias("system"), pl.lit(tp).alias("tp")))
     unit_cost = np.array([price(s, prices) * tp for s, tp in types])
     cap = np.stack([c["max_rate_req_s"].to_numpy() for c in caps], axis=1)  # buckets x types

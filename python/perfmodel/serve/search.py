@@ -9,6 +9,7 @@ from typing import Any
 import polars as pl
 
 from .. import hwdb
+from .._api import keyword_options
 from ..errors import InvalidArgumentError, PerfModelError
 
 
@@ -60,6 +61,7 @@ def plans(model: Any, cluster: Any, max_pp: int = 8) -> list[dict[str, int]]:
     return out
 
 
+@keyword_options()
 def search(
     model: Any,
     cluster: Any,
@@ -145,7 +147,7 @@ def _plan_rows(items: list[tuple[dict[str, int], int | None]], ctx: dict[str, An
     offline = rate is None and requests is None
     for p, seqs in items:
         row: dict[str, Any] = {**p, "max_num_seqs": seqs}
-        mem = memory(model, (spec, nodes), p["tp"], p["pp"], dtype, kv_dtype, framework, p["ep"], max_num_seqs=seqs,
+        mem = memory(model, (spec, nodes), tp=p["tp"], pp=p["pp"], dtype=dtype, kv_dtype=kv_dtype, framework=framework, ep=p["ep"], max_num_seqs=seqs,
                      attention_dp=bool(p["attention_dp"]))  # fmt: skip
         row["kv_tokens"] = mem.kv_tokens
         row["weights_gib_per_gpu"] = mem.weights_bytes / 2**30
@@ -163,7 +165,7 @@ def _plan_rows(items: list[tuple[dict[str, int], int | None]], ctx: dict[str, An
         if p["attention_dp"]:
             common["attention_dp"] = True
         if objective == "max_rate":
-            mr = max_rate(model, (spec, nodes), p["tp"], p["pp"], p["replicas"], slo_ttft_s=slo_ttft_s,
+            mr = max_rate(model, (spec, nodes), tp=p["tp"], pp=p["pp"], replicas=p["replicas"], slo_ttft_s=slo_ttft_s,
                           slo_tpot_s=slo_tpot_s, percentile=percentile, requests=requests,
                           num_requests=num_requests, prompt_tokens=prompt_tokens, output_tokens=output_tokens,
                           seed=seed, **common)  # fmt: skip
@@ -174,7 +176,7 @@ def _plan_rows(items: list[tuple[dict[str, int], int | None]], ctx: dict[str, An
                 continue
             sim = mr.simulation
         else:
-            sim = simulate(model, (spec, nodes), p["tp"], p["pp"], p["replicas"], slo_ttft_s=slo_ttft_s,
+            sim = simulate(model, (spec, nodes), tp=p["tp"], pp=p["pp"], replicas=p["replicas"], slo_ttft_s=slo_ttft_s,
                            slo_tpot_s=slo_tpot_s, **common, **kw)  # fmt: skip
         s = sim.summary
         ttft, tpot = s[f"p{percentile}_ttft_s"], s[f"p{percentile}_tpot_s"]

@@ -84,7 +84,7 @@ def _steady(
     from .. import _core
 
     h = serve.engine(model, system, tp=tp, dtype=dtype, framework="vllm")
-    pm_ = power.model(system, dtype, **overrides)
+    pm_ = power.model(system, dtype=dtype, **overrides)
     ps, pl_, ca, ds, cx = (np.array([x], dtype=float) for x in
                            (1.0, batch * PROMPT_TOKENS / output, PROMPT_TOKENS / 2, batch, PROMPT_TOKENS + output / 2))  # fmt: skip
     r = _core.power_iteration(h, pm_.handle, ps, pl_, ca, ds, cx, None)
