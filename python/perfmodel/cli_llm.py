@@ -214,8 +214,9 @@ def _plan_line(plan: dict[str, Any]) -> str:
     return "plan: " + ", ".join(f"{k}={plan[k]}" for k in keys) + ("; " + ", ".join(flags) if flags else "")
 
 
-def _gib(df: pl.DataFrame, col: str) -> pl.DataFrame:
-    return df.with_columns((pl.col(col) / 2**30).round(2).alias(col.replace("_bytes", "_gib"))).drop(col)
+def _gib(df: pl.DataFrame, col: str, name: str) -> pl.DataFrame:
+    """``col`` (bytes) shown as ``name`` in GiB, two decimals (tables only; JSON and CSV keep bytes)."""
+    return df.with_columns((pl.col(col) / 2**30).round(2).alias(name)).drop(col)
 
 
 def _estimate(args: argparse.Namespace) -> int:
@@ -229,10 +230,11 @@ def _estimate(args: argparse.Namespace) -> int:
     d["calibration"] = llm.calibration(args.system)
 
     def table() -> str:
-        coll = e.collectives.select("group", "what", "op", "algorithm", "levels", "ranks", "bytes", "time_s",
-                                    "calls_per_step")  # fmt: skip
-        return "\n".join([repr(e), _plan_line(e.plan), frame_text(e.breakdown), frame_text(_gib(e.memory_breakdown, "bytes")),
-                          frame_text(coll, width=260, fmt_str_lengths=60), _calibration_line(args.system)])  # fmt: skip
+        coll = e.collectives.select("group", "what", "op", "algorithm", "levels", "ranks",
+                                    (pl.col("bytes") / 2**20).round(2).alias("mib"), "time_s", "calls_per_step")  # fmt: skip
+        mem = _gib(e.memory_breakdown, "bytes", "gib_per_gpu")
+        return "\n".join([repr(e), _plan_line(e.plan), frame_text(e.breakdown), frame_text(mem),
+                          frame_text(coll, width=260, fmt_str_lengths=70), _calibration_line(args.system)])  # fmt: skip
 
     return emit(args, d, table, _csv_row(d))
 
@@ -311,7 +313,7 @@ def _search(args: argparse.Namespace) -> int:
     def table() -> str:
         shown = r.plans.select(*_SEARCH_COLUMNS, "memory_per_gpu_bytes") if r.plans.height else r.plans
         if r.plans.height:
-            shown = _gib(shown, "memory_per_gpu_bytes")
+            shown = _gib(shown, "memory_per_gpu_bytes", "memory_per_gpu_gib")
         return frame_text(shown, width=240) + (
             f"\n{r.candidates:,} candidates in {r.seconds * 1e3:.0f} ms; skipped: {r.skipped}"
         )

@@ -299,7 +299,7 @@ def _max_rate(args: argparse.Namespace) -> int:
                        framework=args.framework, balancer=args.balancer, scheduler_policy=args.scheduler_policy,
                        **traffic)  # fmt: skip
     data = {**_head(args), "replicas": args.replicas, "percentile": pct, "slo_ttft_s": args.slo_ttft,
-            "slo_tpot_s": args.slo_tpot, "rate_req_s": r.rate_req_s, "why": r.why,
+            "slo_tpot_s": args.slo_tpot, "rate_req_s": r.rate_req_s, "rate_unbounded": math.isinf(r.rate_req_s), "why": r.why,
             "summary": None if r.simulation is None else r.simulation.summary, "evaluations": r.evaluations}  # fmt: skip
 
     def table() -> str:
@@ -314,7 +314,7 @@ def _max_rate(args: argparse.Namespace) -> int:
             )
         return "\n".join(out)
 
-    emit(args, data, table, r.evaluations)
+    emit(args, data, table)
     if r.simulation is not None and args.csv:
         r.simulation.requests.write_csv(args.csv)
     return 0
