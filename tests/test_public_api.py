@@ -3,9 +3,8 @@
 import inspect
 import warnings
 
-import pytest
-
 import perfmodel as pm
+import pytest
 
 SYSTEM, DEVICE = "dgx-h100", "h100-sxm5-80gb"
 
