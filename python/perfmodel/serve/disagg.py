@@ -495,7 +495,7 @@ def split_search(
                     continue
                 s = mr.simulation.summary
             else:
-                s = simulate(m, ds, tp, pp, gpus // (tp * pp), requests=trace, slo_ttft_s=slo_ttft_s,
+                s = simulate(m, ds, tp=tp, pp=pp, replicas=gpus // (tp * pp), requests=trace, slo_ttft_s=slo_ttft_s,
                              slo_tpot_s=slo_tpot_s, **copts).summary  # fmt: skip
             r = row | _summary_row(s, percentile, slo_ttft_s, slo_tpot_s)
             r["why"] = _why(r, percentile, slo_ttft_s, slo_tpot_s)
