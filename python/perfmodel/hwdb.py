@@ -28,13 +28,15 @@ KINDS = ("device", "nic", "fabric", "system")
 class Spec:
     """An immutable hardware spec. ``spec["memory.hbm_bandwidth_gbps"]`` reads any field by dotted key."""
 
-    __slots__ = ("_handle", "_dict", "_memo")
+    __slots__ = ("_handle", "_dict", "_memo", "overrides")
 
-    def __init__(self, handle: _core.HwSpec) -> None:
+    def __init__(self, handle: _core.HwSpec, overrides: dict[str, Any] | None = None) -> None:
         self._handle = handle
         self._dict: dict[str, Any] = handle.to_dict()
         #: What callers derived from this (immutable) spec, for reuse (e.g. the LLM calibration).
         self._memo: dict[str, Any] = {}
+        #: The fields :meth:`with_overrides` replaced, by dotted key (empty for a spec as its file has it).
+        self.overrides: dict[str, Any] = dict(overrides or {})
 
     @property
     def id(self) -> str:
@@ -75,7 +77,7 @@ class Spec:
         exactly like a file. Keyword form: ``with_overrides(memory__hbm_bandwidth_gbps=5000)``."""
         merged = dict(overrides or {})
         merged.update({k.replace("__", "."): v for k, v in flat.items()})
-        return Spec(self._handle.with_overrides(merged))
+        return Spec(self._handle.with_overrides(merged), {**self.overrides, **merged})
 
     # Convenience readers for devices.
     def peak_tflops(self, dtype: str = "bf16", unit: str = "matrix") -> float | None:
@@ -111,16 +113,44 @@ class Spec:
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Pickled as its engine handle, which travels as its hwdb id or its TOML text (never raw memory).
-        return (Spec, (self._handle,))
+        return (Spec, (self._handle, self.overrides))
 
     def __repr__(self) -> str:
-        return f"Spec({self.kind} '{self.id}': {self.name})"
+        changed = ", ".join(f"{k}={v!r}" for k, v in self.overrides.items())
+        return f"Spec({self.kind} '{self.id}': {self.name}" + (
+            f"; overridden: {changed})" if changed else ")"
+        )
+
+    def _repr_html_(self) -> str:
+        """Every field by dotted key, overridden ones marked (notebooks)."""
+        import html
+
+        rows = []
+        for key, value in _dotted(self._dict):
+            if key.startswith("sources.") or key in ("id", "kind", "name"):
+                continue
+            mark = " (overridden)" if key in self.overrides else ""
+            rows.append(
+                f"<tr><td style='text-align:left'><code>{html.escape(key)}</code></td>"
+                f"<td style='text-align:right'>{html.escape(repr(value))}{mark}</td></tr>"
+            )
+        return f"<div><p><b>{html.escape(repr(self))}</b></p><table>{''.join(rows)}</table></div>"
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Spec) and self.to_dict() == other.to_dict()
 
     def __hash__(self) -> int:
         return hash((self.kind, self.id))
+
+
+def _dotted(d: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.extend(_dotted(v, f"{prefix}{k}."))
+        else:
+            out.append((f"{prefix}{k}", v))
+    return out
 
 
 def ids(kind: str) -> list[str]:

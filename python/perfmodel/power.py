@@ -34,6 +34,7 @@ import polars as pl
 
 from . import _core, hwdb
 from ._api import keyword_options
+from ._display import Result
 from .errors import InvalidArgumentError
 
 __all__ = [
@@ -47,7 +48,7 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class PowerModel:
+class PowerModel(Result):
     """One device's resolved power law: ``tdp_w``, ``idle_w``, ``active_w`` (busy power above idle),
     ``compute_w`` (at the full dense matrix peak), ``memory_w`` (at the full HBM bandwidth), ``fitted_on``."""
 

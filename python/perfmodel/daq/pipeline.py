@@ -23,6 +23,7 @@ import polars as pl
 from .. import _check as check
 from .. import _core
 from .._arrays import as_columns
+from .._display import Result
 from ..errors import InvalidArgumentError, ModelError
 
 __all__ = ["Gaussian", "Rates", "Empirical", "Pipeline", "Evaluation", "METRICS"]
@@ -127,7 +128,7 @@ class _Node:
 
 
 @dataclass(frozen=True)
-class Evaluation:
+class Evaluation(Result):
     """Metrics of one evaluation (powers in W at the pipeline's technology year) and a per-stage table.
 
     ``energy_per_relevant_j`` is ``None`` when no relevant sample reaches storage, and ``relevant_per_kj`` when

@@ -26,6 +26,7 @@ import polars as pl
 from .. import _check as check
 from .. import _core, hwdb
 from .._api import keyword_options
+from .._display import Result
 from ..errors import InvalidArgumentError, ModelError, UnsupportedError
 from .presets import PRESETS, PUBLISHED_PARAMS_B
 
@@ -62,7 +63,7 @@ _FIELDS = (
 
 
 @dataclass(frozen=True)
-class Model:
+class Model(Result):
     """A decoder-only transformer (dense or MoE). Build it with :func:`model`."""
 
     name: str
@@ -484,7 +485,7 @@ _MEM_PARTS = ("weights", "gradients", "optimizer_states", "activations", "second
 
 
 @dataclass(frozen=True)
-class Estimate:
+class Estimate(Result):
     """One plan's predicted step: times (s), memory per GPU (bytes), throughput and utilization."""
 
     plan: dict[str, Any]
@@ -787,7 +788,7 @@ def _estimate_fields(plan: dict[str, Any], raw: dict[str, float]) -> dict[str, A
 
 
 @dataclass(frozen=True)
-class SearchResult:
+class SearchResult(Result):
     """All valid plans (best first), the skipped candidates by reason and timing."""
 
     plans: pl.DataFrame

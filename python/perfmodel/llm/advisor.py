@@ -34,6 +34,7 @@ import numpy as np
 import polars as pl
 
 from .. import _check, _core, hwdb
+from .._display import Result
 from ..errors import InvalidArgumentError, UnsupportedError
 
 __all__ = [
@@ -318,7 +319,7 @@ def _limiter(bound: str, aligned: bool, unaligned_loss: float, wave_loss: float,
 
 
 @dataclass(frozen=True)
-class Sizing:
+class Sizing(Result):
     """The advisor's answer for one model on one device (:func:`sizing`).
 
     ``calls``: one row per call of a layer (and the logits, once per model): its GEMM shape per TP rank (m, n,

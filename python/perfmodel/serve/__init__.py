@@ -23,6 +23,7 @@ from .. import _check as check
 from .. import _core, hwdb
 from .._api import keyword_options
 from .._arrays import as_columns
+from .._display import Result
 from ..errors import InvalidArgumentError, ModelError
 from ..llm import Model
 from ..llm import model as _llm_model
@@ -142,7 +143,7 @@ def engine(
 
 
 @dataclass(frozen=True)
-class Iteration:
+class Iteration(Result):
     """Times of iterations, seconds, with the breakdown: ``gemm_s`` (attention and dense-MLP linears),
     ``moe_s`` (router and experts), ``prefill_attention_s``, ``decode_attention_s``, ``elementwise_s``,
     ``head_s`` (embedding, LM head, sampling), ``tp_comm_s``, ``pp_comm_s``, ``overhead_s`` (framework host
@@ -166,6 +167,10 @@ class Iteration:
     def frame(self) -> pl.DataFrame:
         cols = {k: np.atleast_1d(v) for k, v in {**self.inputs, **self.values}.items()}
         return pl.DataFrame(cols)
+
+    def to_frame(self) -> pl.DataFrame:
+        """One row per element: the inputs and every time (as :meth:`frame`)."""
+        return self.frame()
 
     def __repr__(self) -> str:
         t = self.values["time_s"]
@@ -224,7 +229,7 @@ def iteration(
 
 
 @dataclass(frozen=True)
-class MemoryReport:
+class MemoryReport(Result):
     """Memory of one GPU of the heaviest pipeline stage, bytes: ``weights_bytes``, ``activations_bytes`` (the
     largest iteration's workspace), ``kv_cache_bytes`` (what the framework allocates), ``kv_bytes_per_token``,
     ``kv_tokens`` (whole blocks), ``capacity_bytes``, ``shortfall_bytes`` (by how much weights and activations
@@ -315,7 +320,7 @@ def _check_fits(mem: MemoryReport, model: Any, where: Any, tp: int, pp: int) -> 
 
 
 @dataclass(frozen=True)
-class Phase:
+class Phase(Result):
     """One prefill or decode iteration: ``time_s`` with its breakdown (:class:`Iteration`), ``tokens_per_s``
     (prompt tokens per second for prefill, generated tokens per second for decode), and the GPU memory
     (:class:`MemoryReport`) the phase needs: ``memory_per_gpu_bytes`` (weights, activations and this phase's KV
@@ -346,6 +351,15 @@ class Phase:
             pl.Series("memory_per_gpu_bytes", np.atleast_1d(self.memory_per_gpu_bytes)),
             pl.Series("fits", np.atleast_1d(self.fits)),
         )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The inputs and times of the iteration, ``tokens_per_s``, ``memory_per_gpu_bytes``, ``fits``, the
+        memory report as ``memory.*`` and the energy figures (scalars, or arrays for array inputs)."""
+        out = {**self.iteration.to_dict(), "tokens_per_s": self.tokens_per_s,
+               "memory_per_gpu_bytes": self.memory_per_gpu_bytes, "fits": self.fits}  # fmt: skip
+        out.update({f"memory.{k}": v for k, v in self.memory.to_dict().items()})
+        out.update(self.energy)
+        return out
 
 
 #: The largest batch or token count a phase accepts (2^40: beyond any serving iteration; larger is a mistake).

@@ -43,6 +43,7 @@ import polars as pl
 
 from .. import _core, hwdb
 from .._api import keyword_options
+from .._display import Result
 from ..errors import HwdbError, InvalidArgumentError, PerfModelError
 from ..power import add_run_energy
 from .search import rank_key, ranked
@@ -262,7 +263,7 @@ def _summarize(raw: dict[str, Any], trace: pl.DataFrame, slo_ttft_s: float | Non
 
 
 @dataclass(frozen=True)
-class SplitSearch:
+class SplitSearch(Result):
     """What :func:`split_search` found. ``compare``: two rows side by side, the best disaggregated split and the
     best co-located plan on the same GPUs and requests, with ``why``; ``splits``: every split simulated (best
     first); ``colocated``: :func:`perfmodel.serve.search`'s frame (or the same enumeration below a node)."""

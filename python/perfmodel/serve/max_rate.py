@@ -24,6 +24,7 @@ from typing import Any
 import polars as pl
 
 from .._api import keyword_options
+from .._display import Result
 from ..errors import InvalidArgumentError
 from .simulate import Simulation, check_slo, read_requests
 
@@ -37,7 +38,7 @@ STATISTICS = ("mean", 50, 90, 99)
 
 
 @dataclass(frozen=True)
-class MaxRate:
+class MaxRate(Result):
     """``rate_req_s``: the highest rate found meeting the SLOs (0 when even the lowest rate tried misses them;
     ``inf`` when they hold even with every request arriving at once);
     ``simulation``: the run at that rate (None when 0); ``evaluations``: every rate tried with its latencies and

@@ -34,6 +34,7 @@ import polars as pl
 
 from .. import hwdb
 from .._api import keyword_options
+from .._display import Result
 from ..errors import InvalidArgumentError, PerfModelError
 from . import _as_model, _system_and_nodes, _whole, iteration, memory
 from .frameworks import framework_defaults
@@ -280,7 +281,7 @@ def capacity(
 
 
 @dataclass(frozen=True)
-class MixResult:
+class MixResult(Result):
     """The minimum-cost allocation: ``allocation`` (one row per GPU type: ``system``, ``tp``, ``instances``,
     ``gpus``, ``usd_per_gpu_h``, ``cost_usd_per_h``, ``load`` (the assigned load over the instances, in (0, 1])),
     ``assignment`` (one row per bucket and type: the share of the bucket's requests sent there and its rate),

@@ -14,6 +14,7 @@ import polars as pl
 
 from .. import _check as check
 from .. import _core
+from .._display import Result
 from ..errors import InvalidArgumentError
 
 #: Columns a request trace has.
@@ -106,7 +107,7 @@ def _quantiles(v: np.ndarray) -> list[float]:
 
 
 @dataclass(frozen=True)
-class Simulation:
+class Simulation(Result):
     """One simulated run. ``requests``: one row per request (arrival_s, prompt_tokens, output_tokens, ttft_s,
     tpot_s, e2e_s, max_itl_s, preemptions, replica, finish_s). Summaries: ``mean_/p50_/p90_/p99_`` of
     ``ttft_s``, ``tpot_s``, ``e2e_s`` and ``itl_s`` (over every inter-token gap); ``output_tokens_per_s`` and
