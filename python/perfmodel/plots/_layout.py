@@ -30,6 +30,25 @@ def text_width(text: str, font_size: float = 10.0, bold: bool = False) -> float:
 Rect = tuple[float, float, float, float]  # x0, y0, x1, y1 in pixels, y down
 
 
+class Scale:
+    """A linear or log scale from a data domain ``[lo, hi]`` onto ``size`` pixels (flipped for a y axis, whose
+    pixels run down), and back: the mapping Vega-Lite draws with when the domain is given and ``nice`` is off."""
+
+    def __init__(self, lo: float, hi: float, size: float, log: bool = False, flip: bool = False) -> None:
+        self.log, self.size, self.flip = log, size, flip
+        self.lo, self.hi = (math.log10(lo), math.log10(hi)) if log else (lo, hi)
+
+    def px(self, v: float) -> float:
+        t = math.log10(v) if self.log else v
+        f = (t - self.lo) / (self.hi - self.lo)
+        return self.size * (1 - f if self.flip else f)
+
+    def value(self, px: float) -> float:
+        f = px / self.size
+        t = self.lo + (1 - f if self.flip else f) * (self.hi - self.lo)
+        return float(10**t if self.log else t)
+
+
 @dataclass(frozen=True)
 class Placement:
     """Where one label goes: its anchor (pixels), ``align`` (left, right or center; baseline middle) and whether

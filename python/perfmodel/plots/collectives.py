@@ -22,9 +22,8 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-import altair as alt
 import numpy as np
 import polars as pl
 
@@ -32,6 +31,10 @@ from .. import collectives
 from ..cluster import Cluster, cluster
 from ..errors import InvalidArgumentError, UnsupportedError
 from ..hwdb import Spec, resolve
+from . import _deps
+
+if TYPE_CHECKING:
+    import altair as alt
 
 __all__ = [
     "format_bytes",
@@ -87,6 +90,7 @@ def _size_ticks(sizes: np.ndarray) -> list[float]:
 
 
 def _size_axis(sizes: np.ndarray, title: str = "message size (bytes, as nccl-tests counts them)") -> alt.X:
+    alt = _deps.altair()
     return alt.X(
         "nbytes:Q",
         scale=alt.Scale(type="log", base=2, nice=False),
@@ -287,6 +291,7 @@ def busbw_chart(
     concatenated) over measured points (``measured`` from :func:`measured_points`). The x axis is log2 in bytes
     with binary-unit labels; ``auto`` curves are drawn thicker than fixed-algorithm ones. Tooltips give the
     algorithm the model used, time and busbw."""
+    alt = _deps.altair()
     need = {"series", "requested", "algorithm", "nbytes", "busbw_gbps", "time_us"}
     if not need <= set(curves.columns):
         raise InvalidArgumentError(
@@ -296,7 +301,7 @@ def busbw_chart(
     if measured is not None and measured.height:
         all_sizes = np.concatenate([all_sizes, measured["nbytes"].to_numpy()])
     x = _size_axis(all_sizes)
-    ys = alt.Scale(type="log") if log_y else alt.Scale(zero=True)
+    ys = alt.Scale(type="log", nice=False) if log_y else alt.Scale(zero=True)
     y = alt.Y("busbw_gbps:Q", scale=ys, title="bus bandwidth (GB/s, nccl-tests busbw)")
     lines = curves.filter(pl.col("busbw_gbps") > 0) if log_y else curves
     color = alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom", columns=2, labelLimit=320))
@@ -438,6 +443,7 @@ def algorithm_map(
     """Heatmap of the algorithm ``algorithm="auto"`` picks, by message size (x) and rank count (y), with busbw,
     time and transports as tooltip (and busbw in GB/s written in each cell unless ``show_busbw=False``). See
     :func:`algorithm_map_frame` for the grid."""
+    alt = _deps.altair()
     df = algorithm_map_frame(where, op, sizes, nranks, nodes)
     size_order = df.sort("nbytes")["size"].unique(maintain_order=True).to_list()
     rank_order = sorted(set(df["nranks"].to_list()), reverse=True)

@@ -12,12 +12,15 @@ single-GPU-type allocation (Mélange's Figure 11 view).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import altair as alt
 import polars as pl
 
 from ..serve import mix
+from . import _deps
+
+if TYPE_CHECKING:
+    import altair as alt
 
 __all__ = ["cost_sweep", "cost_vs_rate"]
 
@@ -53,6 +56,7 @@ def cost_sweep(model: Any, gpus: Any, work: mix.Workload, rates: Sequence[float]
 def cost_vs_rate(frame: pl.DataFrame, title: str = "Hourly cost of serving vs request rate") -> alt.Chart:
     """Hourly cost (log) against request rate (log), one line per allocation from :func:`cost_sweep`; the mix
     drawn thick. Tooltips give the GPUs and the mix's saving."""
+    alt = _deps.altair()
     data = frame.drop_nulls("cost_usd_per_h").with_columns(is_mix=pl.col("allocation") == "mix")
     names = ["mix"] + sorted(a for a in data["allocation"].unique().to_list() if a != "mix")
     palette = ["#000000", "#4c78a8", "#f58518", "#e45756", "#54a24b", "#b279a2", "#9d755d", "#72b7b2"]

@@ -13,7 +13,7 @@ import polars as pl
 from .. import roofline
 from ..hwdb import Spec, resolve
 from . import _deps
-from ._layout import Rect, place_labels, text_width
+from ._layout import Rect, Scale, place_labels, text_width
 
 if TYPE_CHECKING:
     import altair as alt
@@ -56,21 +56,6 @@ def _halo(base: Any, align: str) -> list[Any]:
     ]
 
 
-class _LogScale:
-    """A log scale from a data domain onto pixels (y flipped when ``flip``), and back."""
-
-    def __init__(self, lo: float, hi: float, size: float, flip: bool = False) -> None:
-        self.lo, self.hi, self.size, self.flip = math.log10(lo), math.log10(hi), size, flip
-
-    def px(self, v: float) -> float:
-        f = (math.log10(v) - self.lo) / (self.hi - self.lo)
-        return self.size * (1 - f if self.flip else f)
-
-    def value(self, px: float) -> float:
-        f = px / self.size
-        return float(10 ** (self.lo + (1 - f if self.flip else f) * (self.hi - self.lo)))
-
-
 def roofline_chart(
     device: Spec | str,
     kernels: pl.DataFrame | None = None,
@@ -103,7 +88,7 @@ def roofline_chart(
     y_lo = min(x_lo * low_bw / 1000.0, float(kt.min()) / 2 if kt.size else math.inf)
     y_lo = 10 ** math.floor(math.log10(y_lo))
     y_hi = top * 2.5
-    xs, ys = _LogScale(x_lo, x_hi, _WIDTH), _LogScale(y_lo, y_hi, _HEIGHT, flip=True)
+    xs, ys = Scale(x_lo, x_hi, _WIDTH, log=True), Scale(y_lo, y_hi, _HEIGHT, log=True, flip=True)
 
     ai = np.logspace(math.log10(x_lo), math.log10(x_hi), 200)
     rows = []

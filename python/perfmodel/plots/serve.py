@@ -11,14 +11,17 @@ interactivity with the Pareto front, and memory per GPU (weights, KV cache, acti
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import altair as alt
 import numpy as np
 import polars as pl
 
 from .. import serve
 from ..errors import InvalidArgumentError
+from . import _deps
+
+if TYPE_CHECKING:
+    import altair as alt
 
 __all__ = ["latency_sweep", "latency_vs_rate", "pareto", "pareto_front", "memory_breakdown"]
 
@@ -73,6 +76,7 @@ def latency_vs_rate(
     """TTFT and TPOT (milliseconds, log scale) against the request rate, one line per ``plan``, side by side;
     ``frame`` has ``plan``, ``rate`` and the ``ttft`` and ``tpot`` columns (seconds, e.g. from
     :func:`latency_sweep`). SLOs, when given, are dashed red rules."""
+    alt = _deps.altair()
     missing = [c for c in ("plan", "rate", ttft, tpot) if c not in frame.columns]
     if missing:
         raise InvalidArgumentError(f"argument `frame`: missing column(s) {missing} (has {frame.columns})")
@@ -88,7 +92,7 @@ def latency_vs_rate(
         name = _stat_title(col)
         line = base.mark_line(point=True).encode(
             x=x,
-            y=alt.Y(f"{field}:Q", title=f"{name} (ms, log)", scale=alt.Scale(type="log")),
+            y=alt.Y(f"{field}:Q", title=f"{name} (ms, log)", scale=alt.Scale(type="log", nice=False)),
             color=color,
             tooltip=["plan:N", "rate:Q", alt.Tooltip(f"{field}:Q", format=".1f", title=f"{name} (ms)")],
         )
@@ -132,6 +136,7 @@ def pareto(
     Pareto front (best throughput at each interactivity) as a line. ``frame`` has ``plan`` and either those
     columns or ``output_tokens_per_s``, ``gpus`` and ``mean_tpot_s`` (as :func:`latency_sweep` gives), from
     which they are derived."""
+    alt = _deps.altair()
     f = frame
     if throughput not in f.columns and {"output_tokens_per_s", "gpus"} <= set(f.columns):
         f = f.with_columns((pl.col("output_tokens_per_s") / pl.col("gpus")).alias(throughput))
@@ -177,6 +182,7 @@ def memory_breakdown(reports: Any) -> alt.LayerChart:
     """Stacked bars of memory per GPU (GiB): weights, KV cache, activations and free, one bar per plan, with
     each plan's capacity as a tick. ``reports`` is a :class:`perfmodel.serve.MemoryReport`, a dict of label ->
     report (or ``MemoryReport.frame()``), or a frame with ``plan``, ``part`` and ``bytes``."""
+    alt = _deps.altair()
     if isinstance(reports, serve.MemoryReport):
         reports = {"plan": reports}
     if isinstance(reports, Mapping):

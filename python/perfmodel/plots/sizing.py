@@ -3,10 +3,15 @@ and wave quantization), and a heads x hidden heatmap. Data: :func:`perfmodel.llm
 
 from __future__ import annotations
 
-import altair as alt
+from typing import TYPE_CHECKING
+
 import polars as pl
 
 from ..errors import InvalidArgumentError
+from . import _deps
+
+if TYPE_CHECKING:
+    import altair as alt
 
 __all__ = ["sawtooth_chart", "heads_hidden_heatmap"]
 
@@ -24,6 +29,7 @@ def _check(sweep: pl.DataFrame, needs: tuple[str, ...]) -> None:
 def sawtooth_chart(sweep: pl.DataFrame, title: str | None = None, subtitle: str | None = None) -> alt.Chart:
     """Model TFLOP/s against hidden size, one line per device (one point per hidden size: the best head count
     of the sweep at that size)."""
+    alt = _deps.altair()
     _check(sweep, ("device", "hidden", "tflops"))
     data = sweep.group_by("device", "hidden").agg(pl.col("tflops").max()).sort("device", "hidden")
     return (
@@ -53,6 +59,7 @@ def heads_hidden_heatmap(
     sweep: pl.DataFrame, device: str, title: str | None = None, subtitle: str | None = None
 ) -> alt.Chart:
     """Heatmap of model TFLOP/s over head count x hidden size on one device (empty where head_dim is not whole)."""
+    alt = _deps.altair()
     _check(sweep, ("device", "hidden", "heads", "tflops"))
     data = sweep.filter(pl.col("device") == device)
     if data.is_empty():
