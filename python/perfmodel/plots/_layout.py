@@ -30,6 +30,12 @@ def text_width(text: str, font_size: float = 10.0, bold: bool = False) -> float:
 Rect = tuple[float, float, float, float]  # x0, y0, x1, y1 in pixels, y down
 
 
+def scheme(n: int) -> str:
+    """A categorical colour scheme with at least ``n`` distinct colours where one exists (tableau10, then
+    tableau20), so that no two series share a colour."""
+    return "tableau10" if n <= 10 else "tableau20"
+
+
 class Scale:
     """A linear or log scale from a data domain ``[lo, hi]`` onto ``size`` pixels (flipped for a y axis, whose
     pixels run down), and back: the mapping Vega-Lite draws with when the domain is given and ``nice`` is off."""

@@ -32,6 +32,7 @@ from ..cluster import Cluster, cluster
 from ..errors import InvalidArgumentError, UnsupportedError
 from ..hwdb import Spec, resolve
 from . import _deps
+from ._layout import scheme
 
 if TYPE_CHECKING:
     import altair as alt
@@ -304,7 +305,16 @@ def busbw_chart(
     ys = alt.Scale(type="log", nice=False) if log_y else alt.Scale(zero=True)
     y = alt.Y("busbw_gbps:Q", scale=ys, title="bus bandwidth (GB/s, nccl-tests busbw)")
     lines = curves.filter(pl.col("busbw_gbps") > 0) if log_y else curves
-    color = alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom", columns=2, labelLimit=320))
+    n_series = len(
+        set(lines["series"].to_list())
+        | (set(measured["series"].to_list()) if measured is not None else set())
+    )
+    color = alt.Color(
+        "series:N",
+        title=None,
+        scale=alt.Scale(scheme=scheme(n_series)),
+        legend=alt.Legend(orient="bottom", columns=2, labelLimit=320),
+    )
     tip = [
         alt.Tooltip("series:N"),
         alt.Tooltip("algorithm:N", title="algorithm used"),
@@ -447,7 +457,8 @@ def algorithm_map(
     df = algorithm_map_frame(where, op, sizes, nranks, nodes)
     size_order = df.sort("nbytes")["size"].unique(maintain_order=True).to_list()
     rank_order = sorted(set(df["nranks"].to_list()), reverse=True)
-    name = where if isinstance(where, str) else (repr(where) if isinstance(where, Cluster) else where.id)
+    c = where if isinstance(where, Cluster) else cluster(resolve(where, "system"), int(nodes))
+    name = " + ".join(f"{g['nodes']} x {g['system'].id}" for g in c.groups) + f" nodes ({c.devices} GPUs)"
     x = alt.X("size:O", sort=size_order, title="message size", axis=alt.Axis(labelAngle=-45))
     y = alt.Y("nranks:O", sort=rank_order, title="ranks")
     heat = (
@@ -478,7 +489,11 @@ def algorithm_map(
     chart = alt.layer(*layers).properties(
         width=max(320, 34 * len(size_order)),
         height=max(160, 26 * len(rank_order)),
-        title=title or f"Which {op} algorithm wins: {name}",
+        title=alt.TitleParams(
+            title or f"Which {op} algorithm wins: {name}",
+            subtitle="colour: the algorithm auto picks; text: its busbw (GB/s)" if show_busbw else "",
+            anchor="start",
+        ),
     )
     return cast(alt.LayerChart, chart)
 

@@ -59,7 +59,13 @@ def cost_vs_rate(frame: pl.DataFrame, title: str = "Hourly cost of serving vs re
     alt = _deps.altair()
     data = frame.drop_nulls("cost_usd_per_h").with_columns(is_mix=pl.col("allocation") == "mix")
     names = ["mix"] + sorted(a for a in data["allocation"].unique().to_list() if a != "mix")
-    palette = ["#000000", "#4c78a8", "#f58518", "#e45756", "#54a24b", "#b279a2", "#9d755d", "#72b7b2"]
+    # the mix in black, each single type in its own colour (tableau10, then tableau20 past nine types)
+    palette = ["#000000", "#4c78a8", "#f58518", "#e45756", "#54a24b", "#b279a2", "#9d755d", "#72b7b2", "#eeca3b",
+               "#ff9da6", "#bab0ac"]  # fmt: skip
+    if len(names) > len(palette):
+        palette = ["#000000", "#4c78a8", "#9ecae9", "#f58518", "#ffbf79", "#54a24b", "#88d27a", "#b79a20",
+                   "#f2cf5b", "#439894", "#83bcb6", "#e45756", "#ff9d98", "#79706e", "#bab0ac", "#d67195",
+                   "#fcbfd2", "#b279a2", "#d6a5c9", "#9e765f", "#d8b5a5"]  # fmt: skip
     xs, ys = data["rate"], data["cost_usd_per_h"]
     base = alt.Chart(data).encode(
         x=alt.X(

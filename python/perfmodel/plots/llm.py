@@ -132,10 +132,14 @@ def mfu_vs_gpus(
                         scale=alt.Scale(domain=["predicted", "measured"], range=["#4c78a8", "#e45756"])),
         tooltip=["series:N", "gpus:Q", alt.Tooltip("MFU:Q", format=".1%")],
     )  # fmt: skip
-    return base.mark_line(point=True).properties(
+    line = base.transform_filter("datum.series == 'predicted'").mark_line(point=True)
+    pts = base.transform_filter("datum.series == 'measured'").mark_point(filled=True, size=70)
+    return alt.layer(line, pts).properties(
         title=alt.TitleParams(
             title or f"MFU vs GPU count: {_model_label(model)} on {sys_name}",
-            subtitle=f"global batch {global_batch:,} sequences fixed" + (f"; {desc}" if desc else ""),
+            subtitle=f"global batch {global_batch:,} sequences fixed"
+            + (f"; {desc}" if desc else "")
+            + ("; line: model, points: measured" if measured else ""),
             anchor="start",
         ),
         width=420,
@@ -147,6 +151,8 @@ def tp_pp_heatmap(plans: pl.DataFrame, title: str | None = None) -> alt.LayerCha
     """Best step time (s) for each (tp, pp) of a :func:`perfmodel.llm.search` result, written in each cell."""
     alt = _deps.altair()
     best = plans.group_by("tp", "pp").agg(pl.col("step_time_s").min()).sort("tp", "pp")
+    # white text on the dark end of the (reversed) viridis scale, black on the light end
+    lo, hi = float(best["step_time_s"].min() or 0), float(best["step_time_s"].max() or 0)  # type: ignore[arg-type]
     data = alt.Data(values=best.to_dicts())
     heat = (
         alt.Chart(data)
@@ -167,7 +173,7 @@ def tp_pp_heatmap(plans: pl.DataFrame, title: str | None = None) -> alt.LayerCha
             y="pp:O",
             text=alt.Text("step_time_s:Q", format=".1f"),
             color=alt.condition(
-                alt.datum.step_time_s > float(best["step_time_s"].median() or 0), alt.value("white"), alt.value("black")
+                alt.datum.step_time_s > lo + 0.55 * (hi - lo), alt.value("white"), alt.value("black")
             ),
         )
     )  # fmt: skip

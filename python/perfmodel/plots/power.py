@@ -79,9 +79,12 @@ def power_energy_chart(frame: pl.DataFrame, title: str = "", tdp_w: float | None
     x = alt.X("batch:Q", title="running sequences per iteration (log)",
               scale=alt.Scale(type="log", base=2, domain=[lo, hi], nice=False),
               axis=alt.Axis(values=ticks, format="d"))  # fmt: skip
+    sources = [v for v in ("model", "measured") if v in set(frame["source"].to_list())]
     color = alt.Color(
-        "source:N", title="", scale=alt.Scale(domain=["model", "measured"], range=["#1f77b4", "#d62728"])
-    )
+        "source:N",
+        title="",
+        scale=alt.Scale(domain=sources, range=["#1f77b4", "#d62728"][: len(sources)] if sources[:1] == ["model"] else ["#d62728"]),
+    )  # fmt: skip
     panels = []
     for field, ytitle, log in (
         ("power_per_gpu_w", "power per GPU (W)", False),
@@ -164,8 +167,13 @@ def energy_latency_pareto(frame: pl.DataFrame, latency: str = "p90_tpot_s",
     ]
     others = [p for p, on in zip(anchors_all, f["pareto"], strict=True) if not on]
     r = 6.0
+    # the dashed step line of the front: labels should not sit on it
+    steps = sorted(front_xy)
+    soft = []
+    for (ax, ay), (bx, by) in zip(steps, steps[1:], strict=False):
+        soft += [(ax, ay - 1, bx, ay + 1), (bx - 1, min(ay, by), bx + 1, max(ay, by))]
     placed = place_labels(front_xy, front_rows["plan"].to_list(), width, height, 10,
-                          obstacles=[(x - r, y - r, x + r, y + r) for x, y in others])  # fmt: skip
+                          obstacles=[(x - r, y - r, x + r, y + r) for x, y in others], soft=soft)  # fmt: skip
     labels_f = pl.DataFrame(
         {
             "plan": front_rows["plan"],

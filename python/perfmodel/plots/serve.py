@@ -19,6 +19,7 @@ import polars as pl
 from .. import serve
 from ..errors import InvalidArgumentError
 from . import _deps
+from ._layout import scheme
 
 if TYPE_CHECKING:
     import altair as alt
@@ -85,7 +86,7 @@ def latency_vs_rate(
     )
     order = list(dict.fromkeys(data["plan"].to_list()))
     base = alt.Chart(alt.Data(values=data.to_dicts()))
-    color = alt.Color("plan:N", title="plan", sort=order)
+    color = alt.Color("plan:N", title="plan", sort=order, scale=alt.Scale(scheme=scheme(len(order))))
     x = alt.X("rate:Q", title="request rate (requests/s)")
     panels = []
     for field, col, slo in (("ttft_ms", ttft, slo_ttft_s), ("tpot_ms", tpot, slo_tpot_s)):
@@ -131,6 +132,7 @@ def pareto(
     frame: pl.DataFrame,
     throughput: str = "output_tokens_per_s_per_gpu",
     interactivity: str = "tokens_per_s_per_user",
+    title: str | None = None,
 ) -> alt.LayerChart:
     """Output tokens/s per GPU against interactivity (tokens/s per user, ``1 / TPOT``), one point per row, the
     Pareto front (best throughput at each interactivity) as a line. ``frame`` has ``plan`` and either those
@@ -157,7 +159,7 @@ def pareto(
         .encode(
             x=x,
             y=y,
-            color=alt.Color("plan:N", title="plan"),
+            color=alt.Color("plan:N", title="plan", scale=alt.Scale(scheme=scheme(f["plan"].n_unique()))),
             shape=alt.Shape(
                 "pareto:N",
                 title="on Pareto front",
@@ -174,11 +176,11 @@ def pareto(
         .encode(x=x, y=y, order=alt.Order(f"{interactivity}:Q"))
     )
     return alt.layer(front, pts).properties(
-        title="Throughput per GPU vs interactivity (dashed: Pareto front)", width=460, height=320
+        title=title or "Throughput per GPU vs interactivity (dashed: Pareto front)", width=460, height=320
     )
 
 
-def memory_breakdown(reports: Any) -> alt.LayerChart:
+def memory_breakdown(reports: Any, title: str | None = None) -> alt.LayerChart:
     """Stacked bars of memory per GPU (GiB): weights, KV cache, activations and free, one bar per plan, with
     each plan's capacity as a tick. ``reports`` is a :class:`perfmodel.serve.MemoryReport`, a dict of label ->
     report (or ``MemoryReport.frame()``), or a frame with ``plan``, ``part`` and ``bytes``."""
@@ -234,4 +236,6 @@ def memory_breakdown(reports: Any) -> alt.LayerChart:
         .mark_tick(color="black", thickness=2)
         .encode(x="capacity_GiB:Q", y=alt.Y("plan:N", sort=order))
     )
-    return alt.layer(bars, ticks).properties(title="Serving memory per GPU (tick: capacity)", width=460)
+    return alt.layer(bars, ticks).properties(
+        title=title or "Serving memory per GPU (tick: capacity)", width=460
+    )

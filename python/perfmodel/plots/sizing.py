@@ -9,6 +9,7 @@ import polars as pl
 
 from ..errors import InvalidArgumentError
 from . import _deps
+from ._layout import scheme
 
 if TYPE_CHECKING:
     import altair as alt
@@ -38,7 +39,9 @@ def sawtooth_chart(sweep: pl.DataFrame, title: str | None = None, subtitle: str 
         .encode(
             x=alt.X("hidden:Q", title="hidden size", scale=alt.Scale(zero=False)),
             y=alt.Y("tflops:Q", title="predicted throughput (TFLOP/s)", scale=alt.Scale(zero=False)),
-            color=alt.Color("device:N", title="device"),
+            color=alt.Color(
+                "device:N", title="device", scale=alt.Scale(scheme=scheme(data["device"].n_unique()))
+            ),
             # Devices whose lines coincide (H100 and H200: one die, compute-bound GEMMs) stay visible by dash.
             strokeDash=alt.StrokeDash("device:N", title="device"),
             tooltip=["device", "hidden", alt.Tooltip("tflops:Q", format=".1f")],
