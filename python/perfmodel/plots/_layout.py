@@ -78,6 +78,34 @@ def _overlap(a: Rect, b: Rect, pad: float) -> float:
     return dx * dy if dx > 0 and dy > 0 else 0.0
 
 
+Segment = tuple[tuple[float, float], tuple[float, float]]
+
+
+def hits(seg: Segment, r: Rect) -> bool:
+    """Whether the segment crosses the rectangle (Liang-Barsky clipping)."""
+    (x0, y0), (x1, y1) = seg
+    dx, dy = x1 - x0, y1 - y0
+    t0, t1 = 0.0, 1.0
+    for p, q in ((-dx, x0 - r[0]), (dx, r[2] - x0), (-dy, y0 - r[1]), (dy, r[3] - y0)):
+        if p == 0:
+            if q < 0:
+                return False
+        else:
+            t = q / p
+            if p < 0:
+                t0 = max(t0, t)
+            else:
+                t1 = min(t1, t)
+            if t0 > t1:
+                return False
+    return True
+
+
+def leader_end(px: float, py: float, box: Rect) -> tuple[float, float]:
+    """The point of ``box`` nearest to (px, py): where a leader line from the point meets its label."""
+    return min(max(px, box[0]), box[2]), min(max(py, box[1]), box[3])
+
+
 def place_labels(
     anchors: Sequence[tuple[float, float]],
     texts: Sequence[str],
@@ -85,16 +113,17 @@ def place_labels(
     height: float,
     font_size: float = 10.0,
     obstacles: Sequence[Rect] = (),
-    soft: Sequence[Rect] = (),
+    lines: Sequence[Segment] = (),
     point_radius: float = 5.0,
     pad: float = 2.0,
 ) -> list[Placement]:
     """One :class:`Placement` per label of ``texts`` at its point ``anchors`` (pixels inside a ``width`` x
     ``height`` plot). The most crowded points are placed first; each label tries right, left, above, below and
-    the diagonals of its point, then rings further out in 16 directions (with a leader line); the first spot
-    clear of the labels placed before, every point, ``obstacles`` and ``soft`` boxes (lines the text should not
-    sit on) and inside the plot wins. Failing that within two rings, the first spot that only crosses ``soft``
-    boxes; failing that, further rings; with nothing clear, the least overlapped spot."""
+    the diagonals of its point, then rings further out in 16 directions (with a leader line, which must not
+    cross another point or label). The first spot clear of the labels placed before, every point, ``obstacles``
+    and ``lines`` (the chart's lines, which a label should not sit on) inside the plot wins. Failing that within
+    two rings, the first spot that only crosses ``lines``; failing that, further rings; with nothing clear, the
+    least overlapped spot."""
     h = font_size + 2
     points = [(x - point_radius, y - point_radius, x + point_radius, y + point_radius) for x, y in anchors]
     taken: list[Rect] = list(obstacles)
@@ -104,9 +133,10 @@ def place_labels(
     for i in order:
         (px, py), text = anchors[i], texts[i]
         w = text_width(text, font_size) + 2
+        others = [b for k, b in enumerate(points) if k != i]
         best: tuple[float, Placement] | None = None
         chosen: Placement | None = None
-        on_line: Placement | None = None  # the first spot clear of everything but ``soft`` boxes
+        on_line: Placement | None = None  # the first spot clear of everything but ``lines``
         for ring in range(1, 7):
             if ring == 1:
                 r, dv = 7.0, 7.0 + h / 2
@@ -133,14 +163,17 @@ def place_labels(
                 if box[0] < 0 or box[1] < 0 or box[2] > width or box[3] > height:
                     continue
                 hard = sum(_overlap(box, t, pad) for t in taken) + sum(_overlap(box, p, 0) for p in points)
-                on = sum(_overlap(box, s, 0) for s in soft)
+                if ring > 1:
+                    lead = ((px, py), leader_end(px, py, box))
+                    hard += 100.0 * sum(hits(lead, b) for b in [*others, *taken])
+                on = sum(hits(seg, box) for seg in lines)
                 cand = Placement(x, y, align, ring > 1, box)
                 if hard == 0 and on == 0:
                     chosen = cand
                     break
                 if hard == 0 and on_line is None:
                     on_line = cand
-                cost = hard + 0.25 * on + 0.01 * ring
+                cost = hard + 10.0 * on + 0.01 * ring
                 if best is None or cost < best[0]:
                     best = (cost, cand)
             if chosen is None and ring >= 2 and on_line is not None:

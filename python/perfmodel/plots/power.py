@@ -169,11 +169,11 @@ def energy_latency_pareto(frame: pl.DataFrame, latency: str = "p90_tpot_s",
     r = 6.0
     # the dashed step line of the front: labels should not sit on it
     steps = sorted(front_xy)
-    soft = []
+    lines = []
     for (ax, ay), (bx, by) in zip(steps, steps[1:], strict=False):
-        soft += [(ax, ay - 1, bx, ay + 1), (bx - 1, min(ay, by), bx + 1, max(ay, by))]
+        lines += [((ax, ay), (bx, ay)), ((bx, ay), (bx, by))]
     placed = place_labels(front_xy, front_rows["plan"].to_list(), width, height, 10,
-                          obstacles=[(x - r, y - r, x + r, y + r) for x, y in others], soft=soft)  # fmt: skip
+                          obstacles=[(x - r, y - r, x + r, y + r) for x, y in others], lines=lines)  # fmt: skip
     labels_f = pl.DataFrame(
         {
             "plan": front_rows["plan"],

@@ -13,7 +13,7 @@ import polars as pl
 from .. import roofline
 from ..hwdb import Spec, resolve
 from . import _deps
-from ._layout import Rect, Scale, place_labels, text_width
+from ._layout import Rect, Scale, Segment, hits, leader_end, place_labels, text_width
 
 if TYPE_CHECKING:
     import altair as alt
@@ -45,6 +45,10 @@ def _peaks(dev: Spec, dtypes: Sequence[str]) -> list[tuple[str, float]]:
         if p:
             groups.setdefault(round(float(p), 1), []).append(dt)
     return [(" / ".join(names), p) for p, names in sorted(groups.items(), reverse=True)]
+
+
+def _overlaps(a: Rect, b: Rect) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
 def _halo(base: Any, align: str) -> list[Any]:
@@ -106,19 +110,43 @@ def roofline_chart(
             )
     lines = pl.concat(rows).filter(pl.col("tflops") >= y_lo)
 
-    # Peak labels above the flat part of each ceiling, from the HBM ridge point; below it if that is taken.
+    # The ceilings as pixel segments (slope and flat part per dtype and level): labels should not sit on them.
+    segments: list[Segment] = []
+    for _, peak in peaks:
+        for _, bw in levels:
+            ridge = peak * 1000.0 / bw
+            start = max(x_lo, y_lo * 1000.0 / bw)
+            if start < ridge:
+                segments.append(((xs.px(start), ys.px(start * bw / 1000.0)), (xs.px(ridge), ys.px(peak))))
+            segments.append(((xs.px(max(ridge, x_lo)), ys.px(peak)), (_WIDTH, ys.px(peak))))
+    kernel_boxes: list[Rect] = [
+        (xs.px(a) - 6, ys.px(t) - 6, xs.px(a) + 6, ys.px(t) + 6) for a, t in zip(ki, kt, strict=True)
+    ]
+
+    # Each peak written along the flat part of its ceiling, just under it (or over it), as near the HBM ridge
+    # point as it can be without covering a kernel, another peak or a line.
     hbm = levels[0][1]
     ceiling_labels: list[dict[str, Any]] = []
     boxes: list[Rect] = []
     for name, peak in peaks:
         text = f"{name} {peak:,.0f} TFLOP/s" if peak >= 10 else f"{name} {peak:g} TFLOP/s"
         w, h = text_width(text, _FONT) + 2, _FONT + 2
-        x0 = min(xs.px(peak * 1000.0 / hbm) + 4, _WIDTH - w - 2)
-        for dy in (-(h / 2 + 2), h / 2 + 2):
-            y = ys.px(peak) + dy
-            box = (x0, y - h / 2, x0 + w, y + h / 2)
-            if not any(b[0] < box[2] and box[0] < b[2] and b[1] < box[3] and box[1] < b[3] for b in boxes):
+        start = xs.px(peak * 1000.0 / hbm) + 4
+        cands = []
+        for x0 in np.arange(min(start, _WIDTH - w - 2), _WIDTH - w - 1, 16.0):
+            for dy in (h / 2 + 2, -(h / 2 + 2)):
+                y = ys.px(peak) + dy
+                cands.append((float(x0), y, (float(x0), y - h / 2, float(x0) + w, y + h / 2)))
+        fallback = cands[0]
+        pick = None
+        for x0, y, box in cands:
+            blocked = any(_overlaps(box, b) for b in [*boxes, *kernel_boxes])
+            if not blocked and not any(hits(seg, box) for seg in segments):
+                pick = (x0, y, box)
                 break
+            if not blocked and fallback is cands[0]:
+                fallback = (x0, y, box)
+        x0, y, box = pick or fallback
         boxes.append(box)
         ceiling_labels.append({"intensity": xs.value(x0), "tflops": ys.value(y), "label": text})
 
@@ -144,9 +172,8 @@ def roofline_chart(
     ]
     if pts is not None and pts.height:
         anchors = [(xs.px(a), ys.px(t)) for a, t in zip(ki, kt, strict=True)]
-        flats = [(xs.px(peak * 1000.0 / hbm), ys.px(peak) - 1, _WIDTH, ys.px(peak) + 1) for _, peak in peaks]
         placed = place_labels(
-            anchors, pts["label"].to_list(), _WIDTH, _HEIGHT, _FONT, obstacles=boxes, soft=flats
+            anchors, pts["label"].to_list(), _WIDTH, _HEIGHT, _FONT, obstacles=boxes, lines=segments
         )
         lab = pts.with_columns(
             lx=pl.Series([xs.value(p.x) for p in placed]),
@@ -156,7 +183,7 @@ def roofline_chart(
         leaders = []
         for (ax, ay), p in zip(anchors, placed, strict=True):
             if p.leader:
-                ex, ey = min(max(ax, p.box[0]), p.box[2]), min(max(ay, p.box[1]), p.box[3])
+                ex, ey = leader_end(ax, ay, p.box)
                 leaders.append(
                     {
                         "intensity": xs.value(ax),
@@ -189,7 +216,7 @@ def roofline_chart(
         height=_HEIGHT,
         title=alt.TitleParams(
             title or f"Roofline of the {dev.name}",
-            subtitle=f"dense peaks per dtype, {bw}; points: modelled kernels",
+            subtitle=f"dense peaks per dtype, {bw}" + ("; points: modelled kernels" if ki.size else ""),
             anchor="start",
         ),
     )
