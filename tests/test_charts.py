@@ -71,7 +71,7 @@ def _daq() -> pl.DataFrame:
 
 def _placements() -> tuple[pl.DataFrame, pl.DataFrame]:
     m = pm.llm.model("megatron-7.5b")
-    plan = dict(
+    plan: dict[str, Any] = dict(
         tp=4, pp=2, micro_batch=4, global_batch=128, sp=True, recompute="selective", zero=1, dtype="fp16"
     )
     rows = pl.concat(
@@ -259,3 +259,28 @@ def test_check_finds_overprinted_text() -> None:
     apart = [{"x": 1.0, "y": 1.0, "t": "first label"}, {"x": 2.0, "y": 2.0, "t": "second label"}]
     c = alt.Chart(alt.Data(values=apart)).mark_text().encode(x="x:Q", y="y:Q", text="t:N")
     assert check.problems(c.properties(width=300, height=200)) == []
+
+
+def _make_figures() -> Any:
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "scripts" / "make_figures.py"
+    spec = importlib.util.spec_from_file_location("make_figures", path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_readme_figures_come_from_the_figure_script(tmp_path: Path) -> None:
+    """Every image the README shows from docs/ is one scripts/make_figures.py writes, and the script builds them
+    all with a clean layout (it refuses to write a figure whose text overprints)."""
+    root = Path(__file__).resolve().parent.parent
+    shown = set(re.findall(r"\]\((docs/[^)]+\.png)\)", (root / "README.md").read_text()))
+    mf = _make_figures()
+    assert shown and {f"docs/{n}" for n in mf.figures()} >= shown, shown
+    written = mf.build(tmp_path)
+    assert sorted(p.name for p in written) == sorted(mf.figures())
+    for p in written:
+        w, h = check.png_size(p.read_bytes())
+        assert MIN_W * SCALE <= w <= MAX_W * SCALE and MIN_H * SCALE <= h <= MAX_H * SCALE, (p.name, w, h)

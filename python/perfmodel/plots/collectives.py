@@ -22,7 +22,7 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -324,7 +324,7 @@ def busbw_chart(
     ]
     auto = lines.filter(pl.col("requested") == "auto")
     fixed = lines.filter(pl.col("requested") != "auto")
-    layers: list[alt.Chart] = []
+    layers: list[Any] = []
     # auto first and thick, fixed algorithms dashed on top of it: where auto equals one of them both stay visible.
     if auto.height:
         layers.append(
@@ -359,7 +359,7 @@ def busbw_chart(
     ops = sorted(set(curves["op"].to_list())) if "op" in curves.columns else []
     default = "Bus bandwidth vs message size" + (f" ({', '.join(ops)})" if ops else "")
     chart = alt.layer(*layers).properties(width=width, height=height, title=title or default)
-    return cast(alt.LayerChart, chart)
+    return chart
 
 
 def busbw_vs_size(
@@ -478,7 +478,7 @@ def algorithm_map(
             ],
         )
     )
-    layers: list[alt.Chart] = [heat]
+    layers: list[Any] = [heat]
     if show_busbw:
         # busbw (GB/s) written in each cell, so that a PNG or SVG (no tooltips) still shows it.
         layers.append(
@@ -495,7 +495,7 @@ def algorithm_map(
             anchor="start",
         ),
     )
-    return cast(alt.LayerChart, chart)
+    return chart
 
 
 def compare_curves(

@@ -66,16 +66,16 @@ def cost_vs_rate(frame: pl.DataFrame, title: str = "Hourly cost of serving vs re
         palette = ["#000000", "#4c78a8", "#9ecae9", "#f58518", "#ffbf79", "#54a24b", "#88d27a", "#b79a20",
                    "#f2cf5b", "#439894", "#83bcb6", "#e45756", "#ff9d98", "#79706e", "#bab0ac", "#d67195",
                    "#fcbfd2", "#b279a2", "#d6a5c9", "#9e765f", "#d8b5a5"]  # fmt: skip
-    xs, ys = data["rate"], data["cost_usd_per_h"]
+    xs, ys = data["rate"].to_numpy(), data["cost_usd_per_h"].to_numpy()
     base = alt.Chart(data).encode(
         x=alt.X(
             "rate:Q",
-            scale=alt.Scale(type="log", domain=[xs.min(), xs.max()], nice=False),
+            scale=alt.Scale(type="log", domain=[float(xs.min()), float(xs.max())], nice=False),
             title="request rate (requests/s)",
         ),
         y=alt.Y(
             "cost_usd_per_h:Q",
-            scale=alt.Scale(type="log", domain=[ys.min() * 0.8, ys.max() * 1.25], nice=False),
+            scale=alt.Scale(type="log", domain=[float(ys.min()) * 0.8, float(ys.max()) * 1.25], nice=False),
             title="cost (USD per hour)",
         ),
         color=alt.Color(

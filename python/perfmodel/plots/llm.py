@@ -108,14 +108,14 @@ def mfu_vs_gpus(
     """Predicted MFU of one plan as a fixed global batch is spread over more GPUs (``system`` nodes of 8), with
     ``measured`` points ``{gpus: mfu}`` when given. The title names the model, the system and the batch."""
     alt = _deps.altair()
-    rows = []
+    points: list[tuple[int, float, str]] = []
     for g in gpus:
         e = llm.estimate(model, (system, max(1, g // 8)), global_batch=global_batch, **plan)
-        rows.append({"gpus": g, "MFU": e.mfu, "series": "predicted"})
-    for g, v in (measured or {}).items():
-        rows.append({"gpus": g, "MFU": v, "series": "measured"})
-    xs = sorted({int(r["gpus"]) for r in rows})
-    ys = [float(r["MFU"]) for r in rows]
+        points.append((int(g), float(e.mfu), "predicted"))
+    points += [(int(g), float(v), "measured") for g, v in (measured or {}).items()]
+    rows = [{"gpus": g, "MFU": v, "series": s} for g, v, s in points]
+    xs = sorted({g for g, _, _ in points})
+    ys = [v for _, v, _ in points]
     shown = {
         k: v for k, v in plan.items() if k in ("tp", "pp", "vp", "cp", "ep", "zero") and v not in (None, 1)
     }
@@ -198,7 +198,7 @@ def placement_bars(
         color=alt.Color("placement:N", title="placement (model)", scale=alt.Scale(scheme="tableau10")),
         tooltip=["nic_mix:N", "placement:N", alt.Tooltip("tflops_per_gpu:Q", format=".1f")],
     )
-    chart: alt.LayerChart = alt.layer(bars)
+    chart: Any = alt.layer(bars)
     if measured is not None and measured.height:
         pts = (
             alt.Chart(alt.Data(values=measured.select("nic_mix", "placement", "tflops_per_gpu").to_dicts()))

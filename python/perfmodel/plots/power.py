@@ -159,7 +159,7 @@ def energy_latency_pareto(frame: pl.DataFrame, latency: str = "p90_tpot_s",
     y0, y1 = float(ly.min()), float(ly.max())
     xpad, ypad = max((x1 - x0) * 0.06, 1e-9), max((y1 - y0) * 0.08, 1e-9)
     xdom, ydom = [max(0.0, x0 - xpad), x1 + xpad], [max(0.0, y0 - ypad), y1 + ypad]
-    xs, ys = Scale(*xdom, width), Scale(*ydom, height, flip=True)
+    xs, ys = Scale(xdom[0], xdom[1], width), Scale(ydom[0], ydom[1], height, flip=True)
     front_rows = f.filter(pl.col("pareto"))
     anchors_all = [(xs.px(a), ys.px(b)) for a, b in zip(lx, ly, strict=True)]
     front_xy = [

@@ -210,13 +210,13 @@ def roofline_chart(
                     x=alt.X("lx:Q", scale=x_scale), y=alt.Y("ly:Q", scale=y_scale), text="label:N"
                 )
                 layers.extend(_halo(base, align=align))
-    bw = ", ".join(f"{n} {b:,.0f} GB/s" for n, b in levels)
+    bw_text = ", ".join(f"{n} {b:,.0f} GB/s" for n, b in levels)
     return alt.layer(*layers).properties(
         width=_WIDTH,
         height=_HEIGHT,
         title=alt.TitleParams(
             title or f"Roofline of the {dev.name}",
-            subtitle=f"dense peaks per dtype, {bw}" + ("; points: modelled kernels" if ki.size else ""),
+            subtitle=f"dense peaks per dtype, {bw_text}" + ("; points: modelled kernels" if ki.size else ""),
             anchor="start",
         ),
     )
