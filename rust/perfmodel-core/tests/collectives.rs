@@ -1,4 +1,4 @@
-//! Collectives: the worked numbers of shared/specs/domain.md §6.6 and §6.8, and topology behaviour.
+//! Collectives: the worked numbers of docs/models/collectives.md#worked-numbers, and topology behaviour.
 use perfmodel_core::collective::{self, algorithms, formulas, Algorithm, Op, Placement};
 use perfmodel_core::topology::{disjoint_rings, system_of, Cluster, Comm, LevelParams, LinkKind};
 use perfmodel_core::Error;
