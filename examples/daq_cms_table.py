@@ -1,7 +1,7 @@
 """Reproduces the power/F1/productivity table of Olin-Ammentorp, Wu & Chien (arXiv:2407.00123) for CMS
 HL-LHC with perfmodel's DAQ model, and draws the what-if charts into examples/output/ (next to this file).
 
-Power is a derivation of the SystemFlow equations (domain.md 1.5, within 0.5 %). The L1T classifier skill
+Power is a derivation of the SystemFlow equations (docs/models/daq.md#numbers-to-reproduce, within 0.5 %). The L1T classifier skill
 is FITTED to two SystemFlow F1 rows (see python/perfmodel/daq/presets/cms-run5.toml); F1 and relevant
 samples per kJ of the other rows follow from that calibration.
 """

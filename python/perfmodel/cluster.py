@@ -2,7 +2,7 @@
 
 A communicator of ``nranks`` takes the first ``nranks`` devices, innermost topology level first, node by
 node, group by group. A communicator spanning groups whose NICs use different transports falls back to
-TCP over the cluster's fallback NIC (``eth-100g`` by default; the Holmes rule, domain.md §2.2).
+TCP over the cluster's fallback NIC (``eth-100g`` by default; the Holmes rule, docs/models/collectives.md#heterogeneous-nics).
 
 Examples
 --------

@@ -3,7 +3,7 @@
 Power (compute and links, with CMOS technology scaling), selection quality (precision, recall, F1),
 output rate, relevant samples per kJ, energy per relevant sample and hardware cost, evaluated by the Rust
 engine and vectorized over what-if sweeps. Model after SystemFlow (Olin-Ammentorp, Wu & Chien,
-arXiv:2407.00123); equations in ``shared/specs/domain.md`` 1.3.
+arXiv:2407.00123); equations in ``docs/models/daq.md``.
 
 >>> import perfmodel as pm
 >>> m = pm.daq.preset("cms-run5", gpu_hlt=True, smart_pixels=True).evaluate()

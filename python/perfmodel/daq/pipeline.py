@@ -1,6 +1,6 @@
 """Defining a DAQ pipeline in Python and evaluating it with the Rust engine (``perfmodel_core::daq``).
 
-Model (SystemFlow, Olin-Ammentorp, Wu & Chien, arXiv:2407.00123; spec in ``shared/specs/domain.md`` 1.3):
+Model (SystemFlow, Olin-Ammentorp, Wu & Chien, arXiv:2407.00123; equations in ``docs/models/daq.md``):
 compute power = energy per op x complexity(message bytes) x input rate; link power = energy per bit x 8 x
 bytes x output rate; power is divided by the CMOS scaling factor ``exp(0.18717361 (year - 2022))``; each
 trigger keeps ``1/RR`` of its input, split between relevant and irrelevant events by its classifier.

@@ -388,6 +388,8 @@ def sizing(
     micro_batch : sequences per micro-batch; the GEMMs see ``micro_batch x seq_len`` rows.
     training : price forward + backward (data- and weight-gradient GEMMs, attention backward), else forward only.
 
+    Notes
+    -----
     Time per call from the roofline engine (time = smooth max of compute and memory + launch; compute = waves x
     (k x seconds per k of the tile + tile overhead); Williams et al. 2009, CACM 52(4); tile and wave
     quantization as in NVIDIA's "Matrix Multiplication Background User's Guide"); shapes as the training model

@@ -1,5 +1,5 @@
 """Training across node groups with different NICs: rank placement, per-communicator NIC selection and the
-asymmetric pipeline partition (Holmes, Yang et al., ICPP'24, arXiv:2312.03549; domain.md §2).
+asymmetric pipeline partition (Holmes, Yang et al., ICPP'24, arXiv:2312.03549; docs/models/training.md#heterogeneous-nics).
 
 Ranks follow Megatron-LM's order (pipeline outermost, then data, context, tensor innermost) over the nodes in
 placement order, so a pipeline stage is a contiguous block of ``tp * cp * dp`` ranks and only pipeline

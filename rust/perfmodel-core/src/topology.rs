@@ -5,7 +5,7 @@
 //! turns a rank count into a [`Comm`]: the levels the communicator actually spans, how many members it
 //! has at each, and the bandwidth and latency figures the algorithms need. A communicator that spans node
 //! groups with different NIC transports uses the transport they share (TCP over Ethernet by default, the
-//! Holmes rule, shared/specs/domain.md §2.2); one that stays inside a group uses that group's RDMA fabric.
+//! Holmes rule, docs/models/collectives.md#heterogeneous-nics); one that stays inside a group uses that group's RDMA fabric.
 use std::sync::Arc;
 
 use crate::error::{invalid, Error, Result};
