@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from . import _core
 from .errors import HwdbError
@@ -83,7 +83,8 @@ class Spec:
     def peak_tflops(self, dtype: str = "bf16", unit: str = "matrix") -> float | None:
         """Dense peak for ``dtype`` on the ``matrix`` or ``vector`` units, TFLOP/s (None if absent)."""
         suffix = "tops" if dtype == "int8" else "tflops"
-        return self.get(f"compute.{unit}_{dtype}_{suffix}")
+        peak = self.get(f"compute.{unit}_{dtype}_{suffix}")
+        return None if peak is None else float(peak)
 
     @property
     def hbm_bandwidth_gbps(self) -> float:
@@ -240,7 +241,7 @@ def _resolve(hardware: Any, kind: str) -> Spec:
                     f"a cluster of {len(systems)} node groups ({', '.join(s.id for s in systems)}) where one "
                     "system is needed: give the system id or a cluster of one group"
                 )
-            return systems[0]
+            return cast(Spec, systems[0])
         devices = sorted({_resolve(s, "device").id for s in systems})
         if len(devices) != 1:
             raise HwdbError(

@@ -365,7 +365,8 @@ def _nelder_mead(f: Any, x0: np.ndarray, iters: int = 400) -> np.ndarray:
             else:
                 pts = [pts[0] + 0.5 * (p - pts[0]) for p in pts]
                 vals = [f(p) for p in pts]
-    return pts[int(np.argmin(vals))]
+    best: np.ndarray = pts[int(np.argmin(vals))]
+    return best
 
 
 _FIT_KEYS = ("efficiency.bandwidth_fraction", "efficiency.latency_us", "efficiency.launch_us")
@@ -436,7 +437,8 @@ def calibrate(
 
     def start(over: dict[str, float]) -> np.ndarray:
         x = np.array([math.log(float(over.get(k, base.get(k, defaults.get(k, 1.0))))) for k in fit])
-        return np.clip(x, lo + 1e-9, hi - 1e-9)
+        clipped: np.ndarray = np.clip(x, lo + 1e-9, hi - 1e-9)
+        return clipped
 
     data = []
     for f, (op, nr) in zip(frames, metas, strict=True):

@@ -353,7 +353,7 @@ def _resolve(cluster: Any) -> _Resolved:
     """What a call needs of a (system, nodes) pair, a cluster object with ``system`` and ``nodes``, or a system
     (one node). Embedded systems named by id are cached."""
     if type(cluster) is tuple and len(cluster) == 2:
-        hit = _RESOLVED.get(cluster)  # type: ignore[arg-type]
+        hit = _RESOLVED.get(cluster)
         if hit is not None:
             return hit
         system, nodes = cluster

@@ -503,9 +503,10 @@ def _trace(requests: Any, rate: float | None, num_requests: int, prompt_tokens: 
         )
     if requests is not None:
         return read_requests(requests)
-    return globals()["requests"](
+    frame: pl.DataFrame = globals()["requests"](
         rate, num_requests, prompt_tokens, output_tokens, seed, n_name="num_requests"
-    )  # type: ignore[no-any-return]
+    )
+    return frame
 
 
 def _columns(trace: pl.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
