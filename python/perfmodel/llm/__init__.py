@@ -710,8 +710,12 @@ def estimate(
     if dp is None:
         mp = tp * pp * cp
         if gpus % mp:
+            given = [f"{k}={v}" for k, v in (("tp", tp), ("pp", pp), ("cp", cp)) if v != 1]
+            names = " x ".join(f"`{g.split('=')[0]}`" for g in given) or "`tp`"
             raise InvalidArgumentError(
-                f"argument `dp`: the cluster's {gpus} GPUs are not divisible by tp x pp x cp = {mp}"
+                f"argument {names}: {' x '.join(given)} = {mp} GPUs per data-parallel replica do not divide the "
+                f"cluster's {gpus} GPUs (dp = GPUs / (tp x pp x cp) must be whole); divisors of {gpus}: "
+                f"{', '.join(str(d) for d in range(1, min(gpus, 4096) + 1) if gpus % d == 0)[:120]}"
             )
         dp = gpus // mp
     if global_batch is None:
