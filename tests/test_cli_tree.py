@@ -202,7 +202,7 @@ def test_hwdb_calibrate_json(capsys: pytest.CaptureFixture[str], tmp_path: Path)
         (
             ["llm", "estimate", "gpt3-175b", "dgx-a100", "8", "--global-batch", "8", "--tp", "5"],
             1,
-            "tp x pp x cp = 5",
+            "tp=5 = 5 GPUs per data-parallel replica",
         ),
         (["daq", "evaluate", "cms-run9"], 1, "unknown DAQ preset 'cms-run9'"),
     ],

@@ -40,7 +40,7 @@ def test_cli_search_and_error(capsys: pytest.CaptureFixture[str]) -> None:
         )
         == 1
     )
-    assert "tp x pp x cp = 5" in capsys.readouterr().err
+    assert "tp=5 = 5 GPUs per data-parallel replica" in capsys.readouterr().err
 
 
 def test_cli_estimate_lists_collectives_and_calibration(capsys: pytest.CaptureFixture[str]) -> None:
