@@ -154,7 +154,12 @@ def _cmd_validate(args: argparse.Namespace) -> int:
                 note(args, f"{s}: {e}")
     rows = validation.run(args.suite)
     df = rows if args.rows else validation.summarize(rows, ("suite", "group", "role"))
-    return emit(args, df, lambda: frame_text(df, rows=1000, width=160), df)
+    # The table shows errors in % (|predicted / measured - 1| x 100); json and csv keep the fractions.
+    errors = [c for c in df.columns if "error" in c and df[c].dtype.is_numeric()]
+    shown = df.with_columns(
+        *((pl.col(c) * 100).round(2).alias(c.replace("error", "error_pct")) for c in errors)
+    ).drop(errors)
+    return emit(args, df, lambda: frame_text(shown, rows=1000, width=160), df)
 
 
 def build_parser() -> argparse.ArgumentParser:
