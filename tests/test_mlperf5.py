@@ -146,3 +146,29 @@ def test_rows_the_engine_refuses_are_reported_not_dropped_silently() -> None:
     summary = json.loads((ROOT / "validation" / "mlperf5_summary.json").read_text())
     assert summary["refused_by_the_engine"] == refused
     assert sum(summary["excluded_rows"].values()) == m.data().filter(pl.col("modelled") != "yes").height
+
+
+def test_inference_rows_are_recorded_with_their_sources() -> None:
+    d = m.inference_data()
+    assert d.height >= 300 and set(d["valid"]) == {"VALID"}
+    for r in d.iter_rows(named=True):
+        assert r["source"].startswith(f"mlcommons/inference_results_{r['version']}@")
+        assert "mlperf_log_summary.txt" in r["source"] and r["tokens_per_s"] > 0
+    new = d.filter(pl.col("accelerator").is_in(list(m.NEW_HARDWARE)))
+    assert new.filter(pl.col("accelerator") == "B200").height >= 50
+    # Llama 2 70B Offline: output tokens per sample = tokens/s over samples/s, near the reference 294.45.
+    l2 = d.filter((pl.col("benchmark") == "llama2-70b-99") & (pl.col("scenario") == "Offline"))
+    assert all(250 < x < 320 for x in l2["output_tokens_per_sample"].to_list())
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 18 serving target (MLPerf v5.x serving rows on the new hardware, median <= 15 %) not evaluated: "
+    "382 MLPerf Inference v5.1 LLM results are recorded (207 on the new hardware: 124 B200, 21 GB200, 62 MI325X; "
+    "none on MI355X in the closed division), but an offline or server run's throughput depends on every request's prompt length "
+    "and the datasets' prompt lengths are in no source this project can read (the logs count output tokens "
+    "only: 273-301 per Llama 2 70B sample; the reference 294.45 is the one published length figure)",
+)
+def test_serving_target_new_hardware_median() -> None:
+    summary = json.loads((ROOT / "validation" / "mlperf5_summary.json").read_text())
+    assert summary["serving"]["rows_predicted"] > 0

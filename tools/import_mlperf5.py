@@ -26,10 +26,16 @@ Plans the step model cannot price are kept with a reason in ``modelled`` (FP4 tr
 entry: B300, GB300, MI350X, H200 NVL). The fit/holdout split is decided here (:func:`role`) and documented in
 ``docs/mlperf5_validation.md``.
 
+``--inference`` reads MLPerf Inference v5.x (closed division, LLM benchmarks) into
+``python/perfmodel/data/mlperf_v5_inference.csv``: samples/s and output tokens/s of every scenario's
+``performance/run_1/mlperf_log_summary.txt``, the system's accelerator and count, the weight data types of its
+measurements json. These rows are recorded, not predicted (``NOT_MODELLED``).
+
 Run from the repository root, with the repositories fetched as git directories (no work tree needed):
 
     python tools/import_mlperf5.py --training v5.0=/path/training_results_v5.0.git \\
-        --training v5.1=/path/training_results_v5.1.git [--out python/perfmodel/data/mlperf_v5.csv]
+        --training v5.1=/path/training_results_v5.1.git [--out python/perfmodel/data/mlperf_v5.csv] \\
+        [--inference v5.1=/path/inference_results_v5.1.git]
 """
 
 from __future__ import annotations
@@ -312,7 +318,15 @@ def match_config(
 
 
 def accelerator(name: str) -> str:
-    return next((short for key, short in ACCELERATORS if key in name), name)
+    """The short accelerator name of a system description's; ``A+B`` for a system mixing two (MangoBoost's
+    MI300X + MI325X inference clusters)."""
+    found: list[str] = []
+    rest = name
+    for key, short in ACCELERATORS:
+        if key in rest:
+            found.append(short)
+            rest = rest.replace(key, "")
+    return "+".join(sorted(found)) if found else name
 
 
 def modelled(acc: str, plan: dict[str, Any] | None, status: str) -> str:
@@ -420,22 +434,105 @@ def training_rows(version: str, repo: Path) -> list[dict[str, Any]]:
     return rows
 
 
+# ---- inference ----------------------------------------------------------------------------------------------
+
+INFERENCE_OUT = ROOT / "python" / "perfmodel" / "data" / "mlperf_v5_inference.csv"
+#: The LLM benchmarks of MLPerf Inference v5.x (closed division); both accuracy targets of Llama 2 70B.
+INFERENCE_BENCHMARKS = (
+    "llama2-70b-99", "llama2-70b-99.9", "llama2-70b-interactive-99", "llama2-70b-interactive-99.9",
+    "llama3.1-405b", "llama3_1-405b", "llama3.1-8b", "llama3_1-8b", "mixtral-8x7b", "deepseek-r1",
+)  # fmt: skip
+INFERENCE_COLUMNS = (
+    "version", "submitter", "system_dir", "system_name", "accelerator", "gpus", "benchmark", "scenario",
+    "samples_per_s", "tokens_per_s", "output_tokens_per_sample", "valid", "weight_data_types", "hwdb_system",
+    "modelled", "source",
+)  # fmt: skip
+#: Why the inference rows are not predicted (docs/mlperf5_validation.md): an offline or server run's throughput
+#: depends on every request's prompt length, and the datasets' prompt lengths are published nowhere this project
+#: could read (the OpenOrca set of Llama 2 70B: only the reference output mean, 294.45 tokens per sample,
+#: mlcommons/inference docs/index.md; the dataset files themselves are downloads from MLCommons' storage).
+NOT_MODELLED = (
+    "no: the benchmark dataset's prompt lengths are not available (only output token counts are logged)"
+)
+
+_SUMMARY = {
+    "samples_per_s": re.compile(r"^(?:Completed )?[Ss]amples per second\s*:\s*([0-9.eE+]+)", re.M),
+    "tokens_per_s": re.compile(r"^(?:Completed )?[Tt]okens per second\s*:\s*([0-9.eE+]+)", re.M),
+    "valid": re.compile(r"^Result is\s*:\s*(\w+)", re.M),
+}
+
+
+def inference_rows(version: str, repo: Path) -> list[dict[str, Any]]:
+    """One row per closed-division result (submitter, system, benchmark, scenario) of an LLM benchmark:
+    ``mlperf_log_summary.txt`` of ``performance/run_1`` (samples/s, tokens/s: output tokens, validity), the
+    system description (accelerator and count) and the measurements json (weight data types)."""
+    commit = commit_of(repo)
+    pat = re.compile(
+        r"^closed/([^/]+)/results/([^/]+)/([^/]+)/([^/]+)/performance/run_1/mlperf_log_summary\.txt$"
+    )
+    rows = []
+    for f in files(repo):
+        m = pat.match(f)
+        if not m or m.group(3) not in INFERENCE_BENCHMARKS:
+            continue
+        submitter, sysdir, bench, scenario = m.groups()
+        try:
+            text = show(repo, f)
+            sysjson = json.loads(show(repo, f"closed/{submitter}/systems/{sysdir}.json"))
+        except (subprocess.CalledProcessError, json.JSONDecodeError):
+            continue
+        got = {k: (rx.search(text).group(1) if rx.search(text) else None) for k, rx in _SUMMARY.items()}
+        meas = f"closed/{submitter}/measurements/{sysdir}/{bench}/{scenario}/{sysdir}_{scenario}.json"
+        try:
+            wdt = json.loads(show(repo, meas)).get("weight_data_types", "")
+        except (subprocess.CalledProcessError, json.JSONDecodeError):
+            wdt = ""
+        acc = accelerator(str(sysjson.get("accelerator_model_name", "")))
+        gpus = _int(str(sysjson.get("number_of_nodes", "")), 1) * _int(
+            str(sysjson.get("accelerators_per_node", "")), 0
+        )
+        sps = float(got["samples_per_s"]) if got["samples_per_s"] else None
+        tps = float(got["tokens_per_s"]) if got["tokens_per_s"] else None
+        rows.append({
+            "version": version, "submitter": submitter, "system_dir": sysdir,
+            "system_name": sysjson.get("system_name", ""), "accelerator": acc, "gpus": gpus, "benchmark": bench,
+            "scenario": scenario, "samples_per_s": sps, "tokens_per_s": tps,
+            "output_tokens_per_sample": round(tps / sps, 2) if sps and tps else None, "valid": got["valid"] or "",
+            "weight_data_types": wdt, "hwdb_system": HWDB_SYSTEM.get(acc, ""), "modelled": NOT_MODELLED,
+            "source": f"mlcommons/inference_results_{version}@{commit}:{f}; closed/{submitter}/systems/{sysdir}.json",
+        })  # fmt: skip
+    return rows
+
+
+def _write(path: Path, rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=columns)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: r.get(k, "") for k in columns})
+    print(f"wrote {len(rows)} rows to {path}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--training", action="append", default=[], help="VERSION=GIT_DIR (repeatable)")
+    ap.add_argument("--inference", action="append", default=[], help="VERSION=GIT_DIR (repeatable)")
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--inference-out", type=Path, default=INFERENCE_OUT)
     a = ap.parse_args()
-    rows: list[dict[str, Any]] = []
-    for spec in a.training:
-        version, _, path = spec.partition("=")
-        rows += training_rows(version, Path(path))
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    with a.out.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=COLUMNS)
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: r.get(k, "") for k in COLUMNS})
-    print(f"wrote {len(rows)} rows to {a.out}")
+    if a.training:
+        rows: list[dict[str, Any]] = []
+        for spec in a.training:
+            version, _, path = spec.partition("=")
+            rows += training_rows(version, Path(path))
+        _write(a.out, rows, COLUMNS)
+    if a.inference:
+        irows: list[dict[str, Any]] = []
+        for spec in a.inference:
+            version, _, path = spec.partition("=")
+            irows += inference_rows(version, Path(path))
+        _write(a.inference_out, irows, INFERENCE_COLUMNS)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,11 @@
 """MLPerf Training v5.0/v5.1 on the current hardware (issue 18): B200, GB200 NVL72, MI325X and MI355X, with H100,
 H200 and MI300X rows as anchors.
 
+Serving: the MLPerf Inference v5.1 LLM rows are recorded (``perfmodel/data/mlperf_v5_inference.csv``,
+:func:`inference_data`) but not predicted: an offline or server run's throughput depends on the prompt length of
+every request, and no source this project can read gives the datasets' prompt lengths (the runs log output
+tokens only). The summary says so (``serving``).
+
 Rows: ``perfmodel/data/mlperf_v5.csv``, written by ``tools/import_mlperf5.py`` from the mlcommons
 ``training_results_v5.0`` / ``v5.1`` repositories (each row names the result files, system description and config
 file it was read from, with the repository commit). One row per submission and benchmark (Llama 2 70B LoRA,
@@ -90,6 +95,13 @@ FIT_BOUNDS = (0.5, 2.0)
 #: GPUs of a GB200 compute tray (the unit a run's GPUs are allotted in).
 _TRAY = 4
 _RACK = 72
+
+
+def inference_data() -> pl.DataFrame:
+    """The MLPerf Inference v5.x LLM rows (closed division) the library records: ``tools/import_mlperf5.py
+    --inference``. Not predicted: their ``modelled`` column says why (the datasets' prompt lengths)."""
+    path = Path(__file__).resolve().parent.parent / "data" / "mlperf_v5_inference.csv"
+    return pl.read_csv(path, infer_schema_length=None)
 
 
 def data() -> pl.DataFrame:
@@ -256,6 +268,14 @@ def summary_extra(rows: pl.DataFrame) -> dict[str, Any]:
         k: int(v) for k, v in excluded.group_by("modelled").len().sort("modelled").iter_rows()
     }
     out["refused_by_the_engine"] = skipped()
+    inf = inference_data()
+    out["serving"] = {
+        "target_median": TARGETS["serving_median"],
+        "rows_recorded": inf.height,
+        "rows_on_new_hardware": inf.filter(pl.col("accelerator").is_in(list(NEW_HARDWARE))).height,
+        "rows_predicted": 0,
+        "why_not": sorted(set(inf["modelled"].to_list())),
+    }
     return out
 
 
