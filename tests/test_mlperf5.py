@@ -172,3 +172,29 @@ def test_inference_rows_are_recorded_with_their_sources() -> None:
 def test_serving_target_new_hardware_median() -> None:
     summary = json.loads((ROOT / "validation" / "mlperf5_summary.json").read_text())
     assert summary["serving"]["rows_predicted"] > 0
+
+
+def _standin(rows: pl.DataFrame, dense: bool) -> list[float]:
+    s = rows.filter(pl.col("group").str.starts_with("trtllm_v1_"))
+    s = s.filter(pl.col("group").str.contains("llama3") == dense)
+    return _abs(s)
+
+
+def test_serving_standin_dense_models_within_fifteen_percent(rows: pl.DataFrame) -> None:
+    # TensorRT-LLM v1.0-era B200/GB200 FP4 tables (fixed ISL/OSL; not MLPerf rows, so outside the issue's
+    # figure), uncalibrated: Llama 3.3 70B and Llama 3.1 405B, 40 rows.
+    err = _standin(rows, dense=True)
+    assert len(err) == 40 and set(rows.filter(pl.col("group").str.starts_with("trtllm_v1_"))["role"]) == {
+        "holdout"
+    }
+    assert statistics.median(err) <= 0.15
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="MoE rows of the TensorRT-LLM v1.0 B200/GB200 tables, median 34 % (38 rows): Llama 4 Scout over-predicted "
+    "(B200 median 38 %, GB200 44 %, up to +155 % at 128/128 on GB200), Llama 4 Maverick (32 %) and Qwen3-235B (27 %) "
+    "under-predicted on B200; the H100 rows of the same document show the same MoE pattern (NOTES.md, issue 13)",
+)
+def test_serving_standin_moe_models_within_fifteen_percent(rows: pl.DataFrame) -> None:
+    assert statistics.median(_standin(rows, dense=False)) <= 0.15
