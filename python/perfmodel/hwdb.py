@@ -26,7 +26,42 @@ KINDS = ("device", "nic", "fabric", "system")
 
 
 class Spec:
-    """An immutable hardware spec. ``spec["memory.hbm_bandwidth_gbps"]`` reads any field by dotted key."""
+    """An immutable hardware spec: a device, NIC, fabric, system or cluster of the hardware database.
+
+    ``spec["memory.hbm_bandwidth_gbps"]`` reads any field by dotted key (:class:`perfmodel.HwdbError` naming the
+    file when absent), ``spec.get(key, default)`` reads it or gives ``default``; fields carry their unit in their
+    name (``_gbps`` GB/s = 10^9 bytes/s, ``_tflops`` TFLOP/s, ``_w`` W, ``_gib`` 2^30 bytes, ``_gb`` 10^9 bytes,
+    ``_us`` microseconds). Get one with :func:`get`, :func:`load` or :func:`parse`; never built directly.
+
+    Attributes
+    ----------
+    id : str
+        The hwdb id (``"h100-sxm5-80gb"``).
+    kind : str
+        ``"device"``, ``"nic"``, ``"fabric"``, ``"system"`` or ``"cluster"``.
+    name : str
+        The product name.
+    file : str
+        The file the spec was read from (``hwdb/devices/...`` for embedded specs, ``"<string>"`` for
+        :func:`parse` without a file name).
+    overrides : dict
+        The fields :meth:`with_overrides` replaced, by dotted key (empty for a spec as its file has it).
+    hbm_bandwidth_gbps : float
+        Devices: HBM bandwidth, GB/s (10^9 bytes/s).
+    hbm_capacity_bytes, hbm_capacity_gib, hbm_capacity_gb : float
+        Devices: HBM capacity in bytes, GiB (2^30 bytes) and vendor GB (10^9 bytes).
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> h100 = pm.hwdb.get("h100-sxm5-80gb")
+    >>> h100
+    Spec(device 'h100-sxm5-80gb': NVIDIA H100 SXM5 80GB)
+    >>> h100.kind, h100.hbm_capacity_gib, round(h100.hbm_capacity_gb, 1)
+    ('device', 80.0, 85.9)
+    >>> h100["memory.hbm_bandwidth_gbps"]
+    3352
+    """
 
     __slots__ = ("_handle", "_dict", "_memo", "overrides")
 
@@ -40,18 +75,22 @@ class Spec:
 
     @property
     def id(self) -> str:
+        """The hwdb id."""
         return self._handle.id
 
     @property
     def kind(self) -> str:
+        """``"device"``, ``"nic"``, ``"fabric"``, ``"system"`` or ``"cluster"``."""
         return self._handle.kind
 
     @property
     def name(self) -> str:
+        """The product name."""
         return self._handle.name
 
     @property
     def file(self) -> str:
+        """The file the spec was read from."""
         return self._handle.file
 
     def to_dict(self) -> dict[str, Any]:
@@ -67,27 +106,75 @@ class Spec:
         return node
 
     def get(self, dotted: str, default: Any = None) -> Any:
+        """The field at dotted key ``dotted``, or ``default`` when the spec has none."""
         try:
             return self[dotted]
         except HwdbError:
             return default
 
     def with_overrides(self, overrides: dict[str, Any] | None = None, **flat: Any) -> Spec:
-        """A new spec with fields replaced by dotted key (``{"memory.hbm_bandwidth_gbps": 5000}``), validated
-        exactly like a file. Keyword form: ``with_overrides(memory__hbm_bandwidth_gbps=5000)``."""
+        """A new spec with fields replaced by dotted key, validated exactly like a file: a what-if device.
+
+        Parameters
+        ----------
+        overrides : dict, optional
+            ``{dotted key: value}``, e.g. ``{"memory.hbm_bandwidth_gbps": 5000}`` (the key's unit as in the
+            file: GB/s here).
+        **flat
+            The same by keyword, ``__`` for the dots: ``with_overrides(memory__hbm_bandwidth_gbps=5000)``.
+
+        Returns
+        -------
+        Spec
+            A new spec (this one is unchanged) whose :attr:`overrides` lists every field replaced so far.
+
+        Raises
+        ------
+        perfmodel.HwdbError
+            An unknown key or a value outside the field's domain.
+
+        Examples
+        --------
+        >>> import perfmodel as pm
+        >>> fast = pm.hwdb.get("h100-sxm5-80gb").with_overrides(memory__hbm_bandwidth_gbps=5000)
+        >>> fast.hbm_bandwidth_gbps, fast.overrides
+        (5000.0, {'memory.hbm_bandwidth_gbps': 5000})
+        """
         merged = dict(overrides or {})
         merged.update({k.replace("__", "."): v for k, v in flat.items()})
         return Spec(self._handle.with_overrides(merged), {**self.overrides, **merged})
 
     # Convenience readers for devices.
     def peak_tflops(self, dtype: str = "bf16", unit: str = "matrix") -> float | None:
-        """Dense peak for ``dtype`` on the ``matrix`` or ``vector`` units, TFLOP/s (None if absent)."""
+        """The device's dense peak for ``dtype`` on its matrix or vector units.
+
+        Parameters
+        ----------
+        dtype : str
+            ``"fp64"``, ``"fp32"``, ``"tf32"``, ``"bf16"``, ``"fp16"``, ``"fp8"``, ``"int8"`` (TOP/s), or a
+            block-scaled format the device lists (``"fp6"``, ``"nvfp4"``, ``"mxfp4"``).
+        unit : str
+            ``"matrix"`` (tensor/matrix cores, default) or ``"vector"`` (the SIMD units).
+
+        Returns
+        -------
+        float or None
+            Dense peak, TFLOP/s (10^12 FLOP/s; TOP/s for int8); None when the spec lists none.
+
+        Examples
+        --------
+        >>> import perfmodel as pm
+        >>> h100 = pm.hwdb.get("h100-sxm5-80gb")
+        >>> h100.peak_tflops("bf16"), h100.peak_tflops("fp64", "vector")
+        (989.4, 33.5)
+        """
         suffix = "tops" if dtype == "int8" else "tflops"
         peak = self.get(f"compute.{unit}_{dtype}_{suffix}")
         return None if peak is None else float(peak)
 
     @property
     def hbm_bandwidth_gbps(self) -> float:
+        """HBM bandwidth, GB/s (10^9 bytes/s), from ``memory.hbm_bandwidth_gbps``."""
         return float(self["memory.hbm_bandwidth_gbps"])
 
     @property
@@ -155,7 +242,24 @@ def _dotted(d: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
 
 
 def ids(kind: str) -> list[str]:
-    """Sorted ids of one kind: ``"device"``, ``"nic"``, ``"fabric"``, ``"system"`` or ``"cluster"``."""
+    """The embedded hwdb ids of one kind, sorted.
+
+    Parameters
+    ----------
+    kind : str
+        ``"device"``, ``"nic"``, ``"fabric"``, ``"system"`` or ``"cluster"``.
+
+    Returns
+    -------
+    list of str
+        The ids, sorted.
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> "h100-sxm5-80gb" in pm.hwdb.ids("device"), "dgx-h100" in pm.hwdb.ids("system")
+    (True, True)
+    """
     return list(_core.hwdb_ids(kind))
 
 
@@ -164,7 +268,34 @@ _EMBEDDED: dict[tuple[str, str | None], Spec] = {}
 
 
 def get(id: str, kind: str | None = None) -> Spec:
-    """An embedded spec by id; an unknown id raises :class:`perfmodel.HwdbError` naming the closest ids."""
+    """An embedded spec by id.
+
+    Parameters
+    ----------
+    id : str
+        An hwdb id (a :class:`Spec` is returned as is).
+    kind : str, optional
+        ``"device"``, ``"nic"``, ``"fabric"``, ``"system"`` or ``"cluster"``: the id must be of that kind (None:
+        any kind).
+
+    Returns
+    -------
+    Spec
+        The spec (one object per id: embedded specs never change).
+
+    Raises
+    ------
+    perfmodel.HwdbError
+        An unknown id (the message names the closest ids) or one of another kind.
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> pm.hwdb.get("dgx-h100")
+    Spec(system 'dgx-h100': NVIDIA DGX H100 (8x H100 SXM5 80GB))
+    >>> pm.hwdb.get("dgx-h100")["devices_per_node_count"]
+    8
+    """
     if isinstance(id, Spec):
         return id
     spec = _EMBEDDED.get((id, kind))
@@ -176,12 +307,62 @@ def get(id: str, kind: str | None = None) -> Spec:
 
 
 def parse(text: str, file: str = "<string>") -> Spec:
-    """A spec from TOML text; errors name ``file``."""
+    """A spec from TOML text in the hwdb format (``hwdb/README.md``), validated as strictly as an embedded file.
+
+    Parameters
+    ----------
+    text : str
+        The TOML text.
+    file : str
+        The name errors (and :attr:`Spec.file`) give the text.
+
+    Returns
+    -------
+    Spec
+        The spec.
+
+    Raises
+    ------
+    perfmodel.HwdbError
+        Malformed TOML, an unknown or missing key, or a value outside its domain (naming ``file`` and the key).
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> text = pm.hwdb.get("h100-sxm5-80gb").to_toml()
+    >>> pm.hwdb.parse(text) == pm.hwdb.get("h100-sxm5-80gb")
+    True
+    """
     return Spec(_core.hwdb_parse(text, file))
 
 
 def load(path: str | Path) -> Spec:
-    """A user's TOML file; a bad file raises :class:`perfmodel.HwdbError` naming the file and the key."""
+    """A user's hwdb TOML file (a device, NIC, fabric or system not embedded, or a what-if copy of one).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The file (UTF-8 TOML in the hwdb format).
+
+    Returns
+    -------
+    Spec
+        The spec, :attr:`Spec.file` set to ``path``.
+
+    Raises
+    ------
+    perfmodel.HwdbError
+        An unreadable or non-UTF-8 file, or a bad one (naming the file and the key).
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> import perfmodel as pm
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "my-h100.toml"
+    >>> _ = path.write_text(pm.hwdb.get("h100-sxm5-80gb").to_toml())
+    >>> pm.hwdb.load(path)
+    Spec(device 'h100-sxm5-80gb': NVIDIA H100 SXM5 80GB)
+    """
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -202,7 +383,24 @@ def _id_set(kind: str) -> frozenset[str]:
 
 
 def systems_with(device: Spec | str) -> list[str]:
-    """Ids of the embedded systems whose nodes hold ``device`` (an id or spec), sorted."""
+    """The embedded systems whose nodes hold ``device``.
+
+    Parameters
+    ----------
+    device : str or Spec
+        A device id or spec.
+
+    Returns
+    -------
+    list of str
+        System ids, sorted (empty when no embedded system holds the device).
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> pm.hwdb.systems_with("h100-sxm5-80gb")
+    ['dgx-h100']
+    """
     dev_id = device.id if isinstance(device, Spec) else str(device)
     return [s for s in ids("system") if get(s, "system").get("device") == dev_id]
 
@@ -219,8 +417,36 @@ def resolve(hardware: Any, kind: str, argument: str | None = None) -> Spec:
       system; a device is an error listing the systems that hold it;
     - other kinds (``nic``, ``fabric``): an id or spec of that kind.
 
-    Errors are :class:`perfmodel.HwdbError` naming the closest ids (and ``argument``, the caller's name
-    for it, where given).
+    Parameters
+    ----------
+    hardware : str, Spec, tuple or Cluster
+        An id, a spec, ``(system, nodes)`` or a :class:`perfmodel.Cluster`.
+    kind : str
+        The kind of spec wanted: ``"device"``, ``"system"``, ``"nic"`` or ``"fabric"``.
+    argument : str, optional
+        The caller's name for ``hardware``, put in error messages.
+
+    Returns
+    -------
+    Spec
+        The spec of kind ``kind``.
+
+    Raises
+    ------
+    perfmodel.HwdbError
+        Naming the closest ids (and ``argument``, where given).
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> pm.hwdb.resolve(("dgx-h100", 2), "device")
+    Spec(device 'h100-sxm5-80gb': NVIDIA H100 SXM5 80GB)
+    >>> pm.hwdb.resolve(pm.cluster("dgx-h100", 2), "system").id
+    'dgx-h100'
+    >>> pm.hwdb.resolve("h100-sxm5-80gb", "system", "where")
+    Traceback (most recent call last):
+        ...
+    perfmodel.errors.HwdbError: argument `where`: 'h100-sxm5-80gb' is a device; this needs a system (a node with its fabric and NICs): systems with this device: dgx-h100
     """
     if argument is None:
         return _resolve(hardware, kind)
