@@ -83,14 +83,15 @@ def predict(
     Parameters
     ----------
     where
-        A system id/spec (ranks beyond one node span nodes of that system) or a :class:`Cluster`.
+        A system id/spec (ranks beyond one node span nodes of that system), ``(system, nodes)`` or a
+        :class:`~perfmodel.Cluster`.
     op
         ``all_reduce``, ``all_gather``, ``reduce_scatter``, ``broadcast``, ``reduce``, ``all_to_all`` or
         ``send_recv`` (nccl-tests spellings such as ``allreduce`` are accepted).
     nbytes
-        Sizes as nccl-tests counts them (the ``size`` column): scalar or array.
+        Message sizes, bytes, as nccl-tests counts them (its ``size`` column): scalar or array.
     nranks
-        Ranks: scalar or array, broadcast against ``nbytes``.
+        Ranks, whole numbers >= 1: scalar or array, broadcast against ``nbytes``.
     algorithm
         ``"auto"`` or an algorithm name (``ring``, ``tree``, ``recursive_doubling``, ``rabenseifner``,
         ``bruck``, ``direct``, ``nvls``, ``sharp``, ``hierarchical``, ``pxn``), or a list of names: then every
@@ -109,7 +110,31 @@ def predict(
     Returns
     -------
     polars.DataFrame
-        Columns nbytes, nranks, time_s, algbw_gbps, busbw_gbps, algorithm (the one used), op, time_us.
+        One row per (algorithm,) nbytes, nranks element: ``nbytes`` (bytes), ``nranks``, ``time_s`` (seconds),
+        ``algbw_gbps`` (``nbytes / time``, GB/s = 10^9 bytes/s, as nccl-tests' algbw), ``busbw_gbps`` (algbw
+        times the op's bus-bandwidth factor, :func:`busbw_factor`, GB/s), ``algorithm`` (the one used),
+        ``op`` and ``time_us`` (microseconds, as nccl-tests' time column).
+
+    Raises
+    ------
+    perfmodel.InvalidArgumentError
+        An unknown op or algorithm, ranks that are not whole numbers >= 1, or more ranks than ``where`` has.
+    perfmodel.HwdbError
+        A ``where`` that is not a system or cluster (a device id names the systems that hold it).
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> df = pm.collectives.predict("dgx-h100", "all_reduce", 2**30, 8)
+    >>> df["algorithm"][0], f"{df['busbw_gbps'][0]:.0f} GB/s", f"{df['time_us'][0]:.0f} us"
+    ('nvls', '468 GB/s', '4014 us')
+
+    Several algorithms at once (a new leading axis), and sizes over four nodes:
+
+    >>> pm.collectives.predict("dgx-h100", "all_reduce", 2**30, 8, algorithm=["ring", "nvls"])["busbw_gbps"].round(0).to_list()
+    [356.0, 468.0]
+    >>> pm.collectives.predict(("dgx-h100", 4), "all_gather", [2**20, 2**30], 32)["time_us"].round(0).to_list()
+    [461.0, 3347.0]
     """
     op_name = _core.collectives_op(op)
     _, cols = as_columns(nbytes=nbytes, nranks=nranks)
@@ -161,7 +186,28 @@ def predict(
 
 
 def busbw_factor(op: str, nranks: int) -> float:
-    """nccl-tests bus-bandwidth factor of ``op`` for ``nranks`` ranks (doc/PERFORMANCE.md)."""
+    """The nccl-tests bus-bandwidth factor of ``op`` for ``nranks`` ranks (doc/PERFORMANCE.md).
+
+    Parameters
+    ----------
+    op : str
+        A collective (``all_reduce``, ``all_gather``, ``reduce_scatter``, ``broadcast``, ``reduce``,
+        ``all_to_all``, ``send_recv``; nccl-tests spellings such as ``allreduce`` are accepted).
+    nranks : int
+        Ranks (values below 1 count as 1).
+
+    Returns
+    -------
+    float
+        ``busbw / algbw``, dimensionless: all-reduce ``2(n-1)/n``; all-gather, reduce-scatter, all-to-all
+        ``(n-1)/n``; broadcast, reduce, send/recv ``1``.
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> pm.collectives.busbw_factor("all_reduce", 8), pm.collectives.busbw_factor("allgather", 8)
+    (1.75, 0.875)
+    """
     name = _core.collectives_op(op)
     n = max(int(nranks), 1)
     if name == "all_reduce":
