@@ -79,8 +79,8 @@ class Cluster:
         Returns
         -------
         str
-            ``level:transport(spec)`` for each level crossed, joined by ``+`` (``tcp(<fallback nic>)`` where the
-            communicator spans groups whose NICs use different transports).
+            ``level:transport(spec)`` for each level crossed, joined by ``+`` (``tcp(<fallback nic>)`` where
+            the communicator spans groups whose NICs use different transports).
 
         Examples
         --------
@@ -100,8 +100,9 @@ class Cluster:
         -------
         list of dict
             One dict per group: ``group`` (index), ``system`` (id), ``nodes``, ``devices_per_node`` and
-            ``levels``, innermost first, each a dict of ``name``, ``spec`` (the fabric or NIC id), ``transport``
-            and ``size`` (members of the level: devices in a node, nodes across the scale-out network).
+            ``levels``, innermost first, each a dict of ``name``, ``spec`` (the fabric or NIC id),
+            ``transport`` and ``size`` (members of the level: devices in a node, nodes across the scale-out
+            network).
 
         Examples
         --------
@@ -184,8 +185,9 @@ def cluster(
         Nodes of ``system``, a whole number >= 1 (ignored when ``system`` is a list of groups or an hwdb
         cluster).
     specs
-        What-if substitutions: ``{fabric id or level name or nic id or "nic": spec}``; e.g. a calibrated fabric
-        from :func:`perfmodel.nccl_tests.calibrate` or ``pm.hwdb.get("cx7-ndr400").with_overrides(...)``.
+        What-if substitutions: ``{fabric id or level name or nic id or "nic": spec}``; e.g. a calibrated
+        fabric from :func:`perfmodel.nccl_tests.calibrate` or
+        ``pm.hwdb.get("cx7-ndr400").with_overrides(...)``.
     fallback_nic, fallback_nics_per_node
         The NIC (TCP sockets, an hwdb NIC id or spec; default ``"eth-100g"``, or the hwdb cluster's own) a
         communicator spanning different NIC transports uses, and how many of them each node has (a whole

@@ -131,9 +131,11 @@ def predict(
 
     Several algorithms at once (a new leading axis), and sizes over four nodes:
 
-    >>> pm.collectives.predict("dgx-h100", "all_reduce", 2**30, 8, algorithm=["ring", "nvls"])["busbw_gbps"].round(0).to_list()
+    >>> both = pm.collectives.predict("dgx-h100", "all_reduce", 2**30, 8, algorithm=["ring", "nvls"])
+    >>> both["busbw_gbps"].round(0).to_list()
     [356.0, 468.0]
-    >>> pm.collectives.predict(("dgx-h100", 4), "all_gather", [2**20, 2**30], 32)["time_us"].round(0).to_list()
+    >>> sizes = pm.collectives.predict(("dgx-h100", 4), "all_gather", [2**20, 2**30], 32)
+    >>> sizes["time_us"].round(0).to_list()
     [461.0, 3347.0]
     """
     op_name = _core.collectives_op(op)

@@ -28,10 +28,11 @@ KINDS = ("device", "nic", "fabric", "system")
 class Spec:
     """An immutable hardware spec: a device, NIC, fabric, system or cluster of the hardware database.
 
-    ``spec["memory.hbm_bandwidth_gbps"]`` reads any field by dotted key (:class:`perfmodel.HwdbError` naming the
-    file when absent), ``spec.get(key, default)`` reads it or gives ``default``; fields carry their unit in their
-    name (``_gbps`` GB/s = 10^9 bytes/s, ``_tflops`` TFLOP/s, ``_w`` W, ``_gib`` 2^30 bytes, ``_gb`` 10^9 bytes,
-    ``_us`` microseconds). Get one with :func:`get`, :func:`load` or :func:`parse`; never built directly.
+    ``spec["memory.hbm_bandwidth_gbps"]`` reads any field by dotted key (:class:`perfmodel.HwdbError` naming
+    the file when absent), ``spec.get(key, default)`` reads it or gives ``default``; fields carry their unit
+    in their name (``_gbps`` GB/s = 10^9 bytes/s, ``_tflops`` TFLOP/s, ``_w`` W, ``_gib`` 2^30 bytes, ``_gb``
+    10^9 bytes, ``_us`` microseconds). Get one with :func:`get`, :func:`load` or :func:`parse`; never built
+    directly.
 
     Attributes
     ----------
@@ -275,8 +276,8 @@ def get(id: str, kind: str | None = None) -> Spec:
     id : str
         An hwdb id (a :class:`Spec` is returned as is).
     kind : str, optional
-        ``"device"``, ``"nic"``, ``"fabric"``, ``"system"`` or ``"cluster"``: the id must be of that kind (None:
-        any kind).
+        ``"device"``, ``"nic"``, ``"fabric"``, ``"system"`` or ``"cluster"``: the id must be of that kind
+        (None: any kind).
 
     Returns
     -------
@@ -307,7 +308,8 @@ def get(id: str, kind: str | None = None) -> Spec:
 
 
 def parse(text: str, file: str = "<string>") -> Spec:
-    """A spec from TOML text in the hwdb format (``hwdb/README.md``), validated as strictly as an embedded file.
+    """A spec from TOML text in the hwdb format (``hwdb/README.md``), validated as strictly as an embedded
+    file.
 
     Parameters
     ----------
@@ -324,7 +326,8 @@ def parse(text: str, file: str = "<string>") -> Spec:
     Raises
     ------
     perfmodel.HwdbError
-        Malformed TOML, an unknown or missing key, or a value outside its domain (naming ``file`` and the key).
+        Malformed TOML, an unknown or missing key, or a value outside its domain (naming ``file`` and the
+        key).
 
     Examples
     --------

@@ -331,8 +331,8 @@ def read(path: str | Path, op: str | None = None, nranks: int | None = None) -> 
         The log file: the text output of a ``*_perf`` binary (any format :func:`parse` takes) or its ``-J``
         JSON output.
     op : str, optional
-        The collective (``all_reduce``, ``all_gather``...; default: from the binary name in the log or the file
-        name).
+        The collective (``all_reduce``, ``all_gather``...; default: from the binary name in the log or the
+        file name).
     nranks : int, optional
         Ranks (default: from the log's ``# Rank`` lines).
 
@@ -349,7 +349,8 @@ def read(path: str | Path, op: str | None = None, nranks: int | None = None) -> 
     Raises
     ------
     perfmodel.LogParseError
-        An unreadable file, no header row, no data rows, or a data row that cannot be parsed (naming the line).
+        An unreadable file, no header row, no data rows, or a data row that cannot be parsed (naming the
+        line).
 
     Examples
     --------
@@ -542,10 +543,10 @@ def calibrate(
 ) -> Spec:
     """Fit a fabric's (or NIC's) bandwidth fraction, per-step latency and launch cost to measured logs.
 
-    Minimizes the squared log error of the predicted time over all rows of all logs with ``size >= min_bytes``.
-    With scipy installed the fit is ``scipy.optimize.least_squares`` (bounded, in log space) from the spec's
-    values and from each of ``starts`` (partial overrides), best kept; without it, a Nelder-Mead search from the
-    spec's values.
+    Minimizes the squared log error of the predicted time over all rows of all logs with ``size >=
+    min_bytes``. With scipy installed the fit is ``scipy.optimize.least_squares`` (bounded, in log space) from
+    the spec's values and from each of ``starts`` (partial overrides), best kept; without it, a Nelder-Mead
+    search from the spec's values.
 
     Parameters
     ----------

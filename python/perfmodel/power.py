@@ -116,8 +116,8 @@ def model(device: Any, dtype: str = "bf16", **overrides: float) -> PowerModel:
     device : str, Spec, tuple or Cluster
         A device or system id or spec, ``(system, nodes)`` or a cluster: the device its nodes hold.
     dtype : str
-        The weights' dtype (default ``"bf16"``): the law takes the matrix peak of the dtype the kernels compute
-        in (int4 weight-only: 16-bit; ``fp8``, ``nvfp4``, ``mxfp4``, ``fp6``/``mxfp6``: their own).
+        The weights' dtype (default ``"bf16"``): the law takes the matrix peak of the dtype the kernels
+        compute in (int4 weight-only: 16-bit; ``fp8``, ``nvfp4``, ``mxfp4``, ``fp6``/``mxfp6``: their own).
     **overrides : float
         Figures replaced by name, each a finite number >= 0 (a what-if, or a calibration's trial point):
         ``active_tdp_ratio``, ``compute_tdp_ratio``, ``memory_tdp_ratio`` (fractions of the TDP), ``idle_w``
@@ -245,8 +245,8 @@ def node_power(system: Any, gpu_power_w: float, gpus: int | None = None) -> dict
     -------
     dict of str to float
         ``gpu_w`` (all GPUs, W), ``non_gpu_w`` (the nodes' non-GPU power, W; NaN where unsourced), ``total_w``
-        (W; the GPUs' alone where unsourced), ``nodes`` (count) and ``rated_w`` (the nodes' rating, W; NaN where
-        unsourced).
+        (W; the GPUs' alone where unsourced), ``nodes`` (count) and ``rated_w`` (the nodes' rating, W; NaN
+        where unsourced).
 
     Raises
     ------
@@ -301,10 +301,10 @@ def oversubscription(
 ) -> pl.DataFrame:
     """POLCA-style power oversubscription (Patel et al., arXiv:2308.12908) under a facility power budget.
 
-    Servers provisioned at their rated power are compared with servers capped at ``server_cap_w`` each (one value
-    or several). Each server runs ``model_`` offline (``isl``/``osl``, ``tp``-GPU instances filling the node,
-    :func:`perfmodel.serve.max_throughput`) with its GPUs capped at ``(server_cap_w - non-GPU power) / GPUs``. The
-    non-GPU share is the rating's (hwdb ``rated_node_power_w``); a system without one is an error.
+    Servers provisioned at their rated power are compared with servers capped at ``server_cap_w`` each (one
+    value or several). Each server runs ``model_`` offline (``isl``/``osl``, ``tp``-GPU instances filling the
+    node, :func:`perfmodel.serve.max_throughput`) with its GPUs capped at ``(server_cap_w - non-GPU power) /
+    GPUs``. The non-GPU share is the rating's (hwdb ``rated_node_power_w``); a system without one is an error.
 
     Parameters
     ----------
@@ -331,16 +331,17 @@ def oversubscription(
     -------
     polars.DataFrame
         One row per cap: ``server_cap_w`` and ``gpu_cap_w`` (W), ``servers`` (that fit the budget capped),
-        ``servers_uncapped`` (at the rating), ``extra_servers_fraction`` (fraction), ``tokens_per_s_per_server``
-        and ``tokens_per_s_per_server_uncapped`` (output tokens/s), ``throughput_loss_fraction`` (per server,
-        fraction), ``facility_tokens_per_s`` and ``facility_tokens_per_s_uncapped`` (output tokens/s, all
-        servers) and ``mean_power_per_gpu_w`` (W, capped).
+        ``servers_uncapped`` (at the rating), ``extra_servers_fraction`` (fraction),
+        ``tokens_per_s_per_server`` and ``tokens_per_s_per_server_uncapped`` (output tokens/s),
+        ``throughput_loss_fraction`` (per server, fraction), ``facility_tokens_per_s`` and
+        ``facility_tokens_per_s_uncapped`` (output tokens/s, all servers) and ``mean_power_per_gpu_w`` (W,
+        capped).
 
     Raises
     ------
     perfmodel.InvalidArgumentError
-        A system without a rated node power, a budget that is not > 0, or a cap above the rating or leaving the
-        GPUs no more than their idle power.
+        A system without a rated node power, a budget that is not > 0, or a cap above the rating or leaving
+        the GPUs no more than their idle power.
 
     Examples
     --------
@@ -425,9 +426,9 @@ def step_energy(estimate: Any, system: Any, power_cap_w: float | None = None) ->
     """Energy of one training step of a :func:`perfmodel.llm.estimate` result on ``system``'s GPUs.
 
     The step's hardware FLOPs per GPU; HBM bytes per GPU counted from its memory model (weights read by the
-    forward, backward and recompute passes of every micro-batch, activations written and read once, the optimizer
-    step reading and writing weights, gradients and optimizer states); the exposed communication and pipeline
-    bubble as GPU time without kernels.
+    forward, backward and recompute passes of every micro-batch, activations written and read once, the
+    optimizer step reading and writing weights, gradients and optimizer states); the exposed communication and
+    pipeline bubble as GPU time without kernels.
 
     Parameters
     ----------

@@ -106,8 +106,8 @@ def gemm(
     layout : str
         Which dimensions must be multiples of 16 bytes for the aligned kernels: ``"row"`` (row-major operands
         as PyTorch and ``nn.Linear`` hold them: k and n) or ``"tn"`` (cuBLAS column-major TN, as cuBLASLt
-        benchmarks call it: k and m). An unaligned GEMM runs at the device's ``unaligned_gemm_fraction`` of the
-        aligned rate (measured on H100: 0.2-0.25; 1 where hwdb has no figure).
+        benchmarks call it: k and m). An unaligned GEMM runs at the device's ``unaligned_gemm_fraction`` of
+        the aligned rate (measured on H100: 0.2-0.25; 1 where hwdb has no figure).
     client : dask.distributed.Client, optional
         Evaluates row ranges on its workers (every array call of this module takes it); the frame is the local
         one.
@@ -118,8 +118,9 @@ def gemm(
         One row per element of the broadcast inputs: the inputs (as floats), then ``time_s`` (seconds),
         ``flops`` (FLOPs), ``hbm_bytes`` (bytes moved to and from HBM), ``tflops`` (attained, TFLOP/s = 10^12
         FLOP/s), ``gbps`` (attained HBM bandwidth, GB/s = 10^9 bytes/s), ``intensity`` (FLOP per HBM byte),
-        ``bound`` (``compute``, ``hbm``, ``l2`` or ``launch``: what limits the kernel) and ``fraction_of_peak``
-        (attained over the dtype's dense peak, a fraction; null where the device lists no peak for it).
+        ``bound`` (``compute``, ``hbm``, ``l2`` or ``launch``: what limits the kernel) and
+        ``fraction_of_peak`` (attained over the dtype's dense peak, a fraction; null where the device lists no
+        peak for it).
 
     Raises
     ------
@@ -241,12 +242,12 @@ def attention(
     Returns
     -------
     polars.DataFrame
-        One row per element of the broadcast inputs: the inputs (``batch``, ``heads``, ``seq_len``, ``seq_kv``,
-        ``head_dim``, as floats), then ``time_s`` (seconds),
-        ``flops`` (FLOPs), ``hbm_bytes`` (bytes moved to and from HBM), ``tflops`` (attained, TFLOP/s = 10^12
-        FLOP/s), ``gbps`` (attained HBM bandwidth, GB/s = 10^9 bytes/s), ``intensity`` (FLOP per HBM byte),
-        ``bound`` (``compute``, ``hbm``, ``l2`` or ``launch``: what limits the kernel) and ``fraction_of_peak``
-        (attained over the dtype's dense peak, a fraction; null where the device lists no peak for it).
+        One row per element of the broadcast inputs: the inputs (``batch``, ``heads``, ``seq_len``,
+        ``seq_kv``, ``head_dim``, as floats), then ``time_s`` (seconds), ``flops`` (FLOPs), ``hbm_bytes``
+        (bytes moved to and from HBM), ``tflops`` (attained, TFLOP/s = 10^12 FLOP/s), ``gbps`` (attained HBM
+        bandwidth, GB/s = 10^9 bytes/s), ``intensity`` (FLOP per HBM byte), ``bound`` (``compute``, ``hbm``,
+        ``l2`` or ``launch``: what limits the kernel) and ``fraction_of_peak`` (attained over the dtype's
+        dense peak, a fraction; null where the device lists no peak for it).
 
     Examples
     --------
@@ -304,9 +305,9 @@ def memory_bound(device: Spec | str, bytes_read: Any, bytes_written: Any = 0, fl
         One row per element of the broadcast inputs: the inputs (as floats), then ``time_s`` (seconds),
         ``flops`` (FLOPs), ``hbm_bytes`` (bytes moved to and from HBM), ``tflops`` (attained, TFLOP/s = 10^12
         FLOP/s), ``gbps`` (attained HBM bandwidth, GB/s = 10^9 bytes/s), ``intensity`` (FLOP per HBM byte),
-        ``bound`` (``compute``, ``hbm``, ``l2`` or ``launch``: what limits the kernel) and ``fraction_of_peak``
-        (attained over the dtype's dense peak, a fraction; null where the device has no ``dtype`` peak:
-        fp8 casts on A100).
+        ``bound`` (``compute``, ``hbm``, ``l2`` or ``launch``: what limits the kernel) and
+        ``fraction_of_peak`` (attained over the dtype's dense peak, a fraction; null where the device has no
+        ``dtype`` peak: fp8 casts on A100).
 
     Examples
     --------

@@ -122,7 +122,8 @@ class Model(Result):
         Parameters
         ----------
         recompute : str
-            ``"none"`` (model FLOPs, default), ``"selective"`` or ``"full"`` (hardware FLOPs with that recompute).
+            ``"none"`` (model FLOPs, default), ``"selective"`` or ``"full"`` (hardware FLOPs with that
+            recompute).
 
         Returns
         -------
@@ -287,11 +288,12 @@ def model(preset_or_dict: str | dict[str, Any] | Model, **overrides: Any) -> Mod
         HuggingFace ``config.json`` (Llama 2/3/3.1/3.3, Mistral/Mixtral, Qwen3, Llama-4, DeepSeek-V3, BLOOM,
         Falcon, GPT-J, GPT-2-style), or a model (copied).
     **overrides
-        Fields replaced, by name. Fields: hidden, layers, heads, seq_len, vocab (required); kv_heads, ffn_hidden,
-        glu, experts, top_k, shared_experts, moe_ffn_hidden, bias, learned_pos, tied_embeddings, head_dim (0:
-        hidden / heads), the MLA widths q_lora_rank, kv_lora_rank, qk_rope_head_dim, qk_nope_head_dim, v_head_dim,
-        and for MoE models dense_layers (leading dense-MLP layers) and moe_layer_step (every n-th later layer is
-        MoE) (optional). Widths are elements, ``seq_len`` tokens, booleans True/False.
+        Fields replaced, by name. Fields: hidden, layers, heads, seq_len, vocab (required); kv_heads,
+        ffn_hidden, glu, experts, top_k, shared_experts, moe_ffn_hidden, bias, learned_pos, tied_embeddings,
+        head_dim (0: hidden / heads), the MLA widths q_lora_rank, kv_lora_rank, qk_rope_head_dim,
+        qk_nope_head_dim, v_head_dim, and for MoE models dense_layers (leading dense-MLP layers) and
+        moe_layer_step (every n-th later layer is MoE) (optional). Widths are elements, ``seq_len`` tokens,
+        booleans True/False.
 
     Returns
     -------
@@ -368,8 +370,8 @@ def layer_activation_bytes(
 ) -> float:
     """Activation bytes of one transformer layer for one micro-batch, per GPU.
 
-    Korthikanti et al. 2022, Table 2, explicit attention; with ``flash_attention=True`` the attention scores are not
-    stored.
+    Korthikanti et al. 2022, Table 2, explicit attention; with ``flash_attention=True`` the attention scores
+    are not stored.
 
     Parameters
     ----------
@@ -429,14 +431,14 @@ def calibration(system: str | hwdb.Spec) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``compute_time_scale`` (multiplies GEMM and attention kernel times), ``memory_time_scale`` (multiplies the
-        memory-bound kernels of the layers and the loss; equal to the compute factor where the table gives none),
-        ``comm_bandwidth_scale`` (multiplies link bandwidths), ``network_bandwidth_scale`` (multiplies the network
-        (NIC) level's bandwidth on top: the training framework's data-parallel and pipeline traffic over the NICs
-        against the nccl-tests-validated engine; 1 where the table gives none), all dimensionless factors;
-        ``fitted_on`` (a system with ``same_as`` says whose it takes and why) and ``same_as``; and ``profiles``:
-        named calibrations of the same system for other software stacks (hwdb ``[[calibration.profiles]]``; pass
-        the name as ``calib=`` to :func:`estimate`).
+        ``compute_time_scale`` (multiplies GEMM and attention kernel times), ``memory_time_scale`` (multiplies
+        the memory-bound kernels of the layers and the loss; equal to the compute factor where the table gives
+        none), ``comm_bandwidth_scale`` (multiplies link bandwidths), ``network_bandwidth_scale`` (multiplies
+        the network (NIC) level's bandwidth on top: the training framework's data-parallel and pipeline
+        traffic over the NICs against the nccl-tests-validated engine; 1 where the table gives none), all
+        dimensionless factors; ``fitted_on`` (a system with ``same_as`` says whose it takes and why) and
+        ``same_as``; and ``profiles``: named calibrations of the same system for other software stacks (hwdb
+        ``[[calibration.profiles]]``; pass the name as ``calib=`` to :func:`estimate`).
 
     Examples
     --------
@@ -617,14 +619,15 @@ class Estimate(Result):
     Attributes
     ----------
     plan : dict
-        The plan as given and defaulted (tp, pp, dp, vp, cp, ep, micro_batch, global_batch, sp, recompute, zero,
-        dtype and the other options of :func:`estimate`).
+        The plan as given and defaulted (tp, pp, dp, vp, cp, ep, micro_batch, global_batch, sp, recompute,
+        zero, dtype and the other options of :func:`estimate`).
     step_time_s : float
         Time of one optimizer step (``global_batch`` sequences), seconds.
     tokens_per_s : float
         Training tokens per second, the whole cluster.
     mfu, hfu : float
-        Model and hardware FLOPs utilization, fractions of the GPUs' dense peak (hardware FLOPs count recompute).
+        Model and hardware FLOPs utilization, fractions of the GPUs' dense peak (hardware FLOPs count
+        recompute).
     tflops_per_gpu : float
         Model FLOPs per second per GPU, TFLOP/s (10^12 FLOP/s).
     memory_per_gpu_bytes : float
@@ -635,10 +638,10 @@ class Estimate(Result):
         The plan fits in GPU memory (and host memory, with offload).
     raw : dict of str to float
         Every engine figure: the step-time components in seconds (``forward``, ``backward``, ``recompute``,
-        ``tp_comm``, ``cp_comm``, ``ep_comm``, ``pp_comm``, ``bubble``, ``dp_comm``, ``optimizer``), the memory
-        components in bytes (``weights``, ``gradients``, ``optimizer_states``, ``activations``, ``secondary``,
-        ``buffers``, ``host_offload_bytes``), ``model_flops_per_step`` and ``hardware_flops_per_step`` (FLOPs),
-        ``dp_cross_node_bytes``, ``gpus_in_cluster``.
+        ``tp_comm``, ``cp_comm``, ``ep_comm``, ``pp_comm``, ``bubble``, ``dp_comm``, ``optimizer``), the
+        memory components in bytes (``weights``, ``gradients``, ``optimizer_states``, ``activations``,
+        ``secondary``, ``buffers``, ``host_offload_bytes``), ``model_flops_per_step`` and
+        ``hardware_flops_per_step`` (FLOPs), ``dp_cross_node_bytes``, ``gpus_in_cluster``.
     shortfall_bytes : float
         Memory missing per GPU, bytes (0 when the plan fits).
     breakdown : polars.DataFrame
@@ -687,9 +690,9 @@ class Estimate(Result):
         Returns
         -------
         dict of str to float
-            ``energy_per_step_j`` (one GPU, J), ``power_per_gpu_w`` (W), ``step_time_s`` (s; the slowed step under a
-            cap), ``cluster_energy_per_step_j`` (all GPUs, J), ``energy_per_token_j`` (J per training token),
-            ``compute_utilization`` and ``memory_utilization`` (fractions).
+            ``energy_per_step_j`` (one GPU, J), ``power_per_gpu_w`` (W), ``step_time_s`` (s; the slowed step
+            under a cap), ``cluster_energy_per_step_j`` (all GPUs, J), ``energy_per_token_j`` (J per training
+            token), ``compute_utilization`` and ``memory_utilization`` (fractions).
 
         Raises
         ------
@@ -854,8 +857,8 @@ def estimate(
     """Predict one training step of ``model`` on ``cluster`` under one plan.
 
     ``cluster`` is ``(system, nodes)`` (even pipeline stages, each priced as the heaviest) or a
-    :func:`perfmodel.cluster`, possibly of node groups with different NICs: then ranks are placed over the nodes
-    by ``placement`` and each stage is priced on the fabric it sits on; the result is a
+    :func:`perfmodel.cluster`, possibly of node groups with different NICs: then ranks are placed over the
+    nodes by ``placement`` and each stage is priced on the fabric it sits on; the result is a
     :class:`perfmodel.llm.placement.PlacedEstimate` (see that module).
 
     Parameters
@@ -885,43 +888,44 @@ def estimate(
     qwz, qgz : bool
         ZeRO++ quantized weights (all-gathers in int8) and quantized gradients (default False).
     hpz : int
-        ZeRO++ hierarchical partitioning: a secondary copy of the weights over groups of ``hpz`` ranks (default 1:
-        none).
+        ZeRO++ hierarchical partitioning: a secondary copy of the weights over groups of ``hpz`` ranks
+        (default 1: none).
     flash_attention : bool
         Price attention as FlashAttention-2 (default True; False: explicit QK^T/softmax/AV).
     cudnn_attention : bool
         Price attention as cuDNN's fused attention instead (Transformer Engine's default on Hopper; needs the
         device's measured figure: H100, H200).
     dp_overlap, tp_overlap, pp_overlap : bool
-        Overlap the data-parallel, tensor-parallel and pipeline-send communication with compute (default False).
+        Overlap the data-parallel, tensor-parallel and pipeline-send communication with compute (default
+        False).
     grad_fp32 : bool
         Reduce gradients in fp32 (default False: in the training dtype).
     weights_group, grads_group : int
-        ZeRO-3 only, 0 = all of dp (default): partition the 16-bit weights and the gradients over smaller groups of
-        data-parallel ranks, as Xu et al.'s 3-level hierarchical partitioning on Frontier does (weights over the GCD
-        pair, gradients over the node: ``weights_group=2, grads_group=8``): the per-micro-batch gathers and
-        reductions stay inside the groups, and the gradient shards are reduced and the updated weights re-gathered
-        across groups once per step.
+        ZeRO-3 only, 0 = all of dp (default): partition the 16-bit weights and the gradients over smaller
+        groups of data-parallel ranks, as Xu et al.'s 3-level hierarchical partitioning on Frontier does
+        (weights over the GCD pair, gradients over the node: ``weights_group=2, grads_group=8``): the
+        per-micro-batch gathers and reductions stay inside the groups, and the gradient shards are reduced and
+        the updated weights re-gathered across groups once per step.
     offload_optimizer : bool
         Keep the optimizer states in host memory and stream them over the system's host link for the update
         (ZeRO-Offload).
     offload_activations : bool
         Send each layer's stored activations to the host after its forward and back before its backward,
         overlapped with compute (Calculon). Both offloads need the system's hwdb
-        ``host_link_bandwidth_per_direction_gbps``; host memory per device is ``raw["host_offload_bytes"]`` and
-        counts against ``host_memory_capacity_gib`` in ``fits``.
+        ``host_link_bandwidth_per_direction_gbps``; host memory per device is ``raw["host_offload_bytes"]``
+        and counts against ``host_memory_capacity_gib`` in ``fits``.
     calib : dict or str, optional
         Calibration factors replacing the system's (keys of :func:`calibration`: ``compute_time_scale``,
-        ``memory_time_scale``, ``comm_bandwidth_scale``, ``network_bandwidth_scale``, each from 0.01 to 100), or
-        the name of one of the system's calibration profiles (e.g. ``"megatron-2022"``).
+        ``memory_time_scale``, ``comm_bandwidth_scale``, ``network_bandwidth_scale``, each from 0.01 to 100),
+        or the name of one of the system's calibration profiles (e.g. ``"megatron-2022"``).
     placement : str or sequence of int, optional
         On a cluster: ``"nic-aware"`` (default), ``"naive"`` or a node order (:mod:`perfmodel.llm.placement`).
     layers_per_stage : str or sequence of int, optional
         On a cluster: ``"auto"`` (default: chosen to minimize the step) or the layers of each pipeline stage.
     frozen_weights : bool
         Price fine-tuning with the model's weights frozen (LoRA and other adapters): no weight-gradient GEMMs,
-        gradient reduction, optimizer step, gradients or optimizer states for them (ZeRO-3 still gathers them);
-        the adapters themselves are not priced.
+        gradient reduction, optimizer step, gradients or optimizer states for them (ZeRO-3 still gathers
+        them); the adapters themselves are not priced.
 
     Returns
     -------
@@ -1053,14 +1057,15 @@ def _estimate_fields(plan: dict[str, Any], raw: dict[str, float]) -> dict[str, A
 
 @dataclass(frozen=True)
 class SearchResult(Result):
-    """What :func:`search_full` found: all valid plans (best first), the skipped candidates by reason, and timing.
+    """What :func:`search_full` found: all valid plans (best first), the skipped candidates by reason, and
+    timing.
 
     Attributes
     ----------
     plans : polars.DataFrame
-        One row per valid plan, best (fastest fitting) first: the plan (``tp``, ``pp``, ``dp``, ``vp``, ``cp``,
-        ``ep``, ``micro_batch``, ``sp``, ``recompute``, ``zero``, the overlap and offload flags), ``step_time_s``
-        (s), ``tokens_per_s``, ``mfu`` and ``hfu`` (fractions), ``tflops_per_gpu`` (TFLOP/s),
+        One row per valid plan, best (fastest fitting) first: the plan (``tp``, ``pp``, ``dp``, ``vp``,
+        ``cp``, ``ep``, ``micro_batch``, ``sp``, ``recompute``, ``zero``, the overlap and offload flags),
+        ``step_time_s`` (s), ``tokens_per_s``, ``mfu`` and ``hfu`` (fractions), ``tflops_per_gpu`` (TFLOP/s),
         ``memory_per_gpu_bytes`` (bytes), ``bubble_s``, ``dp_comm_s``, ``tp_comm_s`` (s) and ``fits``
         (``layers_per_stage`` too on a cluster).
     skipped : dict of str to int
@@ -1125,11 +1130,12 @@ def search_full(
     client: Any = None,
     **options: Any,
 ) -> SearchResult:
-    """Every valid plan on all GPUs of ``cluster`` for ``global_batch``, with the skipped candidates and timing.
+    """Every valid plan on all GPUs of ``cluster`` for ``global_batch``, with the skipped candidates and
+    timing.
 
-    :func:`search` returns its ``plans`` frame; the choices, filters and defaults are the same. With ``client`` (a
-    ``dask.distributed.Client``) the candidates' index ranges run as tasks on its workers; the result is the local
-    one.
+    :func:`search` returns its ``plans`` frame; the choices, filters and defaults are the same. With
+    ``client`` (a ``dask.distributed.Client``) the candidates' index ranges run as tasks on its workers; the
+    result is the local one.
 
     Parameters
     ----------
@@ -1183,7 +1189,7 @@ def search_full(
     Examples
     --------
     >>> import perfmodel as pm
-    >>> r = pm.llm.search_full("megatron-1.7b", ("dgx-a100", 1), 64, tp=[1, 2], pp=[1], micro_batch=[4], zero=[1])
+    >>> r = pm.llm.search_full("megatron-1.7b", ("dgx-a100", 1), 64, tp=[1, 2], pp=[1], micro_batch=[4])
     >>> best = r.plans.row(0, named=True)
     >>> best["tp"], best["dp"], best["recompute"], f"{best['step_time_s']:.3f} s"
     (1, 8, 'none', '0.967 s')
@@ -1350,21 +1356,22 @@ def _search_chunk(
 def search(
     model: Model | str | dict[str, Any], cluster: Any, global_batch: int, **kwargs: Any
 ) -> pl.DataFrame:
-    """Every valid plan for ``model`` on all GPUs of ``cluster`` at ``global_batch``, best (fastest fitting) first.
+    """Every valid plan for ``model`` on all GPUs of ``cluster`` at ``global_batch``, best (fastest fitting)
+    first.
 
-    Choices default to: tp = divisors of heads up to 64, pp = divisors of layers, every interleaving that divides the
-    layers, micro_batch in {1, 2, 4, 8, 16}, every recompute mode, ZeRO 0-3, SP on/off, and every combination of
-    DP, TP and pipeline-send overlap (unless ``dp_overlap``/``tp_overlap``/``pp_overlap`` is given, which holds
-    the three fixed), and offload of optimizer states and activations to host memory (unless
-    ``offload_optimizer``/``offload_activations`` is given). Skipped candidates and their reasons:
+    Choices default to: tp = divisors of heads up to 64, pp = divisors of layers, every interleaving that
+    divides the layers, micro_batch in {1, 2, 4, 8, 16}, every recompute mode, ZeRO 0-3, SP on/off, and every
+    combination of DP, TP and pipeline-send overlap (unless ``dp_overlap``/``tp_overlap``/``pp_overlap`` is
+    given, which holds the three fixed), and offload of optimizer states and activations to host memory
+    (unless ``offload_optimizer``/``offload_activations`` is given). Skipped candidates and their reasons:
     :func:`search_full`.
 
-    On a :func:`perfmodel.cluster` (for instance node groups with different NICs) every plan is placed over the
-    nodes (``placement``, default ``"nic-aware"``) and gets its automatic layers per stage (column
+    On a :func:`perfmodel.cluster` (for instance node groups with different NICs) every plan is placed over
+    the nodes (``placement``, default ``"nic-aware"``) and gets its automatic layers per stage (column
     ``layers_per_stage``); see :mod:`perfmodel.llm.placement`.
 
-    ``client`` (a ``dask.distributed.Client``; ``pip install 'perfmodel[dask]'``) runs the candidates' index ranges
-    as tasks on its workers and returns the same frame as the local search (a failed chunk is retried).
+    ``client`` (a ``dask.distributed.Client``; ``pip install 'perfmodel[dask]'``) runs the candidates' index
+    ranges as tasks on its workers and returns the same frame as the local search (a failed chunk is retried).
 
     Parameters
     ----------
@@ -1378,14 +1385,14 @@ def search(
         The keywords of :func:`search_full`: the choices (``tp``, ``pp``, ``vp``, ``cp``, ``ep``,
         ``micro_batch``, ``recompute``, ``zero``, ``sp``: lists), the filters ``fits_only`` (default True),
         ``max_step_time_s`` (s), ``min_mfu`` (fraction), ``top``, and ``progress``, ``calib``, ``placement``,
-        ``client``; other keyword options (``dtype``, ``flash_attention``, ``cudnn_attention``, ``dp_overlap``...)
-        are held fixed.
+        ``client``; other keyword options (``dtype``, ``flash_attention``, ``cudnn_attention``,
+        ``dp_overlap``...) are held fixed.
 
     Returns
     -------
     polars.DataFrame
-        One row per valid plan, best first: the plan, ``step_time_s`` (s), ``tokens_per_s``, ``mfu`` and ``hfu``
-        (fractions), ``tflops_per_gpu`` (TFLOP/s), ``memory_per_gpu_bytes`` (bytes), ``bubble_s``,
+        One row per valid plan, best first: the plan, ``step_time_s`` (s), ``tokens_per_s``, ``mfu`` and
+        ``hfu`` (fractions), ``tflops_per_gpu`` (TFLOP/s), ``memory_per_gpu_bytes`` (bytes), ``bubble_s``,
         ``dp_comm_s``, ``tp_comm_s`` (s), ``fits`` (columns listed in :class:`SearchResult`).
 
     Examples

@@ -320,7 +320,8 @@ def _limiter(bound: str, aligned: bool, unaligned_loss: float, wave_loss: float,
 
 @dataclass(frozen=True)
 class Sizing(Result):
-    """The advisor's answer for one model on one device (:func:`sizing`). Times are seconds; TFLOP/s are 10^12 FLOP/s.
+    """The advisor's answer for one model on one device (:func:`sizing`). Times are seconds; TFLOP/s are 10^12
+    FLOP/s.
 
     Attributes
     ----------
@@ -331,21 +332,21 @@ class Sizing(Result):
     training : bool
         Forward + backward priced (else forward only).
     calls : polars.DataFrame
-        One row per call of a layer (and the logits, once per model): ``call``, ``per`` (layer or model), its GEMM
-        shape per TP rank (``m``, ``n``, ``k`` of the forward, ``batch``), ``tile`` (the engine's), ``tiles``,
-        ``waves``, ``wave_utilization`` (tiles / (waves x units)), ``tile_fill`` (useful outputs / tile area),
-        ``aligned``, ``time_s`` (forward, or forward + backward with ``training``), ``flops``, ``tflops``
-        (attained), ``fraction_of_peak`` (of the dense peak for the dtype), ``bound`` and ``limiter`` (one of
-        :data:`LIMITERS`).
+        One row per call of a layer (and the logits, once per model): ``call``, ``per`` (layer or model), its
+        GEMM shape per TP rank (``m``, ``n``, ``k`` of the forward, ``batch``), ``tile`` (the engine's),
+        ``tiles``, ``waves``, ``wave_utilization`` (tiles / (waves x units)), ``tile_fill`` (useful outputs /
+        tile area), ``aligned``, ``time_s`` (forward, or forward + backward with ``training``), ``flops``,
+        ``tflops`` (attained), ``fraction_of_peak`` (of the dense peak for the dtype), ``bound`` and
+        ``limiter`` (one of :data:`LIMITERS`).
     layer_time_s, model_time_s : float
         One layer's time and the model's (layers x layer + logits), seconds.
     tflops : float
         Model FLOPs over model time, TFLOP/s.
     alternatives : polars.DataFrame
         Nearby shapes (one dimension changed; ``combined`` joins the best of each), best first: ``change``,
-        ``hidden``, ``heads``, ``kv_heads``, ``head_dim``, ``ffn_hidden``, ``vocab`` (each with a ``*_changed``
-        flag), ``params``, ``params_relative``, ``layer_time_s``, ``model_time_s`` (s), ``tflops`` (TFLOP/s),
-        ``fraction_of_peak`` and ``relative`` (to this model's TFLOP/s).
+        ``hidden``, ``heads``, ``kv_heads``, ``head_dim``, ``ffn_hidden``, ``vocab`` (each with a
+        ``*_changed`` flag), ``params``, ``params_relative``, ``layer_time_s``, ``model_time_s`` (s),
+        ``tflops`` (TFLOP/s), ``fraction_of_peak`` and ``relative`` (to this model's TFLOP/s).
     best : dict
         The fastest shape (by model TFLOP/s) among the model itself and its alternatives.
     speedup : float
@@ -406,8 +407,8 @@ def sizing(
     micro_batch: int = 1,
     training: bool = True,
 ) -> Sizing:
-    """Every matrix-unit call of one layer of ``model`` on ``device``, what limits it, and nearby shapes that run
-    faster.
+    """Every matrix-unit call of one layer of ``model`` on ``device``, what limits it, and nearby shapes that
+    run faster.
 
     Parameters
     ----------
@@ -418,19 +419,22 @@ def sizing(
     dtype : str
         The GEMM dtype (``"bf16"`` default, ``"fp16"``, ``"fp8"``, ...: a matrix dtype of the device).
     tp : int
-        Tensor-parallel degree: the column- and row-parallel widths are divided by it (Megatron-LM); default 1.
+        Tensor-parallel degree: the column- and row-parallel widths are divided by it (Megatron-LM); default
+        1.
     seq_len : int, optional
         Tokens per sequence (default: the model's ``seq_len``).
     micro_batch : int
         Sequences per micro-batch; the GEMMs see ``micro_batch x seq_len`` rows (default 1).
     training : bool
-        Price forward + backward (data- and weight-gradient GEMMs, attention backward; default), else forward only.
+        Price forward + backward (data- and weight-gradient GEMMs, attention backward; default), else forward
+        only.
 
     Returns
     -------
     Sizing
-        ``calls`` (one row per call: shape, time in s, TFLOP/s, limiter), ``layer_time_s`` and ``model_time_s``
-        (s), ``tflops`` (TFLOP/s), ``alternatives`` (nearby shapes, best first), ``best`` and ``speedup``.
+        ``calls`` (one row per call: shape, time in s, TFLOP/s, limiter), ``layer_time_s`` and
+        ``model_time_s`` (s), ``tflops`` (TFLOP/s), ``alternatives`` (nearby shapes, best first), ``best`` and
+        ``speedup``.
 
     Raises
     ------
@@ -440,8 +444,8 @@ def sizing(
 
     Notes
     -----
-    Time per call from the roofline engine (time = smooth max of compute and memory + launch; compute = waves x
-    (k x seconds per k of the tile + tile overhead); Williams et al. 2009, CACM 52(4); tile and wave
+    Time per call from the roofline engine (time = smooth max of compute and memory + launch; compute = waves
+    x (k x seconds per k of the tile + tile overhead); Williams et al. 2009, CACM 52(4); tile and wave
     quantization as in NVIDIA's "Matrix Multiplication Background User's Guide"); shapes as the training model
     prices them. Model time = layers x layer time + logits. Alternatives are ranked by model TFLOP/s.
 
@@ -626,10 +630,10 @@ def sizing_sweep(
 ) -> pl.DataFrame:
     """Predicted throughput of every shape of a grid on each device, ranked per device.
 
-    The grid is hidden x (heads or head_dim) x ffn_multiplier x vocab_multiple. With ``heads``, head_dim = hidden /
-    heads (shapes where it is not whole are left out); with ``head_dim``, heads = hidden / head_dim; neither:
-    head_dim 128. The defaults (2,048 tokens x micro-batch 4, vocabulary 50,257, forward pass) are the
-    transformer benchmark settings of Anthony et al. 2024 (EleutherAI cookbook
+    The grid is hidden x (heads or head_dim) x ffn_multiplier x vocab_multiple. With ``heads``, head_dim =
+    hidden / heads (shapes where it is not whole are left out); with ``head_dim``, heads = hidden / head_dim;
+    neither: head_dim 128. The defaults (2,048 tokens x micro-batch 4, vocabulary 50,257, forward pass) are
+    the transformer benchmark settings of Anthony et al. 2024 (EleutherAI cookbook
     ``benchmarks/sizing/transformer_flops.py``).
 
     Parameters
@@ -784,17 +788,18 @@ def sizing_rules(
     Returns
     -------
     polars.DataFrame
-        One row per device: ``device``, ``units`` (SMs/CUs a wave fills) and ``unit_name``, ``partitions`` (XCDs
-        where documented, see :data:`PARTITIONS`), ``align_elements`` (the smallest leading dimension the engine
-        runs aligned: 16 bytes / element size), ``tile`` (the engine's tile for a large GEMM), ``rel_at_64`` /
-        ``rel_at_128`` / ``rel_at_256`` / ``rel_at_512`` (mean throughput, relative to the best hidden size
-        within +/- 256, of hidden sizes that are multiples of 64 / 128 / 256 / 512, forward layer sweep
-        2,048..16,384 step 64 with head_dim 64 or 128 and FFN 4h), ``min_rel_at_64`` / ``min_rel_at_128`` (the
-        worst such hidden size: the depth of the saw-tooth), ``hidden_multiple`` (the smallest of those multiples
-        within 2% of the best multiple's mean), ``best_head_dim`` (of 64, 80, 96, 128, 160, 256 at hidden 4,096
-        by attention TFLOP/s), ``vocab_multiple`` (the smallest of 8, 64, 128, 256 whose padding of 50,257
-        reaches 99% of the best logits throughput), ``waves_h4096`` and ``wave_utilization_h4096`` (the MLP
-        up-projection at hidden 4,096: a worked example of wave quantization). Relative figures are fractions.
+        One row per device: ``device``, ``units`` (SMs/CUs a wave fills) and ``unit_name``, ``partitions``
+        (XCDs where documented, see :data:`PARTITIONS`), ``align_elements`` (the smallest leading dimension
+        the engine runs aligned: 16 bytes / element size), ``tile`` (the engine's tile for a large GEMM),
+        ``rel_at_64`` / ``rel_at_128`` / ``rel_at_256`` / ``rel_at_512`` (mean throughput, relative to the
+        best hidden size within +/- 256, of hidden sizes that are multiples of 64 / 128 / 256 / 512, forward
+        layer sweep 2,048..16,384 step 64 with head_dim 64 or 128 and FFN 4h), ``min_rel_at_64`` /
+        ``min_rel_at_128`` (the worst such hidden size: the depth of the saw-tooth), ``hidden_multiple`` (the
+        smallest of those multiples within 2% of the best multiple's mean), ``best_head_dim`` (of 64, 80, 96,
+        128, 160, 256 at hidden 4,096 by attention TFLOP/s), ``vocab_multiple`` (the smallest of 8, 64, 128,
+        256 whose padding of 50,257 reaches 99% of the best logits throughput), ``waves_h4096`` and
+        ``wave_utilization_h4096`` (the MLP up-projection at hidden 4,096: a worked example of wave
+        quantization). Relative figures are fractions.
 
     Examples
     --------

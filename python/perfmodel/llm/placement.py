@@ -171,8 +171,8 @@ def compare_placements(
     -------
     polars.DataFrame
         One row per placement: ``placement``, ``layers_per_stage``, ``step_time_s`` (s), ``tflops_per_gpu``
-        (TFLOP/s), ``mfu`` (fraction), ``tokens_per_s``, ``dp_comm_s``, ``pp_comm_s``, ``bubble_s`` (exposed, s),
-        ``transports`` (each stage's data-parallel network, ``|``-separated) and ``fits``.
+        (TFLOP/s), ``mfu`` (fraction), ``tokens_per_s``, ``dp_comm_s``, ``pp_comm_s``, ``bubble_s`` (exposed,
+        s), ``transports`` (each stage's data-parallel network, ``|``-separated) and ``fits``.
 
     Examples
     --------
