@@ -66,9 +66,23 @@ class NoAllocationError(PerfModelError, ValueError):
 
 @dataclass(frozen=True)
 class Workload:
-    """A request-length histogram: one row per non-empty bucket with ``prompt_lo``/``prompt_hi`` and
-    ``output_lo``/``output_hi`` (token ranges, lower edge included), ``share`` (fraction of requests, summing to
-    1) and the bucket's representative request ``prompt_tokens``/``output_tokens`` (the mean of its requests)."""
+    """A request-length histogram (:func:`workload`): the input of :func:`capacity` and :func:`cheapest_mix`.
+
+    Attributes
+    ----------
+    buckets : polars.DataFrame
+        One row per non-empty bucket: ``prompt_lo``/``prompt_hi`` and ``output_lo``/``output_hi`` (token
+        ranges, lower edge included), ``share`` (fraction of requests, summing to 1) and the bucket's
+        representative request ``prompt_tokens``/``output_tokens`` (the mean of its requests, tokens).
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> import perfmodel as pm
+    >>> w = pm.serve.mix.workload(pl.DataFrame({"prompt_tokens": [10, 20, 300], "output_tokens": [50, 60, 500]}))
+    >>> len(w), w.buckets["share"].round(3).to_list()
+    (2, [0.667, 0.333])
+    """
 
     buckets: pl.DataFrame
 
@@ -98,9 +112,37 @@ def _edges(name: str, edges: Any) -> np.ndarray:
 
 
 def workload(requests: Any, input_edges: Any = INPUT_EDGES, output_edges: Any = OUTPUT_EDGES) -> Workload:
-    """The histogram of ``requests`` (a frame, or a CSV/JSONL path, with ``prompt_tokens`` and ``output_tokens``)
-    over the buckets ``input_edges`` x ``output_edges`` (tokens; the last edge closes the last bucket). A request
-    longer than the last edge is an error naming its row."""
+    """The histogram of a request trace over prompt x output length buckets.
+
+    Parameters
+    ----------
+    requests : polars.DataFrame or str
+        A frame, or a CSV/JSONL path, with ``prompt_tokens`` and ``output_tokens`` (other columns ignored).
+    input_edges : sequence of int
+        Prompt-length bucket edges, tokens, increasing, >= 1 (default :data:`INPUT_EDGES`, Mélange's; the last
+        edge closes the last bucket).
+    output_edges : sequence of int
+        Output-length bucket edges, tokens (default :data:`OUTPUT_EDGES`).
+
+    Returns
+    -------
+    Workload
+        ``buckets``: one row per non-empty bucket with its token ranges, ``share`` (fraction) and mean
+        request.
+
+    Raises
+    ------
+    perfmodel.InvalidArgumentError
+        A missing column, an empty trace, bad edges, or a request outside the edges (naming its row).
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> import perfmodel as pm
+    >>> trace = pl.DataFrame({"prompt_tokens": [10, 20, 300, 400], "output_tokens": [50, 60, 500, 600]})
+    >>> pm.serve.mix.workload(trace).buckets.select("prompt_lo", "prompt_hi", "share", "prompt_tokens").rows()
+    [(1, 25, 0.5, 15.0), (250, 500, 0.5, 350.0)]
+    """
     frame = requests if isinstance(requests, pl.DataFrame) else read_requests(requests)
     for col in ("prompt_tokens", "output_tokens"):
         if col not in frame.columns:
@@ -172,21 +214,65 @@ def capacity(
     framework: str = "vllm",
     max_num_seqs: int | None = None,
 ) -> pl.DataFrame:
-    """Per bucket of ``work``, the largest request rate one ``tp``-GPU instance of ``system`` serves in steady
-    state with the mean time per output token within ``tpot_slo_s`` (and, if given, a time to first token within
-    ``ttft_slo_s``), requests/s.
+    """Per bucket of ``work``, the largest request rate one ``tp``-GPU instance of ``system`` serves within
+    the SLOs, requests/s.
 
-    Steady state of continuous batching (whole prompts prefilled first, as vLLM before chunked prefill): with
-    ``B`` sequences decoding at once, every request's prefill ``t_pf(I)`` interrupts all of them once, so over a
-    request's ``O`` output tokens each sequence waits ``B t_pf(I) / O`` of prefill per token on top of the decode
-    iteration ``t_dec(B, I + O/2)`` (mean context). Hence ``TPOT(B) = t_dec(B) + B t_pf(I)/O``, and Little's law
-    gives the rate ``B / (O TPOT(B))``. The capacity is its maximum over ``B`` up to ``max_num_seqs`` whose KV
-    cache fits ``B (I + O)`` tokens (each running sequence grows to its whole length; the paged scheduler admits
-    while blocks last and preempts growing sequences when they run out, so the simulator saturates near this
-    bound rather than at the mean occupancy ``I + O/2``). The time to first token is taken as ``t_pf(I) + t_dec(B)`` (a prompt
-    waits for the running iteration). Columns: the bucket, ``max_rate_req_s`` (0 when even one request misses
-    the SLO), ``batch``, ``tpot_s``, ``ttft_s``, ``limited_by`` (``tpot_slo``, ``ttft_slo``, ``kv_cache``,
-    ``max_num_seqs``, ``peak``: larger batches serve fewer requests/s) and ``why``."""
+    The rate is the steady state of continuous batching with the mean time per output token within
+    ``tpot_slo_s`` (and, if given, a time to first token within ``ttft_slo_s``). Whole prompts are prefilled
+    first, as vLLM before chunked prefill: with ``B`` sequences decoding at once, every request's prefill
+    ``t_pf(I)`` interrupts all of them once, so over a request's ``O`` output tokens each sequence waits ``B
+    t_pf(I) / O`` of prefill per token on top of the decode iteration ``t_dec(B, I + O/2)`` (mean context).
+    Hence ``TPOT(B) = t_dec(B) + B t_pf(I)/O``, and Little's law gives the rate ``B / (O TPOT(B))``. The
+    capacity is its maximum over ``B`` up to ``max_num_seqs`` whose KV cache fits ``B (I + O)`` tokens (each
+    running sequence grows to its whole length; the paged scheduler admits while blocks last and preempts
+    growing sequences when they run out, so the simulator saturates near this bound rather than at the mean
+    occupancy ``I + O/2``). The time to first token is taken as ``t_pf(I) + t_dec(B)`` (a prompt waits for the
+    running iteration).
+
+    Parameters
+    ----------
+    model : str, dict or perfmodel.llm.Model
+        The served model.
+    system : str
+        The system (an id).
+    work : Workload
+        The request histogram (:func:`workload`).
+    tpot_slo_s : float
+        SLO on the mean time per output token, seconds (> 0).
+    ttft_slo_s : float, optional
+        SLO on the time to first token, seconds.
+    tp : int
+        GPUs per instance (default 1).
+    dtype : str
+        Weights' dtype (default ``"bf16"``).
+    framework : str
+        Serving framework class (default ``"vllm"``).
+    max_num_seqs : int, optional
+        The largest batch (default: the framework's).
+
+    Returns
+    -------
+    polars.DataFrame
+        The buckets of ``work`` with ``max_rate_req_s`` (requests/s; 0 when even one request misses the SLO),
+        ``batch`` (the batch that reaches it), ``tpot_s`` and ``ttft_s`` (seconds, at that batch),
+        ``limited_by`` (``tpot_slo``, ``ttft_slo``, ``kv_cache``, ``max_num_seqs``, ``peak``: larger batches
+        serve fewer requests/s; ``memory`` when the weights do not fit) and ``why``.
+
+    Raises
+    ------
+    perfmodel.InvalidArgumentError
+        An SLO that is not a finite number > 0, or a bad ``tp`` or ``max_num_seqs``.
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> w = pm.serve.mix.workload(pm.serve.mix.trace_requests("lmsys_05"))
+    >>> cap = pm.serve.mix.capacity("llama2-7b", "g6-l4", w, tpot_slo_s=0.12, dtype="fp16")
+    >>> cap.select("prompt_lo", "output_lo", "batch", "limited_by").head(3).rows()
+    [(1, 1, 15, 'tpot_slo'), (1, 25, 64, 'tpot_slo'), (1, 100, 100, 'kv_cache')]
+    >>> cap["max_rate_req_s"].head(3).round(2).to_list()
+    [10.25, 9.34, 5.53]
+    """
     tpot_slo_s = _check_rate("tpot_slo_s", tpot_slo_s)
     if ttft_slo_s is not None:
         ttft_slo_s = _check_rate("ttft_slo_s", ttft_slo_s)
@@ -282,13 +368,41 @@ def capacity(
 
 @dataclass(frozen=True)
 class MixResult(Result):
-    """The minimum-cost allocation: ``allocation`` (one row per GPU type: ``system``, ``tp``, ``instances``,
-    ``gpus``, ``usd_per_gpu_h``, ``cost_usd_per_h``, ``load`` (the assigned load over the instances, in (0, 1])),
-    ``assignment`` (one row per bucket and type: the share of the bucket's requests sent there and its rate),
-    ``capacities`` (per bucket and type, from :func:`capacity`), ``single_type`` (the cheapest allocation using
-    one type only, per type, with ``saving`` of the mix against it, %; infeasible types have a null cost and
-    say why), ``cost_usd_per_h``, ``solve_s`` (the integer program's time) and ``gap`` (the proven relative
-    distance of ``cost_usd_per_h`` from the optimum: 0 when optimal, > 0 when the time limit stopped the search)."""
+    """The minimum-cost allocation of GPU types for a workload (:func:`cheapest_mix`). Prices are US dollars.
+
+    Attributes
+    ----------
+    allocation : polars.DataFrame
+        One row per GPU type: ``system``, ``tp``, ``instances``, ``gpus``, ``usd_per_gpu_h`` (USD per
+        GPU-hour), ``cost_usd_per_h`` (USD per hour), ``load`` (the assigned load over the instances, in (0,
+        1]).
+    assignment : polars.DataFrame
+        One row per bucket and type: the bucket's token ranges, ``system``, ``share_of_bucket`` (fraction of
+        the bucket's requests sent there) and ``rate_req_s`` (requests/s).
+    capacities : polars.DataFrame
+        Per bucket and type, from :func:`capacity` (with ``system`` and ``tp``).
+    single_type : polars.DataFrame
+        The cheapest allocation using one type only, per type: ``system``, ``tp``, ``instances``,
+        ``cost_usd_per_h`` (null when infeasible), ``why`` (why infeasible) and ``saving`` (of the mix against
+        it, %).
+    cost_usd_per_h : float
+        The mix's cost, USD per hour.
+    solve_s : float
+        The integer program's time, seconds.
+    gap : float
+        The proven relative distance of ``cost_usd_per_h`` from the optimum, a fraction: 0 when optimal, > 0
+        when the time limit stopped the search.
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> w = pm.serve.mix.workload(pm.serve.mix.trace_requests("lmsys_05"))
+    >>> r = pm.serve.cheapest_mix("llama2-7b", ["g6-l4", "g5-a10g"], w, rate=20.0, tpot_slo_s=0.12, dtype="fp16")
+    >>> r
+    MixResult(4x g5-a10g: $4.04/h)
+    >>> r.single_type["system"].to_list(), r.single_type["cost_usd_per_h"].round(2).to_list()
+    (['g6-l4', 'g5-a10g'], [4.9, 4.04])
+    """
 
     allocation: pl.DataFrame
     assignment: pl.DataFrame
@@ -386,12 +500,61 @@ def cheapest_mix(
     max_num_seqs: int | None = None,
     time_limit_s: float | None = 0.9,
 ) -> MixResult:
-    """The minimum-cost mix of GPU types serving ``work`` at ``rate`` requests/s under ``tpot_slo_s`` (and
-    ``ttft_slo_s``), Mélange's formulation (module docstring). ``gpus``: system ids (one GPU per instance) or
-    ``{system: tp}``; an instance of ``tp`` GPUs costs ``tp`` times the GPU's price (hwdb ``[price]``, or
-    ``prices`` by system or device id, USD per GPU-hour). Raises :class:`NoAllocationError` naming the bucket
-    no type can serve, and why, for each type. The integer program stops after ``time_limit_s`` (None: no limit)
-    with the best allocation found and its proven ``gap`` to the optimum (0 when solved to optimality)."""
+    """The minimum-cost mix of GPU types serving ``work`` at ``rate`` requests/s under the SLOs: Mélange's
+    formulation (module docstring).
+
+    An instance of ``tp`` GPUs costs ``tp`` times the GPU's price (hwdb ``[price]``, or ``prices``). The
+    integer program stops after ``time_limit_s`` with the best allocation found and its proven ``gap`` to the
+    optimum (0 when solved to optimality).
+
+    Parameters
+    ----------
+    model : str, dict or perfmodel.llm.Model
+        The served model.
+    gpus : str, sequence of str or dict
+        System ids (one GPU per instance) or ``{system: tp}``.
+    work : Workload
+        The request histogram (:func:`workload`).
+    rate : float
+        Total request rate, requests/s (> 0).
+    tpot_slo_s : float
+        SLO on the mean time per output token, seconds.
+    ttft_slo_s : float, optional
+        SLO on the time to first token, seconds.
+    prices : dict of str to float, optional
+        USD per GPU-hour by system or device id, replacing hwdb's.
+    slice_factor : int
+        Slices each bucket is cut into (default 8).
+    dtype : str
+        Weights' dtype (default ``"bf16"``).
+    framework : str
+        Serving framework class (default ``"vllm"``).
+    max_num_seqs : int, optional
+        The largest batch (default: the framework's).
+    time_limit_s : float, optional
+        The integer program's time limit, seconds (default 0.9; None: no limit).
+
+    Returns
+    -------
+    MixResult
+        ``allocation`` (instances and cost per type), ``assignment``, ``capacities``, ``single_type``,
+        ``cost_usd_per_h`` (USD per hour), ``solve_s`` (s) and ``gap`` (fraction).
+
+    Raises
+    ------
+    NoAllocationError
+        No type can serve some bucket under the SLO (naming the bucket and why, for each type).
+    perfmodel.InvalidArgumentError
+        A bad rate, SLO, price key, GPU list or ``work``; a device without a price (give ``prices``).
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> w = pm.serve.mix.workload(pm.serve.mix.trace_requests("lmsys_05"))
+    >>> r = pm.serve.cheapest_mix("llama2-7b", ["g6-l4", "g5-a10g"], w, rate=4.0, tpot_slo_s=0.12, dtype="fp16")
+    >>> r.allocation.select("system", "instances", "cost_usd_per_h").rows(), r.gap
+    ([('g6-l4', 0, 0.0), ('g5-a10g', 1, 1.01)], 0.0)
+    """
     rate = _check_rate("rate", rate)
     types = _gpu_list(gpus)
     if prices:
