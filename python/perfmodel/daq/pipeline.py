@@ -129,10 +129,44 @@ class _Node:
 
 @dataclass(frozen=True)
 class Evaluation(Result):
-    """Metrics of one evaluation (powers in W at the pipeline's technology year) and a per-stage table.
+    """Metrics of one evaluation (:meth:`Pipeline.evaluate`): powers in W at the pipeline's technology year,
+    and a per-stage table.
 
-    ``energy_per_relevant_j`` is ``None`` when no relevant sample reaches storage, and ``relevant_per_kj`` when
-    the pipeline draws no power (the ratios are undefined there; sweeps show them as nulls)."""
+    ``energy_per_relevant_j`` is ``None`` when no relevant sample reaches storage, and ``relevant_per_kj``
+    when the pipeline draws no power (the ratios are undefined there; sweeps show them as nulls). ``e["f1"]``
+    reads any metric by name.
+
+    Attributes
+    ----------
+    metrics : dict of str to float
+        Every metric of :data:`METRICS`: ``power_w`` (W, at the pipeline's technology year),
+        ``compute_power_w`` and ``link_power_w`` (W),
+    ``power_unscaled_w`` (W at the reference year 2022's technology), ``scale_factor`` (the CMOS scaling
+    ``S(year)``), ``precision``, ``recall``, ``f1`` and ``accuracy`` (fractions), ``tp_per_s``, ``fp_per_s``,
+    ``tn_per_s``, ``fn_per_s`` (events per second), ``output_rate_hz`` (events/s reaching storage),
+    ``relevant_per_s`` (F1 x output rate), ``relevant_per_kj`` (relevant samples per kJ),
+    ``energy_per_relevant_j`` (J per relevant sample), ``units`` (farm units) and ``cost`` (sum of units x
+    unit cost, in the unit costs' currency: USD in the presets). stages : polars.DataFrame
+        One row per stage: ``stage``, ``kind`` (detector, processor, storage), ``message_bytes`` and
+        ``output_bytes`` (bytes per event), ``input_rate_hz`` and ``output_rate_hz`` (events/s),
+        ``ops_per_event``, ``energy_per_event_j`` (J), ``compute_power_w``, ``link_power_w`` and ``power_w``
+        (W), ``link_throughput_bps`` (bytes per second on the outgoing link, despite the name),
+        ``global_ratio`` (product of the reduction ratios downstream), ``threshold`` (the classifier's),
+        ``tn_rate``, ``fn_rate``, ``fpr``, ``tpr`` (the column-normalised error matrix, fractions),
+        ``rejected_negatives_per_s``, ``rejected_positives_per_s``, ``passed_negatives_per_s``,
+        ``passed_positives_per_s`` (events/s), ``units`` and ``cost``.
+    power_w, f1, precision, recall, relevant_per_kj, energy_per_relevant_j, output_rate_hz, cost : float
+        The headline metrics, as in ``metrics``.
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> e = pm.daq.preset("cms-run5").evaluate()
+    >>> f"{e.power_w / 1e6:.1f} MW", f"F1 {e.f1:.3f}", f"{e.output_rate_hz:,.0f} Hz"
+    ('51.6 MW', 'F1 0.386', '7,504 Hz')
+    >>> e.stages.filter(e.stages["stage"] == "L1T")["output_rate_hz"].to_list()
+    [750468.0]
+    """
 
     metrics: dict[str, float | None]
     stages: pl.DataFrame
@@ -189,6 +223,23 @@ def _num(where: str, key: str, value: Any) -> float:
 class Pipeline:
     """A DAQ pipeline: detectors -> processing/trigger stages -> one storage root.
 
+    Build it with :meth:`detector`, :meth:`stage`, :meth:`storage` and :meth:`link` (each returns the
+    pipeline), or load it from TOML (:func:`perfmodel.daq.load`, :func:`perfmodel.daq.preset`). Values are
+    changed by ``"stage.parameter"`` keys (:meth:`with_values`, :meth:`sweep`).
+
+    Parameters
+    ----------
+    name : str
+        The pipeline's name (default ``"pipeline"``).
+    year : float
+        CMOS technology year: powers are divided by ``exp(0.18717361 (year - 2022))`` (default 2022).
+    relevant_fraction : float, optional
+        Fraction of detector samples that are relevant (default: the classifiers' own).
+    integer_counts : bool
+        Truncate event counts to whole events per class, as SystemFlow does (default True).
+
+    Examples
+    --------
     >>> import perfmodel as pm
     >>> p = pm.daq.Pipeline(year=2022)
     >>> _ = p.detector("Pixels", sample_rate_hz=1e6, data_bytes=1000, to="Trigger", link_energy_per_bit_j=1e-11)
@@ -424,8 +475,45 @@ class Pipeline:
         return self._compiled
 
     def evaluate(self, mc_seed: int | None = None, mc_samples: int = 50_000) -> Evaluation:
-        """Metrics of the pipeline. ``mc_seed`` switches on the seeded Monte Carlo classifiers (``mc_samples``
-        scores per class, as SystemFlow's 50 000); by default the evaluation is deterministic."""
+        """Metrics of the pipeline, evaluated by the engine.
+
+        By default the evaluation is deterministic (each classifier's threshold solved for its reduction
+        ratio); ``mc_seed`` switches on the seeded Monte Carlo classifiers (``mc_samples`` scores per class,
+        as SystemFlow's 50 000).
+
+        Parameters
+        ----------
+        mc_seed : int, optional
+            Seed of the Monte Carlo classifiers, in [0, 2^64) (None: deterministic).
+        mc_samples : int
+            Scores drawn per class, 2 to 10,000,000 (default 50,000).
+
+        Returns
+        -------
+        Evaluation
+            ``metrics`` (``power_w`` (W, at the pipeline's technology year), ``compute_power_w`` and
+            ``link_power_w`` (W), ``power_unscaled_w`` (W at the reference year 2022's technology),
+            ``scale_factor`` (the CMOS scaling ``S(year)``), ``precision``, ``recall``, ``f1`` and
+            ``accuracy`` (fractions), ``tp_per_s``, ``fp_per_s``, ``tn_per_s``, ``fn_per_s`` (events per
+            second), ``output_rate_hz`` (events/s reaching storage), ``relevant_per_s`` (F1 x output rate),
+            ``relevant_per_kj`` (relevant samples per kJ), ``energy_per_relevant_j`` (J per relevant sample),
+            ``units`` (farm units) and ``cost`` (sum of units x unit cost, in the unit costs' currency: USD in
+            the presets)) and the per-stage table ``stages``.
+
+        Raises
+        ------
+        perfmodel.ModelError
+            An invalid pipeline (a cycle, no single storage root, a link to an undefined stage).
+        perfmodel.InvalidArgumentError
+            A value outside its domain.
+
+        Examples
+        --------
+        >>> import perfmodel as pm
+        >>> e = pm.daq.preset("cms-run5", gpu_hlt=True, smart_pixels=True).evaluate()
+        >>> f"{e.power_w / 1e6:.2f} MW", f"F1 {e.f1:.3f}", f"cost {e.cost / 1e9:.2f} G"
+        ('20.46 MW', 'F1 0.386', 'cost 1.75 G')
+        """
         metrics, cols = _core.daq_evaluate(self.compile(), *_mc_args(mc_seed, mc_samples))
         shown: dict[str, float | None] = {
             k: (None if k in _RATIOS and math.isinf(v) else v) for k, v in metrics.items()
@@ -438,17 +526,49 @@ class Pipeline:
 
     def sweep(self, columns: Mapping[str, Any], per_stage: bool = False, mc_seed: int | None = None, mc_samples: int = 50_000,
               *, client: Any = None) -> pl.DataFrame:  # fmt: skip
-        """Vectorized what-if: ``{"stage.parameter" | "year" | "relevant_fraction": scalar or array}``, broadcast
-        together; one row per element with the inputs and every metric (plus ``power_w:<stage>`` columns
-        with ``per_stage``).
+        """Vectorized what-if: the pipeline evaluated for every element of broadcast columns of values.
 
+        Parameters
+        ----------
+        columns : mapping of str to float or array_like
+            ``{"stage.parameter" | "year" | "relevant_fraction": scalar or array}``, broadcast together (e.g.
+            ``"L1T.skill"``, ``"HLT.reduction_ratio"``, ``"L1T.complexity_k1"``).
+        per_stage : bool
+            Add a ``power_w:<stage>`` column (W) per stage (default False).
+        mc_seed : int, optional
+            Seed of the Monte Carlo classifiers (None: deterministic); each row is seeded by its number.
+        mc_samples : int
+            Scores drawn per class (default 50,000).
+        client : dask.distributed.Client, optional
+            Sweeps row ranges as tasks on its workers; the frame (Monte Carlo draws included) is the local
+            one.
+
+        Returns
+        -------
+        polars.DataFrame
+            One row per element: the inputs, then every metric of :data:`METRICS` (``power_w`` (W, at the
+            pipeline's technology year), ``compute_power_w`` and ``link_power_w`` (W), ``power_unscaled_w`` (W
+            at the reference year 2022's technology), ``scale_factor`` (the CMOS scaling ``S(year)``),
+            ``precision``, ``recall``, ``f1`` and ``accuracy`` (fractions), ``tp_per_s``, ``fp_per_s``,
+            ``tn_per_s``, ``fn_per_s`` (events per second), ``output_rate_hz`` (events/s reaching storage),
+            ``relevant_per_s`` (F1 x output rate), ``relevant_per_kj`` (relevant samples per kJ),
+            ``energy_per_relevant_j`` (J per relevant sample), ``units`` (farm units) and ``cost`` (sum of
+            units x unit cost, in the unit costs' currency: USD in the presets);
+        the undefined ratios null), plus ``power_w:<stage>`` columns with ``per_stage``.
+
+        Raises
+        ------
+        perfmodel.InvalidArgumentError
+            An unknown stage or parameter (naming the closest stage), or arrays that do not broadcast.
+
+        Examples
+        --------
         >>> import numpy as np, perfmodel as pm
         >>> df = pm.daq.preset("cms-run5").sweep({"L1T.skill": np.linspace(1, 4, 7)})
-        >>> df.height
-        7
-
-        ``client`` (a ``dask.distributed.Client``) sweeps row ranges as tasks on its workers; the frame (Monte
-        Carlo draws included: each row is seeded by its number) is the local one.
+        >>> df.height, df["f1"].round(3).to_list()[:3]
+        (7, [0.132, 0.264, 0.434])
+        >>> pm.daq.preset("cms-run5").sweep({"L1T.skill": [2.0, 3.0]}, per_stage=True).columns[-2:]
+        ['power_w:HLT', 'power_w:Disk']
         """
         compiled = self.compile()
         index = {n: i for i, n in enumerate(compiled.names)}

@@ -86,11 +86,35 @@ def _base(name: str) -> Pipeline:
 
 def preset(name: str, *, year: float | None = None, **switches: bool) -> Pipeline:
     """A CMS pipeline: ``"cms-run3"`` (pileup 60) or ``"cms-run5"`` (HL-LHC, pileup 200), with technology
-    levers ``gpu_hlt``, ``smart_pixels``, ``l1_tracking``, ``optical_links`` (booleans).
+    levers.
 
+    Parameters
+    ----------
+    name : str
+        ``"cms-run3"`` or ``"cms-run5"`` (:data:`PRESETS`).
+    year : float, optional
+        CMOS technology year (default: the preset's, 2032).
+    **switches : bool
+        Technology levers switched on or off: ``gpu_hlt``, ``smart_pixels``, ``l1_tracking``,
+        ``optical_links`` (:data:`LEVERS`; their definitions: :func:`levers`).
+
+    Returns
+    -------
+    Pipeline
+        The pipeline, the levers' values applied (``meta["levers"]`` records them).
+
+    Raises
+    ------
+    perfmodel.InvalidArgumentError
+        An unknown preset (naming the closest) or lever, or a lever that is not True/False.
+
+    Examples
+    --------
     >>> import perfmodel as pm
     >>> round(pm.daq.preset("cms-run5").evaluate().power_w / 1e6, 2)
     51.6
+    >>> round(pm.daq.preset("cms-run5", gpu_hlt=True).evaluate().power_w / 1e6, 2)
+    25.85
     """
     base = _base(name)
     values = lever_values(name, base, **switches)
@@ -103,7 +127,32 @@ def preset(name: str, *, year: float | None = None, **switches: bool) -> Pipelin
 
 def lever_sweep(name: str, per_stage: bool = True, **fixed: bool) -> pl.DataFrame:
     """Every combination of the preset's levers (those not fixed), evaluated in one vectorized engine call.
-    Columns: one boolean per lever, the metrics, and ``power_w:<stage>`` with ``per_stage``."""
+
+    Parameters
+    ----------
+    name : str
+        ``"cms-run3"`` or ``"cms-run5"``.
+    per_stage : bool
+        Add a ``power_w:<stage>`` column (W) per stage (default True).
+    **fixed : bool
+        Levers held on or off (not swept).
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per combination: ``configuration`` (the levers on, ``+``-joined, or ``baseline``), one boolean
+        column per lever, every metric of :data:`perfmodel.daq.METRICS` (powers in W, rates in events/s,
+        ``f1`` a fraction...; see :meth:`Pipeline.sweep`), and ``power_w:<stage>`` with ``per_stage``.
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> df = pm.daq.lever_sweep("cms-run5", per_stage=False)
+    >>> df.height, df.columns[:5]
+    (16, ['configuration', 'gpu_hlt', 'smart_pixels', 'l1_tracking', 'optical_links'])
+    >>> df.filter(df["configuration"] == "l1_tracking")["f1"].round(3).to_list()
+    [0.793]
+    """
     names = list(levers(name))
     free = [lv for lv in names if lv not in fixed]
     combos = [

@@ -543,7 +543,7 @@ def _check_fits(mem: MemoryReport, model: Any, where: Any, tp: int, pp: int) -> 
 
 @dataclass(frozen=True)
 class Phase(Result):
-    """One prefill or decode iteration (:func:`prefill`, :func:`decode`) with its throughput, memory and energy.
+    """One prefill or decode iteration (:func:`prefill`, :func:`decode`): throughput, memory and energy.
 
     Figures of the iteration and of ``energy`` read as attributes (``p.time_s``, ``p.gemm_s``,
     ``p.power_per_gpu_w``...).
