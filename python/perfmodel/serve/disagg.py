@@ -111,13 +111,11 @@ class Pool:
 
     @property
     def gpus(self) -> int:
-        """GPUs of the pool: ``tp x pp x replicas``.
-        """
+        """GPUs of the pool: ``tp x pp x replicas``."""
         return int(self.tp) * int(self.pp) * int(self.replicas)
 
     def label(self) -> str:
-        """The pool in words: ``"<replicas> x TP<tp>[xPP<pp>] on <system>"``.
-        """
+        """The pool in words: ``"<replicas> x TP<tp>[xPP<pp>] on <system>"``."""
         plan = f"TP{self.tp}" + (f"xPP{self.pp}" if self.pp != 1 else "")
         sys = self.where.id if isinstance(self.where, hwdb.Spec) else str(self.where)
         return f"{self.replicas} x {plan} on {sys}"
