@@ -50,6 +50,7 @@ FUNCTIONS = {
     "perfmodel.llm.sizing_sweep": pm.llm.sizing_sweep,
     "perfmodel.llm.sizing_rules": pm.llm.sizing_rules,
     "perfmodel.llm.Estimate.energy": pm.llm.Estimate.energy,
+    "perfmodel.llm.Model.flops_per_token": pm.llm.Model.flops_per_token,
     "perfmodel.serve.engine": pm.serve.engine,
     "perfmodel.serve.iteration": pm.serve.iteration,
     "perfmodel.serve.prefill": pm.serve.prefill,
@@ -66,6 +67,10 @@ FUNCTIONS = {
     "perfmodel.serve.cheapest_mix": pm.serve.cheapest_mix,
     "perfmodel.serve.requests": pm.serve.requests,
     "perfmodel.serve.read_requests": pm.serve.read_requests,
+    "perfmodel.serve.plans": pm.serve.plans,
+    "perfmodel.serve.framework_defaults": pm.serve.framework_defaults,
+    "perfmodel.serve.mix.trace_requests": pm.serve.mix.trace_requests,
+    "perfmodel.serve.mix.price": pm.serve.mix.price,
     "perfmodel.power.model": pm.power.model,
     "perfmodel.power.check_cap": pm.power.check_cap,
     "perfmodel.power.node_power": pm.power.node_power,
@@ -74,6 +79,15 @@ FUNCTIONS = {
     "perfmodel.daq.preset": pm.daq.preset,
     "perfmodel.daq.load": pm.daq.load,
     "perfmodel.daq.lever_sweep": pm.daq.lever_sweep,
+    "perfmodel.daq.levers": pm.daq.levers,
+    "perfmodel.daq.lever_values": pm.daq.lever_values,
+    "perfmodel.daq.calibrate_skill": pm.daq.calibrate_skill,
+    "perfmodel.daq.device_unit_time_s": pm.daq.device_unit_time_s,
+    "perfmodel.daq.Pipeline.detector": pm.daq.Pipeline.detector,
+    "perfmodel.daq.Pipeline.stage": pm.daq.Pipeline.stage,
+    "perfmodel.daq.Pipeline.storage": pm.daq.Pipeline.storage,
+    "perfmodel.daq.Pipeline.link": pm.daq.Pipeline.link,
+    "perfmodel.daq.Pipeline.with_values": pm.daq.Pipeline.with_values,
     "perfmodel.daq.Pipeline.evaluate": pm.daq.Pipeline.evaluate,
     "perfmodel.daq.Pipeline.sweep": pm.daq.Pipeline.sweep,
 }
@@ -98,9 +112,26 @@ CLASSES = {
     "perfmodel.serve.SplitSearch": pm.serve.SplitSearch,
     "perfmodel.serve.mix.Workload": pm.serve.mix.Workload,
     "perfmodel.serve.mix.MixResult": pm.serve.mix.MixResult,
+    "perfmodel.serve.FrameworkDefaults": pm.serve.FrameworkDefaults,
     "perfmodel.power.PowerModel": pm.power.PowerModel,
     "perfmodel.daq.Pipeline": pm.daq.Pipeline,
     "perfmodel.daq.Evaluation": pm.daq.Evaluation,
+    "perfmodel.daq.Gaussian": pm.daq.Gaussian,
+    "perfmodel.daq.Rates": pm.daq.Rates,
+    "perfmodel.daq.Empirical": pm.daq.Empirical,
+}
+
+#: The error classes: what each means and an example that raises it.
+ERRORS = {
+    name: getattr(pm, name)
+    for name in (
+        "PerfModelError",
+        "HwdbError",
+        "InvalidArgumentError",
+        "UnsupportedError",
+        "ModelError",
+        "LogParseError",
+    )
 }
 
 
@@ -168,3 +199,12 @@ def test_public_class_docstring_has_attributes_and_an_example(name):
     assert "Examples" in sections, f"{name}: docstring lacks Examples"
     examples = "\n".join(sections["Examples"])
     assert ">>>" in examples and "+SKIP" not in examples, f"{name}: the example must run"
+
+
+@pytest.mark.parametrize("name", sorted(ERRORS))
+def test_error_class_docstring_has_an_example(name):
+    sections = _sections(inspect.getdoc(ERRORS[name]) or "")
+    examples = "\n".join(sections.get("Examples", []))
+    assert ">>>" in examples and "+SKIP" not in examples, (
+        f"perfmodel.{name}: docstring lacks a running example"
+    )

@@ -47,8 +47,22 @@ _NODE_FIELDS = (
 
 @dataclass(frozen=True)
 class Gaussian:
-    """Negative scores ~ N(0, 1), positive scores ~ N(skill, sigma^2); the threshold is solved
-    deterministically for the stage's reduction ratio (SystemFlow ``GaussianClassifier``)."""
+    """A score classifier: negative scores ~ N(0, 1), positive scores ~ N(skill, sigma^2); the threshold is
+    solved deterministically for the stage's reduction ratio (SystemFlow ``GaussianClassifier``).
+
+    Parameters
+    ----------
+    skill : float
+        Mean of the relevant events' scores, in standard deviations of the irrelevant ones.
+    sigma : float
+        Standard deviation of the relevant events' scores (default 1).
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> pm.daq.Gaussian(2.0)
+    Gaussian(skill=2.0, sigma=1.0)
+    """
 
     skill: float
     sigma: float = 1.0
@@ -59,8 +73,20 @@ class Gaussian:
 
 @dataclass(frozen=True)
 class Rates:
-    """Given true- and false-positive rates; the stage's output rate follows from them (its reduction
-    ratio is used only for the detectors' relevant fraction ``1/G``)."""
+    """A classifier given by its true- and false-positive rates; the stage's output rate follows from them
+    (its reduction ratio is used only for the detectors' relevant fraction ``1/G``).
+
+    Parameters
+    ----------
+    tpr, fpr : float
+        True- and false-positive rates, fractions.
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> pm.daq.Rates(tpr=0.95, fpr=0.01)
+    Rates(tpr=0.95, fpr=0.01)
+    """
 
     tpr: float
     fpr: float
@@ -71,8 +97,25 @@ class Rates:
 
 @dataclass(frozen=True)
 class Empirical:
-    """Tabulated score CDFs of irrelevant (``cdf_neg``) and relevant (``cdf_pos``) events on a grid ``x``,
-    linearly interpolated; ``shift`` is added to relevant scores (SystemFlow's ``skill_boost``)."""
+    """A classifier from tabulated score CDFs of irrelevant (``cdf_neg``) and relevant (``cdf_pos``) events on
+    a grid ``x``, linearly interpolated; ``shift`` is added to relevant scores (SystemFlow's ``skill_boost``).
+
+    Parameters
+    ----------
+    x : tuple of float
+        The score grid, increasing.
+    cdf_neg, cdf_pos : tuple of float
+        The CDFs of irrelevant and relevant scores on ``x``, fractions.
+    shift : float
+        Added to the relevant scores (default 0).
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> c = pm.daq.Empirical.from_efficiency_curve([0, 1, 2], [1.0, 0.9, 0.5], [1.0, 0.3, 0.05])
+    >>> c.cdf_neg  # 1 - background efficiency
+    (0.0, 0.7, 0.95)
+    """
 
     x: tuple[float, ...]
     cdf_neg: tuple[float, ...]
@@ -289,7 +332,42 @@ class Pipeline:
         units: float = 0.0,
         unit_cost: float = 0.0,
     ) -> Pipeline:
-        """A detector sampling ``sample_rate_hz`` times a second, ``data_bytes`` per sample."""
+        """Add a detector sampling ``sample_rate_hz`` times a second, ``data_bytes`` per sample.
+
+        Parameters
+        ----------
+        name : str
+            The detector's name (unique in the pipeline).
+        sample_rate_hz : float
+            Samples per second.
+        data_bytes : float
+            Bytes per sample.
+        compression : float
+            Compression of the data, a fraction removed (default 0).
+        energy_per_op_j : float
+            Energy per op of the detector's own processing, J (default 0).
+        complexity : sequence of float
+            Polynomial coefficients ``k0, k1, k2, k3`` of ops per event in the message size (bytes; default
+            ``(0, 1)``).
+        to : str, optional
+            The stage it sends its data to.
+        link_energy_per_bit_j : float
+            Energy of its outgoing link, J per bit (default 0).
+        units, unit_cost : float
+            Hardware units and the cost of each (default 0).
+
+        Returns
+        -------
+        Pipeline
+            The pipeline itself (calls chain).
+
+        Examples
+        --------
+        >>> import perfmodel as pm
+        >>> p = pm.daq.Pipeline().detector("Pixels", sample_rate_hz=40e6, data_bytes=1440000, to="L1")
+        >>> p.names, p.kind("Pixels")
+        (['Pixels'], 'detector')
+        """
         vals = self._values(
             name,
             sample_rate_hz=sample_rate_hz,
@@ -321,8 +399,50 @@ class Pipeline:
         unit_time_s: float = 0.0,
         utilization: float = 1.0,
     ) -> Pipeline:
-        """A processing or trigger stage. ``complexity`` are polynomial coefficients ``k0, k1, k2, k3`` of ops
-        per event in the message size (bytes); ``unit_time_s`` (seconds one farm unit needs per op) sizes a farm."""
+        """Add a processing or trigger stage.
+
+        Parameters
+        ----------
+        name : str
+            The stage's name (unique in the pipeline).
+        to : str, optional
+            The stage it sends its data to.
+        data_bytes : float
+            Bytes the stage adds per event (default 0).
+        reduction_ratio : float
+            Events in per event out (a trigger keeps ``1/RR``; default 1).
+        classifier : Gaussian, Rates, Empirical or None
+            How the trigger splits the kept events between relevant and irrelevant ones (default None).
+        energy_per_op_j : float
+            Energy per op, J (default 0).
+        complexity : sequence of float
+            Polynomial coefficients ``k0, k1, k2, k3`` of ops per event in the message size (bytes; default
+            ``(0, 1)``).
+        complexity_scale : float
+            Multiplies the ops per event (default 1).
+        compression : float
+            Compression of the outgoing data, a fraction removed (default 0).
+        link_energy_per_bit_j : float
+            Energy of the outgoing link, J per bit (default 0).
+        units, unit_cost : float
+            Fixed hardware units and the cost of each (default 0).
+        unit_time_s : float
+            Seconds one farm unit needs per op: sizes a farm (default 0: no farm).
+        utilization : float
+            The farm's utilization, a fraction (default 1).
+
+        Returns
+        -------
+        Pipeline
+            The pipeline itself (calls chain).
+
+        Examples
+        --------
+        >>> import perfmodel as pm
+        >>> p = pm.daq.Pipeline().stage("L1", reduction_ratio=53.3, classifier=pm.daq.Gaussian(1.86), to="Disk")
+        >>> p.get("L1.reduction_ratio"), p.get("L1.skill")
+        (53.3, 1.86)
+        """
         vals = self._values(
             name, data_bytes=data_bytes, reduction_ratio=reduction_ratio, energy_per_op_j=energy_per_op_j, complexity_scale=complexity_scale,
             compression=compression, units=units, unit_cost=unit_cost, unit_time_s=unit_time_s, utilization=utilization,
@@ -340,12 +460,62 @@ class Pipeline:
         units: float = 0.0,
         unit_cost: float = 0.0,
     ) -> Pipeline:
-        """The storage root."""
+        """Add the storage root (one per pipeline).
+
+        Parameters
+        ----------
+        name : str
+            Its name (default ``"Storage"``).
+        energy_per_op_j : float
+            Energy per op, J (default 0).
+        complexity : sequence of float
+            Polynomial coefficients of ops per event in the message size (default ``(0, 1)``).
+        units, unit_cost : float
+            Hardware units and the cost of each (default 0).
+
+        Returns
+        -------
+        Pipeline
+            The pipeline itself (calls chain).
+
+        Examples
+        --------
+        >>> import perfmodel as pm
+        >>> pm.daq.Pipeline().storage("Disk").kind("Disk")
+        'storage'
+        """
         vals = self._values(name, energy_per_op_j=energy_per_op_j, units=units, unit_cost=unit_cost)
         return self._add(_Node(name, "storage", vals, tuple(complexity)))
 
     def link(self, source: str, target: str, energy_per_bit_j: float = 0.0) -> Pipeline:
-        """Connects ``source`` to ``target`` (each node sends its data to one successor)."""
+        """Connect ``source`` to ``target`` (each node sends its data to one successor).
+
+        Parameters
+        ----------
+        source, target : str
+            Stage names.
+        energy_per_bit_j : float
+            Energy of the link, J per bit (default 0).
+
+        Returns
+        -------
+        Pipeline
+            The pipeline itself (calls chain).
+
+        Raises
+        ------
+        perfmodel.ModelError
+            ``source`` already sends to another stage.
+        perfmodel.InvalidArgumentError
+            An unknown stage (naming the closest).
+
+        Examples
+        --------
+        >>> import perfmodel as pm
+        >>> p = pm.daq.Pipeline().detector("Pixels", sample_rate_hz=1e6, data_bytes=1000).storage("Disk")
+        >>> p.link("Pixels", "Disk", energy_per_bit_j=2e-11).get("Pixels.link_energy_per_bit_j")
+        2e-11
+        """
         node = self._node(source)
         if node.to is not None and node.to != target:
             raise ModelError(
@@ -400,7 +570,35 @@ class Pipeline:
         return stage, fld
 
     def with_values(self, values: Mapping[str, float]) -> Pipeline:
-        """A copy with ``{"stage.parameter": value}`` (and ``"year"``) changed."""
+        """A copy with values changed by ``"stage.parameter"`` key (and ``"year"``).
+
+        Parameters
+        ----------
+        values : mapping of str to float
+            ``{"stage.parameter": value}``: any keyword of :meth:`stage`/:meth:`detector` that is a number,
+            ``link_energy_per_bit_j``, ``complexity_k0`` to ``complexity_k3``, and a classifier's ``skill``,
+            ``sigma``, ``tpr`` or ``fpr``; ``"year"``.
+
+        Returns
+        -------
+        Pipeline
+            A new pipeline (this one is unchanged).
+
+        Raises
+        ------
+        perfmodel.InvalidArgumentError
+            An unknown stage or parameter.
+        perfmodel.ModelError
+            A classifier parameter on a stage without a classifier.
+
+        Examples
+        --------
+        >>> import perfmodel as pm
+        >>> p = pm.daq.preset("cms-run5")
+        >>> q = p.with_values({"L1T.reduction_ratio": 40.0, "year": 2030})
+        >>> q.get("L1T.reduction_ratio"), q.year, p.get("L1T.reduction_ratio")
+        (40.0, 2030.0, 53.3)
+        """
         compiled, self._compiled = self._compiled, None
         try:
             new = copy.deepcopy(self)

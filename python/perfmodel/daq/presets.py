@@ -35,7 +35,28 @@ def _doc(name: str) -> dict[str, Any]:
 
 
 def levers(name: str) -> dict[str, dict[str, Any]]:
-    """The lever definitions of a preset (description, the values each sets, farm sizing)."""
+    """The lever definitions of a preset (description, the values each sets, farm sizing).
+
+    Parameters
+    ----------
+    name : str
+        ``"cms-run3"`` or ``"cms-run5"``.
+
+    Returns
+    -------
+    dict of str to dict
+        Per lever: ``description``, ``set`` (``{"stage.parameter" or "kind:<kind>.parameter": value}``) and,
+        for a farm, ``farm`` (``stage``, ``device``, ``flops_per_op``, ``bytes_per_op``, ``dtype``,
+        ``unit_cost``).
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> sorted(pm.daq.levers("cms-run5"))
+    ['gpu_hlt', 'l1_tracking', 'optical_links', 'smart_pixels']
+    >>> pm.daq.levers("cms-run5")["gpu_hlt"]["set"]
+    {'HLT.complexity_scale': 0.5}
+    """
     return dict(_doc(name).get("levers", {}))
 
 
@@ -53,7 +74,34 @@ def _expand(p: Pipeline, values: dict[str, float]) -> dict[str, float]:
 
 
 def lever_values(name: str, base: Pipeline | None = None, **switches: bool) -> dict[str, float]:
-    """The ``"stage.parameter": value`` changes the switched-on levers make to the base preset."""
+    """The ``"stage.parameter": value`` changes the switched-on levers make to the base preset.
+
+    Parameters
+    ----------
+    name : str
+        ``"cms-run3"`` or ``"cms-run5"``.
+    base : Pipeline, optional
+        The base pipeline (default: the preset's).
+    **switches : bool
+        Levers switched on (True) or off.
+
+    Returns
+    -------
+    dict of str to float
+        The changed values by ``"stage.parameter"`` (units in the parameter names); a farm lever also sets its
+        stage's ``unit_time_s`` (s), ``unit_cost`` and ``utilization``.
+
+    Raises
+    ------
+    perfmodel.InvalidArgumentError
+        An unknown lever, or a switch that is not True/False.
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> pm.daq.lever_values("cms-run5", smart_pixels=True)
+    {'Inner Tracker.data_bytes': 662400.0}
+    """
     defs = levers(name)
     p = base if base is not None else _base(name)
     out: dict[str, float] = {}
@@ -175,7 +223,37 @@ def calibrate_skill(
     pipeline: Pipeline, stage: str, target_f1: float, lo: float = 0.0, hi: float = 10.0
 ) -> float:
     """The Gaussian skill of ``stage`` at which the pipeline's F1 equals ``target_f1`` (bisection; F1 rises
-    with skill). Used to calibrate the presets' L1T skills to SystemFlow's published F1 rows."""
+    with skill).
+
+    Used to calibrate the presets' L1T skills to SystemFlow's published F1 rows.
+
+    Parameters
+    ----------
+    pipeline : Pipeline
+        The pipeline.
+    stage : str
+        A stage with a :class:`Gaussian` classifier.
+    target_f1 : float
+        The F1 to reach, a fraction.
+    lo, hi : float
+        The skill bracket searched (default 0 to 10).
+
+    Returns
+    -------
+    float
+        The skill (the positive scores' mean, in standard deviations of the negatives).
+
+    Raises
+    ------
+    perfmodel.InvalidArgumentError
+        ``target_f1`` outside the F1 range of the bracket.
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> round(pm.daq.calibrate_skill(pm.daq.preset("cms-run5"), "L1T", 0.385988), 4)  # SystemFlow's Run-5 F1
+    1.8642
+    """
 
     def f1(s: float) -> float:
         return pipeline.with_values({f"{stage}.skill": s}).evaluate().f1

@@ -91,8 +91,27 @@ class Workload:
 
 
 def trace_requests(name_or_path: str) -> pl.DataFrame:
-    """A packaged request trace (``lmsys_05``, ``creation_025``, ... under ``llama/`` or ``mistral/``) or a
-    CSV/JSONL path, as a frame with ``prompt_tokens`` and ``output_tokens``."""
+    """A packaged request trace or a CSV/JSONL file, as the input of :func:`workload`.
+
+    Parameters
+    ----------
+    name_or_path : str
+        A packaged trace (``lmsys_05``, ``creation_025``, ... under ``llama/`` or ``mistral/``; a bare name is
+        looked up under ``llama/``) or the path of a CSV/JSONL file.
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per request with ``prompt_tokens`` and ``output_tokens`` (and ``arrival_s`` where the trace
+        has it, seconds).
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> t = pm.serve.mix.trace_requests("lmsys_05")
+    >>> t.height, t.columns
+    (1024, ['arrival_s', 'prompt_tokens', 'output_tokens'])
+    """
     from pathlib import Path
 
     from ..validation.serving_cases import load_trace
@@ -175,8 +194,31 @@ def workload(requests: Any, input_edges: Any = INPUT_EDGES, output_edges: Any = 
 
 
 def price(system: str, prices: dict[str, float] | None = None) -> float:
-    """Hourly on-demand price of one GPU of ``system`` (a system or device id), US dollars: ``prices`` (by system
-    or device id) first, else the device's hwdb ``[price]``."""
+    """Hourly on-demand price of one GPU of ``system``, US dollars.
+
+    Parameters
+    ----------
+    system : str
+        A system or device id.
+    prices : dict of str to float, optional
+        USD per GPU-hour by system or device id, looked up first.
+
+    Returns
+    -------
+    float
+        USD per GPU-hour: from ``prices``, else the device's hwdb ``[price]``.
+
+    Raises
+    ------
+    perfmodel.InvalidArgumentError
+        A price that is not > 0, or a device without a price in hwdb or ``prices``.
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> pm.serve.mix.price("g6-l4"), pm.serve.mix.price("dgx-h100", {"h100-sxm5-80gb": 2.5})
+    (0.7, 2.5)
+    """
     spec = hwdb.get(system)
     device = spec.id if spec.kind == "device" else spec["device"]
     for key in (system, device):

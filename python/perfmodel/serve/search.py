@@ -36,9 +36,33 @@ def _cluster_size(cluster: Any) -> tuple[Any, int, int]:
 
 
 def plans(model: Any, cluster: Any, max_pp: int = 8) -> list[dict[str, int]]:
-    """Every plan: TP dividing a node's GPUs (and the model's heads), PP up to ``max_pp`` whole nodes or within
-    one, EP in {1, TP} for MoE models, replicas filling the cluster; for MoE models also data-parallel attention
-    over the TP ranks with EP = TP (``attention_dp``, PP 1, TP dividing the experts)."""
+    """Every serving plan of a cluster's GPUs, the candidates :func:`search` simulates.
+
+    TP divides a node's GPUs (and the model's heads), PP goes up to ``max_pp`` whole nodes or within one, EP
+    is in {1, TP} for MoE models, and replicas fill the cluster; for MoE models also data-parallel attention
+    over the TP ranks with EP = TP (``attention_dp``, PP 1, TP dividing the experts).
+
+    Parameters
+    ----------
+    model : str, dict or perfmodel.llm.Model
+        The served model.
+    cluster : str, Spec, tuple or Cluster
+        A system (one node), ``(system, nodes)`` or a cluster of one group.
+    max_pp : int
+        The largest pipeline degree (default 8).
+
+    Returns
+    -------
+    list of dict
+        One dict per plan: ``tp``, ``pp``, ``ep``, ``attention_dp``, ``replicas`` and ``gpus``.
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> ps = pm.serve.plans("llama3.1-8b", "dgx-h100")
+    >>> len(ps), ps[0]
+    (10, {'tp': 1, 'pp': 1, 'ep': 1, 'attention_dp': False, 'replicas': 8, 'gpus': 8})
+    """
     from . import _as_model
 
     m = _as_model(model)
