@@ -416,8 +416,10 @@ def compare(
     algorithm : str
         The model's algorithm: ``"auto"`` (default: the fastest NCCL/RCCL would consider) or a name of
         :data:`perfmodel.collectives.ALGORITHMS`.
-    op, nranks : str and int, optional
-        The collective and ranks when the log does not say them (default: the log's ``op`` and ``nranks``).
+    op : str, optional
+        The collective, when the log does not say it (default: the log's ``op``).
+    nranks : int, optional
+        Ranks, when the log does not say them (default: the log's ``nranks``).
 
     Returns
     -------

@@ -629,7 +629,8 @@ class Estimate(Result):
         Model and hardware FLOPs utilization, fractions of the GPUs' dense peak (hardware FLOPs count
         recompute).
     tflops_per_gpu : float
-        Model FLOPs per second per GPU, TFLOP/s (10^12 FLOP/s).
+        Hardware FLOPs (recompute included) per second per GPU, TFLOP/s (10^12 FLOP/s): ``hfu`` times the
+        dense peak.
     memory_per_gpu_bytes : float
         Peak memory of the heaviest GPU, bytes.
     capacity_bytes : float
@@ -886,10 +887,11 @@ def estimate(
     dtype : str
         Training dtype: ``"bf16"`` (default), ``"fp16"`` or ``"fp8"``.
     qwz, qgz : bool
-        ZeRO++ quantized weights (all-gathers in int8) and quantized gradients (default False).
+        ZeRO++ quantized weights (the forward all-gather of block-quantized int8 weights) and quantized
+        gradients (int4 gradients reduced by an all-to-all inside the node, then across nodes); default False.
     hpz : int
-        ZeRO++ hierarchical partitioning: a secondary copy of the weights over groups of ``hpz`` ranks
-        (default 1: none).
+        ZeRO++ hierarchical partitioning: a secondary 16-bit copy of the weights sharded over ``hpz`` ranks (a
+        node), so the backward all-gather stays inside them (default 1: none).
     flash_attention : bool
         Price attention as FlashAttention-2 (default True; False: explicit QK^T/softmax/AV).
     cudnn_attention : bool
@@ -899,7 +901,7 @@ def estimate(
         Overlap the data-parallel, tensor-parallel and pipeline-send communication with compute (default
         False).
     grad_fp32 : bool
-        Reduce gradients in fp32 (default False: in the training dtype).
+        Reduce gradients in fp32 (default False: in 16 bits).
     weights_group, grads_group : int
         ZeRO-3 only, 0 = all of dp (default): partition the 16-bit weights and the gradients over smaller
         groups of data-parallel ranks, as Xu et al.'s 3-level hierarchical partitioning on Frontier does

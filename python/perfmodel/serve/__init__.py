@@ -383,7 +383,7 @@ class MemoryReport(Result):
     shortfall_bytes : float
         By how much weights and activations exceed the framework's share, bytes (0 when they fit).
     fits : bool
-        Weights and activations fit and the KV cache holds at least one block.
+        Weights and activations fit and the KV cache has room (``kv_tokens > 0``).
 
     Examples
     --------
