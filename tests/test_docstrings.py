@@ -133,6 +133,7 @@ ERRORS = {
         "LogParseError",
     )
 }
+ERRORS["serve.mix.NoAllocationError"] = pm.serve.mix.NoAllocationError
 
 
 def _headers(lines: list[str]) -> list[int]:

@@ -61,7 +61,20 @@ OUTPUT_EDGES: tuple[int, ...] = (1, 25, 100, 250, 500, 1000, 2000)
 
 
 class NoAllocationError(PerfModelError, ValueError):
-    """No GPU type can serve some bucket of the workload under the SLO (the message names the bucket and why)."""
+    """No GPU type can serve some bucket of the workload under the SLO (the message names the bucket and why).
+
+    A :class:`perfmodel.PerfModelError` and a :class:`ValueError`.
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> w = pm.serve.mix.workload(pm.serve.mix.trace_requests("lmsys_05"))
+    >>> try:
+    ...     pm.serve.cheapest_mix("llama2-7b", ["g6-l4"], w, rate=4.0, tpot_slo_s=0.01, dtype="fp16")
+    ... except pm.serve.mix.NoAllocationError as err:
+    ...     print(str(err).split(": ", 1)[1])
+    g6-l4: TPOT at batch 1 is 56.7 ms > SLO 10 ms
+    """
 
 
 @dataclass(frozen=True)
