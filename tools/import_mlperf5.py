@@ -22,8 +22,8 @@ its own configuration gives. What is read, per submission:
   unconditionally; its config only says ``FP8_PARAMS=1``). Where several configs match and differ in the plan, the row is kept with
   ``plan_status = "ambiguous"`` and not modelled.
 
-Plans the step model cannot price are kept with a reason in ``modelled`` (FP4 training, devices without an hwdb
-entry: B300, GB300, MI350X, H200 NVL). The fit/holdout split is decided here (:func:`role`) and documented in
+Plans the step model cannot price are kept with a reason in ``modelled`` (FP4 training, accelerators without an
+hwdb system in ``HWDB_SYSTEM``). The fit/holdout split is decided here (:func:`role`) and documented in
 ``docs/mlperf5_validation.md``.
 
 ``--inference`` reads MLPerf Inference v5.x (closed division, LLM benchmarks) into
@@ -79,6 +79,11 @@ HWDB_SYSTEM = {
     "MI300X": "mi300x-pollara-node",
     "H100": "dgx-h100",
     "H200": "hgx-h200",
+    # Held out entirely (no fit row; each system's calibration is `same_as` its sibling's):
+    "B300": "dgx-b300",
+    "GB300": "gb300-nvl72",
+    "MI350X": "mi350x-node",
+    "H200-NVL": "h200-nvl-node",
 }
 
 _MLLOG = re.compile(r":::MLLOG (\{.*\})\s*$")

@@ -12,8 +12,10 @@ file it was read from, with the repository commit). One row per submission and b
 Llama 3.1 8B and 405B pretraining): the training rate in samples/s (evaluation excluded; median over the result
 files) and the plan the submission's own config file gives (TP, PP, interleaving, CP, DP, micro-batch, global
 batch, SP, FP8, TP overlap). Rows the step model cannot price are kept in the file with the reason
-(``modelled``) and left out here: FP4 training, devices without an hwdb entry (B300, GB300, MI350X, H200 NVL),
-results no shipped config reproduces, and results several configs with different plans match.
+(``modelled``) and left out here: FP4 training, results no shipped config reproduces, and results several configs
+with different plans match. B300 (``dgx-b300``), GB300 (``gb300-nvl72``), MI350X (``mi350x-node``) and H200 NVL
+(``h200-nvl-node``) rows are priced, all held out, with their sibling's calibration (hwdb ``same_as``:
+:data:`INHERITED_HARDWARE`).
 
 Prediction: ``perfmodel.llm.estimate`` with the submission's plan, global batch / step time. Common settings
 (the submissions' frameworks: NeMo/Megatron-core and AMD's fork of it): FP8 GEMMs, the distributed optimizer
@@ -21,7 +23,7 @@ Prediction: ``perfmodel.llm.estimate`` with the submission's plan, global batch 
 overlapped pipeline sends when interleaved; LoRA rows with frozen weights (``frozen_weights=True``; the rank-16
 adapters are not priced, as in :func:`perfmodel.validation.llm._mlperf_lora_rows`). Systems: B200 ``dgx-b200``
 (8 per node), MI325X ``mi325x-node``, MI355X ``mi355x-pollara-node``, H100 ``dgx-h100``, H200 ``hgx-h200``,
-MI300X ``mi300x-pollara-node``; GB200 on ``gb200-nvl72`` with the GPUs of a run spread over as few NVLink domains
+MI300X ``mi300x-pollara-node``; GB200 (GB300) on ``gb200-nvl72`` (``gb300-nvl72``) with the GPUs of a run spread over as few NVLink domains
 as hold them evenly: the largest multiple of 4 (a compute tray) dividing the GPU count and at most 72 is the
 GPUs per domain (8 -> one domain of 8, 72 -> 72, 144 -> 2 x 72, 512 -> 8 x 64, 2,496 -> 39 x 64; NVIDIA's
 405B configs say the same: ``SEGMENT`` = TP x PP x CP / 4 = 16 trays, 64 GPUs, per NVLink domain).
@@ -63,9 +65,18 @@ SYSTEMS = {
     "MI300X": "mi300x-pollara-node",
     "H100": "dgx-h100",
     "H200": "hgx-h200",
+    # Held out entirely (no fit row; each system's calibration is `same_as` its sibling's):
+    "B300": "dgx-b300",
+    "GB300": "gb300-nvl72",
+    "MI350X": "mi350x-node",
+    "H200-NVL": "h200-nvl-node",
 }
 #: The accelerators issue 18's target is about; the others are anchors (reported, not in the target).
 NEW_HARDWARE = ("B200", "GB200", "MI325X", "MI355X")
+#: Accelerators whose systems take a sibling's calibration (hwdb ``same_as``: B300 -> dgx-b200, GB300 ->
+#: gb200-nvl72, MI350X -> mi355x-pollara-node, H200 NVL -> hgx-h200) and whose rows are all held out: reported apart
+#: (``inherited_hardware``) and, for the Blackwell Ultra and MI350X parts, also together with :data:`NEW_HARDWARE`.
+INHERITED_HARDWARE = ("B300", "GB300", "MI350X", "H200-NVL")
 #: The benchmark every fit is on (Llama 2 70B LoRA: the one benchmark every system ran in both rounds).
 FIT_BENCHMARK = "llama2_70b_lora"
 #: Fit rows per (system, MLPerf round): the submitter whose :data:`FIT_BENCHMARK` rows that round's profile is
@@ -146,7 +157,7 @@ def _domain_spec(system: str, gpus_per_domain: int) -> hwdb.Spec:
 
 def where(system: str, gpus: int) -> tuple[Any, int]:
     """The cluster a run of ``gpus`` GPUs is priced on: ``(system or spec, nodes)``."""
-    if system.startswith("gb200-nvl72"):
+    if system.startswith(("gb200-nvl72", "gb300-nvl72")):
         d = gpus_per_domain(gpus)
         return (system if d == _RACK else _domain_spec(system, d)), gpus // d
     per_node = int(hwdb.get(system)["devices_per_node_count"])
@@ -255,6 +266,14 @@ def summary_extra(rows: pl.DataFrame) -> dict[str, Any]:
         # submitters' LoRA rows mostly rerun the fit submitter's code and plan, so this is the stricter figure.
         "new_hardware_holdout_pretraining": _errors(
             [r for r in new if r["role"] == "holdout" and FIT_BENCHMARK not in r["operation"]]
+        ),
+        # Rows on systems calibrated only through a sibling (nothing fitted on them): all held out.
+        "inherited_hardware": {
+            a: _errors([r for r in d if acc[r["group"]] == a]) for a in INHERITED_HARDWARE
+        },
+        "inherited_hardware_all": _errors([r for r in d if acc[r["group"]] in INHERITED_HARDWARE]),
+        "new_and_inherited_hardware_all": _errors(
+            [r for r in d if acc[r["group"]] in NEW_HARDWARE + INHERITED_HARDWARE[:3]]
         ),
         "per_accelerator": {
             a: {"all": _errors([r for r in d if acc[r["group"]] == a]),
