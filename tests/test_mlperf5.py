@@ -198,3 +198,16 @@ def test_serving_standin_dense_models_within_fifteen_percent(rows: pl.DataFrame)
 )
 def test_serving_standin_moe_models_within_fifteen_percent(rows: pl.DataFrame) -> None:
     assert statistics.median(_standin(rows, dense=False)) <= 0.15
+
+
+def test_inherited_hardware_rows_are_priced_and_all_held_out(rows: pl.DataFrame) -> None:
+    """B300, GB300, MI350X and H200 NVL rows: priced on their hwdb systems with the sibling's calibration (same_as),
+    never fitted; the summary reports them apart (docs/mlperf5_validation.md)."""
+    d = m.data().filter(pl.col("accelerator").is_in(list(m.INHERITED_HARDWARE)))
+    assert set(d.filter(pl.col("modelled") == "yes")["role"]) == {"holdout"}
+    assert not any(m.SYSTEMS[a] in {s for s, _ in m.FIT} for a in m.INHERITED_HARDWARE)
+    groups = rows["group"].str.extract(r"^([a-z0-9-]+)_").str.to_uppercase()
+    held = rows.filter(groups.is_in(list(m.INHERITED_HARDWARE)))
+    assert held.height == 13 and set(held["role"]) == {"holdout"}
+    summary = json.loads((ROOT / "validation" / "mlperf5_summary.json").read_text())
+    assert summary["inherited_hardware_all"]["rows"] == 13
