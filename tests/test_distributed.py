@@ -75,6 +75,14 @@ def test_daq_sweep_on_the_cluster_is_the_local_sweep(client, mc_seed):
     assert remote.equals(local)
 
 
+@pytest.mark.parametrize("kw", [{}, {"per_stage": False, "gpu_hlt": True}])
+def test_daq_lever_sweep_on_the_cluster_is_the_local_sweep(client, kw):
+    local = pm.daq.lever_sweep("cms-run5", **kw)
+    remote = pm.daq.lever_sweep("cms-run5", client=client, **kw)
+    assert local.height == (16 if not kw else 8)
+    assert remote.equals(local)
+
+
 def test_array_calls_on_the_cluster_are_the_local_calls(client):
     m = np.arange(1, 20_001)
     assert pm.roofline.gemm("h100-sxm5-80gb", m, 4096, 4096, client=client).equals(

@@ -173,7 +173,7 @@ def preset(name: str, *, year: float | None = None, **switches: bool) -> Pipelin
     return p
 
 
-def lever_sweep(name: str, per_stage: bool = True, **fixed: bool) -> pl.DataFrame:
+def lever_sweep(name: str, per_stage: bool = True, *, client: Any = None, **fixed: bool) -> pl.DataFrame:
     """Every combination of the preset's levers (those not fixed), evaluated in one vectorized engine call.
 
     Parameters
@@ -182,6 +182,8 @@ def lever_sweep(name: str, per_stage: bool = True, **fixed: bool) -> pl.DataFram
         ``"cms-run3"`` or ``"cms-run5"``.
     per_stage : bool
         Add a ``power_w:<stage>`` column (W) per stage (default True).
+    client : dask.distributed.Client, optional
+        Run the sweep on the client's workers as :meth:`Pipeline.sweep` does; the frame is the local one.
     **fixed : bool
         Levers held on or off (not swept).
 
@@ -211,7 +213,7 @@ def lever_sweep(name: str, per_stage: bool = True, **fixed: bool) -> pl.DataFram
     changes = [lever_values(name, base, **c) for c in combos]
     keys = sorted({k for c in changes for k in c})
     columns = {k: [c.get(k, base.get(k)) for c in changes] for k in keys}
-    df = base.sweep(columns, per_stage=per_stage).drop(keys)
+    df = base.sweep(columns, per_stage=per_stage, client=client).drop(keys)
     flags = pl.DataFrame({lv: [c[lv] for c in combos] for lv in names})
     label = pl.DataFrame(
         {"configuration": [" + ".join(lv for lv in names if c[lv]) or "baseline" for c in combos]}

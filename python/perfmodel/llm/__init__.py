@@ -1273,10 +1273,11 @@ def search_full(
     if client is None:
         ranges = [(lo, min(total, lo + chunk)) for lo in range(0, total, chunk)]
     else:
-        from .._distributed import chunk_count, index_ranges
+        from .._distributed import guided_ranges
 
-        # A few large tasks per worker thread: the frames are the same however the candidates are split.
-        ranges = index_ranges(total, chunk_count(client, total, min_items=chunk))
+        # Large tasks first, then smaller ones, so that the workers finish together: the candidates' cost
+        # varies along the index (one range can take 1.5x another of the same size).
+        ranges = guided_ranges(client, total, min_items=chunk)
 
     def show(done: int, _chunks: int) -> None:
         # The bar shows when asked, or by itself once a search has run for more than a second.
@@ -1287,39 +1288,33 @@ def search_full(
                 start,
             )
 
+    # Each chunk is filtered and ordered where it runs (on a worker when distributed); here the ordered
+    # chunks are merged. The filters, the order and `top` are the same whoever runs a chunk.
+    select = (fits_only, max_step_time_s, min_mfu, top)
     if client is None:
         outputs = []
         for i, (lo, hi) in enumerate(ranges):
-            outputs.append(_search_chunk(job, lo, hi, fits_only))
+            outputs.append(_search_chunk(job, lo, hi, select))
             show(i + 1, len(ranges))
     else:
         from .._distributed import map_chunks
 
-        outputs = map_chunks(client, _search_chunk, [(job, lo, hi, fits_only) for lo, hi in ranges], what="llm search",
+        outputs = map_chunks(client, _search_chunk, [(job, lo, hi, select) for lo, hi in ranges], what="llm search",
                              progress=show)  # fmt: skip
-    for cols, skipped, rej, why in outputs:
+    valid = 0
+    for chunk_df, skipped, rej, why, chunk_valid in outputs:
         rejected += rej
         rejected_why = rejected_why or why
-        chunk_df = pl.DataFrame(cols)
-        if chunk_df.height or not frames:  # an empty chunk has untyped (null) bool columns
-            frames.append(chunk_df)
+        valid += chunk_valid
+        # A chunk without a valid plan has untyped (null) columns: only chunks that had plans are joined.
+        if chunk_valid or not frames:
+            frames.append((chunk_df, chunk_valid))
         skipped_total = [a + b for a, b in zip(skipped_total, skipped, strict=True)]
-    df = pl.concat([f for f in frames if f.height] or frames[:1]) if frames else pl.DataFrame()
-    if df.height:
+    df = _merge_ordered([f for f, v in frames if v] or [f for f, _ in frames[:1]], top)
+    if valid:
         df = df.with_columns(
             pl.col("recompute").replace_strict(dict(enumerate(RECOMPUTE)), return_dtype=pl.String)
         )
-        if fits_only:
-            df = df.filter(pl.col("fits"))
-        if max_step_time_s is not None:
-            df = df.filter(pl.col("step_time_s") <= max_step_time_s)
-        if min_mfu is not None:
-            df = df.filter(pl.col("mfu") >= min_mfu)
-        # Stable: plans of equal step time stay in candidate order, so the frame is the same however the
-        # candidates were chunked or distributed.
-        df = df.sort(["fits", "step_time_s"], descending=[True, False], maintain_order=True)
-        if top is not None:
-            df = df.head(top)
     reasons = dict(zip(_core.llm_invalid_reasons(), skipped_total, strict=True))
     if rejected:
         reasons[f"rejected by the placement (first: {rejected_why})"] = rejected
@@ -1331,12 +1326,22 @@ def search_full(
     )
 
 
+#: The order of a search's plans: fitting plans first, then by step time; a stable sort, so that plans of equal
+#: step time stay in candidate order and the frame is the same however the candidates were split.
+_PLAN_ORDER: dict[str, Any] = {
+    "by": ["fits", "step_time_s"],
+    "descending": [True, False],
+    "maintain_order": True,
+}
+
+
 def _search_chunk(
-    job: tuple[Any, ...], lo: int, hi: int, fits_only: bool = False
-) -> tuple[dict[str, Any], list[int], int, str]:
-    """Candidates ``lo..hi`` of a search (a task of a distributed search, or one step of a local one):
-    (plan columns, only the fitting plans' with ``fits_only``; skipped per reason; rejected by the placement;
-    the first rejection's reason)."""
+    job: tuple[Any, ...], lo: int, hi: int, select: tuple[bool, float | None, float | None, int | None]
+) -> tuple[pl.DataFrame, list[int], int, str, int]:
+    """Candidates ``lo..hi`` of a search (a task of a distributed search, or one step of a local one): (the
+    valid plans that pass ``select`` = (fits_only, max_step_time_s, min_mfu, top), in the search's order, at
+    most ``top`` of them; skipped per reason; rejected by the placement; the first rejection's reason; the
+    valid plans before the filters)."""
     if job[0]:
         _, fields, cluster, calibs, space, base, name, order = job
         cols, skipped, _, rej, why = _core.llm_search_hetero(
@@ -1346,12 +1351,45 @@ def _search_chunk(
         _, fields, system, nodes, calib_t, space, base = job
         cols, skipped, _ = _core.llm_search(fields, system, nodes, calib_t, space, base, lo, hi)
         rej, why = 0, ""
-    if fits_only:
-        keep = np.asarray(cols["fits"], dtype=bool)
-        if not keep.all():
-            cols = {k: v[keep] if isinstance(v, np.ndarray) else [x for x, f in zip(v, keep, strict=True) if f]
-                    for k, v in cols.items()}  # fmt: skip
-    return cols, skipped, rej, why
+    fits_only, max_step_time_s, min_mfu, top = select
+    df = pl.DataFrame(cols)
+    valid = df.height
+    if valid:
+        if fits_only:
+            df = df.filter(pl.col("fits"))
+        if max_step_time_s is not None:
+            df = df.filter(pl.col("step_time_s") <= max_step_time_s)
+        if min_mfu is not None:
+            df = df.filter(pl.col("mfu") >= min_mfu)
+        df = df.sort(**_PLAN_ORDER)
+        if top is not None:
+            df = df.head(top)
+    return df, skipped, rej, why, valid
+
+
+def _merge_ordered(frames: list[pl.DataFrame], top: int | None) -> pl.DataFrame:
+    """Frames each in the search's order (:data:`_PLAN_ORDER`), in candidate order, as one frame in that order:
+    what one stable sort of all their rows gives. The runs are merged by numpy's stable sort (a timsort, which
+    merges presorted runs in a few passes); fitting and other plans are ordered apart."""
+    if not frames:
+        return pl.DataFrame()
+    df = pl.concat(frames, rechunk=True) if len(frames) > 1 else frames[0]
+    if len(frames) > 1 and df.height > 1:
+        fits = df["fits"].to_numpy()
+        step = df["step_time_s"].to_numpy()
+        if fits.all():
+            order = np.argsort(step, kind="stable")
+        else:
+            ok, other = np.flatnonzero(fits), np.flatnonzero(~fits)
+            order = np.concatenate(
+                [ok[np.argsort(step[ok], kind="stable")], other[np.argsort(step[other], kind="stable")]]
+            )
+        if top is not None:
+            order = order[:top]
+        df = df[order]
+    elif top is not None:
+        df = df.head(top)
+    return df
 
 
 @keyword_options()

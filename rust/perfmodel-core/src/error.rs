@@ -23,6 +23,8 @@ pub enum Error {
     Unsupported { message: String },
     /// A model input (a pipeline, a plan, a log) is inconsistent.
     Model { message: String },
+    /// The call was stopped before it finished (a [`crate::Stop`] was requested: Ctrl-C in Python).
+    Interrupted,
 }
 
 impl fmt::Display for Error {
@@ -45,6 +47,7 @@ impl fmt::Display for Error {
             }
             Error::InvalidArgument { arg, message } => write!(f, "argument `{arg}`: {message}"),
             Error::Unsupported { message } | Error::Model { message } => f.write_str(message),
+            Error::Interrupted => f.write_str("interrupted before it finished"),
         }
     }
 }

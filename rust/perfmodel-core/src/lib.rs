@@ -8,6 +8,8 @@ pub mod llm;
 pub mod power;
 pub mod roofline;
 pub mod serve;
+pub mod stop;
 pub mod topology;
 
 pub use error::{Error, Result};
+pub use stop::Stop;

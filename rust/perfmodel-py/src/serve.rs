@@ -19,7 +19,7 @@ use perfmodel_core::Result as CoreResult;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
-use crate::errors::engine;
+use crate::errors::{engine, engine_stoppable};
 use crate::llm::system_of;
 use crate::power::{tally_items, PyPowerModel};
 
@@ -402,12 +402,14 @@ pub fn serve_simulate<'py>(
     let (a, p, o) = (arrival.as_slice()?, prompt.as_slice()?, output.as_slice()?);
     let e = &handle.inner;
     let law = power.as_deref().map(|m| &m.inner);
-    let (r, tally) = engine(py, move || {
+    // Ctrl-C stops a long simulation between iterations (KeyboardInterrupt).
+    let (r, tally) = engine_stoppable(py, move |stop| {
         let reqs = to_requests(a, p, o)?;
         let cfg = scheduler.config();
         let opts = SimOptions {
             balancer: balancer_of(&balancer)?,
             record_itl_gaps: record_itl,
+            stop,
         };
         if replicas == 0 {
             return Err(invalid("replicas", "is 0; expected at least 1"));
@@ -594,7 +596,7 @@ pub fn serve_disaggregated<'py>(
     let (a, p, o) = (arrival.as_slice()?, prompt.as_slice()?, output.as_slice()?);
     let (pe, de) = (&prefill.inner, &decode.inner);
     let (pm, dm) = (&prefill_power.inner, &decode_power.inner);
-    let ((r, itl), split, kind, tallies) = engine(py, move || {
+    let ((r, itl), split, kind, tallies) = engine_stoppable(py, move |stop| {
         let reqs = to_requests(a, p, o)?;
         let split = KvSplit::new(pe, de)?;
         let kv_link = link_of(&link, &ps, &ds, pe.framework.comm_bandwidth_scale)?;
@@ -612,6 +614,7 @@ pub fn serve_disaggregated<'py>(
             transfer,
             balancer: balancer_of(&balancer)?,
             record_itl_gaps: record_itl,
+            stop,
         };
         let send = |b: f64| kv_link.send_s(b);
         let pc = disagg::in_pool("prefill", Powered::new(pe, pm, prefill_cap_w))?;

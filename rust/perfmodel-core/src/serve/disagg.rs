@@ -56,6 +56,7 @@ use crate::collective::group::Machine;
 use crate::collective::Op;
 use crate::error::{invalid, Error, Result};
 use crate::hw::System;
+use crate::stop::Stop;
 use crate::topology::{Cluster, NodeGroup};
 
 /// When the KV cache of a prompt is sent (see the module notes).
@@ -292,12 +293,14 @@ pub fn in_pool<T>(name: &str, r: Result<T>) -> Result<T> {
 }
 
 /// Options of a disaggregated run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DisaggOptions {
     pub transfer: Transfer,
     /// Load balancer of each pool.
     pub balancer: LoadBalancer,
     pub record_itl_gaps: bool,
+    /// Checked before every iteration of either pool (see [`SimOptions::stop`]). Default: never.
+    pub stop: Stop,
 }
 
 impl Default for DisaggOptions {
@@ -306,6 +309,7 @@ impl Default for DisaggOptions {
             transfer: Transfer::Layerwise,
             balancer: LoadBalancer::RoundRobin,
             record_itl_gaps: true,
+            stop: Stop::never(),
         }
     }
 }
@@ -382,6 +386,7 @@ pub fn simulate(
     let popts = SimOptions {
         balancer: opts.balancer,
         record_itl_gaps: false,
+        stop: opts.stop.clone(),
     };
     let arrivals = requests
         .iter()
@@ -395,7 +400,7 @@ pub fn simulate(
         &ptrace,
         ptrace.iter().map(Seq::new).collect(),
         arrivals,
-        popts,
+        &popts,
         false,
     )?;
     let p = &pre.res;
@@ -502,6 +507,7 @@ pub fn simulate(
     let dopts = SimOptions {
         balancer: opts.balancer,
         record_itl_gaps: opts.record_itl_gaps,
+        stop: opts.stop.clone(),
     };
     let dec = sim::run(
         decode_cost,
@@ -511,7 +517,7 @@ pub fn simulate(
         requests,
         seqs,
         arrive.iter().map(|&i| (kv_ready_s[i as usize], i)),
-        dopts,
+        &dopts,
         true,
     )?;
 
@@ -595,7 +601,7 @@ mod tests {
         kv: &KvSplit,
         send: &impl Fn(f64) -> f64,
         r: &[Request],
-        opts: DisaggOptions,
+        opts: &DisaggOptions,
     ) -> DisaggResult {
         simulate(
             &phase_cost,
@@ -605,7 +611,7 @@ mod tests {
             kv,
             send,
             r,
-            &opts,
+            opts,
         )
         .unwrap()
     }
@@ -623,7 +629,7 @@ mod tests {
             let send = link(alpha, beta);
             let x = alpha + beta * lane / 10.0;
             let opts = DisaggOptions::default();
-            let out = phase_run(&KV, &send, &r, opts);
+            let out = phase_run(&KV, &send, &r, &opts);
             // Layer l ready at 1 + l P/10; the link sends each in x: done = max(1 + P/10 + 10x, 1 + P + x).
             let done = (1.0 + P / 10.0 + 10.0 * x).max(1.0 + P + x);
             let q = &out.requests;
@@ -641,7 +647,7 @@ mod tests {
                 transfer: Transfer::Serial,
                 ..opts
             };
-            let out = phase_run(&KV, &send, &r, opts);
+            let out = phase_run(&KV, &send, &r, &opts);
             let xs = alpha + beta * lane;
             assert!(close(out.kv_ready_s[0], 1.0 + P + xs));
             assert!(close(out.kv_transfer_s[0], xs));
@@ -655,7 +661,7 @@ mod tests {
         let kv = KvSplit { window: 0.5, ..KV };
         let send = link(0.0, 4e-7); // x = 250 * 400 / 10 * 4e-7 = 4 ms per layer, slower than P / 20
         let r = [req(0.0, 400, 3)];
-        let out = phase_run(&kv, &send, &r, DisaggOptions::default());
+        let out = phase_run(&kv, &send, &r, &DisaggOptions::default());
         let x = 4e-3;
         let done = (P - P / 2.0 + P / 20.0 + 10.0 * x).max(P + x);
         assert!(
@@ -665,7 +671,7 @@ mod tests {
         );
         // Two requests prefilled in one iteration send together; the next iteration's queue behind them.
         let r = [req(0.0, 400, 3), req(0.0, 400, 3), req(0.01, 400, 3)];
-        let out = phase_run(&KV, &send, &r, DisaggOptions::default());
+        let out = phase_run(&KV, &send, &r, &DisaggOptions::default());
         let x2 = 2.0 * x; // 800 tokens per layer message
         let first = (P / 10.0 + 10.0 * x2).max(P + x2);
         assert!(close(out.kv_ready_s[0], first) && close(out.kv_ready_s[1], first));
@@ -761,6 +767,52 @@ mod tests {
                 simulate(&linear, &linear, &pre, &dec, &KV, &send, &trace, &opts).unwrap()
             );
         }
+    }
+
+    /// A stop stops either pool's loop (requested before the run: the prefill pool's first iteration; by the
+    /// decode cost: the decode pool); unrequested, the result is the plain run's.
+    #[test]
+    fn a_requested_stop_ends_a_disaggregated_run() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        let (p, o) = lengths();
+        let trace = poisson(20.0, 300, p, o, 5).unwrap();
+        let pool = |cap: f64| Pool {
+            sched: SchedulerConfig {
+                max_model_len: 8192,
+                ..cfg(64, 8192, true, cap)
+            },
+            engines: 1,
+            engines_per_instance: 1,
+        };
+        let (pre, dec) = (pool(1e5), pool(1e5));
+        let send = link(2e-5, 1e-10);
+        let flag = Arc::new(AtomicBool::new(false));
+        let opts = DisaggOptions {
+            stop: Stop::on(flag.clone()),
+            ..DisaggOptions::default()
+        };
+        let plain_opts = DisaggOptions::default();
+        let plain = simulate(
+            &linear,
+            &linear,
+            &pre,
+            &dec,
+            &KV,
+            &send,
+            &trace,
+            &plain_opts,
+        );
+        let watched = simulate(&linear, &linear, &pre, &dec, &KV, &send, &trace, &opts);
+        assert_eq!(plain.unwrap(), watched.unwrap());
+        let stopping = |b: &Batch| {
+            flag.store(true, Ordering::Relaxed);
+            linear(b)
+        };
+        let r = simulate(&linear, &stopping, &pre, &dec, &KV, &send, &trace, &opts);
+        assert_eq!(r.unwrap_err(), Error::Interrupted);
+        let r = simulate(&linear, &linear, &pre, &dec, &KV, &send, &trace, &opts);
+        assert_eq!(r.unwrap_err(), Error::Interrupted);
     }
 
     #[test]

@@ -84,6 +84,7 @@ use std::collections::VecDeque;
 use super::batch::{Batch, PrefillChunk};
 use super::requests::{self, Request};
 use crate::error::{invalid, Error, Result};
+use crate::stop::Stop;
 
 /// The time of one engine iteration. The iteration model implements it; tests use simple closed forms.
 /// Any `Fn(&Batch) -> f64` closure is one too.
@@ -180,12 +181,15 @@ pub enum LoadBalancer {
 }
 
 /// Options beyond the per-replica scheduler.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SimOptions {
     pub balancer: LoadBalancer,
     /// Keep every inter-token gap in [`SimResult::itl_gaps_s`] (4 bytes per generated token after the
     /// first). Default true.
     pub record_itl_gaps: bool,
+    /// Checked before every iteration: once requested the run ends with [`crate::Error::Interrupted`].
+    /// Default: never.
+    pub stop: Stop,
 }
 
 impl Default for SimOptions {
@@ -193,6 +197,7 @@ impl Default for SimOptions {
         SimOptions {
             balancer: LoadBalancer::RoundRobin,
             record_itl_gaps: true,
+            stop: Stop::never(),
         }
     }
 }
@@ -368,6 +373,8 @@ struct Engine<'a, C> {
     record_gaps: bool,
     /// Some waiting sequences bring their prompt's KV (a decode pool, [`super::disagg`]).
     arrivals_with_kv: bool,
+    /// Checked before every iteration.
+    stop: Stop,
 }
 
 impl<'a, C> Engine<'a, C> {
@@ -378,9 +385,10 @@ impl<'a, C> Engine<'a, C> {
         cfg: &'a SchedulerConfig,
         requests: &[Request],
         seqs: Vec<Seq>,
-        record_gaps: bool,
+        opts: &SimOptions,
         arrivals_with_kv: bool,
     ) -> Self {
+        let record_gaps = opts.record_itl_gaps;
         let n = requests.len();
         let gaps: usize = if record_gaps {
             seqs.iter()
@@ -408,6 +416,7 @@ impl<'a, C> Engine<'a, C> {
             },
             record_gaps,
             arrivals_with_kv,
+            stop: opts.stop.clone(),
         }
     }
 }
@@ -449,6 +458,7 @@ impl<C: IterationCost> Engine<'_, C> {
 
     /// One iteration of replica `r`.
     fn step(&mut self, rep: &mut Replica, r: usize) -> Result<()> {
+        self.stop.check()?;
         self.schedule(rep, r)?;
         let dt = self.cost.iteration_s(&self.batch);
         self.check_dt(dt)?;
@@ -482,6 +492,7 @@ impl<C: GroupCost> Engine<'_, C> {
         first: usize,
         scratch: &mut Lockstep,
     ) -> Result<()> {
+        self.stop.check()?;
         for (i, rep) in group.iter_mut().enumerate() {
             if rep.has_work() {
                 self.schedule(rep, first + i)?;
@@ -836,7 +847,7 @@ pub fn simulate_with(
         .enumerate()
         .map(|(i, r)| (r.arrival_s, i as u32));
     let run = run(
-        cost, cfg, blocks, replicas, requests, seqs, arrivals, *opts, false,
+        cost, cfg, blocks, replicas, requests, seqs, arrivals, opts, false,
     )?;
     Ok(run.res)
 }
@@ -854,17 +865,10 @@ pub(crate) fn run(
     requests: &[Request],
     seqs: Vec<Seq>,
     arrivals: impl Iterator<Item = (f64, u32)>,
-    opts: SimOptions,
+    opts: &SimOptions,
     arrivals_with_kv: bool,
 ) -> Result<Run> {
-    let mut eng = Engine::new(
-        cost,
-        cfg,
-        requests,
-        seqs,
-        opts.record_itl_gaps,
-        arrivals_with_kv,
-    );
+    let mut eng = Engine::new(cost, cfg, requests, seqs, opts, arrivals_with_kv);
     let mut reps = new_replicas(replicas, blocks);
 
     for (k, (t, id)) in arrivals.enumerate() {
@@ -940,7 +944,7 @@ pub fn simulate_lockstep(
     requests::validate(requests)?;
     check_rows(cfg, blocks, requests, true)?;
     let seqs: Vec<Seq> = requests.iter().map(Seq::new).collect();
-    let mut eng = Engine::new(cost, cfg, requests, seqs, opts.record_itl_gaps, false);
+    let mut eng = Engine::new(cost, cfg, requests, seqs, opts, false);
     let mut reps = new_replicas(total, blocks);
     let ranks = ranks as usize;
     let mut scratch = Lockstep {
@@ -1235,7 +1239,7 @@ pub(crate) mod tests {
         let c = cfg(4, 2048, true, 1e5);
         let opts = SimOptions {
             balancer: LoadBalancer::LeastOutstanding,
-            record_itl_gaps: true,
+            ..SimOptions::default()
         };
         let lor = simulate_with(&constant, &c, 2, &trace, &opts).unwrap();
         assert_eq!(lor.replica, [0, 1, 1, 0]);
@@ -1273,7 +1277,7 @@ pub(crate) mod tests {
         for balancer in [LoadBalancer::RoundRobin, LoadBalancer::LeastOutstanding] {
             let opts = SimOptions {
                 balancer,
-                record_itl_gaps: true,
+                ..SimOptions::default()
             };
             for groups in [1, 3] {
                 let want = simulate_with(&linear, &c, groups, &trace, &opts).unwrap();
@@ -1407,7 +1411,7 @@ pub(crate) mod tests {
             };
             let opts = SimOptions {
                 balancer,
-                record_itl_gaps: true,
+                ..SimOptions::default()
             };
             let over_budget = RefCell::new(0);
             let cost = |b: &Batch| {
@@ -1516,6 +1520,44 @@ pub(crate) mod tests {
     }
 
     /// The scheduler of the 10,000-request timing runs (vLLM-like, one replica near saturation).
+    /// A stop requested mid-run (here by the cost model at its 100th iteration, as another thread would)
+    /// ends the run with `Interrupted`, in the replica and the lockstep loops; a stop that is never requested
+    /// leaves the result unchanged to the bit.
+    #[test]
+    fn a_requested_stop_ends_the_run_and_an_unrequested_one_changes_nothing() {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        use std::sync::Arc;
+        let (p, o) = lengths();
+        let trace = poisson(20.0, 500, p, o, 3).unwrap();
+        let c = bench_config();
+        let flag = Arc::new(AtomicBool::new(false));
+        let opts = SimOptions {
+            stop: Stop::on(flag.clone()),
+            ..SimOptions::default()
+        };
+        let plain = simulate(&linear, &c, 2, &trace).unwrap();
+        let watched = simulate_with(&linear, &c, 2, &trace, &opts).unwrap();
+        assert!(plain.iterations > 1000);
+        assert_eq!(format!("{plain:?}"), format!("{watched:?}"));
+        let calls = AtomicU64::new(0);
+        let stopping = |b: &Batch| {
+            if calls.fetch_add(1, Ordering::Relaxed) == 100 {
+                flag.store(true, Ordering::Relaxed);
+            }
+            linear(b)
+        };
+        let r = simulate_with(&stopping, &c, 2, &trace, &opts);
+        assert_eq!(r.unwrap_err(), Error::Interrupted);
+        // Not one iteration more.
+        assert_eq!(calls.load(Ordering::Relaxed), 101);
+        // Lockstep groups check before each group iteration.
+        let group = |bs: &[Batch]| bs.iter().map(linear).fold(0.0, f64::max);
+        let r = simulate_lockstep(&group, &c, 1, 2, &trace, &opts);
+        assert_eq!(r.unwrap_err(), Error::Interrupted);
+        flag.store(false, Ordering::Relaxed);
+        assert!(simulate_lockstep(&group, &c, 1, 2, &trace, &opts).is_ok());
+    }
+
     pub(crate) fn bench_config() -> SchedulerConfig {
         SchedulerConfig {
             max_model_len: 8192,
