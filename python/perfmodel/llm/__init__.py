@@ -1253,7 +1253,7 @@ def search_full(
     total = math.prod(len(v) for k, v in space.items() if k != "global_batch")
     start = time.perf_counter()
     chunk = 200_000 if handle is not None else 2_000
-    frames: list[pl.DataFrame] = []
+    frames: list[tuple[pl.DataFrame, int]] = []
     skipped_total = [0] * len(_core.llm_invalid_reasons())
     rejected, rejected_why = 0, ""
     if handle is None:
@@ -1328,7 +1328,7 @@ def search_full(
 
 #: The order of a search's plans: fitting plans first, then by step time; a stable sort, so that plans of equal
 #: step time stay in candidate order and the frame is the same however the candidates were split.
-_PLAN_ORDER: dict[str, Any] = {
+_SEARCH_ORDER: dict[str, Any] = {
     "by": ["fits", "step_time_s"],
     "descending": [True, False],
     "maintain_order": True,
@@ -1361,14 +1361,14 @@ def _search_chunk(
             df = df.filter(pl.col("step_time_s") <= max_step_time_s)
         if min_mfu is not None:
             df = df.filter(pl.col("mfu") >= min_mfu)
-        df = df.sort(**_PLAN_ORDER)
+        df = df.sort(**_SEARCH_ORDER)
         if top is not None:
             df = df.head(top)
     return df, skipped, rej, why, valid
 
 
 def _merge_ordered(frames: list[pl.DataFrame], top: int | None) -> pl.DataFrame:
-    """Frames each in the search's order (:data:`_PLAN_ORDER`), in candidate order, as one frame in that order:
+    """Frames each in the search's order (:data:`_SEARCH_ORDER`), in candidate order, as one frame in that order:
     what one stable sort of all their rows gives. The runs are merged by numpy's stable sort (a timsort, which
     merges presorted runs in a few passes); fitting and other plans are ordered apart."""
     if not frames:
