@@ -1,4 +1,4 @@
-"""Collectives tour (run from inside examples/; writes examples/output/collectives_*).
+"""Collectives tour (writes examples/output/collectives_*, next to this file, from any directory).
 
 1. All-reduce busbw curves of 8x H100 (NVLink4 + NVLS), 8x MI300X (xGMI mesh) and 2 nodes of 8x H100
    (NVLink + InfiniBand), with the points of a real rccl-tests log (8x MI300X) on top.
@@ -15,7 +15,7 @@ import polars as pl
 from perfmodel.plots import collectives as cplots
 from perfmodel.plots import save
 
-OUT = Path("output")
+OUT = Path(__file__).resolve().parent / "output"
 # A real rccl-tests log bundled with the tests (source: tests/data/nccl_tests/SOURCES.md).
 LOG = (
     Path(__file__).resolve().parent.parent
@@ -41,7 +41,12 @@ def main() -> None:
         cplots.busbw_chart(curves, points, title="all_reduce busbw: model lines, rccl-tests points"),
         OUT / "collectives_busbw.png",
     )
-    save(cplots.busbw_chart(curves, points, log_y=True), OUT / "collectives_busbw_log.svg")
+    save(
+        cplots.busbw_chart(
+            curves, points, title="all_reduce busbw (log): model lines, rccl-tests points", log_y=True
+        ),
+        OUT / "collectives_busbw_log.svg",
+    )
 
     peak = curves.filter(pl.col("nbytes") == 2**33).select("label", "algorithm", "busbw_gbps")
     print("modelled busbw at 8 GiB:")

@@ -1,9 +1,9 @@
 """Reproduces the power/F1/productivity table of Olin-Ammentorp, Wu & Chien (arXiv:2407.00123) for CMS
-HL-LHC with perfmodel's DAQ model, and draws the what-if charts into examples/output/.
+HL-LHC with perfmodel's DAQ model, and draws the what-if charts into examples/output/ (next to this file).
 
-Power is a derivation of the SystemFlow equations (domain.md 1.5, within 0.5 %). The L1T classifier skill
+Power is a derivation of the SystemFlow equations (docs/models/daq.md#numbers-to-reproduce, within 0.5 %). The L1T classifier skill
 is FITTED to two SystemFlow F1 rows (see python/perfmodel/daq/presets/cms-run5.toml); F1 and relevant
-samples per kJ of the other rows follow from that calibration. Run from inside examples/.
+samples per kJ of the other rows follow from that calibration.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import perfmodel as pm
 import polars as pl
 from perfmodel.daq import plots
 
-OUT = Path("output")
+OUT = Path(__file__).resolve().parent / "output"
 
 
 def main() -> None:
@@ -39,9 +39,13 @@ def main() -> None:
     )
     table.write_csv(OUT / "daq_cms_table.csv")
     everything = pm.daq.lever_sweep("cms-run5")
-    plots.save(plots.power_pareto(everything), OUT / "daq_power_vs_f1.png")
-    plots.save(plots.power_by_stage(df), OUT / "daq_power_by_stage.svg")
-    plots.save(plots.relevant_per_kj(df), OUT / "daq_relevant_per_kj.html")
+    where = "CMS HL-LHC (cms-run5 preset)"
+    plots.save(plots.power_pareto(everything, title=f"{where}: power vs F1"), OUT / "daq_power_vs_f1.png")
+    plots.save(plots.power_by_stage(df, title=f"{where}: power by stage"), OUT / "daq_power_by_stage.svg")
+    plots.save(
+        plots.relevant_per_kj(df, title=f"{where}: relevant samples per kJ"), OUT / "daq_relevant_per_kj.html"
+    )
+    print(f"charts written to {OUT}")
 
 
 if __name__ == "__main__":

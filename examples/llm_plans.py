@@ -1,4 +1,4 @@
-"""LLM training plans: estimate, search and plot (run from inside examples/; writes examples/output/llm_*).
+"""LLM training plans: estimate, search and plot (writes examples/output/llm_*, next to this file).
 
 GPT-3 175B on DGX A100 nodes: the step-time and memory breakdown of two plans, the best plans of a full
 search, a TP x PP heatmap of the best step time, and MFU vs GPU count at MegaScale's fixed global batch.
@@ -12,7 +12,7 @@ import perfmodel as pm
 from perfmodel.plots import llm as llm_plots
 from perfmodel.plots import save
 
-OUT = Path("output")
+OUT = Path(__file__).resolve().parent / "output"
 
 
 def main() -> None:
@@ -27,8 +27,11 @@ def main() -> None:
     }
     for name, e in plans.items():
         print(f"{name}: {e}")
-    save(llm_plots.step_breakdown(plans), OUT / "llm_step_breakdown.png")
-    save(llm_plots.memory_breakdown(plans), OUT / "llm_memory_breakdown.png")
+    where = "GPT-3 175B on 128 DGX A100 nodes (1,024 GPUs), global batch 1,536"
+    save(llm_plots.step_breakdown(plans, title=f"{where}: step time"), OUT / "llm_step_breakdown.png")
+    save(
+        llm_plots.memory_breakdown(plans, title=f"{where}: memory per GPU"), OUT / "llm_memory_breakdown.png"
+    )
 
     r = pm.llm.search_full(m, ("dgx-a100", 128), global_batch=1536)
     print(
@@ -39,9 +42,21 @@ def main() -> None:
             "tp", "pp", "dp", "vp", "micro_batch", "sp", "recompute", "zero", "step_time_s", "mfu"
         )
     )
-    save(llm_plots.tp_pp_heatmap(r.plans), OUT / "llm_tp_pp_heatmap.png")
+    save(
+        llm_plots.tp_pp_heatmap(r.plans, title="GPT-3 175B on 1,024 A100: best step time (s) by TP x PP"),
+        OUT / "llm_tp_pp_heatmap.png",
+    )
 
-    m175 = pm.llm.model({"hidden": 12288, "heads": 128, "layers": 96, "seq_len": 2048, "vocab": 64000})
+    m175 = pm.llm.model(
+        {
+            "name": "MegaScale's 175B",
+            "hidden": 12288,
+            "heads": 128,
+            "layers": 96,
+            "seq_len": 2048,
+            "vocab": 64000,
+        }
+    )
     measured = {256: 0.530, 512: 0.499, 768: 0.467, 1024: 0.447}  # MegaScale Table 2, Megatron-LM
     chart = llm_plots.mfu_vs_gpus(
         m175,

@@ -51,7 +51,10 @@ def main() -> None:
     # 2. energy-latency Pareto front of serving plans
     plans = pm.serve.search("llama3-70b", pm.cluster("dgx-h100", 1), num_requests=512, prompt_tokens=512,
                             output_tokens=256, max_num_seqs=(16, 64, 256), max_pp=2)  # fmt: skip
-    print("wrote", save(pp.energy_latency_pareto(plans), OUT / "power_energy_latency_pareto.png"))
+    front = pp.energy_latency_pareto(
+        plans, title="Llama-3-70B on one DGX-H100: energy per output token vs p90 TPOT"
+    )
+    print("wrote", save(front, OUT / "power_energy_latency_pareto.png"))
     ok = plans.filter(pl.col("fits"))
     fast = ok.sort("p90_tpot_s").row(0, named=True)
     frugal = ok.sort("energy_per_output_token_j").row(0, named=True)

@@ -99,8 +99,12 @@ def main() -> None:
             title=f"{MODEL} on {label}: p90 latency vs Poisson request rate"
         )
         print("wrote", save(chart, OUT / f"serve_latency_{label.split()[-1].lower()}.png"))
-    print("wrote", save(serve_plots.pareto(sweep), OUT / "serve_pareto.png"))
-    print("wrote", save(serve_plots.memory_breakdown(memories), OUT / "serve_memory.png"))
+    pareto = serve_plots.pareto(
+        sweep, title=f"{MODEL} on 8x H100 and 8x MI300X: throughput per GPU vs interactivity"
+    )
+    print("wrote", save(pareto, OUT / "serve_pareto.png"))
+    memory = serve_plots.memory_breakdown(memories, title=f"{MODEL} serving memory per GPU (tick: capacity)")
+    print("wrote", save(memory, OUT / "serve_memory.png"))
     print(f"({time.perf_counter() - t0:.1f} s)")
 
 

@@ -1,4 +1,4 @@
-"""What-if: Llama-2-70B on 256 MI300X over Pollara 400 vs 256 H100 over InfiniBand NDR (run from inside examples/).
+"""What-if: Llama-2-70B on 256 MI300X over Pollara 400 vs 256 H100 over InfiniBand NDR.
 
 For each cluster the full plan search (TP, PP, interleaving, micro-batch, recompute, ZeRO, SP, overlaps and
 offload) at a global batch of 1024 sequences of 4096 tokens; the best fitting plan's step time, MFU, tokens/s,

@@ -1,4 +1,4 @@
-"""The command line: the README's default report, errors as messages with exit code 2."""
+"""The command line: the README's default report, errors as messages with exit code 1 (model) or 2 (usage)."""
 
 import subprocess
 import sys
@@ -18,9 +18,9 @@ def test_report_with_override(capsys):
 
 
 def test_bad_input_is_a_message_not_a_traceback(capsys):
-    assert main(["roofline", "gemm", "a100-sxm4-80gb", "1024", "1024", "1024", "--dtype", "fp8"]) == 2
+    assert main(["roofline", "gemm", "a100-sxm4-80gb", "1024", "1024", "1024", "--dtype", "fp8"]) == 1
     assert "no fp8 support" in capsys.readouterr().err
-    assert main(["report", "h100-sxm-80gb"]) == 2
+    assert main(["report", "h100-sxm-80gb"]) == 1
     assert "h100-sxm5-80gb" in capsys.readouterr().err
 
 

@@ -160,17 +160,21 @@ def test_cli_compares_a_log_and_writes_charts(tmp_path: Path, capsys: pytest.Cap
 
 
 @pytest.mark.parametrize(
-    ("argv", "text"),
+    ("argv", "text", "code"),
     [
-        (["--sizes", "1Q"], "argument `--sizes`: cannot read '1Q'"),
-        (["--system", "dgx-h10"], "did you mean 'dgx-h100'"),
-        (["--op", "allreduse"], "did you mean 'all_reduce'"),
-        (["--algorithm", "rign"], "did you mean 'ring'"),
-        (["--nranks", "9", "--nodes", "1"], "use --nodes 2 or more"),
-        (["--system", "dgx-a100", "--algorithm", "nvls"], "NVSwitch"),
-        (["--log", "/nonexistent/all_reduce.log"], "cannot read log"),
+        (["--sizes", "1Q"], "argument `--sizes`: cannot read '1Q'", 2),
+        (["--system", "dgx-h10"], "did you mean 'dgx-h100'", 1),
+        (["--op", "allreduse"], "did you mean 'all_reduce'", 1),
+        (["--algorithm", "rign"], "did you mean 'ring'", 1),
+        (["--nranks", "9", "--nodes", "1"], "use --nodes 2 or more", 2),
+        (["--system", "dgx-a100", "--algorithm", "nvls"], "NVSwitch", 1),
+        (["--log", "/nonexistent/all_reduce.log"], "cannot read log", 1),
     ],
 )
-def test_cli_bad_input_is_a_clear_error(argv: list[str], text: str, capsys: pytest.CaptureFixture[str]):
-    assert cli.main(["collectives", *argv]) == 2
-    assert text in capsys.readouterr().err
+def test_cli_bad_input_is_a_clear_error(
+    argv: list[str], text: str, code: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Usage errors (an unreadable or contradictory command line) exit with 2, model errors with 1."""
+    assert cli.main(["collectives", *argv]) == code
+    err = capsys.readouterr().err
+    assert text in err and err.startswith("perfmodel collectives: error: ") and "Traceback" not in err

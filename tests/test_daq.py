@@ -1,4 +1,4 @@
-"""DAQ pipelines: the CMS power table and Gaussian oracle of shared/specs/domain.md 1.5, the calibrated
+"""DAQ pipelines: the CMS power table and Gaussian oracle of docs/models/daq.md#numbers-to-reproduce, the calibrated
 presets, sweeps, Monte Carlo mode and bad input."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 from perfmodel.errors import InvalidArgumentError, ModelError
 
-# domain.md 1.5 power table (P_scaled, 2032 technology), tolerance 0.5 %.
+# docs/models/daq.md#numbers-to-reproduce power table (P_scaled, 2032 technology), tolerance 0.5 %.
 POWER_TABLE = [
     ({}, 51.60e6),
     ({"gpu_hlt": True}, 25.85e6),
@@ -26,7 +26,7 @@ POWER_TABLE = [
 def test_power_table(levers: dict[str, bool], watts: float) -> None:
     m = pm.daq.preset("cms-run5", **levers).evaluate()
     assert m.power_w == pytest.approx(watts, rel=5e-3)
-    # Technology levers that do not touch compute leave power unchanged (domain.md 1.5: L1T tracking).
+    # Technology levers that do not touch compute leave power unchanged (docs/models/daq.md#numbers-to-reproduce: L1T tracking).
     assert pm.daq.preset("cms-run5", l1_tracking=True, **levers).evaluate().power_w == pytest.approx(
         m.power_w, rel=1e-12
     )
@@ -145,7 +145,7 @@ def test_monte_carlo_is_seeded_and_spreads_like_systemflow() -> None:
     c = p.evaluate(mc_seed=2, mc_samples=50_000)
     assert a.f1 == b.f1
     assert a.f1 != c.f1
-    # 50k samples per class: SystemFlow's runs differ by a few percent (domain.md 1.3).
+    # 50k samples per class: SystemFlow's runs differ by a few percent (docs/models/daq.md#classifiers).
     assert abs(a.f1 - det) / det < 0.1 and abs(c.f1 - det) / det < 0.1
 
 

@@ -26,7 +26,7 @@ def client():
             n_workers=2,
             processes=True,
             threads_per_worker=1,
-            dashboard_address=None,
+            dashboard_address=":0",  # a free port: another cluster on this machine may hold 8787
             env={"RAYON_NUM_THREADS": "1"},
         ) as cluster,
         distributed.Client(cluster) as c,

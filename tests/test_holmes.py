@@ -170,7 +170,7 @@ def test_cli_places_groups_and_reports_the_partition(capsys: pytest.CaptureFixtu
     )
     assert main([*args, "--placement", "compare"]) == 0
     assert "naive" in capsys.readouterr().out
-    assert main([*args, "--no-fallback"]) == 2
+    assert main([*args, "--no-fallback"]) == 1
     assert "share no transport" in capsys.readouterr().err
     assert main([*args[:5], "--group", "holmes-a100-roce", *args[7:]]) == 2
     assert "SYSTEM:NODES" in capsys.readouterr().err

@@ -1,6 +1,6 @@
 """LLM training model: counts, memory, bubble, ZeRO/ZeRO++, errors, search and validation targets.
 
-Expected numbers come from the papers' formulas as worked in shared/specs/domain.md §3.3, §3.4, §6.1-6.4.
+Expected numbers come from the papers' formulas as worked in docs/models/training.md and docs/models/memory.md.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ A100_1 = ("dgx-a100", 1)
     ],
 )  # fmt: skip
 def test_narayanan_parameter_counts(preset: str, billions: float) -> None:
-    # domain.md §6.2: P = 12 l h^2 (1 + 13/(12h) + (V + s)/(12 l h)), GPT-3 with its own vocabulary 50257.
+    # docs/models/training.md#parameters: P = 12 l h^2 (1 + 13/(12h) + (V + s)/(12 l h)), GPT-3 with its own vocabulary 50257.
     assert pm.llm.model(preset).params / 1e9 == pytest.approx(billions, abs=0.006)
 
 
@@ -45,7 +45,7 @@ def test_mixtral_active_parameters() -> None:
 
 def test_gpt3_flops_per_token() -> None:
     m = pm.llm.model("gpt3-175b")
-    # domain.md §6.1-6.2: 72-formula 1.0764e12, 6N = 1.0477e12 per token.
+    # docs/models/training.md#flops: 72-formula 1.0764e12, 6N = 1.0477e12 per token.
     assert m.flops_per_token() == pytest.approx(1.0764e12, rel=2e-4)
     assert 6 * m.params == pytest.approx(1.0477e12, rel=2e-4)
     h, n, s, v = 12288, 96, 2048, 50257
@@ -69,7 +69,7 @@ def test_gpt3_flops_per_token() -> None:
     ],
 )
 def test_korthikanti_activation_table(tp: int, sp: bool, recompute: str, gb: float) -> None:
-    # domain.md §6.3, GPT-3 175B, b = 1, s = 2048.
+    # docs/models/memory.md#activations, GPT-3 175B, b = 1, s = 2048.
     got = pm.llm.layer_activation_bytes("gpt3-175b", tp=tp, sp=sp, recompute=recompute)
     assert got / 1e9 == pytest.approx(gb, abs=0.0006)
 
@@ -77,7 +77,7 @@ def test_korthikanti_activation_table(tp: int, sp: bool, recompute: str, gb: flo
 @pytest.mark.parametrize(("tp", "sp", "gb"), [(8, False, 0.327), (8, True, 0.107), (1, False, 0.856)])
 def test_flash_attention_stores_no_scores(tp: int, sp: bool, gb: float) -> None:
     # A flash-style kernel keeps no s^2 scores (Dao et al. 2022 §3.1), so without recomputation a layer stores
-    # what Korthikanti's selective recomputation stores: sbh (10 + 24/t) (domain.md §6.3; tp=1: 34 sbh = 0.856 GB).
+    # what Korthikanti's selective recomputation stores: sbh (10 + 24/t) (docs/models/memory.md#activations; tp=1: 34 sbh = 0.856 GB).
     none_flash = pm.llm.layer_activation_bytes(
         "gpt3-175b", tp=tp, sp=sp, recompute="none", flash_attention=True
     )
@@ -88,7 +88,7 @@ def test_flash_attention_stores_no_scores(tp: int, sp: bool, gb: float) -> None:
 
 @pytest.mark.parametrize(("vp", "fraction"), [(1, 0.21875), (4, 0.0546875)])
 def test_pipeline_bubble_fraction(vp: int, fraction: float) -> None:
-    # domain.md §6.4: p = 8, m = 32 -> (p - 1)/(v m) of the busy time when all stages are equal. Here the last
+    # docs/models/training.md#pipeline: p = 8, m = 32 -> (p - 1)/(v m) of the busy time when all stages are equal. Here the last
     # stage also runs the output layer and loss and sets the steady state; filling and draining runs the other
     # seven, which hold only layers. Their per-micro-batch time comes from two depths (128 and 64 layers,
     # 16 and 8 per stage): busy / m = layers_per_stage * x + logits.
@@ -111,7 +111,7 @@ def test_pipeline_bubble_fraction(vp: int, fraction: float) -> None:
 
 @pytest.mark.parametrize(("zero", "gb"), [(0, 120.0), (1, 31.4), (2, 16.6), (3, 1.88)])
 def test_zero_model_state_memory(zero: int, gb: float) -> None:
-    # ZeRO paper example (domain.md §3.3): Psi = 7.5B on 64 ranks; bytes per parameter are exact.
+    # ZeRO paper example (docs/models/memory.md#zero): Psi = 7.5B on 64 ranks; bytes per parameter are exact.
     m = pm.llm.model("megatron-7.5b")
     e = pm.llm.estimate(m, A100, dp=64, zero=zero, global_batch=64)
     per_param = (e.raw["weights"] + e.raw["gradients"] + e.raw["optimizer_states"]) / m.params

@@ -38,9 +38,9 @@ def test_cli_search_and_error(capsys: pytest.CaptureFixture[str]) -> None:
         cli_llm.main(
             ["estimate", "gpt3-175b", "dgx-a100", "8", "--global-batch", "8", "--tp", "5", "--pp", "1"]
         )
-        == 2
+        == 1
     )
-    assert "tp x pp x cp = 5" in capsys.readouterr().err
+    assert "tp=5 = 5 GPUs per data-parallel replica" in capsys.readouterr().err
 
 
 def test_cli_estimate_lists_collectives_and_calibration(capsys: pytest.CaptureFixture[str]) -> None:

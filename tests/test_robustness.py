@@ -146,3 +146,11 @@ def test_non_utf8_and_deeply_nested_files_name_the_file(tmp_path: Path) -> None:
     deep.write_text("x = " + "[" * 5000 + "]" * 5000 + "\n")
     with pytest.raises(pm.InvalidArgumentError, match="deep.toml"):
         pm.daq.load(str(deep))
+
+
+def test_a_model_parallel_size_that_does_not_divide_the_cluster_blames_the_options_given():
+    """tp=3 on 32 GPUs was reported as a `dp` problem the user never wrote."""
+    with pytest.raises(
+        pm.PerfModelError, match=r"argument `tp` x `pp`: tp=8 x pp=3 = 24 GPUs .* divisors of 32: 1, 2, 4, 8"
+    ):
+        pm.llm.estimate("gpt3-175b", ("dgx-h100", 4), tp=8, pp=3, global_batch=64)

@@ -90,20 +90,21 @@ def test_throughput_prints_the_api_numbers(capsys: pytest.CaptureFixture[str]) -
 
 
 @pytest.mark.parametrize(
-    ("argv", "needle"),
+    ("argv", "needle", "code"),
     [
-        (["prefill", "no-such-model", SYSTEM, "--tp", "8"], "unknown model preset 'no-such-model'"),
-        (["decode", MODEL, SYSTEM, "--tp", "3"], "tp (3) must divide"),
-        (["simulate", MODEL, SYSTEM, "--tp", "1", "--rate", "1"], "does not fit"),
-        (["simulate", MODEL, SYSTEM, "--tp", "8"], "give either --rate"),
-        (["memory", MODEL, "no-such-system", "--tp", "8"], "no-such-system"),
+        (["prefill", "no-such-model", SYSTEM, "--tp", "8"], "unknown model preset 'no-such-model'", 1),
+        (["decode", MODEL, SYSTEM, "--tp", "3"], "tp (3) must divide", 1),
+        (["simulate", MODEL, SYSTEM, "--tp", "1", "--rate", "1"], "does not fit", 1),
+        (["simulate", MODEL, SYSTEM, "--tp", "8"], "give either --rate", 2),
+        (["memory", MODEL, "no-such-system", "--tp", "8"], "no-such-system", 1),
     ],
 )
-def test_errors_are_one_line_with_exit_2(
-    capsys: pytest.CaptureFixture[str], argv: list[str], needle: str
+def test_errors_are_one_line_with_exit_1_or_2(
+    capsys: pytest.CaptureFixture[str], argv: list[str], needle: str, code: int
 ) -> None:
+    """Model errors exit with 1, usage errors (no --rate and no --requests) with 2; one line on stderr."""
     rc, out, err = _run(capsys, *argv)
-    assert rc == 2
+    assert rc == code
     assert out == ""
     assert err.count("\n") == 1 and err.startswith(f"perfmodel serve {argv[0]}: error: ")
     assert needle in err

@@ -244,15 +244,15 @@ def test_cli_disagg_and_split(capsys: pytest.CaptureFixture[str], tmp_path: obje
     rc = cli_serve.main(
         ["disagg", "llama3-8b", SYS, "--rate", "3", "--num-requests", "10", "--power-cap", "20"]
     )
-    assert rc == 2 and "power_cap_w" in capsys.readouterr().err
+    assert rc == 1 and "power_cap_w" in capsys.readouterr().err
     rc = cli_serve.main(["split", "llama3-8b", SYS, "--gpus", "8", "--rate", "10", "--num-requests", "100",
                          "--slo-ttft", "0.5", "--slo-tpot", "0.02"])  # fmt: skip
     text = capsys.readouterr().out
     assert rc == 0 and "disaggregated" in text and "co-located" in text
-    # Errors are one line on stderr with exit code 2.
+    # Model errors are one line on stderr with exit code 1.
     rc = cli_serve.main(["disagg", "llama3-70b", SYS, "--rate", "1"])
     err = capsys.readouterr().err
-    assert rc == 2 and "prefill pool" in err and "GiB" in err
+    assert rc == 1 and "prefill pool" in err and "GiB" in err
 
 
 def test_latency_chart_of_colocated_and_disaggregated(tmp_path: object) -> None:

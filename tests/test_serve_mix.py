@@ -210,6 +210,6 @@ def test_cli_prints_the_allocation_and_errors_cleanly(capsys, tmp_path):
         cli_mix.main(
             ["llama2-7b", "--gpus", "g6-l4", "--rate", "4", "--tpot-slo", "0.12", "--price", "l4=-1"]
         )
-        == 2
+        == 1
     )
     assert "argument `prices`: 'l4' is -1.0" in capsys.readouterr().err

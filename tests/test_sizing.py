@@ -154,7 +154,7 @@ def test_cli_sizing_table_and_json(capsys):
     assert [r["device"] for r in json.loads(capsys.readouterr().out)] == ["mi300x", "h100-sxm5-80gb"]
     assert cli.main(["llm", "sizing", "llama2-7b", "h100-sxm5-80gb", "--forward"]) == 0
     assert "limiter" in capsys.readouterr().out
-    assert cli.main(["llm", "sizing", "llama2-7b", "mi30x"]) == 2
+    assert cli.main(["llm", "sizing", "llama2-7b", "mi300xx"]) == 1
     assert "did you mean 'mi300x'" in capsys.readouterr().err
 
 

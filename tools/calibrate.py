@@ -24,6 +24,12 @@ What it fits (issue 12 item 3; DESIGN.md "every fitted figure lives in hwdb with
   and ``perfmodel.validation.llm.fit_mlperf`` (dgx-h100, on NVIDIA's MLPerf GPT-3 175B submissions; hgx-h200
   takes it with ``same_as``).
 
+- ``--mlperf5``: the compute factor of each system of the MLPerf Training v5.x validation (dgx-b200, gb200-nvl72,
+  mi325x-node, mi355x-pollara-node) per MLPerf round, a calibration profile ``mlperf-v5.0`` / ``mlperf-v5.1``
+  (``[[calibration.profiles]]``) fitted on that round's Llama 2 70B LoRA rows of ``perfmodel.validation.mlperf5.FIT``
+  (bounded scalar least squares in log error, ``perfmodel.validation.mlperf5.fit``); the system's ``[calibration]``
+  takes its latest round's value (network and link factors 1).
+
 - ``--collectives``: the collectives engine's fabric and NIC figures (``perfmodel.validation.collectives``):
   the A100 NVSwitch and MI300X xGMI fabrics on their sweeps' ``fit`` rows (sizes 4^k bytes) through
   ``perfmodel.nccl_tests.calibrate`` (scipy ``least_squares``, bounded, log space, 13 starts; bandwidth fraction,
@@ -52,6 +58,7 @@ Run from the repository root after ``pip install .`` (``pip install .[calibrate]
     python tools/calibrate.py --fp8-cast [--write]   # only the FP8 cast fractions (the rest of hwdb untouched)
     python tools/calibrate.py --llm --llm-system dgx-h100 [--write]   # one system's LLM calibration
     python tools/calibrate.py --collectives [--write]  # fabric/NIC figures of the collectives engine
+    python tools/calibrate.py --mlperf5 [--write]      # MLPerf v5.x profiles of B200/GB200/MI325X/MI355X
 
 After ``--write``: ``pip install .`` again (hwdb is embedded in the wheel) and regenerate ``validation/``
 (``perfmodel validate``). The tool only ever writes below this repository's ``hwdb/`` and ``validation/``,
@@ -226,7 +233,9 @@ def write_fp8_cast(dev: str, value: float, text: str) -> None:
     _write_doc(path, doc)
 
 
-def write_system_calibration(system: str, values: dict[str, float], fitted_on: str) -> None:
+def write_system_calibration(
+    system: str, values: dict[str, float], fitted_on: str, how: str = "--llm (perfmodel.validation.llm)"
+) -> None:
     """Sets the ``[calibration]`` table of ``hwdb/systems/<system>.toml`` (created before ``[sources]``)."""
     path = HWDB / "systems" / f"{system}.toml"
     doc = _read(path)
@@ -239,9 +248,10 @@ def write_system_calibration(system: str, values: dict[str, float], fitted_on: s
     for k, v in values.items():
         cal[k] = round(float(v), 4)
     cal["fitted_on"] = fitted_on
+    suite = how.split("validation.")[-1].rstrip(")")
     doc["sources"]["calibration"] = (
-        "Fitted by tools/calibrate.py --llm (perfmodel.validation.llm) on the published rows named in "
-        "calibration.fitted_on (role `fit` in validation/llm.csv)"
+        f"Fitted by tools/calibrate.py {how} on the published rows named in "
+        f"calibration.fitted_on (role `fit` in validation/{suite}.csv)"
     )
     _write_doc(path, doc)
 
@@ -637,6 +647,41 @@ def write_serving(system: str, framework: str, figures: dict[str, float], fitted
     _write_doc(path, doc)
 
 
+# ---- MLPerf v5.x -------------------------------------------------------------------------------------------
+
+
+def calibrate_mlperf5(write: bool) -> dict[str, Any]:
+    """Fits every (system, round) profile of ``perfmodel.validation.mlperf5.FIT``; with ``write``, the profiles
+    and each system's ``[calibration]`` (its latest round's value) go into hwdb."""
+    from perfmodel.validation import mlperf5 as vm
+
+    report: dict[str, Any] = {}
+    by_system: dict[str, list[str]] = {}
+    for system, version in vm.FIT:
+        by_system.setdefault(system, []).append(version)
+    for system, versions in sorted(by_system.items()):
+        for version in sorted(versions):
+            res = vm.fit(system, version)
+            report[f"{system}/{res['profile']}"] = res
+            print(
+                f"{system} {res['profile']}: compute_time_scale = {res['compute_time_scale']:.4f} "
+                f"({'converged' if res['success'] else 'NOT converged'}, {res['evaluations']} evals); fit rows "
+                f"{res['in_sample']['rows']} median |err| {res['in_sample']['median_abs_error']:.3f} (uncalibrated "
+                f"{res['uncalibrated']['fit']['median_abs_error']:.3f}); holdout {res['holdout'].get('rows', 0)} median "
+                f"{res['holdout'].get('median_abs_error', float('nan')):.3f} max {res['holdout'].get('max_abs_error', float('nan')):.3f}"
+            )
+        if write:
+            latest = report[f"{system}/{vm.profile(max(versions))}"]
+            values = {"compute_time_scale": latest["compute_time_scale"], "memory_time_scale": latest["memory_time_scale"],
+                      "comm_bandwidth_scale": 1.0, "network_bandwidth_scale": 1.0}  # fmt: skip
+            text = f"the MLPerf {max(versions)} profile's value: {vm.fitted_on(system, max(versions))}"
+            write_system_calibration(system, values, text, "--mlperf5 (perfmodel.validation.mlperf5)")
+            for version in sorted(versions):
+                res = report[f"{system}/{vm.profile(version)}"]
+                write_profile(system, res["profile"], res, vm.fitted_on(system, version))
+    return report
+
+
 # ---- collectives -------------------------------------------------------------------------------------------
 
 
@@ -739,6 +784,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         action="store_true",
         help="fit the H100 power figures on the ML.ENERGY rows (fit models only)",
     )
+    ap.add_argument(
+        "--mlperf5",
+        action="store_true",
+        help="fit the MLPerf v5.x profiles of B200/GB200/MI325X/MI355X systems",
+    )
     ap.add_argument("--write", action="store_true", help="write hwdb/ and validation/calibration_report.json")
     ap.add_argument(
         "--report", action="store_true", help="write validation/calibration_report.json only (hwdb untouched)"
@@ -754,6 +804,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         or a.trtllm
         or a.vllm
         or a.power
+        or a.mlperf5
     )
     report: dict[str, Any] = json.loads(REPORT.read_text()) if REPORT.exists() else {}
     report["engine"] = {"perfmodel": pm.__version__, "python": sys.version.split()[0]}
@@ -768,6 +819,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             write_power(fit["device"], fit["figures"], fit["fitted_on"])
             print(
                 "wrote the power figures; pip install . and run `perfmodel validate energy --write validation`"
+            )
+    if a.mlperf5:
+        report["mlperf5"] = calibrate_mlperf5(a.write)
+        if a.write:
+            print(
+                "wrote the MLPerf v5.x profiles; pip install . and run `perfmodel validate mlperf5 --write validation`"
             )
     if a.serving:
         from perfmodel.validation import serving as vs

@@ -12,19 +12,18 @@ trace name (``lmsys_05``, ``creation_05``) or a CSV/JSONL file with ``prompt_tok
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
+from typing import Any
 
 import polars as pl
 
-from .errors import PerfModelError
+from .cli_common import UsageError, add_command, domain_main, emit, frame_text, note
 from .serve import mix
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="perfmodel mix", description="cheapest GPU mix for a workload under a latency SLO"
-    )
+def add_parser(sub: Any) -> None:
+    """Registers ``perfmodel mix``."""
+    p = add_command(sub, "mix", "cheapest GPU mix for a serving workload under a latency SLO", _run)
     p.add_argument("model", help="preset id (see `perfmodel llm presets`) or config.json path")
     p.add_argument("--gpus", required=True, help="comma-separated hwdb system ids, each optionally :TP")
     p.add_argument("--requests", default="lmsys_05", help="trace name or CSV/JSONL file (default lmsys_05)")
@@ -35,13 +34,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--price", action="append", default=[], help="price override ID=USD_PER_GPU_HOUR (repeatable)"
     )
-    p.add_argument("--dtype", default="bf16")
-    p.add_argument("--framework", default="vllm")
-    p.add_argument("--slice-factor", type=int, default=8)
+    p.add_argument("--dtype", default="bf16", help="weights dtype (default bf16)")
+    p.add_argument("--framework", default="vllm", help="framework class of the serving model (default vllm)")
+    p.add_argument("--slice-factor", type=int, default=8,
+                   help="slices per request bucket in the integer program (default 8; Melange's)")  # fmt: skip
     p.add_argument(
         "--chart", default=None, help="with --rates: write the cost-vs-rate chart (.png/.svg/.html)"
     )
-    return p
 
 
 def _gpus(text: str) -> dict[str, int]:
@@ -51,7 +50,7 @@ def _gpus(text: str) -> dict[str, int]:
         try:
             out[name] = int(tp) if tp else 1
         except ValueError:
-            raise PerfModelError(f"argument `--gpus`: '{item}'; expected SYSTEM or SYSTEM:TP") from None
+            raise UsageError(f"argument `--gpus`: '{item}'; expected SYSTEM or SYSTEM:TP") from None
     return out
 
 
@@ -62,47 +61,50 @@ def _prices(items: list[str]) -> dict[str, float]:
         try:
             out[key] = float(v)
         except ValueError:
-            raise PerfModelError(f"argument `--price`: '{item}'; expected ID=USD_PER_GPU_HOUR") from None
+            raise UsageError(f"argument `--price`: '{item}'; expected ID=USD_PER_GPU_HOUR") from None
     return out
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    try:
-        if (args.rate is None) == (args.rates is None):
-            raise PerfModelError("give --rate or --rates (one of them)")
-        work = mix.workload(mix.trace_requests(args.requests))
-        kw = dict(tpot_slo_s=args.tpot_slo, ttft_slo_s=args.ttft_slo, prices=_prices(args.price), dtype=args.dtype,
-                  framework=args.framework, slice_factor=args.slice_factor)  # fmt: skip
-        gpus = _gpus(args.gpus)
-        if args.rates is not None:
-            from .plots import cost, save
+def _run(args: argparse.Namespace) -> int:
+    if (args.rate is None) == (args.rates is None):
+        raise UsageError("give --rate or --rates (one of them)")
+    work = mix.workload(mix.trace_requests(args.requests))
+    kw = dict(tpot_slo_s=args.tpot_slo, ttft_slo_s=args.ttft_slo, prices=_prices(args.price), dtype=args.dtype,
+              framework=args.framework, slice_factor=args.slice_factor)  # fmt: skip
+    gpus = _gpus(args.gpus)
+    head = {"model": args.model, "gpus": gpus, "requests": args.requests, "tpot_slo_s": args.tpot_slo,
+            "ttft_slo_s": args.ttft_slo, "dtype": args.dtype, "framework": args.framework}  # fmt: skip
+    if args.rates is not None:
+        from .plots import cost, save
 
-            try:
-                rates = [float(r) for r in args.rates.split(",")]
-            except ValueError:
-                raise PerfModelError(
-                    f"argument `--rates`: '{args.rates}'; expected comma-separated numbers"
-                ) from None
-            frame = cost.cost_sweep(args.model, gpus, work, rates, **kw)
-            with pl.Config(tbl_rows=200, tbl_width_chars=160, fmt_str_lengths=60):
-                print(frame)
-            if args.chart:
-                print(f"wrote {save(cost.cost_vs_rate(frame), args.chart)}")
-            return 0
-        r = mix.cheapest_mix(args.model, gpus, work, args.rate, **kw)
-        print(f"{args.model}: {len(work)} request buckets from {args.requests}, {args.rate:g} req/s, "
-              f"TPOT <= {args.tpot_slo * 1e3:g} ms")  # fmt: skip
-        print(f"cheapest mix: ${r.cost_usd_per_h:.2f}/h (integer program solved in {r.solve_s * 1e3:.0f} ms)")
-        with pl.Config(tbl_rows=100, tbl_width_chars=160, fmt_str_lengths=80):
-            print(r.allocation.filter(pl.col("instances") > 0))
-            print("single GPU type:")
-            print(r.single_type)
+        try:
+            rates = [float(r) for r in args.rates.split(",")]
+        except ValueError:
+            raise UsageError(
+                f"argument `--rates`: '{args.rates}'; expected comma-separated numbers"
+            ) from None
+        frame = cost.cost_sweep(args.model, gpus, work, rates, **kw)
+        emit(args, {**head, "rates": rates, "sweep": frame}, lambda: frame_text(frame, width=160, fmt_str_lengths=60),
+             frame)  # fmt: skip
+        if args.chart:
+            note(args, f"wrote {save(cost.cost_vs_rate(frame), args.chart)}")
         return 0
-    except PerfModelError as exc:
-        print(f"perfmodel mix: error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 2
+    r = mix.cheapest_mix(args.model, gpus, work, args.rate, **kw)
+    used = r.allocation.filter(pl.col("instances") > 0)
+    data = {**head, "rate_req_s": args.rate, "cost_usd_per_h": r.cost_usd_per_h, "solve_s": r.solve_s, "gap": r.gap,
+            "allocation": r.allocation, "single_type": r.single_type}  # fmt: skip
+
+    def table() -> str:
+        return "\n".join([
+            f"{args.model}: {len(work)} request buckets from {args.requests}, {args.rate:g} req/s, "
+            f"TPOT <= {args.tpot_slo * 1e3:g} ms",
+            f"cheapest mix: ${r.cost_usd_per_h:.2f}/h (integer program solved in {r.solve_s * 1e3:.0f} ms)",
+            frame_text(used, width=160), "single GPU type:", frame_text(r.single_type, width=160),
+        ])  # fmt: skip
+
+    return emit(args, data, table, r.allocation)
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+def main(argv: Sequence[str] | None = None) -> int:
+    """``perfmodel mix ARGV...``."""
+    return domain_main("mix", argv)

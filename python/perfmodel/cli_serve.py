@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from collections.abc import Sequence
 from typing import Any
 
+import polars as pl
+
 from . import serve
-from .errors import InvalidArgumentError, PerfModelError
+from .cli_common import UsageError, add_command, domain_main, emit, frame_text, note
 
 #: Breakdown rows printed for one iteration (attribute, label).
 _BREAKDOWN = (
@@ -63,21 +64,22 @@ def _rate(text: str) -> float:
     return float(text)
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="perfmodel serve", description="LLM serving: phases, memory, simulation, throughput"
-    )
-    sub = p.add_subparsers(dest="cmd", required=True)
+def add_parser(sub: Any) -> None:
+    """Registers ``perfmodel serve`` and its subcommands."""
+    p = sub.add_parser("serve", help="LLM serving: phases, memory, simulation, throughput, max rate, disaggregation",
+                       description="LLM serving: phases, memory, simulation, throughput (`perfmodel serve ACTION --help`).")  # fmt: skip
+    ss = p.add_subparsers(dest="cmd", required=True, metavar="ACTION")
     helps = {
-        "prefill": "time of one prefill of BATCH prompts",
-        "decode": "time of one decode iteration (time per output token) of BATCH sequences",
-        "memory": "memory per GPU: weights, activations, KV cache, free",
-        "simulate": "continuous-batching simulation of a request stream",
-        "throughput": "offline maximum throughput of one instance (all requests at once)",
-        "max-rate": "the highest request rate meeting the TTFT/TPOT SLOs (--search: of every plan of the node)",
-    }
-    for name, text in helps.items():
-        s = sub.add_parser(name, help=text, description=text)
+        "prefill": ("time of one prefill of BATCH prompts", _phase),
+        "decode": ("time of one decode iteration (time per output token) of BATCH sequences", _phase),
+        "memory": ("memory per GPU: weights, activations, KV cache, free", _memory),
+        "simulate": ("continuous-batching simulation of a request stream", _simulate),
+        "throughput": ("offline maximum throughput of one instance (all requests at once)", _throughput),
+        "max-rate": ("the highest request rate meeting the TTFT/TPOT SLOs (--search: of every plan of the node)",
+                     _max_rate),
+    }  # fmt: skip
+    for name, (text, func) in helps.items():
+        s = add_command(ss, name, text, func)
         s.add_argument("model", help="preset id (see `perfmodel llm presets`) or config.json path")
         s.add_argument("system", help="hwdb system id, e.g. dgx-h100")
         s.add_argument("--tp", type=int, default=1, help="tensor-parallel GPUs (default 1)")
@@ -93,13 +95,17 @@ def _parser() -> argparse.ArgumentParser:
             "--framework", default=fw, help=f"framework class of the scheduler and figures (default {fw})"
         )
         if name == "prefill":
-            s.add_argument("--batch", type=int, default=1)
-            s.add_argument("--prompt-len", type=int, default=2048)
+            s.add_argument("--batch", type=int, default=1, help="prompts in the batch (default 1)")
+            s.add_argument("--prompt-len", type=int, default=2048, help="tokens per prompt (default 2048)")
         elif name == "decode":
-            s.add_argument("--batch", type=int, default=1)
-            s.add_argument("--context-len", type=int, default=2048)
+            s.add_argument("--batch", type=int, default=1, help="sequences in the batch (default 1)")
+            s.add_argument(
+                "--context-len", type=int, default=2048, help="tokens of context per sequence (default 2048)"
+            )
         elif name in ("simulate", "max-rate"):
-            s.add_argument("--replicas", type=int, default=1)
+            s.add_argument(
+                "--replicas", type=int, default=1, help="serving instances behind the balancer (default 1)"
+            )
             if name == "simulate":
                 s.add_argument(
                     "--rate", type=_rate, default=None, help="Poisson arrivals per second (inf: all at once)"
@@ -109,7 +115,9 @@ def _parser() -> argparse.ArgumentParser:
                 s.add_argument(
                     "--search", action="store_true", help="every TP x PP x replicas plan of the node, ranked"
                 )
-            s.add_argument("--num-requests", type=int, default=1000)
+            s.add_argument(
+                "--num-requests", type=int, default=1000, help="requests to simulate (default 1000)"
+            )
             s.add_argument(
                 "--prompt-tokens",
                 type=_length,
@@ -122,7 +130,9 @@ def _parser() -> argparse.ArgumentParser:
                 default=128,
                 help="N, uniform:LO:HI or lognormal:MEAN:SIGMA:MAX",
             )
-            s.add_argument("--seed", type=int, default=0)
+            s.add_argument(
+                "--seed", type=int, default=0, help="random seed of arrivals and lengths (default 0)"
+            )
             s.add_argument("--requests", metavar="FILE", default=None,
                            help="CSV/JSONL trace with arrival_s, prompt_tokens, output_tokens (instead of --rate)")  # fmt: skip
             s.add_argument("--slo-ttft", type=float, default=None, metavar="S", help="TTFT SLO, seconds")
@@ -138,12 +148,13 @@ def _parser() -> argparse.ArgumentParser:
         elif name == "throughput":
             s.add_argument("--isl", type=int, default=1024, help="prompt tokens per request")
             s.add_argument("--osl", type=int, default=1024, help="output tokens per request")
-            s.add_argument("--num-requests", type=int, default=None)
+            s.add_argument(
+                "--num-requests", type=int, default=None, help="requests (default: the framework's)"
+            )
             s.add_argument("--scheduler-policy", default=None, help=_POLICY_HELP)
     from .serve import disagg_cli
 
-    disagg_cli.add_parsers(sub, _length, _rate)
-    return p
+    disagg_cli.add_parsers(ss, _length, _rate, format_summary)
 
 
 _POLICY_HELP = (
@@ -181,48 +192,86 @@ def _common(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _head(args: argparse.Namespace) -> dict[str, Any]:
+    """The inputs every serving result repeats in JSON."""
+    return {"model": args.model, "system": args.system, **_common(args)}
+
+
 def _phase(args: argparse.Namespace) -> int:
     kw = _common(args)
     if args.cmd == "prefill":
         ph = serve.prefill(args.model, args.system, batch=args.batch, prompt_len=args.prompt_len, **kw)
         head = f"prefill of {args.batch} x {args.prompt_len} prompt tokens"
         unit = "prompt tokens/s"
+        sizes = {"batch": args.batch, "prompt_len": args.prompt_len}
     else:
         ph = serve.decode(args.model, args.system, batch=args.batch, context_len=args.context_len, **kw)
         head = f"decode of {args.batch} sequences at {args.context_len} tokens of context"
         unit = "output tokens/s"
-    print(f"{head}: {_where(args)}")
-    print(f"  time              {_ms(ph.time_s)}")
-    print(f"  throughput        {ph.tokens_per_s:,.1f} {unit}")
-    if args.cmd == "decode":
-        print(f"  per user          {1.0 / ph.time_s:,.1f} tokens/s")
-    print(f"  memory per GPU    {_gib(ph.memory_per_gpu_bytes)} of {_gib(ph.memory.capacity_bytes)} "
-          f"({'fits' if ph.fits else 'does NOT fit'})")  # fmt: skip
-    print(f"  kernels per GPU   {ph.kernels:,.0f}")
-    print("  breakdown:")
-    for key, label in _BREAKDOWN:
-        v = getattr(ph, key)
-        if v > 0:
-            print(f"    {label:34s} {_ms(v):>12s}  {v / ph.time_s:6.1%}")
-    print(_calibration(ph.iteration.fitted_on))
-    return 0
+        sizes = {"batch": args.batch, "context_len": args.context_len}
+    data = {**_head(args), "phase": args.cmd, **sizes, "time_s": ph.time_s, "tokens_per_s": ph.tokens_per_s,
+            "per_user_tokens_per_s": 1.0 / ph.time_s if args.cmd == "decode" else None,
+            "memory_per_gpu_bytes": ph.memory_per_gpu_bytes, "capacity_bytes": ph.memory.capacity_bytes,
+            "fits": ph.fits, "kernels": ph.kernels, "breakdown": {k: getattr(ph, k) for k, _ in _BREAKDOWN},
+            "energy": ph.energy, "calibration": ph.iteration.fitted_on}  # fmt: skip
+
+    def table() -> str:
+        out = [f"{head}: {_where(args)}", f"  time              {_ms(ph.time_s)}",
+               f"  throughput        {ph.tokens_per_s:,.1f} {unit}"]  # fmt: skip
+        if args.cmd == "decode":
+            out.append(f"  per user          {1.0 / ph.time_s:,.1f} tokens/s")
+        out.append(f"  memory per GPU    {_gib(ph.memory_per_gpu_bytes)} of {_gib(ph.memory.capacity_bytes)} "
+                   f"({'fits' if ph.fits else 'does NOT fit'})")  # fmt: skip
+        out.append(f"  kernels per GPU   {ph.kernels:,.0f}")
+        out.append("  breakdown:")
+        for key, label in _BREAKDOWN:
+            v = getattr(ph, key)
+            if v > 0:
+                out.append(f"    {label:34s} {_ms(v):>12s}  {v / ph.time_s:6.1%}")
+        out.append(_calibration(ph.iteration.fitted_on))
+        return "\n".join(out)
+
+    return emit(args, data, table, ph.frame())
 
 
 def _memory(args: argparse.Namespace) -> int:
     kw = _common(args)
     m = serve.memory(args.model, args.system, **kw)
-    print(f"memory per GPU: {_where(args)}")
-    for r in m.frame().to_dicts():
-        print(f"  {r['part']:12s} {r['gib']:9.2f} GiB  {r['bytes'] / m.capacity_bytes:6.1%}")
-    print(f"  {'capacity':12s} {m.capacity_bytes / 2**30:9.2f} GiB")
-    print(f"  KV cache: {m.kv_tokens:,.0f} tokens at {m.kv_bytes_per_token:,.0f} bytes per token per GPU")
-    print(m.explain())
-    return 0
+    fields = ("weights_bytes", "activations_bytes", "kv_cache_bytes", "kv_bytes_per_token", "kv_tokens",
+              "capacity_bytes", "shortfall_bytes")  # fmt: skip
+    data = {**_head(args), **{k: getattr(m, k) for k in fields}, "fits": m.fits, "explain": m.explain()}
+
+    def table() -> str:
+        out = [f"memory per GPU: {_where(args)}"]
+        for r in m.frame().to_dicts():
+            out.append(f"  {r['part']:12s} {r['gib']:9.2f} GiB  {r['bytes'] / m.capacity_bytes:6.1%}")
+        out.append(f"  {'capacity':12s} {m.capacity_bytes / 2**30:9.2f} GiB")
+        out.append(
+            f"  KV cache: {m.kv_tokens:,.0f} tokens at {m.kv_bytes_per_token:,.0f} bytes per token per GPU"
+        )
+        out.append(m.explain())
+        return "\n".join(out)
+
+    return emit(args, data, table, m.frame())
+
+
+def _fitted_on(args: argparse.Namespace) -> str | None:
+    e = serve.engine(
+        args.model,
+        args.system,
+        tp=args.tp,
+        pp=args.pp,
+        ep=1,
+        dtype=args.dtype,
+        kv_dtype=args.kv_dtype,
+        framework=args.framework,
+    )
+    return e.fitted_on  # type: ignore[no-any-return]
 
 
 def _simulate(args: argparse.Namespace) -> int:
     if (args.requests is None) == (args.rate is None):
-        raise InvalidArgumentError("give either --rate (Poisson arrivals per second) or --requests FILE")
+        raise UsageError("give either --rate (Poisson arrivals per second) or --requests FILE")
     kw = _common(args)
     sim = serve.simulate(
         args.model, args.system, replicas=args.replicas, requests=args.requests, rate=args.rate,
@@ -230,52 +279,53 @@ def _simulate(args: argparse.Namespace) -> int:
         seed=args.seed, slo_ttft_s=args.slo_ttft, slo_tpot_s=args.slo_tpot, balancer=args.balancer,
         scheduler_policy=args.scheduler_policy, **kw,
     )  # fmt: skip
-    print(format_summary(sim, f"{_where(args)}, {args.replicas} replica(s)", args.slo_ttft, args.slo_tpot))
+    fitted = _fitted_on(args)
+    data = {**_head(args), "replicas": args.replicas, "slo_ttft_s": args.slo_ttft, "slo_tpot_s": args.slo_tpot,
+            "summary": sim.summary, "calibration": fitted}  # fmt: skip
+    text = format_summary(sim, f"{_where(args)}, {args.replicas} replica(s)", args.slo_ttft, args.slo_tpot)
+    emit(args, data, f"{text}\n{_calibration(fitted)}", sim.frame())
     if args.csv:
         sim.requests.write_csv(args.csv)
-        print(f"wrote {sim.requests.height} requests to {args.csv}")
-    print(
-        _calibration(
-            serve.engine(
-                args.model, args.system, args.tp, args.pp, 1, args.dtype, args.kv_dtype, args.framework
-            ).fitted_on
-        )
-    )
+        note(args, f"wrote {sim.requests.height} requests to {args.csv}")
     return 0
 
 
 def _max_rate(args: argparse.Namespace) -> int:
-    pct: int | str = (
-        args.percentile
-        if args.percentile == "mean"
-        else int(args.percentile)
-        if args.percentile.isdigit()
-        else args.percentile
-    )
+    pct: Any = int(args.percentile) if args.percentile.isdigit() else args.percentile
     traffic = dict(requests=args.requests, num_requests=args.num_requests, prompt_tokens=args.prompt_tokens,
                    output_tokens=args.output_tokens, seed=args.seed)  # fmt: skip
     if args.search:
-        import polars as pl
-
         f = serve.search(args.model, args.system, slo_ttft_s=args.slo_ttft, slo_tpot_s=args.slo_tpot, percentile=pct,
                          dtype=args.dtype, kv_dtype=args.kv_dtype, framework=args.framework, objective="max_rate",
                          **traffic)  # fmt: skip
-        with pl.Config(tbl_rows=100, tbl_width_chars=200, fmt_str_lengths=110):
-            print(f.select("tp", "pp", "ep", "replicas", "fits", "max_rate_req_s", "why"))
+        emit(args, f, lambda: frame_text(f.select("tp", "pp", "ep", "replicas", "fits", "max_rate_req_s", "why"),
+                                         fmt_str_lengths=110), f)  # fmt: skip
         if args.csv:
             f.drop([c for c, t in f.schema.items() if t == pl.Object]).write_csv(args.csv)
         return 0
-    r = serve.max_rate(args.model, args.system, args.tp, args.pp, args.replicas, slo_ttft_s=args.slo_ttft,
+    r = serve.max_rate(args.model, args.system, tp=args.tp, pp=args.pp, replicas=args.replicas, slo_ttft_s=args.slo_ttft,
                        slo_tpot_s=args.slo_tpot, percentile=pct, dtype=args.dtype, kv_dtype=args.kv_dtype,
                        framework=args.framework, balancer=args.balancer, scheduler_policy=args.scheduler_policy,
                        **traffic)  # fmt: skip
-    print(
-        f"{_where(args)}, {args.replicas} replica(s): {r.rate_req_s:.3g} requests/s meet the SLOs; beyond: {r.why}"
-    )
-    if r.simulation is not None:
-        print(format_summary(r.simulation, f"at {r.rate_req_s:.3g} requests/s", args.slo_ttft, args.slo_tpot))
-        if args.csv:
-            r.simulation.requests.write_csv(args.csv)
+    data = {**_head(args), "replicas": args.replicas, "percentile": pct, "slo_ttft_s": args.slo_ttft,
+            "slo_tpot_s": args.slo_tpot, "rate_req_s": r.rate_req_s, "rate_unbounded": math.isinf(r.rate_req_s), "why": r.why,
+            "summary": None if r.simulation is None else r.simulation.summary, "evaluations": r.evaluations}  # fmt: skip
+
+    def table() -> str:
+        out = [
+            f"{_where(args)}, {args.replicas} replica(s): {r.rate_req_s:.3g} requests/s meet the SLOs; beyond: {r.why}"
+        ]
+        if r.simulation is not None:
+            out.append(
+                format_summary(
+                    r.simulation, f"at {r.rate_req_s:.3g} requests/s", args.slo_ttft, args.slo_tpot
+                )
+            )
+        return "\n".join(out)
+
+    emit(args, data, table)
+    if r.simulation is not None and args.csv:
+        r.simulation.requests.write_csv(args.csv)
     return 0
 
 
@@ -314,47 +364,19 @@ def _throughput(args: argparse.Namespace) -> int:
     )
     s = sim.summary
     gpus = args.tp * args.pp
-    print(f"offline maximum throughput, {args.isl} prompt / {args.osl} output tokens: {_where(args)}")
-    print(
-        f"  output tokens/s  {s['output_tokens_per_s']:,.1f} ({s['output_tokens_per_s'] / gpus:,.1f} per GPU)"
-    )
-    print(
-        f"  requests/s       {s['requests_per_s']:,.3f} ({s['num_requests']:.0f} requests in {s['makespan_s']:,.2f} s)"
-    )
-    print(
-        f"  mean TPOT        {_ms(s['mean_tpot_s'])}; mean TTFT {_ms(s['mean_ttft_s'])} (queueing included)"
-    )
-    print(
-        _calibration(
-            serve.engine(
-                args.model, args.system, args.tp, args.pp, 1, args.dtype, args.kv_dtype, args.framework
-            ).fitted_on
-        )
-    )
-    return 0
+    fitted = _fitted_on(args)
+    data = {**_head(args), "isl": args.isl, "osl": args.osl, "gpus": gpus,
+            "output_tokens_per_s_per_gpu": s["output_tokens_per_s"] / gpus, "summary": s, "calibration": fitted}  # fmt: skip
+    text = "\n".join([
+        f"offline maximum throughput, {args.isl} prompt / {args.osl} output tokens: {_where(args)}",
+        f"  output tokens/s  {s['output_tokens_per_s']:,.1f} ({s['output_tokens_per_s'] / gpus:,.1f} per GPU)",
+        f"  requests/s       {s['requests_per_s']:,.3f} ({s['num_requests']:.0f} requests in {s['makespan_s']:,.2f} s)",
+        f"  mean TPOT        {_ms(s['mean_tpot_s'])}; mean TTFT {_ms(s['mean_ttft_s'])} (queueing included)",
+        _calibration(fitted),
+    ])  # fmt: skip
+    return emit(args, data, text, sim.frame())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    try:
-        if args.cmd in ("prefill", "decode"):
-            return _phase(args)
-        if args.cmd == "memory":
-            return _memory(args)
-        if args.cmd == "simulate":
-            return _simulate(args)
-        if args.cmd == "max-rate":
-            return _max_rate(args)
-        if args.cmd in ("disagg", "split"):
-            from .serve import disagg_cli
-
-            return disagg_cli.run(args, format_summary)
-        return _throughput(args)
-    except PerfModelError as exc:
-        msg = " ".join(str(exc).split())
-        print(f"perfmodel serve {args.cmd}: error: {msg}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    """``perfmodel serve ARGV...``."""
+    return domain_main("serve", argv)

@@ -2,7 +2,7 @@
 
 A communicator of ``nranks`` takes the first ``nranks`` devices, innermost topology level first, node by
 node, group by group. A communicator spanning groups whose NICs use different transports falls back to
-TCP over the cluster's fallback NIC (``eth-100g`` by default; the Holmes rule, domain.md §2.2).
+TCP over the cluster's fallback NIC (``eth-100g`` by default; the Holmes rule, docs/models/collectives.md#heterogeneous-nics).
 
 Examples
 --------
@@ -21,6 +21,7 @@ from typing import Any
 
 from . import _check as check
 from . import _core
+from ._api import keyword_options
 from .errors import InvalidArgumentError
 from .hwdb import Spec, get, resolve
 
@@ -28,7 +29,29 @@ __all__ = ["Cluster", "cluster"]
 
 
 class Cluster:
-    """A cluster of node groups. Build it with :func:`perfmodel.cluster`."""
+    """A cluster of node groups, their fabrics and NICs resolved. Build it with :func:`perfmodel.cluster`.
+
+    Attributes
+    ----------
+    groups : list of dict
+        One dict per node group: ``system`` (the system :class:`~perfmodel.hwdb.Spec`), ``nodes`` (count),
+        ``fabrics`` (one fabric spec per topology level, innermost first, what-if substitutions applied) and
+        ``nic`` (the NIC spec).
+    fallback_nic : perfmodel.hwdb.Spec or None
+        The NIC a communicator spanning different NIC transports falls back to (TCP sockets); None when the
+        groups share no network.
+    devices : int
+        Devices (GPUs, GCDs) in the cluster, all groups.
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> c = pm.cluster("dgx-h100", 2)
+    >>> c
+    Cluster(2x dgx-h100; 16 devices)
+    >>> c.groups[0]["nic"].id, c.fallback_nic.id
+    ('cx7-ndr400', 'eth-100g')
+    """
 
     __slots__ = ("_handle", "groups", "fallback_nic")
 
@@ -41,15 +64,55 @@ class Cluster:
 
     @property
     def devices(self) -> int:
-        """Devices (GPUs, GCDs) in the cluster."""
+        """Devices (GPUs, GCDs) in the cluster, all groups."""
         return int(self._handle.devices())
 
     def transports(self, nranks: int) -> str:
-        """The transport of each level a communicator of ``nranks`` spans, innermost first."""
+        """The transport of each level a communicator of ``nranks`` ranks spans, innermost first.
+
+        Parameters
+        ----------
+        nranks : int
+            Ranks of the communicator, a whole number >= 1: the first ``nranks`` devices, innermost topology
+            level first, node by node, group by group.
+
+        Returns
+        -------
+        str
+            ``level:transport(spec)`` for each level crossed, joined by ``+`` (``tcp(<fallback nic>)`` where
+            the communicator spans groups whose NICs use different transports).
+
+        Examples
+        --------
+        >>> import perfmodel as pm
+        >>> c = pm.cluster("dgx-h100", 2)
+        >>> c.transports(8)
+        'node:nvlink(nvlink4-nvswitch)'
+        >>> c.transports(16)
+        'node:nvlink(nvlink4-nvswitch)+scale-out:infiniband(cx7-ndr400)'
+        """
         return self._handle.transports(check.whole("nranks", nranks))
 
     def describe(self) -> list[dict[str, Any]]:
-        """One dict per group: system, nodes, devices per node and its levels (name, spec, transport, size)."""
+        """The cluster's node groups and their topology levels, as plain values.
+
+        Returns
+        -------
+        list of dict
+            One dict per group: ``group`` (index), ``system`` (id), ``nodes``, ``devices_per_node`` and
+            ``levels``, innermost first, each a dict of ``name``, ``spec`` (the fabric or NIC id),
+            ``transport`` and ``size`` (members of the level: devices in a node, nodes across the scale-out
+            network).
+
+        Examples
+        --------
+        >>> import perfmodel as pm
+        >>> g = pm.cluster("dgx-h100", 2).describe()[0]
+        >>> g["system"], g["nodes"], g["devices_per_node"]
+        ('dgx-h100', 2, 8)
+        >>> [(lv["name"], lv["transport"], lv["size"]) for lv in g["levels"]]
+        [('node', 'nvlink', 8), ('scale-out', 'infiniband', 2)]
+        """
         out = []
         for i, system, nodes, dpn, levels in self._handle.describe():
             out.append(
@@ -101,6 +164,7 @@ def _cluster_spec(system: Any) -> Spec | None:
     return None
 
 
+@keyword_options(2)
 def cluster(
     system: Spec | str | Sequence[tuple[Spec | str, int]],
     nodes: int = 1,
@@ -118,18 +182,44 @@ def cluster(
         them, e.g. ``holmes-4ib-4roce``), or a list of ``(system, nodes)`` groups for a heterogeneous cluster
         (e.g. A100 nodes with InfiniBand and A100 nodes with RoCE).
     nodes
-        Nodes of ``system`` (ignored when ``system`` is a list of groups).
+        Nodes of ``system``, a whole number >= 1 (ignored when ``system`` is a list of groups or an hwdb
+        cluster).
     specs
-        What-if substitutions: ``{fabric id or level name or nic id or "nic": spec}``; e.g. a calibrated fabric
-        from :func:`perfmodel.nccl_tests.calibrate` or ``pm.hwdb.get("cx7-ndr400").with_overrides(...)``.
+        What-if substitutions: ``{fabric id or level name or nic id or "nic": spec}``; e.g. a calibrated
+        fabric from :func:`perfmodel.nccl_tests.calibrate` or
+        ``pm.hwdb.get("cx7-ndr400").with_overrides(...)``.
     fallback_nic, fallback_nics_per_node
-        The NIC (TCP sockets) a communicator spanning different NIC transports uses; ``None`` when the groups
-        share no network, so that such a communicator is an error.
+        The NIC (TCP sockets, an hwdb NIC id or spec; default ``"eth-100g"``, or the hwdb cluster's own) a
+        communicator spanning different NIC transports uses, and how many of them each node has (a whole
+        number >= 1); ``None`` when the groups share no network, so that such a communicator is an error.
 
+    Returns
+    -------
+    Cluster
+        The cluster: its groups, fabrics and NICs resolved, ``devices`` in all.
+
+    Raises
+    ------
+    perfmodel.HwdbError
+        An unknown system, fabric or NIC id (the message names the closest ids).
+    perfmodel.InvalidArgumentError
+        A malformed group list, a ``specs`` key naming no level or NIC of the system, or more devices than the
+        engine accepts.
+
+    Examples
+    --------
     >>> import perfmodel as pm
+    >>> pm.cluster("dgx-h100", 4)
+    Cluster(4x dgx-h100; 32 devices)
     >>> het = pm.cluster([("dgx-a100", 2), ("mi300x-pollara-node", 2)])
     >>> het.transports(32)
     'node:nvlink(nvlink3-nvswitch)+scale-out:tcp(eth-100g)'
+
+    A what-if NIC at half its fitted bandwidth fraction:
+
+    >>> slow = pm.hwdb.get("cx7-ndr400").with_overrides({"efficiency.bandwidth_fraction": 0.5})
+    >>> pm.cluster("dgx-h100", 2, specs={"cx7-ndr400": slow}).groups[0]["nic"].overrides
+    {'efficiency.bandwidth_fraction': 0.5}
     """
     spec = _cluster_spec(system)
     if spec is not None:

@@ -26,6 +26,7 @@ import polars as pl
 
 from . import _check as check
 from . import _core
+from ._api import keyword_options
 from ._arrays import as_columns
 from .cluster import Cluster, cluster
 from .errors import InvalidArgumentError
@@ -43,15 +44,17 @@ _ALGO_VALUES = pl.Series("algorithm", ALGORITHMS, dtype=_ALGO_DTYPE)
 def _where(where: Spec | str | Cluster, nranks: np.ndarray, stride: int = 1) -> Cluster:
     if isinstance(where, Cluster):
         return where
+    if isinstance(where, tuple) and len(where) == 2:
+        return cluster(*where)
     if isinstance(where, (str, Spec)):
         from .hwdb import resolve
 
-        spec = resolve(where, "system")
+        spec = resolve(where, "system", "where")
         dpn = int(spec["devices_per_node_count"])
         most = int(np.max(nranks)) * stride if nranks.size else 1
         return cluster(spec, max(1, -(-most // dpn)))
     raise InvalidArgumentError(
-        f"argument `where`: expected a system id, a system spec or a Cluster, got {where!r}"
+        f"argument `where`: expected a system id, a system spec, (system, nodes) or a Cluster, got {where!r}"
     )
 
 
@@ -63,6 +66,7 @@ def _algorithm_codes(algorithm: Any, n: int) -> np.ndarray:
     return codes
 
 
+@keyword_options(5)
 def predict(
     where: Spec | str | Cluster,
     op: str,
@@ -79,14 +83,15 @@ def predict(
     Parameters
     ----------
     where
-        A system id/spec (ranks beyond one node span nodes of that system) or a :class:`Cluster`.
+        A system id/spec (ranks beyond one node span nodes of that system), ``(system, nodes)`` or a
+        :class:`~perfmodel.Cluster`.
     op
         ``all_reduce``, ``all_gather``, ``reduce_scatter``, ``broadcast``, ``reduce``, ``all_to_all`` or
         ``send_recv`` (nccl-tests spellings such as ``allreduce`` are accepted).
     nbytes
-        Sizes as nccl-tests counts them (the ``size`` column): scalar or array.
+        Message sizes, bytes, as nccl-tests counts them (its ``size`` column): scalar or array.
     nranks
-        Ranks: scalar or array, broadcast against ``nbytes``.
+        Ranks, whole numbers >= 1: scalar or array, broadcast against ``nbytes``.
     algorithm
         ``"auto"`` or an algorithm name (``ring``, ``tree``, ``recursive_doubling``, ``rabenseifner``,
         ``bruck``, ``direct``, ``nvls``, ``sharp``, ``hierarchical``, ``pxn``), or a list of names: then every
@@ -105,7 +110,33 @@ def predict(
     Returns
     -------
     polars.DataFrame
-        Columns nbytes, nranks, time_s, algbw_gbps, busbw_gbps, algorithm (the one used), op, time_us.
+        One row per (algorithm,) nbytes, nranks element: ``nbytes`` (bytes), ``nranks``, ``time_s`` (seconds),
+        ``algbw_gbps`` (``nbytes / time``, GB/s = 10^9 bytes/s, as nccl-tests' algbw), ``busbw_gbps`` (algbw
+        times the op's bus-bandwidth factor, :func:`busbw_factor`, GB/s), ``algorithm`` (the one used),
+        ``op`` and ``time_us`` (microseconds, as nccl-tests' time column).
+
+    Raises
+    ------
+    perfmodel.InvalidArgumentError
+        An unknown op or algorithm, ranks that are not whole numbers >= 1, or more ranks than ``where`` has.
+    perfmodel.HwdbError
+        A ``where`` that is not a system or cluster (a device id names the systems that hold it).
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> df = pm.collectives.predict("dgx-h100", "all_reduce", 2**30, 8)
+    >>> df["algorithm"][0], f"{df['busbw_gbps'][0]:.0f} GB/s", f"{df['time_us'][0]:.0f} us"
+    ('nvls', '468 GB/s', '4014 us')
+
+    Several algorithms at once (a new leading axis), and sizes over four nodes:
+
+    >>> both = pm.collectives.predict("dgx-h100", "all_reduce", 2**30, 8, algorithm=["ring", "nvls"])
+    >>> both["busbw_gbps"].round(0).to_list()
+    [356.0, 468.0]
+    >>> sizes = pm.collectives.predict(("dgx-h100", 4), "all_gather", [2**20, 2**30], 32)
+    >>> sizes["time_us"].round(0).to_list()
+    [461.0, 3347.0]
     """
     op_name = _core.collectives_op(op)
     _, cols = as_columns(nbytes=nbytes, nranks=nranks)
@@ -157,7 +188,28 @@ def predict(
 
 
 def busbw_factor(op: str, nranks: int) -> float:
-    """nccl-tests bus-bandwidth factor of ``op`` for ``nranks`` ranks (doc/PERFORMANCE.md)."""
+    """The nccl-tests bus-bandwidth factor of ``op`` for ``nranks`` ranks (doc/PERFORMANCE.md).
+
+    Parameters
+    ----------
+    op : str
+        A collective (``all_reduce``, ``all_gather``, ``reduce_scatter``, ``broadcast``, ``reduce``,
+        ``all_to_all``, ``send_recv``; nccl-tests spellings such as ``allreduce`` are accepted).
+    nranks : int
+        Ranks (values below 1 count as 1).
+
+    Returns
+    -------
+    float
+        ``busbw / algbw``, dimensionless: all-reduce ``2(n-1)/n``; all-gather, reduce-scatter, all-to-all
+        ``(n-1)/n``; broadcast, reduce, send/recv ``1``.
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> pm.collectives.busbw_factor("all_reduce", 8), pm.collectives.busbw_factor("allgather", 8)
+    (1.75, 0.875)
+    """
     name = _core.collectives_op(op)
     n = max(int(nranks), 1)
     if name == "all_reduce":

@@ -25,6 +25,7 @@ import numpy as np
 import polars as pl
 
 from . import _check as check
+from ._api import keyword_options
 from .errors import InvalidArgumentError, LogParseError
 from .hwdb import Spec, resolve
 
@@ -81,7 +82,7 @@ def _ranks_from_text(text: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def _num(tok: str, what: str, lineno: int, path: str) -> float:
+def _num(tok: str, what: str, lineno: int | str, path: str) -> float:
     if tok in ("N/A", "n/a", "-"):
         return math.nan
     try:
@@ -90,7 +91,7 @@ def _num(tok: str, what: str, lineno: int, path: str) -> float:
         raise LogParseError(f"{path}:{lineno}: column `{what}` is '{tok}', expected a number") from None
 
 
-def _amount(tok: str, what: str, lineno: int | str, path: str) -> float:
+def _amount(tok: Any, what: str, lineno: int | str, path: str) -> float:
     """A time (us) or bandwidth (GB/s) cell: a finite number >= 0 (a log with a negative or NaN time is corrupt)."""
     v = _num(tok, what, lineno, path) if isinstance(tok, str) else float(tok)
     if not (v >= 0.0 and math.isfinite(v)):
@@ -250,7 +251,55 @@ def _parse_json(doc: Any, path: str) -> tuple[list[dict[str, Any]], str | None, 
 def parse(
     text: str, path: str = "<string>", op: str | None = None, nranks: int | None = None
 ) -> pl.DataFrame:
-    """Parses log text (see :func:`read`)."""
+    """Parse nccl-tests/rccl-tests log text (text or JSON output), as :func:`read` does a file.
+
+    Parameters
+    ----------
+    text : str
+        The log: the text output of a ``*_perf`` binary (current format with ``#wrong``, the older ``error``
+        column, ``-C`` cputime, rccl-tests' in-place-only output) or its JSON output (``-J``).
+    path : str
+        The name errors give the text (default ``"<string>"``); the op is also looked for in it.
+    op : str, optional
+        The collective (``all_reduce``...; default: from the binary name in the log or ``path``).
+    nranks : int, optional
+        Ranks (default: from the ``# Rank`` lines of the log).
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per data row and placement (out-of-place, in-place), in log order: ``op`` (perfmodel's name,
+        e.g. ``all_reduce``), ``size_bytes`` (bytes, nccl-tests' size), ``count`` (elements), ``type``,
+        ``redop``, ``root``, ``placement`` (``out-of-place``/``in-place``), ``time_us`` (microseconds),
+        ``algbw_gbps`` and ``busbw_gbps`` (GB/s = 10^9 bytes/s, as the log gives them), ``wrong`` (the
+        error/``#wrong`` column; NaN where the log has ``N/A``), ``nranks`` and ``line`` (the line number in
+        the log; the result index for JSON).
+
+    Raises
+    ------
+    perfmodel.LogParseError
+        No header row, no data rows, or a data row that cannot be parsed (naming the line).
+
+    Examples
+    --------
+    Four rows of an rccl-tests ``all_reduce_perf`` log on 8 MI300X in one node
+    (``tests/data/nccl_tests/mi300x_8gpu_all_reduce_rccl.txt``; its source is in ``SOURCES.md`` there):
+
+    >>> import perfmodel as pm
+    >>> log_text = '''
+    ... #       size         count      type   redop    root     time   algbw   busbw #wrong     time   algbw   busbw #wrong
+    ... #        (B)    (elements)                               (us)  (GB/s)  (GB/s)            (us)  (GB/s)  (GB/s)
+    ...      1048576        262144     float     sum      -1    28.39   36.94   64.64      0    28.04   37.40   65.45      0
+    ...     16777216       4194304     float     sum      -1    149.9  111.92  195.85      0    156.3  107.33  187.83      0
+    ...    268435456      67108864     float     sum      -1   1540.4  174.26  304.96      0   1549.8  173.20  303.10      0
+    ...   4294967296    1073741824     float     sum      -1    23841  180.15  315.26      0    23893  179.76  314.58      0
+    ... '''
+    >>> log = pm.nccl_tests.parse(log_text, op="all_reduce", nranks=8)
+    >>> log.height, log["placement"].unique(maintain_order=True).to_list()
+    (8, ['out-of-place', 'in-place'])
+    >>> log["time_us"][0], log["busbw_gbps"][0]
+    (28.39, 64.64)
+    """
     nranks = check.optional_whole("nranks", nranks)
     stripped = text.lstrip()
     if stripped.startswith("{"):
@@ -272,12 +321,57 @@ def parse(
     ).select(list(COLUMNS))
 
 
+@keyword_options()
 def read(path: str | Path, op: str | None = None, nranks: int | None = None) -> pl.DataFrame:
-    """Reads an nccl-tests/rccl-tests log (text or JSON) into a DataFrame.
+    """Read an nccl-tests/rccl-tests log (text or JSON) into a DataFrame.
 
-    Columns: op, size_bytes, count, type, redop, root, placement (``out-of-place``/``in-place``), time_us,
-    algbw_gbps, busbw_gbps, wrong, nranks, line. ``op`` comes from the binary name in the log or file name and
-    ``nranks`` from the ``# Rank`` lines, unless given.
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The log file: the text output of a ``*_perf`` binary (any format :func:`parse` takes) or its ``-J``
+        JSON output.
+    op : str, optional
+        The collective (``all_reduce``, ``all_gather``...; default: from the binary name in the log or the
+        file name).
+    nranks : int, optional
+        Ranks (default: from the log's ``# Rank`` lines).
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per data row and placement (out-of-place, in-place), in log order: ``op`` (perfmodel's name,
+        e.g. ``all_reduce``), ``size_bytes`` (bytes, nccl-tests' size), ``count`` (elements), ``type``,
+        ``redop``, ``root``, ``placement`` (``out-of-place``/``in-place``), ``time_us`` (microseconds),
+        ``algbw_gbps`` and ``busbw_gbps`` (GB/s = 10^9 bytes/s, as the log gives them), ``wrong`` (the
+        error/``#wrong`` column; NaN where the log has ``N/A``), ``nranks`` and ``line`` (the line number in
+        the log; the result index for JSON).
+
+    Raises
+    ------
+    perfmodel.LogParseError
+        An unreadable file, no header row, no data rows, or a data row that cannot be parsed (naming the
+        line).
+
+    Examples
+    --------
+    Four rows of an rccl-tests ``all_reduce_perf`` log on 8 MI300X in one node
+    (``tests/data/nccl_tests/mi300x_8gpu_all_reduce_rccl.txt``; its source is in ``SOURCES.md`` there):
+
+    >>> import pathlib, tempfile
+    >>> import perfmodel as pm
+    >>> log_text = '''
+    ... #       size         count      type   redop    root     time   algbw   busbw #wrong     time   algbw   busbw #wrong
+    ... #        (B)    (elements)                               (us)  (GB/s)  (GB/s)            (us)  (GB/s)  (GB/s)
+    ...      1048576        262144     float     sum      -1    28.39   36.94   64.64      0    28.04   37.40   65.45      0
+    ...     16777216       4194304     float     sum      -1    149.9  111.92  195.85      0    156.3  107.33  187.83      0
+    ...    268435456      67108864     float     sum      -1   1540.4  174.26  304.96      0   1549.8  173.20  303.10      0
+    ...   4294967296    1073741824     float     sum      -1    23841  180.15  315.26      0    23893  179.76  314.58      0
+    ... '''
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "mi300x_all_reduce.txt"
+    >>> _ = path.write_text(log_text)
+    >>> log = pm.nccl_tests.read(path, nranks=8)  # the op from the file name
+    >>> log["op"][0], log["nranks"][0], log["size_bytes"].max()
+    ('all_reduce', 8, 4294967296)
     """
     p = Path(path)
     try:
@@ -299,6 +393,7 @@ def _log_meta(log: pl.DataFrame, op: str | None, nranks: int | None) -> tuple[st
     return op, int(nr)
 
 
+@keyword_options()
 def compare(
     log: pl.DataFrame,
     where: Any,
@@ -307,8 +402,59 @@ def compare(
     op: str | None = None,
     nranks: int | None = None,
 ) -> pl.DataFrame:
-    """Model and measurement side by side, one row per size: measured and predicted time and busbw, the
-    relative busbw error ``(predicted - measured) / measured`` and the algorithm the model used."""
+    """Model and measurement side by side, one row per size of a log.
+
+    Parameters
+    ----------
+    log : polars.DataFrame
+        A log from :func:`read` or :func:`parse`.
+    where : str, Spec, tuple or Cluster
+        The hardware the log was measured on: a system id or spec, ``(system, nodes)`` or a
+        :func:`perfmodel.cluster` (e.g. one with a fabric calibrated by :func:`calibrate`).
+    placement : str
+        The log's rows to compare: ``"out-of-place"`` (default) or ``"in-place"``.
+    algorithm : str
+        The model's algorithm: ``"auto"`` (default: the fastest NCCL/RCCL would consider) or a name of
+        :data:`perfmodel.collectives.ALGORITHMS`.
+    op : str, optional
+        The collective, when the log does not say it (default: the log's ``op``).
+    nranks : int, optional
+        Ranks, when the log does not say them (default: the log's ``nranks``).
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per size > 0: ``size_bytes`` (bytes), ``measured_time_us`` and ``predicted_time_us``
+        (microseconds), ``measured_busbw_gbps`` and ``predicted_busbw_gbps`` (GB/s = 10^9 bytes/s),
+        ``algorithm`` (the one the model used), ``busbw_error`` and ``time_error`` (``(predicted - measured) /
+        measured``, fractions).
+
+    Raises
+    ------
+    perfmodel.InvalidArgumentError
+        The log has no ``placement`` rows, or does not say its op or ranks and they are not given.
+
+    Examples
+    --------
+    Four rows of an rccl-tests ``all_reduce_perf`` log on 8 MI300X in one node
+    (``tests/data/nccl_tests/mi300x_8gpu_all_reduce_rccl.txt``; its source is in ``SOURCES.md`` there):
+
+    >>> import perfmodel as pm
+    >>> log_text = '''
+    ... #       size         count      type   redop    root     time   algbw   busbw #wrong     time   algbw   busbw #wrong
+    ... #        (B)    (elements)                               (us)  (GB/s)  (GB/s)            (us)  (GB/s)  (GB/s)
+    ...      1048576        262144     float     sum      -1    28.39   36.94   64.64      0    28.04   37.40   65.45      0
+    ...     16777216       4194304     float     sum      -1    149.9  111.92  195.85      0    156.3  107.33  187.83      0
+    ...    268435456      67108864     float     sum      -1   1540.4  174.26  304.96      0   1549.8  173.20  303.10      0
+    ...   4294967296    1073741824     float     sum      -1    23841  180.15  315.26      0    23893  179.76  314.58      0
+    ... '''
+    >>> log = pm.nccl_tests.parse(log_text, op="all_reduce", nranks=8)
+    >>> cmp = pm.nccl_tests.compare(log, "mi300x-pollara-node")
+    >>> cmp["predicted_busbw_gbps"].round(0).to_list()
+    [67.0, 197.0, 306.0, 318.0]
+    >>> [f"{e:+.1%}" for e in cmp["busbw_error"]]
+    ['+3.5%', '+0.7%', '+0.3%', '+0.7%']
+    """
     from . import collectives
 
     op, nr = _log_meta(log, op, nranks)
@@ -362,7 +508,8 @@ def _nelder_mead(f: Any, x0: np.ndarray, iters: int = 400) -> np.ndarray:
             else:
                 pts = [pts[0] + 0.5 * (p - pts[0]) for p in pts]
                 vals = [f(p) for p in pts]
-    return pts[int(np.argmin(vals))]
+    best: np.ndarray = pts[int(np.argmin(vals))]
+    return best
 
 
 _FIT_KEYS = ("efficiency.bandwidth_fraction", "efficiency.latency_us", "efficiency.launch_us")
@@ -396,18 +543,75 @@ def calibrate(
     starts: Sequence[dict[str, float]] = (),
     report: dict[str, Any] | None = None,
 ) -> Spec:
-    """Fits a fabric's (or NIC's) bandwidth fraction, per-step latency and launch cost to measured logs.
+    """Fit a fabric's (or NIC's) bandwidth fraction, per-step latency and launch cost to measured logs.
 
-    ``target`` is the hwdb id of the fabric or NIC to fit (default: the system's innermost fabric for a
-    single-node log, its NIC for a multi-node one). Minimizes the squared log error of the predicted time
-    over all rows of all logs with ``size >= min_bytes``. ``fit`` names the figures to fit (add
-    ``efficiency.ll_latency_ratio`` and ``efficiency.ll_bandwidth_ratio`` to fit the low-latency protocol, the
-    ``ll128_`` ones for LL128).
-    With scipy installed the fit is ``scipy.optimize.least_squares`` (bounded, in log space) from the spec's
-    values and from each of ``starts`` (partial overrides), best kept; without it, a Nelder-Mead search from
-    the spec's values. ``report`` (a dict), when given, receives the optimizer's outcome. Returns a new spec
-    with ``efficiency.fitted_on`` set, ready to save as TOML with :func:`to_toml` or to pass to
-    :func:`perfmodel.cluster` through ``specs={id: spec}``.
+    Minimizes the squared log error of the predicted time over all rows of all logs with ``size >=
+    min_bytes``. With scipy installed the fit is ``scipy.optimize.least_squares`` (bounded, in log space) from
+    the spec's values and from each of ``starts`` (partial overrides), best kept; without it, a Nelder-Mead
+    search from the spec's values.
+
+    Parameters
+    ----------
+    logs : polars.DataFrame or sequence of polars.DataFrame
+        Logs from :func:`read` or :func:`parse`, each saying (or given) its op and ranks.
+    system : str or Spec
+        The system the logs were measured on (an id or spec).
+    target : str, optional
+        The hwdb id of the fabric or NIC to fit (default: the system's innermost fabric for a single-node log,
+        its NIC for a multi-node one).
+    placement : str
+        The rows fitted: ``"out-of-place"`` (default) or ``"in-place"``.
+    algorithm : str
+        The model's algorithm: ``"auto"`` (default) or a name.
+    fitted_on : str
+        Text for ``efficiency.fitted_on`` (default: the op, ranks and sizes fitted).
+    fit : sequence of str
+        The figures to fit, by dotted key (default: ``efficiency.bandwidth_fraction``, a fraction;
+        ``efficiency.latency_us`` and ``efficiency.launch_us``, microseconds; a NIC has no launch cost). Add
+        ``efficiency.ll_latency_ratio`` and ``efficiency.ll_bandwidth_ratio`` to fit the low-latency protocol,
+        the ``ll128_`` ones for LL128.
+    min_bytes : int
+        The smallest size fitted, bytes (default 1024).
+    starts : sequence of dict
+        Further starting points, each a partial ``{dotted key: value}`` override.
+    report : dict, optional
+        When given, receives the optimizer's outcome (``method``, ``success``, ``rms_log_error``, ``at_bound``
+        and the optimizer's own fields).
+
+    Returns
+    -------
+    Spec
+        A new fabric or NIC spec with the fitted figures and ``efficiency.fitted_on`` set (listed in its
+        ``overrides``), ready to save as TOML with :meth:`~perfmodel.hwdb.Spec.to_toml` or to pass to
+        :func:`perfmodel.cluster` through ``specs={id: spec}``.
+
+    Raises
+    ------
+    perfmodel.InvalidArgumentError
+        No logs, or a log that does not say its op or ranks.
+
+    Examples
+    --------
+    Four rows of an rccl-tests ``all_reduce_perf`` log on 8 MI300X in one node
+    (``tests/data/nccl_tests/mi300x_8gpu_all_reduce_rccl.txt``; its source is in ``SOURCES.md`` there):
+
+    >>> import perfmodel as pm
+    >>> log_text = '''
+    ... #       size         count      type   redop    root     time   algbw   busbw #wrong     time   algbw   busbw #wrong
+    ... #        (B)    (elements)                               (us)  (GB/s)  (GB/s)            (us)  (GB/s)  (GB/s)
+    ...      1048576        262144     float     sum      -1    28.39   36.94   64.64      0    28.04   37.40   65.45      0
+    ...     16777216       4194304     float     sum      -1    149.9  111.92  195.85      0    156.3  107.33  187.83      0
+    ...    268435456      67108864     float     sum      -1   1540.4  174.26  304.96      0   1549.8  173.20  303.10      0
+    ...   4294967296    1073741824     float     sum      -1    23841  180.15  315.26      0    23893  179.76  314.58      0
+    ... '''
+    >>> log = pm.nccl_tests.parse(log_text, op="all_reduce", nranks=8)
+    >>> fabric = pm.nccl_tests.calibrate(log, "mi300x-pollara-node")
+    >>> fabric.id, sorted(fabric.overrides)  # doctest: +NORMALIZE_WHITESPACE
+    ('mi300x-xgmi-mesh', ['efficiency.bandwidth_fraction', 'efficiency.fitted_on', 'efficiency.latency_us',
+     'efficiency.launch_us'])
+    >>> fitted = pm.cluster("mi300x-pollara-node", 1, specs={fabric.id: fabric})
+    >>> bool(abs(pm.nccl_tests.compare(log, fitted)["busbw_error"]).max() < 0.01)
+    True
     """
     from . import collectives
     from .cluster import cluster
@@ -433,7 +637,8 @@ def calibrate(
 
     def start(over: dict[str, float]) -> np.ndarray:
         x = np.array([math.log(float(over.get(k, base.get(k, defaults.get(k, 1.0))))) for k in fit])
-        return np.clip(x, lo + 1e-9, hi - 1e-9)
+        clipped: np.ndarray = np.clip(x, lo + 1e-9, hi - 1e-9)
+        return clipped
 
     data = []
     for f, (op, nr) in zip(frames, metas, strict=True):

@@ -33,6 +33,8 @@ import numpy as np
 import polars as pl
 
 from . import _core, hwdb
+from ._api import keyword_options
+from ._display import Result
 from .errors import InvalidArgumentError
 
 __all__ = [
@@ -46,9 +48,37 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class PowerModel:
-    """One device's resolved power law: ``tdp_w``, ``idle_w``, ``active_w`` (busy power above idle),
-    ``compute_w`` (at the full dense matrix peak), ``memory_w`` (at the full HBM bandwidth), ``fitted_on``."""
+class PowerModel(Result):
+    """One device's resolved power law (module docstring): the figures :func:`model` resolved from hwdb.
+
+    Attributes
+    ----------
+    device : str
+        The device id.
+    dtype : str
+        The dtype whose matrix peak the law uses (``bf16``, ``fp16``, ``fp8``, ``fp6``, ``nvfp4``, ``mxfp4``).
+    tdp_w : float
+        Board power limit (TDP), W.
+    idle_w : float
+        Idle power, W.
+    active_w : float
+        Busy power above idle (kernels running), W.
+    compute_w : float
+        Power at the full dense matrix peak, W (on top of idle and busy).
+    memory_w : float
+        Power at the full HBM bandwidth, W (on top of idle and busy).
+    fitted_on : str
+        What the device's figures were fitted on (and any overrides).
+    handle : object
+        The engine's power law (internal).
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> p = pm.power.model("h100-sxm5-80gb")
+    >>> p.tdp_w, p.idle_w, p.dtype
+    (700.0, 75.0, 'bf16')
+    """
 
     device: str
     dtype: str
@@ -77,17 +107,43 @@ def _dtype_of(dev: hwdb.Spec, dtype: str) -> str:
     return "bf16"
 
 
+@keyword_options()
 def model(device: Any, dtype: str = "bf16", **overrides: float) -> PowerModel:
-    """The power law of ``device`` (an id or spec; a system id or spec takes its device) for weights in
-    ``dtype``; ``overrides`` replace figures by name (``active_tdp_ratio``, ``compute_tdp_ratio``,
-    ``memory_tdp_ratio``, ``idle_w``): a what-if, or a calibration's trial point."""
-    spec = device if isinstance(device, hwdb.Spec) else hwdb.get(device)
-    if spec.kind == "system":
-        spec = hwdb.get(spec["device"], "device")
-    elif spec.kind != "device":
-        raise InvalidArgumentError(
-            f"argument `device`: '{spec.id}' is a {spec.kind}; expected a device or a system"
-        )
+    """The power law of ``device`` for weights in ``dtype``.
+
+    Parameters
+    ----------
+    device : str, Spec, tuple or Cluster
+        A device or system id or spec, ``(system, nodes)`` or a cluster: the device its nodes hold.
+    dtype : str
+        The weights' dtype (default ``"bf16"``): the law takes the matrix peak of the dtype the kernels
+        compute in (int4 weight-only: 16-bit; ``fp8``, ``nvfp4``, ``mxfp4``, ``fp6``/``mxfp6``: their own).
+    **overrides : float
+        Figures replaced by name, each a finite number >= 0 (a what-if, or a calibration's trial point):
+        ``active_tdp_ratio``, ``compute_tdp_ratio``, ``memory_tdp_ratio`` (fractions of the TDP), ``idle_w``
+        (W).
+
+    Returns
+    -------
+    PowerModel
+        The resolved law: ``tdp_w``, ``idle_w``, ``active_w``, ``compute_w``, ``memory_w`` (W) and
+        ``fitted_on``.
+
+    Raises
+    ------
+    perfmodel.InvalidArgumentError
+        An override that is not a finite number >= 0 (or an unknown name).
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> p = pm.power.model("dgx-h100")  # the device the system's nodes hold
+    >>> p.device, p.tdp_w, p.idle_w
+    ('h100-sxm5-80gb', 700.0, 75.0)
+    >>> pm.power.model("h100-sxm5-80gb", active_tdp_ratio=0.3).active_w  # 0.3 x 700 W
+    210.0
+    """
+    spec = hwdb.resolve(device, "device", "device")
     for k, v in overrides.items():
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
             raise InvalidArgumentError(f"argument `{k}`: is {v!r}; expected a finite number >= 0")
@@ -108,8 +164,36 @@ def model(device: Any, dtype: str = "bf16", **overrides: float) -> PowerModel:
 
 
 def check_cap(power: PowerModel, cap_w: Any) -> float | None:
-    """``cap_w`` checked against the device (None: no cap): a number above idle and at most the TDP, else an
-    :class:`~perfmodel.InvalidArgumentError` naming ``power_cap_w``."""
+    """A power cap checked against the device.
+
+    Parameters
+    ----------
+    power : PowerModel
+        The device's law (:func:`model`).
+    cap_w : float or None
+        The cap per GPU, W: above the device's idle power and at most its TDP (None: no cap).
+
+    Returns
+    -------
+    float or None
+        The cap, W (None when ``cap_w`` is None).
+
+    Raises
+    ------
+    perfmodel.InvalidArgumentError
+        A cap that is not a number, at or below idle or above the TDP (naming ``power_cap_w``).
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> p = pm.power.model("h100-sxm5-80gb")
+    >>> pm.power.check_cap(p, 500), pm.power.check_cap(p, None)
+    (500.0, None)
+    >>> pm.power.check_cap(p, 900)
+    Traceback (most recent call last):
+        ...
+    perfmodel.errors.InvalidArgumentError: argument `power_cap_w`: is 900; expected a limit above h100-sxm5-80gb's idle power (75 W) and at most its TDP (700 W)
+    """
     if cap_w is None:
         return None
     if isinstance(cap_w, bool) or not isinstance(cap_w, (int, float, np.floating, np.integer)):
@@ -139,13 +223,44 @@ def _rated(spec: hwdb.Spec) -> float | None:
     return None if v is None else float(v)
 
 
+@keyword_options()
 def node_power(system: Any, gpu_power_w: float, gpus: int | None = None) -> dict[str, float]:
-    """Power of the nodes a plan uses: ``gpus`` GPUs (default: one node's) at ``gpu_power_w`` each plus, where
-    the system's hwdb entry has its ``rated_node_power_w`` (the vendor's maximum), each node's non-GPU power
-    taken at the rating's share (``rated - GPUs x TDP``: CPUs, NICs, fans, conversion, at the datasheet maximum,
-    so an upper bound: an 8x H100 HGX node measured at full GPU utilisation peaked at 8.4 kW of its 10.2 kW,
-    Latif et al. 2024). Returns ``gpu_w``, ``non_gpu_w`` (NaN where unsourced), ``total_w``, ``nodes``,
-    ``rated_w``."""
+    """Power of the nodes a plan uses: its GPUs, plus each node's non-GPU power where the system has a rating.
+
+    The non-GPU power is taken, where the system's hwdb entry has its ``rated_node_power_w`` (the vendor's
+    maximum), at the rating's share (``rated - GPUs x TDP``: CPUs, NICs, fans, conversion, at the datasheet
+    maximum, so an upper bound: an 8x H100 HGX node measured at full GPU utilisation peaked at 8.4 kW of its
+    10.2 kW, Latif et al. 2024).
+
+    Parameters
+    ----------
+    system : str, Spec, tuple or Cluster
+        The system (an id or spec, ``(system, nodes)`` or a one-group cluster).
+    gpu_power_w : float
+        Power per GPU, W (>= 0).
+    gpus : int, optional
+        GPUs the plan uses (default: one node's); whole nodes are counted.
+
+    Returns
+    -------
+    dict of str to float
+        ``gpu_w`` (all GPUs, W), ``non_gpu_w`` (the nodes' non-GPU power, W; NaN where unsourced), ``total_w``
+        (W; the GPUs' alone where unsourced), ``nodes`` (count) and ``rated_w`` (the nodes' rating, W; NaN
+        where unsourced).
+
+    Raises
+    ------
+    perfmodel.InvalidArgumentError
+        ``gpus`` not a whole number >= 1, or ``gpu_power_w`` not a number of watts >= 0.
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> pm.power.node_power("dgx-h100", 700.0)  # 8 GPUs at their TDP: the node's 10.2 kW rating
+    {'gpu_w': 5600.0, 'non_gpu_w': 4600.0, 'total_w': 10200.0, 'nodes': 1.0, 'rated_w': 10200.0}
+    >>> pm.power.node_power("dgx-h100", 500.0, gpus=16)["total_w"]
+    17200.0
+    """
     spec = hwdb.resolve(system, "system")
     per_node = int(spec["devices_per_node_count"])
     if gpus is not None and (isinstance(gpus, bool) or not isinstance(gpus, (int, np.integer))):
@@ -171,6 +286,7 @@ def node_power(system: Any, gpu_power_w: float, gpus: int | None = None) -> dict
     }
 
 
+@keyword_options()
 def oversubscription(
     model_: Any,
     system: Any,
@@ -183,13 +299,59 @@ def oversubscription(
     framework: str = "vllm",
     **options: Any,
 ) -> pl.DataFrame:
-    """POLCA-style power oversubscription (Patel et al., arXiv:2308.12908): under a facility budget of
-    ``facility_power_w``, servers provisioned at their rated power vs capped at ``server_cap_w`` each (one
+    """POLCA-style power oversubscription (Patel et al., arXiv:2308.12908) under a facility power budget.
+
+    Servers provisioned at their rated power are compared with servers capped at ``server_cap_w`` each (one
     value or several). Each server runs ``model_`` offline (``isl``/``osl``, ``tp``-GPU instances filling the
-    node) with its GPUs capped at ``(server_cap_w - non-GPU power) / GPUs``; returns one row per cap with
-    ``servers`` that fit, ``servers_uncapped``, ``extra_servers_fraction``, throughput per server capped and
-    uncapped, ``throughput_loss_fraction`` per server, and the facility's total output tokens/s both ways.
-    The non-GPU share is the rating's (hwdb ``rated_node_power_w``); a system without one is an error."""
+    node, :func:`perfmodel.serve.max_throughput`) with its GPUs capped at ``(server_cap_w - non-GPU power) /
+    GPUs``. The non-GPU share is the rating's (hwdb ``rated_node_power_w``); a system without one is an error.
+
+    Parameters
+    ----------
+    model_ : str, dict or perfmodel.llm.Model
+        The served model (a preset id, fields or a model).
+    system : str, Spec, tuple or Cluster
+        The server (a system with a rated node power: ``dgx-a100``, ``dgx-h100``, ``dgx-b200``).
+    facility_power_w : float
+        The facility's power budget, W (> 0).
+    server_cap_w : float or sequence of float
+        Power cap per server, W (at most its rating), one value or several (one row each).
+    tp : int
+        GPUs per serving instance (default 8).
+    isl, osl : int
+        Prompt and output tokens per request (default 1024 and 256).
+    dtype : str
+        Weights' dtype (default ``"bf16"``).
+    framework : str
+        Serving framework class (default ``"vllm"``).
+    **options
+        Further keyword options of :func:`perfmodel.serve.max_throughput`.
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per cap: ``server_cap_w`` and ``gpu_cap_w`` (W), ``servers`` (that fit the budget capped),
+        ``servers_uncapped`` (at the rating), ``extra_servers_fraction`` (fraction),
+        ``tokens_per_s_per_server`` and ``tokens_per_s_per_server_uncapped`` (output tokens/s),
+        ``throughput_loss_fraction`` (per server, fraction), ``facility_tokens_per_s`` and
+        ``facility_tokens_per_s_uncapped`` (output tokens/s, all servers) and ``mean_power_per_gpu_w`` (W,
+        capped).
+
+    Raises
+    ------
+    perfmodel.InvalidArgumentError
+        A system without a rated node power, a budget that is not > 0, or a cap above the rating or leaving
+        the GPUs no more than their idle power.
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> df = pm.power.oversubscription("llama3.1-8b", "dgx-h100", 1e6, [8000, 9000], tp=1, isl=512, osl=128)
+    >>> df["servers"].to_list(), df["servers_uncapped"].to_list(), df["gpu_cap_w"].to_list()
+    ([125, 111], [98, 98], [425.0, 550.0])
+    >>> [f"{x:.1%}" for x in df["throughput_loss_fraction"]]
+    ['16.5%', '10.1%']
+    """
     from . import serve
 
     spec = hwdb.resolve(system, "system")
@@ -214,7 +376,7 @@ def oversubscription(
     caps: list[Any] = (
         [server_cap_w] if np.ndim(server_cap_w) == 0 else [*np.asarray(server_cap_w, dtype=object)]
     )
-    pmod = model(spec, dtype)
+    pmod = model(spec, dtype=dtype)
     instances = per_node // tp
     base = serve.max_throughput(
         model_, spec, tp=tp, isl=isl, osl=osl, dtype=dtype, framework=framework, **options
@@ -259,17 +421,45 @@ def oversubscription(
 _IDLE_PARTS = ("tp_comm", "cp_comm", "ep_comm", "pp_comm", "bubble", "dp_comm")
 
 
+@keyword_options()
 def step_energy(estimate: Any, system: Any, power_cap_w: float | None = None) -> dict[str, float]:
-    """Energy of one training step of a :func:`perfmodel.llm.estimate` result on ``system``'s GPUs: the step's
-    hardware FLOPs per GPU; HBM bytes per GPU counted from its memory model (weights read by the forward,
-    backward and recompute passes of every micro-batch, activations written and read once, the optimizer step
-    reading and writing weights, gradients and optimizer states); the exposed communication and pipeline
-    bubble as GPU time without kernels. Returns ``energy_per_step_j`` (per GPU), ``power_per_gpu_w``,
-    ``cluster_energy_per_step_j`` (all GPUs), ``energy_per_token_j``, ``compute_utilization``,
-    ``memory_utilization``."""
+    """Energy of one training step of a :func:`perfmodel.llm.estimate` result on ``system``'s GPUs.
+
+    The step's hardware FLOPs per GPU; HBM bytes per GPU counted from its memory model (weights read by the
+    forward, backward and recompute passes of every micro-batch, activations written and read once, the
+    optimizer step reading and writing weights, gradients and optimizer states); the exposed communication and
+    pipeline bubble as GPU time without kernels.
+
+    Parameters
+    ----------
+    estimate : perfmodel.llm.Estimate
+        The step (from :func:`perfmodel.llm.estimate`).
+    system : str, Spec, tuple or Cluster
+        The system whose GPUs run it.
+    power_cap_w : float, optional
+        A power cap per GPU, W (None: uncapped): the step slows as the law says.
+
+    Returns
+    -------
+    dict of str to float
+        ``energy_per_step_j`` (one GPU, J), ``power_per_gpu_w`` (W), ``step_time_s`` (s; longer under a cap),
+        ``cluster_energy_per_step_j`` (all GPUs, J), ``energy_per_token_j`` (J per training token),
+        ``compute_utilization`` and ``memory_utilization`` (fractions of the dense peak and HBM bandwidth).
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> e = pm.llm.estimate("llama3-8b", ("dgx-h100", 1), tp=1, global_batch=64, zero=1)
+    >>> s = pm.power.step_energy(e, "dgx-h100")
+    >>> f"{s['power_per_gpu_w']:.0f} W", f"{s['energy_per_token_j']:.3f} J/token"
+    ('700 W', '0.078 J/token')
+    >>> capped = pm.power.step_energy(e, "dgx-h100", power_cap_w=500)
+    >>> capped["step_time_s"] > s["step_time_s"], capped["energy_per_token_j"] < s["energy_per_token_j"]
+    (True, True)
+    """
     spec = hwdb.resolve(system, "system")
     raw, plan = estimate.raw, estimate.plan
-    pmod = model(spec, plan.get("dtype", "bf16"))
+    pmod = model(spec, dtype=plan.get("dtype", "bf16"))
     gpus = float(plan["tp"] * plan["pp"] * plan["dp"] * plan.get("cp", 1))
     micro = plan["global_batch"] / (plan["micro_batch"] * plan["dp"])
     passes = 3.0 + (1.0 if plan.get("recompute") == "full" else 0.0)
@@ -300,7 +490,7 @@ def serve_energy(engine_handle: Any, system: Any, dtype: str, inputs: dict[str, 
     :func:`perfmodel.serve.engine`, per GPU of the heaviest stage: ``power_per_gpu_w``, ``energy_per_gpu_j``,
     ``energy_j`` (the instance's ``gpus``), ``energy_per_token_j`` (over ``tokens``), ``compute_utilization``,
     ``memory_utilization``, ``clock_fraction`` and ``capped_time_s`` (the iteration under the cap)."""
-    pmod = model(system, dtype)
+    pmod = model(system, dtype=dtype)
     names = ("prefill_seqs", "prompt_len", "cached", "decode_seqs", "context_len")
     arrs = [np.asarray(inputs.get(k, 0.0), dtype=float) for k in names]
     shape = np.broadcast_shapes(*(a.shape for a in arrs))
@@ -368,10 +558,11 @@ def add_run_energy(summary: dict[str, float], raw: dict[str, Any], pools: Sequen
         throttled_iterations=throttled,
     )
     if system is not None:
-        nodes = node_power(system, summary["mean_power_per_gpu_w"], int(gpus))
+        nodes = node_power(system, summary["mean_power_per_gpu_w"], gpus=int(gpus))
         summary["cluster_power_w"] = nodes["total_w"] if not math.isnan(nodes["non_gpu_w"]) else float("nan")
 
 
+@keyword_options()
 def steady_state(model_: Any, where: Any, batch: Any, prompt_len: float, output_len: Any, tp: int = 1,
                  dtype: str = "bf16", framework: str = "vllm", power_cap_w: float | None = None,
                  **figures: float) -> dict[str, Any]:  # fmt: skip

@@ -21,6 +21,7 @@ import polars as pl
 
 from . import _check as check
 from . import _core
+from ._api import keyword_options
 from ._arrays import as_columns
 from .hwdb import Spec, resolve
 
@@ -77,6 +78,7 @@ def _frame(inputs: dict[str, np.ndarray], cols: tuple[np.ndarray, ...]) -> pl.Da
     return pl.DataFrame(data)
 
 
+@keyword_options(5)
 def gemm(
     device: Spec | str,
     m: Any,
@@ -88,23 +90,58 @@ def gemm(
     *,
     client: Any = None,
 ) -> pl.DataFrame:
-    """Batched GEMM ``C[b] = A[b] (m x k) @ B[b] (k x n)`` on ``device``.
+    """Time and attained throughput of a batched GEMM ``C[b] = A[b] (m x k) @ B[b] (k x n)`` on ``device``.
 
-    Columns: m, n, k, batch, time_s, flops, hbm_bytes, tflops (attained), gbps (attained HBM), intensity
-    (FLOP/byte against HBM), bound (compute, hbm, l2 or launch), fraction_of_peak (of the dtype's dense peak).
+    Parameters
+    ----------
+    device : str, Spec, tuple or Cluster
+        A device id or spec, or a system (id, spec, ``(system, nodes)``, cluster): the device its nodes hold.
+    m, n, k : float or array_like
+        GEMM dimensions, elements (scalars or numpy arrays, broadcast together).
+    dtype : str
+        Operand dtype: ``"bf16"`` (default), ``"fp16"``, ``"fp8"``, ``"tf32"``, ``"fp32"``, ``"fp64"``,
+        ``"int8"``, or a block-scaled format the device has a peak for.
+    batch : float or array_like
+        GEMMs in the batch (default 1), broadcast with the dimensions.
+    layout : str
+        Which dimensions must be multiples of 16 bytes for the aligned kernels: ``"row"`` (row-major operands
+        as PyTorch and ``nn.Linear`` hold them: k and n) or ``"tn"`` (cuBLAS column-major TN, as cuBLASLt
+        benchmarks call it: k and m). An unaligned GEMM runs at the device's ``unaligned_gemm_fraction`` of
+        the aligned rate (measured on H100: 0.2-0.25; 1 where hwdb has no figure).
+    client : dask.distributed.Client, optional
+        Evaluates row ranges on its workers (every array call of this module takes it); the frame is the local
+        one.
 
-    ``layout`` names the dimensions that must be multiples of 16 bytes for the aligned kernels: ``"row"``
-    (row-major operands as PyTorch and ``nn.Linear`` hold them: k and n) or ``"tn"`` (cuBLAS column-major
-    TN, as cuBLASLt benchmarks call it: k and m). An unaligned GEMM runs at the device's
-    ``unaligned_gemm_fraction`` of the aligned rate (measured on H100: 0.2-0.25; 1 where hwdb has no figure).
+    Returns
+    -------
+    polars.DataFrame
+        One row per element of the broadcast inputs: the inputs (as floats), then ``time_s`` (seconds),
+        ``flops`` (FLOPs), ``hbm_bytes`` (bytes moved to and from HBM), ``tflops`` (attained, TFLOP/s = 10^12
+        FLOP/s), ``gbps`` (attained HBM bandwidth, GB/s = 10^9 bytes/s), ``intensity`` (FLOP per HBM byte),
+        ``bound`` (``compute``, ``hbm``, ``l2`` or ``launch``: what limits the kernel) and
+        ``fraction_of_peak`` (attained over the dtype's dense peak, a fraction; null where the device lists no
+        peak for it).
 
-    ``client`` (a ``dask.distributed.Client``) evaluates row ranges on its workers (every array call of this
-    module takes it); the frame is the local one.
+    Raises
+    ------
+    perfmodel.InvalidArgumentError
+        A size outside 1 to 2^40, or an unknown dtype.
+    perfmodel.UnsupportedError
+        A dtype the device has no matrix peak for.
 
+    Examples
+    --------
     >>> import perfmodel as pm
-    >>> pm.roofline.gemm("a100-sxm4-80gb", [1024, 8192], 8192, 8192)["tflops"].round(0).to_list()  # doctest: +SKIP
+    >>> df = pm.roofline.gemm("h100-sxm5-80gb", 8192, 8192, 8192)
+    >>> df["bound"][0], f"{df['tflops'][0]:.3g} TFLOP/s", f"{df['time_s'][0] * 1e3:.3g} ms"
+    ('compute', '708 TFLOP/s', '1.55 ms')
+
+    Arrays broadcast; an n that is not a multiple of 8 bf16 elements (16 bytes) takes the unaligned kernels:
+
+    >>> pm.roofline.gemm("h100-sxm5-80gb", 4096, [4096, 4095], 4096)["tflops"].round(0).to_list()
+    [688.0, 152.0]
     """
-    dev = resolve(device, "device")
+    dev = resolve(device, "device", "device")
     dtype = check.dtype("dtype", dtype)
     _, cols = as_columns(m=m, n=n, k=k, batch=batch)
     columns = [cols["m"], cols["n"], cols["k"], cols["batch"]]
@@ -121,8 +158,36 @@ def gemm_time(
     batch: float = 1,
     layout: str = "row",
 ) -> float:
-    """Seconds for one GEMM: the scalar fast path (no DataFrame); ``layout`` as in :func:`gemm`."""
-    dev = resolve(device, "device")
+    """Seconds for one GEMM: the scalar fast path of :func:`gemm` (no DataFrame).
+
+    Parameters
+    ----------
+    device : str, Spec, tuple or Cluster
+        A device id or spec, or a system: the device its nodes hold.
+    m, n, k : float
+        GEMM dimensions, elements.
+    dtype : str
+        Operand dtype, as in :func:`gemm` (default ``"bf16"``).
+    batch : float
+        GEMMs in the batch (default 1).
+    layout : str
+        ``"row"`` or ``"tn"``, as in :func:`gemm`.
+
+    Returns
+    -------
+    float
+        Time of the (batched) GEMM, seconds; equal to :func:`gemm`'s ``time_s``.
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> t = pm.roofline.gemm_time("h100-sxm5-80gb", 8192, 8192, 8192)
+    >>> f"{t * 1e3:.3g} ms"
+    '1.55 ms'
+    >>> t == pm.roofline.gemm("h100-sxm5-80gb", 8192, 8192, 8192)["time_s"][0]
+    True
+    """
+    dev = resolve(device, "device", "device")
     dims = [
         check.number(name, v, hi=check.MAX_DIM)
         for name, v in (("m", m), ("n", n), ("k", k), ("batch", batch))
@@ -130,6 +195,7 @@ def gemm_time(
     return _core.roofline_gemm_scalar(dev._handle, check.dtype("dtype", dtype), layout, *dims)[0]
 
 
+@keyword_options()
 def attention(
     device: Spec | str,
     batch: Any,
@@ -144,10 +210,55 @@ def attention(
     *,
     client: Any = None,
 ) -> pl.DataFrame:
-    """Flash-style attention forward (or backward with ``backward=True``); FLOPs ``4 b h s_q s_kv d``
-    forward, halved when causal, 2.5x for backward (FlashAttention-2 accounting). ``kernel`` is ``"flash"``
-    (FlashAttention-2) or ``"cudnn"`` (cuDNN's fused attention, where hwdb has its fraction: H100, H200)."""
-    dev = resolve(device, "device")
+    """Time and attained throughput of flash-style attention, forward (or backward with ``backward=True``).
+
+    FLOPs ``4 b h s_q s_kv d`` forward, halved when causal, 2.5x for backward (FlashAttention-2 accounting).
+
+    Parameters
+    ----------
+    device : str, Spec, tuple or Cluster
+        A device id or spec, or a system: the device its nodes hold.
+    batch, heads : float or array_like
+        Sequences and attention heads (scalars or arrays, broadcast together).
+    seq_len : float or array_like
+        Query tokens per sequence (``s_q``).
+    head_dim : float or array_like
+        Elements per head (``d``).
+    causal : bool
+        Causal mask (default True): half the score matrix is computed.
+    backward : bool
+        Price the backward pass instead of the forward (default False).
+    dtype : str
+        Operand dtype (default ``"bf16"``; ``"fp16"``, ``"fp8"``...).
+    seq_kv : float or array_like, optional
+        Key/value tokens per sequence (``s_kv``; default ``seq_len``): a decode step is ``seq_len=1`` against
+        the cached context.
+    kernel : str
+        ``"flash"`` (FlashAttention-2, default) or ``"cudnn"`` (cuDNN's fused attention, where hwdb has its
+        fraction: H100, H200).
+    client : dask.distributed.Client, optional
+        Evaluates row ranges on its workers; the frame is the local one.
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per element of the broadcast inputs: the inputs (``batch``, ``heads``, ``seq_len``,
+        ``seq_kv``, ``head_dim``, as floats), then ``time_s`` (seconds), ``flops`` (FLOPs), ``hbm_bytes``
+        (bytes moved to and from HBM), ``tflops`` (attained, TFLOP/s = 10^12 FLOP/s), ``gbps`` (attained HBM
+        bandwidth, GB/s = 10^9 bytes/s), ``intensity`` (FLOP per HBM byte), ``bound`` (``compute``, ``hbm``,
+        ``l2`` or ``launch``: what limits the kernel) and ``fraction_of_peak`` (attained over the dtype's
+        dense peak, a fraction; null where the device lists no peak for it).
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> df = pm.roofline.attention("h100-sxm5-80gb", batch=1, heads=64, seq_len=8192, head_dim=128)
+    >>> df["flops"][0] == 4 * 64 * 8192 * 8192 * 128 / 2  # causal: half the scores
+    True
+    >>> df["bound"][0], f"{df['tflops'][0]:.3g} TFLOP/s"
+    ('compute', '323 TFLOP/s')
+    """
+    dev = resolve(device, "device", "device")
     dtype = check.dtype("dtype", dtype)
     causal, backward = check.flag("causal", causal), check.flag("backward", backward)
     _, cols = as_columns(
@@ -168,11 +279,44 @@ def attention(
     return _frame(cols, out)
 
 
+@keyword_options(4)
 def memory_bound(device: Spec | str, bytes_read: Any, bytes_written: Any = 0, flops: Any = 0, dtype: str = "bf16",
                  *, client: Any = None) -> pl.DataFrame:  # fmt: skip
-    """A memory-bound kernel (elementwise, normalization, softmax, reduction) by bytes moved (at least one byte,
-    at most 1e18). ``fraction_of_peak`` is null where the device has no ``dtype`` peak (fp8 casts on A100)."""
-    dev = resolve(device, "device")
+    """Time of a memory-bound kernel (elementwise, normalization, softmax, reduction) by the bytes it moves.
+
+    Parameters
+    ----------
+    device : str, Spec, tuple or Cluster
+        A device id or spec, or a system: the device its nodes hold.
+    bytes_read : float or array_like
+        Bytes read from HBM (the read and written bytes together at least one byte, at most 1e18).
+    bytes_written : float or array_like
+        Bytes written to HBM (default 0).
+    flops : float or array_like
+        FLOPs the kernel does on the way (default 0).
+    dtype : str
+        The dtype whose peak ``fraction_of_peak`` is taken against (default ``"bf16"``).
+    client : dask.distributed.Client, optional
+        Evaluates row ranges on its workers; the frame is the local one.
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per element of the broadcast inputs: the inputs (as floats), then ``time_s`` (seconds),
+        ``flops`` (FLOPs), ``hbm_bytes`` (bytes moved to and from HBM), ``tflops`` (attained, TFLOP/s = 10^12
+        FLOP/s), ``gbps`` (attained HBM bandwidth, GB/s = 10^9 bytes/s), ``intensity`` (FLOP per HBM byte),
+        ``bound`` (``compute``, ``hbm``, ``l2`` or ``launch``: what limits the kernel) and
+        ``fraction_of_peak`` (attained over the dtype's dense peak, a fraction; null where the device has no
+        ``dtype`` peak: fp8 casts on A100).
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> df = pm.roofline.memory_bound("h100-sxm5-80gb", 2**30, bytes_written=2**30)  # a 1 GiB copy
+    >>> df["bound"][0], f"{df['gbps'][0]:,.0f} GB/s", f"{df['time_s'][0] * 1e6:.0f} us"
+    ('hbm', '2,966 GB/s', '724 us')
+    """
+    dev = resolve(device, "device", "device")
     dtype = check.dtype("dtype", dtype)
     _, cols = as_columns(bytes_read=bytes_read, bytes_written=bytes_written, flops=flops)
     columns = [cols["bytes_read"], cols["bytes_written"], cols["flops"]]

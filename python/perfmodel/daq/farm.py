@@ -18,8 +18,29 @@ __all__ = ["device_unit_time_s"]
 def device_unit_time_s(
     device: Spec | str, flops_per_op: float, bytes_per_op: float, dtype: str = "fp32"
 ) -> float:
-    """Seconds one ``device`` needs per op: roofline time of ``flops_per_op`` FLOPs and ``bytes_per_op`` bytes.
+    """Seconds one ``device`` needs per op: roofline time of ``flops_per_op`` FLOPs and ``bytes_per_op``
+    bytes.
 
-    >>> round(device_unit_time_s("h100-sxm5-80gb", 3.3e11, 2e9) * 1e3, 1)  # doctest: +SKIP
+    Parameters
+    ----------
+    device : str or Spec
+        A device id or spec (or a system: the device its nodes hold).
+    flops_per_op : float
+        FLOPs per op (the caller's assumption).
+    bytes_per_op : float
+        HBM bytes read per op (the caller's assumption).
+    dtype : str
+        The FLOPs' dtype (default ``"fp32"``).
+
+    Returns
+    -------
+    float
+        Seconds per op on one device (a memory-bound kernel's time on the roofline engine).
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> round(pm.daq.device_unit_time_s("h100-sxm5-80gb", 3.3e11, 2e9) * 1e3, 1)  # ms, the GPU-HLT preset's op
+    4.9
     """
     return float(memory_bound(device, bytes_read=bytes_per_op, flops=flops_per_op, dtype=dtype)["time_s"][0])

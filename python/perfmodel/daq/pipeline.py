@@ -1,6 +1,6 @@
 """Defining a DAQ pipeline in Python and evaluating it with the Rust engine (``perfmodel_core::daq``).
 
-Model (SystemFlow, Olin-Ammentorp, Wu & Chien, arXiv:2407.00123; spec in ``shared/specs/domain.md`` 1.3):
+Model (SystemFlow, Olin-Ammentorp, Wu & Chien, arXiv:2407.00123; equations in ``docs/models/daq.md``):
 compute power = energy per op x complexity(message bytes) x input rate; link power = energy per bit x 8 x
 bytes x output rate; power is divided by the CMOS scaling factor ``exp(0.18717361 (year - 2022))``; each
 trigger keeps ``1/RR`` of its input, split between relevant and irrelevant events by its classifier.
@@ -23,6 +23,7 @@ import polars as pl
 from .. import _check as check
 from .. import _core
 from .._arrays import as_columns
+from .._display import Result
 from ..errors import InvalidArgumentError, ModelError
 
 __all__ = ["Gaussian", "Rates", "Empirical", "Pipeline", "Evaluation", "METRICS"]
@@ -46,8 +47,22 @@ _NODE_FIELDS = (
 
 @dataclass(frozen=True)
 class Gaussian:
-    """Negative scores ~ N(0, 1), positive scores ~ N(skill, sigma^2); the threshold is solved
-    deterministically for the stage's reduction ratio (SystemFlow ``GaussianClassifier``)."""
+    """A score classifier: negative scores ~ N(0, 1), positive scores ~ N(skill, sigma^2); the threshold is
+    solved deterministically for the stage's reduction ratio (SystemFlow ``GaussianClassifier``).
+
+    Parameters
+    ----------
+    skill : float
+        Mean of the relevant events' scores, in standard deviations of the irrelevant ones.
+    sigma : float
+        Standard deviation of the relevant events' scores (default 1).
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> pm.daq.Gaussian(2.0)
+    Gaussian(skill=2.0, sigma=1.0)
+    """
 
     skill: float
     sigma: float = 1.0
@@ -58,8 +73,20 @@ class Gaussian:
 
 @dataclass(frozen=True)
 class Rates:
-    """Given true- and false-positive rates; the stage's output rate follows from them (its reduction
-    ratio is used only for the detectors' relevant fraction ``1/G``)."""
+    """A classifier given by its true- and false-positive rates; the stage's output rate follows from them
+    (its reduction ratio is used only for the detectors' relevant fraction ``1/G``).
+
+    Parameters
+    ----------
+    tpr, fpr : float
+        True- and false-positive rates, fractions.
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> pm.daq.Rates(tpr=0.95, fpr=0.01)
+    Rates(tpr=0.95, fpr=0.01)
+    """
 
     tpr: float
     fpr: float
@@ -70,8 +97,25 @@ class Rates:
 
 @dataclass(frozen=True)
 class Empirical:
-    """Tabulated score CDFs of irrelevant (``cdf_neg``) and relevant (``cdf_pos``) events on a grid ``x``,
-    linearly interpolated; ``shift`` is added to relevant scores (SystemFlow's ``skill_boost``)."""
+    """A classifier from tabulated score CDFs of irrelevant (``cdf_neg``) and relevant (``cdf_pos``) events on
+    a grid ``x``, linearly interpolated; ``shift`` is added to relevant scores (SystemFlow's ``skill_boost``).
+
+    Parameters
+    ----------
+    x : tuple of float
+        The score grid, increasing.
+    cdf_neg, cdf_pos : tuple of float
+        The CDFs of irrelevant and relevant scores on ``x``, fractions.
+    shift : float
+        Added to the relevant scores (default 0).
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> c = pm.daq.Empirical.from_efficiency_curve([0, 1, 2], [1.0, 0.9, 0.5], [1.0, 0.3, 0.05])
+    >>> c.cdf_neg  # 1 - background efficiency
+    (0.0, 0.7, 0.95)
+    """
 
     x: tuple[float, ...]
     cdf_neg: tuple[float, ...]
@@ -127,11 +171,45 @@ class _Node:
 
 
 @dataclass(frozen=True)
-class Evaluation:
-    """Metrics of one evaluation (powers in W at the pipeline's technology year) and a per-stage table.
+class Evaluation(Result):
+    """Metrics of one evaluation (:meth:`Pipeline.evaluate`): powers in W at the pipeline's technology year,
+    and a per-stage table.
 
-    ``energy_per_relevant_j`` is ``None`` when no relevant sample reaches storage, and ``relevant_per_kj`` when
-    the pipeline draws no power (the ratios are undefined there; sweeps show them as nulls)."""
+    ``energy_per_relevant_j`` is ``None`` when no relevant sample reaches storage, and ``relevant_per_kj``
+    when the pipeline draws no power (the ratios are undefined there; sweeps show them as nulls). ``e["f1"]``
+    reads any metric by name.
+
+    Attributes
+    ----------
+    metrics : dict of str to float
+        Every metric of :data:`METRICS`: ``power_w`` (W, at the pipeline's technology year),
+        ``compute_power_w`` and ``link_power_w`` (W),
+    ``power_unscaled_w`` (W at the reference year 2022's technology), ``scale_factor`` (the CMOS scaling
+    ``S(year)``), ``precision``, ``recall``, ``f1`` and ``accuracy`` (fractions), ``tp_per_s``, ``fp_per_s``,
+    ``tn_per_s``, ``fn_per_s`` (events per second), ``output_rate_hz`` (events/s reaching storage),
+    ``relevant_per_s`` (F1 x output rate), ``relevant_per_kj`` (relevant samples per kJ),
+    ``energy_per_relevant_j`` (J per relevant sample), ``units`` (farm units) and ``cost`` (sum of units x
+    unit cost, in the unit costs' currency: USD in the presets). stages : polars.DataFrame
+        One row per stage: ``stage``, ``kind`` (detector, processor, storage), ``message_bytes`` and
+        ``output_bytes`` (bytes per event), ``input_rate_hz`` and ``output_rate_hz`` (events/s),
+        ``ops_per_event``, ``energy_per_event_j`` (J), ``compute_power_w``, ``link_power_w`` and ``power_w``
+        (W), ``link_throughput_bps`` (bytes per second on the outgoing link, despite the name),
+        ``global_ratio`` (product of the reduction ratios downstream), ``threshold`` (the classifier's),
+        ``tn_rate``, ``fn_rate``, ``fpr``, ``tpr`` (the column-normalised error matrix, fractions),
+        ``rejected_negatives_per_s``, ``rejected_positives_per_s``, ``passed_negatives_per_s``,
+        ``passed_positives_per_s`` (events/s), ``units`` and ``cost``.
+    power_w, f1, precision, recall, relevant_per_kj, energy_per_relevant_j, output_rate_hz, cost : float
+        The headline metrics, as in ``metrics``.
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> e = pm.daq.preset("cms-run5").evaluate()
+    >>> f"{e.power_w / 1e6:.1f} MW", f"F1 {e.f1:.3f}", f"{e.output_rate_hz:,.0f} Hz"
+    ('51.6 MW', 'F1 0.386', '7,504 Hz')
+    >>> e.stages.filter(e.stages["stage"] == "L1T")["output_rate_hz"].to_list()
+    [750468.0]
+    """
 
     metrics: dict[str, float | None]
     stages: pl.DataFrame
@@ -158,10 +236,10 @@ class Evaluation:
         ):
             object.__setattr__(self, name, self.metrics[name])
 
-    def __getitem__(self, name: str) -> float:
+    def __getitem__(self, name: str) -> float | None:
         return self.metrics[name]
 
-    def to_dict(self) -> dict[str, float]:
+    def to_dict(self) -> dict[str, float | None]:
         return dict(self.metrics)
 
 
@@ -188,6 +266,23 @@ def _num(where: str, key: str, value: Any) -> float:
 class Pipeline:
     """A DAQ pipeline: detectors -> processing/trigger stages -> one storage root.
 
+    Build it with :meth:`detector`, :meth:`stage`, :meth:`storage` and :meth:`link` (each returns the
+    pipeline), or load it from TOML (:func:`perfmodel.daq.load`, :func:`perfmodel.daq.preset`). Values are
+    changed by ``"stage.parameter"`` keys (:meth:`with_values`, :meth:`sweep`).
+
+    Parameters
+    ----------
+    name : str
+        The pipeline's name (default ``"pipeline"``).
+    year : float
+        CMOS technology year: powers are divided by ``exp(0.18717361 (year - 2022))`` (default 2022).
+    relevant_fraction : float, optional
+        Fraction of detector samples that are relevant (default: the classifiers' own).
+    integer_counts : bool
+        Truncate event counts to whole events per class, as SystemFlow does (default True).
+
+    Examples
+    --------
     >>> import perfmodel as pm
     >>> p = pm.daq.Pipeline(year=2022)
     >>> _ = p.detector("Pixels", sample_rate_hz=1e6, data_bytes=1000, to="Trigger", link_energy_per_bit_j=1e-11)
@@ -237,7 +332,42 @@ class Pipeline:
         units: float = 0.0,
         unit_cost: float = 0.0,
     ) -> Pipeline:
-        """A detector sampling ``sample_rate_hz`` times a second, ``data_bytes`` per sample."""
+        """Add a detector sampling ``sample_rate_hz`` times a second, ``data_bytes`` per sample.
+
+        Parameters
+        ----------
+        name : str
+            The detector's name (unique in the pipeline).
+        sample_rate_hz : float
+            Samples per second.
+        data_bytes : float
+            Bytes per sample.
+        compression : float
+            Compression of the data, a fraction removed (default 0).
+        energy_per_op_j : float
+            Energy per op of the detector's own processing, J (default 0).
+        complexity : sequence of float
+            Polynomial coefficients ``k0, k1, k2, k3`` of ops per event in the message size (bytes; default
+            ``(0, 1)``).
+        to : str, optional
+            The stage it sends its data to.
+        link_energy_per_bit_j : float
+            Energy of its outgoing link, J per bit (default 0).
+        units, unit_cost : float
+            Hardware units and the cost of each (default 0).
+
+        Returns
+        -------
+        Pipeline
+            The pipeline itself (calls chain).
+
+        Examples
+        --------
+        >>> import perfmodel as pm
+        >>> p = pm.daq.Pipeline().detector("Pixels", sample_rate_hz=40e6, data_bytes=1440000, to="L1")
+        >>> p.names, p.kind("Pixels")
+        (['Pixels'], 'detector')
+        """
         vals = self._values(
             name,
             sample_rate_hz=sample_rate_hz,
@@ -269,8 +399,50 @@ class Pipeline:
         unit_time_s: float = 0.0,
         utilization: float = 1.0,
     ) -> Pipeline:
-        """A processing or trigger stage. ``complexity`` are polynomial coefficients ``k0, k1, k2, k3`` of ops
-        per event in the message size (bytes); ``unit_time_s`` (seconds one farm unit needs per op) sizes a farm."""
+        """Add a processing or trigger stage.
+
+        Parameters
+        ----------
+        name : str
+            The stage's name (unique in the pipeline).
+        to : str, optional
+            The stage it sends its data to.
+        data_bytes : float
+            Bytes the stage adds per event (default 0).
+        reduction_ratio : float
+            Events in per event out (a trigger keeps ``1/RR``; default 1).
+        classifier : Gaussian, Rates, Empirical or None
+            How the trigger splits the kept events between relevant and irrelevant ones (default None).
+        energy_per_op_j : float
+            Energy per op, J (default 0).
+        complexity : sequence of float
+            Polynomial coefficients ``k0, k1, k2, k3`` of ops per event in the message size (bytes; default
+            ``(0, 1)``).
+        complexity_scale : float
+            Multiplies the ops per event (default 1).
+        compression : float
+            Compression of the outgoing data, a fraction removed (default 0).
+        link_energy_per_bit_j : float
+            Energy of the outgoing link, J per bit (default 0).
+        units, unit_cost : float
+            Fixed hardware units and the cost of each (default 0).
+        unit_time_s : float
+            Seconds one farm unit needs per op: sizes a farm (default 0: no farm).
+        utilization : float
+            The farm's utilization, a fraction (default 1).
+
+        Returns
+        -------
+        Pipeline
+            The pipeline itself (calls chain).
+
+        Examples
+        --------
+        >>> import perfmodel as pm
+        >>> p = pm.daq.Pipeline().stage("L1", reduction_ratio=53.3, classifier=pm.daq.Gaussian(1.86), to="Disk")
+        >>> p.get("L1.reduction_ratio"), p.get("L1.skill")
+        (53.3, 1.86)
+        """
         vals = self._values(
             name, data_bytes=data_bytes, reduction_ratio=reduction_ratio, energy_per_op_j=energy_per_op_j, complexity_scale=complexity_scale,
             compression=compression, units=units, unit_cost=unit_cost, unit_time_s=unit_time_s, utilization=utilization,
@@ -288,12 +460,62 @@ class Pipeline:
         units: float = 0.0,
         unit_cost: float = 0.0,
     ) -> Pipeline:
-        """The storage root."""
+        """Add the storage root (one per pipeline).
+
+        Parameters
+        ----------
+        name : str
+            Its name (default ``"Storage"``).
+        energy_per_op_j : float
+            Energy per op, J (default 0).
+        complexity : sequence of float
+            Polynomial coefficients of ops per event in the message size (default ``(0, 1)``).
+        units, unit_cost : float
+            Hardware units and the cost of each (default 0).
+
+        Returns
+        -------
+        Pipeline
+            The pipeline itself (calls chain).
+
+        Examples
+        --------
+        >>> import perfmodel as pm
+        >>> pm.daq.Pipeline().storage("Disk").kind("Disk")
+        'storage'
+        """
         vals = self._values(name, energy_per_op_j=energy_per_op_j, units=units, unit_cost=unit_cost)
         return self._add(_Node(name, "storage", vals, tuple(complexity)))
 
     def link(self, source: str, target: str, energy_per_bit_j: float = 0.0) -> Pipeline:
-        """Connects ``source`` to ``target`` (each node sends its data to one successor)."""
+        """Connect ``source`` to ``target`` (each node sends its data to one successor).
+
+        Parameters
+        ----------
+        source, target : str
+            Stage names.
+        energy_per_bit_j : float
+            Energy of the link, J per bit (default 0).
+
+        Returns
+        -------
+        Pipeline
+            The pipeline itself (calls chain).
+
+        Raises
+        ------
+        perfmodel.ModelError
+            ``source`` already sends to another stage.
+        perfmodel.InvalidArgumentError
+            An unknown stage (naming the closest).
+
+        Examples
+        --------
+        >>> import perfmodel as pm
+        >>> p = pm.daq.Pipeline().detector("Pixels", sample_rate_hz=1e6, data_bytes=1000).storage("Disk")
+        >>> p.link("Pixels", "Disk", energy_per_bit_j=2e-11).get("Pixels.link_energy_per_bit_j")
+        2e-11
+        """
         node = self._node(source)
         if node.to is not None and node.to != target:
             raise ModelError(
@@ -348,7 +570,35 @@ class Pipeline:
         return stage, fld
 
     def with_values(self, values: Mapping[str, float]) -> Pipeline:
-        """A copy with ``{"stage.parameter": value}`` (and ``"year"``) changed."""
+        """A copy with values changed by ``"stage.parameter"`` key (and ``"year"``).
+
+        Parameters
+        ----------
+        values : mapping of str to float
+            ``{"stage.parameter": value}``: any keyword of :meth:`stage`/:meth:`detector` that is a number,
+            ``link_energy_per_bit_j``, ``complexity_k0`` to ``complexity_k3``, and a classifier's ``skill``,
+            ``sigma``, ``tpr`` or ``fpr``; ``"year"``.
+
+        Returns
+        -------
+        Pipeline
+            A new pipeline (this one is unchanged).
+
+        Raises
+        ------
+        perfmodel.InvalidArgumentError
+            An unknown stage or parameter.
+        perfmodel.ModelError
+            A classifier parameter on a stage without a classifier.
+
+        Examples
+        --------
+        >>> import perfmodel as pm
+        >>> p = pm.daq.preset("cms-run5")
+        >>> q = p.with_values({"L1T.reduction_ratio": 40.0, "year": 2030})
+        >>> q.get("L1T.reduction_ratio"), q.year, p.get("L1T.reduction_ratio")
+        (40.0, 2030.0, 53.3)
+        """
         compiled, self._compiled = self._compiled, None
         try:
             new = copy.deepcopy(self)
@@ -387,7 +637,9 @@ class Pipeline:
             return self._compiled
         names = list(self._nodes)
         index = {n: i for i, n in enumerate(names)}
-        nodes, links, tables = [], [], []
+        nodes: list[Any] = []
+        links: list[Any] = []
+        tables: list[Any] = []
         for node in self._nodes.values():
             values = dict(node.values)
             if len(node.complexity) > 4:
@@ -421,29 +673,100 @@ class Pipeline:
         return self._compiled
 
     def evaluate(self, mc_seed: int | None = None, mc_samples: int = 50_000) -> Evaluation:
-        """Metrics of the pipeline. ``mc_seed`` switches on the seeded Monte Carlo classifiers (``mc_samples``
-        scores per class, as SystemFlow's 50 000); by default the evaluation is deterministic."""
+        """Metrics of the pipeline, evaluated by the engine.
+
+        By default the evaluation is deterministic (each classifier's threshold solved for its reduction
+        ratio); ``mc_seed`` switches on the seeded Monte Carlo classifiers (``mc_samples`` scores per class,
+        as SystemFlow's 50 000).
+
+        Parameters
+        ----------
+        mc_seed : int, optional
+            Seed of the Monte Carlo classifiers, in [0, 2^64) (None: deterministic).
+        mc_samples : int
+            Scores drawn per class, 2 to 10,000,000 (default 50,000).
+
+        Returns
+        -------
+        Evaluation
+            ``metrics`` (``power_w`` (W, at the pipeline's technology year), ``compute_power_w`` and
+            ``link_power_w`` (W), ``power_unscaled_w`` (W at the reference year 2022's technology),
+            ``scale_factor`` (the CMOS scaling ``S(year)``), ``precision``, ``recall``, ``f1`` and
+            ``accuracy`` (fractions), ``tp_per_s``, ``fp_per_s``, ``tn_per_s``, ``fn_per_s`` (events per
+            second), ``output_rate_hz`` (events/s reaching storage), ``relevant_per_s`` (F1 x output rate),
+            ``relevant_per_kj`` (relevant samples per kJ), ``energy_per_relevant_j`` (J per relevant sample),
+            ``units`` (farm units) and ``cost`` (sum of units x unit cost, in the unit costs' currency: USD in
+            the presets)) and the per-stage table ``stages``.
+
+        Raises
+        ------
+        perfmodel.ModelError
+            An invalid pipeline (a cycle, no single storage root, a link to an undefined stage).
+        perfmodel.InvalidArgumentError
+            A value outside its domain.
+
+        Examples
+        --------
+        >>> import perfmodel as pm
+        >>> e = pm.daq.preset("cms-run5", gpu_hlt=True, smart_pixels=True).evaluate()
+        >>> f"{e.power_w / 1e6:.2f} MW", f"F1 {e.f1:.3f}", f"cost {e.cost / 1e9:.2f} G"
+        ('20.46 MW', 'F1 0.386', 'cost 1.75 G')
+        """
         metrics, cols = _core.daq_evaluate(self.compile(), *_mc_args(mc_seed, mc_samples))
-        metrics = {k: (None if k in _RATIOS and math.isinf(v) else v) for k, v in metrics.items()}
+        shown: dict[str, float | None] = {
+            k: (None if k in _RATIOS and math.isinf(v) else v) for k, v in metrics.items()
+        }
         compiled = self.compile()
         stages = pl.DataFrame({"stage": compiled.names, "kind": compiled.kinds, **dict(cols)}).with_columns(
             power_w=pl.col("compute_power_w") + pl.col("link_power_w")
         )
-        return Evaluation(dict(metrics), stages)
+        return Evaluation(shown, stages)
 
     def sweep(self, columns: Mapping[str, Any], per_stage: bool = False, mc_seed: int | None = None, mc_samples: int = 50_000,
               *, client: Any = None) -> pl.DataFrame:  # fmt: skip
-        """Vectorized what-if: ``{"stage.parameter" | "year" | "relevant_fraction": scalar or array}``, broadcast
-        together; one row per element with the inputs and every metric (plus ``power_w:<stage>`` columns
-        with ``per_stage``).
+        """Vectorized what-if: the pipeline evaluated for every element of broadcast columns of values.
 
+        Parameters
+        ----------
+        columns : mapping of str to float or array_like
+            ``{"stage.parameter" | "year" | "relevant_fraction": scalar or array}``, broadcast together (e.g.
+            ``"L1T.skill"``, ``"HLT.reduction_ratio"``, ``"L1T.complexity_k1"``).
+        per_stage : bool
+            Add a ``power_w:<stage>`` column (W) per stage (default False).
+        mc_seed : int, optional
+            Seed of the Monte Carlo classifiers (None: deterministic); each row is seeded by its number.
+        mc_samples : int
+            Scores drawn per class (default 50,000).
+        client : dask.distributed.Client, optional
+            Sweeps row ranges as tasks on its workers; the frame (Monte Carlo draws included) is the local
+            one.
+
+        Returns
+        -------
+        polars.DataFrame
+            One row per element: the inputs, then every metric of :data:`METRICS` (``power_w`` (W, at the
+            pipeline's technology year), ``compute_power_w`` and ``link_power_w`` (W), ``power_unscaled_w`` (W
+            at the reference year 2022's technology), ``scale_factor`` (the CMOS scaling ``S(year)``),
+            ``precision``, ``recall``, ``f1`` and ``accuracy`` (fractions), ``tp_per_s``, ``fp_per_s``,
+            ``tn_per_s``, ``fn_per_s`` (events per second), ``output_rate_hz`` (events/s reaching storage),
+            ``relevant_per_s`` (F1 x output rate), ``relevant_per_kj`` (relevant samples per kJ),
+            ``energy_per_relevant_j`` (J per relevant sample), ``units`` (farm units) and ``cost`` (sum of
+            units x unit cost, in the unit costs' currency: USD in the presets);
+        the undefined ratios null), plus ``power_w:<stage>`` columns with ``per_stage``.
+
+        Raises
+        ------
+        perfmodel.InvalidArgumentError
+            An unknown stage or parameter (naming the closest stage), or arrays that do not broadcast.
+
+        Examples
+        --------
         >>> import numpy as np, perfmodel as pm
         >>> df = pm.daq.preset("cms-run5").sweep({"L1T.skill": np.linspace(1, 4, 7)})
-        >>> df.height
-        7
-
-        ``client`` (a ``dask.distributed.Client``) sweeps row ranges as tasks on its workers; the frame (Monte
-        Carlo draws included: each row is seeded by its number) is the local one.
+        >>> df.height, df["f1"].round(3).to_list()[:3]
+        (7, [0.132, 0.264, 0.434])
+        >>> pm.daq.preset("cms-run5").sweep({"L1T.skill": [2.0, 3.0]}, per_stage=True).columns[-2:]
+        ['power_w:HLT', 'power_w:Disk']
         """
         compiled = self.compile()
         index = {n: i for i, n in enumerate(compiled.names)}

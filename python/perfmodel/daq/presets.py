@@ -35,7 +35,28 @@ def _doc(name: str) -> dict[str, Any]:
 
 
 def levers(name: str) -> dict[str, dict[str, Any]]:
-    """The lever definitions of a preset (description, the values each sets, farm sizing)."""
+    """The lever definitions of a preset (description, the values each sets, farm sizing).
+
+    Parameters
+    ----------
+    name : str
+        ``"cms-run3"`` or ``"cms-run5"``.
+
+    Returns
+    -------
+    dict of str to dict
+        Per lever: ``description``, ``set`` (``{"stage.parameter" or "kind:<kind>.parameter": value}``) and,
+        for a farm, ``farm`` (``stage``, ``device``, ``flops_per_op``, ``bytes_per_op``, ``dtype``,
+        ``unit_cost``).
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> sorted(pm.daq.levers("cms-run5"))
+    ['gpu_hlt', 'l1_tracking', 'optical_links', 'smart_pixels']
+    >>> pm.daq.levers("cms-run5")["gpu_hlt"]["set"]
+    {'HLT.complexity_scale': 0.5}
+    """
     return dict(_doc(name).get("levers", {}))
 
 
@@ -53,7 +74,34 @@ def _expand(p: Pipeline, values: dict[str, float]) -> dict[str, float]:
 
 
 def lever_values(name: str, base: Pipeline | None = None, **switches: bool) -> dict[str, float]:
-    """The ``"stage.parameter": value`` changes the switched-on levers make to the base preset."""
+    """The ``"stage.parameter": value`` changes the switched-on levers make to the base preset.
+
+    Parameters
+    ----------
+    name : str
+        ``"cms-run3"`` or ``"cms-run5"``.
+    base : Pipeline, optional
+        The base pipeline (default: the preset's).
+    **switches : bool
+        Levers switched on (True) or off.
+
+    Returns
+    -------
+    dict of str to float
+        The changed values by ``"stage.parameter"`` (units in the parameter names); a farm lever also sets its
+        stage's ``unit_time_s`` (s), ``unit_cost`` and ``utilization``.
+
+    Raises
+    ------
+    perfmodel.InvalidArgumentError
+        An unknown lever, or a switch that is not True/False.
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> pm.daq.lever_values("cms-run5", smart_pixels=True)
+    {'Inner Tracker.data_bytes': 662400.0}
+    """
     defs = levers(name)
     p = base if base is not None else _base(name)
     out: dict[str, float] = {}
@@ -86,11 +134,35 @@ def _base(name: str) -> Pipeline:
 
 def preset(name: str, *, year: float | None = None, **switches: bool) -> Pipeline:
     """A CMS pipeline: ``"cms-run3"`` (pileup 60) or ``"cms-run5"`` (HL-LHC, pileup 200), with technology
-    levers ``gpu_hlt``, ``smart_pixels``, ``l1_tracking``, ``optical_links`` (booleans).
+    levers.
 
+    Parameters
+    ----------
+    name : str
+        ``"cms-run3"`` or ``"cms-run5"`` (:data:`PRESETS`).
+    year : float, optional
+        CMOS technology year (default: the preset's, 2032).
+    **switches : bool
+        Technology levers switched on or off: ``gpu_hlt``, ``smart_pixels``, ``l1_tracking``,
+        ``optical_links`` (:data:`LEVERS`; their definitions: :func:`levers`).
+
+    Returns
+    -------
+    Pipeline
+        The pipeline, the levers' values applied (``meta["levers"]`` records them).
+
+    Raises
+    ------
+    perfmodel.InvalidArgumentError
+        An unknown preset (naming the closest) or lever, or a lever that is not True/False.
+
+    Examples
+    --------
     >>> import perfmodel as pm
     >>> round(pm.daq.preset("cms-run5").evaluate().power_w / 1e6, 2)
     51.6
+    >>> round(pm.daq.preset("cms-run5", gpu_hlt=True).evaluate().power_w / 1e6, 2)
+    25.85
     """
     base = _base(name)
     values = lever_values(name, base, **switches)
@@ -103,10 +175,34 @@ def preset(name: str, *, year: float | None = None, **switches: bool) -> Pipelin
 
 def lever_sweep(name: str, per_stage: bool = True, *, client: Any = None, **fixed: bool) -> pl.DataFrame:
     """Every combination of the preset's levers (those not fixed), evaluated in one vectorized engine call.
-    Columns: one boolean per lever, the metrics, and ``power_w:<stage>`` with ``per_stage``.
 
-    ``client`` (a ``dask.distributed.Client``) runs the sweep on its workers as :meth:`Pipeline.sweep` does;
-    the frame is the local one."""
+    Parameters
+    ----------
+    name : str
+        ``"cms-run3"`` or ``"cms-run5"``.
+    per_stage : bool
+        Add a ``power_w:<stage>`` column (W) per stage (default True).
+    client : dask.distributed.Client, optional
+        Run the sweep on the client's workers as :meth:`Pipeline.sweep` does; the frame is the local one.
+    **fixed : bool
+        Levers held on or off (not swept).
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per combination: ``configuration`` (the levers on, ``+``-joined, or ``baseline``), one boolean
+        column per lever, every metric of :data:`perfmodel.daq.METRICS` (powers in W, rates in events/s,
+        ``f1`` a fraction...; see :meth:`Pipeline.sweep`), and ``power_w:<stage>`` with ``per_stage``.
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> df = pm.daq.lever_sweep("cms-run5", per_stage=False)
+    >>> df.height, df.columns[:5]
+    (16, ['configuration', 'gpu_hlt', 'smart_pixels', 'l1_tracking', 'optical_links'])
+    >>> df.filter(df["configuration"] == "l1_tracking")["f1"].round(3).to_list()
+    [0.793]
+    """
     names = list(levers(name))
     free = [lv for lv in names if lv not in fixed]
     combos = [
@@ -129,7 +225,37 @@ def calibrate_skill(
     pipeline: Pipeline, stage: str, target_f1: float, lo: float = 0.0, hi: float = 10.0
 ) -> float:
     """The Gaussian skill of ``stage`` at which the pipeline's F1 equals ``target_f1`` (bisection; F1 rises
-    with skill). Used to calibrate the presets' L1T skills to SystemFlow's published F1 rows."""
+    with skill).
+
+    Used to calibrate the presets' L1T skills to SystemFlow's published F1 rows.
+
+    Parameters
+    ----------
+    pipeline : Pipeline
+        The pipeline.
+    stage : str
+        A stage with a :class:`Gaussian` classifier.
+    target_f1 : float
+        The F1 to reach, a fraction.
+    lo, hi : float
+        The skill bracket searched (default 0 to 10).
+
+    Returns
+    -------
+    float
+        The skill (the positive scores' mean, in standard deviations of the negatives).
+
+    Raises
+    ------
+    perfmodel.InvalidArgumentError
+        ``target_f1`` outside the F1 range of the bracket.
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> round(pm.daq.calibrate_skill(pm.daq.preset("cms-run5"), "L1T", 0.385988), 4)  # SystemFlow's Run-5 F1
+    1.8642
+    """
 
     def f1(s: float) -> float:
         return pipeline.with_values({f"{stage}.skill": s}).evaluate().f1

@@ -25,6 +25,8 @@ import polars as pl
 
 from .. import _check as check
 from .. import _core, hwdb
+from .._api import keyword_options
+from .._display import Result
 from ..errors import InvalidArgumentError, ModelError, UnsupportedError
 from .presets import PRESETS, PUBLISHED_PARAMS_B
 
@@ -61,8 +63,35 @@ _FIELDS = (
 
 
 @dataclass(frozen=True)
-class Model:
-    """A decoder-only transformer (dense or MoE). Build it with :func:`model`."""
+class Model(Result):
+    """A decoder-only transformer (dense or MoE). Build it with :func:`model`.
+
+    Fields read as attributes (``m.hidden``, ``m.layers``...; counts, floats as the engine takes them).
+
+    Attributes
+    ----------
+    name : str
+        The preset id, the dict's ``name`` or the config's ``_name_or_path`` (``"custom"`` otherwise).
+    fields : dict of str to float
+        The model's fields (:func:`model` lists them), booleans as 0/1.
+    source : str
+        Where the shape comes from (the preset's citation, the config path).
+    params : float
+        Total parameters (Narayanan et al. formula for GPT shapes).
+    active_params : float
+        Parameters a token touches (MoE: top-k experts), equal to ``params`` for a dense model.
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> m = pm.llm.model("llama3-8b")
+    >>> m
+    Model('llama3-8b', 8.03B params)
+    >>> int(m.hidden), int(m.layers), int(m.kv_heads)
+    (4096, 32, 8)
+    >>> f"{m.flops_per_token() / 1e9:.1f} GFLOP/token"
+    '57.9 GFLOP/token'
+    """
 
     name: str
     fields: dict[str, float]
@@ -88,7 +117,26 @@ class Model:
         return self._stats["active_params"]
 
     def flops_per_token(self, recompute: str = "none") -> float:
-        """Training FLOPs per token: model FLOPs (72-formula generalized) or hardware FLOPs with recompute."""
+        """Training FLOPs per token: model FLOPs (72-formula generalized) or hardware FLOPs with recompute.
+
+        Parameters
+        ----------
+        recompute : str
+            ``"none"`` (model FLOPs, default), ``"selective"`` or ``"full"`` (hardware FLOPs with that
+            recompute).
+
+        Returns
+        -------
+        float
+            FLOPs per token of one training step (forward and backward).
+
+        Examples
+        --------
+        >>> import perfmodel as pm
+        >>> m = pm.llm.model("llama3-8b")
+        >>> m.flops_per_token("full") > m.flops_per_token()
+        True
+        """
         if recompute == "none":
             return self._stats["model_flops_per_token"]
         if recompute in ("selective", "full"):
@@ -105,7 +153,19 @@ class Model:
 
 
 def presets() -> list[str]:
-    """Sorted preset ids."""
+    """The preset model ids, sorted.
+
+    Returns
+    -------
+    list of str
+        Ids :func:`model` accepts (shapes and citations in :data:`PRESETS`).
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> "llama3-8b" in pm.llm.presets(), "gpt3-175b" in pm.llm.presets()
+    (True, True)
+    """
     return sorted(PRESETS)
 
 
@@ -221,14 +281,41 @@ def _from_hf_config(path: Path) -> tuple[str, dict[str, Any]]:
 def model(preset_or_dict: str | dict[str, Any] | Model, **overrides: Any) -> Model:
     """A model from a preset id, a dict of fields, or a HuggingFace ``config.json`` path.
 
-    Fields: hidden, layers, heads, seq_len, vocab (required); kv_heads, ffn_hidden, glu, experts, top_k,
-    shared_experts, moe_ffn_hidden, bias, learned_pos, tied_embeddings, head_dim (0: hidden / heads), the MLA
-    widths q_lora_rank, kv_lora_rank, qk_rope_head_dim, qk_nope_head_dim, v_head_dim, and for MoE models
-    dense_layers (leading dense-MLP layers) and moe_layer_step (every n-th later layer is MoE) (optional).
-    ``overrides`` replace fields.
+    Parameters
+    ----------
+    preset_or_dict : str, dict, pathlib.Path or Model
+        A preset id (:func:`presets`), a dict of fields (with optional ``name`` and ``source``), the path of a
+        HuggingFace ``config.json`` (Llama 2/3/3.1/3.3, Mistral/Mixtral, Qwen3, Llama-4, DeepSeek-V3, BLOOM,
+        Falcon, GPT-J, GPT-2-style), or a model (copied).
+    **overrides
+        Fields replaced, by name. Fields: hidden, layers, heads, seq_len, vocab (required); kv_heads,
+        ffn_hidden, glu, experts, top_k, shared_experts, moe_ffn_hidden, bias, learned_pos, tied_embeddings,
+        head_dim (0: hidden / heads), the MLA widths q_lora_rank, kv_lora_rank, qk_rope_head_dim,
+        qk_nope_head_dim, v_head_dim, and for MoE models dense_layers (leading dense-MLP layers) and
+        moe_layer_step (every n-th later layer is MoE) (optional). Widths are elements, ``seq_len`` tokens,
+        booleans True/False.
 
-    >>> model("llama2-7b").params / 1e9  # doctest: +ELLIPSIS
+    Returns
+    -------
+    Model
+        The model, with its parameter count.
+
+    Raises
+    ------
+    perfmodel.ModelError
+        An unknown preset (naming the closest) or an unreadable config.
+    perfmodel.InvalidArgumentError
+        An unknown field or a value that is not a number or bool.
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> pm.llm.model("llama2-7b").params / 1e9  # doctest: +ELLIPSIS
     6.738...
+    >>> pm.llm.model("llama3-8b", layers=16)
+    Model('llama3-8b', 4.54B params)
+    >>> pm.llm.model({"hidden": 4096, "layers": 32, "heads": 32, "seq_len": 2048, "vocab": 50257})
+    Model('custom', 6.66B params)
     """
     if isinstance(preset_or_dict, Model):
         name, d, source = preset_or_dict.name, dict(preset_or_dict.fields), preset_or_dict.source
@@ -281,10 +368,37 @@ def layer_activation_bytes(
     cp: int = 1,
     flash_attention: bool = False,
 ) -> float:
-    """Activation bytes of one transformer layer for one micro-batch (Korthikanti et al. 2022, Table 2, explicit
-    attention; with ``flash_attention=True`` the attention scores are not stored).
+    """Activation bytes of one transformer layer for one micro-batch, per GPU.
 
-    >>> round(layer_activation_bytes("gpt3-175b", tp=8, sp=True, recompute="selective") / 1e9, 3)
+    Korthikanti et al. 2022, Table 2, explicit attention; with ``flash_attention=True`` the attention scores
+    are not stored.
+
+    Parameters
+    ----------
+    model : Model, str or dict
+        A model, preset id or dict of fields.
+    tp : int
+        Tensor-parallel degree (default 1).
+    sp : bool
+        Sequence parallelism (default False).
+    recompute : str
+        ``"none"`` (default), ``"selective"`` or ``"full"``.
+    micro_batch : int
+        Sequences per micro-batch (default 1).
+    cp : int
+        Context-parallel degree (default 1).
+    flash_attention : bool
+        Attention scores not stored (default False: Korthikanti's explicit attention).
+
+    Returns
+    -------
+    float
+        Bytes of activations one layer stores for the backward pass, per GPU.
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> round(pm.llm.layer_activation_bytes("gpt3-175b", tp=8, sp=True, recompute="selective") / 1e9, 3)
     0.107
     """
     m = model if isinstance(model, Model) else globals()["model"](model)
@@ -305,18 +419,34 @@ def layer_activation_bytes(
 
 
 def calibration(system: str | hwdb.Spec) -> dict[str, Any]:
-    """The per-system calibration, from the system's hwdb ``[calibration]`` table: ``compute_time_scale``
-    (multiplies GEMM and attention kernel times), ``memory_time_scale`` (multiplies the memory-bound kernels of
-    the layers and the loss; equal to the compute factor where the table gives none), ``comm_bandwidth_scale``
-    (multiplies link bandwidths), ``network_bandwidth_scale`` (multiplies the network (NIC) level's bandwidth
-    on top: the training framework's data-parallel and pipeline traffic over the NICs against the
-    nccl-tests-validated engine; 1 where the table gives none), ``fitted_on`` (a system with ``same_as`` says whose it takes and why) and
-    ``same_as``, and ``profiles``: named calibrations of the same system for other software stacks (hwdb
-    ``[[calibration.profiles]]``; pass the name as ``calib=`` to :func:`estimate`). A system without the table
-    is uncalibrated (all 1). Refit: ``tools/calibrate.py --llm``.
+    """The per-system calibration, from the system's hwdb ``[calibration]`` table.
 
-    >>> calibration("holmes-a100-ib")["same_as"]
+    A system without the table is uncalibrated (all 1). Refit: ``tools/calibrate.py --llm``.
+
+    Parameters
+    ----------
+    system : str or Spec
+        A system id or spec.
+
+    Returns
+    -------
+    dict
+        ``compute_time_scale`` (multiplies GEMM and attention kernel times), ``memory_time_scale`` (multiplies
+        the memory-bound kernels of the layers and the loss; equal to the compute factor where the table gives
+        none), ``comm_bandwidth_scale`` (multiplies link bandwidths), ``network_bandwidth_scale`` (multiplies
+        the network (NIC) level's bandwidth on top: the training framework's data-parallel and pipeline
+        traffic over the NICs against the nccl-tests-validated engine; 1 where the table gives none), all
+        dimensionless factors; ``fitted_on`` (a system with ``same_as`` says whose it takes and why) and
+        ``same_as``; and ``profiles``: named calibrations of the same system for other software stacks (hwdb
+        ``[[calibration.profiles]]``; pass the name as ``calib=`` to :func:`estimate`).
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> pm.llm.calibration("holmes-a100-ib")["same_as"]
     'dgx-a100'
+    >>> sorted(pm.llm.calibration("dgx-a100")["profiles"])
+    ['megatron-2022']
     """
     return dict(_system_calibration(hwdb.resolve(system, "system")))
 
@@ -351,7 +481,7 @@ def _resolve(cluster: Any) -> _Resolved:
     """What a call needs of a (system, nodes) pair, a cluster object with ``system`` and ``nodes``, or a system
     (one node). Embedded systems named by id are cached."""
     if type(cluster) is tuple and len(cluster) == 2:
-        hit = _RESOLVED.get(cluster)  # type: ignore[arg-type]
+        hit = _RESOLVED.get(cluster)
         if hit is not None:
             return hit
         system, nodes = cluster
@@ -364,7 +494,7 @@ def _resolve(cluster: Any) -> _Resolved:
             "argument `cluster`: expected (system, nodes), a perfmodel cluster or a system id"
         )
     nodes = check.whole("nodes", nodes)
-    spec = hwdb.resolve(system if isinstance(system, (str, hwdb.Spec)) else str(system), "system")
+    spec = hwdb.resolve(system if isinstance(system, (str, hwdb.Spec)) else str(system), "system", "cluster")
     if nodes * int(spec["devices_per_node_count"]) > check.MAX_COUNT:
         raise InvalidArgumentError(
             f"argument `nodes`: {nodes:,} nodes of {spec.id} are more than {check.MAX_COUNT:,} GPUs"
@@ -483,8 +613,56 @@ _MEM_PARTS = ("weights", "gradients", "optimizer_states", "activations", "second
 
 
 @dataclass(frozen=True)
-class Estimate:
-    """One plan's predicted step: times (s), memory per GPU (bytes), throughput and utilization."""
+class Estimate(Result):
+    """One plan's predicted training step: times (s), memory per GPU (bytes), throughput and utilization.
+
+    Attributes
+    ----------
+    plan : dict
+        The plan as given and defaulted (tp, pp, dp, vp, cp, ep, micro_batch, global_batch, sp, recompute,
+        zero, dtype and the other options of :func:`estimate`).
+    step_time_s : float
+        Time of one optimizer step (``global_batch`` sequences), seconds.
+    tokens_per_s : float
+        Training tokens per second, the whole cluster.
+    mfu, hfu : float
+        Model and hardware FLOPs utilization, fractions of the GPUs' dense peak (hardware FLOPs count
+        recompute).
+    tflops_per_gpu : float
+        Hardware FLOPs (recompute included) per second per GPU, TFLOP/s (10^12 FLOP/s): ``hfu`` times the
+        dense peak.
+    memory_per_gpu_bytes : float
+        Peak memory of the heaviest GPU, bytes.
+    capacity_bytes : float
+        HBM capacity of one GPU, bytes.
+    fits : bool
+        The plan fits in GPU memory (and host memory, with offload).
+    raw : dict of str to float
+        Every engine figure: the step-time components in seconds (``forward``, ``backward``, ``recompute``,
+        ``tp_comm``, ``cp_comm``, ``ep_comm``, ``pp_comm``, ``bubble``, ``dp_comm``, ``optimizer``), the
+        memory components in bytes (``weights``, ``gradients``, ``optimizer_states``, ``activations``,
+        ``secondary``, ``buffers``, ``host_offload_bytes``), ``model_flops_per_step`` and
+        ``hardware_flops_per_step`` (FLOPs), ``dp_cross_node_bytes``, ``gpus_in_cluster``.
+    shortfall_bytes : float
+        Memory missing per GPU, bytes (0 when the plan fits).
+    breakdown : polars.DataFrame
+        Step-time components: ``component``, ``time_s`` (seconds), ``fraction`` (of the step).
+    memory_breakdown : polars.DataFrame
+        Memory components per GPU: ``component``, ``bytes``.
+    collectives : polars.DataFrame
+        Every collective of the step as the collectives engine priced it (see the property).
+    energy_per_step_j, power_per_gpu_w : float
+        Energy of one step on one GPU (J) and the GPU's mean power over it (W), :meth:`energy`.
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> e = pm.llm.estimate("gpt3-175b", ("dgx-a100", 128), tp=8, pp=16, global_batch=1536, recompute="full")
+    >>> e
+    Estimate(step 30.202 s, 104,158 tok/s, MFU 35.1%, 145.9 TFLOP/s/GPU, 26.4 of 80 GiB/GPU, fits)
+    >>> e.breakdown.filter(e.breakdown["component"] == "bubble")["time_s"].round(2).to_list()
+    [2.07]
+    """
 
     plan: dict[str, Any]
     step_time_s: float
@@ -503,21 +681,45 @@ class Estimate:
         return max(0.0, self.memory_per_gpu_bytes - self.capacity_bytes)
 
     def energy(self, power_cap_w: float | None = None) -> dict[str, float]:
-        """Energy of one step (:func:`perfmodel.power.step_energy`): ``energy_per_step_j`` and
-        ``power_per_gpu_w`` per GPU, ``cluster_energy_per_step_j``, ``energy_per_token_j``, and under
-        ``power_cap_w`` (W per GPU) the slowed ``step_time_s``."""
+        """Energy of one step (:func:`perfmodel.power.step_energy`) on the estimate's system.
+
+        Parameters
+        ----------
+        power_cap_w : float, optional
+            A power cap per GPU, W (None: uncapped): the step slows as the power law says.
+
+        Returns
+        -------
+        dict of str to float
+            ``energy_per_step_j`` (one GPU, J), ``power_per_gpu_w`` (W), ``step_time_s`` (s; the slowed step
+            under a cap), ``cluster_energy_per_step_j`` (all GPUs, J), ``energy_per_token_j`` (J per training
+            token), ``compute_utilization`` and ``memory_utilization`` (fractions).
+
+        Raises
+        ------
+        perfmodel.UnsupportedError
+            A placed estimate spanning systems of different GPUs.
+
+        Examples
+        --------
+        >>> import perfmodel as pm
+        >>> e = pm.llm.estimate("llama3-8b", ("dgx-h100", 1), global_batch=64, zero=1)
+        >>> capped = e.energy(power_cap_w=500)
+        >>> round(capped["power_per_gpu_w"]), capped["step_time_s"] > e.step_time_s
+        (500, True)
+        """
         from ..power import step_energy
 
         ctx = self.__dict__.get("_context")
         if ctx is not None:
-            return step_energy(self, ctx[4], power_cap_w)
+            return step_energy(self, ctx[4], power_cap_w=power_cap_w)
         stages = self.__dict__.get("stages")
         systems = set(stages["system"].to_list()) if stages is not None else set()
         if len(systems) != 1:
             raise UnsupportedError(
                 f"this placed estimate spans systems {sorted(systems)}; the step's energy is priced for one GPU type"
             )
-        return step_energy(self, systems.pop(), power_cap_w)
+        return step_energy(self, systems.pop(), power_cap_w=power_cap_w)
 
     @property
     def energy_per_step_j(self) -> float:
@@ -619,6 +821,7 @@ def _plan_numbers(plan: dict[str, Any]) -> dict[str, float]:
     return out
 
 
+@keyword_options()
 def estimate(
     model: Model | str | dict[str, Any],
     cluster: Any,
@@ -652,36 +855,102 @@ def estimate(
     layers_per_stage: str | Sequence[int] | None = None,
     frozen_weights: bool = False,
 ) -> Estimate:
-    """Predicts one training step of ``model`` on ``cluster`` under one plan.
+    """Predict one training step of ``model`` on ``cluster`` under one plan.
 
     ``cluster`` is ``(system, nodes)`` (even pipeline stages, each priced as the heaviest) or a
     :func:`perfmodel.cluster`, possibly of node groups with different NICs: then ranks are placed over the
-    nodes by ``placement`` (``"nic-aware"`` by default, ``"naive"`` or a node order) and each stage is priced
-    on the fabric it sits on, with ``layers_per_stage`` given or ``"auto"`` (default: chosen to minimize the
-    step); the result is a :class:`perfmodel.llm.placement.PlacedEstimate` (see that module).
+    nodes by ``placement`` and each stage is priced on the fabric it sits on; the result is a
+    :class:`perfmodel.llm.placement.PlacedEstimate` (see that module).
 
-    ``flash_attention`` prices attention as FlashAttention-2 (``False``: explicit QK^T/softmax/AV);
-    ``cudnn_attention=True`` prices it as cuDNN's fused attention instead (Transformer Engine's default on
-    Hopper; needs the device's measured figure: H100, H200).
+    Parameters
+    ----------
+    model : Model, str or dict
+        A model, preset id or dict of fields (:func:`model`).
+    cluster : tuple, str, Spec or Cluster
+        ``(system, nodes)``, a system id or spec (one node) or a :func:`perfmodel.cluster`.
+    tp, pp, cp, ep : int
+        Tensor-, pipeline-, context- and expert-parallel degrees (default 1 each).
+    dp : int, optional
+        Data-parallel degree (default None: all remaining GPUs, ``GPUs / (tp x pp x cp)``).
+    vp : int
+        Interleaved pipeline stages per GPU (virtual pipeline, default 1).
+    micro_batch : int
+        Sequences per micro-batch (default 1).
+    global_batch : int, optional
+        Sequences per optimizer step (default ``dp * micro_batch``).
+    sp : bool
+        Sequence parallelism (default False).
+    recompute : str
+        Activation recomputation: ``"none"`` (default), ``"selective"`` or ``"full"``.
+    zero : int
+        ZeRO stage, 0-3 (default 0).
+    dtype : str
+        Training dtype: ``"bf16"`` (default), ``"fp16"`` or ``"fp8"``.
+    qwz, qgz : bool
+        ZeRO++ quantized weights (the forward all-gather of block-quantized int8 weights) and quantized
+        gradients (int4 gradients reduced by an all-to-all inside the node, then across nodes); default False.
+    hpz : int
+        ZeRO++ hierarchical partitioning: a secondary 16-bit copy of the weights sharded over ``hpz`` ranks (a
+        node), so the backward all-gather stays inside them (default 1: none).
+    flash_attention : bool
+        Price attention as FlashAttention-2 (default True; False: explicit QK^T/softmax/AV).
+    cudnn_attention : bool
+        Price attention as cuDNN's fused attention instead (Transformer Engine's default on Hopper; needs the
+        device's measured figure: H100, H200).
+    dp_overlap, tp_overlap, pp_overlap : bool
+        Overlap the data-parallel, tensor-parallel and pipeline-send communication with compute (default
+        False).
+    grad_fp32 : bool
+        Reduce gradients in fp32 (default False: in 16 bits).
+    weights_group, grads_group : int
+        ZeRO-3 only, 0 = all of dp (default): partition the 16-bit weights and the gradients over smaller
+        groups of data-parallel ranks, as Xu et al.'s 3-level hierarchical partitioning on Frontier does
+        (weights over the GCD pair, gradients over the node: ``weights_group=2, grads_group=8``): the
+        per-micro-batch gathers and reductions stay inside the groups, and the gradient shards are reduced and
+        the updated weights re-gathered across groups once per step.
+    offload_optimizer : bool
+        Keep the optimizer states in host memory and stream them over the system's host link for the update
+        (ZeRO-Offload).
+    offload_activations : bool
+        Send each layer's stored activations to the host after its forward and back before its backward,
+        overlapped with compute (Calculon). Both offloads need the system's hwdb
+        ``host_link_bandwidth_per_direction_gbps``; host memory per device is ``raw["host_offload_bytes"]``
+        and counts against ``host_memory_capacity_gib`` in ``fits``.
+    calib : dict or str, optional
+        Calibration factors replacing the system's (keys of :func:`calibration`: ``compute_time_scale``,
+        ``memory_time_scale``, ``comm_bandwidth_scale``, ``network_bandwidth_scale``, each from 0.01 to 100),
+        or the name of one of the system's calibration profiles (e.g. ``"megatron-2022"``).
+    placement : str or sequence of int, optional
+        On a cluster: ``"nic-aware"`` (default), ``"naive"`` or a node order (:mod:`perfmodel.llm.placement`).
+    layers_per_stage : str or sequence of int, optional
+        On a cluster: ``"auto"`` (default: chosen to minimize the step) or the layers of each pipeline stage.
+    frozen_weights : bool
+        Price fine-tuning with the model's weights frozen (LoRA and other adapters): no weight-gradient GEMMs,
+        gradient reduction, optimizer step, gradients or optimizer states for them (ZeRO-3 still gathers
+        them); the adapters themselves are not priced.
 
-    ``weights_group``/``grads_group`` (ZeRO-3 only, 0 = all of dp) partition the 16-bit weights and the
-    gradients over smaller groups of data-parallel ranks, as Xu et al.'s 3-level hierarchical partitioning on
-    Frontier does (weights over the GCD pair, gradients over the node: ``weights_group=2, grads_group=8``): the
-    per-micro-batch gathers and reductions stay inside the groups, and the gradient shards are reduced and the
-    updated weights re-gathered across groups once per step.
+    Returns
+    -------
+    Estimate
+        ``step_time_s`` (s), ``tokens_per_s``, ``mfu`` and ``hfu`` (fractions), ``tflops_per_gpu`` (TFLOP/s),
+        ``memory_per_gpu_bytes`` and ``capacity_bytes`` (bytes), ``fits``, the breakdowns; a
+        :class:`~perfmodel.llm.placement.PlacedEstimate` on a :func:`perfmodel.cluster`.
 
-    ``offload_optimizer`` keeps the optimizer states in host memory and streams them over the system's host link
-    for the update (ZeRO-Offload); ``offload_activations`` sends each layer's stored activations to the host
-    after its forward and back before its backward, overlapped with compute (Calculon). Both need the system's
-    hwdb ``host_link_bandwidth_per_direction_gbps``; host memory per device is ``raw["host_offload_bytes"]``
-    and counts against ``host_memory_capacity_gib`` in ``fits``.
+    Raises
+    ------
+    perfmodel.InvalidArgumentError
+        A bad plan (naming the constraint: GPUs not divisible by tp x pp x cp, an unknown option value...).
+    perfmodel.UnsupportedError
+        A plan the model does not cover (naming why).
 
-    ``frozen_weights`` prices fine-tuning with the model's weights frozen (LoRA and other adapters): no
-    weight-gradient GEMMs, gradient reduction, optimizer step, gradients or optimizer states for them (ZeRO-3
-    still gathers them); the adapters themselves are not priced.
-
-    ``dp=None`` uses all remaining GPUs; ``global_batch`` defaults to ``dp * micro_batch``. Bad plans raise
-    :class:`perfmodel.InvalidArgumentError` / :class:`perfmodel.UnsupportedError` naming the constraint.
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> e = pm.llm.estimate("gpt3-175b", ("dgx-a100", 128), tp=8, pp=16, global_batch=1536, recompute="full")
+    >>> f"{e.step_time_s:.1f} s", f"MFU {e.mfu:.1%}", f"{e.memory_per_gpu_bytes / 2**30:.1f} GiB", e.fits
+    ('30.2 s', 'MFU 35.1%', '26.4 GiB', True)
+    >>> e.plan["dp"]  # 1024 GPUs / (tp 8 x pp 16)
+    8
     """
     m = model if type(model) is Model else globals()["model"](model)
     resolved = None
@@ -707,8 +976,12 @@ def estimate(
     if dp is None:
         mp = tp * pp * cp
         if gpus % mp:
+            given = [f"{k}={v}" for k, v in (("tp", tp), ("pp", pp), ("cp", cp)) if v != 1]
+            names = " x ".join(f"`{g.split('=')[0]}`" for g in given) or "`tp`"
             raise InvalidArgumentError(
-                f"argument `dp`: the cluster's {gpus} GPUs are not divisible by tp x pp x cp = {mp}"
+                f"argument {names}: {' x '.join(given)} = {mp} GPUs per data-parallel replica do not divide the "
+                f"cluster's {gpus} GPUs (dp = GPUs / (tp x pp x cp) must be whole); divisors of {gpus}: "
+                f"{', '.join(str(d) for d in range(1, min(gpus, 4096) + 1) if gpus % d == 0)[:120]}"
             )
         dp = gpus // mp
     if global_batch is None:
@@ -785,8 +1058,34 @@ def _estimate_fields(plan: dict[str, Any], raw: dict[str, float]) -> dict[str, A
 
 
 @dataclass(frozen=True)
-class SearchResult:
-    """All valid plans (best first), the skipped candidates by reason and timing."""
+class SearchResult(Result):
+    """What :func:`search_full` found: all valid plans (best first), the skipped candidates by reason, and
+    timing.
+
+    Attributes
+    ----------
+    plans : polars.DataFrame
+        One row per valid plan, best (fastest fitting) first: the plan (``tp``, ``pp``, ``dp``, ``vp``,
+        ``cp``, ``ep``, ``micro_batch``, ``sp``, ``recompute``, ``zero``, the overlap and offload flags),
+        ``step_time_s`` (s), ``tokens_per_s``, ``mfu`` and ``hfu`` (fractions), ``tflops_per_gpu`` (TFLOP/s),
+        ``memory_per_gpu_bytes`` (bytes), ``bubble_s``, ``dp_comm_s``, ``tp_comm_s`` (s) and ``fits``
+        (``layers_per_stage`` too on a cluster).
+    skipped : dict of str to int
+        Candidates skipped, by reason.
+    candidates : int
+        Candidates enumerated.
+    seconds : float
+        Wall time of the search, s.
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> r = pm.llm.search_full("megatron-1.7b", ("dgx-a100", 1), 64, tp=[1, 2, 4, 8], pp=[1], zero=[0, 1])
+    >>> r.candidates, r.plans.height > 0
+    (61440, True)
+    >>> "sequence parallelism needs tp > 1" in r.skipped
+    True
+    """
 
     plans: pl.DataFrame
     skipped: dict[str, int]
@@ -809,6 +1108,7 @@ def _progress(done: int, total: int, start: float) -> None:
     sys.stderr.flush()
 
 
+@keyword_options()
 def search_full(
     model: Model | str | dict[str, Any],
     cluster: Any,
@@ -832,9 +1132,70 @@ def search_full(
     client: Any = None,
     **options: Any,
 ) -> SearchResult:
-    """Every valid plan on all GPUs of ``cluster`` for ``global_batch``; see :func:`search`. With ``client`` (a
-    ``dask.distributed.Client``) the candidates' index ranges run as tasks on its workers; the result is the
-    local one."""
+    """Every valid plan on all GPUs of ``cluster`` for ``global_batch``, with the skipped candidates and
+    timing.
+
+    :func:`search` returns its ``plans`` frame; the choices, filters and defaults are the same. With
+    ``client`` (a ``dask.distributed.Client``) the candidates' index ranges run as tasks on its workers; the
+    result is the local one.
+
+    Parameters
+    ----------
+    model : Model, str or dict
+        A model, preset id or dict of fields.
+    cluster : tuple, str, Spec or Cluster
+        ``(system, nodes)``, a system (one node) or a :func:`perfmodel.cluster` (plans are then placed).
+    global_batch : int
+        Sequences per optimizer step.
+    tp, pp, vp, cp, ep, micro_batch : list of int, optional
+        The degrees to try (defaults: tp the divisors of heads up to 64, pp the divisors of layers, vp every
+        interleaving that divides the layers, cp 1, ep 1 (MoE: the divisors of the experts), micro_batch
+        {1, 2, 4, 8, 16}).
+    recompute : list of str, optional
+        Recompute modes to try (default all: ``"none"``, ``"selective"``, ``"full"``).
+    zero : list of int, optional
+        ZeRO stages to try (default 0-3).
+    sp : list of bool, optional
+        Sequence parallelism off/on (default both).
+    fits_only : bool
+        Keep only plans that fit in memory (default True).
+    max_step_time_s : float, optional
+        Keep plans at most this step time, seconds.
+    min_mfu : float, optional
+        Keep plans of at least this MFU, a fraction 0-1.
+    top : int, optional
+        Keep the best ``top`` plans.
+    progress : bool, optional
+        Show a progress bar on stderr (default None: once the search has run over a second).
+    calib : dict or str, optional
+        Calibration factors or profile name, as :func:`estimate` takes.
+    placement : str or sequence of int, optional
+        On a cluster: ``"nic-aware"`` (default), ``"naive"`` or a node order.
+    client : dask.distributed.Client, optional
+        Runs index ranges of the candidates on its workers.
+    **options
+        Plan options held fixed (``dtype``, ``flash_attention``, ``cudnn_attention``, ``dp_overlap``...:
+        keywords of :func:`estimate`); giving an overlap or offload flag stops that flag being searched.
+
+    Returns
+    -------
+    SearchResult
+        ``plans`` (polars.DataFrame, best first; columns in :class:`SearchResult`), ``skipped`` (count per
+        reason), ``candidates`` (count), ``seconds`` (wall time, s).
+
+    Raises
+    ------
+    perfmodel.InvalidArgumentError
+        A choice outside its domain (e.g. a ZeRO stage above 3) or a filter out of range.
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> r = pm.llm.search_full("megatron-1.7b", ("dgx-a100", 1), 64, tp=[1, 2], pp=[1], micro_batch=[4])
+    >>> best = r.plans.row(0, named=True)
+    >>> best["tp"], best["dp"], best["recompute"], f"{best['step_time_s']:.3f} s"
+    (1, 8, 'none', '0.967 s')
+    """
     from ..cluster import Cluster
     from ..cluster import cluster as make_cluster
 
@@ -892,7 +1253,8 @@ def search_full(
     total = math.prod(len(v) for k, v in space.items() if k != "global_batch")
     start = time.perf_counter()
     chunk = 200_000 if handle is not None else 2_000
-    frames, skipped_total = [], [0] * len(_core.llm_invalid_reasons())
+    frames: list[tuple[dict[str, Any], int]] = []
+    skipped_total = [0] * len(_core.llm_invalid_reasons())
     rejected, rejected_why = 0, ""
     if handle is None:
         name, order = placement_mod.placement_order("nic-aware" if placement is None else placement)
@@ -1070,18 +1432,19 @@ def _merge_ordered(chunks: list[dict[str, Any]], valid: int, top: int | None) ->
     return df
 
 
+@keyword_options()
 def search(
     model: Model | str | dict[str, Any], cluster: Any, global_batch: int, **kwargs: Any
 ) -> pl.DataFrame:
-    """Every valid plan for ``model`` on all GPUs of ``cluster`` at ``global_batch``, best (fastest fitting) first.
+    """Every valid plan for ``model`` on all GPUs of ``cluster`` at ``global_batch``, best (fastest fitting)
+    first.
 
-    Choices default to: tp = divisors of heads up to 64, pp = divisors of layers, every interleaving that divides
-    the layers, micro_batch in {1, 2, 4, 8, 16}, every recompute mode, ZeRO 0-3, SP on/off, and every
+    Choices default to: tp = divisors of heads up to 64, pp = divisors of layers, every interleaving that
+    divides the layers, micro_batch in {1, 2, 4, 8, 16}, every recompute mode, ZeRO 0-3, SP on/off, and every
     combination of DP, TP and pipeline-send overlap (unless ``dp_overlap``/``tp_overlap``/``pp_overlap`` is
-    given, which holds the three fixed), and offload of optimizer states and activations to host memory (unless
-    ``offload_optimizer``/``offload_activations`` is given). Filters: ``fits_only`` (default True),
-    ``max_step_time_s``, ``min_mfu``, ``top``. Other keyword options (``dtype``, ``flash_attention``, ``cudnn_attention``,
-    ``dp_overlap``...) are held fixed. Skipped candidates and their reasons: :func:`search_full`.
+    given, which holds the three fixed), and offload of optimizer states and activations to host memory
+    (unless ``offload_optimizer``/``offload_activations`` is given). Skipped candidates and their reasons:
+    :func:`search_full`.
 
     On a :func:`perfmodel.cluster` (for instance node groups with different NICs) every plan is placed over
     the nodes (``placement``, default ``"nic-aware"``) and gets its automatic layers per stage (column
@@ -1089,6 +1452,37 @@ def search(
 
     ``client`` (a ``dask.distributed.Client``; ``pip install 'perfmodel[dask]'``) runs the candidates' index
     ranges as tasks on its workers and returns the same frame as the local search (a failed chunk is retried).
+
+    Parameters
+    ----------
+    model : Model, str or dict
+        A model, preset id or dict of fields.
+    cluster : tuple, str, Spec or Cluster
+        ``(system, nodes)``, a system (one node) or a :func:`perfmodel.cluster`.
+    global_batch : int
+        Sequences per optimizer step.
+    **kwargs
+        The keywords of :func:`search_full`: the choices (``tp``, ``pp``, ``vp``, ``cp``, ``ep``,
+        ``micro_batch``, ``recompute``, ``zero``, ``sp``: lists), the filters ``fits_only`` (default True),
+        ``max_step_time_s`` (s), ``min_mfu`` (fraction), ``top``, and ``progress``, ``calib``, ``placement``,
+        ``client``; other keyword options (``dtype``, ``flash_attention``, ``cudnn_attention``,
+        ``dp_overlap``...) are held fixed.
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per valid plan, best first: the plan, ``step_time_s`` (s), ``tokens_per_s``, ``mfu`` and
+        ``hfu`` (fractions), ``tflops_per_gpu`` (TFLOP/s), ``memory_per_gpu_bytes`` (bytes), ``bubble_s``,
+        ``dp_comm_s``, ``tp_comm_s`` (s), ``fits`` (columns listed in :class:`SearchResult`).
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> df = pm.llm.search("megatron-1.7b", ("dgx-a100", 1), 64, tp=[1, 2, 4, 8], top=3)
+    >>> df.select("tp", "pp", "dp", "micro_batch", "zero").rows()
+    [(1, 1, 8, 8, 1), (1, 1, 8, 8, 2), (1, 1, 8, 8, 3)]
+    >>> f"{df['step_time_s'][0]:.3f} s, MFU {df['mfu'][0]:.1%}"
+    '0.944 s, MFU 62.5%'
     """
     return search_full(model, cluster, global_batch, **kwargs).plans
 

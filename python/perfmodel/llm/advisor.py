@@ -34,6 +34,7 @@ import numpy as np
 import polars as pl
 
 from .. import _check, _core, hwdb
+from .._display import Result
 from ..errors import InvalidArgumentError, UnsupportedError
 
 __all__ = [
@@ -83,10 +84,11 @@ def _whole(name: str, value: Any, minimum: int = 1) -> int:
     return int(value)
 
 
-def _device(device: hwdb.Spec | str) -> hwdb.Spec:
-    if isinstance(device, str) and device not in hwdb.ids("device"):
+def _device(device: Any) -> hwdb.Spec:
+    """The device of ``device``: a device or system id/spec, ``(system, nodes)`` or a cluster."""
+    if isinstance(device, str) and device not in hwdb.ids("device") and device not in hwdb.ids("system"):
         raise _arg_error("device", device, f"a device id, one of {hwdb.ids('device')}", hwdb.ids("device"))
-    return hwdb.resolve(device, "device")
+    return hwdb.resolve(device, "device", "device")
 
 
 def _dtype(dtype: Any) -> str:
@@ -317,15 +319,47 @@ def _limiter(bound: str, aligned: bool, unaligned_loss: float, wave_loss: float,
 
 
 @dataclass(frozen=True)
-class Sizing:
-    """The advisor's answer for one model on one device (:func:`sizing`).
+class Sizing(Result):
+    """The advisor's answer for one model on one device (:func:`sizing`). Times are seconds; TFLOP/s are 10^12
+    FLOP/s.
 
-    ``calls``: one row per call of a layer (and the logits, once per model): its GEMM shape per TP rank (m, n,
-    k of the forward), time (forward, or forward + backward with ``training``), attained TFLOP/s,
-    fraction_of_peak (of the dense peak for the dtype), bound, the engine's tile, tiles and waves,
-    ``wave_utilization`` (tiles / (waves x units)), ``tile_fill`` (useful outputs / tile area), ``aligned`` and
-    ``limiter``. ``alternatives``: nearby shapes (one dimension changed; ``combined`` joins the best of each)
-    with layer and model time and model TFLOP/s, best first. Times are seconds; TFLOP/s are 10^12 FLOP/s.
+    Attributes
+    ----------
+    model, device, dtype : str
+        The model name, device id and GEMM dtype.
+    tp, seq_len, micro_batch : int
+        Tensor-parallel degree, tokens per sequence, sequences per micro-batch.
+    training : bool
+        Forward + backward priced (else forward only).
+    calls : polars.DataFrame
+        One row per call of a layer (and the logits, once per model): ``call``, ``per`` (layer or model), its
+        GEMM shape per TP rank (``m``, ``n``, ``k`` of the forward, ``batch``), ``tile`` (the engine's),
+        ``tiles``, ``waves``, ``wave_utilization`` (tiles / (waves x units)), ``tile_fill`` (useful outputs /
+        tile area), ``aligned``, ``time_s`` (forward, or forward + backward with ``training``), ``flops``,
+        ``tflops`` (attained), ``fraction_of_peak`` (of the dense peak for the dtype), ``bound`` and
+        ``limiter`` (one of :data:`LIMITERS`).
+    layer_time_s, model_time_s : float
+        One layer's time and the model's (layers x layer + logits), seconds.
+    tflops : float
+        Model FLOPs over model time, TFLOP/s.
+    alternatives : polars.DataFrame
+        Nearby shapes (one dimension changed; ``combined`` joins the best of each), best first: ``change``,
+        ``hidden``, ``heads``, ``kv_heads``, ``head_dim``, ``ffn_hidden``, ``vocab`` (each with a
+        ``*_changed`` flag), ``params``, ``params_relative``, ``layer_time_s``, ``model_time_s`` (s),
+        ``tflops`` (TFLOP/s), ``fraction_of_peak`` and ``relative`` (to this model's TFLOP/s).
+    best : dict
+        The fastest shape (by model TFLOP/s) among the model itself and its alternatives.
+    speedup : float
+        Model TFLOP/s of the best nearby shape over this model's.
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> s = pm.llm.sizing("llama2-7b", "h100-sxm5-80gb", seq_len=4096)
+    >>> s.calls["call"].to_list()
+    ['qkv', 'attention', 'attn_out', 'mlp_up_gate', 'mlp_down', 'logits']
+    >>> f"{s.tflops:.0f} TFLOP/s", s.best["change"], f"{s.speedup - 1:+.1%}"
+    ('612 TFLOP/s', 'heads', '+0.8%')
     """
 
     model: str
@@ -373,23 +407,56 @@ def sizing(
     micro_batch: int = 1,
     training: bool = True,
 ) -> Sizing:
-    """Every matrix-unit call of one layer of ``model`` on ``device``, what limits it, and nearby shapes that run
-    faster.
+    """Every matrix-unit call of one layer of ``model`` on ``device``, what limits it, and nearby shapes that
+    run faster.
 
     Parameters
     ----------
-    model : a preset id, a dict of fields or a :class:`perfmodel.llm.Model` (dense; MHA or GQA).
-    device : a hwdb device id or spec.
-    dtype : the GEMM dtype ("bf16", "fp16", "fp8", ...).
-    tp : tensor-parallel degree: the column- and row-parallel widths are divided by it (Megatron-LM).
-    seq_len : tokens per sequence (default: the model's ``seq_len``).
-    micro_batch : sequences per micro-batch; the GEMMs see ``micro_batch x seq_len`` rows.
-    training : price forward + backward (data- and weight-gradient GEMMs, attention backward), else forward only.
+    model : str, dict or Model
+        A preset id, a dict of fields or a :class:`perfmodel.llm.Model` (dense; MHA or GQA).
+    device : str, Spec, tuple or Cluster
+        A hwdb device id or spec (or a system: the device its nodes hold).
+    dtype : str
+        The GEMM dtype (``"bf16"`` default, ``"fp16"``, ``"fp8"``, ...: a matrix dtype of the device).
+    tp : int
+        Tensor-parallel degree: the column- and row-parallel widths are divided by it (Megatron-LM); default
+        1.
+    seq_len : int, optional
+        Tokens per sequence (default: the model's ``seq_len``).
+    micro_batch : int
+        Sequences per micro-batch; the GEMMs see ``micro_batch x seq_len`` rows (default 1).
+    training : bool
+        Price forward + backward (data- and weight-gradient GEMMs, attention backward; default), else forward
+        only.
 
-    Time per call from the roofline engine (time = smooth max of compute and memory + launch; compute = waves x
-    (k x seconds per k of the tile + tile overhead); Williams et al. 2009, CACM 52(4); tile and wave
+    Returns
+    -------
+    Sizing
+        ``calls`` (one row per call: shape, time in s, TFLOP/s, limiter), ``layer_time_s`` and
+        ``model_time_s`` (s), ``tflops`` (TFLOP/s), ``alternatives`` (nearby shapes, best first), ``best`` and
+        ``speedup``.
+
+    Raises
+    ------
+    perfmodel.InvalidArgumentError
+        A dtype the device has no matrix peak for, or a ``tp`` that does not divide the heads, KV heads or FFN
+        width.
+
+    Notes
+    -----
+    Time per call from the roofline engine (time = smooth max of compute and memory + launch; compute = waves
+    x (k x seconds per k of the tile + tile overhead); Williams et al. 2009, CACM 52(4); tile and wave
     quantization as in NVIDIA's "Matrix Multiplication Background User's Guide"); shapes as the training model
     prices them. Model time = layers x layer time + logits. Alternatives are ranked by model TFLOP/s.
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> s = pm.llm.sizing("llama2-7b", "h100-sxm5-80gb", seq_len=4096)
+    >>> s.calls.filter(s.calls["call"] == "qkv").select("m", "n", "k", "limiter").row(0)
+    (4096, 12288, 4096, 'wave tail')
+    >>> f"layer {s.layer_time_s * 1e3:.2f} ms", f"{s.tflops:.0f} TFLOP/s"
+    ('layer 8.93 ms', '612 TFLOP/s')
     """
     from . import model as make_model
 
@@ -565,15 +632,60 @@ def sizing_sweep(
 
     The grid is hidden x (heads or head_dim) x ffn_multiplier x vocab_multiple. With ``heads``, head_dim =
     hidden / heads (shapes where it is not whole are left out); with ``head_dim``, heads = hidden / head_dim;
-    neither: head_dim 128. ffn_hidden = ffn_multiplier x hidden rounded up to ``ffn_multiple``; the vocabulary
-    is padded up to each ``vocab_multiple`` x tp. ``kv_heads`` (GQA) defaults to heads. The defaults (2,048
-    tokens x micro-batch 4, vocabulary 50,257, forward pass) are the transformer benchmark settings of Anthony et
-    al. 2024 (EleutherAI cookbook ``benchmarks/sizing/transformer_flops.py``).
+    neither: head_dim 128. The defaults (2,048 tokens x micro-batch 4, vocabulary 50,257, forward pass) are
+    the transformer benchmark settings of Anthony et al. 2024 (EleutherAI cookbook
+    ``benchmarks/sizing/transformer_flops.py``).
 
-    Columns: device, hidden, heads, head_dim, kv_heads, ffn_hidden, vocab, layer_time_s, model_time_s (layers x
-    layer + logits, seconds), tflops (model FLOPs / model time, 10^12 FLOP/s), fraction_of_peak, relative
-    (tflops / the device's best), rank (1 = highest tflops on the device).
+    Parameters
+    ----------
+    devices : str, Spec or sequence of them
+        Device ids or specs (default :data:`DEVICES`).
+    hidden : int or sequence of int
+        Hidden sizes, elements (keyword, required).
+    heads : int or sequence of int, optional
+        Attention head counts (give this or ``head_dim``, not both).
+    head_dim : int or sequence of int, optional
+        Elements per head.
+    ffn_multiplier : float or sequence of float
+        ffn_hidden = ffn_multiplier x hidden rounded up to ``ffn_multiple`` (default 4.0).
+    ffn_multiple : int
+        The FFN width's rounding multiple, elements (default 1).
+    vocab : int
+        Vocabulary size, tokens (default 50,257).
+    vocab_multiple : int or sequence of int
+        The vocabulary is padded up to each ``vocab_multiple`` x tp (default 1: unpadded).
+    kv_heads : int, optional
+        KV heads (GQA; default: heads).
+    glu : bool
+        Gated MLP (SwiGLU: up and gate projections; default False).
+    layers : int
+        Transformer layers (default 32).
+    seq_len : int
+        Tokens per sequence (default 2,048).
+    micro_batch : int
+        Sequences per micro-batch (default 4).
+    tp : int
+        Tensor-parallel degree (default 1).
+    dtype : str
+        GEMM dtype (default ``"bf16"``).
+    training : bool
+        Price forward + backward (default False: forward only).
 
+    Returns
+    -------
+    polars.DataFrame
+        One row per device and shape: ``device``, ``hidden``, ``heads``, ``head_dim``, ``kv_heads``,
+        ``ffn_hidden``, ``vocab``, ``layer_time_s``, ``model_time_s`` (layers x layer + logits, seconds),
+        ``tflops`` (model FLOPs / model time, 10^12 FLOP/s), ``fraction_of_peak``, ``relative`` (tflops / the
+        device's best) and ``rank`` (1 = highest tflops on the device).
+
+    Raises
+    ------
+    perfmodel.InvalidArgumentError
+        Both ``heads`` and ``head_dim``, no shape with a whole head_dim, or a dtype a device cannot run.
+
+    Examples
+    --------
     >>> import perfmodel as pm
     >>> df = pm.llm.sizing_sweep(["h100-sxm5-80gb"], hidden=4096, heads=32, vocab_multiple=[1, 64])
     >>> df.sort("rank")["vocab"].to_list()  # the padded vocabulary avoids the unaligned logits GEMM
@@ -660,16 +772,41 @@ def sizing_rules(
 ) -> pl.DataFrame:
     """Sizing rules per device, derived from the roofline model, one row per device (side by side).
 
-    Columns: device, units (SMs/CUs a wave fills) and unit_name, partitions (XCDs where documented, see
-    :data:`PARTITIONS`), align_elements (the smallest leading dimension the engine runs aligned: 16 bytes /
-    element size), tile (the engine's tile for a large GEMM), rel_at_64 / rel_at_128 / rel_at_256 / rel_at_512
-    (mean throughput, relative to the best hidden size within +/- 256, of hidden sizes that are multiples of
-    64 / 128 / 256 / 512, forward layer sweep 2,048..16,384 step 64 with head_dim 64 or 128 and FFN 4h),
-    min_rel_at_64 / min_rel_at_128 (the worst such hidden size: the depth of the saw-tooth), hidden_multiple
-    (the smallest of those multiples within 2% of the best multiple's mean), best_head_dim
-    (of 64, 80, 96, 128, 160, 256 at hidden 4,096 by attention TFLOP/s), vocab_multiple (the smallest of 8,
-    64, 128, 256 whose padding of 50,257 reaches 99% of the best logits throughput), waves_h4096 and
-    wave_utilization_h4096 (the MLP up-projection at hidden 4,096: a worked example of wave quantization).
+    Parameters
+    ----------
+    devices : sequence of str or Spec
+        Device ids or specs (default :data:`DEVICES`).
+    dtype : str
+        GEMM dtype (default ``"bf16"``).
+    seq_len : int
+        Tokens per sequence (default 2,048).
+    micro_batch : int
+        Sequences per micro-batch (default 4).
+    tp : int
+        Tensor-parallel degree (default 1).
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per device: ``device``, ``units`` (SMs/CUs a wave fills) and ``unit_name``, ``partitions``
+        (XCDs where documented, see :data:`PARTITIONS`), ``align_elements`` (the smallest leading dimension
+        the engine runs aligned: 16 bytes / element size), ``tile`` (the engine's tile for a large GEMM),
+        ``rel_at_64`` / ``rel_at_128`` / ``rel_at_256`` / ``rel_at_512`` (mean throughput, relative to the
+        best hidden size within +/- 256, of hidden sizes that are multiples of 64 / 128 / 256 / 512, forward
+        layer sweep 2,048..16,384 step 64 with head_dim 64 or 128 and FFN 4h), ``min_rel_at_64`` /
+        ``min_rel_at_128`` (the worst such hidden size: the depth of the saw-tooth), ``hidden_multiple`` (the
+        smallest of those multiples within 2% of the best multiple's mean), ``best_head_dim`` (of 64, 80, 96,
+        128, 160, 256 at hidden 4,096 by attention TFLOP/s), ``vocab_multiple`` (the smallest of 8, 64, 128,
+        256 whose padding of 50,257 reaches 99% of the best logits throughput), ``waves_h4096`` and
+        ``wave_utilization_h4096`` (the MLP up-projection at hidden 4,096: a worked example of wave
+        quantization). Relative figures are fractions.
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> r = pm.llm.sizing_rules(["h100-sxm5-80gb"]).row(0, named=True)
+    >>> r["units"], r["align_elements"], r["tile"], r["waves_h4096"]
+    (132, 8, '256x128', 32)
     """
     dtype = _dtype(dtype)
     tp = _check.whole("tp", tp)

@@ -1,5 +1,5 @@
 """Training across node groups with different NICs: rank placement, per-communicator NIC selection and the
-asymmetric pipeline partition (Holmes, Yang et al., ICPP'24, arXiv:2312.03549; domain.md §2).
+asymmetric pipeline partition (Holmes, Yang et al., ICPP'24, arXiv:2312.03549; docs/models/training.md#heterogeneous-nics).
 
 Ranks follow Megatron-LM's order (pipeline outermost, then data, context, tensor innermost) over the nodes in
 placement order, so a pipeline stage is a contiguous block of ``tp * cp * dp`` ranks and only pipeline
@@ -27,12 +27,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import polars as pl
 
 from .. import _check as check
 from .. import _core
+from .._api import keyword_options
 from ..cluster import Cluster
 from ..errors import InvalidArgumentError
 from . import Estimate, _calib_tuple, _estimate_fields, _plan_numbers
@@ -45,9 +46,35 @@ PLACEMENTS: tuple[str, ...] = ("naive", "nic-aware")
 
 @dataclass(frozen=True, repr=False)
 class PlacedEstimate(Estimate):
-    """An :class:`perfmodel.llm.Estimate` on a cluster of node groups, with the stages as placed: ``stages``
-    (one row per pipeline stage: node group, nodes, transport, layers, times, memory, the send to the next
-    stage) and ``reason`` (how the layers per stage were chosen)."""
+    """An :class:`perfmodel.llm.Estimate` on a cluster of node groups, with the stages as placed.
+
+    Everything an :class:`~perfmodel.llm.Estimate` has (step time in s, memory in bytes, MFU...), plus:
+
+    Attributes
+    ----------
+    placement : str
+        The placement used (``"naive"``, ``"nic-aware"`` or ``"user"``).
+    layers_per_stage : list of int
+        Transformer layers of each pipeline stage.
+    stages : polars.DataFrame
+        One row per pipeline stage: ``stage``, ``group`` (node group index), ``system``, ``nodes``,
+        ``transport`` (its data-parallel network), ``layers``, the stage's times in seconds (``forward_s``,
+        ``backward_s``, ``recompute_s``, ``micro_batch_s``, ``tp_comm_s``, ``dp_comm_s``, ``p2p_s``,
+        ``optimizer_s``), ``memory_bytes`` and ``capacity_bytes`` (bytes per GPU) and ``p2p_transport`` (the
+        send to the next stage; empty for the last).
+    reason : str
+        How the layers per stage were chosen.
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> c = pm.cluster([("holmes-a100-ib", 2), ("holmes-a100-roce", 2)])
+    >>> e = pm.llm.estimate("megatron-39b", c, tp=8, pp=2, micro_batch=4, global_batch=1536)
+    >>> e.placement, e.layers_per_stage
+    ('nic-aware', [24, 24])
+    >>> e.stages.select("system", "transport", "p2p_transport").rows()
+    [('holmes-a100-ib', 'infiniband(cx6-hdr200)', 'tcp(eth-100g)'), ('holmes-a100-roce', 'roce(cx6-roce200)', '')]
+    """
 
     placement: str = "nic-aware"
     layers_per_stage: list[int] = field(default_factory=list)
@@ -116,6 +143,7 @@ def estimate_placed(
     )
 
 
+@keyword_options()
 def compare_placements(
     model: Any,
     cluster: Cluster,
@@ -125,13 +153,42 @@ def compare_placements(
 ) -> pl.DataFrame:
     """Placements side by side: step time, TFLOP/s per GPU, MFU, DP/PP communication and the partition.
 
-    ``plan`` takes the keyword arguments of :func:`perfmodel.llm.estimate`.
+    Parameters
+    ----------
+    model : Model, str or dict
+        A model, preset id or dict of fields.
+    cluster : Cluster
+        A :func:`perfmodel.cluster` (typically node groups with different NICs).
+    placements : sequence of str or sequence of int
+        The placements to compare: names (``"naive"``, ``"nic-aware"``; default both) or node orders.
+    layers_per_stage : str or sequence of int, optional
+        ``"auto"`` (default: chosen per placement to minimize the step) or the layers of each stage.
+    **plan
+        The keyword arguments of :func:`perfmodel.llm.estimate` (``tp``, ``pp``, ``micro_batch``,
+        ``global_batch``...).
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per placement: ``placement``, ``layers_per_stage``, ``step_time_s`` (s), ``tflops_per_gpu``
+        (TFLOP/s), ``mfu`` (fraction), ``tokens_per_s``, ``dp_comm_s``, ``pp_comm_s``, ``bubble_s`` (exposed,
+        s), ``transports`` (each stage's data-parallel network, ``|``-separated) and ``fits``.
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> c = pm.cluster([("holmes-a100-ib", 2), ("holmes-a100-roce", 2)])
+    >>> df = pm.llm.compare_placements("megatron-39b", c, tp=8, pp=2, micro_batch=4, global_batch=1536)
+    >>> df["placement"].to_list(), df["tflops_per_gpu"].round(1).to_list()
+    (['naive', 'nic-aware'], [149.1, 155.3])
     """
     from . import estimate
 
     rows = []
     for pl_ in placements:
-        e = estimate(model, cluster, placement=pl_, layers_per_stage=layers_per_stage, **plan)
+        e = cast(
+            PlacedEstimate, estimate(model, cluster, placement=pl_, layers_per_stage=layers_per_stage, **plan)
+        )
         rows.append(
             {
                 "placement": e.placement if isinstance(pl_, str) else f"user {list(pl_)}",

@@ -22,9 +22,8 @@ import json
 import math
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any
 
-import altair as alt
 import numpy as np
 import polars as pl
 
@@ -32,6 +31,11 @@ from .. import collectives
 from ..cluster import Cluster, cluster
 from ..errors import InvalidArgumentError, UnsupportedError
 from ..hwdb import Spec, resolve
+from . import _deps
+from ._layout import scheme
+
+if TYPE_CHECKING:
+    import altair as alt
 
 __all__ = [
     "format_bytes",
@@ -87,6 +91,7 @@ def _size_ticks(sizes: np.ndarray) -> list[float]:
 
 
 def _size_axis(sizes: np.ndarray, title: str = "message size (bytes, as nccl-tests counts them)") -> alt.X:
+    alt = _deps.altair()
     return alt.X(
         "nbytes:Q",
         scale=alt.Scale(type="log", base=2, nice=False),
@@ -287,6 +292,7 @@ def busbw_chart(
     concatenated) over measured points (``measured`` from :func:`measured_points`). The x axis is log2 in bytes
     with binary-unit labels; ``auto`` curves are drawn thicker than fixed-algorithm ones. Tooltips give the
     algorithm the model used, time and busbw."""
+    alt = _deps.altair()
     need = {"series", "requested", "algorithm", "nbytes", "busbw_gbps", "time_us"}
     if not need <= set(curves.columns):
         raise InvalidArgumentError(
@@ -296,10 +302,19 @@ def busbw_chart(
     if measured is not None and measured.height:
         all_sizes = np.concatenate([all_sizes, measured["nbytes"].to_numpy()])
     x = _size_axis(all_sizes)
-    ys = alt.Scale(type="log") if log_y else alt.Scale(zero=True)
+    ys = alt.Scale(type="log", nice=False) if log_y else alt.Scale(zero=True)
     y = alt.Y("busbw_gbps:Q", scale=ys, title="bus bandwidth (GB/s, nccl-tests busbw)")
     lines = curves.filter(pl.col("busbw_gbps") > 0) if log_y else curves
-    color = alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom", columns=2, labelLimit=320))
+    n_series = len(
+        set(lines["series"].to_list())
+        | (set(measured["series"].to_list()) if measured is not None else set())
+    )
+    color = alt.Color(
+        "series:N",
+        title=None,
+        scale=alt.Scale(scheme=scheme(n_series)),
+        legend=alt.Legend(orient="bottom", columns=2, labelLimit=320),
+    )
     tip = [
         alt.Tooltip("series:N"),
         alt.Tooltip("algorithm:N", title="algorithm used"),
@@ -309,7 +324,7 @@ def busbw_chart(
     ]
     auto = lines.filter(pl.col("requested") == "auto")
     fixed = lines.filter(pl.col("requested") != "auto")
-    layers: list[alt.Chart] = []
+    layers: list[Any] = []
     # auto first and thick, fixed algorithms dashed on top of it: where auto equals one of them both stay visible.
     if auto.height:
         layers.append(
@@ -344,7 +359,7 @@ def busbw_chart(
     ops = sorted(set(curves["op"].to_list())) if "op" in curves.columns else []
     default = "Bus bandwidth vs message size" + (f" ({', '.join(ops)})" if ops else "")
     chart = alt.layer(*layers).properties(width=width, height=height, title=title or default)
-    return cast(alt.LayerChart, chart)
+    return chart
 
 
 def busbw_vs_size(
@@ -438,10 +453,12 @@ def algorithm_map(
     """Heatmap of the algorithm ``algorithm="auto"`` picks, by message size (x) and rank count (y), with busbw,
     time and transports as tooltip (and busbw in GB/s written in each cell unless ``show_busbw=False``). See
     :func:`algorithm_map_frame` for the grid."""
+    alt = _deps.altair()
     df = algorithm_map_frame(where, op, sizes, nranks, nodes)
     size_order = df.sort("nbytes")["size"].unique(maintain_order=True).to_list()
     rank_order = sorted(set(df["nranks"].to_list()), reverse=True)
-    name = where if isinstance(where, str) else (repr(where) if isinstance(where, Cluster) else where.id)
+    c = where if isinstance(where, Cluster) else cluster(resolve(where, "system"), int(nodes))
+    name = " + ".join(f"{g['nodes']} x {g['system'].id}" for g in c.groups) + f" nodes ({c.devices} GPUs)"
     x = alt.X("size:O", sort=size_order, title="message size", axis=alt.Axis(labelAngle=-45))
     y = alt.Y("nranks:O", sort=rank_order, title="ranks")
     heat = (
@@ -461,7 +478,7 @@ def algorithm_map(
             ],
         )
     )
-    layers: list[alt.Chart] = [heat]
+    layers: list[Any] = [heat]
     if show_busbw:
         # busbw (GB/s) written in each cell, so that a PNG or SVG (no tooltips) still shows it.
         layers.append(
@@ -472,9 +489,13 @@ def algorithm_map(
     chart = alt.layer(*layers).properties(
         width=max(320, 34 * len(size_order)),
         height=max(160, 26 * len(rank_order)),
-        title=title or f"Which {op} algorithm wins: {name}",
+        title=alt.TitleParams(
+            title or f"Which {op} algorithm wins: {name}",
+            subtitle="colour: the algorithm auto picks; text: its busbw (GB/s)" if show_busbw else "",
+            anchor="start",
+        ),
     )
-    return cast(alt.LayerChart, chart)
+    return chart
 
 
 def compare_curves(

@@ -12,12 +12,15 @@ single-GPU-type allocation (Mélange's Figure 11 view).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import altair as alt
 import polars as pl
 
 from ..serve import mix
+from . import _deps
+
+if TYPE_CHECKING:
+    import altair as alt
 
 __all__ = ["cost_sweep", "cost_vs_rate"]
 
@@ -53,19 +56,26 @@ def cost_sweep(model: Any, gpus: Any, work: mix.Workload, rates: Sequence[float]
 def cost_vs_rate(frame: pl.DataFrame, title: str = "Hourly cost of serving vs request rate") -> alt.Chart:
     """Hourly cost (log) against request rate (log), one line per allocation from :func:`cost_sweep`; the mix
     drawn thick. Tooltips give the GPUs and the mix's saving."""
+    alt = _deps.altair()
     data = frame.drop_nulls("cost_usd_per_h").with_columns(is_mix=pl.col("allocation") == "mix")
     names = ["mix"] + sorted(a for a in data["allocation"].unique().to_list() if a != "mix")
-    palette = ["#000000", "#4c78a8", "#f58518", "#e45756", "#54a24b", "#b279a2", "#9d755d", "#72b7b2"]
-    xs, ys = data["rate"], data["cost_usd_per_h"]
+    # the mix in black, each single type in its own colour (tableau10, then tableau20 past nine types)
+    palette = ["#000000", "#4c78a8", "#f58518", "#e45756", "#54a24b", "#b279a2", "#9d755d", "#72b7b2", "#eeca3b",
+               "#ff9da6", "#bab0ac"]  # fmt: skip
+    if len(names) > len(palette):
+        palette = ["#000000", "#4c78a8", "#9ecae9", "#f58518", "#ffbf79", "#54a24b", "#88d27a", "#b79a20",
+                   "#f2cf5b", "#439894", "#83bcb6", "#e45756", "#ff9d98", "#79706e", "#bab0ac", "#d67195",
+                   "#fcbfd2", "#b279a2", "#d6a5c9", "#9e765f", "#d8b5a5"]  # fmt: skip
+    xs, ys = data["rate"].to_numpy(), data["cost_usd_per_h"].to_numpy()
     base = alt.Chart(data).encode(
         x=alt.X(
             "rate:Q",
-            scale=alt.Scale(type="log", domain=[xs.min(), xs.max()], nice=False),
+            scale=alt.Scale(type="log", domain=[float(xs.min()), float(xs.max())], nice=False),
             title="request rate (requests/s)",
         ),
         y=alt.Y(
             "cost_usd_per_h:Q",
-            scale=alt.Scale(type="log", domain=[ys.min() * 0.8, ys.max() * 1.25], nice=False),
+            scale=alt.Scale(type="log", domain=[float(ys.min()) * 0.8, float(ys.max()) * 1.25], nice=False),
             title="cost (USD per hour)",
         ),
         color=alt.Color(

@@ -11,14 +11,18 @@ interactivity with the Pareto front, and memory per GPU (weights, KV cache, acti
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import altair as alt
 import numpy as np
 import polars as pl
 
 from .. import serve
 from ..errors import InvalidArgumentError
+from . import _deps
+from ._layout import scheme
+
+if TYPE_CHECKING:
+    import altair as alt
 
 __all__ = ["latency_sweep", "latency_vs_rate", "pareto", "pareto_front", "memory_breakdown"]
 
@@ -73,6 +77,7 @@ def latency_vs_rate(
     """TTFT and TPOT (milliseconds, log scale) against the request rate, one line per ``plan``, side by side;
     ``frame`` has ``plan``, ``rate`` and the ``ttft`` and ``tpot`` columns (seconds, e.g. from
     :func:`latency_sweep`). SLOs, when given, are dashed red rules."""
+    alt = _deps.altair()
     missing = [c for c in ("plan", "rate", ttft, tpot) if c not in frame.columns]
     if missing:
         raise InvalidArgumentError(f"argument `frame`: missing column(s) {missing} (has {frame.columns})")
@@ -81,14 +86,14 @@ def latency_vs_rate(
     )
     order = list(dict.fromkeys(data["plan"].to_list()))
     base = alt.Chart(alt.Data(values=data.to_dicts()))
-    color = alt.Color("plan:N", title="plan", sort=order)
+    color = alt.Color("plan:N", title="plan", sort=order, scale=alt.Scale(scheme=scheme(len(order))))
     x = alt.X("rate:Q", title="request rate (requests/s)")
     panels = []
     for field, col, slo in (("ttft_ms", ttft, slo_ttft_s), ("tpot_ms", tpot, slo_tpot_s)):
         name = _stat_title(col)
         line = base.mark_line(point=True).encode(
             x=x,
-            y=alt.Y(f"{field}:Q", title=f"{name} (ms, log)", scale=alt.Scale(type="log")),
+            y=alt.Y(f"{field}:Q", title=f"{name} (ms, log)", scale=alt.Scale(type="log", nice=False)),
             color=color,
             tooltip=["plan:N", "rate:Q", alt.Tooltip(f"{field}:Q", format=".1f", title=f"{name} (ms)")],
         )
@@ -127,11 +132,13 @@ def pareto(
     frame: pl.DataFrame,
     throughput: str = "output_tokens_per_s_per_gpu",
     interactivity: str = "tokens_per_s_per_user",
+    title: str | None = None,
 ) -> alt.LayerChart:
     """Output tokens/s per GPU against interactivity (tokens/s per user, ``1 / TPOT``), one point per row, the
     Pareto front (best throughput at each interactivity) as a line. ``frame`` has ``plan`` and either those
     columns or ``output_tokens_per_s``, ``gpus`` and ``mean_tpot_s`` (as :func:`latency_sweep` gives), from
     which they are derived."""
+    alt = _deps.altair()
     f = frame
     if throughput not in f.columns and {"output_tokens_per_s", "gpus"} <= set(f.columns):
         f = f.with_columns((pl.col("output_tokens_per_s") / pl.col("gpus")).alias(throughput))
@@ -152,7 +159,7 @@ def pareto(
         .encode(
             x=x,
             y=y,
-            color=alt.Color("plan:N", title="plan"),
+            color=alt.Color("plan:N", title="plan", scale=alt.Scale(scheme=scheme(f["plan"].n_unique()))),
             shape=alt.Shape(
                 "pareto:N",
                 title="on Pareto front",
@@ -169,14 +176,15 @@ def pareto(
         .encode(x=x, y=y, order=alt.Order(f"{interactivity}:Q"))
     )
     return alt.layer(front, pts).properties(
-        title="Throughput per GPU vs interactivity (dashed: Pareto front)", width=460, height=320
+        title=title or "Throughput per GPU vs interactivity (dashed: Pareto front)", width=460, height=320
     )
 
 
-def memory_breakdown(reports: Any) -> alt.LayerChart:
+def memory_breakdown(reports: Any, title: str | None = None) -> alt.LayerChart:
     """Stacked bars of memory per GPU (GiB): weights, KV cache, activations and free, one bar per plan, with
     each plan's capacity as a tick. ``reports`` is a :class:`perfmodel.serve.MemoryReport`, a dict of label ->
     report (or ``MemoryReport.frame()``), or a frame with ``plan``, ``part`` and ``bytes``."""
+    alt = _deps.altair()
     if isinstance(reports, serve.MemoryReport):
         reports = {"plan": reports}
     if isinstance(reports, Mapping):
@@ -228,4 +236,6 @@ def memory_breakdown(reports: Any) -> alt.LayerChart:
         .mark_tick(color="black", thickness=2)
         .encode(x="capacity_GiB:Q", y=alt.Y("plan:N", sort=order))
     )
-    return alt.layer(bars, ticks).properties(title="Serving memory per GPU (tick: capacity)", width=460)
+    return alt.layer(bars, ticks).properties(
+        title=title or "Serving memory per GPU (tick: capacity)", width=460
+    )

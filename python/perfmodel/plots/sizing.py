@@ -3,10 +3,16 @@ and wave quantization), and a heads x hidden heatmap. Data: :func:`perfmodel.llm
 
 from __future__ import annotations
 
-import altair as alt
+from typing import TYPE_CHECKING
+
 import polars as pl
 
 from ..errors import InvalidArgumentError
+from . import _deps
+from ._layout import scheme
+
+if TYPE_CHECKING:
+    import altair as alt
 
 __all__ = ["sawtooth_chart", "heads_hidden_heatmap"]
 
@@ -24,6 +30,7 @@ def _check(sweep: pl.DataFrame, needs: tuple[str, ...]) -> None:
 def sawtooth_chart(sweep: pl.DataFrame, title: str | None = None, subtitle: str | None = None) -> alt.Chart:
     """Model TFLOP/s against hidden size, one line per device (one point per hidden size: the best head count
     of the sweep at that size)."""
+    alt = _deps.altair()
     _check(sweep, ("device", "hidden", "tflops"))
     data = sweep.group_by("device", "hidden").agg(pl.col("tflops").max()).sort("device", "hidden")
     return (
@@ -32,7 +39,9 @@ def sawtooth_chart(sweep: pl.DataFrame, title: str | None = None, subtitle: str 
         .encode(
             x=alt.X("hidden:Q", title="hidden size", scale=alt.Scale(zero=False)),
             y=alt.Y("tflops:Q", title="predicted throughput (TFLOP/s)", scale=alt.Scale(zero=False)),
-            color=alt.Color("device:N", title="device"),
+            color=alt.Color(
+                "device:N", title="device", scale=alt.Scale(scheme=scheme(data["device"].n_unique()))
+            ),
             # Devices whose lines coincide (H100 and H200: one die, compute-bound GEMMs) stay visible by dash.
             strokeDash=alt.StrokeDash("device:N", title="device"),
             tooltip=["device", "hidden", alt.Tooltip("tflops:Q", format=".1f")],
@@ -53,6 +62,7 @@ def heads_hidden_heatmap(
     sweep: pl.DataFrame, device: str, title: str | None = None, subtitle: str | None = None
 ) -> alt.Chart:
     """Heatmap of model TFLOP/s over head count x hidden size on one device (empty where head_dim is not whole)."""
+    alt = _deps.altair()
     _check(sweep, ("device", "hidden", "heads", "tflops"))
     data = sweep.filter(pl.col("device") == device)
     if data.is_empty():

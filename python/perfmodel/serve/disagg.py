@@ -42,6 +42,8 @@ import numpy as np
 import polars as pl
 
 from .. import _core, hwdb
+from .._api import keyword_options
+from .._display import Result
 from ..errors import HwdbError, InvalidArgumentError, PerfModelError
 from ..power import add_run_energy
 from .search import rank_key, ranked
@@ -58,11 +60,42 @@ TRANSFERS = ("layerwise", "serial")
 
 @dataclass(frozen=True)
 class Pool:
-    """One pool of identical serving instances: ``where`` (a system id or spec), each instance ``tp x pp`` GPUs
-    (``ep`` for MoE), ``replicas`` instances, optional scheduler limits and ``scheduler_policy`` (the
-    framework's defaults otherwise),
-    and an optional power limit per GPU, ``power_cap_w`` in watts (above the device's idle power, at most its
-    TDP; None: :func:`disaggregated`'s ``power_cap_w``)."""
+    """One pool of identical serving instances, a side of a disaggregated deployment (:func:`disaggregated`).
+
+    Parameters
+    ----------
+    where : str or Spec
+        The system (an id or spec).
+    tp, pp : int
+        Tensor- and pipeline-parallel degrees of each instance (default 1 each).
+    replicas : int
+        Instances in the pool (default 1).
+    ep : int
+        Expert-parallel degree for MoE models (default 1).
+    max_num_seqs, max_num_batched_tokens : int, optional
+        Scheduler limits per iteration (sequences, tokens; default: the framework's).
+    chunked_prefill : bool, optional
+        Split prompts over iterations (default: the framework's).
+    gpu_memory_utilization : float, optional
+        The fraction of GPU memory the framework takes (default: the framework's).
+    power_cap_w : float, optional
+        Power limit per GPU, W (above the device's idle power, at most its TDP; None: :func:`disaggregated`'s
+        ``power_cap_w``).
+    scheduler_policy : str, optional
+        ``"max_utilization"`` or ``"guaranteed_no_evict"`` (default: the framework's).
+
+    Attributes
+    ----------
+    gpus : int
+        GPUs of the pool: ``tp x pp x replicas``.
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> pool = pm.serve.Pool("dgx-h100", tp=2, replicas=3)
+    >>> pool.gpus, pool.label()
+    (6, '3 x TP2 on dgx-h100')
+    """
 
     where: Any
     tp: int = 1
@@ -78,9 +111,11 @@ class Pool:
 
     @property
     def gpus(self) -> int:
+        """GPUs of the pool: ``tp x pp x replicas``."""
         return int(self.tp) * int(self.pp) * int(self.replicas)
 
     def label(self) -> str:
+        """The pool in words: ``"<replicas> x TP<tp>[xPP<pp>] on <system>"``."""
         plan = f"TP{self.tp}" + (f"xPP{self.pp}" if self.pp != 1 else "")
         sys = self.where.id if isinstance(self.where, hwdb.Spec) else str(self.where)
         return f"{self.replicas} x {plan} on {sys}"
@@ -121,18 +156,44 @@ def _system(name: str, where: Any) -> hwdb.Spec:
 
 @dataclass(frozen=True)
 class Disaggregation(Simulation):
-    """A disaggregated run: everything :class:`perfmodel.serve.Simulation` has (``requests`` frame, TTFT/TPOT/
-    ITL/E2E means and percentiles, throughput, goodput) plus, per request, ``prefill_replica``, ``replica`` (the
-    decode instance; -1 for a one-token request, which never leaves the prefill pool), ``kv_transfer_bytes``,
-    ``kv_transfer_s`` (the request's KV alone over the link), ``kv_ready_s`` and ``kv_exposed_s`` (KV arrival
-    after the first token); summary: ``mean_/p50_/p90_/p99_kv_transfer_s``, ``mean_kv_exposed_s``,
-    ``mean_kv_transfer_bytes``, ``prefill_utilization`` and ``decode_utilization`` (busy time over the run, mean
-    over instances), ``link_utilization``, ``prefill_gpus``, ``decode_gpus``, ``gpus``; energy
-    (:func:`perfmodel.power.add_run_energy`, both pools): ``energy_j`` (J), ``mean_power_per_gpu_w`` (W, over
-    every GPU of both pools), ``peak_power_per_gpu_w``, ``energy_per_output_token_j``, ``energy_per_request_j``,
-    ``energy_per_iteration_j``, ``throttled_iterations``, and per pool ``prefill_energy_j``,
-    ``prefill_mean_power_per_gpu_w``, ``prefill_peak_power_per_gpu_w``, ``prefill_throttled_iterations`` (and
-    ``decode_...``)."""
+    """A disaggregated run (:func:`disaggregated`): a :class:`perfmodel.serve.Simulation` plus the KV transfer
+    and each pool's utilisation and energy.
+
+    Summary figures read as attributes (``d.mean_kv_transfer_s``, ``d.prefill_utilization``...).
+
+    Attributes
+    ----------
+    requests : polars.DataFrame
+        Everything :class:`~perfmodel.serve.Simulation`'s frame has (``ttft_s``, ``tpot_s``, ``e2e_s``... in
+        seconds) plus ``prefill_replica``, ``replica`` (the decode instance; -1 for a one-token request, which
+        never leaves the prefill pool), ``kv_transfer_bytes`` (bytes), ``kv_transfer_s`` (the request's KV
+        alone over the link, s), ``kv_ready_s`` and ``kv_exposed_s`` (KV arrival after the first token, s).
+    summary : dict of str to float
+        The summaries of :class:`~perfmodel.serve.Simulation` (TTFT/TPOT/ITL/E2E means and percentiles in s,
+        throughput, goodput) plus ``mean_/p50_/p90_/p99_kv_transfer_s``, ``mean_kv_exposed_s`` (s),
+        ``mean_kv_transfer_bytes``, ``kv_bytes_per_token`` (bytes), ``prefill_utilization``,
+        ``decode_utilization`` (busy time over the run, mean over instances) and ``link_utilization``
+        (fractions), ``prefill_iterations``, ``decode_iterations``, ``prefill_gpus``, ``decode_gpus``,
+        ``gpus``; energy (:func:`perfmodel.power.add_run_energy`, both pools): ``energy_j`` (J),
+        ``mean_power_per_gpu_w`` (W, over every GPU of both pools), ``peak_power_per_gpu_w`` (W),
+        ``energy_per_output_token_j``, ``energy_per_request_j``, ``energy_per_iteration_j`` (J),
+        ``throttled_iterations``, and per pool ``prefill_energy_j``, ``prefill_mean_power_per_gpu_w``,
+        ``prefill_peak_power_per_gpu_w``, ``prefill_throttled_iterations`` (and ``decode_...``).
+    prefill, decode : Pool
+        The pools.
+    link : str
+        The link the KV moved over: ``"nvlink"``, ``"nic"`` or ``"ideal"``.
+    kv_transfer : str
+        ``"layerwise"`` or ``"serial"``.
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> d = pm.serve.disaggregated("llama3-8b", prefill=pm.serve.Pool("dgx-h100", replicas=2),
+    ...                            decode=pm.serve.Pool("dgx-h100", tp=2), rate=4.0, num_requests=100)
+    >>> d.link, f"{d.mean_kv_transfer_s * 1e3:.2f} ms", f"{d.mean_kv_transfer_bytes / 2**20:.0f} MiB"
+    ('nvlink', '1.05 ms', '64 MiB')
+    """
 
     prefill: Pool | None = None
     decode: Pool | None = None
@@ -156,6 +217,7 @@ def _auto_link(pre: Pool, dec: Pool, ps: hwdb.Spec, ds: hwdb.Spec) -> str:
     return "nic"
 
 
+@keyword_options()
 def disaggregated(
     model: Any,
     prefill: Pool | dict[str, Any],
@@ -177,15 +239,67 @@ def disaggregated(
     balancer: str = "round_robin",
     power_cap_w: float | None = None,
 ) -> Disaggregation:
-    """Serves ``requests`` (a frame or CSV/JSONL path) or ``num_requests`` Poisson arrivals at ``rate`` per second
-    on a ``prefill`` pool and a ``decode`` pool (:class:`Pool`; the two may be different systems, Splitwise-HA
-    style), the KV cache moved per request over ``link``: ``"auto"`` (NVLink when both pools are one system and
-    fit in one node, else the NIC), ``"nvlink"``, ``"nic"`` or ``"ideal"`` (no transfer time, a bound), and
-    ``kv_transfer`` ``"layerwise"`` (overlapped with the prefill) or ``"serial"``. Both pools run ``framework``'s
-    scheduler and figures; each GPU's power is limited to its pool's ``power_cap_w`` (W), or to
-    ``power_cap_w`` for a pool without one. Returns a :class:`Disaggregation`: the per-request frame and the
-    summaries of :func:`perfmodel.serve.simulate` (energy included), the transfer per request, each pool's
-    utilisation and energy."""
+    """Serve requests on a prefill pool and a decode pool, the KV cache moved per request between them
+    (Splitwise, DistServe).
+
+    Requests are ``requests`` (a frame or CSV/JSONL path) or ``num_requests`` Poisson arrivals at ``rate`` per
+    second, on a ``prefill`` pool and a ``decode`` pool (:class:`Pool`; the two may be different systems,
+    Splitwise-HA style). Both pools run ``framework``'s scheduler and figures; the model is in the module
+    docstring.
+
+    Parameters
+    ----------
+    model : str, dict or perfmodel.llm.Model
+        The served model.
+    prefill, decode : Pool or dict
+        The pools (a dict of :class:`Pool`'s fields is accepted; ``system`` for ``where``).
+    requests : polars.DataFrame or str, optional
+        A trace (give this or ``rate``).
+    rate : float, optional
+        Poisson arrivals, requests per second.
+    num_requests : int
+        Requests drawn with ``rate`` (default 1000).
+    prompt_tokens, output_tokens : int or tuple
+        Lengths, tokens, as :func:`perfmodel.serve.requests` takes them (default 512 and 128).
+    dtype, kv_dtype, framework : str
+        As :func:`perfmodel.serve.simulate` takes them (defaults ``"bf16"``, 16-bit, ``"vllm"``).
+    seed : int
+        Seed of the Poisson draws (default 0).
+    slo_ttft_s, slo_tpot_s : float, optional
+        SLOs on time to first token and time per output token, seconds.
+    link : str
+        ``"auto"`` (default: NVLink when both pools are one system and fit in one node, else the NIC),
+        ``"nvlink"``, ``"nic"`` or ``"ideal"`` (no transfer time, a bound).
+    kv_transfer : str
+        ``"layerwise"`` (overlapped with the prefill, default) or ``"serial"``.
+    max_model_len : int, optional
+        The longest request, tokens (default: the model's ``seq_len``).
+    balancer : str
+        How requests are spread over instances (default ``"round_robin"``).
+    power_cap_w : float, optional
+        Power limit per GPU, W, for a pool without its own ``power_cap_w``.
+
+    Returns
+    -------
+    Disaggregation
+        The per-request frame and the summaries of :func:`perfmodel.serve.simulate` (energy included), the
+        transfer per request, each pool's utilisation and energy (attributes in :class:`Disaggregation`).
+
+    Raises
+    ------
+    perfmodel.InvalidArgumentError
+        A bad pool, link or transfer mode, or both or neither of ``requests`` and ``rate``.
+    perfmodel.ModelError
+        A pool's instance does not fit in GPU memory (naming the pool).
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> d = pm.serve.disaggregated("llama3-8b", prefill={"where": "dgx-h100"}, decode={"where": "dgx-h100"},
+    ...                            rate=4.0, num_requests=100, link="nic")
+    >>> d.link, f"{d.mean_kv_transfer_s * 1e3:.2f} ms", d.requests.height
+    ('nic', '2.60 ms', 100)
+    """
     from . import _as_model, _columns, _instance, _trace
 
     m = _as_model(model)
@@ -260,10 +374,32 @@ def _summarize(raw: dict[str, Any], trace: pl.DataFrame, slo_ttft_s: float | Non
 
 
 @dataclass(frozen=True)
-class SplitSearch:
-    """What :func:`split_search` found. ``compare``: two rows side by side, the best disaggregated split and the
-    best co-located plan on the same GPUs and requests, with ``why``; ``splits``: every split simulated (best
-    first); ``colocated``: :func:`perfmodel.serve.search`'s frame (or the same enumeration below a node)."""
+class SplitSearch(Result):
+    """What :func:`split_search` found: the best disaggregated split next to the best co-located plan.
+
+    Attributes
+    ----------
+    compare : polars.DataFrame
+        Two rows side by side, the best disaggregated split and the best co-located plan on the same GPUs and
+        requests: ``mode``, ``plan``, ``gpus``, ``meets_slo``, the ``p{percentile}_`` TTFT and TPOT,
+        ``mean_ttft_s``, ``mean_tpot_s``, ``mean_e2e_s`` (seconds), ``output_tokens_per_s``,
+        ``goodput_requests_per_s``, ``slo_attainment`` (fraction) and ``why``.
+    splits : polars.DataFrame
+        Every split simulated, best first: ``prefill_tp``, ``prefill_pp``, ``prefill_replicas``,
+        ``prefill_gpus`` and the ``decode_`` ones, ``fits``, ``meets_slo``, the latencies (s), throughput,
+        goodput, ``preemptions``, ``link``, ``mean_kv_transfer_s``, ``mean_kv_exposed_s`` (s),
+        ``prefill_utilization``, ``decode_utilization`` (fractions) and ``why``.
+    colocated : polars.DataFrame
+        :func:`perfmodel.serve.search`'s frame (or the same enumeration below a node).
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> s = pm.serve.split_search("llama3-8b", "dgx-h100", 4, rate=8.0, slo_ttft_s=0.5, slo_tpot_s=0.05,
+    ...                           num_requests=200)
+    >>> s.compare["mode"].to_list(), s.splits.height
+    (['co-located', 'disaggregated'], 6)
+    """
 
     compare: pl.DataFrame
     splits: pl.DataFrame
@@ -326,6 +462,7 @@ def _why(row: dict[str, Any], percentile: int, slo_ttft_s: float | None, slo_tpo
     return "; ".join(parts)
 
 
+@keyword_options()
 def split_search(
     model: Any,
     where: Any,
@@ -349,16 +486,73 @@ def split_search(
     seed: int = 0,
     objective: str = "goodput",
 ) -> SplitSearch:
-    """The best split of ``gpus`` GPUs of ``where`` (a system id) into a prefill pool and a decode pool (each
-    side's TP (dividing a node and the heads, up to ``max_tp``), PP (up to ``max_pp``) and replicas, using every GPU; ``prefill_where`` puts the prefill pool on another system,
-    Splitwise-HA style) for a ``rate`` (Poisson, ``num_requests``) or a ``requests`` trace and the TTFT/TPOT SLOs on
-    the ``percentile``-th request; every split simulated on the same requests, ranked as
-    :func:`perfmodel.serve.search` ranks plans (SLO met, then goodput, then output tokens/s). Returns a
-    :class:`SplitSearch` whose ``compare`` frame puts the best split next to the best co-located plan of
-    :func:`perfmodel.serve.search` on the same GPUs and requests (when ``gpus`` is not a whole number of nodes,
-    the same TP x replicas enumeration is simulated directly). ``objective="max_rate"`` ranks splits and plans by
-    the highest rate each holds under the SLOs (:func:`perfmodel.serve.max_rate`, DistServe's measure; ``rate`` not
-    needed), in ``max_rate_req_s``."""
+    """The best split of ``gpus`` GPUs into a prefill pool and a decode pool, compared with the best
+    co-located plan.
+
+    Each side's TP (dividing a node and the heads, up to ``max_tp``), PP (up to ``max_pp``) and replicas,
+    using every GPU; ``prefill_where`` puts the prefill pool on another system, Splitwise-HA style. Every
+    split is simulated on the same requests and ranked as :func:`perfmodel.serve.search` ranks plans (SLO met,
+    then goodput, then output tokens/s). ``objective="max_rate"`` ranks splits and plans by the highest rate
+    each holds under the SLOs (:func:`perfmodel.serve.max_rate`, DistServe's measure; ``rate`` not needed), in
+    ``max_rate_req_s``.
+
+    Parameters
+    ----------
+    model : str, dict or perfmodel.llm.Model
+        The served model.
+    where : str or Spec
+        The system (an id or spec).
+    gpus : int
+        GPUs to split, at least 2 (one per pool).
+    rate : float, optional
+        Poisson arrivals, requests per second.
+    slo_ttft_s, slo_tpot_s : float, optional
+        SLOs on time to first token and time per output token, seconds.
+    percentile : int
+        The percentile the SLOs apply to: 50, 90 (default) or 99.
+    num_requests : int
+        Requests drawn (default 1000).
+    prompt_tokens, output_tokens : int or tuple
+        Lengths, tokens, as :func:`perfmodel.serve.requests` takes them (default 512 and 128).
+    requests : polars.DataFrame or str, optional
+        A trace instead of Poisson arrivals.
+    dtype, kv_dtype, framework : str
+        As :func:`perfmodel.serve.simulate` takes them.
+    prefill_where : str or Spec, optional
+        Another system for the prefill pool (default ``where``).
+    link, kv_transfer : str
+        As :func:`disaggregated` takes them.
+    max_tp : int, optional
+        The largest TP degree tried per pool (default: ``gpus``; TP always divides a node's GPUs).
+    max_pp : int
+        The largest PP degree tried per pool (default 1).
+    seed : int
+        Seed of the Poisson draws (default 0).
+    objective : str
+        ``"goodput"`` (default) or ``"max_rate"``.
+
+    Returns
+    -------
+    SplitSearch
+        ``compare`` (best split vs best co-located plan, with ``why``), ``splits`` (every split, best first)
+        and ``colocated``; latencies in seconds, throughputs per second.
+
+    Raises
+    ------
+    perfmodel.InvalidArgumentError
+        Fewer than 2 GPUs, a percentile other than 50, 90, 99, an unknown objective or ``max_rate`` without an
+        SLO.
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> s = pm.serve.split_search("llama3-8b", "dgx-h100", 4, rate=8.0, slo_ttft_s=0.5, slo_tpot_s=0.05,
+    ...                           num_requests=200)
+    >>> s.compare["plan"].to_list()
+    ['1 x TP4 on dgx-h100', 'prefill 1 x TP2 on dgx-h100 + decode 1 x TP2 on dgx-h100 over nvlink']
+    >>> s.splits.select("prefill_tp", "prefill_replicas", "decode_tp", "decode_replicas").row(0)
+    (2, 1, 2, 1)
+    """
     from . import _as_model, _check_fits, memory, search, simulate
     from .max_rate import max_rate
 
@@ -398,7 +592,13 @@ def split_search(
         key = (spec.id, tp, pp)
         if key not in fits:
             try:
-                _check_fits(memory(m, spec, tp, pp, dtype, kv_dtype, framework), m, spec.id, tp, pp)
+                _check_fits(
+                    memory(m, spec, tp=tp, pp=pp, dtype=dtype, kv_dtype=kv_dtype, framework=framework),
+                    m,
+                    spec.id,
+                    tp,
+                    pp,
+                )
                 fits[key] = None
             except PerfModelError as exc:
                 fits[key] = str(exc)
@@ -422,7 +622,7 @@ def split_search(
                 if bad:
                     rows.append(row | {"fits": False, "why": bad})
                     continue
-                opts = dict(
+                opts: dict[str, Any] = dict(
                     dtype=dtype, kv_dtype=kv_dtype, framework=framework, link=link, kv_transfer=kv_transfer
                 )
                 if by_rate:
@@ -474,9 +674,9 @@ def split_search(
             if bad:
                 crow.append(row | {"fits": False, "why": bad})
                 continue
-            copts = dict(dtype=dtype, kv_dtype=kv_dtype, framework=framework)
+            copts: dict[str, Any] = dict(dtype=dtype, kv_dtype=kv_dtype, framework=framework)
             if by_rate:
-                mr = max_rate(m, ds, tp, pp, gpus // (tp * pp), slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s,
+                mr = max_rate(m, ds, tp=tp, pp=pp, replicas=gpus // (tp * pp), slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s,
                               percentile=percentile, **traffic, **copts)  # fmt: skip
                 row |= {"max_rate_req_s": mr.rate_req_s, "beyond_max_rate": mr.why}
                 if mr.simulation is None:
@@ -486,7 +686,7 @@ def split_search(
                     continue
                 s = mr.simulation.summary
             else:
-                s = simulate(m, ds, tp, pp, gpus // (tp * pp), requests=trace, slo_ttft_s=slo_ttft_s,
+                s = simulate(m, ds, tp=tp, pp=pp, replicas=gpus // (tp * pp), requests=trace, slo_ttft_s=slo_ttft_s,
                              slo_tpot_s=slo_tpot_s, **copts).summary  # fmt: skip
             r = row | _summary_row(s, percentile, slo_ttft_s, slo_tpot_s)
             r["why"] = _why(r, percentile, slo_ttft_s, slo_tpot_s)

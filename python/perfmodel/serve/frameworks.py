@@ -14,10 +14,36 @@ from ..errors import InvalidArgumentError
 
 @dataclass(frozen=True)
 class FrameworkDefaults:
-    """``max_num_seqs`` (sequences per iteration), ``max_num_batched_tokens`` (tokens per iteration),
-    ``memory_fraction`` of the GPU (or of the memory left after weights and activations when
-    ``fraction_of_free``) given to the KV cache, ``block_size`` (tokens per KV block), ``chunked_prefill``,
-    ``scheduler_policy`` (:data:`SCHEDULER_POLICIES`) and ``source``."""
+    """A serving framework's scheduler and memory defaults, as its documentation gives them
+    (:data:`FRAMEWORKS`).
+
+    Attributes
+    ----------
+    max_num_seqs : int
+        Sequences per iteration.
+    max_num_batched_tokens : int
+        Tokens per iteration.
+    memory_fraction : float
+        Fraction of the GPU's memory (or of the memory left after weights and activations when
+        ``fraction_of_free``) given to the KV cache.
+    fraction_of_free : bool
+        ``memory_fraction`` is of the free memory (TensorRT-LLM) rather than of the whole GPU.
+    block_size : int
+        Tokens per KV block.
+    chunked_prefill : bool
+        Prompts split over iterations.
+    source : str
+        Where the defaults come from.
+    scheduler_policy : str
+        How admission holds KV blocks (:data:`SCHEDULER_POLICIES`).
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> d = pm.serve.framework_defaults("vllm")
+    >>> d.max_num_seqs, d.max_num_batched_tokens, d.memory_fraction, d.block_size
+    (256, 2048, 0.9, 16)
+    """
 
     max_num_seqs: int
     max_num_batched_tokens: int
@@ -113,7 +139,31 @@ def scheduler_policy(name: str) -> str:
 
 
 def framework_defaults(name: str) -> FrameworkDefaults:
-    """The defaults of framework class ``name`` (``vllm``, ``sglang``, ``trtllm``)."""
+    """The defaults of a serving framework class.
+
+    Parameters
+    ----------
+    name : str
+        ``"vllm"``, ``"sglang"``, ``"trtllm"``, ``"trtllm-pytorch"`` or ``"splitwise"`` (case-insensitive).
+
+    Returns
+    -------
+    FrameworkDefaults
+        ``max_num_seqs``, ``max_num_batched_tokens`` (tokens), ``memory_fraction`` (fraction), ``block_size``
+        (tokens), ``chunked_prefill``, ``scheduler_policy``, ``source``.
+
+    Raises
+    ------
+    perfmodel.InvalidArgumentError
+        An unknown name (naming the closest).
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> d = pm.serve.framework_defaults("trtllm")
+    >>> d.block_size, d.scheduler_policy
+    (64, 'guaranteed_no_evict')
+    """
     key = str(name).strip().lower()
     if key not in FRAMEWORKS:
         import difflib

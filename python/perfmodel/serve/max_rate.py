@@ -23,6 +23,8 @@ from typing import Any
 
 import polars as pl
 
+from .._api import keyword_options
+from .._display import Result
 from ..errors import InvalidArgumentError
 from .simulate import Simulation, check_slo, read_requests
 
@@ -36,11 +38,35 @@ STATISTICS = ("mean", 50, 90, 99)
 
 
 @dataclass(frozen=True)
-class MaxRate:
-    """``rate_req_s``: the highest rate found meeting the SLOs (0 when even the lowest rate tried misses them;
-    ``inf`` when they hold even with every request arriving at once);
-    ``simulation``: the run at that rate (None when 0); ``evaluations``: every rate tried with its latencies and
-    verdict; ``why``: what the SLO check saw at the lowest failing rate (what binds)."""
+class MaxRate(Result):
+    """The highest request rate a serving plan holds under its SLOs (:func:`max_rate`).
+
+    Summary figures of the run at that rate read as attributes (``r.p90_ttft_s``...).
+
+    Attributes
+    ----------
+    rate_req_s : float
+        The highest rate found meeting the SLOs, requests per second (0 when even the lowest rate tried misses
+        them; ``inf`` when they hold even with every request arriving at once).
+    simulation : Simulation or None
+        The run at that rate (None when 0).
+    evaluations : polars.DataFrame
+        Every rate tried: ``rate_req_s``, ``meets_slo``, ``what`` (what the check saw), ``mean_ttft_s``,
+        ``p90_ttft_s``, ``p99_ttft_s``, ``mean_tpot_s``, ``p90_tpot_s``, ``p99_tpot_s`` (seconds),
+        ``output_tokens_per_s`` and ``slo_attainment`` (fraction).
+    why : str
+        What the SLO check saw at the lowest failing rate (what binds), and a caution when the run may not
+        have reached a steady state.
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> r = pm.serve.max_rate("llama3-8b", "dgx-h100", slo_tpot_s=0.02, num_requests=500)
+    >>> f"{r.rate_req_s:.1f} req/s", f"p90 TPOT {r.p90_tpot_s * 1e3:.1f} ms"
+    ('38.5 req/s', 'p90 TPOT 19.7 ms')
+    >>> r.evaluations.filter(~r.evaluations["meets_slo"])["rate_req_s"].min()
+    39.0
+    """
 
     rate_req_s: float
     simulation: Simulation | None
@@ -159,7 +185,8 @@ def bisect_rate(
     sim = best[1]
     if sim is not None and isinstance(sim.requests, pl.DataFrame):
         arrivals = sim.requests["arrival_s"]
-        span = float(arrivals.max() - arrivals.min())
+        arrival_s = arrivals.to_numpy()
+        span = float(arrival_s.max() - arrival_s.min())
         lives = span / sim.summary["mean_e2e_s"] if sim.summary["mean_e2e_s"] > 0 else math.inf
         if lives < STEADY_LIVES:
             why += (f"; caution: at that rate the {arrivals.len()} requests arrive within {span:.3g} s, only "
@@ -184,6 +211,7 @@ def _scaled_trace(trace: pl.DataFrame) -> Callable[[float], pl.DataFrame]:
     return at
 
 
+@keyword_options(2)
 def max_rate(
     model: Any,
     where: Any = None,
@@ -204,16 +232,68 @@ def max_rate(
     decode: Any = None,
     **options: Any,
 ) -> MaxRate:
-    """The highest request rate (requests/s, the whole deployment's) that ``replicas`` copies of a ``tp x pp``
-    instance of ``model`` on ``where`` serve with the ``percentile``-th (50, 90, 99, or ``"mean"``) TTFT within
-    ``slo_ttft_s`` and TPOT within ``slo_tpot_s`` (s). Requests: ``num_requests`` seeded Poisson arrivals with the
-    given lengths (see :func:`perfmodel.serve.requests`), or a ``requests`` trace replayed with its arrival times
-    scaled to each rate. With ``prefill`` and ``decode`` pools (:class:`perfmodel.serve.Pool`) instead of
-    ``where``, the disaggregated deployment (:func:`perfmodel.serve.disaggregated`). ``options`` go to every run
-    (dtype, framework, scheduler limits, power cap, ...). The search starts at ``start`` (default: 1 request/s
-    per replica) and stops when the bracket is within ``rel_tol``. A finite run measures a rate over its arrival
-    window: give enough requests (the default 1,000, or a long trace) that the window is long against one
-    request's life, or a rate just past saturation can still pass."""
+    """The highest request rate a deployment serves within its TTFT and TPOT SLOs.
+
+    The rate (requests/s, the whole deployment's) at which ``replicas`` copies of a ``tp x pp`` instance of
+    ``model`` on ``where`` serve with the ``percentile``-th (50, 90, 99, or ``"mean"``) TTFT within
+    ``slo_ttft_s`` and TPOT within ``slo_tpot_s``. Requests: ``num_requests`` seeded Poisson arrivals with the
+    given lengths (see :func:`perfmodel.serve.requests`), or a ``requests`` trace replayed with its arrival
+    times scaled to each rate. The rate is doubled (or halved) until it brackets the boundary, then bisected
+    to ``rel_tol`` (module docstring). A finite run measures a rate over its arrival window: give enough
+    requests (the default 1,000, or a long trace) that the window is long against one request's life, or a
+    rate just past saturation can still pass.
+
+    Parameters
+    ----------
+    model : str, dict or perfmodel.llm.Model
+        The served model.
+    where : str, Spec, tuple or Cluster, optional
+        The system (co-located serving); give this or ``prefill`` and ``decode``.
+    tp, pp : int
+        Tensor- and pipeline-parallel degrees of the instance (default 1 each).
+    replicas : int
+        Copies of the instance (default 1).
+    slo_ttft_s, slo_tpot_s : float, optional
+        SLOs on time to first token and time per output token, seconds (at least one).
+    percentile : int or str
+        50, 90 (default), 99 or ``"mean"``.
+    requests : polars.DataFrame or str, optional
+        A trace (its arrival times scaled to each rate; at least two different arrival times).
+    num_requests : int
+        Poisson requests per run (default 1000).
+    prompt_tokens, output_tokens : int or tuple
+        Lengths, tokens, as :func:`perfmodel.serve.requests` takes them (default 512 and 128).
+    seed : int
+        Seed of the Poisson draws: the same requests at every rate (default 0).
+    rel_tol : float
+        The bracket's relative width at which the bisection stops (default 0.02).
+    start : float, optional
+        The first rate tried, requests/s (default: 1 per replica).
+    prefill, decode : perfmodel.serve.Pool, optional
+        Pools of a disaggregated deployment (:func:`perfmodel.serve.disaggregated`) instead of ``where``.
+    **options
+        Keyword options of every run (:func:`perfmodel.serve.simulate` or
+        :func:`perfmodel.serve.disaggregated`: dtype, framework, scheduler limits, power cap, ...).
+
+    Returns
+    -------
+    MaxRate
+        ``rate_req_s`` (requests/s), ``simulation`` (the run at that rate), ``evaluations`` (every rate tried)
+        and ``why``.
+
+    Raises
+    ------
+    perfmodel.InvalidArgumentError
+        No SLO, an unknown percentile, both or neither of ``where`` and the pools, or a bad
+        ``rel_tol``/``start``.
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> r = pm.serve.max_rate("llama3-8b", "dgx-h100", tp=1, slo_ttft_s=1.0, slo_tpot_s=0.03)
+    >>> f"{r.rate_req_s:.1f} req/s", r.why.split(";")[0]
+    ('43.5 req/s', 'at 44 req/s: p90 TPOT 31.1 ms > 30 ms')
+    """
     from . import simulate
     from .disagg import disaggregated
 
@@ -246,9 +326,9 @@ def max_rate(
             return simulate(
                 model,
                 where,
-                tp,
-                pp,
-                replicas,
+                tp=tp,
+                pp=pp,
+                replicas=replicas,
                 slo_ttft_s=slo_ttft_s,
                 slo_tpot_s=slo_tpot_s,
                 **traffic(r),

@@ -33,6 +33,8 @@ import numpy as np
 import polars as pl
 
 from .. import hwdb
+from .._api import keyword_options
+from .._display import Result
 from ..errors import InvalidArgumentError, PerfModelError
 from . import _as_model, _system_and_nodes, _whole, iteration, memory
 from .frameworks import framework_defaults
@@ -59,14 +61,41 @@ OUTPUT_EDGES: tuple[int, ...] = (1, 25, 100, 250, 500, 1000, 2000)
 
 
 class NoAllocationError(PerfModelError, ValueError):
-    """No GPU type can serve some bucket of the workload under the SLO (the message names the bucket and why)."""
+    """No GPU type can serve some bucket of the workload under the SLO (the message names the bucket and why).
+
+    A :class:`perfmodel.PerfModelError` and a :class:`ValueError`.
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> w = pm.serve.mix.workload(pm.serve.mix.trace_requests("lmsys_05"))
+    >>> try:
+    ...     pm.serve.cheapest_mix("llama2-7b", ["g6-l4"], w, rate=4.0, tpot_slo_s=0.01, dtype="fp16")
+    ... except pm.serve.mix.NoAllocationError as err:
+    ...     print(str(err).split(": ", 1)[1])
+    g6-l4: TPOT at batch 1 is 56.7 ms > SLO 10 ms
+    """
 
 
 @dataclass(frozen=True)
 class Workload:
-    """A request-length histogram: one row per non-empty bucket with ``prompt_lo``/``prompt_hi`` and
-    ``output_lo``/``output_hi`` (token ranges, lower edge included), ``share`` (fraction of requests, summing to
-    1) and the bucket's representative request ``prompt_tokens``/``output_tokens`` (the mean of its requests)."""
+    """A request-length histogram (:func:`workload`): the input of :func:`capacity` and :func:`cheapest_mix`.
+
+    Attributes
+    ----------
+    buckets : polars.DataFrame
+        One row per non-empty bucket: ``prompt_lo``/``prompt_hi`` and ``output_lo``/``output_hi`` (token
+        ranges, lower edge included), ``share`` (fraction of requests, summing to 1) and the bucket's
+        representative request ``prompt_tokens``/``output_tokens`` (the mean of its requests, tokens).
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> import perfmodel as pm
+    >>> w = pm.serve.mix.workload(pl.DataFrame({"prompt_tokens": [10, 20, 300], "output_tokens": [50, 60, 500]}))
+    >>> len(w), w.buckets["share"].round(3).to_list()
+    (2, [0.667, 0.333])
+    """
 
     buckets: pl.DataFrame
 
@@ -75,8 +104,27 @@ class Workload:
 
 
 def trace_requests(name_or_path: str) -> pl.DataFrame:
-    """A packaged request trace (``lmsys_05``, ``creation_025``, ... under ``llama/`` or ``mistral/``) or a
-    CSV/JSONL path, as a frame with ``prompt_tokens`` and ``output_tokens``."""
+    """A packaged request trace or a CSV/JSONL file, as the input of :func:`workload`.
+
+    Parameters
+    ----------
+    name_or_path : str
+        A packaged trace (``lmsys_05``, ``creation_025``, ... under ``llama/`` or ``mistral/``; a bare name is
+        looked up under ``llama/``) or the path of a CSV/JSONL file.
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per request with ``prompt_tokens`` and ``output_tokens`` (and ``arrival_s`` where the trace
+        has it, seconds).
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> t = pm.serve.mix.trace_requests("lmsys_05")
+    >>> t.height, t.columns
+    (1024, ['arrival_s', 'prompt_tokens', 'output_tokens'])
+    """
     from pathlib import Path
 
     from ..validation.serving_cases import load_trace
@@ -96,9 +144,37 @@ def _edges(name: str, edges: Any) -> np.ndarray:
 
 
 def workload(requests: Any, input_edges: Any = INPUT_EDGES, output_edges: Any = OUTPUT_EDGES) -> Workload:
-    """The histogram of ``requests`` (a frame, or a CSV/JSONL path, with ``prompt_tokens`` and ``output_tokens``)
-    over the buckets ``input_edges`` x ``output_edges`` (tokens; the last edge closes the last bucket). A request
-    longer than the last edge is an error naming its row."""
+    """The histogram of a request trace over prompt x output length buckets.
+
+    Parameters
+    ----------
+    requests : polars.DataFrame or str
+        A frame, or a CSV/JSONL path, with ``prompt_tokens`` and ``output_tokens`` (other columns ignored).
+    input_edges : sequence of int
+        Prompt-length bucket edges, tokens, increasing, >= 1 (default :data:`INPUT_EDGES`, Mélange's; the last
+        edge closes the last bucket).
+    output_edges : sequence of int
+        Output-length bucket edges, tokens (default :data:`OUTPUT_EDGES`).
+
+    Returns
+    -------
+    Workload
+        ``buckets``: one row per non-empty bucket with its token ranges, ``share`` (fraction) and mean
+        request.
+
+    Raises
+    ------
+    perfmodel.InvalidArgumentError
+        A missing column, an empty trace, bad edges, or a request outside the edges (naming its row).
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> import perfmodel as pm
+    >>> trace = pl.DataFrame({"prompt_tokens": [10, 20, 300, 400], "output_tokens": [50, 60, 500, 600]})
+    >>> pm.serve.mix.workload(trace).buckets.select("prompt_lo", "prompt_hi", "share", "prompt_tokens").rows()
+    [(1, 25, 0.5, 15.0), (250, 500, 0.5, 350.0)]
+    """
     frame = requests if isinstance(requests, pl.DataFrame) else read_requests(requests)
     for col in ("prompt_tokens", "output_tokens"):
         if col not in frame.columns:
@@ -131,8 +207,31 @@ def workload(requests: Any, input_edges: Any = INPUT_EDGES, output_edges: Any = 
 
 
 def price(system: str, prices: dict[str, float] | None = None) -> float:
-    """Hourly on-demand price of one GPU of ``system`` (a system or device id), US dollars: ``prices`` (by system
-    or device id) first, else the device's hwdb ``[price]``."""
+    """Hourly on-demand price of one GPU of ``system``, US dollars.
+
+    Parameters
+    ----------
+    system : str
+        A system or device id.
+    prices : dict of str to float, optional
+        USD per GPU-hour by system or device id, looked up first.
+
+    Returns
+    -------
+    float
+        USD per GPU-hour: from ``prices``, else the device's hwdb ``[price]``.
+
+    Raises
+    ------
+    perfmodel.InvalidArgumentError
+        A price that is not > 0, or a device without a price in hwdb or ``prices``.
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> pm.serve.mix.price("g6-l4"), pm.serve.mix.price("dgx-h100", {"h100-sxm5-80gb": 2.5})
+    (0.7, 2.5)
+    """
     spec = hwdb.get(system)
     device = spec.id if spec.kind == "device" else spec["device"]
     for key in (system, device):
@@ -158,6 +257,7 @@ def _check_rate(name: str, v: Any) -> float:
     return float(v)
 
 
+@keyword_options()
 def capacity(
     model: Any,
     system: str,
@@ -169,21 +269,65 @@ def capacity(
     framework: str = "vllm",
     max_num_seqs: int | None = None,
 ) -> pl.DataFrame:
-    """Per bucket of ``work``, the largest request rate one ``tp``-GPU instance of ``system`` serves in steady
-    state with the mean time per output token within ``tpot_slo_s`` (and, if given, a time to first token within
-    ``ttft_slo_s``), requests/s.
+    """Per bucket of ``work``, the largest request rate one ``tp``-GPU instance of ``system`` serves within
+    the SLOs, requests/s.
 
-    Steady state of continuous batching (whole prompts prefilled first, as vLLM before chunked prefill): with
-    ``B`` sequences decoding at once, every request's prefill ``t_pf(I)`` interrupts all of them once, so over a
-    request's ``O`` output tokens each sequence waits ``B t_pf(I) / O`` of prefill per token on top of the decode
-    iteration ``t_dec(B, I + O/2)`` (mean context). Hence ``TPOT(B) = t_dec(B) + B t_pf(I)/O``, and Little's law
-    gives the rate ``B / (O TPOT(B))``. The capacity is its maximum over ``B`` up to ``max_num_seqs`` whose KV
-    cache fits ``B (I + O)`` tokens (each running sequence grows to its whole length; the paged scheduler admits
-    while blocks last and preempts growing sequences when they run out, so the simulator saturates near this
-    bound rather than at the mean occupancy ``I + O/2``). The time to first token is taken as ``t_pf(I) + t_dec(B)`` (a prompt
-    waits for the running iteration). Columns: the bucket, ``max_rate_req_s`` (0 when even one request misses
-    the SLO), ``batch``, ``tpot_s``, ``ttft_s``, ``limited_by`` (``tpot_slo``, ``ttft_slo``, ``kv_cache``,
-    ``max_num_seqs``, ``peak``: larger batches serve fewer requests/s) and ``why``."""
+    The rate is the steady state of continuous batching with the mean time per output token within
+    ``tpot_slo_s`` (and, if given, a time to first token within ``ttft_slo_s``). Whole prompts are prefilled
+    first, as vLLM before chunked prefill: with ``B`` sequences decoding at once, every request's prefill
+    ``t_pf(I)`` interrupts all of them once, so over a request's ``O`` output tokens each sequence waits ``B
+    t_pf(I) / O`` of prefill per token on top of the decode iteration ``t_dec(B, I + O/2)`` (mean context).
+    Hence ``TPOT(B) = t_dec(B) + B t_pf(I)/O``, and Little's law gives the rate ``B / (O TPOT(B))``. The
+    capacity is its maximum over ``B`` up to ``max_num_seqs`` whose KV cache fits ``B (I + O)`` tokens (each
+    running sequence grows to its whole length; the paged scheduler admits while blocks last and preempts
+    growing sequences when they run out, so the simulator saturates near this bound rather than at the mean
+    occupancy ``I + O/2``). The time to first token is taken as ``t_pf(I) + t_dec(B)`` (a prompt waits for the
+    running iteration).
+
+    Parameters
+    ----------
+    model : str, dict or perfmodel.llm.Model
+        The served model.
+    system : str
+        The system (an id).
+    work : Workload
+        The request histogram (:func:`workload`).
+    tpot_slo_s : float
+        SLO on the mean time per output token, seconds (> 0).
+    ttft_slo_s : float, optional
+        SLO on the time to first token, seconds.
+    tp : int
+        GPUs per instance (default 1).
+    dtype : str
+        Weights' dtype (default ``"bf16"``).
+    framework : str
+        Serving framework class (default ``"vllm"``).
+    max_num_seqs : int, optional
+        The largest batch (default: the framework's).
+
+    Returns
+    -------
+    polars.DataFrame
+        The buckets of ``work`` with ``max_rate_req_s`` (requests/s; 0 when even one request misses the SLO),
+        ``batch`` (the batch that reaches it), ``tpot_s`` and ``ttft_s`` (seconds, at that batch),
+        ``limited_by`` (``tpot_slo``, ``ttft_slo``, ``kv_cache``, ``max_num_seqs``, ``peak``: larger batches
+        serve fewer requests/s; ``memory`` when the weights do not fit) and ``why``.
+
+    Raises
+    ------
+    perfmodel.InvalidArgumentError
+        An SLO that is not a finite number > 0, or a bad ``tp`` or ``max_num_seqs``.
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> w = pm.serve.mix.workload(pm.serve.mix.trace_requests("lmsys_05"))
+    >>> cap = pm.serve.mix.capacity("llama2-7b", "g6-l4", w, tpot_slo_s=0.12, dtype="fp16")
+    >>> cap.select("prompt_lo", "output_lo", "batch", "limited_by").head(3).rows()
+    [(1, 1, 15, 'tpot_slo'), (1, 25, 64, 'tpot_slo'), (1, 100, 100, 'kv_cache')]
+    >>> cap["max_rate_req_s"].head(3).round(2).to_list()
+    [10.25, 9.34, 5.53]
+    """
     tpot_slo_s = _check_rate("tpot_slo_s", tpot_slo_s)
     if ttft_slo_s is not None:
         ttft_slo_s = _check_rate("ttft_slo_s", ttft_slo_s)
@@ -195,7 +339,7 @@ def capacity(
         if max_num_seqs is None
         else _whole("max_num_seqs", max_num_seqs)
     )
-    mem = memory(m, system, tp, 1, dtype, None, framework)
+    mem = memory(m, system, tp=tp, pp=1, dtype=dtype, kv_dtype=None, framework=framework)
     b = work.buckets
     I = b["prompt_tokens"].to_numpy()  # noqa: E741  (the formula's names)
     O = b["output_tokens"].to_numpy()  # noqa: E741
@@ -208,9 +352,9 @@ def capacity(
     B = np.arange(1, seqs + 1, dtype=float)
     ctx = np.maximum(np.rint(I + O / 2), 1.0)
     # The iteration model as pm.serve.decode and pm.serve.prefill price it (times only).
-    t_dec = np.asarray(iteration(m, system, tp, decode_seqs=B[None, :], context_len=ctx[:, None], dtype=dtype,
+    t_dec = np.asarray(iteration(m, system, tp=tp, decode_seqs=B[None, :], context_len=ctx[:, None], dtype=dtype,
                                  framework=framework).time_s)  # fmt: skip
-    t_pf = np.asarray(iteration(m, system, tp, prefill_seqs=1, prompt_len=np.maximum(np.rint(I), 1.0), dtype=dtype,
+    t_pf = np.asarray(iteration(m, system, tp=tp, prefill_seqs=1, prompt_len=np.maximum(np.rint(I), 1.0), dtype=dtype,
                                 framework=framework).time_s)  # fmt: skip
     tpot = t_dec + B[None, :] * t_pf[:, None] / O[:, None]
     ttft = t_pf[:, None] + t_dec
@@ -242,8 +386,8 @@ def capacity(
             else:
                 lim, why = (
                     "ttft_slo",
-                    f"TTFT at batch 1 is {ttft[k, 0] * 1e3:.1f} ms > SLO {ttft_slo_s * 1e3:g} ms",
-                )  # type: ignore[operator]
+                    f"TTFT at batch 1 is {ttft[k, 0] * 1e3:.1f} ms > SLO {(ttft_slo_s or math.inf) * 1e3:g} ms",
+                )
             out["max_rate_req_s"].append(0.0)
             out["batch"].append(0)
             out["tpot_s"].append(float(tpot[k, 0]))
@@ -278,14 +422,42 @@ def capacity(
 
 
 @dataclass(frozen=True)
-class MixResult:
-    """The minimum-cost allocation: ``allocation`` (one row per GPU type: ``system``, ``tp``, ``instances``,
-    ``gpus``, ``usd_per_gpu_h``, ``cost_usd_per_h``, ``load`` (the assigned load over the instances, in (0, 1])),
-    ``assignment`` (one row per bucket and type: the share of the bucket's requests sent there and its rate),
-    ``capacities`` (per bucket and type, from :func:`capacity`), ``single_type`` (the cheapest allocation using
-    one type only, per type, with ``saving`` of the mix against it, %; infeasible types have a null cost and
-    say why), ``cost_usd_per_h``, ``solve_s`` (the integer program's time) and ``gap`` (the proven relative
-    distance of ``cost_usd_per_h`` from the optimum: 0 when optimal, > 0 when the time limit stopped the search)."""
+class MixResult(Result):
+    """The minimum-cost allocation of GPU types for a workload (:func:`cheapest_mix`). Prices are US dollars.
+
+    Attributes
+    ----------
+    allocation : polars.DataFrame
+        One row per GPU type: ``system``, ``tp``, ``instances``, ``gpus``, ``usd_per_gpu_h`` (USD per
+        GPU-hour), ``cost_usd_per_h`` (USD per hour), ``load`` (the assigned load over the instances, in (0,
+        1]).
+    assignment : polars.DataFrame
+        One row per bucket and type: the bucket's token ranges, ``system``, ``share_of_bucket`` (fraction of
+        the bucket's requests sent there) and ``rate_req_s`` (requests/s).
+    capacities : polars.DataFrame
+        Per bucket and type, from :func:`capacity` (with ``system`` and ``tp``).
+    single_type : polars.DataFrame
+        The cheapest allocation using one type only, per type: ``system``, ``tp``, ``instances``,
+        ``cost_usd_per_h`` (null when infeasible), ``why`` (why infeasible) and ``saving`` (of the mix against
+        it, %).
+    cost_usd_per_h : float
+        The mix's cost, USD per hour.
+    solve_s : float
+        The integer program's time, seconds.
+    gap : float
+        The proven relative distance of ``cost_usd_per_h`` from the optimum, a fraction: 0 when optimal, > 0
+        when the time limit stopped the search.
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> w = pm.serve.mix.workload(pm.serve.mix.trace_requests("lmsys_05"))
+    >>> r = pm.serve.cheapest_mix("llama2-7b", ["g6-l4", "g5-a10g"], w, rate=20.0, tpot_slo_s=0.12, dtype="fp16")
+    >>> r
+    MixResult(4x g5-a10g: $4.04/h)
+    >>> r.single_type["system"].to_list(), r.single_type["cost_usd_per_h"].round(2).to_list()
+    (['g6-l4', 'g5-a10g'], [4.9, 4.04])
+    """
 
     allocation: pl.DataFrame
     assignment: pl.DataFrame
@@ -368,6 +540,7 @@ def _gpu_list(gpus: Any) -> list[tuple[str, int]]:
     return out
 
 
+@keyword_options()
 def cheapest_mix(
     model: Any,
     gpus: Any,
@@ -382,12 +555,61 @@ def cheapest_mix(
     max_num_seqs: int | None = None,
     time_limit_s: float | None = 0.9,
 ) -> MixResult:
-    """The minimum-cost mix of GPU types serving ``work`` at ``rate`` requests/s under ``tpot_slo_s`` (and
-    ``ttft_slo_s``), Mélange's formulation (module docstring). ``gpus``: system ids (one GPU per instance) or
-    ``{system: tp}``; an instance of ``tp`` GPUs costs ``tp`` times the GPU's price (hwdb ``[price]``, or
-    ``prices`` by system or device id, USD per GPU-hour). Raises :class:`NoAllocationError` naming the bucket
-    no type can serve, and why, for each type. The integer program stops after ``time_limit_s`` (None: no limit)
-    with the best allocation found and its proven ``gap`` to the optimum (0 when solved to optimality)."""
+    """The minimum-cost mix of GPU types serving ``work`` at ``rate`` requests/s under the SLOs: Mélange's
+    formulation (module docstring).
+
+    An instance of ``tp`` GPUs costs ``tp`` times the GPU's price (hwdb ``[price]``, or ``prices``). The
+    integer program stops after ``time_limit_s`` with the best allocation found and its proven ``gap`` to the
+    optimum (0 when solved to optimality).
+
+    Parameters
+    ----------
+    model : str, dict or perfmodel.llm.Model
+        The served model.
+    gpus : str, sequence of str or dict
+        System ids (one GPU per instance) or ``{system: tp}``.
+    work : Workload
+        The request histogram (:func:`workload`).
+    rate : float
+        Total request rate, requests/s (> 0).
+    tpot_slo_s : float
+        SLO on the mean time per output token, seconds.
+    ttft_slo_s : float, optional
+        SLO on the time to first token, seconds.
+    prices : dict of str to float, optional
+        USD per GPU-hour by system or device id, replacing hwdb's.
+    slice_factor : int
+        Slices each bucket is cut into (default 8).
+    dtype : str
+        Weights' dtype (default ``"bf16"``).
+    framework : str
+        Serving framework class (default ``"vllm"``).
+    max_num_seqs : int, optional
+        The largest batch (default: the framework's).
+    time_limit_s : float, optional
+        The integer program's time limit, seconds (default 0.9; None: no limit).
+
+    Returns
+    -------
+    MixResult
+        ``allocation`` (instances and cost per type), ``assignment``, ``capacities``, ``single_type``,
+        ``cost_usd_per_h`` (USD per hour), ``solve_s`` (s) and ``gap`` (fraction).
+
+    Raises
+    ------
+    NoAllocationError
+        No type can serve some bucket under the SLO (naming the bucket and why, for each type).
+    perfmodel.InvalidArgumentError
+        A bad rate, SLO, price key, GPU list or ``work``; a device without a price (give ``prices``).
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> w = pm.serve.mix.workload(pm.serve.mix.trace_requests("lmsys_05"))
+    >>> r = pm.serve.cheapest_mix("llama2-7b", ["g6-l4", "g5-a10g"], w, rate=4.0, tpot_slo_s=0.12, dtype="fp16")
+    >>> r.allocation.select("system", "instances", "cost_usd_per_h").rows(), r.gap
+    ([('g6-l4', 0, 0.0), ('g5-a10g', 1, 1.01)], 0.0)
+    """
     rate = _check_rate("rate", rate)
     types = _gpu_list(gpus)
     if prices:
@@ -408,14 +630,24 @@ def cheapest_mix(
         )
     caps = []
     for system, tp in types:
-        c = capacity(model, system, work, tpot_slo_s, ttft_slo_s, tp, dtype, framework, max_num_seqs)
+        c = capacity(
+            model,
+            system,
+            work,
+            tpot_slo_s,
+            ttft_slo_s=ttft_slo_s,
+            tp=tp,
+            dtype=dtype,
+            framework=framework,
+            max_num_seqs=max_num_seqs,
+        )
         caps.append(c.with_columns(pl.lit(system).alias("system"), pl.lit(tp).alias("tp")))
     unit_cost = np.array([price(s, prices) * tp for s, tp in types])
     cap = np.stack([c["max_rate_req_s"].to_numpy() for c in caps], axis=1)  # buckets x types
     share = work.buckets["share"].to_numpy()
-    for k in np.flatnonzero(~(cap > 0).any(axis=1)):
-        b = work.buckets.row(int(k), named=True)
-        reasons = "; ".join(f"{s}: {c['why'][int(k)]}" for (s, _), c in zip(types, caps, strict=True))
+    for bad in np.flatnonzero(~(cap > 0).any(axis=1)):
+        b = work.buckets.row(int(bad), named=True)
+        reasons = "; ".join(f"{s}: {c['why'][int(bad)]}" for (s, _), c in zip(types, caps, strict=True))
         raise NoAllocationError(
             f"no GPU type can serve bucket prompt {b['prompt_lo']}-{b['prompt_hi']} x output {b['output_lo']}-"
             f"{b['output_hi']} tokens ({b['share'] * 100:.1f}% of requests) under the SLO: {reasons}"
@@ -423,9 +655,9 @@ def cheapest_mix(
     with np.errstate(divide="ignore"):
         bucket_load = np.where(cap > 0, (share * rate)[:, None] / cap, np.inf)  # instances per whole bucket
     t0 = time.perf_counter()
-    k, n, gap = _solve(bucket_load, unit_cost, slice_factor, time_limit_s)
+    slices, n, gap = _solve(bucket_load, unit_cost, slice_factor, time_limit_s)
     solve_s = time.perf_counter() - t0
-    assigned = k / slice_factor  # share of each bucket per type
+    assigned = slices / slice_factor  # share of each bucket per type
     used = (np.where(np.isfinite(bucket_load), bucket_load, 0.0) * assigned).sum(axis=0)
     allocation = pl.DataFrame({
         "system": [s for s, _ in types], "tp": [tp for _, tp in types], "instances": n.astype(int),
@@ -455,9 +687,9 @@ def cheapest_mix(
                 }
             )
         else:
-            k = int(np.flatnonzero(~np.isfinite(bucket_load[:, g]))[0])
+            first = int(np.flatnonzero(~np.isfinite(bucket_load[:, g]))[0])
             single.append({"system": s, "tp": tp, "instances": None, "cost_usd_per_h": None,
-                           "why": f"cannot serve every bucket: {caps[g]['why'][k]}"})  # fmt: skip
+                           "why": f"cannot serve every bucket: {caps[g]['why'][first]}"})  # fmt: skip
     total = float((n * unit_cost).sum())
     single_df = pl.DataFrame(single, schema={"system": pl.String, "tp": pl.Int64, "instances": pl.Int64,
                                              "cost_usd_per_h": pl.Float64, "why": pl.String})  # fmt: skip

@@ -9,6 +9,7 @@ from typing import Any
 import polars as pl
 
 from .. import hwdb
+from .._api import keyword_options
 from ..errors import InvalidArgumentError, PerfModelError
 
 
@@ -35,9 +36,33 @@ def _cluster_size(cluster: Any) -> tuple[Any, int, int]:
 
 
 def plans(model: Any, cluster: Any, max_pp: int = 8) -> list[dict[str, int]]:
-    """Every plan: TP dividing a node's GPUs (and the model's heads), PP up to ``max_pp`` whole nodes or within
-    one, EP in {1, TP} for MoE models, replicas filling the cluster; for MoE models also data-parallel attention
-    over the TP ranks with EP = TP (``attention_dp``, PP 1, TP dividing the experts)."""
+    """Every serving plan of a cluster's GPUs, the candidates :func:`search` simulates.
+
+    TP divides a node's GPUs (and the model's heads), PP goes up to ``max_pp`` whole nodes or within one, EP
+    is in {1, TP} for MoE models, and replicas fill the cluster; for MoE models also data-parallel attention
+    over the TP ranks with EP = TP (``attention_dp``, PP 1, TP dividing the experts).
+
+    Parameters
+    ----------
+    model : str, dict or perfmodel.llm.Model
+        The served model.
+    cluster : str, Spec, tuple or Cluster
+        A system (one node), ``(system, nodes)`` or a cluster of one group.
+    max_pp : int
+        The largest pipeline degree (default 8).
+
+    Returns
+    -------
+    list of dict
+        One dict per plan: ``tp``, ``pp``, ``ep``, ``attention_dp``, ``replicas`` and ``gpus``.
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> ps = pm.serve.plans("llama3.1-8b", "dgx-h100")
+    >>> len(ps), ps[0]
+    (10, {'tp': 1, 'pp': 1, 'ep': 1, 'attention_dp': False, 'replicas': 8, 'gpus': 8})
+    """
     from . import _as_model
 
     m = _as_model(model)
@@ -60,6 +85,7 @@ def plans(model: Any, cluster: Any, max_pp: int = 8) -> list[dict[str, int]]:
     return out
 
 
+@keyword_options()
 def search(
     model: Any,
     cluster: Any,
@@ -80,18 +106,76 @@ def search(
     objective: str = "goodput",
     client: Any = None,
 ) -> pl.DataFrame:
-    """Simulates every plan of :func:`plans` (and each ``max_num_seqs`` option) on the same requests (a trace,
-    or ``num_requests`` Poisson arrivals at ``rate`` per second for the whole cluster; offline, all at once,
-    when neither is given) and returns one row per plan, best first: plans meeting the SLOs (on the
+    """The best serving plan for a cluster: every TP x PP (x EP) split of its GPUs into replicas, simulated on
+    the same requests.
+
+    Simulates every plan of :func:`plans` (and each ``max_num_seqs`` option) on the same requests (a trace, or
+    ``num_requests`` Poisson arrivals at ``rate`` per second for the whole cluster; offline, all at once, when
+    neither is given) and returns one row per plan, best first: plans meeting the SLOs (on the
     ``percentile``-th TTFT and TPOT) before those that do not, then by goodput and output tokens/s. ``why``
     says what decided each row. Plans that do not fit say by how much.
 
     ``objective="max_rate"`` answers "how many requests/s under these SLOs, with which plan": each plan's
-    highest rate meeting the SLOs (:func:`perfmodel.serve.max_rate` on the same lengths or trace; ``rate`` is not
-    needed) in ``max_rate_req_s``, plans ranked by it, the other columns from the run at that rate.
+    highest rate meeting the SLOs (:func:`perfmodel.serve.max_rate` on the same lengths or trace; ``rate`` is
+    not needed) in ``max_rate_req_s``, plans ranked by it, the other columns from the run at that rate.
 
-    ``client`` (a ``dask.distributed.Client``) simulates the plans as tasks on its workers (chunks of the plan
-    list, each retried if it fails); the frame is the local one."""
+    Parameters
+    ----------
+    model : str, dict or perfmodel.llm.Model
+        The served model.
+    cluster : str, Spec, tuple or Cluster
+        A system (one node), ``(system, nodes)`` or a cluster of one group.
+    rate : float, optional
+        Poisson arrivals for the whole cluster, requests per second (None with no ``requests``: offline).
+    slo_ttft_s, slo_tpot_s : float, optional
+        SLOs on time to first token and time per output token, seconds.
+    percentile : int
+        The percentile the SLOs apply to: 50, 90 (default) or 99.
+    num_requests : int
+        Requests drawn (default 1000).
+    prompt_tokens, output_tokens : int or tuple
+        Lengths, tokens, as :func:`perfmodel.serve.requests` takes them (default 512 and 128).
+    requests : polars.DataFrame or str, optional
+        A trace instead of Poisson arrivals.
+    dtype, kv_dtype, framework : str
+        As :func:`perfmodel.serve.simulate` takes them (defaults ``"bf16"``, 16-bit, ``"vllm"``).
+    max_num_seqs : tuple of int or None
+        Scheduler limits to try (default ``(None,)``: the framework's).
+    max_pp : int
+        The largest pipeline degree tried (default 8).
+    seed : int
+        Seed of the Poisson draws (default 0).
+    objective : str
+        ``"goodput"`` (default) or ``"max_rate"``.
+    client : dask.distributed.Client, optional
+        Simulates the plans as tasks on its workers (chunks of the plan list, each retried if it fails); the
+        frame is the local one.
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per plan and ``max_num_seqs``, best first: ``tp``, ``pp``, ``ep``, ``attention_dp``,
+        ``replicas``, ``gpus``, ``max_num_seqs``, ``kv_tokens``, ``weights_gib_per_gpu`` (GiB), ``fits``,
+        ``meets_slo``, ``mean_ttft_s``, ``mean_tpot_s``, ``mean_e2e_s`` and the ``p{percentile}_`` TTFT and
+        TPOT (seconds), ``output_tokens_per_s``, ``output_tokens_per_s_per_gpu``, ``goodput_requests_per_s``,
+        ``slo_attainment`` (fraction), ``preemptions``, ``energy_per_output_token_j`` (J),
+        ``mean_power_per_gpu_w`` (W), ``why``; with ``objective="max_rate"`` also ``max_rate_req_s`` and
+        ``beyond_max_rate``. Plans that do not fit lack the simulated columns.
+
+    Raises
+    ------
+    perfmodel.InvalidArgumentError
+        A percentile other than 50, 90, 99, an unknown objective, ``max_rate`` without an SLO, or no plan.
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> df = pm.serve.search("llama3.1-8b", "dgx-h100", rate=20.0, slo_ttft_s=0.5, slo_tpot_s=0.02, num_requests=200)
+    >>> df.select("tp", "pp", "replicas", "meets_slo").row(0)
+    (8, 1, 1, True)
+    >>> f"{df['goodput_requests_per_s'][0]:.1f} req/s", df.height
+    ('18.0 req/s', 10)
+    """
     if percentile not in (50, 90, 99):
         raise InvalidArgumentError(f"argument `percentile`: is {percentile!r}; expected 50, 90 or 99")
     if objective not in ("goodput", "max_rate"):
@@ -145,8 +229,8 @@ def _plan_rows(items: list[tuple[dict[str, int], int | None]], ctx: dict[str, An
     offline = rate is None and requests is None
     for p, seqs in items:
         row: dict[str, Any] = {**p, "max_num_seqs": seqs}
-        mem = memory(model, (spec, nodes), p["tp"], p["pp"], dtype, kv_dtype, framework, p["ep"], max_num_seqs=seqs,
-                     attention_dp=p["attention_dp"])  # fmt: skip
+        mem = memory(model, (spec, nodes), tp=p["tp"], pp=p["pp"], dtype=dtype, kv_dtype=kv_dtype, framework=framework, ep=p["ep"], max_num_seqs=seqs,
+                     attention_dp=bool(p["attention_dp"]))  # fmt: skip
         row["kv_tokens"] = mem.kv_tokens
         row["weights_gib_per_gpu"] = mem.weights_bytes / 2**30
         try:
@@ -163,7 +247,7 @@ def _plan_rows(items: list[tuple[dict[str, int], int | None]], ctx: dict[str, An
         if p["attention_dp"]:
             common["attention_dp"] = True
         if objective == "max_rate":
-            mr = max_rate(model, (spec, nodes), p["tp"], p["pp"], p["replicas"], slo_ttft_s=slo_ttft_s,
+            mr = max_rate(model, (spec, nodes), tp=p["tp"], pp=p["pp"], replicas=p["replicas"], slo_ttft_s=slo_ttft_s,
                           slo_tpot_s=slo_tpot_s, percentile=percentile, requests=requests,
                           num_requests=num_requests, prompt_tokens=prompt_tokens, output_tokens=output_tokens,
                           seed=seed, **common)  # fmt: skip
@@ -174,7 +258,7 @@ def _plan_rows(items: list[tuple[dict[str, int], int | None]], ctx: dict[str, An
                 continue
             sim = mr.simulation
         else:
-            sim = simulate(model, (spec, nodes), p["tp"], p["pp"], p["replicas"], slo_ttft_s=slo_ttft_s,
+            sim = simulate(model, (spec, nodes), tp=p["tp"], pp=p["pp"], replicas=p["replicas"], slo_ttft_s=slo_ttft_s,
                            slo_tpot_s=slo_tpot_s, **common, **kw)  # fmt: skip
         s = sim.summary
         ttft, tpot = s[f"p{percentile}_ttft_s"], s[f"p{percentile}_tpot_s"]

@@ -14,6 +14,7 @@ import polars as pl
 
 from .. import _check as check
 from .. import _core
+from .._display import Result
 from ..errors import InvalidArgumentError
 
 #: Columns a request trace has.
@@ -46,9 +47,43 @@ def _dist(name: str, v: Any) -> tuple[str, float, float, float]:
 
 def requests(rate: float, n: int = 1000, prompt_tokens: Any = 512, output_tokens: Any = 128, seed: int = 0,
              *, n_name: str = "n") -> pl.DataFrame:  # fmt: skip
-    """``n`` requests arriving as a Poisson process of ``rate`` per second (``math.inf``: all at time 0), with
-    prompt and output lengths fixed or drawn (see :func:`_dist`); seeded and deterministic (``seed`` in
-    [0, 2^64))."""
+    """Requests arriving as a Poisson process, with prompt and output lengths fixed or drawn; seeded and
+    deterministic.
+
+    Parameters
+    ----------
+    rate : float
+        Arrivals per second (``math.inf``: all at time 0).
+    n : int
+        Requests, 1 to 10,000,000 (default 1000).
+    prompt_tokens, output_tokens : int or tuple
+        Lengths, tokens (1 to 2^24): a whole number (fixed; defaults 512 and 128), ``("uniform", lo, hi)`` or
+        ``("lognormal", mean, sigma, max)``.
+    seed : int
+        Seed, in [0, 2^64) (default 0).
+    n_name : str
+        The name errors give ``n`` (callers that call it ``num_requests`` pass that).
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per request, in arrival order: ``arrival_s`` (seconds), ``prompt_tokens``, ``output_tokens``.
+
+    Raises
+    ------
+    perfmodel.InvalidArgumentError
+        A rate, count, length or seed outside its domain.
+
+    Examples
+    --------
+    >>> import math
+    >>> import perfmodel as pm
+    >>> r = pm.serve.requests(2.0, 1000, prompt_tokens=("uniform", 100, 200), output_tokens=128, seed=1)
+    >>> r.height, r["prompt_tokens"].min() >= 100, r["output_tokens"].unique().to_list()
+    (1000, True, [128])
+    >>> pm.serve.requests(math.inf, 3)["arrival_s"].to_list()
+    [0.0, 0.0, 0.0]
+    """
     rate = check.number("rate", rate, allow_inf=True, unit=" (requests per second; math.inf: all at once)")
     n = check.whole(n_name, n, 1, MAX_REQUESTS)
     seed = check.whole("seed", seed, 0, 2**64 - 1)
@@ -61,8 +96,34 @@ def requests(rate: float, n: int = 1000, prompt_tokens: Any = 512, output_tokens
 
 
 def read_requests(source: Any) -> pl.DataFrame:
-    """A request trace from a polars frame, or a CSV or JSONL file with columns ``arrival_s``, ``prompt_tokens``,
-    ``output_tokens`` (rows are checked by the simulator: positive lengths, arrivals in order)."""
+    """A request trace from a polars frame, or a CSV or JSONL file.
+
+    Rows are checked by the simulator (positive lengths, arrivals in order).
+
+    Parameters
+    ----------
+    source : polars.DataFrame, str or pathlib.Path
+        A frame, or the path of a CSV (or ``.jsonl``/``.ndjson``) file, with columns ``arrival_s`` (seconds),
+        ``prompt_tokens`` and ``output_tokens``.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``arrival_s``, ``prompt_tokens``, ``output_tokens`` as floats (other columns dropped).
+
+    Raises
+    ------
+    perfmodel.InvalidArgumentError
+        A missing file, an unreadable one, a missing column or cells that are not numbers.
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> import perfmodel as pm
+    >>> trace = pl.DataFrame({"arrival_s": [0.0, 0.5], "prompt_tokens": [512, 1024], "output_tokens": [128, 64]})
+    >>> pm.serve.read_requests(trace).row(1)
+    (0.5, 1024.0, 64.0)
+    """
     where = "requests"
     if isinstance(source, (str, Path)):
         path = Path(source)
@@ -106,12 +167,39 @@ def _quantiles(v: np.ndarray) -> list[float]:
 
 
 @dataclass(frozen=True)
-class Simulation:
-    """One simulated run. ``requests``: one row per request (arrival_s, prompt_tokens, output_tokens, ttft_s,
-    tpot_s, e2e_s, max_itl_s, preemptions, replica, finish_s). Summaries: ``mean_/p50_/p90_/p99_`` of
-    ``ttft_s``, ``tpot_s``, ``e2e_s`` and ``itl_s`` (over every inter-token gap); ``output_tokens_per_s`` and
-    ``requests_per_s`` over the makespan; ``goodput_requests_per_s`` (requests meeting both SLOs per second of
-    makespan; all when no SLO is given), ``slo_attainment``; ``iterations``, ``preemptions``, ``makespan_s``."""
+class Simulation(Result):
+    """One simulated serving run (:func:`perfmodel.serve.simulate`, :func:`perfmodel.serve.max_throughput`).
+
+    Summary figures read as attributes (``sim.mean_ttft_s``, ``sim.output_tokens_per_s``...); :meth:`frame`
+    gives them as a one-row frame.
+
+    Attributes
+    ----------
+    requests : polars.DataFrame
+        One row per request: ``arrival_s``, ``prompt_tokens``, ``output_tokens``, ``ttft_s`` (time to first
+        token), ``tpot_s`` (mean time per output token after the first), ``e2e_s`` (end-to-end latency),
+        ``max_itl_s`` (longest inter-token gap), ``first_token_s`` and ``finish_s`` (times since the start),
+        all seconds; ``preemptions`` and ``replica``.
+    summary : dict of str to float
+        ``mean_``, ``p50_``, ``p90_`` and ``p99_`` of ``ttft_s``, ``tpot_s``, ``e2e_s`` and ``itl_s`` (over
+        every inter-token gap), seconds; ``token_weighted_tpot_s`` (s); ``output_tokens_per_s`` and
+        ``requests_per_s`` over the makespan; ``goodput_requests_per_s`` (requests meeting both SLOs per
+        second of makespan; all when no SLO is given), ``slo_attainment`` (fraction); ``num_requests``,
+        ``iterations``, ``preemptions``, ``makespan_s`` (s); energy (:func:`perfmodel.power.add_run_energy`):
+        ``energy_j`` (J, every GPU), ``mean_power_per_gpu_w`` and ``peak_power_per_gpu_w`` (W),
+        ``energy_per_output_token_j``, ``energy_per_request_j``, ``energy_per_iteration_j`` (J),
+        ``throttled_iterations``, ``gpus`` and ``cluster_power_w`` (W, with the nodes' non-GPU power; NaN
+        where the system has no rating).
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> sim = pm.serve.simulate("llama3.1-8b", "dgx-h100", rate=4.0, num_requests=100, slo_ttft_s=0.03, slo_tpot_s=0.01)
+    >>> sim.slo_attainment, f"{sim.goodput_requests_per_s:.2f} req/s", f"{sim.mean_power_per_gpu_w:.0f} W"
+    (0.94, '3.29 req/s', '443 W')
+    >>> sim.requests.columns[:6]
+    ['arrival_s', 'prompt_tokens', 'output_tokens', 'ttft_s', 'tpot_s', 'e2e_s']
+    """
 
     requests: pl.DataFrame
     summary: dict[str, float]
@@ -123,7 +211,13 @@ class Simulation:
         raise AttributeError(key)
 
     def frame(self) -> pl.DataFrame:
-        """The summary as a one-row frame."""
+        """The summary as a one-row frame.
+
+        Returns
+        -------
+        polars.DataFrame
+            One column per summary figure (units by name: ``_s`` seconds, ``_w`` W, ``_j`` J).
+        """
         return pl.DataFrame([self.summary])
 
     def __repr__(self) -> str:
@@ -166,7 +260,7 @@ def summarize(
     out["token_weighted_tpot_s"] = float(
         (tpot * np.maximum(n_out - 1, 0)).sum() / max((n_out - 1).sum(), 1.0)
     )
-    start = float(req["arrival_s"].min()) if req.height else 0.0
+    start = float(req["arrival_s"].to_numpy().min()) if req.height else 0.0
     span = max(float(raw["makespan_s"]) - start, 1e-30)
     out["makespan_s"] = float(raw["makespan_s"])
     out["output_tokens_per_s"] = float(n_out.sum() / span)

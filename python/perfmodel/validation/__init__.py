@@ -34,6 +34,7 @@ SUITES: dict[str, str] = {
     "allocation": "perfmodel.validation.allocation",
     "energy": "perfmodel.validation.energy",
     "sizing": "perfmodel.validation.sizing",
+    "mlperf5": "perfmodel.validation.mlperf5",
 }
 
 #: Columns every suite returns. ``error`` is (predicted - measured) / measured; ``role`` is ``fit`` for rows

@@ -610,7 +610,7 @@ def fit_frontier() -> tuple[dict[str, Any], dict[str, str], dict[str, Any]]:
         f"RCCL all_gather_into_tensor busbw (aws-ofi-rccl, 8 GCDs/node, bf16) on 1, 2, 8 and 32 Frontier nodes at every "
         f"output size from 1 MiB to 1 GiB except the first size of each multi-node job ({n_fit} rows); timed region priced "
         "as the all-gather plus the torch.cat copy (roofline); PCCL raw logs axonn-ai/sc2025-pccl-reproducer @ 5a6353f "
-        "data/all_gather_3 via shared/data/frontier_measurements.csv; tools/calibrate.py --collectives, scipy least_squares "
+        "data/all_gather_3 via python/perfmodel/data/frontier_measurements.csv; tools/calibrate.py --collectives, scipy least_squares "
         f"on log time, rms log error {rms:.3f}; holdout: every row of 4, 16 and 64 nodes"
     )
     texts = {

@@ -1,4 +1,4 @@
-"""DAQ suite: the CMS pipelines against shared/specs/domain.md 1.5 and SystemFlow's published outputs.
+"""DAQ suite: the CMS pipelines against docs/models/daq.md#numbers-to-reproduce and SystemFlow's published outputs.
 
 Roles: ``check`` = deterministic derivations of the SystemFlow equations (power table, Gaussian-classifier
 oracle); ``fit`` = the two F1 rows the presets' Gaussian L1T skills are calibrated to (Run-5 baseline and
@@ -16,7 +16,7 @@ import polars as pl
 from ..daq import preset
 from . import frame, published
 
-DOMAIN = "shared/specs/domain.md 1.5 (deterministic re-implementation of the SystemFlow equations) [D]"
+DOMAIN = "docs/models/daq.md#numbers-to-reproduce (deterministic re-implementation of the SystemFlow equations) [D]"
 FIT_COMMIT = "dc62d1e"
 
 #: SystemFlow scenario -> (preset, levers).
@@ -71,7 +71,7 @@ def run() -> pl.DataFrame:
             cache[key] = (p.with_values(values) if values else p).evaluate()
         return cache[key]
 
-    # Power table (domain.md 1.5), scaled to 2032 technology.
+    # Power table (docs/models/daq.md#numbers-to-reproduce), scaled to 2032 technology.
     table = [
         ("Run-3 PU60, RR 400", "cms-run3", {}, None, 0.3215e6),
         ("Run-5 PU200, RR 400", "cms-run5", {}, {"L1T.reduction_ratio": 400.0}, 6.959e6),

@@ -19,7 +19,7 @@ on one GPU and on TP 2 (4x the weights, tensor parallel with NVLink all-reduces)
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -84,7 +84,7 @@ def _steady(
     from .. import _core
 
     h = serve.engine(model, system, tp=tp, dtype=dtype, framework="vllm")
-    pm_ = power.model(system, dtype, **overrides)
+    pm_ = power.model(system, dtype=dtype, **overrides)
     ps, pl_, ca, ds, cx = (np.array([x], dtype=float) for x in
                            (1.0, batch * PROMPT_TOKENS / output, PROMPT_TOKENS / 2, batch, PROMPT_TOKENS + output / 2))  # fmt: skip
     r = _core.power_iteration(h, pm_.handle, ps, pl_, ca, ds, cx, None)
@@ -177,8 +177,8 @@ def summary(rows: pl.DataFrame | None = None) -> dict[str, dict[str, float]]:
     for (role, metric), g in rows.group_by(["role", "metric"]):
         e = g["error"].abs()
         out[f"{role}/{metric}"] = {
-            "median": float(e.median()),
-            "max": float(e.max()),
+            "median": cast(float, e.median()),
+            "max": cast(float, e.max()),
             "rows": float(g.height),
         }  # type: ignore[arg-type]
     return out

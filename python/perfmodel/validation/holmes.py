@@ -1,5 +1,5 @@
 """Holmes validation: training across clusters with InfiniBand, RoCE and Ethernet NICs (Yang et al., ICPP'24,
-arXiv:2312.03549; domain.md §2).
+arXiv:2312.03549; docs/models/training.md#heterogeneous-nics).
 
 Rows (``perfmodel/data/published_measurements.csv``):
 
@@ -16,7 +16,7 @@ Nothing here is fitted. Hardware: the ``holmes-a100-*`` hwdb systems (NIC counts
 Megatron-LM Table 1) and NIC efficiencies from other published logs (eth-100g: NVIDIA/nccl#450;
 cx6-roce200: NVIDIA/nccl#2409). Plans: the paper's per-run plans were not retrievable, so each model uses
 its Megatron-LM Table 1 configuration (3.6B: tp 2, global batch 512; 7.5B: tp 4, global batch 512; the
-Holmes "parameter groups" follow that table, domain.md §2.4) with the options of Holmes's launch scripts
+Holmes "parameter groups" follow that table, docs/models/training.md#heterogeneous-nics) with the options of Holmes's launch scripts
 (micro-batch 4, fp16, flash attention, selective recompute, sequence parallelism, distributed optimizer),
 pp 2 with one stage per NIC cluster for the hybrid runs, and Megatron-LM's default of no DP overlap.
 
@@ -42,7 +42,7 @@ from . import frame, published, published_row
 #: hwdb system per NIC type of the published rows.
 SYSTEMS = {"InfiniBand": "holmes-a100-ib", "RoCE": "holmes-a100-roce", "Ethernet": "holmes-a100-eth"}
 #: Options of the Holmes launch scripts (CodexDive/Holmes examples/pretrain_gpt_4_nodes.sh).
-SCRIPT = {
+SCRIPT: dict[str, Any] = {
     "micro_batch": 4,
     "dtype": "fp16",
     "flash_attention": True,

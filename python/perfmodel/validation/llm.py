@@ -142,7 +142,7 @@ def _nodes(gpus: int) -> int:
 
 
 def _best(
-    m: llm.Model, gpus: int, calib: dict[str, float] | None, mbs: list[int], vps: list[int], **plan: Any
+    m: llm.Model, gpus: int, calib: dict[str, float] | str | None, mbs: list[int], vps: list[int], **plan: Any
 ) -> llm.Estimate:
     """Fastest fitting plan over the unpublished knobs (micro-batch, interleaving); falls back to the fastest."""
     best: llm.Estimate | None = None
@@ -302,7 +302,7 @@ def _throughput_rows(
 def _check_rows() -> list[dict[str, Any]]:
     pub = published()
     rows: list[dict[str, Any]] = []
-    src_zero = "Rajbhandari et al., 'ZeRO', SC'20 (arXiv:1910.02054), Figure 1 example: Psi = 7.5B, N_d = 64 (domain.md §3.3)"
+    src_zero = "Rajbhandari et al., 'ZeRO', SC'20 (arXiv:1910.02054), Figure 1 example: Psi = 7.5B, N_d = 64 (docs/models/memory.md#zero)"
     m = llm.model("megatron-7.5b")
     for zero, gb in ((0, 120.0), (1, 31.4), (2, 16.6), (3, 1.88)):
         e = llm.estimate(m, ("dgx-a100", 8), dp=64, zero=zero, global_batch=64)
@@ -352,7 +352,7 @@ def _frontier_rows() -> list[dict[str, Any]]:
     """Xu et al. (arXiv:2501.04266) headline figures for the 20B GPT on Frontier: the 3-level hierarchical
     partitioning's TFLOPS per GCD over ZeRO++ (1.71x) and its scaling efficiency to 384 GCDs (0.94), from the
     abstract, and ZeRO++ over ZeRO-3 (+40.5 %, a secondary summary). The paper's plans are not available
-    (domain.md §3.5 [U]); assumed here: pure data parallelism on 48 nodes, micro-batch 1, one micro-batch per
+    (docs/models/memory.md#hierarchical-partitioning); assumed here: pure data parallelism on 48 nodes, micro-batch 1, one micro-batch per
     step, full recomputation, no overlap; ZeRO++ = qwZ + qgZ + hpZ over the node (8 GCDs); the 3-level scheme =
     weights over the GCD pair and gradients over the node (``weights_group=2, grads_group=8``) with qwZ and qgZ,
     the optimizer states over all ranks. ZeRO-3's per-micro-batch collectives run one call per parameter module

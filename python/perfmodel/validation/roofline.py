@@ -201,12 +201,14 @@ def predict(case: Case, device: Spec | None = None) -> float:
         if case.args["shape"] is None:
             m, n, k = np.meshgrid(_MAX_GRID, _MAX_GRID, _MAX_GRID, indexing="ij")
             return float(
-                roofline.gemm(dev, m.ravel(), n.ravel(), k.ravel(), dtype=case.dtype)["tflops"].max()
+                roofline.gemm(dev, m.ravel(), n.ravel(), k.ravel(), dtype=case.dtype)["tflops"]
+                .to_numpy()
+                .max()
             )
         if "sweep_max" in case.args:
             g = np.arange(256, case.args["sweep_max"] + 1, 256, dtype=float)
             m, n, k = (x.ravel() for x in np.meshgrid(g, g, g, indexing="ij"))
-            return float(roofline.gemm(dev, m, n, k, dtype=case.dtype)["tflops"].max())
+            return float(roofline.gemm(dev, m, n, k, dtype=case.dtype)["tflops"].to_numpy().max())
         m, n, k = case.args["shape"]
         flops = 2.0 * m * n * k
         return flops / roofline.gemm_time(dev, m, n, k, dtype=case.dtype, layout=_layout(case)) / 1e12

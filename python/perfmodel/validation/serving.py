@@ -50,15 +50,19 @@ def splitwise_frame() -> pl.DataFrame:
 
 
 def _predict_phase(r: dict[str, Any], figures: dict[str, float]) -> float:
-    common = {"tp": r["tp"], "pp": r["pp"] or 1, "batch": r["batch_size"], "framework": "splitwise"}
+    common: dict[str, Any] = {
+        "tp": r["tp"],
+        "pp": r["pp"] or 1,
+        "batch": r["batch_size"],
+        "framework": "splitwise",
+        **figures,
+    }
     if r["phase"] == "prefill":
         return float(
-            serve.prefill(
-                r["model_id"], r["system_id"], prompt_len=r["prompt_tokens"], **common, **figures
-            ).time_s
+            serve.prefill(r["model_id"], r["system_id"], prompt_len=r["prompt_tokens"], **common).time_s
         )
     ctx = r["prompt_tokens"] + r["output_tokens"] / 2
-    return float(serve.decode(r["model_id"], r["system_id"], context_len=ctx, **common, **figures).time_s)
+    return float(serve.decode(r["model_id"], r["system_id"], context_len=ctx, **common).time_s)
 
 
 #: Systems whose Splitwise rows hold one TP degree only take the collective figures of a system with several:

@@ -69,7 +69,7 @@ def _engine_keys() -> frozenset[str]:
     return frozenset(serve.engine("llama2-7b", "dgx-h100", framework="trtllm").framework)
 
 
-def engine_figures(figures: dict[str, float]) -> dict[str, float]:
+def engine_figures(figures: dict[str, float]) -> dict[str, Any]:
     """``figures`` as the installed engine names them: ``comm_time_scale`` (collective time multiplier) becomes
     ``comm_bandwidth_scale = 1 / comm_time_scale`` where the engine scales collective bandwidth instead."""
     keys = _engine_keys()
@@ -191,7 +191,7 @@ def trtllm_bench_settings(r: dict[str, Any]) -> tuple[int, int]:
     f = m.fields
     tp, pp = int(r["tp"]), int(r["pp"] or 1)
     isl, osl = int(r["isl"]), int(r["osl"])
-    elem = {"fp8": 1.0, "fp4": 0.5, "int4": 0.5}.get(str(r["dtype"]), 2.0)
+    elem = {"fp8": 1.0, "fp4": 0.5, "nvfp4": 0.5, "mxfp4": 0.5, "int4": 0.5}.get(str(r["dtype"]), 2.0)
     kv_elem = 1.0 if kv_dtype_of(r) == "fp8" else 2.0
     head_dim = f.get("head_dim") or f["hidden"] / f["heads"]
     kv_gib_per_token = 2 * f["layers"] * max(tp, f["kv_heads"]) * head_dim * kv_elem / 2**30

@@ -5,7 +5,7 @@
 //! turns a rank count into a [`Comm`]: the levels the communicator actually spans, how many members it
 //! has at each, and the bandwidth and latency figures the algorithms need. A communicator that spans node
 //! groups with different NIC transports uses the transport they share (TCP over Ethernet by default, the
-//! Holmes rule, shared/specs/domain.md §2.2); one that stays inside a group uses that group's RDMA fabric.
+//! Holmes rule, docs/models/collectives.md#heterogeneous-nics); one that stays inside a group uses that group's RDMA fabric.
 use std::sync::Arc;
 
 use crate::error::{invalid, Error, Result};
@@ -325,12 +325,26 @@ impl Cluster {
         self.groups.len()
     }
 
-    /// The communicator of the first `nranks` devices.
+    /// The communicator of the first `nranks` devices. Beyond one node the ranks must fill whole nodes: a
+    /// communicator of 96 GPUs of two 72-GPU NVL72 racks (72 + 24) would otherwise be priced as 72 + 72, its
+    /// second rack's 24 NICs carrying what 72 carry in the model (refused, as an uneven strided group is).
     pub fn comm(&self, nranks: u32) -> Result<Comm> {
         self.check_nranks(f64::from(nranks))?;
         let spanned = self.groups_spanned(nranks);
         let first = &self.groups[0];
         let dpn = first.system.devices_per_node;
+        if nranks > dpn && nranks % dpn != 0 && self.groups.len() == 1 {
+            return Err(invalid(
+                "nranks",
+                format!(
+                    "is {nranks}: beyond one node a communicator must fill whole nodes of {dpn} devices \
+                     ({} full and one with {}); the engine does not price a partly filled node (its NICs \
+                     would carry the full nodes' traffic)",
+                    nranks / dpn,
+                    nranks % dpn
+                ),
+            ));
+        }
         let mut comm = Comm {
             nranks,
             levels: [first.levels[0].params; MAX_LEVELS],

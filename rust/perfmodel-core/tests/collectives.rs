@@ -1,4 +1,4 @@
-//! Collectives: the worked numbers of shared/specs/domain.md §6.6 and §6.8, and topology behaviour.
+//! Collectives: the worked numbers of docs/models/collectives.md#worked-numbers, and topology behaviour.
 use perfmodel_core::collective::{self, algorithms, formulas, Algorithm, Op, Placement};
 use perfmodel_core::topology::{disjoint_rings, system_of, Cluster, Comm, LevelParams, LinkKind};
 use perfmodel_core::Error;
@@ -170,9 +170,10 @@ fn engine_hierarchical_reproduces_domain_6_8() {
 
 #[test]
 fn engine_hierarchical_matches_6_8_bandwidth_terms_at_large_sizes() {
-    // 16 DGX H100 nodes: NVSwitch per-GPU ring bandwidth and one rail per GPU, as §6.8 assumes. At 1 TiB the
-    // latency and pipeline-fill terms are ~1 % of the total, so the engine's hierarchical all-reduce must equal
-    // §6.8's bandwidth terms with the hwdb bandwidths: 2 (g-1)/g n / B_intra + 2 (N-1)/N (n/g) / B_nic.
+    // 16 DGX H100 nodes: NVSwitch per-GPU ring bandwidth and one rail per GPU, as the worked number above
+    // assumes. At 1 TiB the latency and pipeline-fill terms are ~1 % of the total, so the engine's hierarchical
+    // all-reduce must equal its bandwidth terms with the hwdb bandwidths:
+    // 2 (g-1)/g n / B_intra + 2 (N-1)/N (n/g) / B_nic.
     let c = Cluster::new(system_of("dgx-h100").unwrap(), 16).unwrap();
     let comm = c.comm(128).unwrap();
     let intra = comm.levels[0].ring_bandwidth(8, 8, 1);

@@ -1,9 +1,9 @@
-//! The CMS pipelines of SystemFlow (arXiv:2407.00123) against the numbers of shared/specs/domain.md 1.5.
+//! The CMS pipelines of SystemFlow (arXiv:2407.00123) against the numbers of docs/models/daq.md#numbers-to-reproduce.
 use perfmodel_core::daq::{
     evaluate, sweep, Field, Link, Node, Pipeline, Settings, Target, METRIC_NAMES,
 };
 
-/// Run-5 (PU200) detectors, bytes per sample (domain.md 1.4, `cms_system_200.xlsx`).
+/// Run-5 (PU200) detectors, bytes per sample (docs/models/daq.md#cms-presets, `cms_system_200.xlsx`).
 const RUN5: [(&str, &str, f64); 19] = [
     ("Inner Tracker", "Tracking", 1_440_000.0),
     ("Outer Tracker PS", "Tracking", 720_000.0),
@@ -26,7 +26,7 @@ const RUN5: [(&str, &str, f64); 19] = [
     ("Muon RPC", "Muon", 10_000.0),
 ];
 
-/// HLT complexity, CPU least-squares fit (domain.md 1.4).
+/// HLT complexity, CPU least-squares fit (docs/models/daq.md#cms-presets).
 const HLT_CPU: [f64; 4] = [
     0.0,
     1.411_732_201_9e-7,
@@ -119,7 +119,7 @@ fn rel(a: f64, b: f64) -> f64 {
 
 #[test]
 fn power_table_matches_domain_1_5() {
-    // (gpu, smart pixels, P_scaled MW) from domain.md 1.5 (scratch re-implementation, notebook within 0.1 %).
+    // (gpu, smart pixels, P_scaled MW) from docs/models/daq.md#numbers-to-reproduce (scratch re-implementation, notebook within 0.1 %).
     for (gpu, smpx, mw) in [
         (false, false, 51.60),
         (true, false, 25.85),

@@ -1,4 +1,4 @@
-//! LLM core: counts, collectives over levels, plan rules, search. Expected values: shared/specs/domain.md.
+//! LLM core: counts, collectives over levels, plan rules, search. Expected values: docs/models/training.md and docs/models/memory.md.
 use perfmodel_core::collective::group::Machine;
 use perfmodel_core::collective::{self, algorithms, Algorithm, Op};
 use perfmodel_core::hw;
@@ -19,7 +19,7 @@ fn gpt(h: f64, a: f64, l: f64) -> Model {
 
 #[test]
 fn narayanan_parameter_counts() {
-    // domain.md §6.2.
+    // docs/models/training.md#parameters.
     for (h, a, l, b) in [
         (2304.0, 24.0, 24.0, 1.65),
         (8192.0, 64.0, 48.0, 39.10),

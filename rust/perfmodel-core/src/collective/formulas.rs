@@ -1,7 +1,7 @@
 //! The cost forms shared by the flat and hierarchical algorithms. The textbook alpha-beta formulas (Thakur,
-//! Rabenseifner & Gropp, IJHPCA 19(1), 2005; shared/specs/domain.md §6.6, §6.8) are not kept as a separate
-//! copy: the algorithms implement them over real levels, and the tests reproduce the worked numbers of §6.6
-//! and §6.8 with the engine itself on synthetic levels.
+//! Rabenseifner & Gropp, IJHPCA 19(1), 2005; docs/models/collectives.md#textbook-formulas) are not kept as a
+//! separate copy: the algorithms implement them over real levels, and the tests reproduce the worked numbers
+//! (docs/models/collectives.md#worked-numbers) with the engine itself on synthetic levels.
 use crate::topology::LevelParams;
 
 /// Pipelined phase: `m` segments through `steps` stages costs `(steps + m - 1)(alpha + (n/m) beta)`; at the

@@ -1,7 +1,7 @@
 //! Hierarchical compositions across topology levels (e.g. GCD pair -> node -> scale-out), and in-network
 //! reduction across nodes (SHARP / CollNet).
 //!
-//! All-reduce (domain.md §6.8, multi-level §3.5): reduce-scatter inside each level from the innermost out,
+//! All-reduce (docs/models/collectives.md#hierarchical, multi-level included): reduce-scatter inside each level from the innermost out,
 //! an all-reduce of the remaining shard at the outermost level (ring, tree or SHARP, whichever is fastest
 //! there; every rank on its own rail when that level is the network), then all-gather back inwards.
 //! All-gather and reduce-scatter run level by level on the shrinking/growing shard; broadcast and reduce

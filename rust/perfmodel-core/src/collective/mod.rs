@@ -120,7 +120,7 @@ impl Op {
             })
     }
 
-    /// nccl-tests bus-bandwidth factor for `n` ranks (doc/PERFORMANCE.md; domain.md §6.7).
+    /// nccl-tests bus-bandwidth factor for `n` ranks (doc/PERFORMANCE.md; docs/models/collectives.md#bus-bandwidth).
     pub fn busbw_factor(self, n: u32) -> f64 {
         let n = f64::from(n.max(1));
         match self {

@@ -3,7 +3,7 @@
 //! Error matrix, column-normalised as in SystemFlow `systemflow/classifier.py`:
 //! `[[tn, fn], [fp, tp]]` (row 0 rejected, row 1 passed; column 0 negatives, column 1 positives).
 //! Score classifiers pick the threshold `x` at which the mixture keeps the target fraction:
-//! `(neg F_neg(x) + pos F_pos(x)) / (neg + pos) = 1 - 1/RR` (domain.md 1.3).
+//! `(neg F_neg(x) + pos F_pos(x)) / (neg + pos) = 1 - 1/RR` (docs/models/daq.md#classifiers).
 /// A tabulated pair of score CDFs on one grid (for example from trigger-efficiency curves:
 /// `cdf = 1 - efficiency(threshold)`), linearly interpolated, constant outside the grid.
 #[derive(Debug, Clone, PartialEq)]
@@ -321,7 +321,7 @@ mod tests {
         let (e, x) = error_matrix(&c, neg, pos, r);
         let kept = (neg * e[2] + pos * e[3]) / (neg + pos);
         assert!((kept - 1.0 / 53.3).abs() < 1e-12);
-        // domain.md 1.5 oracle: threshold 2.083314, tp 0.820346.
+        // docs/models/daq.md#numbers-to-reproduce (Gaussian oracle): threshold 2.083314, tp 0.820346.
         assert!((x - 2.083_314).abs() < 1e-6, "{x}");
         assert!((e[3] - 0.820_346).abs() < 1e-6);
     }

@@ -1,4 +1,4 @@
-//! Evaluating a pipeline: event statistics, power, selection quality and cost (domain.md 1.3), one
+//! Evaluating a pipeline: event statistics, power, selection quality and cost (docs/models/daq.md), one
 //! configuration at a time or vectorized over sweep columns (in parallel with rayon for large sweeps).
 use rayon::prelude::*;
 

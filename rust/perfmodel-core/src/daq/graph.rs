@@ -387,7 +387,7 @@ impl Default for Settings {
 }
 
 impl Settings {
-    /// CMOS density scaling factor `S(year)` (domain.md 1.3).
+    /// CMOS density scaling factor `S(year)` (docs/models/daq.md#technology-scaling).
     pub fn scale_factor(&self) -> f64 {
         (self.scaling_rate * (self.year - self.reference_year)).exp()
     }

@@ -2,8 +2,8 @@
 //! links. Rates, data sizes, selection quality, power, technology scaling and hardware cost.
 //!
 //! The model follows SystemFlow (Olin-Ammentorp, Wu & Chien, arXiv:2407.00123; code
-//! github.com/wilkieolin/system_flow, `systemflow/graph.py` and `systemflow/hep/*`), as specified in
-//! `shared/specs/domain.md` section 1.3:
+//! github.com/wilkieolin/system_flow, `systemflow/graph.py` and `systemflow/hep/*`), as written up in
+//! `docs/models/daq.md`:
 //! - a detector emits `R` samples/s of `D` bytes; relevant fraction `rho = 1/G`, `G` the product of the
 //!   reduction ratios downstream of it (an explicit override is allowed);
 //! - a stage's message is the sum of its inputs plus its own added bytes; its input statistics are the

@@ -1,10 +1,10 @@
 //! Training across node groups with different NICs: rank placement, per-communicator transport selection and
-//! the asymmetric pipeline partition (Holmes, Yang et al., ICPP'24, arXiv:2312.03549; domain.md §2).
+//! the asymmetric pipeline partition (Holmes, Yang et al., ICPP'24, arXiv:2312.03549; docs/models/training.md#heterogeneous-nics).
 //!
 //! Ranks follow Megatron-LM's order, pipeline outermost then data, context and tensor parallel innermost
-//! (domain.md §2.3), over the nodes in placement order. So each pipeline stage is a contiguous block of
+//! (docs/models/training.md#heterogeneous-nics), over the nodes in placement order. So each pipeline stage is a contiguous block of
 //! `tp * cp * dp` ranks; its TP/CP/DP groups cross only that stage's nodes, and only pipeline sends cross
-//! stage boundaries. Transport rule (Holmes `new_process_group`, domain.md §2.2): a communicator whose nodes
+//! stage boundaries. Transport rule (Holmes `new_process_group`, docs/models/collectives.md#heterogeneous-nics): a communicator whose nodes
 //! all use one NIC transport uses that RDMA fabric; one spanning transports uses the network joining the
 //! groups (TCP over Ethernet), or is an error when there is none. The naive baseline runs the whole job
 //! with one NCCL network setting, so on a mixed cluster every inter-node communicator uses that network.

@@ -1,0 +1,213 @@
+"""MLPerf Training v5.x on B200, GB200 NVL72, MI325X and MI355X (issue 18's validation target; suite ``mlperf5``)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import statistics
+from pathlib import Path
+
+import perfmodel as pm
+import polars as pl
+import pytest
+from perfmodel.validation import mlperf5 as m
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def rows() -> pl.DataFrame:
+    return m.run()
+
+
+def _tool():  # tools/import_mlperf5.py as a module
+    spec = importlib.util.spec_from_file_location("import_mlperf5", ROOT / "tools" / "import_mlperf5.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _abs(df: pl.DataFrame) -> list[float]:
+    return [abs(x) for x in df["error"].to_list()]
+
+
+def test_split_is_the_documented_rule_and_the_importer_agrees() -> None:
+    tool = _tool()
+    assert tool.FIT == m.FIT and tool.FIT_BENCHMARK == m.FIT_BENCHMARK
+    for r in m.data().iter_rows(named=True):
+        assert r["role"] == tool.role(r), r["system_dir"]
+        if r["role"] == "fit":
+            assert r["benchmark"] == m.FIT_BENCHMARK
+            assert m.FIT[(r["hwdb_system"], r["version"])] == r["submitter"]
+    # Every profile has fit rows, and no row is both.
+    fit = m.data().filter(pl.col("role") == "fit")
+    assert {(r["hwdb_system"], r["version"]) for r in fit.iter_rows(named=True)} == set(m.FIT)
+
+
+def test_every_row_names_its_result_files_system_and_config_with_the_commit() -> None:
+    d = m.data()
+    assert d.height >= 150
+    for r in d.iter_rows(named=True):
+        assert r["source"].startswith(f"mlcommons/training_results_{r['version']}@")
+        commit = r["source"].split("@")[1].split(":")[0]
+        assert len(commit) == 40
+        assert "result_*.txt" in r["source"] and f"systems/{r['system_dir']}.json" in r["source"]
+        if r["modelled"] == "yes":
+            assert r["config"] and r["config"] in r["source"]
+            assert r["plan_status"] == "exact" and r["n_results"] >= 2
+    counts = d.filter(pl.col("modelled") == "yes").group_by("accelerator").len()
+    got = dict(counts.iter_rows())
+    assert got["B200"] >= 25 and got["GB200"] >= 15 and got["MI325X"] >= 8 and got["MI355X"] >= 5
+
+
+def test_hwdb_profiles_are_the_fits_and_say_what_they_were_fitted_on() -> None:
+    for (system, version), submitter in m.FIT.items():
+        cal = pm.llm.calibration(system)
+        prof = cal["profiles"][m.profile(version)]
+        assert f"MLPerf Training {version}" in prof["fitted_on"] and submitter in prof["fitted_on"]
+        assert "training_results_" in prof["fitted_on"] and "@" in prof["fitted_on"]
+        assert 0.5 < prof["compute_time_scale"] < 2.0
+        assert prof["memory_time_scale"] == prof["compute_time_scale"]
+        # The system's own calibration is its latest round's.
+        latest = max(v for s, v in m.FIT if s == system)
+        assert cal["compute_time_scale"] == cal["profiles"][m.profile(latest)]["compute_time_scale"]
+        assert cal["network_bandwidth_scale"] == 1.0
+
+
+def test_gb200_runs_are_spread_over_nvlink_domains_of_whole_trays() -> None:
+    assert [m.gpus_per_domain(g) for g in (8, 72, 144, 256, 512, 2496)] == [8, 72, 72, 64, 64, 64]
+    spec, nodes = m.where("gb200-nvl72", 512)
+    assert nodes == 8 and spec["devices_per_node_count"] == 64 and spec["levels"][0]["size_count"] == 64
+    assert spec["calibration"] == pm.hwdb.get("gb200-nvl72")["calibration"]
+    assert m.where("gb200-nvl72", 144) == ("gb200-nvl72", 2)
+    assert m.where("dgx-b200", 64) == ("dgx-b200", 8)
+
+
+def test_asymmetric_pipeline_layers() -> None:
+    assert m.layers_priced(126, 64) == 128 and m.layers_priced(80, 1) == 80
+    with pytest.raises(ValueError):
+        m.layers_priced(126, 5)
+
+
+def test_prediction_is_global_batch_over_the_step_of_the_submissions_plan(rows: pl.DataFrame) -> None:
+    r = next(x for x in m.modelled() if x["accelerator"] == "GB200" and x["benchmark"] == "llama31_405b")
+    p = json.loads(r["plan"])
+    e = m.estimate(r)
+    assert m.predict(r) == pytest.approx(p["global_batch"] / e.step_time_s, rel=1e-12)
+    assert (p["tp"], p["pp"], p["cp"], p["vp"]) == (4, 8, 2, 8)
+    assert m.calib_of(r) == m.profile(r["version"])
+    lora = next(x for x in m.modelled() if x["benchmark"] == "llama2_70b_lora" and x["accelerator"] == "B200")
+    assert m.estimate(lora).raw["optimizer"] == 0  # frozen weights
+
+
+def test_training_target_new_hardware_median(rows: pl.DataFrame) -> None:
+    # Issue 18: MLPerf v5.x rows on the new hardware: median <= 10 % for training, held-out rows included.
+    new = rows.filter(
+        pl.col("group").str.extract(r"^([a-z0-9]+)_").str.to_uppercase().is_in(list(m.NEW_HARDWARE))
+    )
+    assert new.height >= 55
+    assert statistics.median(_abs(new)) <= m.TARGETS["training_median"]
+    held = new.filter(pl.col("role") == "holdout")
+    assert statistics.median(_abs(held)) <= m.TARGETS["training_median"]
+    for acc in m.NEW_HARDWARE:
+        sub = new.filter(pl.col("group").str.starts_with(acc.lower() + "_"))
+        assert statistics.median(_abs(sub)) <= m.TARGETS["training_median"], acc
+
+
+def test_training_target_pretraining_holdout_median(rows: pl.DataFrame) -> None:
+    # The stricter cut: held-out rows of the benchmarks no profile was fitted on (Llama 3.1 8B and 405B).
+    new = rows.filter(
+        pl.col("group").str.extract(r"^([a-z0-9]+)_").str.to_uppercase().is_in(list(m.NEW_HARDWARE))
+        & ~pl.col("group").str.ends_with(m.FIT_BENCHMARK)
+    )
+    assert new.height >= 20 and set(new["role"]) == {"holdout"}
+    assert statistics.median(_abs(new)) <= m.TARGETS["training_median"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="not a target of the issue, recorded: the worst held-out rows are GB200 Llama 3.1 8B at 512 GPUs "
+    "(TP2 x CP4 x DP64, one micro-batch of 8,192 tokens per step: 0.089 s measured, the model +79 %; the step is "
+    "short enough for per-step costs the model lacks to dominate) and at 72 GPUs (+24 %), B200 Llama 3.1 405B "
+    "(University of Florida, 256 and 448 GPUs: +30 % and +32 %) and B200 Llama 3.1 8B (Dell and University of "
+    "Florida, 8 to 256 GPUs: +13 to +22 %); the model is too fast on every one",
+)
+def test_every_held_out_row_within_twenty_percent(rows: pl.DataFrame) -> None:
+    held = rows.filter(pl.col("role") == "holdout")
+    new = held.filter(
+        pl.col("group").str.extract(r"^([a-z0-9]+)_").str.to_uppercase().is_in(list(m.NEW_HARDWARE))
+    )
+    assert max(_abs(new)) <= 0.20
+
+
+def test_rows_the_engine_refuses_are_reported_not_dropped_silently() -> None:
+    refused = m.skipped()
+    assert list(refused) == ["v5.0 IBM+CoreWeave+NVIDIA carina_ngpu2496_ngc25.04_nemo llama31_405b"]
+    summary = json.loads((ROOT / "validation" / "mlperf5_summary.json").read_text())
+    assert summary["refused_by_the_engine"] == refused
+    assert sum(summary["excluded_rows"].values()) == m.data().filter(pl.col("modelled") != "yes").height
+
+
+def test_inference_rows_are_recorded_with_their_sources() -> None:
+    d = m.inference_data()
+    assert d.height >= 300 and set(d["valid"]) == {"VALID"}
+    for r in d.iter_rows(named=True):
+        assert r["source"].startswith(f"mlcommons/inference_results_{r['version']}@")
+        assert "mlperf_log_summary.txt" in r["source"] and r["tokens_per_s"] > 0
+    new = d.filter(pl.col("accelerator").is_in(list(m.NEW_HARDWARE)))
+    assert new.filter(pl.col("accelerator") == "B200").height >= 50
+    # Llama 2 70B Offline: output tokens per sample = tokens/s over samples/s, near the reference 294.45.
+    l2 = d.filter((pl.col("benchmark") == "llama2-70b-99") & (pl.col("scenario") == "Offline"))
+    assert all(250 < x < 320 for x in l2["output_tokens_per_sample"].to_list())
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 18 serving target (MLPerf v5.x serving rows on the new hardware, median <= 15 %) not evaluated: "
+    "382 MLPerf Inference v5.1 LLM results are recorded (207 on the new hardware: 124 B200, 21 GB200, 62 MI325X; "
+    "none on MI355X in the closed division), but an offline or server run's throughput depends on every request's prompt length "
+    "and the datasets' prompt lengths are in no source this project can read (the logs count output tokens "
+    "only: 273-301 per Llama 2 70B sample; the reference 294.45 is the one published length figure)",
+)
+def test_serving_target_new_hardware_median() -> None:
+    summary = json.loads((ROOT / "validation" / "mlperf5_summary.json").read_text())
+    assert summary["serving"]["rows_predicted"] > 0
+
+
+def _standin(rows: pl.DataFrame, dense: bool) -> list[float]:
+    s = rows.filter(pl.col("group").str.starts_with("trtllm_v1_"))
+    s = s.filter(pl.col("group").str.contains("llama3") == dense)
+    return _abs(s)
+
+
+def test_serving_standin_dense_models_within_fifteen_percent(rows: pl.DataFrame) -> None:
+    # TensorRT-LLM v1.0-era B200/GB200 FP4 tables (fixed ISL/OSL; not MLPerf rows, so outside the issue's
+    # figure), uncalibrated: Llama 3.3 70B and Llama 3.1 405B, 40 rows.
+    err = _standin(rows, dense=True)
+    assert len(err) == 40 and set(rows.filter(pl.col("group").str.starts_with("trtllm_v1_"))["role"]) == {
+        "holdout"
+    }
+    assert statistics.median(err) <= 0.15
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="MoE rows of the TensorRT-LLM v1.0 B200/GB200 tables, median 34 % (38 rows): Llama 4 Scout over-predicted "
+    "(B200 median 38 %, GB200 44 %, up to +155 % at 128/128 on GB200), Llama 4 Maverick (32 %) and Qwen3-235B (27 %) "
+    "under-predicted on B200; the H100 rows of the same document show the same MoE pattern (NOTES.md, issue 13)",
+)
+def test_serving_standin_moe_models_within_fifteen_percent(rows: pl.DataFrame) -> None:
+    assert statistics.median(_standin(rows, dense=False)) <= 0.15
+
+
+def test_inherited_hardware_rows_are_priced_and_all_held_out(rows: pl.DataFrame) -> None:
+    """B300, GB300, MI350X and H200 NVL rows: priced on their hwdb systems with the sibling's calibration (same_as),
+    never fitted; the summary reports them apart (docs/mlperf5_validation.md)."""
+    d = m.data().filter(pl.col("accelerator").is_in(list(m.INHERITED_HARDWARE)))
+    assert set(d.filter(pl.col("modelled") == "yes")["role"]) == {"holdout"}
+    assert not any(m.SYSTEMS[a] in {s for s, _ in m.FIT} for a in m.INHERITED_HARDWARE)
+    groups = rows["group"].str.extract(r"^([a-z0-9-]+)_").str.to_uppercase()
+    held = rows.filter(groups.is_in(list(m.INHERITED_HARDWARE)))
+    assert held.height == 13 and set(held["role"]) == {"holdout"}
+    summary = json.loads((ROOT / "validation" / "mlperf5_summary.json").read_text())
+    assert summary["inherited_hardware_all"]["rows"] == 13
