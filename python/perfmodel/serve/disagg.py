@@ -46,7 +46,7 @@ from .._api import keyword_options
 from .._display import Result
 from ..errors import HwdbError, InvalidArgumentError, PerfModelError
 from ..power import add_run_energy
-from .search import rank_key, ranked
+from .search import ROW_SUMMARY_KEYS, rank_key, ranked
 from .simulate import Simulation, check_slo, read_requests, summarize
 from .simulate import requests as _poisson_requests
 
@@ -432,18 +432,7 @@ def _summary_row(
         "meets_slo": meets,
         f"p{percentile}_ttft_s": ttft,
         f"p{percentile}_tpot_s": tpot,
-        **{
-            k: s[k]
-            for k in (
-                "mean_ttft_s",
-                "mean_tpot_s",
-                "mean_e2e_s",
-                "output_tokens_per_s",
-                "goodput_requests_per_s",
-                "slo_attainment",
-                "preemptions",
-            )
-        },  # fmt: skip
+        **{k: s[k] for k in ROW_SUMMARY_KEYS},
     }
 
 

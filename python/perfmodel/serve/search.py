@@ -85,6 +85,11 @@ def plans(model: Any, cluster: Any, max_pp: int = 8) -> list[dict[str, int]]:
     return out
 
 
+#: The simulation summary figures every plan-search row carries (co-located and disaggregated searches).
+ROW_SUMMARY_KEYS = ("mean_ttft_s", "mean_tpot_s", "mean_e2e_s", "output_tokens_per_s", "goodput_requests_per_s",
+                    "slo_attainment", "preemptions")  # fmt: skip
+
+
 @keyword_options()
 def search(
     model: Any,
@@ -273,18 +278,7 @@ def _plan_rows(items: list[tuple[dict[str, int], int | None]], ctx: dict[str, An
         row.update(
             fits=True,
             meets_slo=meets,
-            **{
-                k: s[k]
-                for k in (
-                    "mean_ttft_s",
-                    "mean_tpot_s",
-                    "mean_e2e_s",
-                    "output_tokens_per_s",
-                    "goodput_requests_per_s",
-                    "slo_attainment",
-                    "preemptions",
-                )
-            },  # fmt: skip
+            **{k: s[k] for k in ROW_SUMMARY_KEYS},
             **{f"p{percentile}_ttft_s": ttft, f"p{percentile}_tpot_s": tpot},
             output_tokens_per_s_per_gpu=s["output_tokens_per_s"] / p["gpus"],
             energy_per_output_token_j=s["energy_per_output_token_j"],
