@@ -63,6 +63,12 @@ def test_attention_flops():
     assert fc == f / 2
     fb = pm.roofline.attention(H100, 2, 16, 4096, 128, causal=False, backward=True)["flops"][0]
     assert fb == 2.5 * f
+    # Decode: one query against 4,096 cached keys scores every key, causal or not (4 b h s_kv d).
+    fd = pm.roofline.attention(H100, 64, 64, 1, 128, seq_kv=4096, causal=True)
+    assert fd["flops"][0] == 4 * 64 * 64 * (4096 - 0.5) * 128
+    # A 512-token chunk after 1,536 cached tokens: 512 x 2,048 pairs less the masked half of the last 512 x 512.
+    fchunk = pm.roofline.attention(H100, 1, 8, 512, 128, seq_kv=2048, causal=True)["flops"][0]
+    assert fchunk == 4 * 8 * (512 * 2048 - 512 * 512 / 2) * 128
 
 
 def test_fp8_faster_than_bf16_on_h100_but_absent_on_a100():

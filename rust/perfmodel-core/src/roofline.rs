@@ -1039,7 +1039,7 @@ const ATTN_BLOCK: f64 = 128.0;
 const ATTN_REFERENCE_HEAD_DIM: f64 = 128.0;
 
 /// Flash-style attention (Dao 2023, FlashAttention-2). Reported FLOPs follow the paper: forward
-/// `4 b h s_q s_kv d` (halved when causal), backward 2.5x forward. Time follows the kernel's schedule: one
+/// `4 b h d` per query-key pair scored (`s_q s_kv`, half of it when causal and square), backward 2.5x forward. Time follows the kernel's schedule: one
 /// thread block per 128 query rows (forward) or 128 key rows (backward) of one (batch, head), each running
 /// its 128 x 128 tiles at the device's attention rate plus a fixed per-block cost; a causal block runs only the
 /// tiles at or below the diagonal (`n(n+1)/2` of `n^2`, not half) plus a masked diagonal tile, and the blocks,
@@ -1120,8 +1120,17 @@ impl AttentionContext {
     ) -> KernelEstimate {
         let g = &self.gemm;
         let sch = &self.schedule;
-        let causal_factor = if causal { 0.5 } else { 1.0 };
-        let fwd_flops = 4.0 * batch * heads * seq_q * seq_kv * head_dim * causal_factor;
+        // Query-key pairs scored: all of them, or under the causal mask (queries aligned to the last keys)
+        // `s_q s_kv - s_q^2 / 2` while the keys run ahead (a decode step sees every cached key; half of a
+        // square, as FlashAttention-2 counts it), `s_kv^2 / 2` when there are more queries than keys.
+        let pairs = if !causal {
+            seq_q * seq_kv
+        } else if seq_kv >= seq_q {
+            seq_q * seq_kv - 0.5 * seq_q * seq_q
+        } else {
+            0.5 * seq_kv * seq_kv
+        };
+        let fwd_flops = 4.0 * batch * heads * pairs * head_dim;
         let flops = if backward { 2.5 * fwd_flops } else { fwd_flops };
         let rate = g.rate_per_unit * self.attention_fraction;
         let tile_flops = 4.0 * ATTN_BLOCK * ATTN_BLOCK;
