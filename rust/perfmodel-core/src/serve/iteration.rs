@@ -914,8 +914,10 @@ impl Engine {
     }
 
     /// Seconds of the separate fp8 quantization of the linear inputs of one layer (16-bit bytes of each
-    /// input over the iteration's tokens): a max reduction reading the input, then the quantization reading it and
-    /// writing one byte per element; zero when the framework fuses it ([`Framework::separate_fp8_quant`]).
+    /// input over the iteration's tokens): a max reduction reading the input (a stream pass), then the
+    /// quantization reading it and writing one byte per element, priced as the roofline engine's FP8 cast pass
+    /// (`StreamContext::estimate_fp8_cast`, the training engine's cast model); zero when the framework fuses it
+    /// ([`Framework::separate_fp8_quant`]).
     fn fp8_quant_time(&self, inputs: [f64; 4]) -> f64 {
         if !self.separate_fp8_quant() {
             return 0.0;
@@ -924,7 +926,7 @@ impl Engine {
             .iter()
             .map(|&x| {
                 self.stream.estimate(x, 0.0, 0.0).time_s
-                    + self.stream.estimate(x, x / B16, 0.0).time_s
+                    + self.stream.estimate_fp8_cast(x, x / B16).time_s
             })
             .sum()
     }
