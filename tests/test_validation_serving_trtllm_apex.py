@@ -94,7 +94,7 @@ def test_apex_replay_predicted_end_to_end() -> None:
     c = apex.predictable()
     row = _case(c, model_id="llama3.1-70b", framework="vllm", trace="lmsys_05", tp=2)
     p = apex.predict(row)
-    assert set(p) == {"mean_ttft_s", "mean_tpot_s", "mean_e2e_s"}
+    assert set(p) == {"mean_ttft_s", "mean_tpot_s", "mean_e2e_s", "sglang_first_output_s"}
     assert all(math.isfinite(v) and v > 0 for v in p.values())
     assert 0.2 < p["mean_tpot_s"] / row["mean_tpot_s"] < 5
     assert 0.1 < p["mean_ttft_s"] / row["mean_ttft_s"] < 10
@@ -113,7 +113,37 @@ def test_apex_rows_schema(monkeypatch: pytest.MonkeyPatch) -> None:
     assert {r["group"] for r in rows} == {"apex_ttft", "apex_tpot"}
     assert {r["metric"] for r in rows} == {"mean_ttft", "mean_tpot"}
     for r in rows:
-        assert set(r) == ROW_KEYS and r["role"] == "holdout" and r["unit"] == "s" and r["predicted"] > 0
+        # Llama-3.1-70B fits vLLM v0.6.0's launch figure; Mistral-Large is held out
+        role = "fit" if json.loads(r["params"])["model"] == "llama3.1-70b" else "holdout"
+        assert set(r) == ROW_KEYS and r["role"] == role and r["unit"] == "s" and r["predicted"] > 0
+
+
+def test_apex_sglang_rows_are_reported_first_output_times(monkeypatch: pytest.MonkeyPatch) -> None:
+    one = apex.predictable().filter((pl.col("framework") == "sglang") & (pl.col("trace") == "lmsys_05"))
+    monkeypatch.setattr(apex, "predictable", lambda: one.head(1))
+    rows = apex.rows()
+    # SGLang's script prints no usable TPOT (not in the CSV): one row, the first-output time, reported
+    assert [(r["group"], r["metric"], r["role"]) for r in rows] == [
+        ("apex_sglang_first_output", "mean_first_output", "reported")
+    ]
+
+
+def test_sglang_first_output_by_hand() -> None:
+    # A 10-token request (output at its end: first token + 9 gaps), a 200-token one (the 50th token: + 49 gaps)
+    # and a 1-token one (no gap; its TPOT is undefined).
+    reqs = pl.DataFrame(
+        {"output_tokens": [10, 200, 1], "ttft_s": [0.1, 0.2, 0.3], "tpot_s": [0.01, 0.02, float("nan")]}
+    )
+    want = ((0.1 + 9 * 0.01) + (0.2 + 49 * 0.02) + 0.3) / 3
+    assert apex.sglang_first_output_s(reqs) == pytest.approx(want, rel=1e-12)
+
+
+def test_vllm_060_launch_figure_is_the_fit_on_the_llama_replays() -> None:
+    figures, report = apex.fit_launch()
+    assert report["replays"] == 11 and report["residuals"] == 22
+    # the kept figure is the fit (to its 0.1 us rounding) and lies inside the bounds, not on them
+    assert figures["kernel_launch_s"] == pytest.approx(apex.VLLM_060_FIGURES["kernel_launch_s"], abs=1e-7)
+    assert 0.0 < figures["kernel_launch_s"] * 1e6 < report["bounds_us"][1]
 
 
 def test_trtllm_kv_format_follows_the_published_engine_configs() -> None:
