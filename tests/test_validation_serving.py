@@ -56,7 +56,9 @@ def test_every_group_is_predicted_and_roles_come_from_the_split(rows: pl.DataFra
 
 
 @pytest.mark.xfail(
-    strict=True, reason="issue 13 target not met: Splitwise held-out median <= 10%, max <= 25%"
+    strict=True,
+    reason="issue 13 target not met: Splitwise held-out median <= 10%, max <= 25%; measured (BLOOM-176B, 26 rows "
+    "each) prefill 24.9% / 50.5%, decode 10.1% / 21.5% (validation/serving_summary.json)",
 )
 def test_splitwise_holdout_meets_the_target(holdout: dict[str, dict[str, float]]) -> None:
     for g in ("splitwise_prefill", "splitwise_decode"):
@@ -72,6 +74,8 @@ def test_apex_mean_tpot_meets_the_target(holdout: dict[str, dict[str, float]]) -
 
 
 def test_apex_mean_ttft_meets_the_target(holdout: dict[str, dict[str, float]]) -> None:
+    # Held out: the 12 Mistral-Large-2407 vLLM replays (10.9% with vLLM v0.6.0's eager prefill launches and
+    # fp8 input quantization kernels; 42.7% before); the SGLang rows are first-output times, reported.
     assert holdout["apex_ttft"]["median_abs_error"] <= 0.15
 
 

@@ -179,9 +179,8 @@ def rows(figures: dict[str, float] | None = None) -> list[dict[str, Any]]:
             role, pred_col = r["role"], col
             if r["framework"] == "sglang" and col == "mean_ttft_s":
                 # SGLang's figure is the first output of a non-streaming request (module docstring): reported.
-                group, metric, role, pred_col = "apex_sglang_first_output", "mean_first_output", "reported", (
-                    "sglang_first_output_s"
-                )
+                group, metric = "apex_sglang_first_output", "mean_first_output"
+                role, pred_col = "reported", "sglang_first_output_s"
             out.append(
                 {
                     "suite": SUITE,
