@@ -128,6 +128,29 @@ def test_apex_sglang_rows_are_reported_first_output_times(monkeypatch: pytest.Mo
     ]
 
 
+def test_apex_server_sessions_accumulate_like_vllm_metrics() -> None:
+    # scale_4TP.sh sends lmsys_05 (1024 requests) then creation_05 (512) to one server and reads its cumulative
+    # /metrics after each: creation_05's TTFT is the mean over both replays, its TPOT the gap sum over both gap
+    # counts; a TP8 replay (8TP.sh: a fresh server per trace) is its own run.
+    c = apex.cases()
+    creation = _case(c, model_id="llama3.1-70b", framework="vllm", trace="creation_05", tp=4)
+    lmsys = _case(c, model_id="llama3.1-70b", framework="vllm", trace="lmsys_05", tp=4)
+    a, b = apex._run(lmsys, ()), apex._run(creation, ())
+    assert (a["requests"], b["requests"]) == (1024, 512)
+    p = apex.predict(creation)
+    assert p["mean_ttft_s"] == pytest.approx((a["ttft_sum"] + b["ttft_sum"]) / 1536, rel=1e-12)
+    assert p["mean_tpot_s"] == pytest.approx(
+        (a["gap_sum"] + b["gap_sum"]) / (a["gaps"] + b["gaps"]), rel=1e-12
+    )
+    assert apex.predict(lmsys)["mean_ttft_s"] == pytest.approx(a["ttft_sum"] / 1024, rel=1e-12)
+    tp8 = _case(c, model_id="llama3.1-70b", framework="vllm", trace="creation_05", tp=8)
+    r8 = apex._run(tp8, ())
+    assert apex.predict(tp8)["mean_ttft_s"] == pytest.approx(r8["ttft_sum"] / r8["requests"], rel=1e-12)
+    # the Mistral-Large replays ran an fp8 KV cache (--kv-cache-dtype fp8), the Llama ones the 16-bit default
+    assert apex.kv_dtype_of(_case(c, model_id="mistral-large-2407", tp=2)) == "fp8"
+    assert apex.kv_dtype_of(lmsys) is None
+
+
 def test_sglang_first_output_by_hand() -> None:
     # A 10-token request (output at its end: first token + 9 gaps), a 200-token one (the 50th token: + 49 gaps)
     # and a 1-token one (no gap; its TPOT is undefined).

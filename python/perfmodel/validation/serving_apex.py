@@ -75,14 +75,38 @@ def trace(case_row: dict[str, Any]) -> pl.DataFrame:
 #: Performance and Tuning: "512 is the default max_num_batched_tokens for chunked prefill"), max_num_seqs 256,
 #: and the replays' gpu-memory-utilization 0.97-0.99 (APEX rows' params; 0.98 used).
 VLLM_060: dict[str, Any] = {"chunked_prefill": True, "max_num_batched_tokens": 512, "max_num_seqs": 256,
-                            "gpu_memory_utilization": 0.98}  # fmt: skip
+                            "gpu_memory_utilization": 0.97}  # fmt: skip
+#: Servers whose launch flags differ from :data:`VLLM_060` (microsoft/apex_plus ``vllm/``, the scripts
+#: ``fideility.sh`` runs for the TP2/TP4 replays): ``scale_2TP_llama.sh`` sets ``--max-model-len 24272`` and
+#: ``scale_2TP_mistral.sh`` ``--max-model-len 20560 --gpu-memory-utilization 0.85``; below 32K vLLM v0.6.0 leaves
+#: chunked prefill off (``arg_utils.py``) and takes ``max_num_batched_tokens = max(max_model_len, 2048)``
+#: (``config.py`` ``SchedulerConfig``). Every other replay's script passes ``--gpu-memory-utilization 0.97``.
+VLLM_060_SERVER: dict[tuple[str, int], dict[str, Any]] = {
+    ("llama3.1-70b", 2): {"chunked_prefill": False, "max_num_batched_tokens": 24272, "max_model_len": 24272},
+    ("mistral-large-2407", 2): {"chunked_prefill": False, "max_num_batched_tokens": 20560, "max_model_len": 20560,
+                                "gpu_memory_utilization": 0.85},
+}  # fmt: skip
+#: Replays sent one after another to one vLLM server, in order: ``scale_4TP.sh``, ``scale_2TP_llama.sh``,
+#: ``scale_4TP_fp8.sh`` and ``scale_2TP_mistral.sh`` start one server and run ``trace.py`` on lmsys_05, then
+#: creation_05, then summarization_05; ``trace.py`` reads the server's ``/metrics`` after each trace, whose
+#: histograms and counters accumulate from the server's start, so each replay's TTFT, TPOT and latency sum cover
+#: the replays before it too (their latency sums only grow: Llama TP4 1,030 s, 15,972 s, 21,080 s). The TP8
+#: scripts (``8TP.sh``, ``8TP_fp8.sh``) start a fresh server per trace. Llama TP2's creation_05 left an empty
+#: results file, and the summarization_05 latency sum (8,864 s after lmsys_05's 1,625 s) has no room for it
+#: (TP4's creation_05 alone: 14,942 s), so it is taken as not served.
+SERVER_SESSIONS: dict[tuple[str, int], tuple[str, ...]] = {
+    ("llama3.1-70b", 4): ("lmsys_05", "creation_05", "summarization_05"),
+    ("llama3.1-70b", 2): ("lmsys_05", "summarization_05"),
+    ("mistral-large-2407", 4): ("lmsys_05", "creation_05", "summarization_05"),
+    ("mistral-large-2407", 2): ("lmsys_05", "creation_05", "summarization_05"),
+}
 
 #: vLLM v0.6.0's host time per kernel launch of an eager iteration (one that holds a prompt chunk), s: fitted
 #: by :func:`fit_launch` on the Llama-3.1-70B vLLM replays (``serving_cases.APEX_FIT``; mean TTFT and
 #: token-weighted mean TPOT, least squares on log(predicted / measured)); the Mistral-Large replays are held
 #: out. It is the replays' figure, not hwdb's: vLLM releases since v0.6 capture prefill iterations in CUDA
 #: graphs too, so the library's uncalibrated ``vllm`` class keeps 0.
-VLLM_060_FIGURES: dict[str, float] = {"kernel_launch_s": 2.78e-5}
+VLLM_060_FIGURES: dict[str, float] = {"kernel_launch_s": 2.70e-5}
 #: SGLang (>= 0.4.4.post2, the APEX dockerfile's floor) sends a non-streaming request's output to its tokenizer
 #: manager only when the request finishes or every this many output tokens
 #: (``managers/scheduler_output_processor_mixin.py`` ``stream_output_generation``: ``len(req.output_ids) % 50 ==
@@ -91,19 +115,68 @@ SGLANG_FORCE_STREAM_INTERVAL = 50
 
 
 def predict(case_row: dict[str, Any], figures: dict[str, float] | None = None) -> dict[str, float]:
-    """Predicted ``mean_ttft_s``, ``mean_tpot_s`` (token-weighted) and ``mean_e2e_s`` of one replay (a row of
-    :func:`cases`), with framework ``figures`` overriding the system's hwdb figures of the case's framework
-    class (none: hwdb as is; ``comm_time_scale`` is translated for engines that scale collective bandwidth)."""
+    """Predicted ``mean_ttft_s``, ``mean_tpot_s`` (token-weighted), ``mean_e2e_s`` and
+    ``sglang_first_output_s`` of one replay (a row of :func:`cases`) as its server's metrics report them: over
+    this replay and those sent to the same server before it (:data:`SERVER_SESSIONS`), each simulated with the
+    replay's server settings (:data:`VLLM_060`, :data:`VLLM_060_SERVER`, :data:`VLLM_060_FIGURES`, its KV format
+    :func:`kv_dtype_of`) and framework ``figures`` overriding the system's hwdb figures of the case's framework
+    class (none: as they are; ``comm_time_scale`` is translated for engines that scale collective bandwidth)."""
     r = case_row
-    vllm = r["framework"] == "vllm"
-    figs = {**(VLLM_060_FIGURES if vllm else {}), **(figures or {})}
-    sim = serve.simulate(
-        r["model_id"], r["system_id"], tp=int(r["tp"]), ep=int(r["ep"] or 1), requests=trace(r),
-        framework=r["framework"], dtype=r["dtype"], **(VLLM_060 if vllm else {}), **engine_figures(figs),
-    )  # fmt: skip
-    s = sim.summary
-    return {"mean_ttft_s": float(s["mean_ttft_s"]), "mean_tpot_s": float(s["token_weighted_tpot_s"]),
-            "mean_e2e_s": float(s["mean_e2e_s"]), "sglang_first_output_s": sglang_first_output_s(sim.requests)}  # fmt: skip
+    key = (r["model_id"], int(r["tp"]))
+    session = SERVER_SESSIONS.get(key, ()) if r["framework"] == "vllm" else ()
+    traces = session[: session.index(r["trace"]) + 1] if r["trace"] in session else (r["trace"],)
+    figs = tuple(sorted((figures or {}).items()))
+    runs = [_run(_session_case(r, t), figs) for t in traces]
+    total = {k: sum(x[k] for x in runs) for k in runs[0]}
+    n = total["requests"]
+    return {"mean_ttft_s": total["ttft_sum"] / n, "mean_tpot_s": total["gap_sum"] / max(total["gaps"], 1.0),
+            "mean_e2e_s": total["e2e_sum"] / n, "sglang_first_output_s": total["first_output_sum"] / n}  # fmt: skip
+
+
+def kv_dtype_of(r: dict[str, Any]) -> str | None:
+    """The KV-cache format of a replay: ``"fp8"`` where its CSV row says "fp8 KV" (the Mistral-Large scripts pass
+    ``--kv-cache-dtype fp8``: ``8TP_fp8.sh``, ``scale_4TP_fp8.sh``, ``scale_2TP_mistral.sh``), else None (the
+    16-bit default)."""
+    return "fp8" if "fp8 KV" in str(json.loads(r["params"]).get("dtype", "")) else None
+
+
+def _session_case(r: dict[str, Any], trace_name: str) -> dict[str, Any]:
+    """The case of the replay ``trace_name`` sent to the same server as ``r`` (same model, TP, framework)."""
+    if trace_name == r["trace"]:
+        return r
+    f = _cases().filter((pl.col("model_id") == r["model_id"]) & (pl.col("tp") == r["tp"]) &
+                        (pl.col("framework") == r["framework"]) & (pl.col("trace") == trace_name))  # fmt: skip
+    if f.height != 1:
+        raise ValueError(f"no single APEX replay {r['model_id']} TP{r['tp']} {trace_name} (found {f.height})")
+    return f.row(0, named=True)
+
+
+def _run(r: dict[str, Any], figures: tuple[tuple[str, float], ...]) -> dict[str, float]:
+    """Sums over one simulated replay: requests, TTFT, inter-token gaps and their count, e2e latency and
+    SGLang's first-output time (s)."""
+    key = (r["model_id"], int(r["tp"]), int(r["ep"] or 1), r["framework"], r["dtype"], kv_dtype_of(r), r["trace"],
+           figures)  # fmt: skip
+    if key not in _RUNS:
+        vllm = r["framework"] == "vllm"
+        figs = {**(VLLM_060_FIGURES if vllm else {}), **dict(figures)}
+        settings = {**VLLM_060, **VLLM_060_SERVER.get((r["model_id"], int(r["tp"])), {})} if vllm else {}
+        sim = serve.simulate(
+            r["model_id"], r["system_id"], tp=int(r["tp"]), ep=int(r["ep"] or 1), requests=trace(r),
+            framework=r["framework"], dtype=r["dtype"], kv_dtype=kv_dtype_of(r), **settings, **engine_figures(figs),
+        )  # fmt: skip
+        q = sim.requests
+        gaps = (q["output_tokens"] - 1).clip(lower_bound=0).cast(pl.Float64)
+        _RUNS[key] = {
+            "requests": float(q.height), "ttft_sum": float(q["ttft_s"].sum()),
+            "gap_sum": float((q["tpot_s"].fill_null(0.0).fill_nan(0.0) * gaps).sum()), "gaps": float(gaps.sum()),
+            "e2e_sum": float(q["e2e_s"].sum()), "first_output_sum": sglang_first_output_s(q) * q.height,
+        }  # fmt: skip
+    return _RUNS[key]
+
+
+#: Simulated replays by (model, TP, EP, framework, dtype, trace, figure overrides): replays of one server
+#: session are shared between its rows.
+_RUNS: dict[tuple[Any, ...], dict[str, float]] = {}
 
 
 def sglang_first_output_s(requests: pl.DataFrame) -> float:
