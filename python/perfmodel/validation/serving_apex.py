@@ -155,7 +155,7 @@ def _run(r: dict[str, Any], figures: tuple[tuple[str, float], ...]) -> dict[str,
     """Sums over one simulated replay: requests, TTFT, inter-token gaps and their count, e2e latency and
     SGLang's first-output time (s)."""
     key = (r["model_id"], int(r["tp"]), int(r["ep"] or 1), r["framework"], r["dtype"], kv_dtype_of(r), r["trace"],
-           figures)  # fmt: skip
+           figures, tuple(sorted(VLLM_060_FIGURES.items())))  # fmt: skip
     if key not in _RUNS:
         vllm = r["framework"] == "vllm"
         figs = {**(VLLM_060_FIGURES if vllm else {}), **dict(figures)}
@@ -174,8 +174,8 @@ def _run(r: dict[str, Any], figures: tuple[tuple[str, float], ...]) -> dict[str,
     return _RUNS[key]
 
 
-#: Simulated replays by (model, TP, EP, framework, dtype, trace, figure overrides): replays of one server
-#: session are shared between its rows.
+#: Simulated replays by (model, TP, EP, framework, dtype, KV format, trace, figure overrides, the harness's
+#: figures): replays of one server session are shared between its rows.
 _RUNS: dict[tuple[Any, ...], dict[str, float]] = {}
 
 
