@@ -22,8 +22,8 @@ its own configuration gives. What is read, per submission:
   unconditionally; its config only says ``FP8_PARAMS=1``). Where several configs match and differ in the plan, the row is kept with
   ``plan_status = "ambiguous"`` and not modelled.
 
-Plans the step model cannot price are kept with a reason in ``modelled`` (FP4 training, accelerators without an
-hwdb system in ``HWDB_SYSTEM``). The fit/holdout split is decided here (:func:`role`) and documented in
+Plans the step model cannot price are kept with a reason in ``modelled`` (accelerators without an hwdb system in
+``HWDB_SYSTEM``). FP4 (NVFP4) runs are priced on the step model's NVFP4 path and always held out. The fit/holdout split is decided here (:func:`role`) and documented in
 ``docs/mlperf5_validation.md``.
 
 ``--inference`` reads MLPerf Inference v5.x (closed division, LLM benchmarks) into
@@ -341,8 +341,6 @@ def modelled(acc: str, plan: dict[str, Any] | None, status: str) -> str:
         return "no: no config file reproduces the logged GPU count and global batch"
     if status != "exact":
         return "no: several config files match with different plans"
-    if plan["fp4"]:
-        return "no: FP4 (NVFP4) training; the step model prices bf16/fp8 only"
     return "yes"
 
 
@@ -366,7 +364,10 @@ def role(row: dict[str, Any]) -> str:
     if row["modelled"] != "yes":
         return "excluded"
     fit = FIT.get((row["hwdb_system"], row["version"]))
-    if fit == row["submitter"] and row["benchmark"] == FIT_BENCHMARK:
+    # FP4 (NVFP4) rows are held out: a profile is the compute factor of the round's bf16/fp8 runs, and the FP4
+    # GEMM and cast figures they would be fitted through are assumptions (hwdb gemm_4bit_fraction) they test.
+    fp4 = bool(json.loads(row["plan"]).get("fp4")) if row.get("plan") else False
+    if fit == row["submitter"] and row["benchmark"] == FIT_BENCHMARK and not fp4:
         return "fit"
     return "holdout"
 

@@ -532,7 +532,7 @@ _VALUE_PLAN_KEYS, _VALUE_KEYS = (tuple(k) for k in _core.llm_value_keys())
 _PLAN_ORDER = (
     "tp", "pp", "dp", "vp", "cp", "ep", "micro_batch", "global_batch", "sp", "recompute", "zero", "qwz", "qgz", "hpz",
     "weights_group", "grads_group", "offload_optimizer", "offload_activations", "fp8", "flash_attention",
-    "cudnn_attention", "dp_overlap", "tp_overlap", "pp_overlap", "grad_fp32", "frozen_weights",
+    "cudnn_attention", "dp_overlap", "tp_overlap", "pp_overlap", "grad_fp32", "frozen_weights", "fp4",
 )  # fmt: skip
 _PLAN_IN_ORDER = _VALUE_PLAN_KEYS == _PLAN_ORDER
 
@@ -784,6 +784,8 @@ _FLAG_KEYS = ("sp", "qwz", "qgz", "offload_optimizer", "offload_activations", "f
               "dp_overlap", "tp_overlap", "pp_overlap", "grad_fp32", "frozen_weights")  # fmt: skip
 
 
+#: Training GEMM dtypes: 16-bit, FP8 (Transformer Engine's recipe) and NVFP4 (TE's ``NVFP4BlockScaling``).
+_TRAIN_DTYPES = ("bf16", "fp16", "fp8", "nvfp4")
 _INT = {int}
 _BOOL = {bool}
 
@@ -803,9 +805,12 @@ def _plan_numbers(plan: dict[str, Any]) -> dict[str, float]:
             out[k] = float(RECOMPUTE.index(v))
         elif k == "dtype":
             name = check.dtype("dtype", v)
-            if name not in ("bf16", "fp16", "fp8"):
-                raise InvalidArgumentError(f"argument `dtype`: is {v!r}; expected 'bf16', 'fp16' or 'fp8'")
+            if name not in _TRAIN_DTYPES:
+                raise InvalidArgumentError(
+                    f"argument `dtype`: is {v!r}; expected 'bf16', 'fp16', 'fp8' or 'nvfp4'"
+                )
             out["fp8"] = 1.0 if name == "fp8" else 0.0
+            out["fp4"] = 1.0 if name == "nvfp4" else 0.0
         elif k in _FLAG_KEYS:
             out[k] = 1.0 if check.flag(k, v) else 0.0
         elif k == "zero":
@@ -885,7 +890,10 @@ def estimate(
     zero : int
         ZeRO stage, 0-3 (default 0).
     dtype : str
-        Training dtype: ``"bf16"`` (default), ``"fp16"`` or ``"fp8"``.
+        Training GEMM dtype: ``"bf16"`` (default), ``"fp16"``, ``"fp8"`` (Transformer Engine's FP8 recipe, with
+        its cast passes) or ``"nvfp4"`` (TE's NVFP4 recipe on Blackwell: the forward, data- and weight-gradient
+        GEMMs of the transformer layers' linears in block-scaled FP4, with an amax and a cast pass per operand;
+        attention and the LM head stay 16-bit; MFU then against the FP4 peak).
     qwz, qgz : bool
         ZeRO++ quantized weights (the forward all-gather of block-quantized int8 weights) and quantized
         gradients (int4 gradients reduced by an all-to-all inside the node, then across nodes); default False.
@@ -1003,7 +1011,7 @@ def estimate(
     if (
         _PLAN_IN_ORDER
         and recompute in RECOMPUTE
-        and dtype in ("bf16", "fp16", "fp8")
+        and dtype in _TRAIN_DTYPES
         and {type(tp), type(pp), type(dp), type(vp), type(cp), type(ep), type(micro_batch), type(global_batch),
              type(zero), type(hpz), type(weights_group), type(grads_group)} == _INT
         and {type(sp), type(qwz), type(qgz), type(flash_attention), type(cudnn_attention), type(dp_overlap),
@@ -1018,7 +1026,7 @@ def estimate(
                       float(qgz), float(hpz), float(weights_group), float(grads_group), float(offload_optimizer),
                       float(offload_activations), 1.0 if dtype == "fp8" else 0.0, float(flash_attention),
                       float(cudnn_attention), float(dp_overlap), float(tp_overlap), float(pp_overlap),
-                      float(grad_fp32), float(frozen_weights)]  # fmt: skip
+                      float(grad_fp32), float(frozen_weights), 1.0 if dtype == "nvfp4" else 0.0]  # fmt: skip
         except (TypeError, ValueError):
             values = None
     if values is None:

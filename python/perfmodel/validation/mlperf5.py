@@ -186,10 +186,18 @@ def estimate(row: dict[str, Any], calib: dict[str, float] | str | None = None) -
     return llm.estimate(
         m, (system, nodes), tp=p["tp"], pp=p["pp"], cp=p["cp"], dp=p["dp"], vp=max(1, int(p["vp"])),
         micro_batch=p["micro_batch"], global_batch=p["global_batch"], sp=bool(p["sp"]),
-        recompute=p.get("recompute") or "none", dtype="fp8" if p["fp8"] else "bf16",
+        recompute=p.get("recompute") or "none", dtype=_dtype(p),
         zero=1 if p.get("distributed_optimizer", True) else 0, dp_overlap=True,
         tp_overlap=bool(p["tp_comm_overlap"]), pp_overlap=int(p["vp"]) > 1, frozen_weights=frozen, calib=calib,
     )  # fmt: skip
+
+
+def _dtype(plan: dict[str, Any]) -> str:
+    """The training GEMM dtype of a plan: NVFP4 where the config sets ``FP4`` (Transformer Engine's NVFP4 recipe,
+    ``FP4_RECIPE="nvfp4"`` in every FP4 config of v5.1), else FP8 or bf16."""
+    if plan.get("fp4"):
+        return "nvfp4"
+    return "fp8" if plan["fp8"] else "bf16"
 
 
 def predict(row: dict[str, Any], calib: dict[str, float] | str | None = None) -> float:
@@ -211,7 +219,7 @@ def _suite_row(r: dict[str, Any], predicted: float) -> dict[str, Any]:
     p = json.loads(r["plan"])
     params = {k: r[k] for k in ("version", "submitter", "system_dir", "accelerator", "gpus", "n_results")}
     params.update(
-        {k: p[k] for k in ("tp", "pp", "vp", "cp", "dp", "micro_batch", "global_batch", "sp", "fp8")}
+        {k: p[k] for k in ("tp", "pp", "vp", "cp", "dp", "micro_batch", "global_batch", "sp", "fp8", "fp4")}
     )
     return {
         "suite": "mlperf5", "group": group(r), "system": f"{r['system_name']} ({r['gpus']}x {r['accelerator']})",
@@ -267,6 +275,17 @@ def summary_extra(rows: pl.DataFrame) -> dict[str, Any]:
         "new_hardware_holdout_pretraining": _errors(
             [r for r in new if r["role"] == "holdout" and FIT_BENCHMARK not in r["operation"]]
         ),
+        # FP4 (NVFP4) training rows: all held out, priced with their round's bf16/fp8 profile.
+        "fp4_training": {
+            "all": _errors([r for r in d if json.loads(r["params"]).get("fp4")]),
+            "new_hardware": _errors([r for r in new if json.loads(r["params"]).get("fp4")]),
+            "rows": {
+                f"{json.loads(r['params'])['version']} {json.loads(r['params'])['submitter']} {r['operation']}"
+                f" ({json.loads(r['params'])['gpus']}x {acc[r['group']]})": r["predicted"] / r["measured"] - 1
+                for r in d if json.loads(r["params"]).get("fp4")
+            },
+        },
+        "new_hardware_all_without_fp4": _errors([r for r in new if not json.loads(r["params"]).get("fp4")]),
         # Rows on systems calibrated only through a sibling (nothing fitted on them): all held out.
         "inherited_hardware": {
             a: _errors([r for r in d if acc[r["group"]] == a]) for a in INHERITED_HARDWARE

@@ -38,6 +38,10 @@ pub struct Plan {
     /// backward, overlapped with the neighbouring layers' compute (Calculon's activation offload).
     pub offload_activations: bool,
     pub fp8: bool,
+    /// NVFP4 GEMMs (Transformer Engine's `NVFP4BlockScaling` recipe: the forward, data- and weight-gradient GEMMs
+    /// of every linear inside the transformer layers on block-scaled E2M1 operands; attention, the LM head and
+    /// the embedding stay 16-bit). Excludes `fp8`.
+    pub fp4: bool,
     /// Flash-style fused attention (false: explicit QK^T/softmax/AV as in Megatron-LM 2021).
     pub flash_attention: bool,
     /// The fused attention is cuDNN's (Transformer Engine's default on Hopper) instead of FlashAttention-2.
@@ -78,6 +82,7 @@ impl Default for Plan {
             offload_optimizer: false,
             offload_activations: false,
             fp8: false,
+            fp4: false,
             flash_attention: true,
             cudnn_attention: false,
             dp_overlap: false,
@@ -377,6 +382,7 @@ pub const PLAN_KEYS: &[&str] = &[
     "pp_overlap",
     "grad_fp32",
     "frozen_weights",
+    "fp4",
 ];
 
 /// The largest count a plan option takes (GPUs, ranks, batch): 2^24, as the Python boundary's `MAX_COUNT`.
@@ -444,6 +450,7 @@ impl Plan {
                 "qwz" => p.qwz = flag(k, v)?,
                 "qgz" => p.qgz = flag(k, v)?,
                 "fp8" => p.fp8 = flag(k, v)?,
+                "fp4" => p.fp4 = flag(k, v)?,
                 "flash_attention" => p.flash_attention = flag(k, v)?,
                 "cudnn_attention" => p.cudnn_attention = flag(k, v)?,
                 "dp_overlap" => p.dp_overlap = flag(k, v)?,
