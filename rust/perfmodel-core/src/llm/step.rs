@@ -855,7 +855,7 @@ pub fn dp_schedule(p: &Plan, c: &Cluster, params: (f64, f64), layers: f64) -> Dp
     if p.dp == 1 {
         return out;
     }
-    let stride = u64::from(p.tp) * u64::from(p.cp);
+    let stride = p.dp_stride();
     let (dense, expert) = params;
     let edp = p.dp / p.ep;
     let estride = stride * u64::from(p.ep);
@@ -1135,7 +1135,7 @@ pub struct DpFigures {
 /// that differ only in recompute, interleaving, SP or overlap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DpKey {
-    groups: [u32; 8],
+    groups: [u32; 9],
     zero: u8,
     flags: u8,
     params: [u64; 3],
@@ -1145,6 +1145,12 @@ pub fn dp_key(p: &Plan, params: (f64, f64), layers: f64) -> DpKey {
     DpKey {
         groups: [
             p.tp,
+            // pp moves the DP groups' stride in the tp-cp-pp-dp order
+            if p.rank_order == crate::llm::plan::RankOrder::TpCpPpDp {
+                p.pp
+            } else {
+                0
+            },
             p.cp,
             p.ep,
             p.dp,
@@ -1157,7 +1163,8 @@ pub fn dp_key(p: &Plan, params: (f64, f64), layers: f64) -> DpKey {
         flags: u8::from(p.qwz)
             | u8::from(p.qgz) << 1
             | u8::from(p.grad_fp32) << 2
-            | u8::from(p.frozen_weights) << 3,
+            | u8::from(p.frozen_weights) << 3
+            | (p.rank_order as u8) << 4,
         params: [params.0.to_bits(), params.1.to_bits(), layers.to_bits()],
     }
 }
@@ -1637,28 +1644,31 @@ pub fn plan_collectives(m: &Model, p: &Plan, c: &Cluster) -> Vec<Collective> {
     out
 }
 
-/// Rank distance between pipeline neighbours (Megatron order: pp outermost).
+/// Rank distance between pipeline neighbours ([`Plan::pp_stride`]: `tp cp dp` in Megatron's default order,
+/// `tp cp` in tp-cp-pp-dp).
 pub fn pp_stride(p: &Plan) -> u64 {
-    u64::from(p.tp) * u64::from(p.cp) * u64::from(p.dp)
+    p.pp_stride()
 }
 
-/// The groups of a plan as (kind, size, stride) in Megatron's rank order (tp, cp, ep within dp, pp).
+/// The groups of a plan as (kind, size, stride) in its rank order (tp, cp, ep within dp, pp by default; tp,
+/// cp, pp, dp with [`crate::llm::plan::RankOrder::TpCpPpDp`], where ep is 1).
 fn plan_groups(p: &Plan) -> [(GroupKind, u32, u64); 9] {
     let tc = u64::from(p.tp) * u64::from(p.cp);
+    let ds = p.dp_stride();
     [
         (GroupKind::Tp, p.tp, 1),
         (GroupKind::Cp, p.cp, u64::from(p.tp)),
         (GroupKind::Ep, p.ep, tc),
-        (GroupKind::Dp, p.dp, tc),
+        (GroupKind::Dp, p.dp, ds),
         (
             GroupKind::ExpertDp,
             p.dp / p.ep.max(1),
-            tc * u64::from(p.ep),
+            ds * u64::from(p.ep),
         ),
-        (GroupKind::Hpz, p.hpz, tc),
+        (GroupKind::Hpz, p.hpz, ds),
         (GroupKind::Pp, if p.pp > 1 { 2 } else { 1 }, pp_stride(p)),
-        (GroupKind::Weights, p.weights_of(), tc),
-        (GroupKind::Grads, p.grads_of(), tc),
+        (GroupKind::Weights, p.weights_of(), ds),
+        (GroupKind::Grads, p.grads_of(), ds),
     ]
 }
 
