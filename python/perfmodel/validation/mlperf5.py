@@ -189,6 +189,7 @@ def estimate(row: dict[str, Any], calib: dict[str, float] | str | None = None) -
         recompute=p.get("recompute") or "none", dtype=_dtype(p),
         zero=1 if p.get("distributed_optimizer", True) else 0, dp_overlap=True,
         tp_overlap=bool(p["tp_comm_overlap"]), pp_overlap=int(p["vp"]) > 1, frozen_weights=frozen, calib=calib,
+        rank_order=p.get("rank_order") or "tp-cp-dp-pp",
     )  # fmt: skip
 
 
@@ -220,6 +221,7 @@ def _suite_row(r: dict[str, Any], predicted: float) -> dict[str, Any]:
     params = {k: r[k] for k in ("version", "submitter", "system_dir", "accelerator", "gpus", "n_results")}
     params.update(
         {k: p[k] for k in ("tp", "pp", "vp", "cp", "dp", "micro_batch", "global_batch", "sp", "fp8", "fp4")}
+        | {"rank_order": p.get("rank_order") or "tp-cp-dp-pp"}
     )
     return {
         "suite": "mlperf5", "group": group(r), "system": f"{r['system_name']} ({r['gpus']}x {r['accelerator']})",
