@@ -170,6 +170,7 @@ impl Machine {
             members: [1; MAX_LEVELS],
             len: 0,
             ranks_per_node: layout.ranks_per_node,
+            ranks_min_node: layout.ranks_per_node,
             launch_s: self.levels[0].launch_s,
             crosses_groups: false,
         };
