@@ -282,8 +282,12 @@ def summary_extra(rows: pl.DataFrame) -> dict[str, Any]:
             "all": _errors([r for r in d if json.loads(r["params"]).get("fp4")]),
             "new_hardware": _errors([r for r in new if json.loads(r["params"]).get("fp4")]),
             "rows": {
-                f"{json.loads(r['params'])['version']} {json.loads(r['params'])['submitter']} {r['operation']}"
-                f" ({json.loads(r['params'])['gpus']}x {acc[r['group']]})": r["predicted"] / r["measured"] - 1
+                " ".join(str(json.loads(r["params"])[k]) for k in ("version", "submitter", "system_dir"))
+                + f" {r['operation'].split()[3]} ({json.loads(r['params'])['gpus']}x {acc[r['group']]})": r[
+                    "predicted"
+                ]
+                / r["measured"]
+                - 1
                 for r in d if json.loads(r["params"]).get("fp4")
             },
         },
