@@ -63,7 +63,9 @@ def test_nvl72_racks_96_gpus_priced_by_the_second_racks_24_ranks() -> None:
     inner = 2 * (71 / 72) / NVL
     hier = _slope("all_reduce", 96, "hierarchical", "gb200-nvl72")
     assert hier == pytest.approx(inner + (1 / 24) / NIC, rel=1e-9)
-    assert _slope("all_reduce", 144, "hierarchical", "gb200-nvl72") == pytest.approx(inner + (1 / 72) / NIC, rel=1e-9)
+    assert _slope("all_reduce", 144, "hierarchical", "gb200-nvl72") == pytest.approx(
+        inner + (1 / 72) / NIC, rel=1e-9
+    )
     t = pm.collectives.predict("gb200-nvl72", "all_reduce", 2**32, [96, 144])["time_s"]
     assert t[0] > t[1]
     # A ring still crosses on 24 rails, 24 x 48.5 = 1,164 GB/s, above NVLink's 682 GB/s ring bandwidth: NVLink

@@ -62,10 +62,7 @@ fn top_all_reduce(l: &LevelParams, k: u32, s: f64, sharp: bool, rpn: u32) -> Res
                     .into(),
             });
         }
-        return Ok(pipelined(
-            2.0 * l.hop_latency_s,
-            s / l.inr_bandwidth(rpn),
-        ));
+        return Ok(pipelined(2.0 * l.hop_latency_s, s / l.inr_bandwidth(rpn)));
     }
     let ring = phase_ring(l, k, rpn).time(2.0 * (kf - 1.0), 2.0 * (kf - 1.0) / kf * s);
     let tree = pipelined(2.0 * kf.log2().ceil() * l.hop_latency_s, 2.0 * s / bw);
