@@ -11,9 +11,10 @@ Rows: ``perfmodel/data/mlperf_v5.csv``, written by ``tools/import_mlperf5.py`` f
 file it was read from, with the repository commit). One row per submission and benchmark (Llama 2 70B LoRA,
 Llama 3.1 8B and 405B pretraining): the training rate in samples/s (evaluation excluded; median over the result
 files) and the plan the submission's own config file gives (TP, PP, interleaving, CP, DP, micro-batch, global
-batch, SP, FP8, TP overlap). Rows the step model cannot price are kept in the file with the reason
-(``modelled``) and left out here: FP4 training, results no shipped config reproduces, and results several configs
-with different plans match. B300 (``dgx-b300``), GB300 (``gb300-nvl72``), MI350X (``mi350x-node``) and H200 NVL
+batch, SP, FP8 or FP4, TP overlap, rank order). Rows the step model cannot price are kept in the file with the
+reason (``modelled``) and left out here: results no shipped config reproduces, and results several configs with
+different plans match. FP4 rows are priced with ``dtype="nvfp4"`` and always held out; plans whose config sets
+NeMo's ``TP_PP_DP_MAPPING`` run in the tp-cp-pp-dp rank order. B300 (``dgx-b300``), GB300 (``gb300-nvl72``), MI350X (``mi350x-node``) and H200 NVL
 (``h200-nvl-node``) rows are priced, all held out, with their sibling's calibration (hwdb ``same_as``:
 :data:`INHERITED_HARDWARE`).
 
