@@ -101,3 +101,22 @@ def test_mlperf_rows_carry_their_configs_rank_order() -> None:
         if p["rank_order"] == "tp-cp-pp-dp":
             assert p["pp"] > 1 and r["benchmark"] == "llama31_405b", r["system_dir"]
     assert "v5.0 IBM+CoreWeave+NVIDIA carina_ngpu2496_ngc25.04_nemo llama31_405b" not in mlperf5.skipped()
+
+
+def test_cli_takes_the_rank_order(capsys: pytest.CaptureFixture[str]) -> None:
+    from perfmodel.cli import main
+
+    times = []
+    for order in ("tp-cp-dp-pp", "tp-cp-pp-dp"):
+        argv = ["llm", "estimate", "gpt3-175b", "dgx-h100", "16", "--global-batch", "64", "--tp", "4", "--pp", "2",
+                "--recompute", "full", "--zero", "1", "--rank-order", order, "--format", "json"]  # fmt: skip
+        assert main(argv) == 0
+        times.append(json.loads(capsys.readouterr().out)["step_time_s"])
+    want = [
+        pm.llm.estimate("gpt3-175b", ("dgx-h100", 16), tp=4, pp=2, recompute="full", zero=1, global_batch=64,
+                        rank_order=o).step_time_s
+        for o in ("tp-cp-dp-pp", "tp-cp-pp-dp")
+    ]  # fmt: skip
+    assert times == pytest.approx(want, rel=1e-12) and times[0] != times[1]
+    assert main(["llm", "search", "gpt3-175b", "dgx-h100", "16", "--global-batch", "64", "--tp", "4", "--pp", "2",
+                 "--rank-order", "tp-cp-pp-dp", "--format", "json", "--top", "1"]) == 0  # fmt: skip
