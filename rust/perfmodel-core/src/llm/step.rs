@@ -365,6 +365,36 @@ fn ring_attention(
     (total, steps)
 }
 
+/// The attention core of one layer and micro-batch under context parallelism with `cp_comm_type="a2a"`, as
+/// Transformer Engine's `AttnFuncWithCPAndQKVOA2A` runs it (TE 1.11-2.2 `transformer_engine/pytorch/attention.py`;
+/// the default of the NeMo Llama-2-70B LoRA configs of MLPerf v5.0 and v5.1, `cp_comm_type:
+/// ${oc.env:CP_COMM_TYPE,'a2a'}`): all-to-alls turn each rank's `L = s / cp` tokens of all its heads into the
+/// whole sequence of `heads / cp` heads, one causal attention runs over the whole sequence, and an all-to-all
+/// turns the output back ([`cp_collectives`] prices the exchanges, exposed: the attention waits for them). The
+/// memory-bound passes: every exchanged tensor is laid out for the all-to-all before it (`movedim().contiguous()`)
+/// and its sequence chunks reordered after it (read and written once each): forward Q, K, V and the output,
+/// backward the output and its gradient, then dQ, dK, dV. Returns ((matrix-unit forward, backward), (memory-bound
+/// forward, backward)) seconds before calibration.
+#[allow(clippy::type_complexity)]
+fn a2a_attention(
+    m: &Model,
+    p: &Plan,
+    c: &Cluster,
+    b: f64,
+    heads: f64,
+    d: f64,
+) -> ((f64, f64), (f64, f64)) {
+    let cp = f64::from(p.cp);
+    let ((af, ab), (sf, sb)) = attention_call(p, c, b, heads / cp, m.seq_len, m.seq_len, d, true);
+    let l = m.seq_len / cp;
+    let q = B16 * b * l * heads * d;
+    let kv = B16 * b * l * m.kv_width() / f64::from(p.tp);
+    let pass = |bytes: f64| 2.0 * c.stream.estimate(bytes, bytes, 0.0).time_s;
+    let fwd = pass(q) + 2.0 * pass(0.5 * kv) + pass(q);
+    let bwd = 2.0 * pass(q) + pass(q) + 2.0 * pass(0.5 * kv);
+    ((af, ab), (sf + fwd, sb + bwd))
+}
+
 fn layer_times(m: &Model, p: &Plan, c: &Cluster) -> LayerTimes {
     let g = if p.fp8 {
         c.gemm8.as_ref().unwrap_or(&c.gemm16)
@@ -428,7 +458,9 @@ fn layer_times(m: &Model, p: &Plan, c: &Cluster) -> LayerTimes {
     // parallelism the ring schedule's steps ([`ring_attention`]).
     let k = c.calib.compute_time_scale;
     let km = c.calib.memory_time_scale;
-    let (((attn_f, attn_b), (soft_f, soft_b)), cp_steps) = if p.cp > 1 {
+    let (((attn_f, attn_b), (soft_f, soft_b)), cp_steps) = if p.cp > 1 && p.cp_a2a {
+        (a2a_attention(m, p, c, b, heads, d), [0.0; 4])
+    } else if p.cp > 1 {
         let (total, steps) = ring_attention(m, p, c, b, heads, d);
         (total, steps.map(|(x, y)| k * x + km * y))
     } else {
@@ -1294,7 +1326,7 @@ pub struct Kernels {
 
 /// The plan fields [`Kernels`] depend on.
 /// What [`kernels`] depends on in a plan.
-pub type KernelKey = (u32, u32, u32, u32, bool, bool, bool, bool, bool);
+pub type KernelKey = (u32, u32, u32, u32, bool, bool, bool, bool, bool, bool);
 
 pub fn kernel_key(p: &Plan) -> KernelKey {
     (
@@ -1307,6 +1339,7 @@ pub fn kernel_key(p: &Plan) -> KernelKey {
         p.flash_attention,
         p.cudnn_attention,
         p.frozen_weights,
+        p.cp_a2a,
     )
 }
 
@@ -1360,7 +1393,16 @@ pub fn kernels(m: &Model, p: &Plan, c: &Cluster) -> Kernels {
         logit_f: k * lo_f + km * ce,
         logit_b: k * lo_b + km * ce,
         tp: tp_collectives(m, p, c).map_or([0.0; 2], |t| [t[0].time_s(), t[1].time_s()]),
-        cp: cp_collectives(m, p, c).map_or([0.0; 2], |x| cp_exposed(p, &lt.cp_steps, &x)),
+        cp: cp_collectives(m, p, c).map_or([0.0; 2], |x| {
+            if p.cp_a2a {
+                // Forward: Q and the output (x[0]), K and V (x[1]); backward: the output and its gradient, dQ
+                // (x[0]), dK and dV (x[1]); none hidden.
+                let (q, kv) = (x[0].time_s(), x[1].time_s());
+                [2.0 * q + 2.0 * kv, 3.0 * q + 2.0 * kv]
+            } else {
+                cp_exposed(p, &lt.cp_steps, &x)
+            }
+        }),
         ep: ep_collective(m, p, c).map_or(0.0, |x| x.time_s()),
         lt,
     }
@@ -1611,40 +1653,71 @@ pub fn tp_collectives(m: &Model, p: &Plan, c: &Cluster) -> Option<[Collective; 2
     })
 }
 
-/// CP's ring transfers of one layer ([`ring_attention`], Transformer Engine's `p2p` schedule): each step every
-/// rank of the CP group sends a buffer to the next rank and receives one from the previous (the collectives
-/// engine's send/recv over the `cp` ranks `tp` apart). `[0]`: the K/V block of the rank's `L = s / cp` tokens
-/// (`b L kv_width / tp` 16-bit values): `cp - 1` per forward (again in a recomputed forward) and two per backward
-/// (the K/V at the first step, the finished dK/dV at the last). `[1]`: K/V with the dK/dV accumulated so far
-/// (twice the bytes, one buffer) at each of the backward's `cp - 2` middle steps (no calls when cp = 2). `None`
-/// when cp = 1.
+/// CP's exchanges of one layer. With `cp_comm_type="p2p"` ([`ring_attention`], Transformer Engine's ring): each
+/// step every rank of the CP group sends a buffer to the next rank and receives one from the previous (the
+/// collectives engine's send/recv over the `cp` ranks `tp` apart). `[0]`: the K/V block of the rank's `L = s / cp`
+/// tokens (`b L kv_width / tp` 16-bit values): `cp - 1` per forward (again in a recomputed forward) and two per
+/// backward (the K/V at the first step, the finished dK/dV at the last). `[1]`: K/V with the dK/dV accumulated so
+/// far (twice the bytes, one buffer) at each of the backward's `cp - 2` middle steps (no calls when cp = 2). With
+/// `"a2a"` ([`a2a_attention`]): all-to-alls over the CP group, `[0]` of a query-sized tensor (`b L q / tp` values:
+/// Q and the output forward, the output, its gradient and dQ backward), `[1]` of a key- or value-sized one (K, V
+/// forward, dK, dV backward). `None` when cp = 1.
 pub fn cp_collectives(m: &Model, p: &Plan, c: &Cluster) -> Option<[Collective; 2]> {
     if p.cp == 1 {
         return None;
     }
     let cp = f64::from(p.cp);
-    let kv = B16 * f64::from(p.micro_batch) * m.seq_len / cp * m.kv_width() / f64::from(p.tp);
+    let t = f64::from(p.tp);
+    let tok = f64::from(p.micro_batch) * m.seq_len / cp;
+    let kv = B16 * tok * m.kv_width() / t;
     let per = f64::from(m.layers / p.pp) * f64::from(p.micro_batches());
     let forwards = if p.recompute == Recompute::None {
         1.0
     } else {
         2.0
     };
-    let send = |what, bytes, calls| {
+    let coll = |what, op, bytes, calls| {
         c.coll(
             what,
             GroupKind::Cp,
-            Op::SendRecv,
+            op,
             p.cp,
             u64::from(p.tp),
             bytes,
             per * calls,
         )
     };
-    Some([
-        send("keys and values", kv, (cp - 1.0) * forwards + 2.0),
-        send("keys and values with their gradients", 2.0 * kv, cp - 2.0),
-    ])
+    Some(if p.cp_a2a {
+        [
+            coll(
+                "queries, outputs and their gradients",
+                Op::AllToAll,
+                B16 * tok * m.q_width() / t,
+                2.0 * forwards + 3.0,
+            ),
+            coll(
+                "keys, values and their gradients",
+                Op::AllToAll,
+                0.5 * kv,
+                2.0 * forwards + 2.0,
+            ),
+        ]
+    } else {
+        [
+            coll(
+                "keys and values",
+                Op::SendRecv,
+                kv,
+                (cp - 1.0) * forwards + 2.0,
+            ),
+            coll(
+                "keys and values with their gradients",
+                Op::SendRecv,
+                2.0 * kv,
+                cp - 2.0,
+            ),
+        ]
+    })
 }
 
 /// EP's dispatch (or combine) all-to-all of one layer: `top_k b s h / tp` 16-bit values per rank.
