@@ -71,9 +71,6 @@ def add_parser(sub: Any) -> None:
         s.add_argument("--global-batch", type=int, required=True, help="sequences per optimizer step")
         s.add_argument("--seq-len", type=int, default=None, help="sequence length (default: the model's)")
         s.add_argument("--dtype", default="bf16", help="training dtype: bf16 (default), fp16 or fp8")
-        s.add_argument("--cp-comm", default="p2p", choices=llm.CP_COMM,
-                       help="context-parallel attention exchange (Transformer Engine's cp_comm_type): p2p (default) "
-                            "ring of K/V sends or a2a all-to-alls")  # fmt: skip
         if name == "search":
             s.add_argument("--top", type=int, default=10, help="plans to show (default 10)")
             for k, what in (("tp", "tensor-parallel sizes (default: divisors of the heads)"),
@@ -175,7 +172,6 @@ def _plan(args: argparse.Namespace) -> dict[str, Any]:
         tp=args.tp, pp=args.pp, dp=args.dp, vp=args.vp, cp=args.cp, ep=args.ep, micro_batch=args.micro_batch,
         global_batch=args.global_batch, recompute=args.recompute, zero=args.zero, hpz=args.hpz, dtype=args.dtype,
         weights_group=args.weights_group, grads_group=args.grads_group, flash_attention=not args.no_flash_attention,
-        cp_comm=args.cp_comm,
     )  # fmt: skip
     plan.update({key: bool(getattr(args, key)) for _, key, _ in _FLAGS})
     return plan
@@ -309,8 +305,7 @@ def _search(args: argparse.Namespace) -> int:
         cp=args.cp, ep=args.ep, micro_batch=args.micro_batch, zero=args.zero,
         recompute=args.recompute.split(",") if args.recompute else None,
         sp=_onoff(args.sp_choices) if args.sp_choices else None, fits_only=not args.all,
-        max_step_time_s=args.max_step_time, min_mfu=args.min_mfu, dtype=args.dtype, top=args.top,
-        cp_comm=args.cp_comm, **options,
+        max_step_time_s=args.max_step_time, min_mfu=args.min_mfu, dtype=args.dtype, top=args.top, **options,
     )  # fmt: skip
     d = {"model": args.model, "system": args.system, "nodes": args.nodes, "global_batch": args.global_batch,
          "candidates": r.candidates, "seconds": r.seconds, "skipped": r.skipped, "plans": r.plans}  # fmt: skip

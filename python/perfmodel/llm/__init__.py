@@ -54,8 +54,6 @@ __all__ = [
 
 #: Recompute names in code order.
 RECOMPUTE: tuple[str, ...] = ("none", "selective", "full")
-#: Context parallelism's attention exchange (Transformer Engine's ``cp_comm_type``), in the engine's code order.
-CP_COMM: tuple[str, ...] = ("p2p", "a2a")
 _FIELDS = (
     "hidden", "layers", "heads", "kv_heads", "ffn_hidden", "glu", "seq_len", "vocab",
     "experts", "top_k", "shared_experts", "moe_ffn_hidden", "bias", "learned_pos", "tied_embeddings",
@@ -534,7 +532,7 @@ _VALUE_PLAN_KEYS, _VALUE_KEYS = (tuple(k) for k in _core.llm_value_keys())
 _PLAN_ORDER = (
     "tp", "pp", "dp", "vp", "cp", "ep", "micro_batch", "global_batch", "sp", "recompute", "zero", "qwz", "qgz", "hpz",
     "weights_group", "grads_group", "offload_optimizer", "offload_activations", "fp8", "flash_attention",
-    "cudnn_attention", "dp_overlap", "tp_overlap", "pp_overlap", "grad_fp32", "frozen_weights", "cp_comm",
+    "cudnn_attention", "dp_overlap", "tp_overlap", "pp_overlap", "grad_fp32", "frozen_weights",
 )  # fmt: skip
 _PLAN_IN_ORDER = _VALUE_PLAN_KEYS == _PLAN_ORDER
 
@@ -803,10 +801,6 @@ def _plan_numbers(plan: dict[str, Any]) -> dict[str, float]:
                     f"argument `recompute`: is {v!r}; expected 'none', 'selective' or 'full'"
                 )
             out[k] = float(RECOMPUTE.index(v))
-        elif k == "cp_comm":
-            if not isinstance(v, str) or v not in CP_COMM:
-                raise InvalidArgumentError(f"argument `cp_comm`: is {v!r}; expected 'p2p' or 'a2a'")
-            out[k] = float(CP_COMM.index(v))
         elif k == "dtype":
             name = check.dtype("dtype", v)
             if name not in ("bf16", "fp16", "fp8"):
@@ -860,7 +854,6 @@ def estimate(
     placement: str | Sequence[int] | None = None,
     layers_per_stage: str | Sequence[int] | None = None,
     frozen_weights: bool = False,
-    cp_comm: str = "p2p",
 ) -> Estimate:
     """Predict one training step of ``model`` on ``cluster`` under one plan.
 
@@ -935,11 +928,6 @@ def estimate(
         Price fine-tuning with the model's weights frozen (LoRA and other adapters): no weight-gradient GEMMs,
         gradient reduction, optimizer step, gradients or optimizer states for them (ZeRO-3 still gathers
         them); the adapters themselves are not priced.
-    cp_comm : str
-        How context parallelism exchanges attention inputs (Transformer Engine's ``cp_comm_type``): ``"p2p"``
-        (default: a ring of key/value send/recv, each step's transfer hidden behind the previous step's
-        attention) or ``"a2a"`` (all-to-alls of queries, keys and values before, and of the output after, an
-        attention over the whole sequence of ``heads / cp`` heads: exposed). No effect when ``cp`` is 1.
 
     Returns
     -------
@@ -1003,7 +991,7 @@ def estimate(
         "sp": sp, "recompute": recompute, "zero": zero, "dtype": dtype, "qwz": qwz, "qgz": qgz, "hpz": hpz,
         "flash_attention": flash_attention, "cudnn_attention": cudnn_attention, "dp_overlap": dp_overlap, "tp_overlap": tp_overlap, "pp_overlap": pp_overlap, "grad_fp32": grad_fp32,
         "weights_group": weights_group, "grads_group": grads_group, "offload_optimizer": offload_optimizer,
-        "offload_activations": offload_activations, "frozen_weights": frozen_weights, "cp_comm": cp_comm,
+        "offload_activations": offload_activations, "frozen_weights": frozen_weights,
     }  # fmt: skip
     if handle is None:
         return placement_mod.estimate_placed(
@@ -1016,7 +1004,6 @@ def estimate(
         _PLAN_IN_ORDER
         and recompute in RECOMPUTE
         and dtype in ("bf16", "fp16", "fp8")
-        and cp_comm in CP_COMM
         and {type(tp), type(pp), type(dp), type(vp), type(cp), type(ep), type(micro_batch), type(global_batch),
              type(zero), type(hpz), type(weights_group), type(grads_group)} == _INT
         and {type(sp), type(qwz), type(qgz), type(flash_attention), type(cudnn_attention), type(dp_overlap),
@@ -1031,7 +1018,7 @@ def estimate(
                       float(qgz), float(hpz), float(weights_group), float(grads_group), float(offload_optimizer),
                       float(offload_activations), 1.0 if dtype == "fp8" else 0.0, float(flash_attention),
                       float(cudnn_attention), float(dp_overlap), float(tp_overlap), float(pp_overlap),
-                      float(grad_fp32), float(frozen_weights), float(CP_COMM.index(cp_comm))]  # fmt: skip
+                      float(grad_fp32), float(frozen_weights)]  # fmt: skip
         except (TypeError, ValueError):
             values = None
     if values is None:

@@ -492,26 +492,13 @@ def _lora_model(p: dict[str, Any]) -> llm.Model:
                       "ffn_hidden": p["ffn"], "seq_len": p["seq_len"], "vocab": 32000, "glu": True})  # fmt: skip
 
 
-def _lora_cp_comm(operation: str, p: dict[str, Any]) -> str:
-    """Context parallelism's exchange in a LoRA submission: ``"a2a"`` for the v5.0 implementations on NeMo 25.04
-    (``cp_comm_type: ${oc.decode:${oc.env:CP_COMM_TYPE,'a2a'}}`` in ``conf/megatron_gpt_peft_tuning_config.yaml``,
-    e.g. ``Dell/benchmarks/llama2_70b_lora/implementations/nemo``; ``perfmodel.validation.mlperf5.cp_comm_of``),
-    ``"p2p"`` (Megatron-core's default: the yaml has no ``cp_comm_type``) for the NeMo 24.09-based ones: every v4.x
-    submission and Oracle's v5.0 512 x H200 (``Oracle/benchmarks/llama2_70b_lora/implementations/
-    64xBM.GPU.H200.8/Dockerfile``: ``FROM nvcr.io/nvidia/pytorch:24.09-py3``, NeMo ``24.09-alpha.rc0``)."""
-    if "MLPerf Training v5" in operation and p.get("submitter") != "Oracle":
-        return "a2a"
-    return "p2p"
-
-
-def _lora_plan(p: dict[str, Any], operation: str = "") -> dict[str, Any]:
+def _lora_plan(p: dict[str, Any]) -> dict[str, Any]:
     """The plan of a LoRA submission (TP, CP, DP, SP, PP 1, micro-batch 1, FP8, TP overlap), frozen weights,
-    cuDNN's fused attention (:func:`_mlperf_cudnn_attention`: the configs set ``NVTE_FUSED_ATTN=1``) and the
-    context-parallel exchange of :func:`_lora_cp_comm`."""
+    cuDNN's fused attention (:func:`_mlperf_cudnn_attention`: the configs set ``NVTE_FUSED_ATTN=1``)."""
     return dict(tp=p["tp"], pp=p.get("pp", 1), cp=p.get("cp", 1), dp=p["dp"], micro_batch=p["micro_batch"],
                 global_batch=p["global_batch"], sp=bool(p["sequence_parallel"]), recompute=p.get("recompute", "none"),
                 dtype="fp8", zero=1, dp_overlap=True, tp_overlap=bool(p.get("tp_comm_overlap", False)),
-                frozen_weights=True, cudnn_attention=True, cp_comm=_lora_cp_comm(operation, p))  # fmt: skip
+                frozen_weights=True, cudnn_attention=True)  # fmt: skip
 
 
 def _mlperf_lora_rows(calib: dict[str, float] | None = None) -> list[dict[str, Any]]:
@@ -526,10 +513,7 @@ def _mlperf_lora_rows(calib: dict[str, float] | None = None) -> list[dict[str, A
     for r in _mlperf_pub("Llama-2-70B LoRA").iter_rows(named=True):
         p = json.loads(r["params"])
         e = llm.estimate(
-            _lora_model(p),
-            (_LORA_SYSTEM[p["gpu"]], int(p["nodes"])),
-            calib=calib,
-            **_lora_plan(p, r["operation"]),
+            _lora_model(p), (_LORA_SYSTEM[p["gpu"]], int(p["nodes"])), calib=calib, **_lora_plan(p)
         )
         rows.append(
             published_row("llm", "mlperf_llama2_lora", r, p["global_batch"] / e.step_time_s, "holdout")

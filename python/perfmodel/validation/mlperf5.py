@@ -20,8 +20,6 @@ with different plans match. B300 (``dgx-b300``), GB300 (``gb300-nvl72``), MI350X
 Prediction: ``perfmodel.llm.estimate`` with the submission's plan, global batch / step time. Common settings
 (the submissions' frameworks: NeMo/Megatron-core and AMD's fork of it): FP8 GEMMs, the distributed optimizer
 (ZeRO-1) with overlapped gradient reduction, flash attention, no recomputation unless the config asks for it,
-context parallelism's exchange as each implementation sets it (:func:`cp_comm_of`: all-to-all for NVIDIA's v5.x
-LoRA implementation, the ring otherwise),
 overlapped pipeline sends when interleaved; LoRA rows with frozen weights (``frozen_weights=True``; the rank-16
 adapters are not priced, as in :func:`perfmodel.validation.llm._mlperf_lora_rows`). Systems: B200 ``dgx-b200``
 (8 per node), MI325X ``mi325x-node``, MI355X ``mi355x-pollara-node``, H100 ``dgx-h100``, H200 ``hgx-h200``,
@@ -178,28 +176,6 @@ def calib_of(row: dict[str, Any]) -> str | None:
     return name if name in (llm.calibration(SYSTEMS[row["accelerator"]]).get("profiles") or {}) else None
 
 
-#: NVIDIA-GPU Llama 2 70B LoRA submissions of v5.x whose implementation is NeMo 24.09 (Megatron-core's default,
-#: ``cp_comm_type`` p2p): SCITIX v5.0 (``SCITIX/benchmarks/llama2_70b_lora/implementations/scitix_n8_ngc24.09_nemo``,
-#: ``FROM nvcr.io/nvidia/pytorch:24.09-py3``; its ``megatron_gpt_peft_tuning_config.yaml`` has no ``cp_comm_type``).
-P2P_LORA_SUBMITTERS = frozenset({"SCITIX"})
-
-
-def cp_comm_of(row: dict[str, Any]) -> str:
-    """The context-parallel attention exchange of a row (``perfmodel.llm.estimate``'s ``cp_comm``). The Llama 2 70B
-    LoRA implementation of NVIDIA's v5.0 and v5.1 submissions sets ``cp_comm_type:
-    ${oc.decode:${oc.env:CP_COMM_TYPE,'a2a'}}`` (``NVIDIA/benchmarks/llama2_70b_lora/implementations/
-    tyche_ngpu512_ngc25.04_nemo/conf/megatron_gpt_peft_tuning_config.yaml``, line 45; v5.1
-    ``implementations/nemo/...``, line 53) and no shipped config sets ``CP_COMM_TYPE``; the other NVIDIA-GPU
-    submitters ship that file (Dell, Supermicro) or run NVIDIA's LoRA container (Oracle's ``CONT=
-    nvcr.io/nvdlfwea/mlperftv50/llama2_70b_lora-amd``, University of Florida), except
-    :data:`P2P_LORA_SUBMITTERS`. AMD's implementations (MI300X, MI325X, MI355X) and the pretraining benchmarks
-    leave it to Megatron-core's default, ``"p2p"``."""
-    nvidia = not str(row["accelerator"]).startswith("MI")
-    if row["benchmark"] == "llama2_70b_lora" and nvidia and row["submitter"] not in P2P_LORA_SUBMITTERS:
-        return "a2a"
-    return "p2p"
-
-
 def estimate(row: dict[str, Any], calib: dict[str, float] | str | None = None) -> llm.Estimate:
     """The step-model estimate of one row with its own plan (module docstring); ``calib`` None: :func:`calib_of`."""
     calib = calib_of(row) if calib is None else calib
@@ -213,7 +189,6 @@ def estimate(row: dict[str, Any], calib: dict[str, float] | str | None = None) -
         recompute=p.get("recompute") or "none", dtype="fp8" if p["fp8"] else "bf16",
         zero=1 if p.get("distributed_optimizer", True) else 0, dp_overlap=True,
         tp_overlap=bool(p["tp_comm_overlap"]), pp_overlap=int(p["vp"]) > 1, frozen_weights=frozen, calib=calib,
-        cp_comm=cp_comm_of(row) if int(p["cp"]) > 1 else "p2p",
     )  # fmt: skip
 
 

@@ -54,10 +54,6 @@ pub struct Plan {
     /// reduction, optimizer step, gradients or optimizer states for them; ZeRO-3 still gathers them. The
     /// adapters themselves (well under 1% of the parameters at the usual ranks) are not priced.
     pub frozen_weights: bool,
-    /// Context parallelism's attention exchange (Transformer Engine's `cp_comm_type`): false for `"p2p"` (a ring of
-    /// K/V send/recv overlapped with the per-step attention), true for `"a2a"` (all-to-alls of Q, K, V before and
-    /// of the output after a whole-sequence attention over `heads / cp`, DeepSpeed-Ulysses style).
-    pub cp_a2a: bool,
 }
 
 impl Default for Plan {
@@ -89,7 +85,6 @@ impl Default for Plan {
             pp_overlap: false,
             grad_fp32: false,
             frozen_weights: false,
-            cp_a2a: false,
         }
     }
 }
@@ -117,11 +112,10 @@ pub enum Invalid {
     Partition = 16,
     NoHostLink = 17,
     FrozenRedundant = 18,
-    CpA2aHeads = 19,
 }
 
 impl Invalid {
-    pub const COUNT: usize = 20;
+    pub const COUNT: usize = 19;
     pub const NAMES: [&'static str; Invalid::COUNT] = [
         "heads not divisible by tp",
         "kv_heads and tp not divisible either way",
@@ -142,7 +136,6 @@ impl Invalid {
         "hierarchical partition groups need ZeRO-3, weights_group | grads_group | dp and no hpz",
         "offload without the system's host link figure",
         "an option with no effect on frozen weights (ZeRO-1/2, optimizer offload, DP overlap)",
-        "cp_comm a2a needs heads and kv_heads per TP rank divisible by cp",
     ];
 }
 
@@ -176,14 +169,6 @@ impl Plan {
         }
         if m.kv_heads % self.tp != 0 && self.tp % m.kv_heads != 0 {
             return Some(Invalid::KvHeadsTp);
-        }
-        // TE's all-to-all splits each rank's query, key and value heads over the CP ranks.
-        let tc = u64::from(self.tp) * u64::from(self.cp);
-        if self.cp_a2a
-            && self.cp > 1
-            && (u64::from(m.heads) % tc != 0 || u64::from(m.kv_heads) % tc != 0)
-        {
-            return Some(Invalid::CpA2aHeads);
         }
         if u64::from(m.layers) % (u64::from(self.pp) * u64::from(self.vp)) != 0 {
             return Some(Invalid::LayersPp);
@@ -326,16 +311,6 @@ impl Plan {
             },
             Invalid::EpDivides => invalid("ep", format!("ep ({}) must divide dp ({}) and experts ({})", p.ep, p.dp, m.experts)),
             Invalid::SeqCp => invalid("cp", format!("seq_len ({}) must be divisible by cp ({})", m.seq_len, p.cp)),
-            Invalid::CpA2aHeads => invalid(
-                "cp_comm",
-                format!(
-                    "'a2a' splits the heads of each TP rank over the cp ranks: heads ({}) and kv_heads ({}) must be \
-                     divisible by tp x cp ({}); use cp_comm='p2p'",
-                    m.heads,
-                    m.kv_heads,
-                    u64::from(p.tp) * u64::from(p.cp)
-                ),
-            ),
             Invalid::Interleave => invalid(
                 "vp",
                 format!(
@@ -402,7 +377,6 @@ pub const PLAN_KEYS: &[&str] = &[
     "pp_overlap",
     "grad_fp32",
     "frozen_weights",
-    "cp_comm",
 ];
 
 /// The largest count a plan option takes (GPUs, ranks, batch): 2^24, as the Python boundary's `MAX_COUNT`.
@@ -477,15 +451,6 @@ impl Plan {
                 "pp_overlap" => p.pp_overlap = flag(k, v)?,
                 "grad_fp32" => p.grad_fp32 = flag(k, v)?,
                 "frozen_weights" => p.frozen_weights = flag(k, v)?,
-                "cp_comm" => {
-                    if !(v == 0.0 || v == 1.0) {
-                        return Err(invalid(
-                            "cp_comm",
-                            format!("is {v}; expected 0 (p2p) or 1 (a2a)"),
-                        ));
-                    }
-                    p.cp_a2a = v == 1.0;
-                }
                 _ => {
                     let close = crate::error::closest(k, PLAN_KEYS.iter().copied());
                     let hint = if close.is_empty() {

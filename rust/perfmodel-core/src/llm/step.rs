@@ -252,147 +252,6 @@ struct LayerTimes {
     /// sequence-sharded input behind the data-gradient GEMM).
     col_dgrad: [f64; 2],
     col_wgrad: [f64; 2],
-    /// Context parallelism: one ring step's attention kernels (calibrated), `[forward diagonal, forward
-    /// off-diagonal, backward off-diagonal, backward diagonal]` ([`ring_attention`]); zero when cp = 1.
-    cp_steps: [f64; 4],
-}
-
-/// One attention call of `sq` queries against `skv` keys per sequence on one device: ((matrix-unit forward,
-/// backward), (memory-bound forward, backward)) seconds, before calibration.
-#[allow(clippy::too_many_arguments)]
-fn attention_call(
-    p: &Plan,
-    c: &Cluster,
-    b: f64,
-    heads: f64,
-    sq: f64,
-    skv: f64,
-    d: f64,
-    causal: bool,
-) -> ((f64, f64), (f64, f64)) {
-    if p.flash_attention {
-        let attn = if p.cudnn_attention {
-            c.attn_cudnn.as_ref().unwrap_or(&c.attn)
-        } else {
-            &c.attn
-        };
-        let fwd = attn.estimate(b, heads, sq, skv, d, causal, false);
-        let bwd = attn.estimate(b, heads, sq, skv, d, causal, true);
-        ((fwd.time_s, bwd.time_s), (0.0, 0.0))
-    } else {
-        // Megatron-LM 2021: batched QK^T and AV GEMMs over the full score matrix, plus a fused
-        // scale-mask-softmax and dropout over b (a/t) sq skv scores (read + write, 1-byte dropout mask).
-        let bh = b * heads;
-        let (sf, sb) = gemm_fb(&c.gemm16, sq, skv, d, bh);
-        let (af, ab) = gemm_fb(&c.gemm16, sq, d, skv, bh);
-        let scores = bh * sq * skv;
-        let soft_f = c
-            .stream
-            .estimate(scores * B16, scores * (2.0 * B16 + 1.0), 0.0)
-            .time_s;
-        let soft_b = c
-            .stream
-            .estimate(scores * (2.0 * B16 + 1.0), scores * B16, 0.0)
-            .time_s;
-        ((sf + af, sb + ab), (soft_f, soft_b))
-    }
-}
-
-/// The attention core of one layer and micro-batch under context parallelism, as Transformer Engine's
-/// `AttnFuncWithCPAndKVP2P` runs it (`cp_comm_type="p2p"`, the default of Megatron-core and NeMo; TE 1.10,
-/// `transformer_engine/pytorch/attention.py`, the version of the NGC PyTorch 24.09 container the MLPerf v4.1 and
-/// v5.0 Llama-2-70B LoRA submissions build on). The sequence is cut into `2 cp` chunks and rank `r` holds chunks
-/// `r` and `2cp - 1 - r` (causal load balance), `L = s / cp` tokens. Forward, `cp` ring steps: step 0 is the
-/// causal `L x L` block of the rank's own keys; each later step is one unmasked block of `L x L/2` (keys from an
-/// earlier rank: both query chunks, their first key chunk) or `L/2 x L` (a later rank: the second query chunk,
-/// both key chunks), priced at the slower of the two as the ring advances in lock step. Backward: the same
-/// blocks in reverse order (the diagonal last). The memory-bound passes of the schedule are priced on the
-/// stream engine: forward, a zeroed output and one correction per step (`out += out_i exp(lse_i - lse)`: the
-/// step's output read, the output read and written) plus the log-sum-exp merge of every step after the first
-/// (fp32 step values into the fp64 running value); backward, per step, the query gradient accumulated (read
-/// twice, written; copied at step 0), the step's dK/dV concatenated into the ring buffer and accumulated (copied
-/// at step 0). The slowest rank corrects its whole output at every step.
-///
-/// Returns ((matrix-unit forward, backward), (memory-bound forward, backward)) seconds before calibration, and
-/// the uncalibrated per-step kernels `[forward diagonal, forward off-diagonal, backward off-diagonal, backward
-/// diagonal]` as ((matrix-unit), (memory-bound)) pairs.
-#[allow(clippy::too_many_arguments, clippy::type_complexity)]
-fn ring_attention(
-    m: &Model,
-    p: &Plan,
-    c: &Cluster,
-    b: f64,
-    heads: f64,
-    d: f64,
-) -> (((f64, f64), (f64, f64)), [(f64, f64); 4]) {
-    let cp = f64::from(p.cp);
-    let l = m.seq_len / cp;
-    let ((df, db), (dsf, dsb)) = attention_call(p, c, b, heads, l, l, d, true);
-    let ((af, ab), (asf, asb)) = attention_call(p, c, b, heads, l, 0.5 * l, d, false);
-    let ((bf, bb), (bsf, bsb)) = attention_call(p, c, b, heads, 0.5 * l, l, d, false);
-    // The slower rank of each off-diagonal step (the ring waits for it).
-    let (of, osf) = if af + asf >= bf + bsf {
-        (af, asf)
-    } else {
-        (bf, bsf)
-    };
-    let (ob, osb) = if ab + asb >= bb + bsb {
-        (ab, asb)
-    } else {
-        (bb, bsb)
-    };
-    let steps = [(df, dsf), (of, osf), (ob, osb), (db, dsb)];
-    // Memory-bound passes of the schedule (16-bit tensors of the rank's L tokens, per TP rank).
-    let out = B16 * b * l * heads * d;
-    let kv = B16 * b * l * m.kv_width() / f64::from(p.tp);
-    let lse = b * heads * l;
-    let pass = |read: f64, write: f64| c.stream.estimate(read, write, 0.0).time_s;
-    let corr_f = pass(0.0, out)
-        + cp * pass(2.0 * out, out)
-        + (cp - 1.0) * pass(lse * (4.0 + 8.0), lse * 8.0);
-    let corr_b = pass(out, out)
-        + (cp - 1.0) * pass(2.0 * out, out)
-        + cp * pass(kv, kv)
-        + pass(kv, kv)
-        + (cp - 1.0) * pass(2.0 * kv, kv);
-    let total = (
-        (df + (cp - 1.0) * of, db + (cp - 1.0) * ob),
-        (
-            dsf + (cp - 1.0) * osf + corr_f,
-            dsb + (cp - 1.0) * osb + corr_b,
-        ),
-    );
-    (total, steps)
-}
-
-/// The attention core of one layer and micro-batch under context parallelism with `cp_comm_type="a2a"`, as
-/// Transformer Engine's `AttnFuncWithCPAndQKVOA2A` runs it (TE 1.11-2.2 `transformer_engine/pytorch/attention.py`;
-/// the default of the NeMo Llama-2-70B LoRA configs of MLPerf v5.0 and v5.1, `cp_comm_type:
-/// ${oc.env:CP_COMM_TYPE,'a2a'}`): all-to-alls turn each rank's `L = s / cp` tokens of all its heads into the
-/// whole sequence of `heads / cp` heads, one causal attention runs over the whole sequence, and an all-to-all
-/// turns the output back ([`cp_collectives`] prices the exchanges, exposed: the attention waits for them). The
-/// memory-bound passes: every exchanged tensor is laid out for the all-to-all before it (`movedim().contiguous()`)
-/// and its sequence chunks reordered after it (read and written once each): forward Q, K, V and the output,
-/// backward the output and its gradient, then dQ, dK, dV. Returns ((matrix-unit forward, backward), (memory-bound
-/// forward, backward)) seconds before calibration.
-#[allow(clippy::type_complexity)]
-fn a2a_attention(
-    m: &Model,
-    p: &Plan,
-    c: &Cluster,
-    b: f64,
-    heads: f64,
-    d: f64,
-) -> ((f64, f64), (f64, f64)) {
-    let cp = f64::from(p.cp);
-    let ((af, ab), (sf, sb)) = attention_call(p, c, b, heads / cp, m.seq_len, m.seq_len, d, true);
-    let l = m.seq_len / cp;
-    let q = B16 * b * l * heads * d;
-    let kv = B16 * b * l * m.kv_width() / f64::from(p.tp);
-    let pass = |bytes: f64| 2.0 * c.stream.estimate(bytes, bytes, 0.0).time_s;
-    let fwd = pass(q) + 2.0 * pass(0.5 * kv) + pass(q);
-    let bwd = 2.0 * pass(q) + pass(q) + 2.0 * pass(0.5 * kv);
-    ((af, ab), (sf + fwd, sb + bwd))
 }
 
 fn layer_times(m: &Model, p: &Plan, c: &Cluster) -> LayerTimes {
@@ -454,20 +313,32 @@ fn layer_times(m: &Model, p: &Plan, c: &Cluster) -> LayerTimes {
     }
     let heads = f64::from(m.heads) / t;
     let d = m.head_dim();
-    // Attention core: (matrix-unit forward, backward), (memory-bound forward, backward); under context
-    // parallelism the ring schedule's steps ([`ring_attention`]).
-    let k = c.calib.compute_time_scale;
-    let km = c.calib.memory_time_scale;
-    let (((attn_f, attn_b), (soft_f, soft_b)), cp_steps) = if p.cp > 1 && p.cp_a2a {
-        (a2a_attention(m, p, c, b, heads, d), [0.0; 4])
-    } else if p.cp > 1 {
-        let (total, steps) = ring_attention(m, p, c, b, heads, d);
-        (total, steps.map(|(x, y)| k * x + km * y))
+    // Attention core: (matrix-unit forward, backward), (memory-bound forward, backward).
+    let ((attn_f, attn_b), (soft_f, soft_b)) = if p.flash_attention {
+        let attn = if p.cudnn_attention {
+            c.attn_cudnn.as_ref().unwrap_or(&c.attn)
+        } else {
+            &c.attn
+        };
+        let fwd = attn.estimate(b, heads, s, m.seq_len, d, true, false);
+        let bwd = attn.estimate(b, heads, s, m.seq_len, d, true, true);
+        ((fwd.time_s, bwd.time_s), (0.0, 0.0))
     } else {
-        (
-            attention_call(p, c, b, heads, s, m.seq_len, d, true),
-            [0.0; 4],
-        )
+        // Megatron-LM 2021: batched QK^T and AV GEMMs over the full score matrix, plus a fused
+        // scale-mask-softmax and dropout over b (a/t) s^2 scores (read + write, 1-byte dropout mask).
+        let bh = b * heads;
+        let (sf, sb) = gemm_fb(&c.gemm16, s, m.seq_len, d, bh);
+        let (af, ab) = gemm_fb(&c.gemm16, s, d, m.seq_len, bh);
+        let scores = bh * s * m.seq_len;
+        let soft_f = c
+            .stream
+            .estimate(scores * B16, scores * (2.0 * B16 + 1.0), 0.0)
+            .time_s;
+        let soft_b = c
+            .stream
+            .estimate(scores * (2.0 * B16 + 1.0), scores * B16, 0.0)
+            .time_s;
+        ((sf + af, sb + ab), (soft_f, soft_b))
     };
     // Elementwise: two norms, two dropout+residual adds (on tok/t tokens with SP), activation on the MLP.
     let tok_e = if p.sp { tok / t } else { tok };
@@ -480,6 +351,8 @@ fn layer_times(m: &Model, p: &Plan, c: &Cluster) -> LayerTimes {
     } else {
         (0.0, 0.0)
     };
+    let k = c.calib.compute_time_scale;
+    let km = c.calib.memory_time_scale;
     LayerTimes {
         fwd: k * (qkv_f + proj_f + mlp_f + attn_f) + km * (soft_f + elem_f + cast_f),
         bwd: k * (qkv_b + proj_b + mlp_b + attn_b) + km * (soft_b + elem_b + cast_b),
@@ -487,7 +360,6 @@ fn layer_times(m: &Model, p: &Plan, c: &Cluster) -> LayerTimes {
         overlappable: k * (qkv_f + mlp_f),
         col_dgrad: [k * qkv_d, k * up_dw.0],
         col_wgrad: [k * qkv_w, k * up_dw.1],
-        cp_steps,
     }
 }
 
@@ -1318,15 +1190,14 @@ pub struct Kernels {
     logit_b: f64,
     /// One TP collective per kind: [all-reduce, all-reduce] without SP, [all-gather, reduce-scatter] with SP.
     tp: [f64; 2],
-    /// CP's exposed ring transfers of one layer, `[forward, backward]` ([`cp_exposed`]); EP's all-to-all of one
-    /// layer.
-    cp: [f64; 2],
+    /// CP's K/V all-gather and EP's all-to-all of one layer.
+    cp: f64,
     ep: f64,
 }
 
 /// The plan fields [`Kernels`] depend on.
 /// What [`kernels`] depends on in a plan.
-pub type KernelKey = (u32, u32, u32, u32, bool, bool, bool, bool, bool, bool);
+pub type KernelKey = (u32, u32, u32, u32, bool, bool, bool, bool, bool);
 
 pub fn kernel_key(p: &Plan) -> KernelKey {
     (
@@ -1339,7 +1210,6 @@ pub fn kernel_key(p: &Plan) -> KernelKey {
         p.flash_attention,
         p.cudnn_attention,
         p.frozen_weights,
-        p.cp_a2a,
     )
 }
 
@@ -1388,41 +1258,14 @@ pub fn kernels(m: &Model, p: &Plan, c: &Cluster) -> Kernels {
         .estimate(B16 * tok * m.vocab / t, B16 * tok * m.vocab / t, 0.0)
         .time_s;
     let (k, km) = (c.calib.compute_time_scale, c.calib.memory_time_scale);
-    let lt = layer_times(m, p, c);
     Kernels {
+        lt: layer_times(m, p, c),
         logit_f: k * lo_f + km * ce,
         logit_b: k * lo_b + km * ce,
         tp: tp_collectives(m, p, c).map_or([0.0; 2], |t| [t[0].time_s(), t[1].time_s()]),
-        cp: cp_collectives(m, p, c).map_or([0.0; 2], |x| {
-            if p.cp_a2a {
-                // Forward: Q and the output (x[0]), K and V (x[1]); backward: the output and its gradient, dQ
-                // (x[0]), dK and dV (x[1]); none hidden.
-                let (q, kv) = (x[0].time_s(), x[1].time_s());
-                [2.0 * q + 2.0 * kv, 3.0 * q + 2.0 * kv]
-            } else {
-                cp_exposed(p, &lt.cp_steps, &x)
-            }
-        }),
+        cp: cp_collective(m, p, c).map_or(0.0, |x| x.time_s()),
         ep: ep_collective(m, p, c).map_or(0.0, |x| x.time_s()),
-        lt,
     }
-}
-
-/// The exposed part of CP's ring transfers in one layer's attention, `[forward, backward]` seconds: each step
-/// computes on the keys and values it holds while the next step's travel (Transformer Engine runs the send/recv
-/// asynchronously and waits for it before the next step), so a step exposes `max(0, t_comm - t_step)`. Forward:
-/// steps `0 .. cp-2` send the K/V block (`x[0]`) behind the diagonal step and then the off-diagonal ones; the
-/// first step computes on the rank's own keys and waits for nothing. Backward: step 0 sends the K/V block, the
-/// middle steps K/V with the dK/dV accumulated so far (`x[1]`, one buffer), the last step (the diagonal) the
-/// finished dK/dV to its owner; each behind that step's kernel.
-fn cp_exposed(p: &Plan, steps: &[f64; 4], x: &[Collective; 2]) -> [f64; 2] {
-    let cp = f64::from(p.cp);
-    let (one, two) = (x[0].time_s(), x[1].time_s());
-    let [diag_f, off_f, off_b, diag_b] = *steps;
-    let fwd = (one - diag_f).max(0.0) + (cp - 2.0) * (one - off_f).max(0.0);
-    let bwd =
-        (one - off_b).max(0.0) + (cp - 2.0) * (two - off_b).max(0.0) + (one - diag_b).max(0.0);
-    [fwd, bwd]
 }
 
 /// Evaluates one plan; the plan must already be valid (`Plan::check`).
@@ -1535,15 +1378,12 @@ pub fn stage_cost_with(
         }
         + hide(tp_bwd);
 
-    // CP: the ring transfers attention does not hide ([`cp_exposed`]); a recomputed attention forward (full or
-    // selective recomputation) runs its ring again.
-    let cp_layer = kern.cp[0]
-        * if p.recompute == Recompute::None {
-            1.0
-        } else {
-            2.0
-        }
-        + kern.cp[1];
+    // CP: ring exchange of K and V (forward) and of their gradients (backward), partly hidden by attention.
+    let mut cp_layer = 0.0;
+    if p.cp > 1 {
+        let ag = kern.cp;
+        cp_layer = (ag - lt.attn_fwd).max(0.0) + (ag - 2.0 * lt.attn_fwd).max(0.0);
+    }
     // EP: dispatch and combine all-to-alls in forward and backward.
     let ep_layer = 4.0 * kern.ep;
 
@@ -1653,71 +1493,22 @@ pub fn tp_collectives(m: &Model, p: &Plan, c: &Cluster) -> Option<[Collective; 2
     })
 }
 
-/// CP's exchanges of one layer. With `cp_comm_type="p2p"` ([`ring_attention`], Transformer Engine's ring): each
-/// step every rank of the CP group sends a buffer to the next rank and receives one from the previous (the
-/// collectives engine's send/recv over the `cp` ranks `tp` apart). `[0]`: the K/V block of the rank's `L = s / cp`
-/// tokens (`b L kv_width / tp` 16-bit values): `cp - 1` per forward (again in a recomputed forward) and two per
-/// backward (the K/V at the first step, the finished dK/dV at the last). `[1]`: K/V with the dK/dV accumulated so
-/// far (twice the bytes, one buffer) at each of the backward's `cp - 2` middle steps (no calls when cp = 2). With
-/// `"a2a"` ([`a2a_attention`]): all-to-alls over the CP group, `[0]` of a query-sized tensor (`b L q / tp` values:
-/// Q and the output forward, the output, its gradient and dQ backward), `[1]` of a key- or value-sized one (K, V
-/// forward, dK, dV backward). `None` when cp = 1.
-pub fn cp_collectives(m: &Model, p: &Plan, c: &Cluster) -> Option<[Collective; 2]> {
+/// CP's all-gather of one layer's K and V (`2 b s kv_width / tp` 16-bit values over the cp ranks).
+pub fn cp_collective(m: &Model, p: &Plan, c: &Cluster) -> Option<Collective> {
     if p.cp == 1 {
         return None;
     }
-    let cp = f64::from(p.cp);
-    let t = f64::from(p.tp);
-    let tok = f64::from(p.micro_batch) * m.seq_len / cp;
-    let kv = B16 * tok * m.kv_width() / t;
-    let per = f64::from(m.layers / p.pp) * f64::from(p.micro_batches());
-    let forwards = if p.recompute == Recompute::None {
-        1.0
-    } else {
-        2.0
-    };
-    let coll = |what, op, bytes, calls| {
-        c.coll(
-            what,
-            GroupKind::Cp,
-            op,
-            p.cp,
-            u64::from(p.tp),
-            bytes,
-            per * calls,
-        )
-    };
-    Some(if p.cp_a2a {
-        [
-            coll(
-                "queries, outputs and their gradients",
-                Op::AllToAll,
-                B16 * tok * m.q_width() / t,
-                2.0 * forwards + 3.0,
-            ),
-            coll(
-                "keys, values and their gradients",
-                Op::AllToAll,
-                0.5 * kv,
-                2.0 * forwards + 2.0,
-            ),
-        ]
-    } else {
-        [
-            coll(
-                "keys and values",
-                Op::SendRecv,
-                kv,
-                (cp - 1.0) * forwards + 2.0,
-            ),
-            coll(
-                "keys and values with their gradients",
-                Op::SendRecv,
-                2.0 * kv,
-                cp - 2.0,
-            ),
-        ]
-    })
+    let kv = B16 * f64::from(p.micro_batch) * m.seq_len * m.kv_width() / f64::from(p.tp);
+    let calls = f64::from(m.layers / p.pp) * f64::from(p.micro_batches()) * 2.0;
+    Some(c.coll(
+        "keys and values",
+        GroupKind::Cp,
+        Op::AllGather,
+        p.cp,
+        u64::from(p.tp),
+        kv,
+        calls,
+    ))
 }
 
 /// EP's dispatch (or combine) all-to-all of one layer: `top_k b s h / tp` 16-bit values per rank.
@@ -1772,12 +1563,7 @@ pub fn plan_collectives(m: &Model, p: &Plan, c: &Cluster) -> Vec<Collective> {
             out.push(tc[1]);
         }
     }
-    if let Some([kv, kv_grad]) = cp_collectives(m, p, c) {
-        out.push(kv);
-        if kv_grad.calls_per_step > 0.0 {
-            out.push(kv_grad);
-        }
-    }
+    out.extend(cp_collective(m, p, c));
     out.extend(ep_collective(m, p, c));
     if p.pp > 1 {
         out.push(p2p_collective(m, p, c, pp_stride(p)));
