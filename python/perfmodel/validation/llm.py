@@ -450,8 +450,10 @@ def _mlperf_cudnn_attention(operation: str) -> bool:
     preference on Hopper+"``). v3.1's GPT-3 containers (NGC PyTorch 23.09) build TE at commit 09ba842 (NVIDIA) /
     4ee8e8e (Azure+NVIDIA), both from October 2023, which run FlashAttention first; v4.0 builds TE v1.6rc1
     (``NVIDIA/benchmarks/gpt3/implementations/eos-dfw_n1452_ngc24.04_nemo/Dockerfile``), v4.1 the NGC 24.09
-    container's TE (``TE_REVISION=SKIP``). The Llama-2-70B LoRA configs of v4.0-v5.0 set ``NVTE_FLASH_ATTN=0``
-    and ``NVTE_FUSED_ATTN=1`` outright (``configs/config_common.sh``)."""
+    container's TE (``TE_REVISION=SKIP``). The Llama-2-70B LoRA configs set ``NVTE_FLASH_ATTN=0`` and
+    ``NVTE_FUSED_ATTN=1`` outright (``configs/config_common.sh`` of every v4.0/v4.1 submitter and of Oracle's v5.0;
+    Dell's v5.0 ``config_XE9680x8H200-SXM-141GB_1x8x2xtp1pp1cp2.sh``); Lenovo's v5.0 config leaves it to TE's Hopper
+    preference (NGC 25.04)."""
     return "MLPerf Training v3.1" not in operation
 
 
