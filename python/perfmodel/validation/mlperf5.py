@@ -20,7 +20,8 @@ NeMo's ``TP_PP_DP_MAPPING`` run in the tp-cp-pp-dp rank order. B300 (``dgx-b300`
 
 Prediction: ``perfmodel.llm.estimate`` with the submission's plan, global batch / step time. Common settings
 (the submissions' frameworks: NeMo/Megatron-core and AMD's fork of it): FP8 GEMMs, the distributed optimizer
-(ZeRO-1) with overlapped gradient reduction, flash attention, no recomputation unless the config asks for it,
+(ZeRO-1) with overlapped gradient reduction, flash attention (cuDNN's on H100/H200: :data:`CUDNN_ACCELERATORS`),
+no recomputation unless the config asks for it,
 overlapped pipeline sends when interleaved; LoRA rows with frozen weights (``frozen_weights=True``; the rank-16
 adapters are not priced, as in :func:`perfmodel.validation.llm._mlperf_lora_rows`). Systems: B200 ``dgx-b200``
 (8 per node), MI325X ``mi325x-node``, MI355X ``mi355x-pollara-node``, H100 ``dgx-h100``, H200 ``hgx-h200``,
@@ -177,6 +178,13 @@ def calib_of(row: dict[str, Any]) -> str | None:
     return name if name in (llm.calibration(SYSTEMS[row["accelerator"]]).get("profiles") or {}) else None
 
 
+#: Accelerators whose rows run cuDNN's fused attention (``cudnn_attention``): Hopper, where Transformer Engine picks
+#: FusedAttention over FlashAttention (TE >= 1.2; the v5.x NeMo containers ship TE 2.x) and the LoRA configs set
+#: ``NVTE_FUSED_ATTN=1`` (``perfmodel.validation.llm._mlperf_cudnn_attention``). Blackwell keeps FlashAttention's
+#: figures (hwdb has no cuDNN attention fraction for it); H200 NVL has no measured one either.
+CUDNN_ACCELERATORS = frozenset({"H100", "H200"})
+
+
 def estimate(row: dict[str, Any], calib: dict[str, float] | str | None = None) -> llm.Estimate:
     """The step-model estimate of one row with its own plan (module docstring); ``calib`` None: :func:`calib_of`."""
     calib = calib_of(row) if calib is None else calib
@@ -191,6 +199,7 @@ def estimate(row: dict[str, Any], calib: dict[str, float] | str | None = None) -
         zero=1 if p.get("distributed_optimizer", True) else 0, dp_overlap=True,
         tp_overlap=bool(p["tp_comm_overlap"]), pp_overlap=int(p["vp"]) > 1, frozen_weights=frozen, calib=calib,
         rank_order=p.get("rank_order") or "tp-cp-dp-pp",
+        cudnn_attention=row["accelerator"] in CUDNN_ACCELERATORS,
     )  # fmt: skip
 
 
