@@ -519,7 +519,8 @@ def calibrate_llm() -> tuple[dict[str, dict[str, float]], dict[str, str], dict[s
         res = fit(report=True)
         print(
             f"{system}: compute_time_scale = memory_time_scale = {res['compute_time_scale']:.4f}, "
-            f"network_bandwidth_scale = {res['network_bandwidth_scale']:.4f} (comm_bandwidth_scale "
+            f"network_bandwidth_scale = {res['network_bandwidth_scale']:.4f}, kernel_launch_us = "
+            f"{res.get('kernel_launch_us', 0.0):.2f} (comm_bandwidth_scale "
             f"{res['comm_bandwidth_scale']:.4f}, fixed)  {'converged' if res['success'] else 'NOT converged'} "
             f"({res['evaluations']} evals, {res['message']}); in-sample |err| median "
             f"{res['in_sample']['median_abs_error']:.3f} max {res['in_sample']['max_abs_error']:.3f}"
@@ -527,9 +528,10 @@ def calibrate_llm() -> tuple[dict[str, dict[str, float]], dict[str, str], dict[s
         _print_groups(res)
         res["seconds"] = time.perf_counter() - t0
         out[system] = res
-    keys = ("compute_time_scale", "memory_time_scale", "comm_bandwidth_scale", "network_bandwidth_scale")
+    keys = ("compute_time_scale", "memory_time_scale", "comm_bandwidth_scale", "network_bandwidth_scale",
+            "kernel_launch_us")  # fmt: skip
     return (
-        {s: {k: r[k] for k in keys} for s, r in out.items()},
+        {s: {k: r[k] for k in keys if k in r} for s, r in out.items()},
         {vllm.SYSTEM: vllm.fit_description(), vllm.MLPERF_SYSTEM: vllm.mlperf_fit_description()},
         out,
     )

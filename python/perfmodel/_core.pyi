@@ -103,12 +103,12 @@ def llm_estimate(
     system: HwSpec | str,
     nodes: int,
     plan: dict[str, float],
-    calib: tuple[float, float, float, float],
+    calib: tuple[float, float, float, float, float],
 ) -> dict[str, float]: ...
 def llm_estimate_hetero(
     model: dict[str, float],
     cluster: Cluster,
-    calibs: list[tuple[float, float, float, float]],
+    calibs: list[tuple[float, float, float, float, float]],
     plan: dict[str, float],
     placement: str,
     node_order: list[int] | None = None,
@@ -117,7 +117,7 @@ def llm_estimate_hetero(
 def llm_search_hetero(
     model: dict[str, float],
     cluster: Cluster,
-    calibs: list[tuple[float, float, float, float]],
+    calibs: list[tuple[float, float, float, float, float]],
     space: dict[str, list[float]],
     base: dict[str, float],
     placement: str,
@@ -135,7 +135,7 @@ class LlmCluster: ...
 
 def llm_model_handle(model: dict[str, float]) -> LlmModel: ...
 def llm_cluster_handle(
-    system: HwSpec | str, nodes: int, calib: tuple[float, float, float, float]
+    system: HwSpec | str, nodes: int, calib: tuple[float, float, float, float, float]
 ) -> LlmCluster: ...
 def llm_value_keys() -> tuple[list[str], list[str]]: ...
 def llm_estimate_values(model: LlmModel, cluster: LlmCluster, plan: list[float]) -> list[float]: ...
@@ -144,14 +144,14 @@ def llm_collectives(
     system: HwSpec | str,
     nodes: int,
     plan: dict[str, float],
-    calib: tuple[float, float, float, float],
+    calib: tuple[float, float, float, float, float],
 ) -> list[tuple[str, str, str, str, str, int, int, float, float, float, float]]: ...
 def llm_invalid_reasons() -> list[str]: ...
 def llm_search(
     model: dict[str, float],
     system: HwSpec | str,
     nodes: int,
-    calib: tuple[float, float, float, float],
+    calib: tuple[float, float, float, float, float],
     space: dict[str, list[float]],
     base: dict[str, float],
     start: int = 0,

@@ -76,6 +76,9 @@ def add_parser(sub: Any) -> None:
         s.add_argument("--rank-order", default="tp-cp-dp-pp", choices=llm.RANK_ORDERS,
                        help="rank order of the groups, innermost first (default tp-cp-dp-pp, Megatron's; "
                             "tp-cp-pp-dp: NeMo's TP_PP_DP_MAPPING)")  # fmt: skip
+        s.add_argument("--cuda-graphs", default="none", choices=llm.CUDA_GRAPHS,
+                       help="kernels replayed from CUDA graphs: none (default, eager: Megatron's and NeMo's "
+                            "default), layer (each transformer layer, MLPerf's LAYER_CUDA_GRAPH) or full")  # fmt: skip
         if name == "search":
             s.add_argument("--top", type=int, default=10, help="plans to show (default 10)")
             for k, what in (("tp", "tensor-parallel sizes (default: divisors of the heads)"),
@@ -177,7 +180,7 @@ def _plan(args: argparse.Namespace) -> dict[str, Any]:
         tp=args.tp, pp=args.pp, dp=args.dp, vp=args.vp, cp=args.cp, ep=args.ep, micro_batch=args.micro_batch,
         global_batch=args.global_batch, recompute=args.recompute, zero=args.zero, hpz=args.hpz, dtype=args.dtype,
         weights_group=args.weights_group, grads_group=args.grads_group, flash_attention=not args.no_flash_attention,
-        rank_order=args.rank_order,
+        rank_order=args.rank_order, cuda_graphs=args.cuda_graphs,
     )  # fmt: skip
     plan.update({key: bool(getattr(args, key)) for _, key, _ in _FLAGS})
     return plan
@@ -299,7 +302,7 @@ def _onoff(text: str) -> list[bool]:
 
 
 def _search(args: argparse.Namespace) -> int:
-    options: dict[str, Any] = {"hpz": args.hpz, "rank_order": args.rank_order}
+    options: dict[str, Any] = {"hpz": args.hpz, "rank_order": args.rank_order, "cuda_graphs": args.cuda_graphs}
     for _, key, _ in _FLAGS:
         if key != "sp" and getattr(args, key) is not None:
             options[key] = True

@@ -418,7 +418,7 @@ def oversubscription(
 
 # ---- training -----------------------------------------------------------------------------------------------
 
-_IDLE_PARTS = ("tp_comm", "cp_comm", "ep_comm", "pp_comm", "bubble", "dp_comm")
+_IDLE_PARTS = ("tp_comm", "cp_comm", "ep_comm", "pp_comm", "bubble", "dp_comm", "launch")
 
 
 @keyword_options()

@@ -57,6 +57,10 @@ RECOMPUTE: tuple[str, ...] = ("none", "selective", "full")
 #: Rank orders of a plan's groups, innermost first (the engine's codes 0, 1): Megatron-core's default
 #: ``tp-cp-ep-dp-pp`` and its ``use_tp_pp_dp_mapping`` order ``tp-cp-ep-pp-dp`` (NeMo's ``TP_PP_DP_MAPPING``).
 RANK_ORDERS: tuple[str, ...] = ("tp-cp-dp-pp", "tp-cp-pp-dp")
+#: Which kernels of a training step replay from CUDA graphs: ``"none"`` (eager: Megatron-LM's and NeMo's default,
+#: ``enable_cuda_graph`` off), ``"layer"`` (each transformer layer captured, Transformer Engine
+#: ``make_graphed_callables``; the MLPerf configs' ``LAYER_CUDA_GRAPH=True``), ``"full"`` (the whole step).
+CUDA_GRAPHS: tuple[str, ...] = ("none", "layer", "full")
 _FIELDS = (
     "hidden", "layers", "heads", "kv_heads", "ffn_hidden", "glu", "seq_len", "vocab",
     "experts", "top_k", "shared_experts", "moe_ffn_hidden", "bias", "learned_pos", "tied_embeddings",
@@ -439,7 +443,8 @@ def calibration(system: str | hwdb.Spec) -> dict[str, Any]:
         none), ``comm_bandwidth_scale`` (multiplies link bandwidths), ``network_bandwidth_scale`` (multiplies
         the network (NIC) level's bandwidth on top: the training framework's data-parallel and pipeline
         traffic over the NICs against the nccl-tests-validated engine; 1 where the table gives none), all
-        dimensionless factors; ``fitted_on`` (a system with ``same_as`` says whose it takes and why) and
+        dimensionless factors; ``kernel_launch_us`` (host time per kernel launch of an eager step, us; 0 where the
+        table gives none); ``fitted_on`` (a system with ``same_as`` says whose it takes and why) and
         ``same_as``; and ``profiles``: named calibrations of the same system for other software stacks (hwdb
         ``[[calibration.profiles]]``; pass the name as ``calib=`` to :func:`estimate`).
 
@@ -474,7 +479,7 @@ def _model_handle(m: Model) -> Any:
 #: What a call needs of a cluster: (core system handle, system id, nodes, GPUs, the system's calibration tuple,
 #: the system spec's memo where its engine clusters are kept by (nodes, calibration)).
 #: A calibration as the engine takes it, in the order of :data:`_CALIB_KEYS`.
-_CalibTuple = tuple[float, float, float, float]
+_CalibTuple = tuple[float, float, float, float, float]
 _Resolved = tuple[Any, str, int, int, _CalibTuple, dict[Any, Any]]
 #: Resolved ``(system id, nodes)`` pairs of embedded systems.
 _RESOLVED: dict[tuple[str, int], _Resolved] = {}
@@ -536,6 +541,7 @@ _PLAN_ORDER = (
     "tp", "pp", "dp", "vp", "cp", "ep", "micro_batch", "global_batch", "sp", "recompute", "zero", "qwz", "qgz", "hpz",
     "weights_group", "grads_group", "offload_optimizer", "offload_activations", "fp8", "flash_attention",
     "cudnn_attention", "dp_overlap", "tp_overlap", "pp_overlap", "grad_fp32", "frozen_weights", "fp4", "rank_order",
+    "cuda_graphs",
 )  # fmt: skip
 _PLAN_IN_ORDER = _VALUE_PLAN_KEYS == _PLAN_ORDER
 
@@ -549,12 +555,16 @@ def _cluster(cluster: Any) -> tuple[Any, str, int]:
 #: The range of calibration factors accepted: a factor of 100 either way on a time or a bandwidth says the
 #: model, not the calibration, is wrong.
 CALIB_MIN, CALIB_MAX = 0.01, 100.0
-_CALIB_KEYS = ("compute_time_scale", "memory_time_scale", "comm_bandwidth_scale", "network_bandwidth_scale")
+_CALIB_KEYS = (
+    "compute_time_scale", "memory_time_scale", "comm_bandwidth_scale", "network_bandwidth_scale", "kernel_launch_us",
+)  # fmt: skip
+#: The range of ``kernel_launch_us`` (host time per eager kernel launch, us; 0: the host never bounds a step).
+LAUNCH_US_MAX = 1000.0
 
 
 def _as_tuple(c: dict[str, Any]) -> _CalibTuple:
     """A calibration dict (hwdb's, a profile's) as the engine's tuple."""
-    return tuple(float(c[k]) for k in _CALIB_KEYS)  # type: ignore[return-value]
+    return tuple(float(c.get(k, 0.0)) for k in _CALIB_KEYS)  # type: ignore[return-value]
 
 
 def _calib_tuple(
@@ -591,7 +601,9 @@ def _calib_tuple(
                 f"argument `calib`: unknown key '{key}'{hint} (expected {', '.join(_CALIB_KEYS)})"
             )
     values = {
-        k: check.number(f"calib['{k}']", calib[k], CALIB_MIN, CALIB_MAX, lo_open=False)
+        k: check.number(f"calib['{k}']", calib[k], 0.0, LAUNCH_US_MAX, lo_open=False)
+        if k == "kernel_launch_us"
+        else check.number(f"calib['{k}']", calib[k], CALIB_MIN, CALIB_MAX, lo_open=False)
         for k in _CALIB_KEYS
         if k in calib
     }
@@ -611,6 +623,7 @@ _TIME_PARTS = (
     "bubble",
     "dp_comm",
     "optimizer",
+    "launch",
 )
 _MEM_PARTS = ("weights", "gradients", "optimizer_states", "activations", "secondary", "buffers")
 
@@ -642,8 +655,8 @@ class Estimate(Result):
         The plan fits in GPU memory (and host memory, with offload).
     raw : dict of str to float
         Every engine figure: the step-time components in seconds (``forward``, ``backward``, ``recompute``,
-        ``tp_comm``, ``cp_comm``, ``ep_comm``, ``pp_comm``, ``bubble``, ``dp_comm``, ``optimizer``), the
-        memory components in bytes (``weights``, ``gradients``, ``optimizer_states``, ``activations``,
+        ``tp_comm``, ``cp_comm``, ``ep_comm``, ``pp_comm``, ``bubble``, ``dp_comm``, ``optimizer``, ``launch``: host
+        launch time of eager kernels beyond the GPU time), the memory components in bytes (``weights``, ``gradients``, ``optimizer_states``, ``activations``,
         ``secondary``, ``buffers``, ``host_offload_bytes``), ``model_flops_per_step`` and
         ``hardware_flops_per_step`` (FLOPs), ``dp_cross_node_bytes``, ``gpus_in_cluster``.
     shortfall_bytes : float
@@ -813,6 +826,12 @@ def _plan_numbers(plan: dict[str, Any]) -> dict[str, float]:
                     "'tp-cp-pp-dp' (NeMo's TP_PP_DP_MAPPING)"
                 )
             out[k] = float(RANK_ORDERS.index(v))
+        elif k == "cuda_graphs":
+            if not isinstance(v, str) or v not in CUDA_GRAPHS:
+                raise InvalidArgumentError(
+                    f"argument `cuda_graphs`: is {v!r}; expected 'none' (eager), 'layer' or 'full'"
+                )
+            out[k] = float(CUDA_GRAPHS.index(v))
         elif k == "dtype":
             name = check.dtype("dtype", v)
             if name not in _TRAIN_DTYPES:
@@ -870,6 +889,7 @@ def estimate(
     layers_per_stage: str | Sequence[int] | None = None,
     frozen_weights: bool = False,
     rank_order: str = "tp-cp-dp-pp",
+    cuda_graphs: str = "none",
 ) -> Estimate:
     """Predict one training step of ``model`` on ``cluster`` under one plan.
 
@@ -937,8 +957,8 @@ def estimate(
         and counts against ``host_memory_capacity_gib`` in ``fits``.
     calib : dict or str, optional
         Calibration factors replacing the system's (keys of :func:`calibration`: ``compute_time_scale``,
-        ``memory_time_scale``, ``comm_bandwidth_scale``, ``network_bandwidth_scale``, each from 0.01 to 100),
-        or the name of one of the system's calibration profiles (e.g. ``"megatron-2022"``).
+        ``memory_time_scale``, ``comm_bandwidth_scale``, ``network_bandwidth_scale``, each from 0.01 to 100;
+        ``kernel_launch_us``, host microseconds per eager kernel launch, 0 to 1000), or the name of one of the system's calibration profiles (e.g. ``"megatron-2022"``).
     placement : str or sequence of int, optional
         On a cluster: ``"nic-aware"`` (default), ``"naive"`` or a node order (:mod:`perfmodel.llm.placement`).
     layers_per_stage : str or sequence of int, optional
@@ -952,6 +972,12 @@ def estimate(
         stages outermost) or ``"tp-cp-pp-dp"`` (Megatron-core's ``use_tp_pp_dp_mapping``, NeMo's
         ``TP_PP_DP_MAPPING``: a pipeline's stages are neighbours, the data-parallel replicas outermost; not with
         ``ep`` > 1 nor a placed estimate). It decides which groups share a node or NVLink domain.
+    cuda_graphs : str
+        Which kernels replay from CUDA graphs: ``"none"`` (default, eager: Megatron-LM's ``--enable-cuda-graph``
+        and NeMo's ``enable_cuda_graph`` default to off), ``"layer"`` (each transformer layer's forward and
+        backward captured, as MLPerf's ``LAYER_CUDA_GRAPH=True``) or ``"full"``. An eager micro-batch takes the
+        longer of its GPU time and its kernels' host launches (the system's calibration ``kernel_launch_us``
+        per kernel, 0 where it has none): the excess is ``raw["launch"]``.
 
     Returns
     -------
@@ -1016,6 +1042,7 @@ def estimate(
         "flash_attention": flash_attention, "cudnn_attention": cudnn_attention, "dp_overlap": dp_overlap, "tp_overlap": tp_overlap, "pp_overlap": pp_overlap, "grad_fp32": grad_fp32,
         "weights_group": weights_group, "grads_group": grads_group, "offload_optimizer": offload_optimizer,
         "offload_activations": offload_activations, "frozen_weights": frozen_weights, "rank_order": rank_order,
+        "cuda_graphs": cuda_graphs,
     }  # fmt: skip
     if handle is None:
         return placement_mod.estimate_placed(
@@ -1029,6 +1056,7 @@ def estimate(
         and recompute in RECOMPUTE
         and dtype in _TRAIN_DTYPES
         and rank_order in RANK_ORDERS
+        and cuda_graphs in CUDA_GRAPHS
         and {type(tp), type(pp), type(dp), type(vp), type(cp), type(ep), type(micro_batch), type(global_batch),
              type(zero), type(hpz), type(weights_group), type(grads_group)} == _INT
         and {type(sp), type(qwz), type(qgz), type(flash_attention), type(cudnn_attention), type(dp_overlap),
@@ -1044,7 +1072,7 @@ def estimate(
                       float(offload_activations), 1.0 if dtype == "fp8" else 0.0, float(flash_attention),
                       float(cudnn_attention), float(dp_overlap), float(tp_overlap), float(pp_overlap),
                       float(grad_fp32), float(frozen_weights), 1.0 if dtype == "nvfp4" else 0.0,
-                      float(RANK_ORDERS.index(rank_order))]  # fmt: skip
+                      float(RANK_ORDERS.index(rank_order)), float(CUDA_GRAPHS.index(cuda_graphs))]  # fmt: skip
         except (TypeError, ValueError):
             values = None
     if values is None:

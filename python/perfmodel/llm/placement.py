@@ -87,7 +87,7 @@ class PlacedEstimate(Estimate):
 
 def _calibs(
     cluster: Cluster, calib: dict[str, float] | str | None
-) -> list[tuple[float, float, float, float]]:
+) -> list[tuple[float, float, float, float, float]]:
     return [_calib_tuple(g["system"].id, calib) for g in cluster.groups]
 
 

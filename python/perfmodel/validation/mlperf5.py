@@ -200,6 +200,7 @@ def estimate(row: dict[str, Any], calib: dict[str, float] | str | None = None) -
         tp_overlap=bool(p["tp_comm_overlap"]), pp_overlap=int(p["vp"]) > 1, frozen_weights=frozen, calib=calib,
         rank_order=p.get("rank_order") or "tp-cp-dp-pp",
         cudnn_attention=row["accelerator"] in CUDNN_ACCELERATORS,
+        cuda_graphs="layer" if p.get("cuda_graphs") else "none",
     )  # fmt: skip
 
 

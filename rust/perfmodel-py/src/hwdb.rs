@@ -103,6 +103,7 @@ impl PyHwSpec {
         d.set_item("memory_time_scale", c.memory_time_scale)?;
         d.set_item("comm_bandwidth_scale", c.comm_bandwidth_scale)?;
         d.set_item("network_bandwidth_scale", c.network_bandwidth_scale)?;
+        d.set_item("kernel_launch_us", c.kernel_launch_us)?;
         d.set_item("fitted_on", &c.fitted_on)?;
         d.set_item("same_as", c.same_as.as_ref().map(|(id, _)| id.clone()))?;
         let profiles = PyDict::new(py);
@@ -112,6 +113,7 @@ impl PyHwSpec {
             q.set_item("memory_time_scale", p.memory_time_scale)?;
             q.set_item("comm_bandwidth_scale", p.comm_bandwidth_scale)?;
             q.set_item("network_bandwidth_scale", p.network_bandwidth_scale)?;
+            q.set_item("kernel_launch_us", p.kernel_launch_us)?;
             q.set_item("fitted_on", &p.fitted_on)?;
             profiles.set_item(&p.name, q)?;
         }

@@ -32,15 +32,16 @@ pub(crate) fn system_of(py: Python<'_>, system: &Bound<'_, PyAny>) -> PyResult<A
 }
 
 /// Calibration tuple from Python: (compute_time_scale, memory_time_scale, comm_bandwidth_scale,
-/// network_bandwidth_scale).
-pub(crate) type CalibTuple = (f64, f64, f64, f64);
+/// network_bandwidth_scale, kernel_launch_us).
+pub(crate) type CalibTuple = (f64, f64, f64, f64, f64);
 
-pub(crate) fn calibration((compute, memory, comm, network): CalibTuple) -> Calibration {
+pub(crate) fn calibration((compute, memory, comm, network, launch_us): CalibTuple) -> Calibration {
     Calibration {
         compute_time_scale: compute,
         memory_time_scale: memory,
         comm_bandwidth_scale: comm,
         network_bandwidth_scale: network,
+        kernel_launch_s: launch_us * 1e-6,
     }
 }
 
@@ -88,6 +89,7 @@ fn estimate_map(e: &llm::Estimate) -> HashMap<&'static str, f64> {
         ("bubble", t.bubble),
         ("dp_comm", t.dp_comm),
         ("optimizer", t.optimizer),
+        ("launch", t.launch),
         ("weights", mm.weights),
         ("gradients", mm.gradients),
         ("optimizer_states", mm.optimizer),

@@ -25,6 +25,8 @@ pub struct SystemCalibration {
     pub memory_time_scale: f64,
     pub comm_bandwidth_scale: f64,
     pub network_bandwidth_scale: f64,
+    /// Host time per kernel launch of an eager training step, us (0 where the file gives none).
+    pub kernel_launch_us: f64,
     /// What the factors were fitted on (for `same_as`: the other system's, with the reason).
     pub fitted_on: String,
     /// The system whose calibration this one takes (`same_as`), and why.
@@ -44,6 +46,7 @@ pub struct CalibrationProfile {
     pub memory_time_scale: f64,
     pub comm_bandwidth_scale: f64,
     pub network_bandwidth_scale: f64,
+    pub kernel_launch_us: f64,
     pub fitted_on: String,
 }
 
@@ -54,6 +57,7 @@ impl Default for SystemCalibration {
             memory_time_scale: 1.0,
             comm_bandwidth_scale: 1.0,
             network_bandwidth_scale: 1.0,
+            kernel_launch_us: 0.0,
             fitted_on: "uncalibrated".to_owned(),
             same_as: None,
             profiles: Vec::new(),
@@ -67,6 +71,7 @@ pub const CALIBRATION_KEYS: &[&str] = &[
     "memory_time_scale",
     "comm_bandwidth_scale",
     "network_bandwidth_scale",
+    "kernel_launch_us",
     "fitted_on",
 ];
 
@@ -90,6 +95,7 @@ impl SystemCalibration {
         let compute = c.req_figure("compute_time_scale")?;
         let comm = c.req_figure("comm_bandwidth_scale")?;
         let network = c.figure("network_bandwidth_scale")?.unwrap_or(1.0);
+        let launch = c.figure("kernel_launch_us")?.unwrap_or(0.0);
         let mut profiles: Vec<CalibrationProfile> = Vec::new();
         for t in c.tables("profiles")? {
             let name = t.req_string("name")?;
@@ -103,6 +109,7 @@ impl SystemCalibration {
                 memory_time_scale: t.figure("memory_time_scale")?.unwrap_or(pc),
                 comm_bandwidth_scale: t.figure("comm_bandwidth_scale")?.unwrap_or(comm),
                 network_bandwidth_scale: t.figure("network_bandwidth_scale")?.unwrap_or(network),
+                kernel_launch_us: t.figure("kernel_launch_us")?.unwrap_or(launch),
                 fitted_on: t.req_string("fitted_on")?,
             });
             t.finish()?;
@@ -112,6 +119,7 @@ impl SystemCalibration {
             memory_time_scale: c.figure("memory_time_scale")?.unwrap_or(compute),
             comm_bandwidth_scale: comm,
             network_bandwidth_scale: network,
+            kernel_launch_us: launch,
             fitted_on: c.req_string("fitted_on")?,
             same_as,
             profiles,

@@ -39,6 +39,42 @@ impl RankOrder {
     }
 }
 
+/// Which of a step's kernels replay from captured CUDA graphs (the host then launches a graph, not its kernels).
+/// Megatron-LM's `--enable-cuda-graph` and NeMo's `enable_cuda_graph` default to off (eager), as do the MLPerf
+/// configs that leave `LAYER_CUDA_GRAPH` unset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CudaGraphs {
+    /// Eager: the host launches every kernel.
+    #[default]
+    None,
+    /// Each transformer layer's forward and backward captured (Transformer Engine `make_graphed_callables`, the
+    /// MLPerf configs' `LAYER_CUDA_GRAPH=True`); the output layer, loss and optimizer stay eager.
+    Layer,
+    /// The whole step captured: no per-kernel host cost.
+    Full,
+}
+
+impl CudaGraphs {
+    pub const NAMES: [&'static str; 3] = ["none", "layer", "full"];
+
+    /// From a plan map's number: 0 none, 1 layer, 2 full.
+    pub fn from_code(v: f64) -> Result<CudaGraphs> {
+        match v {
+            x if x == 0.0 => Ok(CudaGraphs::None),
+            x if x == 1.0 => Ok(CudaGraphs::Layer),
+            x if x == 2.0 => Ok(CudaGraphs::Full),
+            _ => Err(invalid(
+                "cuda_graphs",
+                format!("is {v}; expected 0 ('none'), 1 ('layer') or 2 ('full')"),
+            )),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+}
+
 /// Everything about how one training step runs.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Plan {
@@ -97,6 +133,9 @@ pub struct Plan {
     pub frozen_weights: bool,
     /// The rank order the groups are laid out in ([`RankOrder`]).
     pub rank_order: RankOrder,
+    /// Which kernels replay from CUDA graphs ([`CudaGraphs`]); eager kernels cost the host
+    /// `Calibration::kernel_launch_s` each.
+    pub cuda_graphs: CudaGraphs,
 }
 
 impl Default for Plan {
@@ -130,6 +169,7 @@ impl Default for Plan {
             grad_fp32: false,
             frozen_weights: false,
             rank_order: RankOrder::TpCpDpPp,
+            cuda_graphs: CudaGraphs::None,
         }
     }
 }
@@ -428,7 +468,8 @@ impl Plan {
     }
 }
 
-/// Field names a plan map accepts (booleans as 0/1, `recompute` as 0 none / 1 selective / 2 full).
+/// Field names a plan map accepts (booleans as 0/1, `recompute` as 0 none / 1 selective / 2 full, `cuda_graphs`
+/// as 0 none / 1 layer / 2 full).
 pub const PLAN_KEYS: &[&str] = &[
     "tp",
     "pp",
@@ -458,6 +499,7 @@ pub const PLAN_KEYS: &[&str] = &[
     "frozen_weights",
     "fp4",
     "rank_order",
+    "cuda_graphs",
 ];
 
 /// The largest count a plan option takes (GPUs, ranks, batch): 2^24, as the Python boundary's `MAX_COUNT`.
@@ -527,6 +569,7 @@ impl Plan {
                 "fp8" => p.fp8 = flag(k, v)?,
                 "fp4" => p.fp4 = flag(k, v)?,
                 "rank_order" => p.rank_order = RankOrder::from_code(v)?,
+                "cuda_graphs" => p.cuda_graphs = CudaGraphs::from_code(v)?,
                 "flash_attention" => p.flash_attention = flag(k, v)?,
                 "cudnn_attention" => p.cudnn_attention = flag(k, v)?,
                 "dp_overlap" => p.dp_overlap = flag(k, v)?,

@@ -2,7 +2,7 @@
 //! pipeline send/recv and bubble (Narayanan et al. SC'21 §2.2), DP/ZeRO/ZeRO++ collectives with an overlap
 //! model, and the optimizer step. Pure arithmetic on a resolved [`Cluster`]: no allocation per plan.
 use super::model::{Model, Recompute};
-use super::plan::Plan;
+use super::plan::{CudaGraphs, Plan};
 use crate::collective::group::Machine;
 use crate::collective::{Algorithm, Estimate as CollectiveEstimate, Op};
 use crate::error::{check_positive, Result};
@@ -23,13 +23,16 @@ const ADAM_WRITE: f64 = 14.0;
 /// loss (norms, activations, dropout, residuals, softmax, cross-entropy), one on every level's link bandwidth,
 /// and one more on the network (scale-out NIC) level's alone: what a training framework's data-parallel and
 /// pipeline traffic achieves over the NICs against the nccl-tests-validated engine (strided communicators of
-/// every rank of a node at once, fp32 gradient buckets, fabric congestion at scale).
+/// every rank of a node at once, fp32 gradient buckets, fabric congestion at scale). `kernel_launch_s` is the
+/// host time per kernel of an eager step (framework dispatch included; 0: the host is never the bottleneck).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Calibration {
     pub compute_time_scale: f64,
     pub memory_time_scale: f64,
     pub comm_bandwidth_scale: f64,
     pub network_bandwidth_scale: f64,
+    /// Host time to launch one kernel of an eager (not graph-captured) step, s ([`launch_kernels`]).
+    pub kernel_launch_s: f64,
 }
 
 impl Default for Calibration {
@@ -39,6 +42,7 @@ impl Default for Calibration {
             memory_time_scale: 1.0,
             comm_bandwidth_scale: 1.0,
             network_bandwidth_scale: 1.0,
+            kernel_launch_s: 0.0,
         }
     }
 }
@@ -80,6 +84,15 @@ impl Cluster {
         check_positive("memory_time_scale", calib.memory_time_scale)?;
         check_positive("comm_bandwidth_scale", calib.comm_bandwidth_scale)?;
         check_positive("network_bandwidth_scale", calib.network_bandwidth_scale)?;
+        if !(calib.kernel_launch_s.is_finite() && (0.0..=1e-3).contains(&calib.kernel_launch_s)) {
+            return Err(crate::error::invalid(
+                "kernel_launch_us",
+                format!(
+                    "is {} us; expected a number from 0 to 1000 us",
+                    calib.kernel_launch_s * 1e6
+                ),
+            ));
+        }
         let dev = hw::registry()?
             .get_kind(&system.device, "device")?
             .device()?;
@@ -183,6 +196,8 @@ pub struct Times {
     pub bubble: f64,
     pub dp_comm: f64,
     pub optimizer: f64,
+    /// Host launch time beyond the GPU time of the micro-batches (eager steps, [`launch_kernels`]).
+    pub launch: f64,
 }
 
 impl Times {
@@ -197,6 +212,7 @@ impl Times {
             + self.bubble
             + self.dp_comm
             + self.optimizer
+            + self.launch
     }
 }
 
@@ -1356,13 +1372,72 @@ pub struct StageCost {
     /// Bytes per rank crossing the node boundary in DP/ZeRO collectives per step.
     pub dp_cross_node_bytes: f64,
     pub optimizer: f64,
+    /// Host launch time per micro-batch beyond its GPU time (eager kernels, [`launch_kernels`]).
+    pub launch: f64,
 }
 
 impl StageCost {
-    /// Time of one micro-batch (forward, backward, recompute and in-stage collectives) on this stage.
+    /// Time of one micro-batch (forward, backward, recompute, in-stage collectives and the host launch time
+    /// the GPU work does not cover) on this stage.
     pub fn per_micro_batch(&self) -> f64 {
-        self.forward + self.backward + self.recompute + self.tp_comm + self.cp_comm + self.ep_comm
+        self.forward
+            + self.backward
+            + self.recompute
+            + self.tp_comm
+            + self.cp_comm
+            + self.ep_comm
+            + self.launch
     }
+}
+
+/// Kernels the host launches per micro-batch on a stage of `layers` transformer layers (`logits`: with the
+/// output layer and loss), counted as Megatron-core's Transformer Engine layer runs them eagerly. Per layer
+/// forward: 2 norms, the 4 linears' GEMMs (MoE: router, 2 grouped expert GEMMs, token permute and unpermute,
+/// 2 shared-expert GEMMs), RoPE on queries and keys (2), the attention (flash/cuDNN 1; explicit: QK^T, softmax,
+/// dropout, AV), the MLP activation, 2 bias-dropout-adds; FP8/NVFP4: 2 per linear (the input's quantization
+/// and its amax/scale bookkeeping); TP: 2 all-reduces, or with SP 2 all-gathers and 2 reduce-scatters;
+/// CP (Transformer Engine's p2p ring, `AttnFuncWithCPAndKVP2P`): per ring step one attention kernel, one
+/// batched K/V send/recv and 2 output/LSE corrections. Backward: 2 norm backwards and their 2 weight-gradient
+/// reductions, the data-gradient GEMMs (and the weight-gradient ones unless frozen), 2 per linear for the
+/// gradients' quantization, RoPE 2, the attention backward, the activation's, 2 dropout backwards, 2
+/// residual-gradient adds, TP 2 all-reduces (SP: 2 all-gathers, 2 reduce-scatters, 2 re-gathers), CP per ring
+/// step an attention backward, a send/recv and 2 dQ/dKV accumulations. Recomputation repeats the forward
+/// (full) or the attention (selective). Output layer and loss: GEMM and 3 cross-entropy kernels each way.
+/// With layer graphs only the output layer's are counted; with a full-step graph none.
+pub fn launch_kernels(m: &Model, p: &Plan, layers: f64, logits: bool) -> f64 {
+    let head = if logits { 8.0 } else { 0.0 };
+    match p.cuda_graphs {
+        CudaGraphs::Full => return 0.0,
+        CudaGraphs::Layer => return head,
+        CudaGraphs::None => {}
+    }
+    let mlp_gemms = if m.is_moe() {
+        5.0 + if m.shared_experts > 0 { 2.0 } else { 0.0 }
+    } else {
+        2.0
+    };
+    let linears = 2.0 + mlp_gemms;
+    let quant = if p.fp8 || p.fp4 { 2.0 * 4.0 } else { 0.0 };
+    let attn = if p.flash_attention { 1.0 } else { 4.0 };
+    let ring = if p.cp > 1 {
+        f64::from(p.cp) * 4.0 - attn
+    } else {
+        0.0
+    };
+    let (tp_f, tp_b) = match (p.tp > 1, p.sp) {
+        (false, _) => (0.0, 0.0),
+        (true, false) => (2.0, 2.0),
+        (true, true) => (4.0, 6.0),
+    };
+    let fwd = 2.0 + linears + quant + 2.0 + attn + 1.0 + 2.0 + tp_f + ring;
+    let wgrad = if p.frozen_weights { 0.0 } else { linears };
+    let bwd = 4.0 + linears + wgrad + quant + 2.0 + attn + 1.0 + 2.0 + 2.0 + tp_b + ring;
+    let rec = match p.recompute {
+        Recompute::None => 0.0,
+        Recompute::Selective => attn + ring,
+        Recompute::Full => fwd,
+    };
+    layers * (fwd + bwd + rec) + head
 }
 
 /// Costs of a stage holding `layers` transformer layers in `role` on cluster `c` (whose network level is
@@ -1492,16 +1567,30 @@ pub fn stage_cost_with(
         // The 12 bytes of states per owned parameter stream in and back out, the two directions at once.
         optimizer = optimizer.max(OPT_BYTES * owned / c.host_link);
     }
+    // Eager launches: PyTorch queues kernels asynchronously, so the host runs ahead of the GPU and a
+    // micro-batch takes the longer of its GPU work and its launches (the standard reading of an async launch
+    // queue between stream synchronisations; here per micro-batch, which equals the step's for equal
+    // micro-batches).
+    let tp_comm = layers * tp_layer;
+    let cp_comm = layers * cp_layer;
+    let ep_comm = layers * ep_layer;
+    let launch = if c.calib.kernel_launch_s > 0.0 {
+        let host = c.calib.kernel_launch_s * launch_kernels(m, p, layers, role.logits());
+        (host - (t_f + t_b + t_r + tp_comm + cp_comm + ep_comm)).max(0.0)
+    } else {
+        0.0
+    };
     StageCost {
         forward: t_f,
         backward: t_b,
         recompute: t_r,
-        tp_comm: layers * tp_layer,
-        cp_comm: layers * cp_layer,
-        ep_comm: layers * ep_layer,
+        tp_comm,
+        cp_comm,
+        ep_comm,
         dp_comm: dp_exposed,
         dp_cross_node_bytes: dp_xn,
         optimizer,
+        launch,
     }
 }
 
@@ -1775,6 +1864,7 @@ pub fn combine(m: &Model, p: &Plan, peak: f64, pl: &Pipeline) -> Estimate {
         tp_comm: mbs * st.tp_comm,
         cp_comm: mbs * st.cp_comm,
         ep_comm: mbs * st.ep_comm,
+        launch: mbs * st.launch,
         pp_comm,
         bubble: (pl.sum_per_micro_batch - st.per_micro_batch()) / v,
         dp_comm: pl.dp_comm,
