@@ -81,17 +81,26 @@ def test_mlperf_lora_holdout_median_within_target() -> None:
     assert statistics.median(err) <= 0.10
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12 target (max <= 20 %) not met: Oracle's v5.0 512 x H200 row (80.8 samples/s) is "
-    "over-predicted by 66 % (cuDNN attention); Azure's v4.1 512 x H200 submission with the same plan and the same "
-    "NeMo/Megatron 24.09 software measured 112.3 (+39 %). Sourced differences: Oracle runs without layer CUDA "
-    "graphs (LAYER_CUDA_GRAPH unset) and with MC_TP_OVERLAP_RS_DGRAD on, over RoCE; the step model has no "
-    "host-launch term for training, so one plan prices both the same. Next: NVIDIA v4.0 (no graphs) +26/+33 %",
-)
 def test_mlperf_lora_holdout_max_within_target() -> None:
+    # Issue 12: FP8 MLPerf holdout max <= 20 %. Met with the host-launch term: the eager rows (LAYER_CUDA_GRAPH
+    # unset: NVIDIA v4.0, Oracle v5.0) take the longer of GPU time and kernel launches at dgx-h100's
+    # kernel_launch_us (fitted on the GPT-3 fit rows only); measured 6.9 % median, 19.3 % max (Azure v4.1).
     err = [abs(r["predicted"] / r["measured"] - 1) for r in vllm._mlperf_lora_rows()]
     assert max(err) <= 0.20
+
+
+def test_mlperf_rows_read_their_cuda_graphs_flag() -> None:
+    # The same plan with and without layer CUDA graphs: Oracle v5.0 (unset) and Azure v4.1 (LAYER_CUDA_GRAPH=True)
+    # on 512 H200 were one prediction before the launch term; now the eager one is slower, as measured
+    # (80.8 vs 112.3 samples/s).
+    rows = {(json.loads(r["params"])["submitter"], r["operation"]): r for r in vllm._mlperf_lora_rows()}
+    oracle = rows[("Oracle", "MLPerf Training v5.0 Llama-2-70B LoRA")]
+    azure = rows[("Azure", "MLPerf Training v4.1 Llama-2-70B LoRA")]
+    assert json.loads(oracle["params"])["layer_cuda_graph"] is False
+    assert json.loads(azure["params"])["layer_cuda_graph"] is True
+    assert oracle["predicted"] < 0.9 * azure["predicted"]
+    assert vllm._mlperf_cuda_graphs({"layer_cuda_graph": True}) == "layer"
+    assert vllm._mlperf_cuda_graphs({}) == "none"
 
 
 def test_mlperf_rows_run_the_attention_their_transformer_engine_picks() -> None:
@@ -134,11 +143,13 @@ def test_frozen_weights_is_full_finetuning_less_what_frozen_weights_do_not_need(
     # linears of every layer (fp8, with the shapes the step model uses: forward m = tokens of the rank,
     # n = outputs per TP rank, k = inputs; weight gradient (k, n, m)) and of the 16-bit output layer, priced by
     # the roofline GEMM and the system's compute factor. The frozen step must be exactly that.
+    # Kernels as graphs (cuda_graphs="full"): the derivation is of the GPU work; eager launches are
+    # tests/test_training_launch.py's.
     m = pm.llm.model({"hidden": 8192, "heads": 64, "kv_heads": 8, "layers": 80, "ffn_hidden": 28672, "seq_len": 8192,
                       "vocab": 32000, "glu": True})  # fmt: skip
     nodes = plan.pop("nodes")
     kw = dict(micro_batch=1, global_batch=2 * plan["dp"], sp=plan["tp"] > 1, recompute="none", dtype="fp8", zero=1,
-              dp_overlap=True, tp_overlap=True, **plan)  # fmt: skip
+              dp_overlap=True, tp_overlap=True, cuda_graphs="full", **plan)  # fmt: skip
     full = pm.llm.estimate(m, (system, nodes), **kw)
     frozen = pm.llm.estimate(m, (system, nodes), frozen_weights=True, **kw)
     f = m.fields
