@@ -60,9 +60,9 @@ impl CudaGraphs {
     /// From a plan map's number: 0 none, 1 layer, 2 full.
     pub fn from_code(v: f64) -> Result<CudaGraphs> {
         match v {
-            x if x == 0.0 => Ok(CudaGraphs::None),
-            x if x == 1.0 => Ok(CudaGraphs::Layer),
-            x if x == 2.0 => Ok(CudaGraphs::Full),
+            0.0 => Ok(CudaGraphs::None),
+            1.0 => Ok(CudaGraphs::Layer),
+            2.0 => Ok(CudaGraphs::Full),
             _ => Err(invalid(
                 "cuda_graphs",
                 format!("is {v}; expected 0 ('none'), 1 ('layer') or 2 ('full')"),
