@@ -14,7 +14,11 @@ _GPU_PARTS = ("forward", "backward", "recompute", "tp_comm", "cp_comm", "ep_comm
 def _est(graphs: str, launch_us: float, **kw: object) -> pm.llm.Estimate:
     plan = dict(tp=1, pp=1, dp=8, micro_batch=1, global_batch=16, dtype="bf16") | kw
     return pm.llm.estimate(
-        pm.llm.model(_SMALL), ("dgx-h100", 1), cuda_graphs=graphs, calib={"kernel_launch_us": launch_us}, **plan
+        pm.llm.model(_SMALL),
+        ("dgx-h100", 1),
+        cuda_graphs=graphs,
+        calib={"kernel_launch_us": launch_us},
+        **plan,
     )
 
 
@@ -53,7 +57,10 @@ def test_default_is_eager_and_systems_without_the_figure_are_unchanged() -> None
     e = pm.llm.estimate(m, ("dgx-h100", 1), tp=1, dp=8, global_batch=16)
     assert e.plan["cuda_graphs"] == "none"
     assert e.raw["launch"] > 0  # dgx-h100's fitted kernel_launch_us binds this small model
-    assert pm.llm.calibration("hgx-h200")["kernel_launch_us"] == pm.llm.calibration("dgx-h100")["kernel_launch_us"]
+    assert (
+        pm.llm.calibration("hgx-h200")["kernel_launch_us"]
+        == pm.llm.calibration("dgx-h100")["kernel_launch_us"]
+    )
     a100 = pm.llm.estimate(m, ("dgx-a100", 1), tp=1, dp=8, global_batch=16)
     assert pm.llm.calibration("dgx-a100")["kernel_launch_us"] == 0.0
     assert a100.raw["launch"] == 0.0

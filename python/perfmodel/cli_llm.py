@@ -288,7 +288,8 @@ def _calibration_line(system: str) -> str:
         return f"calibration: none for {system} (the engines as validated)"
     return (
         f"calibration of {system}: kernels x{c['compute_time_scale']:.4g}, links x{c['comm_bandwidth_scale']:.4g}, "
-        f"network x{c['network_bandwidth_scale']:.4g}; fitted on {c['fitted_on']}"
+        f"network x{c['network_bandwidth_scale']:.4g}, host {c.get('kernel_launch_us', 0.0):.4g} us per eager kernel; "
+        f"fitted on {c['fitted_on']}"
     )
 
 
@@ -302,7 +303,11 @@ def _onoff(text: str) -> list[bool]:
 
 
 def _search(args: argparse.Namespace) -> int:
-    options: dict[str, Any] = {"hpz": args.hpz, "rank_order": args.rank_order, "cuda_graphs": args.cuda_graphs}
+    options: dict[str, Any] = {
+        "hpz": args.hpz,
+        "rank_order": args.rank_order,
+        "cuda_graphs": args.cuda_graphs,
+    }
     for _, key, _ in _FLAGS:
         if key != "sp" and getattr(args, key) is not None:
             options[key] = True

@@ -810,10 +810,15 @@ def fit_mlperf(report: bool = False) -> Any:
     return {
         "system": MLPERF_SYSTEM,
         **_fit_report(k, n, x0, res, us),
-        "joint": {"x": [float(x) for x in joint.x], "loss": float(joint.fun),
-                  "in_sample": summary([r for r in at_joint if r["role"] == "fit"]),
-                  "holdout": {g: summary([r for r in at_joint if r["role"] == "holdout" and r["group"] == g])
-                              for g in sorted({r["group"] for r in at_joint if r["role"] == "holdout"})}},  # fmt: skip
+        "joint": {
+            "x": [float(x) for x in joint.x],
+            "loss": float(joint.fun),
+            "in_sample": summary([r for r in at_joint if r["role"] == "fit"]),
+            "holdout": {
+                g: summary([r for r in at_joint if r["role"] == "holdout" and r["group"] == g])
+                for g in sorted({r["group"] for r in at_joint if r["role"] == "holdout"})
+            },
+        },  # fmt: skip
         "in_sample": summary(fit_rows),
         "leave_one_group_out": logo,
         "holdout": {
