@@ -57,9 +57,9 @@ def test_core_handles_reduce_to_their_constructors():
     assert pm.cluster("dgx-h100", 2)._handle.__reduce__()[0] is _core.collectives_cluster
     handle = _core.llm_model_handle(pm.llm.model("llama3-8b").fields)
     assert handle.__reduce__()[0] is _core.llm_model_handle
-    llm_cluster = _core.llm_cluster_handle(spec, 2, (1.0, 1.0, 1.0, 1.0))
+    llm_cluster = _core.llm_cluster_handle(spec, 2, (1.0, 1.0, 1.0, 1.0, 0.0))
     ctor, args = llm_cluster.__reduce__()
-    assert ctor is _core.llm_cluster_handle and args[1:] == (2, (1.0, 1.0, 1.0, 1.0))
+    assert ctor is _core.llm_cluster_handle and args[1:] == (2, (1.0, 1.0, 1.0, 1.0, 0.0))
     assert pm.power.model("h100-sxm5-80gb").handle.__reduce__()[0] is _core.power_model
     assert pm.serve.engine("llama3-8b", "dgx-h100").__reduce__()[0] is _core.serve_engine
     assert pm.daq.preset("cms-run3").compile().__reduce__()[0] is _core.daq_pipeline
@@ -96,13 +96,13 @@ def test_llm_objects_round_trip():
     assert pm.llm.estimate(m2, ("dgx-a100", 128), **plan).step_time_s == e.step_time_s
     # A model that has used its engine handle pickles it too, and the handle works after the trip.
     handle = _round_trip(_core.llm_model_handle(m.fields))
-    cl = _round_trip(_core.llm_cluster_handle("dgx-a100", 128, (1.0, 1.0, 1.0, 1.0)))
+    cl = _round_trip(_core.llm_cluster_handle("dgx-a100", 128, (1.0, 1.0, 1.0, 1.0, 0.0)))
     numbers = {"tp": 8, "pp": 16, "dp": 1, "vp": 1, "cp": 1, "ep": 1, "micro_batch": 1, "global_batch": 1536,
                "recompute": 2, "hpz": 1, "weights_group": 1, "grads_group": 1, "flash_attention": 1}  # fmt: skip
     values = [float(numbers.get(k, 0)) for k in _core.llm_value_keys()[0]]
     assert _core.llm_estimate_values(handle, cl, values) == _core.llm_estimate_values(
         _core.llm_model_handle(m.fields),
-        _core.llm_cluster_handle("dgx-a100", 128, (1.0, 1.0, 1.0, 1.0)),
+        _core.llm_cluster_handle("dgx-a100", 128, (1.0, 1.0, 1.0, 1.0, 0.0)),
         values,
     )
     res = pm.llm.search_full("megatron-1.7b", ("dgx-a100", 1), 8, top=5)

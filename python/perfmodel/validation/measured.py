@@ -104,8 +104,13 @@ CAST_FIT_MODEL = "gpt3-175b"
 
 
 #: The training-step rows are priced without an LLM calibration: plain PyTorch on one GPU, not the software the
-#: systems' calibrations were fitted on (dgx-h100: NeMo MLPerf runs).
-UNCALIBRATED = {"compute_time_scale": 1.0, "memory_time_scale": 1.0, "comm_bandwidth_scale": 1.0}
+#: systems' calibrations were fitted on (dgx-h100: NeMo MLPerf runs), its host time per eager kernel included.
+UNCALIBRATED = {
+    "compute_time_scale": 1.0,
+    "memory_time_scale": 1.0,
+    "comm_bandwidth_scale": 1.0,
+    "kernel_launch_us": 0.0,
+}
 
 #: One-node hwdb system of each measured device, for the training-step rows.
 SYSTEM_OF = {"h100-sxm5-80gb": "dgx-h100", "h200-sxm-141gb": "hgx-h200"}
