@@ -655,6 +655,15 @@ impl BlockFill for GemmBlocks<'_> {
     }
 }
 
+/// Host time that `kernels` eager launches at `per_kernel_s` each expose beyond `gpu_s` of GPU work, s: the host
+/// queues kernels asynchronously and runs ahead of the GPU (PyTorch's CUDA launch queue), so a stretch of work
+/// between synchronisations takes `max(gpu_s, kernels x per_kernel_s)`. The one eager-launch model of the training
+/// step (`llm::step`, per micro-batch) and the serving iteration (`serve::iteration`, per iteration).
+#[inline]
+pub fn eager_launch_excess(kernels: f64, per_kernel_s: f64, gpu_s: f64) -> f64 {
+    (kernels * per_kernel_s - gpu_s).max(0.0)
+}
+
 /// One GEMM, with argument checks.
 pub fn gemm(
     device: &Device,

@@ -1575,8 +1575,11 @@ pub fn stage_cost_with(
     let cp_comm = layers * cp_layer;
     let ep_comm = layers * ep_layer;
     let launch = if c.calib.kernel_launch_s > 0.0 {
-        let host = c.calib.kernel_launch_s * launch_kernels(m, p, layers, role.logits());
-        (host - (t_f + t_b + t_r + tp_comm + cp_comm + ep_comm)).max(0.0)
+        crate::roofline::eager_launch_excess(
+            launch_kernels(m, p, layers, role.logits()),
+            c.calib.kernel_launch_s,
+            t_f + t_b + t_r + tp_comm + cp_comm + ep_comm,
+        )
     } else {
         0.0
     };

@@ -732,11 +732,7 @@ impl Engine {
             + out.head_s
             + out.tp_comm_s
             + out.pp_comm_s;
-        let launches = if graphed {
-            0.0
-        } else {
-            kernels * pp * self.framework.kernel_launch_s
-        };
+        let launched = if graphed { 0.0 } else { kernels * pp };
         let prefill_overhead = if prefill_seqs > 0.0 {
             self.framework.prefill_overhead_s
         } else {
@@ -745,7 +741,7 @@ impl Engine {
         out.overhead_s = self.framework.iteration_overhead_s
             + prefill_overhead
             + self.framework.per_sequence_overhead_s * (prefill_seqs + decode_seqs)
-            + (launches - gpu).max(0.0);
+            + crate::roofline::eager_launch_excess(launched, self.framework.kernel_launch_s, gpu);
         out.time_s = gpu + out.overhead_s;
         out.kernels = kernels;
         out
