@@ -621,6 +621,31 @@ def calibrate_trtllm() -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
     return values, report
 
 
+def calibrate_inferencex() -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
+    """The serving figures of each (system, framework class) of the InferenceMAX rows, fitted on its 1k/1k rows
+    (``perfmodel.validation.serving_new.fit``). A fit is kept only when it lowers the median |error| of its own
+    rows (the rule the APEX vLLM fit followed); the others are reported with ``kept = False``."""
+    from perfmodel.validation import serving_new as vn
+
+    values: dict[str, dict[str, float]] = {}
+    report: dict[str, Any] = {}
+    for system, framework in vn.groups():
+        figures, rep = vn.fit(system, framework)
+        rep["kept"] = rep["median_abs_error"] < rep["uncalibrated_median_abs_error"]
+        rep["figures"] = figures
+        report[f"{system}/{framework}"] = rep
+        if rep["kept"]:
+            values[f"{system}/{framework}"] = figures
+        print(
+            f"{system} {framework}: "
+            + ", ".join(f"{k} = {v:.4g}" for k, v in figures.items())
+            + f"; fit rows {rep['rows']}: median |err| {rep['median_abs_error']:.3f}, max {rep['max_abs_error']:.3f}"
+            + f" (uncalibrated {rep['uncalibrated_median_abs_error']:.3f} / {rep['uncalibrated_max_abs_error']:.3f})"
+            + ("" if rep["kept"] else ": NOT kept (its own rows' median got worse)")
+        )
+    return values, report
+
+
 def write_serving(system: str, framework: str, figures: dict[str, float], fitted_on: str) -> None:
     """Sets (or adds) the ``[[serving]]`` entry of ``framework`` in ``hwdb/systems/<system>.toml``; figures at
     zero are left out (hwdb figures are > 0; absent means none)."""
@@ -780,6 +805,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--vllm", action="store_true", help="fit dgx-h100's vLLM figures on the APEX replays (minutes)"
     )
     ap.add_argument(
+        "--inferencex",
+        action="store_true",
+        help="fit the B200/B300/H200/MI3xx serving figures on the InferenceMAX 1k/1k rows",
+    )
+    ap.add_argument(
         "--power",
         action="store_true",
         help="fit the H100 power figures on the ML.ENERGY rows (fit models only)",
@@ -805,6 +835,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         or a.vllm
         or a.power
         or a.mlperf5
+        or a.inferencex
     )
     report: dict[str, Any] = json.loads(REPORT.read_text()) if REPORT.exists() else {}
     report["engine"] = {"perfmodel": pm.__version__, "python": sys.version.split()[0]}
@@ -835,6 +866,18 @@ def main(argv: Sequence[str] | None = None) -> None:
                 write_serving(system, "splitwise", figures, vs.splitwise_fitted_on(system))
             print(
                 "wrote the serving figures; pip install . and run `perfmodel validate serving --write validation`"
+            )
+    if a.inferencex:
+        from perfmodel.validation import serving_new as vn
+
+        values_x, report["inferencex"] = calibrate_inferencex()
+        if a.write:
+            for key, figures in values_x.items():
+                system, framework = key.split("/")
+                write_serving(system, framework, figures, vn.fitted_on(system, framework))
+            print(
+                "wrote the InferenceMAX serving figures; pip install . and run "
+                "`perfmodel validate serving_new --write validation`"
             )
     if a.vllm:
         from perfmodel.validation import serving_apex as va
