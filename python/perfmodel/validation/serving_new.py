@@ -201,7 +201,9 @@ def fitted_on(system: str, framework: str) -> str:
         f"perfmodel/data/inferencex_dsr1.csv): {fit_n} DeepSeek-R1 {prec} rows at ISL/OSL 1k/1k "
         f"(concurrency as run, closed-loop clients) on {system}, throughput per GPU and median TPOT "
         f"(perfmodel.validation.serving_new.fit, least squares on log(predicted/measured)); held out: "
-        f"{c.height - fit_n} rows of 1k/8k and 8k/1k and every other serving row"
+        f"{c.height - fit_n} rows of 1k/8k and 8k/1k and every other serving row. Caveat: one model (DeepSeek-R1, "
+        f"MoE with MLA), so the figures are a proxy for its kernels on this stack; on dgx-b200 the trtllm-pytorch "
+        f"table makes the dense TensorRT-LLM offline tables worse (docs/mlperf5_validation.md)"
     )
 
 
