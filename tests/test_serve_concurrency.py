@@ -74,3 +74,24 @@ def test_cli_max_concurrency():
     bad = subprocess.run([sys.executable, "-m", "perfmodel", "serve", "simulate", MODEL, SYSTEM,
                           "--max-concurrency", "0"], capture_output=True, text=True)  # fmt: skip
     assert bad.returncode != 0 and "max_concurrency" in bad.stderr
+
+
+def test_plan_search_at_a_concurrency():
+    # "Which plan at concurrency C": every plan serves the same 16 clients; each row's throughput is at most
+    # C / mean E2E x mean output tokens (1024 here), the closed loop's bound.
+    df = pm.serve.search(
+        MODEL, SYSTEM, num_requests=160, prompt_tokens=512, output_tokens=1024, max_concurrency=16
+    )
+    fit = df.filter(df["fits"])
+    assert fit.height > 1
+    bound = 16 / fit["mean_e2e_s"] * 1024
+    assert (fit["output_tokens_per_s"] <= bound * (1 + 1e-9)).all()
+    with pytest.raises(InvalidArgumentError, match="max_concurrency"):
+        pm.serve.search(MODEL, SYSTEM, max_concurrency=4, objective="max_rate", slo_tpot_s=0.05)
+
+
+def test_max_throughput_passes_the_concurrency_on():
+    capped = pm.serve.max_throughput(MODEL, SYSTEM, isl=512, osl=128, num_requests=256, max_concurrency=8)
+    free = pm.serve.max_throughput(MODEL, SYSTEM, isl=512, osl=128, num_requests=256)
+    assert capped.output_tokens_per_s < free.output_tokens_per_s
+    assert capped.requests_per_s <= 8 / capped.mean_e2e_s * (1 + 1e-9)
