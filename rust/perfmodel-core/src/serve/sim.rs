@@ -1676,6 +1676,29 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn closed_loop_with_least_outstanding_and_poisson_arrivals() {
+        // Arrivals on a schedule and a cap: a request goes out at the later of its arrival and a free slot, never
+        // more than C in flight, in trace order; the balancer sees the sends.
+        let (p, o) = lengths();
+        let trace = poisson(40.0, 800, p, o, 9).unwrap();
+        let c = cfg(64, 4096, true, 2e5);
+        let opts = SimOptions {
+            balancer: LoadBalancer::LeastOutstanding,
+            max_concurrency: Some(12),
+            ..SimOptions::default()
+        };
+        let r = simulate_with(&linear, &c, 3, &trace, &opts).unwrap();
+        assert!(peak_in_flight(&r) <= 12);
+        for (i, q) in trace.iter().enumerate() {
+            assert!(r.arrival_s[i] >= q.arrival_s);
+            assert!(r.first_token_s[i] > r.arrival_s[i]);
+        }
+        assert!(r.arrival_s.windows(2).all(|w| w[0] <= w[1]));
+        assert!(r.replica.iter().any(|&x| x == 2));
+        assert_eq!(r, simulate_with(&linear, &c, 3, &trace, &opts).unwrap());
+    }
+
+    #[test]
     fn zero_concurrency_is_named() {
         let trace = [req(0.0, 64, 2)];
         let e =
