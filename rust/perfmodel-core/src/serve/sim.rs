@@ -1694,7 +1694,7 @@ pub(crate) mod tests {
             assert!(r.first_token_s[i] > r.arrival_s[i]);
         }
         assert!(r.arrival_s.windows(2).all(|w| w[0] <= w[1]));
-        assert!(r.replica.iter().any(|&x| x == 2));
+        assert!(r.replica.contains(&2));
         assert_eq!(r, simulate_with(&linear, &c, 3, &trace, &opts).unwrap());
     }
 
