@@ -43,6 +43,17 @@ def test_importer_rows_sources_and_exclusions() -> None:
         assert r["range_ratio"] == 0.8 and r["num_prompts"] == 10 * r["conc"]
 
 
+def test_history_rows_are_the_other_nightly_results_all_held_out(rows: pl.DataFrame) -> None:
+    # benchmarks-history.json less the latest entries: 1,231 results, 789 modelled (other dates and framework
+    # versions of the same configurations), none in any fit; 3 refused by the engine (KV cache), reported.
+    h = pl.read_csv(v.HISTORY, infer_schema_length=None)
+    assert h.height == 1231 and v.history().height == 789
+    assert set(h["source_path"]) == {"packages/app/cypress/fixtures/api/benchmarks-history.json"}
+    summary = json.loads((ROOT / "validation" / "serving_new_summary.json").read_text())
+    got = rows.filter(pl.col("group") == "inferencex_history_output_tput_per_gpu").height
+    assert got == 789 - summary["history_rows_refused_by_the_engine"] and got >= 780
+
+
 def test_a_row_is_simulated_as_the_benchmark_ran_it() -> None:
     # B200 SGLang FP8 TP8, 1k/1k at concurrency 64: 640 requests, lengths uniform in [819, 1024], at most 64 in
     # flight; throughput per GPU over the run is the closed loop's C / mean E2E x mean output / tp (Little's law;
@@ -61,10 +72,13 @@ def test_a_row_is_simulated_as_the_benchmark_ran_it() -> None:
 
 
 def test_fit_rows_are_one_k_one_k_and_hwdb_says_so(rows: pl.DataFrame) -> None:
-    params = rows["params"].map_elements(
+    history = rows.filter(pl.col("group").str.starts_with("inferencex_history_"))
+    assert history.height and set(history["role"]) == {"holdout"}
+    latest = rows.filter(~pl.col("group").str.starts_with("inferencex_history_"))
+    params = latest["params"].map_elements(
         lambda p: (json.loads(p)["isl"], json.loads(p)["osl"]), return_dtype=pl.Object
     )
-    for (isl, osl), role in zip(params.to_list(), rows["role"].to_list(), strict=True):
+    for (isl, osl), role in zip(params.to_list(), latest["role"].to_list(), strict=True):
         assert role == ("fit" if (isl, osl) == (1024, 1024) else "holdout")
     report = json.loads((ROOT / "validation" / "calibration_report.json").read_text())["inferencex"]
     for key, rep in report.items():

@@ -18,6 +18,10 @@ requests; ``sample_random_requests`` draws every prompt and output length unifor
 not used); latencies in seconds, TPOT per request (``(latency - ttft) / (output_len - 1)``) with its median over
 requests.
 
+``--history`` (default on) also reads the same snapshot's ``benchmarks-history.json`` (every earlier nightly result
+of each configuration, December 2025 to June 2026) into ``inferencex_dsr1_history.csv``, less the entries already
+in ``benchmarks.json``: other dates and framework versions of the same configurations, all held out.
+
 Rows the serving model cannot represent are kept with the reason in ``excluded`` (and not predicted):
 speculative decoding (``spec_method`` MTP), disaggregated prefill/decode (Dynamo, MoRI; multi-node), frameworks
 with no framework class here (AMD ATOM), hardware without an hwdb system.
@@ -40,6 +44,8 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "python" / "perfmodel" / "data" / "inferencex_dsr1.csv"
 REPO = "vngcloud/InferenceX-app"
 PATH = "packages/app/cypress/fixtures/api/benchmarks.json"
+HISTORY_PATH = "packages/app/cypress/fixtures/api/benchmarks-history.json"
+HISTORY_OUT = OUT.with_name("inferencex_dsr1_history.csv")
 COMMIT = "528c4146b8f502fcbce8df7870a935a970cbae25"
 #: ``--random-range-ratio`` of every fixed-length run (benchmark-tmpl.yml).
 RANGE_RATIO = 0.8
@@ -91,38 +97,47 @@ def excluded(r: dict[str, Any]) -> str:
     return ""
 
 
-def row(r: dict[str, Any], commit: str) -> dict[str, Any]:
+def key(r: dict[str, Any]) -> tuple[Any, ...]:
+    """What identifies one published result: the configuration, the date and the run."""
+    return (r["hardware"], r["framework"], r["model"], r["precision"], r["spec_method"], r["disagg"], r["decode_tp"],
+            r["decode_ep"], r["decode_dp_attention"], r["isl"], r["osl"], r["conc"], r["date"], r.get("run_url"))  # fmt: skip
+
+
+def row(r: dict[str, Any], commit: str, path: str = PATH) -> dict[str, Any]:
     m = r["metrics"]
     hw, fw = r["hardware"], r["framework"]
     vendor = "amd" if hw.startswith("mi") else "nvidia"
     out = {
-        "source_repo": REPO, "source_path": PATH, "source_commit": commit, "run_url": r.get("run_url") or "",
+        "source_repo": REPO, "source_path": path, "source_commit": commit, "run_url": r.get("run_url") or "",
         "date": r.get("date") or "", "image": r.get("image") or "", "hardware": hw, "system": SYSTEM.get(hw, ""),
         "framework": fw, "framework_class": FRAMEWORK.get(fw, ""), "model": r["model"],
         "preset": MODEL.get(r["model"], ""), "precision": r["precision"],
         "dtype": FP4[vendor] if r["precision"] == "fp4" else r["precision"], "kv_dtype": kv_dtype(hw, fw),
         "tp": r["decode_tp"], "ep": r["decode_ep"], "dp_attention": int(bool(r["decode_dp_attention"])),
         "isl": r["isl"], "osl": r["osl"], "range_ratio": RANGE_RATIO, "conc": r["conc"], "num_prompts": 10 * r["conc"],
-        "output_tput_per_gpu": m.get("output_tput_per_gpu", ""), "tput_per_gpu": m["tput_per_gpu"],
-        "median_tpot_s": m["median_tpot"], "mean_tpot_s": m["mean_tpot"], "median_ttft_s": m["median_ttft"],
-        "mean_ttft_s": m["mean_ttft"], "median_e2el_s": m["median_e2el"], "excluded": excluded(r),
+        "output_tput_per_gpu": m.get("output_tput_per_gpu", ""), "tput_per_gpu": m.get("tput_per_gpu", ""),
+        "median_tpot_s": m.get("median_tpot", ""), "mean_tpot_s": m.get("mean_tpot", ""),
+        "median_ttft_s": m.get("median_ttft", ""), "mean_ttft_s": m.get("mean_ttft", ""),
+        "median_e2el_s": m.get("median_e2el", ""), "excluded": excluded(r),
     }  # fmt: skip
+    missing = [k for k in ("tput_per_gpu", "median_tpot", "median_ttft") if k not in m]
+    if not out["excluded"] and missing:
+        out["excluded"] = f"metrics missing ({', '.join(missing)})"
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--repo", required=True, help="git directory of InferenceX-app (a clone or bare mirror)")
-    ap.add_argument("--commit", default=COMMIT)
-    ap.add_argument("--out", type=Path, default=OUT)
-    a = ap.parse_args()
-    text = subprocess.run(["git", "--git-dir", a.repo, "show", f"{a.commit}:{PATH}"], capture_output=True,
-                          text=True, check=True).stdout  # fmt: skip
-    rows = [row(r, a.commit) for r in json.loads(text)]
+def _read(repo: str, commit: str, path: str) -> list[dict[str, Any]]:
+    text = subprocess.run(["git", "--git-dir", repo, "show", f"{commit}:{path}"], capture_output=True, text=True,
+                          check=True).stdout  # fmt: skip
+    out: list[dict[str, Any]] = json.loads(text)
+    return out
+
+
+def _write(rows: list[dict[str, Any]], out: Path) -> None:
     rows.sort(key=lambda x: (x["excluded"] != "", x["hardware"], x["framework"], x["precision"], x["isl"], x["osl"],
-                             x["conc"], x["tp"], x["date"]))  # fmt: skip
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    with a.out.open("w", newline="") as f:
+                             x["conc"], x["tp"], x["date"], x["run_url"]))  # fmt: skip
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=COLUMNS, lineterminator="\n")
         w.writeheader()
         w.writerows(rows)
@@ -131,9 +146,24 @@ def main() -> None:
     for x in rows:
         if x["excluded"]:
             reasons[x["excluded"]] = reasons.get(x["excluded"], 0) + 1
-    print(f"wrote {len(rows)} rows to {a.out}: {kept} modelled")
+    print(f"wrote {len(rows)} rows to {out}: {kept} modelled")
     for k, v in sorted(reasons.items(), key=lambda kv: -kv[1]):
         print(f"  excluded {v}: {k}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--repo", required=True, help="git directory of InferenceX-app (a clone or bare mirror)")
+    ap.add_argument("--commit", default=COMMIT)
+    ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--no-history", action="store_true", help="skip benchmarks-history.json")
+    a = ap.parse_args()
+    latest = _read(a.repo, a.commit, PATH)
+    _write([row(r, a.commit) for r in latest], a.out)
+    if not a.no_history:
+        seen = {key(r) for r in latest}
+        earlier = [r for r in _read(a.repo, a.commit, HISTORY_PATH) if key(r) not in seen]
+        _write([row(r, a.commit, HISTORY_PATH) for r in earlier], a.out.with_name(HISTORY_OUT.name))
 
 
 if __name__ == "__main__":

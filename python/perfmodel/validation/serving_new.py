@@ -32,6 +32,8 @@ from . import frame
 
 SUITE = "serving_new"
 DATA = Path(__file__).resolve().parent.parent / "data" / "inferencex_dsr1.csv"
+#: Earlier nightly results of the same configurations (other dates and framework versions), all held out.
+HISTORY = DATA.with_name("inferencex_dsr1_history.csv")
 #: ISL/OSL of the fit rows; the other lengths are held out.
 FIT_LENGTHS = (1024, 1024)
 #: Fitted figures and their bounds (seconds for ``_s``).
@@ -54,6 +56,16 @@ def _all() -> pl.DataFrame:
 def cases() -> pl.DataFrame:
     """The modelled rows (``excluded`` empty)."""
     return _all().filter(pl.col("excluded").is_null())
+
+
+@lru_cache(maxsize=1)
+def _history_all() -> pl.DataFrame:
+    return pl.read_csv(HISTORY, infer_schema_length=None)
+
+
+def history() -> pl.DataFrame:
+    """The modelled earlier results (``benchmarks-history.json`` less the latest entries); every one held out."""
+    return _history_all().filter(pl.col("excluded").is_null())
 
 
 def excluded() -> dict[str, int]:
@@ -208,20 +220,26 @@ def fitted_on(system: str, framework: str) -> str:
 
 
 def rows() -> list[dict[str, Any]]:
-    """Suite rows: three metrics per predictable case."""
+    """Suite rows: three metrics per predictable case; the latest results in groups ``inferencex_<metric>``
+    (fit or holdout by :func:`role`), the earlier ones in ``inferencex_history_<metric>`` (all holdout)."""
+    latest = [(r, p, role(r), "inferencex_") for r, p in _predictable(list(cases().iter_rows(named=True)))]
+    earlier = [
+        (r, p, "holdout", "inferencex_history_")
+        for r, p in _predictable(list(history().iter_rows(named=True)))
+    ]
     out = []
-    for r, p in _predictable(list(cases().iter_rows(named=True))):
+    for r, p, role_, prefix in latest + earlier:
         m = measured(r)
         params = json.dumps({k: r[k] for k in ("framework", "image", "precision", "tp", "ep", "dp_attention", "isl",
                                                "osl", "conc", "date")})  # fmt: skip
         for name, unit in METRICS:
             metric, value = m[name]
             out.append({
-                "suite": SUITE, "group": f"inferencex_{name}", "system": r["system"],
+                "suite": SUITE, "group": f"{prefix}{name}", "system": r["system"],
                 "operation": f"dsr1 {r['precision']} {r['framework']} tp{r['tp']} ep{r['ep']}"
                 + (" dpa" if r["dp_attention"] else "") + f" {r['isl']}/{r['osl']} c{r['conc']}",
                 "params": params, "metric": metric, "unit": unit, "measured": value, "predicted": p[name],
-                "role": role(r), "source": f"{r['source_repo']}:{r['source_path']}@{r['source_commit'][:12]} ({r['run_url']})",
+                "role": role_, "source": f"{r['source_repo']}:{r['source_path']}@{r['source_commit'][:12]} ({r['run_url']})",
             })  # fmt: skip
     return out
 
@@ -241,10 +259,19 @@ def _stats(f: pl.DataFrame) -> dict[str, Any]:
 def summary_extra(rows: pl.DataFrame) -> dict[str, Any]:
     """Per (system, framework, metric, role) figures, the target (held-out throughput and TPOT), the rows not
     modelled by reason and those the engine refuses."""
-    f = rows.with_columns(
+    every = rows.with_columns(
         framework=pl.col("params").map_elements(lambda p: json.loads(p)["framework"], return_dtype=pl.String),
-        metric_group=pl.col("group").str.replace("inferencex_", ""),
+        history=pl.col("group").str.starts_with("inferencex_history_"),
+        metric_group=pl.col("group").str.replace("inferencex_history_", "").str.replace("inferencex_", ""),
     )
+    f = every.filter(~pl.col("history"))
+    hist = every.filter(pl.col("history") & pl.col("metric_group").is_in(list(TARGET_METRICS)))
+    hist_by = {
+        f"{system}/{fw}": _stats(g)
+        for (system, fw), g in sorted(
+            hist.group_by("system", "framework"), key=lambda kv: tuple(map(str, kv[0]))
+        )
+    }
     by: dict[str, Any] = {}
     for (system, fw, metric, role_), g in sorted(
         f.group_by("system", "framework", "metric_group", "role"), key=lambda kv: tuple(map(str, kv[0]))
@@ -258,6 +285,11 @@ def summary_extra(rows: pl.DataFrame) -> dict[str, Any]:
         "holdout_ttft": _stats(
             f.filter((pl.col("metric_group") == "median_ttft_s") & (pl.col("role") == "holdout"))
         ),
+        "history_holdout_throughput_and_tpot": _stats(hist),
+        "history_rows_modelled": history().height,
+        "history_rows_refused_by_the_engine": history().height // 1
+        - every.filter(pl.col("history") & (pl.col("metric_group") == "output_tput_per_gpu")).height,
+        "history_by_system_framework": hist_by,
         "excluded_rows": excluded(),
         "refused_by_the_engine": [
             f"{r['system']} {r['framework']} {r['precision']} tp{r['tp']} {r['isl']}/{r['osl']} c{r['conc']}: {r['why']}"
