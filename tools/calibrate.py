@@ -777,7 +777,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--trtllm", action="store_true", help="fit the systems' TensorRT-LLM figures (slow: minutes)"
     )
     ap.add_argument(
-        "--vllm", action="store_true", help="fit dgx-h100's vLLM figures on the APEX replays (minutes)"
+        "--vllm",
+        action="store_true",
+        help="fit dgx-h100's vLLM v0.6.0 (vllm-v0.6) launch figure on the APEX Llama replays (seconds)",
     )
     ap.add_argument(
         "--power",
@@ -839,14 +841,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     if a.vllm:
         from perfmodel.validation import serving_apex as va
 
-        figures_v, report["vllm"] = va.fit(va.SYSTEM)
+        figures_v, report["vllm"] = va.fit_launch(va.SYSTEM)
         print(
-            f"{va.SYSTEM} vllm: "
+            f"{va.SYSTEM} {va.FRAMEWORK_CLASS}: "
             + ", ".join(f"{k} = {v:.4g}" for k, v in figures_v.items())
             + f"; {report['vllm']}"
         )
         if a.write:
-            write_serving(va.SYSTEM, "vllm", figures_v, va.fitted_on(va.SYSTEM))
+            write_serving(va.SYSTEM, va.FRAMEWORK_CLASS, figures_v, va.launch_fitted_on(va.SYSTEM))
     if a.trtllm:
         from perfmodel.validation import serving_trtllm as vt
 
