@@ -1,0 +1,134 @@
+"""Turns the GEMM sweeps of the EleutherAI cookbook into ``python/perfmodel/data/gemm_sweeps.csv`` (suite ``sizing``).
+
+The sweeps are the raw logs behind the GEMM figures of Anthony et al., "The Case for Co-Designing Model
+Architectures with Hardware" (arXiv:2401.14489): EleutherAI/cookbook, ``sizing/results/gemm_data/`` at commit
+27dff48d595fb698e53673b750fbcc480b2f2235 ("track sizing folder", 2023-12-25; unchanged until the folder was
+removed in 405f57389e1256e20a732bdf904b2398c135e418), one file per GPU (``a100``, ``v100``, ``mi250x``) and sweep:
+
+- ``mm/m_sweep``: ``torch.mm`` of (m x 4096) by (4096 x m), m = 32..8192 (powers of two);
+- ``mm/ksweep_low``: (27648 x 4096) by (4096 x k), k = 64..510 in steps of 2 (the narrow-output alignment sweep);
+- ``mm/ksweep_high``: (2304 x 4096) by (4096 x k), k = 1536..6144 in steps of 64 (the wave-quantization sweep);
+- ``bmm/bsweep``: ``torch.bmm`` of b square GEMMs 1024..8192, b = 1..64;
+- ``bmm/msweep``: ``torch.bmm`` of b GEMMs (m x 4096) by (4096 x m), m = 32..8192, b = 1..64.
+
+The logs print ``MxNxK`` (or ``BxMxNxK``) with A of m x n and B of n x k (``sizing/benchmarks/mm_flops.py`` and
+``bmm_flops.py`` at the same commit), so the GEMM in BLAS terms (C = A B, C of m x n, inner dimension k) is
+m = M, n = K, k = N; the rows store that convention. Inputs are fp16 (``.half()``). Method, from the scripts:
+``mm``: 50 warm-up calls, then the mean of 100 calls each timed with ``time.time()`` around the call and a
+``torch.cuda.synchronize()`` (host synchronisation per call included); ``bmm``: 50 warm-up calls, then the slowest
+of 200 such calls (``np.amax`` of the per-call times). The logs name the GPU only by file name: the A100 variant
+(40 or 80 GB) and the software versions are not given; the log paths of the same commit are on an AWS FSx file
+system (``/fsx/...``). Lines whose shape is not of the file's sweep are left out: ``bmm/msweep/v100.out`` opens
+with four b = 64 square GEMMs (1024..8192) of the ``bsweep`` design, which ``bsweep/v100.out`` lacks (it stops at
+b = 32). Where a shape appears twice in one file, the first line is kept.
+
+    python tools/import_cookbook_sweeps.py MIRROR_GIT_DIR [--stdout]
+
+``MIRROR_GIT_DIR`` is a clone (bare or not) of github.com/EleutherAI/cookbook holding the commit above.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+OUT = Path("python/perfmodel/data/gemm_sweeps.csv")
+COLUMNS = ["device", "sweep", "operation", "params", "metric", "value", "unit", "source"]
+REPO = "EleutherAI/cookbook"
+COMMIT = "27dff48d595fb698e53673b750fbcc480b2f2235"
+ROOT = "sizing/results/gemm_data"
+#: Log file name -> hwdb device id. The A100 variant is not stated (40 GB assumed: AWS p4d, see the docstring).
+DEVICES = {"a100": "a100-sxm4-40gb", "v100": "v100-sxm2-32gb", "mi250x": "mi250x-gcd"}
+#: Sweep -> whether a (m, n, k, batch) shape is of its design (``mm_flops.py`` / ``bmm_flops.py``).
+SWEEPS = {
+    "mm/m_sweep": lambda m, n, k, b: k == 4096 and m == n,
+    "mm/ksweep_low": lambda m, n, k, b: (m, k) == (27648, 4096),
+    "mm/ksweep_high": lambda m, n, k, b: (m, k) == (2304, 4096),
+    "bmm/bsweep": lambda m, n, k, b: m == n == k,
+    "bmm/msweep": lambda m, n, k, b: k == 4096 and m == n,
+}
+METHOD = {
+    "mm": "torch.mm fp16, 50 warm-up calls, mean of 100 calls each timed by time.time() with "
+    "torch.cuda.synchronize() after the call (sizing/benchmarks/mm_flops.py)",
+    "bmm": "torch.bmm fp16, 50 warm-up calls, the slowest of 200 calls each timed by time.time() with "
+    "torch.cuda.synchronize() after the call (sizing/benchmarks/bmm_flops.py)",
+}
+_LINE = re.compile(r"Throughput \(in TFLOP/s\) for (\d+(?:x\d+){2,3}): (\d+(?:\.\d+)?)")
+
+
+def parse(text: str) -> list[tuple[dict[str, int], float]]:
+    """The (shape, TFLOP/s) pairs of one log, shape in BLAS terms (m, n, k, batch); the first of repeated shapes."""
+    out: list[tuple[dict[str, int], float]] = []
+    seen: set[tuple[int, ...]] = set()
+    for line in text.splitlines():
+        hit = _LINE.search(line)
+        if hit is None:
+            continue
+        dims = tuple(int(d) for d in hit.group(1).split("x"))
+        b, (m, inner, n) = (1, dims) if len(dims) == 3 else (dims[0], dims[1:])
+        if dims in seen:
+            continue
+        seen.add(dims)
+        out.append(({"m": m, "n": n, "k": inner, "batch": b}, float(hit.group(2))))
+    return out
+
+
+def rows(git_dir: Path) -> list[dict[str, str]]:
+    """Every row of the CSV, read from the mirror at ``COMMIT``."""
+    out = []
+    for name, device in DEVICES.items():
+        for sweep, of_design in SWEEPS.items():
+            path = f"{ROOT}/{sweep}/{name}.out"
+            text = subprocess.run(
+                ["git", "--git-dir", str(git_dir), "show", f"{COMMIT}:{path}"],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+            kind = sweep.split("/")[0]
+            source = (
+                f"{REPO}: {path} @ {COMMIT} https://github.com/{REPO}/blob/{COMMIT}/{path} (raw data of Anthony "
+                f"et al., arXiv:2401.14489, GEMM figures); {METHOD[kind]}"
+            )
+            for shape, tflops in parse(text):
+                if not of_design(shape["m"], shape["n"], shape["k"], shape["batch"]):
+                    continue
+                b = shape["batch"]
+                op = f"{kind} {shape['m']}x{shape['n']}x{shape['k']}" + (f" b={b}" if kind == "bmm" else "") + " fp16"
+                params = {"dtype": "fp16", **shape, "log_shape": f"{'' if kind == 'mm' else f'{b}x'}"
+                          f"{shape['m']}x{shape['k']}x{shape['n']}"}  # fmt: skip
+                out.append({
+                    "device": device, "sweep": f"{name}_{sweep.replace('/', '_')}", "operation": op,
+                    "params": json.dumps(params, separators=(",", ":")), "metric": "tflops",
+                    "value": f"{tflops:g}", "unit": "TFLOP/s", "source": source,
+                })  # fmt: skip
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("git_dir", type=Path, help="a clone of github.com/EleutherAI/cookbook (its .git or bare dir)")
+    ap.add_argument("--stdout", action="store_true", help="print the CSV instead of writing it")
+    args = ap.parse_args(argv)
+    git_dir = args.git_dir / ".git" if (args.git_dir / ".git").is_dir() else args.git_dir
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+    w.writeheader()
+    data = rows(git_dir)
+    w.writerows(data)
+    if args.stdout:
+        sys.stdout.write(buf.getvalue())
+    else:
+        OUT.write_text(buf.getvalue())
+        print(f"{OUT}: {len(data)} rows")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
