@@ -100,7 +100,11 @@ def rows(git_dir: Path) -> list[dict[str, str]]:
                 if not of_design(shape["m"], shape["n"], shape["k"], shape["batch"]):
                     continue
                 b = shape["batch"]
-                op = f"{kind} {shape['m']}x{shape['n']}x{shape['k']}" + (f" b={b}" if kind == "bmm" else "") + " fp16"
+                op = (
+                    f"{kind} {shape['m']}x{shape['n']}x{shape['k']}"
+                    + (f" b={b}" if kind == "bmm" else "")
+                    + " fp16"
+                )
                 params = {"dtype": "fp16", **shape, "log_shape": f"{'' if kind == 'mm' else f'{b}x'}"
                           f"{shape['m']}x{shape['k']}x{shape['n']}"}  # fmt: skip
                 out.append({
@@ -113,7 +117,9 @@ def rows(git_dir: Path) -> list[dict[str, str]]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("git_dir", type=Path, help="a clone of github.com/EleutherAI/cookbook (its .git or bare dir)")
+    ap.add_argument(
+        "git_dir", type=Path, help="a clone of github.com/EleutherAI/cookbook (its .git or bare dir)"
+    )
     ap.add_argument("--stdout", action="store_true", help="print the CSV instead of writing it")
     args = ap.parse_args(argv)
     git_dir = args.git_dir / ".git" if (args.git_dir / ".git").is_dir() else args.git_dir

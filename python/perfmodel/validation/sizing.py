@@ -13,24 +13,35 @@ is one such sweep; the rows are the measurements the library ships, each with it
 - Azure's published cuBLASLt sweeps on ND A100 v4 (fp16) and ND H100 v5 (fp8) (Azure/AI-benchmarking-guide,
   ``published_measurements.csv``).
 
-Predictions are the ones the ``measured`` and ``roofline`` suites make for the same rows (one model, one set of
-conventions). ``role`` is theirs: ``fit`` where a device's fraction was fitted on the row, else ``holdout``.
-Nothing here is fitted.
+- the raw logs behind the GEMM figures of Anthony et al., "The Case for Co-Designing Model Architectures with
+  Hardware" (arXiv:2401.14489), from the EleutherAI cookbook's history (``perfmodel/data/gemm_sweeps.csv``,
+  ``tools/import_cookbook_sweeps.py``; sweeps ``cookbook_*``): fp16 ``torch.mm`` and ``torch.bmm`` on A100, V100
+  and one MI250X GCD: an m sweep (m x 4096 by 4096 x m), the narrow-output alignment sweep (27,648 x 4,096 by
+  4,096 x n, n = 64..510 in steps of 2), the wave-quantization sweep (2,304 x 4,096 by 4,096 x n, n =
+  1,536..6,144 in steps of 64) and two batched sweeps.
 
-Anthony et al., "The Case for Co-Designing Model Architectures with Hardware" (arXiv:2401.14489), give their
-GEMM and transformer-layer sweeps (A100, V100, H100) as figures only; no table or text of theirs with the
-numbers was found (the EleutherAI cookbook's ``benchmarks/sizing`` holds the scripts and a few sample lines of
-unstated hardware), so none of their points is in this suite. No AMD MI300X GEMM sweep with numbers was found
-either (the published MI300X rows are single best-shape figures, in the ``roofline`` suite).
+Predictions are the ones the ``measured`` and ``roofline`` suites make for the same rows (one model, one set of
+conventions); the cookbook rows are priced by the same ``roofline.gemm``. ``role`` is theirs: ``fit`` where a
+device's fraction was fitted on the row, else ``holdout`` (every cookbook row is a holdout: no fraction was
+fitted on them). Nothing here is fitted.
+
+The cookbook's mm timings include one host synchronisation per call (``time.time()`` around each call and a
+``torch.cuda.synchronize()``), tens of microseconds the kernel model does not describe: the small shapes of the
+m sweeps measure a floor of ~40 us per call. The bmm timings take the slowest of 200 calls. The cookbook's
+transformer-layer logs name no GPU, so they are not here. No AMD MI300X GEMM sweep with numbers was found (the
+published MI300X rows are single best-shape figures, in the ``roofline`` suite).
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from .. import roofline
+from ..hwdb import get
 from . import frame, measured
 from . import roofline as roofline_suite
 
@@ -39,6 +50,8 @@ __all__ = [
     "run",
     "sweep_summary",
     "device_agreement",
+    "method_agreement",
+    "sweep_rows",
     "summary_extra",
     "TARGET_SPEARMAN",
     "TARGET_MEDIAN_ERROR",
@@ -93,6 +106,36 @@ SWEEPS: dict[str, str] = {
     "azure_a100_cublaslt_fp16": "Azure ND A100 v4, cuBLASLt fp16 sweep (Azure/AI-benchmarking-guide)",
     "azure_h100_cublaslt_fp8": "Azure ND H100 v5, cuBLASLt fp8 sweep (Azure/AI-benchmarking-guide)",
 }
+_GPU_NAMES = {"a100": "A100", "v100": "V100", "mi250x": "MI250X (one GCD)"}
+_COOKBOOK = {
+    "mm_m_sweep": "fp16 torch.mm (m x 4096) x (4096 x m), m = 32..8192",
+    "mm_ksweep_low": "fp16 torch.mm (27648 x 4096) x (4096 x n), n = 64..510 step 2 (alignment)",
+    "mm_ksweep_high": "fp16 torch.mm (2304 x 4096) x (4096 x n), n = 1536..6144 step 64 (wave quantization)",
+    "bmm_bsweep": "fp16 torch.bmm of b = 1..64 square GEMMs 1024..8192 (slowest of 200 calls)",
+    "bmm_msweep": "fp16 torch.bmm of b = 1..64 (m x 4096) x (4096 x m), m = 32..8192 (slowest of 200 calls)",
+}
+for _gpu, _name in _GPU_NAMES.items():
+    for _sweep, _what in _COOKBOOK.items():
+        SWEEPS[f"cookbook_{_gpu}_{_sweep}"] = f"{_name}, {_what} (EleutherAI cookbook, arXiv:2401.14489)"
+
+
+def sweep_rows() -> pl.DataFrame:
+    """The cookbook GEMM sweeps the library ships (``perfmodel/data/gemm_sweeps.csv``; ``params`` is JSON)."""
+    path = Path(__file__).resolve().parent.parent / "data" / "gemm_sweeps.csv"
+    return pl.read_csv(path, infer_schema=False).with_columns(pl.col("value").cast(pl.Float64))
+
+
+def _cookbook_rows() -> list[dict[str, Any]]:
+    rows = []
+    for r in sweep_rows().iter_rows(named=True):
+        p = json.loads(r["params"])
+        pred = roofline.gemm(get(r["device"]), p["m"], p["n"], p["k"], dtype=p["dtype"], batch=p["batch"])
+        rows.append(dict(
+            suite="sizing", group=f"cookbook_{r['sweep']}", system=r["device"], operation=r["operation"],
+            params=r["params"], metric=r["metric"], unit=r["unit"], measured=r["value"],
+            predicted=float(pred["tflops"][0]), role="holdout", source=r["source"],
+        ))  # fmt: skip
+    return rows
 
 
 def run() -> pl.DataFrame:
@@ -119,6 +162,7 @@ def run() -> pl.DataFrame:
             metric=c.metric, unit=c.unit, measured=c.measured, predicted=roofline_suite.predict(c),
             role=roofline_suite.role(c), source=c.source,
         ))  # fmt: skip
+    rows.extend(_cookbook_rows())
     return frame(rows)
 
 
@@ -162,10 +206,41 @@ def device_agreement(rows: pl.DataFrame | None = None) -> pl.DataFrame:
     )
 
 
+def method_agreement(rows: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Per cookbook GPU: Spearman rank correlation and median |difference| of the ``mm`` m sweep (mean of 100
+    synchronised calls) against the ``bmm`` m sweep at b = 1 (slowest of 200), the same nine shapes measured
+    twice on one GPU: how well two measurements of that ordering agree."""
+    df = run() if rows is None else rows
+    cb = df.filter(pl.col("group").str.starts_with("cookbook_")).with_columns(
+        gpu=pl.col("group").str.split("_").list.get(1),
+        shape=pl.col("params").str.json_path_match("$.m")
+        + "x"
+        + pl.col("params").str.json_path_match("$.n")
+        + "x"
+        + pl.col("params").str.json_path_match("$.k"),
+        batch=pl.col("params").str.json_path_match("$.batch"),
+    )
+    mm = cb.filter(pl.col("group").str.ends_with("_mm_m_sweep")).select("gpu", "shape", mm="measured")
+    bmm = cb.filter(pl.col("group").str.ends_with("_bmm_msweep") & (pl.col("batch") == "1")).select(
+        "gpu", "shape", bmm="measured"
+    )
+    return (
+        mm.join(bmm, on=["gpu", "shape"])
+        .group_by("gpu")
+        .agg(
+            rows=pl.len(),
+            spearman_mm_vs_bmm=pl.corr("mm", "bmm", method="spearman"),
+            median_abs_difference=((pl.col("bmm") - pl.col("mm")) / pl.col("mm")).abs().median(),
+        )
+        .sort("gpu")
+    )
+
+
 def summary_extra(rows: pl.DataFrame) -> dict[str, Any]:
-    """What ``perfmodel validate sizing --write`` adds to the summary: per-sweep Spearman and targets, and the
-    H100-vs-H200 agreement of the measurements themselves."""
+    """What ``perfmodel validate sizing --write`` adds to the summary: per-sweep Spearman and targets, the
+    H100-vs-H200 agreement of the measurements themselves, and the cookbook's two timings of the same shapes."""
     return {
         "sweeps": sweep_summary(rows).to_dicts(),
         "h100_vs_h200_measured": device_agreement(rows).to_dicts(),
+        "cookbook_mm_vs_bmm_measured": method_agreement(rows).to_dicts(),
     }
