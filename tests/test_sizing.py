@@ -187,18 +187,17 @@ _UNMET = {
     # EleutherAI cookbook sweeps (arXiv:2401.14489's raw logs); every row held out.
     "cookbook_a100_mm_m_sweep": "rank 1.0, median 67.7%: m <= 256 measure 39-47 us per call whatever the FLOPs "
     "(one host synchronisation per timed call), the model prices the kernel alone",
-    "cookbook_a100_mm_ksweep_low": "rank 0.79, median 45.6%: n not a multiple of 8 measures 0.68-0.76x its aligned "
-    "neighbours above n = 128 and the A100 has no unaligned-GEMM fraction; every call carries the host sync",
     "cookbook_a100_bmm_bsweep": "rank 0.34: b >= 2 8192^3 and b >= 32 4096^3 measure 209-221 TFLOP/s, below "
     "2048^3 (248-250), with the slowest of 200 calls timed; the model is flat at 263-270 above 2048",
     "cookbook_a100_bmm_msweep": "median 22%: shapes below 1024 timed by their slowest call with the host sync",
-    "cookbook_v100_mm_m_sweep": "median 29.9%: the V100 GEMM fraction is A100's 0.87 (assumed); V100 measures at "
-    "most 88.5 TFLOP/s (0.71 of 125); small m carry the host sync",
-    "cookbook_v100_mm_ksweep_low": "median 39.9%: as the m sweep; n <= 128 measure half the HBM-bound rate",
-    "cookbook_v100_mm_ksweep_high": "median 20.6%: the V100 GEMM fraction is A100's (assumed)",
-    "cookbook_v100_bmm_bsweep": "rank 0.36, median 62%: every b >= 2 shape measures 62-66 TFLOP/s (slowest of "
-    "200 calls), 1024..8192 alike",
-    "cookbook_v100_bmm_msweep": "median 67%: as the bsweep, 62-66 TFLOP/s at every large batched shape",
+    "cookbook_v100_mm_m_sweep": "median 17.2%: m <= 256 carry the host sync (m = 128 measures 0.75 TFLOP/s, below "
+    "m = 64); 512-2048 run 15-30% below the model",
+    "cookbook_v100_mm_ksweep_low": "rank 0.85 (held-out rows 0.91), median 11.5% (held out 9.6%): n <= 128 measure "
+    "half the HBM-bound rate, 23-38 TFLOP/s",
+    "cookbook_v100_bmm_bsweep": "rank 0.36, median 25.3%: every b >= 2 shape measures 50-66 TFLOP/s (slowest of "
+    "200 calls), 2048..8192 alike at 63-66, where b = 1 reaches 84-90; the model 62-83",
+    "cookbook_v100_bmm_msweep": "median 31.5%: as the bsweep, 63-68 TFLOP/s at every large batched shape; "
+    "b >= 2 shapes of m <= 256 measure 2-4x below the model",
     "cookbook_mi250x_mm_m_sweep": "median 23.3%: 256 x 4096 x 256 measures 2.95 TFLOP/s (3x below the model) "
     "and 1024-2048 run 23-29% above it",
     "cookbook_mi250x_mm_ksweep_high": "rank 0.38: the measured drops (n = 1856, 3136, 3648, 4864, 5440) follow "

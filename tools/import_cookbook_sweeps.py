@@ -18,9 +18,10 @@ m = M, n = K, k = N; the rows store that convention. Inputs are fp16 (``.half()`
 ``torch.cuda.synchronize()`` (host synchronisation per call included); ``bmm``: 50 warm-up calls, then the slowest
 of 200 such calls (``np.amax`` of the per-call times). The logs name the GPU only by file name: the A100 variant
 (40 or 80 GB) and the software versions are not given; the log paths of the same commit are on an AWS FSx file
-system (``/fsx/...``). Lines whose shape is not of the file's sweep are left out: ``bmm/msweep/v100.out`` opens
-with four b = 64 square GEMMs (1024..8192) of the ``bsweep`` design, which ``bsweep/v100.out`` lacks (it stops at
-b = 32). Where a shape appears twice in one file, the first line is kept.
+system (``/fsx/...``). Lines before a file's first shape of its sweep (the script's first loop iteration) and
+lines whose shape is not of the sweep are left out: ``bmm/msweep/v100.out`` opens with four b = 64 square GEMMs
+(1024..8192) of the ``bsweep`` design, which ``bsweep/v100.out`` lacks (it stops at b = 32), before its own
+b = 1, m = 32 line. Where a shape appears twice in one file after that, the first line is kept.
 
     python tools/import_cookbook_sweeps.py MIRROR_GIT_DIR [--stdout]
 
@@ -45,13 +46,14 @@ COMMIT = "27dff48d595fb698e53673b750fbcc480b2f2235"
 ROOT = "sizing/results/gemm_data"
 #: Log file name -> hwdb device id. The A100 variant is not stated (40 GB assumed: AWS p4d, see the docstring).
 DEVICES = {"a100": "a100-sxm4-40gb", "v100": "v100-sxm2-32gb", "mi250x": "mi250x-gcd"}
-#: Sweep -> whether a (m, n, k, batch) shape is of its design (``mm_flops.py`` / ``bmm_flops.py``).
+#: Sweep -> (whether a (m, n, k, batch) shape is of its design, its first shape as (m, n, batch)), from
+#: ``mm_flops.py`` / ``bmm_flops.py``.
 SWEEPS = {
-    "mm/m_sweep": lambda m, n, k, b: k == 4096 and m == n,
-    "mm/ksweep_low": lambda m, n, k, b: (m, k) == (27648, 4096),
-    "mm/ksweep_high": lambda m, n, k, b: (m, k) == (2304, 4096),
-    "bmm/bsweep": lambda m, n, k, b: m == n == k,
-    "bmm/msweep": lambda m, n, k, b: k == 4096 and m == n,
+    "mm/m_sweep": (lambda m, n, k, b: k == 4096 and m == n, (32, 32, 1)),
+    "mm/ksweep_low": (lambda m, n, k, b: (m, k) == (27648, 4096), (27648, 64, 1)),
+    "mm/ksweep_high": (lambda m, n, k, b: (m, k) == (2304, 4096), (2304, 1536, 1)),
+    "bmm/bsweep": (lambda m, n, k, b: m == n == k, (1024, 1024, 1)),
+    "bmm/msweep": (lambda m, n, k, b: k == 4096 and m == n, (32, 32, 1)),
 }
 METHOD = {
     "mm": "torch.mm fp16, 50 warm-up calls, mean of 100 calls each timed by time.time() with "
@@ -63,18 +65,14 @@ _LINE = re.compile(r"Throughput \(in TFLOP/s\) for (\d+(?:x\d+){2,3}): (\d+(?:\.
 
 
 def parse(text: str) -> list[tuple[dict[str, int], float]]:
-    """The (shape, TFLOP/s) pairs of one log, shape in BLAS terms (m, n, k, batch); the first of repeated shapes."""
+    """The (shape, TFLOP/s) pairs of one log in its order, shape in BLAS terms (m, n, k, batch)."""
     out: list[tuple[dict[str, int], float]] = []
-    seen: set[tuple[int, ...]] = set()
     for line in text.splitlines():
         hit = _LINE.search(line)
         if hit is None:
             continue
         dims = tuple(int(d) for d in hit.group(1).split("x"))
         b, (m, inner, n) = (1, dims) if len(dims) == 3 else (dims[0], dims[1:])
-        if dims in seen:
-            continue
-        seen.add(dims)
         out.append(({"m": m, "n": n, "k": inner, "batch": b}, float(hit.group(2))))
     return out
 
@@ -83,7 +81,7 @@ def rows(git_dir: Path) -> list[dict[str, str]]:
     """Every row of the CSV, read from the mirror at ``COMMIT``."""
     out = []
     for name, device in DEVICES.items():
-        for sweep, of_design in SWEEPS.items():
+        for sweep, (of_design, first) in SWEEPS.items():
             path = f"{ROOT}/{sweep}/{name}.out"
             text = subprocess.run(
                 ["git", "--git-dir", str(git_dir), "show", f"{COMMIT}:{path}"],
@@ -96,9 +94,14 @@ def rows(git_dir: Path) -> list[dict[str, str]]:
                 f"{REPO}: {path} @ {COMMIT} https://github.com/{REPO}/blob/{COMMIT}/{path} (raw data of Anthony "
                 f"et al., arXiv:2401.14489, GEMM figures); {METHOD[kind]}"
             )
-            for shape, tflops in parse(text):
-                if not of_design(shape["m"], shape["n"], shape["k"], shape["batch"]):
+            shapes = parse(text)
+            start = next(i for i, (p, _) in enumerate(shapes) if (p["m"], p["n"], p["batch"]) == first)
+            seen: set[tuple[int, ...]] = set()
+            for shape, tflops in shapes[start:]:
+                key = tuple(shape.values())
+                if key in seen or not of_design(shape["m"], shape["n"], shape["k"], shape["batch"]):
                     continue
+                seen.add(key)
                 b = shape["batch"]
                 op = (
                     f"{kind} {shape['m']}x{shape['n']}x{shape['k']}"
