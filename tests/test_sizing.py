@@ -272,3 +272,16 @@ def test_cookbook_two_timings_agree_in_order():
     assert all(r["rows"] == 9 for r in agree.values())
     assert agree["a100"]["spearman_mm_vs_bmm"] == pytest.approx(1.0)
     assert agree["v100"]["spearman_mm_vs_bmm"] == pytest.approx(0.9833, abs=1e-4)
+
+
+def test_misranked_lists_the_low_rank_sweeps_only():
+    rows = vsizing.run()
+    summary = vsizing.sweep_summary(rows)
+    low = set(summary.filter(pl.col("spearman") < vsizing.TARGET_SPEARMAN)["group"])
+    worst = vsizing.misranked(rows, top=2)
+    assert set(worst["group"]) == low
+    assert worst.group_by("group").len()["len"].max() <= 2
+    # H200 measures 8192^3 bf16 at 585.8 TFLOP/s, its slowest aligned square above 2048 (10th of 14), where the
+    # model ranks it 4th: one of the sweep's two most displaced shapes.
+    h200 = worst.filter(pl.col("group") == "h200_square_bf16")
+    assert "GEMM 8192x8192x8192 bf16" in h200["operation"].to_list()

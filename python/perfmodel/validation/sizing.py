@@ -53,6 +53,7 @@ __all__ = [
     "sweep_summary",
     "device_agreement",
     "method_agreement",
+    "misranked",
     "sweep_rows",
     "cookbook_fit_key",
     "predict_cookbook",
@@ -271,11 +272,32 @@ def method_agreement(rows: pl.DataFrame | None = None) -> pl.DataFrame:
     )
 
 
+def misranked(rows: pl.DataFrame | None = None, top: int = 3) -> pl.DataFrame:
+    """Per sweep whose Spearman is below the target, the ``top`` shapes the model ranks furthest from where they
+    measure: rank (1 = fastest, ties averaged) by measured and by predicted throughput, and both throughputs."""
+    df = run() if rows is None else rows
+    low = sweep_summary(df).filter(pl.col("spearman") < TARGET_SPEARMAN)["group"]
+    return (
+        df.filter(pl.col("group").is_in(low.implode()))
+        .with_columns(
+            measured_rank=pl.col("measured").rank("average", descending=True).over("group"),
+            predicted_rank=pl.col("predicted").rank("average", descending=True).over("group"),
+        )
+        .with_columns(displacement=(pl.col("predicted_rank") - pl.col("measured_rank")).abs())
+        .sort(["group", "displacement"], descending=[False, True])
+        .group_by("group", maintain_order=True)
+        .head(top)
+        .select("group", "operation", "measured", "predicted", "measured_rank", "predicted_rank")
+    )
+
+
 def summary_extra(rows: pl.DataFrame) -> dict[str, Any]:
     """What ``perfmodel validate sizing --write`` adds to the summary: per-sweep Spearman and targets, the
-    H100-vs-H200 agreement of the measurements themselves, and the cookbook's two timings of the same shapes."""
+    H100-vs-H200 agreement of the measurements themselves, the cookbook's two timings of the same shapes, and
+    the shapes ranked furthest from their measured place in each sweep below the Spearman target."""
     return {
         "sweeps": sweep_summary(rows).to_dicts(),
         "h100_vs_h200_measured": device_agreement(rows).to_dicts(),
         "cookbook_mm_vs_bmm_measured": method_agreement(rows).to_dicts(),
+        "most_misranked": misranked(rows).to_dicts(),
     }
