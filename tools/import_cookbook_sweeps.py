@@ -18,7 +18,9 @@ m = M, n = K, k = N; the rows store that convention. Inputs are fp16 (``.half()`
 ``torch.cuda.synchronize()`` (host synchronisation per call included); ``bmm``: 50 warm-up calls, then the slowest
 of 200 such calls (``np.amax`` of the per-call times). The logs name the GPU only by file name: the A100 variant
 (40 or 80 GB) and the software versions are not given; the log paths of the same commit are on an AWS FSx file
-system (``/fsx/...``). Lines before a file's first shape of its sweep (the script's first loop iteration) and
+system (``/fsx/...``), and the alignment sweep's HBM-bound rows agree better with the 40 GB part's 1,555 GB/s
+than with the 80 GB part's 2,039 (the A100 rows' median error 3.2% against 5.7%), so they are priced as
+``a100-sxm4-40gb`` (the same GA100 die and clocks either way). Lines before a file's first shape of its sweep (the script's first loop iteration) and
 lines whose shape is not of the sweep are left out: ``bmm/msweep/v100.out`` opens with four b = 64 square GEMMs
 (1024..8192) of the ``bsweep`` design, which ``bsweep/v100.out`` lacks (it stops at b = 32), before its own
 b = 1, m = 32 line. Where a shape appears twice in one file after that, the first line is kept.
