@@ -204,6 +204,10 @@ _UNMET = {
     "rocBLAS/Tensile's per-size kernel choice, not 110-CU waves of 128-wide tiles (model: 1600, 2368, 3136, ...)",
     "cookbook_mi250x_bmm_bsweep": "median 10.5%: the MI250X fractions are MI300X's (assumed); 4096-8192 measure "
     "105-109 TFLOP/s, the model 90-97",
+    "cookbook_a100_vocab_inner_sweep": "rank 0.34, median 20.9%: three alignment levels measure, the model has two: "
+    "k = 0 mod 8 at 223-256 TFLOP/s (model 265), even k at 137-142 (model 166), odd k at 71-78 (model 166, 2.2x high)",
+    "cookbook_a100_vocab_out_sweep": "rank 0.26: as the inner sweep on n: n = 0 mod 8 at 254-261, even n at 171-174 "
+    "(model 165-166), odd n at 71-72 (model 165-166); the A100 fraction is fitted on even n only",
     "cookbook_mi250x_bmm_msweep": "median 14.2%: b >= 2 shapes of m <= 256 measure a flat 1-4 TFLOP/s (14x below "
     "the model at 256, b = 16)",
 }
@@ -248,14 +252,16 @@ def test_cookbook_rows_are_the_logs():
     import import_cookbook_sweeps as imp
 
     line = (
-        "Throughput (in TFLOP/s) for 27648x4096x130: 96.512\nThroughput (in TFLOP/s) for 2x32x4096x32: 0.229"
+        "Throughput (in TFLOP/s) for 27648x4096x130: 96.512\nThroughput (in TFLOP/s) for 2x32x4096x32: 0.229\n"
+        "Throughput (in TFLOP/s) for 8192x51137x14336, b=1: 76.096"
     )
     assert imp.parse(line) == [
         ({"m": 27648, "n": 130, "k": 4096, "batch": 1}, 96.512),
         ({"m": 32, "n": 32, "k": 4096, "batch": 2}, 0.229),
+        ({"m": 8192, "n": 14336, "k": 51137, "batch": 1}, 76.096),
     ]
     df = vsizing.sweep_rows()
-    assert df.height == 1187
+    assert df.height == 1187 + 2 * 129  # five GEMM sweeps x three GPUs, two vocabulary sweeps
     assert set(df["device"]) == set(imp.DEVICES.values())
     assert df["source"].str.contains(imp.COMMIT).all()
     # The wave-quantization sweep on A100: 2304 x n x 4096 measures 228.951 TFLOP/s at n = 2304, 199.148 at 2368 (a100.out).

@@ -18,7 +18,8 @@ is one such sweep; the rows are the measurements the library ships, each with it
   ``tools/import_cookbook_sweeps.py``; sweeps ``cookbook_*``): fp16 ``torch.mm`` and ``torch.bmm`` on A100, V100
   and one MI250X GCD: an m sweep (m x 4096 by 4096 x m), the narrow-output alignment sweep (27,648 x 4,096 by
   4,096 x n, n = 64..510 in steps of 2), the wave-quantization sweep (2,304 x 4,096 by 4,096 x n, n =
-  1,536..6,144 in steps of 64) and two batched sweeps.
+  1,536..6,144 in steps of 64), two batched sweeps, and two vocabulary sweeps (inner or output dimension
+  stepped by 1 around 51,200 and 14,336) whose file names no GPU (A100 inferred from their rates).
 
 Predictions are the ones the ``measured`` and ``roofline`` suites make for the same rows (one model, one set of
 conventions); the cookbook rows are priced by the same ``roofline.gemm``. ``role`` is theirs: ``fit`` where a
@@ -122,6 +123,12 @@ _COOKBOOK = {
 for _gpu, _name in _GPU_NAMES.items():
     for _sweep, _what in _COOKBOOK.items():
         SWEEPS[f"cookbook_{_gpu}_{_sweep}"] = f"{_name}, {_what} (EleutherAI cookbook, arXiv:2401.14489)"
+SWEEPS["cookbook_a100_vocab_inner_sweep"] = (
+    "A100 (inferred), fp16 linear 8192 x 14336 x k, inner k = 51136..51264 every size (EleutherAI cookbook)"
+)
+SWEEPS["cookbook_a100_vocab_out_sweep"] = (
+    "A100 (inferred), fp16 linear 8192 x n x 51200, output n = 14272..14400 every size (EleutherAI cookbook)"
+)
 
 
 def sweep_rows() -> pl.DataFrame:
