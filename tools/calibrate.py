@@ -7,8 +7,8 @@ What it fits (issue 12 item 3; DESIGN.md "every fitted figure lives in hwdb with
   cuDNN attention, unaligned GEMM fractions) one value minimising (max + median) absolute relative error over that
   device's published rows of that kind, this project's own measurements of it (``perfmodel.validation.measured
   .fit_key``) and the EleutherAI cookbook sweep rows named by ``perfmodel.validation.sizing.cookbook_fit_key``
-  (``SWEEP_DEVICES``: A100's unaligned-GEMM fraction; V100's 16-bit GEMM and unaligned fractions, its other
-  figures inherited). Each fraction is a bounded scalar problem: ``scipy.optimize.minimize_scalar(method="bounded")``
+  (``SWEEP_DEVICES``: A100's unaligned-GEMM and odd-size GEMM fractions; V100's 16-bit GEMM and unaligned
+  fractions, its other figures inherited). Each fraction is a bounded scalar problem: ``scipy.optimize.minimize_scalar(method="bounded")``
   from ``STARTS`` sub-intervals of the bounds (the score is piecewise smooth, so one bracket can hold a local
   minimum), best kept. Devices without rows inherit (``INHERIT``), said in their ``fitted_on``. Fractions fitted
   earlier in ``KEYS`` order apply to later ones (the 16-bit GEMM rate scales attention and unaligned GEMMs).
@@ -99,12 +99,14 @@ KEYS = {
     "attention": "attention_fraction",
     "attention_cudnn": "attention_cudnn_fraction",
     "unaligned": "unaligned_gemm_fraction",
+    "odd": "odd_gemm_fraction",
     "fp8_cast": "fp8_cast_fraction",
 }
 #: Bounds of each fraction (the unaligned-GEMM fraction lies far below the others: H100 about 0.2; the FP8 cast
 #: pass on H200 about 0.45 of the stream rate).
 BOUNDS = {
-    k: ((0.05, 1.0) if k == "unaligned" else (0.1, 1.0) if k == "fp8_cast" else (0.3, 1.0)) for k in KEYS
+    k: ((0.05, 1.0) if k in ("unaligned", "odd") else (0.1, 1.0) if k == "fp8_cast" else (0.3, 1.0))
+    for k in KEYS
 }
 #: Devices whose FP8 cast fraction is fitted on their own fused cast measurements (``measured.fit_key`` ==
 #: "fp8_cast": the GPT-3 175B shapes; the Llama-2-70B shapes are held out), and devices that take another's.
@@ -128,7 +130,8 @@ INHERIT = {
     "v100-sxm2-32gb": (
         "a100-sxm4-80gb",
         "no published V100 HBM or attention row in the validation set; A100's fractions assumed (an assumption, "
-        "not a fit) but for the GEMM fractions fitted on the cookbook sweeps (SWEEP_DEVICES)",
+        "not a fit; odd_gemm_fraction included: no odd V100 size was measured) but for the 16-bit GEMM and "
+        "unaligned-GEMM fractions fitted on the cookbook sweeps (SWEEP_DEVICES)",
     ),
     "mi250x-gcd": (
         "mi300x",
@@ -1030,8 +1033,14 @@ def main(argv: Sequence[str] | None = None) -> None:
             for dev, v in sweep_values.items():
                 write_sweep_figures(dev, v, sweep_texts[dev])
             for dev, (parent, _why) in INHERIT.items():
-                if parent in sweep_values and dev not in sweep_values:
-                    write_sweep_figures(dev, sweep_values[parent], None)
+                # The parent's sweep figures the device does not fit itself (INHERIT: assumed equal).
+                inherited = {
+                    k: v
+                    for k, v in sweep_values.get(parent, {}).items()
+                    if k not in sweep_values.get(dev, {})
+                }
+                if inherited:
+                    write_sweep_figures(dev, inherited, None)
     if a.llm or both:
         values, texts, llm_report = calibrate_llm()
         report.setdefault("llm", {})

@@ -25,7 +25,8 @@ Predictions are the ones the ``measured`` and ``roofline`` suites make for the s
 conventions); the cookbook rows are priced by the same ``roofline.gemm``. ``role`` is theirs: ``fit`` where a
 device's fraction was fitted on the row, else ``holdout``. ``tools/calibrate.py`` fits two figures on cookbook
 rows (:func:`cookbook_fit_key`): V100's 16-bit GEMM fraction (its wave-quantization sweep; before, A100's value
-was assumed) and the unaligned-GEMM fraction of A100 and V100 (half of the alignment sweep's unaligned outputs);
+was assumed), the unaligned-GEMM fraction of A100 and V100 (half of the alignment sweep's unaligned outputs) and
+A100's odd-size fraction (the odd outputs of one vocabulary sweep);
 every other cookbook row, and every row of the other sweeps, is held out. Nothing is fitted here.
 
 The cookbook's mm timings include one host synchronisation per call (``time.time()`` around each call and a
@@ -144,12 +145,16 @@ def cookbook_fit_key(sweep: str, params: dict[str, Any]) -> str | None:
       the sweep furthest from the host-synchronisation floor (0.4-1.4 ms per call);
     - ``unaligned`` (``unaligned_gemm_fraction`` of A100 and V100): the alignment sweep's n = 130..510 with
       n = 2 (mod 4), half of its unaligned outputs; n = 4 (mod 8), every n <= 128 and every aligned n are held
-      out, and so is every other sweep of both GPUs.
+      out, and so is every other sweep of both GPUs;
+    - ``odd`` (A100's ``odd_gemm_fraction``, a leading dimension not a multiple of 4 bytes): the odd outputs of
+      the vocabulary sweep on n (8192 x n x 51200); its even sizes and the whole sweep on the inner k held out.
     """
     if sweep == "v100_mm_ksweep_high":
         return "gemm16"
     if sweep in ("a100_mm_ksweep_low", "v100_mm_ksweep_low") and params["n"] >= 130 and params["n"] % 4 == 2:
         return "unaligned"
+    if sweep == "a100_vocab_out_sweep" and params["n"] % 2 == 1:
+        return "odd"
     return None
 
 
