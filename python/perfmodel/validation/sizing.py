@@ -11,8 +11,7 @@ is one such sweep; the rows are the measurements the library ships, each with it
 - the H200 bf16 forward, data-gradient and weight-gradient GEMMs of GPT-3 175B and Llama-2-70B linears
   (``tools/measure_fp8.py``);
 - Azure's published cuBLASLt sweeps on ND A100 v4 (fp16) and ND H100 v5 (fp8) (Azure/AI-benchmarking-guide,
-  ``published_measurements.csv``).
-
+  ``published_measurements.csv``);
 - the raw logs behind the GEMM figures of Anthony et al., "The Case for Co-Designing Model Architectures with
   Hardware" (arXiv:2401.14489), from the EleutherAI cookbook's history (``perfmodel/data/gemm_sweeps.csv``,
   ``tools/import_cookbook_sweeps.py``; sweeps ``cookbook_*``): fp16 ``torch.mm`` and ``torch.bmm`` on A100, V100
@@ -23,16 +22,16 @@ is one such sweep; the rows are the measurements the library ships, each with it
 
 Predictions are the ones the ``measured`` and ``roofline`` suites make for the same rows (one model, one set of
 conventions); the cookbook rows are priced by the same ``roofline.gemm``. ``role`` is theirs: ``fit`` where a
-device's fraction was fitted on the row, else ``holdout``. ``tools/calibrate.py`` fits two figures on cookbook
-rows (:func:`cookbook_fit_key`): V100's 16-bit GEMM fraction (its wave-quantization sweep; before, A100's value
-was assumed), the unaligned-GEMM fraction of A100 and V100 (half of the alignment sweep's unaligned outputs) and
-A100's odd-size fraction (the odd outputs of one vocabulary sweep);
-every other cookbook row, and every row of the other sweeps, is held out. Nothing is fitted here.
+device's fraction was fitted on the row, else ``holdout``. ``tools/calibrate.py --sweeps`` fits three figures on
+cookbook rows (:func:`cookbook_fit_key`): V100's 16-bit GEMM fraction (its wave-quantization sweep; before,
+A100's value was assumed), the unaligned-GEMM fraction of A100 and V100 (half of the alignment sweep's unaligned
+outputs) and A100's odd-size fraction (the odd outputs of one vocabulary sweep); every other cookbook row, and
+every row of the other sweeps, is held out. Nothing is fitted here.
 
 The cookbook's mm timings include one host synchronisation per call (``time.time()`` around each call and a
 ``torch.cuda.synchronize()``), tens of microseconds the kernel model does not describe: the small shapes of the
 m sweeps measure a floor of ~40 us per call. The bmm timings take the slowest of 200 calls. The cookbook's
-transformer-layer logs name no GPU, so they are not here. No AMD MI300X GEMM sweep with numbers was found (the
+transformer-layer logs (per-layer GEMMs and attention of Megatron blocks) name no GPU and are not here. No AMD MI300X GEMM sweep with numbers was found (the
 published MI300X rows are single best-shape figures, in the ``roofline`` suite).
 """
 
