@@ -57,6 +57,18 @@ def test_link_breakdown_run5() -> None:
     assert link["HLT"] == pytest.approx(12.6, rel=5e-3)
 
 
+def test_link_throughput_units() -> None:
+    """A 1 MHz detector of 1,000-byte events on a 10 pJ/bit link: 1e9 bytes/s, 8e9 bits/s, 0.08 W at the reference
+    year's technology (by hand)."""
+    p = pm.daq.Pipeline("units", year=2022)
+    p.detector("Pixels", sample_rate_hz=1e6, data_bytes=1000, to="Storage", link_energy_per_bit_j=1e-11)
+    p.storage("Storage")
+    row = p.evaluate().stages.filter(pl.col("stage") == "Pixels").row(0, named=True)
+    assert row["link_throughput_bytes_per_s"] == pytest.approx(1e9)
+    assert row["link_throughput_bits_per_s"] == pytest.approx(8e9)
+    assert row["link_power_w"] == pytest.approx(1e-11 * 8e9, rel=1e-9)
+
+
 @pytest.mark.parametrize(
     ("skill", "f1", "precision", "recall"),
     [(3.0, 0.729308, 0.729211, 0.729405), (3.4, 0.790670, 0.790617, 0.790722)],

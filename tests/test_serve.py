@@ -27,6 +27,27 @@ def test_decode_at_batch_one_is_bound_by_reading_the_weights() -> None:
     assert bound <= d.time_s <= 1.1 * (bound + d.kernels * 4e-6)
 
 
+def test_vllm_like_fp8_quantizes_linear_inputs_in_kernels_of_their_own() -> None:
+    # vLLM v0.6.0 apply_fp8_linear -> _custom_ops.scaled_fp8_quant with a dynamic scale: a zero fill, a max
+    # reduction and the quantization before each of a layer's 4 linears (QKV, output, MLP up, MLP down), so
+    # 12 more kernels per layer than bf16; TensorRT-LLM fuses the quantization (none).
+    layers, h, q, f, tp, t = 80, 8192, 8192, 28672, 8, 512
+
+    def it(framework: str, dtype: str) -> pm.serve.Iteration:
+        return pm.serve.iteration("llama3.1-70b", "dgx-h100", tp=tp, dtype=dtype, prefill_seqs=1, prompt_len=t,
+                                  framework=framework, **UNCALIBRATED)  # fmt: skip
+
+    v8, v16, t8 = it("vllm", "fp8"), it("vllm", "bf16"), it("trtllm", "fp8")
+    assert v8.kernels - v16.kernels == 12 * layers and t8.kernels == v16.kernels
+    # Time: per input x (16-bit bytes per TP rank), the reduction reads x at the stream rate and the cast reads
+    # x and writes x / 2 (write penalty 0.18) at the fp8 cast rate (0.4378 of it, hwdb h100-sxm5-80gb), each
+    # kernel at least its body and at most its body plus the 4 us launch figure.
+    x = 2 * t * np.array([h, q / tp, h, f / tp])
+    body = layers * float(np.sum(x / H100_HBM + (x + 1.18 * x / 2) / (H100_HBM * 0.4378)))
+    extra = v8.elementwise_s - t8.elementwise_s
+    assert body <= extra <= body + layers * 8 * 4e-6
+
+
 def test_long_prefill_is_bound_by_the_gemm_flops() -> None:
     # 2 x (active params without the embedding) x tokens FLOPs at the fitted GEMM rate, plus causal attention.
     m = pm.llm.model("llama3-8b")

@@ -257,8 +257,14 @@ def test_split_does_not_leak(cases):
     for df in (sw, trt):
         fitted = set(df.filter(pl.col("role") == "fit")["calibration"])
         assert set(df.filter(pl.col("role") == "holdout")["calibration"]) <= fitted
-    # the replays, batch-1 latencies and ML.ENERGY rows are held out
-    for name in ("apex_replay", "single_request_latency", "mlenergy"):
+    # APEX: the vLLM Llama-3.1-70B replays fit vLLM v0.6.0's launch figure, every other replay is held out;
+    # the batch-1 latencies and ML.ENERGY rows are held out
+    apex = cases["apex_replay"]
+    fit = apex.filter(pl.col("role") == "fit")
+    assert set(zip(fit["framework"], fit["model_id"], strict=True)) == {("vllm", "llama3.1-70b")}
+    held = apex.filter(pl.col("role") == "holdout")
+    assert not set(held["model_id"]) & set(fit["model_id"]) and held.height == apex.height - fit.height
+    for name in ("single_request_latency", "mlenergy"):
         assert set(cases[name]["role"]) == {"holdout"}
 
 

@@ -6,6 +6,7 @@ import json
 import math
 
 import numpy as np
+import perfmodel as pm
 import polars as pl
 import pytest
 from perfmodel.validation import ROW_COLUMNS
@@ -94,7 +95,7 @@ def test_apex_replay_predicted_end_to_end() -> None:
     c = apex.predictable()
     row = _case(c, model_id="llama3.1-70b", framework="vllm", trace="lmsys_05", tp=2)
     p = apex.predict(row)
-    assert set(p) == {"mean_ttft_s", "mean_tpot_s", "mean_e2e_s"}
+    assert set(p) == {"mean_ttft_s", "mean_tpot_s", "mean_e2e_s", "sglang_first_output_s"}
     assert all(math.isfinite(v) and v > 0 for v in p.values())
     assert 0.2 < p["mean_tpot_s"] / row["mean_tpot_s"] < 5
     assert 0.1 < p["mean_ttft_s"] / row["mean_ttft_s"] < 10
@@ -113,7 +114,63 @@ def test_apex_rows_schema(monkeypatch: pytest.MonkeyPatch) -> None:
     assert {r["group"] for r in rows} == {"apex_ttft", "apex_tpot"}
     assert {r["metric"] for r in rows} == {"mean_ttft", "mean_tpot"}
     for r in rows:
-        assert set(r) == ROW_KEYS and r["role"] == "holdout" and r["unit"] == "s" and r["predicted"] > 0
+        # Llama-3.1-70B fits vLLM v0.6.0's launch figure; Mistral-Large is held out
+        role = "fit" if json.loads(r["params"])["model"] == "llama3.1-70b" else "holdout"
+        assert set(r) == ROW_KEYS and r["role"] == role and r["unit"] == "s" and r["predicted"] > 0
+
+
+def test_apex_sglang_rows_are_reported_first_output_times(monkeypatch: pytest.MonkeyPatch) -> None:
+    one = apex.predictable().filter((pl.col("framework") == "sglang") & (pl.col("trace") == "lmsys_05"))
+    monkeypatch.setattr(apex, "predictable", lambda: one.head(1))
+    rows = apex.rows()
+    # SGLang's script prints no usable TPOT (not in the CSV): one row, the first-output time, reported
+    assert [(r["group"], r["metric"], r["role"]) for r in rows] == [
+        ("apex_sglang_first_output", "mean_first_output", "reported")
+    ]
+
+
+def test_apex_server_sessions_accumulate_like_vllm_metrics() -> None:
+    # scale_4TP.sh sends lmsys_05 (1024 requests) then creation_05 (512) to one server and reads its cumulative
+    # /metrics after each: creation_05's TTFT is the mean over both replays, its TPOT the gap sum over both gap
+    # counts; a TP8 replay (8TP.sh: a fresh server per trace) is its own run.
+    c = apex.cases()
+    creation = _case(c, model_id="llama3.1-70b", framework="vllm", trace="creation_05", tp=4)
+    lmsys = _case(c, model_id="llama3.1-70b", framework="vllm", trace="lmsys_05", tp=4)
+    a, b = apex._run(lmsys, ()), apex._run(creation, ())
+    assert (a["requests"], b["requests"]) == (1024, 512)
+    p = apex.predict(creation)
+    assert p["mean_ttft_s"] == pytest.approx((a["ttft_sum"] + b["ttft_sum"]) / 1536, rel=1e-12)
+    assert p["mean_tpot_s"] == pytest.approx(
+        (a["gap_sum"] + b["gap_sum"]) / (a["gaps"] + b["gaps"]), rel=1e-12
+    )
+    assert apex.predict(lmsys)["mean_ttft_s"] == pytest.approx(a["ttft_sum"] / 1024, rel=1e-12)
+    tp8 = _case(c, model_id="llama3.1-70b", framework="vllm", trace="creation_05", tp=8)
+    r8 = apex._run(tp8, ())
+    assert apex.predict(tp8)["mean_ttft_s"] == pytest.approx(r8["ttft_sum"] / r8["requests"], rel=1e-12)
+    # the Mistral-Large replays ran an fp8 KV cache (--kv-cache-dtype fp8), the Llama ones the 16-bit default
+    assert apex.kv_dtype_of(_case(c, model_id="mistral-large-2407", tp=2)) == "fp8"
+    assert apex.kv_dtype_of(lmsys) is None
+
+
+def test_sglang_first_output_by_hand() -> None:
+    # A 10-token request (output at its end: first token + 9 gaps), a 200-token one (the 50th token: + 49 gaps)
+    # and a 1-token one (no gap; its TPOT is undefined).
+    reqs = pl.DataFrame(
+        {"output_tokens": [10, 200, 1], "ttft_s": [0.1, 0.2, 0.3], "tpot_s": [0.01, 0.02, float("nan")]}
+    )
+    want = ((0.1 + 9 * 0.01) + (0.2 + 49 * 0.02) + 0.3) / 3
+    assert apex.sglang_first_output_s(reqs) == pytest.approx(want, rel=1e-12)
+
+
+def test_vllm_060_launch_figure_is_the_fit_on_the_llama_replays() -> None:
+    figures, report = apex.fit_launch()
+    assert report["replays"] == 11 and report["residuals"] == 22
+    # the kept figure is the fit (to its 0.1 us rounding) and lies inside the bounds, not on them
+    tables = pm.hwdb.get(apex.SYSTEM).to_dict()["serving"]
+    kept = next(t for t in tables if t["framework"] == apex.FRAMEWORK_CLASS)
+    assert figures["kernel_launch_s"] == pytest.approx(kept["kernel_launch_us"] * 1e-6, abs=1e-7)
+    assert "Llama-3.1-70B" in kept["fitted_on"] and "held out" in kept["fitted_on"]
+    assert 0.0 < figures["kernel_launch_s"] * 1e6 < report["bounds_us"][1]
 
 
 def test_trtllm_kv_format_follows_the_published_engine_configs() -> None:

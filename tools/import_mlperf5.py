@@ -15,15 +15,15 @@ its own configuration gives. What is read, per submission:
 - ``<submitter>/benchmarks/<benchmark>/implementations/*/config_*.sh``: every config file is sourced in bash
   (with the other files of its directory, as the run scripts do) and its exported variables read: nodes x GPUs
   per node, TP, PP, CP, interleaving, micro-batch, per-replica batch (``MINIBS``; ``GBS`` in AMD's Llama 3.1 8B
-  scripts), FP8/FP4, SP, TP communication overlap. The config of a result is the one whose GPU count and implied
+  scripts), FP8/FP4, SP, TP communication overlap, the rank order (``TP_PP_DP_MAPPING``). The config of a result is the one whose GPU count and implied
   global batch (``MINIBS`` x DP) match the system and the log; configs named for another accelerator are
   skipped, and configs named for the result's system directory, then those in a directory named for it, are
   preferred. FP8: ``FP8`` or ``FP8_PARAMS`` (AMD's Llama 3.1 8B ``src/train.py`` sets ``fp8 = "hybrid"``
   unconditionally; its config only says ``FP8_PARAMS=1``). Where several configs match and differ in the plan, the row is kept with
   ``plan_status = "ambiguous"`` and not modelled.
 
-Plans the step model cannot price are kept with a reason in ``modelled`` (FP4 training, accelerators without an
-hwdb system in ``HWDB_SYSTEM``). The fit/holdout split is decided here (:func:`role`) and documented in
+Plans the step model cannot price are kept with a reason in ``modelled`` (accelerators without an hwdb system in
+``HWDB_SYSTEM``). FP4 (NVFP4) runs are priced on the step model's NVFP4 path and always held out. The fit/holdout split is decided here (:func:`role`) and documented in
 ``docs/mlperf5_validation.md``.
 
 ``--inference`` reads MLPerf Inference v5.x (closed division, LLM benchmarks) into
@@ -165,7 +165,7 @@ _VARS = (
     "CP", "CONTEXT_PARALLEL", "INTERLEAVED_PIPELINE", "MBS", "MICRO_BATCH_SIZE", "MINIBS", "GBS", "SP",
     "SEQ_PARALLEL", "FP8", "FP4", "FP8_PARAMS", "FP8_PARAM_GATHER", "TP_COMM_OVERLAP", "MC_TP_OVERLAP_AG",
     "LAYER_CUDA_GRAPH", "MCORE_CUDA_GRAPH", "USE_DIST_OPTIMIZER", "ACT_CKPT_GRANULARITY", "FP8_DPA",
-    "OVERLAP_GRAD_REDUCE", "OVERLAP_P2P_COMM",
+    "OVERLAP_GRAD_REDUCE", "OVERLAP_P2P_COMM", "TP_PP_DP_MAPPING",
 )  # fmt: skip
 
 
@@ -228,6 +228,9 @@ def plan_of(env: dict[str, str], nodes_default: int = 0, gpn_default: int = 0) -
         "distributed_optimizer": _flag(env.get("USE_DIST_OPTIMIZER"), default=True),
         "cuda_graphs": _flag(env.get("LAYER_CUDA_GRAPH")) or _flag(env.get("MCORE_CUDA_GRAPH")),
         "config_common_from": env.get("_COMMON_FROM", ""),
+        # NeMo's TP_PP_DP_MAPPING (Megatron-core use_tp_pp_dp_mapping): ranks in tp-cp-pp-dp order, else Megatron's
+        # default tp-cp-dp-pp; the same layout when pp = 1.
+        "rank_order": "tp-cp-pp-dp" if _flag(env.get("TP_PP_DP_MAPPING")) and pp > 1 else "tp-cp-dp-pp",
     }  # fmt: skip
 
 
@@ -242,6 +245,7 @@ PLAN_KEYS = (
     "sp",
     "fp8",
     "fp4",
+    "rank_order",
     "tp_comm_overlap",
     "recompute",
 )
@@ -342,8 +346,6 @@ def modelled(acc: str, plan: dict[str, Any] | None, status: str) -> str:
         return "no: no config file reproduces the logged GPU count and global batch"
     if status != "exact":
         return "no: several config files match with different plans"
-    if plan["fp4"]:
-        return "no: FP4 (NVFP4) training; the step model prices bf16/fp8 only"
     return "yes"
 
 
@@ -367,7 +369,10 @@ def role(row: dict[str, Any]) -> str:
     if row["modelled"] != "yes":
         return "excluded"
     fit = FIT.get((row["hwdb_system"], row["version"]))
-    if fit == row["submitter"] and row["benchmark"] == FIT_BENCHMARK:
+    # FP4 (NVFP4) rows are held out: a profile is the compute factor of the round's bf16/fp8 runs, and the FP4
+    # GEMM and cast figures they would be fitted through are assumptions (hwdb gemm_4bit_fraction) they test.
+    fp4 = bool(json.loads(row["plan"]).get("fp4")) if row.get("plan") else False
+    if fit == row["submitter"] and row["benchmark"] == FIT_BENCHMARK and not fp4:
         return "fit"
     return "holdout"
 

@@ -70,7 +70,12 @@ def add_parser(sub: Any) -> None:
         s.add_argument("nodes", type=int, help="nodes of the system")
         s.add_argument("--global-batch", type=int, required=True, help="sequences per optimizer step")
         s.add_argument("--seq-len", type=int, default=None, help="sequence length (default: the model's)")
-        s.add_argument("--dtype", default="bf16", help="training dtype: bf16 (default), fp16 or fp8")
+        s.add_argument(
+            "--dtype", default="bf16", help="training GEMM dtype: bf16 (default), fp16, fp8 or nvfp4"
+        )
+        s.add_argument("--rank-order", default="tp-cp-dp-pp", choices=llm.RANK_ORDERS,
+                       help="rank order of the groups, innermost first (default tp-cp-dp-pp, Megatron's; "
+                            "tp-cp-pp-dp: NeMo's TP_PP_DP_MAPPING)")  # fmt: skip
         if name == "search":
             s.add_argument("--top", type=int, default=10, help="plans to show (default 10)")
             for k, what in (("tp", "tensor-parallel sizes (default: divisors of the heads)"),
@@ -172,6 +177,7 @@ def _plan(args: argparse.Namespace) -> dict[str, Any]:
         tp=args.tp, pp=args.pp, dp=args.dp, vp=args.vp, cp=args.cp, ep=args.ep, micro_batch=args.micro_batch,
         global_batch=args.global_batch, recompute=args.recompute, zero=args.zero, hpz=args.hpz, dtype=args.dtype,
         weights_group=args.weights_group, grads_group=args.grads_group, flash_attention=not args.no_flash_attention,
+        rank_order=args.rank_order,
     )  # fmt: skip
     plan.update({key: bool(getattr(args, key)) for _, key, _ in _FLAGS})
     return plan
@@ -293,7 +299,7 @@ def _onoff(text: str) -> list[bool]:
 
 
 def _search(args: argparse.Namespace) -> int:
-    options: dict[str, Any] = {"hpz": args.hpz}
+    options: dict[str, Any] = {"hpz": args.hpz, "rank_order": args.rank_order}
     for _, key, _ in _FLAGS:
         if key != "sp" and getattr(args, key) is not None:
             options[key] = True

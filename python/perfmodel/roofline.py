@@ -107,7 +107,9 @@ def gemm(
         Which dimensions must be multiples of 16 bytes for the aligned kernels: ``"row"`` (row-major operands
         as PyTorch and ``nn.Linear`` hold them: k and n) or ``"tn"`` (cuBLAS column-major TN, as cuBLASLt
         benchmarks call it: k and m). An unaligned GEMM runs at the device's ``unaligned_gemm_fraction`` of
-        the aligned rate (measured on H100: 0.2-0.25; 1 where hwdb has no figure).
+        the aligned rate (measured on H100: 0.2-0.25; A100: 0.63; 1 where hwdb has no figure), and one whose
+        leading dimension is not even a multiple of 4 bytes (an odd 16-bit size) at its ``odd_gemm_fraction``
+        (A100: 0.27; the unaligned fraction where hwdb has none).
     client : dask.distributed.Client, optional
         Evaluates row ranges on its workers (every array call of this module takes it); the frame is the local
         one.
@@ -212,7 +214,9 @@ def attention(
 ) -> pl.DataFrame:
     """Time and attained throughput of flash-style attention, forward (or backward with ``backward=True``).
 
-    FLOPs ``4 b h s_q s_kv d`` forward, halved when causal, 2.5x for backward (FlashAttention-2 accounting).
+    FLOPs ``4 b h d`` per query-key pair forward, 2.5x for backward (FlashAttention-2 accounting): ``s_q s_kv``
+    pairs, or under a causal mask with the queries aligned to the last keys ``s_q s_kv - s_q^2 / 2`` (half of a
+    square; a decode step, ``s_q = 1``, scores every cached key).
 
     Parameters
     ----------
@@ -232,7 +236,9 @@ def attention(
         Operand dtype (default ``"bf16"``; ``"fp16"``, ``"fp8"``...).
     seq_kv : float or array_like, optional
         Key/value tokens per sequence (``s_kv``; default ``seq_len``): a decode step is ``seq_len=1`` against
-        the cached context.
+        the cached context, priced as FlashAttention-2 runs it (one 128-row query block per sequence and head,
+        padded, so short queries can be compute-bound). The paged-attention decode kernels serving engines run
+        are priced by :func:`perfmodel.serve.decode` (KV bytes at the stream rate).
     kernel : str
         ``"flash"`` (FlashAttention-2, default) or ``"cudnn"`` (cuDNN's fused attention, where hwdb has its
         fraction: H100, H200).

@@ -193,7 +193,8 @@ class Evaluation(Result):
         One row per stage: ``stage``, ``kind`` (detector, processor, storage), ``message_bytes`` and
         ``output_bytes`` (bytes per event), ``input_rate_hz`` and ``output_rate_hz`` (events/s),
         ``ops_per_event``, ``energy_per_event_j`` (J), ``compute_power_w``, ``link_power_w`` and ``power_w``
-        (W), ``link_throughput_bps`` (bytes per second on the outgoing link, despite the name),
+        (W), ``link_throughput_bytes_per_s`` and ``link_throughput_bits_per_s`` (the outgoing link's load:
+        output bytes per event x output rate, and 8x that),
         ``global_ratio`` (product of the reduction ratios downstream), ``threshold`` (the classifier's),
         ``tn_rate``, ``fn_rate``, ``fpr``, ``tpr`` (the column-normalised error matrix, fractions),
         ``rejected_negatives_per_s``, ``rejected_positives_per_s``, ``passed_negatives_per_s``,

@@ -54,6 +54,9 @@ __all__ = [
 
 #: Recompute names in code order.
 RECOMPUTE: tuple[str, ...] = ("none", "selective", "full")
+#: Rank orders of a plan's groups, innermost first (the engine's codes 0, 1): Megatron-core's default
+#: ``tp-cp-ep-dp-pp`` and its ``use_tp_pp_dp_mapping`` order ``tp-cp-ep-pp-dp`` (NeMo's ``TP_PP_DP_MAPPING``).
+RANK_ORDERS: tuple[str, ...] = ("tp-cp-dp-pp", "tp-cp-pp-dp")
 _FIELDS = (
     "hidden", "layers", "heads", "kv_heads", "ffn_hidden", "glu", "seq_len", "vocab",
     "experts", "top_k", "shared_experts", "moe_ffn_hidden", "bias", "learned_pos", "tied_embeddings",
@@ -532,7 +535,7 @@ _VALUE_PLAN_KEYS, _VALUE_KEYS = (tuple(k) for k in _core.llm_value_keys())
 _PLAN_ORDER = (
     "tp", "pp", "dp", "vp", "cp", "ep", "micro_batch", "global_batch", "sp", "recompute", "zero", "qwz", "qgz", "hpz",
     "weights_group", "grads_group", "offload_optimizer", "offload_activations", "fp8", "flash_attention",
-    "cudnn_attention", "dp_overlap", "tp_overlap", "pp_overlap", "grad_fp32", "frozen_weights",
+    "cudnn_attention", "dp_overlap", "tp_overlap", "pp_overlap", "grad_fp32", "frozen_weights", "fp4", "rank_order",
 )  # fmt: skip
 _PLAN_IN_ORDER = _VALUE_PLAN_KEYS == _PLAN_ORDER
 
@@ -784,6 +787,8 @@ _FLAG_KEYS = ("sp", "qwz", "qgz", "offload_optimizer", "offload_activations", "f
               "dp_overlap", "tp_overlap", "pp_overlap", "grad_fp32", "frozen_weights")  # fmt: skip
 
 
+#: Training GEMM dtypes: 16-bit, FP8 (Transformer Engine's recipe) and NVFP4 (TE's ``NVFP4BlockScaling``).
+_TRAIN_DTYPES = ("bf16", "fp16", "fp8", "nvfp4")
 _INT = {int}
 _BOOL = {bool}
 
@@ -801,11 +806,21 @@ def _plan_numbers(plan: dict[str, Any]) -> dict[str, float]:
                     f"argument `recompute`: is {v!r}; expected 'none', 'selective' or 'full'"
                 )
             out[k] = float(RECOMPUTE.index(v))
+        elif k == "rank_order":
+            if not isinstance(v, str) or v not in RANK_ORDERS:
+                raise InvalidArgumentError(
+                    f"argument `rank_order`: is {v!r}; expected 'tp-cp-dp-pp' (Megatron's default) or "
+                    "'tp-cp-pp-dp' (NeMo's TP_PP_DP_MAPPING)"
+                )
+            out[k] = float(RANK_ORDERS.index(v))
         elif k == "dtype":
             name = check.dtype("dtype", v)
-            if name not in ("bf16", "fp16", "fp8"):
-                raise InvalidArgumentError(f"argument `dtype`: is {v!r}; expected 'bf16', 'fp16' or 'fp8'")
+            if name not in _TRAIN_DTYPES:
+                raise InvalidArgumentError(
+                    f"argument `dtype`: is {v!r}; expected 'bf16', 'fp16', 'fp8' or 'nvfp4'"
+                )
             out["fp8"] = 1.0 if name == "fp8" else 0.0
+            out["fp4"] = 1.0 if name == "nvfp4" else 0.0
         elif k in _FLAG_KEYS:
             out[k] = 1.0 if check.flag(k, v) else 0.0
         elif k == "zero":
@@ -854,6 +869,7 @@ def estimate(
     placement: str | Sequence[int] | None = None,
     layers_per_stage: str | Sequence[int] | None = None,
     frozen_weights: bool = False,
+    rank_order: str = "tp-cp-dp-pp",
 ) -> Estimate:
     """Predict one training step of ``model`` on ``cluster`` under one plan.
 
@@ -885,7 +901,10 @@ def estimate(
     zero : int
         ZeRO stage, 0-3 (default 0).
     dtype : str
-        Training dtype: ``"bf16"`` (default), ``"fp16"`` or ``"fp8"``.
+        Training GEMM dtype: ``"bf16"`` (default), ``"fp16"``, ``"fp8"`` (Transformer Engine's FP8 recipe, with
+        its cast passes) or ``"nvfp4"`` (TE's NVFP4 recipe on Blackwell: the forward, data- and weight-gradient
+        GEMMs of the transformer layers' linears in block-scaled FP4, with an amax and a cast pass per operand;
+        attention and the LM head stay 16-bit; MFU then against the FP4 peak).
     qwz, qgz : bool
         ZeRO++ quantized weights (the forward all-gather of block-quantized int8 weights) and quantized
         gradients (int4 gradients reduced by an all-to-all inside the node, then across nodes); default False.
@@ -928,6 +947,11 @@ def estimate(
         Price fine-tuning with the model's weights frozen (LoRA and other adapters): no weight-gradient GEMMs,
         gradient reduction, optimizer step, gradients or optimizer states for them (ZeRO-3 still gathers
         them); the adapters themselves are not priced.
+    rank_order : str
+        How ranks are numbered, innermost group first: ``"tp-cp-dp-pp"`` (default; Megatron-core's order, pipeline
+        stages outermost) or ``"tp-cp-pp-dp"`` (Megatron-core's ``use_tp_pp_dp_mapping``, NeMo's
+        ``TP_PP_DP_MAPPING``: a pipeline's stages are neighbours, the data-parallel replicas outermost; not with
+        ``ep`` > 1 nor a placed estimate). It decides which groups share a node or NVLink domain.
 
     Returns
     -------
@@ -991,7 +1015,7 @@ def estimate(
         "sp": sp, "recompute": recompute, "zero": zero, "dtype": dtype, "qwz": qwz, "qgz": qgz, "hpz": hpz,
         "flash_attention": flash_attention, "cudnn_attention": cudnn_attention, "dp_overlap": dp_overlap, "tp_overlap": tp_overlap, "pp_overlap": pp_overlap, "grad_fp32": grad_fp32,
         "weights_group": weights_group, "grads_group": grads_group, "offload_optimizer": offload_optimizer,
-        "offload_activations": offload_activations, "frozen_weights": frozen_weights,
+        "offload_activations": offload_activations, "frozen_weights": frozen_weights, "rank_order": rank_order,
     }  # fmt: skip
     if handle is None:
         return placement_mod.estimate_placed(
@@ -1003,7 +1027,8 @@ def estimate(
     if (
         _PLAN_IN_ORDER
         and recompute in RECOMPUTE
-        and dtype in ("bf16", "fp16", "fp8")
+        and dtype in _TRAIN_DTYPES
+        and rank_order in RANK_ORDERS
         and {type(tp), type(pp), type(dp), type(vp), type(cp), type(ep), type(micro_batch), type(global_batch),
              type(zero), type(hpz), type(weights_group), type(grads_group)} == _INT
         and {type(sp), type(qwz), type(qgz), type(flash_attention), type(cudnn_attention), type(dp_overlap),
@@ -1018,7 +1043,8 @@ def estimate(
                       float(qgz), float(hpz), float(weights_group), float(grads_group), float(offload_optimizer),
                       float(offload_activations), 1.0 if dtype == "fp8" else 0.0, float(flash_attention),
                       float(cudnn_attention), float(dp_overlap), float(tp_overlap), float(pp_overlap),
-                      float(grad_fp32), float(frozen_weights)]  # fmt: skip
+                      float(grad_fp32), float(frozen_weights), 1.0 if dtype == "nvfp4" else 0.0,
+                      float(RANK_ORDERS.index(rank_order))]  # fmt: skip
         except (TypeError, ValueError):
             values = None
     if values is None:

@@ -442,6 +442,21 @@ def _mlperf_gpt3_role(p: dict[str, Any]) -> str:
     )
 
 
+def _mlperf_cudnn_attention(operation: str) -> bool:
+    """Whether an MLPerf round's Transformer Engine runs cuDNN's fused attention on H100/H200 (the plan's
+    ``cudnn_attention``). TE >= 1.2 picks FusedAttention over FlashAttention on sm90 when both qualify
+    (NVIDIA/TransformerEngine v1.2..v1.7 ``transformer_engine/pytorch/attention.py``: "Select FusedAttention on
+    sm90 and FlashAttention on others for performance"; v1.8+ ``"Disabling FlashAttention to give FusedAttention
+    preference on Hopper+"``). v3.1's GPT-3 containers (NGC PyTorch 23.09) build TE at commit 09ba842 (NVIDIA) /
+    4ee8e8e (Azure+NVIDIA), both from October 2023, which run FlashAttention first; v4.0 builds TE v1.6rc1
+    (``NVIDIA/benchmarks/gpt3/implementations/eos-dfw_n1452_ngc24.04_nemo/Dockerfile``), v4.1 the NGC 24.09
+    container's TE (``TE_REVISION=SKIP``). The Llama-2-70B LoRA configs set ``NVTE_FLASH_ATTN=0`` and
+    ``NVTE_FUSED_ATTN=1`` outright (``configs/config_common.sh`` of every v4.0/v4.1 submitter and of Oracle's v5.0;
+    Dell's v5.0 ``config_XE9680x8H200-SXM-141GB_1x8x2xtp1pp1cp2.sh``); Lenovo's v5.0 config leaves it to TE's Hopper
+    preference (NGC 25.04)."""
+    return "MLPerf Training v3.1" not in operation
+
+
 def _mlperf_gpt3_rows(calib: dict[str, float] | None = None) -> list[dict[str, Any]]:
     """MLPerf Training GPT-3 175B submissions on H100 (v3.1-v4.1, transcribed from the mlcommons results
     repositories, docs/sources_issue12.md), each with its own plan: training-only tokens/s (``train_throughput``,
@@ -463,6 +478,7 @@ def _mlperf_gpt3_rows(calib: dict[str, float] | None = None) -> list[dict[str, A
             dtype="fp8" if p.get("fp8") else "bf16", zero=1 if p.get("distributed_optimizer", True) else 0,
             dp_overlap=True, tp_overlap=bool(p.get("tp_comm_overlap", False)),
             pp_overlap=bool(p.get("overlap_p2p_comm", False)), calib=calib,
+            cudnn_attention=_mlperf_cudnn_attention(r["operation"]),
         )  # fmt: skip
         rows.append(published_row("llm", "mlperf_gpt3_h100", r, e.tokens_per_s, _mlperf_gpt3_role(p)))
     return rows
@@ -479,11 +495,12 @@ def _lora_model(p: dict[str, Any]) -> llm.Model:
 
 
 def _lora_plan(p: dict[str, Any]) -> dict[str, Any]:
-    """The plan of a LoRA submission (TP, CP, DP, SP, PP 1, micro-batch 1, FP8, TP overlap), frozen weights."""
+    """The plan of a LoRA submission (TP, CP, DP, SP, PP 1, micro-batch 1, FP8, TP overlap), frozen weights,
+    cuDNN's fused attention (:func:`_mlperf_cudnn_attention`: the configs set ``NVTE_FUSED_ATTN=1``)."""
     return dict(tp=p["tp"], pp=p.get("pp", 1), cp=p.get("cp", 1), dp=p["dp"], micro_batch=p["micro_batch"],
                 global_batch=p["global_batch"], sp=bool(p["sequence_parallel"]), recompute=p.get("recompute", "none"),
                 dtype="fp8", zero=1, dp_overlap=True, tp_overlap=bool(p.get("tp_comm_overlap", False)),
-                frozen_weights=True)  # fmt: skip
+                frozen_weights=True, cudnn_attention=True)  # fmt: skip
 
 
 def _mlperf_lora_rows(calib: dict[str, float] | None = None) -> list[dict[str, Any]]:
@@ -770,7 +787,8 @@ def mlperf_fit_description() -> str:
                       for r in rows)  # fmt: skip
     return (
         f"MLPerf Training GPT-3 175B, {MLPERF_FIT_SUBMITTER} submissions on H100 with their own plans, training-only "
-        f"tokens/s ({names} GPUs); held out: the Azure and Oracle GPT-3 submissions, NVIDIA's two runs whose config "
+        f"tokens/s ({names} GPUs; attention as each round's Transformer Engine runs it on Hopper: FlashAttention in "
+        "v3.1, cuDNN fused attention from v4.0); held out: the Azure and Oracle GPT-3 submissions, NVIDIA's two runs whose config "
         "file does not give the logged batch (v3.1 and v4.0 at 512 GPUs), and every Llama-2-70B LoRA row (H100 and "
         "H200). Caveat: the network factor (NIC level only; NVLink at the engine's nccl-tests figures) stands in for "
         "a fixed per-step cost the step model misses at 8-16 micro-batches per step (step time is linear in "

@@ -12,15 +12,17 @@ Rows: ``perfmodel/data/mlperf_v5.csv``, written by ``tools/import_mlperf5.py`` f
 file it was read from, with the repository commit). One row per submission and benchmark (Llama 2 70B LoRA,
 Llama 3.1 8B and 405B pretraining): the training rate in samples/s (evaluation excluded; median over the result
 files) and the plan the submission's own config file gives (TP, PP, interleaving, CP, DP, micro-batch, global
-batch, SP, FP8, TP overlap). Rows the step model cannot price are kept in the file with the reason
-(``modelled``) and left out here: FP4 training, results no shipped config reproduces, and results several configs
-with different plans match. B300 (``dgx-b300``), GB300 (``gb300-nvl72``), MI350X (``mi350x-node``) and H200 NVL
+batch, SP, FP8 or FP4, TP overlap, rank order). Rows the step model cannot price are kept in the file with the
+reason (``modelled``) and left out here: results no shipped config reproduces, and results several configs with
+different plans match. FP4 rows are priced with ``dtype="nvfp4"`` and always held out; plans whose config sets
+NeMo's ``TP_PP_DP_MAPPING`` run in the tp-cp-pp-dp rank order. B300 (``dgx-b300``), GB300 (``gb300-nvl72``), MI350X (``mi350x-node``) and H200 NVL
 (``h200-nvl-node``) rows are priced, all held out, with their sibling's calibration (hwdb ``same_as``:
 :data:`INHERITED_HARDWARE`).
 
 Prediction: ``perfmodel.llm.estimate`` with the submission's plan, global batch / step time. Common settings
 (the submissions' frameworks: NeMo/Megatron-core and AMD's fork of it): FP8 GEMMs, the distributed optimizer
-(ZeRO-1) with overlapped gradient reduction, flash attention, no recomputation unless the config asks for it,
+(ZeRO-1) with overlapped gradient reduction, flash attention (cuDNN's on H100/H200: :data:`CUDNN_ACCELERATORS`),
+no recomputation unless the config asks for it,
 overlapped pipeline sends when interleaved; LoRA rows with frozen weights (``frozen_weights=True``; the rank-16
 adapters are not priced, as in :func:`perfmodel.validation.llm._mlperf_lora_rows`). Systems: B200 ``dgx-b200``
 (8 per node), MI325X ``mi325x-node``, MI355X ``mi355x-pollara-node``, H100 ``dgx-h100``, H200 ``hgx-h200``,
@@ -247,6 +249,13 @@ def calib_of(row: dict[str, Any]) -> str | None:
     return name if name in (llm.calibration(SYSTEMS[row["accelerator"]]).get("profiles") or {}) else None
 
 
+#: Accelerators whose rows run cuDNN's fused attention (``cudnn_attention``): Hopper, where Transformer Engine picks
+#: FusedAttention over FlashAttention (TE >= 1.2; the v5.x NeMo containers ship TE 2.x) and the LoRA configs set
+#: ``NVTE_FUSED_ATTN=1`` (``perfmodel.validation.llm._mlperf_cudnn_attention``). Blackwell keeps FlashAttention's
+#: figures (hwdb has no cuDNN attention fraction for it); H200 NVL has no measured one either.
+CUDNN_ACCELERATORS = frozenset({"H100", "H200"})
+
+
 def estimate(row: dict[str, Any], calib: dict[str, float] | str | None = None) -> llm.Estimate:
     """The step-model estimate of one row with its own plan (module docstring); ``calib`` None: :func:`calib_of`."""
     calib = calib_of(row) if calib is None else calib
@@ -257,10 +266,20 @@ def estimate(row: dict[str, Any], calib: dict[str, float] | str | None = None) -
     return llm.estimate(
         m, (system, nodes), tp=p["tp"], pp=p["pp"], cp=p["cp"], dp=p["dp"], vp=max(1, int(p["vp"])),
         micro_batch=p["micro_batch"], global_batch=p["global_batch"], sp=bool(p["sp"]),
-        recompute=p.get("recompute") or "none", dtype="fp8" if p["fp8"] else "bf16",
+        recompute=p.get("recompute") or "none", dtype=_dtype(p),
         zero=1 if p.get("distributed_optimizer", True) else 0, dp_overlap=True,
         tp_overlap=bool(p["tp_comm_overlap"]), pp_overlap=int(p["vp"]) > 1, frozen_weights=frozen, calib=calib,
+        rank_order=p.get("rank_order") or "tp-cp-dp-pp",
+        cudnn_attention=row["accelerator"] in CUDNN_ACCELERATORS,
     )  # fmt: skip
+
+
+def _dtype(plan: dict[str, Any]) -> str:
+    """The training GEMM dtype of a plan: NVFP4 where the config sets ``FP4`` (Transformer Engine's NVFP4 recipe,
+    ``FP4_RECIPE="nvfp4"`` in every FP4 config of v5.1), else FP8 or bf16."""
+    if plan.get("fp4"):
+        return "nvfp4"
+    return "fp8" if plan["fp8"] else "bf16"
 
 
 def predict(row: dict[str, Any], calib: dict[str, float] | str | None = None) -> float:
@@ -282,7 +301,8 @@ def _suite_row(r: dict[str, Any], predicted: float) -> dict[str, Any]:
     p = json.loads(r["plan"])
     params = {k: r[k] for k in ("version", "submitter", "system_dir", "accelerator", "gpus", "n_results")}
     params.update(
-        {k: p[k] for k in ("tp", "pp", "vp", "cp", "dp", "micro_batch", "global_batch", "sp", "fp8")}
+        {k: p[k] for k in ("tp", "pp", "vp", "cp", "dp", "micro_batch", "global_batch", "sp", "fp8", "fp4")}
+        | {"rank_order": p.get("rank_order") or "tp-cp-dp-pp"}
     )
     return {
         "suite": "mlperf5", "group": group(r), "system": f"{r['system_name']} ({r['gpus']}x {r['accelerator']})",
@@ -338,6 +358,21 @@ def summary_extra(rows: pl.DataFrame) -> dict[str, Any]:
         "new_hardware_holdout_pretraining": _errors(
             [r for r in new if r["role"] == "holdout" and FIT_BENCHMARK not in r["operation"]]
         ),
+        # FP4 (NVFP4) training rows: all held out, priced with their round's bf16/fp8 profile.
+        "fp4_training": {
+            "all": _errors([r for r in d if json.loads(r["params"]).get("fp4")]),
+            "new_hardware": _errors([r for r in new if json.loads(r["params"]).get("fp4")]),
+            "rows": {
+                " ".join(str(json.loads(r["params"])[k]) for k in ("version", "submitter", "system_dir"))
+                + f" {r['operation'].split()[3]} ({json.loads(r['params'])['gpus']}x {acc[r['group']]})": r[
+                    "predicted"
+                ]
+                / r["measured"]
+                - 1
+                for r in d if json.loads(r["params"]).get("fp4")
+            },
+        },
+        "new_hardware_all_without_fp4": _errors([r for r in new if not json.loads(r["params"]).get("fp4")]),
         # Rows on systems calibrated only through a sibling (nothing fitted on them): all held out.
         "inherited_hardware": {
             a: _errors([r for r in d if acc[r["group"]] == a]) for a in INHERITED_HARDWARE

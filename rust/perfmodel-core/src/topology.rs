@@ -103,8 +103,12 @@ pub struct Comm {
     /// Members used at each active level.
     pub members: [u32; MAX_LEVELS],
     pub len: usize,
-    /// Ranks of this communicator per node.
+    /// Ranks of this communicator per node (on each full node).
     pub ranks_per_node: u32,
+    /// Ranks on the least-filled node it spans: `ranks_per_node`, or fewer when the last node is only partly
+    /// filled (96 ranks of two 72-GPU racks: 72 and 24). The ring's network crossing and the hierarchical
+    /// network phase are bound by that node ([`Comm::partial_node`]).
+    pub ranks_min_node: u32,
     /// Largest launch cost over the active levels (a single-rank communicator still pays the innermost).
     pub launch_s: f64,
     /// Index into `Cluster::transport_names` of the network level's transport, if the comm crosses nodes.
@@ -325,32 +329,28 @@ impl Cluster {
         self.groups.len()
     }
 
-    /// The communicator of the first `nranks` devices. Beyond one node the ranks must fill whole nodes: a
-    /// communicator of 96 GPUs of two 72-GPU NVL72 racks (72 + 24) would otherwise be priced as 72 + 72, its
-    /// second rack's 24 NICs carrying what 72 carry in the model (refused, as an uneven strided group is).
+    /// The communicator of the first `nranks` devices. Beyond one node the last node may be partly filled
+    /// (96 GPUs of two 72-GPU NVL72 racks: 72 + 24): its ranks are counted as they are
+    /// (`Comm::ranks_min_node`), so its NICs carry what its own ranks send (the ring's network crossing has as
+    /// many rails as the least-filled node has ranks; a hierarchical network phase moves that node's larger
+    /// shards) instead of being priced as a full node.
     pub fn comm(&self, nranks: u32) -> Result<Comm> {
         self.check_nranks(f64::from(nranks))?;
         let spanned = self.groups_spanned(nranks);
         let first = &self.groups[0];
         let dpn = first.system.devices_per_node;
-        if nranks > dpn && nranks % dpn != 0 && self.groups.len() == 1 {
-            return Err(invalid(
-                "nranks",
-                format!(
-                    "is {nranks}: beyond one node a communicator must fill whole nodes of {dpn} devices \
-                     ({} full and one with {}); the engine does not price a partly filled node (its NICs \
-                     would carry the full nodes' traffic)",
-                    nranks / dpn,
-                    nranks % dpn
-                ),
-            ));
-        }
+        let last = if nranks > dpn && nranks % dpn != 0 {
+            nranks % dpn
+        } else {
+            nranks.min(dpn)
+        };
         let mut comm = Comm {
             nranks,
             levels: [first.levels[0].params; MAX_LEVELS],
             members: [1; MAX_LEVELS],
             len: 0,
             ranks_per_node: nranks.min(dpn),
+            ranks_min_node: last,
             launch_s: first.levels[0].params.launch_s,
             crosses_groups: false,
         };
@@ -474,6 +474,11 @@ impl Cluster {
 }
 
 impl Comm {
+    /// Whether the last node it spans holds fewer ranks than the others.
+    pub fn partial_node(&self) -> bool {
+        self.ranks_min_node < self.ranks_per_node
+    }
+
     fn push(&mut self, p: LevelParams, members: u32) {
         if self.len < MAX_LEVELS {
             self.levels[self.len] = p;

@@ -41,6 +41,7 @@ fn comm_over(levels: &[(LevelParams, u32)], ranks_per_node: u32) -> Comm {
         members: [1; 6],
         len: levels.len(),
         ranks_per_node,
+        ranks_min_node: ranks_per_node,
         launch_s: 0.0,
         crosses_groups: false,
     };

@@ -159,7 +159,14 @@ pub fn daq_evaluate(
         ("energy_per_event_j", col(|r| r.energy_per_event_j)),
         ("compute_power_w", col(|r| r.compute_power_w)),
         ("link_power_w", col(|r| r.link_power_w)),
-        ("link_throughput_bps", col(|r| r.link_throughput_bps)),
+        (
+            "link_throughput_bytes_per_s",
+            col(|r| r.link_throughput_bytes_per_s),
+        ),
+        (
+            "link_throughput_bits_per_s",
+            col(|r| 8.0 * r.link_throughput_bytes_per_s),
+        ),
         ("global_ratio", col(|r| r.global_ratio)),
         ("threshold", col(|r| r.threshold)),
         ("tn_rate", col(|r| r.error_matrix[0])),

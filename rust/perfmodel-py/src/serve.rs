@@ -106,6 +106,7 @@ fn framework_of(base: Framework, f: &HashMap<String, f64>) -> CoreResult<Framewo
         per_sequence_overhead_s: get("per_sequence_overhead_s", d.per_sequence_overhead_s),
         kernel_launch_s: get("kernel_launch_s", d.kernel_launch_s),
         cuda_graphs: get("cuda_graphs", f64::from(u8::from(d.cuda_graphs))) != 0.0,
+        separate_fp8_quant: d.separate_fp8_quant,
     })
 }
 

@@ -11,11 +11,12 @@ use crate::error::{Error, Result};
 use crate::topology::{Comm, LinkKind};
 
 /// Bottleneck ring bandwidth (bytes/s) and largest per-step latency (s) over the active levels, per
-/// protocol (the low-latency one only where every active level models it).
+/// protocol (the low-latency one only where every active level models it). The network crossing runs one
+/// ring channel per rail of the least-filled node (`ranks_min_node`: a partly filled last node has fewer).
 fn ring_figures(comm: &Comm) -> Protocols {
     let mut p = Protocols::none();
     for (l, k, below) in comm.active_nested() {
-        p.include(l, l.ring_bandwidth(k, comm.ranks_per_node, below));
+        p.include(l, l.ring_bandwidth(k, comm.ranks_min_node, below));
     }
     p
 }
@@ -70,7 +71,9 @@ fn tree_latency(comm: &Comm) -> f64 {
 }
 
 /// Bytes each rank exchanges across each active level in an all-to-all of `n` bytes per rank, over that
-/// level's direct bandwidth: the slowest level bounds the time.
+/// level's direct bandwidth: the slowest level bounds the time. On the network a partly filled last node's
+/// ranks have more peers on other nodes (`p - ranks_min_node`) and their own share of its NICs; the slower of
+/// a full node's rank and the last node's bounds the level.
 fn all_to_all_bandwidth_time(comm: &Comm, n: f64, rail_aligned: bool) -> f64 {
     let p = f64::from(comm.nranks);
     let mut below = 1.0;
@@ -80,6 +83,11 @@ fn all_to_all_bandwidth_time(comm: &Comm, n: f64, rail_aligned: bool) -> f64 {
         let peers = within.min(p) - below;
         let bw = l.direct_bandwidth(k, comm.ranks_per_node, rail_aligned);
         w = w.max(n / p * peers / bw);
+        if l.kind == LinkKind::Network && comm.partial_node() {
+            let last = f64::from(comm.ranks_min_node);
+            let bw = l.direct_bandwidth(k, comm.ranks_min_node, rail_aligned);
+            w = w.max(n / p * (p - last) / bw);
+        }
         below = within;
     }
     w

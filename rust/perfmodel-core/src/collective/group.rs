@@ -1,5 +1,6 @@
-//! Communicators of a parallel plan: `size` ranks spaced `stride` apart in the rank order (Megatron-LM
-//! order: TP innermost, then CP, DP/EP, PP outermost), laid over the levels of one kind of node, while every
+//! Communicators of a parallel plan: `size` ranks spaced `stride` apart in the plan's rank order (Megatron-LM's
+//! default: TP innermost, then CP, DP/EP, PP outermost; or TP, CP, PP, DP), laid over the levels of one kind of
+//! node, while every
 //! rank of a node communicates at the same time (a plan's sibling groups run their collectives together and
 //! share the node's NICs).
 //!
@@ -170,6 +171,7 @@ impl Machine {
             members: [1; MAX_LEVELS],
             len: 0,
             ranks_per_node: layout.ranks_per_node,
+            ranks_min_node: layout.ranks_per_node,
             launch_s: self.levels[0].launch_s,
             crosses_groups: false,
         };

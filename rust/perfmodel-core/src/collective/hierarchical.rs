@@ -12,19 +12,20 @@ use crate::error::{Error, Result};
 use crate::topology::{Comm, LevelParams, LinkKind};
 
 /// Bandwidth of one rank at level `l` with `k` members in a hierarchical phase: its own rail on the
-/// network, its share of the fabric otherwise (each phase's ring has one rank per member; the member's
-/// other devices run their own rings at once, each on its own links).
-fn phase_bandwidth(comm: &Comm, l: &LevelParams, k: u32) -> f64 {
+/// network (`rpn` ranks of its node sharing the node's NICs), its share of the fabric otherwise (each phase's
+/// ring has one rank per member; the member's other devices run their own rings at once, each on its own
+/// links).
+fn phase_bandwidth(l: &LevelParams, k: u32, rpn: u32) -> f64 {
     match l.kind {
-        LinkKind::Network => l.rail_bandwidth(comm.ranks_per_node),
-        _ => l.ring_bandwidth(k, comm.ranks_per_node, 1),
+        LinkKind::Network => l.rail_bandwidth(rpn),
+        _ => l.ring_bandwidth(k, rpn, 1),
     }
 }
 
 /// The ring figures of one phase at level `l`, per protocol.
-fn phase_ring(comm: &Comm, l: &LevelParams, k: u32) -> Protocols {
+fn phase_ring(l: &LevelParams, k: u32, rpn: u32) -> Protocols {
     let mut p = Protocols::none();
-    p.include(l, phase_bandwidth(comm, l, k));
+    p.include(l, phase_bandwidth(l, k, rpn));
     p
 }
 
@@ -32,13 +33,27 @@ fn phase_ring(comm: &Comm, l: &LevelParams, k: u32) -> Protocols {
 /// protocol.
 fn scatter_phase(comm: &Comm, l: &LevelParams, k: u32, total: f64) -> f64 {
     let kf = f64::from(k);
-    phase_ring(comm, l, k).time(kf - 1.0, (kf - 1.0) / kf * total)
+    phase_ring(l, k, comm.ranks_per_node).time(kf - 1.0, (kf - 1.0) / kf * total)
 }
 
-/// All-reduce of `s` bytes at the outermost level: the fastest of ring, tree and (when `sharp`) SHARP.
-fn top_all_reduce(comm: &Comm, l: &LevelParams, k: u32, s: f64, sharp: bool) -> Result<f64> {
+/// The network phase of a communicator whose last node is partly filled: `phase(shard, rpn)` for a full node's
+/// ranks (each holding `shard`) and for the last node's (`ranks_min_node` ranks, each holding the node's
+/// whole share split fewer ways: `shard x ranks_per_node / ranks_min_node`, on its own rail); the slower bounds
+/// the phase. A communicator of whole nodes is the full node's.
+fn network_phase(comm: &Comm, shard: f64, phase: impl Fn(f64, u32) -> Result<f64>) -> Result<f64> {
+    let full = phase(shard, comm.ranks_per_node)?;
+    if !comm.partial_node() {
+        return Ok(full);
+    }
+    let grow = f64::from(comm.ranks_per_node) / f64::from(comm.ranks_min_node);
+    Ok(full.max(phase(shard * grow, comm.ranks_min_node)?))
+}
+
+/// All-reduce of `s` bytes at the outermost level: the fastest of ring, tree and (when `sharp`) SHARP, with
+/// `rpn` ranks per node sharing its NICs.
+fn top_all_reduce(l: &LevelParams, k: u32, s: f64, sharp: bool, rpn: u32) -> Result<f64> {
     let kf = f64::from(k);
-    let bw = phase_bandwidth(comm, l, k);
+    let bw = phase_bandwidth(l, k, rpn);
     if sharp {
         if l.kind != LinkKind::Network || !l.in_network_reduction {
             return Err(Error::Unsupported {
@@ -47,12 +62,9 @@ fn top_all_reduce(comm: &Comm, l: &LevelParams, k: u32, s: f64, sharp: bool) -> 
                     .into(),
             });
         }
-        return Ok(pipelined(
-            2.0 * l.hop_latency_s,
-            s / l.inr_bandwidth(comm.ranks_per_node),
-        ));
+        return Ok(pipelined(2.0 * l.hop_latency_s, s / l.inr_bandwidth(rpn)));
     }
-    let ring = phase_ring(comm, l, k).time(2.0 * (kf - 1.0), 2.0 * (kf - 1.0) / kf * s);
+    let ring = phase_ring(l, k, rpn).time(2.0 * (kf - 1.0), 2.0 * (kf - 1.0) / kf * s);
     let tree = pipelined(2.0 * kf.log2().ceil() * l.hop_latency_s, 2.0 * s / bw);
     Ok(ring.min(tree))
 }
@@ -71,14 +83,27 @@ pub fn time(comm: &Comm, op: Op, n: f64, algo: Algorithm) -> Result<f64> {
                 t += 2.0 * scatter_phase(comm, &levels[i], members[i], s);
                 s /= f64::from(members[i]);
             }
-            Ok(t + top_all_reduce(comm, &levels[top], members[top], s, sharp)?)
+            let (l, k) = (&levels[top], members[top]);
+            if l.kind == LinkKind::Network {
+                Ok(t + network_phase(comm, s, |s, rpn| top_all_reduce(l, k, s, sharp, rpn))?)
+            } else {
+                Ok(t + top_all_reduce(l, k, s, sharp, comm.ranks_per_node)?)
+            }
         }
         Op::AllGather | Op::ReduceScatter => {
             let mut t = 0.0;
             let mut total = n;
             for i in 0..=top {
-                t += scatter_phase(comm, &levels[i], members[i], total);
-                total /= f64::from(members[i]);
+                let (l, k) = (&levels[i], members[i]);
+                t += if l.kind == LinkKind::Network {
+                    let kf = f64::from(k);
+                    network_phase(comm, total, |s, rpn| {
+                        Ok(phase_ring(l, k, rpn).time(kf - 1.0, (kf - 1.0) / kf * s))
+                    })?
+                } else {
+                    scatter_phase(comm, l, k, total)
+                };
+                total /= f64::from(k);
             }
             Ok(t)
         }
@@ -88,7 +113,7 @@ pub fn time(comm: &Comm, op: Op, n: f64, algo: Algorithm) -> Result<f64> {
             .map(|(l, &k)| {
                 pipelined(
                     f64::from(k - 1) * l.hop_latency_s,
-                    n / l.ring_bandwidth(k, comm.ranks_per_node, 1),
+                    n / l.ring_bandwidth(k, comm.ranks_min_node, 1),
                 )
             })
             .sum()),

@@ -107,7 +107,7 @@ pub struct NodeResult {
     /// Power of the node's outgoing link.
     pub link_power_w: f64,
     /// Bytes/s on the outgoing link.
-    pub link_throughput_bps: f64,
+    pub link_throughput_bytes_per_s: f64,
     /// Product of the reduction ratios downstream of the node (`G` for a detector).
     pub global_ratio: f64,
     pub threshold: f64,
@@ -230,8 +230,8 @@ fn eval_into(
         r.energy_per_event_j = q.energy_per_op_j * r.ops_per_event;
         r.compute_power_w = r.energy_per_event_j * r_in;
         if p.succ[i].is_some() {
-            r.link_throughput_bps = r.output_bytes * r.output_rate_hz;
-            r.link_power_w = q.link_energy_per_bit_j * 8.0 * r.link_throughput_bps;
+            r.link_throughput_bytes_per_s = r.output_bytes * r.output_rate_hz;
+            r.link_power_w = q.link_energy_per_bit_j * 8.0 * r.link_throughput_bytes_per_s;
         }
         r.units = q.units;
         if q.unit_time_s > 0.0 {

@@ -230,6 +230,16 @@ impl HeteroCluster<'_> {
         p: &Plan,
         placement: &Placement,
     ) -> Result<(Vec<StageCtx>, Vec<Stage>, Vec<f64>)> {
+        if p.rank_order != super::plan::RankOrder::TpCpDpPp {
+            return Err(invalid(
+                "rank_order",
+                format!(
+                    "is '{}'; a placed (stage-by-stage) estimate lays the pipeline stages outermost, in the \
+                     'tp-cp-dp-pp' order only",
+                    p.rank_order.name()
+                ),
+            ));
+        }
         if self.calib.len() != self.net.groups.len() {
             return Err(invalid(
                 "calib",

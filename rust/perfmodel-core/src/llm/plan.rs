@@ -1,6 +1,43 @@
-//! A parallelization plan and its validity rules (Megatron-LM rank order tp-cp-dp-pp; DeepSpeed ZeRO/ZeRO++).
+//! A parallelization plan and its validity rules (Megatron-LM rank order tp-cp-dp-pp by default, or
+//! tp-cp-pp-dp; DeepSpeed ZeRO/ZeRO++).
 use super::model::{Model, Recompute};
 use crate::error::{invalid, Error, Result};
+
+/// How a plan's ranks are numbered, innermost group first: which groups are contiguous decides which share a
+/// node. Megatron-core's `initialize_model_parallel(order=...)` (megatron/core/parallel_state.py): the default
+/// `tp-cp-ep-dp-pp`, or `tp-cp-ep-pp-dp` with `use_tp_pp_dp_mapping` (NeMo's `TP_PP_DP_MAPPING`, which the
+/// MLPerf NVIDIA GB200 405B configs set), where a pipeline's stages are neighbours and the data-parallel
+/// replicas are outermost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RankOrder {
+    /// tp, cp, (ep within) dp, pp: pipeline stages outermost.
+    #[default]
+    TpCpDpPp,
+    /// tp, cp, pp, dp: data-parallel replicas outermost (expert parallelism not modelled in this order).
+    TpCpPpDp,
+}
+
+impl RankOrder {
+    pub const NAMES: [&'static str; 2] = ["tp-cp-dp-pp", "tp-cp-pp-dp"];
+
+    /// From a plan map's number: 0 tp-cp-dp-pp, 1 tp-cp-pp-dp.
+    pub fn from_code(v: f64) -> Result<RankOrder> {
+        if v == 0.0 {
+            Ok(RankOrder::TpCpDpPp)
+        } else if v == 1.0 {
+            Ok(RankOrder::TpCpPpDp)
+        } else {
+            Err(invalid(
+                "rank_order",
+                format!("is {v}; expected 0 ('tp-cp-dp-pp') or 1 ('tp-cp-pp-dp')"),
+            ))
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+}
 
 /// Everything about how one training step runs.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -38,6 +75,10 @@ pub struct Plan {
     /// backward, overlapped with the neighbouring layers' compute (Calculon's activation offload).
     pub offload_activations: bool,
     pub fp8: bool,
+    /// NVFP4 GEMMs (Transformer Engine's `NVFP4BlockScaling` recipe: the forward, data- and weight-gradient GEMMs
+    /// of every linear inside the transformer layers on block-scaled E2M1 operands; attention, the LM head and
+    /// the embedding stay 16-bit). Excludes `fp8`.
+    pub fp4: bool,
     /// Flash-style fused attention (false: explicit QK^T/softmax/AV as in Megatron-LM 2021).
     pub flash_attention: bool,
     /// The fused attention is cuDNN's (Transformer Engine's default on Hopper) instead of FlashAttention-2.
@@ -54,6 +95,8 @@ pub struct Plan {
     /// reduction, optimizer step, gradients or optimizer states for them; ZeRO-3 still gathers them. The
     /// adapters themselves (well under 1% of the parameters at the usual ranks) are not priced.
     pub frozen_weights: bool,
+    /// The rank order the groups are laid out in ([`RankOrder`]).
+    pub rank_order: RankOrder,
 }
 
 impl Default for Plan {
@@ -78,6 +121,7 @@ impl Default for Plan {
             offload_optimizer: false,
             offload_activations: false,
             fp8: false,
+            fp4: false,
             flash_attention: true,
             cudnn_attention: false,
             dp_overlap: false,
@@ -85,6 +129,7 @@ impl Default for Plan {
             pp_overlap: false,
             grad_fp32: false,
             frozen_weights: false,
+            rank_order: RankOrder::TpCpDpPp,
         }
     }
 }
@@ -112,10 +157,11 @@ pub enum Invalid {
     Partition = 16,
     NoHostLink = 17,
     FrozenRedundant = 18,
+    RankOrderEp = 19,
 }
 
 impl Invalid {
-    pub const COUNT: usize = 19;
+    pub const COUNT: usize = 20;
     pub const NAMES: [&'static str; Invalid::COUNT] = [
         "heads not divisible by tp",
         "kv_heads and tp not divisible either way",
@@ -136,12 +182,33 @@ impl Invalid {
         "hierarchical partition groups need ZeRO-3, weights_group | grads_group | dp and no hpz",
         "offload without the system's host link figure",
         "an option with no effect on frozen weights (ZeRO-1/2, optimizer offload, DP overlap)",
+        "expert parallelism in the tp-cp-pp-dp rank order",
     ];
 }
 
 impl Plan {
     pub fn gpus(&self) -> u64 {
         u64::from(self.tp) * u64::from(self.pp) * u64::from(self.dp) * u64::from(self.cp)
+    }
+
+    /// Rank distance between the members of a data-parallel group: `tp cp` (tp-cp-dp-pp) or `tp cp pp`
+    /// (tp-cp-pp-dp).
+    pub fn dp_stride(&self) -> u64 {
+        let tc = u64::from(self.tp) * u64::from(self.cp);
+        match self.rank_order {
+            RankOrder::TpCpDpPp => tc,
+            RankOrder::TpCpPpDp => tc * u64::from(self.pp),
+        }
+    }
+
+    /// Rank distance between pipeline neighbours: `tp cp dp` (tp-cp-dp-pp: pp outermost) or `tp cp`
+    /// (tp-cp-pp-dp).
+    pub fn pp_stride(&self) -> u64 {
+        let tc = u64::from(self.tp) * u64::from(self.cp);
+        match self.rank_order {
+            RankOrder::TpCpDpPp => tc * u64::from(self.dp),
+            RankOrder::TpCpPpDp => tc,
+        }
     }
 
     /// Micro-batches per pipeline per step: `global_batch / (dp micro_batch)`.
@@ -205,6 +272,9 @@ impl Plan {
         }
         if self.sp && self.tp == 1 {
             return Some(Invalid::SpWithoutTp);
+        }
+        if self.ep > 1 && self.rank_order != RankOrder::TpCpDpPp {
+            return Some(Invalid::RankOrderEp);
         }
         None
     }
@@ -334,6 +404,15 @@ impl Plan {
             // Search only (a duplicate of the plan without the flag).
             Invalid::RedundantOverlap => invalid("plan", Invalid::NAMES[Invalid::RedundantOverlap as usize]),
             Invalid::NoHostLink => invalid("offload", Invalid::NAMES[Invalid::NoHostLink as usize]),
+            Invalid::RankOrderEp => invalid(
+                "rank_order",
+                format!(
+                    "is '{}' with ep = {}: expert parallelism is modelled in the 'tp-cp-dp-pp' order only (its \
+                     expert groups are carved out of contiguous data-parallel ranks)",
+                    p.rank_order.name(),
+                    p.ep
+                ),
+            ),
             Invalid::FrozenRedundant => {
                 invalid("frozen_weights", Invalid::NAMES[Invalid::FrozenRedundant as usize])
             }
@@ -377,6 +456,8 @@ pub const PLAN_KEYS: &[&str] = &[
     "pp_overlap",
     "grad_fp32",
     "frozen_weights",
+    "fp4",
+    "rank_order",
 ];
 
 /// The largest count a plan option takes (GPUs, ranks, batch): 2^24, as the Python boundary's `MAX_COUNT`.
@@ -444,6 +525,8 @@ impl Plan {
                 "qwz" => p.qwz = flag(k, v)?,
                 "qgz" => p.qgz = flag(k, v)?,
                 "fp8" => p.fp8 = flag(k, v)?,
+                "fp4" => p.fp4 = flag(k, v)?,
+                "rank_order" => p.rank_order = RankOrder::from_code(v)?,
                 "flash_attention" => p.flash_attention = flag(k, v)?,
                 "cudnn_attention" => p.cudnn_attention = flag(k, v)?,
                 "dp_overlap" => p.dp_overlap = flag(k, v)?,

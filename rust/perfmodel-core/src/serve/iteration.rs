@@ -156,6 +156,12 @@ pub struct Framework {
     pub kernel_launch_s: f64,
     /// Whether decode-only iterations replay a captured CUDA graph (launches cost nothing on the host).
     pub cuda_graphs: bool,
+    /// Whether a W8A8 fp8 linear layer's input is quantized by kernels of its own before the GEMM, as
+    /// vLLM-based engines do (vLLM v0.6.0 `apply_fp8_linear` -> `_custom_ops.scaled_fp8_quant` with a dynamic
+    /// per-tensor scale: a zero fill of the scale, a max reduction and the quantization, then
+    /// `cutlass_scaled_mm`); TensorRT-LLM fuses the quantization into the kernel that produces the input.
+    /// Set by framework class, not fitted.
+    pub separate_fp8_quant: bool,
 }
 
 impl Default for Framework {
@@ -170,6 +176,7 @@ impl Default for Framework {
             per_sequence_overhead_s: 0.0,
             kernel_launch_s: 0.0,
             cuda_graphs: true,
+            separate_fp8_quant: false,
         }
     }
 }
@@ -201,8 +208,11 @@ impl Framework {
             _ => None,
         };
         let found = find(&name).or_else(|| fallback.and_then(find));
+        let separate_fp8_quant =
+            matches!(name.as_str(), "vllm" | "sglang" | "splitwise" | "vllm-v0.6");
         let d = Framework {
             cuda_graphs: name != "splitwise",
+            separate_fp8_quant,
             ..Framework::default()
         };
         Ok(match found {
@@ -221,6 +231,7 @@ impl Framework {
                     kernel_launch_s: c.kernel_launch_s.unwrap_or(0.0),
                     // The Splitwise prototype predates vLLM's CUDA graphs (v0.2.5, December 2023).
                     cuda_graphs: name != "splitwise",
+                    separate_fp8_quant,
                 },
                 Some(c.fitted_on.clone()),
             ),
@@ -306,6 +317,14 @@ pub struct IterationTime {
 /// Elementwise passes per layer priced as stream kernels: input norm, rotary, KV write, post-attention norm,
 /// activation (SwiGLU/GeLU), two residual adds.
 const ELEMENTWISE_KERNELS: f64 = 7.0;
+/// Kernels that quantize one fp8 linear layer's input when the framework runs them apart from the GEMM
+/// ([`Framework::separate_fp8_quant`]): vLLM v0.6.0's `scaled_fp8_quant` with a dynamic scale launches a
+/// zero fill of the scale, a max reduction and the quantization (`vllm/_custom_ops.py`,
+/// `csrc/quantization/fp8/common.cu`).
+const FP8_QUANT_KERNELS: f64 = 3.0;
+/// Linear layers per transformer layer whose input is quantized: QKV, attention output, MLP up (with gate),
+/// MLP down.
+const QUANTIZED_LINEARS: f64 = 4.0;
 /// Activations and the all-reduce run in 16-bit.
 const B16: f64 = 2.0;
 /// Logits are sampled in fp32.
@@ -661,6 +680,9 @@ impl Engine {
             0.0
         };
         kernels += ELEMENTWISE_KERNELS;
+        if self.separate_fp8_quant() {
+            kernels += FP8_QUANT_KERNELS * QUANTIZED_LINEARS;
+        }
         let layers = self.stage_layers * pp;
         let dense_layers = self.stage_dense * pp;
         let moe_layers = self.stage_moe * pp;
@@ -887,6 +909,29 @@ struct EngineMemo {
 impl Engine {
     /// The linear layers, MoE, elementwise passes, tensor-parallel all-reduces, embedding and pipeline sends of
     /// an iteration of `t` new tokens.
+    /// Whether the linear layers' inputs are quantized to fp8 by kernels of their own.
+    fn separate_fp8_quant(&self) -> bool {
+        self.weights == WeightFormat::Fp8 && self.framework.separate_fp8_quant
+    }
+
+    /// Seconds of the separate fp8 quantization of the linear inputs of one layer (16-bit bytes of each
+    /// input over the iteration's tokens): a max reduction reading the input (a stream pass), then the
+    /// quantization reading it and writing one byte per element, priced as the roofline engine's FP8 cast pass
+    /// (`StreamContext::estimate_fp8_cast`, the training engine's cast model); zero when the framework fuses it
+    /// ([`Framework::separate_fp8_quant`]).
+    fn fp8_quant_time(&self, inputs: [f64; 4]) -> f64 {
+        if !self.separate_fp8_quant() {
+            return 0.0;
+        }
+        inputs
+            .iter()
+            .map(|&x| {
+                self.stream.estimate(x, 0.0, 0.0).time_s
+                    + self.stream.estimate_fp8_cast(x, x / B16).time_s
+            })
+            .sum()
+    }
+
     fn token_terms(&self, t: f64) -> TokenTerms {
         let m = &self.model;
         let tp = self.attn_tp;
@@ -960,7 +1005,8 @@ impl Engine {
             + self
                 .stream
                 .estimate(t * m.q_width() / tp * B16, t * m.q_width() / tp * B16, 0.0)
-                .time_s;
+                .time_s
+            + self.fp8_quant_time([row, t * m.q_width() / tp * B16, row, ffn_row]);
         // Tensor-parallel all-reduces: after attention and after the MLP.
         let tp_ar = if self.attn_tp > 1.0 {
             2.0 * self
