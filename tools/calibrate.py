@@ -757,6 +757,30 @@ def calibrate_inferencex() -> tuple[dict[str, dict[str, float]], dict[str, Any]]
     return values, report
 
 
+def remove_serving(system: str, framework: str, fitted_on_prefix: str) -> None:
+    """Drops the ``[[serving]]`` entry of ``framework`` in ``hwdb/systems/<system>.toml`` when its ``fitted_on``
+    starts with ``fitted_on_prefix`` (a table this tool wrote and a refit no longer keeps)."""
+    path = HWDB / "systems" / f"{system}.toml"
+    doc = _read(path)
+    tables = doc.get("serving")
+    if tables is None:
+        return
+    keep = [t for t in tables if not (t.get("framework") == framework
+                                      and str(t.get("fitted_on", "")).startswith(fitted_on_prefix))]  # fmt: skip
+    if len(keep) == len(tables):
+        return
+    if keep:
+        aot = tomlkit.aot()
+        for t in keep:
+            aot.append(t)
+        doc["serving"] = aot
+    else:
+        del doc["serving"]
+        if "sources" in doc and "serving" in doc["sources"]:
+            del doc["sources"]["serving"]
+    _write_doc(path, doc)
+
+
 def write_serving(system: str, framework: str, figures: dict[str, float], fitted_on: str) -> None:
     """Sets (or adds) the ``[[serving]]`` entry of ``framework`` in ``hwdb/systems/<system>.toml``; figures at
     zero are left out (hwdb figures are > 0; absent means none)."""
@@ -994,6 +1018,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             for key, figures in values_x.items():
                 system, framework = key.split("/")
                 write_serving(system, framework, figures, vn.fitted_on(system, framework))
+            for key, rep in report["inferencex"].items():
+                if not rep["kept"]:  # a table an earlier run of this fit wrote goes
+                    remove_serving(*key.split("/"), fitted_on_prefix="InferenceMAX")
             print(
                 "wrote the InferenceMAX serving figures; pip install . and run "
                 "`perfmodel validate serving_new --write validation`"
