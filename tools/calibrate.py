@@ -732,10 +732,32 @@ def calibrate_trtllm() -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
     return values, report
 
 
+def _other_holdout_medians(system: str, framework: str, figures: dict[str, float]) -> tuple[float, float] | None:
+    """Median |error| of the other suites' held-out rows of ``system`` and ``framework`` (the TensorRT-LLM v1.0
+    B200/GB200 tables of ``perfmodel.validation.mlperf5``, run on ``trtllm-pytorch``) uncalibrated and with
+    ``figures``: a table fitted on one model must not make the same system and class worse on others. None where
+    no such rows exist."""
+    import numpy as np
+    from perfmodel.validation import mlperf5 as m5
+    from perfmodel.validation import serving_trtllm as vt
+
+    rows = [r for r in m5._trtllm_rows() if r["hwdb_system"] == system] if framework == "trtllm-pytorch" else []
+    if not rows:
+        return None
+    base = vt.uncalibrated_figures()
+
+    def median(figs: dict[str, float]) -> float:
+        err = [abs(vt.predict(m5._trtllm_case(r), figs) / float(r["value"]) - 1.0) for r in rows]
+        return float(np.median(err))
+
+    return median(base), median({**base, **figures})
+
+
 def calibrate_inferencex() -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
     """The serving figures of each (system, framework class) of the InferenceMAX rows, fitted on its 1k/1k rows
     (``perfmodel.validation.serving_new.fit``). A fit is kept only when it lowers the median |error| of its own
-    rows (the rule the APEX vLLM fit followed); the others are reported with ``kept = False``."""
+    rows (the rule the APEX vLLM fit followed) and does not raise that of the other suites' held-out rows of the
+    same system and class (:func:`_other_holdout_medians`); the others are reported with ``kept = False``."""
     from perfmodel.validation import serving_new as vn
 
     values: dict[str, dict[str, float]] = {}
@@ -743,6 +765,10 @@ def calibrate_inferencex() -> tuple[dict[str, dict[str, float]], dict[str, Any]]
     for system, framework in vn.groups():
         figures, rep = vn.fit(system, framework)
         rep["kept"] = rep["median_abs_error"] < rep["uncalibrated_median_abs_error"]
+        other = _other_holdout_medians(system, framework, figures)
+        if other is not None:
+            rep["other_holdout_median_abs_error"] = {"uncalibrated": other[0], "with_fit": other[1]}
+            rep["kept"] = rep["kept"] and other[1] <= other[0]
         rep["figures"] = figures
         report[f"{system}/{framework}"] = rep
         if rep["kept"]:
@@ -752,7 +778,8 @@ def calibrate_inferencex() -> tuple[dict[str, dict[str, float]], dict[str, Any]]
             + ", ".join(f"{k} = {v:.4g}" for k, v in figures.items())
             + f"; fit rows {rep['rows']}: median |err| {rep['median_abs_error']:.3f}, max {rep['max_abs_error']:.3f}"
             + f" (uncalibrated {rep['uncalibrated_median_abs_error']:.3f} / {rep['uncalibrated_max_abs_error']:.3f})"
-            + ("" if rep["kept"] else ": NOT kept (its own rows' median got worse)")
+            + ("" if rep["kept"] else ": NOT kept (its own rows' median, or another suite's held-out rows of the "
+               "same system and class, got worse)")
         )
     return values, report
 

@@ -508,9 +508,10 @@ def fitted_on(system: str, version: str) -> str:
 #: Nothing is fitted on the stand-in: a one-figure fit (``kernel_time_scale``) on each system's Llama 3.3 70B rows
 #: gave 1.029 (B200) and 1.019 (GB200), its own rows' median 6.7 -> 6.6 % and 9.3 -> 8.7 %, the held-out rows
 #: 26.4 -> 27.4 % and 19.5 -> 19.9 %: not kept (NOTES.md's rule: a fit stays only if it earns its place). Every
-#: row is predicted with the uncalibrated ``trtllm-pytorch`` class and is a holdout. dgx-b200's ``trtllm-pytorch``
-#: table (fitted on InferenceMAX's DeepSeek-R1 rows, ``serving_new``) is deliberately not used: with it these rows
-#: go from 6.7 to 16.4 % (dense) and 29.6 to 58.0 % (MoE) on B200 (docs/mlperf5_validation.md).
+#: row is predicted with the uncalibrated ``trtllm-pytorch`` class (neither system has a table of that class) and
+#: is a holdout. A dgx-b200 ``trtllm-pytorch`` table fitted on InferenceMAX's DeepSeek-R1 rows (``serving_new``)
+#: made these rows worse (6.7 -> 16.4 % dense, 29.6 -> 58.0 % MoE), so ``tools/calibrate.py --inferencex`` does not
+#: keep it (docs/mlperf5_validation.md).
 def trtllm_data() -> pl.DataFrame:
     """The TensorRT-LLM v1.0-era offline throughput rows on B200 and GB200 (FP4), transcribed from the
     perf-overview document the serving suite's H100 rows come from (``perfmodel/data/trtllm_v1_blackwell.csv``):
