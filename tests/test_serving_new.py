@@ -84,7 +84,9 @@ def test_fit_rows_are_one_k_one_k_and_hwdb_says_so(rows: pl.DataFrame) -> None:
     for key, rep in report.items():
         system, framework = key.split("/")
         table = [s for s in hwdb.get(system).to_dict().get("serving", []) if s["framework"] == framework]
-        if not rep["kept"]:  # a fit that worsened its own rows, or other held-out rows of its class, is not written
+        if not rep[
+            "kept"
+        ]:  # a fit that worsened its own rows, or other held-out rows of its class, is not written
             other = rep.get("other_holdout_median_abs_error")
             worse_elsewhere = other is not None and other["with_fit"] > other["uncalibrated"]
             assert not table

@@ -732,7 +732,9 @@ def calibrate_trtllm() -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
     return values, report
 
 
-def _other_holdout_medians(system: str, framework: str, figures: dict[str, float]) -> tuple[float, float] | None:
+def _other_holdout_medians(
+    system: str, framework: str, figures: dict[str, float]
+) -> tuple[float, float] | None:
     """Median |error| of the other suites' held-out rows of ``system`` and ``framework`` (the TensorRT-LLM v1.0
     B200/GB200 tables of ``perfmodel.validation.mlperf5``, run on ``trtllm-pytorch``) uncalibrated and with
     ``figures``: a table fitted on one model must not make the same system and class worse on others. None where
@@ -741,7 +743,9 @@ def _other_holdout_medians(system: str, framework: str, figures: dict[str, float
     from perfmodel.validation import mlperf5 as m5
     from perfmodel.validation import serving_trtllm as vt
 
-    rows = [r for r in m5._trtllm_rows() if r["hwdb_system"] == system] if framework == "trtllm-pytorch" else []
+    rows = (
+        [r for r in m5._trtllm_rows() if r["hwdb_system"] == system] if framework == "trtllm-pytorch" else []
+    )
     if not rows:
         return None
     base = vt.uncalibrated_figures()
@@ -778,8 +782,12 @@ def calibrate_inferencex() -> tuple[dict[str, dict[str, float]], dict[str, Any]]
             + ", ".join(f"{k} = {v:.4g}" for k, v in figures.items())
             + f"; fit rows {rep['rows']}: median |err| {rep['median_abs_error']:.3f}, max {rep['max_abs_error']:.3f}"
             + f" (uncalibrated {rep['uncalibrated_median_abs_error']:.3f} / {rep['uncalibrated_max_abs_error']:.3f})"
-            + ("" if rep["kept"] else ": NOT kept (its own rows' median, or another suite's held-out rows of the "
-               "same system and class, got worse)")
+            + (
+                ""
+                if rep["kept"]
+                else ": NOT kept (its own rows' median, or another suite's held-out rows of the "
+                "same system and class, got worse)"
+            )
         )
     return values, report
 
