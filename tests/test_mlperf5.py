@@ -163,17 +163,34 @@ def test_inference_rows_are_recorded_with_their_sources() -> None:
     assert all(250 < x < 320 for x in l2["output_tokens_per_sample"].to_list())
 
 
+def test_serving_target_on_the_priced_mlperf_rows(rows: pl.DataFrame) -> None:
+    """Issue 18's serving target on the MLPerf rows priced: Llama 2 70B Offline (99 and 99.9) on B200 (21) and GB200
+    (4) with NVIDIA's TensorRT harness, its config's plan (one FP4 engine per GPU, batch 2048, 3,584 tokens per
+    iteration, FP8 KV), the OpenOrca prompt lengths and the log's output tokens per sample; uncalibrated, all held
+    out. Median +3.6 %; the misses are Google's B200 runs (78.5k tokens/s measured against ~101k for the other 19
+    B200 rows: +34 %) and GB200 (+13 to +17 %)."""
+    offline = rows.filter(pl.col("group").str.starts_with("mlperf_inference_"))
+    assert offline.height == 25 and set(offline["role"]) == {"holdout"}
+    assert m.inference_data().filter(pl.col("modelled") == "yes").height == 25
+    err = offline["error"].abs().to_list()
+    assert statistics.median(err) <= 0.15
+    summary = json.loads((ROOT / "validation" / "mlperf5_summary.json").read_text())
+    assert summary["serving"]["rows_predicted"] == 25
+    # The prompt lengths are the published extract: 24,576 samples, mean 222.3 tokens, max 1,021.
+    lengths = m.openorca_input_lengths()
+    assert len(lengths) == 24576 and abs(lengths.mean() - 222.33) < 0.01 and lengths.max() == 1021
+
+
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 18 serving target (MLPerf v5.x serving rows on the new hardware, median <= 15 %) not evaluated: "
-    "382 MLPerf Inference v5.1 LLM results are recorded (207 on the new hardware: 124 B200, 21 GB200, 62 MI325X; "
-    "none on MI355X in the closed division), but an offline or server run's throughput depends on every request's prompt length "
-    "and the datasets' prompt lengths are in no source this project can read (the logs count output tokens "
-    "only: 273-301 per Llama 2 70B sample; the reference 294.45 is the one published length figure)",
+    reason="issue 18 serving target on every MLPerf v5.x serving row of the new hardware: 25 of 207 priced (Llama 2 "
+    "70B Offline on B200/GB200, NVIDIA's harness); the Server and Interactive scenarios, the other benchmarks "
+    "(Llama 3.1 8B/405B, DeepSeek-R1, Mixtral) and the AMD MI325X/MI355X submissions need their plans and scenario "
+    "loads wired in",
 )
-def test_serving_target_new_hardware_median() -> None:
+def test_serving_target_every_new_hardware_row_priced() -> None:
     summary = json.loads((ROOT / "validation" / "mlperf5_summary.json").read_text())
-    assert summary["serving"]["rows_predicted"] > 0
+    assert summary["serving"]["rows_predicted"] >= summary["serving"]["rows_on_new_hardware"]
 
 
 def _standin(rows: pl.DataFrame, dense: bool) -> list[float]:

@@ -116,9 +116,27 @@ def test_unaligned_leading_dimensions():
         H100, 4096, 4096, 4096, dtype="fp8"
     )
     # A device without a measured fraction has no penalty.
-    assert pm.roofline.gemm_time("a100-sxm4-80gb", 4096, 4100, 4096) == pytest.approx(
-        pm.roofline.gemm_time("a100-sxm4-80gb", 4096, 4096, 4096), rel=0.01
+    assert pm.roofline.gemm_time("mi300x", 4096, 4100, 4096) == pytest.approx(
+        pm.roofline.gemm_time("mi300x", 4096, 4096, 4096), rel=0.01
     )
+    # A100: the fraction is fitted on the EleutherAI cookbook's alignment sweep (fp16 torch.mm 27648 x n x 4096,
+    # n = 2 mod 4); n = 4 mod 8 is held out: 27648 x 260 x 4096 measures 117.158 TFLOP/s, its aligned neighbour
+    # n = 264 171.318 (EleutherAI/cookbook sizing/results/gemm_data/mm/ksweep_low/a100.out @ 27dff48).
+    got = pm.roofline.gemm("a100-sxm4-40gb", 27648, [260, 264], 4096, dtype="fp16")["tflops"].to_list()
+    assert got[0] == pytest.approx(117.158, rel=0.10) and got[1] == pytest.approx(171.318, rel=0.10)
+    # An odd leading dimension (2-byte aligned) takes odd_gemm_fraction, fitted on the odd outputs n of the
+    # cookbook's 8192 x n x 51200 sweep; the sweep over the inner k is held out: 8192 x 14336 x k measures
+    # 255.388 (k = 51136), 136.919 (51138, even) and 76.096 TFLOP/s (51137, odd) (transformer_data/vocab_v_sweep.out).
+    odd = float(pm.hwdb.get("a100-sxm4-80gb")["efficiency.odd_gemm_fraction"])
+    assert odd < float(pm.hwdb.get("a100-sxm4-80gb")["efficiency.unaligned_gemm_fraction"])
+    aligned, odd_k, even_k = pm.roofline.gemm(
+        "a100-sxm4-40gb", 8192, 14336, [51136, 51137, 51138], dtype="fp16"
+    )["tflops"].to_list()
+    assert aligned > even_k > odd_k
+    assert odd_k == pytest.approx(76.096, rel=0.10) and aligned == pytest.approx(255.388, rel=0.10)
+    # Where a device gives no odd fraction, odd sizes take the unaligned one (H100: 4097 and 4098 alike).
+    h100 = [pm.roofline.gemm_time(H100, 4096, n, 4096) for n in (4097, 4098)]
+    assert h100[0] == pytest.approx(h100[1], rel=1e-3)
     with pytest.raises(pm.InvalidArgumentError, match="`layout`.*'row'.*'tn'"):
         pm.roofline.gemm(H100, 1024, 1024, 1024, layout="col")
 

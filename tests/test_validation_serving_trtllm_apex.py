@@ -6,6 +6,7 @@ import json
 import math
 
 import numpy as np
+import perfmodel as pm
 import polars as pl
 import pytest
 from perfmodel.validation import ROW_COLUMNS
@@ -165,7 +166,10 @@ def test_vllm_060_launch_figure_is_the_fit_on_the_llama_replays() -> None:
     figures, report = apex.fit_launch()
     assert report["replays"] == 11 and report["residuals"] == 22
     # the kept figure is the fit (to its 0.1 us rounding) and lies inside the bounds, not on them
-    assert figures["kernel_launch_s"] == pytest.approx(apex.VLLM_060_FIGURES["kernel_launch_s"], abs=1e-7)
+    tables = pm.hwdb.get(apex.SYSTEM).to_dict()["serving"]
+    kept = next(t for t in tables if t["framework"] == apex.FRAMEWORK_CLASS)
+    assert figures["kernel_launch_s"] == pytest.approx(kept["kernel_launch_us"] * 1e-6, abs=1e-7)
+    assert "Llama-3.1-70B" in kept["fitted_on"] and "held out" in kept["fitted_on"]
     assert 0.0 < figures["kernel_launch_s"] * 1e6 < report["bounds_us"][1]
 
 

@@ -5,8 +5,10 @@ What it fits (issue 12 item 3; DESIGN.md "every fitted figure lives in hwdb with
 
 - ``--roofline``: per device in ``FIT_DEVICES`` and per figure (16-bit and 8-bit GEMM, HBM stream, FlashAttention-2,
   cuDNN attention, unaligned GEMM fractions) one value minimising (max + median) absolute relative error over that
-  device's published rows of that kind and this project's own measurements of it (``perfmodel.validation.measured
-  .fit_key``). Each fraction is a bounded scalar problem: ``scipy.optimize.minimize_scalar(method="bounded")``
+  device's published rows of that kind, this project's own measurements of it (``perfmodel.validation.measured
+  .fit_key``) and the EleutherAI cookbook sweep rows named by ``perfmodel.validation.sizing.cookbook_fit_key``
+  (``SWEEP_DEVICES``: A100's unaligned-GEMM and odd-size GEMM fractions; V100's 16-bit GEMM and unaligned
+  fractions, its other figures inherited). Each fraction is a bounded scalar problem: ``scipy.optimize.minimize_scalar(method="bounded")``
   from ``STARTS`` sub-intervals of the bounds (the score is piecewise smooth, so one bracket can hold a local
   minimum), best kept. Devices without rows inherit (``INHERIT``), said in their ``fitted_on``. Fractions fitted
   earlier in ``KEYS`` order apply to later ones (the 16-bit GEMM rate scales attention and unaligned GEMMs).
@@ -56,6 +58,7 @@ Run from the repository root after ``pip install .`` (``pip install .[calibrate]
     python tools/calibrate.py --llm --write          # one part (or --roofline)
     python tools/calibrate.py --shared [--write]     # the shared overheads, then rerun --roofline
     python tools/calibrate.py --fp8-cast [--write]   # only the FP8 cast fractions (the rest of hwdb untouched)
+    python tools/calibrate.py --sweeps [--write]     # only the figures fitted on the cookbook sweeps
     python tools/calibrate.py --llm --llm-system dgx-h100 [--write]   # one system's LLM calibration
     python tools/calibrate.py --collectives [--write]  # fabric/NIC figures of the collectives engine
     python tools/calibrate.py --mlperf5 [--write]      # MLPerf v5.x profiles of B200/GB200/MI325X/MI355X
@@ -81,6 +84,7 @@ import perfmodel as pm
 import tomlkit
 from perfmodel.fitting import Fit, fit_scalar
 from perfmodel.validation import measured
+from perfmodel.validation import sizing as vsizing
 from perfmodel.validation.roofline import _MAX_GRID, FIT_DEVICES, Case, cases, predict
 from scipy import optimize
 
@@ -95,12 +99,14 @@ KEYS = {
     "attention": "attention_fraction",
     "attention_cudnn": "attention_cudnn_fraction",
     "unaligned": "unaligned_gemm_fraction",
+    "odd": "odd_gemm_fraction",
     "fp8_cast": "fp8_cast_fraction",
 }
 #: Bounds of each fraction (the unaligned-GEMM fraction lies far below the others: H100 about 0.2; the FP8 cast
 #: pass on H200 about 0.45 of the stream rate).
 BOUNDS = {
-    k: ((0.05, 1.0) if k == "unaligned" else (0.1, 1.0) if k == "fp8_cast" else (0.3, 1.0)) for k in KEYS
+    k: ((0.05, 1.0) if k in ("unaligned", "odd") else (0.1, 1.0) if k == "fp8_cast" else (0.3, 1.0))
+    for k in KEYS
 }
 #: Devices whose FP8 cast fraction is fitted on their own fused cast measurements (``measured.fit_key`` ==
 #: "fp8_cast": the GPT-3 175B shapes; the Llama-2-70B shapes are held out), and devices that take another's.
@@ -123,13 +129,20 @@ INHERIT = {
     ),
     "v100-sxm2-32gb": (
         "a100-sxm4-80gb",
-        "no published V100 GEMM/HBM row in the validation set; A100's fractions assumed (an assumption, not a fit)",
+        "no published V100 HBM or attention row in the validation set; A100's fractions assumed (an assumption, "
+        "not a fit; odd_gemm_fraction included: no odd V100 size was measured) but for the 16-bit GEMM and "
+        "unaligned-GEMM fractions fitted on the cookbook sweeps (SWEEP_DEVICES)",
     ),
     "mi250x-gcd": (
         "mi300x",
         "no published MI250X GEMM/HBM row in the validation set; MI300X's fractions assumed (an assumption, not a fit)",
     ),
 }
+#: Devices with figures fitted on the EleutherAI cookbook sweeps (``perfmodel/data/gemm_sweeps.csv``, suite
+#: ``sizing``; the rows ``perfmodel.validation.sizing.cookbook_fit_key`` names, the rest held out): the device whose
+#: hwdb file takes the figure -> the device the rows ran on (the logs do not say which A100; priced as SXM4 40GB,
+#: the same GA100 die and clocks). A device of ``INHERIT`` keeps its parent's other figures.
+SWEEP_DEVICES = {"a100-sxm4-80gb": "a100-sxm4-40gb", "v100-sxm2-32gb": "v100-sxm2-32gb"}
 #: (launch overhead us, tile overhead us) bounds of ``--shared``.
 SHARED_BOUNDS = [(2.0, 6.0), (0.5, 1.5)]
 SHARED_KEYS = ("launch_overhead_us", "tile_overhead_us")
@@ -209,6 +222,61 @@ def write_device(dev: str, values: dict[str, float], fitted_on: str) -> None:
     _write_doc(path, doc)
 
 
+def write_sweep_figures(dev: str, values: dict[str, float], text: str | None) -> None:
+    """Sets only the figures of ``dev`` fitted on the cookbook sweeps (``--sweeps``), the rest of its file as it
+    is: a fitted device's ``fitted_on`` gets ``text`` in place of its earlier parts for those figures; an
+    ``INHERIT`` device's is rewritten as ``write_device`` would (``text`` None: the values are its parent's, which
+    its ``inherited from`` already says)."""
+    path = _device_path(dev)
+    doc = _read(path)
+    eff = doc["efficiency"]
+    for key, value in values.items():
+        eff[KEYS[key]] = round(float(value), 4)
+    if text is not None:
+        names = tuple(f"{KEYS[k]} on " for k in values)
+        parts = [x for x in str(eff["fitted_on"]).split(" | ") if not x.startswith(names)]
+        if dev in INHERIT:
+            parent, why = INHERIT[dev]
+            eff["fitted_on"] = f"inherited from {parent}: {why} | {text} | {figure_notes(dev)}"
+        else:
+            at = max((i for i, x in enumerate(parts) if "_fraction on " in x), default=-1) + 1
+            eff["fitted_on"] = " | ".join([*parts[:at], *text.split(" | "), *parts[at:]])
+    _write_doc(path, doc)
+
+
+def calibrate_sweeps() -> tuple[dict[str, dict[str, float]], dict[str, str], dict[str, Any]]:
+    """``--sweeps``: only the figures ``SWEEP_DEVICES`` fit on cookbook rows, every other figure as hwdb has it
+    now: (values per device, the ``fitted_on`` part per device, report)."""
+    values: dict[str, dict[str, float]] = {}
+    texts: dict[str, str] = {}
+    report: dict[str, Any] = {}
+    for dev in SWEEP_DEVICES:
+        values[dev], parts, report[dev] = {}, [], {}
+        for key in KEYS:
+            rows = sweep_rows(dev, key)
+            if not rows:
+                continue
+            before = {f"efficiency.{KEYS[k]}": v for k, v in values[dev].items()}
+            f = fit_fraction(dev, key, rows, before)
+            values[dev][key] = f.value
+            parts.append(
+                f"{KEYS[key]} on {len(rows)} row(s): {len(rows)} rows of the EleutherAI cookbook sweep "
+                f"{rows[0].args['sweep_row']['sweep']} on {rows[0].device} (perfmodel/data/gemm_sweeps.csv, the "
+                "rows perfmodel.validation.sizing.cookbook_fit_key names; the rest of the sweep held out)"
+            )
+            errs = _errors(dev, key, f.value, rows, before)
+            report[dev][KEYS[key]] = {"figure": KEYS[key], **f.report(), "in_sample": _summary(errs)}
+            print(
+                f"{dev:16s} {KEYS[key]:26s} = {f.value:.4f}  rows={len(rows):3d}  "
+                f"{'converged' if f.success else 'NOT converged'}  in-sample |err| median "
+                f"{report[dev][KEYS[key]]['in_sample']['median_abs_error']:.3f} max "
+                f"{report[dev][KEYS[key]]['in_sample']['max_abs_error']:.3f}",
+                flush=True,
+            )
+        texts[dev] = " | ".join(parts)
+    return values, texts, report
+
+
 def write_power(dev: str, figures: dict[str, float], fitted_on: str) -> None:
     """Sets the fitted ``[power]`` figures of ``dev`` (``*_tdp_ratio``) and their ``fitted_on`` (``--power``);
     ``tdp_w``, ``idle_w`` and every other section are left as they are."""
@@ -283,8 +351,26 @@ def own_rows(device: str, key: str) -> list[Case]:
     ]  # fmt: skip
 
 
+def sweep_rows(device: str, key: str) -> list[Case]:
+    """The cookbook sweep rows that fit ``key`` of ``device`` (``SWEEP_DEVICES``; suite ``sizing``, role fit)."""
+    ran_on = SWEEP_DEVICES.get(device)
+    if ran_on is None:
+        return []
+    return [
+        Case("gemm", ran_on, "fp16", {"sweep_row": r}, measured=r["value"], metric=r["metric"], unit=r["unit"],
+             system=r["device"], operation=r["operation"], params=r["params"], source=r["source"])
+        for r in vsizing.sweep_rows().iter_rows(named=True)
+        if r["device"] == ran_on and vsizing.cookbook_fit_key(r["sweep"], json.loads(r["params"])) == key
+    ]  # fmt: skip
+
+
 def predict_any(c: Case, spec: Any) -> float:
-    """``predict`` for published rows, ``measured.predict`` for this project's own."""
+    """``predict`` for published rows, ``measured.predict`` for this project's own, ``sizing.predict_cookbook``
+    for the cookbook sweeps (on the device the row ran on, with the fitted device's overrides)."""
+    if "sweep_row" in c.args:
+        return vsizing.predict_cookbook(
+            c.args["sweep_row"], pm.hwdb.get(c.device).with_overrides(spec.overrides)
+        )
     if "measured_row" in c.args:
         value = measured.predict(c.args["measured_row"], spec)
         assert value is not None
@@ -296,6 +382,8 @@ def row_group(c: Case) -> str:
     """The source family of a row, the unit of leave-one-group-out."""
     if "measured_row" in c.args:
         return f"own measurements ({measured.group(c.args['measured_row'])})"
+    if "sweep_row" in c.args:
+        return f"EleutherAI cookbook sweep {c.args['sweep_row']['sweep']}"
     return c.operation.split(" (")[0] if c.operation.startswith("GEMM") else c.operation
 
 
@@ -338,28 +426,49 @@ def calibrate_roofline(
     fitted: dict[str, dict[str, float]] = {}
     described: dict[str, list[str]] = {}
     report: dict[str, Any] = {}
-    for dev in FIT_DEVICES:
+    # FIT_DEVICES, then the INHERIT devices with cookbook rows (their other figures: the parent's, fitted above).
+    for dev in [*FIT_DEVICES, *(d for d in SWEEP_DEVICES if d not in FIT_DEVICES)]:
         fitted[dev], described[dev], report[dev] = {}, [], {}
+        parent = INHERIT[dev][0] if dev not in FIT_DEVICES else None
+        inherited = {f"efficiency.{KEYS[k]}": v for k, v in fitted[parent].items()} if parent else {}
         for key in KEYS:
-            rows = [c for c in all_cases if c.device == dev and kind(c) == key] + own_rows(dev, key)
+            rows = (
+                [c for c in all_cases if c.device == dev and kind(c) == key]
+                + own_rows(dev, key)
+                + sweep_rows(dev, key)
+            )
             if not rows:
                 continue
             t0 = time.perf_counter()
-            before = {**(shared or {}), **{f"efficiency.{KEYS[k]}": v for k, v in fitted[dev].items()}}
+            before = {
+                **(shared or {}),
+                **inherited,
+                **{f"efficiency.{KEYS[k]}": v for k, v in fitted[dev].items()},
+            }
             f = fit_fraction(dev, key, rows, before)
             fitted[dev][key] = f.value
             own = [c for c in rows if "measured_row" in c.args]
+            swept = [c for c in rows if "sweep_row" in c.args]
             names = "; ".join(
                 [
                     f"{c.operation} {c.args.get('shape') or c.args.get('kernel') or ''} {c.dtype}".strip()
                     for c in rows
-                    if c not in own
+                    if c not in own and c not in swept
                 ]
                 + (
                     [
                         f"{len(own)} own measurements (perfmodel/data/measured_gpu.csv, group {measured.group(own[0].args['measured_row'])})"
                     ]
                     if own
+                    else []
+                )
+                + (
+                    [
+                        f"{len(swept)} rows of the EleutherAI cookbook sweep {swept[0].args['sweep_row']['sweep']} "
+                        f"on {swept[0].device} (perfmodel/data/gemm_sweeps.csv, the rows "
+                        "perfmodel.validation.sizing.cookbook_fit_key names; the rest of the sweep held out)"
+                    ]
+                    if swept
                     else []
                 )
             )
@@ -398,7 +507,9 @@ def calibrate_roofline(
                 flush=True,
             )
     texts = {
-        dev: "published_measurements.csv rows (tools/calibrate.py): " + " | ".join(d)
+        dev: ("published_measurements.csv rows" if dev in FIT_DEVICES else "cookbook sweep rows")
+        + " (tools/calibrate.py): "
+        + " | ".join(d)
         for dev, d in described.items()
     }
     return fitted, texts, report
@@ -623,6 +734,90 @@ def calibrate_trtllm() -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
     return values, report
 
 
+def _other_holdout_medians(
+    system: str, framework: str, figures: dict[str, float]
+) -> tuple[float, float] | None:
+    """Median |error| of the other suites' held-out rows of ``system`` and ``framework`` (the TensorRT-LLM v1.0
+    B200/GB200 tables of ``perfmodel.validation.mlperf5``, run on ``trtllm-pytorch``) uncalibrated and with
+    ``figures``: a table fitted on one model must not make the same system and class worse on others. None where
+    no such rows exist."""
+    import numpy as np
+    from perfmodel.validation import mlperf5 as m5
+    from perfmodel.validation import serving_trtllm as vt
+
+    rows = (
+        [r for r in m5._trtllm_rows() if r["hwdb_system"] == system] if framework == "trtllm-pytorch" else []
+    )
+    if not rows:
+        return None
+    base = vt.uncalibrated_figures()
+
+    def median(figs: dict[str, float]) -> float:
+        err = [abs(vt.predict(m5._trtllm_case(r), figs) / float(r["value"]) - 1.0) for r in rows]
+        return float(np.median(err))
+
+    return median(base), median({**base, **figures})
+
+
+def calibrate_inferencex() -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
+    """The serving figures of each (system, framework class) of the InferenceMAX rows, fitted on its 1k/1k rows
+    (``perfmodel.validation.serving_new.fit``). A fit is kept only when it lowers the median |error| of its own
+    rows (the rule the APEX vLLM fit followed) and does not raise that of the other suites' held-out rows of the
+    same system and class (:func:`_other_holdout_medians`); the others are reported with ``kept = False``."""
+    from perfmodel.validation import serving_new as vn
+
+    values: dict[str, dict[str, float]] = {}
+    report: dict[str, Any] = {}
+    for system, framework in vn.groups():
+        figures, rep = vn.fit(system, framework)
+        rep["kept"] = rep["median_abs_error"] < rep["uncalibrated_median_abs_error"]
+        other = _other_holdout_medians(system, framework, figures)
+        if other is not None:
+            rep["other_holdout_median_abs_error"] = {"uncalibrated": other[0], "with_fit": other[1]}
+            rep["kept"] = rep["kept"] and other[1] <= other[0]
+        rep["figures"] = figures
+        report[f"{system}/{framework}"] = rep
+        if rep["kept"]:
+            values[f"{system}/{framework}"] = figures
+        print(
+            f"{system} {framework}: "
+            + ", ".join(f"{k} = {v:.4g}" for k, v in figures.items())
+            + f"; fit rows {rep['rows']}: median |err| {rep['median_abs_error']:.3f}, max {rep['max_abs_error']:.3f}"
+            + f" (uncalibrated {rep['uncalibrated_median_abs_error']:.3f} / {rep['uncalibrated_max_abs_error']:.3f})"
+            + (
+                ""
+                if rep["kept"]
+                else ": NOT kept (its own rows' median, or another suite's held-out rows of the "
+                "same system and class, got worse)"
+            )
+        )
+    return values, report
+
+
+def remove_serving(system: str, framework: str, fitted_on_prefix: str) -> None:
+    """Drops the ``[[serving]]`` entry of ``framework`` in ``hwdb/systems/<system>.toml`` when its ``fitted_on``
+    starts with ``fitted_on_prefix`` (a table this tool wrote and a refit no longer keeps)."""
+    path = HWDB / "systems" / f"{system}.toml"
+    doc = _read(path)
+    tables = doc.get("serving")
+    if tables is None:
+        return
+    keep = [t for t in tables if not (t.get("framework") == framework
+                                      and str(t.get("fitted_on", "")).startswith(fitted_on_prefix))]  # fmt: skip
+    if len(keep) == len(tables):
+        return
+    if keep:
+        aot = tomlkit.aot()
+        for t in keep:
+            aot.append(t)
+        doc["serving"] = aot
+    else:
+        del doc["serving"]
+        if "sources" in doc and "serving" in doc["sources"]:
+            del doc["sources"]["serving"]
+    _write_doc(path, doc)
+
+
 def write_serving(system: str, framework: str, figures: dict[str, float], fitted_on: str) -> None:
     """Sets (or adds) the ``[[serving]]`` entry of ``framework`` in ``hwdb/systems/<system>.toml``; figures at
     zero are left out (hwdb figures are > 0; absent means none)."""
@@ -771,6 +966,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--collectives", action="store_true", help="fit the collectives engine's fabric and NIC figures"
     )
     ap.add_argument(
+        "--sweeps",
+        action="store_true",
+        help="fit (and with --write, write) only the figures fitted on the EleutherAI cookbook sweeps",
+    )
+    ap.add_argument(
         "--serving",
         action="store_true",
         help="fit the systems' serving-framework figures (Splitwise prototype)",
@@ -779,7 +979,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--trtllm", action="store_true", help="fit the systems' TensorRT-LLM figures (slow: minutes)"
     )
     ap.add_argument(
-        "--vllm", action="store_true", help="fit dgx-h100's vLLM figures on the APEX replays (minutes)"
+        "--vllm",
+        action="store_true",
+        help="fit dgx-h100's vLLM v0.6.0 (vllm-v0.6) launch figure on the APEX Llama replays (seconds)",
+    )
+    ap.add_argument(
+        "--inferencex",
+        action="store_true",
+        help="fit the B200/B300/H200/MI3xx serving figures on the InferenceMAX 1k/1k rows",
     )
     ap.add_argument(
         "--power",
@@ -802,11 +1009,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         or a.shared
         or a.fp8_cast
         or a.collectives
+        or a.sweeps
         or a.serving
         or a.trtllm
         or a.vllm
         or a.power
         or a.mlperf5
+        or a.inferencex
     )
     report: dict[str, Any] = json.loads(REPORT.read_text()) if REPORT.exists() else {}
     report["engine"] = {"perfmodel": pm.__version__, "python": sys.version.split()[0]}
@@ -838,17 +1047,32 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(
                 "wrote the serving figures; pip install . and run `perfmodel validate serving --write validation`"
             )
+    if a.inferencex:
+        from perfmodel.validation import serving_new as vn
+
+        values_x, report["inferencex"] = calibrate_inferencex()
+        if a.write:
+            for key, figures in values_x.items():
+                system, framework = key.split("/")
+                write_serving(system, framework, figures, vn.fitted_on(system, framework))
+            for key, rep in report["inferencex"].items():
+                if not rep["kept"]:  # a table an earlier run of this fit wrote goes
+                    remove_serving(*key.split("/"), fitted_on_prefix="InferenceMAX")
+            print(
+                "wrote the InferenceMAX serving figures; pip install . and run "
+                "`perfmodel validate serving_new --write validation`"
+            )
     if a.vllm:
         from perfmodel.validation import serving_apex as va
 
-        figures_v, report["vllm"] = va.fit(va.SYSTEM)
+        figures_v, report["vllm"] = va.fit_launch(va.SYSTEM)
         print(
-            f"{va.SYSTEM} vllm: "
+            f"{va.SYSTEM} {va.FRAMEWORK_CLASS}: "
             + ", ".join(f"{k} = {v:.4g}" for k, v in figures_v.items())
             + f"; {report['vllm']}"
         )
         if a.write:
-            write_serving(va.SYSTEM, "vllm", figures_v, va.fitted_on(va.SYSTEM))
+            write_serving(va.SYSTEM, va.FRAMEWORK_CLASS, figures_v, va.launch_fitted_on(va.SYSTEM))
     if a.trtllm:
         from perfmodel.validation import serving_trtllm as vt
 
@@ -887,10 +1111,14 @@ def main(argv: Sequence[str] | None = None) -> None:
             texts[dev] += f" | fp8_cast_fraction taken from {parent} ({why}; {cast_texts[parent]})"
         if a.write:
             for dev, v in values.items():
-                write_device(dev, v, texts[dev])
+                if dev in FIT_DEVICES:
+                    write_device(dev, v, texts[dev])
             for dev, (parent, why) in INHERIT.items():
                 v = {k: x for k, x in values[parent].items() if k != "fp8_cast"}
                 text = f"inherited from {parent}: {why}"
+                if dev in SWEEP_DEVICES and dev not in FIT_DEVICES:
+                    v.update(values[dev])
+                    text += f" | {texts[dev]}"
                 if dev in cast:
                     v["fp8_cast"] = cast[dev]
                     text += f" | {cast_texts[dev]}"
@@ -906,6 +1134,22 @@ def main(argv: Sequence[str] | None = None) -> None:
                 write_fp8_cast(
                     dev, cast[parent], f"fp8_cast_fraction taken from {parent} ({why}; {cast_texts[parent]})"
                 )
+    if a.sweeps and not (a.roofline or both):
+        sweep_values, sweep_texts, sweep_report = calibrate_sweeps()
+        for dev, rep in sweep_report.items():
+            report.setdefault("roofline", {}).setdefault(dev, {}).update(rep)
+        if a.write:
+            for dev, v in sweep_values.items():
+                write_sweep_figures(dev, v, sweep_texts[dev])
+            for dev, (parent, _why) in INHERIT.items():
+                # The parent's sweep figures the device does not fit itself (INHERIT: assumed equal).
+                inherited = {
+                    k: v
+                    for k, v in sweep_values.get(parent, {}).items()
+                    if k not in sweep_values.get(dev, {})
+                }
+                if inherited:
+                    write_sweep_figures(dev, inherited, None)
     if a.llm or both:
         values, texts, llm_report = calibrate_llm()
         report.setdefault("llm", {})

@@ -29,7 +29,8 @@ Plans the step model cannot price are kept with a reason in ``modelled`` (accele
 ``--inference`` reads MLPerf Inference v5.x (closed division, LLM benchmarks) into
 ``python/perfmodel/data/mlperf_v5_inference.csv``: samples/s and output tokens/s of every scenario's
 ``performance/run_1/mlperf_log_summary.txt``, the system's accelerator and count, the weight data types of its
-measurements json. These rows are recorded, not predicted (``NOT_MODELLED``).
+measurements json. Llama 2 70B Offline rows of NVIDIA's TensorRT harness on B200/GB200 are priced
+(``modelled = yes``, :func:`inference_modelled`); the others are recorded, not predicted (``NOT_MODELLED``).
 
 Run from the repository root, with the repositories fetched as git directories (no work tree needed):
 
@@ -457,13 +458,27 @@ INFERENCE_COLUMNS = (
     "samples_per_s", "tokens_per_s", "output_tokens_per_sample", "valid", "weight_data_types", "hwdb_system",
     "modelled", "source",
 )  # fmt: skip
-#: Why the inference rows are not predicted (docs/mlperf5_validation.md): an offline or server run's throughput
-#: depends on every request's prompt length, and the datasets' prompt lengths are published nowhere this project
-#: could read (the OpenOrca set of Llama 2 70B: only the reference output mean, 294.45 tokens per sample,
-#: mlcommons/inference docs/index.md; the dataset files themselves are downloads from MLCommons' storage).
+#: Why most inference rows are not predicted (docs/mlperf5_validation.md): an offline or server run's throughput
+#: depends on every request's prompt length and on the submission's plan. The prompt lengths of the Llama 2 70B
+#: (OpenOrca) set are read from a published per-sample extract (``perfmodel.validation.mlperf5.OPENORCA_SOURCE``)
+#: and NVIDIA's Llama 2 70B Offline plan from its configs (``LLAMA2_OFFLINE_NVIDIA``), so those rows are priced
+#: (:func:`inference_modelled`); the other benchmarks, scenarios and harnesses are not.
 NOT_MODELLED = (
-    "no: the benchmark dataset's prompt lengths are not available (only output token counts are logged)"
+    "no: only Llama 2 70B Offline on B200/GB200 with NVIDIA's TensorRT harness is priced (prompt lengths and plan "
+    "known); this benchmark/scenario/harness is not"
 )
+
+
+def inference_modelled(row: dict[str, Any]) -> str:
+    """``yes`` for the rows ``perfmodel.validation.mlperf5`` prices: Llama 2 70B (99 and 99.9) Offline, valid, on
+    B200 or GB200, run with NVIDIA's TensorRT harness (system directory ending ``_TRT``) on FP4 weights."""
+    priced = (
+        row["benchmark"] in ("llama2-70b-99", "llama2-70b-99.9") and row["scenario"] == "Offline"
+        and row["accelerator"] in ("B200", "GB200") and str(row["system_dir"]).endswith("_TRT")
+        and row["weight_data_types"] == "fp4" and row["valid"] == "VALID"
+    )  # fmt: skip
+    return "yes" if priced else NOT_MODELLED
+
 
 _SUMMARY = {
     "samples_per_s": re.compile(r"^(?:Completed )?[Ss]amples per second\s*:\s*([0-9.eE+]+)", re.M),
@@ -511,6 +526,7 @@ def inference_rows(version: str, repo: Path) -> list[dict[str, Any]]:
             "weight_data_types": wdt, "hwdb_system": HWDB_SYSTEM.get(acc, ""), "modelled": NOT_MODELLED,
             "source": f"mlcommons/inference_results_{version}@{commit}:{f}; closed/{submitter}/systems/{sysdir}.json",
         })  # fmt: skip
+        rows[-1]["modelled"] = inference_modelled(rows[-1])
     return rows
 
 

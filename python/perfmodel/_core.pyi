@@ -244,6 +244,7 @@ def serve_simulate(
     record_itl: bool,
     power: PowerModel | None = None,
     cap_w: float | None = None,
+    max_concurrency: int | None = None,
 ) -> dict[str, Any]: ...
 def serve_disaggregated(
     prefill: ServeEngine,

@@ -5,7 +5,7 @@ perfmodel serve prefill MODEL SYSTEM [--tp 8 --pp 1 --batch 1 --prompt-len 2048 
 perfmodel serve decode MODEL SYSTEM [--tp 8 --batch 64 --context-len 2048]
 perfmodel serve memory MODEL SYSTEM [--tp 8]
 perfmodel serve simulate MODEL SYSTEM [--tp 8 --replicas 1] (--rate R [--num-requests N --prompt-tokens P
-    --output-tokens O] | --requests FILE) [--slo-ttft S --slo-tpot S --csv OUT]
+    --output-tokens O] | --requests FILE) [--max-concurrency C --slo-ttft S --slo-tpot S --csv OUT]
 perfmodel serve throughput MODEL SYSTEM [--tp 8 --isl 1024 --osl 1024]
 perfmodel serve max-rate MODEL SYSTEM [--tp 8 --replicas 1 | --search] --slo-tpot S [--slo-ttft S --percentile 90]
     [--num-requests N --prompt-tokens P --output-tokens O | --requests FILE]
@@ -139,6 +139,10 @@ def add_parser(sub: Any) -> None:
             s.add_argument("--slo-tpot", type=float, default=None, metavar="S", help="TPOT SLO, seconds")
             s.add_argument("--balancer", default="round_robin", help="round_robin or least_outstanding")
             s.add_argument("--scheduler-policy", default=None, help=_POLICY_HELP)
+            if name == "simulate":
+                s.add_argument("--max-concurrency", type=int, default=None, metavar="C",
+                               help="closed-loop clients: at most C requests in flight, the next sent when one "
+                               "finishes (vllm bench serve --max-concurrency); without --rate: all ready at once")  # fmt: skip
             s.add_argument(
                 "--csv",
                 metavar="OUT",
@@ -270,14 +274,18 @@ def _fitted_on(args: argparse.Namespace) -> str | None:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    if (args.requests is None) == (args.rate is None):
-        raise UsageError("give either --rate (Poisson arrivals per second) or --requests FILE")
+    if args.requests is not None and args.rate is not None:
+        raise UsageError("give either --rate (Poisson arrivals per second) or --requests FILE, not both")
+    if args.requests is None and args.rate is None:
+        if args.max_concurrency is None:
+            raise UsageError("give either --rate (Poisson arrivals per second) or --requests FILE")
+        args.rate = math.inf  # closed-loop clients with every request ready
     kw = _common(args)
     sim = serve.simulate(
         args.model, args.system, replicas=args.replicas, requests=args.requests, rate=args.rate,
         num_requests=args.num_requests, prompt_tokens=args.prompt_tokens, output_tokens=args.output_tokens,
         seed=args.seed, slo_ttft_s=args.slo_ttft, slo_tpot_s=args.slo_tpot, balancer=args.balancer,
-        scheduler_policy=args.scheduler_policy, **kw,
+        scheduler_policy=args.scheduler_policy, max_concurrency=args.max_concurrency, **kw,
     )  # fmt: skip
     fitted = _fitted_on(args)
     data = {**_head(args), "replicas": args.replicas, "slo_ttft_s": args.slo_ttft, "slo_tpot_s": args.slo_tpot,

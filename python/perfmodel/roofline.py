@@ -107,7 +107,9 @@ def gemm(
         Which dimensions must be multiples of 16 bytes for the aligned kernels: ``"row"`` (row-major operands
         as PyTorch and ``nn.Linear`` hold them: k and n) or ``"tn"`` (cuBLAS column-major TN, as cuBLASLt
         benchmarks call it: k and m). An unaligned GEMM runs at the device's ``unaligned_gemm_fraction`` of
-        the aligned rate (measured on H100: 0.2-0.25; 1 where hwdb has no figure).
+        the aligned rate (measured on H100: 0.2-0.25; A100: 0.63; 1 where hwdb has no figure), and one whose
+        leading dimension is not even a multiple of 4 bytes (an odd 16-bit size) at its ``odd_gemm_fraction``
+        (A100: 0.27; the unaligned fraction where hwdb has none).
     client : dask.distributed.Client, optional
         Evaluates row ranges on its workers (every array call of this module takes it); the frame is the local
         one.

@@ -959,6 +959,7 @@ def simulate(
     power_cap_w: float | None = None,
     attention_dp: bool = False,
     scheduler_policy: str | None = None,
+    max_concurrency: int | None = None,
     **figures: float,
 ) -> Simulation:
     """Serve a request trace or Poisson arrivals on ``replicas`` copies of an instance: the
@@ -975,6 +976,14 @@ def simulate(
     lockstep: an iteration holds every rank's batch and takes the slowest rank's time. ``balancer`` spreads
     requests over all ranks; the ``replica`` column is the rank (0 to ``replicas x tp - 1``). The energy
     columns are NaN (the power tally prices one batch per iteration; not modelled for lockstep groups).
+
+    With ``max_concurrency`` = C the requests come from closed-loop clients, as ``vllm bench serve
+    --max-concurrency C``, SGLang's ``bench_serving``, genai-perf/aiperf's concurrency mode and InferenceMAX
+    run: requests are sent in order with at most C in flight, the next one when one finishes (its send time
+    is the later of its own arrival and that finish). Each request's ``arrival_s`` is then its send time and
+    TTFT, TPOT and end-to-end latency count from it, as those clients time a request from when they send it.
+    Without ``rate`` or ``requests`` it defaults to ``rate=math.inf`` (every request ready at once, those
+    benchmarks' default), so C requests stay in flight until the last ones drain.
 
     Parameters
     ----------
@@ -1031,6 +1040,9 @@ def simulate(
         How admission holds KV blocks: ``"max_utilization"`` (the prompt's, growing per decode with recompute
         preemption, as vLLM and SGLang do) or ``"guaranteed_no_evict"`` (the whole request's, TensorRT-LLM's
         default); see :data:`perfmodel.serve.frameworks.SCHEDULER_POLICIES`. Default: the framework's.
+    max_concurrency : int, optional
+        Closed-loop clients: at most this many requests in flight (a whole number >= 1; above). Default: none,
+        every request is sent at its arrival.
     **figures : float
         Framework figures replaced by name (``kernel_time_scale``, ``comm_bandwidth_scale``,
         ``decode_attention_fraction``, ``iteration_overhead_s``, ``collective_sync_s``,
@@ -1060,8 +1072,16 @@ def simulate(
     Simulation(100 requests: mean TTFT 23.1 ms, mean TPOT 6.98 ms, 449 output tokens/s)
     >>> f"p99 TTFT {sim.p99_ttft_s * 1e3:.0f} ms", sim.requests.height
     ('p99 TTFT 49 ms', 100)
+    >>> one = pm.serve.simulate("llama3.1-8b", "dgx-h100", num_requests=20, max_concurrency=1)
+    >>> round(one.requests["e2e_s"].sum() / one.makespan_s, 6)  # one client: strictly serial
+    1.0
     """
     m = _as_model(model)
+    concurrency = (
+        None if max_concurrency is None else _whole("max_concurrency", max_concurrency, 1, 2**32 - 1)
+    )
+    if concurrency is not None and requests is None and rate is None:
+        rate = math.inf
     trace = _trace(requests, rate, num_requests, prompt_tokens, output_tokens, seed)
     replicas = _whole("replicas", replicas)
     attention_dp = _flag("attention_dp", attention_dp)
@@ -1074,7 +1094,9 @@ def simulate(
     pp = _whole("pp", pp)
     # The simulator with each iteration's power tallied (perfmodel.power; times bit-identical without a cap).
     raw = _core.serve_simulate(inst.handle, *_columns(trace), replicas * pp, inst.scheduler, str(balancer), True,
-                               inst.power.handle, inst.power_cap_w)  # fmt: skip
+                               inst.power.handle, inst.power_cap_w, concurrency)  # fmt: skip
+    if concurrency is not None:  # the clients' send times
+        trace = trace.with_columns(arrival_s=raw["arrival_s"])
     if pp > 1:
         raw["replica"] = np.floor_divide(raw["replica"], pp)
     sim = summarize(raw, trace, slo_ttft_s, slo_tpot_s)

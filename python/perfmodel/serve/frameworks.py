@@ -98,6 +98,19 @@ FRAMEWORKS: dict[str, FrameworkDefaults] = {
         "capacity scheduler policy guaranteed_no_evict (executor SchedulerConfig default)",
         scheduler_policy="guaranteed_no_evict",
     ),
+    "vllm-v0.6": FrameworkDefaults(
+        max_num_seqs=256,
+        max_num_batched_tokens=512,
+        memory_fraction=0.9,
+        fraction_of_free=False,
+        block_size=16,
+        chunked_prefill=True,
+        source="vLLM v0.6.0 (September 2024; the V0 engine): max_num_seqs 256, gpu_memory_utilization 0.9, "
+        "block_size 16; chunked prefill on for models with max_model_len > 32K at its default 512 batched tokens "
+        "(arg_utils.py; docs 'Performance and Tuning'); CUDA graphs for decode-only iterations only "
+        "(worker/model_runner.py `_use_captured_graph`), so an iteration holding a prompt chunk launches its "
+        "kernels eagerly (hwdb `kernel_launch_us` of this class)",
+    ),
     "splitwise": FrameworkDefaults(
         max_num_seqs=256,
         max_num_batched_tokens=8192,
@@ -144,7 +157,8 @@ def framework_defaults(name: str) -> FrameworkDefaults:
     Parameters
     ----------
     name : str
-        ``"vllm"``, ``"sglang"``, ``"trtllm"``, ``"trtllm-pytorch"`` or ``"splitwise"`` (case-insensitive).
+        ``"vllm"``, ``"vllm-v0.6"``, ``"sglang"``, ``"trtllm"``, ``"trtllm-pytorch"`` or ``"splitwise"``
+        (case-insensitive).
 
     Returns
     -------

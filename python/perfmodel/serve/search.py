@@ -110,6 +110,7 @@ def search(
     seed: int = 0,
     objective: str = "goodput",
     client: Any = None,
+    max_concurrency: int | None = None,
 ) -> pl.DataFrame:
     """The best serving plan for a cluster: every TP x PP (x EP) split of its GPUs into replicas, simulated on
     the same requests.
@@ -155,6 +156,10 @@ def search(
     client : dask.distributed.Client, optional
         Simulates the plans as tasks on its workers (chunks of the plan list, each retried if it fails); the
         frame is the local one.
+    max_concurrency : int, optional
+        Closed-loop clients for the whole cluster (:func:`perfmodel.serve.simulate`): every plan serves the same
+        requests with at most this many in flight (the benchmark question "which plan at concurrency C");
+        ``objective="goodput"`` only. Default: none.
 
     Returns
     -------
@@ -189,12 +194,21 @@ def search(
         )
     if objective == "max_rate" and slo_ttft_s is None and slo_tpot_s is None:
         raise InvalidArgumentError("objective 'max_rate' needs `slo_ttft_s`, `slo_tpot_s` or both")
+    if max_concurrency is not None:
+        from .. import _check as check
+
+        max_concurrency = check.whole("max_concurrency", max_concurrency, 1, 2**32 - 1)
+        if objective == "max_rate":
+            raise InvalidArgumentError(
+                "argument `max_concurrency`: closed-loop clients set their own rate; use objective 'goodput'"
+            )
     spec, nodes, _ = _cluster_size(cluster)
     items = [(p, seqs) for p in plans(model, cluster, max_pp) for seqs in max_num_seqs]
     ctx: dict[str, Any] = dict(model=model, spec=spec, nodes=nodes, rate=rate, slo_ttft_s=slo_ttft_s, slo_tpot_s=slo_tpot_s,
                                percentile=percentile, num_requests=num_requests, prompt_tokens=prompt_tokens,
                                output_tokens=output_tokens, requests=requests, dtype=dtype, kv_dtype=kv_dtype,
-                               framework=framework, seed=seed, objective=objective)  # fmt: skip
+                               framework=framework, seed=seed, objective=objective,
+                               max_concurrency=max_concurrency)  # fmt: skip
     if client is None:
         rows = _plan_rows(items, ctx)
     else:
@@ -249,6 +263,8 @@ def _plan_rows(items: list[tuple[dict[str, int], int | None]], ctx: dict[str, An
             "prompt_tokens": prompt_tokens, "output_tokens": output_tokens, "seed": seed,
         }  # fmt: skip
         common = dict(dtype=dtype, kv_dtype=kv_dtype, framework=framework, ep=p["ep"], max_num_seqs=seqs)
+        if ctx.get("max_concurrency") is not None:
+            common["max_concurrency"] = ctx["max_concurrency"]
         if p["attention_dp"]:
             common["attention_dp"] = True
         if objective == "max_rate":

@@ -35,6 +35,7 @@ SUITES: dict[str, str] = {
     "energy": "perfmodel.validation.energy",
     "sizing": "perfmodel.validation.sizing",
     "mlperf5": "perfmodel.validation.mlperf5",
+    "serving_new": "perfmodel.validation.serving_new",
 }
 
 #: Columns every suite returns. ``error`` is (predicted - measured) / measured; ``role`` is ``fit`` for rows

@@ -2,9 +2,10 @@
 H200 and MI300X rows as anchors.
 
 Serving: the MLPerf Inference v5.1 LLM rows are recorded (``perfmodel/data/mlperf_v5_inference.csv``,
-:func:`inference_data`) but not predicted: an offline or server run's throughput depends on the prompt length of
-every request, and no source this project can read gives the datasets' prompt lengths (the runs log output
-tokens only). The summary says so (``serving``).
+:func:`inference_data`); the Llama 2 70B Offline rows of NVIDIA's TensorRT harness on B200/GB200 are priced with
+the OpenOrca prompt lengths (:data:`OPENORCA_SOURCE`) and NVIDIA's plan (:data:`LLAMA2_OFFLINE_NVIDIA`), groups
+``mlperf_inference_*``, all held out (:func:`offline_run`); the others are not, and the summary says why
+(``serving``).
 
 Rows: ``perfmodel/data/mlperf_v5.csv``, written by ``tools/import_mlperf5.py`` from the mlcommons
 ``training_results_v5.0`` / ``v5.1`` repositories (each row names the result files, system description and config
@@ -50,6 +51,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from .. import hwdb, llm
@@ -112,9 +114,78 @@ _RACK = 72
 
 def inference_data() -> pl.DataFrame:
     """The MLPerf Inference v5.x LLM rows (closed division) the library records: ``tools/import_mlperf5.py
-    --inference``. Not predicted: their ``modelled`` column says why (the datasets' prompt lengths)."""
+    --inference``. ``modelled`` is ``yes`` for the rows priced (:func:`offline_rows`) and says why for the others."""
     path = Path(__file__).resolve().parent.parent / "data" / "mlperf_v5_inference.csv"
     return pl.read_csv(path, infer_schema_length=None)
+
+
+#: Where the Llama 2 70B (OpenOrca) prompt lengths come from: per-sample ``tok_input_length`` of MLCommons'
+#: ``open_orca_gpt4_tokenized_llama.sampled_24576.pkl``, extracted by ``mlperf-data/original/generate_dataset_summaries.py``
+#: into ``mlperf-data/summaries/llama2-70b-99.csv`` of openshift-psap/performance-dashboard @7cd1065d (24,576 samples,
+#: dataset order; mean 222.3 tokens, max 1,021). ``perfmodel/data/mlperf_openorca_input_lengths.csv`` is that column.
+OPENORCA_SOURCE = (
+    "openshift-psap/performance-dashboard@7cd1065d1e2c53ee745cbda08e2a8f13a42c93bb:"
+    "mlperf-data/summaries/llama2-70b-99.csv (tok_input_length of MLCommons' open_orca_gpt4_tokenized_llama."
+    "sampled_24576.pkl)"
+)
+#: NVIDIA's Llama 2 70B Offline harness settings on B200 and GB200, identical in
+#: ``closed/NVIDIA/configs/B200-SXM-180GBx8/Offline/llama2-70b.py`` and
+#: ``closed/NVIDIA/configs/GB200-NVL72_GB200-186GB_aarch64x4/Offline/llama2-70b.py`` of
+#: mlcommons/inference_results_v5.1 @965182b0: one TensorRT-LLM engine per GPU (``tensor_parallelism: 1``),
+#: ``gpu_batch_size`` 2048, ``max_num_tokens`` 3584, ``tokens_per_block`` 32, FP4 weights, ``kv_cache_dtype: fp8``,
+#: ``kvcache_free_gpu_mem_frac: 0.95``, ``enable_chunked_context``, ``batch_scheduler_policy: max_util``,
+#: ``max_seq_len`` 2048. Simulated with the uncalibrated ``trtllm`` class (TensorRT engines; neither system has a
+#: ``trtllm`` table, so nothing is fitted on these rows).
+LLAMA2_OFFLINE_NVIDIA: dict[str, Any] = {
+    "tp": 1, "dtype": "nvfp4", "kv_dtype": "fp8", "framework": "trtllm", "max_num_seqs": 2048,
+    "max_num_batched_tokens": 3584, "block_size": 32, "gpu_memory_utilization": 0.95, "chunked_prefill": True,
+    "scheduler_policy": "max_utilization", "max_model_len": 2048,
+}  # fmt: skip
+
+
+def openorca_input_lengths() -> np.ndarray:
+    """The 24,576 Llama 2 70B prompt lengths (tokens), in dataset order (:data:`OPENORCA_SOURCE`)."""
+    path = Path(__file__).resolve().parent.parent / "data" / "mlperf_openorca_input_lengths.csv"
+    return pl.read_csv(path)["input_length"].to_numpy()
+
+
+def offline_rows() -> list[dict[str, Any]]:
+    """The inference rows priced (``modelled = yes``, decided by ``tools/import_mlperf5.py``
+    ``inference_modelled``): Llama 2 70B (99 and 99.9, the same engine) Offline on B200 and GB200 run with NVIDIA's
+    TensorRT harness (system directory ending ``_TRT``) on FP4 weights."""
+    return list(inference_data().filter(pl.col("modelled") == "yes").iter_rows(named=True))
+
+
+def offline_predict(r: dict[str, Any]) -> float:
+    """Output tokens/s of an Offline row: one GPU's engine serving every ``gpus``-th OpenOrca prompt (the harness
+    spreads the samples over the GPUs' engines), all at once, each with the log's mean output tokens per sample;
+    the GPU's output tokens/s times the GPUs."""
+    from .. import serve
+
+    gpus = int(r["gpus"])
+    prompts = openorca_input_lengths()[::gpus].astype(np.float64)
+    out = float(round(r["output_tokens_per_sample"]))
+    trace = pl.DataFrame({"arrival_s": np.zeros(len(prompts)), "prompt_tokens": prompts,
+                          "output_tokens": np.full(len(prompts), out)})  # fmt: skip
+    sim = serve.simulate("llama2-70b", r["hwdb_system"], requests=trace, **LLAMA2_OFFLINE_NVIDIA)
+    return float(sim.output_tokens_per_s) * gpus
+
+
+def offline_run() -> list[dict[str, Any]]:
+    """Suite rows of the priced Offline rows (groups ``mlperf_inference_<benchmark>_<accelerator>``), all held
+    out."""
+    out = []
+    for r in offline_rows():
+        params = {k: r[k] for k in ("version", "submitter", "system_dir", "accelerator", "gpus", "benchmark",
+                                    "scenario", "output_tokens_per_sample")}  # fmt: skip
+        out.append({
+            "suite": "mlperf5", "group": f"mlperf_inference_{r['benchmark']}_{r['accelerator'].lower()}",
+            "system": r["hwdb_system"], "operation": f"{r['submitter']} {r['system_dir']} {r['benchmark']} Offline",
+            "params": json.dumps({**params, **LLAMA2_OFFLINE_NVIDIA}), "metric": "output_tokens_per_s",
+            "unit": "tokens/s", "measured": float(r["tokens_per_s"]), "predicted": offline_predict(r),
+            "role": "holdout", "source": f"{r['source']}; prompts: {OPENORCA_SOURCE}",
+        })  # fmt: skip
+    return out
 
 
 def data() -> pl.DataFrame:
@@ -263,7 +334,7 @@ def run(calib: dict[tuple[str, str], dict[str, float]] | None = None) -> pl.Data
         except PerfModelError:
             continue
         rows.append(_suite_row(r, pred))
-    return frame(rows + trtllm_run())
+    return frame(rows + trtllm_run() + offline_run())
 
 
 def _errors(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -276,7 +347,7 @@ def _errors(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def summary_extra(rows: pl.DataFrame) -> dict[str, Any]:
     """The issue 18 target figures: per accelerator and over the new hardware, fit and held out together and
     held out alone; the excluded rows counted by reason."""
-    d = [r for r in rows.to_dicts() if not r["group"].startswith("trtllm_v1_")]
+    d = [r for r in rows.to_dicts() if not r["group"].startswith(("trtllm_v1_", "mlperf_inference_"))]
     acc = {r["group"]: json.loads(r["params"])["accelerator"] for r in d}
     new = [r for r in d if acc[r["group"]] in NEW_HARDWARE]
     out: dict[str, Any] = {
@@ -324,12 +395,25 @@ def summary_extra(rows: pl.DataFrame) -> dict[str, Any]:
     }
     out["refused_by_the_engine"] = skipped()
     inf = inference_data()
+    offline = [r for r in rows.to_dicts() if r["group"].startswith("mlperf_inference_")]
     out["serving"] = {
         "target_median": TARGETS["serving_median"],
         "rows_recorded": inf.height,
         "rows_on_new_hardware": inf.filter(pl.col("accelerator").is_in(list(NEW_HARDWARE))).height,
-        "rows_predicted": 0,
-        "why_not": sorted(set(inf["modelled"].to_list())),
+        "rows_predicted": len(offline),
+        "predicted": {
+            "what": "Llama 2 70B Offline on B200/GB200 with NVIDIA's TensorRT harness (uncalibrated trtllm class, "
+            "OpenOrca prompt lengths, the log's output tokens per sample); every other row not predicted",
+            "all": _errors(offline),
+            "median_signed_error": statistics.median(r["predicted"] / r["measured"] - 1 for r in offline)
+            if offline
+            else None,
+            "per_accelerator": {
+                a: _errors([r for r in offline if r["group"].rsplit("_", 1)[1] == a.lower()])
+                for a in ("B200", "GB200")
+            },
+        },
+        "why_not": sorted(set(inf["modelled"].to_list()) - {"yes"}),
     }
     standin = [r for r in rows.to_dicts() if r["group"].startswith("trtllm_v1_")]
     out["serving_standin_trtllm_v1"] = {
@@ -425,8 +509,10 @@ def fitted_on(system: str, version: str) -> str:
 #: Nothing is fitted on the stand-in: a one-figure fit (``kernel_time_scale``) on each system's Llama 3.3 70B rows
 #: gave 1.029 (B200) and 1.019 (GB200), its own rows' median 6.7 -> 6.6 % and 9.3 -> 8.7 %, the held-out rows
 #: 26.4 -> 27.4 % and 19.5 -> 19.9 %: not kept (NOTES.md's rule: a fit stays only if it earns its place). Every
-#: row is predicted with the uncalibrated ``trtllm-pytorch`` class (dgx-b200 and gb200-nvl72 have no
-#: ``[[serving]]`` table) and is a holdout.
+#: row is predicted with the uncalibrated ``trtllm-pytorch`` class (neither system has a table of that class) and
+#: is a holdout. A dgx-b200 ``trtllm-pytorch`` table fitted on InferenceMAX's DeepSeek-R1 rows (``serving_new``)
+#: made these rows worse (6.7 -> 16.4 % dense, 29.6 -> 58.0 % MoE), so ``tools/calibrate.py --inferencex`` does not
+#: keep it (docs/mlperf5_validation.md).
 def trtllm_data() -> pl.DataFrame:
     """The TensorRT-LLM v1.0-era offline throughput rows on B200 and GB200 (FP4), transcribed from the
     perf-overview document the serving suite's H100 rows come from (``perfmodel/data/trtllm_v1_blackwell.csv``):

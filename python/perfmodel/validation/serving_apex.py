@@ -13,7 +13,8 @@ or TPOT, so end-to-end latency is predicted (:func:`predict`) but not a suite ro
 
 vLLM v0.6.0 runs an iteration that holds a prompt chunk eagerly (CUDA graphs only for decode-only batches:
 ``vllm/worker/model_runner.py`` ``_use_captured_graph`` requires ``decode_only``), so its host launches bound
-the short prefills of these replays: the replays run with :data:`VLLM_060_FIGURES` (``kernel_launch_s``,
+the short prefills of these replays: the replays run as framework class :data:`FRAMEWORK_CLASS`
+(``"vllm-v0.6"``), whose per-kernel launch time is hwdb's (dgx-h100 ``[[serving]]`` ``kernel_launch_us``,
 fitted on the Llama-3.1-70B replays by :func:`fit_launch`; Mistral-Large held out).
 
 The SGLang replays' script reads SGLang's own ``time_to_first_token`` histogram, which for these
@@ -101,12 +102,12 @@ SERVER_SESSIONS: dict[tuple[str, int], tuple[str, ...]] = {
     ("mistral-large-2407", 2): ("lmsys_05", "creation_05", "summarization_05"),
 }
 
-#: vLLM v0.6.0's host time per kernel launch of an eager iteration (one that holds a prompt chunk), s: fitted
-#: by :func:`fit_launch` on the Llama-3.1-70B vLLM replays (``serving_cases.APEX_FIT``; mean TTFT and
-#: token-weighted mean TPOT, least squares on log(predicted / measured)); the Mistral-Large replays are held
-#: out. It is the replays' figure, not hwdb's: vLLM releases since v0.6 capture prefill iterations in CUDA
-#: graphs too, so the library's uncalibrated ``vllm`` class keeps 0.
-VLLM_060_FIGURES: dict[str, float] = {"kernel_launch_s": 2.70e-5}
+#: The framework class the vLLM replays run as: vLLM v0.6.0's V0 engine, whose iterations that hold a prompt
+#: chunk launch their kernels eagerly; its host time per kernel launch is the system's hwdb figure
+#: (``[[serving]]`` ``kernel_launch_us``, fitted by :func:`fit_launch` and ``tools/calibrate.py --vllm`` on the
+#: Llama-3.1-70B replays, ``serving_cases.APEX_FIT``; the Mistral-Large replays are held out). The ``vllm``
+#: class (V1, which captures prefill iterations in CUDA graphs too) keeps no launch cost.
+FRAMEWORK_CLASS = "vllm-v0.6"
 #: SGLang (>= 0.4.4.post2, the APEX dockerfile's floor) sends a non-streaming request's output to its tokenizer
 #: manager only when the request finishes or every this many output tokens
 #: (``managers/scheduler_output_processor_mixin.py`` ``stream_output_generation``: ``len(req.output_ids) % 50 ==
@@ -118,7 +119,7 @@ def predict(case_row: dict[str, Any], figures: dict[str, float] | None = None) -
     """Predicted ``mean_ttft_s``, ``mean_tpot_s`` (token-weighted), ``mean_e2e_s`` and
     ``sglang_first_output_s`` of one replay (a row of :func:`cases`) as its server's metrics report them: over
     this replay and those sent to the same server before it (:data:`SERVER_SESSIONS`), each simulated with the
-    replay's server settings (:data:`VLLM_060`, :data:`VLLM_060_SERVER`, :data:`VLLM_060_FIGURES`, its KV format
+    replay's server settings (:data:`VLLM_060`, :data:`VLLM_060_SERVER`, :data:`FRAMEWORK_CLASS`, its KV format
     :func:`kv_dtype_of`) and framework ``figures`` overriding the system's hwdb figures of the case's framework
     class (none: as they are; ``comm_time_scale`` is translated for engines that scale collective bandwidth)."""
     r = case_row
@@ -155,14 +156,15 @@ def _run(r: dict[str, Any], figures: tuple[tuple[str, float], ...]) -> dict[str,
     """Sums over one simulated replay: requests, TTFT, inter-token gaps and their count, e2e latency and
     SGLang's first-output time (s)."""
     key = (r["model_id"], int(r["tp"]), int(r["ep"] or 1), r["framework"], r["dtype"], kv_dtype_of(r), r["trace"],
-           figures, tuple(sorted(VLLM_060_FIGURES.items())))  # fmt: skip
+           figures)  # fmt: skip
     if key not in _RUNS:
         vllm = r["framework"] == "vllm"
-        figs = {**(VLLM_060_FIGURES if vllm else {}), **dict(figures)}
+        figs = dict(figures)
         settings = {**VLLM_060, **VLLM_060_SERVER.get((r["model_id"], int(r["tp"])), {})} if vllm else {}
         sim = serve.simulate(
             r["model_id"], r["system_id"], tp=int(r["tp"]), ep=int(r["ep"] or 1), requests=trace(r),
-            framework=r["framework"], dtype=r["dtype"], kv_dtype=kv_dtype_of(r), **settings, **engine_figures(figs),
+            framework=FRAMEWORK_CLASS if vllm else r["framework"], dtype=r["dtype"], kv_dtype=kv_dtype_of(r),
+            **settings, **engine_figures(figs),
         )  # fmt: skip
         q = sim.requests
         gaps = (q["output_tokens"] - 1).clip(lower_bound=0).cast(pl.Float64)
@@ -235,7 +237,7 @@ def unpredicted() -> pl.DataFrame:
 def rows(figures: dict[str, float] | None = None) -> list[dict[str, Any]]:
     """Suite rows (groups ``apex_ttft`` and ``apex_tpot``; the SGLang replays' first-output time as
     ``apex_sglang_first_output``, role ``reported``) for every predictable replay and measured metric, with
-    ``figures`` overriding the hwdb framework figures and :data:`VLLM_060_FIGURES` (None: as they are). About
+    ``figures`` overriding the hwdb framework figures (None: as they are). About
     5 s for the 35 replays."""
     out = []
     for r in predictable().iter_rows(named=True):
@@ -327,7 +329,7 @@ def fit(system: str = SYSTEM) -> tuple[dict[str, float], dict[str, Any]]:
 
 
 def fit_launch(system: str = SYSTEM) -> tuple[dict[str, float], dict[str, Any]]:
-    """:data:`VLLM_060_FIGURES` refitted: vLLM v0.6.0's ``kernel_launch_s`` on ``system``'s ``fit`` vLLM replays
+    """The ``kernel_launch_s`` of ``system``'s :data:`FRAMEWORK_CLASS` table refitted on its ``fit`` vLLM replays
     (bounded scalar least squares on log(predicted / measured) of mean TTFT and token-weighted mean TPOT, the
     other figures as hwdb has them), and a report (replays, residuals, median and max |error| on them, the
     figure's bounds, seconds). About 4 s."""
@@ -361,6 +363,21 @@ def fit_launch(system: str = SYSTEM) -> tuple[dict[str, float], dict[str, Any]]:
         "replays": len(fit_rows), "residuals": int(err.size), "median_abs_error": float(np.median(err)),
         "max_abs_error": float(err.max()), "bounds_us": bounds, "seconds": time.perf_counter() - t0,
     }  # fmt: skip
+
+
+def launch_fitted_on(system: str = SYSTEM) -> str:
+    """What ``system``'s :data:`FRAMEWORK_CLASS` launch figure is fitted on, for hwdb ``fitted_on``."""
+    p = predictable().filter(pl.col("system_id") == system)
+    fit_rows = p.filter((pl.col("role") == "fit") & (pl.col("framework") == "vllm"))
+    held = p.filter((pl.col("role") == "holdout") & (pl.col("framework") == "vllm"))
+    return (
+        f"APEX vLLM v0.6.0 trace replays (microsoft/apex_plus vllm/results; 1 replica): mean TTFT and "
+        f"token-weighted mean TPOT of {fit_rows.height} Llama-3.1-70B replays (TP2/TP4/TP8, bf16 and fp8) on "
+        f"{system}, each simulated with its server's settings (perfmodel.validation.serving_apex: VLLM_060, "
+        f"VLLM_060_SERVER, SERVER_SESSIONS), the other figures uncalibrated (perfmodel.validation.serving_apex."
+        f"fit_launch, bounded least squares on log(predicted/measured)); held out: {held.height} Mistral-Large-2407 "
+        "replays and every other serving row"
+    )
 
 
 def fitted_on(system: str = SYSTEM) -> str:

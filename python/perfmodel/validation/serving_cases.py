@@ -687,7 +687,7 @@ TRTLLM_FIT: frozenset[tuple[str, str]] = frozenset(
 
 
 #: APEX: (framework, model) replays that fit the vLLM v0.6.0 replays' host launch figure
-#: (``serving_apex.fit_launch`` -> ``serving_apex.VLLM_060_FIGURES``): the 11 Llama-3.1-70B vLLM replays; the
+#: (``serving_apex.fit_launch`` -> hwdb dgx-h100 ``vllm-v0.6`` ``kernel_launch_us``): the 11 Llama-3.1-70B replays; the
 #: Mistral-Large-2407 vLLM replays are held out. (Session 6 fitted kernel, per-iteration and per-prefill figures
 #: on the same replays, ``serving_apex.fit``, without a better median: 11.5% vs 10.8%; not kept.)
 APEX_FIT: frozenset[tuple[str, str]] = frozenset({("vllm", "llama3.1-70b")})

@@ -333,10 +333,16 @@ pub struct GemmContext {
     /// Elements per 16 bytes and its inverse (a power of two, so the alignment test is exact).
     align: f64,
     inv_align: f64,
+    /// Elements per 4 bytes and its inverse: a leading dimension below this alignment (an odd number of 16-bit
+    /// elements) takes the narrowest kernels.
+    word: f64,
+    inv_word: f64,
     /// Whether m (`Layout::Tn`) or n (`Layout::Row`) is the other leading dimension besides k.
     align_m: bool,
     /// Compute-time factor of an unaligned GEMM (1 / the device's unaligned fraction).
     unaligned_slowdown: f64,
+    /// Same when a leading dimension is not a multiple of 4 bytes (1 / the device's odd fraction).
+    odd_slowdown: f64,
     /// The device's smooth-maximum exponent.
     overlap_exponent: f64,
 }
@@ -373,8 +379,11 @@ impl GemmContext {
             out_bytes,
             align: 16.0 / dtype.bytes(),
             inv_align: dtype.bytes() / 16.0,
+            word: 4.0 / dtype.bytes(),
+            inv_word: dtype.bytes() / 4.0,
             align_m: false,
             unaligned_slowdown: 1.0 / device.efficiency.unaligned_gemm,
+            odd_slowdown: 1.0 / device.efficiency.odd_gemm,
             overlap_exponent: device.efficiency.overlap_exponent,
         })
     }
@@ -409,12 +418,14 @@ impl GemmContext {
     #[inline(always)]
     fn terms<A: Arith>(&self, m: f64, n: f64, k: f64, batch: f64) -> (f64, f64, f64, Bound) {
         let (t_compute, l2_bytes, _, _) = self.tile_choice::<A>(m, n, k, batch);
-        // A leading dimension that is not a multiple of 16 bytes slows the whole GEMM down.
-        let aligned = self.aligned::<A>(m, n, k);
-        let t_compute = if aligned {
+        // A leading dimension that is not a multiple of 16 bytes slows the whole GEMM down, one that is not even
+        // a multiple of 4 bytes more so.
+        let t_compute = if self.aligned::<A>(m, n, k) {
             t_compute
-        } else {
+        } else if self.word_aligned::<A>(m, n, k) {
             t_compute * self.unaligned_slowdown
+        } else {
+            t_compute * self.odd_slowdown
         };
         let operands = if self.weight_bytes == self.in_bytes {
             (m * k + k * n) * self.in_bytes
@@ -470,6 +481,14 @@ impl GemmContext {
         let other = if self.align_m { m } else { n };
         A::ceil(k * self.inv_align) * self.align == k
             && A::ceil(other * self.inv_align) * self.align == other
+    }
+
+    /// Whether k and the other leading dimension are multiples of 4 bytes.
+    #[inline(always)]
+    fn word_aligned<A: Arith>(&self, m: f64, n: f64, k: f64) -> bool {
+        let other = if self.align_m { m } else { n };
+        A::ceil(k * self.inv_word) * self.word == k
+            && A::ceil(other * self.inv_word) * self.word == other
     }
 
     /// How the engine schedules one GEMM (the same choice `estimate` prices): the output tile it picks, the
@@ -1469,7 +1488,9 @@ mod tests {
             }
         }
         let other = if ctx.align_m { m } else { n };
-        if k % ctx.align != 0.0 || other % ctx.align != 0.0 {
+        if k % ctx.word != 0.0 || other % ctx.word != 0.0 {
+            t_compute *= ctx.odd_slowdown;
+        } else if k % ctx.align != 0.0 || other % ctx.align != 0.0 {
             t_compute *= ctx.unaligned_slowdown;
         }
         let hbm_bytes = batch * ((m * k + k * n) * ctx.in_bytes + m * n * ctx.out_bytes);
@@ -1672,6 +1693,45 @@ mod tests {
                 "{a} {b}"
             );
         }
+    }
+
+    #[test]
+    fn odd_leading_dimensions_take_their_own_fraction() {
+        // Three alignment classes of a 16-bit GEMM: 16 bytes (n = 4096), 4 bytes (4098) and 2 bytes (4097).
+        let a100 = hw::registry()
+            .unwrap()
+            .get("a100-sxm4-80gb")
+            .unwrap()
+            .device()
+            .unwrap();
+        let mut ctx = GemmContext::new(&a100, Dtype::Fp16).unwrap();
+        ctx.unaligned_slowdown = 2.0;
+        ctx.odd_slowdown = 4.0;
+        let (aligned, _, _, _) = ctx.terms::<Portable>(4096.0, 4096.0, 4096.0, 1.0);
+        let (even, _, _, _) = ctx.terms::<Portable>(4096.0, 4098.0, 4096.0, 1.0);
+        let (odd, _, _, _) = ctx.terms::<Portable>(4096.0, 4097.0, 4096.0, 1.0);
+        // 4096..4098 need the same tiles and waves, so the compute time differs only by the factor.
+        assert!(same_bits(even, 2.0 * aligned) && same_bits(odd, 4.0 * aligned));
+        // k odd, n aligned; and the reference gives the same bits.
+        let (odd_k, _, _, _) = ctx.terms::<Portable>(4096.0, 4096.0, 4095.0, 1.0);
+        assert!(odd_k > 3.9 * aligned);
+        for (m, n, k) in [
+            (4096.0, 4097.0, 4096.0),
+            (4096.0, 4098.0, 4096.0),
+            (100.0, 4096.0, 4095.0),
+        ] {
+            assert!(same_bits(
+                ctx.estimate(m, n, k, 1.0).time_s,
+                reference_gemm(&ctx, m, n, k, 1.0).time_s
+            ));
+        }
+        // A 4-byte dtype is always word-aligned: only the 16-byte test applies.
+        let mut ctx32 = GemmContext::new(&a100, Dtype::Fp32).unwrap();
+        ctx32.unaligned_slowdown = 2.0;
+        ctx32.odd_slowdown = 4.0;
+        let (a, _, _, _) = ctx32.terms::<Portable>(4096.0, 4096.0, 4096.0, 1.0);
+        let (u, _, _, _) = ctx32.terms::<Portable>(4096.0, 4097.0, 4096.0, 1.0);
+        assert!(same_bits(u, 2.0 * a));
     }
 
     #[test]

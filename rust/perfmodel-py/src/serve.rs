@@ -385,7 +385,7 @@ const ITL_QUANTILES: [f64; 3] = [0.5, 0.9, 0.99];
 /// With `power` (a device's power law) each iteration's power is tallied ([`tally_items`]'s keys added; the
 /// times stay the engine's to the bit) and under `cap_w` iterations slow as the law says.
 #[pyfunction]
-#[pyo3(signature = (handle, arrival, prompt, output, replicas, scheduler, balancer, record_itl, power=None, cap_w=None))]
+#[pyo3(signature = (handle, arrival, prompt, output, replicas, scheduler, balancer, record_itl, power=None, cap_w=None, max_concurrency=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn serve_simulate<'py>(
     py: Python<'py>,
@@ -399,6 +399,7 @@ pub fn serve_simulate<'py>(
     record_itl: bool,
     power: Option<PyRef<'py, PyPowerModel>>,
     cap_w: Option<f64>,
+    max_concurrency: Option<u32>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let (a, p, o) = (arrival.as_slice()?, prompt.as_slice()?, output.as_slice()?);
     let e = &handle.inner;
@@ -411,6 +412,7 @@ pub fn serve_simulate<'py>(
             balancer: balancer_of(&balancer)?,
             record_itl_gaps: record_itl,
             stop,
+            max_concurrency,
         };
         if replicas == 0 {
             return Err(invalid("replicas", "is 0; expected at least 1"));

@@ -72,6 +72,10 @@ pub struct Efficiency {
     /// Fraction of the aligned GEMM rate left when a leading dimension is not a multiple of 16 bytes (the
     /// library falls back from its aligned kernels); 1 where no measurement says otherwise.
     pub unaligned_gemm: f64,
+    /// Same when a leading dimension is not even a multiple of 4 bytes (an odd number of 16-bit elements: the
+    /// library's narrowest-alignment kernels, CUTLASS's `align1`); `unaligned_gemm` where no measurement says
+    /// otherwise.
+    pub odd_gemm: f64,
     /// Fraction of the HBM stream rate (`hbm` x peak) that an FP8 cast pass reaches: scale, convert and amax of a
     /// 16-bit tensor, optionally with its transposed fp8 copy (Transformer Engine's `cast_transpose`); 1 where no
     /// measurement says otherwise. Not inheritable through `inherit_from` (a device names one parent for all its
@@ -305,6 +309,7 @@ impl Device {
 
         let e = root.req_section("efficiency")?;
         let gemm_16bit = e.req_figure("gemm_16bit_fraction")?;
+        let unaligned_gemm = e.figure("unaligned_gemm_fraction")?.unwrap_or(1.0);
         let efficiency = Efficiency {
             gemm_16bit,
             gemm_8bit: e.figure("gemm_8bit_fraction")?.unwrap_or(gemm_16bit),
@@ -314,7 +319,8 @@ impl Device {
             hbm: e.req_figure("hbm_fraction")?,
             attention: e.req_figure("attention_fraction")?,
             attention_cudnn: e.figure("attention_cudnn_fraction")?,
-            unaligned_gemm: e.figure("unaligned_gemm_fraction")?.unwrap_or(1.0),
+            unaligned_gemm,
+            odd_gemm: e.figure("odd_gemm_fraction")?.unwrap_or(unaligned_gemm),
             fp8_cast: e.figure("fp8_cast_fraction")?.unwrap_or(1.0),
             tile_overhead_s: e.req_figure("tile_overhead_us")? * 1e-6,
             launch_overhead_s: e.req_figure("launch_overhead_us")? * 1e-6,

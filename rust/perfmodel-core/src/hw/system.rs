@@ -142,8 +142,14 @@ impl SystemCalibration {
 /// vLLM does and shares its figures unless given its own; `trtllm-pytorch` is TensorRT-LLM 1.0's PyTorch
 /// backend, which takes `trtllm`'s figures unless given its own; `splitwise` is the 2023 vLLM-based prototype
 /// of Patel et al., ISCA'24, run eagerly, whose phase times are the Splitwise measurements).
-pub const SERVING_FRAMEWORKS: &[&str] =
-    &["vllm", "trtllm", "sglang", "splitwise", "trtllm-pytorch"];
+pub const SERVING_FRAMEWORKS: &[&str] = &[
+    "vllm",
+    "trtllm",
+    "sglang",
+    "splitwise",
+    "trtllm-pytorch",
+    "vllm-v0.6",
+];
 
 /// The serving model's figures for one framework class on one system (hwdb `[[serving]]`), fitted on named
 /// rows (see `perfmodel.serve` and `tools/calibrate.py --serving`). An absent figure keeps the uncalibrated

@@ -387,6 +387,7 @@ pub fn simulate(
         balancer: opts.balancer,
         record_itl_gaps: false,
         stop: opts.stop.clone(),
+        max_concurrency: None,
     };
     let arrivals = requests
         .iter()
@@ -508,6 +509,7 @@ pub fn simulate(
         balancer: opts.balancer,
         record_itl_gaps: opts.record_itl_gaps,
         stop: opts.stop.clone(),
+        max_concurrency: None,
     };
     let dec = sim::run(
         decode_cost,

@@ -208,7 +208,8 @@ impl Framework {
             _ => None,
         };
         let found = find(&name).or_else(|| fallback.and_then(find));
-        let separate_fp8_quant = matches!(name.as_str(), "vllm" | "sglang" | "splitwise");
+        let separate_fp8_quant =
+            matches!(name.as_str(), "vllm" | "sglang" | "splitwise" | "vllm-v0.6");
         let d = Framework {
             cuda_graphs: name != "splitwise",
             separate_fp8_quant,

@@ -53,6 +53,16 @@
 //! free blocks hold `ceil(prompt / block_size)` blocks, and decode in that iteration; the rest wait. Co-located
 //! runs never have such requests, and their schedules are unchanged.
 //!
+//! **Closed-loop clients** ([`SimOptions::max_concurrency`] = `C`; `vllm bench serve --max-concurrency`, SGLang
+//! `bench_serving --max-concurrency`, genai-perf/aiperf concurrency mode, InferenceMAX): requests are sent in
+//! trace order with at most `C` in flight. Request `k` is sent at `max(its trace arrival, the send of request
+//! k − 1, the (k − C + 1)-th earliest finish of the run)` (the first `C` need no free slot): a client whose
+//! request finished sends the next one at that instant, and it can join the iteration starting then. Its
+//! `arrival_s` in the result is that send time, and TTFT, TPOT and end-to-end latency count from it, as those
+//! clients time a request from when they send it (after the concurrency semaphore is acquired), not from a
+//! schedule. With every trace arrival at 0 the run is the benchmark's saturated loop: `C` requests always in
+//! flight until the trace runs out, so throughput is `C / mean E2E` (Little's law) over the busy part.
+//!
 //! # Rejected inputs (errors name the 0-based trace row)
 //!
 //! * `prompt_tokens + output_tokens > max_model_len` (vLLM rejects such requests);
@@ -79,7 +89,8 @@
 //! `cargo test --release -p perfmodel-core bench_10k -- --ignored --nocapture`.
 //! Measured: 22–34 ms on one core of a shared 2-core container (33,349 iterations, 1.99 M gaps), about
 //! 3 ms less without gap recording.
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 
 use super::batch::{Batch, PrefillChunk};
 use super::requests::{self, Request};
@@ -190,6 +201,9 @@ pub struct SimOptions {
     /// Checked before every iteration: once requested the run ends with [`crate::Error::Interrupted`].
     /// Default: never.
     pub stop: Stop,
+    /// Closed-loop clients: at most this many requests in flight, sent in trace order (see the module notes);
+    /// `None` (default): every request is sent at its trace arrival. Must be >= 1.
+    pub max_concurrency: Option<u32>,
 }
 
 impl Default for SimOptions {
@@ -198,7 +212,85 @@ impl Default for SimOptions {
             balancer: LoadBalancer::RoundRobin,
             record_itl_gaps: true,
             stop: Stop::never(),
+            max_concurrency: None,
         }
+    }
+}
+
+/// Checks [`SimOptions::max_concurrency`]: `Some(0)` is an error.
+pub(crate) fn check_concurrency(c: Option<u32>) -> Result<()> {
+    if c == Some(0) {
+        return Err(invalid(
+            "max_concurrency",
+            "is 0; expected a whole number >= 1 (requests in flight)",
+        ));
+    }
+    Ok(())
+}
+
+/// The closed-loop client of [`SimOptions::max_concurrency`]: the finish times of the run, consumed in time
+/// order as freed slots. Finish times are finite and >= 0, so their IEEE bits order as the numbers do.
+struct Gate {
+    cap: usize,
+    /// Finish times not yet consumed by a send (bits of non-negative f64, min-heap).
+    free: BinaryHeap<Reverse<u64>>,
+    /// Send time of the previous request (requests are sent in order).
+    last_send: f64,
+}
+
+impl Gate {
+    fn new(cap: Option<u32>) -> Option<Gate> {
+        cap.map(|c| Gate {
+            cap: c as usize,
+            free: BinaryHeap::new(),
+            last_send: 0.0,
+        })
+    }
+
+    /// Moves the finish times the engine recorded into the heap.
+    fn collect<C>(&mut self, eng: &mut Engine<'_, C>) {
+        for f in eng.finishes.drain(..) {
+            self.free.push(Reverse(f.to_bits()));
+        }
+    }
+
+    /// The earliest unconsumed finish (infinity when none).
+    fn earliest(&self) -> f64 {
+        self.free
+            .peek()
+            .map_or(f64::INFINITY, |Reverse(b)| f64::from_bits(*b))
+    }
+
+    /// The send time of request number `k` (0-based, in trace order) arriving at `arrival`: once `k >= cap`,
+    /// `step_earliest(m)` is called until every unit with work has reached `m`, the earliest unconsumed finish
+    /// (it steps the unit with work whose clock is smallest and below `m`, returning false when there is none);
+    /// that finish is then the slot this request takes.
+    fn send_time<'a, C>(
+        &mut self,
+        k: usize,
+        arrival: f64,
+        eng: &mut Engine<'a, C>,
+        mut step_earliest: impl FnMut(&mut Engine<'a, C>, f64) -> Result<bool>,
+    ) -> Result<f64> {
+        let mut t = arrival.max(self.last_send);
+        if k >= self.cap {
+            loop {
+                self.collect(eng);
+                if !step_earliest(eng, self.earliest())? {
+                    break;
+                }
+            }
+            let Some(Reverse(b)) = self.free.pop() else {
+                return Err(Error::Model {
+                    message: format!(
+                        "serve simulator: request {k} waits for a free slot but nothing is in flight (internal error)"
+                    ),
+                });
+            };
+            t = t.max(f64::from_bits(b));
+        }
+        self.last_send = t;
+        Ok(t)
     }
 }
 
@@ -375,6 +467,10 @@ struct Engine<'a, C> {
     arrivals_with_kv: bool,
     /// Checked before every iteration.
     stop: Stop,
+    /// Record each finish time in `finishes` (closed-loop runs).
+    track_finishes: bool,
+    /// Finish times since the closed-loop client last collected them.
+    finishes: Vec<f64>,
 }
 
 impl<'a, C> Engine<'a, C> {
@@ -417,6 +513,8 @@ impl<'a, C> Engine<'a, C> {
             record_gaps,
             arrivals_with_kv,
             stop: opts.stop.clone(),
+            track_finishes: opts.max_concurrency.is_some(),
+            finishes: Vec::new(),
         }
     }
 }
@@ -740,6 +838,9 @@ impl<C> Engine<'_, C> {
             s.last_token_s = end;
             if s.generated == s.output {
                 self.res.finish_s[i] = end;
+                if self.track_finishes {
+                    self.finishes.push(end);
+                }
                 rep.free_blocks += u64::from(s.blocks);
                 s.blocks = 0;
                 rep.finished_last += 1;
@@ -868,10 +969,25 @@ pub(crate) fn run(
     opts: &SimOptions,
     arrivals_with_kv: bool,
 ) -> Result<Run> {
+    check_concurrency(opts.max_concurrency)?;
     let mut eng = Engine::new(cost, cfg, requests, seqs, opts, arrivals_with_kv);
     let mut reps = new_replicas(replicas, blocks);
+    let mut gate = Gate::new(opts.max_concurrency);
 
     for (k, (t, id)) in arrivals.enumerate() {
+        let t = match gate.as_mut() {
+            None => t,
+            Some(g) => {
+                let t = g.send_time(k, t, &mut eng, |eng, m| {
+                    match earliest_below(reps.iter().map(|r| (r.has_work(), r.now)), m) {
+                        Some(j) => eng.step(&mut reps[j], j).map(|()| true),
+                        None => Ok(false),
+                    }
+                })?;
+                eng.res.arrival_s[id as usize] = t;
+                t
+            }
+        };
         let r = match opts.balancer {
             LoadBalancer::RoundRobin => k % replicas as usize,
             LoadBalancer::LeastOutstanding => {
@@ -914,6 +1030,18 @@ pub(crate) fn run(
     })
 }
 
+/// The unit (replica or lockstep group) with work whose clock is smallest and below `m`: `units` gives each
+/// unit's (has work, clock) in index order; ties go to the lowest index.
+fn earliest_below(units: impl Iterator<Item = (bool, f64)>, m: f64) -> Option<usize> {
+    let mut best: Option<(usize, f64)> = None;
+    for (j, (work, now)) in units.enumerate() {
+        if work && now < m && best.is_none_or(|(_, b)| now < b) {
+            best = Some((j, now));
+        }
+    }
+    best.map(|(j, _)| j)
+}
+
 /// Simulates `requests` on `groups` independent groups of `ranks` data-parallel attention ranks stepping in
 /// lockstep (attention DP with expert-parallel MoE layers, TensorRT-LLM's `enable_attention_dp`): each rank
 /// has its own scheduler, waiting queue, running list and `cfg`'s KV blocks, as a replica does; each group
@@ -943,6 +1071,7 @@ pub fn simulate_lockstep(
     })?;
     requests::validate(requests)?;
     check_rows(cfg, blocks, requests, true)?;
+    check_concurrency(opts.max_concurrency)?;
     let seqs: Vec<Seq> = requests.iter().map(Seq::new).collect();
     let mut eng = Engine::new(cost, cfg, requests, seqs, opts, false);
     let mut reps = new_replicas(total, blocks);
@@ -953,8 +1082,28 @@ pub fn simulate_lockstep(
             .map(|_| Vec::with_capacity(cfg.max_num_seqs as usize + 1))
             .collect(),
     };
+    let mut gate = Gate::new(opts.max_concurrency);
     for (k, r) in requests.iter().enumerate() {
-        let t = r.arrival_s;
+        let t = match gate.as_mut() {
+            None => r.arrival_s,
+            Some(g) => {
+                let t = g.send_time(k, r.arrival_s, &mut eng, |eng, m| {
+                    let groups = reps
+                        .chunks(ranks)
+                        .map(|g| (g.iter().any(Replica::has_work), g[0].now));
+                    match earliest_below(groups, m) {
+                        Some(j) => {
+                            let group = &mut reps[j * ranks..(j + 1) * ranks];
+                            eng.step_group(group, j * ranks, &mut scratch)
+                                .map(|()| true)
+                        }
+                        None => Ok(false),
+                    }
+                })?;
+                eng.res.arrival_s[k] = t;
+                t
+            }
+        };
         let target = match opts.balancer {
             LoadBalancer::RoundRobin => k % total as usize,
             LoadBalancer::LeastOutstanding => {
@@ -1384,6 +1533,181 @@ pub(crate) mod tests {
         assert!(r.busy_s[0] <= r.makespan_s);
         // Deterministic.
         assert_eq!(r, simulate(&linear, &c, 1, &trace).unwrap());
+    }
+
+    fn closed(c: u32) -> SimOptions {
+        SimOptions {
+            max_concurrency: Some(c),
+            ..SimOptions::default()
+        }
+    }
+
+    #[test]
+    fn one_client_sends_strictly_serially() {
+        // C = 1, constant cost: each request is one prefill iteration (its first token) and output - 1 decode
+        // iterations, alone, so E2E = output x T, TTFT = T, the next request is sent when it finishes and the
+        // E2E times add up to the makespan.
+        let outs = [3u32, 1, 5, 2];
+        let trace: Vec<Request> = outs.iter().map(|&o| req(0.0, 100, o)).collect();
+        for chunked in [false, true] {
+            let r = simulate_with(
+                &constant,
+                &cfg(8, 2048, chunked, 1e5),
+                1,
+                &trace,
+                &closed(1),
+            )
+            .unwrap();
+            let e2e: Vec<f64> = outs.iter().map(|&o| f64::from(o) * T).collect();
+            assert_close(&r.e2e_s, &e2e);
+            assert_close(&r.ttft_s, &[T; 4]);
+            assert_close(&r.arrival_s, &[0.0, 3.0 * T, 4.0 * T, 9.0 * T]);
+            assert!(close(r.makespan_s, e2e.iter().sum()));
+            assert_eq!(r.iterations, u64::from(outs.iter().sum::<u32>()));
+        }
+    }
+
+    #[test]
+    fn two_clients_by_hand() {
+        // Chunked prefill off (prefill-prioritised), C = 2, constant cost T, all at t = 0: A (3 tokens),
+        // B (1), C (2). Iteration 1 prefills A and B (first tokens at T; B finishes); C is sent at T and
+        // prefills alone in iteration 2 (its first token at 2T) while A waits; iteration 3 decodes A and C
+        // (C finishes at 3T); iteration 4 gives A its third token at 4T.
+        let trace = [req(0.0, 64, 3), req(0.0, 64, 1), req(0.0, 64, 2)];
+        let r = simulate_with(&constant, &cfg(8, 2048, false, 1e5), 1, &trace, &closed(2)).unwrap();
+        assert_close(&r.arrival_s, &[0.0, 0.0, T]);
+        assert_close(&r.first_token_s, &[T, T, 2.0 * T]);
+        assert_close(&r.finish_s, &[4.0 * T, T, 3.0 * T]);
+        assert_close(&r.ttft_s, &[T, T, T]);
+        assert_close(&r.e2e_s, &[4.0 * T, T, 2.0 * T]);
+        // Open loop, the same trace: C is prefilled with A and B and finishes at 2T.
+        let open = simulate(&constant, &cfg(8, 2048, false, 1e5), 1, &trace).unwrap();
+        assert_close(&open.finish_s, &[3.0 * T, T, 2.0 * T]);
+    }
+
+    #[test]
+    fn a_late_trace_arrival_waits_for_itself_and_a_large_cap_changes_nothing() {
+        let trace = [req(0.0, 64, 2), req(1.0, 64, 2)];
+        let r = simulate_with(&constant, &cfg(8, 2048, true, 1e5), 1, &trace, &closed(1)).unwrap();
+        assert_close(&r.arrival_s, &[0.0, 1.0]); // the slot freed at 2T, the request arrives at 1 s
+        let (p, o) = lengths();
+        let trace = poisson(20.0, 300, p, o, 3).unwrap();
+        let c = cfg(64, 4096, true, 2e5);
+        let open = simulate(&linear, &c, 2, &trace).unwrap();
+        assert_eq!(
+            simulate_with(&linear, &c, 2, &trace, &closed(300)).unwrap(),
+            open
+        );
+    }
+
+    /// Sends and finishes as events: the most requests in flight at once.
+    fn peak_in_flight(r: &SimResult) -> usize {
+        let mut ev: Vec<(f64, i32)> = r.arrival_s.iter().map(|&a| (a, 1)).collect();
+        ev.extend(r.finish_s.iter().map(|&f| (f, -1)));
+        ev.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1))); // finishes before sends at a tie
+        let (mut n, mut peak) = (0i32, 0i32);
+        for (_, d) in ev {
+            n += d;
+            peak = peak.max(n);
+        }
+        peak as usize
+    }
+
+    #[test]
+    fn saturated_clients_obey_littles_law() {
+        // Every trace arrival at 0 (vllm bench serve --request-rate inf --max-concurrency C): C requests in
+        // flight until the trace runs out, so requests per second over the makespan is C / mean E2E, less the
+        // drain at the end (the last C requests, ~C/n of the run).
+        let (p, o) = lengths();
+        let n = 3000;
+        let trace = offline(n, p, o, 5).unwrap();
+        let c = SchedulerConfig {
+            max_num_seqs: 256,
+            max_num_batched_tokens: 8192,
+            chunked_prefill: true,
+            block_size: 16,
+            kv_capacity_tokens: 1e6,
+            max_model_len: 8192,
+            reserve_output: false,
+        };
+        for (replicas, cap) in [(1, 16u32), (1, 64), (2, 48)] {
+            let r = simulate_with(&linear, &c, replicas, &trace, &closed(cap)).unwrap();
+            assert_eq!(peak_in_flight(&r), cap as usize);
+            let w = r.e2e_s.iter().sum::<f64>() / n as f64;
+            let x = n as f64 / r.makespan_s;
+            let little = f64::from(cap) / w;
+            assert!(
+                (x / little - 1.0).abs() < 0.02,
+                "{replicas} x cap {cap}: {x} vs {little}"
+            );
+            assert!(x <= little * (1.0 + 1e-9)); // fewer than C in flight only while draining
+                                                 // Sends are in trace order and never before the previous send.
+            assert!(r.arrival_s.windows(2).all(|w| w[0] <= w[1]));
+            assert_eq!(
+                r,
+                simulate_with(&linear, &c, replicas, &trace, &closed(cap)).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn closed_loop_lockstep_of_one_rank_is_the_replica_simulator() {
+        let (p, o) = lengths();
+        let trace = offline(400, p, o, 2).unwrap();
+        let c = cfg(32, 4096, true, 1e5);
+        let a = simulate_with(&linear, &c, 1, &trace, &closed(8)).unwrap();
+        let group = |b: &[Batch]| linear(&b[0]);
+        let b = simulate_lockstep(&group, &c, 1, 1, &trace, &closed(8)).unwrap();
+        assert_eq!(a.finish_s, b.finish_s);
+        assert_eq!(a.arrival_s, b.arrival_s);
+        // Two lockstep ranks under C = 4: never more than 4 in flight, Little's law as above.
+        let b2 = simulate_lockstep(
+            &|b: &[Batch]| b.iter().map(linear).fold(0.0, f64::max),
+            &c,
+            1,
+            2,
+            &trace,
+            &closed(4),
+        )
+        .unwrap();
+        assert_eq!(peak_in_flight(&b2), 4);
+        let err = simulate_lockstep(&group, &c, 1, 1, &trace, &closed(0)).unwrap_err();
+        assert!(err.to_string().contains("max_concurrency"), "{err}");
+    }
+
+    #[test]
+    fn closed_loop_with_least_outstanding_and_poisson_arrivals() {
+        // Arrivals on a schedule and a cap: a request goes out at the later of its arrival and a free slot, never
+        // more than C in flight, in trace order; the balancer sees the sends.
+        let (p, o) = lengths();
+        let trace = poisson(40.0, 800, p, o, 9).unwrap();
+        let c = cfg(64, 4096, true, 2e5);
+        let opts = SimOptions {
+            balancer: LoadBalancer::LeastOutstanding,
+            max_concurrency: Some(12),
+            ..SimOptions::default()
+        };
+        let r = simulate_with(&linear, &c, 3, &trace, &opts).unwrap();
+        assert!(peak_in_flight(&r) <= 12);
+        for (i, q) in trace.iter().enumerate() {
+            assert!(r.arrival_s[i] >= q.arrival_s);
+            assert!(r.first_token_s[i] > r.arrival_s[i]);
+        }
+        assert!(r.arrival_s.windows(2).all(|w| w[0] <= w[1]));
+        assert!(r.replica.contains(&2));
+        assert_eq!(r, simulate_with(&linear, &c, 3, &trace, &opts).unwrap());
+    }
+
+    #[test]
+    fn zero_concurrency_is_named() {
+        let trace = [req(0.0, 64, 2)];
+        let e =
+            simulate_with(&constant, &cfg(8, 2048, true, 1e5), 1, &trace, &closed(0)).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("max_concurrency") && msg.contains(">= 1"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -1,0 +1,177 @@
+"""Suite ``serving_new``: InferenceMAX / InferenceX DeepSeek-R1 serving rows on B200, B300, H200, MI300X, MI325X and
+MI355X, simulated with closed-loop clients (docs/mlperf5_validation.md, "Serving on the new hardware")."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+import numpy as np
+import perfmodel as pm
+import polars as pl
+import pytest
+from perfmodel import hwdb
+from perfmodel.validation import serving_new as v
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def rows() -> pl.DataFrame:
+    return v.run()
+
+
+def test_importer_rows_sources_and_exclusions() -> None:
+    d = pl.read_csv(v.DATA, infer_schema_length=None)
+    assert d.height == 435  # every entry of the API snapshot, modelled or not
+    assert d.filter(pl.col("excluded").is_null()).height == 120
+    assert v.excluded() == {
+        "speculative decoding (mtp)": 157,
+        "disaggregated prefill/decode (dynamo-trt)": 77,
+        "disaggregated prefill/decode (dynamo-sglang)": 52,
+        "disaggregated prefill/decode (mori-sglang)": 15,
+        "framework 'atom' has no framework class": 14,
+    }
+    for r in d.iter_rows(named=True):
+        assert (
+            r["source_repo"]
+            and r["source_path"].endswith("benchmarks.json")
+            and len(r["source_commit"]) == 40
+        )
+        assert r["run_url"].startswith("https://github.com/SemiAnalysisAI/InferenceX/actions/runs/")
+        assert r["range_ratio"] == 0.8 and r["num_prompts"] == 10 * r["conc"]
+
+
+def test_history_rows_are_the_other_nightly_results_all_held_out(rows: pl.DataFrame) -> None:
+    # benchmarks-history.json less the latest entries: 1,231 results, 789 modelled (other dates and framework
+    # versions of the same configurations), none in any fit; 3 refused by the engine (KV cache), reported.
+    h = pl.read_csv(v.HISTORY, infer_schema_length=None)
+    assert h.height == 1231 and v.history().height == 789
+    assert set(h["source_path"]) == {"packages/app/cypress/fixtures/api/benchmarks-history.json"}
+    summary = json.loads((ROOT / "validation" / "serving_new_summary.json").read_text())
+    got = rows.filter(pl.col("group") == "inferencex_history_output_tput_per_gpu").height
+    assert got == 789 - summary["history_rows_refused_by_the_engine"] and got >= 780
+
+
+def test_a_row_is_simulated_as_the_benchmark_ran_it() -> None:
+    # B200 SGLang FP8 TP8, 1k/1k at concurrency 64: 640 requests, lengths uniform in [819, 1024], at most 64 in
+    # flight; throughput per GPU over the run is the closed loop's C / mean E2E x mean output / tp (Little's law;
+    # the drain of the last 64 requests is 1/10 of the run, hence the tolerance).
+    r = v.cases().filter((pl.col("hardware") == "b200") & (pl.col("framework") == "sglang")
+                         & (pl.col("precision") == "fp8") & (pl.col("isl") == 1024) & (pl.col("osl") == 1024)
+                         & (pl.col("conc") == 64)).row(0, named=True)  # fmt: skip
+    sim = v.simulate(r)
+    req = sim.requests
+    assert req.height == 640
+    assert req["prompt_tokens"].min() >= 819 and req["prompt_tokens"].max() <= 1024
+    assert req["output_tokens"].min() >= 819 and req["output_tokens"].max() <= 1024
+    little = 64 / float(req["e2e_s"].mean()) * float(req["output_tokens"].mean()) / r["tp"]
+    per_gpu = v.predict(r)["output_tput_per_gpu"]
+    assert per_gpu <= little * (1 + 1e-9) and per_gpu == pytest.approx(little, rel=0.12)
+
+
+def test_fit_rows_are_one_k_one_k_and_hwdb_says_so(rows: pl.DataFrame) -> None:
+    history = rows.filter(pl.col("group").str.starts_with("inferencex_history_"))
+    assert history.height and set(history["role"]) == {"holdout"}
+    latest = rows.filter(~pl.col("group").str.starts_with("inferencex_history_"))
+    params = latest["params"].map_elements(
+        lambda p: (json.loads(p)["isl"], json.loads(p)["osl"]), return_dtype=pl.Object
+    )
+    for (isl, osl), role in zip(params.to_list(), latest["role"].to_list(), strict=True):
+        assert role == ("fit" if (isl, osl) == (1024, 1024) else "holdout")
+    report = json.loads((ROOT / "validation" / "calibration_report.json").read_text())["inferencex"]
+    for key, rep in report.items():
+        system, framework = key.split("/")
+        table = [s for s in hwdb.get(system).to_dict().get("serving", []) if s["framework"] == framework]
+        if not rep[
+            "kept"
+        ]:  # a fit that worsened its own rows, or other held-out rows of its class, is not written
+            other = rep.get("other_holdout_median_abs_error")
+            worse_elsewhere = other is not None and other["with_fit"] > other["uncalibrated"]
+            assert not table
+            assert rep["median_abs_error"] >= rep["uncalibrated_median_abs_error"] or worse_elsewhere
+            continue
+        assert len(table) == 1 and "1k/1k" in table[0]["fitted_on"] and "held out" in table[0]["fitted_on"]
+        assert table[0]["kernel_time_scale"] == pytest.approx(rep["figures"]["kernel_time_scale"], abs=1e-4)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 18 serving target on throughput alone: held-out output throughput per GPU median 15.6 % (79 rows; "
+    "with TPOT 14.9 %); dgx-b200's TensorRT-LLM rows run uncalibrated (20-27 %): the table fitted on their 1k/1k rows "
+    "(kernel scale 0.70) made the TensorRT-LLM v1.0 B200 tables worse (21.8 -> 27.0 %) and was not kept",
+)
+def test_held_out_throughput_alone_within_fifteen_percent(rows: pl.DataFrame) -> None:
+    assert statistics.median(_target(rows, "holdout", ("output_tput_per_gpu",))) <= 0.15
+
+
+def _target(rows: pl.DataFrame, role: str, metrics: tuple[str, ...] = v.TARGET_METRICS) -> list[float]:
+    groups = [f"inferencex_{m}" for m in metrics]
+    return rows.filter(pl.col("group").is_in(groups) & (pl.col("role") == role))["error"].abs().to_list()
+
+
+def test_issue18_serving_target_held_out_median(rows: pl.DataFrame) -> None:
+    # Issue 18: "median <= 15% for serving, held-out rows included": output throughput per GPU and median TPOT of
+    # the 1k/8k and 8k/1k rows (79 rows, 158 values), none of them in any fit.
+    held = _target(rows, "holdout")
+    assert len(held) == 158
+    assert statistics.median(held) <= 0.15
+    assert statistics.median(_target(rows, "holdout", ("median_tpot_s",))) <= 0.15
+    summary = json.loads((ROOT / "validation" / "serving_new_summary.json").read_text())
+    assert summary["target_holdout_throughput_and_tpot"]["median_abs_error"] == pytest.approx(
+        statistics.median(held), abs=1e-9
+    )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="MI300X and MI325X (SGLang, ROCm 7) long-context rows over-predicted: held-out throughput median +39 % "
+    "(MI300X, 10 rows) and +53 % (MI325X, 7), max +77 %; their 1k/1k fit rows are within 6.4 % (max). Measured TPOT "
+    "at 1k/8k grows with context far more than the model's decode attention does (MI300X c64: 40.7 ms at 1k/1k, 53.4 "
+    "ms at 1k/8k); MI355X, B200, B300 and H200 do not show it. The decode-attention share of HBM rate is the suspect; "
+    "no fit row identifies it",
+)
+def test_mi300x_mi325x_long_context_within_fifteen_percent(rows: pl.DataFrame) -> None:
+    sub = rows.filter(pl.col("system").is_in(["mi300x-pollara-node", "mi325x-node"]))
+    assert statistics.median(_target(sub, "holdout")) <= 0.15
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="median TTFT is not fitted and under-predicted: held-out median |error| 66 % (79 rows, 78 too low); at "
+    "concurrency 1 (8 rows, B200/B300) the measured 71-314 ms is 2.3-8.4x the predicted, 48-219 ms more: a per-request "
+    "cost outside the GPU iterations (HTTP streaming, tokenisation, the server's request polling) the simulator "
+    "does not have",
+)
+def test_ttft_within_fifteen_percent(rows: pl.DataFrame) -> None:
+    assert statistics.median(_target(rows, "holdout", ("median_ttft_s",))) <= 0.15
+
+
+def test_rows_the_engine_refuses_are_reported() -> None:
+    refused = v.unpredicted()
+    assert len(refused) == 1 and refused[0]["hardware"] == "b200" and refused[0]["tp"] == 4
+    summary = json.loads((ROOT / "validation" / "serving_new_summary.json").read_text())
+    assert len(summary["refused_by_the_engine"]) == 1
+
+
+def test_uncalibrated_engine_is_what_the_tables_improve_on() -> None:
+    # The fit of each kept table lowered its own rows' median |error| (calibration_report.json); recomputed here
+    # for dgx-b300 SGLang: uncalibrated 1k/1k rows vs the table.
+    r = [x for x in v.cases().iter_rows(named=True) if x["system"] == "dgx-b300" and v.role(x) == "fit"]
+
+    def med(**fig: float) -> float:
+        e = []
+        for x in r:
+            p, m = v.predict(x, **fig), v.measured(x)
+            e += [abs(p[k] / m[k][1] - 1) for k in v.TARGET_METRICS]
+        return float(np.median(e))
+
+    assert med() < 0.7 * med(kernel_time_scale=1.0, per_sequence_overhead_s=0.0)
+
+
+def test_closed_loop_serving_is_exposed_for_the_rows() -> None:
+    sim = pm.serve.simulate("deepseek-v3", "mi355x-pollara-node", tp=8, dtype="fp8", kv_dtype="fp8",
+                            framework="sglang", num_requests=40, prompt_tokens=("uniform", 819, 1024),
+                            output_tokens=("uniform", 819, 1024), max_concurrency=4)  # fmt: skip
+    assert sim.requests_per_s <= 4 / sim.mean_e2e_s * (1 + 1e-9)
