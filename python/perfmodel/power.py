@@ -452,7 +452,7 @@ def step_energy(estimate: Any, system: Any, power_cap_w: float | None = None) ->
     >>> e = pm.llm.estimate("llama3-8b", ("dgx-h100", 1), tp=1, global_batch=64, zero=1)
     >>> s = pm.power.step_energy(e, "dgx-h100")
     >>> f"{s['power_per_gpu_w']:.0f} W", f"{s['energy_per_token_j']:.3f} J/token"
-    ('700 W', '0.078 J/token')
+    ('700 W', '0.080 J/token')
     >>> capped = pm.power.step_energy(e, "dgx-h100", power_cap_w=500)
     >>> capped["step_time_s"] > s["step_time_s"], capped["energy_per_token_j"] < s["energy_per_token_j"]
     (True, True)

@@ -675,7 +675,7 @@ class Estimate(Result):
     >>> import perfmodel as pm
     >>> e = pm.llm.estimate("gpt3-175b", ("dgx-a100", 128), tp=8, pp=16, global_batch=1536, recompute="full")
     >>> e
-    Estimate(step 30.202 s, 104,158 tok/s, MFU 35.1%, 145.9 TFLOP/s/GPU, 26.4 of 80 GiB/GPU, fits)
+    Estimate(step 30.208 s, 104,137 tok/s, MFU 35.1%, 145.8 TFLOP/s/GPU, 26.4 of 80 GiB/GPU, fits)
     >>> e.breakdown.filter(e.breakdown["component"] == "bubble")["time_s"].round(2).to_list()
     [2.07]
     """

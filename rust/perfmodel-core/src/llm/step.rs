@@ -621,7 +621,7 @@ pub fn stage_memory(
             inflight * (8.0 * s * f64::from(p.micro_batch) + sbh) / t * if p.sp { 1.0 } else { t };
     }
     if matches!(role, StageRole::Only | StageRole::Last) {
-        act += 4.0 * sbh * (1.0 + m.vocab / m.hidden) / t;
+        act += 4.0 * sbh * (1.0 + padded_vocab(m, p) / m.hidden) / t;
     }
     let layer_full = (m.layer_dense_params() + m.expert_params() / f64::from(p.ep)) / t;
     let buffers = if p.zero == 3 {
@@ -1331,16 +1331,25 @@ pub fn check_supported(p: &Plan, c: &Cluster, what: &str) -> Result<()> {
     Ok(())
 }
 
+/// Rows of the output layer as Megatron-LM and NeMo allocate them: the vocabulary padded up to a multiple of
+/// `VOCAB_MULTIPLE x tp` (Megatron-LM `_vocab_size_with_padding`, `--make-vocab-size-divisible-by`, default 128),
+/// so every TP rank holds an equal, aligned shard (GPT-3's 50,257 tokens become 51,200 at TP 8).
+pub fn padded_vocab(m: &Model, p: &Plan) -> f64 {
+    let multiple = VOCAB_MULTIPLE * f64::from(p.tp);
+    (m.vocab / multiple).ceil() * multiple
+}
+
+/// Megatron-LM's default `--make-vocab-size-divisible-by`.
+const VOCAB_MULTIPLE: f64 = 128.0;
+
 /// Per-layer and logit kernel times of one micro-batch (roofline engine).
 pub fn kernels(m: &Model, p: &Plan, c: &Cluster) -> Kernels {
     let t = f64::from(p.tp);
     let tok = f64::from(p.micro_batch) * m.seq_len / f64::from(p.cp);
-    // Logits + loss on the last stage (the heaviest under 1F1B).
-    let (lo_f, lo_b) = linear_fb(&c.gemm16, tok, m.vocab / t, m.hidden, 1.0, p.frozen_weights);
-    let ce = c
-        .stream
-        .estimate(B16 * tok * m.vocab / t, B16 * tok * m.vocab / t, 0.0)
-        .time_s;
+    // Logits + loss on the last stage (the heaviest under 1F1B), over this rank's shard of the padded vocabulary.
+    let v = padded_vocab(m, p) / t;
+    let (lo_f, lo_b) = linear_fb(&c.gemm16, tok, v, m.hidden, 1.0, p.frozen_weights);
+    let ce = c.stream.estimate(B16 * tok * v, B16 * tok * v, 0.0).time_s;
     let (k, km) = (c.calib.compute_time_scale, c.calib.memory_time_scale);
     Kernels {
         lt: layer_times(m, p, c),
