@@ -388,6 +388,22 @@ fn layer_times(m: &Model, p: &Plan, c: &Cluster) -> LayerTimes {
     }
 }
 
+/// Values a low-precision recipe quantizes per TP rank for one micro-batch of `tok` tokens: the inputs (forward)
+/// and the output gradients (backward) of the four linears (QKV, projection, MLP up, MLP down).
+fn linear_operand_values(m: &Model, p: &Plan, tok: f64) -> (f64, f64) {
+    let t = f64::from(p.tp);
+    let h = m.hidden;
+    let f = if m.is_moe() {
+        m.expert_ffn() * f64::from(m.top_k + m.shared_experts)
+    } else {
+        m.ffn_hidden
+    };
+    let q = m.q_width();
+    let inputs = tok * (h + q / t + h + f / t);
+    let outputs = tok * ((q + m.kv_width()) / t + h + (m.mlp_mats() - 1.0) * f / t + h);
+    (inputs, outputs)
+}
+
 /// FP8 (Transformer Engine) casts of one layer's four linears per micro-batch, (forward, backward) seconds:
 /// before each fp8 GEMM the 16-bit operand is scaled, cast and transposed in one pass (TE's `cast_transpose`,
 /// which also takes the amax): the forward reads each linear's input once (2 bytes per value) and writes its
@@ -401,18 +417,7 @@ fn layer_times(m: &Model, p: &Plan, c: &Cluster) -> LayerTimes {
 /// (forward, data and weight gradients) runs 0.49-1.44x (median 1.13x) as fast as bf16 at GPT-3 175B and
 /// Llama-2-70B TP 4/8 shapes, far from the 2x of the matrix peaks.
 fn fp8_cast_times(m: &Model, p: &Plan, c: &Cluster, tok: f64) -> (f64, f64) {
-    let t = f64::from(p.tp);
-    let h = m.hidden;
-    let f = if m.is_moe() {
-        m.expert_ffn() * f64::from(m.top_k + m.shared_experts)
-    } else {
-        m.ffn_hidden
-    };
-    let mats = m.mlp_mats();
-    // Inputs (forward) and outputs (backward gradients) of QKV, projection, MLP up and MLP down, per TP rank.
-    let q = m.q_width();
-    let inputs = tok * (h + q / t + h + f / t);
-    let outputs = tok * ((q + m.kv_width()) / t + h + (mats - 1.0) * f / t + h);
+    let (inputs, outputs) = linear_operand_values(m, p, tok);
     let pass = |values: f64| {
         c.stream
             .estimate_fp8_cast(B16 * values, 2.0 * values)
@@ -436,17 +441,7 @@ fn fp8_cast_times(m: &Model, p: &Plan, c: &Cluster, tok: f64) -> (f64, f64) {
 /// stream rate where the device has none, is assumed). Not priced, as for FP8: the weights' quantization
 /// (once per step, the 16-bit weights cached in NVFP4 across micro-batches) and the amax reductions.
 fn fp4_cast_times(m: &Model, p: &Plan, c: &Cluster, tok: f64) -> (f64, f64) {
-    let t = f64::from(p.tp);
-    let h = m.hidden;
-    let f = if m.is_moe() {
-        m.expert_ffn() * f64::from(m.top_k + m.shared_experts)
-    } else {
-        m.ffn_hidden
-    };
-    let mats = m.mlp_mats();
-    let q = m.q_width();
-    let inputs = tok * (h + q / t + h + f / t);
-    let outputs = tok * ((q + m.kv_width()) / t + h + (mats - 1.0) * f / t + h);
+    let (inputs, outputs) = linear_operand_values(m, p, tok);
     let fp4 = Dtype::Nvfp4.bytes();
     let pass = |values: f64| {
         let amax = c.stream.estimate_fp8_cast(B16 * values, 0.0).time_s;
