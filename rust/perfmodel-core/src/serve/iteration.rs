@@ -162,6 +162,14 @@ pub struct Framework {
     /// `cutlass_scaled_mm`); TensorRT-LLM fuses the quantization into the kernel that produces the input.
     /// Set by framework class, not fitted.
     pub separate_fp8_quant: bool,
+    /// Whether that separate quantization is one per-token-group pass (read the 16-bit input once, write fp8
+    /// and one fp32 scale per 128 elements, one kernel), as SGLang runs block-wise fp8 checkpoints such as
+    /// DeepSeek-V3/R1 (128 x 128 weight blocks): `fp8_utils.py::deepgemm_w8a8_block_fp8_linear_with_fallback`
+    /// calls `sglang_per_token_group_quant_fp8` (one sgl-kernel launch) and then DeepGEMM
+    /// (sgl-project/sglang `python/sglang/srt/layers/quantization/fp8_utils.py`, v0.5.x). Otherwise the
+    /// vLLM v0.6.0 per-tensor dynamic quantization (a max-reduction pass, then the cast: three kernels).
+    /// Set by framework class, not fitted.
+    pub fp8_quant_per_token_group: bool,
 }
 
 impl Default for Framework {
@@ -177,6 +185,7 @@ impl Default for Framework {
             kernel_launch_s: 0.0,
             cuda_graphs: true,
             separate_fp8_quant: false,
+            fp8_quant_per_token_group: false,
         }
     }
 }
@@ -210,9 +219,11 @@ impl Framework {
         let found = find(&name).or_else(|| fallback.and_then(find));
         let separate_fp8_quant =
             matches!(name.as_str(), "vllm" | "sglang" | "splitwise" | "vllm-v0.6");
+        let fp8_quant_per_token_group = name == "sglang";
         let d = Framework {
             cuda_graphs: name != "splitwise",
             separate_fp8_quant,
+            fp8_quant_per_token_group,
             ..Framework::default()
         };
         Ok(match found {
@@ -232,6 +243,7 @@ impl Framework {
                     // The Splitwise prototype predates vLLM's CUDA graphs (v0.2.5, December 2023).
                     cuda_graphs: name != "splitwise",
                     separate_fp8_quant,
+                    fp8_quant_per_token_group,
                 },
                 Some(c.fitted_on.clone()),
             ),
@@ -322,6 +334,12 @@ const ELEMENTWISE_KERNELS: f64 = 7.0;
 /// zero fill of the scale, a max reduction and the quantization (`vllm/_custom_ops.py`,
 /// `csrc/quantization/fp8/common.cu`).
 const FP8_QUANT_KERNELS: f64 = 3.0;
+/// Kernels of SGLang's per-token-group quantization of one linear layer's input
+/// ([`Framework::fp8_quant_per_token_group`]): `sglang_per_token_group_quant_fp8`, one launch.
+const FP8_GROUP_QUANT_KERNELS: f64 = 1.0;
+/// Elements per fp32 scale of the per-token-group quantization (DeepSeek-V3's 128-wide activation groups,
+/// the checkpoint's `weight_block_size` [128, 128]).
+const FP8_QUANT_GROUP: f64 = 128.0;
 /// Linear layers per transformer layer whose input is quantized: QKV, attention output, MLP up (with gate),
 /// MLP down.
 const QUANTIZED_LINEARS: f64 = 4.0;
@@ -681,7 +699,12 @@ impl Engine {
         };
         kernels += ELEMENTWISE_KERNELS;
         if self.separate_fp8_quant() {
-            kernels += FP8_QUANT_KERNELS * QUANTIZED_LINEARS;
+            kernels += QUANTIZED_LINEARS
+                * if self.framework.fp8_quant_per_token_group {
+                    FP8_GROUP_QUANT_KERNELS
+                } else {
+                    FP8_QUANT_KERNELS
+                };
         }
         let layers = self.stage_layers * pp;
         let dense_layers = self.stage_dense * pp;
@@ -914,10 +937,22 @@ impl Engine {
     /// input over the iteration's tokens): a max reduction reading the input (a stream pass), then the
     /// quantization reading it and writing one byte per element, priced as the roofline engine's FP8 cast pass
     /// (`StreamContext::estimate_fp8_cast`, the training engine's cast model); zero when the framework fuses it
-    /// ([`Framework::separate_fp8_quant`]).
+    /// ([`Framework::separate_fp8_quant`]). The per-token-group quantization
+    /// ([`Framework::fp8_quant_per_token_group`]) is the cast pass alone: the 16-bit input read once, one
+    /// byte per element and a 4-byte scale per 128 elements written (the group's max is taken in registers).
     fn fp8_quant_time(&self, inputs: [f64; 4]) -> f64 {
         if !self.separate_fp8_quant() {
             return 0.0;
+        }
+        if self.framework.fp8_quant_per_token_group {
+            return inputs
+                .iter()
+                .map(|&x| {
+                    let elements = x / B16;
+                    let written = elements + 4.0 * elements / FP8_QUANT_GROUP;
+                    self.stream.estimate_fp8_cast(x, written).time_s
+                })
+                .sum();
         }
         inputs
             .iter()
