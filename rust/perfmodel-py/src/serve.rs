@@ -107,6 +107,8 @@ fn framework_of(base: Framework, f: &HashMap<String, f64>) -> CoreResult<Framewo
         kernel_launch_s: get("kernel_launch_s", d.kernel_launch_s),
         cuda_graphs: get("cuda_graphs", f64::from(u8::from(d.cuda_graphs))) != 0.0,
         separate_fp8_quant: d.separate_fp8_quant,
+        fp8_quant_per_token_group: d.fp8_quant_per_token_group,
+        custom_all_reduce: d.custom_all_reduce,
     })
 }
 

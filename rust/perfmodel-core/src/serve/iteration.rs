@@ -162,6 +162,21 @@ pub struct Framework {
     /// `cutlass_scaled_mm`); TensorRT-LLM fuses the quantization into the kernel that produces the input.
     /// Set by framework class, not fitted.
     pub separate_fp8_quant: bool,
+    /// Whether that separate quantization is one per-token-group pass (read the 16-bit input once, write fp8
+    /// and one fp32 scale per 128 elements, one kernel), as SGLang runs block-wise fp8 checkpoints such as
+    /// DeepSeek-V3/R1 (128 x 128 weight blocks): `fp8_utils.py::deepgemm_w8a8_block_fp8_linear_with_fallback`
+    /// calls `sglang_per_token_group_quant_fp8` (one sgl-kernel launch) and then DeepGEMM
+    /// (sgl-project/sglang `python/sglang/srt/layers/quantization/fp8_utils.py`, v0.5.x). Otherwise the
+    /// vLLM v0.6.0 per-tensor dynamic quantization (a max-reduction pass, then the cast: three kernels).
+    /// Set by framework class, not fitted.
+    pub fp8_quant_per_token_group: bool,
+    /// Whether the tensor-parallel all-reduces of the layers run the framework's own NVLink all-reduce kernel
+    /// (SGLang's custom all-reduce, on by default: `--disable-custom-all-reduce` is off; sgl-kernel's one-/two-
+    /// stage kernels over CUDA IPC buffers, used when the TP group is 2, 4, 6 or 8 GPUs joined by NVLink and
+    /// the message is at most 8 MiB: `python/sglang/srt/distributed/device_communicators/custom_all_reduce.py`)
+    /// rather than NCCL; priced by [`CUSTOM_AR_LATENCY_S`] and [`CUSTOM_AR_BYTES_PER_S`]. Set by framework
+    /// class, not fitted.
+    pub custom_all_reduce: bool,
 }
 
 impl Default for Framework {
@@ -177,6 +192,8 @@ impl Default for Framework {
             kernel_launch_s: 0.0,
             cuda_graphs: true,
             separate_fp8_quant: false,
+            fp8_quant_per_token_group: false,
+            custom_all_reduce: false,
         }
     }
 }
@@ -210,9 +227,13 @@ impl Framework {
         let found = find(&name).or_else(|| fallback.and_then(find));
         let separate_fp8_quant =
             matches!(name.as_str(), "vllm" | "sglang" | "splitwise" | "vllm-v0.6");
+        // SGLang-only mechanisms (per-token-group fp8 input quantization, its custom all-reduce).
+        let fp8_quant_per_token_group = name == "sglang";
         let d = Framework {
             cuda_graphs: name != "splitwise",
             separate_fp8_quant,
+            fp8_quant_per_token_group,
+            custom_all_reduce: fp8_quant_per_token_group,
             ..Framework::default()
         };
         Ok(match found {
@@ -232,6 +253,8 @@ impl Framework {
                     // The Splitwise prototype predates vLLM's CUDA graphs (v0.2.5, December 2023).
                     cuda_graphs: name != "splitwise",
                     separate_fp8_quant,
+                    fp8_quant_per_token_group,
+                    custom_all_reduce: fp8_quant_per_token_group,
                 },
                 Some(c.fitted_on.clone()),
             ),
@@ -322,9 +345,27 @@ const ELEMENTWISE_KERNELS: f64 = 7.0;
 /// zero fill of the scale, a max reduction and the quantization (`vllm/_custom_ops.py`,
 /// `csrc/quantization/fp8/common.cu`).
 const FP8_QUANT_KERNELS: f64 = 3.0;
+/// Kernels of SGLang's per-token-group quantization of one linear layer's input
+/// ([`Framework::fp8_quant_per_token_group`]): `sglang_per_token_group_quant_fp8`, one launch.
+const FP8_GROUP_QUANT_KERNELS: f64 = 1.0;
+/// Elements per fp32 scale of the per-token-group quantization (DeepSeek-V3's 128-wide activation groups,
+/// the checkpoint's `weight_block_size` [128, 128]).
+const FP8_QUANT_GROUP: f64 = 128.0;
 /// Linear layers per transformer layer whose input is quantized: QKV, attention output, MLP up (with gate),
 /// MLP down.
 const QUANTIZED_LINEARS: f64 = 4.0;
+/// Latency of one SGLang custom all-reduce, s, and its rate in bytes per rank per second: the least-squares
+/// line through sgl-project/sglang PR #2904's H100 TP8 measurements of the custom all-reduce kernel
+/// (`tests/test_trt_reduce.py`, without CUDA graphs: 5.9, 5.7, 7.8, 16.7, 22.1, 33.8 us at 512 B, 4 KiB,
+/// 32 KiB, 256 KiB, 512 KiB, 1 MiB; residuals within 2.7 us). Taken for every NVIDIA NVLink node (H200 has
+/// H100's NVLink 4; Blackwell's NVLink 5 assumed no slower).
+pub const CUSTOM_AR_LATENCY_S: f64 = 7.0e-6;
+/// See [`CUSTOM_AR_LATENCY_S`].
+pub const CUSTOM_AR_BYTES_PER_S: f64 = 37.4e9;
+/// Largest message SGLang's custom all-reduce takes (its `max_size`, 8 MiB); larger ones go to NCCL.
+const CUSTOM_AR_MAX_BYTES: f64 = 8.0 * 1_048_576.0;
+/// TP group sizes SGLang's custom all-reduce supports (`_SUPPORTED_WORLD_SIZES`).
+const CUSTOM_AR_WORLD_SIZES: [u32; 4] = [2, 4, 6, 8];
 /// Activations and the all-reduce run in 16-bit.
 const B16: f64 = 2.0;
 /// Logits are sampled in fp32.
@@ -352,6 +393,10 @@ pub struct Engine {
     /// Per-GPU widths.
     q_heads: f64,
     kv_cache_width: f64,
+    /// Whether the TP all-reduces run the framework's custom kernel ([`Framework::custom_all_reduce`]): an
+    /// NVIDIA node whose first level is an NVLink switch (every GPU pair joined) holds the whole TP group, of a
+    /// size the kernel supports.
+    custom_ar: bool,
     /// The engine's own per-token and per-sequence terms, remembered ([`TokenTerms`], [`SampleTerms`]).
     memo: EngineMemo,
 }
@@ -470,12 +515,22 @@ impl Engine {
             model.kv_cache_width() / f64::from(model.kv_heads)
                 * (f64::from(model.kv_heads) / tpf).max(1.0)
         };
+        let custom_ar = framework.custom_all_reduce
+            && dev.vendor == "nvidia"
+            && !plan.attention_dp
+            && CUSTOM_AR_WORLD_SIZES.contains(&plan.tp)
+            && plan.tp <= system.devices_per_node
+            && system
+                .levels
+                .first()
+                .is_some_and(|l| l.fabric.starts_with("nvlink") && l.fabric.contains("nvswitch"));
         Ok(Engine {
             model,
             plan,
             weights,
             kv,
             framework,
+            custom_ar,
             cluster,
             linear,
             head,
@@ -681,7 +736,12 @@ impl Engine {
         };
         kernels += ELEMENTWISE_KERNELS;
         if self.separate_fp8_quant() {
-            kernels += FP8_QUANT_KERNELS * QUANTIZED_LINEARS;
+            kernels += QUANTIZED_LINEARS
+                * if self.framework.fp8_quant_per_token_group {
+                    FP8_GROUP_QUANT_KERNELS
+                } else {
+                    FP8_QUANT_KERNELS
+                };
         }
         let layers = self.stage_layers * pp;
         let dense_layers = self.stage_dense * pp;
@@ -914,10 +974,22 @@ impl Engine {
     /// input over the iteration's tokens): a max reduction reading the input (a stream pass), then the
     /// quantization reading it and writing one byte per element, priced as the roofline engine's FP8 cast pass
     /// (`StreamContext::estimate_fp8_cast`, the training engine's cast model); zero when the framework fuses it
-    /// ([`Framework::separate_fp8_quant`]).
+    /// ([`Framework::separate_fp8_quant`]). The per-token-group quantization
+    /// ([`Framework::fp8_quant_per_token_group`]) is the cast pass alone: the 16-bit input read once, one
+    /// byte per element and a 4-byte scale per 128 elements written (the group's max is taken in registers).
     fn fp8_quant_time(&self, inputs: [f64; 4]) -> f64 {
         if !self.separate_fp8_quant() {
             return 0.0;
+        }
+        if self.framework.fp8_quant_per_token_group {
+            return inputs
+                .iter()
+                .map(|&x| {
+                    let elements = x / B16;
+                    let written = elements + 4.0 * elements / FP8_QUANT_GROUP;
+                    self.stream.estimate_fp8_cast(x, written).time_s
+                })
+                .sum();
         }
         inputs
             .iter()
@@ -1004,7 +1076,9 @@ impl Engine {
                 .time_s
             + self.fp8_quant_time([row, t * m.q_width() / tp * B16, row, ffn_row]);
         // Tensor-parallel all-reduces: after attention and after the MLP.
-        let tp_ar = if self.attn_tp > 1.0 {
+        let tp_ar = if self.attn_tp > 1.0 && self.custom_ar && row <= CUSTOM_AR_MAX_BYTES {
+            2.0 * (CUSTOM_AR_LATENCY_S + row / CUSTOM_AR_BYTES_PER_S)
+        } else if self.attn_tp > 1.0 {
             2.0 * self
                 .cluster
                 .collective(Op::AllReduce, self.plan.tp, 1, row)
