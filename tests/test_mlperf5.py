@@ -171,22 +171,25 @@ def _inference(rows: pl.DataFrame, scenario: str | None = None) -> pl.DataFrame:
 
 
 def test_serving_target_on_the_priced_mlperf_rows(rows: pl.DataFrame) -> None:
-    """Issue 18's serving target on the MLPerf rows priced: Llama 2 70B (99 and 99.9) on B200 and GB200 with
-    NVIDIA's TensorRT harness and its configs' plans (one FP4 engine per GPU, FP8 KV), the OpenOrca prompt lengths
-    and the log's output tokens per sample; uncalibrated, all held out. 66 rows: Offline 25 (median 3.6 %; the
-    misses are Google's B200 runs, 78.5k tokens/s measured against ~101k for the other 19 B200 rows: +34 %, and
-    GB200, +13 to +17 %), Server 25 (the highest Poisson rate within p99 TTFT 2 s / TPOT 200 ms: B200 +10 %, GB200
-    +21 %) and Interactive 16 (p99 TTFT 450 ms / TPOT 40 ms: +43 to +71 %, test below); all together 10.1 %."""
+    """Issue 18's serving target on the MLPerf rows priced, Llama 2 70B (99 and 99.9), uncalibrated, all held out,
+    the OpenOrca prompt lengths and the log's output tokens per sample; Server and Interactive as the highest
+    Poisson rate within MLPerf's p99 TTFT/TPOT limits. B200/GB200 with NVIDIA's TensorRT harness and its configs'
+    plans (one FP4 engine per GPU, FP8 KV; ``trtllm`` class): Offline 25 rows (median 3.6 %; Google's B200 runs
+    +34 %, GB200 +13 to +17 %), Server 25 (B200 +10 %, GB200 +21 %), Interactive 16 (+43 to +71 %, test below).
+    MI325X with AMD's vLLM harness and plans (one FP8 engine per GPU, FP8 KV; ``vllm`` class): 32 rows, median
+    6.6 %, max 11.5 % (Offline -4 to -9 %, Server -1 to -7 %, Interactive +4 to +12 %). All 98: median 9.3 %."""
     priced = _inference(rows)
-    assert priced.height == 66 and set(priced["role"]) == {"holdout"}
-    assert m.inference_data().filter(pl.col("modelled") == "yes").height == 66
+    assert priced.height == 98 and set(priced["role"]) == {"holdout"}
+    assert m.inference_data().filter(pl.col("modelled") == "yes").height == 98
     assert statistics.median(priced["error"].abs().to_list()) <= m.TARGETS["serving_median"]
     offline, server = _inference(rows, "Offline"), _inference(rows, "Server")
-    assert offline.height == 25 and server.height == 25
+    assert offline.height == 37 and server.height == 35
     assert statistics.median(offline["error"].abs().to_list()) <= m.TARGETS["serving_median"]
     assert statistics.median(server["error"].abs().to_list()) <= m.TARGETS["serving_median"]
+    mi325x = priced.filter(pl.col("group").str.ends_with("_mi325x"))
+    assert mi325x.height == 32 and max(mi325x["error"].abs().to_list()) <= 0.15
     summary = json.loads((ROOT / "validation" / "mlperf5_summary.json").read_text())
-    assert summary["serving"]["rows_predicted"] == 66
+    assert summary["serving"]["rows_predicted"] == 98
     # The prompt lengths are the published extract: 24,576 samples, mean 222.3 tokens, max 1,021.
     lengths = m.openorca_input_lengths()
     assert len(lengths) == 24576 and abs(lengths.mean() - 222.33) < 0.01 and lengths.max() == 1021
@@ -219,8 +222,8 @@ def test_server_rows_are_the_highest_rate_within_mlperfs_latency_limits(rows: pl
     "its p99 TTFT 66 ms against 140 ms: the uncalibrated trtllm class runs the engine's 768-token iterations twice "
     "as fast as the B200 does",
 )
-def test_interactive_rows_within_fifteen_percent(rows: pl.DataFrame) -> None:
-    inter = _inference(rows, "Interactive")
+def test_nvidia_interactive_rows_within_fifteen_percent(rows: pl.DataFrame) -> None:
+    inter = _inference(rows, "Interactive").filter(~pl.col("group").str.ends_with("_mi325x"))
     assert inter.height == 16
     assert statistics.median(inter["error"].abs().to_list()) <= m.TARGETS["serving_median"]
 

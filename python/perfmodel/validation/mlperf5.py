@@ -172,6 +172,45 @@ SLO_PERCENTILE = 99
 #: How NVIDIA's harness spreads queries over the GPUs' engines (``closed/NVIDIA/code/llmlib/config.py`` @965182b0:
 #: ``traffic_distribution_policy`` ``load_balancing`` for Server, ``round_robin`` otherwise).
 BALANCER = {"Server": "least_outstanding", "Interactive": "round_robin"}
+#: AMD's Llama 2 70B vLLM plans on MI325X, ``closed/AMD/code/llama2-70b-99/harness_llm/models/llama2-70b/
+#: {offline,server,interactive}_mi325x.yaml`` (@965182b0; the other submitters running AMD's harness ship the same
+#: engine settings): one engine per GPU (``tensor_parallel_size: 1``), FP8 weights (``quantization: fp8``), FP8 KV
+#: cache (``kv_cache_dtype: fp8``, ``harness_llm/common/config.yaml``), ``max_model_len`` 2048. Offline:
+#: ``max_num_seqs`` 2700, ``max_num_batched_tokens`` 65536, ``block_size`` 32, ``gpu_memory_utilization`` 0.98,
+#: whole prompts (``enable_chunked_prefill: False``). Server: 1024, 40960, 32, 1.0, whole prompts. Interactive
+#: (vLLM V1): 3840, 43008, 16, 1.0, chunked prefill. AMD's custom scheduler (``VLLM_LLAMA2_MLPERF_SCHED``: decode
+#: batch targets) and multi-step scheduling are not modelled: the uncalibrated ``vllm`` class (mi325x-node has no
+#: serving table, so nothing is fitted on these rows).
+_AMD_BASE: dict[str, Any] = {
+    "tp": 1,
+    "dtype": "fp8",
+    "kv_dtype": "fp8",
+    "framework": "vllm",
+    "max_model_len": 2048,
+}
+AMD_LLAMA2_PLANS: dict[str, dict[str, Any]] = {
+    "Offline": {**_AMD_BASE, "max_num_seqs": 2700, "max_num_batched_tokens": 65536, "block_size": 32,
+                "gpu_memory_utilization": 0.98, "chunked_prefill": False},
+    "Server": {**_AMD_BASE, "max_num_seqs": 1024, "max_num_batched_tokens": 40960, "block_size": 32,
+               "gpu_memory_utilization": 1.0, "chunked_prefill": False},
+    "Interactive": {**_AMD_BASE, "max_num_seqs": 3840, "max_num_batched_tokens": 43008, "block_size": 16,
+                    "gpu_memory_utilization": 1.0, "chunked_prefill": True},
+}  # fmt: skip
+#: AMD's harness sends a query to the engine with the shortest queue (``schedule_algo: shortest_queue`` in
+#: ``harness_llm/common/config.yaml``; Interactive ``shortest_queue_with_tokens``).
+AMD_BALANCER = "least_outstanding"
+
+
+def plan_of(r: dict[str, Any]) -> dict[str, Any]:
+    """The serving plan of a priced inference row: AMD's on MI325X, NVIDIA's on B200/GB200."""
+    return (AMD_LLAMA2_PLANS if r["accelerator"] == "MI325X" else NVIDIA_LLAMA2_PLANS)[r["scenario"]]
+
+
+def balancer_of(r: dict[str, Any]) -> str:
+    """How the row's harness spreads queries over the GPUs' engines."""
+    return AMD_BALANCER if r["accelerator"] == "MI325X" else BALANCER[r["scenario"]]
+
+
 #: Poisson queries per GPU of a Server/Interactive run: each GPU's engine sees the OpenOrca set once on average
 #: (8 x 24,576 = 196,608 queries on 8 B200s: 540 s at 364 queries/s, about MLPerf's 600 s minimum run).
 QUERIES_PER_GPU = 24576
@@ -203,7 +242,7 @@ def offline_predict(r: dict[str, Any]) -> float:
     out = float(round(r["output_tokens_per_sample"]))
     trace = pl.DataFrame({"arrival_s": np.zeros(len(prompts)), "prompt_tokens": prompts,
                           "output_tokens": np.full(len(prompts), out)})  # fmt: skip
-    sim = serve.simulate("llama2-70b", r["hwdb_system"], requests=trace, **LLAMA2_OFFLINE_NVIDIA)
+    sim = serve.simulate("llama2-70b", r["hwdb_system"], requests=trace, **plan_of(r))
     return float(sim.output_tokens_per_s) * gpus
 
 
@@ -221,14 +260,16 @@ def server_queries(n: int, output_tokens: int, seed: int = SEED) -> pl.DataFrame
 
 
 @functools.lru_cache(maxsize=64)
-def _server_rate(system: str, scenario: str, gpus: int, output_tokens: int) -> tuple[float, str]:
+def _server_rate(
+    system: str, scenario: str, gpus: int, output_tokens: int, plan: str, balancer: str
+) -> tuple[float, str]:
     from .. import serve
 
     ttft, tpot = SCENARIO_SLO[scenario]
     r = serve.max_rate(
         "llama2-70b", system, replicas=gpus, slo_ttft_s=ttft, slo_tpot_s=tpot, percentile=SLO_PERCENTILE,
-        requests=server_queries(QUERIES_PER_GPU * gpus, output_tokens), rel_tol=0.01, balancer=BALANCER[scenario],
-        **NVIDIA_LLAMA2_PLANS[scenario],
+        requests=server_queries(QUERIES_PER_GPU * gpus, output_tokens), rel_tol=0.01, balancer=balancer,
+        **json.loads(plan),
     )  # fmt: skip
     return float(r.rate_req_s), r.why
 
@@ -238,9 +279,8 @@ def server_predict(r: dict[str, Any]) -> float:
     scenario's plan, the harness's load balancing) serve within the scenario's p99 TTFT and TPOT limits
     (:data:`SCENARIO_SLO`), :data:`QUERIES_PER_GPU` queries per GPU, each with the log's mean output tokens per
     sample (rounded); the rate times that mean."""
-    rate, _ = _server_rate(
-        r["hwdb_system"], r["scenario"], int(r["gpus"]), round(r["output_tokens_per_sample"])
-    )
+    rate, _ = _server_rate(r["hwdb_system"], r["scenario"], int(r["gpus"]), round(r["output_tokens_per_sample"]),
+                           json.dumps(plan_of(r), sort_keys=True), balancer_of(r))  # fmt: skip
     return rate * float(r["output_tokens_per_sample"])
 
 
@@ -252,7 +292,7 @@ def offline_run() -> list[dict[str, Any]]:
         sc = r["scenario"]
         params = {k: r[k] for k in ("version", "submitter", "system_dir", "accelerator", "gpus", "benchmark",
                                     "scenario", "output_tokens_per_sample")}  # fmt: skip
-        params.update(NVIDIA_LLAMA2_PLANS[sc])
+        params.update(plan_of(r))
         if sc == "Offline":
             grp, pred, src = (
                 f"mlperf_inference_{r['benchmark']}_{r['accelerator'].lower()}",
@@ -261,7 +301,7 @@ def offline_run() -> list[dict[str, Any]]:
             )
         else:
             params.update(slo_ttft_s=SCENARIO_SLO[sc][0], slo_tpot_s=SCENARIO_SLO[sc][1], percentile=SLO_PERCENTILE,
-                          balancer=BALANCER[sc], queries=QUERIES_PER_GPU * int(r["gpus"]))  # fmt: skip
+                          balancer=balancer_of(r), queries=QUERIES_PER_GPU * int(r["gpus"]))  # fmt: skip
             grp = f"mlperf_inference_{r['benchmark']}_{sc.lower()}_{r['accelerator'].lower()}"
             pred = server_predict(r)
             src = "; SLOs: mlcommons/inference@b66003e10e2db4b8c36a448b0545ec90fcc6e9e9:loadgen/mlperf.conf"
@@ -498,16 +538,16 @@ def summary_extra(rows: pl.DataFrame) -> dict[str, Any]:
         "rows_predicted": len(priced),
         "predicted": {
             "what": "Llama 2 70B Offline, Server and Interactive on B200/GB200 with NVIDIA's TensorRT harness "
-            "(uncalibrated trtllm class, the scenario's config plan, OpenOrca prompt lengths, the log's output "
-            "tokens per sample; Server/Interactive: the highest Poisson rate within MLPerf's p99 TTFT/TPOT limits); "
-            "every other row not predicted",
+            "(uncalibrated trtllm class) and on MI325X with AMD's vLLM harness (uncalibrated vllm class): the "
+            "scenario's config plan, OpenOrca prompt lengths, the log's output tokens per sample; Server/Interactive: "
+            "the highest Poisson rate within MLPerf's p99 TTFT/TPOT limits; every other row not predicted",
             "all": _errors(priced),
             "median_signed_error": statistics.median(r["predicted"] / r["measured"] - 1 for r in priced)
             if priced
             else None,
             "per_accelerator": {
                 a: _errors([r for r in priced if r["group"].rsplit("_", 1)[1] == a.lower()])
-                for a in ("B200", "GB200")
+                for a in ("B200", "GB200", "MI325X")
             },
             "per_scenario": {
                 sc: _errors([r for r in priced if scenario(r) == sc])
