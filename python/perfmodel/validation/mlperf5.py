@@ -2,10 +2,11 @@
 H200 and MI300X rows as anchors.
 
 Serving: the MLPerf Inference v5.1 LLM rows are recorded (``perfmodel/data/mlperf_v5_inference.csv``,
-:func:`inference_data`); the Llama 2 70B Offline rows of NVIDIA's TensorRT harness on B200/GB200 are priced with
-the OpenOrca prompt lengths (:data:`OPENORCA_SOURCE`) and NVIDIA's plan (:data:`LLAMA2_OFFLINE_NVIDIA`), groups
-``mlperf_inference_*``, all held out (:func:`offline_run`); the others are not, and the summary says why
-(``serving``).
+:func:`inference_data`); the Llama 2 70B Offline, Server and Interactive rows of NVIDIA's TensorRT harness on
+B200/GB200 and of AMD's vLLM harness on MI325X are priced with the OpenOrca prompt lengths (:data:`OPENORCA_SOURCE`)
+and the submitters' plans (:data:`NVIDIA_LLAMA2_PLANS`, :data:`AMD_LLAMA2_PLANS`), Server and Interactive as the
+highest Poisson rate within MLPerf's p99 latency limits (:data:`SCENARIO_SLO`), groups ``mlperf_inference_*``,
+all held out (:func:`offline_run`); the others are not, and the summary says why (``serving``).
 
 Rows: ``perfmodel/data/mlperf_v5.csv``, written by ``tools/import_mlperf5.py`` from the mlcommons
 ``training_results_v5.0`` / ``v5.1`` repositories (each row names the result files, system description and config
