@@ -469,12 +469,15 @@ def test_output_layer_uses_megatrons_padded_vocabulary() -> None:
     # Megatron-LM pads the vocabulary to a multiple of make-vocab-size-divisible-by (128) x tp
     # (`_vocab_size_with_padding`): GPT-3's 50,257 tokens are 51,200 rows at TP 8, so the forward and backward
     # kernels equal those of a 51,200-token model exactly, and one token more (51,201) pads to 52,224.
-    def kernels(vocab: int) -> tuple[float, float]:
+    def kernels(vocab: int, multiple: int = 128) -> tuple[float, float]:
         e = pm.llm.estimate(
-            pm.llm.model("gpt3-175b", layers=8, vocab=vocab), ("dgx-h100", 1), tp=8, pp=1, global_batch=8
-        )
+            pm.llm.model("gpt3-175b", layers=8, vocab=vocab), ("dgx-h100", 1), tp=8, pp=1, global_batch=8,
+            vocab_multiple=multiple,
+        )  # fmt: skip
         parts = dict(e.breakdown.select(["component", "time_s"]).iter_rows())
         return parts["forward"], parts["backward"]
 
     assert kernels(50257) == kernels(51200)
     assert all(x > y for x, y in zip(kernels(51201), kernels(51200), strict=True))
+    # Unpadded (plain PyTorch): 50,257 / 8 columns per rank, an unaligned output GEMM, slower than the padded one.
+    assert all(x > y for x, y in zip(kernels(50257, multiple=1), kernels(50257), strict=True))

@@ -98,7 +98,8 @@ def test_llm_objects_round_trip():
     handle = _round_trip(_core.llm_model_handle(m.fields))
     cl = _round_trip(_core.llm_cluster_handle("dgx-a100", 128, (1.0, 1.0, 1.0, 1.0, 0.0)))
     numbers = {"tp": 8, "pp": 16, "dp": 1, "vp": 1, "cp": 1, "ep": 1, "micro_batch": 1, "global_batch": 1536,
-               "recompute": 2, "hpz": 1, "weights_group": 1, "grads_group": 1, "flash_attention": 1}  # fmt: skip
+               "recompute": 2, "hpz": 1, "weights_group": 1, "grads_group": 1, "flash_attention": 1,
+               "vocab_multiple": 128}  # fmt: skip
     values = [float(numbers.get(k, 0)) for k in _core.llm_value_keys()[0]]
     assert _core.llm_estimate_values(handle, cl, values) == _core.llm_estimate_values(
         _core.llm_model_handle(m.fields),

@@ -79,6 +79,10 @@ def add_parser(sub: Any) -> None:
         s.add_argument("--cuda-graphs", default="none", choices=llm.CUDA_GRAPHS,
                        help="kernels replayed from CUDA graphs: none (default, eager: Megatron's and NeMo's "
                             "default), layer (each transformer layer, MLPerf's LAYER_CUDA_GRAPH) or full")  # fmt: skip
+        if name != "search":
+            s.add_argument("--vocab-multiple", type=int, default=128,
+                           help="the output layer's rows: the vocabulary padded to a multiple of this x tp "
+                                "(default 128, Megatron-LM's and NeMo's; 1: unpadded, as plain PyTorch)")  # fmt: skip
         if name == "search":
             s.add_argument("--top", type=int, default=10, help="plans to show (default 10)")
             for k, what in (("tp", "tensor-parallel sizes (default: divisors of the heads)"),
@@ -180,7 +184,7 @@ def _plan(args: argparse.Namespace) -> dict[str, Any]:
         tp=args.tp, pp=args.pp, dp=args.dp, vp=args.vp, cp=args.cp, ep=args.ep, micro_batch=args.micro_batch,
         global_batch=args.global_batch, recompute=args.recompute, zero=args.zero, hpz=args.hpz, dtype=args.dtype,
         weights_group=args.weights_group, grads_group=args.grads_group, flash_attention=not args.no_flash_attention,
-        rank_order=args.rank_order, cuda_graphs=args.cuda_graphs,
+        rank_order=args.rank_order, cuda_graphs=args.cuda_graphs, vocab_multiple=args.vocab_multiple,
     )  # fmt: skip
     plan.update({key: bool(getattr(args, key)) for _, key, _ in _FLAGS})
     return plan

@@ -541,7 +541,7 @@ _PLAN_ORDER = (
     "tp", "pp", "dp", "vp", "cp", "ep", "micro_batch", "global_batch", "sp", "recompute", "zero", "qwz", "qgz", "hpz",
     "weights_group", "grads_group", "offload_optimizer", "offload_activations", "fp8", "flash_attention",
     "cudnn_attention", "dp_overlap", "tp_overlap", "pp_overlap", "grad_fp32", "frozen_weights", "fp4", "rank_order",
-    "cuda_graphs",
+    "cuda_graphs", "vocab_multiple",
 )  # fmt: skip
 _PLAN_IN_ORDER = _VALUE_PLAN_KEYS == _PLAN_ORDER
 
@@ -794,7 +794,7 @@ class Estimate(Result):
 
 
 #: Plan options that are counts (whole numbers >= 1), counts where 0 means "not set", and on/off flags.
-_COUNT_KEYS = ("tp", "pp", "dp", "vp", "cp", "ep", "micro_batch", "global_batch", "hpz")
+_COUNT_KEYS = ("tp", "pp", "dp", "vp", "cp", "ep", "micro_batch", "global_batch", "hpz", "vocab_multiple")
 _ZERO_OK_KEYS = ("weights_group", "grads_group")
 _FLAG_KEYS = ("sp", "qwz", "qgz", "offload_optimizer", "offload_activations", "flash_attention", "cudnn_attention",
               "dp_overlap", "tp_overlap", "pp_overlap", "grad_fp32", "frozen_weights")  # fmt: skip
@@ -890,6 +890,7 @@ def estimate(
     frozen_weights: bool = False,
     rank_order: str = "tp-cp-dp-pp",
     cuda_graphs: str = "none",
+    vocab_multiple: int = 128,
 ) -> Estimate:
     """Predict one training step of ``model`` on ``cluster`` under one plan.
 
@@ -978,6 +979,10 @@ def estimate(
         backward captured, as MLPerf's ``LAYER_CUDA_GRAPH=True``) or ``"full"``. An eager micro-batch takes the
         longer of its GPU time and its kernels' host launches (the system's calibration ``kernel_launch_us``
         per kernel, 0 where it has none): the excess is ``raw["launch"]``.
+    vocab_multiple : int
+        The output layer holds the vocabulary padded up to a multiple of ``vocab_multiple x tp`` rows (default
+        128: Megatron-LM's and NeMo's ``make_vocab_size_divisible_by``; 1 where the framework does not pad, as
+        plain PyTorch): GPT-3's 50,257 tokens are 51,200 rows at TP 8.
 
     Returns
     -------
@@ -1042,7 +1047,7 @@ def estimate(
         "flash_attention": flash_attention, "cudnn_attention": cudnn_attention, "dp_overlap": dp_overlap, "tp_overlap": tp_overlap, "pp_overlap": pp_overlap, "grad_fp32": grad_fp32,
         "weights_group": weights_group, "grads_group": grads_group, "offload_optimizer": offload_optimizer,
         "offload_activations": offload_activations, "frozen_weights": frozen_weights, "rank_order": rank_order,
-        "cuda_graphs": cuda_graphs,
+        "cuda_graphs": cuda_graphs, "vocab_multiple": vocab_multiple,
     }  # fmt: skip
     if handle is None:
         return placement_mod.estimate_placed(
@@ -1058,7 +1063,7 @@ def estimate(
         and rank_order in RANK_ORDERS
         and cuda_graphs in CUDA_GRAPHS
         and {type(tp), type(pp), type(dp), type(vp), type(cp), type(ep), type(micro_batch), type(global_batch),
-             type(zero), type(hpz), type(weights_group), type(grads_group)} == _INT
+             type(zero), type(hpz), type(weights_group), type(grads_group), type(vocab_multiple)} == _INT
         and {type(sp), type(qwz), type(qgz), type(flash_attention), type(cudnn_attention), type(dp_overlap),
              type(tp_overlap), type(pp_overlap), type(grad_fp32), type(offload_optimizer), type(offload_activations),
              type(frozen_weights)} == _BOOL
@@ -1072,7 +1077,8 @@ def estimate(
                       float(offload_activations), 1.0 if dtype == "fp8" else 0.0, float(flash_attention),
                       float(cudnn_attention), float(dp_overlap), float(tp_overlap), float(pp_overlap),
                       float(grad_fp32), float(frozen_weights), 1.0 if dtype == "nvfp4" else 0.0,
-                      float(RANK_ORDERS.index(rank_order)), float(CUDA_GRAPHS.index(cuda_graphs))]  # fmt: skip
+                      float(RANK_ORDERS.index(rank_order)), float(CUDA_GRAPHS.index(cuda_graphs)),
+                      float(vocab_multiple)]  # fmt: skip
         except (TypeError, ValueError):
             values = None
     if values is None:

@@ -118,7 +118,8 @@ SYSTEM_OF = {"h100-sxm5-80gb": "dgx-h100", "h200-sxm-141gb": "hgx-h200"}
 
 def _train_step(device: str, p: dict[str, Any]) -> Any:
     """The library's estimate of one single-GPU step as tools/measure_train_step.py runs it: no parallelism,
-    one micro-batch per step, no recomputation, flash attention; uncalibrated (:data:`UNCALIBRATED`)."""
+    one micro-batch per step, no recomputation, flash attention, the vocabulary unpadded (plain PyTorch's
+    ``nn.Linear`` over the tokenizer's size); uncalibrated (:data:`UNCALIBRATED`)."""
     m = llm.model(
         {
             "hidden": p["hidden"],
@@ -130,7 +131,7 @@ def _train_step(device: str, p: dict[str, Any]) -> Any:
     )
     return llm.estimate(
         m, (SYSTEM_OF[device], 1), tp=1, pp=1, dp=1, micro_batch=p["batch"], global_batch=p["batch"],
-        recompute="none", flash_attention=True, calib=UNCALIBRATED,
+        recompute="none", flash_attention=True, calib=UNCALIBRATED, vocab_multiple=1,
     )  # fmt: skip
 
 

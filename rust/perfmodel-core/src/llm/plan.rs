@@ -136,6 +136,9 @@ pub struct Plan {
     /// Which kernels replay from CUDA graphs ([`CudaGraphs`]); eager kernels cost the host
     /// `Calibration::kernel_launch_s` each.
     pub cuda_graphs: CudaGraphs,
+    /// The output layer's rows are the vocabulary padded up to a multiple of `vocab_multiple x tp` (Megatron-LM
+    /// `--make-vocab-size-divisible-by`, default 128; 1 for a framework that does not pad, as plain PyTorch).
+    pub vocab_multiple: u32,
 }
 
 impl Default for Plan {
@@ -170,6 +173,7 @@ impl Default for Plan {
             frozen_weights: false,
             rank_order: RankOrder::TpCpDpPp,
             cuda_graphs: CudaGraphs::None,
+            vocab_multiple: 128,
         }
     }
 }
@@ -500,6 +504,7 @@ pub const PLAN_KEYS: &[&str] = &[
     "fp4",
     "rank_order",
     "cuda_graphs",
+    "vocab_multiple",
 ];
 
 /// The largest count a plan option takes (GPUs, ranks, batch): 2^24, as the Python boundary's `MAX_COUNT`.
@@ -570,6 +575,7 @@ impl Plan {
                 "fp4" => p.fp4 = flag(k, v)?,
                 "rank_order" => p.rank_order = RankOrder::from_code(v)?,
                 "cuda_graphs" => p.cuda_graphs = CudaGraphs::from_code(v)?,
+                "vocab_multiple" => p.vocab_multiple = count(k, v)?,
                 "flash_attention" => p.flash_attention = flag(k, v)?,
                 "cudnn_attention" => p.cudnn_attention = flag(k, v)?,
                 "dp_overlap" => p.dp_overlap = flag(k, v)?,

@@ -1326,16 +1326,13 @@ pub fn check_supported(p: &Plan, c: &Cluster, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// Rows of the output layer as Megatron-LM and NeMo allocate them: the vocabulary padded up to a multiple of
-/// `VOCAB_MULTIPLE x tp` (Megatron-LM `_vocab_size_with_padding`, `--make-vocab-size-divisible-by`, default 128),
+/// Rows of the output layer as the framework allocates them: the vocabulary padded up to a multiple of
+/// `vocab_multiple x tp` (Megatron-LM `_vocab_size_with_padding`, `--make-vocab-size-divisible-by`, default 128),
 /// so every TP rank holds an equal, aligned shard (GPT-3's 50,257 tokens become 51,200 at TP 8).
 pub fn padded_vocab(m: &Model, p: &Plan) -> f64 {
-    let multiple = VOCAB_MULTIPLE * f64::from(p.tp);
+    let multiple = f64::from(p.vocab_multiple) * f64::from(p.tp);
     (m.vocab / multiple).ceil() * multiple
 }
-
-/// Megatron-LM's default `--make-vocab-size-divisible-by`.
-const VOCAB_MULTIPLE: f64 = 128.0;
 
 /// Per-layer and logit kernel times of one micro-batch (roofline engine).
 pub fn kernels(m: &Model, p: &Plan, c: &Cluster) -> Kernels {
