@@ -163,34 +163,69 @@ def test_inference_rows_are_recorded_with_their_sources() -> None:
     assert all(250 < x < 320 for x in l2["output_tokens_per_sample"].to_list())
 
 
+def _inference(rows: pl.DataFrame, scenario: str | None = None) -> pl.DataFrame:
+    priced = rows.filter(pl.col("group").str.starts_with("mlperf_inference_"))
+    if scenario is None:
+        return priced
+    return priced.filter(pl.col("operation").str.ends_with(f" {scenario}"))
+
+
 def test_serving_target_on_the_priced_mlperf_rows(rows: pl.DataFrame) -> None:
-    """Issue 18's serving target on the MLPerf rows priced: Llama 2 70B Offline (99 and 99.9) on B200 (21) and GB200
-    (4) with NVIDIA's TensorRT harness, its config's plan (one FP4 engine per GPU, batch 2048, 3,584 tokens per
-    iteration, FP8 KV), the OpenOrca prompt lengths and the log's output tokens per sample; uncalibrated, all held
-    out. Median +3.6 %; the misses are Google's B200 runs (78.5k tokens/s measured against ~101k for the other 19
-    B200 rows: +34 %) and GB200 (+13 to +17 %)."""
-    offline = rows.filter(pl.col("group").str.starts_with("mlperf_inference_"))
-    assert offline.height == 25 and set(offline["role"]) == {"holdout"}
-    assert m.inference_data().filter(pl.col("modelled") == "yes").height == 25
-    err = offline["error"].abs().to_list()
-    assert statistics.median(err) <= 0.15
+    """Issue 18's serving target on the MLPerf rows priced, Llama 2 70B (99 and 99.9), uncalibrated, all held out,
+    the OpenOrca prompt lengths and the log's output tokens per sample; Server and Interactive as the highest
+    Poisson rate within MLPerf's p99 TTFT/TPOT limits. B200/GB200 with NVIDIA's TensorRT harness and its configs'
+    plans (one FP4 engine per GPU, FP8 KV; ``trtllm`` class): Offline 25 rows (median 3.6 %; Google's B200 runs
+    +34 %, GB200 +13 to +17 %), Server 25 (B200 +10 %, GB200 +21 %), Interactive 16 (+43 to +71 %, test below).
+    MI325X with AMD's vLLM harness and plans (one FP8 engine per GPU, FP8 KV; ``vllm`` class): 32 rows, median
+    6.6 %, max 11.5 % (Offline -4 to -9 %, Server -1 to -7 %, Interactive +4 to +12 %). All 98: median 9.3 %."""
+    priced = _inference(rows)
+    assert priced.height == 98 and set(priced["role"]) == {"holdout"}
+    assert m.inference_data().filter(pl.col("modelled") == "yes").height == 98
+    assert statistics.median(priced["error"].abs().to_list()) <= m.TARGETS["serving_median"]
+    offline, server = _inference(rows, "Offline"), _inference(rows, "Server")
+    assert offline.height == 37 and server.height == 35
+    assert statistics.median(offline["error"].abs().to_list()) <= m.TARGETS["serving_median"]
+    assert statistics.median(server["error"].abs().to_list()) <= m.TARGETS["serving_median"]
+    mi325x = priced.filter(pl.col("group").str.ends_with("_mi325x"))
+    assert mi325x.height == 32 and max(mi325x["error"].abs().to_list()) <= 0.15
     summary = json.loads((ROOT / "validation" / "mlperf5_summary.json").read_text())
-    assert summary["serving"]["rows_predicted"] == 25
+    assert summary["serving"]["rows_predicted"] == 98
     # The prompt lengths are the published extract: 24,576 samples, mean 222.3 tokens, max 1,021.
     lengths = m.openorca_input_lengths()
     assert len(lengths) == 24576 and abs(lengths.mean() - 222.33) < 0.01 and lengths.max() == 1021
 
 
+def test_server_rows_are_the_highest_rate_within_mlperfs_latency_limits(rows: pl.DataFrame) -> None:
+    # A Server row's prediction is max_rate's rate (p99 TTFT <= 2 s, p99 TPOT <= 200 ms) times the output tokens per
+    # sample: at that rate the run holds both limits, 3 % faster it does not (the bisection's bracket is 1 %).
+    r = next(x for x in m.offline_rows() if x["scenario"] == "Server" and x["submitter"] == "NVIDIA"
+             and x["accelerator"] == "B200")  # fmt: skip
+    rate = m.server_predict(r) / r["output_tokens_per_sample"]
+    q = m.server_queries(m.QUERIES_PER_GPU * 8, round(r["output_tokens_per_sample"]))
+
+    def run(qps: float) -> dict[str, float]:
+        trace = q.with_columns(pl.col("arrival_s") / qps)
+        sim = pm.serve.simulate("llama2-70b", "dgx-b200", replicas=8, requests=trace, balancer="least_outstanding",
+                                **m.LLAMA2_SERVER_NVIDIA)  # fmt: skip
+        return sim.summary
+
+    ok, over = run(rate), run(rate * 1.03)
+    assert ok["p99_ttft_s"] <= 2.0 and ok["p99_tpot_s"] <= 0.2
+    assert over["p99_ttft_s"] > 2.0 or over["p99_tpot_s"] > 0.2
+    assert m.SCENARIO_SLO == {"Server": (2.0, 0.2), "Interactive": (0.45, 0.04)} and m.SLO_PERCENTILE == 99
+
+
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 18 serving target on every MLPerf v5.x serving row of the new hardware: 25 of 207 priced (Llama 2 "
-    "70B Offline on B200/GB200, NVIDIA's harness); the Server and Interactive scenarios, the other benchmarks "
-    "(Llama 3.1 8B/405B, DeepSeek-R1, Mixtral) and the AMD MI325X/MI355X submissions need their plans and scenario "
-    "loads wired in",
+    reason="Interactive (p99 TTFT 450 ms, TPOT 40 ms) is priced too fast: B200 +43 to +71 % (median +50 %), GB200 "
+    "+62 %; at NVIDIA's B200 measured rate (220 queries/s) the model's p99 TPOT is 18 ms against the log's 38 ms and "
+    "its p99 TTFT 66 ms against 140 ms: the uncalibrated trtllm class runs the engine's 768-token iterations twice "
+    "as fast as the B200 does",
 )
-def test_serving_target_every_new_hardware_row_priced() -> None:
-    summary = json.loads((ROOT / "validation" / "mlperf5_summary.json").read_text())
-    assert summary["serving"]["rows_predicted"] >= summary["serving"]["rows_on_new_hardware"]
+def test_nvidia_interactive_rows_within_fifteen_percent(rows: pl.DataFrame) -> None:
+    inter = _inference(rows, "Interactive").filter(~pl.col("group").str.ends_with("_mi325x"))
+    assert inter.height == 16
+    assert statistics.median(inter["error"].abs().to_list()) <= m.TARGETS["serving_median"]
 
 
 def _standin(rows: pl.DataFrame, dense: bool) -> list[float]:

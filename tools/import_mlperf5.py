@@ -29,8 +29,8 @@ Plans the step model cannot price are kept with a reason in ``modelled`` (accele
 ``--inference`` reads MLPerf Inference v5.x (closed division, LLM benchmarks) into
 ``python/perfmodel/data/mlperf_v5_inference.csv``: samples/s and output tokens/s of every scenario's
 ``performance/run_1/mlperf_log_summary.txt``, the system's accelerator and count, the weight data types of its
-measurements json. Llama 2 70B Offline rows of NVIDIA's TensorRT harness on B200/GB200 are priced
-(``modelled = yes``, :func:`inference_modelled`); the others are recorded, not predicted (``NOT_MODELLED``).
+measurements json. Llama 2 70B rows (Offline, Server, Interactive) of NVIDIA's TensorRT harness on B200/GB200 and
+of AMD's vLLM harness on MI325X are priced (``modelled = yes``, :func:`inference_modelled`); the others are recorded, not predicted (``NOT_MODELLED``).
 
 Run from the repository root, with the repositories fetched as git directories (no work tree needed):
 
@@ -461,22 +461,32 @@ INFERENCE_COLUMNS = (
 #: Why most inference rows are not predicted (docs/mlperf5_validation.md): an offline or server run's throughput
 #: depends on every request's prompt length and on the submission's plan. The prompt lengths of the Llama 2 70B
 #: (OpenOrca) set are read from a published per-sample extract (``perfmodel.validation.mlperf5.OPENORCA_SOURCE``)
-#: and NVIDIA's Llama 2 70B Offline plan from its configs (``LLAMA2_OFFLINE_NVIDIA``), so those rows are priced
-#: (:func:`inference_modelled`); the other benchmarks, scenarios and harnesses are not.
+#: and NVIDIA's Llama 2 70B plans from its Offline, Server and Interactive configs (``NVIDIA_LLAMA2_PLANS``), so
+#: those rows are priced (:func:`inference_modelled`); the other benchmarks and harnesses are not.
 NOT_MODELLED = (
-    "no: only Llama 2 70B Offline on B200/GB200 with NVIDIA's TensorRT harness is priced (prompt lengths and plan "
-    "known); this benchmark/scenario/harness is not"
+    "no: only Llama 2 70B (Offline, Server, Interactive) on B200/GB200 with NVIDIA's TensorRT harness and on "
+    "MI325X with AMD's vLLM harness is priced (prompt lengths and plan known); this benchmark/harness is not"
 )
+#: The MI325X submitters whose code ships AMD's vLLM harness with AMD's Llama 2 70B plans
+#: (``closed/<submitter>/code/llama2-70b-99/harness_llm/models/llama2-70b/{offline,server,interactive}_mi325x.yaml``
+#: in inference_results_v5.1 @965182b0, engine settings as AMD's: only the custom scheduler's decode-batch targets
+#: differ). ASUSTeK and Supermicro ship no harness config; MangoBoost runs its own LLMBoost stack.
+AMD_HARNESS_SUBMITTERS = ("AMD", "GigaComputing", "MiTAC", "Quanta_Cloud_Technology", "Vultr")
+#: The scenarios priced.
+PRICED_SCENARIOS = ("Offline", "Server", "Interactive")
 
 
 def inference_modelled(row: dict[str, Any]) -> str:
-    """``yes`` for the rows ``perfmodel.validation.mlperf5`` prices: Llama 2 70B (99 and 99.9) Offline, valid, on
-    B200 or GB200, run with NVIDIA's TensorRT harness (system directory ending ``_TRT``) on FP4 weights."""
-    priced = (
-        row["benchmark"] in ("llama2-70b-99", "llama2-70b-99.9") and row["scenario"] == "Offline"
-        and row["accelerator"] in ("B200", "GB200") and str(row["system_dir"]).endswith("_TRT")
-        and row["weight_data_types"] == "fp4" and row["valid"] == "VALID"
+    """``yes`` for the rows ``perfmodel.validation.mlperf5`` prices: Llama 2 70B (99 and 99.9) Offline, Server and
+    Interactive, valid, on B200 or GB200 run with NVIDIA's TensorRT harness (system directory ending ``_TRT``) on
+    FP4 weights, or on MI325X with AMD's vLLM harness (:data:`AMD_HARNESS_SUBMITTERS`)."""
+    llama2 = row["benchmark"] in ("llama2-70b-99", "llama2-70b-99.9") and row["scenario"] in PRICED_SCENARIOS
+    nvidia = (
+        row["accelerator"] in ("B200", "GB200") and str(row["system_dir"]).endswith("_TRT")
+        and row["weight_data_types"] == "fp4"
     )  # fmt: skip
+    amd = row["accelerator"] == "MI325X" and row["submitter"] in AMD_HARNESS_SUBMITTERS
+    priced = llama2 and (nvidia or amd) and row["valid"] == "VALID"
     return "yes" if priced else NOT_MODELLED
 
 

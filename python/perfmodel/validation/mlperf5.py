@@ -2,10 +2,11 @@
 H200 and MI300X rows as anchors.
 
 Serving: the MLPerf Inference v5.1 LLM rows are recorded (``perfmodel/data/mlperf_v5_inference.csv``,
-:func:`inference_data`); the Llama 2 70B Offline rows of NVIDIA's TensorRT harness on B200/GB200 are priced with
-the OpenOrca prompt lengths (:data:`OPENORCA_SOURCE`) and NVIDIA's plan (:data:`LLAMA2_OFFLINE_NVIDIA`), groups
-``mlperf_inference_*``, all held out (:func:`offline_run`); the others are not, and the summary says why
-(``serving``).
+:func:`inference_data`); the Llama 2 70B Offline, Server and Interactive rows of NVIDIA's TensorRT harness on
+B200/GB200 and of AMD's vLLM harness on MI325X are priced with the OpenOrca prompt lengths (:data:`OPENORCA_SOURCE`)
+and the submitters' plans (:data:`NVIDIA_LLAMA2_PLANS`, :data:`AMD_LLAMA2_PLANS`), Server and Interactive as the
+highest Poisson rate within MLPerf's p99 latency limits (:data:`SCENARIO_SLO`), groups ``mlperf_inference_*``,
+all held out (:func:`offline_run`); the others are not, and the summary says why (``serving``).
 
 Rows: ``perfmodel/data/mlperf_v5.csv``, written by ``tools/import_mlperf5.py`` from the mlcommons
 ``training_results_v5.0`` / ``v5.1`` repositories (each row names the result files, system description and config
@@ -44,6 +45,7 @@ in ``docs/mlperf5_validation.md``.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -143,6 +145,80 @@ LLAMA2_OFFLINE_NVIDIA: dict[str, Any] = {
 }  # fmt: skip
 
 
+#: NVIDIA's Llama 2 70B Server harness settings on B200 and GB200: the Offline plan (:data:`LLAMA2_OFFLINE_NVIDIA`),
+#: identical in ``closed/NVIDIA/configs/B200-SXM-180GBx8/Server/llama2-70b.py`` and
+#: ``closed/NVIDIA/configs/GB200-NVL72_GB200-186GB_aarch64x4/Server/llama2-70b.py`` (@965182b0: ``gpu_batch_size``
+#: 2048, ``max_num_tokens`` 3584, FP4, ``kv_cache_dtype: fp8``, the same runtime flags).
+LLAMA2_SERVER_NVIDIA: dict[str, Any] = dict(LLAMA2_OFFLINE_NVIDIA)
+#: NVIDIA's Llama 2 70B Interactive settings, ``closed/NVIDIA/configs/B200-SXM-180GBx8/Interactive/llama2-70b.py``
+#: (@965182b0): ``gpu_batch_size`` 768 and ``max_num_tokens`` 768, the rest as Offline. The config sets no
+#: ``kv_cache_dtype`` (the harness default ``None``: no KV quantization when the checkpoint is quantized), but it
+#: enables ``use_fp8_context_fmha`` as the FP8-KV configs do; the FP8 KV cache is assumed (16-bit: 5 % lower
+#: rates, docs/mlperf5_validation.md). No GB200 Interactive config is shipped: GB200 takes B200's.
+LLAMA2_INTERACTIVE_NVIDIA: dict[str, Any] = {
+    **LLAMA2_OFFLINE_NVIDIA,
+    "max_num_seqs": 768,
+    "max_num_batched_tokens": 768,
+}
+#: The plan of each scenario priced.
+NVIDIA_LLAMA2_PLANS: dict[str, dict[str, Any]] = {
+    "Offline": LLAMA2_OFFLINE_NVIDIA, "Server": LLAMA2_SERVER_NVIDIA, "Interactive": LLAMA2_INTERACTIVE_NVIDIA,
+}  # fmt: skip
+#: MLPerf's latency constraints of Llama 2 70B, (TTFT, TPOT) seconds, both at the 99th percentile:
+#: ``llama2-70b.Server.ttft_latency = 2000``, ``tpot_latency = 200``, ``llama2-70b-interactive.Server.ttft_latency
+#: = 450``, ``tpot_latency = 40`` (ms) and ``*.Server.target_latency_percentile = 99`` in ``loadgen/mlperf.conf`` of
+#: mlcommons/inference @b66003e1 (the same in the submissions' ``measurements/.../mlperf.conf``).
+SCENARIO_SLO = {"Server": (2.0, 0.2), "Interactive": (0.45, 0.04)}
+SLO_PERCENTILE = 99
+#: How NVIDIA's harness spreads queries over the GPUs' engines (``closed/NVIDIA/code/llmlib/config.py`` @965182b0:
+#: ``traffic_distribution_policy`` ``load_balancing`` for Server, ``round_robin`` otherwise).
+BALANCER = {"Server": "least_outstanding", "Interactive": "round_robin"}
+#: AMD's Llama 2 70B vLLM plans on MI325X, ``closed/AMD/code/llama2-70b-99/harness_llm/models/llama2-70b/
+#: {offline,server,interactive}_mi325x.yaml`` (@965182b0; the other submitters running AMD's harness ship the same
+#: engine settings): one engine per GPU (``tensor_parallel_size: 1``), FP8 weights (``quantization: fp8``), FP8 KV
+#: cache (``kv_cache_dtype: fp8``, ``harness_llm/common/config.yaml``), ``max_model_len`` 2048. Offline:
+#: ``max_num_seqs`` 2700, ``max_num_batched_tokens`` 65536, ``block_size`` 32, ``gpu_memory_utilization`` 0.98,
+#: whole prompts (``enable_chunked_prefill: False``). Server: 1024, 40960, 32, 1.0, whole prompts. Interactive
+#: (vLLM V1): 3840, 43008, 16, 1.0, chunked prefill. AMD's custom scheduler (``VLLM_LLAMA2_MLPERF_SCHED``: decode
+#: batch targets) and multi-step scheduling are not modelled: the uncalibrated ``vllm`` class (mi325x-node has no
+#: serving table, so nothing is fitted on these rows).
+_AMD_BASE: dict[str, Any] = {
+    "tp": 1,
+    "dtype": "fp8",
+    "kv_dtype": "fp8",
+    "framework": "vllm",
+    "max_model_len": 2048,
+}
+AMD_LLAMA2_PLANS: dict[str, dict[str, Any]] = {
+    "Offline": {**_AMD_BASE, "max_num_seqs": 2700, "max_num_batched_tokens": 65536, "block_size": 32,
+                "gpu_memory_utilization": 0.98, "chunked_prefill": False},
+    "Server": {**_AMD_BASE, "max_num_seqs": 1024, "max_num_batched_tokens": 40960, "block_size": 32,
+               "gpu_memory_utilization": 1.0, "chunked_prefill": False},
+    "Interactive": {**_AMD_BASE, "max_num_seqs": 3840, "max_num_batched_tokens": 43008, "block_size": 16,
+                    "gpu_memory_utilization": 1.0, "chunked_prefill": True},
+}  # fmt: skip
+#: AMD's harness sends a query to the engine with the shortest queue (``schedule_algo: shortest_queue`` in
+#: ``harness_llm/common/config.yaml``; Interactive ``shortest_queue_with_tokens``).
+AMD_BALANCER = "least_outstanding"
+
+
+def plan_of(r: dict[str, Any]) -> dict[str, Any]:
+    """The serving plan of a priced inference row: AMD's on MI325X, NVIDIA's on B200/GB200."""
+    return (AMD_LLAMA2_PLANS if r["accelerator"] == "MI325X" else NVIDIA_LLAMA2_PLANS)[r["scenario"]]
+
+
+def balancer_of(r: dict[str, Any]) -> str:
+    """How the row's harness spreads queries over the GPUs' engines."""
+    return AMD_BALANCER if r["accelerator"] == "MI325X" else BALANCER[r["scenario"]]
+
+
+#: Poisson queries per GPU of a Server/Interactive run: each GPU's engine sees the OpenOrca set once on average
+#: (8 x 24,576 = 196,608 queries on 8 B200s: 540 s at 364 queries/s, about MLPerf's 600 s minimum run).
+QUERIES_PER_GPU = 24576
+#: Seed of the query stream (arrival gaps and the sample order).
+SEED = 0
+
+
 def openorca_input_lengths() -> np.ndarray:
     """The 24,576 Llama 2 70B prompt lengths (tokens), in dataset order (:data:`OPENORCA_SOURCE`)."""
     path = Path(__file__).resolve().parent.parent / "data" / "mlperf_openorca_input_lengths.csv"
@@ -151,8 +227,8 @@ def openorca_input_lengths() -> np.ndarray:
 
 def offline_rows() -> list[dict[str, Any]]:
     """The inference rows priced (``modelled = yes``, decided by ``tools/import_mlperf5.py``
-    ``inference_modelled``): Llama 2 70B (99 and 99.9, the same engine) Offline on B200 and GB200 run with NVIDIA's
-    TensorRT harness (system directory ending ``_TRT``) on FP4 weights."""
+    ``inference_modelled``): Llama 2 70B (99 and 99.9, the same engine) Offline, Server and Interactive on B200 and
+    GB200 run with NVIDIA's TensorRT harness (system directory ending ``_TRT``) on FP4 weights."""
     return list(inference_data().filter(pl.col("modelled") == "yes").iter_rows(named=True))
 
 
@@ -167,23 +243,75 @@ def offline_predict(r: dict[str, Any]) -> float:
     out = float(round(r["output_tokens_per_sample"]))
     trace = pl.DataFrame({"arrival_s": np.zeros(len(prompts)), "prompt_tokens": prompts,
                           "output_tokens": np.full(len(prompts), out)})  # fmt: skip
-    sim = serve.simulate("llama2-70b", r["hwdb_system"], requests=trace, **LLAMA2_OFFLINE_NVIDIA)
+    sim = serve.simulate("llama2-70b", r["hwdb_system"], requests=trace, **plan_of(r))
     return float(sim.output_tokens_per_s) * gpus
 
 
+def server_queries(n: int, output_tokens: int, seed: int = SEED) -> pl.DataFrame:
+    """``n`` queries as loadgen issues a Server run: Poisson arrivals (rate 1/s, scaled by
+    ``perfmodel.serve.max_rate``), the OpenOrca prompts in random order (a fresh permutation of the 24,576 per
+    pass), each with ``output_tokens``."""
+    rng = np.random.default_rng(seed)
+    lengths = openorca_input_lengths().astype(np.float64)
+    arrivals = np.cumsum(rng.exponential(1.0, n))
+    prompts = np.concatenate([rng.permutation(lengths) for _ in range(-(-n // len(lengths)))])[:n]
+    return pl.DataFrame(
+        {"arrival_s": arrivals, "prompt_tokens": prompts, "output_tokens": np.full(n, float(output_tokens))}
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _server_rate(
+    system: str, scenario: str, gpus: int, output_tokens: int, plan: str, balancer: str
+) -> tuple[float, str]:
+    from .. import serve
+
+    ttft, tpot = SCENARIO_SLO[scenario]
+    r = serve.max_rate(
+        "llama2-70b", system, replicas=gpus, slo_ttft_s=ttft, slo_tpot_s=tpot, percentile=SLO_PERCENTILE,
+        requests=server_queries(QUERIES_PER_GPU * gpus, output_tokens), rel_tol=0.01, balancer=balancer,
+        **json.loads(plan),
+    )  # fmt: skip
+    return float(r.rate_req_s), r.why
+
+
+def server_predict(r: dict[str, Any]) -> float:
+    """Output tokens/s of a Server or Interactive row: the highest Poisson query rate ``gpus`` engines (the
+    scenario's plan, the harness's load balancing) serve within the scenario's p99 TTFT and TPOT limits
+    (:data:`SCENARIO_SLO`), :data:`QUERIES_PER_GPU` queries per GPU, each with the log's mean output tokens per
+    sample (rounded); the rate times that mean."""
+    rate, _ = _server_rate(r["hwdb_system"], r["scenario"], int(r["gpus"]), round(r["output_tokens_per_sample"]),
+                           json.dumps(plan_of(r), sort_keys=True), balancer_of(r))  # fmt: skip
+    return rate * float(r["output_tokens_per_sample"])
+
+
 def offline_run() -> list[dict[str, Any]]:
-    """Suite rows of the priced Offline rows (groups ``mlperf_inference_<benchmark>_<accelerator>``), all held
-    out."""
+    """Suite rows of the priced inference rows (groups ``mlperf_inference_<benchmark>_<accelerator>`` for Offline,
+    ``mlperf_inference_<benchmark>_<scenario>_<accelerator>`` for Server and Interactive), all held out."""
     out = []
     for r in offline_rows():
+        sc = r["scenario"]
         params = {k: r[k] for k in ("version", "submitter", "system_dir", "accelerator", "gpus", "benchmark",
                                     "scenario", "output_tokens_per_sample")}  # fmt: skip
+        params.update(plan_of(r))
+        if sc == "Offline":
+            grp, pred, src = (
+                f"mlperf_inference_{r['benchmark']}_{r['accelerator'].lower()}",
+                offline_predict(r),
+                "",
+            )
+        else:
+            params.update(slo_ttft_s=SCENARIO_SLO[sc][0], slo_tpot_s=SCENARIO_SLO[sc][1], percentile=SLO_PERCENTILE,
+                          balancer=balancer_of(r), queries=QUERIES_PER_GPU * int(r["gpus"]))  # fmt: skip
+            grp = f"mlperf_inference_{r['benchmark']}_{sc.lower()}_{r['accelerator'].lower()}"
+            pred = server_predict(r)
+            src = "; SLOs: mlcommons/inference@b66003e10e2db4b8c36a448b0545ec90fcc6e9e9:loadgen/mlperf.conf"
         out.append({
-            "suite": "mlperf5", "group": f"mlperf_inference_{r['benchmark']}_{r['accelerator'].lower()}",
-            "system": r["hwdb_system"], "operation": f"{r['submitter']} {r['system_dir']} {r['benchmark']} Offline",
-            "params": json.dumps({**params, **LLAMA2_OFFLINE_NVIDIA}), "metric": "output_tokens_per_s",
-            "unit": "tokens/s", "measured": float(r["tokens_per_s"]), "predicted": offline_predict(r),
-            "role": "holdout", "source": f"{r['source']}; prompts: {OPENORCA_SOURCE}",
+            "suite": "mlperf5", "group": grp,
+            "system": r["hwdb_system"], "operation": f"{r['submitter']} {r['system_dir']} {r['benchmark']} {sc}",
+            "params": json.dumps(params), "metric": "output_tokens_per_s",
+            "unit": "tokens/s", "measured": float(r["tokens_per_s"]), "predicted": pred,
+            "role": "holdout", "source": f"{r['source']}; prompts: {OPENORCA_SOURCE}{src}",
         })  # fmt: skip
     return out
 
@@ -395,22 +523,39 @@ def summary_extra(rows: pl.DataFrame) -> dict[str, Any]:
     }
     out["refused_by_the_engine"] = skipped()
     inf = inference_data()
-    offline = [r for r in rows.to_dicts() if r["group"].startswith("mlperf_inference_")]
+    priced = [r for r in rows.to_dicts() if r["group"].startswith("mlperf_inference_")]
+
+    def scenario(r: dict[str, Any]) -> str:
+        return str(json.loads(r["params"])["scenario"])
+
+    def key(r: dict[str, Any]) -> str:
+        p = json.loads(r["params"])
+        return f"{p['benchmark']} {p['scenario']} {p['accelerator']}"
+
     out["serving"] = {
         "target_median": TARGETS["serving_median"],
         "rows_recorded": inf.height,
         "rows_on_new_hardware": inf.filter(pl.col("accelerator").is_in(list(NEW_HARDWARE))).height,
-        "rows_predicted": len(offline),
+        "rows_predicted": len(priced),
         "predicted": {
-            "what": "Llama 2 70B Offline on B200/GB200 with NVIDIA's TensorRT harness (uncalibrated trtllm class, "
-            "OpenOrca prompt lengths, the log's output tokens per sample); every other row not predicted",
-            "all": _errors(offline),
-            "median_signed_error": statistics.median(r["predicted"] / r["measured"] - 1 for r in offline)
-            if offline
+            "what": "Llama 2 70B Offline, Server and Interactive on B200/GB200 with NVIDIA's TensorRT harness "
+            "(uncalibrated trtllm class) and on MI325X with AMD's vLLM harness (uncalibrated vllm class): the "
+            "scenario's config plan, OpenOrca prompt lengths, the log's output tokens per sample; Server/Interactive: "
+            "the highest Poisson rate within MLPerf's p99 TTFT/TPOT limits; every other row not predicted",
+            "all": _errors(priced),
+            "median_signed_error": statistics.median(r["predicted"] / r["measured"] - 1 for r in priced)
+            if priced
             else None,
             "per_accelerator": {
-                a: _errors([r for r in offline if r["group"].rsplit("_", 1)[1] == a.lower()])
-                for a in ("B200", "GB200")
+                a: _errors([r for r in priced if r["group"].rsplit("_", 1)[1] == a.lower()])
+                for a in ("B200", "GB200", "MI325X")
+            },
+            "per_scenario": {
+                sc: _errors([r for r in priced if scenario(r) == sc])
+                for sc in ("Offline", "Server", "Interactive")
+            },
+            "per_benchmark_scenario_accelerator": {
+                k: _errors([r for r in priced if key(r) == k]) for k in sorted({key(r) for r in priced})
             },
         },
         "why_not": sorted(set(inf["modelled"].to_list()) - {"yes"}),
