@@ -52,6 +52,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+# Fit rows per (hwdb system, MLPerf round) and the benchmark they are on: the validation suite's one table
+# (docs/mlperf5_validation.md gives the reasoning); every other row is held out.
+from perfmodel.validation.mlperf5 import FIT, FIT_BENCHMARK
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "python" / "perfmodel" / "data" / "mlperf_v5.csv"
 
@@ -347,22 +351,6 @@ def modelled(acc: str, plan: dict[str, Any] | None, status: str) -> str:
     if status != "exact":
         return "no: several config files match with different plans"
     return "yes"
-
-
-#: Fit rows per (hwdb system, MLPerf round): the submitter whose Llama 2 70B LoRA rows that round's calibration
-#: profile is fitted on (the benchmark's reference submitter on the hardware, or where it did not submit, the one
-#: with a scale sweep); everything else is held out. The same table is ``perfmodel.validation.mlperf5.FIT``
-#: (a test checks they agree); docs/mlperf5_validation.md gives the reasoning.
-FIT_BENCHMARK = "llama2_70b_lora"
-FIT = {
-    ("dgx-b200", "v5.0"): "NVIDIA",
-    ("dgx-b200", "v5.1"): "University-of-Florida",
-    ("gb200-nvl72", "v5.0"): "NVIDIA",
-    ("gb200-nvl72", "v5.1"): "NVIDIA",
-    ("mi325x-node", "v5.0"): "AMD",
-    ("mi325x-node", "v5.1"): "AMD",
-    ("mi355x-pollara-node", "v5.1"): "AMD",
-}
 
 
 def role(row: dict[str, Any]) -> str:

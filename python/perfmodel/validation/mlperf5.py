@@ -89,7 +89,7 @@ FIT_BENCHMARK = "llama2_70b_lora"
 #: fitted on: the benchmark's reference submitter on that hardware (NVIDIA on B200 and GB200, AMD on MI325X and
 #: MI355X), or, where it did not submit (B200 in v5.1), the submitter with a scale sweep (University of Florida,
 #: 1 to 16 nodes). Every other row is held out: other submitters, the Llama 3.1 8B and 405B pretraining rows.
-#: Must equal ``tools/import_mlperf5.py``'s ``FIT`` (the importer writes the role; a test checks both agree).
+#: ``tools/import_mlperf5.py`` writes each row's role from this table.
 FIT = {
     ("dgx-b200", "v5.0"): "NVIDIA",
     ("dgx-b200", "v5.1"): "University-of-Florida",
