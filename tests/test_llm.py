@@ -481,3 +481,19 @@ def test_output_layer_uses_megatrons_padded_vocabulary() -> None:
     assert all(x > y for x, y in zip(kernels(51201), kernels(51200), strict=True))
     # Unpadded (plain PyTorch): 50,257 / 8 columns per rank, an unaligned output GEMM, slower than the padded one.
     assert all(x > y for x, y in zip(kernels(50257, multiple=1), kernels(50257), strict=True))
+
+
+def test_search_holds_vocab_multiple_fixed_like_estimate() -> None:
+    # The search takes `vocab_multiple` as a fixed plan option: each plan's step time is `estimate`'s with the same
+    # option, and the unpadded vocabulary (1) is slower than Megatron's padding (128) for GPT-3's 50,257 tokens.
+    model, cluster = pm.llm.model("gpt3-175b", layers=8), ("dgx-h100", 1)
+    times = {}
+    for vm in (1, 128):
+        best = pm.llm.search(model, cluster, 8, tp=[8], pp=[1], micro_batch=[1], zero=[0], recompute=["full"],
+                             sp=[True], dp_overlap=False, tp_overlap=False, pp_overlap=False, offload_optimizer=False,
+                             offload_activations=False, vocab_multiple=vm, top=1).row(0, named=True)  # fmt: skip
+        e = pm.llm.estimate(model, cluster, tp=8, pp=1, global_batch=8, micro_batch=1, recompute="full", sp=True,
+                            vocab_multiple=vm)  # fmt: skip
+        assert best["step_time_s"] == pytest.approx(e.step_time_s, rel=1e-12)
+        times[vm] = best["step_time_s"]
+    assert times[1] > times[128]

@@ -79,10 +79,9 @@ def add_parser(sub: Any) -> None:
         s.add_argument("--cuda-graphs", default="none", choices=llm.CUDA_GRAPHS,
                        help="kernels replayed from CUDA graphs: none (default, eager: Megatron's and NeMo's "
                             "default), layer (each transformer layer, MLPerf's LAYER_CUDA_GRAPH) or full")  # fmt: skip
-        if name != "search":
-            s.add_argument("--vocab-multiple", type=int, default=128,
-                           help="the output layer's rows: the vocabulary padded to a multiple of this x tp "
-                                "(default 128, Megatron-LM's and NeMo's; 1: unpadded, as plain PyTorch)")  # fmt: skip
+        s.add_argument("--vocab-multiple", type=int, default=128,
+                       help="the output layer's rows: the vocabulary padded to a multiple of this x tp "
+                            "(default 128, Megatron-LM's and NeMo's; 1: unpadded, as plain PyTorch)")  # fmt: skip
         if name == "search":
             s.add_argument("--top", type=int, default=10, help="plans to show (default 10)")
             for k, what in (("tp", "tensor-parallel sizes (default: divisors of the heads)"),
@@ -311,6 +310,7 @@ def _search(args: argparse.Namespace) -> int:
         "hpz": args.hpz,
         "rank_order": args.rank_order,
         "cuda_graphs": args.cuda_graphs,
+        "vocab_multiple": args.vocab_multiple,
     }
     for _, key, _ in _FLAGS:
         if key != "sp" and getattr(args, key) is not None:

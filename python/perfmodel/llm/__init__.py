@@ -1526,7 +1526,7 @@ def search(
         ``micro_batch``, ``recompute``, ``zero``, ``sp``: lists), the filters ``fits_only`` (default True),
         ``max_step_time_s`` (s), ``min_mfu`` (fraction), ``top``, and ``progress``, ``calib``, ``placement``,
         ``client``; other keyword options (``dtype``, ``flash_attention``, ``cudnn_attention``,
-        ``dp_overlap``...) are held fixed.
+        ``vocab_multiple``, ``dp_overlap``...) are held fixed.
 
     Returns
     -------
