@@ -45,3 +45,27 @@ def test_version_and_module_entry_point() -> None:
         [sys.executable, "-m", "perfmodel", "--version"], capture_output=True, text=True, timeout=60
     )
     assert out.returncode == 0 and out.stdout.strip() == f"perfmodel {pm.__version__}"
+
+
+def test_report_and_roofline_take_a_device_file(tmp_path, capsys):
+    """docs/add_your_own_gpu.md: the device file of `perfmodel hwdb new` goes where a device id goes."""
+    import perfmodel as pm
+
+    dev = tmp_path / "my-gpu.toml"
+    dev.write_text(pm.hwdb.get("l40s").to_toml())
+    assert main(["roofline", "gemm", str(dev), "8192", "8192", "8192"]) == 0
+    assert "compute" in capsys.readouterr().out
+    assert main(["report", str(dev)]) == 0
+    assert "L40S" in capsys.readouterr().out
+    node = tmp_path / "node.toml"
+    node.write_text(pm.hwdb.get("g6e-l40s").to_toml())
+    assert main(["report", str(node)]) == 2
+    assert "is a system file, expected a device file" in capsys.readouterr().err
+    assert main(["report", str(tmp_path / "missing.toml")]) == 1
+    assert "cannot read hwdb file" in capsys.readouterr().err
+
+
+def test_a_file_name_where_an_id_goes_says_how_to_use_a_file(capsys):
+    assert main(["serve", "decode", "llama3.1-8b", "my-node.toml"]) == 1
+    err = capsys.readouterr().err
+    assert "unknown system id 'my-node.toml'" in err and "pm.hwdb.load(path)" in err

@@ -165,10 +165,29 @@ def test_add_your_own_gpu_walkthrough(tmp_path: Path):
     assert "perfmodel hwdb calibrate" in calibrated["efficiency.fitted_on"]
     fabric = pm.hwdb.load(tmp_path / "mi300x-xgmi-mesh.toml")
     assert 0.3 < fabric["efficiency.bandwidth_fraction"] <= 1.0
+    assert calibrated["sources.efficiency"].startswith("The fractions efficiency.fitted_on names")
+    assert "the template's (h100-sxm5-80gb)" in calibrated["sources.efficiency"]
     with pytest.raises(pm.PerfModelError, match="time_s"):
         bad = tmp_path / "bad.csv"
         bad.write_text("m,n,k\n1,2,3\n")
         add_gpu.calibrate(out, gemm=bad)
+
+
+def test_calibrate_keeps_a_sources_entry_the_user_wrote(tmp_path: Path):
+    """The docs tell the user to say in [sources] what was kept from the template: a rerun must not overwrite it."""
+    pytest.importorskip("scipy")
+    tomlkit = pytest.importorskip("tomlkit")
+    from perfmodel import add_gpu, cli
+
+    out = tmp_path / "my-gpu.toml"
+    assert cli.main(["hwdb", "new", "my-gpu", "--from", "h100-sxm5-80gb", "--out", str(out)]) == 0
+    doc = tomlkit.parse(out.read_text())
+    doc["sources"]["efficiency"] = "Mine: attention and overheads kept from h100-sxm5-80gb"
+    out.write_text(tomlkit.dumps(doc))
+    text, _ = add_gpu.calibrate(out, stream=ADD_GPU / "stream_copy.csv")
+    assert (
+        pm.hwdb.parse(text)["sources.efficiency"] == "Mine: attention and overheads kept from h100-sxm5-80gb"
+    )
 
 
 def test_a_communicator_that_partly_fills_a_second_rack_is_priced_by_its_own_ranks() -> None:

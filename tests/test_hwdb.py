@@ -151,3 +151,27 @@ def test_what_if_changes_memory_bound_time_only():
     assert (slow_t - launch) / (fast_t - launch) == pytest.approx(2.0, rel=1e-9)
     big = pm.roofline.gemm_time(h100, 16384, 16384, 16384)
     assert pm.roofline.gemm_time(fast, 16384, 16384, 16384) == pytest.approx(big, rel=0.01)
+
+
+def test_a_system_file_naming_a_device_file_warns_and_says_why(tmp_path: Path):
+    """A system names its device by embedded id: a system file naming your own device loads with a warning, works
+    with pm.cluster, and asking it for its device says why that cannot work yet (not "unknown id")."""
+    text = pm.hwdb.get("g6e-l40s").to_toml().replace('device = "l40s"', 'device = "my-gpu"')
+    assert 'device = "my-gpu"' in text
+    path = tmp_path / "my-node.toml"
+    path.write_text(text)
+    with pytest.warns(UserWarning, match="names device 'my-gpu', which is not an embedded device"):
+        node = pm.hwdb.load(path)
+    assert pm.cluster(node, 1).devices == 8
+    with pytest.raises(pm.HwdbError, match="cannot use a device file of your own yet"):
+        pm.hwdb.resolve(node, "device")
+    ok = tmp_path / "l40s-node.toml"
+    ok.write_text(pm.hwdb.get("g6e-l40s").to_toml())
+    pm.hwdb.load(ok)  # an embedded device: no warning (pytest turns warnings into errors)
+
+
+def test_a_file_name_given_as_an_id_points_to_load():
+    with pytest.raises(
+        pm.HwdbError, match=r"is a file name, not an id: load a file of your own with pm\.hwdb\.load"
+    ):
+        pm.hwdb.get("my-gpu.toml", "device")

@@ -262,7 +262,15 @@ def calibrate(
         eff[k] = v  # type: ignore[index]
     eff["fitted_on"] = "perfmodel hwdb calibrate: " + " | ".join(described)  # type: ignore[index]
     src = doc["sources"]
-    src["efficiency"] = (
-        "Fitted by perfmodel hwdb calibrate on this device's own measurements (see efficiency.fitted_on)"  # type: ignore[index]
+    # The template's entry (or none) is replaced; one the user wrote (what was kept from the template, say) is
+    # theirs and stays.
+    old = str(src.get("efficiency", ""))  # type: ignore[union-attr]
+    if old and not old.startswith("TEMPLATE"):
+        return tomlkit.dumps(doc), report
+    words = old.split(maxsplit=2)
+    template = f"the template's ({words[1].rstrip(':')})" if len(words) > 1 else "the template's"
+    src["efficiency"] = (  # type: ignore[index]
+        "The fractions efficiency.fitted_on names: fitted by perfmodel hwdb calibrate on this device's own "
+        f"measurements; the other [efficiency] figures (attention, overheads, any inherit_from) are {template}"
     )
     return tomlkit.dumps(doc), report

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -56,8 +57,18 @@ def _value(text: str) -> Any:
     return {"true": True, "false": False}.get(text.lower(), text)
 
 
+def _device(arg: str) -> hwdb.Spec:
+    """An embedded device id, or a device TOML file of your own (`perfmodel hwdb new`)."""
+    if arg.endswith(".toml") or Path(arg).is_file():
+        spec = hwdb.load(arg)
+        if spec.kind != "device":
+            raise UsageError(f"argument `device`: {arg} is a {spec.kind} file, expected a device file")
+        return spec
+    return hwdb.get(arg, "device")
+
+
 def _overridden(device_id: str, overrides: Sequence[str]) -> hwdb.Spec:
-    dev = hwdb.get(device_id, "device")
+    dev = _device(device_id)
     if overrides:
         pairs = {}
         for item in overrides:
@@ -139,7 +150,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_roofline(args: argparse.Namespace) -> int:
-    df = roofline.gemm(args.device, args.m, args.n, args.k, dtype=args.dtype, batch=args.batch)
+    df = roofline.gemm(_device(args.device), args.m, args.n, args.k, dtype=args.dtype, batch=args.batch)
     return emit(args, df, lambda: frame_text(df), df)
 
 
@@ -176,12 +187,15 @@ def build_parser() -> argparse.ArgumentParser:
         sub, "report", "what-if report of one device: peaks, ridge points, GEMM and HBM", _cmd_report
     )
     r.add_argument("device", nargs="?", default=DEFAULT_DEVICE,
-                   help=f"hwdb device id (default {DEFAULT_DEVICE}); `perfmodel hwdb list device`")  # fmt: skip
+                   help=f"hwdb device id (default {DEFAULT_DEVICE}; `perfmodel hwdb list device`) or your own "
+                        "device file (`perfmodel hwdb new`)")  # fmt: skip
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a hwdb field, e.g. memory.hbm_bandwidth_gbps=5000 (repeatable)")  # fmt: skip
     g = add_command(sub, "roofline", "roofline of one kernel: time, TFLOP/s, GB/s, bound", _cmd_roofline)
     g.add_argument("kernel", choices=["gemm"], help="the kernel: gemm (C[M,N] = A[M,K] B[K,N])")
-    g.add_argument("device", help="hwdb device id, e.g. h100-sxm5-80gb")
+    g.add_argument(
+        "device", help="hwdb device id, e.g. h100-sxm5-80gb, or your own device file (my-gpu.toml)"
+    )
     g.add_argument("m", type=float, help="rows of A and C")
     g.add_argument("n", type=float, help="columns of B and C")
     g.add_argument("k", type=float, help="the reduction dimension")

@@ -14,6 +14,7 @@ Examples
 from __future__ import annotations
 
 import functools
+import warnings
 from pathlib import Path
 from typing import Any, cast
 
@@ -301,7 +302,16 @@ def get(id: str, kind: str | None = None) -> Spec:
         return id
     spec = _EMBEDDED.get((id, kind))
     if spec is None:
-        spec = Spec(_core.hwdb_get(id, kind))
+        try:
+            spec = Spec(_core.hwdb_get(id, kind))
+        except HwdbError as exc:
+            if isinstance(id, str) and id.endswith(".toml"):
+                raise HwdbError(
+                    f"{exc}; '{id}' is a file name, not an id: load a file of your own with "
+                    "pm.hwdb.load(path) and pass the spec where the id goes (on the command line, "
+                    "`perfmodel report` and `perfmodel roofline` take a device file)"
+                ) from None
+            raise
         if type(id) is str:
             _EMBEDDED[(id, kind)] = spec
     return spec
@@ -357,6 +367,13 @@ def load(path: str | Path) -> Spec:
     perfmodel.HwdbError
         An unreadable or non-UTF-8 file, or a bad one (naming the file and the key).
 
+    Warns
+    -----
+    UserWarning
+        A system file whose ``device`` is no embedded device (your own device file, say): the system loads, and
+        :func:`perfmodel.cluster` and the collectives take it, but the serving, training and power models read
+        the device's figures from the embedded database by id and cannot use it yet.
+
     Examples
     --------
     >>> import pathlib, tempfile
@@ -376,7 +393,21 @@ def load(path: str | Path) -> Spec:
         raise HwdbError(
             f"{p}:{line}: not UTF-8 text (byte {exc.object[exc.start]:#04x}); TOML files are UTF-8"
         ) from None
-    return parse(text, str(p))
+    spec = parse(text, str(p))
+    if spec.kind == "system" and str(spec["device"]) not in _id_set("device"):
+        warnings.warn(_not_embedded(spec), UserWarning, stacklevel=2)
+    return spec
+
+
+def _not_embedded(system: Spec) -> str:
+    """Why a system whose device is no embedded device cannot give that device."""
+    return (
+        f"{system.file}: system '{system.id}' names device '{system['device']}', which is not an embedded device "
+        "(`perfmodel hwdb list device`). pm.cluster() and the collectives take this system, but the serving, "
+        "training and power models look the device up among the embedded ids and cannot use a device file of "
+        "your own yet: pass your device spec where a device goes (pm.roofline, pm.llm.sizing, pm.power.model), "
+        "or embed both files and reinstall (docs/add_your_own_gpu.md, 'Use the files')"
+    )
 
 
 @functools.cache
@@ -498,6 +529,8 @@ def _resolve(hardware: Any, kind: str) -> Spec:
     if spec.kind == kind:
         return spec
     if kind == "device" and spec.kind == "system":
+        if str(spec["device"]) not in _id_set("device"):
+            raise HwdbError(_not_embedded(spec))
         return get(str(spec["device"]), "device")
     if kind == "system" and spec.kind == "device":
         holders = systems_with(spec)
