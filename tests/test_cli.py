@@ -1,5 +1,6 @@
 """The command line: the README's default report, errors as messages with exit code 1 (model) or 2 (usage)."""
 
+import json
 import subprocess
 import sys
 
@@ -69,3 +70,26 @@ def test_a_file_name_where_an_id_goes_says_how_to_use_a_file(capsys):
     assert main(["serve", "decode", "llama3.1-8b", "my-node.toml"]) == 1
     err = capsys.readouterr().err
     assert "unknown system id 'my-node.toml'" in err and "pm.hwdb.load(path)" in err
+
+
+def test_hwdb_option_registers_files_before_the_command(tmp_path, capsys):
+    """`perfmodel --hwdb my-gpu.toml --hwdb my-node.toml serve ...`: the ids of your own files work in any command."""
+    import perfmodel as pm
+
+    dev = tmp_path / "cli-own-gpu.toml"
+    dev.write_text(pm.hwdb.get("l40s").to_toml().replace('id = "l40s"', 'id = "cli-own-gpu"'))
+    node = tmp_path / "cli-own-node.toml"
+    node.write_text(
+        pm.hwdb.get("g6e-l40s").to_toml().replace('id = "g6e-l40s"', 'id = "cli-own-node"')
+        .replace('device = "l40s"', 'device = "cli-own-gpu"')
+    )  # fmt: skip
+    argv = ["serve", "decode", "llama3.1-8b", "{}", "--batch", "8", "--format", "json"]
+    assert main(["--hwdb", str(dev), "--hwdb", str(node), *[a.format("cli-own-node") for a in argv]]) == 0
+    own = json.loads(capsys.readouterr().out)
+    assert main([a.format("g6e-l40s") for a in argv]) == 0
+    assert own["time_s"] == json.loads(capsys.readouterr().out)["time_s"]
+    # An embedded id in a file of your own is refused with the reason (exit 1, one line).
+    copy = tmp_path / "copy.toml"
+    copy.write_text(pm.hwdb.get("l40s").to_toml())
+    assert main(["--hwdb", str(copy), "report"]) == 1
+    assert "is the id of the embedded device" in capsys.readouterr().err

@@ -519,8 +519,8 @@ def _mutations() -> st.SearchStrategy[tuple[int, int, str]]:
                                       "\xff", "= =", "[[", "", "1.0", "99999999999999999999"]))  # fmt: skip
 
 
-# A system whose mutated `device` names no embedded device loads with a warning saying so (by design).
-@pytest.mark.filterwarnings("ignore:.*which is not an embedded device:UserWarning")
+# A mutated file under a new id naming ids nobody registered loads with a warning saying so (by design).
+@pytest.mark.filterwarnings("ignore:.*is not registered:UserWarning")
 @settings(FUZZ, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(mutation=_mutations())
 def test_hwdb_parse_mutated_real_files(tmp_path_factory: Any, mutation: tuple[int, int, str]) -> None:

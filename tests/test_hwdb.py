@@ -153,21 +153,84 @@ def test_what_if_changes_memory_bound_time_only():
     assert pm.roofline.gemm_time(fast, 16384, 16384, 16384) == pytest.approx(big, rel=0.01)
 
 
-def test_a_system_file_naming_a_device_file_warns_and_says_why(tmp_path: Path):
-    """A system names its device by embedded id: a system file naming your own device loads with a warning, works
-    with pm.cluster, and asking it for its device says why that cannot work yet (not "unknown id")."""
-    text = pm.hwdb.get("g6e-l40s").to_toml().replace('device = "l40s"', 'device = "my-gpu"')
-    assert 'device = "my-gpu"' in text
+def _own(embedded: str, new_id: str, **replace: str) -> str:
+    """An embedded spec's TOML under another id, with `key = "value"` lines replaced."""
+    text = pm.hwdb.get(embedded).to_toml().replace(f'id = "{embedded}"', f'id = "{new_id}"')
+    for key, value in replace.items():
+        old = f'{key} = "{pm.hwdb.get(embedded)[key]}"'
+        assert old in text
+        text = text.replace(old, f'{key} = "{value}"')
+    return text
+
+
+def test_a_device_and_system_of_your_own_work_in_every_model(tmp_path: Path):
+    """docs/add_your_own_gpu.md: a device file and a system file naming it, loaded, work by id everywhere: the
+    same numbers as the embedded pair they copy, and the device's own figures change them."""
+    dev = tmp_path / "test-own-l40.toml"
+    dev.write_text(_own("l40s", "test-own-l40"))
+    node = tmp_path / "test-own-node.toml"
+    node.write_text(_own("g6e-l40s", "test-own-node", device="test-own-l40"))
+    pm.hwdb.load(dev)
+    assert pm.hwdb.load(node)["device"] == "test-own-l40"
+    assert "test-own-l40" in pm.hwdb.ids("device", registered=True)
+    assert "test-own-l40" not in pm.hwdb.ids("device")  # the embedded ids stay the embedded ones
+    assert pm.hwdb.resolve("test-own-node", "device").id == "test-own-l40"
+    for system in ("test-own-node", pm.hwdb.get("test-own-node")):
+        own = pm.serve.decode("llama3.1-8b", system, batch=8, context_len=1024).time_s
+        assert own == pm.serve.decode("llama3.1-8b", "g6e-l40s", batch=8, context_len=1024).time_s
+        step = pm.llm.estimate("megatron-1.7b", (system, 1), tp=1, global_batch=64, micro_batch=1).step_time_s
+        assert (
+            step
+            == pm.llm.estimate(
+                "megatron-1.7b", ("g6e-l40s", 1), tp=1, global_batch=64, micro_batch=1
+            ).step_time_s
+        )
+    # Half the HBM bandwidth, registered again under the same id: small-batch decode is HBM-bound, so it takes
+    # longer, by at most 2x (the launch and sampling parts do not scale).
+    half = pm.hwdb.get("l40s")["memory.hbm_bandwidth_gbps"] / 2
+    slow = pm.hwdb.get("test-own-l40").with_overrides({"memory.hbm_bandwidth_gbps": half})
+    pm.hwdb.register(slow)
+    t = pm.serve.decode("llama3.1-8b", "test-own-node", batch=8, context_len=1024).time_s
+    base = pm.serve.decode("llama3.1-8b", "g6e-l40s", batch=8, context_len=1024).time_s
+    assert 1.5 * base < t <= 2.0 * base
+
+
+def test_a_system_file_naming_an_unknown_device_warns_and_says_what_to_load_first(tmp_path: Path):
     path = tmp_path / "my-node.toml"
-    path.write_text(text)
-    with pytest.warns(UserWarning, match="names device 'my-gpu', which is not an embedded device"):
+    path.write_text(_own("g6e-l40s", "test-orphan-node", device="test-missing-gpu"))
+    with pytest.warns(
+        UserWarning, match=r"'test-missing-gpu' is not a device id.*load the files it names first"
+    ):
         node = pm.hwdb.load(path)
-    assert pm.cluster(node, 1).devices == 8
-    with pytest.raises(pm.HwdbError, match="cannot use a device file of your own yet"):
+    assert pm.cluster(node, 1).devices == 8  # the spec itself still works where a spec goes
+    with pytest.raises(pm.HwdbError, match="neither embedded .* nor registered: load your device file first"):
         pm.hwdb.resolve(node, "device")
+    with pytest.raises(pm.HwdbError, match="register your own files first"):
+        pm.hwdb.register(node)
     ok = tmp_path / "l40s-node.toml"
     ok.write_text(pm.hwdb.get("g6e-l40s").to_toml())
-    pm.hwdb.load(ok)  # an embedded device: no warning (pytest turns warnings into errors)
+    pm.hwdb.load(ok)  # an embedded id: a what-if copy, not registered, no warning (warnings are errors here)
+
+
+def test_an_embedded_id_cannot_be_registered_over():
+    with pytest.raises(pm.HwdbError, match="is the id of the embedded device"):
+        pm.hwdb.register(pm.hwdb.get("h100-sxm5-80gb").with_overrides({"memory.hbm_bandwidth_gbps": 1.0}))
+    assert pm.hwdb.get("h100-sxm5-80gb")["memory.hbm_bandwidth_gbps"] > 1.0
+
+
+def test_a_registered_spec_registers_again_where_it_is_unpickled(tmp_path: Path):
+    import subprocess
+    import sys
+
+    spec = pm.hwdb.register(pm.hwdb.parse(_own("l40s", "test-pickled-l40")))
+    blob = tmp_path / "spec.pickle"
+    blob.write_bytes(__import__("pickle").dumps(spec))
+    code = (
+        "import pickle, sys, perfmodel as pm; s = pickle.loads(open(sys.argv[1], 'rb').read()); "
+        "print(s.id in pm.hwdb.ids('device', registered=True), pm.hwdb.get('test-pickled-l40') == s)"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(blob)], capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["True", "True"], out.stderr
 
 
 def test_a_file_name_given_as_an_id_points_to_load():

@@ -182,6 +182,11 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 ok, 1 a model error (unknown id, plan that does not fit...), 2 a usage error.",
     )
     p.add_argument("--version", action="version", version=f"perfmodel {__import__('perfmodel').__version__}")
+    p.add_argument("--hwdb", action="append", default=[], metavar="FILE",
+                   help="a hwdb TOML file of your own (device, NIC, fabric, system), registered by its id before "
+                        "the command runs, so its id works wherever an embedded id does; repeatable, devices "
+                        "before the systems naming them (`perfmodel --hwdb my-gpu.toml --hwdb my-node.toml "
+                        "serve ...`)")  # fmt: skip
     sub = p.add_subparsers(dest="command", title="commands", metavar="COMMAND")
     r = add_command(
         sub, "report", "what-if report of one device: peaks, ridge points, GEMM and HBM", _cmd_report

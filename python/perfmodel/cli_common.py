@@ -207,6 +207,10 @@ def run_parsed(args: argparse.Namespace) -> int:
     stderr."""
     prog = getattr(args, "command_prog", "perfmodel")
     try:
+        for path in getattr(args, "hwdb", None) or []:
+            from . import hwdb
+
+            hwdb.register(path)
         return int(args.func(args) or 0)
     except UsageError as exc:
         print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)

@@ -18,10 +18,11 @@ import warnings
 from pathlib import Path
 from typing import Any, cast
 
+from . import _check as check
 from . import _core
 from .errors import HwdbError
 
-__all__ = ["Spec", "ids", "get", "load", "parse", "resolve", "systems_with", "KINDS"]
+__all__ = ["Spec", "ids", "get", "load", "parse", "register", "resolve", "systems_with", "KINDS"]
 
 KINDS = ("device", "nic", "fabric", "system")
 
@@ -243,13 +244,15 @@ def _dotted(d: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
     return out
 
 
-def ids(kind: str) -> list[str]:
-    """The embedded hwdb ids of one kind, sorted.
+def ids(kind: str, registered: bool = False) -> list[str]:
+    """The embedded hwdb ids of one kind, sorted; with ``registered``, those of your own files too.
 
     Parameters
     ----------
     kind : str
         ``"device"``, ``"nic"``, ``"fabric"``, ``"system"`` or ``"cluster"``.
+    registered : bool
+        Also the ids registered in this process (:func:`register`, :func:`load`; default False).
 
     Returns
     -------
@@ -262,7 +265,7 @@ def ids(kind: str) -> list[str]:
     >>> "h100-sxm5-80gb" in pm.hwdb.ids("device"), "dgx-h100" in pm.hwdb.ids("system")
     (True, True)
     """
-    return list(_core.hwdb_ids(kind))
+    return list(_core.hwdb_ids(kind, check.flag("registered", registered)))
 
 
 #: Embedded specs already wrapped, by (id, kind): they never change, so one object each.
@@ -349,8 +352,25 @@ def parse(text: str, file: str = "<string>") -> Spec:
     return Spec(_core.hwdb_parse(text, file))
 
 
+def _read(path: str | Path) -> tuple[Path, str]:
+    p = Path(path)
+    try:
+        return p, p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise HwdbError(f"{p}: cannot read hwdb file: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        line = p.read_bytes()[: exc.start].count(b"\n") + 1
+        raise HwdbError(
+            f"{p}:{line}: not UTF-8 text (byte {exc.object[exc.start]:#04x}); TOML files are UTF-8"
+        ) from None
+
+
 def load(path: str | Path) -> Spec:
     """A user's hwdb TOML file (a device, NIC, fabric or system not embedded, or a what-if copy of one).
+
+    A file whose id is not embedded is also registered (:func:`register`): every model then knows it by its id,
+    so a system file of your own can name a device file of your own (load the device first). A file that keeps
+    an embedded id (a what-if copy) is not registered: pass the returned spec itself.
 
     Parameters
     ----------
@@ -370,9 +390,9 @@ def load(path: str | Path) -> Spec:
     Warns
     -----
     UserWarning
-        A system file whose ``device`` is no embedded device (your own device file, say): the system loads, and
-        :func:`perfmodel.cluster` and the collectives take it, but the serving, training and power models read
-        the device's figures from the embedded database by id and cannot use it yet.
+        A system (or cluster) file naming a device, NIC or fabric id that is neither embedded nor registered:
+        it loads, and :func:`perfmodel.cluster` and the collectives take its spec, but it is not registered
+        until the files it names are loaded first.
 
     Examples
     --------
@@ -383,37 +403,92 @@ def load(path: str | Path) -> Spec:
     >>> pm.hwdb.load(path)
     Spec(device 'h100-sxm5-80gb': NVIDIA H100 SXM5 80GB)
     """
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise HwdbError(f"{p}: cannot read hwdb file: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        line = p.read_bytes()[: exc.start].count(b"\n") + 1
-        raise HwdbError(
-            f"{p}:{line}: not UTF-8 text (byte {exc.object[exc.start]:#04x}); TOML files are UTF-8"
-        ) from None
+    p, text = _read(path)
     spec = parse(text, str(p))
-    if spec.kind == "system" and str(spec["device"]) not in _id_set("device"):
-        warnings.warn(_not_embedded(spec), UserWarning, stacklevel=2)
-    return spec
+    if _core.hwdb_is_embedded(spec.id):
+        return spec
+    try:
+        return _register(spec)
+    except HwdbError as exc:
+        warnings.warn(
+            f"{exc}. The spec loads, but is not registered: load the files it names first, then this one "
+            "(docs/add_your_own_gpu.md, 'Use the files')",
+            UserWarning,
+            stacklevel=2,
+        )
+        return spec
+
+
+def register(spec: Spec | str | Path) -> Spec:
+    """Makes a spec of your own (or the file at a path) known by its id to every model.
+
+    After ``register``, the id works wherever an embedded id does: a system of your own naming your device,
+    ``pm.serve``, ``pm.llm.estimate``, ``pm.power``, the CLI. Registering the same id again replaces it (in this
+    process; a registered spec that is pickled registers again where it is unpickled). :func:`load` registers
+    the files it reads.
+
+    Parameters
+    ----------
+    spec : Spec, str or pathlib.Path
+        A spec (:func:`parse`, or an embedded one's ``with_overrides`` given a new ``id``) or a TOML file's path.
+
+    Returns
+    -------
+    Spec
+        The registered spec.
+
+    Raises
+    ------
+    perfmodel.HwdbError
+        An embedded id (give your file an id of its own), or a system or cluster naming an id that is neither
+        embedded nor registered (naming the key and the closest ids).
+
+    Examples
+    --------
+    >>> import perfmodel as pm
+    >>> mine = pm.hwdb.parse(pm.hwdb.get("h100-sxm5-80gb").to_toml().replace(
+    ...     'id = "h100-sxm5-80gb"', 'id = "my-h100"'))
+    >>> pm.hwdb.register(mine).id
+    'my-h100'
+    >>> "my-h100" in pm.hwdb.ids("device", registered=True)
+    True
+    """
+    if not isinstance(spec, Spec):
+        p, text = _read(spec)
+        spec = parse(text, str(p))
+    return _register(spec)
+
+
+#: Callables that drop what other modules cached by hwdb id (serving engines, resolved clusters, power
+#: laws); :func:`register` runs them, since a registered id may now mean another spec.
+_AFTER_REGISTER: list[Any] = []
+
+
+def _register(spec: Spec) -> Spec:
+    out = Spec(_core.hwdb_register(spec._handle))
+    _id_set.cache_clear()
+    # Registered specs wrapped earlier, and whatever was built from them, may depend on the id just
+    # (re)registered (a system on its device): dropped, so the next lookup by id builds them afresh.
+    for key in [k for k in _EMBEDDED if not _core.hwdb_is_embedded(k[0])]:
+        _EMBEDDED.pop(key)._memo.clear()
+    for drop in _AFTER_REGISTER:
+        drop()
+    return out
 
 
 def _not_embedded(system: Spec) -> str:
-    """Why a system whose device is no embedded device cannot give that device."""
+    """Why a system whose device is neither embedded nor registered cannot give that device."""
     return (
-        f"{system.file}: system '{system.id}' names device '{system['device']}', which is not an embedded device "
-        "(`perfmodel hwdb list device`). pm.cluster() and the collectives take this system, but the serving, "
-        "training and power models look the device up among the embedded ids and cannot use a device file of "
-        "your own yet: pass your device spec where a device goes (pm.roofline, pm.llm.sizing, pm.power.model), "
-        "or embed both files and reinstall (docs/add_your_own_gpu.md, 'Use the files')"
+        f"{system.file}: system '{system.id}' names device '{system['device']}', which is neither embedded "
+        "(`perfmodel hwdb list device`) nor registered: load your device file first (pm.hwdb.load), then the "
+        "system file (docs/add_your_own_gpu.md, 'Use the files')"
     )
 
 
 @functools.cache
 def _id_set(kind: str) -> frozenset[str]:
-    """The embedded ids of one kind (they never change in a process)."""
-    return frozenset(_core.hwdb_ids(kind))
+    """The embedded and registered ids of one kind (cleared by :func:`register`)."""
+    return frozenset(_core.hwdb_ids(kind, True))
 
 
 def systems_with(device: Spec | str) -> list[str]:

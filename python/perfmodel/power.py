@@ -92,6 +92,7 @@ class PowerModel(Result):
 
 
 _MODELS: dict[tuple[Any, ...], PowerModel] = {}
+hwdb._AFTER_REGISTER.append(_MODELS.clear)
 
 
 def _dtype_of(dev: hwdb.Spec, dtype: str) -> str:

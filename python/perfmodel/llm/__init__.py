@@ -483,6 +483,7 @@ _CalibTuple = tuple[float, float, float, float, float]
 _Resolved = tuple[Any, str, int, int, _CalibTuple, dict[Any, Any]]
 #: Resolved ``(system id, nodes)`` pairs of embedded systems.
 _RESOLVED: dict[tuple[str, int], _Resolved] = {}
+hwdb._AFTER_REGISTER.append(_RESOLVED.clear)
 
 
 def _resolve(cluster: Any) -> _Resolved:

@@ -89,6 +89,7 @@ _whole = check.whole
 
 
 _ENGINES: dict[tuple[Any, ...], Any] = {}
+hwdb._AFTER_REGISTER.append(_ENGINES.clear)
 
 
 @keyword_options()

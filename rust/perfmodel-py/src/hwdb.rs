@@ -159,15 +159,18 @@ impl PyHwSpec {
         &self,
         py: Python<'py>,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
-        let embedded = hw::registry()
-            .and_then(|r| r.get_kind(&self.inner.id, self.inner.kind))
+        let reg = hw::registry().map_err(|e| to_py(py, &e))?;
+        let known = reg
+            .get_kind(&self.inner.id, self.inner.kind)
             .is_ok_and(|s| Arc::ptr_eq(&s, &self.inner));
         let core = py.import("perfmodel._core")?;
-        if embedded {
+        if known && reg.is_embedded(&self.inner.id) {
             let args = (self.inner.id.clone(), self.inner.kind).into_pyobject(py)?;
             return Ok((core.getattr("hwdb_get")?, args));
         }
-        let args = (self.to_toml(py)?, self.inner.file.clone()).into_pyobject(py)?;
+        // A registered spec registers again where it is unpickled (a worker process), so that ids naming it
+        // resolve there too.
+        let args = (self.to_toml(py)?, self.inner.file.clone(), known).into_pyobject(py)?;
         Ok((core.getattr("hwdb_parse")?, args))
     }
 
@@ -179,12 +182,18 @@ impl PyHwSpec {
     }
 }
 
-/// Sorted ids of one kind.
+/// Sorted ids of one kind: the embedded ones, and with `registered` those registered at run time too.
 #[pyfunction]
-pub fn hwdb_ids(py: Python<'_>, kind: String) -> PyResult<Vec<String>> {
+#[pyo3(signature = (kind, registered=false))]
+pub fn hwdb_ids(py: Python<'_>, kind: String, registered: bool) -> PyResult<Vec<String>> {
     engine(py, move || {
         hw::check_kind(&kind)?;
-        Ok(hw::registry()?.ids(&kind))
+        let reg = hw::registry()?;
+        Ok(if registered {
+            reg.all_ids(&kind)
+        } else {
+            reg.ids(&kind)
+        })
     })
 }
 
@@ -202,11 +211,37 @@ pub fn hwdb_get(py: Python<'_>, id: String, kind: Option<String>) -> PyResult<Py
     Ok(PyHwSpec { inner })
 }
 
-/// Parses TOML text; `file` names it in errors.
+/// Parses TOML text; `file` names it in errors. With `register` (unpickling a registered spec), the spec is
+/// also registered (`hwdb_register`) where the ids it names are known here, else returned unregistered.
 #[pyfunction]
-pub fn hwdb_parse(py: Python<'_>, text: String, file: String) -> PyResult<PyHwSpec> {
-    let spec = engine(py, move || hw::parse(&file, &text, None))?;
-    Ok(PyHwSpec {
-        inner: Arc::new(spec),
-    })
+#[pyo3(signature = (text, file, register=false))]
+pub fn hwdb_parse(
+    py: Python<'_>,
+    text: String,
+    file: String,
+    register: bool,
+) -> PyResult<PyHwSpec> {
+    let inner = engine(py, move || {
+        let spec = hw::parse(&file, &text, None)?;
+        if register {
+            Ok(hw::register(spec.clone()).unwrap_or_else(|_| Arc::new(spec)))
+        } else {
+            Ok(Arc::new(spec))
+        }
+    })?;
+    Ok(PyHwSpec { inner })
+}
+
+/// Registers a spec of the user's own under its id (`hw::register`): every model then resolves the id.
+#[pyfunction]
+pub fn hwdb_register(py: Python<'_>, spec: &PyHwSpec) -> PyResult<PyHwSpec> {
+    let s = (*spec.inner).clone();
+    let inner = engine(py, move || hw::register(s))?;
+    Ok(PyHwSpec { inner })
+}
+
+/// Whether `id` names an embedded spec (not one registered at run time).
+#[pyfunction]
+pub fn hwdb_is_embedded(py: Python<'_>, id: String) -> PyResult<bool> {
+    engine(py, move || Ok(hw::registry()?.is_embedded(&id)))
 }

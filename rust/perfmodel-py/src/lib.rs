@@ -31,6 +31,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(hwdb::hwdb_ids, m)?)?;
     m.add_function(wrap_pyfunction!(hwdb::hwdb_get, m)?)?;
     m.add_function(wrap_pyfunction!(hwdb::hwdb_parse, m)?)?;
+    m.add_function(wrap_pyfunction!(hwdb::hwdb_register, m)?)?;
+    m.add_function(wrap_pyfunction!(hwdb::hwdb_is_embedded, m)?)?;
     m.add_function(wrap_pyfunction!(roofline::bound_names, m)?)?;
     m.add_function(wrap_pyfunction!(roofline::dtype_name, m)?)?;
     m.add_function(wrap_pyfunction!(roofline::roofline_gemm, m)?)?;

@@ -11,7 +11,7 @@ pub mod system;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 pub use cluster::{ClusterGroup, ClusterSpec};
 pub use device::{
@@ -160,7 +160,7 @@ pub fn parse_table(file: &str, table: toml::Table, expected_kind: Option<&str>) 
     let lookup = |id: &str| -> Option<toml::Table> {
         registry()
             .ok()
-            .and_then(|r| r.specs.get(id))
+            .and_then(|r| r.get(id).ok())
             .map(|s| s.table.clone())
     };
     let resolved = resolve_references(file, &table, &lookup, 0)?;
@@ -369,12 +369,61 @@ fn read_sources(root: &Fields<'_>, figures: &[String]) -> Result<BTreeMap<String
     Ok(sources)
 }
 
-/// All embedded specs, keyed by id.
+/// All embedded specs, keyed by id; lookups also see the specs a user registered ([`register`]).
 pub struct Registry {
     specs: BTreeMap<String, Arc<HwSpec>>,
 }
 
 static REGISTRY: OnceLock<std::result::Result<Registry, Error>> = OnceLock::new();
+
+/// Specs of a user's own files, registered at run time ([`register`]) and looked up by id after the embedded
+/// ones, so that a system of their own can name a device of their own.
+static USER_SPECS: RwLock<BTreeMap<String, Arc<HwSpec>>> = RwLock::new(BTreeMap::new());
+
+fn user_specs() -> std::sync::RwLockReadGuard<'static, BTreeMap<String, Arc<HwSpec>>> {
+    USER_SPECS
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Makes a spec of the user's own known by its id to every model (a system's `device`, `nic` and fabrics, a
+/// cluster's systems), replacing an earlier registration of the same id. An embedded id is refused (the
+/// embedded spec stays what its id means; give the file another id), and so is a system or cluster naming an
+/// id that is neither embedded nor registered (register the device, NIC and fabric files first).
+pub fn register(spec: HwSpec) -> Result<Arc<HwSpec>> {
+    let reg = registry()?;
+    if let Some(e) = reg.specs.get(&spec.id) {
+        return Err(Error::Hwdb {
+            file: spec.file.clone(),
+            key: "id".into(),
+            message: format!(
+                "'{}' is the id of the embedded {} ({}); give your file an id of its own to register it",
+                spec.id, e.kind, e.file
+            ),
+        });
+    }
+    let named = match &spec.spec {
+        Spec::System(s) => reg.check_system(&spec.file, s),
+        Spec::Cluster(c) => reg.check_cluster(&spec.file, c),
+        _ => Ok(()),
+    };
+    if let Err(Error::Hwdb { file, key, message }) = named {
+        return Err(Error::Hwdb {
+            file,
+            key,
+            message: format!(
+                "{message}; register your own files first (devices, NICs and fabrics before the systems naming them)"
+            ),
+        });
+    }
+    named?;
+    let spec = Arc::new(spec);
+    USER_SPECS
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(spec.id.clone(), spec.clone());
+    Ok(spec)
+}
 
 fn build_registry() -> Result<Registry> {
     // Every file as a table first, so that references between them resolve in any order.
@@ -424,10 +473,10 @@ fn build_registry() -> Result<Registry> {
 
 impl Registry {
     fn check_ref(&self, file: &str, key: &str, id: &str, kind: &str) -> Result<()> {
-        match self.specs.get(id) {
+        match self.get(id).ok() {
             Some(x) if x.kind == kind => Ok(()),
             _ => {
-                let close = closest(id, self.ids(kind).iter().map(String::as_str));
+                let close = closest(id, self.all_ids(kind).iter().map(String::as_str));
                 let hint = close
                     .first()
                     .map(|c| format!(" (closest: '{c}')"))
@@ -460,7 +509,7 @@ impl Registry {
         Ok(())
     }
 
-    /// Sorted ids of one kind.
+    /// Sorted ids of the embedded specs of one kind.
     pub fn ids(&self, kind: &str) -> Vec<String> {
         self.specs
             .values()
@@ -469,18 +518,47 @@ impl Registry {
             .collect()
     }
 
-    /// A spec by id; an unknown id names the closest ids.
+    /// Sorted ids of one kind, the embedded and the registered ([`register`]) ones.
+    pub fn all_ids(&self, kind: &str) -> Vec<String> {
+        let user = user_specs();
+        let mut ids: Vec<String> = self
+            .specs
+            .values()
+            .chain(user.values())
+            .filter(|s| s.kind == kind)
+            .map(|s| s.id.clone())
+            .collect();
+        ids.sort();
+        ids
+    }
+
+    /// Whether `id` is an embedded spec's (not a registered one's).
+    pub fn is_embedded(&self, id: &str) -> bool {
+        self.specs.contains_key(id)
+    }
+
+    fn lookup(&self, id: &str) -> Option<Arc<HwSpec>> {
+        self.specs
+            .get(id)
+            .cloned()
+            .or_else(|| user_specs().get(id).cloned())
+    }
+
+    /// A spec by id (embedded, else registered); an unknown id names the closest ids.
     pub fn get(&self, id: &str) -> Result<Arc<HwSpec>> {
-        self.specs.get(id).cloned().ok_or_else(|| Error::UnknownId {
-            kind: "hwdb".into(),
-            id: id.to_owned(),
-            close: closest(id, self.specs.keys().map(String::as_str)),
+        self.lookup(id).ok_or_else(|| {
+            let user = user_specs();
+            Error::UnknownId {
+                kind: "hwdb".into(),
+                id: id.to_owned(),
+                close: closest(id, self.specs.keys().chain(user.keys()).map(String::as_str)),
+            }
         })
     }
 
-    /// A spec of one kind by id.
+    /// A spec of one kind by id (embedded, else registered).
     pub fn get_kind(&self, id: &str, kind: &str) -> Result<Arc<HwSpec>> {
-        match self.specs.get(id) {
+        match self.lookup(id) {
             Some(s) if s.kind == kind => Ok(s.clone()),
             Some(s) => Err(Error::Hwdb {
                 file: s.file.clone(),
@@ -490,7 +568,7 @@ impl Registry {
             None => Err(Error::UnknownId {
                 kind: kind.to_owned(),
                 id: id.to_owned(),
-                close: closest(id, self.ids(kind).iter().map(String::as_str)),
+                close: closest(id, self.all_ids(kind).iter().map(String::as_str)),
             }),
         }
     }
@@ -525,6 +603,49 @@ pub fn check_kind(kind: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn renamed(id: &str, new_id: &str, set: &[(&str, &str)]) -> HwSpec {
+        let reg = registry().unwrap();
+        let mut t = reg.get(id).unwrap().table.clone();
+        t.insert("id".into(), toml::Value::String(new_id.into()));
+        for (k, v) in set {
+            t.insert((*k).into(), toml::Value::String((*v).into()));
+        }
+        let kind = reg.get(id).unwrap().kind;
+        parse_table(&format!("{new_id}.toml"), t, Some(kind)).unwrap()
+    }
+
+    #[test]
+    fn registered_specs_resolve_by_id_in_every_model() {
+        let node = renamed("dgx-h100", "test-reg-node", &[("device", "test-reg-gpu")]);
+        // The system names a device nobody registered yet: refused, naming the key.
+        let e = register(node.clone()).unwrap_err().to_string();
+        assert!(e.contains("device") && e.contains("test-reg-gpu"), "{e}");
+        let gpu = renamed("h100-sxm5-80gb", "test-reg-gpu", &[]);
+        register(gpu).unwrap();
+        let sys = register(node).unwrap().system().unwrap();
+        let reg = registry().unwrap();
+        assert!(reg.all_ids("device").contains(&"test-reg-gpu".to_owned()));
+        assert!(!reg.ids("device").contains(&"test-reg-gpu".to_owned()));
+        assert!(!reg.is_embedded("test-reg-gpu") && reg.is_embedded("h100-sxm5-80gb"));
+        // The training model builds the registered system's cluster from the registered device: the same
+        // figures as the embedded H100's, so the same peak.
+        let calib = crate::llm::step::Calibration::default();
+        let mine = crate::llm::step::Cluster::new(&sys, 2, calib).unwrap();
+        let base = registry()
+            .unwrap()
+            .get("dgx-h100")
+            .unwrap()
+            .system()
+            .unwrap();
+        let theirs = crate::llm::step::Cluster::new(&base, 2, calib).unwrap();
+        assert_eq!(mine.peak16, theirs.peak16);
+        assert_eq!(mine.capacity_bytes, theirs.capacity_bytes);
+        // An embedded id cannot be registered over.
+        let copy = renamed("h100-sxm5-80gb", "h100-sxm5-80gb", &[]);
+        let e = register(copy).unwrap_err().to_string();
+        assert!(e.contains("embedded"), "{e}");
+    }
 
     #[test]
     fn inherited_figures_and_calibrations_resolve() {
