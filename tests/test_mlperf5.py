@@ -218,9 +218,9 @@ def test_server_rows_are_the_highest_rate_within_mlperfs_latency_limits(rows: pl
 @pytest.mark.xfail(
     strict=True,
     reason="Interactive (p99 TTFT 450 ms, TPOT 40 ms) is priced too fast: B200 +43 to +71 % (median +50 %), GB200 "
-    "+62 %; at NVIDIA's B200 measured rate (220 queries/s) the model's mean/p99 TPOT is 16/19 ms against the log's "
-    "34.2/38.1 ms, 118 queries in flight per GPU against the log's 255 (Little's law) and p99 TTFT 86 ms against "
-    "140 ms. At the log's own operating point one iteration prices at 25.3 ms against 34.2 ms (test below): the "
+    "+62 %; at NVIDIA's B200 measured rate (220 queries/s) the model's mean/p99 TPOT is 15.9/18.4 ms against the "
+    "log's 34.2/38.1 ms, 119 queries in flight per GPU against the log's 255 (Little's law) and p99 TTFT 66 ms "
+    "against 140 ms. At the log's own operating point one iteration prices at 25.3 ms against 34.2 ms (test below): the "
     "uncalibrated trtllm class lacks ~9 ms per iteration that no source quantifies (docs/mlperf5_validation.md)",
 )
 def test_nvidia_interactive_rows_within_fifteen_percent(rows: pl.DataFrame) -> None:
