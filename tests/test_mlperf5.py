@@ -218,14 +218,93 @@ def test_server_rows_are_the_highest_rate_within_mlperfs_latency_limits(rows: pl
 @pytest.mark.xfail(
     strict=True,
     reason="Interactive (p99 TTFT 450 ms, TPOT 40 ms) is priced too fast: B200 +43 to +71 % (median +50 %), GB200 "
-    "+62 %; at NVIDIA's B200 measured rate (220 queries/s) the model's p99 TPOT is 18 ms against the log's 38 ms and "
-    "its p99 TTFT 66 ms against 140 ms: the uncalibrated trtllm class runs the engine's 768-token iterations twice "
-    "as fast as the B200 does",
+    "+62 %; at NVIDIA's B200 measured rate (220 queries/s) the model's mean/p99 TPOT is 15.9/18.4 ms against the "
+    "log's 34.2/38.1 ms, 119 queries in flight per GPU against the log's 255 (Little's law) and p99 TTFT 66 ms "
+    "against 140 ms. At the log's own operating point one iteration prices at 25.3 ms against 34.2 ms (test "
+    "below): the uncalibrated trtllm class lacks ~9 ms per B200 iteration that no source quantifies (the same "
+    "harness on H200 is priced within 1 %; docs/mlperf5_validation.md)",
 )
 def test_nvidia_interactive_rows_within_fifteen_percent(rows: pl.DataFrame) -> None:
     inter = _inference(rows, "Interactive").filter(~pl.col("group").str.ends_with("_mi325x"))
     assert inter.height == 16
     assert statistics.median(inter["error"].abs().to_list()) <= m.TARGETS["serving_median"]
+
+
+#: NVIDIA's B200 Llama 2 70B Interactive run: completed queries/s, mean latency, mean first-token latency and
+#: mean time per output token (s), from ``closed/NVIDIA/results/B200-SXM-180GBx8_TRT/llama2-70b-99/Interactive/
+#: performance/run_1/mlperf_log_summary.txt`` of mlcommons/inference_results_v5.1
+#: @965182b03376a00fcae415c54e560e1c83937932.
+_INTERACTIVE_LOG = {"samples_per_s": 218.82, "mean_latency_s": 9.340421103, "mean_ttft_s": 0.069025796,
+                    "mean_tpot_s": 0.034209789}  # fmt: skip
+#: The same figures of HPE's H200 run of NVIDIA's harness (FP8 weights and KV cache, one engine per GPU, no CUDA
+#: graphs: ``closed/HPE/configs/HPE_Cray_XD670_H200_SXM_141GBx8/Interactive/llama2-70b.py``), from
+#: ``closed/HPE/results/HPE_Cray_XD670_H200_SXM_141GBx8_TRT/llama2-70b-99/Interactive/performance/run_1/
+#: mlperf_log_summary.txt`` (same commit).
+_H200_INTERACTIVE_LOG = {"samples_per_s": 69.79, "mean_latency_s": 10.370055896, "mean_ttft_s": 0.102479697,
+                         "mean_tpot_s": 0.03519289}  # fmt: skip
+
+
+def _interactive_row(submitter: str = "NVIDIA", accelerator: str = "B200") -> dict:
+    return next(x for x in m.inference_data().iter_rows(named=True) if x["scenario"] == "Interactive"
+                and x["submitter"] == submitter and x["accelerator"] == accelerator
+                and x["benchmark"] == "llama2-70b-99")  # fmt: skip
+
+
+def _interactive_operating_point(row: dict, log: dict) -> tuple[float, float, float]:
+    """One GPU's iteration in an Interactive run of NVIDIA's harness, from its log alone: the queries in flight
+    (Little's law: queries/s per GPU x mean latency; all but the ~1 % in their first token are decoding), the
+    prompt tokens an iteration takes in (arrivals per iteration, queries/s per GPU x mean TPOT, times the OpenOrca
+    mean prompt) and the tokens a decoding query attends to (its prompt and on average half its output). Each
+    decoding query gains one token per iteration, so the log's mean TPOT is the mean iteration time."""
+    per_gpu = log["samples_per_s"] / row["gpus"]
+    prompt = float(m.openorca_input_lengths().mean())
+    in_flight = per_gpu * log["mean_latency_s"]
+    chunk = per_gpu * log["mean_tpot_s"] * prompt
+    return in_flight, chunk, prompt + row["output_tokens_per_sample"] / 2
+
+
+def _iteration_s(row: dict, log: dict, dtype: str) -> float:
+    in_flight, chunk, context = _interactive_operating_point(row, log)
+    it = pm.serve.iteration("llama2-70b", row["hwdb_system"], tp=1, dtype=dtype, kv_dtype="fp8",
+                            framework="trtllm", prefill_seqs=1, prompt_len=chunk, decode_seqs=in_flight,
+                            context_len=context)  # fmt: skip
+    return float(it.frame()["time_s"][0])
+
+
+def test_interactive_logs_are_the_rows_and_their_tpot_is_loadgens_per_query_definition() -> None:
+    # The shipped rows are those logs' runs (queries/s, tokens/s), and a log's mean TPOT is (latency - TTFT) /
+    # (tokens - 1) per query, the simulator's ``tpot_s``: B200 (9.3404 - 0.0690) / 271.12 = 34.20 ms against 34.21.
+    for row, log, tokens in ((_interactive_row(), _INTERACTIVE_LOG, 59545.45),
+                             (_interactive_row("HPE", "H200"), _H200_INTERACTIVE_LOG, 20432.07)):  # fmt: skip
+        assert row["samples_per_s"] == log["samples_per_s"] and row["tokens_per_s"] == tokens
+        tpot = (log["mean_latency_s"] - log["mean_ttft_s"]) / (row["output_tokens_per_sample"] - 1)
+        assert tpot == pytest.approx(log["mean_tpot_s"], rel=0.005)
+    in_flight, chunk, context = _interactive_operating_point(_interactive_row(), _INTERACTIVE_LOG)
+    assert round(in_flight, 1) == 255.5 and round(chunk) == 208 and round(context) == 358
+
+
+def test_trtllm_iteration_at_an_h200_interactive_operating_point() -> None:
+    # The same harness on H200 (FP8; hgx-h200 has no trtllm table, so uncalibrated; the row is not priced, so
+    # nothing was fitted on it): 90.5 queries in flight per GPU, a 68-token prompt chunk, 369 tokens attended;
+    # the class prices 35.6 ms against the log's mean TPOT 35.2 ms, with no host time.
+    row = _interactive_row("HPE", "H200")
+    assert _iteration_s(row, _H200_INTERACTIVE_LOG, "fp8") == pytest.approx(_H200_INTERACTIVE_LOG["mean_tpot_s"],
+                                                                             rel=0.15)  # fmt: skip
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="At the log's operating point (255.5 decoding queries attending to 358 tokens and a 208-token prompt "
+    "chunk per B200 iteration) the uncalibrated trtllm class prices an iteration at 25.3 ms (FP4 GEMMs 16.3, "
+    "decode attention 3.8, elementwise 4.4, prefill attention 0.7, LM head and sampling 0.2; no host time) against "
+    "the log's mean TPOT 34.2 ms (-26 %); NVIDIA's Offline B200 rows (3,584-token iterations) are within +2 to "
+    "+6.5 %, and the same harness on H200 is priced within 1 % (test above): the missing time is B200-specific",
+)
+def test_trtllm_iteration_at_nvidias_interactive_operating_point() -> None:
+    row = _interactive_row()
+    assert _iteration_s(row, _INTERACTIVE_LOG, "nvfp4") == pytest.approx(
+        _INTERACTIVE_LOG["mean_tpot_s"], rel=0.15
+    )
 
 
 def _standin(rows: pl.DataFrame, dense: bool) -> list[float]:
