@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import perfmodel as pm
+import polars as pl
 import pytest
 
 HWDB = Path(__file__).resolve().parents[1] / "hwdb"
@@ -279,3 +280,30 @@ def test_h200_nvl_bridge_groups_are_faster_than_pcie():
     four = float(pm.collectives.predict("h200-nvl-node", "all_reduce", nbytes, 4)["time_s"][0])
     eight = float(pm.collectives.predict("h200-nvl-node", "all_reduce", nbytes, 8)["time_s"][0])
     assert four < eight
+
+
+def test_calibrate_sets_aside_gemm_rows_in_a_dtype_the_device_lacks(tmp_path: Path, capsys):
+    """A shared sweep's fp8 rows on an Ampere card (no fp8 rate): reported and skipped, the 16-bit rows still fitted
+    to the same value as a sweep without them; an nccl-tests log alone leaves the device file as it was."""
+    pytest.importorskip("scipy")
+    pytest.importorskip("tomlkit")
+    from perfmodel import add_gpu, cli
+
+    out = tmp_path / "my-ampere.toml"
+    assert cli.main(["hwdb", "new", "my-ampere", "--from", "a10g", "--out", str(out)]) == 0
+    sweep = pl.read_csv(ADD_GPU / "gemm_sweep.csv")
+    n_fp8 = sweep.filter(pl.col("dtype") == "fp8").height
+    assert n_fp8 > 0
+    _, report = add_gpu.calibrate(out, gemm=ADD_GPU / "gemm_sweep.csv")
+    assert report["skipped_gemm_rows"] == {"fp8": n_fp8}
+    no_fp8 = tmp_path / "no_fp8.csv"
+    sweep.filter(pl.col("dtype") != "fp8").write_csv(no_fp8)
+    _, plain = add_gpu.calibrate(out, gemm=no_fp8)
+    assert [f["value"] for f in report["fits"]] == [f["value"] for f in plain["fits"]]
+    assert cli.main(["hwdb", "calibrate", str(out), "--gemm", str(ADD_GPU / "gemm_sweep.csv")]) == 0
+    assert f"skipped {n_fp8} fp8 GEMM rows: device 'my-ampere' has no fp8 rate" in capsys.readouterr().out
+    before = out.read_text()
+    assert cli.main(["hwdb", "calibrate", str(out), "--nccl", str(ADD_GPU / "all_reduce_8gpu.log"), "--system",
+                     "g6e-l40s", "--write"]) == 0  # fmt: skip
+    assert out.read_text() == before
+    assert f"wrote {out}\n" not in capsys.readouterr().err

@@ -185,6 +185,11 @@ def _fit(
     }  # fmt: skip
 
 
+def _computes_in(spec: Spec, dtype: str) -> bool:
+    """Whether the device has a matrix (or vector) rate for ``dtype``."""
+    return spec.peak_tflops(dtype) is not None or spec.peak_tflops(dtype, unit="vector") is not None
+
+
 def calibrate(
     path: str | Path,
     gemm: str | Path | None = None,
@@ -210,6 +215,13 @@ def calibrate(
     described: list[str] = []
     if gemm is not None:
         df = _measured_gemm_tflops(pl.read_csv(gemm), str(gemm))
+        # Rows in a dtype the device lacks (fp8 rows of a shared sweep on an Ampere card, say) are set aside and
+        # reported; they cannot inform any figure of this device.
+        lacking = sorted(d for d in set(df["dtype"]) if not _computes_in(spec, d))
+        if lacking:
+            skipped = df.filter(pl.col("dtype").is_in(lacking))
+            report["skipped_gemm_rows"] = {d: skipped.filter(pl.col("dtype") == d).height for d in lacking}
+            df = df.filter(~pl.col("dtype").is_in(lacking))
         for key in dict.fromkeys(GEMM_GROUPS.values()):
             rows = df.filter(pl.col("dtype").is_in([d for d, k in GEMM_GROUPS.items() if k == key]))
             if rows.height == 0:

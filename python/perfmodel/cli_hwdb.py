@@ -105,7 +105,10 @@ def _calibrate(args: argparse.Namespace) -> int:
     text, report = add_gpu.calibrate(
         args.file, gemm=args.gemm, stream=args.stream, nccl=args.nccl, system=args.system
     )
-    lines = []
+    lines = [
+        f"skipped {n} {d} GEMM rows: device '{report['device']}' has no {d} rate in its file"
+        for d, n in report.get("skipped_gemm_rows", {}).items()
+    ]
     for f in report["fits"]:
         lines.append(f"{f['figure']:34s} = {f['value']:.4f}  rows={f['rows']:3d}  |err| median {f['median_abs_error']:.3f} "
                      f"max {f['max_abs_error']:.3f}  (before: {f['median_abs_error_before']:.3f} / "
@@ -120,9 +123,10 @@ def _calibrate(args: argparse.Namespace) -> int:
         Path(args.report).write_text(json.dumps(plain, indent=2))
     written = []
     if args.write:
-        Path(args.file).write_text(text)
-        hwdb.load(args.file)
-        written.append(str(args.file))
+        if report["fits"]:  # an nccl-tests log alone changes the fabric's file, not the device's
+            Path(args.file).write_text(text)
+            hwdb.load(args.file)
+            written.append(str(args.file))
         if "fabric_toml" in report:
             out = Path(args.file).with_name(f"{report['fabric']['id']}.toml")
             out.write_text(report["fabric_toml"])
