@@ -689,6 +689,7 @@ def write_profile(system: str, name: str, values: dict[str, float], fitted_on: s
 SERVING_KEYS = {
     "kernel_time_scale": ("kernel_time_scale", 1.0),
     "per_sequence_overhead_s": ("per_sequence_overhead_us", 1e6),
+    "request_overhead_s": ("request_overhead_us", 1e6),
     "comm_bandwidth_scale": ("comm_bandwidth_scale", 1.0),
     "iteration_overhead_s": ("iteration_overhead_us", 1e6),
     "collective_sync_s": ("collective_sync_us", 1e6),
