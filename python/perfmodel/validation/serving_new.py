@@ -10,11 +10,12 @@ inf --max-concurrency C``), ``10 x C`` requests whose prompt and output lengths 
 tokens/s per GPU (over the run; the row's ``tp`` GPUs), the median over requests of TPOT and of TTFT.
 
 Calibration: one ``[[serving]]`` table per (system, framework class), ``kernel_time_scale`` and
-``per_sequence_overhead_us`` (:data:`FIGURES`), fitted by ``tools/calibrate.py --inferencex`` on the system's
-1k/1k rows (``role = fit``: throughput and TPOT; least squares on log(predicted / measured)); the 1k/8k and
-8k/1k rows are held out. TTFT is reported, not fitted: the measured medians carry 60-300 ms at concurrency 1
-that no GPU-side term explains (HTTP streaming, tokenisation, SGLang's ``--scheduler-recv-interval``), so they
-are the model's known miss (docs/mlperf5_validation.md).
+``per_sequence_overhead_us`` fitted on throughput and TPOT, ``request_overhead_us`` on median TTFT alone
+(:data:`FIGURES`), by ``tools/calibrate.py --inferencex`` on the system's 1k/1k rows (``role = fit``; least squares on
+log(predicted / measured)); the 1k/8k and 8k/1k rows are held out. A row whose SGLang image is v0.5.9 (its own, or
+that of a latest result of the same run) is simulated with the class ``sglang-v0.5.9`` (:data:`BUILD_CLASSES`),
+fitted on that build's 1k/1k earlier results of the same runs, since its latest results are all 1k/8k
+(docs/mlperf5_validation.md).
 """
 
 from __future__ import annotations
