@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import statistics
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import perfmodel as pm
@@ -72,8 +73,14 @@ def test_a_row_is_simulated_as_the_benchmark_ran_it() -> None:
 
 
 def test_fit_rows_are_one_k_one_k_and_hwdb_says_so(rows: pl.DataFrame) -> None:
+    # Earlier results are held out, except the 1k/1k results of a build class (sglang-v0.5.9), which are its fit
+    # rows: that build's latest results are all 1k/8k, judged against a table fitted on its own 1k/1k runs.
     history = rows.filter(pl.col("group").str.starts_with("inferencex_history_"))
-    assert history.height and set(history["role"]) == {"holdout"}
+    assert history.height and set(history["role"]) == {"holdout", "fit"}
+    for p, role in zip(history["params"].to_list(), history["role"].to_list(), strict=True):
+        q = json.loads(p)
+        build = q["framework_class"] == "sglang-v0.5.9"
+        assert role == ("fit" if build and (q["isl"], q["osl"]) == (1024, 1024) else "holdout")
     latest = rows.filter(~pl.col("group").str.starts_with("inferencex_history_"))
     params = latest["params"].map_elements(
         lambda p: (json.loads(p)["isl"], json.loads(p)["osl"]), return_dtype=pl.Object
@@ -89,16 +96,29 @@ def test_fit_rows_are_one_k_one_k_and_hwdb_says_so(rows: pl.DataFrame) -> None:
         ]:  # a fit that worsened its own rows, or other held-out rows of its class, is not written
             other = rep.get("other_holdout_median_abs_error")
             worse_elsewhere = other is not None and other["with_fit"] > other["uncalibrated"]
-            assert not table
             assert rep["median_abs_error"] >= rep["uncalibrated_median_abs_error"] or worse_elsewhere
+            if rep.get(
+                "kept_request_overhead_alone"
+            ):  # only the TTFT figure, fitted over the uncalibrated engine
+                assert len(table) == 1 and set(table[0]) == {"framework", "request_overhead_us", "fitted_on"}
+                assert "request_overhead_us alone" in table[0]["fitted_on"]
+                assert rep["ttft_median_abs_error_overhead_alone"] < rep["ttft_uncalibrated_median_abs_error"]
+                assert table[0]["request_overhead_us"] == pytest.approx(
+                    rep["request_overhead_alone_s"] * 1e6, abs=1e-3
+                )
+            else:
+                assert not table
             continue
         assert len(table) == 1 and "1k/1k" in table[0]["fitted_on"] and "held out" in table[0]["fitted_on"]
         assert table[0]["kernel_time_scale"] == pytest.approx(rep["figures"]["kernel_time_scale"], abs=1e-4)
+        assert table[0]["request_overhead_us"] == pytest.approx(
+            rep["figures"]["request_overhead_s"] * 1e6, abs=1e-3
+        )
 
 
 def test_held_out_throughput_alone_within_fifteen_percent(rows: pl.DataFrame) -> None:
     # Was a strict xfail at 15.6 %; SGLang's custom all-reduce and per-token-group fp8 quantization in the engine
-    # (helper i18sglang) bring it to 12.9 % (79 held-out rows).
+    # (helper i18sglang) bring it to 12.9 % (79 held-out rows); the sglang-v0.5.9 build class to 8.6 %.
     assert statistics.median(_target(rows, "holdout", ("output_tput_per_gpu",))) <= 0.15
 
 
@@ -168,25 +188,61 @@ def test_issue18_serving_target_held_out_median(rows: pl.DataFrame) -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="MI300X and MI325X (SGLang, ROCm 7) long-context rows over-predicted: held-out throughput median +39 % "
-    "(MI300X, 10 rows) and +50 % (MI325X, 7), max +77 %; their 1k/1k fit rows are within 6.4 % (max). Measured TPOT "
-    "at 1k/8k grows with context far more than the model's decode attention does (MI300X c64: 40.7 ms at 1k/1k, 53.4 "
-    "ms at 1k/8k); MI355X, B200, B300 and H200 do not show it. The decode-attention share of HBM rate is the suspect; "
-    "no fit row identifies it",
-)
 def test_mi300x_mi325x_long_context_within_fifteen_percent(rows: pl.DataFrame) -> None:
+    # Was a strict xfail (held-out throughput +39 % MI300X, +50 % MI325X): their 1k/8k rows ran SGLang v0.5.9
+    # (image in the row), the 1k/1k fit rows v0.5.12, and v0.5.9's own 1k/1k results of the same runs show the
+    # same TPOT as its 1k/8k rows (MI300X c64 51.3 vs 53.4 ms), so the miss was the build, not the context.
+    # With the sglang-v0.5.9 class fitted on those 1k/1k runs: held-out thr+TPOT median 9.5 % (34 values).
     sub = rows.filter(pl.col("system").is_in(["mi300x-pollara-node", "mi325x-node"]))
-    assert statistics.median(_target(sub, "holdout")) <= 0.15
+    held = _target(sub, "holdout")
+    assert len(held) == 34 and statistics.median(held) <= 0.15
+
+
+def test_v059_build_is_slower_than_v0512_at_the_same_lengths() -> None:
+    # The measurement behind the build class: MI300X TP8 fp8, 1k/1k, median TPOT at concurrency 4/16/64 (ms).
+    # v0.5.9 (earlier results of run 22469096331, 2026-02-27) against v0.5.12 (latest, 2026-05-18), and v0.5.9's
+    # own 1k/8k rows of the same run within 4 % of its 1k/1k ones.
+    def tpot(frame: pl.DataFrame, isl: int, osl: int, c: int) -> float:
+        f = frame.filter((pl.col("hardware") == "mi300x") & (pl.col("isl") == isl) & (pl.col("osl") == osl)
+                         & (pl.col("conc") == c) & pl.col("run_url").str.contains("22469096331|26008678094"))  # fmt: skip
+        assert f.height == 1
+        return float(f["median_tpot_s"][0]) * 1e3
+
+    for c, old, new in [(4, 24.4, 14.6), (16, 30.5, 21.0), (64, 51.3, 40.7)]:
+        assert tpot(v.history(), 1024, 1024, c) == pytest.approx(old, abs=0.05)
+        assert tpot(v.cases(), 1024, 1024, c) == pytest.approx(new, abs=0.05)
+        assert tpot(v.cases(), 1024, 8192, c) == pytest.approx(old, rel=0.045)
+    r = v.cases().filter((pl.col("hardware") == "mi300x") & (pl.col("osl") == 8192)).row(0, named=True)
+    assert v.framework_class(r) == "sglang-v0.5.9"
+
+
+def test_request_overhead_delays_ttft_and_admission() -> None:
+    # One client (C = 1): the request overhead D adds D to TTFT up to the iteration it joins (a request joins
+    # the iteration that starts after its admission), and lowers throughput by about D / E2E.
+    import perfmodel as pm
+
+    def run(d: float) -> Any:
+        return pm.serve.simulate("deepseek-v3", "mi300x-pollara-node", tp=8, dtype="fp8", kv_dtype="fp8",
+                                 framework="sglang", num_requests=6, prompt_tokens=1000, output_tokens=200,
+                                 max_concurrency=1, request_overhead_s=d)  # fmt: skip
+
+    a, b = run(0.0), run(0.1)
+    dt = b.requests["ttft_s"].to_numpy() - a.requests["ttft_s"].to_numpy()
+    assert np.all(dt >= 0.1 - 1e-9) and np.all(dt < 0.1 + 0.03)
+    e2e = float(a.requests["e2e_s"].mean())
+    assert b.output_tokens_per_s == pytest.approx(
+        a.output_tokens_per_s * e2e / (e2e + float(dt.mean())), rel=1e-3
+    )
+    with pytest.raises(pm.InvalidArgumentError, match="request_overhead_s"):
+        run(-0.1)
 
 
 @pytest.mark.xfail(
     strict=True,
-    reason="median TTFT is not fitted and under-predicted: held-out median |error| 64 % (79 rows, 78 too low); at "
-    "concurrency 1 (8 rows, B200/B300) the measured 71-314 ms is 2.3-8.4x the predicted, 48-219 ms more: a per-request "
-    "cost outside the GPU iterations (HTTP streaming, tokenisation, the server's request polling) the simulator "
-    "does not have",
+    reason="median TTFT within 15 %: not met. With request_overhead_us fitted per (system, class) on the 1k/1k "
+    "rows' TTFT, held-out median |error| 64.5 -> 29.0 % (79 rows, 63 still too low). Left: the B200 tables (the "
+    "overhead alone raises their fit rows' throughput/TPOT error by 0.1 point, so it is not kept: 61-79 %), and "
+    "8k-prompt prefill on MI300X/MI325X (measured TTFT 476-898 ms against 287-396 ms)",
 )
 def test_ttft_within_fifteen_percent(rows: pl.DataFrame) -> None:
     assert statistics.median(_target(rows, "holdout", ("median_ttft_s",))) <= 0.15

@@ -689,6 +689,7 @@ def write_profile(system: str, name: str, values: dict[str, float], fitted_on: s
 SERVING_KEYS = {
     "kernel_time_scale": ("kernel_time_scale", 1.0),
     "per_sequence_overhead_s": ("per_sequence_overhead_us", 1e6),
+    "request_overhead_s": ("request_overhead_us", 1e6),
     "comm_bandwidth_scale": ("comm_bandwidth_scale", 1.0),
     "iteration_overhead_s": ("iteration_overhead_us", 1e6),
     "collective_sync_s": ("collective_sync_us", 1e6),
@@ -759,6 +760,34 @@ def _other_holdout_medians(
     return median(base), median({**base, **figures})
 
 
+def _overhead_alone_kept(system: str, framework: str, rep: dict[str, Any]) -> bool:
+    """Whether a table holding only the request overhead (the other figures uncalibrated) is kept for a group whose
+    full fit is not: it must lower the fit rows' median TTFT |error|, not raise their throughput/TPOT median, and
+    not raise the other suites' held-out rows of the class; and the class must have no other system table to fall
+    back to (an overhead-only table would replace it)."""
+    from perfmodel import hwdb
+
+    fallback = {"sglang": ["vllm"], "sglang-v0.5.9": ["vllm"], "trtllm-pytorch": ["trtllm"]}.get(
+        framework, []
+    )
+    tables = {t["framework"] for t in hwdb.get(system).to_dict().get("serving", [])}
+    if any(f in tables for f in fallback):
+        return False
+    if not (
+        rep["ttft_median_abs_error_overhead_alone"] < rep["ttft_uncalibrated_median_abs_error"]
+        and rep["median_abs_error_overhead_alone"] <= rep["uncalibrated_median_abs_error"]
+    ):
+        return False
+    other = _other_holdout_medians(system, framework, {"request_overhead_s": rep["request_overhead_alone_s"]})
+    if other is not None:
+        rep["other_holdout_median_abs_error_overhead_alone"] = {
+            "uncalibrated": other[0],
+            "with_fit": other[1],
+        }
+        return other[1] <= other[0]
+    return True
+
+
 def calibrate_inferencex() -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
     """The serving figures of each (system, framework class) of the InferenceMAX rows, fitted on its 1k/1k rows
     (``perfmodel.validation.serving_new.fit``). A fit is kept only when it lowers the median |error| of its own
@@ -779,6 +808,12 @@ def calibrate_inferencex() -> tuple[dict[str, dict[str, float]], dict[str, Any]]
         report[f"{system}/{framework}"] = rep
         if rep["kept"]:
             values[f"{system}/{framework}"] = figures
+        elif _overhead_alone_kept(system, framework, rep):
+            # The TTFT figure is fitted on TTFT alone: kept over the uncalibrated engine when it lowers the fit
+            # rows' TTFT, leaves their throughput/TPOT no worse than uncalibrated and the other suites' held-out
+            # rows of the class no worse.
+            values[f"{system}/{framework}"] = {"request_overhead_s": rep["request_overhead_alone_s"]}
+            rep["kept_request_overhead_alone"] = True
         print(
             f"{system} {framework}: "
             + ", ".join(f"{k} = {v:.4g}" for k, v in figures.items())
@@ -1054,9 +1089,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         if a.write:
             for key, figures in values_x.items():
                 system, framework = key.split("/")
-                write_serving(system, framework, figures, vn.fitted_on(system, framework))
-            for key, rep in report["inferencex"].items():
-                if not rep["kept"]:  # a table an earlier run of this fit wrote goes
+                only = set(figures) == {"request_overhead_s"}
+                write_serving(system, framework, figures, vn.fitted_on(system, framework, overhead_only=only))
+            for key in report["inferencex"]:
+                if key not in values_x:  # a table an earlier run of this fit wrote goes
                     remove_serving(*key.split("/"), fitted_on_prefix="InferenceMAX")
             print(
                 "wrote the InferenceMAX serving figures; pip install . and run "

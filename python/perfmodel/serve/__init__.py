@@ -144,7 +144,8 @@ def engine(
     **figures : float
         Framework figures replaced by name (``kernel_time_scale``, ``comm_bandwidth_scale``,
         ``decode_attention_fraction``, ``iteration_overhead_s``, ``collective_sync_s``,
-        ``prefill_overhead_s``, ``per_sequence_overhead_s``, ``kernel_launch_s`` (seconds where named ``_s``),
+        ``prefill_overhead_s``, ``per_sequence_overhead_s``, ``request_overhead_s`` (the simulator admits each
+        request this long after its send), ``kernel_launch_s`` (seconds where named ``_s``),
         ``cuda_graphs``).
 
     Returns
@@ -325,7 +326,8 @@ def iteration(
     **figures : float
         Framework figures replaced by name (``kernel_time_scale``, ``comm_bandwidth_scale``,
         ``decode_attention_fraction``, ``iteration_overhead_s``, ``collective_sync_s``,
-        ``prefill_overhead_s``, ``per_sequence_overhead_s``, ``kernel_launch_s`` (seconds where named ``_s``),
+        ``prefill_overhead_s``, ``per_sequence_overhead_s``, ``request_overhead_s`` (the simulator admits each
+        request this long after its send), ``kernel_launch_s`` (seconds where named ``_s``),
         ``cuda_graphs``).
 
     Returns
@@ -727,7 +729,8 @@ def prefill(
     **figures : float
         Framework figures replaced by name (``kernel_time_scale``, ``comm_bandwidth_scale``,
         ``decode_attention_fraction``, ``iteration_overhead_s``, ``collective_sync_s``,
-        ``prefill_overhead_s``, ``per_sequence_overhead_s``, ``kernel_launch_s`` (seconds where named ``_s``),
+        ``prefill_overhead_s``, ``per_sequence_overhead_s``, ``request_overhead_s`` (the simulator admits each
+        request this long after its send), ``kernel_launch_s`` (seconds where named ``_s``),
         ``cuda_graphs``).
 
     Returns
@@ -805,7 +808,8 @@ def decode(
     **figures : float
         Framework figures replaced by name (``kernel_time_scale``, ``comm_bandwidth_scale``,
         ``decode_attention_fraction``, ``iteration_overhead_s``, ``collective_sync_s``,
-        ``prefill_overhead_s``, ``per_sequence_overhead_s``, ``kernel_launch_s`` (seconds where named ``_s``),
+        ``prefill_overhead_s``, ``per_sequence_overhead_s``, ``request_overhead_s`` (the simulator admits each
+        request this long after its send), ``kernel_launch_s`` (seconds where named ``_s``),
         ``cuda_graphs``).
 
     Returns
@@ -1047,7 +1051,8 @@ def simulate(
     **figures : float
         Framework figures replaced by name (``kernel_time_scale``, ``comm_bandwidth_scale``,
         ``decode_attention_fraction``, ``iteration_overhead_s``, ``collective_sync_s``,
-        ``prefill_overhead_s``, ``per_sequence_overhead_s``, ``kernel_launch_s`` (seconds where named ``_s``),
+        ``prefill_overhead_s``, ``per_sequence_overhead_s``, ``request_overhead_s`` (the simulator admits each
+        request this long after its send), ``kernel_launch_s`` (seconds where named ``_s``),
         ``cuda_graphs``).
 
     Returns

@@ -86,6 +86,18 @@ FRAMEWORKS: dict[str, FrameworkDefaults] = {
         source="SGLang server arguments (docs.sglang.ai, 'Server Arguments'): chunked_prefill_size 8192 on "
         "80 GB-class GPUs, mem_fraction_static about 0.88, token-granular KV pool (page size 1)",
     ),
+    "sglang-v0.5.9": FrameworkDefaults(
+        max_num_seqs=1024,
+        max_num_batched_tokens=8192,
+        memory_fraction=0.88,
+        fraction_of_free=False,
+        block_size=1,
+        chunked_prefill=True,
+        source="SGLang v0.5.9 (February 2026), the same server arguments as the sglang class; a class of its own "
+        "because its ROCm builds ran DeepSeek-R1 decode 1.25-1.7x slower per step than v0.5.12 on MI300X/MI325X "
+        "(InferenceMAX 1k/1k rows of the same run, perfmodel.validation.serving_new); it takes the sglang class's "
+        "hwdb tables where a system has none of its own",
+    ),
     "trtllm-pytorch": FrameworkDefaults(
         max_num_seqs=2048,
         max_num_batched_tokens=8192,
@@ -157,7 +169,8 @@ def framework_defaults(name: str) -> FrameworkDefaults:
     Parameters
     ----------
     name : str
-        ``"vllm"``, ``"vllm-v0.6"``, ``"sglang"``, ``"trtllm"``, ``"trtllm-pytorch"`` or ``"splitwise"``
+        ``"vllm"``, ``"vllm-v0.6"``, ``"sglang"``, ``"sglang-v0.5.9"``, ``"trtllm"``, ``"trtllm-pytorch"`` or
+        ``"splitwise"``
         (case-insensitive).
 
     Returns

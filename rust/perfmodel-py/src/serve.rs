@@ -61,6 +61,7 @@ impl PyServeEngine {
             ("collective_sync_s", f.collective_sync_s),
             ("prefill_overhead_s", f.prefill_overhead_s),
             ("per_sequence_overhead_s", f.per_sequence_overhead_s),
+            ("request_overhead_s", f.request_overhead_s),
             ("kernel_launch_s", f.kernel_launch_s),
             ("cuda_graphs", f64::from(u8::from(f.cuda_graphs))),
         ])
@@ -75,7 +76,7 @@ impl PyServeEngine {
 
 /// `base` with the figures of `f` (by name) replaced.
 fn framework_of(base: Framework, f: &HashMap<String, f64>) -> CoreResult<Framework> {
-    const KEYS: [&str; 9] = [
+    const KEYS: [&str; 10] = [
         "collective_sync_s",
         "prefill_overhead_s",
         "kernel_time_scale",
@@ -83,6 +84,7 @@ fn framework_of(base: Framework, f: &HashMap<String, f64>) -> CoreResult<Framewo
         "decode_attention_fraction",
         "iteration_overhead_s",
         "per_sequence_overhead_s",
+        "request_overhead_s",
         "kernel_launch_s",
         "cuda_graphs",
     ];
@@ -104,6 +106,7 @@ fn framework_of(base: Framework, f: &HashMap<String, f64>) -> CoreResult<Framewo
         collective_sync_s: get("collective_sync_s", d.collective_sync_s),
         prefill_overhead_s: get("prefill_overhead_s", d.prefill_overhead_s),
         per_sequence_overhead_s: get("per_sequence_overhead_s", d.per_sequence_overhead_s),
+        request_overhead_s: get("request_overhead_s", d.request_overhead_s),
         kernel_launch_s: get("kernel_launch_s", d.kernel_launch_s),
         cuda_graphs: get("cuda_graphs", f64::from(u8::from(d.cuda_graphs))) != 0.0,
         separate_fp8_quant: d.separate_fp8_quant,
@@ -415,6 +418,7 @@ pub fn serve_simulate<'py>(
             record_itl_gaps: record_itl,
             stop,
             max_concurrency,
+            request_overhead_s: e.framework.request_overhead_s,
         };
         if replicas == 0 {
             return Err(invalid("replicas", "is 0; expected at least 1"));

@@ -141,7 +141,10 @@ impl SystemCalibration {
 /// Serving frameworks a system's `[[serving]]` tables may calibrate (framework classes: SGLang schedules as
 /// vLLM does and shares its figures unless given its own; `trtllm-pytorch` is TensorRT-LLM 1.0's PyTorch
 /// backend, which takes `trtllm`'s figures unless given its own; `splitwise` is the 2023 vLLM-based prototype
-/// of Patel et al., ISCA'24, run eagerly, whose phase times are the Splitwise measurements).
+/// of Patel et al., ISCA'24, run eagerly, whose phase times are the Splitwise measurements; `sglang-v0.5.9` is
+/// the SGLang v0.5.9 build, whose ROCm images ran DeepSeek-R1 ~1.25-1.7x slower per decode step than v0.5.12 at
+/// the same context on MI300X/MI325X (InferenceMAX rows of the same run), and which takes `sglang`'s figures
+/// unless given its own).
 pub const SERVING_FRAMEWORKS: &[&str] = &[
     "vllm",
     "trtllm",
@@ -149,6 +152,7 @@ pub const SERVING_FRAMEWORKS: &[&str] = &[
     "splitwise",
     "trtllm-pytorch",
     "vllm-v0.6",
+    "sglang-v0.5.9",
 ];
 
 /// The serving model's figures for one framework class on one system (hwdb `[[serving]]`), fitted on named
@@ -165,6 +169,7 @@ pub struct ServingCalibration {
     pub prefill_overhead_s: Option<f64>,
     pub per_sequence_overhead_s: Option<f64>,
     pub kernel_launch_s: Option<f64>,
+    pub request_overhead_s: Option<f64>,
     pub fitted_on: String,
 }
 
@@ -187,6 +192,7 @@ impl ServingCalibration {
                 prefill_overhead_s: us("prefill_overhead_us")?,
                 per_sequence_overhead_s: us("per_sequence_overhead_us")?,
                 kernel_launch_s: us("kernel_launch_us")?,
+                request_overhead_s: us("request_overhead_us")?,
                 fitted_on: t.req_string("fitted_on")?,
             });
             t.finish()?;

@@ -382,12 +382,14 @@ pub fn simulate(
     )?;
     let n = requests.len();
 
-    // 1. Prefill pool.
+    // 1. Prefill pool. The framework's per-request overhead (`Framework::request_overhead_s`) is not applied to
+    // disaggregated runs: no table fits it on a disaggregated deployment (their router adds its own hop).
     let popts = SimOptions {
         balancer: opts.balancer,
         record_itl_gaps: false,
         stop: opts.stop.clone(),
         max_concurrency: None,
+        request_overhead_s: 0.0,
     };
     let arrivals = requests
         .iter()
@@ -510,6 +512,7 @@ pub fn simulate(
         record_itl_gaps: opts.record_itl_gaps,
         stop: opts.stop.clone(),
         max_concurrency: None,
+        request_overhead_s: 0.0,
     };
     let dec = sim::run(
         decode_cost,

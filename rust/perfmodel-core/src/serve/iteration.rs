@@ -151,6 +151,12 @@ pub struct Framework {
     pub iteration_overhead_s: f64,
     /// Host time per sequence in the iteration, s.
     pub per_sequence_overhead_s: f64,
+    /// Time from a request's send to its admission into the scheduler's waiting queue, s: the server's work on
+    /// a request outside the GPU iterations (HTTP, tokenisation, handing it to the scheduler process) and the
+    /// streaming of its first token back. The simulator admits each request this long after its send
+    /// ([`crate::serve::sim::SimOptions::request_overhead_s`]); TTFT and end-to-end latency count from the send,
+    /// and a closed-loop client's slot stays taken meanwhile.
+    pub request_overhead_s: f64,
     /// Host time to launch one kernel when the iteration runs eagerly (no CUDA graph), s; the iteration
     /// then takes the longer of its GPU time and its launches.
     pub kernel_launch_s: f64,
@@ -189,6 +195,7 @@ impl Default for Framework {
             decode_attention_fraction: 1.0,
             iteration_overhead_s: 0.0,
             per_sequence_overhead_s: 0.0,
+            request_overhead_s: 0.0,
             kernel_launch_s: 0.0,
             cuda_graphs: true,
             separate_fp8_quant: false,
@@ -219,16 +226,19 @@ impl Framework {
             ));
         }
         let find = |n: &str| system.serving.iter().find(|c| c.framework == n);
-        let fallback = match name.as_str() {
-            "sglang" => Some("vllm"),
-            "trtllm-pytorch" => Some("trtllm"),
-            _ => None,
+        // Classes without a table of their own take these classes' tables, in order.
+        let fallback: &[&str] = match name.as_str() {
+            "sglang" => &["vllm"],
+            "sglang-v0.5.9" => &["sglang", "vllm"],
+            "trtllm-pytorch" => &["trtllm"],
+            _ => &[],
         };
-        let found = find(&name).or_else(|| fallback.and_then(find));
+        let found = find(&name).or_else(|| fallback.iter().find_map(|n| find(n)));
+        let sglang = name.starts_with("sglang");
         let separate_fp8_quant =
-            matches!(name.as_str(), "vllm" | "sglang" | "splitwise" | "vllm-v0.6");
+            sglang || matches!(name.as_str(), "vllm" | "splitwise" | "vllm-v0.6");
         // SGLang-only mechanisms (per-token-group fp8 input quantization, its custom all-reduce).
-        let fp8_quant_per_token_group = name == "sglang";
+        let fp8_quant_per_token_group = sglang;
         let d = Framework {
             cuda_graphs: name != "splitwise",
             separate_fp8_quant,
@@ -249,6 +259,7 @@ impl Framework {
                         .unwrap_or(d.decode_attention_fraction),
                     iteration_overhead_s: c.iteration_overhead_s.unwrap_or(0.0),
                     per_sequence_overhead_s: c.per_sequence_overhead_s.unwrap_or(0.0),
+                    request_overhead_s: c.request_overhead_s.unwrap_or(0.0),
                     kernel_launch_s: c.kernel_launch_s.unwrap_or(0.0),
                     // The Splitwise prototype predates vLLM's CUDA graphs (v0.2.5, December 2023).
                     cuda_graphs: name != "splitwise",
@@ -277,6 +288,7 @@ impl Framework {
             ("collective_sync_s", self.collective_sync_s),
             ("prefill_overhead_s", self.prefill_overhead_s),
             ("per_sequence_overhead_s", self.per_sequence_overhead_s),
+            ("request_overhead_s", self.request_overhead_s),
             ("kernel_launch_s", self.kernel_launch_s),
         ];
         for (k, v) in nonneg {

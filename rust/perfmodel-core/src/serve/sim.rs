@@ -192,7 +192,7 @@ pub enum LoadBalancer {
 }
 
 /// Options beyond the per-replica scheduler.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SimOptions {
     pub balancer: LoadBalancer,
     /// Keep every inter-token gap in [`SimResult::itl_gaps_s`] (4 bytes per generated token after the
@@ -204,6 +204,12 @@ pub struct SimOptions {
     /// Closed-loop clients: at most this many requests in flight, sent in trace order (see the module notes);
     /// `None` (default): every request is sent at its trace arrival. Must be >= 1.
     pub max_concurrency: Option<u32>,
+    /// Seconds from a request's send (its arrival, or a closed-loop client's send) to its admission into a
+    /// replica's waiting queue: the framework's per-request work outside the GPU iterations
+    /// ([`crate::serve::Framework::request_overhead_s`]). The request is timed from its send, so the delay
+    /// adds to its TTFT and end-to-end latency, and a closed-loop slot stays taken meanwhile. Default 0;
+    /// must be finite and >= 0.
+    pub request_overhead_s: f64,
 }
 
 impl Default for SimOptions {
@@ -213,6 +219,7 @@ impl Default for SimOptions {
             record_itl_gaps: true,
             stop: Stop::never(),
             max_concurrency: None,
+            request_overhead_s: 0.0,
         }
     }
 }
@@ -223,6 +230,17 @@ pub(crate) fn check_concurrency(c: Option<u32>) -> Result<()> {
         return Err(invalid(
             "max_concurrency",
             "is 0; expected a whole number >= 1 (requests in flight)",
+        ));
+    }
+    Ok(())
+}
+
+/// Checks [`SimOptions::request_overhead_s`]: finite and >= 0.
+fn check_request_overhead(d: f64) -> Result<()> {
+    if !(d.is_finite() && d >= 0.0) {
+        return Err(invalid(
+            "request_overhead_s",
+            format!("is {d}; expected a number of seconds >= 0"),
         ));
     }
     Ok(())
@@ -970,12 +988,13 @@ pub(crate) fn run(
     arrivals_with_kv: bool,
 ) -> Result<Run> {
     check_concurrency(opts.max_concurrency)?;
+    check_request_overhead(opts.request_overhead_s)?;
     let mut eng = Engine::new(cost, cfg, requests, seqs, opts, arrivals_with_kv);
     let mut reps = new_replicas(replicas, blocks);
     let mut gate = Gate::new(opts.max_concurrency);
 
     for (k, (t, id)) in arrivals.enumerate() {
-        let t = match gate.as_mut() {
+        let sent = match gate.as_mut() {
             None => t,
             Some(g) => {
                 let t = g.send_time(k, t, &mut eng, |eng, m| {
@@ -988,6 +1007,8 @@ pub(crate) fn run(
                 t
             }
         };
+        // Admitted into the waiting queue once the server has handled the request (non-decreasing, as sends).
+        let t = sent + opts.request_overhead_s;
         let r = match opts.balancer {
             LoadBalancer::RoundRobin => k % replicas as usize,
             LoadBalancer::LeastOutstanding => {
@@ -1072,6 +1093,7 @@ pub fn simulate_lockstep(
     requests::validate(requests)?;
     check_rows(cfg, blocks, requests, true)?;
     check_concurrency(opts.max_concurrency)?;
+    check_request_overhead(opts.request_overhead_s)?;
     let seqs: Vec<Seq> = requests.iter().map(Seq::new).collect();
     let mut eng = Engine::new(cost, cfg, requests, seqs, opts, false);
     let mut reps = new_replicas(total, blocks);
@@ -1084,7 +1106,7 @@ pub fn simulate_lockstep(
     };
     let mut gate = Gate::new(opts.max_concurrency);
     for (k, r) in requests.iter().enumerate() {
-        let t = match gate.as_mut() {
+        let sent = match gate.as_mut() {
             None => r.arrival_s,
             Some(g) => {
                 let t = g.send_time(k, r.arrival_s, &mut eng, |eng, m| {
@@ -1104,6 +1126,7 @@ pub fn simulate_lockstep(
                 t
             }
         };
+        let t = sent + opts.request_overhead_s;
         let target = match opts.balancer {
             LoadBalancer::RoundRobin => k % total as usize,
             LoadBalancer::LeastOutstanding => {
@@ -1564,6 +1587,61 @@ pub(crate) mod tests {
             assert_close(&r.arrival_s, &[0.0, 3.0 * T, 4.0 * T, 9.0 * T]);
             assert!(close(r.makespan_s, e2e.iter().sum()));
             assert_eq!(r.iterations, u64::from(outs.iter().sum::<u32>()));
+        }
+    }
+
+    #[test]
+    fn a_request_overhead_delays_admission_and_counts_in_ttft() {
+        // C = 1 as above with a request overhead D: each request is admitted D after its send, so TTFT = D + T,
+        // E2E = D + output x T, and the next request is sent at the previous finish (the slot stays taken
+        // during D): sends at 0, D + 3T, 2D + 4T, 3D + 9T.
+        const D: f64 = 0.037;
+        let outs = [3u32, 1, 5, 2];
+        let trace: Vec<Request> = outs.iter().map(|&o| req(0.0, 100, o)).collect();
+        let opts = SimOptions {
+            request_overhead_s: D,
+            ..closed(1)
+        };
+        let r = simulate_with(&constant, &cfg(8, 2048, true, 1e5), 1, &trace, &opts).unwrap();
+        assert_close(&r.ttft_s, &[D + T; 4]);
+        let e2e: Vec<f64> = outs.iter().map(|&o| D + f64::from(o) * T).collect();
+        assert_close(&r.e2e_s, &e2e);
+        assert_close(
+            &r.arrival_s,
+            &[0.0, D + 3.0 * T, 2.0 * D + 4.0 * T, 3.0 * D + 9.0 * T],
+        );
+        assert!(close(r.makespan_s, e2e.iter().sum()));
+        // Open loop: every arrival is shifted by D, the schedule is otherwise the same; lockstep groups alike.
+        let open = simulate(&constant, &cfg(8, 2048, false, 1e5), 1, &trace).unwrap();
+        let opts = SimOptions {
+            request_overhead_s: D,
+            ..SimOptions::default()
+        };
+        for late in [
+            simulate_with(&constant, &cfg(8, 2048, false, 1e5), 1, &trace, &opts).unwrap(),
+            simulate_lockstep(
+                &|b: &[Batch]| constant(&b[0]),
+                &cfg(8, 2048, false, 1e5),
+                1,
+                1,
+                &trace,
+                &opts,
+            )
+            .unwrap(),
+        ] {
+            let shifted: Vec<f64> = open.ttft_s.iter().map(|t| t + D).collect();
+            assert_close(&late.ttft_s, &shifted);
+            assert_close(&late.arrival_s, &open.arrival_s);
+        }
+        // A negative or non-finite overhead is an error naming it.
+        for bad in [-1e-3, f64::NAN] {
+            let opts = SimOptions {
+                request_overhead_s: bad,
+                ..SimOptions::default()
+            };
+            let e =
+                simulate_with(&constant, &cfg(8, 2048, true, 1e5), 1, &trace, &opts).unwrap_err();
+            assert!(e.to_string().contains("request_overhead_s"), "{e}");
         }
     }
 
