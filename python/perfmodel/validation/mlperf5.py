@@ -505,7 +505,9 @@ def llama31_suite_row(r: dict[str, Any]) -> dict[str, Any]:
     model = llama31_model(r["benchmark"])
     params = {k: r[k] for k in ("version", "submitter", "system_dir", "accelerator", "gpus", "benchmark",
                                 "scenario", "output_tokens_per_sample")}  # fmt: skip
-    params.update(llama31_plan(r), engines=llama31_engines(r), output_tokens_simulated=_llama31_output_tokens(r))
+    params.update(
+        llama31_plan(r), engines=llama31_engines(r), output_tokens_simulated=_llama31_output_tokens(r)
+    )
     src = f"{r['source']}; prompts: {LLAMA31_BENCHMARKS[r['benchmark']][2]}"
     if sc == "Offline":
         grp, pred = f"mlperf_inference_{model}_{r['accelerator'].lower()}", llama31_offline_predict(r)
