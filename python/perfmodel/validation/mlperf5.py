@@ -231,7 +231,8 @@ def openorca_input_lengths() -> np.ndarray:
 def offline_rows() -> list[dict[str, Any]]:
     """The inference rows priced (``modelled = yes``, decided by ``tools/import_mlperf5.py``
     ``inference_modelled``): Llama 2 70B (99 and 99.9, the same engine) Offline, Server and Interactive on B200 and
-    GB200 run with NVIDIA's TensorRT harness (system directory ending ``_TRT``) on FP4 weights."""
+    GB200 run with NVIDIA's TensorRT harness (system directory ending ``_TRT``) on FP4 weights, on MI325X with AMD's
+    vLLM harness; Llama 3.1 8B and 405B on B200/GB200 with NVIDIA's harness (:func:`llama31_suite_row`)."""
     return list(inference_data().filter(pl.col("modelled") == "yes").iter_rows(named=True))
 
 
