@@ -163,8 +163,12 @@ def test_inference_rows_are_recorded_with_their_sources() -> None:
     assert all(250 < x < 320 for x in l2["output_tokens_per_sample"].to_list())
 
 
-def _inference(rows: pl.DataFrame, scenario: str | None = None) -> pl.DataFrame:
+def _inference(
+    rows: pl.DataFrame, scenario: str | None = None, benchmark: str = "llama2-70b"
+) -> pl.DataFrame:
+    """The priced inference rows of ``benchmark`` (a group substring; ``""``: every benchmark)."""
     priced = rows.filter(pl.col("group").str.starts_with("mlperf_inference_"))
+    priced = priced.filter(pl.col("group").str.contains(benchmark, literal=True))
     if scenario is None:
         return priced
     return priced.filter(pl.col("operation").str.ends_with(f" {scenario}"))
@@ -180,7 +184,8 @@ def test_serving_target_on_the_priced_mlperf_rows(rows: pl.DataFrame) -> None:
     6.6 %, max 11.5 % (Offline -4 to -9 %, Server -1 to -7 %, Interactive +4 to +12 %). All 98: median 9.3 %."""
     priced = _inference(rows)
     assert priced.height == 98 and set(priced["role"]) == {"holdout"}
-    assert m.inference_data().filter(pl.col("modelled") == "yes").height == 98
+    llama2 = m.inference_data().filter(pl.col("benchmark").str.starts_with("llama2-70b"))
+    assert llama2.filter(pl.col("modelled") == "yes").height == 98
     assert statistics.median(priced["error"].abs().to_list()) <= m.TARGETS["serving_median"]
     offline, server = _inference(rows, "Offline"), _inference(rows, "Server")
     assert offline.height == 37 and server.height == 35
@@ -189,7 +194,7 @@ def test_serving_target_on_the_priced_mlperf_rows(rows: pl.DataFrame) -> None:
     mi325x = priced.filter(pl.col("group").str.ends_with("_mi325x"))
     assert mi325x.height == 32 and max(mi325x["error"].abs().to_list()) <= 0.15
     summary = json.loads((ROOT / "validation" / "mlperf5_summary.json").read_text())
-    assert summary["serving"]["rows_predicted"] == 98
+    assert summary["serving"]["predicted"]["llama2_70b"]["rows"] == 98
     # The prompt lengths are the published extract: 24,576 samples, mean 222.3 tokens, max 1,021.
     lengths = m.openorca_input_lengths()
     assert len(lengths) == 24576 and abs(lengths.mean() - 222.33) < 0.01 and lengths.max() == 1021
@@ -292,6 +297,70 @@ def test_trtllm_iteration_at_an_h200_interactive_operating_point() -> None:
                                                                              rel=0.15)  # fmt: skip
 
 
+def test_llama31_rows_are_priced_with_their_own_lengths_plans_and_limits(rows: pl.DataFrame) -> None:
+    """Llama 3.1 8B (22 B200 rows) and 405B (36 B200, 7 GB200) with NVIDIA's TensorRT harness: every one priced,
+    held out, with the CNN/DailyMail and 405B prompt lengths of the published extract, NVIDIA's configs' plans and
+    the limits of ``loadgen/mlperf.conf``."""
+    d = m.inference_data().filter(pl.col("benchmark").is_in(list(m.LLAMA31_BENCHMARKS)))
+    new = d.filter(pl.col("accelerator").is_in(list(m.NEW_HARDWARE)))
+    assert new.height == 65 and set(new["modelled"]) == {"yes"}
+    assert d.filter(pl.col("modelled") == "yes").height == 65  # H100/H200/RTX rows: not priced
+    priced = _inference(rows, benchmark="llama3.1-")
+    assert priced.height == 65 and set(priced["role"]) == {"holdout"}
+    assert _inference(rows, benchmark="llama3.1-8b").height == 22
+    # Extract statistics: 13,368 CNN/DailyMail prompts, mean 870.7, max 2,540 (the engines' max_input_len); 8,313
+    # 405B prompts, mean 9,428.6, max 19,988 (under max_input_len 20,000).
+    l8, l405 = m.llama31_input_lengths("llama3.1-8b"), m.llama31_input_lengths("llama3.1-405b")
+    assert len(l8) == 13368 and abs(l8.mean() - 870.73) < 0.01 and l8.max() == 2540
+    assert len(l405) == 8313 and abs(l405.mean() - 9428.64) < 0.01 and l405.max() == 19988
+    assert m.LLAMA31_SLO[("llama3.1-8b", "Interactive")] == (0.5, 0.03)
+    assert m.LLAMA31_SLO[("llama3.1-405b", "Server")] == (6.0, 0.175)
+    # Plans: 405B Offline TP2 x PP2 (two engines on 8 B200s), Server TP4; Azure's GB200 Server batch 2,048.
+    r = next(x for x in m.offline_rows() if x["benchmark"] == "llama3.1-405b" and x["accelerator"] == "B200"
+             and x["scenario"] == "Offline")  # fmt: skip
+    assert m.llama31_engines(r) == 2 and m.llama31_plan(r)["pp"] == 2
+    az = next(x for x in m.offline_rows() if x["submitter"] == "Azure" and x["scenario"] == "Server")
+    assert m.llama31_plan(az)["max_num_seqs"] == 2048 and m.llama31_engines(az) == 1
+    summary = json.loads((ROOT / "validation" / "mlperf5_summary.json").read_text())
+    assert summary["serving"]["predicted"]["llama31"]["rows"] == 65
+    # Every priced new-hardware row together (Llama 2 70B and Llama 3.1): 163, median 10.1 %, within the target.
+    every = _inference(rows, benchmark="")
+    assert every.height == summary["serving"]["rows_predicted"] == 163
+    assert statistics.median(_abs(every)) <= m.TARGETS["serving_median"]
+
+
+def test_llama31_405b_offline_and_interactive_rows_within_fifteen_percent(rows: pl.DataFrame) -> None:
+    # Uncalibrated trtllm class: Offline B200 -7 to -9 % (13 rows), GB200 -0.1 to -2.4 % (3); Interactive B200
+    # -1 to +6 % (10), GB200 (72 GPUs) -14 %.
+    for sc, n in (("Offline", 16), ("Interactive", 11)):
+        r = _inference(rows, sc, benchmark="llama3.1-405b")
+        assert r.height == n and max(_abs(r)) <= 0.15, sc
+
+
+def test_llama31_server_rows_are_the_highest_rate_within_mlperfs_limits() -> None:
+    # NVIDIA's B200 405B Server row: at the predicted rate both p99 limits (6 s TTFT, 175 ms TPOT) hold, 3 % faster
+    # they do not (the bisection's bracket is 1 %).
+    r = next(x for x in m.offline_rows() if x["benchmark"] == "llama3.1-405b" and x["scenario"] == "Server"
+             and x["submitter"] == "NVIDIA" and x["accelerator"] == "B200")  # fmt: skip
+    rate = m.llama31_server_predict(r) / r["output_tokens_per_sample"]
+    q = m.llama31_queries("llama3.1-405b", 2 * m.LLAMA31_QUERIES_PER_ENGINE["llama3.1-405b"],
+                          round(r["output_tokens_per_sample"]))  # fmt: skip
+
+    # max_rate scales the trace to its mean rate, (n - 1) / span (4,096 queries: 1.6 % from 1/s), as here.
+    a = q["arrival_s"]
+    base = (len(a) - 1) / (a[-1] - a[0])
+
+    def run(qps: float) -> dict[str, float]:
+        trace = q.with_columns((pl.col("arrival_s") - a[0]) * base / qps + a[0])
+        sim = pm.serve.simulate("llama3.1-405b", "dgx-b200", replicas=2, requests=trace,
+                                balancer="least_outstanding", **m.llama31_plan(r))  # fmt: skip
+        return sim.summary
+
+    ok, over = run(rate), run(rate * 1.03)
+    assert ok["p99_ttft_s"] <= 6.0 and ok["p99_tpot_s"] <= 0.175
+    assert over["p99_ttft_s"] > 6.0 or over["p99_tpot_s"] > 0.175
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="At the log's operating point (255.5 decoding queries attending to 358 tokens and a 208-token prompt "
@@ -305,6 +374,40 @@ def test_trtllm_iteration_at_nvidias_interactive_operating_point() -> None:
     assert _iteration_s(row, _INTERACTIVE_LOG, "nvfp4") == pytest.approx(
         _INTERACTIVE_LOG["mean_tpot_s"], rel=0.15
     )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Llama 3.1 8B on B200 is priced too fast by the uncalibrated trtllm class: Offline +20 to +29 % (9 rows, "
+    "median +24 %), Server +44 to +55 % (9), Interactive +38 to +64 % (4); the model's engine runs 12,000-token "
+    "iterations of the 8B model at ~175k tokens/s per GPU against ~133k measured",
+)
+def test_llama31_8b_rows_within_fifteen_percent(rows: pl.DataFrame) -> None:
+    assert statistics.median(_abs(_inference(rows, benchmark="llama3.1-8b"))) <= m.TARGETS["serving_median"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Llama 3.1 405B Server is priced too slow: B200 -22 to -26 % (13 rows), GB200 4-GPU -19/-21 %, 72-GPU "
+    "-2 %; the model's TP4 engine saturates at 1.9 queries/s per 8 B200s (its TP2 x PP2 Offline engine: 2.3) where "
+    "NVIDIA's log runs 1.9/s at p50 TPOT 101 ms (the model's at that rate: 191 ms); with the TP all-reduces free (a "
+    "what-if, comm_bandwidth_scale=1000) NVIDIA's row goes from -26 % to +6 %",
+)
+def test_llama31_405b_server_rows_within_fifteen_percent(rows: pl.DataFrame) -> None:
+    assert statistics.median(_abs(_inference(rows, "Server", benchmark="llama3.1-405b"))) <= 0.15
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="163 of the 207 MLPerf Inference v5.1 rows on B200/GB200/MI325X are priced (Llama 2 70B 98, Llama 3.1 "
+    "8B 22, 405B 43); DeepSeek-R1 (12), Mixtral (12), the MI325X Llama 2 rows of ASUSTeK, MangoBoost, Supermicro "
+    "and Supermicro_MangoBoost (18) and Azure's GB200 Llama 2 rows (2) are not; the 163 priced: median 10.1 % (max 70.9 %; Llama 2 70B 9.3 %, Llama 3.1 22.3 %)",
+)
+def test_serving_target_every_new_hardware_row_priced(rows: pl.DataFrame) -> None:
+    new = m.inference_data().filter(pl.col("accelerator").is_in(list(m.NEW_HARDWARE)))
+    priced = _inference(rows, benchmark="")
+    assert priced.height == new.height == 207
+    assert statistics.median(_abs(priced)) <= m.TARGETS["serving_median"]
 
 
 def _standin(rows: pl.DataFrame, dense: bool) -> list[float]:

@@ -30,7 +30,8 @@ Plans the step model cannot price are kept with a reason in ``modelled`` (accele
 ``python/perfmodel/data/mlperf_v5_inference.csv``: samples/s and output tokens/s of every scenario's
 ``performance/run_1/mlperf_log_summary.txt``, the system's accelerator and count, the weight data types of its
 measurements json. Llama 2 70B rows (Offline, Server, Interactive) of NVIDIA's TensorRT harness on B200/GB200 and
-of AMD's vLLM harness on MI325X are priced (``modelled = yes``, :func:`inference_modelled`); the others are recorded, not predicted (``NOT_MODELLED``).
+of AMD's vLLM harness on MI325X, and Llama 3.1 8B and 405B rows of NVIDIA's TensorRT harness on B200/GB200, are
+priced (``modelled = yes``, :func:`inference_modelled`); the others are recorded, not predicted (``NOT_MODELLED``).
 
 Run from the repository root, with the repositories fetched as git directories (no work tree needed):
 
@@ -54,7 +55,7 @@ from typing import Any
 
 # Fit rows per (hwdb system, MLPerf round) and the benchmark they are on: the validation suite's one table
 # (docs/mlperf5_validation.md gives the reasoning); every other row is held out.
-from perfmodel.validation.mlperf5 import FIT, FIT_BENCHMARK
+from perfmodel.validation.mlperf5 import FIT, FIT_BENCHMARK, LLAMA31_BENCHMARKS
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "python" / "perfmodel" / "data" / "mlperf_v5.csv"
@@ -453,8 +454,13 @@ INFERENCE_COLUMNS = (
 #: those rows are priced (:func:`inference_modelled`); the other benchmarks and harnesses are not.
 NOT_MODELLED = (
     "no: only Llama 2 70B (Offline, Server, Interactive) on B200/GB200 with NVIDIA's TensorRT harness and on "
-    "MI325X with AMD's vLLM harness is priced (prompt lengths and plan known); this benchmark/harness is not"
+    "MI325X with AMD's vLLM harness, and Llama 3.1 8B/405B on B200/GB200 with NVIDIA's TensorRT harness, are "
+    "priced (prompt lengths and plan known); this benchmark/harness is not"
 )
+#: Systems outside the ``*_TRT`` naming that run NVIDIA's TensorRT harness with its Llama 3.1 configs: Azure's
+#: ``closed/Azure/configs/ND_GB200_v6/{Offline,Server}/llama3_1-405b.py`` (@965182b0, NVIDIA's config format and
+#: engine settings; ``perfmodel.validation.mlperf5.LLAMA31_OVERRIDES``).
+LLAMA31_NVIDIA_HARNESS_SYSTEMS = ("ND_GB200_v6",)
 #: The MI325X submitters whose code ships AMD's vLLM harness with AMD's Llama 2 70B plans
 #: (``closed/<submitter>/code/llama2-70b-99/harness_llm/models/llama2-70b/{offline,server,interactive}_mi325x.yaml``
 #: in inference_results_v5.1 @965182b0, engine settings as AMD's: only the custom scheduler's decode-batch targets
@@ -474,7 +480,14 @@ def inference_modelled(row: dict[str, Any]) -> str:
         and row["weight_data_types"] == "fp4"
     )  # fmt: skip
     amd = row["accelerator"] == "MI325X" and row["submitter"] in AMD_HARNESS_SUBMITTERS
-    priced = llama2 and (nvidia or amd) and row["valid"] == "VALID"
+    # Llama 3.1 8B and 405B on NVIDIA's harness (plans: perfmodel.validation.mlperf5.NVIDIA_LLAMA31_PLANS; GB200
+    # 8B has no row, GB200 Interactive only the 72-GPU config).
+    llama31 = (
+        row["benchmark"] in LLAMA31_BENCHMARKS and row["scenario"] in PRICED_SCENARIOS
+        and row["accelerator"] in ("B200", "GB200") and row["weight_data_types"] == "fp4"
+        and (str(row["system_dir"]).endswith("_TRT") or row["system_dir"] in LLAMA31_NVIDIA_HARNESS_SYSTEMS)
+    )  # fmt: skip
+    priced = ((llama2 and (nvidia or amd)) or llama31) and row["valid"] == "VALID"
     return "yes" if priced else NOT_MODELLED
 
 

@@ -6,7 +6,10 @@ Serving: the MLPerf Inference v5.1 LLM rows are recorded (``perfmodel/data/mlper
 B200/GB200 and of AMD's vLLM harness on MI325X are priced with the OpenOrca prompt lengths (:data:`OPENORCA_SOURCE`)
 and the submitters' plans (:data:`NVIDIA_LLAMA2_PLANS`, :data:`AMD_LLAMA2_PLANS`), Server and Interactive as the
 highest Poisson rate within MLPerf's p99 latency limits (:data:`SCENARIO_SLO`), groups ``mlperf_inference_*``,
-all held out (:func:`offline_run`); the others are not, and the summary says why (``serving``).
+all held out (:func:`offline_run`); the Llama 3.1 8B and 405B rows of NVIDIA's harness on B200/GB200 likewise, with
+their own prompt lengths (:data:`CNNDM_SOURCE`, :data:`LLAMA31_405B_SOURCE`), plans (:data:`NVIDIA_LLAMA31_PLANS`)
+and limits (:data:`LLAMA31_SLO`) (:func:`llama31_suite_row`); the others are not, and the summary says why
+(``serving``).
 
 Rows: ``perfmodel/data/mlperf_v5.csv``, written by ``tools/import_mlperf5.py`` from the mlcommons
 ``training_results_v5.0`` / ``v5.1`` repositories (each row names the result files, system description and config
@@ -228,7 +231,8 @@ def openorca_input_lengths() -> np.ndarray:
 def offline_rows() -> list[dict[str, Any]]:
     """The inference rows priced (``modelled = yes``, decided by ``tools/import_mlperf5.py``
     ``inference_modelled``): Llama 2 70B (99 and 99.9, the same engine) Offline, Server and Interactive on B200 and
-    GB200 run with NVIDIA's TensorRT harness (system directory ending ``_TRT``) on FP4 weights."""
+    GB200 run with NVIDIA's TensorRT harness (system directory ending ``_TRT``) on FP4 weights, on MI325X with AMD's
+    vLLM harness; Llama 3.1 8B and 405B on B200/GB200 with NVIDIA's harness (:func:`llama31_suite_row`)."""
     return list(inference_data().filter(pl.col("modelled") == "yes").iter_rows(named=True))
 
 
@@ -290,6 +294,9 @@ def offline_run() -> list[dict[str, Any]]:
     ``mlperf_inference_<benchmark>_<scenario>_<accelerator>`` for Server and Interactive), all held out."""
     out = []
     for r in offline_rows():
+        if r["benchmark"] in LLAMA31_BENCHMARKS:
+            out.append(llama31_suite_row(r))
+            continue
         sc = r["scenario"]
         params = {k: r[k] for k in ("version", "submitter", "system_dir", "accelerator", "gpus", "benchmark",
                                     "scenario", "output_tokens_per_sample")}  # fmt: skip
@@ -314,6 +321,210 @@ def offline_run() -> list[dict[str, Any]]:
             "role": "holdout", "source": f"{r['source']}; prompts: {OPENORCA_SOURCE}{src}",
         })  # fmt: skip
     return out
+
+
+# ---- MLPerf Inference: Llama 3.1 8B and 405B ------------------------------------------------------------------
+
+#: Where the Llama 3.1 8B (CNN/DailyMail) prompt lengths come from: ``len(tok_input)`` of each sample of MLCommons'
+#: ``cnn_eval.json`` (13,368 samples, dataset order; mean 870.7 tokens, max 2,540 = the engines' ``max_input_len``),
+#: extracted by ``mlperf-data/original/generate_dataset_summaries.py`` into ``mlperf-data/summaries/
+#: llama3-1-8b-datacenter.csv``; ``perfmodel/data/mlperf_cnndm_input_lengths.csv`` is its ``input_length`` column
+#: (the file's ``output_length`` is characters / 4, not tokens: not used).
+CNNDM_SOURCE = (
+    "openshift-psap/performance-dashboard@7cd1065d1e2c53ee745cbda08e2a8f13a42c93bb:"
+    "mlperf-data/summaries/llama3-1-8b-datacenter.csv (len(tok_input) of MLCommons' cnn_eval.json)"
+)
+#: Where the Llama 3.1 405B prompt lengths come from: ``tok_input_len`` of MLCommons'
+#: ``mlperf_llama3.1_405b_dataset_8313_processed_fp16_eval.pkl`` (8,313 samples, dataset order; mean 9,428.6
+#: tokens, max 19,988, under the engines' ``max_input_len`` 20,000), ``mlperf-data/summaries/llama3-1-405b.csv``
+#: (first at @67033bae); ``perfmodel/data/mlperf_llama31_405b_input_lengths.csv`` is its ``input_length`` column.
+LLAMA31_405B_SOURCE = (
+    "openshift-psap/performance-dashboard@67033baeaac181a3a35641dd2b86a7cb22d856dd:"
+    "mlperf-data/summaries/llama3-1-405b.csv (tok_input_len of MLCommons' "
+    "mlperf_llama3.1_405b_dataset_8313_processed_fp16_eval.pkl)"
+)
+#: The model preset and prompt-length file of each Llama 3.1 benchmark (both spellings the submitters use).
+LLAMA31_BENCHMARKS = {
+    "llama3.1-8b": ("llama3.1-8b", "mlperf_cnndm_input_lengths.csv", CNNDM_SOURCE),
+    "llama3_1-8b": ("llama3.1-8b", "mlperf_cnndm_input_lengths.csv", CNNDM_SOURCE),
+    "llama3.1-405b": ("llama3.1-405b", "mlperf_llama31_405b_input_lengths.csv", LLAMA31_405B_SOURCE),
+    "llama3_1-405b": ("llama3.1-405b", "mlperf_llama31_405b_input_lengths.csv", LLAMA31_405B_SOURCE),
+}
+#: MLPerf's Llama 3.1 latency constraints, (TTFT, TPOT) seconds at the 99th percentile, per model and scenario:
+#: ``llama3_1-8b.Server.ttft_latency = 2000``, ``tpot_latency = 100``, ``llama3_1-8b-interactive.*`` 500 / 30,
+#: ``llama3_1-405b.Server.*`` 6000 / 175, ``llama3_1-405b-interactive.*`` 4500 / 80 (ms), ``*.Server.
+#: target_latency_percentile = 99`` in ``loadgen/mlperf.conf`` of mlcommons/inference @b66003e1; the submissions'
+#: logs print the same limits (``ttft_latency (ns)``, ``tpot_latency (ns)`` in ``mlperf_log_summary.txt``).
+LLAMA31_SLO = {
+    ("llama3.1-8b", "Server"): (2.0, 0.1),
+    ("llama3.1-8b", "Interactive"): (0.5, 0.03),
+    ("llama3.1-405b", "Server"): (6.0, 0.175),
+    ("llama3.1-405b", "Interactive"): (4.5, 0.08),
+}
+#: Output tokens the 8B engines generate per sample: ``max_output_len`` 128 with stop tokens off
+#: (``closed/NVIDIA/code/llama3_1-8b/tensorrt/generation_config.json`` @965182b0: ``use_stop_tokens: false``); the
+#: logs count 128 or 129 per sample (tokens/s over samples/s), so the 8B rows compare samples/s times the log's
+#: tokens per sample. 405B stops at the end-of-sequence token (``max_output_len`` 2000): the log's mean is used.
+LLAMA31_8B_OUTPUT_TOKENS = 128
+_L31_BASE: dict[str, Any] = {
+    "dtype": "nvfp4", "kv_dtype": "fp8", "framework": "trtllm", "block_size": 32, "chunked_prefill": True,
+    "scheduler_policy": "max_utilization",
+}  # fmt: skip
+
+
+def _l31(tp: int, pp: int, batch: int, tokens: int, mem: float, max_len: int) -> dict[str, Any]:
+    # TensorRT-LLM's scheduler fits an iteration's tokens (one per decoding sequence) in ``max_num_tokens``, so the
+    # running batch is at most the smaller of ``gpu_batch_size`` and ``max_num_tokens``.
+    return {**_L31_BASE, "tp": tp, "pp": pp, "max_num_seqs": min(batch, tokens), "max_num_batched_tokens": tokens,
+            "gpu_memory_utilization": mem, "max_model_len": max_len}  # fmt: skip
+
+
+#: NVIDIA's Llama 3.1 plans, (benchmark, accelerator, scenario) -> serving plan, from ``closed/NVIDIA/configs/
+#: {B200-SXM-180GBx8,GB200-NVL72_GB200-186GB_aarch64x4,GB200-NVL72_GB200-186GB_aarch64x72}/<Scenario>/
+#: llama3_1-{8b,405b}.py`` of mlcommons/inference_results_v5.1 @965182b0 (the Custom harness's settings:
+#: ``tensor_parallelism``, ``pipeline_parallelism``, ``gpu_batch_size``, the runtime ``max_num_tokens``,
+#: ``kvcache_free_gpu_mem_frac``, build ``max_seq_len``; every one with ``precision: fp4``, ``kv_cache_dtype: fp8``,
+#: 32-token blocks, ``enable_chunked_context``, ``batch_scheduler_policy: max_util``). Every B200 and GB200
+#: submitter's own copy (``closed/<submitter>/configs/...``) carries the same engine settings (only the target QPS
+#: differs) except Azure's GB200 Server (:data:`LLAMA31_OVERRIDES`). 8B: one engine per GPU, batch 6,000, 12,000
+#: tokens per iteration, 0.9 of memory (all three scenarios). 405B on B200: Offline TP2 x PP2, batch 128, 1,536
+#: tokens; Server TP4, 256, 2,048; Interactive TP4, 256, 1,536. 405B on GB200: Offline TP2 x PP2, batch 2,048, 1,536
+#: tokens (4- and 72-GPU configs); Server TP4, 256, 2,048; Interactive (72 GPUs) TP4, 2,048, 1,024; 0.95 of memory.
+NVIDIA_LLAMA31_PLANS: dict[tuple[str, str, str], dict[str, Any]] = {
+    **{("llama3.1-8b", acc, sc): _l31(1, 1, 6000, 12000, 0.9, 2668)
+       for acc in ("B200", "GB200") for sc in ("Offline", "Server", "Interactive")},
+    ("llama3.1-405b", "B200", "Offline"): _l31(2, 2, 128, 1536, 0.95, 22000),
+    ("llama3.1-405b", "B200", "Server"): _l31(4, 1, 256, 2048, 0.95, 22000),
+    ("llama3.1-405b", "B200", "Interactive"): _l31(4, 1, 256, 1536, 0.95, 22000),
+    ("llama3.1-405b", "GB200", "Offline"): _l31(2, 2, 2048, 1536, 0.95, 22000),
+    ("llama3.1-405b", "GB200", "Server"): _l31(4, 1, 256, 2048, 0.95, 22000),
+    ("llama3.1-405b", "GB200", "Interactive"): _l31(4, 1, 2048, 1024, 0.95, 22000),
+}  # fmt: skip
+#: Submitters whose own config departs from NVIDIA's: (submitter, system directory, benchmark, scenario) -> plan
+#: changes. Azure's ``closed/Azure/configs/ND_GB200_v6/Server/llama3_1-405b.py`` (@965182b0): ``gpu_batch_size``
+#: 2048 (NVIDIA's: 256), the rest as NVIDIA's.
+LLAMA31_OVERRIDES: dict[tuple[str, str, str, str], dict[str, Any]] = {
+    ("Azure", "ND_GB200_v6", "llama3.1-405b", "Server"): {"max_num_seqs": 2048},
+}
+#: Simulated Server/Interactive queries per engine: 8B the CNN/DailyMail set once per engine (13,368; 106,944 on 8
+#: B200s: 107 s at the logs' ~1,000 queries/s), 405B 2,048 per engine (4,096 on 8 B200s: 2,150 s at 1.9/s, over
+#: MLPerf's 600 s minimum run and ~30 request lifetimes).
+LLAMA31_QUERIES_PER_ENGINE = {"llama3.1-8b": 13368, "llama3.1-405b": 2048}
+
+
+def llama31_model(benchmark: str) -> str:
+    """The ``perfmodel.llm`` preset of a Llama 3.1 benchmark (``llama3.1-8b`` or ``llama3.1-405b``)."""
+    return str(LLAMA31_BENCHMARKS[benchmark][0])
+
+
+def llama31_input_lengths(benchmark: str) -> np.ndarray:
+    """The prompt lengths (tokens, dataset order) of a Llama 3.1 benchmark: 13,368 CNN/DailyMail samples for
+    8B (:data:`CNNDM_SOURCE`), 8,313 for 405B (:data:`LLAMA31_405B_SOURCE`)."""
+    path = Path(__file__).resolve().parent.parent / "data" / LLAMA31_BENCHMARKS[benchmark][1]
+    return pl.read_csv(path)["input_length"].to_numpy()
+
+
+def llama31_plan(r: dict[str, Any]) -> dict[str, Any]:
+    """The serving plan of a priced Llama 3.1 row: NVIDIA's config for its model, accelerator and scenario
+    (:data:`NVIDIA_LLAMA31_PLANS`) with the submitter's own departures (:data:`LLAMA31_OVERRIDES`)."""
+    model = llama31_model(r["benchmark"])
+    plan = dict(NVIDIA_LLAMA31_PLANS[(model, r["accelerator"], r["scenario"])])
+    plan.update(LLAMA31_OVERRIDES.get((r["submitter"], r["system_dir"], model, r["scenario"]), {}))
+    return plan
+
+
+def llama31_engines(r: dict[str, Any]) -> int:
+    """Engines (TP x PP GPUs each) a row's GPUs hold."""
+    p = llama31_plan(r)
+    return int(r["gpus"]) // (int(p["tp"]) * int(p["pp"]))
+
+
+def _llama31_output_tokens(r: dict[str, Any]) -> int:
+    if llama31_model(r["benchmark"]) == "llama3.1-8b":
+        return LLAMA31_8B_OUTPUT_TOKENS
+    return round(r["output_tokens_per_sample"])
+
+
+def llama31_offline_predict(r: dict[str, Any]) -> float:
+    """Output tokens/s of a Llama 3.1 Offline row: one engine serving, all at once, as many samples as the set
+    holds, dealt every ``engines``-th from the set repeated (the submitted queries repeat the set: 726,000 samples
+    on 8 B200s for 8B, 111,196 on 72 GB200s for 405B), each with :func:`_llama31_output_tokens`; the engine's
+    samples/s times the engines times the log's output tokens per sample."""
+    from .. import serve
+
+    n = llama31_engines(r)
+    lengths = llama31_input_lengths(r["benchmark"]).astype(np.float64)
+    prompts = np.tile(lengths, n)[::n]
+    out = _llama31_output_tokens(r)
+    trace = pl.DataFrame({"arrival_s": np.zeros(len(prompts)), "prompt_tokens": prompts,
+                          "output_tokens": np.full(len(prompts), float(out))})  # fmt: skip
+    sim = serve.simulate(llama31_model(r["benchmark"]), r["hwdb_system"], requests=trace, **llama31_plan(r))
+    return float(sim.summary["requests_per_s"]) * n * float(r["output_tokens_per_sample"])
+
+
+def llama31_queries(benchmark: str, n: int, output_tokens: int, seed: int = SEED) -> pl.DataFrame:
+    """``n`` Server queries of a Llama 3.1 benchmark as :func:`server_queries` draws them (Poisson arrivals at
+    1/s, the set's prompts in random order), each with ``output_tokens``."""
+    rng = np.random.default_rng(seed)
+    lengths = llama31_input_lengths(benchmark).astype(np.float64)
+    arrivals = np.cumsum(rng.exponential(1.0, n))
+    prompts = np.concatenate([rng.permutation(lengths) for _ in range(-(-n // len(lengths)))])[:n]
+    return pl.DataFrame(
+        {"arrival_s": arrivals, "prompt_tokens": prompts, "output_tokens": np.full(n, float(output_tokens))}
+    )
+
+
+@functools.lru_cache(maxsize=64)
+def _llama31_rate(
+    benchmark: str, system: str, scenario: str, engines: int, output_tokens: int, plan: str, balancer: str
+) -> tuple[float, str]:
+    from .. import serve
+
+    model = llama31_model(benchmark)
+    ttft, tpot = LLAMA31_SLO[(model, scenario)]
+    queries = llama31_queries(benchmark, LLAMA31_QUERIES_PER_ENGINE[model] * engines, output_tokens)
+    r = serve.max_rate(
+        model, system, replicas=engines, slo_ttft_s=ttft, slo_tpot_s=tpot, percentile=SLO_PERCENTILE,
+        requests=queries, rel_tol=0.01, balancer=balancer, **json.loads(plan),
+    )  # fmt: skip
+    return float(r.rate_req_s), r.why
+
+
+def llama31_server_predict(r: dict[str, Any]) -> float:
+    """Output tokens/s of a Llama 3.1 Server or Interactive row: the highest Poisson query rate the row's engines
+    (its plan, NVIDIA's balancer: :data:`BALANCER`) serve within the scenario's p99 TTFT and TPOT limits
+    (:data:`LLAMA31_SLO`), :data:`LLAMA31_QUERIES_PER_ENGINE` queries per engine; the rate times the log's output
+    tokens per sample."""
+    rate, _ = _llama31_rate(llama31_model(r["benchmark"]), r["hwdb_system"], r["scenario"], llama31_engines(r), _llama31_output_tokens(r),
+                            json.dumps(llama31_plan(r), sort_keys=True), BALANCER[r["scenario"]])  # fmt: skip
+    return rate * float(r["output_tokens_per_sample"])
+
+
+def llama31_suite_row(r: dict[str, Any]) -> dict[str, Any]:
+    """The suite row of a priced Llama 3.1 row (groups as :func:`offline_run`'s), held out."""
+    sc = r["scenario"]
+    model = llama31_model(r["benchmark"])
+    params = {k: r[k] for k in ("version", "submitter", "system_dir", "accelerator", "gpus", "benchmark",
+                                "scenario", "output_tokens_per_sample")}  # fmt: skip
+    params.update(
+        llama31_plan(r), engines=llama31_engines(r), output_tokens_simulated=_llama31_output_tokens(r)
+    )
+    src = f"{r['source']}; prompts: {LLAMA31_BENCHMARKS[r['benchmark']][2]}"
+    if sc == "Offline":
+        grp, pred = f"mlperf_inference_{model}_{r['accelerator'].lower()}", llama31_offline_predict(r)
+    else:
+        ttft, tpot = LLAMA31_SLO[(model, sc)]
+        params.update(slo_ttft_s=ttft, slo_tpot_s=tpot, percentile=SLO_PERCENTILE, balancer=BALANCER[sc],
+                      queries=LLAMA31_QUERIES_PER_ENGINE[model] * llama31_engines(r))  # fmt: skip
+        grp = f"mlperf_inference_{model}_{sc.lower()}_{r['accelerator'].lower()}"
+        pred = llama31_server_predict(r)
+        src += "; SLOs: mlcommons/inference@b66003e10e2db4b8c36a448b0545ec90fcc6e9e9:loadgen/mlperf.conf"
+    return {
+        "suite": "mlperf5", "group": grp, "system": r["hwdb_system"],
+        "operation": f"{r['submitter']} {r['system_dir']} {r['benchmark']} {sc}", "params": json.dumps(params),
+        "metric": "output_tokens_per_s", "unit": "tokens/s", "measured": float(r["tokens_per_s"]),
+        "predicted": pred, "role": "holdout", "source": src,
+    }  # fmt: skip
 
 
 def data() -> pl.DataFrame:
@@ -541,8 +752,12 @@ def summary_extra(rows: pl.DataFrame) -> dict[str, Any]:
             "what": "Llama 2 70B Offline, Server and Interactive on B200/GB200 with NVIDIA's TensorRT harness "
             "(uncalibrated trtllm class) and on MI325X with AMD's vLLM harness (uncalibrated vllm class): the "
             "scenario's config plan, OpenOrca prompt lengths, the log's output tokens per sample; Server/Interactive: "
-            "the highest Poisson rate within MLPerf's p99 TTFT/TPOT limits; every other row not predicted",
+            "the highest Poisson rate within MLPerf's p99 TTFT/TPOT limits; Llama 3.1 8B and 405B on B200/GB200 "
+            "with NVIDIA's TensorRT harness likewise (NVIDIA_LLAMA31_PLANS, the CNN/DailyMail and 405B prompt "
+            "lengths); every other row not predicted",
             "all": _errors(priced),
+            "llama2_70b": _errors([r for r in priced if "llama2-70b" in r["group"]]),
+            "llama31": _errors([r for r in priced if "llama3.1-" in r["group"]]),
             "median_signed_error": statistics.median(r["predicted"] / r["measured"] - 1 for r in priced)
             if priced
             else None,
