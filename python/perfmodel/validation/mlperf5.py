@@ -503,15 +503,9 @@ def _moe_server(
     trace = moe_queries(
         benchmark, MOE_SERVER_QUERIES[benchmark] * instances, mean_output, False, p["max_model_len"]
     )
-    # The search starts at 80 % of the model's own Offline rate of these instances (the reference Offline plan):
-    # fewer bisection steps, the same boundary (to rel_tol).
-    offline = json.dumps(
-        (DSR1_PLANS if benchmark == "deepseek-r1" else MIXTRAL_PLANS)["Offline"], sort_keys=True
-    )
-    start = 0.8 * _moe_offline(benchmark, system, mean_output, offline) / mean_output * instances
     res = serve.max_rate(
         MOE_PRESETS[benchmark], system, replicas=instances, slo_ttft_s=ttft, slo_tpot_s=tpot,
-        percentile=SLO_PERCENTILE, requests=trace, rel_tol=0.01, start=start, balancer=MOE_BALANCER, **p,
+        percentile=SLO_PERCENTILE, requests=trace, rel_tol=0.01, balancer=MOE_BALANCER, **p,
     )  # fmt: skip
     return float(res.rate_req_s), res.why
 
