@@ -30,8 +30,9 @@ Plans the step model cannot price are kept with a reason in ``modelled`` (accele
 ``python/perfmodel/data/mlperf_v5_inference.csv``: samples/s and output tokens/s of every scenario's
 ``performance/run_1/mlperf_log_summary.txt``, the system's accelerator and count, the weight data types of its
 measurements json. Llama 2 70B rows (Offline, Server, Interactive) of NVIDIA's TensorRT harness on B200/GB200 and
-of AMD's vLLM harness on MI325X, and Llama 3.1 8B and 405B rows of NVIDIA's TensorRT harness on B200/GB200, are
-priced (``modelled = yes``, :func:`inference_modelled`); the others are recorded, not predicted (``NOT_MODELLED``).
+of AMD's vLLM harness on MI325X, Llama 3.1 8B and 405B rows of NVIDIA's TensorRT harness on B200/GB200, and
+DeepSeek-R1 (B200/GB200) and Mixtral-8x7B (MI325X) Offline and Server rows are priced (``modelled = yes``,
+:func:`inference_modelled`); the others are recorded, not predicted (``NOT_MODELLED``).
 
 Run from the repository root, with the repositories fetched as git directories (no work tree needed):
 
@@ -454,8 +455,9 @@ INFERENCE_COLUMNS = (
 #: those rows are priced (:func:`inference_modelled`); the other benchmarks and harnesses are not.
 NOT_MODELLED = (
     "no: only Llama 2 70B (Offline, Server, Interactive) on B200/GB200 with NVIDIA's TensorRT harness and on "
-    "MI325X with AMD's vLLM harness, and Llama 3.1 8B/405B on B200/GB200 with NVIDIA's TensorRT harness, are "
-    "priced (prompt lengths and plan known); this benchmark/harness is not"
+    "MI325X with AMD's vLLM harness, Llama 3.1 8B/405B on B200/GB200 with NVIDIA's TensorRT harness, DeepSeek-R1 "
+    "(Offline, Server) on B200/GB200 with NVIDIA's configs and Mixtral-8x7B (Offline, Server) on MI325X with AMD's "
+    "harness are priced (lengths and plan known); this benchmark/harness is not"
 )
 #: Systems outside the ``*_TRT`` naming that run NVIDIA's TensorRT harness with its Llama 3.1 configs: Azure's
 #: ``closed/Azure/configs/ND_GB200_v6/{Offline,Server}/llama3_1-405b.py`` (@965182b0, NVIDIA's config format and
@@ -466,6 +468,21 @@ LLAMA31_NVIDIA_HARNESS_SYSTEMS = ("ND_GB200_v6",)
 #: in inference_results_v5.1 @965182b0, engine settings as AMD's: only the custom scheduler's decode-batch targets
 #: differ). ASUSTeK and Supermicro ship no harness config; MangoBoost runs its own LLMBoost stack.
 AMD_HARNESS_SUBMITTERS = ("AMD", "GigaComputing", "MiTAC", "Quanta_Cloud_Technology", "Vultr")
+#: MI325X submitters that ship no harness config but whose measurement READMEs run AMD's by name, from AMD's image:
+#: ASUSTeK (``closed/ASUSTeK/measurements/ESC_A8A_MI325X_256GBx8/<benchmark>/<scenario>/README.md``: ``--config-name
+#: {offline,server,interactive}_MI325X`` of ``code/<benchmark>/harness_llm/models/...``,
+#: ``rocm/mlperf-inference:submission_5.1-llama2_70b`` / ``-mixtral_8x7b``; system json framework vLLM
+#: 0.6.5.dev964+mlperf50, as the other AMD-harness MI325X submitters'). Supermicro's MI325X runs are MangoBoost's
+#: LLMBoost (system json ``framework``), not priced (:data:`LLMBOOST`).
+AMD_HARNESS_BY_README = ("ASUSTeK",)
+#: Why Supermicro's MI325X rows stay unpriced.
+LLMBOOST = (
+    "no: MangoBoost's LLMBoost stack (system json framework 'Mango LLMBoost'; code/llama2-70b-99.9/vllm_args.json), "
+    "not AMD's vLLM harness; LLMBoost's serving is not modelled (as MangoBoost's own rows)"
+)
+#: The DeepSeek-R1 submitters whose B200/GB200 configs are NVIDIA's (``closed/<submitter>/configs/*/{Offline,Server}/
+#: deepseek-r1.py`` @965182b0; departures in ``perfmodel.validation.mlperf5.MOE_SUBMITTER_PLANS``).
+DSR1_SUBMITTERS = ("NVIDIA", "Dell", "GigaComputing", "Google")
 #: The scenarios priced.
 PRICED_SCENARIOS = ("Offline", "Server", "Interactive")
 
@@ -473,13 +490,17 @@ PRICED_SCENARIOS = ("Offline", "Server", "Interactive")
 def inference_modelled(row: dict[str, Any]) -> str:
     """``yes`` for the rows ``perfmodel.validation.mlperf5`` prices: Llama 2 70B (99 and 99.9) Offline, Server and
     Interactive, valid, on B200 or GB200 run with NVIDIA's TensorRT harness (system directory ending ``_TRT``) on
-    FP4 weights, or on MI325X with AMD's vLLM harness (:data:`AMD_HARNESS_SUBMITTERS`)."""
+    FP4 weights, or on MI325X with AMD's vLLM harness (:data:`AMD_HARNESS_SUBMITTERS`, :data:`AMD_HARNESS_BY_README`);
+    DeepSeek-R1 Offline and Server on B200/GB200 with NVIDIA's configs (:data:`DSR1_SUBMITTERS`, FP4); Mixtral-8x7B
+    Offline and Server on MI325X with AMD's harness."""
     llama2 = row["benchmark"] in ("llama2-70b-99", "llama2-70b-99.9") and row["scenario"] in PRICED_SCENARIOS
     nvidia = (
         row["accelerator"] in ("B200", "GB200") and str(row["system_dir"]).endswith("_TRT")
         and row["weight_data_types"] == "fp4"
     )  # fmt: skip
-    amd = row["accelerator"] == "MI325X" and row["submitter"] in AMD_HARNESS_SUBMITTERS
+    amd = (
+        row["accelerator"] == "MI325X" and row["submitter"] in AMD_HARNESS_SUBMITTERS + AMD_HARNESS_BY_README
+    )
     # Llama 3.1 8B and 405B on NVIDIA's harness (plans: perfmodel.validation.mlperf5.NVIDIA_LLAMA31_PLANS; GB200
     # 8B has no row, GB200 Interactive only the 72-GPU config).
     llama31 = (
@@ -487,7 +508,13 @@ def inference_modelled(row: dict[str, Any]) -> str:
         and row["accelerator"] in ("B200", "GB200") and row["weight_data_types"] == "fp4"
         and (str(row["system_dir"]).endswith("_TRT") or row["system_dir"] in LLAMA31_NVIDIA_HARNESS_SYSTEMS)
     )  # fmt: skip
-    priced = ((llama2 and (nvidia or amd)) or llama31) and row["valid"] == "VALID"
+    moe = row["scenario"] in ("Offline", "Server") and (
+        (row["benchmark"] == "deepseek-r1" and nvidia and row["submitter"] in DSR1_SUBMITTERS)
+        or (row["benchmark"] == "mixtral-8x7b" and amd)
+    )
+    if row["accelerator"] == "MI325X" and row["submitter"] == "Supermicro":
+        return LLMBOOST
+    priced = ((llama2 and (nvidia or amd)) or llama31 or moe) and row["valid"] == "VALID"
     return "yes" if priced else NOT_MODELLED
 
 

@@ -8,8 +8,10 @@ and the submitters' plans (:data:`NVIDIA_LLAMA2_PLANS`, :data:`AMD_LLAMA2_PLANS`
 highest Poisson rate within MLPerf's p99 latency limits (:data:`SCENARIO_SLO`), groups ``mlperf_inference_*``,
 all held out (:func:`offline_run`); the Llama 3.1 8B and 405B rows of NVIDIA's harness on B200/GB200 likewise, with
 their own prompt lengths (:data:`CNNDM_SOURCE`, :data:`LLAMA31_405B_SOURCE`), plans (:data:`NVIDIA_LLAMA31_PLANS`)
-and limits (:data:`LLAMA31_SLO`) (:func:`llama31_suite_row`); the others are not, and the summary says why
-(``serving``).
+and limits (:data:`LLAMA31_SLO`) (:func:`llama31_suite_row`); DeepSeek-R1 on B200/GB200 (NVIDIA's configs) and Mixtral-8x7B on MI325X
+(AMD's harness) Offline and Server with the datasets' per-sample lengths (:data:`MOE_LENGTHS`) and the
+submitters' plans (:data:`DSR1_PLANS`, :data:`MIXTRAL_PLANS`), all held out (:func:`moe_run`); the others are
+not, and the summary says why (``serving``).
 
 Rows: ``perfmodel/data/mlperf_v5.csv``, written by ``tools/import_mlperf5.py`` from the mlcommons
 ``training_results_v5.0`` / ``v5.1`` repositories (each row names the result files, system description and config
@@ -229,11 +231,13 @@ def openorca_input_lengths() -> np.ndarray:
 
 
 def offline_rows() -> list[dict[str, Any]]:
-    """The inference rows priced (``modelled = yes``, decided by ``tools/import_mlperf5.py``
-    ``inference_modelled``): Llama 2 70B (99 and 99.9, the same engine) Offline, Server and Interactive on B200 and
-    GB200 run with NVIDIA's TensorRT harness (system directory ending ``_TRT``) on FP4 weights, on MI325X with AMD's
-    vLLM harness; Llama 3.1 8B and 405B on B200/GB200 with NVIDIA's harness (:func:`llama31_suite_row`)."""
-    return list(inference_data().filter(pl.col("modelled") == "yes").iter_rows(named=True))
+    """The dense-model inference rows priced (``modelled = yes``, decided by ``tools/import_mlperf5.py``
+    ``inference_modelled``; the MoE rows are :func:`moe_rows`): Llama 2 70B (99 and 99.9, the same engine) Offline,
+    Server and Interactive on B200 and GB200 run with NVIDIA's TensorRT harness (system directory ending ``_TRT``)
+    on FP4 weights, on MI325X with AMD's vLLM harness; Llama 3.1 8B and 405B on B200/GB200 with NVIDIA's harness
+    (:func:`llama31_suite_row`)."""
+    d = inference_data().filter((pl.col("modelled") == "yes") & ~pl.col("benchmark").is_in(list(MOE_PRESETS)))
+    return list(d.iter_rows(named=True))
 
 
 def offline_predict(r: dict[str, Any]) -> float:
@@ -527,6 +531,254 @@ def llama31_suite_row(r: dict[str, Any]) -> dict[str, Any]:
     }  # fmt: skip
 
 
+# ---- MLPerf Inference MoE rows: DeepSeek-R1 on B200/GB200, Mixtral-8x7B on MI325X ------------------------------
+
+#: The MoE benchmarks priced, and the model preset each is served as (DeepSeek-R1 has DeepSeek-V3's architecture).
+MOE_PRESETS = {"deepseek-r1": "deepseek-v3", "mixtral-8x7b": "mixtral-8x7b"}
+#: Per-sample prompt and reference output lengths (tokens) of each MLPerf dataset, in dataset order: the datasets'
+#: ``tok_input_len`` and ``tok_ref_output_len`` columns, extracted by ``mlperf-data/original/
+#: generate_dataset_summaries.py`` of openshift-psap/performance-dashboard into ``mlperf-data/summaries/``; shipped
+#: as ``perfmodel/data/<file>``. DeepSeek-R1: MLCommons' ``mlperf_deepseek_r1_dataset_4388_fp8_eval.pkl``, 4,388
+#: samples, prompts mean 803.8 tokens (max 3,140), reference outputs mean 4,043 (max 32,768: DeepSeek-R1's own
+#: reasoning traces). Mixtral: ``09292024_mixtral_15k_mintoken2_v1.pkl`` (5,000 each of OpenOrca, GSM8K and MBXP),
+#: 15,000 samples, prompts mean 427.4 (max 1,948), reference outputs mean 144.8 (max 1,024).
+MOE_LENGTHS = {
+    "deepseek-r1": (
+        "mlperf_deepseek_r1_lengths.csv",
+        "openshift-psap/performance-dashboard@7cd1065d1e2c53ee745cbda08e2a8f13a42c93bb:"
+        "mlperf-data/summaries/deepseek-r1.csv (tok_input_len, tok_ref_output_len of MLCommons' "
+        "mlperf_deepseek_r1_dataset_4388_fp8_eval.pkl)",
+    ),
+    "mixtral-8x7b": (
+        "mlperf_mixtral_lengths.csv",
+        "openshift-psap/performance-dashboard@67033baeaac181a3a35641dd2b86a7cb22d856dd:"
+        "mlperf-data/summaries/mixtral-8x7b.csv (tok_input_len, tok_ref_output_len of MLCommons' "
+        "09292024_mixtral_15k_mintoken2_v1.pkl)",
+    ),
+}
+#: The harnesses' output caps, tokens: ``max_output_len`` 20000 in NVIDIA's
+#: ``closed/NVIDIA/code/deepseek-r1/tensorrt/generation_config.json``, ``max_tokens`` 1024 in AMD's
+#: ``closed/AMD/code/mixtral-8x7b/harness_llm/models/mixtral-8x7b/{offline,server}_mi325x.yaml`` (@965182b0).
+MOE_MAX_OUTPUT = {"deepseek-r1": 20000, "mixtral-8x7b": 1024}
+#: MLPerf's Server limits, (TTFT, TPOT) seconds at the 99th percentile: ``deepseek-r1.Server.ttft_latency = 2000``,
+#: ``tpot_latency = 80``, ``mixtral-8x7b.Server.ttft_latency = 2000``, ``tpot_latency = 200`` (ms) in
+#: ``loadgen/mlperf.conf`` of mlcommons/inference @b66003e1 (as copied into the submissions'
+#: ``measurements/<system>/<benchmark>/Server/mlperf.conf`` @965182b0).
+MOE_SLO = {"deepseek-r1": (2.0, 0.08), "mixtral-8x7b": (2.0, 0.2)}
+#: NVIDIA's DeepSeek-R1 plan on B200 and GB200, ``closed/NVIDIA/configs/{B200-SXM-180GBx8,
+#: GB200-NVL72_GB200-186GB_aarch64x72}/Offline/deepseek-r1.py`` (@965182b0): TensorRT-LLM's PyTorch backend
+#: (``trtllm_backend`` default ``pytorch`` in ``code/llmlib/config.py``), one instance per 8 GPUs
+#: (``tensor_parallelism`` 8, ``moe_expert_parallelism`` 8) with ``enable_attention_dp`` (each GPU its own attention
+#: batch of up to ``gpu_batch_size`` 512 and ``max_num_tokens`` 4608 per iteration, experts over the 8), NVFP4
+#: weights (``precision: fp4``; the checkpoint keeps attention projections and the router in 16-bit:
+#: ``hf_quant_config.json`` ``exclude_modules``, priced as FP4 here), ``kv_cache_dtype: fp8``,
+#: ``kvcache_free_gpu_mem_frac`` 0.9, whole prompts (``enable_chunked_context: False``), ``max_util`` admission,
+#: ``max_seq_len`` 3140 + 20000. No speculative decoding: the generated ``extra_config_yaml`` carries no
+#: speculative or MTP settings. Server (``configs/*/Server/deepseek-r1.py``): the same with ``max_num_tokens`` 3456.
+#: The ``trtllm-pytorch`` class, uncalibrated (neither system has a serving table of it).
+DSR1_OFFLINE_NVIDIA: dict[str, Any] = {
+    "tp": 8, "ep": 8, "attention_dp": True, "dtype": "nvfp4", "kv_dtype": "fp8", "framework": "trtllm-pytorch",
+    "max_num_seqs": 512, "max_num_batched_tokens": 4608, "gpu_memory_utilization": 0.9, "chunked_prefill": False,
+    "scheduler_policy": "max_utilization", "max_model_len": 3140 + 20000,
+}  # fmt: skip
+DSR1_PLANS: dict[str, dict[str, Any]] = {
+    "Offline": DSR1_OFFLINE_NVIDIA,
+    "Server": {**DSR1_OFFLINE_NVIDIA, "max_num_batched_tokens": 3456},
+}
+#: AMD's Mixtral-8x7B vLLM plans on MI325X, ``closed/AMD/code/mixtral-8x7b/harness_llm/models/mixtral-8x7b/
+#: {offline,server}_mi325x.yaml`` (@965182b0): one engine per GPU (``tensor_parallel_size: 1``), FP8 weights and KV
+#: cache, ``block_size`` 16, ``gpu_memory_utilization`` 0.96, ``max_model_len`` 2048, whole prompts. Offline:
+#: ``max_num_seqs`` 4736, ``max_num_batched_tokens`` 51200. Server: 2560 and 32000, ``enforce_eager: True`` (no
+#: CUDA graphs: ``cuda_graphs=0``). Multi-step scheduling (``num_scheduler_steps``) and AMD's MoE scheduler
+#: environment switches are not modelled; the ``vllm`` class, uncalibrated (mi325x-node's one table is SGLang's).
+_MIXTRAL_AMD: dict[str, Any] = {
+    "tp": 1, "dtype": "fp8", "kv_dtype": "fp8", "framework": "vllm", "max_model_len": 2048, "block_size": 16,
+    "gpu_memory_utilization": 0.96, "chunked_prefill": False,
+}  # fmt: skip
+MIXTRAL_PLANS: dict[str, dict[str, Any]] = {
+    "Offline": {**_MIXTRAL_AMD, "max_num_seqs": 4736, "max_num_batched_tokens": 51200},
+    "Server": {**_MIXTRAL_AMD, "max_num_seqs": 2560, "max_num_batched_tokens": 32000, "cuda_graphs": 0.0},
+}
+#: Where a submitter's own config departs from the reference plan (the rest identical, @965182b0):
+#: GigaComputing's B200 DeepSeek-R1 Server config (``closed/GigaComputing/configs/G894-SD1_B200-SXM-180GBx8/Server/
+#: deepseek-r1.py``) runs batch 768 with chunked context; GigaComputing's and Vultr's Mixtral Offline configs
+#: (``closed/{GigaComputing,Vultr}/code/mixtral-8x7b/harness_llm/models/mixtral-8x7b/offline_mi325x.yaml``) take
+#: 65000 tokens per iteration; Vultr's Server config runs with CUDA graphs (``enforce_eager: False``). Dell's and
+#: Google's DeepSeek-R1 configs and MiTAC's and Quanta's Mixtral configs are NVIDIA's / AMD's (Dell's Server
+#: differs in target QPS and balancing waits only); ASUSTeK ships no Mixtral config, its measurement READMEs run
+#: AMD's ``offline_MI325X`` / ``server_MI325X`` from AMD's image (``rocm/mlperf-inference:submission_5.1-mixtral_8x7b``).
+MOE_SUBMITTER_PLANS: dict[tuple[str, str, str], dict[str, Any]] = {
+    ("GigaComputing", "deepseek-r1", "Server"): {"max_num_seqs": 768, "chunked_prefill": True},
+    ("GigaComputing", "mixtral-8x7b", "Offline"): {"max_num_batched_tokens": 65000},
+    ("Vultr", "mixtral-8x7b", "Offline"): {"max_num_batched_tokens": 65000},
+    ("Vultr", "mixtral-8x7b", "Server"): {"cuda_graphs": 1.0},
+}
+#: How each harness spreads Server queries: NVIDIA's ``load_balancing`` (``code/llmlib/config.py``), AMD's
+#: ``shortest_queue_with_tokens`` (``server_mi325x.yaml``).
+MOE_BALANCER = "least_outstanding"
+#: Queries per instance (8 GPUs for DeepSeek-R1, one GPU for Mixtral) of an Offline run: NVIDIA's B200
+#: ``min_query_count`` 26328 (six passes of the 4,388 samples; GB200: 26328 x 8 over 9 instances, 23,403 each);
+#: Mixtral: four passes of the 15,000 per GPU (the runs last 40 min, ~77 passes over 8 GPUs: enough passes that
+#: the last batch's drain is under 1 % of the run; 2 passes: +0.6 % higher error).
+MOE_OFFLINE_QUERIES = {"deepseek-r1": 26328, "mixtral-8x7b": 60000}
+#: Queries per instance of a Server run: one pass of the dataset per 8-GPU DeepSeek-R1 instance (4,388: 880 s at 5
+#: queries/s, about MLPerf's 600 s minimum), one per Mixtral GPU (15,000: 300 s at 50 queries/s, some 40 query
+#: lifetimes).
+MOE_SERVER_QUERIES = {"deepseek-r1": 4388, "mixtral-8x7b": 15000}
+
+
+def moe_rows() -> list[dict[str, Any]]:
+    """The MoE inference rows priced (``modelled = yes``; DeepSeek-R1 and Mixtral-8x7B)."""
+    d = inference_data().filter((pl.col("modelled") == "yes") & pl.col("benchmark").is_in(list(MOE_PRESETS)))
+    return list(d.iter_rows(named=True))
+
+
+def moe_plan(r: dict[str, Any]) -> dict[str, Any]:
+    """The serving plan of a priced MoE row: the reference plan of its benchmark and scenario
+    (:data:`DSR1_PLANS`, :data:`MIXTRAL_PLANS`) with its submitter's departures (:data:`MOE_SUBMITTER_PLANS`)."""
+    base = (DSR1_PLANS if r["benchmark"] == "deepseek-r1" else MIXTRAL_PLANS)[r["scenario"]]
+    return {**base, **MOE_SUBMITTER_PLANS.get((r["submitter"], r["benchmark"], r["scenario"]), {})}
+
+
+def moe_lengths(benchmark: str) -> tuple[np.ndarray, np.ndarray]:
+    """The dataset's per-sample prompt and reference output lengths, tokens, in dataset order (:data:`MOE_LENGTHS`)."""
+    if benchmark not in MOE_LENGTHS:
+        raise ValueError(f"argument `benchmark`: {benchmark!r}; expected one of {sorted(MOE_LENGTHS)}")
+    f = pl.read_csv(Path(__file__).resolve().parent.parent / "data" / MOE_LENGTHS[benchmark][0])
+    return f["input_length"].to_numpy(), f["output_length"].to_numpy()
+
+
+def moe_output_lengths(benchmark: str, mean: float) -> np.ndarray:
+    """Per-sample output lengths of a run whose log reports ``mean`` output tokens per sample: the reference
+    outputs capped at the harness's limit (:data:`MOE_MAX_OUTPUT`) and scaled to that mean (the served model's
+    outputs differ from the reference's: DeepSeek-R1 FP4 runs average 3,650-3,750 tokens against the capped
+    reference 3,886), whole tokens in [1, cap]."""
+    cap = MOE_MAX_OUTPUT[benchmark]
+    ref = np.minimum(moe_lengths(benchmark)[1].astype(np.float64), cap)
+    return np.clip(np.round(ref * float(mean) / ref.mean()), 1, cap)
+
+
+def moe_queries(
+    benchmark: str, n: int, mean_output: float, offline: bool, max_model_len: int, seed: int = SEED
+) -> pl.DataFrame:
+    """``n`` queries over the dataset, a fresh random permutation per pass: all at time 0 (``offline``) or with
+    Poisson gaps at rate 1/s (scaled by ``perfmodel.serve.max_rate``); outputs :func:`moe_output_lengths`, each
+    cut to what ``max_model_len`` leaves after its prompt (as the engines stop a sequence there)."""
+    rng = np.random.default_rng(seed)
+    prompts = moe_lengths(benchmark)[0].astype(np.float64)
+    outputs = np.minimum(moe_output_lengths(benchmark, mean_output), max_model_len - prompts)
+    order = np.concatenate([rng.permutation(len(prompts)) for _ in range(-(-n // len(prompts)))])[:n]
+    arrivals = np.zeros(n) if offline else np.cumsum(rng.exponential(1.0, n))
+    return pl.DataFrame(
+        {"arrival_s": arrivals, "prompt_tokens": prompts[order], "output_tokens": outputs[order]}
+    )
+
+
+def _moe_instances(r: dict[str, Any]) -> int:
+    """Instances of the row's plan on its GPUs (an instance spans ``tp`` GPUs)."""
+    gpus, tp = int(r["gpus"]), int(moe_plan(r)["tp"])
+    if gpus % tp:
+        raise ValueError(f"{r['submitter']} {r['system_dir']}: {gpus} GPUs do not hold instances of {tp}")
+    return gpus // tp
+
+
+@functools.lru_cache(maxsize=64)
+def _moe_offline(benchmark: str, system: str, mean_output: float, plan: str) -> float:
+    from .. import serve
+
+    p = json.loads(plan)
+    trace = moe_queries(benchmark, MOE_OFFLINE_QUERIES[benchmark], mean_output, True, p["max_model_len"])
+    sim = serve.simulate(MOE_PRESETS[benchmark], system, requests=trace, **p)
+    return float(sim.output_tokens_per_s)
+
+
+def moe_offline_predict(r: dict[str, Any]) -> float:
+    """Output tokens/s of an Offline MoE row: one instance of the row's plan (:func:`moe_plan`) serving
+    :data:`MOE_OFFLINE_QUERIES` samples all at once (the dataset in random order, the log's mean output per sample
+    spread as the reference outputs are), times the instances on the row's GPUs."""
+    plan = json.dumps(moe_plan(r), sort_keys=True)
+    mean = round(float(r["output_tokens_per_sample"]))
+    return _moe_offline(r["benchmark"], r["hwdb_system"], mean, plan) * _moe_instances(r)
+
+
+@functools.lru_cache(maxsize=64)
+def _moe_server(
+    benchmark: str, system: str, instances: int, mean_output: float, plan: str
+) -> tuple[float, str]:
+    from .. import serve
+
+    ttft, tpot = MOE_SLO[benchmark]
+    p = json.loads(plan)
+    trace = moe_queries(
+        benchmark, MOE_SERVER_QUERIES[benchmark] * instances, mean_output, False, p["max_model_len"]
+    )
+    res = serve.max_rate(
+        MOE_PRESETS[benchmark], system, replicas=instances, slo_ttft_s=ttft, slo_tpot_s=tpot,
+        percentile=SLO_PERCENTILE, requests=trace, rel_tol=0.01, balancer=MOE_BALANCER, **p,
+    )  # fmt: skip
+    return float(res.rate_req_s), res.why
+
+
+def moe_server_predict(r: dict[str, Any]) -> float:
+    """Output tokens/s of a Server MoE row: the highest Poisson query rate the row's instances serve within
+    MLPerf's p99 TTFT and TPOT limits (:data:`MOE_SLO`), :data:`MOE_SERVER_QUERIES` per instance, times the log's
+    mean output tokens per sample."""
+    plan = json.dumps(moe_plan(r), sort_keys=True)
+    mean = round(float(r["output_tokens_per_sample"]))
+    rate, _ = _moe_server(r["benchmark"], r["hwdb_system"], _moe_instances(r), mean, plan)
+    return rate * float(r["output_tokens_per_sample"])
+
+
+def moe_summary(priced: list[dict[str, Any]]) -> dict[str, Any]:
+    """The MoE rows' errors (suite rows of :func:`moe_run` among ``priced``) per benchmark, scenario and system,
+    signed medians besides."""
+    rows = [r for r in priced if json.loads(r["params"])["benchmark"] in MOE_PRESETS]
+
+    def key(r: dict[str, Any]) -> str:
+        p = json.loads(r["params"])
+        return f"{p['benchmark']} {p['scenario']} {p['accelerator']}"
+
+    return {
+        "what": "DeepSeek-R1 Offline/Server on B200/GB200 (NVIDIA's config: TP8/EP8 attention-DP instances, FP4, FP8 "
+        "KV, no MTP; uncalibrated trtllm-pytorch class) and Mixtral-8x7B Offline/Server on MI325X (AMD's vLLM plans, "
+        "one FP8 engine per GPU; uncalibrated vllm class): per-sample dataset lengths, outputs scaled to the log's "
+        "mean; Server: the highest Poisson rate within MLPerf's p99 TTFT/TPOT limits; all held out",
+        "all": _errors(rows),
+        "per_benchmark_scenario_accelerator": {
+            k: {**_errors([r for r in rows if key(r) == k]),
+                "median_signed_error": statistics.median(r["predicted"] / r["measured"] - 1 for r in rows if key(r) == k)}
+            for k in sorted({key(r) for r in rows})
+        },
+    }  # fmt: skip
+
+
+def moe_run() -> list[dict[str, Any]]:
+    """Suite rows of the priced MoE inference rows (groups ``mlperf_inference_<benchmark>_<accelerator>`` for
+    Offline, ``mlperf_inference_<benchmark>_server_<accelerator>`` for Server), all held out."""
+    out = []
+    for r in moe_rows():
+        sc, b = r["scenario"], r["benchmark"]
+        params = {k: r[k] for k in ("version", "submitter", "system_dir", "accelerator", "gpus", "benchmark",
+                                    "scenario", "output_tokens_per_sample")}  # fmt: skip
+        params.update(moe_plan(r), instances=_moe_instances(r))
+        src = f"{r['source']}; lengths: {MOE_LENGTHS[b][1]}"
+        if sc == "Offline":
+            grp, pred = f"mlperf_inference_{b}_{r['accelerator'].lower()}", moe_offline_predict(r)
+            params.update(queries_per_instance=MOE_OFFLINE_QUERIES[b])
+        else:
+            params.update(slo_ttft_s=MOE_SLO[b][0], slo_tpot_s=MOE_SLO[b][1], percentile=SLO_PERCENTILE,
+                          balancer=MOE_BALANCER, queries_per_instance=MOE_SERVER_QUERIES[b])  # fmt: skip
+            grp, pred = f"mlperf_inference_{b}_{sc.lower()}_{r['accelerator'].lower()}", moe_server_predict(r)
+            src += "; SLOs: mlcommons/inference@b66003e10e2db4b8c36a448b0545ec90fcc6e9e9:loadgen/mlperf.conf"
+        out.append({
+            "suite": "mlperf5", "group": grp, "system": r["hwdb_system"],
+            "operation": f"{r['submitter']} {r['system_dir']} {b} {sc}", "params": json.dumps(params),
+            "metric": "output_tokens_per_s", "unit": "tokens/s", "measured": float(r["tokens_per_s"]),
+            "predicted": pred, "role": "holdout", "source": src,
+        })  # fmt: skip
+    return out
+
+
 def data() -> pl.DataFrame:
     """The MLPerf v5.x training rows the library ships (``plan`` and ``per_file`` are JSON strings)."""
     path = Path(__file__).resolve().parent.parent / "data" / "mlperf_v5.csv"
@@ -673,7 +925,7 @@ def run(calib: dict[tuple[str, str], dict[str, float]] | None = None) -> pl.Data
         except PerfModelError:
             continue
         rows.append(_suite_row(r, pred))
-    return frame(rows + trtllm_run() + offline_run())
+    return frame(rows + trtllm_run() + offline_run() + moe_run())
 
 
 def _errors(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -754,7 +1006,7 @@ def summary_extra(rows: pl.DataFrame) -> dict[str, Any]:
             "scenario's config plan, OpenOrca prompt lengths, the log's output tokens per sample; Server/Interactive: "
             "the highest Poisson rate within MLPerf's p99 TTFT/TPOT limits; Llama 3.1 8B and 405B on B200/GB200 "
             "with NVIDIA's TensorRT harness likewise (NVIDIA_LLAMA31_PLANS, the CNN/DailyMail and 405B prompt "
-            "lengths); every other row not predicted",
+            "lengths); DeepSeek-R1 and Mixtral-8x7B: see `moe`; every other row not predicted",
             "all": _errors(priced),
             "llama2_70b": _errors([r for r in priced if "llama2-70b" in r["group"]]),
             "llama31": _errors([r for r in priced if "llama3.1-" in r["group"]]),
@@ -775,6 +1027,7 @@ def summary_extra(rows: pl.DataFrame) -> dict[str, Any]:
         },
         "why_not": sorted(set(inf["modelled"].to_list()) - {"yes"}),
     }
+    out["serving"]["moe"] = moe_summary(priced)
     standin = [r for r in rows.to_dicts() if r["group"].startswith("trtllm_v1_")]
     out["serving_standin_trtllm_v1"] = {
         "note": "TensorRT-LLM v1.0-era B200/GB200 tables (fixed ISL/OSL), not MLPerf rows",
