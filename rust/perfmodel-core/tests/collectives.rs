@@ -30,6 +30,7 @@ fn level(kind: LinkKind, size: u32, bw: f64, links: u32, alpha: f64) -> LevelPar
         ll_bandwidth_ratio: 0.0,
         ll128_latency_ratio: 0.0,
         ll128_bandwidth_ratio: 0.0,
+        custom_all_reduce: None,
     }
 }
 

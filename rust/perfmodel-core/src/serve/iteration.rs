@@ -14,7 +14,7 @@
 //! [`Framework`] figures fitted per system and framework class (hwdb `[serving.<framework>]`).
 use super::batch::{Batch, PrefillChunk};
 use super::cache::Memo;
-use crate::collective::Op;
+use crate::collective::{Algorithm, Op};
 use crate::error::{invalid, Error, Result};
 use crate::hw::Dtype;
 use crate::hw::System;
@@ -174,7 +174,9 @@ pub struct Framework {
     /// (SGLang's custom all-reduce, on by default: `--disable-custom-all-reduce` is off; sgl-kernel's one-/two-
     /// stage kernels over CUDA IPC buffers, used when the TP group is 2, 4, 6 or 8 GPUs joined by NVLink and
     /// the message is at most 8 MiB: `python/sglang/srt/distributed/device_communicators/custom_all_reduce.py`)
-    /// rather than NCCL; priced by [`CUSTOM_AR_LATENCY_S`] and [`CUSTOM_AR_BYTES_PER_S`]. Set by framework
+    /// rather than NCCL: the collectives engine's [`Algorithm::CustomAllReduce`] with the fabric's hwdb
+    /// `[custom_all_reduce]` figures, NCCL's pick where the kernel does not run (no figures for the fabric, a
+    /// group beyond one switch domain or of a size it does not take, a larger message). Set by framework
     /// class, not fitted.
     pub custom_all_reduce: bool,
 }
@@ -354,18 +356,6 @@ const FP8_QUANT_GROUP: f64 = 128.0;
 /// Linear layers per transformer layer whose input is quantized: QKV, attention output, MLP up (with gate),
 /// MLP down.
 const QUANTIZED_LINEARS: f64 = 4.0;
-/// Latency of one SGLang custom all-reduce, s, and its rate in bytes per rank per second: the least-squares
-/// line through sgl-project/sglang PR #2904's H100 TP8 measurements of the custom all-reduce kernel
-/// (`tests/test_trt_reduce.py`, without CUDA graphs: 5.9, 5.7, 7.8, 16.7, 22.1, 33.8 us at 512 B, 4 KiB,
-/// 32 KiB, 256 KiB, 512 KiB, 1 MiB; residuals within 2.7 us). Taken for every NVIDIA NVLink node (H200 has
-/// H100's NVLink 4; Blackwell's NVLink 5 assumed no slower).
-pub const CUSTOM_AR_LATENCY_S: f64 = 7.0e-6;
-/// See [`CUSTOM_AR_LATENCY_S`].
-pub const CUSTOM_AR_BYTES_PER_S: f64 = 37.4e9;
-/// Largest message SGLang's custom all-reduce takes (its `max_size`, 8 MiB); larger ones go to NCCL.
-const CUSTOM_AR_MAX_BYTES: f64 = 8.0 * 1_048_576.0;
-/// TP group sizes SGLang's custom all-reduce supports (`_SUPPORTED_WORLD_SIZES`).
-const CUSTOM_AR_WORLD_SIZES: [u32; 4] = [2, 4, 6, 8];
 /// Activations and the all-reduce run in 16-bit.
 const B16: f64 = 2.0;
 /// Logits are sampled in fp32.
@@ -393,10 +383,6 @@ pub struct Engine {
     /// Per-GPU widths.
     q_heads: f64,
     kv_cache_width: f64,
-    /// Whether the TP all-reduces run the framework's custom kernel ([`Framework::custom_all_reduce`]): an
-    /// NVIDIA node whose first level is an NVLink switch (every GPU pair joined) holds the whole TP group, of a
-    /// size the kernel supports.
-    custom_ar: bool,
     /// The engine's own per-token and per-sequence terms, remembered ([`TokenTerms`], [`SampleTerms`]).
     memo: EngineMemo,
 }
@@ -515,22 +501,12 @@ impl Engine {
             model.kv_cache_width() / f64::from(model.kv_heads)
                 * (f64::from(model.kv_heads) / tpf).max(1.0)
         };
-        let custom_ar = framework.custom_all_reduce
-            && dev.vendor == "nvidia"
-            && !plan.attention_dp
-            && CUSTOM_AR_WORLD_SIZES.contains(&plan.tp)
-            && plan.tp <= system.devices_per_node
-            && system
-                .levels
-                .first()
-                .is_some_and(|l| l.fabric.starts_with("nvlink") && l.fabric.contains("nvswitch"));
         Ok(Engine {
             model,
             plan,
             weights,
             kv,
             framework,
-            custom_ar,
             cluster,
             linear,
             head,
@@ -977,6 +953,24 @@ impl Engine {
     /// ([`Framework::separate_fp8_quant`]). The per-token-group quantization
     /// ([`Framework::fp8_quant_per_token_group`]) is the cast pass alone: the 16-bit input read once, one
     /// byte per element and a 4-byte scale per 128 elements written (the group's max is taken in registers).
+    /// One tensor-parallel all-reduce of `bytes` over the TP group: the framework's custom kernel where it
+    /// runs ([`Framework::custom_all_reduce`]; the collectives engine says where it does not), else NCCL's pick.
+    fn tp_all_reduce(&self, bytes: f64) -> f64 {
+        let tp = self.plan.tp;
+        if self.framework.custom_all_reduce {
+            if let Ok(e) = self.cluster.collective_with(
+                Op::AllReduce,
+                tp,
+                1,
+                bytes,
+                Algorithm::CustomAllReduce,
+            ) {
+                return e.time_s;
+            }
+        }
+        self.cluster.collective(Op::AllReduce, tp, 1, bytes).time_s
+    }
+
     fn fp8_quant_time(&self, inputs: [f64; 4]) -> f64 {
         if !self.separate_fp8_quant() {
             return 0.0;
@@ -1076,13 +1070,8 @@ impl Engine {
                 .time_s
             + self.fp8_quant_time([row, t * m.q_width() / tp * B16, row, ffn_row]);
         // Tensor-parallel all-reduces: after attention and after the MLP.
-        let tp_ar = if self.attn_tp > 1.0 && self.custom_ar && row <= CUSTOM_AR_MAX_BYTES {
-            2.0 * (CUSTOM_AR_LATENCY_S + row / CUSTOM_AR_BYTES_PER_S)
-        } else if self.attn_tp > 1.0 {
-            2.0 * self
-                .cluster
-                .collective(Op::AllReduce, self.plan.tp, 1, row)
-                .time_s
+        let tp_ar = if self.attn_tp > 1.0 {
+            2.0 * self.tp_all_reduce(row)
         } else {
             0.0
         };
