@@ -144,7 +144,8 @@ def engine(
         Framework figures replaced by name (``kernel_time_scale``, ``comm_bandwidth_scale``,
         ``decode_attention_fraction``, ``iteration_overhead_s``, ``collective_sync_s``,
         ``prefill_overhead_s``, ``per_sequence_overhead_s``, ``kernel_launch_s`` (seconds where named ``_s``),
-        ``cuda_graphs``).
+        ``cuda_graphs``; ``custom_all_reduce`` 1 or 0: whether the TP all-reduces run the framework's own
+        kernel, ``pm.collectives`` algorithm ``custom_all_reduce``, where it runs).
 
     Returns
     -------
@@ -325,7 +326,8 @@ def iteration(
         Framework figures replaced by name (``kernel_time_scale``, ``comm_bandwidth_scale``,
         ``decode_attention_fraction``, ``iteration_overhead_s``, ``collective_sync_s``,
         ``prefill_overhead_s``, ``per_sequence_overhead_s``, ``kernel_launch_s`` (seconds where named ``_s``),
-        ``cuda_graphs``).
+        ``cuda_graphs``; ``custom_all_reduce`` 1 or 0: whether the TP all-reduces run the framework's own
+        kernel, ``pm.collectives`` algorithm ``custom_all_reduce``, where it runs).
 
     Returns
     -------
@@ -727,7 +729,8 @@ def prefill(
         Framework figures replaced by name (``kernel_time_scale``, ``comm_bandwidth_scale``,
         ``decode_attention_fraction``, ``iteration_overhead_s``, ``collective_sync_s``,
         ``prefill_overhead_s``, ``per_sequence_overhead_s``, ``kernel_launch_s`` (seconds where named ``_s``),
-        ``cuda_graphs``).
+        ``cuda_graphs``; ``custom_all_reduce`` 1 or 0: whether the TP all-reduces run the framework's own
+        kernel, ``pm.collectives`` algorithm ``custom_all_reduce``, where it runs).
 
     Returns
     -------
@@ -805,7 +808,8 @@ def decode(
         Framework figures replaced by name (``kernel_time_scale``, ``comm_bandwidth_scale``,
         ``decode_attention_fraction``, ``iteration_overhead_s``, ``collective_sync_s``,
         ``prefill_overhead_s``, ``per_sequence_overhead_s``, ``kernel_launch_s`` (seconds where named ``_s``),
-        ``cuda_graphs``).
+        ``cuda_graphs``; ``custom_all_reduce`` 1 or 0: whether the TP all-reduces run the framework's own
+        kernel, ``pm.collectives`` algorithm ``custom_all_reduce``, where it runs).
 
     Returns
     -------
@@ -1047,7 +1051,8 @@ def simulate(
         Framework figures replaced by name (``kernel_time_scale``, ``comm_bandwidth_scale``,
         ``decode_attention_fraction``, ``iteration_overhead_s``, ``collective_sync_s``,
         ``prefill_overhead_s``, ``per_sequence_overhead_s``, ``kernel_launch_s`` (seconds where named ``_s``),
-        ``cuda_graphs``).
+        ``cuda_graphs``; ``custom_all_reduce`` 1 or 0: whether the TP all-reduces run the framework's own
+        kernel, ``pm.collectives`` algorithm ``custom_all_reduce``, where it runs).
 
     Returns
     -------
