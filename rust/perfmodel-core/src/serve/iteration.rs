@@ -177,8 +177,36 @@ pub struct Framework {
     /// rather than NCCL: the collectives engine's [`Algorithm::CustomAllReduce`] with the fabric's hwdb
     /// `[custom_all_reduce]` figures, NCCL's pick where the kernel does not run (no figures for the fabric, a
     /// group beyond one switch domain or of a size it does not take, a larger message). Set by framework
-    /// class, not fitted.
+    /// class (`runs_custom_all_reduce`: SGLang and TensorRT-LLM engines; vLLM's and TensorRT-LLM's PyTorch
+    /// backend's are sourced but off by default), not fitted.
     pub custom_all_reduce: bool,
+}
+
+/// Whether a framework class runs its tensor-parallel all-reduces on its own kernel by default
+/// ([`Framework::custom_all_reduce`]; a user switches it with the `custom_all_reduce` figure): `sglang` and
+/// `trtllm`. Every class but the Splitwise prototype has such a kernel, on by default in the versions modelled:
+///
+/// * `sglang`: on (see [`Framework::custom_all_reduce`]).
+/// * `vllm`, `vllm-v0.6`: vLLM's `CustomAllreduce` (kernel from vllm-project/vllm PR #2192, on by default since
+///   PR #4040, April 2024; `vllm/distributed/device_communicators/custom_all_reduce.py` at 00d618aa:
+///   `_SUPPORTED_WORLD_SIZES = [2, 4, 6, 8]`, `max_size = 8192 * 1024`, one node, fully NVLink-connected for more
+///   than 2 GPUs). SGLang has run this same kernel since sgl-project/sglang PR #5079/#5080 (April 2025), so the
+///   fabric's line applies. Off here: with it, the APEX vLLM v0.6.0 replays' held-out TPOT went from 8.2 % to
+///   17.6 % median (refitting the class's one figure, `kernel_launch_us`, 27.0 -> 26.3, does not recover it), so
+///   the NCCL-priced all-reduce stands in for a cost the vLLM decode model misses.
+/// * `trtllm-pytorch`: TensorRT-LLM's PyTorch backend, `allreduce_strategy` default `AUTO`
+///   (`tensorrt_llm/llmapi/llm_args.py`), which picks its one-/two-shot kernels up to about 1-4 k tokens at TP 8
+///   on Hopper and Blackwell alike (`cpp/tensorrt_llm/common/customAllReduceUtils.h` at 005b299b,
+///   `AllReduceBestStrategyTableSM90`/`SM100`: 4 = ONESHOT, 5 = TWOSHOT, 0 = NCCL). SGLang's line was measured on
+///   SGLang's adaptation of this kernel (PR #2511/#2688/#2904). Off here: InferenceMAX B200 held-out throughput
+///   20.1 -> 13.0 %, but H200 3.9 -> 16.4 % and the TensorRT-LLM v1.0 B200/GB200 tables 0.6-1.7 points worse.
+/// * `trtllm`: TensorRT-LLM engines, `PluginConfig.use_custom_all_reduce = True` by default with an 8 MB
+///   workspace above TP 2 (`tensorrt_llm/plugin/plugin.py` at 035b99e0, v0.9-v0.10 `trtllm-build`): on. With it
+///   and the class's dgx-a100/dgx-h100 tables refitted on the same fit rows, the held-out TensorRT-LLM throughput
+///   rows went 10.4 -> 8.6 % (A100) and 16.3 -> 15.3 % (H100). The static-batch v0.5/v0.6.1 rows of that suite
+///   predate the default (their `--use_custom_all_reduce` was opt-in) and get it too.
+fn runs_custom_all_reduce(class: &str) -> bool {
+    matches!(class, "sglang" | "trtllm")
 }
 
 impl Default for Framework {
@@ -229,13 +257,14 @@ impl Framework {
         let found = find(&name).or_else(|| fallback.and_then(find));
         let separate_fp8_quant =
             matches!(name.as_str(), "vllm" | "sglang" | "splitwise" | "vllm-v0.6");
-        // SGLang-only mechanisms (per-token-group fp8 input quantization, its custom all-reduce).
+        // SGLang-only mechanism: per-token-group fp8 input quantization.
         let fp8_quant_per_token_group = name == "sglang";
+        let custom_all_reduce = runs_custom_all_reduce(&name);
         let d = Framework {
             cuda_graphs: name != "splitwise",
             separate_fp8_quant,
             fp8_quant_per_token_group,
-            custom_all_reduce: fp8_quant_per_token_group,
+            custom_all_reduce,
             ..Framework::default()
         };
         Ok(match found {
@@ -256,7 +285,7 @@ impl Framework {
                     cuda_graphs: name != "splitwise",
                     separate_fp8_quant,
                     fp8_quant_per_token_group,
-                    custom_all_reduce: fp8_quant_per_token_group,
+                    custom_all_reduce,
                 },
                 Some(c.fitted_on.clone()),
             ),
