@@ -124,3 +124,46 @@ def test_validation_summary_meets_targets_and_is_current():
     now = summarize(run("collectives"), ("suite", "role")).to_dicts()
     for a, b in zip(now, summary["overall"], strict=True):
         assert a["median_abs_error"] == pytest.approx(b["median_abs_error"], rel=1e-6)
+
+
+# -- a framework's custom all-reduce (algorithm "custom_all_reduce") ------------------------------------------
+# SGLang's custom all-reduce kernel on H100 TP8, without CUDA graphs (sgl-project/sglang PR #2904,
+# tests/test_trt_reduce.py): bytes -> microseconds. hwdb nvlink4-nvswitch [custom_all_reduce] is the least-squares
+# line through these six points (7.0 us + bytes / 37.4 GB/s); its residuals are within 2.7 us.
+SGLANG_PR2904_H100_TP8_US = {512: 5.9, 4096: 5.7, 32768: 7.8, 262144: 16.7, 524288: 22.1, 1048576: 33.8}
+
+
+def test_custom_all_reduce_is_the_fabric_line_through_the_kernel_timings():
+    sizes = list(SGLANG_PR2904_H100_TP8_US)
+    df = pm.collectives.predict("dgx-h100", "all_reduce", sizes, 8, "custom_all_reduce")
+    assert set(df["algorithm"].cast(str).to_list()) == {"custom_all_reduce"}
+    for got, want in zip(df["time_us"].to_list(), SGLANG_PR2904_H100_TP8_US.values(), strict=True):
+        assert got == pytest.approx(want, abs=2.7)
+    # By hand: 7.0 us + 56 KiB / 37.4 GB/s (one decode layer's all-reduce of 4 x 7168 x 2 bytes), no NCCL launch.
+    one = pm.collectives.predict("dgx-h100", "all_reduce", 57344, 8, "custom")
+    assert one["time_us"][0] == pytest.approx(7.0 + 57344 / 37.4e9 * 1e6, rel=1e-12)
+    # NCCL's pick on the same message is slower: the launch alone is 23.9 us on this fabric.
+    nccl = pm.collectives.predict("dgx-h100", "all_reduce", 57344, 8)
+    assert nccl["time_us"][0] > 2 * one["time_us"][0]
+
+
+def test_auto_never_picks_the_custom_all_reduce():
+    # NCCL's tuner does not run a framework's kernel: auto keeps NCCL's algorithms at every size.
+    df = pm.collectives.predict("dgx-h100", "all_reduce", np.logspace(3, 33, 11, base=2), 8)
+    assert "custom_all_reduce" not in df["algorithm"].cast(str).to_list()
+
+
+@pytest.mark.parametrize(
+    ("where", "op", "nbytes", "nranks", "text"),
+    [
+        ("mi300x-pollara-node", "all_reduce", 4096, 8, r"\[custom_all_reduce\] figures.*has none"),
+        (("dgx-h100", 2), "all_reduce", 4096, 16, "one switch domain; these 16 ranks span 2 levels"),
+        ("dgx-h100", "all_reduce", 4096, 3, "takes an even number of 2 to 8 ranks on this fabric, got 3"),
+        (("gb200-nvl72", 1), "all_reduce", 4096, 16, "2 to 8 ranks on this fabric, got 16"),
+        ("dgx-h100", "all_reduce", 16 * 2**20, 8, r"up to 8388608 bytes \(8 MiB\).*got 16777216 bytes"),
+        ("dgx-h100", "all_gather", 4096, 8, "does not implement all_gather; it implements all_reduce"),
+    ],
+)
+def test_custom_all_reduce_where_it_does_not_run_is_a_clear_error(where, op, nbytes, nranks, text):
+    with pytest.raises(UnsupportedError, match=text):
+        pm.collectives.predict(where, op, nbytes, nranks, "custom_all_reduce")

@@ -218,7 +218,9 @@ OPS = [
     op=st.sampled_from(OPS),
     nbytes=sizes(1e13),
     nranks=counts(0, 4096),
-    algorithm=st.sampled_from(["auto", "ring", "tree", "nvls", "direct", "hierarchical", "bogus"]),
+    algorithm=st.sampled_from(
+        ["auto", "ring", "tree", "nvls", "direct", "hierarchical", "custom_all_reduce", "bogus"]
+    ),
     stride=counts(0, 16),
 )
 def test_collectives_predict(

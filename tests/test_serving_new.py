@@ -122,6 +122,44 @@ def test_held_out_throughput_alone_within_fifteen_percent(rows: pl.DataFrame) ->
     assert statistics.median(_target(rows, "holdout", ("output_tput_per_gpu",))) <= 0.15
 
 
+# Framework classes whose TP all-reduces run their own kernel by default.
+DEFAULT_CUSTOM_AR = ("sglang", "trtllm")
+
+
+def test_framework_custom_all_reduce_is_a_switch_on_by_default_for_sglang_and_trtllm() -> None:
+    # vLLM's and TensorRT-LLM PyTorch backend's custom all-reduces are sourced (serve/iteration.rs
+    # `runs_custom_all_reduce`) but off by default: turned on, held-out rows got worse (APEX vLLM v0.6.0 TPOT median
+    # 8.2 -> 17.6 %; InferenceMAX H200 TensorRT-LLM throughput 3.9 -> 16.4 %); TensorRT-LLM engines (`trtllm`) keep
+    # theirs (held-out 10.4 -> 8.6 % A100, 16.3 -> 15.3 % H100). The `custom_all_reduce` figure switches any class: its TP
+    # all-reduces are then the collectives engine's `custom_all_reduce` (DeepSeek-V3 decode on hgx-h200 TP8, 4
+    # sequences: each of the 61 layers' two all-reduces of 4 x 7168 x 2 bytes).
+    figures = {"kernel_time_scale": 1.0, "per_sequence_overhead_s": 0.0, "comm_bandwidth_scale": 1.0}
+    row = 4 * 7168 * 2
+    ar = {
+        a: float(pm.collectives.predict("hgx-h200", "all_reduce", row, 8, a)["time_s"][0])
+        for a in ("auto", "custom_all_reduce")
+    }
+    expected = 61 * 2 * (ar["auto"] - ar["custom_all_reduce"])
+    for fw in ("vllm", "vllm-v0.6", "trtllm", "trtllm-pytorch", "sglang"):
+        tp_comm = {
+            on: float(
+                pm.serve.iteration(
+                    "deepseek-v3", "hgx-h200", tp=8, dtype="fp8", kv_dtype="bf16", framework=fw,
+                    decode_seqs=4, context_len=1500, **figures, custom_all_reduce=on,
+                ).tp_comm_s
+            )
+            for on in (0, 1)
+        }  # fmt: skip
+        default = float(
+            pm.serve.iteration(
+                "deepseek-v3", "hgx-h200", tp=8, dtype="fp8", kv_dtype="bf16", framework=fw,
+                decode_seqs=4, context_len=1500, **figures,
+            ).tp_comm_s
+        )  # fmt: skip
+        assert tp_comm[0] - tp_comm[1] == pytest.approx(expected, rel=1e-6), fw
+        assert default == tp_comm[1 if fw in DEFAULT_CUSTOM_AR else 0], fw
+
+
 def test_sglang_custom_all_reduce_and_group_quant_by_hand() -> None:
     # DeepSeek-V3 decode on hgx-h200 TP8, fp8 weights, 4 sequences: the sglang class differs from the vllm class
     # (NCCL all-reduces, vLLM v0.6's three-kernel per-tensor fp8 quantization) only in (a) each of the 61

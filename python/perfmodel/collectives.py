@@ -94,8 +94,10 @@ def predict(
         Ranks, whole numbers >= 1: scalar or array, broadcast against ``nbytes``.
     algorithm
         ``"auto"`` or an algorithm name (``ring``, ``tree``, ``recursive_doubling``, ``rabenseifner``,
-        ``bruck``, ``direct``, ``nvls``, ``sharp``, ``hierarchical``, ``pxn``), or a list of names: then every
-        (nbytes, nranks) element is evaluated for each algorithm (a new leading axis).
+        ``bruck``, ``direct``, ``nvls``, ``sharp``, ``hierarchical``, ``pxn``, ``custom_all_reduce``: a
+        framework's own kernel, with the fabric's hwdb ``[custom_all_reduce]`` figures, never picked by ``auto``),
+        or a list of names: then every (nbytes, nranks) element is evaluated for each algorithm (a new leading
+        axis).
     stride
         Rank distance between consecutive members (1: consecutive devices, innermost level first). A data-
         parallel group under tensor parallelism 8 on 8-GPU nodes is ``stride=8``: one rank per node. The

@@ -11,7 +11,7 @@ Examples
 >>> from perfmodel.plots import collectives as cp
 >>> curves = cp.model_curves("dgx-h100", "all_reduce", 8, algorithms="all", sizes=[2**20, 2**30])
 >>> sorted(set(curves["requested"]))
-['auto', 'direct', 'hierarchical', 'nvls', 'rabenseifner', 'recursive_doubling', 'ring', 'tree']
+['auto', 'custom_all_reduce', 'direct', 'hierarchical', 'nvls', 'rabenseifner', 'recursive_doubling', 'ring', 'tree']
 >>> chart = cp.busbw_chart(curves)              # doctest: +SKIP
 >>> pm.plots.save(chart, "busbw.png")            # doctest: +SKIP
 """
@@ -113,6 +113,14 @@ def _runnable(where: Cluster, op: str, nranks: int) -> list[str]:
     return out
 
 
+def _runs(where: Cluster, op: str, nbytes: float, nranks: int, name: str) -> bool:
+    try:
+        collectives.predict(where, op, nbytes, nranks, name)
+    except UnsupportedError:
+        return False
+    return True
+
+
 def _as_cluster(where: Spec | str | Cluster, nranks: int) -> Cluster:
     if isinstance(where, Cluster):
         return where
@@ -174,7 +182,16 @@ def model_curves(
     lab = label or _label_of(where, n)
     frames = []
     for name in names:
-        df = collectives.predict(c, op, sz, n, name)
+        try:
+            df = collectives.predict(c, op, sz, n, name)
+        except UnsupportedError:
+            if not (isinstance(algorithms, str) and algorithms == "all"):
+                raise
+            # A size-limited algorithm (a framework's custom all-reduce): its curve over the sizes it takes.
+            ok = [s for s in sz if _runs(c, op, s, n, name)]
+            if not ok:
+                continue
+            df = collectives.predict(c, op, ok, n, name)
         series = name if label is None and len(names) > 1 else (lab if name == "auto" else f"{lab}: {name}")
         frames.append(
             df.select(

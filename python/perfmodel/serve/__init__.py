@@ -145,8 +145,9 @@ def engine(
         Framework figures replaced by name (``kernel_time_scale``, ``comm_bandwidth_scale``,
         ``decode_attention_fraction``, ``iteration_overhead_s``, ``collective_sync_s``,
         ``prefill_overhead_s``, ``per_sequence_overhead_s``, ``request_overhead_s`` (the simulator admits each
-        request this long after its send), ``kernel_launch_s`` (seconds where named ``_s``),
-        ``cuda_graphs``).
+        request this long after its send), ``kernel_launch_s`` (seconds where named ``_s``), ``cuda_graphs``;
+        ``custom_all_reduce`` 1 or 0: whether the TP all-reduces run the framework's own kernel,
+        ``pm.collectives`` algorithm ``custom_all_reduce``, where it runs).
 
     Returns
     -------
@@ -327,8 +328,9 @@ def iteration(
         Framework figures replaced by name (``kernel_time_scale``, ``comm_bandwidth_scale``,
         ``decode_attention_fraction``, ``iteration_overhead_s``, ``collective_sync_s``,
         ``prefill_overhead_s``, ``per_sequence_overhead_s``, ``request_overhead_s`` (the simulator admits each
-        request this long after its send), ``kernel_launch_s`` (seconds where named ``_s``),
-        ``cuda_graphs``).
+        request this long after its send), ``kernel_launch_s`` (seconds where named ``_s``), ``cuda_graphs``;
+        ``custom_all_reduce`` 1 or 0: whether the TP all-reduces run the framework's own kernel,
+        ``pm.collectives`` algorithm ``custom_all_reduce``, where it runs).
 
     Returns
     -------
@@ -730,8 +732,9 @@ def prefill(
         Framework figures replaced by name (``kernel_time_scale``, ``comm_bandwidth_scale``,
         ``decode_attention_fraction``, ``iteration_overhead_s``, ``collective_sync_s``,
         ``prefill_overhead_s``, ``per_sequence_overhead_s``, ``request_overhead_s`` (the simulator admits each
-        request this long after its send), ``kernel_launch_s`` (seconds where named ``_s``),
-        ``cuda_graphs``).
+        request this long after its send), ``kernel_launch_s`` (seconds where named ``_s``), ``cuda_graphs``;
+        ``custom_all_reduce`` 1 or 0: whether the TP all-reduces run the framework's own kernel,
+        ``pm.collectives`` algorithm ``custom_all_reduce``, where it runs).
 
     Returns
     -------
@@ -809,8 +812,9 @@ def decode(
         Framework figures replaced by name (``kernel_time_scale``, ``comm_bandwidth_scale``,
         ``decode_attention_fraction``, ``iteration_overhead_s``, ``collective_sync_s``,
         ``prefill_overhead_s``, ``per_sequence_overhead_s``, ``request_overhead_s`` (the simulator admits each
-        request this long after its send), ``kernel_launch_s`` (seconds where named ``_s``),
-        ``cuda_graphs``).
+        request this long after its send), ``kernel_launch_s`` (seconds where named ``_s``), ``cuda_graphs``;
+        ``custom_all_reduce`` 1 or 0: whether the TP all-reduces run the framework's own kernel,
+        ``pm.collectives`` algorithm ``custom_all_reduce``, where it runs).
 
     Returns
     -------
@@ -1052,8 +1056,9 @@ def simulate(
         Framework figures replaced by name (``kernel_time_scale``, ``comm_bandwidth_scale``,
         ``decode_attention_fraction``, ``iteration_overhead_s``, ``collective_sync_s``,
         ``prefill_overhead_s``, ``per_sequence_overhead_s``, ``request_overhead_s`` (the simulator admits each
-        request this long after its send), ``kernel_launch_s`` (seconds where named ``_s``),
-        ``cuda_graphs``).
+        request this long after its send), ``kernel_launch_s`` (seconds where named ``_s``), ``cuda_graphs``;
+        ``custom_all_reduce`` 1 or 0: whether the TP all-reduces run the framework's own kernel,
+        ``pm.collectives`` algorithm ``custom_all_reduce``, where it runs).
 
     Returns
     -------

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use crate::error::{invalid, Error, Result};
+use crate::hw::fabric::CustomAllReduce;
 use crate::hw::{self, Fabric, Nic, System};
 
 /// How the members of one level are joined.
@@ -60,6 +61,9 @@ pub struct LevelParams {
     /// latency between LL's and Simple's), the same way; 0 where not modelled.
     pub ll128_latency_ratio: f64,
     pub ll128_bandwidth_ratio: f64,
+    /// A framework's custom all-reduce over this level's fabric (hwdb `[custom_all_reduce]`), if modelled
+    /// ([`crate::collective::Algorithm::CustomAllReduce`]); `None` for networks and other fabrics.
+    pub custom_all_reduce: Option<CustomAllReduce>,
 }
 
 /// A level with its names, for reports.
@@ -154,6 +158,7 @@ pub fn fabric_level(name: &str, size: u32, devices_per_member: u32, f: &Fabric) 
             ll_bandwidth_ratio: f.ll_bandwidth_ratio.unwrap_or(0.0),
             ll128_latency_ratio: f.ll128_latency_ratio.unwrap_or(0.0),
             ll128_bandwidth_ratio: f.ll128_bandwidth_ratio.unwrap_or(0.0),
+            custom_all_reduce: f.custom_all_reduce,
         },
     }
 }
@@ -188,6 +193,7 @@ pub fn network_level(
             ll_bandwidth_ratio: nic.ll_bandwidth_ratio.unwrap_or(0.0),
             ll128_latency_ratio: nic.ll128_latency_ratio.unwrap_or(0.0),
             ll128_bandwidth_ratio: nic.ll128_bandwidth_ratio.unwrap_or(0.0),
+            custom_all_reduce: None,
         },
     }
 }

@@ -30,6 +30,7 @@ fn level(kind: LinkKind, size: u32, bw: f64, links: u32, alpha: f64) -> LevelPar
         ll_bandwidth_ratio: 0.0,
         ll128_latency_ratio: 0.0,
         ll128_bandwidth_ratio: 0.0,
+        custom_all_reduce: None,
     }
 }
 
@@ -324,4 +325,39 @@ fn busbw_factors_follow_nccl_tests() {
     close(Op::AllReduce.busbw_factor(8), 1.75, 1e-12);
     close(Op::AllGather.busbw_factor(8), 0.875, 1e-12);
     close(Op::Broadcast.busbw_factor(8), 1.0, 1e-12);
+}
+
+/// A framework's custom all-reduce: the fabric's hwdb line (nvlink4-nvswitch: 7.0 us + bytes / 37.4 GB/s, the
+/// least-squares line through sgl-project/sglang PR #2904's H100 TP8 kernel timings), no NCCL launch on top, never
+/// the tuner's pick, and an error beyond its limits (8 MiB; 2, 4, 6 or 8 ranks of one switch domain).
+#[test]
+fn custom_all_reduce_is_the_fabrics_line_and_never_auto() {
+    let node = Cluster::new(system_of("dgx-h100").unwrap(), 2).unwrap();
+    let n = 57_344u64; // 4 x 7168 x 2 bytes: one decode layer's all-reduce of DeepSeek-V3 at 4 sequences
+    let e = collective::time(&node, Op::AllReduce, n, 8, Algorithm::CustomAllReduce).unwrap();
+    close(e.time_s, 7.0e-6 + n as f64 / 37.4e9, 1e-12);
+    for bytes in [512u64, 1 << 20, 1 << 30] {
+        let auto = collective::time(&node, Op::AllReduce, bytes, 8, Algorithm::Auto).unwrap();
+        assert_ne!(auto.algorithm, Algorithm::CustomAllReduce);
+    }
+    assert_eq!(
+        Algorithm::parse("custom").unwrap(),
+        Algorithm::CustomAllReduce
+    );
+    let refused = |bytes: u64, ranks: u32| {
+        matches!(
+            collective::time(
+                &node,
+                Op::AllReduce,
+                bytes,
+                ranks,
+                Algorithm::CustomAllReduce
+            ),
+            Err(Error::Unsupported { .. })
+        )
+    };
+    assert!(refused(16 << 20, 8)); // above 8 MiB
+    assert!(refused(n, 3)); // odd
+    assert!(refused(n, 16)); // two nodes
+    assert!(!refused(8 << 20, 8)); // 8 MiB itself runs
 }

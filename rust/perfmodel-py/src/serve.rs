@@ -76,7 +76,7 @@ impl PyServeEngine {
 
 /// `base` with the figures of `f` (by name) replaced.
 fn framework_of(base: Framework, f: &HashMap<String, f64>) -> CoreResult<Framework> {
-    const KEYS: [&str; 10] = [
+    const KEYS: [&str; 11] = [
         "collective_sync_s",
         "prefill_overhead_s",
         "kernel_time_scale",
@@ -87,6 +87,7 @@ fn framework_of(base: Framework, f: &HashMap<String, f64>) -> CoreResult<Framewo
         "request_overhead_s",
         "kernel_launch_s",
         "cuda_graphs",
+        "custom_all_reduce",
     ];
     for k in f.keys() {
         if !KEYS.contains(&k.as_str()) {
@@ -111,7 +112,10 @@ fn framework_of(base: Framework, f: &HashMap<String, f64>) -> CoreResult<Framewo
         cuda_graphs: get("cuda_graphs", f64::from(u8::from(d.cuda_graphs))) != 0.0,
         separate_fp8_quant: d.separate_fp8_quant,
         fp8_quant_per_token_group: d.fp8_quant_per_token_group,
-        custom_all_reduce: d.custom_all_reduce,
+        custom_all_reduce: get(
+            "custom_all_reduce",
+            f64::from(u8::from(d.custom_all_reduce)),
+        ) != 0.0,
     })
 }
 

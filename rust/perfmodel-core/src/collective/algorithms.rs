@@ -1,5 +1,5 @@
 //! Flat algorithms over a communicator (ring, tree, recursive doubling/halving, Rabenseifner, Bruck,
-//! direct/pairwise, PXN, NVLS) and the tuner that picks among them. Hierarchical compositions and SHARP
+//! direct/pairwise, PXN, NVLS, a framework's custom all-reduce) and the tuner that picks among them. Hierarchical compositions and SHARP
 //! live in [`super::hierarchical`].
 //!
 //! A flat algorithm treats the communicator as `p` ranks joined by its slowest active level: the bandwidth is
@@ -179,6 +179,7 @@ pub fn flat_time(comm: &Comm, op: Op, n: f64, algo: Algorithm) -> Result<f64> {
                 n / l.inr_bandwidth(comm.ranks_per_node),
             )
         }
+        (Algorithm::CustomAllReduce, Op::AllReduce) => custom_all_reduce_time(comm, n)?,
         (Algorithm::Sharp | Algorithm::Hierarchical, _) => hierarchical::time(comm, op, n, algo)?,
         _ => {
             return Err(unsupported(format!(
@@ -194,6 +195,46 @@ pub fn flat_time(comm: &Comm, op: Op, n: f64, algo: Algorithm) -> Result<f64> {
         }
     };
     Ok(t)
+}
+
+/// A framework's custom all-reduce of `n` bytes (SGLang's, vLLM's, TensorRT-LLM's one-/two-shot kernel over
+/// peer-mapped buffers): `latency + n / rate` with the fabric's hwdb `[custom_all_reduce]` figures (the
+/// latency is the whole call's, its launch included: [`evaluate`] adds no NCCL launch cost to it). The
+/// kernel runs inside one switch domain, on the group sizes and messages the figures allow; anything else
+/// is an error that says why (a framework sends those to NCCL).
+pub fn custom_all_reduce_time(comm: &Comm, n: f64) -> Result<f64> {
+    let l = &comm.levels[0];
+    if comm.len != 1 || l.kind == LinkKind::Network {
+        return Err(unsupported(format!(
+            "algorithm 'custom_all_reduce' runs inside one switch domain; these {} ranks span {} levels \
+             (nodes or fabrics), use 'auto' or 'hierarchical'",
+            comm.nranks, comm.len
+        )));
+    }
+    let Some(c) = l.custom_all_reduce else {
+        return Err(unsupported(
+            "algorithm 'custom_all_reduce' is modelled on fabrics with hwdb [custom_all_reduce] figures \
+             (NVLink switch nodes); this communicator's fabric has none, use 'auto' or 'ring'"
+                .into(),
+        ));
+    };
+    if !c.takes_ranks(comm.nranks) {
+        return Err(unsupported(format!(
+            "algorithm 'custom_all_reduce' takes {}2 to {} ranks on this fabric, got {} ranks; use 'auto' or 'ring'",
+            if c.even_ranks_only { "an even number of " } else { "" },
+            c.max_ranks,
+            comm.nranks
+        )));
+    }
+    if n > c.max_bytes {
+        return Err(unsupported(format!(
+            "algorithm 'custom_all_reduce' takes messages up to {} bytes ({} MiB) on this fabric, got {n} bytes; \
+             larger ones go to NCCL, use 'auto'",
+            c.max_bytes,
+            c.max_bytes / 1_048_576.0
+        )));
+    }
+    Ok(c.latency_s + n / c.bytes_per_s)
 }
 
 fn nvls_unsupported(comm: &Comm) -> Error {
@@ -293,6 +334,10 @@ pub fn evaluate(comm: &Comm, op: Op, n: f64, algo: Algorithm) -> Result<(f64, Al
             algo
         };
         return Ok((comm.launch_s, used));
+    }
+    if algo == Algorithm::CustomAllReduce {
+        // The fitted latency is the kernel's whole call: no NCCL launch on top.
+        return Ok((custom_all_reduce_time(comm, n)?, algo));
     }
     if algo != Algorithm::Auto {
         return Ok((comm.launch_s + flat_time(comm, op, n, algo)?, algo));

@@ -66,6 +66,9 @@ impl Machine {
         levels[len - 1] = net;
         for l in &mut levels[..len] {
             l.link_bandwidth *= bandwidth_scale;
+            if let Some(c) = &mut l.custom_all_reduce {
+                c.bytes_per_s *= bandwidth_scale;
+            }
         }
         Ok(Machine {
             levels,
@@ -210,24 +213,34 @@ impl Machine {
     /// costs infinity here; callers check placement first ([`Machine::layout`]).
     #[inline]
     pub fn collective(&self, op: Op, size: u32, stride: u64, bytes: f64) -> Estimate {
-        let fail = Estimate {
-            time_s: f64::INFINITY,
-            algorithm: Algorithm::Auto,
-            op,
-            nranks: size,
-        };
-        let Ok(comm) = self.comm(size, stride, self.devices_per_node) else {
-            return fail;
-        };
-        match algorithms::evaluate(&comm, op, bytes, Algorithm::Auto) {
-            Ok((time_s, algorithm)) => Estimate {
-                time_s,
-                algorithm,
+        self.collective_with(op, size, stride, bytes, Algorithm::Auto)
+            .unwrap_or(Estimate {
+                time_s: f64::INFINITY,
+                algorithm: Algorithm::Auto,
                 op,
-                nranks: comm.nranks,
-            },
-            Err(_) => fail,
-        }
+                nranks: size,
+            })
+    }
+
+    /// [`Machine::collective`] with a given algorithm (`Auto`: the tuner's pick), or why it cannot run: a
+    /// group that cannot be placed, or an algorithm that does not run this op, group or size (a framework
+    /// falls back to NCCL there, e.g. from [`Algorithm::CustomAllReduce`] above its size limit).
+    pub fn collective_with(
+        &self,
+        op: Op,
+        size: u32,
+        stride: u64,
+        bytes: f64,
+        algorithm: Algorithm,
+    ) -> Result<Estimate> {
+        let comm = self.comm(size, stride, self.devices_per_node)?;
+        let (time_s, algorithm) = algorithms::evaluate(&comm, op, bytes, algorithm)?;
+        Ok(Estimate {
+            time_s,
+            algorithm,
+            op,
+            nranks: comm.nranks,
+        })
     }
 
     /// The outermost level a group of `size` ranks `stride` apart crosses (`None` inside one device).

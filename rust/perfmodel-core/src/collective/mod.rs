@@ -146,10 +146,14 @@ pub enum Algorithm {
     Sharp = 8,
     Hierarchical = 9,
     Pxn = 10,
+    /// A framework's own all-reduce kernel inside one switch domain (SGLang's, vLLM's, TensorRT-LLM's one-/
+    /// two-shot kernels over peer-mapped buffers), priced by the fabric's hwdb `[custom_all_reduce]` figures;
+    /// never picked by `Auto` (NCCL's tuner does not run it).
+    CustomAllReduce = 11,
 }
 
 impl Algorithm {
-    pub const ALL: [Algorithm; 11] = [
+    pub const ALL: [Algorithm; 12] = [
         Algorithm::Auto,
         Algorithm::Ring,
         Algorithm::Tree,
@@ -161,8 +165,9 @@ impl Algorithm {
         Algorithm::Sharp,
         Algorithm::Hierarchical,
         Algorithm::Pxn,
+        Algorithm::CustomAllReduce,
     ];
-    pub const NAMES: [&'static str; 11] = [
+    pub const NAMES: [&'static str; 12] = [
         "auto",
         "ring",
         "tree",
@@ -174,6 +179,7 @@ impl Algorithm {
         "sharp",
         "hierarchical",
         "pxn",
+        "custom_all_reduce",
     ];
 
     pub fn name(self) -> &'static str {
@@ -193,8 +199,8 @@ impl Algorithm {
         })
     }
 
-    /// Parses a name; `recursive_halving` (reduce-scatter), `pairwise`, `double_binary_tree`, `collnet`
-    /// and `nvlink_sharp` are accepted as aliases.
+    /// Parses a name; `recursive_halving` (reduce-scatter), `pairwise`, `double_binary_tree`, `collnet`,
+    /// `nvlink_sharp` and `custom` (`custom_all_reduce`) are accepted as aliases.
     pub fn parse(name: &str) -> Result<Algorithm> {
         let norm = name.trim().to_ascii_lowercase().replace('-', "_");
         let alias = match norm.as_str() {
@@ -204,6 +210,7 @@ impl Algorithm {
             "collnet" | "in_network" => "sharp",
             "nvlink_sharp" | "nvlink_sharp_nvls" => "nvls",
             "rail_aligned" => "pxn",
+            "custom" | "custom_allreduce" | "custom_ar" => "custom_all_reduce",
             other => other,
         };
         Algorithm::NAMES
@@ -239,7 +246,7 @@ impl Algorithm {
             Algorithm::Rabenseifner => &[AllReduce, Reduce],
             Algorithm::Bruck => &[AllGather, AllToAll],
             Algorithm::Direct => &[AllReduce, AllGather, ReduceScatter, AllToAll, SendRecv],
-            Algorithm::Nvls | Algorithm::Sharp => &[AllReduce],
+            Algorithm::Nvls | Algorithm::Sharp | Algorithm::CustomAllReduce => &[AllReduce],
             Algorithm::Pxn => &[AllToAll, SendRecv],
         }
     }

@@ -39,6 +39,37 @@ pub struct Fabric {
     pub ll128_latency_ratio: Option<f64>,
     pub ll128_bandwidth_ratio: Option<f64>,
     pub fitted_on: String,
+    /// A framework's own all-reduce kernel over this fabric (`[custom_all_reduce]`, optional): what
+    /// [`crate::collective::Algorithm::CustomAllReduce`] costs here; absent where none is modelled.
+    pub custom_all_reduce: Option<CustomAllReduce>,
+    /// What the `[custom_all_reduce]` figures were fitted on (empty when there are none).
+    pub custom_all_reduce_fitted_on: String,
+}
+
+/// A framework's custom all-reduce (SGLang's, vLLM's, TensorRT-LLM's one-/two-shot kernels over peer-mapped
+/// buffers, instead of NCCL) on one fabric: `time = latency + bytes / rate` for a message of at most
+/// `max_bytes` over a group of at most `max_ranks` ranks of one switch domain (an even number of them where
+/// `even_ranks_only`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CustomAllReduce {
+    /// The whole call's fixed cost, launch included, seconds (`latency_us`).
+    pub latency_s: f64,
+    /// Message bytes per second beyond the fixed cost (`bandwidth_gbps`: the algorithm bandwidth, bytes of
+    /// the buffer per second, as nccl-tests' algbw).
+    pub bytes_per_s: f64,
+    /// Largest message the kernel takes, bytes (`max_message_mib`); larger ones go to NCCL.
+    pub max_bytes: f64,
+    /// Most ranks it takes (`max_ranks_count`).
+    pub max_ranks: u32,
+    /// Whether it takes only even rank counts (`even_ranks_only`, default false).
+    pub even_ranks_only: bool,
+}
+
+impl CustomAllReduce {
+    /// Whether a group of `nranks` ranks is one the kernel takes (2 up to `max_ranks`, even where it must be).
+    pub fn takes_ranks(&self, nranks: u32) -> bool {
+        nranks >= 2 && nranks <= self.max_ranks && (!self.even_ranks_only || nranks % 2 == 0)
+    }
 }
 
 impl Fabric {
@@ -53,6 +84,22 @@ impl Fabric {
             root.req_figure("link_bandwidth_per_direction_gbps")? * 1e9;
         let links_per_device = root.req_figure("links_per_device_count")? as u32;
         let in_network_reduction = root.boolean("in_network_reduction")?.unwrap_or(false);
+        let (custom_all_reduce, custom_all_reduce_fitted_on) =
+            match root.section("custom_all_reduce")? {
+                None => (None, String::new()),
+                Some(c) => {
+                    let ar = CustomAllReduce {
+                        latency_s: c.req_figure("latency_us")? * 1e-6,
+                        bytes_per_s: c.req_figure("bandwidth_gbps")? * 1e9,
+                        max_bytes: c.req_figure("max_message_mib")? * 1_048_576.0,
+                        max_ranks: c.req_figure("max_ranks_count")? as u32,
+                        even_ranks_only: c.boolean("even_ranks_only")?.unwrap_or(false),
+                    };
+                    let fitted_on = c.req_string("fitted_on")?;
+                    c.finish()?;
+                    (Some(ar), fitted_on)
+                }
+            };
         let e = root.req_section("efficiency")?;
         let bandwidth_fraction = e.req_figure("bandwidth_fraction")?;
         let f = Fabric {
@@ -73,6 +120,8 @@ impl Fabric {
             ll128_latency_ratio: e.figure("ll128_latency_ratio")?,
             ll128_bandwidth_ratio: e.figure("ll128_bandwidth_ratio")?,
             fitted_on: e.req_string("fitted_on")?,
+            custom_all_reduce,
+            custom_all_reduce_fitted_on,
         };
         e.finish()?;
         Ok(f)

@@ -157,6 +157,20 @@ impl Cluster {
     pub fn collective(&self, op: Op, size: u32, stride: u64, bytes: f64) -> CollectiveEstimate {
         self.machine.collective(op, size, stride, bytes)
     }
+
+    /// [`Cluster::collective`] with a given algorithm, or why it cannot run
+    /// ([`crate::collective::group::Machine::collective_with`]).
+    pub fn collective_with(
+        &self,
+        op: Op,
+        size: u32,
+        stride: u64,
+        bytes: f64,
+        algorithm: Algorithm,
+    ) -> Result<CollectiveEstimate> {
+        self.machine
+            .collective_with(op, size, stride, bytes, algorithm)
+    }
 }
 
 /// Memory per device, bytes.

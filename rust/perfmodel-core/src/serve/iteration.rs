@@ -14,7 +14,7 @@
 //! [`Framework`] figures fitted per system and framework class (hwdb `[serving.<framework>]`).
 use super::batch::{Batch, PrefillChunk};
 use super::cache::Memo;
-use crate::collective::Op;
+use crate::collective::{Algorithm, Op};
 use crate::error::{invalid, Error, Result};
 use crate::hw::Dtype;
 use crate::hw::System;
@@ -180,9 +180,39 @@ pub struct Framework {
     /// (SGLang's custom all-reduce, on by default: `--disable-custom-all-reduce` is off; sgl-kernel's one-/two-
     /// stage kernels over CUDA IPC buffers, used when the TP group is 2, 4, 6 or 8 GPUs joined by NVLink and
     /// the message is at most 8 MiB: `python/sglang/srt/distributed/device_communicators/custom_all_reduce.py`)
-    /// rather than NCCL; priced by [`CUSTOM_AR_LATENCY_S`] and [`CUSTOM_AR_BYTES_PER_S`]. Set by framework
-    /// class, not fitted.
+    /// rather than NCCL: the collectives engine's [`Algorithm::CustomAllReduce`] with the fabric's hwdb
+    /// `[custom_all_reduce]` figures, NCCL's pick where the kernel does not run (no figures for the fabric, a
+    /// group beyond one switch domain or of a size it does not take, a larger message). Set by framework
+    /// class (`runs_custom_all_reduce`: SGLang and TensorRT-LLM engines; vLLM's and TensorRT-LLM's PyTorch
+    /// backend's are sourced but off by default), not fitted.
     pub custom_all_reduce: bool,
+}
+
+/// Whether a framework class runs its tensor-parallel all-reduces on its own kernel by default
+/// ([`Framework::custom_all_reduce`]; a user switches it with the `custom_all_reduce` figure): `sglang` and
+/// `trtllm`. Every class but the Splitwise prototype has such a kernel, on by default in the versions modelled:
+///
+/// * `sglang`: on (see [`Framework::custom_all_reduce`]).
+/// * `vllm`, `vllm-v0.6`: vLLM's `CustomAllreduce` (kernel from vllm-project/vllm PR #2192, on by default since
+///   PR #4040, April 2024; `vllm/distributed/device_communicators/custom_all_reduce.py` at 00d618aa:
+///   `_SUPPORTED_WORLD_SIZES = [2, 4, 6, 8]`, `max_size = 8192 * 1024`, one node, fully NVLink-connected for more
+///   than 2 GPUs). SGLang has run this same kernel since sgl-project/sglang PR #5079/#5080 (April 2025), so the
+///   fabric's line applies. Off here: with it, the APEX vLLM v0.6.0 replays' held-out TPOT went from 8.2 % to
+///   17.6 % median (refitting the class's one figure, `kernel_launch_us`, 27.0 -> 26.3, does not recover it), so
+///   the NCCL-priced all-reduce stands in for a cost the vLLM decode model misses.
+/// * `trtllm-pytorch`: TensorRT-LLM's PyTorch backend, `allreduce_strategy` default `AUTO`
+///   (`tensorrt_llm/llmapi/llm_args.py`), which picks its one-/two-shot kernels up to about 1-4 k tokens at TP 8
+///   on Hopper and Blackwell alike (`cpp/tensorrt_llm/common/customAllReduceUtils.h` at 005b299b,
+///   `AllReduceBestStrategyTableSM90`/`SM100`: 4 = ONESHOT, 5 = TWOSHOT, 0 = NCCL). SGLang's line was measured on
+///   SGLang's adaptation of this kernel (PR #2511/#2688/#2904). Off here: InferenceMAX B200 held-out throughput
+///   20.1 -> 13.0 %, but H200 3.9 -> 16.4 % and the TensorRT-LLM v1.0 B200/GB200 tables 0.6-1.7 points worse.
+/// * `trtllm`: TensorRT-LLM engines, `PluginConfig.use_custom_all_reduce = True` by default with an 8 MB
+///   workspace above TP 2 (`tensorrt_llm/plugin/plugin.py` at 035b99e0, v0.9-v0.10 `trtllm-build`): on. With it
+///   and the class's dgx-a100/dgx-h100 tables refitted on the same fit rows, the held-out TensorRT-LLM throughput
+///   rows went 10.4 -> 8.6 % (A100) and 16.3 -> 15.3 % (H100). The static-batch v0.5/v0.6.1 rows of that suite
+///   predate the default (their `--use_custom_all_reduce` was opt-in) and get it too.
+fn runs_custom_all_reduce(class: &str) -> bool {
+    class.starts_with("sglang") || class == "trtllm"
 }
 
 impl Default for Framework {
@@ -237,13 +267,14 @@ impl Framework {
         let sglang = name.starts_with("sglang");
         let separate_fp8_quant =
             sglang || matches!(name.as_str(), "vllm" | "splitwise" | "vllm-v0.6");
-        // SGLang-only mechanisms (per-token-group fp8 input quantization, its custom all-reduce).
+        // SGLang-only mechanism (every SGLang build class): per-token-group fp8 input quantization.
         let fp8_quant_per_token_group = sglang;
+        let custom_all_reduce = runs_custom_all_reduce(&name);
         let d = Framework {
             cuda_graphs: name != "splitwise",
             separate_fp8_quant,
             fp8_quant_per_token_group,
-            custom_all_reduce: fp8_quant_per_token_group,
+            custom_all_reduce,
             ..Framework::default()
         };
         Ok(match found {
@@ -265,7 +296,7 @@ impl Framework {
                     cuda_graphs: name != "splitwise",
                     separate_fp8_quant,
                     fp8_quant_per_token_group,
-                    custom_all_reduce: fp8_quant_per_token_group,
+                    custom_all_reduce,
                 },
                 Some(c.fitted_on.clone()),
             ),
@@ -366,18 +397,6 @@ const FP8_QUANT_GROUP: f64 = 128.0;
 /// Linear layers per transformer layer whose input is quantized: QKV, attention output, MLP up (with gate),
 /// MLP down.
 const QUANTIZED_LINEARS: f64 = 4.0;
-/// Latency of one SGLang custom all-reduce, s, and its rate in bytes per rank per second: the least-squares
-/// line through sgl-project/sglang PR #2904's H100 TP8 measurements of the custom all-reduce kernel
-/// (`tests/test_trt_reduce.py`, without CUDA graphs: 5.9, 5.7, 7.8, 16.7, 22.1, 33.8 us at 512 B, 4 KiB,
-/// 32 KiB, 256 KiB, 512 KiB, 1 MiB; residuals within 2.7 us). Taken for every NVIDIA NVLink node (H200 has
-/// H100's NVLink 4; Blackwell's NVLink 5 assumed no slower).
-pub const CUSTOM_AR_LATENCY_S: f64 = 7.0e-6;
-/// See [`CUSTOM_AR_LATENCY_S`].
-pub const CUSTOM_AR_BYTES_PER_S: f64 = 37.4e9;
-/// Largest message SGLang's custom all-reduce takes (its `max_size`, 8 MiB); larger ones go to NCCL.
-const CUSTOM_AR_MAX_BYTES: f64 = 8.0 * 1_048_576.0;
-/// TP group sizes SGLang's custom all-reduce supports (`_SUPPORTED_WORLD_SIZES`).
-const CUSTOM_AR_WORLD_SIZES: [u32; 4] = [2, 4, 6, 8];
 /// Activations and the all-reduce run in 16-bit.
 const B16: f64 = 2.0;
 /// Logits are sampled in fp32.
@@ -405,10 +424,6 @@ pub struct Engine {
     /// Per-GPU widths.
     q_heads: f64,
     kv_cache_width: f64,
-    /// Whether the TP all-reduces run the framework's custom kernel ([`Framework::custom_all_reduce`]): an
-    /// NVIDIA node whose first level is an NVLink switch (every GPU pair joined) holds the whole TP group, of a
-    /// size the kernel supports.
-    custom_ar: bool,
     /// The engine's own per-token and per-sequence terms, remembered ([`TokenTerms`], [`SampleTerms`]).
     memo: EngineMemo,
 }
@@ -527,22 +542,12 @@ impl Engine {
             model.kv_cache_width() / f64::from(model.kv_heads)
                 * (f64::from(model.kv_heads) / tpf).max(1.0)
         };
-        let custom_ar = framework.custom_all_reduce
-            && dev.vendor == "nvidia"
-            && !plan.attention_dp
-            && CUSTOM_AR_WORLD_SIZES.contains(&plan.tp)
-            && plan.tp <= system.devices_per_node
-            && system
-                .levels
-                .first()
-                .is_some_and(|l| l.fabric.starts_with("nvlink") && l.fabric.contains("nvswitch"));
         Ok(Engine {
             model,
             plan,
             weights,
             kv,
             framework,
-            custom_ar,
             cluster,
             linear,
             head,
@@ -989,6 +994,24 @@ impl Engine {
     /// ([`Framework::separate_fp8_quant`]). The per-token-group quantization
     /// ([`Framework::fp8_quant_per_token_group`]) is the cast pass alone: the 16-bit input read once, one
     /// byte per element and a 4-byte scale per 128 elements written (the group's max is taken in registers).
+    /// One tensor-parallel all-reduce of `bytes` over the TP group: the framework's custom kernel where it
+    /// runs ([`Framework::custom_all_reduce`]; the collectives engine says where it does not), else NCCL's pick.
+    fn tp_all_reduce(&self, bytes: f64) -> f64 {
+        let tp = self.plan.tp;
+        if self.framework.custom_all_reduce {
+            if let Ok(e) = self.cluster.collective_with(
+                Op::AllReduce,
+                tp,
+                1,
+                bytes,
+                Algorithm::CustomAllReduce,
+            ) {
+                return e.time_s;
+            }
+        }
+        self.cluster.collective(Op::AllReduce, tp, 1, bytes).time_s
+    }
+
     fn fp8_quant_time(&self, inputs: [f64; 4]) -> f64 {
         if !self.separate_fp8_quant() {
             return 0.0;
@@ -1088,13 +1111,8 @@ impl Engine {
                 .time_s
             + self.fp8_quant_time([row, t * m.q_width() / tp * B16, row, ffn_row]);
         // Tensor-parallel all-reduces: after attention and after the MLP.
-        let tp_ar = if self.attn_tp > 1.0 && self.custom_ar && row <= CUSTOM_AR_MAX_BYTES {
-            2.0 * (CUSTOM_AR_LATENCY_S + row / CUSTOM_AR_BYTES_PER_S)
-        } else if self.attn_tp > 1.0 {
-            2.0 * self
-                .cluster
-                .collective(Op::AllReduce, self.plan.tp, 1, row)
-                .time_s
+        let tp_ar = if self.attn_tp > 1.0 {
+            2.0 * self.tp_all_reduce(row)
         } else {
             0.0
         };
