@@ -78,7 +78,7 @@ def test_rows_priced_are_the_importers_rule() -> None:
     assert asus.height == 6 and set(asus["modelled"]) == {"yes"}
     smc = new.filter((pl.col("submitter") == "Supermicro") & (pl.col("accelerator") == "MI325X"))
     assert smc.height == 4 and set(smc["modelled"]) == {tool.LLMBOOST}
-    assert new.height == 207 and new.filter(pl.col("modelled") == "yes").height == 128
+    assert new.height == 207 and new.filter(pl.col("modelled") == "yes").height == 193
 
 
 def test_plans_are_the_submitters_configs() -> None:
