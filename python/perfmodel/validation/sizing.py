@@ -196,7 +196,8 @@ _TIMING_FIT_SWEEPS = {"mean": ("mm_m_sweep",), "slowest": ("bmm_msweep", "bmm_bs
 
 def _engine_times(rows: list[dict[str, Any]]) -> list[tuple[dict[str, Any], int, float, float]]:
     """(row, index in its sweep, engine kernel time s, measured time per call s) of every cookbook row."""
-    out, seen = [], {}
+    out: list[tuple[dict[str, Any], int, float, float]] = []
+    seen: dict[str, int] = {}
     for r in rows:
         p = json.loads(r["params"])
         flops = 2.0 * p["m"] * p["n"] * p["k"] * p["batch"]
