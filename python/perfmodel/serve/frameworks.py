@@ -7,7 +7,7 @@ a user gets without setting anything.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..errors import InvalidArgumentError
 
@@ -63,6 +63,17 @@ class FrameworkDefaults:
 #: ``--scheduler_policy`` defaults to it).
 SCHEDULER_POLICIES: tuple[str, ...] = ("max_utilization", "guaranteed_no_evict")
 
+_SGLANG = FrameworkDefaults(
+    max_num_seqs=1024,
+    max_num_batched_tokens=8192,
+    memory_fraction=0.88,
+    fraction_of_free=False,
+    block_size=1,
+    chunked_prefill=True,
+    source="SGLang server arguments (docs.sglang.ai, 'Server Arguments'): chunked_prefill_size 8192 on "
+    "80 GB-class GPUs, mem_fraction_static about 0.88, token-granular KV pool (page size 1)",
+)
+
 #: Framework class -> its defaults.
 FRAMEWORKS: dict[str, FrameworkDefaults] = {
     "vllm": FrameworkDefaults(
@@ -76,23 +87,9 @@ FRAMEWORKS: dict[str, FrameworkDefaults] = {
         "gpu_memory_utilization 0.9, block_size 16; V1 enables chunked prefill with max_num_batched_tokens 2048 "
         "for online serving",
     ),
-    "sglang": FrameworkDefaults(
-        max_num_seqs=1024,
-        max_num_batched_tokens=8192,
-        memory_fraction=0.88,
-        fraction_of_free=False,
-        block_size=1,
-        chunked_prefill=True,
-        source="SGLang server arguments (docs.sglang.ai, 'Server Arguments'): chunked_prefill_size 8192 on "
-        "80 GB-class GPUs, mem_fraction_static about 0.88, token-granular KV pool (page size 1)",
-    ),
-    "sglang-v0.5.9": FrameworkDefaults(
-        max_num_seqs=1024,
-        max_num_batched_tokens=8192,
-        memory_fraction=0.88,
-        fraction_of_free=False,
-        block_size=1,
-        chunked_prefill=True,
+    "sglang": _SGLANG,
+    "sglang-v0.5.9": replace(
+        _SGLANG,
         source="SGLang v0.5.9 (February 2026), the same server arguments as the sglang class; a class of its own "
         "because its ROCm builds ran DeepSeek-R1 decode 1.25-1.7x slower per step than v0.5.12 on MI300X/MI325X "
         "(InferenceMAX 1k/1k rows of the same run, perfmodel.validation.serving_new); it takes the sglang class's "
