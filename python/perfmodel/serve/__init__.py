@@ -1193,7 +1193,7 @@ def max_throughput(
     >>> import perfmodel as pm
     >>> sim = pm.serve.max_throughput("llama3.1-8b", "dgx-h100", isl=512, osl=128)
     >>> f"{sim.output_tokens_per_s:,.0f} output tokens/s", int(sim.num_requests)
-    ('5,461 output tokens/s', 5672)
+    ('5,601 output tokens/s', 5672)
     """
     m = _as_model(model)
     isl, osl = _whole("isl", isl), _whole("osl", osl)
