@@ -169,20 +169,24 @@ def test_sglang_custom_all_reduce_and_group_quant_by_hand() -> None:
     import perfmodel as pm
 
     figures = {"kernel_time_scale": 1.0, "per_sequence_overhead_s": 0.0, "comm_bandwidth_scale": 1.0}
-    it = {
-        fw: pm.serve.iteration(
-            "deepseek-v3",
-            "hgx-h200",
-            tp=8,
-            dtype="fp8",
-            kv_dtype="bf16",
-            framework=fw,
-            decode_seqs=4,
-            context_len=1500,
-            **figures,
-        )
-        for fw in ("sglang", "vllm")
-    }
+
+    def decode(system: str) -> dict[str, Any]:
+        return {
+            fw: pm.serve.iteration(
+                "deepseek-v3",
+                system,
+                tp=8,
+                dtype="fp8",
+                kv_dtype="bf16",
+                framework=fw,
+                decode_seqs=4,
+                context_len=1500,
+                **figures,
+            )  # fmt: skip
+            for fw in ("sglang", "vllm")
+        }
+
+    it = decode("hgx-h200")
     row = 4 * 7168 * 2
     nccl = float(pm.collectives.predict("hgx-h200", "all_reduce", row, 8)["time_s"][0])
     custom = 7.0e-6 + row / 37.4e9
@@ -191,20 +195,7 @@ def test_sglang_custom_all_reduce_and_group_quant_by_hand() -> None:
     assert float(it["vllm"].tp_comm_s - it["sglang"].tp_comm_s) == pytest.approx(expected, rel=1e-6)
     assert float(it["vllm"].kernels - it["sglang"].kernels) == pytest.approx(8 * 61)
     # No custom all-reduce off NVLink switches (AMD nodes keep NCCL/RCCL pricing).
-    amd = {
-        fw: pm.serve.iteration(
-            "deepseek-v3",
-            "mi300x-pollara-node",
-            tp=8,
-            dtype="fp8",
-            kv_dtype="bf16",
-            framework=fw,
-            decode_seqs=4,
-            context_len=1500,
-            **figures,
-        )
-        for fw in ("sglang", "vllm")
-    }
+    amd = decode("mi300x-pollara-node")
     assert float(amd["sglang"].tp_comm_s) == pytest.approx(float(amd["vllm"].tp_comm_s), rel=1e-12)
 
 
