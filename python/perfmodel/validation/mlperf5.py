@@ -259,8 +259,14 @@ def server_queries(n: int, output_tokens: int, seed: int = SEED) -> pl.DataFrame
     """``n`` queries as loadgen issues a Server run: Poisson arrivals (rate 1/s, scaled by
     ``perfmodel.serve.max_rate``), the OpenOrca prompts in random order (a fresh permutation of the 24,576 per
     pass), each with ``output_tokens``."""
+    return _poisson_queries(openorca_input_lengths(), n, output_tokens, seed)
+
+
+def _poisson_queries(lengths: np.ndarray, n: int, output_tokens: int, seed: int = SEED) -> pl.DataFrame:
+    """``n`` queries with Poisson arrivals at 1/s (``perfmodel.serve.max_rate`` scales them) and the prompt
+    ``lengths`` in random order (a fresh permutation per pass), each with ``output_tokens``."""
     rng = np.random.default_rng(seed)
-    lengths = openorca_input_lengths().astype(np.float64)
+    lengths = np.asarray(lengths).astype(np.float64)
     arrivals = np.cumsum(rng.exponential(1.0, n))
     prompts = np.concatenate([rng.permutation(lengths) for _ in range(-(-n // len(lengths)))])[:n]
     return pl.DataFrame(
@@ -469,13 +475,7 @@ def llama31_offline_predict(r: dict[str, Any]) -> float:
 def llama31_queries(benchmark: str, n: int, output_tokens: int, seed: int = SEED) -> pl.DataFrame:
     """``n`` Server queries of a Llama 3.1 benchmark as :func:`server_queries` draws them (Poisson arrivals at
     1/s, the set's prompts in random order), each with ``output_tokens``."""
-    rng = np.random.default_rng(seed)
-    lengths = llama31_input_lengths(benchmark).astype(np.float64)
-    arrivals = np.cumsum(rng.exponential(1.0, n))
-    prompts = np.concatenate([rng.permutation(lengths) for _ in range(-(-n // len(lengths)))])[:n]
-    return pl.DataFrame(
-        {"arrival_s": arrivals, "prompt_tokens": prompts, "output_tokens": np.full(n, float(output_tokens))}
-    )
+    return _poisson_queries(llama31_input_lengths(benchmark), n, output_tokens, seed)
 
 
 @functools.lru_cache(maxsize=64)
