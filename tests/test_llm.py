@@ -497,3 +497,22 @@ def test_search_holds_vocab_multiple_fixed_like_estimate() -> None:
         assert best["step_time_s"] == pytest.approx(e.step_time_s, rel=1e-12)
         times[vm] = best["step_time_s"]
     assert times[1] > times[128]
+
+
+def test_seq_len_keyword_is_the_model_at_that_length():
+    # `seq_len=` on estimate/search prices the model at that sequence length, as pm.llm.model(m, seq_len=) does:
+    # a step at 4096 tokens per sequence carries twice the tokens of one at 2048 and takes longer.
+    short = pm.llm.estimate("llama2-7b", ("dgx-a100", 1), tp=1, pp=1, seq_len=2048)
+    long = pm.llm.estimate("llama2-7b", ("dgx-a100", 1), tp=1, pp=1, seq_len=4096)
+    same = pm.llm.estimate(pm.llm.model("llama2-7b", seq_len=4096), ("dgx-a100", 1), tp=1, pp=1)
+    assert long.step_time_s == same.step_time_s and long.tokens_per_s == same.tokens_per_s
+    assert long.step_time_s > short.step_time_s
+    assert long.tokens_per_s * long.step_time_s == pytest.approx(2 * short.tokens_per_s * short.step_time_s)
+    plans = pm.llm.search(
+        "llama2-7b", ("dgx-a100", 1), 8, tp=[1], pp=[1], micro_batch=[1], seq_len=4096, top=1
+    )
+    ref = pm.llm.search(pm.llm.model("llama2-7b", seq_len=4096), ("dgx-a100", 1), 8, tp=[1], pp=[1],
+                        micro_batch=[1], top=1)  # fmt: skip
+    assert plans["step_time_s"].to_list() == ref["step_time_s"].to_list()
+    with pytest.raises(pm.InvalidArgumentError, match="seq_len"):
+        pm.llm.estimate("llama2-7b", ("dgx-a100", 1), seq_len=0)

@@ -892,6 +892,7 @@ def estimate(
     rank_order: str = "tp-cp-dp-pp",
     cuda_graphs: str = "none",
     vocab_multiple: int = 128,
+    seq_len: int | None = None,
 ) -> Estimate:
     """Predict one training step of ``model`` on ``cluster`` under one plan.
 
@@ -984,6 +985,9 @@ def estimate(
         The output layer holds the vocabulary padded up to a multiple of ``vocab_multiple x tp`` rows (default
         128: Megatron-LM's and NeMo's ``make_vocab_size_divisible_by``; 1 where the framework does not pad, as
         plain PyTorch): GPT-3's 50,257 tokens are 51,200 rows at TP 8.
+    seq_len : int, optional
+        Tokens per sequence (default None: the model's ``seq_len``); the same as passing
+        ``pm.llm.model(model, seq_len=...)``.
 
     Returns
     -------
@@ -1009,6 +1013,8 @@ def estimate(
     8
     """
     m = model if type(model) is Model else globals()["model"](model)
+    if seq_len is not None:
+        m = globals()["model"](m, seq_len=seq_len)
     resolved = None
     if type(cluster) is tuple and placement is None and layers_per_stage is None:
         # The common call, (system, nodes): resolved once per pair (_resolve).
@@ -1191,6 +1197,7 @@ def search_full(
     calib: dict[str, float] | str | None = None,
     placement: str | Sequence[int] | None = None,
     client: Any = None,
+    seq_len: int | None = None,
     **options: Any,
 ) -> SearchResult:
     """Every valid plan on all GPUs of ``cluster`` for ``global_batch``, with the skipped candidates and
@@ -1234,6 +1241,8 @@ def search_full(
         On a cluster: ``"nic-aware"`` (default), ``"naive"`` or a node order.
     client : dask.distributed.Client, optional
         Runs index ranges of the candidates on its workers.
+    seq_len : int, optional
+        Tokens per sequence (default None: the model's ``seq_len``).
     **options
         Plan options held fixed (``dtype``, ``flash_attention``, ``cudnn_attention``, ``dp_overlap``...:
         keywords of :func:`estimate`); giving an overlap or offload flag stops that flag being searched.
@@ -1261,6 +1270,8 @@ def search_full(
     from ..cluster import cluster as make_cluster
 
     m = model if isinstance(model, Model) else globals()["model"](model)
+    if seq_len is not None:
+        m = globals()["model"](m, seq_len=seq_len)
     placed = isinstance(cluster, Cluster) or placement is not None
     if placed and not isinstance(cluster, Cluster):
         _, sys_id0, nodes0 = _cluster(cluster)
@@ -1526,7 +1537,7 @@ def search(
         The keywords of :func:`search_full`: the choices (``tp``, ``pp``, ``vp``, ``cp``, ``ep``,
         ``micro_batch``, ``recompute``, ``zero``, ``sp``: lists), the filters ``fits_only`` (default True),
         ``max_step_time_s`` (s), ``min_mfu`` (fraction), ``top``, and ``progress``, ``calib``, ``placement``,
-        ``client``; other keyword options (``dtype``, ``flash_attention``, ``cudnn_attention``,
+        ``client``, ``seq_len`` (tokens per sequence, default the model's); other keyword options (``dtype``, ``flash_attention``, ``cudnn_attention``,
         ``vocab_multiple``, ``dp_overlap``...) are held fixed.
 
     Returns
