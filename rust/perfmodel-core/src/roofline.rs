@@ -432,8 +432,8 @@ impl GemmContext {
     #[inline(always)]
     fn terms<A: Arith>(&self, m: f64, n: f64, k: f64, batch: f64) -> (f64, f64, f64, Bound) {
         let (t_compute, l2_bytes, _, _, _) = self.split_k_choice::<A>(m, n, k, batch);
-        // PyTorch's bmm runs a batch of one as a plain GEMM and larger batches through the library's
-        // strided-batched GEMM (cublasGemmStridedBatchedEx), whose kernels reach their own rate.
+        // A batch above one runs the library's strided-batched kernels (PyTorch's bmm calls
+        // cublasGemmStridedBatchedEx), which reach their own rate; a batch of one runs the GEMM kernels.
         let t_compute = t_compute
             * if batch > 1.0 {
                 self.batched_slowdown

@@ -76,9 +76,10 @@ pub struct Efficiency {
     /// library's narrowest-alignment kernels, CUTLASS's `align1`); `unaligned_gemm` where no measurement says
     /// otherwise.
     pub odd_gemm: f64,
-    /// Fraction of the GEMM rate a strided-batched GEMM (batch >= 2) reaches: PyTorch's `bmm`/`baddbmm` run a
-    /// batch of one through the library's GEMM (`cublasGemmEx`) and larger batches through its strided-batched
-    /// GEMM (`cublasGemmStridedBatchedEx`), a different kernel choice; 1 where no measurement says otherwise.
+    /// Fraction of the GEMM rate a strided-batched GEMM (batch >= 2) reaches: PyTorch's `bmm`/`baddbmm` call
+    /// `cublasGemmStridedBatchedEx`, whose kernels are chosen apart from the GEMM's, while a batch of one runs the
+    /// GEMM kernels (PyTorch >= 2.2 calls the GEMM for it, pytorch/pytorch PR #116518; cuBLAS 11 ran a batch count
+    /// of one as fast as its GEMM, issue #114911); 1 where no measurement says otherwise.
     pub batched_gemm: f64,
     /// Fraction of the HBM stream rate (`hbm` x peak) that an FP8 cast pass reaches: scale, convert and amax of a
     /// 16-bit tensor, optionally with its transposed fp8 copy (Transformer Engine's `cast_transpose`); 1 where no
