@@ -193,8 +193,9 @@ _UNMET = {
     "sizing.bmm_sweep_agreement): a property of cuBLAS's strided-batched kernel choice, 0.79-0.87 of the b = 1 rate "
     "against 0.95-1.01 at other shapes, not noise. Not a power or clock cap: 8192 x 4096 x 8192 at b = 2 drops at 4.9 "
     "ms per call (1.2 s run) where 4096^3 at b = 16 holds 258 at 8.5 ms per call (2.1 s) and b = 1 8192^3 runs "
-    "fastest (268). No source gives the heuristic, so A100 keeps no batched fraction (a uniform one would only shift "
-    "the rows)",
+    "fastest (268). cuBLAS's strided-batched choice is known to fall off at some batch counts (pytorch/pytorch issue "
+    "#118774: equal FLOPs 14x slower at b = 2048 than at b = 4) but no source gives its heuristic, so A100 keeps no "
+    "batched fraction (a uniform one would only shift the rows)",
     "cookbook_v100_mm_ksweep_low": "rank 0.86 (held-out rows 0.92), median 11.6% (n > 128: 10.2%): n <= 128 (33 rows) "
     "take 0.58-0.77 ms per call whatever n and its alignment, reading the 27648 x 4096 operand at 295-392 GB/s (33-44% "
     "of HBM) where the model prices them 36% faster on median; A100's same shapes fit within 4%, so the cause is "
