@@ -205,7 +205,9 @@ _UNMET = {
     "median 8.9%: the 15 rows of b >= 2 and 2048..8192 measure 62.8-66.1 TFLOP/s (a 5% span), while the two bmm "
     "sweeps' runs of the same 4096^3 shapes differ by 1.7% on median, 2.3% at most, and agree at Spearman 0.54 "
     "(sizing.bmm_sweep_agreement): that group's order is at the logs' reproducibility; the model orders it -0.43 "
-    "(it prices 2048 at b = 2, 4 by waves, 50-55) and the other 9 rows at 0.95",
+    "(it prices 2048 at b = 2, 4 by waves, 7 for 6.4 and 13 for 12.8 of 128 x 128 tiles: 50-55, where the logs show "
+    "no loss) and the other 9 rows at "
+    "0.95; the group priced flat would rank the sweep 0.82",
     "cookbook_mi250x_mm_m_sweep": "median 25.5% (23.3% before the timing model; host 13.25 us fitted): the engine prices "
     "32 and 64 (x 4096 x 32, 64) at 59 us of kernel alone (one tile runs the whole K loop), above the 36-48 us timed "
     "with the host round trip; 256 x 4096 x 256 measures 2.95 TFLOP/s (2.5x below) and 1024-2048 run 26-34% above",
