@@ -101,6 +101,7 @@ KEYS = {
     "unaligned": "unaligned_gemm_fraction",
     "odd": "odd_gemm_fraction",
     "fp8_cast": "fp8_cast_fraction",
+    "batched": "batched_gemm_fraction",
 }
 #: Bounds of each fraction (the unaligned-GEMM fraction lies far below the others: H100 about 0.2; the FP8 cast
 #: pass on H200 about 0.45 of the stream rate).
@@ -130,8 +131,8 @@ INHERIT = {
     "v100-sxm2-32gb": (
         "a100-sxm4-80gb",
         "no published V100 HBM or attention row in the validation set; A100's fractions assumed (an assumption, "
-        "not a fit; odd_gemm_fraction included: no odd V100 size was measured) but for the 16-bit GEMM and "
-        "unaligned-GEMM fractions fitted on the cookbook sweeps (SWEEP_DEVICES)",
+        "not a fit; odd_gemm_fraction included: no odd V100 size was measured) but for the 16-bit GEMM, "
+        "unaligned-GEMM and strided-batched GEMM fractions fitted on the cookbook sweeps (SWEEP_DEVICES)",
     ),
     "mi250x-gcd": (
         "mi300x",
@@ -260,8 +261,8 @@ def calibrate_sweeps() -> tuple[dict[str, dict[str, float]], dict[str, str], dic
             f = fit_fraction(dev, key, rows, before)
             values[dev][key] = f.value
             parts.append(
-                f"{KEYS[key]} on {len(rows)} row(s): {len(rows)} rows of the EleutherAI cookbook sweep "
-                f"{rows[0].args['sweep_row']['sweep']} on {rows[0].device} (perfmodel/data/gemm_sweeps.csv, the "
+                f"{KEYS[key]} on {len(rows)} row(s): {len(rows)} rows of the EleutherAI cookbook "
+                f"{_sweep_names(rows)} on {rows[0].device} (perfmodel/data/gemm_sweeps.csv, the "
                 "rows perfmodel.validation.sizing.cookbook_fit_key names; the rest of the sweep held out)"
             )
             errs = _errors(dev, key, f.value, rows, before)
@@ -356,21 +357,45 @@ def sweep_rows(device: str, key: str) -> list[Case]:
     ran_on = SWEEP_DEVICES.get(device)
     if ran_on is None:
         return []
+
+    def args(r: dict[str, Any]) -> dict[str, Any]:
+        # A batched row is priced against its b = 1 partner (sizing.batched_fit_partner).
+        partner = (
+            vsizing.batched_fit_partner(r["sweep"], json.loads(r["params"])) if key == "batched" else None
+        )
+        return {"sweep_row": r} if partner is None else {"sweep_row": r, "batch_one_row": partner}
+
     return [
-        Case("gemm", ran_on, "fp16", {"sweep_row": r}, measured=r["value"], metric=r["metric"], unit=r["unit"],
+        Case("gemm", ran_on, "fp16", args(r), measured=r["value"], metric=r["metric"], unit=r["unit"],
              system=r["device"], operation=r["operation"], params=r["params"], source=r["source"])
         for r in vsizing.sweep_rows().iter_rows(named=True)
         if r["device"] == ran_on and vsizing.cookbook_fit_key(r["sweep"], json.loads(r["params"])) == key
     ]  # fmt: skip
 
 
+def _sweep_names(rows: list[Case]) -> str:
+    """'sweep X' or 'sweeps X and Y' for the cookbook rows ``rows`` (a batched row: 'each priced against its
+    b = 1 row of the same shape')."""
+    names = sorted({c.args["sweep_row"]["sweep"] for c in rows})
+    text = f"sweep {names[0]}" if len(names) == 1 else f"sweeps {' and '.join(names)}"
+    if any("batch_one_row" in c.args for c in rows):
+        text += " (b >= 2, each priced against the b = 1 row of the same shape in its log)"
+    return text
+
+
 def predict_any(c: Case, spec: Any) -> float:
     """``predict`` for published rows, ``measured.predict`` for this project's own, ``sizing.predict_cookbook``
-    for the cookbook sweeps (on the device the row ran on, with the fitted device's overrides)."""
+    for the cookbook sweeps (on the device the row ran on, with the fitted device's overrides); a batched row
+    with its b = 1 partner (``batch_one_row``) is priced relative to it: the model's batched-over-unbatched ratio
+    of the same shape times the partner's measurement, so the cookbook's timing (slowest call, host time) and the
+    unbatched rate cancel."""
     if "sweep_row" in c.args:
-        return vsizing.predict_cookbook(
-            c.args["sweep_row"], pm.hwdb.get(c.device).with_overrides(spec.overrides)
-        )
+        dev = pm.hwdb.get(c.device).with_overrides(spec.overrides)
+        pred = vsizing.predict_cookbook(c.args["sweep_row"], dev)
+        one = c.args.get("batch_one_row")
+        if one is not None:
+            pred *= float(one["value"]) / vsizing.predict_cookbook(one, dev)
+        return pred
     if "measured_row" in c.args:
         value = measured.predict(c.args["measured_row"], spec)
         assert value is not None
@@ -464,7 +489,7 @@ def calibrate_roofline(
                 )
                 + (
                     [
-                        f"{len(swept)} rows of the EleutherAI cookbook sweep {swept[0].args['sweep_row']['sweep']} "
+                        f"{len(swept)} rows of the EleutherAI cookbook {_sweep_names(swept)} "
                         f"on {swept[0].device} (perfmodel/data/gemm_sweeps.csv, the rows "
                         "perfmodel.validation.sizing.cookbook_fit_key names; the rest of the sweep held out)"
                     ]

@@ -73,6 +73,15 @@ def _arg_error(name: str, value: Any, expected: str, choices: Iterable[str] = ()
     return InvalidArgumentError(f"argument `{name}`: is {value!r}; expected {expected}{hint}")
 
 
+def _dtype_error(dtype: str, dev: hwdb.Spec) -> InvalidArgumentError:
+    """``dtype`` is not a matrix dtype of ``dev``: the error lists and suggests only the dtypes it has (V100 has no
+    bf16: 'fp16', never 'bf16' itself)."""
+    names = [
+        d for d in ("fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8") if dev.peak_tflops(d) is not None
+    ]
+    return _arg_error("dtype", dtype, f"a matrix dtype of {dev.id} ({', '.join(names)})", names)
+
+
 def _whole(name: str, value: Any, minimum: int = 1) -> int:
     if (
         isinstance(value, bool)
@@ -468,8 +477,7 @@ def sizing(
     training = _check.flag("training", training)
     dtype = _dtype(dtype)
     if dev.peak_tflops(dtype) is None:
-        names = ["fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8"]
-        raise _arg_error("dtype", dtype, f"a matrix dtype of {dev.id}", names)
+        raise _dtype_error(dtype, dev)
     base = _base_shape(m)
     for name, v in (
         ("heads", base["heads"]),
@@ -745,7 +753,7 @@ def sizing_sweep(
     frames = []
     for dev in devs:
         if dev.peak_tflops(dtype) is None:
-            raise _arg_error("dtype", dtype, f"a matrix dtype of {dev.id}", ["bf16", "fp16", "fp8", "tf32"])
+            raise _dtype_error(dtype, dev)
         tot = _totals(_evaluate(dev, dtype, s, training), s.layers)
         tf = tot["model_flops"] / tot["model_time_s"] / 1e12
         data: dict[str, Any] = {"device": pl.Series([dev.id] * count)}

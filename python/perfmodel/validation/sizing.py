@@ -44,6 +44,7 @@ published MI300X rows are single best-shape figures, in the ``roofline`` suite).
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -61,9 +62,11 @@ __all__ = [
     "sweep_summary",
     "device_agreement",
     "method_agreement",
+    "bmm_sweep_agreement",
     "misranked",
     "sweep_rows",
     "cookbook_fit_key",
+    "batched_fit_partner",
     "predict_cookbook",
     "timing_fit_half",
     "timing_figures",
@@ -155,8 +158,16 @@ def cookbook_fit_key(sweep: str, params: dict[str, Any]) -> str | None:
       n = 2 (mod 4), half of its unaligned outputs; n = 4 (mod 8), every n <= 128 and every aligned n are held
       out, and so is every other sweep of both GPUs;
     - ``odd`` (A100's ``odd_gemm_fraction``, a leading dimension not a multiple of 4 bytes): the odd outputs of
-      the vocabulary sweep on n (8192 x n x 51200); its even sizes and the whole sweep on the inner k held out.
+      the vocabulary sweep on n (8192 x n x 51200); its even sizes and the whole sweep on the inner k held out;
+    - ``batched`` (V100's ``batched_gemm_fraction``): the rows of both V100 ``bmm`` sweeps with b >= 2 and
+      m >= 2048 (calls of 0.5-560 ms, where the host round trip is below 2 %) whose b = 1 row of the same shape
+      (:func:`batched_fit_partner`) is, like themselves, in the timing fit half (:func:`timing_fit_half`): each is
+      priced relative to that b = 1 row (the same log, the same slowest-call timing), so the figure is the rate
+      of cuBLAS's strided-batched kernels over its GEMM kernels on the same shape, whatever the timing figures.
+      11 rows; every other row of both sweeps is held out of it.
     """
+    if params.get("batch", 1) >= 2 and batched_fit_partner(sweep, params) is not None:
+        return "batched"
     if sweep == "v100_mm_ksweep_high":
         return "gemm16"
     if sweep in ("a100_mm_ksweep_low", "v100_mm_ksweep_low") and params["n"] >= 130 and params["n"] % 4 == 2:
@@ -164,6 +175,47 @@ def cookbook_fit_key(sweep: str, params: dict[str, Any]) -> str | None:
     if sweep == "a100_vocab_out_sweep" and params["n"] % 2 == 1:
         return "odd"
     return None
+
+
+#: The sweeps ``batched_gemm_fraction`` is fitted on (:func:`cookbook_fit_key`): V100 only. On A100 the same
+#: ratio is 0.96-1.01 at 2048-4096 (b <= 16) and falls only for 8192^2 outputs and 4096^2 at b >= 32 (0.79-0.87):
+#: a shape-dependent kernel choice, not one rate, so A100 keeps no figure.
+_BATCHED_FIT_SWEEPS = ("v100_bmm_bsweep", "v100_bmm_msweep")
+
+
+@functools.lru_cache(maxsize=1)
+def _timing_fit_shapes() -> dict[tuple[str, int, int, int, int], dict[str, Any]]:
+    """(sweep, m, n, k, batch) -> row, for the rows in the timing fit half of their sweep."""
+    out: dict[tuple[str, int, int, int, int], dict[str, Any]] = {}
+    seen: dict[str, int] = {}
+    for r in sweep_rows().iter_rows(named=True):
+        i = seen.get(r["sweep"], 0)
+        seen[r["sweep"]] = i + 1
+        p = json.loads(r["params"])
+        if timing_fit_half(i):
+            out[(r["sweep"], p["m"], p["n"], p["k"], p["batch"])] = r
+    return out
+
+
+def batched_fit_partner(sweep: str, params: dict[str, Any]) -> dict[str, Any] | None:
+    """The b = 1 row of the same shape in the same log for a row that fits V100's ``batched_gemm_fraction``
+    (:func:`cookbook_fit_key`), or None for any other row: the row itself must be in its sweep's timing fit half
+    with b >= 2 and m >= 2048, its b = 1 partner too.
+
+    Examples
+    --------
+    >>> from perfmodel.validation import sizing
+    >>> sizing.batched_fit_partner("v100_bmm_bsweep", {"m": 4096, "n": 4096, "k": 4096, "batch": 8})["value"]
+    84.18
+    >>> sizing.batched_fit_partner("v100_bmm_bsweep", {"m": 8192, "n": 8192, "k": 8192, "batch": 8}) is None
+    True
+    """
+    if sweep not in _BATCHED_FIT_SWEEPS or params.get("batch", 1) < 2 or params["m"] < 2048:
+        return None
+    fit = _timing_fit_shapes()
+    if (sweep, params["m"], params["n"], params["k"], params["batch"]) not in fit:
+        return None
+    return fit.get((sweep, params["m"], params["n"], params["k"], 1))
 
 
 def predict_cookbook(row: dict[str, Any], device: Spec | None = None) -> float:
@@ -372,6 +424,47 @@ def method_agreement(rows: pl.DataFrame | None = None) -> pl.DataFrame:
     )
 
 
+def bmm_sweep_agreement(rows: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Per cookbook GPU: the shapes both ``bmm`` sweeps timed (4096 x 4096 x 4096 at every batch, the b sweep's
+    4096^3 and the m sweep's m = 4096, each the slowest of 199 calls in its own run): rows, Spearman rank
+    correlation of one sweep's measurements against the other's, and their median and max |difference|. How well
+    two runs of the same ordering agree, a ceiling for any model's rank correlation among shapes that close.
+
+    Examples
+    --------
+    >>> from perfmodel.validation import sizing
+    >>> a = {r["gpu"]: r for r in sizing.bmm_sweep_agreement().iter_rows(named=True)}
+    >>> a["a100"]["rows"], round(a["a100"]["max_abs_difference"], 3)
+    (7, 0.03)
+    """
+    df = run() if rows is None else rows
+    cb = df.filter(
+        pl.col("group").str.starts_with("cookbook_") & pl.col("group").str.contains("_bmm_")
+    ).with_columns(
+        gpu=pl.col("group").str.split("_").list.get(1),
+        sweep=pl.col("group").str.split("_").list.get(3),
+        m=pl.col("params").str.json_path_match("$.m").cast(pl.Int64),
+        n=pl.col("params").str.json_path_match("$.n").cast(pl.Int64),
+        k=pl.col("params").str.json_path_match("$.k").cast(pl.Int64),
+        batch=pl.col("params").str.json_path_match("$.batch").cast(pl.Int64),
+    )
+    key = ["gpu", "m", "n", "k", "batch"]
+    b = cb.filter(pl.col("sweep") == "bsweep").select(*key, bsweep="measured")
+    m = cb.filter(pl.col("sweep") == "msweep").select(*key, msweep="measured")
+    diff = ((pl.col("msweep") - pl.col("bsweep")) / pl.col("bsweep")).abs()
+    return (
+        b.join(m, on=key)
+        .group_by("gpu")
+        .agg(
+            rows=pl.len(),
+            spearman_bsweep_vs_msweep=pl.corr("bsweep", "msweep", method="spearman"),
+            median_abs_difference=diff.median(),
+            max_abs_difference=diff.max(),
+        )
+        .sort("gpu")
+    )
+
+
 def misranked(rows: pl.DataFrame | None = None, top: int = 3) -> pl.DataFrame:
     """Per sweep whose Spearman is below the target, the ``top`` shapes the model ranks furthest from where they
     measure: rank (1 = fastest, ties averaged) by measured and by predicted throughput, and both throughputs."""
@@ -393,11 +486,13 @@ def misranked(rows: pl.DataFrame | None = None, top: int = 3) -> pl.DataFrame:
 
 def summary_extra(rows: pl.DataFrame) -> dict[str, Any]:
     """What ``perfmodel validate sizing --write`` adds to the summary: per-sweep Spearman and targets, the
-    H100-vs-H200 agreement of the measurements themselves, the cookbook's two timings of the same shapes, and
+    H100-vs-H200 agreement of the measurements themselves, the cookbook's two timings of the same shapes, its two
+    ``bmm`` runs of the same shapes, and
     the shapes ranked furthest from their measured place in each sweep below the Spearman target."""
     return {
         "sweeps": sweep_summary(rows).to_dicts(),
         "h100_vs_h200_measured": device_agreement(rows).to_dicts(),
         "cookbook_mm_vs_bmm_measured": method_agreement(rows).to_dicts(),
+        "cookbook_bsweep_vs_msweep_measured": bmm_sweep_agreement(rows).to_dicts(),
         "most_misranked": misranked(rows).to_dicts(),
     }

@@ -303,6 +303,9 @@ pub struct GemmSchedule {
     pub waves: f64,
     /// Compute units (SMs or CUs) a wave fills.
     pub units: f64,
+    /// K slices of each output tile: 1, or more where the device's unbatched GEMM splits K
+    /// (`GemmContext::split_k_choice`); `waves` then counts the `tiles x k_slices` thread blocks.
+    pub k_slices: f64,
     /// Whether the leading dimensions are multiples of 16 bytes.
     pub aligned: bool,
     /// Compute time, the alignment penalty included, seconds.
@@ -343,6 +346,13 @@ pub struct GemmContext {
     unaligned_slowdown: f64,
     /// Same when a leading dimension is not a multiple of 4 bytes (1 / the device's odd fraction).
     odd_slowdown: f64,
+    /// Compute-time factor of a strided-batched GEMM, batch >= 2 (1 / the device's batched fraction).
+    batched_slowdown: f64,
+    /// Whether an unbatched GEMM whose output tiles leave compute units idle splits K (hwdb
+    /// `compute.gemm_split_k`).
+    split_k: bool,
+    /// Elements per 128 bytes: a K slice is a multiple of it (CUTLASS's cache-line alignment of split-K).
+    k_slice_align: f64,
     /// The device's smooth-maximum exponent.
     overlap_exponent: f64,
 }
@@ -384,6 +394,9 @@ impl GemmContext {
             align_m: false,
             unaligned_slowdown: 1.0 / device.efficiency.unaligned_gemm,
             odd_slowdown: 1.0 / device.efficiency.odd_gemm,
+            batched_slowdown: 1.0 / device.efficiency.batched_gemm,
+            split_k: device.gemm_split_k,
+            k_slice_align: 128.0 / dtype.bytes(),
             overlap_exponent: device.efficiency.overlap_exponent,
         })
     }
@@ -414,10 +427,19 @@ impl GemmContext {
     ///
     /// For each tile shape: tiles = batch * ceil(m / tm) * ceil(n / tn), waves = ceil(tiles / units),
     /// time = waves * (k * seconds per k + tile overhead); the fastest shape wins (the first on ties). An
-    /// unaligned leading dimension (see [`Layout`]) multiplies it by the device's unaligned slowdown.
+    /// unaligned leading dimension (see [`Layout`]) multiplies it by the device's unaligned slowdown, a batch
+    /// above one by its strided-batched slowdown (1 on most devices, so exactly the unbatched time there).
     #[inline(always)]
     fn terms<A: Arith>(&self, m: f64, n: f64, k: f64, batch: f64) -> (f64, f64, f64, Bound) {
-        let (t_compute, l2_bytes, _, _) = self.tile_choice::<A>(m, n, k, batch);
+        let (t_compute, l2_bytes, _, _, _) = self.split_k_choice::<A>(m, n, k, batch);
+        // A batch above one runs the library's strided-batched kernels (PyTorch's bmm calls
+        // cublasGemmStridedBatchedEx), which reach their own rate; a batch of one runs the GEMM kernels.
+        let t_compute = t_compute
+            * if batch > 1.0 {
+                self.batched_slowdown
+            } else {
+                1.0
+            };
         // A leading dimension that is not a multiple of 16 bytes slows the whole GEMM down, one that is not even
         // a multiple of 4 bytes more so.
         let t_compute = if self.aligned::<A>(m, n, k) {
@@ -475,6 +497,56 @@ impl GemmContext {
         (t_compute, l2_bytes, best, best_tiles)
     }
 
+    /// `tile_choice`, or on a device whose unbatched GEMM splits K (`split_k`) the fastest of it and, for a
+    /// batch of one, each tile shape whose tiles leave units idle run as parallel split-K: every tile's K loop cut
+    /// into s slices (s x tiles <= units, each slice a multiple of 128 bytes of K), the slices' fp32 partials
+    /// written and summed by a second kernel: time = k / s x seconds per k + tile overhead + launch + (8 s m n +
+    /// m n x output bytes) / HBM rate, s the best integer next to its optimum sqrt(k x seconds per k x HBM rate /
+    /// (8 m n)). A batched GEMM cannot split K: CUTLASS's universal GEMM (`GemmUniversalMode`, NVIDIA/cutlass
+    /// `include/cutlass/gemm/kernel/gemm_universal.h` @ 7107b055) spends the grid's third dimension on the K
+    /// slices in `kGemm`/`kGemmSplitKParallel` mode and on the batch index in `kBatched` mode. Returns
+    /// `tile_choice`'s tuple and the slices.
+    #[inline(always)]
+    fn split_k_choice<A: Arith>(
+        &self,
+        m: f64,
+        n: f64,
+        k: f64,
+        batch: f64,
+    ) -> (f64, f64, usize, f64, f64) {
+        let (t, l2, best, tiles) = self.tile_choice::<A>(m, n, k, batch);
+        if !self.split_k || batch != 1.0 {
+            return (t, l2, best, tiles, 1.0);
+        }
+        let mut out = (t, l2, best, tiles, 1.0);
+        let max_by_k = (k / self.k_slice_align).floor();
+        let partial_bytes_per_slice = 8.0 * m * n;
+        let output_s = m * n * self.out_bytes / self.hbm_bw;
+        for (i, (&(sec_per_k, perimeter), &(mi, ni))) in
+            self.tiles.iter().zip(&TILE_EDGE_INDEX).enumerate()
+        {
+            let tiles_i = A::ceil(m * self.inv_edges[mi]) * A::ceil(n * self.inv_edges[ni]);
+            let max_slices = (self.units / tiles_i).floor().min(max_by_k);
+            if max_slices < 2.0 {
+                continue;
+            }
+            let optimum = (k * sec_per_k * self.hbm_bw / partial_bytes_per_slice).sqrt();
+            let lo = optimum.floor().clamp(2.0, max_slices);
+            let hi = (lo + 1.0).min(max_slices);
+            for s in [lo, hi] {
+                let t_s = k / s * sec_per_k
+                    + self.tile_overhead_s
+                    + self.launch_s
+                    + output_s
+                    + s * partial_bytes_per_slice / self.hbm_bw;
+                if t_s < out.0 {
+                    out = (t_s, tiles_i * perimeter * k * self.in_bytes, i, tiles_i, s);
+                }
+            }
+        }
+        out
+    }
+
     /// Whether k and the other leading dimension (see [`Layout`]) are multiples of 16 bytes.
     #[inline(always)]
     fn aligned<A: Arith>(&self, m: f64, n: f64, k: f64) -> bool {
@@ -496,14 +568,15 @@ impl GemmContext {
     /// (alignment penalty included) and memory times before their smooth maximum. Sizes must already be
     /// validated.
     pub fn schedule(&self, m: f64, n: f64, k: f64, batch: f64) -> GemmSchedule {
-        let (_, _, best, tiles) = self.tile_choice::<Portable>(m, n, k, batch);
+        let (_, _, best, tiles, k_slices) = self.split_k_choice::<Portable>(m, n, k, batch);
         let (compute_s, memory_s, _, _) = self.terms::<Portable>(m, n, k, batch);
         GemmSchedule {
             tile_m: GEMM_TILES[best].0,
             tile_n: GEMM_TILES[best].1,
             tiles,
-            waves: Portable::ceil(tiles * self.inv_units),
+            waves: Portable::ceil(tiles * k_slices * self.inv_units),
             units: self.units,
+            k_slices,
             aligned: self.aligned::<Portable>(m, n, k),
             compute_s,
             memory_s,
@@ -1487,6 +1560,37 @@ mod tests {
                 l2_bytes = tiles * (tm + tn) * k * ctx.in_bytes;
             }
         }
+        // Parallel split-K of an unbatched GEMM, every slice count that keeps one wave.
+        if ctx.split_k && batch == 1.0 {
+            for (tm, tn, rel) in GEMM_TILES {
+                let sec_per_k = 2.0 * tm * tn / (ctx.rate_per_unit * rel);
+                let tiles = (m * (1.0 / tm)).ceil() * (n * (1.0 / tn)).ceil();
+                let max_slices = (ctx.units / tiles)
+                    .floor()
+                    .min((k / ctx.k_slice_align).floor());
+                let optimum = (k * sec_per_k * ctx.hbm_bw / (8.0 * m * n)).sqrt();
+                let mut s = 2.0;
+                while s <= max_slices {
+                    // Only the integers next to the optimum are candidates, as in the engine.
+                    let lo = optimum.floor().clamp(2.0, max_slices);
+                    if s == lo || s == (lo + 1.0).min(max_slices) {
+                        let t = k / s * sec_per_k
+                            + ctx.tile_overhead_s
+                            + ctx.launch_s
+                            + m * n * ctx.out_bytes / ctx.hbm_bw
+                            + s * (8.0 * m * n) / ctx.hbm_bw;
+                        if t < t_compute {
+                            t_compute = t;
+                            l2_bytes = tiles * (tm + tn) * k * ctx.in_bytes;
+                        }
+                    }
+                    s += 1.0;
+                }
+            }
+        }
+        if batch > 1.0 {
+            t_compute *= ctx.batched_slowdown;
+        }
         let other = if ctx.align_m { m } else { n };
         if k % ctx.word != 0.0 || other % ctx.word != 0.0 {
             t_compute *= ctx.odd_slowdown;
@@ -1732,6 +1836,103 @@ mod tests {
         let (a, _, _, _) = ctx32.terms::<Portable>(4096.0, 4096.0, 4096.0, 1.0);
         let (u, _, _, _) = ctx32.terms::<Portable>(4096.0, 4097.0, 4096.0, 1.0);
         assert!(same_bits(u, 2.0 * a));
+    }
+
+    #[test]
+    fn strided_batched_gemms_take_their_own_fraction() {
+        let a100 = hw::registry()
+            .unwrap()
+            .get("a100-sxm4-80gb")
+            .unwrap()
+            .device()
+            .unwrap();
+        // No figure: batch 2 is exactly twice the tiles of batch 1, nothing else.
+        let plain = GemmContext::new(&a100, Dtype::Fp16).unwrap();
+        assert!(same_bits(plain.batched_slowdown, 1.0));
+        let mut ctx = plain;
+        ctx.batched_slowdown = 1.5;
+        // The factor multiplies the compute time of every batch above one and never a batch of one.
+        let (one_plain, ..) = plain.terms::<Portable>(4096.0, 4096.0, 4096.0, 1.0);
+        let (one, ..) = ctx.terms::<Portable>(4096.0, 4096.0, 4096.0, 1.0);
+        assert!(same_bits(one, one_plain));
+        for b in [2.0, 3.0, 64.0] {
+            let (t_plain, ..) = plain.terms::<Portable>(4096.0, 4096.0, 4096.0, b);
+            let (t, ..) = ctx.terms::<Portable>(4096.0, 4096.0, 4096.0, b);
+            assert!(same_bits(t, 1.5 * t_plain));
+            assert!(same_bits(
+                ctx.estimate(4096.0, 4097.0, 4096.0, b).time_s,
+                reference_gemm(&ctx, 4096.0, 4097.0, 4096.0, b).time_s
+            ));
+        }
+        // The vectorized columns give the reference's bits too.
+        let (m, n, k, batch) = (
+            vec![64.0, 4096.0, 100.0],
+            vec![64.0, 4096.0, 4097.0],
+            vec![4096.0; 3],
+            vec![1.0, 8.0, 2.0],
+        );
+        let mut cols = KernelColumns::zeroed(3);
+        assert!(evaluate_columns(
+            cols.as_mut(),
+            1.0,
+            &GemmBlocks::new(&ctx, &m, &n, &k, &batch)
+        ));
+        for i in 0..3 {
+            let r = reference_gemm(&ctx, m[i], n[i], k[i], batch[i]);
+            assert!(same_bits(cols.time_s[i], r.time_s));
+        }
+    }
+
+    #[test]
+    fn an_unbatched_gemm_that_leaves_units_idle_splits_k_where_the_device_does() {
+        let reg = hw::registry().unwrap();
+        let a100 = reg.get("a100-sxm4-80gb").unwrap().device().unwrap();
+        let mut ctx = GemmContext::new(&a100, Dtype::Fp16).unwrap();
+        assert!(!ctx.split_k);
+        // Off: exactly the whole-K tile choice.
+        let (m, n, k) = (32.0, 32.0, 4096.0);
+        let (t_off, ..) = ctx.tile_choice::<Portable>(m, n, k, 1.0);
+        assert!(same_bits(
+            ctx.split_k_choice::<Portable>(m, n, k, 1.0).0,
+            t_off
+        ));
+        ctx.split_k = true;
+        // By hand: one 64 x 64 tile (the tile set's last shape) over the whole K, or s slices of it on s of the 108
+        // SMs plus the reduction kernel (its launch, s fp32 partials written and read, the output written).
+        let (sec_per_k, _) = ctx.tiles[5];
+        let slice = |s: f64| {
+            k / s * sec_per_k
+                + ctx.tile_overhead_s
+                + ctx.launch_s
+                + m * n * 2.0 / ctx.hbm_bw
+                + s * (8.0 * m * n) / ctx.hbm_bw
+        };
+        // The optimum sqrt(k sec_per_k bw / 8 m n) lies far above 64 slices (4096 / 64 elements per 128 bytes).
+        let (t, _, best, tiles, slices) = ctx.split_k_choice::<Portable>(m, n, k, 1.0);
+        assert_eq!((best, tiles, slices), (5, 1.0, 64.0));
+        assert!(same_bits(t, slice(64.0)));
+        assert!(t < t_off / 2.0, "{t} vs {t_off}");
+        // A batch of two runs both tiles whole (the batch takes the grid's third dimension).
+        let (t2, .., s2) = ctx.split_k_choice::<Portable>(m, n, k, 2.0);
+        assert_eq!(s2, 1.0);
+        assert!(same_bits(t2, ctx.tile_choice::<Portable>(m, n, k, 2.0).0));
+        // A GEMM whose tiles fill the units is not split; the schedule reports the slices and their single wave.
+        let (.., s_big) = ctx.split_k_choice::<Portable>(4096.0, 4096.0, 4096.0, 1.0);
+        assert_eq!(s_big, 1.0);
+        let sched = ctx.schedule(m, n, k, 1.0);
+        assert_eq!((sched.k_slices, sched.waves, sched.tiles), (64.0, 1.0, 1.0));
+        // The reference gives the same bits, for shapes on both sides of the optimum.
+        for (m, n, k) in [
+            (32.0, 32.0, 4096.0),
+            (256.0, 256.0, 4096.0),
+            (512.0, 1000.0, 8192.0),
+            (8.0, 4096.0, 4096.0),
+        ] {
+            assert!(same_bits(
+                ctx.estimate(m, n, k, 1.0).time_s,
+                reference_gemm(&ctx, m, n, k, 1.0).time_s
+            ));
+        }
     }
 
     #[test]

@@ -76,6 +76,11 @@ pub struct Efficiency {
     /// library's narrowest-alignment kernels, CUTLASS's `align1`); `unaligned_gemm` where no measurement says
     /// otherwise.
     pub odd_gemm: f64,
+    /// Fraction of the GEMM rate a strided-batched GEMM (batch >= 2) reaches: PyTorch's `bmm`/`baddbmm` call
+    /// `cublasGemmStridedBatchedEx`, whose kernels are chosen apart from the GEMM's, while a batch of one runs the
+    /// GEMM kernels (PyTorch >= 2.2 calls the GEMM for it, pytorch/pytorch PR #116518; cuBLAS 11 ran a batch count
+    /// of one as fast as its GEMM, issue #114911); 1 where no measurement says otherwise.
+    pub batched_gemm: f64,
     /// Fraction of the HBM stream rate (`hbm` x peak) that an FP8 cast pass reaches: scale, convert and amax of a
     /// 16-bit tensor, optionally with its transposed fp8 copy (Transformer Engine's `cast_transpose`); 1 where no
     /// measurement says otherwise. Not inheritable through `inherit_from` (a device names one parent for all its
@@ -120,6 +125,9 @@ pub struct Device {
     /// The power model's figures (hwdb `[power]` beyond `tdp_w`); see [`crate::power`].
     pub power: PowerFigures,
     pub efficiency: Efficiency,
+    /// Whether the vendor library's unbatched GEMM splits K across compute units its output tiles leave idle
+    /// (hwdb `compute.gemm_split_k`; false when absent): see `roofline::GemmContext`.
+    pub gemm_split_k: bool,
     /// What one GPU of this kind rents for (hwdb `[price]`), where a sourced, dated price exists.
     pub price: Option<Price>,
 }
@@ -227,6 +235,7 @@ impl Device {
         let compute_units = c.req_figure("units_count")? as u32;
         let unit_name = c.string("unit_name")?.unwrap_or_else(|| "unit".into());
         let boost_clock_mhz = c.req_figure("boost_clock_mhz")?;
+        let gemm_split_k = c.boolean("gemm_split_k")?.unwrap_or(false);
         let t = 1e12;
         let m = |k| -> Result<Option<f64>> { Ok(c.figure(k)?.map(|x| x * t)) };
         let matrix_peak = [
@@ -321,6 +330,7 @@ impl Device {
             attention_cudnn: e.figure("attention_cudnn_fraction")?,
             unaligned_gemm,
             odd_gemm: e.figure("odd_gemm_fraction")?.unwrap_or(unaligned_gemm),
+            batched_gemm: e.figure("batched_gemm_fraction")?.unwrap_or(1.0),
             fp8_cast: e.figure("fp8_cast_fraction")?.unwrap_or(1.0),
             tile_overhead_s: e.req_figure("tile_overhead_us")? * 1e-6,
             launch_overhead_s: e.req_figure("launch_overhead_us")? * 1e-6,
@@ -401,6 +411,7 @@ impl Device {
             tdp_w,
             power,
             efficiency,
+            gemm_split_k,
             price,
         })
     }
