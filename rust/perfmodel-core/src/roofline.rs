@@ -11,6 +11,7 @@
 #![allow(clippy::inline_always)]
 
 use crate::error::{check_positive, invalid, Result};
+use crate::hw::device::GemmLibrary;
 use crate::hw::{Device, Dtype};
 
 /// What limits a kernel.
@@ -294,7 +295,7 @@ impl Layout {
 /// How the GEMM engine schedules one GEMM (`GemmContext::schedule`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GemmSchedule {
-    /// Output tile (rows x columns) of the fastest `GEMM_TILES` shape.
+    /// Output tile (rows x columns) of the fastest `GEMM_TILES` shape, or of the library kernel it runs.
     pub tile_m: f64,
     pub tile_n: f64,
     /// Output tiles: `batch * ceil(m / tile_m) * ceil(n / tile_n)`.
@@ -310,6 +311,10 @@ pub struct GemmSchedule {
     /// Memory time (the slower of HBM and L2), seconds.
     pub memory_s: f64,
 }
+
+/// A GEMM's tile choice: (compute time before the alignment penalty, L2 bytes, the output tile (rows, columns),
+/// its tile count, whether the device's GEMM library priced it).
+type TileChoice = (f64, f64, (f64, f64), f64, bool);
 
 /// The per-device constants a GEMM evaluation needs, resolved once per call so the hot loop is pure arithmetic.
 #[derive(Debug, Clone, Copy)]
@@ -345,6 +350,12 @@ pub struct GemmContext {
     odd_slowdown: f64,
     /// The device's smooth-maximum exponent.
     overlap_exponent: f64,
+    /// The device's GEMM library selection for this dtype (hwdb `[gemm_library]`), if sourced: the GEMM is then
+    /// priced on the kernel the library selects instead of the best of `GEMM_TILES`.
+    library: Option<&'static GemmLibrary>,
+    /// Rate per unit of a library kernel that runs on the vector units (the dtype's vector peak, else fp32's,
+    /// times the GEMM fraction), FLOP/s.
+    vector_rate_per_unit: f64,
 }
 
 impl GemmContext {
@@ -385,6 +396,13 @@ impl GemmContext {
             unaligned_slowdown: 1.0 / device.efficiency.unaligned_gemm,
             odd_slowdown: 1.0 / device.efficiency.odd_gemm,
             overlap_exponent: device.efficiency.overlap_exponent,
+            library: device.gemm_library.filter(|l| l.dtype == dtype),
+            vector_rate_per_unit: device
+                .vector_peak(dtype)
+                .or_else(|| device.vector_peak(Dtype::Fp32))
+                .unwrap_or(peak)
+                * device.gemm_fraction(dtype)
+                / units,
         })
     }
 
@@ -417,10 +435,10 @@ impl GemmContext {
     /// unaligned leading dimension (see [`Layout`]) multiplies it by the device's unaligned slowdown.
     #[inline(always)]
     fn terms<A: Arith>(&self, m: f64, n: f64, k: f64, batch: f64) -> (f64, f64, f64, Bound) {
-        let (t_compute, l2_bytes, _, _) = self.tile_choice::<A>(m, n, k, batch);
+        let (t_compute, l2_bytes, _, _, by_library) = self.tile_choice::<A>(m, n, k, batch);
         // A leading dimension that is not a multiple of 16 bytes slows the whole GEMM down, one that is not even
-        // a multiple of 4 bytes more so.
-        let t_compute = if self.aligned::<A>(m, n, k) {
+        // a multiple of 4 bytes more so (unless the library's own kernel choice priced it).
+        let t_compute = if by_library || self.aligned::<A>(m, n, k) {
             t_compute
         } else if self.word_aligned::<A>(m, n, k) {
             t_compute * self.unaligned_slowdown
@@ -446,10 +464,22 @@ impl GemmContext {
         (t_compute, t_mem, hbm_bytes, bound)
     }
 
-    /// The fastest tile shape of `GEMM_TILES` (the first on ties): (compute time before the alignment penalty,
-    /// L2 bytes, index of the shape in `GEMM_TILES`, its tile count).
+    /// The fastest tile shape of `GEMM_TILES` (the first on ties), or the kernel the device's GEMM library selects
+    /// ([`Self::library_choice`]): (compute time before the alignment penalty, L2 bytes, the output tile (rows,
+    /// columns), its tile count, whether the library priced it).
     #[inline(always)]
-    fn tile_choice<A: Arith>(&self, m: f64, n: f64, k: f64, batch: f64) -> (f64, f64, usize, f64) {
+    fn tile_choice<A: Arith>(
+        &self,
+        m: f64,
+        n: f64,
+        k: f64,
+        batch: f64,
+    ) -> (f64, f64, (f64, f64), f64, bool) {
+        if let Some(lib) = self.library {
+            if let Some(c) = self.library_choice::<A>(lib, m, n, k, batch) {
+                return c;
+            }
+        }
         let row_tiles = self.inv_edges.map(|inv| A::ceil(m * inv));
         let col_tiles = self.inv_edges.map(|inv| A::ceil(n * inv));
         let mut t_compute = f64::INFINITY;
@@ -472,7 +502,49 @@ impl GemmContext {
             best = if better { i } else { best };
             best_tiles = if better { tiles } else { best_tiles };
         }
-        (t_compute, l2_bytes, best, best_tiles)
+        (
+            t_compute,
+            l2_bytes,
+            (GEMM_TILES[best].0, GEMM_TILES[best].1),
+            best_tiles,
+            false,
+        )
+    }
+
+    /// The kernel the device's GEMM library selects ([`GemmLibrary::select`]) for this GEMM, in the library's
+    /// column-major terms (`Layout::Row`: PyTorch's row-major C = A B is the library's C^T = B^T A^T, so its M is
+    /// n and its N is m; `Layout::Tn`: M = m, N = n): tiles = batch x ceil(M / tile M) x ceil(N / tile N) x
+    /// split-U, waves = ceil(tiles / units), time = waves x (2 tile M tile N (k / split-U) / rate per unit + tile
+    /// overhead), the rate per unit of the matrix cores or, for a vector kernel, of the vector units. The
+    /// library's predicates choose the kernels an unaligned size can run, so no alignment penalty is added. `None`
+    /// when no kernel of the table can run the problem.
+    #[inline(always)]
+    fn library_choice<A: Arith>(
+        &self,
+        lib: &GemmLibrary,
+        m: f64,
+        n: f64,
+        k: f64,
+        batch: f64,
+    ) -> Option<TileChoice> {
+        let (big_m, big_n) = if self.align_m { (m, n) } else { (n, m) };
+        let s = lib.select([big_m, big_n, k])?;
+        let tiles = batch * A::ceil(big_m / s.tile_m) * A::ceil(big_n / s.tile_n) * s.split_k;
+        let waves = A::ceil(tiles * self.inv_units);
+        let rate = if s.matrix {
+            self.rate_per_unit
+        } else {
+            self.vector_rate_per_unit
+        };
+        let k_split = k / s.split_k;
+        let t = waves * (2.0 * s.tile_m * s.tile_n * k_split / rate + self.tile_overhead_s);
+        let l2_bytes = tiles * (s.tile_m + s.tile_n) * k_split * self.in_bytes;
+        let tile = if self.align_m {
+            (s.tile_m, s.tile_n)
+        } else {
+            (s.tile_n, s.tile_m)
+        };
+        Some((t, l2_bytes, tile, tiles, true))
     }
 
     /// Whether k and the other leading dimension (see [`Layout`]) are multiples of 16 bytes.
@@ -496,11 +568,11 @@ impl GemmContext {
     /// (alignment penalty included) and memory times before their smooth maximum. Sizes must already be
     /// validated.
     pub fn schedule(&self, m: f64, n: f64, k: f64, batch: f64) -> GemmSchedule {
-        let (_, _, best, tiles) = self.tile_choice::<Portable>(m, n, k, batch);
+        let (_, _, (tile_m, tile_n), tiles, _) = self.tile_choice::<Portable>(m, n, k, batch);
         let (compute_s, memory_s, _, _) = self.terms::<Portable>(m, n, k, batch);
         GemmSchedule {
-            tile_m: GEMM_TILES[best].0,
-            tile_n: GEMM_TILES[best].1,
+            tile_m,
+            tile_n,
             tiles,
             waves: Portable::ceil(tiles * self.inv_units),
             units: self.units,
@@ -1487,11 +1559,28 @@ mod tests {
                 l2_bytes = tiles * (tm + tn) * k * ctx.in_bytes;
             }
         }
+        // A device's GEMM library: the kernel it selects, no alignment penalty.
+        let (big_m, big_n) = if ctx.align_m { (m, n) } else { (n, m) };
+        let chosen = ctx.library.and_then(|lib| lib.select([big_m, big_n, k]));
+        if let Some(s) = chosen {
+            let rate = if s.matrix {
+                ctx.rate_per_unit
+            } else {
+                ctx.vector_rate_per_unit
+            };
+            let tiles = batch * (big_m / s.tile_m).ceil() * (big_n / s.tile_n).ceil() * s.split_k;
+            let waves = (tiles * ctx.inv_units).ceil();
+            let k_split = k / s.split_k;
+            t_compute = waves * (2.0 * s.tile_m * s.tile_n * k_split / rate + ctx.tile_overhead_s);
+            l2_bytes = tiles * (s.tile_m + s.tile_n) * k_split * ctx.in_bytes;
+        }
         let other = if ctx.align_m { m } else { n };
-        if k % ctx.word != 0.0 || other % ctx.word != 0.0 {
-            t_compute *= ctx.odd_slowdown;
-        } else if k % ctx.align != 0.0 || other % ctx.align != 0.0 {
-            t_compute *= ctx.unaligned_slowdown;
+        if chosen.is_none() {
+            if k % ctx.word != 0.0 || other % ctx.word != 0.0 {
+                t_compute *= ctx.odd_slowdown;
+            } else if k % ctx.align != 0.0 || other % ctx.align != 0.0 {
+                t_compute *= ctx.unaligned_slowdown;
+            }
         }
         let hbm_bytes = batch * ((m * k + k * n) * ctx.in_bytes + m * n * ctx.out_bytes);
         let t_hbm = hbm_bytes / ctx.hbm_bw;
@@ -1826,6 +1915,51 @@ mod tests {
             );
             // p = 2 overlaps compute and memory less than p = 3.
             assert!(c2.time_s[i] >= c_base.time_s[i]);
+        }
+    }
+
+    #[test]
+    fn mi250x_fp16_runs_the_kernel_rocblas_selects() {
+        let reg = hw::registry().unwrap();
+        let mi250x = reg.get("mi250x-gcd").unwrap().device().unwrap();
+        let lib = mi250x
+            .gemm_library
+            .expect("mi250x-gcd has rocBLAS's gfx90a fp16 table");
+        let ctx = GemmContext::new(&mi250x, Dtype::Fp16).unwrap();
+        // PyTorch's 2304 x n x 4096 is rocBLAS's M = n, N = 2304. The nearest benchmarked size of n = 1792 and
+        // 1856 is [2048, 2048, 3840] (aldebaran_Cijk_Ailk_Bljk_HHS_BH.yaml @ dd5b39d05), solution 31: a 256 x 160
+        // macro tile. n = 1792: 7 x 15 = 105 tiles, one wave of 110 CUs; n = 1856: 8 x 15 = 120, two waves.
+        let a = ctx.schedule(2304.0, 1792.0, 4096.0, 1.0);
+        let b = ctx.schedule(2304.0, 1856.0, 4096.0, 1.0);
+        assert_eq!(
+            (a.tile_m, a.tile_n, a.tiles, a.waves),
+            (160.0, 256.0, 105.0, 1.0)
+        );
+        assert_eq!(
+            (b.tile_m, b.tile_n, b.tiles, b.waves),
+            (160.0, 256.0, 120.0, 2.0)
+        );
+        assert!((b.compute_s / a.compute_s - 2.0).abs() < 1e-12);
+        // n = 3264 is as near [2944, 2368, 3328] (solution 29, 128 x 128, benchmarked 80.726 GFLOP/s) as
+        // [3584, 2368, 3328] (solution 31, 80.075): the faster benchmark wins.
+        let t = lib.select([3264.0, 2304.0, 4096.0]).unwrap();
+        assert_eq!((t.tile_m, t.tile_n), (128.0, 128.0));
+        // m <= 256 runs a 4 x 16 vector kernel with global split-U 8 (solution 242).
+        let v = lib.select([256.0, 256.0, 4096.0]).unwrap();
+        assert_eq!(
+            (v.tile_m, v.tile_n, v.split_k, v.matrix),
+            (4.0, 16.0, 8.0, false)
+        );
+        // bf16 has no table: the generic tile set, with the alignment penalty.
+        let bf = GemmContext::new(&mi250x, Dtype::Bf16).unwrap();
+        assert!(bf.library.is_none());
+        assert_eq!(bf.schedule(8192.0, 8192.0, 8192.0, 1.0).tile_m, 256.0);
+        // Every NVIDIA device prices on the generic tiles.
+        for id in reg.ids("device") {
+            let dev = reg.get(&id).unwrap().device().unwrap();
+            if dev.vendor == "nvidia" {
+                assert!(dev.gemm_library.is_none(), "{id}");
+            }
         }
     }
 
