@@ -8,7 +8,8 @@ What it fits (issue 12 item 3; DESIGN.md "every fitted figure lives in hwdb with
   device's published rows of that kind, this project's own measurements of it (``perfmodel.validation.measured
   .fit_key``) and the EleutherAI cookbook sweep rows named by ``perfmodel.validation.sizing.cookbook_fit_key``
   (``SWEEP_DEVICES``: A100's unaligned-GEMM and odd-size GEMM fractions; V100's 16-bit GEMM and unaligned
-  fractions, its other figures inherited; MI250X's 16-bit GEMM fraction, on the kernels rocBLAS selects). Each fraction is a bounded scalar problem: ``scipy.optimize.minimize_scalar(method="bounded")``
+  fractions, its other figures inherited; MI250X's ``gemm_library_fraction``, the rate of the kernels rocBLAS
+  selects, used only for the GEMMs priced through its ``[gemm_library]``). Each fraction is a bounded scalar problem: ``scipy.optimize.minimize_scalar(method="bounded")``
   from ``STARTS`` sub-intervals of the bounds (the score is piecewise smooth, so one bracket can hold a local
   minimum), best kept. Devices without rows inherit (``INHERIT``), said in their ``fitted_on``. Fractions fitted
   earlier in ``KEYS`` order apply to later ones (the 16-bit GEMM rate scales attention and unaligned GEMMs).
@@ -101,6 +102,7 @@ KEYS = {
     "unaligned": "unaligned_gemm_fraction",
     "odd": "odd_gemm_fraction",
     "fp8_cast": "fp8_cast_fraction",
+    "library16": "gemm_library_fraction",
 }
 #: Bounds of each fraction (the unaligned-GEMM fraction lies far below the others: H100 about 0.2; the FP8 cast
 #: pass on H200 about 0.45 of the stream rate).
@@ -135,8 +137,9 @@ INHERIT = {
     ),
     "mi250x-gcd": (
         "mi300x",
-        "no published MI250X HBM or attention row in the validation set; MI300X's fractions assumed (an "
-        "assumption, not a fit) but for the 16-bit GEMM fraction fitted on the cookbook sweeps (SWEEP_DEVICES)",
+        "no published MI250X GEMM/HBM row in the validation set; MI300X's fractions assumed (an assumption, not a "
+        "fit) but for gemm_library_fraction (the fp16 GEMMs priced on rocBLAS's kernels, [gemm_library]) fitted on "
+        "the cookbook sweeps (SWEEP_DEVICES)",
     ),
 }
 #: Devices with figures fitted on the EleutherAI cookbook sweeps (``perfmodel/data/gemm_sweeps.csv``, suite

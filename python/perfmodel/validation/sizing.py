@@ -25,7 +25,7 @@ conventions); the cookbook rows are priced by the same ``roofline.gemm``. ``role
 device's fraction was fitted on the row, else ``holdout``. ``tools/calibrate.py --sweeps`` fits four figures on
 cookbook rows (:func:`cookbook_fit_key`): V100's 16-bit GEMM fraction (its wave-quantization sweep; before,
 A100's value was assumed), the unaligned-GEMM fraction of A100 and V100 (half of the alignment sweep's unaligned
-outputs), A100's odd-size fraction (the odd outputs of one vocabulary sweep) and MI250X's 16-bit GEMM fraction
+outputs), A100's odd-size fraction (the odd outputs of one vocabulary sweep) and MI250X's GEMM-library fraction
 (every other row of its wave-quantization sweep; the engine prices MI250X's fp16 GEMMs on the kernel rocBLAS
 selects for the size, hwdb ``[gemm_library]``); every other cookbook row, and
 every row of the other sweeps, is held out. Nothing is fitted here.
@@ -158,12 +158,15 @@ def cookbook_fit_key(sweep: str, params: dict[str, Any]) -> str | None:
       out, and so is every other sweep of both GPUs;
     - ``odd`` (A100's ``odd_gemm_fraction``, a leading dimension not a multiple of 4 bytes): the odd outputs of
       the vocabulary sweep on n (8192 x n x 51200); its even sizes and the whole sweep on the inner k held out;
-    - ``gemm16`` of MI250X (``mi250x-gcd``'s own ``gemm_16bit_fraction``; before, MI300X's was assumed): every
-      other row of its wave-quantization sweep (n = 1536, 1664, ..., 6144: n a multiple of 128), priced on the
-      kernels rocBLAS selects (hwdb ``[gemm_library]``); n = 1600, 1728, ... and every other MI250X sweep held out.
+    - ``library16`` (MI250X's ``gemm_library_fraction``, the rate of the kernels rocBLAS selects, used for the fp16
+      GEMMs priced through hwdb ``[gemm_library]``; before, MI300X's 16-bit fraction was assumed): every other row
+      of its wave-quantization sweep (n = 1536, 1664, ..., 6144: n a multiple of 128); n = 1600, 1728, ... and
+      every other MI250X sweep held out.
     """
-    if sweep == "v100_mm_ksweep_high" or (sweep == "mi250x_mm_ksweep_high" and params["n"] % 128 == 0):
+    if sweep == "v100_mm_ksweep_high":
         return "gemm16"
+    if sweep == "mi250x_mm_ksweep_high" and params["n"] % 128 == 0:
+        return "library16"
     if sweep in ("a100_mm_ksweep_low", "v100_mm_ksweep_low") and params["n"] >= 130 and params["n"] % 4 == 2:
         return "unaligned"
     if sweep == "a100_vocab_out_sweep" and params["n"] % 2 == 1:

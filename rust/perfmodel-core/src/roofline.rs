@@ -368,7 +368,13 @@ impl GemmContext {
             Dtype::Fp8 | Dtype::Int8 => 2.0,
             d => d.bytes(),
         };
-        let rate_per_unit = peak * device.gemm_fraction(dtype) / units;
+        let library = device.gemm_library.filter(|l| l.dtype == dtype);
+        // GEMMs priced on the library's kernels take the fraction fitted on them, where the device gives one.
+        let fraction = match (library, device.efficiency.gemm_library) {
+            (Some(_), Some(f)) => f,
+            _ => device.gemm_fraction(dtype),
+        };
+        let rate_per_unit = peak * fraction / units;
         let tiles =
             GEMM_TILES.map(|(tm, tn, rel)| (2.0 * tm * tn / (rate_per_unit * rel), tm + tn));
         Ok(GemmContext {
@@ -396,12 +402,12 @@ impl GemmContext {
             unaligned_slowdown: 1.0 / device.efficiency.unaligned_gemm,
             odd_slowdown: 1.0 / device.efficiency.odd_gemm,
             overlap_exponent: device.efficiency.overlap_exponent,
-            library: device.gemm_library.filter(|l| l.dtype == dtype),
+            library,
             vector_rate_per_unit: device
                 .vector_peak(dtype)
                 .or_else(|| device.vector_peak(Dtype::Fp32))
                 .unwrap_or(peak)
-                * device.gemm_fraction(dtype)
+                * fraction
                 / units,
         })
     }

@@ -83,6 +83,10 @@ pub struct Efficiency {
     /// inherited figures): a device without cast measurements states the value it assumes and whose it is in
     /// `fitted_on` (H100 SXM5 takes H200's).
     pub fp8_cast: f64,
+    /// Fraction of the matrix (or, for a vector kernel, vector) peak that the kernels of the device's
+    /// `[gemm_library]` reach, for the GEMMs priced through it; the dtype's GEMM fraction where absent. Fitted on
+    /// rows priced on the library's kernels, so it applies to those GEMMs only.
+    pub gemm_library: Option<f64>,
     /// Fixed cost per output tile (prologue/epilogue), seconds.
     pub tile_overhead_s: f64,
     /// Kernel launch and synchronisation overhead, seconds.
@@ -505,6 +509,7 @@ impl Device {
             unaligned_gemm,
             odd_gemm: e.figure("odd_gemm_fraction")?.unwrap_or(unaligned_gemm),
             fp8_cast: e.figure("fp8_cast_fraction")?.unwrap_or(1.0),
+            gemm_library: e.figure("gemm_library_fraction")?,
             tile_overhead_s: e.req_figure("tile_overhead_us")? * 1e-6,
             launch_overhead_s: e.req_figure("launch_overhead_us")? * 1e-6,
             // Present after `inherit_from` was resolved (hw::resolve_references).
