@@ -13,7 +13,10 @@ ROCm/Tensile ``Tensile/LibraryIO.py::parseLibraryLogicList`` and ``Tensile/Solut
 The table written for ``mi250x-gcd`` is rocBLAS's ``aldebaran_Cijk_Ailk_Bljk_HHS_BH.yaml`` (gfx90a, fp16 inputs
 and outputs with fp32 accumulation, neither operand transposed: what ``torch.mm`` and ``torch.bmm`` of contiguous
 fp16 tensors call) at rocBLAS commit dd5b39d05 (2023-08-16, the last change to the file up to the repository's
-newest snapshot, so the one of ROCm 5.7 and later). The ``equality`` sub-folder's exact-size table of the same
+newest snapshot, so the one of ROCm 5.7 and later). The cookbook's logs do not name their ROCm version; the file's
+versions of 2023-04-11 (577d11a3e) and 2023-05-24 (9f8ddcfa3) select the same macro tile and split-U as this one
+for all 397 MI250X cookbook shapes, the 2022-12-06 version (54570121c) for 229 of them. The ``equality`` sub-folder's
+exact-size table of the same
 problem type holds none of the cookbook's shapes, and the ``fp16altimpl`` tables serve only PyTorch's backward
 pass; neither is written.
 
