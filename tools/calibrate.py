@@ -8,7 +8,8 @@ What it fits (issue 12 item 3; DESIGN.md "every fitted figure lives in hwdb with
   device's published rows of that kind, this project's own measurements of it (``perfmodel.validation.measured
   .fit_key``) and the EleutherAI cookbook sweep rows named by ``perfmodel.validation.sizing.cookbook_fit_key``
   (``SWEEP_DEVICES``: A100's unaligned-GEMM and odd-size GEMM fractions; V100's 16-bit GEMM and unaligned
-  fractions, its other figures inherited). Each fraction is a bounded scalar problem: ``scipy.optimize.minimize_scalar(method="bounded")``
+  fractions, its other figures inherited; MI250X's ``gemm_library_fraction``, the rate of the kernels rocBLAS
+  selects, used only for the GEMMs priced through its ``[gemm_library]``). Each fraction is a bounded scalar problem: ``scipy.optimize.minimize_scalar(method="bounded")``
   from ``STARTS`` sub-intervals of the bounds (the score is piecewise smooth, so one bracket can hold a local
   minimum), best kept. Devices without rows inherit (``INHERIT``), said in their ``fitted_on``. Fractions fitted
   earlier in ``KEYS`` order apply to later ones (the 16-bit GEMM rate scales attention and unaligned GEMMs).
@@ -102,6 +103,7 @@ KEYS = {
     "odd": "odd_gemm_fraction",
     "fp8_cast": "fp8_cast_fraction",
     "batched": "batched_gemm_fraction",
+    "library16": "gemm_library_fraction",
 }
 #: Bounds of each fraction (the unaligned-GEMM fraction lies far below the others: H100 about 0.2; the FP8 cast
 #: pass on H200 about 0.45 of the stream rate).
@@ -136,14 +138,20 @@ INHERIT = {
     ),
     "mi250x-gcd": (
         "mi300x",
-        "no published MI250X GEMM/HBM row in the validation set; MI300X's fractions assumed (an assumption, not a fit)",
+        "no published MI250X GEMM/HBM row in the validation set; MI300X's fractions assumed (an assumption, not a "
+        "fit) but for gemm_library_fraction (the fp16 GEMMs priced on rocBLAS's kernels, [gemm_library]) fitted on "
+        "the cookbook sweeps (SWEEP_DEVICES)",
     ),
 }
 #: Devices with figures fitted on the EleutherAI cookbook sweeps (``perfmodel/data/gemm_sweeps.csv``, suite
 #: ``sizing``; the rows ``perfmodel.validation.sizing.cookbook_fit_key`` names, the rest held out): the device whose
 #: hwdb file takes the figure -> the device the rows ran on (the logs do not say which A100; priced as SXM4 40GB,
 #: the same GA100 die and clocks). A device of ``INHERIT`` keeps its parent's other figures.
-SWEEP_DEVICES = {"a100-sxm4-80gb": "a100-sxm4-40gb", "v100-sxm2-32gb": "v100-sxm2-32gb"}
+SWEEP_DEVICES = {
+    "a100-sxm4-80gb": "a100-sxm4-40gb",
+    "v100-sxm2-32gb": "v100-sxm2-32gb",
+    "mi250x-gcd": "mi250x-gcd",
+}
 #: (launch overhead us, tile overhead us) bounds of ``--shared``.
 SHARED_BOUNDS = [(2.0, 6.0), (0.5, 1.5)]
 SHARED_KEYS = ("launch_overhead_us", "tile_overhead_us")

@@ -22,10 +22,12 @@ is one such sweep; the rows are the measurements the library ships, each with it
 
 Predictions are the ones the ``measured`` and ``roofline`` suites make for the same rows (one model, one set of
 conventions); the cookbook rows are priced by the same ``roofline.gemm``. ``role`` is theirs: ``fit`` where a
-device's fraction was fitted on the row, else ``holdout``. ``tools/calibrate.py --sweeps`` fits three figures on
+device's fraction was fitted on the row, else ``holdout``. ``tools/calibrate.py --sweeps`` fits four figures on
 cookbook rows (:func:`cookbook_fit_key`): V100's 16-bit GEMM fraction (its wave-quantization sweep; before,
 A100's value was assumed), the unaligned-GEMM fraction of A100 and V100 (half of the alignment sweep's unaligned
-outputs) and A100's odd-size fraction (the odd outputs of one vocabulary sweep); every other cookbook row, and
+outputs), A100's odd-size fraction (the odd outputs of one vocabulary sweep) and MI250X's GEMM-library fraction
+(every other row of its wave-quantization sweep; the engine prices MI250X's fp16 GEMMs on the kernel rocBLAS
+selects for the size, hwdb ``[gemm_library]``); every other cookbook row, and
 every row of the other sweeps, is held out. Nothing is fitted here.
 
 What the cookbook timed is part of what was measured (``sizing/benchmarks/mm_flops.py`` and ``bmm_flops.py`` at
@@ -165,11 +167,17 @@ def cookbook_fit_key(sweep: str, params: dict[str, Any]) -> str | None:
       priced relative to that b = 1 row (the same log, the same slowest-call timing), so the figure is the rate
       of cuBLAS's strided-batched kernels over its GEMM kernels on the same shape, whatever the timing figures.
       11 rows; every other row of both sweeps is held out of it.
+    - ``library16`` (MI250X's ``gemm_library_fraction``, the rate of the kernels rocBLAS selects, used for the fp16
+      GEMMs priced through hwdb ``[gemm_library]``; before, MI300X's 16-bit fraction was assumed): every other row
+      of its wave-quantization sweep (n = 1536, 1664, ..., 6144: n a multiple of 128); n = 1600, 1728, ... and
+      every other MI250X sweep held out.
     """
     if params.get("batch", 1) >= 2 and batched_fit_partner(sweep, params) is not None:
         return "batched"
     if sweep == "v100_mm_ksweep_high":
         return "gemm16"
+    if sweep == "mi250x_mm_ksweep_high" and params["n"] % 128 == 0:
+        return "library16"
     if sweep in ("a100_mm_ksweep_low", "v100_mm_ksweep_low") and params["n"] >= 130 and params["n"] % 4 == 2:
         return "unaligned"
     if sweep == "a100_vocab_out_sweep" and params["n"] % 2 == 1:

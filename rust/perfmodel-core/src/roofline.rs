@@ -11,6 +11,7 @@
 #![allow(clippy::inline_always)]
 
 use crate::error::{check_positive, invalid, Result};
+use crate::hw::device::GemmLibrary;
 use crate::hw::{Device, Dtype};
 
 /// What limits a kernel.
@@ -294,7 +295,7 @@ impl Layout {
 /// How the GEMM engine schedules one GEMM (`GemmContext::schedule`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GemmSchedule {
-    /// Output tile (rows x columns) of the fastest `GEMM_TILES` shape.
+    /// Output tile (rows x columns) of the fastest `GEMM_TILES` shape, or of the library kernel it runs.
     pub tile_m: f64,
     pub tile_n: f64,
     /// Output tiles: `batch * ceil(m / tile_m) * ceil(n / tile_n)`.
@@ -313,6 +314,10 @@ pub struct GemmSchedule {
     /// Memory time (the slower of HBM and L2), seconds.
     pub memory_s: f64,
 }
+
+/// A GEMM's tile choice: (compute time before the alignment penalty, L2 bytes, the output tile (rows, columns),
+/// its tile count, whether the device's GEMM library priced it).
+type TileChoice = (f64, f64, (f64, f64), f64, bool);
 
 /// The per-device constants a GEMM evaluation needs, resolved once per call so the hot loop is pure arithmetic.
 #[derive(Debug, Clone, Copy)]
@@ -355,6 +360,12 @@ pub struct GemmContext {
     k_slice_align: f64,
     /// The device's smooth-maximum exponent.
     overlap_exponent: f64,
+    /// The device's GEMM library selection for this dtype (hwdb `[gemm_library]`), if sourced: the GEMM is then
+    /// priced on the kernel the library selects instead of the best of `GEMM_TILES`.
+    library: Option<&'static GemmLibrary>,
+    /// Rate per unit of a library kernel that runs on the vector units (the dtype's vector peak, else fp32's,
+    /// times the GEMM fraction), FLOP/s.
+    vector_rate_per_unit: f64,
 }
 
 impl GemmContext {
@@ -367,7 +378,13 @@ impl GemmContext {
             Dtype::Fp8 | Dtype::Int8 => 2.0,
             d => d.bytes(),
         };
-        let rate_per_unit = peak * device.gemm_fraction(dtype) / units;
+        let library = device.gemm_library.filter(|l| l.dtype == dtype);
+        // GEMMs priced on the library's kernels take the fraction fitted on them, where the device gives one.
+        let fraction = match (library, device.efficiency.gemm_library) {
+            (Some(_), Some(f)) => f,
+            _ => device.gemm_fraction(dtype),
+        };
+        let rate_per_unit = peak * fraction / units;
         let tiles =
             GEMM_TILES.map(|(tm, tn, rel)| (2.0 * tm * tn / (rate_per_unit * rel), tm + tn));
         Ok(GemmContext {
@@ -398,6 +415,13 @@ impl GemmContext {
             split_k: device.gemm_split_k,
             k_slice_align: 128.0 / dtype.bytes(),
             overlap_exponent: device.efficiency.overlap_exponent,
+            library,
+            vector_rate_per_unit: device
+                .vector_peak(dtype)
+                .or_else(|| device.vector_peak(Dtype::Fp32))
+                .unwrap_or(peak)
+                * fraction
+                / units,
         })
     }
 
@@ -431,7 +455,7 @@ impl GemmContext {
     /// above one by its strided-batched slowdown (1 on most devices, so exactly the unbatched time there).
     #[inline(always)]
     fn terms<A: Arith>(&self, m: f64, n: f64, k: f64, batch: f64) -> (f64, f64, f64, Bound) {
-        let (t_compute, l2_bytes, _, _, _) = self.split_k_choice::<A>(m, n, k, batch);
+        let (t_compute, l2_bytes, _, _, by_library, _) = self.split_k_choice::<A>(m, n, k, batch);
         // A batch above one runs the library's strided-batched kernels (PyTorch's bmm calls
         // cublasGemmStridedBatchedEx), which reach their own rate; a batch of one runs the GEMM kernels.
         let t_compute = t_compute
@@ -441,8 +465,8 @@ impl GemmContext {
                 1.0
             };
         // A leading dimension that is not a multiple of 16 bytes slows the whole GEMM down, one that is not even
-        // a multiple of 4 bytes more so.
-        let t_compute = if self.aligned::<A>(m, n, k) {
+        // a multiple of 4 bytes more so (unless the library's own kernel choice priced it).
+        let t_compute = if by_library || self.aligned::<A>(m, n, k) {
             t_compute
         } else if self.word_aligned::<A>(m, n, k) {
             t_compute * self.unaligned_slowdown
@@ -468,10 +492,22 @@ impl GemmContext {
         (t_compute, t_mem, hbm_bytes, bound)
     }
 
-    /// The fastest tile shape of `GEMM_TILES` (the first on ties): (compute time before the alignment penalty,
-    /// L2 bytes, index of the shape in `GEMM_TILES`, its tile count).
+    /// The fastest tile shape of `GEMM_TILES` (the first on ties), or the kernel the device's GEMM library selects
+    /// ([`Self::library_choice`]): (compute time before the alignment penalty, L2 bytes, the output tile (rows,
+    /// columns), its tile count, whether the library priced it).
     #[inline(always)]
-    fn tile_choice<A: Arith>(&self, m: f64, n: f64, k: f64, batch: f64) -> (f64, f64, usize, f64) {
+    fn tile_choice<A: Arith>(
+        &self,
+        m: f64,
+        n: f64,
+        k: f64,
+        batch: f64,
+    ) -> (f64, f64, (f64, f64), f64, bool) {
+        if let Some(lib) = self.library {
+            if let Some(c) = self.library_choice::<A>(lib, m, n, k, batch) {
+                return c;
+            }
+        }
         let row_tiles = self.inv_edges.map(|inv| A::ceil(m * inv));
         let col_tiles = self.inv_edges.map(|inv| A::ceil(n * inv));
         let mut t_compute = f64::INFINITY;
@@ -494,7 +530,49 @@ impl GemmContext {
             best = if better { i } else { best };
             best_tiles = if better { tiles } else { best_tiles };
         }
-        (t_compute, l2_bytes, best, best_tiles)
+        (
+            t_compute,
+            l2_bytes,
+            (GEMM_TILES[best].0, GEMM_TILES[best].1),
+            best_tiles,
+            false,
+        )
+    }
+
+    /// The kernel the device's GEMM library selects ([`GemmLibrary::select`]) for this GEMM, in the library's
+    /// column-major terms (`Layout::Row`: PyTorch's row-major C = A B is the library's C^T = B^T A^T, so its M is
+    /// n and its N is m; `Layout::Tn`: M = m, N = n): tiles = batch x ceil(M / tile M) x ceil(N / tile N) x
+    /// split-U, waves = ceil(tiles / units), time = waves x (2 tile M tile N (k / split-U) / rate per unit + tile
+    /// overhead), the rate per unit of the matrix cores or, for a vector kernel, of the vector units. The
+    /// library's predicates choose the kernels an unaligned size can run, so no alignment penalty is added. `None`
+    /// when no kernel of the table can run the problem.
+    #[inline(always)]
+    fn library_choice<A: Arith>(
+        &self,
+        lib: &GemmLibrary,
+        m: f64,
+        n: f64,
+        k: f64,
+        batch: f64,
+    ) -> Option<TileChoice> {
+        let (big_m, big_n) = if self.align_m { (m, n) } else { (n, m) };
+        let s = lib.select([big_m, big_n, k])?;
+        let tiles = batch * A::ceil(big_m / s.tile_m) * A::ceil(big_n / s.tile_n) * s.split_k;
+        let waves = A::ceil(tiles * self.inv_units);
+        let rate = if s.matrix {
+            self.rate_per_unit
+        } else {
+            self.vector_rate_per_unit
+        };
+        let k_split = k / s.split_k;
+        let t = waves * (2.0 * s.tile_m * s.tile_n * k_split / rate + self.tile_overhead_s);
+        let l2_bytes = tiles * (s.tile_m + s.tile_n) * k_split * self.in_bytes;
+        let tile = if self.align_m {
+            (s.tile_m, s.tile_n)
+        } else {
+            (s.tile_n, s.tile_m)
+        };
+        Some((t, l2_bytes, tile, tiles, true))
     }
 
     /// `tile_choice`, or on a device whose unbatched GEMM splits K (`split_k`) the fastest of it and, for a
@@ -513,12 +591,12 @@ impl GemmContext {
         n: f64,
         k: f64,
         batch: f64,
-    ) -> (f64, f64, usize, f64, f64) {
-        let (t, l2, best, tiles) = self.tile_choice::<A>(m, n, k, batch);
-        if !self.split_k || batch != 1.0 {
-            return (t, l2, best, tiles, 1.0);
+    ) -> (f64, f64, (f64, f64), f64, bool, f64) {
+        let (t, l2, tile, tiles, by_library) = self.tile_choice::<A>(m, n, k, batch);
+        if !self.split_k || batch != 1.0 || by_library {
+            return (t, l2, tile, tiles, by_library, 1.0);
         }
-        let mut out = (t, l2, best, tiles, 1.0);
+        let mut out = (t, l2, tile, tiles, false, 1.0);
         let max_by_k = (k / self.k_slice_align).floor();
         let partial_bytes_per_slice = 8.0 * m * n;
         let output_s = m * n * self.out_bytes / self.hbm_bw;
@@ -540,7 +618,15 @@ impl GemmContext {
                     + output_s
                     + s * partial_bytes_per_slice / self.hbm_bw;
                 if t_s < out.0 {
-                    out = (t_s, tiles_i * perimeter * k * self.in_bytes, i, tiles_i, s);
+                    let tile = (GEMM_TILES[i].0, GEMM_TILES[i].1);
+                    out = (
+                        t_s,
+                        tiles_i * perimeter * k * self.in_bytes,
+                        tile,
+                        tiles_i,
+                        false,
+                        s,
+                    );
                 }
             }
         }
@@ -568,11 +654,12 @@ impl GemmContext {
     /// (alignment penalty included) and memory times before their smooth maximum. Sizes must already be
     /// validated.
     pub fn schedule(&self, m: f64, n: f64, k: f64, batch: f64) -> GemmSchedule {
-        let (_, _, best, tiles, k_slices) = self.split_k_choice::<Portable>(m, n, k, batch);
+        let (_, _, (tile_m, tile_n), tiles, _, k_slices) =
+            self.split_k_choice::<Portable>(m, n, k, batch);
         let (compute_s, memory_s, _, _) = self.terms::<Portable>(m, n, k, batch);
         GemmSchedule {
-            tile_m: GEMM_TILES[best].0,
-            tile_n: GEMM_TILES[best].1,
+            tile_m,
+            tile_n,
             tiles,
             waves: Portable::ceil(tiles * k_slices * self.inv_units),
             units: self.units,
@@ -1560,8 +1647,23 @@ mod tests {
                 l2_bytes = tiles * (tm + tn) * k * ctx.in_bytes;
             }
         }
+        // A device's GEMM library: the kernel it selects, no alignment penalty.
+        let (big_m, big_n) = if ctx.align_m { (m, n) } else { (n, m) };
+        let chosen = ctx.library.and_then(|lib| lib.select([big_m, big_n, k]));
+        if let Some(s) = chosen {
+            let rate = if s.matrix {
+                ctx.rate_per_unit
+            } else {
+                ctx.vector_rate_per_unit
+            };
+            let tiles = batch * (big_m / s.tile_m).ceil() * (big_n / s.tile_n).ceil() * s.split_k;
+            let waves = (tiles * ctx.inv_units).ceil();
+            let k_split = k / s.split_k;
+            t_compute = waves * (2.0 * s.tile_m * s.tile_n * k_split / rate + ctx.tile_overhead_s);
+            l2_bytes = tiles * (s.tile_m + s.tile_n) * k_split * ctx.in_bytes;
+        }
         // Parallel split-K of an unbatched GEMM, every slice count that keeps one wave.
-        if ctx.split_k && batch == 1.0 {
+        if ctx.split_k && batch == 1.0 && chosen.is_none() {
             for (tm, tn, rel) in GEMM_TILES {
                 let sec_per_k = 2.0 * tm * tn / (ctx.rate_per_unit * rel);
                 let tiles = (m * (1.0 / tm)).ceil() * (n * (1.0 / tn)).ceil();
@@ -1592,10 +1694,12 @@ mod tests {
             t_compute *= ctx.batched_slowdown;
         }
         let other = if ctx.align_m { m } else { n };
-        if k % ctx.word != 0.0 || other % ctx.word != 0.0 {
-            t_compute *= ctx.odd_slowdown;
-        } else if k % ctx.align != 0.0 || other % ctx.align != 0.0 {
-            t_compute *= ctx.unaligned_slowdown;
+        if chosen.is_none() {
+            if k % ctx.word != 0.0 || other % ctx.word != 0.0 {
+                t_compute *= ctx.odd_slowdown;
+            } else if k % ctx.align != 0.0 || other % ctx.align != 0.0 {
+                t_compute *= ctx.unaligned_slowdown;
+            }
         }
         let hbm_bytes = batch * ((m * k + k * n) * ctx.in_bytes + m * n * ctx.out_bytes);
         let t_hbm = hbm_bytes / ctx.hbm_bw;
@@ -1908,8 +2012,12 @@ mod tests {
                 + s * (8.0 * m * n) / ctx.hbm_bw
         };
         // The optimum sqrt(k sec_per_k bw / 8 m n) lies far above 64 slices (4096 / 64 elements per 128 bytes).
-        let (t, _, best, tiles, slices) = ctx.split_k_choice::<Portable>(m, n, k, 1.0);
-        assert_eq!((best, tiles, slices), (5, 1.0, 64.0));
+        let (t, _, best, tiles, by_library, slices) = ctx.split_k_choice::<Portable>(m, n, k, 1.0);
+        let tile_5 = (GEMM_TILES[5].0, GEMM_TILES[5].1);
+        assert_eq!(
+            (best, tiles, by_library, slices),
+            (tile_5, 1.0, false, 64.0)
+        );
         assert!(same_bits(t, slice(64.0)));
         assert!(t < t_off / 2.0, "{t} vs {t_off}");
         // A batch of two runs both tiles whole (the batch takes the grid's third dimension).
@@ -2027,6 +2135,51 @@ mod tests {
             );
             // p = 2 overlaps compute and memory less than p = 3.
             assert!(c2.time_s[i] >= c_base.time_s[i]);
+        }
+    }
+
+    #[test]
+    fn mi250x_fp16_runs_the_kernel_rocblas_selects() {
+        let reg = hw::registry().unwrap();
+        let mi250x = reg.get("mi250x-gcd").unwrap().device().unwrap();
+        let lib = mi250x
+            .gemm_library
+            .expect("mi250x-gcd has rocBLAS's gfx90a fp16 table");
+        let ctx = GemmContext::new(&mi250x, Dtype::Fp16).unwrap();
+        // PyTorch's 2304 x n x 4096 is rocBLAS's M = n, N = 2304. The nearest benchmarked size of n = 1792 and
+        // 1856 is [2048, 2048, 3840] (aldebaran_Cijk_Ailk_Bljk_HHS_BH.yaml @ dd5b39d05), solution 31: a 256 x 160
+        // macro tile. n = 1792: 7 x 15 = 105 tiles, one wave of 110 CUs; n = 1856: 8 x 15 = 120, two waves.
+        let a = ctx.schedule(2304.0, 1792.0, 4096.0, 1.0);
+        let b = ctx.schedule(2304.0, 1856.0, 4096.0, 1.0);
+        assert_eq!(
+            (a.tile_m, a.tile_n, a.tiles, a.waves),
+            (160.0, 256.0, 105.0, 1.0)
+        );
+        assert_eq!(
+            (b.tile_m, b.tile_n, b.tiles, b.waves),
+            (160.0, 256.0, 120.0, 2.0)
+        );
+        assert!((b.compute_s / a.compute_s - 2.0).abs() < 1e-12);
+        // n = 3264 is as near [2944, 2368, 3328] (solution 29, 128 x 128, benchmarked 80.726 GFLOP/s) as
+        // [3584, 2368, 3328] (solution 31, 80.075): the faster benchmark wins.
+        let t = lib.select([3264.0, 2304.0, 4096.0]).unwrap();
+        assert_eq!((t.tile_m, t.tile_n), (128.0, 128.0));
+        // m <= 256 runs a 4 x 16 vector kernel with global split-U 8 (solution 242).
+        let v = lib.select([256.0, 256.0, 4096.0]).unwrap();
+        assert_eq!(
+            (v.tile_m, v.tile_n, v.split_k, v.matrix),
+            (4.0, 16.0, 8.0, false)
+        );
+        // bf16 has no table: the generic tile set, with the alignment penalty.
+        let bf = GemmContext::new(&mi250x, Dtype::Bf16).unwrap();
+        assert!(bf.library.is_none());
+        assert_eq!(bf.schedule(8192.0, 8192.0, 8192.0, 1.0).tile_m, 256.0);
+        // Every NVIDIA device prices on the generic tiles.
+        for id in reg.ids("device") {
+            let dev = reg.get(&id).unwrap().device().unwrap();
+            if dev.vendor == "nvidia" {
+                assert!(dev.gemm_library.is_none(), "{id}");
+            }
         }
     }
 

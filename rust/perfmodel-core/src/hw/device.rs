@@ -2,6 +2,7 @@
 use super::dtype::Dtype;
 use super::reader::Fields;
 use crate::error::{Error, Result};
+use std::sync::{Mutex, OnceLock};
 
 /// Bytes in a GiB.
 const GIB: f64 = 1_073_741_824.0;
@@ -87,6 +88,10 @@ pub struct Efficiency {
     /// inherited figures): a device without cast measurements states the value it assumes and whose it is in
     /// `fitted_on` (H100 SXM5 takes H200's).
     pub fp8_cast: f64,
+    /// Fraction of the matrix (or, for a vector kernel, vector) peak that the kernels of the device's
+    /// `[gemm_library]` reach, for the GEMMs priced through it; the dtype's GEMM fraction where absent. Fitted on
+    /// rows priced on the library's kernels, so it applies to those GEMMs only.
+    pub gemm_library: Option<f64>,
     /// Fixed cost per output tile (prologue/epilogue), seconds.
     pub tile_overhead_s: f64,
     /// Kernel launch and synchronisation overhead, seconds.
@@ -130,6 +135,9 @@ pub struct Device {
     pub gemm_split_k: bool,
     /// What one GPU of this kind rents for (hwdb `[price]`), where a sourced, dated price exists.
     pub price: Option<Price>,
+    /// The GEMM library's size-to-kernel selection (hwdb `[gemm_library]`), where sourced; the roofline
+    /// engine prices a GEMM of its dtype on the kernel it selects.
+    pub gemm_library: Option<&'static GemmLibrary>,
 }
 
 /// hwdb `[power]` figures beyond the TDP, as the file gives them (absent ones are inherited at use, see
@@ -158,6 +166,185 @@ pub struct Price {
     pub offer: String,
     /// When the price was quoted (ISO date, year-month at least).
     pub date: String,
+}
+
+/// One kernel of a GEMM library's selection table (hwdb `[gemm_library]`, Tensile's "solution").
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GemmSolution {
+    /// Output macro tile (rows x columns of the column-major C the library computes).
+    pub tile_m: f64,
+    pub tile_n: f64,
+    /// Global split-U: workgroups per output tile, each running `k / split_k` of the inner loop.
+    pub split_k: f64,
+    /// Whether the kernel runs on the matrix cores (MFMA); false: on the vector units.
+    pub matrix: bool,
+    /// M, N and K must be multiples of these (Tensile's `AssertFree0ElementMultiple`,
+    /// `AssertFree1ElementMultiple`, `AssertSummationElementMultiple`).
+    pub multiples: [f64; 3],
+    /// M and N must be below these (`AssertSizeLessThan`); infinite where unbounded.
+    pub below: [f64; 2],
+}
+
+impl GemmSolution {
+    /// Whether the kernel can run an M x N x K problem (its size predicates hold).
+    pub fn can_solve(&self, key: [f64; 3]) -> bool {
+        key.iter().zip(self.multiples).all(|(x, q)| x % q == 0.0)
+            && key[0] < self.below[0]
+            && key[1] < self.below[1]
+    }
+}
+
+/// A benchmarked size of a GEMM library's selection table: (M, N, K), the kernel the library runs there and
+/// the speed it measured (GFLOP/s, which breaks ties between equally distant sizes).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LibrarySize {
+    pub key: [f64; 3],
+    pub solution: usize,
+    pub speed: f64,
+}
+
+/// A GEMM library's size-to-kernel selection for one dtype on one device (hwdb `[gemm_library]`): the kernels
+/// and the sizes they were benchmarked fastest at. A problem runs the kernel of the nearest benchmarked size
+/// (Euclidean distance over M, N, K) whose predicates hold, as Tensile's matching library selects
+/// ([`GemmLibrary::select`]). M and N are the library's column-major dimensions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GemmLibrary {
+    /// The input dtype the table is for; other dtypes take the engine's generic tile set.
+    pub dtype: Dtype,
+    pub solutions: Vec<GemmSolution>,
+    /// Sorted by key (lexicographically).
+    pub sizes: Vec<LibrarySize>,
+    /// Where the table comes from.
+    pub source: String,
+}
+
+impl GemmLibrary {
+    /// The kernel Tensile's `DistanceMatchingTable::findBestKeyMatch_BinSearch` picks for `key` (M, N, K) with the
+    /// Euclidean distance: from the first size not below `key`, scan right then left, stopping where the M
+    /// distance alone reaches the best distance; a size is taken when strictly nearer, or as near and
+    /// benchmarked faster, and its kernel's predicates hold (ROCm/Tensile
+    /// `Tensile/Source/lib/include/Tensile/PropertyMatching.hpp` and `Distance.hpp` @ a164ed70d). `None` when
+    /// no kernel can run the problem.
+    pub fn select(&self, key: [f64; 3]) -> Option<&GemmSolution> {
+        let start = self.sizes.partition_point(|s| lex_less(s.key, key));
+        let mut best: Option<(f64, f64, usize)> = None;
+        let mut visit = |s: &LibrarySize| -> bool {
+            let d0 = key[0] - s.key[0];
+            if let Some((bd, _, _)) = best {
+                if !(d0 * d0 < bd || s.key == key) {
+                    return false;
+                }
+            }
+            let d: f64 = key.iter().zip(s.key).map(|(a, b)| (a - b) * (a - b)).sum();
+            let better = match best {
+                None => true,
+                Some((bd, bs, _)) => d < bd || (d == bd && s.speed > bs),
+            };
+            if better && self.solutions[s.solution].can_solve(key) {
+                best = Some((d, s.speed, s.solution));
+            }
+            true
+        };
+        for s in &self.sizes[start..] {
+            if !visit(s) {
+                break;
+            }
+        }
+        for s in self.sizes[..start].iter().rev() {
+            if !visit(s) {
+                break;
+            }
+        }
+        best.map(|(_, _, i)| &self.solutions[i])
+    }
+
+    /// Reads `[gemm_library]`: `dtype`, `solutions` (rows of macro tile M, macro tile N, global split-U, matrix
+    /// cores 1 or vector units 0, M multiple, N multiple, K multiple, M below, N below with 0 for unbounded) and
+    /// `sizes` (rows of M, N, K, solution index, benchmarked GFLOP/s).
+    fn read(g: &Fields<'_>) -> Result<GemmLibrary> {
+        let dtype =
+            Dtype::parse(&g.req_string("dtype")?).map_err(|e| g.error("dtype", e.to_string()))?;
+        let solutions: Vec<GemmSolution> = g
+            .rows("solutions", 9)?
+            .ok_or_else(|| g.error("solutions", "is missing; expected rows of 9 numbers"))?
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                if r[0] < 1.0 || r[1] < 1.0 || r[2] < 1.0 || r[4] < 1.0 || r[5] < 1.0 || r[6] < 1.0 || r[3] > 1.0 {
+                    return Err(g.error(
+                        "solutions",
+                        format!("row {i}: expected tiles, split and multiples >= 1 and matrix 0 or 1, found {r:?}"),
+                    ));
+                }
+                let below = |x: f64| if x == 0.0 { f64::INFINITY } else { x };
+                Ok(GemmSolution {
+                    tile_m: r[0],
+                    tile_n: r[1],
+                    split_k: r[2],
+                    matrix: r[3] == 1.0,
+                    multiples: [r[4], r[5], r[6]],
+                    below: [below(r[7]), below(r[8])],
+                })
+            })
+            .collect::<Result<_>>()?;
+        let mut sizes: Vec<LibrarySize> = g
+            .rows("sizes", 5)?
+            .ok_or_else(|| g.error("sizes", "is missing; expected rows of 5 numbers"))?
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                let solution = r[3] as usize;
+                if solution >= solutions.len() || r[3].fract() != 0.0 {
+                    return Err(g.error(
+                        "sizes",
+                        format!(
+                            "row {i}: solution {} is not one of the {} solutions",
+                            r[3],
+                            solutions.len()
+                        ),
+                    ));
+                }
+                Ok(LibrarySize {
+                    key: [r[0], r[1], r[2]],
+                    solution,
+                    speed: r[4],
+                })
+            })
+            .collect::<Result<_>>()?;
+        sizes.sort_by(|a, b| {
+            a.key
+                .partial_cmp(&b.key)
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        let source = g.req_string("source")?;
+        Ok(GemmLibrary {
+            dtype,
+            solutions,
+            sizes,
+            source,
+        })
+    }
+}
+
+/// One shared copy per distinct table for the life of the process (a device is re-read on every override and
+/// registration; its table is not), so the GEMM engine's per-call context stays `Copy`.
+fn intern(lib: GemmLibrary) -> &'static GemmLibrary {
+    static TABLES: OnceLock<Mutex<Vec<&'static GemmLibrary>>> = OnceLock::new();
+    let mut tables = TABLES
+        .get_or_init(|| Mutex::new(Vec::new()))
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(t) = tables.iter().find(|t| ***t == lib) {
+        return t;
+    }
+    let t: &'static GemmLibrary = Box::leak(Box::new(lib));
+    tables.push(t);
+    t
+}
+
+fn lex_less(a: [f64; 3], b: [f64; 3]) -> bool {
+    a.partial_cmp(&b) == Some(std::cmp::Ordering::Less)
 }
 
 fn idx(d: Dtype) -> usize {
@@ -332,6 +519,7 @@ impl Device {
             odd_gemm: e.figure("odd_gemm_fraction")?.unwrap_or(unaligned_gemm),
             batched_gemm: e.figure("batched_gemm_fraction")?.unwrap_or(1.0),
             fp8_cast: e.figure("fp8_cast_fraction")?.unwrap_or(1.0),
+            gemm_library: e.figure("gemm_library_fraction")?,
             tile_overhead_s: e.req_figure("tile_overhead_us")? * 1e-6,
             launch_overhead_s: e.req_figure("launch_overhead_us")? * 1e-6,
             // Present after `inherit_from` was resolved (hw::resolve_references).
@@ -396,6 +584,14 @@ impl Device {
             }
             None => None,
         };
+        let gemm_library = match root.section("gemm_library")? {
+            Some(g) => {
+                let lib = GemmLibrary::read(&g)?;
+                g.finish()?;
+                Some(intern(lib))
+            }
+            None => None,
+        };
         Ok(Device {
             id,
             name,
@@ -413,6 +609,7 @@ impl Device {
             efficiency,
             gemm_split_k,
             price,
+            gemm_library,
         })
     }
 }

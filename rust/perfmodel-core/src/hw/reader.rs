@@ -290,6 +290,45 @@ impl<'a> Fields<'a> {
         })
     }
 
+    /// An optional array of rows of `width` non-negative finite numbers each (`key = [[1, 2], [3, 4]]`): a table
+    /// of counts or sizes, not of figures with units.
+    pub fn rows(&self, key: &'static str, width: usize) -> Result<Option<Vec<Vec<f64>>>> {
+        let items = match self.get(key) {
+            None => return Ok(None),
+            Some(toml::Value::Array(items)) => items,
+            Some(o) => {
+                return Err(self.error(
+                    key,
+                    format!("expected an array of rows, found {}", o.type_str()),
+                ))
+            }
+        };
+        let number = |v: &toml::Value| match v {
+            #[allow(clippy::cast_precision_loss)]
+            toml::Value::Integer(i) => Some(*i as f64),
+            toml::Value::Float(f) => Some(*f),
+            _ => None,
+        };
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, row)| {
+                let values: Option<Vec<f64>> = match row {
+                    toml::Value::Array(r) if r.len() == width => r.iter().map(number).collect(),
+                    _ => None,
+                };
+                match values {
+                    Some(v) if v.iter().all(|x| x.is_finite() && *x >= 0.0) => Ok(v),
+                    _ => Err(self.error(
+                        key,
+                        format!("row {i}: expected {width} non-negative numbers, found {row}"),
+                    )),
+                }
+            })
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
+    }
+
     /// An optional array of tables (`[[key]]`).
     pub fn tables(&self, key: &'static str) -> Result<Vec<Fields<'a>>> {
         match self.get(key) {
