@@ -11,7 +11,7 @@
 #![allow(clippy::inline_always)]
 
 use crate::error::{check_positive, invalid, Result};
-use crate::hw::{Device, Dtype};
+use crate::hw::{Device, Dtype, GemmTileScheduler};
 
 /// What limits a kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -240,6 +240,17 @@ fn cbrt_1_2_lanes<A: Arith>(s: f64) -> (f64, bool) {
     (r, sure)
 }
 
+/// Depth of one K tile of a stream-K GEMM, bytes of each operand row: 128 (the 128-byte TMA swizzle span): 32
+/// fp32, 64 16-bit or 128 8-bit elements. CUTLASS's sm90 warp-specialized fp32 GEMM uses a 128 x 128 x 32 tile
+/// (NVIDIA/cutlass examples/48_hopper_warp_specialized_gemm/48_hopper_warp_specialized_gemm.cu @ 18422531).
+/// Stream-K splits the K loop in units of this tile (`k_tile_count`, `k_tile_per_output_tile`:
+/// include/cutlass/gemm/kernel/sm90_tile_scheduler_stream_k.hpp @ 019c5c97).
+const STREAM_K_TILE_BYTES: f64 = 128.0;
+
+/// The fewest K tiles one stream-K unit takes (CUTLASS `min_iters_per_sk_unit_`, include/cutlass/gemm/kernel/
+/// tile_scheduler_params.h @ 019c5c97).
+const STREAM_K_MIN_ITERS: f64 = 8.0;
+
 /// The distinct edge lengths of the `GEMM_TILES` shapes; the tiles per row (column) of a GEMM are needed
 /// once per edge length, not once per shape.
 const TILE_EDGES: [f64; 3] = [64.0, 128.0, 256.0];
@@ -299,7 +310,8 @@ pub struct GemmSchedule {
     pub tile_n: f64,
     /// Output tiles: `batch * ceil(m / tile_m) * ceil(n / tile_n)`.
     pub tiles: f64,
-    /// `ceil(tiles / units)`.
+    /// `ceil(tiles / units)` under a waves scheduler; under stream-K `ceil(tiles x q / units) / q` with q K tiles
+    /// per output tile (fractional).
     pub waves: f64,
     /// Compute units (SMs or CUs) a wave fills.
     pub units: f64,
@@ -317,6 +329,9 @@ pub struct GemmContext {
     rate_per_unit: f64,
     units: f64,
     inv_units: f64,
+    /// 1 / the K-tile depth in elements under a stream-K scheduler (`GemmTileScheduler::StreamK`), 0 under waves:
+    /// see `tile_choice`.
+    inv_k_tile: f64,
     /// Per tile shape: (seconds per unit of k for one tile = 2 tm tn / (rate x rel), tm + tn).
     tiles: [(f64, f64); GEMM_TILES.len()],
     /// 1 / `TILE_EDGES`.
@@ -364,6 +379,10 @@ impl GemmContext {
             rate_per_unit,
             units,
             inv_units: 1.0 / units,
+            inv_k_tile: match device.gemm_tile_scheduler {
+                GemmTileScheduler::Waves => 0.0,
+                GemmTileScheduler::StreamK => dtype.bytes() / STREAM_K_TILE_BYTES,
+            },
             tiles,
             inv_edges: TILE_EDGES.map(|e| 1.0 / e),
             tile_overhead_s: device.efficiency.tile_overhead_s,
@@ -412,15 +431,18 @@ impl GemmContext {
     /// Everything of `estimate` but the smooth maximum: (compute time, memory time, HBM bytes, the bound
     /// unless launch-bound).
     ///
-    /// For each tile shape: tiles = batch * ceil(m / tm) * ceil(n / tn), waves = ceil(tiles / units),
-    /// time = waves * (k * seconds per k + tile overhead); the fastest shape wins (the first on ties). An
-    /// unaligned leading dimension (see [`Layout`]) multiplies it by the device's unaligned slowdown.
+    /// For each tile shape: tiles = batch * ceil(m / tm) * ceil(n / tn), waves = ceil(tiles / units) (or its
+    /// stream-K form, see `tile_choice`), time = waves * (k * seconds per k + tile overhead); the fastest shape
+    /// wins (the first on ties). An unaligned leading dimension (see [`Layout`]) multiplies it by the device's
+    /// unaligned slowdown.
     #[inline(always)]
     fn terms<A: Arith>(&self, m: f64, n: f64, k: f64, batch: f64) -> (f64, f64, f64, Bound) {
-        let (t_compute, l2_bytes, _, _) = self.tile_choice::<A>(m, n, k, batch);
+        let aligned = self.aligned::<A>(m, n, k);
+        let (t_compute, l2_bytes, _, _) =
+            self.tile_choice::<A>(m, n, k, batch, self.k_iters::<A>(k, aligned));
         // A leading dimension that is not a multiple of 16 bytes slows the whole GEMM down, one that is not even
         // a multiple of 4 bytes more so.
-        let t_compute = if self.aligned::<A>(m, n, k) {
+        let t_compute = if aligned {
             t_compute
         } else if self.word_aligned::<A>(m, n, k) {
             t_compute * self.unaligned_slowdown
@@ -448,8 +470,18 @@ impl GemmContext {
 
     /// The fastest tile shape of `GEMM_TILES` (the first on ties): (compute time before the alignment penalty,
     /// L2 bytes, index of the shape in `GEMM_TILES`, its tile count).
+    ///
+    /// The waves of each shape come from `waves` (whole waves, or the stream-K schedule with `k_iters` K tiles
+    /// per output tile).
     #[inline(always)]
-    fn tile_choice<A: Arith>(&self, m: f64, n: f64, k: f64, batch: f64) -> (f64, f64, usize, f64) {
+    fn tile_choice<A: Arith>(
+        &self,
+        m: f64,
+        n: f64,
+        k: f64,
+        batch: f64,
+        k_iters: f64,
+    ) -> (f64, f64, usize, f64) {
         let row_tiles = self.inv_edges.map(|inv| A::ceil(m * inv));
         let col_tiles = self.inv_edges.map(|inv| A::ceil(n * inv));
         let mut t_compute = f64::INFINITY;
@@ -460,7 +492,7 @@ impl GemmContext {
             self.tiles.iter().zip(&TILE_EDGE_INDEX).enumerate()
         {
             let tiles = batch * row_tiles[mi] * col_tiles[ni];
-            let waves = A::ceil(tiles * self.inv_units);
+            let waves = self.waves::<A>(tiles, k_iters);
             let t = waves * (sec_per_k * k + self.tile_overhead_s);
             let better = t < t_compute;
             t_compute = if better { t } else { t_compute };
@@ -473,6 +505,51 @@ impl GemmContext {
             best_tiles = if better { tiles } else { best_tiles };
         }
         (t_compute, l2_bytes, best, best_tiles)
+    }
+
+    /// Waves of `tiles` output tiles of `q` K tiles each (`k_iters`), in units of one tile's time.
+    ///
+    /// q = 1 (a waves scheduler, an unaligned GEMM or a single K tile): ceil(tiles / units) whole waves, the last
+    /// one part-empty. Otherwise CUTLASS's sm90 stream-K heuristic (`PersistentTileSchedulerSm90StreamKParams`,
+    /// include/cutlass/gemm/kernel/tile_scheduler_params.h; NVIDIA/cutlass @ 019c5c97): up to two waves of tiles
+    /// all go to stream-K, beyond that the last partial wave plus one full wave do and the other full waves run
+    /// data-parallel; the stream-K tiles' K iterations are shared evenly by
+    /// min(units, floor(iterations / 8)) units (at least 8 K tiles each, `min_iters_per_sk_unit_`). The library
+    /// runs the data-parallel schedule where it is faster (cuBLAS picks among its kernels), so the result is at
+    /// most ceil(tiles / units). The partial-sum fixup between units sharing a tile is not priced.
+    #[inline(always)]
+    fn waves<A: Arith>(&self, tiles: f64, q: f64) -> f64 {
+        let dp = A::ceil(tiles * self.inv_units);
+        if q == 1.0 {
+            return dp;
+        }
+        let full = -A::ceil(-(tiles * self.inv_units));
+        let dp_waves = if tiles <= 2.0 * self.units {
+            0.0
+        } else {
+            full - 1.0
+        };
+        let sk_iters = (tiles - dp_waves * self.units) * q;
+        let sk_units = self
+            .units
+            .min(-A::ceil(-(sk_iters * (1.0 / STREAM_K_MIN_ITERS))));
+        if sk_units < 1.0 {
+            return dp;
+        }
+        (dp_waves + A::ceil(sk_iters / sk_units) * (1.0 / q)).min(dp)
+    }
+
+    /// The K tiles q per output tile that `tile_choice` spreads over the units: ceil(k / K tile) under a stream-K
+    /// scheduler when the GEMM is aligned, else 1 (whole tiles in waves). The sm90 persistent kernels load their
+    /// operands with TMA, whose global strides must be multiples of 16 bytes (CUDA Driver API,
+    /// `cuTensorMapEncodeTiled`), so a GEMM with an unaligned leading dimension runs the older kernels, in waves.
+    #[inline(always)]
+    fn k_iters<A: Arith>(&self, k: f64, aligned: bool) -> f64 {
+        if self.inv_k_tile > 0.0 && aligned {
+            A::ceil(k * self.inv_k_tile)
+        } else {
+            1.0
+        }
     }
 
     /// Whether k and the other leading dimension (see [`Layout`]) are multiples of 16 bytes.
@@ -496,15 +573,17 @@ impl GemmContext {
     /// (alignment penalty included) and memory times before their smooth maximum. Sizes must already be
     /// validated.
     pub fn schedule(&self, m: f64, n: f64, k: f64, batch: f64) -> GemmSchedule {
-        let (_, _, best, tiles) = self.tile_choice::<Portable>(m, n, k, batch);
+        let aligned = self.aligned::<Portable>(m, n, k);
+        let k_iters = self.k_iters::<Portable>(k, aligned);
+        let (_, _, best, tiles) = self.tile_choice::<Portable>(m, n, k, batch, k_iters);
         let (compute_s, memory_s, _, _) = self.terms::<Portable>(m, n, k, batch);
         GemmSchedule {
             tile_m: GEMM_TILES[best].0,
             tile_n: GEMM_TILES[best].1,
             tiles,
-            waves: Portable::ceil(tiles * self.inv_units),
+            waves: self.waves::<Portable>(tiles, k_iters),
             units: self.units,
-            aligned: self.aligned::<Portable>(m, n, k),
+            aligned,
             compute_s,
             memory_s,
         }
@@ -1480,7 +1559,30 @@ mod tests {
         for (tm, tn, rel) in GEMM_TILES {
             let sec_per_k = 2.0 * tm * tn / (ctx.rate_per_unit * rel);
             let tiles = batch * (m * (1.0 / tm)).ceil() * (n * (1.0 / tn)).ceil();
-            let waves = (tiles * ctx.inv_units).ceil();
+            let aligned =
+                k % ctx.align == 0.0 && (if ctx.align_m { m } else { n }) % ctx.align == 0.0;
+            let q = if ctx.inv_k_tile > 0.0 && aligned {
+                (k * ctx.inv_k_tile).ceil()
+            } else {
+                1.0
+            };
+            let dp = (tiles * ctx.inv_units).ceil();
+            let waves = if q == 1.0 {
+                dp
+            } else {
+                let dp_waves = if tiles <= 2.0 * ctx.units {
+                    0.0
+                } else {
+                    (tiles * ctx.inv_units).floor() - 1.0
+                };
+                let sk_iters = (tiles - dp_waves * ctx.units) * q;
+                let sk_units = ctx.units.min((sk_iters * (1.0 / 8.0)).floor());
+                if sk_units < 1.0 {
+                    dp
+                } else {
+                    (dp_waves + (sk_iters / sk_units).ceil() * (1.0 / q)).min(dp)
+                }
+            };
             let t = waves * (sec_per_k * k + ctx.tile_overhead_s);
             if t < t_compute {
                 t_compute = t;
@@ -1743,18 +1845,39 @@ mod tests {
             .device()
             .unwrap();
         let ctx = GemmContext::new(&h100, Dtype::Bf16).unwrap();
-        // 8192^3 on 132 SMs: a 256 x 128 tile gives 32 x 64 = 2048 tiles, ceil(2048 / 132) = 16 waves.
+        // 8192^3 on 132 SMs: a 256 x 128 tile gives 32 x 64 = 2048 tiles, 15 full waves and 68 tiles. H100 runs
+        // stream-K (hwdb compute.gemm_tile_scheduler): 14 waves data-parallel, the last full wave plus the 68
+        // tiles (200 tiles of 8192 / 64 = 128 K tiles each) shared by the 132 SMs: ceil(25600 / 132) = 194 K tiles,
+        // 194 / 128 of a tile's time.
         let s = ctx.schedule(8192.0, 8192.0, 8192.0, 1.0);
         assert_eq!(
             (s.tile_m, s.tile_n, s.tiles, s.waves, s.units),
-            (256.0, 128.0, 2048.0, 16.0, 132.0)
+            (256.0, 128.0, 2048.0, 14.0 + 194.0 / 128.0, 132.0)
         );
         assert!(s.aligned);
-        // n = 8191 is not a multiple of 8 bf16 elements (16 bytes): the compute time pays the penalty.
+        // 1024^3: 64 tiles of 128 x 128 with 16 K tiles each, 1024 K tiles over min(132, 1024 / 8) = 128 SMs: 8 K
+        // tiles each, half a tile's time (256 x 128 tiles would take 32 x 16 / 64 = 8 K tiles of a larger tile).
+        let small = ctx.schedule(1024.0, 1024.0, 1024.0, 1.0);
+        assert_eq!((small.tile_m, small.tiles, small.waves), (128.0, 64.0, 0.5));
+        // Unaligned (TMA needs 16-byte strides): whole waves, ceil(2048 / 132) = 16.
+        assert_eq!(ctx.schedule(8192.0, 8191.0, 8192.0, 1.0).waves, 16.0);
+        // A100 schedules whole waves: 2048 tiles over 108 SMs, ceil(18.96) = 19.
+        let a100 = hw::registry()
+            .unwrap()
+            .get("a100-sxm4-80gb")
+            .unwrap()
+            .device()
+            .unwrap();
+        let a = GemmContext::new(&a100, Dtype::Bf16)
+            .unwrap()
+            .schedule(8192.0, 8192.0, 8192.0, 1.0);
+        assert_eq!((a.tiles, a.waves), (2048.0, 19.0));
+        // n = 8191 is not a multiple of 8 bf16 elements (16 bytes): the compute time pays the penalty, on whole
+        // waves (16 of them, where the aligned GEMM takes 14 + 194 / 128).
         let u = ctx.schedule(8192.0, 8191.0, 8192.0, 1.0);
         assert!(!u.aligned);
         assert!(
-            (u.compute_s * h100.efficiency.unaligned_gemm - s.compute_s).abs()
+            (u.compute_s * h100.efficiency.unaligned_gemm * s.waves / 16.0 - s.compute_s).abs()
                 <= 1e-12 * s.compute_s
         );
         // The times are the ones `estimate` joins.
