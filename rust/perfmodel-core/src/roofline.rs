@@ -510,32 +510,35 @@ impl GemmContext {
     /// Waves of `tiles` output tiles of `q` K tiles each (`k_iters`), in units of one tile's time.
     ///
     /// q = 1 (a waves scheduler, an unaligned GEMM or a single K tile): ceil(tiles / units) whole waves, the last
-    /// one part-empty. Otherwise CUTLASS's sm90 stream-K heuristic (`PersistentTileSchedulerSm90StreamKParams`,
-    /// include/cutlass/gemm/kernel/tile_scheduler_params.h; NVIDIA/cutlass @ 019c5c97): up to two waves of tiles
-    /// all go to stream-K, beyond that the last partial wave plus one full wave do and the other full waves run
-    /// data-parallel; the stream-K tiles' K iterations are shared evenly by
-    /// min(units, floor(iterations / 8)) units (at least 8 K tiles each, `min_iters_per_sk_unit_`). The library
-    /// runs the data-parallel schedule where it is faster (cuBLAS picks among its kernels), so the result is at
-    /// most ceil(tiles / units). The partial-sum fixup between units sharing a tile is not priced.
+    /// one part-empty. Otherwise CUTLASS's sm90 stream-K heuristic (`PersistentTileSchedulerSm90StreamKParams::
+    /// get_num_sk_tiles` and `get_num_sk_units`, include/cutlass/gemm/kernel/tile_scheduler_params.h; NVIDIA/cutlass
+    /// @ 019c5c97 and @ 7107b055, decomposition mode `Heuristic`, clusters of one CTA):
+    /// - every tile runs data-parallel, in whole waves, when the last wave is full, when a tile has at most 8 K
+    ///   tiles (q <= `min_iters_per_sk_unit_`: "no work to be split"), or when the last wave is at least half full
+    ///   (2 x tail tiles >= units: "prefer data-parallel decomposition ... if the tail wave is more than half
+    ///   full"; the source applies it below one wave too);
+    /// - else up to two waves of tiles all go to stream-K, beyond that the last partial wave plus one full wave do
+    ///   and the other full waves run data-parallel; the stream-K tiles' K iterations are shared evenly by
+    ///   min(units, floor(iterations / 8)) units (at least 8 K tiles each).
+    ///
+    /// The result is at most ceil(tiles / units). The partial-sum fixup between units sharing a tile is not priced
+    /// (its separate-reduction mode is disabled in the source: `should_perform_separate_reduction` returns false).
     #[inline(always)]
     fn waves<A: Arith>(&self, tiles: f64, q: f64) -> f64 {
         let dp = A::ceil(tiles * self.inv_units);
-        if q == 1.0 {
+        if q <= STREAM_K_MIN_ITERS {
             return dp;
         }
         let full = -A::ceil(-(tiles * self.inv_units));
-        let dp_waves = if tiles <= 2.0 * self.units {
-            0.0
-        } else {
-            full - 1.0
-        };
+        let tail = tiles - full * self.units;
+        if full == dp || 2.0 * tail >= self.units {
+            return dp;
+        }
+        let dp_waves = if full > 1.0 { full - 1.0 } else { 0.0 };
         let sk_iters = (tiles - dp_waves * self.units) * q;
         let sk_units = self
             .units
             .min(-A::ceil(-(sk_iters * (1.0 / STREAM_K_MIN_ITERS))));
-        if sk_units < 1.0 {
-            return dp;
-        }
         (dp_waves + A::ceil(sk_iters / sk_units) * (1.0 / q)).min(dp)
     }
 
@@ -1567,21 +1570,14 @@ mod tests {
                 1.0
             };
             let dp = (tiles * ctx.inv_units).ceil();
-            let waves = if q == 1.0 {
+            let full = (tiles * ctx.inv_units).floor();
+            let waves = if q <= 8.0 || full == dp || 2.0 * (tiles - full * ctx.units) >= ctx.units {
                 dp
             } else {
-                let dp_waves = if tiles <= 2.0 * ctx.units {
-                    0.0
-                } else {
-                    (tiles * ctx.inv_units).floor() - 1.0
-                };
+                let dp_waves = if full > 1.0 { full - 1.0 } else { 0.0 };
                 let sk_iters = (tiles - dp_waves * ctx.units) * q;
                 let sk_units = ctx.units.min((sk_iters * (1.0 / 8.0)).floor());
-                if sk_units < 1.0 {
-                    dp
-                } else {
-                    (dp_waves + (sk_iters / sk_units).ceil() * (1.0 / q)).min(dp)
-                }
+                (dp_waves + (sk_iters / sk_units).ceil() * (1.0 / q)).min(dp)
             };
             let t = waves * (sec_per_k * k + ctx.tile_overhead_s);
             if t < t_compute {
@@ -1846,21 +1842,39 @@ mod tests {
             .unwrap();
         let ctx = GemmContext::new(&h100, Dtype::Bf16).unwrap();
         // 8192^3 on 132 SMs: a 256 x 128 tile gives 32 x 64 = 2048 tiles, 15 full waves and 68 tiles. H100 runs
-        // stream-K (hwdb compute.gemm_tile_scheduler): 14 waves data-parallel, the last full wave plus the 68
-        // tiles (200 tiles of 8192 / 64 = 128 K tiles each) shared by the 132 SMs: ceil(25600 / 132) = 194 K tiles,
-        // 194 / 128 of a tile's time.
+        // stream-K (hwdb compute.gemm_tile_scheduler), but CUTLASS's heuristic keeps a last wave at least half full
+        // (2 x 68 >= 132) data-parallel: 16 whole waves.
         let s = ctx.schedule(8192.0, 8192.0, 8192.0, 1.0);
         assert_eq!(
             (s.tile_m, s.tile_n, s.tiles, s.waves, s.units),
-            (256.0, 128.0, 2048.0, 14.0 + 194.0 / 128.0, 132.0)
+            (256.0, 128.0, 2048.0, 16.0, 132.0)
         );
         assert!(s.aligned);
-        // 1024^3: 64 tiles of 128 x 128 with 16 K tiles each, 1024 K tiles over min(132, 1024 / 8) = 128 SMs: 8 K
-        // tiles each, half a tile's time (256 x 128 tiles would take 32 x 16 / 64 = 8 K tiles of a larger tile).
+        // 3072^3: 12 x 24 = 288 tiles of 256 x 128, 2 full waves and 24 tiles (less than half a wave): one wave
+        // data-parallel, the other 156 tiles of 3072 / 64 = 48 K tiles each shared by the 132 SMs:
+        // ceil(7488 / 132) = 57 K tiles, 57 / 48 of a tile's time.
+        let mid = ctx.schedule(3072.0, 3072.0, 3072.0, 1.0);
+        assert_eq!(
+            (mid.tile_m, mid.tiles, mid.waves),
+            (256.0, 288.0, 1.0 + 57.0 / 48.0)
+        );
+        // 1024^3: 64 tiles of 128 x 128 with 16 K tiles each (less than half a wave), 1024 K tiles over
+        // min(132, 1024 / 8) = 128 SMs: 8 K tiles each, half a tile's time.
         let small = ctx.schedule(1024.0, 1024.0, 1024.0, 1.0);
         assert_eq!((small.tile_m, small.tiles, small.waves), (128.0, 64.0, 0.5));
-        // Unaligned (TMA needs 16-byte strides): whole waves, ceil(2048 / 132) = 16.
-        assert_eq!(ctx.schedule(8192.0, 8191.0, 8192.0, 1.0).waves, 16.0);
+        // 1024 x 2145 x 1024 fp8 (Azure's cuBLASLt row): 1024 / 128 = 8 K tiles per output tile, not more than
+        // CUTLASS's 8 per stream-K unit, so nothing is split: one whole wave of 4 x 17 = 68 tiles of 256 x 128
+        // (split, 136 tiles of 128 x 128 would share 1088 K tiles over 132 SMs: 9 / 8 of a smaller tile's time).
+        let fp8 = GemmContext::new(&h100, Dtype::Fp8)
+            .unwrap()
+            .schedule(1024.0, 2145.0, 1024.0, 1.0);
+        assert_eq!(
+            (fp8.tile_m, fp8.tile_n, fp8.tiles, fp8.waves),
+            (256.0, 128.0, 68.0, 1.0)
+        );
+        // Unaligned (TMA needs 16-byte strides): whole waves, where 128 x 128 tiles win: ceil(576 / 132) = 5.
+        let odd = ctx.schedule(3072.0, 3071.0, 3072.0, 1.0);
+        assert_eq!((odd.tile_m, odd.tiles, odd.waves), (128.0, 576.0, 5.0));
         // A100 schedules whole waves: 2048 tiles over 108 SMs, ceil(18.96) = 19.
         let a100 = hw::registry()
             .unwrap()
@@ -1872,12 +1886,12 @@ mod tests {
             .unwrap()
             .schedule(8192.0, 8192.0, 8192.0, 1.0);
         assert_eq!((a.tiles, a.waves), (2048.0, 19.0));
-        // n = 8191 is not a multiple of 8 bf16 elements (16 bytes): the compute time pays the penalty, on whole
-        // waves (16 of them, where the aligned GEMM takes 14 + 194 / 128).
+        // n = 8191 is not a multiple of 8 bf16 elements (16 bytes): the compute time pays the penalty (both
+        // GEMMs run 16 whole waves of 256 x 128 tiles).
         let u = ctx.schedule(8192.0, 8191.0, 8192.0, 1.0);
         assert!(!u.aligned);
         assert!(
-            (u.compute_s * h100.efficiency.unaligned_gemm * s.waves / 16.0 - s.compute_s).abs()
+            (u.compute_s * h100.efficiency.unaligned_gemm - s.compute_s).abs()
                 <= 1e-12 * s.compute_s
         );
         // The times are the ones `estimate` joins.
