@@ -269,8 +269,9 @@ def test_request_overhead_delays_ttft_and_admission() -> None:
 @pytest.mark.xfail(
     strict=True,
     reason="median TTFT within 15 %: not met. With request_overhead_us fitted per (system, class) on the 1k/1k "
-    "rows' TTFT, held-out median |error| 64.5 -> 29.0 % (79 rows, 63 still too low). Left: the B200 tables (the "
-    "overhead alone raises their fit rows' throughput/TPOT error by 0.1 point, so it is not kept: 61-79 %), and "
+    "rows' TTFT, held-out median |error| 64.5 -> 31.1 % (79 rows, 59 still too low; 29.0 % before Hopper stream-K "
+    "and the H200 refit). Left: the B200 tables (the overhead alone raises their fit rows' throughput/TPOT error by "
+    "0.1 point, so it is not kept: 61-79 %), and "
     "8k-prompt prefill on MI300X/MI325X (measured TTFT 476-898 ms against 287-396 ms)",
 )
 def test_ttft_within_fifteen_percent(rows: pl.DataFrame) -> None:

@@ -343,7 +343,9 @@ class Sizing(Result):
     calls : polars.DataFrame
         One row per call of a layer (and the logits, once per model): ``call``, ``per`` (layer or model), its
         GEMM shape per TP rank (``m``, ``n``, ``k`` of the forward, ``batch``), ``tile`` (the engine's),
-        ``tiles``, ``waves``, ``wave_utilization`` (tiles / (waves x units)), ``tile_fill`` (useful outputs /
+        ``tiles``, ``waves`` (whole waves of tiles over the units, or on a stream-K device (hwdb
+        ``compute.gemm_tile_scheduler``, Hopper) the fractional waves its K-split schedule takes),
+        ``wave_utilization`` (tiles / (waves x units)), ``tile_fill`` (useful outputs /
         tile area), ``aligned``, ``time_s`` (forward, or forward + backward with ``training``), ``flops``,
         ``tflops`` (attained), ``fraction_of_peak`` (of the dense peak for the dtype), ``bound`` and
         ``limiter`` (one of :data:`LIMITERS`).
@@ -581,7 +583,7 @@ def _diagnose(
             wave_util = tiles[i] / (waves[i] * units[i])
             fill = m[i] * n[i] / (tiles[i] * tile_m[i] * tile_n[i])
             row.update(m=int(m[i]), n=int(n[i]), k=int(k[i]), batch=1, tile=f"{int(tile_m[i])}x{int(tile_n[i])}",
-                       tiles=int(tiles[i]), waves=int(waves[i]), wave_utilization=float(wave_util),
+                       tiles=int(tiles[i]), waves=float(waves[i]), wave_utilization=float(wave_util),
                        tile_fill=float(fill), aligned=bool(aligned[i]))  # fmt: skip
             lim = _limiter(bd, bool(aligned[i]), unaligned_loss, 1.0 / wave_util, 1.0 / fill)
         row.update(
@@ -595,7 +597,7 @@ def _diagnose(
         rows.append(row)
     schema = {
         "call": pl.String, "per": pl.String, "m": pl.Int64, "n": pl.Int64, "k": pl.Int64, "batch": pl.Int64,
-        "tile": pl.String, "tiles": pl.Int64, "waves": pl.Int64, "wave_utilization": pl.Float64, "tile_fill": pl.Float64,
+        "tile": pl.String, "tiles": pl.Int64, "waves": pl.Float64, "wave_utilization": pl.Float64, "tile_fill": pl.Float64,
         "aligned": pl.Boolean, "time_s": pl.Float64, "flops": pl.Float64, "tflops": pl.Float64,
         "fraction_of_peak": pl.Float64, "bound": pl.String, "limiter": pl.String,
     }  # fmt: skip
@@ -814,7 +816,7 @@ def sizing_rules(
     >>> import perfmodel as pm
     >>> r = pm.llm.sizing_rules(["h100-sxm5-80gb"]).row(0, named=True)
     >>> r["units"], r["align_elements"], r["tile"], r["waves_h4096"]
-    (132, 8, '256x128', 32)
+    (132, 8, '256x128', 31.03125)
     """
     dtype = _dtype(dtype)
     tp = _check.whole("tp", tp)
@@ -880,7 +882,7 @@ def sizing_rules(
             np.array([4096.0]),
             np.ones(1),
         )
-        row["waves_h4096"] = int(up[3][0])
+        row["waves_h4096"] = float(up[3][0])
         row["wave_utilization_h4096"] = float(up[2][0] / (up[3][0] * up[4][0]))
         out.append(row)
     return pl.DataFrame(out)

@@ -65,6 +65,8 @@ __all__ = [
     "device_agreement",
     "method_agreement",
     "bmm_sweep_agreement",
+    "noise_ceiling",
+    "measured_runs",
     "misranked",
     "sweep_rows",
     "cookbook_fit_key",
@@ -356,7 +358,8 @@ def run() -> pl.DataFrame:
 def sweep_summary(rows: pl.DataFrame | None = None) -> pl.DataFrame:
     """Per sweep: rows, Spearman rank correlation of predicted vs measured throughput (ties averaged), median
     and max |error|, the roles present, the same Spearman and median over the sweep's ``holdout`` rows alone,
-    and whether each target is met on the whole sweep (Spearman >= 0.8, median <= 10%)."""
+    whether each target is met on the whole sweep (Spearman >= 0.8, median <= 10%), and the measurement's own
+    repeatability next to the model's Spearman (:func:`noise_ceiling`; null for published sweeps)."""
     df = run() if rows is None else rows
     out = (
         df.group_by("group")
@@ -379,9 +382,59 @@ def sweep_summary(rows: pl.DataFrame | None = None) -> pl.DataFrame:
             spearman_met=pl.col("spearman") >= TARGET_SPEARMAN,
             median_met=pl.col("median_abs_error") <= TARGET_MEDIAN_ERROR,
         )
+        .join(noise_ceiling(df), on="group", how="left")
         .sort("group")
     )
     return out
+
+
+def measured_runs() -> pl.DataFrame:
+    """The per-run throughputs behind the GEMM rows of ``measured_gpu.csv`` (``perfmodel/data/measured_gpu_runs.csv``,
+    written by ``tools/export_gemm_runs.py`` from ``validation/gpu_runs/``): device, group, operation, metric, run
+    (1, 2, ...) and value."""
+    path = Path(__file__).resolve().parent.parent / "data" / "measured_gpu_runs.csv"
+    return pl.read_csv(path)
+
+
+def noise_ceiling(rows: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Per sweep of this project's own measurements: how well two independent measurements of the sweep agree on
+    its ordering. Each run of ``tools/measure_gpu.py`` / ``measure_fp8.py`` timed every shape once (the rows keep
+    the median over the runs); for every pair of runs, the Spearman rank correlation of one run's throughputs
+    against the other's over the sweep's shapes (:func:`measured_runs`). ``noise_ceiling_spearman`` is the mean
+    over the pairs, ``noise_ceiling_min`` the lowest; ``noise_runs`` the runs (H100: 4, H200: 2). The runs were
+    taken on one GPU on one day, so this is the repeatability of the measurement, an upper bound for what a model
+    of the median can reach (another GPU of the same kind agrees less: :func:`device_agreement`). Sweeps of
+    published rows (one number per shape) have no ceiling here."""
+    df = run() if rows is None else rows
+    runs = measured_runs().filter(pl.col("metric") == "tflops")
+    mine = df.filter(
+        pl.col("group").str.starts_with("h100_") | pl.col("group").str.starts_with("h200_")
+    ).select("group", device="system", operation="operation")
+    joined = mine.join(runs.select("device", "operation", "run", "value"), on=["device", "operation"])
+    out = []
+    for (group,), g in joined.group_by("group", maintain_order=True):
+        wide = g.pivot(on="run", index="operation", values="value", sort_columns=True)
+        cols = [c for c in wide.columns if c != "operation"]
+        rhos = [
+            wide.select(pl.corr(a, b, method="spearman")).item()
+            for i, a in enumerate(cols)
+            for b in cols[i + 1 :]
+        ]
+        out.append(
+            {
+                "group": group,
+                "noise_runs": len(cols),
+                "noise_ceiling_spearman": sum(rhos) / len(rhos) if rhos else None,
+                "noise_ceiling_min": min(rhos) if rhos else None,
+            }
+        )
+    schema = {
+        "group": pl.String,
+        "noise_runs": pl.Int64,
+        "noise_ceiling_spearman": pl.Float64,
+        "noise_ceiling_min": pl.Float64,
+    }
+    return pl.DataFrame(out, schema=schema).sort("group")
 
 
 def device_agreement(rows: pl.DataFrame | None = None) -> pl.DataFrame:

@@ -12,7 +12,7 @@
 
 use crate::error::{check_positive, invalid, Result};
 use crate::hw::device::GemmLibrary;
-use crate::hw::{Device, Dtype};
+use crate::hw::{Device, Dtype, GemmTileScheduler};
 
 /// What limits a kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -241,6 +241,17 @@ fn cbrt_1_2_lanes<A: Arith>(s: f64) -> (f64, bool) {
     (r, sure)
 }
 
+/// Depth of one K tile of a stream-K GEMM, bytes of each operand row: 128 (the 128-byte TMA swizzle span): 32
+/// fp32, 64 16-bit or 128 8-bit elements. CUTLASS's sm90 warp-specialized fp32 GEMM uses a 128 x 128 x 32 tile
+/// (NVIDIA/cutlass examples/48_hopper_warp_specialized_gemm/48_hopper_warp_specialized_gemm.cu @ 18422531).
+/// Stream-K splits the K loop in units of this tile (`k_tile_count`, `k_tile_per_output_tile`:
+/// include/cutlass/gemm/kernel/sm90_tile_scheduler_stream_k.hpp @ 019c5c97).
+const STREAM_K_TILE_BYTES: f64 = 128.0;
+
+/// The fewest K tiles one stream-K unit takes (CUTLASS `min_iters_per_sk_unit_`, include/cutlass/gemm/kernel/
+/// tile_scheduler_params.h @ 019c5c97).
+const STREAM_K_MIN_ITERS: f64 = 8.0;
+
 /// The distinct edge lengths of the `GEMM_TILES` shapes; the tiles per row (column) of a GEMM are needed
 /// once per edge length, not once per shape.
 const TILE_EDGES: [f64; 3] = [64.0, 128.0, 256.0];
@@ -300,7 +311,8 @@ pub struct GemmSchedule {
     pub tile_n: f64,
     /// Output tiles: `batch * ceil(m / tile_m) * ceil(n / tile_n)`.
     pub tiles: f64,
-    /// `ceil(tiles / units)`.
+    /// `ceil(tiles / units)` under a waves scheduler; under stream-K `ceil(tiles x q / units) / q` with q K tiles
+    /// per output tile (fractional).
     pub waves: f64,
     /// Compute units (SMs or CUs) a wave fills.
     pub units: f64,
@@ -325,6 +337,9 @@ pub struct GemmContext {
     rate_per_unit: f64,
     units: f64,
     inv_units: f64,
+    /// 1 / the K-tile depth in elements under a stream-K scheduler (`GemmTileScheduler::StreamK`), 0 under waves:
+    /// see `tile_choice`.
+    inv_k_tile: f64,
     /// Per tile shape: (seconds per unit of k for one tile = 2 tm tn / (rate x rel), tm + tn).
     tiles: [(f64, f64); GEMM_TILES.len()],
     /// 1 / `TILE_EDGES`.
@@ -391,6 +406,10 @@ impl GemmContext {
             rate_per_unit,
             units,
             inv_units: 1.0 / units,
+            inv_k_tile: match device.gemm_tile_scheduler {
+                GemmTileScheduler::Waves => 0.0,
+                GemmTileScheduler::StreamK => dtype.bytes() / STREAM_K_TILE_BYTES,
+            },
             tiles,
             inv_edges: TILE_EDGES.map(|e| 1.0 / e),
             tile_overhead_s: device.efficiency.tile_overhead_s,
@@ -449,13 +468,16 @@ impl GemmContext {
     /// Everything of `estimate` but the smooth maximum: (compute time, memory time, HBM bytes, the bound
     /// unless launch-bound).
     ///
-    /// For each tile shape: tiles = batch * ceil(m / tm) * ceil(n / tn), waves = ceil(tiles / units),
-    /// time = waves * (k * seconds per k + tile overhead); the fastest shape wins (the first on ties). An
-    /// unaligned leading dimension (see [`Layout`]) multiplies it by the device's unaligned slowdown, a batch
-    /// above one by its strided-batched slowdown (1 on most devices, so exactly the unbatched time there).
+    /// For each tile shape: tiles = batch * ceil(m / tm) * ceil(n / tn), waves = ceil(tiles / units) (or its
+    /// stream-K form, see `tile_choice`), time = waves * (k * seconds per k + tile overhead); the fastest shape
+    /// wins (the first on ties). An unaligned leading dimension (see [`Layout`]) multiplies it by the device's
+    /// unaligned slowdown, a batch above one by its strided-batched slowdown (1 on most devices, so exactly the
+    /// unbatched time there).
     #[inline(always)]
     fn terms<A: Arith>(&self, m: f64, n: f64, k: f64, batch: f64) -> (f64, f64, f64, Bound) {
-        let (t_compute, l2_bytes, _, _, by_library, _) = self.split_k_choice::<A>(m, n, k, batch);
+        let aligned = self.aligned::<A>(m, n, k);
+        let (t_compute, l2_bytes, _, _, by_library, _) =
+            self.split_k_choice::<A>(m, n, k, batch, self.k_iters::<A>(k, aligned));
         // A batch above one runs the library's strided-batched kernels (PyTorch's bmm calls
         // cublasGemmStridedBatchedEx), which reach their own rate; a batch of one runs the GEMM kernels.
         let t_compute = t_compute
@@ -466,7 +488,7 @@ impl GemmContext {
             };
         // A leading dimension that is not a multiple of 16 bytes slows the whole GEMM down, one that is not even
         // a multiple of 4 bytes more so (unless the library's own kernel choice priced it).
-        let t_compute = if by_library || self.aligned::<A>(m, n, k) {
+        let t_compute = if by_library || aligned {
             t_compute
         } else if self.word_aligned::<A>(m, n, k) {
             t_compute * self.unaligned_slowdown
@@ -495,6 +517,9 @@ impl GemmContext {
     /// The fastest tile shape of `GEMM_TILES` (the first on ties), or the kernel the device's GEMM library selects
     /// ([`Self::library_choice`]): (compute time before the alignment penalty, L2 bytes, the output tile (rows,
     /// columns), its tile count, whether the library priced it).
+    ///
+    /// The waves of each shape come from `waves` (whole waves, or the stream-K schedule with `k_iters` K tiles
+    /// per output tile).
     #[inline(always)]
     fn tile_choice<A: Arith>(
         &self,
@@ -502,7 +527,8 @@ impl GemmContext {
         n: f64,
         k: f64,
         batch: f64,
-    ) -> (f64, f64, (f64, f64), f64, bool) {
+        k_iters: f64,
+    ) -> TileChoice {
         if let Some(lib) = self.library {
             if let Some(c) = self.library_choice::<A>(lib, m, n, k, batch) {
                 return c;
@@ -518,7 +544,7 @@ impl GemmContext {
             self.tiles.iter().zip(&TILE_EDGE_INDEX).enumerate()
         {
             let tiles = batch * row_tiles[mi] * col_tiles[ni];
-            let waves = A::ceil(tiles * self.inv_units);
+            let waves = self.waves::<A>(tiles, k_iters);
             let t = waves * (sec_per_k * k + self.tile_overhead_s);
             let better = t < t_compute;
             t_compute = if better { t } else { t_compute };
@@ -591,8 +617,9 @@ impl GemmContext {
         n: f64,
         k: f64,
         batch: f64,
+        k_iters: f64,
     ) -> (f64, f64, (f64, f64), f64, bool, f64) {
-        let (t, l2, tile, tiles, by_library) = self.tile_choice::<A>(m, n, k, batch);
+        let (t, l2, tile, tiles, by_library) = self.tile_choice::<A>(m, n, k, batch, k_iters);
         if !self.split_k || batch != 1.0 || by_library {
             return (t, l2, tile, tiles, by_library, 1.0);
         }
@@ -633,6 +660,54 @@ impl GemmContext {
         out
     }
 
+    /// Waves of `tiles` output tiles of `q` K tiles each (`k_iters`), in units of one tile's time.
+    ///
+    /// q = 1 (a waves scheduler, an unaligned GEMM or a single K tile): ceil(tiles / units) whole waves, the last
+    /// one part-empty. Otherwise CUTLASS's sm90 stream-K heuristic (`PersistentTileSchedulerSm90StreamKParams::
+    /// get_num_sk_tiles` and `get_num_sk_units`, include/cutlass/gemm/kernel/tile_scheduler_params.h; NVIDIA/cutlass
+    /// @ 019c5c97 and @ 7107b055, decomposition mode `Heuristic`, clusters of one CTA):
+    /// - every tile runs data-parallel, in whole waves, when the last wave is full, when a tile has at most 8 K
+    ///   tiles (q <= `min_iters_per_sk_unit_`: "no work to be split"), or when the last wave is at least half full
+    ///   (2 x tail tiles >= units: "prefer data-parallel decomposition ... if the tail wave is more than half
+    ///   full"; the source applies it below one wave too);
+    /// - else up to two waves of tiles all go to stream-K, beyond that the last partial wave plus one full wave do
+    ///   and the other full waves run data-parallel; the stream-K tiles' K iterations are shared evenly by
+    ///   min(units, floor(iterations / 8)) units (at least 8 K tiles each).
+    ///
+    /// The result is at most ceil(tiles / units). The partial-sum fixup between units sharing a tile is not priced
+    /// (its separate-reduction mode is disabled in the source: `should_perform_separate_reduction` returns false).
+    #[inline(always)]
+    fn waves<A: Arith>(&self, tiles: f64, q: f64) -> f64 {
+        let dp = A::ceil(tiles * self.inv_units);
+        if q <= STREAM_K_MIN_ITERS {
+            return dp;
+        }
+        let full = -A::ceil(-(tiles * self.inv_units));
+        let tail = tiles - full * self.units;
+        if full == dp || 2.0 * tail >= self.units {
+            return dp;
+        }
+        let dp_waves = if full > 1.0 { full - 1.0 } else { 0.0 };
+        let sk_iters = (tiles - dp_waves * self.units) * q;
+        let sk_units = self
+            .units
+            .min(-A::ceil(-(sk_iters * (1.0 / STREAM_K_MIN_ITERS))));
+        (dp_waves + A::ceil(sk_iters / sk_units) * (1.0 / q)).min(dp)
+    }
+
+    /// The K tiles q per output tile that `tile_choice` spreads over the units: ceil(k / K tile) under a stream-K
+    /// scheduler when the GEMM is aligned, else 1 (whole tiles in waves). The sm90 persistent kernels load their
+    /// operands with TMA, whose global strides must be multiples of 16 bytes (CUDA Driver API,
+    /// `cuTensorMapEncodeTiled`), so a GEMM with an unaligned leading dimension runs the older kernels, in waves.
+    #[inline(always)]
+    fn k_iters<A: Arith>(&self, k: f64, aligned: bool) -> f64 {
+        if self.inv_k_tile > 0.0 && aligned {
+            A::ceil(k * self.inv_k_tile)
+        } else {
+            1.0
+        }
+    }
+
     /// Whether k and the other leading dimension (see [`Layout`]) are multiples of 16 bytes.
     #[inline(always)]
     fn aligned<A: Arith>(&self, m: f64, n: f64, k: f64) -> bool {
@@ -654,17 +729,19 @@ impl GemmContext {
     /// (alignment penalty included) and memory times before their smooth maximum. Sizes must already be
     /// validated.
     pub fn schedule(&self, m: f64, n: f64, k: f64, batch: f64) -> GemmSchedule {
+        let aligned = self.aligned::<Portable>(m, n, k);
+        let k_iters = self.k_iters::<Portable>(k, aligned);
         let (_, _, (tile_m, tile_n), tiles, _, k_slices) =
-            self.split_k_choice::<Portable>(m, n, k, batch);
+            self.split_k_choice::<Portable>(m, n, k, batch, k_iters);
         let (compute_s, memory_s, _, _) = self.terms::<Portable>(m, n, k, batch);
         GemmSchedule {
             tile_m,
             tile_n,
             tiles,
-            waves: Portable::ceil(tiles * k_slices * self.inv_units),
+            waves: self.waves::<Portable>(tiles * k_slices, k_iters),
             units: self.units,
             k_slices,
-            aligned: self.aligned::<Portable>(m, n, k),
+            aligned,
             compute_s,
             memory_s,
         }
@@ -1640,7 +1717,23 @@ mod tests {
         for (tm, tn, rel) in GEMM_TILES {
             let sec_per_k = 2.0 * tm * tn / (ctx.rate_per_unit * rel);
             let tiles = batch * (m * (1.0 / tm)).ceil() * (n * (1.0 / tn)).ceil();
-            let waves = (tiles * ctx.inv_units).ceil();
+            let aligned =
+                k % ctx.align == 0.0 && (if ctx.align_m { m } else { n }) % ctx.align == 0.0;
+            let q = if ctx.inv_k_tile > 0.0 && aligned {
+                (k * ctx.inv_k_tile).ceil()
+            } else {
+                1.0
+            };
+            let dp = (tiles * ctx.inv_units).ceil();
+            let full = (tiles * ctx.inv_units).floor();
+            let waves = if q <= 8.0 || full == dp || 2.0 * (tiles - full * ctx.units) >= ctx.units {
+                dp
+            } else {
+                let dp_waves = if full > 1.0 { full - 1.0 } else { 0.0 };
+                let sk_iters = (tiles - dp_waves * ctx.units) * q;
+                let sk_units = ctx.units.min((sk_iters * (1.0 / 8.0)).floor());
+                (dp_waves + (sk_iters / sk_units).ceil() * (1.0 / q)).min(dp)
+            };
             let t = waves * (sec_per_k * k + ctx.tile_overhead_s);
             if t < t_compute {
                 t_compute = t;
@@ -1995,9 +2088,9 @@ mod tests {
         assert!(!ctx.split_k);
         // Off: exactly the whole-K tile choice.
         let (m, n, k) = (32.0, 32.0, 4096.0);
-        let (t_off, ..) = ctx.tile_choice::<Portable>(m, n, k, 1.0);
+        let (t_off, ..) = ctx.tile_choice::<Portable>(m, n, k, 1.0, 1.0);
         assert!(same_bits(
-            ctx.split_k_choice::<Portable>(m, n, k, 1.0).0,
+            ctx.split_k_choice::<Portable>(m, n, k, 1.0, 1.0).0,
             t_off
         ));
         ctx.split_k = true;
@@ -2012,7 +2105,8 @@ mod tests {
                 + s * (8.0 * m * n) / ctx.hbm_bw
         };
         // The optimum sqrt(k sec_per_k bw / 8 m n) lies far above 64 slices (4096 / 64 elements per 128 bytes).
-        let (t, _, best, tiles, by_library, slices) = ctx.split_k_choice::<Portable>(m, n, k, 1.0);
+        let (t, _, best, tiles, by_library, slices) =
+            ctx.split_k_choice::<Portable>(m, n, k, 1.0, 1.0);
         let tile_5 = (GEMM_TILES[5].0, GEMM_TILES[5].1);
         assert_eq!(
             (best, tiles, by_library, slices),
@@ -2021,11 +2115,14 @@ mod tests {
         assert!(same_bits(t, slice(64.0)));
         assert!(t < t_off / 2.0, "{t} vs {t_off}");
         // A batch of two runs both tiles whole (the batch takes the grid's third dimension).
-        let (t2, .., s2) = ctx.split_k_choice::<Portable>(m, n, k, 2.0);
+        let (t2, .., s2) = ctx.split_k_choice::<Portable>(m, n, k, 2.0, 1.0);
         assert_eq!(s2, 1.0);
-        assert!(same_bits(t2, ctx.tile_choice::<Portable>(m, n, k, 2.0).0));
+        assert!(same_bits(
+            t2,
+            ctx.tile_choice::<Portable>(m, n, k, 2.0, 1.0).0
+        ));
         // A GEMM whose tiles fill the units is not split; the schedule reports the slices and their single wave.
-        let (.., s_big) = ctx.split_k_choice::<Portable>(4096.0, 4096.0, 4096.0, 1.0);
+        let (.., s_big) = ctx.split_k_choice::<Portable>(4096.0, 4096.0, 4096.0, 1.0, 1.0);
         assert_eq!(s_big, 1.0);
         let sched = ctx.schedule(m, n, k, 1.0);
         assert_eq!((sched.k_slices, sched.waves, sched.tiles), (64.0, 1.0, 1.0));
@@ -2052,14 +2149,53 @@ mod tests {
             .device()
             .unwrap();
         let ctx = GemmContext::new(&h100, Dtype::Bf16).unwrap();
-        // 8192^3 on 132 SMs: a 256 x 128 tile gives 32 x 64 = 2048 tiles, ceil(2048 / 132) = 16 waves.
+        // 8192^3 on 132 SMs: a 256 x 128 tile gives 32 x 64 = 2048 tiles, 15 full waves and 68 tiles. H100 runs
+        // stream-K (hwdb compute.gemm_tile_scheduler), but CUTLASS's heuristic keeps a last wave at least half full
+        // (2 x 68 >= 132) data-parallel: 16 whole waves.
         let s = ctx.schedule(8192.0, 8192.0, 8192.0, 1.0);
         assert_eq!(
             (s.tile_m, s.tile_n, s.tiles, s.waves, s.units),
             (256.0, 128.0, 2048.0, 16.0, 132.0)
         );
         assert!(s.aligned);
-        // n = 8191 is not a multiple of 8 bf16 elements (16 bytes): the compute time pays the penalty.
+        // 3072^3: 12 x 24 = 288 tiles of 256 x 128, 2 full waves and 24 tiles (less than half a wave): one wave
+        // data-parallel, the other 156 tiles of 3072 / 64 = 48 K tiles each shared by the 132 SMs:
+        // ceil(7488 / 132) = 57 K tiles, 57 / 48 of a tile's time.
+        let mid = ctx.schedule(3072.0, 3072.0, 3072.0, 1.0);
+        assert_eq!(
+            (mid.tile_m, mid.tiles, mid.waves),
+            (256.0, 288.0, 1.0 + 57.0 / 48.0)
+        );
+        // 1024^3: 64 tiles of 128 x 128 with 16 K tiles each (less than half a wave), 1024 K tiles over
+        // min(132, 1024 / 8) = 128 SMs: 8 K tiles each, half a tile's time.
+        let small = ctx.schedule(1024.0, 1024.0, 1024.0, 1.0);
+        assert_eq!((small.tile_m, small.tiles, small.waves), (128.0, 64.0, 0.5));
+        // 1024 x 2145 x 1024 fp8 (Azure's cuBLASLt row): 1024 / 128 = 8 K tiles per output tile, not more than
+        // CUTLASS's 8 per stream-K unit, so nothing is split: one whole wave of 4 x 17 = 68 tiles of 256 x 128
+        // (split, 136 tiles of 128 x 128 would share 1088 K tiles over 132 SMs: 9 / 8 of a smaller tile's time).
+        let fp8 = GemmContext::new(&h100, Dtype::Fp8)
+            .unwrap()
+            .schedule(1024.0, 2145.0, 1024.0, 1.0);
+        assert_eq!(
+            (fp8.tile_m, fp8.tile_n, fp8.tiles, fp8.waves),
+            (256.0, 128.0, 68.0, 1.0)
+        );
+        // Unaligned (TMA needs 16-byte strides): whole waves, where 128 x 128 tiles win: ceil(576 / 132) = 5.
+        let odd = ctx.schedule(3072.0, 3071.0, 3072.0, 1.0);
+        assert_eq!((odd.tile_m, odd.tiles, odd.waves), (128.0, 576.0, 5.0));
+        // A100 schedules whole waves: 2048 tiles over 108 SMs, ceil(18.96) = 19.
+        let a100 = hw::registry()
+            .unwrap()
+            .get("a100-sxm4-80gb")
+            .unwrap()
+            .device()
+            .unwrap();
+        let a = GemmContext::new(&a100, Dtype::Bf16)
+            .unwrap()
+            .schedule(8192.0, 8192.0, 8192.0, 1.0);
+        assert_eq!((a.tiles, a.waves), (2048.0, 19.0));
+        // n = 8191 is not a multiple of 8 bf16 elements (16 bytes): the compute time pays the penalty (both
+        // GEMMs run 16 whole waves of 256 x 128 tiles).
         let u = ctx.schedule(8192.0, 8191.0, 8192.0, 1.0);
         assert!(!u.aligned);
         assert!(

@@ -108,6 +108,30 @@ pub struct Efficiency {
     pub fitted_on: String,
 }
 
+/// How the vendor GEMM library schedules a GEMM's output tiles over the compute units (hwdb
+/// `compute.gemm_tile_scheduler`; the GEMM model in `roofline.rs` prices each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GemmTileScheduler {
+    /// One thread block per output tile, launched in waves of one tile per unit: the last wave runs part-empty
+    /// (wave quantization). The default.
+    Waves,
+    /// Persistent kernels that split the K loop of the tail tiles over the units (stream-K, Osama et al.,
+    /// PPoPP 2023; CUTLASS 3.x `PersistentTileSchedulerSm90StreamK`): the work quantizes per K tile, not per
+    /// output tile.
+    StreamK,
+}
+
+impl GemmTileScheduler {
+    pub const NAMES: [&'static str; 2] = ["waves", "stream_k"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            GemmTileScheduler::Waves => Self::NAMES[0],
+            GemmTileScheduler::StreamK => Self::NAMES[1],
+        }
+    }
+}
+
 /// An accelerator (a GPU, or one GCD of a multi-die package as the scheduler sees it).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Device {
@@ -117,6 +141,8 @@ pub struct Device {
     /// Streaming multiprocessors (NVIDIA) or compute units (AMD).
     pub compute_units: u32,
     pub unit_name: String,
+    /// How the vendor GEMM library schedules output tiles over the units (hwdb `compute.gemm_tile_scheduler`).
+    pub gemm_tile_scheduler: GemmTileScheduler,
     pub boost_clock_mhz: f64,
     /// Dense matrix (tensor core / matrix core) peaks, FLOP/s, indexed like `Dtype::ALL`.
     pub matrix_peak: [Option<f64>; Dtype::ALL.len()],
@@ -421,6 +447,11 @@ impl Device {
         let c = root.req_section("compute")?;
         let compute_units = c.req_figure("units_count")? as u32;
         let unit_name = c.string("unit_name")?.unwrap_or_else(|| "unit".into());
+        let gemm_tile_scheduler =
+            match c.sourced_choice("gemm_tile_scheduler", &GemmTileScheduler::NAMES)? {
+                Some(s) if s == "stream_k" => GemmTileScheduler::StreamK,
+                _ => GemmTileScheduler::Waves,
+            };
         let boost_clock_mhz = c.req_figure("boost_clock_mhz")?;
         let gemm_split_k = c.boolean("gemm_split_k")?.unwrap_or(false);
         let t = 1e12;
@@ -598,6 +629,7 @@ impl Device {
             vendor,
             compute_units,
             unit_name,
+            gemm_tile_scheduler,
             boost_clock_mhz,
             matrix_peak,
             vector_peak,

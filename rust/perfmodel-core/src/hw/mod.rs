@@ -15,7 +15,7 @@ use std::sync::{Arc, OnceLock, RwLock};
 
 pub use cluster::{ClusterGroup, ClusterSpec};
 pub use device::{
-    AttentionSchedule, Device, Efficiency, MemoryLevel, DEFAULT_INHERIT_FROM,
+    AttentionSchedule, Device, Efficiency, GemmTileScheduler, MemoryLevel, DEFAULT_INHERIT_FROM,
     INHERITABLE_EFFICIENCY,
 };
 pub use dtype::Dtype;

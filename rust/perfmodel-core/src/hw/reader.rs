@@ -240,6 +240,22 @@ impl<'a> Fields<'a> {
     /// A required string from a fixed set of choices.
     pub fn choice(&self, key: &'static str, choices: &[&str]) -> Result<String> {
         let s = self.req_string(key)?;
+        self.check_choice(key, s, choices)
+    }
+
+    /// An optional string from a fixed set of choices that selects a model, so like a figure it needs a source.
+    pub fn sourced_choice(&self, key: &'static str, choices: &[&str]) -> Result<Option<String>> {
+        match self.string(key)? {
+            None => Ok(None),
+            Some(s) => {
+                let s = self.check_choice(key, s, choices)?;
+                self.figures.borrow_mut().push(self.path(key));
+                Ok(Some(s))
+            }
+        }
+    }
+
+    fn check_choice(&self, key: &'static str, s: String, choices: &[&str]) -> Result<String> {
         if choices.contains(&s.as_str()) {
             Ok(s)
         } else {
