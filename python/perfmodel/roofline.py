@@ -136,12 +136,12 @@ def gemm(
     >>> import perfmodel as pm
     >>> df = pm.roofline.gemm("h100-sxm5-80gb", 8192, 8192, 8192)
     >>> df["bound"][0], f"{df['tflops'][0]:.3g} TFLOP/s", f"{df['time_s'][0] * 1e3:.3g} ms"
-    ('compute', '708 TFLOP/s', '1.55 ms')
+    ('compute', '703 TFLOP/s', '1.56 ms')
 
     Arrays broadcast; an n that is not a multiple of 8 bf16 elements (16 bytes) takes the unaligned kernels:
 
     >>> pm.roofline.gemm("h100-sxm5-80gb", 4096, [4096, 4095], 4096)["tflops"].round(0).to_list()
-    [688.0, 152.0]
+    [683.0, 152.0]
     """
     dev = resolve(device, "device", "device")
     dtype = check.dtype("dtype", dtype)
@@ -185,7 +185,7 @@ def gemm_time(
     >>> import perfmodel as pm
     >>> t = pm.roofline.gemm_time("h100-sxm5-80gb", 8192, 8192, 8192)
     >>> f"{t * 1e3:.3g} ms"
-    '1.55 ms'
+    '1.56 ms'
     >>> t == pm.roofline.gemm("h100-sxm5-80gb", 8192, 8192, 8192)["time_s"][0]
     True
     """
@@ -262,7 +262,7 @@ def attention(
     >>> df["flops"][0] == 4 * 64 * 8192 * 8192 * 128 / 2  # causal: half the scores
     True
     >>> df["bound"][0], f"{df['tflops'][0]:.3g} TFLOP/s"
-    ('compute', '323 TFLOP/s')
+    ('compute', '322 TFLOP/s')
     """
     dev = resolve(device, "device", "device")
     dtype = check.dtype("dtype", dtype)

@@ -370,7 +370,7 @@ class Sizing(Result):
     >>> s.calls["call"].to_list()
     ['qkv', 'attention', 'attn_out', 'mlp_up_gate', 'mlp_down', 'logits']
     >>> f"{s.tflops:.0f} TFLOP/s", s.best["change"], f"{s.speedup - 1:+.1%}"
-    ('612 TFLOP/s', 'heads', '+0.8%')
+    ('612 TFLOP/s', 'hidden', '+2.0%')
     """
 
     model: str
