@@ -481,31 +481,39 @@ def amd_rules():
     return {r["device"]: r for r in pm.llm.sizing_rules(_ZAYA1_DEVICES).iter_rows(named=True)}
 
 
-def test_zaya1_gemm_widths_multiple_of_64_agree(amd_rules):
-    for d in _ZAYA1_DEVICES:
-        assert amd_rules[d]["hidden_multiple"] == 64, d
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="the engine's FlashAttention-2 model has no head-dim alignment term: its rate rises with the head dim "
-    "(MI300X 252.0 / 262.0 / 267.2 / 270.5 / 275.5 TFLOP/s at 64 / 96 / 128 / 160 / 256, 4 x 2,048 causal tokens, "
-    "hidden 4,096), so 96 beats 64 and 160 beats 128, and the best is 256, not 128",
+@pytest.mark.parametrize(
+    ("rule", "published"),
+    [
+        pytest.param("hidden_multiple", 64, id="gemm_widths_multiple_of_64"),
+        pytest.param(
+            "best_head_dim",
+            128,
+            id="head_dim_multiple_of_64_typically_128",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="the engine's FlashAttention-2 model has no head-dim alignment term: its rate rises with the head"
+                " dim (MI300X 252.0 / 262.0 / 267.2 / 270.5 / 275.5 TFLOP/s at 64 / 96 / 128 / 160 / 256, 4 x "
+                "2,048 causal tokens, hidden 4,096), so 96 beats 64 and 160 beats 128, and the best is 256, not "
+                "128",
+            ),
+        ),
+        pytest.param(
+            "vocab_multiple",
+            64,
+            id="vocab_divisible_by_64",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="MI300X/MI325X have no unaligned-GEMM measurement (hwdb unaligned_gemm_fraction absent: 1), so "
+                "the logits GEMM (8,192 tokens x 4,096 x vocab) prices the unpadded 50,257 at 99.65% of the best "
+                "padding (50,432, a multiple of 256) and multiples of 8 at 99.67%: the derived vocabulary "
+                "multiple is 8, not 64",
+            ),
+        ),
+    ],
 )
-def test_zaya1_head_dim_multiple_of_64_typically_128(amd_rules):
+def test_zaya1_rule(amd_rules, rule, published):
     for d in _ZAYA1_DEVICES:
-        assert amd_rules[d]["best_head_dim"] == 128, d
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="MI300X/MI325X have no unaligned-GEMM measurement (hwdb unaligned_gemm_fraction absent: 1), so the "
-    "logits GEMM (8,192 tokens x 4,096 x vocab) prices the unpadded 50,257 at 99.65% of the best padding (50,432, "
-    "a multiple of 256) and multiples of 8 at 99.67%: the derived vocabulary multiple is 8, not 64",
-)
-def test_zaya1_vocab_divisible_by_64(amd_rules):
-    for d in _ZAYA1_DEVICES:
-        assert amd_rules[d]["vocab_multiple"] == 64, d
+        assert amd_rules[d][rule] == published, d
 
 
 def test_noise_ceiling_is_the_runs_own_rank_agreement():

@@ -1709,6 +1709,19 @@ mod tests {
     use super::*;
     use crate::hw;
 
+    /// The engine's unbatched GEMM time equals the reference's, bit for bit, on each shape.
+    fn assert_matches_reference(ctx: &GemmContext, shapes: &[(f64, f64, f64)]) {
+        for &(m, n, k) in shapes {
+            assert!(
+                same_bits(
+                    ctx.estimate(m, n, k, 1.0).time_s,
+                    reference_gemm(ctx, m, n, k, 1.0).time_s
+                ),
+                "{m} x {n} x {k}"
+            );
+        }
+    }
+
     /// The GEMM model as first written (per tile shape, `f64::ceil`, `f64::cbrt`): the vectorized paths must
     /// give exactly its bits.
     fn reference_gemm(ctx: &GemmContext, m: f64, n: f64, k: f64, batch: f64) -> KernelEstimate {
@@ -2016,16 +2029,14 @@ mod tests {
         // k odd, n aligned; and the reference gives the same bits.
         let (odd_k, _, _, _) = ctx.terms::<Portable>(4096.0, 4096.0, 4095.0, 1.0);
         assert!(odd_k > 3.9 * aligned);
-        for (m, n, k) in [
-            (4096.0, 4097.0, 4096.0),
-            (4096.0, 4098.0, 4096.0),
-            (100.0, 4096.0, 4095.0),
-        ] {
-            assert!(same_bits(
-                ctx.estimate(m, n, k, 1.0).time_s,
-                reference_gemm(&ctx, m, n, k, 1.0).time_s
-            ));
-        }
+        assert_matches_reference(
+            &ctx,
+            &[
+                (4096.0, 4097.0, 4096.0),
+                (4096.0, 4098.0, 4096.0),
+                (100.0, 4096.0, 4095.0),
+            ],
+        );
         // A 4-byte dtype is always word-aligned: only the 16-byte test applies.
         let mut ctx32 = GemmContext::new(&a100, Dtype::Fp32).unwrap();
         ctx32.unaligned_slowdown = 2.0;
@@ -2127,17 +2138,15 @@ mod tests {
         let sched = ctx.schedule(m, n, k, 1.0);
         assert_eq!((sched.k_slices, sched.waves, sched.tiles), (64.0, 1.0, 1.0));
         // The reference gives the same bits, for shapes on both sides of the optimum.
-        for (m, n, k) in [
-            (32.0, 32.0, 4096.0),
-            (256.0, 256.0, 4096.0),
-            (512.0, 1000.0, 8192.0),
-            (8.0, 4096.0, 4096.0),
-        ] {
-            assert!(same_bits(
-                ctx.estimate(m, n, k, 1.0).time_s,
-                reference_gemm(&ctx, m, n, k, 1.0).time_s
-            ));
-        }
+        assert_matches_reference(
+            &ctx,
+            &[
+                (32.0, 32.0, 4096.0),
+                (256.0, 256.0, 4096.0),
+                (512.0, 1000.0, 8192.0),
+                (8.0, 4096.0, 4096.0),
+            ],
+        );
     }
 
     #[test]
