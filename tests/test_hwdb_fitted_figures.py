@@ -15,6 +15,7 @@ INHERITABLE = (
     "attention_bwd_block_tiles_ratio",
     "attention_diagonal_tiles_ratio",
     "attention_bwd_rate_fraction",
+    "attention_softmax_ratio",
     "hbm_write_penalty_ratio",
     "overlap_exponent",
 )

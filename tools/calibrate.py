@@ -162,11 +162,15 @@ SCHEDULE_KEYS = (
     "attention_bwd_block_tiles_ratio",
     "attention_diagonal_tiles_ratio",
     "attention_bwd_rate_fraction",
+    "attention_softmax_ratio",
 )
 FIGURE_NOTES = {
     "schedule": "FlashAttention-2 schedule (attention_fwd_block_tiles_ratio, attention_bwd_block_tiles_ratio, "
     "attention_diagonal_tiles_ratio, attention_bwd_rate_fraction) fitted on this project's 48 H100 FlashAttention-2 "
-    "rows (validation/gpu_runs/h100-sxm5-2026-11-23; the H200 rows held out)",
+    "rows (validation/gpu_runs/h100-sxm5-2026-11-23; the H200 rows held out); attention_softmax_ratio (the forward's "
+    "non-matrix work per score, in d = 128 matrix work; moves head dims other than 128 only) fitted on the same 48 "
+    "rows with the schedule held (its d = 64 forward rows are the ones it moves); the FlashAttention-3 paper's H100 "
+    "head-dim rows (perfmodel/data/attention_headdim.csv) held out",
     "hbm_write_penalty_ratio": "hbm_write_penalty_ratio fitted on BabelStream Copy vs Dot on A100 (0.17) and H100 (0.19), "
     "one value for both",
     "overlap_exponent": "overlap_exponent chosen once on the A100, H100 and MI300X GEMM rows, one value for all three",

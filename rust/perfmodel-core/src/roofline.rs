@@ -1297,11 +1297,93 @@ pub fn gemm_columns_into(
     Ok(())
 }
 
-/// Rows of a query block and of a key/value tile in FlashAttention-2's schedule (the kernel's block size, not a
-/// fitted figure).
+/// Rows of a query block and of a key/value tile of the reference schedule (FlashAttention-2 at head dim 128):
+/// the block the fixed per-block costs and the fitted fractions are stated in.
 const ATTN_BLOCK: f64 = 128.0;
 /// Head dimension of the tile the fixed per-block costs are counted in.
 const ATTN_REFERENCE_HEAD_DIM: f64 = 128.0;
+/// Query rows each warp of the reference forward block holds (FlashAttention-2 at head dim 128 on sm80/sm90:
+/// 128 x 64 blocks of 4 warps; CK's 128 x 128 blocks of 4 warps on gfx942).
+const ATTN_REFERENCE_ROWS_PER_WARP: f64 = 32.0;
+/// Shared-memory (NVIDIA) / LDS (AMD) bytes a compute unit delivers per clock: 32 banks of 4 bytes (CUDA C++
+/// Programming Guide, "Shared Memory", compute capability 5.x and later); CDNA3's LDS likewise serves 128 bytes
+/// per clock per CU (AMD CDNA 3 instruction set architecture guide, "Local Data Share").
+const SMEM_BYTES_PER_CLOCK: f64 = 128.0;
+
+/// One head-dim instantiation of a fused-attention kernel: the head dim it is compiled for (a smaller head dim
+/// runs padded up to it), the query rows of a forward block, the query rows each warp of that block holds (each
+/// warp reads the whole K and V tile from shared memory for them), and the key rows of a backward block.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AttentionTile {
+    pub head_dim: f64,
+    pub fwd_rows: f64,
+    pub rows_per_warp: f64,
+    pub bwd_rows: f64,
+}
+
+const fn tile(head_dim: f64, fwd_rows: f64, warps: f64, bwd_rows: f64) -> AttentionTile {
+    AttentionTile {
+        head_dim,
+        fwd_rows,
+        rows_per_warp: fwd_rows / warps,
+        bwd_rows,
+    }
+}
+
+/// FlashAttention-2's instantiations (Dao-AILab/flash-attention @ 0251105a2fb19d2957484b7f023cd8c115286ced:
+/// `csrc/flash_attn/src/static_switch.h` `HEADDIM_SWITCH` rounds a head dim up to 32, 64, 96, 128, 192 or 256
+/// (160 and 224 were dropped in ce212720 and 36dddb89); `flash_fwd_launch_template.h` `run_mha_fwd_hdim*`, the
+/// sm80/sm90 forward `Flash_fwd_kernel_traits<d, kBlockM, kBlockN, warps>`: 32 and 64 -> 128 x 128, 4 warps; 96 and
+/// 128 -> 128 x 64, 4 warps; 192 -> 128 x 64, 8 warps; 256 -> 64 x 64, 4 warps where a unit has at least 192 KiB of
+/// shared memory (H100: two blocks per SM; A100 runs 128 x 64 with 8 warps, the same 16 rows per warp);
+/// `flash_bwd_launch_template.h`: backward `kBlockN` 128 up to head dim 128, 64 at 192 and 256).
+const FA2_TILES: [AttentionTile; 6] = [
+    tile(32.0, 128.0, 4.0, 128.0),
+    tile(64.0, 128.0, 4.0, 128.0),
+    tile(96.0, 128.0, 4.0, 128.0),
+    tile(128.0, 128.0, 4.0, 128.0),
+    tile(192.0, 128.0, 8.0, 64.0),
+    tile(256.0, 64.0, 4.0, 64.0),
+];
+
+/// Composable Kernel's FMHA instantiations for fp16/bf16 (ROCm/composable_kernel @
+/// 8e22e1ae31bbf7086f69d8724e027676791d351a, `example/ck_tile/01_fmha/codegen/ops/fmha_fwd.py`
+/// `get_fmha_fwd_tile_dict_from_dtype`: head dims 32, 64, 128, 256 (others run padded), forward `bm0` 128 with
+/// `rm` 2 / 4 / 4 / 4 warps along the query rows; `fmha_bwd.py` `get_fmha_bwd_dq_dk_dv_tile_ppl_dict_from_dtype`:
+/// backward `bn0` 128, 128, 128, 64). Head dim 256 runs CK's synchronous `qr` pipeline, the others `qr_async`: a
+/// difference this table does not price (no measurement of it).
+const CK_TILES: [AttentionTile; 4] = [
+    tile(32.0, 128.0, 2.0, 128.0),
+    tile(64.0, 128.0, 4.0, 128.0),
+    tile(128.0, 128.0, 4.0, 128.0),
+    tile(256.0, 128.0, 4.0, 64.0),
+];
+
+/// The reference tile: every head dim runs unpadded in 128-row blocks (cuDNN's kernels, whose tiles are not
+/// published, and devices of other vendors).
+const PLAIN_TILE: AttentionTile = tile(ATTN_REFERENCE_HEAD_DIM, ATTN_BLOCK, 4.0, ATTN_BLOCK);
+
+/// The tile table of the flash kernel on `vendor`'s devices (FlashAttention-2 on NVIDIA, CK on AMD).
+fn attention_tiles(vendor: &str, kernel: AttentionKernel) -> &'static [AttentionTile] {
+    match (kernel, vendor) {
+        (AttentionKernel::Flash, "nvidia") => &FA2_TILES,
+        (AttentionKernel::Flash, "amd") => &CK_TILES,
+        _ => &[],
+    }
+}
+
+/// The instantiation that runs head dim `d`: the smallest compiled head dim at least `d`; beyond the largest, the
+/// largest tile at `d` itself (the kernels refuse such head dims; the engine prices them unpadded). With no table,
+/// the reference tile at `d`.
+pub fn attention_tile_for(tiles: &[AttentionTile], d: f64) -> AttentionTile {
+    match tiles.iter().find(|t| t.head_dim >= d) {
+        Some(t) => *t,
+        None => AttentionTile {
+            head_dim: d,
+            ..tiles.last().copied().unwrap_or(PLAIN_TILE)
+        },
+    }
+}
 
 /// Flash-style attention (Dao 2023, FlashAttention-2). Reported FLOPs follow the paper: forward
 /// `4 b h d` per query-key pair scored (`s_q s_kv`, half of it when causal and square), backward 2.5x forward. Time follows the kernel's schedule: one
@@ -1313,7 +1395,11 @@ const ATTN_REFERENCE_HEAD_DIM: f64 = 128.0;
 /// diagonal tile, the backward rate) are the device's hwdb figures; H100's were fitted on this project's H100
 /// measurements of PyTorch's FlashAttention-2 kernels (validation/gpu_runs/h100-sxm5-2026-11-23, 48 rows:
 /// forward and forward+backward, causal or not, d 64 and 128, sequence 512-16384; the H200 runs are their
-/// check), and devices without measurements inherit them (hwdb `inherit_from`).
+/// check), and devices without measurements inherit them (hwdb `inherit_from`). The head dim runs as the kernel
+/// compiled it ([`AttentionTile`]: FlashAttention-2 on NVIDIA, CK on AMD): padded up to the instantiated head dim,
+/// in square steps of the instantiation's block rows, a forward step paying the non-matrix softmax work per score
+/// (`attention_softmax_ratio`) and, joined by the smooth maximum, its warps' shared-memory reads of K and V; the
+/// d = 128 tile keeps its cost exactly (the fractions were fitted there).
 #[derive(Debug, Clone, Copy)]
 pub struct AttentionContext {
     gemm: GemmContext,
@@ -1321,6 +1407,15 @@ pub struct AttentionContext {
     schedule: crate::hw::AttentionSchedule,
     /// 1 + the device's HBM write penalty.
     write_cost: f64,
+    /// The kernel's per-head-dim instantiations (empty: the reference tile at every head dim).
+    tiles: &'static [AttentionTile],
+    /// Non-matrix work per score relative to the d = 128 matrix work (0 for a kernel without a tile table).
+    softmax: f64,
+    /// Shared-memory bytes per second of one unit (infinite where the device gives no clock).
+    smem_bw: f64,
+    /// Scales a forward step so the reference tile costs exactly its matrix time (the fitted fractions keep their
+    /// meaning at head dim 128).
+    fwd_norm: f64,
 }
 
 /// Which fused attention kernel runs: FlashAttention-2, or cuDNN's (faster on Hopper; its own fraction, the
@@ -1364,12 +1459,64 @@ impl AttentionContext {
                 }
             })?,
         };
-        Ok(AttentionContext {
+        let tiles = attention_tiles(&device.vendor, kernel);
+        let clock_hz = device.boost_clock_mhz * 1e6;
+        let mut ctx = AttentionContext {
             gemm: GemmContext::new(device, dtype)?,
             attention_fraction,
             schedule: device.efficiency.attention_schedule,
             write_cost: 1.0 + device.efficiency.hbm_write_penalty,
-        })
+            tiles,
+            softmax: if tiles.is_empty() {
+                0.0
+            } else {
+                device.efficiency.attention_schedule.softmax
+            },
+            smem_bw: if clock_hz > 0.0 && !tiles.is_empty() {
+                SMEM_BYTES_PER_CLOCK * clock_hz
+            } else {
+                f64::INFINITY
+            },
+            fwd_norm: 1.0,
+        };
+        let reference = ctx.fwd_step(
+            ATTN_BLOCK,
+            ATTN_REFERENCE_ROWS_PER_WARP,
+            ATTN_REFERENCE_HEAD_DIM,
+        );
+        ctx.fwd_norm = ctx.matrix_time(ATTN_BLOCK, ATTN_REFERENCE_HEAD_DIM, 0.0) / reference;
+        Ok(ctx)
+    }
+
+    /// Matrix and softmax time of a `rows x rows` step of scores at (padded) head dim `dp` with `softmax` non-matrix
+    /// work per score: `4 rows^2 (dp + softmax 128) / (rate (1 + softmax))`, the reference step's matrix time at
+    /// dp = 128 whatever `softmax` is.
+    #[inline]
+    fn matrix_time(&self, rows: f64, dp: f64, softmax: f64) -> f64 {
+        let rate = self.gemm.rate_per_unit * self.attention_fraction;
+        4.0 * rows * rows * (dp + softmax * ATTN_REFERENCE_HEAD_DIM) / (rate * (1.0 + softmax))
+    }
+
+    /// One forward step (a block's `rows` queries against `rows` keys): its matrix time joined (the device's
+    /// smooth maximum) with the shared-memory reads of its operands, each of the block's `rows / rows_per_warp`
+    /// warps reading the K and V tile (`2 rows dp` elements), times `fwd_norm`.
+    #[inline]
+    fn fwd_step(&self, rows: f64, rows_per_warp: f64, dp: f64) -> f64 {
+        let operands = rows / rows_per_warp * 2.0 * rows * dp * self.gemm.in_bytes / self.smem_bw;
+        let math = self.matrix_time(rows, dp, self.softmax);
+        smooth_max_p::<Portable>(math, operands, self.gemm.overlap_exponent) * self.fwd_norm
+    }
+
+    /// The instantiation of this kernel that runs head dim `head_dim`.
+    pub fn tile(&self, head_dim: f64) -> AttentionTile {
+        if self.tiles.is_empty() {
+            AttentionTile {
+                head_dim,
+                ..PLAIN_TILE
+            }
+        } else {
+            attention_tile_for(self.tiles, head_dim)
+        }
     }
 
     #[inline]
@@ -1398,20 +1545,26 @@ impl AttentionContext {
         let fwd_flops = 4.0 * batch * heads * pairs * head_dim;
         let flops = if backward { 2.5 * fwd_flops } else { fwd_flops };
         let rate = g.rate_per_unit * self.attention_fraction;
-        let tile_flops = 4.0 * ATTN_BLOCK * ATTN_BLOCK;
-        let (tile, fixed) = if backward {
+        let reference_tile = 4.0 * ATTN_BLOCK * ATTN_BLOCK * ATTN_REFERENCE_HEAD_DIM / rate;
+        // The kernel's instantiation for this head dim: padded head dim, square steps of its block rows.
+        let it = self.tile(head_dim);
+        let (rows, tile, fixed) = if backward {
             (
-                2.5 * tile_flops * head_dim / (rate * sch.bwd_rate),
-                sch.bwd_block_tiles * tile_flops * ATTN_REFERENCE_HEAD_DIM / rate,
+                it.bwd_rows,
+                // The backward keeps the head-dim dependence it was fitted with (its block costs were fitted on
+                // d 64 and 128 rows): padding and block rows, no softmax term.
+                2.5 * self.matrix_time(it.bwd_rows, it.head_dim, 0.0) / sch.bwd_rate,
+                sch.bwd_block_tiles * reference_tile,
             )
         } else {
             (
-                tile_flops * head_dim / rate,
-                sch.fwd_block_tiles * tile_flops * ATTN_REFERENCE_HEAD_DIM / rate,
+                it.fwd_rows,
+                self.fwd_step(it.fwd_rows, it.rows_per_warp, it.head_dim),
+                sch.fwd_block_tiles * reference_tile,
             )
         };
-        let n_q = Portable::ceil(seq_q / ATTN_BLOCK);
-        let n_kv = Portable::ceil(seq_kv / ATTN_BLOCK);
+        let n_q = Portable::ceil(seq_q / rows);
+        let n_kv = Portable::ceil(seq_kv / rows);
         let bh = batch * heads;
         let t_compute = if causal {
             // Query block i sees the key tiles up to the diagonal, offset when the keys run ahead of the

@@ -31,6 +31,9 @@ pub struct AttentionSchedule {
     pub diagonal_tiles: f64,
     /// Matrix rate of the backward relative to the forward.
     pub bwd_rate: f64,
+    /// Non-matrix work (online softmax: scale, max, exp, row sums, rescale) per score of a tile, in multiples
+    /// of the d = 128 matrix work of that score (`roofline::AttentionTiles`); 0 where absent.
+    pub softmax: f64,
 }
 
 /// `[efficiency]` keys a device may leave out and take from the device it names in `inherit_from` (or, when it
@@ -41,6 +44,7 @@ pub const INHERITABLE_EFFICIENCY: &[&str] = &[
     "attention_bwd_block_tiles_ratio",
     "attention_diagonal_tiles_ratio",
     "attention_bwd_rate_fraction",
+    "attention_softmax_ratio",
     "hbm_write_penalty_ratio",
     "overlap_exponent",
 ];
@@ -559,6 +563,7 @@ impl Device {
                 bwd_block_tiles: e.req_figure("attention_bwd_block_tiles_ratio")?,
                 diagonal_tiles: e.req_figure("attention_diagonal_tiles_ratio")?,
                 bwd_rate: e.req_figure("attention_bwd_rate_fraction")?,
+                softmax: e.figure("attention_softmax_ratio")?.unwrap_or(0.0),
             },
             hbm_write_penalty: e.req_figure("hbm_write_penalty_ratio")?,
             overlap_exponent: e.req_figure("overlap_exponent")?,
