@@ -69,6 +69,8 @@ __all__ = [
     "measured_runs",
     "misranked",
     "sweep_rows",
+    "headdim_rows",
+    "HEADDIM_KERNELS",
     "cookbook_fit_key",
     "batched_fit_partner",
     "predict_cookbook",
@@ -103,6 +105,8 @@ def _measured_sweep(row: dict[str, Any]) -> str | None:
         return f"{dev}_llm_shapes_bf16" if dt == "bf16" else None
     if g == "fp8_gemm" and p.get("dtype") == "bf16" and "square" not in row["operation"]:
         return f"{dev}_llm_linears_bf16"
+    if g in ("attention_flash", "attention_cudnn"):
+        return f"{dev}_{g}"
     return None
 
 
@@ -139,6 +143,25 @@ _COOKBOOK = {
 for _gpu, _name in _GPU_NAMES.items():
     for _sweep, _what in _COOKBOOK.items():
         SWEEPS[f"cookbook_{_gpu}_{_sweep}"] = f"{_name}, {_what} (EleutherAI cookbook, arXiv:2401.14489)"
+for _gpu, _name in (("h100", "H100 SXM"), ("h200", "H200")):
+    SWEEPS[f"{_gpu}_attention_flash"] = (
+        f"{_name}, PyTorch SDPA FlashAttention-2 forward and forward+backward, head dim 64 and 128, causal or not, "
+        "sequence 512..16384 (this project)"
+    )
+    SWEEPS[f"{_gpu}_attention_cudnn"] = (
+        f"{_name}, PyTorch SDPA cuDNN attention, the same shapes (this project)"
+    )
+#: Head-dim sweeps of published attention measurements (``perfmodel/data/attention_headdim.csv``): source id and
+#: kernel -> the engine's kernel, or None where the engine has no model of it (kept in the file, not priced).
+HEADDIM_KERNELS: dict[str, str | None] = {"fa2": "flash", "cudnn": "cudnn", "fa3": None}
+SWEEPS["fa3paper_h100_fa2_fwd"] = (
+    "H100 SXM, FlashAttention-2 forward bf16, head dim 64/128/256, causal or not, sequence 512..16k "
+    "(Shah et al. arXiv:2407.08608, Figure 5 bar labels)"
+)
+SWEEPS["fa3paper_h100_cudnn_fwd"] = (
+    "H100 SXM, cuDNN attention forward bf16, head dim 64/128/256, causal or not, sequence 512..16k "
+    "(Shah et al. arXiv:2407.08608, Figure 5 bar labels)"
+)
 SWEEPS["cookbook_a100_vocab_inner_sweep"] = (
     "A100 (inferred), fp16 linear 8192 x 14336 x k, inner k = 51136..51264 every size (EleutherAI cookbook)"
 )
@@ -151,6 +174,43 @@ def sweep_rows() -> pl.DataFrame:
     """The cookbook GEMM sweeps the library ships (``perfmodel/data/gemm_sweeps.csv``; ``params`` is JSON)."""
     path = Path(__file__).resolve().parent.parent / "data" / "gemm_sweeps.csv"
     return pl.read_csv(path, infer_schema=False).with_columns(pl.col("value").cast(pl.Float64))
+
+
+def headdim_rows() -> pl.DataFrame:
+    """Published attention throughput at several head dims (``perfmodel/data/attention_headdim.csv``), one row per
+    bar label: the FlashAttention-3 paper's Figure 5 (H100 SXM5, bf16 forward, head dim 64/128/256, with and
+    without the causal mask, sequence 512..16k at batch x sequence = 16k tokens and hidden 2,048), FlashAttention-2,
+    cuDNN and FlashAttention-3 bars. The labels were read from a public transcription of each chart (its address
+    is in ``source``); which chart of a pair is causal is told by its lower short-sequence bars (the transcription
+    titles omit the mask)."""
+    path = Path(__file__).resolve().parent.parent / "data" / "attention_headdim.csv"
+    return pl.read_csv(path, infer_schema=False).with_columns(
+        pl.col("tflops").cast(pl.Float64),
+        *(pl.col(c).cast(pl.Int64) for c in ("head_dim", "seq_len", "batch", "heads")),
+        pl.col("causal") == "true",
+    )
+
+
+def _headdim_sweep_rows() -> list[dict[str, Any]]:
+    """The head-dim rows the engine has a kernel for, priced by ``roofline.attention`` (forward TFLOP/s as the
+    paper counts them: ``4 b h s^2 d``, halved when causal). Every row is held out: the head-dim figures
+    (hwdb ``attention_softmax_ratio``) were fitted on this project's own H100 rows."""
+    rows = []
+    for r in headdim_rows().iter_rows(named=True):
+        kernel = HEADDIM_KERNELS[r["kernel"]]
+        if kernel is None:
+            continue
+        b, h, s, d = r["batch"], r["heads"], r["seq_len"], r["head_dim"]
+        est = roofline.attention(r["device"], b, h, s, d, causal=r["causal"], kernel=kernel, dtype=r["dtype"])
+        flops = 4.0 * b * h * s * s * d * (0.5 if r["causal"] else 1.0)
+        params = json.dumps(dict(batch=b, heads=h, seq=s, head_dim=d, causal=r["causal"], kernel=r["kernel"]))
+        rows.append(dict(
+            suite="sizing", group=f"{r['source_id'].replace('_', '')}_h100_{r['kernel']}_{r['pass']}",
+            system=r["device"], operation=f"{r['kernel']} {r['pass']} d{d} s{s} {'causal' if r['causal'] else 'full'}",
+            params=params, metric=f"{r['pass']}_tflops", unit="TFLOP/s", measured=r["tflops"],
+            predicted=flops / float(est["time_s"][0]) / 1e12, role="holdout", source=r["source"],
+        ))  # fmt: skip
+    return rows
 
 
 def cookbook_fit_key(sweep: str, params: dict[str, Any]) -> str | None:
@@ -352,6 +412,7 @@ def run() -> pl.DataFrame:
             role=roofline_suite.role(c), source=c.source,
         ))  # fmt: skip
     rows.extend(_cookbook_rows())
+    rows.extend(_headdim_sweep_rows())
     return frame(rows)
 
 
