@@ -216,7 +216,11 @@ def attention(
 
     FLOPs ``4 b h d`` per query-key pair forward, 2.5x for backward (FlashAttention-2 accounting): ``s_q s_kv``
     pairs, or under a causal mask with the queries aligned to the last keys ``s_q s_kv - s_q^2 / 2`` (half of a
-    square; a decode step, ``s_q = 1``, scores every cached key).
+    square; a decode step, ``s_q = 1``, scores every cached key). The time runs each head dim as the kernel
+    instantiates it: ``kernel="flash"`` is FlashAttention-2 on NVIDIA devices (head dims 32, 64, 96, 128, 192, 256)
+    and Composable Kernel's FMHA on AMD devices (32, 64, 128, 256); another head dim is padded up to the next one
+    (``head_dim=80`` costs what 96 or 128 costs, its FLOPs are counted at 80), and the wide ones run the kernel's
+    smaller blocks (docs/models/roofline.md, "Head dim"). cuDNN keeps one plain tile at every head dim.
 
     Parameters
     ----------

@@ -18,7 +18,11 @@ is one such sweep; the rows are the measurements the library ships, each with it
   and one MI250X GCD: an m sweep (m x 4096 by 4096 x m), the narrow-output alignment sweep (27,648 x 4,096 by
   4,096 x n, n = 64..510 in steps of 2), the wave-quantization sweep (2,304 x 4,096 by 4,096 x n, n =
   1,536..6,144 in steps of 64), two batched sweeps, and two vocabulary sweeps (inner or output dimension
-  stepped by 1 around 51,200 and 14,336) whose file names no GPU (A100 inferred from their rates).
+  stepped by 1 around 51,200 and 14,336) whose file names no GPU (A100 inferred from their rates);
+- attention kernels across head dims: this project's own H100/H200 PyTorch SDPA rows (FlashAttention-2 and cuDNN,
+  head dim 64 and 128; groups ``h100_attention_flash`` etc., the H100 rows ``fit``) and the FlashAttention-3
+  paper's H100 forward bars at head dim 64/128/256 (:func:`headdim_rows`, groups ``fa3paper_h100_*``, all held
+  out; the FlashAttention-3 bars are kept in the file but not priced: the engine has no FlashAttention-3 model).
 
 Predictions are the ones the ``measured`` and ``roofline`` suites make for the same rows (one model, one set of
 conventions); the cookbook rows are priced by the same ``roofline.gemm``. ``role`` is theirs: ``fit`` where a
