@@ -14,6 +14,18 @@ Predictions use the same conventions as the measurement:
 - attention (PyTorch SDPA, FlashAttention-2 or cuDNN backend): the FlashAttention-2 paper's FLOP count, forward
   4 b h s^2 d (half with a causal mask), backward 2.5x the forward, divided by the model's time;
 - launch: the GPU time per back-to-back call of a one-element kernel and of a 64^3 GEMM, in microseconds;
+- the fixed cost per kernel is the one of the measurement's timing mode (:func:`replay_spec`): the rows were
+  timed as CUDA-graph replays of back-to-back calls on the same buffers, so an aligned GEMM whose operands and
+  output fit in the device's L2 (50 MiB on H100 and H200) finds them there on every replay and pays the device's
+  measured graph floor (its one-element kernel under graph replay, 0.99 us on H100, 0.84 us on H200) in place of
+  the engine's per-kernel launch figure (4 us, which training and serving keep); a larger GEMM pays the engine's
+  figure, which stands for a cold kernel's fixed cost: under graph replay its first wave's operand tiles come
+  from HBM and its last wave's output tiles go back to it, for a full wave of 128 x 256 bf16 tiles on H100
+  (132 x (384 x 128 + 128 x 256 x 2) bytes at the stream rate) about 4.7 us. Unaligned GEMMs, which run other
+  kernels, keep the engine's figure. The graph ``launch`` rows (an empty kernel and a 64^3 GEMM) are priced at
+  the graph floor, so the 64^3 GEMM checks the engine's per-wave tile overhead; the other graph-timed groups
+  (streams of 1 GiB, row-wise kernels, the fused FP8 casts) and the eagerly timed attention backward keep the
+  engine's figure;
 - training step (``tools/measure_train_step.py``, a plain-PyTorch GPT on one GPU): step time and peak memory
   against ``perfmodel.llm.estimate`` on one node of the device's system with tp = pp = dp = 1, no
   recomputation, flash attention and no LLM calibration (the uncalibrated roofline: the systems' calibrations
@@ -28,6 +40,7 @@ kernels are listed by :func:`skipped`.
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -39,13 +52,115 @@ from ..hwdb import Spec, get
 from . import frame
 from .roofline import FIT_DEVICES
 
-__all__ = ["fit_key", "group", "measurements", "predict", "role", "run", "skipped"]
+__all__ = [
+    "GRAPH_FLOOR_OPERATION",
+    "GRAPH_REPLAY_GROUPS",
+    "fit_key",
+    "gemm_footprint_bytes",
+    "graph_launch_us",
+    "group",
+    "measurements",
+    "predict",
+    "replay_spec",
+    "role",
+    "run",
+    "skipped",
+]
 
 
 def measurements() -> pl.DataFrame:
     """The measured rows the library ships (``params`` is a JSON string)."""
     path = Path(__file__).resolve().parent.parent / "data" / "measured_gpu.csv"
     return pl.read_csv(path, infer_schema=False).with_columns(pl.col("value").cast(pl.Float64))
+
+
+#: The row whose value is a device's kernel-to-kernel floor under CUDA-graph replay (``tools/measure_gpu.py
+#: launch``: ``x.add_(1.0)`` on one element, captured ``inner`` times into a graph and replayed back to back).
+GRAPH_FLOOR_OPERATION = "add_ one element (graph)"
+
+
+@functools.cache
+def graph_launch_us(device: str) -> float | None:
+    """The device's measured fixed cost per kernel under CUDA-graph replay, us: the median of its
+    :data:`GRAPH_FLOOR_OPERATION` rows (an empty kernel replayed back to back: the launch and kernel-to-kernel gap
+    alone), or None where the device has no such row.
+
+    Examples
+    --------
+    >>> from perfmodel.validation import measured
+    >>> measured.graph_launch_us("h100-sxm5-80gb"), measured.graph_launch_us("h200-sxm-141gb")
+    (0.9947, 0.8391)
+    >>> measured.graph_launch_us("a100-sxm4-80gb") is None
+    True
+    """
+    df = measurements().filter(
+        (pl.col("device") == device)
+        & (pl.col("group") == "launch")
+        & (pl.col("operation") == GRAPH_FLOOR_OPERATION)
+    )
+    return float(df["value"].median()) if df.height else None  # type: ignore[arg-type]
+
+
+#: Groups of GEMM rows timed by CUDA-graph replay of back-to-back calls on the same buffers (:func:`replay_spec`).
+GRAPH_REPLAY_GROUPS = ("gemm", "gemm_layout", "fp8_gemm")
+
+#: Bytes per element of the dtypes the GEMM rows use (an fp8 GEMM writes a 16-bit output, as the engine prices it).
+_DTYPE_BYTES = {"fp8": 1, "int8": 1, "bf16": 2, "fp16": 2, "tf32": 4, "fp32": 4, "fp64": 8}
+
+
+def gemm_footprint_bytes(params: dict[str, Any]) -> float:
+    """Bytes of a measured GEMM's operands and output (A m x k, B k x n, C m x n, times the batch), as the rows'
+    ``params`` give them; an fp8 GEMM's output is 16-bit.
+
+    Examples
+    --------
+    >>> from perfmodel.validation import measured
+    >>> measured.gemm_footprint_bytes({"m": 2048, "n": 2048, "k": 2048, "dtype": "bf16"}) / 2**20
+    24.0
+    """
+    b = _DTYPE_BYTES[params["dtype"]]
+    m, n, k = params["m"], params["n"], params["k"]
+    out = 2 if b == 1 else b
+    return float(params.get("batch", 1) * ((m * k + k * n) * b + m * n * out))
+
+
+def replay_spec(row: dict[str, Any], device: Spec) -> Spec:
+    """``device`` as the row's timing saw it: a graph ``launch`` row, or an aligned GEMM row
+    (:data:`GRAPH_REPLAY_GROUPS`, not :func:`group` ``gemm_unaligned``) whose operands and output fit in the device's
+    L2 (:func:`gemm_footprint_bytes` <= ``memory.l2_capacity_mib``), pays the device's measured graph floor
+    (:func:`graph_launch_us`) as its per-kernel launch figure, on top of any overrides ``device`` carries. Any other
+    row, or a device without a floor row, gets ``device`` unchanged; the engine's own launch figure
+    (``launch_overhead_us``, what training and serving pay per kernel) is not changed.
+
+    Unaligned GEMMs keep the engine's figure: they run the pre-Hopper kernels (no TMA: roofline.rs ``k_iters``),
+    for which no graph-replay fixed cost was measured (the 64^3 GEMM row is aligned), and the unaligned fraction
+    was fitted on its two H100 rows with the 4 us figure. At the floor, H200's 1024 x 2145 x 1024 (held out) went
+    +12.2 -> +18.0 %; refitting the fraction under it (0.2186 -> 0.2133) leaves the two H100 rows at -2.7 / +2.8 %
+    (were 0.3 %) and H200's at +15 %.
+
+    Examples
+    --------
+    >>> from perfmodel.hwdb import get
+    >>> from perfmodel.validation import measured
+    >>> h100 = get("h100-sxm5-80gb")
+    >>> shape = '{"m": 2048, "n": 2048, "k": 2048, "dtype": "bf16"}'
+    >>> row = {"device": "h100-sxm5-80gb", "group": "gemm", "params": shape}
+    >>> measured.replay_spec(row, h100).overrides
+    {'efficiency.launch_overhead_us': 0.9947}
+    >>> big = {**row, "params": '{"m": 3072, "n": 3072, "k": 3072, "dtype": "bf16"}'}
+    >>> measured.replay_spec(big, h100).overrides
+    {}
+    """
+    p = json.loads(row["params"])
+    if row["group"] == "launch":
+        graph = p.get("mode") == "graph"
+    elif row["group"] in GRAPH_REPLAY_GROUPS and not group(row).endswith("/gemm_unaligned"):
+        l2 = device["memory.l2_capacity_mib"]
+        graph = l2 is not None and gemm_footprint_bytes(p) <= float(l2) * 2**20
+    else:
+        graph = False
+    us = graph_launch_us(row["device"]) if graph else None
+    return device if us is None else device.with_overrides({"efficiency.launch_overhead_us": us})
 
 
 def _attention_flops(p: dict[str, Any]) -> float:
@@ -55,7 +170,7 @@ def _attention_flops(p: dict[str, Any]) -> float:
 def predict(row: dict[str, Any], device: Spec | None = None) -> float | None:
     """The model's value for one measured row, in the row's unit (on ``device`` when given, e.g. a spec with
     overridden fractions); None where the model has no counterpart."""
-    dev = device or get(row["device"])
+    dev = replay_spec(row, device or get(row["device"]))
     p = json.loads(row["params"])
     group = row["group"]
     if group in ("gemm", "gemm_layout"):
@@ -179,8 +294,11 @@ def fit_key(row: dict[str, Any]) -> str | None:
 
 def role(row: dict[str, Any]) -> str:
     """``fit`` for the rows a device's fractions are fitted on (:func:`fit_key`) where the device is fitted on its
-    own rows (``FIT_DEVICES``; for the FP8 cast fraction, the measured device itself), ``holdout`` for every
-    other."""
+    own rows (``FIT_DEVICES``; for the FP8 cast fraction, the measured device itself) and for a device's graph
+    floor row (the launch figure of the graph ``launch`` rows, :func:`graph_launch_us`), ``holdout`` for every
+    other (the 64^3 GEMM under graph replay among them)."""
+    if row["group"] == "launch" and row["operation"] == GRAPH_FLOOR_OPERATION:
+        return "fit"
     key = fit_key(row)
     return "fit" if key == "fp8_cast" or (key is not None and row["device"] in FIT_DEVICES) else "holdout"
 
