@@ -20,7 +20,17 @@ exact-size table of the same
 problem type holds none of the cookbook's shapes, and the ``fp16altimpl`` tables serve only PyTorch's backward
 pass; neither is written.
 
+The same file's benchmarked speeds fit the matrix kernels' operand-feed penalty (``--fit-feed``, printed for hwdb
+``[efficiency]`` ``gemm_library_feed_ratio`` / ``gemm_library_feed_exponent``): a kernel of macro tile tm x tn runs
+at rate / (1 + (edge (1/tm + 1/tn))^exponent) per CU (operand bytes per FLOP of a tile grow as 1/tm + 1/tn), in
+waves of its tiles over the CUs plus a fixed cost per wave; rate, edge, exponent and the per-wave cost are fitted
+together (robust least squares on log time) on every size the file benchmarked with a matrix kernel at >= 1 (its
+unit, see ``measured_rows``) and K >= 1024 (``--min-k``: where the main loop, not the per-wave prologue and
+epilogue, sets the time); only edge and exponent are kept: the level and the per-tile cost of the engine come
+from measurements under PyTorch's timing.
+
     python tools/import_tensile_logic.py ROCBLAS_GIT_DIR [--commit C] [--device mi250x-gcd] [--stdout]
+    python tools/import_tensile_logic.py ROCBLAS_GIT_DIR --fit-feed [--units 110]
 """
 
 from __future__ import annotations
@@ -100,6 +110,60 @@ def section(text: str, repo_path: str, commit: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def measured_rows(text: str) -> list[tuple[int, int, int, int, int, float]]:
+    """(M, N, batch, K, solution, speed) of every benchmarked size of a logic file whose speed is a measurement.
+
+    The speed is the benchmark's winner figure (Tensile ``LibraryLogic.py`` reads the ``WinnerGFlops`` column);
+    the aldebaran HHS file's figures are 0.78-0.88 x the EleutherAI cookbook's TFLOP/s at the 8 shapes both hold,
+    so they are kept as relative speeds. Sizes whose figure rounds below 1 (3 decimals: an error above 0.1 %, and
+    the 0.0-0.001 entries of hand-added sizes) are left out.
+    """
+    data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    return [(r[0][0], r[0][1], r[0][2], r[0][3], r[1][0], float(r[1][1])) for r in data[7] if float(r[1][1]) >= 1.0]
+
+
+def fit_feed(text: str, units: int, min_k: int = 1024) -> dict[str, float]:
+    """Fits the operand-feed penalty on a logic file's benchmarked speeds (see the module docstring): returns the
+    edge (elements), the exponent, the large-tile rate per CU (the file's unit / 1000 per CU), the per-wave cost
+    (us), the rows used and the median |time error| before (one rate for every tile) and after."""
+    import numpy as np
+    from scipy.optimize import least_squares
+
+    data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    sols = data[5]
+    rows = [r for r in measured_rows(text) if sols[r[4]].get("MatrixInstruction") and r[3] >= min_k]
+    a = np.array(
+        [
+            (m, n, b, k, sols[s]["MacroTile0"], sols[s]["MacroTile1"], sols[s]["GlobalSplitU"], v)
+            for m, n, b, k, s, v in rows
+        ],
+        dtype=float,
+    )
+    m, n, b, k, tm, tn, gsu, v = a.T
+    waves = np.ceil(b * np.ceil(m / tm) * np.ceil(n / tn) * gsu / units)
+    measured = 2 * m * n * b * k / (v * 1e12)
+    inv_edge = 1 / tm + 1 / tn
+
+    def log_error(p: np.ndarray, feed: bool) -> np.ndarray:
+        rate = np.exp(p[0]) * 1e12
+        if feed:
+            rate = rate / (1 + (np.exp(p[1]) * inv_edge) ** p[2])
+        t = waves * (2 * tm * tn * (k / gsu) / rate + np.exp(p[-1]) * 1e-6)
+        return np.log(t / measured)
+
+    flat = least_squares(lambda p: log_error(p, False), [0.0, 0.0], loss="soft_l1", f_scale=0.1)
+    fit = least_squares(lambda p: log_error(p, True), [0.0, 3.0, 2.0, 0.0], loss="soft_l1", f_scale=0.1)
+    return {
+        "edge": float(np.exp(fit.x[1])),
+        "exponent": float(fit.x[2]),
+        "rate_per_cu": float(np.exp(fit.x[0])),
+        "wave_cost_us": float(np.exp(fit.x[3])),
+        "rows": float(len(rows)),
+        "median_error_flat": float(np.median(np.abs(np.expm1(log_error(flat.x, False))))),
+        "median_error_feed": float(np.median(np.abs(np.expm1(log_error(fit.x, True))))),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("mirror", help="git directory of a ROCm/rocBLAS clone holding the commit")
@@ -107,6 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--logic", default=LOGIC)
     ap.add_argument("--device", default=DEVICE)
     ap.add_argument("--stdout", action="store_true")
+    ap.add_argument("--fit-feed", action="store_true", help="print the operand-feed penalty fitted on the file")
+    ap.add_argument("--units", type=int, default=110, help="CUs of the device the file was benchmarked on")
+    ap.add_argument("--min-k", type=int, default=1024, help="fit --fit-feed on sizes with K >= this")
     args = ap.parse_args(argv)
     full = subprocess.run(
         ["git", "-C", args.mirror, "rev-parse", args.commit], capture_output=True, text=True, check=True
@@ -114,6 +181,10 @@ def main(argv: list[str] | None = None) -> int:
     text = subprocess.run(
         ["git", "-C", args.mirror, "show", f"{full}:{args.logic}"], capture_output=True, text=True, check=True
     ).stdout
+    if args.fit_feed:
+        for key, value in fit_feed(text, args.units, args.min_k).items():
+            print(f"{key} = {value:.4g}")
+        return 0
     out = section(text, args.logic, full)
     if args.stdout:
         sys.stdout.write(out)

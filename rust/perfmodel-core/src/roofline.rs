@@ -378,6 +378,10 @@ pub struct GemmContext {
     /// The device's GEMM library selection for this dtype (hwdb `[gemm_library]`), if sourced: the GEMM is then
     /// priced on the kernel the library selects instead of the best of `GEMM_TILES`.
     library: Option<&'static GemmLibrary>,
+    /// The library's matrix kernels' operand-feed penalty (edge in elements, exponent; hwdb
+    /// `gemm_library_feed_*`): a kernel of macro tile tm x tn runs at the rate per unit / (1 + (edge x (1/tm +
+    /// 1/tn))^exponent). Edge 0: every tile at the rate per unit.
+    library_feed: (f64, f64),
     /// Rate per unit of a library kernel that runs on the vector units (the dtype's vector peak, else fp32's,
     /// times the GEMM fraction), FLOP/s.
     vector_rate_per_unit: f64,
@@ -435,6 +439,7 @@ impl GemmContext {
             k_slice_align: 128.0 / dtype.bytes(),
             overlap_exponent: device.efficiency.overlap_exponent,
             library,
+            library_feed: device.efficiency.gemm_library_feed.unwrap_or((0.0, 1.0)),
             vector_rate_per_unit: device
                 .vector_peak(dtype)
                 .or_else(|| device.vector_peak(Dtype::Fp32))
@@ -569,7 +574,8 @@ impl GemmContext {
     /// column-major terms (`Layout::Row`: PyTorch's row-major C = A B is the library's C^T = B^T A^T, so its M is
     /// n and its N is m; `Layout::Tn`: M = m, N = n): tiles = batch x ceil(M / tile M) x ceil(N / tile N) x
     /// split-U, waves = ceil(tiles / units), time = waves x (2 tile M tile N (k / split-U) / rate per unit + tile
-    /// overhead), the rate per unit of the matrix cores or, for a vector kernel, of the vector units. The
+    /// overhead), the rate per unit of the matrix cores (divided by the operand-feed penalty 1 + (edge x (1/tile M +
+    /// 1/tile N))^exponent where the device gives one) or, for a vector kernel, of the vector units. The
     /// library's predicates choose the kernels an unaligned size can run, so no alignment penalty is added. `None`
     /// when no kernel of the table can run the problem.
     #[inline(always)]
@@ -586,7 +592,12 @@ impl GemmContext {
         let tiles = batch * A::ceil(big_m / s.tile_m) * A::ceil(big_n / s.tile_n) * s.split_k;
         let waves = A::ceil(tiles * self.inv_units);
         let rate = if s.matrix {
-            self.rate_per_unit
+            let (edge, exponent) = self.library_feed;
+            if edge > 0.0 {
+                self.rate_per_unit / (1.0 + (edge * (1.0 / s.tile_m + 1.0 / s.tile_n)).powf(exponent))
+            } else {
+                self.rate_per_unit
+            }
         } else {
             self.vector_rate_per_unit
         };
@@ -1757,7 +1768,10 @@ mod tests {
         let (big_m, big_n) = if ctx.align_m { (m, n) } else { (n, m) };
         let chosen = ctx.library.and_then(|lib| lib.select([big_m, big_n, k]));
         if let Some(s) = chosen {
-            let rate = if s.matrix {
+            let rate = if s.matrix && ctx.library_feed.0 > 0.0 {
+                let feed = ctx.library_feed.0 * (1.0 / s.tile_m + 1.0 / s.tile_n);
+                ctx.rate_per_unit / (1.0 + feed.powf(ctx.library_feed.1))
+            } else if s.matrix {
                 ctx.rate_per_unit
             } else {
                 ctx.vector_rate_per_unit

@@ -92,6 +92,11 @@ pub struct Efficiency {
     /// `[gemm_library]` reach, for the GEMMs priced through it; the dtype's GEMM fraction where absent. Fitted on
     /// rows priced on the library's kernels, so it applies to those GEMMs only.
     pub gemm_library: Option<f64>,
+    /// Operand-feed penalty of a `[gemm_library]` matrix kernel by its macro tile (tm x tn): the kernel reaches
+    /// `gemm_library` / (1 + (edge x (1/tm + 1/tn))^exponent) of the peak, the operand bytes per FLOP of a tile
+    /// growing as 1/tm + 1/tn (hwdb `gemm_library_feed_ratio`, an edge in elements, and
+    /// `gemm_library_feed_exponent`); `None`: every tile at the same rate.
+    pub gemm_library_feed: Option<(f64, f64)>,
     /// Fixed cost per output tile (prologue/epilogue), seconds.
     pub tile_overhead_s: f64,
     /// Kernel launch and synchronisation overhead, seconds.
@@ -551,6 +556,25 @@ impl Device {
             batched_gemm: e.figure("batched_gemm_fraction")?.unwrap_or(1.0),
             fp8_cast: e.figure("fp8_cast_fraction")?.unwrap_or(1.0),
             gemm_library: e.figure("gemm_library_fraction")?,
+            gemm_library_feed: match (
+                e.figure("gemm_library_feed_ratio")?,
+                e.figure("gemm_library_feed_exponent")?,
+            ) {
+                (Some(edge), Some(exponent)) => Some((edge, exponent)),
+                (None, None) => None,
+                (Some(_), None) => {
+                    return Err(e.error(
+                        "gemm_library_feed_exponent",
+                        "is missing; gemm_library_feed_ratio needs it",
+                    ))
+                }
+                (None, Some(_)) => {
+                    return Err(e.error(
+                        "gemm_library_feed_ratio",
+                        "is missing; gemm_library_feed_exponent needs it",
+                    ))
+                }
+            },
             tile_overhead_s: e.req_figure("tile_overhead_us")? * 1e-6,
             launch_overhead_s: e.req_figure("launch_overhead_us")? * 1e-6,
             // Present after `inherit_from` was resolved (hw::resolve_references).
