@@ -119,7 +119,11 @@ def measured_rows(text: str) -> list[tuple[int, int, int, int, int, float]]:
     the 0.0-0.001 entries of hand-added sizes) are left out.
     """
     data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    return [(r[0][0], r[0][1], r[0][2], r[0][3], r[1][0], float(r[1][1])) for r in data[7] if float(r[1][1]) >= 1.0]
+    return [
+        (r[0][0], r[0][1], r[0][2], r[0][3], r[1][0], float(r[1][1]))
+        for r in data[7]
+        if float(r[1][1]) >= 1.0
+    ]
 
 
 def fit_feed(text: str, units: int, min_k: int = 1024) -> dict[str, float]:
@@ -171,7 +175,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--logic", default=LOGIC)
     ap.add_argument("--device", default=DEVICE)
     ap.add_argument("--stdout", action="store_true")
-    ap.add_argument("--fit-feed", action="store_true", help="print the operand-feed penalty fitted on the file")
+    ap.add_argument(
+        "--fit-feed", action="store_true", help="print the operand-feed penalty fitted on the file"
+    )
     ap.add_argument("--units", type=int, default=110, help="CUs of the device the file was benchmarked on")
     ap.add_argument("--min-k", type=int, default=1024, help="fit --fit-feed on sizes with K >= this")
     args = ap.parse_args(argv)

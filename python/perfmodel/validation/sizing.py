@@ -346,8 +346,14 @@ def _tensile_rows() -> list[dict[str, Any]]:
     for sweep, group in tensile_rows().group_by("sweep", maintain_order=True):
         rows = list(group.iter_rows(named=True))
         model = [predict_cookbook(r) for r in rows]
-        ratios = sorted(r["value"] / t for i, (r, t) in enumerate(zip(rows, model, strict=True)) if timing_fit_half(i))
-        unit = ratios[len(ratios) // 2] if len(ratios) % 2 else 0.5 * sum(ratios[len(ratios) // 2 - 1 : len(ratios) // 2 + 1])
+        ratios = sorted(
+            r["value"] / t for i, (r, t) in enumerate(zip(rows, model, strict=True)) if timing_fit_half(i)
+        )
+        unit = (
+            ratios[len(ratios) // 2]
+            if len(ratios) % 2
+            else 0.5 * sum(ratios[len(ratios) // 2 - 1 : len(ratios) // 2 + 1])
+        )
         for i, (r, t) in enumerate(zip(rows, model, strict=True)):
             out.append(dict(
                 suite="sizing", group=str(sweep[0]), system=r["device"], operation=r["operation"],

@@ -594,7 +594,8 @@ impl GemmContext {
         let rate = if s.matrix {
             let (edge, exponent) = self.library_feed;
             if edge > 0.0 {
-                self.rate_per_unit / (1.0 + (edge * (1.0 / s.tile_m + 1.0 / s.tile_n)).powf(exponent))
+                self.rate_per_unit
+                    / (1.0 + (edge * (1.0 / s.tile_m + 1.0 / s.tile_n)).powf(exponent))
             } else {
                 self.rate_per_unit
             }
