@@ -40,8 +40,10 @@ row is predicted as engine time + ``host_s`` per call, a ``slowest`` row as engi
 ``host_s``, with ``host_s`` and ``slowest_ratio`` fitted per GPU log set on the timing fit half of each sweep
 (:func:`timing_fit_half`: every other row of the sweep in log order); those rows are ``fit``, the others keep
 their role. The cookbook's
-transformer-layer logs (per-layer GEMMs and attention of Megatron blocks) name no GPU and are not here. No AMD MI300X GEMM sweep with numbers was found (the
-published MI300X rows are single best-shape figures, in the ``roofline`` suite).
+transformer-layer logs (per-layer GEMMs and attention of Megatron blocks) name no GPU and are not here. AMD publishes no MI300X GEMM sweep in TFLOP/s; the
+sweep ``tensile_mi300x_rocblas_fp16`` is the benchmarked speed of every size in rocBLAS's gfx942 fp16 logic file
+(``perfmodel/data/tensile_sweeps.csv``, ``tools/import_tensile_sweeps.py``), in a unit the file does not state:
+its predictions are the model's TFLOP/s times one unit factor fitted on the sweep's fit half (:func:`_tensile_rows`).
 """
 
 from __future__ import annotations

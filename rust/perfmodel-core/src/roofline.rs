@@ -588,7 +588,7 @@ impl GemmContext {
         batch: f64,
     ) -> Option<TileChoice> {
         let (big_m, big_n) = if self.align_m { (m, n) } else { (n, m) };
-        let s = lib.select([big_m, big_n, k])?;
+        let s = lib.select([big_m, big_n, k], batch)?;
         let tiles = batch * A::ceil(big_m / s.tile_m) * A::ceil(big_n / s.tile_n) * s.split_k;
         let waves = A::ceil(tiles * self.inv_units);
         let rate = if s.matrix {
@@ -1767,7 +1767,9 @@ mod tests {
         }
         // A device's GEMM library: the kernel it selects, no alignment penalty.
         let (big_m, big_n) = if ctx.align_m { (m, n) } else { (n, m) };
-        let chosen = ctx.library.and_then(|lib| lib.select([big_m, big_n, k]));
+        let chosen = ctx
+            .library
+            .and_then(|lib| lib.select([big_m, big_n, k], batch));
         if let Some(s) = chosen {
             let rate = if s.matrix && ctx.library_feed.0 > 0.0 {
                 let feed = ctx.library_feed.0 * (1.0 / s.tile_m + 1.0 / s.tile_n);
@@ -2322,14 +2324,30 @@ mod tests {
         assert!((b.compute_s / a.compute_s - 2.0).abs() < 1e-12);
         // n = 3264 is as near [2944, 2368, 3328] (solution 29, 128 x 128, benchmarked 80.726 GFLOP/s) as
         // [3584, 2368, 3328] (solution 31, 80.075): the faster benchmark wins.
-        let t = lib.select([3264.0, 2304.0, 4096.0]).unwrap();
+        let t = lib.select([3264.0, 2304.0, 4096.0], 1.0).unwrap();
         assert_eq!((t.tile_m, t.tile_n), (128.0, 128.0));
         // m <= 256 runs a 4 x 16 vector kernel with global split-U 8 (solution 242).
-        let v = lib.select([256.0, 256.0, 4096.0]).unwrap();
+        let v = lib.select([256.0, 256.0, 4096.0], 1.0).unwrap();
         assert_eq!(
             (v.tile_m, v.tile_n, v.split_k, v.matrix),
             (4.0, 16.0, 8.0, false)
         );
+        // gfx942 kernels also bound K (AssertSizeLessThan {3: 65}) and K and the batch from below
+        // (AssertSizeGreaterThan {3: 16}, {2: 151}); both bounds strict, as Tensile's predicates.
+        let bounded = crate::hw::device::GemmSolution {
+            tile_m: 256.0,
+            tile_n: 128.0,
+            split_k: 1.0,
+            matrix: true,
+            multiples: [1.0; 3],
+            below: [f64::INFINITY, f64::INFINITY, 65.0],
+            above_k: 16.0,
+            above_batch: 151.0,
+        };
+        assert!(bounded.can_solve([512.0, 512.0, 64.0], 152.0));
+        assert!(!bounded.can_solve([512.0, 512.0, 65.0], 152.0));
+        assert!(!bounded.can_solve([512.0, 512.0, 16.0], 152.0));
+        assert!(!bounded.can_solve([512.0, 512.0, 64.0], 151.0));
         // bf16 has no table: the generic tile set, with the alignment penalty.
         let bf = GemmContext::new(&mi250x, Dtype::Bf16).unwrap();
         assert!(bf.library.is_none());

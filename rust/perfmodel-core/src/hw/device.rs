@@ -212,16 +212,20 @@ pub struct GemmSolution {
     /// M, N and K must be multiples of these (Tensile's `AssertFree0ElementMultiple`,
     /// `AssertFree1ElementMultiple`, `AssertSummationElementMultiple`).
     pub multiples: [f64; 3],
-    /// M and N must be below these (`AssertSizeLessThan`); infinite where unbounded.
-    pub below: [f64; 2],
+    /// M, N and K must be below these (`AssertSizeLessThan`); infinite where unbounded.
+    pub below: [f64; 3],
+    /// K and the batch count must be above these (`AssertSizeGreaterThan`); 0 where unbounded.
+    pub above_k: f64,
+    pub above_batch: f64,
 }
 
 impl GemmSolution {
-    /// Whether the kernel can run an M x N x K problem (its size predicates hold).
-    pub fn can_solve(&self, key: [f64; 3]) -> bool {
+    /// Whether the kernel can run `batch` M x N x K problems (its size predicates hold).
+    pub fn can_solve(&self, key: [f64; 3], batch: f64) -> bool {
         key.iter().zip(self.multiples).all(|(x, q)| x % q == 0.0)
-            && key[0] < self.below[0]
-            && key[1] < self.below[1]
+            && key.iter().zip(self.below).all(|(x, b)| *x < b)
+            && key[2] > self.above_k
+            && batch > self.above_batch
     }
 }
 
@@ -253,10 +257,10 @@ impl GemmLibrary {
     /// The kernel Tensile's `DistanceMatchingTable::findBestKeyMatch_BinSearch` picks for `key` (M, N, K) with the
     /// Euclidean distance: from the first size not below `key`, scan right then left, stopping where the M
     /// distance alone reaches the best distance; a size is taken when strictly nearer, or as near and
-    /// benchmarked faster, and its kernel's predicates hold (ROCm/Tensile
+    /// benchmarked faster, and its kernel's predicates hold for `batch` problems (ROCm/Tensile
     /// `Tensile/Source/lib/include/Tensile/PropertyMatching.hpp` and `Distance.hpp` @ a164ed70d). `None` when
     /// no kernel can run the problem.
-    pub fn select(&self, key: [f64; 3]) -> Option<&GemmSolution> {
+    pub fn select(&self, key: [f64; 3], batch: f64) -> Option<&GemmSolution> {
         let start = self.sizes.partition_point(|s| lex_less(s.key, key));
         let mut best: Option<(f64, f64, usize)> = None;
         let mut visit = |s: &LibrarySize| -> bool {
@@ -271,7 +275,7 @@ impl GemmLibrary {
                 None => true,
                 Some((bd, bs, _)) => d < bd || (d == bd && s.speed > bs),
             };
-            if better && self.solutions[s.solution].can_solve(key) {
+            if better && self.solutions[s.solution].can_solve(key, batch) {
                 best = Some((d, s.speed, s.solution));
             }
             true
@@ -290,21 +294,30 @@ impl GemmLibrary {
     }
 
     /// Reads `[gemm_library]`: `dtype`, `solutions` (rows of macro tile M, macro tile N, global split-U, matrix
-    /// cores 1 or vector units 0, M multiple, N multiple, K multiple, M below, N below with 0 for unbounded) and
+    /// cores 1 or vector units 0, M multiple, N multiple, K multiple, M below, N below, K below, with 0 for
+    /// unbounded, K above, batch above, with 0 for unbounded) and
     /// `sizes` (rows of M, N, K, solution index, benchmarked GFLOP/s).
     fn read(g: &Fields<'_>) -> Result<GemmLibrary> {
         let dtype =
             Dtype::parse(&g.req_string("dtype")?).map_err(|e| g.error("dtype", e.to_string()))?;
         let solutions: Vec<GemmSolution> = g
-            .rows("solutions", 9)?
-            .ok_or_else(|| g.error("solutions", "is missing; expected rows of 9 numbers"))?
+            .rows("solutions", 12)?
+            .ok_or_else(|| g.error("solutions", "is missing; expected rows of 12 numbers"))?
             .into_iter()
             .enumerate()
             .map(|(i, r)| {
-                if r[0] < 1.0 || r[1] < 1.0 || r[2] < 1.0 || r[4] < 1.0 || r[5] < 1.0 || r[6] < 1.0 || r[3] > 1.0 {
+                if r[0] < 1.0
+                    || r[1] < 1.0
+                    || r[2] < 1.0
+                    || r[4] < 1.0
+                    || r[5] < 1.0
+                    || r[6] < 1.0
+                    || r[3] > 1.0
+                    || r[7..].iter().any(|x| *x < 0.0)
+                {
                     return Err(g.error(
                         "solutions",
-                        format!("row {i}: expected tiles, split and multiples >= 1 and matrix 0 or 1, found {r:?}"),
+                        format!("row {i}: expected tiles, split and multiples >= 1, matrix 0 or 1 and bounds >= 0, found {r:?}"),
                     ));
                 }
                 let below = |x: f64| if x == 0.0 { f64::INFINITY } else { x };
@@ -314,7 +327,9 @@ impl GemmLibrary {
                     split_k: r[2],
                     matrix: r[3] == 1.0,
                     multiples: [r[4], r[5], r[6]],
-                    below: [below(r[7]), below(r[8])],
+                    below: [below(r[7]), below(r[8]), below(r[9])],
+                    above_k: r[10],
+                    above_batch: r[11],
                 })
             })
             .collect::<Result<_>>()?;
