@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -472,11 +473,15 @@ def test_a_malformed_gemm_library_is_an_error_naming_its_key(tmp_path):
     bad = tmp_path / "my-gcd.toml"
     bad.write_text(text[:first] + "[256,128]," + text[first:])
     with pytest.raises(
-        pm.HwdbError, match=r"gemm_library\.solutions.*row 0: expected 9 non-negative numbers"
+        pm.HwdbError, match=r"gemm_library\.solutions.*row 0: expected 12 non-negative numbers"
     ):
         pm.hwdb.load(bad)
     bad.write_text(text.replace("sizes = [\n  [", "sizes = [\n  [1,1,1,9999,1.0], [", 1))
     with pytest.raises(pm.HwdbError, match=r"gemm_library\.sizes.*solution 9999 is not one of the 311"):
+        pm.hwdb.load(bad)
+    # The operand-feed penalty needs both of its figures.
+    bad.write_text(re.sub(r"\ngemm_library_feed_exponent = [0-9.]+", "", text))
+    with pytest.raises(pm.HwdbError, match=r"gemm_library_feed_exponent.*missing"):
         pm.hwdb.load(bad)
 
 
