@@ -174,6 +174,9 @@ FIGURE_NOTES = {
     "hbm_write_penalty_ratio": "hbm_write_penalty_ratio fitted on BabelStream Copy vs Dot on A100 (0.17) and H100 (0.19), "
     "one value for both",
     "overlap_exponent": "overlap_exponent chosen once on the A100, H100 and MI300X GEMM rows, one value for all three",
+    "gemm_library_feed": "gemm_library_feed_ratio and gemm_library_feed_exponent (the [gemm_library] matrix kernels' "
+    "operand-feed penalty by macro tile) fitted on the library logic file's own benchmarked speeds "
+    "(tools/import_tensile_logic.py --fit-feed; not on any validation row)",
 }
 
 
@@ -206,6 +209,8 @@ def figure_notes(dev: str) -> str:
         ("overlap_exponent", ("overlap_exponent",)),
     ]
     inherited: list[str] = []
+    if "gemm_library_feed_ratio" in eff:
+        parts.append(FIGURE_NOTES["gemm_library_feed"])
     for name, keys in groups:
         if all(k in eff for k in keys):
             parts.append(FIGURE_NOTES[name])

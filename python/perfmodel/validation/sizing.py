@@ -44,8 +44,10 @@ row is predicted as engine time + ``host_s`` per call, a ``slowest`` row as engi
 ``host_s``, with ``host_s`` and ``slowest_ratio`` fitted per GPU log set on the timing fit half of each sweep
 (:func:`timing_fit_half`: every other row of the sweep in log order); those rows are ``fit``, the others keep
 their role. The cookbook's
-transformer-layer logs (per-layer GEMMs and attention of Megatron blocks) name no GPU and are not here. No AMD MI300X GEMM sweep with numbers was found (the
-published MI300X rows are single best-shape figures, in the ``roofline`` suite).
+transformer-layer logs (per-layer GEMMs and attention of Megatron blocks) name no GPU and are not here. AMD publishes no MI300X GEMM sweep in TFLOP/s; the
+sweep ``tensile_mi300x_rocblas_fp16`` is the benchmarked speed of every size in rocBLAS's gfx942 fp16 logic file
+(``perfmodel/data/tensile_sweeps.csv``, ``tools/import_tensile_sweeps.py``), in a unit the file does not state:
+its predictions are the model's TFLOP/s times one unit factor fitted on the sweep's fit half (:func:`_tensile_rows`).
 """
 
 from __future__ import annotations
@@ -168,6 +170,10 @@ SWEEPS["fa3paper_h100_cudnn_fwd"] = (
 )
 SWEEPS["cookbook_a100_vocab_inner_sweep"] = (
     "A100 (inferred), fp16 linear 8192 x 14336 x k, inner k = 51136..51264 every size (EleutherAI cookbook)"
+)
+SWEEPS["tensile_mi300x_rocblas_fp16"] = (
+    "MI300X, rocBLAS's gfx942 fp16 GEMM logic file: every size AMD benchmarked with its winning kernel's speed "
+    "(ROCm/rocBLAS aquavanjaram942X, tools/import_tensile_sweeps.py; unit not stated: one unit factor)"
 )
 SWEEPS["cookbook_a100_vocab_out_sweep"] = (
     "A100 (inferred), fp16 linear 8192 x n x 51200, output n = 14272..14400 every size (EleutherAI cookbook)"
@@ -391,6 +397,38 @@ def _cookbook_rows() -> list[dict[str, Any]]:
     return rows
 
 
+def tensile_rows() -> pl.DataFrame:
+    """The benchmarked sizes of rocBLAS logic files the library ships (``perfmodel/data/tensile_sweeps.csv``,
+    ``tools/import_tensile_sweeps.py``; ``params`` is JSON)."""
+    path = Path(__file__).resolve().parent.parent / "data" / "tensile_sweeps.csv"
+    return pl.read_csv(path, infer_schema=False).with_columns(pl.col("value").cast(pl.Float64))
+
+
+def _tensile_rows() -> list[dict[str, Any]]:
+    """Rows of the ``tensile_*`` sweeps: the model's TFLOP/s (``roofline.gemm``) times one unit factor per sweep,
+    the median of measured / model over the sweep's fit half (:func:`timing_fit_half`, in file order; those rows
+    are ``fit``, the rest ``holdout``): the logic files do not state their speed's unit."""
+    out = []
+    for sweep, group in tensile_rows().group_by("sweep", maintain_order=True):
+        rows = list(group.iter_rows(named=True))
+        model = [predict_cookbook(r) for r in rows]
+        ratios = sorted(
+            r["value"] / t for i, (r, t) in enumerate(zip(rows, model, strict=True)) if timing_fit_half(i)
+        )
+        unit = (
+            ratios[len(ratios) // 2]
+            if len(ratios) % 2
+            else 0.5 * sum(ratios[len(ratios) // 2 - 1 : len(ratios) // 2 + 1])
+        )
+        for i, (r, t) in enumerate(zip(rows, model, strict=True)):
+            out.append(dict(
+                suite="sizing", group=str(sweep[0]), system=r["device"], operation=r["operation"],
+                params=r["params"], metric=r["metric"], unit=r["unit"], measured=r["value"], predicted=t * unit,
+                role="fit" if timing_fit_half(i) else "holdout", source=r["source"],
+            ))  # fmt: skip
+    return out
+
+
 def run() -> pl.DataFrame:
     """One row per measured GEMM of a sweep: measured and predicted TFLOP/s, grouped by sweep."""
     rows = []
@@ -417,6 +455,7 @@ def run() -> pl.DataFrame:
         ))  # fmt: skip
     rows.extend(_cookbook_rows())
     rows.extend(_headdim_sweep_rows())
+    rows.extend(_tensile_rows())
     return frame(rows)
 
 

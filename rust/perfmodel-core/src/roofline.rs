@@ -378,6 +378,10 @@ pub struct GemmContext {
     /// The device's GEMM library selection for this dtype (hwdb `[gemm_library]`), if sourced: the GEMM is then
     /// priced on the kernel the library selects instead of the best of `GEMM_TILES`.
     library: Option<&'static GemmLibrary>,
+    /// The library's matrix kernels' operand-feed penalty (edge in elements, exponent; hwdb
+    /// `gemm_library_feed_*`): a kernel of macro tile tm x tn runs at the rate per unit / (1 + (edge x (1/tm +
+    /// 1/tn))^exponent). Edge 0: every tile at the rate per unit.
+    library_feed: (f64, f64),
     /// Rate per unit of a library kernel that runs on the vector units (the dtype's vector peak, else fp32's,
     /// times the GEMM fraction), FLOP/s.
     vector_rate_per_unit: f64,
@@ -435,6 +439,7 @@ impl GemmContext {
             k_slice_align: 128.0 / dtype.bytes(),
             overlap_exponent: device.efficiency.overlap_exponent,
             library,
+            library_feed: device.efficiency.gemm_library_feed.unwrap_or((0.0, 1.0)),
             vector_rate_per_unit: device
                 .vector_peak(dtype)
                 .or_else(|| device.vector_peak(Dtype::Fp32))
@@ -569,7 +574,8 @@ impl GemmContext {
     /// column-major terms (`Layout::Row`: PyTorch's row-major C = A B is the library's C^T = B^T A^T, so its M is
     /// n and its N is m; `Layout::Tn`: M = m, N = n): tiles = batch x ceil(M / tile M) x ceil(N / tile N) x
     /// split-U, waves = ceil(tiles / units), time = waves x (2 tile M tile N (k / split-U) / rate per unit + tile
-    /// overhead), the rate per unit of the matrix cores or, for a vector kernel, of the vector units. The
+    /// overhead), the rate per unit of the matrix cores (divided by the operand-feed penalty 1 + (edge x (1/tile M +
+    /// 1/tile N))^exponent where the device gives one) or, for a vector kernel, of the vector units. The
     /// library's predicates choose the kernels an unaligned size can run, so no alignment penalty is added. `None`
     /// when no kernel of the table can run the problem.
     #[inline(always)]
@@ -582,11 +588,17 @@ impl GemmContext {
         batch: f64,
     ) -> Option<TileChoice> {
         let (big_m, big_n) = if self.align_m { (m, n) } else { (n, m) };
-        let s = lib.select([big_m, big_n, k])?;
+        let s = lib.select([big_m, big_n, k], batch)?;
         let tiles = batch * A::ceil(big_m / s.tile_m) * A::ceil(big_n / s.tile_n) * s.split_k;
         let waves = A::ceil(tiles * self.inv_units);
         let rate = if s.matrix {
-            self.rate_per_unit
+            let (edge, exponent) = self.library_feed;
+            if edge > 0.0 {
+                self.rate_per_unit
+                    / (1.0 + (edge * (1.0 / s.tile_m + 1.0 / s.tile_n)).powf(exponent))
+            } else {
+                self.rate_per_unit
+            }
         } else {
             self.vector_rate_per_unit
         };
@@ -1908,9 +1920,14 @@ mod tests {
         }
         // A device's GEMM library: the kernel it selects, no alignment penalty.
         let (big_m, big_n) = if ctx.align_m { (m, n) } else { (n, m) };
-        let chosen = ctx.library.and_then(|lib| lib.select([big_m, big_n, k]));
+        let chosen = ctx
+            .library
+            .and_then(|lib| lib.select([big_m, big_n, k], batch));
         if let Some(s) = chosen {
-            let rate = if s.matrix {
+            let rate = if s.matrix && ctx.library_feed.0 > 0.0 {
+                let feed = ctx.library_feed.0 * (1.0 / s.tile_m + 1.0 / s.tile_n);
+                ctx.rate_per_unit / (1.0 + feed.powf(ctx.library_feed.1))
+            } else if s.matrix {
                 ctx.rate_per_unit
             } else {
                 ctx.vector_rate_per_unit
@@ -2460,14 +2477,30 @@ mod tests {
         assert!((b.compute_s / a.compute_s - 2.0).abs() < 1e-12);
         // n = 3264 is as near [2944, 2368, 3328] (solution 29, 128 x 128, benchmarked 80.726 GFLOP/s) as
         // [3584, 2368, 3328] (solution 31, 80.075): the faster benchmark wins.
-        let t = lib.select([3264.0, 2304.0, 4096.0]).unwrap();
+        let t = lib.select([3264.0, 2304.0, 4096.0], 1.0).unwrap();
         assert_eq!((t.tile_m, t.tile_n), (128.0, 128.0));
         // m <= 256 runs a 4 x 16 vector kernel with global split-U 8 (solution 242).
-        let v = lib.select([256.0, 256.0, 4096.0]).unwrap();
+        let v = lib.select([256.0, 256.0, 4096.0], 1.0).unwrap();
         assert_eq!(
             (v.tile_m, v.tile_n, v.split_k, v.matrix),
             (4.0, 16.0, 8.0, false)
         );
+        // gfx942 kernels also bound K (AssertSizeLessThan {3: 65}) and K and the batch from below
+        // (AssertSizeGreaterThan {3: 16}, {2: 151}); both bounds strict, as Tensile's predicates.
+        let bounded = crate::hw::device::GemmSolution {
+            tile_m: 256.0,
+            tile_n: 128.0,
+            split_k: 1.0,
+            matrix: true,
+            multiples: [1.0; 3],
+            below: [f64::INFINITY, f64::INFINITY, 65.0],
+            above_k: 16.0,
+            above_batch: 151.0,
+        };
+        assert!(bounded.can_solve([512.0, 512.0, 64.0], 152.0));
+        assert!(!bounded.can_solve([512.0, 512.0, 65.0], 152.0));
+        assert!(!bounded.can_solve([512.0, 512.0, 16.0], 152.0));
+        assert!(!bounded.can_solve([512.0, 512.0, 64.0], 151.0));
         // bf16 has no table: the generic tile set, with the alignment penalty.
         let bf = GemmContext::new(&mi250x, Dtype::Bf16).unwrap();
         assert!(bf.library.is_none());

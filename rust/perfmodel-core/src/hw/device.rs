@@ -96,6 +96,11 @@ pub struct Efficiency {
     /// `[gemm_library]` reach, for the GEMMs priced through it; the dtype's GEMM fraction where absent. Fitted on
     /// rows priced on the library's kernels, so it applies to those GEMMs only.
     pub gemm_library: Option<f64>,
+    /// Operand-feed penalty of a `[gemm_library]` matrix kernel by its macro tile (tm x tn): the kernel reaches
+    /// `gemm_library` / (1 + (edge x (1/tm + 1/tn))^exponent) of the peak, the operand bytes per FLOP of a tile
+    /// growing as 1/tm + 1/tn (hwdb `gemm_library_feed_ratio`, an edge in elements, and
+    /// `gemm_library_feed_exponent`); `None`: every tile at the same rate.
+    pub gemm_library_feed: Option<(f64, f64)>,
     /// Fixed cost per output tile (prologue/epilogue), seconds.
     pub tile_overhead_s: f64,
     /// Kernel launch and synchronisation overhead, seconds.
@@ -211,16 +216,20 @@ pub struct GemmSolution {
     /// M, N and K must be multiples of these (Tensile's `AssertFree0ElementMultiple`,
     /// `AssertFree1ElementMultiple`, `AssertSummationElementMultiple`).
     pub multiples: [f64; 3],
-    /// M and N must be below these (`AssertSizeLessThan`); infinite where unbounded.
-    pub below: [f64; 2],
+    /// M, N and K must be below these (`AssertSizeLessThan`); infinite where unbounded.
+    pub below: [f64; 3],
+    /// K and the batch count must be above these (`AssertSizeGreaterThan`); 0 where unbounded.
+    pub above_k: f64,
+    pub above_batch: f64,
 }
 
 impl GemmSolution {
-    /// Whether the kernel can run an M x N x K problem (its size predicates hold).
-    pub fn can_solve(&self, key: [f64; 3]) -> bool {
+    /// Whether the kernel can run `batch` M x N x K problems (its size predicates hold).
+    pub fn can_solve(&self, key: [f64; 3], batch: f64) -> bool {
         key.iter().zip(self.multiples).all(|(x, q)| x % q == 0.0)
-            && key[0] < self.below[0]
-            && key[1] < self.below[1]
+            && key.iter().zip(self.below).all(|(x, b)| *x < b)
+            && key[2] > self.above_k
+            && batch > self.above_batch
     }
 }
 
@@ -252,10 +261,10 @@ impl GemmLibrary {
     /// The kernel Tensile's `DistanceMatchingTable::findBestKeyMatch_BinSearch` picks for `key` (M, N, K) with the
     /// Euclidean distance: from the first size not below `key`, scan right then left, stopping where the M
     /// distance alone reaches the best distance; a size is taken when strictly nearer, or as near and
-    /// benchmarked faster, and its kernel's predicates hold (ROCm/Tensile
+    /// benchmarked faster, and its kernel's predicates hold for `batch` problems (ROCm/Tensile
     /// `Tensile/Source/lib/include/Tensile/PropertyMatching.hpp` and `Distance.hpp` @ a164ed70d). `None` when
     /// no kernel can run the problem.
-    pub fn select(&self, key: [f64; 3]) -> Option<&GemmSolution> {
+    pub fn select(&self, key: [f64; 3], batch: f64) -> Option<&GemmSolution> {
         let start = self.sizes.partition_point(|s| lex_less(s.key, key));
         let mut best: Option<(f64, f64, usize)> = None;
         let mut visit = |s: &LibrarySize| -> bool {
@@ -270,7 +279,7 @@ impl GemmLibrary {
                 None => true,
                 Some((bd, bs, _)) => d < bd || (d == bd && s.speed > bs),
             };
-            if better && self.solutions[s.solution].can_solve(key) {
+            if better && self.solutions[s.solution].can_solve(key, batch) {
                 best = Some((d, s.speed, s.solution));
             }
             true
@@ -289,21 +298,30 @@ impl GemmLibrary {
     }
 
     /// Reads `[gemm_library]`: `dtype`, `solutions` (rows of macro tile M, macro tile N, global split-U, matrix
-    /// cores 1 or vector units 0, M multiple, N multiple, K multiple, M below, N below with 0 for unbounded) and
+    /// cores 1 or vector units 0, M multiple, N multiple, K multiple, M below, N below, K below, with 0 for
+    /// unbounded, K above, batch above, with 0 for unbounded) and
     /// `sizes` (rows of M, N, K, solution index, benchmarked GFLOP/s).
     fn read(g: &Fields<'_>) -> Result<GemmLibrary> {
         let dtype =
             Dtype::parse(&g.req_string("dtype")?).map_err(|e| g.error("dtype", e.to_string()))?;
         let solutions: Vec<GemmSolution> = g
-            .rows("solutions", 9)?
-            .ok_or_else(|| g.error("solutions", "is missing; expected rows of 9 numbers"))?
+            .rows("solutions", 12)?
+            .ok_or_else(|| g.error("solutions", "is missing; expected rows of 12 numbers"))?
             .into_iter()
             .enumerate()
             .map(|(i, r)| {
-                if r[0] < 1.0 || r[1] < 1.0 || r[2] < 1.0 || r[4] < 1.0 || r[5] < 1.0 || r[6] < 1.0 || r[3] > 1.0 {
+                if r[0] < 1.0
+                    || r[1] < 1.0
+                    || r[2] < 1.0
+                    || r[4] < 1.0
+                    || r[5] < 1.0
+                    || r[6] < 1.0
+                    || r[3] > 1.0
+                    || r[7..].iter().any(|x| *x < 0.0)
+                {
                     return Err(g.error(
                         "solutions",
-                        format!("row {i}: expected tiles, split and multiples >= 1 and matrix 0 or 1, found {r:?}"),
+                        format!("row {i}: expected tiles, split and multiples >= 1, matrix 0 or 1 and bounds >= 0, found {r:?}"),
                     ));
                 }
                 let below = |x: f64| if x == 0.0 { f64::INFINITY } else { x };
@@ -313,7 +331,9 @@ impl GemmLibrary {
                     split_k: r[2],
                     matrix: r[3] == 1.0,
                     multiples: [r[4], r[5], r[6]],
-                    below: [below(r[7]), below(r[8])],
+                    below: [below(r[7]), below(r[8]), below(r[9])],
+                    above_k: r[10],
+                    above_batch: r[11],
                 })
             })
             .collect::<Result<_>>()?;
@@ -555,6 +575,25 @@ impl Device {
             batched_gemm: e.figure("batched_gemm_fraction")?.unwrap_or(1.0),
             fp8_cast: e.figure("fp8_cast_fraction")?.unwrap_or(1.0),
             gemm_library: e.figure("gemm_library_fraction")?,
+            gemm_library_feed: match (
+                e.figure("gemm_library_feed_ratio")?,
+                e.figure("gemm_library_feed_exponent")?,
+            ) {
+                (Some(edge), Some(exponent)) => Some((edge, exponent)),
+                (None, None) => None,
+                (Some(_), None) => {
+                    return Err(e.error(
+                        "gemm_library_feed_exponent",
+                        "is missing; gemm_library_feed_ratio needs it",
+                    ))
+                }
+                (None, Some(_)) => {
+                    return Err(e.error(
+                        "gemm_library_feed_ratio",
+                        "is missing; gemm_library_feed_exponent needs it",
+                    ))
+                }
+            },
             tile_overhead_s: e.req_figure("tile_overhead_us")? * 1e-6,
             launch_overhead_s: e.req_figure("launch_overhead_us")? * 1e-6,
             // Present after `inherit_from` was resolved (hw::resolve_references).
