@@ -1554,7 +1554,7 @@ def search(
     >>> df.select("tp", "pp", "dp", "micro_batch", "zero").rows()
     [(1, 1, 8, 8, 1), (1, 1, 8, 8, 2), (1, 1, 8, 8, 3)]
     >>> f"{df['step_time_s'][0]:.3f} s, MFU {df['mfu'][0]:.1%}"
-    '0.944 s, MFU 62.5%'
+    '0.945 s, MFU 62.5%'
     """
     return search_full(model, cluster, global_batch, **kwargs).plans
 
