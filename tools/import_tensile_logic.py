@@ -3,7 +3,7 @@
 rocBLAS picks the kernel ("solution") of a GEMM from a Tensile library-logic YAML per GPU architecture and problem
 type: a list of solutions (macro tile ``MacroTile0`` x ``MacroTile1``, global split-U ``GlobalSplitU``, matrix
 cores when ``MatrixInstruction`` is set, size predicates ``Assert*``) and a table of benchmarked sizes
-``[M, N, batch, K] -> [solution, GFLOP/s]``. A logic file of this list format without a distance field is a
+``[M, N, batch, K] -> [solution, efficiency]``. A logic file of this list format without a distance field is a
 ``Matching`` library with the ``Euclidean`` distance over the key (FreeSizeA, FreeSizeB, BoundSize) = (M, N, K):
 ROCm/Tensile ``Tensile/LibraryIO.py::parseLibraryLogicList`` and ``Tensile/SolutionLibrary.py::MatchingLibrary``
 @ a164ed70d; the run-time search is ``PropertyMatching.hpp::findBestKeyMatch_BinSearch`` (reproduced by
@@ -124,7 +124,7 @@ def section(text: str, repo_path: str, commit: str) -> str:
         lines.append("  " + ", ".join(str(r).replace(" ", "") for r in sol_rows[i : i + 6]) + ",")
     lines += [
         "]",
-        "# [M, N, K, solution, benchmarked GFLOP/s] (M, N: the column-major C's rows and columns)",
+        "# [M, N, K, solution, efficiency %: of peak at the tuning clock] (M, N: the column-major C's rows and columns)",
         "sizes = [",
     ]
     for i in range(0, len(size_rows), 4):
@@ -136,10 +136,14 @@ def section(text: str, repo_path: str, commit: str) -> str:
 def measured_rows(text: str) -> list[tuple[int, int, int, int, int, float]]:
     """(M, N, batch, K, solution, speed) of every benchmarked size of a logic file whose speed is a measurement.
 
-    The speed is the benchmark's winner figure (Tensile ``LibraryLogic.py`` reads the ``WinnerGFlops`` column);
-    the aldebaran HHS file's figures are 0.78-0.88 x the EleutherAI cookbook's TFLOP/s at the 8 shapes both hold,
-    so they are kept as relative speeds. Sizes whose figure rounds below 1 (3 decimals: an error above 0.1 %, and
-    the 0.0-0.001 entries of hand-added sizes) are left out.
+    The speed is the benchmark's winner figure (Tensile ``LibraryLogic.py`` reads the ``WinnerGFlops`` column) as
+    rocBLAS's tuning flow rewrites it: an efficiency, 100 x GFLOP/s / (sclk x FLOP/cycle/CU x CUs) at the clock the
+    tuning ran at (ROCm/Tensile ``tuning/automation/ConvertToEfficiency.py`` @ a164ed70d), a clock no file states;
+    one file's figures are proportional to its GFLOP/s, so they are kept as relative speeds. The aldebaran HHS
+    file's figures are 0.78-0.88 x the EleutherAI cookbook's TFLOP/s at the 8 shapes both hold: read at MI250X's
+    1,024 FLOP/cycle/CU x 110 CUs, the cookbook's rates are those efficiencies at 1.01-1.14 GHz (boost 1.7 GHz).
+    Sizes whose figure rounds below 1 (3 decimals: an error above 0.1 %, and the 0.0-0.001 entries of hand-added
+    sizes) are left out.
     """
     data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     return [

@@ -5,16 +5,27 @@ A Tensile logic file lists, for every size AMD benchmarked when tuning rocBLAS f
 its benchmarked speed (``[[M, N, batch, K], [solution, speed]]``; Tensile ``LibraryLogic.py`` @ a164ed70d writes the
 ``WinnerGFlops`` column of the benchmark CSV). Tensile's benchmark protocol (``Tensile/Common.py`` @ a164ed70d
 defaults): kernel time by GPU events, ``EnqueuesPerSync`` 1, ``SyncsPerBenchmark`` 1, ``NumBenchmarks`` 1,
-``SleepPercent`` 300 (the GPU idles 3x the kernel's time between data points), ``PinClocks`` False (clocks not
-pinned); the tuning configuration of each file is not published, so the clocks are not stated.
+``SleepPercent`` 300 (the GPU idles 3x the kernel's time between data points), ``PinClocks`` False.
+
+The speed's unit is an efficiency in percent, not GFLOP/s: rocBLAS's tuning flow converts the GFLOP/s of the
+logic files it ships with ROCm/Tensile ``tuning/automation/ConvertToEfficiency.py`` @ a164ed70d, which replaces
+every figure by ``round(100 * GFLOP/s / (sclk / 1000 * alu * numCUs), 3)`` (``peakGFlops``: sclk the clock in MHz
+"tuning was done at", a command-line argument; alu the FLOP per cycle per CU of the data type from a hardware-spec
+file; numCUs the device's CUs; its ``-x`` option selects the ``...X`` schedule, the folder name of this file).
+``tuning_docs/tensile_tuning.tex`` @ 051b8a8df (2024-08-28) names the second number of a size's entry the
+"measured efficiency" and gives the same formula (efficiency = kernel GFLOP/s x 1000 / (ops/CU/cycle x sclk MHz x
+CUs) x 100). The rows therefore keep the figure as ``efficiency`` in percent of the device's peak at the tuning
+clock; the hardware-spec file and the clock are not published, so the clock is the one unknown of the unit (the
+peak per cycle is MI300X's 1,307.4 TFLOP/s fp16 / 2.1 GHz = 2,048 FLOP/cycle/CU x 304 CUs). The figures bear it
+out: the largest sizes reach 91.3 (a percentage, < 100), which as GFLOP/s or TFLOP/s would be 0.007 % or 7 % of
+the device's peak where published MI300X GEMM rows run near 50 % of it (hwdb ``gemm_16bit_fraction``); the
+aldebaran (MI250X) file of the same flow reaches 95.7 at 8192^3.
 
 The file written is rocBLAS's gfx942 fp16 GEMM (``HHS``: fp16 inputs and outputs, fp32 accumulation, neither
 operand transposed) table for device 0x74a1 (MI300X): ``library/src/blas3/Tensile/Logic/asm_full/aquavanjaram942X/
-aquavanjaram942_Cijk_Ailk_Bljk_HHS_BH.yaml`` at rocBLAS commit b520bc83f (2024-10-23). Its speed figures are not
-whole-device TFLOP/s: the largest reach 91 (7 % of MI300X's 1,307 TFLOP/s fp16 peak, for sizes that run at
-60-70 % of it), so the unit is not stated and the rows keep it as ``speed`` (the suite compares ranks, and errors
-after one unit factor fitted on the sweep's fit half). Left out: 16 sizes whose figure is 0.001 (hand-added
-sizes: their implied times are below 0.1 us) and every figure below 1 (rounded to 3 decimals).
+aquavanjaram942_Cijk_Ailk_Bljk_HHS_BH.yaml`` at rocBLAS commit b520bc83f (2024-10-23). Left out: 16 sizes whose
+figure is 0.001 (hand-added sizes: their implied times are below 0.1 us) and every figure below 1 (rounded to 3
+decimals).
 
     python tools/import_tensile_sweeps.py ROCBLAS_GIT_DIR
 """
@@ -57,11 +68,13 @@ def rows(text: str, device: str, sweep: str, path: str, commit: str) -> list[dic
                 "sweep": sweep,
                 "operation": f"rocBLAS Tensile {m}x{n}x{k}" + (f" b={batch}" if batch != 1 else "") + " fp16",
                 "params": json.dumps(params, separators=(",", ":")),
-                "metric": "speed",
+                "metric": "efficiency",
                 "value": f"{float(speed):g}",
-                "unit": "logic-file speed (unit not stated)",
+                "unit": "% of peak at the tuning clock",
                 "source": f"ROCm/rocBLAS {path} @ {commit} {url}: the winning kernel's benchmarked speed of this "
-                "size (Tensile LibraryLogic WinnerGFlops; GPU-event timing, clocks not pinned or stated)",
+                "size as an efficiency, 100 x GFLOP/s / (sclk x FLOP/cycle/CU x CUs) (ROCm/Tensile "
+                "tuning/automation/ConvertToEfficiency.py @ a164ed70d; GPU-event timing; the tuning clock sclk is "
+                "not stated)",
             }
         )
     return out

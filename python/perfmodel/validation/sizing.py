@@ -46,8 +46,10 @@ row is predicted as engine time + ``host_s`` per call, a ``slowest`` row as engi
 their role. The cookbook's
 transformer-layer logs (per-layer GEMMs and attention of Megatron blocks) name no GPU and are not here. AMD publishes no MI300X GEMM sweep in TFLOP/s; the
 sweep ``tensile_mi300x_rocblas_fp16`` is the benchmarked speed of every size in rocBLAS's gfx942 fp16 logic file
-(``perfmodel/data/tensile_sweeps.csv``, ``tools/import_tensile_sweeps.py``), in a unit the file does not state:
-its predictions are the model's TFLOP/s times one unit factor fitted on the sweep's fit half (:func:`_tensile_rows`).
+(``perfmodel/data/tensile_sweeps.csv``, ``tools/import_tensile_sweeps.py``) as Tensile's tuning flow writes it: an
+efficiency, percent of the device's peak at the clock the tuning ran at, a clock the file does not state. Its
+predictions are the model's TFLOP/s as a percentage of the peak at a given clock (:func:`_tensile_rows`; by default
+the device's boost clock, the upper bound of the unknown one); nothing is fitted on them.
 """
 
 from __future__ import annotations
@@ -173,7 +175,8 @@ SWEEPS["cookbook_a100_vocab_inner_sweep"] = (
 )
 SWEEPS["tensile_mi300x_rocblas_fp16"] = (
     "MI300X, rocBLAS's gfx942 fp16 GEMM logic file: every size AMD benchmarked with its winning kernel's speed "
-    "(ROCm/rocBLAS aquavanjaram942X, tools/import_tensile_sweeps.py; unit not stated: one unit factor)"
+    "(ROCm/rocBLAS aquavanjaram942X, tools/import_tensile_sweeps.py; % of peak at the tuning clock, priced at the "
+    "boost clock)"
 )
 SWEEPS["cookbook_a100_vocab_out_sweep"] = (
     "A100 (inferred), fp16 linear 8192 x n x 51200, output n = 14272..14400 every size (EleutherAI cookbook)"
@@ -404,27 +407,28 @@ def tensile_rows() -> pl.DataFrame:
     return pl.read_csv(path, infer_schema=False).with_columns(pl.col("value").cast(pl.Float64))
 
 
-def _tensile_rows() -> list[dict[str, Any]]:
-    """Rows of the ``tensile_*`` sweeps: the model's TFLOP/s (``roofline.gemm``) times one unit factor per sweep,
-    the median of measured / model over the sweep's fit half (:func:`timing_fit_half`, in file order; those rows
-    are ``fit``, the rest ``holdout``): the logic files do not state their speed's unit."""
+def _tensile_rows(clock_mhz: float | None = None) -> list[dict[str, Any]]:
+    """Rows of the ``tensile_*`` sweeps: the model's TFLOP/s (``roofline.gemm``) as a percentage of the device's
+    peak at ``clock_mhz`` (the unit of the files' figures: ROCm/Tensile ``tuning/automation/ConvertToEfficiency.py``
+    divides GFLOP/s by sclk x FLOP/cycle/CU x CUs at the clock the tuning ran at, which the files do not state).
+    ``clock_mhz`` None prices every row at the device's boost clock (hwdb ``compute.boost_clock_mhz``, the upper
+    bound of that clock; a lower clock raises every prediction by boost / clock). Nothing is fitted on these rows:
+    all are ``holdout``."""
     out = []
-    for sweep, group in tensile_rows().group_by("sweep", maintain_order=True):
-        rows = list(group.iter_rows(named=True))
-        model = [predict_cookbook(r) for r in rows]
-        ratios = sorted(
-            r["value"] / t for i, (r, t) in enumerate(zip(rows, model, strict=True)) if timing_fit_half(i)
-        )
-        unit = (
-            ratios[len(ratios) // 2]
-            if len(ratios) % 2
-            else 0.5 * sum(ratios[len(ratios) // 2 - 1 : len(ratios) // 2 + 1])
-        )
-        for i, (r, t) in enumerate(zip(rows, model, strict=True)):
+    for _sweep, group in tensile_rows().group_by("sweep", maintain_order=True):
+        for r in group.iter_rows(named=True):
+            dev = get(r["device"])
+            dtype = json.loads(r["params"])["dtype"]
+            peak, boost = dev.peak_tflops(dtype), dev.get("compute.boost_clock_mhz")
+            if peak is None or boost is None:
+                raise ValueError(
+                    f"{r['device']}: no {dtype} peak or boost clock to price a tuning efficiency"
+                )
+            at_clock = peak * (float(clock_mhz) if clock_mhz is not None else float(boost)) / float(boost)
             out.append(dict(
-                suite="sizing", group=str(sweep[0]), system=r["device"], operation=r["operation"],
-                params=r["params"], metric=r["metric"], unit=r["unit"], measured=r["value"], predicted=t * unit,
-                role="fit" if timing_fit_half(i) else "holdout", source=r["source"],
+                suite="sizing", group=r["sweep"], system=r["device"], operation=r["operation"],
+                params=r["params"], metric=r["metric"], unit=r["unit"], measured=r["value"],
+                predicted=100.0 * predict_cookbook(r, dev) / at_clock, role="holdout", source=r["source"],
             ))  # fmt: skip
     return out
 
