@@ -4,8 +4,10 @@ FlashAttention-2 (NVIDIA) rounds a head dim up to 32, 64, 96, 128, 192 or 256 (D
 ``csrc/flash_attn/src/static_switch.h`` ``HEADDIM_SWITCH`` @ 0251105a) and, on sm80/sm90, runs forward blocks of
 128 query rows with 4 warps, 128 x 64 with 8 warps at 192 and 64 x 64 with 4 warps at 256
 (``flash_fwd_launch_template.h``). Composable Kernel's FMHA (AMD) instantiates 32, 64, 128 and 256 with 128-row
-blocks (ROCm/composable_kernel ``example/ck_tile/01_fmha/codegen/ops/fmha_fwd.py`` @ 8e22e1ae). The numbers below
-derive from those tables, not from the engine.
+blocks (ROCm/composable_kernel ``example/ck_tile/01_fmha/codegen/ops/fmha_fwd.py`` @ 8e22e1ae), and a forward 192
+of 128 rows and 4 warps since PR #1961 (2025-03-11; ``fmha_fwd.py`` @ 00514bed), whose gfx9 backward has no 192
+tile (ROCm/rocm-libraries ``projects/composablekernel/.../fmha_bwd.py`` @ 1d30ef29: 32, 64, 96, 128, 256). The
+numbers below derive from those tables, not from the engine.
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ def _fwd_time(device, head_dim, heads=8, seq=16384, kernel="flash"):
 @pytest.mark.parametrize(
     ("device", "padded"),
     [
-        # CK on gfx942: 80 and 96 run the 128 instantiation, 160 and 192 the 256 one.
-        ("mi300x", {80: 128, 96: 128, 112: 128, 160: 256, 192: 256, 224: 256}),
+        # CK on gfx942: 80 and 96 run the 128 instantiation, 160 the 192 one, 224 the 256 one.
+        ("mi300x", {80: 128, 96: 128, 112: 128, 160: 192, 176: 192, 224: 256}),
         # FlashAttention-2: 80 runs 96, 112 runs 128, 160 runs 192, 224 runs 256.
         (H100, {80: 96, 112: 128, 160: 192, 224: 256}),
     ],
@@ -87,13 +89,30 @@ def test_fa2_wide_heads_run_16_rows_per_warp_on_h100():
 
 
 def test_zaya1_head_dims_that_are_multiples_of_64_run_fastest_on_cdna3():
-    # ZAYA1's rule (Anthony et al., arXiv:2511.17127): head dim a multiple of 64. CK instantiates 64, 128, 256;
-    # every other head dim of the advisor's list pays its padding.
+    # ZAYA1's rule (Anthony et al., arXiv:2511.17127): head dim a multiple of 64. CK's forward instantiates 64,
+    # 128, 192, 256; every other head dim of the advisor's list pays its padding.
     for dev in ("mi300x", "mi325x"):
         hd = np.array([64.0, 80.0, 96.0, 128.0, 160.0, 192.0, 256.0])
         r = pm.roofline.attention(dev, 4, 4096.0 / hd, 2048, hd, causal=True)
         tf = dict(zip(hd.astype(int).tolist(), r["tflops"].to_list(), strict=True))
-        assert min(tf[64], tf[128], tf[256]) > max(tf[80], tf[96], tf[160], tf[192]), (dev, tf)
+        assert min(tf[64], tf[128], tf[192], tf[256]) > max(tf[80], tf[96], tf[160]), (dev, tf)
+
+
+def test_ck_head_dim_192_runs_its_forward_tile_and_the_256_backward():
+    # DeepSeek-V3's query/key head dim: CK's forward runs it unpadded in the same 128-row, 4-warp block as 128 and
+    # 256 (rm0 4: 32 query rows per warp), so its long-sequence time lies between theirs in proportion to the
+    # step's work; the backward has no 192 tile and runs 256's (64 key rows), exactly 256's time.
+    fwd = {d: _fwd_time("mi300x", d) for d in (128, 192, 256)}
+    assert fwd[128] < fwd[192] < fwd[256]
+    assert fwd[192] / fwd[256] == pytest.approx(192 / 256, rel=0.05)
+
+    def bwd(d):
+        return float(
+            pm.roofline.attention("mi300x", 1, 8, 16384, d, causal=False, backward=True)["time_s"][0]
+        )
+
+    assert bwd(192) == pytest.approx(bwd(256), rel=2e-3)
+    assert bwd(192) > 1.3 * bwd(128)
 
 
 def test_cudnn_and_other_vendors_keep_the_plain_tile():

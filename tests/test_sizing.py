@@ -549,13 +549,13 @@ def amd_rules():
             id="head_dim_multiple_of_64_typically_128",
             marks=pytest.mark.xfail(
                 strict=True,
-                reason="the engine now runs each head dim as CK's FMHA instantiates it on gfx942 (32, 64, 128, 256; "
-                "others padded up; 128-row blocks of 4 warps at every head dim), so 80, 96 and 160 pay for their padding "
-                "and the multiple-of-64 part holds, but nothing sourced makes 256 slower per FLOP than 128 on CDNA3: "
-                "MI300X 243.8 / 167.6 / 200.9 / 267.2 / 176.1 / 211.0 / 280.7 TFLOP/s at 64 / 80 / 96 / 128 / 160 / "
-                "192 / 256 (MI325X 291.4 / 200.4 / 240.1 / 319.3 / 210.5 / 252.3 / 335.3; 4 x 2,048 causal tokens, "
-                "hidden 4,096), best 256, not 128. CK runs 256 on its synchronous `qr` pipeline (the others "
-                "`qr_async`), a cost no published MI300X measurement prices",
+                reason="the engine now runs each head dim as CK's FMHA instantiates it on gfx942 (forward 32, 64, 128, "
+                "192, 256; others padded up; 128-row blocks of 4 warps at every head dim), so 80, 96 and 160 pay for "
+                "their padding and the multiple-of-64 part holds, but nothing sourced makes 256 slower per FLOP than "
+                "128 on CDNA3: MI300X 243.8 / 167.6 / 200.9 / 267.2 / 230.4 / 276.1 / 280.7 TFLOP/s at 64 / 80 / 96 / "
+                "128 / 160 / 192 / 256 (MI325X 291.4 / 200.4 / 240.1 / 319.3 / 275.4 / 329.8 / 335.3; 4 x 2,048 "
+                "causal tokens, hidden 4,096), best 256, not 128. CK runs 256 on its synchronous `qr` pipeline (the "
+                "others `qr_async`), a cost no published MI300X measurement prices",
             ),
         ),
         pytest.param(
@@ -566,7 +566,8 @@ def amd_rules():
                 strict=True,
                 reason="MI300X/MI325X have no unaligned-GEMM measurement (hwdb unaligned_gemm_fraction absent: 1; "
                 "rocBLAS's gfx942 fp16 logic file benchmarks 3 sizes with a dimension not a multiple of 8, none with "
-                "an aligned twin, and in a unit it does not state, so no fraction can be fitted on it), so "
+                "an aligned twin, as efficiencies at a tuning clock it does not state, so no fraction can be fitted "
+                "on it), so "
                 "the logits GEMM (8,192 tokens x 4,096 x vocab) prices the unpadded 50,257 at 99.65% of the best "
                 "padding (50,432, a multiple of 256) and multiples of 8 at 99.67%: the derived vocabulary "
                 "multiple is 8, not 64",

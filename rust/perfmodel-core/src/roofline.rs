@@ -1324,13 +1324,15 @@ const SMEM_BYTES_PER_CLOCK: f64 = 128.0;
 
 /// One head-dim instantiation of a fused-attention kernel: the head dim it is compiled for (a smaller head dim
 /// runs padded up to it), the query rows of a forward block, the query rows each warp of that block holds (each
-/// warp reads the whole K and V tile from shared memory for them), and the key rows of a backward block.
+/// warp reads the whole K and V tile from shared memory for them), the key rows of a backward block, and the head
+/// dim the backward runs at (the forward's, unless the library compiles no backward for it).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AttentionTile {
     pub head_dim: f64,
     pub fwd_rows: f64,
     pub rows_per_warp: f64,
     pub bwd_rows: f64,
+    pub bwd_head_dim: f64,
 }
 
 const fn tile(head_dim: f64, fwd_rows: f64, warps: f64, bwd_rows: f64) -> AttentionTile {
@@ -1339,6 +1341,18 @@ const fn tile(head_dim: f64, fwd_rows: f64, warps: f64, bwd_rows: f64) -> Attent
         fwd_rows,
         rows_per_warp: fwd_rows / warps,
         bwd_rows,
+        bwd_head_dim: head_dim,
+    }
+}
+
+/// A forward-only instantiation: its backward runs `bwd`'s (the next backward head dim the library compiles).
+const fn fwd_tile(head_dim: f64, fwd_rows: f64, warps: f64, bwd: AttentionTile) -> AttentionTile {
+    AttentionTile {
+        head_dim,
+        fwd_rows,
+        rows_per_warp: fwd_rows / warps,
+        bwd_rows: bwd.bwd_rows,
+        bwd_head_dim: bwd.bwd_head_dim,
     }
 }
 
@@ -1363,13 +1377,23 @@ const FA2_TILES: [AttentionTile; 6] = [
 /// `get_fmha_fwd_tile_dict_from_dtype`: head dims 32, 64, 128, 256 (others run padded), forward `bm0` 128 with
 /// `rm` 2 / 4 / 4 / 4 warps along the query rows; `fmha_bwd.py` `get_fmha_bwd_dq_dk_dv_tile_ppl_dict_from_dtype`:
 /// backward `bn0` 128, 128, 128, 64). Head dim 256 runs CK's synchronous `qr` pipeline, the others `qr_async`: a
-/// difference this table does not price (no measurement of it).
-const CK_TILES: [AttentionTile; 4] = [
+/// difference this table does not price (no measurement of it). Head dim 192 is CK's later forward tile for
+/// DeepSeek-V3's query/key head dim (ROCm/composable_kernel PR #1961 "support hdim=192/128 pair for deepseekv3",
+/// merged 2025-03-11, reapplied in #1971 on 2025-03-12; @ 00514bed4727d9eff3fe516d7168b7a22e2f967c `fmha_fwd.py`
+/// `KernelComponentFactoryGfx9.get_hdim_tile_size_dict`: fp16/bf16 (192, 128) and (192, 192) at `bm0` 128, `rm0`
+/// 4 warps, `qr_async`); CK's gfx9 backward compiles no 192 tile (ROCm/rocm-libraries @
+/// 1d30ef2966ebbd67d8356869596ce40d9e3caadb `projects/composablekernel/example/ck_tile/01_fmha/codegen/ops/
+/// fmha_bwd.py` `KernelComponentFactoryGfx9.get_dq_dk_dv_tiles`: 32, 64, 96, 128, 256, dispatched by
+/// `hdim_q <= hdim && hdim_v <= hdim`), so its backward runs the 256 tile. The later CK's 80 and 96 forward
+/// tiles (and 96 backward) are not in this table.
+const CK_TILES: [AttentionTile; 5] = [
     tile(32.0, 128.0, 2.0, 128.0),
     tile(64.0, 128.0, 4.0, 128.0),
     tile(128.0, 128.0, 4.0, 128.0),
-    tile(256.0, 128.0, 4.0, 64.0),
+    fwd_tile(192.0, 128.0, 4.0, CK_TILE_256),
+    CK_TILE_256,
 ];
+const CK_TILE_256: AttentionTile = tile(256.0, 128.0, 4.0, 64.0);
 
 /// The reference tile: every head dim runs unpadded in 128-row blocks (cuDNN's kernels, whose tiles are not
 /// published, and devices of other vendors).
@@ -1392,6 +1416,7 @@ pub fn attention_tile_for(tiles: &[AttentionTile], d: f64) -> AttentionTile {
         Some(t) => *t,
         None => AttentionTile {
             head_dim: d,
+            bwd_head_dim: d,
             ..tiles.last().copied().unwrap_or(PLAIN_TILE)
         },
     }
@@ -1524,6 +1549,7 @@ impl AttentionContext {
         if self.tiles.is_empty() {
             AttentionTile {
                 head_dim,
+                bwd_head_dim: head_dim,
                 ..PLAIN_TILE
             }
         } else {
@@ -1565,7 +1591,7 @@ impl AttentionContext {
                 it.bwd_rows,
                 // The backward keeps the head-dim dependence it was fitted with (its block costs were fitted on
                 // d 64 and 128 rows): padding and block rows, no softmax term.
-                2.5 * self.matrix_time(it.bwd_rows, it.head_dim, 0.0) / sch.bwd_rate,
+                2.5 * self.matrix_time(it.bwd_rows, it.bwd_head_dim, 0.0) / sch.bwd_rate,
                 sch.bwd_block_tiles * reference_tile,
             )
         } else {
