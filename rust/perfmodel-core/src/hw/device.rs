@@ -157,6 +157,9 @@ pub struct Device {
     pub matrix_peak: [Option<f64>; Dtype::ALL.len()],
     /// Dense vector (CUDA core / SIMD) peaks, FLOP/s.
     pub vector_peak: [Option<f64>; Dtype::ALL.len()],
+    /// Special-function (exp2, log2, reciprocal, ...) results per second of the whole device, where a source gives
+    /// the per-unit rate (hwdb `compute.special_function_tflops`): the rate of a softmax's exponentials.
+    pub special_function_peak: Option<f64>,
     pub hbm: MemoryLevel,
     pub l2: Option<MemoryLevel>,
     /// Last-level cache beyond L2 (AMD Infinity Cache).
@@ -504,6 +507,7 @@ impl Device {
             None,
             None,
         ];
+        let special_function_peak = m("special_function_tflops")?;
         c.finish()?;
         if matrix_peak
             .iter()
@@ -677,6 +681,7 @@ impl Device {
             boost_clock_mhz,
             matrix_peak,
             vector_peak,
+            special_function_peak,
             hbm,
             l2,
             llc,
