@@ -1438,7 +1438,9 @@ pub fn attention_tile_for(tiles: &[AttentionTile], d: f64) -> AttentionTile {
 /// compiled it ([`AttentionTile`]: FlashAttention-2 on NVIDIA, CK on AMD): padded up to the instantiated head dim,
 /// in square steps of the instantiation's block rows, a forward step paying the non-matrix softmax work per score
 /// (`attention_softmax_ratio`) and, joined by the smooth maximum, its warps' shared-memory reads of K and V; the
-/// d = 128 tile keeps its cost exactly (the fractions were fitted there).
+/// d = 128 tile keeps its cost exactly (the fractions were fitted there). cuDNN's kernels run the plain tile with
+/// the scores' non-matrix work (exponential, conversion, FP32 softmax operations) as its own resource at the
+/// device's special-function and FP32 rates, overlapped with the matrix work ([`score_nonmatrix_s`]).
 #[derive(Debug, Clone, Copy)]
 pub struct AttentionContext {
     gemm: GemmContext,
