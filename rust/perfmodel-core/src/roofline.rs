@@ -1438,9 +1438,10 @@ pub fn attention_tile_for(tiles: &[AttentionTile], d: f64) -> AttentionTile {
 /// compiled it ([`AttentionTile`]: FlashAttention-2 on NVIDIA, CK on AMD): padded up to the instantiated head dim,
 /// in square steps of the instantiation's block rows, a forward step paying the non-matrix softmax work per score
 /// (`attention_softmax_ratio`) and, joined by the smooth maximum, its warps' shared-memory reads of K and V; the
-/// d = 128 tile keeps its cost exactly (the fractions were fitted there). cuDNN's kernels run the plain tile with
-/// the scores' non-matrix work (exponential, conversion, FP32 softmax operations) as its own resource at the
-/// device's special-function and FP32 rates, overlapped with the matrix work ([`score_nonmatrix_s`]).
+/// d = 128 tile keeps its cost exactly (the fractions were fitted there). cuDNN's kernels run the plain tile; where
+/// the device gives `attention_cudnn_softmax_fraction` (opt-in), with the scores' non-matrix work (exponential,
+/// conversion, FP32 softmax operations) as its own resource at the device's special-function and FP32 rates,
+/// overlapped with the matrix work ([`score_nonmatrix_s`]).
 #[derive(Debug, Clone, Copy)]
 pub struct AttentionContext {
     gemm: GemmContext,
@@ -1493,9 +1494,19 @@ impl AttentionContext {
 
     /// `kernel` on `device`; cuDNN needs the device's `attention_cudnn_fraction`.
     pub fn with_kernel(device: &Device, dtype: Dtype, kernel: AttentionKernel) -> Result<Self> {
+        // cuDNN with its non-matrix work as a resource: where the device gives the special-function rate and the
+        // cuDNN fraction fitted that way.
+        let cudnn_softmax = match (
+            kernel,
+            device.special_function_peak,
+            device.efficiency.attention_cudnn_softmax,
+        ) {
+            (AttentionKernel::Cudnn, Some(_), Some(f)) => Some(f),
+            _ => None,
+        };
         let attention_fraction = match kernel {
             AttentionKernel::Flash => device.efficiency.attention,
-            AttentionKernel::Cudnn => device.efficiency.attention_cudnn.ok_or_else(|| {
+            AttentionKernel::Cudnn => cudnn_softmax.or(device.efficiency.attention_cudnn).ok_or_else(|| {
                 crate::error::Error::Unsupported {
                     message: format!(
                         "no cuDNN attention figure for '{}' (hwdb efficiency.attention_cudnn_fraction; \
@@ -1527,7 +1538,7 @@ impl AttentionContext {
             score_fwd_s: 0.0,
             score_bwd_s: 0.0,
         };
-        if kernel == AttentionKernel::Cudnn {
+        if cudnn_softmax.is_some() {
             ctx.score_fwd_s = score_nonmatrix_s(device, SCORE_SPECIAL_FWD, SCORE_FP32_FWD);
             ctx.score_bwd_s = score_nonmatrix_s(device, SCORE_SPECIAL_BWD, SCORE_FP32_BWD);
         }

@@ -74,6 +74,10 @@ pub struct Efficiency {
     pub attention: f64,
     /// Same for cuDNN's fused attention, where measured.
     pub attention_cudnn: Option<f64>,
+    /// Same, fitted with cuDNN's non-matrix softmax work priced as its own resource (at `special_function_peak`
+    /// and the FP32 rate; `roofline::AttentionContext`); when given (with the special-function rate), cuDNN is
+    /// priced that way at this fraction instead of `attention_cudnn`.
+    pub attention_cudnn_softmax: Option<f64>,
     /// Fraction of the aligned GEMM rate left when a leading dimension is not a multiple of 16 bytes (the
     /// library falls back from its aligned kernels); 1 where no measurement says otherwise.
     pub unaligned_gemm: f64,
@@ -574,6 +578,7 @@ impl Device {
             hbm: e.req_figure("hbm_fraction")?,
             attention: e.req_figure("attention_fraction")?,
             attention_cudnn: e.figure("attention_cudnn_fraction")?,
+            attention_cudnn_softmax: e.figure("attention_cudnn_softmax_fraction")?,
             unaligned_gemm,
             odd_gemm: e.figure("odd_gemm_fraction")?.unwrap_or(unaligned_gemm),
             batched_gemm: e.figure("batched_gemm_fraction")?.unwrap_or(1.0),
