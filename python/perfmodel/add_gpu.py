@@ -44,6 +44,9 @@ MEANING: dict[str, str] = {
     "vector_fp32_tflops": "FP32 on the CUDA cores / SIMDs, TFLOPS",
     "vector_fp16_tflops": "FP16 on the CUDA cores / SIMDs, TFLOPS",
     "vector_bf16_tflops": "BF16 on the CUDA cores / SIMDs, TFLOPS",
+    "special_function_tflops": "special-function (exp2, log2, reciprocal) results per second, 10^12 (optional): SMs x "
+    "per-SM rate per clock (CUDA C++ Programming Guide throughput table) x boost clock; with "
+    "efficiency.attention_cudnn_softmax_fraction it prices cuDNN attention's softmax work",
     "hbm_capacity_gib": "REQUIRED (or hbm_capacity_gb). Device memory in GiB (HBM and GDDR are binary: '80 GB' = 80 GiB)",
     "hbm_capacity_gb": "device memory in 10^9 bytes, only where the datasheet means decimal bytes",
     "hbm_bandwidth_gbps": "REQUIRED. Peak memory bandwidth, 10^9 bytes/s (datasheet)",

@@ -220,7 +220,10 @@ def attention(
     instantiates it: ``kernel="flash"`` is FlashAttention-2 on NVIDIA devices (head dims 32, 64, 96, 128, 192, 256)
     and Composable Kernel's FMHA on AMD devices (32, 64, 128, 256); another head dim is padded up to the next one
     (``head_dim=80`` costs what 96 or 128 costs, its FLOPs are counted at 80), and the wide ones run the kernel's
-    smaller blocks (docs/models/roofline.md, "Head dim"). cuDNN keeps one plain tile at every head dim.
+    smaller blocks (docs/models/roofline.md, "Head dim"). cuDNN keeps one plain tile at every head dim; where a device gives
+    ``efficiency.attention_cudnn_softmax_fraction`` its softmax work (one exponential, one conversion and three FP32
+    operations per score, at the device's special-function and FP32 rates) overlaps the matrix work, so small head
+    dims run slower per FLOP (docs/models/roofline.md, "Non-matrix work").
 
     Parameters
     ----------

@@ -1395,6 +1395,33 @@ const CK_TILES: [AttentionTile; 5] = [
 ];
 const CK_TILE_256: AttentionTile = tile(256.0, 128.0, 4.0, 64.0);
 
+/// Non-matrix work of one score of the forward pass, from the online softmax of FlashAttention-2 (Dao 2023,
+/// arXiv:2307.08691, Algorithm 1 lines 8-10): on the special-function pipe, its exponential (`exp2`) and the
+/// conversion of the probability to 16 bits for the `P V` product (the CUDA C++ Programming Guide's throughput
+/// table, "Arithmetic Instructions": 16 results per clock per SM for `exp2f` and for "all other type conversions"
+/// on compute capability 7.x-9.0; the two summed, as one pipe); on the FP32 pipe the running maximum, the scaled
+/// subtraction (one FMA) and the row sum. Independent of the head dim, while the matrix work is `4 d` FLOPs.
+const SCORE_SPECIAL_FWD: f64 = 2.0;
+const SCORE_FP32_FWD: f64 = 3.0;
+/// The same for one score of the backward pass (FlashAttention-2 Algorithm 2 lines 11-16): the recomputed
+/// exponential and the conversions of `P` and `dS` to 16 bits; the scaled subtraction, `dP - D` and its product
+/// with `P` on the FP32 pipe.
+const SCORE_SPECIAL_BWD: f64 = 3.0;
+const SCORE_FP32_BWD: f64 = 3.0;
+
+/// Seconds one unit spends on the non-matrix work of a score, `special` special-function results at the device's
+/// special-function rate plus `fp32` FP32 operations at its FP32 rate (the vector FP32 peak counts an FMA as two
+/// FLOPs); 0 where the device gives no special-function rate.
+fn score_nonmatrix_s(device: &Device, special: f64, fp32: f64) -> f64 {
+    let units = f64::from(device.compute_units.max(1));
+    let fp32_ops = device.vector_peak(Dtype::Fp32).map(|p| p / 2.0);
+    match (device.special_function_peak, fp32_ops) {
+        (Some(sfu), Some(fp)) => units * (special / sfu + fp32 / fp),
+        (Some(sfu), None) => units * special / sfu,
+        _ => 0.0,
+    }
+}
+
 /// The reference tile: every head dim runs unpadded in 128-row blocks (cuDNN's kernels, whose tiles are not
 /// published, and devices of other vendors).
 const PLAIN_TILE: AttentionTile = tile(ATTN_REFERENCE_HEAD_DIM, ATTN_BLOCK, 4.0, ATTN_BLOCK);
@@ -1436,7 +1463,10 @@ pub fn attention_tile_for(tiles: &[AttentionTile], d: f64) -> AttentionTile {
 /// compiled it ([`AttentionTile`]: FlashAttention-2 on NVIDIA, CK on AMD): padded up to the instantiated head dim,
 /// in square steps of the instantiation's block rows, a forward step paying the non-matrix softmax work per score
 /// (`attention_softmax_ratio`) and, joined by the smooth maximum, its warps' shared-memory reads of K and V; the
-/// d = 128 tile keeps its cost exactly (the fractions were fitted there).
+/// d = 128 tile keeps its cost exactly (the fractions were fitted there). cuDNN's kernels run the plain tile; where
+/// the device gives `attention_cudnn_softmax_fraction` (opt-in), with the scores' non-matrix work (exponential,
+/// conversion, FP32 softmax operations) as its own resource at the device's special-function and FP32 rates,
+/// overlapped with the matrix work ([`score_nonmatrix_s`]).
 #[derive(Debug, Clone, Copy)]
 pub struct AttentionContext {
     gemm: GemmContext,
@@ -1453,6 +1483,11 @@ pub struct AttentionContext {
     /// Scales a forward step so the reference tile costs exactly its matrix time (the fitted fractions keep their
     /// meaning at head dim 128).
     fwd_norm: f64,
+    /// Seconds one unit spends on the non-matrix work of a forward / backward score (special-function and FP32
+    /// pipes), for a kernel that runs it alongside the matrix work (cuDNN's warp-specialized Hopper kernels); 0
+    /// where not priced this way.
+    score_fwd_s: f64,
+    score_bwd_s: f64,
 }
 
 /// Which fused attention kernel runs: FlashAttention-2, or cuDNN's (faster on Hopper; its own fraction, the
@@ -1484,9 +1519,19 @@ impl AttentionContext {
 
     /// `kernel` on `device`; cuDNN needs the device's `attention_cudnn_fraction`.
     pub fn with_kernel(device: &Device, dtype: Dtype, kernel: AttentionKernel) -> Result<Self> {
+        // cuDNN with its non-matrix work as a resource: where the device gives the special-function rate and the
+        // cuDNN fraction fitted that way.
+        let cudnn_softmax = match (
+            kernel,
+            device.special_function_peak,
+            device.efficiency.attention_cudnn_softmax,
+        ) {
+            (AttentionKernel::Cudnn, Some(_), Some(f)) => Some(f),
+            _ => None,
+        };
         let attention_fraction = match kernel {
             AttentionKernel::Flash => device.efficiency.attention,
-            AttentionKernel::Cudnn => device.efficiency.attention_cudnn.ok_or_else(|| {
+            AttentionKernel::Cudnn => cudnn_softmax.or(device.efficiency.attention_cudnn).ok_or_else(|| {
                 crate::error::Error::Unsupported {
                     message: format!(
                         "no cuDNN attention figure for '{}' (hwdb efficiency.attention_cudnn_fraction; \
@@ -1515,13 +1560,22 @@ impl AttentionContext {
                 f64::INFINITY
             },
             fwd_norm: 1.0,
+            score_fwd_s: 0.0,
+            score_bwd_s: 0.0,
         };
+        if cudnn_softmax.is_some() {
+            ctx.score_fwd_s = score_nonmatrix_s(device, SCORE_SPECIAL_FWD, SCORE_FP32_FWD);
+            ctx.score_bwd_s = score_nonmatrix_s(device, SCORE_SPECIAL_BWD, SCORE_FP32_BWD);
+        }
         let reference = ctx.fwd_step(
             ATTN_BLOCK,
             ATTN_REFERENCE_ROWS_PER_WARP,
             ATTN_REFERENCE_HEAD_DIM,
         );
-        ctx.fwd_norm = ctx.matrix_time(ATTN_BLOCK, ATTN_REFERENCE_HEAD_DIM, 0.0) / reference;
+        // A kernel priced with its non-matrix resource keeps it at every head dim (its fraction is fitted with it).
+        if ctx.score_fwd_s == 0.0 {
+            ctx.fwd_norm = ctx.matrix_time(ATTN_BLOCK, ATTN_REFERENCE_HEAD_DIM, 0.0) / reference;
+        }
         Ok(ctx)
     }
 
@@ -1541,7 +1595,21 @@ impl AttentionContext {
     fn fwd_step(&self, rows: f64, rows_per_warp: f64, dp: f64) -> f64 {
         let operands = rows / rows_per_warp * 2.0 * rows * dp * self.gemm.in_bytes / self.smem_bw;
         let math = self.matrix_time(rows, dp, self.softmax);
-        smooth_max_p::<Portable>(math, operands, self.gemm.overlap_exponent) * self.fwd_norm
+        let step = smooth_max_p::<Portable>(math, operands, self.gemm.overlap_exponent);
+        self.with_nonmatrix(step, rows, self.score_fwd_s) * self.fwd_norm
+    }
+
+    /// A step of `rows x rows` scores whose matrix (and operand) time is `step`, joined by the smooth maximum with
+    /// the scores' non-matrix time `rows^2 score_s`: the kernel runs the softmax of one tile while the tensor
+    /// cores multiply another (warp specialization and ping-pong scheduling on Hopper, FlashAttention-3 paper
+    /// arXiv:2407.08608 Sec. 3.1), so the two resources overlap as compute and memory do.
+    #[inline]
+    fn with_nonmatrix(&self, step: f64, rows: f64, score_s: f64) -> f64 {
+        if score_s > 0.0 {
+            smooth_max_p::<Portable>(step, rows * rows * score_s, self.gemm.overlap_exponent)
+        } else {
+            step
+        }
     }
 
     /// The instantiation of this kernel that runs head dim `head_dim`.
@@ -1591,7 +1659,11 @@ impl AttentionContext {
                 it.bwd_rows,
                 // The backward keeps the head-dim dependence it was fitted with (its block costs were fitted on
                 // d 64 and 128 rows): padding and block rows, no softmax term.
-                2.5 * self.matrix_time(it.bwd_rows, it.bwd_head_dim, 0.0) / sch.bwd_rate,
+                self.with_nonmatrix(
+                    2.5 * self.matrix_time(it.bwd_rows, it.bwd_head_dim, 0.0) / sch.bwd_rate,
+                    it.bwd_rows,
+                    self.score_bwd_s,
+                ),
                 sch.bwd_block_tiles * reference_tile,
             )
         } else {

@@ -74,6 +74,10 @@ pub struct Efficiency {
     pub attention: f64,
     /// Same for cuDNN's fused attention, where measured.
     pub attention_cudnn: Option<f64>,
+    /// Same, fitted with cuDNN's non-matrix softmax work priced as its own resource (at `special_function_peak`
+    /// and the FP32 rate; `roofline::AttentionContext`); when given (with the special-function rate), cuDNN is
+    /// priced that way at this fraction instead of `attention_cudnn`.
+    pub attention_cudnn_softmax: Option<f64>,
     /// Fraction of the aligned GEMM rate left when a leading dimension is not a multiple of 16 bytes (the
     /// library falls back from its aligned kernels); 1 where no measurement says otherwise.
     pub unaligned_gemm: f64,
@@ -157,6 +161,9 @@ pub struct Device {
     pub matrix_peak: [Option<f64>; Dtype::ALL.len()],
     /// Dense vector (CUDA core / SIMD) peaks, FLOP/s.
     pub vector_peak: [Option<f64>; Dtype::ALL.len()],
+    /// Special-function (exp2, log2, reciprocal, ...) results per second of the whole device, where a source gives
+    /// the per-unit rate (hwdb `compute.special_function_tflops`): the rate of a softmax's exponentials.
+    pub special_function_peak: Option<f64>,
     pub hbm: MemoryLevel,
     pub l2: Option<MemoryLevel>,
     /// Last-level cache beyond L2 (AMD Infinity Cache).
@@ -504,6 +511,7 @@ impl Device {
             None,
             None,
         ];
+        let special_function_peak = m("special_function_tflops")?;
         c.finish()?;
         if matrix_peak
             .iter()
@@ -570,6 +578,7 @@ impl Device {
             hbm: e.req_figure("hbm_fraction")?,
             attention: e.req_figure("attention_fraction")?,
             attention_cudnn: e.figure("attention_cudnn_fraction")?,
+            attention_cudnn_softmax: e.figure("attention_cudnn_softmax_fraction")?,
             unaligned_gemm,
             odd_gemm: e.figure("odd_gemm_fraction")?.unwrap_or(unaligned_gemm),
             batched_gemm: e.figure("batched_gemm_fraction")?.unwrap_or(1.0),
@@ -677,6 +686,7 @@ impl Device {
             boost_clock_mhz,
             matrix_peak,
             vector_peak,
+            special_function_peak,
             hbm,
             l2,
             llc,

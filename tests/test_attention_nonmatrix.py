@@ -1,0 +1,76 @@
+"""Attention's non-matrix work as its own resource (issue 17): each score of a fused-attention kernel costs `4 d`
+matrix FLOPs forward but one exponential, one conversion to 16 bits and three FP32 operations whatever the head dim
+(FlashAttention-2 paper, arXiv:2307.08691, Algorithm 1). cuDNN's Hopper kernels run that work alongside the tensor
+cores (roofline.rs ``AttentionContext::with_nonmatrix``). Opt-in: priced where a device gives
+``efficiency.attention_cudnn_softmax_fraction`` (the cuDNN fraction fitted with it: 0.9231 on the 48 own H100 cuDNN
+rows by tools/calibrate.py's score; not in hwdb, since it breaks the MLPerf LoRA holdout max, see
+docs/models/roofline.md). The rates are the device's: special functions at
+``compute.special_function_tflops`` (derived from the CUDA C++ Programming Guide's 16 results per clock per SM),
+FP32 at half the vector FP32 peak (an FMA counts two FLOPs)."""
+
+from __future__ import annotations
+
+import numpy as np
+import perfmodel as pm
+import pytest
+
+H100 = "h100-sxm5-80gb"
+#: H100 with the opt-in cuDNN softmax resource at the fraction fitted with it.
+H100_SFU = pm.hwdb.get(H100).with_overrides({"efficiency.attention_cudnn_softmax_fraction": 0.9231})
+
+
+def test_h100_special_function_rate_is_the_fa3_papers():
+    # FlashAttention-3 (Shah et al., arXiv:2407.08608, Sec. 3): "the H100 SXM5 GPU has 989 TFLOPS of FP16 matmul
+    # but only 3.9 TFLOPS of special functions". The hwdb figure is derived (132 SMs x 16 per clock x 1830 MHz);
+    # the paper rounds to two digits, so it must agree within 2 %.
+    h = pm.hwdb.get(H100)
+    sfu = float(h["compute.special_function_tflops"])
+    assert sfu == pytest.approx(3.9, rel=0.02)
+    # (stored to four digits)
+    assert sfu == pytest.approx(
+        float(h["compute.units_count"]) * 16 * float(h["compute.boost_clock_mhz"]) / 1e6, rel=1e-3
+    )
+    # And the paper's consequence: at head dim 128 the exponentials take about half the matmul time at peak
+    # (512 matmul FLOPs per exponential).
+    assert (1.0 / sfu) / (512.0 / float(h["compute.matrix_bf16_tflops"])) == pytest.approx(0.5, abs=0.02)
+
+
+def _cudnn_fwd_time(head_dim, heads=8, seq=16384, device=H100_SFU):
+    return float(
+        pm.roofline.attention(device, 1, heads, seq, head_dim, causal=False, kernel="cudnn")["time_s"][0]
+    )
+
+
+def test_cudnn_forward_step_by_hand():
+    # Long non-causal forward (compute-bound, per-block costs amortized): each 128 x 128 step is the cube smooth
+    # maximum (overlap_exponent 3) of its matrix time at the cuDNN rate and its scores' non-matrix time.
+    h = H100_SFU
+    units = float(h["compute.units_count"])
+    rate = (
+        float(h["compute.matrix_bf16_tflops"])
+        * 1e12
+        * float(h["efficiency.gemm_16bit_fraction"])
+        * float(h["efficiency.attention_cudnn_softmax_fraction"])
+        / units
+    )
+    score = units * (
+        2.0 / (float(h["compute.special_function_tflops"]) * 1e12)
+        + 3.0 / (float(h["compute.vector_fp32_tflops"]) * 1e12 / 2.0)
+    )
+
+    def step(d):
+        return np.cbrt((4.0 * 128**2 * d / rate) ** 3 + (128**2 * score) ** 3)
+
+    for d in (64, 256):
+        assert _cudnn_fwd_time(d) / _cudnn_fwd_time(128) == pytest.approx(step(d) / step(128), rel=5e-3), d
+
+
+def test_cudnn_head_dim_64_runs_slower_per_flop():
+    # The FlashAttention-3 paper's cuDNN bars (H100 bf16, non-causal, 16k; perfmodel/data/attention_headdim.csv):
+    # d = 64 at 413 TFLOP/s, 0.69 of d = 128's 595. The plain tile alone priced them equal per FLOP; the
+    # non-matrix resource (nothing fitted on these bars) gives 0.6-0.8.
+    rate = {d: d / _cudnn_fwd_time(d) for d in (64, 128)}
+    assert 0.6 < rate[64] / rate[128] < 0.8
+    # Without the key (hwdb as shipped) cuDNN keeps the plain tile alone: equal per FLOP.
+    plain = {d: d / _cudnn_fwd_time(d, device=H100) for d in (64, 128)}
+    assert plain[64] / plain[128] == pytest.approx(1.0, rel=1e-2)
