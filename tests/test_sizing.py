@@ -182,32 +182,31 @@ _UNMET = {
     # 0.6976 -> 0.6688) give the same ranks (h200_llm_linears 0.35) and are not written (hwdb fitted_on: held-out
     # rows of other suites get worse).
     # Every row at the floor instead ranks worse (h100_llm_shapes 0.84 -> 0.79, h200_llm_shapes 0.73 -> 0.67).
-    # 1024^3 is now over-predicted by 17-26 % (held out): stream-K shares its 16 K tiles over 64 units that each pay
-    # a fraction of one tile's fixed cost and no partial-sum fixup (roofline.rs waves), a cost left to price.
+    # Stream-K's partial-sum fixup is priced (roofline.rs GemmContext::stream_k: each unit sharing a tile stores or
+    # loads its fp32 partial tile at one SM's share of the L2 bandwidth, hwdb l2_bandwidth_per_unit_gbps): 16-bit
+    # 1024^3, over-predicted by 17-19 % when two units shared each 128 x 128 tile for free, now runs one whole wave
+    # of 128 x 64 tiles (H100 bf16 +19.2 -> +2.0 %, fp16 +18.6 -> +1.5 %, H200 bf16 +17.1 -> -1.3 %, fp16 +18.1 ->
+    # -0.5 %). fp8 1024^3 (+21 % H100, +26 % H200) is not stream-K: its 8 K tiles of 128 elements are never split.
     # Several dips are the call, not the shape: tools/measure_gpu.py times torch.matmul(a, b, out=c); called without
     # out=, 8192^3 bf16 measures 680 TFLOP/s on H200 (fp8_gemm "square (a @ b)" rows, 2026-12-04, same torch and
     # cuBLAS) against 586 with out=, and on H100 in one run (gemm_layout rows) 717 (matmul) and 709 (linear) against
     # 670 (out=); fp16 8192^3 measures 695 / 655 (H100 / H200) against bf16's 621 / 586.
-    "h100_square_bf16": "rank 0.77 (0.74 before the graph floor; ceiling 0.91, runs 0.86-0.95), median 2.7%: 2048^3 "
-    "measures 714 TFLOP/s (3rd), the model 652 (10th; its 24 MiB stay in L2, 3072^3's 54 MiB do not: 666); 8192^3 "
-    "and 10240^3 measure 621 and 674 (10th, 7th), the engine ranks them 5th and 2nd; 8192^3 bf16 with out= (runs "
-    "595-650) against 709-717 without out= and 695 in fp16: a cuBLAS choice on PyTorch's out= path, no source",
-    "h200_square_bf16": "rank 0.75 (0.71 before the graph floor; ceiling 0.95), median 6.1%: as H100 (2048^3 fastest "
-    "at 716, model 660); 8192^3 measures 586 with out= in both runs, 680 without out= (a later run, same software), "
-    "model 703 (+20%); H100 and H200 measurements agree at Spearman 0.88",
-    "h200_llm_shapes_bf16": "rank 0.73 (ceiling 0.95; 0.89 when every tail wave was split, before CUTLASS's "
-    "data-parallel rules), median 5.9%: 8192 x 1280 x 8192 measures 636 TFLOP/s (10th; runs 634, 638), the model "
-    "712 (4th); 4096 x 1280 x 8192 called without out= (x @ W.t(), 2026-12-04) measures 695, model +0.4%",
-    "h200_llm_linears_bf16": "rank 0.37 (ceiling 0.62: the two runs themselves order these shapes alike only at 0.62), "
+    "h200_square_bf16": "rank 0.785 (0.75 before the stream-K fixup, 0.71 before the graph floor; ceiling 0.95), "
+    "median 5.3%: 2048^3 fastest at 716 TFLOP/s, model 660 (-7.9%); 8192^3 measures 586 with out= in both runs, 680 "
+    "without out= (a later run, same software), model 703 (+20%); H100 and H200 measurements agree at Spearman 0.88",
+    "h200_llm_shapes_bf16": "rank 0.785 (0.73 before the stream-K fixup; ceiling 0.95; 0.89 when every tail wave was "
+    "split, before CUTLASS's data-parallel rules), median 5.3%: 8192 x 1280 x 8192 measures 636 TFLOP/s (10th; runs "
+    "634, 638), the model 702 (+10.4%); 4096 x 1280 x 8192 called without out= (x @ W.t(), 2026-12-04) measures 695",
+    "h200_llm_linears_bf16": "rank 0.371 (ceiling 0.62: the two runs themselves order these shapes alike only at 0.62), "
     "median 2.1%: 33 shapes within 624-705 TFLOP/s; the weight-gradient GEMMs (dy.t() @ x) measure 3-7% below "
     "fwd/dgrad of the same size, and the engine has no per-layout rate; the most displaced, dgrad 2048 x 3072 x 12288 "
-    "and 4096 x 3584 x 8192, measure 645-651 (28th-30th), the model 713-717 (3rd-4th)",
+    "and 4096 x 3584 x 8192, measure 645-651 (28th-30th), the model 702-710 (+8.9%, +9.0%)",
     "h100_square_fp8": "rank 0.7 (ceiling 0.85), median 6.8% (15.8% before the graph floor): 5 points; 8192^3 "
-    "measures 1128 TFLOP/s (runs 1091-1221: 4th of 5 in run 3), below 2048^3 (1130), model +15.8%; 1024^3 +21% "
-    "(stream-K's fixed costs, above)",
-    "h200_square_fp16": "rank 0.1 (ceiling 0.9), median 7.4% (13.8% before the graph floor): 5 points; above 1024 "
-    "they measure 642-690 TFLOP/s (2048^3 fastest, in L2, model -4.4%; 16384^3 slowest, +13.8%), the model orders "
-    "them rising with size; 1024^3 +18%",
+    "measures 1128 TFLOP/s (runs 1091-1221: 4th of 5 in run 3), below 2048^3 (1130), model +15.8%; 1024^3 +21.4% "
+    "(one whole wave of 128 x 64 tiles: its 8 K tiles are not split, so no stream-K cost applies)",
+    "h200_square_fp16": "rank 0.1 (ceiling 0.9), median 6.3% (7.4% before the stream-K fixup, 13.8% before the graph "
+    "floor): 5 points; above 1024 they measure 642-690 TFLOP/s (2048^3 fastest, in L2, model -4.4%; 16384^3 "
+    "slowest, +13.8%), the model orders them rising with size; 1024^3 -0.5% (+18% before the fixup)",
     # EleutherAI cookbook sweeps (arXiv:2401.14489's raw logs), their timing modelled (sizing.timing_figures: host
     # round trip per synchronised call, slowest-call ratio for bmm; fitted on every other row of the m and bmm sweeps,
     # the other rows held out).

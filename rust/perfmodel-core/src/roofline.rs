@@ -252,6 +252,11 @@ const STREAM_K_TILE_BYTES: f64 = 128.0;
 /// tile_scheduler_params.h @ 019c5c97).
 const STREAM_K_MIN_ITERS: f64 = 8.0;
 
+/// Bytes per element of a stream-K partial tile: the fp32 accumulators (`ElementAccumulator`) that a unit stores
+/// to the reduction workspace (`BlockStripedReduce::store`) and a peer loads back (`load_add`), NVIDIA/cutlass
+/// include/cutlass/gemm/kernel/sm90_tile_scheduler_stream_k.hpp @ 7107b055 `fixup_helper`.
+const STREAM_K_PARTIAL_BYTES: f64 = 4.0;
+
 /// The distinct edge lengths of the `GEMM_TILES` shapes; the tiles per row (column) of a GEMM are needed
 /// once per edge length, not once per shape.
 const TILE_EDGES: [f64; 3] = [64.0, 128.0, 256.0];
@@ -344,6 +349,10 @@ pub struct GemmContext {
     tiles: [(f64, f64); GEMM_TILES.len()],
     /// 1 / `TILE_EDGES`.
     inv_edges: [f64; TILE_EDGES.len()],
+    /// Per tile shape: seconds one unit takes to write (or read) one fp32 partial tile to (from) L2 in the
+    /// stream-K fixup, tm x tn x 4 bytes / the device's per-unit L2 bandwidth; 0 under waves or where the device
+    /// has no per-unit L2 figure (the fixup is then not priced). See `stream_k`.
+    fixup_s: [f64; GEMM_TILES.len()],
     tile_overhead_s: f64,
     launch_s: f64,
     hbm_bw: f64,
@@ -416,6 +425,12 @@ impl GemmContext {
             },
             tiles,
             inv_edges: TILE_EDGES.map(|e| 1.0 / e),
+            fixup_s: match (device.gemm_tile_scheduler, device.l2_bandwidth_per_unit) {
+                (GemmTileScheduler::StreamK, Some(bw)) => {
+                    GEMM_TILES.map(|(tm, tn, _)| tm * tn * STREAM_K_PARTIAL_BYTES / bw)
+                }
+                _ => [0.0; GEMM_TILES.len()],
+            },
             tile_overhead_s: device.efficiency.tile_overhead_s,
             launch_s: device.efficiency.launch_overhead_s,
             hbm_bw: device.hbm_bandwidth() * device.efficiency.hbm,
@@ -549,8 +564,12 @@ impl GemmContext {
             self.tiles.iter().zip(&TILE_EDGE_INDEX).enumerate()
         {
             let tiles = batch * row_tiles[mi] * col_tiles[ni];
-            let waves = self.waves::<A>(tiles, k_iters);
-            let t = waves * (sec_per_k * k + self.tile_overhead_s);
+            let (t, _) = self.tile_time::<A>(
+                tiles,
+                k_iters,
+                sec_per_k * k + self.tile_overhead_s,
+                self.fixup_s[i],
+            );
             let better = t < t_compute;
             t_compute = if better { t } else { t_compute };
             l2_bytes = if better {
@@ -672,10 +691,28 @@ impl GemmContext {
         out
     }
 
-    /// Waves of `tiles` output tiles of `q` K tiles each (`k_iters`), in units of one tile's time.
+    /// Time of `tiles` output tiles of `q` K tiles each (`k_iters`), one tile taking `tile_s` seconds (its K loop
+    /// and fixed cost) and one fp32 partial tile `fixup_s` seconds to write or read (`fixup_s`): the stream-K
+    /// schedule of [`Self::stream_k`] with its fixup, w x `tile_s` + transfers x `fixup_s`, or whole waves, dp x
+    /// `tile_s`, whichever is faster (the library runs its data-parallel kernel where splitting K does not pay).
+    /// Returns (time, waves).
+    #[inline(always)]
+    fn tile_time<A: Arith>(&self, tiles: f64, q: f64, tile_s: f64, fixup_s: f64) -> (f64, f64) {
+        let (w, transfers, dp) = self.stream_k::<A>(tiles, q);
+        let t_sk = w * tile_s + transfers * fixup_s;
+        let t_dp = dp * tile_s;
+        if t_sk < t_dp {
+            (t_sk, w)
+        } else {
+            (t_dp, dp)
+        }
+    }
+
+    /// The stream-K schedule of `tiles` output tiles of `q` K tiles each (`k_iters`): (waves in units of one
+    /// tile's time, partial-tile transfers on the slowest unit's path, whole waves ceil(tiles / units)).
     ///
     /// q = 1 (a waves scheduler, an unaligned GEMM or a single K tile): ceil(tiles / units) whole waves, the last
-    /// one part-empty. Otherwise CUTLASS's sm90 stream-K heuristic (`PersistentTileSchedulerSm90StreamKParams::
+    /// one part-empty, no transfers. Otherwise CUTLASS's sm90 stream-K heuristic (`PersistentTileSchedulerSm90StreamKParams::
     /// get_num_sk_tiles` and `get_num_sk_units`, include/cutlass/gemm/kernel/tile_scheduler_params.h; NVIDIA/cutlass
     /// @ 019c5c97 and @ 7107b055, decomposition mode `Heuristic`, clusters of one CTA):
     /// - every tile runs data-parallel, in whole waves, when the last wave is full, when a tile has at most 8 K
@@ -684,27 +721,49 @@ impl GemmContext {
     ///   full"; the source applies it below one wave too);
     /// - else up to two waves of tiles all go to stream-K, beyond that the last partial wave plus one full wave do
     ///   and the other full waves run data-parallel; the stream-K tiles' K iterations are shared evenly by
-    ///   min(units, floor(iterations / 8)) units (at least 8 K tiles each).
+    ///   min(units, floor(iterations / 8)) units, u = ceil(iterations / units) K tiles each.
     ///
-    /// The result is at most ceil(tiles / units). The partial-sum fixup between units sharing a tile is not priced
-    /// (its separate-reduction mode is disabled in the source: `should_perform_separate_reduction` returns false).
+    /// The partial-sum fixup (`fixup_helper`, include/cutlass/gemm/kernel/sm90_tile_scheduler_stream_k.hpp @
+    /// 7107b055; its separate-reduction mode is disabled there, `should_perform_separate_reduction` returns false):
+    /// the unit holding a tile's first K tiles stores its fp32 partial tile to the workspace, each later peer waits
+    /// for its predecessor (`ReductionMode::Deterministic`, the default), adds its partial into the workspace (a
+    /// read and a write) and signals, and the unit holding the last K tiles waits, loads the sum (`load_add`) and
+    /// runs the epilogue. Units walk their tiles backwards (`update_output_tile_id_and_work_tile_k`), so a unit
+    /// first computes the start of a tile (and stores it) and last the end of another (whose start its neighbour
+    /// stored first). Transfers on the slowest unit's path:
+    /// - u < q (a tile shared by p = ceil(q / u) units, all computing at once): the chain store, p - 2 read-and-
+    ///   writes, load: 2 (p - 1);
+    /// - u >= q, u not a multiple of q (tiles split at most in two): the store of the unit's first piece and the
+    ///   load of its last: 2;
+    /// - u a multiple of q: every unit holds whole tiles: 0.
+    ///
+    /// Units start together, so a waiting unit's wait is its predecessor's transfers; the skew of tile boundaries
+    /// across units (CUTLASS moves pieces under 8 K tiles to a neighbour) and the flag's latency are not priced.
     #[inline(always)]
-    fn waves<A: Arith>(&self, tiles: f64, q: f64) -> f64 {
+    fn stream_k<A: Arith>(&self, tiles: f64, q: f64) -> (f64, f64, f64) {
         let dp = A::ceil(tiles * self.inv_units);
         if q <= STREAM_K_MIN_ITERS {
-            return dp;
+            return (dp, 0.0, dp);
         }
         let full = -A::ceil(-(tiles * self.inv_units));
         let tail = tiles - full * self.units;
         if full == dp || 2.0 * tail >= self.units {
-            return dp;
+            return (dp, 0.0, dp);
         }
         let dp_waves = if full > 1.0 { full - 1.0 } else { 0.0 };
         let sk_iters = (tiles - dp_waves * self.units) * q;
         let sk_units = self
             .units
             .min(-A::ceil(-(sk_iters * (1.0 / STREAM_K_MIN_ITERS))));
-        (dp_waves + A::ceil(sk_iters / sk_units) * (1.0 / q)).min(dp)
+        let per_unit = A::ceil(sk_iters / sk_units);
+        let transfers = if per_unit < q {
+            2.0 * (A::ceil(q / per_unit) - 1.0)
+        } else if A::ceil(per_unit / q) * q == per_unit {
+            0.0
+        } else {
+            2.0
+        };
+        (dp_waves + per_unit * (1.0 / q), transfers, dp)
     }
 
     /// The K tiles q per output tile that `tile_choice` spreads over the units: ceil(k / K tile) under a stream-K
@@ -743,14 +802,24 @@ impl GemmContext {
     pub fn schedule(&self, m: f64, n: f64, k: f64, batch: f64) -> GemmSchedule {
         let aligned = self.aligned::<Portable>(m, n, k);
         let k_iters = self.k_iters::<Portable>(k, aligned);
-        let (_, _, (tile_m, tile_n), tiles, _, k_slices) =
+        let (_, _, (tile_m, tile_n), tiles, by_library, k_slices) =
             self.split_k_choice::<Portable>(m, n, k, batch, k_iters);
         let (compute_s, memory_s, _, _) = self.terms::<Portable>(m, n, k, batch);
+        // The chosen tile shape's time and fixup (a library kernel or split-K: whole waves, no fixup).
+        let shape = GEMM_TILES
+            .iter()
+            .position(|&(tm, tn, _)| tm == tile_m && tn == tile_n)
+            .filter(|_| k_slices == 1.0 && !by_library);
+        let (tile_s, fixup_s) = shape.map_or((1.0, 0.0), |i| {
+            (self.tiles[i].0 * k + self.tile_overhead_s, self.fixup_s[i])
+        });
         GemmSchedule {
             tile_m,
             tile_n,
             tiles,
-            waves: self.waves::<Portable>(tiles * k_slices, k_iters),
+            waves: self
+                .tile_time::<Portable>(tiles * k_slices, k_iters, tile_s, fixup_s)
+                .1,
             units: self.units,
             k_slices,
             aligned,
@@ -1990,7 +2059,7 @@ mod tests {
     fn reference_gemm(ctx: &GemmContext, m: f64, n: f64, k: f64, batch: f64) -> KernelEstimate {
         let mut t_compute = f64::INFINITY;
         let mut l2_bytes = 0.0;
-        for (tm, tn, rel) in GEMM_TILES {
+        for (i, (tm, tn, rel)) in GEMM_TILES.into_iter().enumerate() {
             let sec_per_k = 2.0 * tm * tn / (ctx.rate_per_unit * rel);
             let tiles = batch * (m * (1.0 / tm)).ceil() * (n * (1.0 / tn)).ceil();
             let aligned =
@@ -2002,15 +2071,26 @@ mod tests {
             };
             let dp = (tiles * ctx.inv_units).ceil();
             let full = (tiles * ctx.inv_units).floor();
-            let waves = if q <= 8.0 || full == dp || 2.0 * (tiles - full * ctx.units) >= ctx.units {
-                dp
+            let tile_s = sec_per_k * k + ctx.tile_overhead_s;
+            let t = if q <= 8.0 || full == dp || 2.0 * (tiles - full * ctx.units) >= ctx.units {
+                dp * tile_s
             } else {
                 let dp_waves = if full > 1.0 { full - 1.0 } else { 0.0 };
                 let sk_iters = (tiles - dp_waves * ctx.units) * q;
                 let sk_units = ctx.units.min((sk_iters * (1.0 / 8.0)).floor());
-                (dp_waves + (sk_iters / sk_units).ceil() * (1.0 / q)).min(dp)
+                let u = (sk_iters / sk_units).ceil();
+                // Partial tiles moved on the slowest unit's path: the chain of the p units sharing a tile, or a
+                // unit's first and last pieces.
+                let transfers = if u < q {
+                    2.0 * ((q / u).ceil() - 1.0)
+                } else if u % q == 0.0 {
+                    0.0
+                } else {
+                    2.0
+                };
+                (((dp_waves + u * (1.0 / q)) * tile_s) + transfers * ctx.fixup_s[i])
+                    .min(dp * tile_s)
             };
-            let t = waves * (sec_per_k * k + ctx.tile_overhead_s);
             if t < t_compute {
                 t_compute = t;
                 l2_bytes = tiles * (tm + tn) * k * ctx.in_bytes;
@@ -2417,6 +2497,147 @@ mod tests {
         );
     }
 
+    /// The stream-K fixup by hand on H100 bf16 (132 SMs, K tiles of 64 elements): for each shape, every tile
+    /// shape's time written out from `GemmContext::stream_k`'s rules (tiles, K tiles q, units, K tiles per unit u,
+    /// units per tile p = ceil(q / u), partial tiles moved 2 (p - 1)); the engine prices the fastest.
+    #[test]
+    fn stream_k_units_sharing_a_tile_pay_the_partial_write_and_read() {
+        let h100 = hw::registry()
+            .unwrap()
+            .get("h100-sxm5-80gb")
+            .unwrap()
+            .device()
+            .unwrap();
+        // The sourced per-SM L2 figure (hwdb memory.l2_bandwidth_per_unit_gbps: gpu-benches' H200 L2 plateau,
+        // 9,914 GB/s over 132 SMs).
+        assert_eq!(h100.l2_bandwidth_per_unit, Some(75.1e9));
+        let ctx = GemmContext::new(&h100, Dtype::Bf16).unwrap();
+        let rate = 989.4e12 * h100.efficiency.gemm_16bit / 132.0;
+        let overhead = h100.efficiency.tile_overhead_s;
+        // One tile's K loop and fixed cost; one fp32 partial tile moved between an SM and L2.
+        let tile = |tm: f64, tn: f64, rel: f64, k: f64| 2.0 * tm * tn * k / (rate * rel) + overhead;
+        let partial = |tm: f64, tn: f64| tm * tn * 4.0 / 75.1e9;
+        let check = |m: f64, n: f64, k: f64, candidates: &[f64], tile_mn: (f64, f64)| {
+            let s = ctx.schedule(m, n, k, 1.0);
+            let best = candidates.iter().copied().fold(f64::INFINITY, f64::min);
+            assert!(
+                (s.compute_s - best).abs() <= 1e-12 * best,
+                "{m} x {n} x {k}: engine {} s, by hand {best} s",
+                s.compute_s
+            );
+            assert_eq!((s.tile_m, s.tile_n), tile_mn, "{m} x {n} x {k}");
+        };
+        let k = 1024.0;
+        // 1024^3, q = 16: 32 tiles of 256 x 128 or 128 x 256 (512 K tiles over 64 SMs, u = 8, p = 2) and 64 of
+        // 128 x 128 (1024 over 128 SMs, u = 8, p = 2): half a tile plus a store and a load; 128 tiles of
+        // 128 x 64 or 64 x 128 fill most of a wave (2 x 128 >= 132: data-parallel), 256 of 64 x 64 two waves.
+        check(
+            k,
+            k,
+            k,
+            &[
+                0.5 * tile(256.0, 128.0, 1.0, k) + 2.0 * partial(256.0, 128.0),
+                0.5 * tile(128.0, 128.0, 0.95, k) + 2.0 * partial(128.0, 128.0),
+                tile(128.0, 64.0, 0.85, k),
+                2.0 * tile(64.0, 64.0, 0.7, k),
+            ],
+            (128.0, 64.0),
+        );
+        // Without the fixup the 128 x 128 stream-K schedule would win (and did before it was priced).
+        assert!(
+            0.5 * tile(128.0, 128.0, 0.95, k) < tile(128.0, 64.0, 0.85, k),
+            "the fixup decides 1024^3"
+        );
+        // 512^3: q = 8, never split (CUTLASS's 8 K tiles per unit at least): one whole wave of any shape.
+        let k = 512.0;
+        check(
+            k,
+            k,
+            k,
+            &[
+                tile(256.0, 128.0, 1.0, k),
+                tile(128.0, 128.0, 0.95, k),
+                tile(128.0, 64.0, 0.85, k),
+                tile(64.0, 64.0, 0.7, k),
+            ],
+            (64.0, 64.0),
+        );
+        // 2048^3: 128 tiles of 256 x 128 (a wave at least half full: data-parallel), 256 of 128 x 128 (2 waves),
+        // 512 of 128 x 64 (4), 1024 of 64 x 64 (8): no fixup anywhere.
+        let k = 2048.0;
+        check(
+            k,
+            k,
+            k,
+            &[
+                tile(256.0, 128.0, 1.0, k),
+                2.0 * tile(128.0, 128.0, 0.95, k),
+                4.0 * tile(128.0, 64.0, 0.85, k),
+                8.0 * tile(64.0, 64.0, 0.7, k),
+            ],
+            (256.0, 128.0),
+        );
+        // Decode, 16 x 4096 x 4096 (q = 64): 32 tiles of 256 x 128, 128 x 128 or 64 x 128 (2048 K tiles over
+        // 132 SMs, u = 16, p = 4: a store, two read-and-writes, a load), 16 of 128 x 256 (1024 over 128 SMs,
+        // u = 8, p = 8: 14 transfers), 64 of 128 x 64 or 64 x 64 (4096 over 132, u = 32, p = 2).
+        let k = 4096.0;
+        check(
+            16.0,
+            4096.0,
+            k,
+            &[
+                16.0 / 64.0 * tile(256.0, 128.0, 1.0, k) + 6.0 * partial(256.0, 128.0),
+                8.0 / 64.0 * tile(128.0, 256.0, 1.0, k) + 14.0 * partial(128.0, 256.0),
+                16.0 / 64.0 * tile(128.0, 128.0, 0.95, k) + 6.0 * partial(128.0, 128.0),
+                16.0 / 64.0 * tile(64.0, 128.0, 0.85, k) + 6.0 * partial(64.0, 128.0),
+                32.0 / 64.0 * tile(128.0, 64.0, 0.85, k) + 2.0 * partial(128.0, 64.0),
+                32.0 / 64.0 * tile(64.0, 64.0, 0.7, k) + 2.0 * partial(64.0, 64.0),
+            ],
+            (64.0, 64.0),
+        );
+        // Decode, 1 x 16384 x 16384 (q = 256): 128 tiles of 256 x 128, 128 x 128 or 64 x 128 (data-parallel,
+        // one wave), 64 of 128 x 256 (16384 K tiles over 132 SMs, u = 125, p = 3: 4 transfers), 256 of 128 x 64 or
+        // 64 x 64 (two waves, the second at least half full).
+        let k = 16384.0;
+        check(
+            1.0,
+            16384.0,
+            k,
+            &[
+                tile(256.0, 128.0, 1.0, k),
+                125.0 / 256.0 * tile(128.0, 256.0, 1.0, k) + 4.0 * partial(128.0, 256.0),
+                tile(128.0, 128.0, 0.95, k),
+                tile(64.0, 128.0, 0.85, k),
+                2.0 * tile(128.0, 64.0, 0.85, k),
+                2.0 * tile(64.0, 64.0, 0.7, k),
+            ],
+            (64.0, 128.0),
+        );
+        // Decode, 256 x 4096 x 8192 (q = 128): 32 tiles of 256 x 128 or 128 x 256 (4096 K tiles over 132 SMs,
+        // u = 32, p = 4: 6 transfers), 64 of 128 x 128 (8192 over 132, u = 63, p = 3: 4), 128 of 128 x 64 (one
+        // wave), 256 of 64 x 64 (two).
+        let k = 8192.0;
+        check(
+            256.0,
+            4096.0,
+            k,
+            &[
+                32.0 / 128.0 * tile(256.0, 128.0, 1.0, k) + 6.0 * partial(256.0, 128.0),
+                63.0 / 128.0 * tile(128.0, 128.0, 0.95, k) + 4.0 * partial(128.0, 128.0),
+                tile(128.0, 64.0, 0.85, k),
+                2.0 * tile(64.0, 64.0, 0.7, k),
+            ],
+            (128.0, 128.0),
+        );
+        // A device without the per-unit figure leaves the fixup unpriced: 1024^3 back to half a 128 x 128 tile.
+        let mut bare = (*h100).clone();
+        bare.l2_bandwidth_per_unit = None;
+        let s = GemmContext::new(&bare, Dtype::Bf16)
+            .unwrap()
+            .schedule(1024.0, 1024.0, 1024.0, 1.0);
+        assert_eq!((s.tile_m, s.tile_n, s.waves), (128.0, 128.0, 0.5));
+    }
+
     #[test]
     fn schedule_names_the_tile_and_waves_the_estimate_prices() {
         let h100 = hw::registry()
@@ -2443,10 +2664,15 @@ mod tests {
             (mid.tile_m, mid.tiles, mid.waves),
             (256.0, 288.0, 1.0 + 57.0 / 48.0)
         );
-        // 1024^3: 64 tiles of 128 x 128 with 16 K tiles each (less than half a wave), 1024 K tiles over
-        // min(132, 1024 / 8) = 128 SMs: 8 K tiles each, half a tile's time.
+        // 1024^3: 64 tiles of 128 x 128 with 16 K tiles each (less than half a wave) would share 1024 K tiles over
+        // min(132, 1024 / 8) = 128 SMs, 8 K tiles each, half a tile's time, but two SMs share each tile and pay
+        // its partial-sum fixup; one whole wave of 128 tiles of 128 x 64 is faster (see
+        // `stream_k_units_sharing_a_tile_pay_the_partial_write_and_read`).
         let small = ctx.schedule(1024.0, 1024.0, 1024.0, 1.0);
-        assert_eq!((small.tile_m, small.tiles, small.waves), (128.0, 64.0, 0.5));
+        assert_eq!(
+            (small.tile_m, small.tile_n, small.tiles, small.waves),
+            (128.0, 64.0, 128.0, 1.0)
+        );
         // 1024 x 2145 x 1024 fp8 (Azure's cuBLASLt row): 1024 / 128 = 8 K tiles per output tile, not more than
         // CUTLASS's 8 per stream-K unit, so nothing is split: one whole wave of 4 x 17 = 68 tiles of 256 x 128
         // (split, 136 tiles of 128 x 128 would share 1088 K tiles over 132 SMs: 9 / 8 of a smaller tile's time).

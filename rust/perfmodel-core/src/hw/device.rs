@@ -168,6 +168,10 @@ pub struct Device {
     pub l2: Option<MemoryLevel>,
     /// Last-level cache beyond L2 (AMD Infinity Cache).
     pub llc: Option<MemoryLevel>,
+    /// One compute unit's share of the L2 bandwidth when every unit streams from it, bytes/s (hwdb
+    /// `memory.l2_bandwidth_per_unit_gbps`): the rate at which a stream-K unit writes or reads a partial tile
+    /// (`roofline::GemmContext`); `None` where no sourced figure exists (the partial-sum fixup is then not priced).
+    pub l2_bandwidth_per_unit: Option<f64>,
     pub tdp_w: f64,
     /// The power model's figures (hwdb `[power]` beyond `tdp_w`); see [`crate::power`].
     pub power: PowerFigures,
@@ -559,6 +563,7 @@ impl Device {
             mem.figure("llc_capacity_mib")?,
             mem.figure("llc_bandwidth_gbps")?,
         )?;
+        let l2_bandwidth_per_unit = mem.figure("l2_bandwidth_per_unit_gbps")?.map(|b| b * 1e9);
         mem.finish()?;
 
         let p = root.req_section("power")?;
@@ -690,6 +695,7 @@ impl Device {
             hbm,
             l2,
             llc,
+            l2_bandwidth_per_unit,
             tdp_w,
             power,
             efficiency,
