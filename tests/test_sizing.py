@@ -231,11 +231,6 @@ _UNMET = {
     "(it prices 2048 at b = 2, 4 by waves, 7 for 6.4 and 13 for 12.8 of 128 x 128 tiles: 50-55, where the logs show "
     "no loss) and the other 9 rows at "
     "0.95; the group priced flat would rank the sweep 0.82",
-    "cookbook_mi250x_mm_m_sweep": "median 14.0% (11.4% with one rate for every rocBLAS kernel, 25.5% before "
-    "rocBLAS's kernel choice; rank 0.95; held-out rows 14.7%): the per-tile operand-feed penalty fitted on the "
-    "gfx90a logic file's own benchmarks (hwdb gemm_library_feed_*) slows the 64 x 128 and 128 x 96 one-wave kernels "
-    "of 512 and 1024, which measure 28.9 and 73.5 TFLOP/s, 43% and 26% above the model; m = 32 (the 4 x 16 vector "
-    "kernel) 31% above",
     "cookbook_a100_vocab_out_sweep": "rank 0.76 (held-out rows 0.83, median 4.2%): the three alignment levels match "
     "(n = 0 mod 8: 254-261 TFLOP/s, model 263-266; other even n: 171-174, model 165-166; odd n: 70.9-72.0, model "
     "71.2-71.8), and the alignment class alone ranks the sweep at 0.91; within a class the engine's order is its "
@@ -250,11 +245,6 @@ _UNMET = {
     "fa3paper_h100_cudnn_fwd": "rank 0.68, median 12.6%: the FlashAttention-3 paper's cuDNN bars run 64 at 0.69 of "
     "128 (413 vs 595 TFLOP/s non-causal, 16k) and 256 at 0.98, the plain tile prices 64 at 1.0 of 128 per FLOP: "
     "cuDNN's head-dim dependence is not modelled (its kernels and tiles are not published; +23% median at 64)",
-    "cookbook_mi250x_bmm_msweep": "median 13.75% (10.06% with one rate for every rocBLAS kernel; rank 0.94 -> 0.98, "
-    "held-out rows 8.3% -> 13.75%): the host-bound m <= 256 rows are over-predicted by 31-43% on median (the slowest-"
-    "call timing figures are refitted on the fit half, whose 512 and 1024 rows the feed penalty now prices 8-11% "
-    "slow), and m = 256 at b = 32 and 64 measure 62-66 TFLOP/s where b <= 16 measure 3.5: rocBLAS's table keys on "
-    "M, N, K alone (the model keeps its 4 x 16 vector kernel), so the library ran something else there",
     # rocBLAS's gfx942 logic file (tools/import_tensile_sweeps.py): efficiencies in % of peak at a tuning clock the
     # file does not state (Tensile tuning/automation/ConvertToEfficiency.py), priced at the boost clock, no fit.
     "tensile_mi300x_rocblas_fp16": "rank 0.95, median 29.1% (all 181 rows held out; nothing fitted) with the file's "
@@ -482,6 +472,30 @@ def test_mi250x_fp16_prices_the_kernel_rocblas_selects():
     big = np.array([8192.0])
     bf16 = _core.roofline_gemm_schedule(dev._handle, "bf16", "row", big, big, big, np.ones(1))
     assert (bf16[0][0], bf16[1][0]) == (256.0, 128.0)
+
+
+def test_mi250x_vector_kernel_rate_is_fitted_on_its_own_rows():
+    # rocBLAS's gfx90a table runs m <= 256 of the m sweep (M = N = m, K = 4096) on its 4 x 16 vector kernel with
+    # global split-U 8 (solution 242); its rate is gemm_library_vector_fraction of the vector peak, fitted on the 5
+    # bmm rows of the timing fit half with >= 1 GFLOP per call. m = 256 at b = 32 (fit half, 17 GFLOP) measures
+    # 62 TFLOP/s, above MI250X's 23.9 TFLOP/s vector peak: no vector kernel ran it, so it is not a fit row.
+    fit = [
+        (p["m"], p["batch"])
+        for r in vsizing.sweep_rows().iter_rows(named=True)
+        for p in [json.loads(r["params"])]
+        if vsizing.cookbook_fit_key(r["sweep"], p) == "vector16"
+    ]
+    assert sorted(fit) == [(64, 32), (128, 16), (128, 64), (256, 2), (256, 8)]
+    dev = pm.hwdb.get("mi250x-gcd")
+    frac = dev.get("efficiency.gemm_library_vector_fraction")
+    assert 0.05 < frac < dev.get("efficiency.gemm_library_fraction")
+    # 256 x 256 x 4096 at b = 8: 8 x 64 x 16 x 8 = 65,536 tiles of 4 x 16 x 512, ceil(/110) = 596 waves, each one
+    # tile's FLOPs at the vector rate per CU plus the 1 us tile overhead, then the 4 us launch (compute-bound:
+    # 12.6 MB of HBM traffic take 9 us).
+    rate = 23.9e12 * frac / 110
+    body = 596 * (2 * 4 * 16 * 512 / rate + 1e-6)
+    t = pm.roofline.gemm(dev, 256, 256, 4096, dtype="fp16", batch=8)["time_s"][0]
+    assert t == pytest.approx(body + 4e-6, rel=1e-3)
 
 
 def test_tensile_rows_are_efficiencies_priced_at_the_tuning_clock():

@@ -104,11 +104,18 @@ KEYS = {
     "fp8_cast": "fp8_cast_fraction",
     "batched": "batched_gemm_fraction",
     "library16": "gemm_library_fraction",
+    "vector16": "gemm_library_vector_fraction",
 }
 #: Bounds of each fraction (the unaligned-GEMM fraction lies far below the others: H100 about 0.2; the FP8 cast
-#: pass on H200 about 0.45 of the stream rate).
+#: pass on H200 about 0.45 of the stream rate; MI250X's rocBLAS vector kernels about 0.27 of the vector peak).
 BOUNDS = {
-    k: ((0.05, 1.0) if k in ("unaligned", "odd") else (0.1, 1.0) if k == "fp8_cast" else (0.3, 1.0))
+    k: (
+        (0.05, 1.0)
+        if k in ("unaligned", "odd", "vector16")
+        else (0.1, 1.0)
+        if k == "fp8_cast"
+        else (0.3, 1.0)
+    )
     for k in KEYS
 }
 #: Devices whose FP8 cast fraction is fitted on their own fused cast measurements (``measured.fit_key`` ==

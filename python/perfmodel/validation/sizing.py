@@ -246,6 +246,13 @@ def cookbook_fit_key(sweep: str, params: dict[str, Any]) -> str | None:
       GEMMs priced through hwdb ``[gemm_library]``; before, MI300X's 16-bit fraction was assumed): every other row
       of its wave-quantization sweep (n = 1536, 1664, ..., 6144: n a multiple of 128); n = 1600, 1728, ... and
       every other MI250X sweep held out.
+    - ``vector16`` (MI250X's ``gemm_library_vector_fraction``, the rate of the vector-unit kernels rocBLAS selects,
+      as a fraction of the vector peak; before, the matrix kernels' ``gemm_library_fraction`` was assumed): the rows
+      of the ``bmm`` m sweep in its timing fit half (:func:`timing_fit_half`) with m <= 256 (where rocBLAS's gfx90a
+      table selects its 4 x 16 vector kernel, solution 242, for every batch) and at least 1 GFLOP per call (0.3-2.4
+      ms, where the host round trip of ~30 us is below 10 %), measured below the device's vector peak (the one that
+      is not, m = 256 at b = 32 at 62 TFLOP/s, cannot have run on the vector units: rocBLAS ran another kernel
+      there); 5 rows, every other row held out of it.
     """
     if params.get("batch", 1) >= 2 and batched_fit_partner(sweep, params) is not None:
         return "batched"
@@ -253,11 +260,22 @@ def cookbook_fit_key(sweep: str, params: dict[str, Any]) -> str | None:
         return "gemm16"
     if sweep == "mi250x_mm_ksweep_high" and params["n"] % 128 == 0:
         return "library16"
+    if sweep == "mi250x_bmm_msweep" and params["m"] <= 256:
+        row = _timing_fit_shapes().get((sweep, params["m"], params["n"], params["k"], params["batch"]))
+        flops = 2.0 * params["m"] * params["n"] * params["k"] * params["batch"]
+        if row is not None and flops >= 1e9 and float(row["value"]) < _vector_peak_tflops(row["device"]):
+            return "vector16"
     if sweep in ("a100_mm_ksweep_low", "v100_mm_ksweep_low") and params["n"] >= 130 and params["n"] % 4 == 2:
         return "unaligned"
     if sweep == "a100_vocab_out_sweep" and params["n"] % 2 == 1:
         return "odd"
     return None
+
+
+def _vector_peak_tflops(device: str) -> float:
+    """The vector peak the engine prices a library's vector kernels at (fp32's: no device gives a vector fp16)."""
+    peak = get(device).get("compute.vector_fp32_tflops")
+    return float(peak) if peak is not None else float("inf")
 
 
 #: The sweeps ``batched_gemm_fraction`` is fitted on (:func:`cookbook_fit_key`): V100 only. On A100 the same

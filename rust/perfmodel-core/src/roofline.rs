@@ -392,7 +392,7 @@ pub struct GemmContext {
     /// 1/tn))^exponent). Edge 0: every tile at the rate per unit.
     library_feed: (f64, f64),
     /// Rate per unit of a library kernel that runs on the vector units (the dtype's vector peak, else fp32's,
-    /// times the GEMM fraction), FLOP/s.
+    /// times the library's vector fraction, hwdb `gemm_library_vector_fraction`, else the GEMM fraction), FLOP/s.
     vector_rate_per_unit: f64,
 }
 
@@ -459,7 +459,10 @@ impl GemmContext {
                 .vector_peak(dtype)
                 .or_else(|| device.vector_peak(Dtype::Fp32))
                 .unwrap_or(peak)
-                * fraction
+                * match (library, device.efficiency.gemm_library_vector) {
+                    (Some(_), Some(f)) => f,
+                    _ => fraction,
+                }
                 / units,
         })
     }

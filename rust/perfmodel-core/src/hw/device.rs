@@ -100,6 +100,9 @@ pub struct Efficiency {
     /// `[gemm_library]` reach, for the GEMMs priced through it; the dtype's GEMM fraction where absent. Fitted on
     /// rows priced on the library's kernels, so it applies to those GEMMs only.
     pub gemm_library: Option<f64>,
+    /// Fraction of the vector peak that the vector-unit kernels of the device's `[gemm_library]` reach (hwdb
+    /// `gemm_library_vector_fraction`); `gemm_library` where absent. Fitted on rows priced on those kernels.
+    pub gemm_library_vector: Option<f64>,
     /// Operand-feed penalty of a `[gemm_library]` matrix kernel by its macro tile (tm x tn): the kernel reaches
     /// `gemm_library` / (1 + (edge x (1/tm + 1/tn))^exponent) of the peak, the operand bytes per FLOP of a tile
     /// growing as 1/tm + 1/tn (hwdb `gemm_library_feed_ratio`, an edge in elements, and
@@ -589,6 +592,7 @@ impl Device {
             batched_gemm: e.figure("batched_gemm_fraction")?.unwrap_or(1.0),
             fp8_cast: e.figure("fp8_cast_fraction")?.unwrap_or(1.0),
             gemm_library: e.figure("gemm_library_fraction")?,
+            gemm_library_vector: e.figure("gemm_library_vector_fraction")?,
             gemm_library_feed: match (
                 e.figure("gemm_library_feed_ratio")?,
                 e.figure("gemm_library_feed_exponent")?,
