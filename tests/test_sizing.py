@@ -237,7 +237,11 @@ _UNMET = {
     "waves (34 over the whole range, so throughput rises with n, Spearman 1.0 against n) where the measured odd "
     "sizes fall with n (-0.76), the even ones rise (+0.64) and the aligned ones scatter (-0.29) across 1.5-2.9%: "
     "trends of a few percent that no source explains (37 minutes of 47-170 ms calls, but the classes drift apart, "
-    "so not one clock drift)",
+    "so not one clock drift). The odd rows step at a tile-column boundary: 71.8-72.0 up to n = 14335, 70.9-71.3 from "
+    "14337 (-1.1% on mean; 14336 = 112 x 128 = 56 x 256), where the engine's 3584 -> 3616 tiles of 256 x 128 both "
+    "fill 34 waves of 108 SMs, so it has no step; pricing per tile instead of per wave would step -0.9% there but "
+    "raise each segment by 0.4%, where the odd rows fall 0.3% below 14336 (rank vs n -0.89) and rise 0.3% above "
+    "(+0.78), and the even rows do not step (+0.2% on mean): no kernel or wave model found that gives both",
     # cuDNN's fused attention: no published per-head-dim kernel table, so the engine runs it on the plain
     # 128 x 128 tile at its own fraction (roofline.rs PLAIN_TILE).
     "h200_attention_cudnn": "median 11.6%, rank 0.81: the cuDNN fraction is fitted on H100's rows (H100 9.7%); the "
