@@ -656,14 +656,6 @@ impl Device {
                 }
             }
         }
-        if let Some(f) = efficiency.gemm_stream {
-            if !(f > 0.0 && f <= 1.0) {
-                return Err(e.error(
-                    "gemm_stream_fraction",
-                    format!("is {f}; expected a fraction of the HBM peak in (0, 1]"),
-                ));
-            }
-        }
         if efficiency.overlap_exponent < 1.0 {
             return Err(e.error(
                 "overlap_exponent",
