@@ -7,8 +7,9 @@ What it fits (issue 12 item 3; DESIGN.md "every fitted figure lives in hwdb with
   cuDNN attention, unaligned GEMM fractions) one value minimising (max + median) absolute relative error over that
   device's published rows of that kind, this project's own measurements of it (``perfmodel.validation.measured
   .fit_key``) and the EleutherAI cookbook sweep rows named by ``perfmodel.validation.sizing.cookbook_fit_key``
-  (``SWEEP_DEVICES``: A100's unaligned-GEMM and odd-size GEMM fractions; V100's 16-bit GEMM and unaligned
-  fractions, its other figures inherited; MI250X's ``gemm_library_fraction``, the rate of the kernels rocBLAS
+  (``SWEEP_DEVICES``: A100's unaligned-GEMM and odd-size GEMM fractions; V100's 16-bit GEMM, unaligned, strided-
+  batched and GEMM-stream (``gemm_stream_fraction``: the HBM rate its GEMM kernels stream operands at) fractions,
+  its other figures inherited; MI250X's ``gemm_library_fraction``, the rate of the kernels rocBLAS
   selects, used only for the GEMMs priced through its ``[gemm_library]``). Each fraction is a bounded scalar problem: ``scipy.optimize.minimize_scalar(method="bounded")``
   from ``STARTS`` sub-intervals of the bounds (the score is piecewise smooth, so one bracket can hold a local
   minimum), best kept. Devices without rows inherit (``INHERIT``), said in their ``fitted_on``. Fractions fitted
@@ -105,6 +106,7 @@ KEYS = {
     "batched": "batched_gemm_fraction",
     "library16": "gemm_library_fraction",
     "vector16": "gemm_library_vector_fraction",
+    "stream": "gemm_stream_fraction",
 }
 #: Bounds of each fraction (the unaligned-GEMM fraction lies far below the others: H100 about 0.2; the FP8 cast
 #: pass on H200 about 0.45 of the stream rate; MI250X's rocBLAS vector kernels about 0.27 of the vector peak).
@@ -113,7 +115,7 @@ BOUNDS = {
         (0.05, 1.0)
         if k in ("unaligned", "odd", "vector16")
         else (0.1, 1.0)
-        if k == "fp8_cast"
+        if k in ("fp8_cast", "stream")
         else (0.3, 1.0)
     )
     for k in KEYS
@@ -141,7 +143,8 @@ INHERIT = {
         "a100-sxm4-80gb",
         "no published V100 HBM or attention row in the validation set; A100's fractions assumed (an assumption, "
         "not a fit; odd_gemm_fraction included: no odd V100 size was measured) but for the 16-bit GEMM, "
-        "unaligned-GEMM and strided-batched GEMM fractions fitted on the cookbook sweeps (SWEEP_DEVICES)",
+        "unaligned-GEMM, strided-batched GEMM and GEMM-stream fractions fitted on the cookbook sweeps "
+        "(SWEEP_DEVICES)",
     ),
     "mi250x-gcd": (
         "mi300x",

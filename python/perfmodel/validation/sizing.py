@@ -26,10 +26,12 @@ is one such sweep; the rows are the measurements the library ships, each with it
 
 Predictions are the ones the ``measured`` and ``roofline`` suites make for the same rows (one model, one set of
 conventions); the cookbook rows are priced by the same ``roofline.gemm``. ``role`` is theirs: ``fit`` where a
-device's fraction was fitted on the row, else ``holdout``. ``tools/calibrate.py --sweeps`` fits four figures on
+device's fraction was fitted on the row, else ``holdout``. ``tools/calibrate.py --sweeps`` fits six figures on
 cookbook rows (:func:`cookbook_fit_key`): V100's 16-bit GEMM fraction (its wave-quantization sweep; before,
 A100's value was assumed), the unaligned-GEMM fraction of A100 and V100 (half of the alignment sweep's unaligned
-outputs), A100's odd-size fraction (the odd outputs of one vocabulary sweep) and MI250X's GEMM-library fraction
+outputs), V100's strided-batched fraction (b >= 2 against b = 1), V100's GEMM-stream fraction (the HBM rate its
+GEMM kernels stream operands at: half of the alignment sweep's n <= 128), A100's odd-size fraction (the odd outputs
+of one vocabulary sweep) and MI250X's GEMM-library fraction
 (every other row of its wave-quantization sweep; the engine prices MI250X's fp16 GEMMs on the kernel rocBLAS
 selects for the size, hwdb ``[gemm_library]``); every other cookbook row, and
 every row of the other sweeps, is held out. Nothing is fitted here.
@@ -242,6 +244,10 @@ def cookbook_fit_key(sweep: str, params: dict[str, Any]) -> str | None:
       priced relative to that b = 1 row (the same log, the same slowest-call timing), so the figure is the rate
       of cuBLAS's strided-batched kernels over its GEMM kernels on the same shape, whatever the timing figures.
       11 rows; every other row of both sweeps is held out of it.
+    - ``stream`` (V100's ``gemm_stream_fraction``, the HBM rate its GEMM kernels stream their operands at, a
+      floor on a GEMM's time): the alignment sweep's n <= 128 with n = 0 (mod 4) (64, 68, ..., 128: 17 rows, where
+      one 128-column tile covers the output and the 27,648 x 4,096 operand's stream sets the time); n = 2 (mod 4)
+      of the same range (16 rows) held out;
     - ``library16`` (MI250X's ``gemm_library_fraction``, the rate of the kernels rocBLAS selects, used for the fp16
       GEMMs priced through hwdb ``[gemm_library]``; before, MI300X's 16-bit fraction was assumed): every other row
       of its wave-quantization sweep (n = 1536, 1664, ..., 6144: n a multiple of 128); n = 1600, 1728, ... and
@@ -267,6 +273,8 @@ def cookbook_fit_key(sweep: str, params: dict[str, Any]) -> str | None:
             return "vector16"
     if sweep in ("a100_mm_ksweep_low", "v100_mm_ksweep_low") and params["n"] >= 130 and params["n"] % 4 == 2:
         return "unaligned"
+    if sweep == "v100_mm_ksweep_low" and params["n"] <= 128 and params["n"] % 4 == 0:
+        return "stream"
     if sweep == "a100_vocab_out_sweep" and params["n"] % 2 == 1:
         return "odd"
     return None

@@ -328,7 +328,8 @@ pub struct GemmSchedule {
     pub aligned: bool,
     /// Compute time, the alignment penalty included, seconds.
     pub compute_s: f64,
-    /// Memory time (the slower of HBM and L2), seconds.
+    /// Memory time (the slower of HBM and L2, and of the device's GEMM-kernel stream floor where it gives one,
+    /// hwdb `gemm_stream_fraction`), seconds.
     pub memory_s: f64,
 }
 
@@ -356,6 +357,10 @@ pub struct GemmContext {
     tile_overhead_s: f64,
     launch_s: f64,
     hbm_bw: f64,
+    /// 1 / the rate at which the device's GEMM kernels stream their HBM bytes (hwdb `gemm_stream_fraction` x the
+    /// HBM peak), or 0 where the device gives no such figure: a GEMM takes at least its HBM bytes at that rate,
+    /// joined to the smooth maximum of compute and memory time by a plain maximum (see `join`).
+    inv_stream_bw: f64,
     l2_bw: f64,
     in_bytes: f64,
     /// Bytes per element of the second operand B (k x n, the weights of a linear layer): `in_bytes` unless a
@@ -434,6 +439,10 @@ impl GemmContext {
             tile_overhead_s: device.efficiency.tile_overhead_s,
             launch_s: device.efficiency.launch_overhead_s,
             hbm_bw: device.hbm_bandwidth() * device.efficiency.hbm,
+            inv_stream_bw: device
+                .efficiency
+                .gemm_stream
+                .map_or(0.0, |f| 1.0 / (device.hbm_bandwidth() * f)),
             l2_bw: device
                 .l2
                 .as_ref()
@@ -807,7 +816,9 @@ impl GemmContext {
         let k_iters = self.k_iters::<Portable>(k, aligned);
         let (_, _, (tile_m, tile_n), tiles, by_library, k_slices) =
             self.split_k_choice::<Portable>(m, n, k, batch, k_iters);
-        let (compute_s, memory_s, _, _) = self.terms::<Portable>(m, n, k, batch);
+        let (compute_s, memory_s, hbm_bytes, _) = self.terms::<Portable>(m, n, k, batch);
+        // The GEMM-kernel stream floor (`join`) is memory time too.
+        let memory_s = memory_s.max(hbm_bytes * self.inv_stream_bw);
         // The chosen tile shape's time and fixup (a library kernel or split-K: whole waves, no fixup).
         let shape = GEMM_TILES
             .iter()
@@ -831,11 +842,31 @@ impl GemmContext {
         }
     }
 
+    /// The body of a GEMM's time (before the launch overhead) and its bound, from the smooth maximum of its compute
+    /// and memory time (`joined`), its HBM bytes and the bound `terms` gave: the device's GEMM-kernel stream floor,
+    /// HBM bytes / (`gemm_stream_fraction` x HBM peak), where it is the longer (then HBM-bound). A software-
+    /// pipelined K loop issues each K tile's loads while the previous tile's math runs, so where the loads are the
+    /// slower they set the time alone: a plain maximum, not the smooth one. Devices without the figure: `joined`
+    /// and `bound` unchanged, bit for bit (the floor is 0).
+    #[inline(always)]
+    fn join(&self, joined: f64, hbm_bytes: f64, bound: Bound) -> (f64, Bound) {
+        let t_stream = hbm_bytes * self.inv_stream_bw;
+        if t_stream > joined {
+            (t_stream, Bound::Hbm)
+        } else {
+            (joined, bound)
+        }
+    }
+
     /// `estimate`, inlined.
     #[inline]
     fn estimate_inline(&self, m: f64, n: f64, k: f64, batch: f64) -> KernelEstimate {
         let (t_compute, t_mem, hbm_bytes, bound) = self.terms::<Portable>(m, n, k, batch);
-        let body = smooth_max_p::<Portable>(t_compute, t_mem, self.overlap_exponent);
+        let (body, bound) = self.join(
+            smooth_max_p::<Portable>(t_compute, t_mem, self.overlap_exponent),
+            hbm_bytes,
+            bound,
+        );
         KernelEstimate {
             time_s: body + self.launch_s,
             flops: 2.0 * m * n * k * batch,
@@ -906,6 +937,16 @@ impl GemmContext {
         } else {
             for (t, &tm) in time_s.iter_mut().zip(&*t_mem) {
                 *t = smooth_max_pow(*t, tm, self.overlap_exponent);
+            }
+        }
+        // Pass 2b: the GEMM-kernel stream floor (`join`), on devices that give one.
+        if self.inv_stream_bw > 0.0 {
+            for ((t, &hbm), bd) in time_s.iter_mut().zip(&*hbm_bytes).zip(bound.iter_mut()) {
+                let t_stream = hbm * self.inv_stream_bw;
+                if t_stream > *t {
+                    *t = t_stream;
+                    *bd = Bound::Hbm as u8;
+                }
             }
         }
         // Pass 3: the launch overhead.
@@ -2169,8 +2210,14 @@ mod tests {
             let (x, y) = (t_compute / hi, t_mem / hi);
             hi * (x * x * x + y * y * y).cbrt()
         };
+        // The device's GEMM-kernel stream floor (0 where it has none).
+        let t_stream = hbm_bytes * ctx.inv_stream_bw;
+        let floored = t_stream > body;
+        let body = body.max(t_stream);
         let bound = if ctx.launch_s > body {
             Bound::Launch
+        } else if floored {
+            Bound::Hbm
         } else if t_compute >= t_mem {
             Bound::Compute
         } else if t_hbm >= t_l2 {
@@ -2395,6 +2442,57 @@ mod tests {
         let (a, _, _, _) = ctx32.terms::<Portable>(4096.0, 4096.0, 4096.0, 1.0);
         let (u, _, _, _) = ctx32.terms::<Portable>(4096.0, 4097.0, 4096.0, 1.0);
         assert!(same_bits(u, 2.0 * a));
+    }
+
+    #[test]
+    fn a_gemm_takes_at_least_its_hbm_bytes_at_the_devices_gemm_stream_rate() {
+        let a100 = hw::registry()
+            .unwrap()
+            .get("a100-sxm4-80gb")
+            .unwrap()
+            .device()
+            .unwrap();
+        // No figure: no floor.
+        let plain = GemmContext::new(&a100, Dtype::Fp16).unwrap();
+        assert!(same_bits(plain.inv_stream_bw, 0.0));
+        // A figure of 0.25 of the HBM peak: a tall-skinny GEMM (27648 x 64 x 4096: 226.5 MB of operands, 14.5 GFLOP)
+        // takes its HBM bytes at 0.25 x 2039 GB/s, HBM-bound, plus the launch; a large square GEMM is untouched.
+        let mut ctx = plain;
+        ctx.inv_stream_bw = 1.0 / (0.25 * a100.hbm_bandwidth());
+        let (m, n, k) = (27648.0, 64.0, 4096.0);
+        let e = ctx.estimate(m, n, k, 1.0);
+        let bytes = (m * k + k * n + m * n) * 2.0;
+        assert!(same_bits(e.hbm_bytes, bytes));
+        assert!(same_bits(
+            e.time_s,
+            bytes * ctx.inv_stream_bw + ctx.launch_s
+        ));
+        let expected = bytes / (0.25 * 2039e9) + ctx.launch_s;
+        assert!(
+            (e.time_s / expected - 1.0).abs() < 1e-12,
+            "{} vs {expected}",
+            e.time_s
+        );
+        assert_eq!(e.bound, Bound::Hbm);
+        assert!(e.time_s > 2.0 * plain.estimate(m, n, k, 1.0).time_s);
+        let big = ctx.estimate(8192.0, 8192.0, 8192.0, 1.0);
+        assert!(same_bits(
+            big.time_s,
+            plain.estimate(8192.0, 8192.0, 8192.0, 1.0).time_s
+        ));
+        assert_eq!(big.bound, Bound::Compute);
+        // The schedule reports the floor as memory time; the reference and the columns give the same bits.
+        let s = ctx.schedule(m, n, k, 1.0);
+        assert!(same_bits(s.memory_s, bytes * ctx.inv_stream_bw));
+        assert_matches_reference(&ctx, &[(m, n, k), (m, 130.0, k), (8192.0, 8192.0, 8192.0)]);
+        let (ms, ns, ks, bs) = ([m, 8192.0], [n, 8192.0], [k, 8192.0], [1.0, 1.0]);
+        let mut cols = KernelColumns::zeroed(2);
+        {
+            let mut w = window(&mut cols, 0..2);
+            assert!(ctx.fill_block::<Portable>(&ms, &ns, &ks, &bs, &mut w, 1.0));
+        }
+        assert!(same_bits(cols.time_s[0], e.time_s) && same_bits(cols.time_s[1], big.time_s));
+        assert_eq!(cols.bound[0], Bound::Hbm as u8);
     }
 
     #[test]

@@ -90,6 +90,11 @@ pub struct Efficiency {
     /// GEMM kernels (PyTorch >= 2.2 calls the GEMM for it, pytorch/pytorch PR #116518; cuBLAS 11 ran a batch count
     /// of one as fast as its GEMM, issue #114911); 1 where no measurement says otherwise.
     pub batched_gemm: f64,
+    /// Fraction of the HBM peak that the device's GEMM kernels reach streaming their operands, where it is below
+    /// what a plain read stream reaches (`hbm`): a GEMM then takes at least its HBM bytes at this rate, joined to
+    /// the rest of its time by a plain maximum (hwdb `gemm_stream_fraction`; `roofline::GemmContext`). `None`: no
+    /// such floor. V100's is fitted on the cookbook's tall-skinny GEMMs (27648 x n x 4096, n <= 128).
+    pub gemm_stream: Option<f64>,
     /// Fraction of the HBM stream rate (`hbm` x peak) that an FP8 cast pass reaches: scale, convert and amax of a
     /// 16-bit tensor, optionally with its transposed fp8 copy (Transformer Engine's `cast_transpose`); 1 where no
     /// measurement says otherwise. Not inheritable through `inherit_from` (a device names one parent for all its
@@ -590,6 +595,7 @@ impl Device {
             unaligned_gemm,
             odd_gemm: e.figure("odd_gemm_fraction")?.unwrap_or(unaligned_gemm),
             batched_gemm: e.figure("batched_gemm_fraction")?.unwrap_or(1.0),
+            gemm_stream: e.figure("gemm_stream_fraction")?,
             fp8_cast: e.figure("fp8_cast_fraction")?.unwrap_or(1.0),
             gemm_library: e.figure("gemm_library_fraction")?,
             gemm_library_vector: e.figure("gemm_library_vector_fraction")?,
