@@ -243,13 +243,6 @@ _UNMET = {
     "sizes fall with n (-0.76), the even ones rise (+0.64) and the aligned ones scatter (-0.29) across 1.5-2.9%: "
     "trends of a few percent that no source explains (37 minutes of 47-170 ms calls, but the classes drift apart, "
     "so not one clock drift)",
-    # cuDNN's fused attention: no published per-head-dim kernel table, so the engine runs it on the plain
-    # 128 x 128 tile at its own fraction (roofline.rs PLAIN_TILE).
-    "h200_attention_cudnn": "median 11.6%, rank 0.81: the cuDNN fraction is fitted on H100's rows (H100 9.7%); the "
-    "d = 128 non-causal forward measures 606-611 TFLOP/s at 8k-16k, the model 520-523",
-    "fa3paper_h100_cudnn_fwd": "rank 0.68, median 12.6%: the FlashAttention-3 paper's cuDNN bars run 64 at 0.69 of "
-    "128 (413 vs 595 TFLOP/s non-causal, 16k) and 256 at 0.98, the plain tile prices 64 at 1.0 of 128 per FLOP: "
-    "cuDNN's head-dim dependence is not modelled (its kernels and tiles are not published; +23% median at 64)",
     "cookbook_mi250x_bmm_msweep": "median 13.75% (10.06% with one rate for every rocBLAS kernel; rank 0.94 -> 0.98, "
     "held-out rows 8.3% -> 13.75%): the host-bound m <= 256 rows are over-predicted by 31-43% on median (the slowest-"
     "call timing figures are refitted on the fit half, whose 512 and 1024 rows the feed penalty now prices 8-11% "
