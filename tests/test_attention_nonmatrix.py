@@ -1,10 +1,9 @@
 """Attention's non-matrix work as its own resource (issue 17): each score of a fused-attention kernel costs `4 d`
 matrix FLOPs forward but one exponential, one conversion to 16 bits and three FP32 operations whatever the head dim
 (FlashAttention-2 paper, arXiv:2307.08691, Algorithm 1). cuDNN's Hopper kernels run that work alongside the tensor
-cores (roofline.rs ``AttentionContext::with_nonmatrix``). Opt-in: priced where a device gives
+cores (roofline.rs ``AttentionContext::with_nonmatrix``). Priced where a device gives
 ``efficiency.attention_cudnn_softmax_fraction`` (the cuDNN fraction fitted with it: 0.9231 on the 48 own H100 cuDNN
-rows by tools/calibrate.py's score; not in hwdb, since it breaks the MLPerf LoRA holdout max, see
-docs/models/roofline.md). The rates are the device's: special functions at
+rows by tools/calibrate.py's score; H100, H200 and H800 give it, docs/models/roofline.md). The rates are the device's: special functions at
 ``compute.special_function_tflops`` (derived from the CUDA C++ Programming Guide's 16 results per clock per SM),
 FP32 at half the vector FP32 peak (an FMA counts two FLOPs)."""
 
@@ -15,8 +14,24 @@ import perfmodel as pm
 import pytest
 
 H100 = "h100-sxm5-80gb"
-#: H100 with the opt-in cuDNN softmax resource at the fraction fitted with it.
-H100_SFU = pm.hwdb.get(H100).with_overrides({"efficiency.attention_cudnn_softmax_fraction": 0.9231})
+#: H100 as shipped: the cuDNN softmax resource at the fraction fitted with it.
+H100_SFU = pm.hwdb.get(H100)
+#: H100 without the key: cuDNN on the plain tile alone at attention_cudnn_fraction.
+H100_PLAIN = pm.hwdb.parse(
+    "\n".join(
+        line
+        for line in pm.hwdb.get(H100).to_toml().splitlines()
+        if not line.startswith("attention_cudnn_softmax_fraction")
+    ).replace('id = "h100-sxm5-80gb"', 'id = "h100-plain-cudnn"')
+)
+
+
+def test_h100_ships_the_fitted_softmax_fraction():
+    # Fitted on the 48 own H100 cuDNN rows with the non-matrix resource (tools/calibrate.py score); H200 and H800
+    # state H100's.
+    for dev in (H100, "h200-sxm-141gb", "h800-sxm5-80gb"):
+        assert float(pm.hwdb.get(dev)["efficiency.attention_cudnn_softmax_fraction"]) == 0.9231
+    assert H100_PLAIN.get("efficiency.attention_cudnn_softmax_fraction") is None
 
 
 def test_h100_special_function_rate_is_the_fa3_papers():
@@ -71,6 +86,6 @@ def test_cudnn_head_dim_64_runs_slower_per_flop():
     # non-matrix resource (nothing fitted on these bars) gives 0.6-0.8.
     rate = {d: d / _cudnn_fwd_time(d) for d in (64, 128)}
     assert 0.6 < rate[64] / rate[128] < 0.8
-    # Without the key (hwdb as shipped) cuDNN keeps the plain tile alone: equal per FLOP.
-    plain = {d: d / _cudnn_fwd_time(d, device=H100) for d in (64, 128)}
+    # Without the key cuDNN keeps the plain tile alone: equal per FLOP.
+    plain = {d: d / _cudnn_fwd_time(d, device=H100_PLAIN) for d in (64, 128)}
     assert plain[64] / plain[128] == pytest.approx(1.0, rel=1e-2)

@@ -166,12 +166,23 @@ def test_cudnn_attention_kernel():
     # cuDNN's fused attention has its own fraction (H100: fitted on this project's 48 cuDNN SDPA rows; H200
     # inherits); the work model is the same, so the time ratio to FlashAttention-2 is the fraction ratio in the
     # compute-bound limit.
-    h = pm.hwdb.get(H100)
+    # Checked on H100 without attention_cudnn_softmax_fraction (the plain tile alone); as shipped, the scores'
+    # non-matrix work is cuDNN's own resource (tests/test_attention_nonmatrix.py derives that step by hand).
+    h = pm.hwdb.parse(
+        "\n".join(
+            line
+            for line in pm.hwdb.get(H100).to_toml().splitlines()
+            if not line.startswith("attention_cudnn_softmax_fraction")
+        ).replace(f'id = "{H100}"', 'id = "h100-plain-cudnn"')
+    )
     ratio = float(h["efficiency.attention_cudnn_fraction"]) / float(h["efficiency.attention_fraction"])
     assert 1.3 < ratio < 1.9  # measured forward rates 1.4-1.9x FlashAttention-2 (validation/measured.csv)
-    flash = pm.roofline.attention(H100, 1, 16, 16384, 128, causal=False)["time_s"][0]
-    cudnn = pm.roofline.attention(H100, 1, 16, 16384, 128, causal=False, kernel="cudnn")["time_s"][0]
+    flash = pm.roofline.attention(h, 1, 16, 16384, 128, causal=False)["time_s"][0]
+    cudnn = pm.roofline.attention(h, 1, 16, 16384, 128, causal=False, kernel="cudnn")["time_s"][0]
     assert flash / cudnn == pytest.approx(ratio, rel=0.02)
+    # As shipped, still within the measured 1.4-1.9x at d = 128.
+    shipped = pm.roofline.attention(H100, 1, 16, 16384, 128, causal=False, kernel="cudnn")["time_s"][0]
+    assert 1.4 < flash / shipped < 1.9
     with pytest.raises(pm.UnsupportedError, match="cuDNN attention.*a100-sxm4-80gb"):
         pm.roofline.attention("a100-sxm4-80gb", 1, 16, 4096, 128, kernel="cudnn")
     with pytest.raises(pm.InvalidArgumentError, match="`kernel`.*'flash'.*'cudnn'"):

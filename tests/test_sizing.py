@@ -237,13 +237,6 @@ _UNMET = {
     "fill 34 waves of 108 SMs, so it has no step; pricing per tile instead of per wave would step -0.9% there but "
     "raise each segment by 0.4%, where the odd rows fall 0.3% below 14336 (rank vs n -0.89) and rise 0.3% above "
     "(+0.78), and the even rows do not step (+0.2% on mean): no kernel or wave model found that gives both",
-    # cuDNN's fused attention: no published per-head-dim kernel table, so the engine runs it on the plain
-    # 128 x 128 tile at its own fraction (roofline.rs PLAIN_TILE).
-    "h200_attention_cudnn": "median 11.6%, rank 0.81: the cuDNN fraction is fitted on H100's rows (H100 9.7%); the "
-    "d = 128 non-causal forward measures 606-611 TFLOP/s at 8k-16k, the model 520-523",
-    "fa3paper_h100_cudnn_fwd": "rank 0.68, median 12.6%: the FlashAttention-3 paper's cuDNN bars run 64 at 0.69 of "
-    "128 (413 vs 595 TFLOP/s non-causal, 16k) and 256 at 0.98, the plain tile prices 64 at 1.0 of 128 per FLOP: "
-    "cuDNN's head-dim dependence is not modelled (its kernels and tiles are not published; +23% median at 64)",
     # rocBLAS's gfx942 logic file (tools/import_tensile_sweeps.py): efficiencies in % of peak at a tuning clock the
     # file does not state (Tensile tuning/automation/ConvertToEfficiency.py), priced at the boost clock, no fit.
     "tensile_mi300x_rocblas_fp16": "rank 0.95, median 29.1% (all 181 rows held out; nothing fitted) with the file's "

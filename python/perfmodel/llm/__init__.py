@@ -542,7 +542,7 @@ _PLAN_ORDER = (
     "tp", "pp", "dp", "vp", "cp", "ep", "micro_batch", "global_batch", "sp", "recompute", "zero", "qwz", "qgz", "hpz",
     "weights_group", "grads_group", "offload_optimizer", "offload_activations", "fp8", "flash_attention",
     "cudnn_attention", "dp_overlap", "tp_overlap", "pp_overlap", "grad_fp32", "frozen_weights", "fp4", "rank_order",
-    "cuda_graphs", "vocab_multiple",
+    "cuda_graphs", "vocab_multiple", "lora_rank", "lora_dropout",
 )  # fmt: skip
 _PLAN_IN_ORDER = _VALUE_PLAN_KEYS == _PLAN_ORDER
 
@@ -796,9 +796,9 @@ class Estimate(Result):
 
 #: Plan options that are counts (whole numbers >= 1), counts where 0 means "not set", and on/off flags.
 _COUNT_KEYS = ("tp", "pp", "dp", "vp", "cp", "ep", "micro_batch", "global_batch", "hpz", "vocab_multiple")
-_ZERO_OK_KEYS = ("weights_group", "grads_group")
+_ZERO_OK_KEYS = ("weights_group", "grads_group", "lora_rank")
 _FLAG_KEYS = ("sp", "qwz", "qgz", "offload_optimizer", "offload_activations", "flash_attention", "cudnn_attention",
-              "dp_overlap", "tp_overlap", "pp_overlap", "grad_fp32", "frozen_weights")  # fmt: skip
+              "dp_overlap", "tp_overlap", "pp_overlap", "grad_fp32", "frozen_weights", "lora_dropout")  # fmt: skip
 
 
 #: Training GEMM dtypes: 16-bit, FP8 (Transformer Engine's recipe) and NVFP4 (TE's ``NVFP4BlockScaling``).
@@ -893,6 +893,8 @@ def estimate(
     cuda_graphs: str = "none",
     vocab_multiple: int = 128,
     seq_len: int | None = None,
+    lora_rank: int = 0,
+    lora_dropout: bool = False,
 ) -> Estimate:
     """Predict one training step of ``model`` on ``cluster`` under one plan.
 
@@ -969,7 +971,15 @@ def estimate(
     frozen_weights : bool
         Price fine-tuning with the model's weights frozen (LoRA and other adapters): no weight-gradient GEMMs,
         gradient reduction, optimizer step, gradients or optimizer states for them (ZeRO-3 still gathers
-        them); the adapters themselves are not priced.
+        them); the adapters themselves are priced only with ``lora_rank``.
+    lora_rank : int
+        LoRA adapters of this rank on the attention's QKV and output projections (NeMo's ``target_modules:
+        ['attention']``; needs ``frozen_weights=True``; default 0: none): their 16-bit GEMMs, scaling and add
+        passes and TP collectives, as NeMo's ``ParallelLinearAdapter`` runs them (``raw`` and the breakdown
+        count them in forward, backward and ``tp_comm``). Their kernels are not in the eager launch count.
+    lora_dropout : bool
+        Dropout on each adapter's input (NeMo's ``adapter_dropout`` > 0 with ``dropout_position: pre``, as the
+        MLPerf Llama-2-70B LoRA configs set it): a pass over the input each way and its 1-byte mask.
     rank_order : str
         How ranks are numbered, innermost group first: ``"tp-cp-dp-pp"`` (default; Megatron-core's order, pipeline
         stages outermost) or ``"tp-cp-pp-dp"`` (Megatron-core's ``use_tp_pp_dp_mapping``, NeMo's
@@ -1054,7 +1064,8 @@ def estimate(
         "flash_attention": flash_attention, "cudnn_attention": cudnn_attention, "dp_overlap": dp_overlap, "tp_overlap": tp_overlap, "pp_overlap": pp_overlap, "grad_fp32": grad_fp32,
         "weights_group": weights_group, "grads_group": grads_group, "offload_optimizer": offload_optimizer,
         "offload_activations": offload_activations, "frozen_weights": frozen_weights, "rank_order": rank_order,
-        "cuda_graphs": cuda_graphs, "vocab_multiple": vocab_multiple,
+        "cuda_graphs": cuda_graphs, "vocab_multiple": vocab_multiple, "lora_rank": lora_rank,
+        "lora_dropout": lora_dropout,
     }  # fmt: skip
     if handle is None:
         return placement_mod.estimate_placed(
@@ -1070,10 +1081,11 @@ def estimate(
         and rank_order in RANK_ORDERS
         and cuda_graphs in CUDA_GRAPHS
         and {type(tp), type(pp), type(dp), type(vp), type(cp), type(ep), type(micro_batch), type(global_batch),
-             type(zero), type(hpz), type(weights_group), type(grads_group), type(vocab_multiple)} == _INT
+             type(zero), type(hpz), type(weights_group), type(grads_group), type(vocab_multiple),
+             type(lora_rank)} == _INT
         and {type(sp), type(qwz), type(qgz), type(flash_attention), type(cudnn_attention), type(dp_overlap),
              type(tp_overlap), type(pp_overlap), type(grad_fp32), type(offload_optimizer), type(offload_activations),
-             type(frozen_weights)} == _BOOL
+             type(frozen_weights), type(lora_dropout)} == _BOOL
     ):  # fmt: skip
         # The plan as numbers in the engine's order (ints and bools as floats; the engine checks ranges);
         # anything else (numpy scalars, 0/1 flags, wrong types) takes the checked path below.
@@ -1085,7 +1097,7 @@ def estimate(
                       float(cudnn_attention), float(dp_overlap), float(tp_overlap), float(pp_overlap),
                       float(grad_fp32), float(frozen_weights), 1.0 if dtype == "nvfp4" else 0.0,
                       float(RANK_ORDERS.index(rank_order)), float(CUDA_GRAPHS.index(cuda_graphs)),
-                      float(vocab_multiple)]  # fmt: skip
+                      float(vocab_multiple), float(lora_rank), float(lora_dropout)]  # fmt: skip
         except (TypeError, ValueError):
             values = None
     if values is None:

@@ -503,20 +503,27 @@ def _lora_model(p: dict[str, Any]) -> llm.Model:
 
 def _lora_plan(p: dict[str, Any]) -> dict[str, Any]:
     """The plan of a LoRA submission (TP, CP, DP, SP, PP 1, micro-batch 1, FP8, TP overlap), frozen weights,
-    cuDNN's fused attention (:func:`_mlperf_cudnn_attention`: the configs set ``NVTE_FUSED_ATTN=1``)."""
+    cuDNN's fused attention (:func:`_mlperf_cudnn_attention`: the configs set ``NVTE_FUSED_ATTN=1``), and the
+    adapters: rank ``lora_rank`` (16) on the attention's QKV and output projections with dropout on their inputs
+    (every submission's ``conf/megatron_gpt_peft_tuning_config.yaml``: ``adapter_dim`` 16, ``adapter_dropout``
+    0.1, ``dropout_position: "pre"``, ``target_modules: ['attention']``; ``LORA_A2A=1``, the projection
+    adapter's all-to-all, in every row's config)."""
     return dict(tp=p["tp"], pp=p.get("pp", 1), cp=p.get("cp", 1), dp=p["dp"], micro_batch=p["micro_batch"],
                 global_batch=p["global_batch"], sp=bool(p["sequence_parallel"]), recompute=p.get("recompute", "none"),
                 dtype="fp8", zero=1, dp_overlap=True, tp_overlap=bool(p.get("tp_comm_overlap", False)),
-                frozen_weights=True, cudnn_attention=True, cuda_graphs=_mlperf_cuda_graphs(p))  # fmt: skip
+                frozen_weights=True, cudnn_attention=True, cuda_graphs=_mlperf_cuda_graphs(p),
+                lora_rank=int(p.get("lora_rank", 16)), lora_dropout=True)  # fmt: skip
 
 
 def _mlperf_lora_rows(calib: dict[str, float] | None = None) -> list[dict[str, Any]]:
     """MLPerf Training Llama-2-70B LoRA submissions on H100 and H200 (v4.0-v5.0, docs/sources_issue12.md):
     samples/s (one sample = one packed 8,192-token sequence), with each submission's plan (TP, CP, DP, SP, PP 1,
     micro-batch 1, FP8, TP overlap), priced with the step model's ``frozen_weights`` (no weight gradients, no
-    gradient reduction or optimizer step for the frozen weights). Not priced: LoRA's adapters (rank 16 on
-    attention, about 0.06 % of the parameters; their all-reduce and Adam update are under 1 % of the step) and
-    their small GEMMs (about 2,000 rank-16 kernels per micro-batch, launch-bound). H200 rows use hgx-h200 (its
+    gradient reduction or optimizer step for the frozen weights) and the rank-16 adapters' GEMMs, passes and
+    TP collectives (``lora_rank``, ``lora_dropout``). Not priced: the adapters' all-reduce across data-parallel
+    ranks and Adam update (about 0.06 % of the parameters: under 1 % of the step), nor their kernels' host
+    launches in eager steps (about 28 per layer, plain PyTorch ops, not in the launch count the system's
+    per-kernel figure was fitted with). H200 rows use hgx-h200 (its
     calibration is dgx-h100's, ``same_as``). All rows are held out of every fit."""
     rows = []
     for r in _mlperf_pub("Llama-2-70B LoRA").iter_rows(named=True):

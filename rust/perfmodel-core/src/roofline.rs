@@ -1577,7 +1577,7 @@ pub fn attention_tile_for(tiles: &[AttentionTile], d: f64) -> AttentionTile {
 /// in square steps of the instantiation's block rows, a forward step paying the non-matrix softmax work per score
 /// (`attention_softmax_ratio`) and, joined by the smooth maximum, its warps' shared-memory reads of K and V; the
 /// d = 128 tile keeps its cost exactly (the fractions were fitted there). cuDNN's kernels run the plain tile; where
-/// the device gives `attention_cudnn_softmax_fraction` (opt-in), with the scores' non-matrix work (exponential,
+/// the device gives `attention_cudnn_softmax_fraction` (H100, H200, H800), with the scores' non-matrix work (exponential,
 /// conversion, FP32 softmax operations) as its own resource at the device's special-function and FP32 rates,
 /// overlapped with the matrix work ([`score_nonmatrix_s`]).
 #[derive(Debug, Clone, Copy)]

@@ -129,8 +129,14 @@ pub struct Plan {
     pub grad_fp32: bool,
     /// The model's weights are frozen (LoRA and other adapter fine-tuning): no weight-gradient GEMMs, gradient
     /// reduction, optimizer step, gradients or optimizer states for them; ZeRO-3 still gathers them. The
-    /// adapters themselves (well under 1% of the parameters at the usual ranks) are not priced.
+    /// adapters themselves are priced with `lora_rank` (their optimizer step and DP reduction, well under 1% of
+    /// the parameters at the usual ranks, are not).
     pub frozen_weights: bool,
+    /// LoRA adapters of this rank on the attention's QKV and output projections (NeMo's `target_modules:
+    /// ['attention']`), trained on frozen weights (`step::lora_times`, `step::lora_collectives`); 0 = none.
+    pub lora_rank: u32,
+    /// Dropout on each adapter's input (NeMo's `adapter_dropout` > 0 with `dropout_position: pre`).
+    pub lora_dropout: bool,
     /// The rank order the groups are laid out in ([`RankOrder`]).
     pub rank_order: RankOrder,
     /// Which kernels replay from CUDA graphs ([`CudaGraphs`]); eager kernels cost the host
@@ -171,6 +177,8 @@ impl Default for Plan {
             pp_overlap: false,
             grad_fp32: false,
             frozen_weights: false,
+            lora_rank: 0,
+            lora_dropout: false,
             rank_order: RankOrder::TpCpDpPp,
             cuda_graphs: CudaGraphs::None,
             vocab_multiple: 128,
@@ -391,6 +399,21 @@ impl Plan {
                 format!("is {}; expected 0, 1, 2 or 3", self.zero),
             ));
         }
+        if self.lora_rank > 0 && !self.frozen_weights {
+            return Err(invalid(
+                "lora_rank",
+                format!(
+                    "is {}; LoRA adapters train on frozen weights: set frozen_weights=True",
+                    self.lora_rank
+                ),
+            ));
+        }
+        if self.lora_dropout && self.lora_rank == 0 {
+            return Err(invalid(
+                "lora_dropout",
+                "is True with lora_rank = 0: the dropout is on the adapters' inputs; give lora_rank",
+            ));
+        }
         let Some(code) = self.check_code(m, cluster_gpus) else {
             return Ok(());
         };
@@ -505,6 +528,8 @@ pub const PLAN_KEYS: &[&str] = &[
     "rank_order",
     "cuda_graphs",
     "vocab_multiple",
+    "lora_rank",
+    "lora_dropout",
 ];
 
 /// The largest count a plan option takes (GPUs, ranks, batch): 2^24, as the Python boundary's `MAX_COUNT`.
@@ -583,6 +608,16 @@ impl Plan {
                 "pp_overlap" => p.pp_overlap = flag(k, v)?,
                 "grad_fp32" => p.grad_fp32 = flag(k, v)?,
                 "frozen_weights" => p.frozen_weights = flag(k, v)?,
+                "lora_rank" => {
+                    if !v.is_finite() || v.fract() != 0.0 || !(0.0..=MAX_PLAN_COUNT).contains(&v) {
+                        return Err(invalid(
+                            k,
+                            format!("is {v}; expected a whole number from 0 (no adapters) to 16,777,216"),
+                        ));
+                    }
+                    p.lora_rank = v as u32;
+                }
+                "lora_dropout" => p.lora_dropout = flag(k, v)?,
                 _ => {
                     let close = crate::error::closest(k, PLAN_KEYS.iter().copied());
                     let hint = if close.is_empty() {

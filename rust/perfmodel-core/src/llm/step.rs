@@ -390,16 +390,92 @@ fn layer_times(m: &Model, p: &Plan, c: &Cluster) -> LayerTimes {
     } else {
         (0.0, 0.0)
     };
+    let ((lora_gf, lora_gb), (lora_mf, lora_mb)) = lora_times(m, p, c, tok);
     let k = c.calib.compute_time_scale;
     let km = c.calib.memory_time_scale;
     LayerTimes {
-        fwd: k * (qkv_f + proj_f + mlp_f + attn_f) + km * (soft_f + elem_f + cast_f),
-        bwd: k * (qkv_b + proj_b + mlp_b + attn_b) + km * (soft_b + elem_b + cast_b),
+        fwd: k * (qkv_f + proj_f + mlp_f + attn_f + lora_gf)
+            + km * (soft_f + elem_f + cast_f + lora_mf),
+        bwd: k * (qkv_b + proj_b + mlp_b + attn_b + lora_gb)
+            + km * (soft_b + elem_b + cast_b + lora_mb),
         attn_fwd: k * attn_f + km * soft_f,
         overlappable: k * (qkv_f + mlp_f),
         col_dgrad: [k * qkv_d, k * up_dw.0],
         col_wgrad: [k * qkv_w, k * up_dw.1],
     }
+}
+
+/// The LoRA adapters of one layer for one micro-batch of `tok` tokens on one TP rank, as NeMo's
+/// `ParallelLinearAdapter` runs them (NVIDIA/NeMo @ 4068955b5add5a52a493c10be12437de3f4ca361, tag
+/// 24.09-alpha.rc0, `nemo/collections/nlp/modules/common/megatron/adapters/parallel_adapters.py`, with
+/// `peft_config.py` `_create_lora_config`: identity activation, `gather_output=False`; `mcore_mixins.py`: the
+/// QKV adapter reads the layer norm's output, gathered over the sequence-parallel ranks, and its result is added
+/// to the QKV GEMM's; the output-projection adapter reads the attention output and its result is added to the
+/// projection's): `((GEMM forward, GEMM backward), (memory-bound forward, memory-bound backward))` seconds.
+/// Each adapter is a 16-bit rank-`r` pair of linears (`linear_in` h -> r, column-parallel with its output
+/// gathered, for QKV; row-parallel for the projection; `linear_out` r -> out, column-parallel), an optional
+/// dropout on its input (`dropout_position: pre`: the dropout output and a 1-byte mask written, read again
+/// backward), the `alpha / r` scaling pass and the add into the frozen linear's output; backward the scaling,
+/// the data- and weight-gradient GEMMs of both linears and the add of the input gradient into the frozen
+/// path's. GEMMs at the device's 16-bit rate (the adapters are plain Megatron linears, not FP8), the passes
+/// on the stream engine; their collectives are [`lora_collectives`]. With sequence parallelism the
+/// projection adapter's output leaves by an all-to-all (NeMo's `a2a_experimental`) and is scaled and added
+/// on `tok / tp` tokens.
+fn lora_times(m: &Model, p: &Plan, c: &Cluster, tok: f64) -> ((f64, f64), (f64, f64)) {
+    if p.lora_rank == 0 {
+        return ((0.0, 0.0), (0.0, 0.0));
+    }
+    let g = &c.gemm16;
+    let gemm = |m_: f64, n: f64, k: f64| g.estimate(m_, n, k, 1.0).time_s;
+    let pass = |read: f64, write: f64| c.stream.estimate(read, write, 0.0).time_s;
+    let t = f64::from(p.tp);
+    let r = f64::from(p.lora_rank);
+    let h = m.hidden;
+    let q_in = m.q_width() / t;
+    let qkv_out = (m.q_width() + m.kv_width()) / t;
+    // Dropout over `n` values: forward writes the output and a 1-byte mask, backward reads the gradient and
+    // the mask and writes the input's gradient.
+    let dropout = |n: f64| {
+        if p.lora_dropout {
+            (
+                pass(B16 * n, (B16 + 1.0) * n),
+                pass((B16 + 1.0) * n, B16 * n),
+            )
+        } else {
+            (0.0, 0.0)
+        }
+    };
+    // Scaling of the adapter's output (`x * alpha / r`) and its add into the frozen linear's output: forward
+    // one pass each; backward the scaling's (the add's gradient passes through).
+    let scale_add = |n: f64| {
+        (
+            pass(B16 * n, B16 * n) + pass(2.0 * B16 * n, B16 * n),
+            pass(B16 * n, B16 * n),
+        )
+    };
+    // QKV adapter: input [tok, h], linear_in h -> r/t (gathered to r), linear_out r -> qkv_out.
+    let (qd_f, qd_b) = dropout(tok * h);
+    let (qs_f, qs_b) = scale_add(tok * qkv_out);
+    let q_gf = gemm(tok, r / t, h) + gemm(tok, qkv_out, r);
+    let q_gb =
+        gemm(tok, r, qkv_out) + gemm(r, qkv_out, tok) + gemm(tok, h, r / t) + gemm(r / t, h, tok);
+    // The input gradient added into the layer norm output's.
+    let q_acc = pass(2.0 * B16 * tok * h, B16 * tok * h);
+    // Projection adapter: input [tok, q/t], linear_in q/t -> r (row-parallel), linear_out r -> h/t.
+    // Its output: [tok / t, h] after the all-to-all with SP, [tok, h] (gathered where tp > 1) without.
+    let out_tok = if p.sp { tok / t } else { tok };
+    let (pd_f, pd_b) = dropout(tok * q_in);
+    let (ps_f, ps_b) = scale_add(out_tok * h);
+    let p_gf = gemm(tok, r, q_in) + gemm(tok, h / t, r);
+    let p_gb = gemm(tok, r, h / t) + gemm(r, h / t, tok) + gemm(tok, q_in, r) + gemm(r, q_in, tok);
+    let p_acc = pass(2.0 * B16 * tok * q_in, B16 * tok * q_in);
+    (
+        (q_gf + p_gf, q_gb + p_gb),
+        (
+            qd_f + qs_f + pd_f + ps_f,
+            qd_b + qs_b + q_acc + pd_b + ps_b + p_acc,
+        ),
+    )
 }
 
 /// Values a low-precision recipe quantizes per TP rank for one micro-batch of `tok` tokens: the inputs (forward)
@@ -490,7 +566,18 @@ pub fn layer_activation_bytes(m: &Model, p: &Plan) -> f64 {
     } else {
         5.0 * f64::from(m.heads) * s / m.hidden
     };
-    match (p.recompute, p.sp) {
+    // LoRA adapters ([`lora_times`]): the QKV adapter's 16-bit input (the gathered layer-norm output, or its
+    // dropout's output) kept for its weight gradient, and with dropout the 1-byte masks and the projection
+    // adapter's dropped input (`b s q / t`).
+    let lora = if p.lora_rank == 0 || p.recompute == Recompute::Full {
+        0.0
+    } else if p.lora_dropout {
+        let q_t = m.q_width() / m.hidden / t;
+        sbh * (B16 + 1.0 + (B16 + 1.0) * q_t)
+    } else {
+        sbh * B16
+    };
+    lora + match (p.recompute, p.sp) {
         (Recompute::Full, true) => 2.0 * sbh / t,
         (Recompute::Full, false) => 2.0 * sbh,
         (Recompute::Selective, false) => sbh * (10.0 + tp_part / t),
@@ -1272,11 +1359,26 @@ pub struct Kernels {
     /// CP's K/V all-gather and EP's all-to-all of one layer.
     cp: f64,
     ep: f64,
+    /// The LoRA adapters' TP collectives of one layer and micro-batch ([`lora_collectives`]), exposed.
+    lora_tp: f64,
 }
 
 /// The plan fields [`Kernels`] depend on.
 /// What [`kernels`] depends on in a plan.
-pub type KernelKey = (u32, u32, u32, u32, bool, bool, bool, bool, bool, bool);
+pub type KernelKey = (
+    u32,
+    u32,
+    u32,
+    u32,
+    bool,
+    bool,
+    bool,
+    bool,
+    bool,
+    bool,
+    u32,
+    bool,
+);
 
 pub fn kernel_key(p: &Plan) -> KernelKey {
     (
@@ -1290,6 +1392,8 @@ pub fn kernel_key(p: &Plan) -> KernelKey {
         p.cudnn_attention,
         p.frozen_weights,
         p.fp4,
+        p.lora_rank,
+        p.lora_dropout,
     )
 }
 
@@ -1364,6 +1468,13 @@ pub fn kernels(m: &Model, p: &Plan, c: &Cluster) -> Kernels {
         tp: tp_collectives(m, p, c).map_or([0.0; 2], |t| [t[0].time_s(), t[1].time_s()]),
         cp: cp_collective(m, p, c).map_or(0.0, |x| x.time_s()),
         ep: ep_collective(m, p, c).map_or(0.0, |x| x.time_s()),
+        lora_tp: {
+            let per = f64::from(m.layers / p.pp) * f64::from(p.micro_batches());
+            lora_collectives(m, p, c)
+                .iter()
+                .map(|x| x.time_s() * x.calls_per_step / per)
+                .sum()
+        },
     }
 }
 
@@ -1534,7 +1645,8 @@ pub fn stage_cost_with(
         } else {
             1.0
         }
-        + hide(tp_bwd);
+        + hide(tp_bwd)
+        + kern.lora_tp;
 
     // CP: ring exchange of K and V (forward) and of their gradients (backward), partly hidden by attention.
     let mut cp_layer = 0.0;
@@ -1668,6 +1780,66 @@ pub fn tp_collectives(m: &Model, p: &Plan, c: &Cluster) -> Option<[Collective; 2
     })
 }
 
+/// The TP collectives of one layer's LoRA adapters ([`lora_times`]) per micro-batch, with calls per step, as
+/// NeMo's adapter linears run them (the adapters' own Megatron linears, sequence parallelism off inside them):
+/// forward the gather of the QKV adapter's rank-`r` activations (`gather_output`) and the all-reduce of the
+/// projection adapter's row-parallel `linear_in`; backward the all-reduces of both `linear_out` input gradients
+/// (their input is replicated over the TP ranks). With SP the projection adapter's output goes to the
+/// sequence-parallel layout by an all-to-all each way (`a2a_experimental`, `all2all_hp2sp`: `b s h / tp`
+/// 16-bit values per rank); without SP its column-parallel output is gathered forward and the QKV adapter's
+/// input gradient all-reduced backward. Exposed: no TP overlap covers them. Empty when tp = 1 or no adapters.
+pub fn lora_collectives(m: &Model, p: &Plan, c: &Cluster) -> Vec<Collective> {
+    if p.tp == 1 || p.lora_rank == 0 {
+        return Vec::new();
+    }
+    let tok = f64::from(p.micro_batch) * m.seq_len / f64::from(p.cp);
+    let rank = B16 * tok * f64::from(p.lora_rank);
+    let per = f64::from(m.layers / p.pp) * f64::from(p.micro_batches());
+    let fwd = if p.recompute == Recompute::Full {
+        2.0
+    } else {
+        1.0
+    };
+    let what = "LoRA adapter activations";
+    let mut out = vec![
+        c.coll(what, GroupKind::Tp, Op::AllGather, p.tp, 1, rank, per * fwd),
+        c.coll(
+            what,
+            GroupKind::Tp,
+            Op::AllReduce,
+            p.tp,
+            1,
+            rank,
+            per * (fwd + 2.0),
+        ),
+    ];
+    if p.sp {
+        let bytes = B16 * tok * m.hidden / f64::from(p.tp);
+        out.push(c.coll(
+            what,
+            GroupKind::Tp,
+            Op::AllToAll,
+            p.tp,
+            1,
+            bytes,
+            per * (fwd + 1.0),
+        ));
+    } else {
+        let bytes = B16 * tok * m.hidden;
+        out.push(c.coll(
+            what,
+            GroupKind::Tp,
+            Op::AllGather,
+            p.tp,
+            1,
+            bytes,
+            per * fwd,
+        ));
+        out.push(c.coll(what, GroupKind::Tp, Op::AllReduce, p.tp, 1, bytes, per));
+    }
+    out
+}
+
 /// CP's all-gather of one layer's K and V (`2 b s kv_width / tp` 16-bit values over the cp ranks).
 pub fn cp_collective(m: &Model, p: &Plan, c: &Cluster) -> Option<Collective> {
     if p.cp == 1 {
@@ -1738,6 +1910,7 @@ pub fn plan_collectives(m: &Model, p: &Plan, c: &Cluster) -> Vec<Collective> {
             out.push(tc[1]);
         }
     }
+    out.extend(lora_collectives(m, p, c));
     out.extend(cp_collective(m, p, c));
     out.extend(ep_collective(m, p, c));
     if p.pp > 1 {
