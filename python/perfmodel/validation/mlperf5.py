@@ -29,8 +29,12 @@ Prediction: ``perfmodel.llm.estimate`` with the submission's plan, global batch 
 (the submissions' frameworks: NeMo/Megatron-core and AMD's fork of it): FP8 GEMMs, the distributed optimizer
 (ZeRO-1) with overlapped gradient reduction, flash attention (cuDNN's on H100/H200: :data:`CUDNN_ACCELERATORS`),
 no recomputation unless the config asks for it,
-overlapped pipeline sends when interleaved; LoRA rows with frozen weights (``frozen_weights=True``; the rank-16
-adapters are not priced, as in :func:`perfmodel.validation.llm._mlperf_lora_rows`). Systems: B200 ``dgx-b200``
+overlapped pipeline sends when interleaved; LoRA rows with frozen weights (``frozen_weights=True``). Their rank-16
+adapters are not priced here, unlike :func:`perfmodel.validation.llm._mlperf_lora_rows` (NeMo's adapters on the
+v4.x/v5.0 H100/H200 submissions): priced with NeMo's passes and TP collectives and the v5.x profiles refitted on the
+same LoRA rows, the held-out pretraining rows of the new hardware went 4.9 -> 11.3 % median and the H100 LoRA anchor
+13.7 -> 23.9 % (session 16), so the v5.x stacks (Blackwell NeMo 25.x, AMD's fork) do not pay NeMo 24.09's adapter
+cost; their profiles keep absorbing it. Systems: B200 ``dgx-b200``
 (8 per node), MI325X ``mi325x-node``, MI355X ``mi355x-pollara-node``, H100 ``dgx-h100``, H200 ``hgx-h200``,
 MI300X ``mi300x-pollara-node``; GB200 (GB300) on ``gb200-nvl72`` (``gb300-nvl72``) with the GPUs of a run spread over as few NVLink domains
 as hold them evenly: the largest multiple of 4 (a compute tray) dividing the GPU count and at most 72 is the
