@@ -264,6 +264,25 @@ def test_llm_estimate_flags_map_onto_the_api(capsys: pytest.CaptureFixture[str])
     assert "cp=2, ep=4" in out and "tp_overlap, pp_overlap" in out
 
 
+def test_llm_estimate_lora_flags_map_onto_the_api(capsys: pytest.CaptureFixture[str]) -> None:
+    # --lora-rank / --lora-dropout are the API's lora_rank / lora_dropout (adapters on frozen weights).
+    argv = ["llm", "estimate", "llama2-70b", "dgx-h100", "2", "--global-batch", "16", "--tp", "4", "--frozen-weights",
+            "--lora-rank", "16", "--lora-dropout", "--format", "json"]  # fmt: skip
+    rc, out, _ = _run(capsys, argv)
+    e = pm.llm.estimate(pm.llm.model("llama2-70b"), ("dgx-h100", 2), tp=4, global_batch=16, frozen_weights=True,
+                        lora_rank=16, lora_dropout=True)  # fmt: skip
+    bare = pm.llm.estimate(
+        pm.llm.model("llama2-70b"), ("dgx-h100", 2), tp=4, global_batch=16, frozen_weights=True
+    )
+    assert rc == 0 and _strict(out)["step_time_s"] == pytest.approx(e.step_time_s)
+    assert e.step_time_s > bare.step_time_s  # the adapters cost something
+    rc, out, _ = _run(capsys, argv[:-2])
+    assert "lora_rank=16" in out and "lora_dropout" in out
+    # Adapters without frozen weights: the library's error, naming the argument.
+    rc, _, err = _run(capsys, [a for a in argv if a != "--frozen-weights"])
+    assert rc != 0 and "lora_rank" in err
+
+
 # -- daq ----------------------------------------------------------------------------------------------------
 def test_daq_commands_are_the_library(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     rc, out, _ = _run(

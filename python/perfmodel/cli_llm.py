@@ -3,7 +3,8 @@
 perfmodel llm presets
 perfmodel llm search MODEL SYSTEM NODES --global-batch N [--top 10] [--tp 8 --pp 1,2,4 --cp 1,2 --ep 1,8 ...]
 perfmodel llm estimate MODEL SYSTEM NODES --global-batch N [--tp 8 --pp 8 --vp 1 --cp 1 --ep 1 --micro-batch 1
-    --recompute full --zero 1 --qwz --qgz --hpz 8 --sp --dp-overlap --tp-overlap --pp-overlap --seq-len 4096]
+    --recompute full --zero 1 --qwz --qgz --hpz 8 --sp --dp-overlap --tp-overlap --pp-overlap --seq-len 4096
+    --frozen-weights --lora-rank 16 --lora-dropout]
     [--group SYSTEM:NODES ... --placement nic-aware|naive|compare --layers-per-stage 26,22|auto --no-fallback]
 perfmodel llm sizing MODEL DEVICE [--tp 1 --seq-len N --micro-batch 1 --forward]  (``cli_sizing``)
 perfmodel llm sizing-rules [--devices mi300x,h100-sxm5-80gb]
@@ -147,6 +148,14 @@ def add_parser(sub: Any) -> None:
             )
             for flag, _, text in _FLAGS:
                 s.add_argument(flag, action="store_true", help=text)
+            s.add_argument("--lora-rank", type=int, default=0, metavar="R",
+                           help="LoRA adapters of rank R on the QKV and output projections (with --frozen-weights; "
+                                "default 0: none)")  # fmt: skip
+            s.add_argument(
+                "--lora-dropout",
+                action="store_true",
+                help="dropout on the adapters' inputs (with --lora-rank)",
+            )
             s.add_argument(
                 "--no-flash-attention", action="store_true", help="explicit QK^T/softmax/AV attention"
             )
@@ -186,6 +195,7 @@ def _plan(args: argparse.Namespace) -> dict[str, Any]:
         rank_order=args.rank_order, cuda_graphs=args.cuda_graphs, vocab_multiple=args.vocab_multiple,
     )  # fmt: skip
     plan.update({key: bool(getattr(args, key)) for _, key, _ in _FLAGS})
+    plan.update(lora_rank=args.lora_rank, lora_dropout=args.lora_dropout)
     return plan
 
 
@@ -223,6 +233,8 @@ def _plan_line(plan: dict[str, Any]) -> str:
         "dtype",
     )
     flags = [k for k, v in plan.items() if v is True and k != "flash_attention"]
+    if plan.get("lora_rank"):
+        flags.insert(0, f"lora_rank={plan['lora_rank']}")
     return "plan: " + ", ".join(f"{k}={plan[k]}" for k in keys) + ("; " + ", ".join(flags) if flags else "")
 
 
