@@ -49,9 +49,14 @@ their role. The cookbook's
 transformer-layer logs (per-layer GEMMs and attention of Megatron blocks) name no GPU and are not here. AMD publishes no MI300X GEMM sweep in TFLOP/s; the
 sweep ``tensile_mi300x_rocblas_fp16`` is the benchmarked speed of every size in rocBLAS's gfx942 fp16 logic file
 (``perfmodel/data/tensile_sweeps.csv``, ``tools/import_tensile_sweeps.py``) as Tensile's tuning flow writes it: an
-efficiency, percent of the device's peak at the clock the tuning ran at, a clock the file does not state. Its
-predictions are the model's TFLOP/s as a percentage of the peak at a given clock (:func:`_tensile_rows`; by default
-the device's boost clock, the upper bound of the unknown one); nothing is fitted on them.
+efficiency, percent of the device's peak at the clock the tuning ran at, a clock the file does not state. What
+Tensile's tuning flow timed is part of what was measured too (``tuning/configuration/boiler/header.yml``,
+``Tensile/Common.py``, ``Tensile/Source/client/`` @ a164ed70d): one cold enqueue per size and kernel (no warm-up,
+one enqueue per synchronisation, one synchronisation per benchmark, no cache flush), timed by GPU events recorded
+on the stream before and after the kernel's launch. The harness models the setup, not the engine
+(:func:`tensile_figures`): a row is predicted as 100 x FLOPs / (engine time + ``call_s``) over the peak at the
+tuning clock ``clock_mhz``, both fitted on every other size of the file (:func:`tensile_fit_half`), the others held
+out.
 """
 
 from __future__ import annotations
@@ -61,6 +66,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from .. import roofline
@@ -86,6 +92,8 @@ __all__ = [
     "predict_cookbook",
     "timing_fit_half",
     "timing_figures",
+    "tensile_fit_half",
+    "tensile_figures",
     "summary_extra",
     "TARGET_SPEARMAN",
     "TARGET_MEDIAN_ERROR",
@@ -177,8 +185,8 @@ SWEEPS["cookbook_a100_vocab_inner_sweep"] = (
 )
 SWEEPS["tensile_mi300x_rocblas_fp16"] = (
     "MI300X, rocBLAS's gfx942 fp16 GEMM logic file: every size AMD benchmarked with its winning kernel's speed "
-    "(ROCm/rocBLAS aquavanjaram942X, tools/import_tensile_sweeps.py; % of peak at the tuning clock, priced at the "
-    "boost clock)"
+    "(ROCm/rocBLAS aquavanjaram942X, tools/import_tensile_sweeps.py; % of peak at the tuning clock, priced with the "
+    "tuning clock and per-enqueue time fitted on every other size)"
 )
 SWEEPS["cookbook_a100_vocab_out_sweep"] = (
     "A100 (inferred), fp16 linear 8192 x n x 51200, output n = 14272..14400 every size (EleutherAI cookbook)"
@@ -433,28 +441,109 @@ def tensile_rows() -> pl.DataFrame:
     return pl.read_csv(path, infer_schema=False).with_columns(pl.col("value").cast(pl.Float64))
 
 
-def _tensile_rows(clock_mhz: float | None = None) -> list[dict[str, Any]]:
-    """Rows of the ``tensile_*`` sweeps: the model's TFLOP/s (``roofline.gemm``) as a percentage of the device's
-    peak at ``clock_mhz`` (the unit of the files' figures: ROCm/Tensile ``tuning/automation/ConvertToEfficiency.py``
-    divides GFLOP/s by sclk x FLOP/cycle/CU x CUs at the clock the tuning ran at, which the files do not state).
-    ``clock_mhz`` None prices every row at the device's boost clock (hwdb ``compute.boost_clock_mhz``, the upper
-    bound of that clock; a lower clock raises every prediction by boost / clock). Nothing is fitted on these rows:
-    all are ``holdout``."""
+def tensile_fit_half(index: int) -> bool:
+    """Whether the size at ``index`` (0-based, in the logic file's order within its sweep) is in the fit half of the
+    measurement-setup figures (:func:`tensile_figures`): every other size, starting with the first."""
+    return index % 2 == 0
+
+
+#: Grids of the Tensile measurement-setup figures: the tuning clock 800..2,100 MHz in 5 MHz steps (2,100 is MI300X's
+#: boost clock, the upper bound) and the time per timed enqueue beyond the engine's kernel time, 0..60 us in 0.25 us
+#: steps.
+_TENSILE_CLOCK_GRID_MHZ = [800.0 + 5.0 * i for i in range(261)]
+_TENSILE_CALL_GRID_S = [0.25e-6 * i for i in range(241)]
+
+
+def _tensile_engine(sweep_rows: pl.DataFrame) -> list[tuple[dict[str, Any], float, float, float, float]]:
+    """(row, FLOPs, engine kernel time s, device peak TFLOP/s at its boost clock, boost clock MHz) per row."""
     out = []
-    for _sweep, group in tensile_rows().group_by("sweep", maintain_order=True):
-        for r in group.iter_rows(named=True):
-            dev = get(r["device"])
-            dtype = json.loads(r["params"])["dtype"]
-            peak, boost = dev.peak_tflops(dtype), dev.get("compute.boost_clock_mhz")
-            if peak is None or boost is None:
-                raise ValueError(
-                    f"{r['device']}: no {dtype} peak or boost clock to price a tuning efficiency"
-                )
-            at_clock = peak * (float(clock_mhz) if clock_mhz is not None else float(boost)) / float(boost)
+    for r in sweep_rows.iter_rows(named=True):
+        dev = get(r["device"])
+        p = json.loads(r["params"])
+        peak, boost = dev.peak_tflops(p["dtype"]), dev.get("compute.boost_clock_mhz")
+        if peak is None or boost is None:
+            raise ValueError(
+                f"{r['device']}: no {p['dtype']} peak or boost clock to price a tuning efficiency"
+            )
+        flops = 2.0 * p["m"] * p["n"] * p["k"] * p["batch"]
+        out.append((r, flops, flops / (predict_cookbook(r, dev) * 1e12), float(peak), float(boost)))
+    return out
+
+
+def _tensile_efficiency(
+    flops: float, t_kernel: float, peak: float, boost: float, clock: float, call: float
+) -> float:
+    """The efficiency the tuning flow would write for a kernel of ``t_kernel`` s: 100 x FLOP/s over the peak at the
+    tuning clock, the timed interval being the kernel plus ``call`` s."""
+    return 100.0 * flops / (t_kernel + call) / (peak * 1e12 * clock / boost)
+
+
+@functools.lru_cache(maxsize=1)
+def tensile_figures() -> dict[str, dict[str, Any]]:
+    """Per ``tensile_*`` sweep, the two figures of its *measurement setup* (not of the device) that turn the
+    engine's kernel time into the efficiency the tuning flow wrote: ``clock_mhz``, the tuning clock sclk that
+    ROCm/Tensile ``tuning/automation/ConvertToEfficiency.py`` @ a164ed70d divides by (a command-line argument the
+    logic file does not state), and ``call_s``, the time per timed enqueue beyond the engine's kernel time. Tensile's
+    tuning configuration (``tuning/configuration/boiler/header.yml`` and ``tuning/automation/TuningConfiguration.py``
+    @ a164ed70d: ``KernelTime: True``, ``EnqueuesPerSync: 1``, ``SyncsPerBenchmark: 1``, ``NumWarmups`` left at
+    ``Tensile/Common.py``'s 0, ``FlushCount`` 1) times one enqueue per size and kernel, cold, between two
+    ``hipEventRecord`` calls on the stream around ``hipExtModuleLaunchKernel`` (``Tensile/Source/lib/source/hip/
+    HipSolutionAdapter.cpp``, ``client/source/BenchmarkTimer.cpp`` at the same commit): the interval holds the
+    dispatch of the kernel and of the stop marker, not only the kernel. Both are fitted together by grid search
+    (:data:`_TENSILE_CLOCK_GRID_MHZ`, :data:`_TENSILE_CALL_GRID_S`) minimising the median |relative error| of the
+    efficiency on the fit half (:func:`tensile_fit_half`: every other size in the file's order); ``fitted_on`` names
+    them, ``rows`` counts them, ``median_abs_error`` is the fit's. The other half is held out. Nothing of the engine
+    or hwdb is fitted here.
+
+    Examples
+    --------
+    >>> from perfmodel.validation import sizing
+    >>> f = sizing.tensile_figures()["tensile_mi300x_rocblas_fp16"]
+    >>> f["rows"], 800 <= f["clock_mhz"] <= 2100, 0.0 <= f["call_s"] <= 60e-6
+    (91, True, True)
+    """
+    clocks = np.array(_TENSILE_CLOCK_GRID_MHZ)
+    calls = np.array(_TENSILE_CALL_GRID_S)
+    out: dict[str, dict[str, Any]] = {}
+    for (sweep,), group in tensile_rows().group_by("sweep", maintain_order=True):
+        data = [d for i, d in enumerate(_tensile_engine(group)) if tensile_fit_half(i)]
+        flops = np.array([d[1] for d in data])
+        t = np.array([d[2] for d in data])
+        peak = np.array([d[3] for d in data])
+        boost = np.array([d[4] for d in data])
+        measured = np.array([float(d[0]["value"]) for d in data])
+        # efficiency[clock, call, row]
+        eff = 100.0 * flops / (t + calls[None, :, None]) / (peak * 1e12 * clocks[:, None, None] / boost)
+        med = np.sort(np.abs(eff / measured - 1.0), axis=2)[:, :, len(data) // 2]
+        i, j = np.unravel_index(int(np.argmin(med)), med.shape)
+        out[str(sweep)] = dict(
+            clock_mhz=float(clocks[i]), call_s=float(calls[j]), rows=len(data), median_abs_error=float(med[i, j]),
+            fitted_on=f"every other size (from the first, in the logic file's order) of {sweep} "
+            "(perfmodel/data/tensile_sweeps.csv); the other sizes held out",
+        )  # fmt: skip
+    return out
+
+
+def _tensile_rows(clock_mhz: float | None = None, call_s: float | None = None) -> list[dict[str, Any]]:
+    """Rows of the ``tensile_*`` sweeps: the efficiency the tuning flow would write for the engine's kernel time
+    (``roofline.gemm``), i.e. 100 x FLOPs / (kernel time + ``call_s``) over the device's peak at ``clock_mhz`` (the
+    unit of the files' figures: ROCm/Tensile ``tuning/automation/ConvertToEfficiency.py`` divides GFLOP/s by sclk x
+    FLOP/cycle/CU x CUs at the clock the tuning ran at, which the files do not state). Either left None takes the
+    sweep's fitted figure (:func:`tensile_figures`); with both fitted, the fit half's rows are ``fit`` and the others
+    ``holdout``, otherwise every row is ``holdout``."""
+    figures = tensile_figures()
+    out = []
+    for (sweep,), group in tensile_rows().group_by("sweep", maintain_order=True):
+        f = figures[str(sweep)]
+        clock = float(clock_mhz) if clock_mhz is not None else f["clock_mhz"]
+        call = float(call_s) if call_s is not None else f["call_s"]
+        fitted = clock_mhz is None and call_s is None
+        for i, (r, flops, t, peak, boost) in enumerate(_tensile_engine(group)):
             out.append(dict(
                 suite="sizing", group=r["sweep"], system=r["device"], operation=r["operation"],
                 params=r["params"], metric=r["metric"], unit=r["unit"], measured=r["value"],
-                predicted=100.0 * predict_cookbook(r, dev) / at_clock, role="holdout", source=r["source"],
+                predicted=_tensile_efficiency(flops, t, peak, boost, clock, call),
+                role="fit" if fitted and tensile_fit_half(i) else "holdout", source=r["source"],
             ))  # fmt: skip
     return out
 
@@ -682,12 +771,14 @@ def misranked(rows: pl.DataFrame | None = None, top: int = 3) -> pl.DataFrame:
 def summary_extra(rows: pl.DataFrame) -> dict[str, Any]:
     """What ``perfmodel validate sizing --write`` adds to the summary: per-sweep Spearman and targets, the
     H100-vs-H200 agreement of the measurements themselves, the cookbook's two timings of the same shapes, its two
-    ``bmm`` runs of the same shapes, and
-    the shapes ranked furthest from their measured place in each sweep below the Spearman target."""
+    ``bmm`` runs of the same shapes, the fitted measurement-setup figures of the Tensile sweeps
+    (:func:`tensile_figures`), and the shapes ranked furthest from their measured place in each sweep below the
+    Spearman target."""
     return {
         "sweeps": sweep_summary(rows).to_dicts(),
         "h100_vs_h200_measured": device_agreement(rows).to_dicts(),
         "cookbook_mm_vs_bmm_measured": method_agreement(rows).to_dicts(),
         "cookbook_bsweep_vs_msweep_measured": bmm_sweep_agreement(rows).to_dicts(),
+        "tensile_measurement_setup": tensile_figures(),
         "most_misranked": misranked(rows).to_dicts(),
     }
