@@ -65,13 +65,14 @@ def test_flash_attention_schedule_on_h200():
 
 def test_cudnn_attention_on_h200():
     # H100's cuDNN attention fraction was fitted on its 48 cuDNN SDPA rows with the scores' non-matrix work as its
-    # own resource (attention_cudnn_softmax_fraction); H200 states H100's: median within 6 %, every row within 25 %
-    # (seen: 4.8 % and 23.7 %, the worst the short causal d = 64 rows at s 512, priced slow; with the plain tile
-    # alone 11.6 % and 19.1 %, with the FlashAttention-2 figure 41 % / 48 %).
+    # own resource (attention_cudnn_softmax_fraction, its special-function and FP32 pipes concurrent); H200 states
+    # H100's: median within 5 %, every row within 21 % (seen: 4.0 % and 17.9 %, the worst the short causal d = 64
+    # row at s 512, priced slow; with the two pipes summed 4.3 % and 23.7 %, with the plain tile alone 11.6 % and
+    # 19.1 %, with the FlashAttention-2 figure 41 % / 48 %).
     errs = [r["error"] for r in _rows("/attention_cudnn") if r["system"] == "h200-sxm-141gb"]
     assert len(errs) == 48
     median, worst = _median_and_max(errs)
-    assert median <= 0.06 and worst <= 0.25, errs
+    assert median <= 0.05 and worst <= 0.21, errs
 
 
 def test_unaligned_gemms_and_vocabulary_on_h200():

@@ -34,6 +34,11 @@ What it fits (issue 12 item 3; DESIGN.md "every fitted figure lives in hwdb with
   (bounded scalar least squares in log error, ``perfmodel.validation.mlperf5.fit``); the system's ``[calibration]``
   takes its latest round's value (network and link factors 1).
 
+- ``--cudnn-softmax``: ``attention_cudnn_softmax_fraction`` (the cuDNN attention fraction priced with the scores'
+  non-matrix work as its own resource, roofline.rs ``score_nonmatrix_s``) on the 48 own H100 cuDNN SDPA rows (the
+  ``measured`` rows ``measured.fit_key`` gives ``attention_cudnn``), this tool's score; the H200 rows are reported
+  as held out. ``--write`` sets it on H100 SXM5, H200 SXM and H800 (``CUDNN_SOFTMAX_DEVICES``). Not run by default.
+
 - ``--collectives``: the collectives engine's fabric and NIC figures (``perfmodel.validation.collectives``):
   the A100 NVSwitch and MI300X xGMI fabrics on their sweeps' ``fit`` rows (sizes 4^k bytes) through
   ``perfmodel.nccl_tests.calibrate`` (scipy ``least_squares``, bounded, log space, 13 starts; bandwidth fraction,
@@ -64,6 +69,7 @@ Run from the repository root after ``pip install .`` (``pip install .[calibrate]
     python tools/calibrate.py --llm --llm-system dgx-h100 [--write]   # one system's LLM calibration
     python tools/calibrate.py --collectives [--write]  # fabric/NIC figures of the collectives engine
     python tools/calibrate.py --mlperf5 [--write]      # MLPerf v5.x profiles of B200/GB200/MI325X/MI355X
+    python tools/calibrate.py --cudnn-softmax [--write]  # cuDNN attention fraction with the non-matrix resource
 
 After ``--write``: ``pip install .`` again (hwdb is embedded in the wheel) and regenerate ``validation/``
 (``perfmodel validate``). The tool only ever writes below this repository's ``hwdb/`` and ``validation/``,
@@ -100,6 +106,7 @@ KEYS = {
     "hbm": "hbm_fraction",
     "attention": "attention_fraction",
     "attention_cudnn": "attention_cudnn_fraction",
+    "attention_cudnn_softmax": "attention_cudnn_softmax_fraction",
     "unaligned": "unaligned_gemm_fraction",
     "odd": "odd_gemm_fraction",
     "fp8_cast": "fp8_cast_fraction",
@@ -468,6 +475,46 @@ def _summary(errors: Sequence[float]) -> dict[str, Any]:
         if a
         else {"rows": 0}
     )
+
+
+#: The devices that state the cuDNN softmax-resource fraction (``--cudnn-softmax``): the fit device first.
+CUDNN_SOFTMAX_DEVICES = ("h100-sxm5-80gb", "h200-sxm-141gb", "h800-sxm5-80gb")
+#: Brent starts of that fit (see ``calibrate_cudnn_softmax``).
+CUDNN_SOFTMAX_STARTS = 56
+
+
+def calibrate_cudnn_softmax() -> dict[str, Any]:
+    """``attention_cudnn_softmax_fraction`` on the fit device's own cuDNN rows (the H200 rows held out)."""
+    fit_dev, check_dev = CUDNN_SOFTMAX_DEVICES[0], "h200-sxm-141gb"
+    rows = own_rows(fit_dev, "attention_cudnn")
+    base = pm.hwdb.get(fit_dev)
+
+    def objective(v: float) -> float:
+        spec = base.with_overrides({f"efficiency.{KEYS['attention_cudnn_softmax']}": float(v)})
+        return score([(predict_any(c, spec) - c.measured) / c.measured for c in rows])
+
+    # The score (max + median over 48 rows) is flat and rugged near its minimum (0.865-0.91 within 0.007 of it):
+    # CUDNN_SOFTMAX_STARTS sub-intervals, not fitting.STARTS, so Brent's method finds the lowest one (one fit,
+    # ~1 s per start).
+    f = fit_scalar(objective, BOUNDS["attention_cudnn_softmax"], starts=CUDNN_SOFTMAX_STARTS)
+    held = own_rows(check_dev, "attention_cudnn")
+    return {
+        "figure": KEYS["attention_cudnn_softmax"],
+        "device": fit_dev,
+        **f.report(),
+        "in_sample": _summary(_errors(fit_dev, "attention_cudnn_softmax", f.value, rows, {})),
+        "held_out": {"device": check_dev,
+                     **_summary(_errors(check_dev, "attention_cudnn_softmax", f.value, held, {}))},
+    }  # fmt: skip
+
+
+def write_cudnn_softmax(value: float) -> None:
+    """Sets ``attention_cudnn_softmax_fraction`` on ``CUDNN_SOFTMAX_DEVICES`` (their ``fitted_on`` text as is)."""
+    for dev in CUDNN_SOFTMAX_DEVICES:
+        path = _device_path(dev)
+        doc = _read(path)
+        doc["efficiency"][KEYS["attention_cudnn_softmax"]] = round(float(value), 4)
+        _write_doc(path, doc)
 
 
 def calibrate_roofline(
@@ -1085,6 +1132,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         action="store_true",
         help="fit the MLPerf v5.x profiles of B200/GB200/MI325X/MI355X systems",
     )
+    ap.add_argument(
+        "--cudnn-softmax",
+        action="store_true",
+        help="fit attention_cudnn_softmax_fraction on the own H100 cuDNN rows (H200 held out)",
+    )
     ap.add_argument("--write", action="store_true", help="write hwdb/ and validation/calibration_report.json")
     ap.add_argument(
         "--report", action="store_true", help="write validation/calibration_report.json only (hwdb untouched)"
@@ -1103,6 +1155,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         or a.power
         or a.mlperf5
         or a.inferencex
+        or a.cudnn_softmax
     )
     report: dict[str, Any] = json.loads(REPORT.read_text()) if REPORT.exists() else {}
     report["engine"] = {"perfmodel": pm.__version__, "python": sys.version.split()[0]}
@@ -1117,6 +1170,17 @@ def main(argv: Sequence[str] | None = None) -> None:
             write_power(fit["device"], fit["figures"], fit["fitted_on"])
             print(
                 "wrote the power figures; pip install . and run `perfmodel validate energy --write validation`"
+            )
+    if a.cudnn_softmax:
+        fit = report["cudnn_softmax"] = calibrate_cudnn_softmax()
+        print(f"{fit['device']} {fit['figure']} = {fit['value']:.4f}; in sample median |error| "
+              f"{fit['in_sample']['median_abs_error']:.4f} max {fit['in_sample']['max_abs_error']:.4f}; "
+              f"{fit['held_out']['device']} held out {fit['held_out']['median_abs_error']:.4f} "
+              f"max {fit['held_out']['max_abs_error']:.4f}")  # fmt: skip
+        if a.write:
+            write_cudnn_softmax(fit["value"])
+            print(
+                "wrote the cuDNN softmax fraction; pip install . and run `perfmodel validate measured sizing ...`"
             )
     if a.mlperf5:
         report["mlperf5"] = calibrate_mlperf5(a.write)

@@ -222,8 +222,8 @@ def attention(
     (``head_dim=80`` costs what 96 or 128 costs, its FLOPs are counted at 80), and the wide ones run the kernel's
     smaller blocks (docs/models/roofline.md, "Head dim"). cuDNN keeps one plain tile at every head dim; where a device gives
     ``efficiency.attention_cudnn_softmax_fraction`` its softmax work (one exponential, one conversion and three FP32
-    operations per score, at the device's special-function and FP32 rates) overlaps the matrix work, so small head
-    dims run slower per FLOP (docs/models/roofline.md, "Non-matrix work").
+    operations per score, at the device's special-function and FP32 rates, the two pipes concurrent) overlaps the
+    matrix work, so small head dims run slower per FLOP (docs/models/roofline.md, "Non-matrix work").
 
     Parameters
     ----------

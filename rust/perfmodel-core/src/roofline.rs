@@ -1522,14 +1522,20 @@ const SCORE_FP32_FWD: f64 = 3.0;
 const SCORE_SPECIAL_BWD: f64 = 3.0;
 const SCORE_FP32_BWD: f64 = 3.0;
 
-/// Seconds one unit spends on the non-matrix work of a score, `special` special-function results at the device's
-/// special-function rate plus `fp32` FP32 operations at its FP32 rate (the vector FP32 peak counts an FMA as two
-/// FLOPs); 0 where the device gives no special-function rate.
+/// Seconds one unit spends on the non-matrix work of a score: the slower of its two pipes, `special`
+/// special-function results at the device's special-function rate or `fp32` FP32 operations at its FP32 rate (the
+/// vector FP32 peak counts an FMA as two FLOPs); 0 where the device gives no special-function rate. The two are
+/// separate functional units that run concurrently (NVIDIA H100 Tensor Core GPU Architecture whitepaper, "H100 SM
+/// Architecture": each of an SM's four partitions has its own FP32 units and special function unit; the CUDA C++
+/// Programming Guide's throughput table rates each instruction class on its own: 128 FP32 and 16 special-function
+/// results per clock per SM on compute capability 9.0). A partition issues one warp instruction per clock, so while
+/// a special-function instruction spends 8 clocks on its 32 threads the scheduler issues FP32 instructions beside
+/// it: per 32 scores the forward's 2 special-function instructions take 16 clocks, its 3 FP32 instructions 3.
 fn score_nonmatrix_s(device: &Device, special: f64, fp32: f64) -> f64 {
     let units = f64::from(device.compute_units.max(1));
     let fp32_ops = device.vector_peak(Dtype::Fp32).map(|p| p / 2.0);
     match (device.special_function_peak, fp32_ops) {
-        (Some(sfu), Some(fp)) => units * (special / sfu + fp32 / fp),
+        (Some(sfu), Some(fp)) => units * (special / sfu).max(fp32 / fp),
         (Some(sfu), None) => units * special / sfu,
         _ => 0.0,
     }
