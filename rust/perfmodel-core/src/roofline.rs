@@ -2091,6 +2091,11 @@ mod tests {
     use super::*;
     use crate::hw;
 
+    /// A device of the built-in hardware database, by name.
+    fn registry_device(name: &str) -> std::sync::Arc<hw::Device> {
+        hw::registry().unwrap().get(name).unwrap().device().unwrap()
+    }
+
     /// The engine's unbatched GEMM time equals the reference's, bit for bit, on each shape.
     fn assert_matches_reference(ctx: &GemmContext, shapes: &[(f64, f64, f64)]) {
         for &(m, n, k) in shapes {
@@ -2416,12 +2421,7 @@ mod tests {
     #[test]
     fn odd_leading_dimensions_take_their_own_fraction() {
         // Three alignment classes of a 16-bit GEMM: 16 bytes (n = 4096), 4 bytes (4098) and 2 bytes (4097).
-        let a100 = hw::registry()
-            .unwrap()
-            .get("a100-sxm4-80gb")
-            .unwrap()
-            .device()
-            .unwrap();
+        let a100 = registry_device("a100-sxm4-80gb");
         let mut ctx = GemmContext::new(&a100, Dtype::Fp16).unwrap();
         ctx.unaligned_slowdown = 2.0;
         ctx.odd_slowdown = 4.0;
@@ -2452,12 +2452,7 @@ mod tests {
 
     #[test]
     fn a_gemm_takes_at_least_its_hbm_bytes_at_the_devices_gemm_stream_rate() {
-        let a100 = hw::registry()
-            .unwrap()
-            .get("a100-sxm4-80gb")
-            .unwrap()
-            .device()
-            .unwrap();
+        let a100 = registry_device("a100-sxm4-80gb");
         // No figure: no floor.
         let plain = GemmContext::new(&a100, Dtype::Fp16).unwrap();
         assert!(same_bits(plain.inv_stream_bw, 0.0));
@@ -2503,12 +2498,7 @@ mod tests {
 
     #[test]
     fn strided_batched_gemms_take_their_own_fraction() {
-        let a100 = hw::registry()
-            .unwrap()
-            .get("a100-sxm4-80gb")
-            .unwrap()
-            .device()
-            .unwrap();
+        let a100 = registry_device("a100-sxm4-80gb");
         // No figure: batch 2 is exactly twice the tiles of batch 1, nothing else.
         let plain = GemmContext::new(&a100, Dtype::Fp16).unwrap();
         assert!(same_bits(plain.batched_slowdown, 1.0));
@@ -2794,12 +2784,7 @@ mod tests {
         let odd = ctx.schedule(3072.0, 3071.0, 3072.0, 1.0);
         assert_eq!((odd.tile_m, odd.tiles, odd.waves), (128.0, 576.0, 5.0));
         // A100 schedules whole waves: 2048 tiles over 108 SMs, ceil(18.96) = 19.
-        let a100 = hw::registry()
-            .unwrap()
-            .get("a100-sxm4-80gb")
-            .unwrap()
-            .device()
-            .unwrap();
+        let a100 = registry_device("a100-sxm4-80gb");
         let a = GemmContext::new(&a100, Dtype::Bf16)
             .unwrap()
             .schedule(8192.0, 8192.0, 8192.0, 1.0);
