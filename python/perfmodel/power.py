@@ -351,7 +351,7 @@ def oversubscription(
     >>> df["servers"].to_list(), df["servers_uncapped"].to_list(), df["gpu_cap_w"].to_list()
     ([125, 111], [98, 98], [425.0, 550.0])
     >>> [f"{x:.1%}" for x in df["throughput_loss_fraction"]]
-    ['15.7%', '9.2%']
+    ['15.6%', '9.2%']
     """
     from . import serve
 

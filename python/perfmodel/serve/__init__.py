@@ -218,7 +218,7 @@ class Iteration(Result):
     >>> import perfmodel as pm
     >>> it = pm.serve.iteration("llama3.1-8b", "dgx-h100", decode_seqs=64, context_len=2048)
     >>> it
-    Iteration(11.812 ms)
+    Iteration(11.808 ms)
     >>> f"{it.decode_attention_s * 1e3:.2f} ms", int(it.kernels)
     ('5.41 ms', 388)
     """
@@ -342,7 +342,7 @@ def iteration(
     >>> import perfmodel as pm
     >>> it = pm.serve.iteration("llama3.1-8b", "dgx-h100", decode_seqs=[1, 64, 256], context_len=2048)
     >>> (it.time_s * 1e3).round(2).tolist()  # ms
-    [6.38, 11.81, 30.31]
+    [6.37, 11.81, 30.25]
     >>> it.frame().columns[:6]
     ['prefill_seqs', 'prompt_len', 'cached', 'decode_seqs', 'context_len', 'time_s']
     """
@@ -575,7 +575,7 @@ class Phase(Result):
     >>> import perfmodel as pm
     >>> p = pm.serve.prefill("llama3-70b", "dgx-h100", tp=8, batch=1, prompt_len=2048)
     >>> f"{p.time_s * 1e3:.1f} ms", f"{p.tokens_per_s:,.0f} tokens/s", f"{p.power_per_gpu_w:.0f} W"
-    ('102.3 ms', '20,010 tokens/s', '574 W')
+    ('102.2 ms', '20,040 tokens/s', '573 W')
     """
 
     iteration: Iteration
@@ -753,7 +753,7 @@ def prefill(
     >>> import perfmodel as pm
     >>> p = pm.serve.prefill("llama3-70b", "dgx-h100", tp=8, batch=1, prompt_len=2048)
     >>> f"{p.time_s * 1e3:.1f} ms", f"{p.tokens_per_s:,.0f} tokens/s", p.fits
-    ('102.3 ms', '20,010 tokens/s', True)
+    ('102.2 ms', '20,040 tokens/s', True)
     """
     with np.errstate(all="ignore"):  # sizes are checked in _phase
         tokens = np.multiply(batch, prompt_len)
@@ -832,9 +832,9 @@ def decode(
     >>> import perfmodel as pm
     >>> d = pm.serve.decode("llama3-70b", "dgx-h100", tp=8, batch=64, context_len=2048)
     >>> f"{d.time_s * 1e3:.2f} ms/token", f"{d.tokens_per_s:,.0f} tokens/s"
-    ('18.56 ms/token', '3,449 tokens/s')
+    ('18.55 ms/token', '3,450 tokens/s')
     >>> (pm.serve.decode("llama3-70b", "dgx-h100", tp=8, batch=[1, 256]).time_s * 1e3).round(1).tolist()
-    [14.5, 30.9]
+    [14.5, 30.8]
     """
     return _phase(model, where, tp, pp, ep, dtype, kv_dtype, framework, figures,
                   {"decode_seqs": batch, "context_len": context_len}, batch, _product(batch, context_len),
@@ -1080,9 +1080,9 @@ def simulate(
     >>> import perfmodel as pm
     >>> sim = pm.serve.simulate("llama3.1-8b", "dgx-h100", rate=4.0, num_requests=100)
     >>> sim
-    Simulation(100 requests: mean TTFT 20.8 ms, mean TPOT 6.67 ms, 449 output tokens/s)
+    Simulation(100 requests: mean TTFT 21.0 ms, mean TPOT 6.66 ms, 449 output tokens/s)
     >>> f"p99 TTFT {sim.p99_ttft_s * 1e3:.0f} ms", sim.requests.height
-    ('p99 TTFT 32 ms', 100)
+    ('p99 TTFT 44 ms', 100)
     >>> one = pm.serve.simulate("llama3.1-8b", "dgx-h100", num_requests=20, max_concurrency=1)
     >>> round(one.requests["e2e_s"].sum() / one.makespan_s, 6)  # one client: strictly serial
     1.0
@@ -1193,7 +1193,7 @@ def max_throughput(
     >>> import perfmodel as pm
     >>> sim = pm.serve.max_throughput("llama3.1-8b", "dgx-h100", isl=512, osl=128)
     >>> f"{sim.output_tokens_per_s:,.0f} output tokens/s", int(sim.num_requests)
-    ('5,591 output tokens/s', 5672)
+    ('5,597 output tokens/s', 5672)
     """
     m = _as_model(model)
     isl, osl = _whole("isl", isl), _whole("osl", osl)

@@ -63,9 +63,9 @@ class MaxRate(Result):
     >>> import perfmodel as pm
     >>> r = pm.serve.max_rate("llama3-8b", "dgx-h100", slo_tpot_s=0.02, num_requests=500)
     >>> f"{r.rate_req_s:.1f} req/s", f"p90 TPOT {r.p90_tpot_s * 1e3:.1f} ms"
-    ('43.5 req/s', 'p90 TPOT 19.8 ms')
+    ('44.5 req/s', 'p90 TPOT 20.0 ms')
     >>> r.evaluations.filter(~r.evaluations["meets_slo"])["rate_req_s"].min()
-    44.0
+    45.0
     """
 
     rate_req_s: float
@@ -292,7 +292,7 @@ def max_rate(
     >>> import perfmodel as pm
     >>> r = pm.serve.max_rate("llama3-8b", "dgx-h100", tp=1, slo_ttft_s=1.0, slo_tpot_s=0.03)
     >>> f"{r.rate_req_s:.1f} req/s", r.why.split(";")[0]
-    ('46.5 req/s', 'at 47 req/s: p90 TPOT 31.4 ms > 30 ms')
+    ('46.5 req/s', 'at 47 req/s: p90 TPOT 30.7 ms > 30 ms')
     """
     from . import simulate
     from .disagg import disaggregated

@@ -196,7 +196,7 @@ class Simulation(Result):
     >>> import perfmodel as pm
     >>> sim = pm.serve.simulate("llama3.1-8b", "dgx-h100", rate=4.0, num_requests=100, slo_ttft_s=0.03, slo_tpot_s=0.01)
     >>> sim.slo_attainment, f"{sim.goodput_requests_per_s:.2f} req/s", f"{sim.mean_power_per_gpu_w:.0f} W"
-    (0.97, '3.40 req/s', '441 W')
+    (0.94, '3.30 req/s', '441 W')
     >>> sim.requests.columns[:6]
     ['arrival_s', 'prompt_tokens', 'output_tokens', 'ttft_s', 'tpot_s', 'e2e_s']
     """

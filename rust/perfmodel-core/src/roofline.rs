@@ -704,20 +704,91 @@ impl GemmContext {
     }
 
     /// Time of `tiles` output tiles of `q` K tiles each (`k_iters`), one tile taking `tile_s` seconds (its K loop
-    /// and fixed cost) and one fp32 partial tile `fixup_s` seconds to write or read (`fixup_s`): the stream-K
-    /// schedule of [`Self::stream_k`] with its fixup, w x `tile_s` + transfers x `fixup_s`, or whole waves, dp x
-    /// `tile_s`, whichever is faster (the library runs its data-parallel kernel where splitting K does not pay).
-    /// Returns (time, waves).
+    /// and fixed cost) and one fp32 partial tile `fixup_s` seconds to write or read (`fixup_s`): the fastest of the
+    /// schedules an sm90 library offers for them (the library runs the one that minimises time):
+    /// - the stream-K heuristic of [`Self::stream_k`] with its fixup, w x `tile_s` + transfers x `fixup_s`;
+    /// - whole waves (data-parallel), dp x `tile_s`;
+    /// - stream-K over fewer units ([`Self::stream_k_on_fewer_units`]).
+    ///
+    /// Returns (time, waves in units of one tile's time).
     #[inline(always)]
     fn tile_time<A: Arith>(&self, tiles: f64, q: f64, tile_s: f64, fixup_s: f64) -> (f64, f64) {
         let (w, transfers, dp) = self.stream_k::<A>(tiles, q);
         let t_sk = w * tile_s + transfers * fixup_s;
         let t_dp = dp * tile_s;
-        if t_sk < t_dp {
-            (t_sk, w)
-        } else {
-            (t_dp, dp)
+        let best = if t_sk < t_dp { (t_sk, w) } else { (t_dp, dp) };
+        // The fewest K tiles a unit may take: CUTLASS's minimum, and all the tiles' K tiles over the units.
+        let u_min = A::ceil((tiles * q) / self.units).max(STREAM_K_MIN_ITERS);
+        if u_min < q {
+            let fewer = Self::stream_k_on_fewer_units::<A>(q, u_min, tile_s, fixup_s);
+            if fewer.0 < best.0 {
+                return fewer;
+            }
         }
+        best
+    }
+
+    /// The fastest stream-K schedule of output tiles of `q` K tiles each that gives every unit u K tiles, u from
+    /// `u_min` (at least CUTLASS's 8, and enough that the units needed, ceil(tiles x q / u), fit on the device) to
+    /// q - 1: each tile shared by p = ceil(q / u) units, whose deterministic fixup chain (see [`Self::stream_k`])
+    /// moves 2 (p - 1) partial tiles: time(u) = u / q x `tile_s` + 2 (ceil(q / u) - 1) x `fixup_s`. Returns (time,
+    /// waves = u / q) of the best u.
+    ///
+    /// CUTLASS's heuristic spreads a few tiles' K tiles over min(SMs, K tiles / 8) units, so a handful of tiles
+    /// with a long K loop get chains of many units whose serial fixup outweighs the work; a library can run the
+    /// same kernel on fewer units: the sm90 stream-K scheduler sizes its persistent grid and its stream-K units by
+    /// `KernelHardwareInfo::sm_count`, an argument (`get_num_sk_units`, `get_grid_shape`; `DecompositionMode::
+    /// StreamK` skips the data-parallel tail rule; its `splits` argument with `DecompositionMode::SplitK` gives
+    /// p units per tile exactly), and CUTLASS 2.x's stream-K kernel takes `avail_sms`, "the number of SMs that
+    /// StreamK dispatch heuristics will attempt to load-balance across" (NVIDIA/cutlass include/cutlass/gemm/
+    /// kernel/tile_scheduler_params.h, sm90_tile_scheduler_stream_k.hpp, gemm_universal_streamk.h @ 7107b055);
+    /// cuBLASLt's algorithms carry a split count and reduction scheme (`CUBLASLT_ALGO_CONFIG_SPLITK_NUM`,
+    /// `CUBLASLT_ALGO_CONFIG_REDUCTION_SCHEME`) that its heuristic chooses among. The heuristic's own choice is
+    /// one of these schedules (its u is at least both bounds), so this minimum is at most the heuristic's time,
+    /// and it can only grow with the tiles: a larger GEMM of the same k never gets a faster schedule.
+    ///
+    /// Exact, without trying every u: for a chain of p units the fewest K tiles per unit is ceil(q / p), so the
+    /// candidates are u = `u_min` and u = ceil(q / p) for each p with ceil(q / p) >= `u_min` (2 <= p <= ceil(q /
+    /// (`u_min` - 1)) - 1), time(p) = ceil(q / p) / q x `tile_s` + 2 (p - 1) x `fixup_s` >= bound(p) = `tile_s` /
+    /// p + 2 (p - 1) `fixup_s`, a convex bound whose minimum is at p* = sqrt(`tile_s` / (2 `fixup_s`)); the search
+    /// starts next to p* and walks each way while the bound stays below the best time found, so every p it skips
+    /// is slower.
+    #[inline(always)]
+    fn stream_k_on_fewer_units<A: Arith>(
+        q: f64,
+        u_min: f64,
+        tile_s: f64,
+        fixup_s: f64,
+    ) -> (f64, f64) {
+        let inv_q = 1.0 / q;
+        let mut best = (
+            (u_min * inv_q) * tile_s + (2.0 * (A::ceil(q / u_min) - 1.0)) * fixup_s,
+            u_min,
+        );
+        let max_p = A::ceil(q / (u_min - 1.0)) - 1.0;
+        if max_p >= 2.0 {
+            let time = |p: f64| (A::ceil(q / p) * inv_q) * tile_s + (2.0 * (p - 1.0)) * fixup_s;
+            let bound = |p: f64| ((q / p) * inv_q) * tile_s + (2.0 * (p - 1.0)) * fixup_s;
+            let start = A::ceil((tile_s / (2.0 * fixup_s)).sqrt()).clamp(2.0, max_p);
+            let consider = |p: f64, best: &mut (f64, f64)| {
+                let t = time(p);
+                if t < best.0 || (t == best.0 && A::ceil(q / p) < best.1) {
+                    *best = (t, A::ceil(q / p));
+                }
+            };
+            consider(start, &mut best);
+            let mut p = start + 1.0;
+            while p <= max_p && bound(p) <= best.0 {
+                consider(p, &mut best);
+                p += 1.0;
+            }
+            let mut p = start - 1.0;
+            while p >= 2.0 && bound(p) <= best.0 {
+                consider(p, &mut best);
+                p -= 1.0;
+            }
+        }
+        (best.0, best.1 * inv_q)
     }
 
     /// The stream-K schedule of `tiles` output tiles of `q` K tiles each (`k_iters`): (waves in units of one
@@ -2146,6 +2217,20 @@ mod tests {
                 (((dp_waves + u * (1.0 / q)) * tile_s) + transfers * ctx.fixup_s[i])
                     .min(dp * tile_s)
             };
+            // Stream-K over fewer units: the fewest K tiles per unit u_min (at least 8, and the units needed at
+            // most the SMs), and for every chain of p >= 2 units per tile its fewest K tiles per unit ceil(q / p)
+            // where that is at least u_min; 2 (p - 1) transfers.
+            let mut t = t;
+            let u_min = ((tiles * q) / ctx.units).ceil().max(8.0);
+            if u_min < q {
+                let f = ctx.fixup_s[i];
+                t = t.min((u_min * (1.0 / q)) * tile_s + (2.0 * ((q / u_min).ceil() - 1.0)) * f);
+                let mut p = 2.0;
+                while (q / p).ceil() >= u_min {
+                    t = t.min(((q / p).ceil() * (1.0 / q)) * tile_s + (2.0 * (p - 1.0)) * f);
+                    p += 1.0;
+                }
+            }
             if t < t_compute {
                 t_compute = t;
                 l2_bytes = tiles * (tm + tn) * k * ctx.in_bytes;
@@ -2692,9 +2777,11 @@ mod tests {
             ],
             (64.0, 64.0),
         );
-        // Decode, 1 x 16384 x 16384 (q = 256): 128 tiles of 256 x 128, 128 x 128 or 64 x 128 (data-parallel,
-        // one wave), 64 of 128 x 256 (16384 K tiles over 132 SMs, u = 125, p = 3: 4 transfers), 256 of 128 x 64 or
-        // 64 x 64 (two waves, the second at least half full).
+        // Decode, 1 x 16384 x 16384 (q = 256): 128 tiles of 256 x 128, 128 x 128 or 64 x 128 (the heuristic runs
+        // them data-parallel, one wave; over all 132 SMs, u = 249 K tiles each, every tile shared by 2 units: 2
+        // transfers), 64 of 128 x 256 (16384 K tiles over 132 SMs, u = 125, p = 3: 4 transfers; or 128 SMs of
+        // u = 128, p = 2: 2), 256 of 128 x 64 or 64 x 64 (two waves, the second at least half full). The 64 x 128
+        // tiles over 132 SMs win: 2.7 % of a tile's K loop saved for two partial tiles moved.
         let k = 16384.0;
         check(
             1.0,
@@ -2702,17 +2789,25 @@ mod tests {
             k,
             &[
                 tile(256.0, 128.0, 1.0, k),
+                249.0 / 256.0 * tile(256.0, 128.0, 1.0, k) + 2.0 * partial(256.0, 128.0),
                 125.0 / 256.0 * tile(128.0, 256.0, 1.0, k) + 4.0 * partial(128.0, 256.0),
+                128.0 / 256.0 * tile(128.0, 256.0, 1.0, k) + 2.0 * partial(128.0, 256.0),
                 tile(128.0, 128.0, 0.95, k),
+                249.0 / 256.0 * tile(128.0, 128.0, 0.95, k) + 2.0 * partial(128.0, 128.0),
                 tile(64.0, 128.0, 0.85, k),
+                249.0 / 256.0 * tile(64.0, 128.0, 0.85, k) + 2.0 * partial(64.0, 128.0),
                 2.0 * tile(128.0, 64.0, 0.85, k),
                 2.0 * tile(64.0, 64.0, 0.7, k),
             ],
             (64.0, 128.0),
         );
+        let s = ctx.schedule(1.0, 16384.0, k, 1.0);
+        assert_eq!(s.waves, 249.0 / 256.0);
         // Decode, 256 x 4096 x 8192 (q = 128): 32 tiles of 256 x 128 or 128 x 256 (4096 K tiles over 132 SMs,
-        // u = 32, p = 4: 6 transfers), 64 of 128 x 128 (8192 over 132, u = 63, p = 3: 4), 128 of 128 x 64 (one
-        // wave), 256 of 64 x 64 (two).
+        // u = 32, p = 4: 6 transfers; over fewer, u = 43, p = 3 or u = 64, p = 2), 64 of 128 x 128 (8192 over 132,
+        // u = 63, p = 3: 4 transfers; over 128, u = 64, p = 2: 2), 128 of 128 x 64 (one wave, or 132 SMs of
+        // u = 125, p = 2), 256 of 64 x 64 (two waves). The 128 x 128 tiles on 128 SMs win: one more K tile per unit
+        // for two fewer transfers.
         let k = 8192.0;
         check(
             256.0,
@@ -2720,12 +2815,17 @@ mod tests {
             k,
             &[
                 32.0 / 128.0 * tile(256.0, 128.0, 1.0, k) + 6.0 * partial(256.0, 128.0),
+                43.0 / 128.0 * tile(256.0, 128.0, 1.0, k) + 4.0 * partial(256.0, 128.0),
+                64.0 / 128.0 * tile(256.0, 128.0, 1.0, k) + 2.0 * partial(256.0, 128.0),
                 63.0 / 128.0 * tile(128.0, 128.0, 0.95, k) + 4.0 * partial(128.0, 128.0),
+                64.0 / 128.0 * tile(128.0, 128.0, 0.95, k) + 2.0 * partial(128.0, 128.0),
                 tile(128.0, 64.0, 0.85, k),
+                125.0 / 128.0 * tile(128.0, 64.0, 0.85, k) + 2.0 * partial(128.0, 64.0),
                 2.0 * tile(64.0, 64.0, 0.7, k),
             ],
             (128.0, 128.0),
         );
+        assert_eq!(ctx.schedule(256.0, 4096.0, k, 1.0).waves, 0.5);
         // A device without the per-unit figure leaves the fixup unpriced: 1024^3 back to half a 128 x 128 tile.
         let mut bare = (*h100).clone();
         bare.l2_bandwidth_per_unit = None;
@@ -2733,6 +2833,67 @@ mod tests {
             .unwrap()
             .schedule(1024.0, 1024.0, 1024.0, 1.0);
         assert_eq!((s.tile_m, s.tile_n, s.waves), (128.0, 128.0, 0.5));
+    }
+
+    #[test]
+    fn stream_k_on_fewer_units_is_the_best_of_every_unit_count() {
+        // 132 units (an H100), random tile counts, K loops and times. Every u from u_min to q - 1 priced by its own chain: the search over chain lengths must find the same
+        // minimum (bit for bit) and name a u that gives it.
+        let mut rng = Rng(0x5eed_0017);
+        for _ in 0..4000 {
+            let tiles = (1.0 + (rng.unit() * 132.0).floor()).min(131.0);
+            let q = 9.0 + (rng.unit() * 3000.0).floor();
+            let tile_s = q * (0.02 + rng.unit()) * 1e-7;
+            let fixup_s = (0.01 + rng.unit()) * 1e-6;
+            let u_min = ((tiles * q) / 132.0).ceil().max(8.0);
+            if u_min >= q {
+                continue;
+            }
+            let mut brute = f64::INFINITY;
+            let mut u = u_min;
+            while u < q {
+                brute =
+                    brute.min((u * (1.0 / q)) * tile_s + (2.0 * ((q / u).ceil() - 1.0)) * fixup_s);
+                u += 1.0;
+            }
+            let (t, waves) =
+                GemmContext::stream_k_on_fewer_units::<Portable>(q, u_min, tile_s, fixup_s);
+            assert!(same_bits(t, brute), "tiles {tiles} q {q}: {t} vs {brute}");
+            let u = (waves * q).round();
+            assert!(u >= u_min && u < q, "tiles {tiles} q {q}: u {u}");
+            let again = (u * (1.0 / q)) * tile_s + (2.0 * ((q / u).ceil() - 1.0)) * fixup_s;
+            assert!((again - t).abs() <= 1e-12 * t, "tiles {tiles} q {q}: u {u}");
+        }
+    }
+
+    /// The session-16 fuzz finding (16 x 168 x 24,584 priced slower than 80 x 168 x 24,584 under CUTLASS's
+    /// heuristic alone): the heuristic spreads the smaller GEMM's 3 tiles of 64 x 64 (q = 385, 1,155 K tiles) over
+    /// min(132, 1,155 / 8) = 132 units of 9 K tiles, chains of 43 units (84 transfers), the larger GEMM's 6 over 132
+    /// units of 18 (chains of 22, 42 transfers). With the unit count that minimises time, a larger GEMM of the same
+    /// n and k can only choose among fewer schedules, so it is never faster (random shapes, m <= 256 and 2-8x it).
+    #[test]
+    fn a_larger_gemm_of_the_same_k_is_never_scheduled_faster_on_hopper() {
+        let reg = hw::registry().unwrap();
+        for id in ["h100-sxm5-80gb", "h200-sxm-141gb"] {
+            let dev = reg.get(id).unwrap().device().unwrap();
+            let ctx = GemmContext::new(&dev, Dtype::Bf16).unwrap();
+            let mut rng = Rng(0x1d17_5eed);
+            for _ in 0..3000 {
+                let n = 8.0 * (1.0 + (rng.unit() * 512.0).floor());
+                let k = 8.0 * (1.0 + (rng.unit() * 4096.0).floor());
+                let m = 8.0 * (1.0 + (rng.unit() * 32.0).floor());
+                let small = ctx.estimate(m, n, k, 1.0).time_s;
+                for scale in [2.0, 3.0, 5.0, 8.0] {
+                    let large = ctx.estimate(m * scale, n, k, 1.0).time_s;
+                    assert!(
+                        large >= small,
+                        "{id} {m} x {n} x {k} vs x{scale}: {small} > {large}"
+                    );
+                }
+            }
+            let t = |m: f64| ctx.estimate(m, 168.0, 24584.0, 1.0).time_s;
+            assert!(t(80.0) >= t(16.0), "{id}");
+        }
     }
 
     #[test]
