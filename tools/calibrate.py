@@ -209,6 +209,17 @@ LEGACY_GRID_FIGURES = frozenset(
 )
 
 
+#: What writing the a100 attention and mi300x 16-bit GEMM refits together did (session 18: every suite regenerated,
+#: no system refitted).
+_REFITS_TRIED = (
+    "Both refits written together (session 18, all 12 suites regenerated, no system refitted): held out worse in "
+    "holmes (median 7.10 -> 7.19 %, A100), llm frontier_zeropp (12.89 -> 12.94 %, MI250X), mlperf5 MI300X LoRA "
+    "(34.11 -> 34.15 %) and serving_new MI300X SGLang (TPOT 9.095 -> 9.097 %, throughput 15.223 -> 15.226 %); "
+    "better in sizing's MI300X Tensile sweep (13.53 -> 13.50 %) and the roofline attention rows (fit, 6.59 -> "
+    "6.17 %): not written"
+)
+
+
 @dataclass(frozen=True)
 class Held:
     """A shipped fraction ``--roofline`` keeps rather than writes its refit: ``value`` (what hwdb holds), ``refit``
@@ -261,15 +272,16 @@ HELD = {
         "fitted on LEGACY_GRID (bc20249) on its one row (the FlashAttention-2 paper's A100 row, head dim 64); "
         "attention running each head dim as its kernel instantiates it (9341223: d = 128 kept exactly, d = 64 "
         "re-priced) moved that row (0.78 now prices it 178.0 vs 179.5 TFLOP/s, -0.8 %; LEGACY_GRID gives 0.7875); a "
-        "refit moves every A100, A100 40GB and V100 attention price and dgx-a100's LLM calibration fitted over them",
+        "refit moves every A100, A100 40GB and V100 attention price and the systems fitted over them. "
+        + _REFITS_TRIED,
     ),
     ("mi300x", "gemm16"): Held(
         0.5075,
         0.5079,
         "fitted on LEGACY_GRID (9bc4e14); its hipBLASLt fp16 row is now priced on rocBLAS's gfx942 kernel table "
         "(03e9088, hwdb [gemm_library]: that row 1.1 -> 0.8 %), so LEGACY_GRID now gives 0.51 and Brent 0.5079 "
-        "(score 0.07565 -> 0.07415); not refitted: it would move every MI300X, MI325X-inherited and MI250X 16-bit "
-        "GEMM price and the systems fitted over them for 0.0004",
+        "(score 0.07565 -> 0.07415); a refit moves every MI300X and MI250X 16-bit GEMM price not on a kernel table "
+        "and the systems fitted over them. " + _REFITS_TRIED,
     ),
 }
 
