@@ -229,6 +229,9 @@ def plan_of(env: dict[str, str], nodes_default: int = 0, gpn_default: int = 0) -
         "micro_batch": _int(env.get("MBS") or env.get("MICRO_BATCH_SIZE"), 1), "global_batch": gbs,
         "sp": _flag(sp_var, default=tp > 1) if tp > 1 else False,
         "fp8": _flag(env.get("FP8")) or _flag(env.get("FP8_PARAMS")), "fp4": _flag(env.get("FP4")),
+        # Transformer Engine's FP8 dot-product attention (NeMo's ``fp8_dot_product_attention``; its backward in FP8
+        # too unless ``NVTE_FP8_DPA_BWD=0``, which no row with ``FP8_DPA`` set gives).
+        "fp8_dpa": _flag(env.get("FP8_DPA")),
         "tp_comm_overlap": tp > 1 and _flag(env.get("TP_COMM_OVERLAP") or env.get("MC_TP_OVERLAP_AG")),
         "recompute": env.get("ACT_CKPT_GRANULARITY") or "none",
         "distributed_optimizer": _flag(env.get("USE_DIST_OPTIMIZER"), default=True),

@@ -542,7 +542,7 @@ _PLAN_ORDER = (
     "tp", "pp", "dp", "vp", "cp", "ep", "micro_batch", "global_batch", "sp", "recompute", "zero", "qwz", "qgz", "hpz",
     "weights_group", "grads_group", "offload_optimizer", "offload_activations", "fp8", "flash_attention",
     "cudnn_attention", "dp_overlap", "tp_overlap", "pp_overlap", "grad_fp32", "frozen_weights", "fp4", "rank_order",
-    "cuda_graphs", "vocab_multiple", "lora_rank", "lora_dropout",
+    "cuda_graphs", "vocab_multiple", "lora_rank", "lora_dropout", "fp8_attention",
 )  # fmt: skip
 _PLAN_IN_ORDER = _VALUE_PLAN_KEYS == _PLAN_ORDER
 
@@ -798,7 +798,8 @@ class Estimate(Result):
 _COUNT_KEYS = ("tp", "pp", "dp", "vp", "cp", "ep", "micro_batch", "global_batch", "hpz", "vocab_multiple")
 _ZERO_OK_KEYS = ("weights_group", "grads_group", "lora_rank")
 _FLAG_KEYS = ("sp", "qwz", "qgz", "offload_optimizer", "offload_activations", "flash_attention", "cudnn_attention",
-              "dp_overlap", "tp_overlap", "pp_overlap", "grad_fp32", "frozen_weights", "lora_dropout")  # fmt: skip
+              "dp_overlap", "tp_overlap", "pp_overlap", "grad_fp32", "frozen_weights", "lora_dropout",
+              "fp8_attention")  # fmt: skip
 
 
 #: Training GEMM dtypes: 16-bit, FP8 (Transformer Engine's recipe) and NVFP4 (TE's ``NVFP4BlockScaling``).
@@ -895,6 +896,7 @@ def estimate(
     seq_len: int | None = None,
     lora_rank: int = 0,
     lora_dropout: bool = False,
+    fp8_attention: bool = False,
 ) -> Estimate:
     """Predict one training step of ``model`` on ``cluster`` under one plan.
 
@@ -980,6 +982,13 @@ def estimate(
     lora_dropout : bool
         Dropout on each adapter's input (NeMo's ``adapter_dropout`` > 0 with ``dropout_position: pre``, as the
         MLPerf Llama-2-70B LoRA configs set it): a pass over the input each way and its 1-byte mask.
+    fp8_attention : bool
+        FP8 dot-product attention (Transformer Engine's ``fp8_dpa``; NeMo's and the MLPerf configs' ``FP8_DPA=1``
+        with TE's default ``NVTE_FP8_DPA_BWD=1``): cuDNN's fused attention forward and backward on FP8 operands
+        at the device's FP8 matrix rate (the roofline engine's cuDNN attention model, at FlashAttention-3's FP8
+        share of the peak relative to its 16-bit one; the non-matrix softmax work unchanged), plus TE's casts of
+        Q, K, V and O forward and of dO, dQ, dK, dV backward. Needs ``dtype="fp8"`` and ``cudnn_attention=True``
+        (TE runs FP8 attention only in its cuDNN backend; H100, H200, H800).
     rank_order : str
         How ranks are numbered, innermost group first: ``"tp-cp-dp-pp"`` (default; Megatron-core's order, pipeline
         stages outermost) or ``"tp-cp-pp-dp"`` (Megatron-core's ``use_tp_pp_dp_mapping``, NeMo's
@@ -1065,7 +1074,7 @@ def estimate(
         "weights_group": weights_group, "grads_group": grads_group, "offload_optimizer": offload_optimizer,
         "offload_activations": offload_activations, "frozen_weights": frozen_weights, "rank_order": rank_order,
         "cuda_graphs": cuda_graphs, "vocab_multiple": vocab_multiple, "lora_rank": lora_rank,
-        "lora_dropout": lora_dropout,
+        "lora_dropout": lora_dropout, "fp8_attention": fp8_attention,
     }  # fmt: skip
     if handle is None:
         return placement_mod.estimate_placed(
@@ -1085,7 +1094,7 @@ def estimate(
              type(lora_rank)} == _INT
         and {type(sp), type(qwz), type(qgz), type(flash_attention), type(cudnn_attention), type(dp_overlap),
              type(tp_overlap), type(pp_overlap), type(grad_fp32), type(offload_optimizer), type(offload_activations),
-             type(frozen_weights), type(lora_dropout)} == _BOOL
+             type(frozen_weights), type(lora_dropout), type(fp8_attention)} == _BOOL
     ):  # fmt: skip
         # The plan as numbers in the engine's order (ints and bools as floats; the engine checks ranges);
         # anything else (numpy scalars, 0/1 flags, wrong types) takes the checked path below.
@@ -1097,7 +1106,8 @@ def estimate(
                       float(cudnn_attention), float(dp_overlap), float(tp_overlap), float(pp_overlap),
                       float(grad_fp32), float(frozen_weights), 1.0 if dtype == "nvfp4" else 0.0,
                       float(RANK_ORDERS.index(rank_order)), float(CUDA_GRAPHS.index(cuda_graphs)),
-                      float(vocab_multiple), float(lora_rank), float(lora_dropout)]  # fmt: skip
+                      float(vocab_multiple), float(lora_rank), float(lora_dropout),
+                      float(fp8_attention)]  # fmt: skip
         except (TypeError, ValueError):
             values = None
     if values is None:

@@ -1612,6 +1612,13 @@ fn score_nonmatrix_s(device: &Device, special: f64, fp32: f64) -> f64 {
     }
 }
 
+/// Share of the matrix peak a fused attention kernel reaches on FP8 operands, relative to its share on 16-bit
+/// operands: FlashAttention-3 on H100 SXM5 reaches up to 740 TFLOP/s in FP16 (75 % of 989) and close to 1.2 PFLOP/s
+/// in FP8 (of 1,979) (Shah et al. 2024, arXiv:2407.08608, abstract): (1200 / 1979) / (740 / 989) =
+/// 0.81. The only published FP8/16-bit pair of one kernel; applied to cuDNN's kernel (the one Transformer Engine
+/// runs FP8 attention in) and to its backward pass (no FP8 backward rate is published) as an assumption.
+const FP8_ATTENTION_EFFICIENCY: f64 = 0.81;
+
 /// The reference tile: every head dim runs unpadded in 128-row blocks (cuDNN's kernels, whose tiles are not
 /// published, and devices of other vendors).
 const PLAIN_TILE: AttentionTile = tile(ATTN_REFERENCE_HEAD_DIM, ATTN_BLOCK, 4.0, ATTN_BLOCK);
@@ -1730,6 +1737,13 @@ impl AttentionContext {
                     ),
                 }
             })?,
+        };
+        // On FP8 operands cuDNN's kernel reaches a smaller share of the (doubled) matrix peak than on 16-bit ones.
+        // FlashAttention-2 has no FP8 kernel: its `fp8` figures (the advisor's FP8 plans) stay as they were.
+        let attention_fraction = if dtype == Dtype::Fp8 && kernel == AttentionKernel::Cudnn {
+            attention_fraction * FP8_ATTENTION_EFFICIENCY
+        } else {
+            attention_fraction
         };
         let tiles = attention_tiles(&device.vendor, kernel);
         let clock_hz = device.boost_clock_mhz * 1e6;

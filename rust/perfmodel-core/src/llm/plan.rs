@@ -137,6 +137,11 @@ pub struct Plan {
     pub lora_rank: u32,
     /// Dropout on each adapter's input (NeMo's `adapter_dropout` > 0 with `dropout_position: pre`).
     pub lora_dropout: bool,
+    /// FP8 dot-product attention (Transformer Engine's `fp8_dpa`, NeMo/MLPerf `FP8_DPA=1` with the default
+    /// `NVTE_FP8_DPA_BWD=1`): cuDNN's fused attention forward and backward on FP8 operands at the device's FP8
+    /// matrix rate, with TE's casts of Q, K, V, O and their gradients (`step::fp8_attention_cast_times`); needs
+    /// `fp8` and `cudnn_attention`.
+    pub fp8_attention: bool,
     /// The rank order the groups are laid out in ([`RankOrder`]).
     pub rank_order: RankOrder,
     /// Which kernels replay from CUDA graphs ([`CudaGraphs`]); eager kernels cost the host
@@ -179,6 +184,7 @@ impl Default for Plan {
             frozen_weights: false,
             lora_rank: 0,
             lora_dropout: false,
+            fp8_attention: false,
             rank_order: RankOrder::TpCpDpPp,
             cuda_graphs: CudaGraphs::None,
             vocab_multiple: 128,
@@ -530,6 +536,7 @@ pub const PLAN_KEYS: &[&str] = &[
     "vocab_multiple",
     "lora_rank",
     "lora_dropout",
+    "fp8_attention",
 ];
 
 /// The largest count a plan option takes (GPUs, ranks, batch): 2^24, as the Python boundary's `MAX_COUNT`.
@@ -618,6 +625,7 @@ impl Plan {
                     p.lora_rank = v as u32;
                 }
                 "lora_dropout" => p.lora_dropout = flag(k, v)?,
+                "fp8_attention" => p.fp8_attention = flag(k, v)?,
                 _ => {
                     let close = crate::error::closest(k, PLAN_KEYS.iter().copied());
                     let hint = if close.is_empty() {

@@ -59,6 +59,9 @@ pub struct Cluster {
     pub attn: AttentionContext,
     /// cuDNN's fused attention, where the device has its figure.
     pub attn_cudnn: Option<AttentionContext>,
+    /// cuDNN's fused attention on FP8 operands (Q, K, V and the probabilities at the device's FP8 matrix rate),
+    /// where the device has both (`fp8_attention`).
+    pub attn8_cudnn: Option<AttentionContext>,
     pub stream: StreamContext,
     pub peak16: f64,
     pub peak8: f64,
@@ -114,6 +117,8 @@ impl Cluster {
             gemm4: GemmContext::new(&dev, Dtype::Nvfp4).ok(),
             attn: AttentionContext::new(&dev, d16)?,
             attn_cudnn: AttentionContext::with_kernel(&dev, d16, AttentionKernel::Cudnn).ok(),
+            attn8_cudnn: AttentionContext::with_kernel(&dev, Dtype::Fp8, AttentionKernel::Cudnn)
+                .ok(),
             stream: StreamContext::new(&dev, d16)?,
             peak16: dev.gemm_peak(d16)?,
             peak8: dev.matrix_peak(Dtype::Fp8).unwrap_or(0.0),
@@ -352,14 +357,21 @@ fn layer_times(m: &Model, p: &Plan, c: &Cluster) -> LayerTimes {
     let d = m.head_dim();
     // Attention core: (matrix-unit forward, backward), (memory-bound forward, backward).
     let ((attn_f, attn_b), (soft_f, soft_b)) = if p.flash_attention {
-        let attn = if p.cudnn_attention {
-            c.attn_cudnn.as_ref().unwrap_or(&c.attn)
-        } else {
-            &c.attn
+        // FP8 attention: cuDNN's kernel model on FP8 operands (`check_supported` has checked the device has it),
+        // plus Transformer Engine's casts around it.
+        let attn = match (p.fp8_attention, p.cudnn_attention, c.attn8_cudnn.as_ref()) {
+            (true, true, Some(a8)) => a8,
+            (_, true, _) => c.attn_cudnn.as_ref().unwrap_or(&c.attn),
+            _ => &c.attn,
         };
         let fwd = attn.estimate(b, heads, s, m.seq_len, d, true, false);
         let bwd = attn.estimate(b, heads, s, m.seq_len, d, true, true);
-        ((fwd.time_s, bwd.time_s), (0.0, 0.0))
+        let casts = if p.fp8_attention {
+            fp8_attention_cast_times(m, p, c, tok)
+        } else {
+            (0.0, 0.0)
+        };
+        ((fwd.time_s, bwd.time_s), casts)
     } else {
         // Megatron-LM 2021: batched QK^T and AV GEMMs over the full score matrix, plus a fused
         // scale-mask-softmax and dropout over b (a/t) s^2 scores (read + write, 1-byte dropout mask).
@@ -514,6 +526,26 @@ fn fp8_cast_times(m: &Model, p: &Plan, c: &Cluster, tok: f64) -> (f64, f64) {
             .time_s
     };
     (pass(inputs), pass(outputs))
+}
+
+/// Transformer Engine's casts around FP8 dot-product attention for one layer and micro-batch of `tok` tokens on one
+/// TP rank, (forward, backward) seconds. TE's `FusedAttnFunc` (the copy vendored in
+/// mlcommons/training_results_v4.1 @ b87b9e396f771345d4ef122ba33456304f15228d, `GigaComputing/benchmark/
+/// llama2_70b_lora/implementations/pytorch/TransformerEngine/transformer_engine/pytorch/attention.py`), without
+/// `fp8_mha`: forward `cast_to_fp8` of Q, K and V, cuDNN's FP8 forward, `cast_from_fp8` of O back to 16 bits;
+/// backward (`NVTE_FP8_DPA_BWD=1`, TE's default) `cast_to_fp8` of dO, cuDNN's FP8 backward, `cast_from_fp8` of
+/// dQ, dK and dV. Each a pass at the device's cast rate (`StreamContext::estimate_fp8_cast`).
+fn fp8_attention_cast_times(m: &Model, p: &Plan, c: &Cluster, tok: f64) -> (f64, f64) {
+    let t = f64::from(p.tp);
+    let q = tok * m.q_width() / t;
+    let kv = tok * m.kv_width() / t;
+    let to8 = |values: f64| c.stream.estimate_fp8_cast(B16 * values, values).time_s;
+    let from8 = |values: f64| c.stream.estimate_fp8_cast(values, B16 * values).time_s;
+    // Q, K, V (K and V together are `kv_width` wide) in; O out.
+    let fwd = to8(q) + to8(kv) + from8(q);
+    // dO in; dQ, dK, dV out.
+    let bwd = to8(q) + from8(q) + from8(kv);
+    (fwd, bwd)
 }
 
 /// NVFP4 (Transformer Engine `NVFP4BlockScaling`) quantization of one layer's four linears per micro-batch,
@@ -1376,8 +1408,7 @@ pub type KernelKey = (
     bool,
     bool,
     bool,
-    u32,
-    bool,
+    (u32, bool, bool),
 );
 
 pub fn kernel_key(p: &Plan) -> KernelKey {
@@ -1392,8 +1423,7 @@ pub fn kernel_key(p: &Plan) -> KernelKey {
         p.cudnn_attention,
         p.frozen_weights,
         p.fp4,
-        p.lora_rank,
-        p.lora_dropout,
+        (p.lora_rank, p.lora_dropout, p.fp8_attention),
     )
 }
 
@@ -1424,6 +1454,32 @@ pub fn check_supported(p: &Plan, c: &Cluster, what: &str) -> Result<()> {
             message: format!(
                 "offload needs the system's host link (hwdb host_link_bandwidth_per_direction_gbps); {what} \
                  has none"
+            ),
+        });
+    }
+    if p.fp8_attention && !p.fp8 {
+        return Err(crate::error::invalid(
+            "fp8_attention",
+            "is True without fp8 GEMMs: Transformer Engine runs FP8 attention inside its FP8 recipe; use \
+             dtype=\"fp8\"",
+        ));
+    }
+    // Transformer Engine runs FP8 attention only in its FusedAttention (cuDNN) backend: `FusedAttnFunc` is the
+    // one with the FP8 casts and `fused_attn_fwd`/`fused_attn_bwd` on FP8 operands (TE vendored in
+    // mlcommons/training_results_v4.1 @ b87b9e3, `GigaComputing/benchmark/llama2_70b_lora/implementations/pytorch/
+    // TransformerEngine/transformer_engine/pytorch/attention.py`); its `FlashAttention` has no FP8 path.
+    if p.fp8_attention && !(p.flash_attention && p.cudnn_attention) {
+        return Err(crate::error::invalid(
+            "fp8_attention",
+            "runs cuDNN's fused attention on FP8 operands (Transformer Engine's FusedAttention backend); it needs \
+             flash_attention=True and cudnn_attention=True",
+        ));
+    }
+    if p.fp8_attention && c.attn8_cudnn.is_none() {
+        return Err(crate::error::Error::Unsupported {
+            message: format!(
+                "fp8_attention needs the device's cuDNN attention figure and fp8 matrix units (H100, H200); {what} \
+                 has not both"
             ),
         });
     }
