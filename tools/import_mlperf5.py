@@ -265,12 +265,16 @@ def configs_for(repo: Path, tree: list[str], submitter: str, bench: str) -> list
     ``config_common*.sh`` its own directory lacks gets the one of a sibling implementation directory (University
     of Florida ships its own B200 configs next to a copy of NVIDIA's, whose ``config_common.sh`` they source);
     the variable ``_COMMON_FROM`` names it."""
-    prefix = f"{submitter}/benchmarks/{bench}/implementations/"
+    root = f"{submitter}/benchmarks/{bench}/"
+    prefix = f"{root}implementations/"
     out = []
     by_dir: dict[str, list[str]] = {}
     for f in tree:
         rest = f[len(prefix) :] if f.startswith(prefix) else ""
-        if rest.count("/") == 1 and f.endswith(".sh"):
+        # The benchmark's own directory too: GigaComputing's MI325X LoRA config sits there (v5.0), next to the
+        # implementation directory of their B200 system.
+        at_root = f.startswith(root) and "/" not in f[len(root) :] and Path(f).name.startswith("config_")
+        if (rest.count("/") == 1 or at_root) and f.endswith(".sh"):
             by_dir.setdefault(str(Path(f).parent), []).append(f)
     commons: dict[str, str] = {}
     for d in sorted(by_dir):
@@ -305,10 +309,11 @@ def _named(config: str, system_dir: str) -> bool:
 
 
 def config_accelerator(config: str) -> str | None:
-    """The accelerator a config file's name is for (``config_GB200_18x4x1...``, ``config_MI325X_1x8x1``), if any."""
+    """The accelerator a config file's name is for (``config_GB200_18x4x1...``, ``config_MI325X_1x8x1``,
+    ``config_DGXB200_1x8x1...``: NVIDIA's system prefix glued to the name), if any."""
     stem = Path(config).stem.upper()
     for token in ("GB300", "GB200", "B300", "B200", "MI355X", "MI350X", "MI325X", "MI300X", "H200", "H100"):
-        if re.search(rf"(?<![A-Z]){token}", stem):
+        if re.search(rf"(?:(?<![A-Z])|(?<=DGX)){token}", stem):
             return token
     return None
 
@@ -317,17 +322,27 @@ def match_config(
     candidates: list[tuple[str, dict[str, str]]], nodes: int, gpn: int, gbs: int, system_dir: str, acc: str
 ) -> tuple[str, dict[str, Any], str] | None:
     """The config of a result: GPU count and implied global batch must match; a config named for another
-    accelerator is skipped; then configs named for the system directory, then those in a directory named for it,
-    are preferred. ``exact`` when every remaining config gives the same plan (``PLAN_KEYS``)."""
+    accelerator is skipped unless it is all the system's own directory has (Supermicro ran its B300 system with
+    files named ``config_DGXB200_*``), and configs for the system's node shape are preferred; then configs named for the system directory, then those in a directory named
+    for it, then those named for the accelerator are preferred. ``exact`` when every remaining config gives the
+    same plan (``PLAN_KEYS``)."""
     plans = [(f, plan_of(env, nodes, gpn)) for f, env in candidates]
-    ok = [
-        (f, p) for f, p in plans
-        if p is not None and p["gpus"] == nodes * gpn and p["global_batch"] == gbs
-        and config_accelerator(f) in (None, acc.split("-")[0])
+    fits = [
+        (f, p) for f, p in plans if p is not None and p["gpus"] == nodes * gpn and p["global_batch"] == gbs
     ]  # fmt: skip
-    if not ok:
+    # Configs for the system's node shape first (a 1 x 8 system did not run a 2 x 4 GB300 file of its directory).
+    fits = [x for x in fits if (x[1]["nodes"], x[1]["gpus_per_node"]) == (nodes, gpn)] or fits
+    short = acc.split("-")[0]
+    ok = [x for x in fits if config_accelerator(x[0]) in (None, short)]
+    pool = (
+        [x for x in ok if _named(x[0], system_dir)]
+        or [x for x in ok if _own(x[0], system_dir)]
+        or [x for x in fits if _own(x[0], system_dir)]
+        or [x for x in ok if config_accelerator(x[0]) == short]
+        or ok
+    )
+    if not pool:
         return None
-    pool = [x for x in ok if _named(x[0], system_dir)] or [x for x in ok if _own(x[0], system_dir)] or ok
     distinct = {json.dumps({k: p[k] for k in PLAN_KEYS}, sort_keys=True) for _, p in pool}
     f, p = sorted(pool)[0]
     return f, p, ("exact" if len(distinct) == 1 else "ambiguous")
